@@ -1,0 +1,41 @@
+# Finds rscovlm's dependencies and defines the imported helper targets it links. Used both by the
+# project itself and by rscovlmConfig.cmake (find_package consumers).
+include_guard(GLOBAL)
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3.2 REQUIRED)
+find_package(xtl REQUIRED)
+find_package(xtensor REQUIRED)
+find_package(tinyxml2 REQUIRED)
+find_package(PkgConfig QUIET)
+
+# stb: Debian ships it as a compiled library (libstb.so with the implementations) + pkg-config.
+if(NOT TARGET rscovlm_stb)
+  find_path(RSCOVLM_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
+  find_library(RSCOVLM_STB_LIBRARY stb REQUIRED)
+  add_library(rscovlm_stb INTERFACE IMPORTED GLOBAL)
+  get_filename_component(_rscovlm_stb_parent "${RSCOVLM_STB_INCLUDE_DIR}" DIRECTORY)
+  set_target_properties(rscovlm_stb PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${_rscovlm_stb_parent}"
+    INTERFACE_LINK_LIBRARIES "${RSCOVLM_STB_LIBRARY}")
+endif()
+
+# libtiff (optional): windowed reads of tiled/striped TIFF for the Zoom-in Chain.
+find_package(TIFF QUIET)
+set(RSCOVLM_HAS_TIFF ${TIFF_FOUND})
+
+# cpp-httplib (optional): the OpenAI-compatible HTTP backend. Debian builds it as a library.
+set(RSCOVLM_HAS_HTTPLIB OFF)
+if(NOT TARGET rscovlm_httplib)
+  find_path(RSCOVLM_HTTPLIB_INCLUDE_DIR httplib.h)
+  find_library(RSCOVLM_HTTPLIB_LIBRARY cpp-httplib)
+  if(RSCOVLM_HTTPLIB_INCLUDE_DIR AND RSCOVLM_HTTPLIB_LIBRARY)
+    add_library(rscovlm_httplib INTERFACE IMPORTED GLOBAL)
+    set_target_properties(rscovlm_httplib PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${RSCOVLM_HTTPLIB_INCLUDE_DIR}"
+      INTERFACE_LINK_LIBRARIES "${RSCOVLM_HTTPLIB_LIBRARY};Threads::Threads"
+      INTERFACE_COMPILE_DEFINITIONS "CPPHTTPLIB_OPENSSL_SUPPORT;CPPHTTPLIB_ZLIB_SUPPORT;CPPHTTPLIB_BROTLI_SUPPORT")
+    set(RSCOVLM_HAS_HTTPLIB ON)
+  endif()
+else()
+  set(RSCOVLM_HAS_HTTPLIB ON)
+endif()

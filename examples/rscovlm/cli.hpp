@@ -1,0 +1,170 @@
+#pragma once
+// Shared plumbing of the `rscovlm` command-line program (not part of the library API).
+//
+// Conventions (DESIGN §6): batch subcommands read JSON Lines on stdin and write one JSON line per
+// input line, in order; errors go to stderr as one line carrying the error id; exit codes are
+// 0 ok, 1 bad input, 2 usage. Long work shows a progress bar on stderr when it is a terminal,
+// unless --quiet.
+
+#include <rscovlm/errors.hpp>
+#include <rscovlm/version.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#if __has_include(<rscovlm/data/synthetic.hpp>)
+#include <rscovlm/data/synthetic.hpp>
+#define RSCOVLM_CLI_HAS_SCENES 1
+#endif
+#include <rscovlm/zoom/backend.hpp>
+
+#include <unistd.h>
+
+namespace rscovlm::cli {
+
+/// State shared by every subcommand.
+struct context {
+    bool quiet = false;           ///< --quiet: no progress output
+    int exit_code = 0;            ///< returned by main once the callback ran
+    std::istream* in = &std::cin; ///< JSON Lines input
+    std::ostream* out = &std::cout;
+    std::string data_dir;         ///< bundled data (tokenizer files, samples); --data-dir
+};
+
+/// State of `rscovlm demo`: each module's demo reads and extends it, in pipeline order.
+struct demo_context {
+    explicit demo_context(std::ostream& o) : out(o) {}
+    std::ostream& out;            ///< human-readable report
+    std::string out_dir;          ///< where demo files (PNG, txt, shards) are written
+    std::string data_dir;         ///< bundled data directory (tests/data layout)
+    std::string tokenizer_path;   ///< the bundled tokenizer.json
+    bool quiet = false;
+#ifdef RSCOVLM_CLI_HAS_SCENES
+    std::vector<data::scene> scenes; ///< sample scenes (normal size first, then UHR), made by demo_data
+#endif
+};
+
+/// Hooks filled in by optional parts of the program (the LibTorch plugin).
+struct hooks_t {
+    /// Builds the LibTorch Qwen2.5-VL backend from a model directory (set when built with torch).
+    std::function<std::unique_ptr<zoom::backend>(const std::string& model_dir, const std::string& device)>
+        make_torch_backend;
+};
+inline hooks_t& hooks() {
+    static hooks_t h;
+    return h;
+}
+
+/// The subcommand `name` of `app`, created with `description` if it does not exist yet, so that
+/// two modules can add children to one group (e.g. `geom`).
+inline CLI::App& subcommand(CLI::App& app, const std::string& name, const std::string& description) {
+    for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
+        if (s->get_name() == name) return *s;
+    CLI::App* s = app.add_subcommand(name, description);
+    s->require_subcommand(1);
+    return *s;
+}
+
+/// Prints `e` as one line on stderr (the what() of rscovlm errors carries the id).
+inline void fail(const std::exception& e) {
+    std::string w = e.what();
+    for (char& c : w)
+        if (c == '\n' || c == '\r') c = ' ';
+    if (dynamic_cast<const rscovlm::error*>(&e) == nullptr) w = "[rscovlm.error] " + w;
+    std::fprintf(stderr, "rscovlm: %s\n", w.c_str());
+}
+
+/// Reads JSON Lines from ctx.in, calls `f` per line, writes one JSON line per input line to ctx.out.
+/// A malformed line or a thrown rscovlm::error yields {"error": "..."} for that line; the exit code
+/// becomes 1 if any line failed. Blank lines are skipped. Returns the number of failed lines.
+inline std::size_t run_jsonl(context& ctx, const std::function<nlohmann::json(const nlohmann::json&)>& f) {
+    std::string line;
+    std::size_t lineno = 0, failed = 0;
+    while (std::getline(*ctx.in, line)) {
+        ++lineno;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        nlohmann::json out;
+        nlohmann::json in = nlohmann::json::parse(line, nullptr, false);
+        if (in.is_discarded()) {
+            out = {{"error", "[rscovlm.usage.bad_json] line " + std::to_string(lineno) + ": not valid JSON"}};
+            ++failed;
+        } else {
+            try {
+                out = f(in);
+            } catch (const rscovlm::error& e) {
+                out = {{"error", std::string(e.what())}};
+                ++failed;
+            } catch (const nlohmann::json::exception& e) {
+                out = {{"error", "[rscovlm.usage.bad_field] line " + std::to_string(lineno) + ": " + e.what()}};
+                ++failed;
+            }
+        }
+        (*ctx.out) << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        ctx.out->flush();
+    }
+    if (failed) ctx.exit_code = 1;
+    return failed;
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and not quiet.
+class progress {
+public:
+    progress(const context& ctx, std::string label, std::size_t total)
+        : m_label(std::move(label)), m_total(total), m_on(!ctx.quiet && ::isatty(2)) {}
+    progress(bool quiet, std::string label, std::size_t total)
+        : m_label(std::move(label)), m_total(total), m_on(!quiet && ::isatty(2)) {}
+    ~progress() { done(); }
+    /// Advances by n and redraws (at most ~100 redraws over the whole run).
+    void tick(std::size_t n = 1) {
+        m_done += n;
+        if (!m_on || m_total == 0) return;
+        std::size_t pct = m_done * 100 / m_total;
+        if (pct == m_last && m_done != m_total) return;
+        m_last = pct;
+        int bar = static_cast<int>(pct * 30 / 100);
+        std::fprintf(stderr, "\r%s [%.*s%*s] %3zu%% (%zu/%zu)", m_label.c_str(), bar, "##############################",
+                     30 - bar, "", pct, m_done, m_total);
+        std::fflush(stderr);
+    }
+    void done() {
+        if (m_on && !m_finished) std::fputc('\n', stderr);
+        m_finished = true;
+    }
+
+private:
+    std::string m_label;
+    std::size_t m_total, m_done = 0, m_last = static_cast<std::size_t>(-1);
+    bool m_on, m_finished = false;
+};
+
+// Each module's subcommands and demo, defined in examples/rscovlm/cmd_<module>.cpp.
+void register_core(CLI::App& app, context& ctx);
+void register_tokenizer(CLI::App& app, context& ctx);
+void register_resolution(CLI::App& app, context& ctx);
+void register_box_codec(CLI::App& app, context& ctx);
+void register_eval(CLI::App& app, context& ctx);
+void register_data(CLI::App& app, context& ctx);
+void register_zoom(CLI::App& app, context& ctx);
+#ifdef RSCOVLM_CLI_HAS_TORCH
+void register_torch(CLI::App& app, context& ctx);
+void demo_torch(demo_context& d);
+/// The LibTorch plugin's components, described like pipeline::describe_components().
+nlohmann::json torch_components();
+#endif
+
+void demo_data(demo_context& d);
+void demo_tokenizer(demo_context& d);
+void demo_resolution(demo_context& d);
+void demo_box_codec(demo_context& d);
+void demo_eval(demo_context& d);
+void demo_zoom(demo_context& d);
+
+} // namespace rscovlm::cli

@@ -1,0 +1,119 @@
+// `rscovlm components`, `rscovlm pipeline show`, and the `rscovlm demo` driver.
+#include "cli.hpp"
+
+#include <rscovlm/pipeline/pipeline.hpp>
+
+#include <filesystem>
+#include <iomanip>
+
+namespace rscovlm::cli {
+
+namespace {
+
+std::string presets_dir(const context& ctx) {
+#ifdef RSCOVLM_PRESETS_DIR
+    (void)ctx;
+    return RSCOVLM_PRESETS_DIR;
+#else
+    return ctx.data_dir + "/../../registry/presets";
+#endif
+}
+
+/// A preset given as a file path or as the name of a bundled preset.
+std::string resolve_preset(const context& ctx, const std::string& arg) {
+    namespace fs = std::filesystem;
+    if (fs::exists(arg)) return arg;
+    fs::path p = fs::path(presets_dir(ctx)) / (arg + ".json");
+    if (fs::exists(p)) return p.string();
+    std::string known;
+    if (fs::is_directory(presets_dir(ctx)))
+        for (const auto& e : fs::directory_iterator(presets_dir(ctx)))
+            if (e.path().extension() == ".json") known += (known.empty() ? "" : ", ") + e.path().stem().string();
+    RSCOVLM_THROW(config_error, "unknown_preset",
+                  "no preset file or bundled preset named '" + arg + "' (bundled: " + known + ")");
+}
+
+void print_components(std::ostream& out, const nlohmann::json& comps) {
+    std::string kind;
+    for (const auto& c : comps) {
+        if (c["kind"] != kind) {
+            kind = c["kind"];
+            out << kind << ":\n";
+        }
+        out << "  " << std::left << std::setw(34) << c["key"].get<std::string>() << " " << std::setw(6)
+            << c["backend"].get<std::string>() << " " << c["summary"].get<std::string>() << "\n";
+    }
+}
+
+} // namespace
+
+void register_core(CLI::App& app, context& ctx) {
+    auto* comp = app.add_subcommand("components", "List the registered components of every kind");
+    auto json_flag = std::make_shared<bool>(false);
+    comp->add_flag("--json", *json_flag, "Print {\"kinds\": [...], \"components\": [...]} as JSON");
+    comp->callback([&ctx, json_flag] {
+        nlohmann::json comps = pipeline::describe_components();
+#ifdef RSCOVLM_CLI_HAS_TORCH
+        for (auto& c : torch_components()) comps.push_back(c);
+#endif
+        if (*json_flag) {
+            nlohmann::json kinds = nlohmann::json::array();
+            for (auto k : pipeline::kind_names()) kinds.push_back(std::string(k));
+            (*ctx.out) << nlohmann::json{{"kinds", kinds}, {"components", comps}}.dump() << "\n";
+        } else {
+            print_components(*ctx.out, comps);
+        }
+    });
+
+    auto& pl = subcommand(app, "pipeline", "Inspect pipeline presets");
+    auto* show = pl.add_subcommand("show", "Build a preset's components and print the pipeline as JSON");
+    auto preset = std::make_shared<std::string>();
+    show->add_option("preset", *preset, "Preset file, or the name of a bundled preset")->required();
+    show->callback([&ctx, preset] {
+        auto p = pipeline::pipeline::from_file(resolve_preset(ctx, *preset));
+        (*ctx.out) << p.to_json().dump(2) << "\n";
+    });
+    auto* list = pl.add_subcommand("list", "List the bundled presets");
+    list->callback([&ctx] {
+        namespace fs = std::filesystem;
+        std::vector<std::string> names;
+        for (const auto& e : fs::directory_iterator(presets_dir(ctx)))
+            if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+        std::sort(names.begin(), names.end());
+        for (const auto& n : names) (*ctx.out) << n << "\n";
+    });
+
+    auto* demo = app.add_subcommand("demo", "Run every pipeline piece on the bundled synthetic sample");
+    auto out_dir = std::make_shared<std::string>("rscovlm-demo");
+    demo->add_option("--out", *out_dir, "Directory for the files the demo writes")->capture_default_str();
+    demo->callback([&ctx, out_dir] {
+        std::filesystem::create_directories(*out_dir);
+        demo_context d(*ctx.out);
+        d.out_dir = *out_dir;
+        d.data_dir = ctx.data_dir;
+        d.tokenizer_path = ctx.data_dir + "/tokenizer/qwen/tokenizer.json";
+        d.quiet = ctx.quiet;
+        std::ostream& o = *ctx.out;
+        o << "rscovlm " << version_string << " demo\n\n== Registered components\n";
+        print_components(o, pipeline::describe_components());
+        struct step {
+            const char* title;
+            void (*run)(demo_context&);
+        };
+        const step steps[] = {
+            {"Data engine", demo_data},          {"Tokenizer and chat template", demo_tokenizer},
+            {"Dynamic resolution", demo_resolution}, {"Box codecs", demo_box_codec},
+            {"Evaluation", demo_eval},           {"Zoom-in Chain", demo_zoom},
+#ifdef RSCOVLM_CLI_HAS_TORCH
+            {"LibTorch model", demo_torch},
+#endif
+        };
+        for (const auto& s : steps) {
+            o << "\n== " << s.title << "\n";
+            s.run(d);
+        }
+        o << "\nDemo files are in " << *out_dir << "\n";
+    });
+}
+
+} // namespace rscovlm::cli

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One entry point for the README's quick start. Each command installs what is missing, configures,
+# builds and runs, so it works as written on a fresh Debian 12 machine.
+#   scripts/dev.sh demo [demo args...]   build the CLI and run `rscovlm demo`
+#   scripts/dev.sh test                  build everything (-Werror) and run the whole test suite,
+#                                        then the unit tests again under ASan+UBSan
+# Environment: RSCOVLM_WITH_TORCH=OFF skips the LibTorch plugins; RSCOVLM_SKIP_SANITIZE=1 skips the
+# sanitizer pass; JOBS sets build parallelism (default: number of cores).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+jobs="${JOBS:-$(nproc)}"
+torch="${RSCOVLM_WITH_TORCH:-AUTO}"
+cmd="${1:-}"; shift || true
+
+case "$cmd" in
+  demo)
+    scripts/install-deps.sh
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRSCOVLM_WITH_TORCH="$torch" >/dev/null
+    cmake --build build --target rscovlm_cli -j "$jobs"
+    exec build/bin/rscovlm demo "$@"
+    ;;
+  test)
+    if [ "$torch" = "OFF" ]; then scripts/install-deps.sh; else scripts/install-deps.sh --torch; fi
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRSCOVLM_WERROR=ON -DRSCOVLM_WITH_TORCH="$torch"
+    cmake --build build -j "$jobs"
+    (cd build && ctest --output-on-failure -j "$jobs")
+    if [ "${RSCOVLM_SKIP_SANITIZE:-0}" != "1" ]; then
+      echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+      cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DRSCOVLM_WERROR=ON -DRSCOVLM_SANITIZE=ON \
+            -DRSCOVLM_WITH_TORCH=OFF -DRSCOVLM_TEST_SINGLE_HEADER=OFF -DRSCOVLM_BUILD_EXAMPLES=OFF >/dev/null
+      cmake --build build-sanitize -j "$jobs"
+      (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+         ctest --output-on-failure -j "$jobs" -R '^(unit\.test_|fuzz\.)')
+    fi
+    ;;
+  *)
+    sed -n '2,9p' "$0" >&2
+    exit 2
+    ;;
+esac

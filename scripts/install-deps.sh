@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages rscovlm needs, skipping those already installed.
+#   scripts/install-deps.sh            core + io + CLI + tests
+#   scripts/install-deps.sh --torch    also LibTorch (CPU) for the plugins
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config python3
+          libxtensor-dev xtl-dev nlohmann-json3-dev doctest-dev libcli11-dev
+          libstb-dev libtinyxml2-dev libtiff-dev libcpp-httplib-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --torch) packages+=(libtorch-dev libopenblas0) ;;
+    --bench) packages+=(python3-pil python3-numpy python3-opencv python3-shapely nodejs npm) ;;
+    --unicode) packages+=(unicode-data) ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "install-deps: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-deps: these Debian packages are missing and installing them needs root:" >&2
+  echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
+  echo "run this script as root (or install sudo), or install them yourself" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
