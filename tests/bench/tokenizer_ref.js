@@ -8,7 +8,8 @@
 //           1 thread = sequential encode() calls, 2 threads = encodeBatch() with
 //           RAYON_NUM_THREADS=2 (set by the caller);
 //   - js:   the pure-JS port @huggingface/tokenizers (single thread only).
-// Prints one JSON object on stdout: {engine: {load_ms, encode_1t_s, encode_2t_s, tokens}}.
+// Prints one JSON object on stdout: {engine: {load_ms, load_cpu_ms, encode_1t_ms, encode_1t_cpu_ms,
+// encode_2t_ms, tokens}} (wall-clock and process CPU milliseconds, best of REPEATS).
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -26,6 +27,11 @@ const configPath = path.join(path.dirname(tokPath), "tokenizer_config.json");
 function now() {
   return Number(process.hrtime.bigint()) / 1e6;
 }
+// Process CPU time (user + system, all threads) in ms: robust on a shared machine.
+function cpu() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e3;
+}
 function best(times) {
   return Math.min(...times);
 }
@@ -33,22 +39,28 @@ function best(times) {
 async function benchRust() {
   const { Tokenizer } = require(path.join(nodeDir, "@anush008", "tokenizers"));
   const loads = [];
+  const loadsCpu = [];
   let tok;
   for (let r = 0; r < repeats; ++r) {
     const t0 = now();
+    const c0 = cpu();
     tok = Tokenizer.fromFile(tokPath);
     loads.push(now() - t0);
+    loadsCpu.push(cpu() - c0);
   }
   let tokens = 0;
   const seq = [];
+  const seqCpu = [];
   for (let r = 0; r < repeats; ++r) {
     tokens = 0;
     const t0 = now();
+    const c0 = cpu();
     for (const b of blocks) {
       const enc = await tok.encode(b, null, { addSpecialTokens: false });
       tokens += enc.getIds().length;
     }
     seq.push(now() - t0);
+    seqCpu.push(cpu() - c0);
   }
   const batch = [];
   for (let r = 0; r < repeats; ++r) {
@@ -57,29 +69,37 @@ async function benchRust() {
     batch.push(now() - t0);
     if (encs.length !== blocks.length) throw new Error("encodeBatch returned a wrong count");
   }
-  return { load_ms: best(loads), encode_1t_ms: best(seq), encode_2t_ms: best(batch), tokens };
+  return { load_ms: best(loads), load_cpu_ms: best(loadsCpu), encode_1t_ms: best(seq), encode_1t_cpu_ms: best(seqCpu),
+    encode_2t_ms: best(batch), tokens };
 }
 
 async function benchJs() {
   const { Tokenizer } = require(path.join(nodeDir, "@huggingface", "tokenizers"));
   const loads = [];
+  const loadsCpu = [];
   let tok;
   for (let r = 0; r < repeats; ++r) {
     const t0 = now();
+    const c0 = cpu();
     const json = JSON.parse(fs.readFileSync(tokPath, "utf8"));
     const cfg = fs.existsSync(configPath) ? JSON.parse(fs.readFileSync(configPath, "utf8")) : {};
     tok = new Tokenizer(json, cfg);
     loads.push(now() - t0);
+    loadsCpu.push(cpu() - c0);
   }
   let tokens = 0;
   const seq = [];
+  const seqCpu = [];
   for (let r = 0; r < repeats; ++r) {
     tokens = 0;
     const t0 = now();
+    const c0 = cpu();
     for (const b of blocks) tokens += tok.encode(b, { add_special_tokens: false }).ids.length;
     seq.push(now() - t0);
+    seqCpu.push(cpu() - c0);
   }
-  return { load_ms: best(loads), encode_1t_ms: best(seq), encode_2t_ms: null, tokens };
+  return { load_ms: best(loads), load_cpu_ms: best(loadsCpu), encode_1t_ms: best(seq), encode_1t_cpu_ms: best(seqCpu),
+    encode_2t_ms: null, tokens };
 }
 
 (async () => {
