@@ -1,0 +1,15 @@
+#pragma once
+/// \file all.hpp
+/// \brief Every core header of the resolution module (and the image value type and operations it uses).
+/// Image I/O (`<rscovlm/io/image_io.hpp>`, `<rscovlm/io/npy.hpp>`) is not included: it needs the io target.
+
+#include <rscovlm/image/draw.hpp>
+#include <rscovlm/image/image.hpp>
+#include <rscovlm/image/ops.hpp>
+#include <rscovlm/image/parallel.hpp>
+#include <rscovlm/resolution/builtin.hpp>
+#include <rscovlm/resolution/preprocess.hpp>
+#include <rscovlm/resolution/python_random.hpp>
+#include <rscovlm/resolution/rope_index.hpp>
+#include <rscovlm/resolution/smart_resize.hpp>
+#include <rscovlm/resolution/strategy.hpp>

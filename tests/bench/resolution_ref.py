@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Reference timings for bench_resolution: the same steps with Pillow + numpy (the qwen-vl-utils +
+transformers slow-processor path), single-threaded, on the images written by bench_resolution.
+
+Usage: resolution_ref.py DIR > ref.json   (prints {name: {decode, resize, normalize_patchify, total}} in s)"""
+import io
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+
+
+def smart_resize(h, w, f=28, mn=64 * 28 * 28, mx=1296 * 28 * 28):
+    hb, wb = max(f, round(h / f) * f), max(f, round(w / f) * f)
+    if hb * wb > mx:
+        b = math.sqrt(h * w / mx)
+        hb, wb = math.floor(h / b / f) * f, math.floor(w / b / f) * f
+    elif hb * wb < mn:
+        b = math.sqrt(mn / (h * w))
+        hb, wb = math.ceil(h * b / f) * f, math.ceil(w * b / f) * f
+    return hb, wb
+
+
+def decode(data):
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im.convert("RGB") if im.mode != "RGB" else im
+
+
+def normalize_patchify(im):
+    x = np.array(im).astype(np.float64) * (1 / 255)
+    x = x.astype(np.float32)
+    x = (x - MEAN) / STD
+    x = x.transpose(2, 0, 1)[None]
+    x = np.tile(x, (2, 1, 1, 1))
+    gh, gw = x.shape[2] // 14, x.shape[3] // 14
+    x = x.reshape(1, 2, 3, gh // 2, 2, 14, gw // 2, 2, 14)
+    x = x.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
+    return x.reshape(gh * gw, 3 * 2 * 14 * 14)
+
+
+def best(f, n=3):
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = f()
+        ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return ts[len(ts) // 2], r
+
+
+def main():
+    d = sys.argv[1]
+    out = {}
+    for name in ("fhd_1920x1080", "sq_4000x4000"):
+        data = open(os.path.join(d, name + ".png"), "rb").read()
+        t_dec, im = best(lambda: decode(data))
+        h, w = smart_resize(im.height, im.width)
+        t_res, rim = best(lambda: im.resize((w, h), Image.BICUBIC))
+        t_norm, _ = best(lambda: normalize_patchify(rim))
+        t_tot, _ = best(lambda: normalize_patchify(decode(data).resize((w, h), Image.BICUBIC)))
+        out[name] = {"decode": t_dec, "resize": t_res, "normalize_patchify": t_norm, "total": t_tot}
+    json.dump(out, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+// smart_resize against every golden case of tests/data/image/smart_resize.jsonl (qwen-vl-utils 0.0.11).
+#include <doctest/doctest.h>
+
+#include <rscovlm/resolution/smart_resize.hpp>
+
+#include "test_support.hpp"
+
+using namespace rscovlm;
+using rscovlm::resolution::smart_resize;
+
+TEST_CASE("resolution: smart_resize matches every golden case") {
+    const auto cases = rscovlm_test::read_jsonl(rscovlm_test::data_dir() + "/image/smart_resize.jsonl");
+    REQUIRE(cases.size() > 3000);
+    int wrong = 0, errors = 0, guard_checked = 0;
+    for (const auto& c : cases) {
+        resolution::smart_resize_options o;
+        o.factor = c["factor"].get<int>();
+        o.min_pixels = c["min_pixels"].get<long long>();
+        o.max_pixels = c["max_pixels"].get<long long>();
+        const long long h = c["h"].get<long long>(), w = c["w"].get<long long>();
+        auto r = resolution::try_smart_resize(h, w, o);
+        if (c["expected"].is_string()) {
+            ++errors;
+            if (r.ok()) {
+                ++wrong;
+                MESSAGE(c["id"].get<std::string>() << ": expected an error, got " << r.value().height << "x" << r.value().width);
+            } else {
+                const std::string id = r.error().id;
+                const bool zero = c.value("error_type", "") == "ZeroDivisionError";
+                CHECK(id == (zero ? "rscovlm.resolution.zero_size" : "rscovlm.resolution.aspect_ratio"));
+            }
+            continue;
+        }
+        const int eh = c["expected"][0].get<int>(), ew = c["expected"][1].get<int>();
+        if (!r.ok() || r.value().height != eh || r.value().width != ew) {
+            ++wrong;
+            MESSAGE(c["id"].get<std::string>() << " " << h << "x" << w << ": expected " << eh << "x" << ew << ", got "
+                                               << (r.ok() ? std::to_string(r.value().height) + "x" + std::to_string(r.value().width)
+                                                          : r.error().what()));
+            continue;
+        }
+        CHECK(resolution::smart_resize_branch(h, w, o) == c["branch"].get<std::string>());
+        // transformers' variant = max(factor, floor) in the floor branch; with both sides >= factor the
+        // rounding clamp never triggers, so it equals the recorded floor-guard result.
+        if (c.contains("expected_with_floor_guard") && h >= o.factor && w >= o.factor) {
+            o.variant = resolution::smart_resize_variant::transformers;
+            const auto g = smart_resize(h, w, o);
+            CHECK(g.height == c["expected_with_floor_guard"][0].get<int>());
+            CHECK(g.width == c["expected_with_floor_guard"][1].get<int>());
+            ++guard_checked;
+        }
+    }
+    CHECK(wrong == 0);
+    CHECK(errors > 100);
+    CHECK(guard_checked > 0);
+}
+
+TEST_CASE("resolution: smart_resize rounding, branches and error ids") {
+    // Python round() is half to even: 70 / 28 = 2.5 -> 2.
+    CHECK(smart_resize(70, 70, 28, 0, 1000000) == resolution::size{56, 56});
+    CHECK(smart_resize(98, 98, 28, 0, 1000000) == resolution::size{112, 112});  // 3.5 -> 4
+    CHECK(smart_resize(1080, 1920) == resolution::size{728, 1316});  // transformers defaults
+    // RSCoVLM multitask budget on 1920x1080: floor branch.
+    CHECK(smart_resize(1080, 1920, 28, 50176, 1016064) == resolution::size{756, 1344});
+    auto err = resolution::try_smart_resize(1, 250, {});
+    REQUIRE_FALSE(err.ok());
+    CHECK(err.error().id == "rscovlm.resolution.aspect_ratio");
+    CHECK(resolution::try_smart_resize(0, 10, {}).error().id == "rscovlm.resolution.zero_size");
+    CHECK(resolution::try_smart_resize(-3, 10, {}).error().id == "rscovlm.resolution.negative_size");
+    resolution::smart_resize_options bad;
+    bad.factor = 0;
+    CHECK(resolution::try_smart_resize(100, 100, bad).error().id == "rscovlm.resolution.bad_factor");
+    bad.factor = 28;
+    bad.max_pixels = 0;
+    CHECK(resolution::try_smart_resize(100, 100, bad).error().id == "rscovlm.resolution.zero_division");
+    bad.max_pixels = -5;
+    CHECK(resolution::try_smart_resize(100, 100, bad).error().id == "rscovlm.resolution.bad_budget");
+    // The transformers variant does not clamp the rounded sides: 10x10 rounds to 0x0 -> ceil branch.
+    resolution::smart_resize_options tv;
+    tv.variant = resolution::smart_resize_variant::transformers;
+    CHECK(smart_resize(10, 10, tv) == resolution::size{56, 56});
+    CHECK(resolution::parse_variant("transformers") == resolution::smart_resize_variant::transformers);
+    CHECK_THROWS_AS(resolution::parse_variant("pillow"), resolution_error);
+}
