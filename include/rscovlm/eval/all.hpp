@@ -1,0 +1,15 @@
+#pragma once
+/// \file all.hpp
+/// Every public header of the eval module.
+
+#include <rscovlm/eval/ap.hpp>
+#include <rscovlm/eval/argsort.hpp>
+#include <rscovlm/eval/builtin.hpp>
+#include <rscovlm/eval/detection_protocols.hpp>
+#include <rscovlm/eval/dota_eval.hpp>
+#include <rscovlm/eval/dota_io.hpp>
+#include <rscovlm/eval/nms.hpp>
+#include <rscovlm/eval/polygon_iou.hpp>
+#include <rscovlm/eval/reference_iou.hpp>
+#include <rscovlm/eval/report.hpp>
+#include <rscovlm/eval/text_metrics.hpp>
