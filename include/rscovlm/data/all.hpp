@@ -1,0 +1,16 @@
+#pragma once
+/// \file data/all.hpp
+/// Every core header of the data module (the io/ parts — DOTA folder splitting, XML and DOTA
+/// folder readers, encoding and shards — are in io/dota_split.hpp, io/xml_annotations.hpp and
+/// io/data_engine.hpp).
+
+#include <rscovlm/data/builders.hpp>
+#include <rscovlm/data/detail/sha256.hpp>
+#include <rscovlm/data/builtin.hpp>
+#include <rscovlm/data/dota.hpp>
+#include <rscovlm/data/prompts.hpp>
+#include <rscovlm/data/readers.hpp>
+#include <rscovlm/data/recipe.hpp>
+#include <rscovlm/data/records.hpp>
+#include <rscovlm/data/split.hpp>
+#include <rscovlm/data/synthetic.hpp>

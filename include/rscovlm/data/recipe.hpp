@@ -1,0 +1,448 @@
+#pragma once
+/// \file data/recipe.hpp
+/// Dataset mixing as RSCoVLM's training config does it (rscovlm/training/data/config.py and
+/// __init__.py): a recipe lists dataset names with `*N` (repeat N times) or `%P` (seeded subsample
+/// of P percent) suffixes, `all%P` for every registered dataset, and custom dataset entries; the
+/// datasets are grouped by dataset type (first appearance order), each group is one dataset whose
+/// samples are its records times its builder's tasks (task-major, like the reference's
+/// `todo_list`), and the groups are concatenated (or, LMMRotate style, balanced by repetition).
+/// The sampler reproduces PyTorch's DistributedSampler (shuffle by `randperm` of a generator
+/// seeded with seed + epoch, padding by wrap-around, rank striding) with resumable state.
+
+#include <rscovlm/data/builtin.hpp>
+#include <rscovlm/data/detail/pyrandom.hpp>
+#include <rscovlm/errors.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::data {
+
+/// One dataset entry of the registry (an RSCoVLM `data_dict` value).
+struct dataset_config {
+    std::string name;             ///< registry name ("dota_trainval1024", "custom_dataset_0", ...)
+    std::string annotation_path;
+    std::string data_path;
+    std::string dataset_type = "supervised";
+    std::string reader;           ///< explicit reader key (optional; else derived from the type)
+    double sampling_rate = 1.0;   ///< < 1: subsample fraction; >= 1: integer repeat count
+};
+
+/// Name -> dataset configs (a name may stand for several files, like `refgeo_hbb`), in
+/// registration order.
+class dataset_catalog {
+public:
+    /// Registers `configs` under `name` (replacing an earlier entry of that name).
+    void add(const std::string& name, std::vector<dataset_config> configs) {
+        for (auto& c : configs) c.name = name;
+        for (auto& e : m_entries)
+            if (e.first == name) {
+                e.second = std::move(configs);
+                return;
+            }
+        m_entries.emplace_back(name, std::move(configs));
+    }
+    bool contains(const std::string& name) const {
+        for (const auto& e : m_entries)
+            if (e.first == name) return true;
+        return false;
+    }
+    const std::vector<dataset_config>& at(const std::string& name) const {
+        for (const auto& e : m_entries)
+            if (e.first == name) return e.second;
+        RSCOVLM_THROW(data_error, "unknown_dataset", "do not find " + name);
+    }
+    std::vector<std::string> names() const {
+        std::vector<std::string> n;
+        for (const auto& e : m_entries) n.push_back(e.first);
+        return n;
+    }
+
+    /// Parses one config object: `annotation_path`, `data_path`, `dataset_type`, optional `reader`.
+    static dataset_config parse_config(const nlohmann::json& j, const std::string& where) {
+        if (!j.is_object()) RSCOVLM_THROW(data_error, "bad_recipe", where + ": a dataset config must be an object");
+        dataset_config c;
+        auto str = [&](const char* k, std::string& dst) {
+            if (!j.contains(k)) return;
+            if (!j[k].is_string()) RSCOVLM_THROW(data_error, "bad_recipe", where + ": '" + k + "' must be a string");
+            dst = j[k].get<std::string>();
+        };
+        str("annotation_path", c.annotation_path);
+        str("data_path", c.data_path);
+        str("dataset_type", c.dataset_type);
+        str("reader", c.reader);
+        if (c.annotation_path.empty() && c.reader != "reader.dota")
+            RSCOVLM_THROW(data_error, "bad_recipe", where + ": missing 'annotation_path'");
+        return c;
+    }
+    /// A catalog from JSON `{"name": config or [configs], ...}`; relative paths are resolved
+    /// against `base_dir` when given.
+    static dataset_catalog from_json(const nlohmann::json& j, const std::string& base_dir = {}) {
+        if (!j.is_object()) RSCOVLM_THROW(data_error, "bad_recipe", "a dataset catalog must be a JSON object");
+        dataset_catalog cat;
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            std::vector<dataset_config> v;
+            if (it->is_array()) {
+                for (std::size_t i = 0; i < it->size(); ++i)
+                    v.push_back(parse_config((*it)[i], "catalog entry '" + it.key() + "'[" + std::to_string(i) + "]"));
+            } else {
+                v.push_back(parse_config(*it, "catalog entry '" + it.key() + "'"));
+            }
+            for (auto& c : v) resolve(c, base_dir);
+            cat.add(it.key(), std::move(v));
+        }
+        return cat;
+    }
+    static void resolve(dataset_config& c, const std::string& base) {
+        auto fix = [&](std::string& p) {
+            if (!base.empty() && !p.empty() && p[0] != '/') p = detail::join_path(base, p);
+        };
+        fix(c.annotation_path);
+        fix(c.data_path);
+    }
+
+private:
+    std::vector<std::pair<std::string, std::vector<dataset_config>>> m_entries;
+};
+
+/// config.py `parse_sampling_rate`: `name%P` -> (name, P / 100) with 0 < P <= 100;
+/// `name*N` -> (name, N); otherwise (name, 1).
+inline std::pair<std::string, double> parse_sampling_rate(const std::string& entry) {
+    const std::size_t pct = entry.rfind('%');
+    if (pct != std::string::npos && pct + 1 < entry.size()) {
+        const std::string num = entry.substr(pct + 1);
+        bool ok = !num.empty();
+        for (char ch : num) ok = ok && ((ch >= '0' && ch <= '9') || ch == '.');
+        if (ok) {
+            double v = 0;
+            if (!detail::parse_python_float(num, v))
+                RSCOVLM_THROW(data_error, "bad_recipe", "bad sampling rate in '" + entry + "'");
+            if (!(v > 0 && v <= 100))
+                RSCOVLM_THROW(data_error, "bad_recipe", "Sampling rate must be in (0, 1], got " + num + " in '" + entry + "'");
+            return {entry.substr(0, pct), v / 100.0};
+        }
+    }
+    const std::size_t star = entry.rfind('*');
+    if (star != std::string::npos && star + 1 < entry.size()) {
+        const std::string num = entry.substr(star + 1);
+        bool ok = true;
+        for (char ch : num) ok = ok && ch >= '0' && ch <= '9';
+        if (ok) return {entry.substr(0, star), static_cast<double>(std::stoll(num))};
+    }
+    return {entry, 1.0};
+}
+
+/// config.py `get_data_config_list` + `parse_config_file`: resolves a recipe (a name, `all%P`,
+/// or a list of names and custom config objects) against the catalog. Custom objects are
+/// registered as `custom_dataset_<i>` and come first, as the reference orders them.
+inline std::vector<dataset_config> resolve_recipe(const nlohmann::json& recipe, dataset_catalog& catalog,
+                                                  const std::string& base_dir = {}) {
+    std::vector<std::string> names;
+    if (recipe.is_string()) {
+        const std::string s = recipe.get<std::string>();
+        if (s.rfind("all", 0) == 0) {
+            // dataset_names.replace('all', '') (every occurrence), appended to each registered name
+            std::string suffix;
+            for (std::size_t i = 0; i < s.size();) {
+                if (s.compare(i, 3, "all") == 0) {
+                    i += 3;
+                } else {
+                    suffix.push_back(s[i]);
+                    ++i;
+                }
+            }
+            for (const auto& n : catalog.names()) names.push_back(n + suffix);
+        } else {
+            names.push_back(s);
+        }
+    } else if (recipe.is_array()) {
+        std::vector<std::string> custom, shelf;
+        std::size_t ci = 0;
+        for (std::size_t i = 0; i < recipe.size(); ++i) {
+            const auto& e = recipe[i];
+            if (e.is_string()) {
+                shelf.push_back(e.get<std::string>());
+            } else {
+                dataset_config c = dataset_catalog::parse_config(e, "recipe entry " + std::to_string(i));
+                dataset_catalog::resolve(c, base_dir);
+                const std::string name = "custom_dataset_" + std::to_string(ci++);
+                catalog.add(name, {c});
+                custom.push_back(name);
+            }
+        }
+        names = custom;
+        names.insert(names.end(), shelf.begin(), shelf.end());
+    } else {
+        RSCOVLM_THROW(data_error, "bad_recipe", "a recipe is a dataset name or a list of names and dataset configs");
+    }
+    std::vector<dataset_config> out;
+    for (const auto& n : names) {
+        const auto [name, rate] = parse_sampling_rate(n);
+        if (!catalog.contains(name)) RSCOVLM_THROW(data_error, "unknown_dataset", "do not find " + name);
+        for (dataset_config c : catalog.at(name)) {
+            c.sampling_rate = rate;
+            c.name = name;
+            out.push_back(std::move(c));
+        }
+    }
+    return out;
+}
+
+/// Reader and builder chosen for a dataset type (rscovlm/training/data/__init__.py DATASET_CLASS).
+struct dataset_type_components {
+    std::string reader;
+    std::string builder;
+    nlohmann::json builder_params = nlohmann::json::object();
+};
+
+/// The components of an RSCoVLM dataset type. `refgeo` builds hbb/obb/polygon (segmentation
+/// masks are not built); `refgeo_obb_only` is accepted although the reference's table lacks it.
+inline dataset_type_components components_for(const dataset_config& c) {
+    dataset_type_components d;
+    const std::string& t = c.dataset_type;
+    auto regions = [&](std::initializer_list<const char*> r) {
+        d.builder_params = {{"region_types", nlohmann::json::array()}};
+        for (const char* x : r) d.builder_params["region_types"].push_back(x);
+    };
+    if (t == "dense_det" || t == "dense_det_hbb_only" || t == "dense_det_poly_only") {
+        d.reader = "reader.coco";
+        d.builder = "builder.dense_det";
+        if (t == "dense_det_hbb_only") regions({"hbb"});
+        if (t == "dense_det_poly_only") regions({"polygon"});
+    } else if (t == "refgeo" || t == "refgeo_wo_seg" || t == "refgeo_hbb_only" || t == "refgeo_obb_only" || t == "refgeo_poly_only") {
+        d.reader = "reader.refgeo";
+        d.builder = "builder.refgeo";
+        if (t == "refgeo_hbb_only") regions({"hbb"});
+        if (t == "refgeo_obb_only") regions({"obb"});
+        if (t == "refgeo_poly_only") regions({"polygon"});
+    } else if (t == "supervised" || t == "sft") {
+        d.reader = "reader.llava";
+        d.builder = "builder.sft";
+    } else if (t == "visual_cot") {
+        d.reader = "reader.lrsvqa";
+        d.builder = "builder.lrsvqa_zoom";
+    } else if (t == "teochat") {
+        d.reader = "reader.llava";
+        d.builder = "builder.geochat";
+    } else {
+        RSCOVLM_THROW(data_error, "unsupported_dataset_type",
+                      "dataset type '" + t + "' of '" + c.name +
+                          "' is not supported (dense_det[_hbb_only|_poly_only], refgeo[_hbb_only|_obb_only|_poly_only], "
+                          "supervised, visual_cot, teochat)");
+    }
+    if (!c.reader.empty()) d.reader = c.reader;
+    return d;
+}
+
+/// rscovlm.utils `random_sample`: a rate below 1 keeps `random.Random(42).sample(records,
+/// int(len * rate))` (the reference turns any given seed into 42); an integer rate >= 1 repeats
+/// the list that many times.
+template <class T>
+inline std::vector<T> random_sample(const std::vector<T>& records, double rate) {
+    if (rate < 1.0) {
+        python_random rng(42);
+        const auto k = static_cast<std::size_t>(static_cast<double>(records.size()) * rate);
+        std::vector<T> out;
+        out.reserve(k);
+        for (std::size_t i : detail::sample_indices(rng, records.size(), k)) out.push_back(records[i]);
+        return out;
+    }
+    if (std::fmod(rate, 1.0) != 0.0)
+        RSCOVLM_THROW(data_error, "bad_recipe", "Sampling rate must be an integer when >= 1.0");
+    std::vector<T> out;
+    const auto n = static_cast<std::size_t>(rate);
+    out.reserve(records.size() * n);
+    for (std::size_t r = 0; r < n; ++r) out.insert(out.end(), records.begin(), records.end());
+    return out;
+}
+
+/// One dataset type of a mixture: its builder and its (sampled) records.
+struct mixture_part {
+    std::string dataset_type;
+    std::string builder_key;
+    std::unique_ptr<conversation_builder> builder;
+    std::vector<record> records;
+    std::vector<std::string> record_dataset;  ///< dataset name of each record
+    /// Number of samples: records x tasks.
+    std::size_t size() const { return records.size() * (builder ? builder->tasks_per_record() : 1); }
+};
+
+/// Where a global sample index points.
+struct sample_location {
+    std::size_t part = 0;
+    std::size_t record = 0;
+    std::size_t task = 0;
+};
+
+/// The concatenated training set of a recipe.
+class mixture {
+public:
+    std::vector<mixture_part> parts;
+    bool balanced = false;  ///< LMMRotate-style: every part repeated (cyclically) to the largest part's size
+
+    /// Total number of samples.
+    std::size_t size() const {
+        std::size_t n = 0, mx = 0;
+        for (const auto& p : parts) {
+            n += p.size();
+            mx = std::max(mx, p.size());
+        }
+        return balanced ? mx * parts.size() : n;
+    }
+    /// ConcatDataset indexing (bisect over cumulative sizes), then task-major inside a part.
+    sample_location locate(std::size_t index) const {
+        if (index >= size()) RSCOVLM_THROW(data_error, "index_out_of_range", "sample " + std::to_string(index) + " of " + std::to_string(size()));
+        std::size_t mx = 0;
+        for (const auto& p : parts) mx = std::max(mx, p.size());
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            const std::size_t n = balanced ? mx : parts[i].size();
+            if (index < n) {
+                std::size_t local = index;
+                if (balanced) local %= parts[i].size();
+                const std::size_t nrec = parts[i].records.size();
+                return sample_location{i, local % nrec, local / nrec};
+            }
+            index -= n;
+        }
+        return {};
+    }
+    /// Builds sample `index` with a generator seeded `(seed << 32) + index` (Python:
+    /// `random.seed((seed << 32) + index)` before the reference's get_messages).
+    conversation build(std::size_t index, const build_options& opt, std::uint64_t seed) const {
+        const sample_location l = locate(index);
+        python_random rng((seed << 32) + index);
+        conversation c = parts[l.part].builder->build(parts[l.part].records[l.record], l.task, opt, rng);
+        c.dataset = parts[l.part].record_dataset[l.record];
+        return c;
+    }
+};
+
+/// Reads every dataset of a resolved recipe and groups it into a mixture. `make_reader` maps a
+/// reader key to a reader (default: the core catalog; `io::make_any_reader` adds DOTA and XML).
+inline mixture load_mixture(const std::vector<dataset_config>& configs,
+                            const std::function<std::unique_ptr<dataset_reader>(const std::string&)>& make_reader = {},
+                            bool balanced = false) {
+    mixture m;
+    m.balanced = balanced;
+    for (const auto& c : configs) {
+        const dataset_type_components comp = components_for(c);
+        mixture_part* part = nullptr;
+        for (auto& p : m.parts)
+            if (p.dataset_type == c.dataset_type) part = &p;
+        if (!part) {
+            m.parts.emplace_back();
+            part = &m.parts.back();
+            part->dataset_type = c.dataset_type;
+            part->builder_key = comp.builder;
+            part->builder = registry::make<builder_kind>(comp.builder, comp.builder_params);
+        }
+        std::unique_ptr<dataset_reader> reader =
+            make_reader ? make_reader(comp.reader) : registry::make<reader_kind>(comp.reader, nlohmann::json::object());
+        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}), c.sampling_rate);
+        for (const auto& r : recs) {
+            part->records.push_back(r);
+            part->record_dataset.push_back(c.name);
+        }
+    }
+    return m;
+}
+
+/// Resumable sampler state.
+struct sampler_state {
+    std::uint64_t epoch = 0;
+    std::size_t position = 0;  ///< samples of this epoch already consumed by this rank
+    nlohmann::json to_json() const { return {{"epoch", epoch}, {"position", position}}; }
+    static sampler_state from_json(const nlohmann::json& j) {
+        sampler_state s;
+        if (!j.is_object() || !j.contains("epoch") || !j.contains("position") || !j["epoch"].is_number_unsigned() ||
+            !j["position"].is_number_unsigned())
+            RSCOVLM_THROW(data_error, "bad_sampler_state", "sampler state must be {\"epoch\": n, \"position\": n}");
+        s.epoch = j["epoch"].get<std::uint64_t>();
+        s.position = j["position"].get<std::size_t>();
+        return s;
+    }
+};
+
+/// `torch.randperm(n, generator=g)` after `g.manual_seed(seed)` on the CPU generator (mt19937
+/// seeded with the low 32 bits; Fisher-Yates with `random() % (n - i)`, ATen `randperm_cpu`).
+inline std::vector<std::size_t> torch_randperm(std::size_t n, std::uint64_t seed) {
+    std::vector<std::size_t> r(n);
+    for (std::size_t i = 0; i < n; ++i) r[i] = i;
+    std::mt19937 gen(static_cast<std::uint32_t>(seed & 0xffffffffu));
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+        const std::size_t z = static_cast<std::size_t>(gen()) % (n - i);
+        std::swap(r[i], r[z + i]);
+    }
+    return r;
+}
+
+/// PyTorch `DistributedSampler` semantics: the indices of one rank for one epoch.
+class distributed_sampler {
+public:
+    distributed_sampler(std::size_t dataset_size, std::size_t num_replicas = 1, std::size_t rank = 0, bool shuffle = true,
+                        std::uint64_t seed = 0, bool drop_last = false)
+        : m_n(dataset_size), m_replicas(num_replicas), m_rank(rank), m_shuffle(shuffle), m_seed(seed), m_drop_last(drop_last) {
+        if (num_replicas == 0 || rank >= num_replicas)
+            RSCOVLM_THROW(data_error, "bad_rank",
+                          "Invalid rank " + std::to_string(rank) + ", rank should be in the interval [0, " +
+                              std::to_string(num_replicas == 0 ? 0 : num_replicas - 1) + "]");
+    }
+    void set_epoch(std::uint64_t epoch) noexcept { m_state.epoch = epoch; m_state.position = 0; }
+    /// Samples per rank: ceil(n / replicas), or (drop_last) ceil((n - replicas) / replicas).
+    std::size_t num_samples() const noexcept {
+        if (m_drop_last && m_n % m_replicas != 0)
+            return m_n >= m_replicas ? static_cast<std::size_t>(std::ceil(static_cast<double>(m_n - m_replicas) / m_replicas)) : 0;
+        return (m_n + m_replicas - 1) / m_replicas;
+    }
+    std::size_t total_size() const noexcept { return num_samples() * m_replicas; }
+    /// This rank's indices for the current epoch (from the start).
+    std::vector<std::size_t> indices() const {
+        std::vector<std::size_t> idx;
+        if (m_shuffle) {
+            idx = torch_randperm(m_n, m_seed + m_state.epoch);
+        } else {
+            idx.resize(m_n);
+            for (std::size_t i = 0; i < m_n; ++i) idx[i] = i;
+        }
+        const std::size_t total = total_size();
+        if (!m_drop_last) {
+            const std::size_t padding = total - idx.size();
+            if (!idx.empty()) {
+                const std::size_t base = idx.size();
+                for (std::size_t k = 0; k < padding; ++k) idx.push_back(idx[k % base]);
+            }
+        } else {
+            idx.resize(total);
+        }
+        std::vector<std::size_t> mine;
+        for (std::size_t i = m_rank; i < total && i < idx.size(); i += m_replicas) mine.push_back(idx[i]);
+        return mine;
+    }
+    /// The indices still to be consumed (resuming after `state().position`).
+    std::vector<std::size_t> remaining() const {
+        std::vector<std::size_t> all = indices();
+        if (m_state.position >= all.size()) return {};
+        return std::vector<std::size_t>(all.begin() + static_cast<std::ptrdiff_t>(m_state.position), all.end());
+    }
+    /// Marks `n` more samples consumed.
+    void advance(std::size_t n) noexcept { m_state.position += n; }
+    const sampler_state& state() const noexcept { return m_state; }
+    void restore(const sampler_state& s) noexcept { m_state = s; }
+
+private:
+    std::size_t m_n, m_replicas, m_rank;
+    bool m_shuffle;
+    std::uint64_t m_seed;
+    bool m_drop_last;
+    sampler_state m_state;
+};
+
+}  // namespace rscovlm::data
