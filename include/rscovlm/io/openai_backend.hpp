@@ -1,0 +1,253 @@
+#pragma once
+/// \file
+/// A Zoom-in Chain backend for OpenAI-compatible chat-completions servers (vLLM, SGLang, ... serving
+/// RSCoVLM-7B), over cpp-httplib. Images go as base64 PNG data URLs at the size the controller already
+/// chose (a multiple of 28 within the pixel budget), so the server's Qwen2.5-VL processor, whose
+/// smart_resize is then the identity, resizes nothing.
+///
+/// Request layout mirrors RSCoVLM `rscovlm/eval/inferencer.py` BaseAPIInferencer.get_with_request
+/// (Bearer key, model taken from `GET {base}/models` when not given). Compiled only when
+/// `RSCOVLM_HAS_HTTPLIB` is set.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::io {
+
+/// Standard base64 (RFC 4648, with '=' padding) of `size` bytes.
+inline std::string base64_encode(const std::uint8_t* data, std::size_t size) {
+    static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((size + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 3 <= size; i += 3) {
+        const std::uint32_t v = (std::uint32_t(data[i]) << 16) | (std::uint32_t(data[i + 1]) << 8) | data[i + 2];
+        out.push_back(tbl[(v >> 18) & 63]);
+        out.push_back(tbl[(v >> 12) & 63]);
+        out.push_back(tbl[(v >> 6) & 63]);
+        out.push_back(tbl[v & 63]);
+    }
+    if (i < size) {
+        std::uint32_t v = std::uint32_t(data[i]) << 16;
+        if (i + 1 < size) v |= std::uint32_t(data[i + 1]) << 8;
+        out.push_back(tbl[(v >> 18) & 63]);
+        out.push_back(tbl[(v >> 12) & 63]);
+        out.push_back(i + 1 < size ? tbl[(v >> 6) & 63] : '=');
+        out.push_back('=');
+    }
+    return out;
+}
+
+/// base64 of a byte vector.
+inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) { return base64_encode(bytes.data(), bytes.size()); }
+
+} // namespace rscovlm::io
+
+#if RSCOVLM_HAS_HTTPLIB
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <utility>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <rscovlm/errors.hpp>
+#include <rscovlm/io/image_io.hpp>
+#include <rscovlm/zoom/backend.hpp>
+
+namespace rscovlm::io {
+
+/// Options of openai_backend.
+struct openai_options {
+    /// Base URL of the API, e.g. "http://127.0.0.1:8000/v1" (a trailing "/chat/completions" is accepted).
+    std::string endpoint = "http://127.0.0.1:8000/v1";
+    /// Served model name; empty = the first id of `GET {endpoint}/models`.
+    std::string model;
+    /// Sent as `Authorization: Bearer <api_key>` when not empty.
+    std::string api_key;
+    double connect_timeout_s = 10.0;
+    double read_timeout_s = 600.0;
+    double write_timeout_s = 60.0;
+    /// Retries after connection errors, timeouts, HTTP 429 and 5xx (not after other 4xx).
+    int max_retries = 3;
+    /// Delay before the first retry; doubled for each further one.
+    double retry_backoff_s = 1.0;
+    /// Extra top-level request fields (e.g. {"repetition_penalty": 1.05}); they override the defaults.
+    nlohmann::json extra_body = nlohmann::json::object();
+};
+
+namespace detail {
+struct split_url {
+    std::string origin; ///< scheme://host[:port]
+    std::string path;   ///< path prefix without trailing '/'
+};
+inline split_url parse_endpoint(const std::string& url) {
+    const std::size_t scheme = url.find("://");
+    if (scheme == std::string::npos || (url.compare(0, scheme, "http") != 0 && url.compare(0, scheme, "https") != 0))
+        RSCOVLM_THROW(zoom_error, "bad_endpoint", "endpoint must start with http:// or https://, got '" + url + "'");
+    const std::size_t slash = url.find('/', scheme + 3);
+    split_url s;
+    s.origin = url.substr(0, slash);
+    s.path = slash == std::string::npos ? std::string() : url.substr(slash);
+    while (!s.path.empty() && s.path.back() == '/') s.path.pop_back();
+    const std::string suffix = "/chat/completions";
+    if (s.path.size() >= suffix.size() && s.path.compare(s.path.size() - suffix.size(), suffix.size(), suffix) == 0)
+        s.path.erase(s.path.size() - suffix.size());
+    if (s.origin.size() <= scheme + 3) RSCOVLM_THROW(zoom_error, "bad_endpoint", "endpoint has no host: '" + url + "'");
+    return s;
+}
+inline std::string clip_text(const std::string& s, std::size_t n = 300) { return s.size() > n ? s.substr(0, n) + "..." : s; }
+} // namespace detail
+
+/// OpenAI-compatible chat-completions backend.
+class openai_backend : public zoom::backend {
+  public:
+    explicit openai_backend(openai_options options) : m_opt(std::move(options)), m_url(detail::parse_endpoint(m_opt.endpoint)) {}
+
+    zoom::usage last_usage() const override { return m_usage; }
+
+    /// The JSON body that `generate` would POST (exposed for inspection and tests).
+    nlohmann::json make_request(const nlohmann::json& messages, const std::vector<image>& images,
+                                const zoom::generation_options& g) {
+        nlohmann::json msgs = nlohmann::json::array();
+        std::size_t next_image = 0;
+        if (!messages.is_array()) RSCOVLM_THROW(zoom_error, "bad_messages", "messages must be a JSON array");
+        for (const auto& m : messages) {
+            if (!m.is_object() || !m.contains("role"))
+                RSCOVLM_THROW(zoom_error, "bad_messages", "every message needs a role: " + detail::clip_text(m.dump()));
+            nlohmann::json out{{"role", m["role"]}};
+            const nlohmann::json& c = m.contains("content") ? m["content"] : nlohmann::json();
+            if (!c.is_array()) {
+                out["content"] = c.is_null() ? nlohmann::json("") : c;
+            } else {
+                nlohmann::json items = nlohmann::json::array();
+                for (const auto& it : c) {
+                    // Classified like the Qwen2.5-VL chat template: image first, then text.
+                    const bool is_image = it.is_object() && ((it.contains("type") && it["type"] == "image") ||
+                                                             it.contains("image") || it.contains("image_url"));
+                    if (is_image) {
+                        if (next_image >= images.size())
+                            RSCOVLM_THROW(zoom_error, "image_count_mismatch",
+                                          "messages hold more image items than the " + std::to_string(images.size()) +
+                                              " images given");
+                        const std::vector<std::uint8_t> png = encode_png(images[next_image++]);
+                        items.push_back({{"type", "image_url"},
+                                         {"image_url", {{"url", "data:image/png;base64," + base64_encode(png)}}}});
+                    } else if (it.is_object() && it.contains("text")) {
+                        items.push_back({{"type", "text"}, {"text", it["text"]}});
+                    }
+                }
+                out["content"] = items;
+            }
+            msgs.push_back(std::move(out));
+        }
+        if (next_image != images.size())
+            RSCOVLM_THROW(zoom_error, "image_count_mismatch",
+                          std::to_string(images.size()) + " images given but the messages hold " +
+                              std::to_string(next_image) + " image items");
+        nlohmann::json body{{"model", model_name()},
+                            {"messages", std::move(msgs)},
+                            {"max_tokens", g.max_new_tokens},
+                            {"temperature", g.temperature},
+                            {"top_p", g.top_p}};
+        if (g.top_k > 0) body["top_k"] = g.top_k; // vLLM/SGLang extension
+        if (g.seed) body["seed"] = *g.seed;
+        if (!g.stop.empty()) body["stop"] = g.stop;
+        if (m_opt.extra_body.is_object())
+            for (auto it = m_opt.extra_body.begin(); it != m_opt.extra_body.end(); ++it) body[it.key()] = it.value();
+        return body;
+    }
+
+    std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
+                         const zoom::generation_options& options) override {
+        m_usage = zoom::usage{};
+        const std::string body = make_request(messages, images, options).dump(-1, ' ', false,
+                                                                               nlohmann::json::error_handler_t::replace);
+        const std::string text = request("POST", m_url.path + "/chat/completions", body);
+        nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+        if (j.is_discarded() || !j.is_object())
+            RSCOVLM_THROW(zoom_error, "bad_response", "chat completion is not a JSON object: " + detail::clip_text(text));
+        if (j.contains("usage") && j["usage"].is_object()) {
+            const auto& u = j["usage"];
+            if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer()) m_usage.prompt_tokens = u["prompt_tokens"].get<long>();
+            if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
+                m_usage.completion_tokens = u["completion_tokens"].get<long>();
+        }
+        if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() || !j["choices"][0].is_object() ||
+            !j["choices"][0].contains("message") || !j["choices"][0]["message"].is_object())
+            RSCOVLM_THROW(zoom_error, "bad_response", "chat completion without choices[0].message: " + detail::clip_text(text));
+        const auto& msg = j["choices"][0]["message"];
+        if (!msg.contains("content") || msg["content"].is_null()) return std::string();
+        if (!msg["content"].is_string())
+            RSCOVLM_THROW(zoom_error, "bad_response", "choices[0].message.content is not a string: " + detail::clip_text(text));
+        return msg["content"].get<std::string>();
+    }
+
+    /// The model name in use (queried from `GET /models` on first use when not configured).
+    const std::string& model_name() {
+        if (m_opt.model.empty()) {
+            const std::string text = request("GET", m_url.path + "/models", std::string());
+            nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+            if (j.is_discarded() || !j.is_object() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
+                !j["data"][0].is_object() || !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
+                RSCOVLM_THROW(zoom_error, "no_model", "GET " + m_url.path + "/models lists no model: " + detail::clip_text(text));
+            m_opt.model = j["data"][0]["id"].get<std::string>();
+        }
+        return m_opt.model;
+    }
+
+    /// Number of HTTP attempts made so far (requests plus retries).
+    int attempts() const noexcept { return m_attempts; }
+
+  private:
+    static void set_timeout(httplib::Client& c, double s, int which) {
+        const auto us = std::chrono::microseconds(static_cast<long long>(std::max(0.0, s) * 1e6));
+        if (which == 0) c.set_connection_timeout(us);
+        if (which == 1) c.set_read_timeout(us);
+        if (which == 2) c.set_write_timeout(us);
+    }
+
+    std::string request(const char* method, const std::string& path, const std::string& body) {
+        httplib::Client cli(m_url.origin);
+        set_timeout(cli, m_opt.connect_timeout_s, 0);
+        set_timeout(cli, m_opt.read_timeout_s, 1);
+        set_timeout(cli, m_opt.write_timeout_s, 2);
+        httplib::Headers headers;
+        if (!m_opt.api_key.empty()) headers.emplace("Authorization", "Bearer " + m_opt.api_key);
+        std::string last;
+        double delay = m_opt.retry_backoff_s;
+        for (int attempt = 0; attempt <= std::max(0, m_opt.max_retries); ++attempt) {
+            if (attempt > 0 && delay > 0) {
+                std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(delay * 1e6)));
+                delay *= 2;
+            }
+            ++m_attempts;
+            httplib::Result res = std::string(method) == "GET" ? cli.Get(path, headers)
+                                                                : cli.Post(path, headers, body, "application/json");
+            if (!res) {
+                last = "connection failed: " + httplib::to_string(res.error());
+                continue;
+            }
+            if (res->status == 200) return res->body;
+            last = "HTTP " + std::to_string(res->status) + ": " + detail::clip_text(res->body);
+            if (res->status != 429 && res->status < 500)
+                RSCOVLM_THROW(zoom_error, "http_error", std::string(method) + " " + m_url.origin + path + " -> " + last);
+        }
+        RSCOVLM_THROW(zoom_error, "http_failed",
+                      std::string(method) + " " + m_url.origin + path + " failed after " +
+                          std::to_string(std::max(0, m_opt.max_retries) + 1) + " attempts (" + last + ")");
+    }
+
+    openai_options m_opt;
+    detail::split_url m_url;
+    zoom::usage m_usage;
+    int m_attempts = 0;
+};
+
+} // namespace rscovlm::io
+
+#endif // RSCOVLM_HAS_HTTPLIB
