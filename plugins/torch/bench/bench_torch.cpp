@@ -1,0 +1,127 @@
+// Prefill and decode throughput and peak memory of the LibTorch Qwen2.5-VL.
+//
+//   bench_torch [--size tiny|7b] [--model DIR] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
+//               [--prompt N] [--image HxW] [--new N] [--batch B] [--repeat R]
+//
+// --size tiny (default) runs the tiny random model (written to a temporary directory through the
+// safetensors writer and loaded like a checkpoint); --size 7b builds a Qwen2.5-VL-7B-shaped model with
+// random weights directly on the device (no file); --model DIR loads a real checkpoint. Prints one JSON
+// line per run; no timing assertions.
+#include <rscovlm/torch/generate.hpp>
+#include <rscovlm/torch/model.hpp>
+#include <rscovlm/torch/tiny.hpp>
+
+#include <torch/types.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace rt = rscovlm::torch;
+
+namespace {
+
+/// Peak resident set size in MiB (Linux VmHWM), -1 elsewhere.
+double peak_rss_mib() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    return -1.0;
+}
+
+rt::qwen2_5_vl random_model(const rt::model_config& cfg, at::ScalarType dt, c10::Device dev) {
+    std::unordered_map<std::string, at::Tensor> w;
+    at::manual_seed(0);
+    for (const auto& s : rt::expected_weights(cfg)) {
+        if (s.optional) continue;
+        const bool norm = s.name.find("norm") != std::string::npos || s.name.find("ln_q") != std::string::npos;
+        auto opt = at::TensorOptions().dtype(dt).device(dev);
+        w[s.name] = norm ? at::ones(s.shape, opt) : at::randn(s.shape, opt) * 0.02;
+    }
+    return rt::qwen2_5_vl::from_weights(cfg, std::move(w));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string size = "tiny", model_dir, device = "cpu", dtype = "float32";
+    int prompt = 128, new_tokens = 32, batch = 1, repeat = 2, img_h = 224, img_w = 224;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string k = argv[i], v = argv[i + 1];
+        if (k == "--size") size = v;
+        else if (k == "--model") model_dir = v;
+        else if (k == "--device") device = v;
+        else if (k == "--dtype") dtype = v;
+        else if (k == "--prompt") prompt = std::stoi(v);
+        else if (k == "--new") new_tokens = std::stoi(v);
+        else if (k == "--batch") batch = std::stoi(v);
+        else if (k == "--repeat") repeat = std::stoi(v);
+        else if (k == "--image") {
+            auto x = v.find('x');
+            img_h = std::stoi(v.substr(0, x));
+            img_w = std::stoi(v.substr(x + 1));
+        } else {
+            std::fprintf(stderr, "unknown option %s\n", k.c_str());
+            return 2;
+        }
+    }
+    ::torch::NoGradGuard ng;
+    auto dd = rt::resolve_device(device, dtype);
+    rt::qwen2_5_vl model;
+    std::filesystem::path tmp;
+    if (!model_dir.empty()) {
+        rt::load_options o;
+        o.device = device;
+        o.dtype = dtype;
+        model = rt::qwen2_5_vl::load(model_dir, o);
+    } else if (size == "7b") {
+        model = random_model(rt::model_config{}, dd.second, dd.first);
+    } else {
+        tmp = std::filesystem::temp_directory_path() / "rscovlm_bench_tiny";
+        rt::write_random_checkpoint(tmp.string(), rt::tiny_config(), {});
+        rt::load_options o;
+        o.device = device;
+        o.dtype = dtype;
+        model = rt::qwen2_5_vl::load(tmp.string(), o);
+    }
+    const auto& cfg = model.config();
+    // One image of img_h x img_w pixels (rounded down to the 28-pixel grid) plus `prompt` text tokens.
+    const std::int64_t f = static_cast<std::int64_t>(cfg.vision.patch_size) * cfg.vision.spatial_merge_size;
+    const std::int64_t gh = std::max<std::int64_t>(1, img_h / f) * cfg.vision.spatial_merge_size;
+    const std::int64_t gw = std::max<std::int64_t>(1, img_w / f) * cfg.vision.spatial_merge_size;
+    std::mt19937 rng(1);
+    std::normal_distribution<float> px;
+    std::vector<rt::sequence_input> seqs(static_cast<std::size_t>(batch));
+    for (auto& s : seqs) {
+        s.input_ids.push_back(cfg.vision_start_token_id);
+        for (std::int64_t i = 0; i < gh * gw / 4; ++i) s.input_ids.push_back(cfg.image_token_id);
+        s.input_ids.push_back(cfg.vision_end_token_id);
+        for (int i = 0; i < prompt; ++i) s.input_ids.push_back(3 + static_cast<std::int64_t>(rng() % 300));
+        s.pixel_values.resize(static_cast<std::size_t>(gh * gw * cfg.vision.patch_dim()));
+        for (auto& v : s.pixel_values) v = px(rng);
+        s.grid_thw = {{1, gh, gw}};
+    }
+    rt::sampling_options o;
+    o.max_new_tokens = new_tokens;
+    for (int r = 0; r < repeat; ++r) {
+        auto g = rt::generate(model, seqs, o);
+        const double prompt_tokens = static_cast<double>(seqs[0].input_ids.size()) * batch;
+        std::printf("{\"size\":\"%s\",\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%.0f,"
+                    "\"image_tokens\":%lld,\"new_tokens\":%lld,\"prefill_s\":%.4f,\"prefill_tok_s\":%.1f,"
+                    "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"peak_rss_mib\":%.1f,\"run\":%d}\n",
+                    model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch, prompt_tokens,
+                    static_cast<long long>(gh * gw / 4), static_cast<long long>(g.decode_steps + 1), g.prefill_seconds,
+                    prompt_tokens / g.prefill_seconds, g.decode_seconds,
+                    g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0, peak_rss_mib(), r);
+    }
+    if (!tmp.empty()) std::filesystem::remove_all(tmp);
+    return 0;
+}

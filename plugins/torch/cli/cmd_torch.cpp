@@ -1,0 +1,364 @@
+// `rscovlm generate`, `rscovlm detect` and `rscovlm tiny-model`: the LibTorch Qwen2.5-VL / RSCoVLM model
+// on the command line, plus the `torch` backend of `rscovlm zoom`.
+#include <rscovlm/torch/builtin.hpp>
+#include <rscovlm/torch/tiny.hpp>
+#include <rscovlm/torch/vlm.hpp>
+
+#include <rscovlm/box_codec/builtin.hpp>
+#include <rscovlm/geometry/convert.hpp>
+#include <rscovlm/image/draw.hpp>
+#include <rscovlm/io/image_io.hpp>
+#include <rscovlm/registry.hpp>
+
+#include "../../../examples/rscovlm/cli.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rscovlm::cli {
+
+namespace {
+
+namespace rt = rscovlm::torch;
+namespace fs = std::filesystem;
+
+/// Options shared by the model subcommands.
+struct model_args {
+    std::string model;
+    std::string tokenizer;
+    std::string device = "cpu";
+    std::string dtype = "auto";
+    long long min_pixels = 56 * 56;
+    long long max_pixels = 28LL * 28 * 1280;
+    long long memory_limit_mb = 0;
+    int max_new_tokens = 256;
+    bool greedy = false;
+    double temperature = -1.0;
+    double top_p = -1.0;
+    int top_k = -1;
+    double repetition_penalty = -1.0;
+    unsigned long long seed = 0;
+};
+
+void add_model_options(CLI::App* cmd, model_args& a) {
+    cmd->add_option("--model", a.model, "Checkpoint directory (config.json + safetensors)")->required();
+    cmd->add_option("--tokenizer", a.tokenizer, "tokenizer.json or its directory (default: the model directory)");
+    cmd->add_option("--device", a.device, "cpu, cuda, cuda:N")->capture_default_str();
+    cmd->add_option("--dtype", a.dtype, "auto, float32, bfloat16, float16")
+        ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
+        ->capture_default_str();
+    cmd->add_option("--min-pixels", a.min_pixels, "Image pixel budget, lower bound")->capture_default_str();
+    cmd->add_option("--max-pixels", a.max_pixels, "Image pixel budget, upper bound")->capture_default_str();
+    cmd->add_option("--memory-limit-mb", a.memory_limit_mb, "Refuse models estimated above this size (0: no limit)");
+    cmd->add_option("--max-new-tokens", a.max_new_tokens, "Generation length limit")->capture_default_str();
+    cmd->add_flag("--greedy", a.greedy, "Greedy decoding (ignore the sampling settings of generation_config.json)");
+    cmd->add_option("--temperature", a.temperature, "Sampling temperature (default: generation_config.json)");
+    cmd->add_option("--top-p", a.top_p, "Nucleus sampling threshold");
+    cmd->add_option("--top-k", a.top_k, "Top-k sampling");
+    cmd->add_option("--repetition-penalty", a.repetition_penalty, "Repetition penalty");
+    cmd->add_option("--seed", a.seed, "Sampling seed")->capture_default_str();
+}
+
+rt::vlm load_vlm(const model_args& a, const context& ctx) {
+    rt::vlm_options o;
+    o.load.device = a.device;
+    o.load.dtype = a.dtype;
+    o.load.memory_limit_bytes = static_cast<std::uint64_t>(a.memory_limit_mb) << 20;
+    o.tokenizer = a.tokenizer;
+    o.min_pixels = a.min_pixels;
+    o.max_pixels = a.max_pixels;
+    const bool quiet = ctx.quiet;
+    o.load.on_estimate = [quiet](const rt::memory_estimate& e) {
+        if (!quiet)
+            std::fprintf(stderr, "rscovlm: model of %.1f M parameters, about %.1f MiB with a 4096-token KV cache\n",
+                         static_cast<double>(e.parameters) / 1e6, static_cast<double>(e.total_bytes) / 1048576.0);
+    };
+    return rt::vlm::load(a.model, o);
+}
+
+rt::sampling_options sampling(const rt::vlm& v, const model_args& a) {
+    rt::sampling_options s = v.default_sampling(a.max_new_tokens);
+    if (a.temperature >= 0) {
+        s.temperature = a.temperature;
+        s.do_sample = a.temperature > 0;
+    }
+    if (a.top_p > 0) s.top_p = a.top_p;
+    if (a.top_k >= 0) s.top_k = a.top_k;
+    if (a.repetition_penalty > 0) s.repetition_penalty = a.repetition_penalty;
+    s.seed = a.seed;
+    if (a.greedy) s.do_sample = false;
+    return s;
+}
+
+std::vector<std::string> split_classes(const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    auto flush = [&] {
+        auto b = cur.find_first_not_of(" \t");
+        auto e = cur.find_last_not_of(" \t");
+        if (b != std::string::npos) out.push_back(cur.substr(b, e - b + 1));
+        cur.clear();
+    };
+    for (char c : s) {
+        if (c == ',')
+            flush();
+        else
+            cur.push_back(c);
+    }
+    flush();
+    return out;
+}
+
+/// Draws the decoded objects (original frame) on `img`.
+void annotate(image& img, const box_codec::decode_result& r, box_codec::box_kind kind) {
+    static const imaging::rgb palette[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},
+                                           {245, 130, 48}, {145, 30, 180}, {70, 240, 240}, {240, 50, 230}};
+    const int thick = std::max(1, std::min(img.width, img.height) / 300);
+    for (const auto& o : r.objects) {
+        const auto& col = palette[static_cast<std::size_t>(o.label_id < 0 ? 0 : o.label_id) % 8];
+        const auto& c = o.coords;
+        if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
+            imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
+        } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
+            const double pi = 3.14159265358979323846;
+            geometry::rbox rb{c[0], c[1], c[2], c[3], c[4] * pi / 180.0};
+            imaging::draw_polygon(img, geometry::rbox_to_quad(rb), col, thick);
+        } else if (c.size() >= 8) {
+            geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]}, geometry::point{c[4], c[5]},
+                             geometry::point{c[6], c[7]}};
+            imaging::draw_polygon(img, q, col, thick);
+        }
+    }
+}
+
+/// resolution -> chat template -> model -> box codec -> boxes in the original frame. Returns the JSON
+/// report; writes the annotated PNG when `png` is not empty.
+nlohmann::json run_detect(const rt::vlm& v, const model_args& a, const image& original, const std::string& image_name,
+                          const std::vector<std::string>& classes, const std::string& codec_key, const std::string& png) {
+    auto codec = registry::make<box_codec::kind>(codec_key, nlohmann::json::object());
+    nlohmann::json messages = nlohmann::json::array();
+    const std::string sys = codec->system_prompt();
+    if (!sys.empty()) messages.push_back({{"role", "system"}, {"content", sys}});
+    messages.push_back({{"role", "user"},
+                        {"content", nlohmann::json::array({{{"type", "image"}},
+                                                           {{"type", "text"}, {"text", codec->user_prompt(classes)}}})}});
+    rt::prepared_prompt prompt = v.prepare(messages, {original}, false);
+    const auto& pre = prompt.images.at(0);
+    rt::vlm_output out = v.generate(prompt.input, sampling(v, a));
+    box_codec::decode_options d;
+    d.classes = classes;
+    d.frame = geometry::frame{original.width, original.height, pre.resized_width, pre.resized_height};
+    box_codec::decode_result r = codec->decode(out.text, d);
+    nlohmann::json objects = nlohmann::json::array();
+    for (const auto& o : r.objects) objects.push_back({{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}});
+    nlohmann::json dropped = nlohmann::json::object();
+    for (const auto& kv : r.dropped.counts) dropped[kv.first] = kv.second;
+    nlohmann::json j = {{"image", image_name},
+                        {"codec", codec_key},
+                        {"classes", classes},
+                        {"original_size", {{"width", original.width}, {"height", original.height}}},
+                        {"resized_size", {{"width", pre.resized_width}, {"height", pre.resized_height}}},
+                        {"grid_thw", pre.grid_thw},
+                        {"prompt_tokens", out.prompt_tokens},
+                        {"generated_tokens", out.tokens.size()},
+                        {"finish_reason", out.finish_reason},
+                        {"text", out.text},
+                        {"objects", objects},
+                        {"dropped", dropped},
+                        {"timing", {{"prefill_s", out.prefill_seconds}, {"decode_s", out.decode_seconds}}}};
+    if (!png.empty()) {
+        image canvas = original;
+        annotate(canvas, r, codec->kind());
+        io::save_png(png, canvas);
+        j["png"] = png;
+    }
+    return j;
+}
+
+/// Writes the tiny random model with the vocabulary and special ids of `tokenizer_path`, copying the
+/// tokenizer files into `out`.
+nlohmann::json write_tiny(const std::string& out, const std::string& tokenizer_path, std::uint64_t seed, bool nested,
+                          std::uint64_t shard_bytes, bool bf16) {
+    auto tok = tokenizer::bpe_tokenizer::from_file(tokenizer_path);
+    auto id = [&](const char* t) -> std::int64_t {
+        auto v = tok.token_to_id(t);
+        if (!v) RSCOVLM_THROW(model_error, "tokenizer_mismatch", std::string("the tokenizer has no ") + t + " token");
+        return *v;
+    };
+    std::vector<std::int64_t> eos = {id("<|im_end|>")};
+    if (auto e = tok.token_to_id("<|endoftext|>")) eos.push_back(*e);
+    rt::model_config cfg = rt::tiny_config(static_cast<int>(tok.vocab_size()), id("<|image_pad|>"), id("<|vision_start|>"),
+                                           id("<|vision_end|>"), eos);
+    cfg.video_token_id = tok.token_to_id("<|video_pad|>").value_or(cfg.video_token_id);
+    cfg.text.tie_word_embeddings = true; // halves the file: the vocabulary is large, the model tiny
+    rt::random_checkpoint_options o;
+    o.seed = seed;
+    o.layout = nested ? rt::name_layout::nested : rt::name_layout::flat;
+    o.max_shard_bytes = shard_bytes;
+    o.bf16 = bf16;
+    o.generation.pad_token_id = eos.back();
+    rt::write_random_checkpoint(out, cfg, o);
+    fs::path src(tokenizer_path);
+    std::error_code ec;
+    if (fs::is_directory(src, ec)) src /= "tokenizer.json";
+    fs::copy_file(src, fs::path(out) / "tokenizer.json", fs::copy_options::overwrite_existing, ec);
+    if (ec) RSCOVLM_THROW(io_error, "write_failed", "cannot copy " + src.string() + " into " + out);
+    fs::path cfg_json = src.parent_path() / "tokenizer_config.json";
+    if (fs::exists(cfg_json, ec)) fs::copy_file(cfg_json, fs::path(out) / "tokenizer_config.json", fs::copy_options::overwrite_existing, ec);
+    auto est = rt::estimate_memory(cfg, bf16 ? 2 : 4, 0, 1);
+    return {{"model", out}, {"vocab_size", cfg.text.vocab_size}, {"parameters", est.parameters},
+            {"layout", nested ? "nested" : "flat"}, {"dtype", bf16 ? "bfloat16" : "float32"}};
+}
+
+std::string default_tokenizer(const std::string& data_dir) { return data_dir + "/tokenizer/qwen/tokenizer.json"; }
+
+} // namespace
+
+void register_torch(CLI::App& app, context& ctx) {
+    // ---------------------------------------------------------------- generate
+    {
+        auto a = std::make_shared<model_args>();
+        auto images = std::make_shared<std::vector<std::string>>();
+        auto prompt = std::make_shared<std::string>();
+        auto system = std::make_shared<std::string>();
+        auto stream = std::make_shared<bool>(false);
+        auto json = std::make_shared<bool>(false);
+        auto* cmd = app.add_subcommand("generate", "Answer a prompt about images with a Qwen2.5-VL / RSCoVLM checkpoint");
+        add_model_options(cmd, *a);
+        cmd->add_option("--image", *images, "Image file (repeat for several; they come before the prompt)");
+        cmd->add_option("--prompt", *prompt, "User prompt")->required();
+        cmd->add_option("--system", *system, "System prompt (default: the chat template's)");
+        cmd->add_flag("--stream", *stream, "Print the answer while it is generated");
+        cmd->add_flag("--json", *json, "Print a JSON object (text, tokens, timing) instead of the text");
+        cmd->callback([&ctx, a, images, prompt, system, stream, json] {
+            rt::vlm v = load_vlm(*a, ctx);
+            std::vector<image> imgs;
+            nlohmann::json content = nlohmann::json::array();
+            for (const auto& f : *images) {
+                imgs.push_back(io::load_image(f));
+                content.push_back({{"type", "image"}});
+            }
+            content.push_back({{"type", "text"}, {"text", *prompt}});
+            nlohmann::json messages = nlohmann::json::array();
+            if (!system->empty()) messages.push_back({{"role", "system"}, {"content", *system}});
+            messages.push_back({{"role", "user"}, {"content", content}});
+            std::ostream& out = *ctx.out;
+            std::function<void(const std::string&)> on_text;
+            if (*stream && !*json)
+                on_text = [&out](const std::string& piece) {
+                    out << piece;
+                    out.flush();
+                };
+            rt::vlm_output r = v.generate(messages, imgs, sampling(v, *a), false, {}, on_text);
+            if (*json) {
+                out << nlohmann::json{{"text", r.text},
+                                      {"tokens", r.tokens},
+                                      {"prompt_tokens", r.prompt_tokens},
+                                      {"finish_reason", r.finish_reason},
+                                      {"timing", {{"prefill_s", r.prefill_seconds}, {"decode_s", r.decode_seconds}}}}
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                    << "\n";
+            } else if (*stream) {
+                out << "\n";
+            } else {
+                out << r.text << "\n";
+            }
+        });
+    }
+    // ---------------------------------------------------------------- detect
+    {
+        auto a = std::make_shared<model_args>();
+        auto img = std::make_shared<std::string>();
+        auto classes = std::make_shared<std::string>();
+        auto format = std::make_shared<std::string>("quad");
+        auto codec = std::make_shared<std::string>();
+        auto png = std::make_shared<std::string>();
+        auto* cmd = app.add_subcommand("detect", "Detect objects: resolution, chat template, model, box codec, boxes in the original frame");
+        add_model_options(cmd, *a);
+        a->greedy = true;
+        cmd->add_option("--image", *img, "Image file")->required();
+        cmd->add_option("--classes", *classes, "Comma-separated class names, e.g. \"plane, ship\"")->required();
+        cmd->add_option("--format", *format, "Box format of the RSCoVLM plain-text codec")
+            ->check(CLI::IsMember({"quad", "hbb", "obb"}))
+            ->capture_default_str();
+        cmd->add_option("--codec", *codec, "Any box codec key instead of --format (e.g. codec.obb.json)");
+        cmd->add_option("--png", *png, "Write the image annotated with the detections here");
+        cmd->callback([&ctx, a, img, classes, format, codec, png] {
+            auto cls = split_classes(*classes);
+            if (cls.empty()) RSCOVLM_THROW(usage_error, "no_classes", "--classes names no class");
+            const std::string key = codec->empty() ? "codec." + *format + ".plain" : *codec;
+            image original = io::load_image(*img);
+            rt::vlm v = load_vlm(*a, ctx);
+            nlohmann::json j = run_detect(v, *a, original, *img, cls, key, *png);
+            (*ctx.out) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        });
+    }
+    // ---------------------------------------------------------------- tiny-model
+    {
+        auto out = std::make_shared<std::string>();
+        auto tok = std::make_shared<std::string>();
+        auto seed = std::make_shared<unsigned long long>(0);
+        auto layout = std::make_shared<std::string>("flat");
+        auto shard = std::make_shared<unsigned long long>(0);
+        auto bf16 = std::make_shared<bool>(false);
+        auto* cmd = app.add_subcommand("tiny-model", "Write a tiny random Qwen2.5-VL checkpoint (for tests and demos)");
+        cmd->add_option("--out", *out, "Directory to write")->required();
+        cmd->add_option("--tokenizer", *tok, "tokenizer.json whose vocabulary and special ids the model uses (default: bundled)");
+        cmd->add_option("--seed", *seed, "Random seed")->capture_default_str();
+        cmd->add_option("--layout", *layout, "Tensor names: flat (visual.*, model.*) or nested (model.visual.*, model.language_model.*)")
+            ->check(CLI::IsMember({"flat", "nested"}))
+            ->capture_default_str();
+        cmd->add_option("--shard-bytes", *shard, "Shard the weights into files of at most this many bytes (0: one file)");
+        cmd->add_flag("--bf16", *bf16, "Store the weights as bfloat16");
+        cmd->callback([&ctx, out, tok, seed, layout, shard, bf16] {
+            const std::string t = tok->empty() ? default_tokenizer(ctx.data_dir) : *tok;
+            (*ctx.out) << write_tiny(*out, t, *seed, *layout == "nested", *shard, *bf16).dump() << "\n";
+        });
+    }
+    // ---------------------------------------------------------------- zoom backend
+    hooks().make_torch_backend = [](const std::string& model_dir, const std::string& device) -> std::unique_ptr<zoom::backend> {
+        rt::vlm_options o;
+        o.load.device = device.empty() ? "cpu" : device;
+        return std::make_unique<rt::qwen2_5_vl_backend>(rt::vlm::load(model_dir, o));
+    };
+}
+
+nlohmann::json torch_components() { return registry::describe<rt::backend_kind>(); }
+
+void demo_torch(demo_context& d) {
+    const std::string dir = (fs::path(d.out_dir) / "tiny-model").string();
+    const std::string tok = d.tokenizer_path.empty() ? default_tokenizer(d.data_dir) : d.tokenizer_path;
+    auto info = write_tiny(dir, tok, 0, false, 0, false);
+    d.out << "Wrote a tiny random Qwen2.5-VL (" << info["parameters"].get<std::uint64_t>() << " parameters) to " << dir << "\n";
+    image img;
+#ifdef RSCOVLM_CLI_HAS_SCENES
+    if (!d.scenes.empty()) img = d.scenes.front().image;
+#endif
+    if (img.width == 0) {
+        img = image(224, 224, 3);
+        for (int y = 0; y < 224; ++y)
+            for (int x = 0; x < 224; ++x)
+                for (int c = 0; c < 3; ++c) img.at(x, y, c) = static_cast<std::uint8_t>((x * (c + 1) + y * (3 - c)) & 255);
+    }
+    model_args a;
+    a.model = dir;
+    a.greedy = true;
+    a.max_new_tokens = 32;
+    a.max_pixels = 448LL * 448;
+    context quiet_ctx;
+    quiet_ctx.quiet = true;
+    rt::vlm v = load_vlm(a, quiet_ctx);
+    const std::string png = (fs::path(d.out_dir) / "torch_detect.png").string();
+    auto j = run_detect(v, a, img, "scene", {"plane", "ship", "storage-tank"}, "codec.quad.plain", png);
+    d.out << "rscovlm detect on a " << img.width << "x" << img.height << " image: resized to "
+          << j["resized_size"]["width"] << "x" << j["resized_size"]["height"] << ", " << j["prompt_tokens"] << " prompt tokens, "
+          << j["generated_tokens"] << " generated, " << j["objects"].size() << " boxes decoded (random weights: the text is noise), "
+          << "annotated image " << png << "\n";
+}
+
+} // namespace rscovlm::cli

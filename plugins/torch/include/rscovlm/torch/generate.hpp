@@ -1,0 +1,280 @@
+#pragma once
+/// \file
+/// Autoregressive generation: greedy and sampling, stop ids, `max_new_tokens`, left-padded batches and a
+/// streaming callback. The logits processors mirror transformers' `RepetitionPenaltyLogitsProcessor`,
+/// `TemperatureLogitsWarper`, `TopKLogitsWarper` and `TopPLogitsWarper`, applied in that order.
+
+#include <rscovlm/errors.hpp>
+#include <rscovlm/torch/config.hpp>
+#include <rscovlm/torch/model.hpp>
+#include <rscovlm/resolution/rope_index.hpp>
+
+#include <torch/types.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace rscovlm::torch {
+
+/// One prompt of a batch: token ids (image pads already expanded) and its images.
+struct sequence_input {
+    std::vector<std::int64_t> input_ids;
+    /// Row-major `[patches, patch_dim]` float32 of all images of this sequence, in order.
+    std::vector<float> pixel_values;
+    std::vector<std::array<std::int64_t, 3>> grid_thw;
+};
+
+/// Decoding options.
+struct sampling_options {
+    int max_new_tokens = 128;
+    bool do_sample = false;
+    double temperature = 1.0;
+    int top_k = 0;      ///< 0 disables
+    double top_p = 1.0; ///< 1 disables
+    double repetition_penalty = 1.0;
+    std::uint64_t seed = 0;
+    /// Generation of a row stops after one of these ids (the id is kept in the output).
+    std::vector<std::int64_t> stop_ids;
+    /// Left-padding id (any id; padded slots are masked out).
+    std::int64_t pad_token_id = 0;
+
+    /// Options from a `generation_config.json` (stop ids, sampling parameters).
+    static sampling_options from(const generation_config& g) {
+        sampling_options o;
+        o.do_sample = g.do_sample;
+        o.temperature = g.temperature;
+        o.top_k = g.top_k;
+        o.top_p = g.top_p;
+        o.repetition_penalty = g.repetition_penalty;
+        o.stop_ids = g.eos_token_ids;
+        if (g.pad_token_id >= 0) o.pad_token_id = g.pad_token_id;
+        if (g.max_new_tokens > 0) o.max_new_tokens = g.max_new_tokens;
+        return o;
+    }
+};
+
+/// Called for every generated token: (row, token id). Return false to stop that row.
+using stream_callback = std::function<bool(std::size_t row, std::int64_t token)>;
+
+/// Output of `generate`.
+struct generation_output {
+    std::vector<std::vector<std::int64_t>> tokens; ///< generated ids per row (stop id included)
+    std::vector<std::string> finish_reasons;       ///< "stop", "length" or "callback"
+    std::vector<std::int64_t> prompt_tokens;
+    double prefill_seconds = 0.0;
+    double decode_seconds = 0.0;
+    std::int64_t decode_steps = 0;
+};
+
+/// Left-padded batch tensors.
+struct padded_batch {
+    at::Tensor input_ids;    ///< [B, L] int64
+    at::Tensor mask;         ///< [B, L] int64
+    at::Tensor position_ids; ///< [3, B, L] int64
+    at::Tensor rope_deltas;  ///< [B] int64
+    at::Tensor pixel_values; ///< [patches, patch_dim] float32 or undefined
+    std::vector<std::array<std::int64_t, 3>> grid_thw;
+};
+
+/// Pads `batch` on the left with `pad_id` and computes M-RoPE positions (`resolution::get_rope_index`).
+/// model_error "image_token_mismatch" when a prompt's image tokens do not match its grids.
+inline padded_batch make_batch(const model_config& cfg, const std::vector<sequence_input>& batch, std::int64_t pad_id) {
+    if (batch.empty()) RSCOVLM_THROW(model_error, "bad_batch", "empty batch");
+    std::size_t L = 0;
+    for (const auto& s : batch) {
+        if (s.input_ids.empty()) RSCOVLM_THROW(model_error, "bad_batch", "empty prompt");
+        L = std::max(L, s.input_ids.size());
+    }
+    std::vector<std::vector<std::int64_t>> ids(batch.size(), std::vector<std::int64_t>(L, pad_id));
+    std::vector<std::vector<std::int64_t>> mask(batch.size(), std::vector<std::int64_t>(L, 0));
+    padded_batch p;
+    std::vector<float> pixels;
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+        const auto& s = batch[b];
+        const std::size_t off = L - s.input_ids.size();
+        std::copy(s.input_ids.begin(), s.input_ids.end(), ids[b].begin() + static_cast<std::ptrdiff_t>(off));
+        std::fill(mask[b].begin() + static_cast<std::ptrdiff_t>(off), mask[b].end(), 1);
+        pixels.insert(pixels.end(), s.pixel_values.begin(), s.pixel_values.end());
+        p.grid_thw.insert(p.grid_thw.end(), s.grid_thw.begin(), s.grid_thw.end());
+    }
+    // M-RoPE positions of each row from the resolution component (transformers' get_rope_index with the
+    // row's attention mask: padded slots get 1, rope_delta = max + 1 - padded length).
+    const auto lopt = at::TensorOptions().dtype(at::kLong);
+    const auto B = static_cast<std::int64_t>(batch.size()), Ls = static_cast<std::int64_t>(L);
+    std::vector<std::int64_t> flat_ids, flat_mask, pos(static_cast<std::size_t>(3 * B * Ls)), deltas;
+    resolution::rope_options ro;
+    ro.vision_start_token_id = cfg.vision_start_token_id;
+    ro.image_token_id = cfg.image_token_id;
+    ro.video_token_id = cfg.video_token_id;
+    ro.spatial_merge_size = cfg.vision.spatial_merge_size;
+    ro.tokens_per_second = static_cast<float>(cfg.vision.tokens_per_second);
+    const std::int64_t unit = static_cast<std::int64_t>(cfg.vision.spatial_merge_size) * cfg.vision.spatial_merge_size;
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+        std::int64_t want = 0, have = 0;
+        std::vector<std::array<int, 3>> grids;
+        for (const auto& g : batch[b].grid_thw) {
+            want += g[0] * g[1] * g[2] / unit;
+            grids.push_back({static_cast<int>(g[0]), static_cast<int>(g[1]), static_cast<int>(g[2])});
+        }
+        for (auto id : batch[b].input_ids) have += id == cfg.image_token_id ? 1 : 0;
+        if (want != have)
+            RSCOVLM_THROW(model_error, "image_token_mismatch",
+                          "sequence " + std::to_string(b) + " has " + std::to_string(have) + " image tokens but its grids need " +
+                              std::to_string(want));
+        auto ri = resolution::get_rope_index(ids[b], grids, {}, ro, mask[b]);
+        for (int a = 0; a < 3; ++a)
+            std::copy(ri.position_ids[static_cast<std::size_t>(a)].begin(), ri.position_ids[static_cast<std::size_t>(a)].end(),
+                      pos.begin() + static_cast<std::ptrdiff_t>((a * B + static_cast<std::int64_t>(b)) * Ls));
+        deltas.push_back(ri.rope_delta);
+        flat_ids.insert(flat_ids.end(), ids[b].begin(), ids[b].end());
+        flat_mask.insert(flat_mask.end(), mask[b].begin(), mask[b].end());
+    }
+    p.input_ids = at::tensor(flat_ids, lopt).view({B, Ls});
+    p.mask = at::tensor(flat_mask, lopt).view({B, Ls});
+    p.position_ids = at::tensor(pos, lopt).view({3, B, Ls});
+    p.rope_deltas = at::tensor(deltas, lopt);
+    if (!p.grid_thw.empty()) {
+        const std::int64_t cols = cfg.vision.patch_dim();
+        if (pixels.size() % static_cast<std::size_t>(cols) != 0)
+            RSCOVLM_THROW(model_error, "bad_pixel_values", "pixel_values size is not a multiple of " + std::to_string(cols));
+        p.pixel_values = at::tensor(pixels, at::TensorOptions().dtype(at::kFloat)).view({-1, cols});
+    }
+    return p;
+}
+
+namespace detail {
+
+/// Applies repetition penalty, temperature, top-k and top-p to one row of float32 logits and picks a
+/// token (argmax when not sampling). `seen` holds the ids already in the sequence.
+inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::int64_t>& seen, const sampling_options& o,
+                               std::mt19937_64& rng) {
+    const std::size_t V = logits.size();
+    // RepetitionPenaltyLogitsProcessor: score < 0 ? score * p : score / p, for every id already present.
+    if (o.repetition_penalty != 1.0)
+        for (auto id : seen)
+            if (id >= 0 && static_cast<std::size_t>(id) < V) {
+                float& s = logits[static_cast<std::size_t>(id)];
+                s = s < 0 ? static_cast<float>(s * o.repetition_penalty) : static_cast<float>(s / o.repetition_penalty);
+            }
+    if (!o.do_sample || o.temperature <= 0.0) // greedy: first maximum, as torch.argmax
+        return static_cast<std::int64_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    for (auto& s : logits) s = static_cast<float>(s / o.temperature);
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    if (o.top_k > 0 && static_cast<std::size_t>(o.top_k) < V) {
+        // TopKLogitsWarper: remove scores below the k-th largest.
+        std::vector<float> sorted(logits);
+        std::nth_element(sorted.begin(), sorted.begin() + (o.top_k - 1), sorted.end(), std::greater<float>());
+        const float kth = sorted[static_cast<std::size_t>(o.top_k - 1)];
+        for (auto& s : logits)
+            if (s < kth) s = neg_inf;
+    }
+    // Softmax.
+    const float mx = *std::max_element(logits.begin(), logits.end());
+    std::vector<double> p(V);
+    double sum = 0;
+    for (std::size_t i = 0; i < V; ++i) sum += (p[i] = logits[i] == neg_inf ? 0.0 : std::exp(static_cast<double>(logits[i] - mx)));
+    for (auto& x : p) x /= sum;
+    if (o.top_p < 1.0) {
+        // TopPLogitsWarper: sort ascending, drop tokens whose cumulative probability is <= 1 - top_p,
+        // always keeping the most probable one.
+        std::vector<std::size_t> order(V);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return p[a] < p[b]; });
+        double cum = 0;
+        for (std::size_t r = 0; r + 1 < V; ++r) {
+            cum += p[order[r]];
+            if (cum <= 1.0 - o.top_p) p[order[r]] = 0.0;
+        }
+        double s2 = 0;
+        for (auto x : p) s2 += x;
+        for (auto& x : p) x /= s2;
+    }
+    std::uniform_real_distribution<double> U(0.0, 1.0);
+    double u = U(rng), acc = 0;
+    std::int64_t last = 0;
+    for (std::size_t i = 0; i < V; ++i) {
+        if (p[i] <= 0) continue;
+        last = static_cast<std::int64_t>(i);
+        acc += p[i];
+        if (u < acc) return last;
+    }
+    return last;
+}
+
+} // namespace detail
+
+/// Generates continuations of every sequence of `batch` (left-padded into one batch, one KV cache).
+inline generation_output generate(const qwen2_5_vl& model, const std::vector<sequence_input>& batch, const sampling_options& o,
+                                  const stream_callback& on_token = {}) {
+    ::torch::NoGradGuard no_grad;
+    using clock = std::chrono::steady_clock;
+    const model_config& cfg = model.config();
+    padded_batch pb = make_batch(cfg, batch, o.pad_token_id);
+    const auto B = static_cast<std::size_t>(pb.input_ids.size(0));
+    const std::int64_t L = pb.input_ids.size(1);
+    generation_output out;
+    out.tokens.assign(B, {});
+    out.finish_reasons.assign(B, "length");
+    for (const auto& s : batch) out.prompt_tokens.push_back(static_cast<std::int64_t>(s.input_ids.size()));
+    std::vector<std::set<std::int64_t>> seen(B);
+    for (std::size_t b = 0; b < B; ++b) seen[b].insert(batch[b].input_ids.begin(), batch[b].input_ids.end());
+    std::vector<bool> done(B, false);
+    std::mt19937_64 rng(o.seed);
+    const std::set<std::int64_t> stops(o.stop_ids.begin(), o.stop_ids.end());
+
+    auto t0 = clock::now();
+    at::Tensor image_embeds;
+    if (pb.pixel_values.defined()) image_embeds = model.encode_images(pb.pixel_values, pb.grid_thw);
+    kv_cache cache;
+    cache.rope_deltas = pb.rope_deltas;
+    at::Tensor logits = model.forward(model.embed(pb.input_ids, image_embeds), pb.position_ids, pb.mask, &cache, true);
+    out.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    auto t1 = clock::now();
+    std::int64_t slot = L;
+    for (int step = 0; step < o.max_new_tokens; ++step) {
+        at::Tensor last = logits.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [B, V]
+        std::vector<std::int64_t> next(B, o.pad_token_id);
+        const std::int64_t V = last.size(1);
+        for (std::size_t b = 0; b < B; ++b) {
+            if (done[b]) continue;
+            const float* row = last.data_ptr<float>() + static_cast<std::int64_t>(b) * V;
+            std::vector<float> lv(row, row + V);
+            const std::int64_t tok = detail::pick_token(lv, seen[b], o, rng);
+            next[b] = tok;
+            out.tokens[b].push_back(tok);
+            seen[b].insert(tok);
+            if (stops.count(tok)) {
+                done[b] = true;
+                out.finish_reasons[b] = "stop";
+            }
+            if (on_token && !on_token(b, tok) && !done[b]) {
+                done[b] = true;
+                out.finish_reasons[b] = "callback";
+            }
+        }
+        if (std::all_of(done.begin(), done.end(), [](bool d) { return d; }) || step + 1 == o.max_new_tokens) break;
+        // Decode step: position = cache slot + rope_delta on all three axes.
+        const auto lopt = at::TensorOptions().dtype(at::kLong);
+        at::Tensor ids = at::tensor(next, lopt).view({static_cast<std::int64_t>(B), 1});
+        at::Tensor pos = (pb.rope_deltas + slot).view({1, static_cast<std::int64_t>(B), 1}).expand({3, static_cast<std::int64_t>(B), 1});
+        at::Tensor m = at::ones({static_cast<std::int64_t>(B), 1}, lopt);
+        logits = model.forward(model.embed(ids), pos, m, &cache, true);
+        ++slot;
+        ++out.decode_steps;
+    }
+    out.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+    return out;
+}
+
+} // namespace rscovlm::torch

@@ -1,0 +1,218 @@
+#pragma once
+/// \file
+/// `Qwen2_5_VLForConditionalGeneration` loaded from a Hugging Face checkpoint directory.
+
+#include <rscovlm/errors.hpp>
+#include <rscovlm/io/safetensors.hpp>
+#include <rscovlm/torch/config.hpp>
+#include <rscovlm/torch/text.hpp>
+#include <rscovlm/torch/vision.hpp>
+#include <rscovlm/torch/weight_names.hpp>
+
+#include <torch/types.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rscovlm::torch {
+
+/// Options of `qwen2_5_vl::load`.
+struct load_options {
+    /// "cpu", "cuda", "cuda:1", ... (any string `c10::Device` accepts).
+    std::string device = "cpu";
+    /// "float32", "bfloat16", "float16", or "auto" (float32 on CPU, bfloat16 on CUDA).
+    std::string dtype = "auto";
+    /// Refuse to load when the estimated weights + KV cache exceed this many bytes (0 = no limit).
+    std::uint64_t memory_limit_bytes = 0;
+    /// Context length and batch used for the estimate.
+    std::uint64_t estimate_context_tokens = 4096;
+    std::uint64_t estimate_batch = 1;
+    /// Called with the estimate before any weight is read (e.g. to print it).
+    std::function<void(const memory_estimate&)> on_estimate;
+};
+
+/// Parses a dtype name ("float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16"/"half"); model_error
+/// "bad_dtype" otherwise.
+inline at::ScalarType parse_scalar_type(const std::string& name) {
+    if (name == "float32" || name == "fp32" || name == "float") return at::kFloat;
+    if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+    if (name == "float16" || name == "fp16" || name == "half") return at::kHalf;
+    RSCOVLM_THROW(model_error, "bad_dtype", "unknown dtype '" + name + "' (float32, bfloat16, float16)");
+}
+
+/// Resolves "auto" and checks the device string; model_error "bad_device" when it cannot be used.
+inline std::pair<c10::Device, at::ScalarType> resolve_device(const std::string& device, const std::string& dtype) {
+    c10::Device dev(c10::kCPU);
+#if RSCOVLM_HAS_EXCEPTIONS
+    try {
+        dev = c10::Device(device);
+    } catch (const std::exception&) {
+        RSCOVLM_THROW(model_error, "bad_device", "unknown device '" + device + "'");
+    }
+#else
+    dev = c10::Device(device);
+#endif
+    if (dev.is_cuda() && !at::hasCUDA())
+        RSCOVLM_THROW(model_error, "bad_device", "device '" + device + "' requested but this LibTorch has no CUDA device");
+    at::ScalarType st = dtype == "auto" ? (dev.is_cuda() ? at::kBFloat16 : at::kFloat) : parse_scalar_type(dtype);
+    return {dev, st};
+}
+
+/// Reads every weight of `cfg` from `ck` (either name layout) and converts it to `dtype` on `device`.
+/// Raises model_error "missing_weight", "unexpected_weight", "duplicate_weight", "weight_shape" or
+/// "weight_dtype", each naming the tensor. Returned names are canonical (`flat` layout).
+inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg,
+                                                                at::ScalarType dtype, c10::Device device) {
+    namespace st = io::safetensors;
+    std::unordered_map<std::string, const weight_spec*> expected;
+    const auto specs = expected_weights(cfg);
+    for (const auto& s : specs) expected[s.name] = &s;
+    std::unordered_map<std::string, at::Tensor> out;
+    std::unordered_map<std::string, std::string> stored_as;
+    for (const auto& stored : ck.names()) {
+        const std::string canon = canonical_name(stored);
+        auto it = expected.find(canon);
+        if (it == expected.end())
+            RSCOVLM_THROW(model_error, "unexpected_weight", "checkpoint tensor '" + stored + "' is not part of the model");
+        if (!stored_as.emplace(canon, stored).second)
+            RSCOVLM_THROW(model_error, "duplicate_weight",
+                          "tensors '" + stored_as[canon] + "' and '" + stored + "' are the same weight in two name layouts");
+        const st::tensor_view v = ck.tensor(stored);
+        if (v.shape != it->second->shape) {
+            auto fmt = [](const std::vector<std::int64_t>& s) {
+                std::string r = "[";
+                for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+                return r + "]";
+            };
+            RSCOVLM_THROW(model_error, "weight_shape",
+                          "tensor '" + stored + "' has shape " + fmt(v.shape) + ", expected " + fmt(it->second->shape));
+        }
+        at::ScalarType src;
+        switch (v.type) {
+        case st::dtype::f32: src = at::kFloat; break;
+        case st::dtype::f16: src = at::kHalf; break;
+        case st::dtype::bf16: src = at::kBFloat16; break;
+        default:
+            RSCOVLM_THROW(model_error, "weight_dtype",
+                          "tensor '" + stored + "' has dtype " + std::string(st::dtype_name(v.type)) + " (F32, F16, BF16 supported)");
+        }
+        // Copy into an owned, aligned CPU tensor (the mapped bytes need not be aligned), then convert.
+        at::Tensor t = at::empty(v.shape, at::TensorOptions().dtype(src));
+        if (v.size_bytes > 0) std::memcpy(t.data_ptr(), v.data, v.size_bytes);
+        out[canon] = t.to(device, dtype);
+    }
+    for (const auto& s : specs)
+        if (!s.optional && out.find(s.name) == out.end())
+            RSCOVLM_THROW(model_error, "missing_weight",
+                          "checkpoint lacks tensor '" + layout_name(s.name, detect_layout(ck.names())) + "'");
+    return out;
+}
+
+/// Qwen2.5-VL: vision tower + language model.
+class qwen2_5_vl {
+  public:
+    qwen2_5_vl() = default;
+
+    /// Builds the model from canonical weights (see `load_weights`).
+    static qwen2_5_vl from_weights(const model_config& cfg, std::unordered_map<std::string, at::Tensor> w) {
+        auto take = [&](const std::string& name) {
+            auto it = w.find(name);
+            if (it == w.end()) RSCOVLM_THROW(model_error, "missing_weight", "weights lack tensor '" + name + "'");
+            return it->second;
+        };
+        qwen2_5_vl m;
+        m.m_cfg = cfg;
+        std::vector<vision_block_weights> vb;
+        for (int i = 0; i < cfg.vision.depth; ++i) {
+            const std::string p = "visual.blocks." + std::to_string(i) + ".";
+            vb.push_back({take(p + "norm1.weight"), take(p + "norm2.weight"), take(p + "attn.qkv.weight"),
+                          take(p + "attn.qkv.bias"), take(p + "attn.proj.weight"), take(p + "attn.proj.bias"),
+                          take(p + "mlp.gate_proj.weight"), take(p + "mlp.gate_proj.bias"), take(p + "mlp.up_proj.weight"),
+                          take(p + "mlp.up_proj.bias"), take(p + "mlp.down_proj.weight"), take(p + "mlp.down_proj.bias")});
+        }
+        m.m_vision = vision_tower(cfg.vision, take("visual.patch_embed.proj.weight"), std::move(vb),
+                                  take("visual.merger.ln_q.weight"), take("visual.merger.mlp.0.weight"),
+                                  take("visual.merger.mlp.0.bias"), take("visual.merger.mlp.2.weight"),
+                                  take("visual.merger.mlp.2.bias"));
+        std::vector<decoder_layer_weights> layers;
+        for (int i = 0; i < cfg.text.num_hidden_layers; ++i) {
+            const std::string p = "model.layers." + std::to_string(i) + ".";
+            layers.push_back({take(p + "self_attn.q_proj.weight"), take(p + "self_attn.q_proj.bias"),
+                              take(p + "self_attn.k_proj.weight"), take(p + "self_attn.k_proj.bias"),
+                              take(p + "self_attn.v_proj.weight"), take(p + "self_attn.v_proj.bias"),
+                              take(p + "self_attn.o_proj.weight"), take(p + "mlp.gate_proj.weight"),
+                              take(p + "mlp.up_proj.weight"), take(p + "mlp.down_proj.weight"),
+                              take(p + "input_layernorm.weight"), take(p + "post_attention_layernorm.weight")});
+        }
+        at::Tensor embed = take("model.embed_tokens.weight");
+        // tie_word_embeddings: lm_head shares the embedding matrix when the checkpoint omits it.
+        at::Tensor head = w.count("lm_head.weight") ? w.at("lm_head.weight") : embed;
+        m.m_text = text_model(cfg.text, embed, std::move(layers), take("model.norm.weight"), head);
+        return m;
+    }
+
+    /// Loads `dir` (config.json + safetensors, single or sharded).
+    static qwen2_5_vl load(const std::string& dir, const load_options& o = {}) {
+        model_config cfg = model_config::load(dir);
+        auto dd = resolve_device(o.device, o.dtype);
+        const std::size_t es = dd.second == at::kFloat ? 4 : 2;
+        memory_estimate est = estimate_memory(cfg, es, o.estimate_context_tokens, o.estimate_batch);
+        if (o.on_estimate) o.on_estimate(est);
+        if (o.memory_limit_bytes > 0 && est.total_bytes > o.memory_limit_bytes)
+            RSCOVLM_THROW(limit_error, "model_memory",
+                          "model needs about " + std::to_string(est.total_bytes >> 20) + " MiB, above the limit of " +
+                              std::to_string(o.memory_limit_bytes >> 20) + " MiB");
+        auto ck = io::safetensors::checkpoint::open(dir);
+        qwen2_5_vl m = from_weights(cfg, load_weights(ck, cfg, dd.second, dd.first));
+        m.m_estimate = est;
+        return m;
+    }
+
+    const model_config& config() const noexcept { return m_cfg; }
+    const vision_tower& vision() const noexcept { return m_vision; }
+    const text_model& text() const noexcept { return m_text; }
+    const memory_estimate& estimate() const noexcept { return m_estimate; }
+    c10::Device device() const { return m_text.embed_tokens().device(); }
+    at::ScalarType dtype() const { return m_text.embed_tokens().scalar_type(); }
+
+    /// Image features `[tokens, hidden]` for `pixel_values` `[patches, patch_dim]` and `grid_thw`.
+    at::Tensor encode_images(const at::Tensor& pixel_values, const std::vector<std::array<std::int64_t, 3>>& grid_thw) const {
+        return m_vision.forward(pixel_values, grid_thw);
+    }
+
+    /// Embeds `input_ids` `[B, L]` and scatters `image_embeds` (rows in order) into the image token
+    /// positions, as `Qwen2_5_VLModel.forward` does with `masked_scatter`. model_error
+    /// "image_token_mismatch" when the counts differ.
+    at::Tensor embed(const at::Tensor& input_ids, const at::Tensor& image_embeds = {}) const {
+        at::Tensor e = m_text.embed(input_ids);
+        at::Tensor is_image = input_ids.to(e.device()).eq(m_cfg.image_token_id);
+        const std::int64_t n = is_image.sum().item<std::int64_t>();
+        const std::int64_t have = image_embeds.defined() ? image_embeds.size(0) : 0;
+        if (n != have)
+            RSCOVLM_THROW(model_error, "image_token_mismatch",
+                          "image features and image tokens do not match: tokens: " + std::to_string(n) +
+                              ", features " + std::to_string(have));
+        if (n == 0) return e;
+        return e.masked_scatter(is_image.unsqueeze(-1).expand_as(e), image_embeds.to(e.device(), e.scalar_type()));
+    }
+
+    /// Logits for `inputs_embeds` (see `text_model::forward`).
+    at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& position_ids, const at::Tensor& mask, kv_cache* cache,
+                       bool last_only = false) const {
+        return m_text.forward(inputs_embeds, position_ids, mask, cache, last_only);
+    }
+
+  private:
+    model_config m_cfg;
+    vision_tower m_vision;
+    text_model m_text;
+    memory_estimate m_estimate;
+};
+
+} // namespace rscovlm::torch

@@ -1,0 +1,62 @@
+#pragma once
+/// \file
+/// Tensor building blocks written with plain ATen calls that exist in LibTorch 1.13 and 2.x alike
+/// (no `scaled_dot_product_attention`, no `rms_norm`).
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <limits>
+
+namespace rscovlm::torch::ops {
+
+/// RMSNorm. Mirrors `Qwen2RMSNorm.forward`: float32 variance, `x * rsqrt(var + eps)`, cast back to the
+/// input dtype, then multiply by the weight.
+inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+    const auto in_dtype = x.scalar_type();
+    at::Tensor h = x.to(at::kFloat);
+    at::Tensor var = h.pow(2).mean(-1, /*keepdim=*/true);
+    h = h * at::rsqrt(var + eps);
+    return weight * h.to(in_dtype);
+}
+
+/// `y = x W^T + b` (b may be undefined).
+inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {}) {
+    return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+/// Mirrors `rotate_half`: cat(-x2, x1) over the last dimension.
+inline at::Tensor rotate_half(const at::Tensor& x) {
+    const int64_t half = x.size(-1) / 2;
+    return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+/// Mirrors `repeat_kv`: `[B, Hkv, T, D]` -> `[B, Hkv * n_rep, T, D]`.
+inline at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
+    if (n_rep == 1) return x;
+    const auto b = x.size(0), h = x.size(1), t = x.size(2), d = x.size(3);
+    return x.unsqueeze(2).expand({b, h, n_rep, t, d}).reshape({b, h * n_rep, t, d});
+}
+
+/// Mirrors `eager_attention_forward` (no dropout): scores = q k^T * scale, masked positions set to the
+/// dtype's lowest value (transformers' `torch.finfo(dtype).min` masks), softmax in float32 cast back to
+/// the query dtype, times v. q `[B, H, Lq, D]`, k/v `[B, Hkv, Lk, D]`, `keep` bool `[B|1, 1, Lq, Lk]`
+/// (true = attend) or undefined. Returns `[B, Lq, H, D]`.
+inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& keep,
+                            double scale) {
+    const int64_t n_rep = q.size(1) / k.size(1);
+    at::Tensor ks = repeat_kv(k, n_rep);
+    at::Tensor vs = repeat_kv(v, n_rep);
+    at::Tensor scores = at::matmul(q, ks.transpose(2, 3)) * scale;
+    if (keep.defined()) {
+        double lowest = scores.scalar_type() == at::kBFloat16 ? -3.3895313892515355e38
+                        : scores.scalar_type() == at::kHalf   ? -65504.0
+                        : scores.scalar_type() == at::kDouble ? std::numeric_limits<double>::lowest()
+                                                              : static_cast<double>(std::numeric_limits<float>::lowest());
+        scores = scores.masked_fill(keep.logical_not(), lowest);
+    }
+    at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    return at::matmul(probs, vs).transpose(1, 2).contiguous();
+}
+
+} // namespace rscovlm::torch::ops

@@ -1,0 +1,138 @@
+#pragma once
+/// \file
+/// The Qwen2.5-VL language model (`Qwen2_5_VLTextModel` + `lm_head`) with a KV cache.
+
+#include <rscovlm/errors.hpp>
+#include <rscovlm/torch/config.hpp>
+#include <rscovlm/torch/ops.hpp>
+
+#include <torch/types.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rscovlm::torch {
+
+/// Weights of one decoder layer.
+struct decoder_layer_weights {
+    at::Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, gate_w, up_w, down_w, input_norm, post_norm;
+};
+
+/// Per-layer keys and values `[batch, kv_heads, tokens, head_dim]`, plus the attention mask of every
+/// cached slot and the M-RoPE deltas of each row.
+struct kv_cache {
+    std::vector<at::Tensor> keys, values;
+    /// `[batch, tokens]` int64, 1 = real token, 0 = padding.
+    at::Tensor mask;
+    /// `[batch]` int64 (`rope_deltas`).
+    at::Tensor rope_deltas;
+    /// Number of cached slots.
+    std::int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
+};
+
+/// Multimodal rotary tables: `cos`, `sin` of shape `[batch, tokens, head_dim]` after the mrope_section
+/// interleave. Mirrors `Qwen2_5_VLRotaryEmbedding.forward` (float32) followed by the section selection of
+/// `apply_multimodal_rotary_pos_emb` (`mrope_section * 2`, chunk i taken from axis i % 3).
+inline std::pair<at::Tensor, at::Tensor> mrope_tables(const text_config& cfg, const at::Tensor& position_ids,
+                                                      at::ScalarType dtype) {
+    const std::int64_t hd = cfg.head_dim();
+    at::Tensor inv_freq = 1.0 / at::pow(cfg.rope_theta, at::arange(0, hd, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
+                                                            static_cast<double>(hd));
+    inv_freq = inv_freq.to(position_ids.device());
+    at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq.view({1, 1, 1, -1}); // [3, B, L, hd/2]
+    at::Tensor emb = at::cat({freqs, freqs}, -1);
+    at::Tensor cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
+    std::vector<at::Tensor> cs, ss;
+    std::int64_t start = 0;
+    for (int rep = 0; rep < 2; ++rep)
+        for (int a = 0; a < 3; ++a) {
+            const std::int64_t len = cfg.mrope_section[static_cast<std::size_t>(a)];
+            const int axis = (rep * 3 + a) % 3;
+            cs.push_back(cos[axis].narrow(-1, start, len));
+            ss.push_back(sin[axis].narrow(-1, start, len));
+            start += len;
+        }
+    return {at::cat(cs, -1), at::cat(ss, -1)};
+}
+
+/// The decoder stack with its embedding and output head.
+class text_model {
+  public:
+    text_model() = default;
+    text_model(text_config cfg, at::Tensor embed, std::vector<decoder_layer_weights> layers, at::Tensor norm, at::Tensor lm_head)
+        : m_cfg(std::move(cfg)), m_embed(std::move(embed)), m_layers(std::move(layers)), m_norm(std::move(norm)),
+          m_lm_head(std::move(lm_head)) {}
+
+    const text_config& config() const noexcept { return m_cfg; }
+    const at::Tensor& embed_tokens() const noexcept { return m_embed; }
+
+    /// Token embeddings `[B, L, hidden]`.
+    at::Tensor embed(const at::Tensor& input_ids) const { return at::embedding(m_embed, input_ids.to(m_embed.device())); }
+
+    /// Runs the decoder on `inputs_embeds` `[B, L, hidden]` at M-RoPE `position_ids` `[3, B, L]`, with
+    /// `mask` `[B, L]` (1 = token, 0 = left padding) for the new tokens. Appends keys/values to `cache`
+    /// when given (attending to its previous slots). Returns logits `[B, L', vocab]` where L' = L, or 1
+    /// (the last position) when `last_only`.
+    at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& position_ids, const at::Tensor& mask,
+                       kv_cache* cache, bool last_only = false) const {
+        const auto dev = m_embed.device();
+        const auto dt = m_embed.scalar_type();
+        const std::int64_t B = inputs_embeds.size(0), L = inputs_embeds.size(1);
+        const std::int64_t past = cache ? cache->length() : 0;
+        at::Tensor new_mask = mask.defined() ? mask.to(dev, at::kLong) : at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(dev));
+        at::Tensor full_mask = new_mask;
+        if (cache) {
+            full_mask = cache->mask.defined() && past > 0 ? at::cat({cache->mask, new_mask}, 1) : new_mask;
+            cache->mask = full_mask;
+            if (cache->keys.size() != m_layers.size()) {
+                cache->keys.assign(m_layers.size(), at::Tensor());
+                cache->values.assign(m_layers.size(), at::Tensor());
+            }
+        }
+        // create_causal_mask: query slot past+i attends key slot j when j <= past+i and key j is not padding.
+        at::Tensor qpos = at::arange(past, past + L, at::TensorOptions().dtype(at::kLong).device(dev)).view({L, 1});
+        at::Tensor kpos = at::arange(0, past + L, at::TensorOptions().dtype(at::kLong).device(dev)).view({1, past + L});
+        at::Tensor keep = kpos.le(qpos).unsqueeze(0).logical_and(full_mask.ne(0).unsqueeze(1)).unsqueeze(1); // [B,1,L,K]
+        auto tables = mrope_tables(m_cfg, position_ids.to(dev), dt);
+        at::Tensor cos = tables.first.unsqueeze(1), sin = tables.second.unsqueeze(1); // [B,1,L,hd]
+        const std::int64_t hd = m_cfg.head_dim();
+        const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+        at::Tensor x = inputs_embeds.to(dev, dt);
+        for (std::size_t li = 0; li < m_layers.size(); ++li) {
+            const auto& w = m_layers[li];
+            at::Tensor h = ops::rms_norm(x, w.input_norm, m_cfg.rms_norm_eps);
+            // Qwen2_5_VLAttention.forward
+            at::Tensor q = ops::linear(h, w.q_w, w.q_b).view({B, L, -1, hd}).transpose(1, 2);
+            at::Tensor k = ops::linear(h, w.k_w, w.k_b).view({B, L, -1, hd}).transpose(1, 2);
+            at::Tensor v = ops::linear(h, w.v_w, w.v_b).view({B, L, -1, hd}).transpose(1, 2);
+            q = q * cos + ops::rotate_half(q) * sin;
+            k = k * cos + ops::rotate_half(k) * sin;
+            if (cache) {
+                if (cache->keys[li].defined() && past > 0) {
+                    k = at::cat({cache->keys[li], k}, 2);
+                    v = at::cat({cache->values[li], v}, 2);
+                }
+                cache->keys[li] = k;
+                cache->values[li] = v;
+            }
+            at::Tensor a = ops::attention(q, k, v, keep, scale).reshape({B, L, -1});
+            x = x + ops::linear(a, w.o_w);
+            // Qwen2MLP: down(silu(gate(x)) * up(x))
+            at::Tensor z = ops::rms_norm(x, w.post_norm, m_cfg.rms_norm_eps);
+            x = x + ops::linear(at::silu(ops::linear(z, w.gate_w)) * ops::linear(z, w.up_w), w.down_w);
+        }
+        if (last_only) x = x.narrow(1, L - 1, 1);
+        x = ops::rms_norm(x, m_norm, m_cfg.rms_norm_eps);
+        return ops::linear(x, m_lm_head);
+    }
+
+  private:
+    text_config m_cfg;
+    at::Tensor m_embed;
+    std::vector<decoder_layer_weights> m_layers;
+    at::Tensor m_norm, m_lm_head;
+};
+
+} // namespace rscovlm::torch

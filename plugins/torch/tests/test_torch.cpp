@@ -1,0 +1,649 @@
+// Tests of the LibTorch Qwen2.5-VL plugin without downloaded weights: a tiny random model written to
+// safetensors by the test itself. Torch is included before doctest (glog's CHECK would replace doctest's).
+#include <rscovlm/torch/builtin.hpp>
+#include <rscovlm/torch/generate.hpp>
+#include <rscovlm/torch/model.hpp>
+#include <rscovlm/torch/tiny.hpp>
+#include <rscovlm/torch/vision.hpp>
+#include <rscovlm/torch/vlm.hpp>
+#include <rscovlm/torch/weight_names.hpp>
+
+#include <torch/types.h>
+#include <torch/utils.h>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace rt = rscovlm::torch;
+namespace st = rscovlm::io::safetensors;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        static std::atomic<int> counter{0};
+        path = fs::temp_directory_path() /
+               ("rscovlm_torch_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "_" +
+                std::to_string(counter++));
+        fs::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::string str() const { return path.string(); }
+    std::string operator/(const std::string& n) const { return (path / n).string(); }
+};
+
+template <class F> std::string error_id(F&& f) {
+    auto r = rscovlm::try_call([&] {
+        f();
+        return 0;
+    });
+    return r ? std::string("ok") : r.error().id;
+}
+
+template <class F> std::string error_message(F&& f) {
+    auto r = rscovlm::try_call([&] {
+        f();
+        return 0;
+    });
+    return r ? std::string() : r.error().message;
+}
+
+const rt::model_config& tiny() {
+    static const rt::model_config c = rt::tiny_config();
+    return c;
+}
+
+/// The tiny model, written once (flat layout, single file) and loaded in float32.
+const rt::qwen2_5_vl& tiny_model() {
+    static temp_dir dir;
+    static const rt::qwen2_5_vl m = [] {
+        rt::write_random_checkpoint(dir.str(), tiny(), {});
+        return rt::qwen2_5_vl::load(dir.str());
+    }();
+    return m;
+}
+
+/// A prompt: `pre` text tokens, then one image per grid (<|vision_start|> pads <|vision_end|>), then `post`.
+rt::sequence_input make_sequence(std::uint64_t seed, int pre, int post, const std::vector<std::array<std::int64_t, 3>>& grids) {
+    const auto& c = tiny();
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<std::int64_t> tok(3, 400);
+    std::normal_distribution<float> px(0.0f, 1.0f);
+    rt::sequence_input s;
+    for (int i = 0; i < pre; ++i) s.input_ids.push_back(tok(rng));
+    for (const auto& g : grids) {
+        s.input_ids.push_back(c.vision_start_token_id);
+        const std::int64_t n = g[0] * g[1] * g[2];
+        for (std::int64_t i = 0; i < n / 4; ++i) s.input_ids.push_back(c.image_token_id);
+        s.input_ids.push_back(c.vision_end_token_id);
+        for (std::int64_t i = 0; i < n * c.vision.patch_dim(); ++i) s.pixel_values.push_back(px(rng));
+        s.grid_thw.push_back(g);
+    }
+    for (int i = 0; i < post; ++i) s.input_ids.push_back(tok(rng));
+    return s;
+}
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+    return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+/// Full forward logits [B, L, V] of a batch.
+at::Tensor full_logits(const rt::qwen2_5_vl& m, const rt::padded_batch& pb) {
+    at::Tensor img;
+    if (pb.pixel_values.defined()) img = m.encode_images(pb.pixel_values, pb.grid_thw);
+    return m.forward(m.embed(pb.input_ids, img), pb.position_ids, pb.mask, nullptr);
+}
+
+/// Rewrites the single-file checkpoint of `dir` through `edit`.
+template <class F> void edit_checkpoint(const std::string& dir, F&& edit) {
+    const std::string path = (fs::path(dir) / "model.safetensors").string();
+    std::vector<std::vector<std::uint8_t>> keep;
+    std::vector<st::tensor_view> views;
+    {
+        auto f = st::file::open(path);
+        for (auto v : f.tensors()) {
+            keep.emplace_back(v.bytes(), v.bytes() + v.size_bytes);
+            v.data = keep.back().data();
+            views.push_back(v);
+        }
+        keep.reserve(keep.size() + 4);
+        edit(views, keep);
+        // views point into `keep`, which outlives the mapped file.
+        std::vector<std::uint8_t> bytes = st::serialize(views);
+        std::ofstream out(path + ".tmp", std::ios::binary);
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    }
+    fs::rename(path + ".tmp", path);
+}
+
+} // namespace
+
+TEST_CASE("torch: config round trip and validation") {
+    const auto& c = tiny();
+    auto back = rt::model_config::from_json(c.to_json());
+    CHECK(back.text.mrope_section == c.text.mrope_section);
+    CHECK(back.vision.fullatt_block_indexes == c.vision.fullatt_block_indexes);
+    CHECK(back.vision.window_size == 56);
+    CHECK(back.text.num_key_value_heads == 2);
+    CHECK(back.eos_token_ids == c.eos_token_ids);
+    // Nested text_config (newer transformers saves) overrides the top level.
+    auto j = c.to_json();
+    j["text_config"] = {{"num_hidden_layers", 1}};
+    CHECK(rt::model_config::from_json(j).text.num_hidden_layers == 1);
+    auto bad = c.to_json();
+    bad["rope_scaling"]["mrope_section"] = {2, 3, 4};
+    CHECK(error_id([&] { rt::model_config::from_json(bad); }) == "rscovlm.config.bad_model_config");
+    bad = c.to_json();
+    bad["hidden_size"] = "64";
+    CHECK(error_id([&] { rt::model_config::from_json(bad); }) == "rscovlm.config.bad_model_config");
+    bad = c.to_json();
+    bad["vision_config"]["fullatt_block_indexes"] = {5};
+    CHECK(error_id([&] { rt::model_config::from_json(bad); }) == "rscovlm.config.bad_model_config");
+    temp_dir d;
+    CHECK(error_id([&] { rt::model_config::load(d.str()); }) == "rscovlm.config.missing_model_config");
+    // generation_config: eos list, defaults from the model when absent.
+    auto g = rt::generation_config::from_json({{"eos_token_id", {7, 8}}, {"do_sample", true}, {"top_p", 0.5}});
+    CHECK(g.eos_token_ids == std::vector<std::int64_t>{7, 8});
+    CHECK(g.do_sample);
+    CHECK(rt::generation_config::load(d.str(), c).eos_token_ids == c.eos_token_ids);
+    CHECK(error_id([&] { rt::generation_config::from_json({{"top_p", 0.0}}); }) == "rscovlm.config.bad_generation_config");
+}
+
+TEST_CASE("torch: weight names of both layouts and the memory estimate") {
+    CHECK(rt::layout_name("visual.blocks.0.norm1.weight", rt::name_layout::nested) == "model.visual.blocks.0.norm1.weight");
+    CHECK(rt::layout_name("model.layers.1.mlp.up_proj.weight", rt::name_layout::nested) ==
+          "model.language_model.layers.1.mlp.up_proj.weight");
+    CHECK(rt::layout_name("lm_head.weight", rt::name_layout::nested) == "lm_head.weight");
+    CHECK(rt::canonical_name("model.language_model.norm.weight") == "model.norm.weight");
+    CHECK(rt::canonical_name("model.visual.merger.ln_q.weight") == "visual.merger.ln_q.weight");
+    CHECK(rt::canonical_name("model.norm.weight") == "model.norm.weight");
+    // Qwen2.5-VL-7B: 8.29 billion parameters (the published count).
+    rt::model_config big;
+    auto est = rt::estimate_memory(big, 2, 1000, 1);
+    CHECK(est.parameters == 8292166656ULL);
+    CHECK(est.kv_bytes_per_token == 2ULL * 28 * 4 * 128 * 2);
+    CHECK(est.total_bytes == est.weight_bytes + est.kv_bytes_per_token * 1000);
+}
+
+TEST_CASE("torch: window index mirrors get_window_index") {
+    rt::vision_config v = tiny().vision; // window 56 -> 2x2 merged units per window
+    // grid 4x6 patches -> merged 2x3; padding 2 rows (a whole empty window row) and 1 column.
+    auto w = rt::get_window_index(v, {{1, 4, 6}});
+    CHECK(w.window_index == std::vector<std::int64_t>{0, 1, 3, 4, 2, 5});
+    CHECK(w.cu_window_seqlens == std::vector<std::int64_t>{0, 16, 24});
+    CHECK(w.cu_seqlens == std::vector<std::int64_t>{0, 24});
+    // Two images and two frames: indices continue, one full-attention segment per frame.
+    auto w2 = rt::get_window_index(v, {{1, 2, 2}, {2, 2, 4}});
+    CHECK(w2.window_index == std::vector<std::int64_t>{0, 1, 2, 3, 4});
+    CHECK(w2.cu_window_seqlens == std::vector<std::int64_t>{0, 4, 12, 20});
+    CHECK(w2.cu_seqlens == std::vector<std::int64_t>{0, 4, 12, 20});
+    // The released 7B window (112 px -> 4x4 merged units).
+    rt::vision_config big;
+    auto w3 = rt::get_window_index(big, {{1, 10, 10}});
+    CHECK(w3.window_index.size() == 25);
+    CHECK(w3.window_index[4] == 5); // first window holds rows 0..3 of a 5-wide grid
+    CHECK(w3.cu_window_seqlens == std::vector<std::int64_t>{0, 64, 80, 96, 100});
+}
+
+TEST_CASE("torch: left-padded batches keep each row's M-RoPE positions") {
+    const auto& c = tiny();
+    auto s0 = make_sequence(1, 2, 3, {{1, 4, 4}});
+    auto s1 = make_sequence(2, 7, 1, {{1, 2, 2}, {1, 2, 4}});
+    auto single = rt::make_batch(c, {s0}, 0);
+    auto batch = rt::make_batch(c, {s0, s1}, 0);
+    const std::int64_t L = batch.input_ids.size(1), L0 = single.input_ids.size(1), pad = L - L0;
+    REQUIRE(pad > 0);
+    for (int a = 0; a < 3; ++a) {
+        for (std::int64_t i = 0; i < pad; ++i) CHECK(batch.position_ids[a][0][i].item<std::int64_t>() == 1);
+        for (std::int64_t i = 0; i < L0; ++i)
+            CHECK(batch.position_ids[a][0][pad + i].item<std::int64_t>() == single.position_ids[a][0][i].item<std::int64_t>());
+    }
+    // rope_delta is taken against the padded length, so slot + delta continues the text positions.
+    CHECK(batch.rope_deltas[0].item<std::int64_t>() == single.rope_deltas[0].item<std::int64_t>() - pad);
+    CHECK(batch.mask[0].sum().item<std::int64_t>() == L0);
+    // The image block of row 0 (grid 4x4 -> 2x2 merged) spans rows/cols 0..1 after 3 text tokens.
+    CHECK(single.position_ids[1][0][3].item<std::int64_t>() == 3);
+    CHECK(single.position_ids[1][0][5].item<std::int64_t>() == 4);
+    CHECK(single.position_ids[2][0][4].item<std::int64_t>() == 4);
+    CHECK(single.position_ids[0][0][6].item<std::int64_t>() == 3);
+    CHECK(single.position_ids[0][0][7].item<std::int64_t>() == 5); // <|vision_end|> continues at max + 1
+}
+
+TEST_CASE("torch: window attention equals a naive masked attention") {
+    ::torch::NoGradGuard ng;
+    const auto& m = tiny_model();
+    const auto& v = m.config().vision;
+    // 3 images; the tower runs block 0 with windows and block 1 with full attention per image.
+    std::vector<std::array<std::int64_t, 3>> grids = {{1, 6, 8}, {1, 4, 4}, {2, 2, 6}};
+    std::int64_t n = 0;
+    for (const auto& g : grids) n += g[0] * g[1] * g[2];
+    at::manual_seed(3);
+    at::Tensor px = at::randn({n, v.patch_dim()});
+    at::Tensor got = m.encode_images(px, grids);
+
+    // Naive tower in the original patch order: every patch gets (frame id, window id); attention is a
+    // plain softmax over all patches with a mask, no reordering.
+    const auto& blocks = m.vision().blocks();
+    std::vector<std::int64_t> frame_of, window_of;
+    std::vector<std::array<std::int64_t, 2>> hw;
+    std::int64_t frame = 0, window_base = 0;
+    const std::int64_t win = v.window_size / v.spatial_merge_size / v.patch_size;
+    for (const auto& g : grids) {
+        const std::int64_t lh = g[1] / 2, lw = g[2] / 2, nww = (lw + win - lw % win) / win;
+        const std::int64_t nwh = (lh + win - lh % win) / win;
+        for (std::int64_t t = 0; t < g[0]; ++t, ++frame) {
+            for (std::int64_t bh = 0; bh < lh; ++bh)
+                for (std::int64_t bw = 0; bw < lw; ++bw)
+                    for (int ih = 0; ih < 2; ++ih)
+                        for (int iw = 0; iw < 2; ++iw) {
+                            frame_of.push_back(frame);
+                            window_of.push_back(window_base + (bh / win) * nww + bw / win);
+                            hw.push_back({bh * 2 + ih, bw * 2 + iw});
+                        }
+            window_base += nwh * nww;
+        }
+    }
+    const std::int64_t hd = v.hidden_size / v.num_heads;
+    at::Tensor cos = at::zeros({n, hd}), sin = at::zeros({n, hd});
+    for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < hd / 2; ++j) {
+            // 2-D rotary: first quarter frequencies of h, second quarter of w, then repeated.
+            const std::int64_t q = hd / 4;
+            const double inv = 1.0 / std::pow(10000.0, static_cast<double>(2 * (j % q)) / static_cast<double>(hd / 2));
+            const double ang = static_cast<double>(j < q ? hw[static_cast<std::size_t>(i)][0] : hw[static_cast<std::size_t>(i)][1]) * inv;
+            cos[i][j] = std::cos(ang);
+            cos[i][j + hd / 2] = std::cos(ang);
+            sin[i][j] = std::sin(ang);
+            sin[i][j + hd / 2] = std::sin(ang);
+        }
+    auto rms = [](const at::Tensor& x, const at::Tensor& w) { return w * (x / at::sqrt(x.pow(2).mean(-1, true) + 1e-6)); };
+    auto rot = [&](const at::Tensor& x) {
+        auto x1 = x.narrow(-1, 0, hd / 2), x2 = x.narrow(-1, hd / 2, hd / 2);
+        return x * cos.unsqueeze(1) + at::cat({-x2, x1}, -1) * sin.unsqueeze(1);
+    };
+    // Patch embedding through the checkpoint weight, flattened plainly.
+    at::Tensor x;
+    {
+        temp_dir d;
+        rt::write_random_checkpoint(d.str(), tiny(), {}); // same seed -> same weights as tiny_model()
+        auto ck = st::checkpoint::open(d.str());
+        auto pw = st::to_f32(ck.tensor("visual.patch_embed.proj.weight"));
+        at::Tensor w = at::tensor(pw).view({v.hidden_size, v.patch_dim()});
+        x = at::matmul(px, w.t());
+    }
+    for (std::size_t bi = 0; bi < blocks.size(); ++bi) {
+        const auto& b = blocks[bi];
+        const bool full = bi == 1;
+        at::Tensor keep = at::zeros({n, n}, at::kBool);
+        for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t j = 0; j < n; ++j)
+                keep[i][j] = full ? frame_of[static_cast<std::size_t>(i)] == frame_of[static_cast<std::size_t>(j)]
+                                  : window_of[static_cast<std::size_t>(i)] == window_of[static_cast<std::size_t>(j)];
+        at::Tensor h = rms(x, b.norm1);
+        at::Tensor qkv = (at::matmul(h, b.qkv_w.t()) + b.qkv_b).view({n, 3, v.num_heads, hd});
+        at::Tensor q = rot(qkv.select(1, 0)), k = rot(qkv.select(1, 1)), vv = qkv.select(1, 2); // [n, H, hd]
+        at::Tensor scores = at::einsum("ihd,jhd->hij", {q, k}) / std::sqrt(static_cast<double>(hd));
+        scores = scores.masked_fill(keep.logical_not().unsqueeze(0), -INFINITY);
+        at::Tensor o = at::einsum("hij,jhd->ihd", {at::softmax(scores, -1), vv}).reshape({n, -1});
+        x = x + at::matmul(o, b.proj_w.t()) + b.proj_b;
+        at::Tensor z = rms(x, b.norm2);
+        at::Tensor g = at::matmul(z, b.gate_w.t()) + b.gate_b;
+        x = x + at::matmul((g * at::sigmoid(g)) * (at::matmul(z, b.up_w.t()) + b.up_b), b.down_w.t()) + b.down_b;
+    }
+    CHECK(got.size(0) == n / 4);
+    CHECK(got.size(1) == m.config().text.hidden_size);
+    // Compare the block outputs before the merger: run the merger on the naive result.
+    temp_dir d2;
+    rt::write_random_checkpoint(d2.str(), tiny(), {});
+    auto ck = st::checkpoint::open(d2.str());
+    auto W = [&](const std::string& name) {
+        auto t = ck.tensor(name);
+        return at::tensor(st::to_f32(t)).view(at::IntArrayRef(t.shape));
+    };
+    at::Tensor y = rms(x, W("visual.merger.ln_q.weight")).view({n / 4, -1});
+    y = at::matmul(y, W("visual.merger.mlp.0.weight").t()) + W("visual.merger.mlp.0.bias");
+    y = 0.5 * y * (1.0 + at::erf(y / std::sqrt(2.0)));
+    y = at::matmul(y, W("visual.merger.mlp.2.weight").t()) + W("visual.merger.mlp.2.bias");
+    CHECK(max_abs_diff(got, y) < 1e-4);
+}
+
+TEST_CASE("torch: incremental decoding with the KV cache equals a full forward") {
+    ::torch::NoGradGuard ng;
+    const auto& m = tiny_model();
+    auto seq = make_sequence(11, 5, 9, {{1, 4, 6}});
+    auto pb = rt::make_batch(m.config(), {seq}, 0);
+    at::Tensor full = full_logits(m, pb);
+    const std::int64_t L = pb.input_ids.size(1);
+    const std::int64_t split = L - 6;
+    at::Tensor img = m.encode_images(pb.pixel_values, pb.grid_thw);
+    at::Tensor emb = m.embed(pb.input_ids, img);
+    rt::kv_cache cache;
+    at::Tensor first = m.forward(emb.narrow(1, 0, split), pb.position_ids.narrow(2, 0, split), pb.mask.narrow(1, 0, split), &cache);
+    CHECK(max_abs_diff(first, full.narrow(1, 0, split)) < 1e-4);
+    for (std::int64_t i = split; i < L; ++i) {
+        at::Tensor step = m.forward(emb.narrow(1, i, 1), pb.position_ids.narrow(2, i, 1), pb.mask.narrow(1, i, 1), &cache);
+        CHECK(max_abs_diff(step, full.narrow(1, i, 1)) < 1e-4);
+    }
+    CHECK(cache.length() == L);
+    // Decode positions continue with the rope delta: slot + delta equals the text position of a full pass.
+    CHECK((pb.rope_deltas[0].item<std::int64_t>() + L - 1) == pb.position_ids[0][0][L - 1].item<std::int64_t>());
+    // Generation's cached loop reproduces greedy decoding by repeated full forwards.
+    rt::sampling_options o;
+    o.max_new_tokens = 6;
+    auto gen = rt::generate(m, {seq}, o);
+    REQUIRE(gen.tokens[0].size() == 6);
+    auto grow = seq;
+    for (int s = 0; s < 6; ++s) {
+        auto b = rt::make_batch(m.config(), {grow}, 0);
+        at::Tensor lg = full_logits(m, b);
+        const std::int64_t next = lg[0][lg.size(1) - 1].argmax().item<std::int64_t>();
+        CHECK(next == gen.tokens[0][static_cast<std::size_t>(s)]);
+        grow.input_ids.push_back(next);
+    }
+}
+
+TEST_CASE("torch: batched generation with left padding equals single generation") {
+    ::torch::NoGradGuard ng;
+    const auto& m = tiny_model();
+    std::vector<rt::sequence_input> seqs = {make_sequence(21, 3, 4, {{1, 4, 4}}), make_sequence(22, 9, 2, {{1, 2, 6}, {1, 2, 2}}),
+                                            make_sequence(23, 6, 0, {})};
+    rt::sampling_options o;
+    o.max_new_tokens = 8;
+    auto batched = rt::generate(m, seqs, o);
+    auto pb = rt::make_batch(m.config(), seqs, 0);
+    at::Tensor lb = full_logits(m, pb);
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+        auto single = rt::generate(m, {seqs[i]}, o);
+        CHECK(single.tokens[0] == batched.tokens[i]);
+        auto ps = rt::make_batch(m.config(), {seqs[i]}, 0);
+        at::Tensor ls = full_logits(m, ps);
+        const std::int64_t Ls = ls.size(1), Lb = lb.size(1);
+        // Real (non-padded) positions agree.
+        CHECK(max_abs_diff(ls[0], lb[static_cast<std::int64_t>(i)].narrow(0, Lb - Ls, Ls)) < 1e-4);
+    }
+}
+
+TEST_CASE("torch: generation options, stops and streaming") {
+    ::torch::NoGradGuard ng;
+    const auto& m = tiny_model();
+    auto seq = make_sequence(31, 4, 4, {{1, 2, 2}});
+    rt::sampling_options o;
+    o.max_new_tokens = 5;
+    auto greedy = rt::generate(m, {seq}, o);
+    CHECK(greedy.finish_reasons[0] == "length");
+    // A stop id ends generation and is kept.
+    o.stop_ids = {greedy.tokens[0][2]};
+    auto stopped = rt::generate(m, {seq}, o);
+    CHECK(stopped.finish_reasons[0] == "stop");
+    CHECK(stopped.tokens[0].size() <= 3);
+    CHECK(stopped.tokens[0].back() == greedy.tokens[0][2]);
+    // Streaming sees every token; returning false stops.
+    o.stop_ids.clear();
+    std::vector<std::int64_t> streamed;
+    auto s = rt::generate(m, {seq}, o, [&](std::size_t, std::int64_t t) {
+        streamed.push_back(t);
+        return streamed.size() < 3;
+    });
+    CHECK(streamed.size() == 3);
+    CHECK(s.finish_reasons[0] == "callback");
+    // Sampling: top_k = 1 is greedy; a fixed seed reproduces; top_p keeps tokens within the vocabulary.
+    o.do_sample = true;
+    o.top_k = 1;
+    o.temperature = 0.7;
+    CHECK(rt::generate(m, {seq}, o).tokens[0] == greedy.tokens[0]);
+    o.top_k = 0;
+    o.top_p = 0.9;
+    o.temperature = 1.5;
+    o.seed = 7;
+    o.repetition_penalty = 1.2;
+    auto a = rt::generate(m, {seq}, o), b = rt::generate(m, {seq}, o);
+    CHECK(a.tokens == b.tokens);
+    for (auto t : a.tokens[0]) CHECK((t >= 0 && t < m.config().text.vocab_size));
+    // Repetition penalty as transformers: positive scores divided, negative multiplied.
+    std::vector<float> lg = {2.0f, -1.0f, 1.5f};
+    std::mt19937_64 rng(0);
+    rt::sampling_options rp;
+    rp.repetition_penalty = 2.0;
+    CHECK(rt::detail::pick_token(lg, {0}, rp, rng) == 2);
+    CHECK(lg[0] == 1.0f);
+    lg = {-0.5f, -1.0f};
+    CHECK(rt::detail::pick_token(lg, {0}, rp, rng) == 0);
+    CHECK(lg[0] == -1.0f);
+    // bfloat16 on CPU runs and stays close to float32.
+    temp_dir d;
+    rt::write_random_checkpoint(d.str(), tiny(), {});
+    rt::load_options lo;
+    lo.dtype = "bfloat16";
+    auto mb = rt::qwen2_5_vl::load(d.str(), lo);
+    CHECK(bool(mb.dtype() == at::kBFloat16));
+    auto pb = rt::make_batch(m.config(), {seq}, 0);
+    at::Tensor l32 = full_logits(m, pb), l16 = full_logits(mb, pb).to(at::kFloat);
+    CHECK(bool(at::isfinite(l16).all().item<bool>()));
+    CHECK(max_abs_diff(l32, l16) < 0.25);
+}
+
+TEST_CASE("torch: both name layouts and sharded checkpoints load to the same model") {
+    ::torch::NoGradGuard ng;
+    temp_dir flat, nested;
+    rt::write_random_checkpoint(flat.str(), tiny(), {});
+    rt::random_checkpoint_options o;
+    o.layout = rt::name_layout::nested;
+    o.max_shard_bytes = 64 * 1024;
+    auto names = rt::write_random_checkpoint(nested.str(), tiny(), o);
+    CHECK(names.front().rfind("model.visual.", 0) == 0);
+    CHECK(fs::exists(nested / "model.safetensors.index.json"));
+    auto ck = st::checkpoint::open(nested.str());
+    CHECK(ck.files().size() > 2);
+    CHECK(rt::detect_layout(ck.names()) == rt::name_layout::nested);
+    auto a = rt::qwen2_5_vl::load(flat.str());
+    auto b = rt::qwen2_5_vl::load(nested.str());
+    auto seq = make_sequence(41, 2, 3, {{1, 2, 4}});
+    auto pb = rt::make_batch(a.config(), {seq}, 0);
+    CHECK(max_abs_diff(full_logits(a, pb), full_logits(b, pb)) == 0.0);
+    // bfloat16 weights on disk load too.
+    temp_dir bf;
+    rt::random_checkpoint_options ob;
+    ob.bf16 = true;
+    rt::write_random_checkpoint(bf.str(), tiny(), ob);
+    CHECK(st::checkpoint::open(bf.str()).info("model.norm.weight").type == st::dtype::bf16);
+    CHECK(error_id([&] { rt::qwen2_5_vl::load(bf.str()); }) == "ok");
+    // Tied embeddings: no lm_head in the checkpoint, the head is the embedding matrix.
+    temp_dir tied;
+    auto tc = tiny();
+    tc.text.tie_word_embeddings = true;
+    auto tnames = rt::write_random_checkpoint(tied.str(), tc, {});
+    CHECK(std::find(tnames.begin(), tnames.end(), "lm_head.weight") == tnames.end());
+    auto mt = rt::qwen2_5_vl::load(tied.str());
+    CHECK(mt.text().embed_tokens().data_ptr() != nullptr);
+}
+
+TEST_CASE("torch: malformed checkpoints give typed errors naming the tensor") {
+    temp_dir d;
+    auto reset = [&] {
+        fs::remove_all(d.path);
+        fs::create_directories(d.path);
+        rt::write_random_checkpoint(d.str(), tiny(), {});
+    };
+    auto load = [&] { rt::qwen2_5_vl::load(d.str()); };
+    reset();
+    CHECK(error_id(load) == "ok");
+    // Missing tensor.
+    edit_checkpoint(d.str(), [](std::vector<st::tensor_view>& v, auto&) {
+        v.erase(std::remove_if(v.begin(), v.end(), [](const st::tensor_view& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
+                v.end());
+    });
+    CHECK(error_id(load) == "rscovlm.torch.missing_weight");
+    CHECK(error_message(load).find("model.layers.1.mlp.up_proj.weight") != std::string::npos);
+    // Unexpected tensor.
+    reset();
+    std::vector<float> extra(4, 0.0f);
+    edit_checkpoint(d.str(), [&](std::vector<st::tensor_view>& v, auto&) { v.push_back(st::make_view("model.layers.9.foo", st::dtype::f32, {4}, extra)); });
+    CHECK(error_id(load) == "rscovlm.torch.unexpected_weight");
+    CHECK(error_message(load).find("model.layers.9.foo") != std::string::npos);
+    // Mis-shaped tensor.
+    reset();
+    edit_checkpoint(d.str(), [](std::vector<st::tensor_view>& v, auto&) {
+        for (auto& t : v)
+            if (t.name == "visual.blocks.0.attn.qkv.bias") t.shape = {48, 2};
+    });
+    CHECK(error_id(load) == "rscovlm.torch.weight_shape");
+    CHECK(error_message(load).find("visual.blocks.0.attn.qkv.bias") != std::string::npos);
+    // Unsupported dtype.
+    reset();
+    edit_checkpoint(d.str(), [](std::vector<st::tensor_view>& v, auto&) {
+        for (auto& t : v)
+            if (t.name == "model.norm.weight") t.type = st::dtype::i32;
+    });
+    CHECK(error_id(load) == "rscovlm.torch.weight_dtype");
+    // The same weight under both layouts.
+    reset();
+    edit_checkpoint(d.str(), [](std::vector<st::tensor_view>& v, auto&) {
+        for (const auto& t : v)
+            if (t.name == "model.norm.weight") {
+                auto dup = t;
+                dup.name = "model.language_model.norm.weight";
+                v.push_back(dup);
+                break;
+            }
+    });
+    CHECK(error_id(load) == "rscovlm.torch.duplicate_weight");
+    // A truncated file, a broken index, a missing shard, a missing config.
+    reset();
+    fs::resize_file(d / "model.safetensors", fs::file_size(d / "model.safetensors") - 3);
+    CHECK(error_id(load) == "rscovlm.io.safetensors_bad_offsets");
+    reset();
+    fs::resize_file(d / "model.safetensors", 5);
+    CHECK(error_id(load) == "rscovlm.io.safetensors_truncated");
+    reset();
+    {
+        std::ofstream(d / "model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})";
+    }
+    CHECK(error_id(load) == "rscovlm.io.safetensors_open");
+    reset();
+    fs::remove(d / "config.json");
+    CHECK(error_id(load) == "rscovlm.config.missing_model_config");
+    // Memory limit and device checks happen before any weight is read.
+    reset();
+    rt::load_options lo;
+    lo.memory_limit_bytes = 1024;
+    std::uint64_t seen = 0;
+    lo.on_estimate = [&](const rt::memory_estimate& e) { seen = e.total_bytes; };
+    CHECK(error_id([&] { rt::qwen2_5_vl::load(d.str(), lo); }) == "rscovlm.limit.model_memory");
+    CHECK(seen > 1024);
+    rt::load_options ld;
+    ld.device = "not-a-device";
+    CHECK(error_id([&] { rt::qwen2_5_vl::load(d.str(), ld); }) == "rscovlm.torch.bad_device");
+    ld.device = "cpu";
+    ld.dtype = "int8";
+    CHECK(error_id([&] { rt::qwen2_5_vl::load(d.str(), ld); }) == "rscovlm.torch.bad_dtype");
+    // Inputs that do not match the model.
+    const auto& m = tiny_model();
+    auto seq = make_sequence(51, 2, 2, {{1, 2, 2}});
+    seq.input_ids.erase(std::find(seq.input_ids.begin(), seq.input_ids.end(), m.config().image_token_id));
+    CHECK(error_id([&] { rt::generate(m, {seq}, {}); }) == "rscovlm.torch.image_token_mismatch");
+    CHECK(error_id([&] { m.encode_images(at::zeros({4, 10}), {{1, 2, 2}}); }) == "rscovlm.torch.bad_pixel_values");
+    CHECK(error_id([&] { m.encode_images(at::zeros({3, 1176}), {{1, 1, 3}}); }) == "rscovlm.torch.bad_grid");
+}
+
+TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
+    const std::string tok_path = std::string(RSCOVLM_TEST_DATA_DIR) + "/tokenizer/qwen/tokenizer.json";
+    if (!fs::exists(tok_path)) {
+        MESSAGE("skipped: bundled tokenizer " << tok_path << " is absent");
+        return;
+    }
+    auto tok = rscovlm::tokenizer::bpe_tokenizer::from_file(tok_path);
+    auto id = [&](const char* t) { return static_cast<std::int64_t>(tok.token_to_id(t).value()); };
+    auto cfg = rt::tiny_config(static_cast<int>(tok.vocab_size()), id("<|image_pad|>"), id("<|vision_start|>"), id("<|vision_end|>"),
+                               {id("<|im_end|>")});
+    cfg.video_token_id = id("<|video_pad|>");
+    cfg.text.tie_word_embeddings = true;
+    temp_dir d;
+    rt::write_random_checkpoint(d.str(), cfg, {});
+    fs::copy_file(tok_path, d / "tokenizer.json");
+    // Registry: the plugin's catalog builds the backend from JSON parameters.
+    CHECK(rscovlm::registry::keys<rt::builtin>() == std::vector<std::string_view>{"backend.torch.qwen2_5_vl"});
+    auto backend = rscovlm::registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl", {{"model", d.str()}});
+    REQUIRE(backend);
+    rscovlm::image img(56, 84, 3);
+    for (std::size_t i = 0; i < img.data.size(); ++i) img.data[i] = static_cast<std::uint8_t>(i * 7);
+    nlohmann::json messages = nlohmann::json::array(
+        {{{"role", "user"}, {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", "Where is the ship?"}}})}}});
+    rscovlm::zoom::generation_options go;
+    go.max_new_tokens = 5;
+    const std::string a = backend->generate(messages, {img}, go);
+    CHECK(backend->last_usage().completion_tokens >= 1);
+    CHECK(backend->last_usage().completion_tokens <= 5);
+    // The 56 x 84 (w x h) image is used as given (already resized): grid 6 x 4 patches, 3 x 2 merged units -> 6 pads.
+    auto* tb = dynamic_cast<rt::qwen2_5_vl_backend*>(backend.get());
+    REQUIRE(tb != nullptr);
+    auto prepared = tb->model().prepare(messages, {img}, true);
+    CHECK((prepared.input.grid_thw.front() == std::array<std::int64_t, 3>{1, 6, 4}));
+    CHECK(std::count(prepared.input.input_ids.begin(), prepared.input.input_ids.end(), cfg.image_token_id) == 6);
+    CHECK(prepared.text.rfind("<|im_start|>assistant\n") == prepared.text.size() - 22);
+    CHECK(backend->last_usage().prompt_tokens == static_cast<long>(prepared.input.input_ids.size()));
+    // Deterministic greedy answer; a stop string cuts it.
+    CHECK(backend->generate(messages, {img}, go) == a);
+    if (a.size() > 2) {
+        go.stop = {a.substr(1, 1)};
+        CHECK(backend->generate(messages, {img}, go).size() <= 1);
+    }
+    // A model whose image token differs from the tokenizer's is refused.
+    temp_dir bad;
+    auto cfg2 = cfg;
+    cfg2.image_token_id = 5;
+    rt::write_random_checkpoint(bad.str(), cfg2, {});
+    fs::copy_file(tok_path, bad / "tokenizer.json");
+    CHECK(error_id([&] { rt::vlm::load(bad.str()); }) == "rscovlm.torch.tokenizer_mismatch");
+}
+
+TEST_CASE("torch: logits and greedy ids match transformers (reference folder)") {
+    const fs::path ref(RSCOVLM_TORCH_REFERENCE_DIR);
+    if (!fs::exists(ref / "inputs.safetensors")) {
+        MESSAGE("reference check skipped: " << ref.string()
+                                            << " is absent; run plugins/torch/tools/make_reference.py on a machine with "
+                                               "PyTorch and transformers to create it");
+        return;
+    }
+    ::torch::NoGradGuard ng;
+    auto m = rt::qwen2_5_vl::load((ref / "model").string());
+    auto in = st::file::open((ref / "inputs.safetensors").string());
+    auto to_tensor = [&](const st::tensor_view& v) {
+        at::ScalarType t = v.type == st::dtype::i64 ? at::kLong : at::kFloat;
+        REQUIRE((v.type == st::dtype::i64 || v.type == st::dtype::f32));
+        at::Tensor x = at::empty(v.shape, at::TensorOptions().dtype(t));
+        std::memcpy(x.data_ptr(), v.data, v.size_bytes);
+        return x;
+    };
+    at::Tensor ids = to_tensor(in.tensor("input_ids"));
+    at::Tensor px = to_tensor(in.tensor("pixel_values"));
+    at::Tensor grid = to_tensor(in.tensor("image_grid_thw"));
+    at::Tensor logits = to_tensor(in.tensor("logits"));
+    at::Tensor greedy = to_tensor(in.tensor("greedy_ids"));
+    rt::sequence_input s;
+    for (std::int64_t i = 0; i < ids.size(1); ++i) s.input_ids.push_back(ids[0][i].item<std::int64_t>());
+    s.pixel_values.assign(px.data_ptr<float>(), px.data_ptr<float>() + px.numel());
+    for (std::int64_t i = 0; i < grid.size(0); ++i)
+        s.grid_thw.push_back({grid[i][0].item<std::int64_t>(), grid[i][1].item<std::int64_t>(), grid[i][2].item<std::int64_t>()});
+    auto pb = rt::make_batch(m.config(), {s}, 0);
+    CHECK(max_abs_diff(full_logits(m, pb), logits) < 1e-4);
+    rt::sampling_options o;
+    o.max_new_tokens = static_cast<int>(greedy.size(1));
+    auto g = rt::generate(m, {s}, o);
+    std::vector<std::int64_t> want;
+    for (std::int64_t i = 0; i < greedy.size(1); ++i) want.push_back(greedy[0][i].item<std::int64_t>());
+    CHECK(g.tokens[0] == want);
+}
