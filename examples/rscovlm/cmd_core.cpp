@@ -1,6 +1,7 @@
 // `rscovlm components`, `rscovlm pipeline show`, and the `rscovlm demo` driver.
 #include "cli.hpp"
 
+#include <rscovlm/io/data_engine.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
 
 #include <filesystem>
@@ -9,6 +10,14 @@
 namespace rscovlm::cli {
 
 namespace {
+
+/// The kinds the program knows: the core ones, with the dataset readers that need io/ backends.
+using cli_kinds = registry::type_list<
+    pipeline::kind_entry<tokenizer::kind>, pipeline::kind_entry<tokenizer::template_kind>,
+    pipeline::kind_entry<resolution::kind>, pipeline::kind_entry<box_codec::kind>, pipeline::kind_entry<zoom::kind>,
+    pipeline::kind_entry<eval::kind>, pipeline::kind_entry<data::reader_kind, io::all_data_readers>,
+    pipeline::kind_entry<data::builder_kind>>;
+using cli_pipeline = pipeline::basic_pipeline<cli_kinds>;
 
 std::string presets_dir(const context& ctx) {
 #ifdef RSCOVLM_PRESETS_DIR
@@ -52,13 +61,15 @@ void register_core(CLI::App& app, context& ctx) {
     auto json_flag = std::make_shared<bool>(false);
     comp->add_flag("--json", *json_flag, "Print {\"kinds\": [...], \"components\": [...]} as JSON");
     comp->callback([&ctx, json_flag] {
-        nlohmann::json comps = pipeline::describe_components();
+        nlohmann::json comps = pipeline::describe_components<cli_kinds>();
 #ifdef RSCOVLM_CLI_HAS_TORCH
         for (auto& c : torch_components()) comps.push_back(c);
 #endif
         if (*json_flag) {
             nlohmann::json kinds = nlohmann::json::array();
-            for (auto k : pipeline::kind_names()) kinds.push_back(std::string(k));
+            for (auto k : pipeline::kind_names<cli_kinds>()) kinds.push_back(std::string(k));
+            for (const auto& c : comps)
+                if (std::find(kinds.begin(), kinds.end(), c["kind"]) == kinds.end()) kinds.push_back(c["kind"]);
             (*ctx.out) << nlohmann::json{{"kinds", kinds}, {"components", comps}}.dump() << "\n";
         } else {
             print_components(*ctx.out, comps);
@@ -70,7 +81,7 @@ void register_core(CLI::App& app, context& ctx) {
     auto preset = std::make_shared<std::string>();
     show->add_option("preset", *preset, "Preset file, or the name of a bundled preset")->required();
     show->callback([&ctx, preset] {
-        auto p = pipeline::pipeline::from_file(resolve_preset(ctx, *preset));
+        auto p = cli_pipeline::from_file(resolve_preset(ctx, *preset));
         (*ctx.out) << p.to_json().dump(2) << "\n";
     });
     auto* list = pl.add_subcommand("list", "List the bundled presets");
@@ -95,7 +106,7 @@ void register_core(CLI::App& app, context& ctx) {
         d.quiet = ctx.quiet;
         std::ostream& o = *ctx.out;
         o << "rscovlm " << version_string << " demo\n\n== Registered components\n";
-        print_components(o, pipeline::describe_components());
+        print_components(o, pipeline::describe_components<cli_kinds>());
         struct step {
             const char* title;
             void (*run)(demo_context&);

@@ -8,29 +8,13 @@
 #include <rscovlm/registry.hpp>
 #include <rscovlm/version.hpp>
 
-#if __has_include(<rscovlm/box_codec/all.hpp>)
 #include <rscovlm/box_codec/all.hpp>
-#endif
-#if __has_include(<rscovlm/data/all.hpp>)
 #include <rscovlm/data/all.hpp>
-#endif
-#if __has_include(<rscovlm/eval/all.hpp>)
 #include <rscovlm/eval/all.hpp>
-#endif
-#if __has_include(<rscovlm/geometry/all.hpp>)
 #include <rscovlm/geometry/all.hpp>
-#endif
-#if __has_include(<rscovlm/image/all.hpp>)
 #include <rscovlm/image/all.hpp>
-#endif
-#if __has_include(<rscovlm/resolution/all.hpp>)
 #include <rscovlm/resolution/all.hpp>
-#endif
-#if __has_include(<rscovlm/tokenizer/all.hpp>)
 #include <rscovlm/tokenizer/all.hpp>
-#endif
-#if __has_include(<rscovlm/zoom/all.hpp>)
 #include <rscovlm/zoom/all.hpp>
-#endif
 
 #include <rscovlm/pipeline/pipeline.hpp>

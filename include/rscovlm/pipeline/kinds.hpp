@@ -5,7 +5,12 @@
 
 #include <rscovlm/registry.hpp>
 
-// (module catalogs are wired in below as the modules land)
+#include <rscovlm/box_codec/builtin.hpp>
+#include <rscovlm/data/builtin.hpp>
+#include <rscovlm/eval/builtin.hpp>
+#include <rscovlm/resolution/builtin.hpp>
+#include <rscovlm/tokenizer/builtin.hpp>
+#include <rscovlm/zoom/builtin.hpp>
 
 namespace rscovlm::pipeline {
 
@@ -16,6 +21,9 @@ template <class Kind, class Catalog = typename Kind::builtin_list> struct kind_e
 };
 
 /// Every core kind, in pipeline order.
-using core_kinds = registry::type_list<>;
+using core_kinds = registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>,
+                                       kind_entry<resolution::kind>, kind_entry<box_codec::kind>,
+                                       kind_entry<zoom::kind>, kind_entry<eval::kind>,
+                                       kind_entry<data::reader_kind>, kind_entry<data::builder_kind>>;
 
 } // namespace rscovlm::pipeline

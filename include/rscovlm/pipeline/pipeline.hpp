@@ -5,7 +5,7 @@
 /// Preset format (`registry/presets/*.json`):
 /// ```json
 /// {"name": "dota-quad-detection", "description": "...",
-///  "components": [{"kind": "resolution", "key": "resolution.fixed_budget", "params": {...}}, ...]}
+///  "components": [{"kind": "resolution", "key": "resize.smart", "params": {...}}, ...]}
 /// ```
 /// Errors: malformed JSON -> `rscovlm.config.bad_json`; a missing field or wrong JSON type ->
 /// `rscovlm.config.bad_preset`; an unknown kind -> `rscovlm.registry.unknown_kind`; a key that is

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""CLI conventions: --help/--version, usage errors (exit 2), bad presets (exit 1, one stderr line
+with a stable error id), bundled presets load, JSON Lines error lines."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+cli, root = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def run(args, stdin=""):
+    p = subprocess.run([cli] + args, input=stdin, capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+rc, out, err = run(["--help"])
+expect(rc == 0 and "Subcommands:" in out, "--help exits 0 and lists subcommands")
+rc, out, err = run(["--version"])
+expect(rc == 0 and out.startswith("rscovlm "), "--version prints 'rscovlm X.Y.Z'")
+rc, out, err = run([])
+expect(rc == 2, "no subcommand is a usage error (exit 2), got %d" % rc)
+rc, out, err = run(["no-such-command"])
+expect(rc == 2, "unknown subcommand exits 2, got %d" % rc)
+
+bad = os.path.join(root, "tests", "data", "presets")
+cases = {
+    "bad_json.json": "rscovlm.config.bad_json",
+    "unknown_key.json": "rscovlm.registry.unknown_key",
+    "wrong_kind.json": "rscovlm.registry.wrong_kind",
+    "unknown_kind.json": "rscovlm.registry.unknown_kind",
+    "bad_param.json": "rscovlm.registry.bad_param",
+    "missing_components.json": "rscovlm.config.bad_preset",
+}
+for name, eid in cases.items():
+    rc, out, err = run(["pipeline", "show", os.path.join(bad, name)])
+    lines = [l for l in err.splitlines() if l.strip()]
+    expect(rc == 1, "%s: exit 1, got %d" % (name, rc))
+    expect(len(lines) == 1 and ("[" + eid + "]") in lines[0],
+           "%s: one stderr line with [%s], got %r" % (name, eid, err))
+rc, out, err = run(["pipeline", "show", "no-such-preset"])
+expect(rc == 1 and "rscovlm.config.unknown_preset" in err, "unknown preset name exits 1 with its id")
+
+presets = sorted(glob.glob(os.path.join(root, "registry", "presets", "*.json")))
+expect(len(presets) >= 3, "at least three bundled presets")
+for p in presets:
+    rc, out, err = run(["pipeline", "show", p])
+    expect(rc == 0, "bundled preset %s loads (%s)" % (os.path.basename(p), err.strip()))
+    if rc == 0:
+        got = json.loads(out)
+        want = json.load(open(p))
+        expect([c["key"] for c in got["components"]] == [c["key"] for c in want["components"]],
+               "preset %s round-trips its component keys" % os.path.basename(p))
+rc, out, err = run(["pipeline", "list"])
+expect(rc == 0 and len(out.split()) == len(presets), "pipeline list names every bundled preset")
+
+if failures:
+    print("FAILED:\n  " + "\n  ".join(failures))
+    sys.exit(1)
+print("cli conventions: %d presets, %d bad-preset cases: all passed" % (len(presets), len(cases)))

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""registry/components.json must equal the compiled catalogs (`rscovlm components --json`), both
+ways: same kinds, and the same (kind, key, type, backend) rows. Each row's header must exist and
+mention the key. Torch rows are compared only when the CLI was built with the plugin."""
+import json
+import os
+import subprocess
+import sys
+
+cli, root = sys.argv[1], sys.argv[2]
+compiled = json.loads(subprocess.run([cli, "components", "--json"], capture_output=True, text=True,
+                                     check=True).stdout)
+manifest = json.load(open(os.path.join(root, "registry", "components.json")))
+has_torch = any(c["backend"] == "torch" for c in compiled["components"])
+
+def rows(components, torch):
+    return {(c["kind"], c["key"], c["type"], c["backend"]) for c in components
+            if torch or c["backend"] != "torch"}
+
+want = rows(manifest["components"], has_torch)
+got = rows(compiled["components"], has_torch)
+errors = []
+for r in sorted(want - got):
+    errors.append("in registry/components.json but not compiled: %s" % (r,))
+for r in sorted(got - want):
+    errors.append("compiled but missing from registry/components.json: %s" % (r,))
+# Kinds that only plugin components use (e.g. the torch "backend" kind) are listed only when built.
+plugin_only = {c["kind"] for c in compiled["components"] if c["backend"] == "torch"} - \
+    {c["kind"] for c in compiled["components"] if c["backend"] != "torch"}
+core_kinds = set(compiled["kinds"]) - plugin_only
+if set(manifest["kinds"]) - plugin_only != core_kinds:
+    errors.append("kinds differ: manifest %s vs compiled %s" % (sorted(manifest["kinds"]), sorted(core_kinds)))
+for c in manifest["components"]:
+    header = c.get("header", "")
+    path = os.path.join(root, header)
+    if not header or not os.path.isfile(path):
+        errors.append("%s: header '%s' does not exist" % (c["key"], header))
+    elif ('"%s"' % c["key"]) not in open(path, encoding="utf-8").read():
+        errors.append("%s: header '%s' does not define that key" % (c["key"], header))
+if errors:
+    print("\n".join(errors))
+    sys.exit(1)
+print("registry/components.json matches the compiled catalogs: %d components, %d kinds"
+      % (len(got), len(core_kinds)))
