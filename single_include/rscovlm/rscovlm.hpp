@@ -150,6 +150,18 @@ template <class E>[[noreturn]] inline void raise(E&& e) {
 }
 } // namespace detail
 
+namespace detail {
+/// An error rebuilt from its stored id "rscovlm.<area>.<code>" and message (same id, same what()).
+inline ::rscovlm::error rethrown(const error_info& e) {
+    std::string_view id = e.id;
+    std::string_view rest = id.substr(id.find('.') == std::string_view::npos ? 0 : id.find('.') + 1);
+    auto dot = rest.rfind('.');
+    std::string_view area = dot == std::string_view::npos ? std::string_view("unknown") : rest.substr(0, dot);
+    std::string_view code = dot == std::string_view::npos ? rest : rest.substr(dot + 1);
+    return ::rscovlm::error(area, code, e.message);
+}
+} // namespace detail
+
 /// Installs the handler used in no-exceptions mode; returns the previous one.
 inline error_handler set_error_handler(error_handler h) {
     error_handler old = detail::error_handler_slot();
@@ -195,16 +207,7 @@ public:
 
 private:
     void check() const {
-        if (!ok()) detail::raise(rethrown(std::get<1>(m_v)));
-    }
-    static ::rscovlm::error rethrown(const error_info& e) {
-        // id is "rscovlm.<area>.<code>": split it back.
-        std::string_view id = e.id;
-        std::string_view rest = id.substr(id.find('.') == std::string_view::npos ? 0 : id.find('.') + 1);
-        auto dot = rest.rfind('.');
-        std::string_view area = dot == std::string_view::npos ? std::string_view("unknown") : rest.substr(0, dot);
-        std::string_view code = dot == std::string_view::npos ? rest : rest.substr(dot + 1);
-        return ::rscovlm::error(area, code, e.message);
+        if (!ok()) detail::raise(detail::rethrown(std::get<1>(m_v)));
     }
     std::variant<T, error_info> m_v;
 };
@@ -217,7 +220,7 @@ public:
     bool ok() const noexcept { return !m_e.has_value(); }
     explicit operator bool() const noexcept { return ok(); }
     void value() const {
-        if (m_e) detail::raise(::rscovlm::error("unknown", "error", m_e->what()));
+        if (m_e) detail::raise(detail::rethrown(*m_e));
     }
     const error_info& error() const { return *m_e; }
 

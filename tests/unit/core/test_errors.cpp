@@ -37,6 +37,13 @@ TEST_CASE("core: result and try_call") {
     auto vb = rscovlm::try_call([] { RSCOVLM_THROW(rscovlm::io_error, "x", "y"); });
     CHECK_FALSE(vb.ok());
     CHECK(vb.error().id == "rscovlm.io.x");
+    try {
+        vb.value();
+        FAIL("value() must throw on an error result<void>");
+    } catch (const rscovlm::error& e) {
+        CHECK(e.id() == "rscovlm.io.x");
+        CHECK(std::string(e.what()) == "[rscovlm.io.x] y");
+    }
     // Non-rscovlm exceptions propagate.
     CHECK_THROWS_AS(rscovlm::try_call([] { throw std::logic_error("other"); }), std::logic_error);
 }
