@@ -7,7 +7,7 @@ file(REMOVE_RECURSE ${WORK_DIR})
 set(args -S ${SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR} -DMODE=${MODE} -DRSCOVLM_SOURCE_DIR=${SOURCE_DIR}
     -DCMAKE_BUILD_TYPE=Release)
 if(MODE STREQUAL "find_package")
-  list(APPEND args -Drscovlm_DIR=${RSCOVLM_BUILD_DIR})
+  list(APPEND args -Drscovlm_DIR=${RSCOVLM_BUILD_DIR} -DEXPECT_TORCH=${EXPECT_TORCH})
 endif()
 execute_process(COMMAND ${CMAKE_COMMAND} ${args} RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
