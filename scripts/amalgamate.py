@@ -39,8 +39,8 @@ def amalgamate():
                 continue
             m = INCLUDE_RE.match(line)
             if m and os.path.isfile(os.path.join(INCLUDE, m.group(1))):
-                if m.group(1).startswith("rscovlm/io/"):
-                    raise SystemExit("core header %s includes io header %s" % (rel, m.group(1)))
+                if m.group(1).startswith(("rscovlm/io/", "rscovlm/interop/")):
+                    raise SystemExit("core header %s includes opt-in header %s" % (rel, m.group(1)))
                 emit(m.group(1))
                 continue
             out.append(line)
