@@ -189,9 +189,9 @@ inline image decode_jpeg(const std::uint8_t* p, std::size_t n, std::uint64_t max
                           std::to_string(pixels) + " pixels, over the limit of " + std::to_string(max_pixels));
     // Pillow rawmode "L" / "RGB" (RGBX: same values) / "CMYK;I" -> JCS_GRAYSCALE / JCS_RGB / JCS_CMYK.
     s.cinfo.out_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
-    image out(w, h, comps == 1 ? 1 : 3);
+    image out = imaging::detail::make_image(w, h, comps == 1 ? 1 : 3);
     if (comps == 4) {
-        image cmyk(w, h, 4);
+        image cmyk = imaging::detail::make_image(w, h, 4);
         if (!jpeg_detail::read_pixels(s, cmyk.data.data(), cmyk.stride())) jpeg_detail::raise(s, name);
         jpeg_detail::inverted_cmyk_to_rgb(cmyk.data.data(), out.data.data(), static_cast<std::size_t>(pixels));
         return out;

@@ -200,37 +200,47 @@ inline inflate_status inflate_libdeflate(const std::uint8_t* in, std::size_t n, 
 }
 #endif
 
-// --- unfiltering (PNG spec 9.2), on bytes; `prev` is the previous unfiltered row or zeros.
+// --- unfiltering (PNG spec 9.2), on bytes; `prev` is the previous unfiltered row or zeros. `n` is a
+// multiple of BPP. The left neighbours (a, c) are carried in registers, one lane per byte of a pixel,
+// instead of being re-read from the row just written (that store-to-load chain made Sub/Average/Paeth
+// several times slower).
 template <int BPP>
 inline void unfilter_row_t(int ft, const std::uint8_t* src, const std::uint8_t* prev, std::uint8_t* dst, std::size_t n) noexcept {
-    constexpr std::size_t bpp = BPP;
     switch (ft) {
-    case 0: std::memcpy(dst, src, n); break;
+    case 0: std::memmove(dst, src, n); break;  // may overlap: the in-place path writes just before it reads
     case 1: {
-        const std::size_t k = std::min(bpp, n);
-        for (std::size_t i = 0; i < k; ++i) dst[i] = src[i];
-        for (std::size_t i = bpp; i < n; ++i) dst[i] = static_cast<std::uint8_t>(src[i] + dst[i - bpp]);
+        unsigned a[BPP] = {};
+        for (std::size_t i = 0; i < n; i += BPP)
+            for (int k = 0; k < BPP; ++k) {
+                a[k] = (src[i + k] + a[k]) & 0xFFu;
+                dst[i + k] = static_cast<std::uint8_t>(a[k]);
+            }
         break;
     }
     case 2:
         for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<std::uint8_t>(src[i] + prev[i]);
         break;
     case 3: {
-        const std::size_t k = std::min(bpp, n);
-        for (std::size_t i = 0; i < k; ++i) dst[i] = static_cast<std::uint8_t>(src[i] + (prev[i] >> 1));
-        for (std::size_t i = bpp; i < n; ++i)
-            dst[i] = static_cast<std::uint8_t>(src[i] + ((static_cast<unsigned>(dst[i - bpp]) + prev[i]) >> 1));
+        unsigned a[BPP] = {};
+        for (std::size_t i = 0; i < n; i += BPP)
+            for (int k = 0; k < BPP; ++k) {
+                a[k] = (src[i + k] + ((a[k] + prev[i + k]) >> 1)) & 0xFFu;
+                dst[i + k] = static_cast<std::uint8_t>(a[k]);
+            }
         break;
     }
     default: {  // 4: Paeth
-        const std::size_t k = std::min(bpp, n);
-        for (std::size_t i = 0; i < k; ++i) dst[i] = static_cast<std::uint8_t>(src[i] + prev[i]);
-        for (std::size_t i = bpp; i < n; ++i) {
-            const int a = dst[i - bpp], b = prev[i], c = prev[i - bpp];
-            const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
-            const int pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
-            dst[i] = static_cast<std::uint8_t>(src[i] + pred);
-        }
+        int a[BPP] = {}, c[BPP] = {};
+        for (std::size_t i = 0; i < n; i += BPP)
+            for (int k = 0; k < BPP; ++k) {
+                const int b = prev[i + k];
+                const int pa = std::abs(b - c[k]), pb = std::abs(a[k] - c[k]), pc = std::abs(a[k] + b - 2 * c[k]);
+                int pred = pb <= pc ? b : c[k];
+                pred = (pa <= pb && pa <= pc) ? a[k] : pred;
+                a[k] = (src[i + k] + pred) & 0xFF;
+                c[k] = b;
+                dst[i + k] = static_cast<std::uint8_t>(a[k]);
+            }
         break;
     }
     }
@@ -431,7 +441,30 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
                       label(name) + ": " + std::to_string(idat_total) + " bytes of PNG image data cannot hold the declared " +
                           std::to_string(h.width) + "x" + std::to_string(h.height) + " image");
 
-    std::vector<std::uint8_t> raw(static_cast<std::size_t>(raw_n));
+    // 8-bit non-paletted, non-interlaced images (the common case) inflate straight into the output
+    // buffer and are unfiltered in place (each row moves left by its filter byte and the bytes of the
+    // rows before it): one buffer, one pass. Other layouts inflate into a scratch buffer first.
+    const bool in_place = !h.interlaced && fast_copy_layout(h);
+    image out;
+    std::unique_ptr<std::uint8_t[]> raw_buf;
+    struct raw_view {
+        std::uint8_t* p;
+        std::size_t n;
+        std::uint8_t* data() const noexcept { return p; }
+        std::size_t size() const noexcept { return n; }
+    } raw{nullptr, static_cast<std::size_t>(raw_n)};
+    if (in_place) {
+        out.width = static_cast<int>(h.width);
+        out.height = static_cast<int>(h.height);
+        out.channels = h.channels;
+        imaging::detail::grow_buffer(out.data, static_cast<std::size_t>(raw_n));
+        raw.p = out.data.data();
+    } else {
+        out = imaging::detail::make_image(static_cast<int>(h.width), static_cast<int>(h.height), h.channels);
+        // Not zero-filled: every byte is written by a successful inflate, anything else is an error.
+        raw_buf.reset(new std::uint8_t[static_cast<std::size_t>(raw_n)]);
+        raw.p = raw_buf.get();
+    }
     inflate_status st = inflate_status::bad_data;
 #if defined(RSCOVLM_HAS_LIBDEFLATE)
     {
@@ -468,7 +501,6 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
         RSCOVLM_THROW(image_error, file_complete ? "corrupt" : "truncated",
                       label(name) + (file_complete ? ": corrupt PNG data stream" : ": PNG data is cut short or damaged"));
 
-    image out(static_cast<int>(h.width), static_cast<int>(h.height), h.channels);
     const int bits_pp = h.bit_depth * samples_per_pixel(h.color_type);
     const int bpp = bits_pp < 8 ? 1 : bits_pp / 8;
     auto bad_filter = [&](int ft) {
@@ -477,16 +509,21 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
     const std::uint8_t* s = raw.data();
     if (!h.interlaced) {
         const std::size_t rb = static_cast<std::size_t>(row_bytes(h.width, h.bit_depth, h.color_type));
-        if (fast_copy_layout(h)) {
-            // 8-bit non-paletted: the unfiltered row is the output row.
+        if (in_place) {
+            // Row y's filtered bytes start at y*(rb+1)+1 and its pixels go to y*rb: the destination trails
+            // the source, so reading each byte before writing it is safe (rows ahead are untouched).
             std::vector<std::uint8_t> zeros(rb, 0);
             const std::uint8_t* prev = zeros.data();
-            for (std::uint32_t y = 0; y < h.height; ++y, s += rb + 1) {
-                if (s[0] > 4) bad_filter(s[0]);
-                std::uint8_t* dst = out.row(static_cast<int>(y));
-                unfilter_row(s[0], bpp, s + 1, prev, dst, rb);
+            std::uint8_t* base = out.data.data();
+            for (std::uint32_t y = 0; y < h.height; ++y) {
+                const std::uint8_t* row = base + static_cast<std::size_t>(y) * (rb + 1);
+                const int ft = row[0];
+                if (ft > 4) bad_filter(ft);
+                std::uint8_t* dst = base + static_cast<std::size_t>(y) * rb;
+                unfilter_row(ft, bpp, row + 1, prev, dst, rb);
                 prev = dst;
             }
+            out.data.resize(out.size_bytes());
         } else {
             std::vector<std::uint8_t> rows(2 * rb, 0);
             std::uint8_t* prev = rows.data();
