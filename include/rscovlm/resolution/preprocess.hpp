@@ -195,10 +195,16 @@ inline preprocess_result preprocess(const image& img, const preprocess_options& 
                       "preprocess: smart_resize gave " + std::to_string(target.height) + "x" + std::to_string(target.width) +
                           " for " + std::to_string(img.height) + "x" + std::to_string(img.width) +
                           "; the reference's Pillow resize raises 'height and width must be > 0'");
-    image rgb = imaging::to_rgb(img, o.rgb);
+    // An RGB input is used as is (to_rgb would copy it: tens of MB for a large image).
+    image converted;
+    const image* rgb = &img;
+    if (img.channels != 3) {
+        converted = imaging::to_rgb(img, o.rgb);
+        rgb = &converted;
+    }
     imaging::resize_options ro;
     ro.threads = o.threads;
-    image resized = imaging::resize(rgb, target.width, target.height, o.filter, ro);
+    image resized = imaging::resize(*rgb, target.width, target.height, o.filter, ro);
     r.grid_thw = normalize_patchify(resized, r.pixel_values, o);
     r.resized_height = target.height;
     r.resized_width = target.width;
