@@ -262,13 +262,15 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
 #if defined(RSCOVLM_HAS_PNG_DECODER)
         if (sn.format == "png") {
             image raw = decode_png(bytes, size, opt.max_pixels, name);
-            return (!opt.to_rgb || raw.channels == 3) ? raw : imaging::to_rgb(raw, opt.rgb);
+            if (!opt.to_rgb || raw.channels == 3) return raw;  // moved, not copied (no ?: here)
+            return imaging::to_rgb(raw, opt.rgb);
         }
 #endif
 #if defined(RSCOVLM_HAS_LIBJPEG)
         if (sn.format == "jpeg") {
             image raw = decode_jpeg(bytes, size, opt.max_pixels, name);
-            return (!opt.to_rgb || raw.channels == 3) ? raw : imaging::to_rgb(raw, opt.rgb);
+            if (!opt.to_rgb || raw.channels == 3) return raw;  // moved, not copied (no ?: here)
+            return imaging::to_rgb(raw, opt.rgb);
         }
 #endif
     }
@@ -310,7 +312,7 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
         for (std::size_t i = 0; i < n; ++i, s += comp, d += want) std::memcpy(d, s, static_cast<std::size_t>(want));
         raw = std::move(stripped);
     }
-    if (!opt.to_rgb) return raw;
+    if (!opt.to_rgb || raw.channels == 3) return raw;
     return imaging::to_rgb(raw, opt.rgb);
 }
 
