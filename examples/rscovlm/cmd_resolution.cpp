@@ -184,8 +184,8 @@ void register_resolution(CLI::App& app, context& ctx) {
     pp->add_option("--budget", pa->budget, "Named budget instead: multitask|det|hf_default|qvu_default|sq<S>");
     pp->add_option("--to-rgb", pa->to_rgb, "RGBA handling: composite (default) or convert")
         ->check(CLI::IsMember({"composite", "convert", "white_composite"}));
-    pp->add_option("--variant", pa->variant, "smart_resize variant: qwen_vl_utils (default) or transformers")
-        ->check(CLI::IsMember({"qwen_vl_utils", "transformers"}));
+    pp->add_option("--variant", pa->variant, "smart_resize variant: qwen_vl_utils (default), transformers or transformers_legacy")
+        ->check(CLI::IsMember({"qwen_vl_utils", "transformers", "transformers_legacy"}));
     pp->add_option("--dtype", pa->dtype, "float32 (default) or bfloat16 (stored as uint16 bit patterns)")
         ->check(CLI::IsMember({"float32", "bfloat16"}));
     pp->add_option("--resized-height", pa->resized_height, "Explicit target height (with --resized-width; skips smart_resize)");

@@ -2,7 +2,10 @@
 """Reference timings for bench_resolution: the same steps with Pillow + numpy (the qwen-vl-utils +
 transformers slow-processor path), single-threaded, on the images written by bench_resolution.
 
-Usage: resolution_ref.py DIR > ref.json   (prints {name: {decode, resize, normalize_patchify, total}} in s)"""
+Usage: resolution_ref.py DIR > ref.json
+Prints {name: {decode, resize, normalize_patchify, total, cpu: {same keys}}} in seconds: the best (minimum)
+of 5 runs, of the wall-clock time and of the thread CPU time (the minimum is the estimator least disturbed
+by other processes on a shared machine; bench_resolution does the same)."""
 import io
 import json
 import math
@@ -46,27 +49,32 @@ def normalize_patchify(im):
     return x.reshape(gh * gw, 3 * 2 * 14 * 14)
 
 
-def best(f, n=3):
-    ts = []
+def best(f, n=5):
+    """Best wall and thread-CPU seconds of n calls (after one warm-up call), and the last result."""
+    r = f()
+    ts, cs = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         r = f()
+        cs.append(time.thread_time() - c0)
         ts.append(time.perf_counter() - t0)
-    ts.sort()
-    return ts[len(ts) // 2], r
+    return min(ts), min(cs), r
 
 
 def main():
     d = sys.argv[1]
     out = {}
-    for name in ("fhd_1920x1080", "sq_4000x4000"):
-        data = open(os.path.join(d, name + ".png"), "rb").read()
-        t_dec, im = best(lambda: decode(data))
+    for name, ext in (("fhd_1920x1080", ".png"), ("fhd_1920x1080", ".jpg"), ("sq_4000x4000", ".png"),
+                      ("sq_4000x4000", ".jpg")):
+        key = name if ext == ".png" else name + ".jpg"
+        data = open(os.path.join(d, name + ext), "rb").read()
+        t_dec, c_dec, im = best(lambda: decode(data))
         h, w = smart_resize(im.height, im.width)
-        t_res, rim = best(lambda: im.resize((w, h), Image.BICUBIC))
-        t_norm, _ = best(lambda: normalize_patchify(rim))
-        t_tot, _ = best(lambda: normalize_patchify(decode(data).resize((w, h), Image.BICUBIC)))
-        out[name] = {"decode": t_dec, "resize": t_res, "normalize_patchify": t_norm, "total": t_tot}
+        t_res, c_res, rim = best(lambda: im.resize((w, h), Image.BICUBIC))
+        t_norm, c_norm, _ = best(lambda: normalize_patchify(rim))
+        t_tot, c_tot, _ = best(lambda: normalize_patchify(decode(data).resize((w, h), Image.BICUBIC)))
+        out[key] = {"decode": t_dec, "resize": t_res, "normalize_patchify": t_norm, "total": t_tot,
+                     "cpu": {"decode": c_dec, "resize": c_res, "normalize_patchify": c_norm, "total": c_tot}}
     json.dump(out, sys.stdout)
     print()
 

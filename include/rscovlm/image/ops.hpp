@@ -11,6 +11,10 @@
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/image/parallel.hpp>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -51,6 +55,36 @@ struct resize_options {
 };
 
 namespace detail {
+
+/// Resizes `v` to `n` elements. When it has to allocate a large block (>= 8 MiB) on Linux, the fresh block
+/// is advised for transparent huge pages before it is first touched: faulting in multi-megabyte image
+/// buffers 4 KiB at a time costs more than decoding them on some (virtualised) hosts. Old contents are
+/// kept only when no reallocation is needed; callers overwrite every element.
+template <class T>
+inline void grow_buffer(std::vector<T>& v, std::size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const std::size_t bytes = n * sizeof(T);
+    if (v.capacity() < n && bytes >= (std::size_t{8} << 20)) {
+        std::vector<T>().swap(v);
+        v.reserve(n);
+        const std::uintptr_t huge = std::uintptr_t{2} << 20;
+        const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(v.data());
+        const std::uintptr_t lo = (b + huge - 1) & ~(huge - 1), hi = (b + bytes) & ~(huge - 1);
+        if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+    v.resize(n);
+}
+
+/// A `w x h x c` image whose buffer comes from `grow_buffer` (zero-filled like `image(w, h, c)`).
+inline image make_image(int w, int h, int c) {
+    image img;
+    img.width = w > 0 ? w : 0;
+    img.height = h > 0 ? h : 0;
+    img.channels = c > 0 ? c : 0;
+    grow_buffer(img.data, img.size_bytes());
+    return img;
+}
 
 // Pillow Resample.c: PRECISION_BITS = 32 - 8 - 2.
 inline constexpr int precision_bits = 22;
@@ -234,12 +268,12 @@ inline image resample(const image& src, int w, int h, filter f, int threads) {
     const image* cur = &src;
     if (need_h) {
         for (int i = 0; i < h; ++i) cv.bounds[static_cast<std::size_t>(i) * 2] -= ybox_first;
-        tmp = image(w, ybox_last - ybox_first, src.channels);
+        tmp = make_image(w, ybox_last - ybox_first, src.channels);
         resample_horizontal(src, tmp, ybox_first, ch, threads);
         cur = &tmp;
     }
     if (need_v) {
-        image out(w, h, src.channels);
+        image out = make_image(w, h, src.channels);
         resample_vertical(*cur, out, cv, threads);
         return out;
     }
@@ -378,7 +412,7 @@ inline image to_rgb(const image& src, rgb_mode mode = rgb_mode::composite) {
     if (src.channels == 3) return src;
     if (src.channels < 1 || src.channels > 4)
         RSCOVLM_THROW(image_error, "bad_channels", "to_rgb: unsupported channel count " + std::to_string(src.channels));
-    image out(src.width, src.height, 3);
+    image out = detail::make_image(src.width, src.height, 3);
     const std::size_t n = static_cast<std::size_t>(src.width) * static_cast<std::size_t>(src.height);
     const std::uint8_t* s = src.data.data();
     std::uint8_t* d = out.data.data();

@@ -1,15 +1,20 @@
 #pragma once
 /// \file image_io.hpp
-/// \brief Image decoding and encoding through stb_image / stb_image_write (PNG, JPEG, BMP, TGA, GIF, PNM).
+/// \brief Image decoding and encoding: PNG through rscovlm's own decoder (`io/png.hpp`, libdeflate or zlib),
+/// JPEG through libjpeg-turbo (`io/jpeg.hpp`), BMP/TGA/GIF/PNM through stb_image; encoding through
+/// stb_image_write.
 ///
-/// Decoding follows what Qwen2.5-VL's Python pipeline gets from Pillow: 8-bit samples, the channel
-/// layout Pillow's mode implies (paletted, grey and RGB PNGs with a tRNS chunk are *not* RGBA in Pillow,
-/// so their derived alpha is dropped), then `imaging::to_rgb` (RGBA composited on white by default).
-/// The declared size is checked against a pixel limit before any pixel is decoded.
+/// Decoding gives what Qwen2.5-VL's Python pipeline gets from Pillow 9.4: 8-bit samples in the channel
+/// layout of the mode Pillow opens the file as (paletted, grey and RGB PNGs with a tRNS chunk are *not*
+/// RGBA in Pillow, so their alpha is dropped; a 16-bit grey+alpha PNG *is* RGBA), then `imaging::to_rgb`
+/// (RGBA composited on white by default). PNG and JPEG pixels are bit-identical to Pillow's (see the two
+/// headers for the modes, 16-bit handling, CRC policy, CMYK and error mapping). The declared size is
+/// checked against a pixel limit before any pixel is decoded.
 ///
-/// Differences from Pillow, by design: JPEG is decoded by stb_image, whose IDCT and chroma upsampling
-/// are not libjpeg-turbo's, so JPEG pixels can differ by a few levels (PNG/BMP/TGA/PNM are exact);
-/// 16-bit grey PNGs are refused (Pillow opens them as mode I;16, which is not an 8-bit path).
+/// Optional backends: `RSCOVLM_HAS_LIBDEFLATE` / `RSCOVLM_HAS_ZLIB` enable the PNG decoder and
+/// `RSCOVLM_HAS_LIBJPEG` the JPEG one (the `rscovlm::io` target defines them when the libraries are found).
+/// Without them PNG/JPEG fall back to stb_image, which is 8-bit only (16-bit grey PNGs are then refused)
+/// and whose JPEG IDCT/upsampling differs from libjpeg-turbo by a few levels.
 ///
 /// Link with `rscovlm::io` (Debian's libstb provides the stb implementations; do not define
 /// STB_IMAGE_IMPLEMENTATION).
@@ -17,6 +22,8 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/image/ops.hpp>
+#include <rscovlm/io/jpeg.hpp>
+#include <rscovlm/io/png.hpp>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
@@ -49,7 +56,8 @@ struct load_options {
 struct image_info {
     int width = 0;
     int height = 0;
-    /// Channels of the Pillow mode (1 L, 2 LA, 3 RGB/P/YCbCr, 4 RGBA/CMYK).
+    /// Channels of the decoded image in its Pillow mode (1 "1"/L/I, 2 LA, 3 RGB/P, 4 RGBA); a CMYK JPEG
+    /// reports 3 (the decoder converts it to RGB as Pillow's `convert("RGB")`; the image type has no CMYK).
     int channels = 0;
     /// "png", "jpeg", "bmp", "tga", "gif" or "pnm".
     std::string format;
@@ -161,6 +169,28 @@ inline image_info probe(const std::uint8_t* p, std::size_t n, std::string_view n
     const header h = sniff(p, n);
     if (h.format == "unsupported")
         RSCOVLM_THROW(image_error, "unsupported_format", where(name) + " is a PSD/HDR/PIC file (not supported)");
+#if defined(RSCOVLM_HAS_PNG_DECODER)
+    if (h.format == "png") {
+        const png_header ph = read_png_header(p, n, name);
+        image_info info;
+        info.width = static_cast<int>(ph.width);
+        info.height = static_cast<int>(ph.height);
+        info.channels = ph.channels;
+        info.format = "png";
+        return info;
+    }
+#endif
+#if defined(RSCOVLM_HAS_LIBJPEG)
+    if (h.format == "jpeg") {
+        const jpeg_header jh = read_jpeg_header(p, n, name);
+        image_info info;
+        info.width = jh.width;
+        info.height = jh.height;
+        info.channels = jh.channels;
+        info.format = "jpeg";
+        return info;
+    }
+#endif
     if (h.format == "png" && n >= 24 && (be32(p + 16) == 0 || be32(p + 20) == 0))
         RSCOVLM_THROW(image_error, "zero_size",
                       where(name) + " declares a " + std::to_string(be32(p + 16)) + "x" + std::to_string(be32(p + 20)) + " image");
@@ -226,6 +256,25 @@ inline result<image_info> try_probe_image(const std::string& path) {
 /// before decoding), `image_error` "corrupt"/"truncated" for damaged data, and the `probe` errors.
 inline image decode_image(const std::uint8_t* bytes, std::size_t size, const load_options& opt = {},
                           std::string_view name = {}) {
+#if defined(RSCOVLM_HAS_PNG_DECODER) || defined(RSCOVLM_HAS_LIBJPEG)
+    if (size > 0) {
+        const image_detail::header sn = image_detail::sniff(bytes, size);
+#if defined(RSCOVLM_HAS_PNG_DECODER)
+        if (sn.format == "png") {
+            image raw = decode_png(bytes, size, opt.max_pixels, name);
+            if (!opt.to_rgb || raw.channels == 3) return raw;  // moved, not copied (no ?: here)
+            return imaging::to_rgb(raw, opt.rgb);
+        }
+#endif
+#if defined(RSCOVLM_HAS_LIBJPEG)
+        if (sn.format == "jpeg") {
+            image raw = decode_jpeg(bytes, size, opt.max_pixels, name);
+            if (!opt.to_rgb || raw.channels == 3) return raw;  // moved, not copied (no ?: here)
+            return imaging::to_rgb(raw, opt.rgb);
+        }
+#endif
+    }
+#endif
     const image_info info = image_detail::probe(bytes, size, name);
     const std::uint64_t pixels = static_cast<std::uint64_t>(info.width) * static_cast<std::uint64_t>(info.height);
     if (opt.max_pixels != 0 && pixels > opt.max_pixels)
@@ -263,7 +312,7 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
         for (std::size_t i = 0; i < n; ++i, s += comp, d += want) std::memcpy(d, s, static_cast<std::size_t>(want));
         raw = std::move(stripped);
     }
-    if (!opt.to_rgb) return raw;
+    if (!opt.to_rgb || raw.channels == 3) return raw;
     return imaging::to_rgb(raw, opt.rgb);
 }
 

@@ -83,15 +83,21 @@ inline std::array<std::array<float, 256>, 3> normalize_lut(const std::array<floa
     return lut;
 }
 
-template <int P>
+// One patch row of P pixels -> the three channel planes of every temporal copy (frame t at +t*P*P), so
+// the duplicated frames are written in the same pass instead of being copied afterwards.
+template <int P, int T>
 inline void lut_row3(const std::uint8_t* s, const std::array<std::array<float, 256>, 3>& lut, float* d,
                      std::size_t plane_stride) noexcept {
+    constexpr std::size_t pp = static_cast<std::size_t>(P) * P;
     float* d1 = d + plane_stride;
     float* d2 = d1 + plane_stride;
     for (int px = 0; px < P; ++px) {
-        d[px] = lut[0][s[px * 3]];
-        d1[px] = lut[1][s[px * 3 + 1]];
-        d2[px] = lut[2][s[px * 3 + 2]];
+        const float r = lut[0][s[px * 3]], g = lut[1][s[px * 3 + 1]], b = lut[2][s[px * 3 + 2]];
+        for (int t = 0; t < T; ++t) {
+            d[t * pp + px] = r;
+            d1[t * pp + px] = g;
+            d2[t * pp + px] = b;
+        }
     }
 }
 
@@ -116,7 +122,7 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
     const std::size_t pp = static_cast<std::size_t>(p) * static_cast<std::size_t>(p);
     const std::size_t cols = 3 * static_cast<std::size_t>(tps) * pp;
     const std::size_t rows = static_cast<std::size_t>(gh) * static_cast<std::size_t>(gw);
-    out.resize(rows * cols);
+    imaging::detail::grow_buffer(out, rows * cols);
     const auto lut = detail::normalize_lut(o.mean, o.std);
     const int bw_n = gw / m;
     const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
@@ -133,17 +139,22 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
                         const std::size_t r = win * mm + static_cast<std::size_t>(mh * m + mw);
                         float* dst = out.data() + r * cols;
                         const int y0 = (bh * m + mh) * p, x0 = (bw * m + mw) * p;
-                        // t = 0 frame: one pass over the 14 rows of the patch, all three channels.
+                        // Qwen2-VL's geometry (p = 14, T = 2): fixed trip counts, both frames in one pass.
+                        if (p == 14 && tps == 2) {
+                            for (int py = 0; py < p; ++py) {
+                                const std::uint8_t* s = rgb.row(y0 + py) + static_cast<std::size_t>(x0) * 3;
+                                detail::lut_row3<14, 2>(s, lut, dst + static_cast<std::size_t>(py) * 14, 2 * pp);
+                            }
+                            continue;
+                        }
+                        // t = 0 frame: one pass over the p rows of the patch, all three channels.
                         for (int py = 0; py < p; ++py) {
                             const std::uint8_t* s = rgb.row(y0 + py) + static_cast<std::size_t>(x0) * 3;
                             float* d0 = dst + static_cast<std::size_t>(py) * static_cast<std::size_t>(p);
-                            if (p == 14)  // Qwen2-VL's patch size: a fixed trip count the compiler unrolls
-                                detail::lut_row3<14>(s, lut, d0, static_cast<std::size_t>(tps) * pp);
-                            else
-                                for (int px = 0; px < p; ++px)
-                                    for (std::size_t c = 0; c < 3; ++c)
-                                        d0[c * static_cast<std::size_t>(tps) * pp + static_cast<std::size_t>(px)] =
-                                            lut[c][s[static_cast<std::size_t>(px) * 3 + c]];
+                            for (int px = 0; px < p; ++px)
+                                for (std::size_t c = 0; c < 3; ++c)
+                                    d0[c * static_cast<std::size_t>(tps) * pp + static_cast<std::size_t>(px)] =
+                                        lut[c][s[static_cast<std::size_t>(px) * 3 + c]];
                         }
                         // Temporal duplication: frames 1..T-1 repeat frame 0 (per channel).
                         for (std::size_t c = 0; c < 3; ++c) {
@@ -184,10 +195,16 @@ inline preprocess_result preprocess(const image& img, const preprocess_options& 
                       "preprocess: smart_resize gave " + std::to_string(target.height) + "x" + std::to_string(target.width) +
                           " for " + std::to_string(img.height) + "x" + std::to_string(img.width) +
                           "; the reference's Pillow resize raises 'height and width must be > 0'");
-    image rgb = imaging::to_rgb(img, o.rgb);
+    // An RGB input is used as is (to_rgb would copy it: tens of MB for a large image).
+    image converted;
+    const image* rgb = &img;
+    if (img.channels != 3) {
+        converted = imaging::to_rgb(img, o.rgb);
+        rgb = &converted;
+    }
     imaging::resize_options ro;
     ro.threads = o.threads;
-    image resized = imaging::resize(rgb, target.width, target.height, o.filter, ro);
+    image resized = imaging::resize(*rgb, target.width, target.height, o.filter, ro);
     r.grid_thw = normalize_patchify(resized, r.pixel_values, o);
     r.resized_height = target.height;
     r.resized_width = target.width;

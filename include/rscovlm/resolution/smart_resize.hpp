@@ -24,17 +24,34 @@ enum class smart_resize_variant {
     /// qwen-vl-utils 0.0.11 `smart_resize` (RSCoVLM's): the rounded sides are clamped to at least
     /// `factor`; the floor branch is not, so it can return a 0 side.
     qwen_vl_utils,
-    /// transformers `Qwen2VLImageProcessor` `smart_resize` (4.50 and later): no clamp after rounding,
-    /// `max(factor, ...)` in the floor branch.
+    /// transformers `Qwen2VLImageProcessor` `smart_resize` in its current form (the version in which the
+    /// small-side check was dropped): no clamp after rounding (a side under factor/2 rounds to 0 and is then
+    /// lifted by the ceil branch), `max(factor, ...)` in the floor branch, no error for small sides.
     transformers,
+    /// transformers `smart_resize` as released around 4.49/4.50 (read from the source: `size` given as
+    /// shortest_edge/longest_edge, fast processor present): raises ValueError "height:{h} or width:{w} must
+    /// be larger than factor:{factor}" when a side is below `factor` (here `resolution_error` "small_side"),
+    /// no clamp after rounding and none in the floor branch (so it can return a 0 side like qwen-vl-utils).
+    /// (Still older releases, 4.45, raised only below 10 px; not modelled.)
+    transformers_legacy,
 };
 
 /// \brief Parses "qwen_vl_utils" or "transformers"; throws `resolution_error` "bad_variant".
 inline smart_resize_variant parse_variant(std::string_view s) {
     if (s == "qwen_vl_utils" || s == "qwen-vl-utils") return smart_resize_variant::qwen_vl_utils;
     if (s == "transformers") return smart_resize_variant::transformers;
+    if (s == "transformers_legacy") return smart_resize_variant::transformers_legacy;
     RSCOVLM_THROW(resolution_error, "bad_variant",
-                  "unknown smart_resize variant '" + std::string(s) + "' (qwen_vl_utils|transformers)");
+                  "unknown smart_resize variant '" + std::string(s) + "' (qwen_vl_utils|transformers|transformers_legacy)");
+}
+
+/// \brief Name of a variant as `parse_variant` accepts it.
+inline const char* variant_name(smart_resize_variant v) noexcept {
+    switch (v) {
+    case smart_resize_variant::transformers: return "transformers";
+    case smart_resize_variant::transformers_legacy: return "transformers_legacy";
+    default: return "qwen_vl_utils";
+    }
 }
 
 /// \brief Parameters of `smart_resize`.
@@ -67,6 +84,11 @@ inline size smart_resize(long long height, long long width, const smart_resize_o
     if (height < 0 || width < 0)
         RSCOVLM_THROW(resolution_error, "negative_size",
                       "smart_resize: negative size " + std::to_string(height) + "x" + std::to_string(width));
+    // transformers_legacy tests the small side first (`if ... elif ratio`), so a 0 side is "small_side" there.
+    if (o.variant == smart_resize_variant::transformers_legacy && (height < f || width < f))
+        RSCOVLM_THROW(resolution_error, "small_side",
+                      "smart_resize: height:" + std::to_string(height) + " or width:" + std::to_string(width) +
+                          " must be larger than factor:" + std::to_string(f));
     const long long mx = height > width ? height : width;
     const long long mn = height > width ? width : height;
     if (mn == 0)

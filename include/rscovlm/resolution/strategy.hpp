@@ -147,12 +147,11 @@ inline int read_factor(registry::params& p) {
 }
 inline smart_resize_variant read_variant(registry::params& p) {
     const std::string v = p.get<std::string>("variant", "qwen_vl_utils");
-    p.check(v == "qwen_vl_utils" || v == "transformers", "variant", "must be 'qwen_vl_utils' or 'transformers'");
+    p.check(v == "qwen_vl_utils" || v == "transformers" || v == "transformers_legacy", "variant",
+            "must be 'qwen_vl_utils', 'transformers' or 'transformers_legacy'");
     return parse_variant(v);
 }
-inline const char* variant_name(smart_resize_variant v) noexcept {
-    return v == smart_resize_variant::transformers ? "transformers" : "qwen_vl_utils";
-}
+inline const char* variant_name(smart_resize_variant v) noexcept { return resolution::variant_name(v); }
 }  // namespace detail
 
 /// \brief Fixed pixel budget: `smart_resize(h, w, factor, min_pixels, max_pixels)`.

@@ -82,3 +82,44 @@ TEST_CASE("resolution: smart_resize rounding, branches and error ids") {
     CHECK(resolution::parse_variant("transformers") == resolution::smart_resize_variant::transformers);
     CHECK_THROWS_AS(resolution::parse_variant("pillow"), resolution_error);
 }
+
+TEST_CASE("resolution: smart_resize variants differ where the reference sources differ") {
+    // Expected values computed with the three Python functions (qwen-vl-utils 0.0.11, transformers current,
+    // transformers 4.49/4.50) on the same inputs.
+    using resolution::size;
+    using resolution::smart_resize_variant;
+    auto run = [](long long h, long long w, smart_resize_variant v, long long mn, long long mx) {
+        resolution::smart_resize_options o;
+        o.variant = v;
+        o.min_pixels = mn;
+        o.max_pixels = mx;
+        return resolution::try_smart_resize(h, w, o);
+    };
+    const auto q = smart_resize_variant::qwen_vl_utils;
+    const auto t = smart_resize_variant::transformers;
+    const auto l = smart_resize_variant::transformers_legacy;
+    // Sides under factor/2 with no lower budget: qwen-vl-utils clamps the rounding to 28, transformers
+    // rounds to 0 (and returns it), the legacy transformers refuses sides under the factor.
+    CHECK(run(10, 10, q, 0, 1000000).value() == size{28, 28});
+    CHECK(run(10, 10, t, 0, 1000000).value() == size{0, 0});
+    CHECK(run(10, 10, l, 0, 1000000).error().id == "rscovlm.resolution.small_side");
+    CHECK(run(13, 400, q, 0, 1000000).value() == size{28, 392});
+    CHECK(run(13, 400, t, 0, 1000000).value() == size{0, 392});
+    // Floor branch with a thin image: qwen-vl-utils and legacy transformers floor to 0, current
+    // transformers keeps one factor.
+    CHECK(run(30, 5000, q, 3136, 3136).value() == size{0, 700});
+    CHECK(run(30, 5000, t, 3136, 3136).value() == size{28, 700});
+    CHECK(run(30, 5000, l, 3136, 3136).value() == size{0, 700});
+    // Small side between factor/2 and factor: only the legacy variant raises.
+    CHECK(run(20, 100, q, 3136, 1003520).value() == size{28, 112});
+    CHECK(run(20, 100, t, 3136, 1003520).value() == size{28, 112});
+    CHECK(run(20, 100, l, 3136, 1003520).error().id == "rscovlm.resolution.small_side");
+    // The legacy check precedes the zero-size and ratio checks, as its `if/elif` order does.
+    CHECK(run(0, 100, l, 3136, 1003520).error().id == "rscovlm.resolution.small_side");
+    // Ordinary images: all equal.
+    for (auto v : {q, t, l}) {
+        CHECK(run(100, 100, v, 3136, 1003520).value() == size{112, 112});
+        CHECK(run(28, 28, v, 0, 1000000).value() == size{28, 28});
+        CHECK(resolution::parse_variant(resolution::variant_name(v)) == v);
+    }
+}
