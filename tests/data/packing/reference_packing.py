@@ -13,9 +13,8 @@ Mirrors, function by function:
   * `DataCollatorForQwen2_5_VL` (right padding: pad id / -100 / attention 0 / position 1, then
     truncation to max_length);
   * transformers' `prepare_fa2_from_position_ids` cu_seqlens (zeros of the position ids + length).
-Only numpy is needed; nothing is imported from the reference.
+The plan needs only the standard library, the collators numpy; nothing is imported from the reference.
 """
-import numpy as np
 
 IGNORE_INDEX = -100
 
@@ -71,6 +70,7 @@ def plan_packs(items, max_length, packing_interval):
 def flatten_pack(members, max_length, mask_first_label=True):
     """members: dicts with input_ids [L], labels [L], position_ids [3, L], image_grid_thw [n, 3],
     pixel_values [rows, C] -> the flattened row (batch dimension dropped)."""
+    import numpy as np
     ids, labels, pos, naive, grids, pix = [], [], [], [], [], []
     for m in members:
         lab = np.array(m["labels"], dtype=np.int64).copy()
@@ -102,6 +102,7 @@ def flatten_pack(members, max_length, mask_first_label=True):
 
 
 def collate_padded(examples, pad_token_id, max_length):
+    import numpy as np
     n = max(len(e["input_ids"]) for e in examples)
     b = len(examples)
     ids = np.full((b, n), pad_token_id, dtype=np.int64)
