@@ -678,8 +678,8 @@ struct build_job {
 struct build_report {
     std::size_t dataset_size = 0;      ///< samples in the whole mixture
     std::size_t samples = 0;           ///< samples built by this rank
-    std::size_t tokens = 0;
-    std::size_t supervised_tokens = 0;
+    std::size_t tokens = 0;            ///< tokens written (packed: in the packed rows)
+    std::size_t supervised_tokens = 0; ///< labels != -100 written (packed: in the packed rows)
     std::size_t truncated = 0;         ///< truncated samples (packed: truncated packs)
     std::size_t packs = 0;             ///< packed rows written (packing only)
     std::vector<std::size_t> part_sizes;
@@ -730,7 +730,7 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     shard_writer shards((fs::path(job.out_dir)).string(), job.samples_per_shard);
     std::optional<packed_shard_writer> pack_shards;
     std::optional<sample_packer> packer;
-    std::size_t truncated_packs = 0;
+    std::size_t truncated_packs = 0, packed_supervised = 0;
     if (job.pack && tok) {
         pack_shards.emplace(fs::path(job.out_dir).string(), job.samples_per_shard);
         data::packing_options po;
@@ -740,6 +740,7 @@ inline build_report build_dataset(const build_job& job, const std::function<void
         fo.max_length = pack_length;
         packer.emplace(po, fo, [&](const data::packed_sequence& row, const std::vector<std::size_t>& members) {
             truncated_packs += row.truncated ? 1 : 0;
+            for (auto l : row.labels) packed_supervised += l != data::ignore_index;
             pack_shards->add(row, members);
         });
     }
@@ -768,6 +769,9 @@ inline build_report build_dataset(const build_job& job, const std::function<void
         rep.shards = pack_shards->files();
         rep.packs = pack_shards->packs();
         rep.truncated = truncated_packs;
+        // What the packed rows hold (after the pack-length cut and the first-label masking).
+        rep.tokens = pack_shards->tokens();
+        rep.supervised_tokens = packed_supervised;
     }
     nlohmann::ordered_json manifest;
     manifest["format"] = packer ? "rscovlm.packed_shard.v1" : "rscovlm.shard.v1";
