@@ -55,11 +55,68 @@ std::string read_text(const std::string& path) {
     return ss.str();
 }
 
+/// Little-endian element k of an integer tensor of a shard.
+std::int64_t shard_i64(const io::safetensors::tensor_view& v, std::size_t k) {
+    std::int64_t x;
+    std::memcpy(&x, v.bytes() + 8 * k, 8);
+    return x;
+}
+std::int32_t shard_i32(const io::safetensors::tensor_view& v, std::size_t k) {
+    std::int32_t x;
+    std::memcpy(&x, v.bytes() + 4 * k, 4);
+    return x;
+}
+
+/// Tokens [b, e) rendered for humans: `<|image_pad|>` runs collapsed to `<|image_pad|>*N`,
+/// supervised spans (label != -100) wrapped in [[...]] (green on a terminal).
+std::string render_tokens(const io::safetensors::tensor_view& ids_v, const io::safetensors::tensor_view& lab_v, std::size_t b,
+                          std::size_t e, const tokenizer::bpe_tokenizer& tok, bool color, std::size_t& supervised) {
+    const auto pad = tok.token_to_id("<|image_pad|>");
+    const std::string on = color ? "\x1b[32m" : "[[", off = color ? "\x1b[0m" : "]]";
+    std::string text;
+    std::size_t k = b;
+    while (k < e) {
+        const bool sup = shard_i32(lab_v, k) != -100;
+        std::vector<std::int32_t> run;
+        std::size_t pads = 0;
+        std::string chunk;
+        while (k < e && (shard_i32(lab_v, k) != -100) == sup) {
+            const std::int32_t id = shard_i32(ids_v, k);
+            if (pad && id == *pad) {
+                ++pads;
+            } else {
+                if (pads) {
+                    chunk += tok.decode(run) + "<|image_pad|>*" + std::to_string(pads);
+                    run.clear();
+                    pads = 0;
+                }
+                run.push_back(id);
+            }
+            if (sup) ++supervised;
+            ++k;
+        }
+        if (pads) {
+            chunk += tok.decode(run) + "<|image_pad|>*" + std::to_string(pads);
+            run.clear();
+        }
+        chunk += tok.decode(run);
+        text += sup ? on + chunk + off : chunk;
+    }
+    return text;
+}
+
+nlohmann::json shard_ints(const io::safetensors::tensor_view& v, std::size_t b, std::size_t e, bool wide) {
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t k = b; k < e; ++k) out.push_back(wide ? shard_i64(v, k) : shard_i32(v, k));
+    return out;
+}
+
 /// A shard sample rendered for humans: special runs collapsed, supervised spans marked.
 struct rendered_sample {
     std::string text;
     std::size_t tokens = 0, supervised = 0;
     nlohmann::json grids = nlohmann::json::array();
+    nlohmann::json input_ids, labels;
     bool truncated = false;
     std::int64_t index = 0;
 };
@@ -71,55 +128,71 @@ rendered_sample render_shard_sample(const std::string& shard, std::size_t i, con
     const auto ids_v = f.tensor("input_ids"), lab_v = f.tensor("labels"), off_v = f.tensor("sample_offsets");
     const auto n = static_cast<std::size_t>(off_v.numel()) - 1;
     if (i >= n) RSCOVLM_THROW(data_error, "index_out_of_range", shard + " holds " + std::to_string(n) + " samples, asked for " + std::to_string(i));
-    auto i64 = [](const io::safetensors::tensor_view& v, std::size_t k) {
-        std::int64_t x;
-        std::memcpy(&x, v.bytes() + 8 * k, 8);
-        return x;
-    };
-    auto i32 = [](const io::safetensors::tensor_view& v, std::size_t k) {
-        std::int32_t x;
-        std::memcpy(&x, v.bytes() + 4 * k, 4);
-        return x;
-    };
-    const auto b = static_cast<std::size_t>(i64(off_v, i)), e = static_cast<std::size_t>(i64(off_v, i + 1));
+    const auto b = static_cast<std::size_t>(shard_i64(off_v, i)), e = static_cast<std::size_t>(shard_i64(off_v, i + 1));
     rendered_sample r;
     r.tokens = e - b;
-    r.index = i64(f.tensor("sample_index"), i);
+    r.index = shard_i64(f.tensor("sample_index"), i);
     r.truncated = f.tensor("truncated").bytes()[i] != 0;
     const auto go = f.tensor("image_offsets"), grid = f.tensor("image_grid_thw");
-    for (auto g = i64(go, i); g < i64(go, i + 1); ++g)
-        r.grids.push_back({i32(grid, static_cast<std::size_t>(g) * 3), i32(grid, static_cast<std::size_t>(g) * 3 + 1), i32(grid, static_cast<std::size_t>(g) * 3 + 2)});
-    const auto pad = tok.token_to_id("<|image_pad|>");
-    const std::string on = color ? "\x1b[32m" : "[[", off = color ? "\x1b[0m" : "]]";
-    std::size_t k = b;
-    while (k < e) {
-        const bool sup = i32(lab_v, k) != -100;
-        std::vector<std::int32_t> run;
-        std::size_t pads = 0;
-        std::string chunk;
-        while (k < e && (i32(lab_v, k) != -100) == sup) {
-            const std::int32_t id = i32(ids_v, k);
-            if (pad && id == *pad) {
-                ++pads;
-            } else {
-                if (pads) {
-                    chunk += tok.decode(run) + "<|image_pad|>*" + std::to_string(pads);
-                    run.clear();
-                    pads = 0;
-                }
-                run.push_back(id);
-            }
-            if (sup) ++r.supervised;
-            ++k;
-        }
-        if (pads) {
-            chunk += tok.decode(run) + "<|image_pad|>*" + std::to_string(pads);
-            run.clear();
-        }
-        chunk += tok.decode(run);
-        r.text += sup ? on + chunk + off : chunk;
-    }
+    for (auto g = shard_i64(go, i); g < shard_i64(go, i + 1); ++g)
+        r.grids.push_back({shard_i32(grid, static_cast<std::size_t>(g) * 3), shard_i32(grid, static_cast<std::size_t>(g) * 3 + 1),
+                           shard_i32(grid, static_cast<std::size_t>(g) * 3 + 2)});
+    r.text = render_tokens(ids_v, lab_v, b, e, tok, color, r.supervised);
+    r.input_ids = shard_ints(ids_v, b, e, false);
+    r.labels = shard_ints(lab_v, b, e, false);
     return r;
+}
+
+/// One pack of a packed shard (`pack-*.safetensors`), member by member.
+nlohmann::json render_pack(const io::safetensors::file& f, const std::string& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok,
+                           bool color) {
+    for (const char* n : {"input_ids", "labels", "position_ids", "pack_offsets", "cu_seqlens", "cu_seqlens_offsets", "member_offsets",
+                          "member_index", "member_length", "image_grid_thw", "image_offsets", "truncated"})
+        if (!f.contains(n)) RSCOVLM_THROW(data_error, "bad_shard", shard + " is not an rscovlm packed shard (no '" + std::string(n) + "')");
+    const auto ids_v = f.tensor("input_ids"), lab_v = f.tensor("labels"), po = f.tensor("pack_offsets");
+    const auto n = static_cast<std::size_t>(po.numel()) - 1;
+    if (i >= n) RSCOVLM_THROW(data_error, "index_out_of_range", shard + " holds " + std::to_string(n) + " packs, asked for " + std::to_string(i));
+    const auto b = static_cast<std::size_t>(shard_i64(po, i)), e = static_cast<std::size_t>(shard_i64(po, i + 1));
+    const auto cu_v = f.tensor("cu_seqlens"), cuo = f.tensor("cu_seqlens_offsets");
+    const auto mo = f.tensor("member_offsets"), mi = f.tensor("member_index"), ml = f.tensor("member_length");
+    const auto go = f.tensor("image_offsets"), grid = f.tensor("image_grid_thw");
+    nlohmann::json j;
+    j["pack"] = i;
+    j["tokens"] = e - b;
+    j["truncated"] = f.tensor("truncated").bytes()[i] != 0;
+    j["cu_seqlens"] = shard_ints(cu_v, static_cast<std::size_t>(shard_i64(cuo, i)), static_cast<std::size_t>(shard_i64(cuo, i + 1)), true);
+    nlohmann::json grids = nlohmann::json::array();
+    for (auto g = shard_i64(go, i); g < shard_i64(go, i + 1); ++g)
+        grids.push_back({shard_i32(grid, static_cast<std::size_t>(g) * 3), shard_i32(grid, static_cast<std::size_t>(g) * 3 + 1),
+                         shard_i32(grid, static_cast<std::size_t>(g) * 3 + 2)});
+    j["grids"] = grids;
+    const auto m0 = static_cast<std::size_t>(shard_i64(mo, i)), m1 = static_cast<std::size_t>(shard_i64(mo, i + 1));
+    const auto& cu = j["cu_seqlens"];
+    nlohmann::json samples = nlohmann::json::array();
+    std::size_t supervised = 0;
+    for (std::size_t m = m0; m < m1; ++m) {
+        nlohmann::json s;
+        s["index"] = shard_i64(mi, m);
+        s["length"] = shard_i64(ml, m);
+        const std::size_t k = m - m0;
+        // A member past the cut (never with binpacking, which gives over-long samples their own bin)
+        // has no boundary left.
+        if (k + 1 < cu.size()) {
+            const auto sb = cu[k].get<std::size_t>(), se = cu[k + 1].get<std::size_t>();
+            std::size_t sup = 0;
+            s["begin"] = sb;
+            s["end"] = se;
+            s["text"] = render_tokens(ids_v, lab_v, b + sb, b + se, tok, color, sup);
+            s["supervised_tokens"] = sup;
+            supervised += sup;
+        }
+        samples.push_back(s);
+    }
+    j["supervised_tokens"] = supervised;
+    j["samples"] = samples;
+    j["input_ids"] = shard_ints(ids_v, b, e, false);
+    j["labels"] = shard_ints(lab_v, b, e, false);
+    return j;
 }
 
 void register_sample_scene(CLI::App& group, context& ctx) {
@@ -244,11 +317,12 @@ void register_split(CLI::App& group, context& ctx) {
 void register_build(CLI::App& group, context& ctx) {
     struct args_t {
         std::string recipe, catalog, out, tokenizer;
-        std::size_t rank = 0, world_size = 1, limit = 0, shard_size = 512, max_length = 6144, pack_length = 0;
+        std::size_t rank = 0, world_size = 1, limit = 0, shard_size = 512, max_length = 6144, pack_length = 0,
+                    packing_interval = 64, resume_position = 0;
         std::uint64_t seed = 0, epoch = 0;
         long long min_pixels = 64LL * 28 * 28, max_pixels = 1296LL * 28 * 28;
         double prob_random_resize = 0.0, prob_plain = 0.5, prob_proxy = 0.5;
-        bool no_encode = false, balanced = false, no_shuffle = false, pixels = false, disable_visual_cot = false;
+        bool no_encode = false, balanced = false, no_shuffle = false, pixels = false, disable_visual_cot = false, pack = false;
         int threads = 2;
     };
     auto a = std::make_shared<args_t>();
@@ -275,8 +349,15 @@ void register_build(CLI::App& group, context& ctx) {
     cmd->add_flag("--disable-visual-cot", a->disable_visual_cot, "LRS-VQA samples without the zoom step");
     cmd->add_flag("--balanced", a->balanced, "Balanced concat: repeat every dataset type to the largest one's size");
     cmd->add_flag("--no-shuffle", a->no_shuffle, "Keep the mixture order");
-    cmd->add_option("--shard-size", a->shard_size, "Samples per shard")->capture_default_str();
-    cmd->add_option("--pack-length", a->pack_length, "Also plan greedy packs of at most N tokens (0 = off)")->capture_default_str();
+    cmd->add_option("--shard-size", a->shard_size, "Samples (packs with --pack) per shard")->capture_default_str();
+    cmd->add_flag("--pack", a->pack,
+                  "Pack samples like RSCoVLM --packing_data (binpacking.to_constant_volume per packing interval) into "
+                  "pack-*.safetensors rows with per-sample boundaries");
+    cmd->add_option("--pack-length", a->pack_length, "Tokens per pack (bin capacity and row limit; 0 = --max-length); implies --pack")
+        ->capture_default_str();
+    cmd->add_option("--packing-interval", a->packing_interval, "Samples buffered per bin-packing round")->capture_default_str();
+    cmd->add_option("--resume-position", a->resume_position, "Skip the first N samples of this rank's epoch (manifest sampler_state.position)")
+        ->capture_default_str();
     cmd->add_flag("--pixels", a->pixels, "Store pixel_values (bf16) in the shards");
     cmd->add_option("--threads", a->threads, "Encoding threads")->capture_default_str();
     cmd->callback([&ctx, a] {
@@ -316,7 +397,12 @@ void register_build(CLI::App& group, context& ctx) {
         job.encode.max_pixels = a->max_pixels;
         job.encode.keep_pixels = a->pixels;
         job.samples_per_shard = a->shard_size;
+        job.pack = a->pack || a->pack_length > 0;
         job.pack_length = a->pack_length;
+        job.packing_interval = a->packing_interval;
+        job.resume_position = a->resume_position;
+        if (job.pack && a->no_encode) RSCOVLM_THROW(usage_error, "pack_without_encode", "--pack needs encoded samples; drop --no-encode");
+        if (a->packing_interval == 0) RSCOVLM_THROW(usage_error, "bad_packing_interval", "--packing-interval must be > 0");
         job.threads = a->threads;
         std::unique_ptr<progress> pb;
         const io::build_report rep = io::build_dataset(job, [&](std::size_t, std::size_t total) {
@@ -327,6 +413,7 @@ void register_build(CLI::App& group, context& ctx) {
         (*ctx.out) << nlohmann::json{{"dataset_size", rep.dataset_size}, {"samples", rep.samples},   {"tokens", rep.tokens},
                                      {"supervised_tokens", rep.supervised_tokens}, {"truncated", rep.truncated},
                                      {"part_sizes", rep.part_sizes},               {"shards", rep.shards},
+                                     {"packs", rep.packs},
                                      {"seconds", rep.seconds}}
                           .dump()
                    << "\n";
@@ -340,11 +427,14 @@ void register_inspect(CLI::App& group, context& ctx) {
         bool json = false;
     };
     auto a = std::make_shared<args_t>();
-    auto* cmd = group.add_subcommand("inspect", "Print one sample of a shard, supervised spans marked [[...]] (green on a terminal)");
-    cmd->add_option("shard", a->shard, "A shard-*.safetensors file")->required();
-    cmd->add_option("--index", a->index, "Sample index within the shard")->capture_default_str();
+    auto* cmd = group.add_subcommand(
+        "inspect", "Print one sample (or pack, member by member) of a shard, supervised spans marked [[...]] (green on a terminal)");
+    cmd->add_option("shard", a->shard, "A shard-*.safetensors or pack-*.safetensors file")->required();
+    cmd->add_option("--index", a->index, "Sample (pack) index within the shard")->capture_default_str();
     cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: the manifest's, else the bundled one)");
-    cmd->add_flag("--json", a->json, "Print {index, tokens, supervised_tokens, grids, truncated, text} as JSON");
+    cmd->add_flag("--json", a->json, "Print JSON: {index, tokens, supervised_tokens, grids, truncated, text, input_ids, labels}; for a pack "
+                                      "{pack, tokens, cu_seqlens, grids, truncated, supervised_tokens, samples: [{index, length, begin, end, "
+                                      "supervised_tokens, text}], input_ids, labels}");
     cmd->callback([&ctx, a] {
         std::string tp = a->tokenizer;
         if (tp.empty()) {
@@ -359,10 +449,36 @@ void register_inspect(CLI::App& group, context& ctx) {
         if (tp.empty()) RSCOVLM_THROW(usage_error, "no_tokenizer", "no tokenizer found; pass --tokenizer");
         const auto tok = tokenizer::bpe_tokenizer::from_file(tp);
         const bool color = !a->json && ::isatty(1) && ctx.out == &std::cout;
+        {
+            auto f = io::safetensors::file::open(a->shard);
+            const auto& meta = f.metadata();
+            const auto fmt = meta.find("format");
+            if (fmt != meta.end() && fmt->second == "rscovlm.packed_shard.v1") {
+                nlohmann::json j = render_pack(f, a->shard, a->index, tok, color);
+                if (a->json) {
+                    (*ctx.out) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+                    return;
+                }
+                (*ctx.out) << "pack " << a->index << ": " << j["tokens"] << " tokens, " << j["samples"].size() << " samples, "
+                           << j["supervised_tokens"] << " supervised, cu_seqlens " << j["cu_seqlens"].dump() << ", images "
+                           << j["grids"].dump() << (j["truncated"].get<bool>() ? " (truncated to the pack length)" : "") << "\n";
+                for (const auto& s : j["samples"]) {
+                    (*ctx.out) << "--- sample " << s["index"];
+                    if (s.contains("begin"))
+                        (*ctx.out) << ": tokens [" << s["begin"] << ", " << s["end"] << "), " << s["supervised_tokens"] << " supervised";
+                    else
+                        (*ctx.out) << ": cut off by the pack length";
+                    (*ctx.out) << " (" << s["length"] << " tokens encoded)\n";
+                    if (s.contains("text")) (*ctx.out) << s["text"].get<std::string>() << "\n";
+                }
+                return;
+            }
+        }
         const rendered_sample r = render_shard_sample(a->shard, a->index, tok, color);
         if (a->json) {
             (*ctx.out) << nlohmann::json{{"index", r.index},       {"tokens", r.tokens}, {"supervised_tokens", r.supervised},
-                                         {"grids", r.grids},       {"truncated", r.truncated}, {"text", r.text}}
+                                         {"grids", r.grids},       {"truncated", r.truncated}, {"text", r.text},
+                                         {"input_ids", r.input_ids}, {"labels", r.labels}}
                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                        << "\n";
         } else {

@@ -3,8 +3,12 @@
 //   decode+encode-only baseline measured in the same run (decode the source PNG, crop and encode
 //   the same patches with no window/IoF/annotation work), and build throughput (samples/s with
 //   conversation building, tokenization and Qwen2.5-VL preprocessing) on the patches;
-//   plus our split time on the img_split fixtures beside mmrotate's recorded reference times.
-// Usage: bench_data [uhr|small] [threads]   (prints numbers; no assertions)
+//   plus our split time on the img_split fixtures beside mmrotate's recorded reference times;
+//   packing: the RSCoVLM packing plan (items/s) beside the Python reference logic timed in the same
+//   run (tests/data/packing/bench_reference.py on the same lengths), flattening of encoded samples
+//   into packed rows (tokens/s), and a packed build of the patches (samples/s).
+// Usage: bench_data [uhr|small|packing] [threads]   (prints numbers; no assertions; "packing" runs
+//   only the packing part)
 #include "bench_common.hpp"
 
 #include <rscovlm/data/all.hpp>
@@ -14,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -21,9 +26,88 @@
 namespace fs = std::filesystem;
 using namespace rscovlm;
 
+namespace {
+
+/// The lengths bench_reference.py generates (64-bit LCG from 1).
+std::vector<std::size_t> bench_lengths(std::size_t n) {
+    std::vector<std::size_t> out;
+    std::uint64_t x = 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        out.push_back(200 + static_cast<std::size_t>((x >> 33) % 6300));
+    }
+    return out;
+}
+
+/// Seconds the Python reference logic takes for the same plan, or 0 when python3 cannot run it.
+double python_plan_seconds(std::size_t n, std::size_t& groups) {
+    const std::string script = std::string(RSCOVLM_TEST_DATA_DIR) + "/packing/bench_reference.py";
+    const std::string cmd = "python3 '" + script + "' " + std::to_string(n) + " 6144 64 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return 0;
+    double secs = 0;
+    unsigned long g = 0;
+    const int got = std::fscanf(p, "%lf %lu", &secs, &g);
+    pclose(p);
+    groups = g;
+    return got == 2 ? secs : 0;
+}
+
+void bench_packing() {
+    // 1. The plan: binpacking.to_constant_volume rounds of 64 items, capacity 6144.
+    const std::size_t n = 100000;
+    const auto lengths = bench_lengths(n);
+    std::vector<data::packing_item> items;
+    for (std::size_t i = 0; i < n; ++i) items.push_back({i, lengths[i]});
+    std::vector<std::vector<std::size_t>> plan;
+    data::packing_options po;
+    const double t_plan = bench::time_median([&] { plan = data::plan_packs(items, po); });
+    std::size_t py_groups = 0;
+    const double t_py = python_plan_seconds(n, py_groups);
+    std::size_t tokens = 0;
+    for (auto l : lengths) tokens += l;
+    std::printf("packing plan: %zu items -> %zu packs (fill %.1f%% of 6144)%s\n", n, plan.size(),
+                100.0 * static_cast<double>(tokens) / (static_cast<double>(plan.size()) * 6144.0),
+                t_py > 0 ? (py_groups == plan.size() ? ", same pack count as the Python reference" : ", PACK COUNT DIFFERS from the Python reference") : "");
+    bench::report("packing plan (items/s)", static_cast<double>(n) / t_plan, "item/s", t_py > 0 ? static_cast<double>(n) / t_py : 0,
+                  "Python reference logic");
+
+    // 2. Flattening encoded samples into packed rows (ids, labels, 3-axis positions, pixels of 1 image).
+    std::vector<io::encoded_sample> samples(256);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        auto& s = samples[i];
+        const std::size_t len = lengths[i];
+        s.input_ids.assign(len, 7);
+        s.labels.assign(len, -100);
+        for (auto& a : s.positions) a.assign(len, 3);
+        s.grid_thw.push_back({1, 16, 16});
+        s.pixel_values.assign(256 * 1176, 0.5f);
+        s.pixel_rows = 256;
+    }
+    std::vector<data::packing_item> its;
+    for (std::size_t i = 0; i < samples.size(); ++i) its.push_back({i, samples[i].input_ids.size()});
+    const auto groups = data::plan_packs(its, po);
+    std::size_t flat_tokens = 0;
+    const double t_flat = bench::time_median([&] {
+        flat_tokens = 0;
+        for (const auto& g : groups) {
+            std::vector<const io::encoded_sample*> m;
+            for (auto id : g) m.push_back(&samples[id]);
+            const data::packed_sequence row = data::flatten_pack(m);
+            flat_tokens += row.input_ids.size();
+            bench::do_not_optimize(row);
+        }
+    });
+    bench::report("flatten packs incl. pixels (tokens/s)", static_cast<double>(flat_tokens) / t_flat, "token/s");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     const std::string scale = argc > 1 ? argv[1] : "uhr";
     const int threads = argc > 2 ? std::atoi(argv[2]) : 0;
+    bench_packing();
+    if (scale == "packing") return 0;
     const fs::path tmp = fs::temp_directory_path() / "rscovlm_bench_data";
     fs::remove_all(tmp);
     fs::create_directories(tmp / "src" / "images");
@@ -98,6 +182,16 @@ int main(int argc, char** argv) {
     std::printf("build: %zu samples, %zu tokens (%s)\n", br.samples, br.tokens,
                 bj.tokenizer_path.empty() ? "no tokenizer: conversations only" : "tokenized + preprocessed");
     bench::report("build (samples/s)", static_cast<double>(br.samples) / t_build, "sample/s");
+    if (!bj.tokenizer_path.empty()) {
+        io::build_job pj = bj;
+        pj.out_dir = (tmp / "build_packed").string();
+        pj.pack = true;
+        io::build_report pr;
+        const double t_pack = bench::time_once([&] { pr = io::build_dataset(pj); });
+        std::printf("packed build: %zu samples -> %zu packs of <= %zu tokens\n", pr.samples, pr.packs, pj.encode.max_length);
+        bench::report("packed build (samples/s)", static_cast<double>(pr.samples) / t_pack, "sample/s",
+                      static_cast<double>(br.samples) / t_build, "unpacked build");
+    }
 
     // Fixtures beside mmrotate's recorded wall time (same 2-core machine class).
     const std::string fx = std::string(RSCOVLM_TEST_DATA_DIR) + "/img_split";

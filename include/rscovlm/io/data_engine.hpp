@@ -8,6 +8,7 @@
 
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/dota.hpp>
+#include <rscovlm/data/packing.hpp>
 #include <rscovlm/data/recipe.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
@@ -243,9 +244,15 @@ inline encoded_sample encode_sample(const data::conversation& c, const tokenizer
 
 // ------------------------------------------------------------------------------------------ loader
 
-/// Bounded, ordered, multi-threaded prefetching: `produce(i)` runs on worker threads for the
-/// positions 0..count-1, at most `capacity` ahead of the consumer; `next()` returns results in
-/// order (an exception of `produce` is rethrown there).
+/// Bounded, ordered, multi-threaded prefetching: `produce(i)` runs on `threads` worker threads for
+/// the positions 0..count-1, at most `capacity` positions ahead of the consumer (results waiting or
+/// in production); `next()` returns the results in position order whatever the thread timing.
+/// Errors: an `rscovlm::error` thrown by `produce(i)` is rethrown by the `next()` that reaches
+/// position i, with its type and id; any other exception becomes a `data_error`
+/// `rscovlm.data.loader_worker_failed` naming the position. Once an error is reached, the workers
+/// stop and every later `next()` rethrows it. `stop()` (also run by the destructor) ends the
+/// workers early: it waits only for the `produce` calls already running, and `next()` then returns
+/// nullopt instead of waiting.
 template <class T>
 class prefetch_loader {
 public:
@@ -254,35 +261,51 @@ public:
         const int n = std::max(1, threads);
         for (int t = 0; t < n; ++t) m_workers.emplace_back([this] { work(); });
     }
-    ~prefetch_loader() {
-        {
-            std::lock_guard<std::mutex> lock(m_mu);
-            m_stop = true;
-        }
-        m_cv.notify_all();
-        for (auto& w : m_workers) w.join();
-    }
+    ~prefetch_loader() { stop(); }
     prefetch_loader(const prefetch_loader&) = delete;
     prefetch_loader& operator=(const prefetch_loader&) = delete;
 
-    /// The next result in order, or nullopt at the end.
+    /// The next result in order, or nullopt at the end (or after `stop()`).
     std::optional<T> next() {
         std::unique_lock<std::mutex> lock(m_mu);
         if (m_consumed >= m_count) return std::nullopt;
-        m_cv.wait(lock, [&] { return m_ready.count(m_consumed) != 0 || m_errors.count(m_consumed) != 0; });
+        m_cv.wait(lock, [&] { return m_stop || m_ready.count(m_consumed) != 0 || m_errors.count(m_consumed) != 0; });
 #if RSCOVLM_HAS_EXCEPTIONS
-        if (m_errors.count(m_consumed)) {
-            std::exception_ptr e = m_errors[m_consumed];
+        auto err = m_errors.find(m_consumed);
+        if (err != m_errors.end()) {
+            std::exception_ptr e = err->second;
             m_stop = true;
             m_cv.notify_all();
             std::rethrow_exception(e);
         }
 #endif
-        T v = std::move(m_ready[m_consumed]);
-        m_ready.erase(m_consumed);
+        if (m_stop) return std::nullopt;  // stopped: prefetched results are dropped
+        auto it = m_ready.find(m_consumed);
+        T v = std::move(it->second);
+        m_ready.erase(it);
         ++m_consumed;
         m_cv.notify_all();
         return v;
+    }
+    /// Stops the workers (idempotent): no new position is started; running ones finish and are dropped.
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            m_stop = true;
+        }
+        m_cv.notify_all();
+        for (auto& w : m_workers)
+            if (w.joinable()) w.join();
+    }
+    /// Results handed out so far.
+    std::size_t position() const {
+        std::lock_guard<std::mutex> lock(m_mu);
+        return m_consumed;
+    }
+    /// `produce` calls started so far (at most position() + capacity).
+    std::size_t started() const {
+        std::lock_guard<std::mutex> lock(m_mu);
+        return m_next;
     }
 
 private:
@@ -296,13 +319,23 @@ private:
                 i = m_next++;
             }
 #if RSCOVLM_HAS_EXCEPTIONS
+            std::exception_ptr failure;
+            std::optional<T> value;
             try {
-                T v = m_produce(i);
-                std::lock_guard<std::mutex> lock(m_mu);
-                m_ready.emplace(i, std::move(v));
+                value.emplace(m_produce(i));
+            } catch (const rscovlm::error&) {
+                failure = std::current_exception();
+            } catch (const std::exception& e) {
+                failure = std::make_exception_ptr(
+                    data_error("loader_worker_failed", "loading sample " + std::to_string(i) + " failed: " + e.what()));
             } catch (...) {
+                failure = std::make_exception_ptr(
+                    data_error("loader_worker_failed", "loading sample " + std::to_string(i) + " failed with a non-standard exception"));
+            }
+            {
                 std::lock_guard<std::mutex> lock(m_mu);
-                m_errors.emplace(i, std::current_exception());
+                if (failure) m_errors.emplace(i, failure);
+                else m_ready.emplace(i, std::move(*value));
             }
 #else
             T v = m_produce(i);
@@ -319,7 +352,7 @@ private:
     std::size_t m_capacity;
     std::size_t m_next = 0, m_consumed = 0;
     bool m_stop = false;
-    std::mutex m_mu;
+    mutable std::mutex m_mu;
     std::condition_variable m_cv;
     std::map<std::size_t, T> m_ready;
     std::map<std::size_t, std::exception_ptr> m_errors;
@@ -442,6 +475,172 @@ private:
     nlohmann::json m_files = nlohmann::json::array();
 };
 
+// ------------------------------------------------------------------------------------------ packing
+
+/// Writes packed rows (`data::packed_sequence`) as safetensors shards `pack-00000.safetensors`, ...
+/// (metadata format `rscovlm.packed_shard.v1`). Per shard, with P packs, S members, I images:
+///   `input_ids`, `labels` (I32 [T]), `position_ids` (I64 [3, T], restarting per member),
+///   `pack_offsets` (I64 [P + 1], token offsets of the packs),
+///   `cu_seqlens` (I64, every pack's flash-attention boundaries relative to the pack start, packs
+///   concatenated) with `cu_seqlens_offsets` (I64 [P + 1]),
+///   `member_offsets` (I64 [P + 1]) into `member_index` (I64 [S], mixture index of each member) and
+///   `member_length` (I64 [S], tokens before truncation),
+///   `image_grid_thw` (I32 [I, 3]) with `image_offsets` (I64 [P + 1]), `truncated` (U8 [P]) and,
+///   when pixels are kept, `pixel_values` (BF16 [rows, 1176]) with `pixel_offsets` (I64 [I + 1]).
+class packed_shard_writer {
+public:
+    packed_shard_writer(std::string dir, std::size_t packs_per_shard) : m_dir(std::move(dir)), m_per_shard(std::max<std::size_t>(1, packs_per_shard)) {
+        std::filesystem::create_directories(m_dir);
+    }
+    /// Adds a pack; `members` are the mixture indices of its members, in pack order.
+    void add(const data::packed_sequence& p, const std::vector<std::size_t>& members) {
+        if (members.size() != p.member_lengths.size())
+            RSCOVLM_THROW(data_error, "bad_pack", "pack has " + std::to_string(p.member_lengths.size()) + " members but " + std::to_string(members.size()) + " indices");
+        if (m_pack_offsets.empty()) {
+            m_pack_offsets.push_back(0);
+            m_cu_offsets.push_back(0);
+            m_member_offsets.push_back(0);
+            m_img_offsets.push_back(0);
+            m_pix_offsets.push_back(0);
+        }
+        m_ids.insert(m_ids.end(), p.input_ids.begin(), p.input_ids.end());
+        m_labels.insert(m_labels.end(), p.labels.begin(), p.labels.end());
+        for (std::size_t a = 0; a < 3; ++a) m_pos[a].insert(m_pos[a].end(), p.position_ids[a].begin(), p.position_ids[a].end());
+        m_pack_offsets.push_back(static_cast<std::int64_t>(m_ids.size()));
+        m_cu.insert(m_cu.end(), p.cu_seqlens.begin(), p.cu_seqlens.end());
+        m_cu_offsets.push_back(static_cast<std::int64_t>(m_cu.size()));
+        for (std::size_t k = 0; k < members.size(); ++k) {
+            m_members.push_back(static_cast<std::int64_t>(members[k]));
+            m_member_len.push_back(static_cast<std::int64_t>(p.member_lengths[k]));
+        }
+        m_member_offsets.push_back(static_cast<std::int64_t>(m_members.size()));
+        for (const auto& g : p.grid_thw) m_grids.insert(m_grids.end(), g.begin(), g.end());
+        m_img_offsets.push_back(static_cast<std::int64_t>(m_grids.size() / 3));
+        m_trunc.push_back(p.truncated ? 1 : 0);
+        if (!p.pixel_values.empty()) {
+            for (float v : p.pixel_values) m_pixels.push_back(safetensors::f32_to_bf16(v));
+            std::size_t rows = 0;
+            for (const auto& g : p.grid_thw) {
+                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+                m_pix_offsets.push_back(static_cast<std::int64_t>(m_pix_rows + rows));
+            }
+            m_pix_rows += rows;
+        }
+        m_tokens += p.input_ids.size();
+        ++m_packs;
+        if (m_trunc.size() >= m_per_shard) flush();
+    }
+    /// Writes the pending shard (if any).
+    void flush() {
+        if (m_trunc.empty()) return;
+        namespace st = safetensors;
+        char name[64];
+        std::snprintf(name, sizeof(name), "pack-%05zu.safetensors", m_files.size());
+        std::vector<std::int64_t> pos;
+        pos.reserve(m_ids.size() * 3);
+        for (const auto& a : m_pos) pos.insert(pos.end(), a.begin(), a.end());
+        const auto P = static_cast<std::int64_t>(m_trunc.size()), T = static_cast<std::int64_t>(m_ids.size());
+        const auto S = static_cast<std::int64_t>(m_members.size());
+        std::vector<st::tensor_view> views = {
+            st::make_view("input_ids", st::dtype::i32, {T}, m_ids),
+            st::make_view("labels", st::dtype::i32, {T}, m_labels),
+            st::make_view("position_ids", st::dtype::i64, {3, T}, pos),
+            st::make_view("pack_offsets", st::dtype::i64, {P + 1}, m_pack_offsets),
+            st::make_view("cu_seqlens", st::dtype::i64, {static_cast<std::int64_t>(m_cu.size())}, m_cu),
+            st::make_view("cu_seqlens_offsets", st::dtype::i64, {P + 1}, m_cu_offsets),
+            st::make_view("member_offsets", st::dtype::i64, {P + 1}, m_member_offsets),
+            st::make_view("member_index", st::dtype::i64, {S}, m_members),
+            st::make_view("member_length", st::dtype::i64, {S}, m_member_len),
+            st::make_view("image_grid_thw", st::dtype::i32, {static_cast<std::int64_t>(m_grids.size() / 3), 3}, m_grids),
+            st::make_view("image_offsets", st::dtype::i64, {P + 1}, m_img_offsets),
+            st::make_view("truncated", st::dtype::u8, {P}, m_trunc),
+        };
+        if (!m_pixels.empty()) {
+            views.push_back(st::make_view("pixel_values", st::dtype::bf16, {static_cast<std::int64_t>(m_pix_rows), 1176}, m_pixels));
+            views.push_back(st::make_view("pixel_offsets", st::dtype::i64, {static_cast<std::int64_t>(m_pix_offsets.size())}, m_pix_offsets));
+        }
+        st::write((std::filesystem::path(m_dir) / name).string(), views,
+                  {{"format", "rscovlm.packed_shard.v1"}, {"packs", std::to_string(P)}, {"samples", std::to_string(S)}, {"tokens", std::to_string(T)}});
+        m_files.push_back(nlohmann::json{{"file", name}, {"packs", P}, {"samples", S}, {"tokens", T}});
+        m_ids.clear();
+        m_labels.clear();
+        for (auto& a : m_pos) a.clear();
+        m_pack_offsets.clear();
+        m_cu.clear();
+        m_cu_offsets.clear();
+        m_member_offsets.clear();
+        m_members.clear();
+        m_member_len.clear();
+        m_grids.clear();
+        m_img_offsets.clear();
+        m_trunc.clear();
+        m_pixels.clear();
+        m_pix_offsets.clear();
+        m_pix_rows = 0;
+    }
+    /// Shard list (after flush): [{"file", "packs", "samples", "tokens"}].
+    const nlohmann::json& files() const noexcept { return m_files; }
+    std::size_t tokens() const noexcept { return m_tokens; }
+    std::size_t packs() const noexcept { return m_packs; }
+
+private:
+    std::string m_dir;
+    std::size_t m_per_shard;
+    std::vector<std::int32_t> m_ids, m_labels, m_grids;
+    std::array<std::vector<std::int64_t>, 3> m_pos;
+    std::vector<std::int64_t> m_pack_offsets, m_cu, m_cu_offsets, m_member_offsets, m_members, m_member_len, m_img_offsets, m_pix_offsets;
+    std::vector<std::uint8_t> m_trunc;
+    std::vector<std::uint16_t> m_pixels;
+    std::size_t m_pix_rows = 0;
+    std::size_t m_tokens = 0, m_packs = 0;
+    nlohmann::json m_files = nlohmann::json::array();
+};
+
+/// Streams encoded samples (in arrival order) through the RSCoVLM packing plan
+/// (`data::packing_planner`) and flattens every closed group into a packed row
+/// (`data::flatten_pack`), handing it to `sink(row, member mixture indices)`. Only the planner's
+/// buffer (about `packing_interval` samples) is held in memory.
+class sample_packer {
+public:
+    using sink_fn = std::function<void(const data::packed_sequence&, const std::vector<std::size_t>&)>;
+    sample_packer(data::packing_options po, data::flatten_options fo, sink_fn sink)
+        : m_planner(po), m_flatten(fo), m_sink(std::move(sink)) {}
+    /// Adds the next sample; `index` is its mixture index (recorded in the pack).
+    void add(encoded_sample s, std::size_t index) {
+        const std::size_t id = m_next++;
+        const std::size_t len = s.input_ids.size();
+        m_pending.emplace(id, std::make_pair(std::move(s), index));
+        emit(m_planner.add({id, len}));
+    }
+    /// Packs and emits what is left.
+    void finish() { emit(m_planner.finish()); }
+    /// Groups emitted so far, as mixture indices.
+    const std::vector<std::vector<std::size_t>>& groups() const noexcept { return m_groups; }
+
+private:
+    void emit(const std::vector<std::vector<data::packing_item>>& groups) {
+        for (const auto& g : groups) {
+            std::vector<const encoded_sample*> members;
+            std::vector<std::size_t> index;
+            for (const auto& it : g) {
+                const auto& e = m_pending.at(it.id);
+                members.push_back(&e.first);
+                index.push_back(e.second);
+            }
+            const data::packed_sequence row = data::flatten_pack(members, m_flatten);
+            m_sink(row, index);
+            m_groups.push_back(index);
+            for (const auto& it : g) m_pending.erase(it.id);
+        }
+    }
+    data::packing_planner m_planner;
+    data::flatten_options m_flatten;
+    sink_fn m_sink;
+    std::size_t m_next = 0;
+    std::map<std::size_t, std::pair<encoded_sample, std::size_t>> m_pending;
+    std::vector<std::vector<std::size_t>> m_groups;
+};
+
 // ------------------------------------------------------------------------------------------ build
 
 /// A co-training build: recipe -> mixture -> this rank's samples -> conversations (+ shards).
@@ -460,7 +659,16 @@ struct build_job {
     std::string tokenizer_path;        ///< empty: conversations only
     sample_encode_options encode;
     std::size_t samples_per_shard = 512;
-    std::size_t pack_length = 0;       ///< > 0: greedy packing plan of samples into this many tokens
+    /// Pack samples like RSCoVLM's `--packing_data` (`data/packing.hpp`): shards hold packed rows
+    /// (`pack-*.safetensors`, `packed_shard_writer`); samples are encoded untruncated and each row is
+    /// cut to the pack length, as the reference's flattened collator does. `samples_per_shard`
+    /// then counts packs.
+    bool pack = false;
+    std::size_t pack_length = 0;       ///< bin capacity and row limit; 0 = `encode.max_length`
+    std::size_t packing_interval = 64; ///< RSCoVLM's default `--packing_interval`
+    /// Resume: skip the first `resume_position` samples of this rank's epoch (a manifest's
+    /// `sampler_state.position`).
+    std::size_t resume_position = 0;
     int threads = 2;                   ///< encoding threads (prefetching loader)
     /// Pixels of an image reference (default: read the file).
     std::function<rscovlm::image(const data::image_ref&)> image_loader;
@@ -470,9 +678,10 @@ struct build_job {
 struct build_report {
     std::size_t dataset_size = 0;      ///< samples in the whole mixture
     std::size_t samples = 0;           ///< samples built by this rank
-    std::size_t tokens = 0;
-    std::size_t supervised_tokens = 0;
-    std::size_t truncated = 0;
+    std::size_t tokens = 0;            ///< tokens written (packed: in the packed rows)
+    std::size_t supervised_tokens = 0; ///< labels != -100 written (packed: in the packed rows)
+    std::size_t truncated = 0;         ///< truncated samples (packed: truncated packs)
+    std::size_t packs = 0;             ///< packed rows written (packing only)
     std::vector<std::size_t> part_sizes;
     nlohmann::json shards = nlohmann::json::array();
     double seconds = 0;
@@ -487,7 +696,8 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     const data::mixture mix = data::load_mixture(configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced);
     data::distributed_sampler sampler(mix.size(), job.world_size, job.rank, job.shuffle, job.seed);
     sampler.set_epoch(job.epoch);
-    std::vector<std::size_t> order = sampler.indices();
+    sampler.restore(data::sampler_state{job.epoch, job.resume_position});
+    std::vector<std::size_t> order = sampler.remaining();
     if (job.limit > 0 && order.size() > job.limit) order.resize(job.limit);
     data::build_options bo = job.build;
     if (!bo.image_size) bo.image_size = image_size_of;
@@ -505,14 +715,35 @@ inline build_report build_dataset(const build_job& job, const std::function<void
         data::conversation conv;
         std::optional<encoded_sample> enc;
     };
+    const std::size_t pack_length = job.pack_length > 0 ? job.pack_length : job.encode.max_length;
+    if (job.pack && pack_length == 0)
+        RSCOVLM_THROW(data_error, "bad_packing", "packing needs a pack length: set pack_length or max_length > 0");
+    sample_encode_options enc_opts = job.encode;
+    // The reference measures and encodes pack members untruncated; the pack row is cut instead.
+    if (job.pack) enc_opts.max_length = 0;
     auto produce = [&](std::size_t k) {
         item it;
         it.conv = mix.build(order[k], bo, job.seed);
-        if (tok) it.enc = encode_sample(it.conv, *tok, job.encode, job.image_loader);
+        if (tok) it.enc = encode_sample(it.conv, *tok, enc_opts, job.image_loader);
         return it;
     };
     shard_writer shards((fs::path(job.out_dir)).string(), job.samples_per_shard);
-    std::vector<std::size_t> lengths;
+    std::optional<packed_shard_writer> pack_shards;
+    std::optional<sample_packer> packer;
+    std::size_t truncated_packs = 0, packed_supervised = 0;
+    if (job.pack && tok) {
+        pack_shards.emplace(fs::path(job.out_dir).string(), job.samples_per_shard);
+        data::packing_options po;
+        po.max_length = pack_length;
+        po.packing_interval = job.packing_interval;
+        data::flatten_options fo;
+        fo.max_length = pack_length;
+        packer.emplace(po, fo, [&](const data::packed_sequence& row, const std::vector<std::size_t>& members) {
+            truncated_packs += row.truncated ? 1 : 0;
+            for (auto l : row.labels) packed_supervised += l != data::ignore_index;
+            pack_shards->add(row, members);
+        });
+    }
     {
         prefetch_loader<item> loader(order.size(), produce, 8, job.threads);
         std::size_t k = 0;
@@ -522,8 +753,8 @@ inline build_report build_dataset(const build_job& job, const std::function<void
                 rep.tokens += it->enc->input_ids.size();
                 for (std::size_t t = 0; t < it->enc->labels.size(); ++t) rep.supervised_tokens += it->enc->labels[t] != -100;
                 rep.truncated += it->enc->truncated ? 1 : 0;
-                lengths.push_back(it->enc->input_ids.size());
-                shards.add(*it->enc, order[k]);
+                if (packer) packer->add(std::move(*it->enc), order[k]);
+                else shards.add(*it->enc, order[k]);
             }
             ++k;
             ++rep.samples;
@@ -532,15 +763,25 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     }
     shards.flush();
     rep.shards = shards.files();
+    if (packer) {
+        packer->finish();
+        pack_shards->flush();
+        rep.shards = pack_shards->files();
+        rep.packs = pack_shards->packs();
+        rep.truncated = truncated_packs;
+        // What the packed rows hold (after the pack-length cut and the first-label masking).
+        rep.tokens = pack_shards->tokens();
+        rep.supervised_tokens = packed_supervised;
+    }
     nlohmann::ordered_json manifest;
-    manifest["format"] = "rscovlm.shard.v1";
+    manifest["format"] = packer ? "rscovlm.packed_shard.v1" : "rscovlm.shard.v1";
     manifest["recipe"] = job.recipe;
     manifest["dataset_size"] = rep.dataset_size;
     manifest["rank"] = job.rank;
     manifest["world_size"] = job.world_size;
     manifest["epoch"] = job.epoch;
     manifest["seed"] = job.seed;
-    manifest["sampler_state"] = {{"epoch", job.epoch}, {"position", rep.samples}};
+    manifest["sampler_state"] = {{"epoch", job.epoch}, {"position", job.resume_position + rep.samples}};
     manifest["max_length"] = job.encode.max_length;
     manifest["tokenizer"] = job.tokenizer_path;
     manifest["samples"] = rep.samples;
@@ -552,22 +793,13 @@ inline build_report build_dataset(const build_job& job, const std::function<void
         manifest["parts"].push_back({{"dataset_type", mix.parts[i].dataset_type}, {"builder", mix.parts[i].builder_key}, {"samples", mix.parts[i].size()}});
     manifest["shards"] = rep.shards;
     manifest["conversations"] = "conversations.jsonl";
-    if (job.pack_length > 0) {
-        // Greedy packing in order: a pack closes when the next sample would overflow it.
-        nlohmann::json packs = nlohmann::json::array(), cur = nlohmann::json::array();
-        std::size_t used = 0;
-        for (std::size_t i = 0; i < lengths.size(); ++i) {
-            if (!cur.empty() && used + lengths[i] > job.pack_length) {
-                packs.push_back(cur);
-                cur = nlohmann::json::array();
-                used = 0;
-            }
-            cur.push_back(i);
-            used += lengths[i];
-        }
-        if (!cur.empty()) packs.push_back(cur);
-        manifest["pack_length"] = job.pack_length;
-        manifest["packs"] = packs;
+    if (packer) {
+        manifest["packing"] = {{"algorithm", "binpacking.to_constant_volume"},
+                               {"pack_length", pack_length},
+                               {"packing_interval", job.packing_interval},
+                               {"packs", rep.packs},
+                               {"truncated_packs", truncated_packs}};
+        manifest["packs"] = packer->groups();
     }
     std::ofstream mf((fs::path(job.out_dir) / "manifest.json").string(), std::ios::binary | std::ios::trunc);
     mf << manifest.dump(2) << "\n";

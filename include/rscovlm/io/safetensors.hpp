@@ -392,10 +392,27 @@ class file {
                  "header length " + std::to_string(n) + " exceeds the " + std::to_string(total - 8) + " bytes after it");
         if (n == 0 || p[8] != '{') fail("safetensors_bad_header", "header does not start with '{'");
         const char* hb = reinterpret_cast<const char*>(p + 8);
-        // Trailing padding is spaces (the writer's alignment); nlohmann accepts trailing whitespace.
-        nlohmann::json header = nlohmann::json::parse(hb, hb + n, nullptr, false);
+        // The format allows only spaces (0x20) as trailing padding (nlohmann, like serde_json, would
+        // also take tabs and newlines): the last non-space byte must close the header object.
+        std::size_t hn = static_cast<std::size_t>(n);
+        while (hn > 0 && hb[hn - 1] == ' ') --hn;
+        if (hn == 0 || hb[hn - 1] != '}')
+            fail("safetensors_bad_header", "header is not a JSON object followed only by space (0x20) padding");
+        // Duplicate keys are not allowed by the format (a JSON parser would silently keep one).
+        std::vector<std::set<std::string>> keys;
+        std::string duplicate;
+        nlohmann::json::parser_callback_t on_event = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+            if (ev == nlohmann::json::parse_event_t::object_start) keys.emplace_back();
+            else if (ev == nlohmann::json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+            else if (ev == nlohmann::json::parse_event_t::key && !keys.empty() && parsed.is_string() &&
+                     !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+                duplicate = parsed.get<std::string>();
+            return true;
+        };
+        nlohmann::json header = nlohmann::json::parse(hb, hb + n, on_event, false);
         if (header.is_discarded()) fail("safetensors_bad_json", "header is not valid JSON");
         if (!header.is_object()) fail("safetensors_bad_header", "header is not a JSON object");
+        if (!duplicate.empty()) fail("safetensors_duplicate_key", "header holds the key '" + duplicate + "' twice");
         m_data_start = 8 + static_cast<std::size_t>(n);
         m_data_size = total - m_data_start;
 
@@ -417,6 +434,9 @@ class file {
             auto off = e.find("data_offsets");
             if (dt == e.end() || sh == e.end() || off == e.end())
                 fail("safetensors_bad_entry", "tensor '" + name + "' lacks dtype, shape or data_offsets");
+            if (e.size() != 3)
+                fail("safetensors_bad_entry", "tensor '" + name + "' has keys other than dtype, shape and data_offsets");
+            if (name.empty()) fail("safetensors_bad_entry", "a tensor has an empty name");
             if (!dt->is_string()) fail("safetensors_bad_entry", "tensor '" + name + "': dtype is not a string");
             auto type = parse_dtype(dt->get<std::string>());
             if (!type) fail("safetensors_bad_dtype", "tensor '" + name + "': unknown dtype '" + dt->get<std::string>() + "'");
@@ -593,7 +613,7 @@ class checkpoint {
 // ---------------------------------------------------------------------------------------------------
 
 /// Serialises tensors into safetensors bytes. Mirrors the Rust crate's `serialize`: tensors ordered by
-/// dtype alignment (largest first) then name, data laid out contiguously, the JSON header padded with
+/// dtype (the crate's `Dtype` order, descending: alignment first) then name, data laid out contiguously, the JSON header padded with
 /// spaces so the data section starts at a multiple of 8. Raises io_error "safetensors_bad_tensor" for a
 /// duplicate/empty name or a byte size that does not match the shape.
 inline std::vector<std::uint8_t> serialize(const std::vector<tensor_view>& tensors,
@@ -619,9 +639,11 @@ inline std::vector<std::uint8_t> serialize(const std::vector<tensor_view>& tenso
             RSCOVLM_THROW(io_error, "safetensors_bad_tensor", "tensor '" + t.name + "' has no data");
         order.push_back(&t);
     }
+    // The crate sorts by `Dtype` descending (its declaration order, which `dtype` follows: U64, I64,
+    // F64, F32, ... BOOL), then by name; sorting by byte size alone would interleave U64/I64/F64.
     std::stable_sort(order.begin(), order.end(), [](const tensor_view* a, const tensor_view* b) {
-        std::size_t sa = dtype_size(a->type), sb = dtype_size(b->type);
-        return sa != sb ? sa > sb : a->name < b->name;
+        const int ra = static_cast<int>(a->type), rb = static_cast<int>(b->type);
+        return ra != rb ? ra > rb : a->name < b->name;
     });
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata.empty()) {

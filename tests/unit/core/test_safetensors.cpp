@@ -112,6 +112,21 @@ TEST_CASE("core: safetensors writer produces the reference byte layout") {
     CHECK(bytes.back() == 7);
 }
 
+TEST_CASE("core: safetensors writer orders tensors like the Rust crate's Dtype order, then name") {
+    std::vector<std::int64_t> i = {1};
+    std::vector<std::uint64_t> u = {2};
+    std::vector<double> f = {3.0};
+    std::vector<std::int32_t> k = {4};
+    const auto bytes = st::serialize({st::make_view("a_f64", st::dtype::f64, {1}, f), st::make_view("b_i64", st::dtype::i64, {1}, i),
+                                      st::make_view("c_u64", st::dtype::u64, {1}, u), st::make_view("d_i32", st::dtype::i32, {1}, k)});
+    auto file = st::file::from_bytes(bytes, "order.st");
+    // U64 > I64 > F64 > I32 in the crate's enum, whatever the names say.
+    CHECK(file.info("c_u64").begin == 0);
+    CHECK(file.info("b_i64").begin == 8);
+    CHECK(file.info("a_f64").begin == 16);
+    CHECK(file.info("d_i32").begin == 24);
+}
+
 TEST_CASE("core: safetensors round trip of every common dtype through a file") {
     temp_dir dir;
     std::vector<float> f32 = {0.5f, -1.25f, 3.0f, 4.0f, 5.0f, 6.0f};
@@ -224,6 +239,16 @@ TEST_CASE("core: safetensors malformed files give typed errors") {
     CHECK(error_id_of(make_file("{" + ok_entry + "}", 12)) == "rscovlm.io.safetensors_bad_offsets");
     CHECK(error_id_of(make_file(R"({"__metadata__":{"a":1}})", 0)) == "rscovlm.io.safetensors_bad_metadata");
     CHECK(error_id_of(make_file(R"({"__metadata__":[]})", 0)) == "rscovlm.io.safetensors_bad_metadata");
+    // Padding is spaces only; duplicate keys and extra entry keys are malformed.
+    CHECK(error_id_of(make_file("{" + ok_entry + "}   ", 8)) == "ok");
+    CHECK(error_id_of(make_file("{" + ok_entry + "}\n", 8)) == "rscovlm.io.safetensors_bad_header");
+    CHECK(error_id_of(make_file("{" + ok_entry + "} \t", 8)) == "rscovlm.io.safetensors_bad_header");
+    CHECK(error_id_of(make_file("{" + ok_entry + "," + ok_entry + "}", 8)) == "rscovlm.io.safetensors_duplicate_key");
+    CHECK(error_id_of(make_file(R"({"__metadata__":{"a":"1","a":"2"}})", 0)) == "rscovlm.io.safetensors_duplicate_key");
+    CHECK(error_id_of(make_file(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"crc":1}})", 8)) ==
+          "rscovlm.io.safetensors_bad_entry");
+    CHECK(error_id_of(make_file(R"({"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8)) ==
+          "rscovlm.io.safetensors_bad_entry");
     // Messages name the file and the tensor.
     auto r = rscovlm::try_call([] {
         return st::file::from_bytes(make_file(R"({"w.q":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "m.st");
