@@ -8,7 +8,7 @@ and once with ATEN_CPU_CAPABILITY=default, and writes:
   torch_resize/case_NN_in.npy                 uint8 [H, W, C] input (seeded numpy noise + gradients)
   torch_resize/case_NN_{avx2,scalar}.npy      uint8 [h, w, C] torchvision resize(BICUBIC, antialias=True)
   torch_resize/cases.json                     the list of cases (sizes)
-  linspace.json                               torch.linspace(0, total-1, n).round().long() per kernel
+  linspace_{avx2,scalar}.json                 torch.linspace(start, end, n) float32 values and .round().long()
 """
 import json
 import os
@@ -58,9 +58,11 @@ def child(out_dir, tag):
     for (t, n) in LINSPACE:
         if t == 0 or t == 5:
             continue
-        lins.append({"start": 0, "end": t - 1, "n": n, "idx": torch.linspace(0, t - 1, n).round().long().tolist()})
+        v = torch.linspace(0, t - 1, n)
+        lins.append({"start": 0, "end": t - 1, "n": n, "idx": v.round().long().tolist(), "values": v.tolist()})
     for (s, e, n) in [(3, 40, 8), (10, 99, 18), (7, 1000, 66), (1, 2, 2), (0, 7, 16)]:
-        lins.append({"start": s, "end": e, "n": n, "idx": torch.linspace(s, e, n).round().long().tolist()})
+        v = torch.linspace(s, e, n)
+        lins.append({"start": s, "end": e, "n": n, "idx": v.round().long().tolist(), "values": v.tolist()})
     with open(os.path.join(out_dir, f"linspace_{tag}.json"), "w") as f:
         json.dump({"torch": torch.__version__, "cases": lins}, f)
     with open(os.path.join(out_dir, "torch_resize", "cases.json"), "w") as f:
