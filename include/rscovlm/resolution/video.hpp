@@ -203,7 +203,7 @@ inline double video_frame_max_pixels(double min_pixels, double total_pixels, int
     return mp;
 }
 
-/// \brief qwen-vl-utils `smart_resize` with real-valued budgets (the video budget is a float in Python:
+/// \brief qwen-vl-utils 0.0.11 `smart_resize` (the `qwen_vl_utils` variant) with real-valued budgets (the video budget is a float in Python:
 /// `total_pixels / nframes * 2`). Same errors as `smart_resize` ("aspect_ratio", "zero_size", ...).
 inline size smart_resize_real(long long height, long long width, int factor, double min_pixels, double max_pixels) {
     // Validation and the round branch are the integer smart_resize's; only the comparisons and betas use
@@ -220,8 +220,9 @@ inline size smart_resize_real(long long height, long long width, int factor, dou
         const double ratio = (h * w) / max_pixels;
         if (ratio < 0) RSCOVLM_THROW(resolution_error, "bad_budget", "smart_resize: negative max_pixels (math domain error)");
         const double beta = std::sqrt(ratio);
-        h_bar = std::max<long long>(factor, static_cast<long long>(std::floor(h / beta / fd)) * factor);
-        w_bar = std::max<long long>(factor, static_cast<long long>(std::floor(w / beta / fd)) * factor);
+        // qwen-vl-utils 0.0.11: no clamp to `factor` here (a 0 side is refused by the resize step).
+        h_bar = static_cast<long long>(std::floor(h / beta / fd)) * factor;
+        w_bar = static_cast<long long>(std::floor(w / beta / fd)) * factor;
     } else if (static_cast<double>(h_bar * w_bar) < min_pixels) {
         const double beta = std::sqrt(min_pixels / (h * w));
         h_bar = static_cast<long long>(std::ceil(h * beta / fd)) * factor;
