@@ -329,3 +329,18 @@ TEST_CASE("resolution: M-RoPE of a video block uses second_per_grid_ts") {
     CHECK(r.position_ids[1] == std::vector<std::int64_t>{0, 1, 2, 2, 2, 2, 5, 6});
     CHECK(r.position_ids[2] == std::vector<std::int64_t>{0, 1, 2, 3, 2, 3, 5, 6});
 }
+
+TEST_CASE("resolution: M-RoPE second_per_grid_t as int64 (transformers >= 4.50)") {
+    const std::int64_t vs = 151652, vp = 151656;
+    const std::vector<std::int64_t> ids{vs, vp, vp, vp, vp, vp, vp, 151653};
+    resolution::rope_options o;
+    o.second_per_grid_ts = {1.25f};
+    o.second_per_grid_t_as_int64 = true;
+    const auto r = resolution::get_rope_index(ids, {}, {{{3, 2, 4}}}, o);
+    // int(1.25) = 1: t index = t * 1 * 2 -> 0, 2, 4.
+    CHECK(r.position_ids[0] == std::vector<std::int64_t>{0, 1, 1, 3, 3, 5, 5, 6});
+    o.second_per_grid_ts = {0.5f};
+    CHECK(resolution::get_rope_index(ids, {}, {{{3, 2, 4}}}, o).position_ids[0] == std::vector<std::int64_t>{0, 1, 1, 1, 1, 1, 1, 3});
+    o.second_per_grid_t_as_int64 = false;  // float rule: int(t * 0.5 * 2) = t
+    CHECK(resolution::get_rope_index(ids, {}, {{{3, 2, 4}}}, o).position_ids[0] == std::vector<std::int64_t>{0, 1, 1, 2, 2, 3, 3, 4});
+}
