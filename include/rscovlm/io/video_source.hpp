@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -79,17 +81,10 @@ inline std::optional<double> parse_fps_comment(const std::string& line, const st
     std::string rest = trim(std::string_view(body).substr(3));
     if (rest.empty() || (rest[0] != '=' && rest[0] != ':')) return std::nullopt;
     rest = trim(std::string_view(rest).substr(1));
-    std::size_t used = 0;
-    double v = 0;
-    bool ok = !rest.empty();
-    if (ok) {
-        try {
-            v = std::stod(rest, &used);
-        } catch (...) {
-            ok = false;
-        }
-    }
-    if (!ok || used != rest.size() || !(v > 0) || !std::isfinite(v))
+    char* end = nullptr;
+    const double v = rest.empty() ? 0.0 : std::strtod(rest.c_str(), &end);
+    const bool ok = !rest.empty() && end == rest.c_str() + rest.size();
+    if (!ok || !(v > 0) || !std::isfinite(v))
         RSCOVLM_THROW(io_error, "bad_frame_list", where + ": the fps must be a positive number, got '" + rest + "'");
     return v;
 }
