@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages rscovlm needs, skipping those already installed.
 #   scripts/install-deps.sh            core + io + CLI + tests
 #   scripts/install-deps.sh --torch    also LibTorch (CPU) for the plugins
+#   scripts/install-deps.sh --golden   Python torch/torchvision to regenerate tests/data/video
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ for arg in "$@"; do
     --torch) packages+=(libtorch-dev libopenblas0) ;;
     --bench) packages+=(python3-pil python3-numpy python3-opencv python3-shapely nodejs npm) ;;
     --unicode) packages+=(unicode-data) ;;
+    --golden) packages+=(python3-pil python3-numpy python3-torch python3-torchvision) ;;
     -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "install-deps: unknown option '$arg'" >&2; exit 2 ;;
   esac

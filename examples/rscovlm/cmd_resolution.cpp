@@ -3,7 +3,9 @@
 
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/npy.hpp>
+#include <rscovlm/io/video_source.hpp>
 #include <rscovlm/resolution/all.hpp>
+#include <rscovlm/resolution/video.hpp>
 
 #include <cctype>
 #include <chrono>
@@ -35,6 +37,77 @@ std::vector<std::array<int, 3>> json_grids(const nlohmann::json& in, const char*
         out.push_back({{g[0].get<int>(), g[1].get<int>(), g[2].get<int>()}});
     }
     return out;
+}
+
+// `preprocess --video`: options and run (qwen-vl-utils fetch_video + the processor's video path).
+template <class Args>
+void add_video_preprocess_options(CLI::App& pp, const std::shared_ptr<Args>& pa) {
+    pp.add_option("--video", pa->video,
+                  "Video frames: a directory of frame images or a frame list file (.txt/.list/.lst); video files are "
+                  "not decoded");
+    pp.add_option("--fps", pa->fps, "Video: sampling fps (qwen-vl-utils ele['fps'], default 2); for --frames-as-list the "
+                                    "reported sample fps");
+    pp.add_option("--nframes", pa->nframes, "Video: explicit frame count (rounded to even), instead of --fps");
+    pp.add_option("--min-frames", pa->min_frames, "Video: ele['min_frames'] (default 4)");
+    pp.add_option("--max-frames", pa->max_frames, "Video: ele['max_frames'] (default min(768, total frames))");
+    pp.add_option("--total-pixels", pa->total_pixels, "Video: ele['total_pixels'] (default 90316800)");
+    pp.add_option("--source-fps", pa->source_fps, "Video: fps of the frames (overrides a list file's '# fps = F' line)");
+    pp.add_flag("--frames-as-list", pa->frames_as_list,
+                "Video: pass the frames as a list of images (qwen-vl-utils list path: no sampling, Pillow resize)");
+    pp.add_option("--torch-kernel", pa->torch_kernel, "Video: torch CPU kernel build to reproduce: avx2 (default) or scalar")
+        ->check(CLI::IsMember({"avx2", "scalar", "default"}));
+}
+
+template <class Args>
+void run_video_preprocess(context& ctx, CLI::App& pp, const Args& a) {
+    const auto given = [&pp](const char* name) { return pp.get_option(name)->count() > 0; };
+    io::video_load_options o;
+    o.input = a.frames_as_list ? resolution::video_input::frame_list : resolution::video_input::decoded;
+    if (given("--fps")) o.video.frames.fps = a.fps;
+    if (given("--nframes")) o.video.frames.nframes = a.nframes;
+    if (given("--min-frames")) o.video.frames.min_frames = a.min_frames;
+    if (given("--max-frames")) o.video.frames.max_frames = a.max_frames;
+    if (given("--min-pixels")) o.video.min_pixels = static_cast<double>(a.min_pixels);
+    if (given("--max-pixels")) o.video.max_pixels = static_cast<double>(a.max_pixels);
+    if (given("--total-pixels")) o.video.total_pixels = a.total_pixels;
+    if (given("--source-fps")) o.source_fps = a.source_fps;
+    if (!a.budget.empty()) {
+        const auto b = resolution::find_budget(a.budget);
+        o.video.min_pixels = static_cast<double>(b.min_pixels);
+        o.video.max_pixels = static_cast<double>(b.max_pixels);
+    }
+    if (a.frames_as_list && (given("--nframes") || given("--total-pixels") || given("--min-frames") || given("--max-frames")))
+        RSCOVLM_THROW(usage_error, "bad_option",
+                      "--frames-as-list uses every frame: --nframes, --min-frames, --max-frames and --total-pixels do not apply");
+    if (a.resized_height > 0 || a.resized_width > 0) {
+        if (a.resized_height <= 0 || a.resized_width <= 0)
+            RSCOVLM_THROW(usage_error, "bad_option", "--resized-height and --resized-width go together");
+        o.video.resized = resolution::size{a.resized_height, a.resized_width};
+    }
+    o.video.rgb = imaging::parse_rgb_mode(a.to_rgb);
+    o.video.torch_kernel = imaging::parse_torch_kernel(a.torch_kernel);
+    o.video.threads = a.threads;
+    o.video.bf16 = a.dtype == "bfloat16";
+    o.load.max_pixels = static_cast<std::uint64_t>(a.max_image_pixels < 0 ? 0 : a.max_image_pixels);
+    const resolution::video_result r = io::load_video(a.video, o);
+    if (!a.out.empty()) {
+        const std::vector<std::size_t> shape{r.rows, r.cols};
+        if (o.video.bf16)
+            io::save_npy(a.out, r.pixel_values_bf16, shape);
+        else
+            io::save_npy(a.out, r.pixel_values, shape);
+    }
+    (*ctx.out) << nlohmann::json{{"video_grid_thw", {r.grid_thw}},
+                                 {"resized_height", r.resized_height},
+                                 {"resized_width", r.resized_width},
+                                 {"nframes", r.nframes},
+                                 {"frame_indices", r.frame_indices},
+                                 {"sample_fps", r.sample_fps},
+                                 {"second_per_grid_ts", {static_cast<double>(r.second_per_grid_t_f32)}},
+                                 {"tokens", r.tokens},
+                                 {"pixel_values_shape", {r.rows, r.cols}}}
+                      .dump()
+               << "\n";
 }
 
 std::string lower_ext(const std::string& path) {
@@ -172,12 +245,18 @@ void register_resolution(CLI::App& app, context& ctx) {
         long long min_pixels = 56 * 56, max_pixels = 28LL * 28 * 1280;
         long long max_image_pixels = static_cast<long long>(io::default_max_image_pixels);
         int threads = 0, resized_height = 0, resized_width = 0;
+        // --video
+        std::string video, torch_kernel = "avx2";
+        double fps = 0, nframes = 0, min_frames = 0, max_frames = 0, total_pixels = 0, source_fps = 0;
+        bool frames_as_list = false;
     };
     auto pa = std::make_shared<pp_args>();
     auto* pp = app.add_subcommand("preprocess",
-                                  "Qwen2.5-VL image preprocessing: writes pixel_values [N,1176] as .npy and prints "
-                                  "{\"grid_thw\",\"resized_height\",\"resized_width\",\"tokens\"}");
-    pp->add_option("--image", pa->image, "Source image")->required();
+                                  "Qwen2.5-VL image (--image) or video (--video) preprocessing: writes pixel_values [N,1176] as .npy and prints "
+                                  "{\"grid_thw\",\"resized_height\",\"resized_width\",\"tokens\"} (video: {\"video_grid_thw\",...,"
+                                  "\"nframes\",\"frame_indices\",\"second_per_grid_ts\"})");
+    pp->add_option("--image", pa->image, "Source image (or --video)");
+    add_video_preprocess_options(*pp, pa);
     pp->add_option("--out", pa->out, "Output .npy for pixel_values (float32, or bf16 bits as uint16)");
     pp->add_option("--min-pixels", pa->min_pixels, "smart_resize min_pixels (default 3136)");
     pp->add_option("--max-pixels", pa->max_pixels, "smart_resize max_pixels (default 1003520)");
@@ -193,7 +272,13 @@ void register_resolution(CLI::App& app, context& ctx) {
     pp->add_option("--resized-out", pa->resized_out, "Also save the resized RGB image (.png, .jpg or .npy)");
     pp->add_option("--threads", pa->threads, "Worker threads (0 = all cores)");
     pp->add_option("--max-image-pixels", pa->max_image_pixels, "Refuse larger images before decoding (0 = no limit)");
-    pp->callback([&ctx, pa] {
+    pp->callback([&ctx, pa, pp] {
+        if (pa->image.empty() == pa->video.empty())
+            RSCOVLM_THROW(usage_error, "missing_option", "preprocess needs exactly one of --image and --video");
+        if (!pa->video.empty()) {
+            run_video_preprocess(ctx, *pp, *pa);
+            return;
+        }
         io::load_options lo;
         lo.to_rgb = false;
         lo.max_pixels = static_cast<std::uint64_t>(pa->max_image_pixels < 0 ? 0 : pa->max_image_pixels);

@@ -7,3 +7,4 @@
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/image/ops.hpp>
 #include <rscovlm/image/parallel.hpp>
+#include <rscovlm/image/torch_resize.hpp>

@@ -15,6 +15,7 @@
 #include <rscovlm/image/ops.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/safetensors.hpp>
+#include <rscovlm/io/video_source.hpp>
 #include <rscovlm/io/xml_annotations.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/resolution/preprocess.hpp>
@@ -163,6 +164,11 @@ struct sample_encode_options {
     long long max_pixels = 1296LL * 28 * 28;
     bool keep_pixels = false;            ///< keep pixel_values (float32 [rows, 1176])
     int threads = 1;                     ///< threads per image preprocessing
+    /// Videos (`{"type": "video", "video": path}` items): a frame directory or frame list file, read
+    /// as a decoded video (see `io::load_video`) with these pipeline options.
+    resolution::video_options video;
+    /// Source fps of video frame folders that do not declare one (list files' `# fps = F`).
+    std::optional<double> video_source_fps;
 };
 
 /// One encoded training sample.
@@ -175,7 +181,46 @@ struct encoded_sample {
     std::array<std::vector<std::int64_t>, 3> positions;  ///< M-RoPE (t, h, w)
     bool truncated = false;
     std::size_t original_length = 0;
+    /// Videos, in the order of their `<|video_pad|>` blocks.
+    std::vector<std::array<int, 3>> video_grid_thw;
+    std::vector<float> second_per_grid_ts;    ///< Qwen2.5-VL `temporal_patch_size / fps` (float32), one per video
+    std::vector<float> pixel_values_videos;   ///< when kept: concatenated [video_pixel_rows, 1176]
+    std::size_t video_pixel_rows = 0;
 };
+
+/// The video sources of a conversation's messages, in template order: the `video` value of every
+/// content item the chat template renders as a video (`tokenizer::classify_content`), `file://` removed.
+/// Throws `data_error` "bad_record" for a video item without a string `video` path.
+inline std::vector<std::string> message_videos(const nlohmann::json& messages) {
+    std::vector<std::string> out;
+    if (!messages.is_array()) return out;
+    for (const auto& m : messages) {
+        if (!m.is_object()) continue;
+        const auto c = m.find("content");
+        if (c == m.end() || !c->is_array()) continue;
+        for (const auto& item : *c) {
+            if (tokenizer::classify_content(item) != tokenizer::content_kind::video) continue;
+            const auto v = item.find("video");
+            if (v == item.end() || !v->is_string())
+                RSCOVLM_THROW(data_error, "bad_record", "a video content item needs a \"video\" path: " + item.dump());
+            std::string path = v->get<std::string>();
+            if (path.rfind("file://", 0) == 0) path = path.substr(7);
+            out.push_back(std::move(path));
+        }
+    }
+    return out;
+}
+
+/// Loads and preprocesses one video source for `encode_sample` (decoded-video path).
+inline resolution::video_result load_video_for_sample(const std::string& path, const sample_encode_options& o) {
+    video_load_options vo;
+    vo.video = o.video;
+    vo.video.threads = o.threads;
+    vo.video.bf16 = false;
+    frame_source src = open_frame_source(path);
+    if (!src.fps) src.fps = o.video_source_fps;
+    return load_video(src, vo);
+}
 
 /// Loads the pixels of an image reference (file, then the crop when set).
 inline rscovlm::image load_image_ref(const data::image_ref& ref) {
@@ -188,11 +233,26 @@ inline rscovlm::image load_image_ref(const data::image_ref& ref) {
 /// each image preprocessed at its chosen size (or the budget), `<|image_pad|>` runs sized from the
 /// grids, assistant-only labels, truncation to max_length, M-RoPE positions. `load` supplies the
 /// pixels of an image reference (default: `load_image_ref`).
+///
+/// Videos: every video item of the messages is loaded with `load_video` (default:
+/// `load_video_for_sample`), its `<|video_pad|>` run sized from `video_grid_thw`, and its
+/// `second_per_grid_ts` fed to the M-RoPE positions (Qwen2.5-VL rule).
 inline encoded_sample encode_sample(const data::conversation& c, const tokenizer::bpe_tokenizer& tok, const sample_encode_options& o,
-                                    const std::function<rscovlm::image(const data::image_ref&)>& load = {}) {
+                                    const std::function<rscovlm::image(const data::image_ref&)>& load = {},
+                                    const std::function<resolution::video_result(const std::string&)>& load_video = {}) {
     encoded_sample s;
     tokenizer::conversation_options co;
     co.max_length = o.max_length;
+    for (const std::string& v : message_videos(nlohmann::json::parse(c.messages.dump()))) {
+        resolution::video_result vr = load_video ? load_video(v) : load_video_for_sample(v, o);
+        s.video_grid_thw.push_back(vr.grid_thw);
+        s.second_per_grid_ts.push_back(vr.second_per_grid_t_f32);
+        co.video_grid_thw.push_back({vr.grid_thw[0], vr.grid_thw[1], vr.grid_thw[2]});
+        if (o.keep_pixels) {
+            s.pixel_values_videos.insert(s.pixel_values_videos.end(), vr.pixel_values.begin(), vr.pixel_values.end());
+            s.video_pixel_rows += vr.rows;
+        }
+    }
     for (const auto& ref : c.images) {
         const rscovlm::image img = load ? load(ref) : load_image_ref(ref);
         resolution::preprocess_options po;
@@ -224,8 +284,24 @@ inline encoded_sample encode_sample(const data::conversation& c, const tokenizer
     std::vector<std::array<int, 3>> grids = s.grid_thw;
     if (s.truncated) {
         const auto vs = tok.token_to_id("<|vision_start|>");
-        std::size_t blocks = 0;
-        for (auto id : ids) blocks += vs && id == *vs;
+        const auto vpad = tok.token_to_id("<|video_pad|>");
+        std::size_t blocks = 0, video_blocks = 0;
+        for (std::size_t k = 0; k < ids.size(); ++k)
+            if (vs && ids[k] == *vs) {
+                if (vpad && k + 1 < ids.size() && ids[k + 1] == *vpad) ++video_blocks;
+                else ++blocks;
+            }
+        if (video_blocks < s.video_grid_thw.size()) {
+            // Drop the videos whose blocks were cut off, with their pixel rows.
+            s.video_grid_thw.resize(video_blocks);
+            s.second_per_grid_ts.resize(video_blocks);
+            std::size_t rows = 0;
+            for (const auto& g : s.video_grid_thw) rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+            if (o.keep_pixels) {
+                s.pixel_values_videos.resize(rows * 1176);
+                s.video_pixel_rows = rows;
+            }
+        }
         grids.resize(std::min(grids.size(), blocks));
         if (grids.size() < s.grid_thw.size()) {
             // Drop the images whose blocks were cut off, with their pixel rows.
@@ -238,7 +314,9 @@ inline encoded_sample encode_sample(const data::conversation& c, const tokenizer
             }
         }
     }
-    s.positions = resolution::get_rope_index(ids, grids).position_ids;
+    resolution::rope_options ro;
+    ro.second_per_grid_ts = s.second_per_grid_ts;
+    s.positions = resolution::get_rope_index(ids, grids, s.video_grid_thw, ro).position_ids;
     return s;
 }
 
@@ -387,7 +465,10 @@ inline nlohmann::ordered_json conversation_json(const data::conversation& c, std
 /// `input_ids` / `labels` (I32, concatenated), `sample_offsets` (I64, n + 1), `position_ids`
 /// (I64, [3, tokens]), `image_grid_thw` (I32, [images, 3]), `image_offsets` (I64, n + 1),
 /// `sample_index` (I64: index in the mixture), `truncated` (U8) and, when pixels are kept,
-/// `pixel_values` (BF16, [rows, 1176]) with `pixel_offsets` (I64, images + 1).
+/// `pixel_values` (BF16, [rows, 1176]) with `pixel_offsets` (I64, images + 1). Shards holding videos
+/// add `video_grid_thw` (I32, [videos, 3]), `video_offsets` (I64, n + 1), `second_per_grid_ts` (F32,
+/// [videos]) and, when pixels are kept, `pixel_values_videos` (BF16, [rows, 1176]) with
+/// `video_pixel_offsets` (I64, videos + 1).
 class shard_writer {
 public:
     shard_writer(std::string dir, std::size_t samples_per_shard) : m_dir(std::move(dir)), m_per_shard(std::max<std::size_t>(1, samples_per_shard)) {
@@ -398,7 +479,10 @@ public:
             m_offsets.push_back(0);
             m_img_offsets.push_back(0);
             m_pix_offsets.push_back(0);
+            m_vid_offsets.push_back(0);
+            m_vpix_offsets.push_back(0);
         }
+        add_videos(s);
         m_ids.insert(m_ids.end(), s.input_ids.begin(), s.input_ids.end());
         m_labels.insert(m_labels.end(), s.labels.begin(), s.labels.end());
         for (int a = 0; a < 3; ++a) m_pos[static_cast<std::size_t>(a)].insert(m_pos[static_cast<std::size_t>(a)].end(), s.positions[static_cast<std::size_t>(a)].begin(), s.positions[static_cast<std::size_t>(a)].end());
@@ -443,6 +527,16 @@ public:
             views.push_back(st::make_view("pixel_values", st::dtype::bf16, {static_cast<std::int64_t>(m_pix_rows), 1176}, m_pixels));
             views.push_back(st::make_view("pixel_offsets", st::dtype::i64, {static_cast<std::int64_t>(m_pix_offsets.size())}, m_pix_offsets));
         }
+        if (!m_vgrids.empty()) {
+            const auto nv = static_cast<std::int64_t>(m_vgrids.size() / 3);
+            views.push_back(st::make_view("video_grid_thw", st::dtype::i32, {nv, 3}, m_vgrids));
+            views.push_back(st::make_view("video_offsets", st::dtype::i64, {n + 1}, m_vid_offsets));
+            views.push_back(st::make_view("second_per_grid_ts", st::dtype::f32, {nv}, m_spgt));
+            if (!m_vpixels.empty()) {
+                views.push_back(st::make_view("pixel_values_videos", st::dtype::bf16, {static_cast<std::int64_t>(m_vpix_rows), 1176}, m_vpixels));
+                views.push_back(st::make_view("video_pixel_offsets", st::dtype::i64, {static_cast<std::int64_t>(m_vpix_offsets.size())}, m_vpix_offsets));
+            }
+        }
         st::write((std::filesystem::path(m_dir) / name).string(), views,
                   {{"format", "rscovlm.shard.v1"}, {"samples", std::to_string(n)}, {"tokens", std::to_string(t)}});
         m_files.push_back(nlohmann::json{{"file", name}, {"samples", n}, {"tokens", t}});
@@ -457,6 +551,12 @@ public:
         m_pixels.clear();
         m_pix_offsets.clear();
         m_pix_rows = 0;
+        m_vgrids.clear();
+        m_vid_offsets.clear();
+        m_spgt.clear();
+        m_vpixels.clear();
+        m_vpix_offsets.clear();
+        m_vpix_rows = 0;
     }
     /// Shard list (after flush): [{"file", "samples", "tokens"}].
     const nlohmann::json& files() const noexcept { return m_files; }
@@ -472,6 +572,26 @@ private:
     std::vector<std::uint16_t> m_pixels;
     std::size_t m_pix_rows = 0;
     std::size_t m_tokens = 0;
+    // Videos (written only when a shard holds one).
+    void add_videos(const encoded_sample& s) {
+        for (const auto& g : s.video_grid_thw) m_vgrids.insert(m_vgrids.end(), g.begin(), g.end());
+        m_vid_offsets.push_back(static_cast<std::int64_t>(m_vgrids.size() / 3));
+        m_spgt.insert(m_spgt.end(), s.second_per_grid_ts.begin(), s.second_per_grid_ts.end());
+        if (!s.pixel_values_videos.empty()) {
+            for (float v : s.pixel_values_videos) m_vpixels.push_back(safetensors::f32_to_bf16(v));
+            std::size_t rows = 0;
+            for (const auto& g : s.video_grid_thw) {
+                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+                m_vpix_offsets.push_back(static_cast<std::int64_t>(m_vpix_rows + rows));
+            }
+            m_vpix_rows += rows;
+        }
+    }
+    std::vector<std::int32_t> m_vgrids;
+    std::vector<std::int64_t> m_vid_offsets, m_vpix_offsets;
+    std::vector<float> m_spgt;
+    std::vector<std::uint16_t> m_vpixels;
+    std::size_t m_vpix_rows = 0;
     nlohmann::json m_files = nlohmann::json::array();
 };
 

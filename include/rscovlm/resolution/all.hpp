@@ -13,3 +13,4 @@
 #include <rscovlm/resolution/rope_index.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
 #include <rscovlm/resolution/strategy.hpp>
+#include <rscovlm/resolution/video.hpp>

@@ -40,7 +40,10 @@ struct rope_options {
     float tokens_per_second = 2.0f;
     /// Qwen2.5-VL: seconds per temporal grid step of each video (`temporal_patch_size / fps`); missing
     /// entries default to 1.0 as in the reference.
-    std::vector<float> second_per_grid_ts;
+    std::vector<float> second_per_grid_ts;    /// transformers >= 4.50 converts `second_per_grid_t` with `torch.as_tensor(..., dtype=int64)` before the
+    /// multiplication, truncating it (0.5 s per grid becomes 0, 1.25 becomes 1); transformers 4.49 (the
+    /// first Qwen2.5-VL release) multiplies the float. false (default) = 4.49's float rule.
+    bool second_per_grid_t_as_int64 = false;
 };
 
 /// \brief Position ids on the three M-RoPE axes (temporal, height, width) and the decoding offset.
@@ -166,9 +169,16 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
             std::int64_t t_index = t;
             if (is_video && o.model == rope_model::qwen2_5_vl) {
                 // torch: int64 arange * float tensor -> float32, * tokens_per_second (float32), .long() truncates.
-                volatile float tf = static_cast<float>(t) * second_per_grid_t;
-                volatile float tt = tf * o.tokens_per_second;
-                t_index = static_cast<std::int64_t>(tt);
+                if (o.second_per_grid_t_as_int64) {
+                    // int64 arange * int64 tensor (truncated), then * tokens_per_second.
+                    const std::int64_t sg = static_cast<std::int64_t>(second_per_grid_t);
+                    volatile float tt = static_cast<float>(t * sg) * o.tokens_per_second;
+                    t_index = static_cast<std::int64_t>(tt);
+                } else {
+                    volatile float tf = static_cast<float>(t) * second_per_grid_t;
+                    volatile float tt = tf * o.tokens_per_second;
+                    t_index = static_cast<std::int64_t>(tt);
+                }
             }
             for (std::int64_t h = 0; h < gh; ++h)
                 for (std::int64_t w = 0; w < gw; ++w) {
