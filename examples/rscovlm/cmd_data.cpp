@@ -273,7 +273,7 @@ void register_build(CLI::App& group, context& ctx) {
     cmd->add_option("--prob-plain-text-prompt", a->prob_plain, "Probability of plain-text targets")->capture_default_str();
     cmd->add_option("--prob-proxy-prompt", a->prob_proxy, "Probability of proxy prompt templates")->capture_default_str();
     cmd->add_flag("--disable-visual-cot", a->disable_visual_cot, "LRS-VQA samples without the zoom step");
-    cmd->add_flag("--balanced", a->balanced, "Balanced concat: repeat every dataset type to the largest one's size");
+    cmd->add_flag("--balanced", a->balanced, "LMMRotate balanced concat: each recipe entry repeated round(largest/size) times, the epoch's sample drawn");
     cmd->add_flag("--no-shuffle", a->no_shuffle, "Keep the mixture order");
     cmd->add_option("--shard-size", a->shard_size, "Samples per shard")->capture_default_str();
     cmd->add_option("--pack-length", a->pack_length, "Also plan greedy packs of at most N tokens (0 = off)")->capture_default_str();

@@ -45,6 +45,11 @@ struct grounding_record {
     std::vector<geometry::point> poly;    ///< quad, when the dataset has one
     std::string dataset;
     std::string image_id;
+    std::string question_id;              ///< `str(question_id)` (names the mask file)
+    /// Segmentation mask file (`data_path/masks/<dataset>/<image_id stem>_<question_id>.png`) when
+    /// the record has one: the metainfo's `mask_exists`, else whether the file exists, decided when
+    /// the dataset is read as the reference's constructor does. Empty: no mask.
+    std::string mask_path;
 };
 
 /// A LLaVA-style conversation (`conversations` of `from`/`value` turns with `<image>`/`<video>`
