@@ -10,8 +10,8 @@ python3-opencv, python3-pil):
 
     /usr/bin/python3 tests/data/builders/make_goldens.py
 
-It rewrites refgeo/ (metainfo + mask PNGs), lrsvqa_zoom.jsonl, refgeo.jsonl, llava_onevision.jsonl and
-balanced_concat.json next to this file. Everything is deterministic.
+It rewrites refgeo/ (metainfo + mask PNGs), lrsvqa_zoom.jsonl, refgeo.jsonl, refgeo_masks.jsonl,
+llava_onevision_rows.jsonl, llava_onevision.json and balanced_concat.json next to this file. Everything is deterministic.
 """
 import json
 import math
@@ -396,8 +396,7 @@ def make_llava_onevision():
     ]
     sizes = {"ov/0.png": (640, 480), "ov/2.png": (1000, 30), "ov/3.png": (300, 300), "ov/4.png": (50, 50),
              "ov/5.png": (64, 64), "ov/6.png": (90, 80), "ov/7.png": (2000, 1500)}
-    with open(os.path.join(HERE, "llava_onevision_rows.json"), "w") as f:
-        json.dump({"rows": rows, "image_sizes": sizes}, f, indent=1)
+    dump_jsonl("llava_onevision_rows.jsonl", rows)
 
     def sample(total, rate, seed):
         rnd = random.Random(42 if seed is not None else None)
