@@ -22,6 +22,7 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
+#include <rscovlm/resolution/strategy.hpp>
 #include <rscovlm/tokenizer/zoom_prompt.hpp>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +31,7 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <string>
@@ -49,7 +51,11 @@ struct resize_policy {
 
 /// Options shared by the builders (RSCoVLM DataArguments).
 struct build_options {
+    /// The reference's DataArguments budget; the default resolution strategies are made from it.
     resize_policy resize;
+    /// A `resolution` registry strategy replacing the dataset type's default (see
+    /// `resolution_for`); randomness is drawn from the sample's generator (`strategy::plan_with`).
+    std::shared_ptr<resolution::strategy> resolution;
     double prob_proxy_prompt = 0.5;
     double prob_plain_text_prompt = 0.5;
     bool disable_visual_cot = false;
@@ -79,20 +85,27 @@ using detail::python_random;
 
 namespace detail {
 
-/// `add_resized_size_to_metainfo` / `random_resize` with the draw `random.random() <= prob`
-/// the reference makes first (always consumed).
-inline resolution::size plan_size(int width, int height, const resize_policy& p, python_random& rng) {
+/// The strategy that sizes the images of a dataset family by default, as the reference does:
+/// `random` (dense_det, refgeo: `if random() <= prob_random_resize: random_resize else
+/// add_resized_size_to_metainfo`, the first draw always consumed) is `resize.random` with the
+/// policy's budget and probability; `budget` (visual_cot's `add_resized_size_to_metainfo`,
+/// teochat's box frame) is `resize.smart` with the budget.
+enum class default_sizing { random, budget };
+
+inline std::shared_ptr<resolution::strategy> default_strategy(const resize_policy& p, default_sizing kind) {
+    if (kind == default_sizing::random)
+        return std::make_shared<resolution::random_resize>(p.min_pixels, p.max_pixels, p.prob_random_resize, 0, p.factor);
+    return std::make_shared<resolution::fixed_budget>(p.min_pixels, p.max_pixels, p.factor);
+}
+
+/// Size of an image in the resized frame: the options' strategy, else the family's default,
+/// drawing from the sample's generator.
+inline resolution::size plan_size(int width, int height, const build_options& opt, default_sizing kind, python_random& rng) {
     if (width <= 0 || height <= 0)
         RSCOVLM_THROW(data_error, "bad_image_size", "image size must be positive, got " + std::to_string(width) + "x" + std::to_string(height));
-    if (rng.random() <= p.prob_random_resize) {
-        const double orig = static_cast<double>(static_cast<long long>(width) * height);
-        const double scale = rng.uniform(static_cast<double>(p.min_pixels) / orig, static_cast<double>(p.max_pixels) / orig);
-        const long long rh = static_cast<long long>(height * scale), rw = static_cast<long long>(width * scale);
-        if (rh <= 0 || rw <= 0)
-            RSCOVLM_THROW(data_error, "bad_image_size", "random resize truncated the image to " + std::to_string(rw) + "x" + std::to_string(rh));
-        return resolution::smart_resize(rh, rw, p.factor, p.min_pixels, p.max_pixels);
-    }
-    return resolution::smart_resize(height, width, p.factor, p.min_pixels, p.max_pixels);
+    const std::shared_ptr<resolution::strategy> s = opt.resolution ? opt.resolution : default_strategy(opt.resize, kind);
+    const resolution::plan p = s->plan_with(height, width, rng);
+    return resolution::size{p.resized_height, p.resized_width};
 }
 
 inline nlohmann::ordered_json image_item(const std::string& path, const resolution::size& s) {
@@ -224,7 +237,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     using namespace box_codec;
     if (region == region_type::seg)
         RSCOVLM_THROW(data_error, "bad_region_type", "dense detection has no 'seg' target (hbb|obb|polygon)");
-    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt.resize, rng);
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
     encode_options eo;
     eo.classes = rec.classes;
     eo.frame = geometry::frame{rec.width, rec.height, rs.width, rs.height};
@@ -293,7 +306,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
 /// (`refgeo_mask_rle`; the mask is decoded through `build_options::load_image`).
 inline conversation build_grounding(const grounding_record& rec, region_type region, const build_options& opt,
                                     python_random& rng) {
-    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt.resize, rng);
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
     conversation c;
     c.task = "ground." + std::string(to_string(region));
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
@@ -621,7 +634,7 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
             if (c.images.empty()) RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has boxes but no image");
             if (!opt.image_size) RSCOVLM_THROW(data_error, "no_image_size", "the GeoChat builder needs build_options::image_size");
             const auto wh = opt.image_size(c.images[0].path);
-            const resolution::size s = resolution::smart_resize(wh.second, wh.first, opt.resize.factor, opt.resize.min_pixels, opt.resize.max_pixels);
+            const resolution::size s = detail::plan_size(wh.first, wh.second, opt, detail::default_sizing::budget, rng);
             w = s.width;
             h = s.height;
             have_size = true;
@@ -748,8 +761,8 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
 /// LRS-VQA-Zoom sample as VisualCOTDataset builds it: the full image is smart-resized with the
 /// budget (`add_resized_size_to_metainfo`; the reference applies no random resize here).
 inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options& opt, python_random& rng) {
-    (void)rng;  // the reference draws nothing here
-    const resolution::size rs = resolution::smart_resize(rec.height, rec.width, opt.resize.factor, opt.resize.min_pixels, opt.resize.max_pixels);
+    // the reference draws nothing here (its default strategy, the budget, draws nothing either)
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::budget, rng);
     return build_lrsvqa_zoom(rec, std::optional<resolution::size>(rs), opt.disable_visual_cot);
 }
 

@@ -12,6 +12,7 @@
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/detail/pyrandom.hpp>
 #include <rscovlm/errors.hpp>
+#include <rscovlm/resolution/builtin.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -35,7 +36,24 @@ struct dataset_config {
     std::string dataset_type = "supervised";
     std::string reader;           ///< explicit reader key (optional; else derived from the type)
     double sampling_rate = 1.0;   ///< < 1: subsample fraction; >= 1: integer repeat count
+    /// Optional `{"key": "resize.square", "params": {...}}`: a `resolution` registry strategy for
+    /// this dataset's images instead of the dataset type's default (an extension; the reference
+    /// sizes every dataset with the global DataArguments).
+    nlohmann::json resolution;
 };
+
+/// Makes the strategy of a `{"key": ..., "params": {...}}` spec (a bare key string is accepted);
+/// unknown keys and bad parameters raise the registry's typed errors.
+inline std::shared_ptr<resolution::strategy> make_resolution(const nlohmann::json& spec) {
+    if (spec.is_string()) return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec.get<std::string>()));
+    if (!spec.is_object() || !spec.contains("key") || !spec["key"].is_string())
+        RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' must be a key or {\"key\": ..., \"params\": {...}}");
+    for (auto it = spec.begin(); it != spec.end(); ++it)
+        if (it.key() != "key" && it.key() != "params")
+            RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' has an unknown field '" + it.key() + "' (key, params)");
+    const nlohmann::json params = spec.contains("params") ? spec["params"] : nlohmann::json::object();
+    return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
+}
 
 /// Name -> dataset configs (a name may stand for several files, like `refgeo_hbb`), in
 /// registration order.
@@ -80,6 +98,10 @@ public:
         str("data_path", c.data_path);
         str("dataset_type", c.dataset_type);
         str("reader", c.reader);
+        if (j.contains("resolution")) {
+            (void)make_resolution(j["resolution"]);  // validated here, made again when loaded
+            c.resolution = j["resolution"];
+        }
         if (c.annotation_path.empty() && c.reader != "reader.dota")
             RSCOVLM_THROW(data_error, "bad_recipe", where + ": missing 'annotation_path'");
         return c;
@@ -359,6 +381,8 @@ inline std::vector<std::size_t> balanced_concat_order(const std::vector<std::vec
 class mixture {
 public:
     std::vector<mixture_part> parts;
+    /// Per recipe entry (`mixture_part::record_config`): its own resolution strategy, or null.
+    std::vector<std::shared_ptr<resolution::strategy>> config_resolution;
     /// LMMRotate balanced concat over the recipe entries (see `balanced_concat_order`); the order
     /// is drawn for the epoch given to `set_epoch` (default 0).
     bool balanced = false;
@@ -423,7 +447,16 @@ public:
                                   p.dataset_type + "'");
             const auto rt = p.at(local);
             try {
-                conversation c = p.builder->build(p.records[rt.first], rt.second, opt, rng);
+                const std::size_t cfg = p.record_config.empty() ? 0 : p.record_config[rt.first];
+                const bool own = cfg < config_resolution.size() && config_resolution[cfg];
+                conversation c;
+                if (own) {
+                    build_options o = opt;
+                    o.resolution = config_resolution[cfg];
+                    c = p.builder->build(p.records[rt.first], rt.second, o, rng);
+                } else {
+                    c = p.builder->build(p.records[rt.first], rt.second, opt, rng);
+                }
                 c.dataset = p.record_dataset[rt.first];
                 return c;
             } catch (const data_error& e) {
@@ -447,6 +480,7 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
     for (std::size_t ci = 0; ci < configs.size(); ++ci) {
         const dataset_config& c = configs[ci];
         const dataset_type_components comp = components_for(c);
+        m.config_resolution.push_back(c.resolution.is_null() ? nullptr : make_resolution(c.resolution));
         mixture_part* part = nullptr;
         for (auto& p : m.parts)
             if (p.dataset_type == c.dataset_type) part = &p;

@@ -194,3 +194,72 @@ TEST_CASE("data: balanced concat equals LMMRotate deal_with_multidataset_mode (g
     }
     CHECK_THROWS_WITH_AS(data::balanced_concat_order({{1, 2}, {}}, 0), doctest::Contains("empty_subset"), data_error);
 }
+
+TEST_CASE("data: builders size images through resolution registry strategies") {
+    const std::string root = gold_path("refgeo");
+    // The reference's random resize (prob 0.6) given as a registry strategy on the catalog entry
+    // reproduces the golden samples made with DataArguments.prob_random_resize = 0.6.
+    const auto rows = gold_lines("refgeo.jsonl");
+    std::size_t checked = 0;
+    for (const auto& row : rows) {
+        if (row["prob_random_resize"].get<double>() != 0.6 || row["dataset_type"] != "refgeo") continue;
+        const nlohmann::json cat = {{"fixture", {{"annotation_path", root + "/metainfo.jsonl"}, {"data_path", root},
+                                                  {"dataset_type", "refgeo"},
+                                                  {"resolution", {{"key", "resize.random"}, {"params", {{"prob", 0.6}}}}}}}};
+        data::dataset_catalog catalog = data::dataset_catalog::from_json(cat);
+        const data::mixture mix = data::load_mixture(data::resolve_recipe("fixture", catalog));
+        data::build_options bo;  // prob_random_resize stays 0: the strategy decides
+        bo.load_image = [](const std::string& p) { return io::load_image(p, io::load_options{false, imaging::rgb_mode::composite, 0}); };
+        for (const auto& s : row["samples"]) {
+            const auto conv = mix.build(s["index"].get<std::size_t>(), bo, row["seed"].get<std::uint64_t>());
+            CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), root + "/") == s["messages"]);
+            ++checked;
+        }
+        // The same strategy for every dataset through build_options.
+        data::build_options bo2 = bo;
+        bo2.resolution = data::make_resolution(nlohmann::json{{"key", "resize.random"}, {"params", {{"prob", 0.6}}}});
+        data::dataset_config c;
+        c.name = "fixture";
+        c.annotation_path = root + "/metainfo.jsonl";
+        c.data_path = root;
+        c.dataset_type = "refgeo";
+        const data::mixture plain = data::load_mixture({c});
+        for (const auto& s : row["samples"]) {
+            const auto conv = plain.build(s["index"].get<std::size_t>(), bo2, row["seed"].get<std::uint64_t>());
+            CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), root + "/") == s["messages"]);
+        }
+    }
+    CHECK(checked == 2 * 18);  // 5 records x 3 boxes + 3 masks, seeds 0 and 5
+
+    // A fixed square budget (RSCoVLM grounding at 448): the image and its target follow it.
+    data::grounding_record g;
+    g.image = "x.png";
+    g.width = 1000;
+    g.height = 500;
+    g.question = "the pier";
+    g.bbox = geometry::hbox{100, 50, 300, 250};
+    data::build_options sq;
+    sq.resolution = data::make_resolution(nlohmann::json{{"key", "resize.square"}, {"params", {{"size", 448}}}});
+    sq.prob_plain_text_prompt = 1.0;  // plain target: random() > 1.0 never holds
+    data::python_random rng(0);
+    const auto conv = data::build_grounding(g, data::region_type::hbb, sq, rng);
+    const auto want = resolution::smart_resize(500, 1000, 28, 448LL * 448, 448LL * 448);
+    CHECK(conv.images[0].resized_width == want.width);
+    CHECK(conv.images[0].resized_height == want.height);
+    const std::string target = conv.messages[2]["content"].get<std::string>();
+    CHECK(target == std::to_string(100 * want.width / 1000) + "," + std::to_string(50 * want.height / 500) + "," +
+                        std::to_string(300 * want.width / 1000) + "," + std::to_string(250 * want.height / 500) + " the pier\n");
+    // The default (no strategy) equals resize.random with the options' budget and probability.
+    data::build_options def;
+    data::build_options viaRegistry;
+    viaRegistry.resolution = data::make_resolution(nlohmann::json{{"key", "resize.random"}, {"params", {{"prob", 0.0}}}});
+    for (std::uint64_t seed = 0; seed < 20; ++seed) {
+        data::python_random r1(seed), r2(seed);
+        CHECK(data::build_grounding(g, data::region_type::hbb, def, r1).messages.dump() ==
+              data::build_grounding(g, data::region_type::hbb, viaRegistry, r2).messages.dump());
+    }
+    CHECK_THROWS_AS(data::make_resolution("resize.nope"), rscovlm::error);
+    CHECK_THROWS_WITH_AS(data::make_resolution(nlohmann::json{{"key", "resize.smart"}, {"size", 3}}), doctest::Contains("unknown field"),
+                         data_error);
+    CHECK_THROWS_AS(data::make_resolution(nlohmann::json{{"key", "resize.square"}, {"params", {{"size", -1}}}}), rscovlm::error);
+}
