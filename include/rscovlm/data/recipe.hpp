@@ -102,6 +102,10 @@ public:
             (void)make_resolution(j["resolution"]);  // validated here, made again when loaded
             c.resolution = j["resolution"];
         }
+        if (c.annotation_path.empty() && c.dataset_type == "llava_onevision")
+            RSCOVLM_THROW(data_error, "bad_recipe",
+                          where + ": missing 'annotation_path': llava_onevision reads the rows exported to json/jsonl "
+                                  "(Hugging Face load_from_disk folders are not read)");
         if (c.annotation_path.empty() && c.reader != "reader.dota")
             RSCOVLM_THROW(data_error, "bad_recipe", where + ": missing 'annotation_path'");
         return c;
