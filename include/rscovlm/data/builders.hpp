@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -58,6 +59,9 @@ struct build_options {
     std::shared_ptr<resolution::strategy> resolution;
     double prob_proxy_prompt = 0.5;
     double prob_plain_text_prompt = 0.5;
+    /// DataArguments.prob_open_end_prompts: share of dense-detection records given open-ended
+    /// prompts with synonyms (decided per record when a mixture is loaded; see `load_mixture`).
+    double prob_open_end_prompts = 0.0;
     bool disable_visual_cot = false;
     /// Size of an image file (width, height); needed by the GeoChat/TEOChat builder, whose box
     /// conversion uses the size of the first image after smart_resize.
@@ -229,6 +233,49 @@ inline long long scale_int(double v, int resized, int orig) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+/// dense_det_dataset.py `set_open_end_prompt_settings`, template part: `re.sub(r'(the )?{categories}',
+/// 'all the visible remote sensing objects', template)`.
+inline std::string open_end_template(const std::string& t) {
+    static const std::string key = "{categories}", with_the = "the {categories}";
+    std::string out;
+    std::size_t i = 0;
+    while (i < t.size()) {
+        if (t.compare(i, with_the.size(), with_the) == 0) {
+            out += "all the visible remote sensing objects";
+            i += with_the.size();
+        } else if (t.compare(i, key.size(), key) == 0) {
+            out += "all the visible remote sensing objects";
+            i += key.size();
+        } else {
+            out.push_back(t[i++]);
+        }
+    }
+    return out;
+}
+
+/// The label part: `random.choice(synonyms_dict[re.sub(r"[_\-]+", " ", name).lower()])`.
+inline std::string pick_synonym(const nlohmann::json& dict, const std::string& name, python_random& rng) {
+    std::string key;
+    for (std::size_t i = 0; i < name.size();) {
+        if (name[i] == '_' || name[i] == '-') {
+            key.push_back(' ');
+            while (i < name.size() && (name[i] == '_' || name[i] == '-')) ++i;
+        } else {
+            key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(name[i++]))));
+        }
+    }
+    if (!dict.is_object() || !dict.contains(key) || !dict[key].is_array() || dict[key].empty())
+        RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms_dict has no (non-empty) list for '" + key + "'");
+    const auto& list = dict[key];
+    const nlohmann::json& v = list[choice_index(rng, list.size())];
+    if (!v.is_string()) RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms of '" + key + "' must be strings");
+    return v.get<std::string>();
+}
+
+}  // namespace detail
+
 /// Dense detection sample of `region` (dense_det_dataset.py `get_messages`). The assistant target
 /// is encoded by the RSCoVLM box codecs (plain text or fenced JSON); an image without objects
 /// answers "There are none.".
@@ -254,12 +301,19 @@ inline conversation build_detection(const detection_record& rec, region_type reg
         for (const auto& a : anns)
             if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end()) eo.classes.push_back(a.label);
     const std::string categories = categories_string(eo.classes);
+    const bool open_end = rec.use_synonyms;
+    if (open_end) {
+        if (!rec.synonyms) RSCOVLM_THROW(data_error, "missing_synonyms", "open-ended sample of '" + rec.image + "' without a synonyms_dict");
+        // drawn per object in output order, after the template's draws (set_open_end_prompt_settings)
+        eo.rename = [&rec, &rng](const std::string& name) { return detail::pick_synonym(*rec.synonyms, name, rng); };
+    }
+    auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
     conversation c;
     c.task = "det." + std::string(to_string(region));
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
     std::string system, user, response;
     if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(detail::det_json_template(region, opt.prob_proxy_prompt, rng), categories);
+        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)), categories);
         switch (region) {
         case region_type::hbb: response = rscovlm_json<box_kind::hbb>().encode(anns, eo); break;
         case region_type::obb:
@@ -273,7 +327,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
         case region_type::seg: break;
         }
     } else {
-        user = box_codec::detail::format_categories(box_codec::prompts::plain_user, categories);
+        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
         switch (region) {
         case region_type::hbb:
             response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);

@@ -40,6 +40,8 @@ struct dataset_config {
     /// this dataset's images instead of the dataset type's default (an extension; the reference
     /// sizes every dataset with the global DataArguments).
     nlohmann::json resolution;
+    /// dense_det: the config's `synonyms_dict` (category -> synonyms) for open-ended prompts.
+    nlohmann::json synonyms_dict;
 };
 
 /// Makes the strategy of a `{"key": ..., "params": {...}}` spec (a bare key string is accepted);
@@ -98,6 +100,11 @@ public:
         str("data_path", c.data_path);
         str("dataset_type", c.dataset_type);
         str("reader", c.reader);
+        if (j.contains("synonyms_dict") && !j["synonyms_dict"].is_null()) {
+            if (!j["synonyms_dict"].is_object())
+                RSCOVLM_THROW(data_error, "bad_recipe", where + ": 'synonyms_dict' must map category names to lists of synonyms");
+            c.synonyms_dict = j["synonyms_dict"];
+        }
         if (j.contains("resolution")) {
             (void)make_resolution(j["resolution"]);  // validated here, made again when loaded
             c.resolution = j["resolution"];
@@ -476,9 +483,14 @@ private:
 
 /// Reads every dataset of a resolved recipe and groups it into a mixture. `make_reader` maps a
 /// reader key to a reader (default: the core catalog; `io::make_any_reader` adds DOTA and XML).
+/// Dense-detection records get `use_synonyms = random() <= prob_open_end_prompts`, one draw per
+/// record in load order, as DenseDetectionDataset's constructor; the draws come from
+/// `random.Random(open_end_seed)` (the reference uses the process's global generator there).
 inline mixture load_mixture(const std::vector<dataset_config>& configs,
                             const std::function<std::unique_ptr<dataset_reader>(const std::string&)>& make_reader = {},
-                            bool balanced = false, std::uint64_t epoch = 0) {
+                            bool balanced = false, std::uint64_t epoch = 0, double prob_open_end_prompts = 0.0,
+                            std::uint64_t open_end_seed = 0) {
+    python_random open_end_rng(open_end_seed);
     mixture m;
     m.balanced = balanced;
     for (std::size_t ci = 0; ci < configs.size(); ++ci) {
@@ -499,8 +511,14 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
             make_reader ? make_reader(comp.reader) : registry::make<reader_kind>(comp.reader, nlohmann::json::object());
         const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}), c.sampling_rate,
                                                        c.dataset_type == "llava_onevision");
+        std::shared_ptr<const nlohmann::json> synonyms;
+        if (!c.synonyms_dict.is_null()) synonyms = std::make_shared<const nlohmann::json>(c.synonyms_dict);
         for (const auto& r : recs) {
             part->records.push_back(r);
+            if (auto* d = std::get_if<detection_record>(&part->records.back())) {
+                d->use_synonyms = open_end_rng.random() <= prob_open_end_prompts;
+                d->synonyms = synonyms;
+            }
             part->record_dataset.push_back(c.name);
             part->record_config.push_back(ci);
         }

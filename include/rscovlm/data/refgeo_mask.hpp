@@ -118,6 +118,9 @@ struct refgeo_mask_stages {
 
 /// `encode_mask`: each row as `value*count` runs joined by ",", rows joined by ";" plus a final ";".
 inline std::string encode_mask_rle(const std::vector<std::uint8_t>& m, int w, int h) {
+    if (w <= 0 || h < 0 || m.size() != static_cast<std::size_t>(w) * static_cast<std::size_t>(h))
+        RSCOVLM_THROW(data_error, "bad_mask", "encode_mask_rle: " + std::to_string(m.size()) + " values do not form " +
+                                                  std::to_string(w) + "x" + std::to_string(h) + " rows");
     std::string s;
     for (int y = 0; y < h; ++y) {
         const std::uint8_t* r = m.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);

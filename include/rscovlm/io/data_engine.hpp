@@ -484,7 +484,8 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     const auto t0 = std::chrono::steady_clock::now();
     data::dataset_catalog catalog = job.catalog;
     const std::vector<data::dataset_config> configs = data::resolve_recipe(job.recipe, catalog, job.base_dir);
-    const data::mixture mix = data::load_mixture(configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced, job.epoch);
+    const data::mixture mix = data::load_mixture(configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced, job.epoch,
+                                                job.build.prob_open_end_prompts, job.seed);
     data::distributed_sampler sampler(mix.size(), job.world_size, job.rank, job.shuffle, job.seed);
     sampler.set_epoch(job.epoch);
     std::vector<std::size_t> order = sampler.indices();

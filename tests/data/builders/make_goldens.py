@@ -10,7 +10,8 @@ python3-opencv, python3-pil):
 
     /usr/bin/python3 tests/data/builders/make_goldens.py
 
-It rewrites refgeo/ (metainfo + mask PNGs), lrsvqa_zoom.jsonl, refgeo.jsonl, refgeo_masks.jsonl,
+It rewrites refgeo/ (metainfo + mask PNGs), lrsvqa_zoom.jsonl, refgeo.jsonl, refgeo_masks.jsonl, dense_open_end*.json*,
+dense_synonyms.json,
 llava_onevision_rows.jsonl, llava_onevision.json and balanced_concat.json next to this file. Everything is deterministic.
 """
 import json
@@ -491,7 +492,180 @@ def make_balanced():
         json.dump(cases, f)
 
 
+# ----------------------------------------------------------------------------------------------
+# Dense detection with open-ended prompts (dense_det_dataset.py: preprocess_coco_format_metadata,
+# use_synonyms drawn per record at construction, get_{hbb,obb,polygon}_messages with
+# set_open_end_prompt_settings). The construction draws use random.Random(open_end_seed) here.
+def make_dense_open_end():
+    import re
+    coco = {
+        "categories": [{"id": 1, "name": "small-vehicle"}, {"id": 2, "name": "storage_tank"}, {"id": 3, "name": "Plane"}],
+        "images": [{"id": 1, "file_name": "d/0.png", "width": 1000, "height": 800},
+                   {"id": 2, "file_name": "d/1.png", "width": 640, "height": 640},
+                   {"id": 3, "file_name": "d/2.png", "width": 300, "height": 900}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [100, 200, 50, 40], "segmentation": [[100, 200, 150, 200, 150, 240, 100, 240]]},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [400.5, 100, 30, 60.7], "segmentation": [[410, 100, 430.5, 120, 420, 160.7, 400.5, 140]]},
+            {"id": 3, "image_id": 1, "category_id": 2, "bbox": [700, 500, 90, 90], "segmentation": [[745, 500, 790, 545, 745, 590, 700, 545]]},
+            {"id": 4, "image_id": 1, "category_id": 1, "bbox": [20, 20, 10, 10], "segmentation": [[20, 20, 30, 20, 30, 30, 20, 30]]},
+            {"id": 5, "image_id": 3, "category_id": 3, "bbox": [10, 10, 200, 300], "segmentation": [[10, 60, 160, 10, 210, 260, 60, 310]]},
+        ],
+    }
+    synonyms = {"small vehicle": ["car", "small car", "vehicle"], "storage tank": ["tank", "oil tank"],
+                "plane": ["airplane", "aircraft", "jet"]}
+    with open(os.path.join(HERE, "dense_open_end.json"), "w") as f:
+        json.dump(coco, f, indent=1)
+    with open(os.path.join(HERE, "dense_synonyms.json"), "w") as f:
+        json.dump(synonyms, f, indent=1)
+
+    def preprocess(md):
+        md = json.loads(json.dumps(md))
+        names = sorted([c["name"] for c in md["categories"]], key=lambda s: s.replace("-", " ").lower())
+        rank = {c["id"]: names.index(c["name"]) for c in md["categories"]}
+        cname = {c["id"]: c["name"].replace("-", " ").lower() for c in md["categories"]}
+        cats = ', '.join(c.replace("-", " ").lower() for c in names)
+        out = {}
+        for im in md["images"]:
+            im['image_width'] = im.pop('width')
+            im['image_height'] = im.pop('height')
+            im['categories_str'] = cats
+            im['annotations'] = []
+            out[im['id']] = im
+        for a in md["annotations"]:
+            x1, y1, w, h = a['bbox']
+            a['bbox'] = [x1, y1, int(x1 + w), int(y1 + h)]
+            a['category_name'] = cname[a['category_id']]
+            a['category_rank'] = rank[a['category_id']]
+            out[a['image_id']]['annotations'].append(a)
+        return list(out.values())
+
+    OPEN = 'all the visible remote sensing objects'
+
+    def open_end(t, anns, syn):
+        t = re.sub(r'(the )?{categories}', OPEN, t)
+        for a in anns:
+            a['category_name'] = random.choice(syn[re.sub(r"[_\-]+", " ", a['category_name']).lower()])
+        return t
+
+    def hbb_tmpl(p):
+        main = "Locate every item from the category list in the image and output the coordinates in JSON format. The category set includes {categories}."
+        proxy = ["Please output bbox coordinates and names of {categories} in JSON format."
+                 "Give me the bboxes and names of {categories} using JSON format",
+                 "Output the category names and bboxes of the {categories} in the image using JSON format.",
+                 "From this image, provide the bboxes and categories for {categories} using JSON format",
+                 "Please provide the bbox coordinates of the following objects: {categories}.",
+                 "Locate {categories} in the given image and provide the bboxes using JSON format"]
+        t = random.choice(proxy) if random.random() <= p else main
+        if random.random() <= p:
+            t = t.replace("bbox", "bounding box")
+        return t
+
+    def obb_tmpl(p):
+        main = "Locate every item from the category list in the image and output the oriented bbox coordinates in JSON format. The category set includes {categories}."
+        proxy = ["Give me the oriented bboxes and names of {categories} using JSON format",
+                 "Output the category names and oriented bboxes of the {categories} in the image using JSON format.",
+                 "From this image, provide the oriented bboxes and categories for {categories} using JSON format",
+                 "Please provide the oriented bbox coordinates of the following objects: {categories}",
+                 "Locate {categories} in the given image and provide the oriented bboxes using JSON format"]
+        t = random.choice(proxy) if random.random() <= p else main
+        if random.random() <= p:
+            t = t.replace("bbox", "bounding box")
+        if random.random() <= p:
+            t = t.replace("oriented", "rotated")
+        return t
+
+    def to_obb(seg):
+        ps = np.array(seg[0]).astype(int).reshape(-1, 2)
+        (x, y), (w, h), a = cv2.minAreaRect(ps)
+        if w < h:
+            w, h = h, w
+            a += 90
+        while not 90 > a >= -90:
+            a = a - 180 if a >= 90 else a + 180
+        return [int(x), int(y), int(w), int(h), int(a)]
+
+    def messages(region, meta, pp=0.5, pt=0.5):
+        anns = meta['annotations']
+        cats = meta['categories_str']
+        img = {"type": "image", "image": "file://" + meta["image_file_path"],
+               "resized_width": meta['resized_width'], "resized_height": meta['resized_height']}
+        for a in anns:
+            x1, y1, x2, y2 = a['bbox']
+            a['bbox'] = [int(x1 * meta['resized_width'] / meta['image_width']), int(y1 * meta['resized_height'] / meta['image_height']),
+                         int(x2 * meta['resized_width'] / meta['image_width']), int(y2 * meta['resized_height'] / meta['image_height'])]
+            seg = a['segmentation']
+            for i in range(0, len(seg[0]), 2):
+                seg[0][i] = int(seg[0][i] * meta['resized_width'] / meta['image_width'])
+                seg[0][i + 1] = int(seg[0][i + 1] * meta['resized_height'] / meta['image_height'])
+        anns.sort(key=lambda a: (a["category_rank"], a["bbox"][1], a["bbox"][0]))
+        use, syn = meta["use_synonyms"], meta["synonyms_dict"]
+        if random.random() >= pt:
+            t = hbb_tmpl(pp) if region == 'hbb' else obb_tmpl(pp)
+            if use:
+                t = open_end(t, anns, syn)
+            if not anns:
+                resp = 'There are none.'
+            elif region == 'hbb':
+                resp = '```json\n[\n\t' + ',\n\t'.join(json.dumps({"bbox_2d": a["bbox"], "label": a["category_name"]}) for a in anns) + '\n]\n```'
+            elif region == 'obb':
+                resp = '```json\n[\n\t' + ',\n\t'.join(json.dumps({"oriented bbox": to_obb(a["segmentation"]), "label": a["category_name"]}) for a in anns) + '\n]\n```'
+            else:
+                resp = '```json\n[\n\t' + ',\n\t'.join(json.dumps({"quadrant bbox": normalize_polygon(a["segmentation"][0]), "label": a["category_name"]}) for a in anns) + '\n]\n```'
+            sp = {"hbb": None,
+                  "obb": "You are an AI assistant specializing in oriented object detection. Represent objects with: center (x,y), width (w), height (h), and rotation angle.",
+                  "polygon": "You are an AI assistant specializing in oriented object detection. Represent objects with quadrant bbox: the corrdinates of each vertices of the oriented bounding boxes in clock-wise order."}[region]
+        else:
+            t = "find the {categories}"
+            if use:
+                t = open_end(t, anns, syn)
+            if not anns:
+                resp = 'There are none.'
+            elif region == 'hbb':
+                resp = '\n'.join(f'{a["bbox"][0]},{a["bbox"][1]},{a["bbox"][2]},{a["bbox"][3]} {a["category_name"]}' for a in anns) + '\n'
+            elif region == 'obb':
+                resp = '\n'.join(','.join(map(str, to_obb(a["segmentation"]))) + f' {a["category_name"]}' for a in anns) + '\n'
+            else:
+                resp = '\n'.join(','.join(map(str, normalize_polygon(a["segmentation"][0]))) + f' {a["category_name"]}' for a in anns) + '\n'
+            sp = {"hbb": "As an AI assistant, you specialize in accurate image object detection, delivering coordinates in plain text format 'x1,y1,x2,y2 object'.",
+                  "obb": "As an AI assistant, you specialize in accurate oriented object detection, delivering coordinates in plain text format 'x,y,w,h,a object'.",
+                  "polygon": "As an AI assistant, you specialize in accurate oriented object detection, delivering coordinates of the polygon vertices in plain text format 'x1,y1,x2,y2,x3,y3,x4,y4 object'."}[region]
+        msgs = [{"role": "user", "content": [img, {"type": "text", "text": t.format(categories=cats)}]},
+                {"role": "assistant", "content": resp}]
+        if sp:
+            msgs.insert(0, {"role": "system", "content": sp})
+        return msgs
+
+    rows = []
+    for seed in (0, 1, 2):
+        for prob_rr in (0.0, 0.5):
+            recs = preprocess(coco)
+            rng = random.Random(seed)  # construction-time draws (open_end_seed)
+            for r in recs:
+                r["image_file_path"] = os.path.join("DATA", r['file_name'])
+                r["use_synonyms"] = True if rng.random() <= 0.6 else False
+                r["synonyms_dict"] = synonyms
+            todo = [(i, rt) for rt in ['hbb', 'obb', 'polygon'] for i in range(len(recs))]
+            samples = []
+            for idx, (i, rt) in enumerate(todo):
+                random.seed((seed << 32) + idx)
+                meta = json.loads(json.dumps(recs[i]))
+                if random.random() <= prob_rr:
+                    px = meta["image_width"] * meta["image_height"]
+                    scale = random.uniform(MIN_PIXELS / px, MAX_PIXELS / px)
+                    meta['resized_height'], meta['resized_width'] = smart_resize(int(meta["image_height"] * scale), int(meta["image_width"] * scale), 28, MIN_PIXELS, MAX_PIXELS)
+                else:
+                    meta['resized_height'], meta['resized_width'] = smart_resize(meta["image_height"], meta["image_width"], 28, MIN_PIXELS, MAX_PIXELS)
+                m = messages(rt, meta)
+                for mm in m:
+                    if isinstance(mm["content"], list):
+                        mm["content"][0]["image"] = mm["content"][0]["image"].replace("file://DATA/", "file://")
+                samples.append({"index": idx, "region": rt, "use_synonyms": meta["use_synonyms"], "messages": m})
+            rows.append({"seed": seed, "prob_random_resize": prob_rr, "prob_open_end_prompts": 0.6, "samples": samples})
+    dump_jsonl("dense_open_end.jsonl", rows)
+
+
 if __name__ == "__main__":
+    make_dense_open_end()
     make_lrsvqa_zoom()
     make_refgeo()
     make_llava_onevision()

@@ -110,6 +110,8 @@ TEST_CASE("data: refGeo segmentation mask targets equal cv2 + Pillow + block_red
     const image m = io::load_image(gold_path("refgeo/masks/rrsis/a_0.png"), io::load_options{false, imaging::rgb_mode::composite, 0});
     CHECK_THROWS_WITH_AS(data::refgeo_mask_rle(m, 401, 300, 56, 56), doctest::Contains("mask_size_mismatch"), data_error);
     CHECK(data::encode_mask_rle({0, 1, 1, 0, 0, 0}, 3, 2) == "0*1,1*2;0*3;");  // the reference's own example
+    CHECK_THROWS_WITH_AS(data::encode_mask_rle({0, 1}, 3, 1), doctest::Contains("bad_mask"), data_error);
+    CHECK_THROWS_WITH_AS(data::to_pillow_l(image{}), doctest::Contains("bad_mask"), data_error);
 }
 
 TEST_CASE("data: refGeo dataset types, record-major order and messages equal the reference (golden)") {
@@ -262,4 +264,37 @@ TEST_CASE("data: builders size images through resolution registry strategies") {
     CHECK_THROWS_WITH_AS(data::make_resolution(nlohmann::json{{"key", "resize.smart"}, {"size", 3}}), doctest::Contains("unknown field"),
                          data_error);
     CHECK_THROWS_AS(data::make_resolution(nlohmann::json{{"key", "resize.square"}, {"params", {{"size", -1}}}}), rscovlm::error);
+}
+
+TEST_CASE("data: dense detection open-ended prompts with synonyms equal the reference (golden)") {
+    const nlohmann::json syn = gold_doc("dense_synonyms.json");
+    nlohmann::json cfg = {{"annotation_path", gold_path("dense_open_end.json")}, {"data_path", "DD"}, {"dataset_type", "dense_det"},
+                          {"synonyms_dict", syn}};
+    data::dataset_catalog catalog = data::dataset_catalog::from_json(nlohmann::json{{"dense", cfg}});
+    const auto configs = data::resolve_recipe("dense", catalog);
+    std::size_t open = 0;
+    for (const auto& row : gold_lines("dense_open_end.jsonl")) {
+        const auto seed = row["seed"].get<std::uint64_t>();
+        const data::mixture mix = data::load_mixture(configs, {}, false, 0, row["prob_open_end_prompts"].get<double>(), seed);
+        REQUIRE(mix.size() == row["samples"].size());
+        data::build_options bo;
+        bo.resize.prob_random_resize = row["prob_random_resize"].get<double>();
+        for (const auto& s : row["samples"]) {
+            const std::size_t idx = s["index"].get<std::size_t>();
+            INFO("seed " << seed << " sample " << idx);
+            const auto loc = mix.locate(idx);
+            CHECK(std::get<data::detection_record>(mix.parts[0].records[loc.record]).use_synonyms == s["use_synonyms"].get<bool>());
+            open += s["use_synonyms"].get<bool>();
+            const auto conv = mix.build(idx, bo, seed);
+            CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), "DD/") == s["messages"]);
+        }
+    }
+    CHECK(open == 18);
+    CHECK(data::detail::open_end_template("find the {categories}") == "find all the visible remote sensing objects");
+    CHECK(data::detail::open_end_template("Locate {categories} in it; the {categories}.") ==
+          "Locate all the visible remote sensing objects in it; all the visible remote sensing objects.");
+    data::python_random rng(1);
+    CHECK_THROWS_WITH_AS(data::detail::pick_synonym(syn, "ship", rng), doctest::Contains("missing_synonyms"), data_error);
+    CHECK_THROWS_WITH_AS(data::dataset_catalog::from_json(nlohmann::json{{"x", {{"annotation_path", "a.json"}, {"synonyms_dict", 3}}}}),
+                         doctest::Contains("synonyms_dict"), data_error);
 }
