@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -269,7 +270,7 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     CHECK(t.input_ids.size() == 20);
     CHECK(t.positions[0].size() == 20);
     // Shards readable back.
-    const fs::path dir = fs::temp_directory_path() / "rscovlm_test_shards";
+    const fs::path dir = fs::temp_directory_path() / ("rscovlm_test_shards_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
     fs::remove_all(dir);
     {
         io::shard_writer w(dir.string(), 2);
