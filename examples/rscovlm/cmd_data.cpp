@@ -316,12 +316,12 @@ void register_split(CLI::App& group, context& ctx) {
 
 void register_build(CLI::App& group, context& ctx) {
     struct args_t {
-        std::string recipe, catalog, out, tokenizer;
+        std::string recipe, catalog, out, tokenizer, resolution;
         std::size_t rank = 0, world_size = 1, limit = 0, shard_size = 512, max_length = 6144, pack_length = 0,
                     packing_interval = 64, resume_position = 0;
         std::uint64_t seed = 0, epoch = 0;
         long long min_pixels = 64LL * 28 * 28, max_pixels = 1296LL * 28 * 28;
-        double prob_random_resize = 0.0, prob_plain = 0.5, prob_proxy = 0.5;
+        double prob_random_resize = 0.0, prob_plain = 0.5, prob_proxy = 0.5, prob_open_end = 0.0;
         bool no_encode = false, balanced = false, no_shuffle = false, pixels = false, disable_visual_cot = false, pack = false;
         int threads = 2;
     };
@@ -346,8 +346,14 @@ void register_build(CLI::App& group, context& ctx) {
     cmd->add_option("--prob-random-resize", a->prob_random_resize, "RSCoVLM random-resize probability")->capture_default_str();
     cmd->add_option("--prob-plain-text-prompt", a->prob_plain, "Probability of plain-text targets")->capture_default_str();
     cmd->add_option("--prob-proxy-prompt", a->prob_proxy, "Probability of proxy prompt templates")->capture_default_str();
+    cmd->add_option("--prob-open-end-prompts", a->prob_open_end,
+                    "Share of detection images with open-ended prompts and synonym labels (needs the dataset's synonyms_dict)")
+        ->capture_default_str();
+    cmd->add_option("--resolution", a->resolution,
+                    "Resolution strategy for every dataset instead of each type's default (RSCoVLM's): a registry key or "
+                    "{\"key\": \"resize.square\", \"params\": {\"size\": 448}}; a catalog entry's own \"resolution\" wins");
     cmd->add_flag("--disable-visual-cot", a->disable_visual_cot, "LRS-VQA samples without the zoom step");
-    cmd->add_flag("--balanced", a->balanced, "Balanced concat: repeat every dataset type to the largest one's size");
+    cmd->add_flag("--balanced", a->balanced, "LMMRotate balanced concat: each recipe entry repeated round(largest/size) times, the epoch's sample drawn");
     cmd->add_flag("--no-shuffle", a->no_shuffle, "Keep the mixture order");
     cmd->add_option("--shard-size", a->shard_size, "Samples (packs with --pack) per shard")->capture_default_str();
     cmd->add_flag("--pack", a->pack,
@@ -380,7 +386,13 @@ void register_build(CLI::App& group, context& ctx) {
         job.build.resize.prob_random_resize = a->prob_random_resize;
         job.build.prob_plain_text_prompt = a->prob_plain;
         job.build.prob_proxy_prompt = a->prob_proxy;
+        job.build.prob_open_end_prompts = a->prob_open_end;
         job.build.disable_visual_cot = a->disable_visual_cot;
+        if (!a->resolution.empty()) {
+            const std::string& r = a->resolution;
+            const bool is_json = r.find_first_of("{\"") != std::string::npos;
+            job.build.resolution = data::make_resolution(is_json ? data::detail::parse_json_text(r, "--resolution") : nlohmann::json(r));
+        }
         job.seed = a->seed;
         job.epoch = a->epoch;
         job.rank = a->rank;

@@ -92,6 +92,48 @@ def check_shards(cli, data_dir, tmp, failures):
         failures.append("inspect: %s" % (r.stderr.strip() or r.stdout[:200]))
 
 
+def check_refgeo_goldens(cli, data_dir, tmp, failures):
+    """`data build` of the refGeo fixture (seg masks included) equals the reference's messages
+    (tests/data/builders/refgeo.jsonl, made by make_goldens.py), with the default sizing and with
+    the same random resize given as a registry strategy (--resolution)."""
+    root = os.path.join(data_dir, "builders", "refgeo")
+    catalog = os.path.join(tmp, "refgeo_catalog.json")
+    with open(catalog, "w") as f:
+        json.dump({"fixture": {"annotation_path": os.path.join(root, "metainfo.jsonl"), "data_path": root,
+                               "dataset_type": "refgeo"}}, f)
+    recipe = os.path.join(tmp, "refgeo_recipe.json")
+    with open(recipe, "w") as f:
+        json.dump(["fixture"], f)
+    goldens = [json.loads(l) for l in open(os.path.join(data_dir, "builders", "refgeo.jsonl"), encoding="utf-8")]
+    for g in goldens:
+        if g["dataset_type"] != "refgeo":
+            continue
+        variants = [["--prob-random-resize", str(g["prob_random_resize"])],
+                    ["--resolution", json.dumps({"key": "resize.random", "params": {"prob": g["prob_random_resize"]}})]]
+        for extra in variants:
+            out = os.path.join(tmp, "refgeo_out")
+            cmd = [cli, "--quiet", "data", "build", "--recipe", recipe, "--catalog", catalog, "--out", out,
+                   "--seed", str(g["seed"]), "--no-encode", "--no-shuffle"] + extra
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                failures.append("refgeo build %r: exit %d: %s" % (extra, r.returncode, r.stderr.strip()))
+                continue
+            got = [json.loads(l) for l in open(os.path.join(out, "conversations.jsonl"), encoding="utf-8")]
+            if len(got) != len(g["samples"]):
+                failures.append("refgeo build: %d samples, expected %d" % (len(got), len(g["samples"])))
+                continue
+            prefix = "file://" + root + "/"
+            for rec, want in zip(got, g["samples"]):
+                msgs = rec["messages"]
+                for m in msgs:
+                    if isinstance(m["content"], list):
+                        for c in m["content"]:
+                            if c.get("type") == "image" and c["image"].startswith(prefix):
+                                c["image"] = "file://" + c["image"][len(prefix):]
+                if rec["index"] != want["index"] or msgs != want["messages"]:
+                    failures.append("refgeo seed %d %r sample %d differs from the reference" % (g["seed"], extra, want["index"]))
+
+
 def main():
     cli, data_dir = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     ds = os.path.join(data_dir, "datasets")
@@ -126,6 +168,7 @@ def main():
                 if r["task"].startswith("det.") and r["messages"][-1]["role"] != "assistant":
                     failures.append("detection sample without an assistant target")
         check_shards(cli, data_dir, tmp, failures)
+        check_refgeo_goldens(cli, data_dir, tmp, failures)
     except RuntimeError as e:
         failures.append(str(e))
     finally:

@@ -146,6 +146,8 @@ inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const 
         if (a.bbox[1] != b.bbox[1]) return a.bbox[1] < b.bbox[1];
         return a.bbox[0] < b.bbox[0];
     });
+    if (opt.rename)
+        for (auto& p : out) p.name = opt.rename(p.name);
     return out;
 }
 

@@ -6,6 +6,7 @@
 #include <rscovlm/geometry/types.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,6 +54,9 @@ struct encode_options {
     std::vector<std::string> classes;
     /// Original and resized sizes; a zero resized size means "same as original".
     geometry::frame frame;
+    /// Optional relabelling applied to each object's display name after the objects are sorted,
+    /// in output order (RSCoVLM's open-ended prompts draw a synonym per object there).
+    std::function<std::string(const std::string&)> rename;
 };
 
 /// Options of `codec::decode`.

@@ -18,16 +18,22 @@
 #include <rscovlm/data/detail/pyrandom.hpp>
 #include <rscovlm/data/prompts.hpp>
 #include <rscovlm/data/records.hpp>
+#include <rscovlm/data/refgeo_mask.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
+#include <rscovlm/resolution/strategy.hpp>
 #include <rscovlm/tokenizer/zoom_prompt.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <cmath>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -46,46 +52,64 @@ struct resize_policy {
 
 /// Options shared by the builders (RSCoVLM DataArguments).
 struct build_options {
+    /// The reference's DataArguments budget; the default resolution strategies are made from it.
     resize_policy resize;
+    /// A `resolution` registry strategy replacing the dataset type's default (see
+    /// `resolution_for`); randomness is drawn from the sample's generator (`strategy::plan_with`).
+    std::shared_ptr<resolution::strategy> resolution;
     double prob_proxy_prompt = 0.5;
     double prob_plain_text_prompt = 0.5;
+    /// DataArguments.prob_open_end_prompts: share of dense-detection records given open-ended
+    /// prompts with synonyms (decided per record when a mixture is loaded; see `load_mixture`).
+    double prob_open_end_prompts = 0.0;
     bool disable_visual_cot = false;
     /// Size of an image file (width, height); needed by the GeoChat/TEOChat builder, whose box
     /// conversion uses the size of the first image after smart_resize.
     std::function<std::pair<int, int>(const std::string&)> image_size;
+    /// Decodes an image file keeping its channels (1..4); needed by refGeo segmentation samples,
+    /// whose target is computed from the mask file (`io::build_dataset` sets it).
+    std::function<image(const std::string&)> load_image;
 };
 
-/// Region types of detection and grounding samples.
-enum class region_type { hbb, obb, polygon };
+/// Region types of detection and grounding samples (`seg`: refGeo segmentation masks only).
+enum class region_type { hbb, obb, polygon, seg };
 
 inline std::string_view to_string(region_type r) noexcept {
-    return r == region_type::hbb ? "hbb" : r == region_type::obb ? "obb" : "polygon";
+    return r == region_type::hbb ? "hbb" : r == region_type::obb ? "obb" : r == region_type::polygon ? "polygon" : "seg";
 }
 inline region_type parse_region_type(std::string_view s) {
     if (s == "hbb") return region_type::hbb;
     if (s == "obb") return region_type::obb;
     if (s == "polygon" || s == "poly" || s == "quad") return region_type::polygon;
-    RSCOVLM_THROW(data_error, "bad_region_type", "unknown region type '" + std::string(s) + "' (hbb|obb|polygon)");
+    if (s == "seg") return region_type::seg;
+    RSCOVLM_THROW(data_error, "bad_region_type", "unknown region type '" + std::string(s) + "' (hbb|obb|polygon|seg)");
 }
 
 using detail::python_random;
 
 namespace detail {
 
-/// `add_resized_size_to_metainfo` / `random_resize` with the draw `random.random() <= prob`
-/// the reference makes first (always consumed).
-inline resolution::size plan_size(int width, int height, const resize_policy& p, python_random& rng) {
+/// The strategy that sizes the images of a dataset family by default, as the reference does:
+/// `random` (dense_det, refgeo: `if random() <= prob_random_resize: random_resize else
+/// add_resized_size_to_metainfo`, the first draw always consumed) is `resize.random` with the
+/// policy's budget and probability; `budget` (visual_cot's `add_resized_size_to_metainfo`,
+/// teochat's box frame) is `resize.smart` with the budget.
+enum class default_sizing { random, budget };
+
+inline std::shared_ptr<resolution::strategy> default_strategy(const resize_policy& p, default_sizing kind) {
+    if (kind == default_sizing::random)
+        return std::make_shared<resolution::random_resize>(p.min_pixels, p.max_pixels, p.prob_random_resize, 0, p.factor);
+    return std::make_shared<resolution::fixed_budget>(p.min_pixels, p.max_pixels, p.factor);
+}
+
+/// Size of an image in the resized frame: the options' strategy, else the family's default,
+/// drawing from the sample's generator.
+inline resolution::size plan_size(int width, int height, const build_options& opt, default_sizing kind, python_random& rng) {
     if (width <= 0 || height <= 0)
         RSCOVLM_THROW(data_error, "bad_image_size", "image size must be positive, got " + std::to_string(width) + "x" + std::to_string(height));
-    if (rng.random() <= p.prob_random_resize) {
-        const double orig = static_cast<double>(static_cast<long long>(width) * height);
-        const double scale = rng.uniform(static_cast<double>(p.min_pixels) / orig, static_cast<double>(p.max_pixels) / orig);
-        const long long rh = static_cast<long long>(height * scale), rw = static_cast<long long>(width * scale);
-        if (rh <= 0 || rw <= 0)
-            RSCOVLM_THROW(data_error, "bad_image_size", "random resize truncated the image to " + std::to_string(rw) + "x" + std::to_string(rh));
-        return resolution::smart_resize(rh, rw, p.factor, p.min_pixels, p.max_pixels);
-    }
-    return resolution::smart_resize(height, width, p.factor, p.min_pixels, p.max_pixels);
+    const std::shared_ptr<resolution::strategy> s = opt.resolution ? opt.resolution : default_strategy(opt.resize, kind);
+    const resolution::plan p = s->plan_with(height, width, rng);
+    return resolution::size{p.resized_height, p.resized_width};
 }
 
 inline nlohmann::ordered_json image_item(const std::string& path, const resolution::size& s) {
@@ -209,13 +233,58 @@ inline long long scale_int(double v, int resized, int orig) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+/// dense_det_dataset.py `set_open_end_prompt_settings`, template part: `re.sub(r'(the )?{categories}',
+/// 'all the visible remote sensing objects', template)`.
+inline std::string open_end_template(const std::string& t) {
+    static const std::string key = "{categories}", with_the = "the {categories}";
+    std::string out;
+    std::size_t i = 0;
+    while (i < t.size()) {
+        if (t.compare(i, with_the.size(), with_the) == 0) {
+            out += "all the visible remote sensing objects";
+            i += with_the.size();
+        } else if (t.compare(i, key.size(), key) == 0) {
+            out += "all the visible remote sensing objects";
+            i += key.size();
+        } else {
+            out.push_back(t[i++]);
+        }
+    }
+    return out;
+}
+
+/// The label part: `random.choice(synonyms_dict[re.sub(r"[_\-]+", " ", name).lower()])`.
+inline std::string pick_synonym(const nlohmann::json& dict, const std::string& name, python_random& rng) {
+    std::string key;
+    for (std::size_t i = 0; i < name.size();) {
+        if (name[i] == '_' || name[i] == '-') {
+            key.push_back(' ');
+            while (i < name.size() && (name[i] == '_' || name[i] == '-')) ++i;
+        } else {
+            key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(name[i++]))));
+        }
+    }
+    if (!dict.is_object() || !dict.contains(key) || !dict[key].is_array() || dict[key].empty())
+        RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms_dict has no (non-empty) list for '" + key + "'");
+    const auto& list = dict[key];
+    const nlohmann::json& v = list[choice_index(rng, list.size())];
+    if (!v.is_string()) RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms of '" + key + "' must be strings");
+    return v.get<std::string>();
+}
+
+}  // namespace detail
+
 /// Dense detection sample of `region` (dense_det_dataset.py `get_messages`). The assistant target
 /// is encoded by the RSCoVLM box codecs (plain text or fenced JSON); an image without objects
 /// answers "There are none.".
 inline conversation build_detection(const detection_record& rec, region_type region, const build_options& opt,
                                     python_random& rng) {
     using namespace box_codec;
-    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt.resize, rng);
+    if (region == region_type::seg)
+        RSCOVLM_THROW(data_error, "bad_region_type", "dense detection has no 'seg' target (hbb|obb|polygon)");
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
     encode_options eo;
     eo.classes = rec.classes;
     eo.frame = geometry::frame{rec.width, rec.height, rs.width, rs.height};
@@ -232,12 +301,19 @@ inline conversation build_detection(const detection_record& rec, region_type reg
         for (const auto& a : anns)
             if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end()) eo.classes.push_back(a.label);
     const std::string categories = categories_string(eo.classes);
+    const bool open_end = rec.use_synonyms;
+    if (open_end) {
+        if (!rec.synonyms) RSCOVLM_THROW(data_error, "missing_synonyms", "open-ended sample of '" + rec.image + "' without a synonyms_dict");
+        // drawn per object in output order, after the template's draws (set_open_end_prompt_settings)
+        eo.rename = [&rec, &rng](const std::string& name) { return detail::pick_synonym(*rec.synonyms, name, rng); };
+    }
+    auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
     conversation c;
     c.task = "det." + std::string(to_string(region));
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
     std::string system, user, response;
     if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(detail::det_json_template(region, opt.prob_proxy_prompt, rng), categories);
+        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)), categories);
         switch (region) {
         case region_type::hbb: response = rscovlm_json<box_kind::hbb>().encode(anns, eo); break;
         case region_type::obb:
@@ -248,9 +324,10 @@ inline conversation build_detection(const detection_record& rec, region_type reg
             response = rscovlm_json<box_kind::quad>().encode(anns, eo);
             system = std::string(box_codec::prompts::quad_json_system);
             break;
+        case region_type::seg: break;
         }
     } else {
-        user = box_codec::detail::format_categories(box_codec::prompts::plain_user, categories);
+        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
         switch (region) {
         case region_type::hbb:
             response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);
@@ -264,6 +341,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
             response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
             system = std::string(box_codec::prompts::quad_plain_system);
             break;
+        case region_type::seg: break;
         }
     }
     if (!system.empty()) c.messages.push_back(detail::message("system", system));
@@ -278,14 +356,35 @@ inline conversation build_detection(const detection_record& rec, region_type reg
 /// Grounding sample of `region` for a referring expression (refgeo_dataset.py `get_messages`):
 /// the expression is the label; polygons are written counter-clockwise (`normalize_polygon(...,
 /// False)`); the expression is pasted into the JSON target without escaping, as the reference does.
+/// `seg` answers the record's mask as `<seg>` run lengths over 28x28 blocks of the resized frame
+/// (`refgeo_mask_rle`; the mask is decoded through `build_options::load_image`).
 inline conversation build_grounding(const grounding_record& rec, region_type region, const build_options& opt,
                                     python_random& rng) {
-    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt.resize, rng);
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
     conversation c;
     c.task = "ground." + std::string(to_string(region));
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
     const std::string& q = rec.question;
     std::string system, user, response;
+    if (region == region_type::seg) {
+        // get_seg_messages: the mask target first, then select_mask_prompt_template (`<` draw)
+        if (rec.mask_path.empty())
+            RSCOVLM_THROW(data_error, "missing_mask", "grounding record for '" + rec.image + "' has no segmentation mask");
+        if (!opt.load_image) RSCOVLM_THROW(data_error, "no_image_loader", "segmentation samples need build_options::load_image");
+        const std::string rle = refgeo_mask_rle(opt.load_image(rec.mask_path), rec.width, rec.height, rs.width, rs.height, opt.resize.factor);
+        std::string t;
+        if (rng.random() < opt.prob_proxy_prompt)
+            t = std::string(prompts::ground_mask_proxy[detail::choice_index(rng, prompts::ground_mask_proxy.size())]);
+        else
+            t = std::string(prompts::ground_mask_main);
+        c.messages.push_back(detail::message("system", std::string(prompts::ground_mask_system)));
+        nlohmann::ordered_json content = nlohmann::ordered_json::array();
+        content.push_back(detail::image_item(rec.image, rs));
+        content.push_back(detail::text_item(detail::replace_all(t, "{prompt}", q)));
+        c.messages.push_back(detail::message("user", std::move(content)));
+        c.messages.push_back(detail::message("assistant", "<seg>" + rle + "</seg>"));
+        return c;
+    }
     auto sx = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.width, rec.width); };
     auto sy = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.height, rec.height); };
     if (region == region_type::hbb) {
@@ -414,12 +513,55 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
 /// of chat images draws `random()` and one `uniform()` per image but discards the resized image
 /// (`image.resize(...)` is not assigned), so only the draws are reproduced; images are encoded
 /// with the budget.
+namespace detail {
+/// `random_resize_images_in_messages` draws: `random() <= prob`, then one `uniform()` per image
+/// item of a user message (the resized image is discarded by the reference).
+inline void chat_random_resize_draws(const nlohmann::ordered_json& messages, double prob, python_random& rng) {
+    if (rng.random() > prob) return;
+    for (const auto& m : messages) {
+        if (m["role"] != "user" || !m["content"].is_array()) continue;
+        for (const auto& it : m["content"])
+            if (it["type"] == "image") (void)rng.random();  // uniform(a, b) = a + (b - a) * random()
+    }
+}
+}  // namespace detail
+
 inline conversation build_chat(const chat_record& rec, const build_options& opt, python_random& rng) {
     conversation c;
     c.task = "sft";
     c.messages = detail::llava_messages(rec, c.images);
-    if (rng.random() <= opt.resize.prob_random_resize)
-        for (std::size_t k = 0; k < c.images.size(); ++k) (void)rng.random();  // uniform(...) per image
+    detail::chat_random_resize_draws(c.messages, opt.resize.prob_random_resize, rng);
+    return c;
+}
+
+/// LLaVA-OneVision sample (LlavaOneVisionDataset `get_messages`): a row with an image but no
+/// `<image>` tag gets `"<image>\n"` prepended to its first human turn (`ensure_image_tag_in_data_meta`),
+/// then it is built like a supervised chat. Rows the reference cannot build raise data_error
+/// "skip_record" (its `__getitem__` then loads the next item): a row without an image (the
+/// reference's `get_images_from_meta` rejects `[None]`), an image row without a human turn
+/// (`next()` raises StopIteration), more `<image>` tags than its one image, or a `<video>` tag.
+inline conversation build_llava_onevision(const chat_record& rec, const build_options& opt, python_random& rng) {
+    auto skip = [&](const std::string& why) {
+        RSCOVLM_THROW(data_error, "skip_record", "LLaVA-OneVision row " + rec.id + ": " + why);
+    };
+    if (rec.images.empty()) skip("no image (the reference rejects image None)");
+    chat_record r = rec;
+    bool tagged = false;
+    for (const auto& t : r.conversations)
+        if (t.at("value").get<std::string>().find("<image>") != std::string::npos) tagged = true;
+    if (!tagged) {
+        auto it = std::find_if(r.conversations.begin(), r.conversations.end(), [](const nlohmann::json& t) { return t.at("from") == "human"; });
+        if (it == r.conversations.end()) skip("no human turn to carry the <image> tag");
+        (*it)["value"] = "<image>\n" + (*it)["value"].get<std::string>();
+    }
+    conversation c;
+    c.task = "sft";
+    try {
+        c.messages = detail::llava_messages(r, c.images);
+    } catch (const data_error& e) {
+        skip(e.what());
+    }
+    detail::chat_random_resize_draws(c.messages, opt.resize.prob_random_resize, rng);
     return c;
 }
 
@@ -546,7 +688,7 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
             if (c.images.empty()) RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has boxes but no image");
             if (!opt.image_size) RSCOVLM_THROW(data_error, "no_image_size", "the GeoChat builder needs build_options::image_size");
             const auto wh = opt.image_size(c.images[0].path);
-            const resolution::size s = resolution::smart_resize(wh.second, wh.first, opt.resize.factor, opt.resize.min_pixels, opt.resize.max_pixels);
+            const resolution::size s = detail::plan_size(wh.first, wh.second, opt, detail::default_sizing::budget, rng);
             w = s.width;
             h = s.height;
             have_size = true;
@@ -583,14 +725,39 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
     return c;
 }
 
-/// LRS-VQA-Zoom sample (visual_cot_dataset.py `get_messages`): with exactly one `crop_hbox` (and
-/// visual CoT enabled) a one-step Zoom-in conversation: tool system prompt, question + zoom
-/// instruction, the tool call with the crop box scaled to the resized frame by `int()`, the crop
-/// of the *original* image (Pillow `crop`, coordinates rounded half to even), then the answer.
-/// Otherwise a plain question/answer. Multiple-choice text is built as the reference builds it
-/// (`rstrip` of a character set, the choices, the instruction and the answer cue).
-inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options& opt, python_random& rng) {
-    (void)rng;  // the reference draws nothing here
+namespace detail {
+
+/// The bbox the Zoom-in tool call carries (visual_cot_dataset.py `get_messages`): with a resized
+/// size, `int(v * resized / image_ori)` per coordinate; without one, `int(v)` of the original box.
+inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, int width, int height,
+                                                const std::optional<resolution::size>& resized) {
+    std::array<long long, 4> out{};
+    for (std::size_t k = 0; k < 4; ++k) {
+        if (!std::isfinite(b[k])) RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: crop_hbox values must be finite");
+        if (!resized) {
+            out[k] = geometry::py_int(b[k]);
+        } else {
+            const bool x = k % 2 == 0;
+            out[k] = scale_int(b[k], x ? resized->width : resized->height, x ? width : height);
+        }
+    }
+    return out;
+}
+
+}  // namespace detail
+
+/// LRS-VQA-Zoom sample (visual_cot_dataset.py `get_messages`), the one implementation behind the
+/// data engine's `builder.lrsvqa_zoom` and `zoom::lrsvqa::build_zoom_conversation`. With exactly
+/// one `crop_hbox` (and visual CoT enabled) a one-step Zoom-in conversation: tool system prompt,
+/// question + zoom instruction, the tool call with the crop box scaled to the resized frame by
+/// `int()`, the crop of the *original* image (Pillow `crop`, coordinates rounded half to even),
+/// then the answer. Otherwise a plain question/answer. Multiple-choice text is built as the
+/// reference builds it (`rstrip` of a character set, the choices, the instruction and the answer
+/// cue). `resized` empty: the image items carry no resized size and the tool call keeps the
+/// original coordinates (`int()`), as the reference does for a meta without `resized_width`. An
+/// image item names its file only when `rec.image` is not empty.
+inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional<resolution::size>& resized,
+                                      bool disable_visual_cot) {
     std::string question;
     if (!rec.multiple_choice) {
         question = rec.question;
@@ -600,27 +767,36 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options
         question = detail::py_rstrip(rec.question, prompts::mcq_rstrip_chars) + choices + std::string(prompts::mcq_instruction) +
                    std::string(prompts::mcq_answer_cue);
     }
-    const resolution::size rs = resolution::smart_resize(rec.height, rec.width, opt.resize.factor, opt.resize.min_pixels, opt.resize.max_pixels);
+    auto image_item = [&](const std::optional<resolution::size>& rs) {
+        nlohmann::ordered_json im;
+        im["type"] = "image";
+        if (!rec.image.empty()) im["image"] = "file://" + rec.image;
+        if (rs) {
+            im["resized_width"] = rs->width;
+            im["resized_height"] = rs->height;
+        }
+        return im;
+    };
     conversation c;
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, resized ? resized->width : 0, resized ? resized->height : 0,
+                                 std::nullopt});
     nlohmann::ordered_json content = nlohmann::ordered_json::array();
-    content.push_back(detail::image_item(rec.image, rs));
-    if (rec.crop_hbox.size() == 1 && !opt.disable_visual_cot) {
+    content.push_back(image_item(resized));
+    if (rec.crop_hbox.size() == 1 && !disable_visual_cot) {
         c.task = "zoom";
+        if (resized && (rec.width <= 0 || rec.height <= 0))
+            RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: needs image_ori_width/height > 0 to scale crop_hbox");
         const auto& b = rec.crop_hbox[0];
         // Image.crop: box = map(int, map(round, box)) (Python round: half to even)
         std::array<int, 4> crop{};
         for (std::size_t k = 0; k < 4; ++k) crop[k] = static_cast<int>(std::clamp(std::nearbyint(b[k]), -1073741824.0, 1073741824.0));
-        const long long x1 = detail::scale_int(b[0], rs.width, rec.width), y1 = detail::scale_int(b[1], rs.height, rec.height);
-        const long long x2 = detail::scale_int(b[2], rs.width, rec.width), y2 = detail::scale_int(b[3], rs.height, rec.height);
+        const std::array<long long, 4> call = detail::lrsvqa_call_box(b, rec.width, rec.height, resized);
         content.push_back(detail::text_item(question + std::string(prompts::zoom_user_suffix)));
         c.messages.push_back(detail::message("system", tokenizer::zoom_tool_system_prompt()));
         c.messages.push_back(detail::message("user", std::move(content)));
-        c.messages.push_back(detail::message("assistant", tokenizer::zoom_tool_call(x1, y1, x2, y2)));
+        c.messages.push_back(detail::message("assistant", tokenizer::zoom_tool_call(call[0], call[1], call[2], call[3])));
         nlohmann::ordered_json second = nlohmann::ordered_json::array();
-        nlohmann::ordered_json im;
-        im["type"] = "image";
-        im["image"] = "file://" + rec.image;
+        nlohmann::ordered_json im = image_item(std::nullopt);
         im["crop"] = {crop[0], crop[1], crop[2], crop[3]};
         second.push_back(im);
         second.push_back(detail::text_item(std::string(prompts::zoom_followup)));
@@ -634,6 +810,14 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options
         c.messages.push_back(detail::message("assistant", rec.answer));
     }
     return c;
+}
+
+/// LRS-VQA-Zoom sample as VisualCOTDataset builds it: the full image is smart-resized with the
+/// budget (`add_resized_size_to_metainfo`; the reference applies no random resize here).
+inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options& opt, python_random& rng) {
+    // the reference draws nothing here (its default strategy, the budget, draws nothing either)
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::budget, rng);
+    return build_lrsvqa_zoom(rec, std::optional<resolution::size>(rs), opt.disable_visual_cot);
 }
 
 }  // namespace rscovlm::data

@@ -10,6 +10,7 @@
 #include <rscovlm/data/records.hpp>
 #include <rscovlm/registry.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,7 +41,16 @@ public:
     /// Conversations made from each record (e.g. one per region type); samples are ordered
     /// task-major as the reference's `todo_list`.
     virtual std::size_t tasks_per_record() const noexcept { return 1; }
-    /// Builds task `task` (< tasks_per_record()) of a record.
+    /// Whether task `task` exists for this record (e.g. a refGeo segmentation sample needs a mask).
+    virtual bool has_task(const record& r, std::size_t task) const {
+        (void)r;
+        return task < tasks_per_record();
+    }
+    /// Sample order of the dataset: false, task-major (for each task, every record: dense
+    /// detection's `todo_list`); true, record-major (refGeo sorts its `todo_list` by record, then task).
+    virtual bool record_major() const noexcept { return false; }
+    /// Builds task `task` (< tasks_per_record()) of a record. May throw data_error "skip_record"
+    /// where the reference's `__getitem__` falls through to the next item.
     virtual conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const = 0;
     /// The component key.
     virtual std::string_view component_key() const noexcept = 0;
@@ -132,7 +142,9 @@ public:
     explicit dense_det_builder(std::vector<region_type> r = {region_type::hbb, region_type::obb, region_type::polygon})
         : m_regions(std::move(r)) {}
     static dense_det_builder from_params(registry::params& p) {
-        return dense_det_builder(detail::read_regions(p, {"hbb", "obb", "polygon"}));
+        std::vector<region_type> r = detail::read_regions(p, {"hbb", "obb", "polygon"});
+        p.check(std::find(r.begin(), r.end(), region_type::seg) == r.end(), "region_types", "dense detection has no 'seg' target");
+        return dense_det_builder(std::move(r));
     }
     std::size_t tasks_per_record() const noexcept override { return m_regions.size(); }
     conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const override {
@@ -144,17 +156,25 @@ private:
     std::vector<region_type> m_regions;
 };
 
-/// Grounding conversations, one per region type (GeoGroundDataset without segmentation).
+/// Grounding conversations, one per region type (GeoGroundDataset: hbb, obb, polygon and, for
+/// records with a mask file, seg). Samples are record-major, as the reference's sorted `todo_list`.
 class refgeo_builder : public conversation_builder {
 public:
     static constexpr std::string_view key = "builder.refgeo";
-    static constexpr std::string_view summary = "RSCoVLM referring grounding: expression as label, hbb/obb/polygon targets";
-    explicit refgeo_builder(std::vector<region_type> r = {region_type::hbb, region_type::obb, region_type::polygon})
+    static constexpr std::string_view summary = "RSCoVLM referring grounding: expression as label, hbb/obb/polygon/seg targets";
+    explicit refgeo_builder(std::vector<region_type> r = {region_type::hbb, region_type::obb, region_type::polygon, region_type::seg})
         : m_regions(std::move(r)) {}
     static refgeo_builder from_params(registry::params& p) {
-        return refgeo_builder(detail::read_regions(p, {"hbb", "obb", "polygon"}));
+        return refgeo_builder(detail::read_regions(p, {"hbb", "obb", "polygon", "seg"}));
     }
     std::size_t tasks_per_record() const noexcept override { return m_regions.size(); }
+    bool has_task(const record& r, std::size_t task) const override {
+        if (task >= m_regions.size()) return false;
+        if (m_regions[task] != region_type::seg) return true;
+        const grounding_record* g = std::get_if<grounding_record>(&r);
+        return g && !g->mask_path.empty();
+    }
+    bool record_major() const noexcept override { return true; }
     conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const override {
         return build_grounding(detail::expect<grounding_record>(r, key), m_regions.at(task), opt, rng);
     }
@@ -197,11 +217,36 @@ public:
     std::string_view component_key() const noexcept override { return key; }
 };
 
+/// LLaVA-OneVision rows (LlavaOneVisionDataset) exported as json/jsonl: like LLaVA conversations,
+/// with `image` a path or null (the Hugging Face dataset's image column).
+class llava_onevision_reader : public dataset_reader {
+public:
+    static constexpr std::string_view key = "reader.llava_onevision";
+    static constexpr std::string_view summary = "LLaVA-OneVision rows json/jsonl (conversations, image path or null)";
+    std::vector<record> read(const dataset_source& s) const override {
+        llava_read_options o;
+        o.null_image_ok = true;
+        return detail::to_records(read_llava(s.annotation_path, s.data_path, o));
+    }
+    std::string_view component_key() const noexcept override { return key; }
+};
+
+/// LLaVA-OneVision conversations (LlavaOneVisionDataset `get_messages` / `__getitem__`).
+class llava_onevision_builder : public conversation_builder {
+public:
+    static constexpr std::string_view key = "builder.llava_onevision";
+    static constexpr std::string_view summary = "LLaVA-OneVision chat: <image> tag ensured, rows the reference cannot build skipped";
+    conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
+        return build_llava_onevision(detail::expect<chat_record>(r, key), opt, rng);
+    }
+    std::string_view component_key() const noexcept override { return key; }
+};
+
 /// Built-in readers (core).
-using builtin_readers = registry::type_list<coco_reader, llava_reader, refgeo_reader, lrsvqa_reader>;
+using builtin_readers = registry::type_list<coco_reader, llava_reader, refgeo_reader, lrsvqa_reader, llava_onevision_reader>;
 /// Built-in builders.
-using builtin_builders =
-    registry::type_list<dense_det_builder, refgeo_builder, chat_builder, geochat_builder, lrsvqa_zoom_builder>;
+using builtin_builders = registry::type_list<dense_det_builder, refgeo_builder, chat_builder, geochat_builder,
+                                             lrsvqa_zoom_builder, llava_onevision_builder>;
 
 /// The `dataset_reader` kind.
 struct reader_kind {

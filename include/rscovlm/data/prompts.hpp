@@ -27,6 +27,21 @@ inline constexpr std::array<std::string_view, 5> ground_obb_json_proxy = {
     "Please provide the oriented bounding box coordinate of the region this sentence describes: {prompt}",
     "Locate {prompt} in the given image and provide the oriented bounding box using JSON format",
 };
+// refgeo_dataset.py `select_mask_prompt_template` and `get_seg_messages`
+inline constexpr std::string_view ground_mask_main = "Locate the {prompt}, output the segmentation mask";
+inline constexpr std::array<std::string_view, 6> ground_mask_proxy = {
+    "Give me the segmentation mask of {prompt}",
+    "Output the segmentation mask of the {prompt} in the image",
+    "From this image, provide the segmentation mask for {prompt}",
+    "Please provide the segmentation mask of the region this sentence describes: {prompt}",
+    "Locate {prompt} in the given image and provide the segmentation mask",
+    "Segment the {prompt} in the given image",
+};
+inline constexpr std::string_view ground_mask_system =
+    "As an AI assistant, you specialize in segmentation, delivering segmentation results as Row-wise RLE format. Each row "
+    "is represented as '<value>*<count>', and rows are separated by ';'. The last row ends with a semicolon. For example, "
+    "'0*1,1*2;0*3;' represents the mask.";
+
 /// Plain grounding prompt (`"find the {prompt}"`).
 inline constexpr std::string_view ground_plain_user = "find the {prompt}";
 

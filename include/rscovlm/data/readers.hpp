@@ -12,6 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <system_error>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -211,9 +214,15 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
     return out;
 }
 
+/// Options of `read_llava`.
+struct llava_read_options {
+    /// Accept `"image": null` as "no image" (LLaVA-OneVision rows); otherwise it is an error.
+    bool null_image_ok = false;
+};
+
 /// LLaVA-style conversation json (SupervisedDataset): records with `conversations` of
 /// {`from`: human|gpt, `value`} turns and optional `image` / `video` (a path or a list).
-inline std::vector<chat_record> read_llava(const std::string& path, const std::string& data_path) {
+inline std::vector<chat_record> read_llava(const std::string& path, const std::string& data_path, const llava_read_options& opt = {}) {
     const std::vector<nlohmann::json> docs = detail::load_json_or_jsonl(path);
     std::vector<chat_record> out;
     for (std::size_t i = 0; i < docs.size(); ++i) {
@@ -234,6 +243,7 @@ inline std::vector<chat_record> read_llava(const std::string& path, const std::s
         auto collect = [&](const char* key, std::vector<std::string>& dst) {
             if (!d.contains(key)) return;
             const auto& v = d[key];
+            if (v.is_null() && opt.null_image_ok) return;
             if (v.is_string()) {
                 dst.push_back(detail::join_path(data_path, v.get<std::string>()));
             } else if (v.is_array()) {
@@ -255,8 +265,9 @@ inline std::vector<chat_record> read_llava(const std::string& path, const std::s
 }
 
 /// refGeo metainfo jsonl (GeoGroundDataset): `question`, `bbox` [x1, y1, x2, y2], optional
-/// `poly` [[x, y] x 4], `image_width`, `image_height`, `dataset`, `image_id`; the image is
-/// `data_path/images/<dataset>/<image_id>`.
+/// `poly` [[x, y] x 4], `image_width`, `image_height`, `dataset`, `image_id`, optional `question_id`
+/// and `mask_exists`; the image is `data_path/images/<dataset>/<image_id>`, the mask (segmentation
+/// target) `data_path/masks/<dataset>/<image_id stem>_<question_id>.png`.
 inline std::vector<grounding_record> read_refgeo(const std::string& path, const std::string& data_path) {
     const std::vector<nlohmann::json> docs = detail::load_json_or_jsonl(path);
     std::vector<grounding_record> out;
@@ -285,6 +296,25 @@ inline std::vector<grounding_record> read_refgeo(const std::string& path, const 
             }
         }
         if (!r.bbox && r.poly.empty()) detail::bad_record(path, i, "needs 'bbox' or 'poly'");
+        if (d.contains("question_id") && !d["question_id"].is_null()) {
+            const auto& q = d["question_id"];
+            if (q.is_string()) r.question_id = q.get<std::string>();
+            else if (q.is_number_integer()) r.question_id = q.dump();
+            else detail::bad_record(path, i, "question_id must be an integer or a string");
+            // mask_root/<dataset>/<image_id.split('.')[0]>_<question_id>.png
+            const std::string stem = r.image_id.substr(0, r.image_id.find('.'));
+            const std::string mask =
+                detail::join_path(detail::join_path(detail::join_path(data_path, "masks"), r.dataset), stem + "_" + r.question_id + ".png");
+            bool exists = false;
+            if (d.contains("mask_exists")) {
+                if (!d["mask_exists"].is_boolean()) detail::bad_record(path, i, "mask_exists must be true or false");
+                exists = d["mask_exists"].get<bool>();
+            } else {
+                std::error_code ec;
+                exists = std::filesystem::exists(mask, ec);
+            }
+            if (exists) r.mask_path = mask;
+        }
         out.push_back(std::move(r));
     }
     return out;

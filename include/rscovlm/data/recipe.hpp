@@ -5,16 +5,18 @@
 /// of P percent) suffixes, `all%P` for every registered dataset, and custom dataset entries; the
 /// datasets are grouped by dataset type (first appearance order), each group is one dataset whose
 /// samples are its records times its builder's tasks (task-major, like the reference's
-/// `todo_list`), and the groups are concatenated (or, LMMRotate style, balanced by repetition).
+/// `todo_list`), and the groups are concatenated (or balanced as LMMRotate's "balanced concat").
 /// The sampler reproduces PyTorch's DistributedSampler (shuffle by `randperm` of a generator
 /// seeded with seed + epoch, padding by wrap-around, rank striding) with resumable state.
 
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/detail/pyrandom.hpp>
 #include <rscovlm/errors.hpp>
+#include <rscovlm/resolution/builtin.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -34,7 +36,26 @@ struct dataset_config {
     std::string dataset_type = "supervised";
     std::string reader;           ///< explicit reader key (optional; else derived from the type)
     double sampling_rate = 1.0;   ///< < 1: subsample fraction; >= 1: integer repeat count
+    /// Optional `{"key": "resize.square", "params": {...}}`: a `resolution` registry strategy for
+    /// this dataset's images instead of the dataset type's default (an extension; the reference
+    /// sizes every dataset with the global DataArguments).
+    nlohmann::json resolution;
+    /// dense_det: the config's `synonyms_dict` (category -> synonyms) for open-ended prompts.
+    nlohmann::json synonyms_dict;
 };
+
+/// Makes the strategy of a `{"key": ..., "params": {...}}` spec (a bare key string is accepted);
+/// unknown keys and bad parameters raise the registry's typed errors.
+inline std::shared_ptr<resolution::strategy> make_resolution(const nlohmann::json& spec) {
+    if (spec.is_string()) return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec.get<std::string>()));
+    if (!spec.is_object() || !spec.contains("key") || !spec["key"].is_string())
+        RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' must be a key or {\"key\": ..., \"params\": {...}}");
+    for (auto it = spec.begin(); it != spec.end(); ++it)
+        if (it.key() != "key" && it.key() != "params")
+            RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' has an unknown field '" + it.key() + "' (key, params)");
+    const nlohmann::json params = spec.contains("params") ? spec["params"] : nlohmann::json::object();
+    return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
+}
 
 /// Name -> dataset configs (a name may stand for several files, like `refgeo_hbb`), in
 /// registration order.
@@ -79,6 +100,19 @@ public:
         str("data_path", c.data_path);
         str("dataset_type", c.dataset_type);
         str("reader", c.reader);
+        if (j.contains("synonyms_dict") && !j["synonyms_dict"].is_null()) {
+            if (!j["synonyms_dict"].is_object())
+                RSCOVLM_THROW(data_error, "bad_recipe", where + ": 'synonyms_dict' must map category names to lists of synonyms");
+            c.synonyms_dict = j["synonyms_dict"];
+        }
+        if (j.contains("resolution")) {
+            (void)make_resolution(j["resolution"]);  // validated here, made again when loaded
+            c.resolution = j["resolution"];
+        }
+        if (c.annotation_path.empty() && c.dataset_type == "llava_onevision")
+            RSCOVLM_THROW(data_error, "bad_recipe",
+                          where + ": missing 'annotation_path': llava_onevision reads the rows exported to json/jsonl "
+                                  "(Hugging Face load_from_disk folders are not read)");
         if (c.annotation_path.empty() && c.reader != "reader.dota")
             RSCOVLM_THROW(data_error, "bad_recipe", where + ": missing 'annotation_path'");
         return c;
@@ -203,8 +237,9 @@ struct dataset_type_components {
     nlohmann::json builder_params = nlohmann::json::object();
 };
 
-/// The components of an RSCoVLM dataset type. `refgeo` builds hbb/obb/polygon (segmentation
-/// masks are not built); `refgeo_obb_only` is accepted although the reference's table lacks it.
+/// The components of an RSCoVLM dataset type (DATASET_CLASS of rscovlm/training/data/__init__.py).
+/// `refgeo` builds hbb/obb/polygon and, for records with a mask, seg; `refgeo_obb_only` is accepted
+/// although the reference's table lacks it.
 inline dataset_type_components components_for(const dataset_config& c) {
     dataset_type_components d;
     const std::string& t = c.dataset_type;
@@ -217,9 +252,13 @@ inline dataset_type_components components_for(const dataset_config& c) {
         d.builder = "builder.dense_det";
         if (t == "dense_det_hbb_only") regions({"hbb"});
         if (t == "dense_det_poly_only") regions({"polygon"});
-    } else if (t == "refgeo" || t == "refgeo_wo_seg" || t == "refgeo_hbb_only" || t == "refgeo_obb_only" || t == "refgeo_poly_only") {
+    } else if (t == "refgeo" || t == "refgeo_wo_seg" || t == "refgeo_seg_only" || t == "refgeo_hbb_only" ||
+               t == "refgeo_obb_only" || t == "refgeo_poly_only") {
         d.reader = "reader.refgeo";
         d.builder = "builder.refgeo";
+        if (t == "refgeo") regions({"hbb", "obb", "polygon", "seg"});
+        if (t == "refgeo_wo_seg") regions({"hbb", "obb", "polygon"});
+        if (t == "refgeo_seg_only") regions({"seg"});
         if (t == "refgeo_hbb_only") regions({"hbb"});
         if (t == "refgeo_obb_only") regions({"obb"});
         if (t == "refgeo_poly_only") regions({"polygon"});
@@ -232,11 +271,14 @@ inline dataset_type_components components_for(const dataset_config& c) {
     } else if (t == "teochat") {
         d.reader = "reader.llava";
         d.builder = "builder.geochat";
+    } else if (t == "llava_onevision") {
+        d.reader = "reader.llava_onevision";
+        d.builder = "builder.llava_onevision";
     } else {
         RSCOVLM_THROW(data_error, "unsupported_dataset_type",
                       "dataset type '" + t + "' of '" + c.name +
-                          "' is not supported (dense_det[_hbb_only|_poly_only], refgeo[_hbb_only|_obb_only|_poly_only], "
-                          "supervised, visual_cot, teochat)");
+                          "' is not supported (dense_det[_hbb_only|_poly_only], refgeo[_wo_seg|_seg_only|_hbb_only|_obb_only|_poly_only], "
+                          "supervised, visual_cot, teochat, llava_onevision)");
     }
     if (!c.reader.empty()) d.reader = c.reader;
     return d;
@@ -245,11 +287,16 @@ inline dataset_type_components components_for(const dataset_config& c) {
 /// rscovlm.utils `random_sample`: a rate below 1 keeps `random.Random(42).sample(records,
 /// int(len * rate))` (the reference turns any given seed into 42); an integer rate >= 1 repeats
 /// the list that many times.
+/// `min_one`: llava_onevision_dataset.py's own `random_sample`, which keeps
+/// `max(1, int(len * rate))` records (same generator and draws otherwise).
 template <class T>
-inline std::vector<T> random_sample(const std::vector<T>& records, double rate) {
+inline std::vector<T> random_sample(const std::vector<T>& records, double rate, bool min_one = false) {
     if (rate < 1.0) {
         python_random rng(42);
-        const auto k = static_cast<std::size_t>(static_cast<double>(records.size()) * rate);
+        auto k = static_cast<std::size_t>(static_cast<double>(records.size()) * rate);
+        if (min_one && k == 0) k = 1;
+        if (k > records.size())
+            RSCOVLM_THROW(data_error, "bad_recipe", "Sample larger than population or is negative");
         std::vector<T> out;
         out.reserve(k);
         for (std::size_t i : detail::sample_indices(rng, records.size(), k)) out.push_back(records[i]);
@@ -271,8 +318,37 @@ struct mixture_part {
     std::unique_ptr<conversation_builder> builder;
     std::vector<record> records;
     std::vector<std::string> record_dataset;  ///< dataset name of each record
-    /// Number of samples: records x tasks.
-    std::size_t size() const { return records.size() * (builder ? builder->tasks_per_record() : 1); }
+    std::vector<std::size_t> record_config;   ///< index of the recipe entry each record came from
+    /// (record, task) of every sample in the reference's order (`index_tasks`); empty: records x
+    /// tasks, task-major.
+    std::vector<std::pair<std::size_t, std::size_t>> todo;
+
+    /// Fills `todo` from the builder's order (task- or record-major) and per-record tasks.
+    void index_tasks() {
+        todo.clear();
+        const std::size_t nt = builder ? builder->tasks_per_record() : 1;
+        if (builder && builder->record_major()) {
+            for (std::size_t r = 0; r < records.size(); ++r)
+                for (std::size_t t = 0; t < nt; ++t)
+                    if (builder->has_task(records[r], t)) todo.emplace_back(r, t);
+        } else {
+            for (std::size_t t = 0; t < nt; ++t)
+                for (std::size_t r = 0; r < records.size(); ++r)
+                    if (!builder || builder->has_task(records[r], t)) todo.emplace_back(r, t);
+        }
+        m_indexed = true;
+    }
+    /// Number of samples.
+    std::size_t size() const { return m_indexed ? todo.size() : records.size() * (builder ? builder->tasks_per_record() : 1); }
+    /// (record, task) of local sample `i`.
+    std::pair<std::size_t, std::size_t> at(std::size_t i) const {
+        if (m_indexed) return todo.at(i);
+        const std::size_t nrec = records.size();
+        return {i % nrec, i / nrec};
+    }
+
+private:
+    bool m_indexed = false;
 };
 
 /// Where a global sample index points.
@@ -280,60 +356,147 @@ struct sample_location {
     std::size_t part = 0;
     std::size_t record = 0;
     std::size_t task = 0;
+    std::size_t local = 0;  ///< sample index inside the part
 };
+
+/// LMMRotate's "balanced concat" (lmmrotate/dataset.py `OrientedDetSFTDataset.
+/// deal_with_multidataset_mode`): each subset (one annotation file there; one recipe entry here)
+/// is repeated `round(max_len / len)` times (Python round, half to even; factors <= 1.8 become 1),
+/// the repeats are concatenated, and every epoch draws `random.Random(epoch).sample(pool, N)`
+/// with N the plain concatenated length. Returns the pool positions in draw order mapped to the
+/// subsets' items: `subsets[i]` lists the items of subset i. An empty subset fails as the
+/// reference does (division by zero): data_error "empty_subset".
+inline std::vector<std::size_t> balanced_concat_order(const std::vector<std::vector<std::size_t>>& subsets, std::uint64_t epoch) {
+    std::size_t mx = 0, total = 0;
+    for (std::size_t i = 0; i < subsets.size(); ++i) {
+        if (subsets[i].empty())
+            RSCOVLM_THROW(data_error, "empty_subset", "balanced concat: subset " + std::to_string(i) + " is empty (division by zero)");
+        mx = std::max(mx, subsets[i].size());
+        total += subsets[i].size();
+    }
+    std::vector<std::size_t> pool;
+    for (const auto& sub : subsets) {
+        const double q = static_cast<double>(mx) / static_cast<double>(sub.size());
+        const double r = std::nearbyint(q);  // round(): half to even under the default rounding mode
+        const std::size_t ratio = r > 1.8 ? static_cast<std::size_t>(r) : 1;
+        for (std::size_t k = 0; k < ratio; ++k) pool.insert(pool.end(), sub.begin(), sub.end());
+    }
+    python_random rng(epoch);
+    std::vector<std::size_t> out;
+    out.reserve(total);
+    for (std::size_t i : detail::sample_indices(rng, pool.size(), total)) out.push_back(pool[i]);
+    return out;
+}
 
 /// The concatenated training set of a recipe.
 class mixture {
 public:
     std::vector<mixture_part> parts;
-    bool balanced = false;  ///< LMMRotate-style: every part repeated (cyclically) to the largest part's size
+    /// Per recipe entry (`mixture_part::record_config`): its own resolution strategy, or null.
+    std::vector<std::shared_ptr<resolution::strategy>> config_resolution;
+    /// LMMRotate balanced concat over the recipe entries (see `balanced_concat_order`); the order
+    /// is drawn for the epoch given to `set_epoch` (default 0).
+    bool balanced = false;
 
-    /// Total number of samples.
+    /// Total number of samples (balanced concat keeps the plain length, as LMMRotate does).
     std::size_t size() const {
-        std::size_t n = 0, mx = 0;
-        for (const auto& p : parts) {
-            n += p.size();
-            mx = std::max(mx, p.size());
-        }
-        return balanced ? mx * parts.size() : n;
+        std::size_t n = 0;
+        for (const auto& p : parts) n += p.size();
+        return n;
     }
-    /// ConcatDataset indexing (bisect over cumulative sizes), then task-major inside a part.
+    /// Draws the balanced-concat order of `epoch` (no effect unless `balanced`).
+    void set_epoch(std::uint64_t epoch) {
+        m_epoch = epoch;
+        m_order.clear();
+        if (!balanced) return;
+        std::vector<std::vector<std::size_t>> subsets;
+        std::size_t base = 0;
+        for (const auto& p : parts) {
+            for (std::size_t i = 0; i < p.size(); ++i) {
+                const std::size_t cfg = p.record_config.empty() ? 0 : p.record_config.at(p.at(i).first);
+                if (subsets.size() <= cfg) subsets.resize(cfg + 1);
+                subsets[cfg].push_back(base + i);
+            }
+            base += p.size();
+        }
+        subsets.erase(std::remove_if(subsets.begin(), subsets.end(), [](const auto& v) { return v.empty(); }), subsets.end());
+        m_order = balanced_concat_order(subsets, epoch);
+    }
+    std::uint64_t epoch() const noexcept { return m_epoch; }
+    /// ConcatDataset indexing (bisect over cumulative sizes), then the part's sample order; with
+    /// balanced concat the index goes through the epoch's drawn order first.
     sample_location locate(std::size_t index) const {
         if (index >= size()) RSCOVLM_THROW(data_error, "index_out_of_range", "sample " + std::to_string(index) + " of " + std::to_string(size()));
-        std::size_t mx = 0;
-        for (const auto& p : parts) mx = std::max(mx, p.size());
+        if (balanced) {
+            if (m_order.size() != size())
+                RSCOVLM_THROW(data_error, "stale_order", "balanced mixture changed after set_epoch(); call set_epoch() again");
+            index = m_order.at(index);
+        }
         for (std::size_t i = 0; i < parts.size(); ++i) {
-            const std::size_t n = balanced ? mx : parts[i].size();
+            const std::size_t n = parts[i].size();
             if (index < n) {
-                std::size_t local = index;
-                if (balanced) local %= parts[i].size();
-                const std::size_t nrec = parts[i].records.size();
-                return sample_location{i, local % nrec, local / nrec};
+                const auto rt = parts[i].at(index);
+                return sample_location{i, rt.first, rt.second, index};
             }
             index -= n;
         }
         return {};
     }
     /// Builds sample `index` with a generator seeded `(seed << 32) + index` (Python:
-    /// `random.seed((seed << 32) + index)` before the reference's get_messages).
+    /// `random.seed((seed << 32) + index)` before the reference's get_messages). A builder's
+    /// "skip_record" moves on to the part's next sample with the same generator, as the
+    /// reference's `__getitem__(idx + 1)` (LLaVA-OneVision); past the part's end: data_error
+    /// "no_next_record".
     conversation build(std::size_t index, const build_options& opt, std::uint64_t seed) const {
         const sample_location l = locate(index);
         python_random rng((seed << 32) + index);
-        conversation c = parts[l.part].builder->build(parts[l.part].records[l.record], l.task, opt, rng);
-        c.dataset = parts[l.part].record_dataset[l.record];
-        return c;
+        const mixture_part& p = parts[l.part];
+        for (std::size_t local = l.local;; ++local) {
+            if (local >= p.size())
+                RSCOVLM_THROW(data_error, "no_next_record",
+                              "sample " + std::to_string(index) + ": no buildable item from " + std::to_string(l.local) + " to the end of '" +
+                                  p.dataset_type + "'");
+            const auto rt = p.at(local);
+            try {
+                const std::size_t cfg = p.record_config.empty() ? 0 : p.record_config[rt.first];
+                const bool own = cfg < config_resolution.size() && config_resolution[cfg];
+                conversation c;
+                if (own) {
+                    build_options o = opt;
+                    o.resolution = config_resolution[cfg];
+                    c = p.builder->build(p.records[rt.first], rt.second, o, rng);
+                } else {
+                    c = p.builder->build(p.records[rt.first], rt.second, opt, rng);
+                }
+                c.dataset = p.record_dataset[rt.first];
+                return c;
+            } catch (const data_error& e) {
+                if (std::string(e.what()).find("[rscovlm.data.skip_record]") == std::string::npos) throw;
+            }
+        }
     }
+
+private:
+    std::uint64_t m_epoch = 0;
+    std::vector<std::size_t> m_order;
 };
 
 /// Reads every dataset of a resolved recipe and groups it into a mixture. `make_reader` maps a
 /// reader key to a reader (default: the core catalog; `io::make_any_reader` adds DOTA and XML).
+/// Dense-detection records get `use_synonyms = random() <= prob_open_end_prompts`, one draw per
+/// record in load order, as DenseDetectionDataset's constructor; the draws come from
+/// `random.Random(open_end_seed)` (the reference uses the process's global generator there).
 inline mixture load_mixture(const std::vector<dataset_config>& configs,
                             const std::function<std::unique_ptr<dataset_reader>(const std::string&)>& make_reader = {},
-                            bool balanced = false) {
+                            bool balanced = false, std::uint64_t epoch = 0, double prob_open_end_prompts = 0.0,
+                            std::uint64_t open_end_seed = 0) {
+    python_random open_end_rng(open_end_seed);
     mixture m;
     m.balanced = balanced;
-    for (const auto& c : configs) {
+    for (std::size_t ci = 0; ci < configs.size(); ++ci) {
+        const dataset_config& c = configs[ci];
         const dataset_type_components comp = components_for(c);
+        m.config_resolution.push_back(c.resolution.is_null() ? nullptr : make_resolution(c.resolution));
         mixture_part* part = nullptr;
         for (auto& p : m.parts)
             if (p.dataset_type == c.dataset_type) part = &p;
@@ -346,12 +509,22 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
         }
         std::unique_ptr<dataset_reader> reader =
             make_reader ? make_reader(comp.reader) : registry::make<reader_kind>(comp.reader, nlohmann::json::object());
-        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}), c.sampling_rate);
+        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}), c.sampling_rate,
+                                                       c.dataset_type == "llava_onevision");
+        std::shared_ptr<const nlohmann::json> synonyms;
+        if (!c.synonyms_dict.is_null()) synonyms = std::make_shared<const nlohmann::json>(c.synonyms_dict);
         for (const auto& r : recs) {
             part->records.push_back(r);
+            if (auto* d = std::get_if<detection_record>(&part->records.back())) {
+                d->use_synonyms = open_end_rng.random() <= prob_open_end_prompts;
+                d->synonyms = synonyms;
+            }
             part->record_dataset.push_back(c.name);
+            part->record_config.push_back(ci);
         }
     }
+    for (auto& p : m.parts) p.index_tasks();
+    m.set_epoch(epoch);
     return m;
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -33,6 +34,12 @@ struct detection_record {
     int height = 0;
     std::vector<det_instance> objects;
     std::vector<std::string> classes;  ///< the dataset's class names (raw), for prompts and ranks
+    /// Open-ended prompt for this image (DenseDetectionDataset's per-record `use_synonyms`, drawn
+    /// once when the dataset is loaded): the categories become "all the visible remote sensing
+    /// objects" and each object's label a random synonym from `synonyms`.
+    bool use_synonyms = false;
+    /// The dataset config's `synonyms_dict` (category -> list of synonyms), shared by its records.
+    std::shared_ptr<const nlohmann::json> synonyms;
 };
 
 /// A referring expression with its target (refGeo metainfo jsonl).
@@ -45,6 +52,11 @@ struct grounding_record {
     std::vector<geometry::point> poly;    ///< quad, when the dataset has one
     std::string dataset;
     std::string image_id;
+    std::string question_id;              ///< `str(question_id)` (names the mask file)
+    /// Segmentation mask file (`data_path/masks/<dataset>/<image_id stem>_<question_id>.png`) when
+    /// the record has one: the metainfo's `mask_exists`, else whether the file exists, decided when
+    /// the dataset is read as the reference's constructor does. Empty: no mask.
+    std::string mask_path;
 };
 
 /// A LLaVA-style conversation (`conversations` of `from`/`value` turns with `<image>`/`<video>`

@@ -813,7 +813,8 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     const auto t0 = std::chrono::steady_clock::now();
     data::dataset_catalog catalog = job.catalog;
     const std::vector<data::dataset_config> configs = data::resolve_recipe(job.recipe, catalog, job.base_dir);
-    const data::mixture mix = data::load_mixture(configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced);
+    const data::mixture mix = data::load_mixture(configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced, job.epoch,
+                                                job.build.prob_open_end_prompts, job.seed);
     data::distributed_sampler sampler(mix.size(), job.world_size, job.rank, job.shuffle, job.seed);
     sampler.set_epoch(job.epoch);
     sampler.restore(data::sampler_state{job.epoch, job.resume_position});
@@ -821,6 +822,7 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     if (job.limit > 0 && order.size() > job.limit) order.resize(job.limit);
     data::build_options bo = job.build;
     if (!bo.image_size) bo.image_size = image_size_of;
+    if (!bo.load_image) bo.load_image = [](const std::string& p) { return load_image(p, load_options{false, imaging::rgb_mode::composite, 0}); };
 
     build_report rep;
     rep.dataset_size = mix.size();

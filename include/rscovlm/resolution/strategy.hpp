@@ -133,6 +133,14 @@ class strategy {
     virtual plan plan_size(int height, int width) = 0;
     /// \brief Resets any random state (no-op for deterministic strategies).
     virtual void reseed(std::uint64_t /*seed*/) {}
+    /// \brief Plan drawing any randomness from `rng` instead of the strategy's own generator, so a
+    /// caller reproduces a reference's call order on one shared stream (the data builders: the
+    /// sample's `random` state). Must not modify the strategy (builders call it from several
+    /// threads). Default: `plan_size` (deterministic strategies draw nothing).
+    virtual plan plan_with(int height, int width, python_random& rng) {
+        (void)rng;
+        return plan_size(height, width);
+    }
     /// \brief The component key.
     virtual std::string_view component_key() const noexcept = 0;
     /// \brief The parameters, as JSON accepted by `from_params`.
@@ -311,13 +319,16 @@ class random_resize : public strategy {
         const auto seed = p.get<std::uint64_t>("seed", 0);
         return random_resize(mn, mx, prob, seed, detail::read_factor(p));
     }
-    plan plan_size(int height, int width) override {
+    plan plan_size(int height, int width) override { return plan_with(height, width, m_rng); }
+    /// \brief The same draws from an external generator (`random() <= prob`, always consumed, then
+    /// `uniform`), leaving the strategy's own generator untouched.
+    plan plan_with(int height, int width, python_random& rng) override {
         if (height <= 0 || width <= 0)
             RSCOVLM_THROW(resolution_error, "zero_size",
                           "random_resize: image size " + std::to_string(height) + "x" + std::to_string(width));
-        if (m_rng.random() <= m_prob) {
+        if (rng.random() <= m_prob) {
             const double orig = static_cast<double>(static_cast<long long>(height) * width);
-            const double scale = m_rng.uniform(static_cast<double>(m_opt.min_pixels) / orig, static_cast<double>(m_opt.max_pixels) / orig);
+            const double scale = rng.uniform(static_cast<double>(m_opt.min_pixels) / orig, static_cast<double>(m_opt.max_pixels) / orig);
             const double hs = static_cast<double>(height) * scale, ws = static_cast<double>(width) * scale;
             const long long rh = static_cast<long long>(hs), rw = static_cast<long long>(ws);  // Python int(): truncation
             plan p = make_plan(height, width, smart_resize(rh, rw, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);

@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rscovlm/data/builders.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/types.hpp>
 #include <rscovlm/zoom/protocol.hpp>
@@ -153,7 +154,7 @@ inline std::string py_rstrip_chars(std::string_view s, std::string_view chars) {
 
 /// An LRS-VQA-Zoom record turned into a conversation.
 struct zoom_conversation {
-    nlohmann::json messages;            ///< HF messages; images are `{"type":"image"}` items (+ resized size)
+    nlohmann::json messages;            ///< HF messages (those of `data::build_lrsvqa_zoom`)
     bool zoom = false;                  ///< true: the five-message Zoom-in layout; false: plain QA
     std::string question;               ///< question text (multiple-choice text built as the reference)
     std::string answer;
@@ -162,88 +163,89 @@ struct zoom_conversation {
     std::array<long long, 4> bbox_call{}; ///< bbox written in the tool call (resized frame, `int()`)
 };
 
-/// Builds the conversation of one LRS-VQA-Zoom record like visual_cot_dataset.get_messages.
-/// `resized_width/height` are the size chosen for the full image (0 = not resized: the tool call keeps
-/// original coordinates). Raises data_error "bad_record" for records missing required fields.
+/// Builds the conversation of one LRS-VQA-Zoom record (a JSON object of the dataset file) like
+/// visual_cot_dataset.get_messages. A thin adapter: the record is validated and converted to a
+/// `data::vqa_record`, and the conversation is made by `data::build_lrsvqa_zoom`, the data engine's
+/// builder. `resized_width/height` are the size chosen for the full image (0 = not resized: the tool
+/// call keeps original coordinates). `image` is used as given (no data_path join). Raises data_error
+/// "bad_record" for records missing required fields.
 inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int resized_width = 0,
                                                  int resized_height = 0, bool disable_visual_cot = false) {
     auto fail = [&](const std::string& why) {
         RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: " + why);
     };
     if (!meta.is_object()) fail("not a JSON object");
-    zoom_conversation c;
+    data::vqa_record rec;
+    if (meta.contains("image") && meta["image"].is_string()) rec.image = meta["image"].get<std::string>();
     if (meta.contains("question") && meta.contains("answer")) {
         if (!meta["question"].is_string() || !meta["answer"].is_string()) fail("'question'/'answer' must be strings");
-        c.question = meta["question"].get<std::string>();
-        c.answer = meta["answer"].get<std::string>();
+        rec.question = meta["question"].get<std::string>();
+        rec.answer = meta["answer"].get<std::string>();
     } else if (meta.contains("Text") && meta.contains("Ground truth") && meta.contains("Answer choices")) {
         if (!meta["Text"].is_string() || !meta["Ground truth"].is_string() || !meta["Answer choices"].is_array())
             fail("'Text'/'Ground truth' must be strings and 'Answer choices' an array");
-        std::string choices = " The choices are listed below: \n";
+        rec.multiple_choice = true;
+        rec.question = meta["Text"].get<std::string>();
+        rec.answer = meta["Ground truth"].get<std::string>();
         for (const auto& ch : meta["Answer choices"]) {
             if (!ch.is_string()) fail("'Answer choices' items must be strings");
-            choices += ch.get<std::string>() + "\n";
+            rec.choices.push_back(ch.get<std::string>());
         }
-        // Reference quirk: rstrip() with a character set, not a suffix.
-        c.question = py_rstrip_chars(meta["Text"].get<std::string>(), "\n Answer the question using a single word or phrase.") +
-                     choices +
-                     "Select the best answer to the above multiple-choice question based on the image. Respond with "
-                     "only the letter (A, B, C, D, or E) of the correct option." +
-                     "\nThe best answer is:";
-        c.answer = meta["Ground truth"].get<std::string>();
     } else {
         fail("needs 'question' and 'answer', or 'Text', 'Ground truth' and 'Answer choices'");
-    }
-
-    nlohmann::json image_item{{"type", "image"}};
-    const bool resized = resized_width > 0 && resized_height > 0;
-    if (resized) {
-        image_item["resized_width"] = resized_width;
-        image_item["resized_height"] = resized_height;
     }
     if (!meta.contains("bbox_info") || !meta["bbox_info"].is_object() || !meta["bbox_info"].contains("crop_hbox") ||
         !meta["bbox_info"]["crop_hbox"].is_array())
         fail("needs 'bbox_info.crop_hbox' (an array of boxes)");
     const nlohmann::json& crops = meta["bbox_info"]["crop_hbox"];
-
-    c.messages = nlohmann::json::array();
-    if (crops.size() == 1 && !disable_visual_cot) {
-        const nlohmann::json& b = crops[0];
-        if (!b.is_array() || b.size() != 4) fail("crop_hbox[0] must hold 4 numbers");
-        double v[4];
-        for (std::size_t i = 0; i < 4; ++i) {
-            if (!b[i].is_number()) fail("crop_hbox[0] must hold 4 numbers");
-            v[i] = b[i].get<double>();
-        }
-        c.zoom = true;
-        c.crop_original = geometry::hbox{v[0], v[1], v[2], v[3]};
-        c.crop_window = pillow_crop_box(c.crop_original);
-        double call[4] = {v[0], v[1], v[2], v[3]};
-        if (resized) {
-            if (!meta.contains("image_ori_width") || !meta.contains("image_ori_height") ||
-                !meta["image_ori_width"].is_number() || !meta["image_ori_height"].is_number())
-                fail("needs numeric 'image_ori_width'/'image_ori_height' to scale crop_hbox");
-            const double ow = meta["image_ori_width"].get<double>(), oh = meta["image_ori_height"].get<double>();
-            if (ow <= 0 || oh <= 0) fail("image_ori_width/height must be > 0");
-            // bbox[i] = int(bbox[i] * meta['resized_width'] / meta['image_ori_width'])
-            for (int i = 0; i < 4; i += 2) {
-                call[i] = static_cast<double>(static_cast<long long>(v[i] * resized_width / ow));
-                call[i + 1] = static_cast<double>(static_cast<long long>(v[i + 1] * resized_height / oh));
+    for (std::size_t j = 0; j < crops.size(); ++j) {
+        const nlohmann::json& b = crops[j];
+        // only the single box of a Zoom-in sample is read by the reference; others are just counted
+        if (crops.size() == 1) {
+            if (!b.is_array() || b.size() != 4) fail("crop_hbox[0] must hold 4 numbers");
+            std::array<double, 4> v{};
+            for (std::size_t i = 0; i < 4; ++i) {
+                if (!b[i].is_number()) fail("crop_hbox[0] must hold 4 numbers");
+                v[i] = b[i].get<double>();
             }
+            rec.crop_hbox.push_back(v);
+        } else {
+            rec.crop_hbox.push_back({0, 0, 0, 0});
         }
-        for (int i = 0; i < 4; ++i) c.bbox_call[static_cast<std::size_t>(i)] = static_cast<long long>(call[i]);
-        c.messages.push_back({{"role", "system"}, {"content", std::string(system_prompt)}});
-        c.messages.push_back({{"role", "user"},
-                              {"content", nlohmann::json::array({image_item, {{"type", "text"}, {"text", c.question + std::string(user_suffix)}}})}});
-        c.messages.push_back({{"role", "assistant"}, {"content", format_tool_call(call[0], call[1], call[2], call[3])}});
-        c.messages.push_back({{"role", "user"},
-                              {"content", nlohmann::json::array({nlohmann::json{{"type", "image"}},
-                                                                 {{"type", "text"}, {"text", std::string(zoom_turn_text)}}})}});
-        c.messages.push_back({{"role", "assistant"}, {"content", c.answer}});
+    }
+    const bool resized = resized_width > 0 && resized_height > 0;
+    const bool zoom = rec.crop_hbox.size() == 1 && !disable_visual_cot;
+    if (resized && zoom) {
+        if (!meta.contains("image_ori_width") || !meta.contains("image_ori_height") ||
+            !meta["image_ori_width"].is_number() || !meta["image_ori_height"].is_number())
+            fail("needs numeric 'image_ori_width'/'image_ori_height' to scale crop_hbox");
+        const double ow = meta["image_ori_width"].get<double>(), oh = meta["image_ori_height"].get<double>();
+        if (!(ow > 0) || !(oh > 0) || ow > 2147483647.0 || oh > 2147483647.0) fail("image_ori_width/height must be > 0");
+        rec.width = static_cast<int>(ow);
+        rec.height = static_cast<int>(oh);
+        if (rec.width <= 0 || rec.height <= 0 || rec.width != ow || rec.height != oh)
+            fail("image_ori_width/height must be positive integers");
+    }
+    std::optional<resolution::size> rs;
+    if (resized) rs = resolution::size{resized_height, resized_width};
+    const data::conversation dc = data::build_lrsvqa_zoom(rec, rs, disable_visual_cot);
+
+    zoom_conversation c;
+    c.messages = nlohmann::json::parse(dc.messages.dump());
+    c.zoom = dc.task == "zoom";
+    c.question = rec.question;
+    c.answer = rec.answer;
+    if (c.zoom) {
+        const auto& v = rec.crop_hbox[0];
+        c.crop_original = geometry::hbox{v[0], v[1], v[2], v[3]};
+        const auto& w = *dc.images.at(1).crop;
+        c.crop_window = pixel_box{w[0], w[1], w[2], w[3]};
+        c.bbox_call = data::detail::lrsvqa_call_box(v, rec.width, rec.height, rs);
+        // the question as the model sees it (multiple-choice text included)
+        const std::string t = c.messages[1]["content"][1]["text"].get<std::string>();
+        c.question = t.substr(0, t.size() - data::prompts::zoom_user_suffix.size());
     } else {
-        c.messages.push_back(
-            {{"role", "user"}, {"content", nlohmann::json::array({image_item, {{"type", "text"}, {"text", c.question}}})}});
-        c.messages.push_back({{"role", "assistant"}, {"content", c.answer}});
+        c.question = c.messages[0]["content"][1]["text"].get<std::string>();
     }
     return c;
 }

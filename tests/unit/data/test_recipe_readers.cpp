@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -137,10 +138,26 @@ TEST_CASE("data: recipe sampling rates, *N and %P counts, all%P") {
     CHECK(custom[0].name == "custom_dataset_0");
     CHECK(custom[1].name == "chat");
     CHECK_FALSE(try_call([&] { return data::resolve_recipe(nlohmann::json::array({"nope"}), cat); }).ok());
-    // Balanced concat repeats the smaller part.
-    const data::mixture mb = data::load_mixture(configs, {}, true);
-    CHECK(mb.size() == 24);
-    CHECK(mb.locate(23).part == 1);
+    // LMMRotate balanced concat: chat%50 (2 samples) is repeated round(12 / 2) = 6 times in the
+    // pool, the length stays 14 and random.Random(epoch).sample(pool, 14) picks the order:
+    // epoch 0 -> [12, 13, 1, 8, 12, 13, 13, 9, 12, 5, 13, 3, 12, 2] (Python).
+    data::mixture mb = data::load_mixture(configs, {}, true);
+    CHECK(mb.size() == 14);
+    const std::vector<std::size_t> want0{12, 13, 1, 8, 12, 13, 13, 9, 12, 5, 13, 3, 12, 2};
+    std::size_t chat = 0;
+    for (std::size_t i = 0; i < 14; ++i) {
+        const auto l = mb.locate(i);
+        const auto plain = m.locate(want0[i]);
+        CHECK(l.part == plain.part);
+        CHECK(l.record == plain.record);
+        CHECK(l.task == plain.task);
+        chat += l.part == 1;
+    }
+    CHECK(chat == 8);
+    mb.set_epoch(1);  // epoch 1 draws 7 chat samples
+    chat = 0;
+    for (std::size_t i = 0; i < 14; ++i) chat += mb.locate(i).part == 1;
+    CHECK(chat == 7);
 }
 
 TEST_CASE("data: torch randperm matches LibTorch 1.13 CPU") {
@@ -253,7 +270,7 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     CHECK(t.input_ids.size() == 20);
     CHECK(t.positions[0].size() == 20);
     // Shards readable back.
-    const fs::path dir = fs::temp_directory_path() / "rscovlm_test_shards";
+    const fs::path dir = fs::temp_directory_path() / ("rscovlm_test_shards_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
     fs::remove_all(dir);
     {
         io::shard_writer w(dir.string(), 2);

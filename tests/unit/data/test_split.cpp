@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -115,7 +116,7 @@ TEST_CASE("data: img_split crops and pads pixels like cv2 (hash of the RGB patch
 
 TEST_CASE("data: split_dota writes images/ and annfiles/ identically for 1 and 2 threads") {
     namespace fs = std::filesystem;
-    const fs::path tmp = fs::temp_directory_path() / "rscovlm_test_split";
+    const fs::path tmp = fs::temp_directory_path() / ("rscovlm_test_split_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
     fs::remove_all(tmp);
     io::split_job job;
     job.image_dirs = {fixture("fx_a/images")};
