@@ -31,7 +31,10 @@ int main() {
     }
     const geometry::frame frame{s.image.width, s.image.height, plan.resized_width, plan.resized_height};
     auto& codec = p.get<box_codec::kind>();
-    const std::string answer = codec.encode(anns, {classes, frame});
+    box_codec::encode_options eo;
+    eo.classes = classes;
+    eo.frame = frame;
+    const std::string answer = codec.encode(anns, eo);
     std::printf("user prompt: %s\n", codec.user_prompt(classes).c_str());
     std::printf("answer: %zu bytes, first line: %s\n", answer.size(), answer.substr(0, answer.find('\n')).c_str());
 

@@ -556,11 +556,17 @@ inline conversation build_llava_onevision(const chat_record& rec, const build_op
     }
     conversation c;
     c.task = "sft";
+#if RSCOVLM_HAS_EXCEPTIONS
     try {
         c.messages = detail::llava_messages(r, c.images);
     } catch (const data_error& e) {
         skip(e.what());
     }
+#else
+    // Without exceptions a row the reference would skip ends the program through the error handler
+    // (see errors.hpp), like every other rscovlm error in such builds.
+    c.messages = detail::llava_messages(r, c.images);
+#endif
     detail::chat_random_resize_draws(c.messages, opt.resize.prob_random_resize, rng);
     return c;
 }

@@ -15,6 +15,9 @@
 ///     expression into an image. Values must be integers in [0, 255]: a fractional or out-of-range
 ///     value is an `image_error` "bad_tensor" naming the first offending element, never a silent
 ///     clip, because the reference pipeline only ever feeds uint8 pixels to Pillow.
+///
+/// Include it before any `using namespace rscovlm;` directive: xtl (xtensor's support library) calls
+/// an unqualified `data(...)`, which the namespace `rscovlm::data` would otherwise hide.
 
 #include <rscovlm/detail/xtensor.hpp>
 #include <rscovlm/errors.hpp>
