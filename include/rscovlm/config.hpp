@@ -6,6 +6,8 @@
 ///   without exceptions. Throwing entry points then report the error through the handler set with
 ///   `rscovlm::set_error_handler` and abort; `try_` entry points keep working for errors detected
 ///   before anything is thrown.
+/// - `RSCOVLM_NO_SIMD`: compile only the portable scalar code of the image resampler (by default GCC and
+///   Clang builds for x86 also compile AVX2 kernels, used when the CPU has AVX2; the output is identical).
 
 #if !defined(RSCOVLM_NO_EXCEPTIONS)
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)

@@ -134,6 +134,8 @@ int main(int argc, char** argv) {
 #endif
     std::printf("rscovlm resolution benchmark (multi-task budget 64..1296 tokens), %d hardware threads\n", hw);
     std::printf("decoders: PNG %s, JPEG %s; reference: Pillow + numpy, single-threaded\n", png_backend, jpeg_backend);
+    std::printf("resize kernels: %s\n", imaging::resize_simd_available() ? "AVX2 (scalar shown for comparison)"
+                                                                          : "portable scalar");
     for (const auto& b : images)
         for (const char* fmt : formats) {
             const std::string key = b.name + (std::string(fmt) == "png" ? "" : "." + std::string(fmt));
@@ -163,6 +165,18 @@ int main(int argc, char** argv) {
                 const timing t_res = measure([&] {
                     resized = imaging::resize(decoded, target.width, target.height, imaging::filter::bicubic, ro);
                 });
+                // The same resize with the AVX2 kernels switched off (the portable scalar code; identical output).
+                imaging::resize_options ro_scalar = ro;
+                ro_scalar.simd = false;
+                image resized_scalar;
+                const timing t_res_scalar = measure([&] {
+                    resized_scalar = imaging::resize(decoded, target.width, target.height, imaging::filter::bicubic,
+                                                     ro_scalar);
+                });
+                if (resized_scalar.data != resized.data) {
+                    std::fprintf(stderr, "resize: the SIMD and the scalar output differ\n");
+                    return 1;
+                }
                 std::vector<float> pv;
                 resolution::normalize_patchify(resized, pv, o);
                 std::vector<float> copy_dst(pv.size()), copy_src(pv);
@@ -193,6 +207,7 @@ int main(int argc, char** argv) {
                     std::printf(" %s, thread CPU time vs Pillow thread CPU time:\n", tag.c_str());
                     row("decode", t_dec.cpu_ms, refc("decode"), "Pillow");
                     row("resize", t_res.cpu_ms, refc("resize"), "Pillow");
+                    row("resize, portable scalar code", t_res_scalar.cpu_ms, refc("resize"), "Pillow");
                     row("normalize+patchify", t_norm_c.cpu_ms, refc("normalize_patchify"), "numpy ");
                     row("total", t_total.cpu_ms, refc("total"), "P+np  ");
                 } else {
