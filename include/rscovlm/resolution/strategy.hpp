@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <string_view>
 
 namespace rscovlm::resolution {
@@ -177,8 +178,8 @@ class fixed_budget : public strategy {
         m_opt.factor = factor;
         m_opt.variant = variant;
     }
-    /// \brief Parameters: `preset` (budget name, default "multitask") or `min_pixels`/`max_pixels`, `factor`, `variant`.
-    static fixed_budget from_params(registry::params& p) {
+    /// Reads `preset` (a budget name, default multitask) overridden by `min_pixels`/`max_pixels`.
+    static std::pair<long long, long long> read_budget(registry::params& p) {
         budget b = budget_multitask;
         if (p.has("preset")) {
             const std::string name = p.get<std::string>("preset", "multitask");
@@ -190,6 +191,11 @@ class fixed_budget : public strategy {
         const long long mx = p.get<long long>("max_pixels", b.max_pixels);
         p.check(mn >= 0, "min_pixels", "must be >= 0");
         p.check(mx > 0, "max_pixels", "must be > 0");
+        return {mn, mx};
+    }
+    /// \brief Parameters: `preset` (budget name, default "multitask") or `min_pixels`/`max_pixels`, `factor`, `variant`.
+    static fixed_budget from_params(registry::params& p) {
+        const auto [mn, mx] = read_budget(p);
         return fixed_budget(mn, mx, detail::read_factor(p), detail::read_variant(p));
     }
     plan plan_size(int height, int width) override {
@@ -303,17 +309,7 @@ class random_resize : public strategy {
     }
     /// \brief Parameters: `preset` or `min_pixels`/`max_pixels` (default multitask), `prob` (1.0), `seed` (0), `factor`.
     static random_resize from_params(registry::params& p) {
-        budget b = budget_multitask;
-        if (p.has("preset")) {
-            const std::string name = p.get<std::string>("preset", "multitask");
-            const auto r = try_call([&] { return find_budget(name); });
-            p.check(r.ok(), "preset", r.ok() ? "" : r.error().message);
-            b = r.value();
-        }
-        const long long mn = p.get<long long>("min_pixels", b.min_pixels);
-        const long long mx = p.get<long long>("max_pixels", b.max_pixels);
-        p.check(mn >= 0, "min_pixels", "must be >= 0");
-        p.check(mx > 0, "max_pixels", "must be > 0");
+        const auto [mn, mx] = fixed_budget::read_budget(p);
         const double prob = p.get<double>("prob", 1.0);
         p.check(prob >= 0.0 && prob <= 1.0, "prob", "must be in [0, 1]");
         const auto seed = p.get<std::uint64_t>("seed", 0);
