@@ -320,7 +320,7 @@ void register_build(CLI::App& group, context& ctx) {
         std::size_t rank = 0, world_size = 1, limit = 0, shard_size = 512, max_length = 6144, pack_length = 0,
                     packing_interval = 64, resume_position = 0;
         std::uint64_t seed = 0, epoch = 0;
-        long long min_pixels = 64LL * 28 * 28, max_pixels = 1296LL * 28 * 28;
+        long long min_pixels = resolution::budget_multitask.min_pixels, max_pixels = resolution::budget_multitask.max_pixels;
         double prob_random_resize = 0.0, prob_plain = 0.5, prob_proxy = 0.5, prob_open_end = 0.0;
         bool no_encode = false, balanced = false, no_shuffle = false, pixels = false, disable_visual_cot = false, pack = false;
         int threads = 2;
@@ -405,8 +405,8 @@ void register_build(CLI::App& group, context& ctx) {
         if (!a->no_encode && job.tokenizer_path.empty())
             RSCOVLM_THROW(usage_error, "no_tokenizer", "no tokenizer given and none bundled; pass --tokenizer or --no-encode");
         job.encode.max_length = a->max_length;
-        job.encode.min_pixels = a->min_pixels;
-        job.encode.max_pixels = a->max_pixels;
+        job.encode.budget.min_pixels = a->min_pixels;
+        job.encode.budget.max_pixels = a->max_pixels;
         job.encode.keep_pixels = a->pixels;
         job.samples_per_shard = a->shard_size;
         job.pack = a->pack || a->pack_length > 0;

@@ -13,8 +13,10 @@
 #include <rscovlm/eval/all.hpp>
 #include <rscovlm/geometry/all.hpp>
 #include <rscovlm/image/all.hpp>
+#include <rscovlm/processor/all.hpp>
 #include <rscovlm/resolution/all.hpp>
 #include <rscovlm/tokenizer/all.hpp>
 #include <rscovlm/zoom/all.hpp>
 
 #include <rscovlm/pipeline/pipeline.hpp>
+#include <rscovlm/pipeline/run.hpp>

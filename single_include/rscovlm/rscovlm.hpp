@@ -3431,6 +3431,47 @@ struct kind {
 
 }  // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/builtin.hpp
+// ---- begin rscovlm/box_codec/json.hpp
+/// \file box_codec/json.hpp
+/// JSON conversion of the decoded boxes and the drop report, next to their types (found by ADL:
+/// `nlohmann::json j = result;`). Objects are `{"label", "label_id", "coords"}`; the report is
+/// `{"counts": {reason: n}, "total", "examples": [{"index", "reason", "excerpt"}]}`.
+
+
+#include <nlohmann/json.hpp>
+
+namespace rscovlm::box_codec {
+
+inline void to_json(nlohmann::json& j, const object& o) {
+    j = nlohmann::json{{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}};
+}
+
+inline void from_json(const nlohmann::json& j, object& o) {
+    o.label = j.value("label", std::string());
+    o.label_id = j.value("label_id", -1);
+    o.coords = j.at("coords").get<std::vector<double>>();
+}
+
+inline void to_json(nlohmann::json& j, const dropped_item& d) {
+    j = nlohmann::json{{"index", d.index}, {"reason", d.reason}, {"excerpt", d.excerpt}};
+}
+
+inline void to_json(nlohmann::json& j, const drop_report& r) {
+    nlohmann::json counts = nlohmann::json::object();
+    for (const auto& kv : r.counts) counts[kv.first] = kv.second;
+    nlohmann::json examples = nlohmann::json::array();
+    for (const auto& d : r.examples) examples.push_back(d);
+    j = nlohmann::json{{"counts", counts}, {"total", r.total()}, {"examples", examples}};
+}
+
+inline void to_json(nlohmann::json& j, const decode_result& r) {
+    nlohmann::json objects = nlohmann::json::array();
+    for (const auto& o : r.objects) objects.push_back(o);
+    j = nlohmann::json{{"objects", objects}, {"dropped", r.dropped}, {"fuzzy_matched", r.fuzzy_matched}};
+}
+
+} // namespace rscovlm::box_codec
+// ---- end rscovlm/box_codec/json.hpp
 // ---- end rscovlm/box_codec/all.hpp
 // ---- begin rscovlm/data/all.hpp
 /// \file data/all.hpp
@@ -5382,6 +5423,17 @@ struct plan {
     /// \brief The coordinate mapping between the two frames.
     frame_map frames() const noexcept { return {original_width, original_height, resized_width, resized_height}; }
 };
+
+/// \brief JSON of a plan (ADL): original and resized sizes, grid, tokens, budget, randomized.
+inline void to_json(nlohmann::json& j, const plan& p) {
+    j = nlohmann::json{{"original_size", {{"width", p.original_width}, {"height", p.original_height}}},
+                       {"resized_size", {{"width", p.resized_width}, {"height", p.resized_height}}},
+                       {"grid_thw", p.grid_thw},
+                       {"tokens", p.tokens},
+                       {"min_pixels", p.min_pixels},
+                       {"max_pixels", p.max_pixels},
+                       {"randomized", p.randomized}};
+}
 
 /// \brief Grid and token count of a resized size (`patch` 14, `merge` 2).
 inline plan make_plan(int original_height, int original_width, size resized, long long min_pixels, long long max_pixels,
@@ -7584,7 +7636,7 @@ inline void write_dota(const std::string& path, const std::vector<dota_object>& 
 /// then truncates to max_length.
 ///
 /// Pure logic, no I/O: members are any type with the fields of `io::encoded_sample`
-/// (`input_ids`, `labels`, `positions`, `grid_thw`, `pixel_values`, `pixel_rows`).
+/// (`input_ids`, `labels`, `position_ids`, `image_grid_thw`, `pixel_values`, `pixel_rows`).
 
 
 #include <algorithm>
@@ -7758,20 +7810,20 @@ packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten
         const std::size_t n = s->input_ids.size();
         if (s->labels.size() != n)
             RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(n) + " input ids");
-        for (const auto& a : s->positions)
+        for (const auto& a : s->position_ids)
             if (a.size() != n)
                 RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(a.size()) + " positions for " + std::to_string(n) + " input ids");
         p.input_ids.insert(p.input_ids.end(), s->input_ids.begin(), s->input_ids.end());
         const std::size_t lb = p.labels.size();
         p.labels.insert(p.labels.end(), s->labels.begin(), s->labels.end());
         if (o.mask_first_label && n > 0) p.labels[lb] = ignore_index;
-        for (std::size_t a = 0; a < 3; ++a) p.position_ids[a].insert(p.position_ids[a].end(), s->positions[a].begin(), s->positions[a].end());
+        for (std::size_t a = 0; a < 3; ++a) p.position_ids[a].insert(p.position_ids[a].end(), s->position_ids[a].begin(), s->position_ids[a].end());
         for (std::size_t k = 0; k < n; ++k) p.naive_position_ids.push_back(static_cast<std::int64_t>(k));
-        p.grid_thw.insert(p.grid_thw.end(), s->grid_thw.begin(), s->grid_thw.end());
+        p.grid_thw.insert(p.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         p.pixel_values.insert(p.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
         p.pixel_rows += s->pixel_rows;
         p.member_lengths.push_back(n);
-        p.member_images.push_back(s->grid_thw.size());
+        p.member_images.push_back(s->image_grid_thw.size());
     }
     if (o.max_length > 0 && p.input_ids.size() > o.max_length) {
         // process_exceed='truncate' (the default; the reference's 'replace' branch of this collator
@@ -7818,7 +7870,7 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
     for (const S* s : examples) {
         if (s->labels.size() != s->input_ids.size())
             RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(s->input_ids.size()) + " input ids");
-        for (const auto& a : s->positions)
+        for (const auto& a : s->position_ids)
             if (a.size() != s->input_ids.size())
                 RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(a.size()) + " positions for " + std::to_string(s->input_ids.size()) + " input ids");
         longest = std::max(longest, s->input_ids.size());
@@ -7835,9 +7887,9 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
             b.input_ids[r * b.length + k] = s->input_ids[k];
             b.labels[r * b.length + k] = s->labels[k];
             b.attention_mask[r * b.length + k] = 1;
-            for (std::size_t a = 0; a < 3; ++a) b.position_ids[a][r * b.length + k] = s->positions[a][k];
+            for (std::size_t a = 0; a < 3; ++a) b.position_ids[a][r * b.length + k] = s->position_ids[a][k];
         }
-        b.grid_thw.insert(b.grid_thw.end(), s->grid_thw.begin(), s->grid_thw.end());
+        b.grid_thw.insert(b.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         b.pixel_values.insert(b.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
         b.pixel_rows += s->pixel_rows;
     }
@@ -12999,10 +13051,25 @@ inline result<image> try_resize_torch_bicubic_aa(const image& src, int w, int h,
 }  // namespace rscovlm::imaging
 // ---- end rscovlm/image/torch_resize.hpp
 // ---- end rscovlm/image/all.hpp
-// ---- begin rscovlm/resolution/all.hpp
-/// \file all.hpp
-/// \brief Every core header of the resolution module (and the image value type and operations it uses).
-/// Image I/O (`<rscovlm/io/image_io.hpp>`, `<rscovlm/io/npy.hpp>`) is not included: it needs the io target.
+// ---- begin rscovlm/processor/all.hpp
+/// \file processor/all.hpp
+/// The processor module: the Qwen2.5-VL processor (chat template, resolution plans, preprocessing,
+/// pad expansion, tokens, labels, M-RoPE) written once.
+// ---- begin rscovlm/processor/processor.hpp
+/// \file processor/processor.hpp
+/// \brief The Qwen2.5-VL processor, written once: messages + images (+ videos) in, model inputs out.
+///
+/// Sizes every image through a `resolution` strategy (or keeps the size a strategy already chose),
+/// preprocesses it, expands the vision pads, tokenizes, builds the labels and the M-RoPE positions,
+/// and returns one typed `encoding` that carries the per-image resolution plan. Two tokenizations,
+/// both the reference's:
+///  - `mode::training`: RSCoVLM `process_to_train_qwen2_5_vl_with_default_chat_template` (span-wise
+///    tokenization, assistant-only labels, truncation to `max_length`, dropping the vision inputs
+///    whose blocks were cut off; `tokenizer::encode_conversation`).
+///  - `mode::generation`: `Qwen2_5_VLProcessor.__call__` after `apply_chat_template(...,
+///    add_generation_prompt=True)`: the rendered prompt with its pads expanded, tokenized as one text;
+///    no labels.
+/// The data engine (shards), the LibTorch model front end and the Zoom-in Chain all use it.
 
 // ---- begin rscovlm/resolution/preprocess.hpp
 /// \file preprocess.hpp
@@ -14037,10 +14104,24 @@ inline video_result preprocess_frame_list(const std::vector<image>& frames, cons
 
 }  // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/video.hpp
-// ---- end rscovlm/resolution/all.hpp
-// ---- begin rscovlm/tokenizer/all.hpp
-/// \file all.hpp
-/// Every public header of the tokenizer module.
+// ---- begin rscovlm/tokenizer/bpe.hpp
+/// \file bpe.hpp
+/// Byte-level BPE tokenizer (Qwen2 / Qwen2.5-VL), loaded from a Hugging Face `tokenizer.json`
+/// or from `vocab.json` + `merges.txt` (+ `tokenizer_config.json`).
+///
+/// The encode pipeline mirrors `tokenizers::TokenizerImpl::encode_single_sequence` (Rust crate
+/// `tokenizers` 0.2x, the engine behind transformers' `Qwen2TokenizerFast`):
+///  1. added tokens with `normalized: false` are split out of the raw text
+///     (`AddedVocabulary::find_matches`: leftmost-longest, `single_word`, `lstrip`, `rstrip`);
+///  2. each remaining piece is NFC-normalized, then added tokens with `normalized: true` are
+///     split out of the normalized piece;
+///  3. the Qwen2 split regex (pretokenizer.hpp) cuts the rest into words;
+///  4. each word's bytes are mapped to byte-level symbols and merged by rank (`BPE::merge_word`).
+/// Decoding mirrors the ByteLevel decoder followed by `String::from_utf8_lossy`.
+///
+/// Invalid UTF-8 input (which the Rust and Python APIs cannot even represent) has a defined
+/// behaviour here: each maximal ill-formed subsequence is replaced by U+FFFD before encoding,
+/// exactly as `bytes.decode("utf-8", errors="replace")` would do, and then encoded normally.
 
 // ---- begin rscovlm/detail/unicode.hpp
 /// \file unicode.hpp
@@ -16789,25 +16870,6 @@ inline std::string nfc(std::string_view s) {
 
 } // namespace rscovlm::detail::unicode
 // ---- end rscovlm/detail/unicode.hpp
-// ---- begin rscovlm/tokenizer/bpe.hpp
-/// \file bpe.hpp
-/// Byte-level BPE tokenizer (Qwen2 / Qwen2.5-VL), loaded from a Hugging Face `tokenizer.json`
-/// or from `vocab.json` + `merges.txt` (+ `tokenizer_config.json`).
-///
-/// The encode pipeline mirrors `tokenizers::TokenizerImpl::encode_single_sequence` (Rust crate
-/// `tokenizers` 0.2x, the engine behind transformers' `Qwen2TokenizerFast`):
-///  1. added tokens with `normalized: false` are split out of the raw text
-///     (`AddedVocabulary::find_matches`: leftmost-longest, `single_word`, `lstrip`, `rstrip`);
-///  2. each remaining piece is NFC-normalized, then added tokens with `normalized: true` are
-///     split out of the normalized piece;
-///  3. the Qwen2 split regex (pretokenizer.hpp) cuts the rest into words;
-///  4. each word's bytes are mapped to byte-level symbols and merged by rank (`BPE::merge_word`).
-/// Decoding mirrors the ByteLevel decoder followed by `String::from_utf8_lossy`.
-///
-/// Invalid UTF-8 input (which the Rust and Python APIs cannot even represent) has a defined
-/// behaviour here: each maximal ill-formed subsequence is replaced by U+FFFD before encoding,
-/// exactly as `bytes.decode("utf-8", errors="replace")` would do, and then encoded normally.
-
 // ---- begin rscovlm/tokenizer/detail/json_scan.hpp
 /// \file json_scan.hpp
 /// A small validating JSON scanner used to load tokenizer.json quickly: the large parts
@@ -18680,11 +18742,6 @@ private:
 
 } // namespace rscovlm::tokenizer
 // ---- end rscovlm/tokenizer/bpe.hpp
-// ---- begin rscovlm/tokenizer/builtin.hpp
-/// \file builtin.hpp
-/// The catalogs of the tokenizer module: kind `tokenizer` (text <-> ids) and kind
-/// `chat_template` (messages -> prompt text).
-
 // ---- begin rscovlm/tokenizer/chat_template.hpp
 /// \file chat_template.hpp
 /// The Qwen2.5-VL chat template rendered natively, byte-exact with the Jinja template of
@@ -19036,33 +19093,6 @@ public:
 
 } // namespace rscovlm::tokenizer
 // ---- end rscovlm/tokenizer/chat_template.hpp
-
-#include <string_view>
-
-namespace rscovlm::tokenizer {
-
-/// Built-in tokenizers.
-using builtin = registry::type_list<bpe_tokenizer>;
-
-/// Registry kind `tokenizer`: components derive from `text_tokenizer`.
-struct kind {
-    static constexpr std::string_view name = "tokenizer";
-    using interface = text_tokenizer;
-    using builtin_list = builtin;
-};
-
-/// Built-in chat templates.
-using builtin_templates = registry::type_list<qwen2_5_vl_template>;
-
-/// Registry kind `chat_template`: components derive from `chat_template`.
-struct template_kind {
-    static constexpr std::string_view name = "chat_template";
-    using interface = chat_template;
-    using builtin_list = builtin_templates;
-};
-
-} // namespace rscovlm::tokenizer
-// ---- end rscovlm/tokenizer/builtin.hpp
 // ---- begin rscovlm/tokenizer/encoding.hpp
 /// \file encoding.hpp
 /// Training encoding of a conversation: `input_ids` plus `labels` where only the assistant's text
@@ -19237,6 +19267,363 @@ inline conversation_encoding encode_conversation(const bpe_tokenizer& tok, const
 
 } // namespace rscovlm::tokenizer
 // ---- end rscovlm/tokenizer/encoding.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::processor {
+
+/// Which tokenization the processor applies (see the file comment).
+enum class mode {
+    training,   ///< span-wise, assistant-only labels, truncation
+    generation, ///< rendered prompt + generation prompt, tokenized as one text, no labels
+};
+
+/// Vision-tower constants the processor needs (Qwen2.5-VL defaults; a checkpoint's `vision_config`).
+struct vision_spec {
+    int patch_size = 14;
+    int merge_size = 2;
+    int temporal_patch_size = 2;
+    /// Qwen2.5-VL `vision_config.tokens_per_second` (video M-RoPE).
+    float tokens_per_second = 2.0f;
+    /// `patch_size * merge_size`: the size every resized side is a multiple of.
+    int factor() const noexcept { return patch_size * merge_size; }
+};
+
+/// Options of the processor.
+struct options {
+    processor::mode mode = processor::mode::training;
+    vision_spec vision;
+    /// Sizing of the images whose size was not chosen beforehand: the strategy when set, otherwise
+    /// `smart_resize` within `budget` (with `variant`).
+    std::shared_ptr<resolution::strategy> strategy;
+    resolution::budget budget = resolution::budget_multitask;
+    resolution::smart_resize_variant variant = resolution::smart_resize_variant::qwen_vl_utils;
+    /// Training: keep at most this many tokens (0 = no truncation).
+    std::size_t max_length = 0;
+    /// Keep `pixel_values` / `pixel_values_videos` in the result (false: sizes, grids and tokens only).
+    bool keep_pixels = true;
+    /// Threads per image preprocessing (0 = hardware concurrency; results do not depend on it).
+    int threads = 1;
+    /// `Picture N: ` / `Video N: ` prefixes (the template's `add_vision_id`).
+    bool add_vision_id = false;
+    /// transformers >= 4.50's int64 truncation of `second_per_grid_t` in M-RoPE (see `rope_options`).
+    bool second_per_grid_t_as_int64 = false;
+};
+
+/// One image of a conversation: its pixels and, optionally, the size a resolution strategy already
+/// chose for it (a builder's plan, or an image that is already final), used as is.
+struct image_input {
+    rscovlm::image pixels;
+    std::optional<resolution::size> resized;
+};
+
+/// Supplies image `i` (0-based, in template order) when the processor reaches it, so a sample's
+/// images are decoded one at a time.
+using image_loader = std::function<image_input(std::size_t index)>;
+
+/// Everything the model takes for one sequence, plus how each image was sized.
+struct encoding {
+    std::vector<std::int32_t> input_ids;
+    /// Training: `input_ids` where supervised, -100 elsewhere. Generation: empty.
+    std::vector<std::int32_t> labels;
+    /// When kept: every image's rows concatenated, `[pixel_rows, 3*T*p*p]` float32.
+    std::vector<float> pixel_values;
+    std::size_t pixel_rows = 0;
+    std::vector<std::array<int, 3>> image_grid_thw;
+    /// Videos, in the order of their `<|video_pad|>` blocks.
+    std::vector<float> pixel_values_videos;
+    std::size_t video_pixel_rows = 0;
+    std::vector<std::array<int, 3>> video_grid_thw;
+    std::vector<float> second_per_grid_ts; ///< `temporal_patch_size / fps` (float32), one per video
+    /// M-RoPE positions (t, h, w) and the decoding offset.
+    std::array<std::vector<std::int64_t>, 3> position_ids;
+    std::int64_t rope_delta = 0;
+    /// Per image (kept ones, in order): original size, resized size, grid, tokens, budget. Maps
+    /// coordinates between the frames (`plan::frames()`).
+    std::vector<resolution::plan> plans;
+    /// Generation: the rendered prompt with its pads expanded.
+    std::string text;
+    bool truncated = false;
+    std::size_t original_length = 0; ///< length before truncation
+};
+
+/// The message type the processor reads: Hugging Face chat messages. Conversations built in
+/// insertion order (`nlohmann::ordered_json`, the data builders) convert with `to_messages`.
+using messages = nlohmann::json;
+
+/// Structural copy of an `ordered_json` value into `nlohmann::json` (no text round trip).
+inline nlohmann::json to_messages(const nlohmann::ordered_json& j) {
+    switch (j.type()) {
+    case nlohmann::ordered_json::value_t::object: {
+        nlohmann::json o = nlohmann::json::object();
+        for (auto it = j.begin(); it != j.end(); ++it) o[it.key()] = to_messages(it.value());
+        return o;
+    }
+    case nlohmann::ordered_json::value_t::array: {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& v : j) a.push_back(to_messages(v));
+        return a;
+    }
+    case nlohmann::ordered_json::value_t::string: return j.get<std::string>();
+    case nlohmann::ordered_json::value_t::boolean: return j.get<bool>();
+    case nlohmann::ordered_json::value_t::number_integer: return j.get<std::int64_t>();
+    case nlohmann::ordered_json::value_t::number_unsigned: return j.get<std::uint64_t>();
+    case nlohmann::ordered_json::value_t::number_float: return j.get<double>();
+    case nlohmann::ordered_json::value_t::binary: return nlohmann::json::binary(j.get_binary());
+    case nlohmann::ordered_json::value_t::null:
+    case nlohmann::ordered_json::value_t::discarded:
+    default: return nullptr;
+    }
+}
+
+/// Qwen2.5-VL's processor over a BPE tokenizer (held by reference: it must outlive the processor).
+class qwen2_5_vl_processor {
+  public:
+    explicit qwen2_5_vl_processor(const tokenizer::bpe_tokenizer& tok, options o = {}) : m_tok(&tok), m_opt(std::move(o)) {
+        if (m_opt.vision.patch_size <= 0 || m_opt.vision.merge_size <= 0 || m_opt.vision.temporal_patch_size <= 0)
+            RSCOVLM_THROW(resolution_error, "bad_option", "processor: patch_size, merge_size and temporal_patch_size must be > 0");
+    }
+
+    const options& opts() const noexcept { return m_opt; }
+    const tokenizer::bpe_tokenizer& tok() const noexcept { return *m_tok; }
+
+    /// The resolution plan of an image of `height x width` without a chosen size.
+    resolution::plan plan_image(int height, int width) const {
+        if (m_opt.strategy) return m_opt.strategy->plan_size(height, width);
+        resolution::smart_resize_options so;
+        so.factor = m_opt.vision.factor();
+        so.min_pixels = m_opt.budget.min_pixels;
+        so.max_pixels = m_opt.budget.max_pixels;
+        so.variant = m_opt.variant;
+        return resolution::make_plan(height, width, resolution::smart_resize(height, width, so), so.min_pixels,
+                                     so.max_pixels, m_opt.vision.patch_size, m_opt.vision.merge_size);
+    }
+
+    /// Encodes `msgs`: `images` images supplied by `load` in template order, and `videos` already run
+    /// through the video pipeline, one per image / video item (a count that differs from the items is
+    /// the tokenizer's "vision_count_mismatch").
+    encoding encode(const messages& msgs, std::size_t images, const image_loader& load,
+                    std::vector<resolution::video_result> videos = {}) const {
+        encoding e;
+        std::vector<std::array<long long, 3>> image_grids, video_grids;
+        for (auto& vr : videos) {
+            e.video_grid_thw.push_back(vr.grid_thw);
+            e.second_per_grid_ts.push_back(vr.second_per_grid_t_f32);
+            video_grids.push_back({vr.grid_thw[0], vr.grid_thw[1], vr.grid_thw[2]});
+            if (m_opt.keep_pixels) {
+                if (e.pixel_values_videos.empty()) e.pixel_values_videos = std::move(vr.pixel_values);
+                else e.pixel_values_videos.insert(e.pixel_values_videos.end(), vr.pixel_values.begin(), vr.pixel_values.end());
+                e.video_pixel_rows += vr.rows;
+            }
+            vr.pixel_values = {};
+        }
+        for (std::size_t i = 0; i < images; ++i) {
+            image_input in = load(i);
+            resolution::preprocess_result pr = preprocess_one(in, e.plans);
+            e.image_grid_thw.push_back(pr.grid_thw);
+            image_grids.push_back({pr.grid_thw[0], pr.grid_thw[1], pr.grid_thw[2]});
+            if (m_opt.keep_pixels) {
+                if (e.pixel_values.empty()) e.pixel_values = std::move(pr.pixel_values);
+                else e.pixel_values.insert(e.pixel_values.end(), pr.pixel_values.begin(), pr.pixel_values.end());
+                e.pixel_rows += pr.rows;
+            }
+        }
+        if (m_opt.mode == mode::training) tokenize_training(msgs, image_grids, video_grids, e);
+        else tokenize_generation(msgs, image_grids, video_grids, e);
+        positions(e);
+        return e;
+    }
+
+    /// Encodes `msgs` with decoded `images` (copied): `resized` true keeps their sizes (they are final,
+    /// e.g. the Zoom-in Chain's views), false sizes them as `plan_image`.
+    encoding encode(const messages& msgs, const std::vector<rscovlm::image>& images, bool resized,
+                    std::vector<resolution::video_result> videos = {}) const {
+        return encode(
+            msgs, images.size(),
+            [&](std::size_t i) {
+                image_input in{images[i], std::nullopt};
+                if (resized) in.resized = resolution::size{images[i].height, images[i].width};
+                return in;
+            },
+            std::move(videos));
+    }
+
+    /// `encode` returning a `result` instead of throwing.
+    result<encoding> try_encode(const messages& msgs, const std::vector<rscovlm::image>& images, bool resized) const {
+        return try_call([&] { return encode(msgs, images, resized); });
+    }
+
+  private:
+    resolution::preprocess_options preprocess_options() const {
+        resolution::preprocess_options po;
+        po.patch_size = m_opt.vision.patch_size;
+        po.merge_size = m_opt.vision.merge_size;
+        po.temporal_patch_size = m_opt.vision.temporal_patch_size;
+        po.min_pixels = m_opt.budget.min_pixels;
+        po.max_pixels = m_opt.budget.max_pixels;
+        po.variant = m_opt.variant;
+        po.threads = m_opt.threads;
+        return po;
+    }
+
+    resolution::preprocess_result preprocess_one(const image_input& in, std::vector<resolution::plan>& plans) const {
+        if (in.pixels.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
+        resolution::plan p;
+        if (in.resized) {
+            p = resolution::make_plan(in.pixels.height, in.pixels.width, *in.resized, 0, 0, m_opt.vision.patch_size,
+                                      m_opt.vision.merge_size);
+        } else {
+            p = plan_image(in.pixels.height, in.pixels.width);
+        }
+        resolution::preprocess_options po = preprocess_options();
+        po.resized = resolution::size{p.resized_height, p.resized_width};
+        resolution::preprocess_result pr = resolution::preprocess(in.pixels, po);
+        p.grid_thw = pr.grid_thw;
+        p.tokens = pr.tokens;
+        plans.push_back(p);
+        return pr;
+    }
+
+    void tokenize_training(const messages& msgs, std::vector<std::array<long long, 3>> image_grids,
+                           std::vector<std::array<long long, 3>> video_grids, encoding& e) const {
+        tokenizer::conversation_options co;
+        co.max_length = m_opt.max_length;
+        co.merge_size = m_opt.vision.merge_size;
+        co.add_vision_id = m_opt.add_vision_id;
+        co.image_grid_thw = std::move(image_grids);
+        co.video_grid_thw = std::move(video_grids);
+        tokenizer::conversation_encoding enc = tokenizer::encode_conversation(*m_tok, msgs, co);
+        e.input_ids = std::move(enc.input_ids);
+        e.labels = std::move(enc.labels);
+        e.truncated = enc.truncated;
+        e.original_length = enc.original_length;
+        if (e.truncated) drop_cut_vision(e);
+    }
+
+    void tokenize_generation(const messages& msgs, std::vector<std::array<long long, 3>> image_grids,
+                             std::vector<std::array<long long, 3>> video_grids, encoding& e) const {
+        tokenizer::render_options ro;
+        ro.add_generation_prompt = true;
+        ro.add_vision_id = m_opt.add_vision_id;
+        ro.merge_size = m_opt.vision.merge_size;
+        ro.image_grid_thw = std::move(image_grids);
+        ro.video_grid_thw = std::move(video_grids);
+        e.text = tokenizer::qwen2_5_vl_template().render(msgs, ro);
+        e.input_ids = m_tok->encode(e.text);
+        e.original_length = e.input_ids.size();
+    }
+
+    // Truncation may drop whole vision blocks: keep the inputs of the blocks that remain, with their
+    // pixel rows (RSCoVLM keeps the cut ids; the model could not use vision inputs without their pads).
+    void drop_cut_vision(encoding& e) const {
+        const auto vs = m_tok->token_to_id("<|vision_start|>");
+        const auto vpad = m_tok->token_to_id("<|video_pad|>");
+        std::size_t blocks = 0, video_blocks = 0;
+        for (std::size_t k = 0; k < e.input_ids.size(); ++k)
+            if (vs && e.input_ids[k] == *vs) {
+                if (vpad && k + 1 < e.input_ids.size() && e.input_ids[k + 1] == *vpad) ++video_blocks;
+                else ++blocks;
+            }
+        auto rows_of = [](const std::vector<std::array<int, 3>>& grids) {
+            std::size_t rows = 0;
+            for (const auto& g : grids)
+                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+            return rows;
+        };
+        const std::size_t cols = 3 * static_cast<std::size_t>(m_opt.vision.temporal_patch_size) *
+                                 static_cast<std::size_t>(m_opt.vision.patch_size) * static_cast<std::size_t>(m_opt.vision.patch_size);
+        if (video_blocks < e.video_grid_thw.size()) {
+            e.video_grid_thw.resize(video_blocks);
+            e.second_per_grid_ts.resize(video_blocks);
+            if (m_opt.keep_pixels) {
+                e.video_pixel_rows = rows_of(e.video_grid_thw);
+                e.pixel_values_videos.resize(e.video_pixel_rows * cols);
+            }
+        }
+        if (blocks < e.image_grid_thw.size()) {
+            e.image_grid_thw.resize(blocks);
+            e.plans.resize(blocks);
+            if (m_opt.keep_pixels) {
+                e.pixel_rows = rows_of(e.image_grid_thw);
+                e.pixel_values.resize(e.pixel_rows * cols);
+            }
+        }
+    }
+
+    void positions(encoding& e) const {
+        resolution::rope_options ro;
+        if (auto id = m_tok->token_to_id("<|vision_start|>")) ro.vision_start_token_id = *id;
+        if (auto id = m_tok->token_to_id("<|image_pad|>")) ro.image_token_id = *id;
+        if (auto id = m_tok->token_to_id("<|video_pad|>")) ro.video_token_id = *id;
+        ro.spatial_merge_size = m_opt.vision.merge_size;
+        ro.tokens_per_second = m_opt.vision.tokens_per_second;
+        ro.second_per_grid_ts = e.second_per_grid_ts;
+        ro.second_per_grid_t_as_int64 = m_opt.second_per_grid_t_as_int64;
+        const std::vector<std::int64_t> ids(e.input_ids.begin(), e.input_ids.end());
+        resolution::rope_index r = resolution::get_rope_index(ids, e.image_grid_thw, e.video_grid_thw, ro);
+        e.position_ids = std::move(r.position_ids);
+        e.rope_delta = r.rope_delta;
+    }
+
+    const tokenizer::bpe_tokenizer* m_tok;
+    options m_opt;
+};
+
+} // namespace rscovlm::processor
+// ---- end rscovlm/processor/processor.hpp
+// ---- end rscovlm/processor/all.hpp
+// ---- begin rscovlm/resolution/all.hpp
+/// \file all.hpp
+/// \brief Every core header of the resolution module (and the image value type and operations it uses).
+/// Image I/O (`<rscovlm/io/image_io.hpp>`, `<rscovlm/io/npy.hpp>`) is not included: it needs the io target.
+
+// ---- end rscovlm/resolution/all.hpp
+// ---- begin rscovlm/tokenizer/all.hpp
+/// \file all.hpp
+/// Every public header of the tokenizer module.
+
+// ---- begin rscovlm/tokenizer/builtin.hpp
+/// \file builtin.hpp
+/// The catalogs of the tokenizer module: kind `tokenizer` (text <-> ids) and kind
+/// `chat_template` (messages -> prompt text).
+
+
+#include <string_view>
+
+namespace rscovlm::tokenizer {
+
+/// Built-in tokenizers.
+using builtin = registry::type_list<bpe_tokenizer>;
+
+/// Registry kind `tokenizer`: components derive from `text_tokenizer`.
+struct kind {
+    static constexpr std::string_view name = "tokenizer";
+    using interface = text_tokenizer;
+    using builtin_list = builtin;
+};
+
+/// Built-in chat templates.
+using builtin_templates = registry::type_list<qwen2_5_vl_template>;
+
+/// Registry kind `chat_template`: components derive from `chat_template`.
+struct template_kind {
+    static constexpr std::string_view name = "chat_template";
+    using interface = chat_template;
+    using builtin_list = builtin_templates;
+};
+
+} // namespace rscovlm::tokenizer
+// ---- end rscovlm/tokenizer/builtin.hpp
 // ---- end rscovlm/tokenizer/all.hpp
 // ---- begin rscovlm/zoom/all.hpp
 /// \file
@@ -20269,6 +20656,16 @@ struct chain_result {
     zoom::trace trace;
 };
 
+/// JSON of a chain result (ADL): `{"answer", "answered", "stop_reason", "think" (null without one),
+/// "trace"}`, the form `rscovlm zoom run` prints.
+inline void to_json(nlohmann::json& j, const chain_result& r) {
+    j = nlohmann::json{{"answer", r.answer},
+                       {"answered", r.answered},
+                       {"stop_reason", r.trace.stop_reason},
+                       {"think", r.has_think ? nlohmann::json(r.think) : nlohmann::json(nullptr)},
+                       {"trace", to_json(r.trace)}};
+}
+
 namespace detail {
 inline long visual_tokens(int w, int h, int factor) {
     return factor > 0 ? static_cast<long>(h / factor) * static_cast<long>(w / factor) : 0;
@@ -20926,7 +21323,7 @@ class callback_backend : public backend {
 ///
 /// Preset format (`registry/presets/*.json`):
 /// ```json
-/// {"name": "dota-quad-detection", "description": "...",
+/// {"name": "dota-quad-detection", "description": "...", "task": "detection" (optional),
 ///  "components": [{"kind": "resolution", "key": "resize.smart", "params": {...}}, ...]}
 /// ```
 /// Errors: malformed JSON -> `rscovlm.config.bad_json`; a missing field or wrong JSON type ->
@@ -21041,6 +21438,7 @@ public:
         basic_pipeline p;
         p.m_name = string_field(preset, "name", origin, true);
         p.m_description = string_field(preset, "description", origin, false);
+        p.m_task = string_field(preset, "task", origin, false);
         auto it = preset.find("components");
         if (it == preset.end() || !it->is_array())
             RSCOVLM_THROW(config_error, "bad_preset", origin + ": 'components' must be an array");
@@ -21099,6 +21497,9 @@ public:
 
     const std::string& name() const noexcept { return m_name; }
     const std::string& description() const noexcept { return m_description; }
+    /// What running the pipeline does ("detection", "grounding", "vqa"; "" = inferred, see
+    /// `pipeline/run.hpp`).
+    const std::string& task() const noexcept { return m_task; }
     const std::vector<component_instance>& components() const noexcept { return m_components; }
 
     /// True if a component of `Kind` is present.
@@ -21117,7 +21518,9 @@ public:
     nlohmann::json to_json() const {
         nlohmann::json comps = nlohmann::json::array();
         for (const auto& c : m_components) comps.push_back({{"kind", c.kind}, {"key", c.key}, {"params", c.params}});
-        return {{"name", m_name}, {"description", m_description}, {"components", comps}};
+        nlohmann::json j = {{"name", m_name}, {"description", m_description}, {"components", comps}};
+        if (!m_task.empty()) j["task"] = m_task;
+        return j;
     }
 
 private:
@@ -21139,6 +21542,7 @@ private:
 
     std::string m_name;
     std::string m_description;
+    std::string m_task;
     std::vector<component_instance> m_components;
 };
 
@@ -21147,4 +21551,231 @@ using pipeline = basic_pipeline<core_kinds>;
 
 } // namespace rscovlm::pipeline
 // ---- end rscovlm/pipeline/pipeline.hpp
+// ---- begin rscovlm/pipeline/run.hpp
+/// \file pipeline/run.hpp
+/// Runnable pipelines: a preset names the components of a job, and `run` chains them on one image
+/// with a generation backend (any `zoom::backend`: scripted, OpenAI-compatible server, LibTorch).
+///
+/// - detection: resolution plan -> the model's view of the image -> the box codec's system and user
+///   prompts -> backend -> codec decode, boxes mapped back to the original frame (drop report kept).
+/// - grounding: the same with RSCoVLM's grounding prompt for the codec's answer format and one
+///   referring expression; the first box is mapped back as RSCoVLM's grounding metric does.
+/// - vqa: the preset's `zoom` component (Zoom-in Chain or single turn) answers a question.
+///
+/// The task is the preset's `"task"` field, or inferred from its components (a `zoom` component:
+/// vqa; a box codec with the `builder.refgeo` builder: grounding; a box codec: detection).
+
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::pipeline {
+
+/// What a runnable preset does.
+enum class task { detection, grounding, vqa };
+
+/// "detection" | "grounding" | "vqa".
+inline std::string_view task_name(task t) noexcept {
+    switch (t) {
+    case task::detection: return "detection";
+    case task::grounding: return "grounding";
+    case task::vqa: return "vqa";
+    }
+    return "detection";
+}
+
+/// Parses a task name; anything else is `rscovlm.config.bad_task`.
+inline task parse_task(std::string_view s) {
+    if (s == "detection") return task::detection;
+    if (s == "grounding") return task::grounding;
+    if (s == "vqa") return task::vqa;
+    RSCOVLM_THROW(config_error, "bad_task", "unknown task '" + std::string(s) + "' (detection|grounding|vqa)");
+}
+
+/// The task of a pipeline (see the file comment); `rscovlm.config.not_runnable` when it has none.
+template <class Kinds> task task_of(const basic_pipeline<Kinds>& p) {
+    if (!p.task().empty()) return parse_task(p.task());
+    if (p.template has<zoom::kind>()) return task::vqa;
+    if (p.template has<box_codec::kind>()) {
+        for (const auto& c : p.components())
+            if (c.kind == data::builder_kind::name && c.key == "builder.refgeo") return task::grounding;
+        return task::detection;
+    }
+    RSCOVLM_THROW(config_error, "not_runnable",
+                  "pipeline '" + p.name() + "' has no task: give it a \"task\" or a box_codec / zoom component");
+}
+
+/// The image the model sees for a plan: RGB (qwen-vl-utils `to_rgb`, white composite) resized with
+/// Pillow's filter to the plan's size, the order of the reference's preprocessing.
+inline image model_view(const image& original, const resolution::plan& p, image::filter f = image::filter::bicubic) {
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    const image rgb = imaging::to_rgb(original);
+    if (rgb.width == p.resized_width && rgb.height == p.resized_height) return rgb;
+    return imaging::resize(rgb, p.resized_width, p.resized_height, f);
+}
+
+/// Output of `detect`.
+struct detection_result {
+    resolution::plan plan;           ///< how the image was sized
+    std::string system;              ///< system prompt sent ("" = the template's default)
+    std::string prompt;              ///< user prompt sent
+    std::string text;                ///< the model's answer
+    box_codec::decode_result decoded;///< boxes in the original frame, and what was dropped
+    zoom::usage usage;
+};
+
+inline void to_json(nlohmann::json& j, const detection_result& r) {
+    j = nlohmann::json{{"task", "detection"},     {"plan", r.plan},       {"system", r.system},
+                       {"prompt", r.prompt},      {"text", r.text},       {"objects", nlohmann::json(r.decoded)["objects"]},
+                       {"dropped", r.decoded.dropped}, {"fuzzy_matched", r.decoded.fuzzy_matched},
+                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+}
+
+namespace detail {
+inline nlohmann::json user_turn(const std::string& text) {
+    return {{"role", "user"}, {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
+}
+inline nlohmann::json conversation(const std::string& system, const std::string& user) {
+    nlohmann::json m = nlohmann::json::array();
+    if (!system.empty()) m.push_back({{"role", "system"}, {"content", system}});
+    m.push_back(user_turn(user));
+    return m;
+}
+inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+    return s;
+}
+} // namespace detail
+
+/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
+/// the answer (boxes mapped back to the original frame), `model` generates.
+inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::vector<std::string>& classes,
+                               const zoom::generation_options& generation = {}) {
+    detection_result r;
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    r.plan = sizing.plan_size(original.height, original.width);
+    const image view = model_view(original, r.plan);
+    r.system = codec.system_prompt();
+    r.prompt = codec.user_prompt(classes);
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    r.usage = model.last_usage();
+    box_codec::decode_options d;
+    d.classes = classes;
+    d.frame = geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
+    r.decoded = codec.decode(r.text, d);
+    return r;
+}
+
+/// Output of `ground`.
+struct grounding_result {
+    resolution::plan plan;
+    std::string query;
+    std::string system;
+    std::string prompt;
+    std::string text;
+    box_codec::decode_result decoded; ///< in the model's (resized) frame, labels as written
+    /// The first decoded box's horizontal extent `[x1, y1, x2, y2]` in the original frame, mapped as
+    /// RSCoVLM's grounding metric does (`resize_bbox`: `v / resized * orig`); empty when none parsed.
+    std::optional<std::array<double, 4>> box;
+    zoom::usage usage;
+};
+
+inline void to_json(nlohmann::json& j, const grounding_result& r) {
+    j = nlohmann::json{{"task", "grounding"}, {"plan", r.plan},     {"query", r.query},
+                       {"system", r.system},  {"prompt", r.prompt}, {"text", r.text},
+                       {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
+                       {"decoded", r.decoded},
+                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+}
+
+/// The grounding user prompt RSCoVLM trains with for a codec's answer format: plain-text codecs
+/// `"find the {prompt}"` (with the codec's system prompt), JSON codecs the main `Locate the ...`
+/// template of their box kind (refgeo_dataset.py).
+inline std::string grounding_prompt(const box_codec::codec& codec, const std::string& query) {
+    const std::string_view name = codec.name();
+    const bool plain = name.find("plain") != std::string_view::npos;
+    std::string_view t = data::prompts::ground_plain_user;
+    if (!plain) t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main : data::prompts::ground_obb_json_main;
+    return detail::replace_all(std::string(t), "{prompt}", query);
+}
+
+/// Grounding of one referring expression on one image.
+inline grounding_result ground(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::string& query, const zoom::generation_options& generation = {}) {
+    grounding_result r;
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    r.query = query;
+    r.plan = sizing.plan_size(original.height, original.width);
+    const image view = model_view(original, r.plan);
+    r.system = codec.system_prompt();
+    r.prompt = grounding_prompt(codec, query);
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    r.usage = model.last_usage();
+    box_codec::decode_options d;  // the model's frame: no mapping, labels kept as written
+    d.frame = geometry::frame{r.plan.resized_width, r.plan.resized_height, r.plan.resized_width, r.plan.resized_height};
+    r.decoded = codec.decode(r.text, d);
+    if (!r.decoded.objects.empty()) {
+        const std::vector<double>& c = r.decoded.objects.front().coords;
+        std::vector<double> xy(c);
+        if (codec.kind() == box_codec::box_kind::obb && c.size() >= 5) {
+            // (cx, cy, w, h, angle in degrees): the extent of its corners.
+            const double pi = 3.14159265358979323846;
+            xy.clear();
+            for (const auto& q : geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0})) {
+                xy.push_back(q.x);
+                xy.push_back(q.y);
+            }
+        }
+        double x1 = xy.at(0), y1 = xy.at(1), x2 = x1, y2 = y1;
+        for (std::size_t k = 0; k + 1 < xy.size(); k += 2) {
+            x1 = std::min(x1, xy[k]), x2 = std::max(x2, xy[k]);
+            y1 = std::min(y1, xy[k + 1]), y2 = std::max(y2, xy[k + 1]);
+        }
+        const resolution::frame_map f = r.plan.frames();
+        r.box = std::array<double, 4>{f.to_original_x_div_first(x1), f.to_original_y_div_first(y1),
+                                      f.to_original_x_div_first(x2), f.to_original_y_div_first(y2)};
+    }
+    return r;
+}
+
+/// What `run` needs besides the pipeline, the image and the backend.
+struct run_request {
+    std::vector<std::string> classes; ///< detection: class names (empty: labels as written)
+    std::string query;                ///< grounding: the referring expression
+    std::string question;             ///< vqa: the question
+    zoom::generation_options generation;
+};
+
+/// Runs a preset's task on one image; the result as JSON (`detection_result`, `grounding_result`, or
+/// the zoom chain's result with `"task": "vqa"`). Missing inputs are `rscovlm.usage.*` errors.
+template <class Kinds>
+nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::backend& model, const run_request& req) {
+    const task t = task_of(p);
+    if (t == task::vqa) {
+        if (req.question.empty()) RSCOVLM_THROW(usage_error, "no_question", "pipeline '" + p.name() + "' (vqa) needs a question");
+        zoom::memory_source src(original);
+        zoom::chain_result cr = p.template get<zoom::kind>().run(src, req.question, model);
+        nlohmann::json j = cr;
+        j["task"] = "vqa";
+        j["question"] = req.question;
+        return j;
+    }
+    auto& codec = p.template get<box_codec::kind>();
+    auto& sizing = p.template get<resolution::kind>();
+    if (t == task::grounding) {
+        if (req.query.empty()) RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
+        return ground(original, codec, sizing, model, req.query, req.generation);
+    }
+    return detect(original, codec, sizing, model, req.classes, req.generation);
+}
+
+} // namespace rscovlm::pipeline
+// ---- end rscovlm/pipeline/run.hpp
 // ---- end rscovlm/rscovlm.hpp

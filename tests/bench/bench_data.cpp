@@ -79,8 +79,8 @@ void bench_packing() {
         const std::size_t len = lengths[i];
         s.input_ids.assign(len, 7);
         s.labels.assign(len, -100);
-        for (auto& a : s.positions) a.assign(len, 3);
-        s.grid_thw.push_back({1, 16, 16});
+        for (auto& a : s.position_ids) a.assign(len, 3);
+        s.image_grid_thw.push_back({1, 16, 16});
         s.pixel_values.assign(256 * 1176, 0.5f);
         s.pixel_rows = 256;
     }

@@ -6,6 +6,7 @@
 #include <rscovlm/box_codec/codec.hpp>
 #include <rscovlm/box_codec/florence2.hpp>
 #include <rscovlm/box_codec/geochat.hpp>
+#include <rscovlm/box_codec/json.hpp>
 #include <rscovlm/box_codec/json_repair.hpp>
 #include <rscovlm/box_codec/labels.hpp>
 #include <rscovlm/box_codec/prompts.hpp>

@@ -21,7 +21,7 @@
 /// then truncates to max_length.
 ///
 /// Pure logic, no I/O: members are any type with the fields of `io::encoded_sample`
-/// (`input_ids`, `labels`, `positions`, `grid_thw`, `pixel_values`, `pixel_rows`).
+/// (`input_ids`, `labels`, `position_ids`, `image_grid_thw`, `pixel_values`, `pixel_rows`).
 
 #include <rscovlm/errors.hpp>
 
@@ -196,20 +196,20 @@ packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten
         const std::size_t n = s->input_ids.size();
         if (s->labels.size() != n)
             RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(n) + " input ids");
-        for (const auto& a : s->positions)
+        for (const auto& a : s->position_ids)
             if (a.size() != n)
                 RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(a.size()) + " positions for " + std::to_string(n) + " input ids");
         p.input_ids.insert(p.input_ids.end(), s->input_ids.begin(), s->input_ids.end());
         const std::size_t lb = p.labels.size();
         p.labels.insert(p.labels.end(), s->labels.begin(), s->labels.end());
         if (o.mask_first_label && n > 0) p.labels[lb] = ignore_index;
-        for (std::size_t a = 0; a < 3; ++a) p.position_ids[a].insert(p.position_ids[a].end(), s->positions[a].begin(), s->positions[a].end());
+        for (std::size_t a = 0; a < 3; ++a) p.position_ids[a].insert(p.position_ids[a].end(), s->position_ids[a].begin(), s->position_ids[a].end());
         for (std::size_t k = 0; k < n; ++k) p.naive_position_ids.push_back(static_cast<std::int64_t>(k));
-        p.grid_thw.insert(p.grid_thw.end(), s->grid_thw.begin(), s->grid_thw.end());
+        p.grid_thw.insert(p.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         p.pixel_values.insert(p.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
         p.pixel_rows += s->pixel_rows;
         p.member_lengths.push_back(n);
-        p.member_images.push_back(s->grid_thw.size());
+        p.member_images.push_back(s->image_grid_thw.size());
     }
     if (o.max_length > 0 && p.input_ids.size() > o.max_length) {
         // process_exceed='truncate' (the default; the reference's 'replace' branch of this collator
@@ -256,7 +256,7 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
     for (const S* s : examples) {
         if (s->labels.size() != s->input_ids.size())
             RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(s->input_ids.size()) + " input ids");
-        for (const auto& a : s->positions)
+        for (const auto& a : s->position_ids)
             if (a.size() != s->input_ids.size())
                 RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(a.size()) + " positions for " + std::to_string(s->input_ids.size()) + " input ids");
         longest = std::max(longest, s->input_ids.size());
@@ -273,9 +273,9 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
             b.input_ids[r * b.length + k] = s->input_ids[k];
             b.labels[r * b.length + k] = s->labels[k];
             b.attention_mask[r * b.length + k] = 1;
-            for (std::size_t a = 0; a < 3; ++a) b.position_ids[a][r * b.length + k] = s->positions[a][k];
+            for (std::size_t a = 0; a < 3; ++a) b.position_ids[a][r * b.length + k] = s->position_ids[a][k];
         }
-        b.grid_thw.insert(b.grid_thw.end(), s->grid_thw.begin(), s->grid_thw.end());
+        b.grid_thw.insert(b.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         b.pixel_values.insert(b.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
         b.pixel_rows += s->pixel_rows;
     }

@@ -17,6 +17,7 @@
 #include <rscovlm/io/safetensors.hpp>
 #include <rscovlm/io/video_source.hpp>
 #include <rscovlm/io/xml_annotations.hpp>
+#include <rscovlm/processor/processor.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/resolution/preprocess.hpp>
 #include <rscovlm/resolution/rope_index.hpp>
@@ -160,8 +161,8 @@ inline std::pair<int, int> image_size_of(const std::string& path) {
 /// Options of `encode_sample`.
 struct sample_encode_options {
     std::size_t max_length = 6144;       ///< RSCoVLM's max_length; 0 = no truncation
-    long long min_pixels = 64LL * 28 * 28;  ///< budget for images without a chosen size
-    long long max_pixels = 1296LL * 28 * 28;
+    /// Budget for images without a chosen size (RSCoVLM multi-task training).
+    resolution::budget budget = resolution::budget_multitask;
     bool keep_pixels = false;            ///< keep pixel_values (float32 [rows, 1176])
     int threads = 1;                     ///< threads per image preprocessing
     /// Videos (`{"type": "video", "video": path}` items): a frame directory or frame list file, read
@@ -169,24 +170,21 @@ struct sample_encode_options {
     resolution::video_options video;
     /// Source fps of video frame folders that do not declare one (list files' `# fps = F`).
     std::optional<double> video_source_fps;
+
+    /// The processor options these stand for (training mode).
+    processor::options processor_options() const {
+        processor::options po;
+        po.mode = processor::mode::training;
+        po.budget = budget;
+        po.max_length = max_length;
+        po.keep_pixels = keep_pixels;
+        po.threads = threads;
+        return po;
+    }
 };
 
-/// One encoded training sample.
-struct encoded_sample {
-    std::vector<std::int32_t> input_ids;
-    std::vector<std::int32_t> labels;
-    std::vector<std::array<int, 3>> grid_thw;
-    std::vector<float> pixel_values;     ///< when kept: concatenated [rows, 1176]
-    std::size_t pixel_rows = 0;
-    std::array<std::vector<std::int64_t>, 3> positions;  ///< M-RoPE (t, h, w)
-    bool truncated = false;
-    std::size_t original_length = 0;
-    /// Videos, in the order of their `<|video_pad|>` blocks.
-    std::vector<std::array<int, 3>> video_grid_thw;
-    std::vector<float> second_per_grid_ts;    ///< Qwen2.5-VL `temporal_patch_size / fps` (float32), one per video
-    std::vector<float> pixel_values_videos;   ///< when kept: concatenated [video_pixel_rows, 1176]
-    std::size_t video_pixel_rows = 0;
-};
+/// One encoded training sample: the processor's encoding.
+using encoded_sample = processor::encoding;
 
 /// The video sources of a conversation's messages, in template order: the `video` value of every
 /// content item the chat template renders as a video (`tokenizer::classify_content`), `file://` removed.
@@ -229,10 +227,11 @@ inline rscovlm::image load_image_ref(const data::image_ref& ref) {
     return img;
 }
 
-/// Encodes a conversation (RSCoVLM `process_to_train_qwen2_5_vl_with_default_chat_template`):
-/// each image preprocessed at its chosen size (or the budget), `<|image_pad|>` runs sized from the
-/// grids, assistant-only labels, truncation to max_length, M-RoPE positions. `load` supplies the
-/// pixels of an image reference (default: `load_image_ref`).
+/// Encodes a conversation (RSCoVLM `process_to_train_qwen2_5_vl_with_default_chat_template`) with
+/// `processor::qwen2_5_vl_processor` in training mode: each image at its chosen size (the builder's
+/// resolution plan, `image_ref::resized_*`) or the budget, assistant-only labels, truncation to
+/// max_length, M-RoPE positions. `load` supplies the pixels of an image reference (default:
+/// `load_image_ref`); images are decoded one at a time.
 ///
 /// Videos: every video item of the messages is loaded with `load_video` (default:
 /// `load_video_for_sample`), its `<|video_pad|>` run sized from `video_grid_thw`, and its
@@ -240,84 +239,19 @@ inline rscovlm::image load_image_ref(const data::image_ref& ref) {
 inline encoded_sample encode_sample(const data::conversation& c, const tokenizer::bpe_tokenizer& tok, const sample_encode_options& o,
                                     const std::function<rscovlm::image(const data::image_ref&)>& load = {},
                                     const std::function<resolution::video_result(const std::string&)>& load_video = {}) {
-    encoded_sample s;
-    tokenizer::conversation_options co;
-    co.max_length = o.max_length;
-    for (const std::string& v : message_videos(nlohmann::json::parse(c.messages.dump()))) {
-        resolution::video_result vr = load_video ? load_video(v) : load_video_for_sample(v, o);
-        s.video_grid_thw.push_back(vr.grid_thw);
-        s.second_per_grid_ts.push_back(vr.second_per_grid_t_f32);
-        co.video_grid_thw.push_back({vr.grid_thw[0], vr.grid_thw[1], vr.grid_thw[2]});
-        if (o.keep_pixels) {
-            s.pixel_values_videos.insert(s.pixel_values_videos.end(), vr.pixel_values.begin(), vr.pixel_values.end());
-            s.video_pixel_rows += vr.rows;
-        }
-    }
-    for (const auto& ref : c.images) {
-        const rscovlm::image img = load ? load(ref) : load_image_ref(ref);
-        resolution::preprocess_options po;
-        po.min_pixels = o.min_pixels;
-        po.max_pixels = o.max_pixels;
-        po.threads = o.threads;
-        if (ref.resized_width > 0 && ref.resized_height > 0) {
-            resolution::size rs;
-            rs.height = ref.resized_height;
-            rs.width = ref.resized_width;
-            po.resized = rs;
-        }
-        resolution::preprocess_result pr = resolution::preprocess(img, po);
-        s.grid_thw.push_back(pr.grid_thw);
-        co.image_grid_thw.push_back({pr.grid_thw[0], pr.grid_thw[1], pr.grid_thw[2]});
-        if (o.keep_pixels) {
-            s.pixel_values.insert(s.pixel_values.end(), pr.pixel_values.begin(), pr.pixel_values.end());
-            s.pixel_rows += pr.rows;
-        }
-    }
-    const nlohmann::json messages = nlohmann::json::parse(c.messages.dump());
-    tokenizer::conversation_encoding enc = tokenizer::encode_conversation(tok, messages, co);
-    s.input_ids = std::move(enc.input_ids);
-    s.labels = std::move(enc.labels);
-    s.truncated = enc.truncated;
-    s.original_length = enc.original_length;
-    std::vector<std::int64_t> ids(s.input_ids.begin(), s.input_ids.end());
-    // Truncation may drop whole vision blocks: keep the grids of the blocks that remain.
-    std::vector<std::array<int, 3>> grids = s.grid_thw;
-    if (s.truncated) {
-        const auto vs = tok.token_to_id("<|vision_start|>");
-        const auto vpad = tok.token_to_id("<|video_pad|>");
-        std::size_t blocks = 0, video_blocks = 0;
-        for (std::size_t k = 0; k < ids.size(); ++k)
-            if (vs && ids[k] == *vs) {
-                if (vpad && k + 1 < ids.size() && ids[k + 1] == *vpad) ++video_blocks;
-                else ++blocks;
-            }
-        if (video_blocks < s.video_grid_thw.size()) {
-            // Drop the videos whose blocks were cut off, with their pixel rows.
-            s.video_grid_thw.resize(video_blocks);
-            s.second_per_grid_ts.resize(video_blocks);
-            std::size_t rows = 0;
-            for (const auto& g : s.video_grid_thw) rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
-            if (o.keep_pixels) {
-                s.pixel_values_videos.resize(rows * 1176);
-                s.video_pixel_rows = rows;
-            }
-        }
-        grids.resize(std::min(grids.size(), blocks));
-        if (grids.size() < s.grid_thw.size()) {
-            // Drop the images whose blocks were cut off, with their pixel rows.
-            std::size_t rows = 0;
-            for (const auto& g : grids) rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
-            s.grid_thw = grids;
-            if (o.keep_pixels) {
-                s.pixel_values.resize(rows * 1176);
-                s.pixel_rows = rows;
-            }
-        }
-    }
-    resolution::rope_options ro;
-    ro.second_per_grid_ts = s.second_per_grid_ts;
-    s.positions = resolution::get_rope_index(ids, grids, s.video_grid_thw, ro).position_ids;
-    return s;
+    const processor::messages messages = processor::to_messages(c.messages);
+    std::vector<resolution::video_result> videos;
+    for (const std::string& v : message_videos(messages)) videos.push_back(load_video ? load_video(v) : load_video_for_sample(v, o));
+    const processor::qwen2_5_vl_processor proc(tok, o.processor_options());
+    return proc.encode(
+        messages, c.images.size(),
+        [&](std::size_t i) {
+            const data::image_ref& ref = c.images[i];
+            processor::image_input in{load ? load(ref) : load_image_ref(ref), std::nullopt};
+            if (ref.resized_width > 0 && ref.resized_height > 0) in.resized = resolution::size{ref.resized_height, ref.resized_width};
+            return in;
+        },
+        std::move(videos));
 }
 
 // ------------------------------------------------------------------------------------------ loader
@@ -485,16 +419,16 @@ public:
         add_videos(s);
         m_ids.insert(m_ids.end(), s.input_ids.begin(), s.input_ids.end());
         m_labels.insert(m_labels.end(), s.labels.begin(), s.labels.end());
-        for (int a = 0; a < 3; ++a) m_pos[static_cast<std::size_t>(a)].insert(m_pos[static_cast<std::size_t>(a)].end(), s.positions[static_cast<std::size_t>(a)].begin(), s.positions[static_cast<std::size_t>(a)].end());
+        for (int a = 0; a < 3; ++a) m_pos[static_cast<std::size_t>(a)].insert(m_pos[static_cast<std::size_t>(a)].end(), s.position_ids[static_cast<std::size_t>(a)].begin(), s.position_ids[static_cast<std::size_t>(a)].end());
         m_offsets.push_back(static_cast<std::int64_t>(m_ids.size()));
-        for (const auto& g : s.grid_thw) m_grids.insert(m_grids.end(), g.begin(), g.end());
+        for (const auto& g : s.image_grid_thw) m_grids.insert(m_grids.end(), g.begin(), g.end());
         m_img_offsets.push_back(static_cast<std::int64_t>(m_grids.size() / 3));
         m_index.push_back(static_cast<std::int64_t>(index));
         m_trunc.push_back(s.truncated ? 1 : 0);
         if (!s.pixel_values.empty()) {
             for (float v : s.pixel_values) m_pixels.push_back(safetensors::f32_to_bf16(v));
             std::size_t rows = 0;
-            for (const auto& g : s.grid_thw) {
+            for (const auto& g : s.image_grid_thw) {
                 rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
                 m_pix_offsets.push_back(static_cast<std::int64_t>(m_pix_rows + rows));
             }

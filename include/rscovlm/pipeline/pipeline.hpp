@@ -4,7 +4,7 @@
 ///
 /// Preset format (`registry/presets/*.json`):
 /// ```json
-/// {"name": "dota-quad-detection", "description": "...",
+/// {"name": "dota-quad-detection", "description": "...", "task": "detection" (optional),
 ///  "components": [{"kind": "resolution", "key": "resize.smart", "params": {...}}, ...]}
 /// ```
 /// Errors: malformed JSON -> `rscovlm.config.bad_json`; a missing field or wrong JSON type ->
@@ -99,6 +99,7 @@ public:
         basic_pipeline p;
         p.m_name = string_field(preset, "name", origin, true);
         p.m_description = string_field(preset, "description", origin, false);
+        p.m_task = string_field(preset, "task", origin, false);
         auto it = preset.find("components");
         if (it == preset.end() || !it->is_array())
             RSCOVLM_THROW(config_error, "bad_preset", origin + ": 'components' must be an array");
@@ -157,6 +158,9 @@ public:
 
     const std::string& name() const noexcept { return m_name; }
     const std::string& description() const noexcept { return m_description; }
+    /// What running the pipeline does ("detection", "grounding", "vqa"; "" = inferred, see
+    /// `pipeline/run.hpp`).
+    const std::string& task() const noexcept { return m_task; }
     const std::vector<component_instance>& components() const noexcept { return m_components; }
 
     /// True if a component of `Kind` is present.
@@ -175,7 +179,9 @@ public:
     nlohmann::json to_json() const {
         nlohmann::json comps = nlohmann::json::array();
         for (const auto& c : m_components) comps.push_back({{"kind", c.kind}, {"key", c.key}, {"params", c.params}});
-        return {{"name", m_name}, {"description", m_description}, {"components", comps}};
+        nlohmann::json j = {{"name", m_name}, {"description", m_description}, {"components", comps}};
+        if (!m_task.empty()) j["task"] = m_task;
+        return j;
     }
 
 private:
@@ -197,6 +203,7 @@ private:
 
     std::string m_name;
     std::string m_description;
+    std::string m_task;
     std::vector<component_instance> m_components;
 };
 

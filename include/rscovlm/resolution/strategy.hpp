@@ -105,6 +105,17 @@ struct plan {
     frame_map frames() const noexcept { return {original_width, original_height, resized_width, resized_height}; }
 };
 
+/// \brief JSON of a plan (ADL): original and resized sizes, grid, tokens, budget, randomized.
+inline void to_json(nlohmann::json& j, const plan& p) {
+    j = nlohmann::json{{"original_size", {{"width", p.original_width}, {"height", p.original_height}}},
+                       {"resized_size", {{"width", p.resized_width}, {"height", p.resized_height}}},
+                       {"grid_thw", p.grid_thw},
+                       {"tokens", p.tokens},
+                       {"min_pixels", p.min_pixels},
+                       {"max_pixels", p.max_pixels},
+                       {"randomized", p.randomized}};
+}
+
 /// \brief Grid and token count of a resized size (`patch` 14, `merge` 2).
 inline plan make_plan(int original_height, int original_width, size resized, long long min_pixels, long long max_pixels,
                       int patch = 14, int merge = 2) {

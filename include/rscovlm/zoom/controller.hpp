@@ -96,6 +96,16 @@ struct chain_result {
     zoom::trace trace;
 };
 
+/// JSON of a chain result (ADL): `{"answer", "answered", "stop_reason", "think" (null without one),
+/// "trace"}`, the form `rscovlm zoom run` prints.
+inline void to_json(nlohmann::json& j, const chain_result& r) {
+    j = nlohmann::json{{"answer", r.answer},
+                       {"answered", r.answered},
+                       {"stop_reason", r.trace.stop_reason},
+                       {"think", r.has_think ? nlohmann::json(r.think) : nlohmann::json(nullptr)},
+                       {"trace", to_json(r.trace)}};
+}
+
 namespace detail {
 inline long visual_tokens(int w, int h, int factor) {
     return factor > 0 ? static_cast<long>(h / factor) * static_cast<long>(w / factor) : 0;

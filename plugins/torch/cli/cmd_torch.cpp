@@ -33,8 +33,8 @@ struct model_args {
     std::string tokenizer;
     std::string device = "cpu";
     std::string dtype = "auto";
-    long long min_pixels = 56 * 56;
-    long long max_pixels = 28LL * 28 * 1280;
+    long long min_pixels = resolution::budget_hf_default.min_pixels;
+    long long max_pixels = resolution::budget_hf_default.max_pixels;
     long long memory_limit_mb = 0;
     int max_new_tokens = 256;
     bool greedy = false;
@@ -70,8 +70,8 @@ rt::vlm load_vlm(const model_args& a, const context& ctx) {
     o.load.dtype = a.dtype;
     o.load.memory_limit_bytes = static_cast<std::uint64_t>(a.memory_limit_mb) << 20;
     o.tokenizer = a.tokenizer;
-    o.min_pixels = a.min_pixels;
-    o.max_pixels = a.max_pixels;
+    o.budget.min_pixels = a.min_pixels;
+    o.budget.max_pixels = a.max_pixels;
     const bool quiet = ctx.quiet;
     o.load.on_estimate = [quiet](const rt::memory_estimate& e) {
         if (!quiet)

@@ -26,8 +26,8 @@ nlohmann::json golden() {
 /// A member with the fields flatten_pack / collate_padded read (like io::encoded_sample).
 struct member {
     std::vector<std::int32_t> input_ids, labels;
-    std::array<std::vector<std::int64_t>, 3> positions;
-    std::vector<std::array<int, 3>> grid_thw;
+    std::array<std::vector<std::int64_t>, 3> position_ids;
+    std::vector<std::array<int, 3>> image_grid_thw;
     std::vector<float> pixel_values;
     std::size_t pixel_rows = 0;
 };
@@ -36,8 +36,8 @@ member from_json(const nlohmann::json& j) {
     member m;
     m.input_ids = j.at("input_ids").get<std::vector<std::int32_t>>();
     m.labels = j.at("labels").get<std::vector<std::int32_t>>();
-    for (std::size_t a = 0; a < 3; ++a) m.positions[a] = j.at("position_ids").at(a).get<std::vector<std::int64_t>>();
-    for (const auto& g : j.at("image_grid_thw")) m.grid_thw.push_back({g.at(0).get<int>(), g.at(1).get<int>(), g.at(2).get<int>()});
+    for (std::size_t a = 0; a < 3; ++a) m.position_ids[a] = j.at("position_ids").at(a).get<std::vector<std::int64_t>>();
+    for (const auto& g : j.at("image_grid_thw")) m.image_grid_thw.push_back({g.at(0).get<int>(), g.at(1).get<int>(), g.at(2).get<int>()});
     for (const auto& row : j.at("pixel_values")) {
         for (const auto& v : row) m.pixel_values.push_back(v.get<float>());
         ++m.pixel_rows;
@@ -56,10 +56,10 @@ io::encoded_sample synthetic_sample(std::size_t n, int seed, std::size_t images 
     for (std::size_t k = 0; k < n; ++k) {
         s.input_ids.push_back(static_cast<std::int32_t>(1000 + seed * 100 + static_cast<int>(k)));
         s.labels.push_back(k >= n / 2 ? s.input_ids.back() : -100);
-        for (std::size_t a = 0; a < 3; ++a) s.positions[a].push_back(static_cast<std::int64_t>(k + a));
+        for (std::size_t a = 0; a < 3; ++a) s.position_ids[a].push_back(static_cast<std::int64_t>(k + a));
     }
     for (std::size_t i = 0; i < images; ++i) {
-        s.grid_thw.push_back({1, 2, 2});
+        s.image_grid_thw.push_back({1, 2, 2});
         for (int r = 0; r < 4 * 1176; ++r) s.pixel_values.push_back(static_cast<float>(seed) + 0.5f);
         s.pixel_rows += 4;
     }

@@ -240,9 +240,9 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     eo.keep_pixels = true;
     auto loader = [&](const data::image_ref&) { return sc.image; };
     const io::encoded_sample s = io::encode_sample(c, tok, eo, loader);
-    REQUIRE(s.grid_thw.size() == 1);
+    REQUIRE(s.image_grid_thw.size() == 1);
     // smart_resize(336, 448) in the multitask budget = 336 x 448 -> grid 1 x 24 x 32, 192 pads.
-    CHECK(s.grid_thw[0] == std::array<int, 3>{1, 24, 32});
+    CHECK(s.image_grid_thw[0] == std::array<int, 3>{1, 24, 32});
     CHECK(s.pixel_rows == 24 * 32);
     CHECK(s.pixel_values.size() == 24 * 32 * 1176);
     const auto pad = tok.token_to_id("<|image_pad|>");
@@ -261,14 +261,14 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     for (std::size_t i = 0; i < s.labels.size(); ++i)
         if (s.labels[i] != -100) sup_ids.push_back(s.labels[i]);
     CHECK(tok.decode(sup_ids) == c.messages.back()["content"].get<std::string>() + "<|im_end|>");
-    CHECK(s.positions[0].size() == s.input_ids.size());
+    CHECK(s.position_ids[0].size() == s.input_ids.size());
     // Truncation keeps the beginning.
     io::sample_encode_options shortopt;
     shortopt.max_length = 20;
     const io::encoded_sample t = io::encode_sample(c, tok, shortopt, loader);
     CHECK(t.truncated);
     CHECK(t.input_ids.size() == 20);
-    CHECK(t.positions[0].size() == 20);
+    CHECK(t.position_ids[0].size() == 20);
     // Shards readable back.
     const fs::path dir = fs::temp_directory_path() / ("rscovlm_test_shards_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
     fs::remove_all(dir);

@@ -44,7 +44,7 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     CHECK(s.second_per_grid_ts[0] == 1.25f);
     CHECK(s.video_pixel_rows == 96);
     CHECK(s.pixel_values_videos.size() == 96u * 1176);
-    CHECK(s.grid_thw.empty());
+    CHECK(s.image_grid_thw.empty());
     const auto vpad = tok.token_to_id("<|video_pad|>");
     const auto vstart = tok.token_to_id("<|vision_start|>");
     REQUIRE(vpad.has_value());
@@ -59,13 +59,13 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     REQUIRE(first > 0);
     CHECK(s.input_ids[first - 1] == *vstart);
     // Temporal positions: int(t * 1.25 * 2) -> 0 for the first 12 pads, 2 for the next 12.
-    const std::int64_t base = s.positions[0][first];
-    CHECK(s.positions[0][first + 11] == base);
-    CHECK(s.positions[0][first + 12] == base + 2);
-    CHECK(s.positions[1][first + 12] == base);      // row 0 of the second temporal slice
-    CHECK(s.positions[2][first + 12 + 3] == base + 3);
+    const std::int64_t base = s.position_ids[0][first];
+    CHECK(s.position_ids[0][first + 11] == base);
+    CHECK(s.position_ids[0][first + 12] == base + 2);
+    CHECK(s.position_ids[1][first + 12] == base);      // row 0 of the second temporal slice
+    CHECK(s.position_ids[2][first + 12 + 3] == base + 3);
     // Text after the block continues from the largest position (w: base + 3) + 1.
-    CHECK(s.positions[0][first + 24] == base + 4);
+    CHECK(s.position_ids[0][first + 24] == base + 4);
     // Labels supervise only the answer.
     std::vector<std::int32_t> sup;
     for (std::size_t i = 0; i < s.labels.size(); ++i)

@@ -6,9 +6,9 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/registry.hpp>
-#include <rscovlm/resolution/preprocess.hpp>
+#include <rscovlm/processor/processor.hpp>
+#include <rscovlm/resolution/strategy.hpp>
 #include <rscovlm/tokenizer/bpe.hpp>
-#include <rscovlm/tokenizer/chat_template.hpp>
 #include <rscovlm/torch/config.hpp>
 #include <rscovlm/torch/generate.hpp>
 #include <rscovlm/torch/model.hpp>
@@ -31,16 +31,15 @@ struct vlm_options {
     load_options load;
     /// tokenizer.json or a directory holding it; empty: the model directory.
     std::string tokenizer;
-    /// Pixel budget of images that are not already resized (the processor's defaults).
-    long long min_pixels = 56 * 56;
-    long long max_pixels = 28LL * 28 * 1280;
+    /// Pixel budget of images that are not already resized (the Hugging Face processor's defaults).
+    resolution::budget budget = resolution::budget_hf_default;
 };
 
 /// A prompt ready for the model plus what the image preprocessing did.
 struct prepared_prompt {
     sequence_input input;
     std::string text; ///< the rendered prompt (pads expanded)
-    std::vector<resolution::preprocess_result> images; ///< per image: sizes and grid (pixel values moved out)
+    std::vector<resolution::plan> images; ///< per image: the resolution plan (sizes, grid, tokens)
 };
 
 /// Output of `vlm::generate`.
@@ -81,33 +80,32 @@ class vlm {
     const tokenizer::bpe_tokenizer& tok() const { return *m_tokenizer; }
     const generation_config& generation() const noexcept { return m_generation; }
 
+    /// The processor of this model (generation mode, the model's vision constants, the image budget of
+    /// `vlm_options`). Holds a reference to the tokenizer.
+    processor::qwen2_5_vl_processor processor() const {
+        const auto& vc = m_model->config().vision;
+        processor::options po;
+        po.mode = processor::mode::generation;
+        po.vision.patch_size = vc.patch_size;
+        po.vision.merge_size = vc.spatial_merge_size;
+        po.vision.temporal_patch_size = vc.temporal_patch_size;
+        po.budget = m_options.budget;
+        po.threads = 0;
+        return processor::qwen2_5_vl_processor(*m_tokenizer, po);
+    }
+
     /// Renders `messages` (HF format, `{"type":"image"}` items matched in order to `images`) with the
     /// generation prompt, preprocesses the images (`resized`: keep their size, they are already final),
-    /// expands the pads and tokenizes. Mirrors `Qwen2_5_VLProcessor.__call__` after `apply_chat_template`.
+    /// expands the pads and tokenizes: `processor::qwen2_5_vl_processor` in generation mode
+    /// (`Qwen2_5_VLProcessor.__call__` after `apply_chat_template`).
     prepared_prompt prepare(const nlohmann::json& messages, const std::vector<image>& images, bool resized) const {
+        processor::encoding e = processor().encode(messages, images, resized);
         prepared_prompt p;
-        const auto& vc = m_model->config().vision;
-        tokenizer::render_options ro;
-        ro.add_generation_prompt = true;
-        ro.merge_size = vc.spatial_merge_size;
-        for (const auto& img : images) {
-            resolution::preprocess_options po;
-            po.min_pixels = m_options.min_pixels;
-            po.max_pixels = m_options.max_pixels;
-            po.patch_size = vc.patch_size;
-            po.merge_size = vc.spatial_merge_size;
-            po.temporal_patch_size = vc.temporal_patch_size;
-            if (resized) po.resized = resolution::size{img.height, img.width};
-            auto r = resolution::preprocess(img, po);
-            p.input.pixel_values.insert(p.input.pixel_values.end(), r.pixel_values.begin(), r.pixel_values.end());
-            r.pixel_values.clear();
-            r.pixel_values.shrink_to_fit();
-            p.input.grid_thw.push_back({r.grid_thw[0], r.grid_thw[1], r.grid_thw[2]});
-            ro.image_grid_thw.push_back({r.grid_thw[0], r.grid_thw[1], r.grid_thw[2]});
-            p.images.push_back(std::move(r));
-        }
-        p.text = tokenizer::qwen2_5_vl_template().render(messages, ro);
-        for (auto id : m_tokenizer->encode(p.text)) p.input.input_ids.push_back(id);
+        p.input.input_ids.assign(e.input_ids.begin(), e.input_ids.end());
+        p.input.pixel_values = std::move(e.pixel_values);
+        for (const auto& g : e.image_grid_thw) p.input.grid_thw.push_back({g[0], g[1], g[2]});
+        p.text = std::move(e.text);
+        p.images = std::move(e.plans);
         return p;
     }
 

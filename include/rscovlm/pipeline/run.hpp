@@ -1,0 +1,238 @@
+#pragma once
+/// \file pipeline/run.hpp
+/// Runnable pipelines: a preset names the components of a job, and `run` chains them on one image
+/// with a generation backend (any `zoom::backend`: scripted, OpenAI-compatible server, LibTorch).
+///
+/// - detection: resolution plan -> the model's view of the image -> the box codec's system and user
+///   prompts -> backend -> codec decode, boxes mapped back to the original frame (drop report kept).
+/// - grounding: the same with RSCoVLM's grounding prompt for the codec's answer format and one
+///   referring expression; the first box is mapped back as RSCoVLM's grounding metric does.
+/// - vqa: the preset's `zoom` component (Zoom-in Chain or single turn) answers a question.
+///
+/// The task is the preset's `"task"` field, or inferred from its components (a `zoom` component:
+/// vqa; a box codec with the `builder.refgeo` builder: grounding; a box codec: detection).
+
+#include <rscovlm/box_codec/codec.hpp>
+#include <rscovlm/box_codec/json.hpp>
+#include <rscovlm/data/prompts.hpp>
+#include <rscovlm/errors.hpp>
+#include <rscovlm/image/image.hpp>
+#include <rscovlm/image/ops.hpp>
+#include <rscovlm/pipeline/pipeline.hpp>
+#include <rscovlm/resolution/strategy.hpp>
+#include <rscovlm/zoom/backend.hpp>
+#include <rscovlm/zoom/chain.hpp>
+#include <rscovlm/zoom/controller.hpp>
+#include <rscovlm/zoom/source.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::pipeline {
+
+/// What a runnable preset does.
+enum class task { detection, grounding, vqa };
+
+/// "detection" | "grounding" | "vqa".
+inline std::string_view task_name(task t) noexcept {
+    switch (t) {
+    case task::detection: return "detection";
+    case task::grounding: return "grounding";
+    case task::vqa: return "vqa";
+    }
+    return "detection";
+}
+
+/// Parses a task name; anything else is `rscovlm.config.bad_task`.
+inline task parse_task(std::string_view s) {
+    if (s == "detection") return task::detection;
+    if (s == "grounding") return task::grounding;
+    if (s == "vqa") return task::vqa;
+    RSCOVLM_THROW(config_error, "bad_task", "unknown task '" + std::string(s) + "' (detection|grounding|vqa)");
+}
+
+/// The task of a pipeline (see the file comment); `rscovlm.config.not_runnable` when it has none.
+template <class Kinds> task task_of(const basic_pipeline<Kinds>& p) {
+    if (!p.task().empty()) return parse_task(p.task());
+    if (p.template has<zoom::kind>()) return task::vqa;
+    if (p.template has<box_codec::kind>()) {
+        for (const auto& c : p.components())
+            if (c.kind == data::builder_kind::name && c.key == "builder.refgeo") return task::grounding;
+        return task::detection;
+    }
+    RSCOVLM_THROW(config_error, "not_runnable",
+                  "pipeline '" + p.name() + "' has no task: give it a \"task\" or a box_codec / zoom component");
+}
+
+/// The image the model sees for a plan: RGB (qwen-vl-utils `to_rgb`, white composite) resized with
+/// Pillow's filter to the plan's size, the order of the reference's preprocessing.
+inline image model_view(const image& original, const resolution::plan& p, image::filter f = image::filter::bicubic) {
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    const image rgb = imaging::to_rgb(original);
+    if (rgb.width == p.resized_width && rgb.height == p.resized_height) return rgb;
+    return imaging::resize(rgb, p.resized_width, p.resized_height, f);
+}
+
+/// Output of `detect`.
+struct detection_result {
+    resolution::plan plan;           ///< how the image was sized
+    std::string system;              ///< system prompt sent ("" = the template's default)
+    std::string prompt;              ///< user prompt sent
+    std::string text;                ///< the model's answer
+    box_codec::decode_result decoded;///< boxes in the original frame, and what was dropped
+    zoom::usage usage;
+};
+
+inline void to_json(nlohmann::json& j, const detection_result& r) {
+    j = nlohmann::json{{"task", "detection"},     {"plan", r.plan},       {"system", r.system},
+                       {"prompt", r.prompt},      {"text", r.text},       {"objects", nlohmann::json(r.decoded)["objects"]},
+                       {"dropped", r.decoded.dropped}, {"fuzzy_matched", r.decoded.fuzzy_matched},
+                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+}
+
+namespace detail {
+inline nlohmann::json user_turn(const std::string& text) {
+    return {{"role", "user"}, {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
+}
+inline nlohmann::json conversation(const std::string& system, const std::string& user) {
+    nlohmann::json m = nlohmann::json::array();
+    if (!system.empty()) m.push_back({{"role", "system"}, {"content", system}});
+    m.push_back(user_turn(user));
+    return m;
+}
+inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+    return s;
+}
+} // namespace detail
+
+/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
+/// the answer (boxes mapped back to the original frame), `model` generates.
+inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::vector<std::string>& classes,
+                               const zoom::generation_options& generation = {}) {
+    detection_result r;
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    r.plan = sizing.plan_size(original.height, original.width);
+    const image view = model_view(original, r.plan);
+    r.system = codec.system_prompt();
+    r.prompt = codec.user_prompt(classes);
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    r.usage = model.last_usage();
+    box_codec::decode_options d;
+    d.classes = classes;
+    d.frame = geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
+    r.decoded = codec.decode(r.text, d);
+    return r;
+}
+
+/// Output of `ground`.
+struct grounding_result {
+    resolution::plan plan;
+    std::string query;
+    std::string system;
+    std::string prompt;
+    std::string text;
+    box_codec::decode_result decoded; ///< in the model's (resized) frame, labels as written
+    /// The first decoded box's horizontal extent `[x1, y1, x2, y2]` in the original frame, mapped as
+    /// RSCoVLM's grounding metric does (`resize_bbox`: `v / resized * orig`); empty when none parsed.
+    std::optional<std::array<double, 4>> box;
+    zoom::usage usage;
+};
+
+inline void to_json(nlohmann::json& j, const grounding_result& r) {
+    j = nlohmann::json{{"task", "grounding"}, {"plan", r.plan},     {"query", r.query},
+                       {"system", r.system},  {"prompt", r.prompt}, {"text", r.text},
+                       {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
+                       {"decoded", r.decoded},
+                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+}
+
+/// The grounding user prompt RSCoVLM trains with for a codec's answer format: plain-text codecs
+/// `"find the {prompt}"` (with the codec's system prompt), JSON codecs the main `Locate the ...`
+/// template of their box kind (refgeo_dataset.py).
+inline std::string grounding_prompt(const box_codec::codec& codec, const std::string& query) {
+    const std::string_view name = codec.name();
+    const bool plain = name.find("plain") != std::string_view::npos;
+    std::string_view t = data::prompts::ground_plain_user;
+    if (!plain) t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main : data::prompts::ground_obb_json_main;
+    return detail::replace_all(std::string(t), "{prompt}", query);
+}
+
+/// Grounding of one referring expression on one image.
+inline grounding_result ground(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::string& query, const zoom::generation_options& generation = {}) {
+    grounding_result r;
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    r.query = query;
+    r.plan = sizing.plan_size(original.height, original.width);
+    const image view = model_view(original, r.plan);
+    r.system = codec.system_prompt();
+    r.prompt = grounding_prompt(codec, query);
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    r.usage = model.last_usage();
+    box_codec::decode_options d;  // the model's frame: no mapping, labels kept as written
+    d.frame = geometry::frame{r.plan.resized_width, r.plan.resized_height, r.plan.resized_width, r.plan.resized_height};
+    r.decoded = codec.decode(r.text, d);
+    if (!r.decoded.objects.empty()) {
+        const std::vector<double>& c = r.decoded.objects.front().coords;
+        std::vector<double> xy(c);
+        if (codec.kind() == box_codec::box_kind::obb && c.size() >= 5) {
+            // (cx, cy, w, h, angle in degrees): the extent of its corners.
+            const double pi = 3.14159265358979323846;
+            xy.clear();
+            for (const auto& q : geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0})) {
+                xy.push_back(q.x);
+                xy.push_back(q.y);
+            }
+        }
+        double x1 = xy.at(0), y1 = xy.at(1), x2 = x1, y2 = y1;
+        for (std::size_t k = 0; k + 1 < xy.size(); k += 2) {
+            x1 = std::min(x1, xy[k]), x2 = std::max(x2, xy[k]);
+            y1 = std::min(y1, xy[k + 1]), y2 = std::max(y2, xy[k + 1]);
+        }
+        const resolution::frame_map f = r.plan.frames();
+        r.box = std::array<double, 4>{f.to_original_x_div_first(x1), f.to_original_y_div_first(y1),
+                                      f.to_original_x_div_first(x2), f.to_original_y_div_first(y2)};
+    }
+    return r;
+}
+
+/// What `run` needs besides the pipeline, the image and the backend.
+struct run_request {
+    std::vector<std::string> classes; ///< detection: class names (empty: labels as written)
+    std::string query;                ///< grounding: the referring expression
+    std::string question;             ///< vqa: the question
+    zoom::generation_options generation;
+};
+
+/// Runs a preset's task on one image; the result as JSON (`detection_result`, `grounding_result`, or
+/// the zoom chain's result with `"task": "vqa"`). Missing inputs are `rscovlm.usage.*` errors.
+template <class Kinds>
+nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::backend& model, const run_request& req) {
+    const task t = task_of(p);
+    if (t == task::vqa) {
+        if (req.question.empty()) RSCOVLM_THROW(usage_error, "no_question", "pipeline '" + p.name() + "' (vqa) needs a question");
+        zoom::memory_source src(original);
+        zoom::chain_result cr = p.template get<zoom::kind>().run(src, req.question, model);
+        nlohmann::json j = cr;
+        j["task"] = "vqa";
+        j["question"] = req.question;
+        return j;
+    }
+    auto& codec = p.template get<box_codec::kind>();
+    auto& sizing = p.template get<resolution::kind>();
+    if (t == task::grounding) {
+        if (req.query.empty()) RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
+        return ground(original, codec, sizing, model, req.query, req.generation);
+    }
+    return detect(original, codec, sizing, model, req.classes, req.generation);
+}
+
+} // namespace rscovlm::pipeline
