@@ -61,7 +61,7 @@ json min_area_rect_line(const json& in) {
                     if (x.is_number_unsigned()) return geo::wrap_int32(static_cast<std::int64_t>(x.get<std::uint64_t>()));
                     return geo::wrap_int32(x.get<std::int64_t>());
                 }
-                return geo::wrap_int32(geo::py_int(x.get<double>()));
+                return geo::wrap_int32(::rscovlm::detail::py::int_trunc(x.get<double>()));
             };
             pts.push_back(geo::point_i32{as_i32(p[0]), as_i32(p[1])});
         }

@@ -1,6 +1,7 @@
 // Subcommands of the data module: `rscovlm data sample-scene|split|build|inspect`, and its demo step.
 #include "cli.hpp"
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/all.hpp>
 #include <rscovlm/image/ops.hpp>
 #include <rscovlm/io/data_engine.hpp>
@@ -48,11 +49,7 @@ std::string default_tokenizer(const std::string& data_dir) {
 }
 
 std::string read_text(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) RSCOVLM_THROW(io_error, "open_failed", "cannot open " + path);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+    return ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open " + path);
 }
 
 /// Little-endian element k of an integer tensor of a shard.

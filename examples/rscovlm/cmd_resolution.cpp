@@ -1,6 +1,7 @@
 // Subcommands of the resolution module: smart-resize, resize, preprocess, mrope; and its demo.
 #include "cli.hpp"
 
+#include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/npy.hpp>
 #include <rscovlm/io/video_source.hpp>
@@ -111,9 +112,7 @@ void run_video_preprocess(context& ctx, CLI::App& pp, const Args& a) {
 }
 
 std::string lower_ext(const std::string& path) {
-    std::string e = std::filesystem::path(path).extension().string();
-    for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return e;
+    return ::rscovlm::detail::py::lower_ascii(std::filesystem::path(path).extension().string());
 }
 
 void save_image_by_ext(const std::string& path, const image& img) {

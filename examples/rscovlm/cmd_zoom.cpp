@@ -1,6 +1,7 @@
 // Subcommands of the zoom module: `rscovlm zoom run|eval|parse|lrsvqa-zoom`, and its demo step.
 #include "cli.hpp"
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/image_source.hpp>
 #include <rscovlm/io/openai_backend.hpp>
@@ -104,11 +105,7 @@ zoom::controller_options controller_options_of(const chain_args& a) {
 }
 
 std::vector<std::string> read_replies(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) RSCOVLM_THROW(io_error, "open_failed", "cannot open replies file '" + path + "'");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string text = ss.str();
+    const std::string text = ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open replies file '" + path + "'");
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     std::vector<std::string> out;
     if (!j.is_discarded() && j.is_array()) {
@@ -221,11 +218,7 @@ void register_run(CLI::App& group, context& ctx) {
 }
 
 std::vector<nlohmann::json> read_records(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) RSCOVLM_THROW(io_error, "open_failed", "cannot open benchmark '" + path + "'");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string text = ss.str();
+    const std::string text = ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open benchmark '" + path + "'");
     std::vector<nlohmann::json> out;
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_discarded() && j.is_array()) {

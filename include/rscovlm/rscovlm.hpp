@@ -7,6 +7,7 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/version.hpp>
+#include <rscovlm/detail/py/py.hpp>
 
 #include <rscovlm/box_codec/all.hpp>
 #include <rscovlm/data/all.hpp>

@@ -589,6 +589,1097 @@ namespace rscovlm {
 inline constexpr const char* version_string = RSCOVLM_VERSION_STRING;
 } // namespace rscovlm
 // ---- end rscovlm/version.hpp
+// ---- begin rscovlm/detail/py/py.hpp
+/// \file detail/py/py.hpp
+/// The layer that reproduces Python's behaviour, namespace `rscovlm::detail::py`, one concept per
+/// header. Every module calls these instead of keeping its own copy.
+/// - str.hpp: `str.strip/lstrip/rstrip/split/splitlines/replace/lower` (one whitespace set: `str.isspace`)
+/// - int.hpp: `int(float)` truncation and `int(str)` parsing
+/// - math.hpp: float `%` and `round()`
+/// - format.hpp: `repr(float)`, `'%.nf' % x`, `float(str)`, numpy float32 rounding
+/// - json.hpp: `json.dumps` with Python's defaults
+/// - random.hpp: CPython's `random` (Mersenne Twister, choice, sample, shuffle)
+/// - utf8.hpp: `bytes.decode("utf-8", "replace")`
+/// - float16.hpp: torch's float32 <-> bfloat16 / float16 conversions
+/// - file.hpp: `open(path, "rb").read()`
+
+// ---- begin rscovlm/detail/py/file.hpp
+/// \file detail/py/file.hpp
+/// Python `open(path, "rb").read()`: the whole file as bytes (no newline translation, no decoding).
+/// Callers that raise their own error type use `read_file(path, out)`; the others use
+/// `read_file_or_throw`, which raises io_error.
+
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace rscovlm::detail::py {
+
+/// Outcome of `read_file`.
+enum class read_status {
+    ok,           ///< the whole file is in `out`
+    open_failed,  ///< the file could not be opened (missing, no permission)
+    read_failed,  ///< it opened but reading failed (a directory, an I/O error)
+};
+
+/// Reads the whole file at `path` into `out` (replaced).
+inline read_status read_file(const std::string& path, std::string& out) {
+    out.clear();
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return read_status::open_failed;
+    std::error_code ec;  // size hint, one allocation for regular files (not for directories or pipes)
+    const auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
+    if (!ec && size > 0) {
+        out.resize(static_cast<std::size_t>(size));
+        out.resize(std::fread(&out[0], 1, out.size(), f));
+    }
+    char buf[1 << 16];
+    std::size_t got = 0;
+    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
+    const bool bad = std::ferror(f) != 0;
+    std::fclose(f);
+    return bad ? read_status::read_failed : read_status::ok;
+}
+
+/// The bytes of the file at `path`; nullopt when it cannot be opened or read.
+inline std::optional<std::string> try_read_file(const std::string& path) {
+    std::string out;
+    if (read_file(path, out) != read_status::ok) return std::nullopt;
+    return out;
+}
+
+/// The bytes of the file at `path`. Throws io_error `open_code` with `open_message` when it cannot
+/// be opened, io_error "read_failed" when reading fails.
+inline std::string read_file_or_throw(const std::string& path, const char* open_code, const std::string& open_message) {
+    std::string out;
+    switch (read_file(path, out)) {
+    case read_status::ok: break;
+    case read_status::open_failed: RSCOVLM_THROW(::rscovlm::io_error, open_code, open_message);
+    case read_status::read_failed: RSCOVLM_THROW(::rscovlm::io_error, "read_failed", "error while reading '" + path + "'");
+    }
+    return out;
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/file.hpp
+// ---- begin rscovlm/detail/py/float16.hpp
+/// \file detail/py/float16.hpp
+/// float32 <-> bfloat16 / IEEE binary16 bit conversions as torch does them (`tensor.to(dtype)`,
+/// `c10::BFloat16` / `c10::Half`): round to nearest, ties to even; overflow gives infinity.
+/// NaN: bfloat16 always becomes the quiet NaN 0x7FC0 (torch's `round_to_nearest_even`, whatever
+/// the sign or payload); binary16 keeps the sign and becomes 0x7E00 / 0xFE00 (as
+/// `fp16_ieee_from_fp32_value`). The widening conversions are exact.
+
+#include <cstdint>
+#include <cstring>
+
+namespace rscovlm::detail::py {
+
+/// float32 -> bfloat16 bits (torch `.to(torch.bfloat16)`): round to nearest even, NaN -> 0x7FC0.
+inline std::uint16_t f32_to_bf16(float f) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    const std::uint32_t lsb = (u >> 16) & 1u;
+    u += 0x7fffu + lsb;
+    return static_cast<std::uint16_t>(u >> 16);
+}
+
+/// bfloat16 bits -> float32 (exact).
+inline float bf16_to_f32(std::uint16_t b) noexcept {
+    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/// IEEE binary16 bits -> float.
+inline float f16_to_f32(std::uint16_t h) noexcept {
+    std::uint32_t sign = (static_cast<std::uint32_t>(h) & 0x8000u) << 16;
+    std::uint32_t exp = (h >> 10) & 0x1fu;
+    std::uint32_t mant = h & 0x3ffu;
+    std::uint32_t u;
+    if (exp == 0) {
+        if (mant == 0) {
+            u = sign;
+        } else { // subnormal: normalise
+            int e = -1;
+            do {
+                ++e;
+                mant <<= 1;
+            } while ((mant & 0x400u) == 0);
+            u = sign | (static_cast<std::uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 0x1f) {
+        u = sign | 0x7f800000u | (mant << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+/// float -> IEEE binary16 bits, round to nearest even; overflow gives infinity.
+inline std::uint16_t f32_to_f16(float f) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    std::uint32_t sign = (u >> 16) & 0x8000u;
+    std::uint32_t absu = u & 0x7fffffffu;
+    if (absu > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u); // NaN
+    if (absu >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u); // >= 65520 rounds to inf
+    if (absu < 0x38800000u) {                                                  // subnormal or zero in half
+        if (absu < 0x33000000u) return static_cast<std::uint16_t>(sign);        // < 2^-25 rounds to 0
+        std::uint32_t e = absu >> 23;
+        std::uint32_t mant = (absu & 0x7fffffu) | 0x800000u;
+        // value = mant * 2^(e-150); the half subnormal unit is 2^-24, so the result is mant >> (126 - e)
+        std::uint32_t shift = 126u - e;
+        std::uint32_t res = mant >> shift;
+        std::uint32_t rem = mant & ((1u << shift) - 1u);
+        std::uint32_t halfway = 1u << (shift - 1u);
+        if (rem > halfway || (rem == halfway && (res & 1u))) ++res;
+        return static_cast<std::uint16_t>(sign | res);
+    }
+    std::uint32_t res = ((absu >> 13) - (112u << 10));
+    std::uint32_t rem = absu & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (res & 1u))) ++res;
+    return static_cast<std::uint16_t>(sign | res);
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/float16.hpp
+// ---- begin rscovlm/detail/py/format.hpp
+/// \file detail/py/format.hpp
+/// Python number <-> text conversions:
+/// - `float_repr(x)`: `repr(float)` / `str(float)` (double) and numpy `str(np.float32)` (float);
+/// - `format_fixed(x, n)`: `'%.nf' % x` / `format(x, '.nf')`;
+/// - `parse_float(s)`: `float(s)` of a str;
+/// - `to_float32(x)`: numpy's float64 -> float32 conversion.
+
+// ---- begin rscovlm/detail/py/str.hpp
+/// \file detail/py/str.hpp
+/// Python `str` methods on UTF-8 text, as the reference code calls them.
+///
+/// Whitespace, the one set every function here uses unless its name says otherwise, is Python's
+/// `str.isspace()`: U+0009-U+000D (\t \n \v \f \r), U+001C-U+001F, U+0020, U+0085, U+00A0, U+1680,
+/// U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and U+3000. The `_ascii` variants mirror
+/// `bytes.strip()` / `bytes.split()` (and C `isspace` in the "C" locale): only \t \n \v \f \r and
+/// space. Character-set arguments (`strip(s, chars)`) are sets of single bytes, so they are exact
+/// for ASCII sets, which is all the reference passes.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::detail::py {
+
+/// Length in bytes of the Python whitespace character that starts at `s[i]` (0 when none).
+inline std::size_t space_at(std::string_view s, std::size_t i) noexcept {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) return 1;
+    if (c < 0xC2) return 0;
+    auto u = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+    if (c == 0xC2 && (u(1) == 0x85 || u(1) == 0xA0)) return 2;
+    if (c == 0xE1 && u(1) == 0x9A && u(2) == 0x80) return 3;
+    if (c == 0xE2 && u(1) == 0x80 && ((u(2) >= 0x80 && u(2) <= 0x8A) || u(2) == 0xA8 || u(2) == 0xA9 || u(2) == 0xAF))
+        return 3;
+    if (c == 0xE2 && u(1) == 0x81 && u(2) == 0x9F) return 3;
+    if (c == 0xE3 && u(1) == 0x80 && u(2) == 0x80) return 3;
+    return 0;
+}
+
+/// `bytes.isspace()` of one byte (C `isspace` in the "C" locale): \t \n \v \f \r and space.
+constexpr bool is_ascii_space(char ch) noexcept {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    return c == ' ' || (c >= 0x09 && c <= 0x0d);
+}
+
+/// Python `str.isspace()` of a whole string (false for "").
+inline bool isspace(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t k = space_at(s, i);
+        if (!k) return false;
+        i += k;
+    }
+    return true;
+}
+
+/// Python `str.lstrip()`.
+inline std::string_view lstrip(std::string_view s) noexcept {
+    std::size_t b = 0;
+    while (b < s.size()) {
+        const std::size_t k = space_at(s, b);
+        if (!k) break;
+        b += k;
+    }
+    return s.substr(b);
+}
+
+/// Length in bytes of the Python whitespace character that ends at `s[e - 1]` (0 when none). No
+/// whitespace sequence starts with a continuation byte, so a match here is also where a forward
+/// scan would find it, whatever precedes it.
+inline std::size_t space_before(std::string_view s, std::size_t e) noexcept {
+    const unsigned char c = static_cast<unsigned char>(s[e - 1]);
+    if (c < 0x80) return (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) ? 1 : 0;
+    const std::string_view head = s.substr(0, e);
+    if (e >= 2 && space_at(head, e - 2) == 2) return 2;
+    if (e >= 3 && space_at(head, e - 3) == 3) return 3;
+    return 0;
+}
+
+/// Python `str.rstrip()`.
+inline std::string_view rstrip(std::string_view s) noexcept {
+    std::size_t e = s.size();
+    for (std::size_t k; e > 0 && (k = space_before(s, e)) != 0;) e -= k;
+    return s.substr(0, e);
+}
+
+/// Python `str.strip()`.
+inline std::string_view strip(std::string_view s) noexcept { return rstrip(lstrip(s)); }
+
+/// Python `str.lstrip(chars)` for a set of ASCII characters.
+inline std::string_view lstrip(std::string_view s, std::string_view chars) noexcept {
+    std::size_t b = 0;
+    while (b < s.size() && chars.find(s[b]) != std::string_view::npos) ++b;
+    return s.substr(b);
+}
+
+/// Python `str.rstrip(chars)` for a set of ASCII characters.
+inline std::string_view rstrip(std::string_view s, std::string_view chars) noexcept {
+    std::size_t e = s.size();
+    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
+    return s.substr(0, e);
+}
+
+/// Python `str.strip(chars)` for a set of ASCII characters.
+inline std::string_view strip(std::string_view s, std::string_view chars) noexcept { return rstrip(lstrip(s, chars), chars); }
+
+/// Python `bytes.strip()`: ASCII whitespace only (\t \n \v \f \r and space), as C `isspace`.
+inline std::string_view strip_ascii(std::string_view s) noexcept {
+    std::size_t b = 0, e = s.size();
+    while (b < e && is_ascii_space(s[b])) ++b;
+    while (e > b && is_ascii_space(s[e - 1])) --e;
+    return s.substr(b, e - b);
+}
+
+/// Python `str.lower()` restricted to ASCII letters (other bytes are kept as they are; Python would
+/// also lower non-ASCII letters).
+inline std::string lower_ascii(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+/// Python `str.upper()` restricted to ASCII letters.
+inline std::string upper_ascii(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    return out;
+}
+
+/// Python `str.split(sep)` into a reused vector (empty fields kept; `sep` must not be empty).
+inline void split_into(std::string_view s, std::string_view sep, std::vector<std::string_view>& out) {
+    out.clear();
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t p = s.find(sep, start);
+        if (p == std::string_view::npos) {
+            out.push_back(s.substr(start));
+            return;
+        }
+        out.push_back(s.substr(start, p - start));
+        start = p + sep.size();
+    }
+}
+
+/// Python `str.split(sep)` (empty fields kept; `sep` must not be empty).
+inline std::vector<std::string_view> split(std::string_view s, std::string_view sep) {
+    std::vector<std::string_view> out;
+    split_into(s, sep, out);
+    return out;
+}
+
+/// Python `str.split()`: runs of whitespace separate, no empty fields.
+inline std::vector<std::string_view> split(std::string_view s) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        for (std::size_t k; i < s.size() && (k = space_at(s, i)) != 0;) i += k;
+        const std::size_t b = i;
+        while (i < s.size() && space_at(s, i) == 0) ++i;
+        if (i > b) out.push_back(s.substr(b, i - b));
+    }
+    return out;
+}
+
+/// Length in bytes of the Python line boundary at `s[i]` (0 when there is none): \n, \r, \r\n,
+/// \v, \f, \x1c, \x1d, \x1e, U+0085, U+2028, U+2029 (as `str.splitlines()` splits).
+inline std::size_t line_break_at(std::string_view s, std::size_t i) noexcept {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '\r') return (i + 1 < s.size() && s[i + 1] == '\n') ? 2 : 1;
+    if (c == '\n' || c == 0x0b || c == 0x0c || c == 0x1c || c == 0x1d || c == 0x1e) return 1;
+    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x85) return 2;
+    if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80) {
+        const unsigned char c2 = static_cast<unsigned char>(s[i + 2]);
+        if (c2 == 0xA8 || c2 == 0xA9) return 3;
+    }
+    return 0;
+}
+
+/// Python `str.splitlines()` (no trailing empty line; views into `s`).
+inline std::vector<std::string_view> splitlines(std::string_view s) {
+    std::vector<std::string_view> out;
+    std::size_t start = 0, i = 0;
+    while (i < s.size()) {
+        const std::size_t b = line_break_at(s, i);
+        if (b) {
+            out.push_back(s.substr(start, i - start));
+            i += b;
+            start = i;
+        } else {
+            ++i;
+        }
+    }
+    if (start < s.size()) out.push_back(s.substr(start));
+    return out;
+}
+
+/// Python `s.replace(old, new)` (every occurrence, left to right; an empty `from` leaves `s` as is,
+/// where Python would insert `to` between characters).
+inline std::string replace(std::string_view s, std::string_view from, std::string_view to) {
+    if (from.empty()) return std::string(s);
+    std::string o;
+    std::size_t i = 0;
+    for (;;) {
+        const std::size_t j = s.find(from, i);
+        if (j == std::string_view::npos) break;
+        o.append(s.data() + i, j - i);
+        o.append(to.data(), to.size());
+        i = j + from.size();
+    }
+    o.append(s.data() + i, s.size() - i);
+    return o;
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/str.hpp
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace rscovlm::detail::py {
+
+/// Shortest round-trip text of `v` in Python's repr style: positional when 1e-4 <= |v| < 1e16
+/// (always with a ".0" when integral), scientific otherwise ("1e-05", "1.5e+16": at least two
+/// exponent digits); "nan", "inf", "-inf", "-0.0". For `float` the digits are the shortest that
+/// round-trip in float32, as numpy's `str(np.float32(x))`.
+template <class Float>
+inline std::string float_repr(Float v) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+    if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
+    char buf[64];
+    // Shortest round-trip digits in scientific form: "d.ddde[+-]XX".
+    auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+    const std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));
+    const bool neg = sci[0] == '-';
+    const std::size_t epos = sci.find('e');
+    std::string digits;
+    for (std::size_t i = neg ? 1 : 0; i < epos; ++i)
+        if (sci[i] != '.') digits.push_back(sci[i]);
+    int exp10 = 0;  // the text is not NUL-terminated: read the exponent from the view
+    (void)std::from_chars(sci.data() + epos + (sci[epos + 1] == '+' ? 2 : 1), sci.data() + sci.size(), exp10);
+    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    std::string out = neg ? "-" : "";
+    // CPython float_repr_style 'short' with mode 'r': positional iff -4 <= exp10 < 16.
+    if (exp10 >= -4 && exp10 < 16) {
+        const int n = static_cast<int>(digits.size());
+        const int point = exp10 + 1;  // position of the decimal point in `digits`
+        if (point <= 0) {
+            out += "0.";
+            out.append(static_cast<std::size_t>(-point), '0');
+            out += digits;
+        } else if (point >= n) {
+            out += digits;
+            out.append(static_cast<std::size_t>(point - n), '0');
+            out += ".0";
+        } else {
+            out += digits.substr(0, static_cast<std::size_t>(point));
+            out += '.';
+            out += digits.substr(static_cast<std::size_t>(point));
+        }
+        return out;
+    }
+    out += digits.substr(0, 1);
+    if (digits.size() > 1) {
+        out += '.';
+        out += digits.substr(1);
+    }
+    out += 'e';
+    out += exp10 < 0 ? '-' : '+';
+    const int a = std::abs(exp10);
+    if (a < 10) out += '0';
+    out += std::to_string(a);
+    return out;
+}
+
+/// Python `'%.{precision}f' % v`: correctly rounded fixed notation of the exact binary value (as C
+/// printf), but "nan" / "inf" / "-inf" without the sign C gives a negative NaN.
+inline std::string format_fixed(double v, int precision) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+    char buf[400];
+    std::snprintf(buf, sizeof buf, "%.*f", precision, v);
+    return buf;
+}
+
+/// numpy's float64 -> float32 conversion: values beyond the float range become +-inf (a plain
+/// C++ cast would be undefined there).
+inline float to_float32(double v) noexcept {
+    if (v > 3.4028234663852886e38) return v < 3.4028235677973366e38 ? 3.4028234663852886e38f : HUGE_VALF;
+    if (v < -3.4028234663852886e38) return v > -3.4028235677973366e38 ? -3.4028234663852886e38f : -HUGE_VALF;
+    return static_cast<float>(v);
+}
+
+/// Python `float(s)` of a str: surrounding whitespace (the `str.strip()` set), an optional sign,
+/// decimal or scientific notation with single underscores between digits, "inf" / "infinity" /
+/// "nan" in any case. Out-of-range literals give +-inf or 0 as in Python. nullopt where Python
+/// raises ValueError (hex floats, "nan(...)", empty text, ...).
+inline std::optional<double> parse_float(std::string_view tok) {
+    double out = 0;
+    // Fast path: plain decimal notation, parsed with from_chars (correctly rounded like Python).
+    if (!tok.empty() && tok.size() < 64) {
+        bool plain = true;
+        for (char c : tok)
+            if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == 'e' || c == 'E' || c == '+')) {
+                plain = false;
+                break;
+            }
+        if (plain) {
+            const char* b = tok.data();
+            const char* e = tok.data() + tok.size();
+            if (*b == '+' && e - b > 1 && b[1] != '-' && b[1] != '+') ++b;
+            const auto r = std::from_chars(b, e, out);
+            if (r.ec == std::errc() && r.ptr == e) return out;
+            if (r.ec == std::errc::result_out_of_range && r.ptr == e)
+                return std::strtod(std::string(b, e).c_str(), nullptr);  // overflow -> inf, underflow -> 0
+            // fall through to the general path (it rejects what Python rejects)
+        }
+    }
+    tok = strip(tok);
+    if (tok.empty() || tok.size() > 400) return std::nullopt;
+    std::string t(tok);
+    for (char c : t)
+        if (c == 'x' || c == 'X' || c == 'p' || c == 'P') return std::nullopt;  // no hex floats in Python
+    // Python allows single underscores between digits.
+    if (t.find('_') != std::string::npos) {
+        std::string u;
+        auto digit = [](char c) { return c >= '0' && c <= '9'; };
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            if (t[i] == '_') {
+                if (i == 0 || i + 1 == t.size() || !digit(t[i - 1]) || !digit(t[i + 1])) return std::nullopt;
+                continue;
+            }
+            u.push_back(t[i]);
+        }
+        t.swap(u);
+    }
+    const std::string low = lower_ascii(t);
+    std::string_view l = low;
+    if (!l.empty() && (l[0] == '+' || l[0] == '-')) l.remove_prefix(1);
+    if (l == "nan" || l == "inf" || l == "infinity") {
+        const bool neg = low[0] == '-';
+        if (l == "nan") return neg ? -std::nan("") : std::nan("");
+        return neg ? -HUGE_VAL : HUGE_VAL;
+    }
+    for (char c : l)
+        if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == '+' || c == '-')) return std::nullopt;
+    char* end = nullptr;
+    out = std::strtod(t.c_str(), &end);
+    if (end != t.c_str() + t.size() || end == t.c_str()) return std::nullopt;
+    return out;
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/format.hpp
+// ---- begin rscovlm/detail/py/int.hpp
+/// \file detail/py/int.hpp
+/// Python `int()`, in its two distinct meanings:
+/// - `int_trunc(x)`: `int(x)` of a float, truncation toward zero;
+/// - `parse_int(s)`: `int(s)` of a string, decimal integer parsing.
+
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string_view>
+
+namespace rscovlm::detail::py {
+
+/// Python `int(x)` for a float: truncation toward zero (`int(-2.7) == -2`). Saturates at the int64
+/// range and gives 0 for NaN, where Python returns a big int or raises.
+inline std::int64_t int_trunc(double x) noexcept {
+    if (std::isnan(x)) return 0;
+    if (x >= 9.2233720368547758e18) return std::numeric_limits<std::int64_t>::max();
+    if (x <= -9.2233720368547758e18) return std::numeric_limits<std::int64_t>::min();
+    return static_cast<std::int64_t>(std::trunc(x));
+}
+
+namespace int_detail {
+
+/// Validates `int(s)` syntax (base 10) and folds the digits with `acc(digit)`, which returns false
+/// to stop on overflow. Returns false where Python raises ValueError.
+template <class Acc>
+inline bool scan_int(std::string_view s, bool& negative, Acc&& acc) {
+    s = strip(s);
+    negative = false;
+    if (s.empty()) return false;
+    std::size_t i = 0;
+    if (s[0] == '+' || s[0] == '-') negative = s[0] == '-', i = 1;
+    if (i >= s.size()) return false;
+    bool prev_digit = false;
+    for (; i < s.size(); ++i) {
+        const char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (!acc(c - '0')) return false;
+            prev_digit = true;
+        } else if (c == '_' && prev_digit && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9') {
+            prev_digit = false;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace int_detail
+
+/// Python `int(s)` for a str in base 10: surrounding whitespace (the `str.strip()` set), an optional
+/// sign, ASCII digits with single underscores between them ("1_000"). nullopt where Python raises
+/// ValueError, and where the value does not fit in a long long (Python would return a big int).
+inline std::optional<long long> parse_int(std::string_view s) noexcept {
+    unsigned long long mag = 0;
+    constexpr unsigned long long limit = static_cast<unsigned long long>(std::numeric_limits<long long>::max()) + 1;
+    bool neg = false;
+    const bool ok = int_detail::scan_int(s, neg, [&](int d) {
+        if (mag > (limit - static_cast<unsigned>(d)) / 10) return false;
+        mag = mag * 10 + static_cast<unsigned>(d);
+        return true;
+    });
+    if (!ok || (!neg && mag == limit)) return std::nullopt;
+    return neg ? static_cast<long long>(0 - mag) : static_cast<long long>(mag);
+}
+
+/// `float(int(s))`: `parse_int`'s syntax, with no range limit; the value is exact up to 2^53 and
+/// rounded beyond (digit by digit, as `v * 10 + d` in double arithmetic).
+inline std::optional<double> parse_int_as_double(std::string_view s) noexcept {
+    double v = 0;
+    bool neg = false;
+    if (!int_detail::scan_int(s, neg, [&](int d) {
+            v = v * 10 + d;
+            return true;
+        }))
+        return std::nullopt;
+    return neg ? -v : v;
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/int.hpp
+// ---- begin rscovlm/detail/py/json.hpp
+/// \file detail/py/json.hpp
+/// Python `json.dumps(obj)` with its defaults: `ensure_ascii=True` (every non-ASCII code point and
+/// every control as `\uXXXX`, surrogate pairs above U+FFFF, the short escapes \" \\ \n \r \t \b
+/// \f), separators ", " and ": ", objects in insertion order, floats as `repr(float)`, NaN and
+/// infinities as `NaN` / `Infinity` / `-Infinity`.
+
+// ---- begin rscovlm/detail/py/utf8.hpp
+/// \file detail/py/utf8.hpp
+/// UTF-8 decoding as Python's `bytes.decode("utf-8", errors="replace")` (and Rust's
+/// `String::from_utf8_lossy`, the WHATWG decoder): well-formed means shortest form, no surrogates,
+/// at most U+10FFFF; every maximal ill-formed subsequence (Unicode 3.9, "U+FFFD substitution of
+/// maximal subparts") becomes one U+FFFD.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace rscovlm::detail::py {
+
+/// The codec proper, in its own namespace so that detail::unicode can pull it in whole.
+namespace utf8 {
+
+/// The replacement character U+FFFD.
+inline constexpr char32_t replacement_char = 0xFFFD;
+
+/// Length of the UTF-8 sequence starting at `s[i]` if it is a valid, complete, shortest-form
+/// scalar value (no surrogates, <= U+10FFFF); 0 otherwise. Writes the code point to `cp`.
+inline std::size_t decode_valid(const unsigned char* s, std::size_t n, std::size_t i, char32_t& cp) noexcept {
+    unsigned char b0 = s[i];
+    if (b0 < 0x80) {
+        cp = b0;
+        return 1;
+    }
+    if (b0 < 0xC2) return 0;
+    if (b0 < 0xE0) {
+        if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+        cp = (static_cast<char32_t>(b0 & 0x1F) << 6) | (s[i + 1] & 0x3F);
+        return 2;
+    }
+    if (b0 < 0xF0) {
+        if (i + 2 >= n) return 0;
+        unsigned char b1 = s[i + 1], b2 = s[i + 2];
+        if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return 0;
+        if (b0 == 0xE0 && b1 < 0xA0) return 0; // overlong
+        if (b0 == 0xED && b1 >= 0xA0) return 0; // surrogate
+        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(b1 & 0x3F) << 6) | (b2 & 0x3F);
+        return 3;
+    }
+    if (b0 < 0xF5) {
+        if (i + 3 >= n) return 0;
+        unsigned char b1 = s[i + 1], b2 = s[i + 2], b3 = s[i + 3];
+        if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80 || (b3 & 0xC0) != 0x80) return 0;
+        if (b0 == 0xF0 && b1 < 0x90) return 0; // overlong
+        if (b0 == 0xF4 && b1 >= 0x90) return 0; // > U+10FFFF
+        cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(b1 & 0x3F) << 12) |
+             (static_cast<char32_t>(b2 & 0x3F) << 6) | (b3 & 0x3F);
+        return 4;
+    }
+    return 0;
+}
+
+/// Length of the maximal subpart of an ill-formed sequence starting at `s[i]` (Unicode §3.9,
+/// "U+FFFD substitution of maximal subparts", the policy of Rust's `String::from_utf8_lossy`,
+/// Python's `errors="replace"` and the WHATWG decoder). Always >= 1.
+inline std::size_t invalid_length(const unsigned char* s, std::size_t n, std::size_t i) noexcept {
+    unsigned char b0 = s[i];
+    std::size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        need = 1;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        need = 2;
+        if (b0 == 0xE0) lo = 0xA0;
+        if (b0 == 0xED) hi = 0x9F;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        need = 3;
+        if (b0 == 0xF0) lo = 0x90;
+        if (b0 == 0xF4) hi = 0x8F;
+    } else {
+        return 1;
+    }
+    std::size_t len = 1;
+    for (std::size_t k = 0; k < need; ++k) {
+        if (i + len >= n) return len;
+        unsigned char b = s[i + len];
+        if (k == 0 ? (b < lo || b > hi) : ((b & 0xC0) != 0x80)) return len;
+        ++len;
+    }
+    return len; // unreachable for a valid sequence; callers only ask after decode_valid failed
+}
+
+/// Appends the UTF-8 encoding of `cp` to `out`.
+inline void append_utf8(std::string& out, char32_t cp) {
+    if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+}
+
+/// True if `s` is well-formed UTF-8.
+inline bool is_valid_utf8(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    std::size_t n = s.size(), i = 0;
+    while (i < n) {
+        if (p[i] < 0x80) {
+            ++i;
+            continue;
+        }
+        char32_t cp;
+        std::size_t len = decode_valid(p, n, i, cp);
+        if (len == 0) return false;
+        i += len;
+    }
+    return true;
+}
+
+/// `s` with every maximal ill-formed subsequence replaced by U+FFFD (as Rust's
+/// `String::from_utf8_lossy`). Valid input is returned unchanged.
+inline std::string to_valid_utf8(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    std::size_t n = s.size(), i = 0;
+    std::string out;
+    out.reserve(n + 8);
+    while (i < n) {
+        if (p[i] < 0x80) {
+            out.push_back(static_cast<char>(p[i]));
+            ++i;
+            continue;
+        }
+        char32_t cp;
+        std::size_t len = decode_valid(p, n, i, cp);
+        if (len) {
+            out.append(s.data() + i, len);
+            i += len;
+        } else {
+            append_utf8(out, replacement_char);
+            i += invalid_length(p, n, i);
+        }
+    }
+    return out;
+}
+
+/// Decodes valid UTF-8 at `s[i]` (the caller guarantees validity); returns the length.
+inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char32_t& cp) noexcept {
+    unsigned char b0 = s[i];
+    if (b0 < 0x80) {
+        cp = b0;
+        return 1;
+    }
+    if (b0 < 0xE0) {
+        cp = (static_cast<char32_t>(b0 & 0x1F) << 6) | (s[i + 1] & 0x3F);
+        return 2;
+    }
+    if (b0 < 0xF0) {
+        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+        return 3;
+    }
+    cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 12) |
+         (static_cast<char32_t>(s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
+    return 4;
+}
+
+}  // namespace utf8
+
+using utf8::append_utf8;
+using utf8::decode_valid;
+using utf8::invalid_length;
+using utf8::is_valid_utf8;
+using utf8::replacement_char;
+
+/// Python `bytes.decode("utf-8", "replace")`: `s` with every maximal ill-formed subsequence
+/// replaced by U+FFFD; valid input is returned unchanged.
+inline std::string decode_replace(std::string_view s) { return utf8::to_valid_utf8(s); }
+
+/// Decodes the code point at `s[i]` and advances `i` past it; an ill-formed subsequence decodes as
+/// one U+FFFD (as `decode_replace`).
+inline char32_t next_code_point(std::string_view s, std::size_t& i) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    char32_t cp = 0;
+    if (const std::size_t len = utf8::decode_valid(p, s.size(), i, cp)) {
+        i += len;
+        return cp;
+    }
+    i += utf8::invalid_length(p, s.size(), i);
+    return replacement_char;
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/utf8.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace rscovlm::detail::py {
+
+/// `json.dumps(s)` of a str. Ill-formed UTF-8 (which a Python str cannot hold) is read as
+/// `bytes.decode("utf-8", "replace")` does: one U+FFFD per maximal ill-formed subsequence.
+inline std::string json_dumps_string(std::string_view s) {
+    std::string out = "\"";
+    char buf[16];
+    for (std::size_t i = 0; i < s.size();) {
+        const char32_t cp = next_code_point(s, i);
+        switch (cp) {
+        case '"': out += "\\\""; continue;
+        case '\\': out += "\\\\"; continue;
+        case '\n': out += "\\n"; continue;
+        case '\r': out += "\\r"; continue;
+        case '\t': out += "\\t"; continue;
+        case '\b': out += "\\b"; continue;
+        case '\f': out += "\\f"; continue;
+        default: break;
+        }
+        if (cp >= 0x20 && cp < 0x7F) {
+            out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x10000) {
+            std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(cp));
+            out += buf;
+        } else {
+            const std::uint32_t v = static_cast<std::uint32_t>(cp) - 0x10000;
+            std::snprintf(buf, sizeof(buf), "\\u%04x\\u%04x", static_cast<unsigned>(0xD800 + (v >> 10)),
+                          static_cast<unsigned>(0xDC00 + (v & 0x3FF)));
+            out += buf;
+        }
+    }
+    out += '"';
+    return out;
+}
+
+/// `json.dumps(value)` with Python's defaults.
+template <class Json>
+inline std::string json_dumps(const Json& v) {
+    using value_t = nlohmann::json::value_t;
+    switch (v.type()) {
+    case value_t::null: return "null";
+    case value_t::boolean: return v.template get<bool>() ? "true" : "false";
+    case value_t::number_integer: return std::to_string(v.template get<std::int64_t>());
+    case value_t::number_unsigned: return std::to_string(v.template get<std::uint64_t>());
+    case value_t::number_float: {
+        const double d = v.template get<double>();
+        if (d != d) return "NaN";
+        if (d > 1.7976931348623157e308) return "Infinity";
+        if (d < -1.7976931348623157e308) return "-Infinity";
+        return float_repr(d);
+    }
+    case value_t::string: return json_dumps_string(v.template get_ref<const std::string&>());
+    case value_t::array: {
+        std::string out = "[";
+        bool first = true;
+        for (const auto& e : v) {
+            if (!first) out += ", ";
+            first = false;
+            out += json_dumps(e);
+        }
+        return out + "]";
+    }
+    case value_t::object: {
+        std::string out = "{";
+        bool first = true;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            if (!first) out += ", ";
+            first = false;
+            out += json_dumps_string(it.key());
+            out += ": ";
+            out += json_dumps(it.value());
+        }
+        return out + "}";
+    }
+    default: return "null";
+    }
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/json.hpp
+// ---- begin rscovlm/detail/py/math.hpp
+/// \file detail/py/math.hpp
+/// Python float arithmetic that differs from C++: `a % b` and `round(x)`.
+
+#include <cmath>
+
+namespace rscovlm::detail::py {
+
+/// Python `a % b` for floats: the result has the sign of the divisor (`-1.0 % 3.0 == 2.0`,
+/// `1.0 % -3.0 == -2.0`; a zero result is signed like `b`).
+inline double mod(double a, double b) noexcept {
+    double m = std::fmod(a, b);
+    if (m != 0.0) {
+        if ((b < 0) != (m < 0)) m += b;
+    } else {
+        m = std::copysign(0.0, b);
+    }
+    return m;
+}
+
+/// Python `round(x)` of a float, as a double: to nearest, ties to even (`round(2.5) == 2`). Uses
+/// the current rounding mode, which must be the default (to nearest).
+inline double round_half_even(double x) noexcept { return std::nearbyint(x); }
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/math.hpp
+// ---- begin rscovlm/detail/py/random.hpp
+/// \file detail/py/random.hpp
+/// CPython's `random` module: the Mersenne Twister seeded as `random.seed(int)`, `random()`,
+/// `uniform`, `getrandbits`, `_randbelow`, `choice`, `sample` and `shuffle`. The same seed and the
+/// same call order give the same draws as Python 3.11.
+
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::detail::py {
+
+/// \brief CPython-compatible `random.Random`: `python_random r(seed)` then `r.random()` gives the same
+/// doubles as `random.seed(seed); random.random()` (seed given as a non-negative integer).
+class python_random {
+  public:
+    /// \brief Seeds like CPython `random.seed(seed)` for an int: init_by_array over the 32-bit words of |seed|.
+    explicit python_random(std::uint64_t seed = 0) { seed_with(seed); }
+
+    /// \brief Re-seeds (CPython `random.seed(seed)`).
+    void seed_with(std::uint64_t seed) {
+        std::vector<std::uint32_t> key;
+        key.push_back(static_cast<std::uint32_t>(seed & 0xffffffffu));
+        if (seed >> 32) key.push_back(static_cast<std::uint32_t>(seed >> 32));
+        init_by_array(key);
+    }
+
+    /// \brief Next 32-bit output (MT19937 genrand_uint32).
+    std::uint32_t next_u32() noexcept {
+        if (m_index >= n) twist();
+        std::uint32_t y = m_state[m_index++];
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c5680u;
+        y ^= (y << 15) & 0xefc60000u;
+        y ^= y >> 18;
+        return y;
+    }
+
+    /// \brief CPython `random.random()`: 53-bit double in [0, 1) (genrand_res53).
+    double random() noexcept {
+        const std::uint32_t a = next_u32() >> 5, b = next_u32() >> 6;
+        return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+    }
+
+    /// \brief CPython `random.uniform(a, b)` = `a + (b - a) * random()`.
+    double uniform(double a, double b) noexcept { return a + (b - a) * random(); }
+
+  private:
+    static constexpr std::size_t n = 624, m = 397;
+
+    void init_genrand(std::uint32_t s) noexcept {
+        m_state[0] = s;
+        for (std::size_t i = 1; i < n; ++i)
+            m_state[i] = 1812433253u * (m_state[i - 1] ^ (m_state[i - 1] >> 30)) + static_cast<std::uint32_t>(i);
+        m_index = n;
+    }
+
+    void init_by_array(const std::vector<std::uint32_t>& key) noexcept {
+        init_genrand(19650218u);
+        std::size_t i = 1, j = 0;
+        const std::size_t klen = key.size();
+        for (std::size_t k = (n > klen ? n : klen); k; --k) {
+            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<std::uint32_t>(j);
+            ++i;
+            ++j;
+            if (i >= n) {
+                m_state[0] = m_state[n - 1];
+                i = 1;
+            }
+            if (j >= klen) j = 0;
+        }
+        for (std::size_t k = n - 1; k; --k) {
+            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1566083941u)) - static_cast<std::uint32_t>(i);
+            ++i;
+            if (i >= n) {
+                m_state[0] = m_state[n - 1];
+                i = 1;
+            }
+        }
+        m_state[0] = 0x80000000u;
+        m_index = n;
+    }
+
+    void twist() noexcept {
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::uint32_t y = (m_state[k] & 0x80000000u) | (m_state[(k + 1) % n] & 0x7fffffffu);
+            m_state[k] = m_state[(k + m) % n] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+        }
+        m_index = 0;
+    }
+
+    std::array<std::uint32_t, n> m_state{};
+    std::size_t m_index = n;
+};
+
+/// `random.getrandbits(k)` for k <= 64 (C `_random_Random_getrandbits_impl`: 32-bit words,
+/// least significant first, the last word shifted right to keep k bits).
+inline std::uint64_t getrandbits(python_random& r, int k) {
+    if (k <= 0) return 0;
+    if (k <= 32) return r.next_u32() >> (32 - k);
+    std::uint64_t lo = r.next_u32();
+    std::uint64_t hi = r.next_u32() >> (64 - k);
+    return lo | (hi << 32);
+}
+
+/// `Random._randbelow_with_getrandbits(n)`: k = n.bit_length(), redraw while r >= n.
+inline std::uint64_t randbelow(python_random& r, std::uint64_t n) {
+    if (n == 0) return 0;
+    int k = 0;
+    for (std::uint64_t v = n; v; v >>= 1) ++k;
+    std::uint64_t x = getrandbits(r, k);
+    while (x >= n) x = getrandbits(r, k);
+    return x;
+}
+
+/// `random.choice(seq)` index.
+inline std::size_t choice_index(python_random& r, std::size_t size) {
+    if (size == 0) RSCOVLM_THROW(::rscovlm::data_error, "empty_choice", "random.choice on an empty sequence");
+    return static_cast<std::size_t>(randbelow(r, size));
+}
+
+/// `random.sample(range(n), k)`: the chosen indices in draw order (CPython 3.11 algorithm: a
+/// pool for small populations, a rejection set for large ones).
+inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, std::size_t k) {
+    if (k > n) RSCOVLM_THROW(::rscovlm::data_error, "bad_sample", "sample larger than population or is negative");
+    std::vector<std::size_t> result(k);
+    std::size_t setsize = 21;
+    if (k > 5) setsize += static_cast<std::size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
+    if (n <= setsize) {
+        std::vector<std::size_t> pool(n);
+        for (std::size_t i = 0; i < n; ++i) pool[i] = i;
+        for (std::size_t i = 0; i < k; ++i) {
+            const std::size_t j = static_cast<std::size_t>(randbelow(r, n - i));
+            result[i] = pool[j];
+            pool[j] = pool[n - i - 1];
+        }
+    } else {
+        std::unordered_set<std::size_t> selected;
+        for (std::size_t i = 0; i < k; ++i) {
+            std::size_t j = static_cast<std::size_t>(randbelow(r, n));
+            while (selected.count(j)) j = static_cast<std::size_t>(randbelow(r, n));
+            selected.insert(j);
+            result[i] = j;
+        }
+    }
+    return result;
+}
+
+/// `random.shuffle(x)`.
+template <class T>
+inline void shuffle(python_random& r, std::vector<T>& x) {
+    for (std::size_t i = x.size(); i-- > 1;) {
+        const std::size_t j = static_cast<std::size_t>(randbelow(r, i + 1));
+        std::swap(x[i], x[j]);
+    }
+}
+
+}  // namespace rscovlm::detail::py
+// ---- end rscovlm/detail/py/random.hpp
+// ---- end rscovlm/detail/py/py.hpp
 
 // ---- begin rscovlm/box_codec/all.hpp
 /// \file
@@ -627,6 +1718,7 @@ inline constexpr const char* version_string = RSCOVLM_VERSION_STRING;
 /// `partial_ratio` uses the plain window search (not rapidfuzz's block-based shortcut); scores can
 /// differ slightly on long strings but the ranking is the same on class-name-sized inputs.
 
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -638,13 +1730,8 @@ inline constexpr const char* version_string = RSCOVLM_VERSION_STRING;
 
 namespace rscovlm::box_codec {
 
-/// ASCII lowercase copy (Python's `str.lower()` on ASCII text).
-inline std::string ascii_lower(std::string_view s) {
-    std::string o(s);
-    for (char& c : o)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return o;
-}
+/// ASCII lowercase copy (Python's `str.lower()` on ASCII text; `detail::py::lower_ascii`).
+inline std::string ascii_lower(std::string_view s) { return ::rscovlm::detail::py::lower_ascii(s); }
 
 /// RSCoVLM's display form of a class name: `name.replace("-", " ").lower()`.
 inline std::string display_name(std::string_view raw) {
@@ -694,54 +1781,19 @@ inline std::optional<std::size_t> category_rank(const std::vector<std::string>& 
     return std::nullopt;
 }
 
-/// Makes `s` valid UTF-8 by replacing every byte that does not start a valid sequence by U+FFFD.
-inline std::string sanitize_utf8(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= s.size();
-        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-        if (ok && len > 1) {
-            const auto c1 = static_cast<unsigned char>(s[i + 1]);
-            if (len == 2 && c < 0xC2) ok = false;
-            if (len == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) ok = false;
-            if (len == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90) || c > 0xF4)) ok = false;
-        }
-        if (!ok) {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        } else {
-            out.append(s.data() + i, len);
-            i += len;
-        }
-    }
-    return out;
-}
+/// Makes `s` valid UTF-8 as `bytes.decode("utf-8", "replace")` does (one U+FFFD per maximal
+/// ill-formed subsequence; `detail::py::decode_replace`).
+inline std::string sanitize_utf8(std::string_view s) { return ::rscovlm::detail::py::decode_replace(s); }
 
 namespace detail {
 
 using u32string = std::vector<std::uint32_t>;
 
-// UTF-8 to code points; invalid bytes become U+FFFD.
+// UTF-8 to code points; ill-formed bytes become U+FFFD (as `sanitize_utf8`).
 inline u32string to_u32(std::string_view s) {
-    const std::string v = sanitize_utf8(s);
     u32string o;
-    o.reserve(v.size());
-    for (std::size_t i = 0; i < v.size();) {
-        const auto c = static_cast<unsigned char>(v[i]);
-        std::uint32_t cp;
-        std::size_t len;
-        if (c < 0x80) cp = c, len = 1;
-        else if ((c >> 5) == 6) cp = c & 0x1F, len = 2;
-        else if ((c >> 4) == 14) cp = c & 0x0F, len = 3;
-        else cp = c & 0x07, len = 4;
-        for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(v[i + k]) & 0x3F);
-        o.push_back(cp);
-        i += len;
-    }
+    o.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) o.push_back(static_cast<std::uint32_t>(::rscovlm::detail::py::next_code_point(s, i)));
     return o;
 }
 
@@ -767,7 +1819,7 @@ inline std::vector<u32string> split_ws(const u32string& s) {
     std::vector<u32string> out;
     u32string cur;
     for (auto c : s) {
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+        if (c < 0x80 && ::rscovlm::detail::py::is_ascii_space(static_cast<char>(c))) {
             if (!cur.empty()) out.push_back(cur), cur.clear();
         } else {
             cur.push_back(c);
@@ -916,183 +1968,37 @@ private:
 // ---- end rscovlm/box_codec/labels.hpp
 // ---- begin rscovlm/box_codec/text.hpp
 /// \file
-/// Python string semantics the reference parsers rely on: `str.splitlines()`, `str.strip()`,
-/// `int(str)`, and `json.dumps` of labels (ensure_ascii). Used by the decoders and encoders.
+/// Python string semantics the reference parsers rely on, under their box_codec names: the
+/// functions themselves are in detail/py (`str.splitlines()`, `str.strip()`, `int(str)`,
+/// `json.dumps` of labels).
 
-#include <cstddef>
+
 #include <cstdint>
-#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace rscovlm::box_codec::text {
 
-/// Length in bytes of the Python line boundary at `s[i]` (0 when there is none): \n, \r, \r\n,
-/// \v, \f, \x1c, \x1d, \x1e, U+0085, U+2028, U+2029 (as `str.splitlines()` splits).
-inline std::size_t line_break_at(std::string_view s, std::size_t i) noexcept {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '\r') return (i + 1 < s.size() && s[i + 1] == '\n') ? 2 : 1;
-    if (c == '\n' || c == 0x0b || c == 0x0c || c == 0x1c || c == 0x1d || c == 0x1e) return 1;
-    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x85) return 2;
-    if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80) {
-        const unsigned char c2 = static_cast<unsigned char>(s[i + 2]);
-        if (c2 == 0xA8 || c2 == 0xA9) return 3;
-    }
-    return 0;
-}
+using ::rscovlm::detail::py::json_dumps_string;
+using ::rscovlm::detail::py::line_break_at;
+using ::rscovlm::detail::py::space_at;
+using ::rscovlm::detail::py::splitlines;
+using ::rscovlm::detail::py::strip;
 
-/// Python `str.splitlines()` (no trailing empty line; views into `s`).
-inline std::vector<std::string_view> splitlines(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t start = 0, i = 0;
-    while (i < s.size()) {
-        const std::size_t b = line_break_at(s, i);
-        if (b) {
-            out.push_back(s.substr(start, i - start));
-            i += b;
-            start = i;
-        } else {
-            ++i;
-        }
-    }
-    if (start < s.size()) out.push_back(s.substr(start));
-    return out;
-}
-
-/// Length in bytes of a Python whitespace character at `s[i]` (0 when none): ASCII \t\n\v\f\r and
-/// space, \x1c-\x1f, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
-inline std::size_t space_at(std::string_view s, std::size_t i) noexcept {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) return 1;
-    auto u = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-    if (c == 0xC2 && (u(1) == 0x85 || u(1) == 0xA0)) return 2;
-    if (c == 0xE1 && u(1) == 0x9A && u(2) == 0x80) return 3;
-    if (c == 0xE2 && u(1) == 0x80 && ((u(2) >= 0x80 && u(2) <= 0x8A) || u(2) == 0xA8 || u(2) == 0xA9 || u(2) == 0xAF))
-        return 3;
-    if (c == 0xE2 && u(1) == 0x81 && u(2) == 0x9F) return 3;
-    if (c == 0xE3 && u(1) == 0x80 && u(2) == 0x80) return 3;
-    return 0;
-}
-
-/// Python `str.strip()` (whitespace as `space_at`).
-inline std::string_view strip(std::string_view s) noexcept {
-    std::size_t b = 0;
-    while (b < s.size()) {
-        const std::size_t k = space_at(s, b);
-        if (!k) break;
-        b += k;
-    }
-    s = s.substr(b);
-    // trailing: scan forward remembering where the last non-space ended
-    std::size_t end = 0, i = 0;
-    while (i < s.size()) {
-        const std::size_t k = space_at(s, i);
-        if (k) {
-            i += k;
-        } else {
-            ++i;
-            end = i;
-        }
-    }
-    return s.substr(0, end);
-}
-
-/// Python `str.strip(chars)` for a set of ASCII characters.
+/// Python `str.strip(chars)` (`detail::py::strip(s, chars)`).
 inline std::string_view strip_chars(std::string_view s, std::string_view chars) noexcept {
-    std::size_t b = 0, e = s.size();
-    while (b < e && chars.find(s[b]) != std::string_view::npos) ++b;
-    while (e > b && chars.find(s[e - 1]) != std::string_view::npos) --e;
-    return s.substr(b, e - b);
+    return ::rscovlm::detail::py::strip(s, chars);
 }
 
-/// Python `str.rstrip(chars)` for a set of ASCII characters.
+/// Python `str.rstrip(chars)` (`detail::py::rstrip(s, chars)`).
 inline std::string_view rstrip_chars(std::string_view s, std::string_view chars) noexcept {
-    std::size_t e = s.size();
-    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
-    return s.substr(0, e);
+    return ::rscovlm::detail::py::rstrip(s, chars);
 }
 
-/// Python `int(s)` for ASCII decimal text: surrounding whitespace, an optional sign, digits with
-/// single underscores between them. nullopt where Python raises ValueError. The value is returned
-/// as a double (exact up to 2^53; larger values are rounded, where Python keeps a big int).
+/// Python `int(s)` as a double (`detail::py::parse_int_as_double`).
 inline std::optional<double> py_int(std::string_view s) noexcept {
-    s = strip(s);
-    if (s.empty()) return std::nullopt;
-    bool neg = false;
-    std::size_t i = 0;
-    if (s[0] == '+' || s[0] == '-') neg = s[0] == '-', i = 1;
-    if (i >= s.size()) return std::nullopt;
-    double v = 0;
-    bool prev_digit = false;
-    for (; i < s.size(); ++i) {
-        const char c = s[i];
-        if (c >= '0' && c <= '9') {
-            v = v * 10 + (c - '0');
-            prev_digit = true;
-        } else if (c == '_' && prev_digit && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9') {
-            prev_digit = false;
-        } else {
-            return std::nullopt;
-        }
-    }
-    return neg ? -v : v;
-}
-
-/// `json.dumps(str)` with Python's defaults (ensure_ascii=True): quotes, `\"`, `\\`, `\n`, `\r`,
-/// `\t`, `\b`, `\f`, other controls and every non-ASCII code point as `\uXXXX` (surrogate pairs
-/// above U+FFFF). Invalid UTF-8 bytes are written as U+FFFD.
-inline std::string json_dumps_string(std::string_view s) {
-    std::string o = "\"";
-    auto hex4 = [&](unsigned v) {
-        char b[8];
-        std::snprintf(b, sizeof b, "\\u%04x", v & 0xFFFFu);
-        o += b;
-    };
-    for (std::size_t i = 0; i < s.size();) {
-        const unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            switch (c) {
-                case '"': o += "\\\""; break;
-                case '\\': o += "\\\\"; break;
-                case '\n': o += "\\n"; break;
-                case '\r': o += "\\r"; break;
-                case '\t': o += "\\t"; break;
-                case '\b': o += "\\b"; break;
-                case '\f': o += "\\f"; break;
-                default:
-                    if (c < 0x20 || c == 0x7f) {  // ESCAPE_ASCII: everything outside ' '..'~'
-                        hex4(c);
-                    } else {
-                        o.push_back(static_cast<char>(c));
-                    }
-            }
-            ++i;
-            continue;
-        }
-        std::size_t len = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= s.size();
-        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-        std::uint32_t cp = 0xFFFD;
-        if (ok) {
-            cp = len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
-            for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
-            if ((len == 2 && cp < 0x80) || (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-                (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-                ok = false, cp = 0xFFFD;
-        }
-        i += ok ? len : 1;
-        if (cp > 0xFFFF) {
-            cp -= 0x10000;
-            hex4(0xD800 + (cp >> 10));
-            hex4(0xDC00 + (cp & 0x3FF));
-        } else {
-            hex4(cp);
-        }
-    }
-    o += "\"";
-    return o;
+    return ::rscovlm::detail::py::parse_int_as_double(s);
 }
 
 /// Python `str(int)` of an integer-valued double (no exponent, no fraction).
@@ -1742,17 +2648,13 @@ inline obb_deg rscovlm_obb(const rotated_rect& r) noexcept {
     return o;
 }
 
-/// Python `int(x)` of a float: truncation toward zero (saturated at the int64 range; NaN gives 0).
-inline std::int64_t py_int(double x) noexcept {
-    if (std::isnan(x)) return 0;
-    if (x >= 9.2233720368547758e18) return std::numeric_limits<std::int64_t>::max();
-    if (x <= -9.2233720368547758e18) return std::numeric_limits<std::int64_t>::min();
-    return static_cast<std::int64_t>(std::trunc(x));
-}
+/// Python `int(x)` of a float: truncation toward zero (`detail::py::int_trunc`: saturated at the
+/// int64 range; NaN gives 0).
+inline std::int64_t py_int(double x) noexcept { return ::rscovlm::detail::py::int_trunc(x); }
 
 /// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box.
 inline std::array<std::int64_t, 5> truncate(const obb_deg& o) noexcept {
-    return {py_int(o.cx), py_int(o.cy), py_int(o.w), py_int(o.h), py_int(o.a)};
+    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy), ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h), ::rscovlm::detail::py::int_trunc(o.a)};
 }
 
 /// `np.array(polygon).astype(int)` followed by the binding's int64 -> int32 cast: float values are
@@ -1761,7 +2663,7 @@ inline std::vector<point_i32> to_i32_reference(const std::vector<double>& flat) 
     std::vector<point_i32> pts;
     pts.reserve(flat.size() / 2);
     for (std::size_t i = 0; i + 1 < flat.size(); i += 2)
-        pts.push_back(point_i32{wrap_int32(py_int(flat[i])), wrap_int32(py_int(flat[i + 1]))});
+        pts.push_back(point_i32{wrap_int32(::rscovlm::detail::py::int_trunc(flat[i])), wrap_int32(::rscovlm::detail::py::int_trunc(flat[i + 1]))});
     return pts;
 }
 
@@ -1835,7 +2737,7 @@ struct frame {
 /// resized frame with truncation toward zero; Python's left-to-right evaluation is kept.
 inline std::int64_t to_resized_int(double v, int resized, int orig) noexcept {
     if (orig == 0) return 0;
-    return py_int(v * static_cast<double>(resized) / static_cast<double>(orig));
+    return ::rscovlm::detail::py::int_trunc(v * static_cast<double>(resized) / static_cast<double>(orig));
 }
 
 /// `v * orig / resized` (dense_det.py `parse_*_output`): resized to original frame, no rounding.
@@ -2079,16 +2981,8 @@ inline angle_convention parse_angle_convention(std::string_view s) {
                   "unknown angle convention '" + std::string(s) + "' (expected oc, le90 or le135)");
 }
 
-/// Python's float `%` (result has the sign of the divisor).
-inline double py_mod(double a, double b) noexcept {
-    double m = std::fmod(a, b);
-    if (m != 0.0) {
-        if ((b < 0) != (m < 0)) m += b;
-    } else {
-        m = std::copysign(0.0, b);
-    }
-    return m;
-}
+/// Python's float `%` (result has the sign of the divisor; `detail::py::mod`).
+inline double py_mod(double a, double b) noexcept { return ::rscovlm::detail::py::mod(a, b); }
 
 /// mmrotate `norm_angle(angle, angle_range)` (radians): `oc` unchanged,
 /// `le135`: `(a + pi/4) % pi - pi/4`, `le90`: `(a + pi/2) % pi - pi/2`.
@@ -2210,18 +3104,7 @@ namespace detail {
 
 /// Replaces every `{categories}` in `tmpl` by `cats` (Python `str.format(categories=...)`).
 inline std::string format_categories(std::string_view tmpl, std::string_view cats) {
-    std::string out;
-    const std::string_view key = "{categories}";
-    std::size_t i = 0;
-    while (true) {
-        const std::size_t j = tmpl.find(key, i);
-        if (j == std::string_view::npos) break;
-        out.append(tmpl.data() + i, j - i);
-        out.append(cats.data(), cats.size());
-        i = j + key.size();
-    }
-    out.append(tmpl.data() + i, tmpl.size() - i);
-    return out;
+    return ::rscovlm::detail::py::replace(tmpl, "{categories}", cats);
 }
 
 /// An annotation prepared the reference's way for encoding (resized frame, integers).
@@ -2285,8 +3168,8 @@ inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const 
                 x0 = std::min(x0, poly[k]), x1 = std::max(x1, poly[k]);
                 y0 = std::min(y0, poly[k + 1]), y1 = std::max(y1, poly[k + 1]);
             }
-            box = geometry::hbox{x0, y0, static_cast<double>(geometry::py_int(x0 + (x1 - x0))),
-                                 static_cast<double>(geometry::py_int(y0 + (y1 - y0)))};
+            box = geometry::hbox{x0, y0, static_cast<double>(::rscovlm::detail::py::int_trunc(x0 + (x1 - x0))),
+                                 static_cast<double>(::rscovlm::detail::py::int_trunc(y0 + (y1 - y0)))};
         } else {
             RSCOVLM_THROW(codec_error, "bad_polygon", "annotation " + std::to_string(i) + " has neither bbox nor polygon");
         }
@@ -2411,7 +3294,7 @@ inline void finish(decode_result& r, const label_matcher& m, const geometry::fra
 /// True when the answer says there is nothing (`output.lower().strip().rstrip('.') == 'there are none'`).
 inline bool says_none(std::string_view s) {
     const std::string low = ascii_lower(text::strip(s));
-    return text::rstrip_chars(low, ".") == "there are none";
+    return ::rscovlm::detail::py::rstrip(low, ".") == "there are none";
 }
 
 }  // namespace detail
@@ -2692,7 +3575,7 @@ public:
         for (const auto& p : prepared) {
             const annotation& a = anns[p.order];
             geometry::hbox b = a.bbox ? *a.bbox : geometry::bounds(geometry::quad_from_flat(a.polygon.data()));
-            auto q = [](double v, int size) { return std::clamp<std::int64_t>(geometry::py_int(v / size * 100.0), 0, 100); };
+            auto q = [](double v, int size) { return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 100.0), 0, 100); };
             if (!out.empty()) out.push_back('\n');
             out += "<p>" + p.name + "</p> {<" + std::to_string(q(b.x1, f.orig_width)) + "><" +
                    std::to_string(q(b.y1, f.orig_height)) + "><" + std::to_string(q(b.x2, f.orig_width)) + "><" +
@@ -2739,7 +3622,7 @@ public:
                     ok = false;
                     break;
                 }
-                const auto v = text::py_int(coords.substr(i + 1, e - i - 1));
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(coords.substr(i + 1, e - i - 1));
                 if (!v) ok = false;
                 else vals.push_back(*v);
                 i = e + 1;
@@ -2808,7 +3691,7 @@ public:
             const annotation& a = anns[p.order];
             geometry::hbox b = a.bbox ? *a.bbox : geometry::bounds(geometry::quad_from_flat(a.polygon.data()));
             auto q = [](double v, int size) {
-                return std::clamp<std::int64_t>(geometry::py_int(v / size * 1000.0), 0, 1000);
+                return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 1000.0), 0, 1000);
             };
             if (!out.empty()) out.push_back('\n');
             out += ref_start;
@@ -2855,7 +3738,7 @@ public:
             std::string tok;
             auto flush = [&] {
                 if (tok.empty()) return;
-                const auto v = text::py_int(tok);
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(tok);
                 if (!v) ok = false;
                 else vals.push_back(*v);
                 tok.clear();
@@ -2915,22 +3798,6 @@ namespace rscovlm::box_codec {
 
 namespace detail {
 
-inline void replace_all(std::string& s, std::string_view from, std::string_view to) {
-    if (from.empty()) return;
-    std::string out;
-    out.reserve(s.size());
-    std::size_t i = 0;
-    while (true) {
-        const std::size_t j = s.find(from, i);
-        if (j == std::string::npos) break;
-        out.append(s, i, j - i);
-        out.append(to.data(), to.size());
-        i = j + from.size();
-    }
-    out.append(s, i, std::string::npos);
-    s.swap(out);
-}
-
 // Nesting depth of brackets outside strings; deep inputs are refused before nlohmann parses them
 // (Python's json module fails on them too, with a RecursionError).
 inline bool nesting_ok(std::string_view s, std::size_t max_depth = 256) {
@@ -2960,7 +3827,8 @@ inline nlohmann::json loads(std::string_view s) {
 }
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
-inline bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+// Length of the `\s` character (Python `str.isspace()`) at s[i], 0 when none.
+inline std::size_t space_len(std::string_view s, std::size_t i) { return ::rscovlm::detail::py::space_at(s, i); }
 
 // re.sub(r'(, *)+', ', ', s)
 inline std::string collapse_commas(std::string_view s) {
@@ -2981,7 +3849,7 @@ inline std::string collapse_commas(std::string_view s) {
     return o;
 }
 
-// re.sub(r'(\d)\s+(\d)', r'\1, \2', s): non-overlapping, left to right (ASCII digits/spaces).
+// re.sub(r'(\d)\s+(\d)', r'\1, \2', s): non-overlapping, left to right (ASCII digits, `\s` as str.isspace).
 inline std::string comma_between_numbers(std::string_view s) {
     std::string o;
     o.reserve(s.size());
@@ -2989,7 +3857,7 @@ inline std::string comma_between_numbers(std::string_view s) {
     while (i < s.size()) {
         if (is_digit(s[i])) {
             std::size_t j = i + 1;
-            while (j < s.size() && is_space(s[j])) ++j;
+            for (std::size_t k; j < s.size() && (k = space_len(s, j)) != 0;) j += k;
             if (j > i + 1 && j < s.size() && is_digit(s[j])) {
                 o.push_back(s[i]);
                 o += ", ";
@@ -3016,7 +3884,7 @@ inline std::string collapse_labels(std::string_view s) {
         }
         while (s.compare(i, key.size(), key) == 0) {
             i += key.size();
-            while (i < s.size() && is_space(s[i])) ++i;
+            for (std::size_t k; i < s.size() && (k = space_len(s, i)) != 0;) i += k;
         }
         o += "\"label\": ";
     }
@@ -3042,8 +3910,8 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     json_parse_info local;
     json_parse_info& inf = info ? *info : local;
     std::string out(answer);
-    detail::replace_all(out, "```json\n", "");
-    detail::replace_all(out, "\n```", "");
+    out = ::rscovlm::detail::py::replace(out, "```json\n", "");
+    out = ::rscovlm::detail::py::replace(out, "\n```", "");
     nlohmann::json j = detail::loads(out);
     if (!j.is_discarded()) return j;
     inf.repaired = true;
@@ -3057,7 +3925,7 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     std::string kept;
     bool first = true;
     for (std::string_view line : text::splitlines(out)) {
-        const std::string_view t = text::strip_chars(text::strip(line), ",");
+        const std::string_view t = ::rscovlm::detail::py::strip(text::strip(line), ",");
         nlohmann::json lj = detail::loads(t);
         if (lj.is_discarded()) {
             if (line.find('{') != std::string_view::npos) ++inf.dropped_lines;
@@ -3068,7 +3936,7 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
         first = false;
     }
     std::string rebuilt = "[\n";
-    rebuilt.append(text::rstrip_chars(kept, ", "));
+    rebuilt.append(::rscovlm::detail::py::rstrip(kept, ", "));
     rebuilt += "\n]";
     j = detail::loads(rebuilt);
     if (j.is_discarded()) {
@@ -3085,6 +3953,7 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
 /// RSCoVLM's detection prompts, verbatim from rscovlm/training/data/dense_det_dataset.py
 /// (`get_hbb_messages`, `get_obb_messages`, `get_polygon_messages`, `select_*_json_prompt_template`)
 /// and rscovlm/eval/data/dense_det.py (`prepare_dense_det_messages`).
+
 
 #include <array>
 #include <string>
@@ -3148,21 +4017,8 @@ inline constexpr std::array<std::string_view, 5> obb_json_proxy = {
 /// templates) `template.replace("oriented", "rotated")`.
 inline std::string vary(std::string_view tmpl, bool bounding_box, bool rotated) {
     std::string s(tmpl);
-    auto rep = [&](std::string_view from, std::string_view to) {
-        std::string o;
-        std::size_t i = 0;
-        while (true) {
-            const std::size_t j = s.find(from, i);
-            if (j == std::string::npos) break;
-            o.append(s, i, j - i);
-            o.append(to.data(), to.size());
-            i = j + from.size();
-        }
-        o.append(s, i, std::string::npos);
-        s.swap(o);
-    };
-    if (bounding_box) rep("bbox", "bounding box");
-    if (rotated) rep("oriented", "rotated");
+    if (bounding_box) s = ::rscovlm::detail::py::replace(s, "bbox", "bounding box");
+    if (rotated) s = ::rscovlm::detail::py::replace(s, "oriented", "rotated");
     return s;
 }
 
@@ -3278,7 +4134,7 @@ public:
             std::size_t start = 0;
             while (true) {
                 const std::size_t comma = poly.find(',', start);
-                const auto v = text::py_int(poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
                 if (!v) {
                     ok = false;
                     break;
@@ -3494,409 +4350,38 @@ inline void to_json(nlohmann::json& j, const decode_result& r) {
 
 // ---- begin rscovlm/data/detail/pyjson.hpp
 /// \file data/detail/pyjson.hpp
-/// Python `json.dumps(obj)` with default settings (ensure_ascii=True, separators ", " and ": ",
-/// insertion-ordered objects, floats as `repr`), for the JSON targets RSCoVLM builds.
+/// Python `json.dumps(obj)` under the data module's names (see detail/py/json.hpp).
 
-// ---- begin rscovlm/data/detail/pyformat.hpp
-/// \file data/detail/pyformat.hpp
-/// Python / numpy compatible number formatting used by the data writers.
-///
-/// `str(np.float32(x))` and `repr(float(x))` both print the shortest decimal string that reads
-/// back to the same value, positional when 1e-4 <= |x| < 1e16 (always with a ".0" when integral),
-/// scientific otherwise ("1e-05", "1.5e+16": at least two exponent digits).
-
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-#include <string>
-#include <system_error>
-
-namespace rscovlm::data::detail {
-
-/// Shortest round-trip text of `v` in Python's repr style (float: numpy float32 `str()`,
-/// double: Python `repr(float)`).
-template <class Float>
-inline std::string python_float_repr(Float v) {
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
-    if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
-    char buf[64];
-    // Shortest round-trip digits in scientific form: "d.ddde[+-]XX".
-    auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
-    std::string sci(buf, res.ptr);
-    bool neg = false;
-    std::size_t pos = 0;
-    if (sci[0] == '-') {
-        neg = true;
-        pos = 1;
-    }
-    const std::size_t epos = sci.find('e');
-    std::string mant = sci.substr(pos, epos - pos);
-    const int exp10 = std::atoi(sci.c_str() + epos + 1);
-    std::string digits;
-    for (char c : mant)
-        if (c != '.') digits.push_back(c);
-    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
-    std::string out = neg ? "-" : "";
-    // CPython float_repr_style 'short' with mode 'r': positional iff -4 <= exp10 < 16.
-    if (exp10 >= -4 && exp10 < 16) {
-        const int n = static_cast<int>(digits.size());
-        const int point = exp10 + 1;  // position of the decimal point in `digits`
-        if (point <= 0) {
-            out += "0.";
-            out.append(static_cast<std::size_t>(-point), '0');
-            out += digits;
-        } else if (point >= n) {
-            out += digits;
-            out.append(static_cast<std::size_t>(point - n), '0');
-            out += ".0";
-        } else {
-            out += digits.substr(0, static_cast<std::size_t>(point));
-            out += '.';
-            out += digits.substr(static_cast<std::size_t>(point));
-        }
-        return out;
-    }
-    out += digits.substr(0, 1);
-    if (digits.size() > 1) {
-        out += '.';
-        out += digits.substr(1);
-    }
-    out += 'e';
-    out += exp10 < 0 ? '-' : '+';
-    const int a = std::abs(exp10);
-    if (a < 10) out += '0';
-    out += std::to_string(a);
-    return out;
-}
-
-/// numpy's float64 -> float32 conversion: values beyond the float range become +-inf (a plain
-/// C++ cast would be undefined there).
-inline float to_float32(double v) noexcept {
-    if (v > 3.4028234663852886e38) return v < 3.4028235677973366e38 ? 3.4028234663852886e38f : HUGE_VALF;
-    if (v < -3.4028234663852886e38) return v > -3.4028235677973366e38 ? -3.4028234663852886e38f : -HUGE_VALF;
-    return static_cast<float>(v);
-}
-
-/// Python `float(text)`: optional surrounding whitespace, decimal or scientific notation,
-/// "inf"/"nan". Returns false when the text is not a float.
-inline bool parse_python_float(const std::string& text, double& out) {
-    std::size_t b = 0, e = text.size();
-    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-    while (b < e && is_space(text[b])) ++b;
-    while (e > b && is_space(text[e - 1])) --e;
-    if (b == e) return false;
-    const char* first = text.data() + b;
-    const char* last = text.data() + e;
-    if (*first == '+') ++first;  // from_chars rejects a leading '+'
-    if (first == last) return false;
-    auto res = std::from_chars(first, last, out);
-    if (res.ec == std::errc::result_out_of_range) {
-        // Python returns inf / 0 for out-of-range literals.
-        out = std::strtod(std::string(first, last).c_str(), nullptr);
-        return true;
-    }
-    return res.ec == std::errc() && res.ptr == last;
-}
-
-/// Python `int(text)` on a decimal literal with optional whitespace and sign.
-inline bool parse_python_int(const std::string& text, long long& out) {
-    std::size_t b = 0, e = text.size();
-    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-    while (b < e && is_space(text[b])) ++b;
-    while (e > b && is_space(text[e - 1])) --e;
-    if (b == e) return false;
-    const char* first = text.data() + b;
-    const char* last = text.data() + e;
-    if (*first == '+') ++first;
-    if (first == last) return false;
-    auto res = std::from_chars(first, last, out);
-    return res.ec == std::errc() && res.ptr == last;
-}
-
-}  // namespace rscovlm::data::detail
-// ---- end rscovlm/data/detail/pyformat.hpp
 
 #include <nlohmann/json.hpp>
 
-#include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
 
 namespace rscovlm::data::detail {
 
-/// Decodes one UTF-8 code point at s[i] (advancing i); invalid bytes decode as themselves (U+00xx).
-inline std::uint32_t next_code_point(std::string_view s, std::size_t& i) noexcept {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len <= 1 || i + len > s.size()) {
-        ++i;
-        return c;
-    }
-    std::uint32_t cp = len == 2 ? (c & 0x1FU) : len == 3 ? (c & 0x0FU) : (c & 0x07U);
-    for (std::size_t k = 1; k < len; ++k) {
-        const auto cc = static_cast<unsigned char>(s[i + k]);
-        if ((cc >> 6) != 2) {
-            ++i;
-            return c;
-        }
-        cp = (cp << 6) | (cc & 0x3FU);
-    }
-    i += len;
-    return cp;
-}
+/// `json.dumps(str)` (`detail::py::json_dumps_string`).
+inline std::string py_json_string(std::string_view s) { return ::rscovlm::detail::py::json_dumps_string(s); }
 
-/// `json.dumps(str)`: quoted, with \" \\ \n \r \t \b \f escapes, other controls and all
-/// non-ASCII as \uXXXX (surrogate pairs above U+FFFF).
-inline std::string py_json_string(std::string_view s) {
-    std::string out = "\"";
-    char buf[16];
-    for (std::size_t i = 0; i < s.size();) {
-        const std::uint32_t cp = next_code_point(s, i);
-        switch (cp) {
-        case '"': out += "\\\""; continue;
-        case '\\': out += "\\\\"; continue;
-        case '\n': out += "\\n"; continue;
-        case '\r': out += "\\r"; continue;
-        case '\t': out += "\\t"; continue;
-        case '\b': out += "\\b"; continue;
-        case '\f': out += "\\f"; continue;
-        default: break;
-        }
-        if (cp >= 0x20 && cp < 0x7F) {
-            out.push_back(static_cast<char>(cp));
-        } else if (cp < 0x10000) {
-            std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(cp));
-            out += buf;
-        } else {
-            const std::uint32_t v = cp - 0x10000;
-            std::snprintf(buf, sizeof(buf), "\\u%04x\\u%04x", static_cast<unsigned>(0xD800 + (v >> 10)),
-                          static_cast<unsigned>(0xDC00 + (v & 0x3FF)));
-            out += buf;
-        }
-    }
-    out += '"';
-    return out;
-}
-
-/// `json.dumps(value)` with Python's defaults.
-inline std::string py_json_dumps(const nlohmann::ordered_json& v) {
-    switch (v.type()) {
-    case nlohmann::ordered_json::value_t::null: return "null";
-    case nlohmann::ordered_json::value_t::boolean: return v.get<bool>() ? "true" : "false";
-    case nlohmann::ordered_json::value_t::number_integer: return std::to_string(v.get<std::int64_t>());
-    case nlohmann::ordered_json::value_t::number_unsigned: return std::to_string(v.get<std::uint64_t>());
-    case nlohmann::ordered_json::value_t::number_float: {
-        const double d = v.get<double>();
-        if (d != d) return "NaN";
-        if (d > 1.7976931348623157e308) return "Infinity";
-        if (d < -1.7976931348623157e308) return "-Infinity";
-        return python_float_repr(d);
-    }
-    case nlohmann::ordered_json::value_t::string: return py_json_string(v.get_ref<const std::string&>());
-    case nlohmann::ordered_json::value_t::array: {
-        std::string out = "[";
-        bool first = true;
-        for (const auto& e : v) {
-            if (!first) out += ", ";
-            first = false;
-            out += py_json_dumps(e);
-        }
-        return out + "]";
-    }
-    case nlohmann::ordered_json::value_t::object: {
-        std::string out = "{";
-        bool first = true;
-        for (auto it = v.begin(); it != v.end(); ++it) {
-            if (!first) out += ", ";
-            first = false;
-            out += py_json_string(it.key());
-            out += ": ";
-            out += py_json_dumps(it.value());
-        }
-        return out + "}";
-    }
-    default: return "null";
-    }
-}
+/// `json.dumps(value)` with Python's defaults (`detail::py::json_dumps`).
+inline std::string py_json_dumps(const nlohmann::ordered_json& v) { return ::rscovlm::detail::py::json_dumps(v); }
 
 }  // namespace rscovlm::data::detail
 // ---- end rscovlm/data/detail/pyjson.hpp
 // ---- begin rscovlm/data/detail/pyrandom.hpp
 /// \file data/detail/pyrandom.hpp
-/// The CPython `random.Random` methods the RSCoVLM data code calls, on top of the
-/// CPython-compatible Mersenne Twister of the resolution module: `getrandbits`, `_randbelow`,
-/// `choice`, `sample`, `shuffle`. Same seed and call order give the same draws as Python 3.11.
+/// The CPython `random.Random` methods the data code calls, under their data-module names (see
+/// detail/py/random.hpp).
 
-// ---- begin rscovlm/resolution/python_random.hpp
-/// \file python_random.hpp
-/// \brief A Mersenne Twister that reproduces CPython's `random` module for `seed(int)`, `random()` and
-/// `uniform(a, b)`, so seeded augmentations match the Python reference draw for draw.
-
-#include <array>
-#include <cstdint>
-#include <vector>
-
-namespace rscovlm::resolution {
-
-/// \brief CPython-compatible `random.Random`: `python_random r(seed)` then `r.random()` gives the same
-/// doubles as `random.seed(seed); random.random()` (seed given as a non-negative integer).
-class python_random {
-  public:
-    /// \brief Seeds like CPython `random.seed(seed)` for an int: init_by_array over the 32-bit words of |seed|.
-    explicit python_random(std::uint64_t seed = 0) { seed_with(seed); }
-
-    /// \brief Re-seeds (CPython `random.seed(seed)`).
-    void seed_with(std::uint64_t seed) {
-        std::vector<std::uint32_t> key;
-        key.push_back(static_cast<std::uint32_t>(seed & 0xffffffffu));
-        if (seed >> 32) key.push_back(static_cast<std::uint32_t>(seed >> 32));
-        init_by_array(key);
-    }
-
-    /// \brief Next 32-bit output (MT19937 genrand_uint32).
-    std::uint32_t next_u32() noexcept {
-        if (m_index >= n) twist();
-        std::uint32_t y = m_state[m_index++];
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c5680u;
-        y ^= (y << 15) & 0xefc60000u;
-        y ^= y >> 18;
-        return y;
-    }
-
-    /// \brief CPython `random.random()`: 53-bit double in [0, 1) (genrand_res53).
-    double random() noexcept {
-        const std::uint32_t a = next_u32() >> 5, b = next_u32() >> 6;
-        return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
-    }
-
-    /// \brief CPython `random.uniform(a, b)` = `a + (b - a) * random()`.
-    double uniform(double a, double b) noexcept { return a + (b - a) * random(); }
-
-  private:
-    static constexpr std::size_t n = 624, m = 397;
-
-    void init_genrand(std::uint32_t s) noexcept {
-        m_state[0] = s;
-        for (std::size_t i = 1; i < n; ++i)
-            m_state[i] = 1812433253u * (m_state[i - 1] ^ (m_state[i - 1] >> 30)) + static_cast<std::uint32_t>(i);
-        m_index = n;
-    }
-
-    void init_by_array(const std::vector<std::uint32_t>& key) noexcept {
-        init_genrand(19650218u);
-        std::size_t i = 1, j = 0;
-        const std::size_t klen = key.size();
-        for (std::size_t k = (n > klen ? n : klen); k; --k) {
-            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<std::uint32_t>(j);
-            ++i;
-            ++j;
-            if (i >= n) {
-                m_state[0] = m_state[n - 1];
-                i = 1;
-            }
-            if (j >= klen) j = 0;
-        }
-        for (std::size_t k = n - 1; k; --k) {
-            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1566083941u)) - static_cast<std::uint32_t>(i);
-            ++i;
-            if (i >= n) {
-                m_state[0] = m_state[n - 1];
-                i = 1;
-            }
-        }
-        m_state[0] = 0x80000000u;
-        m_index = n;
-    }
-
-    void twist() noexcept {
-        for (std::size_t k = 0; k < n; ++k) {
-            const std::uint32_t y = (m_state[k] & 0x80000000u) | (m_state[(k + 1) % n] & 0x7fffffffu);
-            m_state[k] = m_state[(k + m) % n] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-        }
-        m_index = 0;
-    }
-
-    std::array<std::uint32_t, n> m_state{};
-    std::size_t m_index = n;
-};
-
-}  // namespace rscovlm::resolution
-// ---- end rscovlm/resolution/python_random.hpp
-
-#include <cmath>
-#include <cstdint>
-#include <unordered_set>
-#include <utility>
-#include <vector>
 
 namespace rscovlm::data::detail {
 
-using resolution::python_random;
-
-/// `random.getrandbits(k)` for k <= 64 (C `_random_Random_getrandbits_impl`: 32-bit words,
-/// least significant first, the last word shifted right to keep k bits).
-inline std::uint64_t getrandbits(python_random& r, int k) {
-    if (k <= 0) return 0;
-    if (k <= 32) return r.next_u32() >> (32 - k);
-    std::uint64_t lo = r.next_u32();
-    std::uint64_t hi = r.next_u32() >> (64 - k);
-    return lo | (hi << 32);
-}
-
-/// `Random._randbelow_with_getrandbits(n)`: k = n.bit_length(), redraw while r >= n.
-inline std::uint64_t randbelow(python_random& r, std::uint64_t n) {
-    if (n == 0) return 0;
-    int k = 0;
-    for (std::uint64_t v = n; v; v >>= 1) ++k;
-    std::uint64_t x = getrandbits(r, k);
-    while (x >= n) x = getrandbits(r, k);
-    return x;
-}
-
-/// `random.choice(seq)` index.
-inline std::size_t choice_index(python_random& r, std::size_t size) {
-    if (size == 0) RSCOVLM_THROW(data_error, "empty_choice", "random.choice on an empty sequence");
-    return static_cast<std::size_t>(randbelow(r, size));
-}
-
-/// `random.sample(range(n), k)`: the chosen indices in draw order (CPython 3.11 algorithm: a
-/// pool for small populations, a rejection set for large ones).
-inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, std::size_t k) {
-    if (k > n) RSCOVLM_THROW(data_error, "bad_sample", "sample larger than population or is negative");
-    std::vector<std::size_t> result(k);
-    std::size_t setsize = 21;
-    if (k > 5) setsize += static_cast<std::size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
-    if (n <= setsize) {
-        std::vector<std::size_t> pool(n);
-        for (std::size_t i = 0; i < n; ++i) pool[i] = i;
-        for (std::size_t i = 0; i < k; ++i) {
-            const std::size_t j = static_cast<std::size_t>(randbelow(r, n - i));
-            result[i] = pool[j];
-            pool[j] = pool[n - i - 1];
-        }
-    } else {
-        std::unordered_set<std::size_t> selected;
-        for (std::size_t i = 0; i < k; ++i) {
-            std::size_t j = static_cast<std::size_t>(randbelow(r, n));
-            while (selected.count(j)) j = static_cast<std::size_t>(randbelow(r, n));
-            selected.insert(j);
-            result[i] = j;
-        }
-    }
-    return result;
-}
-
-/// `random.shuffle(x)`.
-template <class T>
-inline void shuffle(python_random& r, std::vector<T>& x) {
-    for (std::size_t i = x.size(); i-- > 1;) {
-        const std::size_t j = static_cast<std::size_t>(randbelow(r, i + 1));
-        std::swap(x[i], x[j]);
-    }
-}
+using ::rscovlm::detail::py::choice_index;
+using ::rscovlm::detail::py::getrandbits;
+using ::rscovlm::detail::py::python_random;
+using ::rscovlm::detail::py::randbelow;
+using ::rscovlm::detail::py::sample_indices;
+using ::rscovlm::detail::py::shuffle;
 
 }  // namespace rscovlm::data::detail
 // ---- end rscovlm/data/detail/pyrandom.hpp
@@ -5329,6 +5814,19 @@ inline std::string_view smart_resize_branch(long long height, long long width, c
 /// the image, so token budgets can be computed from headers (`io::probe_image`) or annotations alone.
 /// Coordinates move between frames with the reference's conventions (`frame_map`).
 
+// ---- begin rscovlm/resolution/python_random.hpp
+/// \file python_random.hpp
+/// \brief The CPython-compatible `random.Random` under its resolution-module name (see
+/// detail/py/random.hpp).
+
+
+namespace rscovlm::resolution {
+
+/// \brief CPython-compatible `random.Random` (`detail::py::python_random`).
+using python_random = ::rscovlm::detail::py::python_random;
+
+}  // namespace rscovlm::resolution
+// ---- end rscovlm/resolution/python_random.hpp
 
 #include <nlohmann/json.hpp>
 
@@ -5838,35 +6336,6 @@ inline nlohmann::ordered_json message(std::string_view role, nlohmann::ordered_j
     return m;
 }
 
-inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-    if (from.empty()) return s;
-    std::string o;
-    std::size_t i = 0;
-    for (;;) {
-        const std::size_t j = s.find(from, i);
-        if (j == std::string::npos) break;
-        o.append(s, i, j - i);
-        o.append(to.data(), to.size());
-        i = j + from.size();
-    }
-    o.append(s, i, std::string::npos);
-    return o;
-}
-
-inline bool py_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-inline std::string py_strip(std::string_view s, std::string_view chars = {}) {
-    auto in = [&](char c) { return chars.empty() ? py_space(c) : chars.find(c) != std::string_view::npos; };
-    std::size_t b = 0, e = s.size();
-    while (b < e && in(s[b])) ++b;
-    while (e > b && in(s[e - 1])) --e;
-    return std::string(s.substr(b, e - b));
-}
-inline std::string py_rstrip(std::string_view s, std::string_view chars) {
-    std::size_t e = s.size();
-    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
-    return std::string(s.substr(0, e));
-}
-
 /// `select_{hbb,obb}_json_prompt_template` of dense_det_dataset.py (`<=` comparisons).
 inline std::string det_json_template(region_type r, double prob_proxy, python_random& rng) {
     namespace bp = box_codec::prompts;
@@ -5879,8 +6348,8 @@ inline std::string det_json_template(region_type r, double prob_proxy, python_ra
     } else {
         t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
     }
-    if (rng.random() <= prob_proxy) t = replace_all(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() <= prob_proxy) t = replace_all(t, "oriented", "rotated");
+    if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
+    if (r != region_type::hbb && rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -5895,8 +6364,8 @@ inline std::string ground_json_template(region_type r, double prob_proxy, python
     } else {
         t = std::string(r == region_type::hbb ? prompts::ground_hbb_json_main : prompts::ground_obb_json_main);
     }
-    if (rng.random() < prob_proxy) t = replace_all(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() < prob_proxy) t = replace_all(t, "oriented", "rotated");
+    if (rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
+    if (r != region_type::hbb && rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -5931,7 +6400,7 @@ inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>
 }
 
 inline long long scale_int(double v, int resized, int orig) noexcept {
-    return geometry::py_int(v * resized / orig);
+    return ::rscovlm::detail::py::int_trunc(v * resized / orig);
 }
 
 }  // namespace detail
@@ -6083,7 +6552,7 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
         c.messages.push_back(detail::message("system", std::string(prompts::ground_mask_system)));
         nlohmann::ordered_json content = nlohmann::ordered_json::array();
         content.push_back(detail::image_item(rec.image, rs));
-        content.push_back(detail::text_item(detail::replace_all(t, "{prompt}", q)));
+        content.push_back(detail::text_item(::rscovlm::detail::py::replace(t, "{prompt}", q)));
         c.messages.push_back(detail::message("user", std::move(content)));
         c.messages.push_back(detail::message("assistant", "<seg>" + rle + "</seg>"));
         return c;
@@ -6092,14 +6561,14 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     auto sy = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.height, rec.height); };
     if (region == region_type::hbb) {
         if (!rec.bbox) RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
-        const long long x1 = sx(geometry::py_int(rec.bbox->x1)), y1 = sy(geometry::py_int(rec.bbox->y1));
-        const long long x2 = sx(geometry::py_int(rec.bbox->x2)), y2 = sy(geometry::py_int(rec.bbox->y2));
+        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)), y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
+        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)), y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
         const std::string coords = std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
         if (rng.random() > opt.prob_plain_text_prompt) {
-            user = detail::replace_all(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
             response = "```json\n[\n\t{\"bbox_2d\": [" + coords + "], \"label\": \"" + q + "\"}\n]\n```";
         } else {
-            user = detail::replace_all(std::string(prompts::ground_plain_user), "{prompt}", q);
+            user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
             response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," + std::to_string(y2) + " " + q + "\n";
             system = std::string(box_codec::prompts::hbb_plain_system);
         }
@@ -6110,8 +6579,8 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
         std::vector<double> flat;
         std::array<long long, 8> ints{};
         for (std::size_t k = 0; k < 4; ++k) {
-            ints[2 * k] = sx(geometry::py_int(rec.poly[k].x));
-            ints[2 * k + 1] = sy(geometry::py_int(rec.poly[k].y));
+            ints[2 * k] = sx(::rscovlm::detail::py::int_trunc(rec.poly[k].x));
+            ints[2 * k + 1] = sy(::rscovlm::detail::py::int_trunc(rec.poly[k].y));
             flat.push_back(static_cast<double>(ints[2 * k]));
             flat.push_back(static_cast<double>(ints[2 * k + 1]));
         }
@@ -6122,11 +6591,11 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
             std::string ps;
             for (std::size_t k = 0; k < 5; ++k) ps += (k ? "," : "") + std::to_string(obb[k]);
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = detail::replace_all(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
                 response = "```json\n[\n\t{\"oriented bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::obb_json_system);
             } else {
-                user = detail::replace_all(std::string(prompts::ground_plain_user), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
                 response = ps + " " + q + "\n";
                 system = std::string(box_codec::prompts::obb_plain_system);
             }
@@ -6138,11 +6607,11 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
                 ps += (k ? "," : "") + std::to_string(p[k]);
             }
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = detail::replace_all(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
                 response = "```json\n[\n\t{\"quadrant bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::quad_json_system);
             } else {
-                user = detail::replace_all(std::string(prompts::ground_plain_user), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
                 response = ps + " " + q + "\n";
                 system = std::string(box_codec::prompts::quad_plain_system);
             }
@@ -6170,11 +6639,11 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
         const std::string role = from == "human" ? "user" : from == "gpt" ? "assistant" : "";
         if (role.empty()) RSCOVLM_THROW(data_error, "bad_record", "invalid role '" + from + "' in conversation " + rec.id);
         std::string value = turn.at("value").get<std::string>();
-        value = py_strip(replace_all(replace_all(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
+        value = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
         nlohmann::ordered_json content = nlohmann::ordered_json::array();
         std::size_t i = 0;
         auto push_text = [&](std::string_view part) {
-            if (py_strip(part).empty()) return;
+            if (::rscovlm::detail::py::strip(part).empty()) return;
             content.push_back(text_item(std::string(part)));
         };
         while (i <= value.size()) {
@@ -6297,14 +6766,16 @@ inline std::string inv_normalize_coord(const std::string& text, int w, int h) {
         while (s <= g.size()) {
             std::size_t e = g.find(',', s);
             if (e == std::string::npos) e = g.size();
-            v.push_back(std::stoll(py_strip(g.substr(s, e - s))));
+            const auto n = ::rscovlm::detail::py::parse_int(std::string_view(g).substr(s, e - s));
+            if (!n) RSCOVLM_THROW(data_error, "bad_number", "box coordinate out of range in '" + g + "'");
+            v.push_back(*n);
             s = e + 1;
         }
         if (v.size() % 4 != 0)
             RSCOVLM_THROW(data_error, "bad_box_text", "box '" + m[0].str() + "' does not hold groups of 4 values");
         std::string rep = "[";
         for (std::size_t k = 0; k < v.size(); ++k) {
-            const long long d = geometry::py_int(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
+            const long long d = ::rscovlm::detail::py::int_trunc(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
             rep += (k ? ", " : "") + std::to_string(d);
         }
         out += rep + "]";
@@ -6317,7 +6788,7 @@ inline std::string inv_normalize_coord(const std::string& text, int w, int h) {
 inline bool are_all_boxes(const std::string& text) {
     static const std::regex re(
         R"(^(\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\](?:\s*,\s*\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\])*)\s*$)");
-    return std::regex_search(py_rstrip(py_strip(text), "."), re);
+    return std::regex_search(std::string(::rscovlm::detail::py::rstrip(::rscovlm::detail::py::strip(text), ".")), re);
 }
 
 /// `grounding_format_teochat_to_qwen25vl`: the category is the prompt with the instruction
@@ -6328,11 +6799,11 @@ inline std::string teochat_grounding(const std::string& text, const std::string&
                           "Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object in your response",
                           "Include a bounding box of the form [x_min, y_min, x_max, y_max] for each identified building in your response.",
                           "If there are no such buildings, do not output a bounding box", "What is "})
-        c = replace_all(c, s, "");
+        c = ::rscovlm::detail::py::replace(c, s, "");
     c.erase(std::remove_if(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; }), c.end());
-    c = replace_all(replace_all(replace_all(c, "all ", ""), "  ", " "), "?", "");
-    c = py_strip(py_strip(py_strip(py_strip(c, "."))), ".");
-    c = py_strip(c);
+    c = ::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(c, "all ", ""), "  ", " "), "?", "");
+    // c.strip(".").strip().strip().strip(".").strip()
+    c = std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(c, "."))), ".")));
     static const std::regex re(R"(\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\])");
     std::vector<std::array<long long, 4>> boxes;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
@@ -6419,7 +6890,7 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
         if (msg["role"] == "user") {
             for (auto& item : content)
                 if (item["type"] == "text") {
-                    user_text = detail::py_strip(detail::replace_all(detail::replace_all(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
+                    user_text = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
                     item["text"] = user_text;
                 }
         } else if (msg["role"] == "assistant") {
@@ -6444,7 +6915,7 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
     for (std::size_t k = 0; k < 4; ++k) {
         if (!std::isfinite(b[k])) RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: crop_hbox values must be finite");
         if (!resized) {
-            out[k] = geometry::py_int(b[k]);
+            out[k] = ::rscovlm::detail::py::int_trunc(b[k]);
         } else {
             const bool x = k % 2 == 0;
             out[k] = scale_int(b[k], x ? resized->width : resized->height, x ? width : height);
@@ -6473,7 +6944,7 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
     } else {
         std::string choices(prompts::mcq_choice_intro);
         for (const auto& ch : rec.choices) choices += ch + "\n";
-        question = detail::py_rstrip(rec.question, prompts::mcq_rstrip_chars) + choices + std::string(prompts::mcq_instruction) +
+        question = std::string(::rscovlm::detail::py::rstrip(rec.question, prompts::mcq_rstrip_chars)) + choices + std::string(prompts::mcq_instruction) +
                    std::string(prompts::mcq_answer_cue);
     }
     auto image_item = [&](const std::optional<resolution::size>& rs) {
@@ -6691,11 +7162,7 @@ namespace rscovlm::data {
 namespace detail {
 
 inline std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) RSCOVLM_THROW(io_error, "open_failed", "cannot open annotation file " + path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open annotation file " + path);
 }
 
 inline std::size_t line_of_byte(std::string_view text, std::size_t byte) noexcept {
@@ -6857,8 +7324,8 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         const double x1 = detail::number(bb[0], "bbox", where, i), y1 = detail::number(bb[1], "bbox", where, i);
         const double w = detail::number(bb[2], "bbox", where, i), h = detail::number(bb[3], "bbox", where, i);
         // x2, y2 = int(x1 + w), int(y1 + h)
-        inst.bbox = geometry::hbox{x1, y1, static_cast<double>(geometry::py_int(x1 + w)),
-                                   static_cast<double>(geometry::py_int(y1 + h))};
+        inst.bbox = geometry::hbox{x1, y1, static_cast<double>(::rscovlm::detail::py::int_trunc(x1 + w)),
+                                   static_cast<double>(::rscovlm::detail::py::int_trunc(y1 + h))};
         if (a.contains("segmentation")) {
             const auto& seg = a["segmentation"];
             if (!seg.is_array() || seg.size() != 1 || !seg[0].is_array() || seg[0].size() % 2 != 0)
@@ -7294,6 +7761,41 @@ struct builder_kind {
 /// by `imagesource:` and `gsd:` header lines. Reader (strict, or mmrotate's exact dialect) and
 /// writer (shortest round-trip numbers, or numpy float32 `str()` as mmrotate's img_split writes).
 
+// ---- begin rscovlm/data/detail/pyformat.hpp
+/// \file data/detail/pyformat.hpp
+/// Python / numpy number formatting and parsing under the data module's names (see
+/// detail/py/format.hpp and detail/py/int.hpp).
+
+
+#include <string>
+
+namespace rscovlm::data::detail {
+
+/// Shortest round-trip text in Python's repr style (`detail::py::float_repr`).
+template <class Float>
+inline std::string python_float_repr(Float v) {
+    return ::rscovlm::detail::py::float_repr(v);
+}
+
+using ::rscovlm::detail::py::to_float32;
+
+/// Python `float(text)` (`detail::py::parse_float`); false when Python raises.
+inline bool parse_python_float(const std::string& text, double& out) {
+    const auto v = ::rscovlm::detail::py::parse_float(text);
+    if (v) out = *v;
+    return v.has_value();
+}
+
+/// Python `int(text)` (`detail::py::parse_int`); false when Python raises or the value does not
+/// fit a long long.
+inline bool parse_python_int(const std::string& text, long long& out) {
+    const auto v = ::rscovlm::detail::py::parse_int(text);
+    if (v) out = *v;
+    return v.has_value();
+}
+
+}  // namespace rscovlm::data::detail
+// ---- end rscovlm/data/detail/pyformat.hpp
 
 #include <cmath>
 #include <cstddef>
@@ -7352,13 +7854,8 @@ inline bool starts_with(std::string_view s, std::string_view p) noexcept {
     return s.size() >= p.size() && s.substr(0, p.size()) == p;
 }
 
-inline std::string trim_copy(std::string_view s) {
-    std::size_t b = 0, e = s.size();
-    auto sp = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-    while (b < e && sp(s[b])) ++b;
-    while (e > b && sp(s[e - 1])) --e;
-    return std::string(s.substr(b, e - b));
-}
+/// Python `str.strip()` as a string (`detail::py::strip`).
+inline std::string trim_copy(std::string_view s) { return std::string(::rscovlm::detail::py::strip(s)); }
 
 /// Python universal-newline line iteration: "\r\n" and "\r" become "\n"; lines keep their "\n".
 inline std::vector<std::string> python_lines(std::string_view text) {
@@ -7380,33 +7877,14 @@ inline std::vector<std::string> python_lines(std::string_view text) {
     return lines;
 }
 
-inline std::vector<std::string> split_char(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t p = s.find(sep, start);
-        if (p == std::string::npos) {
-            out.push_back(s.substr(start));
-            return out;
-        }
-        out.push_back(s.substr(start, p - start));
-        start = p + 1;
-    }
+/// Python `s.split(sep)` / `s.split()` (`detail::py::split`) as strings.
+inline std::vector<std::string> to_strings(const std::vector<std::string_view>& parts) {
+    return std::vector<std::string>(parts.begin(), parts.end());
 }
-
-inline std::vector<std::string> split_ws(std::string_view s) {
-    std::vector<std::string> out;
-    std::size_t i = 0;
-    auto sp = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-    while (i < s.size()) {
-        while (i < s.size() && sp(s[i])) ++i;
-        std::size_t j = i;
-        while (j < s.size() && !sp(s[j])) ++j;
-        if (j > i) out.emplace_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
+inline std::vector<std::string> split_char(std::string_view s, char sep) {
+    return to_strings(::rscovlm::detail::py::split(s, std::string_view(&sep, 1)));
 }
+inline std::vector<std::string> split_ws(std::string_view s) { return to_strings(::rscovlm::detail::py::split(s)); }
 
 [[noreturn]] inline void dota_fail(const std::string& source, std::size_t line_no, const std::string& what) {
     RSCOVLM_THROW(data_error, "bad_dota_line", source + ":" + std::to_string(line_no) + ": " + what);
@@ -7530,11 +8008,7 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
 
 /// Reads a DOTA annotation file. Throws io_error "open_failed" when the file cannot be read.
 inline dota_annotation read_dota(const std::string& path, const dota_read_options& options = {}) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) RSCOVLM_THROW(io_error, "open_failed", "cannot open DOTA annotation file " + path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse_dota(ss.str(), path, options);
+    return parse_dota(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open DOTA annotation file " + path), path, options);
 }
 
 /// Non-throwing `read_dota`.
@@ -10557,130 +11031,11 @@ enum class gt_syntax { devkit, mmrotate };
 
 namespace detail {
 
-inline std::string_view strip_ws(std::string_view s) noexcept {
-    std::size_t b = 0, e = s.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-    return s.substr(b, e - b);
-}
-
-/// Python `s.split(' ')` (empty fields kept).
-inline std::vector<std::string_view> split_space(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t p = s.find(' ', start);
-        if (p == std::string_view::npos) {
-            out.push_back(s.substr(start));
-            break;
-        }
-        out.push_back(s.substr(start, p - start));
-        start = p + 1;
-    }
-    return out;
-}
-
-/// `split_space` into a reused vector.
-inline void split_space_into(std::string_view s, std::vector<std::string_view>& out) {
-    out.clear();
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t p = s.find(' ', start);
-        if (p == std::string_view::npos) {
-            out.push_back(s.substr(start));
-            break;
-        }
-        out.push_back(s.substr(start, p - start));
-        start = p + 1;
-    }
-}
-
-/// Python `s.split()` (runs of whitespace, no empty fields).
-inline std::vector<std::string_view> split_ws(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-        const std::size_t b = i;
-        while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-        if (i > b) out.push_back(s.substr(b, i - b));
-    }
-    return out;
-}
-
-/// Python `float(token)` for the decimal / inf / nan forms; false when it would raise.
+/// Python `float(token)` (`detail::py::parse_float`); false when it would raise.
 inline bool py_float(std::string_view tok, double& out) {
-    // Fast path: plain decimal notation, parsed with from_chars (correctly rounded like Python).
-    if (!tok.empty() && tok.size() < 64) {
-        bool plain = true;
-        for (char c : tok)
-            if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == 'e' || c == 'E' || c == '+')) {
-                plain = false;
-                break;
-            }
-        if (plain) {
-            const char* b = tok.data();
-            const char* e = tok.data() + tok.size();
-            if (*b == '+' && e - b > 1 && b[1] != '-' && b[1] != '+') ++b;
-            const auto r = std::from_chars(b, e, out);
-            if (r.ec == std::errc() && r.ptr == e) return true;
-            if (r.ec == std::errc::result_out_of_range && r.ptr == e) {
-                // overflow -> inf, underflow -> 0 (Python float() semantics)
-                errno = 0;
-                out = std::strtod(std::string(b, e).c_str(), nullptr);
-                return true;
-            }
-            // fall through to the general path (it rejects what Python rejects)
-        }
-    }
-    tok = strip_ws(tok);
-    if (tok.empty() || tok.size() > 400) return false;
-    std::string t(tok);
-    for (char c : t)
-        if (c == 'x' || c == 'X' || c == 'p' || c == 'P') return false;  // no hex floats in Python
-    // Python allows single underscores between digits.
-    if (t.find('_') != std::string::npos) {
-        std::string u;
-        for (std::size_t i = 0; i < t.size(); ++i) {
-            if (t[i] == '_') {
-                if (i == 0 || i + 1 == t.size() || !std::isdigit(static_cast<unsigned char>(t[i - 1])) ||
-                    !std::isdigit(static_cast<unsigned char>(t[i + 1])))
-                    return false;
-                continue;
-            }
-            u.push_back(t[i]);
-        }
-        t.swap(u);
-    }
-    std::string low;
-    for (char c : t) low.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    std::string_view l = low;
-    if (!l.empty() && (l[0] == '+' || l[0] == '-')) l.remove_prefix(1);
-    if (l == "nan" || l == "inf" || l == "infinity") {
-        const bool neg = low[0] == '-';
-        out = (l == "nan") ? std::nan("") : (neg ? -HUGE_VAL : HUGE_VAL);
-        if (l == "nan" && neg) out = -out;
-        return true;
-    }
-    for (char c : l)
-        if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == '+' || c == '-')) return false;
-    errno = 0;
-    char* end = nullptr;
-    out = std::strtod(t.c_str(), &end);
-    return end == t.c_str() + t.size() && end != t.c_str();
-}
-
-/// Python `int(token)` (decimal digits, optional sign).
-inline bool py_int(std::string_view tok, long long& out) {
-    tok = strip_ws(tok);
-    if (tok.empty()) return false;
-    std::size_t i = (tok[0] == '+' || tok[0] == '-') ? 1 : 0;
-    if (i == tok.size()) return false;
-    for (std::size_t k = i; k < tok.size(); ++k)
-        if (!std::isdigit(static_cast<unsigned char>(tok[k]))) return false;
-    const char* b = tok.data() + (tok[0] == '+' ? 1 : 0);
-    auto r = std::from_chars(b, tok.data() + tok.size(), out);
-    return r.ec == std::errc() && r.ptr == tok.data() + tok.size();
+    const auto v = ::rscovlm::detail::py::parse_float(tok);
+    if (v) out = *v;
+    return v.has_value();
 }
 
 inline std::string where(const std::string& source, std::size_t line) {
@@ -10712,17 +11067,17 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
     std::vector<gt_object> out;
     detail::for_each_line(text, [&](std::string_view raw, std::size_t lineno) {
         if (syntax == gt_syntax::devkit) {
-            const auto f = detail::split_space(detail::strip_ws(raw));
+            const auto f = ::rscovlm::detail::py::split(::rscovlm::detail::py::strip(raw), " ");
             if (f.size() < 9) return;
             gt_object o;
             o.label = std::string(f[8]);
             if (f.size() == 10) {
-                long long d = 0;
-                if (!detail::py_int(f[9], d))
+                const auto d = ::rscovlm::detail::py::parse_int(f[9]);
+                if (!d)
                     RSCOVLM_THROW(eval_error, "bad_number",
                                   detail::where(source, lineno) + ": difficult '" + detail::clip_text(f[9]) +
                                       "' is not an integer");
-                o.difficult = static_cast<int>(d);
+                o.difficult = static_cast<int>(*d);
             } else if (f.size() > 10) {
                 RSCOVLM_THROW(eval_error, "bad_annotation",
                               detail::where(source, lineno) + ": " + std::to_string(f.size()) +
@@ -10738,7 +11093,7 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
             }
             out.push_back(std::move(o));
         } else {
-            const auto f = detail::split_ws(raw);
+            const auto f = ::rscovlm::detail::py::split(raw);
             if (f.empty()) return;  // blank line (the reference would fail on it; skipped here)
             gt_object o;
             for (int i = 0; i < 8; ++i) {
@@ -10756,12 +11111,12 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
                 RSCOVLM_THROW(eval_error, "bad_annotation",
                               detail::where(source, lineno) + ": missing class or difficulty field");
             o.label = std::string(f[8]);
-            long long d = 0;
-            if (!detail::py_int(f[9], d))
+            const auto d = ::rscovlm::detail::py::parse_int(f[9]);
+            if (!d)
                 RSCOVLM_THROW(eval_error, "bad_number",
                               detail::where(source, lineno) + ": difficulty '" + detail::clip_text(f[9]) +
                                   "' is not an integer");
-            o.difficult = static_cast<int>(d);
+            o.difficult = static_cast<int>(*d);
             out.push_back(std::move(o));
         }
     });
@@ -10776,7 +11131,7 @@ inline std::vector<detection> parse_task1(std::string_view text, const std::stri
     std::vector<std::string_view> f;
     f.reserve(16);
     detail::for_each_line(text, [&](std::string_view raw, std::size_t lineno) {
-        detail::split_space_into(detail::strip_ws(raw), f);
+        ::rscovlm::detail::py::split_into(::rscovlm::detail::py::strip(raw), " ", f);
         if (f.size() != 10)
             RSCOVLM_THROW(eval_error, "bad_detection",
                           detail::where(source, lineno) + ": expected 'image score x1 y1 ... x4 y4' (10 fields), got " +
@@ -10801,16 +11156,7 @@ inline std::vector<detection> parse_task1(std::string_view text, const std::stri
 
 /// Reads a whole file; throws `io_error` `not_found` / `read_failed`.
 inline std::string read_text_file(const std::string& path) {
-    std::FILE* fp = std::fopen(path.c_str(), "rb");
-    if (!fp) RSCOVLM_THROW(io_error, "not_found", "cannot open '" + path + "'");
-    std::string data;
-    char buf[1 << 16];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) data.append(buf, n);
-    const bool bad = std::ferror(fp) != 0;
-    std::fclose(fp);
-    if (bad) RSCOVLM_THROW(io_error, "read_failed", "error while reading '" + path + "'");
-    return data;
+    return ::rscovlm::detail::py::read_file_or_throw(path, "not_found", "cannot open '" + path + "'");
 }
 
 /// Reads an image-set file (one id per line, stripped; blank lines skipped).
@@ -10818,7 +11164,7 @@ inline std::vector<std::string> read_imageset(const std::string& path) {
     const std::string text = read_text_file(path);
     std::vector<std::string> ids;
     detail::for_each_line(text, [&](std::string_view l, std::size_t) {
-        l = detail::strip_ws(l);
+        l = ::rscovlm::detail::py::strip(l);
         if (!l.empty()) ids.emplace_back(l);
     });
     return ids;
@@ -10896,37 +11242,9 @@ inline std::vector<class_detections> read_task1_dir(const std::string& det_dir, 
     return out;
 }
 
-/// Python `str(float)`: the shortest repr that round-trips, with ".0" for integral values.
-inline std::string py_float_repr(double v) {
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    char buf[64];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    std::string s(buf, r.ptr);
-    // Python switches to exponent form for exponents < -4 or >= 16; to_chars picks the shorter.
-    const double a = std::fabs(v);
-    if (a != 0.0 && (a < 1e-4 || a >= 1e16)) {
-        r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-        s.assign(buf, r.ptr);
-        // Python writes at least two exponent digits: 1e-05, 1e+16.
-        const std::size_t e = s.find('e');
-        if (e != std::string::npos) {
-            std::string mant = s.substr(0, e), ex = s.substr(e + 1);
-            char sign = '+';
-            if (!ex.empty() && (ex[0] == '-' || ex[0] == '+')) {
-                sign = ex[0];
-                ex.erase(0, 1);
-            }
-            if (ex.size() < 2) ex = "0" + ex;
-            s = mant + "e" + sign + ex;
-        }
-        return s;
-    }
-    r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-    s.assign(buf, r.ptr);
-    if (s.find('.') == std::string::npos) s += ".0";
-    return s;
-}
+/// Python `str(float)` (`detail::py::float_repr`): the shortest repr that round-trips, with ".0"
+/// for integral values.
+inline std::string py_float_repr(double v) { return ::rscovlm::detail::py::float_repr(v); }
 
 /// Task1 line layout used by the writers.
 enum class task1_style {
@@ -10938,14 +11256,10 @@ enum class task1_style {
 inline std::string format_task1_line(const detection& d, task1_style style) {
     std::string s = d.image;
     s.push_back(' ');
-    char buf[64];
     if (style == task1_style::mmrotate) {
-        std::snprintf(buf, sizeof buf, "%.2f", d.score);  // exact-binary rounding, like Python round()
-        s += py_float_repr(std::strtod(buf, nullptr));
-        for (const auto& p : d.poly) {
-            std::snprintf(buf, sizeof buf, " %.2f %.2f", p.x, p.y);
-            s += buf;
-        }
+        // round(score, 2) rounds the exact binary value, as '%.2f' does
+        s += ::rscovlm::detail::py::float_repr(std::strtod(::rscovlm::detail::py::format_fixed(d.score, 2).c_str(), nullptr));
+        for (const auto& p : d.poly) s += " " + ::rscovlm::detail::py::format_fixed(p.x, 2) + " " + ::rscovlm::detail::py::format_fixed(p.y, 2);
     } else {
         s += py_float_repr(d.score);
         for (const auto& p : d.poly) s += " " + py_float_repr(p.x) + " " + py_float_repr(p.y);
@@ -12348,18 +12662,9 @@ inline nlohmann::json to_json(const mf1_result& r) {
 
 namespace rscovlm::eval {
 
-/// Python `s.lower().strip().strip(".")` (ASCII lower-casing; Python whitespace set for strip).
+/// Python `s.lower().strip().strip(".")` (ASCII lower-casing; `str.strip()` whitespace).
 inline std::string normalize_answer(std::string_view s) {
-    std::string t(s);
-    for (char& c : t)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    auto is_ws = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f'); };
-    std::size_t b = 0, e = t.size();
-    while (b < e && is_ws(t[b])) ++b;
-    while (e > b && is_ws(t[e - 1])) --e;
-    while (b < e && t[b] == '.') ++b;
-    while (e > b && t[e - 1] == '.') --e;
-    return t.substr(b, e - b);
+    return std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::lower_ascii(s)), "."));
 }
 
 /// Exact match after normalisation.
@@ -12447,8 +12752,7 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
     auto up = [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; };
     auto is_alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
     std::string_view s = answer;
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    s = ::rscovlm::detail::py::strip_ascii(s);
     // rule 1
     {
         std::string_view t = s;
@@ -12458,8 +12762,7 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
         if (t.size() == 1 && allowed(up(t[0]))) return up(t[0]);
     }
     // rule 2
-    std::string low(s);
-    for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string low = ::rscovlm::detail::py::lower_ascii(s);
     for (const char* cue : {"answer is", "answer:", "option", "choice"}) {
         std::size_t pos = 0;
         while ((pos = low.find(cue, pos)) != std::string::npos) {
@@ -13330,23 +13633,12 @@ inline batch_result preprocess_images(const std::vector<image>& imgs, const prep
     return out;
 }
 
-/// \brief float32 -> bfloat16 bits with round-to-nearest-even (as torch's `.to(torch.bfloat16)`); NaN -> 0x7FC0.
-inline std::uint16_t float_to_bf16(float f) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-    const std::uint32_t lsb = (u >> 16) & 1u;
-    u += 0x7fffu + lsb;
-    return static_cast<std::uint16_t>(u >> 16);
-}
+/// \brief float32 -> bfloat16 bits as torch's `.to(torch.bfloat16)` (detail::py::f32_to_bf16:
+/// round to nearest even, NaN -> 0x7FC0).
+inline std::uint16_t float_to_bf16(float f) noexcept { return ::rscovlm::detail::py::f32_to_bf16(f); }
 
-/// \brief bfloat16 bits -> float32 (exact).
-inline float bf16_to_float(std::uint16_t b) noexcept {
-    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
+/// \brief bfloat16 bits -> float32 (exact; detail::py::bf16_to_f32).
+inline float bf16_to_float(std::uint16_t b) noexcept { return ::rscovlm::detail::py::bf16_to_f32(b); }
 
 /// \brief Converts pixel values to bfloat16 bits (the dtype Qwen2.5-VL runs in).
 inline std::vector<std::uint16_t> to_bfloat16(const std::vector<float>& v, int threads = 0) {
@@ -16539,8 +16831,15 @@ inline constexpr composition compositions[941] = {
 
 namespace rscovlm::detail::unicode {
 
-/// The replacement character U+FFFD.
-inline constexpr char32_t replacement_char = 0xFFFD;
+// The UTF-8 codec (decode_valid, invalid_length, append_utf8, is_valid_utf8, to_valid_utf8,
+// decode_unchecked) and replacement_char live in detail/py/utf8.hpp.
+using py::utf8::append_utf8;
+using py::utf8::decode_unchecked;
+using py::utf8::decode_valid;
+using py::utf8::invalid_length;
+using py::utf8::is_valid_utf8;
+using py::utf8::replacement_char;
+using py::utf8::to_valid_utf8;
 
 /// Property flags of a code point (see unicode_tables::flag_*). Out-of-range values get 0.
 inline std::uint8_t properties(char32_t cp) noexcept {
@@ -16562,154 +16861,6 @@ inline bool is_number(char32_t cp) noexcept { return properties(cp) & unicode_ta
 inline bool is_white_space(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_white_space; }
 /// Rust regex `\w` (Alphabetic, marks, decimal numbers, connector punctuation, join controls).
 inline bool is_word(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_word; }
-
-/// Length of the UTF-8 sequence starting at `s[i]` if it is a valid, complete, shortest-form
-/// scalar value (no surrogates, <= U+10FFFF); 0 otherwise. Writes the code point to `cp`.
-inline std::size_t decode_valid(const unsigned char* s, std::size_t n, std::size_t i, char32_t& cp) noexcept {
-    unsigned char b0 = s[i];
-    if (b0 < 0x80) {
-        cp = b0;
-        return 1;
-    }
-    if (b0 < 0xC2) return 0;
-    if (b0 < 0xE0) {
-        if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
-        cp = (static_cast<char32_t>(b0 & 0x1F) << 6) | (s[i + 1] & 0x3F);
-        return 2;
-    }
-    if (b0 < 0xF0) {
-        if (i + 2 >= n) return 0;
-        unsigned char b1 = s[i + 1], b2 = s[i + 2];
-        if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return 0;
-        if (b0 == 0xE0 && b1 < 0xA0) return 0; // overlong
-        if (b0 == 0xED && b1 >= 0xA0) return 0; // surrogate
-        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(b1 & 0x3F) << 6) | (b2 & 0x3F);
-        return 3;
-    }
-    if (b0 < 0xF5) {
-        if (i + 3 >= n) return 0;
-        unsigned char b1 = s[i + 1], b2 = s[i + 2], b3 = s[i + 3];
-        if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80 || (b3 & 0xC0) != 0x80) return 0;
-        if (b0 == 0xF0 && b1 < 0x90) return 0; // overlong
-        if (b0 == 0xF4 && b1 >= 0x90) return 0; // > U+10FFFF
-        cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(b1 & 0x3F) << 12) |
-             (static_cast<char32_t>(b2 & 0x3F) << 6) | (b3 & 0x3F);
-        return 4;
-    }
-    return 0;
-}
-
-/// Length of the maximal subpart of an ill-formed sequence starting at `s[i]` (Unicode §3.9,
-/// "U+FFFD substitution of maximal subparts", the policy of Rust's `String::from_utf8_lossy`,
-/// Python's `errors="replace"` and the WHATWG decoder). Always >= 1.
-inline std::size_t invalid_length(const unsigned char* s, std::size_t n, std::size_t i) noexcept {
-    unsigned char b0 = s[i];
-    std::size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        need = 1;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        need = 2;
-        if (b0 == 0xE0) lo = 0xA0;
-        if (b0 == 0xED) hi = 0x9F;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        need = 3;
-        if (b0 == 0xF0) lo = 0x90;
-        if (b0 == 0xF4) hi = 0x8F;
-    } else {
-        return 1;
-    }
-    std::size_t len = 1;
-    for (std::size_t k = 0; k < need; ++k) {
-        if (i + len >= n) return len;
-        unsigned char b = s[i + len];
-        if (k == 0 ? (b < lo || b > hi) : ((b & 0xC0) != 0x80)) return len;
-        ++len;
-    }
-    return len; // unreachable for a valid sequence; callers only ask after decode_valid failed
-}
-
-/// Appends the UTF-8 encoding of `cp` to `out`.
-inline void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-}
-
-/// True if `s` is well-formed UTF-8.
-inline bool is_valid_utf8(std::string_view s) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    std::size_t n = s.size(), i = 0;
-    while (i < n) {
-        if (p[i] < 0x80) {
-            ++i;
-            continue;
-        }
-        char32_t cp;
-        std::size_t len = decode_valid(p, n, i, cp);
-        if (len == 0) return false;
-        i += len;
-    }
-    return true;
-}
-
-/// `s` with every maximal ill-formed subsequence replaced by U+FFFD (as Rust's
-/// `String::from_utf8_lossy`). Valid input is returned unchanged.
-inline std::string to_valid_utf8(std::string_view s) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    std::size_t n = s.size(), i = 0;
-    std::string out;
-    out.reserve(n + 8);
-    while (i < n) {
-        if (p[i] < 0x80) {
-            out.push_back(static_cast<char>(p[i]));
-            ++i;
-            continue;
-        }
-        char32_t cp;
-        std::size_t len = decode_valid(p, n, i, cp);
-        if (len) {
-            out.append(s.data() + i, len);
-            i += len;
-        } else {
-            append_utf8(out, replacement_char);
-            i += invalid_length(p, n, i);
-        }
-    }
-    return out;
-}
-
-/// Decodes valid UTF-8 at `s[i]` (the caller guarantees validity); returns the length.
-inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char32_t& cp) noexcept {
-    unsigned char b0 = s[i];
-    if (b0 < 0x80) {
-        cp = b0;
-        return 1;
-    }
-    if (b0 < 0xE0) {
-        cp = (static_cast<char32_t>(b0 & 0x1F) << 6) | (s[i + 1] & 0x3F);
-        return 2;
-    }
-    if (b0 < 0xF0) {
-        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
-        return 3;
-    }
-    cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 12) |
-         (static_cast<char32_t>(s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
-    return 4;
-}
 
 namespace nfc_detail {
 inline constexpr char32_t s_base = 0xAC00, l_base = 0x1100, v_base = 0x1161, t_base = 0x11A7;
@@ -17780,25 +17931,14 @@ struct bpe_model {
 };
 
 inline std::string read_whole_file(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) RSCOVLM_THROW(tokenizer_error, "file_not_found", "cannot open '" + path + "'");
     std::string data;
-    if (std::fseek(f, 0, SEEK_END) == 0) {
-        long size = std::ftell(f);
-        if (size > 0) {
-            data.resize(static_cast<std::size_t>(size));
-            std::rewind(f);
-            data.resize(std::fread(&data[0], 1, data.size(), f));
-        } else {
-            std::rewind(f);
-        }
+    switch (::rscovlm::detail::py::read_file(path, data)) {
+    case ::rscovlm::detail::py::read_status::ok: break;
+    case ::rscovlm::detail::py::read_status::open_failed:
+        RSCOVLM_THROW(tokenizer_error, "file_not_found", "cannot open '" + path + "'");
+    case ::rscovlm::detail::py::read_status::read_failed:
+        RSCOVLM_THROW(tokenizer_error, "io", "error while reading '" + path + "'");
     }
-    char buf[1 << 16];
-    std::size_t got;
-    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, got);
-    bool bad = std::ferror(f) != 0;
-    std::fclose(f);
-    if (bad) RSCOVLM_THROW(tokenizer_error, "io", "error while reading '" + path + "'");
     return data;
 }
 
@@ -18844,24 +18984,8 @@ inline std::string python_repr_string(const std::string& s) {
     return out;
 }
 
-inline std::string python_float(double d) {
-    if (std::isnan(d)) return "nan";
-    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-    // repr(float): shortest round-trip digits, with ".0" for integral values.
-    char buf[40];
-    for (int prec = 1; prec <= 17; ++prec) {
-        std::snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (std::strtod(buf, nullptr) == d) break;
-    }
-    std::string s = buf;
-    auto e = s.find('e');
-    if (e != std::string::npos) {
-        // Python writes 1e+16 as 1e+16 and 1e-05 as 1e-05 (two exponent digits at least)
-        return s;
-    }
-    if (s.find('.') == std::string::npos) s += ".0";
-    return s;
-}
+/// Python `str(float)` (`detail::py::float_repr`).
+inline std::string python_float(double d) { return ::rscovlm::detail::py::float_repr(d); }
 
 /// What Jinja's `{{ value }}` writes for a JSON value in the Python reference (`str(value)`).
 inline std::string python_str(const nlohmann::json& v, bool nested = false) {
@@ -20058,7 +20182,7 @@ inline geometry::hbox map_box(const geometry::hbox& b, double from_w, double fro
 
 /// Python `round()` of a double (half to even), saturated to int.
 inline int py_round(double v) noexcept {
-    double r = std::nearbyint(v); // default rounding mode: to nearest, ties to even
+    const double r = ::rscovlm::detail::py::round_half_even(v);
     if (r > 2147483647.0) return 2147483647;
     if (r < -2147483648.0) return -2147483647 - 1;
     return static_cast<int>(r);
@@ -20139,17 +20263,10 @@ struct parsed_output {
 
 namespace detail {
 
-inline bool is_py_space(unsigned char c) noexcept {
-    // Python str.strip()/\s for ASCII: space, \t \n \v \f \r and the separators \x1c-\x1f.
-    return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
-}
+/// Python `str.isspace()` of an ASCII byte (multi-byte spaces are handled by `detail::py::strip`).
+inline bool is_py_space(unsigned char c) noexcept { return c < 0x80 && ::rscovlm::detail::py::space_at(std::string_view(reinterpret_cast<const char*>(&c), 1), 0) != 0; }
 
-inline std::string_view py_strip(std::string_view s) noexcept {
-    std::size_t b = 0, e = s.size();
-    while (b < e && is_py_space(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && is_py_space(static_cast<unsigned char>(s[e - 1]))) --e;
-    return s.substr(b, e - b);
-}
+using ::rscovlm::detail::py::strip;
 
 inline std::string clip(std::string_view s, std::size_t n = 200) { return std::string(s.substr(0, n)); }
 
@@ -20261,7 +20378,7 @@ inline bool number_of(const nlohmann::json& v, double& out, bool& from_string, b
     }
     if (v.is_string()) {
         const std::string& s = v.get_ref<const std::string&>();
-        std::string_view t = py_strip(s);
+        std::string_view t = strip(s);
         if (t.empty() || t.size() > 64) return false;
         std::string tmp(t);
         char* end = nullptr;
@@ -20346,7 +20463,7 @@ inline void parse_block(std::string_view body, bool closed, parsed_output& out) 
             text += span.closers;
             call.notes.push_back("repaired_json");
         }
-        if (py_strip(body.substr(0, span.begin)).size() > 0 || py_strip(body.substr(span.end)).size() > 0)
+        if (!strip(body.substr(0, span.begin)).empty() || !strip(body.substr(span.end)).empty())
             call.notes.push_back("extra_text");
         obj = parse_json_quiet(text);
         if (obj.is_discarded()) {
@@ -20429,14 +20546,13 @@ inline void parse_block(std::string_view body, bool closed, parsed_output& out) 
 /// Splits a leading `<think>...</think>` like RSCoVLM's extract_thinking_content.
 /// Returns true and fills `think`/`rest` (both stripped) when found; otherwise `rest` = `text`.
 inline bool split_think(std::string_view text, std::string& think, std::string& rest) {
-    std::size_t i = 0;
-    while (i < text.size() && detail::is_py_space(static_cast<unsigned char>(text[i]))) ++i;
+    const std::size_t i = text.size() - ::rscovlm::detail::py::lstrip(text).size();
     constexpr std::string_view open = "<think>", close = "</think>";
     if (text.substr(i, open.size()) == open) {
         std::size_t c = text.find(close, i + open.size());
         if (c != std::string_view::npos) {
-            think = std::string(detail::py_strip(text.substr(i + open.size(), c - i - open.size())));
-            rest = std::string(detail::py_strip(text.substr(c + close.size())));
+            think = std::string(detail::strip(text.substr(i + open.size(), c - i - open.size())));
+            rest = std::string(detail::strip(text.substr(c + close.size())));
             return true;
         }
     }
@@ -20483,7 +20599,7 @@ inline parsed_output parse_output(std::string_view output) {
         cleaned.append(a.substr(p, c - p));
         p = c + tool_call_close.size();
     }
-    out.answer_text = std::string(detail::py_strip(cleaned));
+    out.answer_text = std::string(detail::strip(cleaned));
     return out;
 }
 
@@ -21030,14 +21146,7 @@ inline match_mode parse_match_mode(std::string_view s) {
 
 /// The reference's normalisation `x.lower().strip().strip(".")` (ASCII lower-casing; Python lowers
 /// every Unicode letter, which matters only for non-ASCII answers).
-inline std::string normalize_answer(std::string_view s) {
-    std::string t(zoom::detail::py_strip(s));
-    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::size_t b = 0, e = t.size();
-    while (b < e && t[b] == '.') ++b;
-    while (e > b && t[e - 1] == '.') --e;
-    return t.substr(b, e - b);
-}
+inline std::string normalize_answer(std::string_view s) { return eval::normalize_answer(s); }
 
 /// True when `prediction` matches `ground_truth` under `mode`.
 inline bool is_correct(std::string_view prediction, std::string_view ground_truth, match_mode mode = match_mode::exact) {
@@ -21125,11 +21234,9 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
 /// Whether the benchmark asks this category with the Zoom-in prompt (prepare_lrsvqa: all but "count").
 inline bool uses_zoom(std::string_view category) { return category != "count"; }
 
-/// Python `str.rstrip(chars)`: strips trailing characters that belong to the set `chars`.
+/// Python `str.rstrip(chars)` (`detail::py::rstrip(s, chars)`).
 inline std::string py_rstrip_chars(std::string_view s, std::string_view chars) {
-    std::size_t e = s.size();
-    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
-    return std::string(s.substr(0, e));
+    return std::string(::rscovlm::detail::py::rstrip(s, chars));
 }
 
 /// An LRS-VQA-Zoom record turned into a conversation.
@@ -21475,11 +21582,7 @@ public:
 
     /// Reads and parses a preset file.
     static basic_pipeline from_file(const std::string& path) {
-        std::ifstream f(path, std::ios::binary);
-        if (!f) RSCOVLM_THROW(io_error, "open_failed", "cannot open preset file '" + path + "'");
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return from_string(ss.str(), path);
+        return from_string(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open preset file '" + path + "'"), path);
     }
 
     /// Adds a component built from `kind`, `key` and `params`.

@@ -49,18 +49,7 @@ namespace detail {
 
 /// Replaces every `{categories}` in `tmpl` by `cats` (Python `str.format(categories=...)`).
 inline std::string format_categories(std::string_view tmpl, std::string_view cats) {
-    std::string out;
-    const std::string_view key = "{categories}";
-    std::size_t i = 0;
-    while (true) {
-        const std::size_t j = tmpl.find(key, i);
-        if (j == std::string_view::npos) break;
-        out.append(tmpl.data() + i, j - i);
-        out.append(cats.data(), cats.size());
-        i = j + key.size();
-    }
-    out.append(tmpl.data() + i, tmpl.size() - i);
-    return out;
+    return ::rscovlm::detail::py::replace(tmpl, "{categories}", cats);
 }
 
 /// An annotation prepared the reference's way for encoding (resized frame, integers).
@@ -124,8 +113,8 @@ inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const 
                 x0 = std::min(x0, poly[k]), x1 = std::max(x1, poly[k]);
                 y0 = std::min(y0, poly[k + 1]), y1 = std::max(y1, poly[k + 1]);
             }
-            box = geometry::hbox{x0, y0, static_cast<double>(geometry::py_int(x0 + (x1 - x0))),
-                                 static_cast<double>(geometry::py_int(y0 + (y1 - y0)))};
+            box = geometry::hbox{x0, y0, static_cast<double>(::rscovlm::detail::py::int_trunc(x0 + (x1 - x0))),
+                                 static_cast<double>(::rscovlm::detail::py::int_trunc(y0 + (y1 - y0)))};
         } else {
             RSCOVLM_THROW(codec_error, "bad_polygon", "annotation " + std::to_string(i) + " has neither bbox nor polygon");
         }
@@ -250,7 +239,7 @@ inline void finish(decode_result& r, const label_matcher& m, const geometry::fra
 /// True when the answer says there is nothing (`output.lower().strip().rstrip('.') == 'there are none'`).
 inline bool says_none(std::string_view s) {
     const std::string low = ascii_lower(text::strip(s));
-    return text::rstrip_chars(low, ".") == "there are none";
+    return ::rscovlm::detail::py::rstrip(low, ".") == "there are none";
 }
 
 }  // namespace detail

@@ -34,7 +34,7 @@ public:
         for (const auto& p : prepared) {
             const annotation& a = anns[p.order];
             geometry::hbox b = a.bbox ? *a.bbox : geometry::bounds(geometry::quad_from_flat(a.polygon.data()));
-            auto q = [](double v, int size) { return std::clamp<std::int64_t>(geometry::py_int(v / size * 100.0), 0, 100); };
+            auto q = [](double v, int size) { return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 100.0), 0, 100); };
             if (!out.empty()) out.push_back('\n');
             out += "<p>" + p.name + "</p> {<" + std::to_string(q(b.x1, f.orig_width)) + "><" +
                    std::to_string(q(b.y1, f.orig_height)) + "><" + std::to_string(q(b.x2, f.orig_width)) + "><" +
@@ -81,7 +81,7 @@ public:
                     ok = false;
                     break;
                 }
-                const auto v = text::py_int(coords.substr(i + 1, e - i - 1));
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(coords.substr(i + 1, e - i - 1));
                 if (!v) ok = false;
                 else vals.push_back(*v);
                 i = e + 1;

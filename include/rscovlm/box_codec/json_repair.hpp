@@ -17,22 +17,6 @@ namespace rscovlm::box_codec {
 
 namespace detail {
 
-inline void replace_all(std::string& s, std::string_view from, std::string_view to) {
-    if (from.empty()) return;
-    std::string out;
-    out.reserve(s.size());
-    std::size_t i = 0;
-    while (true) {
-        const std::size_t j = s.find(from, i);
-        if (j == std::string::npos) break;
-        out.append(s, i, j - i);
-        out.append(to.data(), to.size());
-        i = j + from.size();
-    }
-    out.append(s, i, std::string::npos);
-    s.swap(out);
-}
-
 // Nesting depth of brackets outside strings; deep inputs are refused before nlohmann parses them
 // (Python's json module fails on them too, with a RecursionError).
 inline bool nesting_ok(std::string_view s, std::size_t max_depth = 256) {
@@ -62,7 +46,8 @@ inline nlohmann::json loads(std::string_view s) {
 }
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
-inline bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+// Length of the `\s` character (Python `str.isspace()`) at s[i], 0 when none.
+inline std::size_t space_len(std::string_view s, std::size_t i) { return ::rscovlm::detail::py::space_at(s, i); }
 
 // re.sub(r'(, *)+', ', ', s)
 inline std::string collapse_commas(std::string_view s) {
@@ -83,7 +68,7 @@ inline std::string collapse_commas(std::string_view s) {
     return o;
 }
 
-// re.sub(r'(\d)\s+(\d)', r'\1, \2', s): non-overlapping, left to right (ASCII digits/spaces).
+// re.sub(r'(\d)\s+(\d)', r'\1, \2', s): non-overlapping, left to right (ASCII digits, `\s` as str.isspace).
 inline std::string comma_between_numbers(std::string_view s) {
     std::string o;
     o.reserve(s.size());
@@ -91,7 +76,7 @@ inline std::string comma_between_numbers(std::string_view s) {
     while (i < s.size()) {
         if (is_digit(s[i])) {
             std::size_t j = i + 1;
-            while (j < s.size() && is_space(s[j])) ++j;
+            for (std::size_t k; j < s.size() && (k = space_len(s, j)) != 0;) j += k;
             if (j > i + 1 && j < s.size() && is_digit(s[j])) {
                 o.push_back(s[i]);
                 o += ", ";
@@ -118,7 +103,7 @@ inline std::string collapse_labels(std::string_view s) {
         }
         while (s.compare(i, key.size(), key) == 0) {
             i += key.size();
-            while (i < s.size() && is_space(s[i])) ++i;
+            for (std::size_t k; i < s.size() && (k = space_len(s, i)) != 0;) i += k;
         }
         o += "\"label\": ";
     }
@@ -144,8 +129,8 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     json_parse_info local;
     json_parse_info& inf = info ? *info : local;
     std::string out(answer);
-    detail::replace_all(out, "```json\n", "");
-    detail::replace_all(out, "\n```", "");
+    out = ::rscovlm::detail::py::replace(out, "```json\n", "");
+    out = ::rscovlm::detail::py::replace(out, "\n```", "");
     nlohmann::json j = detail::loads(out);
     if (!j.is_discarded()) return j;
     inf.repaired = true;
@@ -159,7 +144,7 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     std::string kept;
     bool first = true;
     for (std::string_view line : text::splitlines(out)) {
-        const std::string_view t = text::strip_chars(text::strip(line), ",");
+        const std::string_view t = ::rscovlm::detail::py::strip(text::strip(line), ",");
         nlohmann::json lj = detail::loads(t);
         if (lj.is_discarded()) {
             if (line.find('{') != std::string_view::npos) ++inf.dropped_lines;
@@ -170,7 +155,7 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
         first = false;
     }
     std::string rebuilt = "[\n";
-    rebuilt.append(text::rstrip_chars(kept, ", "));
+    rebuilt.append(::rscovlm::detail::py::rstrip(kept, ", "));
     rebuilt += "\n]";
     j = detail::loads(rebuilt);
     if (j.is_discarded()) {

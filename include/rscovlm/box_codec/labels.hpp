@@ -20,6 +20,9 @@
 /// `partial_ratio` uses the plain window search (not rapidfuzz's block-based shortcut); scores can
 /// differ slightly on long strings but the ranking is the same on class-name-sized inputs.
 
+#include <rscovlm/detail/py/str.hpp>
+#include <rscovlm/detail/py/utf8.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -31,13 +34,8 @@
 
 namespace rscovlm::box_codec {
 
-/// ASCII lowercase copy (Python's `str.lower()` on ASCII text).
-inline std::string ascii_lower(std::string_view s) {
-    std::string o(s);
-    for (char& c : o)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return o;
-}
+/// ASCII lowercase copy (Python's `str.lower()` on ASCII text; `detail::py::lower_ascii`).
+inline std::string ascii_lower(std::string_view s) { return ::rscovlm::detail::py::lower_ascii(s); }
 
 /// RSCoVLM's display form of a class name: `name.replace("-", " ").lower()`.
 inline std::string display_name(std::string_view raw) {
@@ -87,54 +85,19 @@ inline std::optional<std::size_t> category_rank(const std::vector<std::string>& 
     return std::nullopt;
 }
 
-/// Makes `s` valid UTF-8 by replacing every byte that does not start a valid sequence by U+FFFD.
-inline std::string sanitize_utf8(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= s.size();
-        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-        if (ok && len > 1) {
-            const auto c1 = static_cast<unsigned char>(s[i + 1]);
-            if (len == 2 && c < 0xC2) ok = false;
-            if (len == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) ok = false;
-            if (len == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90) || c > 0xF4)) ok = false;
-        }
-        if (!ok) {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        } else {
-            out.append(s.data() + i, len);
-            i += len;
-        }
-    }
-    return out;
-}
+/// Makes `s` valid UTF-8 as `bytes.decode("utf-8", "replace")` does (one U+FFFD per maximal
+/// ill-formed subsequence; `detail::py::decode_replace`).
+inline std::string sanitize_utf8(std::string_view s) { return ::rscovlm::detail::py::decode_replace(s); }
 
 namespace detail {
 
 using u32string = std::vector<std::uint32_t>;
 
-// UTF-8 to code points; invalid bytes become U+FFFD.
+// UTF-8 to code points; ill-formed bytes become U+FFFD (as `sanitize_utf8`).
 inline u32string to_u32(std::string_view s) {
-    const std::string v = sanitize_utf8(s);
     u32string o;
-    o.reserve(v.size());
-    for (std::size_t i = 0; i < v.size();) {
-        const auto c = static_cast<unsigned char>(v[i]);
-        std::uint32_t cp;
-        std::size_t len;
-        if (c < 0x80) cp = c, len = 1;
-        else if ((c >> 5) == 6) cp = c & 0x1F, len = 2;
-        else if ((c >> 4) == 14) cp = c & 0x0F, len = 3;
-        else cp = c & 0x07, len = 4;
-        for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(v[i + k]) & 0x3F);
-        o.push_back(cp);
-        i += len;
-    }
+    o.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) o.push_back(static_cast<std::uint32_t>(::rscovlm::detail::py::next_code_point(s, i)));
     return o;
 }
 
@@ -160,7 +123,7 @@ inline std::vector<u32string> split_ws(const u32string& s) {
     std::vector<u32string> out;
     u32string cur;
     for (auto c : s) {
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+        if (c < 0x80 && ::rscovlm::detail::py::is_ascii_space(static_cast<char>(c))) {
             if (!cur.empty()) out.push_back(cur), cur.clear();
         } else {
             cur.push_back(c);

@@ -4,6 +4,8 @@
 /// (`get_hbb_messages`, `get_obb_messages`, `get_polygon_messages`, `select_*_json_prompt_template`)
 /// and rscovlm/eval/data/dense_det.py (`prepare_dense_det_messages`).
 
+#include <rscovlm/detail/py/str.hpp>
+
 #include <array>
 #include <string>
 #include <string_view>
@@ -66,21 +68,8 @@ inline constexpr std::array<std::string_view, 5> obb_json_proxy = {
 /// templates) `template.replace("oriented", "rotated")`.
 inline std::string vary(std::string_view tmpl, bool bounding_box, bool rotated) {
     std::string s(tmpl);
-    auto rep = [&](std::string_view from, std::string_view to) {
-        std::string o;
-        std::size_t i = 0;
-        while (true) {
-            const std::size_t j = s.find(from, i);
-            if (j == std::string::npos) break;
-            o.append(s, i, j - i);
-            o.append(to.data(), to.size());
-            i = j + from.size();
-        }
-        o.append(s, i, std::string::npos);
-        s.swap(o);
-    };
-    if (bounding_box) rep("bbox", "bounding box");
-    if (rotated) rep("oriented", "rotated");
+    if (bounding_box) s = ::rscovlm::detail::py::replace(s, "bbox", "bounding box");
+    if (rotated) s = ::rscovlm::detail::py::replace(s, "oriented", "rotated");
     return s;
 }
 

@@ -41,7 +41,7 @@ public:
             const annotation& a = anns[p.order];
             geometry::hbox b = a.bbox ? *a.bbox : geometry::bounds(geometry::quad_from_flat(a.polygon.data()));
             auto q = [](double v, int size) {
-                return std::clamp<std::int64_t>(geometry::py_int(v / size * 1000.0), 0, 1000);
+                return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 1000.0), 0, 1000);
             };
             if (!out.empty()) out.push_back('\n');
             out += ref_start;
@@ -88,7 +88,7 @@ public:
             std::string tok;
             auto flush = [&] {
                 if (tok.empty()) return;
-                const auto v = text::py_int(tok);
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(tok);
                 if (!v) ok = false;
                 else vals.push_back(*v);
                 tok.clear();

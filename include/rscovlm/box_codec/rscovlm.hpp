@@ -120,7 +120,7 @@ public:
             std::size_t start = 0;
             while (true) {
                 const std::size_t comma = poly.find(',', start);
-                const auto v = text::py_int(poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
                 if (!v) {
                     ok = false;
                     break;

@@ -19,6 +19,8 @@
 #include <rscovlm/data/prompts.hpp>
 #include <rscovlm/data/records.hpp>
 #include <rscovlm/data/refgeo_mask.hpp>
+#include <rscovlm/detail/py/int.hpp>
+#include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
@@ -135,35 +137,6 @@ inline nlohmann::ordered_json message(std::string_view role, nlohmann::ordered_j
     return m;
 }
 
-inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-    if (from.empty()) return s;
-    std::string o;
-    std::size_t i = 0;
-    for (;;) {
-        const std::size_t j = s.find(from, i);
-        if (j == std::string::npos) break;
-        o.append(s, i, j - i);
-        o.append(to.data(), to.size());
-        i = j + from.size();
-    }
-    o.append(s, i, std::string::npos);
-    return o;
-}
-
-inline bool py_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-inline std::string py_strip(std::string_view s, std::string_view chars = {}) {
-    auto in = [&](char c) { return chars.empty() ? py_space(c) : chars.find(c) != std::string_view::npos; };
-    std::size_t b = 0, e = s.size();
-    while (b < e && in(s[b])) ++b;
-    while (e > b && in(s[e - 1])) --e;
-    return std::string(s.substr(b, e - b));
-}
-inline std::string py_rstrip(std::string_view s, std::string_view chars) {
-    std::size_t e = s.size();
-    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
-    return std::string(s.substr(0, e));
-}
-
 /// `select_{hbb,obb}_json_prompt_template` of dense_det_dataset.py (`<=` comparisons).
 inline std::string det_json_template(region_type r, double prob_proxy, python_random& rng) {
     namespace bp = box_codec::prompts;
@@ -176,8 +149,8 @@ inline std::string det_json_template(region_type r, double prob_proxy, python_ra
     } else {
         t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
     }
-    if (rng.random() <= prob_proxy) t = replace_all(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() <= prob_proxy) t = replace_all(t, "oriented", "rotated");
+    if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
+    if (r != region_type::hbb && rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -192,8 +165,8 @@ inline std::string ground_json_template(region_type r, double prob_proxy, python
     } else {
         t = std::string(r == region_type::hbb ? prompts::ground_hbb_json_main : prompts::ground_obb_json_main);
     }
-    if (rng.random() < prob_proxy) t = replace_all(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() < prob_proxy) t = replace_all(t, "oriented", "rotated");
+    if (rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
+    if (r != region_type::hbb && rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -228,7 +201,7 @@ inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>
 }
 
 inline long long scale_int(double v, int resized, int orig) noexcept {
-    return geometry::py_int(v * resized / orig);
+    return ::rscovlm::detail::py::int_trunc(v * resized / orig);
 }
 
 }  // namespace detail
@@ -380,7 +353,7 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
         c.messages.push_back(detail::message("system", std::string(prompts::ground_mask_system)));
         nlohmann::ordered_json content = nlohmann::ordered_json::array();
         content.push_back(detail::image_item(rec.image, rs));
-        content.push_back(detail::text_item(detail::replace_all(t, "{prompt}", q)));
+        content.push_back(detail::text_item(::rscovlm::detail::py::replace(t, "{prompt}", q)));
         c.messages.push_back(detail::message("user", std::move(content)));
         c.messages.push_back(detail::message("assistant", "<seg>" + rle + "</seg>"));
         return c;
@@ -389,14 +362,14 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     auto sy = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.height, rec.height); };
     if (region == region_type::hbb) {
         if (!rec.bbox) RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
-        const long long x1 = sx(geometry::py_int(rec.bbox->x1)), y1 = sy(geometry::py_int(rec.bbox->y1));
-        const long long x2 = sx(geometry::py_int(rec.bbox->x2)), y2 = sy(geometry::py_int(rec.bbox->y2));
+        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)), y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
+        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)), y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
         const std::string coords = std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
         if (rng.random() > opt.prob_plain_text_prompt) {
-            user = detail::replace_all(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
             response = "```json\n[\n\t{\"bbox_2d\": [" + coords + "], \"label\": \"" + q + "\"}\n]\n```";
         } else {
-            user = detail::replace_all(std::string(prompts::ground_plain_user), "{prompt}", q);
+            user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
             response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," + std::to_string(y2) + " " + q + "\n";
             system = std::string(box_codec::prompts::hbb_plain_system);
         }
@@ -407,8 +380,8 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
         std::vector<double> flat;
         std::array<long long, 8> ints{};
         for (std::size_t k = 0; k < 4; ++k) {
-            ints[2 * k] = sx(geometry::py_int(rec.poly[k].x));
-            ints[2 * k + 1] = sy(geometry::py_int(rec.poly[k].y));
+            ints[2 * k] = sx(::rscovlm::detail::py::int_trunc(rec.poly[k].x));
+            ints[2 * k + 1] = sy(::rscovlm::detail::py::int_trunc(rec.poly[k].y));
             flat.push_back(static_cast<double>(ints[2 * k]));
             flat.push_back(static_cast<double>(ints[2 * k + 1]));
         }
@@ -419,11 +392,11 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
             std::string ps;
             for (std::size_t k = 0; k < 5; ++k) ps += (k ? "," : "") + std::to_string(obb[k]);
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = detail::replace_all(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
                 response = "```json\n[\n\t{\"oriented bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::obb_json_system);
             } else {
-                user = detail::replace_all(std::string(prompts::ground_plain_user), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
                 response = ps + " " + q + "\n";
                 system = std::string(box_codec::prompts::obb_plain_system);
             }
@@ -435,11 +408,11 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
                 ps += (k ? "," : "") + std::to_string(p[k]);
             }
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = detail::replace_all(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
                 response = "```json\n[\n\t{\"quadrant bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::quad_json_system);
             } else {
-                user = detail::replace_all(std::string(prompts::ground_plain_user), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
                 response = ps + " " + q + "\n";
                 system = std::string(box_codec::prompts::quad_plain_system);
             }
@@ -467,11 +440,11 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
         const std::string role = from == "human" ? "user" : from == "gpt" ? "assistant" : "";
         if (role.empty()) RSCOVLM_THROW(data_error, "bad_record", "invalid role '" + from + "' in conversation " + rec.id);
         std::string value = turn.at("value").get<std::string>();
-        value = py_strip(replace_all(replace_all(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
+        value = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
         nlohmann::ordered_json content = nlohmann::ordered_json::array();
         std::size_t i = 0;
         auto push_text = [&](std::string_view part) {
-            if (py_strip(part).empty()) return;
+            if (::rscovlm::detail::py::strip(part).empty()) return;
             content.push_back(text_item(std::string(part)));
         };
         while (i <= value.size()) {
@@ -594,14 +567,16 @@ inline std::string inv_normalize_coord(const std::string& text, int w, int h) {
         while (s <= g.size()) {
             std::size_t e = g.find(',', s);
             if (e == std::string::npos) e = g.size();
-            v.push_back(std::stoll(py_strip(g.substr(s, e - s))));
+            const auto n = ::rscovlm::detail::py::parse_int(std::string_view(g).substr(s, e - s));
+            if (!n) RSCOVLM_THROW(data_error, "bad_number", "box coordinate out of range in '" + g + "'");
+            v.push_back(*n);
             s = e + 1;
         }
         if (v.size() % 4 != 0)
             RSCOVLM_THROW(data_error, "bad_box_text", "box '" + m[0].str() + "' does not hold groups of 4 values");
         std::string rep = "[";
         for (std::size_t k = 0; k < v.size(); ++k) {
-            const long long d = geometry::py_int(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
+            const long long d = ::rscovlm::detail::py::int_trunc(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
             rep += (k ? ", " : "") + std::to_string(d);
         }
         out += rep + "]";
@@ -614,7 +589,7 @@ inline std::string inv_normalize_coord(const std::string& text, int w, int h) {
 inline bool are_all_boxes(const std::string& text) {
     static const std::regex re(
         R"(^(\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\](?:\s*,\s*\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\])*)\s*$)");
-    return std::regex_search(py_rstrip(py_strip(text), "."), re);
+    return std::regex_search(std::string(::rscovlm::detail::py::rstrip(::rscovlm::detail::py::strip(text), ".")), re);
 }
 
 /// `grounding_format_teochat_to_qwen25vl`: the category is the prompt with the instruction
@@ -625,11 +600,11 @@ inline std::string teochat_grounding(const std::string& text, const std::string&
                           "Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object in your response",
                           "Include a bounding box of the form [x_min, y_min, x_max, y_max] for each identified building in your response.",
                           "If there are no such buildings, do not output a bounding box", "What is "})
-        c = replace_all(c, s, "");
+        c = ::rscovlm::detail::py::replace(c, s, "");
     c.erase(std::remove_if(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; }), c.end());
-    c = replace_all(replace_all(replace_all(c, "all ", ""), "  ", " "), "?", "");
-    c = py_strip(py_strip(py_strip(py_strip(c, "."))), ".");
-    c = py_strip(c);
+    c = ::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(c, "all ", ""), "  ", " "), "?", "");
+    // c.strip(".").strip().strip().strip(".").strip()
+    c = std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(c, "."))), ".")));
     static const std::regex re(R"(\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\])");
     std::vector<std::array<long long, 4>> boxes;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
@@ -716,7 +691,7 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
         if (msg["role"] == "user") {
             for (auto& item : content)
                 if (item["type"] == "text") {
-                    user_text = detail::py_strip(detail::replace_all(detail::replace_all(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
+                    user_text = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
                     item["text"] = user_text;
                 }
         } else if (msg["role"] == "assistant") {
@@ -741,7 +716,7 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
     for (std::size_t k = 0; k < 4; ++k) {
         if (!std::isfinite(b[k])) RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: crop_hbox values must be finite");
         if (!resized) {
-            out[k] = geometry::py_int(b[k]);
+            out[k] = ::rscovlm::detail::py::int_trunc(b[k]);
         } else {
             const bool x = k % 2 == 0;
             out[k] = scale_int(b[k], x ? resized->width : resized->height, x ? width : height);
@@ -770,7 +745,7 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
     } else {
         std::string choices(prompts::mcq_choice_intro);
         for (const auto& ch : rec.choices) choices += ch + "\n";
-        question = detail::py_rstrip(rec.question, prompts::mcq_rstrip_chars) + choices + std::string(prompts::mcq_instruction) +
+        question = std::string(::rscovlm::detail::py::rstrip(rec.question, prompts::mcq_rstrip_chars)) + choices + std::string(prompts::mcq_instruction) +
                    std::string(prompts::mcq_answer_cue);
     }
     auto image_item = [&](const std::optional<resolution::size>& rs) {

@@ -4,7 +4,9 @@
 /// by `imagesource:` and `gsd:` header lines. Reader (strict, or mmrotate's exact dialect) and
 /// writer (shortest round-trip numbers, or numpy float32 `str()` as mmrotate's img_split writes).
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/detail/pyformat.hpp>
+#include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/types.hpp>
 
@@ -65,13 +67,8 @@ inline bool starts_with(std::string_view s, std::string_view p) noexcept {
     return s.size() >= p.size() && s.substr(0, p.size()) == p;
 }
 
-inline std::string trim_copy(std::string_view s) {
-    std::size_t b = 0, e = s.size();
-    auto sp = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-    while (b < e && sp(s[b])) ++b;
-    while (e > b && sp(s[e - 1])) --e;
-    return std::string(s.substr(b, e - b));
-}
+/// Python `str.strip()` as a string (`detail::py::strip`).
+inline std::string trim_copy(std::string_view s) { return std::string(::rscovlm::detail::py::strip(s)); }
 
 /// Python universal-newline line iteration: "\r\n" and "\r" become "\n"; lines keep their "\n".
 inline std::vector<std::string> python_lines(std::string_view text) {
@@ -93,33 +90,14 @@ inline std::vector<std::string> python_lines(std::string_view text) {
     return lines;
 }
 
-inline std::vector<std::string> split_char(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t p = s.find(sep, start);
-        if (p == std::string::npos) {
-            out.push_back(s.substr(start));
-            return out;
-        }
-        out.push_back(s.substr(start, p - start));
-        start = p + 1;
-    }
+/// Python `s.split(sep)` / `s.split()` (`detail::py::split`) as strings.
+inline std::vector<std::string> to_strings(const std::vector<std::string_view>& parts) {
+    return std::vector<std::string>(parts.begin(), parts.end());
 }
-
-inline std::vector<std::string> split_ws(std::string_view s) {
-    std::vector<std::string> out;
-    std::size_t i = 0;
-    auto sp = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-    while (i < s.size()) {
-        while (i < s.size() && sp(s[i])) ++i;
-        std::size_t j = i;
-        while (j < s.size() && !sp(s[j])) ++j;
-        if (j > i) out.emplace_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
+inline std::vector<std::string> split_char(std::string_view s, char sep) {
+    return to_strings(::rscovlm::detail::py::split(s, std::string_view(&sep, 1)));
 }
+inline std::vector<std::string> split_ws(std::string_view s) { return to_strings(::rscovlm::detail::py::split(s)); }
 
 [[noreturn]] inline void dota_fail(const std::string& source, std::size_t line_no, const std::string& what) {
     RSCOVLM_THROW(data_error, "bad_dota_line", source + ":" + std::to_string(line_no) + ": " + what);
@@ -243,11 +221,7 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
 
 /// Reads a DOTA annotation file. Throws io_error "open_failed" when the file cannot be read.
 inline dota_annotation read_dota(const std::string& path, const dota_read_options& options = {}) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) RSCOVLM_THROW(io_error, "open_failed", "cannot open DOTA annotation file " + path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse_dota(ss.str(), path, options);
+    return parse_dota(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open DOTA annotation file " + path), path, options);
 }
 
 /// Non-throwing `read_dota`.

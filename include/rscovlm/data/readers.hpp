@@ -6,6 +6,7 @@
 /// (JSON syntax) or the record index and field (content). DOTA folders and VOC XML need image
 /// probing / tinyxml2 and live in `io/dataset_readers.hpp` and `io/xml_annotations.hpp`.
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/records.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
@@ -28,11 +29,7 @@ namespace rscovlm::data {
 namespace detail {
 
 inline std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) RSCOVLM_THROW(io_error, "open_failed", "cannot open annotation file " + path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open annotation file " + path);
 }
 
 inline std::size_t line_of_byte(std::string_view text, std::size_t byte) noexcept {
@@ -194,8 +191,8 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         const double x1 = detail::number(bb[0], "bbox", where, i), y1 = detail::number(bb[1], "bbox", where, i);
         const double w = detail::number(bb[2], "bbox", where, i), h = detail::number(bb[3], "bbox", where, i);
         // x2, y2 = int(x1 + w), int(y1 + h)
-        inst.bbox = geometry::hbox{x1, y1, static_cast<double>(geometry::py_int(x1 + w)),
-                                   static_cast<double>(geometry::py_int(y1 + h))};
+        inst.bbox = geometry::hbox{x1, y1, static_cast<double>(::rscovlm::detail::py::int_trunc(x1 + w)),
+                                   static_cast<double>(::rscovlm::detail::py::int_trunc(y1 + h))};
         if (a.contains("segmentation")) {
             const auto& seg = a["segmentation"];
             if (!seg.is_array() || seg.size() != 1 || !seg[0].is_array() || seg[0].size() % 2 != 0)

@@ -13,6 +13,10 @@
 /// Numbers follow Python's `float()` / `int()`: decimal notation with optional exponent,
 /// `inf`/`nan`; anything else raises `eval_error` `bad_number` naming the file and line.
 
+#include <rscovlm/detail/py/file.hpp>
+#include <rscovlm/detail/py/format.hpp>
+#include <rscovlm/detail/py/int.hpp>
+#include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/types.hpp>
 
@@ -71,130 +75,11 @@ enum class gt_syntax { devkit, mmrotate };
 
 namespace detail {
 
-inline std::string_view strip_ws(std::string_view s) noexcept {
-    std::size_t b = 0, e = s.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-    return s.substr(b, e - b);
-}
-
-/// Python `s.split(' ')` (empty fields kept).
-inline std::vector<std::string_view> split_space(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t p = s.find(' ', start);
-        if (p == std::string_view::npos) {
-            out.push_back(s.substr(start));
-            break;
-        }
-        out.push_back(s.substr(start, p - start));
-        start = p + 1;
-    }
-    return out;
-}
-
-/// `split_space` into a reused vector.
-inline void split_space_into(std::string_view s, std::vector<std::string_view>& out) {
-    out.clear();
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t p = s.find(' ', start);
-        if (p == std::string_view::npos) {
-            out.push_back(s.substr(start));
-            break;
-        }
-        out.push_back(s.substr(start, p - start));
-        start = p + 1;
-    }
-}
-
-/// Python `s.split()` (runs of whitespace, no empty fields).
-inline std::vector<std::string_view> split_ws(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-        const std::size_t b = i;
-        while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-        if (i > b) out.push_back(s.substr(b, i - b));
-    }
-    return out;
-}
-
-/// Python `float(token)` for the decimal / inf / nan forms; false when it would raise.
+/// Python `float(token)` (`detail::py::parse_float`); false when it would raise.
 inline bool py_float(std::string_view tok, double& out) {
-    // Fast path: plain decimal notation, parsed with from_chars (correctly rounded like Python).
-    if (!tok.empty() && tok.size() < 64) {
-        bool plain = true;
-        for (char c : tok)
-            if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == 'e' || c == 'E' || c == '+')) {
-                plain = false;
-                break;
-            }
-        if (plain) {
-            const char* b = tok.data();
-            const char* e = tok.data() + tok.size();
-            if (*b == '+' && e - b > 1 && b[1] != '-' && b[1] != '+') ++b;
-            const auto r = std::from_chars(b, e, out);
-            if (r.ec == std::errc() && r.ptr == e) return true;
-            if (r.ec == std::errc::result_out_of_range && r.ptr == e) {
-                // overflow -> inf, underflow -> 0 (Python float() semantics)
-                errno = 0;
-                out = std::strtod(std::string(b, e).c_str(), nullptr);
-                return true;
-            }
-            // fall through to the general path (it rejects what Python rejects)
-        }
-    }
-    tok = strip_ws(tok);
-    if (tok.empty() || tok.size() > 400) return false;
-    std::string t(tok);
-    for (char c : t)
-        if (c == 'x' || c == 'X' || c == 'p' || c == 'P') return false;  // no hex floats in Python
-    // Python allows single underscores between digits.
-    if (t.find('_') != std::string::npos) {
-        std::string u;
-        for (std::size_t i = 0; i < t.size(); ++i) {
-            if (t[i] == '_') {
-                if (i == 0 || i + 1 == t.size() || !std::isdigit(static_cast<unsigned char>(t[i - 1])) ||
-                    !std::isdigit(static_cast<unsigned char>(t[i + 1])))
-                    return false;
-                continue;
-            }
-            u.push_back(t[i]);
-        }
-        t.swap(u);
-    }
-    std::string low;
-    for (char c : t) low.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    std::string_view l = low;
-    if (!l.empty() && (l[0] == '+' || l[0] == '-')) l.remove_prefix(1);
-    if (l == "nan" || l == "inf" || l == "infinity") {
-        const bool neg = low[0] == '-';
-        out = (l == "nan") ? std::nan("") : (neg ? -HUGE_VAL : HUGE_VAL);
-        if (l == "nan" && neg) out = -out;
-        return true;
-    }
-    for (char c : l)
-        if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == '+' || c == '-')) return false;
-    errno = 0;
-    char* end = nullptr;
-    out = std::strtod(t.c_str(), &end);
-    return end == t.c_str() + t.size() && end != t.c_str();
-}
-
-/// Python `int(token)` (decimal digits, optional sign).
-inline bool py_int(std::string_view tok, long long& out) {
-    tok = strip_ws(tok);
-    if (tok.empty()) return false;
-    std::size_t i = (tok[0] == '+' || tok[0] == '-') ? 1 : 0;
-    if (i == tok.size()) return false;
-    for (std::size_t k = i; k < tok.size(); ++k)
-        if (!std::isdigit(static_cast<unsigned char>(tok[k]))) return false;
-    const char* b = tok.data() + (tok[0] == '+' ? 1 : 0);
-    auto r = std::from_chars(b, tok.data() + tok.size(), out);
-    return r.ec == std::errc() && r.ptr == tok.data() + tok.size();
+    const auto v = ::rscovlm::detail::py::parse_float(tok);
+    if (v) out = *v;
+    return v.has_value();
 }
 
 inline std::string where(const std::string& source, std::size_t line) {
@@ -226,17 +111,17 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
     std::vector<gt_object> out;
     detail::for_each_line(text, [&](std::string_view raw, std::size_t lineno) {
         if (syntax == gt_syntax::devkit) {
-            const auto f = detail::split_space(detail::strip_ws(raw));
+            const auto f = ::rscovlm::detail::py::split(::rscovlm::detail::py::strip(raw), " ");
             if (f.size() < 9) return;
             gt_object o;
             o.label = std::string(f[8]);
             if (f.size() == 10) {
-                long long d = 0;
-                if (!detail::py_int(f[9], d))
+                const auto d = ::rscovlm::detail::py::parse_int(f[9]);
+                if (!d)
                     RSCOVLM_THROW(eval_error, "bad_number",
                                   detail::where(source, lineno) + ": difficult '" + detail::clip_text(f[9]) +
                                       "' is not an integer");
-                o.difficult = static_cast<int>(d);
+                o.difficult = static_cast<int>(*d);
             } else if (f.size() > 10) {
                 RSCOVLM_THROW(eval_error, "bad_annotation",
                               detail::where(source, lineno) + ": " + std::to_string(f.size()) +
@@ -252,7 +137,7 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
             }
             out.push_back(std::move(o));
         } else {
-            const auto f = detail::split_ws(raw);
+            const auto f = ::rscovlm::detail::py::split(raw);
             if (f.empty()) return;  // blank line (the reference would fail on it; skipped here)
             gt_object o;
             for (int i = 0; i < 8; ++i) {
@@ -270,12 +155,12 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
                 RSCOVLM_THROW(eval_error, "bad_annotation",
                               detail::where(source, lineno) + ": missing class or difficulty field");
             o.label = std::string(f[8]);
-            long long d = 0;
-            if (!detail::py_int(f[9], d))
+            const auto d = ::rscovlm::detail::py::parse_int(f[9]);
+            if (!d)
                 RSCOVLM_THROW(eval_error, "bad_number",
                               detail::where(source, lineno) + ": difficulty '" + detail::clip_text(f[9]) +
                                   "' is not an integer");
-            o.difficult = static_cast<int>(d);
+            o.difficult = static_cast<int>(*d);
             out.push_back(std::move(o));
         }
     });
@@ -290,7 +175,7 @@ inline std::vector<detection> parse_task1(std::string_view text, const std::stri
     std::vector<std::string_view> f;
     f.reserve(16);
     detail::for_each_line(text, [&](std::string_view raw, std::size_t lineno) {
-        detail::split_space_into(detail::strip_ws(raw), f);
+        ::rscovlm::detail::py::split_into(::rscovlm::detail::py::strip(raw), " ", f);
         if (f.size() != 10)
             RSCOVLM_THROW(eval_error, "bad_detection",
                           detail::where(source, lineno) + ": expected 'image score x1 y1 ... x4 y4' (10 fields), got " +
@@ -315,16 +200,7 @@ inline std::vector<detection> parse_task1(std::string_view text, const std::stri
 
 /// Reads a whole file; throws `io_error` `not_found` / `read_failed`.
 inline std::string read_text_file(const std::string& path) {
-    std::FILE* fp = std::fopen(path.c_str(), "rb");
-    if (!fp) RSCOVLM_THROW(io_error, "not_found", "cannot open '" + path + "'");
-    std::string data;
-    char buf[1 << 16];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) data.append(buf, n);
-    const bool bad = std::ferror(fp) != 0;
-    std::fclose(fp);
-    if (bad) RSCOVLM_THROW(io_error, "read_failed", "error while reading '" + path + "'");
-    return data;
+    return ::rscovlm::detail::py::read_file_or_throw(path, "not_found", "cannot open '" + path + "'");
 }
 
 /// Reads an image-set file (one id per line, stripped; blank lines skipped).
@@ -332,7 +208,7 @@ inline std::vector<std::string> read_imageset(const std::string& path) {
     const std::string text = read_text_file(path);
     std::vector<std::string> ids;
     detail::for_each_line(text, [&](std::string_view l, std::size_t) {
-        l = detail::strip_ws(l);
+        l = ::rscovlm::detail::py::strip(l);
         if (!l.empty()) ids.emplace_back(l);
     });
     return ids;
@@ -410,37 +286,9 @@ inline std::vector<class_detections> read_task1_dir(const std::string& det_dir, 
     return out;
 }
 
-/// Python `str(float)`: the shortest repr that round-trips, with ".0" for integral values.
-inline std::string py_float_repr(double v) {
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    char buf[64];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    std::string s(buf, r.ptr);
-    // Python switches to exponent form for exponents < -4 or >= 16; to_chars picks the shorter.
-    const double a = std::fabs(v);
-    if (a != 0.0 && (a < 1e-4 || a >= 1e16)) {
-        r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-        s.assign(buf, r.ptr);
-        // Python writes at least two exponent digits: 1e-05, 1e+16.
-        const std::size_t e = s.find('e');
-        if (e != std::string::npos) {
-            std::string mant = s.substr(0, e), ex = s.substr(e + 1);
-            char sign = '+';
-            if (!ex.empty() && (ex[0] == '-' || ex[0] == '+')) {
-                sign = ex[0];
-                ex.erase(0, 1);
-            }
-            if (ex.size() < 2) ex = "0" + ex;
-            s = mant + "e" + sign + ex;
-        }
-        return s;
-    }
-    r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-    s.assign(buf, r.ptr);
-    if (s.find('.') == std::string::npos) s += ".0";
-    return s;
-}
+/// Python `str(float)` (`detail::py::float_repr`): the shortest repr that round-trips, with ".0"
+/// for integral values.
+inline std::string py_float_repr(double v) { return ::rscovlm::detail::py::float_repr(v); }
 
 /// Task1 line layout used by the writers.
 enum class task1_style {
@@ -452,14 +300,10 @@ enum class task1_style {
 inline std::string format_task1_line(const detection& d, task1_style style) {
     std::string s = d.image;
     s.push_back(' ');
-    char buf[64];
     if (style == task1_style::mmrotate) {
-        std::snprintf(buf, sizeof buf, "%.2f", d.score);  // exact-binary rounding, like Python round()
-        s += py_float_repr(std::strtod(buf, nullptr));
-        for (const auto& p : d.poly) {
-            std::snprintf(buf, sizeof buf, " %.2f %.2f", p.x, p.y);
-            s += buf;
-        }
+        // round(score, 2) rounds the exact binary value, as '%.2f' does
+        s += ::rscovlm::detail::py::float_repr(std::strtod(::rscovlm::detail::py::format_fixed(d.score, 2).c_str(), nullptr));
+        for (const auto& p : d.poly) s += " " + ::rscovlm::detail::py::format_fixed(p.x, 2) + " " + ::rscovlm::detail::py::format_fixed(p.y, 2);
     } else {
         s += py_float_repr(d.score);
         for (const auto& p : d.poly) s += " " + py_float_repr(p.x) + " " + py_float_repr(p.y);

@@ -10,6 +10,7 @@
 ///   union's box areas. A zero union gives IoU 0 (the reference divides by zero).
 /// - Multiple-choice letter extraction from a free-form answer.
 
+#include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/eval/polygon_iou.hpp>
 #include <rscovlm/geometry/types.hpp>
 
@@ -23,18 +24,9 @@
 
 namespace rscovlm::eval {
 
-/// Python `s.lower().strip().strip(".")` (ASCII lower-casing; Python whitespace set for strip).
+/// Python `s.lower().strip().strip(".")` (ASCII lower-casing; `str.strip()` whitespace).
 inline std::string normalize_answer(std::string_view s) {
-    std::string t(s);
-    for (char& c : t)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    auto is_ws = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f'); };
-    std::size_t b = 0, e = t.size();
-    while (b < e && is_ws(t[b])) ++b;
-    while (e > b && is_ws(t[e - 1])) --e;
-    while (b < e && t[b] == '.') ++b;
-    while (e > b && t[e - 1] == '.') --e;
-    return t.substr(b, e - b);
+    return std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::lower_ascii(s)), "."));
 }
 
 /// Exact match after normalisation.
@@ -122,8 +114,7 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
     auto up = [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; };
     auto is_alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
     std::string_view s = answer;
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    s = ::rscovlm::detail::py::strip_ascii(s);
     // rule 1
     {
         std::string_view t = s;
@@ -133,8 +124,7 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
         if (t.size() == 1 && allowed(up(t[0]))) return up(t[0]);
     }
     // rule 2
-    std::string low(s);
-    for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string low = ::rscovlm::detail::py::lower_ascii(s);
     for (const char* cue : {"answer is", "answer:", "option", "choice"}) {
         std::size_t pos = 0;
         while ((pos = low.find(cue, pos)) != std::string::npos) {

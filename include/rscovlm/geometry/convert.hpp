@@ -3,6 +3,7 @@
 /// Conversions between horizontal boxes, rotated boxes and quadrilaterals, and the rotated-box
 /// angle conventions of mmrotate (`oc`, `le90`, `le135`), in radians or degrees.
 
+#include <rscovlm/detail/py/math.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/min_area_rect.hpp>
 #include <rscovlm/geometry/types.hpp>
@@ -45,16 +46,8 @@ inline angle_convention parse_angle_convention(std::string_view s) {
                   "unknown angle convention '" + std::string(s) + "' (expected oc, le90 or le135)");
 }
 
-/// Python's float `%` (result has the sign of the divisor).
-inline double py_mod(double a, double b) noexcept {
-    double m = std::fmod(a, b);
-    if (m != 0.0) {
-        if ((b < 0) != (m < 0)) m += b;
-    } else {
-        m = std::copysign(0.0, b);
-    }
-    return m;
-}
+/// Python's float `%` (result has the sign of the divisor; `detail::py::mod`).
+inline double py_mod(double a, double b) noexcept { return ::rscovlm::detail::py::mod(a, b); }
 
 /// mmrotate `norm_angle(angle, angle_range)` (radians): `oc` unchanged,
 /// `le135`: `(a + pi/4) % pi - pi/4`, `le90`: `(a + pi/2) % pi - pi/2`.

@@ -5,6 +5,7 @@
 /// "w is the long side, add 90 when swapping, wrap the angle to [-90, 90)", then `int()` of each
 /// value (truncation toward zero).
 
+#include <rscovlm/detail/py/int.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/min_area_rect.hpp>
 #include <rscovlm/geometry/types.hpp>
@@ -42,17 +43,13 @@ inline obb_deg rscovlm_obb(const rotated_rect& r) noexcept {
     return o;
 }
 
-/// Python `int(x)` of a float: truncation toward zero (saturated at the int64 range; NaN gives 0).
-inline std::int64_t py_int(double x) noexcept {
-    if (std::isnan(x)) return 0;
-    if (x >= 9.2233720368547758e18) return std::numeric_limits<std::int64_t>::max();
-    if (x <= -9.2233720368547758e18) return std::numeric_limits<std::int64_t>::min();
-    return static_cast<std::int64_t>(std::trunc(x));
-}
+/// Python `int(x)` of a float: truncation toward zero (`detail::py::int_trunc`: saturated at the
+/// int64 range; NaN gives 0).
+inline std::int64_t py_int(double x) noexcept { return ::rscovlm::detail::py::int_trunc(x); }
 
 /// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box.
 inline std::array<std::int64_t, 5> truncate(const obb_deg& o) noexcept {
-    return {py_int(o.cx), py_int(o.cy), py_int(o.w), py_int(o.h), py_int(o.a)};
+    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy), ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h), ::rscovlm::detail::py::int_trunc(o.a)};
 }
 
 /// `np.array(polygon).astype(int)` followed by the binding's int64 -> int32 cast: float values are
@@ -61,7 +58,7 @@ inline std::vector<point_i32> to_i32_reference(const std::vector<double>& flat) 
     std::vector<point_i32> pts;
     pts.reserve(flat.size() / 2);
     for (std::size_t i = 0; i + 1 < flat.size(); i += 2)
-        pts.push_back(point_i32{wrap_int32(py_int(flat[i])), wrap_int32(py_int(flat[i + 1]))});
+        pts.push_back(point_i32{wrap_int32(::rscovlm::detail::py::int_trunc(flat[i])), wrap_int32(::rscovlm::detail::py::int_trunc(flat[i + 1]))});
     return pts;
 }
 

@@ -57,7 +57,7 @@ struct frame {
 /// resized frame with truncation toward zero; Python's left-to-right evaluation is kept.
 inline std::int64_t to_resized_int(double v, int resized, int orig) noexcept {
     if (orig == 0) return 0;
-    return py_int(v * static_cast<double>(resized) / static_cast<double>(orig));
+    return ::rscovlm::detail::py::int_trunc(v * static_cast<double>(resized) / static_cast<double>(orig));
 }
 
 /// `v * orig / resized` (dense_det.py `parse_*_output`): resized to original frame, no rounding.

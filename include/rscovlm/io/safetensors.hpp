@@ -9,6 +9,8 @@
 /// The reader memory-maps the file (POSIX) and validates everything before any tensor is handed out:
 /// every malformation raises `rscovlm::io_error` with a code starting with `safetensors_`.
 
+#include <rscovlm/detail/py/file.hpp>
+#include <rscovlm/detail/py/float16.hpp>
 #include <rscovlm/errors.hpp>
 
 #include <nlohmann/json.hpp>
@@ -110,79 +112,11 @@ struct tensor_info {
     std::uint64_t end = 0;
 };
 
-// ---------------------------------------------------------------------------------------------------
-// Half precision conversions (IEEE binary16 and bfloat16), round to nearest even.
-// ---------------------------------------------------------------------------------------------------
-
-/// bfloat16 bits -> float.
-inline float bf16_to_f32(std::uint16_t h) noexcept {
-    std::uint32_t u = static_cast<std::uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
-/// float -> bfloat16 bits, round to nearest even (as torch's `c10::BFloat16` rounding); NaN stays NaN.
-inline std::uint16_t f32_to_bf16(float f) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
-    std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
-    return static_cast<std::uint16_t>((u + rounding) >> 16);
-}
-
-/// IEEE binary16 bits -> float.
-inline float f16_to_f32(std::uint16_t h) noexcept {
-    std::uint32_t sign = (static_cast<std::uint32_t>(h) & 0x8000u) << 16;
-    std::uint32_t exp = (h >> 10) & 0x1fu;
-    std::uint32_t mant = h & 0x3ffu;
-    std::uint32_t u;
-    if (exp == 0) {
-        if (mant == 0) {
-            u = sign;
-        } else { // subnormal: normalise
-            int e = -1;
-            do {
-                ++e;
-                mant <<= 1;
-            } while ((mant & 0x400u) == 0);
-            u = sign | (static_cast<std::uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 0x1f) {
-        u = sign | 0x7f800000u | (mant << 13);
-    } else {
-        u = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
-/// float -> IEEE binary16 bits, round to nearest even; overflow gives infinity.
-inline std::uint16_t f32_to_f16(float f) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    std::uint32_t sign = (u >> 16) & 0x8000u;
-    std::uint32_t absu = u & 0x7fffffffu;
-    if (absu > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u); // NaN
-    if (absu >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u); // >= 65520 rounds to inf
-    if (absu < 0x38800000u) {                                                  // subnormal or zero in half
-        if (absu < 0x33000000u) return static_cast<std::uint16_t>(sign);        // < 2^-25 rounds to 0
-        std::uint32_t e = absu >> 23;
-        std::uint32_t mant = (absu & 0x7fffffu) | 0x800000u;
-        // value = mant * 2^(e-150); the half subnormal unit is 2^-24, so the result is mant >> (126 - e)
-        std::uint32_t shift = 126u - e;
-        std::uint32_t res = mant >> shift;
-        std::uint32_t rem = mant & ((1u << shift) - 1u);
-        std::uint32_t halfway = 1u << (shift - 1u);
-        if (rem > halfway || (rem == halfway && (res & 1u))) ++res;
-        return static_cast<std::uint16_t>(sign | res);
-    }
-    std::uint32_t res = ((absu >> 13) - (112u << 10));
-    std::uint32_t rem = absu & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (res & 1u))) ++res;
-    return static_cast<std::uint16_t>(sign | res);
-}
+// Half precision conversions (IEEE binary16 and bfloat16) live in detail/py/float16.hpp.
+using ::rscovlm::detail::py::bf16_to_f32;
+using ::rscovlm::detail::py::f16_to_f32;
+using ::rscovlm::detail::py::f32_to_bf16;
+using ::rscovlm::detail::py::f32_to_f16;
 
 /// Converts any numeric tensor to a float32 vector (bool/ints/F16/BF16/F32/F64; F8 types raise
 /// io_error "safetensors_unsupported_dtype").
@@ -573,9 +507,7 @@ class checkpoint {
     // Hugging Face `model.safetensors.index.json`: {"metadata": {...}, "weight_map": {tensor: shard file}}.
     void load_index(const std::string& index_path) {
         namespace fs = std::filesystem;
-        std::ifstream in(index_path, std::ios::binary);
-        if (!in) RSCOVLM_THROW(io_error, "safetensors_open", "cannot open index '" + index_path + "'");
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string text = ::rscovlm::detail::py::read_file_or_throw(index_path, "safetensors_open", "cannot open index '" + index_path + "'");
         nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
         if (j.is_discarded() || !j.is_object())
             RSCOVLM_THROW(io_error, "safetensors_bad_index", "'" + index_path + "' is not a JSON object");

@@ -16,6 +16,7 @@
 /// A source is used either as a frame list (qwen-vl-utils `ele["video"] = [frames...]`) or as a decoded
 /// video (`ele["video"] = "file"`) whose frames are these images at `fps` (see `load_video`).
 
+#include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/image/parallel.hpp>
@@ -53,9 +54,7 @@ struct frame_source {
 namespace video_source_detail {
 
 inline std::string lower_ext(const std::filesystem::path& p) {
-    std::string e = p.extension().string();
-    for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return e;
+    return ::rscovlm::detail::py::lower_ascii(p.extension().string());
 }
 
 inline bool is_frame_ext(const std::string& e) {
@@ -64,19 +63,14 @@ inline bool is_frame_ext(const std::string& e) {
 
 inline bool is_list_ext(const std::string& e) { return e == ".txt" || e == ".list" || e == ".lst"; }
 
-inline std::string trim(std::string_view s) {
-    std::size_t a = 0, b = s.size();
-    while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-    while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-    return std::string(s.substr(a, b - a));
-}
+/// Strips ASCII whitespace (`bytes.strip()`; the frame-list format is ASCII).
+inline std::string trim(std::string_view s) { return std::string(::rscovlm::detail::py::strip_ascii(s)); }
 
 // "# fps = 29.97" / "#fps=30" -> 29.97; nullopt for other comments; throws on a malformed fps value.
 inline std::optional<double> parse_fps_comment(const std::string& line, const std::string& where) {
     std::string body = trim(std::string_view(line).substr(1));
     if (body.size() < 3) return std::nullopt;
-    std::string key = body.substr(0, 3);
-    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string key = ::rscovlm::detail::py::lower_ascii(std::string_view(body).substr(0, 3));
     if (key != "fps") return std::nullopt;
     std::string rest = trim(std::string_view(body).substr(3));
     if (rest.empty() || (rest[0] != '=' && rest[0] != ':')) return std::nullopt;

@@ -6,6 +6,7 @@
 /// HRSC2016 (`<HRSC_Object>` with `mbox_cx mbox_cy mbox_w mbox_h mbox_ang`, radians).
 /// Malformed files raise data_error naming the file and the line.
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/detail/pyformat.hpp>
 #include <rscovlm/data/records.hpp>
 #include <rscovlm/errors.hpp>
@@ -76,8 +77,8 @@ inline geometry::hbox polygon_box(const std::vector<double>& p) {
         y0 = std::min(y0, p[k + 1]);
         y1 = std::max(y1, p[k + 1]);
     }
-    return geometry::hbox{x0, y0, static_cast<double>(geometry::py_int(x0 + (x1 - x0))),
-                          static_cast<double>(geometry::py_int(y0 + (y1 - y0)))};
+    return geometry::hbox{x0, y0, static_cast<double>(::rscovlm::detail::py::int_trunc(x0 + (x1 - x0))),
+                          static_cast<double>(::rscovlm::detail::py::int_trunc(y0 + (y1 - y0)))};
 }
 
 }  // namespace detail
@@ -153,13 +154,7 @@ inline data::detection_record parse_xml_annotation(const std::string& text, cons
 
 /// Reads one XML annotation file.
 inline data::detection_record read_xml_annotation(const std::string& path, const std::string& data_path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) RSCOVLM_THROW(io_error, "open_failed", "cannot open XML annotation " + path);
-    std::string text;
-    char buf[65536];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
-    std::fclose(f);
+    const std::string text = ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open XML annotation " + path);
     return parse_xml_annotation(text, path, data_path);
 }
 

@@ -12,6 +12,7 @@
 /// not in its kind's catalog -> `rscovlm.registry.unknown_key` (or `wrong_kind` when the key belongs
 /// to another kind); bad parameters -> `rscovlm.registry.bad_param`.
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/pipeline/kinds.hpp>
 #include <rscovlm/registry.hpp>
@@ -136,11 +137,7 @@ public:
 
     /// Reads and parses a preset file.
     static basic_pipeline from_file(const std::string& path) {
-        std::ifstream f(path, std::ios::binary);
-        if (!f) RSCOVLM_THROW(io_error, "open_failed", "cannot open preset file '" + path + "'");
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return from_string(ss.str(), path);
+        return from_string(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open preset file '" + path + "'"), path);
     }
 
     /// Adds a component built from `kind`, `key` and `params`.

@@ -10,6 +10,7 @@
 /// reference float32 values (the transformers *fast* processor folds the rescale into mean/std and
 /// differs by up to 2.4e-7).
 
+#include <rscovlm/detail/py/float16.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/image/ops.hpp>
@@ -262,23 +263,12 @@ inline batch_result preprocess_images(const std::vector<image>& imgs, const prep
     return out;
 }
 
-/// \brief float32 -> bfloat16 bits with round-to-nearest-even (as torch's `.to(torch.bfloat16)`); NaN -> 0x7FC0.
-inline std::uint16_t float_to_bf16(float f) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-    const std::uint32_t lsb = (u >> 16) & 1u;
-    u += 0x7fffu + lsb;
-    return static_cast<std::uint16_t>(u >> 16);
-}
+/// \brief float32 -> bfloat16 bits as torch's `.to(torch.bfloat16)` (detail::py::f32_to_bf16:
+/// round to nearest even, NaN -> 0x7FC0).
+inline std::uint16_t float_to_bf16(float f) noexcept { return ::rscovlm::detail::py::f32_to_bf16(f); }
 
-/// \brief bfloat16 bits -> float32 (exact).
-inline float bf16_to_float(std::uint16_t b) noexcept {
-    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
+/// \brief bfloat16 bits -> float32 (exact; detail::py::bf16_to_f32).
+inline float bf16_to_float(std::uint16_t b) noexcept { return ::rscovlm::detail::py::bf16_to_f32(b); }
 
 /// \brief Converts pixel values to bfloat16 bits (the dtype Qwen2.5-VL runs in).
 inline std::vector<std::uint16_t> to_bfloat16(const std::vector<float>& v, int threads = 0) {

@@ -17,6 +17,7 @@
 /// behaviour here: each maximal ill-formed subsequence is replaced by U+FFFD before encoding,
 /// exactly as `bytes.decode("utf-8", errors="replace")` would do, and then encoded normally.
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/detail/unicode.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/registry.hpp>
@@ -158,25 +159,14 @@ struct bpe_model {
 };
 
 inline std::string read_whole_file(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) RSCOVLM_THROW(tokenizer_error, "file_not_found", "cannot open '" + path + "'");
     std::string data;
-    if (std::fseek(f, 0, SEEK_END) == 0) {
-        long size = std::ftell(f);
-        if (size > 0) {
-            data.resize(static_cast<std::size_t>(size));
-            std::rewind(f);
-            data.resize(std::fread(&data[0], 1, data.size(), f));
-        } else {
-            std::rewind(f);
-        }
+    switch (::rscovlm::detail::py::read_file(path, data)) {
+    case ::rscovlm::detail::py::read_status::ok: break;
+    case ::rscovlm::detail::py::read_status::open_failed:
+        RSCOVLM_THROW(tokenizer_error, "file_not_found", "cannot open '" + path + "'");
+    case ::rscovlm::detail::py::read_status::read_failed:
+        RSCOVLM_THROW(tokenizer_error, "io", "error while reading '" + path + "'");
     }
-    char buf[1 << 16];
-    std::size_t got;
-    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, got);
-    bool bad = std::ferror(f) != 0;
-    std::fclose(f);
-    if (bad) RSCOVLM_THROW(tokenizer_error, "io", "error while reading '" + path + "'");
     return data;
 }
 

@@ -16,6 +16,7 @@
 ///  - Jinja details: a missing `content` renders as an empty body, a missing role as "", values
 ///    that are not strings are written as Python's `str()` would, option truthiness is Python's.
 
+#include <rscovlm/detail/py/format.hpp>
 #include <rscovlm/errors.hpp>
 
 #include <nlohmann/json.hpp>
@@ -101,24 +102,8 @@ inline std::string python_repr_string(const std::string& s) {
     return out;
 }
 
-inline std::string python_float(double d) {
-    if (std::isnan(d)) return "nan";
-    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-    // repr(float): shortest round-trip digits, with ".0" for integral values.
-    char buf[40];
-    for (int prec = 1; prec <= 17; ++prec) {
-        std::snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (std::strtod(buf, nullptr) == d) break;
-    }
-    std::string s = buf;
-    auto e = s.find('e');
-    if (e != std::string::npos) {
-        // Python writes 1e+16 as 1e+16 and 1e-05 as 1e-05 (two exponent digits at least)
-        return s;
-    }
-    if (s.find('.') == std::string::npos) s += ".0";
-    return s;
-}
+/// Python `str(float)` (`detail::py::float_repr`).
+inline std::string python_float(double d) { return ::rscovlm::detail::py::float_repr(d); }
 
 /// What Jinja's `{{ value }}` writes for a JSON value in the Python reference (`str(value)`).
 inline std::string python_str(const nlohmann::json& v, bool nested = false) {

@@ -26,6 +26,7 @@
 
 #include <rscovlm/data/builders.hpp>
 #include <rscovlm/errors.hpp>
+#include <rscovlm/eval/text_metrics.hpp>
 #include <rscovlm/geometry/types.hpp>
 #include <rscovlm/zoom/protocol.hpp>
 #include <rscovlm/zoom/region.hpp>
@@ -50,14 +51,7 @@ inline match_mode parse_match_mode(std::string_view s) {
 
 /// The reference's normalisation `x.lower().strip().strip(".")` (ASCII lower-casing; Python lowers
 /// every Unicode letter, which matters only for non-ASCII answers).
-inline std::string normalize_answer(std::string_view s) {
-    std::string t(zoom::detail::py_strip(s));
-    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::size_t b = 0, e = t.size();
-    while (b < e && t[b] == '.') ++b;
-    while (e > b && t[e - 1] == '.') --e;
-    return t.substr(b, e - b);
-}
+inline std::string normalize_answer(std::string_view s) { return eval::normalize_answer(s); }
 
 /// True when `prediction` matches `ground_truth` under `mode`.
 inline bool is_correct(std::string_view prediction, std::string_view ground_truth, match_mode mode = match_mode::exact) {
@@ -145,11 +139,9 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
 /// Whether the benchmark asks this category with the Zoom-in prompt (prepare_lrsvqa: all but "count").
 inline bool uses_zoom(std::string_view category) { return category != "count"; }
 
-/// Python `str.rstrip(chars)`: strips trailing characters that belong to the set `chars`.
+/// Python `str.rstrip(chars)` (`detail::py::rstrip(s, chars)`).
 inline std::string py_rstrip_chars(std::string_view s, std::string_view chars) {
-    std::size_t e = s.size();
-    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
-    return std::string(s.substr(0, e));
+    return std::string(::rscovlm::detail::py::rstrip(s, chars));
 }
 
 /// An LRS-VQA-Zoom record turned into a conversation.

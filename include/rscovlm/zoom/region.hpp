@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <rscovlm/detail/py/math.hpp>
 #include <rscovlm/geometry/types.hpp>
 #include <rscovlm/zoom/source.hpp>
 
@@ -135,7 +136,7 @@ inline geometry::hbox map_box(const geometry::hbox& b, double from_w, double fro
 
 /// Python `round()` of a double (half to even), saturated to int.
 inline int py_round(double v) noexcept {
-    double r = std::nearbyint(v); // default rounding mode: to nearest, ties to even
+    const double r = ::rscovlm::detail::py::round_half_even(v);
     if (r > 2147483647.0) return 2147483647;
     if (r < -2147483648.0) return -2147483647 - 1;
     return static_cast<int>(r);

@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/zoom/protocol.hpp>
 
 namespace rscovlm::zoom {
@@ -67,17 +68,10 @@ struct parsed_output {
 
 namespace detail {
 
-inline bool is_py_space(unsigned char c) noexcept {
-    // Python str.strip()/\s for ASCII: space, \t \n \v \f \r and the separators \x1c-\x1f.
-    return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
-}
+/// Python `str.isspace()` of an ASCII byte (multi-byte spaces are handled by `detail::py::strip`).
+inline bool is_py_space(unsigned char c) noexcept { return c < 0x80 && ::rscovlm::detail::py::space_at(std::string_view(reinterpret_cast<const char*>(&c), 1), 0) != 0; }
 
-inline std::string_view py_strip(std::string_view s) noexcept {
-    std::size_t b = 0, e = s.size();
-    while (b < e && is_py_space(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && is_py_space(static_cast<unsigned char>(s[e - 1]))) --e;
-    return s.substr(b, e - b);
-}
+using ::rscovlm::detail::py::strip;
 
 inline std::string clip(std::string_view s, std::size_t n = 200) { return std::string(s.substr(0, n)); }
 
@@ -189,7 +183,7 @@ inline bool number_of(const nlohmann::json& v, double& out, bool& from_string, b
     }
     if (v.is_string()) {
         const std::string& s = v.get_ref<const std::string&>();
-        std::string_view t = py_strip(s);
+        std::string_view t = strip(s);
         if (t.empty() || t.size() > 64) return false;
         std::string tmp(t);
         char* end = nullptr;
@@ -274,7 +268,7 @@ inline void parse_block(std::string_view body, bool closed, parsed_output& out) 
             text += span.closers;
             call.notes.push_back("repaired_json");
         }
-        if (py_strip(body.substr(0, span.begin)).size() > 0 || py_strip(body.substr(span.end)).size() > 0)
+        if (!strip(body.substr(0, span.begin)).empty() || !strip(body.substr(span.end)).empty())
             call.notes.push_back("extra_text");
         obj = parse_json_quiet(text);
         if (obj.is_discarded()) {
@@ -357,14 +351,13 @@ inline void parse_block(std::string_view body, bool closed, parsed_output& out) 
 /// Splits a leading `<think>...</think>` like RSCoVLM's extract_thinking_content.
 /// Returns true and fills `think`/`rest` (both stripped) when found; otherwise `rest` = `text`.
 inline bool split_think(std::string_view text, std::string& think, std::string& rest) {
-    std::size_t i = 0;
-    while (i < text.size() && detail::is_py_space(static_cast<unsigned char>(text[i]))) ++i;
+    const std::size_t i = text.size() - ::rscovlm::detail::py::lstrip(text).size();
     constexpr std::string_view open = "<think>", close = "</think>";
     if (text.substr(i, open.size()) == open) {
         std::size_t c = text.find(close, i + open.size());
         if (c != std::string_view::npos) {
-            think = std::string(detail::py_strip(text.substr(i + open.size(), c - i - open.size())));
-            rest = std::string(detail::py_strip(text.substr(c + close.size())));
+            think = std::string(detail::strip(text.substr(i + open.size(), c - i - open.size())));
+            rest = std::string(detail::strip(text.substr(c + close.size())));
             return true;
         }
     }
@@ -411,7 +404,7 @@ inline parsed_output parse_output(std::string_view output) {
         cleaned.append(a.substr(p, c - p));
         p = c + tool_call_close.size();
     }
-    out.answer_text = std::string(detail::py_strip(cleaned));
+    out.answer_text = std::string(detail::strip(cleaned));
     return out;
 }
 

@@ -6,6 +6,7 @@
 /// (configuration_qwen2_5_vl.py): defaults are those of Qwen2.5-VL-7B-Instruct. Text fields are read
 /// from the top level (transformers 4.4x-4.5x) or from a nested `text_config` (newer saves).
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
 
 #include <nlohmann/json.hpp>
@@ -99,11 +100,10 @@ struct generation_config {
 namespace detail {
 
 inline nlohmann::json read_json_file(const std::string& path, bool& found) {
-    std::ifstream in(path, std::ios::binary);
-    found = static_cast<bool>(in);
+    const auto text = ::rscovlm::detail::py::try_read_file(path);
+    found = text.has_value();
     if (!found) return nullptr;
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object())
         RSCOVLM_THROW(config_error, "bad_model_config", path + ": not a JSON object");
     return j;
