@@ -19541,26 +19541,14 @@ class qwen2_5_vl_processor {
         encoding e;
         std::vector<std::array<long long, 3>> image_grids, video_grids;
         for (auto& vr : videos) {
-            e.video_grid_thw.push_back(vr.grid_thw);
             e.second_per_grid_ts.push_back(vr.second_per_grid_t_f32);
-            video_grids.push_back({vr.grid_thw[0], vr.grid_thw[1], vr.grid_thw[2]});
-            if (m_opt.keep_pixels) {
-                if (e.pixel_values_videos.empty()) e.pixel_values_videos = std::move(vr.pixel_values);
-                else e.pixel_values_videos.insert(e.pixel_values_videos.end(), vr.pixel_values.begin(), vr.pixel_values.end());
-                e.video_pixel_rows += vr.rows;
-            }
-            vr.pixel_values = {};
+            add_vision(vr.grid_thw, vr.pixel_values, vr.rows, e.video_grid_thw, video_grids, e.pixel_values_videos,
+                       e.video_pixel_rows);
         }
         for (std::size_t i = 0; i < images; ++i) {
             image_input in = load(i);
             resolution::preprocess_result pr = preprocess_one(in, e.plans);
-            e.image_grid_thw.push_back(pr.grid_thw);
-            image_grids.push_back({pr.grid_thw[0], pr.grid_thw[1], pr.grid_thw[2]});
-            if (m_opt.keep_pixels) {
-                if (e.pixel_values.empty()) e.pixel_values = std::move(pr.pixel_values);
-                else e.pixel_values.insert(e.pixel_values.end(), pr.pixel_values.begin(), pr.pixel_values.end());
-                e.pixel_rows += pr.rows;
-            }
+            add_vision(pr.grid_thw, pr.pixel_values, pr.rows, e.image_grid_thw, image_grids, e.pixel_values, e.pixel_rows);
         }
         if (m_opt.mode == mode::training) tokenize_training(msgs, image_grids, video_grids, e);
         else tokenize_generation(msgs, image_grids, video_grids, e);
@@ -19588,6 +19576,20 @@ class qwen2_5_vl_processor {
     }
 
   private:
+    // Records one image's or video's grid and (when kept) appends its rows; its pixels are released.
+    void add_vision(const std::array<int, 3>& grid, std::vector<float>& pixels, std::size_t rows,
+                    std::vector<std::array<int, 3>>& grids, std::vector<std::array<long long, 3>>& template_grids,
+                    std::vector<float>& all_pixels, std::size_t& all_rows) const {
+        grids.push_back(grid);
+        template_grids.push_back({grid[0], grid[1], grid[2]});
+        if (m_opt.keep_pixels) {
+            if (all_pixels.empty()) all_pixels = std::move(pixels);
+            else all_pixels.insert(all_pixels.end(), pixels.begin(), pixels.end());
+            all_rows += rows;
+        }
+        pixels = {};
+    }
+
     resolution::preprocess_options preprocess_options() const {
         resolution::preprocess_options po;
         po.patch_size = m_opt.vision.patch_size;
