@@ -86,7 +86,8 @@ route route_of(int argc, char** argv, std::string& what) {
         for (int i = sub + 1; i < argc; ++i) {
             std::string_view a = argv[i];
             if (a == "--") break;
-            if (a == "--backend=torch" || (a == "--backend" && i + 1 < argc && std::string_view(argv[i + 1]) == "torch")) {
+            if (a == "--backend=torch" ||
+                (a == "--backend" && i + 1 < argc && std::string_view(argv[i + 1]) == "torch")) {
                 what = "'rscovlm zoom --backend torch'";
                 return route::torch;
             }
