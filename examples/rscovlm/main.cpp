@@ -26,20 +26,30 @@ bool is_executable_file(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
-/// The directory of the running binary ("" if unknown).
-std::string self_dir() {
+/// The running binary's path ("" if unknown).
+std::string self_path() {
     char buf[PATH_MAX];
     ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return {};
-    std::string s(buf, static_cast<std::size_t>(n));
-    auto slash = s.rfind('/');
-    return slash == std::string::npos ? std::string() : s.substr(0, slash);
+    return n <= 0 ? std::string() : std::string(buf, static_cast<std::size_t>(n));
+}
+
+/// True when `path` is this very binary (an `rscovlm-torch` that is a link to `rscovlm` would
+/// otherwise run itself forever).
+bool is_self(const std::string& path, const std::string& self) {
+    if (self.empty()) return false;
+    char buf[PATH_MAX];
+    return ::realpath(path.c_str(), buf) != nullptr && self == buf;
 }
 
 /// `rscovlm-torch` next to this binary, else the first on PATH; "" when there is none.
 std::string find_torch_program() {
-    const std::string dir = self_dir();
-    if (!dir.empty() && is_executable_file(dir + "/" + torch_program)) return dir + "/" + torch_program;
+    const std::string self = self_path();
+    auto usable = [&](const std::string& p) { return is_executable_file(p) && !is_self(p, self); };
+    const auto slash = self.rfind('/');
+    if (slash != std::string::npos) {
+        const std::string beside = self.substr(0, slash) + "/" + torch_program;
+        if (usable(beside)) return beside;
+    }
     const char* path = std::getenv("PATH");
     if (path == nullptr) return {};
     std::string_view rest(path);
@@ -48,7 +58,7 @@ std::string find_torch_program() {
         std::string entry(rest.substr(0, colon));
         if (entry.empty()) entry = "."; // POSIX: an empty PATH entry is the current directory
         std::string candidate = entry + "/" + torch_program;
-        if (is_executable_file(candidate)) return candidate;
+        if (usable(candidate)) return candidate;
         if (colon == std::string_view::npos) break;
         rest.remove_prefix(colon + 1);
     }
