@@ -39,7 +39,7 @@ def amalgamate():
                 continue
             m = INCLUDE_RE.match(line)
             if m and os.path.isfile(os.path.join(INCLUDE, m.group(1))):
-                if m.group(1).startswith(("rscovlm/io/", "rscovlm/interop/")):
+                if m.group(1).startswith(("rscovlm/io/", "rscovlm/interop/", "rscovlm/engine/")):
                     raise SystemExit("core header %s includes opt-in header %s" % (rel, m.group(1)))
                 emit(m.group(1))
                 continue

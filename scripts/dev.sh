@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for the README's quick start. Each command installs what is missing, configures,
 # builds and runs, so it works as written on a fresh Debian 12 machine.
-#   scripts/dev.sh demo [demo args...]   build the CLI and run `rscovlm demo`
+#   scripts/dev.sh demo [demo args...]   build the CLI (rscovlm, rscovlm-torch) and run `rscovlm demo`
 #   scripts/dev.sh test                  build everything (-Werror) and run the whole test suite,
 #                                        then the unit tests again under ASan+UBSan
 # Environment: RSCOVLM_WITH_TORCH=OFF skips the LibTorch plugins; RSCOVLM_SKIP_SANITIZE=1 skips the
@@ -17,7 +17,7 @@ case "$cmd" in
   demo)
     scripts/install-deps.sh
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRSCOVLM_WITH_TORCH="$torch" >/dev/null
-    cmake --build build --target rscovlm_cli -j "$jobs"
+    cmake --build build --target rscovlm_programs -j "$jobs"   # rscovlm, and rscovlm-torch with LibTorch
     exec build/bin/rscovlm demo "$@"
     ;;
   test)

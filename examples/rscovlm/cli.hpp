@@ -51,16 +51,35 @@ struct demo_context {
 #endif
 };
 
-/// Hooks filled in by optional parts of the program (the LibTorch plugin).
+/// Hooks filled in by optional parts of the program: `rscovlm-torch` (the LibTorch plugin's
+/// executable) sets them; the core `rscovlm` leaves them empty and runs `rscovlm-torch` instead.
 struct hooks_t {
-    /// Builds the LibTorch Qwen2.5-VL backend from a model directory (set when built with torch).
+    /// Builds the LibTorch Qwen2.5-VL backend from a model directory.
     std::function<std::unique_ptr<zoom::backend>(const std::string& model_dir, const std::string& device)>
         make_torch_backend;
+    /// The LibTorch plugin's components, described like pipeline::describe_components().
+    std::function<nlohmann::json()> torch_components;
+    /// The LibTorch step of `rscovlm demo`.
+    std::function<void(demo_context&)> demo_torch;
 };
 inline hooks_t& hooks() {
     static hooks_t h;
     return h;
 }
+
+/// A subcommand that lives in the `rscovlm-torch` executable.
+struct torch_command {
+    const char* name;
+    const char* description;
+};
+/// The subcommands of `rscovlm-torch` that the core `rscovlm` forwards to it (one list for both programs).
+inline constexpr torch_command torch_commands[] = {
+    {"generate", "Answer a prompt about images with a Qwen2.5-VL / RSCoVLM checkpoint"},
+    {"detect", "Detect objects: resolution, chat template, model, box codec, boxes in the original frame"},
+    {"tiny-model", "Write a tiny random Qwen2.5-VL checkpoint (for tests and demos)"},
+};
+/// The executable holding the LibTorch subcommands.
+inline constexpr const char* torch_program = "rscovlm-torch";
 
 /// The subcommand `name` of `app`, created with `description` if it does not exist yet, so that
 /// two modules can add children to one group (e.g. `geom`).
@@ -153,12 +172,14 @@ void register_box_codec(CLI::App& app, context& ctx);
 void register_eval(CLI::App& app, context& ctx);
 void register_data(CLI::App& app, context& ctx);
 void register_zoom(CLI::App& app, context& ctx);
-#ifdef RSCOVLM_CLI_HAS_TORCH
+
+/// The LibTorch subcommands and demo step, defined in plugins/torch/cli/cmd_torch.cpp (only in rscovlm-torch).
 void register_torch(CLI::App& app, context& ctx);
 void demo_torch(demo_context& d);
-/// The LibTorch plugin's components, described like pipeline::describe_components().
-nlohmann::json torch_components();
-#endif
+
+/// Builds the program (global options, every core subcommand, then `extra`'s), parses argv and runs
+/// the chosen subcommand; returns the exit code. `name` is the program name shown by --help.
+int run_program(int argc, char** argv, const std::string& name, const std::function<void(CLI::App&, context&)>& extra);
 
 void demo_data(demo_context& d);
 void demo_tokenizer(demo_context& d);

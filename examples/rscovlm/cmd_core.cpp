@@ -62,9 +62,9 @@ void register_core(CLI::App& app, context& ctx) {
     comp->add_flag("--json", *json_flag, "Print {\"kinds\": [...], \"components\": [...]} as JSON");
     comp->callback([&ctx, json_flag] {
         nlohmann::json comps = pipeline::describe_components<cli_kinds>();
-#ifdef RSCOVLM_CLI_HAS_TORCH
-        for (auto& c : torch_components()) comps.push_back(c);
-#endif
+        // rscovlm-torch adds the plugin's components (the core rscovlm runs rscovlm-torch for this command).
+        if (hooks().torch_components)
+            for (auto& c : hooks().torch_components()) comps.push_back(c);
         if (*json_flag) {
             nlohmann::json kinds = nlohmann::json::array();
             for (auto k : pipeline::kind_names<cli_kinds>()) kinds.push_back(std::string(k));
@@ -115,13 +115,15 @@ void register_core(CLI::App& app, context& ctx) {
             {"Data engine", demo_data},          {"Tokenizer and chat template", demo_tokenizer},
             {"Dynamic resolution", demo_resolution}, {"Box codecs", demo_box_codec},
             {"Evaluation", demo_eval},           {"Zoom-in Chain", demo_zoom},
-#ifdef RSCOVLM_CLI_HAS_TORCH
-            {"LibTorch model", demo_torch},
-#endif
         };
         for (const auto& s : steps) {
             o << "\n== " << s.title << "\n";
             s.run(d);
+        }
+        // rscovlm-torch adds the LibTorch step (the core rscovlm runs rscovlm-torch for this command).
+        if (hooks().demo_torch) {
+            o << "\n== LibTorch model\n";
+            hooks().demo_torch(d);
         }
         o << "\nDemo files are in " << *out_dir << "\n";
     });

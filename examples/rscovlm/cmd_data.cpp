@@ -3,11 +3,11 @@
 
 #include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/all.hpp>
+#include <rscovlm/engine/shard_reader.hpp>
 #include <rscovlm/image/ops.hpp>
 #include <rscovlm/io/data_engine.hpp>
 #include <rscovlm/io/dota_split.hpp>
 #include <rscovlm/io/image_io.hpp>
-#include <rscovlm/io/safetensors.hpp>
 
 #include <cstring>
 #include <filesystem>
@@ -52,33 +52,21 @@ std::string read_text(const std::string& path) {
     return ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open " + path);
 }
 
-/// Little-endian element k of an integer tensor of a shard.
-std::int64_t shard_i64(const io::safetensors::tensor_view& v, std::size_t k) {
-    std::int64_t x;
-    std::memcpy(&x, v.bytes() + 8 * k, 8);
-    return x;
-}
-std::int32_t shard_i32(const io::safetensors::tensor_view& v, std::size_t k) {
-    std::int32_t x;
-    std::memcpy(&x, v.bytes() + 4 * k, 4);
-    return x;
-}
-
 /// Tokens [b, e) rendered for humans: `<|image_pad|>` runs collapsed to `<|image_pad|>*N`,
 /// supervised spans (label != -100) wrapped in [[...]] (green on a terminal).
-std::string render_tokens(const io::safetensors::tensor_view& ids_v, const io::safetensors::tensor_view& lab_v, std::size_t b,
+std::string render_tokens(const std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& labels, std::size_t b,
                           std::size_t e, const tokenizer::bpe_tokenizer& tok, bool color, std::size_t& supervised) {
     const auto pad = tok.token_to_id("<|image_pad|>");
     const std::string on = color ? "\x1b[32m" : "[[", off = color ? "\x1b[0m" : "]]";
     std::string text;
     std::size_t k = b;
     while (k < e) {
-        const bool sup = shard_i32(lab_v, k) != -100;
+        const bool sup = labels[k] != -100;
         std::vector<std::int32_t> run;
         std::size_t pads = 0;
         std::string chunk;
-        while (k < e && (shard_i32(lab_v, k) != -100) == sup) {
-            const std::int32_t id = shard_i32(ids_v, k);
+        while (k < e && (labels[k] != -100) == sup) {
+            const std::int32_t id = ids[k];
             if (pad && id == *pad) {
                 ++pads;
             } else {
@@ -102,12 +90,6 @@ std::string render_tokens(const io::safetensors::tensor_view& ids_v, const io::s
     return text;
 }
 
-nlohmann::json shard_ints(const io::safetensors::tensor_view& v, std::size_t b, std::size_t e, bool wide) {
-    nlohmann::json out = nlohmann::json::array();
-    for (std::size_t k = b; k < e; ++k) out.push_back(wide ? shard_i64(v, k) : shard_i32(v, k));
-    return out;
-}
-
 /// A shard sample rendered for humans: special runs collapsed, supervised spans marked.
 struct rendered_sample {
     std::string text;
@@ -118,68 +100,43 @@ struct rendered_sample {
     std::int64_t index = 0;
 };
 
-rendered_sample render_shard_sample(const std::string& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok, bool color) {
-    auto f = io::safetensors::file::open(shard);
-    for (const char* n : {"input_ids", "labels", "sample_offsets", "image_grid_thw", "image_offsets", "sample_index", "truncated"})
-        if (!f.contains(n)) RSCOVLM_THROW(data_error, "bad_shard", shard + " is not an rscovlm shard (no '" + std::string(n) + "')");
-    const auto ids_v = f.tensor("input_ids"), lab_v = f.tensor("labels"), off_v = f.tensor("sample_offsets");
-    const auto n = static_cast<std::size_t>(off_v.numel()) - 1;
-    if (i >= n) RSCOVLM_THROW(data_error, "index_out_of_range", shard + " holds " + std::to_string(n) + " samples, asked for " + std::to_string(i));
-    const auto b = static_cast<std::size_t>(shard_i64(off_v, i)), e = static_cast<std::size_t>(shard_i64(off_v, i + 1));
+rendered_sample render_shard_sample(const engine::shard_reader& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok, bool color) {
+    const engine::shard_sample s = shard.sample(i, false);
     rendered_sample r;
-    r.tokens = e - b;
-    r.index = shard_i64(f.tensor("sample_index"), i);
-    r.truncated = f.tensor("truncated").bytes()[i] != 0;
-    const auto go = f.tensor("image_offsets"), grid = f.tensor("image_grid_thw");
-    for (auto g = shard_i64(go, i); g < shard_i64(go, i + 1); ++g)
-        r.grids.push_back({shard_i32(grid, static_cast<std::size_t>(g) * 3), shard_i32(grid, static_cast<std::size_t>(g) * 3 + 1),
-                           shard_i32(grid, static_cast<std::size_t>(g) * 3 + 2)});
-    r.text = render_tokens(ids_v, lab_v, b, e, tok, color, r.supervised);
-    r.input_ids = shard_ints(ids_v, b, e, false);
-    r.labels = shard_ints(lab_v, b, e, false);
+    r.tokens = s.input_ids.size();
+    r.index = s.index;
+    r.truncated = s.truncated;
+    for (const auto& g : s.grid_thw) r.grids.push_back(g);
+    r.text = render_tokens(s.input_ids, s.labels, 0, s.input_ids.size(), tok, color, r.supervised);
+    r.input_ids = s.input_ids;
+    r.labels = s.labels;
     return r;
 }
 
 /// One pack of a packed shard (`pack-*.safetensors`), member by member.
-nlohmann::json render_pack(const io::safetensors::file& f, const std::string& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok,
-                           bool color) {
-    for (const char* n : {"input_ids", "labels", "position_ids", "pack_offsets", "cu_seqlens", "cu_seqlens_offsets", "member_offsets",
-                          "member_index", "member_length", "image_grid_thw", "image_offsets", "truncated"})
-        if (!f.contains(n)) RSCOVLM_THROW(data_error, "bad_shard", shard + " is not an rscovlm packed shard (no '" + std::string(n) + "')");
-    const auto ids_v = f.tensor("input_ids"), lab_v = f.tensor("labels"), po = f.tensor("pack_offsets");
-    const auto n = static_cast<std::size_t>(po.numel()) - 1;
-    if (i >= n) RSCOVLM_THROW(data_error, "index_out_of_range", shard + " holds " + std::to_string(n) + " packs, asked for " + std::to_string(i));
-    const auto b = static_cast<std::size_t>(shard_i64(po, i)), e = static_cast<std::size_t>(shard_i64(po, i + 1));
-    const auto cu_v = f.tensor("cu_seqlens"), cuo = f.tensor("cu_seqlens_offsets");
-    const auto mo = f.tensor("member_offsets"), mi = f.tensor("member_index"), ml = f.tensor("member_length");
-    const auto go = f.tensor("image_offsets"), grid = f.tensor("image_grid_thw");
+nlohmann::json render_pack(const engine::shard_reader& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok, bool color) {
+    const engine::shard_pack p = shard.pack(i, false);
     nlohmann::json j;
     j["pack"] = i;
-    j["tokens"] = e - b;
-    j["truncated"] = f.tensor("truncated").bytes()[i] != 0;
-    j["cu_seqlens"] = shard_ints(cu_v, static_cast<std::size_t>(shard_i64(cuo, i)), static_cast<std::size_t>(shard_i64(cuo, i + 1)), true);
+    j["tokens"] = p.input_ids.size();
+    j["truncated"] = p.truncated;
+    j["cu_seqlens"] = p.cu_seqlens;
     nlohmann::json grids = nlohmann::json::array();
-    for (auto g = shard_i64(go, i); g < shard_i64(go, i + 1); ++g)
-        grids.push_back({shard_i32(grid, static_cast<std::size_t>(g) * 3), shard_i32(grid, static_cast<std::size_t>(g) * 3 + 1),
-                         shard_i32(grid, static_cast<std::size_t>(g) * 3 + 2)});
+    for (const auto& g : p.grid_thw) grids.push_back(g);
     j["grids"] = grids;
-    const auto m0 = static_cast<std::size_t>(shard_i64(mo, i)), m1 = static_cast<std::size_t>(shard_i64(mo, i + 1));
-    const auto& cu = j["cu_seqlens"];
     nlohmann::json samples = nlohmann::json::array();
     std::size_t supervised = 0;
-    for (std::size_t m = m0; m < m1; ++m) {
+    for (const auto& m : p.members) {
         nlohmann::json s;
-        s["index"] = shard_i64(mi, m);
-        s["length"] = shard_i64(ml, m);
-        const std::size_t k = m - m0;
-        // A member past the cut (never with binpacking, which gives over-long samples their own bin)
-        // has no boundary left.
-        if (k + 1 < cu.size()) {
-            const auto sb = cu[k].get<std::size_t>(), se = cu[k + 1].get<std::size_t>();
+        s["index"] = m.index;
+        s["length"] = m.length;
+        // A member past the cut has no boundary left.
+        if (m.span) {
+            const auto sb = static_cast<std::size_t>(m.span->first), se = static_cast<std::size_t>(m.span->second);
             std::size_t sup = 0;
             s["begin"] = sb;
             s["end"] = se;
-            s["text"] = render_tokens(ids_v, lab_v, b + sb, b + se, tok, color, sup);
+            s["text"] = render_tokens(p.input_ids, p.labels, sb, se, tok, color, sup);
             s["supervised_tokens"] = sup;
             supervised += sup;
         }
@@ -187,8 +144,8 @@ nlohmann::json render_pack(const io::safetensors::file& f, const std::string& sh
     }
     j["supervised_tokens"] = supervised;
     j["samples"] = samples;
-    j["input_ids"] = shard_ints(ids_v, b, e, false);
-    j["labels"] = shard_ints(lab_v, b, e, false);
+    j["input_ids"] = p.input_ids;
+    j["labels"] = p.labels;
     return j;
 }
 
@@ -458,32 +415,28 @@ void register_inspect(CLI::App& group, context& ctx) {
         if (tp.empty()) RSCOVLM_THROW(usage_error, "no_tokenizer", "no tokenizer found; pass --tokenizer");
         const auto tok = tokenizer::bpe_tokenizer::from_file(tp);
         const bool color = !a->json && ::isatty(1) && ctx.out == &std::cout;
-        {
-            auto f = io::safetensors::file::open(a->shard);
-            const auto& meta = f.metadata();
-            const auto fmt = meta.find("format");
-            if (fmt != meta.end() && fmt->second == "rscovlm.packed_shard.v1") {
-                nlohmann::json j = render_pack(f, a->shard, a->index, tok, color);
-                if (a->json) {
-                    (*ctx.out) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-                    return;
-                }
-                (*ctx.out) << "pack " << a->index << ": " << j["tokens"] << " tokens, " << j["samples"].size() << " samples, "
-                           << j["supervised_tokens"] << " supervised, cu_seqlens " << j["cu_seqlens"].dump() << ", images "
-                           << j["grids"].dump() << (j["truncated"].get<bool>() ? " (truncated to the pack length)" : "") << "\n";
-                for (const auto& s : j["samples"]) {
-                    (*ctx.out) << "--- sample " << s["index"];
-                    if (s.contains("begin"))
-                        (*ctx.out) << ": tokens [" << s["begin"] << ", " << s["end"] << "), " << s["supervised_tokens"] << " supervised";
-                    else
-                        (*ctx.out) << ": cut off by the pack length";
-                    (*ctx.out) << " (" << s["length"] << " tokens encoded)\n";
-                    if (s.contains("text")) (*ctx.out) << s["text"].get<std::string>() << "\n";
-                }
+        const auto shard = engine::shard_reader::open(a->shard);
+        if (shard.kind() == engine::shard_kind::packed) {
+            nlohmann::json j = render_pack(shard, a->index, tok, color);
+            if (a->json) {
+                (*ctx.out) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
                 return;
             }
+            (*ctx.out) << "pack " << a->index << ": " << j["tokens"] << " tokens, " << j["samples"].size() << " samples, "
+                       << j["supervised_tokens"] << " supervised, cu_seqlens " << j["cu_seqlens"].dump() << ", images "
+                       << j["grids"].dump() << (j["truncated"].get<bool>() ? " (truncated to the pack length)" : "") << "\n";
+            for (const auto& s : j["samples"]) {
+                (*ctx.out) << "--- sample " << s["index"];
+                if (s.contains("begin"))
+                    (*ctx.out) << ": tokens [" << s["begin"] << ", " << s["end"] << "), " << s["supervised_tokens"] << " supervised";
+                else
+                    (*ctx.out) << ": cut off by the pack length";
+                (*ctx.out) << " (" << s["length"] << " tokens encoded)\n";
+                if (s.contains("text")) (*ctx.out) << s["text"].get<std::string>() << "\n";
+            }
+            return;
         }
-        const rendered_sample r = render_shard_sample(a->shard, a->index, tok, color);
+        const rendered_sample r = render_shard_sample(shard, a->index, tok, color);
         if (a->json) {
             (*ctx.out) << nlohmann::json{{"index", r.index},       {"tokens", r.tokens}, {"supervised_tokens", r.supervised},
                                          {"grids", r.grids},       {"truncated", r.truncated}, {"text", r.text},
@@ -561,7 +514,8 @@ void demo_data(demo_context& d) {
     if (!job.tokenizer_path.empty() && !br.shards.empty()) {
         const auto tok = tokenizer::bpe_tokenizer::from_file(job.tokenizer_path);
         const rendered_sample r =
-            render_shard_sample((fs::path(job.out_dir) / br.shards[0]["file"].get<std::string>()).string(), 0, tok, false);
+            render_shard_sample(engine::shard_reader::open((fs::path(job.out_dir) / br.shards[0]["file"].get<std::string>()).string()),
+                                0, tok, false);
         std::string text = r.text;
         if (text.size() > 1500) text = text.substr(0, 1500) + " ...";
         d.out << "decoded sample " << r.index << " (" << r.tokens << " tokens, supervised span in [[...]]):\n" << text << "\n";

@@ -154,7 +154,7 @@ std::unique_ptr<zoom::backend> make_backend(const chain_args& a) {
     }
     // torch
     if (!hooks().make_torch_backend)
-        RSCOVLM_THROW(zoom_error, "no_torch", "this rscovlm was built without LibTorch: --backend torch is unavailable");
+        RSCOVLM_THROW(zoom_error, "no_torch", "--backend torch runs in rscovlm-torch (the LibTorch plugin's executable)");
     if (a.model_dir.empty()) RSCOVLM_THROW(usage_error, "no_model_dir", "--backend torch needs --model-dir");
     return hooks().make_torch_backend(a.model_dir, a.device);
 }

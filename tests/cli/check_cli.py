@@ -4,8 +4,10 @@ with a stable error id), bundled presets load, JSON Lines error lines."""
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 cli, root = sys.argv[1], sys.argv[2]
 failures = []
@@ -60,6 +62,33 @@ for p in presets:
                "preset %s round-trips its component keys" % os.path.basename(p))
 rc, out, err = run(["pipeline", "list"])
 expect(rc == 0 and len(out.split()) == len(presets), "pipeline list names every bundled preset")
+
+# The LibTorch subcommands run in rscovlm-torch. A copy of rscovlm with no rscovlm-torch beside it
+# and none on PATH refuses them with one typed line (exit 2), and lists none of them in --help.
+torch_built = os.access(os.path.join(os.path.dirname(os.path.abspath(cli)), "rscovlm-torch"), os.X_OK)
+if torch_built:
+    rc, out, err = run(["--help"])
+    expect(all(c in out for c in ("generate", "detect", "tiny-model", "rscovlm-torch")),
+           "--help lists the LibTorch subcommands when rscovlm-torch is beside rscovlm")
+lone_dir = tempfile.mkdtemp(prefix="rscovlm_cli_")
+try:
+    lone = os.path.join(lone_dir, "rscovlm")
+    shutil.copy2(cli, lone)
+    env = dict(os.environ, PATH=os.path.join(lone_dir, "no-such-dir"))
+    for args in (["generate", "--model", "m", "--prompt", "p"], ["-q", "detect"], ["tiny-model", "--out", "x"],
+                 ["zoom", "run", "--backend", "torch"], ["zoom", "run", "--backend=torch"]):
+        p = subprocess.run([lone] + args, capture_output=True, text=True, timeout=60, env=env)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        expect(p.returncode == 2 and len(lines) == 1 and "[rscovlm.cli.no_torch]" in lines[0],
+               "%s without rscovlm-torch: exit 2 and one [rscovlm.cli.no_torch] line, got %d %r"
+               % (" ".join(args), p.returncode, p.stderr))
+    p = subprocess.run([lone, "--help"], capture_output=True, text=True, timeout=60, env=env)
+    expect(p.returncode == 0 and "tiny-model" not in p.stdout, "--help without rscovlm-torch lists no LibTorch subcommand")
+    p = subprocess.run([lone, "components", "--json"], capture_output=True, text=True, timeout=60, env=env)
+    expect(p.returncode == 0 and not any(c["backend"] == "torch" for c in json.loads(p.stdout)["components"]),
+           "components without rscovlm-torch lists the core components")
+finally:
+    shutil.rmtree(lone_dir, ignore_errors=True)
 
 if failures:
     print("FAILED:\n  " + "\n  ".join(failures))

@@ -1,5 +1,6 @@
 // `rscovlm generate`, `rscovlm detect` and `rscovlm tiny-model`: the LibTorch Qwen2.5-VL / RSCoVLM model
-// on the command line, plus the `torch` backend of `rscovlm zoom`.
+// on the command line, plus the `torch` backend of `rscovlm zoom`, the plugin's components and its demo
+// step. Part of the `rscovlm-torch` executable, which the core `rscovlm` runs for these commands.
 #include <rscovlm/torch/builtin.hpp>
 #include <rscovlm/torch/tiny.hpp>
 #include <rscovlm/torch/vlm.hpp>
@@ -228,7 +229,7 @@ void register_torch(CLI::App& app, context& ctx) {
         auto system = std::make_shared<std::string>();
         auto stream = std::make_shared<bool>(false);
         auto json = std::make_shared<bool>(false);
-        auto* cmd = app.add_subcommand("generate", "Answer a prompt about images with a Qwen2.5-VL / RSCoVLM checkpoint");
+        auto* cmd = app.add_subcommand(torch_commands[0].name, torch_commands[0].description);
         add_model_options(cmd, *a);
         cmd->add_option("--image", *images, "Image file (repeat for several; they come before the prompt)");
         cmd->add_option("--prompt", *prompt, "User prompt")->required();
@@ -278,7 +279,7 @@ void register_torch(CLI::App& app, context& ctx) {
         auto format = std::make_shared<std::string>("quad");
         auto codec = std::make_shared<std::string>();
         auto png = std::make_shared<std::string>();
-        auto* cmd = app.add_subcommand("detect", "Detect objects: resolution, chat template, model, box codec, boxes in the original frame");
+        auto* cmd = app.add_subcommand(torch_commands[1].name, torch_commands[1].description);
         add_model_options(cmd, *a);
         a->greedy = true;
         cmd->add_option("--image", *img, "Image file")->required();
@@ -306,7 +307,7 @@ void register_torch(CLI::App& app, context& ctx) {
         auto layout = std::make_shared<std::string>("flat");
         auto shard = std::make_shared<unsigned long long>(0);
         auto bf16 = std::make_shared<bool>(false);
-        auto* cmd = app.add_subcommand("tiny-model", "Write a tiny random Qwen2.5-VL checkpoint (for tests and demos)");
+        auto* cmd = app.add_subcommand(torch_commands[2].name, torch_commands[2].description);
         cmd->add_option("--out", *out, "Directory to write")->required();
         cmd->add_option("--tokenizer", *tok, "tokenizer.json whose vocabulary and special ids the model uses (default: bundled)");
         cmd->add_option("--seed", *seed, "Random seed")->capture_default_str();
@@ -326,9 +327,9 @@ void register_torch(CLI::App& app, context& ctx) {
         o.load.device = device.empty() ? "cpu" : device;
         return std::make_unique<rt::qwen2_5_vl_backend>(rt::vlm::load(model_dir, o));
     };
+    hooks().torch_components = [] { return registry::describe<rt::backend_kind>(); };
+    hooks().demo_torch = demo_torch;
 }
-
-nlohmann::json torch_components() { return registry::describe<rt::backend_kind>(); }
 
 void demo_torch(demo_context& d) {
     const std::string dir = (fs::path(d.out_dir) / "tiny-model").string();

@@ -1,0 +1,42 @@
+// The program body shared by `rscovlm` (examples/rscovlm/main.cpp) and `rscovlm-torch`
+// (plugins/torch/cli/main.cpp): global options, every core subcommand, parsing and exit codes.
+#include "cli.hpp"
+
+namespace rscovlm::cli {
+
+int run_program(int argc, char** argv, const std::string& name, const std::function<void(CLI::App&, context&)>& extra) {
+    CLI::App app{name + " " RSCOVLM_VERSION_STRING " - the RSCoVLM remote-sensing VLM pipeline in C++", name};
+    app.set_version_flag("--version", std::string("rscovlm ") + rscovlm::version_string);
+    app.require_subcommand(1);
+    context ctx;
+    app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
+#ifdef RSCOVLM_DEFAULT_DATA_DIR
+    ctx.data_dir = RSCOVLM_DEFAULT_DATA_DIR;
+#endif
+    app.add_option("--data-dir", ctx.data_dir, "Bundled data directory (tokenizer files, samples)");
+
+    register_core(app, ctx);
+    register_tokenizer(app, ctx);
+    register_resolution(app, ctx);
+    register_box_codec(app, ctx);
+    register_eval(app, ctx);
+    register_data(app, ctx);
+    register_zoom(app, ctx);
+    if (extra) extra(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    } catch (const rscovlm::usage_error& e) {
+        fail(e);
+        return 2;
+    } catch (const std::exception& e) {
+        fail(e);
+        return 1;
+    }
+    return ctx.exit_code;
+}
+
+} // namespace rscovlm::cli
