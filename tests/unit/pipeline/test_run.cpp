@@ -68,8 +68,9 @@ TEST_CASE("pipeline: the dota-quad-detection preset runs end to end (plan, promp
     const auto& objs = j.at("objects");
     REQUIRE(objs.size() == 2);
     CHECK(objs[0].at("label") == "plane");
-    CHECK(objs[0].at("coords").at(0).get<double>() == doctest::Approx(10).epsilon(0.02));
-    CHECK(objs[1].at("coords").at(5).get<double>() == doctest::Approx(180).epsilon(0.02));
+    // int(v * resized / orig) in the answer, `v * orig / resized` back (dense_det.py).
+    CHECK(objs[0].at("coords").at(0).get<double>() == static_cast<int>(10 * sx) * 300.0 / plan.resized_width);
+    CHECK(objs[1].at("coords").at(5).get<double>() == static_cast<int>(180 * sy) * 200.0 / plan.resized_height);
     CHECK(j.at("dropped").at("total").get<int>() >= 1);
 }
 
