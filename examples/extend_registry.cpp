@@ -7,10 +7,10 @@
 #include <sstream>
 
 namespace my {
-struct colon_codec : rscovlm::box_codec::codec {
+// registry::component supplies name() / component_key() from `key`.
+struct colon_codec : rscovlm::registry::component<colon_codec, rscovlm::box_codec::codec> {
     static constexpr std::string_view key = "codec.hbb.colon";
     static constexpr std::string_view summary = "label: x1 y1 x2 y2 per line (example)";
-    std::string_view name() const noexcept override { return key; }
     rscovlm::box_codec::box_kind kind() const noexcept override { return rscovlm::box_codec::box_kind::hbb; }
     std::string encode(const std::vector<rscovlm::box_codec::annotation>& anns,
                        const rscovlm::box_codec::encode_options&) const override {

@@ -2,6 +2,7 @@
 #include "cli.hpp"
 
 #include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/io/openai_backend.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
 
 #include <filesystem>
@@ -11,12 +12,13 @@ namespace rscovlm::cli {
 
 namespace {
 
-/// The kinds the program knows: the core ones, with the dataset readers that need io/ backends.
+/// The kinds the program knows: the core ones, with the dataset readers and generation backends
+/// that need io/ libraries.
 using cli_kinds = registry::type_list<
     pipeline::kind_entry<tokenizer::kind>, pipeline::kind_entry<tokenizer::template_kind>,
     pipeline::kind_entry<resolution::kind>, pipeline::kind_entry<box_codec::kind>, pipeline::kind_entry<zoom::kind>,
     pipeline::kind_entry<eval::kind>, pipeline::kind_entry<data::reader_kind, io::all_data_readers>,
-    pipeline::kind_entry<data::builder_kind>>;
+    pipeline::kind_entry<data::builder_kind>, pipeline::kind_entry<zoom::backend_kind, io::all_backends>>;
 using cli_pipeline = pipeline::basic_pipeline<cli_kinds>;
 
 std::string presets_dir(const context& ctx) {

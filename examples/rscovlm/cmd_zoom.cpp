@@ -23,6 +23,7 @@ namespace {
 /// Options shared by `zoom run` and `zoom eval`.
 struct chain_args {
     std::string backend = "scripted";
+    std::string backend_params;
     std::vector<std::string> replies;
     std::string replies_file;
     std::string endpoint = "http://127.0.0.1:8000/v1";
@@ -48,10 +49,43 @@ struct chain_args {
     long long seed = -1;
 };
 
+/// The program's `backend` catalog: core and io (the OpenAI client, with cpp-httplib). The torch
+/// backend is built through hooks().make_torch_backend.
+using cli_backends = io::all_backends;
+constexpr std::string_view torch_backend_key = "backend.torch.qwen2_5_vl";
+
+/// The key a --backend value stands for: the short names "scripted", "openai" and "torch", or a key.
+std::string backend_key(const std::string& name) {
+    if (name == "scripted") return "backend.scripted";
+    if (name == "openai") return "backend.openai";
+    if (name == "torch") return std::string(torch_backend_key);
+    return name;
+}
+
+/// Accepts the short names, the keys of cli_backends, "backend.openai" (reported as unavailable
+/// when built without cpp-httplib) and the torch key.
+const CLI::Validator& backend_validator() {
+    static const CLI::Validator v(
+        [](std::string& value) -> std::string {
+            const std::string key = backend_key(value);
+            if (registry::contains<cli_backends>(key) || key == "backend.openai" || key == torch_backend_key) return {};
+            std::string known = "scripted, openai, torch";
+            for (auto k : registry::keys<cli_backends>()) known += ", " + std::string(k);
+            if (!registry::contains<cli_backends>("backend.openai")) known += ", backend.openai";
+            known += ", " + std::string(torch_backend_key);
+            return "unknown backend '" + value + "' (known: " + known + ")";
+        },
+        "BACKEND");
+    return v;
+}
+
 void add_chain_options(CLI::App* cmd, chain_args& a) {
-    cmd->add_option("--backend", a.backend, "Generation backend")
-        ->check(CLI::IsMember({"scripted", "openai", "torch"}))
+    cmd->add_option("--backend", a.backend,
+                    "Generation backend: scripted, openai, torch, or a key of kind 'backend' (rscovlm components)")
+        ->check(backend_validator())
         ->capture_default_str();
+    cmd->add_option("--backend-params", a.backend_params,
+                    "Backend parameters as a JSON object (as a preset's backend entry), over those the flags give");
     cmd->add_option("--reply", a.replies, "Scripted backend: the replies, in order (repeatable; the last one repeats)");
     cmd->add_option("--replies", a.replies_file, "Scripted backend: a JSON array of replies, or one JSON string per line");
     cmd->add_option("--endpoint", a.endpoint, "OpenAI backend: base URL of the chat-completions API")->capture_default_str();
@@ -129,30 +163,51 @@ std::vector<std::string> read_replies(const std::string& path) {
     return out;
 }
 
-std::unique_ptr<zoom::backend> make_backend(const chain_args& a) {
-    if (a.backend == "scripted") {
+/// --backend-params as a JSON object (empty when not given).
+nlohmann::json backend_params_flag(const chain_args& a) {
+    if (a.backend_params.empty()) return nlohmann::json::object();
+    nlohmann::json j = nlohmann::json::parse(a.backend_params, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        RSCOVLM_THROW(usage_error, "bad_backend_params", "--backend-params must be a JSON object");
+    return j;
+}
+
+/// The parameters of backend `key` from the flags, overridden by --backend-params: the JSON that the
+/// component's from_params reads, as for a preset's backend entry.
+nlohmann::json backend_params(const std::string& key, const chain_args& a) {
+    nlohmann::json p = nlohmann::json::object();
+    const nlohmann::json extra = backend_params_flag(a);
+    if (key == "backend.scripted") {
         std::vector<std::string> r = a.replies;
         if (!a.replies_file.empty()) {
             auto more = read_replies(a.replies_file);
             r.insert(r.end(), more.begin(), more.end());
         }
-        if (r.empty()) RSCOVLM_THROW(usage_error, "no_replies", "--backend scripted needs --reply or --replies");
-        return std::make_unique<zoom::scripted_backend>(std::move(r), true);
+        if (r.empty() && !extra.contains("replies"))
+            RSCOVLM_THROW(usage_error, "no_replies", "--backend scripted needs --reply or --replies");
+        p["replies"] = r;
+        p["repeat_last"] = true;
+    } else if (key == "backend.openai") {
+        p["endpoint"] = a.endpoint;
+        p["model"] = a.model;
+        p["api_key_env"] = a.api_key_env;
+        p["read_timeout_s"] = a.timeout;
+        p["max_retries"] = a.retries;
     }
-    if (a.backend == "openai") {
-#if RSCOVLM_HAS_HTTPLIB
-        io::openai_options o;
-        o.endpoint = a.endpoint;
-        o.model = a.model;
-        if (const char* k = std::getenv(a.api_key_env.c_str())) o.api_key = k;
-        o.read_timeout_s = a.timeout;
-        o.max_retries = a.retries;
-        return std::make_unique<io::openai_backend>(o);
-#else
-        RSCOVLM_THROW(zoom_error, "no_http", "this rscovlm was built without cpp-httplib: --backend openai is unavailable");
-#endif
+    for (auto it = extra.begin(); it != extra.end(); ++it) p[it.key()] = it.value();
+    return p;
+}
+
+std::unique_ptr<zoom::backend> make_backend(const chain_args& a) {
+    const std::string key = backend_key(a.backend);
+    if (key != torch_backend_key) {
+        if (key == "backend.openai" && !registry::contains<cli_backends>(key))
+            RSCOVLM_THROW(zoom_error, "no_http", "this rscovlm was built without cpp-httplib: --backend openai is unavailable");
+        return registry::make<zoom::backend_kind, cli_backends>(key, backend_params(key, a));
     }
     // torch
+    if (!a.backend_params.empty())
+        RSCOVLM_THROW(usage_error, "bad_backend_params", "--backend-params is not used by --backend torch (use --model-dir, --device)");
     if (!hooks().make_torch_backend)
         RSCOVLM_THROW(zoom_error, "no_torch", "--backend torch runs in rscovlm-torch (the LibTorch plugin's executable)");
     if (a.model_dir.empty()) RSCOVLM_THROW(usage_error, "no_model_dir", "--backend torch needs --model-dir");

@@ -6,9 +6,12 @@
 /// abstract base its components derive from) and `builtin_list` (its catalog). A *component* is a
 /// type with `static constexpr std::string_view key` and `summary`, optionally `backend` ("core"
 /// by default, or "io"/"torch"), and either `static T from_params(registry::params&)` or a default
-/// constructor. Catalogs are type lists: lookup by key is `constexpr`, duplicate keys are a
+/// constructor. Components derive from `registry::component<Self, Interface>`, which implements the
+/// runtime `component_key()` of `keyed` interfaces from `Self::key`. Catalogs are type lists:
+/// lookup by key is `constexpr`, duplicate keys and components of another interface are a
 /// `static_assert`, and runtime selection by string is a fold over the same list, built on demand
 /// (no static-initialisation registrars, so amalgamation and static linking change nothing).
+/// `make` raises on an unknown key; `try_make` returns a `result`.
 /// Users extend a catalog by composing lists: `registry::append_t<box_codec::builtin, my_codec>`.
 
 #include <rscovlm/errors.hpp>
@@ -153,6 +156,52 @@ template <class L, class F> void for_each(F&& f) {
     detail::visitor<L>::all(f);
 }
 
+/// Base of the kind interfaces whose components report their key at run time
+/// (`component_key()`); `registry::component` implements it from `Self::key`.
+class keyed {
+public:
+    virtual ~keyed() = default;
+    /// The component's registry key (`Self::key`).
+    virtual std::string_view component_key() const noexcept = 0;
+};
+
+namespace detail {
+template <class Self, class Interface, bool Keyed = std::is_base_of_v<keyed, Interface>>
+class component_base : public Interface {
+public:
+    using Interface::Interface;
+};
+template <class Self, class Interface> class component_base<Self, Interface, true> : public Interface {
+public:
+    using Interface::Interface;
+    std::string_view component_key() const noexcept override { return Self::key; }
+};
+} // namespace detail
+
+/// CRTP base of a component: `class my_codec : public registry::component<my_codec, box_codec::codec>`.
+/// Derives from `Interface` and, when the interface is `keyed`, implements `component_key()` from
+/// `Self::key`, so the static key is the only place the key is written.
+template <class Self, class Interface> class component : public detail::component_base<Self, Interface> {
+public:
+    using detail::component_base<Self, Interface>::component_base;
+    /// The kind interface this component implements.
+    using interface_type = Interface;
+};
+
+namespace detail {
+template <class I, class L> struct all_derive;
+template <class I, class... Ts> struct all_derive<I, type_list<Ts...>> {
+    static constexpr bool value = (std::is_base_of_v<I, Ts> && ...);
+};
+/// The compile-time checks shared by `make` and `try_make`.
+template <class Kind, class L> constexpr bool check_catalog() {
+    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
+    static_assert(all_derive<typename Kind::interface, L>::value,
+                  "rscovlm registry: a component must derive from its kind's interface");
+    return true;
+}
+} // namespace detail
+
 /// Reader over a component's JSON parameters. Tracks which names were read so that `finish()`
 /// can reject unknown ones; a missing required or mistyped parameter raises
 /// `rscovlm.registry.bad_param` naming the component and the parameter.
@@ -257,17 +306,17 @@ private:
     std::set<std::string> m_known;
 };
 
-/// Builds the component `key` of catalog `L` (a kind's `builtin_list` by default) from JSON
-/// parameters. Raises `rscovlm.registry.unknown_key` (naming the known keys) or `bad_param`.
-template <class Kind, class L = typename Kind::builtin_list>
-std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
+namespace detail {
+/// Builds the component `key` of `L` into `out`; false if `L` has no such key.
+template <class Kind, class L>
+bool make_into(std::string_view key, const nlohmann::json& j, std::unique_ptr<typename Kind::interface>& out) {
     using I = typename Kind::interface;
-    std::unique_ptr<I> out;
-    bool found = visit<L>(key, [&](auto t) {
+    static_assert(check_catalog<Kind, L>());
+    return visit<L>(key, [&](auto t) {
         using T = typename decltype(t)::type;
         static_assert(std::is_base_of_v<I, T>, "rscovlm registry: a component must derive from its kind's interface");
         params p(j, T::key);
-        if constexpr (detail::has_from_params<T>::value) {
+        if constexpr (has_from_params<T>::value) {
             out = std::make_unique<T>(T::from_params(p));
         } else {
             static_assert(std::is_default_constructible_v<T>,
@@ -276,14 +325,43 @@ std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohm
         }
         p.finish();
     });
-    if (!found) {
-        std::string known;
-        for (auto k : keys<L>()) known += (known.empty() ? "" : ", ") + std::string(k);
-        RSCOVLM_THROW(registry_error, "unknown_key",
-                      "unknown " + std::string(Kind::name) + " component '" + std::string(key) + "' (known: " +
-                          (known.empty() ? std::string("none") : known) + ")");
+}
+/// The `unknown_key` error of `make` and `try_make`.
+template <class Kind, class L> error_info unknown_key(std::string_view key) {
+    std::string known;
+    for (auto k : keys<L>()) known += (known.empty() ? "" : ", ") + std::string(k);
+    return error_info{"rscovlm.registry.unknown_key", "unknown " + std::string(Kind::name) + " component '" +
+                                                          std::string(key) + "' (known: " +
+                                                          (known.empty() ? std::string("none") : known) + ")"};
+}
+} // namespace detail
+
+/// Builds the component `key` of catalog `L` (a kind's `builtin_list` by default) from JSON
+/// parameters. Raises `rscovlm.registry.unknown_key` (naming the known keys) or `bad_param`.
+template <class Kind, class L = typename Kind::builtin_list>
+std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
+    std::unique_ptr<typename Kind::interface> out;
+    if (!detail::make_into<Kind, L>(key, j, out)) {
+        const error_info e = detail::unknown_key<Kind, L>(key);
+        RSCOVLM_THROW(registry_error, "unknown_key", e.message);
     }
     return out;
+}
+
+/// Like `make`, but reports failure in the result instead of raising: an unknown key gives
+/// `rscovlm.registry.unknown_key` (in every build, exceptions or not); errors raised while building
+/// (`bad_param`, a component's own errors) are caught as by `try_call` when exceptions are enabled.
+template <class Kind, class L = typename Kind::builtin_list>
+result<std::unique_ptr<typename Kind::interface>> try_make(std::string_view key,
+                                                           const nlohmann::json& j = nlohmann::json()) {
+    using P = std::unique_ptr<typename Kind::interface>;
+    static_assert(detail::check_catalog<Kind, L>());
+    if (!contains<L>(key)) return result<P>(detail::unknown_key<Kind, L>(key));
+    return try_call([&]() -> P {
+        P out;
+        detail::make_into<Kind, L>(key, j, out);
+        return out;
+    });
 }
 
 /// One catalog entry described as JSON: {"kind", "key", "type", "backend", "summary"}.

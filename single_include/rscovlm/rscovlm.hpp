@@ -265,9 +265,12 @@ template <class F> auto try_call(F&& f) -> result<std::invoke_result_t<F>> {
 /// abstract base its components derive from) and `builtin_list` (its catalog). A *component* is a
 /// type with `static constexpr std::string_view key` and `summary`, optionally `backend` ("core"
 /// by default, or "io"/"torch"), and either `static T from_params(registry::params&)` or a default
-/// constructor. Catalogs are type lists: lookup by key is `constexpr`, duplicate keys are a
+/// constructor. Components derive from `registry::component<Self, Interface>`, which implements the
+/// runtime `component_key()` of `keyed` interfaces from `Self::key`. Catalogs are type lists:
+/// lookup by key is `constexpr`, duplicate keys and components of another interface are a
 /// `static_assert`, and runtime selection by string is a fold over the same list, built on demand
 /// (no static-initialisation registrars, so amalgamation and static linking change nothing).
+/// `make` raises on an unknown key; `try_make` returns a `result`.
 /// Users extend a catalog by composing lists: `registry::append_t<box_codec::builtin, my_codec>`.
 
 
@@ -411,6 +414,52 @@ template <class L, class F> void for_each(F&& f) {
     detail::visitor<L>::all(f);
 }
 
+/// Base of the kind interfaces whose components report their key at run time
+/// (`component_key()`); `registry::component` implements it from `Self::key`.
+class keyed {
+public:
+    virtual ~keyed() = default;
+    /// The component's registry key (`Self::key`).
+    virtual std::string_view component_key() const noexcept = 0;
+};
+
+namespace detail {
+template <class Self, class Interface, bool Keyed = std::is_base_of_v<keyed, Interface>>
+class component_base : public Interface {
+public:
+    using Interface::Interface;
+};
+template <class Self, class Interface> class component_base<Self, Interface, true> : public Interface {
+public:
+    using Interface::Interface;
+    std::string_view component_key() const noexcept override { return Self::key; }
+};
+} // namespace detail
+
+/// CRTP base of a component: `class my_codec : public registry::component<my_codec, box_codec::codec>`.
+/// Derives from `Interface` and, when the interface is `keyed`, implements `component_key()` from
+/// `Self::key`, so the static key is the only place the key is written.
+template <class Self, class Interface> class component : public detail::component_base<Self, Interface> {
+public:
+    using detail::component_base<Self, Interface>::component_base;
+    /// The kind interface this component implements.
+    using interface_type = Interface;
+};
+
+namespace detail {
+template <class I, class L> struct all_derive;
+template <class I, class... Ts> struct all_derive<I, type_list<Ts...>> {
+    static constexpr bool value = (std::is_base_of_v<I, Ts> && ...);
+};
+/// The compile-time checks shared by `make` and `try_make`.
+template <class Kind, class L> constexpr bool check_catalog() {
+    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
+    static_assert(all_derive<typename Kind::interface, L>::value,
+                  "rscovlm registry: a component must derive from its kind's interface");
+    return true;
+}
+} // namespace detail
+
 /// Reader over a component's JSON parameters. Tracks which names were read so that `finish()`
 /// can reject unknown ones; a missing required or mistyped parameter raises
 /// `rscovlm.registry.bad_param` naming the component and the parameter.
@@ -515,17 +564,17 @@ private:
     std::set<std::string> m_known;
 };
 
-/// Builds the component `key` of catalog `L` (a kind's `builtin_list` by default) from JSON
-/// parameters. Raises `rscovlm.registry.unknown_key` (naming the known keys) or `bad_param`.
-template <class Kind, class L = typename Kind::builtin_list>
-std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
+namespace detail {
+/// Builds the component `key` of `L` into `out`; false if `L` has no such key.
+template <class Kind, class L>
+bool make_into(std::string_view key, const nlohmann::json& j, std::unique_ptr<typename Kind::interface>& out) {
     using I = typename Kind::interface;
-    std::unique_ptr<I> out;
-    bool found = visit<L>(key, [&](auto t) {
+    static_assert(check_catalog<Kind, L>());
+    return visit<L>(key, [&](auto t) {
         using T = typename decltype(t)::type;
         static_assert(std::is_base_of_v<I, T>, "rscovlm registry: a component must derive from its kind's interface");
         params p(j, T::key);
-        if constexpr (detail::has_from_params<T>::value) {
+        if constexpr (has_from_params<T>::value) {
             out = std::make_unique<T>(T::from_params(p));
         } else {
             static_assert(std::is_default_constructible_v<T>,
@@ -534,14 +583,43 @@ std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohm
         }
         p.finish();
     });
-    if (!found) {
-        std::string known;
-        for (auto k : keys<L>()) known += (known.empty() ? "" : ", ") + std::string(k);
-        RSCOVLM_THROW(registry_error, "unknown_key",
-                      "unknown " + std::string(Kind::name) + " component '" + std::string(key) + "' (known: " +
-                          (known.empty() ? std::string("none") : known) + ")");
+}
+/// The `unknown_key` error of `make` and `try_make`.
+template <class Kind, class L> error_info unknown_key(std::string_view key) {
+    std::string known;
+    for (auto k : keys<L>()) known += (known.empty() ? "" : ", ") + std::string(k);
+    return error_info{"rscovlm.registry.unknown_key", "unknown " + std::string(Kind::name) + " component '" +
+                                                          std::string(key) + "' (known: " +
+                                                          (known.empty() ? std::string("none") : known) + ")"};
+}
+} // namespace detail
+
+/// Builds the component `key` of catalog `L` (a kind's `builtin_list` by default) from JSON
+/// parameters. Raises `rscovlm.registry.unknown_key` (naming the known keys) or `bad_param`.
+template <class Kind, class L = typename Kind::builtin_list>
+std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
+    std::unique_ptr<typename Kind::interface> out;
+    if (!detail::make_into<Kind, L>(key, j, out)) {
+        const error_info e = detail::unknown_key<Kind, L>(key);
+        RSCOVLM_THROW(registry_error, "unknown_key", e.message);
     }
     return out;
+}
+
+/// Like `make`, but reports failure in the result instead of raising: an unknown key gives
+/// `rscovlm.registry.unknown_key` (in every build, exceptions or not); errors raised while building
+/// (`bad_param`, a component's own errors) are caught as by `try_call` when exceptions are enabled.
+template <class Kind, class L = typename Kind::builtin_list>
+result<std::unique_ptr<typename Kind::interface>> try_make(std::string_view key,
+                                                           const nlohmann::json& j = nlohmann::json()) {
+    using P = std::unique_ptr<typename Kind::interface>;
+    static_assert(detail::check_catalog<Kind, L>());
+    if (!contains<L>(key)) return result<P>(detail::unknown_key<Kind, L>(key));
+    return try_call([&]() -> P {
+        P out;
+        detail::make_into<Kind, L>(key, j, out);
+        return out;
+    });
 }
 
 /// One catalog entry described as JSON: {"kind", "key", "type", "backend", "summary"}.
@@ -3081,11 +3159,10 @@ namespace rscovlm::box_codec {
 
 /// A box codec: writes boxes + labels as the exact training text of one answer format, and reads
 /// model answers back into boxes (never throwing on model output).
-class codec {
+class codec : public registry::keyed {
 public:
-    virtual ~codec() = default;
-    /// The registry key of the component, e.g. "codec.quad.plain".
-    virtual std::string_view name() const noexcept = 0;
+    /// The registry key of the component, e.g. "codec.quad.plain" (its `component_key()`).
+    std::string_view name() const noexcept { return component_key(); }
     /// The geometry this codec writes and reads.
     virtual box_kind kind() const noexcept = 0;
     /// The answer text for `annotations` (original frame). Throws codec_error on bad annotations
@@ -3325,12 +3402,11 @@ inline bool says_none(std::string_view s) {
 namespace rscovlm::box_codec {
 
 /// Florence-2 / LMMRotate `<loc_N>` quadrilaterals (key `codec.quad.florence2`).
-class florence2_codec : public codec {
+class florence2_codec : public registry::component<florence2_codec, codec> {
 public:
     static constexpr std::string_view key = "codec.quad.florence2";
     static constexpr std::string_view summary = "LMMRotate Florence-2 label<loc_N>x8 quads with <sep> runs (1000 bins)";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return box_kind::quad; }
 
     /// `floor(v / (size / 1000))` in float32 (torch int64 tensor / Python float), clamped to 0..999.
@@ -3556,12 +3632,11 @@ private:
 namespace rscovlm::box_codec {
 
 /// GeoChat 0-100 boxes (key `codec.hbb.geochat`).
-class geochat_codec : public codec {
+class geochat_codec : public registry::component<geochat_codec, codec> {
 public:
     static constexpr std::string_view key = "codec.hbb.geochat";
     static constexpr std::string_view summary = "GeoChat <p>label</p> {<x1><y1><x2><y2>|<a>} on the 0-100 grid";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return box_kind::hbb; }
 
     std::string encode(const std::vector<annotation>& anns, const encode_options& opt) const override {
@@ -3665,7 +3740,7 @@ public:
 namespace rscovlm::box_codec {
 
 /// Qwen2-VL `<|box_start|>(x1,y1),(x2,y2)<|box_end|>` horizontal boxes (key `codec.hbb.qwen2vl`).
-class qwen2vl_codec : public codec {
+class qwen2vl_codec : public registry::component<qwen2vl_codec, codec> {
 public:
     static constexpr std::string_view key = "codec.hbb.qwen2vl";
     static constexpr std::string_view summary = "Qwen2-VL <|box_start|>(x1,y1),(x2,y2)<|box_end|> on the 0-1000 grid";
@@ -3674,7 +3749,6 @@ public:
     static constexpr std::string_view box_start = "<|box_start|>";
     static constexpr std::string_view box_end = "<|box_end|>";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return box_kind::hbb; }
 
     /// One `<|object_ref_start|>name<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>` per
@@ -4082,7 +4156,7 @@ inline std::string_view cut_input(std::string_view text, const decode_options& o
 /// `codec.quad.plain`). Parameter `eval_prompt` (bool, default false) selects the evaluation
 /// user prompt ("find the {categories}.") instead of the training one ("find the {categories}").
 template <box_kind K>
-class rscovlm_plain : public codec {
+class rscovlm_plain : public registry::component<rscovlm_plain<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::plain_key;
     static constexpr std::string_view summary =
@@ -4094,7 +4168,6 @@ public:
     explicit rscovlm_plain(bool eval_prompt) : m_eval_prompt(eval_prompt) {}
     static rscovlm_plain from_params(registry::params& p) { return rscovlm_plain(p.get<bool>("eval_prompt", false)); }
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return K; }
 
     /// `'\n'.join(f'{v0},{v1},... {name}') + '\n'`, or `There are none.` without objects.
@@ -4165,7 +4238,7 @@ private:
 /// RSCoVLM fenced-JSON format for box kind `K` (keys `codec.hbb.json`, `codec.obb.json`,
 /// `codec.quad.json`): "```json\n[\n\t{...},\n\t{...}\n]\n```" with Python `json.dumps` objects.
 template <box_kind K>
-class rscovlm_json : public codec {
+class rscovlm_json : public registry::component<rscovlm_json<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::json_key;
     static constexpr std::string_view summary =
@@ -4173,7 +4246,6 @@ public:
         : K == box_kind::obb ? "RSCoVLM fenced JSON with \"oriented bbox\" [cx,cy,w,h,a] and \"label\""
                              : "RSCoVLM fenced JSON with \"quadrant bbox\" [x1,y1,...,x4,y4] and \"label\"";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return K; }
 
     /// `'```json\n[\n\t' + ',\n\t'.join(json.dumps({field: values, "label": name})) + '\n]\n```'`.
@@ -5955,9 +6027,8 @@ inline long long token_budget(long long height, long long width, long long min_p
 }
 
 /// \brief Interface of the `resolution` registry kind.
-class strategy {
+class strategy : public registry::keyed {
   public:
-    virtual ~strategy() = default;
     /// \brief Resolution plan for an image of `height x width` (only the size is needed).
     virtual plan plan_size(int height, int width) = 0;
     /// \brief Resets any random state (no-op for deterministic strategies).
@@ -5970,8 +6041,6 @@ class strategy {
         (void)rng;
         return plan_size(height, width);
     }
-    /// \brief The component key.
-    virtual std::string_view component_key() const noexcept = 0;
     /// \brief The parameters, as JSON accepted by `from_params`.
     virtual nlohmann::json describe() const = 0;
 };
@@ -5992,7 +6061,7 @@ inline const char* variant_name(smart_resize_variant v) noexcept { return resolu
 }  // namespace detail
 
 /// \brief Fixed pixel budget: `smart_resize(h, w, factor, min_pixels, max_pixels)`.
-class fixed_budget : public strategy {
+class fixed_budget : public registry::component<fixed_budget, strategy> {
   public:
     static constexpr std::string_view key = "resize.smart";
     static constexpr std::string_view summary =
@@ -6030,7 +6099,6 @@ class fixed_budget : public strategy {
         return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels,
                          m_opt.factor / 2, 2);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"factor", m_opt.factor},
                 {"variant", detail::variant_name(m_opt.variant)}};
@@ -6042,7 +6110,7 @@ class fixed_budget : public strategy {
 };
 
 /// \brief Fixed square budget `min = max = S*S` (RSCoVLM grounding at S = 224/336/448/1008).
-class fixed_square : public strategy {
+class fixed_square : public registry::component<fixed_square, strategy> {
   public:
     static constexpr std::string_view key = "resize.square";
     static constexpr std::string_view summary = "smart_resize with min_pixels = max_pixels = size^2 (grounding)";
@@ -6064,7 +6132,6 @@ class fixed_square : public strategy {
         return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels,
                          m_opt.factor / 2, 2);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"size", m_side}, {"factor", m_opt.factor}, {"variant", detail::variant_name(m_opt.variant)}};
     }
@@ -6076,7 +6143,7 @@ class fixed_square : public strategy {
 
 /// \brief Explicit `resized_height`/`resized_width` (qwen-vl-utils: `smart_resize(rh, rw, factor)` with its
 /// default budget 4*28^2 .. 16384*28^2, so the size is snapped to multiples of the factor).
-class explicit_size : public strategy {
+class explicit_size : public registry::component<explicit_size, strategy> {
   public:
     static constexpr std::string_view key = "resize.explicit";
     static constexpr std::string_view summary = "explicit resized_height/resized_width, snapped by smart_resize";
@@ -6103,7 +6170,6 @@ class explicit_size : public strategy {
     plan plan_size(int height, int width) override {
         return make_plan(height, width, smart_resize(m_h, m_w, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"resized_height", m_h}, {"resized_width", m_w}, {"factor", m_opt.factor},
                 {"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}};
@@ -6122,7 +6188,7 @@ class explicit_size : public strategy {
 /// budget; otherwise plain `smart_resize(h, w)`. The draws use a CPython-compatible Mersenne Twister, so a
 /// Python loop with the same seed and call order gives the same sizes. A side truncated to 0 raises
 /// "zero_size" exactly where the reference raises ZeroDivisionError.
-class random_resize : public strategy {
+class random_resize : public registry::component<random_resize, strategy> {
   public:
     static constexpr std::string_view key = "resize.random";
     static constexpr std::string_view summary =
@@ -6165,7 +6231,6 @@ class random_resize : public strategy {
         m_seed = seed;
         m_rng.seed_with(seed);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"prob", m_prob}, {"seed", m_seed},
                 {"factor", m_opt.factor}};
@@ -7517,19 +7582,15 @@ struct dataset_source {
 };
 
 /// Interface of the `dataset_reader` kind.
-class dataset_reader {
+class dataset_reader : public registry::keyed {
 public:
-    virtual ~dataset_reader() = default;
     /// Reads every record of a dataset.
     virtual std::vector<record> read(const dataset_source& source) const = 0;
-    /// The component key.
-    virtual std::string_view component_key() const noexcept = 0;
 };
 
 /// Interface of the `conversation_builder` kind.
-class conversation_builder {
+class conversation_builder : public registry::keyed {
 public:
-    virtual ~conversation_builder() = default;
     /// Conversations made from each record (e.g. one per region type); samples are ordered
     /// task-major as the reference's `todo_list`.
     virtual std::size_t tasks_per_record() const noexcept { return 1; }
@@ -7544,8 +7605,6 @@ public:
     /// Builds task `task` (< tasks_per_record()) of a record. May throw data_error "skip_record"
     /// where the reference's `__getitem__` falls through to the next item.
     virtual conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const = 0;
-    /// The component key.
-    virtual std::string_view component_key() const noexcept = 0;
 };
 
 namespace detail {
@@ -7576,7 +7635,7 @@ inline std::vector<region_type> read_regions(registry::params& p, std::vector<st
 }  // namespace detail
 
 /// COCO json with quad segmentations (RSCoVLM detection metadata).
-class coco_reader : public dataset_reader {
+class coco_reader : public registry::component<coco_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.coco";
     static constexpr std::string_view summary = "COCO json with quad segmentations (RSCoVLM dense detection metadata)";
@@ -7587,47 +7646,43 @@ public:
         o.keep_empty_gt = m_keep;
         return detail::to_records(read_coco_detection(s.annotation_path, s.data_path, o));
     }
-    std::string_view component_key() const noexcept override { return key; }
 
 private:
     bool m_keep = true;
 };
 
 /// LLaVA-style conversation json (also GeoChat / TEOChat instruction files).
-class llava_reader : public dataset_reader {
+class llava_reader : public registry::component<llava_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.llava";
     static constexpr std::string_view summary = "LLaVA-style conversations json/jsonl (<image>/<video>, human/gpt)";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_llava(s.annotation_path, s.data_path));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// refGeo grounding metainfo jsonl.
-class refgeo_reader : public dataset_reader {
+class refgeo_reader : public registry::component<refgeo_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.refgeo";
     static constexpr std::string_view summary = "refGeo grounding metainfo jsonl (question, bbox, poly)";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_refgeo(s.annotation_path, s.data_path));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LRS-VQA / LRS-VQA-Zoom json.
-class lrsvqa_reader : public dataset_reader {
+class lrsvqa_reader : public registry::component<lrsvqa_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.lrsvqa";
     static constexpr std::string_view summary = "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// Dense detection conversations, one per region type (DenseDetectionDataset).
-class dense_det_builder : public conversation_builder {
+class dense_det_builder : public registry::component<dense_det_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.dense_det";
     static constexpr std::string_view summary = "RSCoVLM dense detection: hbb/obb/polygon targets, plain or JSON";
@@ -7642,7 +7697,6 @@ public:
     conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const override {
         return build_detection(detail::expect<detection_record>(r, key), m_regions.at(task), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 
 private:
     std::vector<region_type> m_regions;
@@ -7650,7 +7704,7 @@ private:
 
 /// Grounding conversations, one per region type (GeoGroundDataset: hbb, obb, polygon and, for
 /// records with a mask file, seg). Samples are record-major, as the reference's sorted `todo_list`.
-class refgeo_builder : public conversation_builder {
+class refgeo_builder : public registry::component<refgeo_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.refgeo";
     static constexpr std::string_view summary = "RSCoVLM referring grounding: expression as label, hbb/obb/polygon/seg targets";
@@ -7670,48 +7724,44 @@ public:
     conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const override {
         return build_grounding(detail::expect<grounding_record>(r, key), m_regions.at(task), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 
 private:
     std::vector<region_type> m_regions;
 };
 
 /// Supervised LLaVA-style chat (SupervisedDataset).
-class chat_builder : public conversation_builder {
+class chat_builder : public registry::component<chat_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.sft";
     static constexpr std::string_view summary = "LLaVA-style supervised chat (placeholders stripped as the reference)";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_chat(detail::expect<chat_record>(r, key), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// GeoChat / TEOChat conversations with boxes converted from the 0-100 grid (TeoChatDataset).
-class geochat_builder : public conversation_builder {
+class geochat_builder : public registry::component<geochat_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.geochat";
     static constexpr std::string_view summary = "GeoChat/TEOChat chat with 0-100 grid boxes converted to pixels";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_geochat(prepare_geochat(detail::expect<chat_record>(r, key)), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LRS-VQA-Zoom one-step Zoom-in conversations (VisualCOTDataset).
-class lrsvqa_zoom_builder : public conversation_builder {
+class lrsvqa_zoom_builder : public registry::component<lrsvqa_zoom_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.lrsvqa_zoom";
     static constexpr std::string_view summary = "LRS-VQA-Zoom: one zoom step (tool call, crop of the original), or plain VQA";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_lrsvqa_zoom(detail::expect<vqa_record>(r, key), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LLaVA-OneVision rows (LlavaOneVisionDataset) exported as json/jsonl: like LLaVA conversations,
 /// with `image` a path or null (the Hugging Face dataset's image column).
-class llava_onevision_reader : public dataset_reader {
+class llava_onevision_reader : public registry::component<llava_onevision_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.llava_onevision";
     static constexpr std::string_view summary = "LLaVA-OneVision rows json/jsonl (conversations, image path or null)";
@@ -7720,18 +7770,16 @@ public:
         o.null_image_ok = true;
         return detail::to_records(read_llava(s.annotation_path, s.data_path, o));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LLaVA-OneVision conversations (LlavaOneVisionDataset `get_messages` / `__getitem__`).
-class llava_onevision_builder : public conversation_builder {
+class llava_onevision_builder : public registry::component<llava_onevision_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.llava_onevision";
     static constexpr std::string_view summary = "LLaVA-OneVision chat: <image> tag ensured, rows the reference cannot build skipped";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_llava_onevision(detail::expect<chat_record>(r, key), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// Built-in readers (core).
@@ -19814,7 +19862,8 @@ class backend {
 // ---- end rscovlm/zoom/backend.hpp
 // ---- begin rscovlm/zoom/builtin.hpp
 /// \file
-/// The `zoom` registry kind and its built-in catalog.
+/// The `zoom` registry kind (Zoom-in strategies) and the `backend` kind (text generators driven by
+/// them), with their built-in catalogs.
 
 #include <string_view>
 
@@ -21056,6 +21105,102 @@ class single_turn_chain : public chain {
 
 } // namespace rscovlm::zoom
 // ---- end rscovlm/zoom/chain.hpp
+// ---- begin rscovlm/zoom/scripted_backend.hpp
+/// \file
+/// Deterministic backends for tests, demos and dry runs: replies from a script or a callback, and
+/// every request recorded (messages, image sizes, options).
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+
+namespace rscovlm::zoom {
+
+/// What a recording backend saw in one generate call.
+struct recorded_request {
+    nlohmann::json messages;
+    std::vector<std::pair<int, int>> image_sizes; ///< (width, height) of each image, in order
+    generation_options options;
+};
+
+/// Replies with a fixed list of outputs, in order; records every request (registry key
+/// "backend.scripted").
+class scripted_backend : public registry::component<scripted_backend, backend> {
+  public:
+    static constexpr std::string_view key = "backend.scripted";
+    static constexpr std::string_view summary = "scripted replies, in order, every request recorded (tests, demos, dry runs)";
+
+    /// `replies` are returned one per call. When they run out the call raises
+    /// `rscovlm.zoom.script_exhausted`, unless `repeat_last` is set.
+    explicit scripted_backend(std::vector<std::string> replies, bool repeat_last = false)
+        : m_replies(std::move(replies)), m_repeat_last(repeat_last) {}
+
+    /// Parameters: "replies" (array of strings, required, not empty), "repeat_last" (bool, false).
+    static scripted_backend from_params(registry::params& p) {
+        std::vector<std::string> replies = p.require<std::vector<std::string>>("replies");
+        p.check(!replies.empty(), "replies", "must hold at least one reply");
+        const bool repeat_last = p.get<bool>("repeat_last", false);
+        return scripted_backend(std::move(replies), repeat_last);
+    }
+
+    std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
+                         const generation_options& options) override {
+        record(messages, images, options);
+        std::size_t i = m_requests.size() - 1;
+        if (i >= m_replies.size()) {
+            if (m_repeat_last && !m_replies.empty()) return m_replies.back();
+            RSCOVLM_THROW(zoom_error, "script_exhausted",
+                          "scripted backend: call " + std::to_string(i + 1) + " but only " +
+                              std::to_string(m_replies.size()) + " replies were scripted");
+        }
+        return m_replies[i];
+    }
+
+    /// Requests received so far.
+    const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
+
+  private:
+    void record(const nlohmann::json& messages, const std::vector<image>& images, const generation_options& o) {
+        recorded_request r;
+        r.messages = messages;
+        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
+        r.options = o;
+        m_requests.push_back(std::move(r));
+    }
+    std::vector<std::string> m_replies;
+    bool m_repeat_last;
+    std::vector<recorded_request> m_requests;
+};
+
+/// Replies through a callback (e.g. an oracle that knows the scene); records every request.
+class callback_backend : public backend {
+  public:
+    using function = std::function<std::string(const nlohmann::json&, const std::vector<image>&,
+                                               const generation_options&)>;
+    explicit callback_backend(function f) : m_f(std::move(f)) {}
+    std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
+                         const generation_options& options) override {
+        recorded_request r;
+        r.messages = messages;
+        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
+        r.options = options;
+        m_requests.push_back(std::move(r));
+        return m_f(messages, images, options);
+    }
+    const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
+
+  private:
+    function m_f;
+    std::vector<recorded_request> m_requests;
+};
+
+} // namespace rscovlm::zoom
+// ---- end rscovlm/zoom/scripted_backend.hpp
 
 namespace rscovlm::zoom {
 
@@ -21067,6 +21212,18 @@ struct kind {
     static constexpr std::string_view name = "zoom";
     using interface = chain;
     using builtin_list = builtin;
+};
+
+/// Built-in `backend` components (core). The OpenAI-compatible client is `io::backends`
+/// (`io/openai_backend.hpp`, with cpp-httplib), the LibTorch model `torch::builtin` (plugin).
+using builtin_backends = registry::type_list<scripted_backend>;
+
+/// The `backend` kind: generators over (messages, images) that a zoom controller drives; keys
+/// start with "backend.".
+struct backend_kind {
+    static constexpr std::string_view name = "backend";
+    using interface = backend;
+    using builtin_list = builtin_backends;
 };
 
 } // namespace rscovlm::zoom
@@ -21341,89 +21498,6 @@ inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int
 
 } // namespace rscovlm::zoom::lrsvqa
 // ---- end rscovlm/zoom/lrsvqa.hpp
-// ---- begin rscovlm/zoom/scripted_backend.hpp
-/// \file
-/// Deterministic backends for tests, demos and dry runs: replies from a script or a callback, and
-/// every request recorded (messages, image sizes, options).
-
-#include <functional>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-
-namespace rscovlm::zoom {
-
-/// What a recording backend saw in one generate call.
-struct recorded_request {
-    nlohmann::json messages;
-    std::vector<std::pair<int, int>> image_sizes; ///< (width, height) of each image, in order
-    generation_options options;
-};
-
-/// Replies with a fixed list of outputs, in order; records every request.
-class scripted_backend : public backend {
-  public:
-    /// `replies` are returned one per call. When they run out the call raises
-    /// `rscovlm.zoom.script_exhausted`, unless `repeat_last` is set.
-    explicit scripted_backend(std::vector<std::string> replies, bool repeat_last = false)
-        : m_replies(std::move(replies)), m_repeat_last(repeat_last) {}
-
-    std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
-                         const generation_options& options) override {
-        record(messages, images, options);
-        std::size_t i = m_requests.size() - 1;
-        if (i >= m_replies.size()) {
-            if (m_repeat_last && !m_replies.empty()) return m_replies.back();
-            RSCOVLM_THROW(zoom_error, "script_exhausted",
-                          "scripted backend: call " + std::to_string(i + 1) + " but only " +
-                              std::to_string(m_replies.size()) + " replies were scripted");
-        }
-        return m_replies[i];
-    }
-
-    /// Requests received so far.
-    const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
-
-  private:
-    void record(const nlohmann::json& messages, const std::vector<image>& images, const generation_options& o) {
-        recorded_request r;
-        r.messages = messages;
-        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
-        r.options = o;
-        m_requests.push_back(std::move(r));
-    }
-    std::vector<std::string> m_replies;
-    bool m_repeat_last;
-    std::vector<recorded_request> m_requests;
-};
-
-/// Replies through a callback (e.g. an oracle that knows the scene); records every request.
-class callback_backend : public backend {
-  public:
-    using function = std::function<std::string(const nlohmann::json&, const std::vector<image>&,
-                                               const generation_options&)>;
-    explicit callback_backend(function f) : m_f(std::move(f)) {}
-    std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
-                         const generation_options& options) override {
-        recorded_request r;
-        r.messages = messages;
-        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
-        r.options = options;
-        m_requests.push_back(std::move(r));
-        return m_f(messages, images, options);
-    }
-    const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
-
-  private:
-    function m_f;
-    std::vector<recorded_request> m_requests;
-};
-
-} // namespace rscovlm::zoom
-// ---- end rscovlm/zoom/scripted_backend.hpp
 // ---- end rscovlm/zoom/all.hpp
 
 // ---- begin rscovlm/pipeline/pipeline.hpp
@@ -21459,7 +21533,8 @@ template <class Kind, class Catalog = typename Kind::builtin_list> struct kind_e
 using core_kinds = registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>,
                                        kind_entry<resolution::kind>, kind_entry<box_codec::kind>,
                                        kind_entry<zoom::kind>, kind_entry<eval::kind>,
-                                       kind_entry<data::reader_kind>, kind_entry<data::builder_kind>>;
+                                       kind_entry<data::reader_kind>, kind_entry<data::builder_kind>,
+                                       kind_entry<zoom::backend_kind>>;
 
 } // namespace rscovlm::pipeline
 // ---- end rscovlm/pipeline/kinds.hpp

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """registry/components.json must equal the compiled catalogs (`rscovlm components --json`), both
 ways: same kinds, and the same (kind, key, type, backend) rows. Each row's header must exist and
-mention the key. Torch rows are compared only when the CLI was built with the plugin."""
+mention the key. Torch rows are compared only when the CLI was built with the plugin. The component
+table of README.md must be the one scripts/update_manifest.py renders from the manifest."""
 import json
 import os
 import subprocess
@@ -39,8 +40,17 @@ for c in manifest["components"]:
         errors.append("%s: header '%s' does not exist" % (c["key"], header))
     elif ('"%s"' % c["key"]) not in open(path, encoding="utf-8").read():
         errors.append("%s: header '%s' does not define that key" % (c["key"], header))
+sys.path.insert(0, os.path.join(root, "scripts"))
+from update_manifest import README_BEGIN, README_END, readme_with_table  # noqa: E402
+readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+rendered = readme_with_table(readme, manifest["components"])
+if rendered is None:
+    errors.append("README.md: the component table markers %s ... %s are missing" % (README_BEGIN, README_END))
+elif rendered != readme:
+    errors.append("README.md: the component table differs from registry/components.json "
+                  "(run scripts/update_manifest.py --readme)")
 if errors:
     print("\n".join(errors))
     sys.exit(1)
-print("registry/components.json matches the compiled catalogs: %d components, %d kinds"
+print("registry/components.json and the README table match the compiled catalogs: %d components, %d kinds"
       % (len(got), len(core_kinds)))

@@ -8,3 +8,9 @@ int rscovlm_no_exceptions_probe() {
     auto r = rscovlm::try_call([] { return 42; });
     return r.ok() ? r.value() : 0;
 }
+
+// try_make reports an unknown key in its result without exceptions.
+int rscovlm_no_exceptions_try_make() {
+    auto r = rscovlm::registry::try_make<rscovlm::box_codec::kind>("codec.none");
+    return r.ok() ? 1 : 0;
+}

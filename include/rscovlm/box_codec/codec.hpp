@@ -12,6 +12,7 @@
 #include <rscovlm/geometry/convert.hpp>
 #include <rscovlm/geometry/obb.hpp>
 #include <rscovlm/geometry/ops.hpp>
+#include <rscovlm/registry.hpp>
 
 #include <algorithm>
 #include <array>
@@ -26,11 +27,10 @@ namespace rscovlm::box_codec {
 
 /// A box codec: writes boxes + labels as the exact training text of one answer format, and reads
 /// model answers back into boxes (never throwing on model output).
-class codec {
+class codec : public registry::keyed {
 public:
-    virtual ~codec() = default;
-    /// The registry key of the component, e.g. "codec.quad.plain".
-    virtual std::string_view name() const noexcept = 0;
+    /// The registry key of the component, e.g. "codec.quad.plain" (its `component_key()`).
+    std::string_view name() const noexcept { return component_key(); }
     /// The geometry this codec writes and reads.
     virtual box_kind kind() const noexcept = 0;
     /// The answer text for `annotations` (original frame). Throws codec_error on bad annotations

@@ -24,12 +24,11 @@
 namespace rscovlm::box_codec {
 
 /// Florence-2 / LMMRotate `<loc_N>` quadrilaterals (key `codec.quad.florence2`).
-class florence2_codec : public codec {
+class florence2_codec : public registry::component<florence2_codec, codec> {
 public:
     static constexpr std::string_view key = "codec.quad.florence2";
     static constexpr std::string_view summary = "LMMRotate Florence-2 label<loc_N>x8 quads with <sep> runs (1000 bins)";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return box_kind::quad; }
 
     /// `floor(v / (size / 1000))` in float32 (torch int64 tensor / Python float), clamped to 0..999.

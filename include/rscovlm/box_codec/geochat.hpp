@@ -15,12 +15,11 @@
 namespace rscovlm::box_codec {
 
 /// GeoChat 0-100 boxes (key `codec.hbb.geochat`).
-class geochat_codec : public codec {
+class geochat_codec : public registry::component<geochat_codec, codec> {
 public:
     static constexpr std::string_view key = "codec.hbb.geochat";
     static constexpr std::string_view summary = "GeoChat <p>label</p> {<x1><y1><x2><y2>|<a>} on the 0-100 grid";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return box_kind::hbb; }
 
     std::string encode(const std::vector<annotation>& anns, const encode_options& opt) const override {

@@ -15,7 +15,7 @@
 namespace rscovlm::box_codec {
 
 /// Qwen2-VL `<|box_start|>(x1,y1),(x2,y2)<|box_end|>` horizontal boxes (key `codec.hbb.qwen2vl`).
-class qwen2vl_codec : public codec {
+class qwen2vl_codec : public registry::component<qwen2vl_codec, codec> {
 public:
     static constexpr std::string_view key = "codec.hbb.qwen2vl";
     static constexpr std::string_view summary = "Qwen2-VL <|box_start|>(x1,y1),(x2,y2)<|box_end|> on the 0-1000 grid";
@@ -24,7 +24,6 @@ public:
     static constexpr std::string_view box_start = "<|box_start|>";
     static constexpr std::string_view box_end = "<|box_end|>";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return box_kind::hbb; }
 
     /// One `<|object_ref_start|>name<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>` per

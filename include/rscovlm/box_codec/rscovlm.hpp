@@ -68,7 +68,7 @@ inline std::string_view cut_input(std::string_view text, const decode_options& o
 /// `codec.quad.plain`). Parameter `eval_prompt` (bool, default false) selects the evaluation
 /// user prompt ("find the {categories}.") instead of the training one ("find the {categories}").
 template <box_kind K>
-class rscovlm_plain : public codec {
+class rscovlm_plain : public registry::component<rscovlm_plain<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::plain_key;
     static constexpr std::string_view summary =
@@ -80,7 +80,6 @@ public:
     explicit rscovlm_plain(bool eval_prompt) : m_eval_prompt(eval_prompt) {}
     static rscovlm_plain from_params(registry::params& p) { return rscovlm_plain(p.get<bool>("eval_prompt", false)); }
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return K; }
 
     /// `'\n'.join(f'{v0},{v1},... {name}') + '\n'`, or `There are none.` without objects.
@@ -151,7 +150,7 @@ private:
 /// RSCoVLM fenced-JSON format for box kind `K` (keys `codec.hbb.json`, `codec.obb.json`,
 /// `codec.quad.json`): "```json\n[\n\t{...},\n\t{...}\n]\n```" with Python `json.dumps` objects.
 template <box_kind K>
-class rscovlm_json : public codec {
+class rscovlm_json : public registry::component<rscovlm_json<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::json_key;
     static constexpr std::string_view summary =
@@ -159,7 +158,6 @@ public:
         : K == box_kind::obb ? "RSCoVLM fenced JSON with \"oriented bbox\" [cx,cy,w,h,a] and \"label\""
                              : "RSCoVLM fenced JSON with \"quadrant bbox\" [x1,y1,...,x4,y4] and \"label\"";
 
-    std::string_view name() const noexcept override { return key; }
     box_kind kind() const noexcept override { return K; }
 
     /// `'```json\n[\n\t' + ',\n\t'.join(json.dumps({field: values, "label": name})) + '\n]\n```'`.

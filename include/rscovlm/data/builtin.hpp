@@ -25,19 +25,15 @@ struct dataset_source {
 };
 
 /// Interface of the `dataset_reader` kind.
-class dataset_reader {
+class dataset_reader : public registry::keyed {
 public:
-    virtual ~dataset_reader() = default;
     /// Reads every record of a dataset.
     virtual std::vector<record> read(const dataset_source& source) const = 0;
-    /// The component key.
-    virtual std::string_view component_key() const noexcept = 0;
 };
 
 /// Interface of the `conversation_builder` kind.
-class conversation_builder {
+class conversation_builder : public registry::keyed {
 public:
-    virtual ~conversation_builder() = default;
     /// Conversations made from each record (e.g. one per region type); samples are ordered
     /// task-major as the reference's `todo_list`.
     virtual std::size_t tasks_per_record() const noexcept { return 1; }
@@ -52,8 +48,6 @@ public:
     /// Builds task `task` (< tasks_per_record()) of a record. May throw data_error "skip_record"
     /// where the reference's `__getitem__` falls through to the next item.
     virtual conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const = 0;
-    /// The component key.
-    virtual std::string_view component_key() const noexcept = 0;
 };
 
 namespace detail {
@@ -84,7 +78,7 @@ inline std::vector<region_type> read_regions(registry::params& p, std::vector<st
 }  // namespace detail
 
 /// COCO json with quad segmentations (RSCoVLM detection metadata).
-class coco_reader : public dataset_reader {
+class coco_reader : public registry::component<coco_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.coco";
     static constexpr std::string_view summary = "COCO json with quad segmentations (RSCoVLM dense detection metadata)";
@@ -95,47 +89,43 @@ public:
         o.keep_empty_gt = m_keep;
         return detail::to_records(read_coco_detection(s.annotation_path, s.data_path, o));
     }
-    std::string_view component_key() const noexcept override { return key; }
 
 private:
     bool m_keep = true;
 };
 
 /// LLaVA-style conversation json (also GeoChat / TEOChat instruction files).
-class llava_reader : public dataset_reader {
+class llava_reader : public registry::component<llava_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.llava";
     static constexpr std::string_view summary = "LLaVA-style conversations json/jsonl (<image>/<video>, human/gpt)";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_llava(s.annotation_path, s.data_path));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// refGeo grounding metainfo jsonl.
-class refgeo_reader : public dataset_reader {
+class refgeo_reader : public registry::component<refgeo_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.refgeo";
     static constexpr std::string_view summary = "refGeo grounding metainfo jsonl (question, bbox, poly)";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_refgeo(s.annotation_path, s.data_path));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LRS-VQA / LRS-VQA-Zoom json.
-class lrsvqa_reader : public dataset_reader {
+class lrsvqa_reader : public registry::component<lrsvqa_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.lrsvqa";
     static constexpr std::string_view summary = "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// Dense detection conversations, one per region type (DenseDetectionDataset).
-class dense_det_builder : public conversation_builder {
+class dense_det_builder : public registry::component<dense_det_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.dense_det";
     static constexpr std::string_view summary = "RSCoVLM dense detection: hbb/obb/polygon targets, plain or JSON";
@@ -150,7 +140,6 @@ public:
     conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const override {
         return build_detection(detail::expect<detection_record>(r, key), m_regions.at(task), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 
 private:
     std::vector<region_type> m_regions;
@@ -158,7 +147,7 @@ private:
 
 /// Grounding conversations, one per region type (GeoGroundDataset: hbb, obb, polygon and, for
 /// records with a mask file, seg). Samples are record-major, as the reference's sorted `todo_list`.
-class refgeo_builder : public conversation_builder {
+class refgeo_builder : public registry::component<refgeo_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.refgeo";
     static constexpr std::string_view summary = "RSCoVLM referring grounding: expression as label, hbb/obb/polygon/seg targets";
@@ -178,48 +167,44 @@ public:
     conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const override {
         return build_grounding(detail::expect<grounding_record>(r, key), m_regions.at(task), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 
 private:
     std::vector<region_type> m_regions;
 };
 
 /// Supervised LLaVA-style chat (SupervisedDataset).
-class chat_builder : public conversation_builder {
+class chat_builder : public registry::component<chat_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.sft";
     static constexpr std::string_view summary = "LLaVA-style supervised chat (placeholders stripped as the reference)";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_chat(detail::expect<chat_record>(r, key), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// GeoChat / TEOChat conversations with boxes converted from the 0-100 grid (TeoChatDataset).
-class geochat_builder : public conversation_builder {
+class geochat_builder : public registry::component<geochat_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.geochat";
     static constexpr std::string_view summary = "GeoChat/TEOChat chat with 0-100 grid boxes converted to pixels";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_geochat(prepare_geochat(detail::expect<chat_record>(r, key)), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LRS-VQA-Zoom one-step Zoom-in conversations (VisualCOTDataset).
-class lrsvqa_zoom_builder : public conversation_builder {
+class lrsvqa_zoom_builder : public registry::component<lrsvqa_zoom_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.lrsvqa_zoom";
     static constexpr std::string_view summary = "LRS-VQA-Zoom: one zoom step (tool call, crop of the original), or plain VQA";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_lrsvqa_zoom(detail::expect<vqa_record>(r, key), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LLaVA-OneVision rows (LlavaOneVisionDataset) exported as json/jsonl: like LLaVA conversations,
 /// with `image` a path or null (the Hugging Face dataset's image column).
-class llava_onevision_reader : public dataset_reader {
+class llava_onevision_reader : public registry::component<llava_onevision_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.llava_onevision";
     static constexpr std::string_view summary = "LLaVA-OneVision rows json/jsonl (conversations, image path or null)";
@@ -228,18 +213,16 @@ public:
         o.null_image_ok = true;
         return detail::to_records(read_llava(s.annotation_path, s.data_path, o));
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// LLaVA-OneVision conversations (LlavaOneVisionDataset `get_messages` / `__getitem__`).
-class llava_onevision_builder : public conversation_builder {
+class llava_onevision_builder : public registry::component<llava_onevision_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.llava_onevision";
     static constexpr std::string_view summary = "LLaVA-OneVision chat: <image> tag ensured, rows the reference cannot build skipped";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_llava_onevision(detail::expect<chat_record>(r, key), opt, rng);
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// Built-in readers (core).

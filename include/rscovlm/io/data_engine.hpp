@@ -48,7 +48,7 @@ namespace rscovlm::io {
 
 /// DOTA-layout folder: `data_path` holds the images, `annotation_path` the `<id>.txt` files (an
 /// image without a .txt has no objects). Image sizes are read from the file headers.
-class dota_reader : public data::dataset_reader {
+class dota_reader : public registry::component<dota_reader, data::dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.dota";
     static constexpr std::string_view summary = "DOTA folder: images + annfiles/<id>.txt (imagesource/gsd headers)";
@@ -103,12 +103,11 @@ public:
         }
         return out;
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// VOC-style XML annotations (DIOR / DIOR-R, roLabelImg, HRSC2016): `annotation_path` is one
 /// .xml file or a folder of them, `data_path` the image folder.
-class voc_xml_reader : public data::dataset_reader {
+class voc_xml_reader : public registry::component<voc_xml_reader, data::dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.voc_xml";
     static constexpr std::string_view summary = "VOC XML with bndbox/robndbox (DIOR-R) or HRSC2016 mbox_* (tinyxml2)";
@@ -137,7 +136,6 @@ public:
         }
         return out;
     }
-    std::string_view component_key() const noexcept override { return key; }
 };
 
 /// Readers that need the io backends.

@@ -7,9 +7,10 @@
 ///
 /// Request layout mirrors RSCoVLM `rscovlm/eval/inferencer.py` BaseAPIInferencer.get_with_request
 /// (Bearer key, model taken from `GET {base}/models` when not given). Compiled only when
-/// `RSCOVLM_HAS_HTTPLIB` is set.
+/// `RSCOVLM_HAS_HTTPLIB` is set; `io::all_backends` is the `backend` catalog with it when it is.
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,7 @@ inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) { retur
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/io/image_io.hpp>
+#include <rscovlm/registry.hpp>
 #include <rscovlm/zoom/backend.hpp>
 
 namespace rscovlm::io {
@@ -103,10 +105,35 @@ inline split_url parse_endpoint(const std::string& url) {
 inline std::string clip_text(const std::string& s, std::size_t n = 300) { return s.size() > n ? s.substr(0, n) + "..." : s; }
 } // namespace detail
 
-/// OpenAI-compatible chat-completions backend.
-class openai_backend : public zoom::backend {
+/// OpenAI-compatible chat-completions backend (registry key "backend.openai").
+class openai_backend : public registry::component<openai_backend, zoom::backend> {
   public:
+    static constexpr std::string_view key = "backend.openai";
+    static constexpr std::string_view summary = "OpenAI-compatible chat-completions server (vLLM, SGLang, ...), images as PNG data URLs";
+    static constexpr std::string_view backend = "io";
+
     explicit openai_backend(openai_options options) : m_opt(std::move(options)), m_url(detail::parse_endpoint(m_opt.endpoint)) {}
+
+    /// Parameters: "endpoint" (base URL), "model" ("" = first of GET /models), "api_key_env" (the
+    /// environment variable holding the key, "OPENAI_API_KEY"; the key itself never goes in a preset),
+    /// "read_timeout_s", "connect_timeout_s", "write_timeout_s", "max_retries", "retry_backoff_s",
+    /// "extra_body" (object); defaults as `openai_options`.
+    static openai_backend from_params(registry::params& p) {
+        openai_options o;
+        o.endpoint = p.get<std::string>("endpoint", o.endpoint);
+        o.model = p.get<std::string>("model", o.model);
+        const std::string key_env = p.get<std::string>("api_key_env", "OPENAI_API_KEY");
+        if (!key_env.empty())
+            if (const char* k = std::getenv(key_env.c_str())) o.api_key = k;
+        o.read_timeout_s = p.get<double>("read_timeout_s", o.read_timeout_s);
+        o.connect_timeout_s = p.get<double>("connect_timeout_s", o.connect_timeout_s);
+        o.write_timeout_s = p.get<double>("write_timeout_s", o.write_timeout_s);
+        o.max_retries = p.get<int>("max_retries", o.max_retries);
+        o.retry_backoff_s = p.get<double>("retry_backoff_s", o.retry_backoff_s);
+        o.extra_body = p.get<nlohmann::json>("extra_body", o.extra_body);
+        p.check(o.extra_body.is_object(), "extra_body", "must be a JSON object");
+        return openai_backend(std::move(o));
+    }
 
     zoom::usage last_usage() const override { return m_usage; }
 
@@ -251,3 +278,20 @@ class openai_backend : public zoom::backend {
 } // namespace rscovlm::io
 
 #endif // RSCOVLM_HAS_HTTPLIB
+
+#include <rscovlm/registry.hpp>
+#include <rscovlm/zoom/builtin.hpp>
+
+namespace rscovlm::io {
+
+#if RSCOVLM_HAS_HTTPLIB
+/// `backend` components that need the io libraries.
+using backends = registry::type_list<openai_backend>;
+#else
+/// `backend` components that need the io libraries (none without cpp-httplib).
+using backends = registry::type_list<>;
+#endif
+/// Every `backend` component of core and io: the catalog for `registry::make<zoom::backend_kind, io::all_backends>`.
+using all_backends = registry::concat_t<zoom::builtin_backends, backends>;
+
+} // namespace rscovlm::io

@@ -138,9 +138,8 @@ inline long long token_budget(long long height, long long width, long long min_p
 }
 
 /// \brief Interface of the `resolution` registry kind.
-class strategy {
+class strategy : public registry::keyed {
   public:
-    virtual ~strategy() = default;
     /// \brief Resolution plan for an image of `height x width` (only the size is needed).
     virtual plan plan_size(int height, int width) = 0;
     /// \brief Resets any random state (no-op for deterministic strategies).
@@ -153,8 +152,6 @@ class strategy {
         (void)rng;
         return plan_size(height, width);
     }
-    /// \brief The component key.
-    virtual std::string_view component_key() const noexcept = 0;
     /// \brief The parameters, as JSON accepted by `from_params`.
     virtual nlohmann::json describe() const = 0;
 };
@@ -175,7 +172,7 @@ inline const char* variant_name(smart_resize_variant v) noexcept { return resolu
 }  // namespace detail
 
 /// \brief Fixed pixel budget: `smart_resize(h, w, factor, min_pixels, max_pixels)`.
-class fixed_budget : public strategy {
+class fixed_budget : public registry::component<fixed_budget, strategy> {
   public:
     static constexpr std::string_view key = "resize.smart";
     static constexpr std::string_view summary =
@@ -213,7 +210,6 @@ class fixed_budget : public strategy {
         return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels,
                          m_opt.factor / 2, 2);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"factor", m_opt.factor},
                 {"variant", detail::variant_name(m_opt.variant)}};
@@ -225,7 +221,7 @@ class fixed_budget : public strategy {
 };
 
 /// \brief Fixed square budget `min = max = S*S` (RSCoVLM grounding at S = 224/336/448/1008).
-class fixed_square : public strategy {
+class fixed_square : public registry::component<fixed_square, strategy> {
   public:
     static constexpr std::string_view key = "resize.square";
     static constexpr std::string_view summary = "smart_resize with min_pixels = max_pixels = size^2 (grounding)";
@@ -247,7 +243,6 @@ class fixed_square : public strategy {
         return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels,
                          m_opt.factor / 2, 2);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"size", m_side}, {"factor", m_opt.factor}, {"variant", detail::variant_name(m_opt.variant)}};
     }
@@ -259,7 +254,7 @@ class fixed_square : public strategy {
 
 /// \brief Explicit `resized_height`/`resized_width` (qwen-vl-utils: `smart_resize(rh, rw, factor)` with its
 /// default budget 4*28^2 .. 16384*28^2, so the size is snapped to multiples of the factor).
-class explicit_size : public strategy {
+class explicit_size : public registry::component<explicit_size, strategy> {
   public:
     static constexpr std::string_view key = "resize.explicit";
     static constexpr std::string_view summary = "explicit resized_height/resized_width, snapped by smart_resize";
@@ -286,7 +281,6 @@ class explicit_size : public strategy {
     plan plan_size(int height, int width) override {
         return make_plan(height, width, smart_resize(m_h, m_w, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"resized_height", m_h}, {"resized_width", m_w}, {"factor", m_opt.factor},
                 {"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}};
@@ -305,7 +299,7 @@ class explicit_size : public strategy {
 /// budget; otherwise plain `smart_resize(h, w)`. The draws use a CPython-compatible Mersenne Twister, so a
 /// Python loop with the same seed and call order gives the same sizes. A side truncated to 0 raises
 /// "zero_size" exactly where the reference raises ZeroDivisionError.
-class random_resize : public strategy {
+class random_resize : public registry::component<random_resize, strategy> {
   public:
     static constexpr std::string_view key = "resize.random";
     static constexpr std::string_view summary =
@@ -348,7 +342,6 @@ class random_resize : public strategy {
         m_seed = seed;
         m_rng.seed_with(seed);
     }
-    std::string_view component_key() const noexcept override { return key; }
     nlohmann::json describe() const override {
         return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"prob", m_prob}, {"seed", m_seed},
                 {"factor", m_opt.factor}};

@@ -5,12 +5,14 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <rscovlm/errors.hpp>
+#include <rscovlm/registry.hpp>
 #include <rscovlm/zoom/backend.hpp>
 
 namespace rscovlm::zoom {
@@ -22,13 +24,25 @@ struct recorded_request {
     generation_options options;
 };
 
-/// Replies with a fixed list of outputs, in order; records every request.
-class scripted_backend : public backend {
+/// Replies with a fixed list of outputs, in order; records every request (registry key
+/// "backend.scripted").
+class scripted_backend : public registry::component<scripted_backend, backend> {
   public:
+    static constexpr std::string_view key = "backend.scripted";
+    static constexpr std::string_view summary = "scripted replies, in order, every request recorded (tests, demos, dry runs)";
+
     /// `replies` are returned one per call. When they run out the call raises
     /// `rscovlm.zoom.script_exhausted`, unless `repeat_last` is set.
     explicit scripted_backend(std::vector<std::string> replies, bool repeat_last = false)
         : m_replies(std::move(replies)), m_repeat_last(repeat_last) {}
+
+    /// Parameters: "replies" (array of strings, required, not empty), "repeat_last" (bool, false).
+    static scripted_backend from_params(registry::params& p) {
+        std::vector<std::string> replies = p.require<std::vector<std::string>>("replies");
+        p.check(!replies.empty(), "replies", "must hold at least one reply");
+        const bool repeat_last = p.get<bool>("repeat_last", false);
+        return scripted_backend(std::move(replies), repeat_last);
+    }
 
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const generation_options& options) override {

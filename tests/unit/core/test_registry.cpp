@@ -118,6 +118,79 @@ TEST_CASE("core: registry make with parameters") {
     }
 }
 
+namespace {
+// A kind whose interface is `keyed`: registry::component supplies component_key() from `key`.
+struct tool : reg::keyed {
+    virtual int uses() const = 0;
+};
+struct hammer : reg::component<hammer, tool> {
+    static constexpr std::string_view key = "tool.hammer";
+    static constexpr std::string_view summary = "A hammer";
+    int n = 1;
+    static hammer from_params(reg::params& p) {
+        hammer h;
+        h.n = p.get<int>("uses", 1);
+        p.check(h.n > 0, "uses", "must be positive");
+        return h;
+    }
+    int uses() const override { return n; }
+};
+template <int N> struct saw : reg::component<saw<N>, tool> {
+    static constexpr std::string_view key = N == 1 ? "tool.saw.one" : "tool.saw.two";
+    static constexpr std::string_view summary = "A saw";
+    int uses() const override { return N; }
+};
+struct tool_kind {
+    static constexpr std::string_view name = "tool";
+    using interface = tool;
+    using builtin_list = reg::type_list<hammer, saw<1>, saw<2>>;
+};
+struct plain_shape : reg::component<plain_shape, shape> {
+    static constexpr std::string_view key = "shape.plain";
+    double area() const override { return 2.0; }
+};
+static_assert(std::is_base_of_v<tool, hammer>);
+static_assert(std::is_same_v<hammer::interface_type, tool>);
+} // namespace
+
+TEST_CASE("core: registry::component supplies the runtime key") {
+    auto h = reg::make<tool_kind>("tool.hammer", {{"uses", 4}});
+    CHECK(h->component_key() == "tool.hammer");
+    CHECK(h->uses() == 4);
+    CHECK(reg::make<tool_kind>("tool.saw.two")->component_key() == "tool.saw.two");
+    CHECK(reg::make<tool_kind>("tool.saw.one")->uses() == 1);
+    // A component of a non-keyed interface derives from it unchanged.
+    plain_shape p;
+    const shape& s = p;
+    CHECK(s.area() == 2.0);
+}
+
+TEST_CASE("core: registry try_make reports errors in a result") {
+    auto ok = reg::try_make<tool_kind>("tool.hammer", {{"uses", 2}});
+    REQUIRE(ok.ok());
+    CHECK(ok.value()->uses() == 2);
+    auto unknown = reg::try_make<tool_kind>("tool.drill");
+    REQUIRE_FALSE(unknown.ok());
+    CHECK(unknown.error().id == "rscovlm.registry.unknown_key");
+    CHECK(unknown.error().what() ==
+          "[rscovlm.registry.unknown_key] unknown tool component 'tool.drill' (known: tool.hammer, tool.saw.one, "
+          "tool.saw.two)");
+    // The same text as make's exception.
+    try {
+        reg::make<tool_kind>("tool.drill");
+        FAIL("expected an error");
+    } catch (const rscovlm::registry_error& e) {
+        CHECK(std::string(e.what()) == unknown.error().what());
+    }
+    auto bad = reg::try_make<tool_kind>("tool.hammer", {{"uses", 0}});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().id == "rscovlm.registry.bad_param");
+    auto extra = reg::try_make<shape_kind, more_shapes>("shape.circle", {{"r", 1}});
+    REQUIRE_FALSE(extra.ok());
+    CHECK(extra.error().id == "rscovlm.registry.bad_param");
+    CHECK(reg::try_make<shape_kind, more_shapes>("shape.circle").value()->area() == 3.0);
+}
+
 TEST_CASE("core: pipeline from presets") {
     auto p = test_pipeline::from_string(R"({"name": "t", "components": [
         {"kind": "shape", "key": "shape.rectangle", "params": {"w": 2, "h": 2}},

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -196,6 +197,31 @@ TEST_CASE("zoom: HTTP chain against a local OpenAI-compatible server") {
     CHECK(r.trace.steps[0].prompt_tokens == 100);
     CHECK(r.trace.steps[1].prompt_tokens == 101);
     CHECK(r.trace.steps[1].completion_tokens == 7);
+}
+
+TEST_CASE("zoom: the OpenAI backend through the registry (backend.openai)") {
+    fake_server server({"hello"});
+    ::setenv("RSCOVLM_TEST_OPENAI_KEY", "registry-key", 1);
+    auto model = registry::make<zoom::backend_kind, io::all_backends>(
+        "backend.openai", {{"endpoint", server.base()}, {"model", "m"}, {"api_key_env", "RSCOVLM_TEST_OPENAI_KEY"},
+                           {"read_timeout_s", 5.0}, {"max_retries", 0}, {"extra_body", {{"repetition_penalty", 1.05}}}});
+    ::unsetenv("RSCOVLM_TEST_OPENAI_KEY");
+    image im = http_pattern(56, 56);
+    nlohmann::json msgs = nlohmann::json::array({{{"role", "user"}, {"content", {{{"type", "image"}}, {{"type", "text"}, {"text", "hi"}}}}}});
+    CHECK(model->generate(msgs, {im}, {}) == "hello");
+    REQUIRE(server.bodies.size() == 1);
+    CHECK(server.bodies[0]["model"] == "m");
+    CHECK(server.bodies[0]["repetition_penalty"] == 1.05);
+    CHECK(server.auth[0] == "Bearer registry-key");
+    static_assert(registry::find<io::all_backends>("backend.openai") != registry::npos);
+    CHECK(registry::describe<zoom::backend_kind, io::all_backends>()[1]["backend"] == "io");
+
+    auto bad = registry::try_make<zoom::backend_kind, io::all_backends>("backend.openai", {{"endpoint", "ftp://x"}});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().id == "rscovlm.zoom.bad_endpoint");
+    auto typo = registry::try_make<zoom::backend_kind, io::all_backends>("backend.openai", {{"retries", 1}});
+    REQUIRE_FALSE(typo.ok());
+    CHECK(typo.error().id == "rscovlm.registry.bad_param");
 }
 
 TEST_CASE("zoom: HTTP backend retries 503, fails fast on 400, times out") {

@@ -5,6 +5,7 @@
 #include <rscovlm/registry.hpp>
 #include <rscovlm/torch/vlm.hpp>
 #include <rscovlm/zoom/backend.hpp>
+#include <rscovlm/zoom/builtin.hpp>
 
 #include <string_view>
 
@@ -13,10 +14,9 @@ namespace rscovlm::torch {
 /// Components contributed by the LibTorch plugin.
 using builtin = registry::type_list<qwen2_5_vl_backend>;
 
-/// The plugin's registry kind: text generators over (messages, images), i.e. `zoom::backend`s.
-struct backend_kind {
-    static constexpr std::string_view name = "backend";
-    using interface = zoom::backend;
+/// The core `backend` kind (`zoom::backend_kind`: text generators over (messages, images)) resolved in
+/// the plugin's catalog. Catalogs compose: `registry::concat_t<io::all_backends, torch::builtin>`.
+struct backend_kind : zoom::backend_kind {
     using builtin_list = builtin;
 };
 
