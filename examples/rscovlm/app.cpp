@@ -22,6 +22,7 @@ int run_program(int argc, char** argv, const std::string& name, const std::funct
     register_eval(app, ctx);
     register_data(app, ctx);
     register_zoom(app, ctx);
+    register_pipeline(app, ctx);
     if (extra) extra(app, ctx);
 
     try {

@@ -67,6 +67,51 @@ inline hooks_t& hooks() {
     return h;
 }
 
+/// A comma-separated list (class names): items trimmed of spaces and tabs, empty ones skipped.
+inline std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= s.size()) {
+        std::size_t comma = s.find(',', start);
+        if (comma == std::string::npos) comma = s.size();
+        const std::string item = s.substr(start, comma - start);
+        const auto b = item.find_first_not_of(" \t");
+        if (b != std::string::npos) out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+        start = comma + 1;
+    }
+    return out;
+}
+
+/// Flags choosing and configuring a generation backend (kind `backend`) and its sampling, shared by
+/// `zoom run`, `zoom eval` and `run` (backend_flags.cpp). The flags become the component's parameters,
+/// so `--backend KEY --backend-params JSON` and a preset's backend entry go through one parser.
+struct backend_args {
+    std::string backend = "scripted"; ///< short name (scripted, openai, torch) or a `backend.*` key
+    std::string backend_params;       ///< JSON object over the parameters the flags give
+    std::vector<std::string> replies;
+    std::string replies_file;
+    std::string endpoint = "http://127.0.0.1:8000/v1";
+    std::string model;
+    std::string api_key_env = "OPENAI_API_KEY";
+    double timeout = 600;
+    int retries = 3;
+    std::string model_dir;
+    std::string device = "cpu";
+    int max_new_tokens = 1024;
+    double temperature = 0;
+    double top_p = 1;
+    int top_k = 0;
+    long long seed = -1;
+    /// The sampling options of the generation flags.
+    zoom::generation_options generation() const;
+    /// True when a backend flag was given on the command line (`cmd` is where they were added).
+    bool given(const CLI::App& cmd) const;
+};
+/// Adds the backend and generation flags to `cmd`.
+void add_backend_options(CLI::App* cmd, backend_args& a);
+/// Builds the backend the flags name (the torch one through hooks().make_torch_backend).
+std::unique_ptr<zoom::backend> make_backend(const backend_args& a);
+
 /// A subcommand that lives in the `rscovlm-torch` executable.
 struct torch_command {
     const char* name;
@@ -172,6 +217,7 @@ void register_box_codec(CLI::App& app, context& ctx);
 void register_eval(CLI::App& app, context& ctx);
 void register_data(CLI::App& app, context& ctx);
 void register_zoom(CLI::App& app, context& ctx);
+void register_pipeline(CLI::App& app, context& ctx);
 
 /// The LibTorch subcommands and demo step, defined in plugins/torch/cli/cmd_torch.cpp (only in rscovlm-torch).
 void register_torch(CLI::App& app, context& ctx);

@@ -6,6 +6,7 @@
 #include <rscovlm/io/image_source.hpp>
 #include <rscovlm/io/openai_backend.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
+#include <rscovlm/resolution/strategy.hpp>
 #include <rscovlm/zoom/all.hpp>
 
 #include <algorithm>
@@ -22,81 +23,20 @@ namespace {
 
 /// Options shared by `zoom run` and `zoom eval`.
 struct chain_args {
-    std::string backend = "scripted";
-    std::string backend_params;
-    std::vector<std::string> replies;
-    std::string replies_file;
-    std::string endpoint = "http://127.0.0.1:8000/v1";
-    std::string model;
-    std::string api_key_env = "OPENAI_API_KEY";
-    double timeout = 600;
-    int retries = 3;
-    std::string model_dir;
-    std::string device = "cpu";
+    backend_args backend;
     int max_steps = 2;
     std::string crop_from = "original";
     std::string on_malformed = "fallback";
     std::string multi_call = "first";
-    long min_pixels = 56L * 56L;
+    long min_pixels = resolution::budget_hf_default.min_pixels;
     long max_pixels = 14L * 14L * 4L * 1280L;
     double min_box = 28;
     double max_aspect = 100;
     bool no_clamp = false;
-    int max_new_tokens = 1024;
-    double temperature = 0;
-    double top_p = 1;
-    int top_k = 0;
-    long long seed = -1;
 };
 
-/// The program's `backend` catalog: core and io (the OpenAI client, with cpp-httplib). The torch
-/// backend is built through hooks().make_torch_backend.
-using cli_backends = io::all_backends;
-constexpr std::string_view torch_backend_key = "backend.torch.qwen2_5_vl";
-
-/// The key a --backend value stands for: the short names "scripted", "openai" and "torch", or a key.
-std::string backend_key(const std::string& name) {
-    if (name == "scripted") return "backend.scripted";
-    if (name == "openai") return "backend.openai";
-    if (name == "torch") return std::string(torch_backend_key);
-    return name;
-}
-
-/// Accepts the short names, the keys of cli_backends, "backend.openai" (reported as unavailable
-/// when built without cpp-httplib) and the torch key.
-const CLI::Validator& backend_validator() {
-    static const CLI::Validator v(
-        [](std::string& value) -> std::string {
-            const std::string key = backend_key(value);
-            if (registry::contains<cli_backends>(key) || key == "backend.openai" || key == torch_backend_key) return {};
-            std::string known = "scripted, openai, torch";
-            for (auto k : registry::keys<cli_backends>()) known += ", " + std::string(k);
-            if (!registry::contains<cli_backends>("backend.openai")) known += ", backend.openai";
-            known += ", " + std::string(torch_backend_key);
-            return "unknown backend '" + value + "' (known: " + known + ")";
-        },
-        "BACKEND");
-    return v;
-}
-
 void add_chain_options(CLI::App* cmd, chain_args& a) {
-    cmd->add_option("--backend", a.backend,
-                    "Generation backend: scripted, openai, torch, or a key of kind 'backend' (rscovlm components)")
-        ->check(backend_validator())
-        ->capture_default_str();
-    cmd->add_option("--backend-params", a.backend_params,
-                    "Backend parameters as a JSON object (as a preset's backend entry), over those the flags give");
-    cmd->add_option("--reply", a.replies, "Scripted backend: the replies, in order (repeatable; the last one repeats)");
-    cmd->add_option("--replies", a.replies_file, "Scripted backend: a JSON array of replies, or one JSON string per line");
-    cmd->add_option("--endpoint", a.endpoint, "OpenAI backend: base URL of the chat-completions API")->capture_default_str();
-    cmd->add_option("--model", a.model, "OpenAI backend: served model name (default: the first of GET /models)");
-    cmd->add_option("--api-key-env", a.api_key_env, "OpenAI backend: environment variable holding the API key")
-        ->capture_default_str();
-    cmd->add_option("--timeout", a.timeout, "OpenAI backend: read timeout in seconds")->capture_default_str();
-    cmd->add_option("--retries", a.retries, "OpenAI backend: retries after connection errors, 429 and 5xx")
-        ->capture_default_str();
-    cmd->add_option("--model-dir", a.model_dir, "Torch backend: model directory");
-    cmd->add_option("--device", a.device, "Torch backend: device")->capture_default_str();
+    add_backend_options(cmd, a.backend);
     cmd->add_option("--max-steps", a.max_steps, "Maximum zoom turns")->check(CLI::NonNegativeNumber)->capture_default_str();
     cmd->add_option("--crop-from", a.crop_from, "Crop the original image or the resized view")
         ->check(CLI::IsMember({"original", "resized"}))
@@ -112,11 +52,6 @@ void add_chain_options(CLI::App* cmd, chain_args& a) {
     cmd->add_option("--min-box", a.min_box, "Minimum zoom-box side in the resized frame (0 = off)")->capture_default_str();
     cmd->add_option("--max-aspect", a.max_aspect, "Maximum zoom-box aspect ratio (0 = off)")->capture_default_str();
     cmd->add_flag("--no-clamp", a.no_clamp, "Do not clamp boxes to the image (outside pixels are black)");
-    cmd->add_option("--max-new-tokens", a.max_new_tokens, "Generation: max new tokens")->capture_default_str();
-    cmd->add_option("--temperature", a.temperature, "Generation: temperature (0 = greedy)")->capture_default_str();
-    cmd->add_option("--top-p", a.top_p, "Generation: top-p")->capture_default_str();
-    cmd->add_option("--top-k", a.top_k, "Generation: top-k (0 = off)")->capture_default_str();
-    cmd->add_option("--seed", a.seed, "Generation: seed (-1 = backend default)")->capture_default_str();
 }
 
 zoom::controller_options controller_options_of(const chain_args& a) {
@@ -130,97 +65,12 @@ zoom::controller_options controller_options_of(const chain_args& a) {
     o.boxes.min_size = a.min_box;
     o.boxes.max_aspect_ratio = a.max_aspect;
     o.boxes.clamp = !a.no_clamp;
-    o.generation.max_new_tokens = a.max_new_tokens;
-    o.generation.temperature = a.temperature;
-    o.generation.top_p = a.top_p;
-    o.generation.top_k = a.top_k;
-    if (a.seed >= 0) o.generation.seed = static_cast<std::uint64_t>(a.seed);
+    o.generation = a.backend.generation();
     return o;
 }
 
-std::vector<std::string> read_replies(const std::string& path) {
-    const std::string text = ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open replies file '" + path + "'");
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    std::vector<std::string> out;
-    if (!j.is_discarded() && j.is_array()) {
-        for (const auto& r : j) {
-            if (!r.is_string()) RSCOVLM_THROW(usage_error, "bad_replies", "'" + path + "': replies must be strings");
-            out.push_back(r.get<std::string>());
-        }
-        return out;
-    }
-    std::istringstream lines(text);
-    std::string line;
-    int n = 0;
-    while (std::getline(lines, line)) {
-        ++n;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        nlohmann::json s = nlohmann::json::parse(line, nullptr, false);
-        if (s.is_discarded() || !s.is_string())
-            RSCOVLM_THROW(usage_error, "bad_replies", "'" + path + "' line " + std::to_string(n) + ": not a JSON string");
-        out.push_back(s.get<std::string>());
-    }
-    return out;
-}
-
-/// --backend-params as a JSON object (empty when not given).
-nlohmann::json backend_params_flag(const chain_args& a) {
-    if (a.backend_params.empty()) return nlohmann::json::object();
-    nlohmann::json j = nlohmann::json::parse(a.backend_params, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        RSCOVLM_THROW(usage_error, "bad_backend_params", "--backend-params must be a JSON object");
-    return j;
-}
-
-/// The parameters of backend `key` from the flags, overridden by --backend-params: the JSON that the
-/// component's from_params reads, as for a preset's backend entry.
-nlohmann::json backend_params(const std::string& key, const chain_args& a) {
-    nlohmann::json p = nlohmann::json::object();
-    const nlohmann::json extra = backend_params_flag(a);
-    if (key == "backend.scripted") {
-        std::vector<std::string> r = a.replies;
-        if (!a.replies_file.empty()) {
-            auto more = read_replies(a.replies_file);
-            r.insert(r.end(), more.begin(), more.end());
-        }
-        if (r.empty() && !extra.contains("replies"))
-            RSCOVLM_THROW(usage_error, "no_replies", "--backend scripted needs --reply or --replies");
-        p["replies"] = r;
-        p["repeat_last"] = true;
-    } else if (key == "backend.openai") {
-        p["endpoint"] = a.endpoint;
-        p["model"] = a.model;
-        p["api_key_env"] = a.api_key_env;
-        p["read_timeout_s"] = a.timeout;
-        p["max_retries"] = a.retries;
-    }
-    for (auto it = extra.begin(); it != extra.end(); ++it) p[it.key()] = it.value();
-    return p;
-}
-
-std::unique_ptr<zoom::backend> make_backend(const chain_args& a) {
-    const std::string key = backend_key(a.backend);
-    if (key != torch_backend_key) {
-        if (key == "backend.openai" && !registry::contains<cli_backends>(key))
-            RSCOVLM_THROW(zoom_error, "no_http", "this rscovlm was built without cpp-httplib: --backend openai is unavailable");
-        return registry::make<zoom::backend_kind, cli_backends>(key, backend_params(key, a));
-    }
-    // torch
-    if (!a.backend_params.empty())
-        RSCOVLM_THROW(usage_error, "bad_backend_params", "--backend-params is not used by --backend torch (use --model-dir, --device)");
-    if (!hooks().make_torch_backend)
-        RSCOVLM_THROW(zoom_error, "no_torch", "--backend torch runs in rscovlm-torch (the LibTorch plugin's executable)");
-    if (a.model_dir.empty()) RSCOVLM_THROW(usage_error, "no_model_dir", "--backend torch needs --model-dir");
-    return hooks().make_torch_backend(a.model_dir, a.device);
-}
-
-nlohmann::json result_json(const zoom::chain_result& r) {
-    return nlohmann::json{{"answer", r.answer},
-                          {"answered", r.answered},
-                          {"stop_reason", r.trace.stop_reason},
-                          {"think", r.has_think ? nlohmann::json(r.think) : nlohmann::json(nullptr)},
-                          {"trace", zoom::to_json(r.trace)}};
-}
+/// The chain result as `rscovlm zoom run` prints it (`zoom::to_json`).
+nlohmann::json result_json(const zoom::chain_result& r) { return r; }
 
 /// Writes the trace JSON to `path` and the full view with the zoom boxes to `path` with extension ".png".
 void write_trace(const zoom::chain_result& r, const std::string& path) {
@@ -252,7 +102,7 @@ void register_run(CLI::App& group, context& ctx) {
     cmd->add_flag("--no-zoom", a->no_zoom, "Ask the plain question once, without the zoom tool");
     cmd->callback([&ctx, a] {
         try {
-            auto backend = make_backend(a->chain);
+            auto backend = make_backend(a->chain.backend);
             auto src = io::open_image_source(a->image);
             zoom::controller_options o = controller_options_of(a->chain);
             o.zoom_prompt = !a->no_zoom;
@@ -325,7 +175,7 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
             std::vector<nlohmann::json> recs = read_records(a->benchmark);
             if (a->limit >= 0 && static_cast<std::size_t>(a->limit) < recs.size()) recs.resize(static_cast<std::size_t>(a->limit));
             std::unique_ptr<zoom::backend> backend;
-            if (!a->score_only) backend = make_backend(a->chain);
+            if (!a->score_only) backend = make_backend(a->chain.backend);
             std::ofstream out;
             if (!a->out.empty()) {
                 out.open(a->out);

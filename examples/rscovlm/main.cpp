@@ -1,7 +1,7 @@
 // The `rscovlm` command-line program: one subcommand group per component module.
 //
 // It never links LibTorch, so it starts in milliseconds. The LibTorch subcommands (`generate`,
-// `detect`, `tiny-model`, `zoom ... --backend torch`) live in the `rscovlm-torch` executable, which
+// `detect`, `tiny-model`, `zoom|run ... --backend torch`) live in the `rscovlm-torch` executable, which
 // this program runs in its own place (execv, as git runs its subcommands): first the one next to this
 // binary, then the first on PATH. `components` and `demo` also run there when it exists, so that they
 // include the plugin's components and demo step.
@@ -92,13 +92,15 @@ route route_of(int argc, char** argv, std::string& what) {
             what = "'rscovlm " + std::string(cmd) + "'";
             return route::torch;
         }
-    if (cmd == "zoom") {
+    if (cmd == "zoom" || cmd == "run") {
+        // The torch backend: its short name or any key of the plugin's backends ("backend.torch.*").
+        auto is_torch = [](std::string_view v) { return v == "torch" || v.rfind("backend.torch.", 0) == 0; };
         for (int i = sub + 1; i < argc; ++i) {
             std::string_view a = argv[i];
             if (a == "--") break;
-            if (a == "--backend=torch" ||
-                (a == "--backend" && i + 1 < argc && std::string_view(argv[i + 1]) == "torch")) {
-                what = "'rscovlm zoom --backend torch'";
+            if ((a.rfind("--backend=", 0) == 0 && is_torch(a.substr(10))) ||
+                (a == "--backend" && i + 1 < argc && is_torch(argv[i + 1]))) {
+                what = "'rscovlm " + std::string(cmd) + " --backend torch'";
                 return route::torch;
             }
         }

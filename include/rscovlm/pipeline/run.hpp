@@ -16,6 +16,8 @@
 #include <rscovlm/box_codec/json.hpp>
 #include <rscovlm/data/prompts.hpp>
 #include <rscovlm/errors.hpp>
+#include <rscovlm/geometry/convert.hpp>
+#include <rscovlm/image/draw.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/image/ops.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
@@ -202,6 +204,29 @@ inline grounding_result ground(const image& original, const box_codec::codec& co
                                       f.to_original_x_div_first(x2), f.to_original_y_div_first(y2)};
     }
     return r;
+}
+
+/// Draws decoded objects (original frame) on `img`: horizontal boxes as rectangles, oriented boxes
+/// (cx, cy, w, h, degrees) and quadrilaterals as polygons, one colour per class id.
+inline void draw_objects(image& img, const std::vector<box_codec::object>& objects, box_codec::box_kind kind) {
+    static const imaging::rgb palette[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},
+                                           {245, 130, 48}, {145, 30, 180}, {70, 240, 240}, {240, 50, 230}};
+    const int thick = std::max(1, std::min(img.width, img.height) / 300);
+    for (const auto& o : objects) {
+        const auto& col = palette[static_cast<std::size_t>(o.label_id < 0 ? 0 : o.label_id) % 8];
+        const auto& c = o.coords;
+        if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
+            imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
+        } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
+            const double pi = 3.14159265358979323846;
+            imaging::draw_polygon(img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col,
+                                  thick);
+        } else if (c.size() >= 8) {
+            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]}, geometry::point{c[4], c[5]},
+                                   geometry::point{c[6], c[7]}};
+            imaging::draw_polygon(img, q, col, thick);
+        }
+    }
 }
 
 /// What `run` needs besides the pipeline, the image and the backend.

@@ -9,6 +9,7 @@
 #include <rscovlm/geometry/convert.hpp>
 #include <rscovlm/image/draw.hpp>
 #include <rscovlm/io/image_io.hpp>
+#include <rscovlm/pipeline/run.hpp>
 #include <rscovlm/registry.hpp>
 
 #include "../../../examples/rscovlm/cli.hpp"
@@ -96,46 +97,6 @@ rt::sampling_options sampling(const rt::vlm& v, const model_args& a) {
     return s;
 }
 
-std::vector<std::string> split_classes(const std::string& s) {
-    std::vector<std::string> out;
-    std::string cur;
-    auto flush = [&] {
-        auto b = cur.find_first_not_of(" \t");
-        auto e = cur.find_last_not_of(" \t");
-        if (b != std::string::npos) out.push_back(cur.substr(b, e - b + 1));
-        cur.clear();
-    };
-    for (char c : s) {
-        if (c == ',')
-            flush();
-        else
-            cur.push_back(c);
-    }
-    flush();
-    return out;
-}
-
-/// Draws the decoded objects (original frame) on `img`.
-void annotate(image& img, const box_codec::decode_result& r, box_codec::box_kind kind) {
-    static const imaging::rgb palette[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},
-                                           {245, 130, 48}, {145, 30, 180}, {70, 240, 240}, {240, 50, 230}};
-    const int thick = std::max(1, std::min(img.width, img.height) / 300);
-    for (const auto& o : r.objects) {
-        const auto& col = palette[static_cast<std::size_t>(o.label_id < 0 ? 0 : o.label_id) % 8];
-        const auto& c = o.coords;
-        if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
-            imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
-        } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
-            const double pi = 3.14159265358979323846;
-            geometry::rbox rb{c[0], c[1], c[2], c[3], c[4] * pi / 180.0};
-            imaging::draw_polygon(img, geometry::rbox_to_quad(rb), col, thick);
-        } else if (c.size() >= 8) {
-            geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]}, geometry::point{c[4], c[5]},
-                             geometry::point{c[6], c[7]}};
-            imaging::draw_polygon(img, q, col, thick);
-        }
-    }
-}
 
 /// resolution -> chat template -> model -> box codec -> boxes in the original frame. Returns the JSON
 /// report; writes the annotated PNG when `png` is not empty.
@@ -174,7 +135,7 @@ nlohmann::json run_detect(const rt::vlm& v, const model_args& a, const image& or
                         {"timing", {{"prefill_s", out.prefill_seconds}, {"decode_s", out.decode_seconds}}}};
     if (!png.empty()) {
         image canvas = original;
-        annotate(canvas, r, codec->kind());
+        pipeline::draw_objects(canvas, r.objects, codec->kind());
         io::save_png(png, canvas);
         j["png"] = png;
     }
@@ -290,7 +251,7 @@ void register_torch(CLI::App& app, context& ctx) {
         cmd->add_option("--codec", *codec, "Any box codec key instead of --format (e.g. codec.obb.json)");
         cmd->add_option("--png", *png, "Write the image annotated with the detections here");
         cmd->callback([&ctx, a, img, classes, format, codec, png] {
-            auto cls = split_classes(*classes);
+            auto cls = split_list(*classes);
             if (cls.empty()) RSCOVLM_THROW(usage_error, "no_classes", "--classes names no class");
             const std::string key = codec->empty() ? "codec." + *format + ".plain" : *codec;
             image original = io::load_image(*img);
