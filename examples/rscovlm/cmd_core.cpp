@@ -1,7 +1,7 @@
 // `rscovlm components`, `rscovlm pipeline show`, and the `rscovlm demo` driver.
 #include "cli.hpp"
 
-#include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/engine/all.hpp>
 #include <rscovlm/io/openai_backend.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
 
@@ -17,7 +17,7 @@ namespace {
 using cli_kinds = registry::type_list<
     pipeline::kind_entry<tokenizer::kind>, pipeline::kind_entry<tokenizer::template_kind>,
     pipeline::kind_entry<resolution::kind>, pipeline::kind_entry<box_codec::kind>, pipeline::kind_entry<zoom::kind>,
-    pipeline::kind_entry<eval::kind>, pipeline::kind_entry<data::reader_kind, io::all_data_readers>,
+    pipeline::kind_entry<eval::kind>, pipeline::kind_entry<data::reader_kind, engine::all_data_readers>,
     pipeline::kind_entry<data::builder_kind>, pipeline::kind_entry<zoom::backend_kind, io::all_backends>>;
 using cli_pipeline = pipeline::basic_pipeline<cli_kinds>;
 

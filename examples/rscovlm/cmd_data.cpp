@@ -5,8 +5,8 @@
 #include <rscovlm/data/all.hpp>
 #include <rscovlm/engine/shard_reader.hpp>
 #include <rscovlm/image/ops.hpp>
-#include <rscovlm/io/data_engine.hpp>
-#include <rscovlm/io/dota_split.hpp>
+#include <rscovlm/engine/all.hpp>
+#include <rscovlm/engine/split.hpp>
 #include <rscovlm/io/image_io.hpp>
 
 #include <cstring>
@@ -224,7 +224,7 @@ void register_split(CLI::App& group, context& ctx) {
     cmd->add_option("--manifest", a->manifest, "Also write one JSON line per patch (id, window, size, sha256 of the RGB pixels)");
     cmd->add_option("--coco", a->coco, "Also write a COCO json of the patches (quad segmentations)");
     cmd->callback([&ctx, a] {
-        io::split_job job;
+        engine::split_job job;
         job.image_dirs = a->images;
         job.ann_dirs = a->annotations;
         job.out_dir = a->out;
@@ -241,7 +241,7 @@ void register_split(CLI::App& group, context& ctx) {
         job.hash_pixels = !a->manifest.empty();
         job.coco_json = a->coco;
         std::unique_ptr<progress> pb;
-        const io::split_report rep = io::split_dota(job, [&](std::size_t, std::size_t total, std::size_t) {
+        const engine::split_report rep = engine::split_dota(job, [&](std::size_t, std::size_t total, std::size_t) {
             if (!pb) pb = std::make_unique<progress>(ctx, "split", total);
             pb->tick();
         });
@@ -321,7 +321,7 @@ void register_build(CLI::App& group, context& ctx) {
     cmd->add_flag("--pixels", a->pixels, "Store pixel_values (bf16) in the shards");
     cmd->add_option("--threads", a->threads, "Encoding threads")->capture_default_str();
     cmd->callback([&ctx, a] {
-        io::build_job job;
+        engine::build_job job;
         const nlohmann::json doc = data::detail::parse_json_text(read_text(a->recipe), a->recipe);
         job.base_dir = fs::path(a->recipe).parent_path().string();
         if (doc.is_object() && doc.contains("recipe")) {
@@ -371,7 +371,7 @@ void register_build(CLI::App& group, context& ctx) {
         if (a->packing_interval == 0) RSCOVLM_THROW(usage_error, "bad_packing_interval", "--packing-interval must be > 0");
         job.threads = a->threads;
         std::unique_ptr<progress> pb;
-        const io::build_report rep = io::build_dataset(job, [&](std::size_t, std::size_t total) {
+        const engine::build_report rep = engine::build_dataset(job, [&](std::size_t, std::size_t total) {
             if (!pb) pb = std::make_unique<progress>(ctx, "build", total);
             pb->tick();
         });
@@ -478,21 +478,21 @@ void demo_data(demo_context& d) {
     // 2. Offline splitting of the sample scene, as mmrotate's img_split does it.
     const fs::path src = fs::path(d.out_dir) / "data_src";
     write_scene(normal, (src / "images").string(), "sample_scene", true, (src / "annfiles").string());
-    io::split_job sj;
+    engine::split_job sj;
     sj.image_dirs = {(src / "images").string()};
     sj.ann_dirs = {(src / "annfiles").string()};
     sj.out_dir = (fs::path(d.out_dir) / "split_512").string();
     sj.options.sizes = {512};
     sj.options.gaps = {128};
     sj.options.padding_value_bgr = {104, 116, 124};
-    const io::split_report sr = io::split_dota(sj);
+    const engine::split_report sr = engine::split_dota(sj);
     std::size_t kept = 0;
     for (const auto& p : sr.patches) kept += p.objects;
     d.out << "split 1024x1024 into " << sr.patches.size() << " patches of 512 (gap 128): " << kept
           << " object instances kept (truncated ones marked difficulty 2) in " << sj.out_dir << "\n";
 
     // 3. A small co-training shard: detection conversations of the patches (hbb, obb, polygon).
-    io::build_job job;
+    engine::build_job job;
     data::dataset_config cfg;
     cfg.annotation_path = (fs::path(sj.out_dir) / "annfiles").string();
     cfg.data_path = (fs::path(sj.out_dir) / "images").string();
@@ -505,7 +505,7 @@ void demo_data(demo_context& d) {
     job.limit = 6;
     job.seed = 0;
     job.samples_per_shard = 64;
-    const io::build_report br = io::build_dataset(job);
+    const engine::build_report br = engine::build_dataset(job);
     d.out << "co-training mixture: " << br.dataset_size << " samples (patches x {hbb, obb, polygon}); built " << br.samples
           << " for rank 0/1 -> " << job.out_dir << "/conversations.jsonl";
     if (!job.tokenizer_path.empty())

@@ -12,8 +12,8 @@
 #include "bench_common.hpp"
 
 #include <rscovlm/data/all.hpp>
-#include <rscovlm/io/data_engine.hpp>
-#include <rscovlm/io/dota_split.hpp>
+#include <rscovlm/engine/all.hpp>
+#include <rscovlm/engine/split.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -73,7 +73,7 @@ void bench_packing() {
                   "Python reference logic");
 
     // 2. Flattening encoded samples into packed rows (ids, labels, 3-axis positions, pixels of 1 image).
-    std::vector<io::encoded_sample> samples(256);
+    std::vector<engine::encoded_sample> samples(256);
     for (std::size_t i = 0; i < samples.size(); ++i) {
         auto& s = samples[i];
         const std::size_t len = lengths[i];
@@ -91,7 +91,7 @@ void bench_packing() {
     const double t_flat = bench::time_median([&] {
         flat_tokens = 0;
         for (const auto& g : groups) {
-            std::vector<const io::encoded_sample*> m;
+            std::vector<const engine::encoded_sample*> m;
             for (auto id : g) m.push_back(&samples[id]);
             const data::packed_sequence row = data::flatten_pack(m);
             flat_tokens += row.input_ids.size();
@@ -128,21 +128,21 @@ int main(int argc, char** argv) {
     std::printf("objects: %zu\n", sc.objects.size());
 
     // Split.
-    io::split_job job;
+    engine::split_job job;
     job.image_dirs = {(tmp / "src" / "images").string()};
     job.ann_dirs = {(tmp / "src" / "annfiles").string()};
     job.out_dir = (tmp / "split").string();
     job.options.padding_value_bgr = {104, 116, 124};
     job.threads = threads;
-    io::split_report rep;
-    const double t_split = bench::time_once([&] { rep = io::split_dota(job); });
+    engine::split_report rep;
+    const double t_split = bench::time_once([&] { rep = engine::split_dota(job); });
     const double split_pps = static_cast<double>(rep.patches.size()) / t_split;
 
-    io::split_job fast = job;
+    engine::split_job fast = job;
     fast.out_dir = (tmp / "split_fast").string();
     fast.png_compression_level = 1;
-    io::split_report rep_fast;
-    const double t_fast = bench::time_once([&] { rep_fast = io::split_dota(fast); });
+    engine::split_report rep_fast;
+    const double t_fast = bench::time_once([&] { rep_fast = engine::split_dota(fast); });
 
     // Baseline: decode + crop + encode the same windows, nothing else.
     const auto windows = data::sliding_windows(sc.image.width, sc.image.height, job.options);
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
 
     // Build: detection conversations of the patches, tokenized and preprocessed.
     const std::string tok_path = std::string(RSCOVLM_TEST_DATA_DIR) + "/tokenizer/qwen/tokenizer.json";
-    io::build_job bj;
+    engine::build_job bj;
     data::dataset_config cfg;
     cfg.annotation_path = (tmp / "split" / "annfiles").string();
     cfg.data_path = (tmp / "split" / "images").string();
@@ -177,17 +177,17 @@ int main(int argc, char** argv) {
     bj.tokenizer_path = fs::exists(tok_path) ? tok_path : std::string();
     bj.limit = scale == "small" ? 24 : 60;
     bj.threads = threads > 0 ? threads : 2;
-    io::build_report br;
-    const double t_build = bench::time_once([&] { br = io::build_dataset(bj); });
+    engine::build_report br;
+    const double t_build = bench::time_once([&] { br = engine::build_dataset(bj); });
     std::printf("build: %zu samples, %zu tokens (%s)\n", br.samples, br.tokens,
                 bj.tokenizer_path.empty() ? "no tokenizer: conversations only" : "tokenized + preprocessed");
     bench::report("build (samples/s)", static_cast<double>(br.samples) / t_build, "sample/s");
     if (!bj.tokenizer_path.empty()) {
-        io::build_job pj = bj;
+        engine::build_job pj = bj;
         pj.out_dir = (tmp / "build_packed").string();
         pj.pack = true;
-        io::build_report pr;
-        const double t_pack = bench::time_once([&] { pr = io::build_dataset(pj); });
+        engine::build_report pr;
+        const double t_pack = bench::time_once([&] { pr = engine::build_dataset(pj); });
         std::printf("packed build: %zu samples -> %zu packs of <= %zu tokens\n", pr.samples, pr.packs, pj.encode.max_length);
         bench::report("packed build (samples/s)", static_cast<double>(pr.samples) / t_pack, "sample/s",
                       static_cast<double>(br.samples) / t_build, "unpacked build");
@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
         for (const auto& [name, ref] : gen["reference_seconds"].items()) {
             const std::string fixture = name.substr(0, name.find('/'));
             const int size = name.find("ss1024") != std::string::npos ? 1024 : 512;
-            io::split_job fj;
+            engine::split_job fj;
             fj.image_dirs = {fx + "/" + fixture + "/images"};
             fj.ann_dirs = {fx + "/" + fixture + "/annfiles"};
             fj.out_dir = (tmp / ("fx_" + std::to_string(size))).string();
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
             fj.options.gaps = {size == 1024 ? 200 : 100};
             fj.options.padding_value_bgr = {104, 116, 124};
             fj.threads = 1;
-            const double t = bench::time_once([&] { (void)io::split_dota(fj); });
+            const double t = bench::time_once([&] { (void)engine::split_dota(fj); });
             bench::report("fixture " + name + " (s, 1 thread)", t, "s", ref.get<double>(), "mmrotate img_split");
         }
     }

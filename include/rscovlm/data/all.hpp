@@ -1,8 +1,8 @@
 #pragma once
 /// \file data/all.hpp
-/// Every core header of the data module (the io/ parts — DOTA folder splitting, XML and DOTA
-/// folder readers, encoding and shards — are in io/dota_split.hpp, io/xml_annotations.hpp and
-/// io/data_engine.hpp).
+/// Every core header of the data module (the parts over files — DOTA folder splitting, XML and DOTA
+/// folder readers, encoding, loader, shards and build — are the engine module, `engine/all.hpp`,
+/// over the io/ backends such as `io/xml_annotations.hpp`).
 
 #include <rscovlm/data/builders.hpp>
 #include <rscovlm/data/detail/sha256.hpp>

@@ -69,7 +69,7 @@ struct build_options {
     /// conversion uses the size of the first image after smart_resize.
     std::function<std::pair<int, int>(const std::string&)> image_size;
     /// Decodes an image file keeping its channels (1..4); needed by refGeo segmentation samples,
-    /// whose target is computed from the mask file (`io::build_dataset` sets it).
+    /// whose target is computed from the mask file (`engine::build_dataset` sets it).
     std::function<image(const std::string&)> load_image;
 };
 

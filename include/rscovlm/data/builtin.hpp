@@ -3,7 +3,7 @@
 /// The data module's registry kinds: `dataset_reader` (annotation files -> records) and
 /// `conversation_builder` (record -> training conversations), with their built-in catalogs.
 /// Readers that need compiled libraries (DOTA folders with image probing, VOC XML through
-/// tinyxml2) are in `io/dataset_readers.hpp` as `io::data_readers`.
+/// tinyxml2) are in `engine/readers.hpp` as `engine::data_readers`.
 
 #include <rscovlm/data/builders.hpp>
 #include <rscovlm/data/readers.hpp>

@@ -20,7 +20,7 @@
 /// tokenizer's pad id, labels with -100 (IGNORE_INDEX), attention_mask with 0, position_ids with 1,
 /// then truncates to max_length.
 ///
-/// Pure logic, no I/O: members are any type with the fields of `io::encoded_sample`
+/// Pure logic, no I/O: members are any type with the fields of `engine::encoded_sample`
 /// (`input_ids`, `labels`, `position_ids`, `image_grid_thw`, `pixel_values`, `pixel_rows`).
 
 #include <rscovlm/errors.hpp>
@@ -182,7 +182,7 @@ struct flatten_options {
 };
 
 /// `FlattenedDataCollatorForQwen2_5_VL` over one group (members in group order), with the labels
-/// fix-up of `CachedPackingDatasetForQwen2_5VL`. `S` has the fields of `io::encoded_sample`.
+/// fix-up of `CachedPackingDatasetForQwen2_5VL`. `S` has the fields of `engine::encoded_sample`.
 template <class S>
 packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten_options& o = {}) {
     packed_sequence p;

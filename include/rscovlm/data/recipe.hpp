@@ -482,7 +482,7 @@ private:
 };
 
 /// Reads every dataset of a resolved recipe and groups it into a mixture. `make_reader` maps a
-/// reader key to a reader (default: the core catalog; `io::make_any_reader` adds DOTA and XML).
+/// reader key to a reader (default: the core catalog; `engine::make_any_reader` adds DOTA and XML).
 /// Dense-detection records get `use_synonyms = random() <= prob_open_end_prompts`, one draw per
 /// record in load order, as DenseDetectionDataset's constructor; the draws come from
 /// `random.Random(open_end_seed)` (the reference uses the process's global generator there).

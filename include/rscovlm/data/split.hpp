@@ -4,7 +4,7 @@
 /// `tools/data/dota/split/img_split.py` does it (the tool RSCoVLM uses to prepare DOTA / DIOR /
 /// FAIR1M patches): sliding windows, `img_rate_thr` filtering, object assignment by IoF with
 /// truncated objects marked difficulty 2, padding, patch ids `{id}__{size}__{x}___{y}`, and
-/// float32 translated annotations. This header works on values; `io/dota_split.hpp` reads and
+/// float32 translated annotations. This header works on values; `engine/split.hpp` reads and
 /// writes dataset folders with it.
 
 #include <rscovlm/data/dota.hpp>

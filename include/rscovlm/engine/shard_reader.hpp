@@ -1,7 +1,7 @@
 #pragma once
 /// \file
-/// Reader of the token shards written by `io::shard_writer` (`shard-*.safetensors`, format
-/// `rscovlm.shard.v1`) and `io::packed_shard_writer` (`pack-*.safetensors`, format
+/// Reader of the token shards written by `engine::shard_writer` (`shard-*.safetensors`, format
+/// `rscovlm.shard.v1`) and `engine::packed_shard_writer` (`pack-*.safetensors`, format
 /// `rscovlm.packed_shard.v1`): typed access to each sample (or pack) of a shard.
 ///
 /// Everything is validated when the shard is opened, before any element is read: every tensor the

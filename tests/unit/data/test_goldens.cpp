@@ -1,7 +1,7 @@
 // Unit tests: builders and mixing rules against golden vectors made by tests/data/builders/make_goldens.py
 // (the reference's logic run with CPython random, numpy, OpenCV 4.6 and Pillow 9.4).
 #include <rscovlm/data/all.hpp>
-#include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/engine/all.hpp>
 #include <rscovlm/zoom/lrsvqa.hpp>
 
 #include <doctest/doctest.h>

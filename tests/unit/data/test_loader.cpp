@@ -1,7 +1,7 @@
 // Unit tests: the bounded multi-threaded prefetching loader (order, bound, typed errors, early stop,
 // resuming from a sampler state).
 #include <rscovlm/data/recipe.hpp>
-#include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/engine/all.hpp>
 
 #include <doctest/doctest.h>
 
@@ -26,7 +26,7 @@ void jitter(std::size_t i) {
 TEST_CASE("data: loader returns results in order whatever the thread timing") {
     for (int threads : {1, 2, 4, 8}) {
         CAPTURE(threads);
-        io::prefetch_loader<std::size_t> l(
+        engine::prefetch_loader<std::size_t> l(
             120,
             [](std::size_t i) {
                 loader_test::jitter(i);
@@ -47,7 +47,7 @@ TEST_CASE("data: loader returns results in order whatever the thread timing") {
 TEST_CASE("data: loader never runs more than capacity positions ahead of the consumer") {
     std::atomic<std::size_t> consumed{0}, violations{0}, max_ahead{0};
     const std::size_t capacity = 3;
-    io::prefetch_loader<std::size_t> l(
+    engine::prefetch_loader<std::size_t> l(
         80,
         [&](std::size_t i) {
             const std::size_t c = consumed.load();
@@ -74,7 +74,7 @@ TEST_CASE("data: loader never runs more than capacity positions ahead of the con
 }
 
 TEST_CASE("data: loader errors reach the consumer typed, at their position, and stick") {
-    io::prefetch_loader<int> bad(
+    engine::prefetch_loader<int> bad(
         10,
         [](std::size_t i) -> int {
             loader_test::jitter(i);
@@ -98,7 +98,7 @@ TEST_CASE("data: loader errors reach the consumer typed, at their position, and 
     CHECK_THROWS_AS(bad.next(), io_error);  // sticky: the position is never skipped
 
     // Non-rscovlm exceptions become data_error loader_worker_failed naming the position.
-    io::prefetch_loader<int> foreign(
+    engine::prefetch_loader<int> foreign(
         6,
         [](std::size_t i) -> int {
             if (i == 2) throw std::out_of_range("vector::at");
@@ -123,7 +123,7 @@ TEST_CASE("data: loader stops early without hanging or producing the rest") {
     std::atomic<std::size_t> produced{0};
     const auto t0 = std::chrono::steady_clock::now();
     {
-        io::prefetch_loader<int> l(
+        engine::prefetch_loader<int> l(
             100000,
             [&](std::size_t) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -139,7 +139,7 @@ TEST_CASE("data: loader stops early without hanging or producing the rest") {
     }
     {
         // Destroyed while workers are blocked on the bound and nothing was consumed.
-        io::prefetch_loader<int> l(1000, [&](std::size_t) { return 1; }, 2, 3);
+        engine::prefetch_loader<int> l(1000, [&](std::size_t) { return 1; }, 2, 3);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         CHECK(l.started() <= 2);
     }
@@ -153,7 +153,7 @@ TEST_CASE("data: sampler state round-trips through the loader (resume gives the 
     s.set_epoch(3);
     const std::vector<std::size_t> all = s.indices();
     auto load = [](const std::vector<std::size_t>& order, std::size_t stop_after, std::vector<std::size_t>& out) {
-        io::prefetch_loader<std::size_t> l(
+        engine::prefetch_loader<std::size_t> l(
             order.size(),
             [&](std::size_t k) {
                 loader_test::jitter(k);
@@ -185,7 +185,7 @@ TEST_CASE("data: sampler state round-trips through the loader (resume gives the 
 TEST_CASE("data: build_dataset resumes from a manifest's sampler_state.position") {
     namespace fs = std::filesystem;
     const std::string fx = std::string(RSCOVLM_TEST_DATA_DIR) + "/img_split/fx_a";
-    io::build_job job;
+    engine::build_job job;
     data::dataset_config cfg;
     cfg.annotation_path = fx + "/annfiles";
     cfg.data_path = fx + "/images";
@@ -204,7 +204,7 @@ TEST_CASE("data: build_dataset resumes from a manifest's sampler_state.position"
         return out;
     };
     job.out_dir = (dir / "full").string();
-    const io::build_report full = io::build_dataset(job);
+    const engine::build_report full = engine::build_dataset(job);
     REQUIRE(full.samples >= 4);
     const auto all = lines_of(dir / "full" / "conversations.jsonl");
     std::ifstream mf(dir / "full" / "manifest.json");
@@ -213,7 +213,7 @@ TEST_CASE("data: build_dataset resumes from a manifest's sampler_state.position"
     // Stop after 3 (a limit), then resume from the state the partial manifest records.
     job.out_dir = (dir / "part").string();
     job.limit = 3;
-    (void)io::build_dataset(job);
+    (void)engine::build_dataset(job);
     std::ifstream pf(dir / "part" / "manifest.json");
     const auto part = nlohmann::json::parse(pf);
     const auto state = data::sampler_state::from_json(part.at("sampler_state"));
@@ -221,7 +221,7 @@ TEST_CASE("data: build_dataset resumes from a manifest's sampler_state.position"
     job.limit = 0;
     job.resume_position = state.position;
     job.out_dir = (dir / "rest").string();
-    const io::build_report rest = io::build_dataset(job);
+    const engine::build_report rest = engine::build_dataset(job);
     CHECK(rest.samples == full.samples - 3);
     auto joined = lines_of(dir / "part" / "conversations.jsonl");
     const auto tail = lines_of(dir / "rest" / "conversations.jsonl");

@@ -1,7 +1,7 @@
 // Unit tests: RSCoVLM sample packing (plan, flattened rows, padded batches) against the golden file
 // made by tests/data/packing/make_golden.py, the packed shard writer and the packer stream.
 #include <rscovlm/data/packing.hpp>
-#include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/engine/all.hpp>
 
 #include <doctest/doctest.h>
 
@@ -23,7 +23,7 @@ nlohmann::json golden() {
     return nlohmann::json::parse(f);
 }
 
-/// A member with the fields flatten_pack / collate_padded read (like io::encoded_sample).
+/// A member with the fields flatten_pack / collate_padded read (like engine::encoded_sample).
 struct member {
     std::vector<std::int32_t> input_ids, labels;
     std::array<std::vector<std::int64_t>, 3> position_ids;
@@ -51,8 +51,8 @@ std::vector<std::array<int, 3>> grids_of(const nlohmann::json& j) {
     return out;
 }
 
-io::encoded_sample synthetic_sample(std::size_t n, int seed, std::size_t images = 0) {
-    io::encoded_sample s;
+engine::encoded_sample synthetic_sample(std::size_t n, int seed, std::size_t images = 0) {
+    engine::encoded_sample s;
     for (std::size_t k = 0; k < n; ++k) {
         s.input_ids.push_back(static_cast<std::int32_t>(1000 + seed * 100 + static_cast<int>(k)));
         s.labels.push_back(k >= n / 2 ? s.input_ids.back() : -100);
@@ -186,7 +186,7 @@ TEST_CASE("data: sample_packer streams packs into packed shards that read back")
     const fs::path dir = fs::temp_directory_path() / "rscovlm_test_packed_shards";
     fs::remove_all(dir);
     const std::vector<std::size_t> lengths = {30, 50, 20, 70, 10, 40, 25, 90};
-    std::vector<io::encoded_sample> samples;
+    std::vector<engine::encoded_sample> samples;
     for (std::size_t i = 0; i < lengths.size(); ++i) samples.push_back(packing_test::synthetic_sample(lengths[i], static_cast<int>(i), i % 3 == 0 ? 1 : 0));
     data::packing_options po;
     po.max_length = 100;
@@ -196,8 +196,8 @@ TEST_CASE("data: sample_packer streams packs into packed shards that read back")
     std::vector<data::packed_sequence> rows;
     std::vector<std::vector<std::size_t>> members;
     {
-        io::packed_shard_writer w(dir.string(), 2);
-        io::sample_packer packer(po, fo, [&](const data::packed_sequence& r, const std::vector<std::size_t>& m) {
+        engine::packed_shard_writer w(dir.string(), 2);
+        engine::sample_packer packer(po, fo, [&](const data::packed_sequence& r, const std::vector<std::size_t>& m) {
             rows.push_back(r);
             members.push_back(m);
             w.add(r, m);
@@ -263,7 +263,7 @@ TEST_CASE("data: sample_packer streams packs into packed shards that read back")
     }
     CHECK(r == rows.size());
     // A bad member list is a typed error.
-    io::packed_shard_writer w2((dir / "bad").string(), 2);
+    engine::packed_shard_writer w2((dir / "bad").string(), 2);
     CHECK_THROWS_AS(w2.add(rows[0], {}), data_error);
     fs::remove_all(dir);
 }

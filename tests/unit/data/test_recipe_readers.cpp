@@ -1,6 +1,6 @@
 // Unit tests: annotation readers (COCO, LLaVA, refGeo, LRS-VQA, XML), recipes and the sampler.
 #include <rscovlm/data/all.hpp>
-#include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/engine/all.hpp>
 #include <rscovlm/io/xml_annotations.hpp>
 
 #include <doctest/doctest.h>
@@ -194,14 +194,14 @@ TEST_CASE("data: distributed sampler pads, strides ranks and resumes") {
 }
 
 TEST_CASE("data: prefetch loader keeps order and propagates errors") {
-    io::prefetch_loader<int> l(50, [](std::size_t i) { return static_cast<int>(i * i); }, 4, 3);
+    engine::prefetch_loader<int> l(50, [](std::size_t i) { return static_cast<int>(i * i); }, 4, 3);
     int k = 0;
     while (auto v = l.next()) {
         CHECK(*v == k * k);
         ++k;
     }
     CHECK(k == 50);
-    io::prefetch_loader<int> bad(5, [](std::size_t i) -> int {
+    engine::prefetch_loader<int> bad(5, [](std::size_t i) -> int {
         if (i == 2) RSCOVLM_THROW(data_error, "boom", "sample 2");
         return 1;
     }, 2, 2);
@@ -236,10 +236,10 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     bo.prob_plain_text_prompt = 1.0;
     data::python_random rng(0);
     const data::conversation c = data::build_detection(r, data::region_type::hbb, bo, rng);
-    io::sample_encode_options eo;
+    engine::sample_encode_options eo;
     eo.keep_pixels = true;
     auto loader = [&](const data::image_ref&) { return sc.image; };
-    const io::encoded_sample s = io::encode_sample(c, tok, eo, loader);
+    const engine::encoded_sample s = engine::encode_sample(c, tok, eo, loader);
     REQUIRE(s.image_grid_thw.size() == 1);
     // smart_resize(336, 448) in the multitask budget = 336 x 448 -> grid 1 x 24 x 32, 192 pads.
     CHECK(s.image_grid_thw[0] == std::array<int, 3>{1, 24, 32});
@@ -263,9 +263,9 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     CHECK(tok.decode(sup_ids) == c.messages.back()["content"].get<std::string>() + "<|im_end|>");
     CHECK(s.position_ids[0].size() == s.input_ids.size());
     // Truncation keeps the beginning.
-    io::sample_encode_options shortopt;
+    engine::sample_encode_options shortopt;
     shortopt.max_length = 20;
-    const io::encoded_sample t = io::encode_sample(c, tok, shortopt, loader);
+    const engine::encoded_sample t = engine::encode_sample(c, tok, shortopt, loader);
     CHECK(t.truncated);
     CHECK(t.input_ids.size() == 20);
     CHECK(t.position_ids[0].size() == 20);
@@ -273,7 +273,7 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     const fs::path dir = fs::temp_directory_path() / ("rscovlm_test_shards_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
     fs::remove_all(dir);
     {
-        io::shard_writer w(dir.string(), 2);
+        engine::shard_writer w(dir.string(), 2);
         w.add(s, 7);
         w.add(t, 8);
         w.add(s, 9);

@@ -1,8 +1,8 @@
-// Unit tests: engine::shard_reader reads back what io::shard_writer and io::packed_shard_writer write
+// Unit tests: engine::shard_reader reads back what engine::shard_writer and engine::packed_shard_writer write
 // (every field), and turns every malformed shard (wrong dtype, bad shape, offsets negative, past the
 // data, decreasing or empty, bad grids) into a typed data_error instead of reading out of bounds.
 #include <rscovlm/engine/shard_reader.hpp>
-#include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/engine/all.hpp>
 
 #include <doctest/doctest.h>
 
@@ -31,9 +31,9 @@ std::vector<float> pixel_rows(std::size_t rows, float base) {
     return v;
 }
 
-rscovlm::io::encoded_sample sample_with(std::size_t tokens, std::int32_t first_id,
+rscovlm::engine::encoded_sample sample_with(std::size_t tokens, std::int32_t first_id,
                                         std::vector<std::array<int, 3>> grids, bool pixels) {
-    rscovlm::io::encoded_sample s;
+    rscovlm::engine::encoded_sample s;
     for (std::size_t k = 0; k < tokens; ++k) {
         s.input_ids.push_back(first_id + static_cast<std::int32_t>(k));
         s.labels.push_back(k % 2 ? first_id + static_cast<std::int32_t>(k) : -100);
@@ -141,8 +141,8 @@ void set_values(raw_shard& s, const std::string& name, std::vector<std::int64_t>
 TEST_CASE("data: shard_reader reads back every field the plain shard writer writes (images, pixels, videos)") {
     using namespace shard_reader_test;
     const auto dir = scratch("plain");
-    rscovlm::io::shard_writer w(dir.string(), 16);
-    std::vector<rscovlm::io::encoded_sample> in;
+    rscovlm::engine::shard_writer w(dir.string(), 16);
+    std::vector<rscovlm::engine::encoded_sample> in;
     in.push_back(sample_with(6, 10, {{1, 2, 2}}, true));
     in.push_back(sample_with(3, 50, {}, true));
     in.push_back(sample_with(9, 80, {{1, 4, 2}, {1, 2, 2}}, true));
@@ -193,7 +193,7 @@ TEST_CASE("data: shard_reader reads back every field the plain shard writer writ
 TEST_CASE("data: shard_reader reads back packs: members, spans from cu_seqlens, grids and pixels") {
     using namespace shard_reader_test;
     const auto dir = scratch("packed");
-    rscovlm::io::packed_shard_writer w(dir.string(), 8);
+    rscovlm::engine::packed_shard_writer w(dir.string(), 8);
     rscovlm::data::packed_sequence a;
     a.input_ids = {1, 2, 3, 4, 5};
     a.labels = {-100, 2, 3, -100, 5};

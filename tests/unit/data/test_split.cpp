@@ -1,7 +1,7 @@
 // Unit tests: sliding windows, IoF and patch annotations against mmrotate img_split.py fixtures.
 #include <rscovlm/data/detail/sha256.hpp>
 #include <rscovlm/data/split.hpp>
-#include <rscovlm/io/dota_split.hpp>
+#include <rscovlm/engine/split.hpp>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -118,7 +118,7 @@ TEST_CASE("data: split_dota writes images/ and annfiles/ identically for 1 and 2
     namespace fs = std::filesystem;
     const fs::path tmp = fs::temp_directory_path() / ("rscovlm_test_split_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
     fs::remove_all(tmp);
-    io::split_job job;
+    engine::split_job job;
     job.image_dirs = {fixture("fx_a/images")};
     job.ann_dirs = {fixture("fx_a/annfiles")};
     job.options = opts(1024, 200);
@@ -126,11 +126,11 @@ TEST_CASE("data: split_dota writes images/ and annfiles/ identically for 1 and 2
     job.coco_json = (tmp / "coco.json").string();
     job.out_dir = (tmp / "t1").string();
     job.threads = 1;
-    const auto r1 = io::split_dota(job);
+    const auto r1 = engine::split_dota(job);
     job.out_dir = (tmp / "t2").string();
     job.threads = 2;
     job.coco_json.clear();
-    const auto r2 = io::split_dota(job);
+    const auto r2 = engine::split_dota(job);
     const auto expected = nlohmann::json::parse(slurp(fixture("fx_a/expected.json")));
     const auto& want = expected["configs"]["ss1024_gap200"]["patches"];
     REQUIRE(r1.patches.size() == want.size());
@@ -148,7 +148,7 @@ TEST_CASE("data: split_dota writes images/ and annfiles/ identically for 1 and 2
     CHECK(coco["images"].size() == want.size());
     CHECK(coco["annotations"].size() > 0);
     job.image_dirs = {(tmp / "missing").string()};
-    auto bad = io::try_split_dota(job);
+    auto bad = engine::try_split_dota(job);
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().id == "rscovlm.io.not_a_directory");
     fs::remove_all(tmp);

@@ -1,6 +1,6 @@
 // Unit tests: LLaVA-style samples with <video> through the data engine (encode_sample, shards).
 #include <rscovlm/data/all.hpp>
-#include <rscovlm/io/data_engine.hpp>
+#include <rscovlm/engine/all.hpp>
 #include <rscovlm/io/safetensors.hpp>
 
 #include <doctest/doctest.h>
@@ -28,15 +28,15 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     data::python_random rng(0);
     const data::conversation c = data::build_chat(r, bo, rng);
     REQUIRE(c.messages[0]["content"][0]["type"] == "video");
-    CHECK(io::message_videos(nlohmann::json::parse(c.messages.dump())) == std::vector<std::string>{vs_data("video/frames_a")});
+    CHECK(engine::message_videos(nlohmann::json::parse(c.messages.dump())) == std::vector<std::string>{vs_data("video/frames_a")});
 
-    io::sample_encode_options eo;
+    engine::sample_encode_options eo;
     eo.keep_pixels = true;
     eo.video.min_pixels = 3136;
     eo.video.max_pixels = 12544;
     eo.video.torch_kernel = imaging::torch_kernel::scalar;
     eo.video_source_fps = 6.0;
-    const io::encoded_sample s = io::encode_sample(c, tok, eo);
+    const engine::encoded_sample s = engine::encode_sample(c, tok, eo);
     // Golden case 0 of tests/data/video: 4 frames at 1.6 fps, grid (2, 6, 8), 24 tokens, 1.25 s per grid.
     REQUIRE(s.video_grid_thw.size() == 1);
     CHECK(s.video_grid_thw[0] == std::array<int, 3>{2, 6, 8});
@@ -73,9 +73,9 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     CHECK(tok.decode(sup) == "A red square.<|im_end|>");
 
     // Truncation inside or before the video block drops it with its pixels.
-    io::sample_encode_options shortopt = eo;
+    engine::sample_encode_options shortopt = eo;
     shortopt.max_length = 8;
-    const io::encoded_sample t = io::encode_sample(c, tok, shortopt);
+    const engine::encoded_sample t = engine::encode_sample(c, tok, shortopt);
     CHECK(t.truncated);
     CHECK(t.video_grid_thw.empty());
     CHECK(t.second_per_grid_ts.empty());
@@ -85,7 +85,7 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     const fs::path dir = fs::temp_directory_path() / "rscovlm_test_video_shards";
     fs::remove_all(dir);
     {
-        io::shard_writer w(dir.string(), 4);
+        engine::shard_writer w(dir.string(), 4);
         w.add(s, 0);
         w.add(t, 1);
         w.flush();
@@ -102,15 +102,15 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     data::conversation bad = c;
     bad.messages[0]["content"][0].erase("video");
     bad.messages[0]["content"][0]["type"] = "video";
-    CHECK_FALSE(try_call([&] { return io::encode_sample(bad, tok, eo); }).ok());
+    CHECK_FALSE(try_call([&] { return engine::encode_sample(bad, tok, eo); }).ok());
     data::conversation missing = c;
     missing.messages[0]["content"][0]["video"] = "file://" + (dir / "nowhere").string();
-    auto m = try_call([&] { return io::encode_sample(missing, tok, eo); });
+    auto m = try_call([&] { return engine::encode_sample(missing, tok, eo); });
     REQUIRE_FALSE(m.ok());
     CHECK(m.error().id == "rscovlm.io.not_found");
-    io::sample_encode_options nofps = eo;
+    engine::sample_encode_options nofps = eo;
     nofps.video_source_fps.reset();
-    auto nf = try_call([&] { return io::encode_sample(c, tok, nofps); });
+    auto nf = try_call([&] { return engine::encode_sample(c, tok, nofps); });
     REQUIRE_FALSE(nf.ok());
     CHECK(nf.error().id == "rscovlm.io.bad_fps");
 }

@@ -1,5 +1,5 @@
 #pragma once
-/// \file io/dota_split.hpp
+/// \file engine/split.hpp
 /// Splits a DOTA-layout dataset folder (images + annfiles) into patches on disk, as mmrotate's
 /// `tools/data/dota/split/img_split.py` `main()` does: `OUT/images/<patch id><ext>` and
 /// `OUT/annfiles/<patch id>.txt`, on several threads, with progress reporting. Optionally also a
@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-namespace rscovlm::io {
+namespace rscovlm::engine {
 
 /// A splitting job over one or more image folders.
 struct split_job {
@@ -73,10 +73,10 @@ namespace detail {
 /// cv2.imread(path) semantics on rscovlm's decoder: 3 channels, alpha dropped (not composited),
 /// grey replicated; pixels stay in RGB order here (cv2 would hold them as BGR).
 inline rscovlm::image imread_color(const std::string& path) {
-    load_options lo;
+    io::load_options lo;
     lo.to_rgb = false;
     lo.max_pixels = 1ull << 30;  // OpenCV's CV_IO_MAX_IMAGE_PIXELS
-    rscovlm::image raw = load_image(path, lo);
+    rscovlm::image raw = io::load_image(path, lo);
     if (raw.channels == 3) return raw;
     rscovlm::image out(raw.width, raw.height, 3);
     const std::size_t n = static_cast<std::size_t>(raw.width) * static_cast<std::size_t>(raw.height);
@@ -202,9 +202,9 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
             if (job.hash_pixels) r.sha256_rgb = data::detail::sha256_hex(patch.data.data(), patch.data.size());
             const std::string img_path = (img_out / r.file).string();
             if (job.save_ext == ".png")
-                save_png(img_path, patch);
+                io::save_png(img_path, patch);
             else
-                save_jpeg(img_path, patch, job.jpeg_quality);
+                io::save_jpeg(img_path, patch, job.jpeg_quality);
             const std::string text = data::format_patch_annotation(p);
             const std::string ann_path = (ann_out / (p.id + ".txt")).string();
             std::ofstream f(ann_path, std::ios::binary | std::ios::trunc);
@@ -316,4 +316,4 @@ inline result<split_report> try_split_dota(const split_job& job, const split_pro
     return try_call([&] { return split_dota(job, progress); });
 }
 
-}  // namespace rscovlm::io
+}  // namespace rscovlm::engine
