@@ -2803,14 +2803,6 @@ inline quad normalize_polygon(const quad& q, bool clockwise = true) {
     return out;
 }
 
-/// Original and resized image sizes: the frame mapping of RSCoVLM's detection data.
-struct frame {
-    int orig_width = 0;
-    int orig_height = 0;
-    int resized_width = 0;
-    int resized_height = 0;
-};
-
 /// `int(v * resized / orig)` (dense_det_dataset.py `resize_coordinates_in_metadata`): original to
 /// resized frame with truncation toward zero; Python's left-to-right evaluation is kept.
 inline std::int64_t to_resized_int(double v, int resized, int orig) noexcept {
@@ -2823,6 +2815,40 @@ inline double to_original(double v, int orig, int resized) noexcept {
     if (resized == 0) return 0.0;
     return v * static_cast<double>(orig) / static_cast<double>(resized);
 }
+
+/// `v / resized * orig` (RSCoVLM grounding metric `resize_bbox`): the same mapping with the division
+/// first, which rounds differently.
+inline double to_original_div_first(double v, int orig, int resized) noexcept {
+    if (resized == 0) return 0.0;
+    return v / static_cast<double>(resized) * static_cast<double>(orig);
+}
+
+/// Original and resized image sizes: the frame mapping of RSCoVLM's data and metrics (what a
+/// `resolution::plan` gives with `frames()`), with the reference's conversions per axis.
+struct frame {
+    int orig_width = 0;
+    int orig_height = 0;
+    int resized_width = 0;
+    int resized_height = 0;
+
+    /// Target coordinates into the resized frame: Python `int(v * resized / orig)`, as an int
+    /// (saturated; NaN gives 0).
+    int to_resized_x(double v) const noexcept { return clamp_int(to_resized_int(v, resized_width, orig_width)); }
+    int to_resized_y(double v) const noexcept { return clamp_int(to_resized_int(v, resized_height, orig_height)); }
+    /// Predictions back to the original frame: `v * orig / resized` (dense_det metric).
+    double to_original_x(double v) const noexcept { return to_original(v, orig_width, resized_width); }
+    double to_original_y(double v) const noexcept { return to_original(v, orig_height, resized_height); }
+    /// Predictions back with the grounding metric's order: `v / resized * orig` (`resize_bbox`).
+    double to_original_x_div_first(double v) const noexcept { return to_original_div_first(v, orig_width, resized_width); }
+    double to_original_y_div_first(double v) const noexcept {
+        return to_original_div_first(v, orig_height, resized_height);
+    }
+
+  private:
+    static int clamp_int(std::int64_t v) noexcept {
+        return static_cast<int>(std::min<std::int64_t>(std::max<std::int64_t>(v, -2147483647 - 1), 2147483647));
+    }
+};
 
 /// Maps flat (x, y, x, y, ...) coordinates from the resized frame back to the original frame.
 inline void map_to_original(std::vector<double>& xy, const frame& f) noexcept {
@@ -4403,9 +4429,9 @@ inline void to_json(nlohmann::json& j, const decode_result& r) {
 // ---- end rscovlm/box_codec/all.hpp
 // ---- begin rscovlm/data/all.hpp
 /// \file data/all.hpp
-/// Every core header of the data module (the io/ parts — DOTA folder splitting, XML and DOTA
-/// folder readers, encoding and shards — are in io/dota_split.hpp, io/xml_annotations.hpp and
-/// io/data_engine.hpp).
+/// Every core header of the data module (the parts over files — DOTA folder splitting, XML and DOTA
+/// folder readers, encoding, loader, shards and build — are the engine module, `engine/all.hpp`,
+/// over the io/ backends such as `io/xml_annotations.hpp`).
 
 // ---- begin rscovlm/data/builders.hpp
 /// \file data/builders.hpp
@@ -5884,7 +5910,7 @@ inline std::string_view smart_resize_branch(long long height, long long width, c
 ///
 /// A strategy maps an original size to a resolution plan (resized size, grid, tokens) without decoding
 /// the image, so token budgets can be computed from headers (`io::probe_image`) or annotations alone.
-/// Coordinates move between frames with the reference's conventions (`frame_map`).
+/// Coordinates move between frames with the reference's conventions (`geometry::frame`).
 
 // ---- begin rscovlm/resolution/python_random.hpp
 /// \file python_random.hpp
@@ -5948,32 +5974,6 @@ inline budget find_budget(std::string_view name) {
                   "unknown budget '" + std::string(name) + "' (multitask|det|hf_default|qvu_default|sq<S>)");
 }
 
-/// \brief Moves coordinates between the original and the resized frame, as the RSCoVLM reference does.
-struct frame_map {
-    int original_width = 0;
-    int original_height = 0;
-    int resized_width = 0;
-    int resized_height = 0;
-
-    /// \brief Target coordinates into the resized frame: Python `int(v * resized / orig)` (truncation toward 0).
-    int to_resized_x(double v) const noexcept { return trunc_to_int(v * resized_width / original_width); }
-    int to_resized_y(double v) const noexcept { return trunc_to_int(v * resized_height / original_height); }
-    /// \brief Predictions back to the original frame: `v * orig / resized` (RSCoVLM dense_det metric).
-    double to_original_x(double v) const noexcept { return v * original_width / resized_width; }
-    double to_original_y(double v) const noexcept { return v * original_height / resized_height; }
-    /// \brief Predictions back with the grounding metric's order: `v / resized * orig` (RSCoVLM `resize_bbox`).
-    double to_original_x_div_first(double v) const noexcept { return v / resized_width * original_width; }
-    double to_original_y_div_first(double v) const noexcept { return v / resized_height * original_height; }
-
-  private:
-    static int trunc_to_int(double v) noexcept {
-        if (!(v == v)) return 0;
-        if (v >= 2147483647.0) return 2147483647;
-        if (v <= -2147483648.0) return -2147483647 - 1;
-        return static_cast<int>(v);
-    }
-};
-
 /// \brief The resolution decided for one image.
 struct plan {
     int original_height = 0;
@@ -5991,7 +5991,7 @@ struct plan {
     bool randomized = false;
 
     /// \brief The coordinate mapping between the two frames.
-    frame_map frames() const noexcept { return {original_width, original_height, resized_width, resized_height}; }
+    geometry::frame frames() const noexcept { return {original_width, original_height, resized_width, resized_height}; }
 };
 
 /// \brief JSON of a plan (ADL): original and resized sizes, grid, tokens, budget, randomized.
@@ -6333,7 +6333,7 @@ struct build_options {
     /// conversion uses the size of the first image after smart_resize.
     std::function<std::pair<int, int>(const std::string&)> image_size;
     /// Decodes an image file keeping its channels (1..4); needed by refGeo segmentation samples,
-    /// whose target is computed from the mask file (`io::build_dataset` sets it).
+    /// whose target is computed from the mask file (`engine::build_dataset` sets it).
     std::function<image(const std::string&)> load_image;
 };
 
@@ -7198,7 +7198,7 @@ inline std::string sha256_hex(const void* data, std::size_t n) {
 /// The data module's registry kinds: `dataset_reader` (annotation files -> records) and
 /// `conversation_builder` (record -> training conversations), with their built-in catalogs.
 /// Readers that need compiled libraries (DOTA folders with image probing, VOC XML through
-/// tinyxml2) are in `io/dataset_readers.hpp` as `io::data_readers`.
+/// tinyxml2) are in `engine/readers.hpp` as `engine::data_readers`.
 
 // ---- begin rscovlm/data/readers.hpp
 /// \file data/readers.hpp
@@ -8157,7 +8157,7 @@ inline void write_dota(const std::string& path, const std::vector<dota_object>& 
 /// tokenizer's pad id, labels with -100 (IGNORE_INDEX), attention_mask with 0, position_ids with 1,
 /// then truncates to max_length.
 ///
-/// Pure logic, no I/O: members are any type with the fields of `io::encoded_sample`
+/// Pure logic, no I/O: members are any type with the fields of `engine::encoded_sample`
 /// (`input_ids`, `labels`, `position_ids`, `image_grid_thw`, `pixel_values`, `pixel_rows`).
 
 
@@ -8318,7 +8318,7 @@ struct flatten_options {
 };
 
 /// `FlattenedDataCollatorForQwen2_5_VL` over one group (members in group order), with the labels
-/// fix-up of `CachedPackingDatasetForQwen2_5VL`. `S` has the fields of `io::encoded_sample`.
+/// fix-up of `CachedPackingDatasetForQwen2_5VL`. `S` has the fields of `engine::encoded_sample`.
 template <class S>
 packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten_options& o = {}) {
     packed_sequence p;
@@ -8921,7 +8921,7 @@ private:
 };
 
 /// Reads every dataset of a resolved recipe and groups it into a mixture. `make_reader` maps a
-/// reader key to a reader (default: the core catalog; `io::make_any_reader` adds DOTA and XML).
+/// reader key to a reader (default: the core catalog; `engine::make_any_reader` adds DOTA and XML).
 /// Dense-detection records get `use_synonyms = random() <= prob_open_end_prompts`, one draw per
 /// record in load order, as DenseDetectionDataset's constructor; the draws come from
 /// `random.Random(open_end_seed)` (the reference uses the process's global generator there).
@@ -9065,7 +9065,7 @@ private:
 /// `tools/data/dota/split/img_split.py` does it (the tool RSCoVLM uses to prepare DOTA / DIOR /
 /// FAIR1M patches): sliding windows, `img_rate_thr` filtering, object assignment by IoF with
 /// truncated objects marked difficulty 2, padding, patch ids `{id}__{size}__{x}___{y}`, and
-/// float32 translated annotations. This header works on values; `io/dota_split.hpp` reads and
+/// float32 translated annotations. This header works on values; `engine/split.hpp` reads and
 /// writes dataset folders with it.
 
 // ---- begin rscovlm/eval/polygon_iou.hpp
@@ -21918,11 +21918,34 @@ inline grounding_result ground(const image& original, const box_codec::codec& co
             x1 = std::min(x1, xy[k]), x2 = std::max(x2, xy[k]);
             y1 = std::min(y1, xy[k + 1]), y2 = std::max(y2, xy[k + 1]);
         }
-        const resolution::frame_map f = r.plan.frames();
+        const geometry::frame f = r.plan.frames();
         r.box = std::array<double, 4>{f.to_original_x_div_first(x1), f.to_original_y_div_first(y1),
                                       f.to_original_x_div_first(x2), f.to_original_y_div_first(y2)};
     }
     return r;
+}
+
+/// Draws decoded objects (original frame) on `img`: horizontal boxes as rectangles, oriented boxes
+/// (cx, cy, w, h, degrees) and quadrilaterals as polygons, one colour per class id.
+inline void draw_objects(image& img, const std::vector<box_codec::object>& objects, box_codec::box_kind kind) {
+    static const imaging::rgb palette[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},
+                                           {245, 130, 48}, {145, 30, 180}, {70, 240, 240}, {240, 50, 230}};
+    const int thick = std::max(1, std::min(img.width, img.height) / 300);
+    for (const auto& o : objects) {
+        const auto& col = palette[static_cast<std::size_t>(o.label_id < 0 ? 0 : o.label_id) % 8];
+        const auto& c = o.coords;
+        if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
+            imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
+        } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
+            const double pi = 3.14159265358979323846;
+            imaging::draw_polygon(img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col,
+                                  thick);
+        } else if (c.size() >= 8) {
+            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]}, geometry::point{c[4], c[5]},
+                                   geometry::point{c[6], c[7]}};
+            imaging::draw_polygon(img, q, col, thick);
+        }
+    }
 }
 
 /// What `run` needs besides the pipeline, the image and the backend.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """registry/components.json must equal the compiled catalogs (`rscovlm components --json`), both
 ways: same kinds, and the same (kind, key, type, backend) rows. Each row's header must exist and
-mention the key. Torch rows are compared only when the CLI was built with the plugin. The component
+mention the key, and every component key a library header defines must be in the manifest (a
+type never added to its catalog). Torch rows are compared only when the CLI was built with the plugin. The component
 table of README.md must be the one scripts/update_manifest.py renders from the manifest."""
 import json
 import os
@@ -40,6 +41,22 @@ for c in manifest["components"]:
         errors.append("%s: header '%s' does not exist" % (c["key"], header))
     elif ('"%s"' % c["key"]) not in open(path, encoding="utf-8").read():
         errors.append("%s: header '%s' does not define that key" % (c["key"], header))
+# Every component key defined in a library header must be in the manifest: a component whose type
+# exists but that was never added to its module's catalog (builtin.hpp) is caught here.
+import re  # noqa: E402
+key_re = re.compile(r'std::string_view (?:\w+_)?key = "([a-z0-9_]+\.[a-z0-9_.]+)"')
+manifest_keys = {c["key"] for c in manifest["components"]}
+for base in [os.path.join(root, "include"), os.path.join(root, "plugins", "torch", "include")]:
+    for d, _, files in os.walk(base):
+        for f in files:
+            if not f.endswith(".hpp"):
+                continue
+            path = os.path.join(d, f)
+            for key in key_re.findall(open(path, encoding="utf-8").read()):
+                if key not in manifest_keys:
+                    errors.append("%s defines component key '%s', which no catalog lists (add it to its "
+                                  "module's builtin.hpp, then run scripts/update_manifest.py)"
+                                  % (os.path.relpath(path, root), key))
 sys.path.insert(0, os.path.join(root, "scripts"))
 from update_manifest import README_BEGIN, README_END, readme_with_table  # noqa: E402
 readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()

@@ -45,14 +45,6 @@ inline quad normalize_polygon(const quad& q, bool clockwise = true) {
     return out;
 }
 
-/// Original and resized image sizes: the frame mapping of RSCoVLM's detection data.
-struct frame {
-    int orig_width = 0;
-    int orig_height = 0;
-    int resized_width = 0;
-    int resized_height = 0;
-};
-
 /// `int(v * resized / orig)` (dense_det_dataset.py `resize_coordinates_in_metadata`): original to
 /// resized frame with truncation toward zero; Python's left-to-right evaluation is kept.
 inline std::int64_t to_resized_int(double v, int resized, int orig) noexcept {
@@ -65,6 +57,40 @@ inline double to_original(double v, int orig, int resized) noexcept {
     if (resized == 0) return 0.0;
     return v * static_cast<double>(orig) / static_cast<double>(resized);
 }
+
+/// `v / resized * orig` (RSCoVLM grounding metric `resize_bbox`): the same mapping with the division
+/// first, which rounds differently.
+inline double to_original_div_first(double v, int orig, int resized) noexcept {
+    if (resized == 0) return 0.0;
+    return v / static_cast<double>(resized) * static_cast<double>(orig);
+}
+
+/// Original and resized image sizes: the frame mapping of RSCoVLM's data and metrics (what a
+/// `resolution::plan` gives with `frames()`), with the reference's conversions per axis.
+struct frame {
+    int orig_width = 0;
+    int orig_height = 0;
+    int resized_width = 0;
+    int resized_height = 0;
+
+    /// Target coordinates into the resized frame: Python `int(v * resized / orig)`, as an int
+    /// (saturated; NaN gives 0).
+    int to_resized_x(double v) const noexcept { return clamp_int(to_resized_int(v, resized_width, orig_width)); }
+    int to_resized_y(double v) const noexcept { return clamp_int(to_resized_int(v, resized_height, orig_height)); }
+    /// Predictions back to the original frame: `v * orig / resized` (dense_det metric).
+    double to_original_x(double v) const noexcept { return to_original(v, orig_width, resized_width); }
+    double to_original_y(double v) const noexcept { return to_original(v, orig_height, resized_height); }
+    /// Predictions back with the grounding metric's order: `v / resized * orig` (`resize_bbox`).
+    double to_original_x_div_first(double v) const noexcept { return to_original_div_first(v, orig_width, resized_width); }
+    double to_original_y_div_first(double v) const noexcept {
+        return to_original_div_first(v, orig_height, resized_height);
+    }
+
+  private:
+    static int clamp_int(std::int64_t v) noexcept {
+        return static_cast<int>(std::min<std::int64_t>(std::max<std::int64_t>(v, -2147483647 - 1), 2147483647));
+    }
+};
 
 /// Maps flat (x, y, x, y, ...) coordinates from the resized frame back to the original frame.
 inline void map_to_original(std::vector<double>& xy, const frame& f) noexcept {

@@ -199,7 +199,7 @@ inline grounding_result ground(const image& original, const box_codec::codec& co
             x1 = std::min(x1, xy[k]), x2 = std::max(x2, xy[k]);
             y1 = std::min(y1, xy[k + 1]), y2 = std::max(y2, xy[k + 1]);
         }
-        const resolution::frame_map f = r.plan.frames();
+        const geometry::frame f = r.plan.frames();
         r.box = std::array<double, 4>{f.to_original_x_div_first(x1), f.to_original_y_div_first(y1),
                                       f.to_original_x_div_first(x2), f.to_original_y_div_first(y2)};
     }

@@ -4,9 +4,10 @@
 ///
 /// A strategy maps an original size to a resolution plan (resized size, grid, tokens) without decoding
 /// the image, so token budgets can be computed from headers (`io::probe_image`) or annotations alone.
-/// Coordinates move between frames with the reference's conventions (`frame_map`).
+/// Coordinates move between frames with the reference's conventions (`geometry::frame`).
 
 #include <rscovlm/errors.hpp>
+#include <rscovlm/geometry/ops.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/resolution/python_random.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
@@ -59,32 +60,6 @@ inline budget find_budget(std::string_view name) {
                   "unknown budget '" + std::string(name) + "' (multitask|det|hf_default|qvu_default|sq<S>)");
 }
 
-/// \brief Moves coordinates between the original and the resized frame, as the RSCoVLM reference does.
-struct frame_map {
-    int original_width = 0;
-    int original_height = 0;
-    int resized_width = 0;
-    int resized_height = 0;
-
-    /// \brief Target coordinates into the resized frame: Python `int(v * resized / orig)` (truncation toward 0).
-    int to_resized_x(double v) const noexcept { return trunc_to_int(v * resized_width / original_width); }
-    int to_resized_y(double v) const noexcept { return trunc_to_int(v * resized_height / original_height); }
-    /// \brief Predictions back to the original frame: `v * orig / resized` (RSCoVLM dense_det metric).
-    double to_original_x(double v) const noexcept { return v * original_width / resized_width; }
-    double to_original_y(double v) const noexcept { return v * original_height / resized_height; }
-    /// \brief Predictions back with the grounding metric's order: `v / resized * orig` (RSCoVLM `resize_bbox`).
-    double to_original_x_div_first(double v) const noexcept { return v / resized_width * original_width; }
-    double to_original_y_div_first(double v) const noexcept { return v / resized_height * original_height; }
-
-  private:
-    static int trunc_to_int(double v) noexcept {
-        if (!(v == v)) return 0;
-        if (v >= 2147483647.0) return 2147483647;
-        if (v <= -2147483648.0) return -2147483647 - 1;
-        return static_cast<int>(v);
-    }
-};
-
 /// \brief The resolution decided for one image.
 struct plan {
     int original_height = 0;
@@ -102,7 +77,7 @@ struct plan {
     bool randomized = false;
 
     /// \brief The coordinate mapping between the two frames.
-    frame_map frames() const noexcept { return {original_width, original_height, resized_width, resized_height}; }
+    geometry::frame frames() const noexcept { return {original_width, original_height, resized_width, resized_height}; }
 };
 
 /// \brief JSON of a plan (ADL): original and resized sizes, grid, tokens, budget, randomized.
