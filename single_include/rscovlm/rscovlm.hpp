@@ -12685,6 +12685,11 @@ inline nlohmann::json to_json(const mf1_result& r) {
     return {{"points", pts}, {"mF1", r.mean_f1}};
 }
 
+/// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
+inline void to_json(nlohmann::json& j, const dota_eval_result& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const sweep_result& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const mf1_result& v) { j = to_json(v); }
+
 }  // namespace rscovlm::eval
 // ---- end rscovlm/eval/report.hpp
 // ---- begin rscovlm/eval/text_metrics.hpp
@@ -20762,6 +20767,11 @@ inline nlohmann::json to_json(const trace& t) {
                           {"stop_reason", t.stop_reason},
                           {"steps", steps}};
 }
+
+/// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
+inline void to_json(nlohmann::json& j, const zoom_record& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const step& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const trace& v) { j = to_json(v); }
 
 } // namespace rscovlm::zoom
 // ---- end rscovlm/zoom/trace.hpp

@@ -92,4 +92,9 @@ inline nlohmann::json to_json(const mf1_result& r) {
     return {{"points", pts}, {"mF1", r.mean_f1}};
 }
 
+/// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
+inline void to_json(nlohmann::json& j, const dota_eval_result& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const sweep_result& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const mf1_result& v) { j = to_json(v); }
+
 }  // namespace rscovlm::eval

@@ -108,4 +108,9 @@ inline nlohmann::json to_json(const trace& t) {
                           {"steps", steps}};
 }
 
+/// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
+inline void to_json(nlohmann::json& j, const zoom_record& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const step& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const trace& v) { j = to_json(v); }
+
 } // namespace rscovlm::zoom

@@ -123,3 +123,25 @@ TEST_CASE("pipeline: the lrsvqa-zoom preset runs the Zoom-in Chain; task errors 
     CHECK(error_id_of([&] { pipeline::task_of(bad); }) == "rscovlm.config.bad_task");
     CHECK(pipeline::pipeline::from_json(p.to_json()).task() == "vqa");
 }
+
+TEST_CASE("pipeline: JSON conversions live next to their types (ADL)") {
+    using namespace rscovlm;
+    box_codec::decode_result r;
+    r.objects.push_back({{1, 2, 3, 4}, "ship", 1});
+    r.dropped.add("bad_number", 3, "x,y oops");
+    const nlohmann::json j = r;
+    CHECK(j.at("objects").at(0).at("label") == "ship");
+    CHECK(j.at("objects").at(0).get<box_codec::object>().coords == std::vector<double>{1, 2, 3, 4});
+    CHECK(j.at("dropped").at("counts").at("bad_number") == 1);
+    CHECK(j.at("dropped").at("examples").at(0).at("index") == 3);
+    zoom::trace t;
+    t.stop_reason = "answered";
+    CHECK(nlohmann::json(t) == zoom::to_json(t));
+    eval::sweep_result s;
+    CHECK(nlohmann::json(s) == eval::to_json(s));
+    const resolution::plan p = resolution::make_plan(100, 200, resolution::size{112, 224}, 3136, 1003520);
+    const nlohmann::json pj = p;
+    CHECK(pj.at("resized_size").at("width") == 224);
+    CHECK(pj.at("grid_thw") == nlohmann::json::array({1, 8, 16}));
+    CHECK(pj.at("tokens") == 32);
+}
