@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
     const auto windows = data::sliding_windows(sc.image.width, sc.image.height, job.options);
     fs::create_directories(tmp / "baseline");
     const double t_base = bench::time_once([&] {
-        const rscovlm::image img = io::detail::imread_color(src_png);
+        const rscovlm::image img = engine::detail::imread_color(src_png);
         imaging::parallel_for(windows.size(), threads, [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
                 const rscovlm::image p = data::crop_patch(img, windows[i], job.options);

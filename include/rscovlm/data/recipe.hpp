@@ -10,6 +10,7 @@
 /// seeded with seed + epoch, padding by wrap-around, rank striding) with resumable state.
 
 #include <rscovlm/data/builtin.hpp>
+#include <rscovlm/data/detail/pyformat.hpp>
 #include <rscovlm/data/detail/pyrandom.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/resolution/builtin.hpp>

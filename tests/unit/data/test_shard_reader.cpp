@@ -38,11 +38,11 @@ rscovlm::engine::encoded_sample sample_with(std::size_t tokens, std::int32_t fir
         s.input_ids.push_back(first_id + static_cast<std::int32_t>(k));
         s.labels.push_back(k % 2 ? first_id + static_cast<std::int32_t>(k) : -100);
         for (std::size_t a = 0; a < 3; ++a)
-            s.positions[a].push_back(static_cast<std::int64_t>(k * (a + 1)));
+            s.position_ids[a].push_back(static_cast<std::int64_t>(k * (a + 1)));
     }
-    s.grid_thw = std::move(grids);
+    s.image_grid_thw = std::move(grids);
     std::size_t rows = 0;
-    for (const auto& g : s.grid_thw)
+    for (const auto& g : s.image_grid_thw)
         rows += static_cast<std::size_t>(g[0] * g[1] * g[2]);
     if (pixels && rows) {
         s.pixel_values = pixel_rows(rows, static_cast<float>(first_id % 7));
@@ -172,11 +172,11 @@ TEST_CASE("data: shard_reader reads back every field the plain shard writer writ
         CHECK(s.input_ids == in[k].input_ids);
         CHECK(s.labels == in[k].labels);
         for (std::size_t a = 0; a < 3; ++a)
-            CHECK(s.position_ids[a] == in[k].positions[a]);
-        REQUIRE(s.grid_thw.size() == in[k].grid_thw.size());
+            CHECK(s.position_ids[a] == in[k].position_ids[a]);
+        REQUIRE(s.grid_thw.size() == in[k].image_grid_thw.size());
         for (std::size_t g = 0; g < s.grid_thw.size(); ++g)
             CHECK(s.grid_thw[g] ==
-                  rscovlm::engine::shard_grid{in[k].grid_thw[g][0], in[k].grid_thw[g][1], in[k].grid_thw[g][2]});
+                  rscovlm::engine::shard_grid{in[k].image_grid_thw[g][0], in[k].image_grid_thw[g][1], in[k].image_grid_thw[g][2]});
         CHECK(s.pixel_values == in[k].pixel_values);
         CHECK(s.video_grid_thw.size() == in[k].video_grid_thw.size());
         CHECK(s.second_per_grid_ts == in[k].second_per_grid_ts);

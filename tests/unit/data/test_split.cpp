@@ -99,7 +99,7 @@ TEST_CASE("data: img_split patch annotations match the reference files byte for 
 
 TEST_CASE("data: img_split crops and pads pixels like cv2 (hash of the RGB patch)") {
     const auto expected = nlohmann::json::parse(slurp(fixture("fx_a/expected.json")));
-    const rscovlm::image img = io::detail::imread_color(fixture("fx_a/images/P1666.png"));
+    const rscovlm::image img = engine::detail::imread_color(fixture("fx_a/images/P1666.png"));
     const data::split_options o = opts(512, 100);
     std::size_t checked = 0;
     for (const auto& p : expected["configs"]["ss512_gap100"]["patches"]) {
