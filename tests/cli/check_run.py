@@ -26,7 +26,7 @@ def expect(cond, what):
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    # Detection: the det budget upsizes 140x84 to 392x224 (smart_resize, 256*28^2 min pixels).
+    # Detection: the det budget upsizes 140x84 to 588x364 (smart_resize: ceil by 28 above 256*28^2 pixels).
     png = os.path.join(tmp, "det.png")
     answer = "28,28,112,28,112,84,28,84 plane\nnot a box\n"
     rc, out, err = run(["run", "--preset", "dota-quad-detection", "--image", image, "--classes", "plane, ship",
@@ -36,12 +36,12 @@ with tempfile.TemporaryDirectory() as tmp:
         j = json.loads(out)
         expect(j["task"] == "detection" and j["preset"] == "dota-quad-detection", "detection result header")
         rs = j["plan"]["resized_size"]
-        expect((rs["width"], rs["height"]) == (392, 224), "detection plan %s" % rs)
+        expect((rs["width"], rs["height"]) == (588, 364), "detection plan %s" % rs)
         objs = j["objects"]
         expect(len(objs) == 1 and objs[0]["label"] == "plane", "one plane decoded: %s" % objs)
         if objs:
             # v * orig / resized, as dense_det.py parses answers
-            expect(objs[0]["coords"][:2] == [28 * 140 / 392, 28 * 84 / 224], "coords to the original frame %s" % objs[0])
+            expect(objs[0]["coords"][:2] == [28 * 140 / 588, 28 * 84 / 364], "coords to the original frame %s" % objs[0])
         expect(j["dropped"]["total"] == 1, "the garbage line is reported, not thrown")
         expect(j["prompt"] == "find the plane, ship", "the codec's user prompt: %r" % j["prompt"])
         expect(os.path.getsize(png) > 0 and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n", "--png writes a PNG")
