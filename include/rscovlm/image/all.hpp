@@ -7,4 +7,5 @@
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/image/ops.hpp>
 #include <rscovlm/image/parallel.hpp>
+#include <rscovlm/image/resample.hpp>
 #include <rscovlm/image/torch_resize.hpp>
