@@ -5,6 +5,11 @@
 /// io/data_engine.hpp).
 
 #include <rscovlm/data/builders.hpp>
+#include <rscovlm/data/builders/chat.hpp>
+#include <rscovlm/data/builders/common.hpp>
+#include <rscovlm/data/builders/detection.hpp>
+#include <rscovlm/data/builders/grounding.hpp>
+#include <rscovlm/data/builders/lrsvqa_zoom.hpp>
 #include <rscovlm/data/detail/sha256.hpp>
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/dota.hpp>
