@@ -13,6 +13,7 @@
 #include <rscovlm/data/detail/sha256.hpp>
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/dota.hpp>
+#include <rscovlm/data/lrsvqa.hpp>
 #include <rscovlm/data/packing.hpp>
 #include <rscovlm/data/prompts.hpp>
 #include <rscovlm/data/readers.hpp>

@@ -40,7 +40,7 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
 }  // namespace detail
 
 /// LRS-VQA-Zoom sample (visual_cot_dataset.py `get_messages`), the one implementation behind the
-/// data engine's `builder.lrsvqa_zoom` and `zoom::lrsvqa::build_zoom_conversation`. With exactly
+/// data engine's `builder.lrsvqa_zoom` and `data::lrsvqa::build_zoom_conversation`. With exactly
 /// one `crop_hbox` (and visual CoT enabled) a one-step Zoom-in conversation: tool system prompt,
 /// question + zoom instruction, the tool call with the crop box scaled to the resized frame by
 /// `int()`, the crop of the *original* image (Pillow `crop`, coordinates rounded half to even),
