@@ -15,7 +15,7 @@ namespace rscovlm {
 /// \brief An 8-bit image with interleaved channels (HWC, row-major, no padding between rows).
 ///
 /// `channels` is 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA). The pixel (x, y) channel c lives at
-/// `data[(y * width + x) * channels + c]`. Image operations live in `<rscovlm/image/ops.hpp>`
+/// `data[(y * width + x) * channels + c]`. Image operations live in `<rscovlm/imaging/ops.hpp>`
 /// (included at the end of this header), namespace `rscovlm::imaging`; `image::resize` and
 /// `image::crop` forward to them.
 struct image {
@@ -101,4 +101,4 @@ inline image make_image(int w, int h, int c) {
 }  // namespace rscovlm::imaging::detail
 
 // The operations are part of the image API (image::resize / image::crop are defined there).
-#include <rscovlm/image/ops.hpp>
+#include <rscovlm/imaging/ops.hpp>

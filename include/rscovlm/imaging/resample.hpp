@@ -9,7 +9,7 @@
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/parallel.hpp>
+#include <rscovlm/imaging/parallel.hpp>
 
 // Exact integer AVX2 kernels of the resampler (GCC/Clang on x86; chosen at run time when the CPU has
 // AVX2). Define RSCOVLM_NO_SIMD to compile only the portable scalar code.
