@@ -23,6 +23,8 @@
 #include <rscovlm/data/synthetic.hpp>
 #define RSCOVLM_CLI_HAS_SCENES 1
 #endif
+#include <rscovlm/data/lrsvqa.hpp>
+#include <rscovlm/eval/lrsvqa.hpp>
 #include <rscovlm/zoom/backend.hpp>
 
 #include <unistd.h>

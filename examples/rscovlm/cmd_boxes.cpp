@@ -7,7 +7,7 @@
 
 #include <rscovlm/box_codec/all.hpp>
 #include <rscovlm/geometry/all.hpp>
-#include <rscovlm/image/draw.hpp>
+#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
 

@@ -4,7 +4,7 @@
 #include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/all.hpp>
 #include <rscovlm/engine/shard_reader.hpp>
-#include <rscovlm/image/ops.hpp>
+#include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/engine/all.hpp>
 #include <rscovlm/engine/split.hpp>
 #include <rscovlm/io/image_io.hpp>

@@ -13,7 +13,7 @@
 #include <rscovlm/data/all.hpp>
 #include <rscovlm/eval/all.hpp>
 #include <rscovlm/geometry/all.hpp>
-#include <rscovlm/image/all.hpp>
+#include <rscovlm/imaging/all.hpp>
 #include <rscovlm/processor/all.hpp>
 #include <rscovlm/resolution/all.hpp>
 #include <rscovlm/tokenizer/all.hpp>

@@ -4445,6 +4445,22 @@ inline void to_json(nlohmann::json& j, const decode_result& r) {
 /// refgeo_dataset.py (same names), sft_dataset.py `get_messages_from_llava_style_conversations`
 /// and `random_resize_images_in_messages`, xeochat_dataset.py `process_teochatlas_messages`,
 /// visual_cot_dataset.py `get_messages`.
+///
+/// One header per task family under data/builders/; this header includes them all.
+
+// ---- begin rscovlm/data/builders/chat.hpp
+/// \file data/builders/chat.hpp
+/// Chat (SFT) conversations: LLaVA-style supervised chat and LLaVA-OneVision rows
+/// (rscovlm/training/data/sft_dataset.py `get_messages_from_llava_style_conversations`,
+/// `random_resize_images_in_messages`), and GeoChat/TEOChat records (xeochat_dataset.py
+/// `process_teochatlas_messages`).
+
+// ---- begin rscovlm/data/builders/common.hpp
+/// \file data/builders/common.hpp
+/// What the conversation builders share: sizing options (`resize_policy`, `build_options`), region
+/// types, and the message/item helpers. Random choices draw from a CPython-compatible generator in
+/// the reference's call order, so a sample built with `python_random(s)` equals the reference's
+/// output after `random.seed(s)`.
 
 // ---- begin rscovlm/data/detail/pyjson.hpp
 /// \file data/detail/pyjson.hpp
@@ -4483,69 +4499,6 @@ using ::rscovlm::detail::py::shuffle;
 
 }  // namespace rscovlm::data::detail
 // ---- end rscovlm/data/detail/pyrandom.hpp
-// ---- begin rscovlm/data/prompts.hpp
-/// \file data/prompts.hpp
-/// Texts of RSCoVLM's grounding, Zoom-in and chat conversations (the detection prompts live in
-/// `box_codec/prompts.hpp`, the Zoom-in tool prompt in `tokenizer/zoom_prompt.hpp`).
-
-#include <array>
-#include <string_view>
-
-namespace rscovlm::data::prompts {
-
-// rscovlm/training/data/refgeo_dataset.py `select_hbb_json_prompt_template`
-inline constexpr std::string_view ground_hbb_json_main = "Locate the {prompt}, output the bbox coordinates using JSON format";
-inline constexpr std::array<std::string_view, 5> ground_hbb_json_proxy = {
-    "Give me the bbox of {prompt} using JSON format",
-    "Output the bbox of the {prompt} in the image using JSON format.",
-    "From this image, provide the bbox for {prompt} using JSON format",
-    "Please provide the bbox coordinate of the region this sentence describes: {prompt}",
-    "Locate {prompt} in the given image and provide the bbox using JSON format",
-};
-// refgeo_dataset.py `select_obb_json_prompt_template` (also used for grounding polygons)
-inline constexpr std::string_view ground_obb_json_main =
-    "Locate the {prompt}, output the oriented bbox coordinates using JSON format";
-inline constexpr std::array<std::string_view, 5> ground_obb_json_proxy = {
-    "Give me the oriented bounding box of {prompt} using JSON format",
-    "Output the oriented bounding box of the {prompt} in the image using JSON format.",
-    "From this image, provide the oriented bounding box for {prompt} using JSON format",
-    "Please provide the oriented bounding box coordinate of the region this sentence describes: {prompt}",
-    "Locate {prompt} in the given image and provide the oriented bounding box using JSON format",
-};
-// refgeo_dataset.py `select_mask_prompt_template` and `get_seg_messages`
-inline constexpr std::string_view ground_mask_main = "Locate the {prompt}, output the segmentation mask";
-inline constexpr std::array<std::string_view, 6> ground_mask_proxy = {
-    "Give me the segmentation mask of {prompt}",
-    "Output the segmentation mask of the {prompt} in the image",
-    "From this image, provide the segmentation mask for {prompt}",
-    "Please provide the segmentation mask of the region this sentence describes: {prompt}",
-    "Locate {prompt} in the given image and provide the segmentation mask",
-    "Segment the {prompt} in the given image",
-};
-inline constexpr std::string_view ground_mask_system =
-    "As an AI assistant, you specialize in segmentation, delivering segmentation results as Row-wise RLE format. Each row "
-    "is represented as '<value>*<count>', and rows are separated by ';'. The last row ends with a semicolon. For example, "
-    "'0*1,1*2;0*3;' represents the mask.";
-
-/// Plain grounding prompt (`"find the {prompt}"`).
-inline constexpr std::string_view ground_plain_user = "find the {prompt}";
-
-// rscovlm/training/data/visual_cot_dataset.py `get_messages`
-inline constexpr std::string_view zoom_user_suffix = "\nZoom in to the region of interest and answer the question.";
-inline constexpr std::string_view zoom_followup = "Here's the zoomed-in image. You can complete your task now.";
-inline constexpr std::string_view mcq_choice_intro = " The choices are listed below: \n";
-inline constexpr std::string_view mcq_instruction =
-    "Select the best answer to the above multiple-choice question based on the image. Respond with only the letter "
-    "(A, B, C, D, or E) of the correct option.";
-inline constexpr std::string_view mcq_answer_cue = "\nThe best answer is:";
-/// The characters `.rstrip()` removes from an MCQ `Text` (Python strips a *set* of characters).
-inline constexpr std::string_view mcq_rstrip_chars = "\n Answer the question using a single word or phrase.";
-
-/// Qwen2.5-VL's default system message, added by the chat template when a conversation has none.
-inline constexpr std::string_view default_system = "You are a helpful assistant.";
-
-}  // namespace rscovlm::data::prompts
-// ---- end rscovlm/data/prompts.hpp
 // ---- begin rscovlm/data/records.hpp
 /// \file data/records.hpp
 /// The value types between dataset readers and conversation builders: one record per annotated
@@ -4655,19 +4608,13 @@ struct conversation {
 
 }  // namespace rscovlm::data
 // ---- end rscovlm/data/records.hpp
-// ---- begin rscovlm/data/refgeo_mask.hpp
-/// \file data/refgeo_mask.hpp
-/// The segmentation target of refGeo grounding samples (rscovlm/training/data/refgeo_dataset.py
-/// `get_seg_messages` + `encode_mask`): the mask file is read as Pillow mode "L", binarised with
-/// `cv2.threshold(m, 1, 255, THRESH_BINARY)` (values > 1 are foreground), closed with a 50x50
-/// rectangle (`cv2.morphologyEx(MORPH_CLOSE)`), every outer contour of `cv2.findContours(RETR_CCOMP)`
-/// is filled with 1 (so holes are filled), the 0/1 mask is resized to the resized frame with
-/// Pillow NEAREST, max-pooled over `patch x patch` blocks (`skimage.measure.block_reduce`, zero
-/// padded at the end), and written as row-wise run lengths `value*count,...;` per row.
-
 // ---- begin rscovlm/image/image.hpp
 /// \file image.hpp
 /// \brief `rscovlm::image`: an 8-bit interleaved (HWC) raster, the value type every module exchanges.
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <cstddef>
 #include <cstdint>
@@ -4678,7 +4625,7 @@ namespace rscovlm {
 /// \brief An 8-bit image with interleaved channels (HWC, row-major, no padding between rows).
 ///
 /// `channels` is 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA). The pixel (x, y) channel c lives at
-/// `data[(y * width + x) * channels + c]`. Image operations live in `<rscovlm/image/ops.hpp>`
+/// `data[(y * width + x) * channels + c]`. Image operations live in `<rscovlm/imaging/ops.hpp>`
 /// (included at the end of this header), namespace `rscovlm::imaging`; `image::resize` and
 /// `image::crop` forward to them.
 struct image {
@@ -4726,17 +4673,59 @@ struct image {
 
 }  // namespace rscovlm
 
+namespace rscovlm::imaging::detail {
+
+// Pixel buffers for the image operations and decoders (defined here, next to the type, so that every
+// header of the image operations can use them whichever of them is included first).
+
+/// Resizes `v` to `n` elements. When it has to allocate a large block (>= 8 MiB) on Linux, the fresh block
+/// is advised for transparent huge pages before it is first touched: faulting in multi-megabyte image
+/// buffers 4 KiB at a time costs more than decoding them on some (virtualised) hosts. Old contents are
+/// kept only when no reallocation is needed; callers overwrite every element.
+template <class T>
+inline void grow_buffer(std::vector<T>& v, std::size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const std::size_t bytes = n * sizeof(T);
+    if (v.capacity() < n && bytes >= (std::size_t{8} << 20)) {
+        std::vector<T>().swap(v);
+        v.reserve(n);
+        const std::uintptr_t huge = std::uintptr_t{2} << 20;
+        const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(v.data());
+        const std::uintptr_t lo = (b + huge - 1) & ~(huge - 1), hi = (b + bytes) & ~(huge - 1);
+        if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+    v.resize(n);
+}
+
+/// A `w x h x c` image whose buffer comes from `grow_buffer` (zero-filled like `image(w, h, c)`).
+inline image make_image(int w, int h, int c) {
+    image img;
+    img.width = w > 0 ? w : 0;
+    img.height = h > 0 ? h : 0;
+    img.channels = c > 0 ? c : 0;
+    grow_buffer(img.data, img.size_bytes());
+    return img;
+}
+
+}  // namespace rscovlm::imaging::detail
+
 // The operations are part of the image API (image::resize / image::crop are defined there).
-// ---- begin rscovlm/image/ops.hpp
+// ---- begin rscovlm/imaging/ops.hpp
 /// \file ops.hpp
-/// \brief Image operations: Pillow-exact resampling, crop, channel conversion (`to_rgb`).
+/// \brief Image operations: crop, channel conversion (`to_rgb`), and the Pillow-exact resampler
+/// (`resize`, in resample.hpp, which this header includes).
+
+// ---- begin rscovlm/imaging/resample.hpp
+/// \file resample.hpp
+/// \brief Pillow-exact resampling: `resize` and its filters (NEAREST, BILINEAR, BICUBIC, LANCZOS).
 ///
 /// The resampler mirrors Pillow 9.4 `Image.resize` (libImaging/Resample.c and Geometry.c) bit for bit
 /// for 8-bit images: coefficients computed in double, converted to 22-bit fixed point with C truncation,
 /// horizontal pass first (only over the source rows the vertical pass reads), then the vertical pass,
 /// each rounded and clipped to uint8. NEAREST follows `ImagingScaleAffine` (accumulated double position).
 
-// ---- begin rscovlm/image/parallel.hpp
+// ---- begin rscovlm/imaging/parallel.hpp
 /// \file parallel.hpp
 /// \brief A minimal fork-join `parallel_for` over index ranges used by the image operations.
 
@@ -4783,11 +4772,7 @@ void parallel_for(std::size_t n, int threads, F&& fn, std::size_t min_chunk = 1)
 }
 
 }  // namespace rscovlm::imaging
-// ---- end rscovlm/image/parallel.hpp
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
+// ---- end rscovlm/imaging/parallel.hpp
 
 // Exact integer AVX2 kernels of the resampler (GCC/Clang on x86; chosen at run time when the CPU has
 // AVX2). Define RSCOVLM_NO_SIMD to compile only the portable scalar code.
@@ -4855,36 +4840,6 @@ inline bool resize_simd_available() noexcept {
 }
 
 namespace detail {
-
-/// Resizes `v` to `n` elements. When it has to allocate a large block (>= 8 MiB) on Linux, the fresh block
-/// is advised for transparent huge pages before it is first touched: faulting in multi-megabyte image
-/// buffers 4 KiB at a time costs more than decoding them on some (virtualised) hosts. Old contents are
-/// kept only when no reallocation is needed; callers overwrite every element.
-template <class T>
-inline void grow_buffer(std::vector<T>& v, std::size_t n) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const std::size_t bytes = n * sizeof(T);
-    if (v.capacity() < n && bytes >= (std::size_t{8} << 20)) {
-        std::vector<T>().swap(v);
-        v.reserve(n);
-        const std::uintptr_t huge = std::uintptr_t{2} << 20;
-        const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(v.data());
-        const std::uintptr_t lo = (b + huge - 1) & ~(huge - 1), hi = (b + bytes) & ~(huge - 1);
-        if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-    }
-#endif
-    v.resize(n);
-}
-
-/// A `w x h x c` image whose buffer comes from `grow_buffer` (zero-filled like `image(w, h, c)`).
-inline image make_image(int w, int h, int c) {
-    image img;
-    img.width = w > 0 ? w : 0;
-    img.height = h > 0 ? h : 0;
-    img.channels = c > 0 ? c : 0;
-    grow_buffer(img.data, img.size_bytes());
-    return img;
-}
 
 // Pillow Resample.c: PRECISION_BITS = 32 - 8 - 2.
 inline constexpr int precision_bits = 22;
@@ -5493,6 +5448,22 @@ inline image resize(const image& src, int w, int h, filter f = filter::bicubic, 
     return detail::resample(src, w, h, f, opt.threads, opt.simd);
 }
 
+}  // namespace rscovlm::imaging
+
+namespace rscovlm {
+
+inline image image::resize(const image& src, int w, int h, filter f) { return imaging::resize(src, w, h, f); }
+
+}  // namespace rscovlm
+// ---- end rscovlm/imaging/resample.hpp
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace rscovlm::imaging {
+
 /// \brief Crops the box [x0, x1) x [y0, y1) like Pillow `Image.crop((x0, y0, x1, y1))`: the box may extend
 /// past the image, and pixels outside it are zero. Throws `image_error` "bad_box" when x1 < x0 or y1 < y0.
 inline image crop(const image& src, int x0, int y0, int x1, int y1) {
@@ -5565,179 +5536,11 @@ inline image to_rgb(const image& src, rgb_mode mode = rgb_mode::composite) {
 
 namespace rscovlm {
 
-inline image image::resize(const image& src, int w, int h, filter f) { return imaging::resize(src, w, h, f); }
 inline image image::crop(const image& src, int x0, int y0, int x1, int y1) { return imaging::crop(src, x0, y0, x1, y1); }
 
 }  // namespace rscovlm
-// ---- end rscovlm/image/ops.hpp
+// ---- end rscovlm/imaging/ops.hpp
 // ---- end rscovlm/image/image.hpp
-
-#include <algorithm>
-#include <cstdint>
-#include <deque>
-#include <string>
-#include <vector>
-
-namespace rscovlm::data {
-
-/// Pillow `Image.convert("L")` of a decoded 8-bit image: grey stays, grey+alpha keeps grey, RGB(A)
-/// uses ITU-R 601-2 luma in Pillow's fixed point `(R*19595 + G*38470 + B*7471 + 0x8000) >> 16`.
-inline image to_pillow_l(const image& src) {
-    if (src.empty() || src.channels < 1 || src.channels > 4)
-        RSCOVLM_THROW(data_error, "bad_mask", "mask image must have 1..4 channels and a non-zero size");
-    image out(src.width, src.height, 1);
-    const std::size_t n = static_cast<std::size_t>(src.width) * static_cast<std::size_t>(src.height);
-    const std::size_t nc = static_cast<std::size_t>(src.channels);
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::uint8_t* p = src.data.data() + i * nc;
-        if (nc <= 2) {
-            out.data[i] = p[0];
-        } else {
-            const std::uint32_t l = static_cast<std::uint32_t>(p[0]) * 19595u + static_cast<std::uint32_t>(p[1]) * 38470u +
-                                    static_cast<std::uint32_t>(p[2]) * 7471u + 0x8000u;
-            out.data[i] = static_cast<std::uint8_t>(l >> 16);
-        }
-    }
-    return out;
-}
-
-namespace detail {
-
-// One pass of a 1-D running max (or min) over [i - before, i + after], samples outside [0, n)
-// ignored: OpenCV's default border for dilate (-inf) and erode (+inf) never wins.
-inline void running_extreme(const std::uint8_t* in, std::ptrdiff_t stride, int n, std::uint8_t* out, int before, int after,
-                            bool is_max) {
-    std::deque<int> q;  // indices with monotonic values
-    auto better = [&](std::uint8_t a, std::uint8_t b) { return is_max ? a >= b : a <= b; };
-    int next = 0;
-    for (int i = 0; i < n; ++i) {
-        const int hi = std::min(n - 1, i + after);
-        for (; next <= hi; ++next) {
-            const std::uint8_t v = in[next * stride];
-            while (!q.empty() && better(v, in[q.back() * stride])) q.pop_back();
-            q.push_back(next);
-        }
-        while (q.front() < i - before) q.pop_front();
-        out[i * stride] = in[q.front() * stride];
-    }
-}
-
-// cv2.dilate / cv2.erode with np.ones((k, k)) and the default anchor (k / 2): the window of pixel x
-// is [x - k/2, x - k/2 + k - 1] on both axes. A rectangle is separable.
-inline std::vector<std::uint8_t> morph_rect(const std::vector<std::uint8_t>& src, int w, int h, int k, bool is_max) {
-    const int before = k / 2, after = k - 1 - k / 2;
-    std::vector<std::uint8_t> tmp(src.size()), out(src.size());
-    for (int y = 0; y < h; ++y)
-        running_extreme(src.data() + static_cast<std::size_t>(y) * w, 1, w, tmp.data() + static_cast<std::size_t>(y) * w, before,
-                        after, is_max);
-    for (int x = 0; x < w; ++x) running_extreme(tmp.data() + x, w, h, out.data() + x, before, after, is_max);
-    return out;
-}
-
-// Filling every outer contour of cv2.findContours(RETR_CCOMP) (8-connected foreground, the image
-// framed by background) gives the foreground plus every background region not 4-connected to
-// the frame: flood the background from the border, everything else becomes 1.
-inline std::vector<std::uint8_t> fill_outer_contours(const std::vector<std::uint8_t>& bin, int w, int h) {
-    std::vector<std::uint8_t> outside(bin.size(), 0);
-    std::vector<std::size_t> stack;
-    auto push = [&](int x, int y) {
-        const std::size_t i = static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x);
-        if (bin[i] == 0 && !outside[i]) {
-            outside[i] = 1;
-            stack.push_back(i);
-        }
-    };
-    for (int x = 0; x < w; ++x) {
-        push(x, 0);
-        push(x, h - 1);
-    }
-    for (int y = 0; y < h; ++y) {
-        push(0, y);
-        push(w - 1, y);
-    }
-    while (!stack.empty()) {
-        const std::size_t i = stack.back();
-        stack.pop_back();
-        const int x = static_cast<int>(i % static_cast<std::size_t>(w)), y = static_cast<int>(i / static_cast<std::size_t>(w));
-        if (x > 0) push(x - 1, y);
-        if (x + 1 < w) push(x + 1, y);
-        if (y > 0) push(x, y - 1);
-        if (y + 1 < h) push(x, y + 1);
-    }
-    std::vector<std::uint8_t> filled(bin.size());
-    for (std::size_t i = 0; i < bin.size(); ++i) filled[i] = outside[i] ? 0 : 1;
-    return filled;
-}
-
-}  // namespace detail
-
-/// Intermediate masks of `refgeo_mask_rle` (original frame, row-major), for inspection and tests.
-struct refgeo_mask_stages {
-    std::vector<std::uint8_t> closed;  ///< 0/255 after thresholding and closing
-    std::vector<std::uint8_t> filled;  ///< 0/1 after filling the outer contours
-};
-
-/// `encode_mask`: each row as `value*count` runs joined by ",", rows joined by ";" plus a final ";".
-inline std::string encode_mask_rle(const std::vector<std::uint8_t>& m, int w, int h) {
-    if (w <= 0 || h < 0 || m.size() != static_cast<std::size_t>(w) * static_cast<std::size_t>(h))
-        RSCOVLM_THROW(data_error, "bad_mask", "encode_mask_rle: " + std::to_string(m.size()) + " values do not form " +
-                                                  std::to_string(w) + "x" + std::to_string(h) + " rows");
-    std::string s;
-    for (int y = 0; y < h; ++y) {
-        const std::uint8_t* r = m.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
-        int count = 1;
-        for (int x = 1; x < w; ++x) {
-            if (r[x] == r[x - 1]) {
-                ++count;
-            } else {
-                s += std::to_string(r[x - 1]) + "*" + std::to_string(count) + ",";
-                count = 1;
-            }
-        }
-        s += std::to_string(r[w - 1]) + "*" + std::to_string(count);
-        s += ";";
-    }
-    return s;
-}
-
-/// The run-length segmentation target of a refGeo mask (the text between `<seg>` and `</seg>`).
-/// `mask` is the decoded mask file (any channel count, converted like Pillow `convert("L")`);
-/// its size must be the record's `image_width x image_height` (the reference asserts it: here
-/// data_error "mask_size_mismatch"). `patch` is the pooling block (the reference passes
-/// patch_size * merge_size = 28).
-inline std::string refgeo_mask_rle(const image& mask, int image_width, int image_height, int resized_width, int resized_height,
-                                   int patch = 28, refgeo_mask_stages* stages = nullptr) {
-    const image l = to_pillow_l(mask);
-    if (l.width != image_width || l.height != image_height)
-        RSCOVLM_THROW(data_error, "mask_size_mismatch",
-                      "Mask size " + std::to_string(l.width) + "x" + std::to_string(l.height) + " does not match image size " +
-                          std::to_string(image_width) + "x" + std::to_string(image_height));
-    if (resized_width <= 0 || resized_height <= 0 || patch <= 0)
-        RSCOVLM_THROW(data_error, "bad_image_size", "mask target needs a positive resized size and patch");
-    const int w = l.width, h = l.height;
-    std::vector<std::uint8_t> bin(l.data.size());
-    for (std::size_t i = 0; i < bin.size(); ++i) bin[i] = l.data[i] > 1 ? 255 : 0;
-    std::vector<std::uint8_t> closed = detail::morph_rect(detail::morph_rect(bin, w, h, 50, true), w, h, 50, false);
-    std::vector<std::uint8_t> filled = detail::fill_outer_contours(closed, w, h);
-    image f(w, h, 1);
-    f.data = filled;
-    const image r = imaging::resize(f, resized_width, resized_height, image::filter::nearest);
-    const int ph = (resized_height + patch - 1) / patch, pw = (resized_width + patch - 1) / patch;
-    std::vector<std::uint8_t> pooled(static_cast<std::size_t>(ph) * static_cast<std::size_t>(pw), 0);
-    for (int y = 0; y < resized_height; ++y)
-        for (int x = 0; x < resized_width; ++x) {
-            std::uint8_t& p = pooled[static_cast<std::size_t>(y / patch) * static_cast<std::size_t>(pw) + static_cast<std::size_t>(x / patch)];
-            p = std::max(p, r.at(x, y));
-        }
-    if (stages) {
-        stages->closed = std::move(closed);
-        stages->filled = std::move(filled);
-    }
-    return encode_mask_rle(pooled, pw, ph);
-}
-
-}  // namespace rscovlm::data
-// ---- end rscovlm/data/refgeo_mask.hpp
 // ---- begin rscovlm/resolution/smart_resize.hpp
 /// \file smart_resize.hpp
 /// \brief `smart_resize`: the target size Qwen2-VL / Qwen2.5-VL give an image (multiples of 28 within a pixel budget).
@@ -6245,62 +6048,13 @@ class random_resize : public registry::component<random_resize, strategy> {
 
 }  // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/strategy.hpp
-// ---- begin rscovlm/tokenizer/zoom_prompt.hpp
-/// \file zoom_prompt.hpp
-/// Text of the Zoom-in Chain tool protocol used by RSCoVLM: the tool-calling system prompt that
-/// declares `image_zoom_in`, and the assistant's tool-call block.
-
-#include <string>
-#include <string_view>
-
-namespace rscovlm::tokenizer {
-
-/// The RSCoVLM Zoom-in tool system prompt, verbatim (`SYSTEM_PROMPT` of RSCoVLM's visual-CoT
-/// dataset); it is the `content` of the first, `system`, message of a Zoom-in conversation.
-inline constexpr std::string_view zoom_tool_system_prompt_text =
-    "# Tools\n"
-    "\n"
-    "You may call one or more functions to assist with the user query.\n"
-    "\n"
-    "You are provided with function signatures within <tools></tools> XML tags:\n"
-    "<tools>\n"
-    "{\"type\": \"function\", \"function\": {\"name\": \"image_zoom_in\", \"description\": \"Zoom in to the region "
-    "of interest on the given image. Input the bounding box of the region of interest and return the zoomed-in image "
-    "to help to focus and view more clearly.\", \"parameters\": {\"name\": \"bbox\", \"type\": \"list[int]\", "
-    "\"description\": \"The bounding box of the region of interest as an array [x1, y1, x2, y2], where (x1, y1) and "
-    "(x2, y2) indicate the positions' absolute coordinates of the left top and right down corners, respectively.\", "
-    "\"required\": true}}}\n"
-    "</tools>\n"
-    "\n"
-    "For each function call, return a json object with function name and arguments within <tool_call></tool_call> "
-    "XML tags:\n"
-    "<tool_call>\n"
-    "{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
-    "</tool_call>";
-
-/// The Zoom-in tool system prompt (see `zoom_tool_system_prompt_text`).
-inline std::string zoom_tool_system_prompt() { return std::string(zoom_tool_system_prompt_text); }
-
-/// The assistant's tool-call block for a zoom into [x1, y1, x2, y2] (RSCoVLM `TOOL_CALL_TEMPLATE`):
-/// `<tool_call>\n{"name": "image_zoom_in", "arguments": {"bbox": [x1, y1, x2, y2]}}\n</tool_call>`.
-inline std::string zoom_tool_call(long long x1, long long y1, long long x2, long long y2) {
-    return "<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [" + std::to_string(x1) + ", " +
-           std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2) + "]}}\n</tool_call>";
-}
-
-} // namespace rscovlm::tokenizer
-// ---- end rscovlm/tokenizer/zoom_prompt.hpp
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <cctype>
-#include <cmath>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -6401,295 +6155,85 @@ inline nlohmann::ordered_json message(std::string_view role, nlohmann::ordered_j
     return m;
 }
 
-/// `select_{hbb,obb}_json_prompt_template` of dense_det_dataset.py (`<=` comparisons).
-inline std::string det_json_template(region_type r, double prob_proxy, python_random& rng) {
-    namespace bp = box_codec::prompts;
-    std::string t;
-    if (rng.random() <= prob_proxy) {
-        if (r == region_type::hbb)
-            t = std::string(bp::hbb_json_proxy[choice_index(rng, bp::hbb_json_proxy.size())]);
-        else
-            t = std::string(bp::obb_json_proxy[choice_index(rng, bp::obb_json_proxy.size())]);
-    } else {
-        t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
-    }
-    if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
-    return t;
-}
-
-/// `select_{hbb,obb}_json_prompt_template` of refgeo_dataset.py (`<` comparisons).
-inline std::string ground_json_template(region_type r, double prob_proxy, python_random& rng) {
-    std::string t;
-    if (rng.random() < prob_proxy) {
-        if (r == region_type::hbb)
-            t = std::string(prompts::ground_hbb_json_proxy[choice_index(rng, prompts::ground_hbb_json_proxy.size())]);
-        else
-            t = std::string(prompts::ground_obb_json_proxy[choice_index(rng, prompts::ground_obb_json_proxy.size())]);
-    } else {
-        t = std::string(r == region_type::hbb ? prompts::ground_hbb_json_main : prompts::ground_obb_json_main);
-    }
-    if (rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
-    return t;
-}
-
-/// `normalize_polygon(polygon, clockwise)`: sort the 4 points by atan2 around their mean
-/// (ascending when clockwise, descending otherwise; stable), then rotate to start at the point
-/// with the smallest (y, x).
-inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>& flat, bool clockwise) {
-    std::vector<std::pair<long long, long long>> pts;
-    for (int i = 0; i < 8; i += 2) pts.emplace_back(flat[static_cast<std::size_t>(i)], flat[static_cast<std::size_t>(i + 1)]);
-    const double cx = static_cast<double>(pts[0].first + pts[1].first + pts[2].first + pts[3].first) / 4;
-    const double cy = static_cast<double>(pts[0].second + pts[1].second + pts[2].second + pts[3].second) / 4;
-    auto ang = [&](const std::pair<long long, long long>& p) { return std::atan2(p.second - cy, p.first - cx); };
-    std::stable_sort(pts.begin(), pts.end(), [&](const auto& a, const auto& b) {
-        return clockwise ? ang(a) < ang(b) : ang(a) > ang(b);
-    });
-    auto key_less = [](const auto& a, const auto& b) { return a.second != b.second ? a.second < b.second : a.first < b.first; };
-    std::size_t mi = 0;
-    for (std::size_t i = 1; i < 4; ++i)
-        if (key_less(pts[i], pts[mi])) mi = i;
-    // points.index(min(...)): the first point equal to the minimum
-    for (std::size_t i = 0; i < 4; ++i)
-        if (pts[i] == pts[mi]) {
-            mi = i;
-            break;
-        }
-    std::array<long long, 8> out{};
-    for (std::size_t k = 0; k < 4; ++k) {
-        out[2 * k] = pts[(mi + k) % 4].first;
-        out[2 * k + 1] = pts[(mi + k) % 4].second;
-    }
-    return out;
-}
-
 inline long long scale_int(double v, int resized, int orig) noexcept {
     return ::rscovlm::detail::py::int_trunc(v * resized / orig);
 }
 
 }  // namespace detail
 
-namespace detail {
+}  // namespace rscovlm::data
+// ---- end rscovlm/data/builders/common.hpp
+// ---- begin rscovlm/data/prompts.hpp
+/// \file data/prompts.hpp
+/// Texts of RSCoVLM's grounding, Zoom-in and chat conversations (the detection prompts live in
+/// `box_codec/prompts.hpp`, the Zoom-in tool prompt in `tokenizer/zoom_prompt.hpp`).
 
-/// dense_det_dataset.py `set_open_end_prompt_settings`, template part: `re.sub(r'(the )?{categories}',
-/// 'all the visible remote sensing objects', template)`.
-inline std::string open_end_template(const std::string& t) {
-    static const std::string key = "{categories}", with_the = "the {categories}";
-    std::string out;
-    std::size_t i = 0;
-    while (i < t.size()) {
-        if (t.compare(i, with_the.size(), with_the) == 0) {
-            out += "all the visible remote sensing objects";
-            i += with_the.size();
-        } else if (t.compare(i, key.size(), key) == 0) {
-            out += "all the visible remote sensing objects";
-            i += key.size();
-        } else {
-            out.push_back(t[i++]);
-        }
-    }
-    return out;
-}
+#include <array>
+#include <string_view>
 
-/// The label part: `random.choice(synonyms_dict[re.sub(r"[_\-]+", " ", name).lower()])`.
-inline std::string pick_synonym(const nlohmann::json& dict, const std::string& name, python_random& rng) {
-    std::string key;
-    for (std::size_t i = 0; i < name.size();) {
-        if (name[i] == '_' || name[i] == '-') {
-            key.push_back(' ');
-            while (i < name.size() && (name[i] == '_' || name[i] == '-')) ++i;
-        } else {
-            key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(name[i++]))));
-        }
-    }
-    if (!dict.is_object() || !dict.contains(key) || !dict[key].is_array() || dict[key].empty())
-        RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms_dict has no (non-empty) list for '" + key + "'");
-    const auto& list = dict[key];
-    const nlohmann::json& v = list[choice_index(rng, list.size())];
-    if (!v.is_string()) RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms of '" + key + "' must be strings");
-    return v.get<std::string>();
-}
+namespace rscovlm::data::prompts {
 
-}  // namespace detail
+// rscovlm/training/data/refgeo_dataset.py `select_hbb_json_prompt_template`
+inline constexpr std::string_view ground_hbb_json_main = "Locate the {prompt}, output the bbox coordinates using JSON format";
+inline constexpr std::array<std::string_view, 5> ground_hbb_json_proxy = {
+    "Give me the bbox of {prompt} using JSON format",
+    "Output the bbox of the {prompt} in the image using JSON format.",
+    "From this image, provide the bbox for {prompt} using JSON format",
+    "Please provide the bbox coordinate of the region this sentence describes: {prompt}",
+    "Locate {prompt} in the given image and provide the bbox using JSON format",
+};
+// refgeo_dataset.py `select_obb_json_prompt_template` (also used for grounding polygons)
+inline constexpr std::string_view ground_obb_json_main =
+    "Locate the {prompt}, output the oriented bbox coordinates using JSON format";
+inline constexpr std::array<std::string_view, 5> ground_obb_json_proxy = {
+    "Give me the oriented bounding box of {prompt} using JSON format",
+    "Output the oriented bounding box of the {prompt} in the image using JSON format.",
+    "From this image, provide the oriented bounding box for {prompt} using JSON format",
+    "Please provide the oriented bounding box coordinate of the region this sentence describes: {prompt}",
+    "Locate {prompt} in the given image and provide the oriented bounding box using JSON format",
+};
+// refgeo_dataset.py `select_mask_prompt_template` and `get_seg_messages`
+inline constexpr std::string_view ground_mask_main = "Locate the {prompt}, output the segmentation mask";
+inline constexpr std::array<std::string_view, 6> ground_mask_proxy = {
+    "Give me the segmentation mask of {prompt}",
+    "Output the segmentation mask of the {prompt} in the image",
+    "From this image, provide the segmentation mask for {prompt}",
+    "Please provide the segmentation mask of the region this sentence describes: {prompt}",
+    "Locate {prompt} in the given image and provide the segmentation mask",
+    "Segment the {prompt} in the given image",
+};
+inline constexpr std::string_view ground_mask_system =
+    "As an AI assistant, you specialize in segmentation, delivering segmentation results as Row-wise RLE format. Each row "
+    "is represented as '<value>*<count>', and rows are separated by ';'. The last row ends with a semicolon. For example, "
+    "'0*1,1*2;0*3;' represents the mask.";
 
-/// Dense detection sample of `region` (dense_det_dataset.py `get_messages`). The assistant target
-/// is encoded by the RSCoVLM box codecs (plain text or fenced JSON); an image without objects
-/// answers "There are none.".
-inline conversation build_detection(const detection_record& rec, region_type region, const build_options& opt,
-                                    python_random& rng) {
-    using namespace box_codec;
-    if (region == region_type::seg)
-        RSCOVLM_THROW(data_error, "bad_region_type", "dense detection has no 'seg' target (hbb|obb|polygon)");
-    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
-    encode_options eo;
-    eo.classes = rec.classes;
-    eo.frame = geometry::frame{rec.width, rec.height, rs.width, rs.height};
-    std::vector<annotation> anns;
-    anns.reserve(rec.objects.size());
-    for (const det_instance& o : rec.objects) {
-        annotation a;
-        a.bbox = o.bbox;
-        a.polygon = o.polygon;
-        a.label = o.label;
-        anns.push_back(std::move(a));
-    }
-    if (eo.classes.empty())
-        for (const auto& a : anns)
-            if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end()) eo.classes.push_back(a.label);
-    const std::string categories = categories_string(eo.classes);
-    const bool open_end = rec.use_synonyms;
-    if (open_end) {
-        if (!rec.synonyms) RSCOVLM_THROW(data_error, "missing_synonyms", "open-ended sample of '" + rec.image + "' without a synonyms_dict");
-        // drawn per object in output order, after the template's draws (set_open_end_prompt_settings)
-        eo.rename = [&rec, &rng](const std::string& name) { return detail::pick_synonym(*rec.synonyms, name, rng); };
-    }
-    auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
-    conversation c;
-    c.task = "det." + std::string(to_string(region));
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
-    std::string system, user, response;
-    if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)), categories);
-        switch (region) {
-        case region_type::hbb: response = rscovlm_json<box_kind::hbb>().encode(anns, eo); break;
-        case region_type::obb:
-            response = rscovlm_json<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_json_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_json<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_json_system);
-            break;
-        case region_type::seg: break;
-        }
-    } else {
-        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
-        switch (region) {
-        case region_type::hbb:
-            response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::hbb_plain_system);
-            break;
-        case region_type::obb:
-            response = rscovlm_plain<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_plain_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_plain_system);
-            break;
-        case region_type::seg: break;
-        }
-    }
-    if (!system.empty()) c.messages.push_back(detail::message("system", system));
-    nlohmann::ordered_json content = nlohmann::ordered_json::array();
-    content.push_back(detail::image_item(rec.image, rs));
-    content.push_back(detail::text_item(user));
-    c.messages.push_back(detail::message("user", std::move(content)));
-    c.messages.push_back(detail::message("assistant", response));
-    return c;
-}
+/// Plain grounding prompt (`"find the {prompt}"`).
+inline constexpr std::string_view ground_plain_user = "find the {prompt}";
 
-/// Grounding sample of `region` for a referring expression (refgeo_dataset.py `get_messages`):
-/// the expression is the label; polygons are written counter-clockwise (`normalize_polygon(...,
-/// False)`); the expression is pasted into the JSON target without escaping, as the reference does.
-/// `seg` answers the record's mask as `<seg>` run lengths over 28x28 blocks of the resized frame
-/// (`refgeo_mask_rle`; the mask is decoded through `build_options::load_image`).
-inline conversation build_grounding(const grounding_record& rec, region_type region, const build_options& opt,
-                                    python_random& rng) {
-    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
-    conversation c;
-    c.task = "ground." + std::string(to_string(region));
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
-    const std::string& q = rec.question;
-    std::string system, user, response;
-    if (region == region_type::seg) {
-        // get_seg_messages: the mask target first, then select_mask_prompt_template (`<` draw)
-        if (rec.mask_path.empty())
-            RSCOVLM_THROW(data_error, "missing_mask", "grounding record for '" + rec.image + "' has no segmentation mask");
-        if (!opt.load_image) RSCOVLM_THROW(data_error, "no_image_loader", "segmentation samples need build_options::load_image");
-        const std::string rle = refgeo_mask_rle(opt.load_image(rec.mask_path), rec.width, rec.height, rs.width, rs.height, opt.resize.factor);
-        std::string t;
-        if (rng.random() < opt.prob_proxy_prompt)
-            t = std::string(prompts::ground_mask_proxy[detail::choice_index(rng, prompts::ground_mask_proxy.size())]);
-        else
-            t = std::string(prompts::ground_mask_main);
-        c.messages.push_back(detail::message("system", std::string(prompts::ground_mask_system)));
-        nlohmann::ordered_json content = nlohmann::ordered_json::array();
-        content.push_back(detail::image_item(rec.image, rs));
-        content.push_back(detail::text_item(::rscovlm::detail::py::replace(t, "{prompt}", q)));
-        c.messages.push_back(detail::message("user", std::move(content)));
-        c.messages.push_back(detail::message("assistant", "<seg>" + rle + "</seg>"));
-        return c;
-    }
-    auto sx = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.width, rec.width); };
-    auto sy = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.height, rec.height); };
-    if (region == region_type::hbb) {
-        if (!rec.bbox) RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
-        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)), y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
-        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)), y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
-        const std::string coords = std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
-        if (rng.random() > opt.prob_plain_text_prompt) {
-            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
-            response = "```json\n[\n\t{\"bbox_2d\": [" + coords + "], \"label\": \"" + q + "\"}\n]\n```";
-        } else {
-            user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
-            response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," + std::to_string(y2) + " " + q + "\n";
-            system = std::string(box_codec::prompts::hbb_plain_system);
-        }
-    } else {
-        if (rec.poly.size() != 4)
-            RSCOVLM_THROW(data_error, "missing_poly", "grounding record for '" + rec.image + "' has no 4-point poly");
-        // np.array(poly).astype(int), then (v * resized / orig).astype(int)
-        std::vector<double> flat;
-        std::array<long long, 8> ints{};
-        for (std::size_t k = 0; k < 4; ++k) {
-            ints[2 * k] = sx(::rscovlm::detail::py::int_trunc(rec.poly[k].x));
-            ints[2 * k + 1] = sy(::rscovlm::detail::py::int_trunc(rec.poly[k].y));
-            flat.push_back(static_cast<double>(ints[2 * k]));
-            flat.push_back(static_cast<double>(ints[2 * k + 1]));
-        }
-        if (region == region_type::obb) {
-            const auto obb = geometry::segmentation_to_obb(flat);
-            std::string cs;
-            for (std::size_t k = 0; k < 5; ++k) cs += (k ? ", " : "") + std::to_string(obb[k]);
-            std::string ps;
-            for (std::size_t k = 0; k < 5; ++k) ps += (k ? "," : "") + std::to_string(obb[k]);
-            if (rng.random() > opt.prob_plain_text_prompt) {
-                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
-                response = "```json\n[\n\t{\"oriented bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
-                system = std::string(box_codec::prompts::obb_json_system);
-            } else {
-                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
-                response = ps + " " + q + "\n";
-                system = std::string(box_codec::prompts::obb_plain_system);
-            }
-        } else {
-            const auto p = detail::normalize_polygon(ints, false);
-            std::string cs, ps;
-            for (std::size_t k = 0; k < 8; ++k) {
-                cs += (k ? ", " : "") + std::to_string(p[k]);
-                ps += (k ? "," : "") + std::to_string(p[k]);
-            }
-            if (rng.random() > opt.prob_plain_text_prompt) {
-                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
-                response = "```json\n[\n\t{\"quadrant bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
-                system = std::string(box_codec::prompts::quad_json_system);
-            } else {
-                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
-                response = ps + " " + q + "\n";
-                system = std::string(box_codec::prompts::quad_plain_system);
-            }
-        }
-    }
-    if (!system.empty()) c.messages.push_back(detail::message("system", system));
-    nlohmann::ordered_json content = nlohmann::ordered_json::array();
-    content.push_back(detail::image_item(rec.image, rs));
-    content.push_back(detail::text_item(user));
-    c.messages.push_back(detail::message("user", std::move(content)));
-    c.messages.push_back(detail::message("assistant", response));
-    return c;
-}
+// rscovlm/training/data/visual_cot_dataset.py `get_messages`
+inline constexpr std::string_view zoom_user_suffix = "\nZoom in to the region of interest and answer the question.";
+inline constexpr std::string_view zoom_followup = "Here's the zoomed-in image. You can complete your task now.";
+inline constexpr std::string_view mcq_choice_intro = " The choices are listed below: \n";
+inline constexpr std::string_view mcq_instruction =
+    "Select the best answer to the above multiple-choice question based on the image. Respond with only the letter "
+    "(A, B, C, D, or E) of the correct option.";
+inline constexpr std::string_view mcq_answer_cue = "\nThe best answer is:";
+/// The characters `.rstrip()` removes from an MCQ `Text` (Python strips a *set* of characters).
+inline constexpr std::string_view mcq_rstrip_chars = "\n Answer the question using a single word or phrase.";
+
+/// Qwen2.5-VL's default system message, added by the chat template when a conversation has none.
+inline constexpr std::string_view default_system = "You are a helpful assistant.";
+
+}  // namespace rscovlm::data::prompts
+// ---- end rscovlm/data/prompts.hpp
+
+#include <cctype>
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace rscovlm::data {
 
 namespace detail {
 
@@ -6970,6 +6514,560 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
     return c;
 }
 
+}  // namespace rscovlm::data
+// ---- end rscovlm/data/builders/chat.hpp
+// ---- begin rscovlm/data/builders/detection.hpp
+/// \file data/builders/detection.hpp
+/// Dense detection conversations (rscovlm/training/data/dense_det_dataset.py `get_messages`,
+/// `get_hbb_messages`, `get_obb_messages`, `get_polygon_messages`, `random_resize`).
+
+
+#include <string>
+#include <vector>
+
+namespace rscovlm::data {
+
+namespace detail {
+
+/// `select_{hbb,obb}_json_prompt_template` of dense_det_dataset.py (`<=` comparisons).
+inline std::string det_json_template(region_type r, double prob_proxy, python_random& rng) {
+    namespace bp = box_codec::prompts;
+    std::string t;
+    if (rng.random() <= prob_proxy) {
+        if (r == region_type::hbb)
+            t = std::string(bp::hbb_json_proxy[choice_index(rng, bp::hbb_json_proxy.size())]);
+        else
+            t = std::string(bp::obb_json_proxy[choice_index(rng, bp::obb_json_proxy.size())]);
+    } else {
+        t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
+    }
+    if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
+    if (r != region_type::hbb && rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
+    return t;
+}
+
+/// dense_det_dataset.py `set_open_end_prompt_settings`, template part: `re.sub(r'(the )?{categories}',
+/// 'all the visible remote sensing objects', template)`.
+inline std::string open_end_template(const std::string& t) {
+    static const std::string key = "{categories}", with_the = "the {categories}";
+    std::string out;
+    std::size_t i = 0;
+    while (i < t.size()) {
+        if (t.compare(i, with_the.size(), with_the) == 0) {
+            out += "all the visible remote sensing objects";
+            i += with_the.size();
+        } else if (t.compare(i, key.size(), key) == 0) {
+            out += "all the visible remote sensing objects";
+            i += key.size();
+        } else {
+            out.push_back(t[i++]);
+        }
+    }
+    return out;
+}
+
+/// The label part: `random.choice(synonyms_dict[re.sub(r"[_\-]+", " ", name).lower()])`.
+inline std::string pick_synonym(const nlohmann::json& dict, const std::string& name, python_random& rng) {
+    std::string key;
+    for (std::size_t i = 0; i < name.size();) {
+        if (name[i] == '_' || name[i] == '-') {
+            key.push_back(' ');
+            while (i < name.size() && (name[i] == '_' || name[i] == '-')) ++i;
+        } else {
+            key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(name[i++]))));
+        }
+    }
+    if (!dict.is_object() || !dict.contains(key) || !dict[key].is_array() || dict[key].empty())
+        RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms_dict has no (non-empty) list for '" + key + "'");
+    const auto& list = dict[key];
+    const nlohmann::json& v = list[choice_index(rng, list.size())];
+    if (!v.is_string()) RSCOVLM_THROW(data_error, "missing_synonyms", "synonyms of '" + key + "' must be strings");
+    return v.get<std::string>();
+}
+
+}  // namespace detail
+
+/// Dense detection sample of `region` (dense_det_dataset.py `get_messages`). The assistant target
+/// is encoded by the RSCoVLM box codecs (plain text or fenced JSON); an image without objects
+/// answers "There are none.".
+inline conversation build_detection(const detection_record& rec, region_type region, const build_options& opt,
+                                    python_random& rng) {
+    using namespace box_codec;
+    if (region == region_type::seg)
+        RSCOVLM_THROW(data_error, "bad_region_type", "dense detection has no 'seg' target (hbb|obb|polygon)");
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
+    encode_options eo;
+    eo.classes = rec.classes;
+    eo.frame = geometry::frame{rec.width, rec.height, rs.width, rs.height};
+    std::vector<annotation> anns;
+    anns.reserve(rec.objects.size());
+    for (const det_instance& o : rec.objects) {
+        annotation a;
+        a.bbox = o.bbox;
+        a.polygon = o.polygon;
+        a.label = o.label;
+        anns.push_back(std::move(a));
+    }
+    if (eo.classes.empty())
+        for (const auto& a : anns)
+            if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end()) eo.classes.push_back(a.label);
+    const std::string categories = categories_string(eo.classes);
+    const bool open_end = rec.use_synonyms;
+    if (open_end) {
+        if (!rec.synonyms) RSCOVLM_THROW(data_error, "missing_synonyms", "open-ended sample of '" + rec.image + "' without a synonyms_dict");
+        // drawn per object in output order, after the template's draws (set_open_end_prompt_settings)
+        eo.rename = [&rec, &rng](const std::string& name) { return detail::pick_synonym(*rec.synonyms, name, rng); };
+    }
+    auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
+    conversation c;
+    c.task = "det." + std::string(to_string(region));
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    std::string system, user, response;
+    if (rng.random() >= opt.prob_plain_text_prompt) {
+        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)), categories);
+        switch (region) {
+        case region_type::hbb: response = rscovlm_json<box_kind::hbb>().encode(anns, eo); break;
+        case region_type::obb:
+            response = rscovlm_json<box_kind::obb>().encode(anns, eo);
+            system = std::string(box_codec::prompts::obb_json_system);
+            break;
+        case region_type::polygon:
+            response = rscovlm_json<box_kind::quad>().encode(anns, eo);
+            system = std::string(box_codec::prompts::quad_json_system);
+            break;
+        case region_type::seg: break;
+        }
+    } else {
+        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
+        switch (region) {
+        case region_type::hbb:
+            response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);
+            system = std::string(box_codec::prompts::hbb_plain_system);
+            break;
+        case region_type::obb:
+            response = rscovlm_plain<box_kind::obb>().encode(anns, eo);
+            system = std::string(box_codec::prompts::obb_plain_system);
+            break;
+        case region_type::polygon:
+            response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
+            system = std::string(box_codec::prompts::quad_plain_system);
+            break;
+        case region_type::seg: break;
+        }
+    }
+    if (!system.empty()) c.messages.push_back(detail::message("system", system));
+    nlohmann::ordered_json content = nlohmann::ordered_json::array();
+    content.push_back(detail::image_item(rec.image, rs));
+    content.push_back(detail::text_item(user));
+    c.messages.push_back(detail::message("user", std::move(content)));
+    c.messages.push_back(detail::message("assistant", response));
+    return c;
+}
+
+}  // namespace rscovlm::data
+// ---- end rscovlm/data/builders/detection.hpp
+// ---- begin rscovlm/data/builders/grounding.hpp
+/// \file data/builders/grounding.hpp
+/// Grounding conversations of referring expressions (rscovlm/training/data/refgeo_dataset.py
+/// `get_messages` and the helpers of the same names as dense_det_dataset.py).
+
+// ---- begin rscovlm/data/refgeo_mask.hpp
+/// \file data/refgeo_mask.hpp
+/// The segmentation target of refGeo grounding samples (rscovlm/training/data/refgeo_dataset.py
+/// `get_seg_messages` + `encode_mask`): the mask file is read as Pillow mode "L", binarised with
+/// `cv2.threshold(m, 1, 255, THRESH_BINARY)` (values > 1 are foreground), closed with a 50x50
+/// rectangle (`cv2.morphologyEx(MORPH_CLOSE)`), every outer contour of `cv2.findContours(RETR_CCOMP)`
+/// is filled with 1 (so holes are filled), the 0/1 mask is resized to the resized frame with
+/// Pillow NEAREST, max-pooled over `patch x patch` blocks (`skimage.measure.block_reduce`, zero
+/// padded at the end), and written as row-wise run lengths `value*count,...;` per row.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace rscovlm::data {
+
+/// Pillow `Image.convert("L")` of a decoded 8-bit image: grey stays, grey+alpha keeps grey, RGB(A)
+/// uses ITU-R 601-2 luma in Pillow's fixed point `(R*19595 + G*38470 + B*7471 + 0x8000) >> 16`.
+inline image to_pillow_l(const image& src) {
+    if (src.empty() || src.channels < 1 || src.channels > 4)
+        RSCOVLM_THROW(data_error, "bad_mask", "mask image must have 1..4 channels and a non-zero size");
+    image out(src.width, src.height, 1);
+    const std::size_t n = static_cast<std::size_t>(src.width) * static_cast<std::size_t>(src.height);
+    const std::size_t nc = static_cast<std::size_t>(src.channels);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t* p = src.data.data() + i * nc;
+        if (nc <= 2) {
+            out.data[i] = p[0];
+        } else {
+            const std::uint32_t l = static_cast<std::uint32_t>(p[0]) * 19595u + static_cast<std::uint32_t>(p[1]) * 38470u +
+                                    static_cast<std::uint32_t>(p[2]) * 7471u + 0x8000u;
+            out.data[i] = static_cast<std::uint8_t>(l >> 16);
+        }
+    }
+    return out;
+}
+
+namespace detail {
+
+// One pass of a 1-D running max (or min) over [i - before, i + after], samples outside [0, n)
+// ignored: OpenCV's default border for dilate (-inf) and erode (+inf) never wins.
+inline void running_extreme(const std::uint8_t* in, std::ptrdiff_t stride, int n, std::uint8_t* out, int before, int after,
+                            bool is_max) {
+    std::deque<int> q;  // indices with monotonic values
+    auto better = [&](std::uint8_t a, std::uint8_t b) { return is_max ? a >= b : a <= b; };
+    int next = 0;
+    for (int i = 0; i < n; ++i) {
+        const int hi = std::min(n - 1, i + after);
+        for (; next <= hi; ++next) {
+            const std::uint8_t v = in[next * stride];
+            while (!q.empty() && better(v, in[q.back() * stride])) q.pop_back();
+            q.push_back(next);
+        }
+        while (q.front() < i - before) q.pop_front();
+        out[i * stride] = in[q.front() * stride];
+    }
+}
+
+// cv2.dilate / cv2.erode with np.ones((k, k)) and the default anchor (k / 2): the window of pixel x
+// is [x - k/2, x - k/2 + k - 1] on both axes. A rectangle is separable.
+inline std::vector<std::uint8_t> morph_rect(const std::vector<std::uint8_t>& src, int w, int h, int k, bool is_max) {
+    const int before = k / 2, after = k - 1 - k / 2;
+    std::vector<std::uint8_t> tmp(src.size()), out(src.size());
+    for (int y = 0; y < h; ++y)
+        running_extreme(src.data() + static_cast<std::size_t>(y) * w, 1, w, tmp.data() + static_cast<std::size_t>(y) * w, before,
+                        after, is_max);
+    for (int x = 0; x < w; ++x) running_extreme(tmp.data() + x, w, h, out.data() + x, before, after, is_max);
+    return out;
+}
+
+// Filling every outer contour of cv2.findContours(RETR_CCOMP) (8-connected foreground, the image
+// framed by background) gives the foreground plus every background region not 4-connected to
+// the frame: flood the background from the border, everything else becomes 1.
+inline std::vector<std::uint8_t> fill_outer_contours(const std::vector<std::uint8_t>& bin, int w, int h) {
+    std::vector<std::uint8_t> outside(bin.size(), 0);
+    std::vector<std::size_t> stack;
+    auto push = [&](int x, int y) {
+        const std::size_t i = static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x);
+        if (bin[i] == 0 && !outside[i]) {
+            outside[i] = 1;
+            stack.push_back(i);
+        }
+    };
+    for (int x = 0; x < w; ++x) {
+        push(x, 0);
+        push(x, h - 1);
+    }
+    for (int y = 0; y < h; ++y) {
+        push(0, y);
+        push(w - 1, y);
+    }
+    while (!stack.empty()) {
+        const std::size_t i = stack.back();
+        stack.pop_back();
+        const int x = static_cast<int>(i % static_cast<std::size_t>(w)), y = static_cast<int>(i / static_cast<std::size_t>(w));
+        if (x > 0) push(x - 1, y);
+        if (x + 1 < w) push(x + 1, y);
+        if (y > 0) push(x, y - 1);
+        if (y + 1 < h) push(x, y + 1);
+    }
+    std::vector<std::uint8_t> filled(bin.size());
+    for (std::size_t i = 0; i < bin.size(); ++i) filled[i] = outside[i] ? 0 : 1;
+    return filled;
+}
+
+}  // namespace detail
+
+/// Intermediate masks of `refgeo_mask_rle` (original frame, row-major), for inspection and tests.
+struct refgeo_mask_stages {
+    std::vector<std::uint8_t> closed;  ///< 0/255 after thresholding and closing
+    std::vector<std::uint8_t> filled;  ///< 0/1 after filling the outer contours
+};
+
+/// `encode_mask`: each row as `value*count` runs joined by ",", rows joined by ";" plus a final ";".
+inline std::string encode_mask_rle(const std::vector<std::uint8_t>& m, int w, int h) {
+    if (w <= 0 || h < 0 || m.size() != static_cast<std::size_t>(w) * static_cast<std::size_t>(h))
+        RSCOVLM_THROW(data_error, "bad_mask", "encode_mask_rle: " + std::to_string(m.size()) + " values do not form " +
+                                                  std::to_string(w) + "x" + std::to_string(h) + " rows");
+    std::string s;
+    for (int y = 0; y < h; ++y) {
+        const std::uint8_t* r = m.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
+        int count = 1;
+        for (int x = 1; x < w; ++x) {
+            if (r[x] == r[x - 1]) {
+                ++count;
+            } else {
+                s += std::to_string(r[x - 1]) + "*" + std::to_string(count) + ",";
+                count = 1;
+            }
+        }
+        s += std::to_string(r[w - 1]) + "*" + std::to_string(count);
+        s += ";";
+    }
+    return s;
+}
+
+/// The run-length segmentation target of a refGeo mask (the text between `<seg>` and `</seg>`).
+/// `mask` is the decoded mask file (any channel count, converted like Pillow `convert("L")`);
+/// its size must be the record's `image_width x image_height` (the reference asserts it: here
+/// data_error "mask_size_mismatch"). `patch` is the pooling block (the reference passes
+/// patch_size * merge_size = 28).
+inline std::string refgeo_mask_rle(const image& mask, int image_width, int image_height, int resized_width, int resized_height,
+                                   int patch = 28, refgeo_mask_stages* stages = nullptr) {
+    const image l = to_pillow_l(mask);
+    if (l.width != image_width || l.height != image_height)
+        RSCOVLM_THROW(data_error, "mask_size_mismatch",
+                      "Mask size " + std::to_string(l.width) + "x" + std::to_string(l.height) + " does not match image size " +
+                          std::to_string(image_width) + "x" + std::to_string(image_height));
+    if (resized_width <= 0 || resized_height <= 0 || patch <= 0)
+        RSCOVLM_THROW(data_error, "bad_image_size", "mask target needs a positive resized size and patch");
+    const int w = l.width, h = l.height;
+    std::vector<std::uint8_t> bin(l.data.size());
+    for (std::size_t i = 0; i < bin.size(); ++i) bin[i] = l.data[i] > 1 ? 255 : 0;
+    std::vector<std::uint8_t> closed = detail::morph_rect(detail::morph_rect(bin, w, h, 50, true), w, h, 50, false);
+    std::vector<std::uint8_t> filled = detail::fill_outer_contours(closed, w, h);
+    image f(w, h, 1);
+    f.data = filled;
+    const image r = imaging::resize(f, resized_width, resized_height, image::filter::nearest);
+    const int ph = (resized_height + patch - 1) / patch, pw = (resized_width + patch - 1) / patch;
+    std::vector<std::uint8_t> pooled(static_cast<std::size_t>(ph) * static_cast<std::size_t>(pw), 0);
+    for (int y = 0; y < resized_height; ++y)
+        for (int x = 0; x < resized_width; ++x) {
+            std::uint8_t& p = pooled[static_cast<std::size_t>(y / patch) * static_cast<std::size_t>(pw) + static_cast<std::size_t>(x / patch)];
+            p = std::max(p, r.at(x, y));
+        }
+    if (stages) {
+        stages->closed = std::move(closed);
+        stages->filled = std::move(filled);
+    }
+    return encode_mask_rle(pooled, pw, ph);
+}
+
+}  // namespace rscovlm::data
+// ---- end rscovlm/data/refgeo_mask.hpp
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace rscovlm::data {
+
+namespace detail {
+
+/// `select_{hbb,obb}_json_prompt_template` of refgeo_dataset.py (`<` comparisons).
+inline std::string ground_json_template(region_type r, double prob_proxy, python_random& rng) {
+    std::string t;
+    if (rng.random() < prob_proxy) {
+        if (r == region_type::hbb)
+            t = std::string(prompts::ground_hbb_json_proxy[choice_index(rng, prompts::ground_hbb_json_proxy.size())]);
+        else
+            t = std::string(prompts::ground_obb_json_proxy[choice_index(rng, prompts::ground_obb_json_proxy.size())]);
+    } else {
+        t = std::string(r == region_type::hbb ? prompts::ground_hbb_json_main : prompts::ground_obb_json_main);
+    }
+    if (rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
+    if (r != region_type::hbb && rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
+    return t;
+}
+
+/// `normalize_polygon(polygon, clockwise)`: sort the 4 points by atan2 around their mean
+/// (ascending when clockwise, descending otherwise; stable), then rotate to start at the point
+/// with the smallest (y, x).
+inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>& flat, bool clockwise) {
+    std::vector<std::pair<long long, long long>> pts;
+    for (int i = 0; i < 8; i += 2) pts.emplace_back(flat[static_cast<std::size_t>(i)], flat[static_cast<std::size_t>(i + 1)]);
+    const double cx = static_cast<double>(pts[0].first + pts[1].first + pts[2].first + pts[3].first) / 4;
+    const double cy = static_cast<double>(pts[0].second + pts[1].second + pts[2].second + pts[3].second) / 4;
+    auto ang = [&](const std::pair<long long, long long>& p) { return std::atan2(p.second - cy, p.first - cx); };
+    std::stable_sort(pts.begin(), pts.end(), [&](const auto& a, const auto& b) {
+        return clockwise ? ang(a) < ang(b) : ang(a) > ang(b);
+    });
+    auto key_less = [](const auto& a, const auto& b) { return a.second != b.second ? a.second < b.second : a.first < b.first; };
+    std::size_t mi = 0;
+    for (std::size_t i = 1; i < 4; ++i)
+        if (key_less(pts[i], pts[mi])) mi = i;
+    // points.index(min(...)): the first point equal to the minimum
+    for (std::size_t i = 0; i < 4; ++i)
+        if (pts[i] == pts[mi]) {
+            mi = i;
+            break;
+        }
+    std::array<long long, 8> out{};
+    for (std::size_t k = 0; k < 4; ++k) {
+        out[2 * k] = pts[(mi + k) % 4].first;
+        out[2 * k + 1] = pts[(mi + k) % 4].second;
+    }
+    return out;
+}
+
+}  // namespace detail
+
+/// Grounding sample of `region` for a referring expression (refgeo_dataset.py `get_messages`):
+/// the expression is the label; polygons are written counter-clockwise (`normalize_polygon(...,
+/// False)`); the expression is pasted into the JSON target without escaping, as the reference does.
+/// `seg` answers the record's mask as `<seg>` run lengths over 28x28 blocks of the resized frame
+/// (`refgeo_mask_rle`; the mask is decoded through `build_options::load_image`).
+inline conversation build_grounding(const grounding_record& rec, region_type region, const build_options& opt,
+                                    python_random& rng) {
+    const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
+    conversation c;
+    c.task = "ground." + std::string(to_string(region));
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    const std::string& q = rec.question;
+    std::string system, user, response;
+    if (region == region_type::seg) {
+        // get_seg_messages: the mask target first, then select_mask_prompt_template (`<` draw)
+        if (rec.mask_path.empty())
+            RSCOVLM_THROW(data_error, "missing_mask", "grounding record for '" + rec.image + "' has no segmentation mask");
+        if (!opt.load_image) RSCOVLM_THROW(data_error, "no_image_loader", "segmentation samples need build_options::load_image");
+        const std::string rle = refgeo_mask_rle(opt.load_image(rec.mask_path), rec.width, rec.height, rs.width, rs.height, opt.resize.factor);
+        std::string t;
+        if (rng.random() < opt.prob_proxy_prompt)
+            t = std::string(prompts::ground_mask_proxy[detail::choice_index(rng, prompts::ground_mask_proxy.size())]);
+        else
+            t = std::string(prompts::ground_mask_main);
+        c.messages.push_back(detail::message("system", std::string(prompts::ground_mask_system)));
+        nlohmann::ordered_json content = nlohmann::ordered_json::array();
+        content.push_back(detail::image_item(rec.image, rs));
+        content.push_back(detail::text_item(::rscovlm::detail::py::replace(t, "{prompt}", q)));
+        c.messages.push_back(detail::message("user", std::move(content)));
+        c.messages.push_back(detail::message("assistant", "<seg>" + rle + "</seg>"));
+        return c;
+    }
+    auto sx = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.width, rec.width); };
+    auto sy = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.height, rec.height); };
+    if (region == region_type::hbb) {
+        if (!rec.bbox) RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
+        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)), y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
+        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)), y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
+        const std::string coords = std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
+        if (rng.random() > opt.prob_plain_text_prompt) {
+            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+            response = "```json\n[\n\t{\"bbox_2d\": [" + coords + "], \"label\": \"" + q + "\"}\n]\n```";
+        } else {
+            user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
+            response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," + std::to_string(y2) + " " + q + "\n";
+            system = std::string(box_codec::prompts::hbb_plain_system);
+        }
+    } else {
+        if (rec.poly.size() != 4)
+            RSCOVLM_THROW(data_error, "missing_poly", "grounding record for '" + rec.image + "' has no 4-point poly");
+        // np.array(poly).astype(int), then (v * resized / orig).astype(int)
+        std::vector<double> flat;
+        std::array<long long, 8> ints{};
+        for (std::size_t k = 0; k < 4; ++k) {
+            ints[2 * k] = sx(::rscovlm::detail::py::int_trunc(rec.poly[k].x));
+            ints[2 * k + 1] = sy(::rscovlm::detail::py::int_trunc(rec.poly[k].y));
+            flat.push_back(static_cast<double>(ints[2 * k]));
+            flat.push_back(static_cast<double>(ints[2 * k + 1]));
+        }
+        if (region == region_type::obb) {
+            const auto obb = geometry::segmentation_to_obb(flat);
+            std::string cs;
+            for (std::size_t k = 0; k < 5; ++k) cs += (k ? ", " : "") + std::to_string(obb[k]);
+            std::string ps;
+            for (std::size_t k = 0; k < 5; ++k) ps += (k ? "," : "") + std::to_string(obb[k]);
+            if (rng.random() > opt.prob_plain_text_prompt) {
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                response = "```json\n[\n\t{\"oriented bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
+                system = std::string(box_codec::prompts::obb_json_system);
+            } else {
+                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
+                response = ps + " " + q + "\n";
+                system = std::string(box_codec::prompts::obb_plain_system);
+            }
+        } else {
+            const auto p = detail::normalize_polygon(ints, false);
+            std::string cs, ps;
+            for (std::size_t k = 0; k < 8; ++k) {
+                cs += (k ? ", " : "") + std::to_string(p[k]);
+                ps += (k ? "," : "") + std::to_string(p[k]);
+            }
+            if (rng.random() > opt.prob_plain_text_prompt) {
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                response = "```json\n[\n\t{\"quadrant bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
+                system = std::string(box_codec::prompts::quad_json_system);
+            } else {
+                user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
+                response = ps + " " + q + "\n";
+                system = std::string(box_codec::prompts::quad_plain_system);
+            }
+        }
+    }
+    if (!system.empty()) c.messages.push_back(detail::message("system", system));
+    nlohmann::ordered_json content = nlohmann::ordered_json::array();
+    content.push_back(detail::image_item(rec.image, rs));
+    content.push_back(detail::text_item(user));
+    c.messages.push_back(detail::message("user", std::move(content)));
+    c.messages.push_back(detail::message("assistant", response));
+    return c;
+}
+
+}  // namespace rscovlm::data
+// ---- end rscovlm/data/builders/grounding.hpp
+// ---- begin rscovlm/data/builders/lrsvqa_zoom.hpp
+/// \file data/builders/lrsvqa_zoom.hpp
+/// LRS-VQA-Zoom conversations: one-step Zoom-in Chain samples (rscovlm/training/data/
+/// visual_cot_dataset.py `get_messages`).
+
+// ---- begin rscovlm/tokenizer/zoom_prompt.hpp
+/// \file zoom_prompt.hpp
+/// Text of the Zoom-in Chain tool protocol used by RSCoVLM: the tool-calling system prompt that
+/// declares `image_zoom_in`, and the assistant's tool-call block.
+
+#include <string>
+#include <string_view>
+
+namespace rscovlm::tokenizer {
+
+/// The RSCoVLM Zoom-in tool system prompt, verbatim (`SYSTEM_PROMPT` of RSCoVLM's visual-CoT
+/// dataset); it is the `content` of the first, `system`, message of a Zoom-in conversation.
+inline constexpr std::string_view zoom_tool_system_prompt_text =
+    "# Tools\n"
+    "\n"
+    "You may call one or more functions to assist with the user query.\n"
+    "\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n"
+    "<tools>\n"
+    "{\"type\": \"function\", \"function\": {\"name\": \"image_zoom_in\", \"description\": \"Zoom in to the region "
+    "of interest on the given image. Input the bounding box of the region of interest and return the zoomed-in image "
+    "to help to focus and view more clearly.\", \"parameters\": {\"name\": \"bbox\", \"type\": \"list[int]\", "
+    "\"description\": \"The bounding box of the region of interest as an array [x1, y1, x2, y2], where (x1, y1) and "
+    "(x2, y2) indicate the positions' absolute coordinates of the left top and right down corners, respectively.\", "
+    "\"required\": true}}}\n"
+    "</tools>\n"
+    "\n"
+    "For each function call, return a json object with function name and arguments within <tool_call></tool_call> "
+    "XML tags:\n"
+    "<tool_call>\n"
+    "{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
+    "</tool_call>";
+
+/// The Zoom-in tool system prompt (see `zoom_tool_system_prompt_text`).
+inline std::string zoom_tool_system_prompt() { return std::string(zoom_tool_system_prompt_text); }
+
+/// The assistant's tool-call block for a zoom into [x1, y1, x2, y2] (RSCoVLM `TOOL_CALL_TEMPLATE`):
+/// `<tool_call>\n{"name": "image_zoom_in", "arguments": {"bbox": [x1, y1, x2, y2]}}\n</tool_call>`.
+inline std::string zoom_tool_call(long long x1, long long y1, long long x2, long long y2) {
+    return "<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [" + std::to_string(x1) + ", " +
+           std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2) + "]}}\n</tool_call>";
+}
+
+} // namespace rscovlm::tokenizer
+// ---- end rscovlm/tokenizer/zoom_prompt.hpp
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rscovlm::data {
+
 namespace detail {
 
 /// The bbox the Zoom-in tool call carries (visual_cot_dataset.py `get_messages`): with a resized
@@ -6992,7 +7090,7 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
 }  // namespace detail
 
 /// LRS-VQA-Zoom sample (visual_cot_dataset.py `get_messages`), the one implementation behind the
-/// data engine's `builder.lrsvqa_zoom` and `zoom::lrsvqa::build_zoom_conversation`. With exactly
+/// data engine's `builder.lrsvqa_zoom` and `data::lrsvqa::build_zoom_conversation`. With exactly
 /// one `crop_hbox` (and visual CoT enabled) a one-step Zoom-in conversation: tool system prompt,
 /// question + zoom instruction, the tool call with the crop box scaled to the resized frame by
 /// `int()`, the crop of the *original* image (Pillow `crop`, coordinates rounded half to even),
@@ -7066,6 +7164,7 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options
 }
 
 }  // namespace rscovlm::data
+// ---- end rscovlm/data/builders/lrsvqa_zoom.hpp
 // ---- end rscovlm/data/builders.hpp
 // ---- begin rscovlm/data/detail/sha256.hpp
 /// \file data/detail/sha256.hpp
@@ -8135,6 +8234,253 @@ inline void write_dota(const std::string& path, const std::vector<dota_object>& 
 
 }  // namespace rscovlm::data
 // ---- end rscovlm/data/dota.hpp
+// ---- begin rscovlm/data/lrsvqa.hpp
+/// \file data/lrsvqa.hpp
+/// LRS-VQA-Zoom records (JSON objects of the dataset file) turned into Zoom-in Chain conversations:
+/// the record adapter in front of `data::build_lrsvqa_zoom`.
+///
+/// Reference (RSCoVLM): `rscovlm/training/data/visual_cot_dataset.py` get_messages: the
+/// LRS-VQA-Zoom conversation.
+///
+/// These names were first in `zoom::lrsvqa`; they stay reachable there (using-declarations at the end).
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rscovlm/zoom/source.hpp
+/// \file
+/// Windowed access to a (possibly ultra-high-resolution) image for the Zoom-in Chain.
+///
+/// The controller never needs the whole original in memory: it asks a source for the full view
+/// resized to the resolution budget and for crops of the original resized likewise. An in-memory
+/// source (an image decoded once) lives here; a tiled/striped TIFF source that reads only the tiles
+/// a window touches lives in `<rscovlm/io/tiff.hpp>`, and `<rscovlm/io/image_source.hpp>` opens
+/// either from a file.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+
+namespace rscovlm::zoom {
+
+/// An integer pixel window [x0, x1) x [y0, y1) of the original image.
+struct pixel_box {
+    int x0 = 0;
+    int y0 = 0;
+    int x1 = 0;
+    int y1 = 0;
+    int width() const noexcept { return x1 - x0; }
+    int height() const noexcept { return y1 - y0; }
+    long long area() const noexcept {
+        return static_cast<long long>(std::max(0, width())) * static_cast<long long>(std::max(0, height()));
+    }
+};
+
+/// A random-access RGB image of known size whose pixels are read window by window.
+class image_source {
+  public:
+    virtual ~image_source() = default;
+    /// Width of the original image in pixels.
+    virtual int width() const = 0;
+    /// Height of the original image in pixels.
+    virtual int height() const = 0;
+
+    /// The RGB pixels of `box` (Pillow `Image.crop` semantics: parts outside the image are zero).
+    /// Raises `rscovlm.limit.region_too_large` when the window exceeds the source's pixel limit.
+    virtual image read(const pixel_box& box) = 0;
+
+    /// `box` resized to `out_w` x `out_h`, pixel-identical to `image::resize(read(box), out_w, out_h, f)`.
+    /// The default reads the window in horizontal bands and resamples each band horizontally before the
+    /// vertical pass, so peak memory is one band plus an `out_w`-wide intermediate (Pillow resamples
+    /// horizontally first into an 8-bit image, then vertically, so the result is identical).
+    virtual image read_resized(const pixel_box& box, int out_w, int out_h, image::filter f) {
+        return read_resized_banded(box, out_w, out_h, f, band_rows());
+    }
+
+  protected:
+    /// Rows per band used by the default `read_resized` (sources align it to their tile height).
+    virtual int band_rows() const { return 512; }
+
+    /// Banded implementation of read_resized (see above).
+    image read_resized_banded(const pixel_box& box, int out_w, int out_h, image::filter f, int rows) {
+        if (out_w <= 0 || out_h <= 0 || box.width() <= 0 || box.height() <= 0)
+            RSCOVLM_THROW(zoom_error, "bad_window",
+                          "read_resized: empty window or target (" + std::to_string(box.width()) + "x" +
+                              std::to_string(box.height()) + " -> " + std::to_string(out_w) + "x" +
+                              std::to_string(out_h) + ")");
+        const bool nearest = f == image::filter::nearest;
+        if (nearest || out_w == box.width() || box.height() <= rows)
+            return image::resize(read(box), out_w, out_h, f);
+        rows = std::max(1, rows);
+        image mid(out_w, box.height(), 3);
+        for (int y = box.y0; y < box.y1; y += rows) {
+            const int y1 = std::min(box.y1, y + rows);
+            image band = read(pixel_box{box.x0, y, box.x1, y1});
+            image h = image::resize(band, out_w, band.height, f); // horizontal pass only
+            std::copy(h.data.begin(), h.data.end(), mid.row(y - box.y0));
+        }
+        return image::resize(mid, out_w, out_h, f); // vertical pass only
+    }
+};
+
+/// An image source over an image already in memory (decoded once), converted to RGB.
+class memory_source : public image_source {
+  public:
+    /// Takes `img` (1..4 channels; alpha composited on white like qwen-vl-utils `to_rgb`).
+    explicit memory_source(image img)
+        : m_img(std::make_shared<const image>(img.channels == 3 ? std::move(img) : imaging::to_rgb(img))) {}
+    /// Reads `img` in place without copying; it must be 3-channel RGB and outlive the source.
+    static memory_source borrow(const image& img) {
+        if (img.channels != 3)
+            RSCOVLM_THROW(zoom_error, "bad_channels", "memory_source::borrow needs an RGB image, got " +
+                                                          std::to_string(img.channels) + " channels");
+        return memory_source(std::shared_ptr<const image>(&img, [](const image*) {}));
+    }
+    int width() const override { return m_img->width; }
+    int height() const override { return m_img->height; }
+    image read(const pixel_box& box) override {
+        if (box.x1 < box.x0 || box.y1 < box.y0)
+            RSCOVLM_THROW(zoom_error, "bad_window", "read: inverted window");
+        return image::crop(*m_img, box.x0, box.y0, box.x1, box.y1);
+    }
+    image read_resized(const pixel_box& box, int out_w, int out_h, image::filter f) override {
+        if (box.x0 == 0 && box.y0 == 0 && box.x1 == m_img->width && box.y1 == m_img->height)
+            return image::resize(*m_img, out_w, out_h, f);
+        return image::resize(read(box), out_w, out_h, f);
+    }
+    /// The decoded RGB image.
+    const image& pixels() const noexcept { return *m_img; }
+
+  private:
+    explicit memory_source(std::shared_ptr<const image> p) : m_img(std::move(p)) {}
+    std::shared_ptr<const image> m_img;
+};
+
+} // namespace rscovlm::zoom
+// ---- end rscovlm/zoom/source.hpp
+
+namespace rscovlm::data::lrsvqa {
+
+/// Python `str.rstrip(chars)` (`detail::py::rstrip(s, chars)`).
+inline std::string py_rstrip_chars(std::string_view s, std::string_view chars) {
+    return std::string(::rscovlm::detail::py::rstrip(s, chars));
+}
+
+/// An LRS-VQA-Zoom record turned into a conversation.
+struct zoom_conversation {
+    nlohmann::json messages;            ///< HF messages (those of `data::build_lrsvqa_zoom`)
+    bool zoom = false;                  ///< true: the five-message Zoom-in layout; false: plain QA
+    std::string question;               ///< question text (multiple-choice text built as the reference)
+    std::string answer;
+    geometry::hbox crop_original;       ///< crop_hbox[0] in the original frame (zoom only)
+    zoom::pixel_box crop_window;        ///< the window Pillow crops for it (`round()` half to even)
+    std::array<long long, 4> bbox_call{}; ///< bbox written in the tool call (resized frame, `int()`)
+};
+
+/// Builds the conversation of one LRS-VQA-Zoom record (a JSON object of the dataset file) like
+/// visual_cot_dataset.get_messages. A thin adapter: the record is validated and converted to a
+/// `data::vqa_record`, and the conversation is made by `data::build_lrsvqa_zoom`, the data engine's
+/// builder. `resized_width/height` are the size chosen for the full image (0 = not resized: the tool
+/// call keeps original coordinates). `image` is used as given (no data_path join). Raises data_error
+/// "bad_record" for records missing required fields.
+inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int resized_width = 0,
+                                                 int resized_height = 0, bool disable_visual_cot = false) {
+    auto fail = [&](const std::string& why) {
+        RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: " + why);
+    };
+    if (!meta.is_object()) fail("not a JSON object");
+    data::vqa_record rec;
+    if (meta.contains("image") && meta["image"].is_string()) rec.image = meta["image"].get<std::string>();
+    if (meta.contains("question") && meta.contains("answer")) {
+        if (!meta["question"].is_string() || !meta["answer"].is_string()) fail("'question'/'answer' must be strings");
+        rec.question = meta["question"].get<std::string>();
+        rec.answer = meta["answer"].get<std::string>();
+    } else if (meta.contains("Text") && meta.contains("Ground truth") && meta.contains("Answer choices")) {
+        if (!meta["Text"].is_string() || !meta["Ground truth"].is_string() || !meta["Answer choices"].is_array())
+            fail("'Text'/'Ground truth' must be strings and 'Answer choices' an array");
+        rec.multiple_choice = true;
+        rec.question = meta["Text"].get<std::string>();
+        rec.answer = meta["Ground truth"].get<std::string>();
+        for (const auto& ch : meta["Answer choices"]) {
+            if (!ch.is_string()) fail("'Answer choices' items must be strings");
+            rec.choices.push_back(ch.get<std::string>());
+        }
+    } else {
+        fail("needs 'question' and 'answer', or 'Text', 'Ground truth' and 'Answer choices'");
+    }
+    if (!meta.contains("bbox_info") || !meta["bbox_info"].is_object() || !meta["bbox_info"].contains("crop_hbox") ||
+        !meta["bbox_info"]["crop_hbox"].is_array())
+        fail("needs 'bbox_info.crop_hbox' (an array of boxes)");
+    const nlohmann::json& crops = meta["bbox_info"]["crop_hbox"];
+    for (std::size_t j = 0; j < crops.size(); ++j) {
+        const nlohmann::json& b = crops[j];
+        // only the single box of a Zoom-in sample is read by the reference; others are just counted
+        if (crops.size() == 1) {
+            if (!b.is_array() || b.size() != 4) fail("crop_hbox[0] must hold 4 numbers");
+            std::array<double, 4> v{};
+            for (std::size_t i = 0; i < 4; ++i) {
+                if (!b[i].is_number()) fail("crop_hbox[0] must hold 4 numbers");
+                v[i] = b[i].get<double>();
+            }
+            rec.crop_hbox.push_back(v);
+        } else {
+            rec.crop_hbox.push_back({0, 0, 0, 0});
+        }
+    }
+    const bool resized = resized_width > 0 && resized_height > 0;
+    const bool zoom = rec.crop_hbox.size() == 1 && !disable_visual_cot;
+    if (resized && zoom) {
+        if (!meta.contains("image_ori_width") || !meta.contains("image_ori_height") ||
+            !meta["image_ori_width"].is_number() || !meta["image_ori_height"].is_number())
+            fail("needs numeric 'image_ori_width'/'image_ori_height' to scale crop_hbox");
+        const double ow = meta["image_ori_width"].get<double>(), oh = meta["image_ori_height"].get<double>();
+        if (!(ow > 0) || !(oh > 0) || ow > 2147483647.0 || oh > 2147483647.0) fail("image_ori_width/height must be > 0");
+        rec.width = static_cast<int>(ow);
+        rec.height = static_cast<int>(oh);
+        if (rec.width <= 0 || rec.height <= 0 || rec.width != ow || rec.height != oh)
+            fail("image_ori_width/height must be positive integers");
+    }
+    std::optional<resolution::size> rs;
+    if (resized) rs = resolution::size{resized_height, resized_width};
+    const data::conversation dc = data::build_lrsvqa_zoom(rec, rs, disable_visual_cot);
+
+    zoom_conversation c;
+    c.messages = nlohmann::json::parse(dc.messages.dump());
+    c.zoom = dc.task == "zoom";
+    c.question = rec.question;
+    c.answer = rec.answer;
+    if (c.zoom) {
+        const auto& v = rec.crop_hbox[0];
+        c.crop_original = geometry::hbox{v[0], v[1], v[2], v[3]};
+        const auto& w = *dc.images.at(1).crop;
+        c.crop_window = zoom::pixel_box{w[0], w[1], w[2], w[3]};
+        c.bbox_call = data::detail::lrsvqa_call_box(v, rec.width, rec.height, rs);
+        // the question as the model sees it (multiple-choice text included)
+        const std::string t = c.messages[1]["content"][1]["text"].get<std::string>();
+        c.question = t.substr(0, t.size() - data::prompts::zoom_user_suffix.size());
+    } else {
+        c.question = c.messages[0]["content"][1]["text"].get<std::string>();
+    }
+    return c;
+}
+
+} // namespace rscovlm::data::lrsvqa
+
+/// The adapter under its first names (`zoom::lrsvqa::build_zoom_conversation`, ...).
+namespace rscovlm::zoom::lrsvqa {
+using ::rscovlm::data::lrsvqa::py_rstrip_chars;
+using ::rscovlm::data::lrsvqa::zoom_conversation;
+using ::rscovlm::data::lrsvqa::build_zoom_conversation;
+} // namespace rscovlm::zoom::lrsvqa
+// ---- end rscovlm/data/lrsvqa.hpp
 // ---- begin rscovlm/data/packing.hpp
 /// \file data/packing.hpp
 /// Sample packing exactly as RSCoVLM trains with `--packing_data` (which forces `--flatten_data`):
@@ -13067,134 +13413,164 @@ struct kind {
 
 }  // namespace rscovlm::eval
 // ---- end rscovlm/eval/builtin.hpp
+// ---- begin rscovlm/eval/lrsvqa.hpp
+/// \file eval/lrsvqa.hpp
+/// LRS-VQA accuracy metrics: answer matching and the benchmark's score table.
+///
+/// References (RSCoVLM):
+/// - `rscovlm/eval/metric/metric.py` compute_identical_acc / compute_contain_acc /
+///   compute_startswith_acc: `x.lower().strip().strip(".")` on both sides.
+/// - `rscovlm/eval/metric/large_image_bench.py` lrsvqa_scores: overall, per source (question_id
+///   prefix FAIR/STAR/GLH), per task (category), and macro averages over tasks. The reference's
+///   overall metric also counts WordNet synonyms (compute_wups_acc); that needs NLTK's WordNet and is
+///   not reproduced: `exact` is its exact-match part.
+///
+/// These names were first in `zoom::lrsvqa`; they stay reachable there (using-declarations at the end).
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+
+namespace rscovlm::eval::lrsvqa {
+
+/// Answer-matching rule (metric.py).
+enum class match_mode {
+    exact,      ///< compute_identical_acc: pred == gt
+    contain,    ///< compute_contain_acc: gt in pred
+    startswith, ///< compute_startswith_acc: gt.startswith(pred) (sic: the prediction is the prefix)
+};
+
+/// Parses "exact" / "contain" / "startswith".
+inline match_mode parse_match_mode(std::string_view s) {
+    if (s == "exact") return match_mode::exact;
+    if (s == "contain") return match_mode::contain;
+    if (s == "startswith") return match_mode::startswith;
+    RSCOVLM_THROW(eval_error, "bad_option", "match mode must be exact|contain|startswith, got '" + std::string(s) + "'");
+}
+
+/// The reference's normalisation `x.lower().strip().strip(".")` (ASCII lower-casing; Python lowers
+/// every Unicode letter, which matters only for non-ASCII answers).
+inline std::string normalize_answer(std::string_view s) { return eval::normalize_answer(s); }
+
+/// True when `prediction` matches `ground_truth` under `mode`.
+inline bool is_correct(std::string_view prediction, std::string_view ground_truth, match_mode mode = match_mode::exact) {
+    const std::string p = normalize_answer(prediction), g = normalize_answer(ground_truth);
+    switch (mode) {
+    case match_mode::exact: return p == g;
+    case match_mode::contain: return p.find(g) != std::string::npos;
+    case match_mode::startswith: return g.compare(0, p.size(), p) == 0;
+    }
+    return false;
+}
+
+/// One scored item.
+struct item {
+    std::string question_id; ///< e.g. "FAIR_1": the source is the prefix
+    std::string category;    ///< task, e.g. "object color"
+    std::string ground_truth;
+    std::string output;      ///< the model's final answer
+};
+
+/// The sources and tasks lrsvqa_scores reports, in its order.
+inline const std::vector<std::string>& sources() {
+    static const std::vector<std::string> v{"FAIR", "STAR", "GLH"};
+    return v;
+}
+inline const std::vector<std::string>& tasks() {
+    static const std::vector<std::string> v{"rural or urban", "object shape", "object status", "count",
+                                            "object background", "object color", "object category", "reasoning"};
+    return v;
+}
+
+/// Accuracy of `items` (nullopt when empty, as the reference returns None).
+inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
+    if (items.empty()) return std::nullopt;
+    std::size_t ok = 0;
+    for (const item* it : items) ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
+    return static_cast<double>(ok) / static_cast<double>(items.size());
+}
+
+/// lrsvqa_scores as JSON, with the reference's keys ("overall acc", "Overall Acc (Source FAIR)",
+/// "Overall Acc (Task count)", "Average Acc (Source FAIR)", "Average Acc"); an empty group is null.
+/// Extra keys: "count" (number of items), "per_category" (every category found, with n and acc).
+inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = match_mode::exact) {
+    auto select = [&](const std::string* src, const std::string* task) {
+        std::vector<const item*> v;
+        for (const auto& it : items)
+            if ((!src || it.question_id.compare(0, src->size(), *src) == 0) && (!task || it.category == *task))
+                v.push_back(&it);
+        return v;
+    };
+    auto js = [](std::optional<double> a) { return a ? nlohmann::json(*a) : nlohmann::json(nullptr); };
+    auto mean_over_tasks = [&](const std::string* src) -> nlohmann::json {
+        double sum = 0;
+        int n = 0;
+        for (const auto& t : tasks()) {
+            auto a = accuracy(select(src, &t), mode);
+            if (a) {
+                sum += *a;
+                ++n;
+            }
+        }
+        // The reference divides by len(r) and fails on zero; null here.
+        return n ? nlohmann::json(sum / n) : nlohmann::json(nullptr);
+    };
+    nlohmann::json r = nlohmann::json::object();
+    r["overall acc"] = js(accuracy(select(nullptr, nullptr), mode));
+    for (const auto& s : sources()) r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
+    for (const auto& t : tasks()) r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
+    for (const auto& s : sources()) r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
+    r["Average Acc"] = mean_over_tasks(nullptr);
+    r["count"] = items.size();
+    std::map<std::string, std::pair<std::size_t, std::size_t>> cats;
+    for (const auto& it : items) {
+        auto& c = cats[it.category];
+        ++c.first;
+        c.second += is_correct(it.output, it.ground_truth, mode) ? 1 : 0;
+    }
+    nlohmann::json pc = nlohmann::json::object();
+    for (const auto& [k, v] : cats)
+        pc[k] = {{"n", v.first}, {"acc", static_cast<double>(v.second) / static_cast<double>(v.first)}};
+    r["per_category"] = pc;
+    return r;
+}
+
+} // namespace rscovlm::eval::lrsvqa
+
+/// The metrics under their first names (`zoom::lrsvqa::scores`, ...).
+namespace rscovlm::zoom::lrsvqa {
+using ::rscovlm::eval::lrsvqa::match_mode;
+using ::rscovlm::eval::lrsvqa::parse_match_mode;
+using ::rscovlm::eval::lrsvqa::normalize_answer;
+using ::rscovlm::eval::lrsvqa::is_correct;
+using ::rscovlm::eval::lrsvqa::item;
+using ::rscovlm::eval::lrsvqa::sources;
+using ::rscovlm::eval::lrsvqa::tasks;
+using ::rscovlm::eval::lrsvqa::accuracy;
+using ::rscovlm::eval::lrsvqa::scores;
+} // namespace rscovlm::zoom::lrsvqa
+// ---- end rscovlm/eval/lrsvqa.hpp
 // ---- end rscovlm/eval/all.hpp
 // ---- begin rscovlm/geometry/all.hpp
 /// \file
 /// Every public header of the geometry module.
 
 // ---- end rscovlm/geometry/all.hpp
-// ---- begin rscovlm/image/all.hpp
-/// \file all.hpp
-/// \brief Every core header of the image module: the `rscovlm::image` value type, Pillow-exact
-/// operations, drawing and the fork-join parallel_for. Decoding/encoding lives in `<rscovlm/io/image_io.hpp>`.
+// ---- begin rscovlm/imaging/all.hpp
+/// \file imaging/all.hpp
+/// \brief Every core header of the image module: the `rscovlm::image` value type (image/image.hpp),
+/// the image operations of namespace `rscovlm::imaging` (imaging/: Pillow-exact resampling, crop,
+/// to_rgb, torchvision's antialiased resize, drawing, the fork-join parallel_for). Decoding/encoding
+/// lives in `<rscovlm/io/image_io.hpp>`.
 
-// ---- begin rscovlm/image/draw.hpp
-/// \file draw.hpp
-/// \brief Simple raster drawing for demos and debugging: lines, polygon outlines, rectangles.
-
-
-#include <array>
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstdlib>
-#include <iterator>
-
-namespace rscovlm::imaging {
-
-/// \brief An RGB colour.
-using rgb = std::array<std::uint8_t, 3>;
-
-namespace detail {
-
-// Writes one pixel, clipped to the image. Grey images take the first component; alpha is set opaque.
-inline void put_pixel(image& img, int x, int y, const rgb& c) noexcept {
-    if (x < 0 || y < 0 || x >= img.width || y >= img.height || img.channels <= 0) return;
-    std::uint8_t* p = img.row(y) + static_cast<std::size_t>(x) * static_cast<std::size_t>(img.channels);
-    switch (img.channels) {
-    case 1: p[0] = c[0]; break;
-    case 2: p[0] = c[0]; p[1] = 255; break;
-    case 3: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; break;
-    default: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; p[3] = 255; break;
-    }
-}
-
-// A thickness x thickness square centred on (x, y).
-inline void stamp(image& img, int x, int y, const rgb& c, int thickness) noexcept {
-    const int lo = -(thickness - 1) / 2, hi = thickness / 2;
-    for (int dy = lo; dy <= hi; ++dy)
-        for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c);
-}
-
-// Coordinates far outside any image are clamped so that the integer walk stays bounded.
-inline long clamp_coord(double v, int extent) noexcept {
-    const double lim = 4.0 * (static_cast<double>(extent) + 16.0);
-    if (!(v == v)) return 0;  // NaN
-    if (v < -lim) v = -lim;
-    if (v > lim) v = lim;
-    return std::lround(v);
-}
-
-}  // namespace detail
-
-/// \brief Draws a line segment (Bresenham) between (x0, y0) and (x1, y1), clipped to the image.
-inline void draw_line(image& img, double x0, double y0, double x1, double y1, const rgb& color, int thickness = 1) {
-    if (thickness < 1) thickness = 1;
-    long ax = detail::clamp_coord(x0, img.width), ay = detail::clamp_coord(y0, img.height);
-    const long bx = detail::clamp_coord(x1, img.width), by = detail::clamp_coord(y1, img.height);
-    const long dx = std::labs(bx - ax), dy = -std::labs(by - ay);
-    const long sx = ax < bx ? 1 : -1, sy = ay < by ? 1 : -1;
-    long err = dx + dy;
-    for (;;) {
-        detail::stamp(img, static_cast<int>(ax), static_cast<int>(ay), color, thickness);
-        if (ax == bx && ay == by) break;
-        const long e2 = 2 * err;
-        if (e2 >= dy) {
-            err += dy;
-            ax += sx;
-        }
-        if (e2 <= dx) {
-            err += dx;
-            ay += sy;
-        }
-    }
-}
-
-/// \brief Draws the closed outline of a polygon given as a range of points with `.x` and `.y` members
-/// (e.g. `geometry::quad` or `geometry::polygon`).
-template <class Points>
-void draw_polygon(image& img, const Points& pts, const rgb& color, int thickness = 1) {
-    const auto n = static_cast<std::size_t>(std::size(pts));
-    if (n == 0) return;
-    auto it = std::begin(pts);
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto& a = *(it + static_cast<std::ptrdiff_t>(i));
-        const auto& b = *(it + static_cast<std::ptrdiff_t>((i + 1) % n));
-        draw_line(img, static_cast<double>(a.x), static_cast<double>(a.y), static_cast<double>(b.x),
-                  static_cast<double>(b.y), color, thickness);
-    }
-}
-
-/// \brief Draws the outline of the axis-aligned rectangle with corners (x0, y0) and (x1, y1).
-inline void draw_rect(image& img, double x0, double y0, double x1, double y1, const rgb& color, int thickness = 1) {
-    draw_line(img, x0, y0, x1, y0, color, thickness);
-    draw_line(img, x1, y0, x1, y1, color, thickness);
-    draw_line(img, x1, y1, x0, y1, color, thickness);
-    draw_line(img, x0, y1, x0, y0, color, thickness);
-}
-
-/// \brief Fills the axis-aligned rectangle [x0, x1) x [y0, y1) (clipped to the image).
-inline void fill_rect(image& img, int x0, int y0, int x1, int y1, const rgb& color) noexcept {
-    if (x0 < 0) x0 = 0;
-    if (y0 < 0) y0 = 0;
-    if (x1 > img.width) x1 = img.width;
-    if (y1 > img.height) y1 = img.height;
-    for (int y = y0; y < y1; ++y)
-        for (int x = x0; x < x1; ++x) detail::put_pixel(img, x, y, color);
-}
-
-}  // namespace rscovlm::imaging
-
-namespace rscovlm {
-// Found by argument-dependent lookup on rscovlm::image as well as by qualified name.
-using imaging::draw_line;
-using imaging::draw_polygon;
-using imaging::draw_rect;
-using imaging::fill_rect;
-}  // namespace rscovlm
-// ---- end rscovlm/image/draw.hpp
-// ---- begin rscovlm/image/torch_resize.hpp
-/// \file torch_resize.hpp
+// ---- begin rscovlm/imaging/antialias_resize.hpp
+/// \file antialias_resize.hpp
 /// \brief torchvision's antialiased bicubic resize of a uint8 image, bit-exact with torch 1.13 /
 /// torchvision 0.14 on CPU (the Debian 12 `python3-torch` 1.13.1 / `python3-torchvision` 0.14.1 builds).
 ///
@@ -13405,8 +13781,123 @@ inline result<image> try_resize_torch_bicubic_aa(const image& src, int w, int h,
 }
 
 }  // namespace rscovlm::imaging
-// ---- end rscovlm/image/torch_resize.hpp
-// ---- end rscovlm/image/all.hpp
+// ---- end rscovlm/imaging/antialias_resize.hpp
+// ---- begin rscovlm/imaging/draw.hpp
+/// \file draw.hpp
+/// \brief Simple raster drawing for demos and debugging: lines, polygon outlines, rectangles.
+
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <iterator>
+
+namespace rscovlm::imaging {
+
+/// \brief An RGB colour.
+using rgb = std::array<std::uint8_t, 3>;
+
+namespace detail {
+
+// Writes one pixel, clipped to the image. Grey images take the first component; alpha is set opaque.
+inline void put_pixel(image& img, int x, int y, const rgb& c) noexcept {
+    if (x < 0 || y < 0 || x >= img.width || y >= img.height || img.channels <= 0) return;
+    std::uint8_t* p = img.row(y) + static_cast<std::size_t>(x) * static_cast<std::size_t>(img.channels);
+    switch (img.channels) {
+    case 1: p[0] = c[0]; break;
+    case 2: p[0] = c[0]; p[1] = 255; break;
+    case 3: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; break;
+    default: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; p[3] = 255; break;
+    }
+}
+
+// A thickness x thickness square centred on (x, y).
+inline void stamp(image& img, int x, int y, const rgb& c, int thickness) noexcept {
+    const int lo = -(thickness - 1) / 2, hi = thickness / 2;
+    for (int dy = lo; dy <= hi; ++dy)
+        for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c);
+}
+
+// Coordinates far outside any image are clamped so that the integer walk stays bounded.
+inline long clamp_coord(double v, int extent) noexcept {
+    const double lim = 4.0 * (static_cast<double>(extent) + 16.0);
+    if (!(v == v)) return 0;  // NaN
+    if (v < -lim) v = -lim;
+    if (v > lim) v = lim;
+    return std::lround(v);
+}
+
+}  // namespace detail
+
+/// \brief Draws a line segment (Bresenham) between (x0, y0) and (x1, y1), clipped to the image.
+inline void draw_line(image& img, double x0, double y0, double x1, double y1, const rgb& color, int thickness = 1) {
+    if (thickness < 1) thickness = 1;
+    long ax = detail::clamp_coord(x0, img.width), ay = detail::clamp_coord(y0, img.height);
+    const long bx = detail::clamp_coord(x1, img.width), by = detail::clamp_coord(y1, img.height);
+    const long dx = std::labs(bx - ax), dy = -std::labs(by - ay);
+    const long sx = ax < bx ? 1 : -1, sy = ay < by ? 1 : -1;
+    long err = dx + dy;
+    for (;;) {
+        detail::stamp(img, static_cast<int>(ax), static_cast<int>(ay), color, thickness);
+        if (ax == bx && ay == by) break;
+        const long e2 = 2 * err;
+        if (e2 >= dy) {
+            err += dy;
+            ax += sx;
+        }
+        if (e2 <= dx) {
+            err += dx;
+            ay += sy;
+        }
+    }
+}
+
+/// \brief Draws the closed outline of a polygon given as a range of points with `.x` and `.y` members
+/// (e.g. `geometry::quad` or `geometry::polygon`).
+template <class Points>
+void draw_polygon(image& img, const Points& pts, const rgb& color, int thickness = 1) {
+    const auto n = static_cast<std::size_t>(std::size(pts));
+    if (n == 0) return;
+    auto it = std::begin(pts);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto& a = *(it + static_cast<std::ptrdiff_t>(i));
+        const auto& b = *(it + static_cast<std::ptrdiff_t>((i + 1) % n));
+        draw_line(img, static_cast<double>(a.x), static_cast<double>(a.y), static_cast<double>(b.x),
+                  static_cast<double>(b.y), color, thickness);
+    }
+}
+
+/// \brief Draws the outline of the axis-aligned rectangle with corners (x0, y0) and (x1, y1).
+inline void draw_rect(image& img, double x0, double y0, double x1, double y1, const rgb& color, int thickness = 1) {
+    draw_line(img, x0, y0, x1, y0, color, thickness);
+    draw_line(img, x1, y0, x1, y1, color, thickness);
+    draw_line(img, x1, y1, x0, y1, color, thickness);
+    draw_line(img, x0, y1, x0, y0, color, thickness);
+}
+
+/// \brief Fills the axis-aligned rectangle [x0, x1) x [y0, y1) (clipped to the image).
+inline void fill_rect(image& img, int x0, int y0, int x1, int y1, const rgb& color) noexcept {
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > img.width) x1 = img.width;
+    if (y1 > img.height) y1 = img.height;
+    for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x) detail::put_pixel(img, x, y, color);
+}
+
+}  // namespace rscovlm::imaging
+
+namespace rscovlm {
+// Found by argument-dependent lookup on rscovlm::image as well as by qualified name.
+using imaging::draw_line;
+using imaging::draw_polygon;
+using imaging::draw_rect;
+using imaging::fill_rect;
+}  // namespace rscovlm
+// ---- end rscovlm/imaging/draw.hpp
+// ---- end rscovlm/imaging/all.hpp
 // ---- begin rscovlm/processor/all.hpp
 /// \file processor/all.hpp
 /// The processor module: the Qwen2.5-VL processor (chat template, resolution plans, preprocessing,
@@ -17074,327 +17565,6 @@ inline std::string nfc(std::string_view s) {
 
 } // namespace rscovlm::detail::unicode
 // ---- end rscovlm/detail/unicode.hpp
-// ---- begin rscovlm/tokenizer/detail/json_scan.hpp
-/// \file json_scan.hpp
-/// A small validating JSON scanner used to load tokenizer.json quickly: the large parts
-/// (`model.vocab`, `model.merges`) are streamed straight into the tokenizer's tables, the small
-/// parts are handed to nlohmann::json as raw text. Every syntax error is reported as
-/// `rscovlm.tokenizer.bad_json` (or `truncated` at end of input) with line and column.
-
-
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <string_view>
-
-namespace rscovlm::tokenizer::detail {
-
-/// Cursor over a JSON document held in memory.
-class json_scanner {
-public:
-    json_scanner(std::string_view text, std::string name) : m_begin(text.data()), m_p(text.data()),
-                                                            m_end(text.data() + text.size()), m_name(std::move(name)) {}
-
-    const std::string& name() const noexcept { return m_name; }
-    std::size_t offset() const noexcept { return static_cast<std::size_t>(m_p - m_begin); }
-    const char* position() const noexcept { return m_p; }
-    bool at_end() {
-        skip_ws();
-        return m_p == m_end;
-    }
-
-    void skip_ws() noexcept {
-        while (m_p < m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) ++m_p;
-    }
-
-    /// Next non-space character without consuming it (throws `truncated` at end).
-    char peek() {
-        skip_ws();
-        if (m_p == m_end) fail_eof("a value");
-        return *m_p;
-    }
-
-    void expect(char c) {
-        skip_ws();
-        if (m_p == m_end) fail_eof(std::string("'") + c + "'");
-        if (*m_p != c) fail(std::string("expected '") + c + "', found " + describe_here());
-        ++m_p;
-    }
-
-    /// Consumes `c` if it is next; returns whether it was.
-    bool consume(char c) {
-        skip_ws();
-        if (m_p < m_end && *m_p == c) {
-            ++m_p;
-            return true;
-        }
-        return false;
-    }
-
-    /// Parses a string into `out` (replacing its contents). Validates escapes and UTF-8.
-    void parse_string(std::string& out) {
-        out.clear();
-        expect('"');
-        for (;;) {
-            const char* start = m_p;
-            // fast path: plain ASCII run
-            while (m_p < m_end) {
-                unsigned char c = static_cast<unsigned char>(*m_p);
-                if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
-                ++m_p;
-            }
-            out.append(start, static_cast<std::size_t>(m_p - start));
-            if (m_p == m_end) fail_eof("the end of a string");
-            unsigned char c = static_cast<unsigned char>(*m_p);
-            if (c == '"') {
-                ++m_p;
-                return;
-            }
-            if (c < 0x20) fail("control character in a string");
-            if (c >= 0x80) {
-                char32_t cp;
-                std::size_t len = rscovlm::detail::unicode::decode_valid(
-                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
-                if (len == 0) fail("invalid UTF-8 in a string");
-                out.append(m_p, len);
-                m_p += len;
-                continue;
-            }
-            // escape
-            ++m_p;
-            if (m_p == m_end) fail_eof("an escape sequence");
-            char e = *m_p++;
-            switch (e) {
-            case '"': out.push_back('"'); break;
-            case '\\': out.push_back('\\'); break;
-            case '/': out.push_back('/'); break;
-            case 'b': out.push_back('\b'); break;
-            case 'f': out.push_back('\f'); break;
-            case 'n': out.push_back('\n'); break;
-            case 'r': out.push_back('\r'); break;
-            case 't': out.push_back('\t'); break;
-            case 'u': {
-                char32_t cp = hex4();
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (m_end - m_p < 6 || m_p[0] != '\\' || m_p[1] != 'u') fail("unpaired surrogate escape");
-                    m_p += 2;
-                    char32_t lo = hex4();
-                    if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired surrogate escape");
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    fail("unpaired surrogate escape");
-                }
-                rscovlm::detail::unicode::append_utf8(out, cp);
-                break;
-            }
-            default: --m_p; fail("invalid escape sequence");
-            }
-        }
-    }
-
-    /// Parses an integer (JSON number without fraction or exponent) into `out`.
-    long long parse_integer() {
-        skip_ws();
-        if (m_p == m_end) fail_eof("a number");
-        const char* start = m_p;
-        bool neg = false;
-        if (*m_p == '-') {
-            neg = true;
-            ++m_p;
-        }
-        if (m_p == m_end) fail_eof("a number");
-        if (*m_p < '0' || *m_p > '9') {
-            m_p = start;
-            fail("expected an integer, found " + describe_here());
-        }
-        unsigned long long v = 0;
-        int digits = 0;
-        while (m_p < m_end && *m_p >= '0' && *m_p <= '9') {
-            v = v * 10 + static_cast<unsigned long long>(*m_p - '0');
-            ++m_p;
-            if (++digits > 18) {
-                m_p = start;
-                fail("integer out of range");
-            }
-        }
-        if (m_p < m_end && (*m_p == '.' || *m_p == 'e' || *m_p == 'E')) {
-            m_p = start;
-            fail("expected an integer, found a fractional number");
-        }
-        return neg ? -static_cast<long long>(v) : static_cast<long long>(v);
-    }
-
-    /// Skips one value of any type (validating its syntax); returns its raw text.
-    std::string_view skip_value(int depth = 0) {
-        if (depth > 512) fail("nesting too deep");
-        skip_ws();
-        if (m_p == m_end) fail_eof("a value");
-        const char* start = m_p;
-        char c = *m_p;
-        if (c == '{') {
-            ++m_p;
-            if (!consume('}')) {
-                do {
-                    skip_string();
-                    expect(':');
-                    skip_value(depth + 1);
-                } while (consume(','));
-                expect('}');
-            }
-        } else if (c == '[') {
-            ++m_p;
-            if (!consume(']')) {
-                do {
-                    skip_value(depth + 1);
-                } while (consume(','));
-                expect(']');
-            }
-        } else if (c == '"') {
-            skip_string();
-        } else if (c == 't') {
-            literal("true");
-        } else if (c == 'f') {
-            literal("false");
-        } else if (c == 'n') {
-            literal("null");
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            number();
-        } else {
-            fail("unexpected " + describe_here());
-        }
-        return std::string_view(start, static_cast<std::size_t>(m_p - start));
-    }
-
-    /// Skips a string without keeping it.
-    void skip_string() {
-        skip_ws();
-        if (m_p == m_end) fail_eof("a string");
-        if (*m_p != '"') fail("expected a string, found " + describe_here());
-        ++m_p;
-        for (;;) {
-            while (m_p < m_end) {
-                unsigned char c = static_cast<unsigned char>(*m_p);
-                if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
-                ++m_p;
-            }
-            if (m_p == m_end) fail_eof("the end of a string");
-            unsigned char c = static_cast<unsigned char>(*m_p);
-            if (c == '"') {
-                ++m_p;
-                return;
-            }
-            if (c < 0x20) fail("control character in a string");
-            if (c >= 0x80) {
-                char32_t cp;
-                std::size_t len = rscovlm::detail::unicode::decode_valid(
-                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
-                if (len == 0) fail("invalid UTF-8 in a string");
-                m_p += len;
-                continue;
-            }
-            ++m_p;
-            if (m_p == m_end) fail_eof("an escape sequence");
-            char e = *m_p++;
-            if (e == 'u') {
-                hex4();
-            } else if (!std::strchr("\"\\/bfnrt", e) || e == 0) {
-                --m_p;
-                fail("invalid escape sequence");
-            }
-        }
-    }
-
-    [[noreturn]] void fail(const std::string& what) const {
-        RSCOVLM_THROW(tokenizer_error, "bad_json", m_name + ": " + what + " at " + where());
-    }
-    [[noreturn]] void fail_eof(const std::string& expected) const {
-        RSCOVLM_THROW(tokenizer_error, "truncated",
-                      m_name + ": unexpected end of input while reading " + expected + " at " + where() +
-                          " (file truncated?)");
-    }
-    /// "line L, column C (byte O)" of the current position.
-    std::string where() const {
-        std::size_t line = 1, col = 1;
-        for (const char* q = m_begin; q < m_p && q < m_end; ++q) {
-            if (*q == '\n') {
-                ++line;
-                col = 1;
-            } else {
-                ++col;
-            }
-        }
-        return "line " + std::to_string(line) + ", column " + std::to_string(col) + " (byte " +
-               std::to_string(offset()) + ")";
-    }
-
-private:
-    std::string describe_here() const {
-        if (m_p >= m_end) return "end of input";
-        unsigned char c = static_cast<unsigned char>(*m_p);
-        if (c >= 0x20 && c < 0x7F) return std::string("'") + static_cast<char>(c) + "'";
-        char buf[16];
-        std::snprintf(buf, sizeof buf, "byte 0x%02X", c);
-        return buf;
-    }
-    char32_t hex4() {
-        if (m_end - m_p < 4) fail_eof("a \\u escape");
-        char32_t v = 0;
-        for (int k = 0; k < 4; ++k) {
-            char h = *m_p;
-            int d;
-            if (h >= '0' && h <= '9') d = h - '0';
-            else if (h >= 'a' && h <= 'f') d = h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') d = h - 'A' + 10;
-            else fail("invalid \\u escape");
-            v = v * 16 + static_cast<char32_t>(d);
-            ++m_p;
-        }
-        return v;
-    }
-    void literal(const char* word) {
-        std::size_t n = std::strlen(word);
-        if (static_cast<std::size_t>(m_end - m_p) < n) {
-            if (std::memcmp(m_p, word, static_cast<std::size_t>(m_end - m_p)) == 0) fail_eof(word);
-            fail("invalid literal");
-        }
-        if (std::memcmp(m_p, word, n) != 0) fail("invalid literal");
-        m_p += n;
-    }
-    void number() {
-        if (*m_p == '-') ++m_p;
-        if (m_p == m_end) fail_eof("a number");
-        if (*m_p == '0') {
-            ++m_p;
-        } else if (*m_p >= '1' && *m_p <= '9') {
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
-        } else {
-            fail("invalid number");
-        }
-        if (m_p < m_end && *m_p == '.') {
-            ++m_p;
-            if (m_p == m_end) fail_eof("a number");
-            if (*m_p < '0' || *m_p > '9') fail("invalid number");
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
-        }
-        if (m_p < m_end && (*m_p == 'e' || *m_p == 'E')) {
-            ++m_p;
-            if (m_p < m_end && (*m_p == '+' || *m_p == '-')) ++m_p;
-            if (m_p == m_end) fail_eof("a number");
-            if (*m_p < '0' || *m_p > '9') fail("invalid number");
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
-        }
-    }
-
-    const char* m_begin;
-    const char* m_p;
-    const char* m_end;
-    std::string m_name;
-};
-
-} // namespace rscovlm::tokenizer::detail
-// ---- end rscovlm/tokenizer/detail/json_scan.hpp
 // ---- begin rscovlm/tokenizer/detail/tables.hpp
 /// \file tables.hpp
 /// Hash tables and the word cache used by the BPE tokenizer.
@@ -17849,23 +18019,348 @@ template <class F> void qwen2_pretokenize(std::string_view text, F&& emit) {
 
 } // namespace rscovlm::tokenizer
 // ---- end rscovlm/tokenizer/pretokenizer.hpp
+// ---- begin rscovlm/tokenizer/tokenizer_json.hpp
+/// \file tokenizer_json.hpp
+/// Loading of a byte-level BPE model (the tables `bpe_tokenizer` runs on) from a Hugging Face
+/// `tokenizer.json`, or from `vocab.json` + `merges.txt` (+ `tokenizer_config.json`).
+///
+/// Mirrors the parts of the Rust crate `tokenizers` that read those files: the vocabulary and the
+/// merges (`BPE::build`), the `added_tokens` array (`AddedVocabulary::add_tokens`), and the checks
+/// that the normalizer, pre-tokenizer and decoder are the Qwen2 ones (NFC, Qwen2 split, ByteLevel).
+/// The tokenizer itself is in bpe.hpp, which includes this header.
+
+// ---- begin rscovlm/tokenizer/detail/json_scan.hpp
+/// \file json_scan.hpp
+/// A small validating JSON scanner used to load tokenizer.json quickly: the large parts
+/// (`model.vocab`, `model.merges`) are streamed straight into the tokenizer's tables, the small
+/// parts are handed to nlohmann::json as raw text. Every syntax error is reported as
+/// `rscovlm.tokenizer.bad_json` (or `truncated` at end of input) with line and column.
+
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace rscovlm::tokenizer::detail {
+
+/// Cursor over a JSON document held in memory.
+class json_scanner {
+public:
+    json_scanner(std::string_view text, std::string name) : m_begin(text.data()), m_p(text.data()),
+                                                            m_end(text.data() + text.size()), m_name(std::move(name)) {}
+
+    const std::string& name() const noexcept { return m_name; }
+    std::size_t offset() const noexcept { return static_cast<std::size_t>(m_p - m_begin); }
+    const char* position() const noexcept { return m_p; }
+    bool at_end() {
+        skip_ws();
+        return m_p == m_end;
+    }
+
+    void skip_ws() noexcept {
+        while (m_p < m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) ++m_p;
+    }
+
+    /// Next non-space character without consuming it (throws `truncated` at end).
+    char peek() {
+        skip_ws();
+        if (m_p == m_end) fail_eof("a value");
+        return *m_p;
+    }
+
+    void expect(char c) {
+        skip_ws();
+        if (m_p == m_end) fail_eof(std::string("'") + c + "'");
+        if (*m_p != c) fail(std::string("expected '") + c + "', found " + describe_here());
+        ++m_p;
+    }
+
+    /// Consumes `c` if it is next; returns whether it was.
+    bool consume(char c) {
+        skip_ws();
+        if (m_p < m_end && *m_p == c) {
+            ++m_p;
+            return true;
+        }
+        return false;
+    }
+
+    /// Parses a string into `out` (replacing its contents). Validates escapes and UTF-8.
+    void parse_string(std::string& out) {
+        out.clear();
+        expect('"');
+        for (;;) {
+            const char* start = m_p;
+            // fast path: plain ASCII run
+            while (m_p < m_end) {
+                unsigned char c = static_cast<unsigned char>(*m_p);
+                if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+                ++m_p;
+            }
+            out.append(start, static_cast<std::size_t>(m_p - start));
+            if (m_p == m_end) fail_eof("the end of a string");
+            unsigned char c = static_cast<unsigned char>(*m_p);
+            if (c == '"') {
+                ++m_p;
+                return;
+            }
+            if (c < 0x20) fail("control character in a string");
+            if (c >= 0x80) {
+                char32_t cp;
+                std::size_t len = rscovlm::detail::unicode::decode_valid(
+                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
+                if (len == 0) fail("invalid UTF-8 in a string");
+                out.append(m_p, len);
+                m_p += len;
+                continue;
+            }
+            // escape
+            ++m_p;
+            if (m_p == m_end) fail_eof("an escape sequence");
+            char e = *m_p++;
+            switch (e) {
+            case '"': out.push_back('"'); break;
+            case '\\': out.push_back('\\'); break;
+            case '/': out.push_back('/'); break;
+            case 'b': out.push_back('\b'); break;
+            case 'f': out.push_back('\f'); break;
+            case 'n': out.push_back('\n'); break;
+            case 'r': out.push_back('\r'); break;
+            case 't': out.push_back('\t'); break;
+            case 'u': {
+                char32_t cp = hex4();
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (m_end - m_p < 6 || m_p[0] != '\\' || m_p[1] != 'u') fail("unpaired surrogate escape");
+                    m_p += 2;
+                    char32_t lo = hex4();
+                    if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired surrogate escape");
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    fail("unpaired surrogate escape");
+                }
+                rscovlm::detail::unicode::append_utf8(out, cp);
+                break;
+            }
+            default: --m_p; fail("invalid escape sequence");
+            }
+        }
+    }
+
+    /// Parses an integer (JSON number without fraction or exponent) into `out`.
+    long long parse_integer() {
+        skip_ws();
+        if (m_p == m_end) fail_eof("a number");
+        const char* start = m_p;
+        bool neg = false;
+        if (*m_p == '-') {
+            neg = true;
+            ++m_p;
+        }
+        if (m_p == m_end) fail_eof("a number");
+        if (*m_p < '0' || *m_p > '9') {
+            m_p = start;
+            fail("expected an integer, found " + describe_here());
+        }
+        unsigned long long v = 0;
+        int digits = 0;
+        while (m_p < m_end && *m_p >= '0' && *m_p <= '9') {
+            v = v * 10 + static_cast<unsigned long long>(*m_p - '0');
+            ++m_p;
+            if (++digits > 18) {
+                m_p = start;
+                fail("integer out of range");
+            }
+        }
+        if (m_p < m_end && (*m_p == '.' || *m_p == 'e' || *m_p == 'E')) {
+            m_p = start;
+            fail("expected an integer, found a fractional number");
+        }
+        return neg ? -static_cast<long long>(v) : static_cast<long long>(v);
+    }
+
+    /// Skips one value of any type (validating its syntax); returns its raw text.
+    std::string_view skip_value(int depth = 0) {
+        if (depth > 512) fail("nesting too deep");
+        skip_ws();
+        if (m_p == m_end) fail_eof("a value");
+        const char* start = m_p;
+        char c = *m_p;
+        if (c == '{') {
+            ++m_p;
+            if (!consume('}')) {
+                do {
+                    skip_string();
+                    expect(':');
+                    skip_value(depth + 1);
+                } while (consume(','));
+                expect('}');
+            }
+        } else if (c == '[') {
+            ++m_p;
+            if (!consume(']')) {
+                do {
+                    skip_value(depth + 1);
+                } while (consume(','));
+                expect(']');
+            }
+        } else if (c == '"') {
+            skip_string();
+        } else if (c == 't') {
+            literal("true");
+        } else if (c == 'f') {
+            literal("false");
+        } else if (c == 'n') {
+            literal("null");
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            number();
+        } else {
+            fail("unexpected " + describe_here());
+        }
+        return std::string_view(start, static_cast<std::size_t>(m_p - start));
+    }
+
+    /// Skips a string without keeping it.
+    void skip_string() {
+        skip_ws();
+        if (m_p == m_end) fail_eof("a string");
+        if (*m_p != '"') fail("expected a string, found " + describe_here());
+        ++m_p;
+        for (;;) {
+            while (m_p < m_end) {
+                unsigned char c = static_cast<unsigned char>(*m_p);
+                if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+                ++m_p;
+            }
+            if (m_p == m_end) fail_eof("the end of a string");
+            unsigned char c = static_cast<unsigned char>(*m_p);
+            if (c == '"') {
+                ++m_p;
+                return;
+            }
+            if (c < 0x20) fail("control character in a string");
+            if (c >= 0x80) {
+                char32_t cp;
+                std::size_t len = rscovlm::detail::unicode::decode_valid(
+                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
+                if (len == 0) fail("invalid UTF-8 in a string");
+                m_p += len;
+                continue;
+            }
+            ++m_p;
+            if (m_p == m_end) fail_eof("an escape sequence");
+            char e = *m_p++;
+            if (e == 'u') {
+                hex4();
+            } else if (!std::strchr("\"\\/bfnrt", e) || e == 0) {
+                --m_p;
+                fail("invalid escape sequence");
+            }
+        }
+    }
+
+    [[noreturn]] void fail(const std::string& what) const {
+        RSCOVLM_THROW(tokenizer_error, "bad_json", m_name + ": " + what + " at " + where());
+    }
+    [[noreturn]] void fail_eof(const std::string& expected) const {
+        RSCOVLM_THROW(tokenizer_error, "truncated",
+                      m_name + ": unexpected end of input while reading " + expected + " at " + where() +
+                          " (file truncated?)");
+    }
+    /// "line L, column C (byte O)" of the current position.
+    std::string where() const {
+        std::size_t line = 1, col = 1;
+        for (const char* q = m_begin; q < m_p && q < m_end; ++q) {
+            if (*q == '\n') {
+                ++line;
+                col = 1;
+            } else {
+                ++col;
+            }
+        }
+        return "line " + std::to_string(line) + ", column " + std::to_string(col) + " (byte " +
+               std::to_string(offset()) + ")";
+    }
+
+private:
+    std::string describe_here() const {
+        if (m_p >= m_end) return "end of input";
+        unsigned char c = static_cast<unsigned char>(*m_p);
+        if (c >= 0x20 && c < 0x7F) return std::string("'") + static_cast<char>(c) + "'";
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "byte 0x%02X", c);
+        return buf;
+    }
+    char32_t hex4() {
+        if (m_end - m_p < 4) fail_eof("a \\u escape");
+        char32_t v = 0;
+        for (int k = 0; k < 4; ++k) {
+            char h = *m_p;
+            int d;
+            if (h >= '0' && h <= '9') d = h - '0';
+            else if (h >= 'a' && h <= 'f') d = h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F') d = h - 'A' + 10;
+            else fail("invalid \\u escape");
+            v = v * 16 + static_cast<char32_t>(d);
+            ++m_p;
+        }
+        return v;
+    }
+    void literal(const char* word) {
+        std::size_t n = std::strlen(word);
+        if (static_cast<std::size_t>(m_end - m_p) < n) {
+            if (std::memcmp(m_p, word, static_cast<std::size_t>(m_end - m_p)) == 0) fail_eof(word);
+            fail("invalid literal");
+        }
+        if (std::memcmp(m_p, word, n) != 0) fail("invalid literal");
+        m_p += n;
+    }
+    void number() {
+        if (*m_p == '-') ++m_p;
+        if (m_p == m_end) fail_eof("a number");
+        if (*m_p == '0') {
+            ++m_p;
+        } else if (*m_p >= '1' && *m_p <= '9') {
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+        } else {
+            fail("invalid number");
+        }
+        if (m_p < m_end && *m_p == '.') {
+            ++m_p;
+            if (m_p == m_end) fail_eof("a number");
+            if (*m_p < '0' || *m_p > '9') fail("invalid number");
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+        }
+        if (m_p < m_end && (*m_p == 'e' || *m_p == 'E')) {
+            ++m_p;
+            if (m_p < m_end && (*m_p == '+' || *m_p == '-')) ++m_p;
+            if (m_p == m_end) fail_eof("a number");
+            if (*m_p < '0' || *m_p > '9') fail("invalid number");
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+        }
+    }
+
+    const char* m_begin;
+    const char* m_p;
+    const char* m_end;
+    std::string m_name;
+};
+
+} // namespace rscovlm::tokenizer::detail
+// ---- end rscovlm/tokenizer/detail/json_scan.hpp
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <memory>
-#include <optional>
-#include <queue>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -17882,22 +18377,6 @@ struct added_token {
     bool rstrip = false;      ///< swallow white space on the right
     bool normalized = true;   ///< matched against the normalized text (else the raw text)
     bool special = false;     ///< dropped by decode(ids, skip_special = true)
-};
-
-/// Interface of the `tokenizer` registry kind: text <-> token ids.
-class text_tokenizer {
-public:
-    virtual ~text_tokenizer() = default;
-    /// Token ids of `text` (no special tokens are added).
-    virtual std::vector<std::int32_t> encode(std::string_view text) const = 0;
-    /// Text of `ids`; unknown ids are skipped; `skip_special` drops special tokens.
-    virtual std::string decode(const std::vector<std::int32_t>& ids, bool skip_special = false) const = 0;
-    /// Id of a token string (vocabulary entry or added token).
-    virtual std::optional<std::int32_t> token_to_id(std::string_view token) const = 0;
-    /// Token string of an id (byte-level form for vocabulary entries).
-    virtual std::optional<std::string> id_to_token(std::int32_t id) const = 0;
-    /// Number of distinct ids (vocabulary plus added tokens).
-    virtual std::size_t vocab_size() const = 0;
 };
 
 namespace detail {
@@ -18351,7 +18830,210 @@ inline void finalize(bpe_model& m) {
     }
 }
 
+/// Parses the text of a tokenizer.json (`bpe_tokenizer::from_json_string`); `name` is used in
+/// error messages.
+inline std::shared_ptr<bpe_model> parse_tokenizer_json(std::string_view text, const std::string& name) {
+    auto m = std::make_shared<bpe_model>();
+    m->source = name;
+    json_scanner js(text, name);
+    std::vector<std::pair<std::string, std::string>> early_merges; // merges seen before the vocab
+    bool have_vocab = false, have_merges = false;
+    nlohmann::json model_fields = nlohmann::json::object();
+    nlohmann::json added, normalizer, pre_tokenizer, decoder;
+    bool have_pre = false, have_decoder = false;
+    std::string key;
+    js.expect('{');
+    if (!js.consume('}')) {
+        do {
+            js.parse_string(key);
+            js.expect(':');
+            if (key == "model") {
+                js.expect('{');
+                if (!js.consume('}')) {
+                    std::string mk;
+                    do {
+                        js.parse_string(mk);
+                        js.expect(':');
+                        if (mk == "vocab") {
+                            parse_vocab(js, *m);
+                            have_vocab = true;
+                        } else if (mk == "merges") {
+                            if (have_vocab) {
+                                merge_resolver resolve(*m, name);
+                                parse_merges(js, [&](std::string_view a, std::string_view b) { resolve(a, b); });
+                                resolve.finish();
+                            } else {
+                                parse_merges(js, [&](std::string_view a, std::string_view b) {
+                                    early_merges.emplace_back(std::string(a), std::string(b));
+                                });
+                            }
+                            have_merges = true;
+                        } else {
+                            model_fields[mk] = parse_small_json(js.skip_value(), name + ": model." + mk);
+                        }
+                    } while (js.consume(','));
+                    js.expect('}');
+                }
+            } else if (key == "added_tokens") {
+                added = parse_small_json(js.skip_value(), name + ": added_tokens");
+            } else if (key == "normalizer") {
+                normalizer = parse_small_json(js.skip_value(), name + ": normalizer");
+            } else if (key == "pre_tokenizer") {
+                pre_tokenizer = parse_small_json(js.skip_value(), name + ": pre_tokenizer");
+                have_pre = true;
+            } else if (key == "decoder") {
+                decoder = parse_small_json(js.skip_value(), name + ": decoder");
+                have_decoder = true;
+            } else {
+                js.skip_value();
+            }
+        } while (js.consume(','));
+        js.expect('}');
+    }
+    if (!js.at_end()) js.fail("unexpected data after the top-level object");
+    if (!have_vocab) RSCOVLM_THROW(tokenizer_error, "missing_field", name + ": no 'model.vocab' object");
+    if (!have_merges) RSCOVLM_THROW(tokenizer_error, "missing_field", name + ": no 'model.merges' array");
+    if (!have_pre) RSCOVLM_THROW(tokenizer_error, "missing_field", name + ": no 'pre_tokenizer'");
+    if (!have_decoder || !is_byte_level(decoder, false))
+        RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": decoder must be ByteLevel");
+    check_normalizer(normalizer, *m, name);
+    check_pre_tokenizer(pre_tokenizer, name);
+    if (!early_merges.empty()) {
+        merge_resolver resolve(*m, name);
+        for (const auto& mg : early_merges) resolve(mg.first, mg.second);
+        resolve.finish();
+    }
+    check_model_fields(model_fields, *m, name);
+    parse_added_tokens(added, *m, name);
+    finalize(*m);
+    return m;
+}
+
+/// Loads `vocab.json` + `merges.txt` with the Qwen2 pipeline (`bpe_tokenizer::from_vocab_merges`).
+inline std::shared_ptr<bpe_model> parse_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
+                                                     const std::string& config_path) {
+    auto m = std::make_shared<bpe_model>();
+    m->source = vocab_path;
+    std::string vtext = read_whole_file(vocab_path);
+    json_scanner js(vtext, vocab_path);
+    parse_vocab(js, *m);
+    if (!js.at_end()) js.fail("unexpected data after the vocabulary object");
+    std::string mtext = read_whole_file(merges_path);
+    merge_resolver resolve(*m, merges_path);
+    std::size_t pos = 0, line_no = 0;
+    while (pos < mtext.size()) {
+        std::size_t nl = mtext.find('\n', pos);
+        if (nl == std::string::npos) nl = mtext.size();
+        std::string_view line(mtext.data() + pos, nl - pos);
+        pos = nl + 1;
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty() || (line_no == 1 && line.substr(0, 8) == "#version")) continue;
+        std::size_t sp = line.find(' ');
+        if (sp == std::string_view::npos || line.find(' ', sp + 1) != std::string_view::npos)
+            RSCOVLM_THROW(tokenizer_error, "bad_merges",
+                          merges_path + ": line " + std::to_string(line_no) + " is not two tokens separated by one space");
+        resolve(line.substr(0, sp), line.substr(sp + 1));
+    }
+    resolve.finish();
+    nlohmann::json cfg;
+    if (!config_path.empty()) {
+        std::string ctext = read_whole_file(config_path);
+        cfg = parse_small_json(ctext, config_path);
+        if (const auto* dec = json_field(cfg, "added_tokens_decoder"); dec && dec->is_object()) {
+            std::vector<std::pair<long long, nlohmann::json>> entries;
+            for (auto it = dec->begin(); it != dec->end(); ++it) {
+                nlohmann::json t = it.value();
+                char* endp = nullptr;
+                long long id = std::strtoll(it.key().c_str(), &endp, 10);
+                if (!t.is_object() || endp == it.key().c_str() || *endp != '\0')
+                    RSCOVLM_THROW(tokenizer_error, "bad_added_token",
+                                  config_path + ": added_tokens_decoder entry '" + it.key() + "' is malformed");
+                t["id"] = id;
+                entries.emplace_back(id, std::move(t));
+            }
+            // added in id order (the JSON object's keys are strings)
+            std::stable_sort(entries.begin(), entries.end(),
+                             [](const auto& x, const auto& y) { return x.first < y.first; });
+            nlohmann::json arr = nlohmann::json::array();
+            for (auto& e : entries) arr.push_back(std::move(e.second));
+            parse_added_tokens(arr, *m, config_path);
+        }
+    }
+    m->nfc = true;
+    finalize(*m);
+    if (!cfg.is_null()) read_special_names(cfg, *m);
+    return m;
+}
+
+/// Loads a `tokenizer.json` or a model directory (`bpe_tokenizer::from_file`).
+inline std::shared_ptr<bpe_model> load_model(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path p(path);
+    if (fs::is_directory(p, ec)) {
+        if (fs::exists(p / "tokenizer.json", ec)) return load_model((p / "tokenizer.json").string());
+        if (fs::exists(p / "vocab.json", ec) && fs::exists(p / "merges.txt", ec)) {
+            fs::path cfg = p / "tokenizer_config.json";
+            return parse_vocab_merges((p / "vocab.json").string(), (p / "merges.txt").string(),
+                                     fs::exists(cfg, ec) ? cfg.string() : std::string());
+        }
+        RSCOVLM_THROW(tokenizer_error, "file_not_found",
+                      "directory '" + path + "' holds neither tokenizer.json nor vocab.json + merges.txt");
+    }
+    std::string text = read_whole_file(path);
+    std::shared_ptr<bpe_model> m = parse_tokenizer_json(text, path);
+    fs::path cfg = p.parent_path() / "tokenizer_config.json";
+    if (fs::exists(cfg, ec)) {
+        std::string ctext = read_whole_file(cfg.string());
+        read_special_names(parse_small_json(ctext, cfg.string()), *m);
+    }
+    return m;
+}
+
 } // namespace detail
+
+} // namespace rscovlm::tokenizer
+// ---- end rscovlm/tokenizer/tokenizer_json.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::tokenizer {
+
+/// Interface of the `tokenizer` registry kind: text <-> token ids.
+class text_tokenizer {
+public:
+    virtual ~text_tokenizer() = default;
+    /// Token ids of `text` (no special tokens are added).
+    virtual std::vector<std::int32_t> encode(std::string_view text) const = 0;
+    /// Text of `ids`; unknown ids are skipped; `skip_special` drops special tokens.
+    virtual std::string decode(const std::vector<std::int32_t>& ids, bool skip_special = false) const = 0;
+    /// Id of a token string (vocabulary entry or added token).
+    virtual std::optional<std::int32_t> token_to_id(std::string_view token) const = 0;
+    /// Token string of an id (byte-level form for vocabulary entries).
+    virtual std::optional<std::string> id_to_token(std::int32_t id) const = 0;
+    /// Number of distinct ids (vocabulary plus added tokens).
+    virtual std::size_t vocab_size() const = 0;
+};
 
 /// Options of `bpe_tokenizer::encode_batch`.
 struct batch_options {
@@ -18370,27 +19052,7 @@ public:
     /// Loads a `tokenizer.json`, or a model directory holding `tokenizer.json` (or `vocab.json` +
     /// `merges.txt`). A sibling `tokenizer_config.json` supplies the eos/pad/bos/unk names.
     static bpe_tokenizer from_file(const std::string& path) {
-        namespace fs = std::filesystem;
-        std::error_code ec;
-        fs::path p(path);
-        if (fs::is_directory(p, ec)) {
-            if (fs::exists(p / "tokenizer.json", ec)) return from_file((p / "tokenizer.json").string());
-            if (fs::exists(p / "vocab.json", ec) && fs::exists(p / "merges.txt", ec)) {
-                fs::path cfg = p / "tokenizer_config.json";
-                return from_vocab_merges((p / "vocab.json").string(), (p / "merges.txt").string(),
-                                         fs::exists(cfg, ec) ? cfg.string() : std::string());
-            }
-            RSCOVLM_THROW(tokenizer_error, "file_not_found",
-                          "directory '" + path + "' holds neither tokenizer.json nor vocab.json + merges.txt");
-        }
-        std::string text = detail::read_whole_file(path);
-        std::shared_ptr<detail::bpe_model> m = parse_json_model(text, path);
-        fs::path cfg = p.parent_path() / "tokenizer_config.json";
-        if (fs::exists(cfg, ec)) {
-            std::string ctext = detail::read_whole_file(cfg.string());
-            detail::read_special_names(detail::parse_small_json(ctext, cfg.string()), *m);
-        }
-        return bpe_tokenizer(std::move(m));
+        return bpe_tokenizer(detail::load_model(path));
     }
     /// `from_file` returning a result instead of throwing.
     static result<bpe_tokenizer> try_from_file(const std::string& path) {
@@ -18399,145 +19061,14 @@ public:
 
     /// Parses the text of a tokenizer.json; `name` is used in error messages.
     static bpe_tokenizer from_json_string(std::string_view text, const std::string& name = "tokenizer.json") {
-        return bpe_tokenizer(parse_json_model(text, name));
+        return bpe_tokenizer(detail::parse_tokenizer_json(text, name));
     }
-
-private:
-    static std::shared_ptr<detail::bpe_model> parse_json_model(std::string_view text, const std::string& name) {
-        auto m = std::make_shared<detail::bpe_model>();
-        m->source = name;
-        detail::json_scanner js(text, name);
-        std::vector<std::pair<std::string, std::string>> early_merges; // merges seen before the vocab
-        bool have_vocab = false, have_merges = false;
-        nlohmann::json model_fields = nlohmann::json::object();
-        nlohmann::json added, normalizer, pre_tokenizer, decoder;
-        bool have_pre = false, have_decoder = false;
-        std::string key;
-        js.expect('{');
-        if (!js.consume('}')) {
-            do {
-                js.parse_string(key);
-                js.expect(':');
-                if (key == "model") {
-                    js.expect('{');
-                    if (!js.consume('}')) {
-                        std::string mk;
-                        do {
-                            js.parse_string(mk);
-                            js.expect(':');
-                            if (mk == "vocab") {
-                                detail::parse_vocab(js, *m);
-                                have_vocab = true;
-                            } else if (mk == "merges") {
-                                if (have_vocab) {
-                                    detail::merge_resolver resolve(*m, name);
-                                    detail::parse_merges(js, [&](std::string_view a, std::string_view b) { resolve(a, b); });
-                                    resolve.finish();
-                                } else {
-                                    detail::parse_merges(js, [&](std::string_view a, std::string_view b) {
-                                        early_merges.emplace_back(std::string(a), std::string(b));
-                                    });
-                                }
-                                have_merges = true;
-                            } else {
-                                model_fields[mk] = detail::parse_small_json(js.skip_value(), name + ": model." + mk);
-                            }
-                        } while (js.consume(','));
-                        js.expect('}');
-                    }
-                } else if (key == "added_tokens") {
-                    added = detail::parse_small_json(js.skip_value(), name + ": added_tokens");
-                } else if (key == "normalizer") {
-                    normalizer = detail::parse_small_json(js.skip_value(), name + ": normalizer");
-                } else if (key == "pre_tokenizer") {
-                    pre_tokenizer = detail::parse_small_json(js.skip_value(), name + ": pre_tokenizer");
-                    have_pre = true;
-                } else if (key == "decoder") {
-                    decoder = detail::parse_small_json(js.skip_value(), name + ": decoder");
-                    have_decoder = true;
-                } else {
-                    js.skip_value();
-                }
-            } while (js.consume(','));
-            js.expect('}');
-        }
-        if (!js.at_end()) js.fail("unexpected data after the top-level object");
-        if (!have_vocab) RSCOVLM_THROW(tokenizer_error, "missing_field", name + ": no 'model.vocab' object");
-        if (!have_merges) RSCOVLM_THROW(tokenizer_error, "missing_field", name + ": no 'model.merges' array");
-        if (!have_pre) RSCOVLM_THROW(tokenizer_error, "missing_field", name + ": no 'pre_tokenizer'");
-        if (!have_decoder || !detail::is_byte_level(decoder, false))
-            RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": decoder must be ByteLevel");
-        detail::check_normalizer(normalizer, *m, name);
-        detail::check_pre_tokenizer(pre_tokenizer, name);
-        if (!early_merges.empty()) {
-            detail::merge_resolver resolve(*m, name);
-            for (const auto& mg : early_merges) resolve(mg.first, mg.second);
-            resolve.finish();
-        }
-        detail::check_model_fields(model_fields, *m, name);
-        detail::parse_added_tokens(added, *m, name);
-        detail::finalize(*m);
-        return m;
-    }
-
-public:
 
     /// Loads `vocab.json` + `merges.txt` with the Qwen2 pipeline (NFC, Qwen2 split, byte level);
     /// added tokens come from `added_tokens_decoder` of `config_path` (optional).
     static bpe_tokenizer from_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
                                            const std::string& config_path = std::string()) {
-        auto m = std::make_shared<detail::bpe_model>();
-        m->source = vocab_path;
-        std::string vtext = detail::read_whole_file(vocab_path);
-        detail::json_scanner js(vtext, vocab_path);
-        detail::parse_vocab(js, *m);
-        if (!js.at_end()) js.fail("unexpected data after the vocabulary object");
-        std::string mtext = detail::read_whole_file(merges_path);
-        detail::merge_resolver resolve(*m, merges_path);
-        std::size_t pos = 0, line_no = 0;
-        while (pos < mtext.size()) {
-            std::size_t nl = mtext.find('\n', pos);
-            if (nl == std::string::npos) nl = mtext.size();
-            std::string_view line(mtext.data() + pos, nl - pos);
-            pos = nl + 1;
-            ++line_no;
-            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-            if (line.empty() || (line_no == 1 && line.substr(0, 8) == "#version")) continue;
-            std::size_t sp = line.find(' ');
-            if (sp == std::string_view::npos || line.find(' ', sp + 1) != std::string_view::npos)
-                RSCOVLM_THROW(tokenizer_error, "bad_merges",
-                              merges_path + ": line " + std::to_string(line_no) + " is not two tokens separated by one space");
-            resolve(line.substr(0, sp), line.substr(sp + 1));
-        }
-        resolve.finish();
-        nlohmann::json cfg;
-        if (!config_path.empty()) {
-            std::string ctext = detail::read_whole_file(config_path);
-            cfg = detail::parse_small_json(ctext, config_path);
-            if (const auto* dec = detail::json_field(cfg, "added_tokens_decoder"); dec && dec->is_object()) {
-                std::vector<std::pair<long long, nlohmann::json>> entries;
-                for (auto it = dec->begin(); it != dec->end(); ++it) {
-                    nlohmann::json t = it.value();
-                    char* endp = nullptr;
-                    long long id = std::strtoll(it.key().c_str(), &endp, 10);
-                    if (!t.is_object() || endp == it.key().c_str() || *endp != '\0')
-                        RSCOVLM_THROW(tokenizer_error, "bad_added_token",
-                                      config_path + ": added_tokens_decoder entry '" + it.key() + "' is malformed");
-                    t["id"] = id;
-                    entries.emplace_back(id, std::move(t));
-                }
-                // added in id order (the JSON object's keys are strings)
-                std::stable_sort(entries.begin(), entries.end(),
-                                 [](const auto& x, const auto& y) { return x.first < y.first; });
-                nlohmann::json arr = nlohmann::json::array();
-                for (auto& e : entries) arr.push_back(std::move(e.second));
-                detail::parse_added_tokens(arr, *m, config_path);
-            }
-        }
-        m->nfc = true;
-        detail::finalize(*m);
-        if (!cfg.is_null()) detail::read_special_names(cfg, *m);
-        return bpe_tokenizer(std::move(m));
+        return bpe_tokenizer(detail::parse_vocab_merges(vocab_path, merges_path, config_path));
     }
 
     /// Registry factory: parameter `path` (tokenizer.json or model directory).
@@ -20005,121 +20536,6 @@ inline nlohmann::json first_turn(std::string_view question, bool zoom = true) {
 #include <string>
 #include <vector>
 
-// ---- begin rscovlm/zoom/source.hpp
-/// \file
-/// Windowed access to a (possibly ultra-high-resolution) image for the Zoom-in Chain.
-///
-/// The controller never needs the whole original in memory: it asks a source for the full view
-/// resized to the resolution budget and for crops of the original resized likewise. An in-memory
-/// source (an image decoded once) lives here; a tiled/striped TIFF source that reads only the tiles
-/// a window touches lives in `<rscovlm/io/tiff.hpp>`, and `<rscovlm/io/image_source.hpp>` opens
-/// either from a file.
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <utility>
-
-
-namespace rscovlm::zoom {
-
-/// An integer pixel window [x0, x1) x [y0, y1) of the original image.
-struct pixel_box {
-    int x0 = 0;
-    int y0 = 0;
-    int x1 = 0;
-    int y1 = 0;
-    int width() const noexcept { return x1 - x0; }
-    int height() const noexcept { return y1 - y0; }
-    long long area() const noexcept {
-        return static_cast<long long>(std::max(0, width())) * static_cast<long long>(std::max(0, height()));
-    }
-};
-
-/// A random-access RGB image of known size whose pixels are read window by window.
-class image_source {
-  public:
-    virtual ~image_source() = default;
-    /// Width of the original image in pixels.
-    virtual int width() const = 0;
-    /// Height of the original image in pixels.
-    virtual int height() const = 0;
-
-    /// The RGB pixels of `box` (Pillow `Image.crop` semantics: parts outside the image are zero).
-    /// Raises `rscovlm.limit.region_too_large` when the window exceeds the source's pixel limit.
-    virtual image read(const pixel_box& box) = 0;
-
-    /// `box` resized to `out_w` x `out_h`, pixel-identical to `image::resize(read(box), out_w, out_h, f)`.
-    /// The default reads the window in horizontal bands and resamples each band horizontally before the
-    /// vertical pass, so peak memory is one band plus an `out_w`-wide intermediate (Pillow resamples
-    /// horizontally first into an 8-bit image, then vertically, so the result is identical).
-    virtual image read_resized(const pixel_box& box, int out_w, int out_h, image::filter f) {
-        return read_resized_banded(box, out_w, out_h, f, band_rows());
-    }
-
-  protected:
-    /// Rows per band used by the default `read_resized` (sources align it to their tile height).
-    virtual int band_rows() const { return 512; }
-
-    /// Banded implementation of read_resized (see above).
-    image read_resized_banded(const pixel_box& box, int out_w, int out_h, image::filter f, int rows) {
-        if (out_w <= 0 || out_h <= 0 || box.width() <= 0 || box.height() <= 0)
-            RSCOVLM_THROW(zoom_error, "bad_window",
-                          "read_resized: empty window or target (" + std::to_string(box.width()) + "x" +
-                              std::to_string(box.height()) + " -> " + std::to_string(out_w) + "x" +
-                              std::to_string(out_h) + ")");
-        const bool nearest = f == image::filter::nearest;
-        if (nearest || out_w == box.width() || box.height() <= rows)
-            return image::resize(read(box), out_w, out_h, f);
-        rows = std::max(1, rows);
-        image mid(out_w, box.height(), 3);
-        for (int y = box.y0; y < box.y1; y += rows) {
-            const int y1 = std::min(box.y1, y + rows);
-            image band = read(pixel_box{box.x0, y, box.x1, y1});
-            image h = image::resize(band, out_w, band.height, f); // horizontal pass only
-            std::copy(h.data.begin(), h.data.end(), mid.row(y - box.y0));
-        }
-        return image::resize(mid, out_w, out_h, f); // vertical pass only
-    }
-};
-
-/// An image source over an image already in memory (decoded once), converted to RGB.
-class memory_source : public image_source {
-  public:
-    /// Takes `img` (1..4 channels; alpha composited on white like qwen-vl-utils `to_rgb`).
-    explicit memory_source(image img)
-        : m_img(std::make_shared<const image>(img.channels == 3 ? std::move(img) : imaging::to_rgb(img))) {}
-    /// Reads `img` in place without copying; it must be 3-channel RGB and outlive the source.
-    static memory_source borrow(const image& img) {
-        if (img.channels != 3)
-            RSCOVLM_THROW(zoom_error, "bad_channels", "memory_source::borrow needs an RGB image, got " +
-                                                          std::to_string(img.channels) + " channels");
-        return memory_source(std::shared_ptr<const image>(&img, [](const image*) {}));
-    }
-    int width() const override { return m_img->width; }
-    int height() const override { return m_img->height; }
-    image read(const pixel_box& box) override {
-        if (box.x1 < box.x0 || box.y1 < box.y0)
-            RSCOVLM_THROW(zoom_error, "bad_window", "read: inverted window");
-        return image::crop(*m_img, box.x0, box.y0, box.x1, box.y1);
-    }
-    image read_resized(const pixel_box& box, int out_w, int out_h, image::filter f) override {
-        if (box.x0 == 0 && box.y0 == 0 && box.x1 == m_img->width && box.y1 == m_img->height)
-            return image::resize(*m_img, out_w, out_h, f);
-        return image::resize(read(box), out_w, out_h, f);
-    }
-    /// The decoded RGB image.
-    const image& pixels() const noexcept { return *m_img; }
-
-  private:
-    explicit memory_source(std::shared_ptr<const image> p) : m_img(std::move(p)) {}
-    std::shared_ptr<const image> m_img;
-};
-
-} // namespace rscovlm::zoom
-// ---- end rscovlm/zoom/source.hpp
 
 namespace rscovlm::zoom {
 
@@ -21270,241 +21686,22 @@ inline void draw_trace(image& view, const trace& t, int thickness = 3) {
 } // namespace rscovlm::zoom
 // ---- end rscovlm/zoom/draw.hpp
 // ---- begin rscovlm/zoom/lrsvqa.hpp
-/// \file
-/// LRS-VQA: the benchmark's accuracy metrics, and LRS-VQA-Zoom training records turned into
-/// Zoom-in Chain conversations.
+/// \file zoom/lrsvqa.hpp
+/// LRS-VQA on the zoom side: which benchmark questions are asked with the Zoom-in prompt.
 ///
-/// References (RSCoVLM):
-/// - `rscovlm/eval/metric/metric.py` compute_identical_acc / compute_contain_acc /
-///   compute_startswith_acc: `x.lower().strip().strip(".")` on both sides.
-/// - `rscovlm/eval/metric/large_image_bench.py` lrsvqa_scores: overall, per source (question_id
-///   prefix FAIR/STAR/GLH), per task (category), and macro averages over tasks. The reference's
-///   overall metric also counts WordNet synonyms (compute_wups_acc); that needs NLTK's WordNet and is
-///   not reproduced: `exact` is its exact-match part.
-/// - `rscovlm/eval/data/large_image_bench.py` get_qa_message / prepare_lrsvqa: Zoom-in prompt for
-///   every category but "count".
-/// - `rscovlm/training/data/visual_cot_dataset.py` get_messages: the LRS-VQA-Zoom conversation.
+/// Reference (RSCoVLM): `rscovlm/eval/data/large_image_bench.py` get_qa_message / prepare_lrsvqa:
+/// Zoom-in prompt for every category but "count".
+///
+/// The benchmark's metrics are in `<rscovlm/eval/lrsvqa.hpp>` (`eval::lrsvqa`) and the LRS-VQA-Zoom
+/// record adapter in `<rscovlm/data/lrsvqa.hpp>` (`data::lrsvqa`); both headers also declare their
+/// names in `zoom::lrsvqa`, where they were first.
 
-#include <algorithm>
-#include <cctype>
-#include <map>
-#include <optional>
-#include <string>
 #include <string_view>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
 
 namespace rscovlm::zoom::lrsvqa {
 
-/// Answer-matching rule (metric.py).
-enum class match_mode {
-    exact,      ///< compute_identical_acc: pred == gt
-    contain,    ///< compute_contain_acc: gt in pred
-    startswith, ///< compute_startswith_acc: gt.startswith(pred) (sic: the prediction is the prefix)
-};
-
-/// Parses "exact" / "contain" / "startswith".
-inline match_mode parse_match_mode(std::string_view s) {
-    if (s == "exact") return match_mode::exact;
-    if (s == "contain") return match_mode::contain;
-    if (s == "startswith") return match_mode::startswith;
-    RSCOVLM_THROW(eval_error, "bad_option", "match mode must be exact|contain|startswith, got '" + std::string(s) + "'");
-}
-
-/// The reference's normalisation `x.lower().strip().strip(".")` (ASCII lower-casing; Python lowers
-/// every Unicode letter, which matters only for non-ASCII answers).
-inline std::string normalize_answer(std::string_view s) { return eval::normalize_answer(s); }
-
-/// True when `prediction` matches `ground_truth` under `mode`.
-inline bool is_correct(std::string_view prediction, std::string_view ground_truth, match_mode mode = match_mode::exact) {
-    const std::string p = normalize_answer(prediction), g = normalize_answer(ground_truth);
-    switch (mode) {
-    case match_mode::exact: return p == g;
-    case match_mode::contain: return p.find(g) != std::string::npos;
-    case match_mode::startswith: return g.compare(0, p.size(), p) == 0;
-    }
-    return false;
-}
-
-/// One scored item.
-struct item {
-    std::string question_id; ///< e.g. "FAIR_1": the source is the prefix
-    std::string category;    ///< task, e.g. "object color"
-    std::string ground_truth;
-    std::string output;      ///< the model's final answer
-};
-
-/// The sources and tasks lrsvqa_scores reports, in its order.
-inline const std::vector<std::string>& sources() {
-    static const std::vector<std::string> v{"FAIR", "STAR", "GLH"};
-    return v;
-}
-inline const std::vector<std::string>& tasks() {
-    static const std::vector<std::string> v{"rural or urban", "object shape", "object status", "count",
-                                            "object background", "object color", "object category", "reasoning"};
-    return v;
-}
-
-/// Accuracy of `items` (nullopt when empty, as the reference returns None).
-inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
-    if (items.empty()) return std::nullopt;
-    std::size_t ok = 0;
-    for (const item* it : items) ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
-    return static_cast<double>(ok) / static_cast<double>(items.size());
-}
-
-/// lrsvqa_scores as JSON, with the reference's keys ("overall acc", "Overall Acc (Source FAIR)",
-/// "Overall Acc (Task count)", "Average Acc (Source FAIR)", "Average Acc"); an empty group is null.
-/// Extra keys: "count" (number of items), "per_category" (every category found, with n and acc).
-inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = match_mode::exact) {
-    auto select = [&](const std::string* src, const std::string* task) {
-        std::vector<const item*> v;
-        for (const auto& it : items)
-            if ((!src || it.question_id.compare(0, src->size(), *src) == 0) && (!task || it.category == *task))
-                v.push_back(&it);
-        return v;
-    };
-    auto js = [](std::optional<double> a) { return a ? nlohmann::json(*a) : nlohmann::json(nullptr); };
-    auto mean_over_tasks = [&](const std::string* src) -> nlohmann::json {
-        double sum = 0;
-        int n = 0;
-        for (const auto& t : tasks()) {
-            auto a = accuracy(select(src, &t), mode);
-            if (a) {
-                sum += *a;
-                ++n;
-            }
-        }
-        // The reference divides by len(r) and fails on zero; null here.
-        return n ? nlohmann::json(sum / n) : nlohmann::json(nullptr);
-    };
-    nlohmann::json r = nlohmann::json::object();
-    r["overall acc"] = js(accuracy(select(nullptr, nullptr), mode));
-    for (const auto& s : sources()) r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
-    for (const auto& t : tasks()) r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
-    for (const auto& s : sources()) r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
-    r["Average Acc"] = mean_over_tasks(nullptr);
-    r["count"] = items.size();
-    std::map<std::string, std::pair<std::size_t, std::size_t>> cats;
-    for (const auto& it : items) {
-        auto& c = cats[it.category];
-        ++c.first;
-        c.second += is_correct(it.output, it.ground_truth, mode) ? 1 : 0;
-    }
-    nlohmann::json pc = nlohmann::json::object();
-    for (const auto& [k, v] : cats)
-        pc[k] = {{"n", v.first}, {"acc", static_cast<double>(v.second) / static_cast<double>(v.first)}};
-    r["per_category"] = pc;
-    return r;
-}
-
 /// Whether the benchmark asks this category with the Zoom-in prompt (prepare_lrsvqa: all but "count").
 inline bool uses_zoom(std::string_view category) { return category != "count"; }
-
-/// Python `str.rstrip(chars)` (`detail::py::rstrip(s, chars)`).
-inline std::string py_rstrip_chars(std::string_view s, std::string_view chars) {
-    return std::string(::rscovlm::detail::py::rstrip(s, chars));
-}
-
-/// An LRS-VQA-Zoom record turned into a conversation.
-struct zoom_conversation {
-    nlohmann::json messages;            ///< HF messages (those of `data::build_lrsvqa_zoom`)
-    bool zoom = false;                  ///< true: the five-message Zoom-in layout; false: plain QA
-    std::string question;               ///< question text (multiple-choice text built as the reference)
-    std::string answer;
-    geometry::hbox crop_original;       ///< crop_hbox[0] in the original frame (zoom only)
-    pixel_box crop_window;              ///< the window Pillow crops for it (`round()` half to even)
-    std::array<long long, 4> bbox_call{}; ///< bbox written in the tool call (resized frame, `int()`)
-};
-
-/// Builds the conversation of one LRS-VQA-Zoom record (a JSON object of the dataset file) like
-/// visual_cot_dataset.get_messages. A thin adapter: the record is validated and converted to a
-/// `data::vqa_record`, and the conversation is made by `data::build_lrsvqa_zoom`, the data engine's
-/// builder. `resized_width/height` are the size chosen for the full image (0 = not resized: the tool
-/// call keeps original coordinates). `image` is used as given (no data_path join). Raises data_error
-/// "bad_record" for records missing required fields.
-inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int resized_width = 0,
-                                                 int resized_height = 0, bool disable_visual_cot = false) {
-    auto fail = [&](const std::string& why) {
-        RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: " + why);
-    };
-    if (!meta.is_object()) fail("not a JSON object");
-    data::vqa_record rec;
-    if (meta.contains("image") && meta["image"].is_string()) rec.image = meta["image"].get<std::string>();
-    if (meta.contains("question") && meta.contains("answer")) {
-        if (!meta["question"].is_string() || !meta["answer"].is_string()) fail("'question'/'answer' must be strings");
-        rec.question = meta["question"].get<std::string>();
-        rec.answer = meta["answer"].get<std::string>();
-    } else if (meta.contains("Text") && meta.contains("Ground truth") && meta.contains("Answer choices")) {
-        if (!meta["Text"].is_string() || !meta["Ground truth"].is_string() || !meta["Answer choices"].is_array())
-            fail("'Text'/'Ground truth' must be strings and 'Answer choices' an array");
-        rec.multiple_choice = true;
-        rec.question = meta["Text"].get<std::string>();
-        rec.answer = meta["Ground truth"].get<std::string>();
-        for (const auto& ch : meta["Answer choices"]) {
-            if (!ch.is_string()) fail("'Answer choices' items must be strings");
-            rec.choices.push_back(ch.get<std::string>());
-        }
-    } else {
-        fail("needs 'question' and 'answer', or 'Text', 'Ground truth' and 'Answer choices'");
-    }
-    if (!meta.contains("bbox_info") || !meta["bbox_info"].is_object() || !meta["bbox_info"].contains("crop_hbox") ||
-        !meta["bbox_info"]["crop_hbox"].is_array())
-        fail("needs 'bbox_info.crop_hbox' (an array of boxes)");
-    const nlohmann::json& crops = meta["bbox_info"]["crop_hbox"];
-    for (std::size_t j = 0; j < crops.size(); ++j) {
-        const nlohmann::json& b = crops[j];
-        // only the single box of a Zoom-in sample is read by the reference; others are just counted
-        if (crops.size() == 1) {
-            if (!b.is_array() || b.size() != 4) fail("crop_hbox[0] must hold 4 numbers");
-            std::array<double, 4> v{};
-            for (std::size_t i = 0; i < 4; ++i) {
-                if (!b[i].is_number()) fail("crop_hbox[0] must hold 4 numbers");
-                v[i] = b[i].get<double>();
-            }
-            rec.crop_hbox.push_back(v);
-        } else {
-            rec.crop_hbox.push_back({0, 0, 0, 0});
-        }
-    }
-    const bool resized = resized_width > 0 && resized_height > 0;
-    const bool zoom = rec.crop_hbox.size() == 1 && !disable_visual_cot;
-    if (resized && zoom) {
-        if (!meta.contains("image_ori_width") || !meta.contains("image_ori_height") ||
-            !meta["image_ori_width"].is_number() || !meta["image_ori_height"].is_number())
-            fail("needs numeric 'image_ori_width'/'image_ori_height' to scale crop_hbox");
-        const double ow = meta["image_ori_width"].get<double>(), oh = meta["image_ori_height"].get<double>();
-        if (!(ow > 0) || !(oh > 0) || ow > 2147483647.0 || oh > 2147483647.0) fail("image_ori_width/height must be > 0");
-        rec.width = static_cast<int>(ow);
-        rec.height = static_cast<int>(oh);
-        if (rec.width <= 0 || rec.height <= 0 || rec.width != ow || rec.height != oh)
-            fail("image_ori_width/height must be positive integers");
-    }
-    std::optional<resolution::size> rs;
-    if (resized) rs = resolution::size{resized_height, resized_width};
-    const data::conversation dc = data::build_lrsvqa_zoom(rec, rs, disable_visual_cot);
-
-    zoom_conversation c;
-    c.messages = nlohmann::json::parse(dc.messages.dump());
-    c.zoom = dc.task == "zoom";
-    c.question = rec.question;
-    c.answer = rec.answer;
-    if (c.zoom) {
-        const auto& v = rec.crop_hbox[0];
-        c.crop_original = geometry::hbox{v[0], v[1], v[2], v[3]};
-        const auto& w = *dc.images.at(1).crop;
-        c.crop_window = pixel_box{w[0], w[1], w[2], w[3]};
-        c.bbox_call = data::detail::lrsvqa_call_box(v, rec.width, rec.height, rs);
-        // the question as the model sees it (multiple-choice text included)
-        const std::string t = c.messages[1]["content"][1]["text"].get<std::string>();
-        c.question = t.substr(0, t.size() - data::prompts::zoom_user_suffix.size());
-    } else {
-        c.question = c.messages[0]["content"][1]["text"].get<std::string>();
-    }
-    return c;
-}
 
 } // namespace rscovlm::zoom::lrsvqa
 // ---- end rscovlm/zoom/lrsvqa.hpp

@@ -4,7 +4,7 @@ torch 1.13.1 / torchvision 0.14.1 / Pillow 9.4) through `rscovlm preprocess --vi
 video_grid_thw, sizes, frame count and indices, sample fps, second_per_grid_ts and tokens; float32
 pixel_values_videos bit-identical (SHA-256 of the .npy payload) for torch's scalar kernels
 (`--torch-kernel scalar`), and for its AVX2 kernels (the default) either identical or within the
-documented bound of torch_resize.hpp (resized uint8 pixels off by at most 1 in under 1e-4 of the values:
+documented bound of imaging/antialias_resize.hpp (resized uint8 pixels off by at most 1 in under 1e-4 of the values:
 the float64 sum may move by at most 1e-4 * values * 1/(255*0.2613)); then bad inputs: exit 1 with one
 typed error line.
 

@@ -10,7 +10,7 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/types.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/parallel.hpp>
+#include <rscovlm/imaging/parallel.hpp>
 
 #include <algorithm>
 #include <array>

@@ -9,7 +9,7 @@
 #include <rscovlm/data/recipe.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/ops.hpp>
+#include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/safetensors.hpp>
 #include <rscovlm/io/video_source.hpp>

@@ -10,7 +10,7 @@
 #include <rscovlm/data/split.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/parallel.hpp>
+#include <rscovlm/imaging/parallel.hpp>
 #include <rscovlm/io/image_io.hpp>
 
 #include <nlohmann/json.hpp>

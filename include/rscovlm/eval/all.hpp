@@ -8,6 +8,7 @@
 #include <rscovlm/eval/detection_protocols.hpp>
 #include <rscovlm/eval/dota_eval.hpp>
 #include <rscovlm/eval/dota_io.hpp>
+#include <rscovlm/eval/lrsvqa.hpp>
 #include <rscovlm/eval/nms.hpp>
 #include <rscovlm/eval/polygon_iou.hpp>
 #include <rscovlm/eval/reference_iou.hpp>

@@ -2,6 +2,10 @@
 /// \file image.hpp
 /// \brief `rscovlm::image`: an 8-bit interleaved (HWC) raster, the value type every module exchanges.
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -11,7 +15,7 @@ namespace rscovlm {
 /// \brief An 8-bit image with interleaved channels (HWC, row-major, no padding between rows).
 ///
 /// `channels` is 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA). The pixel (x, y) channel c lives at
-/// `data[(y * width + x) * channels + c]`. Image operations live in `<rscovlm/image/ops.hpp>`
+/// `data[(y * width + x) * channels + c]`. Image operations live in `<rscovlm/imaging/ops.hpp>`
 /// (included at the end of this header), namespace `rscovlm::imaging`; `image::resize` and
 /// `image::crop` forward to them.
 struct image {
@@ -59,5 +63,42 @@ struct image {
 
 }  // namespace rscovlm
 
+namespace rscovlm::imaging::detail {
+
+// Pixel buffers for the image operations and decoders (defined here, next to the type, so that every
+// header of the image operations can use them whichever of them is included first).
+
+/// Resizes `v` to `n` elements. When it has to allocate a large block (>= 8 MiB) on Linux, the fresh block
+/// is advised for transparent huge pages before it is first touched: faulting in multi-megabyte image
+/// buffers 4 KiB at a time costs more than decoding them on some (virtualised) hosts. Old contents are
+/// kept only when no reallocation is needed; callers overwrite every element.
+template <class T>
+inline void grow_buffer(std::vector<T>& v, std::size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const std::size_t bytes = n * sizeof(T);
+    if (v.capacity() < n && bytes >= (std::size_t{8} << 20)) {
+        std::vector<T>().swap(v);
+        v.reserve(n);
+        const std::uintptr_t huge = std::uintptr_t{2} << 20;
+        const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(v.data());
+        const std::uintptr_t lo = (b + huge - 1) & ~(huge - 1), hi = (b + bytes) & ~(huge - 1);
+        if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+    v.resize(n);
+}
+
+/// A `w x h x c` image whose buffer comes from `grow_buffer` (zero-filled like `image(w, h, c)`).
+inline image make_image(int w, int h, int c) {
+    image img;
+    img.width = w > 0 ? w : 0;
+    img.height = h > 0 ? h : 0;
+    img.channels = c > 0 ? c : 0;
+    grow_buffer(img.data, img.size_bytes());
+    return img;
+}
+
+}  // namespace rscovlm::imaging::detail
+
 // The operations are part of the image API (image::resize / image::crop are defined there).
-#include <rscovlm/image/ops.hpp>
+#include <rscovlm/imaging/ops.hpp>

@@ -21,7 +21,7 @@
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/ops.hpp>
+#include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/io/jpeg.hpp>
 #include <rscovlm/io/png.hpp>
 

@@ -19,7 +19,7 @@
 #include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/parallel.hpp>
+#include <rscovlm/imaging/parallel.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/resolution/video.hpp>
 

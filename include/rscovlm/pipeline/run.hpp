@@ -17,9 +17,9 @@
 #include <rscovlm/data/prompts.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/convert.hpp>
-#include <rscovlm/image/draw.hpp>
+#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/ops.hpp>
+#include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
 #include <rscovlm/resolution/strategy.hpp>
 #include <rscovlm/zoom/backend.hpp>

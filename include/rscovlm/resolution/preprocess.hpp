@@ -13,8 +13,8 @@
 #include <rscovlm/detail/py/float16.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/ops.hpp>
-#include <rscovlm/image/parallel.hpp>
+#include <rscovlm/imaging/ops.hpp>
+#include <rscovlm/imaging/parallel.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
 
 #include <array>

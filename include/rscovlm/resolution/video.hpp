@@ -29,9 +29,9 @@
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/ops.hpp>
-#include <rscovlm/image/parallel.hpp>
-#include <rscovlm/image/torch_resize.hpp>
+#include <rscovlm/imaging/antialias_resize.hpp>
+#include <rscovlm/imaging/ops.hpp>
+#include <rscovlm/imaging/parallel.hpp>
 #include <rscovlm/resolution/preprocess.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
 

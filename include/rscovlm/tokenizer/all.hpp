@@ -8,4 +8,5 @@
 #include <rscovlm/tokenizer/chat_template.hpp>
 #include <rscovlm/tokenizer/encoding.hpp>
 #include <rscovlm/tokenizer/pretokenizer.hpp>
+#include <rscovlm/tokenizer/tokenizer_json.hpp>
 #include <rscovlm/tokenizer/zoom_prompt.hpp>

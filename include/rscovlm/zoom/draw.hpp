@@ -5,8 +5,8 @@
 #include <array>
 #include <cstdint>
 
-#include <rscovlm/image/draw.hpp>
 #include <rscovlm/image/image.hpp>
+#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/zoom/trace.hpp>
 
 namespace rscovlm::zoom {

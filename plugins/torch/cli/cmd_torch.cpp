@@ -7,7 +7,7 @@
 
 #include <rscovlm/box_codec/builtin.hpp>
 #include <rscovlm/geometry/convert.hpp>
-#include <rscovlm/image/draw.hpp>
+#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/pipeline/run.hpp>
 #include <rscovlm/registry.hpp>

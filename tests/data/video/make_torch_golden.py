@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden data from torch / torchvision for the video path (torch_resize.hpp, video.hpp).
+"""Golden data from torch / torchvision for the video path (imaging/antialias_resize.hpp, video.hpp).
 
 Run with Debian 12's python3-torch 1.13.1 and python3-torchvision 0.14.1:
     /usr/bin/python3 tests/data/video/make_torch_golden.py tests/data/video

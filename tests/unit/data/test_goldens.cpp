@@ -2,7 +2,7 @@
 // (the reference's logic run with CPython random, numpy, OpenCV 4.6 and Pillow 9.4).
 #include <rscovlm/data/all.hpp>
 #include <rscovlm/engine/all.hpp>
-#include <rscovlm/zoom/lrsvqa.hpp>
+#include <rscovlm/data/lrsvqa.hpp>
 
 #include <doctest/doctest.h>
 

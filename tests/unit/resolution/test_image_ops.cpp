@@ -2,9 +2,9 @@
 // plus crop, drawing and channel conversions.
 #include <doctest/doctest.h>
 
-#include <rscovlm/image/draw.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/ops.hpp>
+#include <rscovlm/imaging/draw.hpp>
+#include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/io/image_io.hpp>
 
 #include "test_support.hpp"

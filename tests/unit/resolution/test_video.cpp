@@ -3,7 +3,7 @@
 // the whole video pipeline (bit-identical pixel_values_videos), frame sources and their errors.
 #include <doctest/doctest.h>
 
-#include <rscovlm/image/torch_resize.hpp>
+#include <rscovlm/imaging/antialias_resize.hpp>
 #include <rscovlm/io/npy.hpp>
 #include <rscovlm/io/video_source.hpp>
 #include <rscovlm/resolution/rope_index.hpp>
@@ -157,7 +157,7 @@ TEST_CASE("image: torchvision antialiased bicubic resize against torch 1.13") {
             }
         }
     }
-    // The documented bound of the AVX2 model (torch_resize.hpp).
+    // The documented bound of the AVX2 model (imaging/antialias_resize.hpp).
     CHECK(max_diff <= 1);
     CHECK(static_cast<double>(avx2_diff) <= 1e-4 * static_cast<double>(values));
     // Bad sizes are typed errors.

@@ -6,7 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rscovlm/data/lrsvqa.hpp>
+#include <rscovlm/eval/lrsvqa.hpp>
 #include <rscovlm/zoom/lrsvqa.hpp>
+#include <rscovlm/zoom/protocol.hpp>
 
 using namespace rscovlm;
 namespace lv = rscovlm::zoom::lrsvqa;

@@ -8,7 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <rscovlm/zoom/lrsvqa.hpp>
+#include <rscovlm/data/lrsvqa.hpp>
+#include <rscovlm/zoom/protocol.hpp>
 
 using namespace rscovlm;
 

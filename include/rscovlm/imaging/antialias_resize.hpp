@@ -1,5 +1,5 @@
 #pragma once
-/// \file torch_resize.hpp
+/// \file antialias_resize.hpp
 /// \brief torchvision's antialiased bicubic resize of a uint8 image, bit-exact with torch 1.13 /
 /// torchvision 0.14 on CPU (the Debian 12 `python3-torch` 1.13.1 / `python3-torchvision` 0.14.1 builds).
 ///
@@ -34,7 +34,7 @@
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/image/parallel.hpp>
+#include <rscovlm/imaging/parallel.hpp>
 
 #include <algorithm>
 #include <cmath>
