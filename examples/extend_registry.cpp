@@ -16,11 +16,13 @@ struct colon_codec : rscovlm::registry::component<colon_codec, rscovlm::box_code
                        const rscovlm::box_codec::encode_options&) const override {
         std::ostringstream o;
         for (const auto& a : anns)
-            if (a.bbox) o << a.label << ": " << a.bbox->x1 << ' ' << a.bbox->y1 << ' ' << a.bbox->x2 << ' ' << a.bbox->y2 << '\n';
+            if (a.bbox)
+                o << a.label << ": " << a.bbox->x1 << ' ' << a.bbox->y1 << ' ' << a.bbox->x2 << ' ' << a.bbox->y2
+                  << '\n';
         return o.str();
     }
     rscovlm::box_codec::decode_result decode(std::string_view text,
-                                            const rscovlm::box_codec::decode_options&) const override {
+                                             const rscovlm::box_codec::decode_options&) const override {
         rscovlm::box_codec::decode_result r;
         std::istringstream in{std::string(text)};
         std::string line;
@@ -29,7 +31,8 @@ struct colon_codec : rscovlm::registry::component<colon_codec, rscovlm::box_code
             std::istringstream nums(colon == std::string::npos ? std::string() : line.substr(colon + 1));
             rscovlm::box_codec::object obj;
             double v;
-            while (nums >> v) obj.coords.push_back(v);
+            while (nums >> v)
+                obj.coords.push_back(v);
             if (colon == std::string::npos || obj.coords.size() != 4) {
                 r.dropped.add("bad_format", i, line);
                 continue;
@@ -41,7 +44,8 @@ struct colon_codec : rscovlm::registry::component<colon_codec, rscovlm::box_code
     }
     std::string user_prompt(const std::vector<std::string>& classes) const override {
         std::string s = "List every";
-        for (const auto& c : classes) s += " " + c;
+        for (const auto& c : classes)
+            s += " " + c;
         return s + " as 'label: x1 y1 x2 y2'.";
     }
 };

@@ -52,8 +52,10 @@ int main() {
         for (const auto& a : anns) {
             bool all = obj.coords.size() == 8;
             double cx = 0, cy = 0, ax = 0, ay = 0;
-            for (std::size_t k = 0; all && k < 4; ++k) cx += obj.coords[2 * k], cy += obj.coords[2 * k + 1];
-            for (std::size_t k = 0; all && k < 4; ++k) ax += a.polygon[2 * k], ay += a.polygon[2 * k + 1];
+            for (std::size_t k = 0; all && k < 4; ++k)
+                cx += obj.coords[2 * k], cy += obj.coords[2 * k + 1];
+            for (std::size_t k = 0; all && k < 4; ++k)
+                ax += a.polygon[2 * k], ay += a.polygon[2 * k + 1];
             if (all && std::fabs(cx - ax) / 4 <= tol_x && std::fabs(cy - ay) / 4 <= tol_y) {
                 ++near;
                 break;

@@ -35,7 +35,8 @@ const CLI::Validator& backend_validator() {
             const std::string key = backend_key(value);
             if (registry::contains<cli_backends>(key) || key == "backend.openai" || key == torch_backend_key) return {};
             std::string known = "scripted, openai, torch";
-            for (auto k : registry::keys<cli_backends>()) known += ", " + std::string(k);
+            for (auto k : registry::keys<cli_backends>())
+                known += ", " + std::string(k);
             if (!registry::contains<cli_backends>("backend.openai")) known += ", backend.openai";
             known += ", " + std::string(torch_backend_key);
             return "unknown backend '" + value + "' (known: " + known + ")";
@@ -64,7 +65,8 @@ std::vector<std::string> read_replies(const std::string& path) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         nlohmann::json s = nlohmann::json::parse(line, nullptr, false);
         if (s.is_discarded() || !s.is_string())
-            RSCOVLM_THROW(usage_error, "bad_replies", "'" + path + "' line " + std::to_string(n) + ": not a JSON string");
+            RSCOVLM_THROW(usage_error, "bad_replies",
+                          "'" + path + "' line " + std::to_string(n) + ": not a JSON string");
         out.push_back(s.get<std::string>());
     }
     return out;
@@ -101,13 +103,14 @@ nlohmann::json backend_params(const std::string& key, const backend_args& a) {
         p["read_timeout_s"] = a.timeout;
         p["max_retries"] = a.retries;
     }
-    for (auto it = extra.begin(); it != extra.end(); ++it) p[it.key()] = it.value();
+    for (auto it = extra.begin(); it != extra.end(); ++it)
+        p[it.key()] = it.value();
     return p;
 }
 
-const char* const backend_flag_names[] = {"--backend", "--backend-params", "--reply",  "--replies",
-                                          "--endpoint", "--model",         "--api-key-env", "--timeout",
-                                          "--retries",  "--model-dir",     "--device"};
+const char* const backend_flag_names[] = {"--backend",  "--backend-params", "--reply",       "--replies",
+                                          "--endpoint", "--model",          "--api-key-env", "--timeout",
+                                          "--retries",  "--model-dir",      "--device"};
 
 } // namespace
 
@@ -135,8 +138,10 @@ void add_backend_options(CLI::App* cmd, backend_args& a) {
     cmd->add_option("--backend-params", a.backend_params,
                     "Backend parameters as a JSON object (as a preset's backend entry), over those the flags give");
     cmd->add_option("--reply", a.replies, "Scripted backend: the replies, in order (repeatable; the last one repeats)");
-    cmd->add_option("--replies", a.replies_file, "Scripted backend: a JSON array of replies, or one JSON string per line");
-    cmd->add_option("--endpoint", a.endpoint, "OpenAI backend: base URL of the chat-completions API")->capture_default_str();
+    cmd->add_option("--replies", a.replies_file,
+                    "Scripted backend: a JSON array of replies, or one JSON string per line");
+    cmd->add_option("--endpoint", a.endpoint, "OpenAI backend: base URL of the chat-completions API")
+        ->capture_default_str();
     cmd->add_option("--model", a.model, "OpenAI backend: served model name (default: the first of GET /models)");
     cmd->add_option("--api-key-env", a.api_key_env, "OpenAI backend: environment variable holding the API key")
         ->capture_default_str();
@@ -156,14 +161,17 @@ std::unique_ptr<zoom::backend> make_backend(const backend_args& a) {
     const std::string key = backend_key(a.backend);
     if (key != torch_backend_key) {
         if (key == "backend.openai" && !registry::contains<cli_backends>(key))
-            RSCOVLM_THROW(zoom_error, "no_http", "this rscovlm was built without cpp-httplib: --backend openai is unavailable");
+            RSCOVLM_THROW(zoom_error, "no_http",
+                          "this rscovlm was built without cpp-httplib: --backend openai is unavailable");
         return registry::make<zoom::backend_kind, cli_backends>(key, backend_params(key, a));
     }
     // torch
     if (!a.backend_params.empty())
-        RSCOVLM_THROW(usage_error, "bad_backend_params", "--backend-params is not used by --backend torch (use --model-dir, --device)");
+        RSCOVLM_THROW(usage_error, "bad_backend_params",
+                      "--backend-params is not used by --backend torch (use --model-dir, --device)");
     if (!hooks().make_torch_backend)
-        RSCOVLM_THROW(zoom_error, "no_torch", "--backend torch runs in rscovlm-torch (the LibTorch plugin's executable)");
+        RSCOVLM_THROW(zoom_error, "no_torch",
+                      "--backend torch runs in rscovlm-torch (the LibTorch plugin's executable)");
     if (a.model_dir.empty()) RSCOVLM_THROW(usage_error, "no_model_dir", "--backend torch needs --model-dir");
     return hooks().make_torch_backend(a.model_dir, a.device);
 }

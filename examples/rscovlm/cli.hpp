@@ -37,16 +37,16 @@ struct context {
     int exit_code = 0;            ///< returned by main once the callback ran
     std::istream* in = &std::cin; ///< JSON Lines input
     std::ostream* out = &std::cout;
-    std::string data_dir;         ///< bundled data (tokenizer files, samples); --data-dir
+    std::string data_dir; ///< bundled data (tokenizer files, samples); --data-dir
 };
 
 /// State of `rscovlm demo`: each module's demo reads and extends it, in pipeline order.
 struct demo_context {
     explicit demo_context(std::ostream& o) : out(o) {}
-    std::ostream& out;            ///< human-readable report
-    std::string out_dir;          ///< where demo files (PNG, txt, shards) are written
-    std::string data_dir;         ///< bundled data directory (tests/data layout)
-    std::string tokenizer_path;   ///< the bundled tokenizer.json
+    std::ostream& out;          ///< human-readable report
+    std::string out_dir;        ///< where demo files (PNG, txt, shards) are written
+    std::string data_dir;       ///< bundled data directory (tests/data layout)
+    std::string tokenizer_path; ///< the bundled tokenizer.json
     bool quiet = false;
 #ifdef RSCOVLM_CLI_HAS_SCENES
     std::vector<data::scene> scenes; ///< sample scenes (normal size first, then UHR), made by demo_data

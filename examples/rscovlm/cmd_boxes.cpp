@@ -1,8 +1,9 @@
 // Subcommands of the geometry and box_codec modules:
 //   rscovlm geom min-area-rect   {"points": [[x, y], ...], "dtype": "float32"|"int32"}
-//   rscovlm geom convert         {"from": "quad"|"hbb"|"rbox", "to": ..., "box": [...], "convention": "le90", "degrees": false}
-//   rscovlm boxes encode --codec KEY   {"objects": [{"bbox"|"poly", "label"}], "orig_size", "resized_size", "classes"}
-//   rscovlm boxes decode --codec KEY   {"text", "orig_size", "resized_size", "classes", "fuzzy"}
+//   rscovlm geom convert         {"from": "quad"|"hbb"|"rbox", "to": ..., "box": [...], "convention": "le90",
+//   "degrees": false} rscovlm boxes encode --codec KEY   {"objects": [{"bbox"|"poly", "label"}], "orig_size",
+//   "resized_size", "classes"} rscovlm boxes decode --codec KEY   {"text", "orig_size", "resized_size", "classes",
+//   "fuzzy"}
 #include "cli.hpp"
 
 #include <rscovlm/box_codec/all.hpp>
@@ -58,7 +59,8 @@ json min_area_rect_line(const json& in) {
         for (const auto& p : in["points"]) {
             auto as_i32 = [](const json& x) {
                 if (x.is_number_integer()) {
-                    if (x.is_number_unsigned()) return geo::wrap_int32(static_cast<std::int64_t>(x.get<std::uint64_t>()));
+                    if (x.is_number_unsigned())
+                        return geo::wrap_int32(static_cast<std::int64_t>(x.get<std::uint64_t>()));
                     return geo::wrap_int32(x.get<std::int64_t>());
                 }
                 return geo::wrap_int32(::rscovlm::detail::py::int_trunc(x.get<double>()));
@@ -88,7 +90,8 @@ json convert_line(const json& in) {
     auto need = [&](std::size_t n) {
         if (v.size() != n)
             RSCOVLM_THROW(usage_error, "bad_field",
-                          "\"box\" of kind " + from + " needs " + std::to_string(n) + " values, got " + std::to_string(v.size()));
+                          "\"box\" of kind " + from + " needs " + std::to_string(n) + " values, got " +
+                              std::to_string(v.size()));
     };
     geo::quad q{};
     geo::rbox rb{};
@@ -113,7 +116,7 @@ json convert_line(const json& in) {
         const geo::hbox o = from == "quad" ? geo::quad_to_hbox(q) : from == "hbb" ? hb : geo::rbox_to_hbox(rb);
         out = {o.x1, o.y1, o.x2, o.y2};
     } else if (to == "rbox") {
-        geo::rbox o = from == "quad" ? geo::quad_to_rbox(q, conv)
+        geo::rbox o = from == "quad"  ? geo::quad_to_rbox(q, conv)
                       : from == "hbb" ? geo::regularize(geo::hbox_to_rbox(hb), conv)
                                       : geo::regularize(rb, conv);
         if (deg) o = geo::rbox_rad_to_deg(o);
@@ -144,7 +147,8 @@ geo::frame read_frame(const json& in) {
 std::vector<std::string> read_classes(const json& in) {
     std::vector<std::string> c;
     if (in.contains("classes"))
-        for (const auto& x : in.at("classes")) c.push_back(x.get<std::string>());
+        for (const auto& x : in.at("classes"))
+            c.push_back(x.get<std::string>());
     return c;
 }
 
@@ -181,8 +185,12 @@ json decode_line(const bc::codec& c, const json& in) {
         ids.push_back(ob.label_id);
     }
     json dropped = json::object();
-    for (const auto& kv : r.dropped.counts) dropped[kv.first] = kv.second;
-    return json{{"boxes", boxes}, {"labels", labels}, {"label_ids", ids}, {"dropped", dropped},
+    for (const auto& kv : r.dropped.counts)
+        dropped[kv.first] = kv.second;
+    return json{{"boxes", boxes},
+                {"labels", labels},
+                {"label_ids", ids},
+                {"dropped", dropped},
                 {"fuzzy_matched", r.fuzzy_matched}};
 }
 
@@ -190,7 +198,7 @@ std::unique_ptr<bc::codec> make_codec(const std::string& key) {
     return registry::make<bc::kind>(key, json::object());
 }
 
-}  // namespace
+} // namespace
 
 void register_box_codec(CLI::App& app, context& ctx) {
     CLI::App& geom = subcommand(app, "geom", "Geometry: IoU, min-area rectangles, conversions");
@@ -204,8 +212,10 @@ void register_box_codec(CLI::App& app, context& ctx) {
     CLI::App& boxes = subcommand(app, "boxes", "Encode boxes as answer text and decode model answers");
     auto codec_key = std::make_shared<std::string>("codec.quad.plain");
     std::string keys;
-    for (auto k : registry::keys<bc::builtin>()) keys += (keys.empty() ? "" : ", ") + std::string(k);
-    CLI::App* enc = boxes.add_subcommand("encode", "Boxes -> answer text; JSON Lines {objects, orig_size, resized_size, classes}");
+    for (auto k : registry::keys<bc::builtin>())
+        keys += (keys.empty() ? "" : ", ") + std::string(k);
+    CLI::App* enc =
+        boxes.add_subcommand("encode", "Boxes -> answer text; JSON Lines {objects, orig_size, resized_size, classes}");
     enc->add_option("--codec", *codec_key, "codec key (" + keys + ")");
     enc->callback([&ctx, codec_key] {
         std::unique_ptr<bc::codec> c;
@@ -218,7 +228,8 @@ void register_box_codec(CLI::App& app, context& ctx) {
         }
         run_jsonl(ctx, [&](const json& in) { return encode_line(*c, in); });
     });
-    CLI::App* dec = boxes.add_subcommand("decode", "Answer text -> boxes; JSON Lines {text, orig_size, resized_size, classes}");
+    CLI::App* dec =
+        boxes.add_subcommand("decode", "Answer text -> boxes; JSON Lines {text, orig_size, resized_size, classes}");
     dec->add_option("--codec", *codec_key, "codec key (" + keys + ")");
     dec->callback([&ctx, codec_key] {
         std::unique_ptr<bc::codec> c;
@@ -252,7 +263,8 @@ void demo_box_codec(demo_context& d) {
             a.polygon = geo::flat(o.poly);
             anns.push_back(a);
             bool seen = false;
-            for (const auto& c : classes) seen = seen || c == o.label;
+            for (const auto& c : classes)
+                seen = seen || c == o.label;
             if (!seen) classes.push_back(o.label);
         }
     }
@@ -283,7 +295,8 @@ void demo_box_codec(demo_context& d) {
     const auto r = codec.decode(answer, dopt);
     d.out << "boxes: decoded " << r.objects.size() << " quadrilaterals with " << codec.name() << " from a "
           << answer.size() << "-byte answer (" << r.dropped.total() << " lines dropped";
-    for (const auto& kv : r.dropped.counts) d.out << ", " << kv.first << "=" << kv.second;
+    for (const auto& kv : r.dropped.counts)
+        d.out << ", " << kv.first << "=" << kv.second;
     d.out << ")\n";
     const rscovlm::imaging::rgb colors[4] = {{255, 64, 64}, {64, 255, 64}, {64, 160, 255}, {255, 220, 0}};
     for (const auto& ob : r.objects) {
@@ -301,4 +314,4 @@ void demo_box_codec(demo_context& d) {
     }
 }
 
-}  // namespace rscovlm::cli
+} // namespace rscovlm::cli

@@ -66,10 +66,12 @@ void register_core(CLI::App& app, context& ctx) {
         nlohmann::json comps = pipeline::describe_components<cli_kinds>();
         // rscovlm-torch adds the plugin's components (the core rscovlm runs rscovlm-torch for this command).
         if (hooks().torch_components)
-            for (auto& c : hooks().torch_components()) comps.push_back(c);
+            for (auto& c : hooks().torch_components())
+                comps.push_back(c);
         if (*json_flag) {
             nlohmann::json kinds = nlohmann::json::array();
-            for (auto k : pipeline::kind_names<cli_kinds>()) kinds.push_back(std::string(k));
+            for (auto k : pipeline::kind_names<cli_kinds>())
+                kinds.push_back(std::string(k));
             for (const auto& c : comps)
                 if (std::find(kinds.begin(), kinds.end(), c["kind"]) == kinds.end()) kinds.push_back(c["kind"]);
             (*ctx.out) << nlohmann::json{{"kinds", kinds}, {"components", comps}}.dump() << "\n";
@@ -93,7 +95,8 @@ void register_core(CLI::App& app, context& ctx) {
         for (const auto& e : fs::directory_iterator(presets_dir(ctx)))
             if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
         std::sort(names.begin(), names.end());
-        for (const auto& n : names) (*ctx.out) << n << "\n";
+        for (const auto& n : names)
+            (*ctx.out) << n << "\n";
     });
 
     auto* demo = app.add_subcommand("demo", "Run every pipeline piece on the bundled synthetic sample");
@@ -114,9 +117,12 @@ void register_core(CLI::App& app, context& ctx) {
             void (*run)(demo_context&);
         };
         const step steps[] = {
-            {"Data engine", demo_data},          {"Tokenizer and chat template", demo_tokenizer},
-            {"Dynamic resolution", demo_resolution}, {"Box codecs", demo_box_codec},
-            {"Evaluation", demo_eval},           {"Zoom-in Chain", demo_zoom},
+            {"Data engine", demo_data},
+            {"Tokenizer and chat template", demo_tokenizer},
+            {"Dynamic resolution", demo_resolution},
+            {"Box codecs", demo_box_codec},
+            {"Evaluation", demo_eval},
+            {"Zoom-in Chain", demo_zoom},
         };
         for (const auto& s : steps) {
             o << "\n== " << s.title << "\n";

@@ -1,12 +1,12 @@
 // Subcommands of the data module: `rscovlm data sample-scene|split|build|inspect`, and its demo step.
 #include "cli.hpp"
 
-#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/all.hpp>
-#include <rscovlm/engine/shard_reader.hpp>
-#include <rscovlm/imaging/ops.hpp>
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/engine/all.hpp>
+#include <rscovlm/engine/shard_reader.hpp>
 #include <rscovlm/engine/split.hpp>
+#include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/io/image_io.hpp>
 
 #include <cstring>
@@ -37,9 +37,11 @@ void write_scene(const data::scene& s, const std::string& dir, const std::string
 
 std::string class_summary(const std::vector<data::dota_object>& objs) {
     std::map<std::string, int> counts;
-    for (const auto& o : objs) ++counts[o.label];
+    for (const auto& o : objs)
+        ++counts[o.label];
     std::string out;
-    for (const auto& kv : counts) out += (out.empty() ? "" : ", ") + kv.first + " " + std::to_string(kv.second);
+    for (const auto& kv : counts)
+        out += (out.empty() ? "" : ", ") + kv.first + " " + std::to_string(kv.second);
     return out;
 }
 
@@ -100,13 +102,15 @@ struct rendered_sample {
     std::int64_t index = 0;
 };
 
-rendered_sample render_shard_sample(const engine::shard_reader& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok, bool color) {
+rendered_sample render_shard_sample(const engine::shard_reader& shard, std::size_t i,
+                                    const tokenizer::bpe_tokenizer& tok, bool color) {
     const engine::shard_sample s = shard.sample(i, false);
     rendered_sample r;
     r.tokens = s.input_ids.size();
     r.index = s.index;
     r.truncated = s.truncated;
-    for (const auto& g : s.grid_thw) r.grids.push_back(g);
+    for (const auto& g : s.grid_thw)
+        r.grids.push_back(g);
     r.text = render_tokens(s.input_ids, s.labels, 0, s.input_ids.size(), tok, color, r.supervised);
     r.input_ids = s.input_ids;
     r.labels = s.labels;
@@ -114,7 +118,8 @@ rendered_sample render_shard_sample(const engine::shard_reader& shard, std::size
 }
 
 /// One pack of a packed shard (`pack-*.safetensors`), member by member.
-nlohmann::json render_pack(const engine::shard_reader& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok, bool color) {
+nlohmann::json render_pack(const engine::shard_reader& shard, std::size_t i, const tokenizer::bpe_tokenizer& tok,
+                           bool color) {
     const engine::shard_pack p = shard.pack(i, false);
     nlohmann::json j;
     j["pack"] = i;
@@ -122,7 +127,8 @@ nlohmann::json render_pack(const engine::shard_reader& shard, std::size_t i, con
     j["truncated"] = p.truncated;
     j["cu_seqlens"] = p.cu_seqlens;
     nlohmann::json grids = nlohmann::json::array();
-    for (const auto& g : p.grid_thw) grids.push_back(g);
+    for (const auto& g : p.grid_thw)
+        grids.push_back(g);
     j["grids"] = grids;
     nlohmann::json samples = nlohmann::json::array();
     std::size_t supervised = 0;
@@ -160,7 +166,8 @@ void register_sample_scene(CLI::App& group, context& ctx) {
         std::vector<std::string> classes;
     };
     auto a = std::make_shared<args_t>();
-    auto* cmd = group.add_subcommand("sample-scene", "Generate a deterministic synthetic aerial scene (PNG + DOTA txt)");
+    auto* cmd =
+        group.add_subcommand("sample-scene", "Generate a deterministic synthetic aerial scene (PNG + DOTA txt)");
     cmd->add_option("--out", a->out, "Output directory")->capture_default_str();
     cmd->add_option("--name", a->name, "File stem (default synthetic_<seed>_<W>x<H>)");
     cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
@@ -221,7 +228,8 @@ void register_split(CLI::App& group, context& ctx) {
     cmd->add_option("--threads", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
     cmd->add_option("--png-level", a->png_level, "PNG zlib level 0-9 (-1: encoder default); pixels are unaffected")
         ->capture_default_str();
-    cmd->add_option("--manifest", a->manifest, "Also write one JSON line per patch (id, window, size, sha256 of the RGB pixels)");
+    cmd->add_option("--manifest", a->manifest,
+                    "Also write one JSON line per patch (id, window, size, sha256 of the RGB pixels)");
     cmd->add_option("--coco", a->coco, "Also write a COCO json of the patches (quad segmentations)");
     cmd->callback([&ctx, a] {
         engine::split_job job;
@@ -249,9 +257,16 @@ void register_split(CLI::App& group, context& ctx) {
         if (!a->manifest.empty()) {
             std::ofstream m(a->manifest, std::ios::binary | std::ios::trunc);
             for (const auto& p : rep.patches)
-                m << nlohmann::json{{"name", p.file}, {"id", p.id}, {"ori_id", p.ori_id}, {"window_size", p.window_size},
-                                    {"x_start", p.x_start}, {"y_start", p.y_start}, {"width", p.width},
-                                    {"height", p.height}, {"channels", p.channels}, {"objects", p.objects},
+                m << nlohmann::json{{"name", p.file},
+                                    {"id", p.id},
+                                    {"ori_id", p.ori_id},
+                                    {"window_size", p.window_size},
+                                    {"x_start", p.x_start},
+                                    {"y_start", p.y_start},
+                                    {"width", p.width},
+                                    {"height", p.height},
+                                    {"channels", p.channels},
+                                    {"objects", p.objects},
                                     {"sha256_rgb", p.sha256_rgb}}
                          .dump()
                   << "\n";
@@ -274,19 +289,24 @@ void register_build(CLI::App& group, context& ctx) {
         std::size_t rank = 0, world_size = 1, limit = 0, shard_size = 512, max_length = 6144, pack_length = 0,
                     packing_interval = 64, resume_position = 0;
         std::uint64_t seed = 0, epoch = 0;
-        long long min_pixels = resolution::budget_multitask.min_pixels, max_pixels = resolution::budget_multitask.max_pixels;
+        long long min_pixels = resolution::budget_multitask.min_pixels,
+                  max_pixels = resolution::budget_multitask.max_pixels;
         double prob_random_resize = 0.0, prob_plain = 0.5, prob_proxy = 0.5, prob_open_end = 0.0;
-        bool no_encode = false, balanced = false, no_shuffle = false, pixels = false, disable_visual_cot = false, pack = false;
+        bool no_encode = false, balanced = false, no_shuffle = false, pixels = false, disable_visual_cot = false,
+             pack = false;
         int threads = 2;
     };
     auto a = std::make_shared<args_t>();
-    auto* cmd = group.add_subcommand("build", "Build co-training samples from a recipe: conversations (JSON Lines) and token shards");
-    cmd->add_option("--recipe", a->recipe,
-                    "Recipe JSON: a list like RSCoVLM's ([\"name*2\", \"name%50\", {custom config}]), a name, \"all%P\", "
-                    "or {\"recipe\": ..., \"catalog\": {...}}")
+    auto* cmd = group.add_subcommand(
+        "build", "Build co-training samples from a recipe: conversations (JSON Lines) and token shards");
+    cmd->add_option(
+           "--recipe", a->recipe,
+           "Recipe JSON: a list like RSCoVLM's ([\"name*2\", \"name%50\", {custom config}]), a name, \"all%P\", "
+           "or {\"recipe\": ..., \"catalog\": {...}}")
         ->required();
     cmd->add_option("--catalog", a->catalog, "Dataset catalog JSON {name: {annotation_path, data_path, dataset_type}}");
-    cmd->add_option("--out", a->out, "Output folder (conversations.jsonl, shard-*.safetensors, manifest.json)")->required();
+    cmd->add_option("--out", a->out, "Output folder (conversations.jsonl, shard-*.safetensors, manifest.json)")
+        ->required();
     cmd->add_option("--rank", a->rank, "This rank (DistributedSampler)")->capture_default_str();
     cmd->add_option("--world-size", a->world_size, "Number of ranks")->capture_default_str();
     cmd->add_option("--seed", a->seed, "Sampler / prompt seed")->capture_default_str();
@@ -294,29 +314,40 @@ void register_build(CLI::App& group, context& ctx) {
     cmd->add_option("--limit", a->limit, "Build at most N samples of this rank (0 = all)")->capture_default_str();
     cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or model folder (default: the bundled one)");
     cmd->add_flag("--no-encode", a->no_encode, "Write conversations only (no tokenization, no shards)");
-    cmd->add_option("--max-length", a->max_length, "Truncate samples to this many tokens (0 = never)")->capture_default_str();
+    cmd->add_option("--max-length", a->max_length, "Truncate samples to this many tokens (0 = never)")
+        ->capture_default_str();
     cmd->add_option("--min-pixels", a->min_pixels, "Image budget: min pixels")->capture_default_str();
     cmd->add_option("--max-pixels", a->max_pixels, "Image budget: max pixels")->capture_default_str();
-    cmd->add_option("--prob-random-resize", a->prob_random_resize, "RSCoVLM random-resize probability")->capture_default_str();
-    cmd->add_option("--prob-plain-text-prompt", a->prob_plain, "Probability of plain-text targets")->capture_default_str();
-    cmd->add_option("--prob-proxy-prompt", a->prob_proxy, "Probability of proxy prompt templates")->capture_default_str();
-    cmd->add_option("--prob-open-end-prompts", a->prob_open_end,
-                    "Share of detection images with open-ended prompts and synonym labels (needs the dataset's synonyms_dict)")
+    cmd->add_option("--prob-random-resize", a->prob_random_resize, "RSCoVLM random-resize probability")
         ->capture_default_str();
-    cmd->add_option("--resolution", a->resolution,
-                    "Resolution strategy for every dataset instead of each type's default (RSCoVLM's): a registry key or "
-                    "{\"key\": \"resize.square\", \"params\": {\"size\": 448}}; a catalog entry's own \"resolution\" wins");
+    cmd->add_option("--prob-plain-text-prompt", a->prob_plain, "Probability of plain-text targets")
+        ->capture_default_str();
+    cmd->add_option("--prob-proxy-prompt", a->prob_proxy, "Probability of proxy prompt templates")
+        ->capture_default_str();
+    cmd->add_option(
+           "--prob-open-end-prompts", a->prob_open_end,
+           "Share of detection images with open-ended prompts and synonym labels (needs the dataset's synonyms_dict)")
+        ->capture_default_str();
+    cmd->add_option(
+        "--resolution", a->resolution,
+        "Resolution strategy for every dataset instead of each type's default (RSCoVLM's): a registry key or "
+        "{\"key\": \"resize.square\", \"params\": {\"size\": 448}}; a catalog entry's own \"resolution\" wins");
     cmd->add_flag("--disable-visual-cot", a->disable_visual_cot, "LRS-VQA samples without the zoom step");
-    cmd->add_flag("--balanced", a->balanced, "LMMRotate balanced concat: each recipe entry repeated round(largest/size) times, the epoch's sample drawn");
+    cmd->add_flag(
+        "--balanced", a->balanced,
+        "LMMRotate balanced concat: each recipe entry repeated round(largest/size) times, the epoch's sample drawn");
     cmd->add_flag("--no-shuffle", a->no_shuffle, "Keep the mixture order");
     cmd->add_option("--shard-size", a->shard_size, "Samples (packs with --pack) per shard")->capture_default_str();
     cmd->add_flag("--pack", a->pack,
                   "Pack samples like RSCoVLM --packing_data (binpacking.to_constant_volume per packing interval) into "
                   "pack-*.safetensors rows with per-sample boundaries");
-    cmd->add_option("--pack-length", a->pack_length, "Tokens per pack (bin capacity and row limit; 0 = --max-length); implies --pack")
+    cmd->add_option("--pack-length", a->pack_length,
+                    "Tokens per pack (bin capacity and row limit; 0 = --max-length); implies --pack")
         ->capture_default_str();
-    cmd->add_option("--packing-interval", a->packing_interval, "Samples buffered per bin-packing round")->capture_default_str();
-    cmd->add_option("--resume-position", a->resume_position, "Skip the first N samples of this rank's epoch (manifest sampler_state.position)")
+    cmd->add_option("--packing-interval", a->packing_interval, "Samples buffered per bin-packing round")
+        ->capture_default_str();
+    cmd->add_option("--resume-position", a->resume_position,
+                    "Skip the first N samples of this rank's epoch (manifest sampler_state.position)")
         ->capture_default_str();
     cmd->add_flag("--pixels", a->pixels, "Store pixel_values (bf16) in the shards");
     cmd->add_option("--threads", a->threads, "Encoding threads")->capture_default_str();
@@ -332,8 +363,10 @@ void register_build(CLI::App& group, context& ctx) {
         }
         if (!a->catalog.empty()) {
             const nlohmann::json cat = data::detail::parse_json_text(read_text(a->catalog), a->catalog);
-            const data::dataset_catalog extra = data::dataset_catalog::from_json(cat, fs::path(a->catalog).parent_path().string());
-            for (const auto& n : extra.names()) job.catalog.add(n, extra.at(n));
+            const data::dataset_catalog extra =
+                data::dataset_catalog::from_json(cat, fs::path(a->catalog).parent_path().string());
+            for (const auto& n : extra.names())
+                job.catalog.add(n, extra.at(n));
         }
         job.build.resize.min_pixels = a->min_pixels;
         job.build.resize.max_pixels = a->max_pixels;
@@ -345,7 +378,8 @@ void register_build(CLI::App& group, context& ctx) {
         if (!a->resolution.empty()) {
             const std::string& r = a->resolution;
             const bool is_json = r.find_first_of("{\"") != std::string::npos;
-            job.build.resolution = data::make_resolution(is_json ? data::detail::parse_json_text(r, "--resolution") : nlohmann::json(r));
+            job.build.resolution =
+                data::make_resolution(is_json ? data::detail::parse_json_text(r, "--resolution") : nlohmann::json(r));
         }
         job.seed = a->seed;
         job.epoch = a->epoch;
@@ -355,9 +389,11 @@ void register_build(CLI::App& group, context& ctx) {
         job.balanced = a->balanced;
         job.limit = a->limit;
         job.out_dir = a->out;
-        job.tokenizer_path = a->no_encode ? std::string() : (a->tokenizer.empty() ? default_tokenizer(ctx.data_dir) : a->tokenizer);
+        job.tokenizer_path =
+            a->no_encode ? std::string() : (a->tokenizer.empty() ? default_tokenizer(ctx.data_dir) : a->tokenizer);
         if (!a->no_encode && job.tokenizer_path.empty())
-            RSCOVLM_THROW(usage_error, "no_tokenizer", "no tokenizer given and none bundled; pass --tokenizer or --no-encode");
+            RSCOVLM_THROW(usage_error, "no_tokenizer",
+                          "no tokenizer given and none bundled; pass --tokenizer or --no-encode");
         job.encode.max_length = a->max_length;
         job.encode.budget.min_pixels = a->min_pixels;
         job.encode.budget.max_pixels = a->max_pixels;
@@ -367,8 +403,10 @@ void register_build(CLI::App& group, context& ctx) {
         job.pack_length = a->pack_length;
         job.packing_interval = a->packing_interval;
         job.resume_position = a->resume_position;
-        if (job.pack && a->no_encode) RSCOVLM_THROW(usage_error, "pack_without_encode", "--pack needs encoded samples; drop --no-encode");
-        if (a->packing_interval == 0) RSCOVLM_THROW(usage_error, "bad_packing_interval", "--packing-interval must be > 0");
+        if (job.pack && a->no_encode)
+            RSCOVLM_THROW(usage_error, "pack_without_encode", "--pack needs encoded samples; drop --no-encode");
+        if (a->packing_interval == 0)
+            RSCOVLM_THROW(usage_error, "bad_packing_interval", "--packing-interval must be > 0");
         job.threads = a->threads;
         std::unique_ptr<progress> pb;
         const engine::build_report rep = engine::build_dataset(job, [&](std::size_t, std::size_t total) {
@@ -376,9 +414,13 @@ void register_build(CLI::App& group, context& ctx) {
             pb->tick();
         });
         if (pb) pb->done();
-        (*ctx.out) << nlohmann::json{{"dataset_size", rep.dataset_size}, {"samples", rep.samples},   {"tokens", rep.tokens},
-                                     {"supervised_tokens", rep.supervised_tokens}, {"truncated", rep.truncated},
-                                     {"part_sizes", rep.part_sizes},               {"shards", rep.shards},
+        (*ctx.out) << nlohmann::json{{"dataset_size", rep.dataset_size},
+                                     {"samples", rep.samples},
+                                     {"tokens", rep.tokens},
+                                     {"supervised_tokens", rep.supervised_tokens},
+                                     {"truncated", rep.truncated},
+                                     {"part_sizes", rep.part_sizes},
+                                     {"shards", rep.shards},
                                      {"packs", rep.packs},
                                      {"seconds", rep.seconds}}
                           .dump()
@@ -393,21 +435,24 @@ void register_inspect(CLI::App& group, context& ctx) {
         bool json = false;
     };
     auto a = std::make_shared<args_t>();
-    auto* cmd = group.add_subcommand(
-        "inspect", "Print one sample (or pack, member by member) of a shard, supervised spans marked [[...]] (green on a terminal)");
+    auto* cmd = group.add_subcommand("inspect", "Print one sample (or pack, member by member) of a shard, supervised "
+                                                "spans marked [[...]] (green on a terminal)");
     cmd->add_option("shard", a->shard, "A shard-*.safetensors or pack-*.safetensors file")->required();
     cmd->add_option("--index", a->index, "Sample (pack) index within the shard")->capture_default_str();
     cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: the manifest's, else the bundled one)");
-    cmd->add_flag("--json", a->json, "Print JSON: {index, tokens, supervised_tokens, grids, truncated, text, input_ids, labels}; for a pack "
-                                      "{pack, tokens, cu_seqlens, grids, truncated, supervised_tokens, samples: [{index, length, begin, end, "
-                                      "supervised_tokens, text}], input_ids, labels}");
+    cmd->add_flag(
+        "--json", a->json,
+        "Print JSON: {index, tokens, supervised_tokens, grids, truncated, text, input_ids, labels}; for a pack "
+        "{pack, tokens, cu_seqlens, grids, truncated, supervised_tokens, samples: [{index, length, begin, end, "
+        "supervised_tokens, text}], input_ids, labels}");
     cmd->callback([&ctx, a] {
         std::string tp = a->tokenizer;
         if (tp.empty()) {
             const fs::path mf = fs::path(a->shard).parent_path() / "manifest.json";
             if (fs::exists(mf)) {
                 const auto m = nlohmann::json::parse(read_text(mf.string()), nullptr, false);
-                if (!m.is_discarded() && m.contains("tokenizer") && m["tokenizer"].is_string() && fs::exists(m["tokenizer"].get<std::string>()))
+                if (!m.is_discarded() && m.contains("tokenizer") && m["tokenizer"].is_string() &&
+                    fs::exists(m["tokenizer"].get<std::string>()))
                     tp = m["tokenizer"].get<std::string>();
             }
         }
@@ -422,13 +467,15 @@ void register_inspect(CLI::App& group, context& ctx) {
                 (*ctx.out) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
                 return;
             }
-            (*ctx.out) << "pack " << a->index << ": " << j["tokens"] << " tokens, " << j["samples"].size() << " samples, "
-                       << j["supervised_tokens"] << " supervised, cu_seqlens " << j["cu_seqlens"].dump() << ", images "
-                       << j["grids"].dump() << (j["truncated"].get<bool>() ? " (truncated to the pack length)" : "") << "\n";
+            (*ctx.out) << "pack " << a->index << ": " << j["tokens"] << " tokens, " << j["samples"].size()
+                       << " samples, " << j["supervised_tokens"] << " supervised, cu_seqlens " << j["cu_seqlens"].dump()
+                       << ", images " << j["grids"].dump()
+                       << (j["truncated"].get<bool>() ? " (truncated to the pack length)" : "") << "\n";
             for (const auto& s : j["samples"]) {
                 (*ctx.out) << "--- sample " << s["index"];
                 if (s.contains("begin"))
-                    (*ctx.out) << ": tokens [" << s["begin"] << ", " << s["end"] << "), " << s["supervised_tokens"] << " supervised";
+                    (*ctx.out) << ": tokens [" << s["begin"] << ", " << s["end"] << "), " << s["supervised_tokens"]
+                               << " supervised";
                 else
                     (*ctx.out) << ": cut off by the pack length";
                 (*ctx.out) << " (" << s["length"] << " tokens encoded)\n";
@@ -438,14 +485,19 @@ void register_inspect(CLI::App& group, context& ctx) {
         }
         const rendered_sample r = render_shard_sample(shard, a->index, tok, color);
         if (a->json) {
-            (*ctx.out) << nlohmann::json{{"index", r.index},       {"tokens", r.tokens}, {"supervised_tokens", r.supervised},
-                                         {"grids", r.grids},       {"truncated", r.truncated}, {"text", r.text},
-                                         {"input_ids", r.input_ids}, {"labels", r.labels}}
+            (*ctx.out) << nlohmann::json{{"index", r.index},
+                                         {"tokens", r.tokens},
+                                         {"supervised_tokens", r.supervised},
+                                         {"grids", r.grids},
+                                         {"truncated", r.truncated},
+                                         {"text", r.text},
+                                         {"input_ids", r.input_ids},
+                                         {"labels", r.labels}}
                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                        << "\n";
         } else {
-            (*ctx.out) << "sample " << r.index << ": " << r.tokens << " tokens, " << r.supervised << " supervised, images "
-                       << r.grids.dump() << (r.truncated ? " (truncated)" : "") << "\n"
+            (*ctx.out) << "sample " << r.index << ": " << r.tokens << " tokens, " << r.supervised
+                       << " supervised, images " << r.grids.dump() << (r.truncated ? " (truncated)" : "") << "\n"
                        << r.text << "\n";
         }
     });
@@ -470,7 +522,8 @@ void demo_data(demo_context& d) {
           << "  wrote " << (fs::path(d.out_dir) / "sample_scene.png").string() << " and sample_scene.txt (DOTA)\n";
     data::scene uhr = data::make_scene(data::scene_options::uhr(1));
     write_scene(uhr, d.out_dir, "sample_scene_uhr", false);
-    const rscovlm::image preview = imaging::resize(uhr.image, uhr.image.width / 10, uhr.image.height / 10, rscovlm::image::filter::bilinear);
+    const rscovlm::image preview =
+        imaging::resize(uhr.image, uhr.image.width / 10, uhr.image.height / 10, rscovlm::image::filter::bilinear);
     io::save_png((fs::path(d.out_dir) / "sample_scene_uhr_preview.png").string(), preview);
     d.out << "UHR scene " << uhr.image.width << "x" << uhr.image.height << ": " << uhr.objects.size()
           << " objects; wrote sample_scene_uhr.txt and a 1/10 preview PNG\n";
@@ -487,7 +540,8 @@ void demo_data(demo_context& d) {
     sj.options.padding_value_bgr = {104, 116, 124};
     const engine::split_report sr = engine::split_dota(sj);
     std::size_t kept = 0;
-    for (const auto& p : sr.patches) kept += p.objects;
+    for (const auto& p : sr.patches)
+        kept += p.objects;
     d.out << "split 1024x1024 into " << sr.patches.size() << " patches of 512 (gap 128): " << kept
           << " object instances kept (truncated ones marked difficulty 2) in " << sj.out_dir << "\n";
 
@@ -506,19 +560,21 @@ void demo_data(demo_context& d) {
     job.seed = 0;
     job.samples_per_shard = 64;
     const engine::build_report br = engine::build_dataset(job);
-    d.out << "co-training mixture: " << br.dataset_size << " samples (patches x {hbb, obb, polygon}); built " << br.samples
-          << " for rank 0/1 -> " << job.out_dir << "/conversations.jsonl";
+    d.out << "co-training mixture: " << br.dataset_size << " samples (patches x {hbb, obb, polygon}); built "
+          << br.samples << " for rank 0/1 -> " << job.out_dir << "/conversations.jsonl";
     if (!job.tokenizer_path.empty())
-        d.out << " and " << br.shards.size() << " shard(s), " << br.tokens << " tokens (" << br.supervised_tokens << " supervised)";
+        d.out << " and " << br.shards.size() << " shard(s), " << br.tokens << " tokens (" << br.supervised_tokens
+              << " supervised)";
     d.out << "\n";
     if (!job.tokenizer_path.empty() && !br.shards.empty()) {
         const auto tok = tokenizer::bpe_tokenizer::from_file(job.tokenizer_path);
-        const rendered_sample r =
-            render_shard_sample(engine::shard_reader::open((fs::path(job.out_dir) / br.shards[0]["file"].get<std::string>()).string()),
-                                0, tok, false);
+        const rendered_sample r = render_shard_sample(
+            engine::shard_reader::open((fs::path(job.out_dir) / br.shards[0]["file"].get<std::string>()).string()), 0,
+            tok, false);
         std::string text = r.text;
         if (text.size() > 1500) text = text.substr(0, 1500) + " ...";
-        d.out << "decoded sample " << r.index << " (" << r.tokens << " tokens, supervised span in [[...]]):\n" << text << "\n";
+        d.out << "decoded sample " << r.index << " (" << r.tokens << " tokens, supervised span in [[...]]):\n"
+              << text << "\n";
     }
     d.scenes.clear();
     d.scenes.push_back(std::move(normal));

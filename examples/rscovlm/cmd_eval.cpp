@@ -51,9 +51,12 @@ any_box parse_box(const json& j, const char* field) {
     }
     if (v.size() < 6 || v.size() % 2)
         RSCOVLM_THROW(usage_error, "bad_field",
-                      std::string("\"") + field + "\" must be a rotated box [cx, cy, w, h, theta] or a polygon "
-                                                  "(8 numbers for a quad), got " + std::to_string(v.size()) + " numbers");
-    for (std::size_t i = 0; i < v.size(); i += 2) b.poly.push_back(geometry::point{v[i], v[i + 1]});
+                      std::string("\"") + field +
+                          "\" must be a rotated box [cx, cy, w, h, theta] or a polygon "
+                          "(8 numbers for a quad), got " +
+                          std::to_string(v.size()) + " numbers");
+    for (std::size_t i = 0; i < v.size(); i += 2)
+        b.poly.push_back(geometry::point{v[i], v[i + 1]});
     return b;
 }
 
@@ -108,11 +111,15 @@ struct dota_args {
         c->add_option("--imageset", imageset, "Image ids, one per line (default: every GT file, sorted)");
         c->add_option("--metric", metric, "AP integration: voc07 (11 points) or area")->capture_default_str();
         c->add_option("--iou", iou, "IoU threshold")->capture_default_str();
-        c->add_option("--protocol", protocol, "Reference to reproduce: devkit (DOTA_devkit) or mmrotate (1.x eval_rbbox_map)")
+        c->add_option("--protocol", protocol,
+                      "Reference to reproduce: devkit (DOTA_devkit) or mmrotate (1.x eval_rbbox_map)")
             ->capture_default_str();
-        c->add_option("--tie-order", ties, "Order of equal scores: numpy (1.24 argsort) or stable")->capture_default_str();
-        c->add_option("--diff-thr", diff_thr, "mmrotate: GT with difficulty above this are ignored")->capture_default_str();
-        c->add_option("--box", box, "mmrotate box type: rbox (minAreaRect + rotated IoU) or qbox")->capture_default_str();
+        c->add_option("--tie-order", ties, "Order of equal scores: numpy (1.24 argsort) or stable")
+            ->capture_default_str();
+        c->add_option("--diff-thr", diff_thr, "mmrotate: GT with difficulty above this are ignored")
+            ->capture_default_str();
+        c->add_option("--box", box, "mmrotate box type: rbox (minAreaRect + rotated IoU) or qbox")
+            ->capture_default_str();
         c->add_option("--classes", classes, "Comma-separated class names (default: the 15 DOTA-v1.0 classes)");
         c->add_option("--threads", threads, "Worker threads (0 = all cores)")->capture_default_str();
     }
@@ -171,8 +178,9 @@ void register_geom_iou(CLI::App& app, context& ctx) {
                 out["iou"] = num(eval::devkit_polyiou(to_quad(a, "a"), to_quad(b, "b")));
             } else if (a.is_rbox && b.is_rbox) {
                 auto f = [](const geometry::rbox& r) {
-                    return std::array<float, 5>{static_cast<float>(r.cx), static_cast<float>(r.cy), static_cast<float>(r.w),
-                                                static_cast<float>(r.h), static_cast<float>(r.theta)};
+                    return std::array<float, 5>{static_cast<float>(r.cx), static_cast<float>(r.cy),
+                                                static_cast<float>(r.w), static_cast<float>(r.h),
+                                                static_cast<float>(r.theta)};
                 };
                 out["iou"] = num(eval::mmcv_iou_rotated_f32(f(a.r), f(b.r)));
                 if (*iof) out["iof"] = num(eval::mmcv_iou_rotated_f32(f(a.r), f(b.r), true));
@@ -239,7 +247,8 @@ void register_nms(CLI::App& app, context& ctx) {
                 if (!jl.is_array() || jl.size() != jb.size())
                     RSCOVLM_THROW(usage_error, "bad_field", "\"labels\" must be an array as long as \"boxes\"");
                 std::vector<std::string> labels;
-                for (const auto& l : jl) labels.push_back(l.is_string() ? l.get<std::string>() : l.dump());
+                for (const auto& l : jl)
+                    labels.push_back(l.is_string() ? l.get<std::string>() : l.dump());
                 keep = eval::batched_nms_quads(quads, scores, labels, opt);
             } else if (opt.method == eval::nms_method::mmcv && all_rbox && !rboxes.empty()) {
                 keep = eval::nms_rboxes(rboxes, scores, opt);
@@ -287,7 +296,7 @@ void register_eval_group(CLI::App& app, context& ctx) {
                 if (o.protocol == eval::dota_protocol::mmrotate) {
                     j["box"] = a->box;
                     j["diff_thr"] = o.difficulty_threshold;
-                    if (std::isfinite(r.map)) {  // DOTAMetric's AP50 = round(mAP, 3)
+                    if (std::isfinite(r.map)) { // DOTAMetric's AP50 = round(mAP, 3)
                         char buf[32];
                         std::snprintf(buf, sizeof buf, "%.3f", r.map);
                         j["AP50"] = std::strtod(buf, nullptr);
@@ -299,7 +308,8 @@ void register_eval_group(CLI::App& app, context& ctx) {
     }
     // eval sweep
     {
-        auto* c = ev.add_subcommand("sweep", "Score-threshold sweep of mAP_nc (keep score > t, score 1.0) on a labelled split");
+        auto* c = ev.add_subcommand("sweep",
+                                    "Score-threshold sweep of mAP_nc (keep score > t, score 1.0) on a labelled split");
         auto a = std::make_shared<dota_args>();
         auto thr = std::make_shared<std::vector<double>>();
         a->protocol = "mmrotate";
@@ -317,7 +327,8 @@ void register_eval_group(CLI::App& app, context& ctx) {
     }
     // eval export
     {
-        auto* c = ev.add_subcommand("export", "Apply a score threshold (keep score > t, score 1.0) and write a Task1 submission");
+        auto* c = ev.add_subcommand("export",
+                                    "Apply a score threshold (keep score > t, score 1.0) and write a Task1 submission");
         auto det = std::make_shared<std::string>();
         auto out = std::make_shared<std::string>();
         auto t = std::make_shared<double>(0.0);
@@ -332,10 +343,13 @@ void register_eval_group(CLI::App& app, context& ctx) {
             auto labels = split_csv(*classes);
             if (labels.empty()) labels = discover_task1_classes(*det);
             const auto dets = eval::apply_score_threshold(eval::read_task1_dir(*det, labels), *t);
-            eval::write_task1_dir(*out, dets, *style == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate);
+            eval::write_task1_dir(*out, dets,
+                                  *style == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate);
             std::size_t n = 0;
-            for (const auto& c : dets) n += c.dets.size();
-            (*ctx.out) << json{{"classes", labels.size()}, {"kept", n}, {"threshold", *t}, {"out", *out}}.dump() << "\n";
+            for (const auto& c : dets)
+                n += c.dets.size();
+            (*ctx.out) << json{{"classes", labels.size()}, {"kept", n}, {"threshold", *t}, {"out", *out}}.dump()
+                       << "\n";
         });
     }
     // eval merge
@@ -363,8 +377,12 @@ void register_eval_group(CLI::App& app, context& ctx) {
             if (labels.empty()) labels = discover_task1_classes(*det);
             eval::merge_report rep;
             const auto merged = eval::merge_patches(eval::read_task1_dir(*det, labels), opt, &rep);
-            eval::write_task1_dir(*out, merged, *style == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate);
-            (*ctx.out) << json{{"input", rep.input}, {"kept", rep.kept}, {"unparsed_names", rep.unparsed.size()}, {"out", *out}}
+            eval::write_task1_dir(*out, merged,
+                                  *style == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate);
+            (*ctx.out) << json{{"input", rep.input},
+                               {"kept", rep.kept},
+                               {"unparsed_names", rep.unparsed.size()},
+                               {"out", *out}}
                               .dump()
                        << "\n";
         });
@@ -407,15 +425,17 @@ void demo_eval(demo_context& d) {
     eval::dota_ground_truth gt;
     gt.images.push_back(s.name);
     gt.objects.emplace_back();
-    for (const auto& o : s.objects) gt.objects[0].push_back(eval::gt_object{o.poly, o.label, o.difficulty});
+    for (const auto& o : s.objects)
+        gt.objects[0].push_back(eval::gt_object{o.poly, o.label, o.difficulty});
     std::vector<std::string> classes;
     for (const auto& o : s.objects)
         if (std::find(classes.begin(), classes.end(), o.label) == classes.end()) classes.push_back(o.label);
     std::sort(classes.begin(), classes.end());
     std::vector<eval::class_detections> dets;
-    for (const auto& c : classes) dets.push_back(eval::class_detections{c, true, {}});
+    for (const auto& c : classes)
+        dets.push_back(eval::class_detections{c, true, {}});
     std::uint32_t h = 2166136261u;
-    auto rnd = [&h]() {  // deterministic FNV/xorshift stream in [0, 1)
+    auto rnd = [&h]() { // deterministic FNV/xorshift stream in [0, 1)
         h ^= h << 13;
         h ^= h >> 17;
         h ^= h << 5;
@@ -425,9 +445,10 @@ void demo_eval(demo_context& d) {
         const auto& o = s.objects[i];
         auto& cd = *std::find_if(dets.begin(), dets.end(), [&](const auto& c) { return c.label == o.label; });
         const double u = rnd();
-        if (u < 0.12) continue;  // missed
+        if (u < 0.12) continue; // missed
         geometry::point c{0, 0};
-        for (const auto& p : o.poly) c = {c.x + p.x / 4, c.y + p.y / 4};
+        for (const auto& p : o.poly)
+            c = {c.x + p.x / 4, c.y + p.y / 4};
         const double scale = 0.85 + 0.3 * rnd();
         double w = 0, hh = 0;
         for (const auto& p : o.poly) {
@@ -437,12 +458,14 @@ void demo_eval(demo_context& d) {
         const double dx = (rnd() - 0.5) * 0.4 * w, dy = (rnd() - 0.5) * 0.4 * hh;
         geometry::quad q;
         for (std::size_t k = 0; k < 4; ++k)
-            q[k] = {std::round(c.x + dx + (o.poly[k].x - c.x) * scale), std::round(c.y + dy + (o.poly[k].y - c.y) * scale)};
+            q[k] = {std::round(c.x + dx + (o.poly[k].x - c.x) * scale),
+                    std::round(c.y + dy + (o.poly[k].y - c.y) * scale)};
         cd.dets.push_back(eval::detection{s.name, 1.0, q});
-        if (u > 0.92) cd.dets.push_back(eval::detection{s.name, 1.0, q});  // duplicate
-        if (u > 0.88 && u <= 0.92) {                                         // false positive
+        if (u > 0.92) cd.dets.push_back(eval::detection{s.name, 1.0, q}); // duplicate
+        if (u > 0.88 && u <= 0.92) {                                      // false positive
             geometry::quad f = q;
-            for (auto& p : f) p = {p.x + 3 * w + 40, p.y};
+            for (auto& p : f)
+                p = {p.x + 3 * w + 40, p.y};
             cd.dets.push_back(eval::detection{s.name, 1.0, f});
         }
     }
@@ -456,8 +479,8 @@ void demo_eval(demo_context& d) {
     o.protocol = eval::dota_protocol::devkit;
     const auto r2 = eval::evaluate_dota(gt, dets, o);
     d.out << "Same detections, DOTA_devkit protocol: mAP_nc " << std::fixed << std::setprecision(2)
-          << (std::isnan(r2.map) ? 0.0 : 100 * r2.map) << (std::isnan(r2.map) ? " (undefined: " + r2.map_error + ")" : "")
-          << std::defaultfloat << "\n";
+          << (std::isnan(r2.map) ? 0.0 : 100 * r2.map)
+          << (std::isnan(r2.map) ? " (undefined: " + r2.map_error + ")" : "") << std::defaultfloat << "\n";
 #else
     d.out << "(the data module is not available: no sample scene)\n";
 #endif

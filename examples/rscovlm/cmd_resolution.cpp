@@ -31,36 +31,39 @@ long long json_ll(const nlohmann::json& in, const char* key, long long fallback)
 std::vector<std::array<int, 3>> json_grids(const nlohmann::json& in, const char* key) {
     std::vector<std::array<int, 3>> out;
     if (!in.contains(key) || in[key].is_null()) return out;
-    if (!in[key].is_array()) RSCOVLM_THROW(usage_error, "bad_field", std::string("field '") + key + "' must be a list of [t, h, w]");
+    if (!in[key].is_array())
+        RSCOVLM_THROW(usage_error, "bad_field", std::string("field '") + key + "' must be a list of [t, h, w]");
     for (const auto& g : in[key]) {
         if (!g.is_array() || g.size() != 3)
-            RSCOVLM_THROW(usage_error, "bad_field", std::string("each entry of '") + key + "' must be [t, h, w], got " + g.dump());
+            RSCOVLM_THROW(usage_error, "bad_field",
+                          std::string("each entry of '") + key + "' must be [t, h, w], got " + g.dump());
         out.push_back({{g[0].get<int>(), g[1].get<int>(), g[2].get<int>()}});
     }
     return out;
 }
 
 // `preprocess --video`: options and run (qwen-vl-utils fetch_video + the processor's video path).
-template <class Args>
-void add_video_preprocess_options(CLI::App& pp, const std::shared_ptr<Args>& pa) {
+template <class Args> void add_video_preprocess_options(CLI::App& pp, const std::shared_ptr<Args>& pa) {
     pp.add_option("--video", pa->video,
                   "Video frames: a directory of frame images or a frame list file (.txt/.list/.lst); video files are "
                   "not decoded");
-    pp.add_option("--fps", pa->fps, "Video: sampling fps (qwen-vl-utils ele['fps'], default 2); for --frames-as-list the "
-                                    "reported sample fps");
+    pp.add_option("--fps", pa->fps,
+                  "Video: sampling fps (qwen-vl-utils ele['fps'], default 2); for --frames-as-list the "
+                  "reported sample fps");
     pp.add_option("--nframes", pa->nframes, "Video: explicit frame count (rounded to even), instead of --fps");
     pp.add_option("--min-frames", pa->min_frames, "Video: ele['min_frames'] (default 4)");
     pp.add_option("--max-frames", pa->max_frames, "Video: ele['max_frames'] (default min(768, total frames))");
     pp.add_option("--total-pixels", pa->total_pixels, "Video: ele['total_pixels'] (default 90316800)");
-    pp.add_option("--source-fps", pa->source_fps, "Video: fps of the frames (overrides a list file's '# fps = F' line)");
+    pp.add_option("--source-fps", pa->source_fps,
+                  "Video: fps of the frames (overrides a list file's '# fps = F' line)");
     pp.add_flag("--frames-as-list", pa->frames_as_list,
                 "Video: pass the frames as a list of images (qwen-vl-utils list path: no sampling, Pillow resize)");
-    pp.add_option("--torch-kernel", pa->torch_kernel, "Video: torch CPU kernel build to reproduce: avx2 (default) or scalar")
+    pp.add_option("--torch-kernel", pa->torch_kernel,
+                  "Video: torch CPU kernel build to reproduce: avx2 (default) or scalar")
         ->check(CLI::IsMember({"avx2", "scalar", "default"}));
 }
 
-template <class Args>
-void run_video_preprocess(context& ctx, CLI::App& pp, const Args& a) {
+template <class Args> void run_video_preprocess(context& ctx, CLI::App& pp, const Args& a) {
     const auto given = [&pp](const char* name) { return pp.get_option(name)->count() > 0; };
     io::video_load_options o;
     o.input = a.frames_as_list ? resolution::video_input::frame_list : resolution::video_input::decoded;
@@ -77,9 +80,11 @@ void run_video_preprocess(context& ctx, CLI::App& pp, const Args& a) {
         o.video.min_pixels = static_cast<double>(b.min_pixels);
         o.video.max_pixels = static_cast<double>(b.max_pixels);
     }
-    if (a.frames_as_list && (given("--nframes") || given("--total-pixels") || given("--min-frames") || given("--max-frames")))
-        RSCOVLM_THROW(usage_error, "bad_option",
-                      "--frames-as-list uses every frame: --nframes, --min-frames, --max-frames and --total-pixels do not apply");
+    if (a.frames_as_list &&
+        (given("--nframes") || given("--total-pixels") || given("--min-frames") || given("--max-frames")))
+        RSCOVLM_THROW(
+            usage_error, "bad_option",
+            "--frames-as-list uses every frame: --nframes, --min-frames, --max-frames and --total-pixels do not apply");
     if (a.resized_height > 0 || a.resized_width > 0) {
         if (a.resized_height <= 0 || a.resized_width <= 0)
             RSCOVLM_THROW(usage_error, "bad_option", "--resized-height and --resized-width go together");
@@ -117,9 +122,10 @@ std::string lower_ext(const std::string& path) {
 
 void save_image_by_ext(const std::string& path, const image& img) {
     const std::string e = lower_ext(path);
-    if (e == ".npy")  // raw uint8 [height, width, channels], for scripts without an image library
-        io::save_npy(path, img.data, {static_cast<std::size_t>(img.height), static_cast<std::size_t>(img.width),
-                                      static_cast<std::size_t>(img.channels)});
+    if (e == ".npy") // raw uint8 [height, width, channels], for scripts without an image library
+        io::save_npy(path, img.data,
+                     {static_cast<std::size_t>(img.height), static_cast<std::size_t>(img.width),
+                      static_cast<std::size_t>(img.channels)});
     else if (e == ".jpg" || e == ".jpeg")
         io::save_jpeg(path, img, 95);
     else
@@ -195,9 +201,9 @@ void register_resolution(CLI::App& app, context& ctx) {
         long long max_image_pixels = static_cast<long long>(io::default_max_image_pixels);
     };
     auto ra = std::make_shared<resize_args>();
-    auto* rs = app.add_subcommand("resize",
-                                  "Resize an image exactly like Pillow's Image.resize (after to_rgb); with --jsonl, one "
-                                  "{\"in\",\"out\",\"width\",\"height\",\"filter\"?,\"to_rgb\"?} per stdin line");
+    auto* rs = app.add_subcommand(
+        "resize", "Resize an image exactly like Pillow's Image.resize (after to_rgb); with --jsonl, one "
+                  "{\"in\",\"out\",\"width\",\"height\",\"filter\"?,\"to_rgb\"?} per stdin line");
     rs->add_option("--in", ra->in, "Source image (PNG, JPEG, BMP, TGA, GIF, PNM)");
     rs->add_option("--out", ra->out, "Destination (.png, .jpg/.jpeg, or .npy for raw uint8 HxWxC)");
     rs->add_option("--width", ra->width, "Target width");
@@ -211,8 +217,8 @@ void register_resolution(CLI::App& app, context& ctx) {
     auto rs_jsonl = std::make_shared<bool>(false);
     rs->add_flag("--jsonl", *rs_jsonl, "Batch mode: read JSON Lines jobs on stdin, write one JSON line per job");
     rs->callback([&ctx, ra, rs_jsonl] {
-        auto job = [ra](const std::string& in, const std::string& out_path, int width, int height, const std::string& filter,
-                        const std::string& to_rgb) -> nlohmann::json {
+        auto job = [ra](const std::string& in, const std::string& out_path, int width, int height,
+                        const std::string& filter, const std::string& to_rgb) -> nlohmann::json {
             io::load_options lo;
             lo.rgb = imaging::parse_rgb_mode(to_rgb);
             lo.max_pixels = static_cast<std::uint64_t>(ra->max_image_pixels < 0 ? 0 : ra->max_image_pixels);
@@ -227,9 +233,9 @@ void register_resolution(CLI::App& app, context& ctx) {
             run_jsonl(ctx, [&](const nlohmann::json& in) -> nlohmann::json {
                 if (!in.is_object() || !in.contains("in") || !in.contains("out"))
                     RSCOVLM_THROW(usage_error, "bad_field", "each line needs 'in', 'out', 'width' and 'height'");
-                return job(in["in"].get<std::string>(), in["out"].get<std::string>(), static_cast<int>(json_ll(in, "width", 0)),
-                           static_cast<int>(json_ll(in, "height", 0)), in.value("filter", ra->filter),
-                           in.value("to_rgb", ra->to_rgb));
+                return job(in["in"].get<std::string>(), in["out"].get<std::string>(),
+                           static_cast<int>(json_ll(in, "width", 0)), static_cast<int>(json_ll(in, "height", 0)),
+                           in.value("filter", ra->filter), in.value("to_rgb", ra->to_rgb));
             });
             return;
         }
@@ -250,10 +256,11 @@ void register_resolution(CLI::App& app, context& ctx) {
         bool frames_as_list = false;
     };
     auto pa = std::make_shared<pp_args>();
-    auto* pp = app.add_subcommand("preprocess",
-                                  "Qwen2.5-VL image (--image) or video (--video) preprocessing: writes pixel_values [N,1176] as .npy and prints "
-                                  "{\"grid_thw\",\"resized_height\",\"resized_width\",\"tokens\"} (video: {\"video_grid_thw\",...,"
-                                  "\"nframes\",\"frame_indices\",\"second_per_grid_ts\"})");
+    auto* pp = app.add_subcommand(
+        "preprocess",
+        "Qwen2.5-VL image (--image) or video (--video) preprocessing: writes pixel_values [N,1176] as .npy and prints "
+        "{\"grid_thw\",\"resized_height\",\"resized_width\",\"tokens\"} (video: {\"video_grid_thw\",...,"
+        "\"nframes\",\"frame_indices\",\"second_per_grid_ts\"})");
     pp->add_option("--image", pa->image, "Source image (or --video)");
     add_video_preprocess_options(*pp, pa);
     pp->add_option("--out", pa->out, "Output .npy for pixel_values (float32, or bf16 bits as uint16)");
@@ -262,11 +269,13 @@ void register_resolution(CLI::App& app, context& ctx) {
     pp->add_option("--budget", pa->budget, "Named budget instead: multitask|det|hf_default|qvu_default|sq<S>");
     pp->add_option("--to-rgb", pa->to_rgb, "RGBA handling: composite (default) or convert")
         ->check(CLI::IsMember({"composite", "convert", "white_composite"}));
-    pp->add_option("--variant", pa->variant, "smart_resize variant: qwen_vl_utils (default), transformers or transformers_legacy")
+    pp->add_option("--variant", pa->variant,
+                   "smart_resize variant: qwen_vl_utils (default), transformers or transformers_legacy")
         ->check(CLI::IsMember({"qwen_vl_utils", "transformers", "transformers_legacy"}));
     pp->add_option("--dtype", pa->dtype, "float32 (default) or bfloat16 (stored as uint16 bit patterns)")
         ->check(CLI::IsMember({"float32", "bfloat16"}));
-    pp->add_option("--resized-height", pa->resized_height, "Explicit target height (with --resized-width; skips smart_resize)");
+    pp->add_option("--resized-height", pa->resized_height,
+                   "Explicit target height (with --resized-width; skips smart_resize)");
     pp->add_option("--resized-width", pa->resized_width, "Explicit target width");
     pp->add_option("--resized-out", pa->resized_out, "Also save the resized RGB image (.png, .jpg or .npy)");
     pp->add_option("--threads", pa->threads, "Worker threads (0 = all cores)");
@@ -319,9 +328,9 @@ void register_resolution(CLI::App& app, context& ctx) {
 
     // ------------------------------------------------------------------ mrope (JSON Lines)
     auto model = std::make_shared<std::string>("qwen2_5_vl");
-    auto* mr = app.add_subcommand("mrope",
-                                  "JSON Lines: {\"input_ids\",\"image_grid_thw\",\"video_grid_thw\"?,\"second_per_grid_ts\"?,"
-                                  "\"attention_mask\"?} -> {\"position_ids\": [[t],[h],[w]], \"rope_deltas\": d}");
+    auto* mr = app.add_subcommand(
+        "mrope", "JSON Lines: {\"input_ids\",\"image_grid_thw\",\"video_grid_thw\"?,\"second_per_grid_ts\"?,"
+                 "\"attention_mask\"?} -> {\"position_ids\": [[t],[h],[w]], \"rope_deltas\": d}");
     mr->add_option("--model", *model, "Temporal rule for videos: qwen2_5_vl (default) or qwen2_vl")
         ->check(CLI::IsMember({"qwen2_5_vl", "qwen2_vl"}));
     mr->callback([&ctx, model] {
@@ -330,16 +339,19 @@ void register_resolution(CLI::App& app, context& ctx) {
                 RSCOVLM_THROW(usage_error, "bad_field", "each line needs 'input_ids' (a list of ids)");
             resolution::rope_options o;
             o.model = resolution::parse_rope_model(in.value("model", *model));
-            if (in.contains("spatial_merge_size")) o.spatial_merge_size = static_cast<int>(json_ll(in, "spatial_merge_size", 2));
+            if (in.contains("spatial_merge_size"))
+                o.spatial_merge_size = static_cast<int>(json_ll(in, "spatial_merge_size", 2));
             if (in.contains("tokens_per_second")) o.tokens_per_second = in["tokens_per_second"].get<float>();
             if (in.contains("second_per_grid_ts") && !in["second_per_grid_ts"].is_null())
                 o.second_per_grid_ts = in["second_per_grid_ts"].get<std::vector<float>>();
             std::vector<std::int64_t> mask;
             if (in.contains("attention_mask") && !in["attention_mask"].is_null())
                 mask = in["attention_mask"].get<std::vector<std::int64_t>>();
-            const auto r = resolution::get_rope_index(in["input_ids"].get<std::vector<std::int64_t>>(),
-                                                      json_grids(in, "image_grid_thw"), json_grids(in, "video_grid_thw"), o, mask);
-            return {{"position_ids", {r.position_ids[0], r.position_ids[1], r.position_ids[2]}}, {"rope_deltas", r.rope_delta}};
+            const auto r =
+                resolution::get_rope_index(in["input_ids"].get<std::vector<std::int64_t>>(),
+                                           json_grids(in, "image_grid_thw"), json_grids(in, "video_grid_thw"), o, mask);
+            return {{"position_ids", {r.position_ids[0], r.position_ids[1], r.position_ids[2]}},
+                    {"rope_deltas", r.rope_delta}};
         });
     });
 }
@@ -352,21 +364,27 @@ void demo_resolution(demo_context& d) {
         image img;
     };
     std::vector<sample> samples;
-    std::vector<std::pair<std::string, std::pair<int, int>>> sizes;  // name -> (h, w), for images not held
+    std::vector<std::pair<std::string, std::pair<int, int>>> sizes; // name -> (h, w), for images not held
 #ifdef RSCOVLM_CLI_HAS_SCENES
-    for (const auto& s : d.scenes) sizes.push_back({s.name, {s.image.height, s.image.width}});
+    for (const auto& s : d.scenes)
+        sizes.push_back({s.name, {s.image.height, s.image.width}});
 #endif
     if (sizes.empty()) {
         // No sample scenes: plan typical aerial sizes and synthesize one gradient image.
-        sizes = {{"dota_patch", {1024, 1024}}, {"dior_image", {800, 800}}, {"fhd_frame", {1080, 1920}},
+        sizes = {{"dota_patch", {1024, 1024}},
+                 {"dior_image", {800, 800}},
+                 {"fhd_frame", {1080, 1920}},
                  {"uhr_tile", {9000, 12000}}};
     }
-    resolution::fixed_budget multitask(resolution::budget_multitask.min_pixels, resolution::budget_multitask.max_pixels);
+    resolution::fixed_budget multitask(resolution::budget_multitask.min_pixels,
+                                       resolution::budget_multitask.max_pixels);
     resolution::fixed_budget det(resolution::budget_det.min_pixels, resolution::budget_det.max_pixels);
     resolution::fixed_square sq448(448);
-    resolution::random_resize rnd(resolution::budget_multitask.min_pixels, resolution::budget_multitask.max_pixels, 1.0, 2024);
+    resolution::random_resize rnd(resolution::budget_multitask.min_pixels, resolution::budget_multitask.max_pixels, 1.0,
+                                  2024);
     out << "  " << std::left << std::setw(30) << "image" << std::setw(13) << "WxH" << std::setw(26) << "strategy"
-        << std::setw(12) << "resized" << std::setw(14) << "grid_thw" << "tokens\n";
+        << std::setw(12) << "resized" << std::setw(14) << "grid_thw"
+        << "tokens\n";
     for (const auto& [name, hw] : sizes) {
         print_plan_row(out, name, hw.first, hw.second, "resize.smart multitask", multitask);
         print_plan_row(out, name, hw.first, hw.second, "resize.smart det", det);
@@ -408,7 +426,8 @@ void demo_resolution(demo_context& d) {
     out << "\n";
     // M-RoPE of a one-image user turn.
     std::vector<std::int64_t> ids{151644, 872, 198, 151652};
-    for (long long i = 0; i < r.tokens; ++i) ids.push_back(151655);
+    for (long long i = 0; i < r.tokens; ++i)
+        ids.push_back(151655);
     ids.insert(ids.end(), {151653, 151645});
     const auto rope = resolution::get_rope_index(ids, {r.grid_thw});
     out << "  M-RoPE for '<|im_start|>user\\n<image>' (" << ids.size() << " tokens): rope_delta " << rope.rope_delta

@@ -77,7 +77,8 @@ void register_pipeline(CLI::App& app, context& ctx) {
     CLI::App* cmd = app.add_subcommand(
         "run", "Run a preset's pipeline (detection, grounding, Zoom-in VQA) on an image, or on JSON Lines "
                "{\"image\", \"classes\"|\"query\"|\"question\"} from stdin (one result line each)");
-    cmd->add_option("--preset", a->preset, "Preset file, or the name of a bundled preset (registry/presets)")->required();
+    cmd->add_option("--preset", a->preset, "Preset file, or the name of a bundled preset (registry/presets)")
+        ->required();
     cmd->add_option("--image", a->image, "Image to run on (without it: JSON Lines on stdin)");
     cmd->add_option("--classes", a->classes, "Detection: class names, comma-separated (empty: labels as written)");
     cmd->add_option("--query", a->query, "Grounding: the referring expression");
@@ -86,7 +87,7 @@ void register_pipeline(CLI::App& app, context& ctx) {
     add_backend_options(cmd, a->backend);
     cmd->callback([a, cmd, &ctx] {
         const auto p = pipeline::pipeline::from_file(preset_path(a->preset));
-        pipeline::task_of(p);  // a preset with nothing to run fails before any work
+        pipeline::task_of(p); // a preset with nothing to run fails before any work
         std::unique_ptr<zoom::backend> flagged;
         zoom::backend* model = nullptr;
         if (p.has<zoom::backend_kind>() && !a->backend.given(*cmd)) {
@@ -101,8 +102,9 @@ void register_pipeline(CLI::App& app, context& ctx) {
             if (!a->classes.empty()) in["classes"] = a->classes;
             if (!a->query.empty()) in["query"] = a->query;
             if (!a->question.empty()) in["question"] = a->question;
-            (*ctx.out) << run_one(p, *model, in, g, a->png).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                       << "\n";
+            (*ctx.out)
+                << run_one(p, *model, in, g, a->png).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
             return;
         }
         if (!a->png.empty()) RSCOVLM_THROW(usage_error, "png_needs_image", "--png needs --image");

@@ -71,8 +71,8 @@ nlohmann::json sample_conversation() {
                                    {"text", "Detect all small vehicles in the image. Output one line per object: "
                                             "x1,y1,x2,y2,x3,y3,x4,y4 label."}}})}},
         {{"role", "assistant"},
-         {"content", "<think>The vehicles are small, I should zoom in.</think>\n" +
-                         tokenizer::zoom_tool_call(112, 64, 560, 448)}},
+         {"content",
+          "<think>The vehicles are small, I should zoom in.</think>\n" + tokenizer::zoom_tool_call(112, 64, 560, 448)}},
         {{"role", "user"},
          {"content", json::array({{{"type", "image"}}, {{"type", "text"}, {"text", "This is the zoomed-in image."}}})}},
         {{"role", "assistant"},

@@ -37,7 +37,9 @@ struct chain_args {
 
 void add_chain_options(CLI::App* cmd, chain_args& a) {
     add_backend_options(cmd, a.backend);
-    cmd->add_option("--max-steps", a.max_steps, "Maximum zoom turns")->check(CLI::NonNegativeNumber)->capture_default_str();
+    cmd->add_option("--max-steps", a.max_steps, "Maximum zoom turns")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->add_option("--crop-from", a.crop_from, "Crop the original image or the resized view")
         ->check(CLI::IsMember({"original", "resized"}))
         ->capture_default_str();
@@ -49,7 +51,8 @@ void add_chain_options(CLI::App* cmd, chain_args& a) {
         ->capture_default_str();
     cmd->add_option("--min-pixels", a.min_pixels, "Resolution budget: min_pixels")->capture_default_str();
     cmd->add_option("--max-pixels", a.max_pixels, "Resolution budget: max_pixels")->capture_default_str();
-    cmd->add_option("--min-box", a.min_box, "Minimum zoom-box side in the resized frame (0 = off)")->capture_default_str();
+    cmd->add_option("--min-box", a.min_box, "Minimum zoom-box side in the resized frame (0 = off)")
+        ->capture_default_str();
     cmd->add_option("--max-aspect", a.max_aspect, "Maximum zoom-box aspect ratio (0 = off)")->capture_default_str();
     cmd->add_flag("--no-clamp", a.no_clamp, "Do not clamp boxes to the image (outside pixels are black)");
 }
@@ -70,7 +73,9 @@ zoom::controller_options controller_options_of(const chain_args& a) {
 }
 
 /// The chain result as `rscovlm zoom run` prints it (`zoom::to_json`).
-nlohmann::json result_json(const zoom::chain_result& r) { return r; }
+nlohmann::json result_json(const zoom::chain_result& r) {
+    return r;
+}
 
 /// Writes the trace JSON to `path` and the full view with the zoom boxes to `path` with extension ".png".
 void write_trace(const zoom::chain_result& r, const std::string& path) {
@@ -112,7 +117,8 @@ void register_run(CLI::App& group, context& ctx) {
                 (*ctx.out) << result_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
             else
                 (*ctx.out) << r.answer << "\n";
-            if (!r.answered && !ctx.quiet) std::fprintf(stderr, "rscovlm: no final answer (%s)\n", r.trace.stop_reason.c_str());
+            if (!r.answered && !ctx.quiet)
+                std::fprintf(stderr, "rscovlm: no final answer (%s)\n", r.trace.stop_reason.c_str());
         } catch (const rscovlm::usage_error&) {
             throw;
         } catch (const rscovlm::error& e) {
@@ -123,11 +129,13 @@ void register_run(CLI::App& group, context& ctx) {
 }
 
 std::vector<nlohmann::json> read_records(const std::string& path) {
-    const std::string text = ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open benchmark '" + path + "'");
+    const std::string text =
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open benchmark '" + path + "'");
     std::vector<nlohmann::json> out;
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_discarded() && j.is_array()) {
-        for (auto& r : j) out.push_back(std::move(r));
+        for (auto& r : j)
+            out.push_back(std::move(r));
         return out;
     }
     std::istringstream lines(text);
@@ -160,11 +168,13 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
     };
     auto a = std::make_shared<args_t>();
     auto* cmd = group.add_subcommand("eval", "Run and score an LRS-VQA-style benchmark (JSON array or JSON Lines)");
-    cmd->add_option("--benchmark", a->benchmark, "Records: question_id, image, text, category, ground_truth")->required();
+    cmd->add_option("--benchmark", a->benchmark, "Records: question_id, image, text, category, ground_truth")
+        ->required();
     cmd->add_option("--image-root", a->image_root, "Directory the records' image paths are relative to");
     cmd->add_flag("--score-only", a->score_only, "Score the records' existing 'output' fields; run no model");
     cmd->add_option("--out", a->out, "Write one JSON line per record (output, answered, steps) to this file");
-    cmd->add_option("--match", a->match, "Answer matching")->check(CLI::IsMember({"exact", "contain", "startswith"}))
+    cmd->add_option("--match", a->match, "Answer matching")
+        ->check(CLI::IsMember({"exact", "contain", "startswith"}))
         ->capture_default_str();
     cmd->add_flag("--zoom-all", a->zoom_all, "Use the Zoom-in prompt for every category (the reference skips 'count')");
     cmd->add_flag("--no-zoom", a->no_zoom, "Never use the Zoom-in prompt");
@@ -173,7 +183,8 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
     cmd->callback([&ctx, a] {
         try {
             std::vector<nlohmann::json> recs = read_records(a->benchmark);
-            if (a->limit >= 0 && static_cast<std::size_t>(a->limit) < recs.size()) recs.resize(static_cast<std::size_t>(a->limit));
+            if (a->limit >= 0 && static_cast<std::size_t>(a->limit) < recs.size())
+                recs.resize(static_cast<std::size_t>(a->limit));
             std::unique_ptr<zoom::backend> backend;
             if (!a->score_only) backend = make_backend(a->chain.backend);
             std::ofstream out;
@@ -189,7 +200,8 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
                 const nlohmann::json& r = recs[i];
                 zoom::lrsvqa::item it{str_field(r, "question_id", std::to_string(i)), str_field(r, "category"),
                                       str_field(r, "ground_truth", str_field(r, "answer")), str_field(r, "output")};
-                nlohmann::json line{{"question_id", it.question_id}, {"category", it.category}, {"ground_truth", it.ground_truth}};
+                nlohmann::json line{
+                    {"question_id", it.question_id}, {"category", it.category}, {"ground_truth", it.ground_truth}};
                 if (!a->score_only) {
                     std::string image = str_field(r, "image");
                     if (!a->image_root.empty()) image = (std::filesystem::path(a->image_root) / image).string();
@@ -212,7 +224,8 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
                 } else {
                     line["output"] = it.output;
                 }
-                line["correct"] = zoom::lrsvqa::is_correct(it.output, it.ground_truth, zoom::lrsvqa::parse_match_mode(a->match));
+                line["correct"] =
+                    zoom::lrsvqa::is_correct(it.output, it.ground_truth, zoom::lrsvqa::parse_match_mode(a->match));
                 if (out.is_open()) out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
                 items.push_back(std::move(it));
                 bar.tick();
@@ -236,7 +249,8 @@ nlohmann::json parsed_json(const zoom::parsed_output& p) {
     for (const auto& c : p.calls)
         calls.push_back({{"name", c.name}, {"bbox", {c.bbox[0], c.bbox[1], c.bbox[2], c.bbox[3]}}, {"notes", c.notes}});
     nlohmann::json dropped = nlohmann::json::array();
-    for (const auto& d : p.dropped) dropped.push_back({{"reason", d.reason}, {"raw", d.raw}});
+    for (const auto& d : p.dropped)
+        dropped.push_back({{"reason", d.reason}, {"raw", d.raw}});
     return nlohmann::json{{"has_tool_call", p.has_tool_tag},
                           {"think", p.has_think ? nlohmann::json(p.think) : nlohmann::json(nullptr)},
                           {"text", p.text},
@@ -246,7 +260,8 @@ nlohmann::json parsed_json(const zoom::parsed_output& p) {
 }
 
 void register_parse(CLI::App& group, context& ctx) {
-    auto* cmd = group.add_subcommand("parse", "JSON Lines: {\"output\": model text} -> parsed tool calls (never fails on text)");
+    auto* cmd = group.add_subcommand("parse",
+                                     "JSON Lines: {\"output\": model text} -> parsed tool calls (never fails on text)");
     cmd->callback([&ctx] {
         run_jsonl(ctx, [](const nlohmann::json& in) {
             if (!in.is_object() || !in.contains("output") || !in["output"].is_string())
@@ -301,7 +316,8 @@ void demo_zoom(demo_context& d) {
     // The question targets the most frequent class; an oracle backend that knows the scene zooms
     // twice (a dense window, then its densest half) and answers with the count inside the last crop.
     std::map<std::string, int> freq;
-    for (const auto& o : sc->objects) ++freq[o.label];
+    for (const auto& o : sc->objects)
+        ++freq[o.label];
     std::string label = "plane";
     int best = -1;
     for (const auto& kv : freq)
@@ -350,7 +366,8 @@ void demo_zoom(demo_context& d) {
     const std::vector<std::string> replies{
         "<think>The targets are small, I should zoom in.</think>\n" +
             zoom::format_tool_call(bx * sx, by * sy, (bx + ww) * sx, (by + wh) * sy),
-        "<think>Closer still.</think>\n" + zoom::format_tool_call(hx0 * sx, by * sy, (hx0 + ww / 2) * sx, (by + wh) * sy),
+        "<think>Closer still.</think>\n" +
+            zoom::format_tool_call(hx0 * sx, by * sy, (hx0 + ww / 2) * sx, (by + wh) * sy),
         std::to_string(answer)};
     zoom::scripted_backend model(replies);
     const std::string question = "How many " + label + " objects are in the densest area?";
@@ -364,8 +381,9 @@ void demo_zoom(demo_context& d) {
         for (const auto& z : s.zooms)
             d.out << "  box [" << static_cast<int>(z.bbox_model[0]) << ", " << static_cast<int>(z.bbox_model[1]) << ", "
                   << static_cast<int>(z.bbox_model[2]) << ", " << static_cast<int>(z.bbox_model[3]) << "] -> crop "
-                  << z.crop.width() << "x" << z.crop.height() << " of the original at (" << z.crop.x0 << ", " << z.crop.y0
-                  << ") -> " << z.input_width << "x" << z.input_height << " (" << z.visual_tokens << " tokens)";
+                  << z.crop.width() << "x" << z.crop.height() << " of the original at (" << z.crop.x0 << ", "
+                  << z.crop.y0 << ") -> " << z.input_width << "x" << z.input_height << " (" << z.visual_tokens
+                  << " tokens)";
         d.out << "\n";
     }
     d.out << "  A: " << r.answer << " (" << r.trace.stop_reason << ")\n";

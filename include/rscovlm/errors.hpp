@@ -106,7 +106,7 @@ inline error_handler& error_handler_slot() {
     std::fputc('\n', stderr);
     std::abort();
 }
-template <class E>[[noreturn]] inline void raise(E&& e) {
+template <class E> [[noreturn]] inline void raise(E&& e) {
 #if RSCOVLM_HAS_EXCEPTIONS
     throw std::forward<E>(e);
 #else

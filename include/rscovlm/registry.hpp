@@ -35,22 +35,16 @@ namespace rscovlm::registry {
 inline constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
 /// An ordered list of component types: a catalog.
-template <class... Ts> struct type_list {
-    static constexpr std::size_t size = sizeof...(Ts);
-};
+template <class... Ts> struct type_list { static constexpr std::size_t size = sizeof...(Ts); };
 
 /// Wraps a type so a generic lambda can receive it: `[](auto t) { using T = typename decltype(t)::type; }`.
-template <class T> struct tag {
-    using type = T;
-};
+template <class T> struct tag { using type = T; };
 
 class params;
 
 namespace detail {
 template <class L, class... Ts> struct append;
-template <class... Ls, class... Ts> struct append<type_list<Ls...>, Ts...> {
-    using type = type_list<Ls..., Ts...>;
-};
+template <class... Ls, class... Ts> struct append<type_list<Ls...>, Ts...> { using type = type_list<Ls..., Ts...>; };
 template <class L1, class L2> struct concat;
 template <class... As, class... Bs> struct concat<type_list<As...>, type_list<Bs...>> {
     using type = type_list<As..., Bs...>;
@@ -76,11 +70,10 @@ template <class... Ts> struct visitor<type_list<Ts...>> {
 
 template <class T, class = void> struct has_from_params : std::false_type {};
 template <class T>
-struct has_from_params<T, std::void_t<decltype(T::from_params(std::declval<::rscovlm::registry::params&>()))>> : std::true_type {};
+struct has_from_params<T, std::void_t<decltype(T::from_params(std::declval<::rscovlm::registry::params&>()))>>
+    : std::true_type {};
 
-template <class T, class = void> struct backend_of {
-    static constexpr std::string_view value = "core";
-};
+template <class T, class = void> struct backend_of { static constexpr std::string_view value = "core"; };
 template <class T> struct backend_of<T, std::void_t<decltype(T::backend)>> {
     static constexpr std::string_view value = T::backend;
 };
@@ -136,7 +129,9 @@ template <class L> constexpr std::size_t find(std::string_view key) {
 }
 
 /// True if `L` has a component with `key`.
-template <class L> constexpr bool contains(std::string_view key) { return find<L>(key) != npos; }
+template <class L> constexpr bool contains(std::string_view key) {
+    return find<L>(key) != npos;
+}
 
 /// The keys of `L`, in catalog order.
 template <class L> std::vector<std::string_view> keys() {
@@ -166,8 +161,8 @@ public:
 };
 
 namespace detail {
-template <class Self, class Interface, bool Keyed = std::is_base_of_v<keyed, Interface>>
-class component_base : public Interface {
+template <class Self, class Interface, bool Keyed = std::is_base_of_v<keyed, Interface>> class component_base
+    : public Interface {
 public:
     using Interface::Interface;
 };
@@ -258,10 +253,11 @@ public:
             if (!m_known.count(it.key())) unknown += (unknown.empty() ? "'" : ", '") + it.key() + "'";
         if (!unknown.empty()) {
             std::string known;
-            for (const auto& k : m_known) known += (known.empty() ? "" : ", ") + k;
+            for (const auto& k : m_known)
+                known += (known.empty() ? "" : ", ") + k;
             RSCOVLM_THROW(registry_error, "bad_param",
-                          "unknown parameter " + unknown + " for component '" + m_component + "' (known: " +
-                              (known.empty() ? std::string("none") : known) + ")");
+                          "unknown parameter " + unknown + " for component '" + m_component +
+                              "' (known: " + (known.empty() ? std::string("none") : known) + ")");
         }
     }
 
@@ -271,8 +267,9 @@ private:
         if constexpr (std::is_same_v<T, bool>) {
             ok = v.is_boolean();
         } else if constexpr (std::is_integral_v<T>) {
-            ok = v.is_number_integer() || (v.is_number_float() && v.get<double>() == static_cast<double>(
-                                                                                          static_cast<long long>(v.get<double>())));
+            ok = v.is_number_integer() ||
+                 (v.is_number_float() &&
+                  v.get<double>() == static_cast<double>(static_cast<long long>(v.get<double>())));
             if (ok && std::is_unsigned_v<T> && v.is_number_integer() && v.get<long long>() < 0) ok = false;
         } else if constexpr (std::is_floating_point_v<T>) {
             ok = v.is_number();
@@ -319,8 +316,9 @@ bool make_into(std::string_view key, const nlohmann::json& j, std::unique_ptr<ty
         if constexpr (has_from_params<T>::value) {
             out = std::make_unique<T>(T::from_params(p));
         } else {
-            static_assert(std::is_default_constructible_v<T>,
-                          "rscovlm registry: a component needs from_params(registry::params&) or a default constructor");
+            static_assert(
+                std::is_default_constructible_v<T>,
+                "rscovlm registry: a component needs from_params(registry::params&) or a default constructor");
             out = std::make_unique<T>();
         }
         p.finish();
@@ -329,10 +327,11 @@ bool make_into(std::string_view key, const nlohmann::json& j, std::unique_ptr<ty
 /// The `unknown_key` error of `make` and `try_make`.
 template <class Kind, class L> error_info unknown_key(std::string_view key) {
     std::string known;
-    for (auto k : keys<L>()) known += (known.empty() ? "" : ", ") + std::string(k);
-    return error_info{"rscovlm.registry.unknown_key", "unknown " + std::string(Kind::name) + " component '" +
-                                                          std::string(key) + "' (known: " +
-                                                          (known.empty() ? std::string("none") : known) + ")"};
+    for (auto k : keys<L>())
+        known += (known.empty() ? "" : ", ") + std::string(k);
+    return error_info{"rscovlm.registry.unknown_key",
+                      "unknown " + std::string(Kind::name) + " component '" + std::string(key) +
+                          "' (known: " + (known.empty() ? std::string("none") : known) + ")"};
 }
 } // namespace detail
 
@@ -351,9 +350,8 @@ std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohm
 /// Like `make`, but reports failure in the result instead of raising: an unknown key gives
 /// `rscovlm.registry.unknown_key` (in every build, exceptions or not); errors raised while building
 /// (`bad_param`, a component's own errors) are caught as by `try_call` when exceptions are enabled.
-template <class Kind, class L = typename Kind::builtin_list>
-result<std::unique_ptr<typename Kind::interface>> try_make(std::string_view key,
-                                                           const nlohmann::json& j = nlohmann::json()) {
+template <class Kind, class L = typename Kind::builtin_list> result<std::unique_ptr<typename Kind::interface>>
+try_make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
     using P = std::unique_ptr<typename Kind::interface>;
     static_assert(detail::check_catalog<Kind, L>());
     if (!contains<L>(key)) return result<P>(detail::unknown_key<Kind, L>(key));

@@ -4,10 +4,10 @@
 /// also the root of the single-header amalgamation in single_include/.
 
 #include <rscovlm/config.hpp>
+#include <rscovlm/detail/py/py.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/version.hpp>
-#include <rscovlm/detail/py/py.hpp>
 
 #include <rscovlm/box_codec/all.hpp>
 #include <rscovlm/data/all.hpp>

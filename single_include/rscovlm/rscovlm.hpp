@@ -36,6 +36,26 @@
 #define JSON_NOEXCEPTION 1
 #endif
 // ---- end rscovlm/config.hpp
+// ---- begin rscovlm/detail/py/py.hpp
+/// \file detail/py/py.hpp
+/// The layer that reproduces Python's behaviour, namespace `rscovlm::detail::py`, one concept per
+/// header. Every module calls these instead of keeping its own copy.
+/// - str.hpp: `str.strip/lstrip/rstrip/split/splitlines/replace/lower` (one whitespace set: `str.isspace`)
+/// - int.hpp: `int(float)` truncation and `int(str)` parsing
+/// - math.hpp: float `%` and `round()`
+/// - format.hpp: `repr(float)`, `'%.nf' % x`, `float(str)`, numpy float32 rounding
+/// - json.hpp: `json.dumps` with Python's defaults
+/// - random.hpp: CPython's `random` (Mersenne Twister, choice, sample, shuffle)
+/// - utf8.hpp: `bytes.decode("utf-8", "replace")`
+/// - float16.hpp: torch's float32 <-> bfloat16 / float16 conversions
+/// - file.hpp: `open(path, "rb").read()`
+
+// ---- begin rscovlm/detail/py/file.hpp
+/// \file detail/py/file.hpp
+/// Python `open(path, "rb").read()`: the whole file as bytes (no newline translation, no decoding).
+/// Callers that raise their own error type use `read_file(path, out)`; the others use
+/// `read_file_or_throw`, which raises io_error.
+
 // ---- begin rscovlm/errors.hpp
 /// \file errors.hpp
 /// The rscovlm error hierarchy, `result<T>` and the `try_` helpers.
@@ -143,7 +163,7 @@ inline error_handler& error_handler_slot() {
     std::fputc('\n', stderr);
     std::abort();
 }
-template <class E>[[noreturn]] inline void raise(E&& e) {
+template <class E> [[noreturn]] inline void raise(E&& e) {
 #if RSCOVLM_HAS_EXCEPTIONS
     throw std::forward<E>(e);
 #else
@@ -257,436 +277,6 @@ template <class F> auto try_call(F&& f) -> result<std::invoke_result_t<F>> {
 
 } // namespace rscovlm
 // ---- end rscovlm/errors.hpp
-// ---- begin rscovlm/registry.hpp
-/// \file registry.hpp
-/// Compile-time component catalogs.
-///
-/// A *kind* (tokenizer, resolution, box_codec, ...) is a struct with `name`, `interface` (the
-/// abstract base its components derive from) and `builtin_list` (its catalog). A *component* is a
-/// type with `static constexpr std::string_view key` and `summary`, optionally `backend` ("core"
-/// by default, or "io"/"torch"), and either `static T from_params(registry::params&)` or a default
-/// constructor. Components derive from `registry::component<Self, Interface>`, which implements the
-/// runtime `component_key()` of `keyed` interfaces from `Self::key`. Catalogs are type lists:
-/// lookup by key is `constexpr`, duplicate keys and components of another interface are a
-/// `static_assert`, and runtime selection by string is a fold over the same list, built on demand
-/// (no static-initialisation registrars, so amalgamation and static linking change nothing).
-/// `make` raises on an unknown key; `try_make` returns a `result`.
-/// Users extend a catalog by composing lists: `registry::append_t<box_codec::builtin, my_codec>`.
-
-
-#include <nlohmann/json.hpp>
-
-#include <array>
-#include <cstddef>
-#include <memory>
-#include <set>
-#include <string>
-#include <string_view>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-namespace rscovlm::registry {
-
-/// "Not found" index.
-inline constexpr std::size_t npos = static_cast<std::size_t>(-1);
-
-/// An ordered list of component types: a catalog.
-template <class... Ts> struct type_list {
-    static constexpr std::size_t size = sizeof...(Ts);
-};
-
-/// Wraps a type so a generic lambda can receive it: `[](auto t) { using T = typename decltype(t)::type; }`.
-template <class T> struct tag {
-    using type = T;
-};
-
-class params;
-
-namespace detail {
-template <class L, class... Ts> struct append;
-template <class... Ls, class... Ts> struct append<type_list<Ls...>, Ts...> {
-    using type = type_list<Ls..., Ts...>;
-};
-template <class L1, class L2> struct concat;
-template <class... As, class... Bs> struct concat<type_list<As...>, type_list<Bs...>> {
-    using type = type_list<As..., Bs...>;
-};
-template <class L> struct keys_of;
-template <class... Ts> struct keys_of<type_list<Ts...>> {
-    static constexpr std::array<std::string_view, sizeof...(Ts)> value{{Ts::key...}};
-};
-template <class L, std::size_t I> struct at;
-template <class... Ts, std::size_t I> struct at<type_list<Ts...>, I> {
-    using type = std::tuple_element_t<I, std::tuple<Ts...>>;
-};
-
-template <class L> struct visitor;
-template <class... Ts> struct visitor<type_list<Ts...>> {
-    template <class F> static bool run(std::string_view key, F& f) {
-        bool found = false;
-        ((!found && Ts::key == key ? (f(tag<Ts>{}), found = true) : false), ...);
-        return found;
-    }
-    template <class F> static void all(F& f) { (f(tag<Ts>{}), ...); }
-};
-
-template <class T, class = void> struct has_from_params : std::false_type {};
-template <class T>
-struct has_from_params<T, std::void_t<decltype(T::from_params(std::declval<::rscovlm::registry::params&>()))>> : std::true_type {};
-
-template <class T, class = void> struct backend_of {
-    static constexpr std::string_view value = "core";
-};
-template <class T> struct backend_of<T, std::void_t<decltype(T::backend)>> {
-    static constexpr std::string_view value = T::backend;
-};
-
-/// The spelled name of T, from the compiler's function signature (gcc, clang, msvc).
-template <class T> constexpr std::string_view type_name() {
-#if defined(__clang__)
-    constexpr std::string_view p = __PRETTY_FUNCTION__;
-    constexpr std::string_view pre = "T = ";
-    constexpr std::string_view post = "]";
-#elif defined(__GNUC__)
-    constexpr std::string_view p = __PRETTY_FUNCTION__;
-    constexpr std::string_view pre = "T = ";
-    constexpr std::string_view post = ";";
-#else
-    constexpr std::string_view p = __FUNCSIG__;
-    constexpr std::string_view pre = "type_name<";
-    constexpr std::string_view post = ">(void)";
-#endif
-    std::size_t b = p.find(pre) + pre.size();
-    std::size_t e = p.find(post, b);
-    if (e == std::string_view::npos) e = p.size() - 1;
-    std::string_view s = p.substr(b, e - b);
-    if (s.substr(0, 6) == "class ") s.remove_prefix(6);
-    if (s.substr(0, 7) == "struct ") s.remove_prefix(7);
-    return s;
-}
-} // namespace detail
-
-/// `L` with `Ts...` appended.
-template <class L, class... Ts> using append_t = typename detail::append<L, Ts...>::type;
-/// Two catalogs joined.
-template <class L1, class L2> using concat_t = typename detail::concat<L1, L2>::type;
-/// The I-th type of `L`.
-template <class L, std::size_t I> using at_t = typename detail::at<L, I>::type;
-
-/// True when every key of `L` is distinct (checked at compile time by every lookup).
-template <class L> constexpr bool unique_keys() {
-    constexpr auto& k = detail::keys_of<L>::value;
-    for (std::size_t i = 0; i < k.size(); ++i)
-        for (std::size_t j = i + 1; j < k.size(); ++j)
-            if (k[i] == k[j]) return false;
-    return true;
-}
-
-/// Index of `key` in `L`, or `npos`. Usable in constant expressions.
-template <class L> constexpr std::size_t find(std::string_view key) {
-    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
-    constexpr auto& k = detail::keys_of<L>::value;
-    for (std::size_t i = 0; i < k.size(); ++i)
-        if (k[i] == key) return i;
-    return npos;
-}
-
-/// True if `L` has a component with `key`.
-template <class L> constexpr bool contains(std::string_view key) { return find<L>(key) != npos; }
-
-/// The keys of `L`, in catalog order.
-template <class L> std::vector<std::string_view> keys() {
-    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
-    constexpr auto& k = detail::keys_of<L>::value;
-    return std::vector<std::string_view>(k.begin(), k.end());
-}
-
-/// Calls `f(tag<T>{})` for the component of `L` whose key is `key`; returns false if none.
-template <class L, class F> bool visit(std::string_view key, F&& f) {
-    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
-    return detail::visitor<L>::run(key, f);
-}
-
-/// Calls `f(tag<T>{})` for every component of `L`, in order.
-template <class L, class F> void for_each(F&& f) {
-    detail::visitor<L>::all(f);
-}
-
-/// Base of the kind interfaces whose components report their key at run time
-/// (`component_key()`); `registry::component` implements it from `Self::key`.
-class keyed {
-public:
-    virtual ~keyed() = default;
-    /// The component's registry key (`Self::key`).
-    virtual std::string_view component_key() const noexcept = 0;
-};
-
-namespace detail {
-template <class Self, class Interface, bool Keyed = std::is_base_of_v<keyed, Interface>>
-class component_base : public Interface {
-public:
-    using Interface::Interface;
-};
-template <class Self, class Interface> class component_base<Self, Interface, true> : public Interface {
-public:
-    using Interface::Interface;
-    std::string_view component_key() const noexcept override { return Self::key; }
-};
-} // namespace detail
-
-/// CRTP base of a component: `class my_codec : public registry::component<my_codec, box_codec::codec>`.
-/// Derives from `Interface` and, when the interface is `keyed`, implements `component_key()` from
-/// `Self::key`, so the static key is the only place the key is written.
-template <class Self, class Interface> class component : public detail::component_base<Self, Interface> {
-public:
-    using detail::component_base<Self, Interface>::component_base;
-    /// The kind interface this component implements.
-    using interface_type = Interface;
-};
-
-namespace detail {
-template <class I, class L> struct all_derive;
-template <class I, class... Ts> struct all_derive<I, type_list<Ts...>> {
-    static constexpr bool value = (std::is_base_of_v<I, Ts> && ...);
-};
-/// The compile-time checks shared by `make` and `try_make`.
-template <class Kind, class L> constexpr bool check_catalog() {
-    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
-    static_assert(all_derive<typename Kind::interface, L>::value,
-                  "rscovlm registry: a component must derive from its kind's interface");
-    return true;
-}
-} // namespace detail
-
-/// Reader over a component's JSON parameters. Tracks which names were read so that `finish()`
-/// can reject unknown ones; a missing required or mistyped parameter raises
-/// `rscovlm.registry.bad_param` naming the component and the parameter.
-class params {
-public:
-    params(const nlohmann::json& j, std::string_view component) : m_component(component) {
-        if (j.is_null()) {
-            m_json = nlohmann::json::object();
-        } else if (j.is_object()) {
-            m_json = j;
-        } else {
-            RSCOVLM_THROW(registry_error, "bad_param",
-                          "parameters of component '" + m_component + "' must be a JSON object, got " +
-                              std::string(j.type_name()));
-        }
-    }
-
-    /// The component key these parameters belong to.
-    const std::string& component() const noexcept { return m_component; }
-    /// The raw JSON object.
-    const nlohmann::json& json() const noexcept { return m_json; }
-    /// True if the parameter is present (marks it as known).
-    bool has(const std::string& name) {
-        m_known.insert(name);
-        return m_json.contains(name);
-    }
-
-    /// The parameter converted to T, or `fallback` if absent.
-    template <class T> T get(const std::string& name, T fallback) {
-        m_known.insert(name);
-        auto it = m_json.find(name);
-        if (it == m_json.end()) return fallback;
-        return convert<T>(name, *it);
-    }
-    /// The parameter converted to T; raises bad_param if absent.
-    template <class T> T require(const std::string& name) {
-        m_known.insert(name);
-        auto it = m_json.find(name);
-        if (it == m_json.end())
-            RSCOVLM_THROW(registry_error, "bad_param",
-                          "component '" + m_component + "' requires parameter '" + name + "'");
-        return convert<T>(name, *it);
-    }
-    /// Raises bad_param if `value` does not satisfy `ok` (for range checks in from_params).
-    void check(bool ok, const std::string& name, const std::string& why) const {
-        if (!ok)
-            RSCOVLM_THROW(registry_error, "bad_param",
-                          "component '" + m_component + "' parameter '" + name + "': " + why);
-    }
-    /// Raises bad_param naming every parameter that no `get`/`require`/`has` asked for.
-    void finish() const {
-        std::string unknown;
-        for (auto it = m_json.begin(); it != m_json.end(); ++it)
-            if (!m_known.count(it.key())) unknown += (unknown.empty() ? "'" : ", '") + it.key() + "'";
-        if (!unknown.empty()) {
-            std::string known;
-            for (const auto& k : m_known) known += (known.empty() ? "" : ", ") + k;
-            RSCOVLM_THROW(registry_error, "bad_param",
-                          "unknown parameter " + unknown + " for component '" + m_component + "' (known: " +
-                              (known.empty() ? std::string("none") : known) + ")");
-        }
-    }
-
-private:
-    template <class T> T convert(const std::string& name, const nlohmann::json& v) const {
-        bool ok = true;
-        if constexpr (std::is_same_v<T, bool>) {
-            ok = v.is_boolean();
-        } else if constexpr (std::is_integral_v<T>) {
-            ok = v.is_number_integer() || (v.is_number_float() && v.get<double>() == static_cast<double>(
-                                                                                          static_cast<long long>(v.get<double>())));
-            if (ok && std::is_unsigned_v<T> && v.is_number_integer() && v.get<long long>() < 0) ok = false;
-        } else if constexpr (std::is_floating_point_v<T>) {
-            ok = v.is_number();
-        } else if constexpr (std::is_same_v<T, std::string>) {
-            ok = v.is_string();
-        } else if constexpr (std::is_same_v<T, nlohmann::json>) {
-            return v;
-        }
-        if (!ok) type_error(name, v);
-        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-            if (v.is_number_float()) return static_cast<T>(v.get<double>());
-        }
-#if RSCOVLM_HAS_EXCEPTIONS
-        try {
-            return v.get<T>();
-        } catch (const nlohmann::json::exception&) {
-            type_error(name, v);
-        }
-#else
-        return v.get<T>();
-#endif
-    }
-    [[noreturn]] void type_error(const std::string& name, const nlohmann::json& v) const {
-        RSCOVLM_THROW(registry_error, "bad_param",
-                      "component '" + m_component + "' parameter '" + name + "' has the wrong type (" +
-                          std::string(v.type_name()) + ": " + v.dump() + ")");
-    }
-
-    nlohmann::json m_json;
-    std::string m_component;
-    std::set<std::string> m_known;
-};
-
-namespace detail {
-/// Builds the component `key` of `L` into `out`; false if `L` has no such key.
-template <class Kind, class L>
-bool make_into(std::string_view key, const nlohmann::json& j, std::unique_ptr<typename Kind::interface>& out) {
-    using I = typename Kind::interface;
-    static_assert(check_catalog<Kind, L>());
-    return visit<L>(key, [&](auto t) {
-        using T = typename decltype(t)::type;
-        static_assert(std::is_base_of_v<I, T>, "rscovlm registry: a component must derive from its kind's interface");
-        params p(j, T::key);
-        if constexpr (has_from_params<T>::value) {
-            out = std::make_unique<T>(T::from_params(p));
-        } else {
-            static_assert(std::is_default_constructible_v<T>,
-                          "rscovlm registry: a component needs from_params(registry::params&) or a default constructor");
-            out = std::make_unique<T>();
-        }
-        p.finish();
-    });
-}
-/// The `unknown_key` error of `make` and `try_make`.
-template <class Kind, class L> error_info unknown_key(std::string_view key) {
-    std::string known;
-    for (auto k : keys<L>()) known += (known.empty() ? "" : ", ") + std::string(k);
-    return error_info{"rscovlm.registry.unknown_key", "unknown " + std::string(Kind::name) + " component '" +
-                                                          std::string(key) + "' (known: " +
-                                                          (known.empty() ? std::string("none") : known) + ")"};
-}
-} // namespace detail
-
-/// Builds the component `key` of catalog `L` (a kind's `builtin_list` by default) from JSON
-/// parameters. Raises `rscovlm.registry.unknown_key` (naming the known keys) or `bad_param`.
-template <class Kind, class L = typename Kind::builtin_list>
-std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
-    std::unique_ptr<typename Kind::interface> out;
-    if (!detail::make_into<Kind, L>(key, j, out)) {
-        const error_info e = detail::unknown_key<Kind, L>(key);
-        RSCOVLM_THROW(registry_error, "unknown_key", e.message);
-    }
-    return out;
-}
-
-/// Like `make`, but reports failure in the result instead of raising: an unknown key gives
-/// `rscovlm.registry.unknown_key` (in every build, exceptions or not); errors raised while building
-/// (`bad_param`, a component's own errors) are caught as by `try_call` when exceptions are enabled.
-template <class Kind, class L = typename Kind::builtin_list>
-result<std::unique_ptr<typename Kind::interface>> try_make(std::string_view key,
-                                                           const nlohmann::json& j = nlohmann::json()) {
-    using P = std::unique_ptr<typename Kind::interface>;
-    static_assert(detail::check_catalog<Kind, L>());
-    if (!contains<L>(key)) return result<P>(detail::unknown_key<Kind, L>(key));
-    return try_call([&]() -> P {
-        P out;
-        detail::make_into<Kind, L>(key, j, out);
-        return out;
-    });
-}
-
-/// One catalog entry described as JSON: {"kind", "key", "type", "backend", "summary"}.
-template <class Kind, class L = typename Kind::builtin_list> nlohmann::json describe() {
-    nlohmann::json arr = nlohmann::json::array();
-    for_each<L>([&](auto t) {
-        using T = typename decltype(t)::type;
-        arr.push_back({{"kind", std::string(Kind::name)},
-                       {"key", std::string(T::key)},
-                       {"type", std::string(detail::type_name<T>())},
-                       {"backend", std::string(detail::backend_of<T>::value)},
-                       {"summary", std::string(T::summary)}});
-    });
-    return arr;
-}
-
-} // namespace rscovlm::registry
-
-/// The component of catalog `L` with key `KEY`, resolved at compile time:
-/// `using codec = RSCOVLM_COMPONENT(rscovlm::box_codec::builtin, "codec.quad.plain");`
-#define RSCOVLM_COMPONENT(L, KEY) ::rscovlm::registry::at_t<L, ::rscovlm::registry::detail::checked_index<L>(KEY)>
-
-namespace rscovlm::registry::detail {
-inline void no_component_with_this_key_in_the_catalog() {}
-template <class L> constexpr std::size_t checked_index(std::string_view key) {
-    std::size_t i = find<L>(key);
-    // Reaching the non-constexpr call below in a constant expression is the compile error that
-    // reports an unknown key.
-    if (i == npos) no_component_with_this_key_in_the_catalog();
-    return i;
-}
-} // namespace rscovlm::registry::detail
-// ---- end rscovlm/registry.hpp
-// ---- begin rscovlm/version.hpp
-/// \file version.hpp
-/// rscovlm version numbers.
-
-#define RSCOVLM_VERSION_MAJOR 0
-#define RSCOVLM_VERSION_MINOR 1
-#define RSCOVLM_VERSION_PATCH 0
-#define RSCOVLM_VERSION_STRING "0.1.0"
-
-namespace rscovlm {
-/// The library version as "major.minor.patch".
-inline constexpr const char* version_string = RSCOVLM_VERSION_STRING;
-} // namespace rscovlm
-// ---- end rscovlm/version.hpp
-// ---- begin rscovlm/detail/py/py.hpp
-/// \file detail/py/py.hpp
-/// The layer that reproduces Python's behaviour, namespace `rscovlm::detail::py`, one concept per
-/// header. Every module calls these instead of keeping its own copy.
-/// - str.hpp: `str.strip/lstrip/rstrip/split/splitlines/replace/lower` (one whitespace set: `str.isspace`)
-/// - int.hpp: `int(float)` truncation and `int(str)` parsing
-/// - math.hpp: float `%` and `round()`
-/// - format.hpp: `repr(float)`, `'%.nf' % x`, `float(str)`, numpy float32 rounding
-/// - json.hpp: `json.dumps` with Python's defaults
-/// - random.hpp: CPython's `random` (Mersenne Twister, choice, sample, shuffle)
-/// - utf8.hpp: `bytes.decode("utf-8", "replace")`
-/// - float16.hpp: torch's float32 <-> bfloat16 / float16 conversions
-/// - file.hpp: `open(path, "rb").read()`
-
-// ---- begin rscovlm/detail/py/file.hpp
-/// \file detail/py/file.hpp
-/// Python `open(path, "rb").read()`: the whole file as bytes (no newline translation, no decoding).
-/// Callers that raise their own error type use `read_file(path, out)`; the others use
-/// `read_file_or_throw`, which raises io_error.
-
 
 #include <cstdio>
 #include <filesystem>
@@ -699,9 +289,9 @@ namespace rscovlm::detail::py {
 
 /// Outcome of `read_file`.
 enum class read_status {
-    ok,           ///< the whole file is in `out`
-    open_failed,  ///< the file could not be opened (missing, no permission)
-    read_failed,  ///< it opened but reading failed (a directory, an I/O error)
+    ok,          ///< the whole file is in `out`
+    open_failed, ///< the file could not be opened (missing, no permission)
+    read_failed, ///< it opened but reading failed (a directory, an I/O error)
 };
 
 /// Reads the whole file at `path` into `out` (replaced).
@@ -709,7 +299,7 @@ inline read_status read_file(const std::string& path, std::string& out) {
     out.clear();
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) return read_status::open_failed;
-    std::error_code ec;  // size hint, one allocation for regular files (not for directories or pipes)
+    std::error_code ec; // size hint, one allocation for regular files (not for directories or pipes)
     const auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
     if (!ec && size > 0) {
         out.resize(static_cast<std::size_t>(size));
@@ -717,7 +307,8 @@ inline read_status read_file(const std::string& path, std::string& out) {
     }
     char buf[1 << 16];
     std::size_t got = 0;
-    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
+    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0)
+        out.append(buf, got);
     const bool bad = std::ferror(f) != 0;
     std::fclose(f);
     return bad ? read_status::read_failed : read_status::ok;
@@ -735,14 +326,17 @@ inline std::optional<std::string> try_read_file(const std::string& path) {
 inline std::string read_file_or_throw(const std::string& path, const char* open_code, const std::string& open_message) {
     std::string out;
     switch (read_file(path, out)) {
-    case read_status::ok: break;
-    case read_status::open_failed: RSCOVLM_THROW(::rscovlm::io_error, open_code, open_message);
-    case read_status::read_failed: RSCOVLM_THROW(::rscovlm::io_error, "read_failed", "error while reading '" + path + "'");
+    case read_status::ok:
+        break;
+    case read_status::open_failed:
+        RSCOVLM_THROW(::rscovlm::io_error, open_code, open_message);
+    case read_status::read_failed:
+        RSCOVLM_THROW(::rscovlm::io_error, "read_failed", "error while reading '" + path + "'");
     }
     return out;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/file.hpp
 // ---- begin rscovlm/detail/py/float16.hpp
 /// \file detail/py/float16.hpp
@@ -808,9 +402,9 @@ inline std::uint16_t f32_to_f16(float f) noexcept {
     std::memcpy(&u, &f, 4);
     std::uint32_t sign = (u >> 16) & 0x8000u;
     std::uint32_t absu = u & 0x7fffffffu;
-    if (absu > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u); // NaN
+    if (absu > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
     if (absu >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u); // >= 65520 rounds to inf
-    if (absu < 0x38800000u) {                                                  // subnormal or zero in half
+    if (absu < 0x38800000u) {                                                   // subnormal or zero in half
         if (absu < 0x33000000u) return static_cast<std::uint16_t>(sign);        // < 2^-25 rounds to 0
         std::uint32_t e = absu >> 23;
         std::uint32_t mant = (absu & 0x7fffffu) | 0x800000u;
@@ -828,7 +422,7 @@ inline std::uint16_t f32_to_f16(float f) noexcept {
     return static_cast<std::uint16_t>(sign | res);
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/float16.hpp
 // ---- begin rscovlm/detail/py/format.hpp
 /// \file detail/py/format.hpp
@@ -914,35 +508,44 @@ inline std::size_t space_before(std::string_view s, std::size_t e) noexcept {
 /// Python `str.rstrip()`.
 inline std::string_view rstrip(std::string_view s) noexcept {
     std::size_t e = s.size();
-    for (std::size_t k; e > 0 && (k = space_before(s, e)) != 0;) e -= k;
+    for (std::size_t k; e > 0 && (k = space_before(s, e)) != 0;)
+        e -= k;
     return s.substr(0, e);
 }
 
 /// Python `str.strip()`.
-inline std::string_view strip(std::string_view s) noexcept { return rstrip(lstrip(s)); }
+inline std::string_view strip(std::string_view s) noexcept {
+    return rstrip(lstrip(s));
+}
 
 /// Python `str.lstrip(chars)` for a set of ASCII characters.
 inline std::string_view lstrip(std::string_view s, std::string_view chars) noexcept {
     std::size_t b = 0;
-    while (b < s.size() && chars.find(s[b]) != std::string_view::npos) ++b;
+    while (b < s.size() && chars.find(s[b]) != std::string_view::npos)
+        ++b;
     return s.substr(b);
 }
 
 /// Python `str.rstrip(chars)` for a set of ASCII characters.
 inline std::string_view rstrip(std::string_view s, std::string_view chars) noexcept {
     std::size_t e = s.size();
-    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
+    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos)
+        --e;
     return s.substr(0, e);
 }
 
 /// Python `str.strip(chars)` for a set of ASCII characters.
-inline std::string_view strip(std::string_view s, std::string_view chars) noexcept { return rstrip(lstrip(s, chars), chars); }
+inline std::string_view strip(std::string_view s, std::string_view chars) noexcept {
+    return rstrip(lstrip(s, chars), chars);
+}
 
 /// Python `bytes.strip()`: ASCII whitespace only (\t \n \v \f \r and space), as C `isspace`.
 inline std::string_view strip_ascii(std::string_view s) noexcept {
     std::size_t b = 0, e = s.size();
-    while (b < e && is_ascii_space(s[b])) ++b;
-    while (e > b && is_ascii_space(s[e - 1])) --e;
+    while (b < e && is_ascii_space(s[b]))
+        ++b;
+    while (e > b && is_ascii_space(s[e - 1]))
+        --e;
     return s.substr(b, e - b);
 }
 
@@ -990,9 +593,11 @@ inline std::vector<std::string_view> split(std::string_view s) {
     std::vector<std::string_view> out;
     std::size_t i = 0;
     while (i < s.size()) {
-        for (std::size_t k; i < s.size() && (k = space_at(s, i)) != 0;) i += k;
+        for (std::size_t k; i < s.size() && (k = space_at(s, i)) != 0;)
+            i += k;
         const std::size_t b = i;
-        while (i < s.size() && space_at(s, i) == 0) ++i;
+        while (i < s.size() && space_at(s, i) == 0)
+            ++i;
         if (i > b) out.push_back(s.substr(b, i - b));
     }
     return out;
@@ -1047,7 +652,7 @@ inline std::string replace(std::string_view s, std::string_view from, std::strin
     return o;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/str.hpp
 
 #include <charconv>
@@ -1065,8 +670,7 @@ namespace rscovlm::detail::py {
 /// (always with a ".0" when integral), scientific otherwise ("1e-05", "1.5e+16": at least two
 /// exponent digits); "nan", "inf", "-inf", "-0.0". For `float` the digits are the shortest that
 /// round-trip in float32, as numpy's `str(np.float32(x))`.
-template <class Float>
-inline std::string float_repr(Float v) {
+template <class Float> inline std::string float_repr(Float v) {
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
     if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
@@ -1079,14 +683,15 @@ inline std::string float_repr(Float v) {
     std::string digits;
     for (std::size_t i = neg ? 1 : 0; i < epos; ++i)
         if (sci[i] != '.') digits.push_back(sci[i]);
-    int exp10 = 0;  // the text is not NUL-terminated: read the exponent from the view
+    int exp10 = 0; // the text is not NUL-terminated: read the exponent from the view
     (void)std::from_chars(sci.data() + epos + (sci[epos + 1] == '+' ? 2 : 1), sci.data() + sci.size(), exp10);
-    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    while (digits.size() > 1 && digits.back() == '0')
+        digits.pop_back();
     std::string out = neg ? "-" : "";
     // CPython float_repr_style 'short' with mode 'r': positional iff -4 <= exp10 < 16.
     if (exp10 >= -4 && exp10 < 16) {
         const int n = static_cast<int>(digits.size());
-        const int point = exp10 + 1;  // position of the decimal point in `digits`
+        const int point = exp10 + 1; // position of the decimal point in `digits`
         if (point <= 0) {
             out += "0.";
             out.append(static_cast<std::size_t>(-point), '0');
@@ -1154,7 +759,7 @@ inline std::optional<double> parse_float(std::string_view tok) {
             const auto r = std::from_chars(b, e, out);
             if (r.ec == std::errc() && r.ptr == e) return out;
             if (r.ec == std::errc::result_out_of_range && r.ptr == e)
-                return std::strtod(std::string(b, e).c_str(), nullptr);  // overflow -> inf, underflow -> 0
+                return std::strtod(std::string(b, e).c_str(), nullptr); // overflow -> inf, underflow -> 0
             // fall through to the general path (it rejects what Python rejects)
         }
     }
@@ -1162,7 +767,7 @@ inline std::optional<double> parse_float(std::string_view tok) {
     if (tok.empty() || tok.size() > 400) return std::nullopt;
     std::string t(tok);
     for (char c : t)
-        if (c == 'x' || c == 'X' || c == 'p' || c == 'P') return std::nullopt;  // no hex floats in Python
+        if (c == 'x' || c == 'X' || c == 'p' || c == 'P') return std::nullopt; // no hex floats in Python
     // Python allows single underscores between digits.
     if (t.find('_') != std::string::npos) {
         std::string u;
@@ -1192,7 +797,7 @@ inline std::optional<double> parse_float(std::string_view tok) {
     return out;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/format.hpp
 // ---- begin rscovlm/detail/py/int.hpp
 /// \file detail/py/int.hpp
@@ -1222,8 +827,7 @@ namespace int_detail {
 
 /// Validates `int(s)` syntax (base 10) and folds the digits with `acc(digit)`, which returns false
 /// to stop on overflow. Returns false where Python raises ValueError.
-template <class Acc>
-inline bool scan_int(std::string_view s, bool& negative, Acc&& acc) {
+template <class Acc> inline bool scan_int(std::string_view s, bool& negative, Acc&& acc) {
     s = strip(s);
     negative = false;
     if (s.empty()) return false;
@@ -1245,7 +849,7 @@ inline bool scan_int(std::string_view s, bool& negative, Acc&& acc) {
     return true;
 }
 
-}  // namespace int_detail
+} // namespace int_detail
 
 /// Python `int(s)` for a str in base 10: surrounding whitespace (the `str.strip()` set), an optional
 /// sign, ASCII digits with single underscores between them ("1_000"). nullopt where Python raises
@@ -1276,7 +880,7 @@ inline std::optional<double> parse_int_as_double(std::string_view s) noexcept {
     return neg ? -v : v;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/int.hpp
 // ---- begin rscovlm/detail/py/json.hpp
 /// \file detail/py/json.hpp
@@ -1323,7 +927,7 @@ inline std::size_t decode_valid(const unsigned char* s, std::size_t n, std::size
         if (i + 2 >= n) return 0;
         unsigned char b1 = s[i + 1], b2 = s[i + 2];
         if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return 0;
-        if (b0 == 0xE0 && b1 < 0xA0) return 0; // overlong
+        if (b0 == 0xE0 && b1 < 0xA0) return 0;  // overlong
         if (b0 == 0xED && b1 >= 0xA0) return 0; // surrogate
         cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(b1 & 0x3F) << 6) | (b2 & 0x3F);
         return 3;
@@ -1332,7 +936,7 @@ inline std::size_t decode_valid(const unsigned char* s, std::size_t n, std::size
         if (i + 3 >= n) return 0;
         unsigned char b1 = s[i + 1], b2 = s[i + 2], b3 = s[i + 3];
         if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80 || (b3 & 0xC0) != 0x80) return 0;
-        if (b0 == 0xF0 && b1 < 0x90) return 0; // overlong
+        if (b0 == 0xF0 && b1 < 0x90) return 0;  // overlong
         if (b0 == 0xF4 && b1 >= 0x90) return 0; // > U+10FFFF
         cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(b1 & 0x3F) << 12) |
              (static_cast<char32_t>(b2 & 0x3F) << 6) | (b3 & 0x3F);
@@ -1445,7 +1049,8 @@ inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char3
         return 2;
     }
     if (b0 < 0xF0) {
-        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 6) |
+             (s[i + 2] & 0x3F);
         return 3;
     }
     cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 12) |
@@ -1453,7 +1058,7 @@ inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char3
     return 4;
 }
 
-}  // namespace utf8
+} // namespace utf8
 
 using utf8::append_utf8;
 using utf8::decode_valid;
@@ -1463,7 +1068,9 @@ using utf8::replacement_char;
 
 /// Python `bytes.decode("utf-8", "replace")`: `s` with every maximal ill-formed subsequence
 /// replaced by U+FFFD; valid input is returned unchanged.
-inline std::string decode_replace(std::string_view s) { return utf8::to_valid_utf8(s); }
+inline std::string decode_replace(std::string_view s) {
+    return utf8::to_valid_utf8(s);
+}
 
 /// Decodes the code point at `s[i]` and advances `i` past it; an ill-formed subsequence decodes as
 /// one U+FFFD (as `decode_replace`).
@@ -1478,7 +1085,7 @@ inline char32_t next_code_point(std::string_view s, std::size_t& i) noexcept {
     return replacement_char;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/utf8.hpp
 
 #include <nlohmann/json.hpp>
@@ -1498,14 +1105,29 @@ inline std::string json_dumps_string(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         const char32_t cp = next_code_point(s, i);
         switch (cp) {
-        case '"': out += "\\\""; continue;
-        case '\\': out += "\\\\"; continue;
-        case '\n': out += "\\n"; continue;
-        case '\r': out += "\\r"; continue;
-        case '\t': out += "\\t"; continue;
-        case '\b': out += "\\b"; continue;
-        case '\f': out += "\\f"; continue;
-        default: break;
+        case '"':
+            out += "\\\"";
+            continue;
+        case '\\':
+            out += "\\\\";
+            continue;
+        case '\n':
+            out += "\\n";
+            continue;
+        case '\r':
+            out += "\\r";
+            continue;
+        case '\t':
+            out += "\\t";
+            continue;
+        case '\b':
+            out += "\\b";
+            continue;
+        case '\f':
+            out += "\\f";
+            continue;
+        default:
+            break;
         }
         if (cp >= 0x20 && cp < 0x7F) {
             out.push_back(static_cast<char>(cp));
@@ -1524,14 +1146,17 @@ inline std::string json_dumps_string(std::string_view s) {
 }
 
 /// `json.dumps(value)` with Python's defaults.
-template <class Json>
-inline std::string json_dumps(const Json& v) {
+template <class Json> inline std::string json_dumps(const Json& v) {
     using value_t = nlohmann::json::value_t;
     switch (v.type()) {
-    case value_t::null: return "null";
-    case value_t::boolean: return v.template get<bool>() ? "true" : "false";
-    case value_t::number_integer: return std::to_string(v.template get<std::int64_t>());
-    case value_t::number_unsigned: return std::to_string(v.template get<std::uint64_t>());
+    case value_t::null:
+        return "null";
+    case value_t::boolean:
+        return v.template get<bool>() ? "true" : "false";
+    case value_t::number_integer:
+        return std::to_string(v.template get<std::int64_t>());
+    case value_t::number_unsigned:
+        return std::to_string(v.template get<std::uint64_t>());
     case value_t::number_float: {
         const double d = v.template get<double>();
         if (d != d) return "NaN";
@@ -1539,7 +1164,8 @@ inline std::string json_dumps(const Json& v) {
         if (d < -1.7976931348623157e308) return "-Infinity";
         return float_repr(d);
     }
-    case value_t::string: return json_dumps_string(v.template get_ref<const std::string&>());
+    case value_t::string:
+        return json_dumps_string(v.template get_ref<const std::string&>());
     case value_t::array: {
         std::string out = "[";
         bool first = true;
@@ -1562,11 +1188,12 @@ inline std::string json_dumps(const Json& v) {
         }
         return out + "}";
     }
-    default: return "null";
+    default:
+        return "null";
     }
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/json.hpp
 // ---- begin rscovlm/detail/py/math.hpp
 /// \file detail/py/math.hpp
@@ -1590,9 +1217,11 @@ inline double mod(double a, double b) noexcept {
 
 /// Python `round(x)` of a float, as a double: to nearest, ties to even (`round(2.5) == 2`). Uses
 /// the current rounding mode, which must be the default (to nearest).
-inline double round_half_even(double x) noexcept { return std::nearbyint(x); }
+inline double round_half_even(double x) noexcept {
+    return std::nearbyint(x);
+}
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/math.hpp
 // ---- begin rscovlm/detail/py/random.hpp
 /// \file detail/py/random.hpp
@@ -1613,7 +1242,7 @@ namespace rscovlm::detail::py {
 /// \brief CPython-compatible `random.Random`: `python_random r(seed)` then `r.random()` gives the same
 /// doubles as `random.seed(seed); random.random()` (seed given as a non-negative integer).
 class python_random {
-  public:
+public:
     /// \brief Seeds like CPython `random.seed(seed)` for an int: init_by_array over the 32-bit words of |seed|.
     explicit python_random(std::uint64_t seed = 0) { seed_with(seed); }
 
@@ -1645,7 +1274,7 @@ class python_random {
     /// \brief CPython `random.uniform(a, b)` = `a + (b - a) * random()`.
     double uniform(double a, double b) noexcept { return a + (b - a) * random(); }
 
-  private:
+private:
     static constexpr std::size_t n = 624, m = 397;
 
     void init_genrand(std::uint32_t s) noexcept {
@@ -1660,7 +1289,8 @@ class python_random {
         std::size_t i = 1, j = 0;
         const std::size_t klen = key.size();
         for (std::size_t k = (n > klen ? n : klen); k; --k) {
-            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<std::uint32_t>(j);
+            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1664525u)) + key[j] +
+                         static_cast<std::uint32_t>(j);
             ++i;
             ++j;
             if (i >= n) {
@@ -1670,7 +1300,8 @@ class python_random {
             if (j >= klen) j = 0;
         }
         for (std::size_t k = n - 1; k; --k) {
-            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1566083941u)) - static_cast<std::uint32_t>(i);
+            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1566083941u)) -
+                         static_cast<std::uint32_t>(i);
             ++i;
             if (i >= n) {
                 m_state[0] = m_state[n - 1];
@@ -1707,9 +1338,11 @@ inline std::uint64_t getrandbits(python_random& r, int k) {
 inline std::uint64_t randbelow(python_random& r, std::uint64_t n) {
     if (n == 0) return 0;
     int k = 0;
-    for (std::uint64_t v = n; v; v >>= 1) ++k;
+    for (std::uint64_t v = n; v; v >>= 1)
+        ++k;
     std::uint64_t x = getrandbits(r, k);
-    while (x >= n) x = getrandbits(r, k);
+    while (x >= n)
+        x = getrandbits(r, k);
     return x;
 }
 
@@ -1725,10 +1358,13 @@ inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, 
     if (k > n) RSCOVLM_THROW(::rscovlm::data_error, "bad_sample", "sample larger than population or is negative");
     std::vector<std::size_t> result(k);
     std::size_t setsize = 21;
-    if (k > 5) setsize += static_cast<std::size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
+    if (k > 5)
+        setsize +=
+            static_cast<std::size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
     if (n <= setsize) {
         std::vector<std::size_t> pool(n);
-        for (std::size_t i = 0; i < n; ++i) pool[i] = i;
+        for (std::size_t i = 0; i < n; ++i)
+            pool[i] = i;
         for (std::size_t i = 0; i < k; ++i) {
             const std::size_t j = static_cast<std::size_t>(randbelow(r, n - i));
             result[i] = pool[j];
@@ -1738,7 +1374,8 @@ inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, 
         std::unordered_set<std::size_t> selected;
         for (std::size_t i = 0; i < k; ++i) {
             std::size_t j = static_cast<std::size_t>(randbelow(r, n));
-            while (selected.count(j)) j = static_cast<std::size_t>(randbelow(r, n));
+            while (selected.count(j))
+                j = static_cast<std::size_t>(randbelow(r, n));
             selected.insert(j);
             result[i] = j;
         }
@@ -1747,17 +1384,424 @@ inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, 
 }
 
 /// `random.shuffle(x)`.
-template <class T>
-inline void shuffle(python_random& r, std::vector<T>& x) {
+template <class T> inline void shuffle(python_random& r, std::vector<T>& x) {
     for (std::size_t i = x.size(); i-- > 1;) {
         const std::size_t j = static_cast<std::size_t>(randbelow(r, i + 1));
         std::swap(x[i], x[j]);
     }
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py
 // ---- end rscovlm/detail/py/random.hpp
 // ---- end rscovlm/detail/py/py.hpp
+// ---- begin rscovlm/registry.hpp
+/// \file registry.hpp
+/// Compile-time component catalogs.
+///
+/// A *kind* (tokenizer, resolution, box_codec, ...) is a struct with `name`, `interface` (the
+/// abstract base its components derive from) and `builtin_list` (its catalog). A *component* is a
+/// type with `static constexpr std::string_view key` and `summary`, optionally `backend` ("core"
+/// by default, or "io"/"torch"), and either `static T from_params(registry::params&)` or a default
+/// constructor. Components derive from `registry::component<Self, Interface>`, which implements the
+/// runtime `component_key()` of `keyed` interfaces from `Self::key`. Catalogs are type lists:
+/// lookup by key is `constexpr`, duplicate keys and components of another interface are a
+/// `static_assert`, and runtime selection by string is a fold over the same list, built on demand
+/// (no static-initialisation registrars, so amalgamation and static linking change nothing).
+/// `make` raises on an unknown key; `try_make` returns a `result`.
+/// Users extend a catalog by composing lists: `registry::append_t<box_codec::builtin, my_codec>`.
+
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::registry {
+
+/// "Not found" index.
+inline constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+/// An ordered list of component types: a catalog.
+template <class... Ts> struct type_list { static constexpr std::size_t size = sizeof...(Ts); };
+
+/// Wraps a type so a generic lambda can receive it: `[](auto t) { using T = typename decltype(t)::type; }`.
+template <class T> struct tag { using type = T; };
+
+class params;
+
+namespace detail {
+template <class L, class... Ts> struct append;
+template <class... Ls, class... Ts> struct append<type_list<Ls...>, Ts...> { using type = type_list<Ls..., Ts...>; };
+template <class L1, class L2> struct concat;
+template <class... As, class... Bs> struct concat<type_list<As...>, type_list<Bs...>> {
+    using type = type_list<As..., Bs...>;
+};
+template <class L> struct keys_of;
+template <class... Ts> struct keys_of<type_list<Ts...>> {
+    static constexpr std::array<std::string_view, sizeof...(Ts)> value{{Ts::key...}};
+};
+template <class L, std::size_t I> struct at;
+template <class... Ts, std::size_t I> struct at<type_list<Ts...>, I> {
+    using type = std::tuple_element_t<I, std::tuple<Ts...>>;
+};
+
+template <class L> struct visitor;
+template <class... Ts> struct visitor<type_list<Ts...>> {
+    template <class F> static bool run(std::string_view key, F& f) {
+        bool found = false;
+        ((!found && Ts::key == key ? (f(tag<Ts>{}), found = true) : false), ...);
+        return found;
+    }
+    template <class F> static void all(F& f) { (f(tag<Ts>{}), ...); }
+};
+
+template <class T, class = void> struct has_from_params : std::false_type {};
+template <class T>
+struct has_from_params<T, std::void_t<decltype(T::from_params(std::declval<::rscovlm::registry::params&>()))>>
+    : std::true_type {};
+
+template <class T, class = void> struct backend_of { static constexpr std::string_view value = "core"; };
+template <class T> struct backend_of<T, std::void_t<decltype(T::backend)>> {
+    static constexpr std::string_view value = T::backend;
+};
+
+/// The spelled name of T, from the compiler's function signature (gcc, clang, msvc).
+template <class T> constexpr std::string_view type_name() {
+#if defined(__clang__)
+    constexpr std::string_view p = __PRETTY_FUNCTION__;
+    constexpr std::string_view pre = "T = ";
+    constexpr std::string_view post = "]";
+#elif defined(__GNUC__)
+    constexpr std::string_view p = __PRETTY_FUNCTION__;
+    constexpr std::string_view pre = "T = ";
+    constexpr std::string_view post = ";";
+#else
+    constexpr std::string_view p = __FUNCSIG__;
+    constexpr std::string_view pre = "type_name<";
+    constexpr std::string_view post = ">(void)";
+#endif
+    std::size_t b = p.find(pre) + pre.size();
+    std::size_t e = p.find(post, b);
+    if (e == std::string_view::npos) e = p.size() - 1;
+    std::string_view s = p.substr(b, e - b);
+    if (s.substr(0, 6) == "class ") s.remove_prefix(6);
+    if (s.substr(0, 7) == "struct ") s.remove_prefix(7);
+    return s;
+}
+} // namespace detail
+
+/// `L` with `Ts...` appended.
+template <class L, class... Ts> using append_t = typename detail::append<L, Ts...>::type;
+/// Two catalogs joined.
+template <class L1, class L2> using concat_t = typename detail::concat<L1, L2>::type;
+/// The I-th type of `L`.
+template <class L, std::size_t I> using at_t = typename detail::at<L, I>::type;
+
+/// True when every key of `L` is distinct (checked at compile time by every lookup).
+template <class L> constexpr bool unique_keys() {
+    constexpr auto& k = detail::keys_of<L>::value;
+    for (std::size_t i = 0; i < k.size(); ++i)
+        for (std::size_t j = i + 1; j < k.size(); ++j)
+            if (k[i] == k[j]) return false;
+    return true;
+}
+
+/// Index of `key` in `L`, or `npos`. Usable in constant expressions.
+template <class L> constexpr std::size_t find(std::string_view key) {
+    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
+    constexpr auto& k = detail::keys_of<L>::value;
+    for (std::size_t i = 0; i < k.size(); ++i)
+        if (k[i] == key) return i;
+    return npos;
+}
+
+/// True if `L` has a component with `key`.
+template <class L> constexpr bool contains(std::string_view key) {
+    return find<L>(key) != npos;
+}
+
+/// The keys of `L`, in catalog order.
+template <class L> std::vector<std::string_view> keys() {
+    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
+    constexpr auto& k = detail::keys_of<L>::value;
+    return std::vector<std::string_view>(k.begin(), k.end());
+}
+
+/// Calls `f(tag<T>{})` for the component of `L` whose key is `key`; returns false if none.
+template <class L, class F> bool visit(std::string_view key, F&& f) {
+    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
+    return detail::visitor<L>::run(key, f);
+}
+
+/// Calls `f(tag<T>{})` for every component of `L`, in order.
+template <class L, class F> void for_each(F&& f) {
+    detail::visitor<L>::all(f);
+}
+
+/// Base of the kind interfaces whose components report their key at run time
+/// (`component_key()`); `registry::component` implements it from `Self::key`.
+class keyed {
+public:
+    virtual ~keyed() = default;
+    /// The component's registry key (`Self::key`).
+    virtual std::string_view component_key() const noexcept = 0;
+};
+
+namespace detail {
+template <class Self, class Interface, bool Keyed = std::is_base_of_v<keyed, Interface>> class component_base
+    : public Interface {
+public:
+    using Interface::Interface;
+};
+template <class Self, class Interface> class component_base<Self, Interface, true> : public Interface {
+public:
+    using Interface::Interface;
+    std::string_view component_key() const noexcept override { return Self::key; }
+};
+} // namespace detail
+
+/// CRTP base of a component: `class my_codec : public registry::component<my_codec, box_codec::codec>`.
+/// Derives from `Interface` and, when the interface is `keyed`, implements `component_key()` from
+/// `Self::key`, so the static key is the only place the key is written.
+template <class Self, class Interface> class component : public detail::component_base<Self, Interface> {
+public:
+    using detail::component_base<Self, Interface>::component_base;
+    /// The kind interface this component implements.
+    using interface_type = Interface;
+};
+
+namespace detail {
+template <class I, class L> struct all_derive;
+template <class I, class... Ts> struct all_derive<I, type_list<Ts...>> {
+    static constexpr bool value = (std::is_base_of_v<I, Ts> && ...);
+};
+/// The compile-time checks shared by `make` and `try_make`.
+template <class Kind, class L> constexpr bool check_catalog() {
+    static_assert(unique_keys<L>(), "rscovlm registry: two components of this catalog share the same key");
+    static_assert(all_derive<typename Kind::interface, L>::value,
+                  "rscovlm registry: a component must derive from its kind's interface");
+    return true;
+}
+} // namespace detail
+
+/// Reader over a component's JSON parameters. Tracks which names were read so that `finish()`
+/// can reject unknown ones; a missing required or mistyped parameter raises
+/// `rscovlm.registry.bad_param` naming the component and the parameter.
+class params {
+public:
+    params(const nlohmann::json& j, std::string_view component) : m_component(component) {
+        if (j.is_null()) {
+            m_json = nlohmann::json::object();
+        } else if (j.is_object()) {
+            m_json = j;
+        } else {
+            RSCOVLM_THROW(registry_error, "bad_param",
+                          "parameters of component '" + m_component + "' must be a JSON object, got " +
+                              std::string(j.type_name()));
+        }
+    }
+
+    /// The component key these parameters belong to.
+    const std::string& component() const noexcept { return m_component; }
+    /// The raw JSON object.
+    const nlohmann::json& json() const noexcept { return m_json; }
+    /// True if the parameter is present (marks it as known).
+    bool has(const std::string& name) {
+        m_known.insert(name);
+        return m_json.contains(name);
+    }
+
+    /// The parameter converted to T, or `fallback` if absent.
+    template <class T> T get(const std::string& name, T fallback) {
+        m_known.insert(name);
+        auto it = m_json.find(name);
+        if (it == m_json.end()) return fallback;
+        return convert<T>(name, *it);
+    }
+    /// The parameter converted to T; raises bad_param if absent.
+    template <class T> T require(const std::string& name) {
+        m_known.insert(name);
+        auto it = m_json.find(name);
+        if (it == m_json.end())
+            RSCOVLM_THROW(registry_error, "bad_param",
+                          "component '" + m_component + "' requires parameter '" + name + "'");
+        return convert<T>(name, *it);
+    }
+    /// Raises bad_param if `value` does not satisfy `ok` (for range checks in from_params).
+    void check(bool ok, const std::string& name, const std::string& why) const {
+        if (!ok)
+            RSCOVLM_THROW(registry_error, "bad_param",
+                          "component '" + m_component + "' parameter '" + name + "': " + why);
+    }
+    /// Raises bad_param naming every parameter that no `get`/`require`/`has` asked for.
+    void finish() const {
+        std::string unknown;
+        for (auto it = m_json.begin(); it != m_json.end(); ++it)
+            if (!m_known.count(it.key())) unknown += (unknown.empty() ? "'" : ", '") + it.key() + "'";
+        if (!unknown.empty()) {
+            std::string known;
+            for (const auto& k : m_known)
+                known += (known.empty() ? "" : ", ") + k;
+            RSCOVLM_THROW(registry_error, "bad_param",
+                          "unknown parameter " + unknown + " for component '" + m_component +
+                              "' (known: " + (known.empty() ? std::string("none") : known) + ")");
+        }
+    }
+
+private:
+    template <class T> T convert(const std::string& name, const nlohmann::json& v) const {
+        bool ok = true;
+        if constexpr (std::is_same_v<T, bool>) {
+            ok = v.is_boolean();
+        } else if constexpr (std::is_integral_v<T>) {
+            ok = v.is_number_integer() ||
+                 (v.is_number_float() &&
+                  v.get<double>() == static_cast<double>(static_cast<long long>(v.get<double>())));
+            if (ok && std::is_unsigned_v<T> && v.is_number_integer() && v.get<long long>() < 0) ok = false;
+        } else if constexpr (std::is_floating_point_v<T>) {
+            ok = v.is_number();
+        } else if constexpr (std::is_same_v<T, std::string>) {
+            ok = v.is_string();
+        } else if constexpr (std::is_same_v<T, nlohmann::json>) {
+            return v;
+        }
+        if (!ok) type_error(name, v);
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            if (v.is_number_float()) return static_cast<T>(v.get<double>());
+        }
+#if RSCOVLM_HAS_EXCEPTIONS
+        try {
+            return v.get<T>();
+        } catch (const nlohmann::json::exception&) {
+            type_error(name, v);
+        }
+#else
+        return v.get<T>();
+#endif
+    }
+    [[noreturn]] void type_error(const std::string& name, const nlohmann::json& v) const {
+        RSCOVLM_THROW(registry_error, "bad_param",
+                      "component '" + m_component + "' parameter '" + name + "' has the wrong type (" +
+                          std::string(v.type_name()) + ": " + v.dump() + ")");
+    }
+
+    nlohmann::json m_json;
+    std::string m_component;
+    std::set<std::string> m_known;
+};
+
+namespace detail {
+/// Builds the component `key` of `L` into `out`; false if `L` has no such key.
+template <class Kind, class L>
+bool make_into(std::string_view key, const nlohmann::json& j, std::unique_ptr<typename Kind::interface>& out) {
+    using I = typename Kind::interface;
+    static_assert(check_catalog<Kind, L>());
+    return visit<L>(key, [&](auto t) {
+        using T = typename decltype(t)::type;
+        static_assert(std::is_base_of_v<I, T>, "rscovlm registry: a component must derive from its kind's interface");
+        params p(j, T::key);
+        if constexpr (has_from_params<T>::value) {
+            out = std::make_unique<T>(T::from_params(p));
+        } else {
+            static_assert(
+                std::is_default_constructible_v<T>,
+                "rscovlm registry: a component needs from_params(registry::params&) or a default constructor");
+            out = std::make_unique<T>();
+        }
+        p.finish();
+    });
+}
+/// The `unknown_key` error of `make` and `try_make`.
+template <class Kind, class L> error_info unknown_key(std::string_view key) {
+    std::string known;
+    for (auto k : keys<L>())
+        known += (known.empty() ? "" : ", ") + std::string(k);
+    return error_info{"rscovlm.registry.unknown_key",
+                      "unknown " + std::string(Kind::name) + " component '" + std::string(key) +
+                          "' (known: " + (known.empty() ? std::string("none") : known) + ")"};
+}
+} // namespace detail
+
+/// Builds the component `key` of catalog `L` (a kind's `builtin_list` by default) from JSON
+/// parameters. Raises `rscovlm.registry.unknown_key` (naming the known keys) or `bad_param`.
+template <class Kind, class L = typename Kind::builtin_list>
+std::unique_ptr<typename Kind::interface> make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
+    std::unique_ptr<typename Kind::interface> out;
+    if (!detail::make_into<Kind, L>(key, j, out)) {
+        const error_info e = detail::unknown_key<Kind, L>(key);
+        RSCOVLM_THROW(registry_error, "unknown_key", e.message);
+    }
+    return out;
+}
+
+/// Like `make`, but reports failure in the result instead of raising: an unknown key gives
+/// `rscovlm.registry.unknown_key` (in every build, exceptions or not); errors raised while building
+/// (`bad_param`, a component's own errors) are caught as by `try_call` when exceptions are enabled.
+template <class Kind, class L = typename Kind::builtin_list> result<std::unique_ptr<typename Kind::interface>>
+try_make(std::string_view key, const nlohmann::json& j = nlohmann::json()) {
+    using P = std::unique_ptr<typename Kind::interface>;
+    static_assert(detail::check_catalog<Kind, L>());
+    if (!contains<L>(key)) return result<P>(detail::unknown_key<Kind, L>(key));
+    return try_call([&]() -> P {
+        P out;
+        detail::make_into<Kind, L>(key, j, out);
+        return out;
+    });
+}
+
+/// One catalog entry described as JSON: {"kind", "key", "type", "backend", "summary"}.
+template <class Kind, class L = typename Kind::builtin_list> nlohmann::json describe() {
+    nlohmann::json arr = nlohmann::json::array();
+    for_each<L>([&](auto t) {
+        using T = typename decltype(t)::type;
+        arr.push_back({{"kind", std::string(Kind::name)},
+                       {"key", std::string(T::key)},
+                       {"type", std::string(detail::type_name<T>())},
+                       {"backend", std::string(detail::backend_of<T>::value)},
+                       {"summary", std::string(T::summary)}});
+    });
+    return arr;
+}
+
+} // namespace rscovlm::registry
+
+/// The component of catalog `L` with key `KEY`, resolved at compile time:
+/// `using codec = RSCOVLM_COMPONENT(rscovlm::box_codec::builtin, "codec.quad.plain");`
+#define RSCOVLM_COMPONENT(L, KEY) ::rscovlm::registry::at_t<L, ::rscovlm::registry::detail::checked_index<L>(KEY)>
+
+namespace rscovlm::registry::detail {
+inline void no_component_with_this_key_in_the_catalog() {}
+template <class L> constexpr std::size_t checked_index(std::string_view key) {
+    std::size_t i = find<L>(key);
+    // Reaching the non-constexpr call below in a constant expression is the compile error that
+    // reports an unknown key.
+    if (i == npos) no_component_with_this_key_in_the_catalog();
+    return i;
+}
+} // namespace rscovlm::registry::detail
+// ---- end rscovlm/registry.hpp
+// ---- begin rscovlm/version.hpp
+/// \file version.hpp
+/// rscovlm version numbers.
+
+#define RSCOVLM_VERSION_MAJOR 0
+#define RSCOVLM_VERSION_MINOR 1
+#define RSCOVLM_VERSION_PATCH 0
+#define RSCOVLM_VERSION_STRING "0.1.0"
+
+namespace rscovlm {
+/// The library version as "major.minor.patch".
+inline constexpr const char* version_string = RSCOVLM_VERSION_STRING;
+} // namespace rscovlm
+// ---- end rscovlm/version.hpp
 
 // ---- begin rscovlm/box_codec/all.hpp
 /// \file
@@ -1809,7 +1853,9 @@ inline void shuffle(python_random& r, std::vector<T>& x) {
 namespace rscovlm::box_codec {
 
 /// ASCII lowercase copy (Python's `str.lower()` on ASCII text; `detail::py::lower_ascii`).
-inline std::string ascii_lower(std::string_view s) { return ::rscovlm::detail::py::lower_ascii(s); }
+inline std::string ascii_lower(std::string_view s) {
+    return ::rscovlm::detail::py::lower_ascii(s);
+}
 
 /// RSCoVLM's display form of a class name: `name.replace("-", " ").lower()`.
 inline std::string display_name(std::string_view raw) {
@@ -1861,7 +1907,9 @@ inline std::optional<std::size_t> category_rank(const std::vector<std::string>& 
 
 /// Makes `s` valid UTF-8 as `bytes.decode("utf-8", "replace")` does (one U+FFFD per maximal
 /// ill-formed subsequence; `detail::py::decode_replace`).
-inline std::string sanitize_utf8(std::string_view s) { return ::rscovlm::detail::py::decode_replace(s); }
+inline std::string sanitize_utf8(std::string_view s) {
+    return ::rscovlm::detail::py::decode_replace(s);
+}
 
 namespace detail {
 
@@ -1871,7 +1919,8 @@ using u32string = std::vector<std::uint32_t>;
 inline u32string to_u32(std::string_view s) {
     u32string o;
     o.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) o.push_back(static_cast<std::uint32_t>(::rscovlm::detail::py::next_code_point(s, i)));
+    for (std::size_t i = 0; i < s.size();)
+        o.push_back(static_cast<std::uint32_t>(::rscovlm::detail::py::next_code_point(s, i)));
     return o;
 }
 
@@ -1922,8 +1971,9 @@ inline double partial_ratio(const u32string& s1, const u32string& s2) {
     if (shorter.empty()) return longer.empty() ? 100.0 : 0.0;
     const std::size_t n = shorter.size(), m = longer.size();
     double best = 0;
-    for (std::size_t k = 1; k < n && best < 100; ++k) {  // windows sticking out at the start and the end
-        best = std::max(best, ratio(shorter, u32string(longer.begin(), longer.begin() + static_cast<std::ptrdiff_t>(k))));
+    for (std::size_t k = 1; k < n && best < 100; ++k) { // windows sticking out at the start and the end
+        best =
+            std::max(best, ratio(shorter, u32string(longer.begin(), longer.begin() + static_cast<std::ptrdiff_t>(k))));
         best = std::max(best, ratio(shorter, u32string(longer.end() - static_cast<std::ptrdiff_t>(k), longer.end())));
     }
     for (std::size_t i = 0; i + n <= m && best < 100; ++i)
@@ -1977,7 +2027,7 @@ inline double partial_token_ratio(const u32string& a, const u32string& b) {
     return std::max(partial_ratio(join(ja), join(jb)), partial_ratio(join(dab), join(dba)));
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// The WRatio-like similarity of two strings, 0..100 (see the file comment).
 inline double wratio(std::string_view a8, std::string_view b8) {
@@ -1988,8 +2038,7 @@ inline double wratio(std::string_view a8, std::string_view b8) {
     double end_ratio = detail::ratio(a, b);
     constexpr double unbase = 0.95;
     if (len_ratio < 1.5)
-        return std::max(end_ratio,
-                        std::max(detail::token_sort_ratio(a, b), detail::token_set_ratio(a, b)) * unbase);
+        return std::max(end_ratio, std::max(detail::token_sort_ratio(a, b), detail::token_set_ratio(a, b)) * unbase);
     const double partial_scale = len_ratio <= 8.0 ? 0.9 : 0.6;
     end_ratio = std::max(end_ratio, detail::partial_ratio(a, b) * partial_scale);
     return std::max(end_ratio, detail::partial_token_ratio(a, b) * unbase * partial_scale);
@@ -1997,10 +2046,10 @@ inline double wratio(std::string_view a8, std::string_view b8) {
 
 /// Result of matching one label.
 struct label_match {
-    int id = -1;          ///< index into the class list given to the matcher (-1: none)
-    std::string name;     ///< the matched display name (or the label itself without classes)
-    double score = 0;     ///< 100 for an exact match
-    bool fuzzy = false;   ///< matched by the fuzzy scorer
+    int id = -1;        ///< index into the class list given to the matcher (-1: none)
+    std::string name;   ///< the matched display name (or the label itself without classes)
+    double score = 0;   ///< 100 for an exact match
+    bool fuzzy = false; ///< matched by the fuzzy scorer
 };
 
 /// Matches decoded labels to a class list: `label.strip().lower()` exact on display names (the
@@ -2011,7 +2060,8 @@ public:
     /// `classes`: raw class names in dataset order (ids are their indices).
     label_matcher(const std::vector<std::string>& classes, bool fuzzy = true, double cutoff = 0.0)
         : m_fuzzy(fuzzy), m_cutoff(cutoff) {
-        for (const auto& c : classes) m_names.push_back(display_name(c));
+        for (const auto& c : classes)
+            m_names.push_back(display_name(c));
     }
     /// True when a class list was given.
     bool has_classes() const noexcept { return !m_names.empty(); }
@@ -2025,7 +2075,7 @@ public:
         for (std::size_t i = 0; i < m_names.size(); ++i)
             if (m_names[i] == label) return label_match{static_cast<int>(i), m_names[i], 100, false};
         if (!m_fuzzy || label.empty()) return std::nullopt;
-        if (label.size() > 4096) label = label.substr(0, 4096);  // bound the quadratic scorer
+        if (label.size() > 4096) label = label.substr(0, 4096); // bound the quadratic scorer
         double best = -1;
         std::size_t best_i = 0;
         for (std::size_t i = 0; i < m_names.size(); ++i) {
@@ -2042,7 +2092,7 @@ private:
     double m_cutoff = 0.0;
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/labels.hpp
 // ---- begin rscovlm/box_codec/text.hpp
 /// \file
@@ -2080,9 +2130,11 @@ inline std::optional<double> py_int(std::string_view s) noexcept {
 }
 
 /// Python `str(int)` of an integer-valued double (no exponent, no fraction).
-inline std::string int_str(std::int64_t v) { return std::to_string(v); }
+inline std::string int_str(std::int64_t v) {
+    return std::to_string(v);
+}
 
-}  // namespace rscovlm::box_codec::text
+} // namespace rscovlm::box_codec::text
 // ---- end rscovlm/box_codec/text.hpp
 // ---- begin rscovlm/box_codec/types.hpp
 /// \file
@@ -2150,32 +2202,45 @@ using quad = std::array<point, 4>;
 /// A simple polygon given by its vertices in order.
 using polygon = std::vector<point>;
 
-inline bool operator==(const point& a, const point& b) noexcept { return a.x == b.x && a.y == b.y; }
-inline bool operator!=(const point& a, const point& b) noexcept { return !(a == b); }
+inline bool operator==(const point& a, const point& b) noexcept {
+    return a.x == b.x && a.y == b.y;
+}
+inline bool operator!=(const point& a, const point& b) noexcept {
+    return !(a == b);
+}
 inline bool operator==(const hbox& a, const hbox& b) noexcept {
     return a.x1 == b.x1 && a.y1 == b.y1 && a.x2 == b.x2 && a.y2 == b.y2;
 }
-inline bool operator!=(const hbox& a, const hbox& b) noexcept { return !(a == b); }
+inline bool operator!=(const hbox& a, const hbox& b) noexcept {
+    return !(a == b);
+}
 inline bool operator==(const rbox& a, const rbox& b) noexcept {
     return a.cx == b.cx && a.cy == b.cy && a.w == b.w && a.h == b.h && a.theta == b.theta;
 }
-inline bool operator!=(const rbox& a, const rbox& b) noexcept { return !(a == b); }
+inline bool operator!=(const rbox& a, const rbox& b) noexcept {
+    return !(a == b);
+}
 
 /// Width of a horizontal box (x2 - x1; negative when the box is inverted).
-inline double width(const hbox& b) noexcept { return b.x2 - b.x1; }
+inline double width(const hbox& b) noexcept {
+    return b.x2 - b.x1;
+}
 /// Height of a horizontal box (y2 - y1; negative when the box is inverted).
-inline double height(const hbox& b) noexcept { return b.y2 - b.y1; }
+inline double height(const hbox& b) noexcept {
+    return b.y2 - b.y1;
+}
 
 /// Area of a horizontal box; 0 when the box is empty or inverted.
 inline double area(const hbox& b) noexcept {
     return std::max(0.0, b.x2 - b.x1) * std::max(0.0, b.y2 - b.y1);
 }
 /// Area of a rotated box (|w * h|).
-inline double area(const rbox& b) noexcept { return std::abs(b.w * b.h); }
+inline double area(const rbox& b) noexcept {
+    return std::abs(b.w * b.h);
+}
 
 /// Absolute area of a simple polygon (shoelace formula). Works on any container of points.
-template <class Points>
-inline double polygon_area(const Points& pts) noexcept {
+template <class Points> inline double polygon_area(const Points& pts) noexcept {
     const std::size_t n = pts.size();
     if (n < 3) return 0.0;
     double s = 0.0;
@@ -2187,13 +2252,16 @@ inline double polygon_area(const Points& pts) noexcept {
     return std::abs(s) * 0.5;
 }
 /// Absolute area of a quadrilateral (shoelace).
-inline double area(const quad& q) noexcept { return polygon_area(q); }
+inline double area(const quad& q) noexcept {
+    return polygon_area(q);
+}
 /// Absolute area of a polygon (shoelace).
-inline double area(const polygon& p) noexcept { return polygon_area(p); }
+inline double area(const polygon& p) noexcept {
+    return polygon_area(p);
+}
 
 /// Axis-aligned bounds of a set of points; a zero box at the origin when empty.
-template <class Points>
-inline hbox points_bounds(const Points& pts) noexcept {
+template <class Points> inline hbox points_bounds(const Points& pts) noexcept {
     if (pts.size() == 0) return hbox{};
     hbox b{pts[0].x, pts[0].y, pts[0].x, pts[0].y};
     for (const point& p : pts) {
@@ -2205,9 +2273,13 @@ inline hbox points_bounds(const Points& pts) noexcept {
     return b;
 }
 /// Axis-aligned bounds of a quadrilateral.
-inline hbox bounds(const quad& q) noexcept { return points_bounds(q); }
+inline hbox bounds(const quad& q) noexcept {
+    return points_bounds(q);
+}
 /// Axis-aligned bounds of a polygon.
-inline hbox bounds(const polygon& p) noexcept { return points_bounds(p); }
+inline hbox bounds(const polygon& p) noexcept {
+    return points_bounds(p);
+}
 /// Axis-aligned bounds of a rotated box (the hull of its four corners).
 inline hbox bounds(const rbox& r) noexcept {
     const double c = std::abs(std::cos(r.theta)), s = std::abs(std::sin(r.theta));
@@ -2216,9 +2288,11 @@ inline hbox bounds(const rbox& r) noexcept {
 }
 
 /// Centre of a horizontal box.
-inline point center(const hbox& b) noexcept { return point{(b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5}; }
+inline point center(const hbox& b) noexcept {
+    return point{(b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5};
+}
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry
 // ---- end rscovlm/geometry/types.hpp
 
 #include <algorithm>
@@ -2276,12 +2350,15 @@ inline double muld(double a, double b) noexcept {
     return r;
 }
 #else
-inline float mulf(float a, float b) noexcept { return a * b; }
-inline double muld(double a, double b) noexcept { return a * b; }
+inline float mulf(float a, float b) noexcept {
+    return a * b;
+}
+inline double muld(double a, double b) noexcept {
+    return a * b;
+}
 #endif
 
-template <class T>
-inline int cv_sign(T a) noexcept {
+template <class T> inline int cv_sign(T a) noexcept {
     return (a > T(0)) - (a < T(0));
 }
 
@@ -2294,12 +2371,17 @@ inline std::int32_t wmul(std::int32_t a, std::int32_t b) noexcept {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(a) * static_cast<std::uint32_t>(b));
 }
 
-inline float sub_(float a, float b) noexcept { return a - b; }
-inline std::int32_t sub_(std::int32_t a, std::int32_t b) noexcept { return wsub(a, b); }
+inline float sub_(float a, float b) noexcept {
+    return a - b;
+}
+inline std::int32_t sub_(std::int32_t a, std::int32_t b) noexcept {
+    return wsub(a, b);
+}
 // `_DotTp convexity = (_DotTp)ay*bx - (_DotTp)ax*by` with _DotTp = double for float input and
 // int64 for int input (the differences themselves stay in _Tp and wrap for int32).
 inline double cross_(float ay, float bx, float ax, float by) noexcept {
-    return muld(static_cast<double>(ay), static_cast<double>(bx)) - muld(static_cast<double>(ax), static_cast<double>(by));
+    return muld(static_cast<double>(ay), static_cast<double>(bx)) -
+           muld(static_cast<double>(ax), static_cast<double>(by));
 }
 inline std::int64_t cross_(std::int32_t ay, std::int32_t bx, std::int32_t ax, std::int32_t by) noexcept {
     return static_cast<std::int64_t>(ay) * bx - static_cast<std::int64_t>(ax) * by;
@@ -2321,7 +2403,7 @@ inline int sklansky(const P* pts, const int* order, int start, int end, int* sta
     stack[0] = pprev;
     stack[1] = pcur;
     stack[2] = pnext;
-    end += incr;  // make end = afterend
+    end += incr; // make end = afterend
     while (pnext != end) {
         const T cury = pts[order[pcur]].y;
         const T nexty = pts[order[pnext]].y;
@@ -2330,7 +2412,7 @@ inline int sklansky(const P* pts, const int* order, int start, int end, int* sta
             const T ax = sub_(pts[order[pcur]].x, pts[order[pprev]].x);
             const T bx = sub_(pts[order[pnext]].x, pts[order[pcur]].x);
             const T ay = sub_(cury, pts[order[pprev]].y);
-            const auto convexity = cross_(ay, bx, ax, by);  // if >0 then convex angle
+            const auto convexity = cross_(ay, bx, ax, by); // if >0 then convex angle
             if (cv_sign(convexity) == sign2 && (ax != 0 || ay != 0)) {
                 pprev = pcur;
                 pcur = pnext;
@@ -2361,13 +2443,13 @@ inline int sklansky(const P* pts, const int* order, int start, int end, int* sta
 // Mirrors OpenCV 4.6 `cv::convexHull(points, hull, clockwise, returnPoints=true)`: returns
 // the indices (into `pts`) of the hull vertices in OpenCV's output order, including its cyclic
 // shift that makes the index sequence ascending or descending when possible.
-template <class P>
-inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockwise) {
+template <class P> inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockwise) {
     std::vector<int> hullbuf;
     if (total <= 0) return hullbuf;
     using T = decltype(P{}.x);
     std::vector<int> order(static_cast<std::size_t>(total));
-    for (int i = 0; i < total; ++i) order[static_cast<std::size_t>(i)] = i;
+    for (int i = 0; i < total; ++i)
+        order[static_cast<std::size_t>(i)] = i;
     // CHullCmpPoints: x, then y, then the address in the input (= the index): a total order.
     std::sort(order.begin(), order.end(), [pts](int a, int b) {
         if (pts[a].x != pts[b].x) return pts[a].x < pts[b].x;
@@ -2399,8 +2481,10 @@ inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockw
         std::swap(tl_stack, tr_stack);
         std::swap(tl_count, tr_count);
     }
-    for (int i = 0; i < tl_count - 1; ++i) hullbuf.push_back(ord[tl_stack[i]]);
-    for (int i = tr_count - 1; i > 0; --i) hullbuf.push_back(ord[tr_stack[i]]);
+    for (int i = 0; i < tl_count - 1; ++i)
+        hullbuf.push_back(ord[tl_stack[i]]);
+    for (int i = tr_count - 1; i > 0; --i)
+        hullbuf.push_back(ord[tr_stack[i]]);
     const int stop_idx = tr_count > 2 ? tr_stack[1] : tl_count > 2 ? tl_stack[tl_count - 2] : -1;
     // lower half
     int* bl_stack = stack;
@@ -2413,17 +2497,18 @@ inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockw
     }
     if (stop_idx >= 0) {
         const int check_idx = bl_count > 2 ? bl_stack[1] : bl_count + br_count > 2 ? br_stack[2 - bl_count] : -1;
-        if (check_idx == stop_idx ||
-            (check_idx >= 0 && pts[ord[check_idx]].x == pts[ord[stop_idx]].x &&
-             pts[ord[check_idx]].y == pts[ord[stop_idx]].y)) {
+        if (check_idx == stop_idx || (check_idx >= 0 && pts[ord[check_idx]].x == pts[ord[stop_idx]].x &&
+                                      pts[ord[check_idx]].y == pts[ord[stop_idx]].y)) {
             // all the points lie on the same line: the bottom part of the hull is the mirrored
             // top part (except the extreme points)
             bl_count = std::min(bl_count, 2);
             br_count = std::min(br_count, 2);
         }
     }
-    for (int i = 0; i < bl_count - 1; ++i) hullbuf.push_back(ord[bl_stack[i]]);
-    for (int i = br_count - 1; i > 0; --i) hullbuf.push_back(ord[br_stack[i]]);
+    for (int i = 0; i < bl_count - 1; ++i)
+        hullbuf.push_back(ord[bl_stack[i]]);
+    for (int i = br_count - 1; i > 0; --i)
+        hullbuf.push_back(ord[br_stack[i]]);
     // try to make the hull indices an ascending or descending sequence by a cyclic shift
     const int nout = static_cast<int>(hullbuf.size());
     if (nout >= 3) {
@@ -2459,7 +2544,7 @@ inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockw
 // Mirrors OpenCV 4.6 rotcalipers.cpp `rotatingCalipers(points, n, CALIPERS_MINAREARECT, out)`.
 // Returns false where OpenCV's `CV_Assert(orientation != 0)` fires.
 inline bool rotating_calipers(const point_f32* points, int n, float* out) {
-    float minarea = 3.402823466e+38F;  // FLT_MAX
+    float minarea = 3.402823466e+38F; // FLT_MAX
     std::vector<float> inv_vect_length(static_cast<std::size_t>(n));
     std::vector<point_f32> vect(static_cast<std::size_t>(n));
     int left = 0, bottom = 0, right = 0, top = 0;
@@ -2530,10 +2615,22 @@ inline bool rotating_calipers(const point_f32* points, int n, float* out) {
             const float lead_x = V(pindex).x * L(pindex);
             const float lead_y = V(pindex).y * L(pindex);
             switch (main_element) {
-                case 0: base_a = lead_x; base_b = lead_y; break;
-                case 1: base_a = lead_y; base_b = -lead_x; break;
-                case 2: base_a = -lead_x; base_b = -lead_y; break;
-                default: base_a = -lead_y; base_b = lead_x; break;
+            case 0:
+                base_a = lead_x;
+                base_b = lead_y;
+                break;
+            case 1:
+                base_a = lead_y;
+                base_b = -lead_x;
+                break;
+            case 2:
+                base_a = -lead_x;
+                base_b = -lead_y;
+                break;
+            default:
+                base_a = -lead_y;
+                base_b = lead_x;
+                break;
             }
         }
         seq[main_element] += 1;
@@ -2548,12 +2645,12 @@ inline bool rotating_calipers(const point_f32* points, int n, float* out) {
         const float area = width * height;
         if (area <= minarea) {
             minarea = area;
-            buf_i0 = seq[3];  // leftist point
+            buf_i0 = seq[3]; // leftist point
             buf1 = base_a;
             buf2 = width;
             buf3 = base_b;
             buf4 = height;
-            buf_i5 = seq[0];  // bottom point
+            buf_i5 = seq[0]; // bottom point
         }
     }
     const float A1 = buf1;
@@ -2610,7 +2707,7 @@ inline std::string calipers_message(std::size_t n) {
            " points (OpenCV asserts orientation != 0 here)";
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Convex hull of float32 points as OpenCV 4.6 `cv::convexHull(pts, hull, clockwise, true)` returns
 /// it (same vertex order and start vertex; `cv2.convexHull`'s default is clockwise = false).
@@ -2618,7 +2715,8 @@ inline std::vector<point_f32> convex_hull(const std::vector<point_f32>& pts, boo
     const auto idx = detail::convex_hull_indices(pts.data(), static_cast<int>(pts.size()), clockwise);
     std::vector<point_f32> out;
     out.reserve(idx.size());
-    for (int i : idx) out.push_back(pts[static_cast<std::size_t>(i)]);
+    for (int i : idx)
+        out.push_back(pts[static_cast<std::size_t>(i)]);
     return out;
 }
 /// Convex hull of int32 points as OpenCV 4.6 returns it (int32 differences wrap on overflow).
@@ -2626,14 +2724,15 @@ inline std::vector<point_i32> convex_hull(const std::vector<point_i32>& pts, boo
     const auto idx = detail::convex_hull_indices(pts.data(), static_cast<int>(pts.size()), clockwise);
     std::vector<point_i32> out;
     out.reserve(idx.size());
-    for (int i : idx) out.push_back(pts[static_cast<std::size_t>(i)]);
+    for (int i : idx)
+        out.push_back(pts[static_cast<std::size_t>(i)]);
     return out;
 }
 
 /// `cv2.minAreaRect` on a float32 point array. Throws geometry_error `calipers_orientation` where
 /// OpenCV raises (a hull whose edges are all parallel in float arithmetic).
 inline rotated_rect min_area_rect(const std::vector<point_f32>& pts) {
-    const auto hull = convex_hull(pts, false);  // cv::minAreaRect uses convexHull(points, hull, false, true)
+    const auto hull = convex_hull(pts, false); // cv::minAreaRect uses convexHull(points, hull, false, true)
     rotated_rect box;
     if (!detail::min_area_rect_from_hull(hull, box))
         RSCOVLM_THROW(geometry_error, "calipers_orientation", detail::calipers_message(pts.size()));
@@ -2644,10 +2743,11 @@ inline rotated_rect min_area_rect(const std::vector<point_f32>& pts) {
 /// float as OpenCV's `convertTo(CV_32F)` does). Throws geometry_error `calipers_orientation` where
 /// OpenCV raises (typically int32 overflow inside the hull for coordinates around 1e8..2e9).
 inline rotated_rect min_area_rect(const std::vector<point_i32>& pts) {
-    const auto hull = convex_hull(pts, false);  // cv::minAreaRect uses convexHull(points, hull, false, true)
+    const auto hull = convex_hull(pts, false); // cv::minAreaRect uses convexHull(points, hull, false, true)
     std::vector<point_f32> hf;
     hf.reserve(hull.size());
-    for (const auto& p : hull) hf.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
+    for (const auto& p : hull)
+        hf.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
     rotated_rect box;
     if (!detail::min_area_rect_from_hull(hf, box))
         RSCOVLM_THROW(geometry_error, "calipers_orientation", detail::calipers_message(pts.size()));
@@ -2667,7 +2767,8 @@ inline result<rotated_rect> try_min_area_rect(const std::vector<point_i32>& pts)
 inline std::vector<point_f32> to_f32(const std::vector<point>& pts) {
     std::vector<point_f32> out;
     out.reserve(pts.size());
-    for (const auto& p : pts) out.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
+    for (const auto& p : pts)
+        out.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
     return out;
 }
 
@@ -2690,7 +2791,7 @@ inline std::array<point_f32, 4> box_points(const rotated_rect& r) {
     return pt;
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry
 // ---- end rscovlm/geometry/min_area_rect.hpp
 
 #include <array>
@@ -2715,8 +2816,8 @@ inline obb_deg rscovlm_obb(const rotated_rect& r) noexcept {
         std::swap(o.w, o.h);
         o.a += 90;
     }
-    if (!std::isfinite(o.a)) return o;  // Python would loop forever; never produced by minAreaRect
-    if (std::abs(o.a) > 1e6) o.a = std::fmod(o.a, 180.0);  // where Python's loop would not terminate either
+    if (!std::isfinite(o.a)) return o;                    // Python would loop forever; never produced by minAreaRect
+    if (std::abs(o.a) > 1e6) o.a = std::fmod(o.a, 180.0); // where Python's loop would not terminate either
     while (!(90 > o.a && o.a >= -90)) {
         if (o.a >= 90)
             o.a -= 180;
@@ -2728,11 +2829,15 @@ inline obb_deg rscovlm_obb(const rotated_rect& r) noexcept {
 
 /// Python `int(x)` of a float: truncation toward zero (`detail::py::int_trunc`: saturated at the
 /// int64 range; NaN gives 0).
-inline std::int64_t py_int(double x) noexcept { return ::rscovlm::detail::py::int_trunc(x); }
+inline std::int64_t py_int(double x) noexcept {
+    return ::rscovlm::detail::py::int_trunc(x);
+}
 
 /// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box.
 inline std::array<std::int64_t, 5> truncate(const obb_deg& o) noexcept {
-    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy), ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h), ::rscovlm::detail::py::int_trunc(o.a)};
+    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy),
+            ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h),
+            ::rscovlm::detail::py::int_trunc(o.a)};
 }
 
 /// `np.array(polygon).astype(int)` followed by the binding's int64 -> int32 cast: float values are
@@ -2741,7 +2846,8 @@ inline std::vector<point_i32> to_i32_reference(const std::vector<double>& flat) 
     std::vector<point_i32> pts;
     pts.reserve(flat.size() / 2);
     for (std::size_t i = 0; i + 1 < flat.size(); i += 2)
-        pts.push_back(point_i32{wrap_int32(::rscovlm::detail::py::int_trunc(flat[i])), wrap_int32(::rscovlm::detail::py::int_trunc(flat[i + 1]))});
+        pts.push_back(point_i32{wrap_int32(::rscovlm::detail::py::int_trunc(flat[i])),
+                                wrap_int32(::rscovlm::detail::py::int_trunc(flat[i + 1]))});
     return pts;
 }
 
@@ -2761,7 +2867,7 @@ inline result<std::array<std::int64_t, 5>> try_segmentation_to_obb(const std::ve
     return try_call([&] { return segmentation_to_obb(flat); });
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry
 // ---- end rscovlm/geometry/obb.hpp
 
 #include <algorithm>
@@ -2781,14 +2887,16 @@ inline quad normalize_polygon(const quad& q, bool clockwise = true) {
     const double cx = (((q[0].x + q[1].x) + q[2].x) + q[3].x) / 4;
     const double cy = (((q[0].y + q[1].y) + q[2].y) + q[3].y) / 4;
     std::array<double, 4> key;
-    for (std::size_t i = 0; i < 4; ++i) key[i] = std::atan2(q[i].y - cy, q[i].x - cx);
+    for (std::size_t i = 0; i < 4; ++i)
+        key[i] = std::atan2(q[i].y - cy, q[i].x - cx);
     std::array<std::size_t, 4> idx{0, 1, 2, 3};
     if (clockwise)
         std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return key[a] < key[b]; });
-    else  // reverse=True keeps equal keys in their original order
+    else // reverse=True keeps equal keys in their original order
         std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return key[a] > key[b]; });
     quad s;
-    for (std::size_t i = 0; i < 4; ++i) s[i] = q[idx[i]];
+    for (std::size_t i = 0; i < 4; ++i)
+        s[i] = q[idx[i]];
     std::size_t m = 0;
     for (std::size_t i = 1; i < 4; ++i)
         if (s[i].y < s[m].y || (s[i].y == s[m].y && s[i].x < s[m].x)) m = i;
@@ -2799,7 +2907,8 @@ inline quad normalize_polygon(const quad& q, bool clockwise = true) {
             break;
         }
     quad out;
-    for (std::size_t i = 0; i < 4; ++i) out[i] = s[(m + i) % 4];
+    for (std::size_t i = 0; i < 4; ++i)
+        out[i] = s[(m + i) % 4];
     return out;
 }
 
@@ -2839,12 +2948,14 @@ struct frame {
     double to_original_x(double v) const noexcept { return to_original(v, orig_width, resized_width); }
     double to_original_y(double v) const noexcept { return to_original(v, orig_height, resized_height); }
     /// Predictions back with the grounding metric's order: `v / resized * orig` (`resize_bbox`).
-    double to_original_x_div_first(double v) const noexcept { return to_original_div_first(v, orig_width, resized_width); }
+    double to_original_x_div_first(double v) const noexcept {
+        return to_original_div_first(v, orig_width, resized_width);
+    }
     double to_original_y_div_first(double v) const noexcept {
         return to_original_div_first(v, orig_height, resized_height);
     }
 
-  private:
+private:
     static int clamp_int(std::int64_t v) noexcept {
         return static_cast<int>(std::min<std::int64_t>(std::max<std::int64_t>(v, -2147483647 - 1), 2147483647));
     }
@@ -2902,7 +3013,7 @@ inline std::vector<double> flat(const quad& q) {
     return {q[0].x, q[0].y, q[1].x, q[1].y, q[2].x, q[2].y, q[3].x, q[3].y};
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry
 // ---- end rscovlm/geometry/ops.hpp
 
 #include <cstddef>
@@ -2917,9 +3028,9 @@ namespace rscovlm::box_codec {
 
 /// The geometry a codec writes and reads.
 enum class box_kind {
-    hbb,   ///< x1, y1, x2, y2
-    obb,   ///< cx, cy, w, h, angle (degrees, RSCoVLM's rule: w long side, angle in [-90, 90))
-    quad,  ///< x1, y1, x2, y2, x3, y3, x4, y4
+    hbb,  ///< x1, y1, x2, y2
+    obb,  ///< cx, cy, w, h, angle (degrees, RSCoVLM's rule: w long side, angle in [-90, 90))
+    quad, ///< x1, y1, x2, y2, x3, y3, x4, y4
 };
 
 /// "hbb" / "obb" / "quad".
@@ -2927,7 +3038,9 @@ inline std::string_view to_string(box_kind k) noexcept {
     return k == box_kind::hbb ? "hbb" : k == box_kind::obb ? "obb" : "quad";
 }
 /// Number of values of one box of kind `k`.
-inline std::size_t arity(box_kind k) noexcept { return k == box_kind::hbb ? 4 : k == box_kind::obb ? 5 : 8; }
+inline std::size_t arity(box_kind k) noexcept {
+    return k == box_kind::hbb ? 4 : k == box_kind::obb ? 5 : 8;
+}
 
 /// One decoded box: coordinates in the original image frame, the label as matched against the
 /// class list (display form: lowercase, '-' -> ' '), and its index in the class list (-1 when no
@@ -2944,7 +3057,7 @@ struct object {
 struct annotation {
     std::optional<geometry::hbox> bbox;
     std::vector<double> polygon;
-    std::string label;  ///< a class name (raw, e.g. "small-vehicle", or its display form)
+    std::string label; ///< a class name (raw, e.g. "small-vehicle", or its display form)
 };
 
 /// Options of `codec::encode`.
@@ -2986,7 +3099,7 @@ struct dropped_item {
 /// `unknown_label`, `missing_label`, `bad_json`, `not_an_object`, `missing_key`, `truncated_input`.
 struct drop_report {
     std::map<std::string, std::size_t> counts;
-    std::vector<dropped_item> examples;  ///< the first `max_examples` items
+    std::vector<dropped_item> examples; ///< the first `max_examples` items
     std::size_t max_examples = 16;
 
     /// Counts one item under `reason` (and keeps an example while there is room).
@@ -2997,7 +3110,8 @@ struct drop_report {
     /// Total number of counted items.
     std::size_t total() const noexcept {
         std::size_t n = 0;
-        for (const auto& kv : counts) n += kv.second;
+        for (const auto& kv : counts)
+            n += kv.second;
         return n;
     }
     /// First 80 bytes of `s` with bytes that do not form valid UTF-8 replaced by '?'.
@@ -3008,7 +3122,8 @@ struct drop_report {
             const auto c = static_cast<unsigned char>(s[i]);
             std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
             bool ok = len > 0 && i + len <= s.size();
-            for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+            for (std::size_t k = 1; ok && k < len; ++k)
+                ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
             if (ok && len > 1) {
                 const auto c1 = static_cast<unsigned char>(s[i + 1]);
                 if (len == 2 && c < 0xC2) ok = false;
@@ -3039,7 +3154,7 @@ struct decode_result {
     std::size_t fuzzy_matched = 0;
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/types.hpp
 // ---- begin rscovlm/geometry/convert.hpp
 /// \file
@@ -3057,23 +3172,30 @@ namespace rscovlm::geometry {
 inline constexpr double pi = 3.141592653589793;
 
 /// Degrees to radians (`a / 180 * np.pi`, the order mmrotate uses).
-inline double deg2rad(double a) noexcept { return a / 180.0 * pi; }
+inline double deg2rad(double a) noexcept {
+    return a / 180.0 * pi;
+}
 /// Radians to degrees (`a * 180 / np.pi`).
-inline double rad2deg(double a) noexcept { return a * 180.0 / pi; }
+inline double rad2deg(double a) noexcept {
+    return a * 180.0 / pi;
+}
 
 /// Angle conventions of rotated boxes (mmrotate's `angle_version`).
 enum class angle_convention {
-    oc,     ///< OpenCV style: theta in [-pi/2, 0), w and h not ordered (mmrotate "oc")
-    le90,   ///< long edge is w, theta in [-pi/2, pi/2)
-    le135,  ///< long edge is w, theta in [-pi/4, 3pi/4)
+    oc,    ///< OpenCV style: theta in [-pi/2, 0), w and h not ordered (mmrotate "oc")
+    le90,  ///< long edge is w, theta in [-pi/2, pi/2)
+    le135, ///< long edge is w, theta in [-pi/4, 3pi/4)
 };
 
 /// "oc" / "le90" / "le135".
 inline std::string_view to_string(angle_convention c) noexcept {
     switch (c) {
-        case angle_convention::oc: return "oc";
-        case angle_convention::le90: return "le90";
-        default: return "le135";
+    case angle_convention::oc:
+        return "oc";
+    case angle_convention::le90:
+        return "le90";
+    default:
+        return "le135";
     }
 }
 /// Parses "oc", "le90" or "le135"; throws geometry_error `bad_convention` otherwise.
@@ -3086,15 +3208,20 @@ inline angle_convention parse_angle_convention(std::string_view s) {
 }
 
 /// Python's float `%` (result has the sign of the divisor; `detail::py::mod`).
-inline double py_mod(double a, double b) noexcept { return ::rscovlm::detail::py::mod(a, b); }
+inline double py_mod(double a, double b) noexcept {
+    return ::rscovlm::detail::py::mod(a, b);
+}
 
 /// mmrotate `norm_angle(angle, angle_range)` (radians): `oc` unchanged,
 /// `le135`: `(a + pi/4) % pi - pi/4`, `le90`: `(a + pi/2) % pi - pi/2`.
 inline double norm_angle(double a, angle_convention c) noexcept {
     switch (c) {
-        case angle_convention::oc: return a;
-        case angle_convention::le135: return py_mod(a + pi / 4, pi) - pi / 4;
-        default: return py_mod(a + pi / 2, pi) - pi / 2;
+    case angle_convention::oc:
+        return a;
+    case angle_convention::le135:
+        return py_mod(a + pi / 4, pi) - pi / 4;
+    default:
+        return py_mod(a + pi / 2, pi) - pi / 2;
     }
 }
 
@@ -3146,7 +3273,9 @@ inline hbox rbox_to_hbox(const rbox& r) noexcept {
     return hbox{r.cx - xb, r.cy - yb, r.cx + xb, r.cy + yb};
 }
 /// mmrotate `qbox2hbox`: min / max of the vertices.
-inline hbox quad_to_hbox(const quad& q) noexcept { return bounds(q); }
+inline hbox quad_to_hbox(const quad& q) noexcept {
+    return bounds(q);
+}
 
 /// mmrotate `qbox2rbox`: `cv2.minAreaRect` on the float32 vertices, angle to radians, then
 /// `regularize` in convention `c` (as `ConvertBoxType` + the detector's angle version do).
@@ -3169,7 +3298,7 @@ inline rbox rbox_rad_to_deg(rbox r) noexcept {
     return r;
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry
 // ---- end rscovlm/geometry/convert.hpp
 
 #include <algorithm>
@@ -3212,11 +3341,11 @@ inline std::string format_categories(std::string_view tmpl, std::string_view cat
 
 /// An annotation prepared the reference's way for encoding (resized frame, integers).
 struct prepared {
-    std::array<std::int64_t, 4> bbox{};   ///< int(x * rw / ow) of the original bbox
-    std::vector<std::int64_t> polygon;    ///< int(x * rw / ow) of the original polygon
-    std::string name;                     ///< display name
-    std::size_t rank = 0;                 ///< category rank
-    std::size_t order = 0;                ///< input position (stable sort)
+    std::array<std::int64_t, 4> bbox{}; ///< int(x * rw / ow) of the original bbox
+    std::vector<std::int64_t> polygon;  ///< int(x * rw / ow) of the original polygon
+    std::string name;                   ///< display name
+    std::size_t rank = 0;               ///< category rank
+    std::size_t order = 0;              ///< input position (stable sort)
 };
 
 inline geometry::frame effective_frame(const geometry::frame& f) {
@@ -3233,15 +3362,16 @@ inline geometry::frame effective_frame(const geometry::frame& f) {
 /// The RSCoVLM preparation (dense_det_dataset.py `preprocess_coco_format_metadata`,
 /// `resize_coordinates_in_metadata`, then `annotations.sort(key=(category_rank, bbox[1], bbox[0]))`).
 /// `lowercase_rank_key` selects RSCoVLM's (true) or LMMRotate's (false) class sort key.
-inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const encode_options& opt,
-                                     bool need_polygon, bool lowercase_rank_key = true) {
+inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const encode_options& opt, bool need_polygon,
+                                     bool lowercase_rank_key = true) {
     const geometry::frame f = effective_frame(opt.frame);
     std::vector<std::string> classes = opt.classes;
     if (classes.empty()) {
         for (const auto& a : anns) {
             const std::string d = display_name(a.label);
             bool seen = false;
-            for (const auto& c : classes) seen = seen || display_name(c) == d;
+            for (const auto& c : classes)
+                seen = seen || display_name(c) == d;
             if (!seen) classes.push_back(a.label);
         }
     }
@@ -3274,12 +3404,14 @@ inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const 
             box = geometry::hbox{x0, y0, static_cast<double>(::rscovlm::detail::py::int_trunc(x0 + (x1 - x0))),
                                  static_cast<double>(::rscovlm::detail::py::int_trunc(y0 + (y1 - y0)))};
         } else {
-            RSCOVLM_THROW(codec_error, "bad_polygon", "annotation " + std::to_string(i) + " has neither bbox nor polygon");
+            RSCOVLM_THROW(codec_error, "bad_polygon",
+                          "annotation " + std::to_string(i) + " has neither bbox nor polygon");
         }
         if (poly.empty()) poly = {box.x1, box.y1, box.x2, box.y1, box.x2, box.y2, box.x1, box.y2};
         if (need_polygon && (poly.size() < 8 || poly.size() % 2 != 0))
             RSCOVLM_THROW(codec_error, "bad_polygon",
-                          "annotation " + std::to_string(i) + ": polygon needs at least 4 points (an even count of at least 8 values), got " +
+                          "annotation " + std::to_string(i) +
+                              ": polygon needs at least 4 points (an even count of at least 8 values), got " +
                               std::to_string(poly.size()) + " values");
         p.bbox = {geometry::to_resized_int(box.x1, f.resized_width, f.orig_width),
                   geometry::to_resized_int(box.y1, f.resized_height, f.orig_height),
@@ -3294,7 +3426,8 @@ inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const 
         return a.bbox[0] < b.bbox[0];
     });
     if (opt.rename)
-        for (auto& p : out) p.name = opt.rename(p.name);
+        for (auto& p : out)
+            p.name = opt.rename(p.name);
     return out;
 }
 
@@ -3357,12 +3490,14 @@ inline void to_original_frame(std::vector<double>& v, box_kind kind, const geome
 /// Shared last step of every decoder: checks the count of values, matches the label, maps the
 /// box back, appends it or records why not. `values` are in the resized frame.
 /// `item` is the item's text, or a callable returning it (only called when the item is dropped).
-template <class Item>
-inline void finish(decode_result& r, const label_matcher& m, const geometry::frame& f, box_kind kind,
-                   std::vector<double> values, std::string_view raw_label, std::size_t index, const Item& item) {
+template <class Item> inline void finish(decode_result& r, const label_matcher& m, const geometry::frame& f,
+                                         box_kind kind, std::vector<double> values, std::string_view raw_label,
+                                         std::size_t index, const Item& item) {
     auto item_text = [&item]() -> std::string {
-        if constexpr (std::is_invocable_v<const Item&>) return item();
-        else return std::string(std::string_view(item));
+        if constexpr (std::is_invocable_v<const Item&>)
+            return item();
+        else
+            return std::string(std::string_view(item));
     };
     const std::size_t k = arity(kind);
     if (values.size() < k) {
@@ -3370,7 +3505,7 @@ inline void finish(decode_result& r, const label_matcher& m, const geometry::fra
         return;
     }
     if (values.size() > k) {
-        r.dropped.add("extra_numbers", index, item_text());  // kept: the reference keeps poly[:8]
+        r.dropped.add("extra_numbers", index, item_text()); // kept: the reference keeps poly[:8]
         values.resize(k);
     }
     for (double v : values)
@@ -3400,8 +3535,8 @@ inline bool says_none(std::string_view s) {
     return ::rscovlm::detail::py::rstrip(low, ".") == "there are none";
 }
 
-}  // namespace detail
-}  // namespace rscovlm::box_codec
+} // namespace detail
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/codec.hpp
 // ---- begin rscovlm/box_codec/florence2.hpp
 /// \file
@@ -3481,9 +3616,12 @@ public:
         std::string out;
         const std::string* last = nullptr;
         for (const auto& it : items) {
-            if (!last || *last != it.name) out += it.name;
-            else out += "<sep>";
-            for (auto v : it.poly) out += "<loc_" + std::to_string(v) + ">";
+            if (!last || *last != it.name)
+                out += it.name;
+            else
+                out += "<sep>";
+            for (auto v : it.poly)
+                out += "<loc_" + std::to_string(v) + ">";
             last = &it.name;
         }
         return out;
@@ -3545,7 +3683,8 @@ private:
     static std::size_t loc_len(std::string_view s, std::size_t i) noexcept {
         if (s.compare(i, 5, "<loc_") != 0) return 0;
         std::size_t k = i + 5;
-        while (k < s.size() && s[k] >= '0' && s[k] <= '9') ++k;
+        while (k < s.size() && s[k] >= '0' && s[k] <= '9')
+            ++k;
         if (k == i + 5 || k >= s.size() || s[k] != '>') return 0;
         return k + 1 - i;
     }
@@ -3564,7 +3703,8 @@ private:
         std::string_view strip = pt;
         if (strip.compare(0, 4, "loc_") == 0) {
             std::size_t k = 4;
-            while (k < strip.size() && strip[k] >= '0' && strip[k] <= '9') ++k;
+            while (k < strip.size() && strip[k] >= '0' && strip[k] <= '9')
+                ++k;
             if (k > 4 && k < strip.size() && strip[k] == '>') strip = strip.substr(k + 1);
         }
         if (strip.empty()) return;
@@ -3585,7 +3725,7 @@ private:
                     }
                 if (stop != std::string_view::npos) break;
             }
-            if (strip[p] == '\n') break;  // '.' does not cross a newline
+            if (strip[p] == '\n') break; // '.' does not cross a newline
         }
         if (stop == std::string_view::npos) {
             r.dropped.add("bad_format", index++, pt);
@@ -3629,7 +3769,7 @@ private:
                     r.dropped.add("bad_format", index++, item);
                     continue;
                 }
-                if (q.size() % 2 == 1) q.pop_back();  // abandon the last element if not paired
+                if (q.size() % 2 == 1) q.pop_back(); // abandon the last element if not paired
                 for (std::size_t c = 0; c + 1 < q.size(); c += 2) {
                     q[c] = dequantize(q[c], orig.orig_width);
                     q[c + 1] = dequantize(q[c + 1], orig.orig_height);
@@ -3640,7 +3780,7 @@ private:
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/florence2.hpp
 // ---- begin rscovlm/box_codec/geochat.hpp
 /// \file
@@ -3676,7 +3816,9 @@ public:
         for (const auto& p : prepared) {
             const annotation& a = anns[p.order];
             geometry::hbox b = a.bbox ? *a.bbox : geometry::bounds(geometry::quad_from_flat(a.polygon.data()));
-            auto q = [](double v, int size) { return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 100.0), 0, 100); };
+            auto q = [](double v, int size) {
+                return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 100.0), 0, 100);
+            };
             if (!out.empty()) out.push_back('\n');
             out += "<p>" + p.name + "</p> {<" + std::to_string(q(b.x1, f.orig_width)) + "><" +
                    std::to_string(q(b.y1, f.orig_height)) + "><" + std::to_string(q(b.x2, f.orig_width)) + "><" +
@@ -3696,11 +3838,11 @@ public:
         std::string label;
         std::size_t pos = 0, index = 0, ps = s.find("<p>");
         while (pos < s.size()) {
-            if (ps != std::string_view::npos && ps < pos) ps = s.find("<p>", pos);  // keeps the scan linear
+            if (ps != std::string_view::npos && ps < pos) ps = s.find("<p>", pos); // keeps the scan linear
             const std::size_t bs = s.find('{', pos);
             if (bs == std::string_view::npos) break;
             if (ps != std::string_view::npos && ps < bs) {
-                const std::size_t last = s.substr(0, bs).rfind("<p>");  // the closest phrase wins
+                const std::size_t last = s.substr(0, bs).rfind("<p>"); // the closest phrase wins
                 const std::size_t pe = s.substr(0, bs).find("</p>", last + 3);
                 label.assign(s.substr(last + 3, (pe == std::string_view::npos ? bs : pe) - last - 3));
             }
@@ -3724,8 +3866,10 @@ public:
                     break;
                 }
                 const auto v = ::rscovlm::detail::py::parse_int_as_double(coords.substr(i + 1, e - i - 1));
-                if (!v) ok = false;
-                else vals.push_back(*v);
+                if (!v)
+                    ok = false;
+                else
+                    vals.push_back(*v);
                 i = e + 1;
             }
             if (!ok) {
@@ -3744,11 +3888,12 @@ public:
     }
 
     std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories("[detection] Locate all the {categories} in the image.", categories_string(classes));
+        return detail::format_categories("[detection] Locate all the {categories} in the image.",
+                                         categories_string(classes));
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/geochat.hpp
 // ---- begin rscovlm/box_codec/qwen2vl.hpp
 /// \file
@@ -3781,7 +3926,7 @@ public:
     /// object, in the RSCoVLM order, separated by newlines; "There are none." without objects.
     std::string encode(const std::vector<annotation>& anns, const encode_options& opt) const override {
         encode_options o = opt;
-        o.frame.resized_width = o.frame.orig_width;  // the grid is defined on the original frame
+        o.frame.resized_width = o.frame.orig_width; // the grid is defined on the original frame
         o.frame.resized_height = o.frame.orig_height;
         const auto prepared = detail::prepare(anns, o, false);
         if (prepared.empty()) return "There are none.";
@@ -3816,11 +3961,11 @@ public:
         std::string label;
         std::size_t pos = 0, index = 0, rs = s.find(ref_start);
         while (true) {
-            if (rs != std::string_view::npos && rs < pos) rs = s.find(ref_start, pos);  // keeps the scan linear
+            if (rs != std::string_view::npos && rs < pos) rs = s.find(ref_start, pos); // keeps the scan linear
             const std::size_t bs = s.find(box_start, pos);
             if (bs == std::string_view::npos) break;
             if (rs != std::string_view::npos && rs < bs) {
-                const std::size_t last = s.substr(0, bs).rfind(ref_start);  // the closest reference wins
+                const std::size_t last = s.substr(0, bs).rfind(ref_start); // the closest reference wins
                 const std::size_t re = s.substr(0, bs).find(ref_end, last + ref_start.size());
                 if (re == std::string_view::npos) {
                     label.assign(s.substr(last + ref_start.size(), bs - last - ref_start.size()));
@@ -3839,13 +3984,17 @@ public:
             auto flush = [&] {
                 if (tok.empty()) return;
                 const auto v = ::rscovlm::detail::py::parse_int_as_double(tok);
-                if (!v) ok = false;
-                else vals.push_back(*v);
+                if (!v)
+                    ok = false;
+                else
+                    vals.push_back(*v);
                 tok.clear();
             };
             for (char c : body) {
-                if (c == '(' || c == ')' || c == ',' || c == '[' || c == ']' || c == ' ') flush();
-                else tok.push_back(c);
+                if (c == '(' || c == ')' || c == ',' || c == '[' || c == ']' || c == ' ')
+                    flush();
+                else
+                    tok.push_back(c);
             }
             flush();
             if (!ok) {
@@ -3867,7 +4016,7 @@ public:
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/qwen2vl.hpp
 // ---- begin rscovlm/box_codec/rscovlm.hpp
 /// \file
@@ -3905,12 +4054,16 @@ inline bool nesting_ok(std::string_view s, std::size_t max_depth = 256) {
     bool in_str = false, esc = false;
     for (char c : s) {
         if (in_str) {
-            if (esc) esc = false;
-            else if (c == '\\') esc = true;
-            else if (c == '"') in_str = false;
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
             continue;
         }
-        if (c == '"') in_str = true;
+        if (c == '"')
+            in_str = true;
         else if (c == '[' || c == '{') {
             if (++depth > max_depth) return false;
         } else if ((c == ']' || c == '}') && depth > 0) {
@@ -3926,9 +4079,13 @@ inline nlohmann::json loads(std::string_view s) {
     return nlohmann::json::parse(s.begin(), s.end(), nullptr, false);
 }
 
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 // Length of the `\s` character (Python `str.isspace()`) at s[i], 0 when none.
-inline std::size_t space_len(std::string_view s, std::size_t i) { return ::rscovlm::detail::py::space_at(s, i); }
+inline std::size_t space_len(std::string_view s, std::size_t i) {
+    return ::rscovlm::detail::py::space_at(s, i);
+}
 
 // re.sub(r'(, *)+', ', ', s)
 inline std::string collapse_commas(std::string_view s) {
@@ -3942,7 +4099,8 @@ inline std::string collapse_commas(std::string_view s) {
         }
         while (i < s.size() && s[i] == ',') {
             ++i;
-            while (i < s.size() && s[i] == ' ') ++i;
+            while (i < s.size() && s[i] == ' ')
+                ++i;
         }
         o += ", ";
     }
@@ -3957,7 +4115,8 @@ inline std::string comma_between_numbers(std::string_view s) {
     while (i < s.size()) {
         if (is_digit(s[i])) {
             std::size_t j = i + 1;
-            for (std::size_t k; j < s.size() && (k = space_len(s, j)) != 0;) j += k;
+            for (std::size_t k; j < s.size() && (k = space_len(s, j)) != 0;)
+                j += k;
             if (j > i + 1 && j < s.size() && is_digit(s[j])) {
                 o.push_back(s[i]);
                 o += ", ";
@@ -3984,20 +4143,21 @@ inline std::string collapse_labels(std::string_view s) {
         }
         while (s.compare(i, key.size(), key) == 0) {
             i += key.size();
-            for (std::size_t k; i < s.size() && (k = space_len(s, i)) != 0;) i += k;
+            for (std::size_t k; i < s.size() && (k = space_len(s, i)) != 0;)
+                i += k;
         }
         o += "\"label\": ";
     }
     return o;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// What `parse_detection_json` did.
 struct json_parse_info {
-    bool repaired = false;          ///< the first parse failed and the repair steps ran
-    std::size_t dropped_lines = 0;  ///< lines holding '{' that step 6 had to drop
-    bool failed = false;            ///< even the repaired text did not parse (result is [])
+    bool repaired = false;         ///< the first parse failed and the repair steps ran
+    std::size_t dropped_lines = 0; ///< lines holding '{' that step 6 had to drop
+    bool failed = false;           ///< even the repaired text did not parse (result is [])
 };
 
 /// Reads a JSON detection answer as the reference does:
@@ -4016,8 +4176,10 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     if (!j.is_discarded()) return j;
     inf.repaired = true;
     for (char& c : out) {
-        if (c == '(') c = '[';
-        else if (c == ')') c = ']';
+        if (c == '(')
+            c = '[';
+        else if (c == ')')
+            c = ']';
     }
     out = detail::collapse_commas(out);
     out = detail::comma_between_numbers(out);
@@ -4046,7 +4208,7 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     return j;
 }
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/json_repair.hpp
 // ---- begin rscovlm/box_codec/prompts.hpp
 /// \file
@@ -4125,7 +4287,7 @@ inline std::string vary(std::string_view tmpl, bool bounding_box, bool rotated) 
 /// The open-ended phrase that replaces `(the )?{categories}` with synonyms (`set_open_end_prompt_settings`).
 inline constexpr std::string_view open_end_phrase = "all the visible remote sensing objects";
 
-}  // namespace rscovlm::box_codec::prompts
+} // namespace rscovlm::box_codec::prompts
 // ---- end rscovlm/box_codec/prompts.hpp
 
 #include <nlohmann/json.hpp>
@@ -4138,10 +4300,8 @@ namespace rscovlm::box_codec {
 
 namespace detail {
 
-template <box_kind K>
-struct rscovlm_traits;
-template <>
-struct rscovlm_traits<box_kind::hbb> {
+template <box_kind K> struct rscovlm_traits;
+template <> struct rscovlm_traits<box_kind::hbb> {
     static constexpr std::string_view plain_key = "codec.hbb.plain";
     static constexpr std::string_view json_key = "codec.hbb.json";
     static constexpr std::string_view json_field = "bbox_2d";
@@ -4149,8 +4309,7 @@ struct rscovlm_traits<box_kind::hbb> {
     static constexpr std::string_view json_system = "";
     static constexpr std::string_view json_user = prompts::hbb_json_user;
 };
-template <>
-struct rscovlm_traits<box_kind::obb> {
+template <> struct rscovlm_traits<box_kind::obb> {
     static constexpr std::string_view plain_key = "codec.obb.plain";
     static constexpr std::string_view json_key = "codec.obb.json";
     static constexpr std::string_view json_field = "oriented bbox";
@@ -4158,8 +4317,7 @@ struct rscovlm_traits<box_kind::obb> {
     static constexpr std::string_view json_system = prompts::obb_json_system;
     static constexpr std::string_view json_user = prompts::obb_json_user;
 };
-template <>
-struct rscovlm_traits<box_kind::quad> {
+template <> struct rscovlm_traits<box_kind::quad> {
     static constexpr std::string_view plain_key = "codec.quad.plain";
     static constexpr std::string_view json_key = "codec.quad.json";
     static constexpr std::string_view json_field = "quadrant bbox";
@@ -4176,13 +4334,12 @@ inline std::string_view cut_input(std::string_view text, const decode_options& o
     return text;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// RSCoVLM plain-text format for box kind `K` (keys `codec.hbb.plain`, `codec.obb.plain`,
 /// `codec.quad.plain`). Parameter `eval_prompt` (bool, default false) selects the evaluation
 /// user prompt ("find the {categories}.") instead of the training one ("find the {categories}").
-template <box_kind K>
-class rscovlm_plain : public registry::component<rscovlm_plain<K>, codec> {
+template <box_kind K> class rscovlm_plain : public registry::component<rscovlm_plain<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::plain_key;
     static constexpr std::string_view summary =
@@ -4233,7 +4390,8 @@ public:
             std::size_t start = 0;
             while (true) {
                 const std::size_t comma = poly.find(',', start);
-                const auto v = ::rscovlm::detail::py::parse_int_as_double(poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(
+                    poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
                 if (!v) {
                     ok = false;
                     break;
@@ -4263,8 +4421,7 @@ private:
 
 /// RSCoVLM fenced-JSON format for box kind `K` (keys `codec.hbb.json`, `codec.obb.json`,
 /// `codec.quad.json`): "```json\n[\n\t{...},\n\t{...}\n]\n```" with Python `json.dumps` objects.
-template <box_kind K>
-class rscovlm_json : public registry::component<rscovlm_json<K>, codec> {
+template <box_kind K> class rscovlm_json : public registry::component<rscovlm_json<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::json_key;
     static constexpr std::string_view summary =
@@ -4304,9 +4461,10 @@ public:
         const label_matcher m(opt.classes, opt.fuzzy, opt.fuzzy_cutoff);
         json_parse_info info;
         nlohmann::json j = parse_detection_json(s, &info);
-        for (std::size_t i = 0; i < info.dropped_lines; ++i) r.dropped.add("bad_json", i, "");
+        for (std::size_t i = 0; i < info.dropped_lines; ++i)
+            r.dropped.add("bad_json", i, "");
         if (info.failed) r.dropped.add("bad_json", 0, s);
-        if (j.is_object()) j = nlohmann::json::array({j});  // a lone object: read it as one instance
+        if (j.is_object()) j = nlohmann::json::array({j}); // a lone object: read it as one instance
         if (!j.is_array()) {
             r.dropped.add("bad_format", 0, s);
             return r;
@@ -4332,7 +4490,8 @@ public:
             }
             bool ints = poly.is_array();
             if (ints)
-                for (const auto& v : poly) ints = ints && v.is_number_integer();
+                for (const auto& v : poly)
+                    ints = ints && v.is_number_integer();
             if (!ints) {
                 r.dropped.add("bad_number", i, dump());
                 continue;
@@ -4352,7 +4511,7 @@ public:
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/rscovlm.hpp
 
 #include <string_view>
@@ -4383,7 +4542,7 @@ struct kind {
     using builtin_list = builtin;
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/builtin.hpp
 // ---- begin rscovlm/box_codec/json.hpp
 /// \file box_codec/json.hpp
@@ -4412,15 +4571,18 @@ inline void to_json(nlohmann::json& j, const dropped_item& d) {
 
 inline void to_json(nlohmann::json& j, const drop_report& r) {
     nlohmann::json counts = nlohmann::json::object();
-    for (const auto& kv : r.counts) counts[kv.first] = kv.second;
+    for (const auto& kv : r.counts)
+        counts[kv.first] = kv.second;
     nlohmann::json examples = nlohmann::json::array();
-    for (const auto& d : r.examples) examples.push_back(d);
+    for (const auto& d : r.examples)
+        examples.push_back(d);
     j = nlohmann::json{{"counts", counts}, {"total", r.total()}, {"examples", examples}};
 }
 
 inline void to_json(nlohmann::json& j, const decode_result& r) {
     nlohmann::json objects = nlohmann::json::array();
-    for (const auto& o : r.objects) objects.push_back(o);
+    for (const auto& o : r.objects)
+        objects.push_back(o);
     j = nlohmann::json{{"objects", objects}, {"dropped", r.dropped}, {"fuzzy_matched", r.fuzzy_matched}};
 }
 
@@ -4475,12 +4637,16 @@ inline void to_json(nlohmann::json& j, const decode_result& r) {
 namespace rscovlm::data::detail {
 
 /// `json.dumps(str)` (`detail::py::json_dumps_string`).
-inline std::string py_json_string(std::string_view s) { return ::rscovlm::detail::py::json_dumps_string(s); }
+inline std::string py_json_string(std::string_view s) {
+    return ::rscovlm::detail::py::json_dumps_string(s);
+}
 
 /// `json.dumps(value)` with Python's defaults (`detail::py::json_dumps`).
-inline std::string py_json_dumps(const nlohmann::ordered_json& v) { return ::rscovlm::detail::py::json_dumps(v); }
+inline std::string py_json_dumps(const nlohmann::ordered_json& v) {
+    return ::rscovlm::detail::py::json_dumps(v);
+}
 
-}  // namespace rscovlm::data::detail
+} // namespace rscovlm::data::detail
 // ---- end rscovlm/data/detail/pyjson.hpp
 // ---- begin rscovlm/data/detail/pyrandom.hpp
 /// \file data/detail/pyrandom.hpp
@@ -4497,7 +4663,7 @@ using ::rscovlm::detail::py::randbelow;
 using ::rscovlm::detail::py::sample_indices;
 using ::rscovlm::detail::py::shuffle;
 
-}  // namespace rscovlm::data::detail
+} // namespace rscovlm::data::detail
 // ---- end rscovlm/data/detail/pyrandom.hpp
 // ---- begin rscovlm/data/records.hpp
 /// \file data/records.hpp
@@ -4523,17 +4689,17 @@ struct det_instance {
     std::optional<geometry::hbox> bbox;
     /// Segmentation polygon, flat x, y, ... (a quad for oriented datasets).
     std::vector<double> polygon;
-    std::string label;   ///< raw class name ("small-vehicle")
+    std::string label; ///< raw class name ("small-vehicle")
     int difficulty = 0;
 };
 
 /// An image with its objects (dense detection datasets: DOTA, DIOR-R, FAIR1M, HRSC, COCO...).
 struct detection_record {
-    std::string image;   ///< image path (data_path joined with file_name)
+    std::string image; ///< image path (data_path joined with file_name)
     int width = 0;
     int height = 0;
     std::vector<det_instance> objects;
-    std::vector<std::string> classes;  ///< the dataset's class names (raw), for prompts and ranks
+    std::vector<std::string> classes; ///< the dataset's class names (raw), for prompts and ranks
     /// Open-ended prompt for this image (DenseDetectionDataset's per-record `use_synonyms`, drawn
     /// once when the dataset is loaded): the categories become "all the visible remote sensing
     /// objects" and each object's label a random synonym from `synonyms`.
@@ -4547,12 +4713,12 @@ struct grounding_record {
     std::string image;
     int width = 0;
     int height = 0;
-    std::string question;                 ///< the referring expression
-    std::optional<geometry::hbox> bbox;   ///< [x1, y1, x2, y2]
-    std::vector<geometry::point> poly;    ///< quad, when the dataset has one
+    std::string question;               ///< the referring expression
+    std::optional<geometry::hbox> bbox; ///< [x1, y1, x2, y2]
+    std::vector<geometry::point> poly;  ///< quad, when the dataset has one
     std::string dataset;
     std::string image_id;
-    std::string question_id;              ///< `str(question_id)` (names the mask file)
+    std::string question_id; ///< `str(question_id)` (names the mask file)
     /// Segmentation mask file (`data_path/masks/<dataset>/<image_id stem>_<question_id>.png`) when
     /// the record has one: the metainfo's `mask_exists`, else whether the file exists, decided when
     /// the dataset is read as the reference's constructor does. Empty: no mask.
@@ -4563,23 +4729,23 @@ struct grounding_record {
 /// placeholders); GeoChat/TEOChat instruction files use the same layout.
 struct chat_record {
     std::string id;
-    std::vector<std::string> images;   ///< image paths, in placeholder order
-    std::vector<std::string> videos;   ///< video paths or frame folders, in placeholder order
-    nlohmann::json conversations;      ///< the raw turns
-    std::string task;                  ///< optional `task` field
+    std::vector<std::string> images; ///< image paths, in placeholder order
+    std::vector<std::string> videos; ///< video paths or frame folders, in placeholder order
+    nlohmann::json conversations;    ///< the raw turns
+    std::string task;                ///< optional `task` field
 };
 
 /// A visual question of LRS-VQA / LRS-VQA-Zoom.
 struct vqa_record {
     std::string image;
-    int width = 0;    ///< image_ori_width
-    int height = 0;   ///< image_ori_height
+    int width = 0;  ///< image_ori_width
+    int height = 0; ///< image_ori_height
     bool multiple_choice = false;
-    std::string question;                  ///< open-ended: `question`; MCQ: `Text`
-    std::string answer;                    ///< open-ended: `answer`; MCQ: `Ground truth`
-    std::vector<std::string> choices;      ///< MCQ `Answer choices`
-    std::vector<std::array<double, 4>> crop_hbox;  ///< bbox_info.crop_hbox (original frame)
-    std::vector<std::vector<double>> rbox;         ///< bbox_info.rbox
+    std::string question;                         ///< open-ended: `question`; MCQ: `Text`
+    std::string answer;                           ///< open-ended: `answer`; MCQ: `Ground truth`
+    std::vector<std::string> choices;             ///< MCQ `Answer choices`
+    std::vector<std::array<double, 4>> crop_hbox; ///< bbox_info.crop_hbox (original frame)
+    std::vector<std::vector<double>> rbox;        ///< bbox_info.rbox
 };
 
 /// Any record.
@@ -4588,9 +4754,9 @@ using record = std::variant<detection_record, grounding_record, chat_record, vqa
 /// An image referenced by a conversation, with the size it is fed to the model at.
 struct image_ref {
     std::string path;
-    int width = 0;            ///< original size (0 when unknown)
+    int width = 0; ///< original size (0 when unknown)
     int height = 0;
-    int resized_width = 0;    ///< 0: the encoder chooses with its own budget
+    int resized_width = 0; ///< 0: the encoder chooses with its own budget
     int resized_height = 0;
     /// When set, the image is this crop [x0, y0, x1, y1] of `path` (Pillow `crop`: rounded,
     /// zero outside), e.g. the zoomed-in view of a Zoom-in Chain sample.
@@ -4602,11 +4768,11 @@ struct image_ref {
 struct conversation {
     nlohmann::ordered_json messages = nlohmann::ordered_json::array();
     std::vector<image_ref> images;
-    std::string dataset;  ///< recipe name of the source dataset
-    std::string task;     ///< "det.hbb", "det.obb", "det.polygon", "ground.hbb", "sft", "zoom", ...
+    std::string dataset; ///< recipe name of the source dataset
+    std::string task;    ///< "det.hbb", "det.obb", "det.polygon", "ground.hbb", "sft", "zoom", ...
 };
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/records.hpp
 // ---- begin rscovlm/image/image.hpp
 /// \file image.hpp
@@ -4641,7 +4807,8 @@ struct image {
     /// \brief A zero-filled `w x h` image with `c` channels (negative sizes are treated as 0).
     image(int w, int h, int c)
         : width(w > 0 ? w : 0), height(h > 0 ? h : 0), channels(c > 0 ? c : 0),
-          data(static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * static_cast<std::size_t>(channels)) {}
+          data(static_cast<std::size_t>(width) * static_cast<std::size_t>(height) *
+               static_cast<std::size_t>(channels)) {}
 
     /// \brief Channel `c` of pixel (x, y); no bounds checks.
     std::uint8_t& at(int x, int y, int c = 0) noexcept { return data[offset(x, y, c)]; }
@@ -4663,7 +4830,7 @@ struct image {
     /// \brief Crop the box [x0, x1) x [y0, y1) (Pillow `Image.crop`: outside pixels are zero); see `imaging::crop`.
     static image crop(const image& src, int x0, int y0, int x1, int y1);
 
-  private:
+private:
     std::size_t offset(int x, int y, int c) const noexcept {
         return (static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)) *
                    static_cast<std::size_t>(channels) +
@@ -4671,7 +4838,7 @@ struct image {
     }
 };
 
-}  // namespace rscovlm
+} // namespace rscovlm
 
 namespace rscovlm::imaging::detail {
 
@@ -4682,8 +4849,7 @@ namespace rscovlm::imaging::detail {
 /// is advised for transparent huge pages before it is first touched: faulting in multi-megabyte image
 /// buffers 4 KiB at a time costs more than decoding them on some (virtualised) hosts. Old contents are
 /// kept only when no reallocation is needed; callers overwrite every element.
-template <class T>
-inline void grow_buffer(std::vector<T>& v, std::size_t n) {
+template <class T> inline void grow_buffer(std::vector<T>& v, std::size_t n) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     const std::size_t bytes = n * sizeof(T);
     if (v.capacity() < n && bytes >= (std::size_t{8} << 20)) {
@@ -4708,7 +4874,7 @@ inline image make_image(int w, int h, int c) {
     return img;
 }
 
-}  // namespace rscovlm::imaging::detail
+} // namespace rscovlm::imaging::detail
 
 // The operations are part of the image API (image::resize / image::crop are defined there).
 // ---- begin rscovlm/imaging/ops.hpp
@@ -4745,8 +4911,7 @@ inline int resolve_threads(int requested) noexcept {
 
 /// \brief Calls `fn(begin, end)` on contiguous chunks covering [0, n), on up to `threads` threads
 /// (0 = hardware concurrency). Work smaller than `min_chunk` items per thread runs inline. `fn` must not throw.
-template <class F>
-void parallel_for(std::size_t n, int threads, F&& fn, std::size_t min_chunk = 1) {
+template <class F> void parallel_for(std::size_t n, int threads, F&& fn, std::size_t min_chunk = 1) {
     if (n == 0) return;
     std::size_t t = static_cast<std::size_t>(resolve_threads(threads));
     if (min_chunk == 0) min_chunk = 1;
@@ -4768,10 +4933,11 @@ void parallel_for(std::size_t n, int threads, F&& fn, std::size_t min_chunk = 1)
         begin = e;
     }
     fn(std::size_t{0}, first_end);
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 // ---- end rscovlm/imaging/parallel.hpp
 
 // Exact integer AVX2 kernels of the resampler (GCC/Clang on x86; chosen at run time when the CPU has
@@ -4799,10 +4965,14 @@ using filter = rscovlm::image::filter;
 /// \brief Name of a filter ("nearest", "bilinear", "bicubic", "lanczos").
 inline std::string_view filter_name(filter f) noexcept {
     switch (f) {
-    case filter::nearest: return "nearest";
-    case filter::bilinear: return "bilinear";
-    case filter::bicubic: return "bicubic";
-    case filter::lanczos: return "lanczos";
+    case filter::nearest:
+        return "nearest";
+    case filter::bilinear:
+        return "bilinear";
+    case filter::bicubic:
+        return "bicubic";
+    case filter::lanczos:
+        return "lanczos";
     }
     return "bicubic";
 }
@@ -4874,8 +5044,8 @@ inline double lanczos_kernel(double x) noexcept {
 /// Fixed-point coefficients of one resampling axis (Pillow `precompute_coeffs` + `normalize_coeffs_8bpc`).
 struct axis_coeffs {
     int ksize = 0;
-    std::vector<int> bounds;        // [xmin, n] per output pixel
-    std::vector<std::int32_t> kk;   // ksize per output pixel
+    std::vector<int> bounds;      // [xmin, n] per output pixel
+    std::vector<std::int32_t> kk; // ksize per output pixel
 };
 
 inline axis_coeffs precompute_coeffs(int in_size, int out_size, filter f) {
@@ -4903,12 +5073,12 @@ inline axis_coeffs precompute_coeffs(int in_size, int out_size, filter f) {
         const double center = 0.0 + (xx + 0.5) * scale;
         double ww = 0.0;
         const double ss = 1.0 / filterscale;
-        int xmin = static_cast<int>(center - support + 0.5);  // C truncation toward zero, as Pillow
+        int xmin = static_cast<int>(center - support + 0.5); // C truncation toward zero, as Pillow
         if (xmin < 0) xmin = 0;
         int xmax = static_cast<int>(center + support + 0.5);
         if (xmax > in_size) xmax = in_size;
         xmax -= xmin;
-        if (xmax > c.ksize) xmax = c.ksize;  // never happens for valid sizes; guards the buffer
+        if (xmax > c.ksize) xmax = c.ksize; // never happens for valid sizes; guards the buffer
         if (xmax < 0) xmax = 0;
         for (int x = 0; x < xmax; ++x) {
             const double w = kernel((x + xmin - center + 0.5) * ss);
@@ -4935,9 +5105,8 @@ inline std::uint8_t clip8(std::int32_t v) noexcept {
     return static_cast<std::uint8_t>(s < 0 ? 0 : (s > 255 ? 255 : s));
 }
 
-template <int NC>
-inline void resample_horizontal_rows(const image& in, image& out, int y_offset, const axis_coeffs& c, std::size_t y0,
-                                     std::size_t y1) {
+template <int NC> inline void resample_horizontal_rows(const image& in, image& out, int y_offset, const axis_coeffs& c,
+                                                       std::size_t y0, std::size_t y1) {
     const int nc = NC > 0 ? NC : in.channels;
     const std::size_t ks = static_cast<std::size_t>(c.ksize);
     for (std::size_t yy = y0; yy < y1; ++yy) {
@@ -4962,7 +5131,8 @@ inline void resample_horizontal_rows(const image& in, image& out, int y_offset, 
             } else {
                 for (int ch = 0; ch < nc; ++ch) {
                     std::int32_t acc = 1 << (precision_bits - 1);
-                    for (int x = 0; x < n; ++x) acc += s[x * nc + ch] * k[x];
+                    for (int x = 0; x < n; ++x)
+                        acc += s[x * nc + ch] * k[x];
                     dst[ch] = clip8(acc);
                 }
                 dst += nc;
@@ -4983,7 +5153,7 @@ inline void resample_horizontal_rows(const image& in, image& out, int y_offset, 
 RSCOVLM_AVX2_TARGET inline __m128i clip8x8_avx2(__m256i acc) noexcept {
     acc = _mm256_srai_epi32(acc, precision_bits);
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    return _mm_packus_epi16(w, w);  // low 8 bytes
+    return _mm_packus_epi16(w, w); // low 8 bytes
 }
 
 RSCOVLM_AVX2_TARGET inline void resample_vertical_rows_avx2(const image& in, image& out, const axis_coeffs& c,
@@ -5029,7 +5199,8 @@ RSCOVLM_AVX2_TARGET inline void resample_vertical_rows_avx2(const image& in, ima
         for (; i < row_len; ++i) {
             std::int32_t acc = init;
             const std::uint8_t* p = base + i;
-            for (int y = 0; y < n; ++y, p += stride) acc += *p * k[y];
+            for (int y = 0; y < n; ++y, p += stride)
+                acc += *p * k[y];
             dst[i] = clip8(acc);
         }
     }
@@ -5038,7 +5209,7 @@ RSCOVLM_AVX2_TARGET inline void resample_vertical_rows_avx2(const image& in, ima
 // Coefficients of the horizontal pass with each output pixel's taps zero-padded to a multiple of `group`
 // (8 for one channel, else 4), so that the AVX2 loop runs whole groups: a zero coefficient adds nothing.
 struct padded_coeffs {
-    std::size_t stride = 0;            // int32 per output pixel
+    std::size_t stride = 0; // int32 per output pixel
     std::vector<std::int32_t> kk;
 };
 
@@ -5056,13 +5227,13 @@ inline padded_coeffs pad_coeffs(const axis_coeffs& c, int out_size, std::size_t 
     return p;
 }
 
-template <int NC>
-RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, image& out, int y_offset,
-                                                              const axis_coeffs& c, const padded_coeffs& pc,
-                                                              std::size_t y0, std::size_t y1) {
+template <int NC> RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, image& out,
+                                                                                int y_offset, const axis_coeffs& c,
+                                                                                const padded_coeffs& pc, std::size_t y0,
+                                                                                std::size_t y1) {
     static_assert(NC == 1 || NC == 2, "1 or 2 channels (3 and 4: resample_horizontal_rows_madd)");
     constexpr int group = NC == 1 ? 8 : 4;
-    constexpr std::ptrdiff_t load_bytes = 8;  // one group's load
+    constexpr std::ptrdiff_t load_bytes = 8; // one group's load
     constexpr std::ptrdiff_t group_bytes = static_cast<std::ptrdiff_t>(group) * NC;
     const std::int32_t init = std::int32_t{1} << (precision_bits - 1);
     // Padded taps may read past the last tap (times a zero coefficient); only inside the buffer.
@@ -5088,7 +5259,8 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, i
                 const std::int32_t* k = kks + static_cast<std::size_t>(xx) * ks;
                 for (int ch = 0; ch < NC; ++ch) {
                     std::int32_t acc = init;
-                    for (int x = 0; x < n; ++x) acc += s[x * NC + ch] * k[x];
+                    for (int x = 0; x < n; ++x)
+                        acc += s[x * NC + ch] * k[x];
                     dst[ch] = clip8(acc);
                 }
                 continue;
@@ -5129,9 +5301,9 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, i
 // overflow int32, so each madd is exact, and (sum_hi << 15) + sum_lo equals the int32 sum of p * k modulo
 // 2^32, i.e. exactly the scalar sum (which never leaves the int32 range).
 struct madd_coeffs {
-    bool ok = false;                   // every coefficient splits (|k| < 2^30)
-    std::size_t groups = 0;            // groups of 4 taps per output pixel
-    std::vector<std::int32_t> vec;     // per output pixel and group: 8 int32 of hi pairs, 8 of lo pairs
+    bool ok = false;               // every coefficient splits (|k| < 2^30)
+    std::size_t groups = 0;        // groups of 4 taps per output pixel
+    std::vector<std::int32_t> vec; // per output pixel and group: 8 int32 of hi pairs, 8 of lo pairs
 };
 
 inline madd_coeffs make_madd_coeffs(const axis_coeffs& c, int out_size) {
@@ -5184,10 +5356,10 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
     const std::size_t ks = static_cast<std::size_t>(c.ksize);
     const int out_w = out.width;
     // Per 128-bit lane: int16 pairs (channel c of tap 0, of tap 1) for taps 0, 1 (low lane) and 2, 3 (high).
-    const __m256i spread = NC == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
-                                                      6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1)
-                                   : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
-                                                      8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
+    const __m256i spread = NC == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1, 6, -1,
+                                                      9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1)
+                                   : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1, 8, -1, 12,
+                                                      -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
     const __m256i vinit = _mm256_set1_epi32(init);
     const std::uint8_t* src[R];
     std::uint8_t* dst[R];
@@ -5207,7 +5379,8 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
             for (int r = 0; r < R; ++r)
                 for (int ch = 0; ch < NC; ++ch) {
                     std::int32_t acc = init;
-                    for (int x = 0; x < n; ++x) acc += src[r][off + static_cast<std::size_t>(x * NC + ch)] * k[x];
+                    for (int x = 0; x < n; ++x)
+                        acc += src[r][off + static_cast<std::size_t>(x * NC + ch)] * k[x];
                     dst[r][o + static_cast<std::size_t>(ch)] = clip8(acc);
                 }
             continue;
@@ -5215,7 +5388,8 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
         const __m256i* kv =
             reinterpret_cast<const __m256i*>(mc.vec.data() + static_cast<std::size_t>(xx) * mc.groups * 16);
         __m256i acc_hi[R], acc_lo[R];
-        for (int r = 0; r < R; ++r) acc_hi[r] = acc_lo[r] = _mm256_setzero_si256();
+        for (int r = 0; r < R; ++r)
+            acc_hi[r] = acc_lo[r] = _mm256_setzero_si256();
         for (std::ptrdiff_t g = 0; g < groups; ++g, kv += 2) {
             const __m256i kh = _mm256_loadu_si256(kv), kl = _mm256_loadu_si256(kv + 1);
             for (int r = 0; r < R; ++r) {
@@ -5226,12 +5400,13 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
             }
         }
         __m256i acc[R];
-        for (int r = 0; r < R; ++r) acc[r] = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 15), acc_lo[r]);
+        for (int r = 0; r < R; ++r)
+            acc[r] = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 15), acc_lo[r]);
         // Rows 2p and 2p + 1: lane l of the 128-bit half h is channel l of row 2p + h (all taps).
         for (int p = 0; 2 * p < R; ++p) {
             const __m256i a0 = acc[2 * p], a1 = 2 * p + 1 < R ? acc[2 * p + 1] : acc[2 * p];
-            __m256i u = _mm256_add_epi32(_mm256_permute2x128_si256(a0, a1, 0x20),
-                                         _mm256_permute2x128_si256(a0, a1, 0x31));
+            __m256i u =
+                _mm256_add_epi32(_mm256_permute2x128_si256(a0, a1, 0x20), _mm256_permute2x128_si256(a0, a1, 0x31));
             u = _mm256_srai_epi32(_mm256_add_epi32(u, vinit), precision_bits);
             const __m256i w = _mm256_packs_epi32(u, u);
             const __m256i b8 = _mm256_packus_epi16(w, w);
@@ -5252,15 +5427,17 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
     }
 }
 
-template <int NC>
-RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_madd(const image& in, image& out, int y_offset,
-                                                              const axis_coeffs& c, const madd_coeffs& mc,
-                                                              std::size_t y0, std::size_t y1) {
+template <int NC> RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_madd(const image& in, image& out,
+                                                                                int y_offset, const axis_coeffs& c,
+                                                                                const madd_coeffs& mc, std::size_t y0,
+                                                                                std::size_t y1) {
     std::size_t yy = y0;
-    for (; yy + 4 <= y1; yy += 4) resample_horizontal_madd_block<NC, 4>(in, out, y_offset, c, mc, yy);
-    for (; yy < y1; ++yy) resample_horizontal_madd_block<NC, 1>(in, out, y_offset, c, mc, yy);
+    for (; yy + 4 <= y1; yy += 4)
+        resample_horizontal_madd_block<NC, 4>(in, out, y_offset, c, mc, yy);
+    for (; yy < y1; ++yy)
+        resample_horizontal_madd_block<NC, 1>(in, out, y_offset, c, mc, yy);
 }
-#endif  // RSCOVLM_IMAGING_AVX2
+#endif // RSCOVLM_IMAGING_AVX2
 
 inline void resample_horizontal(const image& in, image& out, int y_offset, const axis_coeffs& c, int threads,
                                 bool simd = true) {
@@ -5326,10 +5503,12 @@ inline void resample_vertical(const image& in, image& out, const axis_coeffs& c,
                 for (int y = 0; y < n; ++y) {
                     const std::uint8_t* src = in.row(ymin + y);
                     const std::int32_t ky = k[y];
-                    for (std::size_t i = 0; i < row_len; ++i) accp[i] += src[i] * ky;
+                    for (std::size_t i = 0; i < row_len; ++i)
+                        accp[i] += src[i] * ky;
                 }
                 std::uint8_t* dst = out.row(static_cast<int>(yy));
-                for (std::size_t i = 0; i < row_len; ++i) dst[i] = clip8(accp[i]);
+                for (std::size_t i = 0; i < row_len; ++i)
+                    dst[i] = clip8(accp[i]);
             }
         },
         8);
@@ -5343,11 +5522,13 @@ inline image resample(const image& src, int w, int h, filter f, int threads, boo
     axis_coeffs ch = precompute_coeffs(src.width, w, f);
     axis_coeffs cv = precompute_coeffs(src.height, h, f);
     const int ybox_first = cv.bounds[0];
-    const int ybox_last = cv.bounds[static_cast<std::size_t>(h) * 2 - 2] + cv.bounds[static_cast<std::size_t>(h) * 2 - 1];
+    const int ybox_last =
+        cv.bounds[static_cast<std::size_t>(h) * 2 - 2] + cv.bounds[static_cast<std::size_t>(h) * 2 - 1];
     image tmp;
     const image* cur = &src;
     if (need_h) {
-        for (int i = 0; i < h; ++i) cv.bounds[static_cast<std::size_t>(i) * 2] -= ybox_first;
+        for (int i = 0; i < h; ++i)
+            cv.bounds[static_cast<std::size_t>(i) * 2] -= ybox_first;
         tmp = make_image(w, ybox_last - ybox_first, src.channels);
         resample_horizontal(src, tmp, ybox_first, ch, threads, simd);
         cur = &tmp;
@@ -5381,7 +5562,8 @@ inline image resize_nearest(const image& src, int w, int h) {
             std::uint8_t* o = out.row(y);
             for (int x = 0; x < w; ++x) {
                 const int xi = xin[static_cast<std::size_t>(x)];
-                if (xi >= 0) std::memcpy(o + static_cast<std::size_t>(x) * nc, in + static_cast<std::size_t>(xi) * nc, nc);
+                if (xi >= 0)
+                    std::memcpy(o + static_cast<std::size_t>(x) * nc, in + static_cast<std::size_t>(xi) * nc, nc);
             }
         }
         yo += ay;
@@ -5420,7 +5602,7 @@ inline void unpremultiply(image& img) noexcept {
     }
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// \brief Resizes to `w x h` exactly as Pillow 9.4 `Image.resize((w, h), f)` does for modes L, LA, RGB, RGBA.
 ///
@@ -5431,11 +5613,11 @@ inline image resize(const image& src, int w, int h, filter f = filter::bicubic, 
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
                       "resize: height and width must be > 0 (got " + std::to_string(w) + "x" + std::to_string(h) + ")");
-    if (src.empty())
-        RSCOVLM_THROW(image_error, "empty_image", "resize: the source image has no pixels");
+    if (src.empty()) RSCOVLM_THROW(image_error, "empty_image", "resize: the source image has no pixels");
     if (src.data.size() != src.size_bytes())
-        RSCOVLM_THROW(image_error, "bad_buffer", "resize: data holds " + std::to_string(src.data.size()) +
-                                                     " bytes, expected " + std::to_string(src.size_bytes()));
+        RSCOVLM_THROW(image_error, "bad_buffer",
+                      "resize: data holds " + std::to_string(src.data.size()) + " bytes, expected " +
+                          std::to_string(src.size_bytes()));
     if (w == src.width && h == src.height) return src;
     if (f == filter::nearest) return detail::resize_nearest(src, w, h);
     if (src.channels == 2 || src.channels == 4) {
@@ -5448,13 +5630,15 @@ inline image resize(const image& src, int w, int h, filter f = filter::bicubic, 
     return detail::resample(src, w, h, f, opt.threads, opt.simd);
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 
 namespace rscovlm {
 
-inline image image::resize(const image& src, int w, int h, filter f) { return imaging::resize(src, w, h, f); }
+inline image image::resize(const image& src, int w, int h, filter f) {
+    return imaging::resize(src, w, h, f);
+}
 
-}  // namespace rscovlm
+} // namespace rscovlm
 // ---- end rscovlm/imaging/resample.hpp
 
 #include <algorithm>
@@ -5478,8 +5662,8 @@ inline image crop(const image& src, int x0, int y0, int x1, int y1) {
     const std::size_t nc = static_cast<std::size_t>(src.channels);
     const std::size_t len = static_cast<std::size_t>(sx1 - sx0) * nc;
     for (int y = sy0; y < sy1; ++y)
-        std::memcpy(out.row(y - y0) + static_cast<std::size_t>(sx0 - x0) * nc, src.row(y) + static_cast<std::size_t>(sx0) * nc,
-                    len);
+        std::memcpy(out.row(y - y0) + static_cast<std::size_t>(sx0 - x0) * nc,
+                    src.row(y) + static_cast<std::size_t>(sx0) * nc, len);
     return out;
 }
 
@@ -5532,13 +5716,15 @@ inline image to_rgb(const image& src, rgb_mode mode = rgb_mode::composite) {
     return out;
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 
 namespace rscovlm {
 
-inline image image::crop(const image& src, int x0, int y0, int x1, int y1) { return imaging::crop(src, x0, y0, x1, y1); }
+inline image image::crop(const image& src, int x0, int y0, int x1, int y1) {
+    return imaging::crop(src, x0, y0, x1, y1);
+}
 
-}  // namespace rscovlm
+} // namespace rscovlm
 // ---- end rscovlm/imaging/ops.hpp
 // ---- end rscovlm/image/image.hpp
 // ---- begin rscovlm/resolution/smart_resize.hpp
@@ -5584,15 +5770,19 @@ inline smart_resize_variant parse_variant(std::string_view s) {
     if (s == "transformers") return smart_resize_variant::transformers;
     if (s == "transformers_legacy") return smart_resize_variant::transformers_legacy;
     RSCOVLM_THROW(resolution_error, "bad_variant",
-                  "unknown smart_resize variant '" + std::string(s) + "' (qwen_vl_utils|transformers|transformers_legacy)");
+                  "unknown smart_resize variant '" + std::string(s) +
+                      "' (qwen_vl_utils|transformers|transformers_legacy)");
 }
 
 /// \brief Name of a variant as `parse_variant` accepts it.
 inline const char* variant_name(smart_resize_variant v) noexcept {
     switch (v) {
-    case smart_resize_variant::transformers: return "transformers";
-    case smart_resize_variant::transformers_legacy: return "transformers_legacy";
-    default: return "qwen_vl_utils";
+    case smart_resize_variant::transformers:
+        return "transformers";
+    case smart_resize_variant::transformers_legacy:
+        return "transformers_legacy";
+    default:
+        return "qwen_vl_utils";
     }
 }
 
@@ -5622,7 +5812,8 @@ inline constexpr double max_aspect_ratio = 200.0;
 inline size smart_resize(long long height, long long width, const smart_resize_options& o) {
     const long long f = o.factor;
     if (f <= 0)
-        RSCOVLM_THROW(resolution_error, "bad_factor", "smart_resize: factor must be positive, got " + std::to_string(f));
+        RSCOVLM_THROW(resolution_error, "bad_factor",
+                      "smart_resize: factor must be positive, got " + std::to_string(f));
     if (height < 0 || width < 0)
         RSCOVLM_THROW(resolution_error, "negative_size",
                       "smart_resize: negative size " + std::to_string(height) + "x" + std::to_string(width));
@@ -5635,7 +5826,8 @@ inline size smart_resize(long long height, long long width, const smart_resize_o
     const long long mn = height > width ? width : height;
     if (mn == 0)
         RSCOVLM_THROW(resolution_error, "zero_size",
-                      "smart_resize: division by zero for size " + std::to_string(height) + "x" + std::to_string(width));
+                      "smart_resize: division by zero for size " + std::to_string(height) + "x" +
+                          std::to_string(width));
     // Python int / int true division is correctly rounded; exact operands below 2^53 give the same double.
     if (static_cast<double>(mx) / static_cast<double>(mn) > max_aspect_ratio)
         RSCOVLM_THROW(resolution_error, "aspect_ratio",
@@ -5705,7 +5897,7 @@ inline std::string_view smart_resize_branch(long long height, long long width, c
     return "round";
 }
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/smart_resize.hpp
 // ---- begin rscovlm/resolution/strategy.hpp
 /// \file strategy.hpp
@@ -5726,7 +5918,7 @@ namespace rscovlm::resolution {
 /// \brief CPython-compatible `random.Random` (`detail::py::python_random`).
 using python_random = ::rscovlm::detail::py::python_random;
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/python_random.hpp
 
 #include <nlohmann/json.hpp>
@@ -5735,8 +5927,8 @@ using python_random = ::rscovlm::detail::py::python_random;
 #include <cmath>
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 
 namespace rscovlm::resolution {
 
@@ -5824,14 +6016,15 @@ inline plan make_plan(int original_height, int original_width, size resized, lon
 }
 
 /// \brief Tokens Qwen2.5-VL spends on an image of this size under a budget (no decoding).
-inline long long token_budget(long long height, long long width, long long min_pixels, long long max_pixels, int factor = 28) {
+inline long long token_budget(long long height, long long width, long long min_pixels, long long max_pixels,
+                              int factor = 28) {
     const size s = smart_resize(height, width, factor, min_pixels, max_pixels);
     return (static_cast<long long>(s.height) / (factor / 2)) * (s.width / (factor / 2)) / 4;
 }
 
 /// \brief Interface of the `resolution` registry kind.
 class strategy : public registry::keyed {
-  public:
+public:
     /// \brief Resolution plan for an image of `height x width` (only the size is needed).
     virtual plan plan_size(int height, int width) = 0;
     /// \brief Resets any random state (no-op for deterministic strategies).
@@ -5860,12 +6053,14 @@ inline smart_resize_variant read_variant(registry::params& p) {
             "must be 'qwen_vl_utils', 'transformers' or 'transformers_legacy'");
     return parse_variant(v);
 }
-inline const char* variant_name(smart_resize_variant v) noexcept { return resolution::variant_name(v); }
-}  // namespace detail
+inline const char* variant_name(smart_resize_variant v) noexcept {
+    return resolution::variant_name(v);
+}
+} // namespace detail
 
 /// \brief Fixed pixel budget: `smart_resize(h, w, factor, min_pixels, max_pixels)`.
 class fixed_budget : public registry::component<fixed_budget, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.smart";
     static constexpr std::string_view summary =
         "smart_resize within a fixed pixel budget (presets multitask, det, hf_default, qvu_default)";
@@ -5893,7 +6088,8 @@ class fixed_budget : public registry::component<fixed_budget, strategy> {
         p.check(mx > 0, "max_pixels", "must be > 0");
         return {mn, mx};
     }
-    /// \brief Parameters: `preset` (budget name, default "multitask") or `min_pixels`/`max_pixels`, `factor`, `variant`.
+    /// \brief Parameters: `preset` (budget name, default "multitask") or `min_pixels`/`max_pixels`, `factor`,
+    /// `variant`.
     static fixed_budget from_params(registry::params& p) {
         const auto [mn, mx] = read_budget(p);
         return fixed_budget(mn, mx, detail::read_factor(p), detail::read_variant(p));
@@ -5903,22 +6099,25 @@ class fixed_budget : public registry::component<fixed_budget, strategy> {
                          m_opt.factor / 2, 2);
     }
     nlohmann::json describe() const override {
-        return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"factor", m_opt.factor},
+        return {{"min_pixels", m_opt.min_pixels},
+                {"max_pixels", m_opt.max_pixels},
+                {"factor", m_opt.factor},
                 {"variant", detail::variant_name(m_opt.variant)}};
     }
     const smart_resize_options& options() const noexcept { return m_opt; }
 
-  private:
+private:
     smart_resize_options m_opt;
 };
 
 /// \brief Fixed square budget `min = max = S*S` (RSCoVLM grounding at S = 224/336/448/1008).
 class fixed_square : public registry::component<fixed_square, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.square";
     static constexpr std::string_view summary = "smart_resize with min_pixels = max_pixels = size^2 (grounding)";
 
-    explicit fixed_square(int side = 448, int factor = 28, smart_resize_variant variant = smart_resize_variant::qwen_vl_utils)
+    explicit fixed_square(int side = 448, int factor = 28,
+                          smart_resize_variant variant = smart_resize_variant::qwen_vl_utils)
         : m_side(side) {
         m_opt.min_pixels = static_cast<long long>(side) * side;
         m_opt.max_pixels = m_opt.min_pixels;
@@ -5939,7 +6138,7 @@ class fixed_square : public registry::component<fixed_square, strategy> {
         return {{"size", m_side}, {"factor", m_opt.factor}, {"variant", detail::variant_name(m_opt.variant)}};
     }
 
-  private:
+private:
     int m_side;
     smart_resize_options m_opt;
 };
@@ -5947,12 +6146,13 @@ class fixed_square : public registry::component<fixed_square, strategy> {
 /// \brief Explicit `resized_height`/`resized_width` (qwen-vl-utils: `smart_resize(rh, rw, factor)` with its
 /// default budget 4*28^2 .. 16384*28^2, so the size is snapped to multiples of the factor).
 class explicit_size : public registry::component<explicit_size, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.explicit";
     static constexpr std::string_view summary = "explicit resized_height/resized_width, snapped by smart_resize";
 
     explicit_size(int resized_height = 448, int resized_width = 448, int factor = 28,
-                  long long min_pixels = budget_qvu_default.min_pixels, long long max_pixels = budget_qvu_default.max_pixels)
+                  long long min_pixels = budget_qvu_default.min_pixels,
+                  long long max_pixels = budget_qvu_default.max_pixels)
         : m_h(resized_height), m_w(resized_width) {
         m_opt.factor = factor;
         m_opt.min_pixels = min_pixels;
@@ -5971,14 +6171,18 @@ class explicit_size : public registry::component<explicit_size, strategy> {
         return explicit_size(h, w, f, mn, mx);
     }
     plan plan_size(int height, int width) override {
-        return make_plan(height, width, smart_resize(m_h, m_w, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
+        return make_plan(height, width, smart_resize(m_h, m_w, m_opt), m_opt.min_pixels, m_opt.max_pixels,
+                         m_opt.factor / 2, 2);
     }
     nlohmann::json describe() const override {
-        return {{"resized_height", m_h}, {"resized_width", m_w}, {"factor", m_opt.factor},
-                {"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}};
+        return {{"resized_height", m_h},
+                {"resized_width", m_w},
+                {"factor", m_opt.factor},
+                {"min_pixels", m_opt.min_pixels},
+                {"max_pixels", m_opt.max_pixels}};
     }
 
-  private:
+private:
     int m_h, m_w;
     smart_resize_options m_opt;
 };
@@ -5992,19 +6196,21 @@ class explicit_size : public registry::component<explicit_size, strategy> {
 /// Python loop with the same seed and call order gives the same sizes. A side truncated to 0 raises
 /// "zero_size" exactly where the reference raises ZeroDivisionError.
 class random_resize : public registry::component<random_resize, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.random";
     static constexpr std::string_view summary =
         "RSCoVLM random-resize augmentation: uniform pixel-ratio scale, then smart_resize (seeded)";
 
-    explicit random_resize(long long min_pixels = budget_multitask.min_pixels, long long max_pixels = budget_multitask.max_pixels,
-                           double prob = 1.0, std::uint64_t seed = 0, int factor = 28)
+    explicit random_resize(long long min_pixels = budget_multitask.min_pixels,
+                           long long max_pixels = budget_multitask.max_pixels, double prob = 1.0,
+                           std::uint64_t seed = 0, int factor = 28)
         : m_prob(prob), m_seed(seed), m_rng(seed) {
         m_opt.min_pixels = min_pixels;
         m_opt.max_pixels = max_pixels;
         m_opt.factor = factor;
     }
-    /// \brief Parameters: `preset` or `min_pixels`/`max_pixels` (default multitask), `prob` (1.0), `seed` (0), `factor`.
+    /// \brief Parameters: `preset` or `min_pixels`/`max_pixels` (default multitask), `prob` (1.0), `seed` (0),
+    /// `factor`.
     static random_resize from_params(registry::params& p) {
         const auto [mn, mx] = fixed_budget::read_budget(p);
         const double prob = p.get<double>("prob", 1.0);
@@ -6021,32 +6227,39 @@ class random_resize : public registry::component<random_resize, strategy> {
                           "random_resize: image size " + std::to_string(height) + "x" + std::to_string(width));
         if (rng.random() <= m_prob) {
             const double orig = static_cast<double>(static_cast<long long>(height) * width);
-            const double scale = rng.uniform(static_cast<double>(m_opt.min_pixels) / orig, static_cast<double>(m_opt.max_pixels) / orig);
+            const double scale =
+                rng.uniform(static_cast<double>(m_opt.min_pixels) / orig, static_cast<double>(m_opt.max_pixels) / orig);
             const double hs = static_cast<double>(height) * scale, ws = static_cast<double>(width) * scale;
-            const long long rh = static_cast<long long>(hs), rw = static_cast<long long>(ws);  // Python int(): truncation
-            plan p = make_plan(height, width, smart_resize(rh, rw, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
+            const long long rh = static_cast<long long>(hs),
+                            rw = static_cast<long long>(ws); // Python int(): truncation
+            plan p = make_plan(height, width, smart_resize(rh, rw, m_opt), m_opt.min_pixels, m_opt.max_pixels,
+                               m_opt.factor / 2, 2);
             p.randomized = true;
             return p;
         }
-        return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
+        return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels,
+                         m_opt.factor / 2, 2);
     }
     void reseed(std::uint64_t seed) override {
         m_seed = seed;
         m_rng.seed_with(seed);
     }
     nlohmann::json describe() const override {
-        return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"prob", m_prob}, {"seed", m_seed},
+        return {{"min_pixels", m_opt.min_pixels},
+                {"max_pixels", m_opt.max_pixels},
+                {"prob", m_prob},
+                {"seed", m_seed},
                 {"factor", m_opt.factor}};
     }
 
-  private:
+private:
     double m_prob;
     std::uint64_t m_seed;
     python_random m_rng;
     smart_resize_options m_opt;
 };
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/strategy.hpp
 
 #include <nlohmann/json.hpp>
@@ -6064,9 +6277,9 @@ namespace rscovlm::data {
 
 /// How images are sized (RSCoVLM DataArguments `min_pixels`, `max_pixels`, `prob_random_resize`).
 struct resize_policy {
-    long long min_pixels = 64LL * 28 * 28;    ///< RSCoVLM multitask budget
+    long long min_pixels = 64LL * 28 * 28; ///< RSCoVLM multitask budget
     long long max_pixels = 1296LL * 28 * 28;
-    int factor = 28;                           ///< patch_size * merge_size
+    int factor = 28; ///< patch_size * merge_size
     double prob_random_resize = 0.0;
 };
 
@@ -6095,7 +6308,10 @@ struct build_options {
 enum class region_type { hbb, obb, polygon, seg };
 
 inline std::string_view to_string(region_type r) noexcept {
-    return r == region_type::hbb ? "hbb" : r == region_type::obb ? "obb" : r == region_type::polygon ? "polygon" : "seg";
+    return r == region_type::hbb       ? "hbb"
+           : r == region_type::obb     ? "obb"
+           : r == region_type::polygon ? "polygon"
+                                       : "seg";
 }
 inline region_type parse_region_type(std::string_view s) {
     if (s == "hbb") return region_type::hbb;
@@ -6118,16 +6334,20 @@ enum class default_sizing { random, budget };
 
 inline std::shared_ptr<resolution::strategy> default_strategy(const resize_policy& p, default_sizing kind) {
     if (kind == default_sizing::random)
-        return std::make_shared<resolution::random_resize>(p.min_pixels, p.max_pixels, p.prob_random_resize, 0, p.factor);
+        return std::make_shared<resolution::random_resize>(p.min_pixels, p.max_pixels, p.prob_random_resize, 0,
+                                                           p.factor);
     return std::make_shared<resolution::fixed_budget>(p.min_pixels, p.max_pixels, p.factor);
 }
 
 /// Size of an image in the resized frame: the options' strategy, else the family's default,
 /// drawing from the sample's generator.
-inline resolution::size plan_size(int width, int height, const build_options& opt, default_sizing kind, python_random& rng) {
+inline resolution::size plan_size(int width, int height, const build_options& opt, default_sizing kind,
+                                  python_random& rng) {
     if (width <= 0 || height <= 0)
-        RSCOVLM_THROW(data_error, "bad_image_size", "image size must be positive, got " + std::to_string(width) + "x" + std::to_string(height));
-    const std::shared_ptr<resolution::strategy> s = opt.resolution ? opt.resolution : default_strategy(opt.resize, kind);
+        RSCOVLM_THROW(data_error, "bad_image_size",
+                      "image size must be positive, got " + std::to_string(width) + "x" + std::to_string(height));
+    const std::shared_ptr<resolution::strategy> s =
+        opt.resolution ? opt.resolution : default_strategy(opt.resize, kind);
     const resolution::plan p = s->plan_with(height, width, rng);
     return resolution::size{p.resized_height, p.resized_width};
 }
@@ -6159,9 +6379,9 @@ inline long long scale_int(double v, int resized, int orig) noexcept {
     return ::rscovlm::detail::py::int_trunc(v * resized / orig);
 }
 
-}  // namespace detail
+} // namespace detail
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/builders/common.hpp
 // ---- begin rscovlm/data/prompts.hpp
 /// \file data/prompts.hpp
@@ -6174,7 +6394,8 @@ inline long long scale_int(double v, int resized, int orig) noexcept {
 namespace rscovlm::data::prompts {
 
 // rscovlm/training/data/refgeo_dataset.py `select_hbb_json_prompt_template`
-inline constexpr std::string_view ground_hbb_json_main = "Locate the {prompt}, output the bbox coordinates using JSON format";
+inline constexpr std::string_view ground_hbb_json_main =
+    "Locate the {prompt}, output the bbox coordinates using JSON format";
 inline constexpr std::array<std::string_view, 5> ground_hbb_json_proxy = {
     "Give me the bbox of {prompt} using JSON format",
     "Output the bbox of the {prompt} in the image using JSON format.",
@@ -6202,10 +6423,11 @@ inline constexpr std::array<std::string_view, 6> ground_mask_proxy = {
     "Locate {prompt} in the given image and provide the segmentation mask",
     "Segment the {prompt} in the given image",
 };
-inline constexpr std::string_view ground_mask_system =
-    "As an AI assistant, you specialize in segmentation, delivering segmentation results as Row-wise RLE format. Each row "
-    "is represented as '<value>*<count>', and rows are separated by ';'. The last row ends with a semicolon. For example, "
-    "'0*1,1*2;0*3;' represents the mask.";
+inline constexpr std::string_view ground_mask_system = "As an AI assistant, you specialize in segmentation, delivering "
+                                                       "segmentation results as Row-wise RLE format. Each row "
+                                                       "is represented as '<value>*<count>', and rows are separated by "
+                                                       "';'. The last row ends with a semicolon. For example, "
+                                                       "'0*1,1*2;0*3;' represents the mask.";
 
 /// Plain grounding prompt (`"find the {prompt}"`).
 inline constexpr std::string_view ground_plain_user = "find the {prompt}";
@@ -6224,7 +6446,7 @@ inline constexpr std::string_view mcq_rstrip_chars = "\n Answer the question usi
 /// Qwen2.5-VL's default system message, added by the chat template when a conversation has none.
 inline constexpr std::string_view default_system = "You are a helpful assistant.";
 
-}  // namespace rscovlm::data::prompts
+} // namespace rscovlm::data::prompts
 // ---- end rscovlm/data/prompts.hpp
 
 #include <cctype>
@@ -6246,9 +6468,11 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
     for (const auto& turn : rec.conversations) {
         const std::string from = turn.at("from").get<std::string>();
         const std::string role = from == "human" ? "user" : from == "gpt" ? "assistant" : "";
-        if (role.empty()) RSCOVLM_THROW(data_error, "bad_record", "invalid role '" + from + "' in conversation " + rec.id);
+        if (role.empty())
+            RSCOVLM_THROW(data_error, "bad_record", "invalid role '" + from + "' in conversation " + rec.id);
         std::string value = turn.at("value").get<std::string>();
-        value = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
+        value = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(
+            ::rscovlm::detail::py::replace(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
         nlohmann::ordered_json content = nlohmann::ordered_json::array();
         std::size_t i = 0;
         auto push_text = [&](std::string_view part) {
@@ -6265,7 +6489,8 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
             push_text(std::string_view(value).substr(i, j - i));
             if (j == a) {
                 if (next_image >= rec.images.size())
-                    RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has more <image> placeholders than images");
+                    RSCOVLM_THROW(data_error, "bad_record",
+                                  "conversation " + rec.id + " has more <image> placeholders than images");
                 nlohmann::ordered_json im;
                 im["type"] = "image";
                 im["image"] = "file://" + rec.images[next_image];
@@ -6274,7 +6499,8 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
                 ++next_image;
             } else {
                 if (next_video >= rec.videos.size())
-                    RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has more <video> placeholders than videos");
+                    RSCOVLM_THROW(data_error, "bad_record",
+                                  "conversation " + rec.id + " has more <video> placeholders than videos");
                 nlohmann::ordered_json vi;
                 vi["type"] = "video";
                 vi["video"] = "file://" + rec.videos[next_video];
@@ -6288,7 +6514,7 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
     return messages;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Supervised LLaVA-style chat (SupervisedDataset `get_messages`). The reference's random resize
 /// of chat images draws `random()` and one `uniform()` per image but discards the resized image
@@ -6302,10 +6528,10 @@ inline void chat_random_resize_draws(const nlohmann::ordered_json& messages, dou
     for (const auto& m : messages) {
         if (m["role"] != "user" || !m["content"].is_array()) continue;
         for (const auto& it : m["content"])
-            if (it["type"] == "image") (void)rng.random();  // uniform(a, b) = a + (b - a) * random()
+            if (it["type"] == "image") (void)rng.random(); // uniform(a, b) = a + (b - a) * random()
     }
 }
-}  // namespace detail
+} // namespace detail
 
 inline conversation build_chat(const chat_record& rec, const build_options& opt, python_random& rng) {
     conversation c;
@@ -6331,7 +6557,8 @@ inline conversation build_llava_onevision(const chat_record& rec, const build_op
     for (const auto& t : r.conversations)
         if (t.at("value").get<std::string>().find("<image>") != std::string::npos) tagged = true;
     if (!tagged) {
-        auto it = std::find_if(r.conversations.begin(), r.conversations.end(), [](const nlohmann::json& t) { return t.at("from") == "human"; });
+        auto it = std::find_if(r.conversations.begin(), r.conversations.end(),
+                               [](const nlohmann::json& t) { return t.at("from") == "human"; });
         if (it == r.conversations.end()) skip("no human turn to carry the <image> tag");
         (*it)["value"] = "<image>\n" + (*it)["value"].get<std::string>();
     }
@@ -6384,7 +6611,8 @@ inline std::string inv_normalize_coord(const std::string& text, int w, int h) {
             RSCOVLM_THROW(data_error, "bad_box_text", "box '" + m[0].str() + "' does not hold groups of 4 values");
         std::string rep = "[";
         for (std::size_t k = 0; k < v.size(); ++k) {
-            const long long d = ::rscovlm::detail::py::int_trunc(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
+            const long long d =
+                ::rscovlm::detail::py::int_trunc(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
             rep += (k ? ", " : "") + std::to_string(d);
         }
         out += rep + "]";
@@ -6404,40 +6632,46 @@ inline bool are_all_boxes(const std::string& text) {
 /// phrases and digits removed; each box is written as a plain or JSON target.
 inline std::string teochat_grounding(const std::string& text, const std::string& prompt, bool use_json) {
     std::string c = prompt;
-    for (const char* s : {"This is a satellite image:", "<video>", "<image>", "Identify", "the location of",
-                          "Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object in your response",
-                          "Include a bounding box of the form [x_min, y_min, x_max, y_max] for each identified building in your response.",
-                          "If there are no such buildings, do not output a bounding box", "What is "})
+    for (const char* s :
+         {"This is a satellite image:", "<video>", "<image>", "Identify", "the location of",
+          "Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object in your response",
+          "Include a bounding box of the form [x_min, y_min, x_max, y_max] for each identified building in your "
+          "response.",
+          "If there are no such buildings, do not output a bounding box", "What is "})
         c = ::rscovlm::detail::py::replace(c, s, "");
     c.erase(std::remove_if(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; }), c.end());
-    c = ::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(c, "all ", ""), "  ", " "), "?", "");
+    c = ::rscovlm::detail::py::replace(
+        ::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(c, "all ", ""), "  ", " "), "?", "");
     // c.strip(".").strip().strip().strip(".").strip()
-    c = std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(c, "."))), ".")));
+    c = std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(
+        ::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(c, "."))), ".")));
     static const std::regex re(R"(\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\])");
     std::vector<std::array<long long, 4>> boxes;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
-        boxes.push_back({std::stoll((*it)[1].str()), std::stoll((*it)[2].str()), std::stoll((*it)[3].str()), std::stoll((*it)[4].str())});
+        boxes.push_back({std::stoll((*it)[1].str()), std::stoll((*it)[2].str()), std::stoll((*it)[3].str()),
+                         std::stoll((*it)[4].str())});
     std::string out;
     if (use_json) {
         out = "```json\n[\n\t";
         for (std::size_t k = 0; k < boxes.size(); ++k) {
             if (k) out += ",\n\t";
             out += "{\"bbox_2d\": [" + std::to_string(boxes[k][0]) + ", " + std::to_string(boxes[k][1]) + ", " +
-                   std::to_string(boxes[k][2]) + ", " + std::to_string(boxes[k][3]) + "], \"label\": " + py_json_string(c) + "}";
+                   std::to_string(boxes[k][2]) + ", " + std::to_string(boxes[k][3]) +
+                   "], \"label\": " + py_json_string(c) + "}";
         }
         out += "\n]\n```";
     } else {
         for (std::size_t k = 0; k < boxes.size(); ++k) {
             if (k) out += "\n";
-            out += std::to_string(boxes[k][0]) + "," + std::to_string(boxes[k][1]) + "," + std::to_string(boxes[k][2]) + "," +
-                   std::to_string(boxes[k][3]) + " " + c;
+            out += std::to_string(boxes[k][0]) + "," + std::to_string(boxes[k][1]) + "," + std::to_string(boxes[k][2]) +
+                   "," + std::to_string(boxes[k][3]) + " " + c;
         }
         out += "\n";
     }
     return out;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Prepares a GeoChat/TEOChat record as TeoChatDataset's constructor does: when the first two
 /// turns carry the same boxes (region captioning), the boxes (with the following whitespace) are
@@ -6446,7 +6680,8 @@ inline chat_record prepare_geochat(chat_record rec) {
     if (rec.conversations.size() < 2) return rec;
     auto boxes = [](const std::string& t) {
         std::vector<std::string> v;
-        for (auto it = std::sregex_iterator(t.begin(), t.end(), detail::box_group_re()); it != std::sregex_iterator(); ++it)
+        for (auto it = std::sregex_iterator(t.begin(), t.end(), detail::box_group_re()); it != std::sregex_iterator();
+             ++it)
             v.push_back((*it)[1].str());
         return v;
     };
@@ -6474,8 +6709,10 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
     auto process = [&](const std::string& text) -> std::string {
         if (!std::regex_search(text, detail::box_group_re())) return text;
         if (!have_size) {
-            if (c.images.empty()) RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has boxes but no image");
-            if (!opt.image_size) RSCOVLM_THROW(data_error, "no_image_size", "the GeoChat builder needs build_options::image_size");
+            if (c.images.empty())
+                RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has boxes but no image");
+            if (!opt.image_size)
+                RSCOVLM_THROW(data_error, "no_image_size", "the GeoChat builder needs build_options::image_size");
             const auto wh = opt.image_size(c.images[0].path);
             const resolution::size s = detail::plan_size(wh.first, wh.second, opt, detail::default_sizing::budget, rng);
             w = s.width;
@@ -6499,7 +6736,8 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
         if (msg["role"] == "user") {
             for (auto& item : content)
                 if (item["type"] == "text") {
-                    user_text = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
+                    user_text = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(
+                        ::rscovlm::detail::py::replace(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
                     item["text"] = user_text;
                 }
         } else if (msg["role"] == "assistant") {
@@ -6514,7 +6752,7 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
     return c;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/builders/chat.hpp
 // ---- begin rscovlm/data/builders/detection.hpp
 /// \file data/builders/detection.hpp
@@ -6542,7 +6780,8 @@ inline std::string det_json_template(region_type r, double prob_proxy, python_ra
         t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
     }
     if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
+    if (r != region_type::hbb && rng.random() <= prob_proxy)
+        t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -6572,7 +6811,8 @@ inline std::string pick_synonym(const nlohmann::json& dict, const std::string& n
     for (std::size_t i = 0; i < name.size();) {
         if (name[i] == '_' || name[i] == '-') {
             key.push_back(' ');
-            while (i < name.size() && (name[i] == '_' || name[i] == '-')) ++i;
+            while (i < name.size() && (name[i] == '_' || name[i] == '-'))
+                ++i;
         } else {
             key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(name[i++]))));
         }
@@ -6585,7 +6825,7 @@ inline std::string pick_synonym(const nlohmann::json& dict, const std::string& n
     return v.get<std::string>();
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Dense detection sample of `region` (dense_det_dataset.py `get_messages`). The assistant target
 /// is encoded by the RSCoVLM box codecs (plain text or fenced JSON); an image without objects
@@ -6610,11 +6850,14 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     }
     if (eo.classes.empty())
         for (const auto& a : anns)
-            if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end()) eo.classes.push_back(a.label);
+            if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end())
+                eo.classes.push_back(a.label);
     const std::string categories = categories_string(eo.classes);
     const bool open_end = rec.use_synonyms;
     if (open_end) {
-        if (!rec.synonyms) RSCOVLM_THROW(data_error, "missing_synonyms", "open-ended sample of '" + rec.image + "' without a synonyms_dict");
+        if (!rec.synonyms)
+            RSCOVLM_THROW(data_error, "missing_synonyms",
+                          "open-ended sample of '" + rec.image + "' without a synonyms_dict");
         // drawn per object in output order, after the template's draws (set_open_end_prompt_settings)
         eo.rename = [&rec, &rng](const std::string& name) { return detail::pick_synonym(*rec.synonyms, name, rng); };
     }
@@ -6624,9 +6867,12 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
     std::string system, user, response;
     if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)), categories);
+        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)),
+                                                    categories);
         switch (region) {
-        case region_type::hbb: response = rscovlm_json<box_kind::hbb>().encode(anns, eo); break;
+        case region_type::hbb:
+            response = rscovlm_json<box_kind::hbb>().encode(anns, eo);
+            break;
         case region_type::obb:
             response = rscovlm_json<box_kind::obb>().encode(anns, eo);
             system = std::string(box_codec::prompts::obb_json_system);
@@ -6635,7 +6881,8 @@ inline conversation build_detection(const detection_record& rec, region_type reg
             response = rscovlm_json<box_kind::quad>().encode(anns, eo);
             system = std::string(box_codec::prompts::quad_json_system);
             break;
-        case region_type::seg: break;
+        case region_type::seg:
+            break;
         }
     } else {
         user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
@@ -6652,7 +6899,8 @@ inline conversation build_detection(const detection_record& rec, region_type reg
             response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
             system = std::string(box_codec::prompts::quad_plain_system);
             break;
-        case region_type::seg: break;
+        case region_type::seg:
+            break;
         }
     }
     if (!system.empty()) c.messages.push_back(detail::message("system", system));
@@ -6664,7 +6912,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     return c;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/builders/detection.hpp
 // ---- begin rscovlm/data/builders/grounding.hpp
 /// \file data/builders/grounding.hpp
@@ -6703,7 +6951,8 @@ inline image to_pillow_l(const image& src) {
         if (nc <= 2) {
             out.data[i] = p[0];
         } else {
-            const std::uint32_t l = static_cast<std::uint32_t>(p[0]) * 19595u + static_cast<std::uint32_t>(p[1]) * 38470u +
+            const std::uint32_t l = static_cast<std::uint32_t>(p[0]) * 19595u +
+                                    static_cast<std::uint32_t>(p[1]) * 38470u +
                                     static_cast<std::uint32_t>(p[2]) * 7471u + 0x8000u;
             out.data[i] = static_cast<std::uint8_t>(l >> 16);
         }
@@ -6715,19 +6964,21 @@ namespace detail {
 
 // One pass of a 1-D running max (or min) over [i - before, i + after], samples outside [0, n)
 // ignored: OpenCV's default border for dilate (-inf) and erode (+inf) never wins.
-inline void running_extreme(const std::uint8_t* in, std::ptrdiff_t stride, int n, std::uint8_t* out, int before, int after,
-                            bool is_max) {
-    std::deque<int> q;  // indices with monotonic values
+inline void running_extreme(const std::uint8_t* in, std::ptrdiff_t stride, int n, std::uint8_t* out, int before,
+                            int after, bool is_max) {
+    std::deque<int> q; // indices with monotonic values
     auto better = [&](std::uint8_t a, std::uint8_t b) { return is_max ? a >= b : a <= b; };
     int next = 0;
     for (int i = 0; i < n; ++i) {
         const int hi = std::min(n - 1, i + after);
         for (; next <= hi; ++next) {
             const std::uint8_t v = in[next * stride];
-            while (!q.empty() && better(v, in[q.back() * stride])) q.pop_back();
+            while (!q.empty() && better(v, in[q.back() * stride]))
+                q.pop_back();
             q.push_back(next);
         }
-        while (q.front() < i - before) q.pop_front();
+        while (q.front() < i - before)
+            q.pop_front();
         out[i * stride] = in[q.front() * stride];
     }
 }
@@ -6738,9 +6989,10 @@ inline std::vector<std::uint8_t> morph_rect(const std::vector<std::uint8_t>& src
     const int before = k / 2, after = k - 1 - k / 2;
     std::vector<std::uint8_t> tmp(src.size()), out(src.size());
     for (int y = 0; y < h; ++y)
-        running_extreme(src.data() + static_cast<std::size_t>(y) * w, 1, w, tmp.data() + static_cast<std::size_t>(y) * w, before,
-                        after, is_max);
-    for (int x = 0; x < w; ++x) running_extreme(tmp.data() + x, w, h, out.data() + x, before, after, is_max);
+        running_extreme(src.data() + static_cast<std::size_t>(y) * w, 1, w,
+                        tmp.data() + static_cast<std::size_t>(y) * w, before, after, is_max);
+    for (int x = 0; x < w; ++x)
+        running_extreme(tmp.data() + x, w, h, out.data() + x, before, after, is_max);
     return out;
 }
 
@@ -6768,30 +7020,33 @@ inline std::vector<std::uint8_t> fill_outer_contours(const std::vector<std::uint
     while (!stack.empty()) {
         const std::size_t i = stack.back();
         stack.pop_back();
-        const int x = static_cast<int>(i % static_cast<std::size_t>(w)), y = static_cast<int>(i / static_cast<std::size_t>(w));
+        const int x = static_cast<int>(i % static_cast<std::size_t>(w)),
+                  y = static_cast<int>(i / static_cast<std::size_t>(w));
         if (x > 0) push(x - 1, y);
         if (x + 1 < w) push(x + 1, y);
         if (y > 0) push(x, y - 1);
         if (y + 1 < h) push(x, y + 1);
     }
     std::vector<std::uint8_t> filled(bin.size());
-    for (std::size_t i = 0; i < bin.size(); ++i) filled[i] = outside[i] ? 0 : 1;
+    for (std::size_t i = 0; i < bin.size(); ++i)
+        filled[i] = outside[i] ? 0 : 1;
     return filled;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Intermediate masks of `refgeo_mask_rle` (original frame, row-major), for inspection and tests.
 struct refgeo_mask_stages {
-    std::vector<std::uint8_t> closed;  ///< 0/255 after thresholding and closing
-    std::vector<std::uint8_t> filled;  ///< 0/1 after filling the outer contours
+    std::vector<std::uint8_t> closed; ///< 0/255 after thresholding and closing
+    std::vector<std::uint8_t> filled; ///< 0/1 after filling the outer contours
 };
 
 /// `encode_mask`: each row as `value*count` runs joined by ",", rows joined by ";" plus a final ";".
 inline std::string encode_mask_rle(const std::vector<std::uint8_t>& m, int w, int h) {
     if (w <= 0 || h < 0 || m.size() != static_cast<std::size_t>(w) * static_cast<std::size_t>(h))
-        RSCOVLM_THROW(data_error, "bad_mask", "encode_mask_rle: " + std::to_string(m.size()) + " values do not form " +
-                                                  std::to_string(w) + "x" + std::to_string(h) + " rows");
+        RSCOVLM_THROW(data_error, "bad_mask",
+                      "encode_mask_rle: " + std::to_string(m.size()) + " values do not form " + std::to_string(w) +
+                          "x" + std::to_string(h) + " rows");
     std::string s;
     for (int y = 0; y < h; ++y) {
         const std::uint8_t* r = m.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
@@ -6815,18 +7070,20 @@ inline std::string encode_mask_rle(const std::vector<std::uint8_t>& m, int w, in
 /// its size must be the record's `image_width x image_height` (the reference asserts it: here
 /// data_error "mask_size_mismatch"). `patch` is the pooling block (the reference passes
 /// patch_size * merge_size = 28).
-inline std::string refgeo_mask_rle(const image& mask, int image_width, int image_height, int resized_width, int resized_height,
-                                   int patch = 28, refgeo_mask_stages* stages = nullptr) {
+inline std::string refgeo_mask_rle(const image& mask, int image_width, int image_height, int resized_width,
+                                   int resized_height, int patch = 28, refgeo_mask_stages* stages = nullptr) {
     const image l = to_pillow_l(mask);
     if (l.width != image_width || l.height != image_height)
         RSCOVLM_THROW(data_error, "mask_size_mismatch",
-                      "Mask size " + std::to_string(l.width) + "x" + std::to_string(l.height) + " does not match image size " +
-                          std::to_string(image_width) + "x" + std::to_string(image_height));
+                      "Mask size " + std::to_string(l.width) + "x" + std::to_string(l.height) +
+                          " does not match image size " + std::to_string(image_width) + "x" +
+                          std::to_string(image_height));
     if (resized_width <= 0 || resized_height <= 0 || patch <= 0)
         RSCOVLM_THROW(data_error, "bad_image_size", "mask target needs a positive resized size and patch");
     const int w = l.width, h = l.height;
     std::vector<std::uint8_t> bin(l.data.size());
-    for (std::size_t i = 0; i < bin.size(); ++i) bin[i] = l.data[i] > 1 ? 255 : 0;
+    for (std::size_t i = 0; i < bin.size(); ++i)
+        bin[i] = l.data[i] > 1 ? 255 : 0;
     std::vector<std::uint8_t> closed = detail::morph_rect(detail::morph_rect(bin, w, h, 50, true), w, h, 50, false);
     std::vector<std::uint8_t> filled = detail::fill_outer_contours(closed, w, h);
     image f(w, h, 1);
@@ -6836,7 +7093,8 @@ inline std::string refgeo_mask_rle(const image& mask, int image_width, int image
     std::vector<std::uint8_t> pooled(static_cast<std::size_t>(ph) * static_cast<std::size_t>(pw), 0);
     for (int y = 0; y < resized_height; ++y)
         for (int x = 0; x < resized_width; ++x) {
-            std::uint8_t& p = pooled[static_cast<std::size_t>(y / patch) * static_cast<std::size_t>(pw) + static_cast<std::size_t>(x / patch)];
+            std::uint8_t& p = pooled[static_cast<std::size_t>(y / patch) * static_cast<std::size_t>(pw) +
+                                     static_cast<std::size_t>(x / patch)];
             p = std::max(p, r.at(x, y));
         }
     if (stages) {
@@ -6846,7 +7104,7 @@ inline std::string refgeo_mask_rle(const image& mask, int image_width, int image
     return encode_mask_rle(pooled, pw, ph);
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/refgeo_mask.hpp
 
 #include <algorithm>
@@ -6871,7 +7129,8 @@ inline std::string ground_json_template(region_type r, double prob_proxy, python
         t = std::string(r == region_type::hbb ? prompts::ground_hbb_json_main : prompts::ground_obb_json_main);
     }
     if (rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
+    if (r != region_type::hbb && rng.random() < prob_proxy)
+        t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -6880,14 +7139,16 @@ inline std::string ground_json_template(region_type r, double prob_proxy, python
 /// with the smallest (y, x).
 inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>& flat, bool clockwise) {
     std::vector<std::pair<long long, long long>> pts;
-    for (int i = 0; i < 8; i += 2) pts.emplace_back(flat[static_cast<std::size_t>(i)], flat[static_cast<std::size_t>(i + 1)]);
+    for (int i = 0; i < 8; i += 2)
+        pts.emplace_back(flat[static_cast<std::size_t>(i)], flat[static_cast<std::size_t>(i + 1)]);
     const double cx = static_cast<double>(pts[0].first + pts[1].first + pts[2].first + pts[3].first) / 4;
     const double cy = static_cast<double>(pts[0].second + pts[1].second + pts[2].second + pts[3].second) / 4;
     auto ang = [&](const std::pair<long long, long long>& p) { return std::atan2(p.second - cy, p.first - cx); };
-    std::stable_sort(pts.begin(), pts.end(), [&](const auto& a, const auto& b) {
-        return clockwise ? ang(a) < ang(b) : ang(a) > ang(b);
-    });
-    auto key_less = [](const auto& a, const auto& b) { return a.second != b.second ? a.second < b.second : a.first < b.first; };
+    std::stable_sort(pts.begin(), pts.end(),
+                     [&](const auto& a, const auto& b) { return clockwise ? ang(a) < ang(b) : ang(a) > ang(b); });
+    auto key_less = [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second < b.second : a.first < b.first;
+    };
     std::size_t mi = 0;
     for (std::size_t i = 1; i < 4; ++i)
         if (key_less(pts[i], pts[mi])) mi = i;
@@ -6905,7 +7166,7 @@ inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>
     return out;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Grounding sample of `region` for a referring expression (refgeo_dataset.py `get_messages`):
 /// the expression is the label; polygons are written counter-clockwise (`normalize_polygon(...,
@@ -6923,9 +7184,12 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     if (region == region_type::seg) {
         // get_seg_messages: the mask target first, then select_mask_prompt_template (`<` draw)
         if (rec.mask_path.empty())
-            RSCOVLM_THROW(data_error, "missing_mask", "grounding record for '" + rec.image + "' has no segmentation mask");
-        if (!opt.load_image) RSCOVLM_THROW(data_error, "no_image_loader", "segmentation samples need build_options::load_image");
-        const std::string rle = refgeo_mask_rle(opt.load_image(rec.mask_path), rec.width, rec.height, rs.width, rs.height, opt.resize.factor);
+            RSCOVLM_THROW(data_error, "missing_mask",
+                          "grounding record for '" + rec.image + "' has no segmentation mask");
+        if (!opt.load_image)
+            RSCOVLM_THROW(data_error, "no_image_loader", "segmentation samples need build_options::load_image");
+        const std::string rle = refgeo_mask_rle(opt.load_image(rec.mask_path), rec.width, rec.height, rs.width,
+                                                rs.height, opt.resize.factor);
         std::string t;
         if (rng.random() < opt.prob_proxy_prompt)
             t = std::string(prompts::ground_mask_proxy[detail::choice_index(rng, prompts::ground_mask_proxy.size())]);
@@ -6942,16 +7206,22 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     auto sx = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.width, rec.width); };
     auto sy = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.height, rec.height); };
     if (region == region_type::hbb) {
-        if (!rec.bbox) RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
-        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)), y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
-        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)), y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
-        const std::string coords = std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
+        if (!rec.bbox)
+            RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
+        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)),
+                        y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
+        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)),
+                        y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
+        const std::string coords =
+            std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
         if (rng.random() > opt.prob_plain_text_prompt) {
-            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng),
+                                                  "{prompt}", q);
             response = "```json\n[\n\t{\"bbox_2d\": [" + coords + "], \"label\": \"" + q + "\"}\n]\n```";
         } else {
             user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
-            response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," + std::to_string(y2) + " " + q + "\n";
+            response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," +
+                       std::to_string(y2) + " " + q + "\n";
             system = std::string(box_codec::prompts::hbb_plain_system);
         }
     } else {
@@ -6969,11 +7239,14 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
         if (region == region_type::obb) {
             const auto obb = geometry::segmentation_to_obb(flat);
             std::string cs;
-            for (std::size_t k = 0; k < 5; ++k) cs += (k ? ", " : "") + std::to_string(obb[k]);
+            for (std::size_t k = 0; k < 5; ++k)
+                cs += (k ? ", " : "") + std::to_string(obb[k]);
             std::string ps;
-            for (std::size_t k = 0; k < 5; ++k) ps += (k ? "," : "") + std::to_string(obb[k]);
+            for (std::size_t k = 0; k < 5; ++k)
+                ps += (k ? "," : "") + std::to_string(obb[k]);
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng),
+                                                      "{prompt}", q);
                 response = "```json\n[\n\t{\"oriented bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::obb_json_system);
             } else {
@@ -6989,7 +7262,8 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
                 ps += (k ? "," : "") + std::to_string(p[k]);
             }
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng),
+                                                      "{prompt}", q);
                 response = "```json\n[\n\t{\"quadrant bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::quad_json_system);
             } else {
@@ -7008,7 +7282,7 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     return c;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/builders/grounding.hpp
 // ---- begin rscovlm/data/builders/lrsvqa_zoom.hpp
 /// \file data/builders/lrsvqa_zoom.hpp
@@ -7049,7 +7323,9 @@ inline constexpr std::string_view zoom_tool_system_prompt_text =
     "</tool_call>";
 
 /// The Zoom-in tool system prompt (see `zoom_tool_system_prompt_text`).
-inline std::string zoom_tool_system_prompt() { return std::string(zoom_tool_system_prompt_text); }
+inline std::string zoom_tool_system_prompt() {
+    return std::string(zoom_tool_system_prompt_text);
+}
 
 /// The assistant's tool-call block for a zoom into [x1, y1, x2, y2] (RSCoVLM `TOOL_CALL_TEMPLATE`):
 /// `<tool_call>\n{"name": "image_zoom_in", "arguments": {"bbox": [x1, y1, x2, y2]}}\n</tool_call>`.
@@ -7076,7 +7352,8 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
                                                 const std::optional<resolution::size>& resized) {
     std::array<long long, 4> out{};
     for (std::size_t k = 0; k < 4; ++k) {
-        if (!std::isfinite(b[k])) RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: crop_hbox values must be finite");
+        if (!std::isfinite(b[k]))
+            RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: crop_hbox values must be finite");
         if (!resized) {
             out[k] = ::rscovlm::detail::py::int_trunc(b[k]);
         } else {
@@ -7087,7 +7364,7 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
     return out;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// LRS-VQA-Zoom sample (visual_cot_dataset.py `get_messages`), the one implementation behind the
 /// data engine's `builder.lrsvqa_zoom` and `data::lrsvqa::build_zoom_conversation`. With exactly
@@ -7106,9 +7383,10 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
         question = rec.question;
     } else {
         std::string choices(prompts::mcq_choice_intro);
-        for (const auto& ch : rec.choices) choices += ch + "\n";
-        question = std::string(::rscovlm::detail::py::rstrip(rec.question, prompts::mcq_rstrip_chars)) + choices + std::string(prompts::mcq_instruction) +
-                   std::string(prompts::mcq_answer_cue);
+        for (const auto& ch : rec.choices)
+            choices += ch + "\n";
+        question = std::string(::rscovlm::detail::py::rstrip(rec.question, prompts::mcq_rstrip_chars)) + choices +
+                   std::string(prompts::mcq_instruction) + std::string(prompts::mcq_answer_cue);
     }
     auto image_item = [&](const std::optional<resolution::size>& rs) {
         nlohmann::ordered_json im;
@@ -7121,23 +7399,26 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
         return im;
     };
     conversation c;
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, resized ? resized->width : 0, resized ? resized->height : 0,
-                                 std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, resized ? resized->width : 0,
+                                 resized ? resized->height : 0, std::nullopt});
     nlohmann::ordered_json content = nlohmann::ordered_json::array();
     content.push_back(image_item(resized));
     if (rec.crop_hbox.size() == 1 && !disable_visual_cot) {
         c.task = "zoom";
         if (resized && (rec.width <= 0 || rec.height <= 0))
-            RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: needs image_ori_width/height > 0 to scale crop_hbox");
+            RSCOVLM_THROW(data_error, "bad_record",
+                          "LRS-VQA-Zoom record: needs image_ori_width/height > 0 to scale crop_hbox");
         const auto& b = rec.crop_hbox[0];
         // Image.crop: box = map(int, map(round, box)) (Python round: half to even)
         std::array<int, 4> crop{};
-        for (std::size_t k = 0; k < 4; ++k) crop[k] = static_cast<int>(std::clamp(std::nearbyint(b[k]), -1073741824.0, 1073741824.0));
+        for (std::size_t k = 0; k < 4; ++k)
+            crop[k] = static_cast<int>(std::clamp(std::nearbyint(b[k]), -1073741824.0, 1073741824.0));
         const std::array<long long, 4> call = detail::lrsvqa_call_box(b, rec.width, rec.height, resized);
         content.push_back(detail::text_item(question + std::string(prompts::zoom_user_suffix)));
         c.messages.push_back(detail::message("system", tokenizer::zoom_tool_system_prompt()));
         c.messages.push_back(detail::message("user", std::move(content)));
-        c.messages.push_back(detail::message("assistant", tokenizer::zoom_tool_call(call[0], call[1], call[2], call[3])));
+        c.messages.push_back(
+            detail::message("assistant", tokenizer::zoom_tool_call(call[0], call[1], call[2], call[3])));
         nlohmann::ordered_json second = nlohmann::ordered_json::array();
         nlohmann::ordered_json im = image_item(std::nullopt);
         im["crop"] = {crop[0], crop[1], crop[2], crop[3]};
@@ -7163,135 +7444,9 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options
     return build_lrsvqa_zoom(rec, std::optional<resolution::size>(rs), opt.disable_visual_cot);
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/builders/lrsvqa_zoom.hpp
 // ---- end rscovlm/data/builders.hpp
-// ---- begin rscovlm/data/detail/sha256.hpp
-/// \file data/detail/sha256.hpp
-/// SHA-256 (FIPS 180-4), used to fingerprint patch pixels the way the split fixtures do
-/// (hash of the H x W x C uint8 array, row-major, interleaved channels).
-
-#include <algorithm>
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <string>
-
-namespace rscovlm::data::detail {
-
-/// Incremental SHA-256.
-class sha256 {
-public:
-    sha256() noexcept { reset(); }
-    void reset() noexcept {
-        m_h = {0x6a09e667U, 0xbb67ae85U, 0x3c6ef372U, 0xa54ff53aU, 0x510e527fU, 0x9b05688cU, 0x1f83d9abU, 0x5be0cd19U};
-        m_len = 0;
-        m_fill = 0;
-    }
-    void update(const void* data, std::size_t n) noexcept {
-        const auto* p = static_cast<const std::uint8_t*>(data);
-        m_len += n;
-        if (m_fill) {
-            const std::size_t take = std::min<std::size_t>(64 - m_fill, n);
-            std::memcpy(m_buf + m_fill, p, take);
-            m_fill += take;
-            p += take;
-            n -= take;
-            if (m_fill == 64) {
-                block(m_buf);
-                m_fill = 0;
-            }
-        }
-        while (n >= 64) {
-            block(p);
-            p += 64;
-            n -= 64;
-        }
-        if (n) {
-            std::memcpy(m_buf, p, n);
-            m_fill = n;
-        }
-    }
-    /// Finishes and returns the lowercase hex digest (the object is reset afterwards).
-    std::string hex_digest() {
-        const std::uint64_t bits = static_cast<std::uint64_t>(m_len) * 8U;
-        const std::uint8_t one = 0x80, zero = 0;
-        update(&one, 1);
-        while (m_fill != 56) update(&zero, 1);
-        std::uint8_t len_be[8];
-        for (int i = 0; i < 8; ++i) len_be[i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
-        update(len_be, 8);
-        static const char* hex = "0123456789abcdef";
-        std::string out;
-        for (std::uint32_t v : m_h)
-            for (int s = 28; s >= 0; s -= 4) out.push_back(hex[(v >> s) & 15U]);
-        reset();
-        return out;
-    }
-
-private:
-    static std::uint32_t rotr(std::uint32_t x, int n) noexcept { return (x >> n) | (x << (32 - n)); }
-    void block(const std::uint8_t* p) noexcept {
-        static const std::uint32_t k[64] = {
-            0x428a2f98U, 0x71374491U, 0xb5c0fbcfU, 0xe9b5dba5U, 0x3956c25bU, 0x59f111f1U, 0x923f82a4U, 0xab1c5ed5U,
-            0xd807aa98U, 0x12835b01U, 0x243185beU, 0x550c7dc3U, 0x72be5d74U, 0x80deb1feU, 0x9bdc06a7U, 0xc19bf174U,
-            0xe49b69c1U, 0xefbe4786U, 0x0fc19dc6U, 0x240ca1ccU, 0x2de92c6fU, 0x4a7484aaU, 0x5cb0a9dcU, 0x76f988daU,
-            0x983e5152U, 0xa831c66dU, 0xb00327c8U, 0xbf597fc7U, 0xc6e00bf3U, 0xd5a79147U, 0x06ca6351U, 0x14292967U,
-            0x27b70a85U, 0x2e1b2138U, 0x4d2c6dfcU, 0x53380d13U, 0x650a7354U, 0x766a0abbU, 0x81c2c92eU, 0x92722c85U,
-            0xa2bfe8a1U, 0xa81a664bU, 0xc24b8b70U, 0xc76c51a3U, 0xd192e819U, 0xd6990624U, 0xf40e3585U, 0x106aa070U,
-            0x19a4c116U, 0x1e376c08U, 0x2748774cU, 0x34b0bcb5U, 0x391c0cb3U, 0x4ed8aa4aU, 0x5b9cca4fU, 0x682e6ff3U,
-            0x748f82eeU, 0x78a5636fU, 0x84c87814U, 0x8cc70208U, 0x90befffaU, 0xa4506cebU, 0xbef9a3f7U, 0xc67178f2U};
-        std::uint32_t w[64];
-        for (int i = 0; i < 16; ++i)
-            w[i] = (static_cast<std::uint32_t>(p[4 * i]) << 24) | (static_cast<std::uint32_t>(p[4 * i + 1]) << 16) |
-                   (static_cast<std::uint32_t>(p[4 * i + 2]) << 8) | static_cast<std::uint32_t>(p[4 * i + 3]);
-        for (int i = 16; i < 64; ++i) {
-            const std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-            const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-        }
-        std::uint32_t a = m_h[0], b = m_h[1], c = m_h[2], d = m_h[3], e = m_h[4], f = m_h[5], g = m_h[6], h = m_h[7];
-        for (int i = 0; i < 64; ++i) {
-            const std::uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-            const std::uint32_t ch = (e & f) ^ (~e & g);
-            const std::uint32_t t1 = h + S1 + ch + k[i] + w[i];
-            const std::uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-            const std::uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
-            const std::uint32_t t2 = S0 + mj;
-            h = g;
-            g = f;
-            f = e;
-            e = d + t1;
-            d = c;
-            c = b;
-            b = a;
-            a = t1 + t2;
-        }
-        m_h[0] += a;
-        m_h[1] += b;
-        m_h[2] += c;
-        m_h[3] += d;
-        m_h[4] += e;
-        m_h[5] += f;
-        m_h[6] += g;
-        m_h[7] += h;
-    }
-    std::array<std::uint32_t, 8> m_h{};
-    std::uint64_t m_len = 0;
-    std::uint8_t m_buf[64]{};
-    std::size_t m_fill = 0;
-};
-
-/// SHA-256 hex digest of a byte buffer.
-inline std::string sha256_hex(const void* data, std::size_t n) {
-    sha256 h;
-    h.update(data, n);
-    return h.hex_digest();
-}
-
-}  // namespace rscovlm::data::detail
-// ---- end rscovlm/data/detail/sha256.hpp
 // ---- begin rscovlm/data/builtin.hpp
 /// \file data/builtin.hpp
 /// The data module's registry kinds: `dataset_reader` (annotation files -> records) and
@@ -7363,7 +7518,8 @@ inline std::vector<nlohmann::json> load_json_or_jsonl(const std::string& path) {
     if (!jsonl) {
         nlohmann::json j = parse_json_text(text, path);
         if (j.is_array())
-            for (auto& e : j) out.push_back(std::move(e));
+            for (auto& e : j)
+                out.push_back(std::move(e));
         else
             out.push_back(std::move(j));
         return out;
@@ -7384,7 +7540,8 @@ inline std::vector<nlohmann::json> load_json_or_jsonl(const std::string& path) {
     RSCOVLM_THROW(data_error, "bad_record", source + ": record " + std::to_string(index) + ": " + what);
 }
 
-inline const nlohmann::json& field(const nlohmann::json& j, const char* name, const std::string& source, std::size_t index) {
+inline const nlohmann::json& field(const nlohmann::json& j, const char* name, const std::string& source,
+                                   std::size_t index) {
     if (!j.is_object()) bad_record(source, index, "expected a JSON object");
     auto it = j.find(name);
     if (it == j.end()) bad_record(source, index, std::string("missing field '") + name + "'");
@@ -7401,7 +7558,8 @@ inline double number(const nlohmann::json& j, const char* name, const std::strin
 /// An image dimension: a number in [1, 2^30] (truncated like int()).
 inline int dimension(const nlohmann::json& j, const char* name, const std::string& source, std::size_t index) {
     const double v = number(j, name, source, index);
-    if (!(v >= 1 && v <= 1073741824.0)) bad_record(source, index, std::string("field '") + name + "' must be a positive image size");
+    if (!(v >= 1 && v <= 1073741824.0))
+        bad_record(source, index, std::string("field '") + name + "' must be a positive image size");
     return static_cast<int>(v);
 }
 
@@ -7411,15 +7569,15 @@ inline std::string str(const nlohmann::json& j, const char* name, const std::str
 }
 
 inline std::string join_path(const std::string& dir, const std::string& file) {
-    if (dir.empty() || (!file.empty() && file[0] == '/')) return file;  // os.path.join semantics
+    if (dir.empty() || (!file.empty() && file[0] == '/')) return file; // os.path.join semantics
     return dir.back() == '/' ? dir + file : dir + "/" + file;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Options of `read_coco_detection`.
 struct coco_read_options {
-    bool keep_empty_gt = true;  ///< keep images without objects (RSCoVLM default)
+    bool keep_empty_gt = true; ///< keep images without objects (RSCoVLM default)
 };
 
 /// COCO json with (quad) segmentations, as RSCoVLM's `preprocess_coco_format_metadata` reads it:
@@ -7446,12 +7604,13 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         cat_names.emplace_back(id.get<long long>(), name);
     }
     std::vector<detection_record> out;
-    std::vector<std::pair<long long, std::size_t>> index;  // image id -> position
+    std::vector<std::pair<long long, std::size_t>> index; // image id -> position
     for (std::size_t i = 0; i < images.size(); ++i) {
         const std::string where = path + " images";
         const auto& img = images[i];
         detection_record r;
-        r.image = detail::join_path(data_path, detail::str(detail::field(img, "file_name", where, i), "file_name", where, i));
+        r.image =
+            detail::join_path(data_path, detail::str(detail::field(img, "file_name", where, i), "file_name", where, i));
         r.width = detail::dimension(detail::field(img, "width", where, i), "width", where, i);
         r.height = detail::dimension(detail::field(img, "height", where, i), "height", where, i);
         if (r.width <= 0 || r.height <= 0) detail::bad_record(where, i, "image size must be positive");
@@ -7472,7 +7631,8 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         const auto& a = anns[i];
         const auto& iid = detail::field(a, "image_id", where, i);
         const auto& cid = detail::field(a, "category_id", where, i);
-        if (!iid.is_number_integer() || !cid.is_number_integer()) detail::bad_record(where, i, "image_id and category_id must be integers");
+        if (!iid.is_number_integer() || !cid.is_number_integer())
+            detail::bad_record(where, i, "image_id and category_id must be integers");
         detection_record* r = find_sorted(iid.get<long long>());
         if (!r) detail::bad_record(where, i, "image_id " + std::to_string(iid.get<long long>()) + " is not in images");
         det_instance inst;
@@ -7482,7 +7642,9 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
                 inst.label = c.second;
                 found = true;
             }
-        if (!found) detail::bad_record(where, i, "category_id " + std::to_string(cid.get<long long>()) + " is not in categories");
+        if (!found)
+            detail::bad_record(where, i,
+                               "category_id " + std::to_string(cid.get<long long>()) + " is not in categories");
         const auto& bb = detail::field(a, "bbox", where, i);
         if (!bb.is_array() || bb.size() != 4) detail::bad_record(where, i, "bbox must be [x, y, w, h]");
         const double x1 = detail::number(bb[0], "bbox", where, i), y1 = detail::number(bb[1], "bbox", where, i);
@@ -7493,10 +7655,13 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         if (a.contains("segmentation")) {
             const auto& seg = a["segmentation"];
             if (!seg.is_array() || seg.size() != 1 || !seg[0].is_array() || seg[0].size() % 2 != 0)
-                detail::bad_record(where, i, "segmentation must be one polygon [[x1, y1, ...]] (the reference asserts it)");
-            for (const auto& v : seg[0]) inst.polygon.push_back(detail::number(v, "segmentation", where, i));
+                detail::bad_record(where, i,
+                                   "segmentation must be one polygon [[x1, y1, ...]] (the reference asserts it)");
+            for (const auto& v : seg[0])
+                inst.polygon.push_back(detail::number(v, "segmentation", where, i));
         }
-        if (a.contains("difficulty") && a["difficulty"].is_number_integer()) inst.difficulty = a["difficulty"].get<int>();
+        if (a.contains("difficulty") && a["difficulty"].is_number_integer())
+            inst.difficulty = a["difficulty"].get<int>();
         r->objects.push_back(std::move(inst));
     }
     if (!opt.keep_empty_gt) {
@@ -7516,7 +7681,8 @@ struct llava_read_options {
 
 /// LLaVA-style conversation json (SupervisedDataset): records with `conversations` of
 /// {`from`: human|gpt, `value`} turns and optional `image` / `video` (a path or a list).
-inline std::vector<chat_record> read_llava(const std::string& path, const std::string& data_path, const llava_read_options& opt = {}) {
+inline std::vector<chat_record> read_llava(const std::string& path, const std::string& data_path,
+                                           const llava_read_options& opt = {}) {
     const std::vector<nlohmann::json> docs = detail::load_json_or_jsonl(path);
     std::vector<chat_record> out;
     for (std::size_t i = 0; i < docs.size(); ++i) {
@@ -7586,19 +7752,24 @@ inline std::vector<grounding_record> read_refgeo(const std::string& path, const 
             if (!p.is_array() || p.size() != 4) detail::bad_record(path, i, "poly must be 4 [x, y] points");
             for (const auto& pt : p) {
                 if (!pt.is_array() || pt.size() != 2) detail::bad_record(path, i, "poly must be 4 [x, y] points");
-                r.poly.push_back(geometry::point{detail::number(pt[0], "poly", path, i), detail::number(pt[1], "poly", path, i)});
+                r.poly.push_back(
+                    geometry::point{detail::number(pt[0], "poly", path, i), detail::number(pt[1], "poly", path, i)});
             }
         }
         if (!r.bbox && r.poly.empty()) detail::bad_record(path, i, "needs 'bbox' or 'poly'");
         if (d.contains("question_id") && !d["question_id"].is_null()) {
             const auto& q = d["question_id"];
-            if (q.is_string()) r.question_id = q.get<std::string>();
-            else if (q.is_number_integer()) r.question_id = q.dump();
-            else detail::bad_record(path, i, "question_id must be an integer or a string");
+            if (q.is_string())
+                r.question_id = q.get<std::string>();
+            else if (q.is_number_integer())
+                r.question_id = q.dump();
+            else
+                detail::bad_record(path, i, "question_id must be an integer or a string");
             // mask_root/<dataset>/<image_id.split('.')[0]>_<question_id>.png
             const std::string stem = r.image_id.substr(0, r.image_id.find('.'));
             const std::string mask =
-                detail::join_path(detail::join_path(detail::join_path(data_path, "masks"), r.dataset), stem + "_" + r.question_id + ".png");
+                detail::join_path(detail::join_path(detail::join_path(data_path, "masks"), r.dataset),
+                                  stem + "_" + r.question_id + ".png");
             bool exists = false;
             if (d.contains("mask_exists")) {
                 if (!d["mask_exists"].is_boolean()) detail::bad_record(path, i, "mask_exists must be true or false");
@@ -7626,7 +7797,8 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
         vqa_record r;
         std::string image = detail::str(detail::field(d, "image", path, i), "image", path, i);
         const std::string prefix = "/gruntdata/rs_nas/workspace/junhong.ljw/dataset/";
-        for (std::size_t p = image.find(prefix); p != std::string::npos; p = image.find(prefix)) image.erase(p, prefix.size());
+        for (std::size_t p = image.find(prefix); p != std::string::npos; p = image.find(prefix))
+            image.erase(p, prefix.size());
         r.image = detail::join_path(data_path, image);
         r.width = detail::dimension(detail::field(d, "image_ori_width", path, i), "image_ori_width", path, i);
         r.height = detail::dimension(detail::field(d, "image_ori_height", path, i), "image_ori_height", path, i);
@@ -7639,23 +7811,28 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
             r.question = detail::str(d["Text"], "Text", path, i);
             r.answer = detail::str(d["Ground truth"], "Ground truth", path, i);
             if (!d["Answer choices"].is_array()) detail::bad_record(path, i, "'Answer choices' must be a list");
-            for (const auto& c : d["Answer choices"]) r.choices.push_back(detail::str(c, "Answer choices", path, i));
+            for (const auto& c : d["Answer choices"])
+                r.choices.push_back(detail::str(c, "Answer choices", path, i));
         } else {
-            detail::bad_record(path, i, "needs 'question' and 'answer', or 'Text', 'Ground truth' and 'Answer choices'");
+            detail::bad_record(path, i,
+                               "needs 'question' and 'answer', or 'Text', 'Ground truth' and 'Answer choices'");
         }
         const auto& info = detail::field(d, "bbox_info", path, i);
         const auto& crops = detail::field(info, "crop_hbox", path, i);
         if (!crops.is_array()) detail::bad_record(path, i, "bbox_info.crop_hbox must be a list of boxes");
         for (const auto& c : crops) {
-            if (!c.is_array() || c.size() != 4) detail::bad_record(path, i, "bbox_info.crop_hbox entries must be [x1, y1, x2, y2]");
-            r.crop_hbox.push_back({detail::number(c[0], "crop_hbox", path, i), detail::number(c[1], "crop_hbox", path, i),
-                                   detail::number(c[2], "crop_hbox", path, i), detail::number(c[3], "crop_hbox", path, i)});
+            if (!c.is_array() || c.size() != 4)
+                detail::bad_record(path, i, "bbox_info.crop_hbox entries must be [x1, y1, x2, y2]");
+            r.crop_hbox.push_back(
+                {detail::number(c[0], "crop_hbox", path, i), detail::number(c[1], "crop_hbox", path, i),
+                 detail::number(c[2], "crop_hbox", path, i), detail::number(c[3], "crop_hbox", path, i)});
         }
         if (info.contains("rbox") && info["rbox"].is_array())
             for (const auto& b : info["rbox"]) {
                 std::vector<double> v;
                 if (b.is_array())
-                    for (const auto& x : b) v.push_back(detail::number(x, "rbox", path, i));
+                    for (const auto& x : b)
+                        v.push_back(detail::number(x, "rbox", path, i));
                 r.rbox.push_back(std::move(v));
             }
         out.push_back(std::move(r));
@@ -7663,7 +7840,7 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
     return out;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/readers.hpp
 
 #include <algorithm>
@@ -7703,19 +7880,19 @@ public:
     virtual bool record_major() const noexcept { return false; }
     /// Builds task `task` (< tasks_per_record()) of a record. May throw data_error "skip_record"
     /// where the reference's `__getitem__` falls through to the next item.
-    virtual conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const = 0;
+    virtual conversation build(const record& r, std::size_t task, const build_options& opt,
+                               python_random& rng) const = 0;
 };
 
 namespace detail {
-template <class T>
-inline std::vector<record> to_records(std::vector<T> v) {
+template <class T> inline std::vector<record> to_records(std::vector<T> v) {
     std::vector<record> out;
     out.reserve(v.size());
-    for (auto& e : v) out.emplace_back(std::move(e));
+    for (auto& e : v)
+        out.emplace_back(std::move(e));
     return out;
 }
-template <class T>
-inline const T& expect(const record& r, std::string_view builder) {
+template <class T> inline const T& expect(const record& r, std::string_view builder) {
     const T* p = std::get_if<T>(&r);
     if (!p) RSCOVLM_THROW(data_error, "wrong_record", std::string(builder) + " cannot build from this kind of record");
     return *p;
@@ -7731,7 +7908,7 @@ inline std::vector<region_type> read_regions(registry::params& p, std::vector<st
     p.check(!out.empty(), "region_types", "must not be empty");
     return out;
 }
-}  // namespace detail
+} // namespace detail
 
 /// COCO json with quad segmentations (RSCoVLM detection metadata).
 class coco_reader : public registry::component<coco_reader, dataset_reader> {
@@ -7774,7 +7951,8 @@ public:
 class lrsvqa_reader : public registry::component<lrsvqa_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.lrsvqa";
-    static constexpr std::string_view summary = "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
+    static constexpr std::string_view summary =
+        "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path));
     }
@@ -7789,7 +7967,8 @@ public:
         : m_regions(std::move(r)) {}
     static dense_det_builder from_params(registry::params& p) {
         std::vector<region_type> r = detail::read_regions(p, {"hbb", "obb", "polygon"});
-        p.check(std::find(r.begin(), r.end(), region_type::seg) == r.end(), "region_types", "dense detection has no 'seg' target");
+        p.check(std::find(r.begin(), r.end(), region_type::seg) == r.end(), "region_types",
+                "dense detection has no 'seg' target");
         return dense_det_builder(std::move(r));
     }
     std::size_t tasks_per_record() const noexcept override { return m_regions.size(); }
@@ -7806,8 +7985,10 @@ private:
 class refgeo_builder : public registry::component<refgeo_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.refgeo";
-    static constexpr std::string_view summary = "RSCoVLM referring grounding: expression as label, hbb/obb/polygon/seg targets";
-    explicit refgeo_builder(std::vector<region_type> r = {region_type::hbb, region_type::obb, region_type::polygon, region_type::seg})
+    static constexpr std::string_view summary =
+        "RSCoVLM referring grounding: expression as label, hbb/obb/polygon/seg targets";
+    explicit refgeo_builder(std::vector<region_type> r = {region_type::hbb, region_type::obb, region_type::polygon,
+                                                          region_type::seg})
         : m_regions(std::move(r)) {}
     static refgeo_builder from_params(registry::params& p) {
         return refgeo_builder(detail::read_regions(p, {"hbb", "obb", "polygon", "seg"}));
@@ -7852,7 +8033,8 @@ public:
 class lrsvqa_zoom_builder : public registry::component<lrsvqa_zoom_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.lrsvqa_zoom";
-    static constexpr std::string_view summary = "LRS-VQA-Zoom: one zoom step (tool call, crop of the original), or plain VQA";
+    static constexpr std::string_view summary =
+        "LRS-VQA-Zoom: one zoom step (tool call, crop of the original), or plain VQA";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_lrsvqa_zoom(detail::expect<vqa_record>(r, key), opt, rng);
     }
@@ -7875,14 +8057,16 @@ public:
 class llava_onevision_builder : public registry::component<llava_onevision_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.llava_onevision";
-    static constexpr std::string_view summary = "LLaVA-OneVision chat: <image> tag ensured, rows the reference cannot build skipped";
+    static constexpr std::string_view summary =
+        "LLaVA-OneVision chat: <image> tag ensured, rows the reference cannot build skipped";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_llava_onevision(detail::expect<chat_record>(r, key), opt, rng);
     }
 };
 
 /// Built-in readers (core).
-using builtin_readers = registry::type_list<coco_reader, llava_reader, refgeo_reader, lrsvqa_reader, llava_onevision_reader>;
+using builtin_readers =
+    registry::type_list<coco_reader, llava_reader, refgeo_reader, lrsvqa_reader, llava_onevision_reader>;
 /// Built-in builders.
 using builtin_builders = registry::type_list<dense_det_builder, refgeo_builder, chat_builder, geochat_builder,
                                              lrsvqa_zoom_builder, llava_onevision_builder>;
@@ -7900,8 +8084,137 @@ struct builder_kind {
     using builtin_list = builtin_builders;
 };
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/builtin.hpp
+// ---- begin rscovlm/data/detail/sha256.hpp
+/// \file data/detail/sha256.hpp
+/// SHA-256 (FIPS 180-4), used to fingerprint patch pixels the way the split fixtures do
+/// (hash of the H x W x C uint8 array, row-major, interleaved channels).
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace rscovlm::data::detail {
+
+/// Incremental SHA-256.
+class sha256 {
+public:
+    sha256() noexcept { reset(); }
+    void reset() noexcept {
+        m_h = {0x6a09e667U, 0xbb67ae85U, 0x3c6ef372U, 0xa54ff53aU, 0x510e527fU, 0x9b05688cU, 0x1f83d9abU, 0x5be0cd19U};
+        m_len = 0;
+        m_fill = 0;
+    }
+    void update(const void* data, std::size_t n) noexcept {
+        const auto* p = static_cast<const std::uint8_t*>(data);
+        m_len += n;
+        if (m_fill) {
+            const std::size_t take = std::min<std::size_t>(64 - m_fill, n);
+            std::memcpy(m_buf + m_fill, p, take);
+            m_fill += take;
+            p += take;
+            n -= take;
+            if (m_fill == 64) {
+                block(m_buf);
+                m_fill = 0;
+            }
+        }
+        while (n >= 64) {
+            block(p);
+            p += 64;
+            n -= 64;
+        }
+        if (n) {
+            std::memcpy(m_buf, p, n);
+            m_fill = n;
+        }
+    }
+    /// Finishes and returns the lowercase hex digest (the object is reset afterwards).
+    std::string hex_digest() {
+        const std::uint64_t bits = static_cast<std::uint64_t>(m_len) * 8U;
+        const std::uint8_t one = 0x80, zero = 0;
+        update(&one, 1);
+        while (m_fill != 56)
+            update(&zero, 1);
+        std::uint8_t len_be[8];
+        for (int i = 0; i < 8; ++i)
+            len_be[i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
+        update(len_be, 8);
+        static const char* hex = "0123456789abcdef";
+        std::string out;
+        for (std::uint32_t v : m_h)
+            for (int s = 28; s >= 0; s -= 4)
+                out.push_back(hex[(v >> s) & 15U]);
+        reset();
+        return out;
+    }
+
+private:
+    static std::uint32_t rotr(std::uint32_t x, int n) noexcept { return (x >> n) | (x << (32 - n)); }
+    void block(const std::uint8_t* p) noexcept {
+        static const std::uint32_t k[64] = {
+            0x428a2f98U, 0x71374491U, 0xb5c0fbcfU, 0xe9b5dba5U, 0x3956c25bU, 0x59f111f1U, 0x923f82a4U, 0xab1c5ed5U,
+            0xd807aa98U, 0x12835b01U, 0x243185beU, 0x550c7dc3U, 0x72be5d74U, 0x80deb1feU, 0x9bdc06a7U, 0xc19bf174U,
+            0xe49b69c1U, 0xefbe4786U, 0x0fc19dc6U, 0x240ca1ccU, 0x2de92c6fU, 0x4a7484aaU, 0x5cb0a9dcU, 0x76f988daU,
+            0x983e5152U, 0xa831c66dU, 0xb00327c8U, 0xbf597fc7U, 0xc6e00bf3U, 0xd5a79147U, 0x06ca6351U, 0x14292967U,
+            0x27b70a85U, 0x2e1b2138U, 0x4d2c6dfcU, 0x53380d13U, 0x650a7354U, 0x766a0abbU, 0x81c2c92eU, 0x92722c85U,
+            0xa2bfe8a1U, 0xa81a664bU, 0xc24b8b70U, 0xc76c51a3U, 0xd192e819U, 0xd6990624U, 0xf40e3585U, 0x106aa070U,
+            0x19a4c116U, 0x1e376c08U, 0x2748774cU, 0x34b0bcb5U, 0x391c0cb3U, 0x4ed8aa4aU, 0x5b9cca4fU, 0x682e6ff3U,
+            0x748f82eeU, 0x78a5636fU, 0x84c87814U, 0x8cc70208U, 0x90befffaU, 0xa4506cebU, 0xbef9a3f7U, 0xc67178f2U};
+        std::uint32_t w[64];
+        for (int i = 0; i < 16; ++i)
+            w[i] = (static_cast<std::uint32_t>(p[4 * i]) << 24) | (static_cast<std::uint32_t>(p[4 * i + 1]) << 16) |
+                   (static_cast<std::uint32_t>(p[4 * i + 2]) << 8) | static_cast<std::uint32_t>(p[4 * i + 3]);
+        for (int i = 16; i < 64; ++i) {
+            const std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        std::uint32_t a = m_h[0], b = m_h[1], c = m_h[2], d = m_h[3], e = m_h[4], f = m_h[5], g = m_h[6], h = m_h[7];
+        for (int i = 0; i < 64; ++i) {
+            const std::uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+            const std::uint32_t ch = (e & f) ^ (~e & g);
+            const std::uint32_t t1 = h + S1 + ch + k[i] + w[i];
+            const std::uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+            const std::uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
+            const std::uint32_t t2 = S0 + mj;
+            h = g;
+            g = f;
+            f = e;
+            e = d + t1;
+            d = c;
+            c = b;
+            b = a;
+            a = t1 + t2;
+        }
+        m_h[0] += a;
+        m_h[1] += b;
+        m_h[2] += c;
+        m_h[3] += d;
+        m_h[4] += e;
+        m_h[5] += f;
+        m_h[6] += g;
+        m_h[7] += h;
+    }
+    std::array<std::uint32_t, 8> m_h{};
+    std::uint64_t m_len = 0;
+    std::uint8_t m_buf[64]{};
+    std::size_t m_fill = 0;
+};
+
+/// SHA-256 hex digest of a byte buffer.
+inline std::string sha256_hex(const void* data, std::size_t n) {
+    sha256 h;
+    h.update(data, n);
+    return h.hex_digest();
+}
+
+} // namespace rscovlm::data::detail
+// ---- end rscovlm/data/detail/sha256.hpp
 // ---- begin rscovlm/data/dota.hpp
 /// \file data/dota.hpp
 /// DOTA annotation files: `x1 y1 x2 y2 x3 y3 x4 y4 class difficulty` lines, optionally preceded
@@ -7919,8 +8232,7 @@ struct builder_kind {
 namespace rscovlm::data::detail {
 
 /// Shortest round-trip text in Python's repr style (`detail::py::float_repr`).
-template <class Float>
-inline std::string python_float_repr(Float v) {
+template <class Float> inline std::string python_float_repr(Float v) {
     return ::rscovlm::detail::py::float_repr(v);
 }
 
@@ -7941,7 +8253,7 @@ inline bool parse_python_int(const std::string& text, long long& out) {
     return v.has_value();
 }
 
-}  // namespace rscovlm::data::detail
+} // namespace rscovlm::data::detail
 // ---- end rscovlm/data/detail/pyformat.hpp
 
 #include <cmath>
@@ -7957,9 +8269,9 @@ namespace rscovlm::data {
 
 /// The 15 DOTA-v1.0 categories, in the order of the official devkit.
 inline constexpr std::string_view dota_v1_classes[] = {
-    "plane",       "baseball-diamond", "bridge",         "ground-track-field", "small-vehicle",
-    "large-vehicle", "ship",           "tennis-court",   "basketball-court",   "storage-tank",
-    "soccer-ball-field", "roundabout", "harbor",         "swimming-pool",      "helicopter"};
+    "plane",  "baseball-diamond", "bridge",           "ground-track-field", "small-vehicle",     "large-vehicle",
+    "ship",   "tennis-court",     "basketball-court", "storage-tank",       "soccer-ball-field", "roundabout",
+    "harbor", "swimming-pool",    "helicopter"};
 /// DOTA-v1.5 adds container-crane; DOTA-v2.0 adds airport and helipad.
 inline constexpr std::string_view dota_v2_extra_classes[] = {"container-crane", "airport", "helipad"};
 
@@ -7973,8 +8285,8 @@ struct dota_object {
 
 /// The contents of one DOTA annotation file.
 struct dota_annotation {
-    std::string image_source;      ///< value of an `imagesource:` line ("" when absent)
-    std::optional<double> gsd;     ///< value of a `gsd:` line (absent, or `gsd:null`)
+    std::string image_source;  ///< value of an `imagesource:` line ("" when absent)
+    std::optional<double> gsd; ///< value of a `gsd:` line (absent, or `gsd:null`)
     std::vector<dota_object> objects;
     std::size_t skipped_lines = 0; ///< lines ignored (blank lines; short lines in the mmrotate dialect)
 };
@@ -8002,7 +8314,9 @@ inline bool starts_with(std::string_view s, std::string_view p) noexcept {
 }
 
 /// Python `str.strip()` as a string (`detail::py::strip`).
-inline std::string trim_copy(std::string_view s) { return std::string(::rscovlm::detail::py::strip(s)); }
+inline std::string trim_copy(std::string_view s) {
+    return std::string(::rscovlm::detail::py::strip(s));
+}
 
 /// Python universal-newline line iteration: "\r\n" and "\r" become "\n"; lines keep their "\n".
 inline std::vector<std::string> python_lines(std::string_view text) {
@@ -8031,7 +8345,9 @@ inline std::vector<std::string> to_strings(const std::vector<std::string_view>& 
 inline std::vector<std::string> split_char(std::string_view s, char sep) {
     return to_strings(::rscovlm::detail::py::split(s, std::string_view(&sep, 1)));
 }
-inline std::vector<std::string> split_ws(std::string_view s) { return to_strings(::rscovlm::detail::py::split(s)); }
+inline std::vector<std::string> split_ws(std::string_view s) {
+    return to_strings(::rscovlm::detail::py::split(s));
+}
 
 [[noreturn]] inline void dota_fail(const std::string& source, std::size_t line_no, const std::string& what) {
     RSCOVLM_THROW(data_error, "bad_dota_line", source + ":" + std::to_string(line_no) + ": " + what);
@@ -8050,7 +8366,7 @@ inline std::string quoted_field(const std::string& s) {
     return out + "'";
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Parses the text of a DOTA annotation file. `source_name` is used in error messages.
 /// Throws data_error "bad_dota_line" (naming source:line and the field) on malformed lines.
@@ -8127,15 +8443,15 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
         const std::vector<std::string> f = detail::split_ws(t);
         if (f.size() != 9 && f.size() != 10)
             detail::dota_fail(source_name, line_no,
-                              "expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficulty]', got " +
-                                  std::to_string(f.size()) + " fields");
+                              "expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficulty]', got " + std::to_string(f.size()) +
+                                  " fields");
         dota_object obj;
         for (std::size_t k = 0; k < 8; ++k) {
             double v = 0;
             if (!detail::parse_python_float(f[k], v) || !std::isfinite(v))
                 detail::dota_fail(source_name, line_no,
-                                  "field " + std::to_string(k + 1) + " is not a finite number: " +
-                                      detail::quoted_field(f[k]));
+                                  "field " + std::to_string(k + 1) +
+                                      " is not a finite number: " + detail::quoted_field(f[k]));
             if (k % 2 == 0)
                 obj.poly[k / 2].x = v;
             else
@@ -8145,7 +8461,8 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
         if (f.size() == 10) {
             long long d = 0;
             if (!detail::parse_python_int(f[9], d) || d < 0 || d > 1000)
-                detail::dota_fail(source_name, line_no, "difficulty is not a small integer: " + detail::quoted_field(f[9]));
+                detail::dota_fail(source_name, line_no,
+                                  "difficulty is not a small integer: " + detail::quoted_field(f[9]));
             obj.difficulty = static_cast<int>(d);
         }
         ann.objects.push_back(std::move(obj));
@@ -8155,7 +8472,9 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
 
 /// Reads a DOTA annotation file. Throws io_error "open_failed" when the file cannot be read.
 inline dota_annotation read_dota(const std::string& path, const dota_read_options& options = {}) {
-    return parse_dota(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open DOTA annotation file " + path), path, options);
+    return parse_dota(
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open DOTA annotation file " + path),
+        path, options);
 }
 
 /// Non-throwing `read_dota`.
@@ -8165,9 +8484,9 @@ inline result<dota_annotation> try_read_dota(const std::string& path, const dota
 
 /// How numbers are written.
 enum class dota_number_format {
-    shortest,       ///< shortest round-trip text of the double (Python repr): 117.0, 964.25
-    numpy_float32,  ///< numpy float32 `str()`, as mmrotate's img_split writes patch files
-    integer,        ///< rounded to the nearest integer (original DOTA-v1.0 style)
+    shortest,      ///< shortest round-trip text of the double (Python repr): 117.0, 964.25
+    numpy_float32, ///< numpy float32 `str()`, as mmrotate's img_split writes patch files
+    integer,       ///< rounded to the nearest integer (original DOTA-v1.0 style)
 };
 
 /// Options of the DOTA writer.
@@ -8184,7 +8503,8 @@ inline std::string format_dota_number(double v, dota_number_format f) {
     case dota_number_format::numpy_float32:
         return detail::python_float_repr(detail::to_float32(v));
     case dota_number_format::integer:
-        return std::isfinite(v) && std::abs(v) < 9.0e18 ? std::to_string(static_cast<long long>(std::llround(v))) : detail::python_float_repr(v);
+        return std::isfinite(v) && std::abs(v) < 9.0e18 ? std::to_string(static_cast<long long>(std::llround(v)))
+                                                        : detail::python_float_repr(v);
     case dota_number_format::shortest:
     default:
         return detail::python_float_repr(v);
@@ -8232,7 +8552,7 @@ inline void write_dota(const std::string& path, const std::vector<dota_object>& 
     if (!out) RSCOVLM_THROW(io_error, "write_failed", "cannot write DOTA annotation file " + path);
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/dota.hpp
 // ---- begin rscovlm/data/lrsvqa.hpp
 /// \file data/lrsvqa.hpp
@@ -8286,7 +8606,7 @@ struct pixel_box {
 
 /// A random-access RGB image of known size whose pixels are read window by window.
 class image_source {
-  public:
+public:
     virtual ~image_source() = default;
     /// Width of the original image in pixels.
     virtual int width() const = 0;
@@ -8305,7 +8625,7 @@ class image_source {
         return read_resized_banded(box, out_w, out_h, f, band_rows());
     }
 
-  protected:
+protected:
     /// Rows per band used by the default `read_resized` (sources align it to their tile height).
     virtual int band_rows() const { return 512; }
 
@@ -8317,8 +8637,7 @@ class image_source {
                               std::to_string(box.height()) + " -> " + std::to_string(out_w) + "x" +
                               std::to_string(out_h) + ")");
         const bool nearest = f == image::filter::nearest;
-        if (nearest || out_w == box.width() || box.height() <= rows)
-            return image::resize(read(box), out_w, out_h, f);
+        if (nearest || out_w == box.width() || box.height() <= rows) return image::resize(read(box), out_w, out_h, f);
         rows = std::max(1, rows);
         image mid(out_w, box.height(), 3);
         for (int y = box.y0; y < box.y1; y += rows) {
@@ -8333,22 +8652,22 @@ class image_source {
 
 /// An image source over an image already in memory (decoded once), converted to RGB.
 class memory_source : public image_source {
-  public:
+public:
     /// Takes `img` (1..4 channels; alpha composited on white like qwen-vl-utils `to_rgb`).
     explicit memory_source(image img)
         : m_img(std::make_shared<const image>(img.channels == 3 ? std::move(img) : imaging::to_rgb(img))) {}
     /// Reads `img` in place without copying; it must be 3-channel RGB and outlive the source.
     static memory_source borrow(const image& img) {
         if (img.channels != 3)
-            RSCOVLM_THROW(zoom_error, "bad_channels", "memory_source::borrow needs an RGB image, got " +
-                                                          std::to_string(img.channels) + " channels");
+            RSCOVLM_THROW(zoom_error, "bad_channels",
+                          "memory_source::borrow needs an RGB image, got " + std::to_string(img.channels) +
+                              " channels");
         return memory_source(std::shared_ptr<const image>(&img, [](const image*) {}));
     }
     int width() const override { return m_img->width; }
     int height() const override { return m_img->height; }
     image read(const pixel_box& box) override {
-        if (box.x1 < box.x0 || box.y1 < box.y0)
-            RSCOVLM_THROW(zoom_error, "bad_window", "read: inverted window");
+        if (box.x1 < box.x0 || box.y1 < box.y0) RSCOVLM_THROW(zoom_error, "bad_window", "read: inverted window");
         return image::crop(*m_img, box.x0, box.y0, box.x1, box.y1);
     }
     image read_resized(const pixel_box& box, int out_w, int out_h, image::filter f) override {
@@ -8359,7 +8678,7 @@ class memory_source : public image_source {
     /// The decoded RGB image.
     const image& pixels() const noexcept { return *m_img; }
 
-  private:
+private:
     explicit memory_source(std::shared_ptr<const image> p) : m_img(std::move(p)) {}
     std::shared_ptr<const image> m_img;
 };
@@ -8376,12 +8695,12 @@ inline std::string py_rstrip_chars(std::string_view s, std::string_view chars) {
 
 /// An LRS-VQA-Zoom record turned into a conversation.
 struct zoom_conversation {
-    nlohmann::json messages;            ///< HF messages (those of `data::build_lrsvqa_zoom`)
-    bool zoom = false;                  ///< true: the five-message Zoom-in layout; false: plain QA
-    std::string question;               ///< question text (multiple-choice text built as the reference)
+    nlohmann::json messages; ///< HF messages (those of `data::build_lrsvqa_zoom`)
+    bool zoom = false;       ///< true: the five-message Zoom-in layout; false: plain QA
+    std::string question;    ///< question text (multiple-choice text built as the reference)
     std::string answer;
-    geometry::hbox crop_original;       ///< crop_hbox[0] in the original frame (zoom only)
-    zoom::pixel_box crop_window;        ///< the window Pillow crops for it (`round()` half to even)
+    geometry::hbox crop_original;         ///< crop_hbox[0] in the original frame (zoom only)
+    zoom::pixel_box crop_window;          ///< the window Pillow crops for it (`round()` half to even)
     std::array<long long, 4> bbox_call{}; ///< bbox written in the tool call (resized frame, `int()`)
 };
 
@@ -8393,9 +8712,7 @@ struct zoom_conversation {
 /// "bad_record" for records missing required fields.
 inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int resized_width = 0,
                                                  int resized_height = 0, bool disable_visual_cot = false) {
-    auto fail = [&](const std::string& why) {
-        RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: " + why);
-    };
+    auto fail = [&](const std::string& why) { RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: " + why); };
     if (!meta.is_object()) fail("not a JSON object");
     data::vqa_record rec;
     if (meta.contains("image") && meta["image"].is_string()) rec.image = meta["image"].get<std::string>();
@@ -8442,7 +8759,8 @@ inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int
             !meta["image_ori_width"].is_number() || !meta["image_ori_height"].is_number())
             fail("needs numeric 'image_ori_width'/'image_ori_height' to scale crop_hbox");
         const double ow = meta["image_ori_width"].get<double>(), oh = meta["image_ori_height"].get<double>();
-        if (!(ow > 0) || !(oh > 0) || ow > 2147483647.0 || oh > 2147483647.0) fail("image_ori_width/height must be > 0");
+        if (!(ow > 0) || !(oh > 0) || ow > 2147483647.0 || oh > 2147483647.0)
+            fail("image_ori_width/height must be > 0");
         rec.width = static_cast<int>(ow);
         rec.height = static_cast<int>(oh);
         if (rec.width <= 0 || rec.height <= 0 || rec.width != ow || rec.height != oh)
@@ -8476,9 +8794,9 @@ inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int
 
 /// The adapter under its first names (`zoom::lrsvqa::build_zoom_conversation`, ...).
 namespace rscovlm::zoom::lrsvqa {
+using ::rscovlm::data::lrsvqa::build_zoom_conversation;
 using ::rscovlm::data::lrsvqa::py_rstrip_chars;
 using ::rscovlm::data::lrsvqa::zoom_conversation;
-using ::rscovlm::data::lrsvqa::build_zoom_conversation;
 } // namespace rscovlm::zoom::lrsvqa
 // ---- end rscovlm/data/lrsvqa.hpp
 // ---- begin rscovlm/data/packing.hpp
@@ -8527,12 +8845,14 @@ inline constexpr std::int32_t ignore_index = -100;
 /// first item, which always takes the initially open empty bin. Quirk kept: an item heavier than
 /// the capacity still gets a bin of its own (it is never dropped). Returns, per bin, the input
 /// positions in the order they were put in (heaviest first).
-inline std::vector<std::vector<std::size_t>> to_constant_volume(const std::vector<std::size_t>& weights, std::size_t capacity) {
+inline std::vector<std::vector<std::size_t>> to_constant_volume(const std::vector<std::size_t>& weights,
+                                                                std::size_t capacity) {
     std::vector<std::vector<std::size_t>> bins;
     if (weights.empty()) return bins;
     // Stable descending order of the weights (Python `sorted(range(n), key=lambda i: -w[i])`).
     std::vector<std::size_t> order(weights.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (std::size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return weights[a] > weights[b]; });
     bins.emplace_back();
     std::vector<std::size_t> sums{0};
@@ -8557,8 +8877,8 @@ inline std::vector<std::vector<std::size_t>> to_constant_volume(const std::vecto
 
 /// Options of the packing plan.
 struct packing_options {
-    std::size_t max_length = 6144;      ///< bin capacity in tokens (the training max_length)
-    std::size_t packing_interval = 64;  ///< items buffered before each bin-packing round
+    std::size_t max_length = 6144;     ///< bin capacity in tokens (the training max_length)
+    std::size_t packing_interval = 64; ///< items buffered before each bin-packing round
 };
 
 /// One item of the plan: an id chosen by the caller (e.g. the mixture index) and its token count.
@@ -8577,7 +8897,8 @@ struct packing_item {
 class packing_planner {
 public:
     explicit packing_planner(packing_options o = {}) : m_opt(o) {
-        if (m_opt.max_length == 0) RSCOVLM_THROW(data_error, "bad_packing", "packing needs a max_length (bin capacity) > 0");
+        if (m_opt.max_length == 0)
+            RSCOVLM_THROW(data_error, "bad_packing", "packing needs a max_length (bin capacity) > 0");
         if (m_opt.packing_interval == 0) RSCOVLM_THROW(data_error, "bad_packing", "packing_interval must be > 0");
     }
     /// Adds one item; returns the groups closed by this item (usually none).
@@ -8598,12 +8919,14 @@ public:
 private:
     std::vector<std::vector<packing_item>> round(bool final) {
         std::vector<std::size_t> w(m_buffer.size());
-        for (std::size_t i = 0; i < w.size(); ++i) w[i] = m_buffer[i].length;
+        for (std::size_t i = 0; i < w.size(); ++i)
+            w[i] = m_buffer[i].length;
         const auto bins = to_constant_volume(w, m_opt.max_length);
         std::vector<std::vector<packing_item>> groups;
         for (const auto& b : bins) {
             std::vector<packing_item> g;
-            for (auto i : b) g.push_back(m_buffer[i]);
+            for (auto i : b)
+                g.push_back(m_buffer[i]);
             groups.push_back(std::move(g));
         }
         // `groups, leftover = groups[:-1], groups[-1]` unless final: the last bin (the most recently
@@ -8621,17 +8944,20 @@ private:
 };
 
 /// The whole plan at once: groups of ids for items given in arrival order.
-inline std::vector<std::vector<std::size_t>> plan_packs(const std::vector<packing_item>& items, const packing_options& o = {}) {
+inline std::vector<std::vector<std::size_t>> plan_packs(const std::vector<packing_item>& items,
+                                                        const packing_options& o = {}) {
     packing_planner p(o);
     std::vector<std::vector<std::size_t>> out;
     auto take = [&](std::vector<std::vector<packing_item>> gs) {
         for (auto& g : gs) {
             std::vector<std::size_t> ids;
-            for (const auto& it : g) ids.push_back(it.id);
+            for (const auto& it : g)
+                ids.push_back(it.id);
             out.push_back(std::move(ids));
         }
     };
-    for (const auto& it : items) take(p.add(it));
+    for (const auto& it : items)
+        take(p.add(it));
     take(p.finish());
     return out;
 }
@@ -8641,20 +8967,20 @@ inline std::vector<std::vector<std::size_t>> plan_packs(const std::vector<packin
 struct packed_sequence {
     std::vector<std::int32_t> input_ids;
     std::vector<std::int32_t> labels;
-    std::array<std::vector<std::int64_t>, 3> position_ids;  ///< M-RoPE (t, h, w), restarting per member
-    std::vector<std::int64_t> naive_position_ids;           ///< arange per member
-    std::vector<std::int64_t> cu_seqlens;                   ///< member boundaries (zeros of naive ids) + total
-    std::vector<std::array<int, 3>> grid_thw;               ///< every member's grids, concatenated
-    std::vector<float> pixel_values;                        ///< every member's rows, concatenated
+    std::array<std::vector<std::int64_t>, 3> position_ids; ///< M-RoPE (t, h, w), restarting per member
+    std::vector<std::int64_t> naive_position_ids;          ///< arange per member
+    std::vector<std::int64_t> cu_seqlens;                  ///< member boundaries (zeros of naive ids) + total
+    std::vector<std::array<int, 3>> grid_thw;              ///< every member's grids, concatenated
+    std::vector<float> pixel_values;                       ///< every member's rows, concatenated
     std::size_t pixel_rows = 0;
-    std::vector<std::size_t> member_lengths;                ///< token counts before truncation
-    std::vector<std::size_t> member_images;                 ///< images per member
-    bool truncated = false;                                 ///< the row was cut to max_length
+    std::vector<std::size_t> member_lengths; ///< token counts before truncation
+    std::vector<std::size_t> member_images;  ///< images per member
+    bool truncated = false;                  ///< the row was cut to max_length
 };
 
 /// Options of `flatten_pack`.
 struct flatten_options {
-    std::size_t max_length = 6144;  ///< 0 = no truncation (`max_length <= 0` in the reference)
+    std::size_t max_length = 6144; ///< 0 = no truncation (`max_length <= 0` in the reference)
     /// `CachedPackingDatasetForQwen2_5VL.preprocess` sets each member's first label to -100. The plain
     /// flattened collator (flatten_data without packing) does not.
     bool mask_first_label = true;
@@ -8665,28 +8991,35 @@ struct flatten_options {
 
 /// `FlattenedDataCollatorForQwen2_5_VL` over one group (members in group order), with the labels
 /// fix-up of `CachedPackingDatasetForQwen2_5VL`. `S` has the fields of `engine::encoded_sample`.
-template <class S>
-packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten_options& o = {}) {
+template <class S> packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten_options& o = {}) {
     packed_sequence p;
     std::size_t total = 0;
-    for (const S* s : members) total += s->input_ids.size();
+    for (const S* s : members)
+        total += s->input_ids.size();
     p.input_ids.reserve(total);
     p.labels.reserve(total);
-    for (auto& a : p.position_ids) a.reserve(total);
+    for (auto& a : p.position_ids)
+        a.reserve(total);
     p.naive_position_ids.reserve(total);
     for (const S* s : members) {
         const std::size_t n = s->input_ids.size();
         if (s->labels.size() != n)
-            RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(n) + " input ids");
+            RSCOVLM_THROW(data_error, "bad_sample",
+                          "pack member has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(n) +
+                              " input ids");
         for (const auto& a : s->position_ids)
             if (a.size() != n)
-                RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(a.size()) + " positions for " + std::to_string(n) + " input ids");
+                RSCOVLM_THROW(data_error, "bad_sample",
+                              "pack member has " + std::to_string(a.size()) + " positions for " + std::to_string(n) +
+                                  " input ids");
         p.input_ids.insert(p.input_ids.end(), s->input_ids.begin(), s->input_ids.end());
         const std::size_t lb = p.labels.size();
         p.labels.insert(p.labels.end(), s->labels.begin(), s->labels.end());
         if (o.mask_first_label && n > 0) p.labels[lb] = ignore_index;
-        for (std::size_t a = 0; a < 3; ++a) p.position_ids[a].insert(p.position_ids[a].end(), s->position_ids[a].begin(), s->position_ids[a].end());
-        for (std::size_t k = 0; k < n; ++k) p.naive_position_ids.push_back(static_cast<std::int64_t>(k));
+        for (std::size_t a = 0; a < 3; ++a)
+            p.position_ids[a].insert(p.position_ids[a].end(), s->position_ids[a].begin(), s->position_ids[a].end());
+        for (std::size_t k = 0; k < n; ++k)
+            p.naive_position_ids.push_back(static_cast<std::int64_t>(k));
         p.grid_thw.insert(p.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         p.pixel_values.insert(p.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
         p.pixel_rows += s->pixel_rows;
@@ -8699,7 +9032,8 @@ packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten
         p.truncated = true;
         p.input_ids.resize(o.max_length);
         p.labels.resize(o.max_length);
-        for (auto& a : p.position_ids) a.resize(o.max_length);
+        for (auto& a : p.position_ids)
+            a.resize(o.max_length);
         p.naive_position_ids.resize(o.max_length);
     }
     // transformers' prepare_fa2_from_position_ids: cu_seqlens = positions of the zeros + [length].
@@ -8712,10 +9046,10 @@ packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten
 /// A right-padded batch as `DataCollatorForQwen2_5_VL` returns it (row-major [batch, length]).
 struct padded_batch {
     std::size_t batch = 0, length = 0;
-    std::vector<std::int32_t> input_ids;                     ///< pad_token_id where padded
-    std::vector<std::int32_t> labels;                        ///< -100 where padded
-    std::vector<std::uint8_t> attention_mask;                ///< 1 for tokens, 0 for padding
-    std::array<std::vector<std::int64_t>, 3> position_ids;   ///< [3][batch * length], 1 where padded
+    std::vector<std::int32_t> input_ids;                   ///< pad_token_id where padded
+    std::vector<std::int32_t> labels;                      ///< -100 where padded
+    std::vector<std::uint8_t> attention_mask;              ///< 1 for tokens, 0 for padding
+    std::array<std::vector<std::int64_t>, 3> position_ids; ///< [3][batch * length], 1 where padded
     std::vector<std::array<int, 3>> grid_thw;
     std::vector<float> pixel_values;
     std::size_t pixel_rows = 0;
@@ -8723,31 +9057,35 @@ struct padded_batch {
 
 /// Options of `collate_padded`.
 struct collate_options {
-    std::int32_t pad_token_id = 151643;  ///< Qwen2.5-VL's tokenizer.pad_token_id (`<|endoftext|>`)
-    std::size_t max_length = 6144;       ///< 0 = no truncation
+    std::int32_t pad_token_id = 151643; ///< Qwen2.5-VL's tokenizer.pad_token_id (`<|endoftext|>`)
+    std::size_t max_length = 6144;      ///< 0 = no truncation
 };
 
 /// `DataCollatorForQwen2_5_VL` with process_exceed='truncate' and PADDING_TO_MAX_LENGTH=False:
 /// pad every example on the right to the longest one, then cut all rows to max_length. Quirk kept:
 /// pixel_values / image_grid_thw are concatenated whole, whatever the truncation cut.
-template <class S>
-padded_batch collate_padded(const std::vector<const S*>& examples, const collate_options& o = {}) {
+template <class S> padded_batch collate_padded(const std::vector<const S*>& examples, const collate_options& o = {}) {
     padded_batch b;
     b.batch = examples.size();
     std::size_t longest = 0;
     for (const S* s : examples) {
         if (s->labels.size() != s->input_ids.size())
-            RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(s->input_ids.size()) + " input ids");
+            RSCOVLM_THROW(data_error, "bad_sample",
+                          "example has " + std::to_string(s->labels.size()) + " labels for " +
+                              std::to_string(s->input_ids.size()) + " input ids");
         for (const auto& a : s->position_ids)
             if (a.size() != s->input_ids.size())
-                RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(a.size()) + " positions for " + std::to_string(s->input_ids.size()) + " input ids");
+                RSCOVLM_THROW(data_error, "bad_sample",
+                              "example has " + std::to_string(a.size()) + " positions for " +
+                                  std::to_string(s->input_ids.size()) + " input ids");
         longest = std::max(longest, s->input_ids.size());
     }
     b.length = o.max_length > 0 ? std::min(longest, o.max_length) : longest;
     b.input_ids.assign(b.batch * b.length, o.pad_token_id);
     b.labels.assign(b.batch * b.length, ignore_index);
     b.attention_mask.assign(b.batch * b.length, 0);
-    for (auto& a : b.position_ids) a.assign(b.batch * b.length, 1);
+    for (auto& a : b.position_ids)
+        a.assign(b.batch * b.length, 1);
     for (std::size_t r = 0; r < examples.size(); ++r) {
         const S* s = examples[r];
         const std::size_t n = std::min(s->input_ids.size(), b.length);
@@ -8755,7 +9093,8 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
             b.input_ids[r * b.length + k] = s->input_ids[k];
             b.labels[r * b.length + k] = s->labels[k];
             b.attention_mask[r * b.length + k] = 1;
-            for (std::size_t a = 0; a < 3; ++a) b.position_ids[a][r * b.length + k] = s->position_ids[a][k];
+            for (std::size_t a = 0; a < 3; ++a)
+                b.position_ids[a][r * b.length + k] = s->position_ids[a][k];
         }
         b.grid_thw.insert(b.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         b.pixel_values.insert(b.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
@@ -8764,7 +9103,7 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
     return b;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/packing.hpp
 // ---- begin rscovlm/data/recipe.hpp
 /// \file data/recipe.hpp
@@ -8796,7 +9135,7 @@ struct kind {
     using builtin_list = builtin;
 };
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/builtin.hpp
 
 #include <nlohmann/json.hpp>
@@ -8815,12 +9154,12 @@ namespace rscovlm::data {
 
 /// One dataset entry of the registry (an RSCoVLM `data_dict` value).
 struct dataset_config {
-    std::string name;             ///< registry name ("dota_trainval1024", "custom_dataset_0", ...)
+    std::string name; ///< registry name ("dota_trainval1024", "custom_dataset_0", ...)
     std::string annotation_path;
     std::string data_path;
     std::string dataset_type = "supervised";
-    std::string reader;           ///< explicit reader key (optional; else derived from the type)
-    double sampling_rate = 1.0;   ///< < 1: subsample fraction; >= 1: integer repeat count
+    std::string reader;         ///< explicit reader key (optional; else derived from the type)
+    double sampling_rate = 1.0; ///< < 1: subsample fraction; >= 1: integer repeat count
     /// Optional `{"key": "resize.square", "params": {...}}`: a `resolution` registry strategy for
     /// this dataset's images instead of the dataset type's default (an extension; the reference
     /// sizes every dataset with the global DataArguments).
@@ -8832,14 +9171,17 @@ struct dataset_config {
 /// Makes the strategy of a `{"key": ..., "params": {...}}` spec (a bare key string is accepted);
 /// unknown keys and bad parameters raise the registry's typed errors.
 inline std::shared_ptr<resolution::strategy> make_resolution(const nlohmann::json& spec) {
-    if (spec.is_string()) return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec.get<std::string>()));
+    if (spec.is_string())
+        return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec.get<std::string>()));
     if (!spec.is_object() || !spec.contains("key") || !spec["key"].is_string())
         RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' must be a key or {\"key\": ..., \"params\": {...}}");
     for (auto it = spec.begin(); it != spec.end(); ++it)
         if (it.key() != "key" && it.key() != "params")
-            RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' has an unknown field '" + it.key() + "' (key, params)");
+            RSCOVLM_THROW(data_error, "bad_recipe",
+                          "'resolution' has an unknown field '" + it.key() + "' (key, params)");
     const nlohmann::json params = spec.contains("params") ? spec["params"] : nlohmann::json::object();
-    return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
+    return std::shared_ptr<resolution::strategy>(
+        registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
 }
 
 /// Name -> dataset configs (a name may stand for several files, like `refgeo_hbb`), in
@@ -8848,7 +9190,8 @@ class dataset_catalog {
 public:
     /// Registers `configs` under `name` (replacing an earlier entry of that name).
     void add(const std::string& name, std::vector<dataset_config> configs) {
-        for (auto& c : configs) c.name = name;
+        for (auto& c : configs)
+            c.name = name;
         for (auto& e : m_entries)
             if (e.first == name) {
                 e.second = std::move(configs);
@@ -8868,7 +9211,8 @@ public:
     }
     std::vector<std::string> names() const {
         std::vector<std::string> n;
-        for (const auto& e : m_entries) n.push_back(e.first);
+        for (const auto& e : m_entries)
+            n.push_back(e.first);
         return n;
     }
 
@@ -8887,11 +9231,12 @@ public:
         str("reader", c.reader);
         if (j.contains("synonyms_dict") && !j["synonyms_dict"].is_null()) {
             if (!j["synonyms_dict"].is_object())
-                RSCOVLM_THROW(data_error, "bad_recipe", where + ": 'synonyms_dict' must map category names to lists of synonyms");
+                RSCOVLM_THROW(data_error, "bad_recipe",
+                              where + ": 'synonyms_dict' must map category names to lists of synonyms");
             c.synonyms_dict = j["synonyms_dict"];
         }
         if (j.contains("resolution")) {
-            (void)make_resolution(j["resolution"]);  // validated here, made again when loaded
+            (void)make_resolution(j["resolution"]); // validated here, made again when loaded
             c.resolution = j["resolution"];
         }
         if (c.annotation_path.empty() && c.dataset_type == "llava_onevision")
@@ -8915,7 +9260,8 @@ public:
             } else {
                 v.push_back(parse_config(*it, "catalog entry '" + it.key() + "'"));
             }
-            for (auto& c : v) resolve(c, base_dir);
+            for (auto& c : v)
+                resolve(c, base_dir);
             cat.add(it.key(), std::move(v));
         }
         return cat;
@@ -8939,13 +9285,15 @@ inline std::pair<std::string, double> parse_sampling_rate(const std::string& ent
     if (pct != std::string::npos && pct + 1 < entry.size()) {
         const std::string num = entry.substr(pct + 1);
         bool ok = !num.empty();
-        for (char ch : num) ok = ok && ((ch >= '0' && ch <= '9') || ch == '.');
+        for (char ch : num)
+            ok = ok && ((ch >= '0' && ch <= '9') || ch == '.');
         if (ok) {
             double v = 0;
             if (!detail::parse_python_float(num, v))
                 RSCOVLM_THROW(data_error, "bad_recipe", "bad sampling rate in '" + entry + "'");
             if (!(v > 0 && v <= 100))
-                RSCOVLM_THROW(data_error, "bad_recipe", "Sampling rate must be in (0, 1], got " + num + " in '" + entry + "'");
+                RSCOVLM_THROW(data_error, "bad_recipe",
+                              "Sampling rate must be in (0, 1], got " + num + " in '" + entry + "'");
             return {entry.substr(0, pct), v / 100.0};
         }
     }
@@ -8953,7 +9301,8 @@ inline std::pair<std::string, double> parse_sampling_rate(const std::string& ent
     if (star != std::string::npos && star + 1 < entry.size()) {
         const std::string num = entry.substr(star + 1);
         bool ok = true;
-        for (char ch : num) ok = ok && ch >= '0' && ch <= '9';
+        for (char ch : num)
+            ok = ok && ch >= '0' && ch <= '9';
         if (ok) return {entry.substr(0, star), static_cast<double>(std::stoll(num))};
     }
     return {entry, 1.0};
@@ -8978,7 +9327,8 @@ inline std::vector<dataset_config> resolve_recipe(const nlohmann::json& recipe, 
                     ++i;
                 }
             }
-            for (const auto& n : catalog.names()) names.push_back(n + suffix);
+            for (const auto& n : catalog.names())
+                names.push_back(n + suffix);
         } else {
             names.push_back(s);
         }
@@ -9030,7 +9380,8 @@ inline dataset_type_components components_for(const dataset_config& c) {
     const std::string& t = c.dataset_type;
     auto regions = [&](std::initializer_list<const char*> r) {
         d.builder_params = {{"region_types", nlohmann::json::array()}};
-        for (const char* x : r) d.builder_params["region_types"].push_back(x);
+        for (const char* x : r)
+            d.builder_params["region_types"].push_back(x);
     };
     if (t == "dense_det" || t == "dense_det_hbb_only" || t == "dense_det_poly_only") {
         d.reader = "reader.coco";
@@ -9062,7 +9413,8 @@ inline dataset_type_components components_for(const dataset_config& c) {
     } else {
         RSCOVLM_THROW(data_error, "unsupported_dataset_type",
                       "dataset type '" + t + "' of '" + c.name +
-                          "' is not supported (dense_det[_hbb_only|_poly_only], refgeo[_wo_seg|_seg_only|_hbb_only|_obb_only|_poly_only], "
+                          "' is not supported (dense_det[_hbb_only|_poly_only], "
+                          "refgeo[_wo_seg|_seg_only|_hbb_only|_obb_only|_poly_only], "
                           "supervised, visual_cot, teochat, llava_onevision)");
     }
     if (!c.reader.empty()) d.reader = c.reader;
@@ -9080,11 +9432,11 @@ inline std::vector<T> random_sample(const std::vector<T>& records, double rate, 
         python_random rng(42);
         auto k = static_cast<std::size_t>(static_cast<double>(records.size()) * rate);
         if (min_one && k == 0) k = 1;
-        if (k > records.size())
-            RSCOVLM_THROW(data_error, "bad_recipe", "Sample larger than population or is negative");
+        if (k > records.size()) RSCOVLM_THROW(data_error, "bad_recipe", "Sample larger than population or is negative");
         std::vector<T> out;
         out.reserve(k);
-        for (std::size_t i : detail::sample_indices(rng, records.size(), k)) out.push_back(records[i]);
+        for (std::size_t i : detail::sample_indices(rng, records.size(), k))
+            out.push_back(records[i]);
         return out;
     }
     if (std::fmod(rate, 1.0) != 0.0)
@@ -9092,7 +9444,8 @@ inline std::vector<T> random_sample(const std::vector<T>& records, double rate, 
     std::vector<T> out;
     const auto n = static_cast<std::size_t>(rate);
     out.reserve(records.size() * n);
-    for (std::size_t r = 0; r < n; ++r) out.insert(out.end(), records.begin(), records.end());
+    for (std::size_t r = 0; r < n; ++r)
+        out.insert(out.end(), records.begin(), records.end());
     return out;
 }
 
@@ -9102,8 +9455,8 @@ struct mixture_part {
     std::string builder_key;
     std::unique_ptr<conversation_builder> builder;
     std::vector<record> records;
-    std::vector<std::string> record_dataset;  ///< dataset name of each record
-    std::vector<std::size_t> record_config;   ///< index of the recipe entry each record came from
+    std::vector<std::string> record_dataset; ///< dataset name of each record
+    std::vector<std::size_t> record_config;  ///< index of the recipe entry each record came from
     /// (record, task) of every sample in the reference's order (`index_tasks`); empty: records x
     /// tasks, task-major.
     std::vector<std::pair<std::size_t, std::size_t>> todo;
@@ -9124,7 +9477,9 @@ struct mixture_part {
         m_indexed = true;
     }
     /// Number of samples.
-    std::size_t size() const { return m_indexed ? todo.size() : records.size() * (builder ? builder->tasks_per_record() : 1); }
+    std::size_t size() const {
+        return m_indexed ? todo.size() : records.size() * (builder ? builder->tasks_per_record() : 1);
+    }
     /// (record, task) of local sample `i`.
     std::pair<std::size_t, std::size_t> at(std::size_t i) const {
         if (m_indexed) return todo.at(i);
@@ -9141,7 +9496,7 @@ struct sample_location {
     std::size_t part = 0;
     std::size_t record = 0;
     std::size_t task = 0;
-    std::size_t local = 0;  ///< sample index inside the part
+    std::size_t local = 0; ///< sample index inside the part
 };
 
 /// LMMRotate's "balanced concat" (lmmrotate/dataset.py `OrientedDetSFTDataset.
@@ -9151,25 +9506,29 @@ struct sample_location {
 /// with N the plain concatenated length. Returns the pool positions in draw order mapped to the
 /// subsets' items: `subsets[i]` lists the items of subset i. An empty subset fails as the
 /// reference does (division by zero): data_error "empty_subset".
-inline std::vector<std::size_t> balanced_concat_order(const std::vector<std::vector<std::size_t>>& subsets, std::uint64_t epoch) {
+inline std::vector<std::size_t> balanced_concat_order(const std::vector<std::vector<std::size_t>>& subsets,
+                                                      std::uint64_t epoch) {
     std::size_t mx = 0, total = 0;
     for (std::size_t i = 0; i < subsets.size(); ++i) {
         if (subsets[i].empty())
-            RSCOVLM_THROW(data_error, "empty_subset", "balanced concat: subset " + std::to_string(i) + " is empty (division by zero)");
+            RSCOVLM_THROW(data_error, "empty_subset",
+                          "balanced concat: subset " + std::to_string(i) + " is empty (division by zero)");
         mx = std::max(mx, subsets[i].size());
         total += subsets[i].size();
     }
     std::vector<std::size_t> pool;
     for (const auto& sub : subsets) {
         const double q = static_cast<double>(mx) / static_cast<double>(sub.size());
-        const double r = std::nearbyint(q);  // round(): half to even under the default rounding mode
+        const double r = std::nearbyint(q); // round(): half to even under the default rounding mode
         const std::size_t ratio = r > 1.8 ? static_cast<std::size_t>(r) : 1;
-        for (std::size_t k = 0; k < ratio; ++k) pool.insert(pool.end(), sub.begin(), sub.end());
+        for (std::size_t k = 0; k < ratio; ++k)
+            pool.insert(pool.end(), sub.begin(), sub.end());
     }
     python_random rng(epoch);
     std::vector<std::size_t> out;
     out.reserve(total);
-    for (std::size_t i : detail::sample_indices(rng, pool.size(), total)) out.push_back(pool[i]);
+    for (std::size_t i : detail::sample_indices(rng, pool.size(), total))
+        out.push_back(pool[i]);
     return out;
 }
 
@@ -9186,7 +9545,8 @@ public:
     /// Total number of samples (balanced concat keeps the plain length, as LMMRotate does).
     std::size_t size() const {
         std::size_t n = 0;
-        for (const auto& p : parts) n += p.size();
+        for (const auto& p : parts)
+            n += p.size();
         return n;
     }
     /// Draws the balanced-concat order of `epoch` (no effect unless `balanced`).
@@ -9204,17 +9564,21 @@ public:
             }
             base += p.size();
         }
-        subsets.erase(std::remove_if(subsets.begin(), subsets.end(), [](const auto& v) { return v.empty(); }), subsets.end());
+        subsets.erase(std::remove_if(subsets.begin(), subsets.end(), [](const auto& v) { return v.empty(); }),
+                      subsets.end());
         m_order = balanced_concat_order(subsets, epoch);
     }
     std::uint64_t epoch() const noexcept { return m_epoch; }
     /// ConcatDataset indexing (bisect over cumulative sizes), then the part's sample order; with
     /// balanced concat the index goes through the epoch's drawn order first.
     sample_location locate(std::size_t index) const {
-        if (index >= size()) RSCOVLM_THROW(data_error, "index_out_of_range", "sample " + std::to_string(index) + " of " + std::to_string(size()));
+        if (index >= size())
+            RSCOVLM_THROW(data_error, "index_out_of_range",
+                          "sample " + std::to_string(index) + " of " + std::to_string(size()));
         if (balanced) {
             if (m_order.size() != size())
-                RSCOVLM_THROW(data_error, "stale_order", "balanced mixture changed after set_epoch(); call set_epoch() again");
+                RSCOVLM_THROW(data_error, "stale_order",
+                              "balanced mixture changed after set_epoch(); call set_epoch() again");
             index = m_order.at(index);
         }
         for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -9239,8 +9603,8 @@ public:
         for (std::size_t local = l.local;; ++local) {
             if (local >= p.size())
                 RSCOVLM_THROW(data_error, "no_next_record",
-                              "sample " + std::to_string(index) + ": no buildable item from " + std::to_string(l.local) + " to the end of '" +
-                                  p.dataset_type + "'");
+                              "sample " + std::to_string(index) + ": no buildable item from " +
+                                  std::to_string(l.local) + " to the end of '" + p.dataset_type + "'");
             const auto rt = p.at(local);
             try {
                 const std::size_t cfg = p.record_config.empty() ? 0 : p.record_config[rt.first];
@@ -9294,8 +9658,8 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
         }
         std::unique_ptr<dataset_reader> reader =
             make_reader ? make_reader(comp.reader) : registry::make<reader_kind>(comp.reader, nlohmann::json::object());
-        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}), c.sampling_rate,
-                                                       c.dataset_type == "llava_onevision");
+        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}),
+                                                       c.sampling_rate, c.dataset_type == "llava_onevision");
         std::shared_ptr<const nlohmann::json> synonyms;
         if (!c.synonyms_dict.is_null()) synonyms = std::make_shared<const nlohmann::json>(c.synonyms_dict);
         for (const auto& r : recs) {
@@ -9308,7 +9672,8 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
             part->record_config.push_back(ci);
         }
     }
-    for (auto& p : m.parts) p.index_tasks();
+    for (auto& p : m.parts)
+        p.index_tasks();
     m.set_epoch(epoch);
     return m;
 }
@@ -9316,7 +9681,7 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
 /// Resumable sampler state.
 struct sampler_state {
     std::uint64_t epoch = 0;
-    std::size_t position = 0;  ///< samples of this epoch already consumed by this rank
+    std::size_t position = 0; ///< samples of this epoch already consumed by this rank
     nlohmann::json to_json() const { return {{"epoch", epoch}, {"position", position}}; }
     static sampler_state from_json(const nlohmann::json& j) {
         sampler_state s;
@@ -9333,7 +9698,8 @@ struct sampler_state {
 /// seeded with the low 32 bits; Fisher-Yates with `random() % (n - i)`, ATen `randperm_cpu`).
 inline std::vector<std::size_t> torch_randperm(std::size_t n, std::uint64_t seed) {
     std::vector<std::size_t> r(n);
-    for (std::size_t i = 0; i < n; ++i) r[i] = i;
+    for (std::size_t i = 0; i < n; ++i)
+        r[i] = i;
     std::mt19937 gen(static_cast<std::uint32_t>(seed & 0xffffffffu));
     for (std::size_t i = 0; i + 1 < n; ++i) {
         const std::size_t z = static_cast<std::size_t>(gen()) % (n - i);
@@ -9345,19 +9711,25 @@ inline std::vector<std::size_t> torch_randperm(std::size_t n, std::uint64_t seed
 /// PyTorch `DistributedSampler` semantics: the indices of one rank for one epoch.
 class distributed_sampler {
 public:
-    distributed_sampler(std::size_t dataset_size, std::size_t num_replicas = 1, std::size_t rank = 0, bool shuffle = true,
-                        std::uint64_t seed = 0, bool drop_last = false)
-        : m_n(dataset_size), m_replicas(num_replicas), m_rank(rank), m_shuffle(shuffle), m_seed(seed), m_drop_last(drop_last) {
+    distributed_sampler(std::size_t dataset_size, std::size_t num_replicas = 1, std::size_t rank = 0,
+                        bool shuffle = true, std::uint64_t seed = 0, bool drop_last = false)
+        : m_n(dataset_size), m_replicas(num_replicas), m_rank(rank), m_shuffle(shuffle), m_seed(seed),
+          m_drop_last(drop_last) {
         if (num_replicas == 0 || rank >= num_replicas)
             RSCOVLM_THROW(data_error, "bad_rank",
                           "Invalid rank " + std::to_string(rank) + ", rank should be in the interval [0, " +
                               std::to_string(num_replicas == 0 ? 0 : num_replicas - 1) + "]");
     }
-    void set_epoch(std::uint64_t epoch) noexcept { m_state.epoch = epoch; m_state.position = 0; }
+    void set_epoch(std::uint64_t epoch) noexcept {
+        m_state.epoch = epoch;
+        m_state.position = 0;
+    }
     /// Samples per rank: ceil(n / replicas), or (drop_last) ceil((n - replicas) / replicas).
     std::size_t num_samples() const noexcept {
         if (m_drop_last && m_n % m_replicas != 0)
-            return m_n >= m_replicas ? static_cast<std::size_t>(std::ceil(static_cast<double>(m_n - m_replicas) / m_replicas)) : 0;
+            return m_n >= m_replicas
+                       ? static_cast<std::size_t>(std::ceil(static_cast<double>(m_n - m_replicas) / m_replicas))
+                       : 0;
         return (m_n + m_replicas - 1) / m_replicas;
     }
     std::size_t total_size() const noexcept { return num_samples() * m_replicas; }
@@ -9368,20 +9740,23 @@ public:
             idx = torch_randperm(m_n, m_seed + m_state.epoch);
         } else {
             idx.resize(m_n);
-            for (std::size_t i = 0; i < m_n; ++i) idx[i] = i;
+            for (std::size_t i = 0; i < m_n; ++i)
+                idx[i] = i;
         }
         const std::size_t total = total_size();
         if (!m_drop_last) {
             const std::size_t padding = total - idx.size();
             if (!idx.empty()) {
                 const std::size_t base = idx.size();
-                for (std::size_t k = 0; k < padding; ++k) idx.push_back(idx[k % base]);
+                for (std::size_t k = 0; k < padding; ++k)
+                    idx.push_back(idx[k % base]);
             }
         } else {
             idx.resize(total);
         }
         std::vector<std::size_t> mine;
-        for (std::size_t i = m_rank; i < total && i < idx.size(); i += m_replicas) mine.push_back(idx[i]);
+        for (std::size_t i = m_rank; i < total && i < idx.size(); i += m_replicas)
+            mine.push_back(idx[i]);
         return mine;
     }
     /// The indices still to be consumed (resuming after `state().position`).
@@ -9403,7 +9778,7 @@ private:
     sampler_state m_state;
 };
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/recipe.hpp
 // ---- begin rscovlm/data/split.hpp
 /// \file data/split.hpp
@@ -9473,7 +9848,8 @@ inline double cross3(const point& o, const point& a, const point& b) noexcept {
 inline double signed_area(const point* p, std::size_t n) noexcept {
     if (n < 3) return 0.0;
     double s = 0.0;
-    for (std::size_t i = 0, j = n - 1; i < n; j = i++) s += p[j].x * p[i].y - p[i].x * p[j].y;
+    for (std::size_t i = 0, j = n - 1; i < n; j = i++)
+        s += p[j].x * p[i].y - p[i].x * p[j].y;
     return 0.5 * s;
 }
 
@@ -9510,8 +9886,10 @@ inline bool is_convex(const point* p, std::size_t n) noexcept {
         const double c = cross3(p[i], p[(i + 1) % n], p[(i + 2) % n]);
         const int s = (c > 0) - (c < 0);
         if (s == 0) continue;
-        if (sign == 0) sign = s;
-        else if (s != sign) return false;
+        if (sign == 0)
+            sign = s;
+        else if (s != sign)
+            return false;
     }
     return true;
 }
@@ -9520,13 +9898,14 @@ inline bool is_convex(const point* p, std::size_t n) noexcept {
 /// Returns the signed area of the clipped outline (positive for a CCW simple subject).
 inline double clip_area_convex(const point* subject, std::size_t ns, const point* clip, std::size_t nc) {
     poly_buf a, b;
-    for (std::size_t i = 0; i < ns; ++i) a.push(subject[i]);
+    for (std::size_t i = 0; i < ns; ++i)
+        a.push(subject[i]);
     poly_buf* in = &a;
     poly_buf* out = &b;
     for (std::size_t e = 0; e < nc && in->size() > 0; ++e) {
         const point& c0 = clip[e];
         const point& c1 = clip[(e + 1) % nc];
-        if (c0.x == c1.x && c0.y == c1.y) continue;  // repeated vertex: no half-plane
+        if (c0.x == c1.x && c0.y == c1.y) continue; // repeated vertex: no half-plane
         out->clear();
         const std::size_t n = in->size();
         const point* v = in->data();
@@ -9554,7 +9933,8 @@ inline double clip_area_convex(const point* subject, std::size_t ns, const point
 /// Ear-clipping triangulation of a simple CCW polygon; appends triangles (CCW) to `tris`.
 inline void triangulate(const point* p, std::size_t n, std::vector<std::array<point, 3>>& tris) {
     std::vector<std::size_t> idx(n);
-    for (std::size_t i = 0; i < n; ++i) idx[i] = i;
+    for (std::size_t i = 0; i < n; ++i)
+        idx[i] = i;
     std::size_t guard = 0;
     while (idx.size() > 3 && guard < 4 * n * n + 16) {
         ++guard;
@@ -9565,7 +9945,7 @@ inline void triangulate(const point* p, std::size_t n, std::vector<std::array<po
             const point& b = p[idx[k]];
             const point& c = p[idx[(k + 1) % m]];
             const double turn = cross3(a, b, c);
-            if (turn < 0) continue;  // reflex vertex
+            if (turn < 0) continue; // reflex vertex
             bool empty = true;
             if (turn > 0) {
                 for (std::size_t j = 0; j < m && empty; ++j) {
@@ -9581,7 +9961,7 @@ inline void triangulate(const point* p, std::size_t n, std::vector<std::array<po
             clipped = true;
             break;
         }
-        if (!clipped) break;  // not simple: stop (remaining area dropped)
+        if (!clipped) break; // not simple: stop (remaining area dropped)
     }
     if (idx.size() == 3) {
         const point &a = p[idx[0]], &b = p[idx[1]], &c = p[idx[2]];
@@ -9591,12 +9971,14 @@ inline void triangulate(const point* p, std::size_t n, std::vector<std::array<po
 
 /// A prepared polygon: translated, oriented CCW, split into simple pieces.
 struct prepared {
-    std::vector<std::vector<point>> pieces;  // each simple, CCW, non-degenerate
+    std::vector<std::vector<point>> pieces; // each simple, CCW, non-degenerate
     double area = 0.0;
-    bool convex = true;  // single convex piece
+    bool convex = true; // single convex piece
 };
 
-inline bool finite_pt(const point& p) noexcept { return std::isfinite(p.x) && std::isfinite(p.y); }
+inline bool finite_pt(const point& p) noexcept {
+    return std::isfinite(p.x) && std::isfinite(p.y);
+}
 
 inline void add_piece(prepared& out, std::vector<point> pts) {
     double a = signed_area(pts.data(), pts.size());
@@ -9628,10 +10010,11 @@ inline prepared prepare(const point* p, std::size_t n, const point& origin) {
     for (std::size_t i = 0; i < n; ++i) {
         if (!finite_pt(p[i])) return out;
         const point q{p[i].x - origin.x, p[i].y - origin.y};
-        if (!v.empty() && v.back().x == q.x && v.back().y == q.y) continue;  // drop repeated vertices
+        if (!v.empty() && v.back().x == q.x && v.back().y == q.y) continue; // drop repeated vertices
         v.push_back(q);
     }
-    while (v.size() > 1 && v.front().x == v.back().x && v.front().y == v.back().y) v.pop_back();
+    while (v.size() > 1 && v.front().x == v.back().x && v.front().y == v.back().y)
+        v.pop_back();
     if (v.size() < 3) return out;
     if (v.size() == 4) {
         // Bow-tie repair: edges 0-1 x 2-3 or 1-2 x 3-0 crossing -> two triangles.
@@ -9670,7 +10053,8 @@ inline double intersection_prepared(const prepared& a, const prepared& b) {
             } else {
                 std::vector<std::array<point, 3>> tris;
                 triangulate(pb.data(), pb.size(), tris);
-                for (const auto& t : tris) total += clip_area_convex(pa.data(), pa.size(), t.data(), 3);
+                for (const auto& t : tris)
+                    total += clip_area_convex(pa.data(), pa.size(), t.data(), 3);
             }
         }
     }
@@ -9679,8 +10063,7 @@ inline double intersection_prepared(const prepared& a, const prepared& b) {
     return std::min(total, std::min(a.area, b.area));
 }
 
-template <class Points>
-inline point local_origin(const Points& a, const Points& b) noexcept {
+template <class Points> inline point local_origin(const Points& a, const Points& b) noexcept {
     // Centre of the overlap of the two bounding boxes (or of their union when disjoint).
     const hbox ba = geometry::points_bounds(a), bb = geometry::points_bounds(b);
     const double x1 = std::max(ba.x1, bb.x1), x2 = std::min(ba.x2, bb.x2);
@@ -9697,8 +10080,7 @@ struct overlap_areas {
     double inter = 0.0;
 };
 
-template <class PA, class PB>
-inline overlap_areas overlap(const PA& a, const PB& b) {
+template <class PA, class PB> inline overlap_areas overlap(const PA& a, const PB& b) {
     const point o = local_origin(a, b);
     const prepared pa = prepare(a.data(), a.size(), o);
     const prepared pb = prepare(b.data(), b.size(), o);
@@ -9707,14 +10089,14 @@ inline overlap_areas overlap(const PA& a, const PB& b) {
     r.area_b = pb.area;
     const hbox ba = geometry::points_bounds(a), bb = geometry::points_bounds(b);
     if (std::min(ba.x2, bb.x2) <= std::max(ba.x1, bb.x1) || std::min(ba.y2, bb.y2) <= std::max(ba.y1, bb.y1))
-        return r;  // bounding boxes do not overlap (or only touch)
+        return r; // bounding boxes do not overlap (or only touch)
     r.inter = intersection_prepared(pa, pb);
     return r;
 }
 
 inline double iou_from(const overlap_areas& o) noexcept {
     const double u = o.area_a + o.area_b - o.inter;
-    if (!(u > 0.0) || !std::isfinite(u) || !std::isfinite(o.inter)) return 0.0;  // overflow: defined as 0
+    if (!(u > 0.0) || !std::isfinite(u) || !std::isfinite(o.inter)) return 0.0; // overflow: defined as 0
     return std::min(1.0, o.inter / u);
 }
 inline double iof_from(const overlap_areas& o) noexcept {
@@ -9722,35 +10104,45 @@ inline double iof_from(const overlap_areas& o) noexcept {
     return std::min(1.0, o.inter / o.area_a);
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Area of the intersection of two polygons (simple, any orientation; bow-tie quads repaired).
-template <class PA, class PB>
-inline double intersection_area(const PA& a, const PB& b) {
+template <class PA, class PB> inline double intersection_area(const PA& a, const PB& b) {
     return detail::overlap(a, b).inter;
 }
 
 /// Exact IoU of two polygons (see the file comment for degenerate cases).
-inline double polygon_iou(const polygon& a, const polygon& b) { return detail::iou_from(detail::overlap(a, b)); }
+inline double polygon_iou(const polygon& a, const polygon& b) {
+    return detail::iou_from(detail::overlap(a, b));
+}
 /// Exact IoU of two quadrilaterals, taken as given (not re-fitted to rectangles).
-inline double quad_iou(const quad& a, const quad& b) { return detail::iou_from(detail::overlap(a, b)); }
+inline double quad_iou(const quad& a, const quad& b) {
+    return detail::iou_from(detail::overlap(a, b));
+}
 /// Exact IoU of two rotated boxes (through their `rbox_corners`).
-inline double rbox_iou(const rbox& a, const rbox& b) { return quad_iou(rbox_corners(a), rbox_corners(b)); }
+inline double rbox_iou(const rbox& a, const rbox& b) {
+    return quad_iou(rbox_corners(a), rbox_corners(b));
+}
 
 /// Intersection over foreground: |A ∩ B| / |A| (0 when |A| = 0). The splitter uses it to decide
 /// whether an object belongs to a patch (A = object, B = patch window).
-inline double polygon_iof(const polygon& a, const polygon& b) { return detail::iof_from(detail::overlap(a, b)); }
+inline double polygon_iof(const polygon& a, const polygon& b) {
+    return detail::iof_from(detail::overlap(a, b));
+}
 /// IoF of quadrilaterals: |A ∩ B| / |A|.
-inline double quad_iof(const quad& a, const quad& b) { return detail::iof_from(detail::overlap(a, b)); }
+inline double quad_iof(const quad& a, const quad& b) {
+    return detail::iof_from(detail::overlap(a, b));
+}
 /// IoF of rotated boxes.
-inline double rbox_iof(const rbox& a, const rbox& b) { return quad_iof(rbox_corners(a), rbox_corners(b)); }
+inline double rbox_iof(const rbox& a, const rbox& b) {
+    return quad_iof(rbox_corners(a), rbox_corners(b));
+}
 
 /// Which ratio an overlap matrix holds.
 enum class overlap_mode { iou, iof };
 
 namespace detail {
-template <class F>
-inline void parallel_rows(std::size_t n, int threads, F&& fn) {
+template <class F> inline void parallel_rows(std::size_t n, int threads, F&& fn) {
     unsigned t = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
     if (t > n) t = static_cast<unsigned>(n);
     if (t <= 1) {
@@ -9765,9 +10157,10 @@ inline void parallel_rows(std::size_t n, int threads, F&& fn) {
         pool.emplace_back([&fn, b, e] { fn(b, e); });
     }
     fn(std::size_t{0}, std::min(n, chunk));
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 }
-}  // namespace detail
+} // namespace detail
 
 /// Overlap matrix (row-major `a.size() x b.size()`) of two sets of quadrilaterals. Pairs whose
 /// bounding boxes do not overlap are 0 without clipping; `threads` 0 = all cores, 1 = this thread.
@@ -9776,8 +10169,10 @@ inline std::vector<double> quad_overlaps(const std::vector<quad>& a, const std::
     std::vector<double> out(a.size() * b.size(), 0.0);
     if (a.empty() || b.empty()) return out;
     std::vector<hbox> ba(a.size()), bb(b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) ba[i] = geometry::bounds(a[i]);
-    for (std::size_t j = 0; j < b.size(); ++j) bb[j] = geometry::bounds(b[j]);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        ba[i] = geometry::bounds(a[i]);
+    for (std::size_t j = 0; j < b.size(); ++j)
+        bb[j] = geometry::bounds(b[j]);
     const std::size_t nb = b.size();
     detail::parallel_rows(a.size(), threads, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t i = r0; i < r1; ++i) {
@@ -9797,12 +10192,14 @@ inline std::vector<double> quad_overlaps(const std::vector<quad>& a, const std::
 inline std::vector<double> rbox_overlaps(const std::vector<rbox>& a, const std::vector<rbox>& b,
                                          overlap_mode mode = overlap_mode::iou, int threads = 1) {
     std::vector<quad> qa(a.size()), qb(b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) qa[i] = rbox_corners(a[i]);
-    for (std::size_t j = 0; j < b.size(); ++j) qb[j] = rbox_corners(b[j]);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        qa[i] = rbox_corners(a[i]);
+    for (std::size_t j = 0; j < b.size(); ++j)
+        qb[j] = rbox_corners(b[j]);
     return quad_overlaps(qa, qb, mode, threads);
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/polygon_iou.hpp
 
 #include <algorithm>
@@ -9816,12 +10213,12 @@ namespace rscovlm::data {
 
 /// Parameters of the splitter; defaults are RSCoVLM's / mmrotate's ss_1024 settings.
 struct split_options {
-    std::vector<int> sizes{1024};     ///< window sizes (`--sizes`)
-    std::vector<int> gaps{200};       ///< overlaps between neighbouring windows (`--gaps`)
-    std::vector<double> rates{1.0};   ///< scale rates: each gives sizes int(size / rate), gaps int(gap / rate)
-    double img_rate_thr = 0.6;        ///< keep windows whose in-image share exceeds this
-    double iof_thr = 0.7;             ///< assign objects with IoF >= this
-    bool padding = true;              ///< pad partial windows to the full size (`not --no-padding`)
+    std::vector<int> sizes{1024};   ///< window sizes (`--sizes`)
+    std::vector<int> gaps{200};     ///< overlaps between neighbouring windows (`--gaps`)
+    std::vector<double> rates{1.0}; ///< scale rates: each gives sizes int(size / rate), gaps int(gap / rate)
+    double img_rate_thr = 0.6;      ///< keep windows whose in-image share exceeds this
+    double iof_thr = 0.7;           ///< assign objects with IoF >= this
+    bool padding = true;            ///< pad partial windows to the full size (`not --no-padding`)
     /// Padding value in the reference's channel order (BGR, as cv2 arrays are): one value for all
     /// channels, or one per channel. mmrotate's default is 0; RSCoVLM's configs use 104 116 124.
     std::vector<int> padding_value_bgr{0};
@@ -9835,23 +10232,25 @@ struct split_window {
 
 /// The annotations of one patch.
 struct patch_annotation {
-    std::string id;        ///< "{ori_id}__{size}__{x_start}___{y_start}"
-    std::string ori_id;    ///< source image id
+    std::string id;     ///< "{ori_id}__{size}__{x_start}___{y_start}"
+    std::string ori_id; ///< source image id
     split_window window;
-    int width = 0;         ///< patch size after (optional) padding
+    int width = 0; ///< patch size after (optional) padding
     int height = 0;
     /// Objects in patch coordinates (float32 arithmetic, as the reference), difficulty 2 when
     /// the object is truncated by the window (IoF < 1).
     std::vector<dota_object> objects;
-    std::vector<double> iofs;  ///< IoF of each kept object with the window
+    std::vector<double> iofs; ///< IoF of each kept object with the window
 };
 
 /// Validates the options (sizes/gaps/rates pairing, thresholds, padding); throws data_error "bad_split_options".
 inline void validate(const split_options& o) {
     auto bad = [](const std::string& m) { RSCOVLM_THROW(data_error, "bad_split_options", m); };
-    if (o.sizes.empty() || o.sizes.size() != o.gaps.size()) bad("sizes and gaps must be non-empty lists of equal length");
+    if (o.sizes.empty() || o.sizes.size() != o.gaps.size())
+        bad("sizes and gaps must be non-empty lists of equal length");
     if (o.rates.empty()) bad("rates must not be empty");
-    if (o.sizes.size() != 1 && o.rates.size() != 1) bad("give several sizes or several rates, not both (as img_split.py asserts)");
+    if (o.sizes.size() != 1 && o.rates.size() != 1)
+        bad("give several sizes or several rates, not both (as img_split.py asserts)");
     for (double r : o.rates)
         if (!(r > 0) || !std::isfinite(r)) bad("rate must be positive, got " + std::to_string(r));
     for (std::size_t i = 0; i < o.sizes.size(); ++i)
@@ -9889,15 +10288,18 @@ inline std::vector<split_window> sliding_windows(int width, int height, const sp
         const int step = size - gap;
         auto starts = [&](int extent) {
             // n = 1 if extent <= size else ceil((extent - size) / step + 1); the last start is clamped.
-            const long n = extent <= size ? 1 : static_cast<long>(std::ceil(static_cast<double>(extent - size) / step + 1.0));
+            const long n =
+                extent <= size ? 1 : static_cast<long>(std::ceil(static_cast<double>(extent - size) / step + 1.0));
             std::vector<int> s;
-            for (long i = 0; i < n; ++i) s.push_back(static_cast<int>(step * i));
+            for (long i = 0; i < n; ++i)
+                s.push_back(static_cast<int>(step * i));
             if (s.size() > 1 && s.back() + size > extent) s.back() = extent - size;
             return s;
         };
         const std::vector<int> xs = starts(width), ys = starts(height);
         for (int x : xs)
-            for (int y : ys) windows.push_back(split_window{x, y, x + size, y + size});
+            for (int y : ys)
+                windows.push_back(split_window{x, y, x + size, y + size});
     }
     // In-image share of each window (float64, as numpy's int64 / int64 true division).
     std::vector<double> rates(windows.size());
@@ -9910,7 +10312,8 @@ inline std::vector<split_window> sliding_windows(int width, int height, const sp
         rates[i] = static_cast<double>(img_area) / static_cast<double>(win_area);
     }
     bool any = false;
-    for (double r : rates) any = any || r > o.img_rate_thr;
+    for (double r : rates)
+        any = any || r > o.img_rate_thr;
     if (!any && !rates.empty()) {
         // None passes: keep the windows within eps of the best rate.
         const double best = *std::max_element(rates.begin(), rates.end());
@@ -9927,13 +10330,12 @@ namespace detail {
 
 /// GEOS `Area::ofRingSigned` on the closed ring p[0..n-1], p[0] (the formula shapely's
 /// `Polygon.area` evaluates): sum over i of (x_i - x_0) * (y_{i-1} - y_{i+1}) / 2.
-template <class Points>
-inline double geos_ring_area(const Points& p) noexcept {
+template <class Points> inline double geos_ring_area(const Points& p) noexcept {
     const std::size_t n = p.size();
     if (n < 3) return 0.0;
     const double x0 = p[0].x;
     double sum = 0.0;
-    for (std::size_t i = 1; i < n; ++i) {  // closed ring: indices 1..n-1 of the n+1 ring points
+    for (std::size_t i = 1; i < n; ++i) { // closed ring: indices 1..n-1 of the n+1 ring points
         const double x = p[i].x - x0;
         const double y1 = p[(i + 1) % n].y;
         const double y2 = p[i - 1].y;
@@ -9942,22 +10344,24 @@ inline double geos_ring_area(const Points& p) noexcept {
     return std::abs(sum / 2.0);
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// IoF of `poly` with `window`, as img_split.py `bbox_overlaps_iof`: 0 unless the object's
 /// bounding box overlaps the window with positive area; else area(poly ∩ window) (exact polygon
 /// clipping, eval::intersection_area) divided by float32(area(poly)) clipped at 1e-6.
 inline double split_iof(const geometry::quad& poly, const split_window& w) {
     const geometry::hbox hb = geometry::bounds(poly);
-    const double ow = std::max(0.0, std::min(hb.x2, static_cast<double>(w.x_stop)) - std::max(hb.x1, static_cast<double>(w.x_start)));
-    const double oh = std::max(0.0, std::min(hb.y2, static_cast<double>(w.y_stop)) - std::max(hb.y1, static_cast<double>(w.y_start)));
+    const double ow =
+        std::max(0.0, std::min(hb.x2, static_cast<double>(w.x_stop)) - std::max(hb.x1, static_cast<double>(w.x_start)));
+    const double oh =
+        std::max(0.0, std::min(hb.y2, static_cast<double>(w.y_stop)) - std::max(hb.y1, static_cast<double>(w.y_start)));
     if (!(ow * oh != 0.0)) return 0.0;
     // unions = np.array([p.area ...], dtype=np.float32), clipped at eps = 1e-6.
     const double area = detail::geos_ring_area(poly);
     const double unions = std::max(static_cast<double>(detail::to_float32(area)), 1e-6);
     double inter = 0.0;
     if (hb.x1 >= w.x_start && hb.x2 <= w.x_stop && hb.y1 >= w.y_start && hb.y2 <= w.y_stop) {
-        inter = area;  // fully inside: GEOS returns the polygon itself
+        inter = area; // fully inside: GEOS returns the polygon itself
     } else {
         const geometry::quad win{geometry::point{static_cast<double>(w.x_start), static_cast<double>(w.y_start)},
                                  geometry::point{static_cast<double>(w.x_stop), static_cast<double>(w.y_start)},
@@ -10006,7 +10410,7 @@ inline std::vector<patch_annotation> split_annotations(const std::string& ori_id
                 t.poly[k].y = static_cast<double>(detail::to_float32(obj.poly[k].y) + dy);
             }
             t.label = obj.label;
-            t.difficulty = iof < 1 ? 2 : obj.difficulty;  // win_ann['trunc'] = iofs < 1 -> '2'
+            t.difficulty = iof < 1 ? 2 : obj.difficulty; // win_ann['trunc'] = iofs < 1 -> '2'
             p.objects.push_back(std::move(t));
             p.iofs.push_back(iof);
         }
@@ -10050,21 +10454,23 @@ inline rscovlm::image crop_patch(const rscovlm::image& src, const split_window& 
         std::vector<std::uint8_t> px(static_cast<std::size_t>(c));
         for (int k = 0; k < c; ++k) {
             int v = pv.size() == 1 ? pv[0] : pv[static_cast<std::size_t>(k)];
-            if (pv.size() != 1 && c >= 3 && k < 3) v = pv[static_cast<std::size_t>(2 - k)];  // BGR -> RGB
+            if (pv.size() != 1 && c >= 3 && k < 3) v = pv[static_cast<std::size_t>(2 - k)]; // BGR -> RGB
             px[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(v);
         }
         std::uint8_t* d = out.data.data();
         const std::size_t n = static_cast<std::size_t>(out_w) * static_cast<std::size_t>(out_h);
         for (std::size_t i = 0; i < n; ++i)
-            for (int k = 0; k < c; ++k) *d++ = px[static_cast<std::size_t>(k)];
+            for (int k = 0; k < c; ++k)
+                *d++ = px[static_cast<std::size_t>(k)];
     }
     const std::size_t row_bytes = static_cast<std::size_t>(cw) * static_cast<std::size_t>(c);
     for (int y = 0; y < ch; ++y)
-        std::memcpy(out.row(y), src.row(y0 + y) + static_cast<std::size_t>(x0) * static_cast<std::size_t>(c), row_bytes);
+        std::memcpy(out.row(y), src.row(y0 + y) + static_cast<std::size_t>(x0) * static_cast<std::size_t>(c),
+                    row_bytes);
     return out;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/split.hpp
 // ---- begin rscovlm/data/synthetic.hpp
 /// \file data/synthetic.hpp
@@ -10117,17 +10523,29 @@ struct scene_options {
 
 /// A generated scene: RGB image and its DOTA objects (quads in pixel coordinates, rounded to 0.1).
 struct scene {
-    std::string name;  ///< "synthetic_<seed>_<W>x<H>"
+    std::string name; ///< "synthetic_<seed>_<W>x<H>"
     rscovlm::image image;
     std::vector<dota_object> objects;
 };
 
 /// Classes the generator can draw: the DOTA-v1.0 classes plus container-crane and helipad.
-inline constexpr std::string_view synthetic_classes[] = {
-    "plane",       "baseball-diamond", "bridge",          "ground-track-field", "small-vehicle",
-    "large-vehicle", "ship",           "tennis-court",    "basketball-court",   "storage-tank",
-    "soccer-ball-field", "roundabout", "harbor",          "swimming-pool",      "helicopter",
-    "container-crane", "helipad"};
+inline constexpr std::string_view synthetic_classes[] = {"plane",
+                                                         "baseball-diamond",
+                                                         "bridge",
+                                                         "ground-track-field",
+                                                         "small-vehicle",
+                                                         "large-vehicle",
+                                                         "ship",
+                                                         "tennis-court",
+                                                         "basketball-court",
+                                                         "storage-tank",
+                                                         "soccer-ball-field",
+                                                         "roundabout",
+                                                         "harbor",
+                                                         "swimming-pool",
+                                                         "helicopter",
+                                                         "container-crane",
+                                                         "helipad"};
 
 namespace detail {
 
@@ -10229,7 +10647,7 @@ struct river_shape {
         const double d = amp * 6.283185307179586 / period * std::cos(6.283185307179586 * x / period + phase);
         return std::atan(d);
     }
-    std::vector<float> col_center, col_hw;  // tabulated at pixel centres, one entry per column
+    std::vector<float> col_center, col_hw; // tabulated at pixel centres, one entry per column
     void tabulate(int width) {
         col_center.resize(static_cast<std::size_t>(width));
         col_hw.resize(static_cast<std::size_t>(width));
@@ -10249,14 +10667,14 @@ struct river_shape {
 
 struct road {
     bool vertical = true;
-    double pos = 0;    // x (vertical) or y (horizontal) of the left/top edge
+    double pos = 0; // x (vertical) or y (horizontal) of the left/top edge
     double width = 0;
 };
 
 struct class_spec {
     std::string_view label;
-    double min_len, max_len;  // length of the long side (w) in pixels
-    double min_aspect, max_aspect;  // h / w
+    double min_len, max_len;       // length of the long side (w) in pixels
+    double min_aspect, max_aspect; // h / w
     int weight;
     enum place_kind { land, water, vehicle, bank, crossing, bridge_kind } place;
 };
@@ -10290,7 +10708,7 @@ inline const class_spec* find_class_spec(std::string_view label) noexcept {
 struct placed {
     geometry::rbox box;
     const class_spec* spec;
-    std::uint32_t look;  // per-object appearance seed
+    std::uint32_t look; // per-object appearance seed
 };
 
 inline std::array<geometry::point, 4> rbox_corners(const geometry::rbox& r) noexcept {
@@ -10329,8 +10747,9 @@ inline bool rboxes_overlap(const geometry::rbox& a, const geometry::rbox& b, dou
 /// Uniform spatial hash of placed objects for overlap queries.
 class placement_grid {
 public:
-    placement_grid(int w, int h, int cell) : m_cell(cell), m_nx(w / cell + 1), m_ny(h / cell + 1),
-        m_cells(static_cast<std::size_t>(m_nx) * static_cast<std::size_t>(m_ny)) {}
+    placement_grid(int w, int h, int cell)
+        : m_cell(cell), m_nx(w / cell + 1), m_ny(h / cell + 1),
+          m_cells(static_cast<std::size_t>(m_nx) * static_cast<std::size_t>(m_ny)) {}
     bool collides(const geometry::rbox& b, const std::vector<placed>& objs, double margin) const {
         const geometry::hbox hb = geometry::bounds(b);
         for (int gy = cy(hb.y1 - margin); gy <= cy(hb.y2 + margin); ++gy)
@@ -10359,8 +10778,8 @@ struct scene_layout {
     std::uint32_t seed = 0;
     river_shape river;
     std::vector<road> roads;
-    std::vector<std::int16_t> col_road;  // vertical road index per column, -1 none
-    std::vector<std::int16_t> row_road;  // horizontal road index per row, -1 none
+    std::vector<std::int16_t> col_road; // vertical road index per column, -1 none
+    std::vector<std::int16_t> row_road; // horizontal road index per row, -1 none
     noise_layer water_noise, land_large, land_medium, land_fine;
 
     bool on_road(double x, double y) const noexcept {
@@ -10415,7 +10834,7 @@ inline rgb ground_pixel(const scene_layout& L, int x, int y) noexcept {
         c = mix(soil, urban, std::min(1.f, (n1 - 0.7f) / 0.3f));
     const float k = 0.82f + 0.26f * n2 + 0.08f * n3;
     c = rgb{c.r * k + grain * 0.5f, c.g * k + grain * 0.5f, c.b * k + grain * 0.5f};
-    if (depth > -5.0) {  // sandy bank
+    if (depth > -5.0) { // sandy bank
         const float t = static_cast<float>((depth + 5.0) / 5.0);
         c = mix(c, rgb{176 + grain * 0.4f, 164 + grain * 0.4f, 130 + grain * 0.4f}, t);
     }
@@ -10423,14 +10842,17 @@ inline rgb ground_pixel(const scene_layout& L, int x, int y) noexcept {
 }
 
 inline rgb palette(std::uint32_t look, int which) noexcept {
-    static const rgb cars[] = {{235, 235, 235}, {30, 30, 34},   {170, 172, 178}, {160, 30, 30},
-                               {40, 60, 130},   {220, 220, 215}, {90, 90, 96},   {200, 170, 60}};
+    static const rgb cars[] = {{235, 235, 235}, {30, 30, 34},    {170, 172, 178}, {160, 30, 30},
+                               {40, 60, 130},   {220, 220, 215}, {90, 90, 96},    {200, 170, 60}};
     static const rgb decks[] = {{205, 205, 200}, {150, 60, 50}, {60, 80, 120}, {120, 125, 130}, {190, 120, 60}};
     static const rgb courts[] = {{62, 128, 92}, {52, 92, 150}, {176, 94, 64}};
     switch (which) {
-    case 0: return cars[look % 8U];
-    case 1: return decks[look % 5U];
-    default: return courts[look % 3U];
+    case 0:
+        return cars[look % 8U];
+    case 1:
+        return decks[look % 5U];
+    default:
+        return courts[look % 3U];
     }
 }
 
@@ -10438,7 +10860,7 @@ inline rgb palette(std::uint32_t look, int which) noexcept {
 /// |v| <= h/2; returns false where the ground shows through.
 inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept {
     const double w = o.box.w, h = o.box.h;
-    const double s = 2.0 * u / w, t = 2.0 * v / h;  // normalised [-1, 1]
+    const double s = 2.0 * u / w, t = 2.0 * v / h; // normalised [-1, 1]
     const double as = std::abs(s), at = std::abs(t);
     const std::string_view k = o.spec->label;
     auto line = [](double d, double half) { return std::abs(d) <= half; };
@@ -10455,9 +10877,18 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool tail = at <= 0.36 && s <= tlead && s >= tlead - tchord;
         const double el = std::abs(at - 0.4), es = s - (0.28 - 0.42 * 0.4 + 0.04);
         const bool engine = el < 0.06 && es > -0.12 && es < 0.02;
-        if (engine) { out = rgb{80, 82, 88}; return true; }
-        if (body) { out = (std::abs(v) > fus - 1.0) ? rgb{190, 192, 198} : rgb{238, 238, 242}; return true; }
-        if (wing || tail) { out = rgb{212, 214, 220}; return true; }
+        if (engine) {
+            out = rgb{80, 82, 88};
+            return true;
+        }
+        if (body) {
+            out = (std::abs(v) > fus - 1.0) ? rgb{190, 192, 198} : rgb{238, 238, 242};
+            return true;
+        }
+        if (wing || tail) {
+            out = rgb{212, 214, 220};
+            return true;
+        }
         return false;
     }
     if (k == "helicopter") {
@@ -10466,9 +10897,18 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool boom = s < 0 && at < 0.07;
         const bool tail_rotor = s < -0.82 && s > -0.94 && at < 0.24;
         const bool rotor = (std::abs(ds) < 0.035) || (at < 0.035 && s > -0.5);
-        if (body) { out = (ds * ds + t * t < 0.02) ? rgb{60, 80, 96} : rgb{74, 86, 70}; return true; }
-        if (rotor || tail_rotor) { out = rgb{36, 36, 38}; return true; }
-        if (boom) { out = rgb{70, 80, 66}; return true; }
+        if (body) {
+            out = (ds * ds + t * t < 0.02) ? rgb{60, 80, 96} : rgb{74, 86, 70};
+            return true;
+        }
+        if (rotor || tail_rotor) {
+            out = rgb{36, 36, 38};
+            return true;
+        }
+        if (boom) {
+            out = rgb{70, 80, 66};
+            return true;
+        }
         return false;
     }
     if (k == "ship") {
@@ -10477,8 +10917,14 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         if (s < -0.92) half = 0.85;
         if (at > half) return false;
         const rgb deck = palette(o.look, 1);
-        if (at > half - 0.16 || s < -0.97) { out = rgb{deck.r * 0.6f, deck.g * 0.6f, deck.b * 0.6f}; return true; }
-        if (s > -0.78 && s < -0.45 && at < 0.62) { out = white; return true; }
+        if (at > half - 0.16 || s < -0.97) {
+            out = rgb{deck.r * 0.6f, deck.g * 0.6f, deck.b * 0.6f};
+            return true;
+        }
+        if (s > -0.78 && s < -0.45 && at < 0.62) {
+            out = white;
+            return true;
+        }
         if (s > -0.1 && s < 0.35 && std::fmod(std::abs(s) * 10.0, 1.0) < 0.5 && at < 0.5) {
             out = rgb{deck.r * 0.85f, deck.g * 0.85f, deck.b * 0.85f};
             return true;
@@ -10489,20 +10935,35 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "storage-tank") {
         const double r = std::sqrt(s * s + t * t);
         if (r > 1.0) return false;
-        if (r > 0.9) { out = rgb{168, 168, 162}; return true; }
-        if (r < 0.08) { out = rgb{120, 120, 118}; return true; }
+        if (r > 0.9) {
+            out = rgb{168, 168, 162};
+            return true;
+        }
+        if (r < 0.08) {
+            out = rgb{120, 120, 118};
+            return true;
+        }
         const float shade = static_cast<float>(228.0 - 22.0 * r + 10.0 * (s - t) * 0.5);
         out = rgb{shade, shade, shade - 6};
         return true;
     }
     if (k == "baseball-diamond") {
-        const double a = s + 1.0, b = 1.0 - t;  // from the home-plate corner
+        const double a = s + 1.0, b = 1.0 - t; // from the home-plate corner
         if (a * a + b * b > 4.0) return false;
         const rgb grass{84, 142, 64}, dirt{178, 132, 92};
-        if (a < 0.06 && b < 0.06) { out = white; return true; }
+        if (a < 0.06 && b < 0.06) {
+            out = white;
+            return true;
+        }
         if ((std::abs(a - 0.8) < 0.05 && b < 0.05) || (std::abs(b - 0.8) < 0.05 && a < 0.05) ||
-            (std::abs(a - 0.8) < 0.05 && std::abs(b - 0.8) < 0.05)) { out = white; return true; }
-        if (a < 0.92 && b < 0.92 && !(a > 0.14 && b > 0.14 && a < 0.74 && b < 0.74)) { out = dirt; return true; }
+            (std::abs(a - 0.8) < 0.05 && std::abs(b - 0.8) < 0.05)) {
+            out = white;
+            return true;
+        }
+        if (a < 0.92 && b < 0.92 && !(a > 0.14 && b > 0.14 && a < 0.74 && b < 0.74)) {
+            out = dirt;
+            return true;
+        }
         if (std::abs(a * a + b * b - 4.0) < 0.12 || (a * a + b * b > 1.9 * 1.9 && a * a + b * b <= 4.0)) {
             out = rgb{150, 116, 84};
             return true;
@@ -10518,9 +10979,18 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool lines = (line(au - cu, half_line) && av <= cv) || (line(av - cv, half_line) && au <= cu) ||
                            (line(av - sv, half_line) && au <= cu) || (line(au - su, half_line) && av <= sv) ||
                            (line(v, half_line) && au <= su);
-        if (line(u, 0.8) && av <= cv + 2) { out = rgb{40, 40, 40}; return true; }
-        if (lines) { out = white; return true; }
-        if (au <= cu && av <= cv) { out = surf; return true; }
+        if (line(u, 0.8) && av <= cv + 2) {
+            out = rgb{40, 40, 40};
+            return true;
+        }
+        if (lines) {
+            out = white;
+            return true;
+        }
+        if (au <= cu && av <= cv) {
+            out = surf;
+            return true;
+        }
         out = rgb{surf.r * 0.75f, surf.g * 0.75f, surf.b * 0.75f};
         return true;
     }
@@ -10533,9 +11003,13 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const double du = au - cu * 0.88, key_v = 0.2 * h;
         const bool lines = (line(au - cu, hl) && av <= cv) || (line(av - cv, hl) && au <= cu) ||
                            (line(u, hl) && av <= cv) || line(std::sqrt(u * u + v * v) - r_center, hl) ||
-                           (line(du + 0.16 * w, hl) && av <= key_v) || (line(av - key_v, hl) && du >= -0.16 * w && au <= cu) ||
+                           (line(du + 0.16 * w, hl) && av <= key_v) ||
+                           (line(av - key_v, hl) && du >= -0.16 * w && au <= cu) ||
                            (line(std::sqrt(du * du + v * v) - 0.42 * h, hl) && au <= cu && au >= cu - 0.45 * h);
-        if (au > cu + 1.5 || av > cv + 1.5) { out = rgb{surf.r * 0.7f, surf.g * 0.7f, surf.b * 0.7f}; return true; }
+        if (au > cu + 1.5 || av > cv + 1.5) {
+            out = rgb{surf.r * 0.7f, surf.g * 0.7f, surf.b * 0.7f};
+            return true;
+        }
         if (au <= cu && av <= cv && du >= -0.16 * w && av <= key_v) {
             out = lines ? white : rgb{surf.r * 0.8f, surf.g * 0.8f, surf.b * 0.85f};
             return true;
@@ -10546,16 +11020,22 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "ground-track-field") {
         const double R = h / 2;
         const double dx = std::max(std::abs(u) - (w / 2 - R), 0.0);
-        const double d = std::sqrt(dx * dx + v * v) - R;  // < 0 inside the stadium shape
+        const double d = std::sqrt(dx * dx + v * v) - R; // < 0 inside the stadium shape
         if (d > 0) return false;
         const double track = 0.2 * h;
         if (d > -track) {
             const double lane = track / 6.0;
-            if (std::fmod(-d, lane) < 0.6) { out = rgb{230, 220, 215}; return true; }
+            if (std::fmod(-d, lane) < 0.6) {
+                out = rgb{230, 220, 215};
+                return true;
+            }
             out = rgb{168, 72, 62};
             return true;
         }
-        if (std::abs(d + track) < 1.2) { out = white; return true; }
+        if (std::abs(d + track) < 1.2) {
+            out = white;
+            return true;
+        }
         const bool stripe = (static_cast<int>(std::floor((u + w) / (w / 12))) % 2) == 0;
         out = stripe ? rgb{78, 146, 74} : rgb{70, 134, 68};
         if (std::abs(u) < 0.7 && std::abs(v) < R - track) out = white;
@@ -10564,13 +11044,16 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "soccer-ball-field") {
         const double au = std::abs(u), av = std::abs(v), hl = 0.6;
         const double cu = 0.94 * w / 2, cv = 0.92 * h / 2;
-        const bool lines = (line(au - cu, hl) && av <= cv) || (line(av - cv, hl) && au <= cu) || (line(u, hl) && av <= cv) ||
-                           line(std::sqrt(u * u + v * v) - 0.13 * w, hl) ||
+        const bool lines = (line(au - cu, hl) && av <= cv) || (line(av - cv, hl) && au <= cu) ||
+                           (line(u, hl) && av <= cv) || line(std::sqrt(u * u + v * v) - 0.13 * w, hl) ||
                            (line(au - (cu - 0.16 * w), hl) && av <= 0.44 * h) ||
                            (line(av - 0.44 * h, hl) && au >= cu - 0.16 * w && au <= cu) ||
                            (line(au - (cu - 0.06 * w), hl) && av <= 0.2 * h) ||
                            (line(av - 0.2 * h, hl) && au >= cu - 0.06 * w && au <= cu);
-        if (lines) { out = white; return true; }
+        if (lines) {
+            out = white;
+            return true;
+        }
         const bool stripe = (static_cast<int>(std::floor((u + w) / (w / 10))) % 2) == 0;
         out = stripe ? rgb{74, 150, 72} : rgb{64, 136, 64};
         return true;
@@ -10578,7 +11061,10 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "roundabout") {
         const double r = std::sqrt(s * s + t * t);
         if (r > 1.0) return false;
-        if (r < 0.42) { out = (r > 0.38) ? rgb{200, 200, 196} : rgb{88, 138, 76}; return true; }
+        if (r < 0.42) {
+            out = (r > 0.38) ? rgb{200, 200, 196} : rgb{88, 138, 76};
+            return true;
+        }
         if (std::abs(r - 0.71) < 0.012 * 100.0 / w && (static_cast<int>((std::atan2(t, s) + 3.2) * 8) % 2 == 0)) {
             out = white;
             return true;
@@ -10588,16 +11074,31 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     }
     if (k == "harbor") {
         const double au = std::abs(u), av = std::abs(v);
-        if (av > h / 2 - 1.5 || au > w / 2 - 1.5) { out = rgb{112, 108, 100}; return true; }
-        if (std::fmod(u + w, 14.0) < 1.0) { out = rgb{128, 124, 116}; return true; }
-        if (line(av - h * 0.3, 0.8) && std::fmod(u + w, 9.0) < 2.0) { out = rgb{70, 64, 58}; return true; }
+        if (av > h / 2 - 1.5 || au > w / 2 - 1.5) {
+            out = rgb{112, 108, 100};
+            return true;
+        }
+        if (std::fmod(u + w, 14.0) < 1.0) {
+            out = rgb{128, 124, 116};
+            return true;
+        }
+        if (line(av - h * 0.3, 0.8) && std::fmod(u + w, 9.0) < 2.0) {
+            out = rgb{70, 64, 58};
+            return true;
+        }
         out = rgb{158, 152, 140};
         return true;
     }
     if (k == "swimming-pool") {
-        if (std::abs(u) > w / 2 - 1.5 || std::abs(v) > h / 2 - 1.5) { out = rgb{232, 232, 226}; return true; }
+        if (std::abs(u) > w / 2 - 1.5 || std::abs(v) > h / 2 - 1.5) {
+            out = rgb{232, 232, 226};
+            return true;
+        }
         const double lane = h / 4.0;
-        if (std::fmod(v + h, lane) < 0.6 && std::abs(u) < w / 2 - 4) { out = rgb{38, 110, 170}; return true; }
+        if (std::fmod(v + h, lane) < 0.6 && std::abs(u) < w / 2 - 4) {
+            out = rgb{38, 110, 170};
+            return true;
+        }
         out = rgb{64, 168, 214};
         return true;
     }
@@ -10607,20 +11108,32 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const double ex = std::max(as - (1 - cr), 0.0) / cr, ey = std::max(at - (1 - cr), 0.0) / cr;
         if (ex * ex + ey * ey > 1.0) return false;
         const rgb body = palette(o.look, 0);
-        if (at < 0.72 && ((s > 0.18 && s < 0.45) || (s > -0.7 && s < -0.5))) { out = rgb{36, 44, 54}; return true; }
-        if (at > 0.82) { out = rgb{body.r * 0.7f, body.g * 0.7f, body.b * 0.7f}; return true; }
+        if (at < 0.72 && ((s > 0.18 && s < 0.45) || (s > -0.7 && s < -0.5))) {
+            out = rgb{36, 44, 54};
+            return true;
+        }
+        if (at > 0.82) {
+            out = rgb{body.r * 0.7f, body.g * 0.7f, body.b * 0.7f};
+            return true;
+        }
         out = body;
         return true;
     }
     if (k == "large-vehicle") {
         const rgb cab = palette(o.look, 0), cargo = palette(o.look >> 3, 0);
-        if (s > 0.64 && s < 0.7) return false;  // gap between cab and trailer
+        if (s > 0.64 && s < 0.7) return false; // gap between cab and trailer
         if (s >= 0.7) {
-            if (s > 0.82 && s < 0.92 && at < 0.8) { out = rgb{36, 44, 54}; return true; }
+            if (s > 0.82 && s < 0.92 && at < 0.8) {
+                out = rgb{36, 44, 54};
+                return true;
+            }
             out = cab;
             return true;
         }
-        if (at > 0.88 || s < -0.97) { out = rgb{cargo.r * 0.7f, cargo.g * 0.7f, cargo.b * 0.7f}; return true; }
+        if (at > 0.88 || s < -0.97) {
+            out = rgb{cargo.r * 0.7f, cargo.g * 0.7f, cargo.b * 0.7f};
+            return true;
+        }
         out = cargo;
         return true;
     }
@@ -10629,8 +11142,14 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool rails = at > 0.7;
         const bool girder = std::fmod(u + w, w / 5.0) < 2.0;
         const bool diag = std::abs(std::fmod(u + w + v * 1.2, w / 5.0)) < 1.2;
-        if (rails || girder || diag) { out = steel; return true; }
-        if (s > 0.6 && at < 0.5) { out = rgb{70, 70, 74}; return true; }
+        if (rails || girder || diag) {
+            out = steel;
+            return true;
+        }
+        if (s > 0.6 && at < 0.5) {
+            out = rgb{70, 70, 74};
+            return true;
+        }
         return false;
     }
     if (k == "helipad") {
@@ -10644,17 +11163,25 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     }
     if (k == "bridge") {
         const double av = std::abs(v);
-        if (av > h / 2 - 2.0) { out = rgb{70, 70, 72}; return true; }  // railings and shadow
-        if (std::abs(v) < 0.75 && (static_cast<int>((u + w) / 12) % 2) == 0) { out = rgb{225, 225, 215}; return true; }
+        if (av > h / 2 - 2.0) {
+            out = rgb{70, 70, 72};
+            return true;
+        } // railings and shadow
+        if (std::abs(v) < 0.75 && (static_cast<int>((u + w) / 12) % 2) == 0) {
+            out = rgb{225, 225, 215};
+            return true;
+        }
         out = rgb{160, 158, 152};
         return true;
     }
     return false;
 }
 
-inline double round1(double v) noexcept { return std::round(v * 10.0) / 10.0; }
+inline double round1(double v) noexcept {
+    return std::round(v * 10.0) / 10.0;
+}
 
-}  // namespace detail
+} // namespace detail
 
 /// Generates a scene. Throws data_error "bad_scene_options" on invalid sizes or unknown classes.
 inline scene make_scene(const scene_options& opt) {
@@ -10665,14 +11192,17 @@ inline scene make_scene(const scene_options& opt) {
                           std::to_string(opt.height));
     std::vector<const class_spec*> classes;
     if (opt.classes.empty()) {
-        for (std::string_view c : dota_v1_classes) classes.push_back(find_class_spec(c));
+        for (std::string_view c : dota_v1_classes)
+            classes.push_back(find_class_spec(c));
     } else {
         for (const std::string& c : opt.classes) {
             const class_spec* sp = find_class_spec(c);
             if (!sp) {
                 std::string known;
-                for (std::string_view k : synthetic_classes) known += (known.empty() ? "" : ", ") + std::string(k);
-                RSCOVLM_THROW(data_error, "bad_scene_options", "unknown scene class '" + c + "' (known: " + known + ")");
+                for (std::string_view k : synthetic_classes)
+                    known += (known.empty() ? "" : ", ") + std::string(k);
+                RSCOVLM_THROW(data_error, "bad_scene_options",
+                              "unknown scene class '" + c + "' (known: " + known + ")");
             }
             classes.push_back(sp);
         }
@@ -10738,7 +11268,8 @@ inline scene make_scene(const scene_options& opt) {
             const int a = static_cast<int>(r.pos), b = static_cast<int>(r.pos + r.width);
             for (int p = std::max(0, a); p < b; ++p) {
                 if (r.vertical && p < opt.width) L.col_road[static_cast<std::size_t>(p)] = static_cast<std::int16_t>(i);
-                if (!r.vertical && p < opt.height) L.row_road[static_cast<std::size_t>(p)] = static_cast<std::int16_t>(i);
+                if (!r.vertical && p < opt.height)
+                    L.row_road[static_cast<std::size_t>(p)] = static_cast<std::int16_t>(i);
             }
         }
     }
@@ -10750,21 +11281,25 @@ inline scene make_scene(const scene_options& opt) {
 
     // Ground pass (row-parallel; each pixel depends only on its coordinates).
     scene out;
-    out.name = "synthetic_" + std::to_string(opt.seed) + "_" + std::to_string(opt.width) + "x" + std::to_string(opt.height);
+    out.name =
+        "synthetic_" + std::to_string(opt.seed) + "_" + std::to_string(opt.width) + "x" + std::to_string(opt.height);
     out.image = rscovlm::image(opt.width, opt.height, 3);
     {
         rscovlm::image& img = out.image;
-        imaging::parallel_for(static_cast<std::size_t>(opt.height), opt.threads, [&](std::size_t y0, std::size_t y1) {
-            for (std::size_t y = y0; y < y1; ++y) {
-                std::uint8_t* row = img.row(static_cast<int>(y));
-                for (int x = 0; x < opt.width; ++x) {
-                    const rgb c = ground_pixel(L, x, static_cast<int>(y));
-                    row[3 * x] = clamp_u8(c.r);
-                    row[3 * x + 1] = clamp_u8(c.g);
-                    row[3 * x + 2] = clamp_u8(c.b);
+        imaging::parallel_for(
+            static_cast<std::size_t>(opt.height), opt.threads,
+            [&](std::size_t y0, std::size_t y1) {
+                for (std::size_t y = y0; y < y1; ++y) {
+                    std::uint8_t* row = img.row(static_cast<int>(y));
+                    for (int x = 0; x < opt.width; ++x) {
+                        const rgb c = ground_pixel(L, x, static_cast<int>(y));
+                        row[3 * x] = clamp_u8(c.r);
+                        row[3 * x + 1] = clamp_u8(c.g);
+                        row[3 * x + 2] = clamp_u8(c.b);
+                    }
                 }
-            }
-        }, 16);
+            },
+            16);
     }
 
     // Object placement.
@@ -10831,8 +11366,8 @@ inline scene make_scene(const scene_options& opt) {
             pool.push_back(c);
             total_weight += c->weight;
         }
-    const int n_objects = opt.num_objects >= 0 ? opt.num_objects
-                                               : static_cast<int>(std::lround(opt.objects_per_megapixel * W * H / 1e6));
+    const int n_objects =
+        opt.num_objects >= 0 ? opt.num_objects : static_cast<int>(std::lround(opt.objects_per_megapixel * W * H / 1e6));
     std::vector<const class_spec*> wanted;
     for (int i = 0; i < n_objects && total_weight > 0; ++i) {
         int pick = rng.below(total_weight);
@@ -10852,7 +11387,8 @@ inline scene make_scene(const scene_options& opt) {
             const double len = std::floor(rng.uniform(sp->min_len, sp->max_len));
             const double wid = std::max(4.0, std::floor(len * rng.uniform(sp->min_aspect, sp->max_aspect)));
             const std::uint32_t look = static_cast<std::uint32_t>(rng.next());
-            geometry::rbox b{0, 0, len, sp->min_aspect == 1.0 ? len : wid, rng.uniform(-3.141592653589793, 3.141592653589793)};
+            geometry::rbox b{0, 0, len, sp->min_aspect == 1.0 ? len : wid,
+                             rng.uniform(-3.141592653589793, 3.141592653589793)};
             bool ok = false;
             double margin = 2.0;
             switch (sp->place) {
@@ -10868,7 +11404,8 @@ inline scene make_scene(const scene_options& opt) {
                     b.theta = (r.vertical ? 1.5707963267948966 : 0.0) + (first_lane ? 3.141592653589793 : 0.0);
                     b.cx = r.vertical ? lane : along;
                     b.cy = r.vertical ? along : lane;
-                    ok = all_points(b, [&](double x, double y) { return L.river.depth(x, y) < -2.0 && L.on_road(x, y); });
+                    ok = all_points(b,
+                                    [&](double x, double y) { return L.river.depth(x, y) < -2.0 && L.on_road(x, y); });
                 } else {
                     b.cx = rng.uniform(0, W);
                     b.cy = rng.uniform(0, H);
@@ -10880,7 +11417,8 @@ inline scene make_scene(const scene_options& opt) {
                 if (!L.river.enabled) break;
                 b.cx = rng.uniform(0, W);
                 b.cy = L.river.center(b.cx) + rng.uniform(-0.7, 0.7) * L.river.hw(b.cx);
-                b.theta = L.river.slope_angle(b.cx) + rng.uniform(-0.35, 0.35) + (rng.uniform() < 0.5 ? 3.141592653589793 : 0.0);
+                b.theta = L.river.slope_angle(b.cx) + rng.uniform(-0.35, 0.35) +
+                          (rng.uniform() < 0.5 ? 3.141592653589793 : 0.0);
                 ok = all_points(b, is_water);
                 break;
             }
@@ -10913,8 +11451,10 @@ inline scene make_scene(const scene_options& opt) {
     rscovlm::image& img = out.image;
     for (const placed& o : objs) {
         const geometry::hbox hb = geometry::bounds(o.box);
-        const int x0 = std::max(0, static_cast<int>(std::floor(hb.x1))), x1 = std::min(opt.width - 1, static_cast<int>(std::ceil(hb.x2)));
-        const int y0 = std::max(0, static_cast<int>(std::floor(hb.y1))), y1 = std::min(opt.height - 1, static_cast<int>(std::ceil(hb.y2)));
+        const int x0 = std::max(0, static_cast<int>(std::floor(hb.x1))),
+                  x1 = std::min(opt.width - 1, static_cast<int>(std::ceil(hb.x2)));
+        const int y0 = std::max(0, static_cast<int>(std::floor(hb.y1))),
+                  y1 = std::min(opt.height - 1, static_cast<int>(std::ceil(hb.y2)));
         const double c = std::cos(o.box.theta), s = std::sin(o.box.theta);
         for (int y = y0; y <= y1; ++y) {
             std::uint8_t* row = img.row(y);
@@ -10938,7 +11478,8 @@ inline scene make_scene(const scene_options& opt) {
     for (const placed& o : objs) {
         dota_object d;
         const auto corners = rbox_corners(o.box);
-        for (std::size_t i = 0; i < 4; ++i) d.poly[i] = geometry::point{round1(corners[i].x), round1(corners[i].y)};
+        for (std::size_t i = 0; i < 4; ++i)
+            d.poly[i] = geometry::point{round1(corners[i].x), round1(corners[i].y)};
         d.label = std::string(o.spec->label);
         const bool tiny = std::min(o.box.w, o.box.h) < 8.0;
         d.difficulty = (tiny || diff_rng.uniform() < opt.difficult_fraction) ? 1 : 0;
@@ -10952,7 +11493,7 @@ inline result<scene> try_make_scene(const scene_options& opt) {
     return try_call([&] { return make_scene(opt); });
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data
 // ---- end rscovlm/data/synthetic.hpp
 // ---- end rscovlm/data/all.hpp
 // ---- begin rscovlm/eval/all.hpp
@@ -10983,15 +11524,18 @@ namespace rscovlm::eval {
 
 /// AP integration mode.
 enum class ap_metric {
-    voc07,  ///< VOC2007 11-point interpolation (use_07_metric=True, mmdet "11points")
-    area    ///< all-points area under the precision envelope (use_07_metric=False, "area")
+    voc07, ///< VOC2007 11-point interpolation (use_07_metric=True, mmdet "11points")
+    area   ///< all-points area under the precision envelope (use_07_metric=False, "area")
 };
 
 /// Parses "voc07"/"11points" and "area".
 inline bool parse_ap_metric(std::string_view s, ap_metric& out) noexcept {
-    if (s == "voc07" || s == "11points" || s == "11point") out = ap_metric::voc07;
-    else if (s == "area" || s == "all") out = ap_metric::area;
-    else return false;
+    if (s == "voc07" || s == "11points" || s == "11point")
+        out = ap_metric::voc07;
+    else if (s == "area" || s == "all")
+        out = ap_metric::area;
+    else
+        return false;
     return true;
 }
 
@@ -10999,21 +11543,24 @@ namespace detail {
 
 /// numpy's pairwise summation (`np.add.reduce` on a contiguous float64/float32 array):
 /// blocks of at most 128 elements are summed with 8 interleaved accumulators.
-template <class T>
-inline T pairwise_sum(const T* a, std::size_t n) noexcept {
+template <class T> inline T pairwise_sum(const T* a, std::size_t n) noexcept {
     if (n < 8) {
         T res = T(0);
-        for (std::size_t i = 0; i < n; ++i) res += a[i];
+        for (std::size_t i = 0; i < n; ++i)
+            res += a[i];
         return res;
     }
     if (n <= 128) {
         T r[8];
-        for (std::size_t k = 0; k < 8; ++k) r[k] = a[k];
+        for (std::size_t k = 0; k < 8; ++k)
+            r[k] = a[k];
         std::size_t i = 8;
         for (; i < n - (n % 8); i += 8)
-            for (std::size_t k = 0; k < 8; ++k) r[k] += a[i + k];
+            for (std::size_t k = 0; k < 8; ++k)
+                r[k] += a[i + k];
         T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; ++i) res += a[i];
+        for (; i < n; ++i)
+            res += a[i];
         return res;
     }
     std::size_t n2 = n / 2;
@@ -11022,15 +11569,16 @@ inline T pairwise_sum(const T* a, std::size_t n) noexcept {
 }
 
 /// `np.sum(x)`: the reduction starts from the identity 0 and adds the pairwise sum.
-template <class T>
-inline T np_sum(const std::vector<T>& x) noexcept {
+template <class T> inline T np_sum(const std::vector<T>& x) noexcept {
     return T(0) + pairwise_sum(x.data(), x.size());
 }
 
 /// The 11 thresholds of `np.arange(0., 1.1, 0.1)` / `np.arange(0, 1 + 1e-3, 0.1)`.
-inline double arange_tenth(int i) noexcept { return static_cast<double>(i) * 0.1; }
+inline double arange_tenth(int i) noexcept {
+    return static_cast<double>(i) * 0.1;
+}
 
-}  // namespace detail
+} // namespace detail
 
 /// DOTA_devkit `voc_ap(rec, prec, use_07_metric)` (float64).
 inline double voc_ap_devkit(const std::vector<double>& rec, const std::vector<double>& prec, ap_metric metric) {
@@ -11042,7 +11590,7 @@ inline double voc_ap_devkit(const std::vector<double>& rec, const std::vector<do
             double p = 0.0;
             for (std::size_t i = 0; i < rec.size(); ++i) {
                 if (rec[i] >= t) {
-                    if (!any || prec[i] > p) p = prec[i];  // precisions are finite here
+                    if (!any || prec[i] > p) p = prec[i]; // precisions are finite here
                     any = true;
                 }
             }
@@ -11056,11 +11604,14 @@ inline double voc_ap_devkit(const std::vector<double>& rec, const std::vector<do
     mpre.reserve(n + 2);
     mrec.push_back(0.0);
     mpre.push_back(0.0);
-    for (double v : rec) mrec.push_back(v);
-    for (double v : prec) mpre.push_back(v);
+    for (double v : rec)
+        mrec.push_back(v);
+    for (double v : prec)
+        mpre.push_back(v);
     mrec.push_back(1.0);
     mpre.push_back(0.0);
-    for (std::size_t i = mpre.size() - 1; i > 0; --i) mpre[i - 1] = std::fmax(mpre[i - 1], mpre[i]);
+    for (std::size_t i = mpre.size() - 1; i > 0; --i)
+        mpre[i - 1] = std::fmax(mpre[i - 1], mpre[i]);
     // np.maximum propagates NaN; fmax does not, but precisions are never NaN here.
     std::vector<double> terms;
     terms.reserve(n + 1);
@@ -11096,11 +11647,14 @@ inline float average_precision_mmdet(const std::vector<double>& recalls, const s
     mpre.reserve(n + 2);
     mrec.push_back(0.0);
     mpre.push_back(0.0);
-    for (double v : recalls) mrec.push_back(v);
-    for (float v : precisions) mpre.push_back(static_cast<double>(v));
+    for (double v : recalls)
+        mrec.push_back(v);
+    for (float v : precisions)
+        mpre.push_back(static_cast<double>(v));
     mrec.push_back(1.0);
     mpre.push_back(0.0);
-    for (std::size_t i = mpre.size() - 1; i > 0; --i) mpre[i - 1] = std::max(mpre[i - 1], mpre[i]);
+    for (std::size_t i = mpre.size() - 1; i > 0; --i)
+        mpre[i - 1] = std::max(mpre[i - 1], mpre[i]);
     std::vector<double> terms;
     terms.reserve(n + 1);
     for (std::size_t i = 0; i + 1 < mrec.size(); ++i)
@@ -11108,7 +11662,7 @@ inline float average_precision_mmdet(const std::vector<double>& recalls, const s
     return static_cast<float>(detail::np_sum(terms));
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/ap.hpp
 // ---- begin rscovlm/eval/argsort.hpp
 /// \file argsort.hpp
@@ -11135,35 +11689,37 @@ namespace rscovlm::eval {
 
 /// How detections with equal scores are ordered.
 enum class tie_order {
-    numpy,  ///< numpy 1.24 default argsort (introsort), as the Python references
-    stable  ///< input order among ties
+    numpy, ///< numpy 1.24 default argsort (introsort), as the Python references
+    stable ///< input order among ties
 };
 
 /// Parses "numpy" / "stable"; returns false for anything else.
 inline bool parse_tie_order(std::string_view s, tie_order& out) noexcept {
-    if (s == "numpy") out = tie_order::numpy;
-    else if (s == "stable") out = tie_order::stable;
-    else return false;
+    if (s == "numpy")
+        out = tie_order::numpy;
+    else if (s == "stable")
+        out = tie_order::stable;
+    else
+        return false;
     return true;
 }
 
 namespace detail::npsort {
 
 // numpy's Tag::less for floating point: NaNs sort to the end.
-template <class T>
-inline bool less(T a, T b) noexcept {
+template <class T> inline bool less(T a, T b) noexcept {
     return a < b || (b != b && a == a);
 }
 
 inline int get_msb(std::size_t n) noexcept {
     int depth = 0;
-    while (n >>= 1) ++depth;
+    while (n >>= 1)
+        ++depth;
     return depth;
 }
 
 // aheapsort_ (1-based heap over tosort[0..n-1]).
-template <class T>
-inline void aheapsort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t n) noexcept {
+template <class T> inline void aheapsort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t n) noexcept {
     std::ptrdiff_t* a = tosort - 1;
     std::ptrdiff_t i, j, l, tmp;
     for (l = n >> 1; l > 0; --l) {
@@ -11202,8 +11758,7 @@ inline void aheapsort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t n) noex
 // elements are split, smaller ones insertion-sorted.
 inline constexpr std::ptrdiff_t small_quicksort = 15;
 
-template <class T>
-inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) noexcept {
+template <class T> inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) noexcept {
     if (num <= 1) return;
     std::ptrdiff_t* pl = tosort;
     std::ptrdiff_t* pr = tosort + num - 1;
@@ -11258,7 +11813,8 @@ inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) n
             vp = v[vi];
             pj = pi;
             pk = pi - 1;
-            while (pj > pl && less(vp, v[*pk])) *pj-- = *pk--;
+            while (pj > pl && less(vp, v[*pk]))
+                *pj-- = *pk--;
             *pj = vi;
         }
     stack_pop:
@@ -11269,7 +11825,7 @@ inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) n
     }
 }
 
-}  // namespace detail::npsort
+} // namespace detail::npsort
 
 /// `np.argsort(values)` (ascending) with numpy 1.24's default kind, or stable.
 template <class T>
@@ -11292,7 +11848,8 @@ inline std::vector<std::size_t> argsort(const std::vector<T>& values, tie_order 
 template <class T>
 inline std::vector<std::size_t> argsort_desc(const std::vector<T>& scores, tie_order ties = tie_order::numpy) {
     std::vector<T> neg(scores.size());
-    for (std::size_t i = 0; i < scores.size(); ++i) neg[i] = -scores[i];
+    for (std::size_t i = 0; i < scores.size(); ++i)
+        neg[i] = -scores[i];
     return argsort(neg, ties);
 }
 
@@ -11306,7 +11863,7 @@ inline std::vector<std::size_t> argsort_rev(const std::vector<T>& scores, tie_or
     return idx;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/argsort.hpp
 // ---- begin rscovlm/eval/builtin.hpp
 /// \file builtin.hpp
@@ -11374,8 +11931,8 @@ inline std::vector<std::size_t> argsort_rev(const std::vector<T>& scores, tie_or
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -11393,9 +11950,9 @@ namespace rscovlm::eval {
 /// The 15 DOTA-v1.0 classes in the official order.
 inline const std::vector<std::string>& dota_v1_classes() {
     static const std::vector<std::string> c = {
-        "plane",        "baseball-diamond", "bridge",           "ground-track-field", "small-vehicle",
-        "large-vehicle", "ship",            "tennis-court",     "basketball-court",   "storage-tank",
-        "soccer-ball-field", "roundabout",  "harbor",           "swimming-pool",      "helicopter"};
+        "plane",  "baseball-diamond", "bridge",           "ground-track-field", "small-vehicle",     "large-vehicle",
+        "ship",   "tennis-court",     "basketball-court", "storage-tank",       "soccer-ball-field", "roundabout",
+        "harbor", "swimming-pool",    "helicopter"};
     return c;
 }
 
@@ -11416,7 +11973,7 @@ struct detection {
 /// Detections of one class (the contents of `Task1_{label}.txt`).
 struct class_detections {
     std::string label;
-    bool file_present = true;  ///< false when the Task1 file does not exist
+    bool file_present = true; ///< false when the Task1 file does not exist
     std::vector<detection> dets;
 };
 
@@ -11443,8 +12000,7 @@ inline std::string clip_text(std::string_view s) {
 }
 
 /// Iterates over lines the way Python's readlines() does (keeps the last line without '\n').
-template <class F>
-inline void for_each_line(std::string_view text, F&& f) {
+template <class F> inline void for_each_line(std::string_view text, F&& f) {
     std::size_t start = 0, lineno = 0;
     while (start < text.size()) {
         std::size_t e = text.find('\n', start);
@@ -11454,7 +12010,7 @@ inline void for_each_line(std::string_view text, F&& f) {
     }
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Parses one DOTA ground-truth file's text. `source` names the file in error messages.
 inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syntax, const std::string& source) {
@@ -11488,7 +12044,7 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
             out.push_back(std::move(o));
         } else {
             const auto f = ::rscovlm::detail::py::split(raw);
-            if (f.empty()) return;  // blank line (the reference would fail on it; skipped here)
+            if (f.empty()) return; // blank line (the reference would fail on it; skipped here)
             gt_object o;
             for (int i = 0; i < 8; ++i) {
                 double v = 0;
@@ -11579,7 +12135,7 @@ inline std::vector<std::string> list_gt_images(const std::string& dir) {
 /// Ground truth of a data set: image ids (evaluation order) and their objects.
 struct dota_ground_truth {
     std::vector<std::string> images;
-    std::vector<std::vector<gt_object>> objects;  ///< parallel to `images`
+    std::vector<std::vector<gt_object>> objects; ///< parallel to `images`
 };
 
 /// Reads `{gt_dir}/{id}.txt` for every id (all `*.txt` files, sorted, when `images` is empty).
@@ -11620,30 +12176,38 @@ inline std::vector<class_detections> read_task1_dir(const std::string& det_dir, 
                 continue;
             }
             auto r = try_call([&] { return parse_task1(read_text_file(path), path); });
-            if (r) c.dets = std::move(r.value());
-            else errors[i] = r.error();
+            if (r)
+                c.dets = std::move(r.value());
+            else
+                errors[i] = r.error();
         }
     };
     unsigned t = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
     t = std::min<unsigned>(t, static_cast<unsigned>(std::max<std::size_t>(1, labels.size())));
     std::vector<std::thread> pool;
-    for (unsigned k = 1; k < t; ++k) pool.emplace_back(worker);
+    for (unsigned k = 1; k < t; ++k)
+        pool.emplace_back(worker);
     worker();
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     for (const auto& e : errors)
-        if (e) ::rscovlm::detail::raise(::rscovlm::error(e->id.substr(e->id.find('.') + 1, e->id.rfind('.') - e->id.find('.') - 1),
-                                   e->id.substr(e->id.rfind('.') + 1), e->message));
+        if (e)
+            ::rscovlm::detail::raise(
+                ::rscovlm::error(e->id.substr(e->id.find('.') + 1, e->id.rfind('.') - e->id.find('.') - 1),
+                                 e->id.substr(e->id.rfind('.') + 1), e->message));
     return out;
 }
 
 /// Python `str(float)` (`detail::py::float_repr`): the shortest repr that round-trips, with ".0"
 /// for integral values.
-inline std::string py_float_repr(double v) { return ::rscovlm::detail::py::float_repr(v); }
+inline std::string py_float_repr(double v) {
+    return ::rscovlm::detail::py::float_repr(v);
+}
 
 /// Task1 line layout used by the writers.
 enum class task1_style {
-    mmrotate,  ///< mmrotate DOTAMetric: `str(round(score, 2))` and coordinates `%.2f`
-    devkit     ///< DOTA_devkit ResultMerge: `str(score)` and `str(coordinate)` (Python repr)
+    mmrotate, ///< mmrotate DOTAMetric: `str(round(score, 2))` and coordinates `%.2f`
+    devkit    ///< DOTA_devkit ResultMerge: `str(score)` and `str(coordinate)` (Python repr)
 };
 
 /// Formats one Task1 line (without newline).
@@ -11652,11 +12216,14 @@ inline std::string format_task1_line(const detection& d, task1_style style) {
     s.push_back(' ');
     if (style == task1_style::mmrotate) {
         // round(score, 2) rounds the exact binary value, as '%.2f' does
-        s += ::rscovlm::detail::py::float_repr(std::strtod(::rscovlm::detail::py::format_fixed(d.score, 2).c_str(), nullptr));
-        for (const auto& p : d.poly) s += " " + ::rscovlm::detail::py::format_fixed(p.x, 2) + " " + ::rscovlm::detail::py::format_fixed(p.y, 2);
+        s += ::rscovlm::detail::py::float_repr(
+            std::strtod(::rscovlm::detail::py::format_fixed(d.score, 2).c_str(), nullptr));
+        for (const auto& p : d.poly)
+            s += " " + ::rscovlm::detail::py::format_fixed(p.x, 2) + " " + ::rscovlm::detail::py::format_fixed(p.y, 2);
     } else {
         s += py_float_repr(d.score);
-        for (const auto& p : d.poly) s += " " + py_float_repr(p.x) + " " + py_float_repr(p.y);
+        for (const auto& p : d.poly)
+            s += " " + py_float_repr(p.x) + " " + py_float_repr(p.y);
     }
     return s;
 }
@@ -11672,12 +12239,13 @@ inline void write_task1_dir(const std::string& dir, const std::vector<class_dete
         const std::string path = (fs::path(dir) / ("Task1_" + c.label + ".txt")).string();
         std::ofstream f(path, std::ios::binary);
         if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + path + "'");
-        for (const auto& d : c.dets) f << format_task1_line(d, style) << '\n';
+        for (const auto& d : c.dets)
+            f << format_task1_line(d, style) << '\n';
         if (!f) RSCOVLM_THROW(io_error, "write_failed", "error while writing '" + path + "'");
     }
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/dota_io.hpp
 // ---- begin rscovlm/eval/reference_iou.hpp
 /// \file reference_iou.hpp
@@ -11712,12 +12280,16 @@ namespace detail::devkit {
 
 // polyiou.cpp: eps = 1e-8 and the three-way sign with that tolerance.
 inline constexpr double eps = 1e-8;
-inline int sig(double d) noexcept { return (d > eps) - (d < -eps); }
+inline int sig(double d) noexcept {
+    return (d > eps) - (d < -eps);
+}
 
 struct pt {
     double x, y;
 };
-inline bool same(const pt& a, const pt& b) noexcept { return sig(a.x - b.x) == 0 && sig(a.y - b.y) == 0; }
+inline bool same(const pt& a, const pt& b) noexcept {
+    return sig(a.x - b.x) == 0 && sig(a.y - b.y) == 0;
+}
 inline double cross(const pt& o, const pt& a, const pt& b) noexcept {
     return (a.x - o.x) * (b.y - o.y) - (b.x - o.x) * (a.y - o.y);
 }
@@ -11725,7 +12297,8 @@ inline double cross(const pt& o, const pt& a, const pt& b) noexcept {
 inline double area(pt* ps, int n) noexcept {
     ps[n] = ps[0];
     double res = 0;
-    for (int i = 0; i < n; ++i) res += ps[i].x * ps[i + 1].y - ps[i].y * ps[i + 1].x;
+    for (int i = 0; i < n; ++i)
+        res += ps[i].x * ps[i + 1].y - ps[i].y * ps[i + 1].x;
     return res / 2.0;
 }
 
@@ -11765,7 +12338,8 @@ inline void polygon_cut(pt* p, int& n, const pt& a, const pt& b) noexcept {
     int m = 0;
     p[n] = p[0];
     double cr[33];
-    for (int i = 0; i <= n; ++i) cr[i] = cross(a, b, p[i]);
+    for (int i = 0; i <= n; ++i)
+        cr[i] = cross(a, b, p[i]);
     for (int i = 0; i < n; ++i) {
         const int si = sig(cr[i]);
         if (si > 0) pp[m++] = p[i];
@@ -11774,7 +12348,8 @@ inline void polygon_cut(pt* p, int& n, const pt& a, const pt& b) noexcept {
     n = 0;
     for (int i = 0; i < m; ++i)
         if (!i || !same(pp[i], pp[i - 1])) p[n++] = pp[i];
-    while (n > 1 && same(p[n - 1], p[0])) --n;
+    while (n > 1 && same(p[n - 1], p[0]))
+        --n;
 }
 
 // polyiou `intersectArea(a,b,c,d)`: signed intersection of triangles (o,a,b) and (o,c,d).
@@ -11785,7 +12360,7 @@ inline double tri_intersect(pt a, pt b, pt c, pt d) noexcept {
     if (s1 == 0 || s2 == 0) return 0.0;
     if (s1 == -1) std::swap(a, b);
     if (s2 == -1) std::swap(c, d);
-    pt p[32] = {o, a, b};  // the reference uses 10; up to 25 entries are reachable in theory
+    pt p[32] = {o, a, b}; // the reference uses 10; up to 25 entries are reachable in theory
     int n = 3;
     polygon_cut(p, n, o, c);
     polygon_cut(p, n, c, d);
@@ -11795,7 +12370,7 @@ inline double tri_intersect(pt a, pt b, pt c, pt d) noexcept {
     return res;
 }
 
-}  // namespace detail::devkit
+} // namespace detail::devkit
 
 /// DOTA_devkit `polyiou.iou_poly(p, q)` reproduced operation by operation (float64). Note the
 /// argument order matters in the last bits; DOTA's `voc_eval` calls it as (GT, detection) and its
@@ -11814,9 +12389,9 @@ inline double devkit_polyiou(const geometry::quad& p, const geometry::quad& q) n
     ps2[4] = ps2[0];
     double inter = 0;
     for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) inter += detail::devkit::tri_intersect(ps1[i], ps1[i + 1], ps2[j], ps2[j + 1]);
-    const double uni =
-        std::fabs(detail::devkit::area(ps1, 4)) + std::fabs(detail::devkit::area(ps2, 4)) - inter;
+        for (int j = 0; j < 4; ++j)
+            inter += detail::devkit::tri_intersect(ps1[i], ps1[i + 1], ps2[j], ps2[j + 1]);
+    const double uni = std::fabs(detail::devkit::area(ps1, 4)) + std::fabs(detail::devkit::area(ps2, 4)) - inter;
     return inter / uni;
 }
 
@@ -11825,11 +12400,21 @@ namespace detail::mmcv {
 struct fpt {
     float x, y;
 };
-inline fpt operator-(const fpt& a, const fpt& b) noexcept { return fpt{a.x - b.x, a.y - b.y}; }
-inline fpt operator+(const fpt& a, const fpt& b) noexcept { return fpt{a.x + b.x, a.y + b.y}; }
-inline fpt operator*(const fpt& a, float c) noexcept { return fpt{a.x * c, a.y * c}; }
-inline float dot(const fpt& a, const fpt& b) noexcept { return a.x * b.x + a.y * b.y; }
-inline float cross(const fpt& a, const fpt& b) noexcept { return a.x * b.y - b.x * a.y; }
+inline fpt operator-(const fpt& a, const fpt& b) noexcept {
+    return fpt{a.x - b.x, a.y - b.y};
+}
+inline fpt operator+(const fpt& a, const fpt& b) noexcept {
+    return fpt{a.x + b.x, a.y + b.y};
+}
+inline fpt operator*(const fpt& a, float c) noexcept {
+    return fpt{a.x * c, a.y * c};
+}
+inline float dot(const fpt& a, const fpt& b) noexcept {
+    return a.x * b.x + a.y * b.y;
+}
+inline float cross(const fpt& a, const fpt& b) noexcept {
+    return a.x * b.y - b.x * a.y;
+}
 
 // get_intersection_points: edge crossings, then vertices of 1 inside 2 and of 2 inside 1 using
 // the projection test on edges AB and AD (exact only for parallelograms).
@@ -11874,7 +12459,8 @@ inline float hull_area(const fpt (&p)[24], int num_in) {
     for (int i = 1; i < num_in; ++i)
         if (p[i].y < p[t].y || (p[i].y == p[t].y && p[i].x < p[t].x)) t = i;
     const fpt start = p[t];
-    for (int i = 0; i < num_in; ++i) q[i] = p[i] - start;
+    for (int i = 0; i < num_in; ++i)
+        q[i] = p[i] - start;
     std::swap(q[0], q[t]);
     // The reference sorts with std::sort (libstdc++ introsort) and this comparator; the same
     // library gives the same order, which matters for the float rounding of the area below.
@@ -11884,26 +12470,30 @@ inline float hull_area(const fpt (&p)[24], int num_in) {
         return temp > 0;
     });
     float dist[24];
-    for (int i = 0; i < num_in; ++i) dist[i] = dot(q[i], q[i]);
+    for (int i = 0; i < num_in; ++i)
+        dist[i] = dot(q[i], q[i]);
     int k = 1;
     for (; k < num_in; ++k)
         if (dist[k] > 1e-8) break;
-    if (k == num_in) return 0.0f;  // hull is one point: polygon_area(m = 1) = 0
+    if (k == num_in) return 0.0f; // hull is one point: polygon_area(m = 1) = 0
     q[1] = q[k];
     int m = 2;
     for (int i = k + 1; i < num_in; ++i) {
-        while (m > 1 && cross(q[i] - q[m - 2], q[m - 1] - q[m - 2]) >= 0) --m;
+        while (m > 1 && cross(q[i] - q[m - 2], q[m - 1] - q[m - 2]) >= 0)
+            --m;
         q[m++] = q[i];
     }
     if (m <= 2) return 0.0f;
     float a = 0;
-    for (int i = 1; i < m - 1; ++i) a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
+    for (int i = 1; i < m - 1; ++i)
+        a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
     return static_cast<float>(a / 2.0);
 }
 
 inline float quad_area(const fpt (&q)[4]) noexcept {
     float a = 0;
-    for (int i = 1; i < 3; ++i) a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
+    for (int i = 1; i < 3; ++i)
+        a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
     return static_cast<float>(a / 2.0);
 }
 
@@ -11922,12 +12512,11 @@ inline void rotated_vertices(float xc, float yc, float w, float h, float a, fpt 
     pts[3].y = 2 * yc - pts[1].y;
 }
 
-}  // namespace detail::mmcv
+} // namespace detail::mmcv
 
 /// mmcv `single_box_iou_rotated<float>(box1, box2, mode)`: boxes are float32
 /// `[cx, cy, w, h, theta_radians]`; `iof == true` gives intersection / area(box1).
-inline float mmcv_iou_rotated_f32(const std::array<float, 5>& b1, const std::array<float, 5>& b2,
-                                  bool iof = false) {
+inline float mmcv_iou_rotated_f32(const std::array<float, 5>& b1, const std::array<float, 5>& b2, bool iof = false) {
     using namespace detail::mmcv;
     // The shift is a double (float sum / 2.0), the shifted centres are stored back as float.
     const double sx = (b1[0] + b2[0]) / 2.0;
@@ -11948,8 +12537,7 @@ inline float mmcv_iou_rotated_f32(const std::array<float, 5>& b1, const std::arr
 }
 
 /// mmcv `single_box_iou_quadri<float>(q1, q2, mode)` on float32 quads `[x1, y1, ..., x4, y4]`.
-inline float mmcv_iou_quadri_f32(const std::array<float, 8>& q1, const std::array<float, 8>& q2,
-                                 bool iof = false) {
+inline float mmcv_iou_quadri_f32(const std::array<float, 8>& q1, const std::array<float, 8>& q2, bool iof = false) {
     using namespace detail::mmcv;
     const double sx = (q1[0] + q2[0] + q1[2] + q2[2] + q1[4] + q2[4] + q1[6] + q2[6]) / 8.0;
     const double sy = (q1[1] + q2[1] + q1[3] + q2[3] + q1[5] + q2[5] + q1[7] + q2[7]) / 8.0;
@@ -11975,7 +12563,8 @@ inline float mmcv_iou_quadri_f32(const std::array<float, 8>& q1, const std::arra
 /// OpenCV raises (then `out` is all zeros).
 inline bool qbox2rbox_f32(const geometry::quad& q, std::array<float, 5>& out) {
     std::vector<geometry::point_f32> pts(4);
-    for (std::size_t i = 0; i < 4; ++i) pts[i] = {static_cast<float>(q[i].x), static_cast<float>(q[i].y)};
+    for (std::size_t i = 0; i < 4; ++i)
+        pts[i] = {static_cast<float>(q[i].x), static_cast<float>(q[i].y)};
     auto r = geometry::try_min_area_rect(pts);
     if (!r) {
         out = {0, 0, 0, 0, 0};
@@ -11987,7 +12576,7 @@ inline bool qbox2rbox_f32(const geometry::quad& q, std::array<float, 5>& out) {
     return true;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/reference_iou.hpp
 
 #include <algorithm>
@@ -12012,9 +12601,12 @@ enum class mmrotate_box { rbox, qbox };
 
 /// Parses "devkit" / "mmrotate".
 inline bool parse_dota_protocol(std::string_view s, dota_protocol& out) noexcept {
-    if (s == "devkit" || s == "dota_devkit") out = dota_protocol::devkit;
-    else if (s == "mmrotate") out = dota_protocol::mmrotate;
-    else return false;
+    if (s == "devkit" || s == "dota_devkit")
+        out = dota_protocol::devkit;
+    else if (s == "mmrotate")
+        out = dota_protocol::mmrotate;
+    else
+        return false;
     return true;
 }
 
@@ -12024,30 +12616,30 @@ struct dota_eval_options {
     ap_metric metric = ap_metric::voc07;
     double iou_threshold = 0.5;
     tie_order ties = tie_order::numpy;
-    bool no_scores = false;             ///< score every detection 1.0 (mAP_nc)
-    int difficulty_threshold = 100;     ///< mmrotate `diff_thr`: GT with difficulty above are ignored
+    bool no_scores = false;         ///< score every detection 1.0 (mAP_nc)
+    int difficulty_threshold = 100; ///< mmrotate `diff_thr`: GT with difficulty above are ignored
     mmrotate_box box = mmrotate_box::rbox;
-    std::vector<std::string> classes;   ///< empty: DOTA-v1.0's 15 classes
-    int threads = 0;                    ///< 0: all cores
-    bool keep_curves = false;           ///< fill order / tp / fp / recall / precision per class
+    std::vector<std::string> classes; ///< empty: DOTA-v1.0's 15 classes
+    int threads = 0;                  ///< 0: all cores
+    bool keep_curves = false;         ///< fill order / tp / fp / recall / precision per class
 };
 
 /// Result for one class.
 struct class_result {
     std::string label;
-    double ap = 0.0;           ///< NaN where the reference gives NaN (devkit area AP without GT)
-    long long num_gts = 0;     ///< devkit `npos` / mmrotate `num_gts`
+    double ap = 0.0;       ///< NaN where the reference gives NaN (devkit area AP without GT)
+    long long num_gts = 0; ///< devkit `npos` / mmrotate `num_gts`
     std::size_t num_dets = 0;
-    std::string error;         ///< non-empty when the reference raises for this class
-    std::vector<std::size_t> order;  ///< ranking (indices into the class's detections), keep_curves
-    std::vector<int> tp, fp;         ///< per ranked detection, keep_curves
+    std::string error;              ///< non-empty when the reference raises for this class
+    std::vector<std::size_t> order; ///< ranking (indices into the class's detections), keep_curves
+    std::vector<int> tp, fp;        ///< per ranked detection, keep_curves
     std::vector<double> recall, precision;
 };
 
 /// Result of an evaluation.
 struct dota_eval_result {
-    double map = 0.0;          ///< NaN when undefined (see map_error, or NaN class APs)
-    std::string map_error;     ///< why the reference would not produce an mAP
+    double map = 0.0;      ///< NaN when undefined (see map_error, or NaN class APs)
+    std::string map_error; ///< why the reference would not produce an mAP
     std::vector<class_result> classes;
 };
 
@@ -12057,12 +12649,12 @@ inline std::vector<std::string> eval_classes(const dota_eval_options& opt) {
     return opt.classes.empty() ? dota_v1_classes() : opt.classes;
 }
 
-template <class F>
-inline void parallel_tasks(std::size_t n, int threads, F&& fn) {
+template <class F> inline void parallel_tasks(std::size_t n, int threads, F&& fn) {
     unsigned t = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
     if (t > n) t = static_cast<unsigned>(n);
     if (t <= 1) {
-        for (std::size_t i = 0; i < n; ++i) fn(i);
+        for (std::size_t i = 0; i < n; ++i)
+            fn(i);
         return;
     }
     std::atomic<std::size_t> next{0};
@@ -12074,9 +12666,11 @@ inline void parallel_tasks(std::size_t n, int threads, F&& fn) {
         }
     };
     std::vector<std::thread> pool;
-    for (unsigned k = 1; k < t; ++k) pool.emplace_back(worker);
+    for (unsigned k = 1; k < t; ++k)
+        pool.emplace_back(worker);
     worker();
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 }
 
 struct bounds4 {
@@ -12086,12 +12680,14 @@ inline bounds4 quad_bounds(const quad& q) noexcept {
     bounds4 b{q[0].x, q[0].y, q[0].x, q[0].y};
     for (const auto& p : q) {
         // np.min / np.max propagate NaN
-        if (std::isnan(p.x) || std::isnan(b.xmin)) b.xmin = b.xmax = std::nan("");
+        if (std::isnan(p.x) || std::isnan(b.xmin))
+            b.xmin = b.xmax = std::nan("");
         else {
             b.xmin = std::min(b.xmin, p.x);
             b.xmax = std::max(b.xmax, p.x);
         }
-        if (std::isnan(p.y) || std::isnan(b.ymin)) b.ymin = b.ymax = std::nan("");
+        if (std::isnan(p.y) || std::isnan(b.ymin))
+            b.ymin = b.ymax = std::nan("");
         else {
             b.ymin = std::min(b.ymin, p.y);
             b.ymax = std::max(b.ymax, p.y);
@@ -12137,14 +12733,16 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
         return r;
     }
     std::vector<double> conf(cd.dets.size());
-    for (std::size_t k = 0; k < cd.dets.size(); ++k) conf[k] = opt.no_scores ? 1.0 : cd.dets[k].score;
+    for (std::size_t k = 0; k < cd.dets.size(); ++k)
+        conf[k] = opt.no_scores ? 1.0 : cd.dets[k].score;
     const std::vector<std::size_t> order = argsort_desc(conf, opt.ties);
     // Resolve images first: voc_eval raises KeyError at the first unknown image in ranked order.
     std::vector<std::size_t> img(cd.dets.size());
     for (std::size_t k : order) {
         auto it = image_index.find(cd.dets[k].image);
         if (it == image_index.end()) {
-            r.error = "KeyError: image '" + cd.dets[k].image + "' of Task1_" + cd.label + ".txt is not in the image set";
+            r.error =
+                "KeyError: image '" + cd.dets[k].image + "' of Task1_" + cd.label + ".txt is not in the image set";
             r.ap = std::nan("");
             return r;
         }
@@ -12184,8 +12782,10 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
                 if (!decided_fp) break;
                 const quad& g = R.boxes[j];
                 double c = 0.0;
-                for (const auto& p : g) c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
-                for (const auto& p : det.poly) c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
+                for (const auto& p : g)
+                    c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
+                for (const auto& p : det.poly)
+                    c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
                 const detail::overlap_areas ov = detail::overlap(g, det.poly);
                 const double min_area = std::min(ov.area_a, ov.area_b);
                 if (!(min_area > 1e-3) || !std::isfinite(c)) {
@@ -12198,7 +12798,8 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
             if (decided_fp) keep_idx.clear();
             if (!keep_idx.empty()) {
                 ovs.clear();
-                for (std::size_t j : keep_idx) ovs.push_back(devkit_polyiou(R.boxes[j], det.poly));
+                for (std::size_t j : keep_idx)
+                    ovs.push_back(devkit_polyiou(R.boxes[j], det.poly));
                 // np.max / np.argmax: NaN wins (first NaN), else the first maximum.
                 std::size_t am = 0;
                 for (std::size_t k = 0; k < ovs.size(); ++k) {
@@ -12231,7 +12832,7 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
     for (std::size_t d = 0; d < nd; ++d) {
         ctp += tp[d];
         cfp += fp[d];
-        rec[d] = ctp / static_cast<double>(npos);  // 0/0 -> NaN like numpy
+        rec[d] = ctp / static_cast<double>(npos); // 0/0 -> NaN like numpy
         prec[d] = ctp / std::max(ctp + cfp, eps);
     }
     r.ap = voc_ap_devkit(rec, prec, opt.metric);
@@ -12393,7 +12994,7 @@ inline class_result mmrotate_class(const dota_ground_truth& gt, const std::vecto
     return r;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Evaluates Task1 detections against DOTA ground truth with the selected protocol.
 /// `dets` holds one entry per class (matched by label; classes absent from `dets` count as a
@@ -12401,10 +13002,12 @@ inline class_result mmrotate_class(const dota_ground_truth& gt, const std::vecto
 inline dota_eval_result evaluate_dota(const dota_ground_truth& gt, const std::vector<class_detections>& dets,
                                       const dota_eval_options& opt) {
     if (!(opt.iou_threshold >= 0.0) || !(opt.iou_threshold <= 1.0))
-        RSCOVLM_THROW(eval_error, "bad_option", "IoU threshold must be in [0, 1], got " + std::to_string(opt.iou_threshold));
+        RSCOVLM_THROW(eval_error, "bad_option",
+                      "IoU threshold must be in [0, 1], got " + std::to_string(opt.iou_threshold));
     const std::vector<std::string> classes = detail::eval_classes(opt);
     std::unordered_map<std::string, std::size_t> image_index;
-    for (std::size_t i = 0; i < gt.images.size(); ++i) image_index[gt.images[i]] = i;  // last wins (dict)
+    for (std::size_t i = 0; i < gt.images.size(); ++i)
+        image_index[gt.images[i]] = i; // last wins (dict)
     std::vector<const class_detections*> by_class(classes.size(), nullptr);
     for (std::size_t c = 0; c < classes.size(); ++c)
         for (const auto& cd : dets)
@@ -12418,7 +13021,8 @@ inline dota_eval_result evaluate_dota(const dota_ground_truth& gt, const std::ve
     if (opt.protocol == dota_protocol::mmrotate) {
         gt_boxes.resize(gt.images.size());
         for (std::size_t i = 0; i < gt.images.size(); ++i)
-            for (const auto& o : gt.objects[i]) gt_boxes[i].push_back(detail::mm_prepare(o.poly, opt.box));
+            for (const auto& o : gt.objects[i])
+                gt_boxes[i].push_back(detail::mm_prepare(o.poly, opt.box));
     }
     dota_eval_result res;
     res.classes.resize(classes.size());
@@ -12471,7 +13075,7 @@ inline dota_eval_result evaluate_dota_dirs(const std::string& gt_dir, const std:
     return evaluate_dota(gt, dets, opt);
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/dota_eval.hpp
 // ---- begin rscovlm/eval/report.hpp
 /// \file report.hpp
@@ -12517,19 +13121,24 @@ namespace rscovlm::eval {
 
 /// Which IoU and keep rule the NMS uses.
 enum class nms_method {
-    devkit,       ///< DOTA_devkit py_cpu_nms_poly (polyiou, keep iou <= t)
-    devkit_fast,  ///< DOTA_devkit py_cpu_nms_poly_fast (bbox prefilter, then polyiou)
-    exact,        ///< exact polygon IoU, keep iou <= t
-    mmcv          ///< mmcv nms_rotated on float32 rotated boxes, suppress iou >= t (quads: qbox2rbox)
+    devkit,      ///< DOTA_devkit py_cpu_nms_poly (polyiou, keep iou <= t)
+    devkit_fast, ///< DOTA_devkit py_cpu_nms_poly_fast (bbox prefilter, then polyiou)
+    exact,       ///< exact polygon IoU, keep iou <= t
+    mmcv         ///< mmcv nms_rotated on float32 rotated boxes, suppress iou >= t (quads: qbox2rbox)
 };
 
 /// Parses "devkit" / "devkit_fast" / "exact" / "mmcv".
 inline bool parse_nms_method(std::string_view s, nms_method& out) noexcept {
-    if (s == "devkit") out = nms_method::devkit;
-    else if (s == "devkit_fast" || s == "devkit-fast") out = nms_method::devkit_fast;
-    else if (s == "exact") out = nms_method::exact;
-    else if (s == "mmcv") out = nms_method::mmcv;
-    else return false;
+    if (s == "devkit")
+        out = nms_method::devkit;
+    else if (s == "devkit_fast" || s == "devkit-fast")
+        out = nms_method::devkit_fast;
+    else if (s == "exact")
+        out = nms_method::exact;
+    else if (s == "mmcv")
+        out = nms_method::mmcv;
+    else
+        return false;
     return true;
 }
 
@@ -12550,11 +13159,13 @@ inline std::vector<std::size_t> nms_quads(const std::vector<quad>& boxes, const 
     if (opt.method == nms_method::mmcv) {
         // mmcv nms_rotated_cpu_kernel: descending sort, suppression flags, `ovr >= thr` in float.
         std::vector<std::size_t> order(n);
-        for (std::size_t i = 0; i < n; ++i) order[i] = i;
+        for (std::size_t i = 0; i < n; ++i)
+            order[i] = i;
         std::stable_sort(order.begin(), order.end(), [&sc](std::size_t a, std::size_t b) { return sc[a] > sc[b]; });
         // mmrotate converts quads with qbox2rbox (cv2.minAreaRect on float32 points).
         std::vector<std::array<float, 5>> rb(n);
-        for (std::size_t i = 0; i < n; ++i) qbox2rbox_f32(boxes[i], rb[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            qbox2rbox_f32(boxes[i], rb[i]);
         const float thr = static_cast<float>(opt.iou_threshold);
         std::vector<char> suppressed(n, 0);
         for (std::size_t a = 0; a < n; ++a) {
@@ -12573,7 +13184,8 @@ inline std::vector<std::size_t> nms_quads(const std::vector<quad>& boxes, const 
     std::vector<hbox> bb;
     if (opt.method == nms_method::devkit_fast) {
         bb.resize(n);
-        for (std::size_t i = 0; i < n; ++i) bb[i] = geometry::bounds(boxes[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            bb[i] = geometry::bounds(boxes[i]);
     }
     std::vector<std::size_t> rest;
     rest.reserve(n);
@@ -12593,7 +13205,7 @@ inline std::vector<std::size_t> nms_quads(const std::vector<quad>& boxes, const 
             } else {
                 ovr = quad_iou(boxes[i], boxes[j]);
             }
-            if (ovr <= opt.iou_threshold) rest.push_back(j);  // NaN fails the test: suppressed
+            if (ovr <= opt.iou_threshold) rest.push_back(j); // NaN fails the test: suppressed
         }
         order.swap(rest);
     }
@@ -12606,8 +13218,10 @@ inline std::vector<std::size_t> nms_rboxes(const std::vector<rbox>& boxes, const
     if (opt.method == nms_method::mmcv) {
         const std::size_t n = std::min(boxes.size(), scores.size());
         std::vector<std::size_t> order(n), keep;
-        for (std::size_t i = 0; i < n; ++i) order[i] = i;
-        std::stable_sort(order.begin(), order.end(), [&scores](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+        for (std::size_t i = 0; i < n; ++i)
+            order[i] = i;
+        std::stable_sort(order.begin(), order.end(),
+                         [&scores](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
         std::vector<std::array<float, 5>> rb(n);
         for (std::size_t i = 0; i < n; ++i)
             rb[i] = {static_cast<float>(boxes[i].cx), static_cast<float>(boxes[i].cy), static_cast<float>(boxes[i].w),
@@ -12626,7 +13240,8 @@ inline std::vector<std::size_t> nms_rboxes(const std::vector<rbox>& boxes, const
         return keep;
     }
     std::vector<quad> q(boxes.size());
-    for (std::size_t i = 0; i < boxes.size(); ++i) q[i] = rbox_corners(boxes[i]);
+    for (std::size_t i = 0; i < boxes.size(); ++i)
+        q[i] = rbox_corners(boxes[i]);
     return nms_quads(q, scores, opt);
 }
 
@@ -12637,7 +13252,8 @@ inline std::vector<std::size_t> batched_nms_quads(const std::vector<quad>& boxes
                                                   const std::vector<Label>& labels, const nms_options& opt = {}) {
     const std::size_t n = std::min({boxes.size(), scores.size(), labels.size()});
     std::map<Label, std::vector<std::size_t>> groups;
-    for (std::size_t i = 0; i < n; ++i) groups[labels[i]].push_back(i);
+    for (std::size_t i = 0; i < n; ++i)
+        groups[labels[i]].push_back(i);
     std::vector<std::size_t> keep;
     for (const auto& [label, idx] : groups) {
         std::vector<quad> b;
@@ -12648,7 +13264,8 @@ inline std::vector<std::size_t> batched_nms_quads(const std::vector<quad>& boxes
             b.push_back(boxes[i]);
             s.push_back(scores[i]);
         }
-        for (std::size_t k : nms_quads(b, s, opt)) keep.push_back(idx[k]);
+        for (std::size_t k : nms_quads(b, s, opt))
+            keep.push_back(idx[k]);
     }
     std::stable_sort(keep.begin(), keep.end(), [&scores](std::size_t a, std::size_t b) {
         return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
@@ -12656,7 +13273,7 @@ inline std::vector<std::size_t> batched_nms_quads(const std::vector<quad>& boxes
     return keep;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/nms.hpp
 
 #include <cctype>
@@ -12694,7 +13311,7 @@ inline std::vector<class_detections> apply_score_threshold(const std::vector<cla
 struct sweep_point {
     double threshold = 0.0;
     double map = 0.0;
-    std::size_t kept = 0;  ///< detections left after thresholding
+    std::size_t kept = 0; ///< detections left after thresholding
 };
 
 /// Result of `sweep_score_thresholds`.
@@ -12707,7 +13324,8 @@ struct sweep_result {
 /// The default sweep: 0, 0.05, ..., 0.95 (`i / 20` for i in 0..19).
 inline std::vector<double> default_sweep_thresholds() {
     std::vector<double> t;
-    for (int i = 0; i < 20; ++i) t.push_back(static_cast<double>(i) / 20.0);
+    for (int i = 0; i < 20; ++i)
+        t.push_back(static_cast<double>(i) / 20.0);
     return t;
 }
 
@@ -12722,7 +13340,8 @@ inline sweep_result sweep_score_thresholds(const dota_ground_truth& gt, const st
     for (double t : thresholds) {
         const auto kept = apply_score_threshold(dets, t);
         std::size_t n = 0;
-        for (const auto& c : kept) n += c.dets.size();
+        for (const auto& c : kept)
+            n += c.dets.size();
         const dota_eval_result e = evaluate_dota(gt, kept, opt);
         r.points.push_back({t, e.map, n});
         if (!std::isnan(e.map) && (!have || e.map > r.best_map)) {
@@ -12738,10 +13357,10 @@ inline sweep_result sweep_score_thresholds(const dota_ground_truth& gt, const st
 /// mF1 at one score threshold.
 struct mf1_point {
     double score_threshold = 0.0;
-    double precision = 0.0;  ///< mean over the K classes and background
+    double precision = 0.0; ///< mean over the K classes and background
     double recall = 0.0;
-    double f1 = 0.0;         ///< 0 when precision + recall is 0
-    std::vector<std::vector<double>> confusion;  ///< (K+1) x (K+1), last row/column = background
+    double f1 = 0.0;                            ///< 0 when precision + recall is 0
+    std::vector<std::vector<double>> confusion; ///< (K+1) x (K+1), last row/column = background
 };
 
 /// Result of `mf1`.
@@ -12760,11 +13379,14 @@ inline mf1_result mf1(const dota_ground_truth& gt, const std::vector<class_detec
                       const std::vector<std::string>& classes, std::vector<double> score_thresholds = {},
                       double iou_threshold = 0.5) {
     if (score_thresholds.empty())
-        for (int i = 0; i < 10; ++i) score_thresholds.push_back(static_cast<double>(i) * 0.1);
+        for (int i = 0; i < 10; ++i)
+            score_thresholds.push_back(static_cast<double>(i) * 0.1);
     const std::size_t K = classes.size();
     std::unordered_map<std::string, std::size_t> cls_index, img_index;
-    for (std::size_t c = 0; c < K; ++c) cls_index[classes[c]] = c;
-    for (std::size_t i = 0; i < gt.images.size(); ++i) img_index[gt.images[i]] = i;
+    for (std::size_t c = 0; c < K; ++c)
+        cls_index[classes[c]] = c;
+    for (std::size_t i = 0; i < gt.images.size(); ++i)
+        img_index[gt.images[i]] = i;
     // Per image: GT rboxes and labels; detections (rbox, label, score).
     struct det_rec {
         std::array<float, 5> r;
@@ -12854,7 +13476,7 @@ inline mf1_result mf1(const dota_ground_truth& gt, const std::vector<class_detec
 
 /// Where a patch sits in its original image.
 struct patch_origin {
-    std::string image;  ///< the original image id (the name up to the first "__")
+    std::string image; ///< the original image id (the name up to the first "__")
     long long x = 0;
     long long y = 0;
 };
@@ -12866,12 +13488,14 @@ inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
     for (std::size_t p = 0; p + 2 <= name.size(); ++p) {
         if (name[p] != '_' || name[p + 1] != '_') continue;
         std::size_t i = p + 2, b1 = i;
-        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
+        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
+            ++i;
         if (i == b1 || name.substr(i, 3) != "___") continue;
         const std::size_t e1 = i;
         i += 3;
         const std::size_t b2 = i;
-        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
+        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
+            ++i;
         if (i == b2) continue;
         patch_origin o;
         const std::size_t cut = name.find("__");
@@ -12887,7 +13511,7 @@ inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
 struct merge_report {
     std::size_t input = 0;
     std::size_t kept = 0;
-    std::vector<std::string> unparsed;  ///< image names without patch offsets (kept as they are)
+    std::vector<std::string> unparsed; ///< image names without patch offsets (kept as they are)
 };
 
 /// Moves patch detections to their original images (adding the patch offsets) and runs NMS per
@@ -12932,7 +13556,8 @@ inline std::vector<class_detections> merge_patches(const std::vector<class_detec
                 boxes.push_back(d.poly);
                 scores.push_back(d.score);
             }
-            for (std::size_t i : nms_quads(boxes, scores, nms)) k.dets.push_back(g[i]);
+            for (std::size_t i : nms_quads(boxes, scores, nms))
+                k.dets.push_back(g[i]);
         }
         rep.kept += k.dets.size();
         out.push_back(std::move(k));
@@ -12941,7 +13566,7 @@ inline std::vector<class_detections> merge_patches(const std::vector<class_detec
     return out;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/detection_protocols.hpp
 
 #include <nlohmann/json.hpp>
@@ -12954,8 +13579,10 @@ namespace rscovlm::eval {
 
 namespace detail {
 /// A double as JSON; NaN and infinities become null.
-inline nlohmann::json num_json(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-}  // namespace detail
+inline nlohmann::json num_json(double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+} // namespace detail
 
 /// `{"mAP": x|null, "ap": {class: ap|null}, "classes": [{"class","ap","num_gts","num_dets",
 /// "error"?...}], "map_error"?}`; with `details`, each class also carries its ranking, TP/FP flags
@@ -12974,8 +13601,10 @@ inline nlohmann::json to_json(const dota_eval_result& r, bool details = false) {
             e["tp"] = c.tp;
             e["fp"] = c.fp;
             nlohmann::json rec = nlohmann::json::array(), prec = nlohmann::json::array();
-            for (double v : c.recall) rec.push_back(detail::num_json(v));
-            for (double v : c.precision) prec.push_back(detail::num_json(v));
+            for (double v : c.recall)
+                rec.push_back(detail::num_json(v));
+            for (double v : c.precision)
+                prec.push_back(detail::num_json(v));
             e["recall"] = rec;
             e["precision"] = prec;
         }
@@ -12997,12 +13626,13 @@ inline std::string to_table(const dota_eval_result& r, const std::string& title 
     s += std::string(45, '-') + "\n";
     for (const auto& c : r.classes) {
         if (!c.error.empty())
-            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8s  (%s)\n", c.label.c_str(), c.num_gts, c.num_dets, "error",
-                          c.error.c_str());
+            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8s  (%s)\n", c.label.c_str(), c.num_gts, c.num_dets,
+                          "error", c.error.c_str());
         else if (std::isnan(c.ap))
             std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8s\n", c.label.c_str(), c.num_gts, c.num_dets, "nan");
         else
-            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8.2f\n", c.label.c_str(), c.num_gts, c.num_dets, 100 * c.ap);
+            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8.2f\n", c.label.c_str(), c.num_gts, c.num_dets,
+                          100 * c.ap);
         s += buf;
     }
     s += std::string(45, '-') + "\n";
@@ -13027,16 +13657,23 @@ inline nlohmann::json to_json(const sweep_result& r) {
 inline nlohmann::json to_json(const mf1_result& r) {
     nlohmann::json pts = nlohmann::json::array();
     for (const auto& p : r.points)
-        pts.push_back({{"score_threshold", p.score_threshold}, {"precision", p.precision}, {"recall", p.recall}, {"f1", p.f1}});
+        pts.push_back(
+            {{"score_threshold", p.score_threshold}, {"precision", p.precision}, {"recall", p.recall}, {"f1", p.f1}});
     return {{"points", pts}, {"mF1", r.mean_f1}};
 }
 
 /// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
-inline void to_json(nlohmann::json& j, const dota_eval_result& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const sweep_result& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const mf1_result& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const dota_eval_result& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const sweep_result& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const mf1_result& v) {
+    j = to_json(v);
+}
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/report.hpp
 // ---- begin rscovlm/eval/text_metrics.hpp
 /// \file text_metrics.hpp
@@ -13063,7 +13700,8 @@ namespace rscovlm::eval {
 
 /// Python `s.lower().strip().strip(".")` (ASCII lower-casing; `str.strip()` whitespace).
 inline std::string normalize_answer(std::string_view s) {
-    return std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::lower_ascii(s)), "."));
+    return std::string(
+        ::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::lower_ascii(s)), "."));
 }
 
 /// Exact match after normalisation.
@@ -13081,13 +13719,13 @@ inline bool vqa_startswith(std::string_view prediction, std::string_view truth) 
 }
 
 /// Fraction of (prediction, truth) pairs accepted by `accept`; nullopt for an empty set.
-template <class F>
-inline std::optional<double> accuracy(const std::vector<std::string>& predictions, const std::vector<std::string>& truths,
-                                      F&& accept) {
+template <class F> inline std::optional<double> accuracy(const std::vector<std::string>& predictions,
+                                                         const std::vector<std::string>& truths, F&& accept) {
     const std::size_t n = std::min(predictions.size(), truths.size());
     if (n == 0) return std::nullopt;
     std::size_t ok = 0;
-    for (std::size_t i = 0; i < n; ++i) ok += accept(predictions[i], truths[i]) ? 1 : 0;
+    for (std::size_t i = 0; i < n; ++i)
+        ok += accept(predictions[i], truths[i]) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(n);
 }
 
@@ -13155,8 +13793,10 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
     // rule 1
     {
         std::string_view t = s;
-        while (!t.empty() && (t.front() == '(' || t.front() == '[')) t.remove_prefix(1);
-        while (!t.empty() && (t.back() == ')' || t.back() == ']' || t.back() == '.' || t.back() == ':' || t.back() == ','))
+        while (!t.empty() && (t.front() == '(' || t.front() == '['))
+            t.remove_prefix(1);
+        while (!t.empty() &&
+               (t.back() == ')' || t.back() == ']' || t.back() == '.' || t.back() == ':' || t.back() == ','))
             t.remove_suffix(1);
         if (t.size() == 1 && allowed(up(t[0]))) return up(t[0]);
     }
@@ -13166,7 +13806,8 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
         std::size_t pos = 0;
         while ((pos = low.find(cue, pos)) != std::string::npos) {
             std::size_t i = pos + std::string_view(cue).size();
-            while (i < s.size() && (s[i] == ' ' || s[i] == '(' || s[i] == '[' || s[i] == ':')) ++i;
+            while (i < s.size() && (s[i] == ' ' || s[i] == '(' || s[i] == '[' || s[i] == ':'))
+                ++i;
             if (i < s.size() && allowed(up(s[i])) && (i + 1 >= s.size() || !is_alpha(s[i + 1]))) return up(s[i]);
             pos += 1;
         }
@@ -13184,7 +13825,7 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
     return std::nullopt;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/text_metrics.hpp
 
 #include <nlohmann/json.hpp>
@@ -13207,8 +13848,7 @@ public:
 namespace detail {
 
 inline geometry::quad json_quad(const nlohmann::json& j, const std::string& what) {
-    if (!j.is_array() || j.size() != 8)
-        RSCOVLM_THROW(eval_error, "bad_input", what + " must be an array of 8 numbers");
+    if (!j.is_array() || j.size() != 8) RSCOVLM_THROW(eval_error, "bad_input", what + " must be an array of 8 numbers");
     geometry::quad q{};
     for (std::size_t i = 0; i < 4; ++i) {
         if (!j[2 * i].is_number() || !j[2 * i + 1].is_number())
@@ -13219,8 +13859,7 @@ inline geometry::quad json_quad(const nlohmann::json& j, const std::string& what
 }
 
 inline geometry::hbox json_hbox(const nlohmann::json& j, const std::string& what) {
-    if (!j.is_array() || j.size() != 4)
-        RSCOVLM_THROW(eval_error, "bad_input", what + " must be [x1, y1, x2, y2]");
+    if (!j.is_array() || j.size() != 4) RSCOVLM_THROW(eval_error, "bad_input", what + " must be [x1, y1, x2, y2]");
     for (const auto& v : j)
         if (!v.is_number()) RSCOVLM_THROW(eval_error, "bad_input", what + " must be [x1, y1, x2, y2]");
     return geometry::hbox{j[0].get<double>(), j[1].get<double>(), j[2].get<double>(), j[3].get<double>()};
@@ -13254,7 +13893,8 @@ inline void dota_from_json(const nlohmann::json& in, const dota_eval_options& o,
     }
     const auto classes = eval_classes(o);
     dets.clear();
-    for (const auto& c : classes) dets.push_back(class_detections{c, true, {}});
+    for (const auto& c : classes)
+        dets.push_back(class_detections{c, true, {}});
     if (in.contains("detections"))
         for (const auto& d : in["detections"]) {
             const std::string label = d.at("label").get<std::string>();
@@ -13276,8 +13916,7 @@ inline nlohmann::json run_dota(const nlohmann::json& in, const dota_eval_options
     return to_json(evaluate_dota(gt, dets, o));
 }
 
-template <class F>
-inline nlohmann::json text_pairs_acc(const nlohmann::json& in, F&& accept) {
+template <class F> inline nlohmann::json text_pairs_acc(const nlohmann::json& in, F&& accept) {
     if (!in.contains("pairs") || !in["pairs"].is_array())
         RSCOVLM_THROW(eval_error, "bad_input", "expected \"pairs\": [{\"pred\", \"gt\"}]");
     std::size_t ok = 0, n = 0;
@@ -13290,7 +13929,7 @@ inline nlohmann::json text_pairs_acc(const nlohmann::json& in, F&& accept) {
             {"total", n}};
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// DOTA_devkit Task1 evaluation (see dota_eval.hpp).
 class dota_devkit_metric : public metric {
@@ -13345,8 +13984,10 @@ public:
         std::vector<std::optional<geometry::hbox>> pred;
         std::vector<geometry::hbox> gt;
         for (const auto& p : in["pairs"]) {
-            if (p.contains("pred") && !p["pred"].is_null()) pred.emplace_back(detail::json_hbox(p["pred"], "pred"));
-            else pred.emplace_back(std::nullopt);
+            if (p.contains("pred") && !p["pred"].is_null())
+                pred.emplace_back(detail::json_hbox(p["pred"], "pred"));
+            else
+                pred.emplace_back(std::nullopt);
             gt.push_back(detail::json_hbox(p.at("gt"), "gt"));
         }
         return {{"acc", grounding_accuracy(pred, gt, threshold, pixel_inclusive)}, {"total", gt.size()}};
@@ -13411,7 +14052,7 @@ struct kind {
     using builtin_list = builtin;
 };
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval
 // ---- end rscovlm/eval/builtin.hpp
 // ---- begin rscovlm/eval/lrsvqa.hpp
 /// \file eval/lrsvqa.hpp
@@ -13451,20 +14092,27 @@ inline match_mode parse_match_mode(std::string_view s) {
     if (s == "exact") return match_mode::exact;
     if (s == "contain") return match_mode::contain;
     if (s == "startswith") return match_mode::startswith;
-    RSCOVLM_THROW(eval_error, "bad_option", "match mode must be exact|contain|startswith, got '" + std::string(s) + "'");
+    RSCOVLM_THROW(eval_error, "bad_option",
+                  "match mode must be exact|contain|startswith, got '" + std::string(s) + "'");
 }
 
 /// The reference's normalisation `x.lower().strip().strip(".")` (ASCII lower-casing; Python lowers
 /// every Unicode letter, which matters only for non-ASCII answers).
-inline std::string normalize_answer(std::string_view s) { return eval::normalize_answer(s); }
+inline std::string normalize_answer(std::string_view s) {
+    return eval::normalize_answer(s);
+}
 
 /// True when `prediction` matches `ground_truth` under `mode`.
-inline bool is_correct(std::string_view prediction, std::string_view ground_truth, match_mode mode = match_mode::exact) {
+inline bool is_correct(std::string_view prediction, std::string_view ground_truth,
+                       match_mode mode = match_mode::exact) {
     const std::string p = normalize_answer(prediction), g = normalize_answer(ground_truth);
     switch (mode) {
-    case match_mode::exact: return p == g;
-    case match_mode::contain: return p.find(g) != std::string::npos;
-    case match_mode::startswith: return g.compare(0, p.size(), p) == 0;
+    case match_mode::exact:
+        return p == g;
+    case match_mode::contain:
+        return p.find(g) != std::string::npos;
+    case match_mode::startswith:
+        return g.compare(0, p.size(), p) == 0;
     }
     return false;
 }
@@ -13474,7 +14122,7 @@ struct item {
     std::string question_id; ///< e.g. "FAIR_1": the source is the prefix
     std::string category;    ///< task, e.g. "object color"
     std::string ground_truth;
-    std::string output;      ///< the model's final answer
+    std::string output; ///< the model's final answer
 };
 
 /// The sources and tasks lrsvqa_scores reports, in its order.
@@ -13483,7 +14131,7 @@ inline const std::vector<std::string>& sources() {
     return v;
 }
 inline const std::vector<std::string>& tasks() {
-    static const std::vector<std::string> v{"rural or urban", "object shape", "object status", "count",
+    static const std::vector<std::string> v{"rural or urban",    "object shape", "object status",   "count",
                                             "object background", "object color", "object category", "reasoning"};
     return v;
 }
@@ -13492,7 +14140,8 @@ inline const std::vector<std::string>& tasks() {
 inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
     if (items.empty()) return std::nullopt;
     std::size_t ok = 0;
-    for (const item* it : items) ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
+    for (const item* it : items)
+        ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(items.size());
 }
 
@@ -13523,9 +14172,12 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
     };
     nlohmann::json r = nlohmann::json::object();
     r["overall acc"] = js(accuracy(select(nullptr, nullptr), mode));
-    for (const auto& s : sources()) r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
-    for (const auto& t : tasks()) r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
-    for (const auto& s : sources()) r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
+    for (const auto& s : sources())
+        r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
+    for (const auto& t : tasks())
+        r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
+    for (const auto& s : sources())
+        r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
     r["Average Acc"] = mean_over_tasks(nullptr);
     r["count"] = items.size();
     std::map<std::string, std::pair<std::size_t, std::size_t>> cats;
@@ -13545,15 +14197,15 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
 
 /// The metrics under their first names (`zoom::lrsvqa::scores`, ...).
 namespace rscovlm::zoom::lrsvqa {
-using ::rscovlm::eval::lrsvqa::match_mode;
-using ::rscovlm::eval::lrsvqa::parse_match_mode;
-using ::rscovlm::eval::lrsvqa::normalize_answer;
+using ::rscovlm::eval::lrsvqa::accuracy;
 using ::rscovlm::eval::lrsvqa::is_correct;
 using ::rscovlm::eval::lrsvqa::item;
+using ::rscovlm::eval::lrsvqa::match_mode;
+using ::rscovlm::eval::lrsvqa::normalize_answer;
+using ::rscovlm::eval::lrsvqa::parse_match_mode;
+using ::rscovlm::eval::lrsvqa::scores;
 using ::rscovlm::eval::lrsvqa::sources;
 using ::rscovlm::eval::lrsvqa::tasks;
-using ::rscovlm::eval::lrsvqa::accuracy;
-using ::rscovlm::eval::lrsvqa::scores;
 } // namespace rscovlm::zoom::lrsvqa
 // ---- end rscovlm/eval/lrsvqa.hpp
 // ---- end rscovlm/eval/all.hpp
@@ -13639,8 +14291,12 @@ namespace torch_detail {
 
 // Float products and sums that the compiler can neither contract nor keep in wider precision: the
 // product of two floats is exact in double, so rounding it to float is the float multiplication.
-inline float mul(float a, float b) noexcept { return static_cast<float>(static_cast<double>(a) * static_cast<double>(b)); }
-inline float add(float a, float b) noexcept { return static_cast<float>(static_cast<double>(a) + static_cast<double>(b)); }
+inline float mul(float a, float b) noexcept {
+    return static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
+}
+inline float add(float a, float b) noexcept {
+    return static_cast<float>(static_cast<double>(a) + static_cast<double>(b));
+}
 inline float madd(float a, float b, float c, bool fused) noexcept {
     return fused ? std::fma(a, b, c) : add(mul(a, b), c);
 }
@@ -13656,7 +14312,7 @@ inline float cubic_aa_filter(float x, bool fused) noexcept {
             u = std::fma(1.5, xd, -2.5);
             return static_cast<float>(std::fma(u * xd, xd, 1.0));
         }
-        volatile double p = 1.5 * xd;  // kept apart: no contraction, no excess precision
+        volatile double p = 1.5 * xd; // kept apart: no contraction, no excess precision
         u = p - 2.5;
         volatile double q = u * xd;
         volatile double r = q * xd;
@@ -13674,7 +14330,7 @@ inline float cubic_aa_filter(float x, bool fused) noexcept {
 struct aa_axis {
     std::vector<int> xmin;
     std::vector<int> xsize;
-    std::vector<float> weights;  // out_size * stride
+    std::vector<float> weights; // out_size * stride
     int stride = 0;
 };
 
@@ -13706,23 +14362,24 @@ inline aa_axis compute_aa_axis(int in_size, int out_size, bool fused) {
             total = add(total, w[j]);
         }
         if (total != 0.0f)
-            for (int j = 0; j < n; ++j) w[j] = static_cast<float>(static_cast<double>(w[j]) / static_cast<double>(total));
+            for (int j = 0; j < n; ++j)
+                w[j] = static_cast<float>(static_cast<double>(w[j]) / static_cast<double>(total));
     }
     return a;
 }
 
-}  // namespace torch_detail
+} // namespace torch_detail
 
 /// \brief `torchvision.transforms.functional.resize(t, [h, w], BICUBIC, antialias=True)` of a uint8
 /// HWC image (any channel count), as torch 1.13 / torchvision 0.14 compute it (see the file comment).
 ///
 /// Throws `image_error` "bad_size" for an empty source or a non-positive target size (torch raises).
 inline image resize_torch_bicubic_aa(const image& src, int w, int h, const torch_resize_options& o = {}) {
-    if (src.empty())
-        RSCOVLM_THROW(image_error, "bad_size", "resize_torch_bicubic_aa: the source image has no pixels");
+    if (src.empty()) RSCOVLM_THROW(image_error, "bad_size", "resize_torch_bicubic_aa: the source image has no pixels");
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
-                      "resize_torch_bicubic_aa: target size " + std::to_string(w) + "x" + std::to_string(h) + " must be positive");
+                      "resize_torch_bicubic_aa: target size " + std::to_string(w) + "x" + std::to_string(h) +
+                          " must be positive");
     const bool fused = o.kernel == torch_kernel::avx2;
     const int c = src.channels;
     const std::size_t cs = static_cast<std::size_t>(c);
@@ -13745,7 +14402,8 @@ inline image resize_torch_bicubic_aa(const image& src, int w, int h, const torch
                     for (std::size_t ch = 0; ch < cs; ++ch) {
                         float acc = n > 0 ? torch_detail::mul(static_cast<float>(sp[ch]), wt[0]) : 0.0f;
                         for (int j = 1; j < n; ++j)
-                            acc = torch_detail::madd(static_cast<float>(sp[static_cast<std::size_t>(j) * cs + ch]), wt[j], acc, false);
+                            acc = torch_detail::madd(static_cast<float>(sp[static_cast<std::size_t>(j) * cs + ch]),
+                                                     wt[j], acc, false);
                         d[xi * cs + ch] = acc;
                     }
                 }
@@ -13780,7 +14438,7 @@ inline result<image> try_resize_torch_bicubic_aa(const image& src, int w, int h,
     return try_call([&] { return resize_torch_bicubic_aa(src, w, h, o); });
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 // ---- end rscovlm/imaging/antialias_resize.hpp
 // ---- begin rscovlm/imaging/draw.hpp
 /// \file draw.hpp
@@ -13806,10 +14464,24 @@ inline void put_pixel(image& img, int x, int y, const rgb& c) noexcept {
     if (x < 0 || y < 0 || x >= img.width || y >= img.height || img.channels <= 0) return;
     std::uint8_t* p = img.row(y) + static_cast<std::size_t>(x) * static_cast<std::size_t>(img.channels);
     switch (img.channels) {
-    case 1: p[0] = c[0]; break;
-    case 2: p[0] = c[0]; p[1] = 255; break;
-    case 3: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; break;
-    default: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; p[3] = 255; break;
+    case 1:
+        p[0] = c[0];
+        break;
+    case 2:
+        p[0] = c[0];
+        p[1] = 255;
+        break;
+    case 3:
+        p[0] = c[0];
+        p[1] = c[1];
+        p[2] = c[2];
+        break;
+    default:
+        p[0] = c[0];
+        p[1] = c[1];
+        p[2] = c[2];
+        p[3] = 255;
+        break;
     }
 }
 
@@ -13817,19 +14489,20 @@ inline void put_pixel(image& img, int x, int y, const rgb& c) noexcept {
 inline void stamp(image& img, int x, int y, const rgb& c, int thickness) noexcept {
     const int lo = -(thickness - 1) / 2, hi = thickness / 2;
     for (int dy = lo; dy <= hi; ++dy)
-        for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c);
+        for (int dx = lo; dx <= hi; ++dx)
+            put_pixel(img, x + dx, y + dy, c);
 }
 
 // Coordinates far outside any image are clamped so that the integer walk stays bounded.
 inline long clamp_coord(double v, int extent) noexcept {
     const double lim = 4.0 * (static_cast<double>(extent) + 16.0);
-    if (!(v == v)) return 0;  // NaN
+    if (!(v == v)) return 0; // NaN
     if (v < -lim) v = -lim;
     if (v > lim) v = lim;
     return std::lround(v);
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// \brief Draws a line segment (Bresenham) between (x0, y0) and (x1, y1), clipped to the image.
 inline void draw_line(image& img, double x0, double y0, double x1, double y1, const rgb& color, int thickness = 1) {
@@ -13856,8 +14529,7 @@ inline void draw_line(image& img, double x0, double y0, double x1, double y1, co
 
 /// \brief Draws the closed outline of a polygon given as a range of points with `.x` and `.y` members
 /// (e.g. `geometry::quad` or `geometry::polygon`).
-template <class Points>
-void draw_polygon(image& img, const Points& pts, const rgb& color, int thickness = 1) {
+template <class Points> void draw_polygon(image& img, const Points& pts, const rgb& color, int thickness = 1) {
     const auto n = static_cast<std::size_t>(std::size(pts));
     if (n == 0) return;
     auto it = std::begin(pts);
@@ -13884,10 +14556,11 @@ inline void fill_rect(image& img, int x0, int y0, int x1, int y1, const rgb& col
     if (x1 > img.width) x1 = img.width;
     if (y1 > img.height) y1 = img.height;
     for (int y = y0; y < y1; ++y)
-        for (int x = x0; x < x1; ++x) detail::put_pixel(img, x, y, color);
+        for (int x = x0; x < x1; ++x)
+            detail::put_pixel(img, x, y, color);
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 
 namespace rscovlm {
 // Found by argument-dependent lookup on rscovlm::image as well as by qualified name.
@@ -13895,7 +14568,7 @@ using imaging::draw_line;
 using imaging::draw_polygon;
 using imaging::draw_rect;
 using imaging::fill_rect;
-}  // namespace rscovlm
+} // namespace rscovlm
 // ---- end rscovlm/imaging/draw.hpp
 // ---- end rscovlm/imaging/all.hpp
 // ---- begin rscovlm/processor/all.hpp
@@ -13986,12 +14659,13 @@ struct preprocess_result {
 namespace detail {
 
 // lut[c][v] = float32((float32(float64(v) * (1/255)) - mean[c]) / std[c]), the reference's float32 steps.
-inline std::array<std::array<float, 256>, 3> normalize_lut(const std::array<float, 3>& mean, const std::array<float, 3>& sd) {
+inline std::array<std::array<float, 256>, 3> normalize_lut(const std::array<float, 3>& mean,
+                                                           const std::array<float, 3>& sd) {
     std::array<std::array<float, 256>, 3> lut{};
-    const double scale = 1.0 / 255.0;  // Python 1 / 255
+    const double scale = 1.0 / 255.0; // Python 1 / 255
     for (int c = 0; c < 3; ++c)
         for (int v = 0; v < 256; ++v) {
-            volatile float x = static_cast<float>(static_cast<double>(v) * scale);  // no contraction/excess precision
+            volatile float x = static_cast<float>(static_cast<double>(v) * scale); // no contraction/excess precision
             volatile float d = x - mean[static_cast<std::size_t>(c)];
             lut[static_cast<std::size_t>(c)][static_cast<std::size_t>(v)] = d / sd[static_cast<std::size_t>(c)];
         }
@@ -14000,9 +14674,8 @@ inline std::array<std::array<float, 256>, 3> normalize_lut(const std::array<floa
 
 // One patch row of P pixels -> the three channel planes of every temporal copy (frame t at +t*P*P), so
 // the duplicated frames are written in the same pass instead of being copied afterwards.
-template <int P, int T>
-inline void lut_row3(const std::uint8_t* s, const std::array<std::array<float, 256>, 3>& lut, float* d,
-                     std::size_t plane_stride) noexcept {
+template <int P, int T> inline void lut_row3(const std::uint8_t* s, const std::array<std::array<float, 256>, 3>& lut,
+                                             float* d, std::size_t plane_stride) noexcept {
     constexpr std::size_t pp = static_cast<std::size_t>(P) * P;
     float* d1 = d + plane_stride;
     float* d2 = d1 + plane_stride;
@@ -14016,19 +14689,21 @@ inline void lut_row3(const std::uint8_t* s, const std::array<std::array<float, 2
     }
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// \brief Normalises and patchifies an RGB image whose sides are multiples of `patch_size * merge_size`.
 ///
 /// Writes `pixel_values` (`[grid_h*grid_w, 3*T*p*p]`, the frame repeated T times) and returns grid_thw
 /// `{1, H/p, W/p}`. Throws `resolution_error` "bad_size" when the sides are not multiples of p*merge.
-inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float>& out, const preprocess_options& o = {}) {
+inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float>& out,
+                                             const preprocess_options& o = {}) {
     if (rgb.channels != 3)
-        RSCOVLM_THROW(resolution_error, "bad_channels", "normalize_patchify: expected an RGB image, got " +
-                                                            std::to_string(rgb.channels) + " channels");
+        RSCOVLM_THROW(resolution_error, "bad_channels",
+                      "normalize_patchify: expected an RGB image, got " + std::to_string(rgb.channels) + " channels");
     const int p = o.patch_size, m = o.merge_size, tps = o.temporal_patch_size;
     if (p <= 0 || m <= 0 || tps <= 0)
-        RSCOVLM_THROW(resolution_error, "bad_option", "normalize_patchify: patch, merge and temporal sizes must be positive");
+        RSCOVLM_THROW(resolution_error, "bad_option",
+                      "normalize_patchify: patch, merge and temporal sizes must be positive");
     if (rgb.width <= 0 || rgb.height <= 0 || rgb.width % (p * m) != 0 || rgb.height % (p * m) != 0)
         RSCOVLM_THROW(resolution_error, "bad_size",
                       "normalize_patchify: " + std::to_string(rgb.width) + "x" + std::to_string(rgb.height) +
@@ -14074,7 +14749,8 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
                         // Temporal duplication: frames 1..T-1 repeat frame 0 (per channel).
                         for (std::size_t c = 0; c < 3; ++c) {
                             float* plane = dst + c * static_cast<std::size_t>(tps) * pp;
-                            for (int t = 1; t < tps; ++t) std::memcpy(plane + static_cast<std::size_t>(t) * pp, plane, pp * sizeof(float));
+                            for (int t = 1; t < tps; ++t)
+                                std::memcpy(plane + static_cast<std::size_t>(t) * pp, plane, pp * sizeof(float));
                         }
                     }
             }
@@ -14089,8 +14765,7 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
 /// Errors: smart_resize's (`aspect_ratio`, `zero_size`, ...); "zero_side" when the floor branch gives a 0
 /// side (Pillow: "height and width must be > 0"); "bad_size" for sizes that are not multiples of 28.
 inline preprocess_result preprocess(const image& img, const preprocess_options& o = {}) {
-    if (img.empty())
-        RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
+    if (img.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
     preprocess_result r;
     r.original_height = img.height;
     r.original_width = img.width;
@@ -14107,8 +14782,9 @@ inline preprocess_result preprocess(const image& img, const preprocess_options& 
     }
     if (target.height <= 0 || target.width <= 0)
         RSCOVLM_THROW(resolution_error, "zero_side",
-                      "preprocess: smart_resize gave " + std::to_string(target.height) + "x" + std::to_string(target.width) +
-                          " for " + std::to_string(img.height) + "x" + std::to_string(img.width) +
+                      "preprocess: smart_resize gave " + std::to_string(target.height) + "x" +
+                          std::to_string(target.width) + " for " + std::to_string(img.height) + "x" +
+                          std::to_string(img.width) +
                           "; the reference's Pillow resize raises 'height and width must be > 0'");
     // An RGB input is used as is (to_rgb would copy it: tens of MB for a large image).
     image converted;
@@ -14156,17 +14832,19 @@ inline batch_result preprocess_images(const std::vector<image>& imgs, const prep
     preprocess_options one = o;
     one.threads = 1;
     imaging::parallel_for(imgs.size(), o.threads, [&](std::size_t a, std::size_t b) {
-        for (std::size_t i = a; i < b; ++i) parts[i] = try_preprocess(imgs[i], one);
+        for (std::size_t i = a; i < b; ++i)
+            parts[i] = try_preprocess(imgs[i], one);
     });
     batch_result out;
     out.cols = 3 * static_cast<std::size_t>(o.temporal_patch_size) * static_cast<std::size_t>(o.patch_size) *
                static_cast<std::size_t>(o.patch_size);
     std::size_t total = 0;
-    for (auto& p : parts) total += p.ok() ? p.value().pixel_values.size() : 0;
+    for (auto& p : parts)
+        total += p.ok() ? p.value().pixel_values.size() : 0;
     out.pixel_values.reserve(total);
     for (std::size_t i = 0; i < parts.size(); ++i) {
         auto& p = parts[i];
-        preprocess_result r = p.value();  // re-raises the image's error with its original id
+        preprocess_result r = p.value(); // re-raises the image's error with its original id
         out.pixel_values.insert(out.pixel_values.end(), r.pixel_values.begin(), r.pixel_values.end());
         out.rows += r.rows;
         out.image_grid_thw.push_back(r.grid_thw);
@@ -14179,10 +14857,14 @@ inline batch_result preprocess_images(const std::vector<image>& imgs, const prep
 
 /// \brief float32 -> bfloat16 bits as torch's `.to(torch.bfloat16)` (detail::py::f32_to_bf16:
 /// round to nearest even, NaN -> 0x7FC0).
-inline std::uint16_t float_to_bf16(float f) noexcept { return ::rscovlm::detail::py::f32_to_bf16(f); }
+inline std::uint16_t float_to_bf16(float f) noexcept {
+    return ::rscovlm::detail::py::f32_to_bf16(f);
+}
 
 /// \brief bfloat16 bits -> float32 (exact; detail::py::bf16_to_f32).
-inline float bf16_to_float(std::uint16_t b) noexcept { return ::rscovlm::detail::py::bf16_to_f32(b); }
+inline float bf16_to_float(std::uint16_t b) noexcept {
+    return ::rscovlm::detail::py::bf16_to_f32(b);
+}
 
 /// \brief Converts pixel values to bfloat16 bits (the dtype Qwen2.5-VL runs in).
 inline std::vector<std::uint16_t> to_bfloat16(const std::vector<float>& v, int threads = 0) {
@@ -14190,13 +14872,14 @@ inline std::vector<std::uint16_t> to_bfloat16(const std::vector<float>& v, int t
     imaging::parallel_for(
         v.size(), threads,
         [&](std::size_t a, std::size_t b) {
-            for (std::size_t i = a; i < b; ++i) out[i] = float_to_bf16(v[i]);
+            for (std::size_t i = a; i < b; ++i)
+                out[i] = float_to_bf16(v[i]);
         },
         1 << 16);
     return out;
 }
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/preprocess.hpp
 // ---- begin rscovlm/resolution/rope_index.hpp
 /// \file rope_index.hpp
@@ -14239,7 +14922,8 @@ struct rope_options {
     float tokens_per_second = 2.0f;
     /// Qwen2.5-VL: seconds per temporal grid step of each video (`temporal_patch_size / fps`); missing
     /// entries default to 1.0 as in the reference.
-    std::vector<float> second_per_grid_ts;    /// transformers >= 4.50 converts `second_per_grid_t` with `torch.as_tensor(..., dtype=int64)` before the
+    std::vector<float> second_per_grid_ts; /// transformers >= 4.50 converts `second_per_grid_t` with
+                                           /// `torch.as_tensor(..., dtype=int64)` before the
     /// multiplication, truncating it (0.5 s per grid becomes 0, 1.25 becomes 1); transformers 4.49 (the
     /// first Qwen2.5-VL release) multiplies the float. false (default) = 4.49's float rule.
     bool second_per_grid_t_as_int64 = false;
@@ -14267,8 +14951,7 @@ struct rope_index {
 /// shape error.
 inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
                                  const std::vector<std::array<int, 3>>& image_grid_thw,
-                                 const std::vector<std::array<int, 3>>& video_grid_thw = {},
-                                 const rope_options& o = {},
+                                 const std::vector<std::array<int, 3>>& video_grid_thw = {}, const rope_options& o = {},
                                  const std::vector<std::int64_t>& attention_mask = {}) {
     const std::size_t n_all = input_ids.size();
     if (!attention_mask.empty() && attention_mask.size() != n_all)
@@ -14278,17 +14961,20 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
     rope_index out;
     if (image_grid_thw.empty() && video_grid_thw.empty()) {
         // The reference's text-only branch.
-        for (auto& axis : out.position_ids) axis.assign(n_all, 0);
+        for (auto& axis : out.position_ids)
+            axis.assign(n_all, 0);
         if (attention_mask.empty()) {
             for (auto& axis : out.position_ids)
-                for (std::size_t i = 0; i < n_all; ++i) axis[i] = static_cast<std::int64_t>(i);
+                for (std::size_t i = 0; i < n_all; ++i)
+                    axis[i] = static_cast<std::int64_t>(i);
             out.rope_delta = 0;
         } else {
             std::int64_t cum = 0, mx = 0;
             for (std::size_t i = 0; i < n_all; ++i) {
                 cum += attention_mask[i];
                 const std::int64_t v = attention_mask[i] == 0 ? 1 : cum - 1;
-                for (auto& axis : out.position_ids) axis[i] = v;
+                for (auto& axis : out.position_ids)
+                    axis[i] = v;
                 mx = i == 0 ? v : std::max(mx, v);
             }
             out.rope_delta = n_all == 0 ? 0 : mx + 1 - static_cast<std::int64_t>(n_all);
@@ -14316,11 +15002,13 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
     const bool has_video = std::find(ids.begin(), ids.end(), o.video_token_id) != ids.end();
 
     std::array<std::vector<std::int64_t>, 3> pos;
-    for (auto& axis : pos) axis.reserve(n);
-    std::int64_t max_pos = -1;  // max over everything appended so far
+    for (auto& axis : pos)
+        axis.reserve(n);
+    std::int64_t max_pos = -1; // max over everything appended so far
     auto append_text = [&](std::size_t len, std::int64_t st_idx) {
         for (std::size_t k = 0; k < len; ++k)
-            for (auto& axis : pos) axis.push_back(st_idx + static_cast<std::int64_t>(k));
+            for (auto& axis : pos)
+                axis.push_back(st_idx + static_cast<std::int64_t>(k));
         if (len > 0) max_pos = std::max(max_pos, st_idx + static_cast<std::int64_t>(len) - 1);
     };
     std::size_t st = 0, image_index = 0, video_index = 0;
@@ -14343,14 +15031,16 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
         if (ed_image < ed_video) {
             if (image_index >= image_grid_thw.size())
                 RSCOVLM_THROW(resolution_error, "bad_input_ids",
-                              "get_rope_index: image block " + std::to_string(image_index + 1) + " has no image_grid_thw entry");
+                              "get_rope_index: image block " + std::to_string(image_index + 1) +
+                                  " has no image_grid_thw entry");
             thw = image_grid_thw[image_index++];
             --remain_images;
             ed = ed_image;
         } else {
             if (video_index >= video_grid_thw.size())
                 RSCOVLM_THROW(resolution_error, "bad_input_ids",
-                              "get_rope_index: video block " + std::to_string(video_index + 1) + " has no video_grid_thw entry");
+                              "get_rope_index: video block " + std::to_string(video_index + 1) +
+                                  " has no video_grid_thw entry");
             second_per_grid_t = video_index < o.second_per_grid_ts.size() ? o.second_per_grid_ts[video_index] : 1.0f;
             thw = video_grid_thw[video_index++];
             --remain_videos;
@@ -14361,7 +15051,7 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
             RSCOVLM_THROW(resolution_error, "bad_input_ids", "get_rope_index: grid_thw entries must be positive");
         const std::int64_t gt = thw[0], gh = thw[1] / o.spatial_merge_size, gw = thw[2] / o.spatial_merge_size;
         const std::size_t text_len = ed - st;
-        const std::int64_t st_idx = max_pos + 1;  // 0 for the first run
+        const std::int64_t st_idx = max_pos + 1; // 0 for the first run
         append_text(text_len, st_idx);
         const std::int64_t base = static_cast<std::int64_t>(text_len) + st_idx;
         for (std::int64_t t = 0; t < gt; ++t) {
@@ -14392,16 +15082,19 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
     if (st < n) append_text(n - st, max_pos + 1);
     if (pos[0].size() != n)
         RSCOVLM_THROW(resolution_error, "bad_input_ids",
-                      "get_rope_index: the vision grids cover " + std::to_string(pos[0].size()) + " positions but the sequence has " +
-                          std::to_string(n) + " tokens (pad count does not match grid_thw)");
+                      "get_rope_index: the vision grids cover " + std::to_string(pos[0].size()) +
+                          " positions but the sequence has " + std::to_string(n) +
+                          " tokens (pad count does not match grid_thw)");
     if (attention_mask.empty()) {
         out.position_ids = std::move(pos);
     } else {
-        for (auto& axis : out.position_ids) axis.assign(n_all, 1);
+        for (auto& axis : out.position_ids)
+            axis.assign(n_all, 1);
         std::size_t k = 0;
         for (std::size_t i = 0; i < n_all; ++i)
             if (attention_mask[i] == 1) {
-                for (int a = 0; a < 3; ++a) out.position_ids[static_cast<std::size_t>(a)][i] = pos[static_cast<std::size_t>(a)][k];
+                for (int a = 0; a < 3; ++a)
+                    out.position_ids[static_cast<std::size_t>(a)][i] = pos[static_cast<std::size_t>(a)][k];
                 ++k;
             }
     }
@@ -14418,9 +15111,11 @@ inline result<rope_index> try_get_rope_index(const std::vector<std::int64_t>& in
 }
 
 /// \brief Position (same on all axes) of generated token `i >= seq_len` during decoding.
-inline std::int64_t decode_position(std::int64_t i, std::int64_t rope_delta) noexcept { return i + rope_delta; }
+inline std::int64_t decode_position(std::int64_t i, std::int64_t rope_delta) noexcept {
+    return i + rope_delta;
+}
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/rope_index.hpp
 // ---- begin rscovlm/resolution/video.hpp
 /// \file video.hpp
@@ -14495,14 +15190,20 @@ struct nframes_request {
 
 namespace video_detail {
 // Python round(x / f) * f, math.ceil(x / f) * f, math.floor(x / f) * f with the result as a double.
-inline double round_by(double v, int f) { return std::nearbyint(v / f) * f; }
-inline double ceil_by(double v, int f) { return std::ceil(v / f) * f; }
-inline double floor_by(double v, int f) { return std::floor(v / f) * f; }
+inline double round_by(double v, int f) {
+    return std::nearbyint(v / f) * f;
+}
+inline double ceil_by(double v, int f) {
+    return std::ceil(v / f) * f;
+}
+inline double floor_by(double v, int f) {
+    return std::floor(v / f) * f;
+}
 inline std::string num(double v) {
     if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
     return std::to_string(v);
 }
-}  // namespace video_detail
+} // namespace video_detail
 
 /// \brief qwen-vl-utils `smart_nframes`: how many frames of a `total_frames`-frame video at `video_fps`
 /// the model gets.
@@ -14523,8 +15224,8 @@ inline int smart_nframes(const nframes_request& r, long long total_frames, doubl
     } else {
         const double fps = r.fps ? *r.fps : video_default_fps;
         const double min_frames = ceil_by(r.min_frames ? *r.min_frames : video_fps_min_frames, video_frame_factor);
-        const double max_frames = floor_by(
-            r.max_frames ? *r.max_frames : std::min<double>(video_fps_max_frames, total), video_frame_factor);
+        const double max_frames =
+            floor_by(r.max_frames ? *r.max_frames : std::min<double>(video_fps_max_frames, total), video_frame_factor);
         if (video_fps == 0.0)
             RSCOVLM_THROW(resolution_error, "zero_fps", "smart_nframes: the video fps is 0 (division by zero)");
         n = total / video_fps * fps;
@@ -14581,7 +15282,8 @@ inline std::vector<float> torch_linspace(double start, double end, long long ste
             for (long long k = 0; k < vw; ++k)
                 out[static_cast<std::size_t>(idx + k)] = k == 0 ? base : base + mul(static_cast<float>(k), step);
         }
-    for (; i < steps; ++i) out[static_cast<std::size_t>(i)] = value(i);
+    for (; i < steps; ++i)
+        out[static_cast<std::size_t>(i)] = value(i);
     return out;
 }
 
@@ -14591,7 +15293,8 @@ inline std::vector<std::int64_t> sample_frame_indices(long long start, long long
                                                       imaging::torch_kernel kernel = imaging::torch_kernel::avx2) {
     const std::vector<float> v = torch_linspace(static_cast<double>(start), static_cast<double>(end), nframes, kernel);
     std::vector<std::int64_t> idx(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) idx[i] = static_cast<std::int64_t>(std::nearbyint(v[i]));
+    for (std::size_t i = 0; i < v.size(); ++i)
+        idx[i] = static_cast<std::int64_t>(std::nearbyint(v[i]));
     return idx;
 }
 
@@ -14614,14 +15317,15 @@ inline double video_frame_max_pixels(double min_pixels, double total_pixels, int
                                      std::optional<double> max_pixels = std::nullopt) {
     if (nframes == 0) RSCOVLM_THROW(resolution_error, "bad_nframes", "video budget: nframes is 0 (division by zero)");
     const double per = total_pixels / static_cast<double>(nframes) * video_frame_factor;
-    const double lo = std::trunc(min_pixels * 1.05);  // Python int(): truncation toward zero
+    const double lo = std::trunc(min_pixels * 1.05); // Python int(): truncation toward zero
     double mp = std::max(std::min(static_cast<double>(video_max_pixels), per), lo);
     if (max_pixels) mp = std::min(*max_pixels, mp);
     return mp;
 }
 
-/// \brief qwen-vl-utils 0.0.11 `smart_resize` (the `qwen_vl_utils` variant) with real-valued budgets (the video budget is a float in Python:
-/// `total_pixels / nframes * 2`). Same errors as `smart_resize` ("aspect_ratio", "zero_size", ...).
+/// \brief qwen-vl-utils 0.0.11 `smart_resize` (the `qwen_vl_utils` variant) with real-valued budgets (the video budget
+/// is a float in Python: `total_pixels / nframes * 2`). Same errors as `smart_resize` ("aspect_ratio", "zero_size",
+/// ...).
 inline size smart_resize_real(long long height, long long width, int factor, double min_pixels, double max_pixels) {
     // Validation and the round branch are the integer smart_resize's; only the comparisons and betas use
     // the real budgets.
@@ -14629,13 +15333,15 @@ inline size smart_resize_real(long long height, long long width, int factor, dou
     so.factor = factor;
     so.min_pixels = 0;
     so.max_pixels = 0x7fffffffffffffffLL;
-    const size rounded = smart_resize(height, width, so);  // validation + round_by_factor (clamped to factor)
+    const size rounded = smart_resize(height, width, so); // validation + round_by_factor (clamped to factor)
     long long h_bar = rounded.height, w_bar = rounded.width;
     const double h = static_cast<double>(height), w = static_cast<double>(width), fd = factor;
     if (static_cast<double>(h_bar * w_bar) > max_pixels) {
-        if (max_pixels == 0.0) RSCOVLM_THROW(resolution_error, "zero_division", "smart_resize: max_pixels is 0 (division by zero)");
+        if (max_pixels == 0.0)
+            RSCOVLM_THROW(resolution_error, "zero_division", "smart_resize: max_pixels is 0 (division by zero)");
         const double ratio = (h * w) / max_pixels;
-        if (ratio < 0) RSCOVLM_THROW(resolution_error, "bad_budget", "smart_resize: negative max_pixels (math domain error)");
+        if (ratio < 0)
+            RSCOVLM_THROW(resolution_error, "bad_budget", "smart_resize: negative max_pixels (math domain error)");
         const double beta = std::sqrt(ratio);
         // qwen-vl-utils 0.0.11: no clamp to `factor` here (a 0 side is refused by the resize step).
         h_bar = static_cast<long long>(std::floor(h / beta / fd)) * factor;
@@ -14699,8 +15405,7 @@ struct video_sampling {
 /// \brief Frames to read from a decoded video of `total_frames` frames at `video_fps`, as the
 /// torchvision/decord readers of qwen-vl-utils choose them (whole video: indices in `[0, total-1]`).
 inline video_sampling plan_video_sampling(long long total_frames, double video_fps, const video_options& o = {}) {
-    if (total_frames <= 0)
-        RSCOVLM_THROW(resolution_error, "bad_nframes", "video: the video has no frames");
+    if (total_frames <= 0) RSCOVLM_THROW(resolution_error, "bad_nframes", "video: the video has no frames");
     video_sampling s;
     s.nframes = smart_nframes(o.frames, total_frames, video_fps);
     s.frame_indices = sample_frame_indices(0, total_frames - 1, s.nframes, o.torch_kernel);
@@ -14751,10 +15456,11 @@ inline void processor_resize(std::vector<image>& frames, const video_options& o)
     imaging::resize_options ro;
     ro.threads = o.threads;
     for (image& f : frames)
-        if (f.height != t.height || f.width != t.width) f = imaging::resize(f, t.width, t.height, imaging::filter::bicubic, ro);
+        if (f.height != t.height || f.width != t.width)
+            f = imaging::resize(f, t.width, t.height, imaging::filter::bicubic, ro);
 }
 
-}  // namespace video_detail
+} // namespace video_detail
 
 /// \brief Normalises and patchifies RGB frames of one size (multiples of `patch_size * merge_size`) into
 /// `pixel_values_videos`; pads the count to a multiple of `temporal_patch_size` with the last frame.
@@ -14768,18 +15474,20 @@ inline std::array<int, 3> normalize_patchify_video(const std::vector<image>& fra
     for (const image& f : frames) {
         if (f.channels != 3)
             RSCOVLM_THROW(resolution_error, "bad_channels",
-                          "normalize_patchify_video: expected RGB frames, got " + std::to_string(f.channels) + " channels");
+                          "normalize_patchify_video: expected RGB frames, got " + std::to_string(f.channels) +
+                              " channels");
         if (f.height != H || f.width != W)
-            RSCOVLM_THROW(resolution_error, "bad_size", "normalize_patchify_video: frames differ in size (" +
-                                                            std::to_string(f.width) + "x" + std::to_string(f.height) + " vs " +
-                                                            std::to_string(W) + "x" + std::to_string(H) + ")");
+            RSCOVLM_THROW(resolution_error, "bad_size",
+                          "normalize_patchify_video: frames differ in size (" + std::to_string(f.width) + "x" +
+                              std::to_string(f.height) + " vs " + std::to_string(W) + "x" + std::to_string(H) + ")");
     }
     if (H <= 0 || W <= 0 || H % (p * m) != 0 || W % (p * m) != 0)
         RSCOVLM_THROW(resolution_error, "bad_size",
                       "normalize_patchify_video: " + std::to_string(W) + "x" + std::to_string(H) +
                           " is not a positive multiple of " + std::to_string(p * m));
     const std::size_t n = frames.size();
-    const std::size_t padded = (n + static_cast<std::size_t>(tps) - 1) / static_cast<std::size_t>(tps) * static_cast<std::size_t>(tps);
+    const std::size_t padded =
+        (n + static_cast<std::size_t>(tps) - 1) / static_cast<std::size_t>(tps) * static_cast<std::size_t>(tps);
     const int gt = static_cast<int>(padded / static_cast<std::size_t>(tps)), gh = H / p, gw = W / p;
     const std::size_t pp = static_cast<std::size_t>(p) * static_cast<std::size_t>(p);
     const std::size_t tpp = static_cast<std::size_t>(tps) * pp;
@@ -14804,14 +15512,17 @@ inline std::array<int, 3> normalize_patchify_video(const std::vector<image>& fra
                         const int y0 = (bh * m + mh) * p, x0 = (bw * m + mw) * p;
                         for (int t = 0; t < tps; ++t) {
                             // Temporal padding: frames past the end repeat the last frame.
-                            const std::size_t fi = std::min(g * static_cast<std::size_t>(tps) + static_cast<std::size_t>(t), n - 1);
+                            const std::size_t fi =
+                                std::min(g * static_cast<std::size_t>(tps) + static_cast<std::size_t>(t), n - 1);
                             const image& f = frames[fi];
                             for (int py = 0; py < p; ++py) {
                                 const std::uint8_t* s = f.row(y0 + py) + static_cast<std::size_t>(x0) * 3;
-                                float* d = dst + static_cast<std::size_t>(t) * pp + static_cast<std::size_t>(py) * static_cast<std::size_t>(p);
+                                float* d = dst + static_cast<std::size_t>(t) * pp +
+                                           static_cast<std::size_t>(py) * static_cast<std::size_t>(p);
                                 for (int px = 0; px < p; ++px)
                                     for (std::size_t c = 0; c < 3; ++c)
-                                        d[c * tpp + static_cast<std::size_t>(px)] = lut[c][s[static_cast<std::size_t>(px) * 3 + c]];
+                                        d[c * tpp + static_cast<std::size_t>(px)] =
+                                            lut[c][s[static_cast<std::size_t>(px) * 3 + c]];
                             }
                         }
                     }
@@ -14841,14 +15552,15 @@ inline video_result finish(std::vector<image>& frames, double sample_fps, const 
     return r;
 }
 
-}  // namespace video_detail
+} // namespace video_detail
 
 /// \brief The target frame size qwen-vl-utils chooses for a decoded video of `nframes` frames of
 /// `height x width` (explicit `resized` size, or smart_resize with the video budget).
 inline size video_target_size(int height, int width, int nframes, const video_options& o = {}) {
     video_detail::check_options(o);
     const int factor = o.patch_size * o.merge_size;
-    if (o.resized) return smart_resize_real(o.resized->height, o.resized->width, factor, image_min_pixels, image_max_pixels);
+    if (o.resized)
+        return smart_resize_real(o.resized->height, o.resized->width, factor, image_min_pixels, image_max_pixels);
     const double min_px = o.min_pixels ? *o.min_pixels : static_cast<double>(video_min_pixels);
     const double total = o.total_pixels ? *o.total_pixels : static_cast<double>(video_total_pixels);
     const double max_px = video_frame_max_pixels(min_px, total, nframes, o.max_pixels);
@@ -14860,7 +15572,8 @@ inline size video_target_size(int height, int width, int nframes, const video_op
 /// (`resize_torch_bicubic_aa`), then runs the processor. `frame_indices` is copied into the result.
 /// Errors: "no_frames", "bad_size" (frames of different sizes: a video tensor cannot hold them),
 /// "bad_channels", smart_resize's errors.
-inline video_result preprocess_decoded_video(const std::vector<image>& frames, double sample_fps, const video_options& o = {},
+inline video_result preprocess_decoded_video(const std::vector<image>& frames, double sample_fps,
+                                             const video_options& o = {},
                                              const std::vector<std::int64_t>& frame_indices = {}) {
     video_detail::check_options(o);
     if (frames.empty()) RSCOVLM_THROW(resolution_error, "no_frames", "video: no frames");
@@ -14868,12 +15581,13 @@ inline video_result preprocess_decoded_video(const std::vector<image>& frames, d
     for (std::size_t i = 0; i < frames.size(); ++i) {
         if (frames[i].channels != 3)
             RSCOVLM_THROW(resolution_error, "bad_channels",
-                          "video: frame " + std::to_string(i) + " has " + std::to_string(frames[i].channels) + " channels, expected RGB");
+                          "video: frame " + std::to_string(i) + " has " + std::to_string(frames[i].channels) +
+                              " channels, expected RGB");
         if (frames[i].height != H || frames[i].width != W)
             RSCOVLM_THROW(resolution_error, "bad_size",
                           "video: frame " + std::to_string(i) + " is " + std::to_string(frames[i].width) + "x" +
-                              std::to_string(frames[i].height) + " but frame 0 is " + std::to_string(W) + "x" + std::to_string(H) +
-                              " (a decoded video has one frame size)");
+                              std::to_string(frames[i].height) + " but frame 0 is " + std::to_string(W) + "x" +
+                              std::to_string(H) + " (a decoded video has one frame size)");
     }
     const size t = video_target_size(H, W, static_cast<int>(frames.size()), o);
     if (t.height <= 0 || t.width <= 0)
@@ -14883,7 +15597,8 @@ inline video_result preprocess_decoded_video(const std::vector<image>& frames, d
     tro.kernel = o.torch_kernel;
     tro.threads = 1;
     imaging::parallel_for(frames.size(), o.threads, [&](std::size_t a, std::size_t b) {
-        for (std::size_t i = a; i < b; ++i) resized[i] = imaging::resize_torch_bicubic_aa(frames[i], t.width, t.height, tro);
+        for (std::size_t i = a; i < b; ++i)
+            resized[i] = imaging::resize_torch_bicubic_aa(frames[i], t.width, t.height, tro);
     });
     video_result r = video_detail::finish(resized, sample_fps, o);
     r.frame_indices = frame_indices;
@@ -14910,23 +15625,31 @@ inline video_result preprocess_frame_list(const std::vector<image>& frames, cons
     imaging::parallel_for(frames.size(), o.threads, [&](std::size_t a, std::size_t b) {
         for (std::size_t i = a; i < b; ++i) {
             auto res = try_call([&] {
-                if (frames[i].empty()) RSCOVLM_THROW(resolution_error, "zero_size", "video: frame " + std::to_string(i) + " has no pixels");
-                const size t = o.resized ? smart_resize_real(o.resized->height, o.resized->width, factor, image_min_pixels, image_max_pixels)
+                if (frames[i].empty())
+                    RSCOVLM_THROW(resolution_error, "zero_size",
+                                  "video: frame " + std::to_string(i) + " has no pixels");
+                const size t = o.resized ? smart_resize_real(o.resized->height, o.resized->width, factor,
+                                                             image_min_pixels, image_max_pixels)
                                          : smart_resize_real(frames[i].height, frames[i].width, factor, min_px, max_px);
                 if (t.height <= 0 || t.width <= 0)
-                    RSCOVLM_THROW(resolution_error, "zero_side", "video: smart_resize gave a zero side for frame " + std::to_string(i));
+                    RSCOVLM_THROW(resolution_error, "zero_side",
+                                  "video: smart_resize gave a zero side for frame " + std::to_string(i));
                 imaging::resize_options ro;
                 ro.threads = 1;
-                return imaging::resize(imaging::to_rgb(frames[i], o.rgb), t.width, t.height, imaging::filter::bicubic, ro);
+                return imaging::resize(imaging::to_rgb(frames[i], o.rgb), t.width, t.height, imaging::filter::bicubic,
+                                       ro);
             });
-            if (res.ok()) resized[i] = std::move(res.value());
-            else errs[i] = res.error();
+            if (res.ok())
+                resized[i] = std::move(res.value());
+            else
+                errs[i] = res.error();
         }
     });
     for (const error_info& e : errs)
-        if (!e.id.empty()) result<int>(e).value();  // re-raises the first failing frame's error with its id
+        if (!e.id.empty()) result<int>(e).value(); // re-raises the first failing frame's error with its id
     std::vector<std::int64_t> idx(frames.size());
-    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
+    for (std::size_t i = 0; i < idx.size(); ++i)
+        idx[i] = static_cast<std::int64_t>(i);
     // nframes = ceil_by_factor(len(images), FRAME_FACTOR); pad with the last frame.
     while (resized.size() % static_cast<std::size_t>(video_frame_factor) != 0) {
         resized.push_back(resized.back());
@@ -14938,7 +15661,7 @@ inline video_result preprocess_frame_list(const std::vector<image>& frames, cons
     return r;
 }
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution
 // ---- end rscovlm/resolution/video.hpp
 // ---- begin rscovlm/tokenizer/bpe.hpp
 /// \file bpe.hpp
@@ -17397,14 +18120,23 @@ inline std::uint8_t properties(char32_t cp) noexcept {
 inline std::uint8_t combining_class(char32_t cp) noexcept {
     if (cp >= 0x110000) return 0;
     namespace t = unicode_tables;
-    return t::ccc_stage2[(static_cast<std::size_t>(t::ccc_stage1[cp >> t::block_shift]) << t::block_shift) + (cp & 0xFF)];
+    return t::ccc_stage2[(static_cast<std::size_t>(t::ccc_stage1[cp >> t::block_shift]) << t::block_shift) +
+                         (cp & 0xFF)];
 }
 
-inline bool is_letter(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_letter; }
-inline bool is_number(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_number; }
-inline bool is_white_space(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_white_space; }
+inline bool is_letter(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_letter;
+}
+inline bool is_number(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_number;
+}
+inline bool is_white_space(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_white_space;
+}
 /// Rust regex `\w` (Alphabetic, marks, decimal numbers, connector punctuation, join controls).
-inline bool is_word(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_word; }
+inline bool is_word(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_word;
+}
 
 namespace nfc_detail {
 inline constexpr char32_t s_base = 0xAC00, l_base = 0x1100, v_base = 0x1161, t_base = 0x11A7;
@@ -17424,7 +18156,8 @@ inline void decompose(char32_t cp, std::vector<char32_t>& out) {
     const auto* e = std::end(t::decompositions);
     const auto* it = std::lower_bound(b, e, cp, [](const t::decomposition& d, char32_t c) { return d.cp < c; });
     if (it != e && it->cp == cp) {
-        for (std::size_t k = 0; k < it->length; ++k) out.push_back(t::decomposition_data[it->offset + k]);
+        for (std::size_t k = 0; k < it->length; ++k)
+            out.push_back(t::decomposition_data[it->offset + k]);
     } else {
         out.push_back(cp);
     }
@@ -17449,7 +18182,8 @@ inline void nfc_codepoints(std::vector<char32_t>& cps) {
     // 1. full canonical decomposition
     std::vector<char32_t> d;
     d.reserve(cps.size() + 8);
-    for (char32_t c : cps) decompose(c, d);
+    for (char32_t c : cps)
+        decompose(c, d);
     // 2. canonical ordering: stable sort of each run of non-starters by combining class
     for (std::size_t i = 0; i < d.size();) {
         if (combining_class(d[i]) == 0) {
@@ -17457,7 +18191,8 @@ inline void nfc_codepoints(std::vector<char32_t>& cps) {
             continue;
         }
         std::size_t j = i;
-        while (j < d.size() && combining_class(d[j]) != 0) ++j;
+        while (j < d.size() && combining_class(d[j]) != 0)
+            ++j;
         std::stable_sort(d.begin() + static_cast<std::ptrdiff_t>(i), d.begin() + static_cast<std::ptrdiff_t>(j),
                          [](char32_t x, char32_t y) { return combining_class(x) < combining_class(y); });
         i = j;
@@ -17535,7 +18270,8 @@ inline void nfc_append(std::string_view s, std::string& out) {
                 buf.push_back(cp);
             }
             nfc_detail::nfc_codepoints(buf);
-            for (char32_t c : buf) append_utf8(out, c);
+            for (char32_t c : buf)
+                append_utf8(out, c);
         }
     };
     while (i < n) {
@@ -17607,7 +18343,8 @@ inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
 /// Power-of-two slot count keeping the load factor at most 2/3.
 inline std::size_t table_capacity(std::size_t n) {
     std::size_t cap = 16;
-    while (cap < n + n / 2 + 2) cap <<= 1;
+    while (cap < n + n / 2 + 2)
+        cap <<= 1;
     return cap;
 }
 
@@ -17623,7 +18360,8 @@ public:
         m_entries.reserve(n);
         m_slots.assign(cap, slot{-1, 0, 0, 0});
         m_mask = cap - 1;
-        for (std::size_t e = 0; e < m_entries.size(); ++e) place(static_cast<std::int32_t>(e));
+        for (std::size_t e = 0; e < m_entries.size(); ++e)
+            place(static_cast<std::int32_t>(e));
     }
 
     /// Adds `s`; returns the entry index or, if `s` is already present, -(existing index) - 1.
@@ -17688,8 +18426,12 @@ public:
         const entry& en = m_entries[static_cast<std::size_t>(e)];
         return std::string_view(m_arena.data() + en.offset, en.length);
     }
-    std::size_t size() const noexcept { return m_entries.size(); }
-    void reserve_arena(std::size_t bytes) { m_arena.reserve(bytes); }
+    std::size_t size() const noexcept {
+        return m_entries.size();
+    }
+    void reserve_arena(std::size_t bytes) {
+        m_arena.reserve(bytes);
+    }
 
 private:
     struct slot {
@@ -17768,7 +18510,9 @@ public:
             if (c.key == empty_key) return nullptr;
         }
     }
-    std::size_t size() const noexcept { return m_size; }
+    std::size_t size() const noexcept {
+        return m_size;
+    }
 
 private:
     static constexpr std::uint64_t empty_key = ~0ULL;
@@ -17891,9 +18635,12 @@ struct ascii_classes {
     constexpr ascii_classes() : v{} {
         for (int c = 0; c < 128; ++c) {
             std::uint8_t k = 0;
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) k = cls_letter;
-            else if (c >= '0' && c <= '9') k = cls_number;
-            else if ((c >= 0x09 && c <= 0x0D) || c == ' ') k = cls_space;
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+                k = cls_letter;
+            else if (c >= '0' && c <= '9')
+                k = cls_number;
+            else if ((c >= 0x09 && c <= 0x0D) || c == ' ')
+                k = cls_space;
             if (c == '\r' || c == '\n') k |= cls_crlf;
             v[c] = k;
         }
@@ -17921,8 +18668,17 @@ inline char fold_contraction_letter(char32_t cp) noexcept {
     if (cp == 0x017F) return 's'; // LATIN SMALL LETTER LONG S folds to 's'
     if (cp >= 'A' && cp <= 'Z') cp += 32;
     switch (cp) {
-    case 's': case 't': case 'r': case 'e': case 'v': case 'm': case 'l': case 'd': return static_cast<char>(cp);
-    default: return 0;
+    case 's':
+    case 't':
+    case 'r':
+    case 'e':
+    case 'v':
+    case 'm':
+    case 'l':
+    case 'd':
+        return static_cast<char>(cp);
+    default:
+        return 0;
     }
 }
 
@@ -17976,7 +18732,8 @@ inline std::size_t qwen2_match_end(const unsigned char* s, std::size_t n, std::s
             if (k & not_punct) break;
             j += l;
         }
-        while (j < n && (s[j] == '\r' || s[j] == '\n')) ++j;
+        while (j < n && (s[j] == '\r' || s[j] == '\n'))
+            ++j;
         return j;
     }
     // c0 is white space here. Scan the whole run.
@@ -18049,8 +18806,8 @@ namespace rscovlm::tokenizer::detail {
 /// Cursor over a JSON document held in memory.
 class json_scanner {
 public:
-    json_scanner(std::string_view text, std::string name) : m_begin(text.data()), m_p(text.data()),
-                                                            m_end(text.data() + text.size()), m_name(std::move(name)) {}
+    json_scanner(std::string_view text, std::string name)
+        : m_begin(text.data()), m_p(text.data()), m_end(text.data() + text.size()), m_name(std::move(name)) {}
 
     const std::string& name() const noexcept { return m_name; }
     std::size_t offset() const noexcept { return static_cast<std::size_t>(m_p - m_begin); }
@@ -18061,7 +18818,8 @@ public:
     }
 
     void skip_ws() noexcept {
-        while (m_p < m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) ++m_p;
+        while (m_p < m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t'))
+            ++m_p;
     }
 
     /// Next non-space character without consuming it (throws `truncated` at end).
@@ -18110,8 +18868,8 @@ public:
             if (c < 0x20) fail("control character in a string");
             if (c >= 0x80) {
                 char32_t cp;
-                std::size_t len = rscovlm::detail::unicode::decode_valid(
-                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
+                std::size_t len = rscovlm::detail::unicode::decode_valid(reinterpret_cast<const unsigned char*>(m_p),
+                                                                         static_cast<std::size_t>(m_end - m_p), 0, cp);
                 if (len == 0) fail("invalid UTF-8 in a string");
                 out.append(m_p, len);
                 m_p += len;
@@ -18122,14 +18880,30 @@ public:
             if (m_p == m_end) fail_eof("an escape sequence");
             char e = *m_p++;
             switch (e) {
-            case '"': out.push_back('"'); break;
-            case '\\': out.push_back('\\'); break;
-            case '/': out.push_back('/'); break;
-            case 'b': out.push_back('\b'); break;
-            case 'f': out.push_back('\f'); break;
-            case 'n': out.push_back('\n'); break;
-            case 'r': out.push_back('\r'); break;
-            case 't': out.push_back('\t'); break;
+            case '"':
+                out.push_back('"');
+                break;
+            case '\\':
+                out.push_back('\\');
+                break;
+            case '/':
+                out.push_back('/');
+                break;
+            case 'b':
+                out.push_back('\b');
+                break;
+            case 'f':
+                out.push_back('\f');
+                break;
+            case 'n':
+                out.push_back('\n');
+                break;
+            case 'r':
+                out.push_back('\r');
+                break;
+            case 't':
+                out.push_back('\t');
+                break;
             case 'u': {
                 char32_t cp = hex4();
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -18144,7 +18918,9 @@ public:
                 rscovlm::detail::unicode::append_utf8(out, cp);
                 break;
             }
-            default: --m_p; fail("invalid escape sequence");
+            default:
+                --m_p;
+                fail("invalid escape sequence");
             }
         }
     }
@@ -18243,8 +19019,8 @@ public:
             if (c < 0x20) fail("control character in a string");
             if (c >= 0x80) {
                 char32_t cp;
-                std::size_t len = rscovlm::detail::unicode::decode_valid(
-                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
+                std::size_t len = rscovlm::detail::unicode::decode_valid(reinterpret_cast<const unsigned char*>(m_p),
+                                                                         static_cast<std::size_t>(m_end - m_p), 0, cp);
                 if (len == 0) fail("invalid UTF-8 in a string");
                 m_p += len;
                 continue;
@@ -18299,10 +19075,14 @@ private:
         for (int k = 0; k < 4; ++k) {
             char h = *m_p;
             int d;
-            if (h >= '0' && h <= '9') d = h - '0';
-            else if (h >= 'a' && h <= 'f') d = h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') d = h - 'A' + 10;
-            else fail("invalid \\u escape");
+            if (h >= '0' && h <= '9')
+                d = h - '0';
+            else if (h >= 'a' && h <= 'f')
+                d = h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+                d = h - 'A' + 10;
+            else
+                fail("invalid \\u escape");
             v = v * 16 + static_cast<char32_t>(d);
             ++m_p;
         }
@@ -18323,7 +19103,8 @@ private:
         if (*m_p == '0') {
             ++m_p;
         } else if (*m_p >= '1' && *m_p <= '9') {
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9')
+                ++m_p;
         } else {
             fail("invalid number");
         }
@@ -18331,14 +19112,16 @@ private:
             ++m_p;
             if (m_p == m_end) fail_eof("a number");
             if (*m_p < '0' || *m_p > '9') fail("invalid number");
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9')
+                ++m_p;
         }
         if (m_p < m_end && (*m_p == 'e' || *m_p == 'E')) {
             ++m_p;
             if (m_p < m_end && (*m_p == '+' || *m_p == '-')) ++m_p;
             if (m_p == m_end) fail_eof("a number");
             if (*m_p < '0' || *m_p > '9') fail("invalid number");
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9')
+                ++m_p;
         }
     }
 
@@ -18386,7 +19169,8 @@ struct byte_level_map {
     char32_t byte_to_cp[256];
     std::int16_t cp_to_byte[0x144]; // -1 when the code point is not a byte-level character
     constexpr byte_level_map() : byte_to_cp{}, cp_to_byte{} {
-        for (auto& v : cp_to_byte) v = -1;
+        for (auto& v : cp_to_byte)
+            v = -1;
         int extra = 0;
         for (int b = 0; b < 256; ++b) {
             bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
@@ -18406,7 +19190,8 @@ public:
         m_patterns.push_back({std::move(pattern), token_index});
     }
     void build() {
-        for (auto& v : m_by_first) v.clear();
+        for (auto& v : m_by_first)
+            v.clear();
         for (std::size_t i = 0; i < m_patterns.size(); ++i)
             m_by_first[static_cast<unsigned char>(m_patterns[i].text[0])].push_back(i);
         for (auto& v : m_by_first)
@@ -18422,7 +19207,8 @@ public:
             if (cands.empty()) continue;
             for (std::size_t c : cands) {
                 const std::string& t = m_patterns[c].text;
-                if (t.size() <= s.size() - p && std::char_traits<char>::compare(s.data() + p, t.data(), t.size()) == 0) {
+                if (t.size() <= s.size() - p &&
+                    std::char_traits<char>::compare(s.data() + p, t.data(), t.size()) == 0) {
                     start = p;
                     len = t.size();
                     token = m_patterns[c].token_index;
@@ -18444,17 +19230,17 @@ private:
 
 /// Everything a loaded tokenizer needs; immutable after loading and shared between copies.
 struct bpe_model {
-    string_table vocab;                   // token string -> entry index
-    std::vector<std::int32_t> entry_id;   // entry index -> id
-    std::vector<std::int32_t> id_entry;   // id -> entry index, -1 if none
+    string_table vocab;                 // token string -> entry index
+    std::vector<std::int32_t> entry_id; // entry index -> id
+    std::vector<std::int32_t> id_entry; // id -> entry index, -1 if none
     merge_table merges;
-    std::int32_t byte_ids[256];           // id of each byte's byte-level symbol, -1 if absent
+    std::int32_t byte_ids[256]; // id of each byte's byte-level symbol, -1 if absent
     std::int32_t unk_id = -1;
     bool fuse_unk = false;
     bool ignore_merges = false;
     bool nfc = true;
     std::vector<added_token> added;
-    std::vector<std::int32_t> id_added;   // id -> index in `added`, -1 if none
+    std::vector<std::int32_t> id_added; // id -> index in `added`, -1 if none
     added_matcher raw_matcher, normalized_matcher;
     std::unordered_set<std::string> special_contents;
     std::unordered_map<std::string, std::int32_t> named_special; // "eos" -> id, ...
@@ -18465,7 +19251,8 @@ struct bpe_model {
 inline std::string read_whole_file(const std::string& path) {
     std::string data;
     switch (::rscovlm::detail::py::read_file(path, data)) {
-    case ::rscovlm::detail::py::read_status::ok: break;
+    case ::rscovlm::detail::py::read_status::ok:
+        break;
     case ::rscovlm::detail::py::read_status::open_failed:
         RSCOVLM_THROW(tokenizer_error, "file_not_found", "cannot open '" + path + "'");
     case ::rscovlm::detail::py::read_status::read_failed:
@@ -18484,7 +19271,8 @@ inline bool json_bool(const nlohmann::json& obj, const char* key, bool fallback,
     const nlohmann::json* v = json_field(obj, key);
     if (!v || v->is_null()) return fallback;
     if (!v->is_boolean())
-        RSCOVLM_THROW(tokenizer_error, "bad_field", where + ": field '" + key + "' must be a boolean, got " + v->dump());
+        RSCOVLM_THROW(tokenizer_error, "bad_field",
+                      where + ": field '" + key + "' must be a boolean, got " + v->dump());
     return v->get<bool>();
 }
 
@@ -18687,7 +19475,8 @@ inline void check_normalizer(const nlohmann::json& n, bpe_model& m, const std::s
             return;
         }
     }
-    RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": normalizer " + n.dump() + " is not supported (NFC or none)");
+    RSCOVLM_THROW(tokenizer_error, "unsupported",
+                  name + ": normalizer " + n.dump() + " is not supported (NFC or none)");
 }
 
 inline bool is_byte_level(const nlohmann::json& j, bool require_no_regex) {
@@ -18727,10 +19516,12 @@ inline void check_pre_tokenizer(const nlohmann::json& p, const std::string& name
 inline void check_model_fields(const nlohmann::json& fields, bpe_model& m, const std::string& name) {
     if (const auto* t = json_field(fields, "type"); t && *t != "BPE")
         RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": model type " + t->dump() + " is not BPE");
-    if (const auto* d = json_field(fields, "dropout"); d && !d->is_null() && !(d->is_number() && d->get<double>() == 0.0))
+    if (const auto* d = json_field(fields, "dropout");
+        d && !d->is_null() && !(d->is_number() && d->get<double>() == 0.0))
         RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": BPE dropout is not supported");
     for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"})
-        if (const auto* v = json_field(fields, k); v && !v->is_null() && !(v->is_string() && v->get<std::string>().empty()))
+        if (const auto* v = json_field(fields, k);
+            v && !v->is_null() && !(v->is_string() && v->get<std::string>().empty()))
             RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": BPE " + k + " is not supported");
     if (json_bool(fields, "byte_fallback", false, name + ": model"))
         RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": BPE byte_fallback is not supported");
@@ -18752,10 +19543,12 @@ inline void read_special_names(const nlohmann::json& cfg, bpe_model& m) {
         const nlohmann::json* v = json_field(cfg, k);
         if (!v) continue;
         std::string content;
-        if (v->is_string()) content = v->get<std::string>();
+        if (v->is_string())
+            content = v->get<std::string>();
         else if (v->is_object() && json_field(*v, "content") && (*v)["content"].is_string())
             content = (*v)["content"].get<std::string>();
-        else continue;
+        else
+            continue;
         std::string role(k, std::strlen(k) - 6); // strip "_token"
         for (const auto& a : m.added)
             if (a.content == content) m.named_special[role] = a.id;
@@ -18786,9 +19579,12 @@ inline void assign_added_ids(bpe_model& m) {
         }
         std::int32_t e = m.vocab.find(a.content);
         std::int32_t id;
-        if (e >= 0) id = m.entry_id[static_cast<std::size_t>(e)];
-        else if (max_added < 0) id = vocab_len;
-        else id = max_added >= vocab_len ? max_added + 1 : vocab_len;
+        if (e >= 0)
+            id = m.entry_id[static_cast<std::size_t>(e)];
+        else if (max_added < 0)
+            id = vocab_len;
+        else
+            id = max_added >= vocab_len ? max_added + 1 : vocab_len;
         max_added = std::max(max_added, id);
         a.id = id;
         by_content.emplace(a.content, unique.size());
@@ -18801,10 +19597,13 @@ inline void assign_added_ids(bpe_model& m) {
 inline void finalize(bpe_model& m) {
     assign_added_ids(m);
     std::int32_t max_id = -1;
-    for (std::int32_t id : m.entry_id) max_id = std::max(max_id, id);
-    for (const auto& a : m.added) max_id = std::max(max_id, a.id);
+    for (std::int32_t id : m.entry_id)
+        max_id = std::max(max_id, id);
+    for (const auto& a : m.added)
+        max_id = std::max(max_id, a.id);
     m.id_entry.assign(static_cast<std::size_t>(max_id + 1), -1);
-    for (std::size_t e = 0; e < m.entry_id.size(); ++e) m.id_entry[static_cast<std::size_t>(m.entry_id[e])] = static_cast<std::int32_t>(e);
+    for (std::size_t e = 0; e < m.entry_id.size(); ++e)
+        m.id_entry[static_cast<std::size_t>(m.entry_id[e])] = static_cast<std::int32_t>(e);
     m.id_added.assign(m.id_entry.size(), -1);
     for (std::size_t i = 0; i < m.added.size(); ++i) {
         const added_token& a = m.added[i];
@@ -18900,7 +19699,8 @@ inline std::shared_ptr<bpe_model> parse_tokenizer_json(std::string_view text, co
     check_pre_tokenizer(pre_tokenizer, name);
     if (!early_merges.empty()) {
         merge_resolver resolve(*m, name);
-        for (const auto& mg : early_merges) resolve(mg.first, mg.second);
+        for (const auto& mg : early_merges)
+            resolve(mg.first, mg.second);
         resolve.finish();
     }
     check_model_fields(model_fields, *m, name);
@@ -18932,7 +19732,8 @@ inline std::shared_ptr<bpe_model> parse_vocab_merges(const std::string& vocab_pa
         std::size_t sp = line.find(' ');
         if (sp == std::string_view::npos || line.find(' ', sp + 1) != std::string_view::npos)
             RSCOVLM_THROW(tokenizer_error, "bad_merges",
-                          merges_path + ": line " + std::to_string(line_no) + " is not two tokens separated by one space");
+                          merges_path + ": line " + std::to_string(line_no) +
+                              " is not two tokens separated by one space");
         resolve(line.substr(0, sp), line.substr(sp + 1));
     }
     resolve.finish();
@@ -18956,7 +19757,8 @@ inline std::shared_ptr<bpe_model> parse_vocab_merges(const std::string& vocab_pa
             std::stable_sort(entries.begin(), entries.end(),
                              [](const auto& x, const auto& y) { return x.first < y.first; });
             nlohmann::json arr = nlohmann::json::array();
-            for (auto& e : entries) arr.push_back(std::move(e.second));
+            for (auto& e : entries)
+                arr.push_back(std::move(e.second));
             parse_added_tokens(arr, *m, config_path);
         }
     }
@@ -18976,7 +19778,7 @@ inline std::shared_ptr<bpe_model> load_model(const std::string& path) {
         if (fs::exists(p / "vocab.json", ec) && fs::exists(p / "merges.txt", ec)) {
             fs::path cfg = p / "tokenizer_config.json";
             return parse_vocab_merges((p / "vocab.json").string(), (p / "merges.txt").string(),
-                                     fs::exists(cfg, ec) ? cfg.string() : std::string());
+                                      fs::exists(cfg, ec) ? cfg.string() : std::string());
         }
         RSCOVLM_THROW(tokenizer_error, "file_not_found",
                       "directory '" + path + "' holds neither tokenizer.json nor vocab.json + merges.txt");
@@ -19051,9 +19853,7 @@ public:
 
     /// Loads a `tokenizer.json`, or a model directory holding `tokenizer.json` (or `vocab.json` +
     /// `merges.txt`). A sibling `tokenizer_config.json` supplies the eos/pad/bos/unk names.
-    static bpe_tokenizer from_file(const std::string& path) {
-        return bpe_tokenizer(detail::load_model(path));
-    }
+    static bpe_tokenizer from_file(const std::string& path) { return bpe_tokenizer(detail::load_model(path)); }
     /// `from_file` returning a result instead of throwing.
     static result<bpe_tokenizer> try_from_file(const std::string& path) {
         return try_call([&] { return from_file(path); });
@@ -19090,13 +19890,13 @@ public:
 
     /// Encodes many texts, in parallel. Result i is `encode(texts[i])`.
     std::vector<std::vector<std::int32_t>> encode_batch(const std::vector<std::string>& texts,
-                                                         const batch_options& opt = {}) const {
+                                                        const batch_options& opt = {}) const {
         std::vector<std::string_view> views(texts.begin(), texts.end());
         return encode_batch(views, opt);
     }
     /// \copydoc encode_batch
     std::vector<std::vector<std::int32_t>> encode_batch(const std::vector<std::string_view>& texts,
-                                                         const batch_options& opt = {}) const {
+                                                        const batch_options& opt = {}) const {
         std::vector<std::vector<std::int32_t>> out(texts.size());
         unsigned threads = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
         if (threads > texts.size()) threads = static_cast<unsigned>(std::max<std::size_t>(1, texts.size()));
@@ -19110,9 +19910,11 @@ public:
             }
         };
         std::vector<std::thread> pool;
-        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+        for (unsigned t = 1; t < threads; ++t)
+            pool.emplace_back(work);
         work();
-        for (auto& th : pool) th.join();
+        for (auto& th : pool)
+            th.join();
         return out;
     }
 
@@ -19137,10 +19939,12 @@ public:
         return rscovlm::detail::unicode::to_valid_utf8(bytes);
     }
     /// Decodes each sequence.
-    std::vector<std::string> decode_batch(const std::vector<std::vector<std::int32_t>>& seqs, bool skip_special = false) const {
+    std::vector<std::string> decode_batch(const std::vector<std::vector<std::int32_t>>& seqs,
+                                          bool skip_special = false) const {
         std::vector<std::string> out;
         out.reserve(seqs.size());
-        for (const auto& s : seqs) out.push_back(decode(s, skip_special));
+        for (const auto& s : seqs)
+            out.push_back(decode(s, skip_special));
         return out;
     }
 
@@ -19265,7 +20069,9 @@ private:
         rscovlm::detail::unicode::decode_unchecked(p, i, cp);
         return cp;
     }
-    static bool ends_with_word(std::string_view s) { return !s.empty() && rscovlm::detail::unicode::is_word(last_char(s)); }
+    static bool ends_with_word(std::string_view s) {
+        return !s.empty() && rscovlm::detail::unicode::is_word(last_char(s));
+    }
     static bool starts_with_word(std::string_view s) {
         if (s.empty()) return false;
         char32_t cp;
@@ -19276,7 +20082,8 @@ private:
         std::size_t i = s.size();
         while (i > 0) {
             std::size_t j = i - 1;
-            while (j > 0 && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80) --j;
+            while (j > 0 && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80)
+                --j;
             char32_t cp;
             rscovlm::detail::unicode::decode_unchecked(reinterpret_cast<const unsigned char*>(s.data()), j, cp);
             if (!rscovlm::detail::unicode::is_white_space(cp)) break;
@@ -19296,7 +20103,8 @@ private:
         return i;
     }
 
-    template <class Cache> void encode_with_cache(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
+    template <class Cache>
+    void encode_with_cache(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
         if (!rscovlm::detail::unicode::is_valid_utf8(text)) {
             std::string fixed = rscovlm::detail::unicode::to_valid_utf8(text);
             encode_valid(fixed, out, cache);
@@ -19305,7 +20113,8 @@ private:
         }
     }
 
-    template <class Cache> void encode_valid(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
+    template <class Cache>
+    void encode_valid(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
         const detail::bpe_model& m = *m_model;
         std::string normalized;
         split_added(
@@ -19319,7 +20128,9 @@ private:
                 }
                 split_added(
                     norm, m.normalized_matcher,
-                    [&](std::string_view piece) { qwen2_pretokenize(piece, [&](std::string_view w) { encode_word(w, out, cache); }); },
+                    [&](std::string_view piece) {
+                        qwen2_pretokenize(piece, [&](std::string_view w) { encode_word(w, out, cache); });
+                    },
                     out);
             },
             out);
@@ -19331,13 +20142,16 @@ private:
         const detail::bpe_model& m = *m_model;
         if (w.size() == 1) {
             std::int32_t id = m.byte_ids[static_cast<unsigned char>(w[0])];
-            if (id >= 0) out.push_back(id);
-            else if (m.unk_id >= 0) out.push_back(m.unk_id);
+            if (id >= 0)
+                out.push_back(id);
+            else if (m.unk_id >= 0)
+                out.push_back(m.unk_id);
             return;
         }
         if (m.ignore_merges) {
             std::string bl;
-            for (unsigned char b : w) rscovlm::detail::unicode::append_utf8(bl, detail::byte_level.byte_to_cp[b]);
+            for (unsigned char b : w)
+                rscovlm::detail::unicode::append_utf8(bl, detail::byte_level.byte_to_cp[b]);
             std::int32_t e = m.vocab.find(bl);
             if (e >= 0) {
                 out.push_back(m.entry_id[static_cast<std::size_t>(e)]);
@@ -19371,8 +20185,10 @@ private:
                 last_unk = true;
             }
         }
-        if (syms.size() <= 64) merge_small(syms);
-        else merge_large(syms);
+        if (syms.size() <= 64)
+            merge_small(syms);
+        else
+            merge_large(syms);
         out.insert(out.end(), syms.begin(), syms.end());
     }
 
@@ -19387,7 +20203,8 @@ private:
             ranks[i] = v ? v->rank : none;
             newid[i] = v ? v->id : -1;
         };
-        for (std::size_t i = 0; i + 1 < n; ++i) fill(i);
+        for (std::size_t i = 0; i + 1 < n; ++i)
+            fill(i);
         while (n > 1) {
             std::size_t best = 0;
             std::uint32_t br = none;
@@ -19428,7 +20245,8 @@ private:
             std::push_heap(heap.begin(), heap.end(), std::greater<std::uint64_t>());
         };
         for (std::size_t i = 0; i + 1 < n; ++i)
-            if (const auto* v = mt.find(syms[i], syms[i + 1])) heap.push_back((static_cast<std::uint64_t>(v->rank) << 32) | i);
+            if (const auto* v = mt.find(syms[i], syms[i + 1]))
+                heap.push_back((static_cast<std::uint64_t>(v->rank) << 32) | i);
         std::make_heap(heap.begin(), heap.end(), std::greater<std::uint64_t>());
         constexpr std::int32_t dead = -2;
         while (!heap.empty()) {
@@ -19529,15 +20347,23 @@ namespace detail {
 /// Python truthiness of a JSON value (what `{% if x %}` tests).
 inline bool truthy(const nlohmann::json& v) {
     switch (v.type()) {
-    case nlohmann::json::value_t::null: return false;
-    case nlohmann::json::value_t::boolean: return v.get<bool>();
-    case nlohmann::json::value_t::number_integer: return v.get<std::int64_t>() != 0;
-    case nlohmann::json::value_t::number_unsigned: return v.get<std::uint64_t>() != 0;
-    case nlohmann::json::value_t::number_float: return v.get<double>() != 0.0;
-    case nlohmann::json::value_t::string: return !v.get_ref<const std::string&>().empty();
+    case nlohmann::json::value_t::null:
+        return false;
+    case nlohmann::json::value_t::boolean:
+        return v.get<bool>();
+    case nlohmann::json::value_t::number_integer:
+        return v.get<std::int64_t>() != 0;
+    case nlohmann::json::value_t::number_unsigned:
+        return v.get<std::uint64_t>() != 0;
+    case nlohmann::json::value_t::number_float:
+        return v.get<double>() != 0.0;
+    case nlohmann::json::value_t::string:
+        return !v.get_ref<const std::string&>().empty();
     case nlohmann::json::value_t::array:
-    case nlohmann::json::value_t::object: return !v.empty();
-    default: return true;
+    case nlohmann::json::value_t::object:
+        return !v.empty();
+    default:
+        return true;
     }
 }
 
@@ -19569,16 +20395,23 @@ inline std::string python_repr_string(const std::string& s) {
 }
 
 /// Python `str(float)` (`detail::py::float_repr`).
-inline std::string python_float(double d) { return ::rscovlm::detail::py::float_repr(d); }
+inline std::string python_float(double d) {
+    return ::rscovlm::detail::py::float_repr(d);
+}
 
 /// What Jinja's `{{ value }}` writes for a JSON value in the Python reference (`str(value)`).
 inline std::string python_str(const nlohmann::json& v, bool nested = false) {
     switch (v.type()) {
-    case nlohmann::json::value_t::null: return "None";
-    case nlohmann::json::value_t::boolean: return v.get<bool>() ? "True" : "False";
-    case nlohmann::json::value_t::number_integer: return std::to_string(v.get<std::int64_t>());
-    case nlohmann::json::value_t::number_unsigned: return std::to_string(v.get<std::uint64_t>());
-    case nlohmann::json::value_t::number_float: return python_float(v.get<double>());
+    case nlohmann::json::value_t::null:
+        return "None";
+    case nlohmann::json::value_t::boolean:
+        return v.get<bool>() ? "True" : "False";
+    case nlohmann::json::value_t::number_integer:
+        return std::to_string(v.get<std::int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+        return std::to_string(v.get<std::uint64_t>());
+    case nlohmann::json::value_t::number_float:
+        return python_float(v.get<double>());
     case nlohmann::json::value_t::string:
         return nested ? python_repr_string(v.get_ref<const std::string&>()) : v.get<std::string>();
     case nlohmann::json::value_t::array: {
@@ -19601,7 +20434,8 @@ inline std::string python_str(const nlohmann::json& v, bool nested = false) {
         }
         return out + "}";
     }
-    default: return "";
+    default:
+        return "";
     }
 }
 
@@ -19624,7 +20458,8 @@ inline nlohmann::json content_items(const nlohmann::json& content, const std::st
     if (content.is_array()) return content;
     if (content.is_object()) {
         nlohmann::json keys = nlohmann::json::array();
-        for (auto it = content.begin(); it != content.end(); ++it) keys.push_back(it.key());
+        for (auto it = content.begin(); it != content.end(); ++it)
+            keys.push_back(it.key());
         return keys;
     }
     RSCOVLM_THROW(tokenizer_error, "bad_message",
@@ -19701,7 +20536,8 @@ inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge
     long long ml = static_cast<long long>(merge_size) * merge_size;
     if (prod % ml != 0)
         RSCOVLM_THROW(tokenizer_error, "bad_option",
-                      "grid t*h*w = " + std::to_string(prod) + " is not a multiple of merge_size^2 = " + std::to_string(ml));
+                      "grid t*h*w = " + std::to_string(prod) +
+                          " is not a multiple of merge_size^2 = " + std::to_string(ml));
     return prod / ml;
 }
 
@@ -19722,21 +20558,24 @@ inline std::string expand_vision_pads(std::string_view text, std::string_view pa
                           "the text has more " + std::string(pad) + " tokens than the " + std::to_string(grids.size()) +
                               " grid_thw entries given");
         long long n = vision_pad_count(grids[index++], merge_size);
-        for (long long k = 0; k < n; ++k) out.append(pad.data(), pad.size());
+        for (long long k = 0; k < n; ++k)
+            out.append(pad.data(), pad.size());
         pos = f + pad.size();
     }
     out.append(text.data() + pos, text.size() - pos);
     if (index != grids.size())
         RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
-                      std::to_string(grids.size()) + " grid_thw entries given but the text has " + std::to_string(index) +
-                          " " + std::string(pad) + " tokens");
+                      std::to_string(grids.size()) + " grid_thw entries given but the text has " +
+                          std::to_string(index) + " " + std::string(pad) + " tokens");
     return out;
 }
 
 /// Applies `opt`'s image/video grid expansion to rendered text (no-op without grids).
 inline std::string expand_vision(std::string text, const render_options& opt) {
-    if (!opt.image_grid_thw.empty()) text = expand_vision_pads(text, "<|image_pad|>", opt.image_grid_thw, opt.merge_size);
-    if (!opt.video_grid_thw.empty()) text = expand_vision_pads(text, "<|video_pad|>", opt.video_grid_thw, opt.merge_size);
+    if (!opt.image_grid_thw.empty())
+        text = expand_vision_pads(text, "<|image_pad|>", opt.image_grid_thw, opt.merge_size);
+    if (!opt.video_grid_thw.empty())
+        text = expand_vision_pads(text, "<|video_pad|>", opt.video_grid_thw, opt.merge_size);
     return text;
 }
 
@@ -19752,7 +20591,8 @@ public:
 
     std::string render(const nlohmann::json& messages, const render_options& opt = {}) const override {
         if (!messages.is_array())
-            RSCOVLM_THROW(tokenizer_error, "bad_message", "messages must be a JSON array, got " + std::string(messages.type_name()));
+            RSCOVLM_THROW(tokenizer_error, "bad_message",
+                          "messages must be a JSON array, got " + std::string(messages.type_name()));
         std::string out;
         long long image_count = 0, video_count = 0;
         for (std::size_t i = 0; i < messages.size(); ++i) {
@@ -19760,7 +20600,8 @@ public:
             std::string where = "messages[" + std::to_string(i) + "]";
             if (!m.is_object()) RSCOVLM_THROW(tokenizer_error, "bad_message", where + " must be an object");
             auto role_it = m.find("role");
-            bool is_system = role_it != m.end() && role_it->is_string() && role_it->get_ref<const std::string&>() == "system";
+            bool is_system =
+                role_it != m.end() && role_it->is_string() && role_it->get_ref<const std::string&>() == "system";
             if (i == 0 && !is_system) out += default_system;
             out += "<|im_start|>";
             out += message_role(m);
@@ -19786,8 +20627,11 @@ public:
                         if (opt.add_vision_id) out += "Video " + std::to_string(video_count) + ": ";
                         out += "<|vision_start|><|video_pad|><|vision_end|>";
                         break;
-                    case content_kind::text: out += content_text(item); break;
-                    case content_kind::none: break;
+                    case content_kind::text:
+                        out += content_text(item);
+                        break;
+                    case content_kind::none:
+                        break;
                     }
                 }
             }
@@ -19865,20 +20709,25 @@ struct conversation_encoding {
     /// Number of supervised tokens.
     std::size_t supervised_count() const {
         std::size_t n = 0;
-        for (std::size_t i = 0; i < labels.size(); ++i) n += labels[i] == input_ids[i];
+        for (std::size_t i = 0; i < labels.size(); ++i)
+            n += labels[i] == input_ids[i];
         return n;
     }
 };
 
 /// The (text, supervised) spans of a conversation, already merged (consecutive spans with the
 /// same flag joined), as RSCoVLM lays them out.
-inline std::vector<conversation_span> conversation_spans(const nlohmann::json& messages, const conversation_options& opt = {}) {
+inline std::vector<conversation_span> conversation_spans(const nlohmann::json& messages,
+                                                         const conversation_options& opt = {}) {
     if (!messages.is_array())
-        RSCOVLM_THROW(tokenizer_error, "bad_message", "messages must be a JSON array, got " + std::string(messages.type_name()));
+        RSCOVLM_THROW(tokenizer_error, "bad_message",
+                      "messages must be a JSON array, got " + std::string(messages.type_name()));
     std::vector<conversation_span> spans;
     auto add = [&](std::string text, bool sup) {
-        if (!spans.empty() && spans.back().supervised == sup) spans.back().text += text;
-        else spans.push_back({std::move(text), sup});
+        if (!spans.empty() && spans.back().supervised == sup)
+            spans.back().text += text;
+        else
+            spans.push_back({std::move(text), sup});
     };
     std::size_t images = 0, videos = 0;
     auto vision = [&](const char* pad, const std::vector<std::array<long long, 3>>& grids, std::size_t index) {
@@ -19891,7 +20740,8 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
             n = vision_pad_count(grids[index], opt.merge_size);
         }
         std::string s = "<|vision_start|>";
-        for (long long k = 0; k < n; ++k) s += pad;
+        for (long long k = 0; k < n; ++k)
+            s += pad;
         s += "<|vision_end|>";
         return s;
     };
@@ -19923,8 +20773,11 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
                     if (opt.add_vision_id) add("Video " + std::to_string(videos) + ": ", false);
                     add(vision("<|video_pad|>", opt.video_grid_thw, videos - 1), false);
                     break;
-                case content_kind::text: add(content_text(item), assistant); break;
-                case content_kind::none: break;
+                case content_kind::text:
+                    add(content_text(item), assistant);
+                    break;
+                case content_kind::none:
+                    break;
                 }
             }
         }
@@ -19934,12 +20787,12 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
     if (opt.add_generation_prompt) add("<|im_start|>assistant\n", false);
     if (!opt.image_grid_thw.empty() && images != opt.image_grid_thw.size())
         RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
-                      std::to_string(opt.image_grid_thw.size()) + " image_grid_thw entries for " + std::to_string(images) +
-                          " images");
+                      std::to_string(opt.image_grid_thw.size()) + " image_grid_thw entries for " +
+                          std::to_string(images) + " images");
     if (!opt.video_grid_thw.empty() && videos != opt.video_grid_thw.size())
         RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
-                      std::to_string(opt.video_grid_thw.size()) + " video_grid_thw entries for " + std::to_string(videos) +
-                          " videos");
+                      std::to_string(opt.video_grid_thw.size()) + " video_grid_thw entries for " +
+                          std::to_string(videos) + " videos");
     return spans;
 }
 
@@ -20074,32 +20927,43 @@ inline nlohmann::json to_messages(const nlohmann::ordered_json& j) {
     switch (j.type()) {
     case nlohmann::ordered_json::value_t::object: {
         nlohmann::json o = nlohmann::json::object();
-        for (auto it = j.begin(); it != j.end(); ++it) o[it.key()] = to_messages(it.value());
+        for (auto it = j.begin(); it != j.end(); ++it)
+            o[it.key()] = to_messages(it.value());
         return o;
     }
     case nlohmann::ordered_json::value_t::array: {
         nlohmann::json a = nlohmann::json::array();
-        for (const auto& v : j) a.push_back(to_messages(v));
+        for (const auto& v : j)
+            a.push_back(to_messages(v));
         return a;
     }
-    case nlohmann::ordered_json::value_t::string: return j.get<std::string>();
-    case nlohmann::ordered_json::value_t::boolean: return j.get<bool>();
-    case nlohmann::ordered_json::value_t::number_integer: return j.get<std::int64_t>();
-    case nlohmann::ordered_json::value_t::number_unsigned: return j.get<std::uint64_t>();
-    case nlohmann::ordered_json::value_t::number_float: return j.get<double>();
-    case nlohmann::ordered_json::value_t::binary: return nlohmann::json::binary(j.get_binary());
+    case nlohmann::ordered_json::value_t::string:
+        return j.get<std::string>();
+    case nlohmann::ordered_json::value_t::boolean:
+        return j.get<bool>();
+    case nlohmann::ordered_json::value_t::number_integer:
+        return j.get<std::int64_t>();
+    case nlohmann::ordered_json::value_t::number_unsigned:
+        return j.get<std::uint64_t>();
+    case nlohmann::ordered_json::value_t::number_float:
+        return j.get<double>();
+    case nlohmann::ordered_json::value_t::binary:
+        return nlohmann::json::binary(j.get_binary());
     case nlohmann::ordered_json::value_t::null:
     case nlohmann::ordered_json::value_t::discarded:
-    default: return nullptr;
+    default:
+        return nullptr;
     }
 }
 
 /// Qwen2.5-VL's processor over a BPE tokenizer (held by reference: it must outlive the processor).
 class qwen2_5_vl_processor {
-  public:
-    explicit qwen2_5_vl_processor(const tokenizer::bpe_tokenizer& tok, options o = {}) : m_tok(&tok), m_opt(std::move(o)) {
+public:
+    explicit qwen2_5_vl_processor(const tokenizer::bpe_tokenizer& tok, options o = {})
+        : m_tok(&tok), m_opt(std::move(o)) {
         if (m_opt.vision.patch_size <= 0 || m_opt.vision.merge_size <= 0 || m_opt.vision.temporal_patch_size <= 0)
-            RSCOVLM_THROW(resolution_error, "bad_option", "processor: patch_size, merge_size and temporal_patch_size must be > 0");
+            RSCOVLM_THROW(resolution_error, "bad_option",
+                          "processor: patch_size, merge_size and temporal_patch_size must be > 0");
     }
 
     const options& opts() const noexcept { return m_opt; }
@@ -20132,10 +20996,13 @@ class qwen2_5_vl_processor {
         for (std::size_t i = 0; i < images; ++i) {
             image_input in = load(i);
             resolution::preprocess_result pr = preprocess_one(in, e.plans);
-            add_vision(pr.grid_thw, pr.pixel_values, pr.rows, e.image_grid_thw, image_grids, e.pixel_values, e.pixel_rows);
+            add_vision(pr.grid_thw, pr.pixel_values, pr.rows, e.image_grid_thw, image_grids, e.pixel_values,
+                       e.pixel_rows);
         }
-        if (m_opt.mode == mode::training) tokenize_training(msgs, image_grids, video_grids, e);
-        else tokenize_generation(msgs, image_grids, video_grids, e);
+        if (m_opt.mode == mode::training)
+            tokenize_training(msgs, image_grids, video_grids, e);
+        else
+            tokenize_generation(msgs, image_grids, video_grids, e);
         positions(e);
         return e;
     }
@@ -20159,7 +21026,7 @@ class qwen2_5_vl_processor {
         return try_call([&] { return encode(msgs, images, resized); });
     }
 
-  private:
+private:
     // Records one image's or video's grid and (when kept) appends its rows; its pixels are released.
     void add_vision(const std::array<int, 3>& grid, std::vector<float>& pixels, std::size_t rows,
                     std::vector<std::array<int, 3>>& grids, std::vector<std::array<long long, 3>>& template_grids,
@@ -20167,8 +21034,10 @@ class qwen2_5_vl_processor {
         grids.push_back(grid);
         template_grids.push_back({grid[0], grid[1], grid[2]});
         if (m_opt.keep_pixels) {
-            if (all_pixels.empty()) all_pixels = std::move(pixels);
-            else all_pixels.insert(all_pixels.end(), pixels.begin(), pixels.end());
+            if (all_pixels.empty())
+                all_pixels = std::move(pixels);
+            else
+                all_pixels.insert(all_pixels.end(), pixels.begin(), pixels.end());
             all_rows += rows;
         }
         pixels = {};
@@ -20241,17 +21110,21 @@ class qwen2_5_vl_processor {
         std::size_t blocks = 0, video_blocks = 0;
         for (std::size_t k = 0; k < e.input_ids.size(); ++k)
             if (vs && e.input_ids[k] == *vs) {
-                if (vpad && k + 1 < e.input_ids.size() && e.input_ids[k + 1] == *vpad) ++video_blocks;
-                else ++blocks;
+                if (vpad && k + 1 < e.input_ids.size() && e.input_ids[k + 1] == *vpad)
+                    ++video_blocks;
+                else
+                    ++blocks;
             }
         auto rows_of = [](const std::vector<std::array<int, 3>>& grids) {
             std::size_t rows = 0;
             for (const auto& g : grids)
-                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+                rows +=
+                    static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
             return rows;
         };
         const std::size_t cols = 3 * static_cast<std::size_t>(m_opt.vision.temporal_patch_size) *
-                                 static_cast<std::size_t>(m_opt.vision.patch_size) * static_cast<std::size_t>(m_opt.vision.patch_size);
+                                 static_cast<std::size_t>(m_opt.vision.patch_size) *
+                                 static_cast<std::size_t>(m_opt.vision.patch_size);
         if (video_blocks < e.video_grid_thw.size()) {
             e.video_grid_thw.resize(video_blocks);
             e.second_per_grid_ts.resize(video_blocks);
@@ -20382,7 +21255,7 @@ struct usage {
 
 /// Abstract text generator over (messages, images).
 class backend {
-  public:
+public:
     virtual ~backend() = default;
 
     /// Token counts of the most recent `generate` call; backends that cannot tell return {-1, -1}.
@@ -20498,9 +21371,10 @@ inline std::string format_tool_call(double x1, double y1, double x2, double y2) 
 
 /// HF-format user message `[{"type":"image"}, {"type":"text","text": text}]`.
 inline nlohmann::json image_text_message(std::string_view role, std::string_view text) {
-    return nlohmann::json{{"role", std::string(role)},
-                          {"content", nlohmann::json::array({nlohmann::json{{"type", "image"}},
-                                                             nlohmann::json{{"type", "text"}, {"text", std::string(text)}}})}};
+    return nlohmann::json{
+        {"role", std::string(role)},
+        {"content", nlohmann::json::array({nlohmann::json{{"type", "image"}},
+                                           nlohmann::json{{"type", "text"}, {"text", std::string(text)}}})}};
 }
 
 /// The opening of a Zoom-in Chain conversation: the tool system prompt and the user turn holding the
@@ -20702,11 +21576,11 @@ namespace rscovlm::zoom {
 
 /// One parsed `image_zoom_in` call.
 struct tool_call {
-    std::string name;                        ///< tool name (always `tool_name` for accepted calls)
-    nlohmann::json arguments;                ///< arguments object as parsed (null when recovered by scanning)
-    std::array<double, 4> bbox{};            ///< x1, y1, x2, y2 exactly as emitted (model frame)
-    std::string raw;                         ///< text between the tags
-    std::vector<std::string> notes;          ///< leniencies applied (e.g. "missing_close_tag", "float_coordinates")
+    std::string name;               ///< tool name (always `tool_name` for accepted calls)
+    nlohmann::json arguments;       ///< arguments object as parsed (null when recovered by scanning)
+    std::array<double, 4> bbox{};   ///< x1, y1, x2, y2 exactly as emitted (model frame)
+    std::string raw;                ///< text between the tags
+    std::vector<std::string> notes; ///< leniencies applied (e.g. "missing_close_tag", "float_coordinates")
 };
 
 /// A `<tool_call>` block that could not be used.
@@ -20728,7 +21602,8 @@ struct parsed_output {
     /// Number of dropped blocks per reason.
     std::map<std::string, std::size_t> dropped_counts() const {
         std::map<std::string, std::size_t> m;
-        for (const auto& d : dropped) ++m[d.reason];
+        for (const auto& d : dropped)
+            ++m[d.reason];
         return m;
     }
 };
@@ -20736,11 +21611,15 @@ struct parsed_output {
 namespace detail {
 
 /// Python `str.isspace()` of an ASCII byte (multi-byte spaces are handled by `detail::py::strip`).
-inline bool is_py_space(unsigned char c) noexcept { return c < 0x80 && ::rscovlm::detail::py::space_at(std::string_view(reinterpret_cast<const char*>(&c), 1), 0) != 0; }
+inline bool is_py_space(unsigned char c) noexcept {
+    return c < 0x80 && ::rscovlm::detail::py::space_at(std::string_view(reinterpret_cast<const char*>(&c), 1), 0) != 0;
+}
 
 using ::rscovlm::detail::py::strip;
 
-inline std::string clip(std::string_view s, std::size_t n = 200) { return std::string(s.substr(0, n)); }
+inline std::string clip(std::string_view s, std::size_t n = 200) {
+    return std::string(s.substr(0, n));
+}
 
 /// Finds the first JSON object in `s` (from the first '{'), matching braces outside strings.
 /// On success returns [begin, end) and whether closers had to be appended (`repaired`).
@@ -20792,7 +21671,8 @@ inline object_span find_object(std::string_view s) {
     r.end = s.size();
     std::string closers;
     if (quote) closers.push_back(quote);
-    for (auto it = stack.rbegin(); it != stack.rend(); ++it) closers.push_back(*it);
+    for (auto it = stack.rbegin(); it != stack.rend(); ++it)
+        closers.push_back(*it);
     r.closers = closers;
     return r;
 }
@@ -20902,8 +21782,9 @@ inline bool scan_bbox(std::string_view s, std::array<double, 4>& box) {
                                 is_py_space(static_cast<unsigned char>(s[i]))))
             ++i;
         std::size_t j = i;
-        while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.' || s[j] == '-' ||
-                                s[j] == '+' || s[j] == 'e' || s[j] == 'E') &&
+        while (j < s.size() &&
+               (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.' || s[j] == '-' || s[j] == '+' ||
+                s[j] == 'e' || s[j] == 'E') &&
                j - i < 40)
             ++j;
         if (j == i) return false;
@@ -20915,7 +21796,8 @@ inline bool scan_bbox(std::string_view s, std::array<double, 4>& box) {
         i = j;
     }
     if (n != 4) return false;
-    while (i < s.size() && (s[i] == '"' || s[i] == '\'' || is_py_space(static_cast<unsigned char>(s[i])))) ++i;
+    while (i < s.size() && (s[i] == '"' || s[i] == '\'' || is_py_space(static_cast<unsigned char>(s[i]))))
+        ++i;
     return i < s.size() && s[i] == ']';
 }
 
@@ -21093,12 +21975,12 @@ namespace rscovlm::zoom {
 
 /// One executed zoom (or fallback) inside a step.
 struct zoom_record {
-    std::array<double, 4> bbox_model{};   ///< as emitted, in the resized full-image frame
-    geometry::hbox bbox_resized;          ///< after the box policy, resized frame
-    geometry::hbox bbox_original;         ///< mapped to the original image (float)
-    pixel_box crop;                       ///< integer window actually read (frame given by `crop_frame`)
-    std::string crop_frame;               ///< "original" or "resized"
-    int input_width = 0;                  ///< size of the image sent to the model
+    std::array<double, 4> bbox_model{}; ///< as emitted, in the resized full-image frame
+    geometry::hbox bbox_resized;        ///< after the box policy, resized frame
+    geometry::hbox bbox_original;       ///< mapped to the original image (float)
+    pixel_box crop;                     ///< integer window actually read (frame given by `crop_frame`)
+    std::string crop_frame;             ///< "original" or "resized"
+    int input_width = 0;                ///< size of the image sent to the model
     int input_height = 0;
     long visual_tokens = 0;               ///< (input_height / factor) * (input_width / factor)
     std::vector<std::string> adjustments; ///< box-policy adjustments
@@ -21107,19 +21989,19 @@ struct zoom_record {
 
 /// One generation of the chain and what the controller did with it.
 struct step {
-    int index = 0;                       ///< 0-based generation index
+    int index = 0; ///< 0-based generation index
     /// "answer" (no tool call: final), "zoom" (crop shown), "fallback" (malformed call, full image
     /// shown again), "malformed" (malformed call, chain stopped), "max_steps" (call refused: limit).
     std::string kind;
-    std::string output;                  ///< raw generated text
+    std::string output; ///< raw generated text
     bool has_think = false;
     std::string think;
-    std::vector<zoom_record> zooms;      ///< executed zooms (one, or several with multi_call=all)
-    std::vector<dropped_call> dropped;   ///< unusable tool-call blocks
-    std::vector<std::string> rejected;   ///< box-policy rejections ("outside_image", ...)
-    int prompt_images = 0;               ///< images in the request
-    long prompt_visual_tokens = 0;       ///< their visual tokens
-    long prompt_tokens = -1;             ///< from the backend when known
+    std::vector<zoom_record> zooms;    ///< executed zooms (one, or several with multi_call=all)
+    std::vector<dropped_call> dropped; ///< unusable tool-call blocks
+    std::vector<std::string> rejected; ///< box-policy rejections ("outside_image", ...)
+    int prompt_images = 0;             ///< images in the request
+    long prompt_visual_tokens = 0;     ///< their visual tokens
+    long prompt_tokens = -1;           ///< from the backend when known
     long completion_tokens = -1;
 };
 
@@ -21127,15 +22009,17 @@ struct step {
 struct trace {
     int original_width = 0;
     int original_height = 0;
-    int resized_width = 0;   ///< full view sent first
+    int resized_width = 0; ///< full view sent first
     int resized_height = 0;
-    std::string crop_from;   ///< "original" or "resized"
+    std::string crop_from; ///< "original" or "resized"
     int max_steps = 0;
     std::vector<step> steps;
     std::string stop_reason; ///< "answered", "max_steps", "malformed"
 };
 
-inline nlohmann::json box_json(const geometry::hbox& b) { return nlohmann::json::array({b.x1, b.y1, b.x2, b.y2}); }
+inline nlohmann::json box_json(const geometry::hbox& b) {
+    return nlohmann::json::array({b.x1, b.y1, b.x2, b.y2});
+}
 
 /// JSON form of a zoom record.
 inline nlohmann::json to_json(const zoom_record& z) {
@@ -21161,10 +22045,12 @@ inline nlohmann::json to_json(const step& s) {
                      {"prompt_visual_tokens", s.prompt_visual_tokens}};
     if (s.has_think) j["think"] = s.think;
     nlohmann::json zs = nlohmann::json::array();
-    for (const auto& z : s.zooms) zs.push_back(to_json(z));
+    for (const auto& z : s.zooms)
+        zs.push_back(to_json(z));
     j["zooms"] = zs;
     nlohmann::json ds = nlohmann::json::array();
-    for (const auto& d : s.dropped) ds.push_back({{"reason", d.reason}, {"raw", d.raw}});
+    for (const auto& d : s.dropped)
+        ds.push_back({{"reason", d.reason}, {"raw", d.raw}});
     j["dropped"] = ds;
     j["rejected"] = s.rejected;
     if (s.prompt_tokens >= 0) j["prompt_tokens"] = s.prompt_tokens;
@@ -21175,7 +22061,8 @@ inline nlohmann::json to_json(const step& s) {
 /// JSON form of a trace.
 inline nlohmann::json to_json(const trace& t) {
     nlohmann::json steps = nlohmann::json::array();
-    for (const auto& s : t.steps) steps.push_back(to_json(s));
+    for (const auto& s : t.steps)
+        steps.push_back(to_json(s));
     return nlohmann::json{{"original_size", nlohmann::json::array({t.original_width, t.original_height})},
                           {"resized_size", nlohmann::json::array({t.resized_width, t.resized_height})},
                           {"crop_from", t.crop_from},
@@ -21185,9 +22072,15 @@ inline nlohmann::json to_json(const trace& t) {
 }
 
 /// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
-inline void to_json(nlohmann::json& j, const zoom_record& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const step& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const trace& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const zoom_record& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const step& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const trace& v) {
+    j = to_json(v);
+}
 
 } // namespace rscovlm::zoom
 // ---- end rscovlm/zoom/trace.hpp
@@ -21240,12 +22133,12 @@ struct controller_options {
 
 /// Outcome of a chain run.
 struct chain_result {
-    std::string answer;       ///< final text (think removed); see `answered`
-    bool answered = false;    ///< true when the chain ended with an output without tool call
-    bool has_think = false;   ///< the final output had a leading thought
+    std::string answer;     ///< final text (think removed); see `answered`
+    bool answered = false;  ///< true when the chain ended with an output without tool call
+    bool has_think = false; ///< the final output had a leading thought
     std::string think;
-    nlohmann::json messages;  ///< the conversation including the final assistant turn (HF format)
-    std::vector<image> images;///< the images of `messages`, in order, as sent
+    nlohmann::json messages;   ///< the conversation including the final assistant turn (HF format)
+    std::vector<image> images; ///< the images of `messages`, in order, as sent
     zoom::trace trace;
 };
 
@@ -21270,7 +22163,7 @@ inline resolution::size budget(int h, int w, const controller_options& o) {
 
 /// Drives the Zoom-in Chain against any backend. Stateless between runs; `run` is const.
 class controller {
-  public:
+public:
     explicit controller(controller_options options = {}) : m_opt(std::move(options)) {
         if (m_opt.max_steps < 0)
             RSCOVLM_THROW(zoom_error, "bad_option", "max_steps must be >= 0, got " + std::to_string(m_opt.max_steps));
@@ -21304,7 +22197,8 @@ class controller {
             step st;
             st.index = gen;
             st.prompt_images = static_cast<int>(res.images.size());
-            for (const auto& im : res.images) st.prompt_visual_tokens += detail::visual_tokens(im.width, im.height, m_opt.factor);
+            for (const auto& im : res.images)
+                st.prompt_visual_tokens += detail::visual_tokens(im.width, im.height, m_opt.factor);
             st.output = model.generate(res.messages, res.images, m_opt.generation);
             usage u = model.last_usage();
             st.prompt_tokens = u.prompt_tokens;
@@ -21352,7 +22246,8 @@ class controller {
                 }
                 if (z.crop.width() <= 0 || z.crop.height() <= 0 ||
                     std::max(z.crop.width(), z.crop.height()) > 200LL * std::min(z.crop.width(), z.crop.height())) {
-                    st.rejected.push_back(z.crop.width() <= 0 || z.crop.height() <= 0 ? "empty_crop" : "crop_aspect_ratio");
+                    st.rejected.push_back(z.crop.width() <= 0 || z.crop.height() <= 0 ? "empty_crop"
+                                                                                      : "crop_aspect_ratio");
                     continue;
                 }
                 const resolution::size cs = detail::budget(z.crop.height(), z.crop.width(), m_opt);
@@ -21386,10 +22281,12 @@ class controller {
 
             res.messages.push_back({{"role", "assistant"}, {"content", history_text(st.output, p)}});
             nlohmann::json content = nlohmann::json::array();
-            for (std::size_t i = 0; i < shown.size(); ++i) content.push_back({{"type", "image"}});
+            for (std::size_t i = 0; i < shown.size(); ++i)
+                content.push_back({{"type", "image"}});
             content.push_back({{"type", "text"}, {"text", m_opt.zoom_text}});
             res.messages.push_back({{"role", "user"}, {"content", content}});
-            for (auto& im : shown) res.images.push_back(std::move(im));
+            for (auto& im : shown)
+                res.images.push_back(std::move(im));
             res.trace.steps.push_back(std::move(st));
             ++turns;
         }
@@ -21401,7 +22298,7 @@ class controller {
         return try_call([&] { return run(src, question, model); });
     }
 
-  private:
+private:
     std::string history_text(const std::string& raw, const parsed_output& p) const {
         return m_opt.keep_think_in_history ? raw : p.text;
     }
@@ -21444,7 +22341,7 @@ namespace rscovlm::zoom {
 
 /// Interface of the `zoom` kind: answer `question` about `src` using `model`.
 class chain {
-  public:
+public:
     virtual ~chain() = default;
     /// Runs the strategy; the result carries the answer, the conversation and the trace.
     virtual chain_result run(image_source& src, std::string_view question, backend& model) const = 0;
@@ -21486,7 +22383,7 @@ inline controller_options options_from_params(registry::params& p, controller_op
 
 /// The RSCoVLM Zoom-in Chain (tool system prompt, `image_zoom_in` calls, crops shown in new turns).
 class tool_call_chain : public chain {
-  public:
+public:
     static constexpr std::string_view key = "zoom.tool_call";
     static constexpr std::string_view summary =
         "RSCoVLM Zoom-in Chain: image_zoom_in tool calls, crops of the original re-encoded under the budget";
@@ -21502,13 +22399,13 @@ class tool_call_chain : public chain {
     }
     const controller_options& options() const override { return m_ctl.options(); }
 
-  private:
+private:
     controller m_ctl;
 };
 
 /// One plain question about the resized full image, no tool (RSCoVLM's path without visual CoT).
 class single_turn_chain : public chain {
-  public:
+public:
     static constexpr std::string_view key = "zoom.none";
     static constexpr std::string_view summary = "single turn: the question about the resized full image, no zoom tool";
 
@@ -21521,7 +22418,7 @@ class single_turn_chain : public chain {
     }
     const controller_options& options() const override { return m_ctl.options(); }
 
-  private:
+private:
     static controller_options with_no_zoom(controller_options o) {
         o.zoom_prompt = false;
         return o;
@@ -21557,9 +22454,10 @@ struct recorded_request {
 /// Replies with a fixed list of outputs, in order; records every request (registry key
 /// "backend.scripted").
 class scripted_backend : public registry::component<scripted_backend, backend> {
-  public:
+public:
     static constexpr std::string_view key = "backend.scripted";
-    static constexpr std::string_view summary = "scripted replies, in order, every request recorded (tests, demos, dry runs)";
+    static constexpr std::string_view summary =
+        "scripted replies, in order, every request recorded (tests, demos, dry runs)";
 
     /// `replies` are returned one per call. When they run out the call raises
     /// `rscovlm.zoom.script_exhausted`, unless `repeat_last` is set.
@@ -21590,11 +22488,12 @@ class scripted_backend : public registry::component<scripted_backend, backend> {
     /// Requests received so far.
     const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
 
-  private:
+private:
     void record(const nlohmann::json& messages, const std::vector<image>& images, const generation_options& o) {
         recorded_request r;
         r.messages = messages;
-        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
+        for (const auto& im : images)
+            r.image_sizes.emplace_back(im.width, im.height);
         r.options = o;
         m_requests.push_back(std::move(r));
     }
@@ -21605,22 +22504,23 @@ class scripted_backend : public registry::component<scripted_backend, backend> {
 
 /// Replies through a callback (e.g. an oracle that knows the scene); records every request.
 class callback_backend : public backend {
-  public:
-    using function = std::function<std::string(const nlohmann::json&, const std::vector<image>&,
-                                               const generation_options&)>;
+public:
+    using function =
+        std::function<std::string(const nlohmann::json&, const std::vector<image>&, const generation_options&)>;
     explicit callback_backend(function f) : m_f(std::move(f)) {}
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const generation_options& options) override {
         recorded_request r;
         r.messages = messages;
-        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
+        for (const auto& im : images)
+            r.image_sizes.emplace_back(im.width, im.height);
         r.options = options;
         m_requests.push_back(std::move(r));
         return m_f(messages, images, options);
     }
     const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
 
-  private:
+private:
     function m_f;
     std::vector<recorded_request> m_requests;
 };
@@ -21666,8 +22566,8 @@ namespace rscovlm::zoom {
 
 /// Colour of step `i` in trace drawings (a fixed, distinguishable cycle).
 inline imaging::rgb step_color(int i) noexcept {
-    static constexpr std::array<imaging::rgb, 6> colors{{{255, 40, 40}, {40, 220, 40}, {40, 120, 255},
-                                                         {255, 200, 0}, {255, 0, 255}, {0, 230, 230}}};
+    static constexpr std::array<imaging::rgb, 6> colors{
+        {{255, 40, 40}, {40, 220, 40}, {40, 120, 255}, {255, 200, 0}, {255, 0, 255}, {0, 230, 230}}};
     return colors[static_cast<std::size_t>(i < 0 ? 0 : i) % colors.size()];
 }
 
@@ -21701,7 +22601,9 @@ inline void draw_trace(image& view, const trace& t, int thickness = 3) {
 namespace rscovlm::zoom::lrsvqa {
 
 /// Whether the benchmark asks this category with the Zoom-in prompt (prepare_lrsvqa: all but "count").
-inline bool uses_zoom(std::string_view category) { return category != "count"; }
+inline bool uses_zoom(std::string_view category) {
+    return category != "count";
+}
 
 } // namespace rscovlm::zoom::lrsvqa
 // ---- end rscovlm/zoom/lrsvqa.hpp
@@ -21737,11 +22639,10 @@ template <class Kind, class Catalog = typename Kind::builtin_list> struct kind_e
 };
 
 /// Every core kind, in pipeline order.
-using core_kinds = registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>,
-                                       kind_entry<resolution::kind>, kind_entry<box_codec::kind>,
-                                       kind_entry<zoom::kind>, kind_entry<eval::kind>,
-                                       kind_entry<data::reader_kind>, kind_entry<data::builder_kind>,
-                                       kind_entry<zoom::backend_kind>>;
+using core_kinds =
+    registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>, kind_entry<resolution::kind>,
+                        kind_entry<box_codec::kind>, kind_entry<zoom::kind>, kind_entry<eval::kind>,
+                        kind_entry<data::reader_kind>, kind_entry<data::builder_kind>, kind_entry<zoom::backend_kind>>;
 
 } // namespace rscovlm::pipeline
 // ---- end rscovlm/pipeline/kinds.hpp
@@ -21759,10 +22660,10 @@ namespace rscovlm::pipeline {
 
 /// One built component of a pipeline.
 struct component_instance {
-    std::string kind;                ///< kind name, e.g. "box_codec"
-    std::string key;                 ///< component key, e.g. "codec.quad.plain"
-    nlohmann::json params;           ///< the parameters it was built from
-    std::shared_ptr<void> instance;  ///< the object, as its kind's interface
+    std::string kind;               ///< kind name, e.g. "box_codec"
+    std::string key;                ///< component key, e.g. "codec.quad.plain"
+    nlohmann::json params;          ///< the parameters it was built from
+    std::shared_ptr<void> instance; ///< the object, as its kind's interface
 };
 
 namespace detail {
@@ -21786,7 +22687,8 @@ template <class... Es> struct kinds_ops<registry::type_list<Es...>> {
                               "component '" + std::string(key) + "' is a " + std::string(other) + " component, not a " +
                                   std::string(E::kind::name) + " one");
         }
-        out = std::shared_ptr<typename E::kind::interface>(registry::make<typename E::kind, typename E::catalog>(key, params));
+        out = std::shared_ptr<typename E::kind::interface>(
+            registry::make<typename E::kind, typename E::catalog>(key, params));
     }
     /// The name of the kind whose catalog holds `key`, or "".
     static std::string_view kind_of(std::string_view key) {
@@ -21800,7 +22702,8 @@ template <class... Es> struct kinds_ops<registry::type_list<Es...>> {
         nlohmann::json arr = nlohmann::json::array();
         (
             [&] {
-                for (auto& e : registry::describe<typename Es::kind, typename Es::catalog>()) arr.push_back(e);
+                for (auto& e : registry::describe<typename Es::kind, typename Es::catalog>())
+                    arr.push_back(e);
             }(),
             ...);
         return arr;
@@ -21824,8 +22727,7 @@ template <class Kinds = core_kinds> class basic_pipeline {
 public:
     /// Builds a pipeline from a parsed preset.
     static basic_pipeline from_json(const nlohmann::json& preset, const std::string& origin = "preset") {
-        if (!preset.is_object())
-            RSCOVLM_THROW(config_error, "bad_preset", origin + ": a preset must be a JSON object");
+        if (!preset.is_object()) RSCOVLM_THROW(config_error, "bad_preset", origin + ": a preset must be a JSON object");
         basic_pipeline p;
         p.m_name = string_field(preset, "name", origin, true);
         p.m_description = string_field(preset, "description", origin, false);
@@ -21866,7 +22768,9 @@ public:
 
     /// Reads and parses a preset file.
     static basic_pipeline from_file(const std::string& path) {
-        return from_string(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open preset file '" + path + "'"), path);
+        return from_string(
+            ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open preset file '" + path + "'"),
+            path);
     }
 
     /// Adds a component built from `kind`, `key` and `params`.
@@ -21875,22 +22779,34 @@ public:
         auto ops = detail::kinds_ops<Kinds>{};
         if (!ops.build(kind, key, params, obj)) {
             std::string known;
-            for (auto n : ops.names()) known += (known.empty() ? "" : ", ") + std::string(n);
-            RSCOVLM_THROW(registry_error, "unknown_kind", "unknown component kind '" + kind + "' (known: " + known + ")");
+            for (auto n : ops.names())
+                known += (known.empty() ? "" : ", ") + std::string(n);
+            RSCOVLM_THROW(registry_error, "unknown_kind",
+                          "unknown component kind '" + kind + "' (known: " + known + ")");
         }
         m_components.push_back({kind, key, params, std::move(obj)});
         return *this;
     }
 
-    const std::string& name() const noexcept { return m_name; }
-    const std::string& description() const noexcept { return m_description; }
+    const std::string& name() const noexcept {
+        return m_name;
+    }
+    const std::string& description() const noexcept {
+        return m_description;
+    }
     /// What running the pipeline does ("detection", "grounding", "vqa"; "" = inferred, see
     /// `pipeline/run.hpp`).
-    const std::string& task() const noexcept { return m_task; }
-    const std::vector<component_instance>& components() const noexcept { return m_components; }
+    const std::string& task() const noexcept {
+        return m_task;
+    }
+    const std::vector<component_instance>& components() const noexcept {
+        return m_components;
+    }
 
     /// True if a component of `Kind` is present.
-    template <class Kind> bool has() const { return find(Kind::name) != nullptr; }
+    template <class Kind> bool has() const {
+        return find(Kind::name) != nullptr;
+    }
 
     /// The first component of `Kind`; raises `rscovlm.registry.missing_component` if absent.
     template <class Kind> typename Kind::interface& get() const {
@@ -21904,7 +22820,8 @@ public:
     /// The preset as JSON (round-trips through from_json).
     nlohmann::json to_json() const {
         nlohmann::json comps = nlohmann::json::array();
-        for (const auto& c : m_components) comps.push_back({{"kind", c.kind}, {"key", c.key}, {"params", c.params}});
+        for (const auto& c : m_components)
+            comps.push_back({{"kind", c.kind}, {"key", c.key}, {"params", c.params}});
         nlohmann::json j = {{"name", m_name}, {"description", m_description}, {"components", comps}};
         if (!m_task.empty()) j["task"] = m_task;
         return j;
@@ -21970,9 +22887,12 @@ enum class task { detection, grounding, vqa };
 /// "detection" | "grounding" | "vqa".
 inline std::string_view task_name(task t) noexcept {
     switch (t) {
-    case task::detection: return "detection";
-    case task::grounding: return "grounding";
-    case task::vqa: return "vqa";
+    case task::detection:
+        return "detection";
+    case task::grounding:
+        return "grounding";
+    case task::vqa:
+        return "vqa";
     }
     return "detection";
 }
@@ -22009,24 +22929,31 @@ inline image model_view(const image& original, const resolution::plan& p, image:
 
 /// Output of `detect`.
 struct detection_result {
-    resolution::plan plan;           ///< how the image was sized
-    std::string system;              ///< system prompt sent ("" = the template's default)
-    std::string prompt;              ///< user prompt sent
-    std::string text;                ///< the model's answer
-    box_codec::decode_result decoded;///< boxes in the original frame, and what was dropped
+    resolution::plan plan;            ///< how the image was sized
+    std::string system;               ///< system prompt sent ("" = the template's default)
+    std::string prompt;               ///< user prompt sent
+    std::string text;                 ///< the model's answer
+    box_codec::decode_result decoded; ///< boxes in the original frame, and what was dropped
     zoom::usage usage;
 };
 
 inline void to_json(nlohmann::json& j, const detection_result& r) {
-    j = nlohmann::json{{"task", "detection"},     {"plan", r.plan},       {"system", r.system},
-                       {"prompt", r.prompt},      {"text", r.text},       {"objects", nlohmann::json(r.decoded)["objects"]},
-                       {"dropped", r.decoded.dropped}, {"fuzzy_matched", r.decoded.fuzzy_matched},
-                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+    j = nlohmann::json{
+        {"task", "detection"},
+        {"plan", r.plan},
+        {"system", r.system},
+        {"prompt", r.prompt},
+        {"text", r.text},
+        {"objects", nlohmann::json(r.decoded)["objects"]},
+        {"dropped", r.decoded.dropped},
+        {"fuzzy_matched", r.decoded.fuzzy_matched},
+        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
 }
 
 namespace detail {
 inline nlohmann::json user_turn(const std::string& text) {
-    return {{"role", "user"}, {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
+    return {{"role", "user"},
+            {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
 }
 inline nlohmann::json conversation(const std::string& system, const std::string& user) {
     nlohmann::json m = nlohmann::json::array();
@@ -22035,7 +22962,8 @@ inline nlohmann::json conversation(const std::string& system, const std::string&
     return m;
 }
 inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+        s.replace(pos, from.size(), to);
     return s;
 }
 } // namespace detail
@@ -22055,7 +22983,8 @@ inline detection_result detect(const image& original, const box_codec::codec& co
     r.usage = model.last_usage();
     box_codec::decode_options d;
     d.classes = classes;
-    d.frame = geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
+    d.frame =
+        geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
     return r;
 }
@@ -22075,11 +23004,16 @@ struct grounding_result {
 };
 
 inline void to_json(nlohmann::json& j, const grounding_result& r) {
-    j = nlohmann::json{{"task", "grounding"}, {"plan", r.plan},     {"query", r.query},
-                       {"system", r.system},  {"prompt", r.prompt}, {"text", r.text},
-                       {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
-                       {"decoded", r.decoded},
-                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+    j = nlohmann::json{
+        {"task", "grounding"},
+        {"plan", r.plan},
+        {"query", r.query},
+        {"system", r.system},
+        {"prompt", r.prompt},
+        {"text", r.text},
+        {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
+        {"decoded", r.decoded},
+        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
 }
 
 /// The grounding user prompt RSCoVLM trains with for a codec's answer format: plain-text codecs
@@ -22089,13 +23023,16 @@ inline std::string grounding_prompt(const box_codec::codec& codec, const std::st
     const std::string_view name = codec.name();
     const bool plain = name.find("plain") != std::string_view::npos;
     std::string_view t = data::prompts::ground_plain_user;
-    if (!plain) t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main : data::prompts::ground_obb_json_main;
+    if (!plain)
+        t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main
+                                                     : data::prompts::ground_obb_json_main;
     return detail::replace_all(std::string(t), "{prompt}", query);
 }
 
 /// Grounding of one referring expression on one image.
 inline grounding_result ground(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
-                               zoom::backend& model, const std::string& query, const zoom::generation_options& generation = {}) {
+                               zoom::backend& model, const std::string& query,
+                               const zoom::generation_options& generation = {}) {
     grounding_result r;
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
     r.query = query;
@@ -22105,7 +23042,7 @@ inline grounding_result ground(const image& original, const box_codec::codec& co
     r.prompt = grounding_prompt(codec, query);
     r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
     r.usage = model.last_usage();
-    box_codec::decode_options d;  // the model's frame: no mapping, labels kept as written
+    box_codec::decode_options d; // the model's frame: no mapping, labels kept as written
     d.frame = geometry::frame{r.plan.resized_width, r.plan.resized_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
     if (!r.decoded.objects.empty()) {
@@ -22145,11 +23082,11 @@ inline void draw_objects(image& img, const std::vector<box_codec::object>& objec
             imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
         } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
             const double pi = 3.14159265358979323846;
-            imaging::draw_polygon(img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col,
-                                  thick);
+            imaging::draw_polygon(
+                img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col, thick);
         } else if (c.size() >= 8) {
-            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]}, geometry::point{c[4], c[5]},
-                                   geometry::point{c[6], c[7]}};
+            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]},
+                                   geometry::point{c[4], c[5]}, geometry::point{c[6], c[7]}};
             imaging::draw_polygon(img, q, col, thick);
         }
     }
@@ -22165,11 +23102,12 @@ struct run_request {
 
 /// Runs a preset's task on one image; the result as JSON (`detection_result`, `grounding_result`, or
 /// the zoom chain's result with `"task": "vqa"`). Missing inputs are `rscovlm.usage.*` errors.
-template <class Kinds>
-nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::backend& model, const run_request& req) {
+template <class Kinds> nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::backend& model,
+                                          const run_request& req) {
     const task t = task_of(p);
     if (t == task::vqa) {
-        if (req.question.empty()) RSCOVLM_THROW(usage_error, "no_question", "pipeline '" + p.name() + "' (vqa) needs a question");
+        if (req.question.empty())
+            RSCOVLM_THROW(usage_error, "no_question", "pipeline '" + p.name() + "' (vqa) needs a question");
         zoom::memory_source src(original);
         zoom::chain_result cr = p.template get<zoom::kind>().run(src, req.question, model);
         nlohmann::json j = cr;
@@ -22180,7 +23118,8 @@ nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::
     auto& codec = p.template get<box_codec::kind>();
     auto& sizing = p.template get<resolution::kind>();
     if (t == task::grounding) {
-        if (req.query.empty()) RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
+        if (req.query.empty())
+            RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
         return ground(original, codec, sizing, model, req.query, req.generation);
     }
     return detect(original, codec, sizing, model, req.classes, req.generation);

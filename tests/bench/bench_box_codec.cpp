@@ -13,8 +13,8 @@
 namespace bc = rscovlm::box_codec;
 
 int main(int argc, char** argv) {
-    const std::vector<std::string> classes = {"plane", "ship", "storage-tank", "small-vehicle", "large-vehicle",
-                                              "harbor", "bridge", "helicopter"};
+    const std::vector<std::string> classes = {"plane",         "ship",   "storage-tank", "small-vehicle",
+                                              "large-vehicle", "harbor", "bridge",       "helicopter"};
     // the same deterministic answer as box_codec_ref.py: 1000 lines "x1,y1,...,x4,y4 label"
     std::string answer;
     std::uint32_t state = 12345;
@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
         return (state >> 8) % 1000;
     };
     for (int i = 0; i < 1000; ++i) {
-        for (int k = 0; k < 8; ++k) answer += std::to_string(next()) + (k < 7 ? "," : " ");
+        for (int k = 0; k < 8; ++k)
+            answer += std::to_string(next()) + (k < 7 ? "," : " ");
         answer += bc::display_name(classes[static_cast<std::size_t>(i) % classes.size()]) + "\n";
     }
     bc::decode_options o;
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
     bc::decode_options fuzzy = o;
     const std::string misspelt = [&] {
         std::string s;
-        for (int i = 0; i < 1000; ++i) s += "1,2,3,4,5,6,7,8 storage tanks\n";
+        for (int i = 0; i < 1000; ++i)
+            s += "1,2,3,4,5,6,7,8 storage tanks\n";
         return s;
     }();
     const double tf = rscovlm::bench::time_median([&] { (void)codec.decode(misspelt, fuzzy); }, 5, 0.3);

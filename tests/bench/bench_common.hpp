@@ -45,6 +45,8 @@ inline void report(const std::string& name, double value, const std::string& uni
 }
 
 /// Keeps the optimiser from discarding a computed value.
-template <class T> inline void do_not_optimize(const T& v) { asm volatile("" : : "g"(&v) : "memory"); }
+template <class T> inline void do_not_optimize(const T& v) {
+    asm volatile("" : : "g"(&v) : "memory");
+}
 
 } // namespace rscovlm::bench

@@ -58,19 +58,23 @@ void bench_packing() {
     const std::size_t n = 100000;
     const auto lengths = bench_lengths(n);
     std::vector<data::packing_item> items;
-    for (std::size_t i = 0; i < n; ++i) items.push_back({i, lengths[i]});
+    for (std::size_t i = 0; i < n; ++i)
+        items.push_back({i, lengths[i]});
     std::vector<std::vector<std::size_t>> plan;
     data::packing_options po;
     const double t_plan = bench::time_median([&] { plan = data::plan_packs(items, po); });
     std::size_t py_groups = 0;
     const double t_py = python_plan_seconds(n, py_groups);
     std::size_t tokens = 0;
-    for (auto l : lengths) tokens += l;
+    for (auto l : lengths)
+        tokens += l;
     std::printf("packing plan: %zu items -> %zu packs (fill %.1f%% of 6144)%s\n", n, plan.size(),
                 100.0 * static_cast<double>(tokens) / (static_cast<double>(plan.size()) * 6144.0),
-                t_py > 0 ? (py_groups == plan.size() ? ", same pack count as the Python reference" : ", PACK COUNT DIFFERS from the Python reference") : "");
-    bench::report("packing plan (items/s)", static_cast<double>(n) / t_plan, "item/s", t_py > 0 ? static_cast<double>(n) / t_py : 0,
-                  "Python reference logic");
+                t_py > 0 ? (py_groups == plan.size() ? ", same pack count as the Python reference"
+                                                     : ", PACK COUNT DIFFERS from the Python reference")
+                         : "");
+    bench::report("packing plan (items/s)", static_cast<double>(n) / t_plan, "item/s",
+                  t_py > 0 ? static_cast<double>(n) / t_py : 0, "Python reference logic");
 
     // 2. Flattening encoded samples into packed rows (ids, labels, 3-axis positions, pixels of 1 image).
     std::vector<engine::encoded_sample> samples(256);
@@ -79,20 +83,23 @@ void bench_packing() {
         const std::size_t len = lengths[i];
         s.input_ids.assign(len, 7);
         s.labels.assign(len, -100);
-        for (auto& a : s.position_ids) a.assign(len, 3);
+        for (auto& a : s.position_ids)
+            a.assign(len, 3);
         s.image_grid_thw.push_back({1, 16, 16});
         s.pixel_values.assign(256 * 1176, 0.5f);
         s.pixel_rows = 256;
     }
     std::vector<data::packing_item> its;
-    for (std::size_t i = 0; i < samples.size(); ++i) its.push_back({i, samples[i].input_ids.size()});
+    for (std::size_t i = 0; i < samples.size(); ++i)
+        its.push_back({i, samples[i].input_ids.size()});
     const auto groups = data::plan_packs(its, po);
     std::size_t flat_tokens = 0;
     const double t_flat = bench::time_median([&] {
         flat_tokens = 0;
         for (const auto& g : groups) {
             std::vector<const engine::encoded_sample*> m;
-            for (auto id : g) m.push_back(&samples[id]);
+            for (auto id : g)
+                m.push_back(&samples[id]);
             const data::packed_sequence row = data::flatten_pack(m);
             flat_tokens += row.input_ids.size();
             bench::do_not_optimize(row);
@@ -101,7 +108,7 @@ void bench_packing() {
     bench::report("flatten packs incl. pixels (tokens/s)", static_cast<double>(flat_tokens) / t_flat, "token/s");
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     const std::string scale = argc > 1 ? argv[1] : "uhr";
@@ -120,7 +127,8 @@ int main(int argc, char** argv) {
     }
     data::scene sc;
     const double t_scene = bench::time_once([&] { sc = data::make_scene(so); });
-    bench::report("scene generation (" + std::to_string(so.width) + "x" + std::to_string(so.height) + ")", t_scene, "s");
+    bench::report("scene generation (" + std::to_string(so.width) + "x" + std::to_string(so.height) + ")", t_scene,
+                  "s");
     const std::string src_png = (tmp / "src" / "images" / "scene.png").string();
     const double t_png = bench::time_once([&] { io::save_png(src_png, sc.image); });
     bench::report("source PNG encode", t_png, "s");
@@ -160,8 +168,8 @@ int main(int argc, char** argv) {
     std::printf("split: %zu patches of 1024 (gap 200)\n", rep.patches.size());
     bench::report("split (patches/s)", split_pps, "patch/s", base_pps, "decode+encode baseline");
     bench::report("decode+encode-only baseline (patches/s)", base_pps, "patch/s");
-    bench::report("split, PNG zlib level 1 (patches/s)", static_cast<double>(rep_fast.patches.size()) / t_fast, "patch/s",
-                  base_pps, "decode+encode baseline");
+    bench::report("split, PNG zlib level 1 (patches/s)", static_cast<double>(rep_fast.patches.size()) / t_fast,
+                  "patch/s", base_pps, "decode+encode baseline");
 
     // Build: detection conversations of the patches, tokenized and preprocessed.
     const std::string tok_path = std::string(RSCOVLM_TEST_DATA_DIR) + "/tokenizer/qwen/tokenizer.json";
@@ -188,7 +196,8 @@ int main(int argc, char** argv) {
         pj.pack = true;
         engine::build_report pr;
         const double t_pack = bench::time_once([&] { pr = engine::build_dataset(pj); });
-        std::printf("packed build: %zu samples -> %zu packs of <= %zu tokens\n", pr.samples, pr.packs, pj.encode.max_length);
+        std::printf("packed build: %zu samples -> %zu packs of <= %zu tokens\n", pr.samples, pr.packs,
+                    pj.encode.max_length);
         bench::report("packed build (samples/s)", static_cast<double>(pr.samples) / t_pack, "sample/s",
                       static_cast<double>(br.samples) / t_build, "unpacked build");
     }

@@ -68,7 +68,8 @@ void write_dataset(const std::string& dir, std::size_t n_det) {
     const int n_img = 458, per_img = 60;
     const double dets_per_obj = static_cast<double>(n_det) / (n_img * per_img) * 0.9;
     std::vector<std::ofstream> task1;
-    for (const auto& c : classes) task1.emplace_back(fs::path(dir) / "detections" / ("Task1_" + c + ".txt"));
+    for (const auto& c : classes)
+        task1.emplace_back(fs::path(dir) / "detections" / ("Task1_" + c + ".txt"));
     std::ofstream imageset(fs::path(dir) / "imageset.txt");
     char buf[256];
     for (int i = 0; i < n_img; ++i) {
@@ -82,17 +83,18 @@ void write_dataset(const std::string& dir, std::size_t n_det) {
             const geo::rbox b{r.uni(50, 3950), r.uni(50, 3950), r.uni(10, 120), r.uni(8, 60), r.uni(-1.6, 1.6)};
             const auto q = ev::rbox_corners(b);
             const int diff = r.uni() < 0.1 ? 1 : 0;
-            std::snprintf(buf, sizeof buf, "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %s %d\n", q[0].x, q[0].y, q[1].x, q[1].y,
-                          q[2].x, q[2].y, q[3].x, q[3].y, classes[c].c_str(), diff);
+            std::snprintf(buf, sizeof buf, "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %s %d\n", q[0].x, q[0].y, q[1].x,
+                          q[1].y, q[2].x, q[2].y, q[3].x, q[3].y, classes[c].c_str(), diff);
             gt << buf;
             const int n = static_cast<int>(dets_per_obj * r.uni(0.0, 2.0) + 0.5);
             for (int m = 0; m < n; ++m) {
                 const double jit = m == 0 ? 0.05 : 0.3;
-                const geo::rbox d{b.cx + r.uni(-jit, jit) * b.w, b.cy + r.uni(-jit, jit) * b.h, b.w * r.uni(1 - jit, 1 + jit),
-                                  b.h * r.uni(1 - jit, 1 + jit), b.theta + r.uni(-jit, jit)};
+                const geo::rbox d{b.cx + r.uni(-jit, jit) * b.w, b.cy + r.uni(-jit, jit) * b.h,
+                                  b.w * r.uni(1 - jit, 1 + jit), b.h * r.uni(1 - jit, 1 + jit),
+                                  b.theta + r.uni(-jit, jit)};
                 const auto dq = ev::rbox_corners(d);
-                std::snprintf(buf, sizeof buf, "%s %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", name, r.uni(0.05, 1.0),
-                              dq[0].x, dq[0].y, dq[1].x, dq[1].y, dq[2].x, dq[2].y, dq[3].x, dq[3].y);
+                std::snprintf(buf, sizeof buf, "%s %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", name,
+                              r.uni(0.05, 1.0), dq[0].x, dq[0].y, dq[1].x, dq[1].y, dq[2].x, dq[2].y, dq[3].x, dq[3].y);
                 task1[c] << buf;
             }
         }
@@ -100,27 +102,28 @@ void write_dataset(const std::string& dir, std::size_t n_det) {
         const int fps = static_cast<int>(per_img * dets_per_obj / 9.0);
         for (int m = 0; m < fps; ++m) {
             const std::size_t c = static_cast<std::size_t>(r.next() % classes.size());
-            const auto dq = ev::rbox_corners({r.uni(50, 3950), r.uni(50, 3950), r.uni(10, 120), r.uni(8, 60), r.uni(-1.6, 1.6)});
-            std::snprintf(buf, sizeof buf, "%s %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", name, r.uni(0.05, 0.6), dq[0].x,
-                          dq[0].y, dq[1].x, dq[1].y, dq[2].x, dq[2].y, dq[3].x, dq[3].y);
+            const auto dq =
+                ev::rbox_corners({r.uni(50, 3950), r.uni(50, 3950), r.uni(10, 120), r.uni(8, 60), r.uni(-1.6, 1.6)});
+            std::snprintf(buf, sizeof buf, "%s %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", name, r.uni(0.05, 0.6),
+                          dq[0].x, dq[0].y, dq[1].x, dq[1].y, dq[2].x, dq[2].y, dq[3].x, dq[3].y);
             task1[c] << buf;
         }
     }
 }
 
-template <class F>
-double pairs_per_second(const std::vector<std::pair<geo::quad, geo::quad>>& pairs, F&& f) {
+template <class F> double pairs_per_second(const std::vector<std::pair<geo::quad, geo::quad>>& pairs, F&& f) {
     double sink = 0;
     const int reps = 20;
     const double s = rscovlm::bench::time_median([&] {
         for (int k = 0; k < reps; ++k)
-            for (const auto& p : pairs) sink += f(p.first, p.second);
+            for (const auto& p : pairs)
+                sink += f(p.first, p.second);
     });
     rscovlm::bench::do_not_optimize(sink);
     return static_cast<double>(pairs.size()) * reps / s;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     if (argc >= 3 && std::string(argv[1]) == "write") {
@@ -129,7 +132,8 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc < 3 || std::string(argv[1]) != "run") {
-        std::fprintf(stderr, "usage: bench_eval write DIR [detections] | bench_eval run DIR [shapely_pps devkit_pps eval_s]\n");
+        std::fprintf(stderr,
+                     "usage: bench_eval write DIR [detections] | bench_eval run DIR [shapely_pps devkit_pps eval_s]\n");
         return 2;
     }
     const std::string dir = argv[2];
@@ -139,9 +143,11 @@ int main(int argc, char** argv) {
 
     const auto pairs = load_pairs(std::string(RSCOVLM_TEST_DATA_DIR) + "/iou/pairs.jsonl");
     std::printf("IoU on %zu golden pairs (tests/data/iou/pairs.jsonl)\n", pairs.size());
-    const double exact1 = pairs_per_second(pairs, [](const geo::quad& a, const geo::quad& b) { return ev::quad_iou(a, b); });
+    const double exact1 =
+        pairs_per_second(pairs, [](const geo::quad& a, const geo::quad& b) { return ev::quad_iou(a, b); });
     rscovlm::bench::report("exact quad IoU, 1 thread", exact1, "pairs/s", ref_shapely, "shapely");
-    if (ref_devkit > 0) rscovlm::bench::report("exact quad IoU, 1 thread", exact1, "pairs/s", ref_devkit, "devkit polyiou");
+    if (ref_devkit > 0)
+        rscovlm::bench::report("exact quad IoU, 1 thread", exact1, "pairs/s", ref_devkit, "devkit polyiou");
     {
         // all cores: the same pairs split over `cores` threads
         std::vector<geo::quad> qa, qb;
@@ -153,7 +159,8 @@ int main(int argc, char** argv) {
         const int reps = 20;
         const double s = rscovlm::bench::time_median([&] {
             ev::detail::parallel_rows(pairs.size() * reps, static_cast<int>(cores), [&](std::size_t b, std::size_t e) {
-                for (std::size_t i = b; i < e; ++i) out[i % pairs.size()] = ev::quad_iou(qa[i % qa.size()], qb[i % qb.size()]);
+                for (std::size_t i = b; i < e; ++i)
+                    out[i % pairs.size()] = ev::quad_iou(qa[i % qa.size()], qb[i % qb.size()]);
             });
         });
         const double pps = static_cast<double>(pairs.size()) * reps / s;
@@ -180,7 +187,8 @@ int main(int argc, char** argv) {
 
     std::printf("\nDOTA Task1 evaluation of %s (reading files included)\n", dir.c_str());
     std::size_t n_det = 0;
-    for (const auto& c : ev::read_task1_dir(dir + "/detections", ev::dota_v1_classes())) n_det += c.dets.size();
+    for (const auto& c : ev::read_task1_dir(dir + "/detections", ev::dota_v1_classes()))
+        n_det += c.dets.size();
     std::printf("%zu detections\n", n_det);
     for (const auto& [name, proto, threads] :
          {std::tuple<const char*, ev::dota_protocol, int>{"devkit protocol, all cores", ev::dota_protocol::devkit, 0},
@@ -192,7 +200,8 @@ int main(int argc, char** argv) {
         double map = 0;
         if (proto == ev::dota_protocol::mmrotate) {
             // mmrotate's DOTADataset rejects the header lines: evaluate without them
-            const auto gt = ev::read_dota_gt_dir(dir + "/annotations", ev::read_imageset(dir + "/imageset.txt"), ev::gt_syntax::devkit);
+            const auto gt = ev::read_dota_gt_dir(dir + "/annotations", ev::read_imageset(dir + "/imageset.txt"),
+                                                 ev::gt_syntax::devkit);
             const double s = rscovlm::bench::time_once([&] {
                 map = ev::evaluate_dota(gt, ev::read_task1_dir(dir + "/detections", ev::dota_v1_classes()), o).map;
             });

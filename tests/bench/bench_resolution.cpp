@@ -52,7 +52,8 @@ image make_pattern(int w, int h) {
             s = s * 1664525u + 1013904223u;
             const int n = static_cast<int>((s >> 24) & 31) - 16;
             const bool road = (x % 257) < 6 || (y % 199) < 5;
-            const int base[3] = {road ? 180 : 60 + (x * 90) / w, road ? 180 : 90 + (y * 80) / h, road ? 170 : 50 + ((x + y) % 64)};
+            const int base[3] = {road ? 180 : 60 + (x * 90) / w, road ? 180 : 90 + (y * 80) / h,
+                                 road ? 170 : 50 + ((x + y) % 64)};
             for (int c = 0; c < 3; ++c) {
                 const int v = base[c] + n;
                 im.at(x, y, c) = static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -78,8 +79,7 @@ struct timing {
 
 // Best (minimum) wall-clock and thread CPU time over `reps` runs after one warm-up run: the minimum is the
 // estimator least disturbed by other processes on a shared machine (resolution_ref.py does the same).
-template <class F>
-timing measure(F&& f, int reps = 5) {
+template <class F> timing measure(F&& f, int reps = 5) {
     f();
     std::vector<double> w, c;
     for (int i = 0; i < reps; ++i) {
@@ -92,20 +92,24 @@ timing measure(F&& f, int reps = 5) {
 
 void row(const std::string& name, double ours, double ref, const char* ref_name) {
     if (ref > 0)
-        std::printf("  %-40s %10.2f ms   %s %10.2f ms   speed-up %6.2fx\n", name.c_str(), ours, ref_name, ref, ref / ours);
+        std::printf("  %-40s %10.2f ms   %s %10.2f ms   speed-up %6.2fx\n", name.c_str(), ours, ref_name, ref,
+                    ref / ours);
     else
         std::printf("  %-40s %10.2f ms\n", name.c_str(), ours);
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     std::string write_dir, image_dir, ref_path;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
-        if (a == "--write-images") write_dir = argv[i + 1];
-        else if (a == "--images") image_dir = argv[i + 1];
-        else if (a == "--ref") ref_path = argv[i + 1];
+        if (a == "--write-images")
+            write_dir = argv[i + 1];
+        else if (a == "--images")
+            image_dir = argv[i + 1];
+        else if (a == "--ref")
+            ref_path = argv[i + 1];
     }
     if (!write_dir.empty()) {
         for (const auto& b : images) {
@@ -134,8 +138,8 @@ int main(int argc, char** argv) {
 #endif
     std::printf("rscovlm resolution benchmark (multi-task budget 64..1296 tokens), %d hardware threads\n", hw);
     std::printf("decoders: PNG %s, JPEG %s; reference: Pillow + numpy, single-threaded\n", png_backend, jpeg_backend);
-    std::printf("resize kernels: %s\n", imaging::resize_simd_available() ? "AVX2 (scalar shown for comparison)"
-                                                                          : "portable scalar");
+    std::printf("resize kernels: %s\n",
+                imaging::resize_simd_available() ? "AVX2 (scalar shown for comparison)" : "portable scalar");
     for (const auto& b : images)
         for (const char* fmt : formats) {
             const std::string key = b.name + (std::string(fmt) == "png" ? "" : "." + std::string(fmt));
@@ -150,7 +154,8 @@ int main(int argc, char** argv) {
             o.min_pixels = 64LL * 28 * 28;
             o.max_pixels = 1296LL * 28 * 28;
             const image decoded0 = io::decode_image(bytes);
-            const auto target = resolution::smart_resize(decoded0.height, decoded0.width, 28, o.min_pixels, o.max_pixels);
+            const auto target =
+                resolution::smart_resize(decoded0.height, decoded0.width, 28, o.min_pixels, o.max_pixels);
             std::printf("\n%s.%s (%zu bytes) -> %dx%d, pixel_values [%d, 1176]\n", b.name.c_str(), fmt, bytes.size(),
                         target.width, target.height, target.width * target.height / 196);
             for (int threads : {1, 0}) {
@@ -170,8 +175,8 @@ int main(int argc, char** argv) {
                 ro_scalar.simd = false;
                 image resized_scalar;
                 const timing t_res_scalar = measure([&] {
-                    resized_scalar = imaging::resize(decoded, target.width, target.height, imaging::filter::bicubic,
-                                                     ro_scalar);
+                    resized_scalar =
+                        imaging::resize(decoded, target.width, target.height, imaging::filter::bicubic, ro_scalar);
                 });
                 if (resized_scalar.data != resized.data) {
                     std::fprintf(stderr, "resize: the SIMD and the scalar output differ\n");
@@ -200,7 +205,8 @@ int main(int argc, char** argv) {
                 });
                 if (single) {
                     std::printf(" %s, wall-clock vs Pillow wall-clock:\n", tag.c_str());
-                    row(std::string("decode (") + (std::string(fmt) == "png" ? png_backend : jpeg_backend) + ")", t_dec.wall_ms, refw("decode"), "Pillow");
+                    row(std::string("decode (") + (std::string(fmt) == "png" ? png_backend : jpeg_backend) + ")",
+                        t_dec.wall_ms, refw("decode"), "Pillow");
                     row("resize bicubic (Pillow-exact)", t_res.wall_ms, refw("resize"), "Pillow");
                     row("normalize+patchify", t_norm, refw("normalize_patchify"), "numpy ");
                     row("total (decode..patchify)", t_total.wall_ms, refw("total"), "P+np  ");

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -41,8 +41,10 @@ std::string default_corpus() {
         while (std::getline(f, line)) {
             auto j = nlohmann::json::parse(line);
             std::string t = j.contains("text") ? j["text"].get<std::string>() : j["rendered"].get<std::string>();
-            while (!t.empty() && t.front() == '\n') t.erase(t.begin());
-            while (!t.empty() && t.back() == '\n') t.pop_back();
+            while (!t.empty() && t.front() == '\n')
+                t.erase(t.begin());
+            while (!t.empty() && t.back() == '\n')
+                t.pop_back();
             if (!t.empty()) blocks.push_back(t);
         }
     }
@@ -61,7 +63,8 @@ template <class F> double cpu_once(F&& f) {
 }
 
 double ref_value(const nlohmann::json& ref, const char* engine, const char* key) {
-    if (!ref.is_object() || !ref.contains(engine) || !ref[engine].contains(key) || !ref[engine][key].is_number()) return 0;
+    if (!ref.is_object() || !ref.contains(engine) || !ref[engine].contains(key) || !ref[engine][key].is_number())
+        return 0;
     return ref[engine][key].get<double>();
 }
 
@@ -73,12 +76,17 @@ int main(int argc, char** argv) {
     std::string corpus_path, ref_path;
     int repeats = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--tokenizer")) tok_path = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--corpus")) corpus_path = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--ref")) ref_path = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--repeats")) repeats = std::max(1, std::atoi(argv[i + 1]));
+        if (!std::strcmp(argv[i], "--tokenizer"))
+            tok_path = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--corpus"))
+            corpus_path = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--ref"))
+            ref_path = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--repeats"))
+            repeats = std::max(1, std::atoi(argv[i + 1]));
         else {
-            std::fprintf(stderr, "usage: bench_tokenizer [--tokenizer FILE] [--corpus TXT] [--ref REF.json] [--repeats N]\n");
+            std::fprintf(stderr,
+                         "usage: bench_tokenizer [--tokenizer FILE] [--corpus TXT] [--ref REF.json] [--repeats N]\n");
             return 2;
         }
     }
@@ -104,17 +112,15 @@ int main(int argc, char** argv) {
     double load_s = 1e30, load_cpu = 1e30;
     for (int r = 0; r < repeats; ++r) {
         double cpu = 0;
-        double s = bench::time_once([&] {
-            cpu = cpu_once([&] { bench::do_not_optimize(tokenizer::bpe_tokenizer::from_file(tok_path)); });
-        });
+        double s = bench::time_once(
+            [&] { cpu = cpu_once([&] { bench::do_not_optimize(tokenizer::bpe_tokenizer::from_file(tok_path)); }); });
         load_s = std::min(load_s, s);
         load_cpu = std::min(load_cpu, cpu);
     }
     auto tok = tokenizer::bpe_tokenizer::from_file(tok_path);
     auto compare = [](const char* what, double ours_ms, double ours_cpu_ms, double ref_ms, double ref_cpu_ms,
                       const char* ref_name) {
-        if (ref_ms > 0)
-            std::printf("  -> %s: %.1fx faster than %s by wall clock", what, ref_ms / ours_ms, ref_name);
+        if (ref_ms > 0) std::printf("  -> %s: %.1fx faster than %s by wall clock", what, ref_ms / ours_ms, ref_name);
         if (ref_cpu_ms > 0) std::printf(", %.1fx by CPU time", ref_cpu_ms / ours_cpu_ms);
         if (ref_ms > 0) std::printf("\n");
     };
@@ -127,8 +133,8 @@ int main(int argc, char** argv) {
     rep("  rust tokenizers load (wall)", ref_value(ref, "rust", "load_ms"), "ms");
     rep("  rust tokenizers load (cpu)", ref_value(ref, "rust", "load_cpu_ms"), "ms");
     rep("  @huggingface/tokenizers load (wall)", ref_value(ref, "js", "load_ms"), "ms");
-    compare("load", load_s * 1e3, load_cpu * 1e3, ref_value(ref, "rust", "load_ms"), ref_value(ref, "rust", "load_cpu_ms"),
-            "the Rust engine (target 3x)");
+    compare("load", load_s * 1e3, load_cpu * 1e3, ref_value(ref, "rust", "load_ms"),
+            ref_value(ref, "rust", "load_cpu_ms"), "the Rust engine (target 3x)");
     compare("load", load_s * 1e3, load_cpu * 1e3, ref_value(ref, "js", "load_ms"), ref_value(ref, "js", "load_cpu_ms"),
             "the JS port");
 
@@ -140,7 +146,8 @@ int main(int argc, char** argv) {
         double cpu = 0;
         double s = bench::time_once([&] {
             cpu = cpu_once([&] {
-                for (auto b : blocks) n += tok.encode(b).size();
+                for (auto b : blocks)
+                    n += tok.encode(b).size();
             });
         });
         tokens = n;
@@ -161,7 +168,8 @@ int main(int argc, char** argv) {
     compare("encode throughput", seq_s * 1e3, seq_cpu * 1e3, ref_value(ref, "js", "encode_1t_ms"),
             ref_value(ref, "js", "encode_1t_cpu_ms"), "the JS port (target 10x)");
     if (ref.contains("rust") && ref["rust"].contains("tokens") && ref["rust"]["tokens"] != tokens)
-        std::printf("  !! token count differs from the Rust engine: %zu vs %s\n", tokens, ref["rust"]["tokens"].dump().c_str());
+        std::printf("  !! token count differs from the Rust engine: %zu vs %s\n", tokens,
+                    ref["rust"]["tokens"].dump().c_str());
 
     // ---- encode_batch: 1 vs 2 threads (per-worker caches start empty in every call)
     double b1 = 1e30, b2 = 1e30;

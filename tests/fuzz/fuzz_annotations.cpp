@@ -43,7 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         data::dota_read_options ro;
         ro.dialect = data::dota_dialect::mmrotate;
         const auto a = data::parse_dota(text, "fuzz.txt", ro);
-        for (const auto& o : a.objects) (void)data::format_dota_line(o, {data::dota_number_format::numpy_float32, "", {}, true});
+        for (const auto& o : a.objects)
+            (void)data::format_dota_line(o, {data::dota_number_format::numpy_float32, "", {}, true});
         (void)data::split_annotations("P", 700, 500, a.objects, data::split_options{});
     });
     guard([&] { (void)io::parse_xml_annotation(text, "fuzz.xml", "img"); });

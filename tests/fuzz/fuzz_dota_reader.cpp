@@ -27,8 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (d) dets = d.value();
     // Geometry on the parsed polygons: exact IoU is finite and in [0, 1] for finite input.
     std::vector<rscovlm::geometry::quad> polys;
-    for (const auto& o : gt) polys.push_back(o.poly);
-    for (const auto& x : dets) polys.push_back(x.poly);
+    for (const auto& o : gt)
+        polys.push_back(o.poly);
+    for (const auto& x : dets)
+        polys.push_back(x.poly);
     if (polys.size() > 64) polys.resize(64);
     for (std::size_t i = 0; i + 1 < polys.size(); ++i) {
         const double v = ev::quad_iou(polys[i], polys[i + 1]);
@@ -49,11 +51,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         data_gt.images.push_back(dets.empty() ? std::string("img") : dets[0].image);
         data_gt.objects.push_back(gt);
         std::vector<std::string> classes;
-        for (const auto& o : gt) classes.push_back(o.label);
+        for (const auto& o : gt)
+            classes.push_back(o.label);
         if (classes.empty()) classes.push_back("plane");
         if (classes.size() > 8) classes.resize(8);
         std::vector<ev::class_detections> cd;
-        for (const auto& c : classes) cd.push_back(ev::class_detections{c, true, dets.size() > 256 ? std::vector<ev::detection>(dets.begin(), dets.begin() + 256) : dets});
+        for (const auto& c : classes)
+            cd.push_back(ev::class_detections{
+                c, true, dets.size() > 256 ? std::vector<ev::detection>(dets.begin(), dets.begin() + 256) : dets});
         ev::dota_eval_options o;
         o.classes = classes;
         o.threads = 1;

@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     using namespace rscovlm;
     io::load_options o;
     o.to_rgb = false;
-    o.max_pixels = 1u << 20;  // keep allocations small: larger declared sizes must be refused before decoding
+    o.max_pixels = 1u << 20; // keep allocations small: larger declared sizes must be refused before decoding
     auto r = io::try_decode_image(data, size, o);
     if (r.ok()) {
         const image& img = r.value();

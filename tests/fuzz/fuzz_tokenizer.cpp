@@ -27,7 +27,8 @@ inline std::string tiny_tokenizer_json(bool with_flags) {
         return s;
     };
     json vocab = json::object();
-    for (int b = 0; b < 256; ++b) vocab[sym(static_cast<unsigned char>(b))] = b;
+    for (int b = 0; b < 256; ++b)
+        vocab[sym(static_cast<unsigned char>(b))] = b;
     json merges = json::array();
     int next = 256;
     auto merge = [&](const std::string& a, const std::string& b) {
@@ -45,8 +46,13 @@ inline std::string tiny_tokenizer_json(bool with_flags) {
     merge(sym('\n'), sym('\n'));
     json added = json::array();
     auto add = [&](const std::string& content, bool sw, bool ls, bool rs, bool norm, bool special) {
-        added.push_back({{"id", next++}, {"content", content}, {"single_word", sw}, {"lstrip", ls}, {"rstrip", rs},
-                         {"normalized", norm}, {"special", special}});
+        added.push_back({{"id", next++},
+                         {"content", content},
+                         {"single_word", sw},
+                         {"lstrip", ls},
+                         {"rstrip", rs},
+                         {"normalized", norm},
+                         {"special", special}});
     };
     add("<|im_end|>", false, false, false, false, true);
     add("<tool_call>", false, false, false, false, false);
@@ -57,15 +63,17 @@ inline std::string tiny_tokenizer_json(bool with_flags) {
         add("\xC3\xA9t\xC3\xA9", false, true, true, true, false);
     }
     std::string regex = std::string(rscovlm::tokenizer::qwen2_split_pattern);
-    json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+    json byte_level = {
+        {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
     json j = {{"version", "1.0"},
               {"added_tokens", added},
               {"normalizer", {{"type", "NFC"}}},
               {"pre_tokenizer",
                {{"type", "Sequence"},
                 {"pretokenizers",
-                 json::array({{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}},
-                              byte_level})}}},
+                 json::array(
+                     {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}},
+                      byte_level})}}},
               {"decoder", byte_level},
               {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", false}}}};
     return j.dump();
@@ -75,11 +83,13 @@ inline std::string tiny_tokenizer_json(bool with_flags) {
 
 namespace {
 const rscovlm::tokenizer::bpe_tokenizer& plain() {
-    static const auto t = rscovlm::tokenizer::bpe_tokenizer::from_json_string(tokenizer_fuzz::tiny_tokenizer_json(false));
+    static const auto t =
+        rscovlm::tokenizer::bpe_tokenizer::from_json_string(tokenizer_fuzz::tiny_tokenizer_json(false));
     return t;
 }
 const rscovlm::tokenizer::bpe_tokenizer& flags() {
-    static const auto t = rscovlm::tokenizer::bpe_tokenizer::from_json_string(tokenizer_fuzz::tiny_tokenizer_json(true));
+    static const auto t =
+        rscovlm::tokenizer::bpe_tokenizer::from_json_string(tokenizer_fuzz::tiny_tokenizer_json(true));
     return t;
 }
 } // namespace

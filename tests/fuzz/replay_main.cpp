@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
             corpus.emplace_back(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
         }
     }
-    for (const auto& c : corpus) LLVMFuzzerTestOneInput(c.data(), c.size());
+    for (const auto& c : corpus)
+        LLVMFuzzerTestOneInput(c.data(), c.size());
     std::mt19937_64 rng(20261127);
     const int n = 2000;
     for (int i = 0; i < n; ++i) {
@@ -36,15 +37,24 @@ int main(int argc, char** argv) {
             for (std::size_t m = 0; m < muts && !buf.empty(); ++m) {
                 std::size_t pos = rng() % buf.size();
                 switch (rng() % 4) {
-                case 0: buf[pos] = static_cast<std::uint8_t>(rng()); break;
-                case 1: buf.erase(buf.begin() + static_cast<std::ptrdiff_t>(pos)); break;
-                case 2: buf.insert(buf.begin() + static_cast<std::ptrdiff_t>(pos), static_cast<std::uint8_t>(rng())); break;
-                default: buf.resize(pos); break;
+                case 0:
+                    buf[pos] = static_cast<std::uint8_t>(rng());
+                    break;
+                case 1:
+                    buf.erase(buf.begin() + static_cast<std::ptrdiff_t>(pos));
+                    break;
+                case 2:
+                    buf.insert(buf.begin() + static_cast<std::ptrdiff_t>(pos), static_cast<std::uint8_t>(rng()));
+                    break;
+                default:
+                    buf.resize(pos);
+                    break;
                 }
             }
         } else {
             buf.resize(rng() % 512);
-            for (auto& b : buf) b = static_cast<std::uint8_t>(rng());
+            for (auto& b : buf)
+                b = static_cast<std::uint8_t>(rng());
         }
         LLVMFuzzerTestOneInput(buf.data(), buf.size());
     }

@@ -2,4 +2,6 @@
 // non-inline definition in a header.
 #include "odr_all.hpp"
 
-int odr_b() { return static_cast<int>(rscovlm::pipeline::kind_names().size()); }
+int odr_b() {
+    return static_cast<int>(rscovlm::pipeline::kind_names().size());
+}

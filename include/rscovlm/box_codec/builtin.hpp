@@ -37,4 +37,4 @@ struct kind {
     using builtin_list = builtin;
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

@@ -54,11 +54,11 @@ inline std::string format_categories(std::string_view tmpl, std::string_view cat
 
 /// An annotation prepared the reference's way for encoding (resized frame, integers).
 struct prepared {
-    std::array<std::int64_t, 4> bbox{};   ///< int(x * rw / ow) of the original bbox
-    std::vector<std::int64_t> polygon;    ///< int(x * rw / ow) of the original polygon
-    std::string name;                     ///< display name
-    std::size_t rank = 0;                 ///< category rank
-    std::size_t order = 0;                ///< input position (stable sort)
+    std::array<std::int64_t, 4> bbox{}; ///< int(x * rw / ow) of the original bbox
+    std::vector<std::int64_t> polygon;  ///< int(x * rw / ow) of the original polygon
+    std::string name;                   ///< display name
+    std::size_t rank = 0;               ///< category rank
+    std::size_t order = 0;              ///< input position (stable sort)
 };
 
 inline geometry::frame effective_frame(const geometry::frame& f) {
@@ -75,15 +75,16 @@ inline geometry::frame effective_frame(const geometry::frame& f) {
 /// The RSCoVLM preparation (dense_det_dataset.py `preprocess_coco_format_metadata`,
 /// `resize_coordinates_in_metadata`, then `annotations.sort(key=(category_rank, bbox[1], bbox[0]))`).
 /// `lowercase_rank_key` selects RSCoVLM's (true) or LMMRotate's (false) class sort key.
-inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const encode_options& opt,
-                                     bool need_polygon, bool lowercase_rank_key = true) {
+inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const encode_options& opt, bool need_polygon,
+                                     bool lowercase_rank_key = true) {
     const geometry::frame f = effective_frame(opt.frame);
     std::vector<std::string> classes = opt.classes;
     if (classes.empty()) {
         for (const auto& a : anns) {
             const std::string d = display_name(a.label);
             bool seen = false;
-            for (const auto& c : classes) seen = seen || display_name(c) == d;
+            for (const auto& c : classes)
+                seen = seen || display_name(c) == d;
             if (!seen) classes.push_back(a.label);
         }
     }
@@ -116,12 +117,14 @@ inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const 
             box = geometry::hbox{x0, y0, static_cast<double>(::rscovlm::detail::py::int_trunc(x0 + (x1 - x0))),
                                  static_cast<double>(::rscovlm::detail::py::int_trunc(y0 + (y1 - y0)))};
         } else {
-            RSCOVLM_THROW(codec_error, "bad_polygon", "annotation " + std::to_string(i) + " has neither bbox nor polygon");
+            RSCOVLM_THROW(codec_error, "bad_polygon",
+                          "annotation " + std::to_string(i) + " has neither bbox nor polygon");
         }
         if (poly.empty()) poly = {box.x1, box.y1, box.x2, box.y1, box.x2, box.y2, box.x1, box.y2};
         if (need_polygon && (poly.size() < 8 || poly.size() % 2 != 0))
             RSCOVLM_THROW(codec_error, "bad_polygon",
-                          "annotation " + std::to_string(i) + ": polygon needs at least 4 points (an even count of at least 8 values), got " +
+                          "annotation " + std::to_string(i) +
+                              ": polygon needs at least 4 points (an even count of at least 8 values), got " +
                               std::to_string(poly.size()) + " values");
         p.bbox = {geometry::to_resized_int(box.x1, f.resized_width, f.orig_width),
                   geometry::to_resized_int(box.y1, f.resized_height, f.orig_height),
@@ -136,7 +139,8 @@ inline std::vector<prepared> prepare(const std::vector<annotation>& anns, const 
         return a.bbox[0] < b.bbox[0];
     });
     if (opt.rename)
-        for (auto& p : out) p.name = opt.rename(p.name);
+        for (auto& p : out)
+            p.name = opt.rename(p.name);
     return out;
 }
 
@@ -199,12 +203,14 @@ inline void to_original_frame(std::vector<double>& v, box_kind kind, const geome
 /// Shared last step of every decoder: checks the count of values, matches the label, maps the
 /// box back, appends it or records why not. `values` are in the resized frame.
 /// `item` is the item's text, or a callable returning it (only called when the item is dropped).
-template <class Item>
-inline void finish(decode_result& r, const label_matcher& m, const geometry::frame& f, box_kind kind,
-                   std::vector<double> values, std::string_view raw_label, std::size_t index, const Item& item) {
+template <class Item> inline void finish(decode_result& r, const label_matcher& m, const geometry::frame& f,
+                                         box_kind kind, std::vector<double> values, std::string_view raw_label,
+                                         std::size_t index, const Item& item) {
     auto item_text = [&item]() -> std::string {
-        if constexpr (std::is_invocable_v<const Item&>) return item();
-        else return std::string(std::string_view(item));
+        if constexpr (std::is_invocable_v<const Item&>)
+            return item();
+        else
+            return std::string(std::string_view(item));
     };
     const std::size_t k = arity(kind);
     if (values.size() < k) {
@@ -212,7 +218,7 @@ inline void finish(decode_result& r, const label_matcher& m, const geometry::fra
         return;
     }
     if (values.size() > k) {
-        r.dropped.add("extra_numbers", index, item_text());  // kept: the reference keeps poly[:8]
+        r.dropped.add("extra_numbers", index, item_text()); // kept: the reference keeps poly[:8]
         values.resize(k);
     }
     for (double v : values)
@@ -242,5 +248,5 @@ inline bool says_none(std::string_view s) {
     return ::rscovlm::detail::py::rstrip(low, ".") == "there are none";
 }
 
-}  // namespace detail
-}  // namespace rscovlm::box_codec
+} // namespace detail
+} // namespace rscovlm::box_codec

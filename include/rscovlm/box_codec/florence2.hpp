@@ -77,9 +77,12 @@ public:
         std::string out;
         const std::string* last = nullptr;
         for (const auto& it : items) {
-            if (!last || *last != it.name) out += it.name;
-            else out += "<sep>";
-            for (auto v : it.poly) out += "<loc_" + std::to_string(v) + ">";
+            if (!last || *last != it.name)
+                out += it.name;
+            else
+                out += "<sep>";
+            for (auto v : it.poly)
+                out += "<loc_" + std::to_string(v) + ">";
             last = &it.name;
         }
         return out;
@@ -141,7 +144,8 @@ private:
     static std::size_t loc_len(std::string_view s, std::size_t i) noexcept {
         if (s.compare(i, 5, "<loc_") != 0) return 0;
         std::size_t k = i + 5;
-        while (k < s.size() && s[k] >= '0' && s[k] <= '9') ++k;
+        while (k < s.size() && s[k] >= '0' && s[k] <= '9')
+            ++k;
         if (k == i + 5 || k >= s.size() || s[k] != '>') return 0;
         return k + 1 - i;
     }
@@ -160,7 +164,8 @@ private:
         std::string_view strip = pt;
         if (strip.compare(0, 4, "loc_") == 0) {
             std::size_t k = 4;
-            while (k < strip.size() && strip[k] >= '0' && strip[k] <= '9') ++k;
+            while (k < strip.size() && strip[k] >= '0' && strip[k] <= '9')
+                ++k;
             if (k > 4 && k < strip.size() && strip[k] == '>') strip = strip.substr(k + 1);
         }
         if (strip.empty()) return;
@@ -181,7 +186,7 @@ private:
                     }
                 if (stop != std::string_view::npos) break;
             }
-            if (strip[p] == '\n') break;  // '.' does not cross a newline
+            if (strip[p] == '\n') break; // '.' does not cross a newline
         }
         if (stop == std::string_view::npos) {
             r.dropped.add("bad_format", index++, pt);
@@ -225,7 +230,7 @@ private:
                     r.dropped.add("bad_format", index++, item);
                     continue;
                 }
-                if (q.size() % 2 == 1) q.pop_back();  // abandon the last element if not paired
+                if (q.size() % 2 == 1) q.pop_back(); // abandon the last element if not paired
                 for (std::size_t c = 0; c + 1 < q.size(); c += 2) {
                     q[c] = dequantize(q[c], orig.orig_width);
                     q[c + 1] = dequantize(q[c + 1], orig.orig_height);
@@ -236,4 +241,4 @@ private:
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

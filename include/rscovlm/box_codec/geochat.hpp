@@ -33,7 +33,9 @@ public:
         for (const auto& p : prepared) {
             const annotation& a = anns[p.order];
             geometry::hbox b = a.bbox ? *a.bbox : geometry::bounds(geometry::quad_from_flat(a.polygon.data()));
-            auto q = [](double v, int size) { return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 100.0), 0, 100); };
+            auto q = [](double v, int size) {
+                return std::clamp<std::int64_t>(::rscovlm::detail::py::int_trunc(v / size * 100.0), 0, 100);
+            };
             if (!out.empty()) out.push_back('\n');
             out += "<p>" + p.name + "</p> {<" + std::to_string(q(b.x1, f.orig_width)) + "><" +
                    std::to_string(q(b.y1, f.orig_height)) + "><" + std::to_string(q(b.x2, f.orig_width)) + "><" +
@@ -53,11 +55,11 @@ public:
         std::string label;
         std::size_t pos = 0, index = 0, ps = s.find("<p>");
         while (pos < s.size()) {
-            if (ps != std::string_view::npos && ps < pos) ps = s.find("<p>", pos);  // keeps the scan linear
+            if (ps != std::string_view::npos && ps < pos) ps = s.find("<p>", pos); // keeps the scan linear
             const std::size_t bs = s.find('{', pos);
             if (bs == std::string_view::npos) break;
             if (ps != std::string_view::npos && ps < bs) {
-                const std::size_t last = s.substr(0, bs).rfind("<p>");  // the closest phrase wins
+                const std::size_t last = s.substr(0, bs).rfind("<p>"); // the closest phrase wins
                 const std::size_t pe = s.substr(0, bs).find("</p>", last + 3);
                 label.assign(s.substr(last + 3, (pe == std::string_view::npos ? bs : pe) - last - 3));
             }
@@ -81,8 +83,10 @@ public:
                     break;
                 }
                 const auto v = ::rscovlm::detail::py::parse_int_as_double(coords.substr(i + 1, e - i - 1));
-                if (!v) ok = false;
-                else vals.push_back(*v);
+                if (!v)
+                    ok = false;
+                else
+                    vals.push_back(*v);
                 i = e + 1;
             }
             if (!ok) {
@@ -101,8 +105,9 @@ public:
     }
 
     std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories("[detection] Locate all the {categories} in the image.", categories_string(classes));
+        return detail::format_categories("[detection] Locate all the {categories} in the image.",
+                                         categories_string(classes));
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

@@ -26,15 +26,18 @@ inline void to_json(nlohmann::json& j, const dropped_item& d) {
 
 inline void to_json(nlohmann::json& j, const drop_report& r) {
     nlohmann::json counts = nlohmann::json::object();
-    for (const auto& kv : r.counts) counts[kv.first] = kv.second;
+    for (const auto& kv : r.counts)
+        counts[kv.first] = kv.second;
     nlohmann::json examples = nlohmann::json::array();
-    for (const auto& d : r.examples) examples.push_back(d);
+    for (const auto& d : r.examples)
+        examples.push_back(d);
     j = nlohmann::json{{"counts", counts}, {"total", r.total()}, {"examples", examples}};
 }
 
 inline void to_json(nlohmann::json& j, const decode_result& r) {
     nlohmann::json objects = nlohmann::json::array();
-    for (const auto& o : r.objects) objects.push_back(o);
+    for (const auto& o : r.objects)
+        objects.push_back(o);
     j = nlohmann::json{{"objects", objects}, {"dropped", r.dropped}, {"fuzzy_matched", r.fuzzy_matched}};
 }
 

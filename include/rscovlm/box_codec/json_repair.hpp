@@ -24,12 +24,16 @@ inline bool nesting_ok(std::string_view s, std::size_t max_depth = 256) {
     bool in_str = false, esc = false;
     for (char c : s) {
         if (in_str) {
-            if (esc) esc = false;
-            else if (c == '\\') esc = true;
-            else if (c == '"') in_str = false;
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
             continue;
         }
-        if (c == '"') in_str = true;
+        if (c == '"')
+            in_str = true;
         else if (c == '[' || c == '{') {
             if (++depth > max_depth) return false;
         } else if ((c == ']' || c == '}') && depth > 0) {
@@ -45,9 +49,13 @@ inline nlohmann::json loads(std::string_view s) {
     return nlohmann::json::parse(s.begin(), s.end(), nullptr, false);
 }
 
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 // Length of the `\s` character (Python `str.isspace()`) at s[i], 0 when none.
-inline std::size_t space_len(std::string_view s, std::size_t i) { return ::rscovlm::detail::py::space_at(s, i); }
+inline std::size_t space_len(std::string_view s, std::size_t i) {
+    return ::rscovlm::detail::py::space_at(s, i);
+}
 
 // re.sub(r'(, *)+', ', ', s)
 inline std::string collapse_commas(std::string_view s) {
@@ -61,7 +69,8 @@ inline std::string collapse_commas(std::string_view s) {
         }
         while (i < s.size() && s[i] == ',') {
             ++i;
-            while (i < s.size() && s[i] == ' ') ++i;
+            while (i < s.size() && s[i] == ' ')
+                ++i;
         }
         o += ", ";
     }
@@ -76,7 +85,8 @@ inline std::string comma_between_numbers(std::string_view s) {
     while (i < s.size()) {
         if (is_digit(s[i])) {
             std::size_t j = i + 1;
-            for (std::size_t k; j < s.size() && (k = space_len(s, j)) != 0;) j += k;
+            for (std::size_t k; j < s.size() && (k = space_len(s, j)) != 0;)
+                j += k;
             if (j > i + 1 && j < s.size() && is_digit(s[j])) {
                 o.push_back(s[i]);
                 o += ", ";
@@ -103,20 +113,21 @@ inline std::string collapse_labels(std::string_view s) {
         }
         while (s.compare(i, key.size(), key) == 0) {
             i += key.size();
-            for (std::size_t k; i < s.size() && (k = space_len(s, i)) != 0;) i += k;
+            for (std::size_t k; i < s.size() && (k = space_len(s, i)) != 0;)
+                i += k;
         }
         o += "\"label\": ";
     }
     return o;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// What `parse_detection_json` did.
 struct json_parse_info {
-    bool repaired = false;          ///< the first parse failed and the repair steps ran
-    std::size_t dropped_lines = 0;  ///< lines holding '{' that step 6 had to drop
-    bool failed = false;            ///< even the repaired text did not parse (result is [])
+    bool repaired = false;         ///< the first parse failed and the repair steps ran
+    std::size_t dropped_lines = 0; ///< lines holding '{' that step 6 had to drop
+    bool failed = false;           ///< even the repaired text did not parse (result is [])
 };
 
 /// Reads a JSON detection answer as the reference does:
@@ -135,8 +146,10 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     if (!j.is_discarded()) return j;
     inf.repaired = true;
     for (char& c : out) {
-        if (c == '(') c = '[';
-        else if (c == ')') c = ']';
+        if (c == '(')
+            c = '[';
+        else if (c == ')')
+            c = ']';
     }
     out = detail::collapse_commas(out);
     out = detail::comma_between_numbers(out);
@@ -165,4 +178,4 @@ inline nlohmann::json parse_detection_json(std::string_view answer, json_parse_i
     return j;
 }
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

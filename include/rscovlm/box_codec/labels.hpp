@@ -35,7 +35,9 @@
 namespace rscovlm::box_codec {
 
 /// ASCII lowercase copy (Python's `str.lower()` on ASCII text; `detail::py::lower_ascii`).
-inline std::string ascii_lower(std::string_view s) { return ::rscovlm::detail::py::lower_ascii(s); }
+inline std::string ascii_lower(std::string_view s) {
+    return ::rscovlm::detail::py::lower_ascii(s);
+}
 
 /// RSCoVLM's display form of a class name: `name.replace("-", " ").lower()`.
 inline std::string display_name(std::string_view raw) {
@@ -87,7 +89,9 @@ inline std::optional<std::size_t> category_rank(const std::vector<std::string>& 
 
 /// Makes `s` valid UTF-8 as `bytes.decode("utf-8", "replace")` does (one U+FFFD per maximal
 /// ill-formed subsequence; `detail::py::decode_replace`).
-inline std::string sanitize_utf8(std::string_view s) { return ::rscovlm::detail::py::decode_replace(s); }
+inline std::string sanitize_utf8(std::string_view s) {
+    return ::rscovlm::detail::py::decode_replace(s);
+}
 
 namespace detail {
 
@@ -97,7 +101,8 @@ using u32string = std::vector<std::uint32_t>;
 inline u32string to_u32(std::string_view s) {
     u32string o;
     o.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) o.push_back(static_cast<std::uint32_t>(::rscovlm::detail::py::next_code_point(s, i)));
+    for (std::size_t i = 0; i < s.size();)
+        o.push_back(static_cast<std::uint32_t>(::rscovlm::detail::py::next_code_point(s, i)));
     return o;
 }
 
@@ -148,8 +153,9 @@ inline double partial_ratio(const u32string& s1, const u32string& s2) {
     if (shorter.empty()) return longer.empty() ? 100.0 : 0.0;
     const std::size_t n = shorter.size(), m = longer.size();
     double best = 0;
-    for (std::size_t k = 1; k < n && best < 100; ++k) {  // windows sticking out at the start and the end
-        best = std::max(best, ratio(shorter, u32string(longer.begin(), longer.begin() + static_cast<std::ptrdiff_t>(k))));
+    for (std::size_t k = 1; k < n && best < 100; ++k) { // windows sticking out at the start and the end
+        best =
+            std::max(best, ratio(shorter, u32string(longer.begin(), longer.begin() + static_cast<std::ptrdiff_t>(k))));
         best = std::max(best, ratio(shorter, u32string(longer.end() - static_cast<std::ptrdiff_t>(k), longer.end())));
     }
     for (std::size_t i = 0; i + n <= m && best < 100; ++i)
@@ -203,7 +209,7 @@ inline double partial_token_ratio(const u32string& a, const u32string& b) {
     return std::max(partial_ratio(join(ja), join(jb)), partial_ratio(join(dab), join(dba)));
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// The WRatio-like similarity of two strings, 0..100 (see the file comment).
 inline double wratio(std::string_view a8, std::string_view b8) {
@@ -214,8 +220,7 @@ inline double wratio(std::string_view a8, std::string_view b8) {
     double end_ratio = detail::ratio(a, b);
     constexpr double unbase = 0.95;
     if (len_ratio < 1.5)
-        return std::max(end_ratio,
-                        std::max(detail::token_sort_ratio(a, b), detail::token_set_ratio(a, b)) * unbase);
+        return std::max(end_ratio, std::max(detail::token_sort_ratio(a, b), detail::token_set_ratio(a, b)) * unbase);
     const double partial_scale = len_ratio <= 8.0 ? 0.9 : 0.6;
     end_ratio = std::max(end_ratio, detail::partial_ratio(a, b) * partial_scale);
     return std::max(end_ratio, detail::partial_token_ratio(a, b) * unbase * partial_scale);
@@ -223,10 +228,10 @@ inline double wratio(std::string_view a8, std::string_view b8) {
 
 /// Result of matching one label.
 struct label_match {
-    int id = -1;          ///< index into the class list given to the matcher (-1: none)
-    std::string name;     ///< the matched display name (or the label itself without classes)
-    double score = 0;     ///< 100 for an exact match
-    bool fuzzy = false;   ///< matched by the fuzzy scorer
+    int id = -1;        ///< index into the class list given to the matcher (-1: none)
+    std::string name;   ///< the matched display name (or the label itself without classes)
+    double score = 0;   ///< 100 for an exact match
+    bool fuzzy = false; ///< matched by the fuzzy scorer
 };
 
 /// Matches decoded labels to a class list: `label.strip().lower()` exact on display names (the
@@ -237,7 +242,8 @@ public:
     /// `classes`: raw class names in dataset order (ids are their indices).
     label_matcher(const std::vector<std::string>& classes, bool fuzzy = true, double cutoff = 0.0)
         : m_fuzzy(fuzzy), m_cutoff(cutoff) {
-        for (const auto& c : classes) m_names.push_back(display_name(c));
+        for (const auto& c : classes)
+            m_names.push_back(display_name(c));
     }
     /// True when a class list was given.
     bool has_classes() const noexcept { return !m_names.empty(); }
@@ -251,7 +257,7 @@ public:
         for (std::size_t i = 0; i < m_names.size(); ++i)
             if (m_names[i] == label) return label_match{static_cast<int>(i), m_names[i], 100, false};
         if (!m_fuzzy || label.empty()) return std::nullopt;
-        if (label.size() > 4096) label = label.substr(0, 4096);  // bound the quadratic scorer
+        if (label.size() > 4096) label = label.substr(0, 4096); // bound the quadratic scorer
         double best = -1;
         std::size_t best_i = 0;
         for (std::size_t i = 0; i < m_names.size(); ++i) {
@@ -268,4 +274,4 @@ private:
     double m_cutoff = 0.0;
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

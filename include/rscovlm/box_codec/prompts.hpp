@@ -76,4 +76,4 @@ inline std::string vary(std::string_view tmpl, bool bounding_box, bool rotated) 
 /// The open-ended phrase that replaces `(the )?{categories}` with synonyms (`set_open_end_prompt_settings`).
 inline constexpr std::string_view open_end_phrase = "all the visible remote sensing objects";
 
-}  // namespace rscovlm::box_codec::prompts
+} // namespace rscovlm::box_codec::prompts

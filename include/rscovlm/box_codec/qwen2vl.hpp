@@ -30,7 +30,7 @@ public:
     /// object, in the RSCoVLM order, separated by newlines; "There are none." without objects.
     std::string encode(const std::vector<annotation>& anns, const encode_options& opt) const override {
         encode_options o = opt;
-        o.frame.resized_width = o.frame.orig_width;  // the grid is defined on the original frame
+        o.frame.resized_width = o.frame.orig_width; // the grid is defined on the original frame
         o.frame.resized_height = o.frame.orig_height;
         const auto prepared = detail::prepare(anns, o, false);
         if (prepared.empty()) return "There are none.";
@@ -65,11 +65,11 @@ public:
         std::string label;
         std::size_t pos = 0, index = 0, rs = s.find(ref_start);
         while (true) {
-            if (rs != std::string_view::npos && rs < pos) rs = s.find(ref_start, pos);  // keeps the scan linear
+            if (rs != std::string_view::npos && rs < pos) rs = s.find(ref_start, pos); // keeps the scan linear
             const std::size_t bs = s.find(box_start, pos);
             if (bs == std::string_view::npos) break;
             if (rs != std::string_view::npos && rs < bs) {
-                const std::size_t last = s.substr(0, bs).rfind(ref_start);  // the closest reference wins
+                const std::size_t last = s.substr(0, bs).rfind(ref_start); // the closest reference wins
                 const std::size_t re = s.substr(0, bs).find(ref_end, last + ref_start.size());
                 if (re == std::string_view::npos) {
                     label.assign(s.substr(last + ref_start.size(), bs - last - ref_start.size()));
@@ -88,13 +88,17 @@ public:
             auto flush = [&] {
                 if (tok.empty()) return;
                 const auto v = ::rscovlm::detail::py::parse_int_as_double(tok);
-                if (!v) ok = false;
-                else vals.push_back(*v);
+                if (!v)
+                    ok = false;
+                else
+                    vals.push_back(*v);
                 tok.clear();
             };
             for (char c : body) {
-                if (c == '(' || c == ')' || c == ',' || c == '[' || c == ']' || c == ' ') flush();
-                else tok.push_back(c);
+                if (c == '(' || c == ')' || c == ',' || c == '[' || c == ']' || c == ' ')
+                    flush();
+                else
+                    tok.push_back(c);
             }
             flush();
             if (!ok) {
@@ -116,4 +120,4 @@ public:
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

@@ -24,10 +24,8 @@ namespace rscovlm::box_codec {
 
 namespace detail {
 
-template <box_kind K>
-struct rscovlm_traits;
-template <>
-struct rscovlm_traits<box_kind::hbb> {
+template <box_kind K> struct rscovlm_traits;
+template <> struct rscovlm_traits<box_kind::hbb> {
     static constexpr std::string_view plain_key = "codec.hbb.plain";
     static constexpr std::string_view json_key = "codec.hbb.json";
     static constexpr std::string_view json_field = "bbox_2d";
@@ -35,8 +33,7 @@ struct rscovlm_traits<box_kind::hbb> {
     static constexpr std::string_view json_system = "";
     static constexpr std::string_view json_user = prompts::hbb_json_user;
 };
-template <>
-struct rscovlm_traits<box_kind::obb> {
+template <> struct rscovlm_traits<box_kind::obb> {
     static constexpr std::string_view plain_key = "codec.obb.plain";
     static constexpr std::string_view json_key = "codec.obb.json";
     static constexpr std::string_view json_field = "oriented bbox";
@@ -44,8 +41,7 @@ struct rscovlm_traits<box_kind::obb> {
     static constexpr std::string_view json_system = prompts::obb_json_system;
     static constexpr std::string_view json_user = prompts::obb_json_user;
 };
-template <>
-struct rscovlm_traits<box_kind::quad> {
+template <> struct rscovlm_traits<box_kind::quad> {
     static constexpr std::string_view plain_key = "codec.quad.plain";
     static constexpr std::string_view json_key = "codec.quad.json";
     static constexpr std::string_view json_field = "quadrant bbox";
@@ -62,13 +58,12 @@ inline std::string_view cut_input(std::string_view text, const decode_options& o
     return text;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// RSCoVLM plain-text format for box kind `K` (keys `codec.hbb.plain`, `codec.obb.plain`,
 /// `codec.quad.plain`). Parameter `eval_prompt` (bool, default false) selects the evaluation
 /// user prompt ("find the {categories}.") instead of the training one ("find the {categories}").
-template <box_kind K>
-class rscovlm_plain : public registry::component<rscovlm_plain<K>, codec> {
+template <box_kind K> class rscovlm_plain : public registry::component<rscovlm_plain<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::plain_key;
     static constexpr std::string_view summary =
@@ -119,7 +114,8 @@ public:
             std::size_t start = 0;
             while (true) {
                 const std::size_t comma = poly.find(',', start);
-                const auto v = ::rscovlm::detail::py::parse_int_as_double(poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
+                const auto v = ::rscovlm::detail::py::parse_int_as_double(
+                    poly.substr(start, comma == std::string_view::npos ? poly.npos : comma - start));
                 if (!v) {
                     ok = false;
                     break;
@@ -149,8 +145,7 @@ private:
 
 /// RSCoVLM fenced-JSON format for box kind `K` (keys `codec.hbb.json`, `codec.obb.json`,
 /// `codec.quad.json`): "```json\n[\n\t{...},\n\t{...}\n]\n```" with Python `json.dumps` objects.
-template <box_kind K>
-class rscovlm_json : public registry::component<rscovlm_json<K>, codec> {
+template <box_kind K> class rscovlm_json : public registry::component<rscovlm_json<K>, codec> {
 public:
     static constexpr std::string_view key = detail::rscovlm_traits<K>::json_key;
     static constexpr std::string_view summary =
@@ -190,9 +185,10 @@ public:
         const label_matcher m(opt.classes, opt.fuzzy, opt.fuzzy_cutoff);
         json_parse_info info;
         nlohmann::json j = parse_detection_json(s, &info);
-        for (std::size_t i = 0; i < info.dropped_lines; ++i) r.dropped.add("bad_json", i, "");
+        for (std::size_t i = 0; i < info.dropped_lines; ++i)
+            r.dropped.add("bad_json", i, "");
         if (info.failed) r.dropped.add("bad_json", 0, s);
-        if (j.is_object()) j = nlohmann::json::array({j});  // a lone object: read it as one instance
+        if (j.is_object()) j = nlohmann::json::array({j}); // a lone object: read it as one instance
         if (!j.is_array()) {
             r.dropped.add("bad_format", 0, s);
             return r;
@@ -218,7 +214,8 @@ public:
             }
             bool ints = poly.is_array();
             if (ints)
-                for (const auto& v : poly) ints = ints && v.is_number_integer();
+                for (const auto& v : poly)
+                    ints = ints && v.is_number_integer();
             if (!ints) {
                 r.dropped.add("bad_number", i, dump());
                 continue;
@@ -238,4 +235,4 @@ public:
     }
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

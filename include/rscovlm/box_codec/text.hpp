@@ -37,6 +37,8 @@ inline std::optional<double> py_int(std::string_view s) noexcept {
 }
 
 /// Python `str(int)` of an integer-valued double (no exponent, no fraction).
-inline std::string int_str(std::int64_t v) { return std::to_string(v); }
+inline std::string int_str(std::int64_t v) {
+    return std::to_string(v);
+}
 
-}  // namespace rscovlm::box_codec::text
+} // namespace rscovlm::box_codec::text

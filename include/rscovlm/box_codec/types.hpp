@@ -17,9 +17,9 @@ namespace rscovlm::box_codec {
 
 /// The geometry a codec writes and reads.
 enum class box_kind {
-    hbb,   ///< x1, y1, x2, y2
-    obb,   ///< cx, cy, w, h, angle (degrees, RSCoVLM's rule: w long side, angle in [-90, 90))
-    quad,  ///< x1, y1, x2, y2, x3, y3, x4, y4
+    hbb,  ///< x1, y1, x2, y2
+    obb,  ///< cx, cy, w, h, angle (degrees, RSCoVLM's rule: w long side, angle in [-90, 90))
+    quad, ///< x1, y1, x2, y2, x3, y3, x4, y4
 };
 
 /// "hbb" / "obb" / "quad".
@@ -27,7 +27,9 @@ inline std::string_view to_string(box_kind k) noexcept {
     return k == box_kind::hbb ? "hbb" : k == box_kind::obb ? "obb" : "quad";
 }
 /// Number of values of one box of kind `k`.
-inline std::size_t arity(box_kind k) noexcept { return k == box_kind::hbb ? 4 : k == box_kind::obb ? 5 : 8; }
+inline std::size_t arity(box_kind k) noexcept {
+    return k == box_kind::hbb ? 4 : k == box_kind::obb ? 5 : 8;
+}
 
 /// One decoded box: coordinates in the original image frame, the label as matched against the
 /// class list (display form: lowercase, '-' -> ' '), and its index in the class list (-1 when no
@@ -44,7 +46,7 @@ struct object {
 struct annotation {
     std::optional<geometry::hbox> bbox;
     std::vector<double> polygon;
-    std::string label;  ///< a class name (raw, e.g. "small-vehicle", or its display form)
+    std::string label; ///< a class name (raw, e.g. "small-vehicle", or its display form)
 };
 
 /// Options of `codec::encode`.
@@ -86,7 +88,7 @@ struct dropped_item {
 /// `unknown_label`, `missing_label`, `bad_json`, `not_an_object`, `missing_key`, `truncated_input`.
 struct drop_report {
     std::map<std::string, std::size_t> counts;
-    std::vector<dropped_item> examples;  ///< the first `max_examples` items
+    std::vector<dropped_item> examples; ///< the first `max_examples` items
     std::size_t max_examples = 16;
 
     /// Counts one item under `reason` (and keeps an example while there is room).
@@ -97,7 +99,8 @@ struct drop_report {
     /// Total number of counted items.
     std::size_t total() const noexcept {
         std::size_t n = 0;
-        for (const auto& kv : counts) n += kv.second;
+        for (const auto& kv : counts)
+            n += kv.second;
         return n;
     }
     /// First 80 bytes of `s` with bytes that do not form valid UTF-8 replaced by '?'.
@@ -108,7 +111,8 @@ struct drop_report {
             const auto c = static_cast<unsigned char>(s[i]);
             std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
             bool ok = len > 0 && i + len <= s.size();
-            for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+            for (std::size_t k = 1; ok && k < len; ++k)
+                ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
             if (ok && len > 1) {
                 const auto c1 = static_cast<unsigned char>(s[i + 1]);
                 if (len == 2 && c < 0xC2) ok = false;
@@ -139,4 +143,4 @@ struct decode_result {
     std::size_t fuzzy_matched = 0;
 };
 
-}  // namespace rscovlm::box_codec
+} // namespace rscovlm::box_codec

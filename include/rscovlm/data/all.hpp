@@ -10,8 +10,8 @@
 #include <rscovlm/data/builders/detection.hpp>
 #include <rscovlm/data/builders/grounding.hpp>
 #include <rscovlm/data/builders/lrsvqa_zoom.hpp>
-#include <rscovlm/data/detail/sha256.hpp>
 #include <rscovlm/data/builtin.hpp>
+#include <rscovlm/data/detail/sha256.hpp>
 #include <rscovlm/data/dota.hpp>
 #include <rscovlm/data/lrsvqa.hpp>
 #include <rscovlm/data/packing.hpp>

@@ -47,19 +47,19 @@ public:
     virtual bool record_major() const noexcept { return false; }
     /// Builds task `task` (< tasks_per_record()) of a record. May throw data_error "skip_record"
     /// where the reference's `__getitem__` falls through to the next item.
-    virtual conversation build(const record& r, std::size_t task, const build_options& opt, python_random& rng) const = 0;
+    virtual conversation build(const record& r, std::size_t task, const build_options& opt,
+                               python_random& rng) const = 0;
 };
 
 namespace detail {
-template <class T>
-inline std::vector<record> to_records(std::vector<T> v) {
+template <class T> inline std::vector<record> to_records(std::vector<T> v) {
     std::vector<record> out;
     out.reserve(v.size());
-    for (auto& e : v) out.emplace_back(std::move(e));
+    for (auto& e : v)
+        out.emplace_back(std::move(e));
     return out;
 }
-template <class T>
-inline const T& expect(const record& r, std::string_view builder) {
+template <class T> inline const T& expect(const record& r, std::string_view builder) {
     const T* p = std::get_if<T>(&r);
     if (!p) RSCOVLM_THROW(data_error, "wrong_record", std::string(builder) + " cannot build from this kind of record");
     return *p;
@@ -75,7 +75,7 @@ inline std::vector<region_type> read_regions(registry::params& p, std::vector<st
     p.check(!out.empty(), "region_types", "must not be empty");
     return out;
 }
-}  // namespace detail
+} // namespace detail
 
 /// COCO json with quad segmentations (RSCoVLM detection metadata).
 class coco_reader : public registry::component<coco_reader, dataset_reader> {
@@ -118,7 +118,8 @@ public:
 class lrsvqa_reader : public registry::component<lrsvqa_reader, dataset_reader> {
 public:
     static constexpr std::string_view key = "reader.lrsvqa";
-    static constexpr std::string_view summary = "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
+    static constexpr std::string_view summary =
+        "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
     std::vector<record> read(const dataset_source& s) const override {
         return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path));
     }
@@ -133,7 +134,8 @@ public:
         : m_regions(std::move(r)) {}
     static dense_det_builder from_params(registry::params& p) {
         std::vector<region_type> r = detail::read_regions(p, {"hbb", "obb", "polygon"});
-        p.check(std::find(r.begin(), r.end(), region_type::seg) == r.end(), "region_types", "dense detection has no 'seg' target");
+        p.check(std::find(r.begin(), r.end(), region_type::seg) == r.end(), "region_types",
+                "dense detection has no 'seg' target");
         return dense_det_builder(std::move(r));
     }
     std::size_t tasks_per_record() const noexcept override { return m_regions.size(); }
@@ -150,8 +152,10 @@ private:
 class refgeo_builder : public registry::component<refgeo_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.refgeo";
-    static constexpr std::string_view summary = "RSCoVLM referring grounding: expression as label, hbb/obb/polygon/seg targets";
-    explicit refgeo_builder(std::vector<region_type> r = {region_type::hbb, region_type::obb, region_type::polygon, region_type::seg})
+    static constexpr std::string_view summary =
+        "RSCoVLM referring grounding: expression as label, hbb/obb/polygon/seg targets";
+    explicit refgeo_builder(std::vector<region_type> r = {region_type::hbb, region_type::obb, region_type::polygon,
+                                                          region_type::seg})
         : m_regions(std::move(r)) {}
     static refgeo_builder from_params(registry::params& p) {
         return refgeo_builder(detail::read_regions(p, {"hbb", "obb", "polygon", "seg"}));
@@ -196,7 +200,8 @@ public:
 class lrsvqa_zoom_builder : public registry::component<lrsvqa_zoom_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.lrsvqa_zoom";
-    static constexpr std::string_view summary = "LRS-VQA-Zoom: one zoom step (tool call, crop of the original), or plain VQA";
+    static constexpr std::string_view summary =
+        "LRS-VQA-Zoom: one zoom step (tool call, crop of the original), or plain VQA";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_lrsvqa_zoom(detail::expect<vqa_record>(r, key), opt, rng);
     }
@@ -219,14 +224,16 @@ public:
 class llava_onevision_builder : public registry::component<llava_onevision_builder, conversation_builder> {
 public:
     static constexpr std::string_view key = "builder.llava_onevision";
-    static constexpr std::string_view summary = "LLaVA-OneVision chat: <image> tag ensured, rows the reference cannot build skipped";
+    static constexpr std::string_view summary =
+        "LLaVA-OneVision chat: <image> tag ensured, rows the reference cannot build skipped";
     conversation build(const record& r, std::size_t, const build_options& opt, python_random& rng) const override {
         return build_llava_onevision(detail::expect<chat_record>(r, key), opt, rng);
     }
 };
 
 /// Built-in readers (core).
-using builtin_readers = registry::type_list<coco_reader, llava_reader, refgeo_reader, lrsvqa_reader, llava_onevision_reader>;
+using builtin_readers =
+    registry::type_list<coco_reader, llava_reader, refgeo_reader, lrsvqa_reader, llava_onevision_reader>;
 /// Built-in builders.
 using builtin_builders = registry::type_list<dense_det_builder, refgeo_builder, chat_builder, geochat_builder,
                                              lrsvqa_zoom_builder, llava_onevision_builder>;
@@ -244,4 +251,4 @@ struct builder_kind {
     using builtin_list = builtin_builders;
 };
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

@@ -4,8 +4,8 @@
 /// by `imagesource:` and `gsd:` header lines. Reader (strict, or mmrotate's exact dialect) and
 /// writer (shortest round-trip numbers, or numpy float32 `str()` as mmrotate's img_split writes).
 
-#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/detail/pyformat.hpp>
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/detail/py/str.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/types.hpp>
@@ -23,9 +23,9 @@ namespace rscovlm::data {
 
 /// The 15 DOTA-v1.0 categories, in the order of the official devkit.
 inline constexpr std::string_view dota_v1_classes[] = {
-    "plane",       "baseball-diamond", "bridge",         "ground-track-field", "small-vehicle",
-    "large-vehicle", "ship",           "tennis-court",   "basketball-court",   "storage-tank",
-    "soccer-ball-field", "roundabout", "harbor",         "swimming-pool",      "helicopter"};
+    "plane",  "baseball-diamond", "bridge",           "ground-track-field", "small-vehicle",     "large-vehicle",
+    "ship",   "tennis-court",     "basketball-court", "storage-tank",       "soccer-ball-field", "roundabout",
+    "harbor", "swimming-pool",    "helicopter"};
 /// DOTA-v1.5 adds container-crane; DOTA-v2.0 adds airport and helipad.
 inline constexpr std::string_view dota_v2_extra_classes[] = {"container-crane", "airport", "helipad"};
 
@@ -39,8 +39,8 @@ struct dota_object {
 
 /// The contents of one DOTA annotation file.
 struct dota_annotation {
-    std::string image_source;      ///< value of an `imagesource:` line ("" when absent)
-    std::optional<double> gsd;     ///< value of a `gsd:` line (absent, or `gsd:null`)
+    std::string image_source;  ///< value of an `imagesource:` line ("" when absent)
+    std::optional<double> gsd; ///< value of a `gsd:` line (absent, or `gsd:null`)
     std::vector<dota_object> objects;
     std::size_t skipped_lines = 0; ///< lines ignored (blank lines; short lines in the mmrotate dialect)
 };
@@ -68,7 +68,9 @@ inline bool starts_with(std::string_view s, std::string_view p) noexcept {
 }
 
 /// Python `str.strip()` as a string (`detail::py::strip`).
-inline std::string trim_copy(std::string_view s) { return std::string(::rscovlm::detail::py::strip(s)); }
+inline std::string trim_copy(std::string_view s) {
+    return std::string(::rscovlm::detail::py::strip(s));
+}
 
 /// Python universal-newline line iteration: "\r\n" and "\r" become "\n"; lines keep their "\n".
 inline std::vector<std::string> python_lines(std::string_view text) {
@@ -97,7 +99,9 @@ inline std::vector<std::string> to_strings(const std::vector<std::string_view>& 
 inline std::vector<std::string> split_char(std::string_view s, char sep) {
     return to_strings(::rscovlm::detail::py::split(s, std::string_view(&sep, 1)));
 }
-inline std::vector<std::string> split_ws(std::string_view s) { return to_strings(::rscovlm::detail::py::split(s)); }
+inline std::vector<std::string> split_ws(std::string_view s) {
+    return to_strings(::rscovlm::detail::py::split(s));
+}
 
 [[noreturn]] inline void dota_fail(const std::string& source, std::size_t line_no, const std::string& what) {
     RSCOVLM_THROW(data_error, "bad_dota_line", source + ":" + std::to_string(line_no) + ": " + what);
@@ -116,7 +120,7 @@ inline std::string quoted_field(const std::string& s) {
     return out + "'";
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Parses the text of a DOTA annotation file. `source_name` is used in error messages.
 /// Throws data_error "bad_dota_line" (naming source:line and the field) on malformed lines.
@@ -193,15 +197,15 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
         const std::vector<std::string> f = detail::split_ws(t);
         if (f.size() != 9 && f.size() != 10)
             detail::dota_fail(source_name, line_no,
-                              "expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficulty]', got " +
-                                  std::to_string(f.size()) + " fields");
+                              "expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficulty]', got " + std::to_string(f.size()) +
+                                  " fields");
         dota_object obj;
         for (std::size_t k = 0; k < 8; ++k) {
             double v = 0;
             if (!detail::parse_python_float(f[k], v) || !std::isfinite(v))
                 detail::dota_fail(source_name, line_no,
-                                  "field " + std::to_string(k + 1) + " is not a finite number: " +
-                                      detail::quoted_field(f[k]));
+                                  "field " + std::to_string(k + 1) +
+                                      " is not a finite number: " + detail::quoted_field(f[k]));
             if (k % 2 == 0)
                 obj.poly[k / 2].x = v;
             else
@@ -211,7 +215,8 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
         if (f.size() == 10) {
             long long d = 0;
             if (!detail::parse_python_int(f[9], d) || d < 0 || d > 1000)
-                detail::dota_fail(source_name, line_no, "difficulty is not a small integer: " + detail::quoted_field(f[9]));
+                detail::dota_fail(source_name, line_no,
+                                  "difficulty is not a small integer: " + detail::quoted_field(f[9]));
             obj.difficulty = static_cast<int>(d);
         }
         ann.objects.push_back(std::move(obj));
@@ -221,7 +226,9 @@ inline dota_annotation parse_dota(std::string_view text, const std::string& sour
 
 /// Reads a DOTA annotation file. Throws io_error "open_failed" when the file cannot be read.
 inline dota_annotation read_dota(const std::string& path, const dota_read_options& options = {}) {
-    return parse_dota(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open DOTA annotation file " + path), path, options);
+    return parse_dota(
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open DOTA annotation file " + path),
+        path, options);
 }
 
 /// Non-throwing `read_dota`.
@@ -231,9 +238,9 @@ inline result<dota_annotation> try_read_dota(const std::string& path, const dota
 
 /// How numbers are written.
 enum class dota_number_format {
-    shortest,       ///< shortest round-trip text of the double (Python repr): 117.0, 964.25
-    numpy_float32,  ///< numpy float32 `str()`, as mmrotate's img_split writes patch files
-    integer,        ///< rounded to the nearest integer (original DOTA-v1.0 style)
+    shortest,      ///< shortest round-trip text of the double (Python repr): 117.0, 964.25
+    numpy_float32, ///< numpy float32 `str()`, as mmrotate's img_split writes patch files
+    integer,       ///< rounded to the nearest integer (original DOTA-v1.0 style)
 };
 
 /// Options of the DOTA writer.
@@ -250,7 +257,8 @@ inline std::string format_dota_number(double v, dota_number_format f) {
     case dota_number_format::numpy_float32:
         return detail::python_float_repr(detail::to_float32(v));
     case dota_number_format::integer:
-        return std::isfinite(v) && std::abs(v) < 9.0e18 ? std::to_string(static_cast<long long>(std::llround(v))) : detail::python_float_repr(v);
+        return std::isfinite(v) && std::abs(v) < 9.0e18 ? std::to_string(static_cast<long long>(std::llround(v)))
+                                                        : detail::python_float_repr(v);
     case dota_number_format::shortest:
     default:
         return detail::python_float_repr(v);
@@ -298,4 +306,4 @@ inline void write_dota(const std::string& path, const std::vector<dota_object>& 
     if (!out) RSCOVLM_THROW(io_error, "write_failed", "cannot write DOTA annotation file " + path);
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

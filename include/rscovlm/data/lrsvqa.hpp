@@ -33,12 +33,12 @@ inline std::string py_rstrip_chars(std::string_view s, std::string_view chars) {
 
 /// An LRS-VQA-Zoom record turned into a conversation.
 struct zoom_conversation {
-    nlohmann::json messages;            ///< HF messages (those of `data::build_lrsvqa_zoom`)
-    bool zoom = false;                  ///< true: the five-message Zoom-in layout; false: plain QA
-    std::string question;               ///< question text (multiple-choice text built as the reference)
+    nlohmann::json messages; ///< HF messages (those of `data::build_lrsvqa_zoom`)
+    bool zoom = false;       ///< true: the five-message Zoom-in layout; false: plain QA
+    std::string question;    ///< question text (multiple-choice text built as the reference)
     std::string answer;
-    geometry::hbox crop_original;       ///< crop_hbox[0] in the original frame (zoom only)
-    zoom::pixel_box crop_window;        ///< the window Pillow crops for it (`round()` half to even)
+    geometry::hbox crop_original;         ///< crop_hbox[0] in the original frame (zoom only)
+    zoom::pixel_box crop_window;          ///< the window Pillow crops for it (`round()` half to even)
     std::array<long long, 4> bbox_call{}; ///< bbox written in the tool call (resized frame, `int()`)
 };
 
@@ -50,9 +50,7 @@ struct zoom_conversation {
 /// "bad_record" for records missing required fields.
 inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int resized_width = 0,
                                                  int resized_height = 0, bool disable_visual_cot = false) {
-    auto fail = [&](const std::string& why) {
-        RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: " + why);
-    };
+    auto fail = [&](const std::string& why) { RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: " + why); };
     if (!meta.is_object()) fail("not a JSON object");
     data::vqa_record rec;
     if (meta.contains("image") && meta["image"].is_string()) rec.image = meta["image"].get<std::string>();
@@ -99,7 +97,8 @@ inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int
             !meta["image_ori_width"].is_number() || !meta["image_ori_height"].is_number())
             fail("needs numeric 'image_ori_width'/'image_ori_height' to scale crop_hbox");
         const double ow = meta["image_ori_width"].get<double>(), oh = meta["image_ori_height"].get<double>();
-        if (!(ow > 0) || !(oh > 0) || ow > 2147483647.0 || oh > 2147483647.0) fail("image_ori_width/height must be > 0");
+        if (!(ow > 0) || !(oh > 0) || ow > 2147483647.0 || oh > 2147483647.0)
+            fail("image_ori_width/height must be > 0");
         rec.width = static_cast<int>(ow);
         rec.height = static_cast<int>(oh);
         if (rec.width <= 0 || rec.height <= 0 || rec.width != ow || rec.height != oh)
@@ -133,7 +132,7 @@ inline zoom_conversation build_zoom_conversation(const nlohmann::json& meta, int
 
 /// The adapter under its first names (`zoom::lrsvqa::build_zoom_conversation`, ...).
 namespace rscovlm::zoom::lrsvqa {
+using ::rscovlm::data::lrsvqa::build_zoom_conversation;
 using ::rscovlm::data::lrsvqa::py_rstrip_chars;
 using ::rscovlm::data::lrsvqa::zoom_conversation;
-using ::rscovlm::data::lrsvqa::build_zoom_conversation;
 } // namespace rscovlm::zoom::lrsvqa

@@ -45,12 +45,14 @@ inline constexpr std::int32_t ignore_index = -100;
 /// first item, which always takes the initially open empty bin. Quirk kept: an item heavier than
 /// the capacity still gets a bin of its own (it is never dropped). Returns, per bin, the input
 /// positions in the order they were put in (heaviest first).
-inline std::vector<std::vector<std::size_t>> to_constant_volume(const std::vector<std::size_t>& weights, std::size_t capacity) {
+inline std::vector<std::vector<std::size_t>> to_constant_volume(const std::vector<std::size_t>& weights,
+                                                                std::size_t capacity) {
     std::vector<std::vector<std::size_t>> bins;
     if (weights.empty()) return bins;
     // Stable descending order of the weights (Python `sorted(range(n), key=lambda i: -w[i])`).
     std::vector<std::size_t> order(weights.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (std::size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return weights[a] > weights[b]; });
     bins.emplace_back();
     std::vector<std::size_t> sums{0};
@@ -75,8 +77,8 @@ inline std::vector<std::vector<std::size_t>> to_constant_volume(const std::vecto
 
 /// Options of the packing plan.
 struct packing_options {
-    std::size_t max_length = 6144;      ///< bin capacity in tokens (the training max_length)
-    std::size_t packing_interval = 64;  ///< items buffered before each bin-packing round
+    std::size_t max_length = 6144;     ///< bin capacity in tokens (the training max_length)
+    std::size_t packing_interval = 64; ///< items buffered before each bin-packing round
 };
 
 /// One item of the plan: an id chosen by the caller (e.g. the mixture index) and its token count.
@@ -95,7 +97,8 @@ struct packing_item {
 class packing_planner {
 public:
     explicit packing_planner(packing_options o = {}) : m_opt(o) {
-        if (m_opt.max_length == 0) RSCOVLM_THROW(data_error, "bad_packing", "packing needs a max_length (bin capacity) > 0");
+        if (m_opt.max_length == 0)
+            RSCOVLM_THROW(data_error, "bad_packing", "packing needs a max_length (bin capacity) > 0");
         if (m_opt.packing_interval == 0) RSCOVLM_THROW(data_error, "bad_packing", "packing_interval must be > 0");
     }
     /// Adds one item; returns the groups closed by this item (usually none).
@@ -116,12 +119,14 @@ public:
 private:
     std::vector<std::vector<packing_item>> round(bool final) {
         std::vector<std::size_t> w(m_buffer.size());
-        for (std::size_t i = 0; i < w.size(); ++i) w[i] = m_buffer[i].length;
+        for (std::size_t i = 0; i < w.size(); ++i)
+            w[i] = m_buffer[i].length;
         const auto bins = to_constant_volume(w, m_opt.max_length);
         std::vector<std::vector<packing_item>> groups;
         for (const auto& b : bins) {
             std::vector<packing_item> g;
-            for (auto i : b) g.push_back(m_buffer[i]);
+            for (auto i : b)
+                g.push_back(m_buffer[i]);
             groups.push_back(std::move(g));
         }
         // `groups, leftover = groups[:-1], groups[-1]` unless final: the last bin (the most recently
@@ -139,17 +144,20 @@ private:
 };
 
 /// The whole plan at once: groups of ids for items given in arrival order.
-inline std::vector<std::vector<std::size_t>> plan_packs(const std::vector<packing_item>& items, const packing_options& o = {}) {
+inline std::vector<std::vector<std::size_t>> plan_packs(const std::vector<packing_item>& items,
+                                                        const packing_options& o = {}) {
     packing_planner p(o);
     std::vector<std::vector<std::size_t>> out;
     auto take = [&](std::vector<std::vector<packing_item>> gs) {
         for (auto& g : gs) {
             std::vector<std::size_t> ids;
-            for (const auto& it : g) ids.push_back(it.id);
+            for (const auto& it : g)
+                ids.push_back(it.id);
             out.push_back(std::move(ids));
         }
     };
-    for (const auto& it : items) take(p.add(it));
+    for (const auto& it : items)
+        take(p.add(it));
     take(p.finish());
     return out;
 }
@@ -159,20 +167,20 @@ inline std::vector<std::vector<std::size_t>> plan_packs(const std::vector<packin
 struct packed_sequence {
     std::vector<std::int32_t> input_ids;
     std::vector<std::int32_t> labels;
-    std::array<std::vector<std::int64_t>, 3> position_ids;  ///< M-RoPE (t, h, w), restarting per member
-    std::vector<std::int64_t> naive_position_ids;           ///< arange per member
-    std::vector<std::int64_t> cu_seqlens;                   ///< member boundaries (zeros of naive ids) + total
-    std::vector<std::array<int, 3>> grid_thw;               ///< every member's grids, concatenated
-    std::vector<float> pixel_values;                        ///< every member's rows, concatenated
+    std::array<std::vector<std::int64_t>, 3> position_ids; ///< M-RoPE (t, h, w), restarting per member
+    std::vector<std::int64_t> naive_position_ids;          ///< arange per member
+    std::vector<std::int64_t> cu_seqlens;                  ///< member boundaries (zeros of naive ids) + total
+    std::vector<std::array<int, 3>> grid_thw;              ///< every member's grids, concatenated
+    std::vector<float> pixel_values;                       ///< every member's rows, concatenated
     std::size_t pixel_rows = 0;
-    std::vector<std::size_t> member_lengths;                ///< token counts before truncation
-    std::vector<std::size_t> member_images;                 ///< images per member
-    bool truncated = false;                                 ///< the row was cut to max_length
+    std::vector<std::size_t> member_lengths; ///< token counts before truncation
+    std::vector<std::size_t> member_images;  ///< images per member
+    bool truncated = false;                  ///< the row was cut to max_length
 };
 
 /// Options of `flatten_pack`.
 struct flatten_options {
-    std::size_t max_length = 6144;  ///< 0 = no truncation (`max_length <= 0` in the reference)
+    std::size_t max_length = 6144; ///< 0 = no truncation (`max_length <= 0` in the reference)
     /// `CachedPackingDatasetForQwen2_5VL.preprocess` sets each member's first label to -100. The plain
     /// flattened collator (flatten_data without packing) does not.
     bool mask_first_label = true;
@@ -183,28 +191,35 @@ struct flatten_options {
 
 /// `FlattenedDataCollatorForQwen2_5_VL` over one group (members in group order), with the labels
 /// fix-up of `CachedPackingDatasetForQwen2_5VL`. `S` has the fields of `engine::encoded_sample`.
-template <class S>
-packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten_options& o = {}) {
+template <class S> packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten_options& o = {}) {
     packed_sequence p;
     std::size_t total = 0;
-    for (const S* s : members) total += s->input_ids.size();
+    for (const S* s : members)
+        total += s->input_ids.size();
     p.input_ids.reserve(total);
     p.labels.reserve(total);
-    for (auto& a : p.position_ids) a.reserve(total);
+    for (auto& a : p.position_ids)
+        a.reserve(total);
     p.naive_position_ids.reserve(total);
     for (const S* s : members) {
         const std::size_t n = s->input_ids.size();
         if (s->labels.size() != n)
-            RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(n) + " input ids");
+            RSCOVLM_THROW(data_error, "bad_sample",
+                          "pack member has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(n) +
+                              " input ids");
         for (const auto& a : s->position_ids)
             if (a.size() != n)
-                RSCOVLM_THROW(data_error, "bad_sample", "pack member has " + std::to_string(a.size()) + " positions for " + std::to_string(n) + " input ids");
+                RSCOVLM_THROW(data_error, "bad_sample",
+                              "pack member has " + std::to_string(a.size()) + " positions for " + std::to_string(n) +
+                                  " input ids");
         p.input_ids.insert(p.input_ids.end(), s->input_ids.begin(), s->input_ids.end());
         const std::size_t lb = p.labels.size();
         p.labels.insert(p.labels.end(), s->labels.begin(), s->labels.end());
         if (o.mask_first_label && n > 0) p.labels[lb] = ignore_index;
-        for (std::size_t a = 0; a < 3; ++a) p.position_ids[a].insert(p.position_ids[a].end(), s->position_ids[a].begin(), s->position_ids[a].end());
-        for (std::size_t k = 0; k < n; ++k) p.naive_position_ids.push_back(static_cast<std::int64_t>(k));
+        for (std::size_t a = 0; a < 3; ++a)
+            p.position_ids[a].insert(p.position_ids[a].end(), s->position_ids[a].begin(), s->position_ids[a].end());
+        for (std::size_t k = 0; k < n; ++k)
+            p.naive_position_ids.push_back(static_cast<std::int64_t>(k));
         p.grid_thw.insert(p.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         p.pixel_values.insert(p.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
         p.pixel_rows += s->pixel_rows;
@@ -217,7 +232,8 @@ packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten
         p.truncated = true;
         p.input_ids.resize(o.max_length);
         p.labels.resize(o.max_length);
-        for (auto& a : p.position_ids) a.resize(o.max_length);
+        for (auto& a : p.position_ids)
+            a.resize(o.max_length);
         p.naive_position_ids.resize(o.max_length);
     }
     // transformers' prepare_fa2_from_position_ids: cu_seqlens = positions of the zeros + [length].
@@ -230,10 +246,10 @@ packed_sequence flatten_pack(const std::vector<const S*>& members, const flatten
 /// A right-padded batch as `DataCollatorForQwen2_5_VL` returns it (row-major [batch, length]).
 struct padded_batch {
     std::size_t batch = 0, length = 0;
-    std::vector<std::int32_t> input_ids;                     ///< pad_token_id where padded
-    std::vector<std::int32_t> labels;                        ///< -100 where padded
-    std::vector<std::uint8_t> attention_mask;                ///< 1 for tokens, 0 for padding
-    std::array<std::vector<std::int64_t>, 3> position_ids;   ///< [3][batch * length], 1 where padded
+    std::vector<std::int32_t> input_ids;                   ///< pad_token_id where padded
+    std::vector<std::int32_t> labels;                      ///< -100 where padded
+    std::vector<std::uint8_t> attention_mask;              ///< 1 for tokens, 0 for padding
+    std::array<std::vector<std::int64_t>, 3> position_ids; ///< [3][batch * length], 1 where padded
     std::vector<std::array<int, 3>> grid_thw;
     std::vector<float> pixel_values;
     std::size_t pixel_rows = 0;
@@ -241,31 +257,35 @@ struct padded_batch {
 
 /// Options of `collate_padded`.
 struct collate_options {
-    std::int32_t pad_token_id = 151643;  ///< Qwen2.5-VL's tokenizer.pad_token_id (`<|endoftext|>`)
-    std::size_t max_length = 6144;       ///< 0 = no truncation
+    std::int32_t pad_token_id = 151643; ///< Qwen2.5-VL's tokenizer.pad_token_id (`<|endoftext|>`)
+    std::size_t max_length = 6144;      ///< 0 = no truncation
 };
 
 /// `DataCollatorForQwen2_5_VL` with process_exceed='truncate' and PADDING_TO_MAX_LENGTH=False:
 /// pad every example on the right to the longest one, then cut all rows to max_length. Quirk kept:
 /// pixel_values / image_grid_thw are concatenated whole, whatever the truncation cut.
-template <class S>
-padded_batch collate_padded(const std::vector<const S*>& examples, const collate_options& o = {}) {
+template <class S> padded_batch collate_padded(const std::vector<const S*>& examples, const collate_options& o = {}) {
     padded_batch b;
     b.batch = examples.size();
     std::size_t longest = 0;
     for (const S* s : examples) {
         if (s->labels.size() != s->input_ids.size())
-            RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(s->labels.size()) + " labels for " + std::to_string(s->input_ids.size()) + " input ids");
+            RSCOVLM_THROW(data_error, "bad_sample",
+                          "example has " + std::to_string(s->labels.size()) + " labels for " +
+                              std::to_string(s->input_ids.size()) + " input ids");
         for (const auto& a : s->position_ids)
             if (a.size() != s->input_ids.size())
-                RSCOVLM_THROW(data_error, "bad_sample", "example has " + std::to_string(a.size()) + " positions for " + std::to_string(s->input_ids.size()) + " input ids");
+                RSCOVLM_THROW(data_error, "bad_sample",
+                              "example has " + std::to_string(a.size()) + " positions for " +
+                                  std::to_string(s->input_ids.size()) + " input ids");
         longest = std::max(longest, s->input_ids.size());
     }
     b.length = o.max_length > 0 ? std::min(longest, o.max_length) : longest;
     b.input_ids.assign(b.batch * b.length, o.pad_token_id);
     b.labels.assign(b.batch * b.length, ignore_index);
     b.attention_mask.assign(b.batch * b.length, 0);
-    for (auto& a : b.position_ids) a.assign(b.batch * b.length, 1);
+    for (auto& a : b.position_ids)
+        a.assign(b.batch * b.length, 1);
     for (std::size_t r = 0; r < examples.size(); ++r) {
         const S* s = examples[r];
         const std::size_t n = std::min(s->input_ids.size(), b.length);
@@ -273,7 +293,8 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
             b.input_ids[r * b.length + k] = s->input_ids[k];
             b.labels[r * b.length + k] = s->labels[k];
             b.attention_mask[r * b.length + k] = 1;
-            for (std::size_t a = 0; a < 3; ++a) b.position_ids[a][r * b.length + k] = s->position_ids[a][k];
+            for (std::size_t a = 0; a < 3; ++a)
+                b.position_ids[a][r * b.length + k] = s->position_ids[a][k];
         }
         b.grid_thw.insert(b.grid_thw.end(), s->image_grid_thw.begin(), s->image_grid_thw.end());
         b.pixel_values.insert(b.pixel_values.end(), s->pixel_values.begin(), s->pixel_values.end());
@@ -282,4 +303,4 @@ padded_batch collate_padded(const std::vector<const S*>& examples, const collate
     return b;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

@@ -9,7 +9,8 @@
 namespace rscovlm::data::prompts {
 
 // rscovlm/training/data/refgeo_dataset.py `select_hbb_json_prompt_template`
-inline constexpr std::string_view ground_hbb_json_main = "Locate the {prompt}, output the bbox coordinates using JSON format";
+inline constexpr std::string_view ground_hbb_json_main =
+    "Locate the {prompt}, output the bbox coordinates using JSON format";
 inline constexpr std::array<std::string_view, 5> ground_hbb_json_proxy = {
     "Give me the bbox of {prompt} using JSON format",
     "Output the bbox of the {prompt} in the image using JSON format.",
@@ -37,10 +38,11 @@ inline constexpr std::array<std::string_view, 6> ground_mask_proxy = {
     "Locate {prompt} in the given image and provide the segmentation mask",
     "Segment the {prompt} in the given image",
 };
-inline constexpr std::string_view ground_mask_system =
-    "As an AI assistant, you specialize in segmentation, delivering segmentation results as Row-wise RLE format. Each row "
-    "is represented as '<value>*<count>', and rows are separated by ';'. The last row ends with a semicolon. For example, "
-    "'0*1,1*2;0*3;' represents the mask.";
+inline constexpr std::string_view ground_mask_system = "As an AI assistant, you specialize in segmentation, delivering "
+                                                       "segmentation results as Row-wise RLE format. Each row "
+                                                       "is represented as '<value>*<count>', and rows are separated by "
+                                                       "';'. The last row ends with a semicolon. For example, "
+                                                       "'0*1,1*2;0*3;' represents the mask.";
 
 /// Plain grounding prompt (`"find the {prompt}"`).
 inline constexpr std::string_view ground_plain_user = "find the {prompt}";
@@ -59,4 +61,4 @@ inline constexpr std::string_view mcq_rstrip_chars = "\n Answer the question usi
 /// Qwen2.5-VL's default system message, added by the chat template when a conversation has none.
 inline constexpr std::string_view default_system = "You are a helpful assistant.";
 
-}  // namespace rscovlm::data::prompts
+} // namespace rscovlm::data::prompts

@@ -6,8 +6,8 @@
 /// (JSON syntax) or the record index and field (content). DOTA folders and VOC XML need image
 /// probing / tinyxml2 and live in `io/dataset_readers.hpp` and `io/xml_annotations.hpp`.
 
-#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/records.hpp>
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
 
@@ -66,7 +66,8 @@ inline std::vector<nlohmann::json> load_json_or_jsonl(const std::string& path) {
     if (!jsonl) {
         nlohmann::json j = parse_json_text(text, path);
         if (j.is_array())
-            for (auto& e : j) out.push_back(std::move(e));
+            for (auto& e : j)
+                out.push_back(std::move(e));
         else
             out.push_back(std::move(j));
         return out;
@@ -87,7 +88,8 @@ inline std::vector<nlohmann::json> load_json_or_jsonl(const std::string& path) {
     RSCOVLM_THROW(data_error, "bad_record", source + ": record " + std::to_string(index) + ": " + what);
 }
 
-inline const nlohmann::json& field(const nlohmann::json& j, const char* name, const std::string& source, std::size_t index) {
+inline const nlohmann::json& field(const nlohmann::json& j, const char* name, const std::string& source,
+                                   std::size_t index) {
     if (!j.is_object()) bad_record(source, index, "expected a JSON object");
     auto it = j.find(name);
     if (it == j.end()) bad_record(source, index, std::string("missing field '") + name + "'");
@@ -104,7 +106,8 @@ inline double number(const nlohmann::json& j, const char* name, const std::strin
 /// An image dimension: a number in [1, 2^30] (truncated like int()).
 inline int dimension(const nlohmann::json& j, const char* name, const std::string& source, std::size_t index) {
     const double v = number(j, name, source, index);
-    if (!(v >= 1 && v <= 1073741824.0)) bad_record(source, index, std::string("field '") + name + "' must be a positive image size");
+    if (!(v >= 1 && v <= 1073741824.0))
+        bad_record(source, index, std::string("field '") + name + "' must be a positive image size");
     return static_cast<int>(v);
 }
 
@@ -114,15 +117,15 @@ inline std::string str(const nlohmann::json& j, const char* name, const std::str
 }
 
 inline std::string join_path(const std::string& dir, const std::string& file) {
-    if (dir.empty() || (!file.empty() && file[0] == '/')) return file;  // os.path.join semantics
+    if (dir.empty() || (!file.empty() && file[0] == '/')) return file; // os.path.join semantics
     return dir.back() == '/' ? dir + file : dir + "/" + file;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Options of `read_coco_detection`.
 struct coco_read_options {
-    bool keep_empty_gt = true;  ///< keep images without objects (RSCoVLM default)
+    bool keep_empty_gt = true; ///< keep images without objects (RSCoVLM default)
 };
 
 /// COCO json with (quad) segmentations, as RSCoVLM's `preprocess_coco_format_metadata` reads it:
@@ -149,12 +152,13 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         cat_names.emplace_back(id.get<long long>(), name);
     }
     std::vector<detection_record> out;
-    std::vector<std::pair<long long, std::size_t>> index;  // image id -> position
+    std::vector<std::pair<long long, std::size_t>> index; // image id -> position
     for (std::size_t i = 0; i < images.size(); ++i) {
         const std::string where = path + " images";
         const auto& img = images[i];
         detection_record r;
-        r.image = detail::join_path(data_path, detail::str(detail::field(img, "file_name", where, i), "file_name", where, i));
+        r.image =
+            detail::join_path(data_path, detail::str(detail::field(img, "file_name", where, i), "file_name", where, i));
         r.width = detail::dimension(detail::field(img, "width", where, i), "width", where, i);
         r.height = detail::dimension(detail::field(img, "height", where, i), "height", where, i);
         if (r.width <= 0 || r.height <= 0) detail::bad_record(where, i, "image size must be positive");
@@ -175,7 +179,8 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         const auto& a = anns[i];
         const auto& iid = detail::field(a, "image_id", where, i);
         const auto& cid = detail::field(a, "category_id", where, i);
-        if (!iid.is_number_integer() || !cid.is_number_integer()) detail::bad_record(where, i, "image_id and category_id must be integers");
+        if (!iid.is_number_integer() || !cid.is_number_integer())
+            detail::bad_record(where, i, "image_id and category_id must be integers");
         detection_record* r = find_sorted(iid.get<long long>());
         if (!r) detail::bad_record(where, i, "image_id " + std::to_string(iid.get<long long>()) + " is not in images");
         det_instance inst;
@@ -185,7 +190,9 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
                 inst.label = c.second;
                 found = true;
             }
-        if (!found) detail::bad_record(where, i, "category_id " + std::to_string(cid.get<long long>()) + " is not in categories");
+        if (!found)
+            detail::bad_record(where, i,
+                               "category_id " + std::to_string(cid.get<long long>()) + " is not in categories");
         const auto& bb = detail::field(a, "bbox", where, i);
         if (!bb.is_array() || bb.size() != 4) detail::bad_record(where, i, "bbox must be [x, y, w, h]");
         const double x1 = detail::number(bb[0], "bbox", where, i), y1 = detail::number(bb[1], "bbox", where, i);
@@ -196,10 +203,13 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
         if (a.contains("segmentation")) {
             const auto& seg = a["segmentation"];
             if (!seg.is_array() || seg.size() != 1 || !seg[0].is_array() || seg[0].size() % 2 != 0)
-                detail::bad_record(where, i, "segmentation must be one polygon [[x1, y1, ...]] (the reference asserts it)");
-            for (const auto& v : seg[0]) inst.polygon.push_back(detail::number(v, "segmentation", where, i));
+                detail::bad_record(where, i,
+                                   "segmentation must be one polygon [[x1, y1, ...]] (the reference asserts it)");
+            for (const auto& v : seg[0])
+                inst.polygon.push_back(detail::number(v, "segmentation", where, i));
         }
-        if (a.contains("difficulty") && a["difficulty"].is_number_integer()) inst.difficulty = a["difficulty"].get<int>();
+        if (a.contains("difficulty") && a["difficulty"].is_number_integer())
+            inst.difficulty = a["difficulty"].get<int>();
         r->objects.push_back(std::move(inst));
     }
     if (!opt.keep_empty_gt) {
@@ -219,7 +229,8 @@ struct llava_read_options {
 
 /// LLaVA-style conversation json (SupervisedDataset): records with `conversations` of
 /// {`from`: human|gpt, `value`} turns and optional `image` / `video` (a path or a list).
-inline std::vector<chat_record> read_llava(const std::string& path, const std::string& data_path, const llava_read_options& opt = {}) {
+inline std::vector<chat_record> read_llava(const std::string& path, const std::string& data_path,
+                                           const llava_read_options& opt = {}) {
     const std::vector<nlohmann::json> docs = detail::load_json_or_jsonl(path);
     std::vector<chat_record> out;
     for (std::size_t i = 0; i < docs.size(); ++i) {
@@ -289,19 +300,24 @@ inline std::vector<grounding_record> read_refgeo(const std::string& path, const 
             if (!p.is_array() || p.size() != 4) detail::bad_record(path, i, "poly must be 4 [x, y] points");
             for (const auto& pt : p) {
                 if (!pt.is_array() || pt.size() != 2) detail::bad_record(path, i, "poly must be 4 [x, y] points");
-                r.poly.push_back(geometry::point{detail::number(pt[0], "poly", path, i), detail::number(pt[1], "poly", path, i)});
+                r.poly.push_back(
+                    geometry::point{detail::number(pt[0], "poly", path, i), detail::number(pt[1], "poly", path, i)});
             }
         }
         if (!r.bbox && r.poly.empty()) detail::bad_record(path, i, "needs 'bbox' or 'poly'");
         if (d.contains("question_id") && !d["question_id"].is_null()) {
             const auto& q = d["question_id"];
-            if (q.is_string()) r.question_id = q.get<std::string>();
-            else if (q.is_number_integer()) r.question_id = q.dump();
-            else detail::bad_record(path, i, "question_id must be an integer or a string");
+            if (q.is_string())
+                r.question_id = q.get<std::string>();
+            else if (q.is_number_integer())
+                r.question_id = q.dump();
+            else
+                detail::bad_record(path, i, "question_id must be an integer or a string");
             // mask_root/<dataset>/<image_id.split('.')[0]>_<question_id>.png
             const std::string stem = r.image_id.substr(0, r.image_id.find('.'));
             const std::string mask =
-                detail::join_path(detail::join_path(detail::join_path(data_path, "masks"), r.dataset), stem + "_" + r.question_id + ".png");
+                detail::join_path(detail::join_path(detail::join_path(data_path, "masks"), r.dataset),
+                                  stem + "_" + r.question_id + ".png");
             bool exists = false;
             if (d.contains("mask_exists")) {
                 if (!d["mask_exists"].is_boolean()) detail::bad_record(path, i, "mask_exists must be true or false");
@@ -329,7 +345,8 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
         vqa_record r;
         std::string image = detail::str(detail::field(d, "image", path, i), "image", path, i);
         const std::string prefix = "/gruntdata/rs_nas/workspace/junhong.ljw/dataset/";
-        for (std::size_t p = image.find(prefix); p != std::string::npos; p = image.find(prefix)) image.erase(p, prefix.size());
+        for (std::size_t p = image.find(prefix); p != std::string::npos; p = image.find(prefix))
+            image.erase(p, prefix.size());
         r.image = detail::join_path(data_path, image);
         r.width = detail::dimension(detail::field(d, "image_ori_width", path, i), "image_ori_width", path, i);
         r.height = detail::dimension(detail::field(d, "image_ori_height", path, i), "image_ori_height", path, i);
@@ -342,23 +359,28 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
             r.question = detail::str(d["Text"], "Text", path, i);
             r.answer = detail::str(d["Ground truth"], "Ground truth", path, i);
             if (!d["Answer choices"].is_array()) detail::bad_record(path, i, "'Answer choices' must be a list");
-            for (const auto& c : d["Answer choices"]) r.choices.push_back(detail::str(c, "Answer choices", path, i));
+            for (const auto& c : d["Answer choices"])
+                r.choices.push_back(detail::str(c, "Answer choices", path, i));
         } else {
-            detail::bad_record(path, i, "needs 'question' and 'answer', or 'Text', 'Ground truth' and 'Answer choices'");
+            detail::bad_record(path, i,
+                               "needs 'question' and 'answer', or 'Text', 'Ground truth' and 'Answer choices'");
         }
         const auto& info = detail::field(d, "bbox_info", path, i);
         const auto& crops = detail::field(info, "crop_hbox", path, i);
         if (!crops.is_array()) detail::bad_record(path, i, "bbox_info.crop_hbox must be a list of boxes");
         for (const auto& c : crops) {
-            if (!c.is_array() || c.size() != 4) detail::bad_record(path, i, "bbox_info.crop_hbox entries must be [x1, y1, x2, y2]");
-            r.crop_hbox.push_back({detail::number(c[0], "crop_hbox", path, i), detail::number(c[1], "crop_hbox", path, i),
-                                   detail::number(c[2], "crop_hbox", path, i), detail::number(c[3], "crop_hbox", path, i)});
+            if (!c.is_array() || c.size() != 4)
+                detail::bad_record(path, i, "bbox_info.crop_hbox entries must be [x1, y1, x2, y2]");
+            r.crop_hbox.push_back(
+                {detail::number(c[0], "crop_hbox", path, i), detail::number(c[1], "crop_hbox", path, i),
+                 detail::number(c[2], "crop_hbox", path, i), detail::number(c[3], "crop_hbox", path, i)});
         }
         if (info.contains("rbox") && info["rbox"].is_array())
             for (const auto& b : info["rbox"]) {
                 std::vector<double> v;
                 if (b.is_array())
-                    for (const auto& x : b) v.push_back(detail::number(x, "rbox", path, i));
+                    for (const auto& x : b)
+                        v.push_back(detail::number(x, "rbox", path, i));
                 r.rbox.push_back(std::move(v));
             }
         out.push_back(std::move(r));
@@ -366,4 +388,4 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
     return out;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

@@ -31,12 +31,12 @@ namespace rscovlm::data {
 
 /// One dataset entry of the registry (an RSCoVLM `data_dict` value).
 struct dataset_config {
-    std::string name;             ///< registry name ("dota_trainval1024", "custom_dataset_0", ...)
+    std::string name; ///< registry name ("dota_trainval1024", "custom_dataset_0", ...)
     std::string annotation_path;
     std::string data_path;
     std::string dataset_type = "supervised";
-    std::string reader;           ///< explicit reader key (optional; else derived from the type)
-    double sampling_rate = 1.0;   ///< < 1: subsample fraction; >= 1: integer repeat count
+    std::string reader;         ///< explicit reader key (optional; else derived from the type)
+    double sampling_rate = 1.0; ///< < 1: subsample fraction; >= 1: integer repeat count
     /// Optional `{"key": "resize.square", "params": {...}}`: a `resolution` registry strategy for
     /// this dataset's images instead of the dataset type's default (an extension; the reference
     /// sizes every dataset with the global DataArguments).
@@ -48,14 +48,17 @@ struct dataset_config {
 /// Makes the strategy of a `{"key": ..., "params": {...}}` spec (a bare key string is accepted);
 /// unknown keys and bad parameters raise the registry's typed errors.
 inline std::shared_ptr<resolution::strategy> make_resolution(const nlohmann::json& spec) {
-    if (spec.is_string()) return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec.get<std::string>()));
+    if (spec.is_string())
+        return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec.get<std::string>()));
     if (!spec.is_object() || !spec.contains("key") || !spec["key"].is_string())
         RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' must be a key or {\"key\": ..., \"params\": {...}}");
     for (auto it = spec.begin(); it != spec.end(); ++it)
         if (it.key() != "key" && it.key() != "params")
-            RSCOVLM_THROW(data_error, "bad_recipe", "'resolution' has an unknown field '" + it.key() + "' (key, params)");
+            RSCOVLM_THROW(data_error, "bad_recipe",
+                          "'resolution' has an unknown field '" + it.key() + "' (key, params)");
     const nlohmann::json params = spec.contains("params") ? spec["params"] : nlohmann::json::object();
-    return std::shared_ptr<resolution::strategy>(registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
+    return std::shared_ptr<resolution::strategy>(
+        registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
 }
 
 /// Name -> dataset configs (a name may stand for several files, like `refgeo_hbb`), in
@@ -64,7 +67,8 @@ class dataset_catalog {
 public:
     /// Registers `configs` under `name` (replacing an earlier entry of that name).
     void add(const std::string& name, std::vector<dataset_config> configs) {
-        for (auto& c : configs) c.name = name;
+        for (auto& c : configs)
+            c.name = name;
         for (auto& e : m_entries)
             if (e.first == name) {
                 e.second = std::move(configs);
@@ -84,7 +88,8 @@ public:
     }
     std::vector<std::string> names() const {
         std::vector<std::string> n;
-        for (const auto& e : m_entries) n.push_back(e.first);
+        for (const auto& e : m_entries)
+            n.push_back(e.first);
         return n;
     }
 
@@ -103,11 +108,12 @@ public:
         str("reader", c.reader);
         if (j.contains("synonyms_dict") && !j["synonyms_dict"].is_null()) {
             if (!j["synonyms_dict"].is_object())
-                RSCOVLM_THROW(data_error, "bad_recipe", where + ": 'synonyms_dict' must map category names to lists of synonyms");
+                RSCOVLM_THROW(data_error, "bad_recipe",
+                              where + ": 'synonyms_dict' must map category names to lists of synonyms");
             c.synonyms_dict = j["synonyms_dict"];
         }
         if (j.contains("resolution")) {
-            (void)make_resolution(j["resolution"]);  // validated here, made again when loaded
+            (void)make_resolution(j["resolution"]); // validated here, made again when loaded
             c.resolution = j["resolution"];
         }
         if (c.annotation_path.empty() && c.dataset_type == "llava_onevision")
@@ -131,7 +137,8 @@ public:
             } else {
                 v.push_back(parse_config(*it, "catalog entry '" + it.key() + "'"));
             }
-            for (auto& c : v) resolve(c, base_dir);
+            for (auto& c : v)
+                resolve(c, base_dir);
             cat.add(it.key(), std::move(v));
         }
         return cat;
@@ -155,13 +162,15 @@ inline std::pair<std::string, double> parse_sampling_rate(const std::string& ent
     if (pct != std::string::npos && pct + 1 < entry.size()) {
         const std::string num = entry.substr(pct + 1);
         bool ok = !num.empty();
-        for (char ch : num) ok = ok && ((ch >= '0' && ch <= '9') || ch == '.');
+        for (char ch : num)
+            ok = ok && ((ch >= '0' && ch <= '9') || ch == '.');
         if (ok) {
             double v = 0;
             if (!detail::parse_python_float(num, v))
                 RSCOVLM_THROW(data_error, "bad_recipe", "bad sampling rate in '" + entry + "'");
             if (!(v > 0 && v <= 100))
-                RSCOVLM_THROW(data_error, "bad_recipe", "Sampling rate must be in (0, 1], got " + num + " in '" + entry + "'");
+                RSCOVLM_THROW(data_error, "bad_recipe",
+                              "Sampling rate must be in (0, 1], got " + num + " in '" + entry + "'");
             return {entry.substr(0, pct), v / 100.0};
         }
     }
@@ -169,7 +178,8 @@ inline std::pair<std::string, double> parse_sampling_rate(const std::string& ent
     if (star != std::string::npos && star + 1 < entry.size()) {
         const std::string num = entry.substr(star + 1);
         bool ok = true;
-        for (char ch : num) ok = ok && ch >= '0' && ch <= '9';
+        for (char ch : num)
+            ok = ok && ch >= '0' && ch <= '9';
         if (ok) return {entry.substr(0, star), static_cast<double>(std::stoll(num))};
     }
     return {entry, 1.0};
@@ -194,7 +204,8 @@ inline std::vector<dataset_config> resolve_recipe(const nlohmann::json& recipe, 
                     ++i;
                 }
             }
-            for (const auto& n : catalog.names()) names.push_back(n + suffix);
+            for (const auto& n : catalog.names())
+                names.push_back(n + suffix);
         } else {
             names.push_back(s);
         }
@@ -246,7 +257,8 @@ inline dataset_type_components components_for(const dataset_config& c) {
     const std::string& t = c.dataset_type;
     auto regions = [&](std::initializer_list<const char*> r) {
         d.builder_params = {{"region_types", nlohmann::json::array()}};
-        for (const char* x : r) d.builder_params["region_types"].push_back(x);
+        for (const char* x : r)
+            d.builder_params["region_types"].push_back(x);
     };
     if (t == "dense_det" || t == "dense_det_hbb_only" || t == "dense_det_poly_only") {
         d.reader = "reader.coco";
@@ -278,7 +290,8 @@ inline dataset_type_components components_for(const dataset_config& c) {
     } else {
         RSCOVLM_THROW(data_error, "unsupported_dataset_type",
                       "dataset type '" + t + "' of '" + c.name +
-                          "' is not supported (dense_det[_hbb_only|_poly_only], refgeo[_wo_seg|_seg_only|_hbb_only|_obb_only|_poly_only], "
+                          "' is not supported (dense_det[_hbb_only|_poly_only], "
+                          "refgeo[_wo_seg|_seg_only|_hbb_only|_obb_only|_poly_only], "
                           "supervised, visual_cot, teochat, llava_onevision)");
     }
     if (!c.reader.empty()) d.reader = c.reader;
@@ -296,11 +309,11 @@ inline std::vector<T> random_sample(const std::vector<T>& records, double rate, 
         python_random rng(42);
         auto k = static_cast<std::size_t>(static_cast<double>(records.size()) * rate);
         if (min_one && k == 0) k = 1;
-        if (k > records.size())
-            RSCOVLM_THROW(data_error, "bad_recipe", "Sample larger than population or is negative");
+        if (k > records.size()) RSCOVLM_THROW(data_error, "bad_recipe", "Sample larger than population or is negative");
         std::vector<T> out;
         out.reserve(k);
-        for (std::size_t i : detail::sample_indices(rng, records.size(), k)) out.push_back(records[i]);
+        for (std::size_t i : detail::sample_indices(rng, records.size(), k))
+            out.push_back(records[i]);
         return out;
     }
     if (std::fmod(rate, 1.0) != 0.0)
@@ -308,7 +321,8 @@ inline std::vector<T> random_sample(const std::vector<T>& records, double rate, 
     std::vector<T> out;
     const auto n = static_cast<std::size_t>(rate);
     out.reserve(records.size() * n);
-    for (std::size_t r = 0; r < n; ++r) out.insert(out.end(), records.begin(), records.end());
+    for (std::size_t r = 0; r < n; ++r)
+        out.insert(out.end(), records.begin(), records.end());
     return out;
 }
 
@@ -318,8 +332,8 @@ struct mixture_part {
     std::string builder_key;
     std::unique_ptr<conversation_builder> builder;
     std::vector<record> records;
-    std::vector<std::string> record_dataset;  ///< dataset name of each record
-    std::vector<std::size_t> record_config;   ///< index of the recipe entry each record came from
+    std::vector<std::string> record_dataset; ///< dataset name of each record
+    std::vector<std::size_t> record_config;  ///< index of the recipe entry each record came from
     /// (record, task) of every sample in the reference's order (`index_tasks`); empty: records x
     /// tasks, task-major.
     std::vector<std::pair<std::size_t, std::size_t>> todo;
@@ -340,7 +354,9 @@ struct mixture_part {
         m_indexed = true;
     }
     /// Number of samples.
-    std::size_t size() const { return m_indexed ? todo.size() : records.size() * (builder ? builder->tasks_per_record() : 1); }
+    std::size_t size() const {
+        return m_indexed ? todo.size() : records.size() * (builder ? builder->tasks_per_record() : 1);
+    }
     /// (record, task) of local sample `i`.
     std::pair<std::size_t, std::size_t> at(std::size_t i) const {
         if (m_indexed) return todo.at(i);
@@ -357,7 +373,7 @@ struct sample_location {
     std::size_t part = 0;
     std::size_t record = 0;
     std::size_t task = 0;
-    std::size_t local = 0;  ///< sample index inside the part
+    std::size_t local = 0; ///< sample index inside the part
 };
 
 /// LMMRotate's "balanced concat" (lmmrotate/dataset.py `OrientedDetSFTDataset.
@@ -367,25 +383,29 @@ struct sample_location {
 /// with N the plain concatenated length. Returns the pool positions in draw order mapped to the
 /// subsets' items: `subsets[i]` lists the items of subset i. An empty subset fails as the
 /// reference does (division by zero): data_error "empty_subset".
-inline std::vector<std::size_t> balanced_concat_order(const std::vector<std::vector<std::size_t>>& subsets, std::uint64_t epoch) {
+inline std::vector<std::size_t> balanced_concat_order(const std::vector<std::vector<std::size_t>>& subsets,
+                                                      std::uint64_t epoch) {
     std::size_t mx = 0, total = 0;
     for (std::size_t i = 0; i < subsets.size(); ++i) {
         if (subsets[i].empty())
-            RSCOVLM_THROW(data_error, "empty_subset", "balanced concat: subset " + std::to_string(i) + " is empty (division by zero)");
+            RSCOVLM_THROW(data_error, "empty_subset",
+                          "balanced concat: subset " + std::to_string(i) + " is empty (division by zero)");
         mx = std::max(mx, subsets[i].size());
         total += subsets[i].size();
     }
     std::vector<std::size_t> pool;
     for (const auto& sub : subsets) {
         const double q = static_cast<double>(mx) / static_cast<double>(sub.size());
-        const double r = std::nearbyint(q);  // round(): half to even under the default rounding mode
+        const double r = std::nearbyint(q); // round(): half to even under the default rounding mode
         const std::size_t ratio = r > 1.8 ? static_cast<std::size_t>(r) : 1;
-        for (std::size_t k = 0; k < ratio; ++k) pool.insert(pool.end(), sub.begin(), sub.end());
+        for (std::size_t k = 0; k < ratio; ++k)
+            pool.insert(pool.end(), sub.begin(), sub.end());
     }
     python_random rng(epoch);
     std::vector<std::size_t> out;
     out.reserve(total);
-    for (std::size_t i : detail::sample_indices(rng, pool.size(), total)) out.push_back(pool[i]);
+    for (std::size_t i : detail::sample_indices(rng, pool.size(), total))
+        out.push_back(pool[i]);
     return out;
 }
 
@@ -402,7 +422,8 @@ public:
     /// Total number of samples (balanced concat keeps the plain length, as LMMRotate does).
     std::size_t size() const {
         std::size_t n = 0;
-        for (const auto& p : parts) n += p.size();
+        for (const auto& p : parts)
+            n += p.size();
         return n;
     }
     /// Draws the balanced-concat order of `epoch` (no effect unless `balanced`).
@@ -420,17 +441,21 @@ public:
             }
             base += p.size();
         }
-        subsets.erase(std::remove_if(subsets.begin(), subsets.end(), [](const auto& v) { return v.empty(); }), subsets.end());
+        subsets.erase(std::remove_if(subsets.begin(), subsets.end(), [](const auto& v) { return v.empty(); }),
+                      subsets.end());
         m_order = balanced_concat_order(subsets, epoch);
     }
     std::uint64_t epoch() const noexcept { return m_epoch; }
     /// ConcatDataset indexing (bisect over cumulative sizes), then the part's sample order; with
     /// balanced concat the index goes through the epoch's drawn order first.
     sample_location locate(std::size_t index) const {
-        if (index >= size()) RSCOVLM_THROW(data_error, "index_out_of_range", "sample " + std::to_string(index) + " of " + std::to_string(size()));
+        if (index >= size())
+            RSCOVLM_THROW(data_error, "index_out_of_range",
+                          "sample " + std::to_string(index) + " of " + std::to_string(size()));
         if (balanced) {
             if (m_order.size() != size())
-                RSCOVLM_THROW(data_error, "stale_order", "balanced mixture changed after set_epoch(); call set_epoch() again");
+                RSCOVLM_THROW(data_error, "stale_order",
+                              "balanced mixture changed after set_epoch(); call set_epoch() again");
             index = m_order.at(index);
         }
         for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -455,8 +480,8 @@ public:
         for (std::size_t local = l.local;; ++local) {
             if (local >= p.size())
                 RSCOVLM_THROW(data_error, "no_next_record",
-                              "sample " + std::to_string(index) + ": no buildable item from " + std::to_string(l.local) + " to the end of '" +
-                                  p.dataset_type + "'");
+                              "sample " + std::to_string(index) + ": no buildable item from " +
+                                  std::to_string(l.local) + " to the end of '" + p.dataset_type + "'");
             const auto rt = p.at(local);
             try {
                 const std::size_t cfg = p.record_config.empty() ? 0 : p.record_config[rt.first];
@@ -510,8 +535,8 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
         }
         std::unique_ptr<dataset_reader> reader =
             make_reader ? make_reader(comp.reader) : registry::make<reader_kind>(comp.reader, nlohmann::json::object());
-        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}), c.sampling_rate,
-                                                       c.dataset_type == "llava_onevision");
+        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}),
+                                                       c.sampling_rate, c.dataset_type == "llava_onevision");
         std::shared_ptr<const nlohmann::json> synonyms;
         if (!c.synonyms_dict.is_null()) synonyms = std::make_shared<const nlohmann::json>(c.synonyms_dict);
         for (const auto& r : recs) {
@@ -524,7 +549,8 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
             part->record_config.push_back(ci);
         }
     }
-    for (auto& p : m.parts) p.index_tasks();
+    for (auto& p : m.parts)
+        p.index_tasks();
     m.set_epoch(epoch);
     return m;
 }
@@ -532,7 +558,7 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
 /// Resumable sampler state.
 struct sampler_state {
     std::uint64_t epoch = 0;
-    std::size_t position = 0;  ///< samples of this epoch already consumed by this rank
+    std::size_t position = 0; ///< samples of this epoch already consumed by this rank
     nlohmann::json to_json() const { return {{"epoch", epoch}, {"position", position}}; }
     static sampler_state from_json(const nlohmann::json& j) {
         sampler_state s;
@@ -549,7 +575,8 @@ struct sampler_state {
 /// seeded with the low 32 bits; Fisher-Yates with `random() % (n - i)`, ATen `randperm_cpu`).
 inline std::vector<std::size_t> torch_randperm(std::size_t n, std::uint64_t seed) {
     std::vector<std::size_t> r(n);
-    for (std::size_t i = 0; i < n; ++i) r[i] = i;
+    for (std::size_t i = 0; i < n; ++i)
+        r[i] = i;
     std::mt19937 gen(static_cast<std::uint32_t>(seed & 0xffffffffu));
     for (std::size_t i = 0; i + 1 < n; ++i) {
         const std::size_t z = static_cast<std::size_t>(gen()) % (n - i);
@@ -561,19 +588,25 @@ inline std::vector<std::size_t> torch_randperm(std::size_t n, std::uint64_t seed
 /// PyTorch `DistributedSampler` semantics: the indices of one rank for one epoch.
 class distributed_sampler {
 public:
-    distributed_sampler(std::size_t dataset_size, std::size_t num_replicas = 1, std::size_t rank = 0, bool shuffle = true,
-                        std::uint64_t seed = 0, bool drop_last = false)
-        : m_n(dataset_size), m_replicas(num_replicas), m_rank(rank), m_shuffle(shuffle), m_seed(seed), m_drop_last(drop_last) {
+    distributed_sampler(std::size_t dataset_size, std::size_t num_replicas = 1, std::size_t rank = 0,
+                        bool shuffle = true, std::uint64_t seed = 0, bool drop_last = false)
+        : m_n(dataset_size), m_replicas(num_replicas), m_rank(rank), m_shuffle(shuffle), m_seed(seed),
+          m_drop_last(drop_last) {
         if (num_replicas == 0 || rank >= num_replicas)
             RSCOVLM_THROW(data_error, "bad_rank",
                           "Invalid rank " + std::to_string(rank) + ", rank should be in the interval [0, " +
                               std::to_string(num_replicas == 0 ? 0 : num_replicas - 1) + "]");
     }
-    void set_epoch(std::uint64_t epoch) noexcept { m_state.epoch = epoch; m_state.position = 0; }
+    void set_epoch(std::uint64_t epoch) noexcept {
+        m_state.epoch = epoch;
+        m_state.position = 0;
+    }
     /// Samples per rank: ceil(n / replicas), or (drop_last) ceil((n - replicas) / replicas).
     std::size_t num_samples() const noexcept {
         if (m_drop_last && m_n % m_replicas != 0)
-            return m_n >= m_replicas ? static_cast<std::size_t>(std::ceil(static_cast<double>(m_n - m_replicas) / m_replicas)) : 0;
+            return m_n >= m_replicas
+                       ? static_cast<std::size_t>(std::ceil(static_cast<double>(m_n - m_replicas) / m_replicas))
+                       : 0;
         return (m_n + m_replicas - 1) / m_replicas;
     }
     std::size_t total_size() const noexcept { return num_samples() * m_replicas; }
@@ -584,20 +617,23 @@ public:
             idx = torch_randperm(m_n, m_seed + m_state.epoch);
         } else {
             idx.resize(m_n);
-            for (std::size_t i = 0; i < m_n; ++i) idx[i] = i;
+            for (std::size_t i = 0; i < m_n; ++i)
+                idx[i] = i;
         }
         const std::size_t total = total_size();
         if (!m_drop_last) {
             const std::size_t padding = total - idx.size();
             if (!idx.empty()) {
                 const std::size_t base = idx.size();
-                for (std::size_t k = 0; k < padding; ++k) idx.push_back(idx[k % base]);
+                for (std::size_t k = 0; k < padding; ++k)
+                    idx.push_back(idx[k % base]);
             }
         } else {
             idx.resize(total);
         }
         std::vector<std::size_t> mine;
-        for (std::size_t i = m_rank; i < total && i < idx.size(); i += m_replicas) mine.push_back(idx[i]);
+        for (std::size_t i = m_rank; i < total && i < idx.size(); i += m_replicas)
+            mine.push_back(idx[i]);
         return mine;
     }
     /// The indices still to be consumed (resuming after `state().position`).
@@ -619,4 +655,4 @@ private:
     sampler_state m_state;
 };
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

@@ -32,7 +32,8 @@ inline image to_pillow_l(const image& src) {
         if (nc <= 2) {
             out.data[i] = p[0];
         } else {
-            const std::uint32_t l = static_cast<std::uint32_t>(p[0]) * 19595u + static_cast<std::uint32_t>(p[1]) * 38470u +
+            const std::uint32_t l = static_cast<std::uint32_t>(p[0]) * 19595u +
+                                    static_cast<std::uint32_t>(p[1]) * 38470u +
                                     static_cast<std::uint32_t>(p[2]) * 7471u + 0x8000u;
             out.data[i] = static_cast<std::uint8_t>(l >> 16);
         }
@@ -44,19 +45,21 @@ namespace detail {
 
 // One pass of a 1-D running max (or min) over [i - before, i + after], samples outside [0, n)
 // ignored: OpenCV's default border for dilate (-inf) and erode (+inf) never wins.
-inline void running_extreme(const std::uint8_t* in, std::ptrdiff_t stride, int n, std::uint8_t* out, int before, int after,
-                            bool is_max) {
-    std::deque<int> q;  // indices with monotonic values
+inline void running_extreme(const std::uint8_t* in, std::ptrdiff_t stride, int n, std::uint8_t* out, int before,
+                            int after, bool is_max) {
+    std::deque<int> q; // indices with monotonic values
     auto better = [&](std::uint8_t a, std::uint8_t b) { return is_max ? a >= b : a <= b; };
     int next = 0;
     for (int i = 0; i < n; ++i) {
         const int hi = std::min(n - 1, i + after);
         for (; next <= hi; ++next) {
             const std::uint8_t v = in[next * stride];
-            while (!q.empty() && better(v, in[q.back() * stride])) q.pop_back();
+            while (!q.empty() && better(v, in[q.back() * stride]))
+                q.pop_back();
             q.push_back(next);
         }
-        while (q.front() < i - before) q.pop_front();
+        while (q.front() < i - before)
+            q.pop_front();
         out[i * stride] = in[q.front() * stride];
     }
 }
@@ -67,9 +70,10 @@ inline std::vector<std::uint8_t> morph_rect(const std::vector<std::uint8_t>& src
     const int before = k / 2, after = k - 1 - k / 2;
     std::vector<std::uint8_t> tmp(src.size()), out(src.size());
     for (int y = 0; y < h; ++y)
-        running_extreme(src.data() + static_cast<std::size_t>(y) * w, 1, w, tmp.data() + static_cast<std::size_t>(y) * w, before,
-                        after, is_max);
-    for (int x = 0; x < w; ++x) running_extreme(tmp.data() + x, w, h, out.data() + x, before, after, is_max);
+        running_extreme(src.data() + static_cast<std::size_t>(y) * w, 1, w,
+                        tmp.data() + static_cast<std::size_t>(y) * w, before, after, is_max);
+    for (int x = 0; x < w; ++x)
+        running_extreme(tmp.data() + x, w, h, out.data() + x, before, after, is_max);
     return out;
 }
 
@@ -97,30 +101,33 @@ inline std::vector<std::uint8_t> fill_outer_contours(const std::vector<std::uint
     while (!stack.empty()) {
         const std::size_t i = stack.back();
         stack.pop_back();
-        const int x = static_cast<int>(i % static_cast<std::size_t>(w)), y = static_cast<int>(i / static_cast<std::size_t>(w));
+        const int x = static_cast<int>(i % static_cast<std::size_t>(w)),
+                  y = static_cast<int>(i / static_cast<std::size_t>(w));
         if (x > 0) push(x - 1, y);
         if (x + 1 < w) push(x + 1, y);
         if (y > 0) push(x, y - 1);
         if (y + 1 < h) push(x, y + 1);
     }
     std::vector<std::uint8_t> filled(bin.size());
-    for (std::size_t i = 0; i < bin.size(); ++i) filled[i] = outside[i] ? 0 : 1;
+    for (std::size_t i = 0; i < bin.size(); ++i)
+        filled[i] = outside[i] ? 0 : 1;
     return filled;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Intermediate masks of `refgeo_mask_rle` (original frame, row-major), for inspection and tests.
 struct refgeo_mask_stages {
-    std::vector<std::uint8_t> closed;  ///< 0/255 after thresholding and closing
-    std::vector<std::uint8_t> filled;  ///< 0/1 after filling the outer contours
+    std::vector<std::uint8_t> closed; ///< 0/255 after thresholding and closing
+    std::vector<std::uint8_t> filled; ///< 0/1 after filling the outer contours
 };
 
 /// `encode_mask`: each row as `value*count` runs joined by ",", rows joined by ";" plus a final ";".
 inline std::string encode_mask_rle(const std::vector<std::uint8_t>& m, int w, int h) {
     if (w <= 0 || h < 0 || m.size() != static_cast<std::size_t>(w) * static_cast<std::size_t>(h))
-        RSCOVLM_THROW(data_error, "bad_mask", "encode_mask_rle: " + std::to_string(m.size()) + " values do not form " +
-                                                  std::to_string(w) + "x" + std::to_string(h) + " rows");
+        RSCOVLM_THROW(data_error, "bad_mask",
+                      "encode_mask_rle: " + std::to_string(m.size()) + " values do not form " + std::to_string(w) +
+                          "x" + std::to_string(h) + " rows");
     std::string s;
     for (int y = 0; y < h; ++y) {
         const std::uint8_t* r = m.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
@@ -144,18 +151,20 @@ inline std::string encode_mask_rle(const std::vector<std::uint8_t>& m, int w, in
 /// its size must be the record's `image_width x image_height` (the reference asserts it: here
 /// data_error "mask_size_mismatch"). `patch` is the pooling block (the reference passes
 /// patch_size * merge_size = 28).
-inline std::string refgeo_mask_rle(const image& mask, int image_width, int image_height, int resized_width, int resized_height,
-                                   int patch = 28, refgeo_mask_stages* stages = nullptr) {
+inline std::string refgeo_mask_rle(const image& mask, int image_width, int image_height, int resized_width,
+                                   int resized_height, int patch = 28, refgeo_mask_stages* stages = nullptr) {
     const image l = to_pillow_l(mask);
     if (l.width != image_width || l.height != image_height)
         RSCOVLM_THROW(data_error, "mask_size_mismatch",
-                      "Mask size " + std::to_string(l.width) + "x" + std::to_string(l.height) + " does not match image size " +
-                          std::to_string(image_width) + "x" + std::to_string(image_height));
+                      "Mask size " + std::to_string(l.width) + "x" + std::to_string(l.height) +
+                          " does not match image size " + std::to_string(image_width) + "x" +
+                          std::to_string(image_height));
     if (resized_width <= 0 || resized_height <= 0 || patch <= 0)
         RSCOVLM_THROW(data_error, "bad_image_size", "mask target needs a positive resized size and patch");
     const int w = l.width, h = l.height;
     std::vector<std::uint8_t> bin(l.data.size());
-    for (std::size_t i = 0; i < bin.size(); ++i) bin[i] = l.data[i] > 1 ? 255 : 0;
+    for (std::size_t i = 0; i < bin.size(); ++i)
+        bin[i] = l.data[i] > 1 ? 255 : 0;
     std::vector<std::uint8_t> closed = detail::morph_rect(detail::morph_rect(bin, w, h, 50, true), w, h, 50, false);
     std::vector<std::uint8_t> filled = detail::fill_outer_contours(closed, w, h);
     image f(w, h, 1);
@@ -165,7 +174,8 @@ inline std::string refgeo_mask_rle(const image& mask, int image_width, int image
     std::vector<std::uint8_t> pooled(static_cast<std::size_t>(ph) * static_cast<std::size_t>(pw), 0);
     for (int y = 0; y < resized_height; ++y)
         for (int x = 0; x < resized_width; ++x) {
-            std::uint8_t& p = pooled[static_cast<std::size_t>(y / patch) * static_cast<std::size_t>(pw) + static_cast<std::size_t>(x / patch)];
+            std::uint8_t& p = pooled[static_cast<std::size_t>(y / patch) * static_cast<std::size_t>(pw) +
+                                     static_cast<std::size_t>(x / patch)];
             p = std::max(p, r.at(x, y));
         }
     if (stages) {
@@ -175,4 +185,4 @@ inline std::string refgeo_mask_rle(const image& mask, int image_width, int image
     return encode_mask_rle(pooled, pw, ph);
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

@@ -24,12 +24,12 @@ namespace rscovlm::data {
 
 /// Parameters of the splitter; defaults are RSCoVLM's / mmrotate's ss_1024 settings.
 struct split_options {
-    std::vector<int> sizes{1024};     ///< window sizes (`--sizes`)
-    std::vector<int> gaps{200};       ///< overlaps between neighbouring windows (`--gaps`)
-    std::vector<double> rates{1.0};   ///< scale rates: each gives sizes int(size / rate), gaps int(gap / rate)
-    double img_rate_thr = 0.6;        ///< keep windows whose in-image share exceeds this
-    double iof_thr = 0.7;             ///< assign objects with IoF >= this
-    bool padding = true;              ///< pad partial windows to the full size (`not --no-padding`)
+    std::vector<int> sizes{1024};   ///< window sizes (`--sizes`)
+    std::vector<int> gaps{200};     ///< overlaps between neighbouring windows (`--gaps`)
+    std::vector<double> rates{1.0}; ///< scale rates: each gives sizes int(size / rate), gaps int(gap / rate)
+    double img_rate_thr = 0.6;      ///< keep windows whose in-image share exceeds this
+    double iof_thr = 0.7;           ///< assign objects with IoF >= this
+    bool padding = true;            ///< pad partial windows to the full size (`not --no-padding`)
     /// Padding value in the reference's channel order (BGR, as cv2 arrays are): one value for all
     /// channels, or one per channel. mmrotate's default is 0; RSCoVLM's configs use 104 116 124.
     std::vector<int> padding_value_bgr{0};
@@ -43,23 +43,25 @@ struct split_window {
 
 /// The annotations of one patch.
 struct patch_annotation {
-    std::string id;        ///< "{ori_id}__{size}__{x_start}___{y_start}"
-    std::string ori_id;    ///< source image id
+    std::string id;     ///< "{ori_id}__{size}__{x_start}___{y_start}"
+    std::string ori_id; ///< source image id
     split_window window;
-    int width = 0;         ///< patch size after (optional) padding
+    int width = 0; ///< patch size after (optional) padding
     int height = 0;
     /// Objects in patch coordinates (float32 arithmetic, as the reference), difficulty 2 when
     /// the object is truncated by the window (IoF < 1).
     std::vector<dota_object> objects;
-    std::vector<double> iofs;  ///< IoF of each kept object with the window
+    std::vector<double> iofs; ///< IoF of each kept object with the window
 };
 
 /// Validates the options (sizes/gaps/rates pairing, thresholds, padding); throws data_error "bad_split_options".
 inline void validate(const split_options& o) {
     auto bad = [](const std::string& m) { RSCOVLM_THROW(data_error, "bad_split_options", m); };
-    if (o.sizes.empty() || o.sizes.size() != o.gaps.size()) bad("sizes and gaps must be non-empty lists of equal length");
+    if (o.sizes.empty() || o.sizes.size() != o.gaps.size())
+        bad("sizes and gaps must be non-empty lists of equal length");
     if (o.rates.empty()) bad("rates must not be empty");
-    if (o.sizes.size() != 1 && o.rates.size() != 1) bad("give several sizes or several rates, not both (as img_split.py asserts)");
+    if (o.sizes.size() != 1 && o.rates.size() != 1)
+        bad("give several sizes or several rates, not both (as img_split.py asserts)");
     for (double r : o.rates)
         if (!(r > 0) || !std::isfinite(r)) bad("rate must be positive, got " + std::to_string(r));
     for (std::size_t i = 0; i < o.sizes.size(); ++i)
@@ -97,15 +99,18 @@ inline std::vector<split_window> sliding_windows(int width, int height, const sp
         const int step = size - gap;
         auto starts = [&](int extent) {
             // n = 1 if extent <= size else ceil((extent - size) / step + 1); the last start is clamped.
-            const long n = extent <= size ? 1 : static_cast<long>(std::ceil(static_cast<double>(extent - size) / step + 1.0));
+            const long n =
+                extent <= size ? 1 : static_cast<long>(std::ceil(static_cast<double>(extent - size) / step + 1.0));
             std::vector<int> s;
-            for (long i = 0; i < n; ++i) s.push_back(static_cast<int>(step * i));
+            for (long i = 0; i < n; ++i)
+                s.push_back(static_cast<int>(step * i));
             if (s.size() > 1 && s.back() + size > extent) s.back() = extent - size;
             return s;
         };
         const std::vector<int> xs = starts(width), ys = starts(height);
         for (int x : xs)
-            for (int y : ys) windows.push_back(split_window{x, y, x + size, y + size});
+            for (int y : ys)
+                windows.push_back(split_window{x, y, x + size, y + size});
     }
     // In-image share of each window (float64, as numpy's int64 / int64 true division).
     std::vector<double> rates(windows.size());
@@ -118,7 +123,8 @@ inline std::vector<split_window> sliding_windows(int width, int height, const sp
         rates[i] = static_cast<double>(img_area) / static_cast<double>(win_area);
     }
     bool any = false;
-    for (double r : rates) any = any || r > o.img_rate_thr;
+    for (double r : rates)
+        any = any || r > o.img_rate_thr;
     if (!any && !rates.empty()) {
         // None passes: keep the windows within eps of the best rate.
         const double best = *std::max_element(rates.begin(), rates.end());
@@ -135,13 +141,12 @@ namespace detail {
 
 /// GEOS `Area::ofRingSigned` on the closed ring p[0..n-1], p[0] (the formula shapely's
 /// `Polygon.area` evaluates): sum over i of (x_i - x_0) * (y_{i-1} - y_{i+1}) / 2.
-template <class Points>
-inline double geos_ring_area(const Points& p) noexcept {
+template <class Points> inline double geos_ring_area(const Points& p) noexcept {
     const std::size_t n = p.size();
     if (n < 3) return 0.0;
     const double x0 = p[0].x;
     double sum = 0.0;
-    for (std::size_t i = 1; i < n; ++i) {  // closed ring: indices 1..n-1 of the n+1 ring points
+    for (std::size_t i = 1; i < n; ++i) { // closed ring: indices 1..n-1 of the n+1 ring points
         const double x = p[i].x - x0;
         const double y1 = p[(i + 1) % n].y;
         const double y2 = p[i - 1].y;
@@ -150,22 +155,24 @@ inline double geos_ring_area(const Points& p) noexcept {
     return std::abs(sum / 2.0);
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// IoF of `poly` with `window`, as img_split.py `bbox_overlaps_iof`: 0 unless the object's
 /// bounding box overlaps the window with positive area; else area(poly ∩ window) (exact polygon
 /// clipping, eval::intersection_area) divided by float32(area(poly)) clipped at 1e-6.
 inline double split_iof(const geometry::quad& poly, const split_window& w) {
     const geometry::hbox hb = geometry::bounds(poly);
-    const double ow = std::max(0.0, std::min(hb.x2, static_cast<double>(w.x_stop)) - std::max(hb.x1, static_cast<double>(w.x_start)));
-    const double oh = std::max(0.0, std::min(hb.y2, static_cast<double>(w.y_stop)) - std::max(hb.y1, static_cast<double>(w.y_start)));
+    const double ow =
+        std::max(0.0, std::min(hb.x2, static_cast<double>(w.x_stop)) - std::max(hb.x1, static_cast<double>(w.x_start)));
+    const double oh =
+        std::max(0.0, std::min(hb.y2, static_cast<double>(w.y_stop)) - std::max(hb.y1, static_cast<double>(w.y_start)));
     if (!(ow * oh != 0.0)) return 0.0;
     // unions = np.array([p.area ...], dtype=np.float32), clipped at eps = 1e-6.
     const double area = detail::geos_ring_area(poly);
     const double unions = std::max(static_cast<double>(detail::to_float32(area)), 1e-6);
     double inter = 0.0;
     if (hb.x1 >= w.x_start && hb.x2 <= w.x_stop && hb.y1 >= w.y_start && hb.y2 <= w.y_stop) {
-        inter = area;  // fully inside: GEOS returns the polygon itself
+        inter = area; // fully inside: GEOS returns the polygon itself
     } else {
         const geometry::quad win{geometry::point{static_cast<double>(w.x_start), static_cast<double>(w.y_start)},
                                  geometry::point{static_cast<double>(w.x_stop), static_cast<double>(w.y_start)},
@@ -214,7 +221,7 @@ inline std::vector<patch_annotation> split_annotations(const std::string& ori_id
                 t.poly[k].y = static_cast<double>(detail::to_float32(obj.poly[k].y) + dy);
             }
             t.label = obj.label;
-            t.difficulty = iof < 1 ? 2 : obj.difficulty;  // win_ann['trunc'] = iofs < 1 -> '2'
+            t.difficulty = iof < 1 ? 2 : obj.difficulty; // win_ann['trunc'] = iofs < 1 -> '2'
             p.objects.push_back(std::move(t));
             p.iofs.push_back(iof);
         }
@@ -258,18 +265,20 @@ inline rscovlm::image crop_patch(const rscovlm::image& src, const split_window& 
         std::vector<std::uint8_t> px(static_cast<std::size_t>(c));
         for (int k = 0; k < c; ++k) {
             int v = pv.size() == 1 ? pv[0] : pv[static_cast<std::size_t>(k)];
-            if (pv.size() != 1 && c >= 3 && k < 3) v = pv[static_cast<std::size_t>(2 - k)];  // BGR -> RGB
+            if (pv.size() != 1 && c >= 3 && k < 3) v = pv[static_cast<std::size_t>(2 - k)]; // BGR -> RGB
             px[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(v);
         }
         std::uint8_t* d = out.data.data();
         const std::size_t n = static_cast<std::size_t>(out_w) * static_cast<std::size_t>(out_h);
         for (std::size_t i = 0; i < n; ++i)
-            for (int k = 0; k < c; ++k) *d++ = px[static_cast<std::size_t>(k)];
+            for (int k = 0; k < c; ++k)
+                *d++ = px[static_cast<std::size_t>(k)];
     }
     const std::size_t row_bytes = static_cast<std::size_t>(cw) * static_cast<std::size_t>(c);
     for (int y = 0; y < ch; ++y)
-        std::memcpy(out.row(y), src.row(y0 + y) + static_cast<std::size_t>(x0) * static_cast<std::size_t>(c), row_bytes);
+        std::memcpy(out.row(y), src.row(y0 + y) + static_cast<std::size_t>(x0) * static_cast<std::size_t>(c),
+                    row_bytes);
     return out;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

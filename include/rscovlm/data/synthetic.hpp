@@ -54,17 +54,29 @@ struct scene_options {
 
 /// A generated scene: RGB image and its DOTA objects (quads in pixel coordinates, rounded to 0.1).
 struct scene {
-    std::string name;  ///< "synthetic_<seed>_<W>x<H>"
+    std::string name; ///< "synthetic_<seed>_<W>x<H>"
     rscovlm::image image;
     std::vector<dota_object> objects;
 };
 
 /// Classes the generator can draw: the DOTA-v1.0 classes plus container-crane and helipad.
-inline constexpr std::string_view synthetic_classes[] = {
-    "plane",       "baseball-diamond", "bridge",          "ground-track-field", "small-vehicle",
-    "large-vehicle", "ship",           "tennis-court",    "basketball-court",   "storage-tank",
-    "soccer-ball-field", "roundabout", "harbor",          "swimming-pool",      "helicopter",
-    "container-crane", "helipad"};
+inline constexpr std::string_view synthetic_classes[] = {"plane",
+                                                         "baseball-diamond",
+                                                         "bridge",
+                                                         "ground-track-field",
+                                                         "small-vehicle",
+                                                         "large-vehicle",
+                                                         "ship",
+                                                         "tennis-court",
+                                                         "basketball-court",
+                                                         "storage-tank",
+                                                         "soccer-ball-field",
+                                                         "roundabout",
+                                                         "harbor",
+                                                         "swimming-pool",
+                                                         "helicopter",
+                                                         "container-crane",
+                                                         "helipad"};
 
 namespace detail {
 
@@ -166,7 +178,7 @@ struct river_shape {
         const double d = amp * 6.283185307179586 / period * std::cos(6.283185307179586 * x / period + phase);
         return std::atan(d);
     }
-    std::vector<float> col_center, col_hw;  // tabulated at pixel centres, one entry per column
+    std::vector<float> col_center, col_hw; // tabulated at pixel centres, one entry per column
     void tabulate(int width) {
         col_center.resize(static_cast<std::size_t>(width));
         col_hw.resize(static_cast<std::size_t>(width));
@@ -186,14 +198,14 @@ struct river_shape {
 
 struct road {
     bool vertical = true;
-    double pos = 0;    // x (vertical) or y (horizontal) of the left/top edge
+    double pos = 0; // x (vertical) or y (horizontal) of the left/top edge
     double width = 0;
 };
 
 struct class_spec {
     std::string_view label;
-    double min_len, max_len;  // length of the long side (w) in pixels
-    double min_aspect, max_aspect;  // h / w
+    double min_len, max_len;       // length of the long side (w) in pixels
+    double min_aspect, max_aspect; // h / w
     int weight;
     enum place_kind { land, water, vehicle, bank, crossing, bridge_kind } place;
 };
@@ -227,7 +239,7 @@ inline const class_spec* find_class_spec(std::string_view label) noexcept {
 struct placed {
     geometry::rbox box;
     const class_spec* spec;
-    std::uint32_t look;  // per-object appearance seed
+    std::uint32_t look; // per-object appearance seed
 };
 
 inline std::array<geometry::point, 4> rbox_corners(const geometry::rbox& r) noexcept {
@@ -266,8 +278,9 @@ inline bool rboxes_overlap(const geometry::rbox& a, const geometry::rbox& b, dou
 /// Uniform spatial hash of placed objects for overlap queries.
 class placement_grid {
 public:
-    placement_grid(int w, int h, int cell) : m_cell(cell), m_nx(w / cell + 1), m_ny(h / cell + 1),
-        m_cells(static_cast<std::size_t>(m_nx) * static_cast<std::size_t>(m_ny)) {}
+    placement_grid(int w, int h, int cell)
+        : m_cell(cell), m_nx(w / cell + 1), m_ny(h / cell + 1),
+          m_cells(static_cast<std::size_t>(m_nx) * static_cast<std::size_t>(m_ny)) {}
     bool collides(const geometry::rbox& b, const std::vector<placed>& objs, double margin) const {
         const geometry::hbox hb = geometry::bounds(b);
         for (int gy = cy(hb.y1 - margin); gy <= cy(hb.y2 + margin); ++gy)
@@ -296,8 +309,8 @@ struct scene_layout {
     std::uint32_t seed = 0;
     river_shape river;
     std::vector<road> roads;
-    std::vector<std::int16_t> col_road;  // vertical road index per column, -1 none
-    std::vector<std::int16_t> row_road;  // horizontal road index per row, -1 none
+    std::vector<std::int16_t> col_road; // vertical road index per column, -1 none
+    std::vector<std::int16_t> row_road; // horizontal road index per row, -1 none
     noise_layer water_noise, land_large, land_medium, land_fine;
 
     bool on_road(double x, double y) const noexcept {
@@ -352,7 +365,7 @@ inline rgb ground_pixel(const scene_layout& L, int x, int y) noexcept {
         c = mix(soil, urban, std::min(1.f, (n1 - 0.7f) / 0.3f));
     const float k = 0.82f + 0.26f * n2 + 0.08f * n3;
     c = rgb{c.r * k + grain * 0.5f, c.g * k + grain * 0.5f, c.b * k + grain * 0.5f};
-    if (depth > -5.0) {  // sandy bank
+    if (depth > -5.0) { // sandy bank
         const float t = static_cast<float>((depth + 5.0) / 5.0);
         c = mix(c, rgb{176 + grain * 0.4f, 164 + grain * 0.4f, 130 + grain * 0.4f}, t);
     }
@@ -360,14 +373,17 @@ inline rgb ground_pixel(const scene_layout& L, int x, int y) noexcept {
 }
 
 inline rgb palette(std::uint32_t look, int which) noexcept {
-    static const rgb cars[] = {{235, 235, 235}, {30, 30, 34},   {170, 172, 178}, {160, 30, 30},
-                               {40, 60, 130},   {220, 220, 215}, {90, 90, 96},   {200, 170, 60}};
+    static const rgb cars[] = {{235, 235, 235}, {30, 30, 34},    {170, 172, 178}, {160, 30, 30},
+                               {40, 60, 130},   {220, 220, 215}, {90, 90, 96},    {200, 170, 60}};
     static const rgb decks[] = {{205, 205, 200}, {150, 60, 50}, {60, 80, 120}, {120, 125, 130}, {190, 120, 60}};
     static const rgb courts[] = {{62, 128, 92}, {52, 92, 150}, {176, 94, 64}};
     switch (which) {
-    case 0: return cars[look % 8U];
-    case 1: return decks[look % 5U];
-    default: return courts[look % 3U];
+    case 0:
+        return cars[look % 8U];
+    case 1:
+        return decks[look % 5U];
+    default:
+        return courts[look % 3U];
     }
 }
 
@@ -375,7 +391,7 @@ inline rgb palette(std::uint32_t look, int which) noexcept {
 /// |v| <= h/2; returns false where the ground shows through.
 inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept {
     const double w = o.box.w, h = o.box.h;
-    const double s = 2.0 * u / w, t = 2.0 * v / h;  // normalised [-1, 1]
+    const double s = 2.0 * u / w, t = 2.0 * v / h; // normalised [-1, 1]
     const double as = std::abs(s), at = std::abs(t);
     const std::string_view k = o.spec->label;
     auto line = [](double d, double half) { return std::abs(d) <= half; };
@@ -392,9 +408,18 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool tail = at <= 0.36 && s <= tlead && s >= tlead - tchord;
         const double el = std::abs(at - 0.4), es = s - (0.28 - 0.42 * 0.4 + 0.04);
         const bool engine = el < 0.06 && es > -0.12 && es < 0.02;
-        if (engine) { out = rgb{80, 82, 88}; return true; }
-        if (body) { out = (std::abs(v) > fus - 1.0) ? rgb{190, 192, 198} : rgb{238, 238, 242}; return true; }
-        if (wing || tail) { out = rgb{212, 214, 220}; return true; }
+        if (engine) {
+            out = rgb{80, 82, 88};
+            return true;
+        }
+        if (body) {
+            out = (std::abs(v) > fus - 1.0) ? rgb{190, 192, 198} : rgb{238, 238, 242};
+            return true;
+        }
+        if (wing || tail) {
+            out = rgb{212, 214, 220};
+            return true;
+        }
         return false;
     }
     if (k == "helicopter") {
@@ -403,9 +428,18 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool boom = s < 0 && at < 0.07;
         const bool tail_rotor = s < -0.82 && s > -0.94 && at < 0.24;
         const bool rotor = (std::abs(ds) < 0.035) || (at < 0.035 && s > -0.5);
-        if (body) { out = (ds * ds + t * t < 0.02) ? rgb{60, 80, 96} : rgb{74, 86, 70}; return true; }
-        if (rotor || tail_rotor) { out = rgb{36, 36, 38}; return true; }
-        if (boom) { out = rgb{70, 80, 66}; return true; }
+        if (body) {
+            out = (ds * ds + t * t < 0.02) ? rgb{60, 80, 96} : rgb{74, 86, 70};
+            return true;
+        }
+        if (rotor || tail_rotor) {
+            out = rgb{36, 36, 38};
+            return true;
+        }
+        if (boom) {
+            out = rgb{70, 80, 66};
+            return true;
+        }
         return false;
     }
     if (k == "ship") {
@@ -414,8 +448,14 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         if (s < -0.92) half = 0.85;
         if (at > half) return false;
         const rgb deck = palette(o.look, 1);
-        if (at > half - 0.16 || s < -0.97) { out = rgb{deck.r * 0.6f, deck.g * 0.6f, deck.b * 0.6f}; return true; }
-        if (s > -0.78 && s < -0.45 && at < 0.62) { out = white; return true; }
+        if (at > half - 0.16 || s < -0.97) {
+            out = rgb{deck.r * 0.6f, deck.g * 0.6f, deck.b * 0.6f};
+            return true;
+        }
+        if (s > -0.78 && s < -0.45 && at < 0.62) {
+            out = white;
+            return true;
+        }
         if (s > -0.1 && s < 0.35 && std::fmod(std::abs(s) * 10.0, 1.0) < 0.5 && at < 0.5) {
             out = rgb{deck.r * 0.85f, deck.g * 0.85f, deck.b * 0.85f};
             return true;
@@ -426,20 +466,35 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "storage-tank") {
         const double r = std::sqrt(s * s + t * t);
         if (r > 1.0) return false;
-        if (r > 0.9) { out = rgb{168, 168, 162}; return true; }
-        if (r < 0.08) { out = rgb{120, 120, 118}; return true; }
+        if (r > 0.9) {
+            out = rgb{168, 168, 162};
+            return true;
+        }
+        if (r < 0.08) {
+            out = rgb{120, 120, 118};
+            return true;
+        }
         const float shade = static_cast<float>(228.0 - 22.0 * r + 10.0 * (s - t) * 0.5);
         out = rgb{shade, shade, shade - 6};
         return true;
     }
     if (k == "baseball-diamond") {
-        const double a = s + 1.0, b = 1.0 - t;  // from the home-plate corner
+        const double a = s + 1.0, b = 1.0 - t; // from the home-plate corner
         if (a * a + b * b > 4.0) return false;
         const rgb grass{84, 142, 64}, dirt{178, 132, 92};
-        if (a < 0.06 && b < 0.06) { out = white; return true; }
+        if (a < 0.06 && b < 0.06) {
+            out = white;
+            return true;
+        }
         if ((std::abs(a - 0.8) < 0.05 && b < 0.05) || (std::abs(b - 0.8) < 0.05 && a < 0.05) ||
-            (std::abs(a - 0.8) < 0.05 && std::abs(b - 0.8) < 0.05)) { out = white; return true; }
-        if (a < 0.92 && b < 0.92 && !(a > 0.14 && b > 0.14 && a < 0.74 && b < 0.74)) { out = dirt; return true; }
+            (std::abs(a - 0.8) < 0.05 && std::abs(b - 0.8) < 0.05)) {
+            out = white;
+            return true;
+        }
+        if (a < 0.92 && b < 0.92 && !(a > 0.14 && b > 0.14 && a < 0.74 && b < 0.74)) {
+            out = dirt;
+            return true;
+        }
         if (std::abs(a * a + b * b - 4.0) < 0.12 || (a * a + b * b > 1.9 * 1.9 && a * a + b * b <= 4.0)) {
             out = rgb{150, 116, 84};
             return true;
@@ -455,9 +510,18 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool lines = (line(au - cu, half_line) && av <= cv) || (line(av - cv, half_line) && au <= cu) ||
                            (line(av - sv, half_line) && au <= cu) || (line(au - su, half_line) && av <= sv) ||
                            (line(v, half_line) && au <= su);
-        if (line(u, 0.8) && av <= cv + 2) { out = rgb{40, 40, 40}; return true; }
-        if (lines) { out = white; return true; }
-        if (au <= cu && av <= cv) { out = surf; return true; }
+        if (line(u, 0.8) && av <= cv + 2) {
+            out = rgb{40, 40, 40};
+            return true;
+        }
+        if (lines) {
+            out = white;
+            return true;
+        }
+        if (au <= cu && av <= cv) {
+            out = surf;
+            return true;
+        }
         out = rgb{surf.r * 0.75f, surf.g * 0.75f, surf.b * 0.75f};
         return true;
     }
@@ -470,9 +534,13 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const double du = au - cu * 0.88, key_v = 0.2 * h;
         const bool lines = (line(au - cu, hl) && av <= cv) || (line(av - cv, hl) && au <= cu) ||
                            (line(u, hl) && av <= cv) || line(std::sqrt(u * u + v * v) - r_center, hl) ||
-                           (line(du + 0.16 * w, hl) && av <= key_v) || (line(av - key_v, hl) && du >= -0.16 * w && au <= cu) ||
+                           (line(du + 0.16 * w, hl) && av <= key_v) ||
+                           (line(av - key_v, hl) && du >= -0.16 * w && au <= cu) ||
                            (line(std::sqrt(du * du + v * v) - 0.42 * h, hl) && au <= cu && au >= cu - 0.45 * h);
-        if (au > cu + 1.5 || av > cv + 1.5) { out = rgb{surf.r * 0.7f, surf.g * 0.7f, surf.b * 0.7f}; return true; }
+        if (au > cu + 1.5 || av > cv + 1.5) {
+            out = rgb{surf.r * 0.7f, surf.g * 0.7f, surf.b * 0.7f};
+            return true;
+        }
         if (au <= cu && av <= cv && du >= -0.16 * w && av <= key_v) {
             out = lines ? white : rgb{surf.r * 0.8f, surf.g * 0.8f, surf.b * 0.85f};
             return true;
@@ -483,16 +551,22 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "ground-track-field") {
         const double R = h / 2;
         const double dx = std::max(std::abs(u) - (w / 2 - R), 0.0);
-        const double d = std::sqrt(dx * dx + v * v) - R;  // < 0 inside the stadium shape
+        const double d = std::sqrt(dx * dx + v * v) - R; // < 0 inside the stadium shape
         if (d > 0) return false;
         const double track = 0.2 * h;
         if (d > -track) {
             const double lane = track / 6.0;
-            if (std::fmod(-d, lane) < 0.6) { out = rgb{230, 220, 215}; return true; }
+            if (std::fmod(-d, lane) < 0.6) {
+                out = rgb{230, 220, 215};
+                return true;
+            }
             out = rgb{168, 72, 62};
             return true;
         }
-        if (std::abs(d + track) < 1.2) { out = white; return true; }
+        if (std::abs(d + track) < 1.2) {
+            out = white;
+            return true;
+        }
         const bool stripe = (static_cast<int>(std::floor((u + w) / (w / 12))) % 2) == 0;
         out = stripe ? rgb{78, 146, 74} : rgb{70, 134, 68};
         if (std::abs(u) < 0.7 && std::abs(v) < R - track) out = white;
@@ -501,13 +575,16 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "soccer-ball-field") {
         const double au = std::abs(u), av = std::abs(v), hl = 0.6;
         const double cu = 0.94 * w / 2, cv = 0.92 * h / 2;
-        const bool lines = (line(au - cu, hl) && av <= cv) || (line(av - cv, hl) && au <= cu) || (line(u, hl) && av <= cv) ||
-                           line(std::sqrt(u * u + v * v) - 0.13 * w, hl) ||
+        const bool lines = (line(au - cu, hl) && av <= cv) || (line(av - cv, hl) && au <= cu) ||
+                           (line(u, hl) && av <= cv) || line(std::sqrt(u * u + v * v) - 0.13 * w, hl) ||
                            (line(au - (cu - 0.16 * w), hl) && av <= 0.44 * h) ||
                            (line(av - 0.44 * h, hl) && au >= cu - 0.16 * w && au <= cu) ||
                            (line(au - (cu - 0.06 * w), hl) && av <= 0.2 * h) ||
                            (line(av - 0.2 * h, hl) && au >= cu - 0.06 * w && au <= cu);
-        if (lines) { out = white; return true; }
+        if (lines) {
+            out = white;
+            return true;
+        }
         const bool stripe = (static_cast<int>(std::floor((u + w) / (w / 10))) % 2) == 0;
         out = stripe ? rgb{74, 150, 72} : rgb{64, 136, 64};
         return true;
@@ -515,7 +592,10 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     if (k == "roundabout") {
         const double r = std::sqrt(s * s + t * t);
         if (r > 1.0) return false;
-        if (r < 0.42) { out = (r > 0.38) ? rgb{200, 200, 196} : rgb{88, 138, 76}; return true; }
+        if (r < 0.42) {
+            out = (r > 0.38) ? rgb{200, 200, 196} : rgb{88, 138, 76};
+            return true;
+        }
         if (std::abs(r - 0.71) < 0.012 * 100.0 / w && (static_cast<int>((std::atan2(t, s) + 3.2) * 8) % 2 == 0)) {
             out = white;
             return true;
@@ -525,16 +605,31 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     }
     if (k == "harbor") {
         const double au = std::abs(u), av = std::abs(v);
-        if (av > h / 2 - 1.5 || au > w / 2 - 1.5) { out = rgb{112, 108, 100}; return true; }
-        if (std::fmod(u + w, 14.0) < 1.0) { out = rgb{128, 124, 116}; return true; }
-        if (line(av - h * 0.3, 0.8) && std::fmod(u + w, 9.0) < 2.0) { out = rgb{70, 64, 58}; return true; }
+        if (av > h / 2 - 1.5 || au > w / 2 - 1.5) {
+            out = rgb{112, 108, 100};
+            return true;
+        }
+        if (std::fmod(u + w, 14.0) < 1.0) {
+            out = rgb{128, 124, 116};
+            return true;
+        }
+        if (line(av - h * 0.3, 0.8) && std::fmod(u + w, 9.0) < 2.0) {
+            out = rgb{70, 64, 58};
+            return true;
+        }
         out = rgb{158, 152, 140};
         return true;
     }
     if (k == "swimming-pool") {
-        if (std::abs(u) > w / 2 - 1.5 || std::abs(v) > h / 2 - 1.5) { out = rgb{232, 232, 226}; return true; }
+        if (std::abs(u) > w / 2 - 1.5 || std::abs(v) > h / 2 - 1.5) {
+            out = rgb{232, 232, 226};
+            return true;
+        }
         const double lane = h / 4.0;
-        if (std::fmod(v + h, lane) < 0.6 && std::abs(u) < w / 2 - 4) { out = rgb{38, 110, 170}; return true; }
+        if (std::fmod(v + h, lane) < 0.6 && std::abs(u) < w / 2 - 4) {
+            out = rgb{38, 110, 170};
+            return true;
+        }
         out = rgb{64, 168, 214};
         return true;
     }
@@ -544,20 +639,32 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const double ex = std::max(as - (1 - cr), 0.0) / cr, ey = std::max(at - (1 - cr), 0.0) / cr;
         if (ex * ex + ey * ey > 1.0) return false;
         const rgb body = palette(o.look, 0);
-        if (at < 0.72 && ((s > 0.18 && s < 0.45) || (s > -0.7 && s < -0.5))) { out = rgb{36, 44, 54}; return true; }
-        if (at > 0.82) { out = rgb{body.r * 0.7f, body.g * 0.7f, body.b * 0.7f}; return true; }
+        if (at < 0.72 && ((s > 0.18 && s < 0.45) || (s > -0.7 && s < -0.5))) {
+            out = rgb{36, 44, 54};
+            return true;
+        }
+        if (at > 0.82) {
+            out = rgb{body.r * 0.7f, body.g * 0.7f, body.b * 0.7f};
+            return true;
+        }
         out = body;
         return true;
     }
     if (k == "large-vehicle") {
         const rgb cab = palette(o.look, 0), cargo = palette(o.look >> 3, 0);
-        if (s > 0.64 && s < 0.7) return false;  // gap between cab and trailer
+        if (s > 0.64 && s < 0.7) return false; // gap between cab and trailer
         if (s >= 0.7) {
-            if (s > 0.82 && s < 0.92 && at < 0.8) { out = rgb{36, 44, 54}; return true; }
+            if (s > 0.82 && s < 0.92 && at < 0.8) {
+                out = rgb{36, 44, 54};
+                return true;
+            }
             out = cab;
             return true;
         }
-        if (at > 0.88 || s < -0.97) { out = rgb{cargo.r * 0.7f, cargo.g * 0.7f, cargo.b * 0.7f}; return true; }
+        if (at > 0.88 || s < -0.97) {
+            out = rgb{cargo.r * 0.7f, cargo.g * 0.7f, cargo.b * 0.7f};
+            return true;
+        }
         out = cargo;
         return true;
     }
@@ -566,8 +673,14 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
         const bool rails = at > 0.7;
         const bool girder = std::fmod(u + w, w / 5.0) < 2.0;
         const bool diag = std::abs(std::fmod(u + w + v * 1.2, w / 5.0)) < 1.2;
-        if (rails || girder || diag) { out = steel; return true; }
-        if (s > 0.6 && at < 0.5) { out = rgb{70, 70, 74}; return true; }
+        if (rails || girder || diag) {
+            out = steel;
+            return true;
+        }
+        if (s > 0.6 && at < 0.5) {
+            out = rgb{70, 70, 74};
+            return true;
+        }
         return false;
     }
     if (k == "helipad") {
@@ -581,17 +694,25 @@ inline bool shade_object(const placed& o, double u, double v, rgb& out) noexcept
     }
     if (k == "bridge") {
         const double av = std::abs(v);
-        if (av > h / 2 - 2.0) { out = rgb{70, 70, 72}; return true; }  // railings and shadow
-        if (std::abs(v) < 0.75 && (static_cast<int>((u + w) / 12) % 2) == 0) { out = rgb{225, 225, 215}; return true; }
+        if (av > h / 2 - 2.0) {
+            out = rgb{70, 70, 72};
+            return true;
+        } // railings and shadow
+        if (std::abs(v) < 0.75 && (static_cast<int>((u + w) / 12) % 2) == 0) {
+            out = rgb{225, 225, 215};
+            return true;
+        }
         out = rgb{160, 158, 152};
         return true;
     }
     return false;
 }
 
-inline double round1(double v) noexcept { return std::round(v * 10.0) / 10.0; }
+inline double round1(double v) noexcept {
+    return std::round(v * 10.0) / 10.0;
+}
 
-}  // namespace detail
+} // namespace detail
 
 /// Generates a scene. Throws data_error "bad_scene_options" on invalid sizes or unknown classes.
 inline scene make_scene(const scene_options& opt) {
@@ -602,14 +723,17 @@ inline scene make_scene(const scene_options& opt) {
                           std::to_string(opt.height));
     std::vector<const class_spec*> classes;
     if (opt.classes.empty()) {
-        for (std::string_view c : dota_v1_classes) classes.push_back(find_class_spec(c));
+        for (std::string_view c : dota_v1_classes)
+            classes.push_back(find_class_spec(c));
     } else {
         for (const std::string& c : opt.classes) {
             const class_spec* sp = find_class_spec(c);
             if (!sp) {
                 std::string known;
-                for (std::string_view k : synthetic_classes) known += (known.empty() ? "" : ", ") + std::string(k);
-                RSCOVLM_THROW(data_error, "bad_scene_options", "unknown scene class '" + c + "' (known: " + known + ")");
+                for (std::string_view k : synthetic_classes)
+                    known += (known.empty() ? "" : ", ") + std::string(k);
+                RSCOVLM_THROW(data_error, "bad_scene_options",
+                              "unknown scene class '" + c + "' (known: " + known + ")");
             }
             classes.push_back(sp);
         }
@@ -675,7 +799,8 @@ inline scene make_scene(const scene_options& opt) {
             const int a = static_cast<int>(r.pos), b = static_cast<int>(r.pos + r.width);
             for (int p = std::max(0, a); p < b; ++p) {
                 if (r.vertical && p < opt.width) L.col_road[static_cast<std::size_t>(p)] = static_cast<std::int16_t>(i);
-                if (!r.vertical && p < opt.height) L.row_road[static_cast<std::size_t>(p)] = static_cast<std::int16_t>(i);
+                if (!r.vertical && p < opt.height)
+                    L.row_road[static_cast<std::size_t>(p)] = static_cast<std::int16_t>(i);
             }
         }
     }
@@ -687,21 +812,25 @@ inline scene make_scene(const scene_options& opt) {
 
     // Ground pass (row-parallel; each pixel depends only on its coordinates).
     scene out;
-    out.name = "synthetic_" + std::to_string(opt.seed) + "_" + std::to_string(opt.width) + "x" + std::to_string(opt.height);
+    out.name =
+        "synthetic_" + std::to_string(opt.seed) + "_" + std::to_string(opt.width) + "x" + std::to_string(opt.height);
     out.image = rscovlm::image(opt.width, opt.height, 3);
     {
         rscovlm::image& img = out.image;
-        imaging::parallel_for(static_cast<std::size_t>(opt.height), opt.threads, [&](std::size_t y0, std::size_t y1) {
-            for (std::size_t y = y0; y < y1; ++y) {
-                std::uint8_t* row = img.row(static_cast<int>(y));
-                for (int x = 0; x < opt.width; ++x) {
-                    const rgb c = ground_pixel(L, x, static_cast<int>(y));
-                    row[3 * x] = clamp_u8(c.r);
-                    row[3 * x + 1] = clamp_u8(c.g);
-                    row[3 * x + 2] = clamp_u8(c.b);
+        imaging::parallel_for(
+            static_cast<std::size_t>(opt.height), opt.threads,
+            [&](std::size_t y0, std::size_t y1) {
+                for (std::size_t y = y0; y < y1; ++y) {
+                    std::uint8_t* row = img.row(static_cast<int>(y));
+                    for (int x = 0; x < opt.width; ++x) {
+                        const rgb c = ground_pixel(L, x, static_cast<int>(y));
+                        row[3 * x] = clamp_u8(c.r);
+                        row[3 * x + 1] = clamp_u8(c.g);
+                        row[3 * x + 2] = clamp_u8(c.b);
+                    }
                 }
-            }
-        }, 16);
+            },
+            16);
     }
 
     // Object placement.
@@ -768,8 +897,8 @@ inline scene make_scene(const scene_options& opt) {
             pool.push_back(c);
             total_weight += c->weight;
         }
-    const int n_objects = opt.num_objects >= 0 ? opt.num_objects
-                                               : static_cast<int>(std::lround(opt.objects_per_megapixel * W * H / 1e6));
+    const int n_objects =
+        opt.num_objects >= 0 ? opt.num_objects : static_cast<int>(std::lround(opt.objects_per_megapixel * W * H / 1e6));
     std::vector<const class_spec*> wanted;
     for (int i = 0; i < n_objects && total_weight > 0; ++i) {
         int pick = rng.below(total_weight);
@@ -789,7 +918,8 @@ inline scene make_scene(const scene_options& opt) {
             const double len = std::floor(rng.uniform(sp->min_len, sp->max_len));
             const double wid = std::max(4.0, std::floor(len * rng.uniform(sp->min_aspect, sp->max_aspect)));
             const std::uint32_t look = static_cast<std::uint32_t>(rng.next());
-            geometry::rbox b{0, 0, len, sp->min_aspect == 1.0 ? len : wid, rng.uniform(-3.141592653589793, 3.141592653589793)};
+            geometry::rbox b{0, 0, len, sp->min_aspect == 1.0 ? len : wid,
+                             rng.uniform(-3.141592653589793, 3.141592653589793)};
             bool ok = false;
             double margin = 2.0;
             switch (sp->place) {
@@ -805,7 +935,8 @@ inline scene make_scene(const scene_options& opt) {
                     b.theta = (r.vertical ? 1.5707963267948966 : 0.0) + (first_lane ? 3.141592653589793 : 0.0);
                     b.cx = r.vertical ? lane : along;
                     b.cy = r.vertical ? along : lane;
-                    ok = all_points(b, [&](double x, double y) { return L.river.depth(x, y) < -2.0 && L.on_road(x, y); });
+                    ok = all_points(b,
+                                    [&](double x, double y) { return L.river.depth(x, y) < -2.0 && L.on_road(x, y); });
                 } else {
                     b.cx = rng.uniform(0, W);
                     b.cy = rng.uniform(0, H);
@@ -817,7 +948,8 @@ inline scene make_scene(const scene_options& opt) {
                 if (!L.river.enabled) break;
                 b.cx = rng.uniform(0, W);
                 b.cy = L.river.center(b.cx) + rng.uniform(-0.7, 0.7) * L.river.hw(b.cx);
-                b.theta = L.river.slope_angle(b.cx) + rng.uniform(-0.35, 0.35) + (rng.uniform() < 0.5 ? 3.141592653589793 : 0.0);
+                b.theta = L.river.slope_angle(b.cx) + rng.uniform(-0.35, 0.35) +
+                          (rng.uniform() < 0.5 ? 3.141592653589793 : 0.0);
                 ok = all_points(b, is_water);
                 break;
             }
@@ -850,8 +982,10 @@ inline scene make_scene(const scene_options& opt) {
     rscovlm::image& img = out.image;
     for (const placed& o : objs) {
         const geometry::hbox hb = geometry::bounds(o.box);
-        const int x0 = std::max(0, static_cast<int>(std::floor(hb.x1))), x1 = std::min(opt.width - 1, static_cast<int>(std::ceil(hb.x2)));
-        const int y0 = std::max(0, static_cast<int>(std::floor(hb.y1))), y1 = std::min(opt.height - 1, static_cast<int>(std::ceil(hb.y2)));
+        const int x0 = std::max(0, static_cast<int>(std::floor(hb.x1))),
+                  x1 = std::min(opt.width - 1, static_cast<int>(std::ceil(hb.x2)));
+        const int y0 = std::max(0, static_cast<int>(std::floor(hb.y1))),
+                  y1 = std::min(opt.height - 1, static_cast<int>(std::ceil(hb.y2)));
         const double c = std::cos(o.box.theta), s = std::sin(o.box.theta);
         for (int y = y0; y <= y1; ++y) {
             std::uint8_t* row = img.row(y);
@@ -875,7 +1009,8 @@ inline scene make_scene(const scene_options& opt) {
     for (const placed& o : objs) {
         dota_object d;
         const auto corners = rbox_corners(o.box);
-        for (std::size_t i = 0; i < 4; ++i) d.poly[i] = geometry::point{round1(corners[i].x), round1(corners[i].y)};
+        for (std::size_t i = 0; i < 4; ++i)
+            d.poly[i] = geometry::point{round1(corners[i].x), round1(corners[i].y)};
         d.label = std::string(o.spec->label);
         const bool tiny = std::min(o.box.w, o.box.h) < 8.0;
         d.difficulty = (tiny || diff_rng.uniform() < opt.difficult_fraction) ? 1 : 0;
@@ -889,4 +1024,4 @@ inline result<scene> try_make_scene(const scene_options& opt) {
     return try_call([&] { return make_scene(opt); });
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

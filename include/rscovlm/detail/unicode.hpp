@@ -38,14 +38,23 @@ inline std::uint8_t properties(char32_t cp) noexcept {
 inline std::uint8_t combining_class(char32_t cp) noexcept {
     if (cp >= 0x110000) return 0;
     namespace t = unicode_tables;
-    return t::ccc_stage2[(static_cast<std::size_t>(t::ccc_stage1[cp >> t::block_shift]) << t::block_shift) + (cp & 0xFF)];
+    return t::ccc_stage2[(static_cast<std::size_t>(t::ccc_stage1[cp >> t::block_shift]) << t::block_shift) +
+                         (cp & 0xFF)];
 }
 
-inline bool is_letter(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_letter; }
-inline bool is_number(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_number; }
-inline bool is_white_space(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_white_space; }
+inline bool is_letter(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_letter;
+}
+inline bool is_number(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_number;
+}
+inline bool is_white_space(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_white_space;
+}
 /// Rust regex `\w` (Alphabetic, marks, decimal numbers, connector punctuation, join controls).
-inline bool is_word(char32_t cp) noexcept { return properties(cp) & unicode_tables::flag_word; }
+inline bool is_word(char32_t cp) noexcept {
+    return properties(cp) & unicode_tables::flag_word;
+}
 
 namespace nfc_detail {
 inline constexpr char32_t s_base = 0xAC00, l_base = 0x1100, v_base = 0x1161, t_base = 0x11A7;
@@ -65,7 +74,8 @@ inline void decompose(char32_t cp, std::vector<char32_t>& out) {
     const auto* e = std::end(t::decompositions);
     const auto* it = std::lower_bound(b, e, cp, [](const t::decomposition& d, char32_t c) { return d.cp < c; });
     if (it != e && it->cp == cp) {
-        for (std::size_t k = 0; k < it->length; ++k) out.push_back(t::decomposition_data[it->offset + k]);
+        for (std::size_t k = 0; k < it->length; ++k)
+            out.push_back(t::decomposition_data[it->offset + k]);
     } else {
         out.push_back(cp);
     }
@@ -90,7 +100,8 @@ inline void nfc_codepoints(std::vector<char32_t>& cps) {
     // 1. full canonical decomposition
     std::vector<char32_t> d;
     d.reserve(cps.size() + 8);
-    for (char32_t c : cps) decompose(c, d);
+    for (char32_t c : cps)
+        decompose(c, d);
     // 2. canonical ordering: stable sort of each run of non-starters by combining class
     for (std::size_t i = 0; i < d.size();) {
         if (combining_class(d[i]) == 0) {
@@ -98,7 +109,8 @@ inline void nfc_codepoints(std::vector<char32_t>& cps) {
             continue;
         }
         std::size_t j = i;
-        while (j < d.size() && combining_class(d[j]) != 0) ++j;
+        while (j < d.size() && combining_class(d[j]) != 0)
+            ++j;
         std::stable_sort(d.begin() + static_cast<std::ptrdiff_t>(i), d.begin() + static_cast<std::ptrdiff_t>(j),
                          [](char32_t x, char32_t y) { return combining_class(x) < combining_class(y); });
         i = j;
@@ -176,7 +188,8 @@ inline void nfc_append(std::string_view s, std::string& out) {
                 buf.push_back(cp);
             }
             nfc_detail::nfc_codepoints(buf);
-            for (char32_t c : buf) append_utf8(out, c);
+            for (char32_t c : buf)
+                append_utf8(out, c);
         }
     };
     while (i < n) {

@@ -2,14 +2,14 @@
 /// \file engine/build.hpp
 /// A whole build: recipe -> readers -> builders -> encoding (prefetching loader) -> JSONL and shards.
 
-#include <rscovlm/engine/readers.hpp>
-#include <rscovlm/engine/encode.hpp>
-#include <rscovlm/engine/loader.hpp>
-#include <rscovlm/engine/shards.hpp>
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/dota.hpp>
 #include <rscovlm/data/packing.hpp>
 #include <rscovlm/data/recipe.hpp>
+#include <rscovlm/engine/encode.hpp>
+#include <rscovlm/engine/loader.hpp>
+#include <rscovlm/engine/readers.hpp>
+#include <rscovlm/engine/shards.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/imaging/ops.hpp>
@@ -48,18 +48,18 @@ namespace rscovlm::engine {
 
 /// A co-training build: recipe -> mixture -> this rank's samples -> conversations (+ shards).
 struct build_job {
-    nlohmann::json recipe;             ///< RSCoVLM recipe (name, all%P, or list)
-    data::dataset_catalog catalog;     ///< registered datasets
-    std::string base_dir;              ///< relative paths of custom recipe entries are resolved here
+    nlohmann::json recipe;         ///< RSCoVLM recipe (name, all%P, or list)
+    data::dataset_catalog catalog; ///< registered datasets
+    std::string base_dir;          ///< relative paths of custom recipe entries are resolved here
     data::build_options build;
-    std::uint64_t seed = 0;            ///< sampler and per-sample generator seed
+    std::uint64_t seed = 0; ///< sampler and per-sample generator seed
     std::uint64_t epoch = 0;
     std::size_t rank = 0, world_size = 1;
     bool shuffle = true;
     bool balanced = false;
-    std::size_t limit = 0;             ///< build at most this many samples of this rank (0 = all)
+    std::size_t limit = 0; ///< build at most this many samples of this rank (0 = all)
     std::string out_dir;
-    std::string tokenizer_path;        ///< empty: conversations only
+    std::string tokenizer_path; ///< empty: conversations only
     sample_encode_options encode;
     std::size_t samples_per_shard = 512;
     /// Pack samples like RSCoVLM's `--packing_data` (`data/packing.hpp`): shards hold packed rows
@@ -72,7 +72,7 @@ struct build_job {
     /// Resume: skip the first `resume_position` samples of this rank's epoch (a manifest's
     /// `sampler_state.position`).
     std::size_t resume_position = 0;
-    int threads = 2;                   ///< encoding threads (prefetching loader)
+    int threads = 2; ///< encoding threads (prefetching loader)
     /// Pixels of an image reference (default: read the file).
     std::function<rscovlm::image(const data::image_ref&)> image_loader;
 };
@@ -91,13 +91,15 @@ struct build_report {
 };
 
 /// Runs a build: writes `conversations.jsonl`, shards and `manifest.json` into `out_dir`.
-inline build_report build_dataset(const build_job& job, const std::function<void(std::size_t, std::size_t)>& progress = {}) {
+inline build_report build_dataset(const build_job& job,
+                                  const std::function<void(std::size_t, std::size_t)>& progress = {}) {
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
     data::dataset_catalog catalog = job.catalog;
     const std::vector<data::dataset_config> configs = data::resolve_recipe(job.recipe, catalog, job.base_dir);
-    const data::mixture mix = data::load_mixture(configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced, job.epoch,
-                                                job.build.prob_open_end_prompts, job.seed);
+    const data::mixture mix = data::load_mixture(
+        configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced, job.epoch,
+        job.build.prob_open_end_prompts, job.seed);
     data::distributed_sampler sampler(mix.size(), job.world_size, job.rank, job.shuffle, job.seed);
     sampler.set_epoch(job.epoch);
     sampler.restore(data::sampler_state{job.epoch, job.resume_position});
@@ -105,14 +107,20 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     if (job.limit > 0 && order.size() > job.limit) order.resize(job.limit);
     data::build_options bo = job.build;
     if (!bo.image_size) bo.image_size = image_size_of;
-    if (!bo.load_image) bo.load_image = [](const std::string& p) { return io::load_image(p, io::load_options{false, imaging::rgb_mode::composite, 0}); };
+    if (!bo.load_image)
+        bo.load_image = [](const std::string& p) {
+            return io::load_image(p, io::load_options{false, imaging::rgb_mode::composite, 0});
+        };
 
     build_report rep;
     rep.dataset_size = mix.size();
-    for (const auto& p : mix.parts) rep.part_sizes.push_back(p.size());
+    for (const auto& p : mix.parts)
+        rep.part_sizes.push_back(p.size());
     fs::create_directories(job.out_dir);
     std::ofstream jsonl((fs::path(job.out_dir) / "conversations.jsonl").string(), std::ios::binary | std::ios::trunc);
-    if (!jsonl) RSCOVLM_THROW(io_error, "write_failed", "cannot write " + (fs::path(job.out_dir) / "conversations.jsonl").string());
+    if (!jsonl)
+        RSCOVLM_THROW(io_error, "write_failed",
+                      "cannot write " + (fs::path(job.out_dir) / "conversations.jsonl").string());
 
     std::optional<tokenizer::bpe_tokenizer> tok;
     if (!job.tokenizer_path.empty()) tok = tokenizer::bpe_tokenizer::from_file(job.tokenizer_path);
@@ -145,7 +153,8 @@ inline build_report build_dataset(const build_job& job, const std::function<void
         fo.max_length = pack_length;
         packer.emplace(po, fo, [&](const data::packed_sequence& row, const std::vector<std::size_t>& members) {
             truncated_packs += row.truncated ? 1 : 0;
-            for (auto l : row.labels) packed_supervised += l != data::ignore_index;
+            for (auto l : row.labels)
+                packed_supervised += l != data::ignore_index;
             pack_shards->add(row, members);
         });
     }
@@ -153,13 +162,18 @@ inline build_report build_dataset(const build_job& job, const std::function<void
         prefetch_loader<item> loader(order.size(), produce, 8, job.threads);
         std::size_t k = 0;
         while (auto it = loader.next()) {
-            jsonl << conversation_json(it->conv, order[k]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+            jsonl
+                << conversation_json(it->conv, order[k]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
             if (it->enc) {
                 rep.tokens += it->enc->input_ids.size();
-                for (std::size_t t = 0; t < it->enc->labels.size(); ++t) rep.supervised_tokens += it->enc->labels[t] != -100;
+                for (std::size_t t = 0; t < it->enc->labels.size(); ++t)
+                    rep.supervised_tokens += it->enc->labels[t] != -100;
                 rep.truncated += it->enc->truncated ? 1 : 0;
-                if (packer) packer->add(std::move(*it->enc), order[k]);
-                else shards.add(*it->enc, order[k]);
+                if (packer)
+                    packer->add(std::move(*it->enc), order[k]);
+                else
+                    shards.add(*it->enc, order[k]);
             }
             ++k;
             ++rep.samples;
@@ -195,7 +209,9 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     manifest["truncated"] = rep.truncated;
     manifest["parts"] = nlohmann::ordered_json::array();
     for (std::size_t i = 0; i < mix.parts.size(); ++i)
-        manifest["parts"].push_back({{"dataset_type", mix.parts[i].dataset_type}, {"builder", mix.parts[i].builder_key}, {"samples", mix.parts[i].size()}});
+        manifest["parts"].push_back({{"dataset_type", mix.parts[i].dataset_type},
+                                     {"builder", mix.parts[i].builder_key},
+                                     {"samples", mix.parts[i].size()}});
     manifest["shards"] = rep.shards;
     manifest["conversations"] = "conversations.jsonl";
     if (packer) {
@@ -213,4 +229,4 @@ inline build_report build_dataset(const build_job& job, const std::function<void
     return rep;
 }
 
-}  // namespace rscovlm::engine
+} // namespace rscovlm::engine

@@ -45,11 +45,11 @@ namespace rscovlm::engine {
 
 /// Options of `encode_sample`.
 struct sample_encode_options {
-    std::size_t max_length = 6144;       ///< RSCoVLM's max_length; 0 = no truncation
+    std::size_t max_length = 6144; ///< RSCoVLM's max_length; 0 = no truncation
     /// Budget for images without a chosen size (RSCoVLM multi-task training).
     resolution::budget budget = resolution::budget_multitask;
-    bool keep_pixels = false;            ///< keep pixel_values (float32 [rows, 1176])
-    int threads = 1;                     ///< threads per image preprocessing
+    bool keep_pixels = false; ///< keep pixel_values (float32 [rows, 1176])
+    int threads = 1;          ///< threads per image preprocessing
     /// Videos (`{"type": "video", "video": path}` items): a frame directory or frame list file, read
     /// as a decoded video (see `io::load_video`) with these pipeline options.
     resolution::video_options video;
@@ -121,22 +121,25 @@ inline rscovlm::image load_image_ref(const data::image_ref& ref) {
 /// Videos: every video item of the messages is loaded with `load_video` (default:
 /// `load_video_for_sample`), its `<|video_pad|>` run sized from `video_grid_thw`, and its
 /// `second_per_grid_ts` fed to the M-RoPE positions (Qwen2.5-VL rule).
-inline encoded_sample encode_sample(const data::conversation& c, const tokenizer::bpe_tokenizer& tok, const sample_encode_options& o,
-                                    const std::function<rscovlm::image(const data::image_ref&)>& load = {},
-                                    const std::function<resolution::video_result(const std::string&)>& load_video = {}) {
+inline encoded_sample
+encode_sample(const data::conversation& c, const tokenizer::bpe_tokenizer& tok, const sample_encode_options& o,
+              const std::function<rscovlm::image(const data::image_ref&)>& load = {},
+              const std::function<resolution::video_result(const std::string&)>& load_video = {}) {
     const processor::messages messages = processor::to_messages(c.messages);
     std::vector<resolution::video_result> videos;
-    for (const std::string& v : message_videos(messages)) videos.push_back(load_video ? load_video(v) : load_video_for_sample(v, o));
+    for (const std::string& v : message_videos(messages))
+        videos.push_back(load_video ? load_video(v) : load_video_for_sample(v, o));
     const processor::qwen2_5_vl_processor proc(tok, o.processor_options());
     return proc.encode(
         messages, c.images.size(),
         [&](std::size_t i) {
             const data::image_ref& ref = c.images[i];
             processor::image_input in{load ? load(ref) : load_image_ref(ref), std::nullopt};
-            if (ref.resized_width > 0 && ref.resized_height > 0) in.resized = resolution::size{ref.resized_height, ref.resized_width};
+            if (ref.resized_width > 0 && ref.resized_height > 0)
+                in.resized = resolution::size{ref.resized_height, ref.resized_width};
             return in;
         },
         std::move(videos));
 }
 
-}  // namespace rscovlm::engine
+} // namespace rscovlm::engine

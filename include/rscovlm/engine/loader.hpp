@@ -51,13 +51,13 @@ namespace rscovlm::engine {
 /// stop and every later `next()` rethrows it. `stop()` (also run by the destructor) ends the
 /// workers early: it waits only for the `produce` calls already running, and `next()` then returns
 /// nullopt instead of waiting.
-template <class T>
-class prefetch_loader {
+template <class T> class prefetch_loader {
 public:
     prefetch_loader(std::size_t count, std::function<T(std::size_t)> produce, std::size_t capacity = 8, int threads = 2)
         : m_count(count), m_produce(std::move(produce)), m_capacity(std::max<std::size_t>(1, capacity)) {
         const int n = std::max(1, threads);
-        for (int t = 0; t < n; ++t) m_workers.emplace_back([this] { work(); });
+        for (int t = 0; t < n; ++t)
+            m_workers.emplace_back([this] { work(); });
     }
     ~prefetch_loader() { stop(); }
     prefetch_loader(const prefetch_loader&) = delete;
@@ -77,7 +77,7 @@ public:
             std::rethrow_exception(e);
         }
 #endif
-        if (m_stop) return std::nullopt;  // stopped: prefetched results are dropped
+        if (m_stop) return std::nullopt; // stopped: prefetched results are dropped
         auto it = m_ready.find(m_consumed);
         T v = std::move(it->second);
         m_ready.erase(it);
@@ -128,12 +128,15 @@ private:
                     data_error("loader_worker_failed", "loading sample " + std::to_string(i) + " failed: " + e.what()));
             } catch (...) {
                 failure = std::make_exception_ptr(
-                    data_error("loader_worker_failed", "loading sample " + std::to_string(i) + " failed with a non-standard exception"));
+                    data_error("loader_worker_failed",
+                               "loading sample " + std::to_string(i) + " failed with a non-standard exception"));
             }
             {
                 std::lock_guard<std::mutex> lock(m_mu);
-                if (failure) m_errors.emplace(i, failure);
-                else m_ready.emplace(i, std::move(*value));
+                if (failure)
+                    m_errors.emplace(i, failure);
+                else
+                    m_ready.emplace(i, std::move(*value));
             }
 #else
             T v = m_produce(i);
@@ -157,4 +160,4 @@ private:
     std::vector<std::thread> m_workers;
 };
 
-}  // namespace rscovlm::engine
+} // namespace rscovlm::engine

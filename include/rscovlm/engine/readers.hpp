@@ -52,11 +52,13 @@ public:
     static constexpr std::string_view backend = "io";
     std::vector<data::record> read(const data::dataset_source& s) const override {
         namespace fs = std::filesystem;
-        if (!fs::is_directory(s.data_path)) RSCOVLM_THROW(io_error, "not_a_directory", "image folder '" + s.data_path + "' does not exist");
+        if (!fs::is_directory(s.data_path))
+            RSCOVLM_THROW(io_error, "not_a_directory", "image folder '" + s.data_path + "' does not exist");
         std::vector<fs::path> files;
         for (const auto& e : fs::directory_iterator(s.data_path)) {
             const std::string ext = e.path().extension().string();
-            if (ext == ".png" || ext == ".jpg" || ext == ".JPG" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif") files.push_back(e.path());
+            if (ext == ".png" || ext == ".jpg" || ext == ".JPG" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif")
+                files.push_back(e.path());
         }
         std::sort(files.begin(), files.end());
         std::vector<data::detection_record> recs;
@@ -87,10 +89,12 @@ public:
         // The DOTA-v1.0 class list when every label belongs to it (prompts list all 15 classes).
         bool all_v1 = true;
         for (const auto& c : classes)
-            all_v1 = all_v1 && std::find(std::begin(data::dota_v1_classes), std::end(data::dota_v1_classes), c) != std::end(data::dota_v1_classes);
+            all_v1 = all_v1 && std::find(std::begin(data::dota_v1_classes), std::end(data::dota_v1_classes), c) !=
+                                   std::end(data::dota_v1_classes);
         std::vector<std::string> cls;
         if (all_v1)
-            for (auto c : data::dota_v1_classes) cls.emplace_back(c);
+            for (auto c : data::dota_v1_classes)
+                cls.emplace_back(c);
         else
             cls = classes;
         std::vector<data::record> out;
@@ -151,4 +155,4 @@ inline std::pair<int, int> image_size_of(const std::string& path) {
     return {i.width, i.height};
 }
 
-}  // namespace rscovlm::engine
+} // namespace rscovlm::engine

@@ -4,11 +4,11 @@
 /// packed) with a JSON manifest (readable by the Python `safetensors` package); read back with
 /// `engine::shard_reader`.
 
-#include <rscovlm/engine/encode.hpp>
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/dota.hpp>
 #include <rscovlm/data/packing.hpp>
 #include <rscovlm/data/recipe.hpp>
+#include <rscovlm/engine/encode.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/imaging/ops.hpp>
@@ -77,7 +77,8 @@ inline nlohmann::ordered_json conversation_json(const data::conversation& c, std
 /// `video_pixel_offsets` (I64, videos + 1).
 class shard_writer {
 public:
-    shard_writer(std::string dir, std::size_t samples_per_shard) : m_dir(std::move(dir)), m_per_shard(std::max<std::size_t>(1, samples_per_shard)) {
+    shard_writer(std::string dir, std::size_t samples_per_shard)
+        : m_dir(std::move(dir)), m_per_shard(std::max<std::size_t>(1, samples_per_shard)) {
         std::filesystem::create_directories(m_dir);
     }
     void add(const encoded_sample& s, std::size_t index) {
@@ -91,17 +92,23 @@ public:
         add_videos(s);
         m_ids.insert(m_ids.end(), s.input_ids.begin(), s.input_ids.end());
         m_labels.insert(m_labels.end(), s.labels.begin(), s.labels.end());
-        for (int a = 0; a < 3; ++a) m_pos[static_cast<std::size_t>(a)].insert(m_pos[static_cast<std::size_t>(a)].end(), s.position_ids[static_cast<std::size_t>(a)].begin(), s.position_ids[static_cast<std::size_t>(a)].end());
+        for (int a = 0; a < 3; ++a)
+            m_pos[static_cast<std::size_t>(a)].insert(m_pos[static_cast<std::size_t>(a)].end(),
+                                                      s.position_ids[static_cast<std::size_t>(a)].begin(),
+                                                      s.position_ids[static_cast<std::size_t>(a)].end());
         m_offsets.push_back(static_cast<std::int64_t>(m_ids.size()));
-        for (const auto& g : s.image_grid_thw) m_grids.insert(m_grids.end(), g.begin(), g.end());
+        for (const auto& g : s.image_grid_thw)
+            m_grids.insert(m_grids.end(), g.begin(), g.end());
         m_img_offsets.push_back(static_cast<std::int64_t>(m_grids.size() / 3));
         m_index.push_back(static_cast<std::int64_t>(index));
         m_trunc.push_back(s.truncated ? 1 : 0);
         if (!s.pixel_values.empty()) {
-            for (float v : s.pixel_values) m_pixels.push_back(io::safetensors::f32_to_bf16(v));
+            for (float v : s.pixel_values)
+                m_pixels.push_back(io::safetensors::f32_to_bf16(v));
             std::size_t rows = 0;
             for (const auto& g : s.image_grid_thw) {
-                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+                rows +=
+                    static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
                 m_pix_offsets.push_back(static_cast<std::int64_t>(m_pix_rows + rows));
             }
             m_pix_rows += rows;
@@ -117,21 +124,25 @@ public:
         std::snprintf(name, sizeof(name), "shard-%05zu.safetensors", m_files.size());
         std::vector<std::int64_t> pos;
         pos.reserve(m_ids.size() * 3);
-        for (const auto& a : m_pos) pos.insert(pos.end(), a.begin(), a.end());
+        for (const auto& a : m_pos)
+            pos.insert(pos.end(), a.begin(), a.end());
         const auto n = static_cast<std::int64_t>(m_index.size()), t = static_cast<std::int64_t>(m_ids.size());
         std::vector<st::tensor_view> views = {
             st::make_view("input_ids", st::dtype::i32, {t}, m_ids),
             st::make_view("labels", st::dtype::i32, {t}, m_labels),
             st::make_view("sample_offsets", st::dtype::i64, {n + 1}, m_offsets),
             st::make_view("position_ids", st::dtype::i64, {3, t}, pos),
-            st::make_view("image_grid_thw", st::dtype::i32, {static_cast<std::int64_t>(m_grids.size() / 3), 3}, m_grids),
+            st::make_view("image_grid_thw", st::dtype::i32, {static_cast<std::int64_t>(m_grids.size() / 3), 3},
+                          m_grids),
             st::make_view("image_offsets", st::dtype::i64, {n + 1}, m_img_offsets),
             st::make_view("sample_index", st::dtype::i64, {n}, m_index),
             st::make_view("truncated", st::dtype::u8, {n}, m_trunc),
         };
         if (!m_pixels.empty()) {
-            views.push_back(st::make_view("pixel_values", st::dtype::bf16, {static_cast<std::int64_t>(m_pix_rows), 1176}, m_pixels));
-            views.push_back(st::make_view("pixel_offsets", st::dtype::i64, {static_cast<std::int64_t>(m_pix_offsets.size())}, m_pix_offsets));
+            views.push_back(st::make_view("pixel_values", st::dtype::bf16,
+                                          {static_cast<std::int64_t>(m_pix_rows), 1176}, m_pixels));
+            views.push_back(st::make_view("pixel_offsets", st::dtype::i64,
+                                          {static_cast<std::int64_t>(m_pix_offsets.size())}, m_pix_offsets));
         }
         if (!m_vgrids.empty()) {
             const auto nv = static_cast<std::int64_t>(m_vgrids.size() / 3);
@@ -139,8 +150,10 @@ public:
             views.push_back(st::make_view("video_offsets", st::dtype::i64, {n + 1}, m_vid_offsets));
             views.push_back(st::make_view("second_per_grid_ts", st::dtype::f32, {nv}, m_spgt));
             if (!m_vpixels.empty()) {
-                views.push_back(st::make_view("pixel_values_videos", st::dtype::bf16, {static_cast<std::int64_t>(m_vpix_rows), 1176}, m_vpixels));
-                views.push_back(st::make_view("video_pixel_offsets", st::dtype::i64, {static_cast<std::int64_t>(m_vpix_offsets.size())}, m_vpix_offsets));
+                views.push_back(st::make_view("pixel_values_videos", st::dtype::bf16,
+                                              {static_cast<std::int64_t>(m_vpix_rows), 1176}, m_vpixels));
+                views.push_back(st::make_view("video_pixel_offsets", st::dtype::i64,
+                                              {static_cast<std::int64_t>(m_vpix_offsets.size())}, m_vpix_offsets));
             }
         }
         st::write((std::filesystem::path(m_dir) / name).string(), views,
@@ -149,7 +162,8 @@ public:
         m_ids.clear();
         m_labels.clear();
         m_offsets.clear();
-        for (auto& a : m_pos) a.clear();
+        for (auto& a : m_pos)
+            a.clear();
         m_grids.clear();
         m_img_offsets.clear();
         m_index.clear();
@@ -180,14 +194,17 @@ private:
     std::size_t m_tokens = 0;
     // Videos (written only when a shard holds one).
     void add_videos(const encoded_sample& s) {
-        for (const auto& g : s.video_grid_thw) m_vgrids.insert(m_vgrids.end(), g.begin(), g.end());
+        for (const auto& g : s.video_grid_thw)
+            m_vgrids.insert(m_vgrids.end(), g.begin(), g.end());
         m_vid_offsets.push_back(static_cast<std::int64_t>(m_vgrids.size() / 3));
         m_spgt.insert(m_spgt.end(), s.second_per_grid_ts.begin(), s.second_per_grid_ts.end());
         if (!s.pixel_values_videos.empty()) {
-            for (float v : s.pixel_values_videos) m_vpixels.push_back(io::safetensors::f32_to_bf16(v));
+            for (float v : s.pixel_values_videos)
+                m_vpixels.push_back(io::safetensors::f32_to_bf16(v));
             std::size_t rows = 0;
             for (const auto& g : s.video_grid_thw) {
-                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+                rows +=
+                    static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
                 m_vpix_offsets.push_back(static_cast<std::int64_t>(m_vpix_rows + rows));
             }
             m_vpix_rows += rows;
@@ -215,13 +232,16 @@ private:
 ///   when pixels are kept, `pixel_values` (BF16 [rows, 1176]) with `pixel_offsets` (I64 [I + 1]).
 class packed_shard_writer {
 public:
-    packed_shard_writer(std::string dir, std::size_t packs_per_shard) : m_dir(std::move(dir)), m_per_shard(std::max<std::size_t>(1, packs_per_shard)) {
+    packed_shard_writer(std::string dir, std::size_t packs_per_shard)
+        : m_dir(std::move(dir)), m_per_shard(std::max<std::size_t>(1, packs_per_shard)) {
         std::filesystem::create_directories(m_dir);
     }
     /// Adds a pack; `members` are the mixture indices of its members, in pack order.
     void add(const data::packed_sequence& p, const std::vector<std::size_t>& members) {
         if (members.size() != p.member_lengths.size())
-            RSCOVLM_THROW(data_error, "bad_pack", "pack has " + std::to_string(p.member_lengths.size()) + " members but " + std::to_string(members.size()) + " indices");
+            RSCOVLM_THROW(data_error, "bad_pack",
+                          "pack has " + std::to_string(p.member_lengths.size()) + " members but " +
+                              std::to_string(members.size()) + " indices");
         if (m_pack_offsets.empty()) {
             m_pack_offsets.push_back(0);
             m_cu_offsets.push_back(0);
@@ -231,7 +251,8 @@ public:
         }
         m_ids.insert(m_ids.end(), p.input_ids.begin(), p.input_ids.end());
         m_labels.insert(m_labels.end(), p.labels.begin(), p.labels.end());
-        for (std::size_t a = 0; a < 3; ++a) m_pos[a].insert(m_pos[a].end(), p.position_ids[a].begin(), p.position_ids[a].end());
+        for (std::size_t a = 0; a < 3; ++a)
+            m_pos[a].insert(m_pos[a].end(), p.position_ids[a].begin(), p.position_ids[a].end());
         m_pack_offsets.push_back(static_cast<std::int64_t>(m_ids.size()));
         m_cu.insert(m_cu.end(), p.cu_seqlens.begin(), p.cu_seqlens.end());
         m_cu_offsets.push_back(static_cast<std::int64_t>(m_cu.size()));
@@ -240,14 +261,17 @@ public:
             m_member_len.push_back(static_cast<std::int64_t>(p.member_lengths[k]));
         }
         m_member_offsets.push_back(static_cast<std::int64_t>(m_members.size()));
-        for (const auto& g : p.grid_thw) m_grids.insert(m_grids.end(), g.begin(), g.end());
+        for (const auto& g : p.grid_thw)
+            m_grids.insert(m_grids.end(), g.begin(), g.end());
         m_img_offsets.push_back(static_cast<std::int64_t>(m_grids.size() / 3));
         m_trunc.push_back(p.truncated ? 1 : 0);
         if (!p.pixel_values.empty()) {
-            for (float v : p.pixel_values) m_pixels.push_back(io::safetensors::f32_to_bf16(v));
+            for (float v : p.pixel_values)
+                m_pixels.push_back(io::safetensors::f32_to_bf16(v));
             std::size_t rows = 0;
             for (const auto& g : p.grid_thw) {
-                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+                rows +=
+                    static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
                 m_pix_offsets.push_back(static_cast<std::int64_t>(m_pix_rows + rows));
             }
             m_pix_rows += rows;
@@ -264,7 +288,8 @@ public:
         std::snprintf(name, sizeof(name), "pack-%05zu.safetensors", m_files.size());
         std::vector<std::int64_t> pos;
         pos.reserve(m_ids.size() * 3);
-        for (const auto& a : m_pos) pos.insert(pos.end(), a.begin(), a.end());
+        for (const auto& a : m_pos)
+            pos.insert(pos.end(), a.begin(), a.end());
         const auto P = static_cast<std::int64_t>(m_trunc.size()), T = static_cast<std::int64_t>(m_ids.size());
         const auto S = static_cast<std::int64_t>(m_members.size());
         std::vector<st::tensor_view> views = {
@@ -277,20 +302,27 @@ public:
             st::make_view("member_offsets", st::dtype::i64, {P + 1}, m_member_offsets),
             st::make_view("member_index", st::dtype::i64, {S}, m_members),
             st::make_view("member_length", st::dtype::i64, {S}, m_member_len),
-            st::make_view("image_grid_thw", st::dtype::i32, {static_cast<std::int64_t>(m_grids.size() / 3), 3}, m_grids),
+            st::make_view("image_grid_thw", st::dtype::i32, {static_cast<std::int64_t>(m_grids.size() / 3), 3},
+                          m_grids),
             st::make_view("image_offsets", st::dtype::i64, {P + 1}, m_img_offsets),
             st::make_view("truncated", st::dtype::u8, {P}, m_trunc),
         };
         if (!m_pixels.empty()) {
-            views.push_back(st::make_view("pixel_values", st::dtype::bf16, {static_cast<std::int64_t>(m_pix_rows), 1176}, m_pixels));
-            views.push_back(st::make_view("pixel_offsets", st::dtype::i64, {static_cast<std::int64_t>(m_pix_offsets.size())}, m_pix_offsets));
+            views.push_back(st::make_view("pixel_values", st::dtype::bf16,
+                                          {static_cast<std::int64_t>(m_pix_rows), 1176}, m_pixels));
+            views.push_back(st::make_view("pixel_offsets", st::dtype::i64,
+                                          {static_cast<std::int64_t>(m_pix_offsets.size())}, m_pix_offsets));
         }
         st::write((std::filesystem::path(m_dir) / name).string(), views,
-                  {{"format", "rscovlm.packed_shard.v1"}, {"packs", std::to_string(P)}, {"samples", std::to_string(S)}, {"tokens", std::to_string(T)}});
+                  {{"format", "rscovlm.packed_shard.v1"},
+                   {"packs", std::to_string(P)},
+                   {"samples", std::to_string(S)},
+                   {"tokens", std::to_string(T)}});
         m_files.push_back(nlohmann::json{{"file", name}, {"packs", P}, {"samples", S}, {"tokens", T}});
         m_ids.clear();
         m_labels.clear();
-        for (auto& a : m_pos) a.clear();
+        for (auto& a : m_pos)
+            a.clear();
         m_pack_offsets.clear();
         m_cu.clear();
         m_cu_offsets.clear();
@@ -314,7 +346,8 @@ private:
     std::size_t m_per_shard;
     std::vector<std::int32_t> m_ids, m_labels, m_grids;
     std::array<std::vector<std::int64_t>, 3> m_pos;
-    std::vector<std::int64_t> m_pack_offsets, m_cu, m_cu_offsets, m_member_offsets, m_members, m_member_len, m_img_offsets, m_pix_offsets;
+    std::vector<std::int64_t> m_pack_offsets, m_cu, m_cu_offsets, m_member_offsets, m_members, m_member_len,
+        m_img_offsets, m_pix_offsets;
     std::vector<std::uint8_t> m_trunc;
     std::vector<std::uint16_t> m_pixels;
     std::size_t m_pix_rows = 0;
@@ -356,7 +389,8 @@ private:
             const data::packed_sequence row = data::flatten_pack(members, m_flatten);
             m_sink(row, index);
             m_groups.push_back(index);
-            for (const auto& it : g) m_pending.erase(it.id);
+            for (const auto& it : g)
+                m_pending.erase(it.id);
         }
     }
     data::packing_planner m_planner;
@@ -367,4 +401,4 @@ private:
     std::vector<std::vector<std::size_t>> m_groups;
 };
 
-}  // namespace rscovlm::engine
+} // namespace rscovlm::engine

@@ -33,18 +33,18 @@ namespace rscovlm::engine {
 
 /// A splitting job over one or more image folders.
 struct split_job {
-    std::vector<std::string> image_dirs;  ///< `--img-dirs`
-    std::vector<std::string> ann_dirs;    ///< `--ann-dirs`: empty, or one per image folder
-    std::string out_dir;                  ///< `--save-dir` (images/ and annfiles/ are created in it)
+    std::vector<std::string> image_dirs; ///< `--img-dirs`
+    std::vector<std::string> ann_dirs;   ///< `--ann-dirs`: empty, or one per image folder
+    std::string out_dir;                 ///< `--save-dir` (images/ and annfiles/ are created in it)
     data::split_options options;
-    std::string save_ext = ".png";        ///< ".png" (lossless) or ".jpg"
-    int jpeg_quality = 95;                ///< cv2.imwrite's default JPEG quality
-    int threads = 0;                      ///< 0 = hardware concurrency
+    std::string save_ext = ".png"; ///< ".png" (lossless) or ".jpg"
+    int jpeg_quality = 95;         ///< cv2.imwrite's default JPEG quality
+    int threads = 0;               ///< 0 = hardware concurrency
     /// zlib level of the PNG patches (stb's process-wide setting, restored afterwards); -1 keeps
     /// the current one (stb's default 8). Pixels do not depend on it, only speed and file size.
     int png_compression_level = -1;
-    bool hash_pixels = false;             ///< fill `patch_record::sha256_rgb`
-    std::string coco_json;                ///< when non-empty, also write a COCO json of the patches here
+    bool hash_pixels = false; ///< fill `patch_record::sha256_rgb`
+    std::string coco_json;    ///< when non-empty, also write a COCO json of the patches here
 };
 
 /// What was written for one patch.
@@ -52,16 +52,16 @@ struct patch_record {
     std::string id, ori_id, file;
     int x_start = 0, y_start = 0, window_size = 0, width = 0, height = 0, channels = 0;
     std::size_t objects = 0;
-    std::string sha256_rgb;  ///< SHA-256 of the H x W x C pixels in RGB order (when hashed)
+    std::string sha256_rgb; ///< SHA-256 of the H x W x C pixels in RGB order (when hashed)
 };
 
 /// Summary of a split run.
 struct split_report {
     std::size_t images = 0;
-    std::size_t objects = 0;               ///< objects read
-    std::size_t missing_annotations = 0;   ///< images without a .txt (treated as empty, as the reference)
-    std::size_t skipped_lines = 0;         ///< annotation lines with < 9 fields
-    std::vector<patch_record> patches;     ///< sorted by file name
+    std::size_t objects = 0;             ///< objects read
+    std::size_t missing_annotations = 0; ///< images without a .txt (treated as empty, as the reference)
+    std::size_t skipped_lines = 0;       ///< annotation lines with < 9 fields
+    std::vector<patch_record> patches;   ///< sorted by file name
     double seconds = 0;
 };
 
@@ -75,7 +75,7 @@ namespace detail {
 inline rscovlm::image imread_color(const std::string& path) {
     io::load_options lo;
     lo.to_rgb = false;
-    lo.max_pixels = 1ull << 30;  // OpenCV's CV_IO_MAX_IMAGE_PIXELS
+    lo.max_pixels = 1ull << 30; // OpenCV's CV_IO_MAX_IMAGE_PIXELS
     rscovlm::image raw = io::load_image(path, lo);
     if (raw.channels == 3) return raw;
     rscovlm::image out(raw.width, raw.height, 3);
@@ -100,7 +100,7 @@ inline bool is_split_image(const std::filesystem::path& p) {
     return e == ".jpg" || e == ".JPG" || e == ".png" || e == ".tif" || e == ".bmp";
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Runs a split job. Throws io_error for unreadable folders/files, image_error for bad images,
 /// data_error for malformed annotations or options. Output is deterministic for any thread count.
@@ -109,7 +109,8 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
     const auto t0 = std::chrono::steady_clock::now();
     data::validate(job.options);
     if (job.save_ext != ".png" && job.save_ext != ".jpg")
-        RSCOVLM_THROW(data_error, "bad_split_options", "save extension must be .png or .jpg, got '" + job.save_ext + "'");
+        RSCOVLM_THROW(data_error, "bad_split_options",
+                      "save extension must be .png or .jpg, got '" + job.save_ext + "'");
     if (job.png_compression_level < -1 || job.png_compression_level > 9)
         RSCOVLM_THROW(data_error, "bad_split_options", "PNG compression level must be -1 or 0..9");
     if (!job.ann_dirs.empty() && job.ann_dirs.size() != job.image_dirs.size())
@@ -120,7 +121,8 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
     std::vector<item> items;
     for (std::size_t d = 0; d < job.image_dirs.size(); ++d) {
         const std::string& dir = job.image_dirs[d];
-        if (!fs::is_directory(dir)) RSCOVLM_THROW(io_error, "not_a_directory", "image folder '" + dir + "' does not exist");
+        if (!fs::is_directory(dir))
+            RSCOVLM_THROW(io_error, "not_a_directory", "image folder '" + dir + "' does not exist");
         if (!job.ann_dirs.empty() && !fs::is_directory(job.ann_dirs[d]))
             RSCOVLM_THROW(io_error, "not_a_directory", "annotation folder '" + job.ann_dirs[d] + "' does not exist");
         std::vector<fs::path> files;
@@ -176,7 +178,7 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
                 ro.dialect = data::dota_dialect::mmrotate;
                 ann = data::read_dota(it.ann, ro);
             } else {
-                missing = true;  // "Can't find ..., treated as empty txtfile"
+                missing = true; // "Can't find ..., treated as empty txtfile"
             }
         }
         const rscovlm::image img = detail::imread_color(it.path);
@@ -211,20 +213,23 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
             f.write(text.data(), static_cast<std::streamsize>(text.size()));
             if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write " + ann_path);
         };
-        imaging::parallel_for(patches.size(), inner, [&](std::size_t b, std::size_t e) {
-            for (std::size_t k = b; k < e; ++k) {
+        imaging::parallel_for(
+            patches.size(), inner,
+            [&](std::size_t b, std::size_t e) {
+                for (std::size_t k = b; k < e; ++k) {
 #if RSCOVLM_HAS_EXCEPTIONS
-                try {
-                    write_patch(k);
-                } catch (...) {
-                    std::lock_guard<std::mutex> lock(inner_mu);
-                    if (!inner_error) inner_error = std::current_exception();
-                }
+                    try {
+                        write_patch(k);
+                    } catch (...) {
+                        std::lock_guard<std::mutex> lock(inner_mu);
+                        if (!inner_error) inner_error = std::current_exception();
+                    }
 #else
-                write_patch(k);
+                    write_patch(k);
 #endif
-            }
-        }, 1);
+                }
+            },
+            1);
 #if RSCOVLM_HAS_EXCEPTIONS
         if (inner_error) std::rethrow_exception(inner_error);
 #endif
@@ -256,14 +261,17 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
         }
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < outer; ++t) pool.emplace_back(worker);
+    for (int t = 1; t < outer; ++t)
+        pool.emplace_back(worker);
     worker();
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 #if RSCOVLM_HAS_EXCEPTIONS
     if (first_error) std::rethrow_exception(first_error);
 #endif
     for (auto& v : per_image)
-        for (auto& r : v) report.patches.push_back(std::move(r));
+        for (auto& r : v)
+            report.patches.push_back(std::move(r));
     std::sort(report.patches.begin(), report.patches.end(),
               [](const patch_record& a, const patch_record& b) { return a.file < b.file; });
 
@@ -273,10 +281,12 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
         std::map<std::string, int> cat_ids;
         std::vector<const data::patch_annotation*> all;
         for (const auto& v : coco_anns)
-            for (const auto& p : v) all.push_back(&p);
+            for (const auto& p : v)
+                all.push_back(&p);
         std::sort(all.begin(), all.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
         for (const auto* p : all)
-            for (const auto& o : p->objects) cat_ids.emplace(o.label, 0);
+            for (const auto& o : p->objects)
+                cat_ids.emplace(o.label, 0);
         int next_cat = 1;
         for (auto& kv : cat_ids) {
             kv.second = next_cat++;
@@ -285,7 +295,8 @@ inline split_report split_dota(const split_job& job, const split_progress& progr
         int image_id = 0, ann_id = 0;
         for (const auto* p : all) {
             ++image_id;
-            images.push_back({{"id", image_id}, {"file_name", p->id + job.save_ext}, {"width", p->width}, {"height", p->height}});
+            images.push_back(
+                {{"id", image_id}, {"file_name", p->id + job.save_ext}, {"width", p->width}, {"height", p->height}});
             for (const auto& o : p->objects) {
                 const geometry::hbox hb = geometry::bounds(o.poly);
                 nlohmann::json seg = nlohmann::json::array();
@@ -316,4 +327,4 @@ inline result<split_report> try_split_dota(const split_job& job, const split_pro
     return try_call([&] { return split_dota(job, progress); });
 }
 
-}  // namespace rscovlm::engine
+} // namespace rscovlm::engine

@@ -22,15 +22,18 @@ namespace rscovlm::eval {
 
 /// AP integration mode.
 enum class ap_metric {
-    voc07,  ///< VOC2007 11-point interpolation (use_07_metric=True, mmdet "11points")
-    area    ///< all-points area under the precision envelope (use_07_metric=False, "area")
+    voc07, ///< VOC2007 11-point interpolation (use_07_metric=True, mmdet "11points")
+    area   ///< all-points area under the precision envelope (use_07_metric=False, "area")
 };
 
 /// Parses "voc07"/"11points" and "area".
 inline bool parse_ap_metric(std::string_view s, ap_metric& out) noexcept {
-    if (s == "voc07" || s == "11points" || s == "11point") out = ap_metric::voc07;
-    else if (s == "area" || s == "all") out = ap_metric::area;
-    else return false;
+    if (s == "voc07" || s == "11points" || s == "11point")
+        out = ap_metric::voc07;
+    else if (s == "area" || s == "all")
+        out = ap_metric::area;
+    else
+        return false;
     return true;
 }
 
@@ -38,21 +41,24 @@ namespace detail {
 
 /// numpy's pairwise summation (`np.add.reduce` on a contiguous float64/float32 array):
 /// blocks of at most 128 elements are summed with 8 interleaved accumulators.
-template <class T>
-inline T pairwise_sum(const T* a, std::size_t n) noexcept {
+template <class T> inline T pairwise_sum(const T* a, std::size_t n) noexcept {
     if (n < 8) {
         T res = T(0);
-        for (std::size_t i = 0; i < n; ++i) res += a[i];
+        for (std::size_t i = 0; i < n; ++i)
+            res += a[i];
         return res;
     }
     if (n <= 128) {
         T r[8];
-        for (std::size_t k = 0; k < 8; ++k) r[k] = a[k];
+        for (std::size_t k = 0; k < 8; ++k)
+            r[k] = a[k];
         std::size_t i = 8;
         for (; i < n - (n % 8); i += 8)
-            for (std::size_t k = 0; k < 8; ++k) r[k] += a[i + k];
+            for (std::size_t k = 0; k < 8; ++k)
+                r[k] += a[i + k];
         T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; ++i) res += a[i];
+        for (; i < n; ++i)
+            res += a[i];
         return res;
     }
     std::size_t n2 = n / 2;
@@ -61,15 +67,16 @@ inline T pairwise_sum(const T* a, std::size_t n) noexcept {
 }
 
 /// `np.sum(x)`: the reduction starts from the identity 0 and adds the pairwise sum.
-template <class T>
-inline T np_sum(const std::vector<T>& x) noexcept {
+template <class T> inline T np_sum(const std::vector<T>& x) noexcept {
     return T(0) + pairwise_sum(x.data(), x.size());
 }
 
 /// The 11 thresholds of `np.arange(0., 1.1, 0.1)` / `np.arange(0, 1 + 1e-3, 0.1)`.
-inline double arange_tenth(int i) noexcept { return static_cast<double>(i) * 0.1; }
+inline double arange_tenth(int i) noexcept {
+    return static_cast<double>(i) * 0.1;
+}
 
-}  // namespace detail
+} // namespace detail
 
 /// DOTA_devkit `voc_ap(rec, prec, use_07_metric)` (float64).
 inline double voc_ap_devkit(const std::vector<double>& rec, const std::vector<double>& prec, ap_metric metric) {
@@ -81,7 +88,7 @@ inline double voc_ap_devkit(const std::vector<double>& rec, const std::vector<do
             double p = 0.0;
             for (std::size_t i = 0; i < rec.size(); ++i) {
                 if (rec[i] >= t) {
-                    if (!any || prec[i] > p) p = prec[i];  // precisions are finite here
+                    if (!any || prec[i] > p) p = prec[i]; // precisions are finite here
                     any = true;
                 }
             }
@@ -95,11 +102,14 @@ inline double voc_ap_devkit(const std::vector<double>& rec, const std::vector<do
     mpre.reserve(n + 2);
     mrec.push_back(0.0);
     mpre.push_back(0.0);
-    for (double v : rec) mrec.push_back(v);
-    for (double v : prec) mpre.push_back(v);
+    for (double v : rec)
+        mrec.push_back(v);
+    for (double v : prec)
+        mpre.push_back(v);
     mrec.push_back(1.0);
     mpre.push_back(0.0);
-    for (std::size_t i = mpre.size() - 1; i > 0; --i) mpre[i - 1] = std::fmax(mpre[i - 1], mpre[i]);
+    for (std::size_t i = mpre.size() - 1; i > 0; --i)
+        mpre[i - 1] = std::fmax(mpre[i - 1], mpre[i]);
     // np.maximum propagates NaN; fmax does not, but precisions are never NaN here.
     std::vector<double> terms;
     terms.reserve(n + 1);
@@ -135,11 +145,14 @@ inline float average_precision_mmdet(const std::vector<double>& recalls, const s
     mpre.reserve(n + 2);
     mrec.push_back(0.0);
     mpre.push_back(0.0);
-    for (double v : recalls) mrec.push_back(v);
-    for (float v : precisions) mpre.push_back(static_cast<double>(v));
+    for (double v : recalls)
+        mrec.push_back(v);
+    for (float v : precisions)
+        mpre.push_back(static_cast<double>(v));
     mrec.push_back(1.0);
     mpre.push_back(0.0);
-    for (std::size_t i = mpre.size() - 1; i > 0; --i) mpre[i - 1] = std::max(mpre[i - 1], mpre[i]);
+    for (std::size_t i = mpre.size() - 1; i > 0; --i)
+        mpre[i - 1] = std::max(mpre[i - 1], mpre[i]);
     std::vector<double> terms;
     terms.reserve(n + 1);
     for (std::size_t i = 0; i + 1 < mrec.size(); ++i)
@@ -147,4 +160,4 @@ inline float average_precision_mmdet(const std::vector<double>& recalls, const s
     return static_cast<float>(detail::np_sum(terms));
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

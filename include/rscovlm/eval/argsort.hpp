@@ -23,35 +23,37 @@ namespace rscovlm::eval {
 
 /// How detections with equal scores are ordered.
 enum class tie_order {
-    numpy,  ///< numpy 1.24 default argsort (introsort), as the Python references
-    stable  ///< input order among ties
+    numpy, ///< numpy 1.24 default argsort (introsort), as the Python references
+    stable ///< input order among ties
 };
 
 /// Parses "numpy" / "stable"; returns false for anything else.
 inline bool parse_tie_order(std::string_view s, tie_order& out) noexcept {
-    if (s == "numpy") out = tie_order::numpy;
-    else if (s == "stable") out = tie_order::stable;
-    else return false;
+    if (s == "numpy")
+        out = tie_order::numpy;
+    else if (s == "stable")
+        out = tie_order::stable;
+    else
+        return false;
     return true;
 }
 
 namespace detail::npsort {
 
 // numpy's Tag::less for floating point: NaNs sort to the end.
-template <class T>
-inline bool less(T a, T b) noexcept {
+template <class T> inline bool less(T a, T b) noexcept {
     return a < b || (b != b && a == a);
 }
 
 inline int get_msb(std::size_t n) noexcept {
     int depth = 0;
-    while (n >>= 1) ++depth;
+    while (n >>= 1)
+        ++depth;
     return depth;
 }
 
 // aheapsort_ (1-based heap over tosort[0..n-1]).
-template <class T>
-inline void aheapsort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t n) noexcept {
+template <class T> inline void aheapsort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t n) noexcept {
     std::ptrdiff_t* a = tosort - 1;
     std::ptrdiff_t i, j, l, tmp;
     for (l = n >> 1; l > 0; --l) {
@@ -90,8 +92,7 @@ inline void aheapsort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t n) noex
 // elements are split, smaller ones insertion-sorted.
 inline constexpr std::ptrdiff_t small_quicksort = 15;
 
-template <class T>
-inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) noexcept {
+template <class T> inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) noexcept {
     if (num <= 1) return;
     std::ptrdiff_t* pl = tosort;
     std::ptrdiff_t* pr = tosort + num - 1;
@@ -146,7 +147,8 @@ inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) n
             vp = v[vi];
             pj = pi;
             pk = pi - 1;
-            while (pj > pl && less(vp, v[*pk])) *pj-- = *pk--;
+            while (pj > pl && less(vp, v[*pk]))
+                *pj-- = *pk--;
             *pj = vi;
         }
     stack_pop:
@@ -157,7 +159,7 @@ inline void aquicksort(const T* v, std::ptrdiff_t* tosort, std::ptrdiff_t num) n
     }
 }
 
-}  // namespace detail::npsort
+} // namespace detail::npsort
 
 /// `np.argsort(values)` (ascending) with numpy 1.24's default kind, or stable.
 template <class T>
@@ -180,7 +182,8 @@ inline std::vector<std::size_t> argsort(const std::vector<T>& values, tie_order 
 template <class T>
 inline std::vector<std::size_t> argsort_desc(const std::vector<T>& scores, tie_order ties = tie_order::numpy) {
     std::vector<T> neg(scores.size());
-    for (std::size_t i = 0; i < scores.size(); ++i) neg[i] = -scores[i];
+    for (std::size_t i = 0; i < scores.size(); ++i)
+        neg[i] = -scores[i];
     return argsort(neg, ties);
 }
 
@@ -194,4 +197,4 @@ inline std::vector<std::size_t> argsort_rev(const std::vector<T>& scores, tie_or
     return idx;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

@@ -41,8 +41,7 @@ public:
 namespace detail {
 
 inline geometry::quad json_quad(const nlohmann::json& j, const std::string& what) {
-    if (!j.is_array() || j.size() != 8)
-        RSCOVLM_THROW(eval_error, "bad_input", what + " must be an array of 8 numbers");
+    if (!j.is_array() || j.size() != 8) RSCOVLM_THROW(eval_error, "bad_input", what + " must be an array of 8 numbers");
     geometry::quad q{};
     for (std::size_t i = 0; i < 4; ++i) {
         if (!j[2 * i].is_number() || !j[2 * i + 1].is_number())
@@ -53,8 +52,7 @@ inline geometry::quad json_quad(const nlohmann::json& j, const std::string& what
 }
 
 inline geometry::hbox json_hbox(const nlohmann::json& j, const std::string& what) {
-    if (!j.is_array() || j.size() != 4)
-        RSCOVLM_THROW(eval_error, "bad_input", what + " must be [x1, y1, x2, y2]");
+    if (!j.is_array() || j.size() != 4) RSCOVLM_THROW(eval_error, "bad_input", what + " must be [x1, y1, x2, y2]");
     for (const auto& v : j)
         if (!v.is_number()) RSCOVLM_THROW(eval_error, "bad_input", what + " must be [x1, y1, x2, y2]");
     return geometry::hbox{j[0].get<double>(), j[1].get<double>(), j[2].get<double>(), j[3].get<double>()};
@@ -88,7 +86,8 @@ inline void dota_from_json(const nlohmann::json& in, const dota_eval_options& o,
     }
     const auto classes = eval_classes(o);
     dets.clear();
-    for (const auto& c : classes) dets.push_back(class_detections{c, true, {}});
+    for (const auto& c : classes)
+        dets.push_back(class_detections{c, true, {}});
     if (in.contains("detections"))
         for (const auto& d : in["detections"]) {
             const std::string label = d.at("label").get<std::string>();
@@ -110,8 +109,7 @@ inline nlohmann::json run_dota(const nlohmann::json& in, const dota_eval_options
     return to_json(evaluate_dota(gt, dets, o));
 }
 
-template <class F>
-inline nlohmann::json text_pairs_acc(const nlohmann::json& in, F&& accept) {
+template <class F> inline nlohmann::json text_pairs_acc(const nlohmann::json& in, F&& accept) {
     if (!in.contains("pairs") || !in["pairs"].is_array())
         RSCOVLM_THROW(eval_error, "bad_input", "expected \"pairs\": [{\"pred\", \"gt\"}]");
     std::size_t ok = 0, n = 0;
@@ -124,7 +122,7 @@ inline nlohmann::json text_pairs_acc(const nlohmann::json& in, F&& accept) {
             {"total", n}};
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// DOTA_devkit Task1 evaluation (see dota_eval.hpp).
 class dota_devkit_metric : public metric {
@@ -179,8 +177,10 @@ public:
         std::vector<std::optional<geometry::hbox>> pred;
         std::vector<geometry::hbox> gt;
         for (const auto& p : in["pairs"]) {
-            if (p.contains("pred") && !p["pred"].is_null()) pred.emplace_back(detail::json_hbox(p["pred"], "pred"));
-            else pred.emplace_back(std::nullopt);
+            if (p.contains("pred") && !p["pred"].is_null())
+                pred.emplace_back(detail::json_hbox(p["pred"], "pred"));
+            else
+                pred.emplace_back(std::nullopt);
             gt.push_back(detail::json_hbox(p.at("gt"), "gt"));
         }
         return {{"acc", grounding_accuracy(pred, gt, threshold, pixel_inclusive)}, {"total", gt.size()}};
@@ -245,4 +245,4 @@ struct kind {
     using builtin_list = builtin;
 };
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

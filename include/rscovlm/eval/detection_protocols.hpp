@@ -49,7 +49,7 @@ inline std::vector<class_detections> apply_score_threshold(const std::vector<cla
 struct sweep_point {
     double threshold = 0.0;
     double map = 0.0;
-    std::size_t kept = 0;  ///< detections left after thresholding
+    std::size_t kept = 0; ///< detections left after thresholding
 };
 
 /// Result of `sweep_score_thresholds`.
@@ -62,7 +62,8 @@ struct sweep_result {
 /// The default sweep: 0, 0.05, ..., 0.95 (`i / 20` for i in 0..19).
 inline std::vector<double> default_sweep_thresholds() {
     std::vector<double> t;
-    for (int i = 0; i < 20; ++i) t.push_back(static_cast<double>(i) / 20.0);
+    for (int i = 0; i < 20; ++i)
+        t.push_back(static_cast<double>(i) / 20.0);
     return t;
 }
 
@@ -77,7 +78,8 @@ inline sweep_result sweep_score_thresholds(const dota_ground_truth& gt, const st
     for (double t : thresholds) {
         const auto kept = apply_score_threshold(dets, t);
         std::size_t n = 0;
-        for (const auto& c : kept) n += c.dets.size();
+        for (const auto& c : kept)
+            n += c.dets.size();
         const dota_eval_result e = evaluate_dota(gt, kept, opt);
         r.points.push_back({t, e.map, n});
         if (!std::isnan(e.map) && (!have || e.map > r.best_map)) {
@@ -93,10 +95,10 @@ inline sweep_result sweep_score_thresholds(const dota_ground_truth& gt, const st
 /// mF1 at one score threshold.
 struct mf1_point {
     double score_threshold = 0.0;
-    double precision = 0.0;  ///< mean over the K classes and background
+    double precision = 0.0; ///< mean over the K classes and background
     double recall = 0.0;
-    double f1 = 0.0;         ///< 0 when precision + recall is 0
-    std::vector<std::vector<double>> confusion;  ///< (K+1) x (K+1), last row/column = background
+    double f1 = 0.0;                            ///< 0 when precision + recall is 0
+    std::vector<std::vector<double>> confusion; ///< (K+1) x (K+1), last row/column = background
 };
 
 /// Result of `mf1`.
@@ -115,11 +117,14 @@ inline mf1_result mf1(const dota_ground_truth& gt, const std::vector<class_detec
                       const std::vector<std::string>& classes, std::vector<double> score_thresholds = {},
                       double iou_threshold = 0.5) {
     if (score_thresholds.empty())
-        for (int i = 0; i < 10; ++i) score_thresholds.push_back(static_cast<double>(i) * 0.1);
+        for (int i = 0; i < 10; ++i)
+            score_thresholds.push_back(static_cast<double>(i) * 0.1);
     const std::size_t K = classes.size();
     std::unordered_map<std::string, std::size_t> cls_index, img_index;
-    for (std::size_t c = 0; c < K; ++c) cls_index[classes[c]] = c;
-    for (std::size_t i = 0; i < gt.images.size(); ++i) img_index[gt.images[i]] = i;
+    for (std::size_t c = 0; c < K; ++c)
+        cls_index[classes[c]] = c;
+    for (std::size_t i = 0; i < gt.images.size(); ++i)
+        img_index[gt.images[i]] = i;
     // Per image: GT rboxes and labels; detections (rbox, label, score).
     struct det_rec {
         std::array<float, 5> r;
@@ -209,7 +214,7 @@ inline mf1_result mf1(const dota_ground_truth& gt, const std::vector<class_detec
 
 /// Where a patch sits in its original image.
 struct patch_origin {
-    std::string image;  ///< the original image id (the name up to the first "__")
+    std::string image; ///< the original image id (the name up to the first "__")
     long long x = 0;
     long long y = 0;
 };
@@ -221,12 +226,14 @@ inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
     for (std::size_t p = 0; p + 2 <= name.size(); ++p) {
         if (name[p] != '_' || name[p + 1] != '_') continue;
         std::size_t i = p + 2, b1 = i;
-        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
+        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
+            ++i;
         if (i == b1 || name.substr(i, 3) != "___") continue;
         const std::size_t e1 = i;
         i += 3;
         const std::size_t b2 = i;
-        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
+        while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
+            ++i;
         if (i == b2) continue;
         patch_origin o;
         const std::size_t cut = name.find("__");
@@ -242,7 +249,7 @@ inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
 struct merge_report {
     std::size_t input = 0;
     std::size_t kept = 0;
-    std::vector<std::string> unparsed;  ///< image names without patch offsets (kept as they are)
+    std::vector<std::string> unparsed; ///< image names without patch offsets (kept as they are)
 };
 
 /// Moves patch detections to their original images (adding the patch offsets) and runs NMS per
@@ -287,7 +294,8 @@ inline std::vector<class_detections> merge_patches(const std::vector<class_detec
                 boxes.push_back(d.poly);
                 scores.push_back(d.score);
             }
-            for (std::size_t i : nms_quads(boxes, scores, nms)) k.dets.push_back(g[i]);
+            for (std::size_t i : nms_quads(boxes, scores, nms))
+                k.dets.push_back(g[i]);
         }
         rep.kept += k.dets.size();
         out.push_back(std::move(k));
@@ -296,4 +304,4 @@ inline std::vector<class_detections> merge_patches(const std::vector<class_detec
     return out;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

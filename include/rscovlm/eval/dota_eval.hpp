@@ -56,9 +56,12 @@ enum class mmrotate_box { rbox, qbox };
 
 /// Parses "devkit" / "mmrotate".
 inline bool parse_dota_protocol(std::string_view s, dota_protocol& out) noexcept {
-    if (s == "devkit" || s == "dota_devkit") out = dota_protocol::devkit;
-    else if (s == "mmrotate") out = dota_protocol::mmrotate;
-    else return false;
+    if (s == "devkit" || s == "dota_devkit")
+        out = dota_protocol::devkit;
+    else if (s == "mmrotate")
+        out = dota_protocol::mmrotate;
+    else
+        return false;
     return true;
 }
 
@@ -68,30 +71,30 @@ struct dota_eval_options {
     ap_metric metric = ap_metric::voc07;
     double iou_threshold = 0.5;
     tie_order ties = tie_order::numpy;
-    bool no_scores = false;             ///< score every detection 1.0 (mAP_nc)
-    int difficulty_threshold = 100;     ///< mmrotate `diff_thr`: GT with difficulty above are ignored
+    bool no_scores = false;         ///< score every detection 1.0 (mAP_nc)
+    int difficulty_threshold = 100; ///< mmrotate `diff_thr`: GT with difficulty above are ignored
     mmrotate_box box = mmrotate_box::rbox;
-    std::vector<std::string> classes;   ///< empty: DOTA-v1.0's 15 classes
-    int threads = 0;                    ///< 0: all cores
-    bool keep_curves = false;           ///< fill order / tp / fp / recall / precision per class
+    std::vector<std::string> classes; ///< empty: DOTA-v1.0's 15 classes
+    int threads = 0;                  ///< 0: all cores
+    bool keep_curves = false;         ///< fill order / tp / fp / recall / precision per class
 };
 
 /// Result for one class.
 struct class_result {
     std::string label;
-    double ap = 0.0;           ///< NaN where the reference gives NaN (devkit area AP without GT)
-    long long num_gts = 0;     ///< devkit `npos` / mmrotate `num_gts`
+    double ap = 0.0;       ///< NaN where the reference gives NaN (devkit area AP without GT)
+    long long num_gts = 0; ///< devkit `npos` / mmrotate `num_gts`
     std::size_t num_dets = 0;
-    std::string error;         ///< non-empty when the reference raises for this class
-    std::vector<std::size_t> order;  ///< ranking (indices into the class's detections), keep_curves
-    std::vector<int> tp, fp;         ///< per ranked detection, keep_curves
+    std::string error;              ///< non-empty when the reference raises for this class
+    std::vector<std::size_t> order; ///< ranking (indices into the class's detections), keep_curves
+    std::vector<int> tp, fp;        ///< per ranked detection, keep_curves
     std::vector<double> recall, precision;
 };
 
 /// Result of an evaluation.
 struct dota_eval_result {
-    double map = 0.0;          ///< NaN when undefined (see map_error, or NaN class APs)
-    std::string map_error;     ///< why the reference would not produce an mAP
+    double map = 0.0;      ///< NaN when undefined (see map_error, or NaN class APs)
+    std::string map_error; ///< why the reference would not produce an mAP
     std::vector<class_result> classes;
 };
 
@@ -101,12 +104,12 @@ inline std::vector<std::string> eval_classes(const dota_eval_options& opt) {
     return opt.classes.empty() ? dota_v1_classes() : opt.classes;
 }
 
-template <class F>
-inline void parallel_tasks(std::size_t n, int threads, F&& fn) {
+template <class F> inline void parallel_tasks(std::size_t n, int threads, F&& fn) {
     unsigned t = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
     if (t > n) t = static_cast<unsigned>(n);
     if (t <= 1) {
-        for (std::size_t i = 0; i < n; ++i) fn(i);
+        for (std::size_t i = 0; i < n; ++i)
+            fn(i);
         return;
     }
     std::atomic<std::size_t> next{0};
@@ -118,9 +121,11 @@ inline void parallel_tasks(std::size_t n, int threads, F&& fn) {
         }
     };
     std::vector<std::thread> pool;
-    for (unsigned k = 1; k < t; ++k) pool.emplace_back(worker);
+    for (unsigned k = 1; k < t; ++k)
+        pool.emplace_back(worker);
     worker();
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 }
 
 struct bounds4 {
@@ -130,12 +135,14 @@ inline bounds4 quad_bounds(const quad& q) noexcept {
     bounds4 b{q[0].x, q[0].y, q[0].x, q[0].y};
     for (const auto& p : q) {
         // np.min / np.max propagate NaN
-        if (std::isnan(p.x) || std::isnan(b.xmin)) b.xmin = b.xmax = std::nan("");
+        if (std::isnan(p.x) || std::isnan(b.xmin))
+            b.xmin = b.xmax = std::nan("");
         else {
             b.xmin = std::min(b.xmin, p.x);
             b.xmax = std::max(b.xmax, p.x);
         }
-        if (std::isnan(p.y) || std::isnan(b.ymin)) b.ymin = b.ymax = std::nan("");
+        if (std::isnan(p.y) || std::isnan(b.ymin))
+            b.ymin = b.ymax = std::nan("");
         else {
             b.ymin = std::min(b.ymin, p.y);
             b.ymax = std::max(b.ymax, p.y);
@@ -181,14 +188,16 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
         return r;
     }
     std::vector<double> conf(cd.dets.size());
-    for (std::size_t k = 0; k < cd.dets.size(); ++k) conf[k] = opt.no_scores ? 1.0 : cd.dets[k].score;
+    for (std::size_t k = 0; k < cd.dets.size(); ++k)
+        conf[k] = opt.no_scores ? 1.0 : cd.dets[k].score;
     const std::vector<std::size_t> order = argsort_desc(conf, opt.ties);
     // Resolve images first: voc_eval raises KeyError at the first unknown image in ranked order.
     std::vector<std::size_t> img(cd.dets.size());
     for (std::size_t k : order) {
         auto it = image_index.find(cd.dets[k].image);
         if (it == image_index.end()) {
-            r.error = "KeyError: image '" + cd.dets[k].image + "' of Task1_" + cd.label + ".txt is not in the image set";
+            r.error =
+                "KeyError: image '" + cd.dets[k].image + "' of Task1_" + cd.label + ".txt is not in the image set";
             r.ap = std::nan("");
             return r;
         }
@@ -228,8 +237,10 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
                 if (!decided_fp) break;
                 const quad& g = R.boxes[j];
                 double c = 0.0;
-                for (const auto& p : g) c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
-                for (const auto& p : det.poly) c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
+                for (const auto& p : g)
+                    c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
+                for (const auto& p : det.poly)
+                    c = std::max({c, std::fabs(p.x), std::fabs(p.y)});
                 const detail::overlap_areas ov = detail::overlap(g, det.poly);
                 const double min_area = std::min(ov.area_a, ov.area_b);
                 if (!(min_area > 1e-3) || !std::isfinite(c)) {
@@ -242,7 +253,8 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
             if (decided_fp) keep_idx.clear();
             if (!keep_idx.empty()) {
                 ovs.clear();
-                for (std::size_t j : keep_idx) ovs.push_back(devkit_polyiou(R.boxes[j], det.poly));
+                for (std::size_t j : keep_idx)
+                    ovs.push_back(devkit_polyiou(R.boxes[j], det.poly));
                 // np.max / np.argmax: NaN wins (first NaN), else the first maximum.
                 std::size_t am = 0;
                 for (std::size_t k = 0; k < ovs.size(); ++k) {
@@ -275,7 +287,7 @@ inline class_result devkit_class(const dota_ground_truth& gt, const class_detect
     for (std::size_t d = 0; d < nd; ++d) {
         ctp += tp[d];
         cfp += fp[d];
-        rec[d] = ctp / static_cast<double>(npos);  // 0/0 -> NaN like numpy
+        rec[d] = ctp / static_cast<double>(npos); // 0/0 -> NaN like numpy
         prec[d] = ctp / std::max(ctp + cfp, eps);
     }
     r.ap = voc_ap_devkit(rec, prec, opt.metric);
@@ -437,7 +449,7 @@ inline class_result mmrotate_class(const dota_ground_truth& gt, const std::vecto
     return r;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Evaluates Task1 detections against DOTA ground truth with the selected protocol.
 /// `dets` holds one entry per class (matched by label; classes absent from `dets` count as a
@@ -445,10 +457,12 @@ inline class_result mmrotate_class(const dota_ground_truth& gt, const std::vecto
 inline dota_eval_result evaluate_dota(const dota_ground_truth& gt, const std::vector<class_detections>& dets,
                                       const dota_eval_options& opt) {
     if (!(opt.iou_threshold >= 0.0) || !(opt.iou_threshold <= 1.0))
-        RSCOVLM_THROW(eval_error, "bad_option", "IoU threshold must be in [0, 1], got " + std::to_string(opt.iou_threshold));
+        RSCOVLM_THROW(eval_error, "bad_option",
+                      "IoU threshold must be in [0, 1], got " + std::to_string(opt.iou_threshold));
     const std::vector<std::string> classes = detail::eval_classes(opt);
     std::unordered_map<std::string, std::size_t> image_index;
-    for (std::size_t i = 0; i < gt.images.size(); ++i) image_index[gt.images[i]] = i;  // last wins (dict)
+    for (std::size_t i = 0; i < gt.images.size(); ++i)
+        image_index[gt.images[i]] = i; // last wins (dict)
     std::vector<const class_detections*> by_class(classes.size(), nullptr);
     for (std::size_t c = 0; c < classes.size(); ++c)
         for (const auto& cd : dets)
@@ -462,7 +476,8 @@ inline dota_eval_result evaluate_dota(const dota_ground_truth& gt, const std::ve
     if (opt.protocol == dota_protocol::mmrotate) {
         gt_boxes.resize(gt.images.size());
         for (std::size_t i = 0; i < gt.images.size(); ++i)
-            for (const auto& o : gt.objects[i]) gt_boxes[i].push_back(detail::mm_prepare(o.poly, opt.box));
+            for (const auto& o : gt.objects[i])
+                gt_boxes[i].push_back(detail::mm_prepare(o.poly, opt.box));
     }
     dota_eval_result res;
     res.classes.resize(classes.size());
@@ -515,4 +530,4 @@ inline dota_eval_result evaluate_dota_dirs(const std::string& gt_dir, const std:
     return evaluate_dota(gt, dets, opt);
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

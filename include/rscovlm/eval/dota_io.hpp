@@ -24,8 +24,8 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -43,9 +43,9 @@ namespace rscovlm::eval {
 /// The 15 DOTA-v1.0 classes in the official order.
 inline const std::vector<std::string>& dota_v1_classes() {
     static const std::vector<std::string> c = {
-        "plane",        "baseball-diamond", "bridge",           "ground-track-field", "small-vehicle",
-        "large-vehicle", "ship",            "tennis-court",     "basketball-court",   "storage-tank",
-        "soccer-ball-field", "roundabout",  "harbor",           "swimming-pool",      "helicopter"};
+        "plane",  "baseball-diamond", "bridge",           "ground-track-field", "small-vehicle",     "large-vehicle",
+        "ship",   "tennis-court",     "basketball-court", "storage-tank",       "soccer-ball-field", "roundabout",
+        "harbor", "swimming-pool",    "helicopter"};
     return c;
 }
 
@@ -66,7 +66,7 @@ struct detection {
 /// Detections of one class (the contents of `Task1_{label}.txt`).
 struct class_detections {
     std::string label;
-    bool file_present = true;  ///< false when the Task1 file does not exist
+    bool file_present = true; ///< false when the Task1 file does not exist
     std::vector<detection> dets;
 };
 
@@ -93,8 +93,7 @@ inline std::string clip_text(std::string_view s) {
 }
 
 /// Iterates over lines the way Python's readlines() does (keeps the last line without '\n').
-template <class F>
-inline void for_each_line(std::string_view text, F&& f) {
+template <class F> inline void for_each_line(std::string_view text, F&& f) {
     std::size_t start = 0, lineno = 0;
     while (start < text.size()) {
         std::size_t e = text.find('\n', start);
@@ -104,7 +103,7 @@ inline void for_each_line(std::string_view text, F&& f) {
     }
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Parses one DOTA ground-truth file's text. `source` names the file in error messages.
 inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syntax, const std::string& source) {
@@ -138,7 +137,7 @@ inline std::vector<gt_object> parse_dota_gt(std::string_view text, gt_syntax syn
             out.push_back(std::move(o));
         } else {
             const auto f = ::rscovlm::detail::py::split(raw);
-            if (f.empty()) return;  // blank line (the reference would fail on it; skipped here)
+            if (f.empty()) return; // blank line (the reference would fail on it; skipped here)
             gt_object o;
             for (int i = 0; i < 8; ++i) {
                 double v = 0;
@@ -229,7 +228,7 @@ inline std::vector<std::string> list_gt_images(const std::string& dir) {
 /// Ground truth of a data set: image ids (evaluation order) and their objects.
 struct dota_ground_truth {
     std::vector<std::string> images;
-    std::vector<std::vector<gt_object>> objects;  ///< parallel to `images`
+    std::vector<std::vector<gt_object>> objects; ///< parallel to `images`
 };
 
 /// Reads `{gt_dir}/{id}.txt` for every id (all `*.txt` files, sorted, when `images` is empty).
@@ -270,30 +269,38 @@ inline std::vector<class_detections> read_task1_dir(const std::string& det_dir, 
                 continue;
             }
             auto r = try_call([&] { return parse_task1(read_text_file(path), path); });
-            if (r) c.dets = std::move(r.value());
-            else errors[i] = r.error();
+            if (r)
+                c.dets = std::move(r.value());
+            else
+                errors[i] = r.error();
         }
     };
     unsigned t = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
     t = std::min<unsigned>(t, static_cast<unsigned>(std::max<std::size_t>(1, labels.size())));
     std::vector<std::thread> pool;
-    for (unsigned k = 1; k < t; ++k) pool.emplace_back(worker);
+    for (unsigned k = 1; k < t; ++k)
+        pool.emplace_back(worker);
     worker();
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     for (const auto& e : errors)
-        if (e) ::rscovlm::detail::raise(::rscovlm::error(e->id.substr(e->id.find('.') + 1, e->id.rfind('.') - e->id.find('.') - 1),
-                                   e->id.substr(e->id.rfind('.') + 1), e->message));
+        if (e)
+            ::rscovlm::detail::raise(
+                ::rscovlm::error(e->id.substr(e->id.find('.') + 1, e->id.rfind('.') - e->id.find('.') - 1),
+                                 e->id.substr(e->id.rfind('.') + 1), e->message));
     return out;
 }
 
 /// Python `str(float)` (`detail::py::float_repr`): the shortest repr that round-trips, with ".0"
 /// for integral values.
-inline std::string py_float_repr(double v) { return ::rscovlm::detail::py::float_repr(v); }
+inline std::string py_float_repr(double v) {
+    return ::rscovlm::detail::py::float_repr(v);
+}
 
 /// Task1 line layout used by the writers.
 enum class task1_style {
-    mmrotate,  ///< mmrotate DOTAMetric: `str(round(score, 2))` and coordinates `%.2f`
-    devkit     ///< DOTA_devkit ResultMerge: `str(score)` and `str(coordinate)` (Python repr)
+    mmrotate, ///< mmrotate DOTAMetric: `str(round(score, 2))` and coordinates `%.2f`
+    devkit    ///< DOTA_devkit ResultMerge: `str(score)` and `str(coordinate)` (Python repr)
 };
 
 /// Formats one Task1 line (without newline).
@@ -302,11 +309,14 @@ inline std::string format_task1_line(const detection& d, task1_style style) {
     s.push_back(' ');
     if (style == task1_style::mmrotate) {
         // round(score, 2) rounds the exact binary value, as '%.2f' does
-        s += ::rscovlm::detail::py::float_repr(std::strtod(::rscovlm::detail::py::format_fixed(d.score, 2).c_str(), nullptr));
-        for (const auto& p : d.poly) s += " " + ::rscovlm::detail::py::format_fixed(p.x, 2) + " " + ::rscovlm::detail::py::format_fixed(p.y, 2);
+        s += ::rscovlm::detail::py::float_repr(
+            std::strtod(::rscovlm::detail::py::format_fixed(d.score, 2).c_str(), nullptr));
+        for (const auto& p : d.poly)
+            s += " " + ::rscovlm::detail::py::format_fixed(p.x, 2) + " " + ::rscovlm::detail::py::format_fixed(p.y, 2);
     } else {
         s += py_float_repr(d.score);
-        for (const auto& p : d.poly) s += " " + py_float_repr(p.x) + " " + py_float_repr(p.y);
+        for (const auto& p : d.poly)
+            s += " " + py_float_repr(p.x) + " " + py_float_repr(p.y);
     }
     return s;
 }
@@ -322,9 +332,10 @@ inline void write_task1_dir(const std::string& dir, const std::vector<class_dete
         const std::string path = (fs::path(dir) / ("Task1_" + c.label + ".txt")).string();
         std::ofstream f(path, std::ios::binary);
         if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + path + "'");
-        for (const auto& d : c.dets) f << format_task1_line(d, style) << '\n';
+        for (const auto& d : c.dets)
+            f << format_task1_line(d, style) << '\n';
         if (!f) RSCOVLM_THROW(io_error, "write_failed", "error while writing '" + path + "'");
     }
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

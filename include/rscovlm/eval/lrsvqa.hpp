@@ -38,20 +38,27 @@ inline match_mode parse_match_mode(std::string_view s) {
     if (s == "exact") return match_mode::exact;
     if (s == "contain") return match_mode::contain;
     if (s == "startswith") return match_mode::startswith;
-    RSCOVLM_THROW(eval_error, "bad_option", "match mode must be exact|contain|startswith, got '" + std::string(s) + "'");
+    RSCOVLM_THROW(eval_error, "bad_option",
+                  "match mode must be exact|contain|startswith, got '" + std::string(s) + "'");
 }
 
 /// The reference's normalisation `x.lower().strip().strip(".")` (ASCII lower-casing; Python lowers
 /// every Unicode letter, which matters only for non-ASCII answers).
-inline std::string normalize_answer(std::string_view s) { return eval::normalize_answer(s); }
+inline std::string normalize_answer(std::string_view s) {
+    return eval::normalize_answer(s);
+}
 
 /// True when `prediction` matches `ground_truth` under `mode`.
-inline bool is_correct(std::string_view prediction, std::string_view ground_truth, match_mode mode = match_mode::exact) {
+inline bool is_correct(std::string_view prediction, std::string_view ground_truth,
+                       match_mode mode = match_mode::exact) {
     const std::string p = normalize_answer(prediction), g = normalize_answer(ground_truth);
     switch (mode) {
-    case match_mode::exact: return p == g;
-    case match_mode::contain: return p.find(g) != std::string::npos;
-    case match_mode::startswith: return g.compare(0, p.size(), p) == 0;
+    case match_mode::exact:
+        return p == g;
+    case match_mode::contain:
+        return p.find(g) != std::string::npos;
+    case match_mode::startswith:
+        return g.compare(0, p.size(), p) == 0;
     }
     return false;
 }
@@ -61,7 +68,7 @@ struct item {
     std::string question_id; ///< e.g. "FAIR_1": the source is the prefix
     std::string category;    ///< task, e.g. "object color"
     std::string ground_truth;
-    std::string output;      ///< the model's final answer
+    std::string output; ///< the model's final answer
 };
 
 /// The sources and tasks lrsvqa_scores reports, in its order.
@@ -70,7 +77,7 @@ inline const std::vector<std::string>& sources() {
     return v;
 }
 inline const std::vector<std::string>& tasks() {
-    static const std::vector<std::string> v{"rural or urban", "object shape", "object status", "count",
+    static const std::vector<std::string> v{"rural or urban",    "object shape", "object status",   "count",
                                             "object background", "object color", "object category", "reasoning"};
     return v;
 }
@@ -79,7 +86,8 @@ inline const std::vector<std::string>& tasks() {
 inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
     if (items.empty()) return std::nullopt;
     std::size_t ok = 0;
-    for (const item* it : items) ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
+    for (const item* it : items)
+        ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(items.size());
 }
 
@@ -110,9 +118,12 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
     };
     nlohmann::json r = nlohmann::json::object();
     r["overall acc"] = js(accuracy(select(nullptr, nullptr), mode));
-    for (const auto& s : sources()) r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
-    for (const auto& t : tasks()) r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
-    for (const auto& s : sources()) r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
+    for (const auto& s : sources())
+        r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
+    for (const auto& t : tasks())
+        r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
+    for (const auto& s : sources())
+        r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
     r["Average Acc"] = mean_over_tasks(nullptr);
     r["count"] = items.size();
     std::map<std::string, std::pair<std::size_t, std::size_t>> cats;
@@ -132,13 +143,13 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
 
 /// The metrics under their first names (`zoom::lrsvqa::scores`, ...).
 namespace rscovlm::zoom::lrsvqa {
-using ::rscovlm::eval::lrsvqa::match_mode;
-using ::rscovlm::eval::lrsvqa::parse_match_mode;
-using ::rscovlm::eval::lrsvqa::normalize_answer;
+using ::rscovlm::eval::lrsvqa::accuracy;
 using ::rscovlm::eval::lrsvqa::is_correct;
 using ::rscovlm::eval::lrsvqa::item;
+using ::rscovlm::eval::lrsvqa::match_mode;
+using ::rscovlm::eval::lrsvqa::normalize_answer;
+using ::rscovlm::eval::lrsvqa::parse_match_mode;
+using ::rscovlm::eval::lrsvqa::scores;
 using ::rscovlm::eval::lrsvqa::sources;
 using ::rscovlm::eval::lrsvqa::tasks;
-using ::rscovlm::eval::lrsvqa::accuracy;
-using ::rscovlm::eval::lrsvqa::scores;
 } // namespace rscovlm::zoom::lrsvqa

@@ -29,19 +29,24 @@ namespace rscovlm::eval {
 
 /// Which IoU and keep rule the NMS uses.
 enum class nms_method {
-    devkit,       ///< DOTA_devkit py_cpu_nms_poly (polyiou, keep iou <= t)
-    devkit_fast,  ///< DOTA_devkit py_cpu_nms_poly_fast (bbox prefilter, then polyiou)
-    exact,        ///< exact polygon IoU, keep iou <= t
-    mmcv          ///< mmcv nms_rotated on float32 rotated boxes, suppress iou >= t (quads: qbox2rbox)
+    devkit,      ///< DOTA_devkit py_cpu_nms_poly (polyiou, keep iou <= t)
+    devkit_fast, ///< DOTA_devkit py_cpu_nms_poly_fast (bbox prefilter, then polyiou)
+    exact,       ///< exact polygon IoU, keep iou <= t
+    mmcv         ///< mmcv nms_rotated on float32 rotated boxes, suppress iou >= t (quads: qbox2rbox)
 };
 
 /// Parses "devkit" / "devkit_fast" / "exact" / "mmcv".
 inline bool parse_nms_method(std::string_view s, nms_method& out) noexcept {
-    if (s == "devkit") out = nms_method::devkit;
-    else if (s == "devkit_fast" || s == "devkit-fast") out = nms_method::devkit_fast;
-    else if (s == "exact") out = nms_method::exact;
-    else if (s == "mmcv") out = nms_method::mmcv;
-    else return false;
+    if (s == "devkit")
+        out = nms_method::devkit;
+    else if (s == "devkit_fast" || s == "devkit-fast")
+        out = nms_method::devkit_fast;
+    else if (s == "exact")
+        out = nms_method::exact;
+    else if (s == "mmcv")
+        out = nms_method::mmcv;
+    else
+        return false;
     return true;
 }
 
@@ -62,11 +67,13 @@ inline std::vector<std::size_t> nms_quads(const std::vector<quad>& boxes, const 
     if (opt.method == nms_method::mmcv) {
         // mmcv nms_rotated_cpu_kernel: descending sort, suppression flags, `ovr >= thr` in float.
         std::vector<std::size_t> order(n);
-        for (std::size_t i = 0; i < n; ++i) order[i] = i;
+        for (std::size_t i = 0; i < n; ++i)
+            order[i] = i;
         std::stable_sort(order.begin(), order.end(), [&sc](std::size_t a, std::size_t b) { return sc[a] > sc[b]; });
         // mmrotate converts quads with qbox2rbox (cv2.minAreaRect on float32 points).
         std::vector<std::array<float, 5>> rb(n);
-        for (std::size_t i = 0; i < n; ++i) qbox2rbox_f32(boxes[i], rb[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            qbox2rbox_f32(boxes[i], rb[i]);
         const float thr = static_cast<float>(opt.iou_threshold);
         std::vector<char> suppressed(n, 0);
         for (std::size_t a = 0; a < n; ++a) {
@@ -85,7 +92,8 @@ inline std::vector<std::size_t> nms_quads(const std::vector<quad>& boxes, const 
     std::vector<hbox> bb;
     if (opt.method == nms_method::devkit_fast) {
         bb.resize(n);
-        for (std::size_t i = 0; i < n; ++i) bb[i] = geometry::bounds(boxes[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            bb[i] = geometry::bounds(boxes[i]);
     }
     std::vector<std::size_t> rest;
     rest.reserve(n);
@@ -105,7 +113,7 @@ inline std::vector<std::size_t> nms_quads(const std::vector<quad>& boxes, const 
             } else {
                 ovr = quad_iou(boxes[i], boxes[j]);
             }
-            if (ovr <= opt.iou_threshold) rest.push_back(j);  // NaN fails the test: suppressed
+            if (ovr <= opt.iou_threshold) rest.push_back(j); // NaN fails the test: suppressed
         }
         order.swap(rest);
     }
@@ -118,8 +126,10 @@ inline std::vector<std::size_t> nms_rboxes(const std::vector<rbox>& boxes, const
     if (opt.method == nms_method::mmcv) {
         const std::size_t n = std::min(boxes.size(), scores.size());
         std::vector<std::size_t> order(n), keep;
-        for (std::size_t i = 0; i < n; ++i) order[i] = i;
-        std::stable_sort(order.begin(), order.end(), [&scores](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+        for (std::size_t i = 0; i < n; ++i)
+            order[i] = i;
+        std::stable_sort(order.begin(), order.end(),
+                         [&scores](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
         std::vector<std::array<float, 5>> rb(n);
         for (std::size_t i = 0; i < n; ++i)
             rb[i] = {static_cast<float>(boxes[i].cx), static_cast<float>(boxes[i].cy), static_cast<float>(boxes[i].w),
@@ -138,7 +148,8 @@ inline std::vector<std::size_t> nms_rboxes(const std::vector<rbox>& boxes, const
         return keep;
     }
     std::vector<quad> q(boxes.size());
-    for (std::size_t i = 0; i < boxes.size(); ++i) q[i] = rbox_corners(boxes[i]);
+    for (std::size_t i = 0; i < boxes.size(); ++i)
+        q[i] = rbox_corners(boxes[i]);
     return nms_quads(q, scores, opt);
 }
 
@@ -149,7 +160,8 @@ inline std::vector<std::size_t> batched_nms_quads(const std::vector<quad>& boxes
                                                   const std::vector<Label>& labels, const nms_options& opt = {}) {
     const std::size_t n = std::min({boxes.size(), scores.size(), labels.size()});
     std::map<Label, std::vector<std::size_t>> groups;
-    for (std::size_t i = 0; i < n; ++i) groups[labels[i]].push_back(i);
+    for (std::size_t i = 0; i < n; ++i)
+        groups[labels[i]].push_back(i);
     std::vector<std::size_t> keep;
     for (const auto& [label, idx] : groups) {
         std::vector<quad> b;
@@ -160,7 +172,8 @@ inline std::vector<std::size_t> batched_nms_quads(const std::vector<quad>& boxes
             b.push_back(boxes[i]);
             s.push_back(scores[i]);
         }
-        for (std::size_t k : nms_quads(b, s, opt)) keep.push_back(idx[k]);
+        for (std::size_t k : nms_quads(b, s, opt))
+            keep.push_back(idx[k]);
     }
     std::stable_sort(keep.begin(), keep.end(), [&scores](std::size_t a, std::size_t b) {
         return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
@@ -168,4 +181,4 @@ inline std::vector<std::size_t> batched_nms_quads(const std::vector<quad>& boxes
     return keep;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

@@ -58,7 +58,8 @@ inline double cross3(const point& o, const point& a, const point& b) noexcept {
 inline double signed_area(const point* p, std::size_t n) noexcept {
     if (n < 3) return 0.0;
     double s = 0.0;
-    for (std::size_t i = 0, j = n - 1; i < n; j = i++) s += p[j].x * p[i].y - p[i].x * p[j].y;
+    for (std::size_t i = 0, j = n - 1; i < n; j = i++)
+        s += p[j].x * p[i].y - p[i].x * p[j].y;
     return 0.5 * s;
 }
 
@@ -95,8 +96,10 @@ inline bool is_convex(const point* p, std::size_t n) noexcept {
         const double c = cross3(p[i], p[(i + 1) % n], p[(i + 2) % n]);
         const int s = (c > 0) - (c < 0);
         if (s == 0) continue;
-        if (sign == 0) sign = s;
-        else if (s != sign) return false;
+        if (sign == 0)
+            sign = s;
+        else if (s != sign)
+            return false;
     }
     return true;
 }
@@ -105,13 +108,14 @@ inline bool is_convex(const point* p, std::size_t n) noexcept {
 /// Returns the signed area of the clipped outline (positive for a CCW simple subject).
 inline double clip_area_convex(const point* subject, std::size_t ns, const point* clip, std::size_t nc) {
     poly_buf a, b;
-    for (std::size_t i = 0; i < ns; ++i) a.push(subject[i]);
+    for (std::size_t i = 0; i < ns; ++i)
+        a.push(subject[i]);
     poly_buf* in = &a;
     poly_buf* out = &b;
     for (std::size_t e = 0; e < nc && in->size() > 0; ++e) {
         const point& c0 = clip[e];
         const point& c1 = clip[(e + 1) % nc];
-        if (c0.x == c1.x && c0.y == c1.y) continue;  // repeated vertex: no half-plane
+        if (c0.x == c1.x && c0.y == c1.y) continue; // repeated vertex: no half-plane
         out->clear();
         const std::size_t n = in->size();
         const point* v = in->data();
@@ -139,7 +143,8 @@ inline double clip_area_convex(const point* subject, std::size_t ns, const point
 /// Ear-clipping triangulation of a simple CCW polygon; appends triangles (CCW) to `tris`.
 inline void triangulate(const point* p, std::size_t n, std::vector<std::array<point, 3>>& tris) {
     std::vector<std::size_t> idx(n);
-    for (std::size_t i = 0; i < n; ++i) idx[i] = i;
+    for (std::size_t i = 0; i < n; ++i)
+        idx[i] = i;
     std::size_t guard = 0;
     while (idx.size() > 3 && guard < 4 * n * n + 16) {
         ++guard;
@@ -150,7 +155,7 @@ inline void triangulate(const point* p, std::size_t n, std::vector<std::array<po
             const point& b = p[idx[k]];
             const point& c = p[idx[(k + 1) % m]];
             const double turn = cross3(a, b, c);
-            if (turn < 0) continue;  // reflex vertex
+            if (turn < 0) continue; // reflex vertex
             bool empty = true;
             if (turn > 0) {
                 for (std::size_t j = 0; j < m && empty; ++j) {
@@ -166,7 +171,7 @@ inline void triangulate(const point* p, std::size_t n, std::vector<std::array<po
             clipped = true;
             break;
         }
-        if (!clipped) break;  // not simple: stop (remaining area dropped)
+        if (!clipped) break; // not simple: stop (remaining area dropped)
     }
     if (idx.size() == 3) {
         const point &a = p[idx[0]], &b = p[idx[1]], &c = p[idx[2]];
@@ -176,12 +181,14 @@ inline void triangulate(const point* p, std::size_t n, std::vector<std::array<po
 
 /// A prepared polygon: translated, oriented CCW, split into simple pieces.
 struct prepared {
-    std::vector<std::vector<point>> pieces;  // each simple, CCW, non-degenerate
+    std::vector<std::vector<point>> pieces; // each simple, CCW, non-degenerate
     double area = 0.0;
-    bool convex = true;  // single convex piece
+    bool convex = true; // single convex piece
 };
 
-inline bool finite_pt(const point& p) noexcept { return std::isfinite(p.x) && std::isfinite(p.y); }
+inline bool finite_pt(const point& p) noexcept {
+    return std::isfinite(p.x) && std::isfinite(p.y);
+}
 
 inline void add_piece(prepared& out, std::vector<point> pts) {
     double a = signed_area(pts.data(), pts.size());
@@ -213,10 +220,11 @@ inline prepared prepare(const point* p, std::size_t n, const point& origin) {
     for (std::size_t i = 0; i < n; ++i) {
         if (!finite_pt(p[i])) return out;
         const point q{p[i].x - origin.x, p[i].y - origin.y};
-        if (!v.empty() && v.back().x == q.x && v.back().y == q.y) continue;  // drop repeated vertices
+        if (!v.empty() && v.back().x == q.x && v.back().y == q.y) continue; // drop repeated vertices
         v.push_back(q);
     }
-    while (v.size() > 1 && v.front().x == v.back().x && v.front().y == v.back().y) v.pop_back();
+    while (v.size() > 1 && v.front().x == v.back().x && v.front().y == v.back().y)
+        v.pop_back();
     if (v.size() < 3) return out;
     if (v.size() == 4) {
         // Bow-tie repair: edges 0-1 x 2-3 or 1-2 x 3-0 crossing -> two triangles.
@@ -255,7 +263,8 @@ inline double intersection_prepared(const prepared& a, const prepared& b) {
             } else {
                 std::vector<std::array<point, 3>> tris;
                 triangulate(pb.data(), pb.size(), tris);
-                for (const auto& t : tris) total += clip_area_convex(pa.data(), pa.size(), t.data(), 3);
+                for (const auto& t : tris)
+                    total += clip_area_convex(pa.data(), pa.size(), t.data(), 3);
             }
         }
     }
@@ -264,8 +273,7 @@ inline double intersection_prepared(const prepared& a, const prepared& b) {
     return std::min(total, std::min(a.area, b.area));
 }
 
-template <class Points>
-inline point local_origin(const Points& a, const Points& b) noexcept {
+template <class Points> inline point local_origin(const Points& a, const Points& b) noexcept {
     // Centre of the overlap of the two bounding boxes (or of their union when disjoint).
     const hbox ba = geometry::points_bounds(a), bb = geometry::points_bounds(b);
     const double x1 = std::max(ba.x1, bb.x1), x2 = std::min(ba.x2, bb.x2);
@@ -282,8 +290,7 @@ struct overlap_areas {
     double inter = 0.0;
 };
 
-template <class PA, class PB>
-inline overlap_areas overlap(const PA& a, const PB& b) {
+template <class PA, class PB> inline overlap_areas overlap(const PA& a, const PB& b) {
     const point o = local_origin(a, b);
     const prepared pa = prepare(a.data(), a.size(), o);
     const prepared pb = prepare(b.data(), b.size(), o);
@@ -292,14 +299,14 @@ inline overlap_areas overlap(const PA& a, const PB& b) {
     r.area_b = pb.area;
     const hbox ba = geometry::points_bounds(a), bb = geometry::points_bounds(b);
     if (std::min(ba.x2, bb.x2) <= std::max(ba.x1, bb.x1) || std::min(ba.y2, bb.y2) <= std::max(ba.y1, bb.y1))
-        return r;  // bounding boxes do not overlap (or only touch)
+        return r; // bounding boxes do not overlap (or only touch)
     r.inter = intersection_prepared(pa, pb);
     return r;
 }
 
 inline double iou_from(const overlap_areas& o) noexcept {
     const double u = o.area_a + o.area_b - o.inter;
-    if (!(u > 0.0) || !std::isfinite(u) || !std::isfinite(o.inter)) return 0.0;  // overflow: defined as 0
+    if (!(u > 0.0) || !std::isfinite(u) || !std::isfinite(o.inter)) return 0.0; // overflow: defined as 0
     return std::min(1.0, o.inter / u);
 }
 inline double iof_from(const overlap_areas& o) noexcept {
@@ -307,35 +314,45 @@ inline double iof_from(const overlap_areas& o) noexcept {
     return std::min(1.0, o.inter / o.area_a);
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Area of the intersection of two polygons (simple, any orientation; bow-tie quads repaired).
-template <class PA, class PB>
-inline double intersection_area(const PA& a, const PB& b) {
+template <class PA, class PB> inline double intersection_area(const PA& a, const PB& b) {
     return detail::overlap(a, b).inter;
 }
 
 /// Exact IoU of two polygons (see the file comment for degenerate cases).
-inline double polygon_iou(const polygon& a, const polygon& b) { return detail::iou_from(detail::overlap(a, b)); }
+inline double polygon_iou(const polygon& a, const polygon& b) {
+    return detail::iou_from(detail::overlap(a, b));
+}
 /// Exact IoU of two quadrilaterals, taken as given (not re-fitted to rectangles).
-inline double quad_iou(const quad& a, const quad& b) { return detail::iou_from(detail::overlap(a, b)); }
+inline double quad_iou(const quad& a, const quad& b) {
+    return detail::iou_from(detail::overlap(a, b));
+}
 /// Exact IoU of two rotated boxes (through their `rbox_corners`).
-inline double rbox_iou(const rbox& a, const rbox& b) { return quad_iou(rbox_corners(a), rbox_corners(b)); }
+inline double rbox_iou(const rbox& a, const rbox& b) {
+    return quad_iou(rbox_corners(a), rbox_corners(b));
+}
 
 /// Intersection over foreground: |A ∩ B| / |A| (0 when |A| = 0). The splitter uses it to decide
 /// whether an object belongs to a patch (A = object, B = patch window).
-inline double polygon_iof(const polygon& a, const polygon& b) { return detail::iof_from(detail::overlap(a, b)); }
+inline double polygon_iof(const polygon& a, const polygon& b) {
+    return detail::iof_from(detail::overlap(a, b));
+}
 /// IoF of quadrilaterals: |A ∩ B| / |A|.
-inline double quad_iof(const quad& a, const quad& b) { return detail::iof_from(detail::overlap(a, b)); }
+inline double quad_iof(const quad& a, const quad& b) {
+    return detail::iof_from(detail::overlap(a, b));
+}
 /// IoF of rotated boxes.
-inline double rbox_iof(const rbox& a, const rbox& b) { return quad_iof(rbox_corners(a), rbox_corners(b)); }
+inline double rbox_iof(const rbox& a, const rbox& b) {
+    return quad_iof(rbox_corners(a), rbox_corners(b));
+}
 
 /// Which ratio an overlap matrix holds.
 enum class overlap_mode { iou, iof };
 
 namespace detail {
-template <class F>
-inline void parallel_rows(std::size_t n, int threads, F&& fn) {
+template <class F> inline void parallel_rows(std::size_t n, int threads, F&& fn) {
     unsigned t = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
     if (t > n) t = static_cast<unsigned>(n);
     if (t <= 1) {
@@ -350,9 +367,10 @@ inline void parallel_rows(std::size_t n, int threads, F&& fn) {
         pool.emplace_back([&fn, b, e] { fn(b, e); });
     }
     fn(std::size_t{0}, std::min(n, chunk));
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 }
-}  // namespace detail
+} // namespace detail
 
 /// Overlap matrix (row-major `a.size() x b.size()`) of two sets of quadrilaterals. Pairs whose
 /// bounding boxes do not overlap are 0 without clipping; `threads` 0 = all cores, 1 = this thread.
@@ -361,8 +379,10 @@ inline std::vector<double> quad_overlaps(const std::vector<quad>& a, const std::
     std::vector<double> out(a.size() * b.size(), 0.0);
     if (a.empty() || b.empty()) return out;
     std::vector<hbox> ba(a.size()), bb(b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) ba[i] = geometry::bounds(a[i]);
-    for (std::size_t j = 0; j < b.size(); ++j) bb[j] = geometry::bounds(b[j]);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        ba[i] = geometry::bounds(a[i]);
+    for (std::size_t j = 0; j < b.size(); ++j)
+        bb[j] = geometry::bounds(b[j]);
     const std::size_t nb = b.size();
     detail::parallel_rows(a.size(), threads, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t i = r0; i < r1; ++i) {
@@ -382,9 +402,11 @@ inline std::vector<double> quad_overlaps(const std::vector<quad>& a, const std::
 inline std::vector<double> rbox_overlaps(const std::vector<rbox>& a, const std::vector<rbox>& b,
                                          overlap_mode mode = overlap_mode::iou, int threads = 1) {
     std::vector<quad> qa(a.size()), qb(b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) qa[i] = rbox_corners(a[i]);
-    for (std::size_t j = 0; j < b.size(); ++j) qb[j] = rbox_corners(b[j]);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        qa[i] = rbox_corners(a[i]);
+    for (std::size_t j = 0; j < b.size(); ++j)
+        qb[j] = rbox_corners(b[j]);
     return quad_overlaps(qa, qb, mode, threads);
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

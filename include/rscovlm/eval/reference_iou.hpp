@@ -33,12 +33,16 @@ namespace detail::devkit {
 
 // polyiou.cpp: eps = 1e-8 and the three-way sign with that tolerance.
 inline constexpr double eps = 1e-8;
-inline int sig(double d) noexcept { return (d > eps) - (d < -eps); }
+inline int sig(double d) noexcept {
+    return (d > eps) - (d < -eps);
+}
 
 struct pt {
     double x, y;
 };
-inline bool same(const pt& a, const pt& b) noexcept { return sig(a.x - b.x) == 0 && sig(a.y - b.y) == 0; }
+inline bool same(const pt& a, const pt& b) noexcept {
+    return sig(a.x - b.x) == 0 && sig(a.y - b.y) == 0;
+}
 inline double cross(const pt& o, const pt& a, const pt& b) noexcept {
     return (a.x - o.x) * (b.y - o.y) - (b.x - o.x) * (a.y - o.y);
 }
@@ -46,7 +50,8 @@ inline double cross(const pt& o, const pt& a, const pt& b) noexcept {
 inline double area(pt* ps, int n) noexcept {
     ps[n] = ps[0];
     double res = 0;
-    for (int i = 0; i < n; ++i) res += ps[i].x * ps[i + 1].y - ps[i].y * ps[i + 1].x;
+    for (int i = 0; i < n; ++i)
+        res += ps[i].x * ps[i + 1].y - ps[i].y * ps[i + 1].x;
     return res / 2.0;
 }
 
@@ -86,7 +91,8 @@ inline void polygon_cut(pt* p, int& n, const pt& a, const pt& b) noexcept {
     int m = 0;
     p[n] = p[0];
     double cr[33];
-    for (int i = 0; i <= n; ++i) cr[i] = cross(a, b, p[i]);
+    for (int i = 0; i <= n; ++i)
+        cr[i] = cross(a, b, p[i]);
     for (int i = 0; i < n; ++i) {
         const int si = sig(cr[i]);
         if (si > 0) pp[m++] = p[i];
@@ -95,7 +101,8 @@ inline void polygon_cut(pt* p, int& n, const pt& a, const pt& b) noexcept {
     n = 0;
     for (int i = 0; i < m; ++i)
         if (!i || !same(pp[i], pp[i - 1])) p[n++] = pp[i];
-    while (n > 1 && same(p[n - 1], p[0])) --n;
+    while (n > 1 && same(p[n - 1], p[0]))
+        --n;
 }
 
 // polyiou `intersectArea(a,b,c,d)`: signed intersection of triangles (o,a,b) and (o,c,d).
@@ -106,7 +113,7 @@ inline double tri_intersect(pt a, pt b, pt c, pt d) noexcept {
     if (s1 == 0 || s2 == 0) return 0.0;
     if (s1 == -1) std::swap(a, b);
     if (s2 == -1) std::swap(c, d);
-    pt p[32] = {o, a, b};  // the reference uses 10; up to 25 entries are reachable in theory
+    pt p[32] = {o, a, b}; // the reference uses 10; up to 25 entries are reachable in theory
     int n = 3;
     polygon_cut(p, n, o, c);
     polygon_cut(p, n, c, d);
@@ -116,7 +123,7 @@ inline double tri_intersect(pt a, pt b, pt c, pt d) noexcept {
     return res;
 }
 
-}  // namespace detail::devkit
+} // namespace detail::devkit
 
 /// DOTA_devkit `polyiou.iou_poly(p, q)` reproduced operation by operation (float64). Note the
 /// argument order matters in the last bits; DOTA's `voc_eval` calls it as (GT, detection) and its
@@ -135,9 +142,9 @@ inline double devkit_polyiou(const geometry::quad& p, const geometry::quad& q) n
     ps2[4] = ps2[0];
     double inter = 0;
     for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) inter += detail::devkit::tri_intersect(ps1[i], ps1[i + 1], ps2[j], ps2[j + 1]);
-    const double uni =
-        std::fabs(detail::devkit::area(ps1, 4)) + std::fabs(detail::devkit::area(ps2, 4)) - inter;
+        for (int j = 0; j < 4; ++j)
+            inter += detail::devkit::tri_intersect(ps1[i], ps1[i + 1], ps2[j], ps2[j + 1]);
+    const double uni = std::fabs(detail::devkit::area(ps1, 4)) + std::fabs(detail::devkit::area(ps2, 4)) - inter;
     return inter / uni;
 }
 
@@ -146,11 +153,21 @@ namespace detail::mmcv {
 struct fpt {
     float x, y;
 };
-inline fpt operator-(const fpt& a, const fpt& b) noexcept { return fpt{a.x - b.x, a.y - b.y}; }
-inline fpt operator+(const fpt& a, const fpt& b) noexcept { return fpt{a.x + b.x, a.y + b.y}; }
-inline fpt operator*(const fpt& a, float c) noexcept { return fpt{a.x * c, a.y * c}; }
-inline float dot(const fpt& a, const fpt& b) noexcept { return a.x * b.x + a.y * b.y; }
-inline float cross(const fpt& a, const fpt& b) noexcept { return a.x * b.y - b.x * a.y; }
+inline fpt operator-(const fpt& a, const fpt& b) noexcept {
+    return fpt{a.x - b.x, a.y - b.y};
+}
+inline fpt operator+(const fpt& a, const fpt& b) noexcept {
+    return fpt{a.x + b.x, a.y + b.y};
+}
+inline fpt operator*(const fpt& a, float c) noexcept {
+    return fpt{a.x * c, a.y * c};
+}
+inline float dot(const fpt& a, const fpt& b) noexcept {
+    return a.x * b.x + a.y * b.y;
+}
+inline float cross(const fpt& a, const fpt& b) noexcept {
+    return a.x * b.y - b.x * a.y;
+}
 
 // get_intersection_points: edge crossings, then vertices of 1 inside 2 and of 2 inside 1 using
 // the projection test on edges AB and AD (exact only for parallelograms).
@@ -195,7 +212,8 @@ inline float hull_area(const fpt (&p)[24], int num_in) {
     for (int i = 1; i < num_in; ++i)
         if (p[i].y < p[t].y || (p[i].y == p[t].y && p[i].x < p[t].x)) t = i;
     const fpt start = p[t];
-    for (int i = 0; i < num_in; ++i) q[i] = p[i] - start;
+    for (int i = 0; i < num_in; ++i)
+        q[i] = p[i] - start;
     std::swap(q[0], q[t]);
     // The reference sorts with std::sort (libstdc++ introsort) and this comparator; the same
     // library gives the same order, which matters for the float rounding of the area below.
@@ -205,26 +223,30 @@ inline float hull_area(const fpt (&p)[24], int num_in) {
         return temp > 0;
     });
     float dist[24];
-    for (int i = 0; i < num_in; ++i) dist[i] = dot(q[i], q[i]);
+    for (int i = 0; i < num_in; ++i)
+        dist[i] = dot(q[i], q[i]);
     int k = 1;
     for (; k < num_in; ++k)
         if (dist[k] > 1e-8) break;
-    if (k == num_in) return 0.0f;  // hull is one point: polygon_area(m = 1) = 0
+    if (k == num_in) return 0.0f; // hull is one point: polygon_area(m = 1) = 0
     q[1] = q[k];
     int m = 2;
     for (int i = k + 1; i < num_in; ++i) {
-        while (m > 1 && cross(q[i] - q[m - 2], q[m - 1] - q[m - 2]) >= 0) --m;
+        while (m > 1 && cross(q[i] - q[m - 2], q[m - 1] - q[m - 2]) >= 0)
+            --m;
         q[m++] = q[i];
     }
     if (m <= 2) return 0.0f;
     float a = 0;
-    for (int i = 1; i < m - 1; ++i) a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
+    for (int i = 1; i < m - 1; ++i)
+        a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
     return static_cast<float>(a / 2.0);
 }
 
 inline float quad_area(const fpt (&q)[4]) noexcept {
     float a = 0;
-    for (int i = 1; i < 3; ++i) a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
+    for (int i = 1; i < 3; ++i)
+        a += std::fabs(cross(q[i] - q[0], q[i + 1] - q[0]));
     return static_cast<float>(a / 2.0);
 }
 
@@ -243,12 +265,11 @@ inline void rotated_vertices(float xc, float yc, float w, float h, float a, fpt 
     pts[3].y = 2 * yc - pts[1].y;
 }
 
-}  // namespace detail::mmcv
+} // namespace detail::mmcv
 
 /// mmcv `single_box_iou_rotated<float>(box1, box2, mode)`: boxes are float32
 /// `[cx, cy, w, h, theta_radians]`; `iof == true` gives intersection / area(box1).
-inline float mmcv_iou_rotated_f32(const std::array<float, 5>& b1, const std::array<float, 5>& b2,
-                                  bool iof = false) {
+inline float mmcv_iou_rotated_f32(const std::array<float, 5>& b1, const std::array<float, 5>& b2, bool iof = false) {
     using namespace detail::mmcv;
     // The shift is a double (float sum / 2.0), the shifted centres are stored back as float.
     const double sx = (b1[0] + b2[0]) / 2.0;
@@ -269,8 +290,7 @@ inline float mmcv_iou_rotated_f32(const std::array<float, 5>& b1, const std::arr
 }
 
 /// mmcv `single_box_iou_quadri<float>(q1, q2, mode)` on float32 quads `[x1, y1, ..., x4, y4]`.
-inline float mmcv_iou_quadri_f32(const std::array<float, 8>& q1, const std::array<float, 8>& q2,
-                                 bool iof = false) {
+inline float mmcv_iou_quadri_f32(const std::array<float, 8>& q1, const std::array<float, 8>& q2, bool iof = false) {
     using namespace detail::mmcv;
     const double sx = (q1[0] + q2[0] + q1[2] + q2[2] + q1[4] + q2[4] + q1[6] + q2[6]) / 8.0;
     const double sy = (q1[1] + q2[1] + q1[3] + q2[3] + q1[5] + q2[5] + q1[7] + q2[7]) / 8.0;
@@ -296,7 +316,8 @@ inline float mmcv_iou_quadri_f32(const std::array<float, 8>& q1, const std::arra
 /// OpenCV raises (then `out` is all zeros).
 inline bool qbox2rbox_f32(const geometry::quad& q, std::array<float, 5>& out) {
     std::vector<geometry::point_f32> pts(4);
-    for (std::size_t i = 0; i < 4; ++i) pts[i] = {static_cast<float>(q[i].x), static_cast<float>(q[i].y)};
+    for (std::size_t i = 0; i < 4; ++i)
+        pts[i] = {static_cast<float>(q[i].x), static_cast<float>(q[i].y)};
     auto r = geometry::try_min_area_rect(pts);
     if (!r) {
         out = {0, 0, 0, 0, 0};
@@ -308,4 +329,4 @@ inline bool qbox2rbox_f32(const geometry::quad& q, std::array<float, 5>& out) {
     return true;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

@@ -15,8 +15,10 @@ namespace rscovlm::eval {
 
 namespace detail {
 /// A double as JSON; NaN and infinities become null.
-inline nlohmann::json num_json(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-}  // namespace detail
+inline nlohmann::json num_json(double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+} // namespace detail
 
 /// `{"mAP": x|null, "ap": {class: ap|null}, "classes": [{"class","ap","num_gts","num_dets",
 /// "error"?...}], "map_error"?}`; with `details`, each class also carries its ranking, TP/FP flags
@@ -35,8 +37,10 @@ inline nlohmann::json to_json(const dota_eval_result& r, bool details = false) {
             e["tp"] = c.tp;
             e["fp"] = c.fp;
             nlohmann::json rec = nlohmann::json::array(), prec = nlohmann::json::array();
-            for (double v : c.recall) rec.push_back(detail::num_json(v));
-            for (double v : c.precision) prec.push_back(detail::num_json(v));
+            for (double v : c.recall)
+                rec.push_back(detail::num_json(v));
+            for (double v : c.precision)
+                prec.push_back(detail::num_json(v));
             e["recall"] = rec;
             e["precision"] = prec;
         }
@@ -58,12 +62,13 @@ inline std::string to_table(const dota_eval_result& r, const std::string& title 
     s += std::string(45, '-') + "\n";
     for (const auto& c : r.classes) {
         if (!c.error.empty())
-            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8s  (%s)\n", c.label.c_str(), c.num_gts, c.num_dets, "error",
-                          c.error.c_str());
+            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8s  (%s)\n", c.label.c_str(), c.num_gts, c.num_dets,
+                          "error", c.error.c_str());
         else if (std::isnan(c.ap))
             std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8s\n", c.label.c_str(), c.num_gts, c.num_dets, "nan");
         else
-            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8.2f\n", c.label.c_str(), c.num_gts, c.num_dets, 100 * c.ap);
+            std::snprintf(buf, sizeof buf, "%-20s %7lld %7zu %8.2f\n", c.label.c_str(), c.num_gts, c.num_dets,
+                          100 * c.ap);
         s += buf;
     }
     s += std::string(45, '-') + "\n";
@@ -88,13 +93,20 @@ inline nlohmann::json to_json(const sweep_result& r) {
 inline nlohmann::json to_json(const mf1_result& r) {
     nlohmann::json pts = nlohmann::json::array();
     for (const auto& p : r.points)
-        pts.push_back({{"score_threshold", p.score_threshold}, {"precision", p.precision}, {"recall", p.recall}, {"f1", p.f1}});
+        pts.push_back(
+            {{"score_threshold", p.score_threshold}, {"precision", p.precision}, {"recall", p.recall}, {"f1", p.f1}});
     return {{"points", pts}, {"mF1", r.mean_f1}};
 }
 
 /// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
-inline void to_json(nlohmann::json& j, const dota_eval_result& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const sweep_result& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const mf1_result& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const dota_eval_result& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const sweep_result& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const mf1_result& v) {
+    j = to_json(v);
+}
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

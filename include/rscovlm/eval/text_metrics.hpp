@@ -26,7 +26,8 @@ namespace rscovlm::eval {
 
 /// Python `s.lower().strip().strip(".")` (ASCII lower-casing; `str.strip()` whitespace).
 inline std::string normalize_answer(std::string_view s) {
-    return std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::lower_ascii(s)), "."));
+    return std::string(
+        ::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::lower_ascii(s)), "."));
 }
 
 /// Exact match after normalisation.
@@ -44,13 +45,13 @@ inline bool vqa_startswith(std::string_view prediction, std::string_view truth) 
 }
 
 /// Fraction of (prediction, truth) pairs accepted by `accept`; nullopt for an empty set.
-template <class F>
-inline std::optional<double> accuracy(const std::vector<std::string>& predictions, const std::vector<std::string>& truths,
-                                      F&& accept) {
+template <class F> inline std::optional<double> accuracy(const std::vector<std::string>& predictions,
+                                                         const std::vector<std::string>& truths, F&& accept) {
     const std::size_t n = std::min(predictions.size(), truths.size());
     if (n == 0) return std::nullopt;
     std::size_t ok = 0;
-    for (std::size_t i = 0; i < n; ++i) ok += accept(predictions[i], truths[i]) ? 1 : 0;
+    for (std::size_t i = 0; i < n; ++i)
+        ok += accept(predictions[i], truths[i]) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(n);
 }
 
@@ -118,8 +119,10 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
     // rule 1
     {
         std::string_view t = s;
-        while (!t.empty() && (t.front() == '(' || t.front() == '[')) t.remove_prefix(1);
-        while (!t.empty() && (t.back() == ')' || t.back() == ']' || t.back() == '.' || t.back() == ':' || t.back() == ','))
+        while (!t.empty() && (t.front() == '(' || t.front() == '['))
+            t.remove_prefix(1);
+        while (!t.empty() &&
+               (t.back() == ')' || t.back() == ']' || t.back() == '.' || t.back() == ':' || t.back() == ','))
             t.remove_suffix(1);
         if (t.size() == 1 && allowed(up(t[0]))) return up(t[0]);
     }
@@ -129,7 +132,8 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
         std::size_t pos = 0;
         while ((pos = low.find(cue, pos)) != std::string::npos) {
             std::size_t i = pos + std::string_view(cue).size();
-            while (i < s.size() && (s[i] == ' ' || s[i] == '(' || s[i] == '[' || s[i] == ':')) ++i;
+            while (i < s.size() && (s[i] == ' ' || s[i] == '(' || s[i] == '[' || s[i] == ':'))
+                ++i;
             if (i < s.size() && allowed(up(s[i])) && (i + 1 >= s.size() || !is_alpha(s[i + 1]))) return up(s[i]);
             pos += 1;
         }
@@ -147,4 +151,4 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
     return std::nullopt;
 }
 
-}  // namespace rscovlm::eval
+} // namespace rscovlm::eval

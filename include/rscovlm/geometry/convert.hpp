@@ -18,23 +18,30 @@ namespace rscovlm::geometry {
 inline constexpr double pi = 3.141592653589793;
 
 /// Degrees to radians (`a / 180 * np.pi`, the order mmrotate uses).
-inline double deg2rad(double a) noexcept { return a / 180.0 * pi; }
+inline double deg2rad(double a) noexcept {
+    return a / 180.0 * pi;
+}
 /// Radians to degrees (`a * 180 / np.pi`).
-inline double rad2deg(double a) noexcept { return a * 180.0 / pi; }
+inline double rad2deg(double a) noexcept {
+    return a * 180.0 / pi;
+}
 
 /// Angle conventions of rotated boxes (mmrotate's `angle_version`).
 enum class angle_convention {
-    oc,     ///< OpenCV style: theta in [-pi/2, 0), w and h not ordered (mmrotate "oc")
-    le90,   ///< long edge is w, theta in [-pi/2, pi/2)
-    le135,  ///< long edge is w, theta in [-pi/4, 3pi/4)
+    oc,    ///< OpenCV style: theta in [-pi/2, 0), w and h not ordered (mmrotate "oc")
+    le90,  ///< long edge is w, theta in [-pi/2, pi/2)
+    le135, ///< long edge is w, theta in [-pi/4, 3pi/4)
 };
 
 /// "oc" / "le90" / "le135".
 inline std::string_view to_string(angle_convention c) noexcept {
     switch (c) {
-        case angle_convention::oc: return "oc";
-        case angle_convention::le90: return "le90";
-        default: return "le135";
+    case angle_convention::oc:
+        return "oc";
+    case angle_convention::le90:
+        return "le90";
+    default:
+        return "le135";
     }
 }
 /// Parses "oc", "le90" or "le135"; throws geometry_error `bad_convention` otherwise.
@@ -47,15 +54,20 @@ inline angle_convention parse_angle_convention(std::string_view s) {
 }
 
 /// Python's float `%` (result has the sign of the divisor; `detail::py::mod`).
-inline double py_mod(double a, double b) noexcept { return ::rscovlm::detail::py::mod(a, b); }
+inline double py_mod(double a, double b) noexcept {
+    return ::rscovlm::detail::py::mod(a, b);
+}
 
 /// mmrotate `norm_angle(angle, angle_range)` (radians): `oc` unchanged,
 /// `le135`: `(a + pi/4) % pi - pi/4`, `le90`: `(a + pi/2) % pi - pi/2`.
 inline double norm_angle(double a, angle_convention c) noexcept {
     switch (c) {
-        case angle_convention::oc: return a;
-        case angle_convention::le135: return py_mod(a + pi / 4, pi) - pi / 4;
-        default: return py_mod(a + pi / 2, pi) - pi / 2;
+    case angle_convention::oc:
+        return a;
+    case angle_convention::le135:
+        return py_mod(a + pi / 4, pi) - pi / 4;
+    default:
+        return py_mod(a + pi / 2, pi) - pi / 2;
     }
 }
 
@@ -107,7 +119,9 @@ inline hbox rbox_to_hbox(const rbox& r) noexcept {
     return hbox{r.cx - xb, r.cy - yb, r.cx + xb, r.cy + yb};
 }
 /// mmrotate `qbox2hbox`: min / max of the vertices.
-inline hbox quad_to_hbox(const quad& q) noexcept { return bounds(q); }
+inline hbox quad_to_hbox(const quad& q) noexcept {
+    return bounds(q);
+}
 
 /// mmrotate `qbox2rbox`: `cv2.minAreaRect` on the float32 vertices, angle to radians, then
 /// `regularize` in convention `c` (as `ConvertBoxType` + the detector's angle version do).
@@ -130,4 +144,4 @@ inline rbox rbox_rad_to_deg(rbox r) noexcept {
     return r;
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry

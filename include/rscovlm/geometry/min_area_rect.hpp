@@ -63,12 +63,15 @@ inline double muld(double a, double b) noexcept {
     return r;
 }
 #else
-inline float mulf(float a, float b) noexcept { return a * b; }
-inline double muld(double a, double b) noexcept { return a * b; }
+inline float mulf(float a, float b) noexcept {
+    return a * b;
+}
+inline double muld(double a, double b) noexcept {
+    return a * b;
+}
 #endif
 
-template <class T>
-inline int cv_sign(T a) noexcept {
+template <class T> inline int cv_sign(T a) noexcept {
     return (a > T(0)) - (a < T(0));
 }
 
@@ -81,12 +84,17 @@ inline std::int32_t wmul(std::int32_t a, std::int32_t b) noexcept {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(a) * static_cast<std::uint32_t>(b));
 }
 
-inline float sub_(float a, float b) noexcept { return a - b; }
-inline std::int32_t sub_(std::int32_t a, std::int32_t b) noexcept { return wsub(a, b); }
+inline float sub_(float a, float b) noexcept {
+    return a - b;
+}
+inline std::int32_t sub_(std::int32_t a, std::int32_t b) noexcept {
+    return wsub(a, b);
+}
 // `_DotTp convexity = (_DotTp)ay*bx - (_DotTp)ax*by` with _DotTp = double for float input and
 // int64 for int input (the differences themselves stay in _Tp and wrap for int32).
 inline double cross_(float ay, float bx, float ax, float by) noexcept {
-    return muld(static_cast<double>(ay), static_cast<double>(bx)) - muld(static_cast<double>(ax), static_cast<double>(by));
+    return muld(static_cast<double>(ay), static_cast<double>(bx)) -
+           muld(static_cast<double>(ax), static_cast<double>(by));
 }
 inline std::int64_t cross_(std::int32_t ay, std::int32_t bx, std::int32_t ax, std::int32_t by) noexcept {
     return static_cast<std::int64_t>(ay) * bx - static_cast<std::int64_t>(ax) * by;
@@ -108,7 +116,7 @@ inline int sklansky(const P* pts, const int* order, int start, int end, int* sta
     stack[0] = pprev;
     stack[1] = pcur;
     stack[2] = pnext;
-    end += incr;  // make end = afterend
+    end += incr; // make end = afterend
     while (pnext != end) {
         const T cury = pts[order[pcur]].y;
         const T nexty = pts[order[pnext]].y;
@@ -117,7 +125,7 @@ inline int sklansky(const P* pts, const int* order, int start, int end, int* sta
             const T ax = sub_(pts[order[pcur]].x, pts[order[pprev]].x);
             const T bx = sub_(pts[order[pnext]].x, pts[order[pcur]].x);
             const T ay = sub_(cury, pts[order[pprev]].y);
-            const auto convexity = cross_(ay, bx, ax, by);  // if >0 then convex angle
+            const auto convexity = cross_(ay, bx, ax, by); // if >0 then convex angle
             if (cv_sign(convexity) == sign2 && (ax != 0 || ay != 0)) {
                 pprev = pcur;
                 pcur = pnext;
@@ -148,13 +156,13 @@ inline int sklansky(const P* pts, const int* order, int start, int end, int* sta
 // Mirrors OpenCV 4.6 `cv::convexHull(points, hull, clockwise, returnPoints=true)`: returns
 // the indices (into `pts`) of the hull vertices in OpenCV's output order, including its cyclic
 // shift that makes the index sequence ascending or descending when possible.
-template <class P>
-inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockwise) {
+template <class P> inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockwise) {
     std::vector<int> hullbuf;
     if (total <= 0) return hullbuf;
     using T = decltype(P{}.x);
     std::vector<int> order(static_cast<std::size_t>(total));
-    for (int i = 0; i < total; ++i) order[static_cast<std::size_t>(i)] = i;
+    for (int i = 0; i < total; ++i)
+        order[static_cast<std::size_t>(i)] = i;
     // CHullCmpPoints: x, then y, then the address in the input (= the index): a total order.
     std::sort(order.begin(), order.end(), [pts](int a, int b) {
         if (pts[a].x != pts[b].x) return pts[a].x < pts[b].x;
@@ -186,8 +194,10 @@ inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockw
         std::swap(tl_stack, tr_stack);
         std::swap(tl_count, tr_count);
     }
-    for (int i = 0; i < tl_count - 1; ++i) hullbuf.push_back(ord[tl_stack[i]]);
-    for (int i = tr_count - 1; i > 0; --i) hullbuf.push_back(ord[tr_stack[i]]);
+    for (int i = 0; i < tl_count - 1; ++i)
+        hullbuf.push_back(ord[tl_stack[i]]);
+    for (int i = tr_count - 1; i > 0; --i)
+        hullbuf.push_back(ord[tr_stack[i]]);
     const int stop_idx = tr_count > 2 ? tr_stack[1] : tl_count > 2 ? tl_stack[tl_count - 2] : -1;
     // lower half
     int* bl_stack = stack;
@@ -200,17 +210,18 @@ inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockw
     }
     if (stop_idx >= 0) {
         const int check_idx = bl_count > 2 ? bl_stack[1] : bl_count + br_count > 2 ? br_stack[2 - bl_count] : -1;
-        if (check_idx == stop_idx ||
-            (check_idx >= 0 && pts[ord[check_idx]].x == pts[ord[stop_idx]].x &&
-             pts[ord[check_idx]].y == pts[ord[stop_idx]].y)) {
+        if (check_idx == stop_idx || (check_idx >= 0 && pts[ord[check_idx]].x == pts[ord[stop_idx]].x &&
+                                      pts[ord[check_idx]].y == pts[ord[stop_idx]].y)) {
             // all the points lie on the same line: the bottom part of the hull is the mirrored
             // top part (except the extreme points)
             bl_count = std::min(bl_count, 2);
             br_count = std::min(br_count, 2);
         }
     }
-    for (int i = 0; i < bl_count - 1; ++i) hullbuf.push_back(ord[bl_stack[i]]);
-    for (int i = br_count - 1; i > 0; --i) hullbuf.push_back(ord[br_stack[i]]);
+    for (int i = 0; i < bl_count - 1; ++i)
+        hullbuf.push_back(ord[bl_stack[i]]);
+    for (int i = br_count - 1; i > 0; --i)
+        hullbuf.push_back(ord[br_stack[i]]);
     // try to make the hull indices an ascending or descending sequence by a cyclic shift
     const int nout = static_cast<int>(hullbuf.size());
     if (nout >= 3) {
@@ -246,7 +257,7 @@ inline std::vector<int> convex_hull_indices(const P* pts, int total, bool clockw
 // Mirrors OpenCV 4.6 rotcalipers.cpp `rotatingCalipers(points, n, CALIPERS_MINAREARECT, out)`.
 // Returns false where OpenCV's `CV_Assert(orientation != 0)` fires.
 inline bool rotating_calipers(const point_f32* points, int n, float* out) {
-    float minarea = 3.402823466e+38F;  // FLT_MAX
+    float minarea = 3.402823466e+38F; // FLT_MAX
     std::vector<float> inv_vect_length(static_cast<std::size_t>(n));
     std::vector<point_f32> vect(static_cast<std::size_t>(n));
     int left = 0, bottom = 0, right = 0, top = 0;
@@ -317,10 +328,22 @@ inline bool rotating_calipers(const point_f32* points, int n, float* out) {
             const float lead_x = V(pindex).x * L(pindex);
             const float lead_y = V(pindex).y * L(pindex);
             switch (main_element) {
-                case 0: base_a = lead_x; base_b = lead_y; break;
-                case 1: base_a = lead_y; base_b = -lead_x; break;
-                case 2: base_a = -lead_x; base_b = -lead_y; break;
-                default: base_a = -lead_y; base_b = lead_x; break;
+            case 0:
+                base_a = lead_x;
+                base_b = lead_y;
+                break;
+            case 1:
+                base_a = lead_y;
+                base_b = -lead_x;
+                break;
+            case 2:
+                base_a = -lead_x;
+                base_b = -lead_y;
+                break;
+            default:
+                base_a = -lead_y;
+                base_b = lead_x;
+                break;
             }
         }
         seq[main_element] += 1;
@@ -335,12 +358,12 @@ inline bool rotating_calipers(const point_f32* points, int n, float* out) {
         const float area = width * height;
         if (area <= minarea) {
             minarea = area;
-            buf_i0 = seq[3];  // leftist point
+            buf_i0 = seq[3]; // leftist point
             buf1 = base_a;
             buf2 = width;
             buf3 = base_b;
             buf4 = height;
-            buf_i5 = seq[0];  // bottom point
+            buf_i5 = seq[0]; // bottom point
         }
     }
     const float A1 = buf1;
@@ -397,7 +420,7 @@ inline std::string calipers_message(std::size_t n) {
            " points (OpenCV asserts orientation != 0 here)";
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Convex hull of float32 points as OpenCV 4.6 `cv::convexHull(pts, hull, clockwise, true)` returns
 /// it (same vertex order and start vertex; `cv2.convexHull`'s default is clockwise = false).
@@ -405,7 +428,8 @@ inline std::vector<point_f32> convex_hull(const std::vector<point_f32>& pts, boo
     const auto idx = detail::convex_hull_indices(pts.data(), static_cast<int>(pts.size()), clockwise);
     std::vector<point_f32> out;
     out.reserve(idx.size());
-    for (int i : idx) out.push_back(pts[static_cast<std::size_t>(i)]);
+    for (int i : idx)
+        out.push_back(pts[static_cast<std::size_t>(i)]);
     return out;
 }
 /// Convex hull of int32 points as OpenCV 4.6 returns it (int32 differences wrap on overflow).
@@ -413,14 +437,15 @@ inline std::vector<point_i32> convex_hull(const std::vector<point_i32>& pts, boo
     const auto idx = detail::convex_hull_indices(pts.data(), static_cast<int>(pts.size()), clockwise);
     std::vector<point_i32> out;
     out.reserve(idx.size());
-    for (int i : idx) out.push_back(pts[static_cast<std::size_t>(i)]);
+    for (int i : idx)
+        out.push_back(pts[static_cast<std::size_t>(i)]);
     return out;
 }
 
 /// `cv2.minAreaRect` on a float32 point array. Throws geometry_error `calipers_orientation` where
 /// OpenCV raises (a hull whose edges are all parallel in float arithmetic).
 inline rotated_rect min_area_rect(const std::vector<point_f32>& pts) {
-    const auto hull = convex_hull(pts, false);  // cv::minAreaRect uses convexHull(points, hull, false, true)
+    const auto hull = convex_hull(pts, false); // cv::minAreaRect uses convexHull(points, hull, false, true)
     rotated_rect box;
     if (!detail::min_area_rect_from_hull(hull, box))
         RSCOVLM_THROW(geometry_error, "calipers_orientation", detail::calipers_message(pts.size()));
@@ -431,10 +456,11 @@ inline rotated_rect min_area_rect(const std::vector<point_f32>& pts) {
 /// float as OpenCV's `convertTo(CV_32F)` does). Throws geometry_error `calipers_orientation` where
 /// OpenCV raises (typically int32 overflow inside the hull for coordinates around 1e8..2e9).
 inline rotated_rect min_area_rect(const std::vector<point_i32>& pts) {
-    const auto hull = convex_hull(pts, false);  // cv::minAreaRect uses convexHull(points, hull, false, true)
+    const auto hull = convex_hull(pts, false); // cv::minAreaRect uses convexHull(points, hull, false, true)
     std::vector<point_f32> hf;
     hf.reserve(hull.size());
-    for (const auto& p : hull) hf.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
+    for (const auto& p : hull)
+        hf.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
     rotated_rect box;
     if (!detail::min_area_rect_from_hull(hf, box))
         RSCOVLM_THROW(geometry_error, "calipers_orientation", detail::calipers_message(pts.size()));
@@ -454,7 +480,8 @@ inline result<rotated_rect> try_min_area_rect(const std::vector<point_i32>& pts)
 inline std::vector<point_f32> to_f32(const std::vector<point>& pts) {
     std::vector<point_f32> out;
     out.reserve(pts.size());
-    for (const auto& p : pts) out.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
+    for (const auto& p : pts)
+        out.push_back(point_f32{static_cast<float>(p.x), static_cast<float>(p.y)});
     return out;
 }
 
@@ -477,4 +504,4 @@ inline std::array<point_f32, 4> box_points(const rotated_rect& r) {
     return pt;
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry

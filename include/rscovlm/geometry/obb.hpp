@@ -32,8 +32,8 @@ inline obb_deg rscovlm_obb(const rotated_rect& r) noexcept {
         std::swap(o.w, o.h);
         o.a += 90;
     }
-    if (!std::isfinite(o.a)) return o;  // Python would loop forever; never produced by minAreaRect
-    if (std::abs(o.a) > 1e6) o.a = std::fmod(o.a, 180.0);  // where Python's loop would not terminate either
+    if (!std::isfinite(o.a)) return o;                    // Python would loop forever; never produced by minAreaRect
+    if (std::abs(o.a) > 1e6) o.a = std::fmod(o.a, 180.0); // where Python's loop would not terminate either
     while (!(90 > o.a && o.a >= -90)) {
         if (o.a >= 90)
             o.a -= 180;
@@ -45,11 +45,15 @@ inline obb_deg rscovlm_obb(const rotated_rect& r) noexcept {
 
 /// Python `int(x)` of a float: truncation toward zero (`detail::py::int_trunc`: saturated at the
 /// int64 range; NaN gives 0).
-inline std::int64_t py_int(double x) noexcept { return ::rscovlm::detail::py::int_trunc(x); }
+inline std::int64_t py_int(double x) noexcept {
+    return ::rscovlm::detail::py::int_trunc(x);
+}
 
 /// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box.
 inline std::array<std::int64_t, 5> truncate(const obb_deg& o) noexcept {
-    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy), ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h), ::rscovlm::detail::py::int_trunc(o.a)};
+    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy),
+            ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h),
+            ::rscovlm::detail::py::int_trunc(o.a)};
 }
 
 /// `np.array(polygon).astype(int)` followed by the binding's int64 -> int32 cast: float values are
@@ -58,7 +62,8 @@ inline std::vector<point_i32> to_i32_reference(const std::vector<double>& flat) 
     std::vector<point_i32> pts;
     pts.reserve(flat.size() / 2);
     for (std::size_t i = 0; i + 1 < flat.size(); i += 2)
-        pts.push_back(point_i32{wrap_int32(::rscovlm::detail::py::int_trunc(flat[i])), wrap_int32(::rscovlm::detail::py::int_trunc(flat[i + 1]))});
+        pts.push_back(point_i32{wrap_int32(::rscovlm::detail::py::int_trunc(flat[i])),
+                                wrap_int32(::rscovlm::detail::py::int_trunc(flat[i + 1]))});
     return pts;
 }
 
@@ -78,4 +83,4 @@ inline result<std::array<std::int64_t, 5>> try_segmentation_to_obb(const std::ve
     return try_call([&] { return segmentation_to_obb(flat); });
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry

@@ -23,14 +23,16 @@ inline quad normalize_polygon(const quad& q, bool clockwise = true) {
     const double cx = (((q[0].x + q[1].x) + q[2].x) + q[3].x) / 4;
     const double cy = (((q[0].y + q[1].y) + q[2].y) + q[3].y) / 4;
     std::array<double, 4> key;
-    for (std::size_t i = 0; i < 4; ++i) key[i] = std::atan2(q[i].y - cy, q[i].x - cx);
+    for (std::size_t i = 0; i < 4; ++i)
+        key[i] = std::atan2(q[i].y - cy, q[i].x - cx);
     std::array<std::size_t, 4> idx{0, 1, 2, 3};
     if (clockwise)
         std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return key[a] < key[b]; });
-    else  // reverse=True keeps equal keys in their original order
+    else // reverse=True keeps equal keys in their original order
         std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return key[a] > key[b]; });
     quad s;
-    for (std::size_t i = 0; i < 4; ++i) s[i] = q[idx[i]];
+    for (std::size_t i = 0; i < 4; ++i)
+        s[i] = q[idx[i]];
     std::size_t m = 0;
     for (std::size_t i = 1; i < 4; ++i)
         if (s[i].y < s[m].y || (s[i].y == s[m].y && s[i].x < s[m].x)) m = i;
@@ -41,7 +43,8 @@ inline quad normalize_polygon(const quad& q, bool clockwise = true) {
             break;
         }
     quad out;
-    for (std::size_t i = 0; i < 4; ++i) out[i] = s[(m + i) % 4];
+    for (std::size_t i = 0; i < 4; ++i)
+        out[i] = s[(m + i) % 4];
     return out;
 }
 
@@ -81,12 +84,14 @@ struct frame {
     double to_original_x(double v) const noexcept { return to_original(v, orig_width, resized_width); }
     double to_original_y(double v) const noexcept { return to_original(v, orig_height, resized_height); }
     /// Predictions back with the grounding metric's order: `v / resized * orig` (`resize_bbox`).
-    double to_original_x_div_first(double v) const noexcept { return to_original_div_first(v, orig_width, resized_width); }
+    double to_original_x_div_first(double v) const noexcept {
+        return to_original_div_first(v, orig_width, resized_width);
+    }
     double to_original_y_div_first(double v) const noexcept {
         return to_original_div_first(v, orig_height, resized_height);
     }
 
-  private:
+private:
     static int clamp_int(std::int64_t v) noexcept {
         return static_cast<int>(std::min<std::int64_t>(std::max<std::int64_t>(v, -2147483647 - 1), 2147483647));
     }
@@ -144,4 +149,4 @@ inline std::vector<double> flat(const quad& q) {
     return {q[0].x, q[0].y, q[1].x, q[1].y, q[2].x, q[2].y, q[3].x, q[3].y};
 }
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry

@@ -41,32 +41,45 @@ using quad = std::array<point, 4>;
 /// A simple polygon given by its vertices in order.
 using polygon = std::vector<point>;
 
-inline bool operator==(const point& a, const point& b) noexcept { return a.x == b.x && a.y == b.y; }
-inline bool operator!=(const point& a, const point& b) noexcept { return !(a == b); }
+inline bool operator==(const point& a, const point& b) noexcept {
+    return a.x == b.x && a.y == b.y;
+}
+inline bool operator!=(const point& a, const point& b) noexcept {
+    return !(a == b);
+}
 inline bool operator==(const hbox& a, const hbox& b) noexcept {
     return a.x1 == b.x1 && a.y1 == b.y1 && a.x2 == b.x2 && a.y2 == b.y2;
 }
-inline bool operator!=(const hbox& a, const hbox& b) noexcept { return !(a == b); }
+inline bool operator!=(const hbox& a, const hbox& b) noexcept {
+    return !(a == b);
+}
 inline bool operator==(const rbox& a, const rbox& b) noexcept {
     return a.cx == b.cx && a.cy == b.cy && a.w == b.w && a.h == b.h && a.theta == b.theta;
 }
-inline bool operator!=(const rbox& a, const rbox& b) noexcept { return !(a == b); }
+inline bool operator!=(const rbox& a, const rbox& b) noexcept {
+    return !(a == b);
+}
 
 /// Width of a horizontal box (x2 - x1; negative when the box is inverted).
-inline double width(const hbox& b) noexcept { return b.x2 - b.x1; }
+inline double width(const hbox& b) noexcept {
+    return b.x2 - b.x1;
+}
 /// Height of a horizontal box (y2 - y1; negative when the box is inverted).
-inline double height(const hbox& b) noexcept { return b.y2 - b.y1; }
+inline double height(const hbox& b) noexcept {
+    return b.y2 - b.y1;
+}
 
 /// Area of a horizontal box; 0 when the box is empty or inverted.
 inline double area(const hbox& b) noexcept {
     return std::max(0.0, b.x2 - b.x1) * std::max(0.0, b.y2 - b.y1);
 }
 /// Area of a rotated box (|w * h|).
-inline double area(const rbox& b) noexcept { return std::abs(b.w * b.h); }
+inline double area(const rbox& b) noexcept {
+    return std::abs(b.w * b.h);
+}
 
 /// Absolute area of a simple polygon (shoelace formula). Works on any container of points.
-template <class Points>
-inline double polygon_area(const Points& pts) noexcept {
+template <class Points> inline double polygon_area(const Points& pts) noexcept {
     const std::size_t n = pts.size();
     if (n < 3) return 0.0;
     double s = 0.0;
@@ -78,13 +91,16 @@ inline double polygon_area(const Points& pts) noexcept {
     return std::abs(s) * 0.5;
 }
 /// Absolute area of a quadrilateral (shoelace).
-inline double area(const quad& q) noexcept { return polygon_area(q); }
+inline double area(const quad& q) noexcept {
+    return polygon_area(q);
+}
 /// Absolute area of a polygon (shoelace).
-inline double area(const polygon& p) noexcept { return polygon_area(p); }
+inline double area(const polygon& p) noexcept {
+    return polygon_area(p);
+}
 
 /// Axis-aligned bounds of a set of points; a zero box at the origin when empty.
-template <class Points>
-inline hbox points_bounds(const Points& pts) noexcept {
+template <class Points> inline hbox points_bounds(const Points& pts) noexcept {
     if (pts.size() == 0) return hbox{};
     hbox b{pts[0].x, pts[0].y, pts[0].x, pts[0].y};
     for (const point& p : pts) {
@@ -96,9 +112,13 @@ inline hbox points_bounds(const Points& pts) noexcept {
     return b;
 }
 /// Axis-aligned bounds of a quadrilateral.
-inline hbox bounds(const quad& q) noexcept { return points_bounds(q); }
+inline hbox bounds(const quad& q) noexcept {
+    return points_bounds(q);
+}
 /// Axis-aligned bounds of a polygon.
-inline hbox bounds(const polygon& p) noexcept { return points_bounds(p); }
+inline hbox bounds(const polygon& p) noexcept {
+    return points_bounds(p);
+}
 /// Axis-aligned bounds of a rotated box (the hull of its four corners).
 inline hbox bounds(const rbox& r) noexcept {
     const double c = std::abs(std::cos(r.theta)), s = std::abs(std::sin(r.theta));
@@ -107,6 +127,8 @@ inline hbox bounds(const rbox& r) noexcept {
 }
 
 /// Centre of a horizontal box.
-inline point center(const hbox& b) noexcept { return point{(b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5}; }
+inline point center(const hbox& b) noexcept {
+    return point{(b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5};
+}
 
-}  // namespace rscovlm::geometry
+} // namespace rscovlm::geometry

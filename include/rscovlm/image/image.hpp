@@ -31,7 +31,8 @@ struct image {
     /// \brief A zero-filled `w x h` image with `c` channels (negative sizes are treated as 0).
     image(int w, int h, int c)
         : width(w > 0 ? w : 0), height(h > 0 ? h : 0), channels(c > 0 ? c : 0),
-          data(static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * static_cast<std::size_t>(channels)) {}
+          data(static_cast<std::size_t>(width) * static_cast<std::size_t>(height) *
+               static_cast<std::size_t>(channels)) {}
 
     /// \brief Channel `c` of pixel (x, y); no bounds checks.
     std::uint8_t& at(int x, int y, int c = 0) noexcept { return data[offset(x, y, c)]; }
@@ -53,7 +54,7 @@ struct image {
     /// \brief Crop the box [x0, x1) x [y0, y1) (Pillow `Image.crop`: outside pixels are zero); see `imaging::crop`.
     static image crop(const image& src, int x0, int y0, int x1, int y1);
 
-  private:
+private:
     std::size_t offset(int x, int y, int c) const noexcept {
         return (static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)) *
                    static_cast<std::size_t>(channels) +
@@ -61,7 +62,7 @@ struct image {
     }
 };
 
-}  // namespace rscovlm
+} // namespace rscovlm
 
 namespace rscovlm::imaging::detail {
 
@@ -72,8 +73,7 @@ namespace rscovlm::imaging::detail {
 /// is advised for transparent huge pages before it is first touched: faulting in multi-megabyte image
 /// buffers 4 KiB at a time costs more than decoding them on some (virtualised) hosts. Old contents are
 /// kept only when no reallocation is needed; callers overwrite every element.
-template <class T>
-inline void grow_buffer(std::vector<T>& v, std::size_t n) {
+template <class T> inline void grow_buffer(std::vector<T>& v, std::size_t n) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     const std::size_t bytes = n * sizeof(T);
     if (v.capacity() < n && bytes >= (std::size_t{8} << 20)) {
@@ -98,7 +98,7 @@ inline image make_image(int w, int h, int c) {
     return img;
 }
 
-}  // namespace rscovlm::imaging::detail
+} // namespace rscovlm::imaging::detail
 
 // The operations are part of the image API (image::resize / image::crop are defined there).
 #include <rscovlm/imaging/ops.hpp>

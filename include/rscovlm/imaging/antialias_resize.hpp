@@ -71,8 +71,12 @@ namespace torch_detail {
 
 // Float products and sums that the compiler can neither contract nor keep in wider precision: the
 // product of two floats is exact in double, so rounding it to float is the float multiplication.
-inline float mul(float a, float b) noexcept { return static_cast<float>(static_cast<double>(a) * static_cast<double>(b)); }
-inline float add(float a, float b) noexcept { return static_cast<float>(static_cast<double>(a) + static_cast<double>(b)); }
+inline float mul(float a, float b) noexcept {
+    return static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
+}
+inline float add(float a, float b) noexcept {
+    return static_cast<float>(static_cast<double>(a) + static_cast<double>(b));
+}
 inline float madd(float a, float b, float c, bool fused) noexcept {
     return fused ? std::fma(a, b, c) : add(mul(a, b), c);
 }
@@ -88,7 +92,7 @@ inline float cubic_aa_filter(float x, bool fused) noexcept {
             u = std::fma(1.5, xd, -2.5);
             return static_cast<float>(std::fma(u * xd, xd, 1.0));
         }
-        volatile double p = 1.5 * xd;  // kept apart: no contraction, no excess precision
+        volatile double p = 1.5 * xd; // kept apart: no contraction, no excess precision
         u = p - 2.5;
         volatile double q = u * xd;
         volatile double r = q * xd;
@@ -106,7 +110,7 @@ inline float cubic_aa_filter(float x, bool fused) noexcept {
 struct aa_axis {
     std::vector<int> xmin;
     std::vector<int> xsize;
-    std::vector<float> weights;  // out_size * stride
+    std::vector<float> weights; // out_size * stride
     int stride = 0;
 };
 
@@ -138,23 +142,24 @@ inline aa_axis compute_aa_axis(int in_size, int out_size, bool fused) {
             total = add(total, w[j]);
         }
         if (total != 0.0f)
-            for (int j = 0; j < n; ++j) w[j] = static_cast<float>(static_cast<double>(w[j]) / static_cast<double>(total));
+            for (int j = 0; j < n; ++j)
+                w[j] = static_cast<float>(static_cast<double>(w[j]) / static_cast<double>(total));
     }
     return a;
 }
 
-}  // namespace torch_detail
+} // namespace torch_detail
 
 /// \brief `torchvision.transforms.functional.resize(t, [h, w], BICUBIC, antialias=True)` of a uint8
 /// HWC image (any channel count), as torch 1.13 / torchvision 0.14 compute it (see the file comment).
 ///
 /// Throws `image_error` "bad_size" for an empty source or a non-positive target size (torch raises).
 inline image resize_torch_bicubic_aa(const image& src, int w, int h, const torch_resize_options& o = {}) {
-    if (src.empty())
-        RSCOVLM_THROW(image_error, "bad_size", "resize_torch_bicubic_aa: the source image has no pixels");
+    if (src.empty()) RSCOVLM_THROW(image_error, "bad_size", "resize_torch_bicubic_aa: the source image has no pixels");
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
-                      "resize_torch_bicubic_aa: target size " + std::to_string(w) + "x" + std::to_string(h) + " must be positive");
+                      "resize_torch_bicubic_aa: target size " + std::to_string(w) + "x" + std::to_string(h) +
+                          " must be positive");
     const bool fused = o.kernel == torch_kernel::avx2;
     const int c = src.channels;
     const std::size_t cs = static_cast<std::size_t>(c);
@@ -177,7 +182,8 @@ inline image resize_torch_bicubic_aa(const image& src, int w, int h, const torch
                     for (std::size_t ch = 0; ch < cs; ++ch) {
                         float acc = n > 0 ? torch_detail::mul(static_cast<float>(sp[ch]), wt[0]) : 0.0f;
                         for (int j = 1; j < n; ++j)
-                            acc = torch_detail::madd(static_cast<float>(sp[static_cast<std::size_t>(j) * cs + ch]), wt[j], acc, false);
+                            acc = torch_detail::madd(static_cast<float>(sp[static_cast<std::size_t>(j) * cs + ch]),
+                                                     wt[j], acc, false);
                         d[xi * cs + ch] = acc;
                     }
                 }
@@ -212,4 +218,4 @@ inline result<image> try_resize_torch_bicubic_aa(const image& src, int w, int h,
     return try_call([&] { return resize_torch_bicubic_aa(src, w, h, o); });
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging

@@ -23,10 +23,24 @@ inline void put_pixel(image& img, int x, int y, const rgb& c) noexcept {
     if (x < 0 || y < 0 || x >= img.width || y >= img.height || img.channels <= 0) return;
     std::uint8_t* p = img.row(y) + static_cast<std::size_t>(x) * static_cast<std::size_t>(img.channels);
     switch (img.channels) {
-    case 1: p[0] = c[0]; break;
-    case 2: p[0] = c[0]; p[1] = 255; break;
-    case 3: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; break;
-    default: p[0] = c[0]; p[1] = c[1]; p[2] = c[2]; p[3] = 255; break;
+    case 1:
+        p[0] = c[0];
+        break;
+    case 2:
+        p[0] = c[0];
+        p[1] = 255;
+        break;
+    case 3:
+        p[0] = c[0];
+        p[1] = c[1];
+        p[2] = c[2];
+        break;
+    default:
+        p[0] = c[0];
+        p[1] = c[1];
+        p[2] = c[2];
+        p[3] = 255;
+        break;
     }
 }
 
@@ -34,19 +48,20 @@ inline void put_pixel(image& img, int x, int y, const rgb& c) noexcept {
 inline void stamp(image& img, int x, int y, const rgb& c, int thickness) noexcept {
     const int lo = -(thickness - 1) / 2, hi = thickness / 2;
     for (int dy = lo; dy <= hi; ++dy)
-        for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c);
+        for (int dx = lo; dx <= hi; ++dx)
+            put_pixel(img, x + dx, y + dy, c);
 }
 
 // Coordinates far outside any image are clamped so that the integer walk stays bounded.
 inline long clamp_coord(double v, int extent) noexcept {
     const double lim = 4.0 * (static_cast<double>(extent) + 16.0);
-    if (!(v == v)) return 0;  // NaN
+    if (!(v == v)) return 0; // NaN
     if (v < -lim) v = -lim;
     if (v > lim) v = lim;
     return std::lround(v);
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// \brief Draws a line segment (Bresenham) between (x0, y0) and (x1, y1), clipped to the image.
 inline void draw_line(image& img, double x0, double y0, double x1, double y1, const rgb& color, int thickness = 1) {
@@ -73,8 +88,7 @@ inline void draw_line(image& img, double x0, double y0, double x1, double y1, co
 
 /// \brief Draws the closed outline of a polygon given as a range of points with `.x` and `.y` members
 /// (e.g. `geometry::quad` or `geometry::polygon`).
-template <class Points>
-void draw_polygon(image& img, const Points& pts, const rgb& color, int thickness = 1) {
+template <class Points> void draw_polygon(image& img, const Points& pts, const rgb& color, int thickness = 1) {
     const auto n = static_cast<std::size_t>(std::size(pts));
     if (n == 0) return;
     auto it = std::begin(pts);
@@ -101,10 +115,11 @@ inline void fill_rect(image& img, int x0, int y0, int x1, int y1, const rgb& col
     if (x1 > img.width) x1 = img.width;
     if (y1 > img.height) y1 = img.height;
     for (int y = y0; y < y1; ++y)
-        for (int x = x0; x < x1; ++x) detail::put_pixel(img, x, y, color);
+        for (int x = x0; x < x1; ++x)
+            detail::put_pixel(img, x, y, color);
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 
 namespace rscovlm {
 // Found by argument-dependent lookup on rscovlm::image as well as by qualified name.
@@ -112,4 +127,4 @@ using imaging::draw_line;
 using imaging::draw_polygon;
 using imaging::draw_rect;
 using imaging::fill_rect;
-}  // namespace rscovlm
+} // namespace rscovlm

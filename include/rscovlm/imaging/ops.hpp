@@ -28,8 +28,8 @@ inline image crop(const image& src, int x0, int y0, int x1, int y1) {
     const std::size_t nc = static_cast<std::size_t>(src.channels);
     const std::size_t len = static_cast<std::size_t>(sx1 - sx0) * nc;
     for (int y = sy0; y < sy1; ++y)
-        std::memcpy(out.row(y - y0) + static_cast<std::size_t>(sx0 - x0) * nc, src.row(y) + static_cast<std::size_t>(sx0) * nc,
-                    len);
+        std::memcpy(out.row(y - y0) + static_cast<std::size_t>(sx0 - x0) * nc,
+                    src.row(y) + static_cast<std::size_t>(sx0) * nc, len);
     return out;
 }
 
@@ -82,10 +82,12 @@ inline image to_rgb(const image& src, rgb_mode mode = rgb_mode::composite) {
     return out;
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 
 namespace rscovlm {
 
-inline image image::crop(const image& src, int x0, int y0, int x1, int y1) { return imaging::crop(src, x0, y0, x1, y1); }
+inline image image::crop(const image& src, int x0, int y0, int x1, int y1) {
+    return imaging::crop(src, x0, y0, x1, y1);
+}
 
-}  // namespace rscovlm
+} // namespace rscovlm

@@ -18,8 +18,7 @@ inline int resolve_threads(int requested) noexcept {
 
 /// \brief Calls `fn(begin, end)` on contiguous chunks covering [0, n), on up to `threads` threads
 /// (0 = hardware concurrency). Work smaller than `min_chunk` items per thread runs inline. `fn` must not throw.
-template <class F>
-void parallel_for(std::size_t n, int threads, F&& fn, std::size_t min_chunk = 1) {
+template <class F> void parallel_for(std::size_t n, int threads, F&& fn, std::size_t min_chunk = 1) {
     if (n == 0) return;
     std::size_t t = static_cast<std::size_t>(resolve_threads(threads));
     if (min_chunk == 0) min_chunk = 1;
@@ -41,7 +40,8 @@ void parallel_for(std::size_t n, int threads, F&& fn, std::size_t min_chunk = 1)
         begin = e;
     }
     fn(std::size_t{0}, first_end);
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging

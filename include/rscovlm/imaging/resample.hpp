@@ -36,10 +36,14 @@ using filter = rscovlm::image::filter;
 /// \brief Name of a filter ("nearest", "bilinear", "bicubic", "lanczos").
 inline std::string_view filter_name(filter f) noexcept {
     switch (f) {
-    case filter::nearest: return "nearest";
-    case filter::bilinear: return "bilinear";
-    case filter::bicubic: return "bicubic";
-    case filter::lanczos: return "lanczos";
+    case filter::nearest:
+        return "nearest";
+    case filter::bilinear:
+        return "bilinear";
+    case filter::bicubic:
+        return "bicubic";
+    case filter::lanczos:
+        return "lanczos";
     }
     return "bicubic";
 }
@@ -111,8 +115,8 @@ inline double lanczos_kernel(double x) noexcept {
 /// Fixed-point coefficients of one resampling axis (Pillow `precompute_coeffs` + `normalize_coeffs_8bpc`).
 struct axis_coeffs {
     int ksize = 0;
-    std::vector<int> bounds;        // [xmin, n] per output pixel
-    std::vector<std::int32_t> kk;   // ksize per output pixel
+    std::vector<int> bounds;      // [xmin, n] per output pixel
+    std::vector<std::int32_t> kk; // ksize per output pixel
 };
 
 inline axis_coeffs precompute_coeffs(int in_size, int out_size, filter f) {
@@ -140,12 +144,12 @@ inline axis_coeffs precompute_coeffs(int in_size, int out_size, filter f) {
         const double center = 0.0 + (xx + 0.5) * scale;
         double ww = 0.0;
         const double ss = 1.0 / filterscale;
-        int xmin = static_cast<int>(center - support + 0.5);  // C truncation toward zero, as Pillow
+        int xmin = static_cast<int>(center - support + 0.5); // C truncation toward zero, as Pillow
         if (xmin < 0) xmin = 0;
         int xmax = static_cast<int>(center + support + 0.5);
         if (xmax > in_size) xmax = in_size;
         xmax -= xmin;
-        if (xmax > c.ksize) xmax = c.ksize;  // never happens for valid sizes; guards the buffer
+        if (xmax > c.ksize) xmax = c.ksize; // never happens for valid sizes; guards the buffer
         if (xmax < 0) xmax = 0;
         for (int x = 0; x < xmax; ++x) {
             const double w = kernel((x + xmin - center + 0.5) * ss);
@@ -172,9 +176,8 @@ inline std::uint8_t clip8(std::int32_t v) noexcept {
     return static_cast<std::uint8_t>(s < 0 ? 0 : (s > 255 ? 255 : s));
 }
 
-template <int NC>
-inline void resample_horizontal_rows(const image& in, image& out, int y_offset, const axis_coeffs& c, std::size_t y0,
-                                     std::size_t y1) {
+template <int NC> inline void resample_horizontal_rows(const image& in, image& out, int y_offset, const axis_coeffs& c,
+                                                       std::size_t y0, std::size_t y1) {
     const int nc = NC > 0 ? NC : in.channels;
     const std::size_t ks = static_cast<std::size_t>(c.ksize);
     for (std::size_t yy = y0; yy < y1; ++yy) {
@@ -199,7 +202,8 @@ inline void resample_horizontal_rows(const image& in, image& out, int y_offset, 
             } else {
                 for (int ch = 0; ch < nc; ++ch) {
                     std::int32_t acc = 1 << (precision_bits - 1);
-                    for (int x = 0; x < n; ++x) acc += s[x * nc + ch] * k[x];
+                    for (int x = 0; x < n; ++x)
+                        acc += s[x * nc + ch] * k[x];
                     dst[ch] = clip8(acc);
                 }
                 dst += nc;
@@ -220,7 +224,7 @@ inline void resample_horizontal_rows(const image& in, image& out, int y_offset, 
 RSCOVLM_AVX2_TARGET inline __m128i clip8x8_avx2(__m256i acc) noexcept {
     acc = _mm256_srai_epi32(acc, precision_bits);
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    return _mm_packus_epi16(w, w);  // low 8 bytes
+    return _mm_packus_epi16(w, w); // low 8 bytes
 }
 
 RSCOVLM_AVX2_TARGET inline void resample_vertical_rows_avx2(const image& in, image& out, const axis_coeffs& c,
@@ -266,7 +270,8 @@ RSCOVLM_AVX2_TARGET inline void resample_vertical_rows_avx2(const image& in, ima
         for (; i < row_len; ++i) {
             std::int32_t acc = init;
             const std::uint8_t* p = base + i;
-            for (int y = 0; y < n; ++y, p += stride) acc += *p * k[y];
+            for (int y = 0; y < n; ++y, p += stride)
+                acc += *p * k[y];
             dst[i] = clip8(acc);
         }
     }
@@ -275,7 +280,7 @@ RSCOVLM_AVX2_TARGET inline void resample_vertical_rows_avx2(const image& in, ima
 // Coefficients of the horizontal pass with each output pixel's taps zero-padded to a multiple of `group`
 // (8 for one channel, else 4), so that the AVX2 loop runs whole groups: a zero coefficient adds nothing.
 struct padded_coeffs {
-    std::size_t stride = 0;            // int32 per output pixel
+    std::size_t stride = 0; // int32 per output pixel
     std::vector<std::int32_t> kk;
 };
 
@@ -293,13 +298,13 @@ inline padded_coeffs pad_coeffs(const axis_coeffs& c, int out_size, std::size_t 
     return p;
 }
 
-template <int NC>
-RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, image& out, int y_offset,
-                                                              const axis_coeffs& c, const padded_coeffs& pc,
-                                                              std::size_t y0, std::size_t y1) {
+template <int NC> RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, image& out,
+                                                                                int y_offset, const axis_coeffs& c,
+                                                                                const padded_coeffs& pc, std::size_t y0,
+                                                                                std::size_t y1) {
     static_assert(NC == 1 || NC == 2, "1 or 2 channels (3 and 4: resample_horizontal_rows_madd)");
     constexpr int group = NC == 1 ? 8 : 4;
-    constexpr std::ptrdiff_t load_bytes = 8;  // one group's load
+    constexpr std::ptrdiff_t load_bytes = 8; // one group's load
     constexpr std::ptrdiff_t group_bytes = static_cast<std::ptrdiff_t>(group) * NC;
     const std::int32_t init = std::int32_t{1} << (precision_bits - 1);
     // Padded taps may read past the last tap (times a zero coefficient); only inside the buffer.
@@ -325,7 +330,8 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, i
                 const std::int32_t* k = kks + static_cast<std::size_t>(xx) * ks;
                 for (int ch = 0; ch < NC; ++ch) {
                     std::int32_t acc = init;
-                    for (int x = 0; x < n; ++x) acc += s[x * NC + ch] * k[x];
+                    for (int x = 0; x < n; ++x)
+                        acc += s[x * NC + ch] * k[x];
                     dst[ch] = clip8(acc);
                 }
                 continue;
@@ -366,9 +372,9 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_avx2(const image& in, i
 // overflow int32, so each madd is exact, and (sum_hi << 15) + sum_lo equals the int32 sum of p * k modulo
 // 2^32, i.e. exactly the scalar sum (which never leaves the int32 range).
 struct madd_coeffs {
-    bool ok = false;                   // every coefficient splits (|k| < 2^30)
-    std::size_t groups = 0;            // groups of 4 taps per output pixel
-    std::vector<std::int32_t> vec;     // per output pixel and group: 8 int32 of hi pairs, 8 of lo pairs
+    bool ok = false;               // every coefficient splits (|k| < 2^30)
+    std::size_t groups = 0;        // groups of 4 taps per output pixel
+    std::vector<std::int32_t> vec; // per output pixel and group: 8 int32 of hi pairs, 8 of lo pairs
 };
 
 inline madd_coeffs make_madd_coeffs(const axis_coeffs& c, int out_size) {
@@ -421,10 +427,10 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
     const std::size_t ks = static_cast<std::size_t>(c.ksize);
     const int out_w = out.width;
     // Per 128-bit lane: int16 pairs (channel c of tap 0, of tap 1) for taps 0, 1 (low lane) and 2, 3 (high).
-    const __m256i spread = NC == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
-                                                      6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1)
-                                   : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
-                                                      8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
+    const __m256i spread = NC == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1, 6, -1,
+                                                      9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1)
+                                   : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1, 8, -1, 12,
+                                                      -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
     const __m256i vinit = _mm256_set1_epi32(init);
     const std::uint8_t* src[R];
     std::uint8_t* dst[R];
@@ -444,7 +450,8 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
             for (int r = 0; r < R; ++r)
                 for (int ch = 0; ch < NC; ++ch) {
                     std::int32_t acc = init;
-                    for (int x = 0; x < n; ++x) acc += src[r][off + static_cast<std::size_t>(x * NC + ch)] * k[x];
+                    for (int x = 0; x < n; ++x)
+                        acc += src[r][off + static_cast<std::size_t>(x * NC + ch)] * k[x];
                     dst[r][o + static_cast<std::size_t>(ch)] = clip8(acc);
                 }
             continue;
@@ -452,7 +459,8 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
         const __m256i* kv =
             reinterpret_cast<const __m256i*>(mc.vec.data() + static_cast<std::size_t>(xx) * mc.groups * 16);
         __m256i acc_hi[R], acc_lo[R];
-        for (int r = 0; r < R; ++r) acc_hi[r] = acc_lo[r] = _mm256_setzero_si256();
+        for (int r = 0; r < R; ++r)
+            acc_hi[r] = acc_lo[r] = _mm256_setzero_si256();
         for (std::ptrdiff_t g = 0; g < groups; ++g, kv += 2) {
             const __m256i kh = _mm256_loadu_si256(kv), kl = _mm256_loadu_si256(kv + 1);
             for (int r = 0; r < R; ++r) {
@@ -463,12 +471,13 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
             }
         }
         __m256i acc[R];
-        for (int r = 0; r < R; ++r) acc[r] = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 15), acc_lo[r]);
+        for (int r = 0; r < R; ++r)
+            acc[r] = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 15), acc_lo[r]);
         // Rows 2p and 2p + 1: lane l of the 128-bit half h is channel l of row 2p + h (all taps).
         for (int p = 0; 2 * p < R; ++p) {
             const __m256i a0 = acc[2 * p], a1 = 2 * p + 1 < R ? acc[2 * p + 1] : acc[2 * p];
-            __m256i u = _mm256_add_epi32(_mm256_permute2x128_si256(a0, a1, 0x20),
-                                         _mm256_permute2x128_si256(a0, a1, 0x31));
+            __m256i u =
+                _mm256_add_epi32(_mm256_permute2x128_si256(a0, a1, 0x20), _mm256_permute2x128_si256(a0, a1, 0x31));
             u = _mm256_srai_epi32(_mm256_add_epi32(u, vinit), precision_bits);
             const __m256i w = _mm256_packs_epi32(u, u);
             const __m256i b8 = _mm256_packus_epi16(w, w);
@@ -489,15 +498,17 @@ RSCOVLM_AVX2_TARGET inline void resample_horizontal_madd_block(const image& in, 
     }
 }
 
-template <int NC>
-RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_madd(const image& in, image& out, int y_offset,
-                                                              const axis_coeffs& c, const madd_coeffs& mc,
-                                                              std::size_t y0, std::size_t y1) {
+template <int NC> RSCOVLM_AVX2_TARGET inline void resample_horizontal_rows_madd(const image& in, image& out,
+                                                                                int y_offset, const axis_coeffs& c,
+                                                                                const madd_coeffs& mc, std::size_t y0,
+                                                                                std::size_t y1) {
     std::size_t yy = y0;
-    for (; yy + 4 <= y1; yy += 4) resample_horizontal_madd_block<NC, 4>(in, out, y_offset, c, mc, yy);
-    for (; yy < y1; ++yy) resample_horizontal_madd_block<NC, 1>(in, out, y_offset, c, mc, yy);
+    for (; yy + 4 <= y1; yy += 4)
+        resample_horizontal_madd_block<NC, 4>(in, out, y_offset, c, mc, yy);
+    for (; yy < y1; ++yy)
+        resample_horizontal_madd_block<NC, 1>(in, out, y_offset, c, mc, yy);
 }
-#endif  // RSCOVLM_IMAGING_AVX2
+#endif // RSCOVLM_IMAGING_AVX2
 
 inline void resample_horizontal(const image& in, image& out, int y_offset, const axis_coeffs& c, int threads,
                                 bool simd = true) {
@@ -563,10 +574,12 @@ inline void resample_vertical(const image& in, image& out, const axis_coeffs& c,
                 for (int y = 0; y < n; ++y) {
                     const std::uint8_t* src = in.row(ymin + y);
                     const std::int32_t ky = k[y];
-                    for (std::size_t i = 0; i < row_len; ++i) accp[i] += src[i] * ky;
+                    for (std::size_t i = 0; i < row_len; ++i)
+                        accp[i] += src[i] * ky;
                 }
                 std::uint8_t* dst = out.row(static_cast<int>(yy));
-                for (std::size_t i = 0; i < row_len; ++i) dst[i] = clip8(accp[i]);
+                for (std::size_t i = 0; i < row_len; ++i)
+                    dst[i] = clip8(accp[i]);
             }
         },
         8);
@@ -580,11 +593,13 @@ inline image resample(const image& src, int w, int h, filter f, int threads, boo
     axis_coeffs ch = precompute_coeffs(src.width, w, f);
     axis_coeffs cv = precompute_coeffs(src.height, h, f);
     const int ybox_first = cv.bounds[0];
-    const int ybox_last = cv.bounds[static_cast<std::size_t>(h) * 2 - 2] + cv.bounds[static_cast<std::size_t>(h) * 2 - 1];
+    const int ybox_last =
+        cv.bounds[static_cast<std::size_t>(h) * 2 - 2] + cv.bounds[static_cast<std::size_t>(h) * 2 - 1];
     image tmp;
     const image* cur = &src;
     if (need_h) {
-        for (int i = 0; i < h; ++i) cv.bounds[static_cast<std::size_t>(i) * 2] -= ybox_first;
+        for (int i = 0; i < h; ++i)
+            cv.bounds[static_cast<std::size_t>(i) * 2] -= ybox_first;
         tmp = make_image(w, ybox_last - ybox_first, src.channels);
         resample_horizontal(src, tmp, ybox_first, ch, threads, simd);
         cur = &tmp;
@@ -618,7 +633,8 @@ inline image resize_nearest(const image& src, int w, int h) {
             std::uint8_t* o = out.row(y);
             for (int x = 0; x < w; ++x) {
                 const int xi = xin[static_cast<std::size_t>(x)];
-                if (xi >= 0) std::memcpy(o + static_cast<std::size_t>(x) * nc, in + static_cast<std::size_t>(xi) * nc, nc);
+                if (xi >= 0)
+                    std::memcpy(o + static_cast<std::size_t>(x) * nc, in + static_cast<std::size_t>(xi) * nc, nc);
             }
         }
         yo += ay;
@@ -657,7 +673,7 @@ inline void unpremultiply(image& img) noexcept {
     }
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// \brief Resizes to `w x h` exactly as Pillow 9.4 `Image.resize((w, h), f)` does for modes L, LA, RGB, RGBA.
 ///
@@ -668,11 +684,11 @@ inline image resize(const image& src, int w, int h, filter f = filter::bicubic, 
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
                       "resize: height and width must be > 0 (got " + std::to_string(w) + "x" + std::to_string(h) + ")");
-    if (src.empty())
-        RSCOVLM_THROW(image_error, "empty_image", "resize: the source image has no pixels");
+    if (src.empty()) RSCOVLM_THROW(image_error, "empty_image", "resize: the source image has no pixels");
     if (src.data.size() != src.size_bytes())
-        RSCOVLM_THROW(image_error, "bad_buffer", "resize: data holds " + std::to_string(src.data.size()) +
-                                                     " bytes, expected " + std::to_string(src.size_bytes()));
+        RSCOVLM_THROW(image_error, "bad_buffer",
+                      "resize: data holds " + std::to_string(src.data.size()) + " bytes, expected " +
+                          std::to_string(src.size_bytes()));
     if (w == src.width && h == src.height) return src;
     if (f == filter::nearest) return detail::resize_nearest(src, w, h);
     if (src.channels == 2 || src.channels == 4) {
@@ -685,10 +701,12 @@ inline image resize(const image& src, int w, int h, filter f = filter::bicubic, 
     return detail::resample(src, w, h, f, opt.threads, opt.simd);
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging
 
 namespace rscovlm {
 
-inline image image::resize(const image& src, int w, int h, filter f) { return imaging::resize(src, w, h, f); }
+inline image image::resize(const image& src, int w, int h, filter f) {
+    return imaging::resize(src, w, h, f);
+}
 
-}  // namespace rscovlm
+} // namespace rscovlm

@@ -59,8 +59,7 @@ inline auto pixel_values_xtensor(resolution::preprocess_result& r) {
 
 /// \brief Copies a `[H, W]` or `[H, W, C]` (C in 1..4) expression of integer pixel values in [0, 255]
 /// into an image. Throws `image_error` "bad_tensor" for another rank, channel count or value.
-template <class E>
-image from_xtensor(const xt::xexpression<E>& expr) {
+template <class E> image from_xtensor(const xt::xexpression<E>& expr) {
     using value_type = typename E::value_type;
     static_assert(std::is_arithmetic_v<value_type>, "from_xtensor: the expression must hold numbers");
     const auto& e = expr.derived_cast();
@@ -101,4 +100,4 @@ image from_xtensor(const xt::xexpression<E>& expr) {
     return out;
 }
 
-}  // namespace rscovlm::imaging
+} // namespace rscovlm::imaging

@@ -102,7 +102,7 @@ inline std::uint32_t be32(const std::uint8_t* p) noexcept {
 }
 
 struct header {
-    std::string format;  // empty when unknown
+    std::string format; // empty when unknown
     int png_color_type = -1;
     int png_bit_depth = 0;
 };
@@ -127,7 +127,7 @@ inline header sniff(const std::uint8_t* p, std::size_t n) {
                starts_with(p, n, "\x53\x80\xF6\x34")) {
         h.format = "unsupported";
     } else {
-        h.format = "tga";  // TGA has no signature; stb_image decides
+        h.format = "tga"; // TGA has no signature; stb_image decides
     }
     return h;
 }
@@ -136,20 +136,28 @@ inline header sniff(const std::uint8_t* p, std::size_t n) {
 inline int pillow_channels(const header& h, int stb_comp) noexcept {
     if (h.format == "png") {
         switch (h.png_color_type) {
-        case 0: return 1;  // L (tRNS does not make it LA)
-        case 2: return 3;  // RGB
-        case 3: return 3;  // P -> convert("RGB") ignores the palette's transparency
-        case 4: return 2;  // LA
-        case 6: return 4;  // RGBA
-        default: break;
+        case 0:
+            return 1; // L (tRNS does not make it LA)
+        case 2:
+            return 3; // RGB
+        case 3:
+            return 3; // P -> convert("RGB") ignores the palette's transparency
+        case 4:
+            return 2; // LA
+        case 6:
+            return 4; // RGBA
+        default:
+            break;
         }
     }
-    if (h.format == "gif") return 3;  // P
+    if (h.format == "gif") return 3; // P
     if (h.format == "jpeg") return stb_comp == 1 ? 1 : 3;
     return stb_comp;
 }
 
-inline std::string where(std::string_view name) { return name.empty() ? std::string("image") : "'" + std::string(name) + "'"; }
+inline std::string where(std::string_view name) {
+    return name.empty() ? std::string("image") : "'" + std::string(name) + "'";
+}
 
 // A JPEG whose last scan is not followed by an EOI marker was cut short (Pillow: "image file is truncated").
 inline bool jpeg_truncated(const std::uint8_t* p, std::size_t n) noexcept {
@@ -193,7 +201,8 @@ inline image_info probe(const std::uint8_t* p, std::size_t n, std::string_view n
 #endif
     if (h.format == "png" && n >= 24 && (be32(p + 16) == 0 || be32(p + 20) == 0))
         RSCOVLM_THROW(image_error, "zero_size",
-                      where(name) + " declares a " + std::to_string(be32(p + 16)) + "x" + std::to_string(be32(p + 20)) + " image");
+                      where(name) + " declares a " + std::to_string(be32(p + 16)) + "x" + std::to_string(be32(p + 20)) +
+                          " image");
     int w = 0, hh = 0, comp = 0;
     if (!stbi_info_from_memory(p, static_cast<int>(n), &w, &hh, &comp)) {
         const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "unknown";
@@ -204,18 +213,24 @@ inline image_info probe(const std::uint8_t* p, std::size_t n, std::string_view n
             image_info big;
             big.width = static_cast<int>(std::min<std::uint32_t>(be32(p + 16), 0x7fffffffu));
             big.height = static_cast<int>(std::min<std::uint32_t>(be32(p + 20), 0x7fffffffu));
-            big.channels = pillow_channels(h, h.png_color_type == 6 ? 4 : h.png_color_type == 4 ? 2 : h.png_color_type == 0 ? 1 : 3);
+            big.channels = pillow_channels(h, h.png_color_type == 6   ? 4
+                                              : h.png_color_type == 4 ? 2
+                                              : h.png_color_type == 0 ? 1
+                                                                      : 3);
             big.format = h.format;
             return big;
         }
         if (reason.find("large") != std::string::npos)
-            RSCOVLM_THROW(limit_error, "too_many_pixels", where(name) + ": the declared " + h.format + " size is too large to decode");
+            RSCOVLM_THROW(limit_error, "too_many_pixels",
+                          where(name) + ": the declared " + h.format + " size is too large to decode");
         if (h.format == "tga")
-            RSCOVLM_THROW(image_error, "unknown_format", where(name) + " is not a PNG, JPEG, BMP, TGA, GIF or PNM image");
+            RSCOVLM_THROW(image_error, "unknown_format",
+                          where(name) + " is not a PNG, JPEG, BMP, TGA, GIF or PNM image");
         RSCOVLM_THROW(image_error, "corrupt", where(name) + ": bad " + h.format + " header (" + reason + ")");
     }
     if (w <= 0 || hh <= 0)
-        RSCOVLM_THROW(image_error, "zero_size", where(name) + " declares a " + std::to_string(w) + "x" + std::to_string(hh) + " image");
+        RSCOVLM_THROW(image_error, "zero_size",
+                      where(name) + " declares a " + std::to_string(w) + "x" + std::to_string(hh) + " image");
     image_info info;
     info.width = w;
     info.height = hh;
@@ -224,7 +239,7 @@ inline image_info probe(const std::uint8_t* p, std::size_t n, std::string_view n
     return info;
 }
 
-}  // namespace image_detail
+} // namespace image_detail
 
 /// \brief Reads size, Pillow-mode channel count and format from the header of an encoded image.
 /// Throws `image_error` ("empty_file", "unknown_format", "unsupported_format", "corrupt", "zero_size").
@@ -262,14 +277,14 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
 #if defined(RSCOVLM_HAS_PNG_DECODER)
         if (sn.format == "png") {
             image raw = decode_png(bytes, size, opt.max_pixels, name);
-            if (!opt.to_rgb || raw.channels == 3) return raw;  // moved, not copied (no ?: here)
+            if (!opt.to_rgb || raw.channels == 3) return raw; // moved, not copied (no ?: here)
             return imaging::to_rgb(raw, opt.rgb);
         }
 #endif
 #if defined(RSCOVLM_HAS_LIBJPEG)
         if (sn.format == "jpeg") {
             image raw = decode_jpeg(bytes, size, opt.max_pixels, name);
-            if (!opt.to_rgb || raw.channels == 3) return raw;  // moved, not copied (no ?: here)
+            if (!opt.to_rgb || raw.channels == 3) return raw; // moved, not copied (no ?: here)
             return imaging::to_rgb(raw, opt.rgb);
         }
 #endif
@@ -279,25 +294,33 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
     const std::uint64_t pixels = static_cast<std::uint64_t>(info.width) * static_cast<std::uint64_t>(info.height);
     if (opt.max_pixels != 0 && pixels > opt.max_pixels)
         RSCOVLM_THROW(limit_error, "too_many_pixels",
-                      image_detail::where(name) + " declares " + std::to_string(info.width) + "x" + std::to_string(info.height) +
-                          " = " + std::to_string(pixels) + " pixels, over the limit of " + std::to_string(opt.max_pixels));
+                      image_detail::where(name) + " declares " + std::to_string(info.width) + "x" +
+                          std::to_string(info.height) + " = " + std::to_string(pixels) + " pixels, over the limit of " +
+                          std::to_string(opt.max_pixels));
     const image_detail::header h = image_detail::sniff(bytes, size);
     if (h.format == "png" && h.png_bit_depth == 16 && (h.png_color_type == 0 || h.png_color_type == 4))
         RSCOVLM_THROW(image_error, "unsupported_depth",
                       image_detail::where(name) + " is a 16-bit grey PNG (Pillow mode I;16), not an 8-bit image");
     if (h.format == "jpeg" && image_detail::jpeg_truncated(bytes, size))
-        RSCOVLM_THROW(image_error, "truncated", image_detail::where(name) + ": JPEG data ends before its end-of-image marker");
+        RSCOVLM_THROW(image_error, "truncated",
+                      image_detail::where(name) + ": JPEG data ends before its end-of-image marker");
     int w = 0, hh = 0, comp = 0;
     stbi_uc* px = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &hh, &comp, 0);
     if (!px) {
         const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "unknown";
         if (reason.find("large") != std::string::npos)
-            RSCOVLM_THROW(limit_error, "too_many_pixels", image_detail::where(name) + ": " + info.format + " too large for the decoder (" + reason + ")");
-        const bool short_data = reason.find("outofdata") != std::string::npos || reason.find("no IEND") != std::string::npos ||
-                                reason.find("bad size") != std::string::npos || reason.find("corrupt") != std::string::npos;
+            RSCOVLM_THROW(limit_error, "too_many_pixels",
+                          image_detail::where(name) + ": " + info.format + " too large for the decoder (" + reason +
+                              ")");
+        const bool short_data =
+            reason.find("outofdata") != std::string::npos || reason.find("no IEND") != std::string::npos ||
+            reason.find("bad size") != std::string::npos || reason.find("corrupt") != std::string::npos;
         if (short_data)
-            RSCOVLM_THROW(image_error, "truncated", image_detail::where(name) + ": " + info.format + " data is truncated or damaged (" + reason + ")");
-        RSCOVLM_THROW(image_error, "corrupt", image_detail::where(name) + ": cannot decode " + info.format + " (" + reason + ")");
+            RSCOVLM_THROW(image_error, "truncated",
+                          image_detail::where(name) + ": " + info.format + " data is truncated or damaged (" + reason +
+                              ")");
+        RSCOVLM_THROW(image_error, "corrupt",
+                      image_detail::where(name) + ": cannot decode " + info.format + " (" + reason + ")");
     }
     image raw(w, hh, comp);
     std::memcpy(raw.data.data(), px, raw.size_bytes());
@@ -309,7 +332,8 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
         const std::size_t n = static_cast<std::size_t>(w) * static_cast<std::size_t>(hh);
         const std::uint8_t* s = raw.data.data();
         std::uint8_t* d = stripped.data.data();
-        for (std::size_t i = 0; i < n; ++i, s += comp, d += want) std::memcpy(d, s, static_cast<std::size_t>(want));
+        for (std::size_t i = 0; i < n; ++i, s += comp, d += want)
+            std::memcpy(d, s, static_cast<std::size_t>(want));
         raw = std::move(stripped);
     }
     if (!opt.to_rgb || raw.channels == 3) return raw;
@@ -317,7 +341,8 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
 }
 
 /// \brief Decodes an encoded image held in a byte vector.
-inline image decode_image(const std::vector<std::uint8_t>& bytes, const load_options& opt = {}, std::string_view name = {}) {
+inline image decode_image(const std::vector<std::uint8_t>& bytes, const load_options& opt = {},
+                          std::string_view name = {}) {
     return decode_image(bytes.data(), bytes.size(), opt, name);
 }
 
@@ -340,9 +365,11 @@ inline result<image> try_decode_image(const std::uint8_t* bytes, std::size_t siz
 namespace image_detail {
 inline void check_writable(const image& img, std::string_view what) {
     if (img.empty() || img.channels > 4)
-        RSCOVLM_THROW(image_error, "bad_image", std::string(what) + ": image must have 1..4 channels and a non-zero size");
+        RSCOVLM_THROW(image_error, "bad_image",
+                      std::string(what) + ": image must have 1..4 channels and a non-zero size");
     if (img.data.size() != img.size_bytes())
-        RSCOVLM_THROW(image_error, "bad_buffer", std::string(what) + ": data size does not match width*height*channels");
+        RSCOVLM_THROW(image_error, "bad_buffer",
+                      std::string(what) + ": data size does not match width*height*channels");
     if (img.stride() > 0x7fffffffu)
         RSCOVLM_THROW(limit_error, "too_wide", std::string(what) + ": row too large to encode");
 }
@@ -351,7 +378,7 @@ inline void append_bytes(void* ctx, void* data, int size) {
     const auto* p = static_cast<const std::uint8_t*>(data);
     out->insert(out->end(), p, p + size);
 }
-}  // namespace image_detail
+} // namespace image_detail
 
 /// \brief Encodes an image as PNG in memory.
 inline std::vector<std::uint8_t> encode_png(const image& img) {
@@ -366,7 +393,8 @@ inline std::vector<std::uint8_t> encode_png(const image& img) {
 /// \brief Writes an image as PNG; throws `io_error` "write_failed".
 inline void save_png(const std::string& path, const image& img) {
     image_detail::check_writable(img, "save_png");
-    if (!stbi_write_png(path.c_str(), img.width, img.height, img.channels, img.data.data(), static_cast<int>(img.stride())))
+    if (!stbi_write_png(path.c_str(), img.width, img.height, img.channels, img.data.data(),
+                        static_cast<int>(img.stride())))
         RSCOVLM_THROW(io_error, "write_failed", "cannot write PNG '" + path + "'");
 }
 
@@ -374,9 +402,10 @@ inline void save_png(const std::string& path, const image& img) {
 inline void save_jpeg(const std::string& path, const image& img, int quality = 90) {
     image_detail::check_writable(img, "save_jpeg");
     if (quality < 1 || quality > 100)
-        RSCOVLM_THROW(image_error, "bad_quality", "save_jpeg: quality " + std::to_string(quality) + " is outside [1, 100]");
+        RSCOVLM_THROW(image_error, "bad_quality",
+                      "save_jpeg: quality " + std::to_string(quality) + " is outside [1, 100]");
     if (!stbi_write_jpg(path.c_str(), img.width, img.height, img.channels, img.data.data(), quality))
         RSCOVLM_THROW(io_error, "write_failed", "cannot write JPEG '" + path + "'");
 }
 
-}  // namespace rscovlm::io
+} // namespace rscovlm::io

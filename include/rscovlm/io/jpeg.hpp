@@ -18,7 +18,7 @@
 
 #if defined(RSCOVLM_HAS_LIBJPEG)
 #include <csetjmp>
-#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <cstdio> // jpeglib.h needs FILE and size_t declared first
 extern "C" {
 #include <jpeglib.h>
 }
@@ -36,10 +36,12 @@ namespace rscovlm::io {
 
 namespace jpeg_detail {
 
-inline std::string label(std::string_view name) { return name.empty() ? std::string("JPEG") : "'" + std::string(name) + "'"; }
+inline std::string label(std::string_view name) {
+    return name.empty() ? std::string("JPEG") : "'" + std::string(name) + "'";
+}
 
 struct error_state {
-    jpeg_error_mgr pub;  // first member: libjpeg casts cinfo->err to this
+    jpeg_error_mgr pub; // first member: libjpeg casts cinfo->err to this
     std::jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
     bool truncated;
@@ -51,7 +53,7 @@ inline void on_error_exit(j_common_ptr c) {
     std::longjmp(e->jump, 1);
 }
 inline void on_emit_message(j_common_ptr c, int level) {
-    if (level < 0) ++c->err->num_warnings;  // warnings are ignored, as in Pillow
+    if (level < 0) ++c->err->num_warnings; // warnings are ignored, as in Pillow
 }
 inline void on_output_message(j_common_ptr) {}
 
@@ -124,8 +126,10 @@ inline bool read_pixels(session& s, std::uint8_t* out, std::size_t row_bytes) {
 
 [[noreturn]] inline void raise(const session& s, std::string_view name) {
     if (s.err.truncated)
-        RSCOVLM_THROW(image_error, "truncated", label(name) + ": image file is truncated (" + std::string(s.err.message) + ")");
-    RSCOVLM_THROW(image_error, "corrupt", label(name) + ": broken JPEG data stream (" + std::string(s.err.message) + ")");
+        RSCOVLM_THROW(image_error, "truncated",
+                      label(name) + ": image file is truncated (" + std::string(s.err.message) + ")");
+    RSCOVLM_THROW(image_error, "corrupt",
+                  label(name) + ": broken JPEG data stream (" + std::string(s.err.message) + ")");
 }
 
 // Pillow Convert.c cmyk2rgb after the "CMYK;I" unpacker (each sample inverted), in place on 4->3 channels.
@@ -141,7 +145,7 @@ inline void inverted_cmyk_to_rgb(const std::uint8_t* cmyk, std::uint8_t* rgb, st
     }
 }
 
-}  // namespace jpeg_detail
+} // namespace jpeg_detail
 
 /// \brief Size and Pillow-mode component count of a JPEG, from its header (decodes no pixels).
 /// `channels` is 1 ("L") or 3 ("RGB", and "CMYK", which `decode_jpeg` converts to RGB).
@@ -161,10 +165,13 @@ inline jpeg_header read_jpeg_header(const std::uint8_t* p, std::size_t n, std::s
     h.height = static_cast<int>(s.cinfo.image_height);
     h.components = s.cinfo.num_components;
     if (h.width <= 0 || h.height <= 0)
-        RSCOVLM_THROW(image_error, "zero_size", jpeg_detail::label(name) + " declares a " + std::to_string(h.width) + "x" + std::to_string(h.height) + " image");
+        RSCOVLM_THROW(image_error, "zero_size",
+                      jpeg_detail::label(name) + " declares a " + std::to_string(h.width) + "x" +
+                          std::to_string(h.height) + " image");
     if (h.components != 1 && h.components != 3 && h.components != 4)
         RSCOVLM_THROW(image_error, "unsupported_mode",
-                      jpeg_detail::label(name) + ": cannot handle " + std::to_string(h.components) + "-layer JPEG images");
+                      jpeg_detail::label(name) + ": cannot handle " + std::to_string(h.components) +
+                          "-layer JPEG images");
     h.channels = h.components == 1 ? 1 : 3;
     return h;
 }
@@ -178,7 +185,9 @@ inline image decode_jpeg(const std::uint8_t* p, std::size_t n, std::uint64_t max
     const int w = static_cast<int>(s.cinfo.image_width), h = static_cast<int>(s.cinfo.image_height);
     const int comps = s.cinfo.num_components;
     if (w <= 0 || h <= 0)
-        RSCOVLM_THROW(image_error, "zero_size", jpeg_detail::label(name) + " declares a " + std::to_string(w) + "x" + std::to_string(h) + " image");
+        RSCOVLM_THROW(image_error, "zero_size",
+                      jpeg_detail::label(name) + " declares a " + std::to_string(w) + "x" + std::to_string(h) +
+                          " image");
     if (comps != 1 && comps != 3 && comps != 4)
         RSCOVLM_THROW(image_error, "unsupported_mode",
                       jpeg_detail::label(name) + ": cannot handle " + std::to_string(comps) + "-layer JPEG images");
@@ -200,6 +209,6 @@ inline image decode_jpeg(const std::uint8_t* p, std::size_t n, std::uint64_t max
     return out;
 }
 
-#endif  // RSCOVLM_HAS_LIBJPEG
+#endif // RSCOVLM_HAS_LIBJPEG
 
-}  // namespace rscovlm::io
+} // namespace rscovlm::io

@@ -26,7 +26,8 @@ struct npy_array {
     /// \brief Number of elements (product of the shape; 1 for a 0-d array).
     std::size_t size() const noexcept {
         std::size_t n = 1;
-        for (std::size_t d : shape) n *= d;
+        for (std::size_t d : shape)
+            n *= d;
         return n;
     }
     /// \brief The values as T; throws `io_error` "npy_dtype" when `dtype` is not T's.
@@ -35,17 +36,28 @@ struct npy_array {
 
 namespace npy_detail {
 template <class T> constexpr std::string_view npy_dtype() {
-    if constexpr (std::is_same_v<T, float>) return "<f4";
-    else if constexpr (std::is_same_v<T, double>) return "<f8";
-    else if constexpr (std::is_same_v<T, std::int64_t>) return "<i8";
-    else if constexpr (std::is_same_v<T, std::int32_t>) return "<i4";
-    else if constexpr (std::is_same_v<T, std::int16_t>) return "<i2";
-    else if constexpr (std::is_same_v<T, std::uint16_t>) return "<u2";
-    else if constexpr (std::is_same_v<T, std::uint32_t>) return "<u4";
-    else if constexpr (std::is_same_v<T, std::uint64_t>) return "<u8";
-    else if constexpr (std::is_same_v<T, std::uint8_t>) return "|u1";
-    else if constexpr (std::is_same_v<T, std::int8_t>) return "|i1";
-    else static_assert(sizeof(T) == 0, "unsupported npy element type");
+    if constexpr (std::is_same_v<T, float>)
+        return "<f4";
+    else if constexpr (std::is_same_v<T, double>)
+        return "<f8";
+    else if constexpr (std::is_same_v<T, std::int64_t>)
+        return "<i8";
+    else if constexpr (std::is_same_v<T, std::int32_t>)
+        return "<i4";
+    else if constexpr (std::is_same_v<T, std::int16_t>)
+        return "<i2";
+    else if constexpr (std::is_same_v<T, std::uint16_t>)
+        return "<u2";
+    else if constexpr (std::is_same_v<T, std::uint32_t>)
+        return "<u4";
+    else if constexpr (std::is_same_v<T, std::uint64_t>)
+        return "<u8";
+    else if constexpr (std::is_same_v<T, std::uint8_t>)
+        return "|u1";
+    else if constexpr (std::is_same_v<T, std::int8_t>)
+        return "|i1";
+    else
+        static_assert(sizeof(T) == 0, "unsupported npy element type");
 }
 
 inline std::size_t npy_itemsize(std::string_view dtype) {
@@ -79,25 +91,24 @@ inline std::string npy_header(std::string_view dtype, const std::vector<std::siz
     h += static_cast<char>((len >> 8) & 0xff);
     return h + dict;
 }
-}  // namespace npy_detail
+} // namespace npy_detail
 
 /// \brief Encodes `data` (C order, `shape`) as `.npy` bytes (format 1.0).
-template <class T>
-std::vector<std::uint8_t> encode_npy(const T* data, const std::vector<std::size_t>& shape) {
+template <class T> std::vector<std::uint8_t> encode_npy(const T* data, const std::vector<std::size_t>& shape) {
     static_assert(std::is_arithmetic_v<T>, "npy: arithmetic element types only");
     std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
+    for (std::size_t d : shape)
+        n *= d;
     const std::string h = npy_detail::npy_header(npy_detail::npy_dtype<T>(), shape);
     std::vector<std::uint8_t> out(h.begin(), h.end());
     const std::size_t off = out.size();
     out.resize(off + n * sizeof(T));
-    if (n) std::memcpy(out.data() + off, data, n * sizeof(T));  // little-endian host (x86-64, aarch64)
+    if (n) std::memcpy(out.data() + off, data, n * sizeof(T)); // little-endian host (x86-64, aarch64)
     return out;
 }
 
 /// \brief Writes a `.npy` file; throws `io_error` "write_failed".
-template <class T>
-void save_npy(const std::string& path, const T* data, const std::vector<std::size_t>& shape) {
+template <class T> void save_npy(const std::string& path, const T* data, const std::vector<std::size_t>& shape) {
     const auto bytes = encode_npy(data, shape);
     std::FILE* f = std::fopen(path.c_str(), "wb");
     if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot open '" + path + "' for writing");
@@ -110,10 +121,11 @@ void save_npy(const std::string& path, const T* data, const std::vector<std::siz
 template <class T>
 void save_npy(const std::string& path, const std::vector<T>& data, const std::vector<std::size_t>& shape) {
     std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
+    for (std::size_t d : shape)
+        n *= d;
     if (n != data.size())
-        RSCOVLM_THROW(io_error, "npy_shape", "save_npy: shape holds " + std::to_string(n) + " elements, data " +
-                                                 std::to_string(data.size()));
+        RSCOVLM_THROW(io_error, "npy_shape",
+                      "save_npy: shape holds " + std::to_string(n) + " elements, data " + std::to_string(data.size()));
     save_npy(path, data.data(), shape);
 }
 
@@ -128,8 +140,8 @@ inline npy_array decode_npy(const std::uint8_t* p, std::size_t n, std::string_vi
         hoff = 10;
     } else if (major == 2 || major == 3) {
         if (n < 12) bad("truncated header");
-        hlen = static_cast<std::size_t>(p[8]) | (static_cast<std::size_t>(p[9]) << 8) | (static_cast<std::size_t>(p[10]) << 16) |
-               (static_cast<std::size_t>(p[11]) << 24);
+        hlen = static_cast<std::size_t>(p[8]) | (static_cast<std::size_t>(p[9]) << 8) |
+               (static_cast<std::size_t>(p[10]) << 16) | (static_cast<std::size_t>(p[11]) << 24);
         hoff = 12;
     } else {
         bad("unsupported format version " + std::to_string(major));
@@ -143,7 +155,8 @@ inline npy_array decode_npy(const std::uint8_t* p, std::size_t n, std::string_vi
         std::size_t c = h.find(':', k);
         if (c == std::string::npos) bad("malformed header");
         ++c;
-        while (c < h.size() && h[c] == ' ') ++c;
+        while (c < h.size() && h[c] == ' ')
+            ++c;
         return c;
     };
     std::size_t c = field("descr");
@@ -177,7 +190,8 @@ inline npy_array decode_npy(const std::uint8_t* p, std::size_t n, std::string_vi
         }
     }
     if (in_num) a.shape.push_back(cur);
-    if (!a.dtype.empty() && a.dtype[0] == '>' && a.dtype.size() > 2 && a.dtype.substr(1) != "u1" && a.dtype.substr(1) != "i1")
+    if (!a.dtype.empty() && a.dtype[0] == '>' && a.dtype.size() > 2 && a.dtype.substr(1) != "u1" &&
+        a.dtype.substr(1) != "i1")
         bad("big-endian dtype " + a.dtype + " is not supported");
     const std::size_t item = npy_detail::npy_itemsize(a.dtype);
     if (item == 0) bad("unsupported dtype '" + a.dtype + "'");
@@ -188,7 +202,8 @@ inline npy_array decode_npy(const std::uint8_t* p, std::size_t n, std::string_vi
     }
     const std::size_t need = count * item;
     const std::size_t off = hoff + hlen;
-    if (need > n - off) bad("data is truncated (" + std::to_string(n - off) + " of " + std::to_string(need) + " bytes)");
+    if (need > n - off)
+        bad("data is truncated (" + std::to_string(n - off) + " of " + std::to_string(need) + " bytes)");
     a.data.assign(p + off, p + off + need);
     return a;
 }
@@ -212,10 +227,11 @@ template <class T> std::vector<T> npy_array::as() const {
     const std::string_view want = npy_detail::npy_dtype<T>();
     const bool same = dtype == want || (want.size() == 3 && dtype.size() == 3 && dtype.substr(1) == want.substr(1) &&
                                         (dtype[0] == '=' || dtype[0] == '<' || dtype[0] == '|'));
-    if (!same) RSCOVLM_THROW(io_error, "npy_dtype", "npy array has dtype '" + dtype + "', not '" + std::string(want) + "'");
+    if (!same)
+        RSCOVLM_THROW(io_error, "npy_dtype", "npy array has dtype '" + dtype + "', not '" + std::string(want) + "'");
     std::vector<T> out(size());
     if (!out.empty()) std::memcpy(out.data(), data.data(), out.size() * sizeof(T));
     return out;
 }
 
-}  // namespace rscovlm::io
+} // namespace rscovlm::io

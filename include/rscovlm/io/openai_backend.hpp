@@ -42,7 +42,9 @@ inline std::string base64_encode(const std::uint8_t* data, std::size_t size) {
 }
 
 /// base64 of a byte vector.
-inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) { return base64_encode(bytes.data(), bytes.size()); }
+inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
+    return base64_encode(bytes.data(), bytes.size());
+}
 
 } // namespace rscovlm::io
 
@@ -95,24 +97,29 @@ inline split_url parse_endpoint(const std::string& url) {
     split_url s;
     s.origin = url.substr(0, slash);
     s.path = slash == std::string::npos ? std::string() : url.substr(slash);
-    while (!s.path.empty() && s.path.back() == '/') s.path.pop_back();
+    while (!s.path.empty() && s.path.back() == '/')
+        s.path.pop_back();
     const std::string suffix = "/chat/completions";
     if (s.path.size() >= suffix.size() && s.path.compare(s.path.size() - suffix.size(), suffix.size(), suffix) == 0)
         s.path.erase(s.path.size() - suffix.size());
     if (s.origin.size() <= scheme + 3) RSCOVLM_THROW(zoom_error, "bad_endpoint", "endpoint has no host: '" + url + "'");
     return s;
 }
-inline std::string clip_text(const std::string& s, std::size_t n = 300) { return s.size() > n ? s.substr(0, n) + "..." : s; }
+inline std::string clip_text(const std::string& s, std::size_t n = 300) {
+    return s.size() > n ? s.substr(0, n) + "..." : s;
+}
 } // namespace detail
 
 /// OpenAI-compatible chat-completions backend (registry key "backend.openai").
 class openai_backend : public registry::component<openai_backend, zoom::backend> {
-  public:
+public:
     static constexpr std::string_view key = "backend.openai";
-    static constexpr std::string_view summary = "OpenAI-compatible chat-completions server (vLLM, SGLang, ...), images as PNG data URLs";
+    static constexpr std::string_view summary =
+        "OpenAI-compatible chat-completions server (vLLM, SGLang, ...), images as PNG data URLs";
     static constexpr std::string_view backend = "io";
 
-    explicit openai_backend(openai_options options) : m_opt(std::move(options)), m_url(detail::parse_endpoint(m_opt.endpoint)) {}
+    explicit openai_backend(openai_options options)
+        : m_opt(std::move(options)), m_url(detail::parse_endpoint(m_opt.endpoint)) {}
 
     /// Parameters: "endpoint" (base URL), "model" ("" = first of GET /models), "api_key_env" (the
     /// environment variable holding the key, "OPENAI_API_KEY"; the key itself never goes in a preset),
@@ -185,32 +192,38 @@ class openai_backend : public registry::component<openai_backend, zoom::backend>
         if (g.seed) body["seed"] = *g.seed;
         if (!g.stop.empty()) body["stop"] = g.stop;
         if (m_opt.extra_body.is_object())
-            for (auto it = m_opt.extra_body.begin(); it != m_opt.extra_body.end(); ++it) body[it.key()] = it.value();
+            for (auto it = m_opt.extra_body.begin(); it != m_opt.extra_body.end(); ++it)
+                body[it.key()] = it.value();
         return body;
     }
 
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const zoom::generation_options& options) override {
         m_usage = zoom::usage{};
-        const std::string body = make_request(messages, images, options).dump(-1, ' ', false,
-                                                                               nlohmann::json::error_handler_t::replace);
+        const std::string body =
+            make_request(messages, images, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         const std::string text = request("POST", m_url.path + "/chat/completions", body);
         nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
         if (j.is_discarded() || !j.is_object())
-            RSCOVLM_THROW(zoom_error, "bad_response", "chat completion is not a JSON object: " + detail::clip_text(text));
+            RSCOVLM_THROW(zoom_error, "bad_response",
+                          "chat completion is not a JSON object: " + detail::clip_text(text));
         if (j.contains("usage") && j["usage"].is_object()) {
             const auto& u = j["usage"];
-            if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer()) m_usage.prompt_tokens = u["prompt_tokens"].get<long>();
+            if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())
+                m_usage.prompt_tokens = u["prompt_tokens"].get<long>();
             if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
                 m_usage.completion_tokens = u["completion_tokens"].get<long>();
         }
-        if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() || !j["choices"][0].is_object() ||
-            !j["choices"][0].contains("message") || !j["choices"][0]["message"].is_object())
-            RSCOVLM_THROW(zoom_error, "bad_response", "chat completion without choices[0].message: " + detail::clip_text(text));
+        if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() ||
+            !j["choices"][0].is_object() || !j["choices"][0].contains("message") ||
+            !j["choices"][0]["message"].is_object())
+            RSCOVLM_THROW(zoom_error, "bad_response",
+                          "chat completion without choices[0].message: " + detail::clip_text(text));
         const auto& msg = j["choices"][0]["message"];
         if (!msg.contains("content") || msg["content"].is_null()) return std::string();
         if (!msg["content"].is_string())
-            RSCOVLM_THROW(zoom_error, "bad_response", "choices[0].message.content is not a string: " + detail::clip_text(text));
+            RSCOVLM_THROW(zoom_error, "bad_response",
+                          "choices[0].message.content is not a string: " + detail::clip_text(text));
         return msg["content"].get<std::string>();
     }
 
@@ -219,9 +232,11 @@ class openai_backend : public registry::component<openai_backend, zoom::backend>
         if (m_opt.model.empty()) {
             const std::string text = request("GET", m_url.path + "/models", std::string());
             nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-            if (j.is_discarded() || !j.is_object() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
-                !j["data"][0].is_object() || !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
-                RSCOVLM_THROW(zoom_error, "no_model", "GET " + m_url.path + "/models lists no model: " + detail::clip_text(text));
+            if (j.is_discarded() || !j.is_object() || !j.contains("data") || !j["data"].is_array() ||
+                j["data"].empty() || !j["data"][0].is_object() || !j["data"][0].contains("id") ||
+                !j["data"][0]["id"].is_string())
+                RSCOVLM_THROW(zoom_error, "no_model",
+                              "GET " + m_url.path + "/models lists no model: " + detail::clip_text(text));
             m_opt.model = j["data"][0]["id"].get<std::string>();
         }
         return m_opt.model;
@@ -230,7 +245,7 @@ class openai_backend : public registry::component<openai_backend, zoom::backend>
     /// Number of HTTP attempts made so far (requests plus retries).
     int attempts() const noexcept { return m_attempts; }
 
-  private:
+private:
     static void set_timeout(httplib::Client& c, double s, int which) {
         const auto us = std::chrono::microseconds(static_cast<long long>(std::max(0.0, s) * 1e6));
         if (which == 0) c.set_connection_timeout(us);
@@ -254,7 +269,7 @@ class openai_backend : public registry::component<openai_backend, zoom::backend>
             }
             ++m_attempts;
             httplib::Result res = std::string(method) == "GET" ? cli.Get(path, headers)
-                                                                : cli.Post(path, headers, body, "application/json");
+                                                               : cli.Post(path, headers, body, "application/json");
             if (!res) {
                 last = "connection failed: " + httplib::to_string(res.error());
                 continue;
@@ -262,7 +277,8 @@ class openai_backend : public registry::component<openai_backend, zoom::backend>
             if (res->status == 200) return res->body;
             last = "HTTP " + std::to_string(res->status) + ": " + detail::clip_text(res->body);
             if (res->status != 429 && res->status < 500)
-                RSCOVLM_THROW(zoom_error, "http_error", std::string(method) + " " + m_url.origin + path + " -> " + last);
+                RSCOVLM_THROW(zoom_error, "http_error",
+                              std::string(method) + " " + m_url.origin + path + " -> " + last);
         }
         RSCOVLM_THROW(zoom_error, "http_failed",
                       std::string(method) + " " + m_url.origin + path + " failed after " +

@@ -69,7 +69,9 @@ inline std::uint32_t be32(const std::uint8_t* p) noexcept {
     return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
 }
 
-inline std::string label(std::string_view name) { return name.empty() ? std::string("PNG") : "'" + std::string(name) + "'"; }
+inline std::string label(std::string_view name) {
+    return name.empty() ? std::string("PNG") : "'" + std::string(name) + "'";
+}
 
 // CRC-32 (ISO-HDLC), slicing-by-one table built once.
 inline std::uint32_t crc32(const std::uint8_t* p, std::size_t n, std::uint32_t crc = 0) noexcept {
@@ -78,14 +80,16 @@ inline std::uint32_t crc32(const std::uint8_t* p, std::size_t n, std::uint32_t c
         table_t() noexcept {
             for (std::uint32_t i = 0; i < 256; ++i) {
                 std::uint32_t c = i;
-                for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+                for (int k = 0; k < 8; ++k)
+                    c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
                 t[i] = c;
             }
         }
     };
     static const table_t table;
     crc = ~crc;
-    for (std::size_t i = 0; i < n; ++i) crc = table.t[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+    for (std::size_t i = 0; i < n; ++i)
+        crc = table.t[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -93,28 +97,63 @@ inline std::uint32_t crc32(const std::uint8_t* p, std::size_t n, std::uint32_t c
 inline bool pillow_mode(int bits, int ct, std::string_view& mode, int& channels) noexcept {
     switch (ct) {
     case 0:
-        if (bits == 1) { mode = "1"; channels = 1; return true; }
-        if (bits == 2 || bits == 4 || bits == 8) { mode = "L"; channels = 1; return true; }
-        if (bits == 16) { mode = "I"; channels = 1; return true; }
+        if (bits == 1) {
+            mode = "1";
+            channels = 1;
+            return true;
+        }
+        if (bits == 2 || bits == 4 || bits == 8) {
+            mode = "L";
+            channels = 1;
+            return true;
+        }
+        if (bits == 16) {
+            mode = "I";
+            channels = 1;
+            return true;
+        }
         return false;
     case 2:
-        if (bits == 8 || bits == 16) { mode = "RGB"; channels = 3; return true; }
+        if (bits == 8 || bits == 16) {
+            mode = "RGB";
+            channels = 3;
+            return true;
+        }
         return false;
     case 3:
-        if (bits == 1 || bits == 2 || bits == 4 || bits == 8) { mode = "P"; channels = 3; return true; }
+        if (bits == 1 || bits == 2 || bits == 4 || bits == 8) {
+            mode = "P";
+            channels = 3;
+            return true;
+        }
         return false;
     case 4:
-        if (bits == 8) { mode = "LA"; channels = 2; return true; }
-        if (bits == 16) { mode = "RGBA"; channels = 4; return true; }  // Pillow: "LA;16B" -> RGBA
+        if (bits == 8) {
+            mode = "LA";
+            channels = 2;
+            return true;
+        }
+        if (bits == 16) {
+            mode = "RGBA";
+            channels = 4;
+            return true;
+        } // Pillow: "LA;16B" -> RGBA
         return false;
     case 6:
-        if (bits == 8 || bits == 16) { mode = "RGBA"; channels = 4; return true; }
+        if (bits == 8 || bits == 16) {
+            mode = "RGBA";
+            channels = 4;
+            return true;
+        }
         return false;
-    default: return false;
+    default:
+        return false;
     }
 }
 
-inline int samples_per_pixel(int ct) noexcept { return ct == 2 ? 3 : ct == 4 ? 2 : ct == 6 ? 4 : 1; }
+inline int samples_per_pixel(int ct) noexcept {
+    return ct == 2 ? 3 : ct == 4 ? 2 : ct == 6 ? 4 : 1;
+}
 
 // Bytes of one filtered row (without the filter byte) of `w` pixels.
 inline std::uint64_t row_bytes(std::uint64_t w, int bits, int ct) noexcept {
@@ -128,9 +167,10 @@ inline constexpr adam7_pass adam7[7] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}
                                         {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
 
 inline std::uint64_t pass_extent(std::uint64_t size, int start, int step) noexcept {
-    return size > static_cast<std::uint64_t>(start) ? (size - static_cast<std::uint64_t>(start) + static_cast<std::uint64_t>(step) - 1) /
-                                                          static_cast<std::uint64_t>(step)
-                                                    : 0;
+    return size > static_cast<std::uint64_t>(start)
+               ? (size - static_cast<std::uint64_t>(start) + static_cast<std::uint64_t>(step) - 1) /
+                     static_cast<std::uint64_t>(step)
+               : 0;
 }
 
 // Size of the whole inflated stream (filter bytes included).
@@ -149,8 +189,8 @@ enum class inflate_status { ok, short_data, bad_data, too_much };
 
 #if defined(RSCOVLM_HAS_ZLIB)
 // Streaming zlib over the IDAT pieces; stops as soon as `out` is full (extra data is ignored, as in Pillow).
-inline inflate_status inflate_zlib(const std::vector<std::pair<const std::uint8_t*, std::size_t>>& parts, std::uint8_t* out,
-                                   std::size_t out_n) {
+inline inflate_status inflate_zlib(const std::vector<std::pair<const std::uint8_t*, std::size_t>>& parts,
+                                   std::uint8_t* out, std::size_t out_n) {
     z_stream zs{};
     if (inflateInit(&zs) != Z_OK) return inflate_status::bad_data;
     struct guard {
@@ -204,10 +244,12 @@ inline inflate_status inflate_libdeflate(const std::uint8_t* in, std::size_t n, 
 // multiple of BPP. The left neighbours (a, c) are carried in registers, one lane per byte of a pixel,
 // instead of being re-read from the row just written (that store-to-load chain made Sub/Average/Paeth
 // several times slower).
-template <int BPP>
-inline void unfilter_row_t(int ft, const std::uint8_t* src, const std::uint8_t* prev, std::uint8_t* dst, std::size_t n) noexcept {
+template <int BPP> inline void unfilter_row_t(int ft, const std::uint8_t* src, const std::uint8_t* prev,
+                                              std::uint8_t* dst, std::size_t n) noexcept {
     switch (ft) {
-    case 0: std::memmove(dst, src, n); break;  // may overlap: the in-place path writes just before it reads
+    case 0:
+        std::memmove(dst, src, n);
+        break; // may overlap: the in-place path writes just before it reads
     case 1: {
         unsigned a[BPP] = {};
         for (std::size_t i = 0; i < n; i += BPP)
@@ -218,7 +260,8 @@ inline void unfilter_row_t(int ft, const std::uint8_t* src, const std::uint8_t* 
         break;
     }
     case 2:
-        for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<std::uint8_t>(src[i] + prev[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            dst[i] = static_cast<std::uint8_t>(src[i] + prev[i]);
         break;
     case 3: {
         unsigned a[BPP] = {};
@@ -229,7 +272,7 @@ inline void unfilter_row_t(int ft, const std::uint8_t* src, const std::uint8_t* 
             }
         break;
     }
-    default: {  // 4: Paeth
+    default: { // 4: Paeth
         int a[BPP] = {}, c[BPP] = {};
         for (std::size_t i = 0; i < n; i += BPP)
             for (int k = 0; k < BPP; ++k) {
@@ -246,14 +289,27 @@ inline void unfilter_row_t(int ft, const std::uint8_t* src, const std::uint8_t* 
     }
 }
 
-inline void unfilter_row(int ft, int bpp, const std::uint8_t* src, const std::uint8_t* prev, std::uint8_t* dst, std::size_t n) noexcept {
+inline void unfilter_row(int ft, int bpp, const std::uint8_t* src, const std::uint8_t* prev, std::uint8_t* dst,
+                         std::size_t n) noexcept {
     switch (bpp) {
-    case 1: unfilter_row_t<1>(ft, src, prev, dst, n); break;
-    case 2: unfilter_row_t<2>(ft, src, prev, dst, n); break;
-    case 3: unfilter_row_t<3>(ft, src, prev, dst, n); break;
-    case 4: unfilter_row_t<4>(ft, src, prev, dst, n); break;
-    case 6: unfilter_row_t<6>(ft, src, prev, dst, n); break;
-    default: unfilter_row_t<8>(ft, src, prev, dst, n); break;
+    case 1:
+        unfilter_row_t<1>(ft, src, prev, dst, n);
+        break;
+    case 2:
+        unfilter_row_t<2>(ft, src, prev, dst, n);
+        break;
+    case 3:
+        unfilter_row_t<3>(ft, src, prev, dst, n);
+        break;
+    case 4:
+        unfilter_row_t<4>(ft, src, prev, dst, n);
+        break;
+    case 6:
+        unfilter_row_t<6>(ft, src, prev, dst, n);
+        break;
+    default:
+        unfilter_row_t<8>(ft, src, prev, dst, n);
+        break;
     }
 }
 
@@ -266,7 +322,7 @@ inline void expand_row(const png_header& h, const std::uint8_t* palette, const s
         if (bits == 8) {
             std::memcpy(dst, src, w);
         } else if (bits == 16) {
-            for (std::size_t x = 0; x < w; ++x) {  // mode I, clipped to 8 bits by convert (i2rgb / i2l)
+            for (std::size_t x = 0; x < w; ++x) { // mode I, clipped to 8 bits by convert (i2rgb / i2l)
                 const unsigned v = (static_cast<unsigned>(src[2 * x]) << 8) | src[2 * x + 1];
                 dst[x] = static_cast<std::uint8_t>(v > 255u ? 255u : v);
             }
@@ -282,9 +338,11 @@ inline void expand_row(const png_header& h, const std::uint8_t* palette, const s
         }
         break;
     case 2:
-        if (bits == 8) std::memcpy(dst, src, w * 3);
+        if (bits == 8)
+            std::memcpy(dst, src, w * 3);
         else
-            for (std::size_t i = 0; i < w * 3; ++i) dst[i] = src[2 * i];
+            for (std::size_t i = 0; i < w * 3; ++i)
+                dst[i] = src[2 * i];
         break;
     case 3: {
         const unsigned mask = (1u << bits) - 1u;
@@ -304,7 +362,7 @@ inline void expand_row(const png_header& h, const std::uint8_t* palette, const s
     case 4:
         if (bits == 8) {
             std::memcpy(dst, src, w * 2);
-        } else {  // "LA;16B" -> RGBA
+        } else { // "LA;16B" -> RGBA
             for (std::size_t x = 0; x < w; ++x) {
                 dst[4 * x] = dst[4 * x + 1] = dst[4 * x + 2] = src[4 * x];
                 dst[4 * x + 3] = src[4 * x + 2];
@@ -312,16 +370,20 @@ inline void expand_row(const png_header& h, const std::uint8_t* palette, const s
         }
         break;
     default:
-        if (bits == 8) std::memcpy(dst, src, w * 4);
+        if (bits == 8)
+            std::memcpy(dst, src, w * 4);
         else
-            for (std::size_t i = 0; i < w * 4; ++i) dst[i] = src[2 * i];
+            for (std::size_t i = 0; i < w * 4; ++i)
+                dst[i] = src[2 * i];
         break;
     }
 }
 
-inline bool fast_copy_layout(const png_header& h) noexcept { return h.bit_depth == 8 && h.color_type != 3; }
+inline bool fast_copy_layout(const png_header& h) noexcept {
+    return h.bit_depth == 8 && h.color_type != 3;
+}
 
-}  // namespace png_detail
+} // namespace png_detail
 
 /// \brief Parses a PNG's signature and IHDR (with its CRC). Throws `image_error` "unknown_format" (no PNG
 /// signature), "truncated", "bad_crc", "corrupt" (malformed IHDR), "unsupported_mode" (a bit depth /
@@ -329,7 +391,8 @@ inline bool fast_copy_layout(const png_header& h) noexcept { return h.bit_depth 
 inline png_header read_png_header(const std::uint8_t* p, std::size_t n, std::string_view name = {}) {
     using namespace png_detail;
     static const std::uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n < 8 || std::memcmp(p, sig, 8) != 0) RSCOVLM_THROW(image_error, "unknown_format", label(name) + " is not a PNG file");
+    if (n < 8 || std::memcmp(p, sig, 8) != 0)
+        RSCOVLM_THROW(image_error, "unknown_format", label(name) + " is not a PNG file");
     if (n < 8 + 8 + 13 + 4) RSCOVLM_THROW(image_error, "truncated", label(name) + ": file ends inside the PNG header");
     if (be32(p + 8) != 13 || std::memcmp(p + 12, "IHDR", 4) != 0)
         RSCOVLM_THROW(image_error, "corrupt", label(name) + ": the first PNG chunk is not a 13-byte IHDR");
@@ -342,12 +405,16 @@ inline png_header read_png_header(const std::uint8_t* p, std::size_t n, std::str
     h.color_type = p[25];
     if (h.width == 0 || h.height == 0)
         RSCOVLM_THROW(image_error, "zero_size",
-                      label(name) + " declares a " + std::to_string(h.width) + "x" + std::to_string(h.height) + " image");
+                      label(name) + " declares a " + std::to_string(h.width) + "x" + std::to_string(h.height) +
+                          " image");
     if (h.width > 0x7fffffffu || h.height > 0x7fffffffu)
         RSCOVLM_THROW(image_error, "corrupt", label(name) + ": IHDR size exceeds 2^31-1");
-    if (p[26] != 0) RSCOVLM_THROW(image_error, "corrupt", label(name) + ": unknown PNG compression method " + std::to_string(p[26]));
-    if (p[27] != 0) RSCOVLM_THROW(image_error, "corrupt", label(name) + ": unknown PNG filter method " + std::to_string(p[27]));
-    h.interlaced = p[28] != 0;  // Pillow: any non-zero value means Adam7
+    if (p[26] != 0)
+        RSCOVLM_THROW(image_error, "corrupt",
+                      label(name) + ": unknown PNG compression method " + std::to_string(p[26]));
+    if (p[27] != 0)
+        RSCOVLM_THROW(image_error, "corrupt", label(name) + ": unknown PNG filter method " + std::to_string(p[27]));
+    h.interlaced = p[28] != 0; // Pillow: any non-zero value means Adam7
     if (!pillow_mode(h.bit_depth, h.color_type, h.mode, h.channels))
         RSCOVLM_THROW(image_error, "unsupported_mode",
                       label(name) + ": bit depth " + std::to_string(h.bit_depth) + " with colour type " +
@@ -377,31 +444,32 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
     // Walk the chunks: CRC-check everything before the first IDAT (Pillow), gather IDAT pieces.
     // Entries past the PLTE data keep Pillow's initial palette, the grey ramp (i, i, i) (ImagingPaletteNew).
     std::uint8_t palette[256 * 3];
-    for (int i = 0; i < 256; ++i) palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = static_cast<std::uint8_t>(i);
+    for (int i = 0; i < 256; ++i)
+        palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = static_cast<std::uint8_t>(i);
     bool have_plte = false;
     std::vector<std::pair<const std::uint8_t*, std::size_t>> idat;
     bool seen_iend = false, in_idat_run = false, idat_done = false;
     std::size_t pos = 8 + 25;
     while (pos < n) {
-        if (n - pos < 8) break;  // trailing bytes too short for a chunk header: the file was cut
+        if (n - pos < 8) break; // trailing bytes too short for a chunk header: the file was cut
         const std::uint32_t len = be32(p + pos);
         const std::uint8_t* type = p + pos + 4;
         if (len > 0x7fffffffu) RSCOVLM_THROW(image_error, "corrupt", label(name) + ": PNG chunk length exceeds 2^31-1");
         const bool is_idat = std::memcmp(type, "IDAT", 4) == 0;
         const std::size_t avail = n - pos - 8;
         if (is_idat) {
-            if (idat_done) {  // IDAT after other chunks that followed the image data: Pillow stops at the first run
+            if (idat_done) { // IDAT after other chunks that followed the image data: Pillow stops at the first run
                 pos += 8 + std::min<std::size_t>(len, avail) + 4;
                 continue;
             }
             in_idat_run = true;
             idat.emplace_back(p + pos + 8, std::min<std::size_t>(len, avail));
-            if (len + std::size_t{4} > avail) break;  // cut inside the chunk (its CRC is never checked)
+            if (len + std::size_t{4} > avail) break; // cut inside the chunk (its CRC is never checked)
             pos += 8 + std::size_t{len} + 4;
             continue;
         }
         if (in_idat_run) {
-            idat_done = true;  // chunks after the image data are not checked (Pillow load_end)
+            idat_done = true; // chunks after the image data are not checked (Pillow load_end)
             if (std::memcmp(type, "IEND", 4) == 0) {
                 seen_iend = true;
                 break;
@@ -411,10 +479,12 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
             continue;
         }
         if (len + std::size_t{4} > avail)
-            RSCOVLM_THROW(image_error, "truncated", label(name) + ": file ends inside a PNG chunk before the image data");
+            RSCOVLM_THROW(image_error, "truncated",
+                          label(name) + ": file ends inside a PNG chunk before the image data");
         if (crc32(type, std::size_t{len} + 4) != be32(p + pos + 8 + len))
             RSCOVLM_THROW(image_error, "bad_crc",
-                          label(name) + ": bad CRC in the '" + std::string(reinterpret_cast<const char*>(type), 4) + "' chunk");
+                          label(name) + ": bad CRC in the '" + std::string(reinterpret_cast<const char*>(type), 4) +
+                              "' chunk");
         if (std::memcmp(type, "IEND", 4) == 0) {
             seen_iend = true;
             break;
@@ -427,7 +497,8 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
         pos += 8 + std::size_t{len} + 4;
     }
     if (idat.empty())
-        RSCOVLM_THROW(image_error, seen_iend ? "corrupt" : "truncated", label(name) + ": no image data (IDAT) in the PNG");
+        RSCOVLM_THROW(image_error, seen_iend ? "corrupt" : "truncated",
+                      label(name) + ": no image data (IDAT) in the PNG");
     if (h.color_type == 3 && !have_plte)
         RSCOVLM_THROW(image_error, "corrupt", label(name) + ": paletted PNG without a PLTE chunk");
     // (a stream that is cut short has no IEND)
@@ -435,11 +506,13 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
     // Deflate expands at most ~1032:1; a stream too short for the declared size is cut (or lies about the
     // size): refuse it before allocating the output (this bounds memory when max_pixels is 0).
     std::uint64_t idat_total = 0;
-    for (const auto& part : idat) idat_total += part.second;
+    for (const auto& part : idat)
+        idat_total += part.second;
     if (raw_n / 1032 > idat_total + 64)
         RSCOVLM_THROW(image_error, "truncated",
-                      label(name) + ": " + std::to_string(idat_total) + " bytes of PNG image data cannot hold the declared " +
-                          std::to_string(h.width) + "x" + std::to_string(h.height) + " image");
+                      label(name) + ": " + std::to_string(idat_total) +
+                          " bytes of PNG image data cannot hold the declared " + std::to_string(h.width) + "x" +
+                          std::to_string(h.height) + " image");
 
     // 8-bit non-paletted, non-interlaced images (the common case) inflate straight into the output
     // buffer and are unfiltered in place (each row moves left by its filter byte and the bytes of the
@@ -473,7 +546,8 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
         std::vector<std::uint8_t> joined;
         if (idat.size() > 1) {
             std::size_t total = 0;
-            for (const auto& part : idat) total += part.second;
+            for (const auto& part : idat)
+                total += part.second;
             joined.resize(total);
             std::size_t o = 0;
             for (const auto& part : idat) {
@@ -488,7 +562,8 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
 #if defined(RSCOVLM_HAS_ZLIB)
     // A stream holding more data than the image needs (Pillow ignores the rest), or a cut one: zlib
     // tells exactly how far it got.
-    if (st == inflate_status::too_much || st == inflate_status::bad_data) st = inflate_zlib(idat, raw.data(), raw.size());
+    if (st == inflate_status::too_much || st == inflate_status::bad_data)
+        st = inflate_zlib(idat, raw.data(), raw.size());
 #endif
 #else
     st = inflate_zlib(idat, raw.data(), raw.size());
@@ -499,7 +574,8 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
         RSCOVLM_THROW(image_error, "truncated", label(name) + ": PNG image data ends before the image is complete");
     if (st == inflate_status::bad_data)
         RSCOVLM_THROW(image_error, file_complete ? "corrupt" : "truncated",
-                      label(name) + (file_complete ? ": corrupt PNG data stream" : ": PNG data is cut short or damaged"));
+                      label(name) +
+                          (file_complete ? ": corrupt PNG data stream" : ": PNG data is cut short or damaged"));
 
     const int bits_pp = h.bit_depth * samples_per_pixel(h.color_type);
     const int bpp = bits_pp < 8 ? 1 : bits_pp / 8;
@@ -552,9 +628,11 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
             if (s[0] > 4) bad_filter(s[0]);
             unfilter_row(s[0], bpp, s + 1, prev, cur, rb);
             expand_row(h, palette, cur, px.data(), pw);
-            std::uint8_t* dst = out.row(static_cast<int>(static_cast<std::size_t>(pass.y0) + r * static_cast<std::size_t>(pass.dy)));
+            std::uint8_t* dst =
+                out.row(static_cast<int>(static_cast<std::size_t>(pass.y0) + r * static_cast<std::size_t>(pass.dy)));
             for (std::size_t i = 0; i < pw; ++i)
-                std::memcpy(dst + (static_cast<std::size_t>(pass.x0) + i * static_cast<std::size_t>(pass.dx)) * nc, px.data() + i * nc, nc);
+                std::memcpy(dst + (static_cast<std::size_t>(pass.x0) + i * static_cast<std::size_t>(pass.dx)) * nc,
+                            px.data() + i * nc, nc);
             std::swap(prev, cur);
         }
     }
@@ -562,4 +640,4 @@ inline image decode_png(const std::uint8_t* p, std::size_t n, std::uint64_t max_
 }
 #endif
 
-}  // namespace rscovlm::io
+} // namespace rscovlm::io

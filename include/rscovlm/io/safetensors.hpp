@@ -54,11 +54,10 @@ struct dtype_entry {
     std::size_t size;
 };
 inline constexpr dtype_entry dtype_table[] = {
-    {dtype::boolean, "BOOL", 1}, {dtype::u8, "U8", 1},           {dtype::i8, "I8", 1},
-    {dtype::f8_e5m2, "F8_E5M2", 1}, {dtype::f8_e4m3, "F8_E4M3", 1}, {dtype::i16, "I16", 2},
-    {dtype::u16, "U16", 2},      {dtype::f16, "F16", 2},         {dtype::bf16, "BF16", 2},
-    {dtype::i32, "I32", 4},      {dtype::u32, "U32", 4},         {dtype::f32, "F32", 4},
-    {dtype::f64, "F64", 8},      {dtype::i64, "I64", 8},         {dtype::u64, "U64", 8},
+    {dtype::boolean, "BOOL", 1},    {dtype::u8, "U8", 1},   {dtype::i8, "I8", 1},   {dtype::f8_e5m2, "F8_E5M2", 1},
+    {dtype::f8_e4m3, "F8_E4M3", 1}, {dtype::i16, "I16", 2}, {dtype::u16, "U16", 2}, {dtype::f16, "F16", 2},
+    {dtype::bf16, "BF16", 2},       {dtype::i32, "I32", 4}, {dtype::u32, "U32", 4}, {dtype::f32, "F32", 4},
+    {dtype::f64, "F64", 8},         {dtype::i64, "I64", 8}, {dtype::u64, "U64", 8},
 };
 /// Largest header the reference accepts (Rust crate: `MAX_HEADER_SIZE = 100_000_000`).
 inline constexpr std::uint64_t max_header_size = 100000000ULL;
@@ -96,7 +95,8 @@ struct tensor_view {
     /// Number of elements (product of the shape; 1 for a scalar).
     std::int64_t numel() const noexcept {
         std::int64_t n = 1;
-        for (auto d : shape) n *= d;
+        for (auto d : shape)
+            n *= d;
         return n;
     }
     /// Typed pointer to the bytes (no alignment guarantee beyond what the file gives).
@@ -132,19 +132,45 @@ inline std::vector<float> to_f32(const tensor_view& t) {
     };
     for (std::size_t i = 0; i < n; ++i) {
         switch (t.type) {
-        case dtype::boolean: out[i] = p[i] ? 1.0f : 0.0f; break;
-        case dtype::u8: out[i] = static_cast<float>(p[i]); break;
-        case dtype::i8: out[i] = static_cast<float>(load(std::int8_t{}, i)); break;
-        case dtype::i16: out[i] = static_cast<float>(load(std::int16_t{}, i)); break;
-        case dtype::u16: out[i] = static_cast<float>(load(std::uint16_t{}, i)); break;
-        case dtype::f16: out[i] = f16_to_f32(load(std::uint16_t{}, i)); break;
-        case dtype::bf16: out[i] = bf16_to_f32(load(std::uint16_t{}, i)); break;
-        case dtype::i32: out[i] = static_cast<float>(load(std::int32_t{}, i)); break;
-        case dtype::u32: out[i] = static_cast<float>(load(std::uint32_t{}, i)); break;
-        case dtype::f32: out[i] = load(float{}, i); break;
-        case dtype::f64: out[i] = static_cast<float>(load(double{}, i)); break;
-        case dtype::i64: out[i] = static_cast<float>(load(std::int64_t{}, i)); break;
-        case dtype::u64: out[i] = static_cast<float>(load(std::uint64_t{}, i)); break;
+        case dtype::boolean:
+            out[i] = p[i] ? 1.0f : 0.0f;
+            break;
+        case dtype::u8:
+            out[i] = static_cast<float>(p[i]);
+            break;
+        case dtype::i8:
+            out[i] = static_cast<float>(load(std::int8_t{}, i));
+            break;
+        case dtype::i16:
+            out[i] = static_cast<float>(load(std::int16_t{}, i));
+            break;
+        case dtype::u16:
+            out[i] = static_cast<float>(load(std::uint16_t{}, i));
+            break;
+        case dtype::f16:
+            out[i] = f16_to_f32(load(std::uint16_t{}, i));
+            break;
+        case dtype::bf16:
+            out[i] = bf16_to_f32(load(std::uint16_t{}, i));
+            break;
+        case dtype::i32:
+            out[i] = static_cast<float>(load(std::int32_t{}, i));
+            break;
+        case dtype::u32:
+            out[i] = static_cast<float>(load(std::uint32_t{}, i));
+            break;
+        case dtype::f32:
+            out[i] = load(float{}, i);
+            break;
+        case dtype::f64:
+            out[i] = static_cast<float>(load(double{}, i));
+            break;
+        case dtype::i64:
+            out[i] = static_cast<float>(load(std::int64_t{}, i));
+            break;
+        case dtype::u64:
+            out[i] = static_cast<float>(load(std::uint64_t{}, i));
+            break;
         default:
             RSCOVLM_THROW(io_error, "safetensors_unsupported_dtype",
                           "tensor '" + t.name + "': cannot convert dtype " + std::string(dtype_name(t.type)) +
@@ -158,7 +184,7 @@ namespace detail {
 
 /// Read-only bytes of a file: memory-mapped on POSIX, read into memory elsewhere.
 class mapped_file {
-  public:
+public:
     mapped_file() = default;
     mapped_file(const mapped_file&) = delete;
     mapped_file& operator=(const mapped_file&) = delete;
@@ -213,10 +239,14 @@ class mapped_file {
         return f;
     }
 
-    const std::uint8_t* data() const noexcept { return m_data; }
-    std::size_t size() const noexcept { return m_size; }
+    const std::uint8_t* data() const noexcept {
+        return m_data;
+    }
+    std::size_t size() const noexcept {
+        return m_size;
+    }
 
-  private:
+private:
     void* m_map = nullptr;
     std::vector<std::uint8_t> m_buffer;
     const std::uint8_t* m_data = nullptr;
@@ -241,7 +271,7 @@ inline bool to_u64(const nlohmann::json& j, std::uint64_t& out) {
 
 /// One `.safetensors` file, validated on open; tensor views stay valid while the file object lives.
 class file {
-  public:
+public:
     /// Memory-maps and validates `path`.
     static file open(const std::string& path) { return file(detail::mapped_file::open(path), path); }
     /// Non-throwing `open`.
@@ -262,7 +292,8 @@ class file {
     std::vector<std::string> names() const {
         std::vector<std::string> out;
         out.reserve(m_infos.size());
-        for (const auto& i : m_infos) out.push_back(i.name);
+        for (const auto& i : m_infos)
+            out.push_back(i.name);
         return out;
     }
     /// Header entries in data order.
@@ -285,14 +316,16 @@ class file {
     std::vector<tensor_view> tensors() const {
         std::vector<tensor_view> out;
         out.reserve(m_infos.size());
-        for (const auto& i : m_infos) out.push_back(view_of(i));
+        for (const auto& i : m_infos)
+            out.push_back(view_of(i));
         return out;
     }
     /// Bytes of the data section.
     std::uint64_t data_size() const noexcept { return m_data_size; }
 
-  private:
-    file(std::shared_ptr<detail::mapped_file> bytes, std::string path) : m_bytes(std::move(bytes)), m_path(std::move(path)) {
+private:
+    file(std::shared_ptr<detail::mapped_file> bytes, std::string path)
+        : m_bytes(std::move(bytes)), m_path(std::move(path)) {
         parse();
     }
 
@@ -316,28 +349,35 @@ class file {
     void parse() {
         const std::size_t total = m_bytes->size();
         const std::uint8_t* p = m_bytes->data();
-        if (total < 8) fail("safetensors_truncated", "file has " + std::to_string(total) + " bytes, fewer than the 8-byte header length");
+        if (total < 8)
+            fail("safetensors_truncated",
+                 "file has " + std::to_string(total) + " bytes, fewer than the 8-byte header length");
         std::uint64_t n = 0;
-        for (int i = 7; i >= 0; --i) n = (n << 8) | p[i];
+        for (int i = 7; i >= 0; --i)
+            n = (n << 8) | p[i];
         if (n > detail::max_header_size)
             fail("safetensors_header_size", "header length " + std::to_string(n) + " exceeds the 100000000-byte limit");
         if (n > total - 8)
-            fail("safetensors_truncated",
-                 "header length " + std::to_string(n) + " exceeds the " + std::to_string(total - 8) + " bytes after it");
+            fail("safetensors_truncated", "header length " + std::to_string(n) + " exceeds the " +
+                                              std::to_string(total - 8) + " bytes after it");
         if (n == 0 || p[8] != '{') fail("safetensors_bad_header", "header does not start with '{'");
         const char* hb = reinterpret_cast<const char*>(p + 8);
         // The format allows only spaces (0x20) as trailing padding (nlohmann, like serde_json, would
         // also take tabs and newlines): the last non-space byte must close the header object.
         std::size_t hn = static_cast<std::size_t>(n);
-        while (hn > 0 && hb[hn - 1] == ' ') --hn;
+        while (hn > 0 && hb[hn - 1] == ' ')
+            --hn;
         if (hn == 0 || hb[hn - 1] != '}')
             fail("safetensors_bad_header", "header is not a JSON object followed only by space (0x20) padding");
         // Duplicate keys are not allowed by the format (a JSON parser would silently keep one).
         std::vector<std::set<std::string>> keys;
         std::string duplicate;
-        nlohmann::json::parser_callback_t on_event = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-            if (ev == nlohmann::json::parse_event_t::object_start) keys.emplace_back();
-            else if (ev == nlohmann::json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+        nlohmann::json::parser_callback_t on_event = [&](int, nlohmann::json::parse_event_t ev,
+                                                         nlohmann::json& parsed) {
+            if (ev == nlohmann::json::parse_event_t::object_start)
+                keys.emplace_back();
+            else if (ev == nlohmann::json::parse_event_t::object_end && !keys.empty())
+                keys.pop_back();
             else if (ev == nlohmann::json::parse_event_t::key && !keys.empty() && parsed.is_string() &&
                      !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
                 duplicate = parsed.get<std::string>();
@@ -369,11 +409,13 @@ class file {
             if (dt == e.end() || sh == e.end() || off == e.end())
                 fail("safetensors_bad_entry", "tensor '" + name + "' lacks dtype, shape or data_offsets");
             if (e.size() != 3)
-                fail("safetensors_bad_entry", "tensor '" + name + "' has keys other than dtype, shape and data_offsets");
+                fail("safetensors_bad_entry",
+                     "tensor '" + name + "' has keys other than dtype, shape and data_offsets");
             if (name.empty()) fail("safetensors_bad_entry", "a tensor has an empty name");
             if (!dt->is_string()) fail("safetensors_bad_entry", "tensor '" + name + "': dtype is not a string");
             auto type = parse_dtype(dt->get<std::string>());
-            if (!type) fail("safetensors_bad_dtype", "tensor '" + name + "': unknown dtype '" + dt->get<std::string>() + "'");
+            if (!type)
+                fail("safetensors_bad_dtype", "tensor '" + name + "': unknown dtype '" + dt->get<std::string>() + "'");
             tensor_info info;
             info.name = name;
             info.type = *type;
@@ -382,8 +424,10 @@ class file {
             for (const auto& d : *sh) {
                 std::uint64_t v = 0;
                 if (!detail::to_u64(d, v) || v > (1ULL << 48))
-                    fail("safetensors_bad_entry", "tensor '" + name + "': shape holds a non-integer or out-of-range dimension");
-                if (v != 0 && numel > (~0ULL) / v) fail("safetensors_bad_entry", "tensor '" + name + "': element count overflows");
+                    fail("safetensors_bad_entry",
+                         "tensor '" + name + "': shape holds a non-integer or out-of-range dimension");
+                if (v != 0 && numel > (~0ULL) / v)
+                    fail("safetensors_bad_entry", "tensor '" + name + "': element count overflows");
                 numel *= v;
                 info.shape.push_back(static_cast<std::int64_t>(v));
             }
@@ -391,8 +435,8 @@ class file {
                 !detail::to_u64((*off)[1], info.end))
                 fail("safetensors_bad_entry", "tensor '" + name + "': data_offsets is not [begin, end]");
             if (info.end < info.begin || info.end > m_data_size)
-                fail("safetensors_bad_offsets", "tensor '" + name + "': data_offsets [" + std::to_string(info.begin) + ", " +
-                                                    std::to_string(info.end) + "] outside the " +
+                fail("safetensors_bad_offsets", "tensor '" + name + "': data_offsets [" + std::to_string(info.begin) +
+                                                    ", " + std::to_string(info.end) + "] outside the " +
                                                     std::to_string(m_data_size) + "-byte data section");
             const std::uint64_t es = dtype_size(info.type);
             if (numel > (~0ULL) / es || numel * es != info.end - info.begin)
@@ -407,14 +451,15 @@ class file {
         std::uint64_t cursor = 0;
         for (std::size_t i = 0; i < m_infos.size(); ++i) {
             if (m_infos[i].begin != cursor)
-                fail("safetensors_bad_offsets", "tensor '" + m_infos[i].name + "' starts at " + std::to_string(m_infos[i].begin) +
-                                                    ", expected " + std::to_string(cursor) + " (overlap or hole)");
+                fail("safetensors_bad_offsets", "tensor '" + m_infos[i].name + "' starts at " +
+                                                    std::to_string(m_infos[i].begin) + ", expected " +
+                                                    std::to_string(cursor) + " (overlap or hole)");
             cursor = m_infos[i].end;
             m_index[m_infos[i].name] = i;
         }
         if (cursor != m_data_size)
-            fail("safetensors_bad_offsets", "tensors cover " + std::to_string(cursor) + " bytes but the data section has " +
-                                                std::to_string(m_data_size));
+            fail("safetensors_bad_offsets", "tensors cover " + std::to_string(cursor) +
+                                                " bytes but the data section has " + std::to_string(m_data_size));
     }
 
     std::shared_ptr<detail::mapped_file> m_bytes;
@@ -428,7 +473,7 @@ class file {
 
 /// A checkpoint: a single `.safetensors` file or a set of shards listed by `model.safetensors.index.json`.
 class checkpoint {
-  public:
+public:
     /// Opens a directory (index json when present, else `model.safetensors`, else the single
     /// `*.safetensors` file it holds), an index json, or one `.safetensors` file.
     static checkpoint open(const std::string& path) {
@@ -467,7 +512,8 @@ class checkpoint {
     std::vector<std::string> names() const {
         std::vector<std::string> out;
         out.reserve(m_where.size());
-        for (const auto& kv : m_where) out.push_back(kv.first);
+        for (const auto& kv : m_where)
+            out.push_back(kv.first);
         return out;
     }
     /// True when some shard holds `name`.
@@ -481,15 +527,17 @@ class checkpoint {
     /// Sum of the data sections of all shards, in bytes.
     std::uint64_t total_bytes() const noexcept {
         std::uint64_t s = 0;
-        for (const auto& f : m_files) s += f.data_size();
+        for (const auto& f : m_files)
+            s += f.data_size();
         return s;
     }
 
-  private:
+private:
     std::size_t shard_of(std::string_view name) const {
         auto it = m_where.find(std::string(name));
         if (it == m_where.end())
-            RSCOVLM_THROW(io_error, "safetensors_missing_tensor", "checkpoint has no tensor '" + std::string(name) + "'");
+            RSCOVLM_THROW(io_error, "safetensors_missing_tensor",
+                          "checkpoint has no tensor '" + std::string(name) + "'");
         return it->second;
     }
 
@@ -507,7 +555,8 @@ class checkpoint {
     // Hugging Face `model.safetensors.index.json`: {"metadata": {...}, "weight_map": {tensor: shard file}}.
     void load_index(const std::string& index_path) {
         namespace fs = std::filesystem;
-        const std::string text = ::rscovlm::detail::py::read_file_or_throw(index_path, "safetensors_open", "cannot open index '" + index_path + "'");
+        const std::string text = ::rscovlm::detail::py::read_file_or_throw(index_path, "safetensors_open",
+                                                                           "cannot open index '" + index_path + "'");
         nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
         if (j.is_discarded() || !j.is_object())
             RSCOVLM_THROW(io_error, "safetensors_bad_index", "'" + index_path + "' is not a JSON object");
@@ -523,7 +572,8 @@ class checkpoint {
             if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos ||
                 shard == "." || shard == "..")
                 RSCOVLM_THROW(io_error, "safetensors_bad_index",
-                              "'" + index_path + "': shard name '" + shard + "' of tensor '" + it.key() + "' is not a plain file name");
+                              "'" + index_path + "': shard name '" + shard + "' of tensor '" + it.key() +
+                                  "' is not a plain file name");
             by_file[shard].insert(it.key());
         }
         const fs::path dir = fs::path(index_path).parent_path();
@@ -545,9 +595,9 @@ class checkpoint {
 // ---------------------------------------------------------------------------------------------------
 
 /// Serialises tensors into safetensors bytes. Mirrors the Rust crate's `serialize`: tensors ordered by
-/// dtype (the crate's `Dtype` order, descending: alignment first) then name, data laid out contiguously, the JSON header padded with
-/// spaces so the data section starts at a multiple of 8. Raises io_error "safetensors_bad_tensor" for a
-/// duplicate/empty name or a byte size that does not match the shape.
+/// dtype (the crate's `Dtype` order, descending: alignment first) then name, data laid out contiguously, the JSON
+/// header padded with spaces so the data section starts at a multiple of 8. Raises io_error "safetensors_bad_tensor"
+/// for a duplicate/empty name or a byte size that does not match the shape.
 inline std::vector<std::uint8_t> serialize(const std::vector<tensor_view>& tensors,
                                            const std::map<std::string, std::string>& metadata = {}) {
     std::vector<const tensor_view*> order;
@@ -560,13 +610,14 @@ inline std::vector<std::uint8_t> serialize(const std::vector<tensor_view>& tenso
             RSCOVLM_THROW(io_error, "safetensors_bad_tensor", "duplicate tensor name '" + t.name + "'");
         std::uint64_t numel = 1;
         for (auto d : t.shape) {
-            if (d < 0) RSCOVLM_THROW(io_error, "safetensors_bad_tensor", "tensor '" + t.name + "' has a negative dimension");
+            if (d < 0)
+                RSCOVLM_THROW(io_error, "safetensors_bad_tensor", "tensor '" + t.name + "' has a negative dimension");
             numel *= static_cast<std::uint64_t>(d);
         }
         if (numel * dtype_size(t.type) != t.size_bytes)
             RSCOVLM_THROW(io_error, "safetensors_bad_tensor",
-                          "tensor '" + t.name + "': " + std::to_string(t.size_bytes) + " bytes for " + std::to_string(numel) +
-                              " elements of " + std::string(dtype_name(t.type)));
+                          "tensor '" + t.name + "': " + std::to_string(t.size_bytes) + " bytes for " +
+                              std::to_string(numel) + " elements of " + std::string(dtype_name(t.type)));
         if (t.size_bytes > 0 && t.data == nullptr)
             RSCOVLM_THROW(io_error, "safetensors_bad_tensor", "tensor '" + t.name + "' has no data");
         order.push_back(&t);
@@ -580,7 +631,8 @@ inline std::vector<std::uint8_t> serialize(const std::vector<tensor_view>& tenso
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata.empty()) {
         nlohmann::ordered_json m = nlohmann::ordered_json::object();
-        for (const auto& kv : metadata) m[kv.first] = kv.second;
+        for (const auto& kv : metadata)
+            m[kv.first] = kv.second;
         header["__metadata__"] = std::move(m);
     }
     std::uint64_t offset = 0;
@@ -593,10 +645,12 @@ inline std::vector<std::uint8_t> serialize(const std::vector<tensor_view>& tenso
         offset += t->size_bytes;
     }
     std::string h = header.dump();
-    while ((8 + h.size()) % 8 != 0) h.push_back(' ');
+    while ((8 + h.size()) % 8 != 0)
+        h.push_back(' ');
     std::vector<std::uint8_t> out(8 + h.size() + offset);
     std::uint64_t n = h.size();
-    for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((n >> (8 * i)) & 0xffu);
+    for (int i = 0; i < 8; ++i)
+        out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((n >> (8 * i)) & 0xffu);
     std::memcpy(out.data() + 8, h.data(), h.size());
     std::size_t pos = 8 + h.size();
     for (const auto* t : order) {
@@ -649,7 +703,8 @@ inline std::vector<std::string> write_sharded(const std::string& dir, const std:
     for (std::size_t i = 0; i < shards.size(); ++i) {
         std::string fname = "model-" + pad5(i + 1) + "-of-" + pad5(shards.size()) + ".safetensors";
         write((fs::path(dir) / fname).string(), shards[i], metadata);
-        for (const auto& t : shards[i]) wm[t.name] = fname;
+        for (const auto& t : shards[i])
+            wm[t.name] = fname;
         names.push_back(fname);
     }
     index["weight_map"] = std::move(wm);

@@ -56,7 +56,9 @@ inline int tiff_collect_message(TIFF*, void* user, const char* module, const cha
     if (s) *s = (module ? std::string(module) + ": " : std::string()) + buf;
     return 1; // handled: nothing printed
 }
-inline int tiff_ignore_message(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+inline int tiff_ignore_message(TIFF*, void*, const char*, const char*, va_list) {
+    return 1;
+}
 struct tiff_closer {
     void operator()(TIFF* t) const noexcept {
         if (t) TIFFClose(t);
@@ -66,7 +68,7 @@ struct tiff_closer {
 
 /// A windowed image source over a TIFF/BigTIFF file.
 class tiff_source : public zoom::image_source {
-  public:
+public:
     /// Opens `path` (first IFD). Raises io_error ("open_failed", "unsupported_tiff") or
     /// limit_error ("image_too_large").
     explicit tiff_source(const std::string& path, tiff_options options = {}) : m_path(path), m_opt(options) {
@@ -87,19 +89,37 @@ class tiff_source : public zoom::image_source {
     tiff_source(const tiff_source&) = delete;
     tiff_source& operator=(const tiff_source&) = delete;
 
-    int width() const override { return m_w; }
-    int height() const override { return m_h; }
+    int width() const override {
+        return m_w;
+    }
+    int height() const override {
+        return m_h;
+    }
     /// True for a tiled file, false for a striped one.
-    bool tiled() const noexcept { return m_tiled; }
+    bool tiled() const noexcept {
+        return m_tiled;
+    }
     /// Tile (or strip) size in pixels.
-    int block_width() const noexcept { return m_bw; }
-    int block_height() const noexcept { return m_bh; }
+    int block_width() const noexcept {
+        return m_bw;
+    }
+    int block_height() const noexcept {
+        return m_bh;
+    }
     /// Number of tiles (strips) per row and column.
-    int blocks_across() const noexcept { return m_nbx; }
-    int blocks_down() const noexcept { return m_nby; }
+    int blocks_across() const noexcept {
+        return m_nbx;
+    }
+    int blocks_down() const noexcept {
+        return m_nby;
+    }
     /// Decoder counters.
-    const tiff_stats& stats() const noexcept { return m_stats; }
-    void reset_stats() { m_stats = tiff_stats{}; }
+    const tiff_stats& stats() const noexcept {
+        return m_stats;
+    }
+    void reset_stats() {
+        m_stats = tiff_stats{};
+    }
     /// Drops every cached block.
     void clear_cache() {
         m_cache.clear();
@@ -112,8 +132,8 @@ class tiff_source : public zoom::image_source {
             RSCOVLM_THROW(zoom_error, "bad_window", "read: inverted window in '" + m_path + "'");
         if (m_opt.max_region_pixels && static_cast<std::uint64_t>(box.area()) > m_opt.max_region_pixels)
             RSCOVLM_THROW(limit_error, "region_too_large",
-                          "window " + std::to_string(box.width()) + "x" + std::to_string(box.height()) + " of '" + m_path +
-                              "' exceeds max_region_pixels " + std::to_string(m_opt.max_region_pixels));
+                          "window " + std::to_string(box.width()) + "x" + std::to_string(box.height()) + " of '" +
+                              m_path + "' exceeds max_region_pixels " + std::to_string(m_opt.max_region_pixels));
         image out(box.width(), box.height(), 3);
         const int x0 = std::max(box.x0, 0), x1 = std::min(box.x1, m_w);
         const int y0 = std::max(box.y0, 0), y1 = std::min(box.y1, m_h);
@@ -128,7 +148,8 @@ class tiff_source : public zoom::image_source {
                 for (int y = cy0; y < cy1; ++y) {
                     const std::uint8_t* s =
                         blk.data() + (static_cast<std::size_t>(y - by0) * static_cast<std::size_t>(m_bw) +
-                                      static_cast<std::size_t>(cx0 - bx0)) * 3;
+                                      static_cast<std::size_t>(cx0 - bx0)) *
+                                         3;
                     std::copy(s, s + len, out.row(y - box.y0) + static_cast<std::size_t>(cx0 - box.x0) * 3);
                 }
             }
@@ -136,12 +157,16 @@ class tiff_source : public zoom::image_source {
         return out;
     }
 
-  protected:
+protected:
     // Bands aligned to whole tile rows (at least 256 rows) so every block is decoded once per pass.
-    int band_rows() const override { return m_bh * std::max(1, (256 + m_bh - 1) / m_bh); }
+    int band_rows() const override {
+        return m_bh * std::max(1, (256 + m_bh - 1) / m_bh);
+    }
 
-  private:
-    std::string last_error_suffix() const { return m_last_error.empty() ? std::string() : ": " + m_last_error; }
+private:
+    std::string last_error_suffix() const {
+        return m_last_error.empty() ? std::string() : ": " + m_last_error;
+    }
     [[noreturn]] void unsupported(const std::string& what) const {
         RSCOVLM_THROW(io_error, "unsupported_tiff", "TIFF '" + m_path + "': " + what);
     }
@@ -179,7 +204,8 @@ class tiff_source : public zoom::image_source {
             m_photometric = PHOTOMETRIC_RGB;
         } else if (photometric == PHOTOMETRIC_PALETTE) {
             std::uint16_t *r = nullptr, *g = nullptr, *b = nullptr;
-            if (spp != 1 || !TIFFGetField(m_tif, TIFFTAG_COLORMAP, &r, &g, &b)) unsupported("palette without colour map");
+            if (spp != 1 || !TIFFGetField(m_tif, TIFFTAG_COLORMAP, &r, &g, &b))
+                unsupported("palette without colour map");
             m_palette.resize(256 * 3);
             for (int i = 0; i < 256; ++i) {
                 // Pillow TiffImagePlugin: palette entries are value // 256.
@@ -233,8 +259,8 @@ class tiff_source : public zoom::image_source {
             std::fill(raw.begin(), raw.end(), 0);
             tmsize_t got;
             if (m_tiled) {
-                ttile_t t = TIFFComputeTile(m_tif, static_cast<std::uint32_t>(bx * m_bw), static_cast<std::uint32_t>(by * m_bh),
-                                            0, static_cast<tsample_t>(p));
+                ttile_t t = TIFFComputeTile(m_tif, static_cast<std::uint32_t>(bx * m_bw),
+                                            static_cast<std::uint32_t>(by * m_bh), 0, static_cast<tsample_t>(p));
                 got = TIFFReadEncodedTile(m_tif, t, raw.data(), static_cast<tmsize_t>(raw.size()));
             } else {
                 tstrip_t s = TIFFComputeStrip(m_tif, static_cast<std::uint32_t>(by * m_bh), static_cast<tsample_t>(p));
@@ -246,9 +272,11 @@ class tiff_source : public zoom::image_source {
                                   std::to_string(index) + last_error_suffix());
             const std::size_t n = std::min(npx, raw.size() / static_cast<std::size_t>(per_plane));
             if (m_separate) {
-                for (std::size_t i = 0; i < n; ++i) px[i * static_cast<std::size_t>(m_spp) + static_cast<std::size_t>(p)] = raw[i];
+                for (std::size_t i = 0; i < n; ++i)
+                    px[i * static_cast<std::size_t>(m_spp) + static_cast<std::size_t>(p)] = raw[i];
             } else {
-                std::copy(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(n * static_cast<std::size_t>(m_spp)), px.begin());
+                std::copy(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(n * static_cast<std::size_t>(m_spp)),
+                          px.begin());
             }
         }
         ++m_stats.blocks_decoded;
@@ -277,7 +305,8 @@ class tiff_source : public zoom::image_source {
                     d[2] = s[2];
                 }
             } else {
-                const std::uint8_t v = m_photometric == PHOTOMETRIC_MINISWHITE ? static_cast<std::uint8_t>(255 - s[0]) : s[0];
+                const std::uint8_t v =
+                    m_photometric == PHOTOMETRIC_MINISWHITE ? static_cast<std::uint8_t>(255 - s[0]) : s[0];
                 d[0] = d[1] = d[2] = v;
             }
         }

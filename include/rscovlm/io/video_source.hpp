@@ -26,8 +26,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -61,10 +61,14 @@ inline bool is_frame_ext(const std::string& e) {
     return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".tga";
 }
 
-inline bool is_list_ext(const std::string& e) { return e == ".txt" || e == ".list" || e == ".lst"; }
+inline bool is_list_ext(const std::string& e) {
+    return e == ".txt" || e == ".list" || e == ".lst";
+}
 
 /// Strips ASCII whitespace (`bytes.strip()`; the frame-list format is ASCII).
-inline std::string trim(std::string_view s) { return std::string(::rscovlm::detail::py::strip_ascii(s)); }
+inline std::string trim(std::string_view s) {
+    return std::string(::rscovlm::detail::py::strip_ascii(s));
+}
 
 // "# fps = 29.97" / "#fps=30" -> 29.97; nullopt for other comments; throws on a malformed fps value.
 inline std::optional<double> parse_fps_comment(const std::string& line, const std::string& where) {
@@ -83,7 +87,7 @@ inline std::optional<double> parse_fps_comment(const std::string& line, const st
     return v;
 }
 
-}  // namespace video_source_detail
+} // namespace video_source_detail
 
 /// \brief Opens a frame directory or frame list file (see the file comment).
 ///
@@ -95,8 +99,7 @@ inline frame_source open_frame_source(const std::string& path) {
     std::error_code ec;
     const fs::path p(path);
     const auto st = fs::status(p, ec);
-    if (ec || !fs::exists(st))
-        RSCOVLM_THROW(io_error, "not_found", "video source '" + path + "' does not exist");
+    if (ec || !fs::exists(st)) RSCOVLM_THROW(io_error, "not_found", "video source '" + path + "' does not exist");
     frame_source src;
     src.origin = path;
     if (fs::is_directory(st)) {
@@ -104,26 +107,31 @@ inline frame_source open_frame_source(const std::string& path) {
         for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
             const fs::path& e = it->path();
             std::error_code ec2;
-            if (fs::is_regular_file(it->status(ec2)) && video_source_detail::is_frame_ext(video_source_detail::lower_ext(e)))
+            if (fs::is_regular_file(it->status(ec2)) &&
+                video_source_detail::is_frame_ext(video_source_detail::lower_ext(e)))
                 names.push_back(e.filename().string());
             else
                 ++src.skipped;
         }
-        if (ec) RSCOVLM_THROW(io_error, "not_found", "cannot list video frame directory '" + path + "': " + ec.message());
+        if (ec)
+            RSCOVLM_THROW(io_error, "not_found", "cannot list video frame directory '" + path + "': " + ec.message());
         std::sort(names.begin(), names.end());
-        for (const auto& n : names) src.files.push_back((p / n).string());
+        for (const auto& n : names)
+            src.files.push_back((p / n).string());
         if (src.files.empty())
             RSCOVLM_THROW(io_error, "empty_video",
-                          "video frame directory '" + path + "' holds no PNG/JPEG/BMP/TGA frames (" + std::to_string(src.skipped) +
-                              " other entries)");
+                          "video frame directory '" + path + "' holds no PNG/JPEG/BMP/TGA frames (" +
+                              std::to_string(src.skipped) + " other entries)");
         return src;
     }
     const std::string ext = video_source_detail::lower_ext(p);
     if (!video_source_detail::is_list_ext(ext))
-        RSCOVLM_THROW(io_error, "video_file_unsupported",
-                      "'" + path + "' is not a frame directory or frame list (.txt/.list/.lst); decoding video files (mp4, mkv, " +
-                          "webm, ...) needs libavcodec, which rscovlm does not link: extract the frames first (ffmpeg -i " +
-                          "VIDEO DIR/%06d.png) and pass the directory with its fps");
+        RSCOVLM_THROW(
+            io_error, "video_file_unsupported",
+            "'" + path +
+                "' is not a frame directory or frame list (.txt/.list/.lst); decoding video files (mp4, mkv, " +
+                "webm, ...) needs libavcodec, which rscovlm does not link: extract the frames first (ffmpeg -i " +
+                "VIDEO DIR/%06d.png) and pass the directory with its fps");
     std::ifstream in(p);
     if (!in) RSCOVLM_THROW(io_error, "bad_frame_list", "cannot read frame list '" + path + "'");
     const fs::path base = p.parent_path();
@@ -167,28 +175,30 @@ inline image load_frame(const frame_source& src, std::size_t i, const load_optio
     auto r = try_load_image(src.files[i], lo);
     if (!r.ok())
         RSCOVLM_THROW(io_error, "unreadable_frame",
-                      "video '" + src.origin + "': frame " + std::to_string(i) + " ('" + src.files[i] + "') cannot be read: " +
-                          r.error().what());
+                      "video '" + src.origin + "': frame " + std::to_string(i) + " ('" + src.files[i] +
+                          "') cannot be read: " + r.error().what());
     return std::move(r.value());
 }
 
-inline std::vector<image> load_frames(const frame_source& src, const std::vector<std::size_t>& which, const load_options& lo,
-                                      int threads) {
+inline std::vector<image> load_frames(const frame_source& src, const std::vector<std::size_t>& which,
+                                      const load_options& lo, int threads) {
     std::vector<image> out(which.size());
     std::vector<error_info> errs(which.size());
     imaging::parallel_for(which.size(), threads, [&](std::size_t a, std::size_t b) {
         for (std::size_t k = a; k < b; ++k) {
             auto r = try_call([&] { return load_frame(src, which[k], lo); });
-            if (r.ok()) out[k] = std::move(r.value());
-            else errs[k] = r.error();
+            if (r.ok())
+                out[k] = std::move(r.value());
+            else
+                errs[k] = r.error();
         }
     });
     for (const auto& e : errs)
-        if (!e.id.empty()) result<int>(e).value();  // the first failing frame, in order, with its id
+        if (!e.id.empty()) result<int>(e).value(); // the first failing frame, in order, with its id
     return out;
 }
 
-}  // namespace video_source_detail
+} // namespace video_source_detail
 
 /// \brief Loads and preprocesses a video from a frame source.
 ///
@@ -203,33 +213,37 @@ inline resolution::video_result load_video(const frame_source& src, const video_
     const int threads = o.video.threads;
     if (o.input == resolution::video_input::frame_list) {
         std::vector<std::size_t> all(src.files.size());
-        for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+        for (std::size_t i = 0; i < all.size(); ++i)
+            all[i] = i;
         load_options lo = o.load;
-        lo.to_rgb = false;  // fetch_image's to_rgb runs in preprocess_frame_list
+        lo.to_rgb = false; // fetch_image's to_rgb runs in preprocess_frame_list
         const std::vector<image> frames = video_source_detail::load_frames(src, all, lo, threads);
         return resolution::preprocess_frame_list(frames, o.video);
     }
     const std::optional<double> fps = o.source_fps ? o.source_fps : src.fps;
     if (!fps || !(*fps > 0) || !std::isfinite(*fps))
-        RSCOVLM_THROW(io_error, "bad_fps", "video '" + src.origin + "': a decoded video needs a positive source fps (none was given)");
+        RSCOVLM_THROW(io_error, "bad_fps",
+                      "video '" + src.origin + "': a decoded video needs a positive source fps (none was given)");
     // Probe every frame header: a decoded video has one frame size.
     image_info first{};
     for (std::size_t i = 0; i < src.files.size(); ++i) {
         auto r = try_probe_image(src.files[i]);
         if (!r.ok())
             RSCOVLM_THROW(io_error, "unreadable_frame",
-                          "video '" + src.origin + "': frame " + std::to_string(i) + " ('" + src.files[i] + "') cannot be read: " +
-                              r.error().what());
-        if (i == 0) first = r.value();
+                          "video '" + src.origin + "': frame " + std::to_string(i) + " ('" + src.files[i] +
+                              "') cannot be read: " + r.error().what());
+        if (i == 0)
+            first = r.value();
         else if (r.value().width != first.width || r.value().height != first.height)
             RSCOVLM_THROW(io_error, "mixed_frame_sizes",
                           "video '" + src.origin + "': frame " + std::to_string(i) + " ('" + src.files[i] + "') is " +
-                              std::to_string(r.value().width) + "x" + std::to_string(r.value().height) + " but frame 0 is " +
-                              std::to_string(first.width) + "x" + std::to_string(first.height));
+                              std::to_string(r.value().width) + "x" + std::to_string(r.value().height) +
+                              " but frame 0 is " + std::to_string(first.width) + "x" + std::to_string(first.height));
     }
     const resolution::video_sampling s = resolution::plan_video_sampling(src.total_frames(), *fps, o.video);
     std::vector<std::size_t> which(s.frame_indices.size());
-    for (std::size_t i = 0; i < which.size(); ++i) which[i] = static_cast<std::size_t>(s.frame_indices[i]);
+    for (std::size_t i = 0; i < which.size(); ++i)
+        which[i] = static_cast<std::size_t>(s.frame_indices[i]);
     load_options lo = o.load;
     lo.to_rgb = true;
     const std::vector<image> frames = video_source_detail::load_frames(src, which, lo, threads);
@@ -246,4 +260,4 @@ inline result<resolution::video_result> try_load_video(const std::string& path, 
     return try_call([&] { return load_video(path, o); });
 }
 
-}  // namespace rscovlm::io
+} // namespace rscovlm::io

@@ -6,9 +6,9 @@
 /// HRSC2016 (`<HRSC_Object>` with `mbox_cx mbox_cy mbox_w mbox_h mbox_ang`, radians).
 /// Malformed files raise data_error naming the file and the line.
 
-#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/data/detail/pyformat.hpp>
 #include <rscovlm/data/records.hpp>
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
 
@@ -51,7 +51,9 @@ inline double xml_number(const tinyxml2::XMLElement* parent, const char* name, c
 
 inline int xml_dimension(const tinyxml2::XMLElement* parent, const char* name, const std::string& path) {
     const double v = xml_number(parent, name, path);
-    if (!(v >= 1 && v <= 1073741824.0)) xml_fail(path, xml_child(parent, name)->GetLineNum(), std::string("<") + name + "> must be a positive image size");
+    if (!(v >= 1 && v <= 1073741824.0))
+        xml_fail(path, xml_child(parent, name)->GetLineNum(),
+                 std::string("<") + name + "> must be a positive image size");
     return static_cast<int>(v);
 }
 
@@ -81,19 +83,23 @@ inline geometry::hbox polygon_box(const std::vector<double>& p) {
                           static_cast<double>(::rscovlm::detail::py::int_trunc(y0 + (y1 - y0)))};
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Parses one XML annotation (text in memory; `path` names it in errors). The image path is
 /// `data_path/<filename>`; `fallback_image` is used when the file names none.
-inline data::detection_record parse_xml_annotation(const std::string& text, const std::string& path, const std::string& data_path,
+inline data::detection_record parse_xml_annotation(const std::string& text, const std::string& path,
+                                                   const std::string& data_path,
                                                    const std::string& fallback_image = {}) {
     tinyxml2::XMLDocument doc;
     if (doc.Parse(text.c_str(), text.size()) != tinyxml2::XML_SUCCESS)
-        detail::xml_fail(path, doc.ErrorLineNum(), std::string("invalid XML: ") + (doc.ErrorStr() ? doc.ErrorStr() : "?"));
+        detail::xml_fail(path, doc.ErrorLineNum(),
+                         std::string("invalid XML: ") + (doc.ErrorStr() ? doc.ErrorStr() : "?"));
     const tinyxml2::XMLElement* root = doc.RootElement();
     if (!root) detail::xml_fail(path, 1, "empty document");
     data::detection_record r;
-    auto join = [&](const std::string& f) { return data_path.empty() ? f : (data_path.back() == '/' ? data_path + f : data_path + "/" + f); };
+    auto join = [&](const std::string& f) {
+        return data_path.empty() ? f : (data_path.back() == '/' ? data_path + f : data_path + "/" + f);
+    };
     if (std::string(root->Name()) == "HRSC_Image") {
         r.width = detail::xml_dimension(root, "Img_SizeWidth", path);
         r.height = detail::xml_dimension(root, "Img_SizeHeight", path);
@@ -102,11 +108,13 @@ inline data::detection_record parse_xml_annotation(const std::string& text, cons
         if (!name.empty() && !fmt.empty()) name += "." + fmt;
         r.image = join(name.empty() ? fallback_image : name);
         const tinyxml2::XMLElement* objs = detail::xml_child(root, "HRSC_Objects");
-        for (const tinyxml2::XMLElement* o = detail::xml_child(objs, "HRSC_Object"); o; o = o->NextSiblingElement("HRSC_Object")) {
+        for (const tinyxml2::XMLElement* o = detail::xml_child(objs, "HRSC_Object"); o;
+             o = o->NextSiblingElement("HRSC_Object")) {
             data::det_instance inst;
-            inst.polygon = detail::rotated_corners(detail::xml_number(o, "mbox_cx", path), detail::xml_number(o, "mbox_cy", path),
-                                                   detail::xml_number(o, "mbox_w", path), detail::xml_number(o, "mbox_h", path),
-                                                   detail::xml_number(o, "mbox_ang", path));
+            inst.polygon =
+                detail::rotated_corners(detail::xml_number(o, "mbox_cx", path), detail::xml_number(o, "mbox_cy", path),
+                                        detail::xml_number(o, "mbox_w", path), detail::xml_number(o, "mbox_h", path),
+                                        detail::xml_number(o, "mbox_ang", path));
             inst.bbox = detail::polygon_box(inst.polygon);
             inst.label = "ship";
             const std::string diff = detail::xml_text(detail::xml_child(o, "difficult"));
@@ -120,7 +128,8 @@ inline data::detection_record parse_xml_annotation(const std::string& text, cons
         r.height = detail::xml_dimension(size, "height", path);
         const std::string name = detail::xml_text(detail::xml_child(root, "filename"));
         r.image = join(name.empty() ? fallback_image : name);
-        for (const tinyxml2::XMLElement* o = detail::xml_child(root, "object"); o; o = o->NextSiblingElement("object")) {
+        for (const tinyxml2::XMLElement* o = detail::xml_child(root, "object"); o;
+             o = o->NextSiblingElement("object")) {
             data::det_instance inst;
             inst.label = detail::xml_text(detail::xml_child(o, "name"));
             if (inst.label.empty()) detail::xml_fail(path, o->GetLineNum(), "object without <name>");
@@ -128,13 +137,14 @@ inline data::detection_record parse_xml_annotation(const std::string& text, cons
             inst.difficulty = diff == "1" ? 1 : 0;
             if (const auto* rb = detail::xml_child(o, "robndbox")) {
                 if (detail::xml_child(rb, "x_left_top")) {
-                    for (const char* k : {"x_left_top", "y_left_top", "x_right_top", "y_right_top", "x_right_bottom", "y_right_bottom",
-                                          "x_left_bottom", "y_left_bottom"})
+                    for (const char* k : {"x_left_top", "y_left_top", "x_right_top", "y_right_top", "x_right_bottom",
+                                          "y_right_bottom", "x_left_bottom", "y_left_bottom"})
                         inst.polygon.push_back(detail::xml_number(rb, k, path));
                 } else {
-                    inst.polygon = detail::rotated_corners(detail::xml_number(rb, "cx", path), detail::xml_number(rb, "cy", path),
-                                                           detail::xml_number(rb, "w", path), detail::xml_number(rb, "h", path),
-                                                           detail::xml_number(rb, "angle", path));
+                    inst.polygon =
+                        detail::rotated_corners(detail::xml_number(rb, "cx", path), detail::xml_number(rb, "cy", path),
+                                                detail::xml_number(rb, "w", path), detail::xml_number(rb, "h", path),
+                                                detail::xml_number(rb, "angle", path));
                 }
                 inst.bbox = detail::polygon_box(inst.polygon);
             } else if (const auto* bb = detail::xml_child(o, "bndbox")) {
@@ -143,7 +153,8 @@ inline data::detection_record parse_xml_annotation(const std::string& text, cons
                 inst.polygon = {x1, y1, x2, y1, x2, y2, x1, y2};
                 inst.bbox = geometry::hbox{x1, y1, x2, y2};
             } else {
-                detail::xml_fail(path, o->GetLineNum(), "object '" + inst.label + "' has neither <robndbox> nor <bndbox>");
+                detail::xml_fail(path, o->GetLineNum(),
+                                 "object '" + inst.label + "' has neither <robndbox> nor <bndbox>");
             }
             r.objects.push_back(std::move(inst));
         }
@@ -154,8 +165,9 @@ inline data::detection_record parse_xml_annotation(const std::string& text, cons
 
 /// Reads one XML annotation file.
 inline data::detection_record read_xml_annotation(const std::string& path, const std::string& data_path) {
-    const std::string text = ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open XML annotation " + path);
+    const std::string text =
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open XML annotation " + path);
     return parse_xml_annotation(text, path, data_path);
 }
 
-}  // namespace rscovlm::io
+} // namespace rscovlm::io

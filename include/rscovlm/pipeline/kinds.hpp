@@ -21,10 +21,9 @@ template <class Kind, class Catalog = typename Kind::builtin_list> struct kind_e
 };
 
 /// Every core kind, in pipeline order.
-using core_kinds = registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>,
-                                       kind_entry<resolution::kind>, kind_entry<box_codec::kind>,
-                                       kind_entry<zoom::kind>, kind_entry<eval::kind>,
-                                       kind_entry<data::reader_kind>, kind_entry<data::builder_kind>,
-                                       kind_entry<zoom::backend_kind>>;
+using core_kinds =
+    registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>, kind_entry<resolution::kind>,
+                        kind_entry<box_codec::kind>, kind_entry<zoom::kind>, kind_entry<eval::kind>,
+                        kind_entry<data::reader_kind>, kind_entry<data::builder_kind>, kind_entry<zoom::backend_kind>>;
 
 } // namespace rscovlm::pipeline

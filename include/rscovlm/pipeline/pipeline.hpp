@@ -30,10 +30,10 @@ namespace rscovlm::pipeline {
 
 /// One built component of a pipeline.
 struct component_instance {
-    std::string kind;                ///< kind name, e.g. "box_codec"
-    std::string key;                 ///< component key, e.g. "codec.quad.plain"
-    nlohmann::json params;           ///< the parameters it was built from
-    std::shared_ptr<void> instance;  ///< the object, as its kind's interface
+    std::string kind;               ///< kind name, e.g. "box_codec"
+    std::string key;                ///< component key, e.g. "codec.quad.plain"
+    nlohmann::json params;          ///< the parameters it was built from
+    std::shared_ptr<void> instance; ///< the object, as its kind's interface
 };
 
 namespace detail {
@@ -57,7 +57,8 @@ template <class... Es> struct kinds_ops<registry::type_list<Es...>> {
                               "component '" + std::string(key) + "' is a " + std::string(other) + " component, not a " +
                                   std::string(E::kind::name) + " one");
         }
-        out = std::shared_ptr<typename E::kind::interface>(registry::make<typename E::kind, typename E::catalog>(key, params));
+        out = std::shared_ptr<typename E::kind::interface>(
+            registry::make<typename E::kind, typename E::catalog>(key, params));
     }
     /// The name of the kind whose catalog holds `key`, or "".
     static std::string_view kind_of(std::string_view key) {
@@ -71,7 +72,8 @@ template <class... Es> struct kinds_ops<registry::type_list<Es...>> {
         nlohmann::json arr = nlohmann::json::array();
         (
             [&] {
-                for (auto& e : registry::describe<typename Es::kind, typename Es::catalog>()) arr.push_back(e);
+                for (auto& e : registry::describe<typename Es::kind, typename Es::catalog>())
+                    arr.push_back(e);
             }(),
             ...);
         return arr;
@@ -95,8 +97,7 @@ template <class Kinds = core_kinds> class basic_pipeline {
 public:
     /// Builds a pipeline from a parsed preset.
     static basic_pipeline from_json(const nlohmann::json& preset, const std::string& origin = "preset") {
-        if (!preset.is_object())
-            RSCOVLM_THROW(config_error, "bad_preset", origin + ": a preset must be a JSON object");
+        if (!preset.is_object()) RSCOVLM_THROW(config_error, "bad_preset", origin + ": a preset must be a JSON object");
         basic_pipeline p;
         p.m_name = string_field(preset, "name", origin, true);
         p.m_description = string_field(preset, "description", origin, false);
@@ -137,7 +138,9 @@ public:
 
     /// Reads and parses a preset file.
     static basic_pipeline from_file(const std::string& path) {
-        return from_string(::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open preset file '" + path + "'"), path);
+        return from_string(
+            ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open preset file '" + path + "'"),
+            path);
     }
 
     /// Adds a component built from `kind`, `key` and `params`.
@@ -146,22 +149,34 @@ public:
         auto ops = detail::kinds_ops<Kinds>{};
         if (!ops.build(kind, key, params, obj)) {
             std::string known;
-            for (auto n : ops.names()) known += (known.empty() ? "" : ", ") + std::string(n);
-            RSCOVLM_THROW(registry_error, "unknown_kind", "unknown component kind '" + kind + "' (known: " + known + ")");
+            for (auto n : ops.names())
+                known += (known.empty() ? "" : ", ") + std::string(n);
+            RSCOVLM_THROW(registry_error, "unknown_kind",
+                          "unknown component kind '" + kind + "' (known: " + known + ")");
         }
         m_components.push_back({kind, key, params, std::move(obj)});
         return *this;
     }
 
-    const std::string& name() const noexcept { return m_name; }
-    const std::string& description() const noexcept { return m_description; }
+    const std::string& name() const noexcept {
+        return m_name;
+    }
+    const std::string& description() const noexcept {
+        return m_description;
+    }
     /// What running the pipeline does ("detection", "grounding", "vqa"; "" = inferred, see
     /// `pipeline/run.hpp`).
-    const std::string& task() const noexcept { return m_task; }
-    const std::vector<component_instance>& components() const noexcept { return m_components; }
+    const std::string& task() const noexcept {
+        return m_task;
+    }
+    const std::vector<component_instance>& components() const noexcept {
+        return m_components;
+    }
 
     /// True if a component of `Kind` is present.
-    template <class Kind> bool has() const { return find(Kind::name) != nullptr; }
+    template <class Kind> bool has() const {
+        return find(Kind::name) != nullptr;
+    }
 
     /// The first component of `Kind`; raises `rscovlm.registry.missing_component` if absent.
     template <class Kind> typename Kind::interface& get() const {
@@ -175,7 +190,8 @@ public:
     /// The preset as JSON (round-trips through from_json).
     nlohmann::json to_json() const {
         nlohmann::json comps = nlohmann::json::array();
-        for (const auto& c : m_components) comps.push_back({{"kind", c.kind}, {"key", c.key}, {"params", c.params}});
+        for (const auto& c : m_components)
+            comps.push_back({{"kind", c.kind}, {"key", c.key}, {"params", c.params}});
         nlohmann::json j = {{"name", m_name}, {"description", m_description}, {"components", comps}};
         if (!m_task.empty()) j["task"] = m_task;
         return j;

@@ -17,8 +17,8 @@
 #include <rscovlm/data/prompts.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/convert.hpp>
-#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/image/image.hpp>
+#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
 #include <rscovlm/resolution/strategy.hpp>
@@ -44,9 +44,12 @@ enum class task { detection, grounding, vqa };
 /// "detection" | "grounding" | "vqa".
 inline std::string_view task_name(task t) noexcept {
     switch (t) {
-    case task::detection: return "detection";
-    case task::grounding: return "grounding";
-    case task::vqa: return "vqa";
+    case task::detection:
+        return "detection";
+    case task::grounding:
+        return "grounding";
+    case task::vqa:
+        return "vqa";
     }
     return "detection";
 }
@@ -83,24 +86,31 @@ inline image model_view(const image& original, const resolution::plan& p, image:
 
 /// Output of `detect`.
 struct detection_result {
-    resolution::plan plan;           ///< how the image was sized
-    std::string system;              ///< system prompt sent ("" = the template's default)
-    std::string prompt;              ///< user prompt sent
-    std::string text;                ///< the model's answer
-    box_codec::decode_result decoded;///< boxes in the original frame, and what was dropped
+    resolution::plan plan;            ///< how the image was sized
+    std::string system;               ///< system prompt sent ("" = the template's default)
+    std::string prompt;               ///< user prompt sent
+    std::string text;                 ///< the model's answer
+    box_codec::decode_result decoded; ///< boxes in the original frame, and what was dropped
     zoom::usage usage;
 };
 
 inline void to_json(nlohmann::json& j, const detection_result& r) {
-    j = nlohmann::json{{"task", "detection"},     {"plan", r.plan},       {"system", r.system},
-                       {"prompt", r.prompt},      {"text", r.text},       {"objects", nlohmann::json(r.decoded)["objects"]},
-                       {"dropped", r.decoded.dropped}, {"fuzzy_matched", r.decoded.fuzzy_matched},
-                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+    j = nlohmann::json{
+        {"task", "detection"},
+        {"plan", r.plan},
+        {"system", r.system},
+        {"prompt", r.prompt},
+        {"text", r.text},
+        {"objects", nlohmann::json(r.decoded)["objects"]},
+        {"dropped", r.decoded.dropped},
+        {"fuzzy_matched", r.decoded.fuzzy_matched},
+        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
 }
 
 namespace detail {
 inline nlohmann::json user_turn(const std::string& text) {
-    return {{"role", "user"}, {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
+    return {{"role", "user"},
+            {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
 }
 inline nlohmann::json conversation(const std::string& system, const std::string& user) {
     nlohmann::json m = nlohmann::json::array();
@@ -109,7 +119,8 @@ inline nlohmann::json conversation(const std::string& system, const std::string&
     return m;
 }
 inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+        s.replace(pos, from.size(), to);
     return s;
 }
 } // namespace detail
@@ -129,7 +140,8 @@ inline detection_result detect(const image& original, const box_codec::codec& co
     r.usage = model.last_usage();
     box_codec::decode_options d;
     d.classes = classes;
-    d.frame = geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
+    d.frame =
+        geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
     return r;
 }
@@ -149,11 +161,16 @@ struct grounding_result {
 };
 
 inline void to_json(nlohmann::json& j, const grounding_result& r) {
-    j = nlohmann::json{{"task", "grounding"}, {"plan", r.plan},     {"query", r.query},
-                       {"system", r.system},  {"prompt", r.prompt}, {"text", r.text},
-                       {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
-                       {"decoded", r.decoded},
-                       {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+    j = nlohmann::json{
+        {"task", "grounding"},
+        {"plan", r.plan},
+        {"query", r.query},
+        {"system", r.system},
+        {"prompt", r.prompt},
+        {"text", r.text},
+        {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
+        {"decoded", r.decoded},
+        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
 }
 
 /// The grounding user prompt RSCoVLM trains with for a codec's answer format: plain-text codecs
@@ -163,13 +180,16 @@ inline std::string grounding_prompt(const box_codec::codec& codec, const std::st
     const std::string_view name = codec.name();
     const bool plain = name.find("plain") != std::string_view::npos;
     std::string_view t = data::prompts::ground_plain_user;
-    if (!plain) t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main : data::prompts::ground_obb_json_main;
+    if (!plain)
+        t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main
+                                                     : data::prompts::ground_obb_json_main;
     return detail::replace_all(std::string(t), "{prompt}", query);
 }
 
 /// Grounding of one referring expression on one image.
 inline grounding_result ground(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
-                               zoom::backend& model, const std::string& query, const zoom::generation_options& generation = {}) {
+                               zoom::backend& model, const std::string& query,
+                               const zoom::generation_options& generation = {}) {
     grounding_result r;
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
     r.query = query;
@@ -179,7 +199,7 @@ inline grounding_result ground(const image& original, const box_codec::codec& co
     r.prompt = grounding_prompt(codec, query);
     r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
     r.usage = model.last_usage();
-    box_codec::decode_options d;  // the model's frame: no mapping, labels kept as written
+    box_codec::decode_options d; // the model's frame: no mapping, labels kept as written
     d.frame = geometry::frame{r.plan.resized_width, r.plan.resized_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
     if (!r.decoded.objects.empty()) {
@@ -219,11 +239,11 @@ inline void draw_objects(image& img, const std::vector<box_codec::object>& objec
             imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
         } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
             const double pi = 3.14159265358979323846;
-            imaging::draw_polygon(img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col,
-                                  thick);
+            imaging::draw_polygon(
+                img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col, thick);
         } else if (c.size() >= 8) {
-            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]}, geometry::point{c[4], c[5]},
-                                   geometry::point{c[6], c[7]}};
+            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]},
+                                   geometry::point{c[4], c[5]}, geometry::point{c[6], c[7]}};
             imaging::draw_polygon(img, q, col, thick);
         }
     }
@@ -239,11 +259,12 @@ struct run_request {
 
 /// Runs a preset's task on one image; the result as JSON (`detection_result`, `grounding_result`, or
 /// the zoom chain's result with `"task": "vqa"`). Missing inputs are `rscovlm.usage.*` errors.
-template <class Kinds>
-nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::backend& model, const run_request& req) {
+template <class Kinds> nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::backend& model,
+                                          const run_request& req) {
     const task t = task_of(p);
     if (t == task::vqa) {
-        if (req.question.empty()) RSCOVLM_THROW(usage_error, "no_question", "pipeline '" + p.name() + "' (vqa) needs a question");
+        if (req.question.empty())
+            RSCOVLM_THROW(usage_error, "no_question", "pipeline '" + p.name() + "' (vqa) needs a question");
         zoom::memory_source src(original);
         zoom::chain_result cr = p.template get<zoom::kind>().run(src, req.question, model);
         nlohmann::json j = cr;
@@ -254,7 +275,8 @@ nlohmann::json run(const basic_pipeline<Kinds>& p, const image& original, zoom::
     auto& codec = p.template get<box_codec::kind>();
     auto& sizing = p.template get<resolution::kind>();
     if (t == task::grounding) {
-        if (req.query.empty()) RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
+        if (req.query.empty())
+            RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
         return ground(original, codec, sizing, model, req.query, req.generation);
     }
     return detect(original, codec, sizing, model, req.classes, req.generation);

@@ -122,32 +122,43 @@ inline nlohmann::json to_messages(const nlohmann::ordered_json& j) {
     switch (j.type()) {
     case nlohmann::ordered_json::value_t::object: {
         nlohmann::json o = nlohmann::json::object();
-        for (auto it = j.begin(); it != j.end(); ++it) o[it.key()] = to_messages(it.value());
+        for (auto it = j.begin(); it != j.end(); ++it)
+            o[it.key()] = to_messages(it.value());
         return o;
     }
     case nlohmann::ordered_json::value_t::array: {
         nlohmann::json a = nlohmann::json::array();
-        for (const auto& v : j) a.push_back(to_messages(v));
+        for (const auto& v : j)
+            a.push_back(to_messages(v));
         return a;
     }
-    case nlohmann::ordered_json::value_t::string: return j.get<std::string>();
-    case nlohmann::ordered_json::value_t::boolean: return j.get<bool>();
-    case nlohmann::ordered_json::value_t::number_integer: return j.get<std::int64_t>();
-    case nlohmann::ordered_json::value_t::number_unsigned: return j.get<std::uint64_t>();
-    case nlohmann::ordered_json::value_t::number_float: return j.get<double>();
-    case nlohmann::ordered_json::value_t::binary: return nlohmann::json::binary(j.get_binary());
+    case nlohmann::ordered_json::value_t::string:
+        return j.get<std::string>();
+    case nlohmann::ordered_json::value_t::boolean:
+        return j.get<bool>();
+    case nlohmann::ordered_json::value_t::number_integer:
+        return j.get<std::int64_t>();
+    case nlohmann::ordered_json::value_t::number_unsigned:
+        return j.get<std::uint64_t>();
+    case nlohmann::ordered_json::value_t::number_float:
+        return j.get<double>();
+    case nlohmann::ordered_json::value_t::binary:
+        return nlohmann::json::binary(j.get_binary());
     case nlohmann::ordered_json::value_t::null:
     case nlohmann::ordered_json::value_t::discarded:
-    default: return nullptr;
+    default:
+        return nullptr;
     }
 }
 
 /// Qwen2.5-VL's processor over a BPE tokenizer (held by reference: it must outlive the processor).
 class qwen2_5_vl_processor {
-  public:
-    explicit qwen2_5_vl_processor(const tokenizer::bpe_tokenizer& tok, options o = {}) : m_tok(&tok), m_opt(std::move(o)) {
+public:
+    explicit qwen2_5_vl_processor(const tokenizer::bpe_tokenizer& tok, options o = {})
+        : m_tok(&tok), m_opt(std::move(o)) {
         if (m_opt.vision.patch_size <= 0 || m_opt.vision.merge_size <= 0 || m_opt.vision.temporal_patch_size <= 0)
-            RSCOVLM_THROW(resolution_error, "bad_option", "processor: patch_size, merge_size and temporal_patch_size must be > 0");
+            RSCOVLM_THROW(resolution_error, "bad_option",
+                          "processor: patch_size, merge_size and temporal_patch_size must be > 0");
     }
 
     const options& opts() const noexcept { return m_opt; }
@@ -180,10 +191,13 @@ class qwen2_5_vl_processor {
         for (std::size_t i = 0; i < images; ++i) {
             image_input in = load(i);
             resolution::preprocess_result pr = preprocess_one(in, e.plans);
-            add_vision(pr.grid_thw, pr.pixel_values, pr.rows, e.image_grid_thw, image_grids, e.pixel_values, e.pixel_rows);
+            add_vision(pr.grid_thw, pr.pixel_values, pr.rows, e.image_grid_thw, image_grids, e.pixel_values,
+                       e.pixel_rows);
         }
-        if (m_opt.mode == mode::training) tokenize_training(msgs, image_grids, video_grids, e);
-        else tokenize_generation(msgs, image_grids, video_grids, e);
+        if (m_opt.mode == mode::training)
+            tokenize_training(msgs, image_grids, video_grids, e);
+        else
+            tokenize_generation(msgs, image_grids, video_grids, e);
         positions(e);
         return e;
     }
@@ -207,7 +221,7 @@ class qwen2_5_vl_processor {
         return try_call([&] { return encode(msgs, images, resized); });
     }
 
-  private:
+private:
     // Records one image's or video's grid and (when kept) appends its rows; its pixels are released.
     void add_vision(const std::array<int, 3>& grid, std::vector<float>& pixels, std::size_t rows,
                     std::vector<std::array<int, 3>>& grids, std::vector<std::array<long long, 3>>& template_grids,
@@ -215,8 +229,10 @@ class qwen2_5_vl_processor {
         grids.push_back(grid);
         template_grids.push_back({grid[0], grid[1], grid[2]});
         if (m_opt.keep_pixels) {
-            if (all_pixels.empty()) all_pixels = std::move(pixels);
-            else all_pixels.insert(all_pixels.end(), pixels.begin(), pixels.end());
+            if (all_pixels.empty())
+                all_pixels = std::move(pixels);
+            else
+                all_pixels.insert(all_pixels.end(), pixels.begin(), pixels.end());
             all_rows += rows;
         }
         pixels = {};
@@ -289,17 +305,21 @@ class qwen2_5_vl_processor {
         std::size_t blocks = 0, video_blocks = 0;
         for (std::size_t k = 0; k < e.input_ids.size(); ++k)
             if (vs && e.input_ids[k] == *vs) {
-                if (vpad && k + 1 < e.input_ids.size() && e.input_ids[k + 1] == *vpad) ++video_blocks;
-                else ++blocks;
+                if (vpad && k + 1 < e.input_ids.size() && e.input_ids[k + 1] == *vpad)
+                    ++video_blocks;
+                else
+                    ++blocks;
             }
         auto rows_of = [](const std::vector<std::array<int, 3>>& grids) {
             std::size_t rows = 0;
             for (const auto& g : grids)
-                rows += static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
+                rows +=
+                    static_cast<std::size_t>(g[0]) * static_cast<std::size_t>(g[1]) * static_cast<std::size_t>(g[2]);
             return rows;
         };
         const std::size_t cols = 3 * static_cast<std::size_t>(m_opt.vision.temporal_patch_size) *
-                                 static_cast<std::size_t>(m_opt.vision.patch_size) * static_cast<std::size_t>(m_opt.vision.patch_size);
+                                 static_cast<std::size_t>(m_opt.vision.patch_size) *
+                                 static_cast<std::size_t>(m_opt.vision.patch_size);
         if (video_blocks < e.video_grid_thw.size()) {
             e.video_grid_thw.resize(video_blocks);
             e.second_per_grid_ts.resize(video_blocks);

@@ -19,4 +19,4 @@ struct kind {
     using builtin_list = builtin;
 };
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution

@@ -72,12 +72,13 @@ struct preprocess_result {
 namespace detail {
 
 // lut[c][v] = float32((float32(float64(v) * (1/255)) - mean[c]) / std[c]), the reference's float32 steps.
-inline std::array<std::array<float, 256>, 3> normalize_lut(const std::array<float, 3>& mean, const std::array<float, 3>& sd) {
+inline std::array<std::array<float, 256>, 3> normalize_lut(const std::array<float, 3>& mean,
+                                                           const std::array<float, 3>& sd) {
     std::array<std::array<float, 256>, 3> lut{};
-    const double scale = 1.0 / 255.0;  // Python 1 / 255
+    const double scale = 1.0 / 255.0; // Python 1 / 255
     for (int c = 0; c < 3; ++c)
         for (int v = 0; v < 256; ++v) {
-            volatile float x = static_cast<float>(static_cast<double>(v) * scale);  // no contraction/excess precision
+            volatile float x = static_cast<float>(static_cast<double>(v) * scale); // no contraction/excess precision
             volatile float d = x - mean[static_cast<std::size_t>(c)];
             lut[static_cast<std::size_t>(c)][static_cast<std::size_t>(v)] = d / sd[static_cast<std::size_t>(c)];
         }
@@ -86,9 +87,8 @@ inline std::array<std::array<float, 256>, 3> normalize_lut(const std::array<floa
 
 // One patch row of P pixels -> the three channel planes of every temporal copy (frame t at +t*P*P), so
 // the duplicated frames are written in the same pass instead of being copied afterwards.
-template <int P, int T>
-inline void lut_row3(const std::uint8_t* s, const std::array<std::array<float, 256>, 3>& lut, float* d,
-                     std::size_t plane_stride) noexcept {
+template <int P, int T> inline void lut_row3(const std::uint8_t* s, const std::array<std::array<float, 256>, 3>& lut,
+                                             float* d, std::size_t plane_stride) noexcept {
     constexpr std::size_t pp = static_cast<std::size_t>(P) * P;
     float* d1 = d + plane_stride;
     float* d2 = d1 + plane_stride;
@@ -102,19 +102,21 @@ inline void lut_row3(const std::uint8_t* s, const std::array<std::array<float, 2
     }
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// \brief Normalises and patchifies an RGB image whose sides are multiples of `patch_size * merge_size`.
 ///
 /// Writes `pixel_values` (`[grid_h*grid_w, 3*T*p*p]`, the frame repeated T times) and returns grid_thw
 /// `{1, H/p, W/p}`. Throws `resolution_error` "bad_size" when the sides are not multiples of p*merge.
-inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float>& out, const preprocess_options& o = {}) {
+inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float>& out,
+                                             const preprocess_options& o = {}) {
     if (rgb.channels != 3)
-        RSCOVLM_THROW(resolution_error, "bad_channels", "normalize_patchify: expected an RGB image, got " +
-                                                            std::to_string(rgb.channels) + " channels");
+        RSCOVLM_THROW(resolution_error, "bad_channels",
+                      "normalize_patchify: expected an RGB image, got " + std::to_string(rgb.channels) + " channels");
     const int p = o.patch_size, m = o.merge_size, tps = o.temporal_patch_size;
     if (p <= 0 || m <= 0 || tps <= 0)
-        RSCOVLM_THROW(resolution_error, "bad_option", "normalize_patchify: patch, merge and temporal sizes must be positive");
+        RSCOVLM_THROW(resolution_error, "bad_option",
+                      "normalize_patchify: patch, merge and temporal sizes must be positive");
     if (rgb.width <= 0 || rgb.height <= 0 || rgb.width % (p * m) != 0 || rgb.height % (p * m) != 0)
         RSCOVLM_THROW(resolution_error, "bad_size",
                       "normalize_patchify: " + std::to_string(rgb.width) + "x" + std::to_string(rgb.height) +
@@ -160,7 +162,8 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
                         // Temporal duplication: frames 1..T-1 repeat frame 0 (per channel).
                         for (std::size_t c = 0; c < 3; ++c) {
                             float* plane = dst + c * static_cast<std::size_t>(tps) * pp;
-                            for (int t = 1; t < tps; ++t) std::memcpy(plane + static_cast<std::size_t>(t) * pp, plane, pp * sizeof(float));
+                            for (int t = 1; t < tps; ++t)
+                                std::memcpy(plane + static_cast<std::size_t>(t) * pp, plane, pp * sizeof(float));
                         }
                     }
             }
@@ -175,8 +178,7 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
 /// Errors: smart_resize's (`aspect_ratio`, `zero_size`, ...); "zero_side" when the floor branch gives a 0
 /// side (Pillow: "height and width must be > 0"); "bad_size" for sizes that are not multiples of 28.
 inline preprocess_result preprocess(const image& img, const preprocess_options& o = {}) {
-    if (img.empty())
-        RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
+    if (img.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
     preprocess_result r;
     r.original_height = img.height;
     r.original_width = img.width;
@@ -193,8 +195,9 @@ inline preprocess_result preprocess(const image& img, const preprocess_options& 
     }
     if (target.height <= 0 || target.width <= 0)
         RSCOVLM_THROW(resolution_error, "zero_side",
-                      "preprocess: smart_resize gave " + std::to_string(target.height) + "x" + std::to_string(target.width) +
-                          " for " + std::to_string(img.height) + "x" + std::to_string(img.width) +
+                      "preprocess: smart_resize gave " + std::to_string(target.height) + "x" +
+                          std::to_string(target.width) + " for " + std::to_string(img.height) + "x" +
+                          std::to_string(img.width) +
                           "; the reference's Pillow resize raises 'height and width must be > 0'");
     // An RGB input is used as is (to_rgb would copy it: tens of MB for a large image).
     image converted;
@@ -242,17 +245,19 @@ inline batch_result preprocess_images(const std::vector<image>& imgs, const prep
     preprocess_options one = o;
     one.threads = 1;
     imaging::parallel_for(imgs.size(), o.threads, [&](std::size_t a, std::size_t b) {
-        for (std::size_t i = a; i < b; ++i) parts[i] = try_preprocess(imgs[i], one);
+        for (std::size_t i = a; i < b; ++i)
+            parts[i] = try_preprocess(imgs[i], one);
     });
     batch_result out;
     out.cols = 3 * static_cast<std::size_t>(o.temporal_patch_size) * static_cast<std::size_t>(o.patch_size) *
                static_cast<std::size_t>(o.patch_size);
     std::size_t total = 0;
-    for (auto& p : parts) total += p.ok() ? p.value().pixel_values.size() : 0;
+    for (auto& p : parts)
+        total += p.ok() ? p.value().pixel_values.size() : 0;
     out.pixel_values.reserve(total);
     for (std::size_t i = 0; i < parts.size(); ++i) {
         auto& p = parts[i];
-        preprocess_result r = p.value();  // re-raises the image's error with its original id
+        preprocess_result r = p.value(); // re-raises the image's error with its original id
         out.pixel_values.insert(out.pixel_values.end(), r.pixel_values.begin(), r.pixel_values.end());
         out.rows += r.rows;
         out.image_grid_thw.push_back(r.grid_thw);
@@ -265,10 +270,14 @@ inline batch_result preprocess_images(const std::vector<image>& imgs, const prep
 
 /// \brief float32 -> bfloat16 bits as torch's `.to(torch.bfloat16)` (detail::py::f32_to_bf16:
 /// round to nearest even, NaN -> 0x7FC0).
-inline std::uint16_t float_to_bf16(float f) noexcept { return ::rscovlm::detail::py::f32_to_bf16(f); }
+inline std::uint16_t float_to_bf16(float f) noexcept {
+    return ::rscovlm::detail::py::f32_to_bf16(f);
+}
 
 /// \brief bfloat16 bits -> float32 (exact; detail::py::bf16_to_f32).
-inline float bf16_to_float(std::uint16_t b) noexcept { return ::rscovlm::detail::py::bf16_to_f32(b); }
+inline float bf16_to_float(std::uint16_t b) noexcept {
+    return ::rscovlm::detail::py::bf16_to_f32(b);
+}
 
 /// \brief Converts pixel values to bfloat16 bits (the dtype Qwen2.5-VL runs in).
 inline std::vector<std::uint16_t> to_bfloat16(const std::vector<float>& v, int threads = 0) {
@@ -276,10 +285,11 @@ inline std::vector<std::uint16_t> to_bfloat16(const std::vector<float>& v, int t
     imaging::parallel_for(
         v.size(), threads,
         [&](std::size_t a, std::size_t b) {
-            for (std::size_t i = a; i < b; ++i) out[i] = float_to_bf16(v[i]);
+            for (std::size_t i = a; i < b; ++i)
+                out[i] = float_to_bf16(v[i]);
         },
         1 << 16);
     return out;
 }
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution

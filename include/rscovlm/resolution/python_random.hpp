@@ -10,4 +10,4 @@ namespace rscovlm::resolution {
 /// \brief CPython-compatible `random.Random` (`detail::py::python_random`).
 using python_random = ::rscovlm::detail::py::python_random;
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution

@@ -40,7 +40,8 @@ struct rope_options {
     float tokens_per_second = 2.0f;
     /// Qwen2.5-VL: seconds per temporal grid step of each video (`temporal_patch_size / fps`); missing
     /// entries default to 1.0 as in the reference.
-    std::vector<float> second_per_grid_ts;    /// transformers >= 4.50 converts `second_per_grid_t` with `torch.as_tensor(..., dtype=int64)` before the
+    std::vector<float> second_per_grid_ts; /// transformers >= 4.50 converts `second_per_grid_t` with
+                                           /// `torch.as_tensor(..., dtype=int64)` before the
     /// multiplication, truncating it (0.5 s per grid becomes 0, 1.25 becomes 1); transformers 4.49 (the
     /// first Qwen2.5-VL release) multiplies the float. false (default) = 4.49's float rule.
     bool second_per_grid_t_as_int64 = false;
@@ -68,8 +69,7 @@ struct rope_index {
 /// shape error.
 inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
                                  const std::vector<std::array<int, 3>>& image_grid_thw,
-                                 const std::vector<std::array<int, 3>>& video_grid_thw = {},
-                                 const rope_options& o = {},
+                                 const std::vector<std::array<int, 3>>& video_grid_thw = {}, const rope_options& o = {},
                                  const std::vector<std::int64_t>& attention_mask = {}) {
     const std::size_t n_all = input_ids.size();
     if (!attention_mask.empty() && attention_mask.size() != n_all)
@@ -79,17 +79,20 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
     rope_index out;
     if (image_grid_thw.empty() && video_grid_thw.empty()) {
         // The reference's text-only branch.
-        for (auto& axis : out.position_ids) axis.assign(n_all, 0);
+        for (auto& axis : out.position_ids)
+            axis.assign(n_all, 0);
         if (attention_mask.empty()) {
             for (auto& axis : out.position_ids)
-                for (std::size_t i = 0; i < n_all; ++i) axis[i] = static_cast<std::int64_t>(i);
+                for (std::size_t i = 0; i < n_all; ++i)
+                    axis[i] = static_cast<std::int64_t>(i);
             out.rope_delta = 0;
         } else {
             std::int64_t cum = 0, mx = 0;
             for (std::size_t i = 0; i < n_all; ++i) {
                 cum += attention_mask[i];
                 const std::int64_t v = attention_mask[i] == 0 ? 1 : cum - 1;
-                for (auto& axis : out.position_ids) axis[i] = v;
+                for (auto& axis : out.position_ids)
+                    axis[i] = v;
                 mx = i == 0 ? v : std::max(mx, v);
             }
             out.rope_delta = n_all == 0 ? 0 : mx + 1 - static_cast<std::int64_t>(n_all);
@@ -117,11 +120,13 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
     const bool has_video = std::find(ids.begin(), ids.end(), o.video_token_id) != ids.end();
 
     std::array<std::vector<std::int64_t>, 3> pos;
-    for (auto& axis : pos) axis.reserve(n);
-    std::int64_t max_pos = -1;  // max over everything appended so far
+    for (auto& axis : pos)
+        axis.reserve(n);
+    std::int64_t max_pos = -1; // max over everything appended so far
     auto append_text = [&](std::size_t len, std::int64_t st_idx) {
         for (std::size_t k = 0; k < len; ++k)
-            for (auto& axis : pos) axis.push_back(st_idx + static_cast<std::int64_t>(k));
+            for (auto& axis : pos)
+                axis.push_back(st_idx + static_cast<std::int64_t>(k));
         if (len > 0) max_pos = std::max(max_pos, st_idx + static_cast<std::int64_t>(len) - 1);
     };
     std::size_t st = 0, image_index = 0, video_index = 0;
@@ -144,14 +149,16 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
         if (ed_image < ed_video) {
             if (image_index >= image_grid_thw.size())
                 RSCOVLM_THROW(resolution_error, "bad_input_ids",
-                              "get_rope_index: image block " + std::to_string(image_index + 1) + " has no image_grid_thw entry");
+                              "get_rope_index: image block " + std::to_string(image_index + 1) +
+                                  " has no image_grid_thw entry");
             thw = image_grid_thw[image_index++];
             --remain_images;
             ed = ed_image;
         } else {
             if (video_index >= video_grid_thw.size())
                 RSCOVLM_THROW(resolution_error, "bad_input_ids",
-                              "get_rope_index: video block " + std::to_string(video_index + 1) + " has no video_grid_thw entry");
+                              "get_rope_index: video block " + std::to_string(video_index + 1) +
+                                  " has no video_grid_thw entry");
             second_per_grid_t = video_index < o.second_per_grid_ts.size() ? o.second_per_grid_ts[video_index] : 1.0f;
             thw = video_grid_thw[video_index++];
             --remain_videos;
@@ -162,7 +169,7 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
             RSCOVLM_THROW(resolution_error, "bad_input_ids", "get_rope_index: grid_thw entries must be positive");
         const std::int64_t gt = thw[0], gh = thw[1] / o.spatial_merge_size, gw = thw[2] / o.spatial_merge_size;
         const std::size_t text_len = ed - st;
-        const std::int64_t st_idx = max_pos + 1;  // 0 for the first run
+        const std::int64_t st_idx = max_pos + 1; // 0 for the first run
         append_text(text_len, st_idx);
         const std::int64_t base = static_cast<std::int64_t>(text_len) + st_idx;
         for (std::int64_t t = 0; t < gt; ++t) {
@@ -193,16 +200,19 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
     if (st < n) append_text(n - st, max_pos + 1);
     if (pos[0].size() != n)
         RSCOVLM_THROW(resolution_error, "bad_input_ids",
-                      "get_rope_index: the vision grids cover " + std::to_string(pos[0].size()) + " positions but the sequence has " +
-                          std::to_string(n) + " tokens (pad count does not match grid_thw)");
+                      "get_rope_index: the vision grids cover " + std::to_string(pos[0].size()) +
+                          " positions but the sequence has " + std::to_string(n) +
+                          " tokens (pad count does not match grid_thw)");
     if (attention_mask.empty()) {
         out.position_ids = std::move(pos);
     } else {
-        for (auto& axis : out.position_ids) axis.assign(n_all, 1);
+        for (auto& axis : out.position_ids)
+            axis.assign(n_all, 1);
         std::size_t k = 0;
         for (std::size_t i = 0; i < n_all; ++i)
             if (attention_mask[i] == 1) {
-                for (int a = 0; a < 3; ++a) out.position_ids[static_cast<std::size_t>(a)][i] = pos[static_cast<std::size_t>(a)][k];
+                for (int a = 0; a < 3; ++a)
+                    out.position_ids[static_cast<std::size_t>(a)][i] = pos[static_cast<std::size_t>(a)][k];
                 ++k;
             }
     }
@@ -219,6 +229,8 @@ inline result<rope_index> try_get_rope_index(const std::vector<std::int64_t>& in
 }
 
 /// \brief Position (same on all axes) of generated token `i >= seq_len` during decoding.
-inline std::int64_t decode_position(std::int64_t i, std::int64_t rope_delta) noexcept { return i + rope_delta; }
+inline std::int64_t decode_position(std::int64_t i, std::int64_t rope_delta) noexcept {
+    return i + rope_delta;
+}
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution

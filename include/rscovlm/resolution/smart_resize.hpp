@@ -42,15 +42,19 @@ inline smart_resize_variant parse_variant(std::string_view s) {
     if (s == "transformers") return smart_resize_variant::transformers;
     if (s == "transformers_legacy") return smart_resize_variant::transformers_legacy;
     RSCOVLM_THROW(resolution_error, "bad_variant",
-                  "unknown smart_resize variant '" + std::string(s) + "' (qwen_vl_utils|transformers|transformers_legacy)");
+                  "unknown smart_resize variant '" + std::string(s) +
+                      "' (qwen_vl_utils|transformers|transformers_legacy)");
 }
 
 /// \brief Name of a variant as `parse_variant` accepts it.
 inline const char* variant_name(smart_resize_variant v) noexcept {
     switch (v) {
-    case smart_resize_variant::transformers: return "transformers";
-    case smart_resize_variant::transformers_legacy: return "transformers_legacy";
-    default: return "qwen_vl_utils";
+    case smart_resize_variant::transformers:
+        return "transformers";
+    case smart_resize_variant::transformers_legacy:
+        return "transformers_legacy";
+    default:
+        return "qwen_vl_utils";
     }
 }
 
@@ -80,7 +84,8 @@ inline constexpr double max_aspect_ratio = 200.0;
 inline size smart_resize(long long height, long long width, const smart_resize_options& o) {
     const long long f = o.factor;
     if (f <= 0)
-        RSCOVLM_THROW(resolution_error, "bad_factor", "smart_resize: factor must be positive, got " + std::to_string(f));
+        RSCOVLM_THROW(resolution_error, "bad_factor",
+                      "smart_resize: factor must be positive, got " + std::to_string(f));
     if (height < 0 || width < 0)
         RSCOVLM_THROW(resolution_error, "negative_size",
                       "smart_resize: negative size " + std::to_string(height) + "x" + std::to_string(width));
@@ -93,7 +98,8 @@ inline size smart_resize(long long height, long long width, const smart_resize_o
     const long long mn = height > width ? width : height;
     if (mn == 0)
         RSCOVLM_THROW(resolution_error, "zero_size",
-                      "smart_resize: division by zero for size " + std::to_string(height) + "x" + std::to_string(width));
+                      "smart_resize: division by zero for size " + std::to_string(height) + "x" +
+                          std::to_string(width));
     // Python int / int true division is correctly rounded; exact operands below 2^53 give the same double.
     if (static_cast<double>(mx) / static_cast<double>(mn) > max_aspect_ratio)
         RSCOVLM_THROW(resolution_error, "aspect_ratio",
@@ -163,4 +169,4 @@ inline std::string_view smart_resize_branch(long long height, long long width, c
     return "round";
 }
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution

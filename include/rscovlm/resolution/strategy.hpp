@@ -18,8 +18,8 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 
 namespace rscovlm::resolution {
 
@@ -107,14 +107,15 @@ inline plan make_plan(int original_height, int original_width, size resized, lon
 }
 
 /// \brief Tokens Qwen2.5-VL spends on an image of this size under a budget (no decoding).
-inline long long token_budget(long long height, long long width, long long min_pixels, long long max_pixels, int factor = 28) {
+inline long long token_budget(long long height, long long width, long long min_pixels, long long max_pixels,
+                              int factor = 28) {
     const size s = smart_resize(height, width, factor, min_pixels, max_pixels);
     return (static_cast<long long>(s.height) / (factor / 2)) * (s.width / (factor / 2)) / 4;
 }
 
 /// \brief Interface of the `resolution` registry kind.
 class strategy : public registry::keyed {
-  public:
+public:
     /// \brief Resolution plan for an image of `height x width` (only the size is needed).
     virtual plan plan_size(int height, int width) = 0;
     /// \brief Resets any random state (no-op for deterministic strategies).
@@ -143,12 +144,14 @@ inline smart_resize_variant read_variant(registry::params& p) {
             "must be 'qwen_vl_utils', 'transformers' or 'transformers_legacy'");
     return parse_variant(v);
 }
-inline const char* variant_name(smart_resize_variant v) noexcept { return resolution::variant_name(v); }
-}  // namespace detail
+inline const char* variant_name(smart_resize_variant v) noexcept {
+    return resolution::variant_name(v);
+}
+} // namespace detail
 
 /// \brief Fixed pixel budget: `smart_resize(h, w, factor, min_pixels, max_pixels)`.
 class fixed_budget : public registry::component<fixed_budget, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.smart";
     static constexpr std::string_view summary =
         "smart_resize within a fixed pixel budget (presets multitask, det, hf_default, qvu_default)";
@@ -176,7 +179,8 @@ class fixed_budget : public registry::component<fixed_budget, strategy> {
         p.check(mx > 0, "max_pixels", "must be > 0");
         return {mn, mx};
     }
-    /// \brief Parameters: `preset` (budget name, default "multitask") or `min_pixels`/`max_pixels`, `factor`, `variant`.
+    /// \brief Parameters: `preset` (budget name, default "multitask") or `min_pixels`/`max_pixels`, `factor`,
+    /// `variant`.
     static fixed_budget from_params(registry::params& p) {
         const auto [mn, mx] = read_budget(p);
         return fixed_budget(mn, mx, detail::read_factor(p), detail::read_variant(p));
@@ -186,22 +190,25 @@ class fixed_budget : public registry::component<fixed_budget, strategy> {
                          m_opt.factor / 2, 2);
     }
     nlohmann::json describe() const override {
-        return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"factor", m_opt.factor},
+        return {{"min_pixels", m_opt.min_pixels},
+                {"max_pixels", m_opt.max_pixels},
+                {"factor", m_opt.factor},
                 {"variant", detail::variant_name(m_opt.variant)}};
     }
     const smart_resize_options& options() const noexcept { return m_opt; }
 
-  private:
+private:
     smart_resize_options m_opt;
 };
 
 /// \brief Fixed square budget `min = max = S*S` (RSCoVLM grounding at S = 224/336/448/1008).
 class fixed_square : public registry::component<fixed_square, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.square";
     static constexpr std::string_view summary = "smart_resize with min_pixels = max_pixels = size^2 (grounding)";
 
-    explicit fixed_square(int side = 448, int factor = 28, smart_resize_variant variant = smart_resize_variant::qwen_vl_utils)
+    explicit fixed_square(int side = 448, int factor = 28,
+                          smart_resize_variant variant = smart_resize_variant::qwen_vl_utils)
         : m_side(side) {
         m_opt.min_pixels = static_cast<long long>(side) * side;
         m_opt.max_pixels = m_opt.min_pixels;
@@ -222,7 +229,7 @@ class fixed_square : public registry::component<fixed_square, strategy> {
         return {{"size", m_side}, {"factor", m_opt.factor}, {"variant", detail::variant_name(m_opt.variant)}};
     }
 
-  private:
+private:
     int m_side;
     smart_resize_options m_opt;
 };
@@ -230,12 +237,13 @@ class fixed_square : public registry::component<fixed_square, strategy> {
 /// \brief Explicit `resized_height`/`resized_width` (qwen-vl-utils: `smart_resize(rh, rw, factor)` with its
 /// default budget 4*28^2 .. 16384*28^2, so the size is snapped to multiples of the factor).
 class explicit_size : public registry::component<explicit_size, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.explicit";
     static constexpr std::string_view summary = "explicit resized_height/resized_width, snapped by smart_resize";
 
     explicit_size(int resized_height = 448, int resized_width = 448, int factor = 28,
-                  long long min_pixels = budget_qvu_default.min_pixels, long long max_pixels = budget_qvu_default.max_pixels)
+                  long long min_pixels = budget_qvu_default.min_pixels,
+                  long long max_pixels = budget_qvu_default.max_pixels)
         : m_h(resized_height), m_w(resized_width) {
         m_opt.factor = factor;
         m_opt.min_pixels = min_pixels;
@@ -254,14 +262,18 @@ class explicit_size : public registry::component<explicit_size, strategy> {
         return explicit_size(h, w, f, mn, mx);
     }
     plan plan_size(int height, int width) override {
-        return make_plan(height, width, smart_resize(m_h, m_w, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
+        return make_plan(height, width, smart_resize(m_h, m_w, m_opt), m_opt.min_pixels, m_opt.max_pixels,
+                         m_opt.factor / 2, 2);
     }
     nlohmann::json describe() const override {
-        return {{"resized_height", m_h}, {"resized_width", m_w}, {"factor", m_opt.factor},
-                {"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}};
+        return {{"resized_height", m_h},
+                {"resized_width", m_w},
+                {"factor", m_opt.factor},
+                {"min_pixels", m_opt.min_pixels},
+                {"max_pixels", m_opt.max_pixels}};
     }
 
-  private:
+private:
     int m_h, m_w;
     smart_resize_options m_opt;
 };
@@ -275,19 +287,21 @@ class explicit_size : public registry::component<explicit_size, strategy> {
 /// Python loop with the same seed and call order gives the same sizes. A side truncated to 0 raises
 /// "zero_size" exactly where the reference raises ZeroDivisionError.
 class random_resize : public registry::component<random_resize, strategy> {
-  public:
+public:
     static constexpr std::string_view key = "resize.random";
     static constexpr std::string_view summary =
         "RSCoVLM random-resize augmentation: uniform pixel-ratio scale, then smart_resize (seeded)";
 
-    explicit random_resize(long long min_pixels = budget_multitask.min_pixels, long long max_pixels = budget_multitask.max_pixels,
-                           double prob = 1.0, std::uint64_t seed = 0, int factor = 28)
+    explicit random_resize(long long min_pixels = budget_multitask.min_pixels,
+                           long long max_pixels = budget_multitask.max_pixels, double prob = 1.0,
+                           std::uint64_t seed = 0, int factor = 28)
         : m_prob(prob), m_seed(seed), m_rng(seed) {
         m_opt.min_pixels = min_pixels;
         m_opt.max_pixels = max_pixels;
         m_opt.factor = factor;
     }
-    /// \brief Parameters: `preset` or `min_pixels`/`max_pixels` (default multitask), `prob` (1.0), `seed` (0), `factor`.
+    /// \brief Parameters: `preset` or `min_pixels`/`max_pixels` (default multitask), `prob` (1.0), `seed` (0),
+    /// `factor`.
     static random_resize from_params(registry::params& p) {
         const auto [mn, mx] = fixed_budget::read_budget(p);
         const double prob = p.get<double>("prob", 1.0);
@@ -304,29 +318,36 @@ class random_resize : public registry::component<random_resize, strategy> {
                           "random_resize: image size " + std::to_string(height) + "x" + std::to_string(width));
         if (rng.random() <= m_prob) {
             const double orig = static_cast<double>(static_cast<long long>(height) * width);
-            const double scale = rng.uniform(static_cast<double>(m_opt.min_pixels) / orig, static_cast<double>(m_opt.max_pixels) / orig);
+            const double scale =
+                rng.uniform(static_cast<double>(m_opt.min_pixels) / orig, static_cast<double>(m_opt.max_pixels) / orig);
             const double hs = static_cast<double>(height) * scale, ws = static_cast<double>(width) * scale;
-            const long long rh = static_cast<long long>(hs), rw = static_cast<long long>(ws);  // Python int(): truncation
-            plan p = make_plan(height, width, smart_resize(rh, rw, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
+            const long long rh = static_cast<long long>(hs),
+                            rw = static_cast<long long>(ws); // Python int(): truncation
+            plan p = make_plan(height, width, smart_resize(rh, rw, m_opt), m_opt.min_pixels, m_opt.max_pixels,
+                               m_opt.factor / 2, 2);
             p.randomized = true;
             return p;
         }
-        return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels, m_opt.factor / 2, 2);
+        return make_plan(height, width, smart_resize(height, width, m_opt), m_opt.min_pixels, m_opt.max_pixels,
+                         m_opt.factor / 2, 2);
     }
     void reseed(std::uint64_t seed) override {
         m_seed = seed;
         m_rng.seed_with(seed);
     }
     nlohmann::json describe() const override {
-        return {{"min_pixels", m_opt.min_pixels}, {"max_pixels", m_opt.max_pixels}, {"prob", m_prob}, {"seed", m_seed},
+        return {{"min_pixels", m_opt.min_pixels},
+                {"max_pixels", m_opt.max_pixels},
+                {"prob", m_prob},
+                {"seed", m_seed},
                 {"factor", m_opt.factor}};
     }
 
-  private:
+private:
     double m_prob;
     std::uint64_t m_seed;
     python_random m_rng;
     smart_resize_options m_opt;
 };
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution

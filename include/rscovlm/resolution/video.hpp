@@ -78,14 +78,20 @@ struct nframes_request {
 
 namespace video_detail {
 // Python round(x / f) * f, math.ceil(x / f) * f, math.floor(x / f) * f with the result as a double.
-inline double round_by(double v, int f) { return std::nearbyint(v / f) * f; }
-inline double ceil_by(double v, int f) { return std::ceil(v / f) * f; }
-inline double floor_by(double v, int f) { return std::floor(v / f) * f; }
+inline double round_by(double v, int f) {
+    return std::nearbyint(v / f) * f;
+}
+inline double ceil_by(double v, int f) {
+    return std::ceil(v / f) * f;
+}
+inline double floor_by(double v, int f) {
+    return std::floor(v / f) * f;
+}
 inline std::string num(double v) {
     if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
     return std::to_string(v);
 }
-}  // namespace video_detail
+} // namespace video_detail
 
 /// \brief qwen-vl-utils `smart_nframes`: how many frames of a `total_frames`-frame video at `video_fps`
 /// the model gets.
@@ -106,8 +112,8 @@ inline int smart_nframes(const nframes_request& r, long long total_frames, doubl
     } else {
         const double fps = r.fps ? *r.fps : video_default_fps;
         const double min_frames = ceil_by(r.min_frames ? *r.min_frames : video_fps_min_frames, video_frame_factor);
-        const double max_frames = floor_by(
-            r.max_frames ? *r.max_frames : std::min<double>(video_fps_max_frames, total), video_frame_factor);
+        const double max_frames =
+            floor_by(r.max_frames ? *r.max_frames : std::min<double>(video_fps_max_frames, total), video_frame_factor);
         if (video_fps == 0.0)
             RSCOVLM_THROW(resolution_error, "zero_fps", "smart_nframes: the video fps is 0 (division by zero)");
         n = total / video_fps * fps;
@@ -164,7 +170,8 @@ inline std::vector<float> torch_linspace(double start, double end, long long ste
             for (long long k = 0; k < vw; ++k)
                 out[static_cast<std::size_t>(idx + k)] = k == 0 ? base : base + mul(static_cast<float>(k), step);
         }
-    for (; i < steps; ++i) out[static_cast<std::size_t>(i)] = value(i);
+    for (; i < steps; ++i)
+        out[static_cast<std::size_t>(i)] = value(i);
     return out;
 }
 
@@ -174,7 +181,8 @@ inline std::vector<std::int64_t> sample_frame_indices(long long start, long long
                                                       imaging::torch_kernel kernel = imaging::torch_kernel::avx2) {
     const std::vector<float> v = torch_linspace(static_cast<double>(start), static_cast<double>(end), nframes, kernel);
     std::vector<std::int64_t> idx(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) idx[i] = static_cast<std::int64_t>(std::nearbyint(v[i]));
+    for (std::size_t i = 0; i < v.size(); ++i)
+        idx[i] = static_cast<std::int64_t>(std::nearbyint(v[i]));
     return idx;
 }
 
@@ -197,14 +205,15 @@ inline double video_frame_max_pixels(double min_pixels, double total_pixels, int
                                      std::optional<double> max_pixels = std::nullopt) {
     if (nframes == 0) RSCOVLM_THROW(resolution_error, "bad_nframes", "video budget: nframes is 0 (division by zero)");
     const double per = total_pixels / static_cast<double>(nframes) * video_frame_factor;
-    const double lo = std::trunc(min_pixels * 1.05);  // Python int(): truncation toward zero
+    const double lo = std::trunc(min_pixels * 1.05); // Python int(): truncation toward zero
     double mp = std::max(std::min(static_cast<double>(video_max_pixels), per), lo);
     if (max_pixels) mp = std::min(*max_pixels, mp);
     return mp;
 }
 
-/// \brief qwen-vl-utils 0.0.11 `smart_resize` (the `qwen_vl_utils` variant) with real-valued budgets (the video budget is a float in Python:
-/// `total_pixels / nframes * 2`). Same errors as `smart_resize` ("aspect_ratio", "zero_size", ...).
+/// \brief qwen-vl-utils 0.0.11 `smart_resize` (the `qwen_vl_utils` variant) with real-valued budgets (the video budget
+/// is a float in Python: `total_pixels / nframes * 2`). Same errors as `smart_resize` ("aspect_ratio", "zero_size",
+/// ...).
 inline size smart_resize_real(long long height, long long width, int factor, double min_pixels, double max_pixels) {
     // Validation and the round branch are the integer smart_resize's; only the comparisons and betas use
     // the real budgets.
@@ -212,13 +221,15 @@ inline size smart_resize_real(long long height, long long width, int factor, dou
     so.factor = factor;
     so.min_pixels = 0;
     so.max_pixels = 0x7fffffffffffffffLL;
-    const size rounded = smart_resize(height, width, so);  // validation + round_by_factor (clamped to factor)
+    const size rounded = smart_resize(height, width, so); // validation + round_by_factor (clamped to factor)
     long long h_bar = rounded.height, w_bar = rounded.width;
     const double h = static_cast<double>(height), w = static_cast<double>(width), fd = factor;
     if (static_cast<double>(h_bar * w_bar) > max_pixels) {
-        if (max_pixels == 0.0) RSCOVLM_THROW(resolution_error, "zero_division", "smart_resize: max_pixels is 0 (division by zero)");
+        if (max_pixels == 0.0)
+            RSCOVLM_THROW(resolution_error, "zero_division", "smart_resize: max_pixels is 0 (division by zero)");
         const double ratio = (h * w) / max_pixels;
-        if (ratio < 0) RSCOVLM_THROW(resolution_error, "bad_budget", "smart_resize: negative max_pixels (math domain error)");
+        if (ratio < 0)
+            RSCOVLM_THROW(resolution_error, "bad_budget", "smart_resize: negative max_pixels (math domain error)");
         const double beta = std::sqrt(ratio);
         // qwen-vl-utils 0.0.11: no clamp to `factor` here (a 0 side is refused by the resize step).
         h_bar = static_cast<long long>(std::floor(h / beta / fd)) * factor;
@@ -282,8 +293,7 @@ struct video_sampling {
 /// \brief Frames to read from a decoded video of `total_frames` frames at `video_fps`, as the
 /// torchvision/decord readers of qwen-vl-utils choose them (whole video: indices in `[0, total-1]`).
 inline video_sampling plan_video_sampling(long long total_frames, double video_fps, const video_options& o = {}) {
-    if (total_frames <= 0)
-        RSCOVLM_THROW(resolution_error, "bad_nframes", "video: the video has no frames");
+    if (total_frames <= 0) RSCOVLM_THROW(resolution_error, "bad_nframes", "video: the video has no frames");
     video_sampling s;
     s.nframes = smart_nframes(o.frames, total_frames, video_fps);
     s.frame_indices = sample_frame_indices(0, total_frames - 1, s.nframes, o.torch_kernel);
@@ -334,10 +344,11 @@ inline void processor_resize(std::vector<image>& frames, const video_options& o)
     imaging::resize_options ro;
     ro.threads = o.threads;
     for (image& f : frames)
-        if (f.height != t.height || f.width != t.width) f = imaging::resize(f, t.width, t.height, imaging::filter::bicubic, ro);
+        if (f.height != t.height || f.width != t.width)
+            f = imaging::resize(f, t.width, t.height, imaging::filter::bicubic, ro);
 }
 
-}  // namespace video_detail
+} // namespace video_detail
 
 /// \brief Normalises and patchifies RGB frames of one size (multiples of `patch_size * merge_size`) into
 /// `pixel_values_videos`; pads the count to a multiple of `temporal_patch_size` with the last frame.
@@ -351,18 +362,20 @@ inline std::array<int, 3> normalize_patchify_video(const std::vector<image>& fra
     for (const image& f : frames) {
         if (f.channels != 3)
             RSCOVLM_THROW(resolution_error, "bad_channels",
-                          "normalize_patchify_video: expected RGB frames, got " + std::to_string(f.channels) + " channels");
+                          "normalize_patchify_video: expected RGB frames, got " + std::to_string(f.channels) +
+                              " channels");
         if (f.height != H || f.width != W)
-            RSCOVLM_THROW(resolution_error, "bad_size", "normalize_patchify_video: frames differ in size (" +
-                                                            std::to_string(f.width) + "x" + std::to_string(f.height) + " vs " +
-                                                            std::to_string(W) + "x" + std::to_string(H) + ")");
+            RSCOVLM_THROW(resolution_error, "bad_size",
+                          "normalize_patchify_video: frames differ in size (" + std::to_string(f.width) + "x" +
+                              std::to_string(f.height) + " vs " + std::to_string(W) + "x" + std::to_string(H) + ")");
     }
     if (H <= 0 || W <= 0 || H % (p * m) != 0 || W % (p * m) != 0)
         RSCOVLM_THROW(resolution_error, "bad_size",
                       "normalize_patchify_video: " + std::to_string(W) + "x" + std::to_string(H) +
                           " is not a positive multiple of " + std::to_string(p * m));
     const std::size_t n = frames.size();
-    const std::size_t padded = (n + static_cast<std::size_t>(tps) - 1) / static_cast<std::size_t>(tps) * static_cast<std::size_t>(tps);
+    const std::size_t padded =
+        (n + static_cast<std::size_t>(tps) - 1) / static_cast<std::size_t>(tps) * static_cast<std::size_t>(tps);
     const int gt = static_cast<int>(padded / static_cast<std::size_t>(tps)), gh = H / p, gw = W / p;
     const std::size_t pp = static_cast<std::size_t>(p) * static_cast<std::size_t>(p);
     const std::size_t tpp = static_cast<std::size_t>(tps) * pp;
@@ -387,14 +400,17 @@ inline std::array<int, 3> normalize_patchify_video(const std::vector<image>& fra
                         const int y0 = (bh * m + mh) * p, x0 = (bw * m + mw) * p;
                         for (int t = 0; t < tps; ++t) {
                             // Temporal padding: frames past the end repeat the last frame.
-                            const std::size_t fi = std::min(g * static_cast<std::size_t>(tps) + static_cast<std::size_t>(t), n - 1);
+                            const std::size_t fi =
+                                std::min(g * static_cast<std::size_t>(tps) + static_cast<std::size_t>(t), n - 1);
                             const image& f = frames[fi];
                             for (int py = 0; py < p; ++py) {
                                 const std::uint8_t* s = f.row(y0 + py) + static_cast<std::size_t>(x0) * 3;
-                                float* d = dst + static_cast<std::size_t>(t) * pp + static_cast<std::size_t>(py) * static_cast<std::size_t>(p);
+                                float* d = dst + static_cast<std::size_t>(t) * pp +
+                                           static_cast<std::size_t>(py) * static_cast<std::size_t>(p);
                                 for (int px = 0; px < p; ++px)
                                     for (std::size_t c = 0; c < 3; ++c)
-                                        d[c * tpp + static_cast<std::size_t>(px)] = lut[c][s[static_cast<std::size_t>(px) * 3 + c]];
+                                        d[c * tpp + static_cast<std::size_t>(px)] =
+                                            lut[c][s[static_cast<std::size_t>(px) * 3 + c]];
                             }
                         }
                     }
@@ -424,14 +440,15 @@ inline video_result finish(std::vector<image>& frames, double sample_fps, const 
     return r;
 }
 
-}  // namespace video_detail
+} // namespace video_detail
 
 /// \brief The target frame size qwen-vl-utils chooses for a decoded video of `nframes` frames of
 /// `height x width` (explicit `resized` size, or smart_resize with the video budget).
 inline size video_target_size(int height, int width, int nframes, const video_options& o = {}) {
     video_detail::check_options(o);
     const int factor = o.patch_size * o.merge_size;
-    if (o.resized) return smart_resize_real(o.resized->height, o.resized->width, factor, image_min_pixels, image_max_pixels);
+    if (o.resized)
+        return smart_resize_real(o.resized->height, o.resized->width, factor, image_min_pixels, image_max_pixels);
     const double min_px = o.min_pixels ? *o.min_pixels : static_cast<double>(video_min_pixels);
     const double total = o.total_pixels ? *o.total_pixels : static_cast<double>(video_total_pixels);
     const double max_px = video_frame_max_pixels(min_px, total, nframes, o.max_pixels);
@@ -443,7 +460,8 @@ inline size video_target_size(int height, int width, int nframes, const video_op
 /// (`resize_torch_bicubic_aa`), then runs the processor. `frame_indices` is copied into the result.
 /// Errors: "no_frames", "bad_size" (frames of different sizes: a video tensor cannot hold them),
 /// "bad_channels", smart_resize's errors.
-inline video_result preprocess_decoded_video(const std::vector<image>& frames, double sample_fps, const video_options& o = {},
+inline video_result preprocess_decoded_video(const std::vector<image>& frames, double sample_fps,
+                                             const video_options& o = {},
                                              const std::vector<std::int64_t>& frame_indices = {}) {
     video_detail::check_options(o);
     if (frames.empty()) RSCOVLM_THROW(resolution_error, "no_frames", "video: no frames");
@@ -451,12 +469,13 @@ inline video_result preprocess_decoded_video(const std::vector<image>& frames, d
     for (std::size_t i = 0; i < frames.size(); ++i) {
         if (frames[i].channels != 3)
             RSCOVLM_THROW(resolution_error, "bad_channels",
-                          "video: frame " + std::to_string(i) + " has " + std::to_string(frames[i].channels) + " channels, expected RGB");
+                          "video: frame " + std::to_string(i) + " has " + std::to_string(frames[i].channels) +
+                              " channels, expected RGB");
         if (frames[i].height != H || frames[i].width != W)
             RSCOVLM_THROW(resolution_error, "bad_size",
                           "video: frame " + std::to_string(i) + " is " + std::to_string(frames[i].width) + "x" +
-                              std::to_string(frames[i].height) + " but frame 0 is " + std::to_string(W) + "x" + std::to_string(H) +
-                              " (a decoded video has one frame size)");
+                              std::to_string(frames[i].height) + " but frame 0 is " + std::to_string(W) + "x" +
+                              std::to_string(H) + " (a decoded video has one frame size)");
     }
     const size t = video_target_size(H, W, static_cast<int>(frames.size()), o);
     if (t.height <= 0 || t.width <= 0)
@@ -466,7 +485,8 @@ inline video_result preprocess_decoded_video(const std::vector<image>& frames, d
     tro.kernel = o.torch_kernel;
     tro.threads = 1;
     imaging::parallel_for(frames.size(), o.threads, [&](std::size_t a, std::size_t b) {
-        for (std::size_t i = a; i < b; ++i) resized[i] = imaging::resize_torch_bicubic_aa(frames[i], t.width, t.height, tro);
+        for (std::size_t i = a; i < b; ++i)
+            resized[i] = imaging::resize_torch_bicubic_aa(frames[i], t.width, t.height, tro);
     });
     video_result r = video_detail::finish(resized, sample_fps, o);
     r.frame_indices = frame_indices;
@@ -493,23 +513,31 @@ inline video_result preprocess_frame_list(const std::vector<image>& frames, cons
     imaging::parallel_for(frames.size(), o.threads, [&](std::size_t a, std::size_t b) {
         for (std::size_t i = a; i < b; ++i) {
             auto res = try_call([&] {
-                if (frames[i].empty()) RSCOVLM_THROW(resolution_error, "zero_size", "video: frame " + std::to_string(i) + " has no pixels");
-                const size t = o.resized ? smart_resize_real(o.resized->height, o.resized->width, factor, image_min_pixels, image_max_pixels)
+                if (frames[i].empty())
+                    RSCOVLM_THROW(resolution_error, "zero_size",
+                                  "video: frame " + std::to_string(i) + " has no pixels");
+                const size t = o.resized ? smart_resize_real(o.resized->height, o.resized->width, factor,
+                                                             image_min_pixels, image_max_pixels)
                                          : smart_resize_real(frames[i].height, frames[i].width, factor, min_px, max_px);
                 if (t.height <= 0 || t.width <= 0)
-                    RSCOVLM_THROW(resolution_error, "zero_side", "video: smart_resize gave a zero side for frame " + std::to_string(i));
+                    RSCOVLM_THROW(resolution_error, "zero_side",
+                                  "video: smart_resize gave a zero side for frame " + std::to_string(i));
                 imaging::resize_options ro;
                 ro.threads = 1;
-                return imaging::resize(imaging::to_rgb(frames[i], o.rgb), t.width, t.height, imaging::filter::bicubic, ro);
+                return imaging::resize(imaging::to_rgb(frames[i], o.rgb), t.width, t.height, imaging::filter::bicubic,
+                                       ro);
             });
-            if (res.ok()) resized[i] = std::move(res.value());
-            else errs[i] = res.error();
+            if (res.ok())
+                resized[i] = std::move(res.value());
+            else
+                errs[i] = res.error();
         }
     });
     for (const error_info& e : errs)
-        if (!e.id.empty()) result<int>(e).value();  // re-raises the first failing frame's error with its id
+        if (!e.id.empty()) result<int>(e).value(); // re-raises the first failing frame's error with its id
     std::vector<std::int64_t> idx(frames.size());
-    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
+    for (std::size_t i = 0; i < idx.size(); ++i)
+        idx[i] = static_cast<std::int64_t>(i);
     // nframes = ceil_by_factor(len(images), FRAME_FACTOR); pad with the last frame.
     while (resized.size() % static_cast<std::size_t>(video_frame_factor) != 0) {
         resized.push_back(resized.back());
@@ -521,4 +549,4 @@ inline video_result preprocess_frame_list(const std::vector<image>& frames, cons
     return r;
 }
 
-}  // namespace rscovlm::resolution
+} // namespace rscovlm::resolution

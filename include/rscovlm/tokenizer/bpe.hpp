@@ -79,9 +79,7 @@ public:
 
     /// Loads a `tokenizer.json`, or a model directory holding `tokenizer.json` (or `vocab.json` +
     /// `merges.txt`). A sibling `tokenizer_config.json` supplies the eos/pad/bos/unk names.
-    static bpe_tokenizer from_file(const std::string& path) {
-        return bpe_tokenizer(detail::load_model(path));
-    }
+    static bpe_tokenizer from_file(const std::string& path) { return bpe_tokenizer(detail::load_model(path)); }
     /// `from_file` returning a result instead of throwing.
     static result<bpe_tokenizer> try_from_file(const std::string& path) {
         return try_call([&] { return from_file(path); });
@@ -118,13 +116,13 @@ public:
 
     /// Encodes many texts, in parallel. Result i is `encode(texts[i])`.
     std::vector<std::vector<std::int32_t>> encode_batch(const std::vector<std::string>& texts,
-                                                         const batch_options& opt = {}) const {
+                                                        const batch_options& opt = {}) const {
         std::vector<std::string_view> views(texts.begin(), texts.end());
         return encode_batch(views, opt);
     }
     /// \copydoc encode_batch
     std::vector<std::vector<std::int32_t>> encode_batch(const std::vector<std::string_view>& texts,
-                                                         const batch_options& opt = {}) const {
+                                                        const batch_options& opt = {}) const {
         std::vector<std::vector<std::int32_t>> out(texts.size());
         unsigned threads = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
         if (threads > texts.size()) threads = static_cast<unsigned>(std::max<std::size_t>(1, texts.size()));
@@ -138,9 +136,11 @@ public:
             }
         };
         std::vector<std::thread> pool;
-        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+        for (unsigned t = 1; t < threads; ++t)
+            pool.emplace_back(work);
         work();
-        for (auto& th : pool) th.join();
+        for (auto& th : pool)
+            th.join();
         return out;
     }
 
@@ -165,10 +165,12 @@ public:
         return rscovlm::detail::unicode::to_valid_utf8(bytes);
     }
     /// Decodes each sequence.
-    std::vector<std::string> decode_batch(const std::vector<std::vector<std::int32_t>>& seqs, bool skip_special = false) const {
+    std::vector<std::string> decode_batch(const std::vector<std::vector<std::int32_t>>& seqs,
+                                          bool skip_special = false) const {
         std::vector<std::string> out;
         out.reserve(seqs.size());
-        for (const auto& s : seqs) out.push_back(decode(s, skip_special));
+        for (const auto& s : seqs)
+            out.push_back(decode(s, skip_special));
         return out;
     }
 
@@ -293,7 +295,9 @@ private:
         rscovlm::detail::unicode::decode_unchecked(p, i, cp);
         return cp;
     }
-    static bool ends_with_word(std::string_view s) { return !s.empty() && rscovlm::detail::unicode::is_word(last_char(s)); }
+    static bool ends_with_word(std::string_view s) {
+        return !s.empty() && rscovlm::detail::unicode::is_word(last_char(s));
+    }
     static bool starts_with_word(std::string_view s) {
         if (s.empty()) return false;
         char32_t cp;
@@ -304,7 +308,8 @@ private:
         std::size_t i = s.size();
         while (i > 0) {
             std::size_t j = i - 1;
-            while (j > 0 && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80) --j;
+            while (j > 0 && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80)
+                --j;
             char32_t cp;
             rscovlm::detail::unicode::decode_unchecked(reinterpret_cast<const unsigned char*>(s.data()), j, cp);
             if (!rscovlm::detail::unicode::is_white_space(cp)) break;
@@ -324,7 +329,8 @@ private:
         return i;
     }
 
-    template <class Cache> void encode_with_cache(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
+    template <class Cache>
+    void encode_with_cache(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
         if (!rscovlm::detail::unicode::is_valid_utf8(text)) {
             std::string fixed = rscovlm::detail::unicode::to_valid_utf8(text);
             encode_valid(fixed, out, cache);
@@ -333,7 +339,8 @@ private:
         }
     }
 
-    template <class Cache> void encode_valid(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
+    template <class Cache>
+    void encode_valid(std::string_view text, std::vector<std::int32_t>& out, Cache& cache) const {
         const detail::bpe_model& m = *m_model;
         std::string normalized;
         split_added(
@@ -347,7 +354,9 @@ private:
                 }
                 split_added(
                     norm, m.normalized_matcher,
-                    [&](std::string_view piece) { qwen2_pretokenize(piece, [&](std::string_view w) { encode_word(w, out, cache); }); },
+                    [&](std::string_view piece) {
+                        qwen2_pretokenize(piece, [&](std::string_view w) { encode_word(w, out, cache); });
+                    },
                     out);
             },
             out);
@@ -359,13 +368,16 @@ private:
         const detail::bpe_model& m = *m_model;
         if (w.size() == 1) {
             std::int32_t id = m.byte_ids[static_cast<unsigned char>(w[0])];
-            if (id >= 0) out.push_back(id);
-            else if (m.unk_id >= 0) out.push_back(m.unk_id);
+            if (id >= 0)
+                out.push_back(id);
+            else if (m.unk_id >= 0)
+                out.push_back(m.unk_id);
             return;
         }
         if (m.ignore_merges) {
             std::string bl;
-            for (unsigned char b : w) rscovlm::detail::unicode::append_utf8(bl, detail::byte_level.byte_to_cp[b]);
+            for (unsigned char b : w)
+                rscovlm::detail::unicode::append_utf8(bl, detail::byte_level.byte_to_cp[b]);
             std::int32_t e = m.vocab.find(bl);
             if (e >= 0) {
                 out.push_back(m.entry_id[static_cast<std::size_t>(e)]);
@@ -399,8 +411,10 @@ private:
                 last_unk = true;
             }
         }
-        if (syms.size() <= 64) merge_small(syms);
-        else merge_large(syms);
+        if (syms.size() <= 64)
+            merge_small(syms);
+        else
+            merge_large(syms);
         out.insert(out.end(), syms.begin(), syms.end());
     }
 
@@ -415,7 +429,8 @@ private:
             ranks[i] = v ? v->rank : none;
             newid[i] = v ? v->id : -1;
         };
-        for (std::size_t i = 0; i + 1 < n; ++i) fill(i);
+        for (std::size_t i = 0; i + 1 < n; ++i)
+            fill(i);
         while (n > 1) {
             std::size_t best = 0;
             std::uint32_t br = none;
@@ -456,7 +471,8 @@ private:
             std::push_heap(heap.begin(), heap.end(), std::greater<std::uint64_t>());
         };
         for (std::size_t i = 0; i + 1 < n; ++i)
-            if (const auto* v = mt.find(syms[i], syms[i + 1])) heap.push_back((static_cast<std::uint64_t>(v->rank) << 32) | i);
+            if (const auto* v = mt.find(syms[i], syms[i + 1]))
+                heap.push_back((static_cast<std::uint64_t>(v->rank) << 32) | i);
         std::make_heap(heap.begin(), heap.end(), std::greater<std::uint64_t>());
         constexpr std::int32_t dead = -2;
         while (!heap.empty()) {

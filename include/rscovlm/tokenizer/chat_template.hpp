@@ -63,15 +63,23 @@ namespace detail {
 /// Python truthiness of a JSON value (what `{% if x %}` tests).
 inline bool truthy(const nlohmann::json& v) {
     switch (v.type()) {
-    case nlohmann::json::value_t::null: return false;
-    case nlohmann::json::value_t::boolean: return v.get<bool>();
-    case nlohmann::json::value_t::number_integer: return v.get<std::int64_t>() != 0;
-    case nlohmann::json::value_t::number_unsigned: return v.get<std::uint64_t>() != 0;
-    case nlohmann::json::value_t::number_float: return v.get<double>() != 0.0;
-    case nlohmann::json::value_t::string: return !v.get_ref<const std::string&>().empty();
+    case nlohmann::json::value_t::null:
+        return false;
+    case nlohmann::json::value_t::boolean:
+        return v.get<bool>();
+    case nlohmann::json::value_t::number_integer:
+        return v.get<std::int64_t>() != 0;
+    case nlohmann::json::value_t::number_unsigned:
+        return v.get<std::uint64_t>() != 0;
+    case nlohmann::json::value_t::number_float:
+        return v.get<double>() != 0.0;
+    case nlohmann::json::value_t::string:
+        return !v.get_ref<const std::string&>().empty();
     case nlohmann::json::value_t::array:
-    case nlohmann::json::value_t::object: return !v.empty();
-    default: return true;
+    case nlohmann::json::value_t::object:
+        return !v.empty();
+    default:
+        return true;
     }
 }
 
@@ -103,16 +111,23 @@ inline std::string python_repr_string(const std::string& s) {
 }
 
 /// Python `str(float)` (`detail::py::float_repr`).
-inline std::string python_float(double d) { return ::rscovlm::detail::py::float_repr(d); }
+inline std::string python_float(double d) {
+    return ::rscovlm::detail::py::float_repr(d);
+}
 
 /// What Jinja's `{{ value }}` writes for a JSON value in the Python reference (`str(value)`).
 inline std::string python_str(const nlohmann::json& v, bool nested = false) {
     switch (v.type()) {
-    case nlohmann::json::value_t::null: return "None";
-    case nlohmann::json::value_t::boolean: return v.get<bool>() ? "True" : "False";
-    case nlohmann::json::value_t::number_integer: return std::to_string(v.get<std::int64_t>());
-    case nlohmann::json::value_t::number_unsigned: return std::to_string(v.get<std::uint64_t>());
-    case nlohmann::json::value_t::number_float: return python_float(v.get<double>());
+    case nlohmann::json::value_t::null:
+        return "None";
+    case nlohmann::json::value_t::boolean:
+        return v.get<bool>() ? "True" : "False";
+    case nlohmann::json::value_t::number_integer:
+        return std::to_string(v.get<std::int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+        return std::to_string(v.get<std::uint64_t>());
+    case nlohmann::json::value_t::number_float:
+        return python_float(v.get<double>());
     case nlohmann::json::value_t::string:
         return nested ? python_repr_string(v.get_ref<const std::string&>()) : v.get<std::string>();
     case nlohmann::json::value_t::array: {
@@ -135,7 +150,8 @@ inline std::string python_str(const nlohmann::json& v, bool nested = false) {
         }
         return out + "}";
     }
-    default: return "";
+    default:
+        return "";
     }
 }
 
@@ -158,7 +174,8 @@ inline nlohmann::json content_items(const nlohmann::json& content, const std::st
     if (content.is_array()) return content;
     if (content.is_object()) {
         nlohmann::json keys = nlohmann::json::array();
-        for (auto it = content.begin(); it != content.end(); ++it) keys.push_back(it.key());
+        for (auto it = content.begin(); it != content.end(); ++it)
+            keys.push_back(it.key());
         return keys;
     }
     RSCOVLM_THROW(tokenizer_error, "bad_message",
@@ -235,7 +252,8 @@ inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge
     long long ml = static_cast<long long>(merge_size) * merge_size;
     if (prod % ml != 0)
         RSCOVLM_THROW(tokenizer_error, "bad_option",
-                      "grid t*h*w = " + std::to_string(prod) + " is not a multiple of merge_size^2 = " + std::to_string(ml));
+                      "grid t*h*w = " + std::to_string(prod) +
+                          " is not a multiple of merge_size^2 = " + std::to_string(ml));
     return prod / ml;
 }
 
@@ -256,21 +274,24 @@ inline std::string expand_vision_pads(std::string_view text, std::string_view pa
                           "the text has more " + std::string(pad) + " tokens than the " + std::to_string(grids.size()) +
                               " grid_thw entries given");
         long long n = vision_pad_count(grids[index++], merge_size);
-        for (long long k = 0; k < n; ++k) out.append(pad.data(), pad.size());
+        for (long long k = 0; k < n; ++k)
+            out.append(pad.data(), pad.size());
         pos = f + pad.size();
     }
     out.append(text.data() + pos, text.size() - pos);
     if (index != grids.size())
         RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
-                      std::to_string(grids.size()) + " grid_thw entries given but the text has " + std::to_string(index) +
-                          " " + std::string(pad) + " tokens");
+                      std::to_string(grids.size()) + " grid_thw entries given but the text has " +
+                          std::to_string(index) + " " + std::string(pad) + " tokens");
     return out;
 }
 
 /// Applies `opt`'s image/video grid expansion to rendered text (no-op without grids).
 inline std::string expand_vision(std::string text, const render_options& opt) {
-    if (!opt.image_grid_thw.empty()) text = expand_vision_pads(text, "<|image_pad|>", opt.image_grid_thw, opt.merge_size);
-    if (!opt.video_grid_thw.empty()) text = expand_vision_pads(text, "<|video_pad|>", opt.video_grid_thw, opt.merge_size);
+    if (!opt.image_grid_thw.empty())
+        text = expand_vision_pads(text, "<|image_pad|>", opt.image_grid_thw, opt.merge_size);
+    if (!opt.video_grid_thw.empty())
+        text = expand_vision_pads(text, "<|video_pad|>", opt.video_grid_thw, opt.merge_size);
     return text;
 }
 
@@ -286,7 +307,8 @@ public:
 
     std::string render(const nlohmann::json& messages, const render_options& opt = {}) const override {
         if (!messages.is_array())
-            RSCOVLM_THROW(tokenizer_error, "bad_message", "messages must be a JSON array, got " + std::string(messages.type_name()));
+            RSCOVLM_THROW(tokenizer_error, "bad_message",
+                          "messages must be a JSON array, got " + std::string(messages.type_name()));
         std::string out;
         long long image_count = 0, video_count = 0;
         for (std::size_t i = 0; i < messages.size(); ++i) {
@@ -294,7 +316,8 @@ public:
             std::string where = "messages[" + std::to_string(i) + "]";
             if (!m.is_object()) RSCOVLM_THROW(tokenizer_error, "bad_message", where + " must be an object");
             auto role_it = m.find("role");
-            bool is_system = role_it != m.end() && role_it->is_string() && role_it->get_ref<const std::string&>() == "system";
+            bool is_system =
+                role_it != m.end() && role_it->is_string() && role_it->get_ref<const std::string&>() == "system";
             if (i == 0 && !is_system) out += default_system;
             out += "<|im_start|>";
             out += message_role(m);
@@ -320,8 +343,11 @@ public:
                         if (opt.add_vision_id) out += "Video " + std::to_string(video_count) + ": ";
                         out += "<|vision_start|><|video_pad|><|vision_end|>";
                         break;
-                    case content_kind::text: out += content_text(item); break;
-                    case content_kind::none: break;
+                    case content_kind::text:
+                        out += content_text(item);
+                        break;
+                    case content_kind::none:
+                        break;
                     }
                 }
             }

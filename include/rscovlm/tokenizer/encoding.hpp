@@ -65,20 +65,25 @@ struct conversation_encoding {
     /// Number of supervised tokens.
     std::size_t supervised_count() const {
         std::size_t n = 0;
-        for (std::size_t i = 0; i < labels.size(); ++i) n += labels[i] == input_ids[i];
+        for (std::size_t i = 0; i < labels.size(); ++i)
+            n += labels[i] == input_ids[i];
         return n;
     }
 };
 
 /// The (text, supervised) spans of a conversation, already merged (consecutive spans with the
 /// same flag joined), as RSCoVLM lays them out.
-inline std::vector<conversation_span> conversation_spans(const nlohmann::json& messages, const conversation_options& opt = {}) {
+inline std::vector<conversation_span> conversation_spans(const nlohmann::json& messages,
+                                                         const conversation_options& opt = {}) {
     if (!messages.is_array())
-        RSCOVLM_THROW(tokenizer_error, "bad_message", "messages must be a JSON array, got " + std::string(messages.type_name()));
+        RSCOVLM_THROW(tokenizer_error, "bad_message",
+                      "messages must be a JSON array, got " + std::string(messages.type_name()));
     std::vector<conversation_span> spans;
     auto add = [&](std::string text, bool sup) {
-        if (!spans.empty() && spans.back().supervised == sup) spans.back().text += text;
-        else spans.push_back({std::move(text), sup});
+        if (!spans.empty() && spans.back().supervised == sup)
+            spans.back().text += text;
+        else
+            spans.push_back({std::move(text), sup});
     };
     std::size_t images = 0, videos = 0;
     auto vision = [&](const char* pad, const std::vector<std::array<long long, 3>>& grids, std::size_t index) {
@@ -91,7 +96,8 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
             n = vision_pad_count(grids[index], opt.merge_size);
         }
         std::string s = "<|vision_start|>";
-        for (long long k = 0; k < n; ++k) s += pad;
+        for (long long k = 0; k < n; ++k)
+            s += pad;
         s += "<|vision_end|>";
         return s;
     };
@@ -123,8 +129,11 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
                     if (opt.add_vision_id) add("Video " + std::to_string(videos) + ": ", false);
                     add(vision("<|video_pad|>", opt.video_grid_thw, videos - 1), false);
                     break;
-                case content_kind::text: add(content_text(item), assistant); break;
-                case content_kind::none: break;
+                case content_kind::text:
+                    add(content_text(item), assistant);
+                    break;
+                case content_kind::none:
+                    break;
                 }
             }
         }
@@ -134,12 +143,12 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
     if (opt.add_generation_prompt) add("<|im_start|>assistant\n", false);
     if (!opt.image_grid_thw.empty() && images != opt.image_grid_thw.size())
         RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
-                      std::to_string(opt.image_grid_thw.size()) + " image_grid_thw entries for " + std::to_string(images) +
-                          " images");
+                      std::to_string(opt.image_grid_thw.size()) + " image_grid_thw entries for " +
+                          std::to_string(images) + " images");
     if (!opt.video_grid_thw.empty() && videos != opt.video_grid_thw.size())
         RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
-                      std::to_string(opt.video_grid_thw.size()) + " video_grid_thw entries for " + std::to_string(videos) +
-                          " videos");
+                      std::to_string(opt.video_grid_thw.size()) + " video_grid_thw entries for " +
+                          std::to_string(videos) + " videos");
     return spans;
 }
 

@@ -34,9 +34,12 @@ struct ascii_classes {
     constexpr ascii_classes() : v{} {
         for (int c = 0; c < 128; ++c) {
             std::uint8_t k = 0;
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) k = cls_letter;
-            else if (c >= '0' && c <= '9') k = cls_number;
-            else if ((c >= 0x09 && c <= 0x0D) || c == ' ') k = cls_space;
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+                k = cls_letter;
+            else if (c >= '0' && c <= '9')
+                k = cls_number;
+            else if ((c >= 0x09 && c <= 0x0D) || c == ' ')
+                k = cls_space;
             if (c == '\r' || c == '\n') k |= cls_crlf;
             v[c] = k;
         }
@@ -64,8 +67,17 @@ inline char fold_contraction_letter(char32_t cp) noexcept {
     if (cp == 0x017F) return 's'; // LATIN SMALL LETTER LONG S folds to 's'
     if (cp >= 'A' && cp <= 'Z') cp += 32;
     switch (cp) {
-    case 's': case 't': case 'r': case 'e': case 'v': case 'm': case 'l': case 'd': return static_cast<char>(cp);
-    default: return 0;
+    case 's':
+    case 't':
+    case 'r':
+    case 'e':
+    case 'v':
+    case 'm':
+    case 'l':
+    case 'd':
+        return static_cast<char>(cp);
+    default:
+        return 0;
     }
 }
 
@@ -119,7 +131,8 @@ inline std::size_t qwen2_match_end(const unsigned char* s, std::size_t n, std::s
             if (k & not_punct) break;
             j += l;
         }
-        while (j < n && (s[j] == '\r' || s[j] == '\n')) ++j;
+        while (j < n && (s[j] == '\r' || s[j] == '\n'))
+            ++j;
         return j;
     }
     // c0 is white space here. Scan the whole run.

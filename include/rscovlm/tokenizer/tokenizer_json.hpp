@@ -50,7 +50,8 @@ struct byte_level_map {
     char32_t byte_to_cp[256];
     std::int16_t cp_to_byte[0x144]; // -1 when the code point is not a byte-level character
     constexpr byte_level_map() : byte_to_cp{}, cp_to_byte{} {
-        for (auto& v : cp_to_byte) v = -1;
+        for (auto& v : cp_to_byte)
+            v = -1;
         int extra = 0;
         for (int b = 0; b < 256; ++b) {
             bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
@@ -70,7 +71,8 @@ public:
         m_patterns.push_back({std::move(pattern), token_index});
     }
     void build() {
-        for (auto& v : m_by_first) v.clear();
+        for (auto& v : m_by_first)
+            v.clear();
         for (std::size_t i = 0; i < m_patterns.size(); ++i)
             m_by_first[static_cast<unsigned char>(m_patterns[i].text[0])].push_back(i);
         for (auto& v : m_by_first)
@@ -86,7 +88,8 @@ public:
             if (cands.empty()) continue;
             for (std::size_t c : cands) {
                 const std::string& t = m_patterns[c].text;
-                if (t.size() <= s.size() - p && std::char_traits<char>::compare(s.data() + p, t.data(), t.size()) == 0) {
+                if (t.size() <= s.size() - p &&
+                    std::char_traits<char>::compare(s.data() + p, t.data(), t.size()) == 0) {
                     start = p;
                     len = t.size();
                     token = m_patterns[c].token_index;
@@ -108,17 +111,17 @@ private:
 
 /// Everything a loaded tokenizer needs; immutable after loading and shared between copies.
 struct bpe_model {
-    string_table vocab;                   // token string -> entry index
-    std::vector<std::int32_t> entry_id;   // entry index -> id
-    std::vector<std::int32_t> id_entry;   // id -> entry index, -1 if none
+    string_table vocab;                 // token string -> entry index
+    std::vector<std::int32_t> entry_id; // entry index -> id
+    std::vector<std::int32_t> id_entry; // id -> entry index, -1 if none
     merge_table merges;
-    std::int32_t byte_ids[256];           // id of each byte's byte-level symbol, -1 if absent
+    std::int32_t byte_ids[256]; // id of each byte's byte-level symbol, -1 if absent
     std::int32_t unk_id = -1;
     bool fuse_unk = false;
     bool ignore_merges = false;
     bool nfc = true;
     std::vector<added_token> added;
-    std::vector<std::int32_t> id_added;   // id -> index in `added`, -1 if none
+    std::vector<std::int32_t> id_added; // id -> index in `added`, -1 if none
     added_matcher raw_matcher, normalized_matcher;
     std::unordered_set<std::string> special_contents;
     std::unordered_map<std::string, std::int32_t> named_special; // "eos" -> id, ...
@@ -129,7 +132,8 @@ struct bpe_model {
 inline std::string read_whole_file(const std::string& path) {
     std::string data;
     switch (::rscovlm::detail::py::read_file(path, data)) {
-    case ::rscovlm::detail::py::read_status::ok: break;
+    case ::rscovlm::detail::py::read_status::ok:
+        break;
     case ::rscovlm::detail::py::read_status::open_failed:
         RSCOVLM_THROW(tokenizer_error, "file_not_found", "cannot open '" + path + "'");
     case ::rscovlm::detail::py::read_status::read_failed:
@@ -148,7 +152,8 @@ inline bool json_bool(const nlohmann::json& obj, const char* key, bool fallback,
     const nlohmann::json* v = json_field(obj, key);
     if (!v || v->is_null()) return fallback;
     if (!v->is_boolean())
-        RSCOVLM_THROW(tokenizer_error, "bad_field", where + ": field '" + key + "' must be a boolean, got " + v->dump());
+        RSCOVLM_THROW(tokenizer_error, "bad_field",
+                      where + ": field '" + key + "' must be a boolean, got " + v->dump());
     return v->get<bool>();
 }
 
@@ -351,7 +356,8 @@ inline void check_normalizer(const nlohmann::json& n, bpe_model& m, const std::s
             return;
         }
     }
-    RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": normalizer " + n.dump() + " is not supported (NFC or none)");
+    RSCOVLM_THROW(tokenizer_error, "unsupported",
+                  name + ": normalizer " + n.dump() + " is not supported (NFC or none)");
 }
 
 inline bool is_byte_level(const nlohmann::json& j, bool require_no_regex) {
@@ -391,10 +397,12 @@ inline void check_pre_tokenizer(const nlohmann::json& p, const std::string& name
 inline void check_model_fields(const nlohmann::json& fields, bpe_model& m, const std::string& name) {
     if (const auto* t = json_field(fields, "type"); t && *t != "BPE")
         RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": model type " + t->dump() + " is not BPE");
-    if (const auto* d = json_field(fields, "dropout"); d && !d->is_null() && !(d->is_number() && d->get<double>() == 0.0))
+    if (const auto* d = json_field(fields, "dropout");
+        d && !d->is_null() && !(d->is_number() && d->get<double>() == 0.0))
         RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": BPE dropout is not supported");
     for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"})
-        if (const auto* v = json_field(fields, k); v && !v->is_null() && !(v->is_string() && v->get<std::string>().empty()))
+        if (const auto* v = json_field(fields, k);
+            v && !v->is_null() && !(v->is_string() && v->get<std::string>().empty()))
             RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": BPE " + k + " is not supported");
     if (json_bool(fields, "byte_fallback", false, name + ": model"))
         RSCOVLM_THROW(tokenizer_error, "unsupported", name + ": BPE byte_fallback is not supported");
@@ -416,10 +424,12 @@ inline void read_special_names(const nlohmann::json& cfg, bpe_model& m) {
         const nlohmann::json* v = json_field(cfg, k);
         if (!v) continue;
         std::string content;
-        if (v->is_string()) content = v->get<std::string>();
+        if (v->is_string())
+            content = v->get<std::string>();
         else if (v->is_object() && json_field(*v, "content") && (*v)["content"].is_string())
             content = (*v)["content"].get<std::string>();
-        else continue;
+        else
+            continue;
         std::string role(k, std::strlen(k) - 6); // strip "_token"
         for (const auto& a : m.added)
             if (a.content == content) m.named_special[role] = a.id;
@@ -450,9 +460,12 @@ inline void assign_added_ids(bpe_model& m) {
         }
         std::int32_t e = m.vocab.find(a.content);
         std::int32_t id;
-        if (e >= 0) id = m.entry_id[static_cast<std::size_t>(e)];
-        else if (max_added < 0) id = vocab_len;
-        else id = max_added >= vocab_len ? max_added + 1 : vocab_len;
+        if (e >= 0)
+            id = m.entry_id[static_cast<std::size_t>(e)];
+        else if (max_added < 0)
+            id = vocab_len;
+        else
+            id = max_added >= vocab_len ? max_added + 1 : vocab_len;
         max_added = std::max(max_added, id);
         a.id = id;
         by_content.emplace(a.content, unique.size());
@@ -465,10 +478,13 @@ inline void assign_added_ids(bpe_model& m) {
 inline void finalize(bpe_model& m) {
     assign_added_ids(m);
     std::int32_t max_id = -1;
-    for (std::int32_t id : m.entry_id) max_id = std::max(max_id, id);
-    for (const auto& a : m.added) max_id = std::max(max_id, a.id);
+    for (std::int32_t id : m.entry_id)
+        max_id = std::max(max_id, id);
+    for (const auto& a : m.added)
+        max_id = std::max(max_id, a.id);
     m.id_entry.assign(static_cast<std::size_t>(max_id + 1), -1);
-    for (std::size_t e = 0; e < m.entry_id.size(); ++e) m.id_entry[static_cast<std::size_t>(m.entry_id[e])] = static_cast<std::int32_t>(e);
+    for (std::size_t e = 0; e < m.entry_id.size(); ++e)
+        m.id_entry[static_cast<std::size_t>(m.entry_id[e])] = static_cast<std::int32_t>(e);
     m.id_added.assign(m.id_entry.size(), -1);
     for (std::size_t i = 0; i < m.added.size(); ++i) {
         const added_token& a = m.added[i];
@@ -564,7 +580,8 @@ inline std::shared_ptr<bpe_model> parse_tokenizer_json(std::string_view text, co
     check_pre_tokenizer(pre_tokenizer, name);
     if (!early_merges.empty()) {
         merge_resolver resolve(*m, name);
-        for (const auto& mg : early_merges) resolve(mg.first, mg.second);
+        for (const auto& mg : early_merges)
+            resolve(mg.first, mg.second);
         resolve.finish();
     }
     check_model_fields(model_fields, *m, name);
@@ -596,7 +613,8 @@ inline std::shared_ptr<bpe_model> parse_vocab_merges(const std::string& vocab_pa
         std::size_t sp = line.find(' ');
         if (sp == std::string_view::npos || line.find(' ', sp + 1) != std::string_view::npos)
             RSCOVLM_THROW(tokenizer_error, "bad_merges",
-                          merges_path + ": line " + std::to_string(line_no) + " is not two tokens separated by one space");
+                          merges_path + ": line " + std::to_string(line_no) +
+                              " is not two tokens separated by one space");
         resolve(line.substr(0, sp), line.substr(sp + 1));
     }
     resolve.finish();
@@ -620,7 +638,8 @@ inline std::shared_ptr<bpe_model> parse_vocab_merges(const std::string& vocab_pa
             std::stable_sort(entries.begin(), entries.end(),
                              [](const auto& x, const auto& y) { return x.first < y.first; });
             nlohmann::json arr = nlohmann::json::array();
-            for (auto& e : entries) arr.push_back(std::move(e.second));
+            for (auto& e : entries)
+                arr.push_back(std::move(e.second));
             parse_added_tokens(arr, *m, config_path);
         }
     }
@@ -640,7 +659,7 @@ inline std::shared_ptr<bpe_model> load_model(const std::string& path) {
         if (fs::exists(p / "vocab.json", ec) && fs::exists(p / "merges.txt", ec)) {
             fs::path cfg = p / "tokenizer_config.json";
             return parse_vocab_merges((p / "vocab.json").string(), (p / "merges.txt").string(),
-                                     fs::exists(cfg, ec) ? cfg.string() : std::string());
+                                      fs::exists(cfg, ec) ? cfg.string() : std::string());
         }
         RSCOVLM_THROW(tokenizer_error, "file_not_found",
                       "directory '" + path + "' holds neither tokenizer.json nor vocab.json + merges.txt");

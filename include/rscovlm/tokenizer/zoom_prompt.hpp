@@ -32,7 +32,9 @@ inline constexpr std::string_view zoom_tool_system_prompt_text =
     "</tool_call>";
 
 /// The Zoom-in tool system prompt (see `zoom_tool_system_prompt_text`).
-inline std::string zoom_tool_system_prompt() { return std::string(zoom_tool_system_prompt_text); }
+inline std::string zoom_tool_system_prompt() {
+    return std::string(zoom_tool_system_prompt_text);
+}
 
 /// The assistant's tool-call block for a zoom into [x1, y1, x2, y2] (RSCoVLM `TOOL_CALL_TEMPLATE`):
 /// `<tool_call>\n{"name": "image_zoom_in", "arguments": {"bbox": [x1, y1, x2, y2]}}\n</tool_call>`.

@@ -42,7 +42,7 @@ struct usage {
 
 /// Abstract text generator over (messages, images).
 class backend {
-  public:
+public:
     virtual ~backend() = default;
 
     /// Token counts of the most recent `generate` call; backends that cannot tell return {-1, -1}.

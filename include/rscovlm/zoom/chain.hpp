@@ -15,7 +15,7 @@ namespace rscovlm::zoom {
 
 /// Interface of the `zoom` kind: answer `question` about `src` using `model`.
 class chain {
-  public:
+public:
     virtual ~chain() = default;
     /// Runs the strategy; the result carries the answer, the conversation and the trace.
     virtual chain_result run(image_source& src, std::string_view question, backend& model) const = 0;
@@ -57,7 +57,7 @@ inline controller_options options_from_params(registry::params& p, controller_op
 
 /// The RSCoVLM Zoom-in Chain (tool system prompt, `image_zoom_in` calls, crops shown in new turns).
 class tool_call_chain : public chain {
-  public:
+public:
     static constexpr std::string_view key = "zoom.tool_call";
     static constexpr std::string_view summary =
         "RSCoVLM Zoom-in Chain: image_zoom_in tool calls, crops of the original re-encoded under the budget";
@@ -73,13 +73,13 @@ class tool_call_chain : public chain {
     }
     const controller_options& options() const override { return m_ctl.options(); }
 
-  private:
+private:
     controller m_ctl;
 };
 
 /// One plain question about the resized full image, no tool (RSCoVLM's path without visual CoT).
 class single_turn_chain : public chain {
-  public:
+public:
     static constexpr std::string_view key = "zoom.none";
     static constexpr std::string_view summary = "single turn: the question about the resized full image, no zoom tool";
 
@@ -92,7 +92,7 @@ class single_turn_chain : public chain {
     }
     const controller_options& options() const override { return m_ctl.options(); }
 
-  private:
+private:
     static controller_options with_no_zoom(controller_options o) {
         o.zoom_prompt = false;
         return o;

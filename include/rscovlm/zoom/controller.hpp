@@ -87,12 +87,12 @@ struct controller_options {
 
 /// Outcome of a chain run.
 struct chain_result {
-    std::string answer;       ///< final text (think removed); see `answered`
-    bool answered = false;    ///< true when the chain ended with an output without tool call
-    bool has_think = false;   ///< the final output had a leading thought
+    std::string answer;     ///< final text (think removed); see `answered`
+    bool answered = false;  ///< true when the chain ended with an output without tool call
+    bool has_think = false; ///< the final output had a leading thought
     std::string think;
-    nlohmann::json messages;  ///< the conversation including the final assistant turn (HF format)
-    std::vector<image> images;///< the images of `messages`, in order, as sent
+    nlohmann::json messages;   ///< the conversation including the final assistant turn (HF format)
+    std::vector<image> images; ///< the images of `messages`, in order, as sent
     zoom::trace trace;
 };
 
@@ -117,7 +117,7 @@ inline resolution::size budget(int h, int w, const controller_options& o) {
 
 /// Drives the Zoom-in Chain against any backend. Stateless between runs; `run` is const.
 class controller {
-  public:
+public:
     explicit controller(controller_options options = {}) : m_opt(std::move(options)) {
         if (m_opt.max_steps < 0)
             RSCOVLM_THROW(zoom_error, "bad_option", "max_steps must be >= 0, got " + std::to_string(m_opt.max_steps));
@@ -151,7 +151,8 @@ class controller {
             step st;
             st.index = gen;
             st.prompt_images = static_cast<int>(res.images.size());
-            for (const auto& im : res.images) st.prompt_visual_tokens += detail::visual_tokens(im.width, im.height, m_opt.factor);
+            for (const auto& im : res.images)
+                st.prompt_visual_tokens += detail::visual_tokens(im.width, im.height, m_opt.factor);
             st.output = model.generate(res.messages, res.images, m_opt.generation);
             usage u = model.last_usage();
             st.prompt_tokens = u.prompt_tokens;
@@ -199,7 +200,8 @@ class controller {
                 }
                 if (z.crop.width() <= 0 || z.crop.height() <= 0 ||
                     std::max(z.crop.width(), z.crop.height()) > 200LL * std::min(z.crop.width(), z.crop.height())) {
-                    st.rejected.push_back(z.crop.width() <= 0 || z.crop.height() <= 0 ? "empty_crop" : "crop_aspect_ratio");
+                    st.rejected.push_back(z.crop.width() <= 0 || z.crop.height() <= 0 ? "empty_crop"
+                                                                                      : "crop_aspect_ratio");
                     continue;
                 }
                 const resolution::size cs = detail::budget(z.crop.height(), z.crop.width(), m_opt);
@@ -233,10 +235,12 @@ class controller {
 
             res.messages.push_back({{"role", "assistant"}, {"content", history_text(st.output, p)}});
             nlohmann::json content = nlohmann::json::array();
-            for (std::size_t i = 0; i < shown.size(); ++i) content.push_back({{"type", "image"}});
+            for (std::size_t i = 0; i < shown.size(); ++i)
+                content.push_back({{"type", "image"}});
             content.push_back({{"type", "text"}, {"text", m_opt.zoom_text}});
             res.messages.push_back({{"role", "user"}, {"content", content}});
-            for (auto& im : shown) res.images.push_back(std::move(im));
+            for (auto& im : shown)
+                res.images.push_back(std::move(im));
             res.trace.steps.push_back(std::move(st));
             ++turns;
         }
@@ -248,7 +252,7 @@ class controller {
         return try_call([&] { return run(src, question, model); });
     }
 
-  private:
+private:
     std::string history_text(const std::string& raw, const parsed_output& p) const {
         return m_opt.keep_think_in_history ? raw : p.text;
     }

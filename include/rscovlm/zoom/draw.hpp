@@ -13,8 +13,8 @@ namespace rscovlm::zoom {
 
 /// Colour of step `i` in trace drawings (a fixed, distinguishable cycle).
 inline imaging::rgb step_color(int i) noexcept {
-    static constexpr std::array<imaging::rgb, 6> colors{{{255, 40, 40}, {40, 220, 40}, {40, 120, 255},
-                                                         {255, 200, 0}, {255, 0, 255}, {0, 230, 230}}};
+    static constexpr std::array<imaging::rgb, 6> colors{
+        {{255, 40, 40}, {40, 220, 40}, {40, 120, 255}, {255, 200, 0}, {255, 0, 255}, {0, 230, 230}}};
     return colors[static_cast<std::size_t>(i < 0 ? 0 : i) % colors.size()];
 }
 

@@ -14,6 +14,8 @@
 namespace rscovlm::zoom::lrsvqa {
 
 /// Whether the benchmark asks this category with the Zoom-in prompt (prepare_lrsvqa: all but "count").
-inline bool uses_zoom(std::string_view category) { return category != "count"; }
+inline bool uses_zoom(std::string_view category) {
+    return category != "count";
+}
 
 } // namespace rscovlm::zoom::lrsvqa

@@ -55,9 +55,10 @@ inline std::string format_tool_call(double x1, double y1, double x2, double y2) 
 
 /// HF-format user message `[{"type":"image"}, {"type":"text","text": text}]`.
 inline nlohmann::json image_text_message(std::string_view role, std::string_view text) {
-    return nlohmann::json{{"role", std::string(role)},
-                          {"content", nlohmann::json::array({nlohmann::json{{"type", "image"}},
-                                                             nlohmann::json{{"type", "text"}, {"text", std::string(text)}}})}};
+    return nlohmann::json{
+        {"role", std::string(role)},
+        {"content", nlohmann::json::array({nlohmann::json{{"type", "image"}},
+                                           nlohmann::json{{"type", "text"}, {"text", std::string(text)}}})}};
 }
 
 /// The opening of a Zoom-in Chain conversation: the tool system prompt and the user turn holding the

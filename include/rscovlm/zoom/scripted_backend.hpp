@@ -27,9 +27,10 @@ struct recorded_request {
 /// Replies with a fixed list of outputs, in order; records every request (registry key
 /// "backend.scripted").
 class scripted_backend : public registry::component<scripted_backend, backend> {
-  public:
+public:
     static constexpr std::string_view key = "backend.scripted";
-    static constexpr std::string_view summary = "scripted replies, in order, every request recorded (tests, demos, dry runs)";
+    static constexpr std::string_view summary =
+        "scripted replies, in order, every request recorded (tests, demos, dry runs)";
 
     /// `replies` are returned one per call. When they run out the call raises
     /// `rscovlm.zoom.script_exhausted`, unless `repeat_last` is set.
@@ -60,11 +61,12 @@ class scripted_backend : public registry::component<scripted_backend, backend> {
     /// Requests received so far.
     const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
 
-  private:
+private:
     void record(const nlohmann::json& messages, const std::vector<image>& images, const generation_options& o) {
         recorded_request r;
         r.messages = messages;
-        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
+        for (const auto& im : images)
+            r.image_sizes.emplace_back(im.width, im.height);
         r.options = o;
         m_requests.push_back(std::move(r));
     }
@@ -75,22 +77,23 @@ class scripted_backend : public registry::component<scripted_backend, backend> {
 
 /// Replies through a callback (e.g. an oracle that knows the scene); records every request.
 class callback_backend : public backend {
-  public:
-    using function = std::function<std::string(const nlohmann::json&, const std::vector<image>&,
-                                               const generation_options&)>;
+public:
+    using function =
+        std::function<std::string(const nlohmann::json&, const std::vector<image>&, const generation_options&)>;
     explicit callback_backend(function f) : m_f(std::move(f)) {}
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const generation_options& options) override {
         recorded_request r;
         r.messages = messages;
-        for (const auto& im : images) r.image_sizes.emplace_back(im.width, im.height);
+        for (const auto& im : images)
+            r.image_sizes.emplace_back(im.width, im.height);
         r.options = options;
         m_requests.push_back(std::move(r));
         return m_f(messages, images, options);
     }
     const std::vector<recorded_request>& requests() const noexcept { return m_requests; }
 
-  private:
+private:
     function m_f;
     std::vector<recorded_request> m_requests;
 };

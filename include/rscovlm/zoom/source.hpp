@@ -35,7 +35,7 @@ struct pixel_box {
 
 /// A random-access RGB image of known size whose pixels are read window by window.
 class image_source {
-  public:
+public:
     virtual ~image_source() = default;
     /// Width of the original image in pixels.
     virtual int width() const = 0;
@@ -54,7 +54,7 @@ class image_source {
         return read_resized_banded(box, out_w, out_h, f, band_rows());
     }
 
-  protected:
+protected:
     /// Rows per band used by the default `read_resized` (sources align it to their tile height).
     virtual int band_rows() const { return 512; }
 
@@ -66,8 +66,7 @@ class image_source {
                               std::to_string(box.height()) + " -> " + std::to_string(out_w) + "x" +
                               std::to_string(out_h) + ")");
         const bool nearest = f == image::filter::nearest;
-        if (nearest || out_w == box.width() || box.height() <= rows)
-            return image::resize(read(box), out_w, out_h, f);
+        if (nearest || out_w == box.width() || box.height() <= rows) return image::resize(read(box), out_w, out_h, f);
         rows = std::max(1, rows);
         image mid(out_w, box.height(), 3);
         for (int y = box.y0; y < box.y1; y += rows) {
@@ -82,22 +81,22 @@ class image_source {
 
 /// An image source over an image already in memory (decoded once), converted to RGB.
 class memory_source : public image_source {
-  public:
+public:
     /// Takes `img` (1..4 channels; alpha composited on white like qwen-vl-utils `to_rgb`).
     explicit memory_source(image img)
         : m_img(std::make_shared<const image>(img.channels == 3 ? std::move(img) : imaging::to_rgb(img))) {}
     /// Reads `img` in place without copying; it must be 3-channel RGB and outlive the source.
     static memory_source borrow(const image& img) {
         if (img.channels != 3)
-            RSCOVLM_THROW(zoom_error, "bad_channels", "memory_source::borrow needs an RGB image, got " +
-                                                          std::to_string(img.channels) + " channels");
+            RSCOVLM_THROW(zoom_error, "bad_channels",
+                          "memory_source::borrow needs an RGB image, got " + std::to_string(img.channels) +
+                              " channels");
         return memory_source(std::shared_ptr<const image>(&img, [](const image*) {}));
     }
     int width() const override { return m_img->width; }
     int height() const override { return m_img->height; }
     image read(const pixel_box& box) override {
-        if (box.x1 < box.x0 || box.y1 < box.y0)
-            RSCOVLM_THROW(zoom_error, "bad_window", "read: inverted window");
+        if (box.x1 < box.x0 || box.y1 < box.y0) RSCOVLM_THROW(zoom_error, "bad_window", "read: inverted window");
         return image::crop(*m_img, box.x0, box.y0, box.x1, box.y1);
     }
     image read_resized(const pixel_box& box, int out_w, int out_h, image::filter f) override {
@@ -108,7 +107,7 @@ class memory_source : public image_source {
     /// The decoded RGB image.
     const image& pixels() const noexcept { return *m_img; }
 
-  private:
+private:
     explicit memory_source(std::shared_ptr<const image> p) : m_img(std::move(p)) {}
     std::shared_ptr<const image> m_img;
 };

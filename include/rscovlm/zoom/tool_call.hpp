@@ -35,11 +35,11 @@ namespace rscovlm::zoom {
 
 /// One parsed `image_zoom_in` call.
 struct tool_call {
-    std::string name;                        ///< tool name (always `tool_name` for accepted calls)
-    nlohmann::json arguments;                ///< arguments object as parsed (null when recovered by scanning)
-    std::array<double, 4> bbox{};            ///< x1, y1, x2, y2 exactly as emitted (model frame)
-    std::string raw;                         ///< text between the tags
-    std::vector<std::string> notes;          ///< leniencies applied (e.g. "missing_close_tag", "float_coordinates")
+    std::string name;               ///< tool name (always `tool_name` for accepted calls)
+    nlohmann::json arguments;       ///< arguments object as parsed (null when recovered by scanning)
+    std::array<double, 4> bbox{};   ///< x1, y1, x2, y2 exactly as emitted (model frame)
+    std::string raw;                ///< text between the tags
+    std::vector<std::string> notes; ///< leniencies applied (e.g. "missing_close_tag", "float_coordinates")
 };
 
 /// A `<tool_call>` block that could not be used.
@@ -61,7 +61,8 @@ struct parsed_output {
     /// Number of dropped blocks per reason.
     std::map<std::string, std::size_t> dropped_counts() const {
         std::map<std::string, std::size_t> m;
-        for (const auto& d : dropped) ++m[d.reason];
+        for (const auto& d : dropped)
+            ++m[d.reason];
         return m;
     }
 };
@@ -69,11 +70,15 @@ struct parsed_output {
 namespace detail {
 
 /// Python `str.isspace()` of an ASCII byte (multi-byte spaces are handled by `detail::py::strip`).
-inline bool is_py_space(unsigned char c) noexcept { return c < 0x80 && ::rscovlm::detail::py::space_at(std::string_view(reinterpret_cast<const char*>(&c), 1), 0) != 0; }
+inline bool is_py_space(unsigned char c) noexcept {
+    return c < 0x80 && ::rscovlm::detail::py::space_at(std::string_view(reinterpret_cast<const char*>(&c), 1), 0) != 0;
+}
 
 using ::rscovlm::detail::py::strip;
 
-inline std::string clip(std::string_view s, std::size_t n = 200) { return std::string(s.substr(0, n)); }
+inline std::string clip(std::string_view s, std::size_t n = 200) {
+    return std::string(s.substr(0, n));
+}
 
 /// Finds the first JSON object in `s` (from the first '{'), matching braces outside strings.
 /// On success returns [begin, end) and whether closers had to be appended (`repaired`).
@@ -125,7 +130,8 @@ inline object_span find_object(std::string_view s) {
     r.end = s.size();
     std::string closers;
     if (quote) closers.push_back(quote);
-    for (auto it = stack.rbegin(); it != stack.rend(); ++it) closers.push_back(*it);
+    for (auto it = stack.rbegin(); it != stack.rend(); ++it)
+        closers.push_back(*it);
     r.closers = closers;
     return r;
 }
@@ -235,8 +241,9 @@ inline bool scan_bbox(std::string_view s, std::array<double, 4>& box) {
                                 is_py_space(static_cast<unsigned char>(s[i]))))
             ++i;
         std::size_t j = i;
-        while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.' || s[j] == '-' ||
-                                s[j] == '+' || s[j] == 'e' || s[j] == 'E') &&
+        while (j < s.size() &&
+               (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.' || s[j] == '-' || s[j] == '+' ||
+                s[j] == 'e' || s[j] == 'E') &&
                j - i < 40)
             ++j;
         if (j == i) return false;
@@ -248,7 +255,8 @@ inline bool scan_bbox(std::string_view s, std::array<double, 4>& box) {
         i = j;
     }
     if (n != 4) return false;
-    while (i < s.size() && (s[i] == '"' || s[i] == '\'' || is_py_space(static_cast<unsigned char>(s[i])))) ++i;
+    while (i < s.size() && (s[i] == '"' || s[i] == '\'' || is_py_space(static_cast<unsigned char>(s[i]))))
+        ++i;
     return i < s.size() && s[i] == ']';
 }
 

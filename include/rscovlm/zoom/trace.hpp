@@ -17,12 +17,12 @@ namespace rscovlm::zoom {
 
 /// One executed zoom (or fallback) inside a step.
 struct zoom_record {
-    std::array<double, 4> bbox_model{};   ///< as emitted, in the resized full-image frame
-    geometry::hbox bbox_resized;          ///< after the box policy, resized frame
-    geometry::hbox bbox_original;         ///< mapped to the original image (float)
-    pixel_box crop;                       ///< integer window actually read (frame given by `crop_frame`)
-    std::string crop_frame;               ///< "original" or "resized"
-    int input_width = 0;                  ///< size of the image sent to the model
+    std::array<double, 4> bbox_model{}; ///< as emitted, in the resized full-image frame
+    geometry::hbox bbox_resized;        ///< after the box policy, resized frame
+    geometry::hbox bbox_original;       ///< mapped to the original image (float)
+    pixel_box crop;                     ///< integer window actually read (frame given by `crop_frame`)
+    std::string crop_frame;             ///< "original" or "resized"
+    int input_width = 0;                ///< size of the image sent to the model
     int input_height = 0;
     long visual_tokens = 0;               ///< (input_height / factor) * (input_width / factor)
     std::vector<std::string> adjustments; ///< box-policy adjustments
@@ -31,19 +31,19 @@ struct zoom_record {
 
 /// One generation of the chain and what the controller did with it.
 struct step {
-    int index = 0;                       ///< 0-based generation index
+    int index = 0; ///< 0-based generation index
     /// "answer" (no tool call: final), "zoom" (crop shown), "fallback" (malformed call, full image
     /// shown again), "malformed" (malformed call, chain stopped), "max_steps" (call refused: limit).
     std::string kind;
-    std::string output;                  ///< raw generated text
+    std::string output; ///< raw generated text
     bool has_think = false;
     std::string think;
-    std::vector<zoom_record> zooms;      ///< executed zooms (one, or several with multi_call=all)
-    std::vector<dropped_call> dropped;   ///< unusable tool-call blocks
-    std::vector<std::string> rejected;   ///< box-policy rejections ("outside_image", ...)
-    int prompt_images = 0;               ///< images in the request
-    long prompt_visual_tokens = 0;       ///< their visual tokens
-    long prompt_tokens = -1;             ///< from the backend when known
+    std::vector<zoom_record> zooms;    ///< executed zooms (one, or several with multi_call=all)
+    std::vector<dropped_call> dropped; ///< unusable tool-call blocks
+    std::vector<std::string> rejected; ///< box-policy rejections ("outside_image", ...)
+    int prompt_images = 0;             ///< images in the request
+    long prompt_visual_tokens = 0;     ///< their visual tokens
+    long prompt_tokens = -1;           ///< from the backend when known
     long completion_tokens = -1;
 };
 
@@ -51,15 +51,17 @@ struct step {
 struct trace {
     int original_width = 0;
     int original_height = 0;
-    int resized_width = 0;   ///< full view sent first
+    int resized_width = 0; ///< full view sent first
     int resized_height = 0;
-    std::string crop_from;   ///< "original" or "resized"
+    std::string crop_from; ///< "original" or "resized"
     int max_steps = 0;
     std::vector<step> steps;
     std::string stop_reason; ///< "answered", "max_steps", "malformed"
 };
 
-inline nlohmann::json box_json(const geometry::hbox& b) { return nlohmann::json::array({b.x1, b.y1, b.x2, b.y2}); }
+inline nlohmann::json box_json(const geometry::hbox& b) {
+    return nlohmann::json::array({b.x1, b.y1, b.x2, b.y2});
+}
 
 /// JSON form of a zoom record.
 inline nlohmann::json to_json(const zoom_record& z) {
@@ -85,10 +87,12 @@ inline nlohmann::json to_json(const step& s) {
                      {"prompt_visual_tokens", s.prompt_visual_tokens}};
     if (s.has_think) j["think"] = s.think;
     nlohmann::json zs = nlohmann::json::array();
-    for (const auto& z : s.zooms) zs.push_back(to_json(z));
+    for (const auto& z : s.zooms)
+        zs.push_back(to_json(z));
     j["zooms"] = zs;
     nlohmann::json ds = nlohmann::json::array();
-    for (const auto& d : s.dropped) ds.push_back({{"reason", d.reason}, {"raw", d.raw}});
+    for (const auto& d : s.dropped)
+        ds.push_back({{"reason", d.reason}, {"raw", d.raw}});
     j["dropped"] = ds;
     j["rejected"] = s.rejected;
     if (s.prompt_tokens >= 0) j["prompt_tokens"] = s.prompt_tokens;
@@ -99,7 +103,8 @@ inline nlohmann::json to_json(const step& s) {
 /// JSON form of a trace.
 inline nlohmann::json to_json(const trace& t) {
     nlohmann::json steps = nlohmann::json::array();
-    for (const auto& s : t.steps) steps.push_back(to_json(s));
+    for (const auto& s : t.steps)
+        steps.push_back(to_json(s));
     return nlohmann::json{{"original_size", nlohmann::json::array({t.original_width, t.original_height})},
                           {"resized_size", nlohmann::json::array({t.resized_width, t.resized_height})},
                           {"crop_from", t.crop_from},
@@ -109,8 +114,14 @@ inline nlohmann::json to_json(const trace& t) {
 }
 
 /// ADL forms of the `to_json` above, so `nlohmann::json j = value;` works.
-inline void to_json(nlohmann::json& j, const zoom_record& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const step& v) { j = to_json(v); }
-inline void to_json(nlohmann::json& j, const trace& v) { j = to_json(v); }
+inline void to_json(nlohmann::json& j, const zoom_record& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const step& v) {
+    j = to_json(v);
+}
+inline void to_json(nlohmann::json& j, const trace& v) {
+    j = to_json(v);
+}
 
 } // namespace rscovlm::zoom

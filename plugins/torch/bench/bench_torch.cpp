@@ -56,14 +56,22 @@ int main(int argc, char** argv) {
     int prompt = 128, new_tokens = 32, batch = 1, repeat = 2, img_h = 224, img_w = 224;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i], v = argv[i + 1];
-        if (k == "--size") size = v;
-        else if (k == "--model") model_dir = v;
-        else if (k == "--device") device = v;
-        else if (k == "--dtype") dtype = v;
-        else if (k == "--prompt") prompt = std::stoi(v);
-        else if (k == "--new") new_tokens = std::stoi(v);
-        else if (k == "--batch") batch = std::stoi(v);
-        else if (k == "--repeat") repeat = std::stoi(v);
+        if (k == "--size")
+            size = v;
+        else if (k == "--model")
+            model_dir = v;
+        else if (k == "--device")
+            device = v;
+        else if (k == "--dtype")
+            dtype = v;
+        else if (k == "--prompt")
+            prompt = std::stoi(v);
+        else if (k == "--new")
+            new_tokens = std::stoi(v);
+        else if (k == "--batch")
+            batch = std::stoi(v);
+        else if (k == "--repeat")
+            repeat = std::stoi(v);
         else if (k == "--image") {
             auto x = v.find('x');
             img_h = std::stoi(v.substr(0, x));
@@ -102,11 +110,14 @@ int main(int argc, char** argv) {
     std::vector<rt::sequence_input> seqs(static_cast<std::size_t>(batch));
     for (auto& s : seqs) {
         s.input_ids.push_back(cfg.vision_start_token_id);
-        for (std::int64_t i = 0; i < gh * gw / 4; ++i) s.input_ids.push_back(cfg.image_token_id);
+        for (std::int64_t i = 0; i < gh * gw / 4; ++i)
+            s.input_ids.push_back(cfg.image_token_id);
         s.input_ids.push_back(cfg.vision_end_token_id);
-        for (int i = 0; i < prompt; ++i) s.input_ids.push_back(3 + static_cast<std::int64_t>(rng() % 300));
+        for (int i = 0; i < prompt; ++i)
+            s.input_ids.push_back(3 + static_cast<std::int64_t>(rng() % 300));
         s.pixel_values.resize(static_cast<std::size_t>(gh * gw * cfg.vision.patch_dim()));
-        for (auto& v : s.pixel_values) v = px(rng);
+        for (auto& v : s.pixel_values)
+            v = px(rng);
         s.grid_thw = {{1, gh, gw}};
     }
     rt::sampling_options o;
@@ -117,10 +128,11 @@ int main(int argc, char** argv) {
         std::printf("{\"size\":\"%s\",\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%.0f,"
                     "\"image_tokens\":%lld,\"new_tokens\":%lld,\"prefill_s\":%.4f,\"prefill_tok_s\":%.1f,"
                     "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"peak_rss_mib\":%.1f,\"run\":%d}\n",
-                    model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch, prompt_tokens,
-                    static_cast<long long>(gh * gw / 4), static_cast<long long>(g.decode_steps + 1), g.prefill_seconds,
-                    prompt_tokens / g.prefill_seconds, g.decode_seconds,
-                    g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0, peak_rss_mib(), r);
+                    model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch,
+                    prompt_tokens, static_cast<long long>(gh * gw / 4), static_cast<long long>(g.decode_steps + 1),
+                    g.prefill_seconds, prompt_tokens / g.prefill_seconds, g.decode_seconds,
+                    g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0,
+                    peak_rss_mib(), r);
     }
     if (!tmp.empty()) std::filesystem::remove_all(tmp);
     return 0;

@@ -97,18 +97,19 @@ rt::sampling_options sampling(const rt::vlm& v, const model_args& a) {
     return s;
 }
 
-
 /// resolution -> chat template -> model -> box codec -> boxes in the original frame. Returns the JSON
 /// report; writes the annotated PNG when `png` is not empty.
 nlohmann::json run_detect(const rt::vlm& v, const model_args& a, const image& original, const std::string& image_name,
-                          const std::vector<std::string>& classes, const std::string& codec_key, const std::string& png) {
+                          const std::vector<std::string>& classes, const std::string& codec_key,
+                          const std::string& png) {
     auto codec = registry::make<box_codec::kind>(codec_key, nlohmann::json::object());
     nlohmann::json messages = nlohmann::json::array();
     const std::string sys = codec->system_prompt();
     if (!sys.empty()) messages.push_back({{"role", "system"}, {"content", sys}});
-    messages.push_back({{"role", "user"},
-                        {"content", nlohmann::json::array({{{"type", "image"}},
-                                                           {{"type", "text"}, {"text", codec->user_prompt(classes)}}})}});
+    messages.push_back(
+        {{"role", "user"},
+         {"content",
+          nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", codec->user_prompt(classes)}}})}});
     rt::prepared_prompt prompt = v.prepare(messages, {original}, false);
     const auto& pre = prompt.images.at(0);
     rt::vlm_output out = v.generate(prompt.input, sampling(v, a));
@@ -117,9 +118,11 @@ nlohmann::json run_detect(const rt::vlm& v, const model_args& a, const image& or
     d.frame = geometry::frame{original.width, original.height, pre.resized_width, pre.resized_height};
     box_codec::decode_result r = codec->decode(out.text, d);
     nlohmann::json objects = nlohmann::json::array();
-    for (const auto& o : r.objects) objects.push_back({{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}});
+    for (const auto& o : r.objects)
+        objects.push_back({{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}});
     nlohmann::json dropped = nlohmann::json::object();
-    for (const auto& kv : r.dropped.counts) dropped[kv.first] = kv.second;
+    for (const auto& kv : r.dropped.counts)
+        dropped[kv.first] = kv.second;
     nlohmann::json j = {{"image", image_name},
                         {"codec", codec_key},
                         {"classes", classes},
@@ -154,8 +157,8 @@ nlohmann::json write_tiny(const std::string& out, const std::string& tokenizer_p
     };
     std::vector<std::int64_t> eos = {id("<|im_end|>")};
     if (auto e = tok.token_to_id("<|endoftext|>")) eos.push_back(*e);
-    rt::model_config cfg = rt::tiny_config(static_cast<int>(tok.vocab_size()), id("<|image_pad|>"), id("<|vision_start|>"),
-                                           id("<|vision_end|>"), eos);
+    rt::model_config cfg = rt::tiny_config(static_cast<int>(tok.vocab_size()), id("<|image_pad|>"),
+                                           id("<|vision_start|>"), id("<|vision_end|>"), eos);
     cfg.video_token_id = tok.token_to_id("<|video_pad|>").value_or(cfg.video_token_id);
     cfg.text.tie_word_embeddings = true; // halves the file: the vocabulary is large, the model tiny
     rt::random_checkpoint_options o;
@@ -171,13 +174,19 @@ nlohmann::json write_tiny(const std::string& out, const std::string& tokenizer_p
     fs::copy_file(src, fs::path(out) / "tokenizer.json", fs::copy_options::overwrite_existing, ec);
     if (ec) RSCOVLM_THROW(io_error, "write_failed", "cannot copy " + src.string() + " into " + out);
     fs::path cfg_json = src.parent_path() / "tokenizer_config.json";
-    if (fs::exists(cfg_json, ec)) fs::copy_file(cfg_json, fs::path(out) / "tokenizer_config.json", fs::copy_options::overwrite_existing, ec);
+    if (fs::exists(cfg_json, ec))
+        fs::copy_file(cfg_json, fs::path(out) / "tokenizer_config.json", fs::copy_options::overwrite_existing, ec);
     auto est = rt::estimate_memory(cfg, bf16 ? 2 : 4, 0, 1);
-    return {{"model", out}, {"vocab_size", cfg.text.vocab_size}, {"parameters", est.parameters},
-            {"layout", nested ? "nested" : "flat"}, {"dtype", bf16 ? "bfloat16" : "float32"}};
+    return {{"model", out},
+            {"vocab_size", cfg.text.vocab_size},
+            {"parameters", est.parameters},
+            {"layout", nested ? "nested" : "flat"},
+            {"dtype", bf16 ? "bfloat16" : "float32"}};
 }
 
-std::string default_tokenizer(const std::string& data_dir) { return data_dir + "/tokenizer/qwen/tokenizer.json"; }
+std::string default_tokenizer(const std::string& data_dir) {
+    return data_dir + "/tokenizer/qwen/tokenizer.json";
+}
 
 } // namespace
 
@@ -270,12 +279,15 @@ void register_torch(CLI::App& app, context& ctx) {
         auto bf16 = std::make_shared<bool>(false);
         auto* cmd = app.add_subcommand(torch_commands[2].name, torch_commands[2].description);
         cmd->add_option("--out", *out, "Directory to write")->required();
-        cmd->add_option("--tokenizer", *tok, "tokenizer.json whose vocabulary and special ids the model uses (default: bundled)");
+        cmd->add_option("--tokenizer", *tok,
+                        "tokenizer.json whose vocabulary and special ids the model uses (default: bundled)");
         cmd->add_option("--seed", *seed, "Random seed")->capture_default_str();
-        cmd->add_option("--layout", *layout, "Tensor names: flat (visual.*, model.*) or nested (model.visual.*, model.language_model.*)")
+        cmd->add_option("--layout", *layout,
+                        "Tensor names: flat (visual.*, model.*) or nested (model.visual.*, model.language_model.*)")
             ->check(CLI::IsMember({"flat", "nested"}))
             ->capture_default_str();
-        cmd->add_option("--shard-bytes", *shard, "Shard the weights into files of at most this many bytes (0: one file)");
+        cmd->add_option("--shard-bytes", *shard,
+                        "Shard the weights into files of at most this many bytes (0: one file)");
         cmd->add_flag("--bf16", *bf16, "Store the weights as bfloat16");
         cmd->callback([&ctx, out, tok, seed, layout, shard, bf16] {
             const std::string t = tok->empty() ? default_tokenizer(ctx.data_dir) : *tok;
@@ -283,7 +295,8 @@ void register_torch(CLI::App& app, context& ctx) {
         });
     }
     // ---------------------------------------------------------------- zoom backend
-    hooks().make_torch_backend = [](const std::string& model_dir, const std::string& device) -> std::unique_ptr<zoom::backend> {
+    hooks().make_torch_backend = [](const std::string& model_dir,
+                                    const std::string& device) -> std::unique_ptr<zoom::backend> {
         rt::vlm_options o;
         o.load.device = device.empty() ? "cpu" : device;
         return std::make_unique<rt::qwen2_5_vl_backend>(rt::vlm::load(model_dir, o));
@@ -296,7 +309,8 @@ void demo_torch(demo_context& d) {
     const std::string dir = (fs::path(d.out_dir) / "tiny-model").string();
     const std::string tok = d.tokenizer_path.empty() ? default_tokenizer(d.data_dir) : d.tokenizer_path;
     auto info = write_tiny(dir, tok, 0, false, 0, false);
-    d.out << "Wrote a tiny random Qwen2.5-VL (" << info["parameters"].get<std::uint64_t>() << " parameters) to " << dir << "\n";
+    d.out << "Wrote a tiny random Qwen2.5-VL (" << info["parameters"].get<std::uint64_t>() << " parameters) to " << dir
+          << "\n";
     image img;
 #ifdef RSCOVLM_CLI_HAS_SCENES
     if (!d.scenes.empty()) img = d.scenes.front().image;
@@ -305,7 +319,8 @@ void demo_torch(demo_context& d) {
         img = image(224, 224, 3);
         for (int y = 0; y < 224; ++y)
             for (int x = 0; x < 224; ++x)
-                for (int c = 0; c < 3; ++c) img.at(x, y, c) = static_cast<std::uint8_t>((x * (c + 1) + y * (3 - c)) & 255);
+                for (int c = 0; c < 3; ++c)
+                    img.at(x, y, c) = static_cast<std::uint8_t>((x * (c + 1) + y * (3 - c)) & 255);
     }
     model_args a;
     a.model = dir;
@@ -318,8 +333,9 @@ void demo_torch(demo_context& d) {
     const std::string png = (fs::path(d.out_dir) / "torch_detect.png").string();
     auto j = run_detect(v, a, img, "scene", {"plane", "ship", "storage-tank"}, "codec.quad.plain", png);
     d.out << "rscovlm detect on a " << img.width << "x" << img.height << " image: resized to "
-          << j["resized_size"]["width"] << "x" << j["resized_size"]["height"] << ", " << j["prompt_tokens"] << " prompt tokens, "
-          << j["generated_tokens"] << " generated, " << j["objects"].size() << " boxes decoded (random weights: the text is noise), "
+          << j["resized_size"]["width"] << "x" << j["resized_size"]["height"] << ", " << j["prompt_tokens"]
+          << " prompt tokens, " << j["generated_tokens"] << " generated, " << j["objects"].size()
+          << " boxes decoded (random weights: the text is noise), "
           << "annotated image " << png << "\n";
 }
 

@@ -78,22 +78,27 @@ const rt::qwen2_5_vl& tiny_model() {
 }
 
 /// A prompt: `pre` text tokens, then one image per grid (<|vision_start|> pads <|vision_end|>), then `post`.
-rt::sequence_input make_sequence(std::uint64_t seed, int pre, int post, const std::vector<std::array<std::int64_t, 3>>& grids) {
+rt::sequence_input make_sequence(std::uint64_t seed, int pre, int post,
+                                 const std::vector<std::array<std::int64_t, 3>>& grids) {
     const auto& c = tiny();
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<std::int64_t> tok(3, 400);
     std::normal_distribution<float> px(0.0f, 1.0f);
     rt::sequence_input s;
-    for (int i = 0; i < pre; ++i) s.input_ids.push_back(tok(rng));
+    for (int i = 0; i < pre; ++i)
+        s.input_ids.push_back(tok(rng));
     for (const auto& g : grids) {
         s.input_ids.push_back(c.vision_start_token_id);
         const std::int64_t n = g[0] * g[1] * g[2];
-        for (std::int64_t i = 0; i < n / 4; ++i) s.input_ids.push_back(c.image_token_id);
+        for (std::int64_t i = 0; i < n / 4; ++i)
+            s.input_ids.push_back(c.image_token_id);
         s.input_ids.push_back(c.vision_end_token_id);
-        for (std::int64_t i = 0; i < n * c.vision.patch_dim(); ++i) s.pixel_values.push_back(px(rng));
+        for (std::int64_t i = 0; i < n * c.vision.patch_dim(); ++i)
+            s.pixel_values.push_back(px(rng));
         s.grid_thw.push_back(g);
     }
-    for (int i = 0; i < post; ++i) s.input_ids.push_back(tok(rng));
+    for (int i = 0; i < post; ++i)
+        s.input_ids.push_back(tok(rng));
     return s;
 }
 
@@ -160,11 +165,14 @@ TEST_CASE("torch: config round trip and validation") {
     CHECK(g.eos_token_ids == std::vector<std::int64_t>{7, 8});
     CHECK(g.do_sample);
     CHECK(rt::generation_config::load(d.str(), c).eos_token_ids == c.eos_token_ids);
-    CHECK(error_id([&] { rt::generation_config::from_json({{"top_p", 0.0}}); }) == "rscovlm.config.bad_generation_config");
+    CHECK(error_id([&] {
+              rt::generation_config::from_json({{"top_p", 0.0}});
+          }) == "rscovlm.config.bad_generation_config");
 }
 
 TEST_CASE("torch: weight names of both layouts and the memory estimate") {
-    CHECK(rt::layout_name("visual.blocks.0.norm1.weight", rt::name_layout::nested) == "model.visual.blocks.0.norm1.weight");
+    CHECK(rt::layout_name("visual.blocks.0.norm1.weight", rt::name_layout::nested) ==
+          "model.visual.blocks.0.norm1.weight");
     CHECK(rt::layout_name("model.layers.1.mlp.up_proj.weight", rt::name_layout::nested) ==
           "model.language_model.layers.1.mlp.up_proj.weight");
     CHECK(rt::layout_name("lm_head.weight", rt::name_layout::nested) == "lm_head.weight");
@@ -208,9 +216,11 @@ TEST_CASE("torch: left-padded batches keep each row's M-RoPE positions") {
     const std::int64_t L = batch.input_ids.size(1), L0 = single.input_ids.size(1), pad = L - L0;
     REQUIRE(pad > 0);
     for (int a = 0; a < 3; ++a) {
-        for (std::int64_t i = 0; i < pad; ++i) CHECK(batch.position_ids[a][0][i].item<std::int64_t>() == 1);
+        for (std::int64_t i = 0; i < pad; ++i)
+            CHECK(batch.position_ids[a][0][i].item<std::int64_t>() == 1);
         for (std::int64_t i = 0; i < L0; ++i)
-            CHECK(batch.position_ids[a][0][pad + i].item<std::int64_t>() == single.position_ids[a][0][i].item<std::int64_t>());
+            CHECK(batch.position_ids[a][0][pad + i].item<std::int64_t>() ==
+                  single.position_ids[a][0][i].item<std::int64_t>());
     }
     // rope_delta is taken against the padded length, so slot + delta continues the text positions.
     CHECK(batch.rope_deltas[0].item<std::int64_t>() == single.rope_deltas[0].item<std::int64_t>() - pad);
@@ -230,7 +240,8 @@ TEST_CASE("torch: window attention equals a naive masked attention") {
     // 3 images; the tower runs block 0 with windows and block 1 with full attention per image.
     std::vector<std::array<std::int64_t, 3>> grids = {{1, 6, 8}, {1, 4, 4}, {2, 2, 6}};
     std::int64_t n = 0;
-    for (const auto& g : grids) n += g[0] * g[1] * g[2];
+    for (const auto& g : grids)
+        n += g[0] * g[1] * g[2];
     at::manual_seed(3);
     at::Tensor px = at::randn({n, v.patch_dim()});
     at::Tensor got = m.encode_images(px, grids);
@@ -264,13 +275,17 @@ TEST_CASE("torch: window attention equals a naive masked attention") {
             // 2-D rotary: first quarter frequencies of h, second quarter of w, then repeated.
             const std::int64_t q = hd / 4;
             const double inv = 1.0 / std::pow(10000.0, static_cast<double>(2 * (j % q)) / static_cast<double>(hd / 2));
-            const double ang = static_cast<double>(j < q ? hw[static_cast<std::size_t>(i)][0] : hw[static_cast<std::size_t>(i)][1]) * inv;
+            const double ang =
+                static_cast<double>(j < q ? hw[static_cast<std::size_t>(i)][0] : hw[static_cast<std::size_t>(i)][1]) *
+                inv;
             cos[i][j] = std::cos(ang);
             cos[i][j + hd / 2] = std::cos(ang);
             sin[i][j] = std::sin(ang);
             sin[i][j + hd / 2] = std::sin(ang);
         }
-    auto rms = [](const at::Tensor& x, const at::Tensor& w) { return w * (x / at::sqrt(x.pow(2).mean(-1, true) + 1e-6)); };
+    auto rms = [](const at::Tensor& x, const at::Tensor& w) {
+        return w * (x / at::sqrt(x.pow(2).mean(-1, true) + 1e-6));
+    };
     auto rot = [&](const at::Tensor& x) {
         auto x1 = x.narrow(-1, 0, hd / 2), x2 = x.narrow(-1, hd / 2, hd / 2);
         return x * cos.unsqueeze(1) + at::cat({-x2, x1}, -1) * sin.unsqueeze(1);
@@ -332,10 +347,12 @@ TEST_CASE("torch: incremental decoding with the KV cache equals a full forward")
     at::Tensor img = m.encode_images(pb.pixel_values, pb.grid_thw);
     at::Tensor emb = m.embed(pb.input_ids, img);
     rt::kv_cache cache;
-    at::Tensor first = m.forward(emb.narrow(1, 0, split), pb.position_ids.narrow(2, 0, split), pb.mask.narrow(1, 0, split), &cache);
+    at::Tensor first =
+        m.forward(emb.narrow(1, 0, split), pb.position_ids.narrow(2, 0, split), pb.mask.narrow(1, 0, split), &cache);
     CHECK(max_abs_diff(first, full.narrow(1, 0, split)) < 1e-4);
     for (std::int64_t i = split; i < L; ++i) {
-        at::Tensor step = m.forward(emb.narrow(1, i, 1), pb.position_ids.narrow(2, i, 1), pb.mask.narrow(1, i, 1), &cache);
+        at::Tensor step =
+            m.forward(emb.narrow(1, i, 1), pb.position_ids.narrow(2, i, 1), pb.mask.narrow(1, i, 1), &cache);
         CHECK(max_abs_diff(step, full.narrow(1, i, 1)) < 1e-4);
     }
     CHECK(cache.length() == L);
@@ -359,7 +376,8 @@ TEST_CASE("torch: incremental decoding with the KV cache equals a full forward")
 TEST_CASE("torch: batched generation with left padding equals single generation") {
     ::torch::NoGradGuard ng;
     const auto& m = tiny_model();
-    std::vector<rt::sequence_input> seqs = {make_sequence(21, 3, 4, {{1, 4, 4}}), make_sequence(22, 9, 2, {{1, 2, 6}, {1, 2, 2}}),
+    std::vector<rt::sequence_input> seqs = {make_sequence(21, 3, 4, {{1, 4, 4}}),
+                                            make_sequence(22, 9, 2, {{1, 2, 6}, {1, 2, 2}}),
                                             make_sequence(23, 6, 0, {})};
     rt::sampling_options o;
     o.max_new_tokens = 8;
@@ -412,7 +430,8 @@ TEST_CASE("torch: generation options, stops and streaming") {
     o.repetition_penalty = 1.2;
     auto a = rt::generate(m, {seq}, o), b = rt::generate(m, {seq}, o);
     CHECK(a.tokens == b.tokens);
-    for (auto t : a.tokens[0]) CHECK((t >= 0 && t < m.config().text.vocab_size));
+    for (auto t : a.tokens[0])
+        CHECK((t >= 0 && t < m.config().text.vocab_size));
     // Repetition penalty as transformers: positive scores divided, negative multiplied.
     std::vector<float> lg = {2.0f, -1.0f, 1.5f};
     std::mt19937_64 rng(0);
@@ -483,7 +502,8 @@ TEST_CASE("torch: malformed checkpoints give typed errors naming the tensor") {
     CHECK(error_id(load) == "ok");
     // Missing tensor.
     edit_checkpoint(d.str(), [](std::vector<st::tensor_view>& v, auto&) {
-        v.erase(std::remove_if(v.begin(), v.end(), [](const st::tensor_view& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
+        v.erase(std::remove_if(v.begin(), v.end(),
+                               [](const st::tensor_view& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
                 v.end());
     });
     CHECK(error_id(load) == "rscovlm.torch.missing_weight");
@@ -491,7 +511,9 @@ TEST_CASE("torch: malformed checkpoints give typed errors naming the tensor") {
     // Unexpected tensor.
     reset();
     std::vector<float> extra(4, 0.0f);
-    edit_checkpoint(d.str(), [&](std::vector<st::tensor_view>& v, auto&) { v.push_back(st::make_view("model.layers.9.foo", st::dtype::f32, {4}, extra)); });
+    edit_checkpoint(d.str(), [&](std::vector<st::tensor_view>& v, auto&) {
+        v.push_back(st::make_view("model.layers.9.foo", st::dtype::f32, {4}, extra));
+    });
     CHECK(error_id(load) == "rscovlm.torch.unexpected_weight");
     CHECK(error_message(load).find("model.layers.9.foo") != std::string::npos);
     // Mis-shaped tensor.
@@ -530,7 +552,8 @@ TEST_CASE("torch: malformed checkpoints give typed errors naming the tensor") {
     CHECK(error_id(load) == "rscovlm.io.safetensors_truncated");
     reset();
     {
-        std::ofstream(d / "model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})";
+        std::ofstream(d / "model.safetensors.index.json")
+            << R"({"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})";
     }
     CHECK(error_id(load) == "rscovlm.io.safetensors_open");
     reset();
@@ -567,8 +590,8 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
     }
     auto tok = rscovlm::tokenizer::bpe_tokenizer::from_file(tok_path);
     auto id = [&](const char* t) { return static_cast<std::int64_t>(tok.token_to_id(t).value()); };
-    auto cfg = rt::tiny_config(static_cast<int>(tok.vocab_size()), id("<|image_pad|>"), id("<|vision_start|>"), id("<|vision_end|>"),
-                               {id("<|im_end|>")});
+    auto cfg = rt::tiny_config(static_cast<int>(tok.vocab_size()), id("<|image_pad|>"), id("<|vision_start|>"),
+                               id("<|vision_end|>"), {id("<|im_end|>")});
     cfg.video_token_id = id("<|video_pad|>");
     cfg.text.tie_word_embeddings = true;
     temp_dir d;
@@ -579,9 +602,12 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
     auto backend = rscovlm::registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl", {{"model", d.str()}});
     REQUIRE(backend);
     rscovlm::image img(56, 84, 3);
-    for (std::size_t i = 0; i < img.data.size(); ++i) img.data[i] = static_cast<std::uint8_t>(i * 7);
+    for (std::size_t i = 0; i < img.data.size(); ++i)
+        img.data[i] = static_cast<std::uint8_t>(i * 7);
     nlohmann::json messages = nlohmann::json::array(
-        {{{"role", "user"}, {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", "Where is the ship?"}}})}}});
+        {{{"role", "user"},
+          {"content",
+           nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", "Where is the ship?"}}})}}});
     rscovlm::zoom::generation_options go;
     go.max_new_tokens = 5;
     const std::string a = backend->generate(messages, {img}, go);
@@ -613,9 +639,10 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
 TEST_CASE("torch: logits and greedy ids match transformers (reference folder)") {
     const fs::path ref(RSCOVLM_TORCH_REFERENCE_DIR);
     if (!fs::exists(ref / "inputs.safetensors")) {
-        MESSAGE("reference check skipped: " << ref.string()
-                                            << " is absent; run plugins/torch/tools/make_reference.py on a machine with "
-                                               "PyTorch and transformers to create it");
+        MESSAGE("reference check skipped: "
+                << ref.string()
+                << " is absent; run plugins/torch/tools/make_reference.py on a machine with "
+                   "PyTorch and transformers to create it");
         return;
     }
     ::torch::NoGradGuard ng;
@@ -634,16 +661,19 @@ TEST_CASE("torch: logits and greedy ids match transformers (reference folder)") 
     at::Tensor logits = to_tensor(in.tensor("logits"));
     at::Tensor greedy = to_tensor(in.tensor("greedy_ids"));
     rt::sequence_input s;
-    for (std::int64_t i = 0; i < ids.size(1); ++i) s.input_ids.push_back(ids[0][i].item<std::int64_t>());
+    for (std::int64_t i = 0; i < ids.size(1); ++i)
+        s.input_ids.push_back(ids[0][i].item<std::int64_t>());
     s.pixel_values.assign(px.data_ptr<float>(), px.data_ptr<float>() + px.numel());
     for (std::int64_t i = 0; i < grid.size(0); ++i)
-        s.grid_thw.push_back({grid[i][0].item<std::int64_t>(), grid[i][1].item<std::int64_t>(), grid[i][2].item<std::int64_t>()});
+        s.grid_thw.push_back(
+            {grid[i][0].item<std::int64_t>(), grid[i][1].item<std::int64_t>(), grid[i][2].item<std::int64_t>()});
     auto pb = rt::make_batch(m.config(), {s}, 0);
     CHECK(max_abs_diff(full_logits(m, pb), logits) < 1e-4);
     rt::sampling_options o;
     o.max_new_tokens = static_cast<int>(greedy.size(1));
     auto g = rt::generate(m, {s}, o);
     std::vector<std::int64_t> want;
-    for (std::int64_t i = 0; i < greedy.size(1); ++i) want.push_back(greedy[0][i].item<std::int64_t>());
+    for (std::int64_t i = 0; i < greedy.size(1); ++i)
+        want.push_back(greedy[0][i].item<std::int64_t>());
     CHECK(g.tokens[0] == want);
 }

@@ -40,9 +40,11 @@ std::vector<bc::annotation> annotations_of(const json& s) {
     return a;
 }
 
-std::unique_ptr<bc::codec> make(std::string_view key) { return rscovlm::registry::make<bc::kind>(key, json::object()); }
+std::unique_ptr<bc::codec> make(std::string_view key) {
+    return rscovlm::registry::make<bc::kind>(key, json::object());
+}
 
-}  // namespace
+} // namespace
 
 TEST_CASE("box_codec: training answers are byte-exact for sampled annotations") {
     const auto samples = expected_samples();
@@ -53,8 +55,8 @@ TEST_CASE("box_codec: training answers are byte-exact for sampled annotations") 
     for (const auto& s : samples) {
         bc::encode_options o;
         o.classes = s["classes"].get<std::vector<std::string>>();
-        o.frame = geo::frame{s["orig_size"][0].get<int>(), s["orig_size"][1].get<int>(), s["resized_size"][0].get<int>(),
-                             s["resized_size"][1].get<int>()};
+        o.frame = geo::frame{s["orig_size"][0].get<int>(), s["orig_size"][1].get<int>(),
+                             s["resized_size"][0].get<int>(), s["resized_size"][1].get<int>()};
         const auto anns = annotations_of(s);
         CHECK(bc::categories_string(o.classes) == s["categories"].get<std::string>());
         for (const char* k : keys) {
@@ -76,7 +78,8 @@ TEST_CASE("box_codec: hand-checked RSCoVLM answers and prompts") {
     a[1].label = "plane";
     a[1].polygon = {500, 400, 600, 420, 580, 520, 480, 500};
     // plane (rank 0) first; coordinates int(x * 500 / 1000); quad clockwise from the top vertex
-    CHECK(bc::plain_quad().encode(a, o) == "250,200,300,210,290,260,240,250 plane\n5,5,55,5,55,30,5,30 small vehicle\n");
+    CHECK(bc::plain_quad().encode(a, o) ==
+          "250,200,300,210,290,260,240,250 plane\n5,5,55,5,55,30,5,30 small vehicle\n");
     CHECK(bc::plain_hbb().encode(a, o) == "240,200,300,260 plane\n5,5,55,30 small vehicle\n");
     CHECK(bc::json_hbb().encode(a, o) ==
           "```json\n[\n\t{\"bbox_2d\": [240, 200, 300, 260], \"label\": \"plane\"},\n\t{\"bbox_2d\": [5, 5, 55, 30], "
@@ -133,16 +136,19 @@ TEST_CASE("box_codec: every codec round-trips its own answers") {
             const double tol_x = 2.0 * eo.frame.orig_width / std::min(eo.frame.resized_width, 100) + 2.0;
             for (const auto& ob : r.objects) {
                 double cx = 0, cy = 0;
-                if (c->kind() == bc::box_kind::obb) cx = ob.coords[0], cy = ob.coords[1];
+                if (c->kind() == bc::box_kind::obb)
+                    cx = ob.coords[0], cy = ob.coords[1];
                 else {
                     const std::size_t n = ob.coords.size() / 2;
-                    for (std::size_t k = 0; k < n; ++k) cx += ob.coords[2 * k] / n, cy += ob.coords[2 * k + 1] / n;
+                    for (std::size_t k = 0; k < n; ++k)
+                        cx += ob.coords[2 * k] / n, cy += ob.coords[2 * k + 1] / n;
                 }
                 bool near = false;
                 for (const auto& a : anns) {
                     if (bc::display_name(a.label) != ob.label) continue;
                     double ax = 0, ay = 0;
-                    for (std::size_t k = 0; k < 4; ++k) ax += a.polygon[2 * k] / 4, ay += a.polygon[2 * k + 1] / 4;
+                    for (std::size_t k = 0; k < 4; ++k)
+                        ax += a.polygon[2 * k] / 4, ay += a.polygon[2 * k + 1] / 4;
                     near = near || (std::abs(ax - cx) <= tol_x + 40 && std::abs(ay - cy) <= tol_x + 40);
                 }
                 CHECK(near);
@@ -156,15 +162,15 @@ TEST_CASE("box_codec: plain decoding follows parse_plain_output") {
     d.classes = {"plane", "small-vehicle", "storage-tank"};
     d.frame = geo::frame{1000, 1000, 500, 500};
     const std::string text =
-        "  10,20,30,40,50,60,70,80 Plane \n"      // strip + lower, frame x2
-        "1,2,3,4,5,6,7,8,9,10 small vehicle\n"    // extra numbers: cut to 8, kept
-        "1,2,3,4 plane\n"                         // too few
-        "1.5,2,3,4,5,6,7,8 plane\n"               // float: int() fails
-        "1,2,3,4,5,6,7,8\n"                       // no label
+        "  10,20,30,40,50,60,70,80 Plane \n"   // strip + lower, frame x2
+        "1,2,3,4,5,6,7,8,9,10 small vehicle\n" // extra numbers: cut to 8, kept
+        "1,2,3,4 plane\n"                      // too few
+        "1.5,2,3,4,5,6,7,8 plane\n"            // float: int() fails
+        "1,2,3,4,5,6,7,8\n"                    // no label
         "\n"
-        "+1,\t2,3,4,5,6,7,1_0 storage tanks\n"   // int() accepts signs, tabs, underscores; fuzzy label
-        "1, 2,3,4,5,6,7,8 plane\n"               // split(' ', 1) cuts at the first space: "1," fails
-        "5,5,5,5,5,5,5,5 \xff\xfe\n";             // garbage label: fuzzy finds nothing
+        "+1,\t2,3,4,5,6,7,1_0 storage tanks\n" // int() accepts signs, tabs, underscores; fuzzy label
+        "1, 2,3,4,5,6,7,8 plane\n"             // split(' ', 1) cuts at the first space: "1," fails
+        "5,5,5,5,5,5,5,5 \xff\xfe\n";          // garbage label: fuzzy finds nothing
     const auto r = bc::plain_quad().decode(text, d);
     REQUIRE(r.objects.size() == 3);
     CHECK(r.objects[0].coords == std::vector<double>{20, 40, 60, 80, 100, 120, 140, 160});
@@ -183,7 +189,7 @@ TEST_CASE("box_codec: plain decoding follows parse_plain_output") {
     CHECK(bc::plain_quad().decode(" there are none \n", d).dropped.total() == 0);
     d.fuzzy = false;
     CHECK(bc::plain_quad().decode("1,2,3,4,5,6,7,8 storage tanks", d).dropped.counts.at("unknown_label") == 1);
-    d.classes.clear();  // no class list: labels kept as written
+    d.classes.clear(); // no class list: labels kept as written
     const auto free = bc::plain_hbb().decode("1,2,3,4 Whatever Thing\n", d);
     REQUIRE(free.objects.size() == 1);
     CHECK(free.objects[0].label == "whatever thing");
@@ -200,18 +206,20 @@ TEST_CASE("box_codec: JSON decoding applies the reference repair steps") {
     CHECK(r.objects[0].label_id == 1);
     // () instead of [], doubled commas, missing commas between numbers, doubled "label":, a broken
     // line and a truncated tail
-    r = bc::json_quad().decode("```json\n[\n\t{\"quadrant bbox\": (1, 2,, 3 4, 5, 6, 7, 8), \"label\": \"label\": \"plane\"},\n"
-                               "\t{\"quadrant bbox\": [9, 9, 9, 9, 9, 9, 9, 9], \"label\": \"ship\"},\n"
-                               "\t{\"quadrant bbox\": [1, 2, 3",
-                               d);
+    r = bc::json_quad().decode(
+        "```json\n[\n\t{\"quadrant bbox\": (1, 2,, 3 4, 5, 6, 7, 8), \"label\": \"label\": \"plane\"},\n"
+        "\t{\"quadrant bbox\": [9, 9, 9, 9, 9, 9, 9, 9], \"label\": \"ship\"},\n"
+        "\t{\"quadrant bbox\": [1, 2, 3",
+        d);
     REQUIRE(r.objects.size() == 2);
     CHECK(r.objects[0].coords == std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8});
     CHECK(r.objects[1].label == "ship");
     CHECK(r.dropped.counts.at("bad_json") == 1);
     // instance checks: floats, missing keys, non-objects, non-string labels, too many values
-    r = bc::json_hbb().decode("[{\"bbox_2d\": [1.5, 2, 3, 4], \"label\": \"plane\"}, {\"label\": \"plane\"}, 7, "
-                              "{\"bbox_2d\": [1, 2, 3, 4], \"label\": 3}, {\"bbox_2d\": [1, 2, 3, 4, 5], \"label\": \"plane\"}]",
-                              d);
+    r = bc::json_hbb().decode(
+        "[{\"bbox_2d\": [1.5, 2, 3, 4], \"label\": \"plane\"}, {\"label\": \"plane\"}, 7, "
+        "{\"bbox_2d\": [1, 2, 3, 4], \"label\": 3}, {\"bbox_2d\": [1, 2, 3, 4, 5], \"label\": \"plane\"}]",
+        d);
     REQUIRE(r.objects.size() == 1);
     CHECK(r.objects[0].coords == std::vector<double>{1, 2, 3, 4});
     CHECK(r.dropped.counts.at("bad_number") == 1);
@@ -226,10 +234,10 @@ TEST_CASE("box_codec: JSON decoding applies the reference repair steps") {
     bc::json_parse_info info;
     CHECK(bc::parse_detection_json("nothing here", &info) == json::array());
     CHECK(info.repaired);
-    CHECK_FALSE(info.failed);  // no line parses: "[\n\n]" is an empty list
+    CHECK_FALSE(info.failed); // no line parses: "[\n\n]" is an empty list
     bc::json_parse_info info2;
     CHECK(bc::parse_detection_json("x\n1\ntrue", &info2) == json::array());
-    CHECK(info2.failed);  // "[\n1\ntrue\n]" does not parse: the reference falls back to []
+    CHECK(info2.failed); // "[\n1\ntrue\n]" does not parse: the reference falls back to []
     CHECK(bc::parse_detection_json(std::string(100000, '[')).is_array());
 }
 
@@ -255,7 +263,7 @@ TEST_CASE("box_codec: Qwen2-VL, Florence-2 and GeoChat grids") {
     CHECK(r.objects[0].coords[0] == 0.5);
     CHECK(r.objects[0].coords[3] == 0.25);
     CHECK(r.objects[1].label == "plane");
-    CHECK(r.dropped.counts.at("too_few_numbers") == 1);  // 7 values: odd one dropped, 6 left
+    CHECK(r.dropped.counts.at("too_few_numbers") == 1); // 7 values: odd one dropped, 6 left
     CHECK(bc::florence2_codec::quantize(999.9, 1000) == 999);
     CHECK(bc::florence2_codec::quantize(-3, 1000) == 0);
     CHECK(bc::florence2_codec::quantize(5000, 1000) == 999);
@@ -264,7 +272,7 @@ TEST_CASE("box_codec: Qwen2-VL, Florence-2 and GeoChat grids") {
     r = bc::geochat_codec().decode("There is <p>a ship</p> {<10><20><30><40>|<0>} and {<50><50><60><60>}", d);
     REQUIRE(r.objects.size() == 2);
     CHECK(r.objects[0].coords == std::vector<double>{40, 40, 120, 80});
-    CHECK(r.objects[0].label == "ship");  // fuzzy: "a ship" -> "ship"
+    CHECK(r.objects[0].label == "ship"); // fuzzy: "a ship" -> "ship"
     CHECK(r.objects[1].label == "ship");
 }
 
@@ -273,7 +281,7 @@ TEST_CASE("box_codec: WRatio-like label scorer") {
     CHECK(bc::wratio("", "plane") == 0);
     CHECK(bc::wratio("small vehicles", "small vehicle") > 90);
     CHECK(bc::wratio("vehicle", "small vehicle") > bc::wratio("vehicle", "plane"));
-    CHECK(bc::wratio("tennis court", "court tennis") >= 95);  // token sort
+    CHECK(bc::wratio("tennis court", "court tennis") >= 95); // token sort
     const bc::label_matcher m({"plane", "baseball-diamond", "large-vehicle", "small-vehicle"});
     CHECK(m.match("baseball diamond")->fuzzy == false);
     CHECK(m.match("baseball field")->name == "baseball diamond");
@@ -284,13 +292,20 @@ TEST_CASE("box_codec: WRatio-like label scorer") {
 
 TEST_CASE("box_codec: decoders never throw on hostile input") {
     std::mt19937 rng(1234);
-    std::vector<std::string> inputs = {"", "\n\n\n", std::string(1 << 20, ','), std::string(1 << 16, '<'),
-                                       "```json\n" + std::string(5000, '{'), "<loc_99999999999999999999>",
-                                       "{<<<<>>>>|", "<|box_start|><|box_start|>((((", "\xff\xfe\xfd 1,2,3,4 \xc3"};
+    std::vector<std::string> inputs = {"",
+                                       "\n\n\n",
+                                       std::string(1 << 20, ','),
+                                       std::string(1 << 16, '<'),
+                                       "```json\n" + std::string(5000, '{'),
+                                       "<loc_99999999999999999999>",
+                                       "{<<<<>>>>|",
+                                       "<|box_start|><|box_start|>((((",
+                                       "\xff\xfe\xfd 1,2,3,4 \xc3"};
     const std::string alphabet = "0123456789,. -\n<>{}[]()\"|:_abcdefghijklmnopqrstuvwxyz\xff\xc3";
     for (int i = 0; i < 200; ++i) {
         std::string s(static_cast<std::size_t>(rng() % 400), ' ');
-        for (char& ch : s) ch = alphabet[rng() % alphabet.size()];
+        for (char& ch : s)
+            ch = alphabet[rng() % alphabet.size()];
         inputs.push_back(s);
     }
     bc::decode_options d;
@@ -302,7 +317,8 @@ TEST_CASE("box_codec: decoders never throw on hostile input") {
         for (const auto& s : inputs) {
             bc::decode_result r;
             CHECK_NOTHROW(r = c->decode(s, d));
-            for (const auto& ob : r.objects) CHECK(ob.coords.size() == bc::arity(c->kind()));
+            for (const auto& ob : r.objects)
+                CHECK(ob.coords.size() == bc::arity(c->kind()));
         }
     }
     const auto big = bc::plain_quad().decode(std::string(1 << 20, 'x'), d);

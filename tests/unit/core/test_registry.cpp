@@ -102,8 +102,9 @@ TEST_CASE("core: registry make with parameters") {
     CHECK(error_id([] { reg::make<shape_kind>("shape.circle"); }) == "rscovlm.registry.unknown_key");
     CHECK(error_id([] { reg::make<shape_kind>("shape.rectangle", {{"w", 2}}); }) == "rscovlm.registry.bad_param");
     CHECK(error_id([] { reg::make<shape_kind>("shape.rectangle", {{"h", "3"}}); }) == "rscovlm.registry.bad_param");
-    CHECK(error_id([] { reg::make<shape_kind>("shape.rectangle", {{"h", 3}, {"depth", 1}}); }) ==
-          "rscovlm.registry.bad_param");
+    CHECK(error_id([] {
+              reg::make<shape_kind>("shape.rectangle", {{"h", 3}, {"depth", 1}});
+          }) == "rscovlm.registry.bad_param");
     CHECK(error_id([] { reg::make<shape_kind>("shape.rectangle", {{"h", -3}}); }) == "rscovlm.registry.bad_param");
     CHECK(error_id([] { reg::make<shape_kind>("shape.unit_square", {{"x", 1}}); }) == "rscovlm.registry.bad_param");
     CHECK(error_id([] { reg::make<shape_kind>("shape.rectangle", nlohmann::json::array()); }) ==

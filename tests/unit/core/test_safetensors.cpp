@@ -22,8 +22,8 @@ struct temp_dir {
     temp_dir() {
         static std::atomic<int> counter{0};
         path = fs::temp_directory_path() /
-               ("rscovlm_safetensors_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "_" +
-                std::to_string(counter++));
+               ("rscovlm_safetensors_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+                "_" + std::to_string(counter++));
         fs::remove_all(path);
         fs::create_directories(path);
     }
@@ -37,7 +37,8 @@ struct temp_dir {
 std::vector<std::uint8_t> make_file(const std::string& header, std::size_t data_bytes) {
     std::vector<std::uint8_t> out(8 + header.size() + data_bytes, 0);
     std::uint64_t n = header.size();
-    for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+        out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n >> (8 * i));
     std::memcpy(out.data() + 8, header.data(), header.size());
     return out;
 }
@@ -68,8 +69,8 @@ TEST_CASE("core: safetensors half conversions") {
     CHECK(st::f32_to_f16(1.0f) == 0x3c00);
     CHECK(st::f32_to_f16(-2.0f) == 0xc000);
     CHECK(st::f32_to_f16(65504.0f) == 0x7bff);
-    CHECK(st::f32_to_f16(65520.0f) == 0x7c00);            // rounds to infinity
-    CHECK(st::f32_to_f16(5.9604644775390625e-8f) == 0x0001); // smallest subnormal 2^-24
+    CHECK(st::f32_to_f16(65520.0f) == 0x7c00);                // rounds to infinity
+    CHECK(st::f32_to_f16(5.9604644775390625e-8f) == 0x0001);  // smallest subnormal 2^-24
     CHECK(st::f32_to_f16(2.98023223876953125e-8f) == 0x0000); // 2^-25: tie, rounds to even (0)
     CHECK(st::f32_to_f16(1.0009765625f) == 0x3c01);
     CHECK(st::f32_to_f16(1.00048828125f) == 0x3c00); // tie between 0x3c00 and 0x3c01 -> even
@@ -99,10 +100,12 @@ TEST_CASE("core: safetensors writer produces the reference byte layout") {
         R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
         R"("b":{"dtype":"U8","shape":[1],"data_offsets":[8,9]}})";
     std::string padded = expected_header;
-    while (padded.size() % 8 != 0) padded.push_back(' ');
+    while (padded.size() % 8 != 0)
+        padded.push_back(' ');
     REQUIRE(bytes.size() == 8 + padded.size() + 9);
     std::uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[static_cast<std::size_t>(i)];
+    for (int i = 7; i >= 0; --i)
+        n = (n << 8) | bytes[static_cast<std::size_t>(i)];
     CHECK(n == padded.size());
     CHECK(std::string(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(n)) == padded);
     float back[2];
@@ -117,8 +120,9 @@ TEST_CASE("core: safetensors writer orders tensors like the Rust crate's Dtype o
     std::vector<std::uint64_t> u = {2};
     std::vector<double> f = {3.0};
     std::vector<std::int32_t> k = {4};
-    const auto bytes = st::serialize({st::make_view("a_f64", st::dtype::f64, {1}, f), st::make_view("b_i64", st::dtype::i64, {1}, i),
-                                      st::make_view("c_u64", st::dtype::u64, {1}, u), st::make_view("d_i32", st::dtype::i32, {1}, k)});
+    const auto bytes =
+        st::serialize({st::make_view("a_f64", st::dtype::f64, {1}, f), st::make_view("b_i64", st::dtype::i64, {1}, i),
+                       st::make_view("c_u64", st::dtype::u64, {1}, u), st::make_view("d_i32", st::dtype::i32, {1}, k)});
     auto file = st::file::from_bytes(bytes, "order.st");
     // U64 > I64 > F64 > I32 in the crate's enum, whatever the names say.
     CHECK(file.info("c_u64").begin == 0);
@@ -193,7 +197,8 @@ TEST_CASE("core: safetensors writer rejects inconsistent tensors") {
     CHECK(id([&] { return st::serialize({st::make_view("a", st::dtype::f32, {3}, a)}); }) ==
           "rscovlm.io.safetensors_bad_tensor");
     CHECK(id([&] {
-              return st::serialize({st::make_view("a", st::dtype::f32, {2}, a), st::make_view("a", st::dtype::f32, {2}, a)});
+              return st::serialize(
+                  {st::make_view("a", st::dtype::f32, {2}, a), st::make_view("a", st::dtype::f32, {2}, a)});
           }) == "rscovlm.io.safetensors_bad_tensor");
     CHECK(id([&] { return st::serialize({st::make_view("__metadata__", st::dtype::f32, {2}, a)}); }) ==
           "rscovlm.io.safetensors_bad_tensor");
@@ -251,7 +256,8 @@ TEST_CASE("core: safetensors malformed files give typed errors") {
           "rscovlm.io.safetensors_bad_entry");
     // Messages name the file and the tensor.
     auto r = rscovlm::try_call([] {
-        return st::file::from_bytes(make_file(R"({"w.q":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "m.st");
+        return st::file::from_bytes(make_file(R"({"w.q":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
+                                    "m.st");
     });
     REQUIRE_FALSE(r);
     CHECK(r.error().message.find("m.st") != std::string::npos);
@@ -281,12 +287,14 @@ TEST_CASE("core: safetensors sharded checkpoints through model.safetensors.index
     CHECK(r.error().id == "rscovlm.io.safetensors_open");
 
     auto id_of = [&](const std::string& index_text) {
-        write_bytes(dir / "model.safetensors.index.json", std::vector<std::uint8_t>(index_text.begin(), index_text.end()));
+        write_bytes(dir / "model.safetensors.index.json",
+                    std::vector<std::uint8_t>(index_text.begin(), index_text.end()));
         auto res = st::checkpoint::try_open(dir.path.string());
         return res ? std::string("ok") : res.error().id;
     };
     CHECK(id_of(R"({"weight_map":{"a":"model-00001-of-00002.safetensors"}})") == "ok");
-    CHECK(id_of(R"({"weight_map":{"a":"model-00002-of-00002.safetensors"}})") == "rscovlm.io.safetensors_index_mismatch");
+    CHECK(id_of(R"({"weight_map":{"a":"model-00002-of-00002.safetensors"}})") ==
+          "rscovlm.io.safetensors_index_mismatch");
     CHECK(id_of(R"({"weight_map":{"a":"../x.safetensors"}})") == "rscovlm.io.safetensors_bad_index");
     CHECK(id_of(R"({"weight_map":{"a":3}})") == "rscovlm.io.safetensors_bad_index");
     CHECK(id_of(R"({"metadata":{}})") == "rscovlm.io.safetensors_bad_index");

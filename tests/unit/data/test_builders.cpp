@@ -38,7 +38,7 @@ data::detection_record det_record() {
     r.height = 800;
     r.classes = {"small-vehicle", "plane", "Harbor"};
     data::det_instance sv;
-    sv.bbox = geometry::hbox{10.5, 20.5, 15, 23};  // COCO [10.5, 20.5, 5, 3] -> int(x + w)
+    sv.bbox = geometry::hbox{10.5, 20.5, 15, 23}; // COCO [10.5, 20.5, 5, 3] -> int(x + w)
     sv.polygon = {10.5, 20.5, 15, 20.5, 15, 23, 10.5, 23};
     sv.label = "small-vehicle";
     data::det_instance pl;
@@ -53,11 +53,11 @@ std::string text_of(const nlohmann::ordered_json& msg) {
         if (c["type"] == "text") return c["text"];
     return {};
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("data: dense detection builder, plain hbb target in the resized frame") {
     data::build_options o;
-    o.prob_plain_text_prompt = 1.0;  // random() >= 1.0 never: plain text
+    o.prob_plain_text_prompt = 1.0; // random() >= 1.0 never: plain text
     python_random rng(0);
     const auto c = data::build_detection(det_record(), data::region_type::hbb, o, rng);
     REQUIRE(c.messages.size() == 3);
@@ -74,11 +74,11 @@ TEST_CASE("data: dense detection builder, plain hbb target in the resized frame"
 
 TEST_CASE("data: dense detection builder, JSON target and empty image") {
     data::build_options o;
-    o.prob_plain_text_prompt = 0.0;  // always JSON
-    o.prob_proxy_prompt = 0.0;       // main template, no rewording
+    o.prob_plain_text_prompt = 0.0; // always JSON
+    o.prob_proxy_prompt = 0.0;      // main template, no rewording
     python_random rng(1);
     const auto c = data::build_detection(det_record(), data::region_type::hbb, o, rng);
-    REQUIRE(c.messages.size() == 2);  // no system message: the chat template adds the default one
+    REQUIRE(c.messages.size() == 2); // no system message: the chat template adds the default one
     CHECK(text_of(c.messages[0]) ==
           "Locate every item from the category list in the image and output the coordinates in JSON format. The "
           "category set includes harbor, plane, small vehicle.");
@@ -101,7 +101,7 @@ TEST_CASE("data: grounding builder, counter-clockwise polygon and seeded JSON te
     g.bbox = geometry::hbox{10, 10, 110, 60};
     g.poly = {geometry::point{10, 10}, {110, 10}, {110, 60}, {10, 60}};
     data::build_options plain;
-    plain.prob_plain_text_prompt = 1.0;  // random() > 1.0 never
+    plain.prob_plain_text_prompt = 1.0; // random() > 1.0 never
     python_random rng(0);
     auto c = data::build_grounding(g, data::region_type::polygon, plain, rng);
     CHECK(c.messages[0]["content"] == std::string(box_codec::prompts::quad_plain_system));
@@ -121,7 +121,8 @@ TEST_CASE("data: LLaVA chat builder strips placeholders as the reference") {
     data::chat_record r;
     r.id = "x";
     r.images = {"data/a.png"};
-    r.conversations = nlohmann::json::parse(R"([{"from":"human","value":"<image>\nWhat is this? "},{"from":"gpt","value":"A harbor."}])");
+    r.conversations = nlohmann::json::parse(
+        R"([{"from":"human","value":"<image>\nWhat is this? "},{"from":"gpt","value":"A harbor."}])");
     data::build_options o;
     python_random rng(0);
     const auto c = data::build_chat(r, o, rng);
@@ -141,7 +142,7 @@ TEST_CASE("data: GeoChat builder converts 0-100 grid boxes to the resized frame"
     r.conversations = nlohmann::json::parse(
         R"([{"from":"human","value":"<image>\nIdentify all buildings. Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object in your response"},{"from":"gpt","value":"[10, 20, 50, 60]"}])");
     data::build_options o;
-    o.prob_plain_text_prompt = 1.0;  // plain targets
+    o.prob_plain_text_prompt = 1.0; // plain targets
     o.image_size = [](const std::string&) { return std::pair<int, int>{1000, 800}; };
     python_random rng(0);
     const auto c = data::build_geochat(data::prepare_geochat(r), o, rng);
@@ -175,7 +176,7 @@ TEST_CASE("data: LRS-VQA-Zoom builder, one zoom step with scaled tool call and M
     CHECK(c.messages[2]["content"] == tokenizer::zoom_tool_call(287, 144, 430, 260));
     CHECK(text_of(c.messages[3]) == "Here's the zoomed-in image. You can complete your task now.");
     REQUIRE(c.images.size() == 2);
-    CHECK(*c.images[1].crop == std::array<int, 4>{1000, 500, 1500, 900});  // round half to even
+    CHECK(*c.images[1].crop == std::array<int, 4>{1000, 500, 1500, 900}); // round half to even
     CHECK(c.messages[4]["content"] == "B");
     v.crop_hbox.push_back({0, 0, 10, 10});
     const auto plain = data::build_lrsvqa_zoom(v, o, rng);
@@ -191,6 +192,9 @@ TEST_CASE("data: builders through the registry") {
     python_random rng(0);
     const auto c = b->build(data::record(det_record()), 0, o, rng);
     CHECK(c.task == "det.polygon");
-    CHECK_FALSE(try_call([&] { return registry::make<data::builder_kind>("builder.dense_det", nlohmann::json{{"region_types", {"circle"}}}); }).ok());
+    CHECK_FALSE(try_call([&] {
+                    return registry::make<data::builder_kind>("builder.dense_det",
+                                                              nlohmann::json{{"region_types", {"circle"}}});
+                }).ok());
     CHECK_FALSE(try_call([&] { return b->build(data::record(data::vqa_record{}), 0, o, rng); }).ok());
 }

@@ -21,7 +21,7 @@ TEST_CASE("data: python float repr matches numpy float32 str and Python repr") {
     CHECK(python_float_repr(1e-5f) == "1e-05");
     CHECK(python_float_repr(0.0001f) == "0.0001");
     CHECK(python_float_repr(1e16f) == "1e+16");
-    CHECK(python_float_repr(123456789.0f) == "123456790.0");  // float32 rounding, shortest digits
+    CHECK(python_float_repr(123456789.0f) == "123456790.0"); // float32 rounding, shortest digits
     CHECK(python_float_repr(0.1) == "0.1");
     CHECK(python_float_repr(1.0 / 3.0) == "0.3333333333333333");
     CHECK(python_float_repr(1e22) == "1e+22");
@@ -54,10 +54,10 @@ TEST_CASE("data: sha256 of known vectors") {
 
 TEST_CASE("data: DOTA strict reader parses headers, objects and difficulty") {
     const std::string text = "imagesource:GoogleEarth\ngsd:0.146343590398\n"
-                              "2753 2408 2861 2385 2888 2468 2805 2502 plane 0\r\n"
-                              "\n"
-                              "10.5 20 30 20 30 40 10.5 40 small-vehicle 1\n"
-                              "1 2 3 4 5 6 7 8 ship\n";
+                             "2753 2408 2861 2385 2888 2468 2805 2502 plane 0\r\n"
+                             "\n"
+                             "10.5 20 30 20 30 40 10.5 40 small-vehicle 1\n"
+                             "1 2 3 4 5 6 7 8 ship\n";
     const data::dota_annotation a = data::parse_dota(text, "x.txt");
     CHECK(a.image_source == "GoogleEarth");
     REQUIRE(a.gsd.has_value());
@@ -91,18 +91,18 @@ TEST_CASE("data: DOTA mmrotate dialect reproduces _load_dota_txt quirks") {
     data::dota_read_options ro;
     ro.dialect = data::dota_dialect::mmrotate;
     const std::string text = "imagesource:GoogleEarth\ngsd:0.5\n"
-                              "1.1 2 3 4 5 6 7 8 plane\n"          // 9 fields: label keeps '\n'
-                              "1 2 3 4 5 6 7 8 ship 1\r\n"         // universal newlines: int('1\n')
-                              "1 2 3 4 5 6 7 8 harbor 1 extra\n"   // 11 fields: difficulty 0
-                              "short line\n";
+                             "1.1 2 3 4 5 6 7 8 plane\n"        // 9 fields: label keeps '\n'
+                             "1 2 3 4 5 6 7 8 ship 1\r\n"       // universal newlines: int('1\n')
+                             "1 2 3 4 5 6 7 8 harbor 1 extra\n" // 11 fields: difficulty 0
+                             "short line\n";
     const data::dota_annotation a = data::parse_dota(text, "m.txt", ro);
     REQUIRE(a.objects.size() == 3);
     CHECK(a.objects[0].label == "plane\n");
-    CHECK(a.objects[0].poly[0].x == static_cast<double>(1.1f));  // float32 storage
+    CHECK(a.objects[0].poly[0].x == static_cast<double>(1.1f)); // float32 storage
     CHECK(a.objects[1].label == "ship");
     CHECK(a.objects[1].difficulty == 1);
     CHECK(a.objects[2].difficulty == 0);
-    CHECK(a.skipped_lines == 2);  // the imagesource line and the short line (gsd is metadata)
+    CHECK(a.skipped_lines == 2); // the imagesource line and the short line (gsd is metadata)
     CHECK(*a.gsd == 0.5);
     CHECK(data::format_dota_line(a.objects[0], {data::dota_number_format::numpy_float32, "", {}, true}) ==
           "1.1 2.0 3.0 4.0 5.0 6.0 7.0 8.0 plane\n 0");
@@ -154,11 +154,12 @@ TEST_CASE("data: synthetic scene is deterministic, thread-independent and well-f
             CHECK(p.y >= 0);
             CHECK(p.x <= 640);
             CHECK(p.y <= 512);
-            CHECK(p.x * 10 == doctest::Approx(std::round(p.x * 10)));  // 0.1 px grid
+            CHECK(p.x * 10 == doctest::Approx(std::round(p.x * 10))); // 0.1 px grid
         }
         // Clockwise on screen (y down): positive shoelace sum.
         double s = 0;
-        for (std::size_t i = 0; i < 4; ++i) s += obj.poly[i].x * obj.poly[(i + 1) % 4].y - obj.poly[(i + 1) % 4].x * obj.poly[i].y;
+        for (std::size_t i = 0; i < 4; ++i)
+            s += obj.poly[i].x * obj.poly[(i + 1) % 4].y - obj.poly[(i + 1) % 4].x * obj.poly[i].y;
         CHECK(s > 0);
     }
     CHECK(classes.size() >= 5);

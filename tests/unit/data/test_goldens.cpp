@@ -1,8 +1,8 @@
 // Unit tests: builders and mixing rules against golden vectors made by tests/data/builders/make_goldens.py
 // (the reference's logic run with CPython random, numpy, OpenCV 4.6 and Pillow 9.4).
 #include <rscovlm/data/all.hpp>
-#include <rscovlm/engine/all.hpp>
 #include <rscovlm/data/lrsvqa.hpp>
+#include <rscovlm/engine/all.hpp>
 
 #include <doctest/doctest.h>
 
@@ -14,7 +14,9 @@ using namespace rscovlm;
 
 namespace {
 
-std::string gold_path(const std::string& f) { return std::string(RSCOVLM_TEST_DATA_DIR) + "/builders/" + f; }
+std::string gold_path(const std::string& f) {
+    return std::string(RSCOVLM_TEST_DATA_DIR) + "/builders/" + f;
+}
 
 std::vector<nlohmann::json> gold_lines(const std::string& f) {
     std::ifstream in(gold_path(f));
@@ -59,13 +61,14 @@ data::vqa_record gold_vqa(const nlohmann::json& r) {
     v.question = (v.multiple_choice ? r["Text"] : r["question"]).get<std::string>();
     v.answer = (v.multiple_choice ? r["Ground truth"] : r["answer"]).get<std::string>();
     if (v.multiple_choice)
-        for (const auto& c : r["Answer choices"]) v.choices.push_back(c.get<std::string>());
+        for (const auto& c : r["Answer choices"])
+            v.choices.push_back(c.get<std::string>());
     for (const auto& b : r["bbox_info"]["crop_hbox"])
         v.crop_hbox.push_back({b[0].get<double>(), b[1].get<double>(), b[2].get<double>(), b[3].get<double>()});
     return v;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("data: LRS-VQA-Zoom builder equals the reference's visual_cot get_messages (golden)") {
     const auto rows = gold_lines("lrsvqa_zoom.jsonl");
@@ -76,7 +79,8 @@ TEST_CASE("data: LRS-VQA-Zoom builder equals the reference's visual_cot get_mess
         for (auto& m : want)
             if (m["content"] == "<SYSTEM_PROMPT>") m["content"] = std::string(tokenizer::zoom_tool_system_prompt());
         std::optional<resolution::size> rs;
-        if (!row["resized"].is_null()) rs = resolution::size{row["resized"][0].get<int>(), row["resized"][1].get<int>()};
+        if (!row["resized"].is_null())
+            rs = resolution::size{row["resized"][0].get<int>(), row["resized"][1].get<int>()};
         const bool disable = row["disable_visual_cot"].get<bool>();
         const data::conversation c = data::build_lrsvqa_zoom(gold_vqa(row["record"]), rs, disable);
         CHECK(nlohmann::json::parse(c.messages.dump()) == want);
@@ -86,10 +90,11 @@ TEST_CASE("data: LRS-VQA-Zoom builder equals the reference's visual_cot get_mess
             data::build_options o;
             o.disable_visual_cot = disable;
             data::python_random rng(0);
-            CHECK(nlohmann::json::parse(data::build_lrsvqa_zoom(gold_vqa(row["record"]), o, rng).messages.dump()) == want);
+            CHECK(nlohmann::json::parse(data::build_lrsvqa_zoom(gold_vqa(row["record"]), o, rng).messages.dump()) ==
+                  want);
         }
     }
-    CHECK(zooms == 6);  // 3 single-box records x {resized, not resized}, visual CoT enabled
+    CHECK(zooms == 6); // 3 single-box records x {resized, not resized}, visual CoT enabled
 }
 
 TEST_CASE("data: refGeo segmentation mask targets equal cv2 + Pillow + block_reduce (golden)") {
@@ -97,7 +102,8 @@ TEST_CASE("data: refGeo segmentation mask targets equal cv2 + Pillow + block_red
     REQUIRE(rows.size() == 12);
     for (const auto& row : rows) {
         const std::string name = row["mask"].get<std::string>();
-        const image mask = io::load_image(gold_path("refgeo/masks/rrsis/" + name), io::load_options{false, imaging::rgb_mode::composite, 0});
+        const image mask = io::load_image(gold_path("refgeo/masks/rrsis/" + name),
+                                          io::load_options{false, imaging::rgb_mode::composite, 0});
         const image l = data::to_pillow_l(mask);
         data::refgeo_mask_stages st;
         const std::string rle = data::refgeo_mask_rle(mask, l.width, l.height, row["resized_width"].get<int>(),
@@ -107,9 +113,11 @@ TEST_CASE("data: refGeo segmentation mask targets equal cv2 + Pillow + block_red
         CHECK(data::detail::sha256_hex(st.filled.data(), st.filled.size()) == row["filled_sha256"].get<std::string>());
         CHECK(rle == row["rle"].get<std::string>());
     }
-    const image m = io::load_image(gold_path("refgeo/masks/rrsis/a_0.png"), io::load_options{false, imaging::rgb_mode::composite, 0});
-    CHECK_THROWS_WITH_AS(data::refgeo_mask_rle(m, 401, 300, 56, 56), doctest::Contains("mask_size_mismatch"), data_error);
-    CHECK(data::encode_mask_rle({0, 1, 1, 0, 0, 0}, 3, 2) == "0*1,1*2;0*3;");  // the reference's own example
+    const image m = io::load_image(gold_path("refgeo/masks/rrsis/a_0.png"),
+                                   io::load_options{false, imaging::rgb_mode::composite, 0});
+    CHECK_THROWS_WITH_AS(data::refgeo_mask_rle(m, 401, 300, 56, 56), doctest::Contains("mask_size_mismatch"),
+                         data_error);
+    CHECK(data::encode_mask_rle({0, 1, 1, 0, 0, 0}, 3, 2) == "0*1,1*2;0*3;"); // the reference's own example
     CHECK_THROWS_WITH_AS(data::encode_mask_rle({0, 1}, 3, 1), doctest::Contains("bad_mask"), data_error);
     CHECK_THROWS_WITH_AS(data::to_pillow_l(image{}), doctest::Contains("bad_mask"), data_error);
 }
@@ -130,7 +138,9 @@ TEST_CASE("data: refGeo dataset types, record-major order and messages equal the
         REQUIRE(mix.size() == samples.size());
         data::build_options bo;
         bo.resize.prob_random_resize = row["prob_random_resize"].get<double>();
-        bo.load_image = [](const std::string& p) { return io::load_image(p, io::load_options{false, imaging::rgb_mode::composite, 0}); };
+        bo.load_image = [](const std::string& p) {
+            return io::load_image(p, io::load_options{false, imaging::rgb_mode::composite, 0});
+        };
         for (const auto& s : samples) {
             const std::size_t idx = s["index"].get<std::size_t>();
             const auto loc = mix.locate(idx);
@@ -146,7 +156,8 @@ TEST_CASE("data: llava_onevision sampling, <image> tag and skip-to-next equal th
     const nlohmann::json g = gold_doc("llava_onevision.json");
     for (const auto& s : g["sampling"]) {
         std::vector<std::size_t> pop(s["total"].get<std::size_t>());
-        for (std::size_t i = 0; i < pop.size(); ++i) pop[i] = i;
+        for (std::size_t i = 0; i < pop.size(); ++i)
+            pop[i] = i;
         CHECK(data::random_sample(pop, s["rate"].get<double>(), true) == s["indices"].get<std::vector<std::size_t>>());
     }
     // int(8 * 0.01) = 0 keeps nothing in rscovlm.utils.random_sample, one row here
@@ -170,7 +181,8 @@ TEST_CASE("data: llava_onevision sampling, <image> tag and skip-to-next equal th
                 CHECK_THROWS_WITH_AS(mix.build(idx, bo, seed), doctest::Contains("no_next_record"), data_error);
             } else {
                 const data::conversation conv = mix.build(idx, bo, seed);
-                CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), "D/") == gold_normalize(it["messages"], ""));
+                CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), "D/") ==
+                      gold_normalize(it["messages"], ""));
             }
         }
     }
@@ -189,7 +201,8 @@ TEST_CASE("data: balanced concat equals LMMRotate deal_with_multidataset_mode (g
         std::size_t base = 0;
         for (const auto& n : cs["sizes"]) {
             subsets.emplace_back();
-            for (std::size_t k = 0; k < n.get<std::size_t>(); ++k) subsets.back().push_back(base++);
+            for (std::size_t k = 0; k < n.get<std::size_t>(); ++k)
+                subsets.back().push_back(base++);
         }
         for (const auto& [e, want] : cs["epochs"].items())
             CHECK(data::balanced_concat_order(subsets, std::stoull(e)) == want.get<std::vector<std::size_t>>());
@@ -205,13 +218,17 @@ TEST_CASE("data: builders size images through resolution registry strategies") {
     std::size_t checked = 0;
     for (const auto& row : rows) {
         if (row["prob_random_resize"].get<double>() != 0.6 || row["dataset_type"] != "refgeo") continue;
-        const nlohmann::json cat = {{"fixture", {{"annotation_path", root + "/metainfo.jsonl"}, {"data_path", root},
-                                                  {"dataset_type", "refgeo"},
-                                                  {"resolution", {{"key", "resize.random"}, {"params", {{"prob", 0.6}}}}}}}};
+        const nlohmann::json cat = {{"fixture",
+                                     {{"annotation_path", root + "/metainfo.jsonl"},
+                                      {"data_path", root},
+                                      {"dataset_type", "refgeo"},
+                                      {"resolution", {{"key", "resize.random"}, {"params", {{"prob", 0.6}}}}}}}};
         data::dataset_catalog catalog = data::dataset_catalog::from_json(cat);
         const data::mixture mix = data::load_mixture(data::resolve_recipe("fixture", catalog));
-        data::build_options bo;  // prob_random_resize stays 0: the strategy decides
-        bo.load_image = [](const std::string& p) { return io::load_image(p, io::load_options{false, imaging::rgb_mode::composite, 0}); };
+        data::build_options bo; // prob_random_resize stays 0: the strategy decides
+        bo.load_image = [](const std::string& p) {
+            return io::load_image(p, io::load_options{false, imaging::rgb_mode::composite, 0});
+        };
         for (const auto& s : row["samples"]) {
             const auto conv = mix.build(s["index"].get<std::size_t>(), bo, row["seed"].get<std::uint64_t>());
             CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), root + "/") == s["messages"]);
@@ -231,7 +248,7 @@ TEST_CASE("data: builders size images through resolution registry strategies") {
             CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), root + "/") == s["messages"]);
         }
     }
-    CHECK(checked == 2 * 18);  // 5 records x 3 boxes + 3 masks, seeds 0 and 5
+    CHECK(checked == 2 * 18); // 5 records x 3 boxes + 3 masks, seeds 0 and 5
 
     // A fixed square budget (RSCoVLM grounding at 448): the image and its target follow it.
     data::grounding_record g;
@@ -242,7 +259,7 @@ TEST_CASE("data: builders size images through resolution registry strategies") {
     g.bbox = geometry::hbox{100, 50, 300, 250};
     data::build_options sq;
     sq.resolution = data::make_resolution(nlohmann::json{{"key", "resize.square"}, {"params", {{"size", 448}}}});
-    sq.prob_plain_text_prompt = 1.0;  // plain target: random() > 1.0 never holds
+    sq.prob_plain_text_prompt = 1.0; // plain target: random() > 1.0 never holds
     data::python_random rng(0);
     const auto conv = data::build_grounding(g, data::region_type::hbb, sq, rng);
     const auto want = resolution::smart_resize(500, 1000, 28, 448LL * 448, 448LL * 448);
@@ -250,32 +267,38 @@ TEST_CASE("data: builders size images through resolution registry strategies") {
     CHECK(conv.images[0].resized_height == want.height);
     const std::string target = conv.messages[2]["content"].get<std::string>();
     CHECK(target == std::to_string(100 * want.width / 1000) + "," + std::to_string(50 * want.height / 500) + "," +
-                        std::to_string(300 * want.width / 1000) + "," + std::to_string(250 * want.height / 500) + " the pier\n");
+                        std::to_string(300 * want.width / 1000) + "," + std::to_string(250 * want.height / 500) +
+                        " the pier\n");
     // The default (no strategy) equals resize.random with the options' budget and probability.
     data::build_options def;
     data::build_options viaRegistry;
-    viaRegistry.resolution = data::make_resolution(nlohmann::json{{"key", "resize.random"}, {"params", {{"prob", 0.0}}}});
+    viaRegistry.resolution =
+        data::make_resolution(nlohmann::json{{"key", "resize.random"}, {"params", {{"prob", 0.0}}}});
     for (std::uint64_t seed = 0; seed < 20; ++seed) {
         data::python_random r1(seed), r2(seed);
         CHECK(data::build_grounding(g, data::region_type::hbb, def, r1).messages.dump() ==
               data::build_grounding(g, data::region_type::hbb, viaRegistry, r2).messages.dump());
     }
     CHECK_THROWS_AS(data::make_resolution("resize.nope"), rscovlm::error);
-    CHECK_THROWS_WITH_AS(data::make_resolution(nlohmann::json{{"key", "resize.smart"}, {"size", 3}}), doctest::Contains("unknown field"),
-                         data_error);
-    CHECK_THROWS_AS(data::make_resolution(nlohmann::json{{"key", "resize.square"}, {"params", {{"size", -1}}}}), rscovlm::error);
+    CHECK_THROWS_WITH_AS(data::make_resolution(nlohmann::json{{"key", "resize.smart"}, {"size", 3}}),
+                         doctest::Contains("unknown field"), data_error);
+    CHECK_THROWS_AS(data::make_resolution(nlohmann::json{{"key", "resize.square"}, {"params", {{"size", -1}}}}),
+                    rscovlm::error);
 }
 
 TEST_CASE("data: dense detection open-ended prompts with synonyms equal the reference (golden)") {
     const nlohmann::json syn = gold_doc("dense_synonyms.json");
-    nlohmann::json cfg = {{"annotation_path", gold_path("dense_open_end.json")}, {"data_path", "DD"}, {"dataset_type", "dense_det"},
+    nlohmann::json cfg = {{"annotation_path", gold_path("dense_open_end.json")},
+                          {"data_path", "DD"},
+                          {"dataset_type", "dense_det"},
                           {"synonyms_dict", syn}};
     data::dataset_catalog catalog = data::dataset_catalog::from_json(nlohmann::json{{"dense", cfg}});
     const auto configs = data::resolve_recipe("dense", catalog);
     std::size_t open = 0;
     for (const auto& row : gold_lines("dense_open_end.jsonl")) {
         const auto seed = row["seed"].get<std::uint64_t>();
-        const data::mixture mix = data::load_mixture(configs, {}, false, 0, row["prob_open_end_prompts"].get<double>(), seed);
+        const data::mixture mix =
+            data::load_mixture(configs, {}, false, 0, row["prob_open_end_prompts"].get<double>(), seed);
         REQUIRE(mix.size() == row["samples"].size());
         data::build_options bo;
         bo.resize.prob_random_resize = row["prob_random_resize"].get<double>();
@@ -283,7 +306,8 @@ TEST_CASE("data: dense detection open-ended prompts with synonyms equal the refe
             const std::size_t idx = s["index"].get<std::size_t>();
             INFO("seed " << seed << " sample " << idx);
             const auto loc = mix.locate(idx);
-            CHECK(std::get<data::detection_record>(mix.parts[0].records[loc.record]).use_synonyms == s["use_synonyms"].get<bool>());
+            CHECK(std::get<data::detection_record>(mix.parts[0].records[loc.record]).use_synonyms ==
+                  s["use_synonyms"].get<bool>());
             open += s["use_synonyms"].get<bool>();
             const auto conv = mix.build(idx, bo, seed);
             CHECK(gold_normalize(nlohmann::json::parse(conv.messages.dump()), "DD/") == s["messages"]);
@@ -294,7 +318,9 @@ TEST_CASE("data: dense detection open-ended prompts with synonyms equal the refe
     CHECK(data::detail::open_end_template("Locate {categories} in it; the {categories}.") ==
           "Locate all the visible remote sensing objects in it; all the visible remote sensing objects.");
     data::python_random rng(1);
-    CHECK_THROWS_WITH_AS(data::detail::pick_synonym(syn, "ship", rng), doctest::Contains("missing_synonyms"), data_error);
-    CHECK_THROWS_WITH_AS(data::dataset_catalog::from_json(nlohmann::json{{"x", {{"annotation_path", "a.json"}, {"synonyms_dict", 3}}}}),
-                         doctest::Contains("synonyms_dict"), data_error);
+    CHECK_THROWS_WITH_AS(data::detail::pick_synonym(syn, "ship", rng), doctest::Contains("missing_synonyms"),
+                         data_error);
+    CHECK_THROWS_WITH_AS(
+        data::dataset_catalog::from_json(nlohmann::json{{"x", {{"annotation_path", "a.json"}, {"synonyms_dict", 3}}}}),
+        doctest::Contains("synonyms_dict"), data_error);
 }

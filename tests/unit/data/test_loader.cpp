@@ -21,7 +21,7 @@ void jitter(std::size_t i) {
     std::mt19937 g(static_cast<std::uint32_t>(i * 2654435761u));
     std::this_thread::sleep_for(std::chrono::microseconds(g() % 700));
 }
-}  // namespace loader_test
+} // namespace loader_test
 
 TEST_CASE("data: loader returns results in order whatever the thread timing") {
     for (int threads : {1, 2, 4, 8}) {
@@ -63,14 +63,14 @@ TEST_CASE("data: loader never runs more than capacity positions ahead of the con
     // A slow consumer: workers would run far ahead if unbounded.
     while (auto v = l.next()) {
         consumed.store(*v + 1);
-        const std::size_t started = l.started();  // read before position(): both only grow
+        const std::size_t started = l.started(); // read before position(): both only grow
         CHECK(started <= l.position() + capacity);
         std::this_thread::sleep_for(std::chrono::microseconds(300));
     }
     // Seen from inside produce, the consumer's own counter may lag the loader's by one result.
     CHECK(violations.load() == 0);
     CHECK(max_ahead.load() <= capacity + 1);
-    CHECK(max_ahead.load() >= 2);  // it did prefetch
+    CHECK(max_ahead.load() >= 2); // it did prefetch
 }
 
 TEST_CASE("data: loader errors reach the consumer typed, at their position, and stick") {
@@ -95,7 +95,7 @@ TEST_CASE("data: loader errors reach the consumer typed, at their position, and 
         CHECK(e.id() == "rscovlm.io.open_failed");
     }
     CHECK(caught);
-    CHECK_THROWS_AS(bad.next(), io_error);  // sticky: the position is never skipped
+    CHECK_THROWS_AS(bad.next(), io_error); // sticky: the position is never skipped
 
     // Non-rscovlm exceptions become data_error loader_worker_failed naming the position.
     engine::prefetch_loader<int> foreign(
@@ -134,12 +134,13 @@ TEST_CASE("data: loader stops early without hanging or producing the rest") {
         CHECK(l.next().has_value());
         CHECK(l.next().has_value());
         l.stop();
-        CHECK_FALSE(l.next().has_value());  // after stop: end, not a wait
-        l.stop();                           // idempotent
+        CHECK_FALSE(l.next().has_value()); // after stop: end, not a wait
+        l.stop();                          // idempotent
     }
     {
         // Destroyed while workers are blocked on the bound and nothing was consumed.
-        engine::prefetch_loader<int> l(1000, [&](std::size_t) { return 1; }, 2, 3);
+        engine::prefetch_loader<int> l(
+            1000, [&](std::size_t) { return 1; }, 2, 3);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         CHECK(l.started() <= 2);
     }
@@ -200,7 +201,8 @@ TEST_CASE("data: build_dataset resumes from a manifest's sampler_state.position"
     auto lines_of = [](const fs::path& p) {
         std::ifstream f(p);
         std::vector<std::string> out;
-        for (std::string l; std::getline(f, l);) out.push_back(l);
+        for (std::string l; std::getline(f, l);)
+            out.push_back(l);
         return out;
     };
     job.out_dir = (dir / "full").string();

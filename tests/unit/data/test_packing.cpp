@@ -36,10 +36,13 @@ member from_json(const nlohmann::json& j) {
     member m;
     m.input_ids = j.at("input_ids").get<std::vector<std::int32_t>>();
     m.labels = j.at("labels").get<std::vector<std::int32_t>>();
-    for (std::size_t a = 0; a < 3; ++a) m.position_ids[a] = j.at("position_ids").at(a).get<std::vector<std::int64_t>>();
-    for (const auto& g : j.at("image_grid_thw")) m.image_grid_thw.push_back({g.at(0).get<int>(), g.at(1).get<int>(), g.at(2).get<int>()});
+    for (std::size_t a = 0; a < 3; ++a)
+        m.position_ids[a] = j.at("position_ids").at(a).get<std::vector<std::int64_t>>();
+    for (const auto& g : j.at("image_grid_thw"))
+        m.image_grid_thw.push_back({g.at(0).get<int>(), g.at(1).get<int>(), g.at(2).get<int>()});
     for (const auto& row : j.at("pixel_values")) {
-        for (const auto& v : row) m.pixel_values.push_back(v.get<float>());
+        for (const auto& v : row)
+            m.pixel_values.push_back(v.get<float>());
         ++m.pixel_rows;
     }
     return m;
@@ -47,7 +50,8 @@ member from_json(const nlohmann::json& j) {
 
 std::vector<std::array<int, 3>> grids_of(const nlohmann::json& j) {
     std::vector<std::array<int, 3>> out;
-    for (const auto& g : j) out.push_back({g.at(0).get<int>(), g.at(1).get<int>(), g.at(2).get<int>()});
+    for (const auto& g : j)
+        out.push_back({g.at(0).get<int>(), g.at(1).get<int>(), g.at(2).get<int>()});
     return out;
 }
 
@@ -56,17 +60,19 @@ engine::encoded_sample synthetic_sample(std::size_t n, int seed, std::size_t ima
     for (std::size_t k = 0; k < n; ++k) {
         s.input_ids.push_back(static_cast<std::int32_t>(1000 + seed * 100 + static_cast<int>(k)));
         s.labels.push_back(k >= n / 2 ? s.input_ids.back() : -100);
-        for (std::size_t a = 0; a < 3; ++a) s.position_ids[a].push_back(static_cast<std::int64_t>(k + a));
+        for (std::size_t a = 0; a < 3; ++a)
+            s.position_ids[a].push_back(static_cast<std::int64_t>(k + a));
     }
     for (std::size_t i = 0; i < images; ++i) {
         s.image_grid_thw.push_back({1, 2, 2});
-        for (int r = 0; r < 4 * 1176; ++r) s.pixel_values.push_back(static_cast<float>(seed) + 0.5f);
+        for (int r = 0; r < 4 * 1176; ++r)
+            s.pixel_values.push_back(static_cast<float>(seed) + 0.5f);
         s.pixel_rows += 4;
     }
     return s;
 }
 
-}  // namespace packing_test
+} // namespace packing_test
 
 TEST_CASE("data: binpacking to_constant_volume (heaviest first, fullest fitting bin, oversize alone)") {
     // 8 -> bin0; 7 opens bin1; 5 opens bin2; 3 -> fullest fitting is none of 8/7? 7+3 = 10 fits -> bin1;
@@ -84,7 +90,8 @@ TEST_CASE("data: packing plans equal the reference (binpacking 1.5.2 + PackingMa
     for (const auto& c : g.at("plans")) {
         CAPTURE(c.at("name").get<std::string>());
         std::vector<data::packing_item> items;
-        for (const auto& it : c.at("items")) items.push_back({it.at(0).get<std::size_t>(), it.at(1).get<std::size_t>()});
+        for (const auto& it : c.at("items"))
+            items.push_back({it.at(0).get<std::size_t>(), it.at(1).get<std::size_t>()});
         data::packing_options o;
         o.max_length = c.at("max_length").get<std::size_t>();
         o.packing_interval = c.at("packing_interval").get<std::size_t>();
@@ -93,7 +100,8 @@ TEST_CASE("data: packing plans equal the reference (binpacking 1.5.2 + PackingMa
         // Every item exactly once; a group over capacity is a single over-long item.
         std::multiset<std::size_t> seen;
         std::map<std::size_t, std::size_t> len;
-        for (const auto& it : items) len[it.id] = it.length;
+        for (const auto& it : items)
+            len[it.id] = it.length;
         for (const auto& grp : groups) {
             std::size_t sum = 0;
             for (auto id : grp) {
@@ -115,9 +123,11 @@ TEST_CASE("data: flattened packs equal FlattenedDataCollatorForQwen2_5_VL (label
     for (const auto& c : g.at("flatten")) {
         CAPTURE(c.at("name").get<std::string>());
         std::vector<packing_test::member> ms;
-        for (const auto& m : c.at("members")) ms.push_back(packing_test::from_json(m));
+        for (const auto& m : c.at("members"))
+            ms.push_back(packing_test::from_json(m));
         std::vector<const packing_test::member*> ptrs;
-        for (const auto& m : ms) ptrs.push_back(&m);
+        for (const auto& m : ms)
+            ptrs.push_back(&m);
         data::flatten_options o;
         o.max_length = c.at("max_length").get<std::size_t>();
         o.mask_first_label = !c.contains("mask_first_label") || c.at("mask_first_label").get<bool>();
@@ -125,16 +135,19 @@ TEST_CASE("data: flattened packs equal FlattenedDataCollatorForQwen2_5_VL (label
         const auto& e = c.at("expected");
         CHECK(p.input_ids == e.at("input_ids").get<std::vector<std::int32_t>>());
         CHECK(p.labels == e.at("labels").get<std::vector<std::int32_t>>());
-        for (std::size_t a = 0; a < 3; ++a) CHECK(p.position_ids[a] == e.at("position_ids").at(a).get<std::vector<std::int64_t>>());
+        for (std::size_t a = 0; a < 3; ++a)
+            CHECK(p.position_ids[a] == e.at("position_ids").at(a).get<std::vector<std::int64_t>>());
         CHECK(p.naive_position_ids == e.at("naive_position_ids").get<std::vector<std::int64_t>>());
         CHECK(p.cu_seqlens == e.at("cu_seqlens").get<std::vector<std::int64_t>>());
         CHECK(p.grid_thw == packing_test::grids_of(e.at("image_grid_thw")));
         std::vector<float> pix;
         for (const auto& row : e.at("pixel_values"))
-            for (const auto& v : row) pix.push_back(v.get<float>());
+            for (const auto& v : row)
+                pix.push_back(v.get<float>());
         CHECK(p.pixel_values == pix);
         std::size_t total = 0;
-        for (const auto& m : ms) total += m.input_ids.size();
+        for (const auto& m : ms)
+            total += m.input_ids.size();
         CHECK(p.truncated == (o.max_length > 0 && total > o.max_length));
         CHECK(p.member_lengths.size() == ms.size());
     }
@@ -150,9 +163,11 @@ TEST_CASE("data: padded batches equal DataCollatorForQwen2_5_VL (right padding, 
     for (const auto& c : g.at("padded")) {
         CAPTURE(c.at("name").get<std::string>());
         std::vector<packing_test::member> ms;
-        for (const auto& m : c.at("examples")) ms.push_back(packing_test::from_json(m));
+        for (const auto& m : c.at("examples"))
+            ms.push_back(packing_test::from_json(m));
         std::vector<const packing_test::member*> ptrs;
-        for (const auto& m : ms) ptrs.push_back(&m);
+        for (const auto& m : ms)
+            ptrs.push_back(&m);
         data::collate_options o;
         o.max_length = c.at("max_length").get<std::size_t>();
         o.pad_token_id = c.at("pad_token_id").get<std::int32_t>();
@@ -161,11 +176,14 @@ TEST_CASE("data: padded batches equal DataCollatorForQwen2_5_VL (right padding, 
         std::vector<std::int32_t> ids, labels;
         std::vector<std::uint8_t> mask;
         for (const auto& row : e.at("input_ids"))
-            for (const auto& v : row) ids.push_back(v.get<std::int32_t>());
+            for (const auto& v : row)
+                ids.push_back(v.get<std::int32_t>());
         for (const auto& row : e.at("labels"))
-            for (const auto& v : row) labels.push_back(v.get<std::int32_t>());
+            for (const auto& v : row)
+                labels.push_back(v.get<std::int32_t>());
         for (const auto& row : e.at("attention_mask"))
-            for (const auto& v : row) mask.push_back(static_cast<std::uint8_t>(v.get<int>()));
+            for (const auto& v : row)
+                mask.push_back(static_cast<std::uint8_t>(v.get<int>()));
         CHECK(b.batch == ms.size());
         CHECK(b.length == e.at("input_ids").at(0).size());
         CHECK(b.input_ids == ids);
@@ -174,7 +192,8 @@ TEST_CASE("data: padded batches equal DataCollatorForQwen2_5_VL (right padding, 
         for (std::size_t a = 0; a < 3; ++a) {
             std::vector<std::int64_t> pos;
             for (const auto& row : e.at("position_ids").at(a))
-                for (const auto& v : row) pos.push_back(v.get<std::int64_t>());
+                for (const auto& v : row)
+                    pos.push_back(v.get<std::int64_t>());
             CHECK(b.position_ids[a] == pos);
         }
         CHECK(b.grid_thw == packing_test::grids_of(e.at("image_grid_thw")));
@@ -187,7 +206,8 @@ TEST_CASE("data: sample_packer streams packs into packed shards that read back")
     fs::remove_all(dir);
     const std::vector<std::size_t> lengths = {30, 50, 20, 70, 10, 40, 25, 90};
     std::vector<engine::encoded_sample> samples;
-    for (std::size_t i = 0; i < lengths.size(); ++i) samples.push_back(packing_test::synthetic_sample(lengths[i], static_cast<int>(i), i % 3 == 0 ? 1 : 0));
+    for (std::size_t i = 0; i < lengths.size(); ++i)
+        samples.push_back(packing_test::synthetic_sample(lengths[i], static_cast<int>(i), i % 3 == 0 ? 1 : 0));
     data::packing_options po;
     po.max_length = 100;
     po.packing_interval = 4;
@@ -202,7 +222,8 @@ TEST_CASE("data: sample_packer streams packs into packed shards that read back")
             members.push_back(m);
             w.add(r, m);
         });
-        for (std::size_t i = 0; i < samples.size(); ++i) packer.add(samples[i], 100 + i);
+        for (std::size_t i = 0; i < samples.size(); ++i)
+            packer.add(samples[i], 100 + i);
         packer.finish();
         w.flush();
         CHECK(w.packs() == rows.size());
@@ -210,10 +231,12 @@ TEST_CASE("data: sample_packer streams packs into packed shards that read back")
     }
     // The same plan as the pure planner over (position, length).
     std::vector<data::packing_item> items;
-    for (std::size_t i = 0; i < lengths.size(); ++i) items.push_back({i, lengths[i]});
+    for (std::size_t i = 0; i < lengths.size(); ++i)
+        items.push_back({i, lengths[i]});
     auto plan = data::plan_packs(items, po);
     for (auto& grp : plan)
-        for (auto& id : grp) id += 100;
+        for (auto& id : grp)
+            id += 100;
     CHECK(plan == members);
     // Rows: positions restart per member, each member's first label is -100, cu_seqlens from zeros.
     for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -224,7 +247,7 @@ TEST_CASE("data: sample_packer streams packs into packed shards that read back")
             const auto len = lengths[members[r][k] - 100];
             CHECK(row.cu_seqlens[k] == static_cast<std::int64_t>(off));
             CHECK(row.labels[off] == -100);
-            CHECK(row.position_ids[1][off] == 1);  // synthetic positions start at k + axis
+            CHECK(row.position_ids[1][off] == 1); // synthetic positions start at k + axis
             CHECK(row.naive_position_ids[off] == 0);
             off += len;
         }

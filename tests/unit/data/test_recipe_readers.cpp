@@ -13,13 +13,15 @@
 using namespace rscovlm;
 
 namespace {
-std::string ds(const std::string& f) { return std::string(RSCOVLM_TEST_DATA_DIR) + "/datasets/" + f; }
+std::string ds(const std::string& f) {
+    return std::string(RSCOVLM_TEST_DATA_DIR) + "/datasets/" + f;
+}
 std::string temp_file(const std::string& name, const std::string& text) {
     const auto p = std::filesystem::temp_directory_path() / ("rscovlm_data_" + name);
     std::ofstream(p, std::ios::binary) << text;
     return p.string();
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("data: COCO quad reader converts boxes like preprocess_coco_format_metadata") {
     const auto recs = data::read_coco_detection(ds("coco_quad.json"), "images");
@@ -28,22 +30,22 @@ TEST_CASE("data: COCO quad reader converts boxes like preprocess_coco_format_met
     CHECK(recs[0].width == 1000);
     REQUIRE(recs[0].objects.size() == 2);
     CHECK(recs[0].objects[1].label == "small-vehicle");
-    CHECK(recs[0].objects[1].bbox->x2 == 15);  // int(10.5 + 5)
+    CHECK(recs[0].objects[1].bbox->x2 == 15); // int(10.5 + 5)
     CHECK(recs[0].objects[1].bbox->y2 == 23);
     CHECK(recs[0].objects[0].polygon.size() == 8);
     CHECK(recs[0].classes == std::vector<std::string>{"small-vehicle", "plane", "Harbor"});
     data::coco_read_options o;
     o.keep_empty_gt = false;
     CHECK(data::read_coco_detection(ds("coco_quad.json"), "", o).size() == 2);
-    auto bad = try_call([&] {
-        return data::read_coco_detection(temp_file("bad.json", "{\"images\": [\n{\"id\": 1,,}]}"), "");
-    });
+    auto bad = try_call(
+        [&] { return data::read_coco_detection(temp_file("bad.json", "{\"images\": [\n{\"id\": 1,,}]}"), ""); });
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().id == "rscovlm.data.bad_json");
     CHECK(bad.error().message.find("rscovlm_data_bad.json:2:") != std::string::npos);
     auto bad2 = try_call([&] {
         return data::read_coco_detection(
-            temp_file("bad2.json", R"({"images": [{"id": 1, "file_name": "a.png", "width": 10, "height": 10}], "categories": [],
+            temp_file("bad2.json",
+                      R"({"images": [{"id": 1, "file_name": "a.png", "width": 10, "height": 10}], "categories": [],
                 "annotations": [{"image_id": 9, "category_id": 1, "bbox": [0,0,1,1]}]})"),
             "");
     });
@@ -67,7 +69,8 @@ TEST_CASE("data: LLaVA, refGeo and LRS-VQA readers") {
     CHECK(g[0].image == "refGeo/images/dior_rsvg/00001.jpg");
     CHECK(g[0].poly.size() == 4);
     CHECK(g[1].poly.empty());
-    const auto bad_line = try_call([&] { return data::read_refgeo(temp_file("g.jsonl", "{\"question\": \"a\"}\n{}\n"), ""); });
+    const auto bad_line =
+        try_call([&] { return data::read_refgeo(temp_file("g.jsonl", "{\"question\": \"a\"}\n{}\n"), ""); });
     REQUIRE_FALSE(bad_line.ok());
     CHECK(bad_line.error().message.find("record 0: missing field 'dataset'") != std::string::npos);
     const auto bad_json = try_call([&] { return data::read_refgeo(temp_file("g2.jsonl", "{}\n{oops}\n"), ""); });
@@ -76,7 +79,7 @@ TEST_CASE("data: LLaVA, refGeo and LRS-VQA readers") {
 
     const auto v = data::read_lrsvqa(ds("lrsvqa.json"), "LRS");
     REQUIRE(v.size() == 2);
-    CHECK(v[0].image == "LRS/LRS_VQA/P0001.png");  // private prefix dropped
+    CHECK(v[0].image == "LRS/LRS_VQA/P0001.png"); // private prefix dropped
     CHECK_FALSE(v[0].multiple_choice);
     CHECK(v[1].multiple_choice);
     CHECK(v[1].crop_hbox.size() == 2);
@@ -96,10 +99,14 @@ TEST_CASE("data: DIOR-R and HRSC XML readers") {
     REQUIRE(h.objects.size() == 1);
     CHECK(h.objects[0].polygon[0] == doctest::Approx(400));
     CHECK(h.objects[0].polygon[1] == doctest::Approx(280));
-    auto bad = try_call([&] { return io::parse_xml_annotation("<annotation>\n<size><width>8</width>\n<height>x</height></size></annotation>", "b.xml", ""); });
+    auto bad = try_call([&] {
+        return io::parse_xml_annotation("<annotation>\n<size><width>8</width>\n<height>x</height></size></annotation>",
+                                        "b.xml", "");
+    });
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().message == "b.xml:3: <height> is not a number: 'x'");
-    auto broken = try_call([&] { return io::parse_xml_annotation("<annotation>\n<size>\n</annotation>", "c.xml", ""); });
+    auto broken =
+        try_call([&] { return io::parse_xml_annotation("<annotation>\n<size>\n</annotation>", "c.xml", ""); });
     REQUIRE_FALSE(broken.ok());
     CHECK(broken.error().id == "rscovlm.data.bad_xml");
 }
@@ -112,17 +119,18 @@ TEST_CASE("data: recipe sampling rates, *N and %P counts, all%P") {
 
     std::ifstream f(ds("catalog.json"));
     const auto cat_json = nlohmann::json::parse(f);
-    data::dataset_catalog cat = data::dataset_catalog::from_json(cat_json, std::string(RSCOVLM_TEST_DATA_DIR) + "/datasets");
+    data::dataset_catalog cat =
+        data::dataset_catalog::from_json(cat_json, std::string(RSCOVLM_TEST_DATA_DIR) + "/datasets");
     auto configs = data::resolve_recipe(nlohmann::json::array({"coco_ds*2", "chat%50"}), cat);
     REQUIRE(configs.size() == 2);
     const data::mixture m = data::load_mixture(configs);
     REQUIRE(m.parts.size() == 2);
-    CHECK(m.parts[0].size() == 2 * 2 * 3);  // 2 images, *2, hbb/obb/polygon
-    CHECK(m.parts[1].records.size() == 2);  // int(4 * 0.5), random.Random(42).sample -> [0, 3]
+    CHECK(m.parts[0].size() == 2 * 2 * 3); // 2 images, *2, hbb/obb/polygon
+    CHECK(m.parts[1].records.size() == 2); // int(4 * 0.5), random.Random(42).sample -> [0, 3]
     CHECK(std::get<data::chat_record>(m.parts[1].records[0]).id == "c0");
     CHECK(std::get<data::chat_record>(m.parts[1].records[1]).id == "c3");
     CHECK(m.size() == 14);
-    const auto loc = m.locate(5);  // task-major: 4 records per task
+    const auto loc = m.locate(5); // task-major: 4 records per task
     CHECK(loc.record == 1);
     CHECK(loc.task == 1);
     // A built sample is reproducible.
@@ -134,7 +142,8 @@ TEST_CASE("data: recipe sampling rates, *N and %P counts, all%P") {
     CHECK(ma.size() == 1 * 3 + 2 + 1 + 1);
     // Custom entries come first and are named custom_dataset_<i>.
     auto custom = data::resolve_recipe(
-        nlohmann::json::array({"chat", nlohmann::json{{"annotation_path", ds("llava.json")}, {"data_path", "x"}}}), cat);
+        nlohmann::json::array({"chat", nlohmann::json{{"annotation_path", ds("llava.json")}, {"data_path", "x"}}}),
+        cat);
     CHECK(custom[0].name == "custom_dataset_0");
     CHECK(custom[1].name == "chat");
     CHECK_FALSE(try_call([&] { return data::resolve_recipe(nlohmann::json::array({"nope"}), cat); }).ok());
@@ -154,9 +163,10 @@ TEST_CASE("data: recipe sampling rates, *N and %P counts, all%P") {
         chat += l.part == 1;
     }
     CHECK(chat == 8);
-    mb.set_epoch(1);  // epoch 1 draws 7 chat samples
+    mb.set_epoch(1); // epoch 1 draws 7 chat samples
     chat = 0;
-    for (std::size_t i = 0; i < 14; ++i) chat += mb.locate(i).part == 1;
+    for (std::size_t i = 0; i < 14; ++i)
+        chat += mb.locate(i).part == 1;
     CHECK(chat == 7);
 }
 
@@ -175,7 +185,8 @@ TEST_CASE("data: distributed sampler pads, strides ranks and resumes") {
         seen.insert(idx.begin(), idx.end());
     }
     CHECK(seen.size() == 16);
-    for (std::size_t i = 0; i < 14; ++i) CHECK(seen.count(i) >= 1);
+    for (std::size_t i = 0; i < 14; ++i)
+        CHECK(seen.count(i) >= 1);
     data::distributed_sampler a(100, 2, 1, true, 5), b(100, 2, 1, true, 5);
     CHECK(a.indices() == b.indices());
     b.set_epoch(1);
@@ -194,17 +205,21 @@ TEST_CASE("data: distributed sampler pads, strides ranks and resumes") {
 }
 
 TEST_CASE("data: prefetch loader keeps order and propagates errors") {
-    engine::prefetch_loader<int> l(50, [](std::size_t i) { return static_cast<int>(i * i); }, 4, 3);
+    engine::prefetch_loader<int> l(
+        50, [](std::size_t i) { return static_cast<int>(i * i); }, 4, 3);
     int k = 0;
     while (auto v = l.next()) {
         CHECK(*v == k * k);
         ++k;
     }
     CHECK(k == 50);
-    engine::prefetch_loader<int> bad(5, [](std::size_t i) -> int {
-        if (i == 2) RSCOVLM_THROW(data_error, "boom", "sample 2");
-        return 1;
-    }, 2, 2);
+    engine::prefetch_loader<int> bad(
+        5,
+        [](std::size_t i) -> int {
+            if (i == 2) RSCOVLM_THROW(data_error, "boom", "sample 2");
+            return 1;
+        },
+        2, 2);
     CHECK(bad.next().has_value());
     CHECK(bad.next().has_value());
     CHECK_THROWS_AS(bad.next(), rscovlm::error);
@@ -270,7 +285,10 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     CHECK(t.input_ids.size() == 20);
     CHECK(t.position_ids[0].size() == 20);
     // Shards readable back.
-    const fs::path dir = fs::temp_directory_path() / ("rscovlm_test_shards_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
+    const fs::path dir =
+        fs::temp_directory_path() /
+        ("rscovlm_test_shards_" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())); // unique: test runs may overlap
     fs::remove_all(dir);
     {
         engine::shard_writer w(dir.string(), 2);
@@ -284,7 +302,7 @@ TEST_CASE("data: encode_sample and shards (tokenizer + preprocess + mrope)") {
     CHECK(f.info("input_ids").shape == std::vector<std::int64_t>{static_cast<std::int64_t>(s.input_ids.size() + 20)});
     CHECK(f.info("position_ids").shape[0] == 3);
     CHECK(f.info("pixel_values").shape == std::vector<std::int64_t>{24 * 32, 1176});
-    CHECK(f.info("image_grid_thw").shape == std::vector<std::int64_t>{1, 3});  // the truncated sample lost its image
+    CHECK(f.info("image_grid_thw").shape == std::vector<std::int64_t>{1, 3}); // the truncated sample lost its image
     CHECK(f.metadata().at("samples") == "2");
     fs::remove_all(dir);
 }

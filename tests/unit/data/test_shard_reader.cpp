@@ -1,8 +1,8 @@
 // Unit tests: engine::shard_reader reads back what engine::shard_writer and engine::packed_shard_writer write
 // (every field), and turns every malformed shard (wrong dtype, bad shape, offsets negative, past the
 // data, decreasing or empty, bad grids) into a typed data_error instead of reading out of bounds.
-#include <rscovlm/engine/shard_reader.hpp>
 #include <rscovlm/engine/all.hpp>
+#include <rscovlm/engine/shard_reader.hpp>
 
 #include <doctest/doctest.h>
 
@@ -32,7 +32,7 @@ std::vector<float> pixel_rows(std::size_t rows, float base) {
 }
 
 rscovlm::engine::encoded_sample sample_with(std::size_t tokens, std::int32_t first_id,
-                                        std::vector<std::array<int, 3>> grids, bool pixels) {
+                                            std::vector<std::array<int, 3>> grids, bool pixels) {
     rscovlm::engine::encoded_sample s;
     for (std::size_t k = 0; k < tokens; ++k) {
         s.input_ids.push_back(first_id + static_cast<std::int32_t>(k));
@@ -175,8 +175,8 @@ TEST_CASE("data: shard_reader reads back every field the plain shard writer writ
             CHECK(s.position_ids[a] == in[k].position_ids[a]);
         REQUIRE(s.grid_thw.size() == in[k].image_grid_thw.size());
         for (std::size_t g = 0; g < s.grid_thw.size(); ++g)
-            CHECK(s.grid_thw[g] ==
-                  rscovlm::engine::shard_grid{in[k].image_grid_thw[g][0], in[k].image_grid_thw[g][1], in[k].image_grid_thw[g][2]});
+            CHECK(s.grid_thw[g] == rscovlm::engine::shard_grid{in[k].image_grid_thw[g][0], in[k].image_grid_thw[g][1],
+                                                               in[k].image_grid_thw[g][2]});
         CHECK(s.pixel_values == in[k].pixel_values);
         CHECK(s.video_grid_thw.size() == in[k].video_grid_thw.size());
         CHECK(s.second_per_grid_ts == in[k].second_per_grid_ts);

@@ -14,7 +14,9 @@
 using namespace rscovlm;
 
 namespace {
-std::string fixture(const std::string& rel) { return std::string(RSCOVLM_TEST_DATA_DIR) + "/img_split/" + rel; }
+std::string fixture(const std::string& rel) {
+    return std::string(RSCOVLM_TEST_DATA_DIR) + "/img_split/" + rel;
+}
 std::string slurp(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     std::ostringstream ss;
@@ -28,7 +30,7 @@ data::split_options opts(int size, int gap) {
     o.padding_value_bgr = {104, 116, 124};
     return o;
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("data: img_split sliding windows (clamped last start, x-major order, rate fallback)") {
     auto w = data::sliding_windows(1030, 1030, opts(1024, 200));
@@ -36,7 +38,7 @@ TEST_CASE("data: img_split sliding windows (clamped last start, x-major order, r
     CHECK(w[0].x_start == 0);
     CHECK(w[0].y_start == 0);
     CHECK(w[1].x_start == 0);
-    CHECK(w[1].y_start == 6);  // 1030 - 1024
+    CHECK(w[1].y_start == 6); // 1030 - 1024
     CHECK(w[2].x_start == 6);
     CHECK(w[2].y_start == 0);
     // 800x600 in 1024 windows: the only window has rate 0.46 < 0.6, kept by the fallback.
@@ -52,7 +54,8 @@ TEST_CASE("data: img_split sliding windows (clamped last start, x-major order, r
     o.rates = {1.0, 2.0};
     w = data::sliding_windows(2000, 2000, o);
     bool has512 = false;
-    for (const auto& x : w) has512 = has512 || x.size() == 512;
+    for (const auto& x : w)
+        has512 = has512 || x.size() == 512;
     CHECK(has512);
     o = opts(100, 100);
     CHECK_FALSE(try_call([&] { return data::sliding_windows(10, 10, o); }).ok());
@@ -104,7 +107,8 @@ TEST_CASE("data: img_split crops and pads pixels like cv2 (hash of the RGB patch
     std::size_t checked = 0;
     for (const auto& p : expected["configs"]["ss512_gap100"]["patches"]) {
         if (p["ori_id"] != "P1666") continue;
-        const data::split_window w{p["x_start"], p["y_start"], p["x_start"].get<int>() + 512, p["y_start"].get<int>() + 512};
+        const data::split_window w{p["x_start"], p["y_start"], p["x_start"].get<int>() + 512,
+                                   p["y_start"].get<int>() + 512};
         const rscovlm::image patch = data::crop_patch(img, w, o);
         CHECK(patch.width == p["width"].get<int>());
         CHECK(patch.height == p["height"].get<int>());
@@ -116,7 +120,10 @@ TEST_CASE("data: img_split crops and pads pixels like cv2 (hash of the RGB patch
 
 TEST_CASE("data: split_dota writes images/ and annfiles/ identically for 1 and 2 threads") {
     namespace fs = std::filesystem;
-    const fs::path tmp = fs::temp_directory_path() / ("rscovlm_test_split_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));  // unique: test runs may overlap
+    const fs::path tmp =
+        fs::temp_directory_path() /
+        ("rscovlm_test_split_" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())); // unique: test runs may overlap
     fs::remove_all(tmp);
     engine::split_job job;
     job.image_dirs = {fixture("fx_a/images")};

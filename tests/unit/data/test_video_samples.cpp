@@ -11,8 +11,10 @@
 using namespace rscovlm;
 
 namespace {
-std::string vs_data(const std::string& f) { return std::string(RSCOVLM_TEST_DATA_DIR) + "/" + f; }
-}  // namespace
+std::string vs_data(const std::string& f) {
+    return std::string(RSCOVLM_TEST_DATA_DIR) + "/" + f;
+}
+} // namespace
 
 TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_per_grid_ts and M-RoPE") {
     namespace fs = std::filesystem;
@@ -28,7 +30,8 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     data::python_random rng(0);
     const data::conversation c = data::build_chat(r, bo, rng);
     REQUIRE(c.messages[0]["content"][0]["type"] == "video");
-    CHECK(engine::message_videos(nlohmann::json::parse(c.messages.dump())) == std::vector<std::string>{vs_data("video/frames_a")});
+    CHECK(engine::message_videos(nlohmann::json::parse(c.messages.dump())) ==
+          std::vector<std::string>{vs_data("video/frames_a")});
 
     engine::sample_encode_options eo;
     eo.keep_pixels = true;
@@ -62,7 +65,7 @@ TEST_CASE("data: a LLaVA <video> sample encodes with video pads, grids, second_p
     const std::int64_t base = s.position_ids[0][first];
     CHECK(s.position_ids[0][first + 11] == base);
     CHECK(s.position_ids[0][first + 12] == base + 2);
-    CHECK(s.position_ids[1][first + 12] == base);      // row 0 of the second temporal slice
+    CHECK(s.position_ids[1][first + 12] == base); // row 0 of the second temporal slice
     CHECK(s.position_ids[2][first + 12 + 3] == base + 3);
     // Text after the block continues from the largest position (w: base + 3) + 1.
     CHECK(s.position_ids[0][first + 24] == base + 4);

@@ -17,7 +17,7 @@ void check_rbox(const geo::rbox& r, double cx, double cy, double w, double h, do
     CHECK(r.h == Approx(h).epsilon(1e-12));
     CHECK(r.theta == Approx(t).epsilon(1e-12));
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("geometry: regularize matches mmrotate RotatedBoxes.regularize_boxes") {
     // expected values computed with mmrotate 1.x's formulas in Python
@@ -71,9 +71,9 @@ TEST_CASE("geometry: RSCoVLM OBB rule (swap, +90, wrap to [-90, 90), int())") {
     geo::obb_deg o = geo::rscovlm_obb(r);
     CHECK(o.w == 60.0);
     CHECK(o.h == 20.0);
-    CHECK(o.a == -45.0);  // 45 + 90 = 135 -> -45
+    CHECK(o.a == -45.0); // 45 + 90 = 135 -> -45
     CHECK(geo::truncate(o) == std::array<std::int64_t, 5>{100, 50, 60, 20, -45});
-    r = geo::rotated_rect{1, 1, 0, 0, 180.0f};  // degenerate angle from OpenCV
+    r = geo::rotated_rect{1, 1, 0, 0, 180.0f}; // degenerate angle from OpenCV
     o = geo::rscovlm_obb(r);
     CHECK(o.a == 0.0);
     r = geo::rotated_rect{1, 1, 5, 0, -135.0f};
@@ -101,7 +101,7 @@ TEST_CASE("geometry: normalize_polygon starts at the top-most then left-most ver
 
 TEST_CASE("geometry: frame mapping truncates like int(x * rw / ow) and maps back without rounding") {
     CHECK(geo::to_resized_int(1023, 812, 1024) == 811);
-    CHECK(geo::to_resized_int(-5, 812, 1024) == -3);  // toward zero
+    CHECK(geo::to_resized_int(-5, 812, 1024) == -3); // toward zero
     CHECK(geo::to_resized_int(5, 812, 0) == 0);
     CHECK(geo::to_original(100, 1024, 812) == 100.0 * 1024 / 812);
     const geo::frame f{1000, 500, 560, 280};
@@ -113,7 +113,8 @@ TEST_CASE("geometry: frame mapping truncates like int(x * rw / ow) and maps back
 
 TEST_CASE("geometry: clipping and helpers") {
     CHECK(geo::clip(geo::hbox{-5, 3, 120, 90}, 100, 80) == geo::hbox{0, 3, 100, 80});
-    const geo::quad q = geo::clip(geo::quad{geo::point{-1, -1}, geo::point{200, 5}, geo::point{50, 300}, geo::point{3, 4}}, 100, 100);
+    const geo::quad q =
+        geo::clip(geo::quad{geo::point{-1, -1}, geo::point{200, 5}, geo::point{50, 300}, geo::point{3, 4}}, 100, 100);
     CHECK(q[0] == geo::point{0, 0});
     CHECK(q[1] == geo::point{100, 5});
     CHECK(q[2] == geo::point{50, 100});

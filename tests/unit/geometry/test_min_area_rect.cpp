@@ -30,7 +30,7 @@ bool same(float got, const json& want) {
     return static_cast<double>(got) == w && std::signbit(got) == std::signbit(w);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("geometry: min_area_rect reproduces cv2.minAreaRect 4.6 bit for bit on every golden case") {
     const auto cases = read_jsonl(std::string(RSCOVLM_TEST_DATA_DIR) + "/min_area_rect/cases.jsonl");
@@ -72,9 +72,11 @@ TEST_CASE("geometry: min_area_rect reproduces cv2.minAreaRect 4.6 bit for bit on
             CHECK(same(g.angle, R["angle"]));
             const auto o = geo::rscovlm_obb(g);
             const auto t = geo::truncate(o);
-            for (int k = 0; k < 5; ++k) CHECK(t[static_cast<std::size_t>(k)] == p["obb_int"][k].get<std::int64_t>());
+            for (int k = 0; k < 5; ++k)
+                CHECK(t[static_cast<std::size_t>(k)] == p["obb_int"][k].get<std::int64_t>());
             const double of[5] = {o.cx, o.cy, o.w, o.h, o.a};
-            for (int k = 0; k < 5; ++k) CHECK(of[k] == p["obb_float"][k].get<double>());
+            for (int k = 0; k < 5; ++k)
+                CHECK(of[k] == p["obb_float"][k].get<double>());
         }
     }
     CHECK(checked == 6242);
@@ -86,11 +88,10 @@ TEST_CASE("geometry: box_points reproduces cv2.boxPoints on every golden rect") 
     REQUIRE(rects.size() == 600);
     for (const auto& d : rects) {
         const json& R = d["rect"];
-        const geo::rotated_rect r{static_cast<float>(R["center"][0].get<double>()),
-                                  static_cast<float>(R["center"][1].get<double>()),
-                                  static_cast<float>(R["size"][0].get<double>()),
-                                  static_cast<float>(R["size"][1].get<double>()),
-                                  static_cast<float>(R["angle"].get<double>())};
+        const geo::rotated_rect r{
+            static_cast<float>(R["center"][0].get<double>()), static_cast<float>(R["center"][1].get<double>()),
+            static_cast<float>(R["size"][0].get<double>()), static_cast<float>(R["size"][1].get<double>()),
+            static_cast<float>(R["angle"].get<double>())};
         const auto p = geo::box_points(r);
         INFO(d["id"].get<std::string>());
         for (std::size_t i = 0; i < 4; ++i) {
@@ -125,8 +126,8 @@ TEST_CASE("geometry: the documented OpenCV quirks") {
     CHECK(none.cx == 0.0f);
     CHECK(none.angle == 0.0f);
     // int32 overflow inside the hull: OpenCV's assertion becomes a geometry error
-    const auto bad = geo::try_min_area_rect(std::vector<geo::point_i32>{
-        {1999999999, 999999998}, {1999999998, 1000000000}, {2000000001, 1000000002}});
+    const auto bad = geo::try_min_area_rect(
+        std::vector<geo::point_i32>{{1999999999, 999999998}, {1999999998, 1000000000}, {2000000001, 1000000002}});
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().id == "rscovlm.geometry.calipers_orientation");
     CHECK_THROWS_AS(geo::min_area_rect(std::vector<geo::point_i32>{
@@ -139,7 +140,7 @@ TEST_CASE("geometry: the documented OpenCV quirks") {
 
 TEST_CASE("geometry: convex_hull follows cv2.convexHull's vertex order") {
     const std::vector<geo::point_f32> pts = {{0, 0}, {10, 0}, {10, 5}, {0, 5}, {5, 2}};
-    const auto h = geo::convex_hull(pts);  // cv2.convexHull default: clockwise=False
+    const auto h = geo::convex_hull(pts); // cv2.convexHull default: clockwise=False
     REQUIRE(h.size() == 4);
     CHECK((h[0].x == 0 && h[0].y == 0));
     CHECK((h[1].x == 10 && h[1].y == 0));

@@ -17,7 +17,8 @@ rscovlm::image gradient(int w, int h) {
     rscovlm::image img(w, h, 3);
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
-            for (int c = 0; c < 3; ++c) img.at(x, y, c) = static_cast<std::uint8_t>((x * (c + 1) + y * (3 - c)) & 255);
+            for (int c = 0; c < 3; ++c)
+                img.at(x, y, c) = static_cast<std::uint8_t>((x * (c + 1) + y * (3 - c)) & 255);
     return img;
 }
 
@@ -40,7 +41,8 @@ TEST_CASE("pipeline: the dota-quad-detection preset runs end to end (plan, promp
     const resolution::plan plan = p.get<resolution::kind>().plan_size(200, 300);
     CHECK(plan.resized_width * plan.resized_height >= 256 * 28 * 28);
     // The model answers in its (resized) frame: two planes and a garbage line.
-    const double sx = static_cast<double>(plan.resized_width) / 300.0, sy = static_cast<double>(plan.resized_height) / 200.0;
+    const double sx = static_cast<double>(plan.resized_width) / 300.0,
+                 sy = static_cast<double>(plan.resized_height) / 200.0;
     auto q = [&](double x0, double y0, double x1, double y1) {
         return std::to_string(static_cast<int>(x0 * sx)) + "," + std::to_string(static_cast<int>(y0 * sy)) + "," +
                std::to_string(static_cast<int>(x1 * sx)) + "," + std::to_string(static_cast<int>(y0 * sy)) + "," +
@@ -104,8 +106,9 @@ TEST_CASE("pipeline: the lrsvqa-zoom preset runs the Zoom-in Chain; task errors 
     const auto p = pipeline::pipeline::from_file(presets_dir + "lrsvqa-zoom.json");
     CHECK(pipeline::task_of(p) == pipeline::task::vqa);
     const image img = gradient(512, 384);
-    zoom::scripted_backend model({"<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [10, 10, 200, 200]}}</tool_call>",
-                                  "The answer is two."});
+    zoom::scripted_backend model(
+        {"<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [10, 10, 200, 200]}}</tool_call>",
+         "The answer is two."});
     pipeline::run_request req;
     req.question = "How many ships?";
     const nlohmann::json j = pipeline::run(p, img, model, req);
@@ -117,7 +120,8 @@ TEST_CASE("pipeline: the lrsvqa-zoom preset runs the Zoom-in Chain; task errors 
     req.question.clear();
     CHECK(error_id_of([&] { pipeline::run(p, img, model, req); }) == "rscovlm.usage.no_question");
     // A preset with nothing to run, and an unknown task.
-    const auto none = pipeline::pipeline::from_string(R"({"name": "t", "components": [{"kind": "metric", "key": "metric.vqa.exact"}]})");
+    const auto none = pipeline::pipeline::from_string(
+        R"({"name": "t", "components": [{"kind": "metric", "key": "metric.vqa.exact"}]})");
     CHECK(error_id_of([&] { pipeline::task_of(none); }) == "rscovlm.config.not_runnable");
     const auto bad = pipeline::pipeline::from_string(R"({"name": "t", "task": "dance", "components": []})");
     CHECK(error_id_of([&] { pipeline::task_of(bad); }) == "rscovlm.config.bad_task");

@@ -30,13 +30,15 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
 
 std::vector<std::array<int, 3>> grids_of(const nlohmann::json& j) {
     std::vector<std::array<int, 3>> g;
-    for (const auto& x : j) g.push_back({x.at(0).get<int>(), x.at(1).get<int>(), x.at(2).get<int>()});
+    for (const auto& x : j)
+        g.push_back({x.at(0).get<int>(), x.at(1).get<int>(), x.at(2).get<int>()});
     return g;
 }
 
 std::array<std::vector<std::int64_t>, 3> positions_of(const nlohmann::json& j) {
     std::array<std::vector<std::int64_t>, 3> p;
-    for (std::size_t a = 0; a < 3; ++a) p[a] = j.at(a).get<std::vector<std::int64_t>>();
+    for (std::size_t a = 0; a < 3; ++a)
+        p[a] = j.at(a).get<std::vector<std::int64_t>>();
     return p;
 }
 
@@ -54,7 +56,8 @@ TEST_CASE("processor: generation mode equals Qwen2_5_VLProcessor (ids, grids, pi
     for (const auto& c : cases) {
         CAPTURE(c.at("id").get<std::string>());
         std::vector<image> images;
-        for (const auto& p : c.at("images")) images.push_back(io::load_image(processor_dir + p.get<std::string>()));
+        for (const auto& p : c.at("images"))
+            images.push_back(io::load_image(processor_dir + p.get<std::string>()));
         const processor::encoding e = proc.encode(c.at("messages"), images, false);
         CHECK(e.input_ids == c.at("input_ids").get<std::vector<std::int32_t>>());
         CHECK(e.labels.empty());
@@ -128,7 +131,8 @@ TEST_CASE("processor: truncation drops the cut images with their rows and plans;
     const auto ve = tok.token_to_id("<|vision_end|>");
     REQUIRE(ve.has_value());
     std::size_t first_end = 0;
-    while (full.input_ids[first_end] != *ve) ++first_end;
+    while (full.input_ids[first_end] != *ve)
+        ++first_end;
     o.max_length = first_end + 1 + 5;
     const processor::encoding cut = processor::qwen2_5_vl_processor(tok, o).encode(messages, {a, b}, false);
     CHECK(cut.truncated);
@@ -155,7 +159,7 @@ TEST_CASE("processor: truncation drops the cut images with their rows and plans;
 TEST_CASE("processor: sizing through a resolution strategy, a chosen size, or the budget") {
     using namespace rscovlm;
     const auto tok = tokenizer::bpe_tokenizer::from_file(processor_dir + "tokenizer.json");
-    const image b = io::load_image(processor_dir + "images/img_84x140.png");  // 140 wide, 84 high
+    const image b = io::load_image(processor_dir + "images/img_84x140.png"); // 140 wide, 84 high
     const nlohmann::json messages = nlohmann::json::parse(R"([{"role": "user", "content": [{"type": "image"}]}])");
     processor::options o;
     o.mode = processor::mode::generation;
@@ -168,8 +172,9 @@ TEST_CASE("processor: sizing through a resolution strategy, a chosen size, or th
     CHECK(sq.plans[0].min_pixels == 56LL * 56);
     CHECK(sq.image_grid_thw[0] == std::array<int, 3>{1, expect.height / 14, expect.width / 14});
     // A chosen size is used as is (the strategy is not consulted).
-    const processor::encoding chosen = processor::qwen2_5_vl_processor(tok, o).encode(
-        messages, 1, [&](std::size_t) { return processor::image_input{b, resolution::size{112, 56}}; });
+    const processor::encoding chosen = processor::qwen2_5_vl_processor(tok, o).encode(messages, 1, [&](std::size_t) {
+        return processor::image_input{b, resolution::size{112, 56}};
+    });
     CHECK(chosen.image_grid_thw[0] == std::array<int, 3>{1, 8, 4});
     CHECK(chosen.plans[0].frames().to_original_x(56) == doctest::Approx(140.0));
     // Resized images keep their size; an empty image is a typed error.
@@ -179,6 +184,7 @@ TEST_CASE("processor: sizing through a resolution strategy, a chosen size, or th
     // Image count and image items must agree.
     CHECK_THROWS_AS(processor::qwen2_5_vl_processor(tok, o).encode(messages, {b, b}, false), tokenizer_error);
     // ordered_json conversations convert structurally.
-    nlohmann::ordered_json oj = nlohmann::ordered_json::parse(R"({"b": [1, -2, 3.5, "x", true, null], "a": {"k": 18446744073709551615}})");
+    nlohmann::ordered_json oj =
+        nlohmann::ordered_json::parse(R"({"b": [1, -2, 3.5, "x", true, null], "a": {"k": 18446744073709551615}})");
     CHECK(processor::to_messages(oj) == nlohmann::json::parse(oj.dump()));
 }

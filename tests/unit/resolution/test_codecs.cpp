@@ -22,7 +22,8 @@ std::string codec_error_id(const std::vector<std::uint8_t>& bytes, io::load_opti
     return r.ok() ? std::string("ok") : r.error().id;
 }
 void codec_put_be32(std::vector<std::uint8_t>& v, std::size_t off, std::uint32_t x) {
-    for (std::size_t b = 0; b < 4; ++b) v.at(off + b) = static_cast<std::uint8_t>(x >> (24 - 8 * b));
+    for (std::size_t b = 0; b < 4; ++b)
+        v.at(off + b) = static_cast<std::uint8_t>(x >> (24 - 8 * b));
 }
 // Recomputes the CRC of the chunk starting at `off` (length field offset).
 void codec_fix_crc(std::vector<std::uint8_t>& v, std::size_t off) {
@@ -33,9 +34,9 @@ int channels_of_mode(const std::string& mode) {
     if (mode == "LA") return 2;
     if (mode == "RGBA") return 4;
     if (mode == "1" || mode == "L" || mode == "I") return 1;
-    return 3;  // RGB, P, CMYK (converted)
+    return 3; // RGB, P, CMYK (converted)
 }
-}  // namespace
+} // namespace
 
 #if defined(RSCOVLM_HAS_PNG_DECODER) && defined(RSCOVLM_HAS_LIBJPEG)
 
@@ -44,10 +45,11 @@ TEST_CASE("resolution: PNG and JPEG decoding is bit-identical to Pillow 9.4") {
     const auto expected = nlohmann::json::parse(std::ifstream(dir + "expected.json"));
     REQUIRE(expected.size() >= 90);
     // Damaged files: Pillow's exception -> our typed error.
-    const std::map<std::string, std::string> error_ids = {
-        {"bad_ihdr_crc.png", "rscovlm.image.bad_crc"},   {"bad_text_crc.png", "rscovlm.image.bad_crc"},
-        {"bad_filter.png", "rscovlm.image.corrupt"},     {"truncated_idat.png", "rscovlm.image.truncated"},
-        {"truncated.jpg", "rscovlm.image.truncated"}};
+    const std::map<std::string, std::string> error_ids = {{"bad_ihdr_crc.png", "rscovlm.image.bad_crc"},
+                                                          {"bad_text_crc.png", "rscovlm.image.bad_crc"},
+                                                          {"bad_filter.png", "rscovlm.image.corrupt"},
+                                                          {"truncated_idat.png", "rscovlm.image.truncated"},
+                                                          {"truncated.jpg", "rscovlm.image.truncated"}};
     int decoded = 0;
     for (auto it = expected.begin(); it != expected.end(); ++it) {
         const std::string name = it.key();
@@ -73,10 +75,12 @@ TEST_CASE("resolution: PNG and JPEG decoding is bit-identical to Pillow 9.4") {
         o.rgb = imaging::rgb_mode::convert;
         const image conv = io::decode_image(bytes, o);
         REQUIRE(conv.channels == 3);
-        CHECK(rscovlm_test::sha256_hex(conv.data.data(), conv.data.size()) == it.value()["convert_sha256"].get<std::string>());
+        CHECK(rscovlm_test::sha256_hex(conv.data.data(), conv.data.size()) ==
+              it.value()["convert_sha256"].get<std::string>());
         o.rgb = imaging::rgb_mode::composite;
         const image comp = io::decode_image(bytes, o);
-        CHECK(rscovlm_test::sha256_hex(comp.data.data(), comp.data.size()) == it.value()["composite_sha256"].get<std::string>());
+        CHECK(rscovlm_test::sha256_hex(comp.data.data(), comp.data.size()) ==
+              it.value()["composite_sha256"].get<std::string>());
         ++decoded;
     }
     CHECK(decoded >= 85);
@@ -108,7 +112,7 @@ TEST_CASE("resolution: PNG decoder limits and damaged headers") {
     codec_fix_crc(zero, 8);
     CHECK(codec_error_id(zero) == "rscovlm.image.zero_size");
     auto depth = png;
-    depth[24] = 4;  // RGB with 4 bits
+    depth[24] = 4; // RGB with 4 bits
     codec_fix_crc(depth, 8);
     CHECK(codec_error_id(depth) == "rscovlm.image.unsupported_mode");
     auto method = png;
@@ -125,7 +129,8 @@ TEST_CASE("resolution: PNG decoder limits and damaged headers") {
     // Flipped bits inside the compressed stream: corrupt (or, rarely, still decodable).
     auto bad = png;
     const std::size_t idat = 8 + 25 + 12 + io::png_detail::be32(png.data() + 8 + 25);
-    for (std::size_t i = idat + 10; i < bad.size() - 20; i += 5) bad[i] ^= 0x5a;
+    for (std::size_t i = idat + 10; i < bad.size() - 20; i += 5)
+        bad[i] ^= 0x5a;
     const std::string id = codec_error_id(bad);
     CHECK((id == "rscovlm.image.corrupt" || id == "rscovlm.image.truncated"));
 }

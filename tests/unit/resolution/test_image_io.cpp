@@ -18,7 +18,8 @@ std::vector<std::uint8_t> read_all(const std::string& p) {
 }
 image pattern(int w, int h, int c) {
     image im(w, h, c);
-    for (std::size_t i = 0; i < im.data.size(); ++i) im.data[i] = static_cast<std::uint8_t>((i * 37) ^ (i >> 3));
+    for (std::size_t i = 0; i < im.data.size(); ++i)
+        im.data[i] = static_cast<std::uint8_t>((i * 37) ^ (i >> 3));
     return im;
 }
 std::string error_id(const std::vector<std::uint8_t>& bytes, io::load_options o = {}) {
@@ -26,9 +27,10 @@ std::string error_id(const std::vector<std::uint8_t>& bytes, io::load_options o 
     return r.ok() ? std::string("ok") : r.error().id;
 }
 void put_be32(std::vector<std::uint8_t>& v, std::size_t off, std::uint32_t x) {
-    for (std::size_t b = 0; b < 4; ++b) v.at(off + b) = static_cast<std::uint8_t>(x >> (24 - 8 * b));
+    for (std::size_t b = 0; b < 4; ++b)
+        v.at(off + b) = static_cast<std::uint8_t>(x >> (24 - 8 * b));
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("resolution: decoding follows Pillow's modes and to_rgb") {
     const std::string dir = rscovlm_test::data_dir() + "/image/io/";
@@ -47,10 +49,12 @@ TEST_CASE("resolution: decoding follows Pillow's modes and to_rgb") {
         o.rgb = imaging::rgb_mode::convert;
         const image conv = io::load_image(dir + it.key(), o);
         CHECK(conv.channels == 3);
-        CHECK(rscovlm_test::sha256_hex(conv.data.data(), conv.data.size()) == it.value()["convert_sha256"].get<std::string>());
+        CHECK(rscovlm_test::sha256_hex(conv.data.data(), conv.data.size()) ==
+              it.value()["convert_sha256"].get<std::string>());
         o.rgb = imaging::rgb_mode::composite;
         const image comp = io::load_image(dir + it.key(), o);
-        CHECK(rscovlm_test::sha256_hex(comp.data.data(), comp.data.size()) == it.value()["composite_sha256"].get<std::string>());
+        CHECK(rscovlm_test::sha256_hex(comp.data.data(), comp.data.size()) ==
+              it.value()["composite_sha256"].get<std::string>());
     }
 #if defined(RSCOVLM_HAS_PNG_DECODER)
     // rscovlm's PNG decoder opens 16-bit grey as Pillow's mode I (clipped to 8 bits by convert); the
@@ -83,7 +87,8 @@ TEST_CASE("resolution: PNG and JPEG round trips") {
     const auto jbytes = read_all(jpg);
     std::remove(jpg.c_str());
     // A JPEG cut before its end-of-image marker is refused (Pillow: "image file is truncated").
-    const std::vector<std::uint8_t> cut(jbytes.begin(), jbytes.begin() + static_cast<std::ptrdiff_t>(jbytes.size() * 2 / 3));
+    const std::vector<std::uint8_t> cut(jbytes.begin(),
+                                        jbytes.begin() + static_cast<std::ptrdiff_t>(jbytes.size() * 2 / 3));
     CHECK(error_id(cut) == "rscovlm.image.truncated");
     CHECK_THROWS_AS(io::save_jpeg(jpg, im, 0), image_error);
     CHECK_THROWS_AS(io::encode_png(image{}), image_error);
@@ -116,7 +121,8 @@ TEST_CASE("resolution: corrupt, truncated, zero-size and oversized images give t
     CHECK(error_id(png, small) == "ok");
     // Flipped bytes in the compressed stream.
     auto bad = png;
-    for (std::size_t i = 60; i < bad.size() - 20; i += 7) bad[i] ^= 0x5a;
+    for (std::size_t i = 60; i < bad.size() - 20; i += 7)
+        bad[i] ^= 0x5a;
     const std::string id = error_id(bad);
     CHECK((id == "rscovlm.image.corrupt" || id == "rscovlm.image.truncated"));
 }
@@ -124,7 +130,7 @@ TEST_CASE("resolution: corrupt, truncated, zero-size and oversized images give t
 TEST_CASE("resolution: npy write and read") {
     const std::vector<float> v{1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f};
     const auto bytes = io::encode_npy(v.data(), {2, 3});
-    CHECK((bytes.size() - v.size() * sizeof(float)) % 64 == 0);  // numpy aligns the header to 64 bytes
+    CHECK((bytes.size() - v.size() * sizeof(float)) % 64 == 0); // numpy aligns the header to 64 bytes
     const auto a = io::decode_npy(bytes.data(), bytes.size());
     CHECK(a.dtype == "<f4");
     CHECK(a.shape == std::vector<std::size_t>{2, 3});

@@ -19,7 +19,7 @@ TEST_CASE("resolution: every resize golden case is bit-identical to Pillow") {
     const std::string dir = rscovlm_test::data_dir() + "/image/resize/";
     const auto cases = rscovlm_test::read_jsonl(dir + "index.jsonl");
     REQUIRE(cases.size() > 300);
-    std::map<std::string, image> raw;  // sources decoded once, without to_rgb
+    std::map<std::string, image> raw; // sources decoded once, without to_rgb
     int wrong = 0;
     std::map<std::string, int> per_filter;
     for (const auto& c : cases) {
@@ -35,7 +35,7 @@ TEST_CASE("resolution: every resize golden case is bit-identical to Pillow") {
         CHECK(rgb.height == c["src_h"].get<int>());
         const auto f = imaging::parse_filter(c["filter"].get<std::string>());
         imaging::resize_options ro;
-        ro.threads = (per_filter[c["filter"].get<std::string>()]++ % 2) ? 1 : 3;  // output must not depend on it
+        ro.threads = (per_filter[c["filter"].get<std::string>()]++ % 2) ? 1 : 3; // output must not depend on it
         const image out = imaging::resize(rgb, c["dst_w"].get<int>(), c["dst_h"].get<int>(), f, ro);
         const std::string got = rscovlm_test::sha256_hex(out.data.data(), out.data.size());
         if (got != c["expected_rgb_sha256"].get<std::string>()) {
@@ -72,9 +72,9 @@ TEST_CASE("resolution: the AVX2 resampler is bit-identical to the portable scala
                     const int r = byte(rng);
                     v = static_cast<std::uint8_t>(r < 40 ? 0 : (r > 215 ? 255 : byte(rng)));
                 }
-                const int targets[][2] = {{1, 1},           {sw, 1},          {1, sh},          {sw * 2 + 1, sh},
-                                          {sw, sh * 3},     {(sw + 1) / 2, (sh + 1) / 2},     {37, 5},
-                                          {5, 29},          {sw + 1, sh + 2}, {64, 2}};
+                const int targets[][2] = {
+                    {1, 1},  {sw, 1}, {1, sh},          {sw * 2 + 1, sh}, {sw, sh * 3}, {(sw + 1) / 2, (sh + 1) / 2},
+                    {37, 5}, {5, 29}, {sw + 1, sh + 2}, {64, 2}};
                 for (const auto& t : targets)
                     for (const auto f : filters) {
                         const int w = std::max(1, t[0]), h = std::max(1, t[1]);
@@ -104,7 +104,8 @@ TEST_CASE("resolution: the AVX2 resampler is bit-identical to the portable scala
     for (int ch = 1; ch <= 4; ++ch)
         for (const auto f : {image::filter::bilinear, image::filter::bicubic, image::filter::lanczos}) {
             image src(301, 203, ch);
-            for (auto& v : src.data) v = static_cast<std::uint8_t>(byte(rng));
+            for (auto& v : src.data)
+                v = static_cast<std::uint8_t>(byte(rng));
             for (const auto& t : {std::pair{3, 2}, std::pair{1, 7}, std::pair{50, 1}, std::pair{299, 67}}) {
                 const image ra = imaging::detail::resample(src, t.first, t.second, f, 1, true);
                 const image rb = imaging::detail::resample(src, t.first, t.second, f, 1, false);
@@ -127,14 +128,31 @@ TEST_CASE("resolution: the AVX2 horizontal pass is exact for extreme coefficient
     for (const std::int32_t big : {(std::int32_t{1} << 30) - 1, std::int32_t{1} << 30})
         for (int ch = 1; ch <= 4; ++ch) {
             image in(9, 3, ch);
-            for (auto& v : in.data) v = static_cast<std::uint8_t>(rng() & 1u);
+            for (auto& v : in.data)
+                v = static_cast<std::uint8_t>(rng() & 1u);
             imaging::detail::axis_coeffs c;
             c.ksize = 5;
             c.bounds = {0, 5, 1, 4, 4, 5, 8, 1};
-            c.kk = {-(std::int32_t{1} << 30), big, 5000000, -3, std::int32_t{1} << 22,
-                    big, -(std::int32_t{1} << 30), -77, 999, 0,
-                    -32768 * 32768 + 1, 32767, -1, 65536, 1 << 20,
-                    big - 1, 0, 0, 0, 0};
+            c.kk = {-(std::int32_t{1} << 30),
+                    big,
+                    5000000,
+                    -3,
+                    std::int32_t{1} << 22,
+                    big,
+                    -(std::int32_t{1} << 30),
+                    -77,
+                    999,
+                    0,
+                    -32768 * 32768 + 1,
+                    32767,
+                    -1,
+                    65536,
+                    1 << 20,
+                    big - 1,
+                    0,
+                    0,
+                    0,
+                    0};
             image a(4, 3, ch), b(4, 3, ch);
             imaging::detail::resample_horizontal(in, a, 0, c, 1, true);
             imaging::detail::resample_horizontal(in, b, 0, c, 1, false);
@@ -152,18 +170,20 @@ TEST_CASE("resolution: resize of 1, 2 and 4 channel images follows Pillow's prem
     const std::vector<std::uint8_t> expect_la{99, 151, 153, 88};
     CHECK(out.data == expect_la);
     image g(4, 4, 1);
-    for (int i = 0; i < 16; ++i) g.data[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i * 16);
+    for (int i = 0; i < 16; ++i)
+        g.data[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i * 16);
     const image g2 = imaging::resize(g, 2, 2, image::filter::bilinear);
     const std::vector<std::uint8_t> expect_g{57, 83, 157, 183};
     CHECK(g2.data == expect_g);
-    CHECK(image::resize(g, 4, 4).data == g.data);  // same size: copy
+    CHECK(image::resize(g, 4, 4).data == g.data); // same size: copy
     CHECK_THROWS_AS(imaging::resize(g, 0, 3), image_error);
     CHECK_THROWS_AS(imaging::resize(image{}, 3, 3), image_error);
 }
 
 TEST_CASE("resolution: crop follows Pillow (zero outside the image)") {
     image im(4, 3, 3);
-    for (std::size_t i = 0; i < im.data.size(); ++i) im.data[i] = static_cast<std::uint8_t>(i);
+    for (std::size_t i = 0; i < im.data.size(); ++i)
+        im.data[i] = static_cast<std::uint8_t>(i);
     const image c = image::crop(im, 1, 1, 3, 3);
     CHECK(c.width == 2);
     CHECK(c.height == 2);
@@ -205,7 +225,7 @@ TEST_CASE("resolution: drawing stays inside the image") {
     CHECK(im.at(2, 2, 0) == 255);
     CHECK(im.at(10, 7, 0) == 255);
     CHECK(im.at(10, 5, 0) == 0);
-    imaging::draw_rect(im, -50, -50, 1e9, 4, {0, 255, 0}, 3);  // far outside: clipped, no crash
+    imaging::draw_rect(im, -50, -50, 1e9, 4, {0, 255, 0}, 3); // far outside: clipped, no crash
     CHECK(im.at(0, 4, 1) == 255);
     imaging::fill_rect(im, 15, 8, 40, 40, {1, 2, 3});
     CHECK(im.at(19, 9, 2) == 3);
@@ -219,7 +239,8 @@ TEST_CASE("resolution: parallel_for covers every index exactly once") {
         for (std::size_t n : {0u, 1u, 7u, 100u, 1001u}) {
             std::vector<int> hit(n, 0);
             imaging::parallel_for(n, threads, [&](std::size_t a, std::size_t b) {
-                for (std::size_t i = a; i < b; ++i) ++hit[i];
+                for (std::size_t i = a; i < b; ++i)
+                    ++hit[i];
             });
             CHECK(std::count(hit.begin(), hit.end(), 1) == static_cast<std::ptrdiff_t>(n));
         }

@@ -20,8 +20,10 @@ std::uint32_t bits_of(float f) {
     std::memcpy(&u, &f, sizeof u);
     return u;
 }
-bool file_exists(const std::string& p) { return std::ifstream(p).good(); }
-}  // namespace
+bool file_exists(const std::string& p) {
+    return std::ifstream(p).good();
+}
+} // namespace
 
 TEST_CASE("resolution: preprocess matches every golden case") {
     const std::string dir = rscovlm_test::data_dir() + "/image/preprocess/";
@@ -44,7 +46,8 @@ TEST_CASE("resolution: preprocess matches every golden case") {
             ++err_cases;
             REQUIRE_FALSE(r.ok());
             const std::string stage = c["error_stage"].get<std::string>();
-            CHECK(r.error().id == (stage == "resize" ? "rscovlm.resolution.zero_side" : "rscovlm.resolution.aspect_ratio"));
+            CHECK(r.error().id ==
+                  (stage == "resize" ? "rscovlm.resolution.zero_side" : "rscovlm.resolution.aspect_ratio"));
             continue;
         }
         REQUIRE(r.ok());
@@ -62,7 +65,7 @@ TEST_CASE("resolution: preprocess matches every golden case") {
               c["resized_rgb_sha256"].get<std::string>());
         CHECK(rscovlm_test::sha256_hex(p.pixel_values.data(), p.pixel_values.size() * sizeof(float)) ==
               c["pixel_values_sha256"].get<std::string>());
-        double sum = 0, sum_sq = 0, comp = 0, comp_sq = 0;  // Neumaier sums, close to math.fsum
+        double sum = 0, sum_sq = 0, comp = 0, comp_sq = 0; // Neumaier sums, close to math.fsum
         float mn = p.pixel_values[0], mx = p.pixel_values[0];
         for (float v : p.pixel_values) {
             const double d = v, sq = d * d;
@@ -127,11 +130,11 @@ TEST_CASE("resolution: patchify layout is merge-window major, columns c,t,py,px"
 TEST_CASE("resolution: bfloat16 conversion rounds to nearest even") {
     CHECK(resolution::float_to_bf16(1.0f) == 0x3f80);
     CHECK(resolution::float_to_bf16(-2.0f) == 0xc000);
-    std::uint32_t u = 0x3f808000u;  // exactly halfway between 0x3f80 and 0x3f81 -> even (0x3f80)
+    std::uint32_t u = 0x3f808000u; // exactly halfway between 0x3f80 and 0x3f81 -> even (0x3f80)
     float f;
     std::memcpy(&f, &u, 4);
     CHECK(resolution::float_to_bf16(f) == 0x3f80);
-    u = 0x3f818000u;  // halfway, odd lower -> rounds up to 0x3f82
+    u = 0x3f818000u; // halfway, odd lower -> rounds up to 0x3f82
     std::memcpy(&f, &u, 4);
     CHECK(resolution::float_to_bf16(f) == 0x3f82);
     CHECK(resolution::float_to_bf16(std::nanf("")) == 0x7fc0);
@@ -144,7 +147,8 @@ TEST_CASE("resolution: preprocess_images concatenates rows like the reference pr
     std::vector<image> imgs;
     for (int k = 0; k < 3; ++k) {
         image im(60 + 40 * k, 50 + 10 * k, 3);
-        for (std::size_t i = 0; i < im.data.size(); ++i) im.data[i] = static_cast<std::uint8_t>(i * (k + 3));
+        for (std::size_t i = 0; i < im.data.size(); ++i)
+            im.data[i] = static_cast<std::uint8_t>(i * (k + 3));
         imgs.push_back(im);
     }
     resolution::preprocess_options o;
@@ -155,11 +159,13 @@ TEST_CASE("resolution: preprocess_images concatenates rows like the reference pr
     for (std::size_t k = 0; k < 3; ++k) {
         const auto one = resolution::preprocess(imgs[k], o);
         CHECK(b.image_grid_thw[k] == one.grid_thw);
-        CHECK(std::equal(one.pixel_values.begin(), one.pixel_values.end(), b.pixel_values.begin() + static_cast<std::ptrdiff_t>(off)));
+        CHECK(std::equal(one.pixel_values.begin(), one.pixel_values.end(),
+                         b.pixel_values.begin() + static_cast<std::ptrdiff_t>(off)));
         off += one.pixel_values.size();
     }
     CHECK(off == b.pixel_values.size());
     CHECK(b.rows * b.cols == b.pixel_values.size());
     imgs.push_back(image(1, 250, 3));
-    CHECK_THROWS_WITH_AS(resolution::preprocess_images(imgs, o), doctest::Contains("rscovlm.resolution.aspect_ratio"), rscovlm::error);
+    CHECK_THROWS_WITH_AS(resolution::preprocess_images(imgs, o), doctest::Contains("rscovlm.resolution.aspect_ratio"),
+                         rscovlm::error);
 }

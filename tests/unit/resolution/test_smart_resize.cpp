@@ -23,7 +23,8 @@ TEST_CASE("resolution: smart_resize matches every golden case") {
             ++errors;
             if (r.ok()) {
                 ++wrong;
-                MESSAGE(c["id"].get<std::string>() << ": expected an error, got " << r.value().height << "x" << r.value().width);
+                MESSAGE(c["id"].get<std::string>()
+                        << ": expected an error, got " << r.value().height << "x" << r.value().width);
             } else {
                 const std::string id = r.error().id;
                 const bool zero = c.value("error_type", "") == "ZeroDivisionError";
@@ -34,9 +35,10 @@ TEST_CASE("resolution: smart_resize matches every golden case") {
         const int eh = c["expected"][0].get<int>(), ew = c["expected"][1].get<int>();
         if (!r.ok() || r.value().height != eh || r.value().width != ew) {
             ++wrong;
-            MESSAGE(c["id"].get<std::string>() << " " << h << "x" << w << ": expected " << eh << "x" << ew << ", got "
-                                               << (r.ok() ? std::to_string(r.value().height) + "x" + std::to_string(r.value().width)
-                                                          : r.error().what()));
+            MESSAGE(c["id"].get<std::string>()
+                    << " " << h << "x" << w << ": expected " << eh << "x" << ew << ", got "
+                    << (r.ok() ? std::to_string(r.value().height) + "x" + std::to_string(r.value().width)
+                               : r.error().what()));
             continue;
         }
         CHECK(resolution::smart_resize_branch(h, w, o) == c["branch"].get<std::string>());
@@ -58,8 +60,8 @@ TEST_CASE("resolution: smart_resize matches every golden case") {
 TEST_CASE("resolution: smart_resize rounding, branches and error ids") {
     // Python round() is half to even: 70 / 28 = 2.5 -> 2.
     CHECK(smart_resize(70, 70, 28, 0, 1000000) == resolution::size{56, 56});
-    CHECK(smart_resize(98, 98, 28, 0, 1000000) == resolution::size{112, 112});  // 3.5 -> 4
-    CHECK(smart_resize(1080, 1920) == resolution::size{728, 1316});  // transformers defaults
+    CHECK(smart_resize(98, 98, 28, 0, 1000000) == resolution::size{112, 112}); // 3.5 -> 4
+    CHECK(smart_resize(1080, 1920) == resolution::size{728, 1316});            // transformers defaults
     // RSCoVLM multitask budget on 1920x1080: floor branch.
     CHECK(smart_resize(1080, 1920, 28, 50176, 1016064) == resolution::size{756, 1344});
     auto err = resolution::try_smart_resize(1, 250, {});

@@ -28,7 +28,7 @@ TEST_CASE("resolution: catalog keys and construction from JSON") {
 
     auto ex = registry::make<resolution::kind>("resize.explicit", {{"resized_height", 300}, {"resized_width", 500}});
     const auto e = ex->plan_size(10, 10);
-    CHECK(e.resized_height == 308);  // snapped to multiples of 28 by smart_resize
+    CHECK(e.resized_height == 308); // snapped to multiples of 28 by smart_resize
     CHECK(e.resized_width == 504);
 
     CHECK_THROWS_AS(registry::make<resolution::kind>("resize.smart", {{"preset", "huge"}}), registry_error);
@@ -47,8 +47,11 @@ TEST_CASE("resolution: random resize reproduces the Python reference draw for dr
         bool randomized;
         int rh, rw;
     };
-    const row expected[] = {{1080, 1920, true, 196, 308}, {800, 800, false, 812, 812}, {4000, 3000, true, 280, 196},
-                            {512, 512, true, 224, 224},   {333, 777, false, 336, 784}};
+    const row expected[] = {{1080, 1920, true, 196, 308},
+                            {800, 800, false, 812, 812},
+                            {4000, 3000, true, 280, 196},
+                            {512, 512, true, 224, 224},
+                            {333, 777, false, 336, 784}};
     for (int pass = 0; pass < 2; ++pass) {
         for (const auto& e : expected) {
             const auto p = r->plan_size(e.h, e.w);
@@ -56,7 +59,7 @@ TEST_CASE("resolution: random resize reproduces the Python reference draw for dr
             CHECK(p.resized_height == e.rh);
             CHECK(p.resized_width == e.rw);
         }
-        r->reseed(7);  // the same stream again
+        r->reseed(7); // the same stream again
     }
     resolution::python_random py(123456789012ULL);
     CHECK(py.random() == 0.37701448538609916);
@@ -64,8 +67,8 @@ TEST_CASE("resolution: random resize reproduces the Python reference draw for dr
 }
 
 TEST_CASE("resolution: token budget and frame mapping") {
-    CHECK(resolution::token_budget(1080, 1920, resolution::budget_multitask.min_pixels, resolution::budget_multitask.max_pixels) ==
-          27 * 48);
+    CHECK(resolution::token_budget(1080, 1920, resolution::budget_multitask.min_pixels,
+                                   resolution::budget_multitask.max_pixels) == 27 * 48);
     CHECK(resolution::find_budget("sq336").max_pixels == 336 * 336);
     CHECK_THROWS_AS(resolution::find_budget("sqX"), resolution_error);
     resolution::fixed_budget fb;

@@ -14,13 +14,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 
 using namespace rscovlm;
 
 namespace {
-std::string vid_dir() { return rscovlm_test::data_dir() + "/video/"; }
+std::string vid_dir() {
+    return rscovlm_test::data_dir() + "/video/";
+}
 
 image vid_image_from_npy(const std::string& path) {
     const io::npy_array a = io::load_npy(path);
@@ -44,22 +46,22 @@ resolution::nframes_request vid_req(std::optional<double> fps, std::optional<dou
     r.nframes = nframes;
     return r;
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("resolution: smart_nframes follows qwen-vl-utils") {
     using resolution::smart_nframes;
     // fps path: total / video_fps * fps, clamped to [ceil2(4), floor2(min(768, total))], floored to even.
-    CHECK(smart_nframes(vid_req(std::nullopt), 300, 30.0) == 20);   // 10 s at 2 fps
+    CHECK(smart_nframes(vid_req(std::nullopt), 300, 30.0) == 20); // 10 s at 2 fps
     CHECK(smart_nframes(vid_req(1.0), 300, 30.0) == 10);
-    CHECK(smart_nframes(vid_req(2.0), 15, 6.0) == 4);               // 5 frames -> floor to 4
-    CHECK(smart_nframes(vid_req(2.0), 10, 30.0) == 4);              // 0.67 frames -> min_frames 4
-    CHECK(smart_nframes(vid_req(30.0), 3001, 30.0) == 768);         // FPS_MAX_FRAMES
-    CHECK(smart_nframes(vid_req(60.0), 101, 30.0) == 100);          // more than the video: total, floored to even
+    CHECK(smart_nframes(vid_req(2.0), 15, 6.0) == 4);       // 5 frames -> floor to 4
+    CHECK(smart_nframes(vid_req(2.0), 10, 30.0) == 4);      // 0.67 frames -> min_frames 4
+    CHECK(smart_nframes(vid_req(30.0), 3001, 30.0) == 768); // FPS_MAX_FRAMES
+    CHECK(smart_nframes(vid_req(60.0), 101, 30.0) == 100);  // more than the video: total, floored to even
     resolution::nframes_request r = vid_req(0.1);
-    r.min_frames = 3;  // ceil to 4
+    r.min_frames = 3; // ceil to 4
     CHECK(smart_nframes(r, 100, 10.0) == 4);
     r.min_frames = 1;
-    r.max_frames = 7;  // floor to 6
+    r.max_frames = 7; // floor to 6
     CHECK(smart_nframes(vid_req(5.0), 100, 10.0) == 50);
     r.fps = 5.0;
     CHECK(smart_nframes(r, 100, 10.0) == 6);
@@ -70,7 +72,8 @@ TEST_CASE("resolution: smart_nframes follows qwen-vl-utils") {
     CHECK(smart_nframes(vid_req(std::nullopt, 6.4), 10, 1.0) == 6);
     // Errors.
     CHECK(vid_id([] { (void)smart_nframes(vid_req(2.0, 4.0), 10, 1.0); }) == "rscovlm.resolution.fps_and_nframes");
-    CHECK(vid_id([] { (void)smart_nframes(vid_req(std::nullopt, 12.0), 10, 1.0); }) == "rscovlm.resolution.bad_nframes");
+    CHECK(vid_id([] { (void)smart_nframes(vid_req(std::nullopt, 12.0), 10, 1.0); }) ==
+          "rscovlm.resolution.bad_nframes");
     CHECK(vid_id([] { (void)smart_nframes(vid_req(std::nullopt, 1.0), 10, 1.0); }) == "rscovlm.resolution.bad_nframes");
     CHECK(vid_id([] { (void)smart_nframes(vid_req(2.0), 1, 30.0); }) == "rscovlm.resolution.bad_nframes");
     CHECK(vid_id([] { (void)smart_nframes(vid_req(2.0), 100, 0.0); }) == "rscovlm.resolution.zero_fps");
@@ -80,15 +83,17 @@ TEST_CASE("resolution: smart_nframes follows qwen-vl-utils") {
 TEST_CASE("resolution: video budget and real-valued smart_resize") {
     // max(min(VIDEO_MAX_PIXELS, total / n * 2), int(min * 1.05)), capped by max_pixels.
     CHECK(resolution::video_frame_max_pixels(100352, 90316800, 20) == doctest::Approx(602112));
-    CHECK(resolution::video_frame_max_pixels(100352, 40000, 14) == 105369);  // int(100352 * 1.05)
+    CHECK(resolution::video_frame_max_pixels(100352, 40000, 14) == 105369); // int(100352 * 1.05)
     CHECK(resolution::video_frame_max_pixels(3136, 40000, 14) == doctest::Approx(40000.0 / 14 * 2));
     CHECK(resolution::video_frame_max_pixels(3136, 90316800, 4, 12544.0) == 12544.0);
     CHECK(resolution::video_frame_max_pixels(3136, 90316800, 4, 1e12) == 602112.0);
     const auto s = resolution::smart_resize_real(90, 120, 28, 3136, 40000.0 / 14 * 2);
     CHECK(s.height == 56);
     CHECK(s.width == 84);
-    CHECK(vid_id([] { (void)resolution::smart_resize_real(1, 300, 28, 3136, 12544); }) == "rscovlm.resolution.aspect_ratio");
-    CHECK(vid_id([] { (void)resolution::smart_resize_real(0, 300, 28, 3136, 12544); }) == "rscovlm.resolution.zero_size");
+    CHECK(vid_id([] { (void)resolution::smart_resize_real(1, 300, 28, 3136, 12544); }) ==
+          "rscovlm.resolution.aspect_ratio");
+    CHECK(vid_id([] { (void)resolution::smart_resize_real(0, 300, 28, 3136, 12544); }) ==
+          "rscovlm.resolution.zero_size");
     CHECK(resolution::second_per_grid_t(2.0) == 1.0);
     CHECK(resolution::second_per_grid_t(1.6) == 1.25);
     CHECK(vid_id([] { (void)resolution::second_per_grid_t(0.0); }) == "rscovlm.resolution.zero_fps");
@@ -103,14 +108,17 @@ TEST_CASE("resolution: torch.linspace frame sampling is bit-identical for both t
         const auto kernel = imaging::parse_torch_kernel(tag);
         int n = 0;
         for (const auto& c : j.at("cases")) {
-            const auto v = resolution::torch_linspace(c.at("start").get<double>(), c.at("end").get<double>(), c.at("n").get<int>(), kernel);
+            const auto v = resolution::torch_linspace(c.at("start").get<double>(), c.at("end").get<double>(),
+                                                      c.at("n").get<int>(), kernel);
             const auto want = c.at("values").get<std::vector<double>>();
             REQUIRE(v.size() == want.size());
             bool same = true;
-            for (std::size_t i = 0; i < v.size(); ++i) same = same && static_cast<double>(v[i]) == want[i];
-            CHECK_MESSAGE(same, tag << " linspace(" << c.at("start") << ", " << c.at("end") << ", " << c.at("n") << ")");
-            const auto idx = resolution::sample_frame_indices(c.at("start").get<long long>(), c.at("end").get<long long>(),
-                                                              c.at("n").get<int>(), kernel);
+            for (std::size_t i = 0; i < v.size(); ++i)
+                same = same && static_cast<double>(v[i]) == want[i];
+            CHECK_MESSAGE(same,
+                          tag << " linspace(" << c.at("start") << ", " << c.at("end") << ", " << c.at("n") << ")");
+            const auto idx = resolution::sample_frame_indices(
+                c.at("start").get<long long>(), c.at("end").get<long long>(), c.at("n").get<int>(), kernel);
             CHECK(std::vector<long long>(idx.begin(), idx.end()) == c.at("idx").get<std::vector<long long>>());
             ++n;
         }
@@ -120,8 +128,9 @@ TEST_CASE("resolution: torch.linspace frame sampling is bit-identical for both t
     int differ = 0;
     for (long long t : {97LL, 150LL, 301LL, 999LL, 1000LL, 3001LL, 12345LL})
         for (int n : {18, 34, 66, 100, 256, 768})
-            differ += n <= t && resolution::torch_linspace(0, static_cast<double>(t - 1), n, imaging::torch_kernel::avx2) !=
-                                    resolution::torch_linspace(0, static_cast<double>(t - 1), n, imaging::torch_kernel::scalar);
+            differ += n <= t &&
+                      resolution::torch_linspace(0, static_cast<double>(t - 1), n, imaging::torch_kernel::avx2) !=
+                          resolution::torch_linspace(0, static_cast<double>(t - 1), n, imaging::torch_kernel::scalar);
     CHECK(differ > 0);
     CHECK(resolution::torch_linspace(3, 3, 1).size() == 1);
     CHECK(resolution::torch_linspace(3, 9, 0).empty());
@@ -167,7 +176,8 @@ TEST_CASE("image: torchvision antialiased bicubic resize against torch 1.13") {
     CHECK(vid_id([] { (void)imaging::parse_torch_kernel("neon"); }) == "rscovlm.image.bad_option");
     // Same size is the identity (torch's weights are [0, 1, 0, 0]).
     image g(5, 4, 3);
-    for (std::size_t i = 0; i < g.data.size(); ++i) g.data[i] = static_cast<std::uint8_t>(i * 37);
+    for (std::size_t i = 0; i < g.data.size(); ++i)
+        g.data[i] = static_cast<std::uint8_t>(i * 37);
     CHECK(imaging::resize_torch_bicubic_aa(g, 5, 4).data == g.data);
 }
 
@@ -178,14 +188,15 @@ TEST_CASE("resolution: video patchify layout (t, merge blocks; columns c, t', py
         image im(56, 28, 3);
         for (int y = 0; y < 28; ++y)
             for (int x = 0; x < 56; ++x)
-                for (int c = 0; c < 3; ++c) im.at(x, y, c) = static_cast<std::uint8_t>((f * 50 + y + x + c * 3) % 256);
+                for (int c = 0; c < 3; ++c)
+                    im.at(x, y, c) = static_cast<std::uint8_t>((f * 50 + y + x + c * 3) % 256);
         frames.push_back(im);
     }
     resolution::video_options o;
     o.threads = 3;
     std::vector<float> pv;
     const auto g = resolution::normalize_patchify_video(frames, pv, o);
-    CHECK(g == std::array<int, 3>{2, 2, 4});  // 3 frames padded to 4
+    CHECK(g == std::array<int, 3>{2, 2, 4}); // 3 frames padded to 4
     REQUIRE(pv.size() == 2u * 2 * 4 * 1176);
     const auto lut = resolution::detail::normalize_lut(o.mean, o.std);
     // Independent index math of reshape (gt, 2, 3, gh/2, 2, 14, gw/2, 2, 14) -> (0, 3, 6, 4, 7, 2, 1, 5, 8).
@@ -203,8 +214,11 @@ TEST_CASE("resolution: video patchify layout (t, merge blocks; columns c, t', py
                                         const int col = ((c * 2 + tt) * 14 + py) * 14 + px;
                                         const int f = std::min(t * 2 + tt, 2);
                                         const int y = (bh * 2 + mh) * 14 + py, x = (bw * 2 + mw) * 14 + px;
-                                        const float want = lut[static_cast<std::size_t>(c)][frames[static_cast<std::size_t>(f)].at(x, y, c)];
-                                        mismatches += pv[static_cast<std::size_t>(row) * 1176 + static_cast<std::size_t>(col)] != want;
+                                        const float want = lut[static_cast<std::size_t>(c)]
+                                                              [frames[static_cast<std::size_t>(f)].at(x, y, c)];
+                                        mismatches +=
+                                            pv[static_cast<std::size_t>(row) * 1176 + static_cast<std::size_t>(col)] !=
+                                            want;
                                     }
     CHECK(mismatches == 0);
     // Bad inputs.
@@ -229,7 +243,8 @@ TEST_CASE("resolution: video pipeline matches every golden case bit for bit") {
             const auto& a = c.at("args");
             const auto& e = c.at("expected");
             io::video_load_options o;
-            o.input = a.contains("frames_as_list") ? resolution::video_input::frame_list : resolution::video_input::decoded;
+            o.input =
+                a.contains("frames_as_list") ? resolution::video_input::frame_list : resolution::video_input::decoded;
             if (a.contains("fps")) o.video.frames.fps = a.at("fps").get<double>();
             if (a.contains("nframes")) o.video.frames.nframes = a.at("nframes").get<double>();
             if (a.contains("min_frames")) o.video.frames.min_frames = a.at("min_frames").get<double>();
@@ -242,11 +257,13 @@ TEST_CASE("resolution: video pipeline matches every golden case bit for bit") {
             o.video.bf16 = true;
             const auto r = io::load_video(vid_dir() + c.at("video").get<std::string>(), o);
             INFO(tag << " " << c.dump());
-            CHECK(std::vector<std::array<int, 3>>{r.grid_thw} == e.at("video_grid_thw").get<std::vector<std::array<int, 3>>>());
+            CHECK(std::vector<std::array<int, 3>>{r.grid_thw} ==
+                  e.at("video_grid_thw").get<std::vector<std::array<int, 3>>>());
             CHECK(r.resized_height == e.at("resized_height").get<int>());
             CHECK(r.resized_width == e.at("resized_width").get<int>());
             CHECK(r.nframes == e.at("nframes").get<int>());
-            CHECK(std::vector<long long>(r.frame_indices.begin(), r.frame_indices.end()) == e.at("frame_indices").get<std::vector<long long>>());
+            CHECK(std::vector<long long>(r.frame_indices.begin(), r.frame_indices.end()) ==
+                  e.at("frame_indices").get<std::vector<long long>>());
             CHECK(r.sample_fps == e.at("sample_fps").get<double>());
             CHECK(static_cast<double>(r.second_per_grid_t_f32) == e.at("second_per_grid_ts")[0].get<double>());
             CHECK(r.tokens == e.at("tokens").get<long long>());
@@ -259,8 +276,10 @@ TEST_CASE("resolution: video pipeline matches every golden case bit for bit") {
             } else if (!same) {
                 // AVX2 model bound: a resized pixel off by 1 moves one normalised value by 1/(255*std).
                 double sum = 0;
-                for (float v : r.pixel_values) sum += v;
-                CHECK(std::fabs(sum - e.at("sum").get<double>()) <= 1e-4 * static_cast<double>(r.pixel_values.size()) / (255 * 0.2613));
+                for (float v : r.pixel_values)
+                    sum += v;
+                CHECK(std::fabs(sum - e.at("sum").get<double>()) <=
+                      1e-4 * static_cast<double>(r.pixel_values.size()) / (255 * 0.2613));
             }
         }
     }
@@ -283,15 +302,19 @@ TEST_CASE("io: frame sources and their typed errors") {
     fs::remove_all(tmp);
     fs::create_directories(tmp / "empty");
     std::ofstream(tmp / "empty" / "notes.md") << "no frames";
-    std::ofstream(tmp / "clip.mp4", std::ios::binary) << std::string("\0\0\0\x18" "ftypmp42", 12);
+    std::ofstream(tmp / "clip.mp4", std::ios::binary) << std::string("\0\0\0\x18"
+                                                                     "ftypmp42",
+                                                                     12);
     std::ofstream(tmp / "bad.txt") << "# fps = -3\n0000.png\n";
     std::ofstream(tmp / "none.txt") << "# only comments\n\n";
     fs::create_directories(tmp / "corrupt");
     for (int k = 0; k < 4; ++k) {
         char n[16];
         std::snprintf(n, sizeof n, "%04d.png", k);
-        if (k == 2) std::ofstream(tmp / "corrupt" / n, std::ios::binary) << "\x89PNG\r\n\x1a\n truncated";
-        else fs::copy_file(vid_dir() + "frames_a/" + n, tmp / "corrupt" / n);
+        if (k == 2)
+            std::ofstream(tmp / "corrupt" / n, std::ios::binary) << "\x89PNG\r\n\x1a\n truncated";
+        else
+            fs::copy_file(vid_dir() + "frames_a/" + n, tmp / "corrupt" / n);
     }
     const auto p = [&](const char* name) { return (tmp / name).string(); };
     CHECK(vid_id([&] { (void)io::open_frame_source(p("missing")); }) == "rscovlm.io.not_found");
@@ -322,7 +345,7 @@ TEST_CASE("resolution: M-RoPE of a video block uses second_per_grid_ts") {
     const std::int64_t vs = 151652, vp = 151656;
     const std::vector<std::int64_t> ids{1, vs, vp, vp, vp, vp, 151653, 2};
     resolution::rope_options o;
-    o.second_per_grid_ts = {1.25f};  // fps 1.6
+    o.second_per_grid_ts = {1.25f}; // fps 1.6
     const auto r = resolution::get_rope_index(ids, {}, {{{2, 2, 4}}}, o);
     // t index = int(t * 1.25 * 2): 0 and 2.
     CHECK(r.position_ids[0] == std::vector<std::int64_t>{0, 1, 2, 2, 4, 4, 5, 6});
@@ -340,7 +363,9 @@ TEST_CASE("resolution: M-RoPE second_per_grid_t as int64 (transformers >= 4.50)"
     // int(1.25) = 1: t index = t * 1 * 2 -> 0, 2, 4.
     CHECK(r.position_ids[0] == std::vector<std::int64_t>{0, 1, 1, 3, 3, 5, 5, 6});
     o.second_per_grid_ts = {0.5f};
-    CHECK(resolution::get_rope_index(ids, {}, {{{3, 2, 4}}}, o).position_ids[0] == std::vector<std::int64_t>{0, 1, 1, 1, 1, 1, 1, 3});
-    o.second_per_grid_t_as_int64 = false;  // float rule: int(t * 0.5 * 2) = t
-    CHECK(resolution::get_rope_index(ids, {}, {{{3, 2, 4}}}, o).position_ids[0] == std::vector<std::int64_t>{0, 1, 1, 2, 2, 3, 3, 4});
+    CHECK(resolution::get_rope_index(ids, {}, {{{3, 2, 4}}}, o).position_ids[0] ==
+          std::vector<std::int64_t>{0, 1, 1, 1, 1, 1, 1, 3});
+    o.second_per_grid_t_as_int64 = false; // float rule: int(t * 0.5 * 2) = t
+    CHECK(resolution::get_rope_index(ids, {}, {{{3, 2, 4}}}, o).position_ids[0] ==
+          std::vector<std::int64_t>{0, 1, 1, 2, 2, 3, 3, 4});
 }

@@ -9,7 +9,8 @@ using namespace rscovlm;
 
 TEST_CASE("interop: as_xtensor views an image as [H, W, C] without copying") {
     image im(5, 3, 3);
-    for (std::size_t i = 0; i < im.data.size(); ++i) im.data[i] = static_cast<std::uint8_t>(i);
+    for (std::size_t i = 0; i < im.data.size(); ++i)
+        im.data[i] = static_cast<std::uint8_t>(i);
     auto v = imaging::as_xtensor(im);
     REQUIRE(v.dimension() == 3);
     CHECK(v.shape()[0] == 3);
@@ -17,7 +18,7 @@ TEST_CASE("interop: as_xtensor views an image as [H, W, C] without copying") {
     CHECK(v.shape()[2] == 3);
     CHECK(v(2, 4, 1) == im.at(4, 2, 1));
     CHECK(v(1, 0, 2) == im.at(0, 1, 2));
-    v(0, 1, 0) = 200;  // writes go through to the image
+    v(0, 1, 0) = 200; // writes go through to the image
     CHECK(im.at(1, 0, 0) == 200);
     const image& cim = im;
     CHECK(imaging::as_xtensor(cim)(0, 1, 0) == 200);
@@ -25,7 +26,8 @@ TEST_CASE("interop: as_xtensor views an image as [H, W, C] without copying") {
 
 TEST_CASE("interop: from_xtensor round-trips, follows row-major order of views, and rejects bad tensors") {
     image im(4, 2, 3);
-    for (std::size_t i = 0; i < im.data.size(); ++i) im.data[i] = static_cast<std::uint8_t>(7 * i + 1);
+    for (std::size_t i = 0; i < im.data.size(); ++i)
+        im.data[i] = static_cast<std::uint8_t>(7 * i + 1);
     const image back = imaging::from_xtensor(imaging::as_xtensor(im));
     CHECK(back.width == 4);
     CHECK(back.height == 2);
@@ -67,7 +69,8 @@ TEST_CASE("interop: from_xtensor round-trips, follows row-major order of views, 
 
 TEST_CASE("interop: pixel_values_xtensor is the [rows, 1176] processor output") {
     image im(56, 28, 3);
-    for (std::size_t i = 0; i < im.data.size(); ++i) im.data[i] = static_cast<std::uint8_t>((i * 31) & 255);
+    for (std::size_t i = 0; i < im.data.size(); ++i)
+        im.data[i] = static_cast<std::uint8_t>((i * 31) & 255);
     resolution::preprocess_options o;
     o.min_pixels = 28 * 28;
     o.max_pixels = 56 * 28;
@@ -78,6 +81,6 @@ TEST_CASE("interop: pixel_values_xtensor is the [rows, 1176] processor output") 
     CHECK(pv.shape()[1] == 1176);
     CHECK(pv(r.rows - 1, 1175) == r.pixel_values.back());
     CHECK(pv(1, 3) == r.pixel_values[1176 + 3]);
-    r.rows += 1;  // inconsistent metadata is refused, not read out of bounds
+    r.rows += 1; // inconsistent metadata is refused, not read out of bounds
     CHECK_THROWS_AS(imaging::pixel_values_xtensor(r), rscovlm::error);
 }

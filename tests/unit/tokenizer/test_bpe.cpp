@@ -15,7 +15,9 @@ using tokenizer_test::qwen;
 using tokenizer_test::read_jsonl;
 
 namespace {
-std::vector<std::int32_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<std::int32_t>>(); }
+std::vector<std::int32_t> ids_of(const nlohmann::json& j) {
+    return j.get<std::vector<std::int32_t>>();
+}
 } // namespace
 
 TEST_CASE("tokenizer: vendored Qwen2.5-VL tokenizer loads with the expected tables") {
@@ -35,7 +37,7 @@ TEST_CASE("tokenizer: vendored Qwen2.5-VL tokenizer loads with the expected tabl
     CHECK(!tok.id_to_token(151665).has_value());
     CHECK(!tok.id_to_token(-1).has_value());
     CHECK(tok.is_special(151645));
-    CHECK(tok.is_special(151656)); // <|video_pad|>
+    CHECK(tok.is_special(151656));  // <|video_pad|>
     CHECK(!tok.is_special(151657)); // <tool_call> is not special
     CHECK(tok.special_token_id("eos") == 151645);
     CHECK(tok.special_token_id("pad") == 151643);
@@ -99,7 +101,8 @@ TEST_CASE("tokenizer: vocab.json + merges.txt + tokenizer_config.json give the s
         v << j["model"]["vocab"].dump();
         std::ofstream m("qwen_merges.txt", std::ios::binary);
         m << "#version: 0.2\n";
-        for (const auto& mg : j["model"]["merges"]) m << mg.get<std::string>() << "\n";
+        for (const auto& mg : j["model"]["merges"])
+            m << mg.get<std::string>() << "\n";
     }
     auto tok = bpe_tokenizer::from_vocab_merges("qwen_vocab.json", "qwen_merges.txt",
                                                 data_path("tokenizer/qwen/tokenizer_config.json"));
@@ -129,7 +132,8 @@ TEST_CASE("tokenizer: edge cases") {
     std::string nl(5000, '\n');
     CHECK(tok.decode(tok.encode(nl)) == nl);
     // Unicode white space: U+0085 and U+3000 are \s, U+FEFF is not
-    CHECK(tok.encode(" \xEF\xBB\xBF" "b") == std::vector<std::int32_t>{75780, 65});
+    CHECK(tok.encode(" \xEF\xBB\xBF"
+                     "b") == std::vector<std::int32_t>{75780, 65});
     // every special token glued to text stays one id
     for (const auto& a : tok.added_tokens()) {
         auto v = tok.encode("x" + a.content + "y");
@@ -142,7 +146,9 @@ TEST_CASE("tokenizer: edge cases") {
 
 TEST_CASE("tokenizer: invalid UTF-8 input is encoded as if replaced by U+FFFD") {
     const auto& tok = qwen();
-    CHECK(tok.encode("ab\xFF" "cd") == tok.encode("ab\xEF\xBF\xBD" "cd"));
+    CHECK(tok.encode("ab\xFF"
+                     "cd") == tok.encode("ab\xEF\xBF\xBD"
+                                         "cd"));
     CHECK(tok.encode("\xE2\x82") == tok.encode("\xEF\xBF\xBD"));
     CHECK(tok.encode("\xED\xA0\x80") == tok.encode("\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"));
     CHECK(tok.decode(tok.encode("x\xC0")) == "x\xEF\xBF\xBD");
@@ -152,7 +158,8 @@ TEST_CASE("tokenizer: encode_batch equals encode, with 1 and 2 threads") {
     const auto& tok = qwen();
     auto rows = read_jsonl(data_path("tokenizer/cases.jsonl"));
     std::vector<std::string> texts;
-    for (std::size_t i = 0; i < rows.size(); i += 3) texts.push_back(rows[i]["text"]);
+    for (std::size_t i = 0; i < rows.size(); i += 3)
+        texts.push_back(rows[i]["text"]);
     for (unsigned threads : {1u, 2u}) {
         auto batch = tok.encode_batch(texts, {threads});
         REQUIRE(batch.size() == texts.size());
@@ -208,7 +215,8 @@ TEST_CASE("tokenizer: malformed and truncated files give typed errors") {
         CHECK(ok.ok());
     }
     // the error message names the place
-    auto r = rscovlm::try_call([&] { return bpe_tokenizer::from_json_string("{\"model\": {\"vocab\": {\"a\": 1,}}}", "x.json"); });
+    auto r = rscovlm::try_call(
+        [&] { return bpe_tokenizer::from_json_string("{\"model\": {\"vocab\": {\"a\": 1,}}}", "x.json"); });
     REQUIRE(!r.ok());
     CHECK(r.error().message.find("x.json") != std::string::npos);
     CHECK(r.error().message.find("line 1, column") != std::string::npos);

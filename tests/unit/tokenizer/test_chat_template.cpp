@@ -52,12 +52,14 @@ TEST_CASE("tokenizer: template semantics beyond the golden set") {
     CHECK(t.render(json::array({{{"content", "hi"}}}), {}) ==
           "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>\nhi<|im_end|>\n");
     // text values that are not strings are written as Python's str() would
-    CHECK(t.render(json::array({{{"role", "system"}, {"content", json::array({{{"text", 5}}, {{"text", nullptr}}, {{"text", true}}})}}}), {}) ==
-          "<|im_start|>system\n5NoneTrue<|im_end|>\n");
+    CHECK(t.render(json::array({{{"role", "system"},
+                                 {"content", json::array({{{"text", 5}}, {{"text", nullptr}}, {{"text", true}}})}}}),
+                   {}) == "<|im_start|>system\n5NoneTrue<|im_end|>\n");
     // errors: content null, messages not an array, item of a wrong type
     CHECK_THROWS_AS(t.render(json::array({{{"role", "user"}, {"content", nullptr}}}), {}), rscovlm::tokenizer_error);
     CHECK_THROWS_AS(t.render(json::object(), {}), rscovlm::tokenizer_error);
-    CHECK_THROWS_AS(t.render(json::array({{{"role", "user"}, {"content", json::array({5})}}}), {}), rscovlm::tokenizer_error);
+    CHECK_THROWS_AS(t.render(json::array({{{"role", "user"}, {"content", json::array({5})}}}), {}),
+                    rscovlm::tokenizer_error);
     // Python truthiness of options
     CHECK(render_options::from_json({{"add_generation_prompt", 1}}).add_generation_prompt);
     CHECK(!render_options::from_json({{"add_generation_prompt", ""}}).add_generation_prompt);
@@ -67,16 +69,19 @@ TEST_CASE("tokenizer: template semantics beyond the golden set") {
 
 TEST_CASE("tokenizer: vision pad expansion with grid_thw and merge size") {
     qwen2_5_vl_template t;
-    json msgs = json::array({{{"role", "user"},
-                              {"content", json::array({{{"type", "image"}}, {{"type", "video"}}, {{"type", "image"}},
-                                                       {{"type", "text"}, {"text", "?"}}})}}});
+    json msgs = json::array(
+        {{{"role", "user"},
+          {"content",
+           json::array(
+               {{{"type", "image"}}, {{"type", "video"}}, {{"type", "image"}}, {{"type", "text"}, {"text", "?"}}})}}});
     render_options opt;
     opt.image_grid_thw = {{1, 4, 6}, {1, 2, 2}};
     opt.video_grid_thw = {{2, 4, 4}};
     std::string text = t.render(msgs, opt);
     auto count = [&](const std::string& s, const std::string& pad) {
         std::size_t n = 0;
-        for (std::size_t p = s.find(pad); p != std::string::npos; p = s.find(pad, p + 1)) ++n;
+        for (std::size_t p = s.find(pad); p != std::string::npos; p = s.find(pad, p + 1))
+            ++n;
         return n;
     };
     CHECK(count(text, "<|image_pad|>") == 6 + 1);
@@ -92,7 +97,8 @@ TEST_CASE("tokenizer: vision pad expansion with grid_thw and merge size") {
     // the expanded prompt tokenizes to one id per pad
     auto ids = qwen().encode(text);
     std::size_t pads = 0;
-    for (auto id : ids) pads += id == 151655;
+    for (auto id : ids)
+        pads += id == 151655;
     CHECK(pads == 7);
 }
 
@@ -100,7 +106,8 @@ TEST_CASE("tokenizer: training encoding supervises only assistant text and its <
     const auto& tok = qwen();
     json msgs = json::array({
         {{"role", "system"}, {"content", zoom_tool_system_prompt()}},
-        {{"role", "user"}, {"content", json::array({{{"type", "image"}}, {{"type", "text"}, {"text", "How many ships?"}}})}},
+        {{"role", "user"},
+         {"content", json::array({{{"type", "image"}}, {{"type", "text"}, {"text", "How many ships?"}}})}},
         {{"role", "assistant"}, {"content", zoom_tool_call(1, 2, 30, 40)}},
         {{"role", "user"}, {"content", json::array({{{"type", "image"}}, {{"type", "text"}, {"text", "Zoomed."}}})}},
         {{"role", "assistant"}, {"content", json::array({{{"type", "text"}, {"text", "3"}}})}},
@@ -120,7 +127,8 @@ TEST_CASE("tokenizer: training encoding supervises only assistant text and its <
 
     // spans are merged by flag
     auto spans = conversation_spans(msgs, co);
-    for (std::size_t i = 1; i < spans.size(); ++i) CHECK(spans[i].supervised != spans[i - 1].supervised);
+    for (std::size_t i = 1; i < spans.size(); ++i)
+        CHECK(spans[i].supervised != spans[i - 1].supervised);
 
     // expansion with grids
     co.image_grid_thw = {{1, 8, 8}, {1, 4, 4}};

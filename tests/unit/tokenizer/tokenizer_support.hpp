@@ -11,7 +11,9 @@
 
 namespace tokenizer_test {
 
-inline std::string data_path(const std::string& rel) { return std::string(RSCOVLM_TEST_DATA_DIR) + "/" + rel; }
+inline std::string data_path(const std::string& rel) {
+    return std::string(RSCOVLM_TEST_DATA_DIR) + "/" + rel;
+}
 
 /// The vendored Qwen2.5-VL tokenizer (tests/data/tokenizer/qwen), loaded once per process.
 inline const rscovlm::tokenizer::bpe_tokenizer& qwen() {

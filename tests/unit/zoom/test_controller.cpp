@@ -27,7 +27,9 @@ image pattern(int w, int h) {
     return im;
 }
 
-std::string call(double x1, double y1, double x2, double y2) { return zoom::format_tool_call(x1, y1, x2, y2); }
+std::string call(double x1, double y1, double x2, double y2) {
+    return zoom::format_tool_call(x1, y1, x2, y2);
+}
 
 zoom::controller_options small_budget() {
     zoom::controller_options o;
@@ -137,7 +139,8 @@ TEST_CASE("zoom: no tool call is the final answer") {
 TEST_CASE("zoom: malformed calls fall back to the full image or stop") {
     SUBCASE("fallback (reference)") {
         zoom::memory_source src(pattern(W, H));
-        zoom::scripted_backend model({"<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {}}\n</tool_call>", "no"});
+        zoom::scripted_backend model(
+            {"<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {}}\n</tool_call>", "no"});
         auto r = zoom::controller(small_budget()).run(src, "q", model);
         CHECK(r.answered);
         CHECK(r.answer == "no");
@@ -308,8 +311,11 @@ TEST_CASE("zoom: script exhaustion and bad options are typed errors") {
 TEST_CASE("zoom: registry kind builds both strategies") {
     auto keys = registry::keys<zoom::builtin>();
     CHECK(keys == std::vector<std::string_view>{"zoom.tool_call", "zoom.none"});
-    auto c = registry::make<zoom::kind>("zoom.tool_call", {{"max_steps", 1}, {"crop_from", "resized"}, {"min_pixels", 3136},
-                                                          {"max_pixels", 200704}, {"on_malformed", "stop"}});
+    auto c = registry::make<zoom::kind>("zoom.tool_call", {{"max_steps", 1},
+                                                           {"crop_from", "resized"},
+                                                           {"min_pixels", 3136},
+                                                           {"max_pixels", 200704},
+                                                           {"on_malformed", "stop"}});
     CHECK(c->options().max_steps == 1);
     CHECK(c->options().crop_from == zoom::crop_source::resized);
     CHECK(c->options().on_malformed == zoom::malformed_policy::stop);

@@ -28,9 +28,11 @@ TEST_CASE("zoom: LRS-VQA answer matching mirrors metric.py") {
 
 TEST_CASE("zoom: LRS-VQA scores per source and task") {
     std::vector<lv::item> items{
-        {"FAIR_1", "count", "3", "3"},        {"FAIR_2", "count", "4", "5"},
+        {"FAIR_1", "count", "3", "3"},
+        {"FAIR_2", "count", "4", "5"},
         {"FAIR_3", "object color", "white", "White."},
-        {"STAR_1", "reasoning", "yes", "no"}, {"GLH_1", "rural or urban", "urban", "urban"},
+        {"STAR_1", "reasoning", "yes", "no"},
+        {"GLH_1", "rural or urban", "urban", "urban"},
     };
     auto s = lv::scores(items);
     CHECK(s["overall acc"].get<double>() == doctest::Approx(3.0 / 5));
@@ -91,9 +93,11 @@ TEST_CASE("zoom: LRS-VQA-Zoom multiple choice and multi-box records") {
     CHECK(lv::py_rstrip_chars("Where is the plane\n Answer the question using a single word or phrase.",
                               "\n Answer the question using a single word or phrase.") == "W"); // Python gives 'W'
     auto disabled = lv::build_zoom_conversation(nlohmann::json::parse(R"({"question": "q", "answer": "a",
-        "bbox_info": {"crop_hbox": [[0, 0, 5, 5]]}})"), 0, 0, true);
+        "bbox_info": {"crop_hbox": [[0, 0, 5, 5]]}})"),
+                                                0, 0, true);
     CHECK_FALSE(disabled.zoom);
     CHECK_THROWS_AS(lv::build_zoom_conversation(nlohmann::json::parse(R"({"question": "q"})")), data_error);
     CHECK_THROWS_AS(lv::build_zoom_conversation(nlohmann::json::parse(R"({"question": "q", "answer": "a",
-        "bbox_info": {"crop_hbox": [[0, 0, 5]]}})")), data_error);
+        "bbox_info": {"crop_hbox": [[0, 0, 5]]}})")),
+                    data_error);
 }

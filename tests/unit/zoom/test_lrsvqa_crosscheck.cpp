@@ -25,7 +25,8 @@ TEST_CASE("zoom: LRS-VQA-Zoom record adapter equals the reference's get_messages
             if (m["content"] == "<SYSTEM_PROMPT>") m["content"] = std::string(zoom::system_prompt);
         const int rh = row["resized"].is_null() ? 0 : row["resized"][0].get<int>();
         const int rw = row["resized"].is_null() ? 0 : row["resized"][1].get<int>();
-        const auto c = zoom::lrsvqa::build_zoom_conversation(row["record"], rw, rh, row["disable_visual_cot"].get<bool>());
+        const auto c =
+            zoom::lrsvqa::build_zoom_conversation(row["record"], rw, rh, row["disable_visual_cot"].get<bool>());
         CHECK(c.messages == want);
         CHECK(c.zoom == (want.size() == 5));
         if (c.zoom) {
@@ -33,7 +34,8 @@ TEST_CASE("zoom: LRS-VQA-Zoom record adapter equals the reference's get_messages
             CHECK(crop == nlohmann::json{c.crop_window.x0, c.crop_window.y0, c.crop_window.x1, c.crop_window.y1});
             const std::string call = want[2]["content"].get<std::string>();
             CHECK(call.find("[" + std::to_string(c.bbox_call[0]) + ", " + std::to_string(c.bbox_call[1]) + ", " +
-                            std::to_string(c.bbox_call[2]) + ", " + std::to_string(c.bbox_call[3]) + "]") != std::string::npos);
+                            std::to_string(c.bbox_call[2]) + ", " + std::to_string(c.bbox_call[3]) + "]") !=
+                  std::string::npos);
         }
         ++n;
     }

@@ -108,12 +108,14 @@ struct fake_server {
             bodies.push_back(body);
             image_sizes.push_back(sizes);
             const std::size_t i = bodies.size() - 1;
-            nlohmann::json out{{"id", "chatcmpl-" + std::to_string(i)},
-                               {"object", "chat.completion"},
-                               {"choices", {{{"index", 0},
-                                             {"message", {{"role", "assistant"}, {"content", i < replies.size() ? replies[i] : ""}}},
-                                             {"finish_reason", "stop"}}}},
-                               {"usage", {{"prompt_tokens", 100 + i}, {"completion_tokens", 7}}}};
+            nlohmann::json out{
+                {"id", "chatcmpl-" + std::to_string(i)},
+                {"object", "chat.completion"},
+                {"choices",
+                 {{{"index", 0},
+                   {"message", {{"role", "assistant"}, {"content", i < replies.size() ? replies[i] : ""}}},
+                   {"finish_reason", "stop"}}}},
+                {"usage", {{"prompt_tokens", 100 + i}, {"completion_tokens", 7}}}};
             res.set_content(out.dump(), "application/json");
         });
         srv.Post("/v1/slow/chat/completions", [](const httplib::Request&, httplib::Response& res) {
@@ -128,7 +130,8 @@ struct fake_server {
         REQUIRE(port > 0);
         th = std::thread([this] { srv.listen_after_bind(); });
         // The socket already listens after bind; wait (bounded) for the accept loop anyway.
-        for (int i = 0; i < 500 && !srv.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        for (int i = 0; i < 500 && !srv.is_running(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     ~fake_server() {
         srv.stop();
@@ -202,12 +205,17 @@ TEST_CASE("zoom: HTTP chain against a local OpenAI-compatible server") {
 TEST_CASE("zoom: the OpenAI backend through the registry (backend.openai)") {
     fake_server server({"hello"});
     ::setenv("RSCOVLM_TEST_OPENAI_KEY", "registry-key", 1);
-    auto model = registry::make<zoom::backend_kind, io::all_backends>(
-        "backend.openai", {{"endpoint", server.base()}, {"model", "m"}, {"api_key_env", "RSCOVLM_TEST_OPENAI_KEY"},
-                           {"read_timeout_s", 5.0}, {"max_retries", 0}, {"extra_body", {{"repetition_penalty", 1.05}}}});
+    auto model = registry::make<zoom::backend_kind, io::all_backends>("backend.openai",
+                                                                      {{"endpoint", server.base()},
+                                                                       {"model", "m"},
+                                                                       {"api_key_env", "RSCOVLM_TEST_OPENAI_KEY"},
+                                                                       {"read_timeout_s", 5.0},
+                                                                       {"max_retries", 0},
+                                                                       {"extra_body", {{"repetition_penalty", 1.05}}}});
     ::unsetenv("RSCOVLM_TEST_OPENAI_KEY");
     image im = http_pattern(56, 56);
-    nlohmann::json msgs = nlohmann::json::array({{{"role", "user"}, {"content", {{{"type", "image"}}, {{"type", "text"}, {"text", "hi"}}}}}});
+    nlohmann::json msgs = nlohmann::json::array(
+        {{{"role", "user"}, {"content", {{{"type", "image"}}, {{"type", "text"}, {"text", "hi"}}}}}});
     CHECK(model->generate(msgs, {im}, {}) == "hello");
     REQUIRE(server.bodies.size() == 1);
     CHECK(server.bodies[0]["model"] == "m");
@@ -234,7 +242,8 @@ TEST_CASE("zoom: HTTP backend retries 503, fails fast on 400, times out") {
     o.max_retries = 2;
     io::openai_backend model(o);
     image im = http_pattern(56, 56);
-    nlohmann::json msgs = nlohmann::json::array({{{"role", "user"}, {"content", {{{"type", "image"}}, {{"type", "text"}, {"text", "hi"}}}}}});
+    nlohmann::json msgs = nlohmann::json::array(
+        {{{"role", "user"}, {"content", {{{"type", "image"}}, {{"type", "text"}, {"text", "hi"}}}}}});
     CHECK(model.generate(msgs, {im}, {}) == "ok");
     CHECK(server.posts == 3);
     CHECK(model.attempts() == 3);

@@ -92,7 +92,8 @@ void write_tiff(const std::string& path, const image& img, const tiff_layout& L)
                 for (int y = sy; y < sy + rows; ++y)
                     for (int x = 0; x < img.width; ++x)
                         for (int k = 0; k < per; ++k)
-                            buf[static_cast<std::size_t>(((y - sy) * img.width + x) * per + k)] = img.at(x, y, L.separate ? p : k);
+                            buf[static_cast<std::size_t>(((y - sy) * img.width + x) * per + k)] =
+                                img.at(x, y, L.separate ? p : k);
                 tstrip_t idx = TIFFComputeStrip(t, static_cast<std::uint32_t>(sy), static_cast<tsample_t>(p));
                 REQUIRE(TIFFWriteEncodedStrip(t, idx, buf.data(), static_cast<tmsize_t>(buf.size())) >= 0);
             }
@@ -121,14 +122,15 @@ image full_decode_rgba(const std::string& path) {
 
 std::set<std::uint32_t> touched_blocks(const io::tiff_source& s, const zoom::pixel_box& b) {
     std::set<std::uint32_t> out;
-    const int x0 = std::max(0, b.x0), y0 = std::max(0, b.y0), x1 = std::min(s.width(), b.x1), y1 = std::min(s.height(), b.y1);
+    const int x0 = std::max(0, b.x0), y0 = std::max(0, b.y0), x1 = std::min(s.width(), b.x1),
+              y1 = std::min(s.height(), b.y1);
     for (int by = y0 / s.block_height(); by <= (y1 - 1) / s.block_height(); ++by)
         for (int bx = x0 / s.block_width(); bx <= (x1 - 1) / s.block_width(); ++bx)
             out.insert(static_cast<std::uint32_t>(by * s.blocks_across() + bx));
     return out;
 }
 
-const std::vector<zoom::pixel_box> windows{{0, 0, 300, 200},   {10, 20, 40, 50},  {63, 63, 65, 65},
+const std::vector<zoom::pixel_box> windows{{0, 0, 300, 200},     {10, 20, 40, 50},  {63, 63, 65, 65},
                                            {250, 150, 300, 200}, {-10, -5, 30, 30}, {280, 190, 330, 240},
                                            {128, 0, 192, 200}};
 

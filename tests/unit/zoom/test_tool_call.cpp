@@ -80,42 +80,48 @@ TEST_CASE("zoom: canonical call") {
 
 TEST_CASE("zoom: lenient parsing") {
     SUBCASE("whitespace and no newlines") {
-        auto p = zoom::parse_output("<tool_call>{ \"name\" :\"image_zoom_in\",\"arguments\":{\"bbox\":[1,2,3,4]} }</tool_call>");
+        auto p = zoom::parse_output(
+            "<tool_call>{ \"name\" :\"image_zoom_in\",\"arguments\":{\"bbox\":[1,2,3,4]} }</tool_call>");
         REQUIRE(p.calls.size() == 1);
         CHECK(p.calls[0].bbox[3] == 4);
     }
     SUBCASE("missing closing tag") {
-        auto p = zoom::parse_output("<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1, 2, 3, 4]}}");
+        auto p =
+            zoom::parse_output("<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1, 2, 3, 4]}}");
         REQUIRE(p.calls.size() == 1);
         CHECK(has_note(p.calls[0], "missing_close_tag"));
     }
     SUBCASE("truncated braces are repaired") {
-        auto p = zoom::parse_output("<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1, 2, 3, 4]");
+        auto p =
+            zoom::parse_output("<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1, 2, 3, 4]");
         REQUIRE(p.calls.size() == 1);
         CHECK(has_note(p.calls[0], "repaired_json"));
     }
     SUBCASE("extra text around") {
-        auto p = zoom::parse_output("Let me look closer. <tool_call>\nsure: {\"name\": \"image_zoom_in\", \"arguments\": "
-                                    "{\"bbox\": [10, 20, 30, 40]}} ok\n</tool_call> then answer");
+        auto p =
+            zoom::parse_output("Let me look closer. <tool_call>\nsure: {\"name\": \"image_zoom_in\", \"arguments\": "
+                               "{\"bbox\": [10, 20, 30, 40]}} ok\n</tool_call> then answer");
         REQUIRE(p.calls.size() == 1);
         CHECK(has_note(p.calls[0], "extra_text"));
         CHECK(p.answer_text == "Let me look closer.  then answer");
     }
     SUBCASE("floats and numeric strings") {
-        auto p = zoom::parse_output("<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1.5, \"2\", 3e1, 4.0]}}</tool_call>");
+        auto p = zoom::parse_output(
+            "<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1.5, \"2\", 3e1, 4.0]}}</tool_call>");
         REQUIRE(p.calls.size() == 1);
         CHECK(p.calls[0].bbox == std::array<double, 4>{1.5, 2, 30, 4});
         CHECK(has_note(p.calls[0], "float_coordinates"));
         CHECK(has_note(p.calls[0], "string_numbers"));
     }
     SUBCASE("python quotes") {
-        auto p = zoom::parse_output("<tool_call>{'name': 'image_zoom_in', 'arguments': {'bbox': [1, 2, 3, 4]}}</tool_call>");
+        auto p =
+            zoom::parse_output("<tool_call>{'name': 'image_zoom_in', 'arguments': {'bbox': [1, 2, 3, 4]}}</tool_call>");
         REQUIRE(p.calls.size() == 1);
         CHECK(has_note(p.calls[0], "python_quotes"));
     }
     SUBCASE("arguments as a JSON string, bbox_2d, nested") {
-        auto p = zoom::parse_output(
-            "<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": \"{\\\"bbox_2d\\\": [[5, 6, 7, 8]]}\"}</tool_call>");
+        auto p = zoom::parse_output("<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": \"{\\\"bbox_2d\\\": [[5, "
+                                    "6, 7, 8]]}\"}</tool_call>");
         REQUIRE(p.calls.size() == 1);
         CHECK(p.calls[0].bbox == std::array<double, 4>{5, 6, 7, 8});
         CHECK(has_note(p.calls[0], "string_arguments"));
@@ -123,14 +129,16 @@ TEST_CASE("zoom: lenient parsing") {
         CHECK(has_note(p.calls[0], "nested_bbox"));
     }
     SUBCASE("unparseable JSON, bbox found by scanning") {
-        auto p = zoom::parse_output("<tool_call>{\"name\": \"image_zoom_in\", arguments: {\"bbox\": [1, 2, 3, 4]}}</tool_call>");
+        auto p = zoom::parse_output(
+            "<tool_call>{\"name\": \"image_zoom_in\", arguments: {\"bbox\": [1, 2, 3, 4]}}</tool_call>");
         REQUIRE(p.calls.size() == 1);
         CHECK(has_note(p.calls[0], "scanned_bbox"));
     }
     SUBCASE("two calls") {
-        auto p = zoom::parse_output("<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [203, 293, 337, 367]}}\n"
-                                    "</tool_call>\n<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": "
-                                    "[485, 81, 723, 418]}}\n</tool_call>");
+        auto p = zoom::parse_output(
+            "<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [203, 293, 337, 367]}}\n"
+            "</tool_call>\n<tool_call>\n{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": "
+            "[485, 81, 723, 418]}}\n</tool_call>");
         REQUIRE(p.calls.size() == 2);
         CHECK(p.calls[1].bbox[0] == 485);
     }
@@ -146,9 +154,12 @@ TEST_CASE("zoom: malformed calls are dropped with reasons, never thrown") {
     };
     CHECK(reason("<tool_call>nothing here</tool_call>") == "no_json_object");
     CHECK(reason("<tool_call>{not json at all}</tool_call>") == "bad_json");
-    CHECK(reason("<tool_call>{\"name\": \"image_rotate\", \"arguments\": {\"bbox\": [1,2,3,4]}}</tool_call>") == "unknown_tool");
-    CHECK(reason("<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"box\": [1,2,3,4]}}</tool_call>") == "missing_bbox");
-    CHECK(reason("<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1,2,3]}}</tool_call>") == "bbox_length");
+    CHECK(reason("<tool_call>{\"name\": \"image_rotate\", \"arguments\": {\"bbox\": [1,2,3,4]}}</tool_call>") ==
+          "unknown_tool");
+    CHECK(reason("<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"box\": [1,2,3,4]}}</tool_call>") ==
+          "missing_bbox");
+    CHECK(reason("<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1,2,3]}}</tool_call>") ==
+          "bbox_length");
     CHECK(reason("<tool_call>{\"name\": \"image_zoom_in\", \"arguments\": {\"bbox\": [1,\"x\",3,4]}}</tool_call>") ==
           "bbox_not_numeric");
     CHECK(reason("<tool_call>{\"name\": \"image_zoom_in\"}</tool_call>") == "missing_arguments");

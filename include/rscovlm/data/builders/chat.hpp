@@ -32,9 +32,11 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
     for (const auto& turn : rec.conversations) {
         const std::string from = turn.at("from").get<std::string>();
         const std::string role = from == "human" ? "user" : from == "gpt" ? "assistant" : "";
-        if (role.empty()) RSCOVLM_THROW(data_error, "bad_record", "invalid role '" + from + "' in conversation " + rec.id);
+        if (role.empty())
+            RSCOVLM_THROW(data_error, "bad_record", "invalid role '" + from + "' in conversation " + rec.id);
         std::string value = turn.at("value").get<std::string>();
-        value = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
+        value = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(
+            ::rscovlm::detail::py::replace(value, "<image>\n", "<image>"), "<video>\n", "<video>"));
         nlohmann::ordered_json content = nlohmann::ordered_json::array();
         std::size_t i = 0;
         auto push_text = [&](std::string_view part) {
@@ -51,7 +53,8 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
             push_text(std::string_view(value).substr(i, j - i));
             if (j == a) {
                 if (next_image >= rec.images.size())
-                    RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has more <image> placeholders than images");
+                    RSCOVLM_THROW(data_error, "bad_record",
+                                  "conversation " + rec.id + " has more <image> placeholders than images");
                 nlohmann::ordered_json im;
                 im["type"] = "image";
                 im["image"] = "file://" + rec.images[next_image];
@@ -60,7 +63,8 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
                 ++next_image;
             } else {
                 if (next_video >= rec.videos.size())
-                    RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has more <video> placeholders than videos");
+                    RSCOVLM_THROW(data_error, "bad_record",
+                                  "conversation " + rec.id + " has more <video> placeholders than videos");
                 nlohmann::ordered_json vi;
                 vi["type"] = "video";
                 vi["video"] = "file://" + rec.videos[next_video];
@@ -74,7 +78,7 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
     return messages;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Supervised LLaVA-style chat (SupervisedDataset `get_messages`). The reference's random resize
 /// of chat images draws `random()` and one `uniform()` per image but discards the resized image
@@ -88,10 +92,10 @@ inline void chat_random_resize_draws(const nlohmann::ordered_json& messages, dou
     for (const auto& m : messages) {
         if (m["role"] != "user" || !m["content"].is_array()) continue;
         for (const auto& it : m["content"])
-            if (it["type"] == "image") (void)rng.random();  // uniform(a, b) = a + (b - a) * random()
+            if (it["type"] == "image") (void)rng.random(); // uniform(a, b) = a + (b - a) * random()
     }
 }
-}  // namespace detail
+} // namespace detail
 
 inline conversation build_chat(const chat_record& rec, const build_options& opt, python_random& rng) {
     conversation c;
@@ -117,7 +121,8 @@ inline conversation build_llava_onevision(const chat_record& rec, const build_op
     for (const auto& t : r.conversations)
         if (t.at("value").get<std::string>().find("<image>") != std::string::npos) tagged = true;
     if (!tagged) {
-        auto it = std::find_if(r.conversations.begin(), r.conversations.end(), [](const nlohmann::json& t) { return t.at("from") == "human"; });
+        auto it = std::find_if(r.conversations.begin(), r.conversations.end(),
+                               [](const nlohmann::json& t) { return t.at("from") == "human"; });
         if (it == r.conversations.end()) skip("no human turn to carry the <image> tag");
         (*it)["value"] = "<image>\n" + (*it)["value"].get<std::string>();
     }
@@ -170,7 +175,8 @@ inline std::string inv_normalize_coord(const std::string& text, int w, int h) {
             RSCOVLM_THROW(data_error, "bad_box_text", "box '" + m[0].str() + "' does not hold groups of 4 values");
         std::string rep = "[";
         for (std::size_t k = 0; k < v.size(); ++k) {
-            const long long d = ::rscovlm::detail::py::int_trunc(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
+            const long long d =
+                ::rscovlm::detail::py::int_trunc(static_cast<double>(v[k]) * ((k % 2 == 0) ? w : h) / 100.0);
             rep += (k ? ", " : "") + std::to_string(d);
         }
         out += rep + "]";
@@ -190,40 +196,46 @@ inline bool are_all_boxes(const std::string& text) {
 /// phrases and digits removed; each box is written as a plain or JSON target.
 inline std::string teochat_grounding(const std::string& text, const std::string& prompt, bool use_json) {
     std::string c = prompt;
-    for (const char* s : {"This is a satellite image:", "<video>", "<image>", "Identify", "the location of",
-                          "Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object in your response",
-                          "Include a bounding box of the form [x_min, y_min, x_max, y_max] for each identified building in your response.",
-                          "If there are no such buildings, do not output a bounding box", "What is "})
+    for (const char* s :
+         {"This is a satellite image:", "<video>", "<image>", "Identify", "the location of",
+          "Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object in your response",
+          "Include a bounding box of the form [x_min, y_min, x_max, y_max] for each identified building in your "
+          "response.",
+          "If there are no such buildings, do not output a bounding box", "What is "})
         c = ::rscovlm::detail::py::replace(c, s, "");
     c.erase(std::remove_if(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; }), c.end());
-    c = ::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(c, "all ", ""), "  ", " "), "?", "");
+    c = ::rscovlm::detail::py::replace(
+        ::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(c, "all ", ""), "  ", " "), "?", "");
     // c.strip(".").strip().strip().strip(".").strip()
-    c = std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(c, "."))), ".")));
+    c = std::string(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(
+        ::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(::rscovlm::detail::py::strip(c, "."))), ".")));
     static const std::regex re(R"(\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\])");
     std::vector<std::array<long long, 4>> boxes;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
-        boxes.push_back({std::stoll((*it)[1].str()), std::stoll((*it)[2].str()), std::stoll((*it)[3].str()), std::stoll((*it)[4].str())});
+        boxes.push_back({std::stoll((*it)[1].str()), std::stoll((*it)[2].str()), std::stoll((*it)[3].str()),
+                         std::stoll((*it)[4].str())});
     std::string out;
     if (use_json) {
         out = "```json\n[\n\t";
         for (std::size_t k = 0; k < boxes.size(); ++k) {
             if (k) out += ",\n\t";
             out += "{\"bbox_2d\": [" + std::to_string(boxes[k][0]) + ", " + std::to_string(boxes[k][1]) + ", " +
-                   std::to_string(boxes[k][2]) + ", " + std::to_string(boxes[k][3]) + "], \"label\": " + py_json_string(c) + "}";
+                   std::to_string(boxes[k][2]) + ", " + std::to_string(boxes[k][3]) +
+                   "], \"label\": " + py_json_string(c) + "}";
         }
         out += "\n]\n```";
     } else {
         for (std::size_t k = 0; k < boxes.size(); ++k) {
             if (k) out += "\n";
-            out += std::to_string(boxes[k][0]) + "," + std::to_string(boxes[k][1]) + "," + std::to_string(boxes[k][2]) + "," +
-                   std::to_string(boxes[k][3]) + " " + c;
+            out += std::to_string(boxes[k][0]) + "," + std::to_string(boxes[k][1]) + "," + std::to_string(boxes[k][2]) +
+                   "," + std::to_string(boxes[k][3]) + " " + c;
         }
         out += "\n";
     }
     return out;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Prepares a GeoChat/TEOChat record as TeoChatDataset's constructor does: when the first two
 /// turns carry the same boxes (region captioning), the boxes (with the following whitespace) are
@@ -232,7 +244,8 @@ inline chat_record prepare_geochat(chat_record rec) {
     if (rec.conversations.size() < 2) return rec;
     auto boxes = [](const std::string& t) {
         std::vector<std::string> v;
-        for (auto it = std::sregex_iterator(t.begin(), t.end(), detail::box_group_re()); it != std::sregex_iterator(); ++it)
+        for (auto it = std::sregex_iterator(t.begin(), t.end(), detail::box_group_re()); it != std::sregex_iterator();
+             ++it)
             v.push_back((*it)[1].str());
         return v;
     };
@@ -260,8 +273,10 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
     auto process = [&](const std::string& text) -> std::string {
         if (!std::regex_search(text, detail::box_group_re())) return text;
         if (!have_size) {
-            if (c.images.empty()) RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has boxes but no image");
-            if (!opt.image_size) RSCOVLM_THROW(data_error, "no_image_size", "the GeoChat builder needs build_options::image_size");
+            if (c.images.empty())
+                RSCOVLM_THROW(data_error, "bad_record", "conversation " + rec.id + " has boxes but no image");
+            if (!opt.image_size)
+                RSCOVLM_THROW(data_error, "no_image_size", "the GeoChat builder needs build_options::image_size");
             const auto wh = opt.image_size(c.images[0].path);
             const resolution::size s = detail::plan_size(wh.first, wh.second, opt, detail::default_sizing::budget, rng);
             w = s.width;
@@ -285,7 +300,8 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
         if (msg["role"] == "user") {
             for (auto& item : content)
                 if (item["type"] == "text") {
-                    user_text = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(::rscovlm::detail::py::replace(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
+                    user_text = ::rscovlm::detail::py::strip(::rscovlm::detail::py::replace(
+                        ::rscovlm::detail::py::replace(item["text"].get<std::string>(), ". ?", "."), ".. ", "."));
                     item["text"] = user_text;
                 }
         } else if (msg["role"] == "assistant") {
@@ -300,4 +316,4 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
     return c;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

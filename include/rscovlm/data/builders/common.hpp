@@ -30,9 +30,9 @@ namespace rscovlm::data {
 
 /// How images are sized (RSCoVLM DataArguments `min_pixels`, `max_pixels`, `prob_random_resize`).
 struct resize_policy {
-    long long min_pixels = 64LL * 28 * 28;    ///< RSCoVLM multitask budget
+    long long min_pixels = 64LL * 28 * 28; ///< RSCoVLM multitask budget
     long long max_pixels = 1296LL * 28 * 28;
-    int factor = 28;                           ///< patch_size * merge_size
+    int factor = 28; ///< patch_size * merge_size
     double prob_random_resize = 0.0;
 };
 
@@ -61,7 +61,10 @@ struct build_options {
 enum class region_type { hbb, obb, polygon, seg };
 
 inline std::string_view to_string(region_type r) noexcept {
-    return r == region_type::hbb ? "hbb" : r == region_type::obb ? "obb" : r == region_type::polygon ? "polygon" : "seg";
+    return r == region_type::hbb       ? "hbb"
+           : r == region_type::obb     ? "obb"
+           : r == region_type::polygon ? "polygon"
+                                       : "seg";
 }
 inline region_type parse_region_type(std::string_view s) {
     if (s == "hbb") return region_type::hbb;
@@ -84,16 +87,20 @@ enum class default_sizing { random, budget };
 
 inline std::shared_ptr<resolution::strategy> default_strategy(const resize_policy& p, default_sizing kind) {
     if (kind == default_sizing::random)
-        return std::make_shared<resolution::random_resize>(p.min_pixels, p.max_pixels, p.prob_random_resize, 0, p.factor);
+        return std::make_shared<resolution::random_resize>(p.min_pixels, p.max_pixels, p.prob_random_resize, 0,
+                                                           p.factor);
     return std::make_shared<resolution::fixed_budget>(p.min_pixels, p.max_pixels, p.factor);
 }
 
 /// Size of an image in the resized frame: the options' strategy, else the family's default,
 /// drawing from the sample's generator.
-inline resolution::size plan_size(int width, int height, const build_options& opt, default_sizing kind, python_random& rng) {
+inline resolution::size plan_size(int width, int height, const build_options& opt, default_sizing kind,
+                                  python_random& rng) {
     if (width <= 0 || height <= 0)
-        RSCOVLM_THROW(data_error, "bad_image_size", "image size must be positive, got " + std::to_string(width) + "x" + std::to_string(height));
-    const std::shared_ptr<resolution::strategy> s = opt.resolution ? opt.resolution : default_strategy(opt.resize, kind);
+        RSCOVLM_THROW(data_error, "bad_image_size",
+                      "image size must be positive, got " + std::to_string(width) + "x" + std::to_string(height));
+    const std::shared_ptr<resolution::strategy> s =
+        opt.resolution ? opt.resolution : default_strategy(opt.resize, kind);
     const resolution::plan p = s->plan_with(height, width, rng);
     return resolution::size{p.resized_height, p.resized_width};
 }
@@ -125,6 +132,6 @@ inline long long scale_int(double v, int resized, int orig) noexcept {
     return ::rscovlm::detail::py::int_trunc(v * resized / orig);
 }
 
-}  // namespace detail
+} // namespace detail
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

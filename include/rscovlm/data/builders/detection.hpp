@@ -32,7 +32,8 @@ inline std::string det_json_template(region_type r, double prob_proxy, python_ra
         t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
     }
     if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
+    if (r != region_type::hbb && rng.random() <= prob_proxy)
+        t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -62,7 +63,8 @@ inline std::string pick_synonym(const nlohmann::json& dict, const std::string& n
     for (std::size_t i = 0; i < name.size();) {
         if (name[i] == '_' || name[i] == '-') {
             key.push_back(' ');
-            while (i < name.size() && (name[i] == '_' || name[i] == '-')) ++i;
+            while (i < name.size() && (name[i] == '_' || name[i] == '-'))
+                ++i;
         } else {
             key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(name[i++]))));
         }
@@ -75,7 +77,7 @@ inline std::string pick_synonym(const nlohmann::json& dict, const std::string& n
     return v.get<std::string>();
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Dense detection sample of `region` (dense_det_dataset.py `get_messages`). The assistant target
 /// is encoded by the RSCoVLM box codecs (plain text or fenced JSON); an image without objects
@@ -100,11 +102,14 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     }
     if (eo.classes.empty())
         for (const auto& a : anns)
-            if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end()) eo.classes.push_back(a.label);
+            if (std::find(eo.classes.begin(), eo.classes.end(), a.label) == eo.classes.end())
+                eo.classes.push_back(a.label);
     const std::string categories = categories_string(eo.classes);
     const bool open_end = rec.use_synonyms;
     if (open_end) {
-        if (!rec.synonyms) RSCOVLM_THROW(data_error, "missing_synonyms", "open-ended sample of '" + rec.image + "' without a synonyms_dict");
+        if (!rec.synonyms)
+            RSCOVLM_THROW(data_error, "missing_synonyms",
+                          "open-ended sample of '" + rec.image + "' without a synonyms_dict");
         // drawn per object in output order, after the template's draws (set_open_end_prompt_settings)
         eo.rename = [&rec, &rng](const std::string& name) { return detail::pick_synonym(*rec.synonyms, name, rng); };
     }
@@ -114,9 +119,12 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
     std::string system, user, response;
     if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)), categories);
+        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)),
+                                                    categories);
         switch (region) {
-        case region_type::hbb: response = rscovlm_json<box_kind::hbb>().encode(anns, eo); break;
+        case region_type::hbb:
+            response = rscovlm_json<box_kind::hbb>().encode(anns, eo);
+            break;
         case region_type::obb:
             response = rscovlm_json<box_kind::obb>().encode(anns, eo);
             system = std::string(box_codec::prompts::obb_json_system);
@@ -125,7 +133,8 @@ inline conversation build_detection(const detection_record& rec, region_type reg
             response = rscovlm_json<box_kind::quad>().encode(anns, eo);
             system = std::string(box_codec::prompts::quad_json_system);
             break;
-        case region_type::seg: break;
+        case region_type::seg:
+            break;
         }
     } else {
         user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
@@ -142,7 +151,8 @@ inline conversation build_detection(const detection_record& rec, region_type reg
             response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
             system = std::string(box_codec::prompts::quad_plain_system);
             break;
-        case region_type::seg: break;
+        case region_type::seg:
+            break;
         }
     }
     if (!system.empty()) c.messages.push_back(detail::message("system", system));
@@ -154,4 +164,4 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     return c;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

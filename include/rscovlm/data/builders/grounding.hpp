@@ -35,7 +35,8 @@ inline std::string ground_json_template(region_type r, double prob_proxy, python
         t = std::string(r == region_type::hbb ? prompts::ground_hbb_json_main : prompts::ground_obb_json_main);
     }
     if (rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
-    if (r != region_type::hbb && rng.random() < prob_proxy) t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
+    if (r != region_type::hbb && rng.random() < prob_proxy)
+        t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
 }
 
@@ -44,14 +45,16 @@ inline std::string ground_json_template(region_type r, double prob_proxy, python
 /// with the smallest (y, x).
 inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>& flat, bool clockwise) {
     std::vector<std::pair<long long, long long>> pts;
-    for (int i = 0; i < 8; i += 2) pts.emplace_back(flat[static_cast<std::size_t>(i)], flat[static_cast<std::size_t>(i + 1)]);
+    for (int i = 0; i < 8; i += 2)
+        pts.emplace_back(flat[static_cast<std::size_t>(i)], flat[static_cast<std::size_t>(i + 1)]);
     const double cx = static_cast<double>(pts[0].first + pts[1].first + pts[2].first + pts[3].first) / 4;
     const double cy = static_cast<double>(pts[0].second + pts[1].second + pts[2].second + pts[3].second) / 4;
     auto ang = [&](const std::pair<long long, long long>& p) { return std::atan2(p.second - cy, p.first - cx); };
-    std::stable_sort(pts.begin(), pts.end(), [&](const auto& a, const auto& b) {
-        return clockwise ? ang(a) < ang(b) : ang(a) > ang(b);
-    });
-    auto key_less = [](const auto& a, const auto& b) { return a.second != b.second ? a.second < b.second : a.first < b.first; };
+    std::stable_sort(pts.begin(), pts.end(),
+                     [&](const auto& a, const auto& b) { return clockwise ? ang(a) < ang(b) : ang(a) > ang(b); });
+    auto key_less = [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second < b.second : a.first < b.first;
+    };
     std::size_t mi = 0;
     for (std::size_t i = 1; i < 4; ++i)
         if (key_less(pts[i], pts[mi])) mi = i;
@@ -69,7 +72,7 @@ inline std::array<long long, 8> normalize_polygon(const std::array<long long, 8>
     return out;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// Grounding sample of `region` for a referring expression (refgeo_dataset.py `get_messages`):
 /// the expression is the label; polygons are written counter-clockwise (`normalize_polygon(...,
@@ -87,9 +90,12 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     if (region == region_type::seg) {
         // get_seg_messages: the mask target first, then select_mask_prompt_template (`<` draw)
         if (rec.mask_path.empty())
-            RSCOVLM_THROW(data_error, "missing_mask", "grounding record for '" + rec.image + "' has no segmentation mask");
-        if (!opt.load_image) RSCOVLM_THROW(data_error, "no_image_loader", "segmentation samples need build_options::load_image");
-        const std::string rle = refgeo_mask_rle(opt.load_image(rec.mask_path), rec.width, rec.height, rs.width, rs.height, opt.resize.factor);
+            RSCOVLM_THROW(data_error, "missing_mask",
+                          "grounding record for '" + rec.image + "' has no segmentation mask");
+        if (!opt.load_image)
+            RSCOVLM_THROW(data_error, "no_image_loader", "segmentation samples need build_options::load_image");
+        const std::string rle = refgeo_mask_rle(opt.load_image(rec.mask_path), rec.width, rec.height, rs.width,
+                                                rs.height, opt.resize.factor);
         std::string t;
         if (rng.random() < opt.prob_proxy_prompt)
             t = std::string(prompts::ground_mask_proxy[detail::choice_index(rng, prompts::ground_mask_proxy.size())]);
@@ -106,16 +112,22 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     auto sx = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.width, rec.width); };
     auto sy = [&](long long v) { return detail::scale_int(static_cast<double>(v), rs.height, rec.height); };
     if (region == region_type::hbb) {
-        if (!rec.bbox) RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
-        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)), y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
-        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)), y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
-        const std::string coords = std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
+        if (!rec.bbox)
+            RSCOVLM_THROW(data_error, "missing_bbox", "grounding record for '" + rec.image + "' has no bbox");
+        const long long x1 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x1)),
+                        y1 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y1));
+        const long long x2 = sx(::rscovlm::detail::py::int_trunc(rec.bbox->x2)),
+                        y2 = sy(::rscovlm::detail::py::int_trunc(rec.bbox->y2));
+        const std::string coords =
+            std::to_string(x1) + ", " + std::to_string(y1) + ", " + std::to_string(x2) + ", " + std::to_string(y2);
         if (rng.random() > opt.prob_plain_text_prompt) {
-            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+            user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng),
+                                                  "{prompt}", q);
             response = "```json\n[\n\t{\"bbox_2d\": [" + coords + "], \"label\": \"" + q + "\"}\n]\n```";
         } else {
             user = ::rscovlm::detail::py::replace(std::string(prompts::ground_plain_user), "{prompt}", q);
-            response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," + std::to_string(y2) + " " + q + "\n";
+            response = std::to_string(x1) + "," + std::to_string(y1) + "," + std::to_string(x2) + "," +
+                       std::to_string(y2) + " " + q + "\n";
             system = std::string(box_codec::prompts::hbb_plain_system);
         }
     } else {
@@ -133,11 +145,14 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
         if (region == region_type::obb) {
             const auto obb = geometry::segmentation_to_obb(flat);
             std::string cs;
-            for (std::size_t k = 0; k < 5; ++k) cs += (k ? ", " : "") + std::to_string(obb[k]);
+            for (std::size_t k = 0; k < 5; ++k)
+                cs += (k ? ", " : "") + std::to_string(obb[k]);
             std::string ps;
-            for (std::size_t k = 0; k < 5; ++k) ps += (k ? "," : "") + std::to_string(obb[k]);
+            for (std::size_t k = 0; k < 5; ++k)
+                ps += (k ? "," : "") + std::to_string(obb[k]);
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng),
+                                                      "{prompt}", q);
                 response = "```json\n[\n\t{\"oriented bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::obb_json_system);
             } else {
@@ -153,7 +168,8 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
                 ps += (k ? "," : "") + std::to_string(p[k]);
             }
             if (rng.random() > opt.prob_plain_text_prompt) {
-                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng), "{prompt}", q);
+                user = ::rscovlm::detail::py::replace(detail::ground_json_template(region, opt.prob_proxy_prompt, rng),
+                                                      "{prompt}", q);
                 response = "```json\n[\n\t{\"quadrant bbox\": [" + cs + "], \"label\": \"" + q + "\"}\n]\n```";
                 system = std::string(box_codec::prompts::quad_json_system);
             } else {
@@ -172,4 +188,4 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     return c;
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

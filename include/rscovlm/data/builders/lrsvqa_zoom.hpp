@@ -26,7 +26,8 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
                                                 const std::optional<resolution::size>& resized) {
     std::array<long long, 4> out{};
     for (std::size_t k = 0; k < 4; ++k) {
-        if (!std::isfinite(b[k])) RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: crop_hbox values must be finite");
+        if (!std::isfinite(b[k]))
+            RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: crop_hbox values must be finite");
         if (!resized) {
             out[k] = ::rscovlm::detail::py::int_trunc(b[k]);
         } else {
@@ -37,7 +38,7 @@ inline std::array<long long, 4> lrsvqa_call_box(const std::array<double, 4>& b, 
     return out;
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// LRS-VQA-Zoom sample (visual_cot_dataset.py `get_messages`), the one implementation behind the
 /// data engine's `builder.lrsvqa_zoom` and `data::lrsvqa::build_zoom_conversation`. With exactly
@@ -56,9 +57,10 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
         question = rec.question;
     } else {
         std::string choices(prompts::mcq_choice_intro);
-        for (const auto& ch : rec.choices) choices += ch + "\n";
-        question = std::string(::rscovlm::detail::py::rstrip(rec.question, prompts::mcq_rstrip_chars)) + choices + std::string(prompts::mcq_instruction) +
-                   std::string(prompts::mcq_answer_cue);
+        for (const auto& ch : rec.choices)
+            choices += ch + "\n";
+        question = std::string(::rscovlm::detail::py::rstrip(rec.question, prompts::mcq_rstrip_chars)) + choices +
+                   std::string(prompts::mcq_instruction) + std::string(prompts::mcq_answer_cue);
     }
     auto image_item = [&](const std::optional<resolution::size>& rs) {
         nlohmann::ordered_json im;
@@ -71,23 +73,26 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
         return im;
     };
     conversation c;
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, resized ? resized->width : 0, resized ? resized->height : 0,
-                                 std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, resized ? resized->width : 0,
+                                 resized ? resized->height : 0, std::nullopt});
     nlohmann::ordered_json content = nlohmann::ordered_json::array();
     content.push_back(image_item(resized));
     if (rec.crop_hbox.size() == 1 && !disable_visual_cot) {
         c.task = "zoom";
         if (resized && (rec.width <= 0 || rec.height <= 0))
-            RSCOVLM_THROW(data_error, "bad_record", "LRS-VQA-Zoom record: needs image_ori_width/height > 0 to scale crop_hbox");
+            RSCOVLM_THROW(data_error, "bad_record",
+                          "LRS-VQA-Zoom record: needs image_ori_width/height > 0 to scale crop_hbox");
         const auto& b = rec.crop_hbox[0];
         // Image.crop: box = map(int, map(round, box)) (Python round: half to even)
         std::array<int, 4> crop{};
-        for (std::size_t k = 0; k < 4; ++k) crop[k] = static_cast<int>(std::clamp(std::nearbyint(b[k]), -1073741824.0, 1073741824.0));
+        for (std::size_t k = 0; k < 4; ++k)
+            crop[k] = static_cast<int>(std::clamp(std::nearbyint(b[k]), -1073741824.0, 1073741824.0));
         const std::array<long long, 4> call = detail::lrsvqa_call_box(b, rec.width, rec.height, resized);
         content.push_back(detail::text_item(question + std::string(prompts::zoom_user_suffix)));
         c.messages.push_back(detail::message("system", tokenizer::zoom_tool_system_prompt()));
         c.messages.push_back(detail::message("user", std::move(content)));
-        c.messages.push_back(detail::message("assistant", tokenizer::zoom_tool_call(call[0], call[1], call[2], call[3])));
+        c.messages.push_back(
+            detail::message("assistant", tokenizer::zoom_tool_call(call[0], call[1], call[2], call[3])));
         nlohmann::ordered_json second = nlohmann::ordered_json::array();
         nlohmann::ordered_json im = image_item(std::nullopt);
         im["crop"] = {crop[0], crop[1], crop[2], crop[3]};
@@ -113,4 +118,4 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const build_options
     return build_lrsvqa_zoom(rec, std::optional<resolution::size>(rs), opt.disable_visual_cot);
 }
 
-}  // namespace rscovlm::data
+} // namespace rscovlm::data

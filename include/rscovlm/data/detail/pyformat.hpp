@@ -11,8 +11,7 @@
 namespace rscovlm::data::detail {
 
 /// Shortest round-trip text in Python's repr style (`detail::py::float_repr`).
-template <class Float>
-inline std::string python_float_repr(Float v) {
+template <class Float> inline std::string python_float_repr(Float v) {
     return ::rscovlm::detail::py::float_repr(v);
 }
 
@@ -33,4 +32,4 @@ inline bool parse_python_int(const std::string& text, long long& out) {
     return v.has_value();
 }
 
-}  // namespace rscovlm::data::detail
+} // namespace rscovlm::data::detail

@@ -12,9 +12,13 @@
 namespace rscovlm::data::detail {
 
 /// `json.dumps(str)` (`detail::py::json_dumps_string`).
-inline std::string py_json_string(std::string_view s) { return ::rscovlm::detail::py::json_dumps_string(s); }
+inline std::string py_json_string(std::string_view s) {
+    return ::rscovlm::detail::py::json_dumps_string(s);
+}
 
 /// `json.dumps(value)` with Python's defaults (`detail::py::json_dumps`).
-inline std::string py_json_dumps(const nlohmann::ordered_json& v) { return ::rscovlm::detail::py::json_dumps(v); }
+inline std::string py_json_dumps(const nlohmann::ordered_json& v) {
+    return ::rscovlm::detail::py::json_dumps(v);
+}
 
-}  // namespace rscovlm::data::detail
+} // namespace rscovlm::data::detail

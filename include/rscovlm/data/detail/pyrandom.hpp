@@ -14,4 +14,4 @@ using ::rscovlm::detail::py::randbelow;
 using ::rscovlm::detail::py::sample_indices;
 using ::rscovlm::detail::py::shuffle;
 
-}  // namespace rscovlm::data::detail
+} // namespace rscovlm::data::detail

@@ -50,14 +50,17 @@ public:
         const std::uint64_t bits = static_cast<std::uint64_t>(m_len) * 8U;
         const std::uint8_t one = 0x80, zero = 0;
         update(&one, 1);
-        while (m_fill != 56) update(&zero, 1);
+        while (m_fill != 56)
+            update(&zero, 1);
         std::uint8_t len_be[8];
-        for (int i = 0; i < 8; ++i) len_be[i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
+        for (int i = 0; i < 8; ++i)
+            len_be[i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
         update(len_be, 8);
         static const char* hex = "0123456789abcdef";
         std::string out;
         for (std::uint32_t v : m_h)
-            for (int s = 28; s >= 0; s -= 4) out.push_back(hex[(v >> s) & 15U]);
+            for (int s = 28; s >= 0; s -= 4)
+                out.push_back(hex[(v >> s) & 15U]);
         reset();
         return out;
     }
@@ -122,4 +125,4 @@ inline std::string sha256_hex(const void* data, std::size_t n) {
     return h.hex_digest();
 }
 
-}  // namespace rscovlm::data::detail
+} // namespace rscovlm::data::detail

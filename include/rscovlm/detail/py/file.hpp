@@ -17,9 +17,9 @@ namespace rscovlm::detail::py {
 
 /// Outcome of `read_file`.
 enum class read_status {
-    ok,           ///< the whole file is in `out`
-    open_failed,  ///< the file could not be opened (missing, no permission)
-    read_failed,  ///< it opened but reading failed (a directory, an I/O error)
+    ok,          ///< the whole file is in `out`
+    open_failed, ///< the file could not be opened (missing, no permission)
+    read_failed, ///< it opened but reading failed (a directory, an I/O error)
 };
 
 /// Reads the whole file at `path` into `out` (replaced).
@@ -27,7 +27,7 @@ inline read_status read_file(const std::string& path, std::string& out) {
     out.clear();
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) return read_status::open_failed;
-    std::error_code ec;  // size hint, one allocation for regular files (not for directories or pipes)
+    std::error_code ec; // size hint, one allocation for regular files (not for directories or pipes)
     const auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
     if (!ec && size > 0) {
         out.resize(static_cast<std::size_t>(size));
@@ -35,7 +35,8 @@ inline read_status read_file(const std::string& path, std::string& out) {
     }
     char buf[1 << 16];
     std::size_t got = 0;
-    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
+    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0)
+        out.append(buf, got);
     const bool bad = std::ferror(f) != 0;
     std::fclose(f);
     return bad ? read_status::read_failed : read_status::ok;
@@ -53,11 +54,14 @@ inline std::optional<std::string> try_read_file(const std::string& path) {
 inline std::string read_file_or_throw(const std::string& path, const char* open_code, const std::string& open_message) {
     std::string out;
     switch (read_file(path, out)) {
-    case read_status::ok: break;
-    case read_status::open_failed: RSCOVLM_THROW(::rscovlm::io_error, open_code, open_message);
-    case read_status::read_failed: RSCOVLM_THROW(::rscovlm::io_error, "read_failed", "error while reading '" + path + "'");
+    case read_status::ok:
+        break;
+    case read_status::open_failed:
+        RSCOVLM_THROW(::rscovlm::io_error, open_code, open_message);
+    case read_status::read_failed:
+        RSCOVLM_THROW(::rscovlm::io_error, "read_failed", "error while reading '" + path + "'");
     }
     return out;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

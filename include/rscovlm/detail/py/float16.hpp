@@ -62,9 +62,9 @@ inline std::uint16_t f32_to_f16(float f) noexcept {
     std::memcpy(&u, &f, 4);
     std::uint32_t sign = (u >> 16) & 0x8000u;
     std::uint32_t absu = u & 0x7fffffffu;
-    if (absu > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u); // NaN
+    if (absu > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
     if (absu >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u); // >= 65520 rounds to inf
-    if (absu < 0x38800000u) {                                                  // subnormal or zero in half
+    if (absu < 0x38800000u) {                                                   // subnormal or zero in half
         if (absu < 0x33000000u) return static_cast<std::uint16_t>(sign);        // < 2^-25 rounds to 0
         std::uint32_t e = absu >> 23;
         std::uint32_t mant = (absu & 0x7fffffu) | 0x800000u;
@@ -82,4 +82,4 @@ inline std::uint16_t f32_to_f16(float f) noexcept {
     return static_cast<std::uint16_t>(sign | res);
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

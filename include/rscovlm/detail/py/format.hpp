@@ -23,8 +23,7 @@ namespace rscovlm::detail::py {
 /// (always with a ".0" when integral), scientific otherwise ("1e-05", "1.5e+16": at least two
 /// exponent digits); "nan", "inf", "-inf", "-0.0". For `float` the digits are the shortest that
 /// round-trip in float32, as numpy's `str(np.float32(x))`.
-template <class Float>
-inline std::string float_repr(Float v) {
+template <class Float> inline std::string float_repr(Float v) {
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
     if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
@@ -37,14 +36,15 @@ inline std::string float_repr(Float v) {
     std::string digits;
     for (std::size_t i = neg ? 1 : 0; i < epos; ++i)
         if (sci[i] != '.') digits.push_back(sci[i]);
-    int exp10 = 0;  // the text is not NUL-terminated: read the exponent from the view
+    int exp10 = 0; // the text is not NUL-terminated: read the exponent from the view
     (void)std::from_chars(sci.data() + epos + (sci[epos + 1] == '+' ? 2 : 1), sci.data() + sci.size(), exp10);
-    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    while (digits.size() > 1 && digits.back() == '0')
+        digits.pop_back();
     std::string out = neg ? "-" : "";
     // CPython float_repr_style 'short' with mode 'r': positional iff -4 <= exp10 < 16.
     if (exp10 >= -4 && exp10 < 16) {
         const int n = static_cast<int>(digits.size());
-        const int point = exp10 + 1;  // position of the decimal point in `digits`
+        const int point = exp10 + 1; // position of the decimal point in `digits`
         if (point <= 0) {
             out += "0.";
             out.append(static_cast<std::size_t>(-point), '0');
@@ -112,7 +112,7 @@ inline std::optional<double> parse_float(std::string_view tok) {
             const auto r = std::from_chars(b, e, out);
             if (r.ec == std::errc() && r.ptr == e) return out;
             if (r.ec == std::errc::result_out_of_range && r.ptr == e)
-                return std::strtod(std::string(b, e).c_str(), nullptr);  // overflow -> inf, underflow -> 0
+                return std::strtod(std::string(b, e).c_str(), nullptr); // overflow -> inf, underflow -> 0
             // fall through to the general path (it rejects what Python rejects)
         }
     }
@@ -120,7 +120,7 @@ inline std::optional<double> parse_float(std::string_view tok) {
     if (tok.empty() || tok.size() > 400) return std::nullopt;
     std::string t(tok);
     for (char c : t)
-        if (c == 'x' || c == 'X' || c == 'p' || c == 'P') return std::nullopt;  // no hex floats in Python
+        if (c == 'x' || c == 'X' || c == 'p' || c == 'P') return std::nullopt; // no hex floats in Python
     // Python allows single underscores between digits.
     if (t.find('_') != std::string::npos) {
         std::string u;
@@ -150,4 +150,4 @@ inline std::optional<double> parse_float(std::string_view tok) {
     return out;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

@@ -27,8 +27,7 @@ namespace int_detail {
 
 /// Validates `int(s)` syntax (base 10) and folds the digits with `acc(digit)`, which returns false
 /// to stop on overflow. Returns false where Python raises ValueError.
-template <class Acc>
-inline bool scan_int(std::string_view s, bool& negative, Acc&& acc) {
+template <class Acc> inline bool scan_int(std::string_view s, bool& negative, Acc&& acc) {
     s = strip(s);
     negative = false;
     if (s.empty()) return false;
@@ -50,7 +49,7 @@ inline bool scan_int(std::string_view s, bool& negative, Acc&& acc) {
     return true;
 }
 
-}  // namespace int_detail
+} // namespace int_detail
 
 /// Python `int(s)` for a str in base 10: surrounding whitespace (the `str.strip()` set), an optional
 /// sign, ASCII digits with single underscores between them ("1_000"). nullopt where Python raises
@@ -81,4 +80,4 @@ inline std::optional<double> parse_int_as_double(std::string_view s) noexcept {
     return neg ? -v : v;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

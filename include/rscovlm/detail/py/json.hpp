@@ -25,14 +25,29 @@ inline std::string json_dumps_string(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         const char32_t cp = next_code_point(s, i);
         switch (cp) {
-        case '"': out += "\\\""; continue;
-        case '\\': out += "\\\\"; continue;
-        case '\n': out += "\\n"; continue;
-        case '\r': out += "\\r"; continue;
-        case '\t': out += "\\t"; continue;
-        case '\b': out += "\\b"; continue;
-        case '\f': out += "\\f"; continue;
-        default: break;
+        case '"':
+            out += "\\\"";
+            continue;
+        case '\\':
+            out += "\\\\";
+            continue;
+        case '\n':
+            out += "\\n";
+            continue;
+        case '\r':
+            out += "\\r";
+            continue;
+        case '\t':
+            out += "\\t";
+            continue;
+        case '\b':
+            out += "\\b";
+            continue;
+        case '\f':
+            out += "\\f";
+            continue;
+        default:
+            break;
         }
         if (cp >= 0x20 && cp < 0x7F) {
             out.push_back(static_cast<char>(cp));
@@ -51,14 +66,17 @@ inline std::string json_dumps_string(std::string_view s) {
 }
 
 /// `json.dumps(value)` with Python's defaults.
-template <class Json>
-inline std::string json_dumps(const Json& v) {
+template <class Json> inline std::string json_dumps(const Json& v) {
     using value_t = nlohmann::json::value_t;
     switch (v.type()) {
-    case value_t::null: return "null";
-    case value_t::boolean: return v.template get<bool>() ? "true" : "false";
-    case value_t::number_integer: return std::to_string(v.template get<std::int64_t>());
-    case value_t::number_unsigned: return std::to_string(v.template get<std::uint64_t>());
+    case value_t::null:
+        return "null";
+    case value_t::boolean:
+        return v.template get<bool>() ? "true" : "false";
+    case value_t::number_integer:
+        return std::to_string(v.template get<std::int64_t>());
+    case value_t::number_unsigned:
+        return std::to_string(v.template get<std::uint64_t>());
     case value_t::number_float: {
         const double d = v.template get<double>();
         if (d != d) return "NaN";
@@ -66,7 +84,8 @@ inline std::string json_dumps(const Json& v) {
         if (d < -1.7976931348623157e308) return "-Infinity";
         return float_repr(d);
     }
-    case value_t::string: return json_dumps_string(v.template get_ref<const std::string&>());
+    case value_t::string:
+        return json_dumps_string(v.template get_ref<const std::string&>());
     case value_t::array: {
         std::string out = "[";
         bool first = true;
@@ -89,8 +108,9 @@ inline std::string json_dumps(const Json& v) {
         }
         return out + "}";
     }
-    default: return "null";
+    default:
+        return "null";
     }
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

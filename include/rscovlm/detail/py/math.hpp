@@ -20,6 +20,8 @@ inline double mod(double a, double b) noexcept {
 
 /// Python `round(x)` of a float, as a double: to nearest, ties to even (`round(2.5) == 2`). Uses
 /// the current rounding mode, which must be the default (to nearest).
-inline double round_half_even(double x) noexcept { return std::nearbyint(x); }
+inline double round_half_even(double x) noexcept {
+    return std::nearbyint(x);
+}
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

@@ -18,7 +18,7 @@ namespace rscovlm::detail::py {
 /// \brief CPython-compatible `random.Random`: `python_random r(seed)` then `r.random()` gives the same
 /// doubles as `random.seed(seed); random.random()` (seed given as a non-negative integer).
 class python_random {
-  public:
+public:
     /// \brief Seeds like CPython `random.seed(seed)` for an int: init_by_array over the 32-bit words of |seed|.
     explicit python_random(std::uint64_t seed = 0) { seed_with(seed); }
 
@@ -50,7 +50,7 @@ class python_random {
     /// \brief CPython `random.uniform(a, b)` = `a + (b - a) * random()`.
     double uniform(double a, double b) noexcept { return a + (b - a) * random(); }
 
-  private:
+private:
     static constexpr std::size_t n = 624, m = 397;
 
     void init_genrand(std::uint32_t s) noexcept {
@@ -65,7 +65,8 @@ class python_random {
         std::size_t i = 1, j = 0;
         const std::size_t klen = key.size();
         for (std::size_t k = (n > klen ? n : klen); k; --k) {
-            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<std::uint32_t>(j);
+            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1664525u)) + key[j] +
+                         static_cast<std::uint32_t>(j);
             ++i;
             ++j;
             if (i >= n) {
@@ -75,7 +76,8 @@ class python_random {
             if (j >= klen) j = 0;
         }
         for (std::size_t k = n - 1; k; --k) {
-            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1566083941u)) - static_cast<std::uint32_t>(i);
+            m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1566083941u)) -
+                         static_cast<std::uint32_t>(i);
             ++i;
             if (i >= n) {
                 m_state[0] = m_state[n - 1];
@@ -112,9 +114,11 @@ inline std::uint64_t getrandbits(python_random& r, int k) {
 inline std::uint64_t randbelow(python_random& r, std::uint64_t n) {
     if (n == 0) return 0;
     int k = 0;
-    for (std::uint64_t v = n; v; v >>= 1) ++k;
+    for (std::uint64_t v = n; v; v >>= 1)
+        ++k;
     std::uint64_t x = getrandbits(r, k);
-    while (x >= n) x = getrandbits(r, k);
+    while (x >= n)
+        x = getrandbits(r, k);
     return x;
 }
 
@@ -130,10 +134,13 @@ inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, 
     if (k > n) RSCOVLM_THROW(::rscovlm::data_error, "bad_sample", "sample larger than population or is negative");
     std::vector<std::size_t> result(k);
     std::size_t setsize = 21;
-    if (k > 5) setsize += static_cast<std::size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
+    if (k > 5)
+        setsize +=
+            static_cast<std::size_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
     if (n <= setsize) {
         std::vector<std::size_t> pool(n);
-        for (std::size_t i = 0; i < n; ++i) pool[i] = i;
+        for (std::size_t i = 0; i < n; ++i)
+            pool[i] = i;
         for (std::size_t i = 0; i < k; ++i) {
             const std::size_t j = static_cast<std::size_t>(randbelow(r, n - i));
             result[i] = pool[j];
@@ -143,7 +150,8 @@ inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, 
         std::unordered_set<std::size_t> selected;
         for (std::size_t i = 0; i < k; ++i) {
             std::size_t j = static_cast<std::size_t>(randbelow(r, n));
-            while (selected.count(j)) j = static_cast<std::size_t>(randbelow(r, n));
+            while (selected.count(j))
+                j = static_cast<std::size_t>(randbelow(r, n));
             selected.insert(j);
             result[i] = j;
         }
@@ -152,12 +160,11 @@ inline std::vector<std::size_t> sample_indices(python_random& r, std::size_t n, 
 }
 
 /// `random.shuffle(x)`.
-template <class T>
-inline void shuffle(python_random& r, std::vector<T>& x) {
+template <class T> inline void shuffle(python_random& r, std::vector<T>& x) {
     for (std::size_t i = x.size(); i-- > 1;) {
         const std::size_t j = static_cast<std::size_t>(randbelow(r, i + 1));
         std::swap(x[i], x[j]);
     }
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

@@ -74,35 +74,44 @@ inline std::size_t space_before(std::string_view s, std::size_t e) noexcept {
 /// Python `str.rstrip()`.
 inline std::string_view rstrip(std::string_view s) noexcept {
     std::size_t e = s.size();
-    for (std::size_t k; e > 0 && (k = space_before(s, e)) != 0;) e -= k;
+    for (std::size_t k; e > 0 && (k = space_before(s, e)) != 0;)
+        e -= k;
     return s.substr(0, e);
 }
 
 /// Python `str.strip()`.
-inline std::string_view strip(std::string_view s) noexcept { return rstrip(lstrip(s)); }
+inline std::string_view strip(std::string_view s) noexcept {
+    return rstrip(lstrip(s));
+}
 
 /// Python `str.lstrip(chars)` for a set of ASCII characters.
 inline std::string_view lstrip(std::string_view s, std::string_view chars) noexcept {
     std::size_t b = 0;
-    while (b < s.size() && chars.find(s[b]) != std::string_view::npos) ++b;
+    while (b < s.size() && chars.find(s[b]) != std::string_view::npos)
+        ++b;
     return s.substr(b);
 }
 
 /// Python `str.rstrip(chars)` for a set of ASCII characters.
 inline std::string_view rstrip(std::string_view s, std::string_view chars) noexcept {
     std::size_t e = s.size();
-    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos) --e;
+    while (e > 0 && chars.find(s[e - 1]) != std::string_view::npos)
+        --e;
     return s.substr(0, e);
 }
 
 /// Python `str.strip(chars)` for a set of ASCII characters.
-inline std::string_view strip(std::string_view s, std::string_view chars) noexcept { return rstrip(lstrip(s, chars), chars); }
+inline std::string_view strip(std::string_view s, std::string_view chars) noexcept {
+    return rstrip(lstrip(s, chars), chars);
+}
 
 /// Python `bytes.strip()`: ASCII whitespace only (\t \n \v \f \r and space), as C `isspace`.
 inline std::string_view strip_ascii(std::string_view s) noexcept {
     std::size_t b = 0, e = s.size();
-    while (b < e && is_ascii_space(s[b])) ++b;
-    while (e > b && is_ascii_space(s[e - 1])) --e;
+    while (b < e && is_ascii_space(s[b]))
+        ++b;
+    while (e > b && is_ascii_space(s[e - 1]))
+        --e;
     return s.substr(b, e - b);
 }
 
@@ -150,9 +159,11 @@ inline std::vector<std::string_view> split(std::string_view s) {
     std::vector<std::string_view> out;
     std::size_t i = 0;
     while (i < s.size()) {
-        for (std::size_t k; i < s.size() && (k = space_at(s, i)) != 0;) i += k;
+        for (std::size_t k; i < s.size() && (k = space_at(s, i)) != 0;)
+            i += k;
         const std::size_t b = i;
-        while (i < s.size() && space_at(s, i) == 0) ++i;
+        while (i < s.size() && space_at(s, i) == 0)
+            ++i;
         if (i > b) out.push_back(s.substr(b, i - b));
     }
     return out;
@@ -207,4 +218,4 @@ inline std::string replace(std::string_view s, std::string_view from, std::strin
     return o;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

@@ -36,7 +36,7 @@ inline std::size_t decode_valid(const unsigned char* s, std::size_t n, std::size
         if (i + 2 >= n) return 0;
         unsigned char b1 = s[i + 1], b2 = s[i + 2];
         if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return 0;
-        if (b0 == 0xE0 && b1 < 0xA0) return 0; // overlong
+        if (b0 == 0xE0 && b1 < 0xA0) return 0;  // overlong
         if (b0 == 0xED && b1 >= 0xA0) return 0; // surrogate
         cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(b1 & 0x3F) << 6) | (b2 & 0x3F);
         return 3;
@@ -45,7 +45,7 @@ inline std::size_t decode_valid(const unsigned char* s, std::size_t n, std::size
         if (i + 3 >= n) return 0;
         unsigned char b1 = s[i + 1], b2 = s[i + 2], b3 = s[i + 3];
         if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80 || (b3 & 0xC0) != 0x80) return 0;
-        if (b0 == 0xF0 && b1 < 0x90) return 0; // overlong
+        if (b0 == 0xF0 && b1 < 0x90) return 0;  // overlong
         if (b0 == 0xF4 && b1 >= 0x90) return 0; // > U+10FFFF
         cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(b1 & 0x3F) << 12) |
              (static_cast<char32_t>(b2 & 0x3F) << 6) | (b3 & 0x3F);
@@ -158,7 +158,8 @@ inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char3
         return 2;
     }
     if (b0 < 0xF0) {
-        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+        cp = (static_cast<char32_t>(b0 & 0x0F) << 12) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 6) |
+             (s[i + 2] & 0x3F);
         return 3;
     }
     cp = (static_cast<char32_t>(b0 & 0x07) << 18) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 12) |
@@ -166,7 +167,7 @@ inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char3
     return 4;
 }
 
-}  // namespace utf8
+} // namespace utf8
 
 using utf8::append_utf8;
 using utf8::decode_valid;
@@ -176,7 +177,9 @@ using utf8::replacement_char;
 
 /// Python `bytes.decode("utf-8", "replace")`: `s` with every maximal ill-formed subsequence
 /// replaced by U+FFFD; valid input is returned unchanged.
-inline std::string decode_replace(std::string_view s) { return utf8::to_valid_utf8(s); }
+inline std::string decode_replace(std::string_view s) {
+    return utf8::to_valid_utf8(s);
+}
 
 /// Decodes the code point at `s[i]` and advances `i` past it; an ill-formed subsequence decodes as
 /// one U+FFFD (as `decode_replace`).
@@ -191,4 +194,4 @@ inline char32_t next_code_point(std::string_view s, std::size_t& i) noexcept {
     return replacement_char;
 }
 
-}  // namespace rscovlm::detail::py
+} // namespace rscovlm::detail::py

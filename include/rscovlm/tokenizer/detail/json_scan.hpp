@@ -20,8 +20,8 @@ namespace rscovlm::tokenizer::detail {
 /// Cursor over a JSON document held in memory.
 class json_scanner {
 public:
-    json_scanner(std::string_view text, std::string name) : m_begin(text.data()), m_p(text.data()),
-                                                            m_end(text.data() + text.size()), m_name(std::move(name)) {}
+    json_scanner(std::string_view text, std::string name)
+        : m_begin(text.data()), m_p(text.data()), m_end(text.data() + text.size()), m_name(std::move(name)) {}
 
     const std::string& name() const noexcept { return m_name; }
     std::size_t offset() const noexcept { return static_cast<std::size_t>(m_p - m_begin); }
@@ -32,7 +32,8 @@ public:
     }
 
     void skip_ws() noexcept {
-        while (m_p < m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) ++m_p;
+        while (m_p < m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t'))
+            ++m_p;
     }
 
     /// Next non-space character without consuming it (throws `truncated` at end).
@@ -81,8 +82,8 @@ public:
             if (c < 0x20) fail("control character in a string");
             if (c >= 0x80) {
                 char32_t cp;
-                std::size_t len = rscovlm::detail::unicode::decode_valid(
-                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
+                std::size_t len = rscovlm::detail::unicode::decode_valid(reinterpret_cast<const unsigned char*>(m_p),
+                                                                         static_cast<std::size_t>(m_end - m_p), 0, cp);
                 if (len == 0) fail("invalid UTF-8 in a string");
                 out.append(m_p, len);
                 m_p += len;
@@ -93,14 +94,30 @@ public:
             if (m_p == m_end) fail_eof("an escape sequence");
             char e = *m_p++;
             switch (e) {
-            case '"': out.push_back('"'); break;
-            case '\\': out.push_back('\\'); break;
-            case '/': out.push_back('/'); break;
-            case 'b': out.push_back('\b'); break;
-            case 'f': out.push_back('\f'); break;
-            case 'n': out.push_back('\n'); break;
-            case 'r': out.push_back('\r'); break;
-            case 't': out.push_back('\t'); break;
+            case '"':
+                out.push_back('"');
+                break;
+            case '\\':
+                out.push_back('\\');
+                break;
+            case '/':
+                out.push_back('/');
+                break;
+            case 'b':
+                out.push_back('\b');
+                break;
+            case 'f':
+                out.push_back('\f');
+                break;
+            case 'n':
+                out.push_back('\n');
+                break;
+            case 'r':
+                out.push_back('\r');
+                break;
+            case 't':
+                out.push_back('\t');
+                break;
             case 'u': {
                 char32_t cp = hex4();
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -115,7 +132,9 @@ public:
                 rscovlm::detail::unicode::append_utf8(out, cp);
                 break;
             }
-            default: --m_p; fail("invalid escape sequence");
+            default:
+                --m_p;
+                fail("invalid escape sequence");
             }
         }
     }
@@ -214,8 +233,8 @@ public:
             if (c < 0x20) fail("control character in a string");
             if (c >= 0x80) {
                 char32_t cp;
-                std::size_t len = rscovlm::detail::unicode::decode_valid(
-                    reinterpret_cast<const unsigned char*>(m_p), static_cast<std::size_t>(m_end - m_p), 0, cp);
+                std::size_t len = rscovlm::detail::unicode::decode_valid(reinterpret_cast<const unsigned char*>(m_p),
+                                                                         static_cast<std::size_t>(m_end - m_p), 0, cp);
                 if (len == 0) fail("invalid UTF-8 in a string");
                 m_p += len;
                 continue;
@@ -270,10 +289,14 @@ private:
         for (int k = 0; k < 4; ++k) {
             char h = *m_p;
             int d;
-            if (h >= '0' && h <= '9') d = h - '0';
-            else if (h >= 'a' && h <= 'f') d = h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') d = h - 'A' + 10;
-            else fail("invalid \\u escape");
+            if (h >= '0' && h <= '9')
+                d = h - '0';
+            else if (h >= 'a' && h <= 'f')
+                d = h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+                d = h - 'A' + 10;
+            else
+                fail("invalid \\u escape");
             v = v * 16 + static_cast<char32_t>(d);
             ++m_p;
         }
@@ -294,7 +317,8 @@ private:
         if (*m_p == '0') {
             ++m_p;
         } else if (*m_p >= '1' && *m_p <= '9') {
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9')
+                ++m_p;
         } else {
             fail("invalid number");
         }
@@ -302,14 +326,16 @@ private:
             ++m_p;
             if (m_p == m_end) fail_eof("a number");
             if (*m_p < '0' || *m_p > '9') fail("invalid number");
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9')
+                ++m_p;
         }
         if (m_p < m_end && (*m_p == 'e' || *m_p == 'E')) {
             ++m_p;
             if (m_p < m_end && (*m_p == '+' || *m_p == '-')) ++m_p;
             if (m_p == m_end) fail_eof("a number");
             if (*m_p < '0' || *m_p > '9') fail("invalid number");
-            while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+            while (m_p < m_end && *m_p >= '0' && *m_p <= '9')
+                ++m_p;
         }
     }
 

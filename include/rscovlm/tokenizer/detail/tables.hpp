@@ -40,7 +40,8 @@ inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
 /// Power-of-two slot count keeping the load factor at most 2/3.
 inline std::size_t table_capacity(std::size_t n) {
     std::size_t cap = 16;
-    while (cap < n + n / 2 + 2) cap <<= 1;
+    while (cap < n + n / 2 + 2)
+        cap <<= 1;
     return cap;
 }
 
@@ -56,7 +57,8 @@ public:
         m_entries.reserve(n);
         m_slots.assign(cap, slot{-1, 0, 0, 0});
         m_mask = cap - 1;
-        for (std::size_t e = 0; e < m_entries.size(); ++e) place(static_cast<std::int32_t>(e));
+        for (std::size_t e = 0; e < m_entries.size(); ++e)
+            place(static_cast<std::int32_t>(e));
     }
 
     /// Adds `s`; returns the entry index or, if `s` is already present, -(existing index) - 1.
@@ -121,8 +123,12 @@ public:
         const entry& en = m_entries[static_cast<std::size_t>(e)];
         return std::string_view(m_arena.data() + en.offset, en.length);
     }
-    std::size_t size() const noexcept { return m_entries.size(); }
-    void reserve_arena(std::size_t bytes) { m_arena.reserve(bytes); }
+    std::size_t size() const noexcept {
+        return m_entries.size();
+    }
+    void reserve_arena(std::size_t bytes) {
+        m_arena.reserve(bytes);
+    }
 
 private:
     struct slot {
@@ -201,7 +207,9 @@ public:
             if (c.key == empty_key) return nullptr;
         }
     }
-    std::size_t size() const noexcept { return m_size; }
+    std::size_t size() const noexcept {
+        return m_size;
+    }
 
 private:
     static constexpr std::uint64_t empty_key = ~0ULL;

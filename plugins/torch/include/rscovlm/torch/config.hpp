@@ -124,14 +124,16 @@ template <class T> void read_field(const nlohmann::json& j, const char* key, T& 
     } else {
         ok = it->is_array();
         if (ok)
-            for (const auto& e : *it) ok = ok && e.is_number_integer();
+            for (const auto& e : *it)
+                ok = ok && e.is_number_integer();
     }
     if (!ok) RSCOVLM_THROW(config_error, "bad_model_config", origin + ": field '" + key + "' has the wrong type");
     out = it->get<T>();
 }
 
 /// `eos_token_id` may be an integer or a list of integers.
-inline void read_ids(const nlohmann::json& j, const char* key, std::vector<std::int64_t>& out, const std::string& origin) {
+inline void read_ids(const nlohmann::json& j, const char* key, std::vector<std::int64_t>& out,
+                     const std::string& origin) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return;
     if (it->is_number_integer()) {
@@ -185,7 +187,8 @@ inline model_config model_config::from_json(const nlohmann::json& j, const std::
     }
     auto vc = j.find("vision_config");
     if (vc != j.end()) {
-        if (!vc->is_object()) RSCOVLM_THROW(config_error, "bad_model_config", origin + ": vision_config is not an object");
+        if (!vc->is_object())
+            RSCOVLM_THROW(config_error, "bad_model_config", origin + ": vision_config is not an object");
         const auto& v = *vc;
         read_field(v, "depth", c.vision.depth, origin);
         read_field(v, "hidden_size", c.vision.hidden_size, origin);
@@ -223,7 +226,8 @@ inline void model_config::validate(const std::string& origin) const {
         sum += s;
     }
     if (2 * sum != t.head_dim())
-        bad("2 * sum(mrope_section) = " + std::to_string(2 * sum) + " differs from head_dim " + std::to_string(t.head_dim()));
+        bad("2 * sum(mrope_section) = " + std::to_string(2 * sum) + " differs from head_dim " +
+            std::to_string(t.head_dim()));
     if (t.hidden_act != "silu") bad("text hidden_act '" + t.hidden_act + "' is not supported (silu)");
     const auto& v = vision;
     if (v.depth <= 0 || v.hidden_size <= 0 || v.num_heads <= 0 || v.intermediate_size <= 0 || v.patch_size <= 0 ||
@@ -232,7 +236,8 @@ inline void model_config::validate(const std::string& origin) const {
     if (v.hidden_size % v.num_heads != 0) bad("vision hidden_size is not a multiple of num_heads");
     if (v.head_dim() % 4 != 0) bad("vision head_dim must be a multiple of 4 (2-D rotary)");
     if (v.out_hidden_size != t.hidden_size) bad("vision out_hidden_size differs from the text hidden_size");
-    if (v.window_size < v.patch_size * v.spatial_merge_size || v.window_size % (v.patch_size * v.spatial_merge_size) != 0)
+    if (v.window_size < v.patch_size * v.spatial_merge_size ||
+        v.window_size % (v.patch_size * v.spatial_merge_size) != 0)
         bad("vision window_size must be a positive multiple of patch_size * spatial_merge_size");
     if (v.hidden_act != "silu") bad("vision hidden_act '" + v.hidden_act + "' is not supported (silu)");
     for (int b : v.fullatt_block_indexes)

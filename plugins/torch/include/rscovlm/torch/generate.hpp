@@ -5,9 +5,9 @@
 /// `TemperatureLogitsWarper`, `TopKLogitsWarper` and `TopPLogitsWarper`, applied in that order.
 
 #include <rscovlm/errors.hpp>
+#include <rscovlm/resolution/rope_index.hpp>
 #include <rscovlm/torch/config.hpp>
 #include <rscovlm/torch/model.hpp>
-#include <rscovlm/resolution/rope_index.hpp>
 
 #include <torch/types.h>
 #include <torch/utils.h>
@@ -127,14 +127,16 @@ inline padded_batch make_batch(const model_config& cfg, const std::vector<sequen
             want += g[0] * g[1] * g[2] / unit;
             grids.push_back({static_cast<int>(g[0]), static_cast<int>(g[1]), static_cast<int>(g[2])});
         }
-        for (auto id : batch[b].input_ids) have += id == cfg.image_token_id ? 1 : 0;
+        for (auto id : batch[b].input_ids)
+            have += id == cfg.image_token_id ? 1 : 0;
         if (want != have)
             RSCOVLM_THROW(model_error, "image_token_mismatch",
-                          "sequence " + std::to_string(b) + " has " + std::to_string(have) + " image tokens but its grids need " +
-                              std::to_string(want));
+                          "sequence " + std::to_string(b) + " has " + std::to_string(have) +
+                              " image tokens but its grids need " + std::to_string(want));
         auto ri = resolution::get_rope_index(ids[b], grids, {}, ro, mask[b]);
         for (int a = 0; a < 3; ++a)
-            std::copy(ri.position_ids[static_cast<std::size_t>(a)].begin(), ri.position_ids[static_cast<std::size_t>(a)].end(),
+            std::copy(ri.position_ids[static_cast<std::size_t>(a)].begin(),
+                      ri.position_ids[static_cast<std::size_t>(a)].end(),
                       pos.begin() + static_cast<std::ptrdiff_t>((a * B + static_cast<std::int64_t>(b)) * Ls));
         deltas.push_back(ri.rope_delta);
         flat_ids.insert(flat_ids.end(), ids[b].begin(), ids[b].end());
@@ -147,7 +149,8 @@ inline padded_batch make_batch(const model_config& cfg, const std::vector<sequen
     if (!p.grid_thw.empty()) {
         const std::int64_t cols = cfg.vision.patch_dim();
         if (pixels.size() % static_cast<std::size_t>(cols) != 0)
-            RSCOVLM_THROW(model_error, "bad_pixel_values", "pixel_values size is not a multiple of " + std::to_string(cols));
+            RSCOVLM_THROW(model_error, "bad_pixel_values",
+                          "pixel_values size is not a multiple of " + std::to_string(cols));
         p.pixel_values = at::tensor(pixels, at::TensorOptions().dtype(at::kFloat)).view({-1, cols});
     }
     return p;
@@ -157,8 +160,8 @@ namespace detail {
 
 /// Applies repetition penalty, temperature, top-k and top-p to one row of float32 logits and picks a
 /// token (argmax when not sampling). `seen` holds the ids already in the sequence.
-inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::int64_t>& seen, const sampling_options& o,
-                               std::mt19937_64& rng) {
+inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::int64_t>& seen,
+                               const sampling_options& o, std::mt19937_64& rng) {
     const std::size_t V = logits.size();
     // RepetitionPenaltyLogitsProcessor: score < 0 ? score * p : score / p, for every id already present.
     if (o.repetition_penalty != 1.0)
@@ -169,7 +172,8 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
             }
     if (!o.do_sample || o.temperature <= 0.0) // greedy: first maximum, as torch.argmax
         return static_cast<std::int64_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    for (auto& s : logits) s = static_cast<float>(s / o.temperature);
+    for (auto& s : logits)
+        s = static_cast<float>(s / o.temperature);
     const float neg_inf = -std::numeric_limits<float>::infinity();
     if (o.top_k > 0 && static_cast<std::size_t>(o.top_k) < V) {
         // TopKLogitsWarper: remove scores below the k-th largest.
@@ -183,8 +187,10 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
     const float mx = *std::max_element(logits.begin(), logits.end());
     std::vector<double> p(V);
     double sum = 0;
-    for (std::size_t i = 0; i < V; ++i) sum += (p[i] = logits[i] == neg_inf ? 0.0 : std::exp(static_cast<double>(logits[i] - mx)));
-    for (auto& x : p) x /= sum;
+    for (std::size_t i = 0; i < V; ++i)
+        sum += (p[i] = logits[i] == neg_inf ? 0.0 : std::exp(static_cast<double>(logits[i] - mx)));
+    for (auto& x : p)
+        x /= sum;
     if (o.top_p < 1.0) {
         // TopPLogitsWarper: sort ascending, drop tokens whose cumulative probability is <= 1 - top_p,
         // always keeping the most probable one.
@@ -197,8 +203,10 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
             if (cum <= 1.0 - o.top_p) p[order[r]] = 0.0;
         }
         double s2 = 0;
-        for (auto x : p) s2 += x;
-        for (auto& x : p) x /= s2;
+        for (auto x : p)
+            s2 += x;
+        for (auto& x : p)
+            x /= s2;
     }
     std::uniform_real_distribution<double> U(0.0, 1.0);
     double u = U(rng), acc = 0;
@@ -215,8 +223,8 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
 } // namespace detail
 
 /// Generates continuations of every sequence of `batch` (left-padded into one batch, one KV cache).
-inline generation_output generate(const qwen2_5_vl& model, const std::vector<sequence_input>& batch, const sampling_options& o,
-                                  const stream_callback& on_token = {}) {
+inline generation_output generate(const qwen2_5_vl& model, const std::vector<sequence_input>& batch,
+                                  const sampling_options& o, const stream_callback& on_token = {}) {
     ::torch::NoGradGuard no_grad;
     using clock = std::chrono::steady_clock;
     const model_config& cfg = model.config();
@@ -226,9 +234,11 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     generation_output out;
     out.tokens.assign(B, {});
     out.finish_reasons.assign(B, "length");
-    for (const auto& s : batch) out.prompt_tokens.push_back(static_cast<std::int64_t>(s.input_ids.size()));
+    for (const auto& s : batch)
+        out.prompt_tokens.push_back(static_cast<std::int64_t>(s.input_ids.size()));
     std::vector<std::set<std::int64_t>> seen(B);
-    for (std::size_t b = 0; b < B; ++b) seen[b].insert(batch[b].input_ids.begin(), batch[b].input_ids.end());
+    for (std::size_t b = 0; b < B; ++b)
+        seen[b].insert(batch[b].input_ids.begin(), batch[b].input_ids.end());
     std::vector<bool> done(B, false);
     std::mt19937_64 rng(o.seed);
     const std::set<std::int64_t> stops(o.stop_ids.begin(), o.stop_ids.end());
@@ -267,7 +277,9 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
         // Decode step: position = cache slot + rope_delta on all three axes.
         const auto lopt = at::TensorOptions().dtype(at::kLong);
         at::Tensor ids = at::tensor(next, lopt).view({static_cast<std::int64_t>(B), 1});
-        at::Tensor pos = (pb.rope_deltas + slot).view({1, static_cast<std::int64_t>(B), 1}).expand({3, static_cast<std::int64_t>(B), 1});
+        at::Tensor pos = (pb.rope_deltas + slot)
+                             .view({1, static_cast<std::int64_t>(B), 1})
+                             .expand({3, static_cast<std::int64_t>(B), 1});
         at::Tensor m = at::ones({static_cast<std::int64_t>(B), 1}, lopt);
         logits = model.forward(model.embed(ids), pos, m, &cache, true);
         ++slot;

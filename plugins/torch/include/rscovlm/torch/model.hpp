@@ -59,7 +59,8 @@ inline std::pair<c10::Device, at::ScalarType> resolve_device(const std::string& 
     dev = c10::Device(device);
 #endif
     if (dev.is_cuda() && !at::hasCUDA())
-        RSCOVLM_THROW(model_error, "bad_device", "device '" + device + "' requested but this LibTorch has no CUDA device");
+        RSCOVLM_THROW(model_error, "bad_device",
+                      "device '" + device + "' requested but this LibTorch has no CUDA device");
     at::ScalarType st = dtype == "auto" ? (dev.is_cuda() ? at::kBFloat16 : at::kFloat) : parse_scalar_type(dtype);
     return {dev, st};
 }
@@ -67,27 +68,31 @@ inline std::pair<c10::Device, at::ScalarType> resolve_device(const std::string& 
 /// Reads every weight of `cfg` from `ck` (either name layout) and converts it to `dtype` on `device`.
 /// Raises model_error "missing_weight", "unexpected_weight", "duplicate_weight", "weight_shape" or
 /// "weight_dtype", each naming the tensor. Returned names are canonical (`flat` layout).
-inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg,
-                                                                at::ScalarType dtype, c10::Device device) {
+inline std::unordered_map<std::string, at::Tensor>
+load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at::ScalarType dtype, c10::Device device) {
     namespace st = io::safetensors;
     std::unordered_map<std::string, const weight_spec*> expected;
     const auto specs = expected_weights(cfg);
-    for (const auto& s : specs) expected[s.name] = &s;
+    for (const auto& s : specs)
+        expected[s.name] = &s;
     std::unordered_map<std::string, at::Tensor> out;
     std::unordered_map<std::string, std::string> stored_as;
     for (const auto& stored : ck.names()) {
         const std::string canon = canonical_name(stored);
         auto it = expected.find(canon);
         if (it == expected.end())
-            RSCOVLM_THROW(model_error, "unexpected_weight", "checkpoint tensor '" + stored + "' is not part of the model");
+            RSCOVLM_THROW(model_error, "unexpected_weight",
+                          "checkpoint tensor '" + stored + "' is not part of the model");
         if (!stored_as.emplace(canon, stored).second)
             RSCOVLM_THROW(model_error, "duplicate_weight",
-                          "tensors '" + stored_as[canon] + "' and '" + stored + "' are the same weight in two name layouts");
+                          "tensors '" + stored_as[canon] + "' and '" + stored +
+                              "' are the same weight in two name layouts");
         const st::tensor_view v = ck.tensor(stored);
         if (v.shape != it->second->shape) {
             auto fmt = [](const std::vector<std::int64_t>& s) {
                 std::string r = "[";
-                for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+                for (std::size_t i = 0; i < s.size(); ++i)
+                    r += (i ? ", " : "") + std::to_string(s[i]);
                 return r + "]";
             };
             RSCOVLM_THROW(model_error, "weight_shape",
@@ -95,12 +100,19 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
         }
         at::ScalarType src;
         switch (v.type) {
-        case st::dtype::f32: src = at::kFloat; break;
-        case st::dtype::f16: src = at::kHalf; break;
-        case st::dtype::bf16: src = at::kBFloat16; break;
+        case st::dtype::f32:
+            src = at::kFloat;
+            break;
+        case st::dtype::f16:
+            src = at::kHalf;
+            break;
+        case st::dtype::bf16:
+            src = at::kBFloat16;
+            break;
         default:
             RSCOVLM_THROW(model_error, "weight_dtype",
-                          "tensor '" + stored + "' has dtype " + std::string(st::dtype_name(v.type)) + " (F32, F16, BF16 supported)");
+                          "tensor '" + stored + "' has dtype " + std::string(st::dtype_name(v.type)) +
+                              " (F32, F16, BF16 supported)");
         }
         // Copy into an owned, aligned CPU tensor (the mapped bytes need not be aligned), then convert.
         at::Tensor t = at::empty(v.shape, at::TensorOptions().dtype(src));
@@ -116,7 +128,7 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
 
 /// Qwen2.5-VL: vision tower + language model.
 class qwen2_5_vl {
-  public:
+public:
     qwen2_5_vl() = default;
 
     /// Builds the model from canonical weights (see `load_weights`).
@@ -133,8 +145,9 @@ class qwen2_5_vl {
             const std::string p = "visual.blocks." + std::to_string(i) + ".";
             vb.push_back({take(p + "norm1.weight"), take(p + "norm2.weight"), take(p + "attn.qkv.weight"),
                           take(p + "attn.qkv.bias"), take(p + "attn.proj.weight"), take(p + "attn.proj.bias"),
-                          take(p + "mlp.gate_proj.weight"), take(p + "mlp.gate_proj.bias"), take(p + "mlp.up_proj.weight"),
-                          take(p + "mlp.up_proj.bias"), take(p + "mlp.down_proj.weight"), take(p + "mlp.down_proj.bias")});
+                          take(p + "mlp.gate_proj.weight"), take(p + "mlp.gate_proj.bias"),
+                          take(p + "mlp.up_proj.weight"), take(p + "mlp.up_proj.bias"),
+                          take(p + "mlp.down_proj.weight"), take(p + "mlp.down_proj.bias")});
         }
         m.m_vision = vision_tower(cfg.vision, take("visual.patch_embed.proj.weight"), std::move(vb),
                                   take("visual.merger.ln_q.weight"), take("visual.merger.mlp.0.weight"),
@@ -182,7 +195,8 @@ class qwen2_5_vl {
     at::ScalarType dtype() const { return m_text.embed_tokens().scalar_type(); }
 
     /// Image features `[tokens, hidden]` for `pixel_values` `[patches, patch_dim]` and `grid_thw`.
-    at::Tensor encode_images(const at::Tensor& pixel_values, const std::vector<std::array<std::int64_t, 3>>& grid_thw) const {
+    at::Tensor encode_images(const at::Tensor& pixel_values,
+                             const std::vector<std::array<std::int64_t, 3>>& grid_thw) const {
         return m_vision.forward(pixel_values, grid_thw);
     }
 
@@ -196,19 +210,19 @@ class qwen2_5_vl {
         const std::int64_t have = image_embeds.defined() ? image_embeds.size(0) : 0;
         if (n != have)
             RSCOVLM_THROW(model_error, "image_token_mismatch",
-                          "image features and image tokens do not match: tokens: " + std::to_string(n) +
-                              ", features " + std::to_string(have));
+                          "image features and image tokens do not match: tokens: " + std::to_string(n) + ", features " +
+                              std::to_string(have));
         if (n == 0) return e;
         return e.masked_scatter(is_image.unsqueeze(-1).expand_as(e), image_embeds.to(e.device(), e.scalar_type()));
     }
 
     /// Logits for `inputs_embeds` (see `text_model::forward`).
-    at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& position_ids, const at::Tensor& mask, kv_cache* cache,
-                       bool last_only = false) const {
+    at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& position_ids, const at::Tensor& mask,
+                       kv_cache* cache, bool last_only = false) const {
         return m_text.forward(inputs_embeds, position_ids, mask, cache, last_only);
     }
 
-  private:
+private:
     model_config m_cfg;
     vision_tower m_vision;
     text_model m_text;

@@ -51,8 +51,9 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
     if (keep.defined()) {
         double lowest = scores.scalar_type() == at::kBFloat16 ? -3.3895313892515355e38
                         : scores.scalar_type() == at::kHalf   ? -65504.0
-                        : scores.scalar_type() == at::kDouble ? std::numeric_limits<double>::lowest()
-                                                              : static_cast<double>(std::numeric_limits<float>::lowest());
+                        : scores.scalar_type() == at::kDouble
+                            ? std::numeric_limits<double>::lowest()
+                            : static_cast<double>(std::numeric_limits<float>::lowest());
         scores = scores.masked_fill(keep.logical_not(), lowest);
     }
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());

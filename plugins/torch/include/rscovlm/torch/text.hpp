@@ -38,8 +38,9 @@ struct kv_cache {
 inline std::pair<at::Tensor, at::Tensor> mrope_tables(const text_config& cfg, const at::Tensor& position_ids,
                                                       at::ScalarType dtype) {
     const std::int64_t hd = cfg.head_dim();
-    at::Tensor inv_freq = 1.0 / at::pow(cfg.rope_theta, at::arange(0, hd, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
-                                                            static_cast<double>(hd));
+    at::Tensor inv_freq =
+        1.0 / at::pow(cfg.rope_theta, at::arange(0, hd, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
+                                          static_cast<double>(hd));
     inv_freq = inv_freq.to(position_ids.device());
     at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq.view({1, 1, 1, -1}); // [3, B, L, hd/2]
     at::Tensor emb = at::cat({freqs, freqs}, -1);
@@ -59,9 +60,10 @@ inline std::pair<at::Tensor, at::Tensor> mrope_tables(const text_config& cfg, co
 
 /// The decoder stack with its embedding and output head.
 class text_model {
-  public:
+public:
     text_model() = default;
-    text_model(text_config cfg, at::Tensor embed, std::vector<decoder_layer_weights> layers, at::Tensor norm, at::Tensor lm_head)
+    text_model(text_config cfg, at::Tensor embed, std::vector<decoder_layer_weights> layers, at::Tensor norm,
+               at::Tensor lm_head)
         : m_cfg(std::move(cfg)), m_embed(std::move(embed)), m_layers(std::move(layers)), m_norm(std::move(norm)),
           m_lm_head(std::move(lm_head)) {}
 
@@ -69,7 +71,9 @@ class text_model {
     const at::Tensor& embed_tokens() const noexcept { return m_embed; }
 
     /// Token embeddings `[B, L, hidden]`.
-    at::Tensor embed(const at::Tensor& input_ids) const { return at::embedding(m_embed, input_ids.to(m_embed.device())); }
+    at::Tensor embed(const at::Tensor& input_ids) const {
+        return at::embedding(m_embed, input_ids.to(m_embed.device()));
+    }
 
     /// Runs the decoder on `inputs_embeds` `[B, L, hidden]` at M-RoPE `position_ids` `[3, B, L]`, with
     /// `mask` `[B, L]` (1 = token, 0 = left padding) for the new tokens. Appends keys/values to `cache`
@@ -81,7 +85,8 @@ class text_model {
         const auto dt = m_embed.scalar_type();
         const std::int64_t B = inputs_embeds.size(0), L = inputs_embeds.size(1);
         const std::int64_t past = cache ? cache->length() : 0;
-        at::Tensor new_mask = mask.defined() ? mask.to(dev, at::kLong) : at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(dev));
+        at::Tensor new_mask = mask.defined() ? mask.to(dev, at::kLong)
+                                             : at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(dev));
         at::Tensor full_mask = new_mask;
         if (cache) {
             full_mask = cache->mask.defined() && past > 0 ? at::cat({cache->mask, new_mask}, 1) : new_mask;
@@ -94,7 +99,8 @@ class text_model {
         // create_causal_mask: query slot past+i attends key slot j when j <= past+i and key j is not padding.
         at::Tensor qpos = at::arange(past, past + L, at::TensorOptions().dtype(at::kLong).device(dev)).view({L, 1});
         at::Tensor kpos = at::arange(0, past + L, at::TensorOptions().dtype(at::kLong).device(dev)).view({1, past + L});
-        at::Tensor keep = kpos.le(qpos).unsqueeze(0).logical_and(full_mask.ne(0).unsqueeze(1)).unsqueeze(1); // [B,1,L,K]
+        at::Tensor keep =
+            kpos.le(qpos).unsqueeze(0).logical_and(full_mask.ne(0).unsqueeze(1)).unsqueeze(1); // [B,1,L,K]
         auto tables = mrope_tables(m_cfg, position_ids.to(dev), dt);
         at::Tensor cos = tables.first.unsqueeze(1), sin = tables.second.unsqueeze(1); // [B,1,L,hd]
         const std::int64_t hd = m_cfg.head_dim();
@@ -128,7 +134,7 @@ class text_model {
         return ops::linear(x, m_lm_head);
     }
 
-  private:
+private:
     text_config m_cfg;
     at::Tensor m_embed;
     std::vector<decoder_layer_weights> m_layers;

@@ -21,8 +21,9 @@ namespace rscovlm::torch {
 /// windowed with 2x2 merged units per window), 2 decoder layers with grouped-query attention (4 heads,
 /// 2 KV heads, head_dim 16, mrope_section [2, 3, 3]). Special token ids are given by the caller (they
 /// must be < vocab_size; the video token is the id after the image token).
-inline model_config tiny_config(int vocab_size = 512, std::int64_t image_token_id = 500, std::int64_t vision_start_token_id = 498,
-                                std::int64_t vision_end_token_id = 499, std::vector<std::int64_t> eos_token_ids = {2}) {
+inline model_config tiny_config(int vocab_size = 512, std::int64_t image_token_id = 500,
+                                std::int64_t vision_start_token_id = 498, std::int64_t vision_end_token_id = 499,
+                                std::vector<std::int64_t> eos_token_ids = {2}) {
     model_config c;
     c.vision.depth = 2;
     c.vision.hidden_size = 32;
@@ -68,7 +69,7 @@ struct random_checkpoint_options {
 namespace detail {
 /// Deterministic normal samples (splitmix64 + Box-Muller), identical on every platform.
 class normal_source {
-  public:
+public:
     explicit normal_source(std::uint64_t seed) : m_state(seed) {}
     double next() {
         if (m_has) {
@@ -83,7 +84,7 @@ class normal_source {
         return r * std::cos(6.283185307179586 * u2);
     }
 
-  private:
+private:
     std::uint64_t bits() {
         std::uint64_t z = (m_state += 0x9e3779b97f4a7c15ULL);
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -127,15 +128,18 @@ inline std::vector<std::string> write_random_checkpoint(const std::string& dir, 
     for (const auto& w : specs) {
         if (w.optional) continue;
         std::size_t n = 1;
-        for (auto d : w.shape) n *= static_cast<std::size_t>(d);
+        for (auto d : w.shape)
+            n *= static_cast<std::size_t>(d);
         const bool is_norm = w.name.find("norm") != std::string::npos || w.name.find("ln_q") != std::string::npos;
         std::vector<float> v(n);
-        for (auto& x : v) x = static_cast<float>(is_norm ? 1.0 + rng.next() * o.std / 4 : rng.next() * o.std);
+        for (auto& x : v)
+            x = static_cast<float>(is_norm ? 1.0 + rng.next() * o.std / 4 : rng.next() * o.std);
         const std::string stored = layout_name(w.name, o.layout);
         names.push_back(stored);
         if (o.bf16) {
             std::vector<std::uint16_t> b(n);
-            for (std::size_t i = 0; i < n; ++i) b[i] = st::f32_to_bf16(v[i]);
+            for (std::size_t i = 0; i < n; ++i)
+                b[i] = st::f32_to_bf16(v[i]);
             b16.push_back(std::move(b));
             views.push_back(st::make_view(stored, st::dtype::bf16, w.shape, b16.back()));
         } else {

@@ -29,7 +29,8 @@ struct vision_windows {
 /// Mirrors `Qwen2_5_VisionTransformerPretrainedModel.get_window_index` and the `cu_seqlens` of its
 /// `forward`. Quirk reproduced: the padding is `window - dim % window`, a whole empty window when the
 /// grid divides evenly; empty windows give repeated boundaries that `unique_consecutive` removes.
-inline vision_windows get_window_index(const vision_config& cfg, const std::vector<std::array<std::int64_t, 3>>& grid_thw) {
+inline vision_windows get_window_index(const vision_config& cfg,
+                                       const std::vector<std::array<std::int64_t, 3>>& grid_thw) {
     vision_windows w;
     const std::int64_t m = cfg.spatial_merge_size, unit = m * m;
     const std::int64_t win = cfg.window_size / m / cfg.patch_size; // vit_merger_window_size
@@ -66,8 +67,8 @@ inline vision_windows get_window_index(const vision_config& cfg, const std::vect
 
 /// `(h, w)` rotary position of every patch. Mirrors `rot_pos_emb`'s `pos_ids`: patches are ordered by
 /// merged unit (2x2 blocks) then inside the unit, repeated for every frame.
-inline std::vector<std::array<std::int64_t, 2>> vision_rot_pos_ids(const vision_config& cfg,
-                                                                   const std::vector<std::array<std::int64_t, 3>>& grid_thw) {
+inline std::vector<std::array<std::int64_t, 2>>
+vision_rot_pos_ids(const vision_config& cfg, const std::vector<std::array<std::int64_t, 3>>& grid_thw) {
     std::vector<std::array<std::int64_t, 2>> out;
     const std::int64_t m = cfg.spatial_merge_size;
     for (const auto& g : grid_thw)
@@ -75,7 +76,8 @@ inline std::vector<std::array<std::int64_t, 2>> vision_rot_pos_ids(const vision_
             for (std::int64_t bh = 0; bh < g[1] / m; ++bh)
                 for (std::int64_t bw = 0; bw < g[2] / m; ++bw)
                     for (std::int64_t ih = 0; ih < m; ++ih)
-                        for (std::int64_t iw = 0; iw < m; ++iw) out.push_back({bh * m + ih, bw * m + iw});
+                        for (std::int64_t iw = 0; iw < m; ++iw)
+                            out.push_back({bh * m + ih, bw * m + iw});
     return out;
 }
 
@@ -86,13 +88,13 @@ struct vision_block_weights {
 
 /// The vision tower: weights and forward.
 class vision_tower {
-  public:
+public:
     vision_tower() = default;
     vision_tower(vision_config cfg, at::Tensor patch_w, std::vector<vision_block_weights> blocks, at::Tensor ln_q,
                  at::Tensor mlp0_w, at::Tensor mlp0_b, at::Tensor mlp2_w, at::Tensor mlp2_b)
         : m_cfg(std::move(cfg)), m_patch_w(patch_w.reshape({patch_w.size(0), -1})), m_blocks(std::move(blocks)),
-          m_ln_q(std::move(ln_q)), m_mlp0_w(std::move(mlp0_w)), m_mlp0_b(std::move(mlp0_b)), m_mlp2_w(std::move(mlp2_w)),
-          m_mlp2_b(std::move(mlp2_b)) {}
+          m_ln_q(std::move(ln_q)), m_mlp0_w(std::move(mlp0_w)), m_mlp0_b(std::move(mlp0_b)),
+          m_mlp2_w(std::move(mlp2_w)), m_mlp2_b(std::move(mlp2_b)) {}
 
     const vision_config& config() const noexcept { return m_cfg; }
 
@@ -105,13 +107,14 @@ class vision_tower {
             if (g[0] <= 0 || g[1] <= 0 || g[2] <= 0 || g[1] % m_cfg.spatial_merge_size != 0 ||
                 g[2] % m_cfg.spatial_merge_size != 0)
                 RSCOVLM_THROW(model_error, "bad_grid",
-                              "grid_thw [" + std::to_string(g[0]) + "," + std::to_string(g[1]) + "," + std::to_string(g[2]) +
-                                  "] is not a positive multiple of spatial_merge_size");
+                              "grid_thw [" + std::to_string(g[0]) + "," + std::to_string(g[1]) + "," +
+                                  std::to_string(g[2]) + "] is not a positive multiple of spatial_merge_size");
             n += g[0] * g[1] * g[2];
         }
         if (pixel_values.dim() != 2 || pixel_values.size(0) != n || pixel_values.size(1) != m_cfg.patch_dim())
             RSCOVLM_THROW(model_error, "bad_pixel_values",
-                          "pixel_values must be [" + std::to_string(n) + ", " + std::to_string(m_cfg.patch_dim()) + "]");
+                          "pixel_values must be [" + std::to_string(n) + ", " + std::to_string(m_cfg.patch_dim()) +
+                              "]");
         const auto dev = m_patch_w.device();
         const auto dt = m_patch_w.scalar_type();
         const std::int64_t unit = static_cast<std::int64_t>(m_cfg.spatial_merge_size) * m_cfg.spatial_merge_size;
@@ -121,7 +124,7 @@ class vision_tower {
         // rot_pos_emb: inv_freq over dim = head_dim / 2 (Qwen2_5_VisionRotaryEmbedding(head_dim // 2)).
         const std::int64_t dim = m_cfg.head_dim() / 2;
         at::Tensor inv_freq = 1.0 / at::pow(10000.0, at::arange(0, dim, 2, at::TensorOptions().dtype(at::kFloat)) /
-                                                       static_cast<double>(dim));
+                                                         static_cast<double>(dim));
         const auto pos = vision_rot_pos_ids(m_cfg, grid_thw);
         std::vector<std::int64_t> flat;
         flat.reserve(pos.size() * 2);
@@ -140,7 +143,8 @@ class vision_tower {
         at::Tensor cos = emb.cos().to(dev), sin = emb.sin().to(dev);
         for (std::size_t i = 0; i < m_blocks.size(); ++i) {
             bool full = false;
-            for (int b : m_cfg.fullatt_block_indexes) full = full || b == static_cast<int>(i);
+            for (int b : m_cfg.fullatt_block_indexes)
+                full = full || b == static_cast<int>(i);
             x = block(m_blocks[i], x, full ? win.cu_seqlens : win.cu_window_seqlens, cos, sin);
         }
         // Qwen2_5_VLPatchMerger: ln_q, view(-1, hidden * unit), Linear, GELU (exact), Linear.
@@ -156,7 +160,8 @@ class vision_tower {
         at::Tensor h = x + attention(w, ops::rms_norm(x, w.norm1, 1e-6), cu, cos, sin);
         at::Tensor z = ops::rms_norm(h, w.norm2, 1e-6);
         // Qwen2_5_VLMLP(bias=True) with silu.
-        z = ops::linear(at::silu(ops::linear(z, w.gate_w, w.gate_b)) * ops::linear(z, w.up_w, w.up_b), w.down_w, w.down_b);
+        z = ops::linear(at::silu(ops::linear(z, w.gate_w, w.gate_b)) * ops::linear(z, w.up_w, w.up_b), w.down_w,
+                        w.down_b);
         return h + z;
     }
 
@@ -180,7 +185,8 @@ class vision_tower {
         for (std::size_t i = 0; i + 1 < cu.size(); ++i) {
             const std::int64_t a = cu[i], len = cu[i + 1] - cu[i];
             if (len <= 0) continue;
-            outs.push_back(ops::attention(q.narrow(2, a, len), k.narrow(2, a, len), v.narrow(2, a, len), at::Tensor(), scale));
+            outs.push_back(
+                ops::attention(q.narrow(2, a, len), k.narrow(2, a, len), v.narrow(2, a, len), at::Tensor(), scale));
         }
         at::Tensor o = at::cat(outs, 1).reshape({n, -1});
         return ops::linear(o, w.proj_w, w.proj_b);
@@ -189,7 +195,7 @@ class vision_tower {
     /// Blocks (for tests).
     const std::vector<vision_block_weights>& blocks() const noexcept { return m_blocks; }
 
-  private:
+private:
     vision_config m_cfg;
     at::Tensor m_patch_w;
     std::vector<vision_block_weights> m_blocks;

@@ -5,8 +5,8 @@
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/registry.hpp>
 #include <rscovlm/processor/processor.hpp>
+#include <rscovlm/registry.hpp>
 #include <rscovlm/resolution/strategy.hpp>
 #include <rscovlm/tokenizer/bpe.hpp>
 #include <rscovlm/torch/config.hpp>
@@ -18,9 +18,9 @@
 
 #include <cstdint>
 #include <functional>
-#include <set>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,7 +38,7 @@ struct vlm_options {
 /// A prompt ready for the model plus what the image preprocessing did.
 struct prepared_prompt {
     sequence_input input;
-    std::string text; ///< the rendered prompt (pads expanded)
+    std::string text;                     ///< the rendered prompt (pads expanded)
     std::vector<resolution::plan> images; ///< per image: the resolution plan (sizes, grid, tokens)
 };
 
@@ -54,7 +54,7 @@ struct vlm_output {
 
 /// Tokenizer + chat template + model.
 class vlm {
-  public:
+public:
     /// Loads the model of `model_dir` and its tokenizer.
     static vlm load(const std::string& model_dir, const vlm_options& o = {}) {
         vlm v;
@@ -71,8 +71,8 @@ class vlm {
                               " differs from the model's image_token_id " + std::to_string(c.image_token_id));
         if (v.m_tokenizer->vocab_size() > static_cast<std::size_t>(c.text.vocab_size))
             RSCOVLM_THROW(model_error, "tokenizer_mismatch",
-                          "the tokenizer has " + std::to_string(v.m_tokenizer->vocab_size()) + " ids, more than the model's " +
-                              std::to_string(c.text.vocab_size));
+                          "the tokenizer has " + std::to_string(v.m_tokenizer->vocab_size()) +
+                              " ids, more than the model's " + std::to_string(c.text.vocab_size));
         return v;
     }
 
@@ -103,7 +103,8 @@ class vlm {
         prepared_prompt p;
         p.input.input_ids.assign(e.input_ids.begin(), e.input_ids.end());
         p.input.pixel_values = std::move(e.pixel_values);
-        for (const auto& g : e.image_grid_thw) p.input.grid_thw.push_back({g[0], g[1], g[2]});
+        for (const auto& g : e.image_grid_thw)
+            p.input.grid_thw.push_back({g[0], g[1], g[2]});
         p.text = std::move(e.text);
         p.images = std::move(e.plans);
         return p;
@@ -118,7 +119,8 @@ class vlm {
     }
 
     /// Generates from an already prepared prompt (see `prepare`).
-    vlm_output generate(const sequence_input& input, const sampling_options& o, const std::vector<std::string>& stop_strings = {},
+    vlm_output generate(const sequence_input& input, const sampling_options& o,
+                        const std::vector<std::string>& stop_strings = {},
                         const std::function<void(const std::string&)>& on_text = {}) const {
         std::vector<std::int32_t> ids;
         std::string shown;
@@ -165,7 +167,7 @@ class vlm {
         return s;
     }
 
-  private:
+private:
     vlm_options m_options;
     std::shared_ptr<qwen2_5_vl> m_model;
     std::shared_ptr<tokenizer::bpe_tokenizer> m_tokenizer;
@@ -174,7 +176,7 @@ class vlm {
 
 /// The Zoom-in Chain backend running the LibTorch model (registry key "backend.torch.qwen2_5_vl").
 class qwen2_5_vl_backend : public zoom::backend {
-  public:
+public:
     static constexpr std::string_view key = "backend.torch.qwen2_5_vl";
     static constexpr std::string_view summary = "Qwen2.5-VL / RSCoVLM checkpoint run with LibTorch (CPU or CUDA)";
     static constexpr std::string_view backend = "torch";
@@ -211,7 +213,7 @@ class qwen2_5_vl_backend : public zoom::backend {
 
     const vlm& model() const noexcept { return m_vlm; }
 
-  private:
+private:
     vlm m_vlm;
     zoom::usage m_usage;
 };

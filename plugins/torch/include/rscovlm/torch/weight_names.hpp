@@ -36,7 +36,8 @@ inline std::vector<weight_spec> expected_weights(const model_config& cfg) {
     const auto& t = cfg.text;
     const std::int64_t vh = v.hidden_size, vi = v.intermediate_size;
     // Qwen2_5_VisionPatchEmbed: Conv3d(in, hidden, kernel=[T, p, p], bias=False)
-    w.push_back({"visual.patch_embed.proj.weight", {vh, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size}});
+    w.push_back(
+        {"visual.patch_embed.proj.weight", {vh, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size}});
     for (int i = 0; i < v.depth; ++i) {
         const std::string p = "visual.blocks." + std::to_string(i) + ".";
         w.push_back({p + "norm1.weight", {vh}});
@@ -111,21 +112,22 @@ inline name_layout detect_layout(const std::vector<std::string>& names) {
 
 /// Memory needed to run a model, in bytes.
 struct memory_estimate {
-    std::uint64_t parameters = 0;          ///< number of parameters (tied lm_head counted once)
-    std::uint64_t weight_bytes = 0;        ///< parameters * element size
-    std::uint64_t kv_bytes_per_token = 0;  ///< KV cache bytes per token and sequence
-    std::uint64_t total_bytes = 0;         ///< weights + KV cache of `context_tokens * batch`
+    std::uint64_t parameters = 0;         ///< number of parameters (tied lm_head counted once)
+    std::uint64_t weight_bytes = 0;       ///< parameters * element size
+    std::uint64_t kv_bytes_per_token = 0; ///< KV cache bytes per token and sequence
+    std::uint64_t total_bytes = 0;        ///< weights + KV cache of `context_tokens * batch`
 };
 
 /// Estimates weights + KV cache for `context_tokens` tokens per sequence and `batch` sequences at
 /// `element_size` bytes per value (4 float32, 2 bfloat16/float16).
-inline memory_estimate estimate_memory(const model_config& cfg, std::size_t element_size, std::uint64_t context_tokens = 4096,
-                                       std::uint64_t batch = 1) {
+inline memory_estimate estimate_memory(const model_config& cfg, std::size_t element_size,
+                                       std::uint64_t context_tokens = 4096, std::uint64_t batch = 1) {
     memory_estimate m;
     for (const auto& w : expected_weights(cfg)) {
         if (w.optional) continue;
         std::uint64_t n = 1;
-        for (auto d : w.shape) n *= static_cast<std::uint64_t>(d);
+        for (auto d : w.shape)
+            n *= static_cast<std::uint64_t>(d);
         m.parameters += n;
     }
     m.weight_bytes = m.parameters * element_size;
