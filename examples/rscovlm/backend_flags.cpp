@@ -46,28 +46,14 @@ const CLI::Validator& backend_validator() {
 }
 
 std::vector<std::string> read_replies(const std::string& path) {
-    const std::string text =
-        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open replies file '" + path + "'");
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     std::vector<std::string> out;
-    if (!j.is_discarded() && j.is_array()) {
-        for (const auto& r : j) {
-            if (!r.is_string()) RSCOVLM_THROW(usage_error, "bad_replies", "'" + path + "': replies must be strings");
-            out.push_back(r.get<std::string>());
-        }
-        return out;
-    }
-    std::istringstream lines(text);
-    std::string line;
-    int n = 0;
-    while (std::getline(lines, line)) {
-        ++n;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        nlohmann::json s = nlohmann::json::parse(line, nullptr, false);
-        if (s.is_discarded() || !s.is_string())
+    for (const auto& v : read_json_values(path, "replies file")) {
+        if (v.line == 0 && !v.value.is_string())
+            RSCOVLM_THROW(usage_error, "bad_replies", "'" + path + "': replies must be strings");
+        if (v.value.is_discarded() || !v.value.is_string())
             RSCOVLM_THROW(usage_error, "bad_replies",
-                          "'" + path + "' line " + std::to_string(n) + ": not a JSON string");
-        out.push_back(s.get<std::string>());
+                          "'" + path + "' line " + std::to_string(v.line) + ": not a JSON string");
+        out.push_back(v.value.get<std::string>());
     }
     return out;
 }

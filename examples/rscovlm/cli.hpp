@@ -6,6 +6,7 @@
 // 0 ok, 1 bad input, 2 usage. Long work shows a progress bar on stderr when it is a terminal,
 // unless --quiet.
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/version.hpp>
 
@@ -16,6 +17,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,36 @@ struct hooks_t {
 inline hooks_t& hooks() {
     static hooks_t h;
     return h;
+}
+
+/// One value of a JSON-or-JSON-Lines file: `line` is its 1-based line, 0 for an element of a JSON
+/// array file; `value` is discarded when the line is not valid JSON.
+struct json_file_value {
+    int line = 0;
+    nlohmann::json value;
+};
+
+/// Reads a file holding either one JSON array (its elements) or JSON Lines (blank lines skipped).
+/// Callers check each value's type and raise their own error naming `line`.
+inline std::vector<json_file_value> read_json_values(const std::string& path, const std::string& what) {
+    const std::string text =
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open " + what + " '" + path + "'");
+    std::vector<json_file_value> out;
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_discarded() && j.is_array()) {
+        for (auto& v : j)
+            out.push_back({0, std::move(v)});
+        return out;
+    }
+    std::istringstream lines(text);
+    std::string line;
+    int n = 0;
+    while (std::getline(lines, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        out.push_back({n, nlohmann::json::parse(line, nullptr, false)});
+    }
+    return out;
 }
 
 /// A comma-separated list (class names): items trimmed of spaces and tabs, empty ones skipped.

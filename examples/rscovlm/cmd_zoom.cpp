@@ -129,25 +129,12 @@ void register_run(CLI::App& group, context& ctx) {
 }
 
 std::vector<nlohmann::json> read_records(const std::string& path) {
-    const std::string text =
-        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open benchmark '" + path + "'");
     std::vector<nlohmann::json> out;
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_discarded() && j.is_array()) {
-        for (auto& r : j)
-            out.push_back(std::move(r));
-        return out;
-    }
-    std::istringstream lines(text);
-    std::string line;
-    int n = 0;
-    while (std::getline(lines, line)) {
-        ++n;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
-        if (r.is_discarded() || !r.is_object())
-            RSCOVLM_THROW(eval_error, "bad_record", "'" + path + "' line " + std::to_string(n) + ": not a JSON object");
-        out.push_back(std::move(r));
+    for (auto& v : read_json_values(path, "benchmark")) {
+        if (v.line > 0 && (v.value.is_discarded() || !v.value.is_object()))
+            RSCOVLM_THROW(eval_error, "bad_record",
+                          "'" + path + "' line " + std::to_string(v.line) + ": not a JSON object");
+        out.push_back(std::move(v.value));
     }
     return out;
 }
