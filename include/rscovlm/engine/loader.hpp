@@ -2,36 +2,15 @@
 /// \file engine/loader.hpp
 /// A bounded, ordered, multi-threaded prefetching loader.
 
-#include <rscovlm/data/builtin.hpp>
-#include <rscovlm/data/dota.hpp>
-#include <rscovlm/data/packing.hpp>
-#include <rscovlm/data/recipe.hpp>
+#include <rscovlm/config.hpp>
 #include <rscovlm/errors.hpp>
-#include <rscovlm/image/image.hpp>
-#include <rscovlm/imaging/ops.hpp>
-#include <rscovlm/io/image_io.hpp>
-#include <rscovlm/io/safetensors.hpp>
-#include <rscovlm/io/video_source.hpp>
-#include <rscovlm/io/xml_annotations.hpp>
-#include <rscovlm/processor/processor.hpp>
-#include <rscovlm/registry.hpp>
-#include <rscovlm/resolution/preprocess.hpp>
-#include <rscovlm/resolution/rope_index.hpp>
-#include <rscovlm/tokenizer/bpe.hpp>
-#include <rscovlm/tokenizer/encoding.hpp>
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <exception>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>

@@ -79,9 +79,15 @@ template <class Kinds> task task_of(const basic_pipeline<Kinds>& p) {
 /// Pillow's filter to the plan's size, the order of the reference's preprocessing.
 inline image model_view(const image& original, const resolution::plan& p, image::filter f = image::filter::bicubic) {
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
-    const image rgb = imaging::to_rgb(original);
-    if (rgb.width == p.resized_width && rgb.height == p.resized_height) return rgb;
-    return imaging::resize(rgb, p.resized_width, p.resized_height, f);
+    // An RGB input is resized as is (to_rgb would copy it first).
+    image converted;
+    const image* rgb = &original;
+    if (original.channels != 3) {
+        converted = imaging::to_rgb(original);
+        rgb = &converted;
+    }
+    if (rgb->width == p.resized_width && rgb->height == p.resized_height) return *rgb;
+    return imaging::resize(*rgb, p.resized_width, p.resized_height, f);
 }
 
 /// Output of `detect`.

@@ -181,37 +181,25 @@ public:
     /// the tokenizer's "vision_count_mismatch").
     encoding encode(const messages& msgs, std::size_t images, const image_loader& load,
                     std::vector<resolution::video_result> videos = {}) const {
-        encoding e;
-        std::vector<std::array<long long, 3>> image_grids, video_grids;
-        for (auto& vr : videos) {
-            e.second_per_grid_ts.push_back(vr.second_per_grid_t_f32);
-            add_vision(vr.grid_thw, vr.pixel_values, vr.rows, e.video_grid_thw, video_grids, e.pixel_values_videos,
-                       e.video_pixel_rows);
-        }
-        for (std::size_t i = 0; i < images; ++i) {
-            image_input in = load(i);
-            resolution::preprocess_result pr = preprocess_one(in, e.plans);
-            add_vision(pr.grid_thw, pr.pixel_values, pr.rows, e.image_grid_thw, image_grids, e.pixel_values,
-                       e.pixel_rows);
-        }
-        if (m_opt.mode == mode::training)
-            tokenize_training(msgs, image_grids, video_grids, e);
-        else
-            tokenize_generation(msgs, image_grids, video_grids, e);
-        positions(e);
-        return e;
+        return encode_with(
+            msgs, images,
+            [&](std::size_t i, std::vector<resolution::plan>& plans) {
+                const image_input in = load(i);
+                return preprocess_one(in.pixels, in.resized, plans);
+            },
+            std::move(videos));
     }
 
-    /// Encodes `msgs` with decoded `images` (copied): `resized` true keeps their sizes (they are final,
-    /// e.g. the Zoom-in Chain's views), false sizes them as `plan_image`.
+    /// Encodes `msgs` with decoded `images` (read in place, not copied): `resized` true keeps their
+    /// sizes (they are final, e.g. the Zoom-in Chain's views), false sizes them as `plan_image`.
     encoding encode(const messages& msgs, const std::vector<rscovlm::image>& images, bool resized,
                     std::vector<resolution::video_result> videos = {}) const {
-        return encode(
+        return encode_with(
             msgs, images.size(),
-            [&](std::size_t i) {
-                image_input in{images[i], std::nullopt};
-                if (resized) in.resized = resolution::size{images[i].height, images[i].width};
-                return in;
+            [&](std::size_t i, std::vector<resolution::plan>& plans) {
+                std::optional<resolution::size> rs;
+                if (resized) rs = resolution::size{images[i].height, images[i].width};
+                return preprocess_one(images[i], rs, plans);
             },
             std::move(videos));
     }
@@ -250,18 +238,44 @@ private:
         return po;
     }
 
-    resolution::preprocess_result preprocess_one(const image_input& in, std::vector<resolution::plan>& plans) const {
-        if (in.pixels.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
+    // The body of both `encode`s: `image(i, plans)` preprocesses image i and records its plan.
+    template <class PreprocessImage> encoding encode_with(const messages& msgs, std::size_t images,
+                                                          PreprocessImage&& image,
+                                                          std::vector<resolution::video_result> videos) const {
+        encoding e;
+        std::vector<std::array<long long, 3>> image_grids, video_grids;
+        for (auto& vr : videos) {
+            e.second_per_grid_ts.push_back(vr.second_per_grid_t_f32);
+            add_vision(vr.grid_thw, vr.pixel_values, vr.rows, e.video_grid_thw, video_grids, e.pixel_values_videos,
+                       e.video_pixel_rows);
+        }
+        for (std::size_t i = 0; i < images; ++i) {
+            resolution::preprocess_result pr = image(i, e.plans);
+            add_vision(pr.grid_thw, pr.pixel_values, pr.rows, e.image_grid_thw, image_grids, e.pixel_values,
+                       e.pixel_rows);
+        }
+        if (m_opt.mode == mode::training)
+            tokenize_training(msgs, image_grids, video_grids, e);
+        else
+            tokenize_generation(msgs, image_grids, video_grids, e);
+        positions(e);
+        return e;
+    }
+
+    resolution::preprocess_result preprocess_one(const rscovlm::image& pixels,
+                                                 const std::optional<resolution::size>& resized,
+                                                 std::vector<resolution::plan>& plans) const {
+        if (pixels.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
         resolution::plan p;
-        if (in.resized) {
-            p = resolution::make_plan(in.pixels.height, in.pixels.width, *in.resized, 0, 0, m_opt.vision.patch_size,
+        if (resized) {
+            p = resolution::make_plan(pixels.height, pixels.width, *resized, 0, 0, m_opt.vision.patch_size,
                                       m_opt.vision.merge_size);
         } else {
-            p = plan_image(in.pixels.height, in.pixels.width);
+            p = plan_image(pixels.height, pixels.width);
         }
         resolution::preprocess_options po = preprocess_options();
         po.resized = resolution::size{p.resized_height, p.resized_width};
-        resolution::preprocess_result pr = resolution::preprocess(in.pixels, po);
+        resolution::preprocess_result pr = resolution::preprocess(pixels, po);
         p.grid_thw = pr.grid_thw;
         p.tokens = pr.tokens;
         plans.push_back(p);
