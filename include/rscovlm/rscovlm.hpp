@@ -6,6 +6,7 @@
 #include <rscovlm/config.hpp>
 #include <rscovlm/detail/py/py.hpp>
 #include <rscovlm/errors.hpp>
+#include <rscovlm/limits.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/version.hpp>
 
