@@ -285,7 +285,7 @@ void register_split(CLI::App& group, context& ctx) {
 
 void register_build(CLI::App& group, context& ctx) {
     struct args_t {
-        std::string recipe, catalog, out, tokenizer, resolution;
+        std::string recipe, catalog, out, tokenizer, resolution, answer_codec;
         std::size_t rank = 0, world_size = 1, limit = 0, shard_size = 512, max_length = 6144, pack_length = 0,
                     packing_interval = 64, resume_position = 0;
         std::uint64_t seed = 0, epoch = 0;
@@ -333,6 +333,9 @@ void register_build(CLI::App& group, context& ctx) {
         "Resolution strategy for every dataset instead of each type's default (RSCoVLM's): a registry key or "
         "{\"key\": \"resize.square\", \"params\": {\"size\": 448}}; a catalog entry's own \"resolution\" wins");
     cmd->add_flag("--disable-visual-cot", a->disable_visual_cot, "LRS-VQA samples without the zoom step");
+    cmd->add_option("--answer-codec", a->answer_codec,
+                    "Box codec key that writes every detection answer with its own prompts (default: RSCoVLM's "
+                    "plain/JSON draw)");
     cmd->add_flag(
         "--balanced", a->balanced,
         "LMMRotate balanced concat: each recipe entry repeated round(largest/size) times, the epoch's sample drawn");
@@ -351,7 +354,7 @@ void register_build(CLI::App& group, context& ctx) {
         ->capture_default_str();
     cmd->add_flag("--pixels", a->pixels, "Store pixel_values (bf16) in the shards");
     cmd->add_option("--threads", a->threads, "Encoding threads")->capture_default_str();
-    cmd->callback([&ctx, a] {
+    cmd->callback([&ctx, a, cmd] {
         engine::build_job job;
         const nlohmann::json doc = data::detail::parse_json_text(read_text(a->recipe), a->recipe);
         job.base_dir = fs::path(a->recipe).parent_path().string();
@@ -368,19 +371,25 @@ void register_build(CLI::App& group, context& ctx) {
             for (const auto& n : extra.names())
                 job.catalog.add(n, extra.at(n));
         }
-        job.build.resize.min_pixels = a->min_pixels;
-        job.build.resize.max_pixels = a->max_pixels;
-        job.build.resize.prob_random_resize = a->prob_random_resize;
-        job.build.prob_plain_text_prompt = a->prob_plain;
-        job.build.prob_proxy_prompt = a->prob_proxy;
-        job.build.prob_open_end_prompts = a->prob_open_end;
-        job.build.disable_visual_cot = a->disable_visual_cot;
-        if (!a->resolution.empty()) {
+        // One parser for the recipe file's "options" and the flags: flags given on the command line
+        // override the file's values.
+        nlohmann::json options = doc.is_object() && doc.contains("options") ? doc["options"] : nlohmann::json::object();
+        if (!options.is_object()) throw usage_error("bad_recipe", a->recipe + ": \"options\" must be a JSON object");
+        auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
+        if (given("--min-pixels") || !options.contains("min_pixels")) options["min_pixels"] = a->min_pixels;
+        if (given("--max-pixels") || !options.contains("max_pixels")) options["max_pixels"] = a->max_pixels;
+        if (given("--prob-random-resize")) options["prob_random_resize"] = a->prob_random_resize;
+        if (given("--prob-plain-text-prompt")) options["prob_plain_text_prompt"] = a->prob_plain;
+        if (given("--prob-proxy-prompt")) options["prob_proxy_prompt"] = a->prob_proxy;
+        if (given("--prob-open-end-prompts")) options["prob_open_end_prompts"] = a->prob_open_end;
+        if (given("--disable-visual-cot")) options["disable_visual_cot"] = true;
+        if (given("--answer-codec")) options["answer_codec"] = a->answer_codec;
+        if (given("--resolution")) {
             const std::string& r = a->resolution;
             const bool is_json = r.find_first_of("{\"") != std::string::npos;
-            job.build.resolution =
-                data::make_resolution(is_json ? data::detail::parse_json_text(r, "--resolution") : nlohmann::json(r));
+            options["resolution"] = is_json ? data::detail::parse_json_text(r, "--resolution") : nlohmann::json(r);
         }
+        job.build = data::build_options_from_json(options);
         job.seed = a->seed;
         job.epoch = a->epoch;
         job.rank = a->rank;

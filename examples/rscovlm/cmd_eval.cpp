@@ -123,24 +123,24 @@ struct dota_args {
         c->add_option("--classes", classes, "Comma-separated class names (default: the 15 DOTA-v1.0 classes)");
         c->add_option("--threads", threads, "Worker threads (0 = all cores)")->capture_default_str();
     }
-    eval::dota_eval_options options() const {
-        eval::dota_eval_options o;
-        if (!eval::parse_ap_metric(metric, o.metric))
-            RSCOVLM_THROW(usage_error, "bad_option", "--metric must be voc07 or area, got '" + metric + "'");
-        if (!eval::parse_dota_protocol(protocol, o.protocol))
+    /// The flags as a `metric` component ({"key": "metric.dota.<protocol>", "params": {...}}): the
+    /// registry's parser validates them, as it validates a preset's metric entry.
+    nlohmann::json component() const {
+        if (protocol != "devkit" && protocol != "mmrotate")
             RSCOVLM_THROW(usage_error, "bad_option", "--protocol must be devkit or mmrotate, got '" + protocol + "'");
-        if (!eval::parse_tie_order(ties, o.ties))
-            RSCOVLM_THROW(usage_error, "bad_option", "--tie-order must be numpy or stable, got '" + ties + "'");
-        if (box != "rbox" && box != "qbox")
-            RSCOVLM_THROW(usage_error, "bad_option", "--box must be rbox or qbox, got '" + box + "'");
-        if (!(iou >= 0 && iou <= 1)) RSCOVLM_THROW(usage_error, "bad_option", "--iou must be in [0, 1]");
-        o.box = box == "qbox" ? eval::mmrotate_box::qbox : eval::mmrotate_box::rbox;
-        o.iou_threshold = iou;
-        o.no_scores = no_scores;
-        o.difficulty_threshold = diff_thr;
-        o.classes = split_csv(classes);
-        o.threads = threads;
-        return o;
+        nlohmann::json p = {
+            {"metric", metric}, {"iou", iou}, {"tie_order", ties}, {"no_scores", no_scores}, {"threads", threads}};
+        if (!classes.empty()) p["classes"] = split_csv(classes);
+        if (protocol == "mmrotate") {
+            p["difficulty_threshold"] = diff_thr;
+            p["box"] = box;
+        }
+        return {{"key", "metric.dota." + protocol}, {"params", p}};
+    }
+    eval::dota_eval_options options() const {
+        const nlohmann::json c = component();
+        const auto m = registry::make<eval::kind>(c["key"].get<std::string>(), c["params"]);
+        return static_cast<const eval::dota_metric&>(*m).options;
     }
     eval::dota_ground_truth load_gt(const eval::dota_eval_options& o) const {
         std::vector<std::string> images;

@@ -247,7 +247,8 @@ void register_resolution(CLI::App& app, context& ctx) {
     // ------------------------------------------------------------------ preprocess
     struct pp_args {
         std::string image, out, to_rgb = "composite", dtype = "float32", resized_out, variant = "qwen_vl_utils", budget;
-        long long min_pixels = 56 * 56, max_pixels = 28LL * 28 * 1280;
+        long long min_pixels = resolution::budget_hf_default.min_pixels,
+                  max_pixels = resolution::budget_hf_default.max_pixels;
         long long max_image_pixels = static_cast<long long>(io::default_max_image_pixels);
         int threads = 0, resized_height = 0, resized_width = 0;
         // --video

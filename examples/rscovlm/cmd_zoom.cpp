@@ -29,7 +29,7 @@ struct chain_args {
     std::string on_malformed = "fallback";
     std::string multi_call = "first";
     long min_pixels = resolution::budget_hf_default.min_pixels;
-    long max_pixels = 14L * 14L * 4L * 1280L;
+    long max_pixels = resolution::budget_hf_default.max_pixels;
     double min_box = 28;
     double max_aspect = 100;
     bool no_clamp = false;

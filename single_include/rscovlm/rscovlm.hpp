@@ -3489,8 +3489,13 @@ public:
     virtual decode_result decode(std::string_view text, const decode_options& options) const = 0;
     /// The system prompt that goes with this format ("" when the format has none).
     virtual std::string system_prompt() const { return {}; }
-    /// The user prompt asking for `classes` (raw names) in this format.
-    virtual std::string user_prompt(const std::vector<std::string>& classes) const = 0;
+    /// The user prompt of this format as a template, `{categories}` standing for the class list
+    /// (Python `str.format(categories=...)`); "" when the format has no such template. Builders
+    /// that rewrite the template (RSCoVLM's open-ended prompts) read it here.
+    virtual std::string user_template() const { return {}; }
+    /// The user prompt asking for `classes` (raw names) in this format: by default the template
+    /// with `categories_string(classes)` in place of `{categories}`.
+    virtual std::string user_prompt(const std::vector<std::string>& classes) const;
 };
 
 namespace detail {
@@ -3499,6 +3504,13 @@ namespace detail {
 inline std::string format_categories(std::string_view tmpl, std::string_view cats) {
     return ::rscovlm::detail::py::replace(tmpl, "{categories}", cats);
 }
+} // namespace detail
+
+inline std::string codec::user_prompt(const std::vector<std::string>& classes) const {
+    return detail::format_categories(user_template(), categories_string(classes));
+}
+
+namespace detail {
 
 /// An annotation prepared the reference's way for encoding (resized frame, integers).
 struct prepared {
@@ -3837,7 +3849,7 @@ public:
         return r;
     }
 
-    std::string user_prompt(const std::vector<std::string>&) const override { return "<ROD>"; }
+    std::string user_template() const override { return "<ROD>"; }
 
 private:
     // Length of `<loc_\d+>`, `<sep>`, `<poly>` or `</poly>` at s[i] (0 when none).
@@ -4048,10 +4060,7 @@ public:
         return r;
     }
 
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories("[detection] Locate all the {categories} in the image.",
-                                         categories_string(classes));
-    }
+    std::string user_template() const override { return "[detection] Locate all the {categories} in the image."; }
 };
 
 } // namespace rscovlm::box_codec
@@ -4171,9 +4180,8 @@ public:
         return r;
     }
 
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories("Detect all the {categories} in the image and output their bounding boxes.",
-                                         categories_string(classes));
+    std::string user_template() const override {
+        return "Detect all the {categories} in the image and output their bounding boxes.";
     }
 };
 
@@ -4571,9 +4579,8 @@ public:
     }
 
     std::string system_prompt() const override { return std::string(detail::rscovlm_traits<K>::plain_system); }
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories(m_eval_prompt ? prompts::plain_user_eval : prompts::plain_user,
-                                         categories_string(classes));
+    std::string user_template() const override {
+        return std::string(m_eval_prompt ? prompts::plain_user_eval : prompts::plain_user);
     }
 
 private:
@@ -4667,9 +4674,7 @@ public:
     }
 
     std::string system_prompt() const override { return std::string(detail::rscovlm_traits<K>::json_system); }
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories(detail::rscovlm_traits<K>::json_user, categories_string(classes));
-    }
+    std::string user_template() const override { return std::string(detail::rscovlm_traits<K>::json_user); }
 };
 
 } // namespace rscovlm::box_codec
@@ -6453,6 +6458,10 @@ struct build_options {
     std::shared_ptr<resolution::strategy> resolution;
     double prob_proxy_prompt = 0.5;
     double prob_plain_text_prompt = 0.5;
+    /// Dense detection: the box codec (registry key, e.g. "codec.hbb.qwen2vl") that writes every
+    /// answer, with its own system and user prompts. Empty (default) is the reference's draw between
+    /// RSCoVLM's plain-text and JSON codecs of the region type (`prob_plain_text_prompt`).
+    std::string answer_codec;
     /// DataArguments.prob_open_end_prompts: share of dense-detection records given open-ended
     /// prompts with synonyms (decided per record when a mixture is loaded; see `load_mixture`).
     double prob_open_end_prompts = 0.0;
@@ -6921,6 +6930,7 @@ inline conversation build_geochat(const chat_record& rec, const build_options& o
 /// `get_hbb_messages`, `get_obb_messages`, `get_polygon_messages`, `random_resize`).
 
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -6929,7 +6939,8 @@ namespace rscovlm::data {
 namespace detail {
 
 /// `select_{hbb,obb}_json_prompt_template` of dense_det_dataset.py (`<=` comparisons).
-inline std::string det_json_template(region_type r, double prob_proxy, python_random& rng) {
+/// `main` is the codec's own template (`MAIN_HBB_TEMPLATE` / `MAIN_OBB_TEMPLATE`).
+inline std::string det_json_template(region_type r, const std::string& main, double prob_proxy, python_random& rng) {
     namespace bp = box_codec::prompts;
     std::string t;
     if (rng.random() <= prob_proxy) {
@@ -6938,12 +6949,24 @@ inline std::string det_json_template(region_type r, double prob_proxy, python_ra
         else
             t = std::string(bp::obb_json_proxy[choice_index(rng, bp::obb_json_proxy.size())]);
     } else {
-        t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
+        t = main;
     }
     if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
     if (r != region_type::hbb && rng.random() <= prob_proxy)
         t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
+}
+
+/// The geometry of a detection region type (`polygon` answers are quadrilaterals).
+inline box_codec::box_kind region_box_kind(region_type r) {
+    return r == region_type::hbb   ? box_codec::box_kind::hbb
+           : r == region_type::obb ? box_codec::box_kind::obb
+                                   : box_codec::box_kind::quad;
+}
+
+/// Registry key of RSCoVLM's plain-text or JSON codec of `kind` ("codec.obb.json", ...).
+inline std::string rscovlm_codec_key(box_codec::box_kind kind, bool json) {
+    return "codec." + std::string(box_codec::to_string(kind)) + (json ? ".json" : ".plain");
 }
 
 /// dense_det_dataset.py `set_open_end_prompt_settings`, template part: `re.sub(r'(the )?{categories}',
@@ -7026,44 +7049,28 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     conversation c;
     c.task = "det." + std::string(to_string(region));
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
-    std::string system, user, response;
-    if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)),
-                                                    categories);
-        switch (region) {
-        case region_type::hbb:
-            response = rscovlm_json<box_kind::hbb>().encode(anns, eo);
-            break;
-        case region_type::obb:
-            response = rscovlm_json<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_json_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_json<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_json_system);
-            break;
-        case region_type::seg:
-            break;
-        }
-    } else {
-        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
-        switch (region) {
-        case region_type::hbb:
-            response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::hbb_plain_system);
-            break;
-        case region_type::obb:
-            response = rscovlm_plain<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_plain_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_plain_system);
-            break;
-        case region_type::seg:
-            break;
-        }
+    // The answer format is a box codec found by key: the reference draws plain text or JSON
+    // (`random() >= prob_plain_text_prompt` gives JSON); `opt.answer_codec` names one instead.
+    const box_kind kind = detail::region_box_kind(region);
+    bool json_format = false;
+    std::string key = opt.answer_codec;
+    if (key.empty()) {
+        json_format = rng.random() >= opt.prob_plain_text_prompt;
+        key = detail::rscovlm_codec_key(kind, json_format);
     }
+    const std::unique_ptr<codec> fmt = registry::make<box_codec::kind>(key);
+    if (fmt->kind() != kind)
+        RSCOVLM_THROW(data_error, "codec_kind_mismatch",
+                      "answer codec '" + key + "' writes " + std::string(box_codec::to_string(fmt->kind())) +
+                          " boxes, the sample asks for " + std::string(to_string(region)));
+    const std::string system = fmt->system_prompt();
+    std::string user_template = fmt->user_template();
+    // JSON answers draw their prompt among the reference's main and proxy templates.
+    if (json_format) user_template = detail::det_json_template(region, user_template, opt.prob_proxy_prompt, rng);
+    const std::string user = user_template.empty()
+                                 ? fmt->user_prompt(eo.classes)
+                                 : box_codec::detail::format_categories(tmpl(user_template), categories);
+    const std::string response = fmt->encode(anns, eo);
     if (!system.empty()) c.messages.push_back(detail::message("system", system));
     nlohmann::ordered_json content = nlohmann::ordered_json::array();
     content.push_back(detail::image_item(rec.image, rs));
@@ -9343,6 +9350,71 @@ inline std::shared_ptr<resolution::strategy> make_resolution(const nlohmann::jso
     const nlohmann::json params = spec.contains("params") ? spec["params"] : nlohmann::json::object();
     return std::shared_ptr<resolution::strategy>(
         registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
+}
+
+/// The builders' options from JSON: the one parser behind a recipe file's `"options"` object and
+/// the `data build` flags (which the CLI writes as the same JSON). Fields, all optional, with the
+/// reference's DataArguments names: `min_pixels`, `max_pixels`, `prob_random_resize`,
+/// `prob_plain_text_prompt`, `prob_proxy_prompt`, `prob_open_end_prompts`, `disable_visual_cot`,
+/// `resolution` (as `make_resolution`), `answer_codec` (a `box_codec` registry key). Unknown
+/// fields, wrong types, probabilities outside [0, 1] and unknown codec keys are typed errors.
+inline build_options build_options_from_json(const nlohmann::json& j, build_options base = {}) {
+    if (j.is_null()) return base;
+    if (!j.is_object()) RSCOVLM_THROW(config_error, "bad_options", "build options must be a JSON object");
+    auto number = [&](const std::string& k) {
+        if (!j[k].is_number()) RSCOVLM_THROW(config_error, "bad_options", "build option '" + k + "' must be a number");
+        return j[k].get<double>();
+    };
+    auto probability = [&](const std::string& k) {
+        const double p = number(k);
+        if (!(p >= 0.0 && p <= 1.0))
+            RSCOVLM_THROW(config_error, "bad_options", "build option '" + k + "' must be in [0, 1]");
+        return p;
+    };
+    auto pixels = [&](const std::string& k) {
+        const double v = number(k);
+        if (!(v >= 1.0 && v <= 9.0e15) || v != std::floor(v))
+            RSCOVLM_THROW(config_error, "bad_options", "build option '" + k + "' must be a positive integer");
+        return static_cast<long long>(v);
+    };
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        const std::string& k = it.key();
+        if (k == "min_pixels") {
+            base.resize.min_pixels = pixels(k);
+        } else if (k == "max_pixels") {
+            base.resize.max_pixels = pixels(k);
+        } else if (k == "prob_random_resize") {
+            base.resize.prob_random_resize = probability(k);
+        } else if (k == "prob_plain_text_prompt") {
+            base.prob_plain_text_prompt = probability(k);
+        } else if (k == "prob_proxy_prompt") {
+            base.prob_proxy_prompt = probability(k);
+        } else if (k == "prob_open_end_prompts") {
+            base.prob_open_end_prompts = probability(k);
+        } else if (k == "disable_visual_cot") {
+            if (!it->is_boolean()) RSCOVLM_THROW(config_error, "bad_options", "'disable_visual_cot' must be a boolean");
+            base.disable_visual_cot = it->get<bool>();
+        } else if (k == "resolution") {
+            base.resolution = it->is_null() ? nullptr : make_resolution(*it);
+        } else if (k == "answer_codec") {
+            if (!it->is_string()) RSCOVLM_THROW(config_error, "bad_options", "'answer_codec' must be a codec key");
+            const std::string key = it->get<std::string>();
+            if (!key.empty() && !registry::contains<box_codec::builtin>(key)) {
+                const error_info e = registry::detail::unknown_key<box_codec::kind, box_codec::builtin>(key);
+                RSCOVLM_THROW(registry_error, "unknown_key", e.message);
+            }
+            base.answer_codec = key;
+        } else {
+            RSCOVLM_THROW(config_error, "bad_options",
+                          "unknown build option '" + k +
+                              "' (min_pixels, max_pixels, prob_random_resize, prob_plain_text_prompt, "
+                              "prob_proxy_prompt, prob_open_end_prompts, disable_visual_cot, resolution, "
+                              "answer_codec)");
+        }
+    }
+    if (base.resize.min_pixels > base.resize.max_pixels)
+        RSCOVLM_THROW(config_error, "bad_options", "build options: min_pixels is larger than max_pixels");
+    return base;
 }
 
 /// Name -> dataset configs (a name may stand for several files, like `refgeo_hbb`), in
@@ -14092,27 +14164,32 @@ template <class F> inline nlohmann::json text_pairs_acc(const nlohmann::json& in
 
 } // namespace detail
 
+/// Base of the two DOTA Task1 metrics: the options their parameters parse to (the CLI's `eval`
+/// commands build a metric from their flags through the registry and read these back).
+class dota_metric : public metric {
+public:
+    dota_eval_options options;
+    nlohmann::json evaluate(const nlohmann::json& input) const override { return detail::run_dota(input, options); }
+};
+
 /// DOTA_devkit Task1 evaluation (see dota_eval.hpp).
-class dota_devkit_metric : public metric {
+class dota_devkit_metric : public dota_metric {
 public:
     static constexpr std::string_view key = "metric.dota.devkit";
     static constexpr std::string_view summary = "DOTA Task1 mAP exactly as DOTA_devkit dota_evaluation_task1";
-    dota_eval_options options;
     static dota_devkit_metric from_params(registry::params& p) {
         dota_devkit_metric m;
         detail::read_common(p, m.options);
         m.options.protocol = dota_protocol::devkit;
         return m;
     }
-    nlohmann::json evaluate(const nlohmann::json& input) const override { return detail::run_dota(input, options); }
 };
 
 /// mmrotate 1.x eval_rbbox_map evaluation (see dota_eval.hpp).
-class dota_mmrotate_metric : public metric {
+class dota_mmrotate_metric : public dota_metric {
 public:
     static constexpr std::string_view key = "metric.dota.mmrotate";
     static constexpr std::string_view summary = "DOTA Task1 mAP exactly as mmrotate 1.x eval_rbbox_map (DOTAMetric)";
-    dota_eval_options options;
     static dota_mmrotate_metric from_params(registry::params& p) {
         dota_mmrotate_metric m;
         detail::read_common(p, m.options);
@@ -14123,7 +14200,6 @@ public:
         m.options.box = b == "qbox" ? mmrotate_box::qbox : mmrotate_box::rbox;
         return m;
     }
-    nlohmann::json evaluate(const nlohmann::json& input) const override { return detail::run_dota(input, options); }
 };
 
 /// Grounding accuracy at an IoU threshold (RSCoVLM geoground / refGeo).
@@ -22289,10 +22365,14 @@ struct controller_options {
     malformed_policy on_malformed = malformed_policy::show_full_image;
     multi_call_policy multi_call = multi_call_policy::first;
     box_policy boxes;
-    /// Resolution budget for the full view and every crop (smart_resize arguments).
+    /// Resolution budget for the full view and every crop (smart_resize arguments; the default is
+    /// the Hugging Face processor's, `resolution::budget_hf_default`).
     int factor = 28;
-    long min_pixels = 56L * 56L;
-    long max_pixels = 14L * 14L * 4L * 1280L;
+    long min_pixels = static_cast<long>(resolution::budget_hf_default.min_pixels);
+    long max_pixels = static_cast<long>(resolution::budget_hf_default.max_pixels);
+    /// A `resolution` strategy that sizes the full view and every crop instead of the budget fields
+    /// (e.g. made from a preset's `resolution` component); null uses the fields above.
+    std::shared_ptr<resolution::strategy> sizing;
     /// Resampling filter (qwen-vl-utils resizes with PIL's default, bicubic).
     image::filter filter = image::filter::bicubic;
     /// Use the tool system prompt and the zoom suffix; false asks the plain question once
@@ -22332,6 +22412,10 @@ inline long visual_tokens(int w, int h, int factor) {
     return factor > 0 ? static_cast<long>(h / factor) * static_cast<long>(w / factor) : 0;
 }
 inline resolution::size budget(int h, int w, const controller_options& o) {
+    if (o.sizing) {
+        const resolution::plan p = o.sizing->plan_size(h, w);
+        return resolution::size{p.resized_height, p.resized_width};
+    }
     return resolution::smart_resize(h, w, o.factor, o.min_pixels, o.max_pixels);
 }
 } // namespace detail

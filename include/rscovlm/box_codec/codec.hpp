@@ -41,8 +41,13 @@ public:
     virtual decode_result decode(std::string_view text, const decode_options& options) const = 0;
     /// The system prompt that goes with this format ("" when the format has none).
     virtual std::string system_prompt() const { return {}; }
-    /// The user prompt asking for `classes` (raw names) in this format.
-    virtual std::string user_prompt(const std::vector<std::string>& classes) const = 0;
+    /// The user prompt of this format as a template, `{categories}` standing for the class list
+    /// (Python `str.format(categories=...)`); "" when the format has no such template. Builders
+    /// that rewrite the template (RSCoVLM's open-ended prompts) read it here.
+    virtual std::string user_template() const { return {}; }
+    /// The user prompt asking for `classes` (raw names) in this format: by default the template
+    /// with `categories_string(classes)` in place of `{categories}`.
+    virtual std::string user_prompt(const std::vector<std::string>& classes) const;
 };
 
 namespace detail {
@@ -51,6 +56,13 @@ namespace detail {
 inline std::string format_categories(std::string_view tmpl, std::string_view cats) {
     return ::rscovlm::detail::py::replace(tmpl, "{categories}", cats);
 }
+} // namespace detail
+
+inline std::string codec::user_prompt(const std::vector<std::string>& classes) const {
+    return detail::format_categories(user_template(), categories_string(classes));
+}
+
+namespace detail {
 
 /// An annotation prepared the reference's way for encoding (resized frame, integers).
 struct prepared {

@@ -137,7 +137,7 @@ public:
         return r;
     }
 
-    std::string user_prompt(const std::vector<std::string>&) const override { return "<ROD>"; }
+    std::string user_template() const override { return "<ROD>"; }
 
 private:
     // Length of `<loc_\d+>`, `<sep>`, `<poly>` or `</poly>` at s[i] (0 when none).

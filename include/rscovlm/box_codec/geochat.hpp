@@ -104,10 +104,7 @@ public:
         return r;
     }
 
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories("[detection] Locate all the {categories} in the image.",
-                                         categories_string(classes));
-    }
+    std::string user_template() const override { return "[detection] Locate all the {categories} in the image."; }
 };
 
 } // namespace rscovlm::box_codec

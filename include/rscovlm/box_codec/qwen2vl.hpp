@@ -114,9 +114,8 @@ public:
         return r;
     }
 
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories("Detect all the {categories} in the image and output their bounding boxes.",
-                                         categories_string(classes));
+    std::string user_template() const override {
+        return "Detect all the {categories} in the image and output their bounding boxes.";
     }
 };
 

@@ -134,9 +134,8 @@ public:
     }
 
     std::string system_prompt() const override { return std::string(detail::rscovlm_traits<K>::plain_system); }
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories(m_eval_prompt ? prompts::plain_user_eval : prompts::plain_user,
-                                         categories_string(classes));
+    std::string user_template() const override {
+        return std::string(m_eval_prompt ? prompts::plain_user_eval : prompts::plain_user);
     }
 
 private:
@@ -230,9 +229,7 @@ public:
     }
 
     std::string system_prompt() const override { return std::string(detail::rscovlm_traits<K>::json_system); }
-    std::string user_prompt(const std::vector<std::string>& classes) const override {
-        return detail::format_categories(detail::rscovlm_traits<K>::json_user, categories_string(classes));
-    }
+    std::string user_template() const override { return std::string(detail::rscovlm_traits<K>::json_user); }
 };
 
 } // namespace rscovlm::box_codec

@@ -9,6 +9,7 @@
 /// The sampler reproduces PyTorch's DistributedSampler (shuffle by `randperm` of a generator
 /// seeded with seed + epoch, padding by wrap-around, rank striding) with resumable state.
 
+#include <rscovlm/box_codec/builtin.hpp>
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/detail/pyformat.hpp>
 #include <rscovlm/data/detail/pyrandom.hpp>
@@ -59,6 +60,71 @@ inline std::shared_ptr<resolution::strategy> make_resolution(const nlohmann::jso
     const nlohmann::json params = spec.contains("params") ? spec["params"] : nlohmann::json::object();
     return std::shared_ptr<resolution::strategy>(
         registry::make<resolution::kind>(spec["key"].get<std::string>(), params));
+}
+
+/// The builders' options from JSON: the one parser behind a recipe file's `"options"` object and
+/// the `data build` flags (which the CLI writes as the same JSON). Fields, all optional, with the
+/// reference's DataArguments names: `min_pixels`, `max_pixels`, `prob_random_resize`,
+/// `prob_plain_text_prompt`, `prob_proxy_prompt`, `prob_open_end_prompts`, `disable_visual_cot`,
+/// `resolution` (as `make_resolution`), `answer_codec` (a `box_codec` registry key). Unknown
+/// fields, wrong types, probabilities outside [0, 1] and unknown codec keys are typed errors.
+inline build_options build_options_from_json(const nlohmann::json& j, build_options base = {}) {
+    if (j.is_null()) return base;
+    if (!j.is_object()) RSCOVLM_THROW(config_error, "bad_options", "build options must be a JSON object");
+    auto number = [&](const std::string& k) {
+        if (!j[k].is_number()) RSCOVLM_THROW(config_error, "bad_options", "build option '" + k + "' must be a number");
+        return j[k].get<double>();
+    };
+    auto probability = [&](const std::string& k) {
+        const double p = number(k);
+        if (!(p >= 0.0 && p <= 1.0))
+            RSCOVLM_THROW(config_error, "bad_options", "build option '" + k + "' must be in [0, 1]");
+        return p;
+    };
+    auto pixels = [&](const std::string& k) {
+        const double v = number(k);
+        if (!(v >= 1.0 && v <= 9.0e15) || v != std::floor(v))
+            RSCOVLM_THROW(config_error, "bad_options", "build option '" + k + "' must be a positive integer");
+        return static_cast<long long>(v);
+    };
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        const std::string& k = it.key();
+        if (k == "min_pixels") {
+            base.resize.min_pixels = pixels(k);
+        } else if (k == "max_pixels") {
+            base.resize.max_pixels = pixels(k);
+        } else if (k == "prob_random_resize") {
+            base.resize.prob_random_resize = probability(k);
+        } else if (k == "prob_plain_text_prompt") {
+            base.prob_plain_text_prompt = probability(k);
+        } else if (k == "prob_proxy_prompt") {
+            base.prob_proxy_prompt = probability(k);
+        } else if (k == "prob_open_end_prompts") {
+            base.prob_open_end_prompts = probability(k);
+        } else if (k == "disable_visual_cot") {
+            if (!it->is_boolean()) RSCOVLM_THROW(config_error, "bad_options", "'disable_visual_cot' must be a boolean");
+            base.disable_visual_cot = it->get<bool>();
+        } else if (k == "resolution") {
+            base.resolution = it->is_null() ? nullptr : make_resolution(*it);
+        } else if (k == "answer_codec") {
+            if (!it->is_string()) RSCOVLM_THROW(config_error, "bad_options", "'answer_codec' must be a codec key");
+            const std::string key = it->get<std::string>();
+            if (!key.empty() && !registry::contains<box_codec::builtin>(key)) {
+                const error_info e = registry::detail::unknown_key<box_codec::kind, box_codec::builtin>(key);
+                RSCOVLM_THROW(registry_error, "unknown_key", e.message);
+            }
+            base.answer_codec = key;
+        } else {
+            RSCOVLM_THROW(config_error, "bad_options",
+                          "unknown build option '" + k +
+                              "' (min_pixels, max_pixels, prob_random_resize, prob_plain_text_prompt, "
+                              "prob_proxy_prompt, prob_open_end_prompts, disable_visual_cot, resolution, "
+                              "answer_codec)");
+        }
+    }
+    if (base.resize.min_pixels > base.resize.max_pixels)
+        RSCOVLM_THROW(config_error, "bad_options", "build options: min_pixels is larger than max_pixels");
+    return base;
 }
 
 /// Name -> dataset configs (a name may stand for several files, like `refgeo_hbb`), in

@@ -124,27 +124,32 @@ template <class F> inline nlohmann::json text_pairs_acc(const nlohmann::json& in
 
 } // namespace detail
 
+/// Base of the two DOTA Task1 metrics: the options their parameters parse to (the CLI's `eval`
+/// commands build a metric from their flags through the registry and read these back).
+class dota_metric : public metric {
+public:
+    dota_eval_options options;
+    nlohmann::json evaluate(const nlohmann::json& input) const override { return detail::run_dota(input, options); }
+};
+
 /// DOTA_devkit Task1 evaluation (see dota_eval.hpp).
-class dota_devkit_metric : public metric {
+class dota_devkit_metric : public dota_metric {
 public:
     static constexpr std::string_view key = "metric.dota.devkit";
     static constexpr std::string_view summary = "DOTA Task1 mAP exactly as DOTA_devkit dota_evaluation_task1";
-    dota_eval_options options;
     static dota_devkit_metric from_params(registry::params& p) {
         dota_devkit_metric m;
         detail::read_common(p, m.options);
         m.options.protocol = dota_protocol::devkit;
         return m;
     }
-    nlohmann::json evaluate(const nlohmann::json& input) const override { return detail::run_dota(input, options); }
 };
 
 /// mmrotate 1.x eval_rbbox_map evaluation (see dota_eval.hpp).
-class dota_mmrotate_metric : public metric {
+class dota_mmrotate_metric : public dota_metric {
 public:
     static constexpr std::string_view key = "metric.dota.mmrotate";
     static constexpr std::string_view summary = "DOTA Task1 mAP exactly as mmrotate 1.x eval_rbbox_map (DOTAMetric)";
-    dota_eval_options options;
     static dota_mmrotate_metric from_params(registry::params& p) {
         dota_mmrotate_metric m;
         detail::read_common(p, m.options);
@@ -155,7 +160,6 @@ public:
         m.options.box = b == "qbox" ? mmrotate_box::qbox : mmrotate_box::rbox;
         return m;
     }
-    nlohmann::json evaluate(const nlohmann::json& input) const override { return detail::run_dota(input, options); }
 };
 
 /// Grounding accuracy at an IoU threshold (RSCoVLM geoground / refGeo).

@@ -32,6 +32,7 @@
 #include <rscovlm/geometry/types.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
+#include <rscovlm/resolution/strategy.hpp>
 #include <rscovlm/zoom/backend.hpp>
 #include <rscovlm/zoom/protocol.hpp>
 #include <rscovlm/zoom/region.hpp>
@@ -68,10 +69,14 @@ struct controller_options {
     malformed_policy on_malformed = malformed_policy::show_full_image;
     multi_call_policy multi_call = multi_call_policy::first;
     box_policy boxes;
-    /// Resolution budget for the full view and every crop (smart_resize arguments).
+    /// Resolution budget for the full view and every crop (smart_resize arguments; the default is
+    /// the Hugging Face processor's, `resolution::budget_hf_default`).
     int factor = 28;
-    long min_pixels = 56L * 56L;
-    long max_pixels = 14L * 14L * 4L * 1280L;
+    long min_pixels = static_cast<long>(resolution::budget_hf_default.min_pixels);
+    long max_pixels = static_cast<long>(resolution::budget_hf_default.max_pixels);
+    /// A `resolution` strategy that sizes the full view and every crop instead of the budget fields
+    /// (e.g. made from a preset's `resolution` component); null uses the fields above.
+    std::shared_ptr<resolution::strategy> sizing;
     /// Resampling filter (qwen-vl-utils resizes with PIL's default, bicubic).
     image::filter filter = image::filter::bicubic;
     /// Use the tool system prompt and the zoom suffix; false asks the plain question once
@@ -111,6 +116,10 @@ inline long visual_tokens(int w, int h, int factor) {
     return factor > 0 ? static_cast<long>(h / factor) * static_cast<long>(w / factor) : 0;
 }
 inline resolution::size budget(int h, int w, const controller_options& o) {
+    if (o.sizing) {
+        const resolution::plan p = o.sizing->plan_size(h, w);
+        return resolution::size{p.resized_height, p.resized_width};
+    }
     return resolution::smart_resize(h, w, o.factor, o.min_pixels, o.max_pixels);
 }
 } // namespace detail

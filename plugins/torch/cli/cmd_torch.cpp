@@ -2,6 +2,7 @@
 // on the command line, plus the `torch` backend of `rscovlm zoom`, the plugin's components and its demo
 // step. Part of the `rscovlm-torch` executable, which the core `rscovlm` runs for these commands.
 #include <rscovlm/torch/builtin.hpp>
+#include <rscovlm/torch/detect.hpp>
 #include <rscovlm/torch/tiny.hpp>
 #include <rscovlm/torch/vlm.hpp>
 
@@ -97,48 +98,30 @@ rt::sampling_options sampling(const rt::vlm& v, const model_args& a) {
     return s;
 }
 
-/// resolution -> chat template -> model -> box codec -> boxes in the original frame. Returns the JSON
-/// report; writes the annotated PNG when `png` is not empty.
+/// `rt::detect` (resolution -> codec prompts -> model -> codec decode, boxes in the original frame) as
+/// the command's JSON report; writes the annotated PNG when `png` is not empty.
 nlohmann::json run_detect(const rt::vlm& v, const model_args& a, const image& original, const std::string& image_name,
                           const std::vector<std::string>& classes, const std::string& codec_key,
                           const std::string& png) {
     auto codec = registry::make<box_codec::kind>(codec_key, nlohmann::json::object());
-    nlohmann::json messages = nlohmann::json::array();
-    const std::string sys = codec->system_prompt();
-    if (!sys.empty()) messages.push_back({{"role", "system"}, {"content", sys}});
-    messages.push_back(
-        {{"role", "user"},
-         {"content",
-          nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", codec->user_prompt(classes)}}})}});
-    rt::prepared_prompt prompt = v.prepare(messages, {original}, false);
-    const auto& pre = prompt.images.at(0);
-    rt::vlm_output out = v.generate(prompt.input, sampling(v, a));
-    box_codec::decode_options d;
-    d.classes = classes;
-    d.frame = geometry::frame{original.width, original.height, pre.resized_width, pre.resized_height};
-    box_codec::decode_result r = codec->decode(out.text, d);
-    nlohmann::json objects = nlohmann::json::array();
-    for (const auto& o : r.objects)
-        objects.push_back({{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}});
-    nlohmann::json dropped = nlohmann::json::object();
-    for (const auto& kv : r.dropped.counts)
-        dropped[kv.first] = kv.second;
+    const rt::detection d = rt::detect(v, original, *codec, classes, sampling(v, a));
+    const auto& plan = d.result.plan;
     nlohmann::json j = {{"image", image_name},
                         {"codec", codec_key},
                         {"classes", classes},
                         {"original_size", {{"width", original.width}, {"height", original.height}}},
-                        {"resized_size", {{"width", pre.resized_width}, {"height", pre.resized_height}}},
-                        {"grid_thw", pre.grid_thw},
-                        {"prompt_tokens", out.prompt_tokens},
-                        {"generated_tokens", out.tokens.size()},
-                        {"finish_reason", out.finish_reason},
-                        {"text", out.text},
-                        {"objects", objects},
-                        {"dropped", dropped},
-                        {"timing", {{"prefill_s", out.prefill_seconds}, {"decode_s", out.decode_seconds}}}};
+                        {"resized_size", {{"width", plan.resized_width}, {"height", plan.resized_height}}},
+                        {"grid_thw", plan.grid_thw},
+                        {"prompt_tokens", d.output.prompt_tokens},
+                        {"generated_tokens", d.output.tokens.size()},
+                        {"finish_reason", d.output.finish_reason},
+                        {"text", d.result.text},
+                        {"objects", nlohmann::json(d.result.decoded)["objects"]},
+                        {"dropped", d.result.decoded.dropped},
+                        {"timing", {{"prefill_s", d.output.prefill_seconds}, {"decode_s", d.output.decode_seconds}}}};
     if (!png.empty()) {
         image canvas = original;
-        pipeline::draw_objects(canvas, r.objects, codec->kind());
+        pipeline::draw_objects(canvas, d.result.decoded.objects, codec->kind());
         io::save_png(png, canvas);
         j["png"] = png;
     }

@@ -1,6 +1,7 @@
 // Unit tests: CPython-compatible random functions and the RSCoVLM conversation builders.
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/data/detail/pyjson.hpp>
+#include <rscovlm/data/recipe.hpp>
 
 #include <doctest/doctest.h>
 
@@ -90,6 +91,64 @@ TEST_CASE("data: dense detection builder, JSON target and empty image") {
     const auto e = data::build_detection(empty, data::region_type::polygon, o, rng);
     CHECK(e.messages.back()["content"] == "There are none.");
     CHECK(e.messages[0]["content"] == std::string(box_codec::prompts::quad_json_system));
+}
+
+TEST_CASE("data: dense detection answers in a codec named by key, with that codec's prompts") {
+    data::build_options o;
+    o.answer_codec = "codec.hbb.qwen2vl";
+    python_random rng(0);
+    const auto c = data::build_detection(det_record(), data::region_type::hbb, o, rng);
+    const box_codec::qwen2vl_codec q;
+    REQUIRE(c.messages.size() == 2); // the Qwen2-VL format has no system prompt
+    CHECK(text_of(c.messages[0]) == q.user_prompt({"harbor", "plane", "small-vehicle"}));
+    CHECK(text_of(c.messages[0]) ==
+          "Detect all the harbor, plane, small vehicle in the image and output their bounding boxes.");
+    box_codec::encode_options eo;
+    eo.classes = {"harbor", "plane", "small-vehicle"};
+    eo.frame = geometry::frame{det_record().width, det_record().height, c.images.at(0).resized_width,
+                               c.images.at(0).resized_height};
+    std::vector<box_codec::annotation> anns;
+    for (const auto& obj : det_record().objects) {
+        box_codec::annotation a;
+        a.bbox = obj.bbox;
+        a.polygon = obj.polygon;
+        a.label = obj.label;
+        anns.push_back(a);
+    }
+    CHECK(c.messages[1]["content"] == q.encode(anns, eo));
+    // the codec's geometry must be the sample's
+    CHECK_THROWS_WITH_AS(data::build_detection(det_record(), data::region_type::obb, o, rng),
+                         doctest::Contains("codec_kind_mismatch"), data_error);
+    // the reference's draw names RSCoVLM's codecs by key: the same answers as the codec objects
+    data::build_options plain;
+    plain.prob_plain_text_prompt = 1.0;
+    python_random r1(3), r2(3);
+    const auto by_draw = data::build_detection(det_record(), data::region_type::obb, plain, r1);
+    plain.answer_codec = "codec.obb.plain";
+    const auto by_key = data::build_detection(det_record(), data::region_type::obb, plain, r2);
+    CHECK(by_draw.messages.dump() == by_key.messages.dump());
+}
+
+TEST_CASE("data: build options from JSON, the parser behind recipe files and data build flags") {
+    const auto o = data::build_options_from_json(nlohmann::json::parse(
+        R"({"min_pixels": 3136, "max_pixels": 1003520, "prob_plain_text_prompt": 0.25, "answer_codec": "codec.obb.json",
+            "resolution": "resize.smart", "disable_visual_cot": true})"));
+    CHECK(o.resize.min_pixels == 3136);
+    CHECK(o.resize.max_pixels == 1003520);
+    CHECK(o.prob_plain_text_prompt == 0.25);
+    CHECK(o.prob_proxy_prompt == 0.5);
+    CHECK(o.answer_codec == "codec.obb.json");
+    CHECK(o.disable_visual_cot);
+    CHECK(o.resolution != nullptr);
+    CHECK_THROWS_WITH_AS(data::build_options_from_json(nlohmann::json::parse(R"({"prob_proxy": 0.5})")),
+                         doctest::Contains("unknown build option 'prob_proxy'"), config_error);
+    CHECK_THROWS_WITH_AS(data::build_options_from_json(nlohmann::json::parse(R"({"prob_proxy_prompt": 1.5})")),
+                         doctest::Contains("[0, 1]"), config_error);
+    CHECK_THROWS_WITH_AS(data::build_options_from_json(nlohmann::json::parse(R"({"answer_codec": "codec.nope"})")),
+                         doctest::Contains("codec.nope"), registry_error);
+    CHECK_THROWS_AS(data::build_options_from_json(nlohmann::json::parse(R"({"min_pixels": 10, "max_pixels": 5})")),
+                    config_error);
+    CHECK_THROWS_AS(data::build_options_from_json(nlohmann::json::parse(R"({"max_pixels": "many"})")), config_error);
 }
 
 TEST_CASE("data: grounding builder, counter-clockwise polygon and seeded JSON template") {

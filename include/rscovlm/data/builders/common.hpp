@@ -45,6 +45,10 @@ struct build_options {
     std::shared_ptr<resolution::strategy> resolution;
     double prob_proxy_prompt = 0.5;
     double prob_plain_text_prompt = 0.5;
+    /// Dense detection: the box codec (registry key, e.g. "codec.hbb.qwen2vl") that writes every
+    /// answer, with its own system and user prompts. Empty (default) is the reference's draw between
+    /// RSCoVLM's plain-text and JSON codecs of the region type (`prob_plain_text_prompt`).
+    std::string answer_codec;
     /// DataArguments.prob_open_end_prompts: share of dense-detection records given open-ended
     /// prompts with synonyms (decided per record when a mixture is loaded; see `load_mixture`).
     double prob_open_end_prompts = 0.0;

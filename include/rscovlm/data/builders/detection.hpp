@@ -3,6 +3,7 @@
 /// Dense detection conversations (rscovlm/training/data/dense_det_dataset.py `get_messages`,
 /// `get_hbb_messages`, `get_obb_messages`, `get_polygon_messages`, `random_resize`).
 
+#include <rscovlm/box_codec/builtin.hpp>
 #include <rscovlm/box_codec/labels.hpp>
 #include <rscovlm/box_codec/prompts.hpp>
 #include <rscovlm/box_codec/rscovlm.hpp>
@@ -12,6 +13,7 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +22,8 @@ namespace rscovlm::data {
 namespace detail {
 
 /// `select_{hbb,obb}_json_prompt_template` of dense_det_dataset.py (`<=` comparisons).
-inline std::string det_json_template(region_type r, double prob_proxy, python_random& rng) {
+/// `main` is the codec's own template (`MAIN_HBB_TEMPLATE` / `MAIN_OBB_TEMPLATE`).
+inline std::string det_json_template(region_type r, const std::string& main, double prob_proxy, python_random& rng) {
     namespace bp = box_codec::prompts;
     std::string t;
     if (rng.random() <= prob_proxy) {
@@ -29,12 +32,24 @@ inline std::string det_json_template(region_type r, double prob_proxy, python_ra
         else
             t = std::string(bp::obb_json_proxy[choice_index(rng, bp::obb_json_proxy.size())]);
     } else {
-        t = std::string(r == region_type::hbb ? bp::hbb_json_user : bp::obb_json_user);
+        t = main;
     }
     if (rng.random() <= prob_proxy) t = ::rscovlm::detail::py::replace(t, "bbox", "bounding box");
     if (r != region_type::hbb && rng.random() <= prob_proxy)
         t = ::rscovlm::detail::py::replace(t, "oriented", "rotated");
     return t;
+}
+
+/// The geometry of a detection region type (`polygon` answers are quadrilaterals).
+inline box_codec::box_kind region_box_kind(region_type r) {
+    return r == region_type::hbb   ? box_codec::box_kind::hbb
+           : r == region_type::obb ? box_codec::box_kind::obb
+                                   : box_codec::box_kind::quad;
+}
+
+/// Registry key of RSCoVLM's plain-text or JSON codec of `kind` ("codec.obb.json", ...).
+inline std::string rscovlm_codec_key(box_codec::box_kind kind, bool json) {
+    return "codec." + std::string(box_codec::to_string(kind)) + (json ? ".json" : ".plain");
 }
 
 /// dense_det_dataset.py `set_open_end_prompt_settings`, template part: `re.sub(r'(the )?{categories}',
@@ -117,44 +132,28 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     conversation c;
     c.task = "det." + std::string(to_string(region));
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
-    std::string system, user, response;
-    if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)),
-                                                    categories);
-        switch (region) {
-        case region_type::hbb:
-            response = rscovlm_json<box_kind::hbb>().encode(anns, eo);
-            break;
-        case region_type::obb:
-            response = rscovlm_json<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_json_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_json<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_json_system);
-            break;
-        case region_type::seg:
-            break;
-        }
-    } else {
-        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
-        switch (region) {
-        case region_type::hbb:
-            response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::hbb_plain_system);
-            break;
-        case region_type::obb:
-            response = rscovlm_plain<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_plain_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_plain_system);
-            break;
-        case region_type::seg:
-            break;
-        }
+    // The answer format is a box codec found by key: the reference draws plain text or JSON
+    // (`random() >= prob_plain_text_prompt` gives JSON); `opt.answer_codec` names one instead.
+    const box_kind kind = detail::region_box_kind(region);
+    bool json_format = false;
+    std::string key = opt.answer_codec;
+    if (key.empty()) {
+        json_format = rng.random() >= opt.prob_plain_text_prompt;
+        key = detail::rscovlm_codec_key(kind, json_format);
     }
+    const std::unique_ptr<codec> fmt = registry::make<box_codec::kind>(key);
+    if (fmt->kind() != kind)
+        RSCOVLM_THROW(data_error, "codec_kind_mismatch",
+                      "answer codec '" + key + "' writes " + std::string(box_codec::to_string(fmt->kind())) +
+                          " boxes, the sample asks for " + std::string(to_string(region)));
+    const std::string system = fmt->system_prompt();
+    std::string user_template = fmt->user_template();
+    // JSON answers draw their prompt among the reference's main and proxy templates.
+    if (json_format) user_template = detail::det_json_template(region, user_template, opt.prob_proxy_prompt, rng);
+    const std::string user = user_template.empty()
+                                 ? fmt->user_prompt(eo.classes)
+                                 : box_codec::detail::format_categories(tmpl(user_template), categories);
+    const std::string response = fmt->encode(anns, eo);
     if (!system.empty()) c.messages.push_back(detail::message("system", system));
     nlohmann::ordered_json content = nlohmann::ordered_json::array();
     content.push_back(detail::image_item(rec.image, rs));

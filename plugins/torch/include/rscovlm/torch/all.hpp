@@ -4,6 +4,7 @@
 
 #include <rscovlm/torch/builtin.hpp>
 #include <rscovlm/torch/config.hpp>
+#include <rscovlm/torch/detect.hpp>
 #include <rscovlm/torch/generate.hpp>
 #include <rscovlm/torch/model.hpp>
 #include <rscovlm/torch/ops.hpp>
