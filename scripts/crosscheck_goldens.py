@@ -624,14 +624,75 @@ def check_video(ref, report):
     report.add("video/cases_%s.jsonl" % tag, "qwen-vl-utils fetch_video (+ restated processor)", n, bad)
 
 
+# ------------------------------------------------------------------------------------------------
+# New golden (--write-new): builders/chat_random_resize/, what the reference's
+# sft_dataset.random_resize_images_in_messages puts into the messages.
+def write_chat_random_resize(ref):
+    import numpy as np
+    from PIL import Image
+    sft = ref.sft_dataset
+    out = os.path.join(DATA, "builders", "chat_random_resize")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(14)
+    y, x = np.mgrid[0:140, 0:1000]
+    base = np.stack([(x * 5) % 256, (y * 7) % 256, ((x + y) * 3) % 256], axis=2) + rng.integers(-20, 21, (140, 1000, 3))
+    base = np.clip(base, 0, 255).astype(np.uint8)
+    inputs = {
+        "rgb_45x30.png": Image.fromarray(base[:30, :45]),                       # grows to the minimum budget
+        "rgba_130x61.png": Image.fromarray(np.concatenate(                      # to_rgb composites on white
+            [base[:61, :130], rng.integers(0, 256, (61, 130, 1)).astype(np.uint8)], axis=2), "RGBA"),
+        "grey_1000x30.png": Image.fromarray(base[:30, :1000, 1]),               # sides snapped to 28
+        "rgb_84x56.png": Image.fromarray(base[:56, :84]),                       # already a multiple of 28
+    }
+    for name, im in inputs.items():
+        im.save(os.path.join(out, name))
+    images = []
+    for name in inputs:
+        messages = [{"role": "user", "content": [{"type": "image", "image": "file://" + os.path.join(out, name)}]}]
+        random.seed(0)
+        sft.random_resize_images_in_messages(messages, MIN_PIXELS, MAX_PIXELS, 28)
+        fetched = messages[0]["content"][0]["image"]
+        fname = "fetched_" + name
+        fetched.save(os.path.join(out, fname))
+        images.append({"input": name, "input_size": list(inputs[name].size), "fetched": fname,
+                       "fetched_size": list(fetched.size)})
+    # Which items of a LLaVA-style conversation are fetched: the user turns' images only.
+    meta = {"id": "c", "data_path": out, "image": ["rgb_45x30.png", "rgb_84x56.png", "grey_1000x30.png"],
+            "conversations": [{"from": "human", "value": "<image>\n<image>\nCompare."},
+                              {"from": "gpt", "value": "Like this <image>"}]}
+    messages = sft.get_messages_from_llava_style_conversations(meta)
+    seed = 5
+    random.seed(seed)
+    if random.random() <= 1.0:
+        sft.random_resize_images_in_messages(messages, MIN_PIXELS, MAX_PIXELS, 28)
+    next_random = random.random()
+    items = [not isinstance(c["image"], str) for m in messages for c in m["content"] if c.get("type") == "image"]
+    golden = {
+        "source": "RSCoVLM c507282 sft_dataset.random_resize_images_in_messages with qwen-vl-utils 0.0.11 "
+                  "fetch_image (scripts/crosscheck_goldens.py --write-new)",
+        "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS, "images": images,
+        "conversation": {"record": meta, "prob_random_resize": 1.0, "seed": seed, "fetched": items,
+                         "next_random": next_random},
+    }
+    golden["conversation"]["record"] = dict(meta, data_path="")
+    with open(os.path.join(out, "golden.json"), "w") as f:
+        json.dump(golden, f, indent=1)
+        f.write("\n")
+    print("wrote %s (%d images)" % (out, len(images)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rscovlm-dir", required=True, help="RSCoVLM checkout (commit c507282)")
     ap.add_argument("--binpacking-dir", required=True, help="binpacking checkout (tag v1.5.2)")
     ap.add_argument("--qwen-vl-utils-dir", required=True, help="qwen-vl-utils 0.0.11 src folder (holds qwen_vl_utils/)")
     ap.add_argument("--only", nargs="*", help="box_codec dense_open_end refgeo lrsvqa_zoom llava packing video")
+    ap.add_argument("--write-new", action="store_true",
+                    help="also write the goldens only the reference's run makes (builders/chat_random_resize/)")
     args = ap.parse_args()
     ref = setup(args)
+    if args.write_new:
+        write_chat_random_resize(ref)
     report = Report()
     checks = [("box_codec", check_box_codec), ("dense_open_end", check_dense_open_end), ("refgeo", check_refgeo),
               ("lrsvqa_zoom", check_lrsvqa_zoom), ("llava", check_llava), ("packing", check_packing), ("video", check_video)]

@@ -324,3 +324,47 @@ TEST_CASE("data: dense detection open-ended prompts with synonyms equal the refe
         data::dataset_catalog::from_json(nlohmann::json{{"x", {{"annotation_path", "a.json"}, {"synonyms_dict", 3}}}}),
         doctest::Contains("synonyms_dict"), data_error);
 }
+
+TEST_CASE("data: chat random resize puts the reference's fetched image in the conversation (golden)") {
+    // tests/data/builders/chat_random_resize/ comes from RSCoVLM's own random_resize_images_in_messages
+    // (qwen-vl-utils 0.0.11 fetch_image at its default budget; scripts/crosscheck_goldens.py --write-new).
+    const nlohmann::json g = gold_doc("chat_random_resize/golden.json");
+    for (const auto& im : g["images"]) {
+        INFO(im["input"].get<std::string>());
+        data::image_ref ref;
+        ref.path = gold_path("chat_random_resize/" + im["input"].get<std::string>());
+        const rscovlm::image plain = engine::load_image_ref(ref);
+        CHECK(plain.width == im["input_size"][0].get<int>());
+        CHECK(plain.height == im["input_size"][1].get<int>());
+        ref.prefetched = true;
+        const rscovlm::image got = engine::load_image_ref(ref);
+        const rscovlm::image want = io::load_image(gold_path("chat_random_resize/" + im["fetched"].get<std::string>()));
+        REQUIRE(want.channels == 3);
+        CHECK(got.width == im["fetched_size"][0].get<int>());
+        CHECK(got.height == im["fetched_size"][1].get<int>());
+        CHECK(got.channels == 3);
+        CHECK(got.data == want.data);
+    }
+    // Only the images of user turns are fetched; one uniform() draw each.
+    const nlohmann::json& cv = g["conversation"];
+    data::chat_record rec;
+    rec.id = cv["record"]["id"].get<std::string>();
+    for (const auto& p : cv["record"]["image"])
+        rec.images.push_back(gold_path("chat_random_resize/" + p.get<std::string>()));
+    rec.conversations = cv["record"]["conversations"];
+    data::build_options bo;
+    bo.resize.prob_random_resize = cv["prob_random_resize"].get<double>();
+    data::python_random rng(cv["seed"].get<std::uint64_t>());
+    const data::conversation c = data::build_chat(rec, bo, rng);
+    REQUIRE(c.images.size() == cv["fetched"].size());
+    for (std::size_t i = 0; i < c.images.size(); ++i) {
+        INFO("image " << i);
+        CHECK(c.images[i].prefetched == cv["fetched"][i].get<bool>());
+    }
+    CHECK(rng.random() == cv["next_random"].get<double>());
+    // Without the random resize nothing is fetched.
+    bo.resize.prob_random_resize = 0.0;
+    data::python_random rng0(cv["seed"].get<std::uint64_t>());
+    for (const auto& ref : data::build_chat(rec, bo, rng0).images)
+        CHECK_FALSE(ref.prefetched);
+}

@@ -116,7 +116,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
     conversation c;
     c.task = "det." + std::string(to_string(region));
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt, false});
     std::string system, user, response;
     if (rng.random() >= opt.prob_plain_text_prompt) {
         user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)),
