@@ -688,11 +688,15 @@ def main():
     ap.add_argument("--qwen-vl-utils-dir", required=True, help="qwen-vl-utils 0.0.11 src folder (holds qwen_vl_utils/)")
     ap.add_argument("--only", nargs="*", help="box_codec dense_open_end refgeo lrsvqa_zoom llava packing video")
     ap.add_argument("--write-new", action="store_true",
-                    help="also write the goldens only the reference's run makes (builders/chat_random_resize/)")
+                    help="also write the goldens only the reference's run makes (builders/chat_random_resize/, "
+                         "builders/zoom_system_prompt.txt)")
     args = ap.parse_args()
     ref = setup(args)
     if args.write_new:
         write_chat_random_resize(ref)
+        # The Zoom-in tool system prompt the lrsvqa_zoom golden names "<SYSTEM_PROMPT>", verbatim.
+        with open(os.path.join(DATA, "builders", "zoom_system_prompt.txt"), "w", encoding="utf-8") as f:
+            f.write(ref.visual_cot_dataset.SYSTEM_PROMPT)
     report = Report()
     checks = [("box_codec", check_box_codec), ("dense_open_end", check_dense_open_end), ("refgeo", check_refgeo),
               ("lrsvqa_zoom", check_lrsvqa_zoom), ("llava", check_llava), ("packing", check_packing), ("video", check_video)]

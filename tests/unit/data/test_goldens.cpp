@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,11 @@ data::vqa_record gold_vqa(const nlohmann::json& r) {
 } // namespace
 
 TEST_CASE("data: LRS-VQA-Zoom builder equals the reference's visual_cot get_messages (golden)") {
+    // zoom_system_prompt.txt is visual_cot_dataset.SYSTEM_PROMPT as the reference's module holds it.
+    std::ifstream sp(gold_path("zoom_system_prompt.txt"), std::ios::binary);
+    REQUIRE(sp.good());
+    const std::string reference_prompt((std::istreambuf_iterator<char>(sp)), std::istreambuf_iterator<char>());
+    CHECK(std::string(tokenizer::zoom_tool_system_prompt()) == reference_prompt);
     const auto rows = gold_lines("lrsvqa_zoom.jsonl");
     REQUIRE(rows.size() == 16);
     std::size_t zooms = 0;
