@@ -689,11 +689,20 @@ def main():
     ap.add_argument("--only", nargs="*", help="box_codec dense_open_end refgeo lrsvqa_zoom llava packing video")
     ap.add_argument("--write-new", action="store_true",
                     help="also write the goldens only the reference's run makes (builders/chat_random_resize/, "
-                         "builders/zoom_system_prompt.txt)")
+                         "builders/zoom_system_prompt.txt, builders/random_sample.json)")
     args = ap.parse_args()
     ref = setup(args)
     if args.write_new:
         write_chat_random_resize(ref)
+        # rscovlm.utils.random_sample (dense_det / refgeo / visual_cot / supervised datasets) with a seed.
+        cases = []
+        for total, rate in [(10, 0.5), (8, 0.01), (1000, 0.3), (3, 0.999), (7, 3.0), (5, 1.0), (0, 0.5)]:
+            got = sys.modules["rscovlm.utils"].random_sample({"sampling_rate": rate}, list(range(total)), seed=0)
+            cases.append({"total": total, "rate": rate, "indices": got})
+        with open(os.path.join(DATA, "builders", "random_sample.json"), "w") as f:
+            json.dump({"source": "RSCoVLM c507282 rscovlm/utils/data.py random_sample(data, list(range(total)), seed=0)",
+                       "cases": cases}, f)
+            f.write("\n")
         # The Zoom-in tool system prompt the lrsvqa_zoom golden names "<SYSTEM_PROMPT>", verbatim.
         with open(os.path.join(DATA, "builders", "zoom_system_prompt.txt"), "w", encoding="utf-8") as f:
             f.write(ref.visual_cot_dataset.SYSTEM_PROMPT)

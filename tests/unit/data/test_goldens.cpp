@@ -200,6 +200,19 @@ TEST_CASE("data: llava_onevision sampling, <image> tag and skip-to-next equal th
     CHECK_THROWS_WITH_AS(data::build_llava_onevision(none, {}, rng), doctest::Contains("skip_record"), data_error);
 }
 
+TEST_CASE("data: random_sample equals rscovlm.utils.random_sample run with a seed (golden)") {
+    // random_sample.json comes from the reference's own function (scripts/crosscheck_goldens.py --write-new).
+    const nlohmann::json g = gold_doc("random_sample.json");
+    REQUIRE(g["cases"].size() == 7);
+    for (const auto& s : g["cases"]) {
+        INFO("total " << s["total"] << " rate " << s["rate"]);
+        std::vector<std::size_t> pop(s["total"].get<std::size_t>());
+        for (std::size_t i = 0; i < pop.size(); ++i)
+            pop[i] = i;
+        CHECK(data::random_sample(pop, s["rate"].get<double>()) == s["indices"].get<std::vector<std::size_t>>());
+    }
+}
+
 TEST_CASE("data: balanced concat equals LMMRotate deal_with_multidataset_mode (golden)") {
     const nlohmann::json g = gold_doc("balanced_concat.json");
     for (const auto& cs : g) {
