@@ -25,10 +25,12 @@ python3-torch, python3-torchvision, python3-requests, python3-packaging):
     /usr/bin/python3 scripts/crosscheck_goldens.py --rscovlm-dir RSCoVLM --binpacking-dir binpacking \
         --qwen-vl-utils-dir Qwen3-VL/qwen-vl-utils/src
 
-Modules the checked functions import but never call (transformers, the model-side message
-processing, DeepSpeed-free parts of torch aside) are replaced by empty stand-ins in sys.modules;
-nothing of them is needed by the functions compared here. The exit status is 1 when any golden
-value differs from the reference's output, and every difference is printed.
+transformers, datasets, python-magic and RSCoVLM's processing_message module (it needs a model
+processor) are replaced by empty stand-ins in sys.modules: the functions compared never call them.
+torch, torchvision, OpenCV, Pillow, numpy and scikit-image are the real Debian packages. The exit
+status is 1 when any golden value differs from the reference's output; every difference is printed.
+With --write-new it also writes the goldens that only the reference's run makes (see
+tests/data/builders/README.md).
 """
 import argparse
 import copy
@@ -343,30 +345,24 @@ def check_lrsvqa_zoom(ref, report):
             runs.append(out)
         for i, r in enumerate(rows):
             got = runs[0][i]
+            k = 0  # image items in order: the full image, then (zoom rows) the crop
             for turn, other in zip(got, runs[1][i]):
                 if turn["role"] == "system" and turn["content"] == vc.SYSTEM_PROMPT:
                     turn["content"] = "<SYSTEM_PROMPT>"
                 if not isinstance(turn["content"], list):
                     continue
-                for c, c2 in zip(turn["content"], other["content"]):
+                for j, (c, c2) in enumerate(zip(turn["content"], other["content"])):
                     if c.get("type") != "image":
                         continue
                     im, im2 = c["image"], c2["image"]
-                    full = (im.size == (r["record"]["image_ori_width"], r["record"]["image_ori_height"])
-                            and np.array(im)[0, 0, 0] == 0 and np.array(im2)[0, 0, 0] == 0 and c is turn["content"][0]
-                            and turn is got[1 if got[0]["role"] == "system" else 0])
-                    c["image"] = "file://" + r["record"]["image"]
-                    if not full:
+                    item = dict(c, image="file://" + r["record"]["image"])
+                    if k > 0:
                         a, b = np.array(im).astype(np.int64), np.array(im2).astype(np.int64)
                         x0 = int(a[0, 0, 0] + 256 * a[0, 0, 1])
                         y0 = int(b[0, 0, 0] + 256 * b[0, 0, 1])
-                        c["crop"] = [x0, y0, x0 + im.size[0], y0 + im.size[1]]
-                        # keys in the golden's order: type, image, crop
-                        c.pop("type")
-                        c2d = {"type": "image"}
-                        c2d.update(c)
-                        c.clear()
-                        c.update(c2d)
+                        item["crop"] = [x0, y0, x0 + im.size[0], y0 + im.size[1]]
+                    turn["content"][j] = item
+                    k += 1
             diff("row %d messages" % i, r["messages"], got, bad)
             n += 1
     report.add("builders/lrsvqa_zoom.jsonl", "visual_cot_dataset.get_messages", n, bad)
@@ -447,8 +443,9 @@ def check_llava(ref, report):
                         im = c["image"]
                         c["image"] = "file://" + im.info["path"]
                         if im.size != sizes[im.info["path"]]:
-                            notes.append("%s: image in the messages is %dx%d (qwen-vl-utils fetch_image at its default "
-                                         "budget), not the %dx%d record" % (where, im.size[0], im.size[1], *sizes[im.info["path"]]))
+                            notes.append("%s: the reference fetched the %dx%d image to %dx%d (qwen-vl-utils' default "
+                                         "budget; rscovlm: image_ref::prefetched, see builders/chat_random_resize/)"
+                                         % (where, *sizes[im.info["path"]], im.size[0], im.size[1]))
             want = copy.deepcopy(it["messages"])
             for m in want or []:
                 for c in m["content"]:
