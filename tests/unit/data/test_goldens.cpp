@@ -1,5 +1,7 @@
 // Unit tests: builders and mixing rules against golden vectors made by tests/data/builders/make_goldens.py
-// (the reference's logic run with CPython random, numpy, OpenCV 4.6 and Pillow 9.4).
+// (the reference's logic run with CPython random, numpy, OpenCV 4.6 and Pillow 9.4), which
+// scripts/crosscheck_goldens.py confirms against the reference's own code; chat_random_resize/,
+// random_sample.json and zoom_system_prompt.txt come from that run alone (tests/data/builders/README.md).
 #include <rscovlm/data/all.hpp>
 #include <rscovlm/data/lrsvqa.hpp>
 #include <rscovlm/engine/all.hpp>
