@@ -4927,6 +4927,11 @@ struct image_ref {
     /// When set, the image is this crop [x0, y0, x1, y1] of `path` (Pillow `crop`: rounded,
     /// zero outside), e.g. the zoomed-in view of a Zoom-in Chain sample.
     std::optional<std::array<int, 4>> crop;
+    /// When true, the pixels are first fetched the way qwen-vl-utils 0.0.11 `fetch_image` does for an
+    /// item without size keys (`to_rgb`, then Pillow's bicubic resize to `smart_resize(h, w, 28,
+    /// 4 * 28 * 28, 16384 * 28 * 28)`), and the encoder sizes that image: RSCoVLM's
+    /// `random_resize_images_in_messages` puts the fetched image back into the message.
+    bool prefetched = false;
 };
 
 /// A training conversation: Hugging Face style messages whose `{"type": "image"}` items match
@@ -6665,7 +6670,7 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
                 im["type"] = "image";
                 im["image"] = "file://" + rec.images[next_image];
                 content.push_back(im);
-                images.push_back(image_ref{rec.images[next_image], 0, 0, 0, 0, std::nullopt});
+                images.push_back(image_ref{rec.images[next_image], 0, 0, 0, 0, std::nullopt, false});
                 ++next_image;
             } else {
                 if (next_video >= rec.videos.size())
@@ -6687,18 +6692,27 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
 } // namespace detail
 
 /// Supervised LLaVA-style chat (SupervisedDataset `get_messages`). The reference's random resize
-/// of chat images draws `random()` and one `uniform()` per image but discards the resized image
-/// (`image.resize(...)` is not assigned), so only the draws are reproduced; images are encoded
-/// with the budget.
+/// of chat images (`random_resize_images_in_messages`) fetches each image of a user message with
+/// qwen-vl-utils' `fetch_image` at its default budget and puts that image back into the message,
+/// draws one `uniform()` per image and discards the size it draws (`image.resize(...)` is not
+/// assigned): the draws are reproduced and the images are marked `image_ref::prefetched`.
 namespace detail {
-/// `random_resize_images_in_messages` draws: `random() <= prob`, then one `uniform()` per image
-/// item of a user message (the resized image is discarded by the reference).
-inline void chat_random_resize_draws(const nlohmann::ordered_json& messages, double prob, python_random& rng) {
+/// `random_resize_images_in_messages`: `random() <= prob`, then for every image item of a user
+/// message `content['image'] = fetch_image(content)` (`image_ref::prefetched`) and one `uniform()`
+/// draw. `c.images` follows the image items of all messages in order.
+inline void chat_random_resize(conversation& c, double prob, python_random& rng) {
     if (rng.random() > prob) return;
-    for (const auto& m : messages) {
-        if (m["role"] != "user" || !m["content"].is_array()) continue;
-        for (const auto& it : m["content"])
-            if (it["type"] == "image") (void)rng.random(); // uniform(a, b) = a + (b - a) * random()
+    std::size_t k = 0;
+    for (const auto& m : c.messages) {
+        if (!m["content"].is_array()) continue;
+        for (const auto& it : m["content"]) {
+            if (it["type"] != "image") continue;
+            if (m["role"] == "user") {
+                (void)rng.random(); // uniform(a, b) = a + (b - a) * random()
+                if (k < c.images.size()) c.images[k].prefetched = true;
+            }
+            ++k;
+        }
     }
 }
 } // namespace detail
@@ -6707,7 +6721,7 @@ inline conversation build_chat(const chat_record& rec, const build_options& opt,
     conversation c;
     c.task = "sft";
     c.messages = detail::llava_messages(rec, c.images);
-    detail::chat_random_resize_draws(c.messages, opt.resize.prob_random_resize, rng);
+    detail::chat_random_resize(c, opt.resize.prob_random_resize, rng);
     return c;
 }
 
@@ -6745,7 +6759,7 @@ inline conversation build_llava_onevision(const chat_record& rec, const build_op
     // (see errors.hpp), like every other rscovlm error in such builds.
     c.messages = detail::llava_messages(r, c.images);
 #endif
-    detail::chat_random_resize_draws(c.messages, opt.resize.prob_random_resize, rng);
+    detail::chat_random_resize(c, opt.resize.prob_random_resize, rng);
     return c;
 }
 
@@ -7048,6 +7062,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
     conversation c;
     c.task = "det." + std::string(to_string(region));
+<<<<<<< HEAD
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
     // The answer format is a box codec found by key: the reference draws plain text or JSON
     // (`random() >= prob_plain_text_prompt` gives JSON); `opt.answer_codec` names one instead.
@@ -7057,6 +7072,46 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     if (key.empty()) {
         json_format = rng.random() >= opt.prob_plain_text_prompt;
         key = detail::rscovlm_codec_key(kind, json_format);
+=======
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt, false});
+    std::string system, user, response;
+    if (rng.random() >= opt.prob_plain_text_prompt) {
+        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)),
+                                                    categories);
+        switch (region) {
+        case region_type::hbb:
+            response = rscovlm_json<box_kind::hbb>().encode(anns, eo);
+            break;
+        case region_type::obb:
+            response = rscovlm_json<box_kind::obb>().encode(anns, eo);
+            system = std::string(box_codec::prompts::obb_json_system);
+            break;
+        case region_type::polygon:
+            response = rscovlm_json<box_kind::quad>().encode(anns, eo);
+            system = std::string(box_codec::prompts::quad_json_system);
+            break;
+        case region_type::seg:
+            break;
+        }
+    } else {
+        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
+        switch (region) {
+        case region_type::hbb:
+            response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);
+            system = std::string(box_codec::prompts::hbb_plain_system);
+            break;
+        case region_type::obb:
+            response = rscovlm_plain<box_kind::obb>().encode(anns, eo);
+            system = std::string(box_codec::prompts::obb_plain_system);
+            break;
+        case region_type::polygon:
+            response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
+            system = std::string(box_codec::prompts::quad_plain_system);
+            break;
+        case region_type::seg:
+            break;
+        }
+>>>>>>> h14-d
     }
     const std::unique_ptr<codec> fmt = registry::make<box_codec::kind>(key);
     if (fmt->kind() != kind)
@@ -7346,7 +7401,7 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
     conversation c;
     c.task = "ground." + std::string(to_string(region));
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt, false});
     const std::string& q = rec.question;
     std::string system, user, response;
     if (region == region_type::seg) {
@@ -7568,7 +7623,7 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
     };
     conversation c;
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, resized ? resized->width : 0,
-                                 resized ? resized->height : 0, std::nullopt});
+                                 resized ? resized->height : 0, std::nullopt, false});
     nlohmann::ordered_json content = nlohmann::ordered_json::array();
     content.push_back(image_item(resized));
     if (rec.crop_hbox.size() == 1 && !disable_visual_cot) {
@@ -7594,7 +7649,7 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
         second.push_back(detail::text_item(std::string(prompts::zoom_followup)));
         c.messages.push_back(detail::message("user", std::move(second)));
         c.messages.push_back(detail::message("assistant", rec.answer));
-        c.images.push_back(image_ref{rec.image, crop[2] - crop[0], crop[3] - crop[1], 0, 0, crop});
+        c.images.push_back(image_ref{rec.image, crop[2] - crop[0], crop[3] - crop[1], 0, 0, crop, false});
     } else {
         c.task = "vqa";
         content.push_back(detail::text_item(question));

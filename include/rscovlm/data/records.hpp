@@ -95,6 +95,11 @@ struct image_ref {
     /// When set, the image is this crop [x0, y0, x1, y1] of `path` (Pillow `crop`: rounded,
     /// zero outside), e.g. the zoomed-in view of a Zoom-in Chain sample.
     std::optional<std::array<int, 4>> crop;
+    /// When true, the pixels are first fetched the way qwen-vl-utils 0.0.11 `fetch_image` does for an
+    /// item without size keys (`to_rgb`, then Pillow's bicubic resize to `smart_resize(h, w, 28,
+    /// 4 * 28 * 28, 16384 * 28 * 28)`), and the encoder sizes that image: RSCoVLM's
+    /// `random_resize_images_in_messages` puts the fetched image back into the message.
+    bool prefetched = false;
 };
 
 /// A training conversation: Hugging Face style messages whose `{"type": "image"}` items match

@@ -73,7 +73,7 @@ struct build_job {
     /// `sampler_state.position`).
     std::size_t resume_position = 0;
     int threads = 2; ///< encoding threads (prefetching loader)
-    /// Pixels of an image reference (default: read the file).
+    /// Pixels of an image reference (default: `load_image_ref`, which applies the crop and `prefetched`).
     std::function<rscovlm::image(const data::image_ref&)> image_loader;
 };
 

@@ -18,6 +18,8 @@
 #include <rscovlm/registry.hpp>
 #include <rscovlm/resolution/preprocess.hpp>
 #include <rscovlm/resolution/rope_index.hpp>
+#include <rscovlm/resolution/smart_resize.hpp>
+#include <rscovlm/resolution/video.hpp>
 #include <rscovlm/tokenizer/bpe.hpp>
 #include <rscovlm/tokenizer/encoding.hpp>
 
@@ -105,10 +107,27 @@ inline resolution::video_result load_video_for_sample(const std::string& path, c
     return io::load_video(src, vo);
 }
 
-/// Loads the pixels of an image reference (file, then the crop when set).
+/// qwen-vl-utils 0.0.11 `fetch_image(ele)` for an item without size keys: `to_rgb`, then Pillow's
+/// default (bicubic) resize to `smart_resize(h, w, 28, MIN_PIXELS, MAX_PIXELS)` (4*28^2 .. 16384*28^2);
+/// Pillow returns a copy when the size is unchanged.
+inline rscovlm::image fetch_image_default(const rscovlm::image& img) {
+    rscovlm::image rgb = imaging::to_rgb(img);
+    resolution::smart_resize_options so;
+    so.factor = 28;
+    so.min_pixels = resolution::image_min_pixels;
+    so.max_pixels = resolution::image_max_pixels;
+    so.variant = resolution::smart_resize_variant::qwen_vl_utils;
+    const resolution::size s = resolution::smart_resize(rgb.height, rgb.width, so);
+    if (s.width == rgb.width && s.height == rgb.height) return rgb;
+    return imaging::resize(rgb, s.width, s.height, imaging::filter::bicubic);
+}
+
+/// Loads the pixels of an image reference (file, then the crop when set, then `fetch_image_default`
+/// when `prefetched`).
 inline rscovlm::image load_image_ref(const data::image_ref& ref) {
     rscovlm::image img = io::load_image(ref.path);
     if (ref.crop) img = imaging::crop(img, (*ref.crop)[0], (*ref.crop)[1], (*ref.crop)[2], (*ref.crop)[3]);
+    if (ref.prefetched) img = fetch_image_default(img);
     return img;
 }
 

@@ -60,6 +60,7 @@ inline nlohmann::ordered_json conversation_json(const data::conversation& c, std
         im["resized_width"] = r.resized_width;
         im["resized_height"] = r.resized_height;
         if (r.crop) im["crop"] = {(*r.crop)[0], (*r.crop)[1], (*r.crop)[2], (*r.crop)[3]};
+        if (r.prefetched) im["prefetched"] = true;
         imgs.push_back(im);
     }
     j["images"] = imgs;

@@ -1,5 +1,7 @@
 // Unit tests: builders and mixing rules against golden vectors made by tests/data/builders/make_goldens.py
-// (the reference's logic run with CPython random, numpy, OpenCV 4.6 and Pillow 9.4).
+// (the reference's logic run with CPython random, numpy, OpenCV 4.6 and Pillow 9.4), which
+// scripts/crosscheck_goldens.py confirms against the reference's own code; chat_random_resize/,
+// random_sample.json and zoom_system_prompt.txt come from that run alone (tests/data/builders/README.md).
 #include <rscovlm/data/all.hpp>
 #include <rscovlm/data/lrsvqa.hpp>
 #include <rscovlm/engine/all.hpp>
@@ -7,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -71,6 +74,11 @@ data::vqa_record gold_vqa(const nlohmann::json& r) {
 } // namespace
 
 TEST_CASE("data: LRS-VQA-Zoom builder equals the reference's visual_cot get_messages (golden)") {
+    // zoom_system_prompt.txt is visual_cot_dataset.SYSTEM_PROMPT as the reference's module holds it.
+    std::ifstream sp(gold_path("zoom_system_prompt.txt"), std::ios::binary);
+    REQUIRE(sp.good());
+    const std::string reference_prompt((std::istreambuf_iterator<char>(sp)), std::istreambuf_iterator<char>());
+    CHECK(std::string(tokenizer::zoom_tool_system_prompt()) == reference_prompt);
     const auto rows = gold_lines("lrsvqa_zoom.jsonl");
     REQUIRE(rows.size() == 16);
     std::size_t zooms = 0;
@@ -192,6 +200,19 @@ TEST_CASE("data: llava_onevision sampling, <image> tag and skip-to-next equal th
     none.id = "x";
     none.conversations = nlohmann::json::parse(R"([{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}])");
     CHECK_THROWS_WITH_AS(data::build_llava_onevision(none, {}, rng), doctest::Contains("skip_record"), data_error);
+}
+
+TEST_CASE("data: random_sample equals rscovlm.utils.random_sample run with a seed (golden)") {
+    // random_sample.json comes from the reference's own function (scripts/crosscheck_goldens.py --write-new).
+    const nlohmann::json g = gold_doc("random_sample.json");
+    REQUIRE(g["cases"].size() == 7);
+    for (const auto& s : g["cases"]) {
+        INFO("total " << s["total"] << " rate " << s["rate"]);
+        std::vector<std::size_t> pop(s["total"].get<std::size_t>());
+        for (std::size_t i = 0; i < pop.size(); ++i)
+            pop[i] = i;
+        CHECK(data::random_sample(pop, s["rate"].get<double>()) == s["indices"].get<std::vector<std::size_t>>());
+    }
 }
 
 TEST_CASE("data: balanced concat equals LMMRotate deal_with_multidataset_mode (golden)") {
@@ -323,4 +344,48 @@ TEST_CASE("data: dense detection open-ended prompts with synonyms equal the refe
     CHECK_THROWS_WITH_AS(
         data::dataset_catalog::from_json(nlohmann::json{{"x", {{"annotation_path", "a.json"}, {"synonyms_dict", 3}}}}),
         doctest::Contains("synonyms_dict"), data_error);
+}
+
+TEST_CASE("data: chat random resize puts the reference's fetched image in the conversation (golden)") {
+    // tests/data/builders/chat_random_resize/ comes from RSCoVLM's own random_resize_images_in_messages
+    // (qwen-vl-utils 0.0.11 fetch_image at its default budget; scripts/crosscheck_goldens.py --write-new).
+    const nlohmann::json g = gold_doc("chat_random_resize/golden.json");
+    for (const auto& im : g["images"]) {
+        INFO(im["input"].get<std::string>());
+        data::image_ref ref;
+        ref.path = gold_path("chat_random_resize/" + im["input"].get<std::string>());
+        const rscovlm::image plain = engine::load_image_ref(ref);
+        CHECK(plain.width == im["input_size"][0].get<int>());
+        CHECK(plain.height == im["input_size"][1].get<int>());
+        ref.prefetched = true;
+        const rscovlm::image got = engine::load_image_ref(ref);
+        const rscovlm::image want = io::load_image(gold_path("chat_random_resize/" + im["fetched"].get<std::string>()));
+        REQUIRE(want.channels == 3);
+        CHECK(got.width == im["fetched_size"][0].get<int>());
+        CHECK(got.height == im["fetched_size"][1].get<int>());
+        CHECK(got.channels == 3);
+        CHECK(got.data == want.data);
+    }
+    // Only the images of user turns are fetched; one uniform() draw each.
+    const nlohmann::json& cv = g["conversation"];
+    data::chat_record rec;
+    rec.id = cv["record"]["id"].get<std::string>();
+    for (const auto& p : cv["record"]["image"])
+        rec.images.push_back(gold_path("chat_random_resize/" + p.get<std::string>()));
+    rec.conversations = cv["record"]["conversations"];
+    data::build_options bo;
+    bo.resize.prob_random_resize = cv["prob_random_resize"].get<double>();
+    data::python_random rng(cv["seed"].get<std::uint64_t>());
+    const data::conversation c = data::build_chat(rec, bo, rng);
+    REQUIRE(c.images.size() == cv["fetched"].size());
+    for (std::size_t i = 0; i < c.images.size(); ++i) {
+        INFO("image " << i);
+        CHECK(c.images[i].prefetched == cv["fetched"][i].get<bool>());
+    }
+    CHECK(rng.random() == cv["next_random"].get<double>());
+    // Without the random resize nothing is fetched.
+    bo.resize.prob_random_resize = 0.0;
+    data::python_random rng0(cv["seed"].get<std::uint64_t>());
+    for (const auto& ref : data::build_chat(rec, bo, rng0).images)
+        CHECK_FALSE(ref.prefetched);
 }

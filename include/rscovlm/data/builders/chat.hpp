@@ -59,7 +59,7 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
                 im["type"] = "image";
                 im["image"] = "file://" + rec.images[next_image];
                 content.push_back(im);
-                images.push_back(image_ref{rec.images[next_image], 0, 0, 0, 0, std::nullopt});
+                images.push_back(image_ref{rec.images[next_image], 0, 0, 0, 0, std::nullopt, false});
                 ++next_image;
             } else {
                 if (next_video >= rec.videos.size())
@@ -81,18 +81,27 @@ inline nlohmann::ordered_json llava_messages(const chat_record& rec, std::vector
 } // namespace detail
 
 /// Supervised LLaVA-style chat (SupervisedDataset `get_messages`). The reference's random resize
-/// of chat images draws `random()` and one `uniform()` per image but discards the resized image
-/// (`image.resize(...)` is not assigned), so only the draws are reproduced; images are encoded
-/// with the budget.
+/// of chat images (`random_resize_images_in_messages`) fetches each image of a user message with
+/// qwen-vl-utils' `fetch_image` at its default budget and puts that image back into the message,
+/// draws one `uniform()` per image and discards the size it draws (`image.resize(...)` is not
+/// assigned): the draws are reproduced and the images are marked `image_ref::prefetched`.
 namespace detail {
-/// `random_resize_images_in_messages` draws: `random() <= prob`, then one `uniform()` per image
-/// item of a user message (the resized image is discarded by the reference).
-inline void chat_random_resize_draws(const nlohmann::ordered_json& messages, double prob, python_random& rng) {
+/// `random_resize_images_in_messages`: `random() <= prob`, then for every image item of a user
+/// message `content['image'] = fetch_image(content)` (`image_ref::prefetched`) and one `uniform()`
+/// draw. `c.images` follows the image items of all messages in order.
+inline void chat_random_resize(conversation& c, double prob, python_random& rng) {
     if (rng.random() > prob) return;
-    for (const auto& m : messages) {
-        if (m["role"] != "user" || !m["content"].is_array()) continue;
-        for (const auto& it : m["content"])
-            if (it["type"] == "image") (void)rng.random(); // uniform(a, b) = a + (b - a) * random()
+    std::size_t k = 0;
+    for (const auto& m : c.messages) {
+        if (!m["content"].is_array()) continue;
+        for (const auto& it : m["content"]) {
+            if (it["type"] != "image") continue;
+            if (m["role"] == "user") {
+                (void)rng.random(); // uniform(a, b) = a + (b - a) * random()
+                if (k < c.images.size()) c.images[k].prefetched = true;
+            }
+            ++k;
+        }
     }
 }
 } // namespace detail
@@ -101,7 +110,7 @@ inline conversation build_chat(const chat_record& rec, const build_options& opt,
     conversation c;
     c.task = "sft";
     c.messages = detail::llava_messages(rec, c.images);
-    detail::chat_random_resize_draws(c.messages, opt.resize.prob_random_resize, rng);
+    detail::chat_random_resize(c, opt.resize.prob_random_resize, rng);
     return c;
 }
 
@@ -139,7 +148,7 @@ inline conversation build_llava_onevision(const chat_record& rec, const build_op
     // (see errors.hpp), like every other rscovlm error in such builds.
     c.messages = detail::llava_messages(r, c.images);
 #endif
-    detail::chat_random_resize_draws(c.messages, opt.resize.prob_random_resize, rng);
+    detail::chat_random_resize(c, opt.resize.prob_random_resize, rng);
     return c;
 }
 

@@ -131,7 +131,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
     conversation c;
     c.task = "det." + std::string(to_string(region));
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt, false});
     // The answer format is a box codec found by key: the reference draws plain text or JSON
     // (`random() >= prob_plain_text_prompt` gives JSON); `opt.answer_codec` names one instead.
     const box_kind kind = detail::region_box_kind(region);

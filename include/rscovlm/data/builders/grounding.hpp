@@ -84,7 +84,7 @@ inline conversation build_grounding(const grounding_record& rec, region_type reg
     const resolution::size rs = detail::plan_size(rec.width, rec.height, opt, detail::default_sizing::random, rng);
     conversation c;
     c.task = "ground." + std::string(to_string(region));
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt, false});
     const std::string& q = rec.question;
     std::string system, user, response;
     if (region == region_type::seg) {

@@ -74,7 +74,7 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
     };
     conversation c;
     c.images.push_back(image_ref{rec.image, rec.width, rec.height, resized ? resized->width : 0,
-                                 resized ? resized->height : 0, std::nullopt});
+                                 resized ? resized->height : 0, std::nullopt, false});
     nlohmann::ordered_json content = nlohmann::ordered_json::array();
     content.push_back(image_item(resized));
     if (rec.crop_hbox.size() == 1 && !disable_visual_cot) {
@@ -100,7 +100,7 @@ inline conversation build_lrsvqa_zoom(const vqa_record& rec, const std::optional
         second.push_back(detail::text_item(std::string(prompts::zoom_followup)));
         c.messages.push_back(detail::message("user", std::move(second)));
         c.messages.push_back(detail::message("assistant", rec.answer));
-        c.images.push_back(image_ref{rec.image, crop[2] - crop[0], crop[3] - crop[1], 0, 0, crop});
+        c.images.push_back(image_ref{rec.image, crop[2] - crop[0], crop[3] - crop[1], 0, 0, crop, false});
     } else {
         c.task = "vqa";
         content.push_back(detail::text_item(question));
