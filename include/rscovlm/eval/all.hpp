@@ -13,6 +13,7 @@
 #include <rscovlm/eval/nms.hpp>
 #include <rscovlm/eval/polygon_iou.hpp>
 #include <rscovlm/eval/reference_iou.hpp>
+#include <rscovlm/eval/referring.hpp>
 #include <rscovlm/eval/report.hpp>
 #include <rscovlm/eval/text_metrics.hpp>
 #include <rscovlm/eval/vhm_metrics.hpp>

@@ -31,10 +31,20 @@
 ///   "total", "unparsed"}`: VHM's `eval_counting_mae` (see vhm_metrics.hpp); parameter `unparsed`
 ///   ("error": a prediction without a count raises eval_error "unparsed_count", as the reference
 ///   fails; "skip": such pairs are left out and counted). A zero truth raises "zero_truth".
+/// - `metric.referring.precision50`: `{"samples": [{"output": string | "pred": [[4 or 8 numbers],
+///   ...], "gt": [[4 or 8 numbers], ...], "original_width"?, "original_height"?, "resized_width"?,
+///   "resized_height"? (the boxes are scaled by original / resized; 1 when absent), "size_group"?,
+///   "type"?, "obj_ids"?: [...]}]}` -> RSCoVLM's `compute_geochat_referring_acc` table:
+///   `{"precision", "overall": {"Pr(F1=1, IoU=0.5)", "correct", "total"}, "size_<g>" /
+///   "type_<t>" / "count_single|multiple": {"Pr(F1=1, IoU=0.5)", "total_samples"}}` (see
+///   referring.hpp); parameters `prompt_type` ("json" | "plain": how `output` is parsed) and
+///   `empty_pred` ("error": no predicted box raises eval_error "bad_input", as the reference fails;
+///   "miss": the sample counts as wrong).
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/eval/caption_metrics.hpp>
 #include <rscovlm/eval/dota_eval.hpp>
+#include <rscovlm/eval/referring.hpp>
 #include <rscovlm/eval/report.hpp>
 #include <rscovlm/eval/text_metrics.hpp>
 #include <rscovlm/eval/vhm_metrics.hpp>
@@ -431,10 +441,106 @@ public:
     }
 };
 
+/// GeoChat referring precision (RSCoVLM compute_geochat_referring_acc).
+class referring_precision_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.referring.precision50";
+    static constexpr std::string_view summary =
+        "GeoChat referring Pr(F1=1, IoU=0.5) as RSCoVLM compute_geochat_referring_acc (GIoU, greedy matching)";
+    bool plain = false;
+    bool empty_is_miss = false;
+    static referring_precision_metric from_params(registry::params& p) {
+        referring_precision_metric m;
+        const std::string t = p.get<std::string>("prompt_type", "json");
+        p.check(t == "json" || t == "plain", "prompt_type", "must be json or plain");
+        m.plain = t == "plain";
+        const std::string e = p.get<std::string>("empty_pred", "error");
+        p.check(e == "error" || e == "miss", "empty_pred", "must be error or miss");
+        m.empty_is_miss = e == "miss";
+        return m;
+    }
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        if (!in.is_object() || !in.contains("samples") || !in["samples"].is_array())
+            RSCOVLM_THROW(eval_error, "bad_input", "expected \"samples\": [{\"output\" | \"pred\", \"gt\"}]");
+        auto boxes = [](const nlohmann::json& j, const std::string& where) {
+            if (!j.is_array()) RSCOVLM_THROW(eval_error, "bad_input", where + " must be a list of boxes");
+            std::vector<std::vector<double>> out;
+            for (const auto& b : j) {
+                if (!b.is_array()) RSCOVLM_THROW(eval_error, "bad_input", where + " must be a list of boxes");
+                std::vector<double> v;
+                for (const auto& x : b) {
+                    if (!x.is_number()) RSCOVLM_THROW(eval_error, "bad_input", where + " boxes must hold numbers");
+                    v.push_back(x.get<double>());
+                }
+                out.push_back(std::move(v));
+            }
+            return out;
+        };
+        auto number = [](const nlohmann::json& s, const char* k, const std::string& where) {
+            if (!s.contains(k)) return std::optional<double>();
+            if (!s[k].is_number()) RSCOVLM_THROW(eval_error, "bad_input", where + "." + k + " must be a number");
+            return std::optional<double>(s[k].get<double>());
+        };
+        std::vector<referring::sample> samples;
+        for (const auto& s : in["samples"]) {
+            const std::string where = "samples[" + std::to_string(samples.size()) + "]";
+            if (!s.is_object()) RSCOVLM_THROW(eval_error, "bad_input", where + " must be an object");
+            referring::sample r;
+            if (s.contains("pred"))
+                r.pred = boxes(s["pred"], where + ".pred");
+            else if (s.contains("output") && s["output"].is_string())
+                r.pred = plain ? referring::parse_plain_boxes(s["output"].get<std::string>())
+                               : referring::parse_json_boxes(s["output"].get<std::string>());
+            else
+                RSCOVLM_THROW(eval_error, "bad_input", where + " needs \"output\" (string) or \"pred\" (boxes)");
+            if (!s.contains("gt")) RSCOVLM_THROW(eval_error, "bad_input", where + ".gt is missing");
+            r.gt = boxes(s["gt"], where + ".gt");
+            const auto ow = number(s, "original_width", where), oh = number(s, "original_height", where);
+            const auto rw = number(s, "resized_width", where), rh = number(s, "resized_height", where);
+            if (ow || rw) {
+                if (!ow || !rw || *rw == 0)
+                    RSCOVLM_THROW(eval_error, "bad_input",
+                                  where + ": width rescale needs original_width and a non-zero resized_width");
+                r.w_rescale = *ow / *rw;
+            }
+            if (oh || rh) {
+                if (!oh || !rh || *rh == 0)
+                    RSCOVLM_THROW(eval_error, "bad_input",
+                                  where + ": height rescale needs original_height and a non-zero resized_height");
+                r.h_rescale = *oh / *rh;
+            }
+            if (s.contains("size_group"))
+                r.size_group =
+                    s["size_group"].is_string() ? s["size_group"].get<std::string>() : s["size_group"].dump();
+            if (s.contains("type")) r.type = s["type"].is_string() ? s["type"].get<std::string>() : s["type"].dump();
+            r.single_object = s.contains("obj_ids") && s["obj_ids"].is_array() && s["obj_ids"].size() == 1;
+            if (r.pred.empty() && !empty_is_miss)
+                RSCOVLM_THROW(eval_error, "bad_input",
+                              where + ": no predicted box (the reference fails on an empty list)");
+            samples.push_back(std::move(r));
+        }
+        if (samples.empty()) RSCOVLM_THROW(eval_error, "empty_input", "referring precision needs at least one sample");
+        const auto res = referring::referring_precision(samples);
+        const std::string pr = "Pr(F1=1, IoU=0.5)";
+        nlohmann::json out = {
+            {"precision", res.overall.precision()},
+            {"overall",
+             {{pr, res.overall.precision()}, {"correct", res.overall.correct}, {"total", res.overall.total}}}};
+        auto groups = [&](const std::map<std::string, referring::tally>& m, const std::string& prefix) {
+            for (const auto& [name, t] : m)
+                out[prefix + name] = {{pr, t.precision()}, {"total_samples", t.total}};
+        };
+        groups(res.by_size, "size_");
+        groups(res.by_type, "type_");
+        groups(res.by_count, "count_");
+        return out;
+    }
+};
+
 /// Built-in `metric` components.
 using builtin = registry::type_list<dota_devkit_metric, dota_mmrotate_metric, grounding_metric, vqa_exact_metric,
                                     vqa_contain_metric, mcq_metric, caption_coco_metric, caption_rscovlm_cider_metric,
-                                    vqa_bidirectional_contain_metric, count_mae_metric>;
+                                    vqa_bidirectional_contain_metric, count_mae_metric, referring_precision_metric>;
 
 /// The `metric` kind: scores model outputs against references.
 struct kind {

@@ -238,3 +238,74 @@ TEST_CASE("eval: VHM contain and counting match the reference") {
     REQUIRE_FALSE(e5.ok());
     CHECK(e5.error().id == "rscovlm.eval.out_of_range");
 }
+
+TEST_CASE("eval: GeoChat referring precision matches RSCoVLM") {
+    const json g = read_json("eval/rscovlm/referring.json");
+    json from_boxes = json::array(), from_plain = json::array(), from_json = json::array();
+    std::size_t k = 0;
+    for (const auto& s : g["samples"]) {
+        CAPTURE(s["output"].get<std::string>());
+        const double w = s["original_width"].get<double>() / s["resized_width"].get<double>();
+        const double h = s["original_height"].get<double>() / s["resized_height"].get<double>();
+        const auto pred = s["pred"].get<std::vector<std::vector<double>>>();
+        const auto gt = s["gt"].get<std::vector<std::vector<double>>>();
+        CHECK(eval::referring::parse_plain_boxes(s["output"].get<std::string>()) == pred);
+        CHECK(eval::referring::parse_json_boxes(s["json_output"].get<std::string>()) == pred);
+        std::size_t m = 0;
+        for (const auto& p : pred)
+            for (const auto& t : gt) {
+                const double want = g["giou"][k][m++].get<double>();
+                CHECK(std::fabs(eval::referring::polygon_giou(p, t, w, h) - want) <= 1e-12);
+            }
+        ++k;
+        json b = s;
+        b.erase("output");
+        b.erase("json_output");
+        from_boxes.push_back(b);
+        json pl = b, js = b;
+        pl.erase("pred");
+        pl["output"] = s["output"];
+        js.erase("pred");
+        js["output"] = s["json_output"];
+        from_plain.push_back(pl);
+        from_json.push_back(js);
+    }
+    auto check_table = [](const json& got, const json& want) {
+        CHECK(got["precision"].get<double>() == want["overall"]["Pr(F1=1, IoU=0.5)"].get<double>());
+        for (const auto& [key, v] : want.items()) {
+            CAPTURE(key);
+            REQUIRE(got.contains(key));
+            CHECK(got[key]["Pr(F1=1, IoU=0.5)"].get<double>() == v["Pr(F1=1, IoU=0.5)"].get<double>());
+            if (key == "overall") {
+                CHECK(got[key]["correct"] == v["correct"]);
+                CHECK(got[key]["total"] == v["total"]);
+            } else {
+                CHECK(got[key]["total_samples"] == v["total_samples"]);
+            }
+        }
+        CHECK(got.size() == want.size() + 1);
+    };
+    auto plain = registry::make<eval::kind>("metric.referring.precision50", {{"prompt_type", "plain"}});
+    auto js = registry::make<eval::kind>("metric.referring.precision50", json::object());
+    check_table(plain->evaluate({{"samples", from_boxes}}), g["plain"]);
+    check_table(plain->evaluate({{"samples", from_plain}}), g["plain"]);
+    check_table(js->evaluate({{"samples", from_json}}), g["json"]);
+
+    // an empty prediction: the reference fails, "miss" scores it wrong
+    const json none = {{"samples", {{{"output", "no box"}, {"gt", {{1, 1, 5, 5}}}}}}};
+    auto e1 = try_call([&] { return plain->evaluate(none); });
+    REQUIRE_FALSE(e1.ok());
+    CHECK(e1.error().id == "rscovlm.eval.bad_input");
+    auto miss =
+        registry::make<eval::kind>("metric.referring.precision50", {{"prompt_type", "plain"}, {"empty_pred", "miss"}});
+    CHECK(miss->evaluate(none)["precision"].get<double>() == 0.0);
+    auto e2 = try_call([&] { return js->evaluate({{"samples", {{{"output", "not json"}, {"gt", {{1, 1, 5, 5}}}}}}}); });
+    REQUIRE_FALSE(e2.ok());
+    CHECK(e2.error().id == "rscovlm.eval.unparsed_output");
+    auto e3 = try_call([&] { return js->evaluate({{"samples", {{{"pred", {{1, 1, 5}}}, {"gt", {{1, 1, 5, 5}}}}}}}); });
+    REQUIRE_FALSE(e3.ok());
+    CHECK(e3.error().id == "rscovlm.eval.bad_input");
+    auto e4 = try_call([&] { return js->evaluate({{"samples", json::array()}}); });
+    REQUIRE_FALSE(e4.ok());
+    CHECK(e4.error().id == "rscovlm.eval.empty_input");
+}
