@@ -14,8 +14,9 @@
 /// - `metric.vqa.exact`, `metric.vqa.contain`: `{"pairs": [{"pred", "gt"}]}` -> `{"acc"}`.
 /// - `metric.mcq`: `{"pairs": [{"pred": free text, "gt": letter}]}` -> `{"acc", "unparsed"}`;
 ///   parameter `choices` ("ABCDE").
-/// - `metric.caption.coco`: `{"records": [{"id"?: string|number, "pred": string, "refs": [string,
-///   ...]}]}` (at least one record, at least one reference each) -> `{"Bleu_1", "Bleu_2", "Bleu_3",
+/// - `metric.caption.coco`: `{"records": [{"id"?: string|integer, "pred": string, "refs": [string,
+///   ...]}]}` (at least one record, at least one reference each, ids unique as text; an id defaults
+///   to the record's index) -> `{"Bleu_1", "Bleu_2", "Bleu_3",
 ///   "Bleu_4", "ROUGE_L", "CIDEr", "images"}` exactly as pycocoevalcap's `Bleu(4)` (corpus score,
 ///   option "closest"), `Rouge()` and `Cider()` (see caption_metrics.hpp); parameters `tokenizer`
 ///   ("ptb": the restated PTBTokenizer, as pycocoevalcap's `eval.py` tokenizes; "none": the text is
@@ -55,6 +56,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace rscovlm::eval {
@@ -191,6 +193,11 @@ inline std::vector<caption::record> caption_records(const nlohmann::json& in) {
         out.push_back(std::move(rec));
     }
     if (out.empty()) RSCOVLM_THROW(eval_error, "empty_input", "caption metrics need at least one record");
+    // the reference keys its dictionaries by id: a repeated id would silently merge two images
+    std::unordered_set<std::string> ids;
+    for (const auto& r : out)
+        if (!ids.insert(r.id).second)
+            RSCOVLM_THROW(eval_error, "bad_input", "caption record id '" + r.id + "' repeats");
     return out;
 }
 

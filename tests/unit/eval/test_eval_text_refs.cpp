@@ -167,6 +167,13 @@ TEST_CASE("eval: restated PTB tokenizer") {
     auto bad = try_call([&] { return m->evaluate({{"records", {{{"pred", "a"}, {"refs", json::array()}}}}}); });
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().id == "rscovlm.eval.bad_input");
+    auto dup = try_call([&] {
+        return m->evaluate(
+            {{"records",
+              {{{"id", 1}, {"pred", "a"}, {"refs", {"a"}}}, {{"id", "1"}, {"pred", "b"}, {"refs", {"b"}}}}}});
+    });
+    REQUIRE_FALSE(dup.ok());
+    CHECK(dup.error().id == "rscovlm.eval.bad_input");
     auto empty = try_call([&] { return m->evaluate({{"records", json::array()}}); });
     REQUIRE_FALSE(empty.ok());
     CHECK(empty.error().id == "rscovlm.eval.empty_input");
