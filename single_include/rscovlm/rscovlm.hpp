@@ -12169,7 +12169,550 @@ inline std::vector<std::size_t> argsort_rev(const std::vector<T>& scores, tie_or
 /// - `metric.vqa.exact`, `metric.vqa.contain`: `{"pairs": [{"pred", "gt"}]}` -> `{"acc"}`.
 /// - `metric.mcq`: `{"pairs": [{"pred": free text, "gt": letter}]}` -> `{"acc", "unparsed"}`;
 ///   parameter `choices` ("ABCDE").
+/// - `metric.caption.coco`: `{"records": [{"id"?: string|integer, "pred": string, "refs": [string,
+///   ...]}]}` (at least one record, at least one reference each, ids unique as text; an id defaults
+///   to the record's index) -> `{"Bleu_1", "Bleu_2", "Bleu_3",
+///   "Bleu_4", "ROUGE_L", "CIDEr", "images"}` exactly as pycocoevalcap's `Bleu(4)` (corpus score,
+///   option "closest"), `Rouge()` and `Cider()` (see caption_metrics.hpp); parameters `tokenizer`
+///   ("ptb": the restated PTBTokenizer, as pycocoevalcap's `eval.py` tokenizes; "none": the text is
+///   already tokenized), `per_image` (false; true adds `"per_image": [{"id", "Bleu_1", ...}]`) and
+///   `metrics` (["bleu", "rouge", "cider"]). METEOR and SPICE are not provided: asking for them
+///   raises eval_error "not_provided"; their fields are absent.
+/// - `metric.caption.rscovlm_cider`: the same records -> `{"CIDEr"}` exactly as RSCoVLM's
+///   `compute_cider`: `lower()` on every caption, no tokenizer, `Cider()`, times 100.
+/// - `metric.vqa.bidirectional_contain`: `{"pairs": [{"pred", "gt"}]}` -> `{"acc", "correct",
+///   "total"}`: VHM's `eval_contain` (either side contains the other after lower/strip/strip('.'));
+///   `acc` is `correct / max(total, 1)` as VHM averages.
+/// - `metric.count.mae`: `{"pairs": [{"pred": string, "gt": integer}]}` -> `{"mae", "mape",
+///   "total", "unparsed"}`: VHM's `eval_counting_mae` (see vhm_metrics.hpp); parameter `unparsed`
+///   ("error": a prediction without a count raises eval_error "unparsed_count", as the reference
+///   fails; "skip": such pairs are left out and counted). A zero truth raises "zero_truth".
+/// - `metric.referring.precision50`: `{"samples": [{"output": string | "pred": [[4 or 8 numbers],
+///   ...], "gt": [[4 or 8 numbers], ...], "original_width"?, "original_height"?, "resized_width"?,
+///   "resized_height"? (the boxes are scaled by original / resized; 1 when absent), "size_group"?,
+///   "type"?, "obj_ids"?: [...]}]}` -> RSCoVLM's `compute_geochat_referring_acc` table:
+///   `{"precision", "overall": {"Pr(F1=1, IoU=0.5)", "correct", "total"}, "size_<g>" /
+///   "type_<t>" / "count_single|multiple": {"Pr(F1=1, IoU=0.5)", "total_samples"}}` (see
+///   referring.hpp); parameters `prompt_type` ("json" | "plain": how `output` is parsed) and
+///   `empty_pred` ("error": no predicted box raises eval_error "bad_input", as the reference fails;
+///   "miss": the sample counts as wrong).
 
+// ---- begin rscovlm/eval/caption_metrics.hpp
+/// \file caption_metrics.hpp
+/// Captioning metrics exactly as pycocoevalcap (github.com/salaniz/pycocoevalcap, the same
+/// scorers as tylin/coco-caption): BLEU-1..4 (`Bleu`), ROUGE-L (`Rouge`) and CIDEr-D (`Cider`).
+///
+/// Every scorer takes records in order (the reference iterates `gts.keys()`, insertion order), one
+/// hypothesis and at least one reference each, already tokenized (space separated tokens):
+/// - BLEU (`bleu/bleu_scorer.py`): tokens by `str.split()`; per n-gram order the clipped counts
+///   against the per-n-gram maximum over the references; the effective reference length is the
+///   "closest" one (ties to the shorter); `tiny` = 1e-15 is added to the matches and `small` = 1e-9
+///   to the guesses; the cumulative geometric mean `bleu ** (1/(k+1))`; the brevity penalty
+///   `exp(1 - 1/ratio)` when `ratio = (testlen + tiny) / (reflen + small) < 1`. The corpus score
+///   sums the counts and lengths over all records (not a mean of per-image scores), as
+///   `compute_score(option='closest')` reports it; per-image scores are returned too.
+/// - ROUGE-L (`rouge/rouge.py`): tokens by `str.split(" ")` (a single space: doubled spaces give
+///   empty tokens, "" is one empty token); the LCS length against each reference; precision and
+///   recall maximised separately over references; F with beta = 1.2; the corpus score is
+///   `np.mean` of the per-image scores.
+/// - CIDEr-D (`cider/cider_scorer.py`, class `Cider`, n = 4, sigma = 6): tokens by `str.split()`;
+///   document frequency of every 1..4-gram over the *references* (one count per image); idf
+///   `log(N) - log(max(1, df))` with N the number of records; per n a tf-idf vector; the similarity
+///   with each reference is `sum(min(h, r) * r) / (|h| |r|)` (the clipping; no division when a norm
+///   is 0) times `e ** (-(delta ** 2) / (2 sigma ** 2))` where delta is the difference of the two
+///   "lengths" -- which the reference counts as the number of *bigrams* (`if n == 1`), reproduced
+///   as written; per image the mean over n, divided by the number of references, times 10; the
+///   corpus score is `np.mean` of the per-image scores.
+///
+/// Floating point follows the reference's operation order: dictionary insertion order for every
+/// accumulation, `np.mean` as numpy's pairwise summation (`numpy_mean`), `np.e ** x` as `pow`.
+/// METEOR and SPICE run Java programs in the reference and are not provided.
+///
+/// `ptb_tokenize` restates what the reference's `PTBTokenizer` (Stanford CoreNLP 3.4.1
+/// `edu.stanford.nlp.process.PTBTokenizer -preserveLines -lowerCase`, then dropping the tokens in
+/// `PUNCTUATIONS`) does to captions; see its comment for the rules and where the Java program
+/// differs.
+
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::eval::caption {
+
+/// One image: a hypothesis and its references (tokenized text).
+struct record {
+    std::string id;
+    std::string hypothesis;
+    std::vector<std::string> references;
+};
+
+/// numpy's `pairwise_sum` (float64 `np.add.reduce` on a contiguous array): blocks under 8 are
+/// summed in order, blocks up to 128 with 8 interleaved accumulators, longer ones split in two at
+/// a multiple of 8 below the middle.
+inline double numpy_pairwise_sum(const double* a, std::size_t n) {
+    if (n < 8) {
+        double res = 0.;
+        for (std::size_t i = 0; i < n; ++i)
+            res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (std::size_t j = 0; j < 8; ++j)
+            r[j] = a[j];
+        std::size_t i = 8;
+        for (; i < n - (n % 8); i += 8)
+            for (std::size_t j = 0; j < 8; ++j)
+                r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i)
+            res += a[i];
+        return res;
+    }
+    std::size_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return numpy_pairwise_sum(a, n2) + numpy_pairwise_sum(a + n2, n - n2);
+}
+
+/// `np.sum` of a contiguous float64 vector: the reduction runs over blocks of numpy's buffer size
+/// (8192 elements), each summed pairwise, the block sums added in order to 0.0.
+inline double numpy_sum(const std::vector<double>& v) {
+    const std::size_t block = 8192;
+    double r = 0.0;
+    for (std::size_t i = 0; i < v.size(); i += block)
+        r += numpy_pairwise_sum(v.data() + i, std::min(block, v.size() - i));
+    return r;
+}
+
+/// `np.mean(np.array(v))` for float64: `np.sum(v) / len(v)` (NaN for an empty vector, as numpy).
+inline double numpy_mean(const std::vector<double>& v) {
+    if (v.empty()) return std::nan("");
+    return numpy_sum(v) / static_cast<double>(v.size());
+}
+
+namespace detail {
+
+/// n-gram counts in insertion order (Python `defaultdict(int)` filled by `precook`): n-grams of
+/// order 1 first, each order left to right. An n-gram's key is its tokens joined by one space
+/// (unambiguous: `str.split()` tokens contain no whitespace).
+struct ngram_counts {
+    struct entry {
+        std::string key;
+        int order;
+        double count;
+    };
+    std::vector<entry> items;
+    std::unordered_map<std::string, std::size_t> index;
+
+    void add(std::string key, int order) {
+        auto it = index.find(key);
+        if (it != index.end()) {
+            items[it->second].count += 1;
+            return;
+        }
+        index.emplace(key, items.size());
+        items.push_back(entry{std::move(key), order, 1.0});
+    }
+    const entry* find(const std::string& key) const {
+        auto it = index.find(key);
+        return it == index.end() ? nullptr : &items[it->second];
+    }
+};
+
+/// The reference `precook(s, n)`: `s.split()`, then every k-gram for k = 1..n.
+inline ngram_counts precook(std::string_view s, int n, std::size_t* length = nullptr) {
+    const auto words = ::rscovlm::detail::py::split(s);
+    if (length) *length = words.size();
+    ngram_counts c;
+    for (int k = 1; k <= n; ++k) {
+        const std::size_t kk = static_cast<std::size_t>(k);
+        for (std::size_t i = 0; i + kk <= words.size(); ++i) {
+            std::string key(words[i]);
+            for (std::size_t j = 1; j < kk; ++j) {
+                key += ' ';
+                key += words[i + j];
+            }
+            c.add(std::move(key), k);
+        }
+    }
+    return c;
+}
+
+inline void check_records(const std::vector<record>& records) {
+    if (records.empty()) RSCOVLM_THROW(eval_error, "empty_input", "caption metrics need at least one record");
+    for (const auto& r : records)
+        if (r.references.empty())
+            RSCOVLM_THROW(eval_error, "bad_input", "caption record '" + r.id + "' has no reference");
+}
+
+} // namespace detail
+
+/// BLEU scores: the corpus score and one score per record, for orders 1..n.
+struct bleu_result {
+    std::vector<double> corpus;                 ///< [n]: Bleu_1..Bleu_n
+    std::vector<std::vector<double>> per_image; ///< [n][records]
+    std::size_t testlen = 0, reflen = 0;        ///< corpus lengths (reflen: sum of closest)
+};
+
+/// pycocoevalcap `Bleu(n).compute_score(gts, res)` (option "closest").
+inline bleu_result bleu(const std::vector<record>& records, int n = 4) {
+    detail::check_records(records);
+    if (n < 1) RSCOVLM_THROW(eval_error, "bad_param", "BLEU order must be at least 1");
+    const double small = 1e-9, tiny = 1e-15;
+    const std::size_t nn = static_cast<std::size_t>(n);
+    bleu_result out;
+    out.per_image.assign(nn, {});
+    std::vector<std::size_t> total_guess(nn, 0), total_correct(nn, 0);
+    for (const auto& rec : records) {
+        // cook_refs: reference lengths and the per-n-gram maximum count
+        std::vector<std::size_t> reflens;
+        std::unordered_map<std::string, double> maxcounts;
+        for (const auto& ref : rec.references) {
+            std::size_t rl = 0;
+            const auto counts = detail::precook(ref, n, &rl);
+            reflens.push_back(rl);
+            for (const auto& e : counts.items) {
+                auto& m = maxcounts[e.key];
+                m = std::max(m, e.count);
+            }
+        }
+        // cook_test
+        std::size_t testlen = 0;
+        const auto counts = detail::precook(rec.hypothesis, n, &testlen);
+        // closest: min over (abs(l - testlen), l)
+        std::size_t reflen = reflens[0];
+        auto dist = [&](std::size_t l) { return l > testlen ? l - testlen : testlen - l; };
+        for (std::size_t l : reflens)
+            if (dist(l) < dist(reflen) || (dist(l) == dist(reflen) && l < reflen)) reflen = l;
+        std::vector<std::size_t> guess(nn), correct(nn, 0);
+        for (std::size_t k = 1; k <= nn; ++k)
+            guess[k - 1] = testlen + 1 >= k ? testlen - k + 1 : 0;
+        for (const auto& e : counts.items) {
+            auto it = maxcounts.find(e.key);
+            const double m = it == maxcounts.end() ? 0.0 : it->second;
+            correct[static_cast<std::size_t>(e.order) - 1] += static_cast<std::size_t>(std::min(m, e.count));
+        }
+        out.testlen += testlen;
+        out.reflen += reflen;
+        for (std::size_t k = 0; k < nn; ++k) {
+            total_guess[k] += guess[k];
+            total_correct[k] += correct[k];
+        }
+        double b = 1.;
+        for (std::size_t k = 0; k < nn; ++k) {
+            b *= (static_cast<double>(correct[k]) + tiny) / (static_cast<double>(guess[k]) + small);
+            out.per_image[k].push_back(std::pow(b, 1. / static_cast<double>(k + 1)));
+        }
+        const double ratio = (static_cast<double>(testlen) + tiny) / (static_cast<double>(reflen) + small);
+        if (ratio < 1)
+            for (std::size_t k = 0; k < nn; ++k)
+                out.per_image[k].back() *= std::exp(1 - 1 / ratio);
+    }
+    double b = 1.;
+    for (std::size_t k = 0; k < nn; ++k) {
+        b *= (static_cast<double>(total_correct[k]) + tiny) / (static_cast<double>(total_guess[k]) + small);
+        out.corpus.push_back(std::pow(b, 1. / static_cast<double>(k + 1)));
+    }
+    const double ratio = (static_cast<double>(out.testlen) + tiny) / (static_cast<double>(out.reflen) + small);
+    if (ratio < 1)
+        for (std::size_t k = 0; k < nn; ++k)
+            out.corpus[k] *= std::exp(1 - 1 / ratio);
+    return out;
+}
+
+/// The reference `my_lcs`: length of the longest common subsequence of two token lists.
+inline std::size_t lcs_length(const std::vector<std::string_view>& a, const std::vector<std::string_view>& b) {
+    const auto& s = a.size() < b.size() ? b : a; // the longer ("string")
+    const auto& t = a.size() < b.size() ? a : b; // the shorter ("sub")
+    std::vector<std::size_t> prev(t.size() + 1, 0), cur(t.size() + 1, 0);
+    for (std::size_t i = 1; i <= s.size(); ++i) {
+        for (std::size_t j = 1; j <= t.size(); ++j)
+            cur[j] = s[i - 1] == t[j - 1] ? prev[j - 1] + 1 : std::max(prev[j], cur[j - 1]);
+        std::swap(prev, cur);
+    }
+    return prev[t.size()];
+}
+
+/// ROUGE-L of one hypothesis against its references (`Rouge.calc_score`).
+inline double rouge_l_single(std::string_view hypothesis, const std::vector<std::string>& references) {
+    const double beta = 1.2;
+    const auto tc = ::rscovlm::detail::py::split(hypothesis, " ");
+    double prec_max = 0, rec_max = 0;
+    bool first = true;
+    for (const auto& ref : references) {
+        const auto tr = ::rscovlm::detail::py::split(ref, " ");
+        const double lcs = static_cast<double>(lcs_length(tr, tc));
+        const double p = lcs / static_cast<double>(tc.size()), r = lcs / static_cast<double>(tr.size());
+        prec_max = first ? p : std::max(prec_max, p);
+        rec_max = first ? r : std::max(rec_max, r);
+        first = false;
+    }
+    if (prec_max != 0 && rec_max != 0)
+        return ((1 + beta * beta) * prec_max * rec_max) / (rec_max + beta * beta * prec_max);
+    return 0.0;
+}
+
+/// ROUGE-L: corpus score (`np.mean`) and per-image scores.
+struct rouge_result {
+    double corpus = 0;
+    std::vector<double> per_image;
+};
+
+/// pycocoevalcap `Rouge().compute_score(gts, res)`.
+inline rouge_result rouge_l(const std::vector<record>& records) {
+    detail::check_records(records);
+    rouge_result out;
+    for (const auto& r : records)
+        out.per_image.push_back(rouge_l_single(r.hypothesis, r.references));
+    out.corpus = numpy_mean(out.per_image);
+    return out;
+}
+
+/// CIDEr-D: corpus score (`np.mean`) and per-image scores.
+struct cider_result {
+    double corpus = 0;
+    std::vector<double> per_image;
+};
+
+/// pycocoevalcap `Cider(n, sigma).compute_score(gts, res)`.
+inline cider_result cider(const std::vector<record>& records, int n = 4, double sigma = 6.0) {
+    detail::check_records(records);
+    if (n < 1) RSCOVLM_THROW(eval_error, "bad_param", "CIDEr order must be at least 1");
+    const std::size_t nn = static_cast<std::size_t>(n);
+    std::vector<detail::ngram_counts> tests;
+    std::vector<std::vector<detail::ngram_counts>> refs;
+    for (const auto& r : records) {
+        tests.push_back(detail::precook(r.hypothesis, n));
+        std::vector<detail::ngram_counts> rr;
+        for (const auto& ref : r.references)
+            rr.push_back(detail::precook(ref, n));
+        refs.push_back(std::move(rr));
+    }
+    // compute_doc_freq: one count per image for every n-gram of any of its references
+    std::unordered_map<std::string, double> df;
+    for (const auto& rr : refs) {
+        std::unordered_map<std::string, bool> seen;
+        for (const auto& c : rr)
+            for (const auto& e : c.items)
+                if (seen.emplace(e.key, true).second) df[e.key] += 1;
+    }
+    const double ref_len = std::log(static_cast<double>(records.size()));
+
+    struct vec_t {
+        std::vector<std::vector<std::pair<const std::string*, double>>> v; // per order, insertion order
+        std::vector<std::unordered_map<std::string_view, double>> lookup;
+        std::vector<double> norm;
+        std::size_t length = 0;
+    };
+    auto counts2vec = [&](const detail::ngram_counts& c) {
+        vec_t out;
+        out.v.assign(nn, {});
+        out.lookup.assign(nn, {});
+        out.norm.assign(nn, 0.0);
+        for (const auto& e : c.items) {
+            auto it = df.find(e.key);
+            const double d = std::log(std::max(1.0, it == df.end() ? 0.0 : it->second));
+            const std::size_t o = static_cast<std::size_t>(e.order) - 1;
+            const double w = e.count * (ref_len - d);
+            out.v[o].emplace_back(&e.key, w);
+            out.lookup[o][e.key] = w;
+            out.norm[o] += w * w;
+            if (o == 1) out.length += static_cast<std::size_t>(e.count); // the reference's `if n == 1`
+        }
+        for (auto& x : out.norm)
+            x = std::sqrt(x);
+        return out;
+    };
+    const double e_const = 2.718281828459045; // np.e
+    cider_result out;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const vec_t h = counts2vec(tests[i]);
+        std::vector<double> score(nn, 0.0);
+        for (const auto& rc : refs[i]) {
+            const vec_t r = counts2vec(rc);
+            const double delta = static_cast<double>(h.length) - static_cast<double>(r.length);
+            for (std::size_t o = 0; o < nn; ++o) {
+                double val = 0.0;
+                for (const auto& [key, wh] : h.v[o]) {
+                    auto it = r.lookup[o].find(*key);
+                    const double wr = it == r.lookup[o].end() ? 0.0 : it->second;
+                    val += std::min(wh, wr) * wr;
+                }
+                if (h.norm[o] != 0 && r.norm[o] != 0) val /= (h.norm[o] * r.norm[o]);
+                val *= std::pow(e_const, -(delta * delta) / (2 * (sigma * sigma)));
+                score[o] += val;
+            }
+        }
+        double avg = numpy_mean(score);
+        avg /= static_cast<double>(refs[i].size());
+        avg *= 10.0;
+        out.per_image.push_back(avg);
+    }
+    out.corpus = numpy_mean(out.per_image);
+    return out;
+}
+
+/// The reference's tokenization of one caption, restated: `PTBTokenizer` of Stanford CoreNLP 3.4.1
+/// run as `-preserveLines -lowerCase`, then the tokens in `PUNCTUATIONS` ('' ' `` ` -LRB- -RRB-
+/// -LCB- -RCB- . ? ! , : - -- ... ;) dropped and the rest joined by one space. Rules, in order:
+/// 1. line breaks become spaces; ASCII letters are lower-cased; the text is cut at whitespace
+///    (Python `str.isspace()` characters) into chunks;
+/// 2. inside a chunk these always stand alone: `,` `;` `:` (not between two digits: "1,000" and
+///    "10:30" stay), `!` `?`, `"`, brackets, `...` and `--`; `$` before a digit and a final `%`
+///    are split off;
+/// 3. from each remaining piece a leading `'` or `` ` `` (an opening quote) and a trailing `'`
+///    (a closing quote: "dogs'" -> dogs ') are split off; a trailing `.` is split off unless the
+///    piece is an acronym of single letters and periods ("u.s.", "e.g.");
+/// 4. clitics are split off the end: n't ("don't" -> do n't, "can't" -> ca n't), 's 'm 'd 're 've
+///    'll;
+/// 5. brackets become -lrb- -rrb- -lsb- -rsb- -lcb- -rcb- (the command line lower-cases them, so the
+///    upper-case entries of `PUNCTUATIONS` never match them), quotes become `` and '' (dropped),
+///    `/` and `*` are escaped as \/ and \*;
+/// 6. the tokens in `PUNCTUATIONS` are dropped; `-` and `--` alone are dropped, hyphenated words
+///    ("two-story") stay whole.
+/// Where the Java program differs: it converts British to American spelling (`americanize`:
+/// "grey" -> "gray", "colour" -> "color"), which is not restated; it lower-cases non-ASCII letters
+/// too; it keeps the periods of its list of abbreviations ("mr.", "st.", "inc.") and of URLs and
+/// e-mail addresses, splits "cannot"/"gonna"-style words, normalises Unicode quotes, dashes and
+/// fractions and `&amp;`; and it decides opening/closing quotes from context. Captions without
+/// such words tokenize the same; to score exactly as a given pipeline, pass text that is already
+/// tokenized and choose no tokenizer.
+inline std::string ptb_tokenize(std::string_view caption) {
+    namespace py = ::rscovlm::detail::py;
+    static const char* const punctuations[] = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".",
+                                               "?",  "!", ",",  ":", "-",     "--",    "...",   ";"};
+    auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    auto bracket = [](char c) -> const char* {
+        switch (c) {
+        case '(':
+            return "-lrb-";
+        case ')':
+            return "-rrb-";
+        case '[':
+            return "-lsb-";
+        case ']':
+            return "-rsb-";
+        case '{':
+            return "-lcb-";
+        case '}':
+            return "-rcb-";
+        default:
+            return nullptr;
+        }
+    };
+    auto acronym = [&](std::string_view w) {
+        if (w.size() < 2 || w.size() % 2) return false;
+        for (std::size_t i = 0; i < w.size(); i += 2)
+            if (!is_alpha(w[i]) || w[i + 1] != '.') return false;
+        return true;
+    };
+    auto ends_with = [](std::string_view w, std::string_view e) {
+        return w.size() >= e.size() && w.substr(w.size() - e.size()) == e;
+    };
+    std::vector<std::string> tokens;
+    auto emit_word = [&](std::string_view w) {
+        std::vector<std::string> tail;
+        while (!w.empty() && (w.front() == '\'' || w.front() == '`')) {
+            // a clitic standing alone ("'s") is a token of its own, not an opening quote
+            if (w == "'s" || w == "'m" || w == "'d" || w == "'re" || w == "'ve" || w == "'ll") break;
+            tokens.emplace_back("`");
+            w.remove_prefix(1);
+        }
+        for (;;) {
+            if (w.size() > 1 && w.back() == '\'' && !ends_with(w, "n'")) {
+                tail.emplace_back("'");
+                w.remove_suffix(1);
+            } else if (!w.empty() && w.back() == '.' && !acronym(w)) {
+                tail.emplace_back(".");
+                w.remove_suffix(1);
+            } else {
+                break;
+            }
+        }
+        std::string clitic;
+        if (w.size() > 3 && ends_with(w, "n't")) {
+            clitic = "n't";
+        } else {
+            for (std::string_view c : {"'s", "'m", "'d", "'re", "'ve", "'ll"})
+                if (w.size() > c.size() && ends_with(w, c)) clitic = std::string(c);
+        }
+        if (!clitic.empty()) {
+            tail.push_back(clitic);
+            w.remove_suffix(clitic.size());
+        }
+        if (!w.empty()) {
+            std::string t;
+            for (char c : w) {
+                if (c == '/' || c == '*') t += '\\';
+                t += c;
+            }
+            tokens.push_back(std::move(t));
+        }
+        for (auto it = tail.rbegin(); it != tail.rend(); ++it)
+            tokens.push_back(*it);
+    };
+    std::string text = py::lower_ascii(caption);
+    for (auto& c : text)
+        if (c == '\n') c = ' ';
+    for (std::string_view chunk : py::split(text)) {
+        std::size_t start = 0;
+        bool after_open = true; // at the chunk start or after an opening bracket
+        for (std::size_t i = 0; i < chunk.size();) {
+            const char c = chunk[i];
+            std::size_t len = 0;
+            std::string tok;
+            const bool prev_digit = i > 0 && is_digit(chunk[i - 1]);
+            const bool next_digit = i + 1 < chunk.size() && is_digit(chunk[i + 1]);
+            if (chunk.compare(i, 3, "...") == 0) {
+                len = 3, tok = "...";
+            } else if (chunk.compare(i, 2, "--") == 0) {
+                len = 2, tok = "--";
+            } else if ((c == ',' || c == ':') && !(prev_digit && next_digit)) {
+                len = 1, tok = std::string(1, c);
+            } else if (c == ';' || c == '!' || c == '?') {
+                len = 1, tok = std::string(1, c);
+            } else if (c == '"') {
+                len = 1, tok = (after_open && i == start) ? "``" : "''";
+            } else if (const char* b = bracket(c)) {
+                len = 1, tok = b;
+            } else if (c == '$' && i == start && next_digit) {
+                len = 1, tok = "$";
+            } else if (c == '%' && i > start && i + 1 == chunk.size()) {
+                len = 1, tok = "%";
+            }
+            if (!len) {
+                ++i;
+                continue;
+            }
+            if (i > start) emit_word(chunk.substr(start, i - start));
+            tokens.push_back(tok);
+            after_open = c == '(' || c == '[' || c == '{';
+            i += len;
+            start = i;
+        }
+        if (start < chunk.size()) emit_word(chunk.substr(start));
+    }
+    std::string out;
+    for (const auto& t : tokens) {
+        bool drop = false;
+        for (const char* p : punctuations)
+            drop = drop || t == p;
+        if (drop) continue;
+        if (!out.empty()) out += ' ';
+        out += t;
+    }
+    return out;
+}
+
+} // namespace rscovlm::eval::caption
+// ---- end rscovlm/eval/caption_metrics.hpp
 // ---- begin rscovlm/eval/dota_eval.hpp
 /// \file dota_eval.hpp
 /// DOTA Task1 evaluation (per-class AP and mAP) reproducing two references exactly, selectable:
@@ -13365,6 +13908,286 @@ inline dota_eval_result evaluate_dota_dirs(const std::string& gt_dir, const std:
 
 } // namespace rscovlm::eval
 // ---- end rscovlm/eval/dota_eval.hpp
+// ---- begin rscovlm/eval/referring.hpp
+/// \file referring.hpp
+/// GeoChat referring precision as RSCoVLM computes it (`compute_geochat_referring_acc` in
+/// `rscovlm/eval/metric/metric.py`; GeoChat itself ships no scoring script for this task):
+/// "Pr(F1=1, IoU=0.5)", the fraction of samples whose predicted boxes match their ground-truth boxes
+/// one to one.
+///
+/// Per sample, with P predicted and G ground-truth boxes (4 numbers x1,y1,x2,y2, or 8 numbers: four
+/// corners):
+/// 1. boxes become float32 (`torch.tensor(..., dtype=float32)`) and are scaled by
+///    `w_rescale = original_width / resized_width`, `h_rescale = original_height / resized_height`
+///    in float32 (a float32 tensor times a Python float); a 4-number box becomes the rectangle
+///    (x1,y1) (x2,y1) (x2,y2) (x1,y2), an 8-number box its four corners ordered by decreasing angle
+///    around their mean (`np.argsort(-angles)`);
+/// 2. the generalized IoU of every pair (`polygon_giou`): 0 when either polygon is invalid or the
+///    union area is 0, else `iou - (hull - union) / hull` with `hull` the area of the convex hull of
+///    all eight corners; the matrix is float32;
+/// 3. greedy matching, at most min(P, G) times: the largest remaining entry; stop when it is below
+///    0.5, else count a true positive and zero its row and column;
+/// 4. F1 = 2 TP / (2 TP + FP + FN); the sample is correct when F1 >= 1, that is TP = P = G.
+/// The overall precision is correct / total; the reference also reports it per `size_group`, per
+/// `type` and per object count ("single" when `obj_ids` has one entry, else "multiple").
+///
+/// Restated with these choices where the reference leaves the result to its libraries:
+/// - GEOS validity: a polygon of zero area is invalid (GIoU 0); other invalid rings cannot arise
+///   from a rectangle or from four corners sorted by angle, except with repeated or collinear
+///   corners, which have zero area;
+/// - areas are exact double-precision polygon areas (union = area A + area B - intersection), where
+///   shapely's overlay can differ in the last bits; the float32 rounding of the matrix absorbs this
+///   except within a float32 ulp of 0.5;
+/// - the corners of an 8-number box are ordered in double precision (the reference mixes float32
+///   numpy and torch values; only near-equal angles can order differently);
+/// - ties for the largest entry go to the first in row-major order (`torch.topk(k=1)` does not
+///   specify it).
+/// An empty prediction or ground-truth list, or boxes of mixed or wrong sizes, make the reference
+/// fail (`adaptive_flatten` / `torch.tensor`); here they raise eval_error "bad_input", except that an
+/// empty prediction list may be scored as a miss (`empty_is_miss`).
+
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <map>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rscovlm::eval::referring {
+
+/// One referring sample.
+struct sample {
+    std::vector<std::vector<double>> pred; ///< predicted boxes, 4 or 8 numbers each
+    std::vector<std::vector<double>> gt;   ///< ground-truth boxes, 4 or 8 numbers each
+    double w_rescale = 1.0, h_rescale = 1.0;
+    std::string size_group = "unknown", type = "unknown";
+    bool single_object = false; ///< `len(obj_ids) == 1`
+};
+
+namespace detail {
+
+inline double cross(const geometry::point& o, const geometry::point& a, const geometry::point& b) {
+    return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+}
+
+inline double ring_area(const std::vector<geometry::point>& p) {
+    double s = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        const auto& a = p[i];
+        const auto& b = p[(i + 1) % p.size()];
+        s += a.x * b.y - b.x * a.y;
+    }
+    return std::fabs(s) / 2;
+}
+
+/// Area of the convex hull (Andrew's monotone chain).
+inline double hull_area(std::vector<geometry::point> pts) {
+    std::sort(pts.begin(), pts.end(),
+              [](const auto& a, const auto& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
+    if (pts.size() < 3) return 0.0;
+    std::vector<geometry::point> h(2 * pts.size());
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < pts.size(); ++i) {
+        while (k >= 2 && cross(h[k - 2], h[k - 1], pts[i]) <= 0)
+            --k;
+        h[k++] = pts[i];
+    }
+    for (std::size_t i = pts.size() - 1, t = k + 1; i-- > 0;) {
+        while (k >= t && cross(h[k - 2], h[k - 1], pts[i]) <= 0)
+            --k;
+        h[k++] = pts[i];
+    }
+    h.resize(k > 0 ? k - 1 : 0);
+    return ring_area(h);
+}
+
+/// The reference `rescale_box`: float32 corners of a 4- or 8-number box.
+inline std::vector<geometry::point> rescale_box(const std::vector<double>& b, double w_rescale, double h_rescale) {
+    const float w = static_cast<float>(w_rescale), h = static_cast<float>(h_rescale);
+    auto fx = [&](double v) { return static_cast<double>(static_cast<float>(v) * w); };
+    auto fy = [&](double v) { return static_cast<double>(static_cast<float>(v) * h); };
+    if (b.size() == 4) {
+        const double x1 = fx(b[0]), y1 = fy(b[1]), x2 = fx(b[2]), y2 = fy(b[3]);
+        return {{x1, y1}, {x2, y1}, {x2, y2}, {x1, y2}};
+    }
+    std::vector<geometry::point> p;
+    for (std::size_t i = 0; i < 8; i += 2)
+        p.push_back({fx(b[i]), fy(b[i + 1])});
+    double cx = 0, cy = 0;
+    for (const auto& q : p) {
+        cx += q.x;
+        cy += q.y;
+    }
+    cx /= 4, cy /= 4;
+    std::vector<double> ang;
+    for (const auto& q : p)
+        ang.push_back(std::atan2(q.y - cy, q.x - cx));
+    std::vector<std::size_t> idx(4);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t c) { return -ang[a] < -ang[c]; });
+    std::vector<geometry::point> out;
+    for (std::size_t i : idx)
+        out.push_back(p[i]);
+    return out;
+}
+
+} // namespace detail
+
+/// The reference `polygon_giou` of two boxes (4 or 8 numbers each).
+inline double polygon_giou(const std::vector<double>& pred, const std::vector<double>& gt, double w_rescale,
+                           double h_rescale) {
+    const auto a = detail::rescale_box(pred, w_rescale, h_rescale);
+    const auto b = detail::rescale_box(gt, w_rescale, h_rescale);
+    const double area_a = detail::ring_area(a), area_b = detail::ring_area(b);
+    if (!(area_a > 0) || !(area_b > 0)) return 0.0; // invalid (zero-area) polygon
+    const double inter = intersection_area(geometry::polygon(a), geometry::polygon(b));
+    const double uni = area_a + area_b - inter;
+    if (uni == 0) return 0.0;
+    const double iou = inter / uni;
+    std::vector<geometry::point> all(a);
+    all.insert(all.end(), b.begin(), b.end());
+    const double hull = detail::hull_area(all);
+    return iou - (hull - uni) / hull;
+}
+
+/// True positives of the greedy one-to-one matching at GIoU >= `threshold` (float32 matrix).
+inline std::size_t greedy_matches(const sample& s, float threshold = 0.5f) {
+    const std::size_t np = s.pred.size(), ng = s.gt.size();
+    std::vector<float> m(np * ng);
+    for (std::size_t i = 0; i < np; ++i)
+        for (std::size_t j = 0; j < ng; ++j)
+            m[i * ng + j] = static_cast<float>(polygon_giou(s.pred[i], s.gt[j], s.w_rescale, s.h_rescale));
+    std::size_t tp = 0;
+    for (std::size_t it = 0; it < std::min(np, ng); ++it) {
+        const std::size_t best = static_cast<std::size_t>(std::max_element(m.begin(), m.end()) - m.begin());
+        if (m[best] < threshold) break;
+        ++tp;
+        const std::size_t r = best / ng, c = best % ng;
+        for (std::size_t j = 0; j < ng; ++j)
+            m[r * ng + j] = 0.0f;
+        for (std::size_t i = 0; i < np; ++i)
+            m[i * ng + c] = 0.0f;
+    }
+    return tp;
+}
+
+/// Whether a sample is correct: F1 of the matching is 1 (every prediction and every truth matched).
+inline bool sample_correct(const sample& s) {
+    const std::size_t tp = greedy_matches(s);
+    const std::size_t fp = s.pred.size() - tp, fn = s.gt.size() - tp;
+    const double denom = static_cast<double>(2 * tp + fp + fn);
+    return denom > 0 && static_cast<double>(2 * tp) / denom >= 1.0;
+}
+
+/// The reference's `plain` parsing: `re.findall` of eight comma-separated integers, else of four
+/// (ASCII digits).
+inline std::vector<std::vector<double>> parse_plain_boxes(std::string_view text) {
+    auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    for (std::size_t want : {std::size_t{8}, std::size_t{4}}) {
+        std::vector<std::vector<double>> out;
+        for (std::size_t i = 0; i < text.size();) {
+            if (!is_digit(text[i])) {
+                ++i;
+                continue;
+            }
+            std::vector<double> box;
+            std::size_t j = i;
+            while (box.size() < want) {
+                if (j >= text.size() || !is_digit(text[j])) break;
+                double v = 0;
+                for (; j < text.size() && is_digit(text[j]); ++j)
+                    v = v * 10 + (text[j] - '0');
+                box.push_back(v);
+                if (box.size() < want) {
+                    if (j < text.size() && text[j] == ',')
+                        ++j;
+                    else
+                        break;
+                }
+            }
+            if (box.size() == want) {
+                out.push_back(std::move(box));
+                i = j;
+            } else {
+                ++i;
+            }
+        }
+        if (!out.empty() || want == 4) return out;
+    }
+    return {};
+}
+
+/// The reference's `json` parsing: a leading "```json" and a final "\n```" removed, `strip()`, a
+/// JSON list of objects whose `bbox_2d` are the boxes. Unparsable text raises eval_error
+/// "unparsed_output" (the reference's `json.loads` fails).
+inline std::vector<std::vector<double>> parse_json_boxes(std::string_view text) {
+    std::string_view t = text;
+    if (t.substr(0, 7) == "```json") t.remove_prefix(7);
+    if (t.size() >= 4 && t.substr(t.size() - 4) == "\n```")
+        t.remove_suffix(4);
+    else if (t.size() >= 5 && t.substr(t.size() - 5) == "\n```\n")
+        t.remove_suffix(5); // Python's `$` also matches before a final newline
+    t = ::rscovlm::detail::py::strip(t);
+    const nlohmann::json j = nlohmann::json::parse(t, nullptr, false);
+    if (j.is_discarded() || !j.is_array())
+        RSCOVLM_THROW(eval_error, "unparsed_output", "referring output is not a JSON list: " + std::string(text));
+    std::vector<std::vector<double>> out;
+    for (const auto& item : j) {
+        if (!item.is_object() || !item.contains("bbox_2d") || !item["bbox_2d"].is_array())
+            RSCOVLM_THROW(eval_error, "unparsed_output", "referring output item without a bbox_2d list");
+        std::vector<double> b;
+        for (const auto& v : item["bbox_2d"]) {
+            if (!v.is_number()) RSCOVLM_THROW(eval_error, "unparsed_output", "bbox_2d must hold numbers");
+            b.push_back(v.get<double>());
+        }
+        out.push_back(std::move(b));
+    }
+    return out;
+}
+
+/// Correct and total counts of one group.
+struct tally {
+    std::size_t correct = 0, total = 0;
+    double precision() const { return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
+};
+
+/// Overall and grouped precision.
+struct precision_result {
+    tally overall;
+    std::map<std::string, tally> by_size, by_type, by_count;
+};
+
+/// `compute_geochat_referring_acc` over parsed samples.
+inline precision_result referring_precision(const std::vector<sample>& samples) {
+    precision_result r;
+    for (const auto& s : samples) {
+        for (const auto* boxes : {&s.pred, &s.gt})
+            for (const auto& b : *boxes)
+                if (b.size() != 4 && b.size() != 8)
+                    RSCOVLM_THROW(eval_error, "bad_input", "a box must have 4 or 8 numbers");
+        if (s.gt.empty()) RSCOVLM_THROW(eval_error, "bad_input", "a referring sample needs ground-truth boxes");
+        for (const auto* boxes : {&s.pred, &s.gt})
+            for (const auto& b : *boxes)
+                if (b.size() != boxes->front().size())
+                    RSCOVLM_THROW(eval_error, "bad_input",
+                                  "the boxes of one list must all have 4 or all have 8 numbers");
+        const bool ok = !s.pred.empty() && sample_correct(s);
+        for (tally* t : {&r.overall, &r.by_size[s.size_group], &r.by_type[s.type],
+                         &r.by_count[s.single_object ? "single" : "multiple"]}) {
+            ++t->total;
+            if (ok) ++t->correct;
+        }
+    }
+    return r;
+}
+
+} // namespace rscovlm::eval::referring
+// ---- end rscovlm/eval/referring.hpp
 // ---- begin rscovlm/eval/report.hpp
 /// \file report.hpp
 /// JSON and text renderings of evaluation results (used by the CLI and the `metric` components).
@@ -14115,12 +14938,141 @@ inline std::optional<char> extract_choice(std::string_view answer, std::string_v
 
 } // namespace rscovlm::eval
 // ---- end rscovlm/eval/text_metrics.hpp
+// ---- begin rscovlm/eval/vhm_metrics.hpp
+/// \file vhm_metrics.hpp
+/// VHM benchmark metrics as RSCoVLM computes them (`rscovlm/eval/metric/vhm_bench.py`):
+/// - `vhm_contain` (`eval_contain`): both sides `s.lower().strip().strip(".")`, then the
+///   prediction is in the truth *or* the truth is in the prediction (so an empty side always
+///   matches). The classification and RSVQA folders score this.
+/// - `parse_count` (`parse_number`): the first run of digits in the text; failing that, the first
+///   whitespace-separated word that is an English number word 0..99 ("zero" .. "nineteen", "twenty",
+///   "twenty-one" .. "ninety-nine", as `convert_to_words_100` spells them); failing that, nothing
+///   (the reference then raises in `int('')`).
+/// - `count_errors` (`eval_counting_mae`): the parsed prediction `p` of `pred.lower().strip()
+///   .strip(".")` and the integer truth `g` give `|p - g|` and `|(p - g) / g|` (the reference raises
+///   for g = 0).
+/// - the benchmark score of each list is `sum(items) / max(len(items), 1)`: the sum of integer
+///   absolute errors is exact, the sum of the relative errors runs left to right (Python 3.11's
+///   `sum`; Python 3.12 and later compensate the rounding, which can change the last bits).
+/// Lower-casing is ASCII-only and only ASCII digits count as digits (Python's `\d` and `int()` also
+/// take other Unicode decimal digits).
+
+
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::eval::vhm {
+
+/// `eval_contain`: bidirectional containment after `lower().strip().strip(".")`.
+inline bool vhm_contain(std::string_view prediction, std::string_view truth) {
+    const std::string p = normalize_answer(prediction), g = normalize_answer(truth);
+    return g.find(p) != std::string::npos || p.find(g) != std::string::npos;
+}
+
+/// The spelling `convert_to_words_100(n)` gives 0 <= n < 100.
+inline std::string number_word(int n) {
+    static const char* const ones[] = {"zero",     "one",     "two",     "three",     "four",     "five",    "six",
+                                       "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",  "thirteen",
+                                       "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
+    static const char* const tens[] = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"};
+    if (n < 20) return ones[n];
+    std::string s = tens[n / 10 - 2];
+    if (n % 10) s += std::string("-") + ones[n % 10];
+    return s;
+}
+
+/// Integers above this are refused by `parse_count` (their differences must stay exact doubles).
+inline constexpr std::int64_t max_count = (std::int64_t{1} << 53) - 1;
+
+/// `parse_number`: the count a text states, or nullopt when it states none.
+/// Throws eval_error "out_of_range" for a digit run above `max_count`.
+inline std::optional<std::int64_t> parse_count(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size() && !(text[i] >= '0' && text[i] <= '9'))
+        ++i;
+    if (i < text.size()) {
+        std::int64_t v = 0;
+        for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+            v = v * 10 + (text[i] - '0');
+            if (v > max_count)
+                RSCOVLM_THROW(eval_error, "out_of_range", "count above 2^53 in '" + std::string(text) + "'");
+        }
+        return v;
+    }
+    for (std::string_view w : ::rscovlm::detail::py::split(text)) {
+        const std::string lw = ::rscovlm::detail::py::lower_ascii(w);
+        for (int n = 0; n < 100; ++n)
+            if (lw == number_word(n)) return n;
+    }
+    return std::nullopt;
+}
+
+/// One counting answer's absolute and relative errors.
+struct count_error {
+    std::int64_t abs_error;
+    double rel_error;
+};
+
+/// `eval_counting_mae(pred, gt)`: nullopt when the prediction states no count.
+/// Throws eval_error "zero_truth" for a zero truth (the reference divides by it).
+inline std::optional<count_error> count_errors(std::string_view prediction, std::int64_t truth) {
+    const auto p = parse_count(normalize_answer(prediction));
+    if (!p) return std::nullopt;
+    if (truth == 0) RSCOVLM_THROW(eval_error, "zero_truth", "counting truth 0: the relative error divides by it");
+    if (truth > max_count || truth < -max_count) RSCOVLM_THROW(eval_error, "out_of_range", "counting truth above 2^53");
+    const std::int64_t d = *p - truth;
+    return count_error{d < 0 ? -d : d, std::abs(static_cast<double>(d) / static_cast<double>(truth))};
+}
+
+/// Scores of a counting set: `sum(items) / max(len(items), 1)` for both error lists.
+struct count_scores {
+    double mae = 0, mape = 0;
+    std::size_t total = 0;    ///< pairs scored
+    std::size_t unparsed = 0; ///< predictions without a count (left out)
+};
+
+/// MAE and MAPE over (prediction, truth) pairs. Predictions without a count raise eval_error
+/// "unparsed_count" (as the reference fails) unless `skip_unparsed`, which leaves them out and
+/// counts them.
+inline count_scores counting_scores(const std::vector<std::string>& predictions,
+                                    const std::vector<std::int64_t>& truths, bool skip_unparsed = false) {
+    if (predictions.size() != truths.size())
+        RSCOVLM_THROW(eval_error, "bad_input", "predictions and truths differ in length");
+    count_scores s;
+    std::int64_t sum_abs = 0;
+    double sum_rel = 0;
+    for (std::size_t i = 0; i < predictions.size(); ++i) {
+        const auto e = count_errors(predictions[i], truths[i]);
+        if (!e) {
+            if (!skip_unparsed)
+                RSCOVLM_THROW(eval_error, "unparsed_count", "no count in prediction '" + predictions[i] + "'");
+            ++s.unparsed;
+            continue;
+        }
+        sum_abs += e->abs_error;
+        if (sum_abs > max_count) RSCOVLM_THROW(eval_error, "out_of_range", "sum of counting errors above 2^53");
+        sum_rel += e->rel_error;
+        ++s.total;
+    }
+    const double n = static_cast<double>(s.total ? s.total : 1);
+    s.mae = static_cast<double>(sum_abs) / n;
+    s.mape = sum_rel / n;
+    return s;
+}
+
+} // namespace rscovlm::eval::vhm
+// ---- end rscovlm/eval/vhm_metrics.hpp
 
 #include <nlohmann/json.hpp>
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace rscovlm::eval {
@@ -14215,6 +15167,54 @@ template <class F> inline nlohmann::json text_pairs_acc(const nlohmann::json& in
     return {{"acc", n ? nlohmann::json(static_cast<double>(ok) / static_cast<double>(n)) : nlohmann::json(nullptr)},
             {"correct", ok},
             {"total", n}};
+}
+
+inline const nlohmann::json& pairs_array(const nlohmann::json& in) {
+    if (!in.is_object() || !in.contains("pairs") || !in["pairs"].is_array())
+        RSCOVLM_THROW(eval_error, "bad_input", "expected \"pairs\": [{\"pred\", \"gt\"}]");
+    return in["pairs"];
+}
+
+inline std::string json_text(const nlohmann::json& obj, const char* field, const std::string& where) {
+    if (!obj.is_object() || !obj.contains(field) || !obj[field].is_string())
+        RSCOVLM_THROW(eval_error, "bad_input", where + "." + field + " must be a string");
+    return obj[field].get<std::string>();
+}
+
+/// `{"records": [{"id"?, "pred", "refs": [...]}]}` -> caption records (ids default to the index).
+inline std::vector<caption::record> caption_records(const nlohmann::json& in) {
+    if (!in.is_object() || !in.contains("records") || !in["records"].is_array())
+        RSCOVLM_THROW(eval_error, "bad_input", "expected \"records\": [{\"id\", \"pred\", \"refs\"}]");
+    std::vector<caption::record> out;
+    for (const auto& r : in["records"]) {
+        const std::string where = "records[" + std::to_string(out.size()) + "]";
+        caption::record rec;
+        if (r.is_object() && r.contains("id")) {
+            if (r["id"].is_string())
+                rec.id = r["id"].get<std::string>();
+            else if (r["id"].is_number_integer())
+                rec.id = r["id"].dump();
+            else
+                RSCOVLM_THROW(eval_error, "bad_input", where + ".id must be a string or an integer");
+        } else {
+            rec.id = std::to_string(out.size());
+        }
+        rec.hypothesis = json_text(r, "pred", where);
+        if (!r.contains("refs") || !r["refs"].is_array() || r["refs"].empty())
+            RSCOVLM_THROW(eval_error, "bad_input", where + ".refs must be a non-empty array of strings");
+        for (const auto& g : r["refs"]) {
+            if (!g.is_string()) RSCOVLM_THROW(eval_error, "bad_input", where + ".refs must hold strings");
+            rec.references.push_back(g.get<std::string>());
+        }
+        out.push_back(std::move(rec));
+    }
+    if (out.empty()) RSCOVLM_THROW(eval_error, "empty_input", "caption metrics need at least one record");
+    // the reference keys its dictionaries by id: a repeated id would silently merge two images
+    std::unordered_set<std::string> ids;
+    for (const auto& r : out)
+        if (!ids.insert(r.id).second)
+            RSCOVLM_THROW(eval_error, "bad_input", "caption record id '" + r.id + "' repeats");
+    return out;
 }
 
 } // namespace detail
@@ -14333,9 +15333,241 @@ public:
     }
 };
 
+/// COCO caption metrics exactly as pycocoevalcap (BLEU-1..4, ROUGE-L, CIDEr-D).
+class caption_coco_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.caption.coco";
+    static constexpr std::string_view summary =
+        "captioning BLEU-1..4, ROUGE-L and CIDEr-D exactly as pycocoevalcap (METEOR/SPICE not provided)";
+    bool ptb = true;
+    bool per_image = false;
+    bool want_bleu = true, want_rouge = true, want_cider = true;
+    static caption_coco_metric from_params(registry::params& p) {
+        caption_coco_metric m;
+        const std::string t = p.get<std::string>("tokenizer", "ptb");
+        p.check(t == "ptb" || t == "none", "tokenizer", "must be ptb or none");
+        m.ptb = t == "ptb";
+        m.per_image = p.get<bool>("per_image", false);
+        const auto names = p.get<std::vector<std::string>>("metrics", {"bleu", "rouge", "cider"});
+        m.want_bleu = m.want_rouge = m.want_cider = false;
+        for (const auto& n : names) {
+            if (n == "meteor" || n == "spice")
+                RSCOVLM_THROW(eval_error, "not_provided",
+                              n + " runs a Java program in pycocoevalcap and is not provided");
+            p.check(n == "bleu" || n == "rouge" || n == "cider", "metrics",
+                    "entries must be bleu, rouge or cider (meteor and spice are not provided)");
+            m.want_bleu = m.want_bleu || n == "bleu";
+            m.want_rouge = m.want_rouge || n == "rouge";
+            m.want_cider = m.want_cider || n == "cider";
+        }
+        p.check(!names.empty(), "metrics", "must name at least one metric");
+        return m;
+    }
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        auto records = detail::caption_records(in);
+        if (ptb)
+            for (auto& r : records) {
+                r.hypothesis = caption::ptb_tokenize(r.hypothesis);
+                for (auto& g : r.references)
+                    g = caption::ptb_tokenize(g);
+            }
+        nlohmann::json out = {{"images", records.size()}};
+        nlohmann::json rows = nlohmann::json::array();
+        if (per_image)
+            for (const auto& r : records)
+                rows.push_back({{"id", r.id}});
+        if (want_bleu) {
+            const auto b = caption::bleu(records, 4);
+            for (std::size_t k = 0; k < 4; ++k) {
+                const std::string name = "Bleu_" + std::to_string(k + 1);
+                out[name] = b.corpus[k];
+                if (per_image)
+                    for (std::size_t i = 0; i < records.size(); ++i)
+                        rows[i][name] = b.per_image[k][i];
+            }
+        }
+        if (want_rouge) {
+            const auto r = caption::rouge_l(records);
+            out["ROUGE_L"] = r.corpus;
+            if (per_image)
+                for (std::size_t i = 0; i < records.size(); ++i)
+                    rows[i]["ROUGE_L"] = r.per_image[i];
+        }
+        if (want_cider) {
+            const auto c = caption::cider(records);
+            out["CIDEr"] = c.corpus;
+            if (per_image)
+                for (std::size_t i = 0; i < records.size(); ++i)
+                    rows[i]["CIDEr"] = c.per_image[i];
+        }
+        if (per_image) out["per_image"] = std::move(rows);
+        return out;
+    }
+};
+
+/// RSCoVLM's `compute_cider`: lower-cased, untokenized captions, CIDEr-D times 100.
+class caption_rscovlm_cider_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.caption.rscovlm_cider";
+    static constexpr std::string_view summary =
+        "CIDEr x 100 exactly as RSCoVLM compute_cider (lower-cased, untokenized captions)";
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        auto records = detail::caption_records(in);
+        for (auto& r : records) {
+            r.hypothesis = ::rscovlm::detail::py::lower_ascii(r.hypothesis);
+            for (auto& g : r.references)
+                g = ::rscovlm::detail::py::lower_ascii(g);
+        }
+        return {{"CIDEr", caption::cider(records).corpus * 100}};
+    }
+};
+
+/// VHM's bidirectional contain-accuracy.
+class vqa_bidirectional_contain_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.vqa.bidirectional_contain";
+    static constexpr std::string_view summary =
+        "VQA accuracy as VHM eval_contain: prediction in answer or answer in prediction";
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        std::size_t ok = 0, n = 0;
+        for (const auto& p : detail::pairs_array(in)) {
+            const std::string where = "pairs[" + std::to_string(n) + "]";
+            const std::string pred = detail::json_text(p, "pred", where), gt = detail::json_text(p, "gt", where);
+            ++n;
+            if (vhm::vhm_contain(pred, gt)) ++ok;
+        }
+        return {{"acc", static_cast<double>(ok) / static_cast<double>(n ? n : 1)}, {"correct", ok}, {"total", n}};
+    }
+};
+
+/// VHM's counting MAE / MAPE.
+class count_mae_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.count.mae";
+    static constexpr std::string_view summary = "counting MAE and MAPE as VHM eval_counting_mae";
+    bool skip_unparsed = false;
+    static count_mae_metric from_params(registry::params& p) {
+        count_mae_metric m;
+        const std::string u = p.get<std::string>("unparsed", "error");
+        p.check(u == "error" || u == "skip", "unparsed", "must be error or skip");
+        m.skip_unparsed = u == "skip";
+        return m;
+    }
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        std::vector<std::string> preds;
+        std::vector<std::int64_t> truths;
+        for (const auto& p : detail::pairs_array(in)) {
+            const std::string where = "pairs[" + std::to_string(preds.size()) + "]";
+            preds.push_back(detail::json_text(p, "pred", where));
+            if (!p.contains("gt") || !p["gt"].is_number_integer())
+                RSCOVLM_THROW(eval_error, "bad_input", where + ".gt must be an integer");
+            truths.push_back(p["gt"].get<std::int64_t>());
+        }
+        const auto s = vhm::counting_scores(preds, truths, skip_unparsed);
+        return {{"mae", s.mae}, {"mape", s.mape}, {"total", s.total}, {"unparsed", s.unparsed}};
+    }
+};
+
+/// GeoChat referring precision (RSCoVLM compute_geochat_referring_acc).
+class referring_precision_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.referring.precision50";
+    static constexpr std::string_view summary =
+        "GeoChat referring Pr(F1=1, IoU=0.5) as RSCoVLM compute_geochat_referring_acc (GIoU, greedy matching)";
+    bool plain = false;
+    bool empty_is_miss = false;
+    static referring_precision_metric from_params(registry::params& p) {
+        referring_precision_metric m;
+        const std::string t = p.get<std::string>("prompt_type", "json");
+        p.check(t == "json" || t == "plain", "prompt_type", "must be json or plain");
+        m.plain = t == "plain";
+        const std::string e = p.get<std::string>("empty_pred", "error");
+        p.check(e == "error" || e == "miss", "empty_pred", "must be error or miss");
+        m.empty_is_miss = e == "miss";
+        return m;
+    }
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        if (!in.is_object() || !in.contains("samples") || !in["samples"].is_array())
+            RSCOVLM_THROW(eval_error, "bad_input", "expected \"samples\": [{\"output\" | \"pred\", \"gt\"}]");
+        auto boxes = [](const nlohmann::json& j, const std::string& where) {
+            if (!j.is_array()) RSCOVLM_THROW(eval_error, "bad_input", where + " must be a list of boxes");
+            std::vector<std::vector<double>> out;
+            for (const auto& b : j) {
+                if (!b.is_array()) RSCOVLM_THROW(eval_error, "bad_input", where + " must be a list of boxes");
+                std::vector<double> v;
+                for (const auto& x : b) {
+                    if (!x.is_number()) RSCOVLM_THROW(eval_error, "bad_input", where + " boxes must hold numbers");
+                    v.push_back(x.get<double>());
+                }
+                out.push_back(std::move(v));
+            }
+            return out;
+        };
+        auto number = [](const nlohmann::json& s, const char* k, const std::string& where) {
+            if (!s.contains(k)) return std::optional<double>();
+            if (!s[k].is_number()) RSCOVLM_THROW(eval_error, "bad_input", where + "." + k + " must be a number");
+            return std::optional<double>(s[k].get<double>());
+        };
+        std::vector<referring::sample> samples;
+        for (const auto& s : in["samples"]) {
+            const std::string where = "samples[" + std::to_string(samples.size()) + "]";
+            if (!s.is_object()) RSCOVLM_THROW(eval_error, "bad_input", where + " must be an object");
+            referring::sample r;
+            if (s.contains("pred"))
+                r.pred = boxes(s["pred"], where + ".pred");
+            else if (s.contains("output") && s["output"].is_string())
+                r.pred = plain ? referring::parse_plain_boxes(s["output"].get<std::string>())
+                               : referring::parse_json_boxes(s["output"].get<std::string>());
+            else
+                RSCOVLM_THROW(eval_error, "bad_input", where + " needs \"output\" (string) or \"pred\" (boxes)");
+            if (!s.contains("gt")) RSCOVLM_THROW(eval_error, "bad_input", where + ".gt is missing");
+            r.gt = boxes(s["gt"], where + ".gt");
+            const auto ow = number(s, "original_width", where), oh = number(s, "original_height", where);
+            const auto rw = number(s, "resized_width", where), rh = number(s, "resized_height", where);
+            if (ow || rw) {
+                if (!ow || !rw || *rw == 0)
+                    RSCOVLM_THROW(eval_error, "bad_input",
+                                  where + ": width rescale needs original_width and a non-zero resized_width");
+                r.w_rescale = *ow / *rw;
+            }
+            if (oh || rh) {
+                if (!oh || !rh || *rh == 0)
+                    RSCOVLM_THROW(eval_error, "bad_input",
+                                  where + ": height rescale needs original_height and a non-zero resized_height");
+                r.h_rescale = *oh / *rh;
+            }
+            if (s.contains("size_group"))
+                r.size_group =
+                    s["size_group"].is_string() ? s["size_group"].get<std::string>() : s["size_group"].dump();
+            if (s.contains("type")) r.type = s["type"].is_string() ? s["type"].get<std::string>() : s["type"].dump();
+            r.single_object = s.contains("obj_ids") && s["obj_ids"].is_array() && s["obj_ids"].size() == 1;
+            if (r.pred.empty() && !empty_is_miss)
+                RSCOVLM_THROW(eval_error, "bad_input",
+                              where + ": no predicted box (the reference fails on an empty list)");
+            samples.push_back(std::move(r));
+        }
+        if (samples.empty()) RSCOVLM_THROW(eval_error, "empty_input", "referring precision needs at least one sample");
+        const auto res = referring::referring_precision(samples);
+        const std::string pr = "Pr(F1=1, IoU=0.5)";
+        nlohmann::json out = {
+            {"precision", res.overall.precision()},
+            {"overall",
+             {{pr, res.overall.precision()}, {"correct", res.overall.correct}, {"total", res.overall.total}}}};
+        auto groups = [&](const std::map<std::string, referring::tally>& m, const std::string& prefix) {
+            for (const auto& [name, t] : m)
+                out[prefix + name] = {{pr, t.precision()}, {"total_samples", t.total}};
+        };
+        groups(res.by_size, "size_");
+        groups(res.by_type, "type_");
+        groups(res.by_count, "count_");
+        return out;
+    }
+};
+
 /// Built-in `metric` components.
 using builtin = registry::type_list<dota_devkit_metric, dota_mmrotate_metric, grounding_metric, vqa_exact_metric,
-                                    vqa_contain_metric, mcq_metric>;
+                                    vqa_contain_metric, mcq_metric, caption_coco_metric, caption_rscovlm_cider_metric,
+                                    vqa_bidirectional_contain_metric, count_mae_metric, referring_precision_metric>;
 
 /// The `metric` kind: scores model outputs against references.
 struct kind {
