@@ -7062,8 +7062,7 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     auto tmpl = [&](std::string t) { return open_end ? detail::open_end_template(t) : t; };
     conversation c;
     c.task = "det." + std::string(to_string(region));
-<<<<<<< HEAD
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt});
+    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt, false});
     // The answer format is a box codec found by key: the reference draws plain text or JSON
     // (`random() >= prob_plain_text_prompt` gives JSON); `opt.answer_codec` names one instead.
     const box_kind kind = detail::region_box_kind(region);
@@ -7072,46 +7071,6 @@ inline conversation build_detection(const detection_record& rec, region_type reg
     if (key.empty()) {
         json_format = rng.random() >= opt.prob_plain_text_prompt;
         key = detail::rscovlm_codec_key(kind, json_format);
-=======
-    c.images.push_back(image_ref{rec.image, rec.width, rec.height, rs.width, rs.height, std::nullopt, false});
-    std::string system, user, response;
-    if (rng.random() >= opt.prob_plain_text_prompt) {
-        user = box_codec::detail::format_categories(tmpl(detail::det_json_template(region, opt.prob_proxy_prompt, rng)),
-                                                    categories);
-        switch (region) {
-        case region_type::hbb:
-            response = rscovlm_json<box_kind::hbb>().encode(anns, eo);
-            break;
-        case region_type::obb:
-            response = rscovlm_json<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_json_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_json<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_json_system);
-            break;
-        case region_type::seg:
-            break;
-        }
-    } else {
-        user = box_codec::detail::format_categories(tmpl(std::string(box_codec::prompts::plain_user)), categories);
-        switch (region) {
-        case region_type::hbb:
-            response = rscovlm_plain<box_kind::hbb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::hbb_plain_system);
-            break;
-        case region_type::obb:
-            response = rscovlm_plain<box_kind::obb>().encode(anns, eo);
-            system = std::string(box_codec::prompts::obb_plain_system);
-            break;
-        case region_type::polygon:
-            response = rscovlm_plain<box_kind::quad>().encode(anns, eo);
-            system = std::string(box_codec::prompts::quad_plain_system);
-            break;
-        case region_type::seg:
-            break;
-        }
->>>>>>> h14-d
     }
     const std::unique_ptr<codec> fmt = registry::make<box_codec::kind>(key);
     if (fmt->kind() != kind)
