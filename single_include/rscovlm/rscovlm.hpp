@@ -6465,7 +6465,10 @@ struct build_options {
     double prob_plain_text_prompt = 0.5;
     /// Dense detection: the box codec (registry key, e.g. "codec.hbb.qwen2vl") that writes every
     /// answer, with its own system and user prompts. Empty (default) is the reference's draw between
-    /// RSCoVLM's plain-text and JSON codecs of the region type (`prob_plain_text_prompt`).
+    /// RSCoVLM's plain-text and JSON codecs of the region type (`prob_plain_text_prompt`). A sample
+    /// whose region type the codec does not write (an obb sample for an hbb codec) is the typed error
+    /// `rscovlm.data.codec_kind_mismatch`: pair a codec with the dataset type of its geometry (e.g.
+    /// `dense_det_hbb_only` for `codec.hbb.qwen2vl`).
     std::string answer_codec;
     /// DataArguments.prob_open_end_prompts: share of dense-detection records given open-ended
     /// prompts with synonyms (decided per record when a mixture is loaded; see `load_mixture`).

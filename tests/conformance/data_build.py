@@ -134,6 +134,50 @@ def check_refgeo_goldens(cli, data_dir, tmp, failures):
                     failures.append("refgeo seed %d %r sample %d differs from the reference" % (g["seed"], extra, want["index"]))
 
 
+def check_answer_codec(cli, data_dir, tmp, failures):
+    """A recipe file's "options" and the flags go through one parser: the file's answer codec writes
+    every detection answer with its own prompt, a flag overrides it, and bad options are typed errors."""
+    fx = os.path.join(data_dir, "img_split", "fx_a")
+    catalog = os.path.join(tmp, "hbb_catalog.json")
+    with open(catalog, "w") as f:
+        json.dump({"fx_a": {"annotation_path": os.path.join(fx, "annfiles"), "data_path": os.path.join(fx, "images"),
+                            "dataset_type": "dense_det_hbb_only", "reader": "reader.dota"}}, f)
+    recipe = os.path.join(tmp, "recipe_codec.json")
+    with open(recipe, "w") as f:
+        json.dump({"recipe": ["fx_a"], "options": {"answer_codec": "codec.hbb.qwen2vl", "prob_proxy_prompt": 0.0}}, f)
+
+    def build(extra, expect_ok=True):
+        out = os.path.join(tmp, "codec_out")
+        shutil.rmtree(out, ignore_errors=True)
+        r = subprocess.run([cli, "--quiet", "data", "build", "--recipe", recipe, "--catalog", catalog, "--out", out,
+                            "--no-encode", "--limit", "3"] + extra, capture_output=True, text=True)
+        if not expect_ok:
+            return r
+        if r.returncode != 0:
+            failures.append("answer codec build %r: exit %d: %s" % (extra, r.returncode, r.stderr.strip()))
+            return []
+        return [json.loads(l) for l in open(os.path.join(out, "conversations.jsonl"), encoding="utf-8")]
+
+    def user_text(rec):
+        for m in rec["messages"]:
+            if m["role"] == "user":
+                return "".join(c.get("text", "") for c in m["content"] if isinstance(c, dict))
+        return ""
+
+    recs = build([])
+    if not recs or not all(user_text(r).startswith("Detect all the ") for r in recs):
+        failures.append("recipe options: answer_codec codec.hbb.qwen2vl not used: %r" % [user_text(r) for r in recs])
+    recs = build(["--answer-codec", "codec.hbb.plain"])
+    if not recs or not all(user_text(r).startswith("find the ") for r in recs):
+        failures.append("--answer-codec did not override the recipe's options: %r" % [user_text(r) for r in recs])
+    r = build(["--answer-codec", "codec.nope"], expect_ok=False)
+    if r.returncode == 0 or "rscovlm.registry.unknown_key" not in r.stderr:
+        failures.append("unknown answer codec: exit %d, %s" % (r.returncode, r.stderr.strip()))
+    r = build(["--prob-proxy-prompt", "2"], expect_ok=False)
+    if r.returncode == 0 or "rscovlm.config.bad_options" not in r.stderr:
+        failures.append("probability outside [0, 1]: exit %d, %s" % (r.returncode, r.stderr.strip()))
+
+
 def main():
     cli, data_dir = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     ds = os.path.join(data_dir, "datasets")
@@ -169,6 +213,7 @@ def main():
                     failures.append("detection sample without an assistant target")
         check_shards(cli, data_dir, tmp, failures)
         check_refgeo_goldens(cli, data_dir, tmp, failures)
+        check_answer_codec(cli, data_dir, tmp, failures)
     except RuntimeError as e:
         failures.append(str(e))
     finally:
