@@ -3,9 +3,9 @@
 // is decoded back, then a messy model answer is decoded with its drop report.
 #include <rscovlm/box_codec/builtin.hpp>
 
-#include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 

@@ -11,11 +11,13 @@
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/tokenizer/bpe.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 

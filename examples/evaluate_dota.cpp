@@ -10,6 +10,9 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 using namespace rscovlm;
 

@@ -9,9 +9,11 @@
 #include <rscovlm/zoom/scripted_backend.hpp>
 #include <rscovlm/zoom/source.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 using namespace rscovlm;
 
