@@ -112,21 +112,25 @@ void register_core(CLI::App& app, context& ctx) {
         std::ostream& o = *ctx.out;
         o << "rscovlm " << version_string << " demo\n\n== Registered components\n";
         print_components(o, pipeline::describe_components<cli_kinds>());
+        // Each step ends by naming the single-concept example program (examples/*.cpp, each also a
+        // test) that shows the same concept in code.
         struct step {
             const char* title;
             void (*run)(demo_context&);
+            const char* example;
         };
         const step steps[] = {
-            {"Data engine", demo_data},
-            {"Tokenizer and chat template", demo_tokenizer},
-            {"Dynamic resolution", demo_resolution},
-            {"Box codecs", demo_box_codec},
-            {"Evaluation", demo_eval},
-            {"Zoom-in Chain", demo_zoom},
+            {"Data engine", demo_data, "build_samples.cpp"},
+            {"Tokenizer and chat template", demo_tokenizer, "tokenize_chat.cpp"},
+            {"Dynamic resolution", demo_resolution, "dynamic_resolution.cpp"},
+            {"Box codecs", demo_box_codec, "box_codecs.cpp"},
+            {"Evaluation", demo_eval, "evaluate_dota.cpp"},
+            {"Zoom-in Chain", demo_zoom, "zoom_chain.cpp"},
         };
         for (const auto& s : steps) {
             o << "\n== " << s.title << "\n";
             s.run(d);
+            o << "In code: examples/" << s.example << "\n";
         }
         // rscovlm-torch adds the LibTorch step (the core rscovlm runs rscovlm-torch for this command).
         if (hooks().demo_torch) {
