@@ -461,11 +461,15 @@ enum class wait_result { ready, deadline, idle };
 
 using clock = std::chrono::steady_clock;
 
+/// `s` seconds from now; `time_point::max()` for no bound (s <= 0, not finite, or beyond ~3 years).
+inline clock::time_point after(double s) {
+    if (!(s > 0) || s > 1e8) return clock::time_point::max();
+    return clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));
+}
+
 /// Waits for `events` on `fd` until the deadline or for `step_s` (<= 0: no step limit).
 inline wait_result wait_fd(int fd, short events, clock::time_point deadline, double step_s) {
-    const clock::time_point step_end =
-        step_s > 0 ? clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(step_s))
-                   : clock::time_point::max();
+    const clock::time_point step_end = after(step_s);
     while (true) {
         const clock::time_point now = clock::now();
         const bool by_deadline = deadline <= step_end;
@@ -496,10 +500,7 @@ inline response request(const origin& to, std::string_view method, std::string_v
                         const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body,
                         const client_options& o, const std::string& what) {
     using detail::clock;
-    const clock::time_point deadline =
-        o.timeout_s > 0
-            ? clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.timeout_s))
-            : clock::time_point::max();
+    const clock::time_point deadline = detail::after(o.timeout_s);
     auto timed_out = [&](const std::string& phase) {
         RSCOVLM_THROW(io_error, "http_timeout",
                       what + ": " + phase + " (request deadline " + detail::seconds_text(o.timeout_s) + " s)");

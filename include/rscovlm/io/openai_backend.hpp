@@ -317,9 +317,9 @@ private:
                                    const std::string& what) {
         using clock = std::chrono::steady_clock;
         attempt_result r;
-        const double limit_s = m_opt.timeout_s > 0 ? m_opt.timeout_s : 1e9;
+        const double limit_s = m_opt.timeout_s > 0 && m_opt.timeout_s < 1e8 ? m_opt.timeout_s : 1e8;
         auto us = [](double s) { return std::chrono::microseconds(static_cast<long long>(std::max(0.0, s) * 1e6)); };
-        auto within = [&](double s) { return s > 0 ? std::min(s, limit_s) : limit_s; };
+        auto within = [&](double s) { return s > 0 ? std::min(s, limit_s) : limit_s; }; // also maps NaN to limit_s
         httplib::Client cli(m_url.origin);
         cli.set_connection_timeout(us(within(m_opt.connect_timeout_s)));
         cli.set_read_timeout(us(within(m_opt.read_timeout_s)));
