@@ -290,6 +290,9 @@ private:
 
     attempt_result attempt_http(const char* method, const std::string& path, const std::string& body,
                                 const std::string& what) {
+#if !RSCOVLM_HAS_HTTP_CLIENT
+        return attempt_httplib(method, path, body, what); // no POSIX sockets: cpp-httplib for http:// too
+#else
         attempt_result r;
         http::client_options co;
         co.timeout_s = m_opt.timeout_s;
@@ -309,6 +312,7 @@ private:
             r.error = e.message();
         }
         return r;
+#endif
     }
 
     /// https:// through cpp-httplib: the body streams into a capped buffer and a watchdog stops the
