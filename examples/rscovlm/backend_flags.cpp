@@ -86,7 +86,7 @@ nlohmann::json backend_params(const std::string& key, const backend_args& a) {
         p["endpoint"] = a.endpoint;
         p["model"] = a.model;
         p["api_key_env"] = a.api_key_env;
-        p["read_timeout_s"] = a.timeout;
+        p["timeout_s"] = a.timeout;
         p["max_retries"] = a.retries;
     }
     for (auto it = extra.begin(); it != extra.end(); ++it)
@@ -131,8 +131,14 @@ void add_backend_options(CLI::App* cmd, backend_args& a) {
     cmd->add_option("--model", a.model, "OpenAI backend: served model name (default: the first of GET /models)");
     cmd->add_option("--api-key-env", a.api_key_env, "OpenAI backend: environment variable holding the API key")
         ->capture_default_str();
-    cmd->add_option("--timeout", a.timeout, "OpenAI backend: read timeout in seconds")->capture_default_str();
-    cmd->add_option("--retries", a.retries, "OpenAI backend: retries after connection errors, 429 and 5xx")
+    cmd->add_option("--timeout", a.timeout,
+                    "OpenAI backend: deadline of each request in seconds, the whole request (connect, send, "
+                    "headers, body); a timed-out last attempt fails with rscovlm.zoom.timeout")
+        ->capture_default_str();
+    cmd->add_option("--retries", a.retries,
+                    "OpenAI backend: retries after connection errors, timeouts, 429 and 5xx, 1 s apart and doubling "
+                    "(defaults: at most about 6 minutes on a silent server); response bodies are capped by the "
+                    "response_bytes limit (RSCOVLM_LIMIT_RESPONSE_BYTES, 256 MiB)")
         ->capture_default_str();
     cmd->add_option("--model-dir", a.model_dir, "Torch backend: model directory");
     cmd->add_option("--device", a.device, "Torch backend: device")->capture_default_str();

@@ -127,8 +127,8 @@ struct backend_args {
     std::string endpoint = "http://127.0.0.1:8000/v1";
     std::string model;
     std::string api_key_env = "OPENAI_API_KEY";
-    double timeout = 600;
-    int retries = 3;
+    double timeout = 120; ///< deadline of each request to the OpenAI-compatible server, in seconds
+    int retries = 2;
     std::string model_dir;
     std::string device = "cpu";
     int max_new_tokens = 1024;

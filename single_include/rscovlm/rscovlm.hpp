@@ -23432,10 +23432,15 @@ inline parsed_output parse_output(std::string_view output) {
         }
         answer.append(t.substr(pos, open - pos));
         std::size_t body_begin = open + tool_call_open.size();
-        std::size_t close = t.find(tool_call_close, body_begin);
+        // A block ends at its closing tag or, failing that, at the next opening tag: the closing tag is
+        // looked for only up to the next opening tag, so every byte is scanned a bounded number of times
+        // (linear, however many tags are left unclosed). A closing tag cannot straddle an opening tag
+        // (its only '<' is its first byte), so this finds exactly the closing tags that come first.
         std::size_t next_open = t.find(tool_call_open, body_begin);
-        bool closed = close != std::string_view::npos && (next_open == std::string_view::npos || close < next_open);
-        std::size_t body_end = closed ? close : (next_open == std::string_view::npos ? t.size() : next_open);
+        std::size_t block_limit = next_open == std::string_view::npos ? t.size() : next_open;
+        std::size_t close = t.substr(0, block_limit).find(tool_call_close, body_begin);
+        bool closed = close != std::string_view::npos;
+        std::size_t body_end = closed ? close : block_limit;
         detail::parse_block(t.substr(body_begin, body_end - body_begin), closed, out);
         pos = closed ? close + tool_call_close.size() : body_end;
         if (pos >= t.size()) break;

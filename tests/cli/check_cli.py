@@ -5,9 +5,11 @@ import glob
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 cli, root = sys.argv[1], sys.argv[2]
 failures = []
@@ -89,6 +91,46 @@ try:
            "components without rscovlm-torch lists the core components")
 finally:
     shutil.rmtree(lone_dir, ignore_errors=True)
+
+# The OpenAI backend: --timeout is documented as the deadline of the whole request (default 120 s,
+# 2 retries), and bounds a server that accepts and never answers.
+rc, out, err = run(["zoom", "run", "--help"])
+expect(rc == 0 and "whole request" in out and "120" in out and "rscovlm.zoom.timeout" in out,
+       "zoom run --help documents --timeout as the per-request deadline, default 120")
+silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+silent.bind(("127.0.0.1", 0))
+silent.listen(8)
+silent.settimeout(0.05)
+held = []
+stop_silent = threading.Event()
+
+
+def accept_silently():
+    while not stop_silent.is_set():
+        try:
+            held.append(silent.accept()[0])
+        except socket.timeout:
+            pass
+        except OSError:
+            break
+
+
+acceptor = threading.Thread(target=accept_silently, daemon=True)
+acceptor.start()
+try:
+    image = os.path.join(root, "tests", "data", "image", "codec", "ct2_b8_33x17_i.png")
+    rc, out, err = run(["zoom", "run", "--image", image, "--question", "q", "--backend", "openai",
+                        "--endpoint", "http://127.0.0.1:%d/v1" % silent.getsockname()[1], "--model", "m",
+                        "--timeout", "0.3", "--retries", "1"])
+    expect(rc == 1 and "[rscovlm.zoom.timeout]" in err and len(held) == 2,
+           "zoom run against a silent server fails with rscovlm.zoom.timeout after 2 attempts, got %d %r (%d)"
+           % (rc, err, len(held)))
+finally:
+    stop_silent.set()
+    acceptor.join()
+    for c in held:
+        c.close()
+    silent.close()
 
 if failures:
     print("FAILED:\n  " + "\n  ".join(failures))

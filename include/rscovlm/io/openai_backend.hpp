@@ -8,6 +8,17 @@
 /// Request layout mirrors RSCoVLM `rscovlm/eval/inferencer.py` BaseAPIInferencer.get_with_request
 /// (Bearer key, model taken from `GET {base}/models` when not given). Compiled only when
 /// `RSCOVLM_HAS_HTTPLIB` is set; `io::all_backends` is the `backend` catalog with it when it is.
+///
+/// Every request is bounded: one deadline covers the whole attempt (connect, send, headers, body;
+/// `timeout_s`, 120 s by default), the response body is capped (`max_response_bytes`, default the
+/// `response_bytes` limit of limits.hpp, checked as bytes arrive), and a failed attempt is retried
+/// `max_retries` times (2) after `retry_backoff_s` (1 s, doubled each time): a silent server costs at
+/// most about 6 minutes with the defaults. `http://` endpoints use rscovlm's own client (`io/http.hpp`);
+/// `https://` ones go through cpp-httplib, stopped by a watchdog at the deadline.
+/// Errors: `rscovlm.zoom.timeout` (the last attempt ran out of time), `rscovlm.zoom.http_failed` (the
+/// last attempt failed otherwise: connection refused, closed early, malformed response, 429/5xx),
+/// `rscovlm.zoom.http_error` (a 4xx other than 429, not retried), `rscovlm.limit.response_bytes` (a
+/// body over the cap, not retried).
 
 #include <cstdint>
 #include <cstdlib>
@@ -52,6 +63,8 @@ inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -59,7 +72,9 @@ inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
 #include <nlohmann/json.hpp>
 
 #include <rscovlm/errors.hpp>
+#include <rscovlm/io/http.hpp>
 #include <rscovlm/io/image_io.hpp>
+#include <rscovlm/limits.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/zoom/backend.hpp>
 
@@ -73,15 +88,23 @@ struct openai_options {
     std::string model;
     /// Sent as `Authorization: Bearer <api_key>` when not empty.
     std::string api_key;
+    /// Longest wait for the connection (within `timeout_s`).
     double connect_timeout_s = 10.0;
-    double read_timeout_s = 600.0;
-    double write_timeout_s = 60.0;
-    /// Retries after connection errors, timeouts, HTTP 429 and 5xx (not after other 4xx).
-    int max_retries = 3;
+    /// Longest wait for one read to make progress (within `timeout_s`; <= 0: `timeout_s` only).
+    double read_timeout_s = 0.0;
+    /// Longest wait for one write to make progress (within `timeout_s`; <= 0: `timeout_s` only).
+    double write_timeout_s = 0.0;
+    /// Retries after connection errors, timeouts, malformed responses, HTTP 429 and 5xx (not after
+    /// other 4xx or an oversized response).
+    int max_retries = 2;
     /// Delay before the first retry; doubled for each further one.
     double retry_backoff_s = 1.0;
     /// Extra top-level request fields (e.g. {"repetition_penalty": 1.05}); they override the defaults.
     nlohmann::json extra_body = nlohmann::json::object();
+    /// Deadline of each attempt, the whole request (connect, send, headers, body), in seconds (<= 0: none).
+    double timeout_s = 120.0;
+    /// Largest response body in bytes; 0 = the `response_bytes` limit (limits.hpp, 256 MiB by default).
+    std::uint64_t max_response_bytes = 0;
 };
 
 namespace detail {
@@ -123,8 +146,9 @@ public:
 
     /// Parameters: "endpoint" (base URL), "model" ("" = first of GET /models), "api_key_env" (the
     /// environment variable holding the key, "OPENAI_API_KEY"; the key itself never goes in a preset),
-    /// "read_timeout_s", "connect_timeout_s", "write_timeout_s", "max_retries", "retry_backoff_s",
-    /// "extra_body" (object); defaults as `openai_options`.
+    /// "timeout_s" (deadline of each request), "read_timeout_s", "connect_timeout_s", "write_timeout_s",
+    /// "max_retries", "retry_backoff_s", "max_response_bytes", "extra_body" (object); defaults as
+    /// `openai_options`.
     static openai_backend from_params(registry::params& p) {
         openai_options o;
         o.endpoint = p.get<std::string>("endpoint", o.endpoint);
@@ -132,11 +156,13 @@ public:
         const std::string key_env = p.get<std::string>("api_key_env", "OPENAI_API_KEY");
         if (!key_env.empty())
             if (const char* k = std::getenv(key_env.c_str())) o.api_key = k;
+        o.timeout_s = p.get<double>("timeout_s", o.timeout_s);
         o.read_timeout_s = p.get<double>("read_timeout_s", o.read_timeout_s);
         o.connect_timeout_s = p.get<double>("connect_timeout_s", o.connect_timeout_s);
         o.write_timeout_s = p.get<double>("write_timeout_s", o.write_timeout_s);
         o.max_retries = p.get<int>("max_retries", o.max_retries);
         o.retry_backoff_s = p.get<double>("retry_backoff_s", o.retry_backoff_s);
+        o.max_response_bytes = p.get<std::uint64_t>("max_response_bytes", o.max_response_bytes);
         o.extra_body = p.get<nlohmann::json>("extra_body", o.extra_body);
         p.check(o.extra_body.is_object(), "extra_body", "must be a JSON object");
         return openai_backend(std::move(o));
@@ -246,21 +272,143 @@ public:
     int attempts() const noexcept { return m_attempts; }
 
 private:
-    static void set_timeout(httplib::Client& c, double s, int which) {
-        const auto us = std::chrono::microseconds(static_cast<long long>(std::max(0.0, s) * 1e6));
-        if (which == 0) c.set_connection_timeout(us);
-        if (which == 1) c.set_read_timeout(us);
-        if (which == 2) c.set_write_timeout(us);
+    /// The outcome of one attempt: a status and body, or a transport failure.
+    struct attempt_result {
+        bool transport_ok = false;
+        bool timed_out = false;
+        int status = 0;
+        std::string body;
+        std::string error;
+    };
+
+    std::vector<std::pair<std::string, std::string>> header_list() const {
+        std::vector<std::pair<std::string, std::string>> h;
+        if (!m_opt.api_key.empty()) h.emplace_back("Authorization", "Bearer " + m_opt.api_key);
+        h.emplace_back("Accept", "application/json");
+        return h;
+    }
+
+    attempt_result attempt_http(const char* method, const std::string& path, const std::string& body,
+                                const std::string& what) {
+#if !RSCOVLM_HAS_HTTP_CLIENT
+        return attempt_httplib(method, path, body, what); // no POSIX sockets: cpp-httplib for http:// too
+#else
+        attempt_result r;
+        http::client_options co;
+        co.timeout_s = m_opt.timeout_s;
+        co.connect_timeout_s = m_opt.connect_timeout_s;
+        co.read_timeout_s = m_opt.read_timeout_s;
+        co.write_timeout_s = m_opt.write_timeout_s;
+        co.max_response_bytes = m_opt.max_response_bytes;
+        std::vector<std::pair<std::string, std::string>> headers = header_list();
+        if (std::string_view(method) == "POST") headers.emplace_back("Content-Type", "application/json");
+        try {
+            http::response res = http::request(http::parse_origin(m_url.origin), method, path, headers, body, co, what);
+            r.transport_ok = true;
+            r.status = res.status;
+            r.body = std::move(res.body);
+        } catch (const io_error& e) {
+            r.timed_out = e.id() == "rscovlm.io.http_timeout";
+            r.error = e.message();
+        }
+        return r;
+#endif
+    }
+
+    /// https:// through cpp-httplib: the body streams into a capped buffer and a watchdog stops the
+    /// client at the deadline (cpp-httplib's own timeouts bound each read, not the request).
+    attempt_result attempt_httplib(const char* method, const std::string& path, const std::string& body,
+                                   const std::string& what) {
+        using clock = std::chrono::steady_clock;
+        attempt_result r;
+        const double limit_s = m_opt.timeout_s > 0 && m_opt.timeout_s < 1e8 ? m_opt.timeout_s : 1e8;
+        auto us = [](double s) { return std::chrono::microseconds(static_cast<long long>(std::max(0.0, s) * 1e6)); };
+        auto within = [&](double s) { return s > 0 ? std::min(s, limit_s) : limit_s; }; // also maps NaN to limit_s
+        httplib::Client cli(m_url.origin);
+        cli.set_connection_timeout(us(within(m_opt.connect_timeout_s)));
+        cli.set_read_timeout(us(within(m_opt.read_timeout_s)));
+        cli.set_write_timeout(us(within(m_opt.write_timeout_s)));
+        const std::uint64_t cap =
+            m_opt.max_response_bytes ? m_opt.max_response_bytes : limits::current().response_bytes;
+        std::uint64_t too_big = 0;
+        httplib::Request req;
+        req.method = method;
+        req.path = path;
+        for (const auto& h : header_list())
+            req.headers.emplace(h.first, h.second);
+        if (std::string_view(method) == "POST") {
+            req.headers.emplace("Content-Type", "application/json");
+            req.body = body;
+        }
+        req.response_handler = [&](const httplib::Response& res) {
+            const std::string len = res.get_header_value("Content-Length");
+            if (!len.empty() && len.size() < 20 && len.find_first_not_of("0123456789") == std::string::npos) {
+                const std::uint64_t n = std::stoull(len);
+                if (cap && n > cap) {
+                    too_big = n;
+                    return false;
+                }
+            }
+            return true;
+        };
+        req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+            if (cap && r.body.size() + n > cap) {
+                too_big = r.body.size() + n;
+                return false;
+            }
+            r.body.append(data, n);
+            return true;
+        };
+        std::mutex mu;
+        std::condition_variable cv;
+        bool finished = false, fired = false;
+        const clock::time_point deadline = clock::now() + std::chrono::duration_cast<clock::duration>(us(limit_s));
+        std::thread watchdog([&] {
+            std::unique_lock<std::mutex> lock(mu);
+            if (cv.wait_until(lock, deadline, [&] { return finished; })) return;
+            fired = true;
+            // Stop until the request returns (a stop before the socket exists does nothing).
+            while (!finished) {
+                lock.unlock();
+                cli.stop();
+                lock.lock();
+                cv.wait_for(lock, std::chrono::milliseconds(10), [&] { return finished; });
+            }
+        });
+        httplib::Result res = cli.send(req);
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            finished = true;
+        }
+        cv.notify_all();
+        watchdog.join();
+        if (too_big)
+            RSCOVLM_THROW(limit_error, "response_bytes",
+                          what + ": a response body of " + std::to_string(too_big) +
+                              " bytes exceeds the response_bytes limit of " + std::to_string(cap) +
+                              " (raise it with RSCOVLM_LIMIT_RESPONSE_BYTES or --limit response_bytes=N)");
+        if (fired || (res.error() == httplib::Error::Read && clock::now() >= deadline)) {
+            r.timed_out = true;
+            r.error = what + ": no complete response within the request deadline of " +
+                      http::detail::seconds_text(m_opt.timeout_s) + " s";
+            return r;
+        }
+        if (!res) {
+            r.timed_out = res.error() == httplib::Error::Read || res.error() == httplib::Error::Write ||
+                          res.error() == httplib::Error::ConnectionTimeout;
+            r.error = what + ": " + httplib::to_string(res.error());
+            return r;
+        }
+        r.transport_ok = true;
+        r.status = res->status;
+        return r;
     }
 
     std::string request(const char* method, const std::string& path, const std::string& body) {
-        httplib::Client cli(m_url.origin);
-        set_timeout(cli, m_opt.connect_timeout_s, 0);
-        set_timeout(cli, m_opt.read_timeout_s, 1);
-        set_timeout(cli, m_opt.write_timeout_s, 2);
-        httplib::Headers headers;
-        if (!m_opt.api_key.empty()) headers.emplace("Authorization", "Bearer " + m_opt.api_key);
+        const std::string what = std::string(method) + " " + m_url.origin + path;
+        const bool https = m_url.origin.compare(0, 8, "https://") == 0;
         std::string last;
+        bool last_timed_out = false;
         double delay = m_opt.retry_backoff_s;
         for (int attempt = 0; attempt <= std::max(0, m_opt.max_retries); ++attempt) {
             if (attempt > 0 && delay > 0) {
@@ -268,21 +416,22 @@ private:
                 delay *= 2;
             }
             ++m_attempts;
-            httplib::Result res = std::string(method) == "GET" ? cli.Get(path, headers)
-                                                               : cli.Post(path, headers, body, "application/json");
-            if (!res) {
-                last = "connection failed: " + httplib::to_string(res.error());
+            attempt_result res =
+                https ? attempt_httplib(method, path, body, what) : attempt_http(method, path, body, what);
+            if (!res.transport_ok) {
+                last = res.error;
+                last_timed_out = res.timed_out;
                 continue;
             }
-            if (res->status == 200) return res->body;
-            last = "HTTP " + std::to_string(res->status) + ": " + detail::clip_text(res->body);
-            if (res->status != 429 && res->status < 500)
-                RSCOVLM_THROW(zoom_error, "http_error",
-                              std::string(method) + " " + m_url.origin + path + " -> " + last);
+            if (res.status == 200) return std::move(res.body);
+            last = "HTTP " + std::to_string(res.status) + ": " + detail::clip_text(res.body);
+            last_timed_out = false;
+            if (res.status != 429 && res.status < 500) RSCOVLM_THROW(zoom_error, "http_error", what + " -> " + last);
         }
-        RSCOVLM_THROW(zoom_error, "http_failed",
-                      std::string(method) + " " + m_url.origin + path + " failed after " +
-                          std::to_string(std::max(0, m_opt.max_retries) + 1) + " attempts (" + last + ")");
+        const std::string tries = std::to_string(std::max(0, m_opt.max_retries) + 1) + " attempts";
+        if (last_timed_out)
+            RSCOVLM_THROW(zoom_error, "timeout", what + " timed out after " + tries + " (" + last + ")");
+        RSCOVLM_THROW(zoom_error, "http_failed", what + " failed after " + tries + " (" + last + ")");
     }
 
     openai_options m_opt;

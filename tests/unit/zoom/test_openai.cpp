@@ -210,6 +210,8 @@ TEST_CASE("zoom: the OpenAI backend through the registry (backend.openai)") {
                                                                        {"model", "m"},
                                                                        {"api_key_env", "RSCOVLM_TEST_OPENAI_KEY"},
                                                                        {"read_timeout_s", 5.0},
+                                                                       {"timeout_s", 10.0},
+                                                                       {"max_response_bytes", 1 << 20},
                                                                        {"max_retries", 0},
                                                                        {"extra_body", {{"repetition_penalty", 1.05}}}});
     ::unsetenv("RSCOVLM_TEST_OPENAI_KEY");
@@ -232,7 +234,7 @@ TEST_CASE("zoom: the OpenAI backend through the registry (backend.openai)") {
     CHECK(typo.error().id == "rscovlm.registry.bad_param");
 }
 
-TEST_CASE("zoom: HTTP backend retries 503, fails fast on 400, times out") {
+TEST_CASE("zoom: HTTP backend retries 503, fails fast on 400, times out (rscovlm.zoom.timeout)") {
     fake_server server({"ok"});
     server.fail_first = 2;
     io::openai_options o;
@@ -266,7 +268,7 @@ TEST_CASE("zoom: HTTP backend retries 503, fails fast on 400, times out") {
     io::openai_backend slow_model(slow);
     auto s = try_call([&] { return slow_model.generate(msgs, {im}, {}); });
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error().id == "rscovlm.zoom.http_failed");
+    CHECK(s.error().id == "rscovlm.zoom.timeout");
     CHECK(slow_model.attempts() == 2);
 
     io::openai_options closed = o;
