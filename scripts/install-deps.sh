@@ -3,7 +3,9 @@
 #   scripts/install-deps.sh            core + io + CLI + tests
 #   scripts/install-deps.sh --torch    also LibTorch (CPU) for the plugins
 #   scripts/install-deps.sh --golden   Python torch/torchvision to regenerate tests/data/video
-# Needs root (or sudo) only when something is missing.
+# Needs root (or sudo) only when something is missing. When another apt/dpkg run holds the package
+# manager's lock, it waits for it (RSCOVLM_APT_LOCK_WAIT seconds at most, default 600; polling every
+# RSCOVLM_APT_LOCK_POLL seconds, default 5) instead of failing at once.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config python3
@@ -44,5 +46,30 @@ else
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -q
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+lock_wait="${RSCOVLM_APT_LOCK_WAIT:-600}"
+lock_poll="${RSCOVLM_APT_LOCK_POLL:-5}"
+deadline=$((SECONDS + lock_wait))
+# Runs apt-get; while it fails because another package manager run holds a lock (dpkg's frontend or
+# database lock, or apt's lists/archives lock), waits and retries until the deadline.
+apt() {
+  local err rc
+  err="$(mktemp)"
+  while :; do
+    rc=0
+    "${SUDO[@]}" apt-get "$@" 2>"$err" || rc=$?
+    if [ "$rc" -ne 0 ] && grep -qE "Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock" "$err"; then
+      if [ "$SECONDS" -lt "$deadline" ]; then
+        echo "install-deps: another package manager run holds its lock; waiting (at most $((deadline - SECONDS)) s more):" >&2
+        grep -m1 -E "Could not get lock|Unable to" "$err" | sed 's/^/  /' >&2
+        sleep "$lock_poll"
+        continue
+      fi
+      echo "install-deps: gave up waiting for the package manager's lock after ${lock_wait} s" >&2
+    fi
+    cat "$err" >&2
+    rm -f "$err"
+    return "$rc"
+  done
+}
+apt update -q
+apt install -y -q --no-install-recommends "${missing[@]}"

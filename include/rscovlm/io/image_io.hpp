@@ -1,8 +1,9 @@
 #pragma once
 /// \file image_io.hpp
 /// \brief Image decoding and encoding: PNG through rscovlm's own decoder (`io/png.hpp`, libdeflate or zlib),
-/// JPEG through libjpeg-turbo (`io/jpeg.hpp`), BMP/TGA/GIF/PNM through stb_image; encoding through
-/// stb_image_write.
+/// JPEG through libjpeg-turbo (`io/jpeg.hpp`), PNM (P5/P6) through `io/stb_formats.hpp`, BMP/TGA/GIF through
+/// stb_image after `io/stb_formats.hpp` has checked that Pillow would find all the data it needs (stb reads
+/// zeros past the end of a file cut short; Pillow raises); encoding through stb_image_write.
 ///
 /// Decoding gives what Qwen2.5-VL's Python pipeline gets from Pillow 9.4: 8-bit samples in the channel
 /// layout of the mode Pillow opens the file as (paletted, grey and RGB PNGs with a tRNS chunk are *not*
@@ -24,6 +25,7 @@
 #include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/io/jpeg.hpp>
 #include <rscovlm/io/png.hpp>
+#include <rscovlm/io/stb_formats.hpp>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
@@ -199,6 +201,16 @@ inline image_info probe(const std::uint8_t* p, std::size_t n, std::string_view n
         return info;
     }
 #endif
+    if (h.format == "bmp") stb_formats::check_bmp_header(p, n, name);
+    if (h.format == "pnm") {
+        const stb_formats::pnm_header ph = stb_formats::read_pnm_header(p, n, name);
+        image_info info;
+        info.width = ph.width;
+        info.height = ph.height;
+        info.channels = ph.channels;
+        info.format = "pnm";
+        return info;
+    }
     if (h.format == "png" && n >= 24 && (be32(p + 16) == 0 || be32(p + 20) == 0))
         RSCOVLM_THROW(image_error, "zero_size",
                       where(name) + " declares a " + std::to_string(be32(p + 16)) + "x" + std::to_string(be32(p + 20)) +
@@ -304,6 +316,15 @@ inline image decode_image(const std::uint8_t* bytes, std::size_t size, const loa
     if (h.format == "jpeg" && image_detail::jpeg_truncated(bytes, size))
         RSCOVLM_THROW(image_error, "truncated",
                       image_detail::where(name) + ": JPEG data ends before its end-of-image marker");
+    // stb_image reads zeros past the end of its input: check what Pillow's decoders need first.
+    if (h.format == "pnm") {
+        image raw = stb_formats::decode_pnm(bytes, size, name);
+        if (!opt.to_rgb || raw.channels == 3) return raw;
+        return imaging::to_rgb(raw, opt.rgb);
+    }
+    if (h.format == "bmp") stb_formats::check_bmp(bytes, size, name);
+    if (h.format == "tga") stb_formats::check_tga(bytes, size, name);
+    if (h.format == "gif") stb_formats::check_gif(bytes, size, name);
     int w = 0, hh = 0, comp = 0;
     stbi_uc* px = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &hh, &comp, 0);
     if (!px) {

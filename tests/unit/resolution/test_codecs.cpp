@@ -161,4 +161,11 @@ TEST_CASE("resolution: JPEG decoder limits and damaged data") {
     CHECK(codec_error_id(bad) == "rscovlm.image.corrupt");
 }
 
+#else
+
+TEST_CASE("resolution: PNG and JPEG decoding (skipped: built without libdeflate/zlib or libjpeg)") {
+    MESSAGE("skipped: rscovlm was configured without its PNG decoder (libdeflate or zlib) or libjpeg-turbo, "
+            "so the Pillow bit-exactness tests compiled to nothing");
+}
+
 #endif

@@ -279,4 +279,10 @@ TEST_CASE("zoom: HTTP backend retries 503, fails fast on 400, times out (rscovlm
     CHECK_THROWS_AS(io::openai_backend(io::openai_options{"ftp://x", "", "", 1, 1, 1, 0, 0, {}}), zoom_error);
 }
 
+#else
+
+TEST_CASE("zoom: OpenAI-compatible HTTP backend (skipped: built without cpp-httplib)") {
+    MESSAGE("skipped: rscovlm was configured without cpp-httplib, so the HTTP backend tests compiled to nothing");
+}
+
 #endif // RSCOVLM_HAS_HTTPLIB

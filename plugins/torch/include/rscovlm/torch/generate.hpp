@@ -170,11 +170,27 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
                 float& s = logits[static_cast<std::size_t>(id)];
                 s = s < 0 ? static_cast<float>(s * o.repetition_penalty) : static_cast<float>(s / o.repetition_penalty);
             }
-    if (!o.do_sample || o.temperature <= 0.0) // greedy: first maximum, as torch.argmax
+    if (!o.do_sample || o.temperature <= 0.0) { // greedy: first maximum, as torch.argmax (NaN is the maximum)
+        for (std::size_t i = 0; i < V; ++i)
+            if (std::isnan(logits[i])) return static_cast<std::int64_t>(i);
         return static_cast<std::int64_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
     for (auto& s : logits)
         s = static_cast<float>(s / o.temperature);
     const float neg_inf = -std::numeric_limits<float>::infinity();
+    // The softmax of scores holding NaN or +inf, or only -inf, has NaN probabilities, which
+    // torch.multinomial refuses ("probability tensor contains either inf, nan or element < 0").
+    bool any_above_neg_inf = false;
+    for (std::size_t i = 0; i < V; ++i) {
+        if (std::isnan(logits[i]) || logits[i] == -neg_inf)
+            RSCOVLM_THROW(model_error, "invalid_probabilities",
+                          std::string("sampling: the scores contain ") + (std::isnan(logits[i]) ? "NaN" : "+inf") +
+                              " (id " + std::to_string(i) + "), so the probabilities are not a distribution");
+        if (logits[i] != neg_inf) any_above_neg_inf = true;
+    }
+    if (!any_above_neg_inf)
+        RSCOVLM_THROW(model_error, "invalid_probabilities",
+                      "sampling: every score is -inf, so the probabilities are not a distribution");
     if (o.top_k > 0 && static_cast<std::size_t>(o.top_k) < V) {
         // TopKLogitsWarper: remove scores below the k-th largest.
         std::vector<float> sorted(logits);
