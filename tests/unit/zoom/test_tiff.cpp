@@ -316,11 +316,11 @@ TEST_CASE("zoom: TIFF tile and strip buffers are bounded by the tile_bytes limit
     L.tiled = false;
     L.block_h = 16;
     write_tiff(striped, pattern(300, 40, 3), L);
-    CHECK_NOTHROW(io::tiff_source(striped));
+    CHECK_NOTHROW(io::tiff_source{striped});
     limits::policy p = limits::current();
     p.tile_bytes = 4096;
     limits::scoped small(p);
-    CHECK_THROWS_AS(io::tiff_source(striped), limit_error);
+    CHECK_THROWS_AS(io::tiff_source{striped}, limit_error);
     fs::remove_all(dir);
 }
 
