@@ -2,6 +2,11 @@
 // (plugins/torch/cli/main.cpp): global options, every core subcommand, parsing and exit codes.
 #include "cli.hpp"
 
+#include <rscovlm/limits.hpp>
+
+#include <string>
+#include <vector>
+
 namespace rscovlm::cli {
 
 int run_program(int argc, char** argv, const std::string& name, const std::function<void(CLI::App&, context&)>& extra) {
@@ -14,6 +19,23 @@ int run_program(int argc, char** argv, const std::string& name, const std::funct
     ctx.data_dir = RSCOVLM_DEFAULT_DATA_DIR;
 #endif
     app.add_option("--data-dir", ctx.data_dir, "Bundled data directory (tokenizer files, samples)");
+    app.add_option_function<std::vector<std::string>>(
+           "--limit",
+           [](const std::vector<std::string>& assignments) {
+               for (const std::string& a : assignments) {
+                   try {
+                       rscovlm::limits::set_from_string(a);
+                   } catch (const rscovlm::error& e) {
+                       throw CLI::ValidationError("--limit", e.what());
+                   }
+               }
+           },
+           "Safety limit NAME=VALUE (repeatable; VALUE may end in K, M or G; 0 = no limit). Names: image_pixels, "
+           "output_pixels, grid_patches, tile_bytes, response_bytes, tokens, file_bytes (defaults: limits.hpp; "
+           "also RSCOVLM_LIMIT_<NAME>)")
+        ->type_name("NAME=VALUE")
+        ->allow_extra_args(false)
+        ->trigger_on_parse();
 
     register_core(app, ctx);
     register_tokenizer(app, ctx);

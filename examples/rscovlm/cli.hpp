@@ -17,6 +17,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -175,13 +176,18 @@ inline void fail(const std::exception& e) {
     std::string w = e.what();
     for (char& c : w)
         if (c == '\n' || c == '\r') c = ' ';
-    if (dynamic_cast<const rscovlm::error*>(&e) == nullptr) w = "[rscovlm.error] " + w;
+    if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr)
+        w = "[rscovlm.error.out_of_memory] out of memory (" + w + "); see --limit for the input-size limits";
+    else if (dynamic_cast<const rscovlm::error*>(&e) == nullptr)
+        w = "[rscovlm.error] " + w;
     std::fprintf(stderr, "rscovlm: %s\n", w.c_str());
 }
 
 /// Reads JSON Lines from ctx.in, calls `f` per line, writes one JSON line per input line to ctx.out.
-/// A malformed line or a thrown rscovlm::error yields {"error": "..."} for that line; the exit code
-/// becomes 1 if any line failed. Blank lines are skipped. Returns the number of failed lines.
+/// A malformed line or any exception (rscovlm::error: its what(); std::bad_alloc:
+/// "[rscovlm.error.out_of_memory] ..."; any other: "[rscovlm.error.unexpected] ...") yields
+/// {"error": "..."} for that line and the next lines still run; the exit code becomes 1 if any line failed. Blank lines
+/// are skipped. Returns the number of failed lines.
 inline std::size_t run_jsonl(context& ctx, const std::function<nlohmann::json(const nlohmann::json&)>& f) {
     std::string line;
     std::size_t lineno = 0, failed = 0;
@@ -202,6 +208,16 @@ inline std::size_t run_jsonl(context& ctx, const std::function<nlohmann::json(co
                 ++failed;
             } catch (const nlohmann::json::exception& e) {
                 out = {{"error", "[rscovlm.usage.bad_field] line " + std::to_string(lineno) + ": " + e.what()}};
+                ++failed;
+            } catch (const std::bad_alloc&) {
+                out = {{"error", "[rscovlm.error.out_of_memory] line " + std::to_string(lineno) +
+                                     ": out of memory (std::bad_alloc); see --limit for the input-size limits"}};
+                ++failed;
+            } catch (const std::exception& e) {
+                out = {{"error", "[rscovlm.error.unexpected] line " + std::to_string(lineno) + ": " + e.what()}};
+                ++failed;
+            } catch (...) {
+                out = {{"error", "[rscovlm.error.unexpected] line " + std::to_string(lineno) + ": unknown exception"}};
                 ++failed;
             }
         }

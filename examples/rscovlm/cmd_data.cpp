@@ -293,7 +293,7 @@ void register_build(CLI::App& group, context& ctx) {
                   max_pixels = resolution::budget_multitask.max_pixels;
         double prob_random_resize = 0.0, prob_plain = 0.5, prob_proxy = 0.5, prob_open_end = 0.0;
         bool no_encode = false, balanced = false, no_shuffle = false, pixels = false, disable_visual_cot = false,
-             pack = false;
+             pack = false, confine_to_root = false;
         int threads = 2;
     };
     auto a = std::make_shared<args_t>();
@@ -305,6 +305,9 @@ void register_build(CLI::App& group, context& ctx) {
            "or {\"recipe\": ..., \"catalog\": {...}}")
         ->required();
     cmd->add_option("--catalog", a->catalog, "Dataset catalog JSON {name: {annotation_path, data_path, dataset_type}}");
+    cmd->add_flag("--confine-to-root", a->confine_to_root,
+                  "Refuse (rscovlm.data.path_outside_root) record image paths that leave their dataset's data_path "
+                  "after normalisation, '..' and symbolic links included (LLaVA, LLaVA-OneVision, LRS-VQA)");
     cmd->add_option("--out", a->out, "Output folder (conversations.jsonl, shard-*.safetensors, manifest.json)")
         ->required();
     cmd->add_option("--rank", a->rank, "This rank (DistributedSampler)")->capture_default_str();
@@ -371,6 +374,7 @@ void register_build(CLI::App& group, context& ctx) {
             for (const auto& n : extra.names())
                 job.catalog.add(n, extra.at(n));
         }
+        job.confine_to_root = a->confine_to_root;
         // One parser for the recipe file's "options" and the flags: flags given on the command line
         // override the file's values.
         nlohmann::json options = doc.is_object() && doc.contains("options") ? doc["options"] : nlohmann::json::object();

@@ -1,6 +1,7 @@
 // Subcommands of the zoom module: `rscovlm zoom run|eval|parse|lrsvqa-zoom`, and its demo step.
 #include "cli.hpp"
 
+#include <rscovlm/data/readers.hpp>
 #include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/image_source.hpp>
@@ -149,7 +150,7 @@ std::string str_field(const nlohmann::json& r, const char* key, const std::strin
 void register_eval_cmd(CLI::App& group, context& ctx) {
     struct args_t {
         std::string benchmark, image_root, out, match = "exact";
-        bool score_only = false, zoom_all = false, no_zoom = false;
+        bool score_only = false, zoom_all = false, no_zoom = false, confine_to_root = false;
         long limit = -1;
         chain_args chain;
     };
@@ -158,6 +159,9 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
     cmd->add_option("--benchmark", a->benchmark, "Records: question_id, image, text, category, ground_truth")
         ->required();
     cmd->add_option("--image-root", a->image_root, "Directory the records' image paths are relative to");
+    cmd->add_flag("--confine-to-root", a->confine_to_root,
+                  "Refuse (rscovlm.data.path_outside_root) a record's image path that leaves --image-root (the "
+                  "current directory without it) after normalisation, '..' and symbolic links included");
     cmd->add_flag("--score-only", a->score_only, "Score the records' existing 'output' fields; run no model");
     cmd->add_option("--out", a->out, "Write one JSON line per record (output, answered, steps) to this file");
     cmd->add_option("--match", a->match, "Answer matching")
@@ -195,6 +199,11 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
                     zoom::controller_options o = base;
                     o.zoom_prompt = !a->no_zoom && (a->zoom_all || zoom::lrsvqa::uses_zoom(it.category));
                     auto res = try_call([&] {
+                        if (a->confine_to_root && !data::path_within(a->image_root, image))
+                            RSCOVLM_THROW(data_error, "path_outside_root",
+                                          a->benchmark + ": record " + std::to_string(i) + ": image '" +
+                                              str_field(r, "image") + "' leaves the image root '" +
+                                              (a->image_root.empty() ? std::string(".") : a->image_root) + "'");
                         auto src = io::open_image_source(image);
                         return zoom::controller(o).run(*src, str_field(r, "text", str_field(r, "question")), *backend);
                     });
@@ -206,13 +215,13 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
                         line["steps"] = res.value().trace.steps.size();
                     } else {
                         ++failed;
+                        it.failed = true;
                         line["error"] = res.error().what();
                     }
                 } else {
                     line["output"] = it.output;
                 }
-                line["correct"] =
-                    zoom::lrsvqa::is_correct(it.output, it.ground_truth, zoom::lrsvqa::parse_match_mode(a->match));
+                line["correct"] = zoom::lrsvqa::is_correct(it, zoom::lrsvqa::parse_match_mode(a->match));
                 if (out.is_open()) out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
                 items.push_back(std::move(it));
                 bar.tick();

@@ -72,13 +72,14 @@ enum class route {
 };
 
 /// Where `argv` must run, decided from the words alone (before any parsing): the subcommand is the
-/// first argument that is not a global option (-q/--quiet, --data-dir DIR, --data-dir=DIR, -h, ...).
+/// first argument that is not a global option (-q/--quiet, --data-dir DIR, --data-dir=DIR, --limit NAME=VALUE, -h,
+/// ...).
 route route_of(int argc, char** argv, std::string& what) {
     int sub = 0;
     for (int i = 1; i < argc && sub == 0; ++i) {
         std::string_view a = argv[i];
         if (a == "--") return route::local;
-        if (a == "--data-dir") {
+        if (a == "--data-dir" || a == "--limit") {
             ++i;
             continue;
         }

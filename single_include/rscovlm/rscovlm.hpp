@@ -2994,11 +2994,27 @@ inline std::int64_t py_int(double x) noexcept {
     return ::rscovlm::detail::py::int_trunc(x);
 }
 
-/// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box.
-inline std::array<std::int64_t, 5> truncate(const obb_deg& o) noexcept {
-    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy),
-            ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h),
-            ::rscovlm::detail::py::int_trunc(o.a)};
+/// Python `int(x)` of one value of an oriented box, where Python raises for NaN ("cannot convert
+/// float NaN to integer") and infinities ("cannot convert float infinity to integer"): geometry_error
+/// "not_finite"; a finite value beyond the int64 range (a Python big int) is geometry_error "int_overflow".
+inline std::int64_t py_int_checked(double x, const char* what) {
+    if (std::isnan(x))
+        RSCOVLM_THROW(geometry_error, "not_finite",
+                      std::string("int(") + what + "): cannot convert float NaN to integer");
+    if (std::isinf(x))
+        RSCOVLM_THROW(geometry_error, "not_finite",
+                      std::string("int(") + what + "): cannot convert float infinity to integer");
+    if (x >= 9.2233720368547758e18 || x < -9.2233720368547758e18)
+        RSCOVLM_THROW(geometry_error, "int_overflow",
+                      std::string("int(") + what + "): " + std::to_string(x) + " is outside the int64 range");
+    return ::rscovlm::detail::py::int_trunc(x);
+}
+
+/// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box. Throws geometry_error "not_finite"
+/// for a NaN or infinite value (Python's `int()` raises) and "int_overflow" beyond the int64 range.
+inline std::array<std::int64_t, 5> truncate(const obb_deg& o) {
+    return {py_int_checked(o.cx, "cx"), py_int_checked(o.cy, "cy"), py_int_checked(o.w, "w"), py_int_checked(o.h, "h"),
+            py_int_checked(o.a, "angle")};
 }
 
 /// `np.array(polygon).astype(int)` followed by the binding's int64 -> int32 cast: float values are
@@ -5779,12 +5795,15 @@ inline void unpremultiply(image& img) noexcept {
 ///
 /// 2- and 4-channel images are resampled premultiplied (Pillow converts LA/RGBA to La/RGBa and back for
 /// every filter but NEAREST). A same-size resize is a copy. Throws `image_error` "bad_size" for a
-/// non-positive target size (Pillow: "height and width must be > 0") and "empty_image" for an empty source.
+/// non-positive target size (Pillow: "height and width must be > 0") and "empty_image" for an empty source;
+/// a target over the `output_pixels` limit raises `rscovlm.limit.output_pixels` before allocating.
 inline image resize(const image& src, int w, int h, filter f = filter::bicubic, const resize_options& opt = {}) {
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
                       "resize: height and width must be > 0 (got " + std::to_string(w) + "x" + std::to_string(h) + ")");
     if (src.empty()) RSCOVLM_THROW(image_error, "empty_image", "resize: the source image has no pixels");
+    limits::check("output_pixels", limits::mul(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(h)),
+                  "resize to " + std::to_string(w) + "x" + std::to_string(h));
     if (src.data.size() != src.size_bytes())
         RSCOVLM_THROW(image_error, "bad_buffer",
                       "resize: data holds " + std::to_string(src.data.size()) + " bytes, expected " +
@@ -5813,6 +5832,7 @@ inline image image::resize(const image& src, int w, int h, filter f) {
 // ---- end rscovlm/imaging/resample.hpp
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -5820,13 +5840,23 @@ inline image image::resize(const image& src, int w, int h, filter f) {
 namespace rscovlm::imaging {
 
 /// \brief Crops the box [x0, x1) x [y0, y1) like Pillow `Image.crop((x0, y0, x1, y1))`: the box may extend
-/// past the image, and pixels outside it are zero. Throws `image_error` "bad_box" when x1 < x0 or y1 < y0.
+/// past the image, and pixels outside it are zero. Throws `image_error` "bad_box" when x1 < x0 or y1 < y0,
+/// and `rscovlm.limit.output_pixels` (before allocating) for a box over the `output_pixels` limit.
 inline image crop(const image& src, int x0, int y0, int x1, int y1) {
     if (x1 < x0 || y1 < y0)
         RSCOVLM_THROW(image_error, "bad_box",
                       "crop: box (" + std::to_string(x0) + ", " + std::to_string(y0) + ", " + std::to_string(x1) +
                           ", " + std::to_string(y1) + ") has right < left or lower < upper");
-    image out(x1 - x0, y1 - y0, src.channels);
+    const std::uint64_t cw = static_cast<std::uint64_t>(static_cast<std::int64_t>(x1) - x0);
+    const std::uint64_t chh = static_cast<std::uint64_t>(static_cast<std::int64_t>(y1) - y0);
+    limits::check("output_pixels", limits::mul(cw, chh),
+                  "crop (" + std::to_string(x0) + ", " + std::to_string(y0) + ", " + std::to_string(x1) + ", " +
+                      std::to_string(y1) + ")");
+    if (cw > 0x7fffffffu || chh > 0x7fffffffu)
+        RSCOVLM_THROW(image_error, "bad_box",
+                      "crop: box (" + std::to_string(x0) + ", " + std::to_string(y0) + ", " + std::to_string(x1) +
+                          ", " + std::to_string(y1) + ") is wider or taller than 2^31-1 pixels");
+    image out(static_cast<int>(cw), static_cast<int>(chh), src.channels);
     const int sx0 = std::max(x0, 0), sx1 = std::min(x1, src.width);
     const int sy0 = std::max(y0, 0), sy1 = std::min(y1, src.height);
     if (sx1 <= sx0 || sy1 <= sy0) return out;
@@ -7760,6 +7790,38 @@ inline std::string join_path(const std::string& dir, const std::string& file) {
 
 } // namespace detail
 
+/// True when `path` lies inside the directory `root` (the current directory when empty) once both
+/// are made absolute and normalised with `std::filesystem::weakly_canonical`: `..` components are
+/// resolved, and so are symbolic links along the part of each path that exists.
+inline bool path_within(const std::string& root, const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path r = fs::absolute(root.empty() ? fs::path(".") : fs::path(root), ec);
+    if (!ec) r = fs::weakly_canonical(r, ec);
+    if (ec) return false;
+    fs::path p = fs::absolute(fs::path(path), ec);
+    if (!ec) p = fs::weakly_canonical(p, ec);
+    if (ec) return false;
+    if (!r.has_filename() && r.has_relative_path()) r = r.parent_path(); // "/data/" -> "/data"
+    auto pi = p.begin();
+    for (auto ri = r.begin(); ri != r.end(); ++ri, ++pi)
+        if (pi == p.end() || *ri != *pi) return false;
+    return true;
+}
+
+/// The path of an image (or video) a record names: `os.path.join(root, file)` as the reference
+/// builds it, so by default an absolute `file` or one with `..` may point anywhere. With `confine`,
+/// a joined path that leaves `root` (see `path_within`) raises data_error "path_outside_root".
+inline std::string record_media_path(const std::string& root, const std::string& file, bool confine,
+                                     const std::string& source, std::size_t index) {
+    std::string joined = detail::join_path(root, file);
+    if (confine && !path_within(root, joined))
+        RSCOVLM_THROW(data_error, "path_outside_root",
+                      source + ": record " + std::to_string(index) + ": path '" + file + "' leaves the root '" +
+                          (root.empty() ? std::string(".") : root) + "'");
+    return joined;
+}
+
 /// Options of `read_coco_detection`.
 struct coco_read_options {
     bool keep_empty_gt = true; ///< keep images without objects (RSCoVLM default)
@@ -7862,6 +7924,9 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
 struct llava_read_options {
     /// Accept `"image": null` as "no image" (LLaVA-OneVision rows); otherwise it is an error.
     bool null_image_ok = false;
+    /// Refuse (data_error "path_outside_root") image/video paths that leave `data_path` (see
+    /// `record_media_path`); by default they are joined like the reference's `os.path.join`.
+    bool confine_to_root = false;
 };
 
 /// LLaVA-style conversation json (SupervisedDataset): records with `conversations` of
@@ -7890,11 +7955,11 @@ inline std::vector<chat_record> read_llava(const std::string& path, const std::s
             const auto& v = d[key];
             if (v.is_null() && opt.null_image_ok) return;
             if (v.is_string()) {
-                dst.push_back(detail::join_path(data_path, v.get<std::string>()));
+                dst.push_back(record_media_path(data_path, v.get<std::string>(), opt.confine_to_root, path, i));
             } else if (v.is_array()) {
                 for (const auto& e : v) {
                     if (!e.is_string()) detail::bad_record(path, i, std::string("field '") + key + "' must hold paths");
-                    dst.push_back(detail::join_path(data_path, e.get<std::string>()));
+                    dst.push_back(record_media_path(data_path, e.get<std::string>(), opt.confine_to_root, path, i));
                 }
             } else {
                 detail::bad_record(path, i, std::string("field '") + key + "' must be a path or a list of paths");
@@ -7970,11 +8035,19 @@ inline std::vector<grounding_record> read_refgeo(const std::string& path, const 
     return out;
 }
 
+/// Options of `read_lrsvqa`.
+struct lrsvqa_read_options {
+    /// Refuse (data_error "path_outside_root") image paths that leave `data_path` (see
+    /// `record_media_path`); by default they are joined like the reference's `os.path.join`.
+    bool confine_to_root = false;
+};
+
 /// LRS-VQA / LRS-VQA-Zoom json (VisualCOTDataset): open-ended records (`question`, `answer`) or
 /// multiple-choice records (`Text`, `Ground truth`, `Answer choices`), with `image`,
 /// `image_ori_width`, `image_ori_height` and `bbox_info` {`crop_hbox`: [[x1, y1, x2, y2], ...],
 /// `rbox`: [...]}. The image path drops the reference's private prefix as its loader does.
-inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::string& data_path) {
+inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::string& data_path,
+                                           const lrsvqa_read_options& opt = {}) {
     const std::vector<nlohmann::json> docs = detail::load_json_or_jsonl(path);
     std::vector<vqa_record> out;
     for (std::size_t i = 0; i < docs.size(); ++i) {
@@ -7984,7 +8057,7 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
         const std::string prefix = "/gruntdata/rs_nas/workspace/junhong.ljw/dataset/";
         for (std::size_t p = image.find(prefix); p != std::string::npos; p = image.find(prefix))
             image.erase(p, prefix.size());
-        r.image = detail::join_path(data_path, image);
+        r.image = record_media_path(data_path, image, opt.confine_to_root, path, i);
         r.width = detail::dimension(detail::field(d, "image_ori_width", path, i), "image_ori_width", path, i);
         r.height = detail::dimension(detail::field(d, "image_ori_height", path, i), "image_ori_height", path, i);
         if (r.width <= 0 || r.height <= 0) detail::bad_record(path, i, "image size must be positive");
@@ -8040,6 +8113,9 @@ namespace rscovlm::data {
 struct dataset_source {
     std::string annotation_path;
     std::string data_path;
+    /// Readers of path-carrying records (LLaVA, LLaVA-OneVision, LRS-VQA) refuse image paths that
+    /// leave `data_path` (data_error "path_outside_root") instead of joining them like `os.path.join`.
+    bool confine_to_root = false;
 };
 
 /// Interface of the `dataset_reader` kind.
@@ -8118,7 +8194,9 @@ public:
     static constexpr std::string_view key = "reader.llava";
     static constexpr std::string_view summary = "LLaVA-style conversations json/jsonl (<image>/<video>, human/gpt)";
     std::vector<record> read(const dataset_source& s) const override {
-        return detail::to_records(read_llava(s.annotation_path, s.data_path));
+        llava_read_options o;
+        o.confine_to_root = s.confine_to_root;
+        return detail::to_records(read_llava(s.annotation_path, s.data_path, o));
     }
 };
 
@@ -8139,7 +8217,9 @@ public:
     static constexpr std::string_view summary =
         "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
     std::vector<record> read(const dataset_source& s) const override {
-        return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path));
+        lrsvqa_read_options o;
+        o.confine_to_root = s.confine_to_root;
+        return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path, o));
     }
 };
 
@@ -8234,6 +8314,7 @@ public:
     std::vector<record> read(const dataset_source& s) const override {
         llava_read_options o;
         o.null_image_ok = true;
+        o.confine_to_root = s.confine_to_root;
         return detail::to_records(read_llava(s.annotation_path, s.data_path, o));
     }
 };
@@ -8824,6 +8905,11 @@ protected:
         const bool nearest = f == image::filter::nearest;
         if (nearest || out_w == box.width() || box.height() <= rows) return image::resize(read(box), out_w, out_h, f);
         rows = std::max(1, rows);
+        limits::check("output_pixels",
+                      limits::mul(static_cast<std::uint64_t>(out_w), static_cast<std::uint64_t>(box.height())),
+                      "read_resized: the " + std::to_string(out_w) + "x" + std::to_string(box.height()) +
+                          " horizontal pass of a " + std::to_string(box.width()) + "x" + std::to_string(box.height()) +
+                          " window");
         image mid(out_w, box.height(), 3);
         for (int y = box.y0; y < box.y1; y += rows) {
             const int y1 = std::min(box.y1, y + rows);
@@ -9351,6 +9437,8 @@ struct dataset_config {
     nlohmann::json resolution;
     /// dense_det: the config's `synonyms_dict` (category -> synonyms) for open-ended prompts.
     nlohmann::json synonyms_dict;
+    /// Refuse record image paths that leave `data_path` (`dataset_source::confine_to_root`).
+    bool confine_to_root = false;
 };
 
 /// Makes the strategy of a `{"key": ..., "params": {...}}` spec (a bare key string is accepted);
@@ -9908,8 +9996,9 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
         }
         std::unique_ptr<dataset_reader> reader =
             make_reader ? make_reader(comp.reader) : registry::make<reader_kind>(comp.reader, nlohmann::json::object());
-        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}),
-                                                       c.sampling_rate, c.dataset_type == "llava_onevision");
+        const std::vector<record> recs =
+            random_sample(reader->read(dataset_source{c.annotation_path, c.data_path, c.confine_to_root}),
+                          c.sampling_rate, c.dataset_type == "llava_onevision");
         std::shared_ptr<const nlohmann::json> synonyms;
         if (!c.synonyms_dict.is_null()) synonyms = std::make_shared<const nlohmann::json>(c.synonyms_dict);
         for (const auto& r : recs) {
@@ -14351,6 +14440,7 @@ inline std::vector<std::size_t> batched_nms_quads(const std::vector<quad>& boxes
 
 #include <cctype>
 #include <cstddef>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -14556,7 +14646,8 @@ struct patch_origin {
 
 /// Parses `P0000__1024__{x}___{y}` style names like DOTA_devkit / mmrotate's merge:
 /// base = `name.split('__')[0]`, offsets = the two numbers of the first `__\d+___\d+` match.
-/// Returns nullopt when there is no such match.
+/// Returns nullopt when there is no such match; throws eval_error "bad_patch_name" when an offset
+/// does not fit a 64-bit integer (rather than a saturated or cut offset).
 inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
     for (std::size_t p = 0; p + 2 <= name.size(); ++p) {
         if (name[p] != '_' || name[p + 1] != '_') continue;
@@ -14570,11 +14661,23 @@ inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
         while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
             ++i;
         if (i == b2) continue;
+        auto offset = [&](std::string_view digits) {
+            long long v = 0;
+            for (char c : digits) {
+                const int d = c - '0';
+                if (v > (std::numeric_limits<long long>::max() - d) / 10)
+                    RSCOVLM_THROW(eval_error, "bad_patch_name",
+                                  "patch name '" + std::string(name) + "': offset " + std::string(digits) +
+                                      " does not fit a 64-bit integer");
+                v = v * 10 + d;
+            }
+            return v;
+        };
         patch_origin o;
         const std::size_t cut = name.find("__");
         o.image = std::string(name.substr(0, cut));
-        o.x = std::stoll(std::string(name.substr(b1, e1 - b1)).substr(0, 18));
-        o.y = std::stoll(std::string(name.substr(b2, i - b2)).substr(0, 18));
+        o.x = offset(name.substr(b1, e1 - b1));
+        o.y = offset(name.substr(b2, i - b2));
         return o;
     }
     return std::nullopt;
@@ -15609,7 +15712,15 @@ struct item {
     std::string category;    ///< task, e.g. "object color"
     std::string ground_truth;
     std::string output; ///< the model's final answer
+    /// The record produced no answer (its image could not be read, the model failed, ...): it is
+    /// scored as wrong whatever `output` and `ground_truth` hold (two empty strings would match).
+    bool failed = false;
 };
+
+/// True when `it` counts as correct: not failed, and its output matches its ground truth under `mode`.
+inline bool is_correct(const item& it, match_mode mode = match_mode::exact) {
+    return !it.failed && is_correct(it.output, it.ground_truth, mode);
+}
 
 /// The sources and tasks lrsvqa_scores reports, in its order.
 inline const std::vector<std::string>& sources() {
@@ -15622,12 +15733,12 @@ inline const std::vector<std::string>& tasks() {
     return v;
 }
 
-/// Accuracy of `items` (nullopt when empty, as the reference returns None).
+/// Accuracy of `items` (nullopt when empty, as the reference returns None); failed items count as wrong.
 inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
     if (items.empty()) return std::nullopt;
     std::size_t ok = 0;
     for (const item* it : items)
-        ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
+        ok += is_correct(*it, mode) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(items.size());
 }
 
@@ -15670,7 +15781,7 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
     for (const auto& it : items) {
         auto& c = cats[it.category];
         ++c.first;
-        c.second += is_correct(it.output, it.ground_truth, mode) ? 1 : 0;
+        c.second += is_correct(it, mode) ? 1 : 0;
     }
     nlohmann::json pc = nlohmann::json::object();
     for (const auto& [k, v] : cats)
@@ -15859,13 +15970,19 @@ inline aa_axis compute_aa_axis(int in_size, int out_size, bool fused) {
 /// \brief `torchvision.transforms.functional.resize(t, [h, w], BICUBIC, antialias=True)` of a uint8
 /// HWC image (any channel count), as torch 1.13 / torchvision 0.14 compute it (see the file comment).
 ///
-/// Throws `image_error` "bad_size" for an empty source or a non-positive target size (torch raises).
+/// Throws `image_error` "bad_size" for an empty source or a non-positive target size (torch raises), and
+/// `rscovlm.limit.output_pixels` for a target (or its intermediate) over that limit.
 inline image resize_torch_bicubic_aa(const image& src, int w, int h, const torch_resize_options& o = {}) {
     if (src.empty()) RSCOVLM_THROW(image_error, "bad_size", "resize_torch_bicubic_aa: the source image has no pixels");
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
                       "resize_torch_bicubic_aa: target size " + std::to_string(w) + "x" + std::to_string(h) +
                           " must be positive");
+    // The output and the float32 horizontal pass (source height x target width) are both bounded.
+    limits::check("output_pixels",
+                  std::max(limits::mul(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(h)),
+                           limits::mul(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(src.height))),
+                  "resize_torch_bicubic_aa to " + std::to_string(w) + "x" + std::to_string(h));
     const bool fused = o.kernel == torch_kernel::avx2;
     const int c = src.channels;
     const std::size_t cs = static_cast<std::size_t>(c);
@@ -16249,7 +16366,9 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
 ///
 /// to_rgb (composite or convert) -> smart_resize (or `o.resized`) -> Pillow resize -> normalize_patchify.
 /// Errors: smart_resize's (`aspect_ratio`, `zero_size`, ...); "zero_side" when the floor branch gives a 0
-/// side (Pillow: "height and width must be > 0"); "bad_size" for sizes that are not multiples of 28.
+/// side (Pillow: "height and width must be > 0"); "bad_size" for sizes that are not multiples of 28;
+/// `rscovlm.limit.output_pixels` / `rscovlm.limit.grid_patches` for a resized size over those limits
+/// (e.g. `min_pixels = 1e10`), before anything is allocated.
 inline preprocess_result preprocess(const image& img, const preprocess_options& o = {}) {
     if (img.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
     preprocess_result r;
@@ -16272,6 +16391,18 @@ inline preprocess_result preprocess(const image& img, const preprocess_options& 
                           std::to_string(target.width) + " for " + std::to_string(img.height) + "x" +
                           std::to_string(img.width) +
                           "; the reference's Pillow resize raises 'height and width must be > 0'");
+    // A budget (min_pixels, an explicit size) can ask for any size: bound it before resizing.
+    const std::string what = "preprocess: resized size " + std::to_string(target.height) + "x" +
+                             std::to_string(target.width) + " of a " + std::to_string(img.height) + "x" +
+                             std::to_string(img.width) + " image";
+    limits::check("output_pixels",
+                  limits::mul(static_cast<std::uint64_t>(target.height), static_cast<std::uint64_t>(target.width)),
+                  what);
+    if (o.patch_size > 0)
+        limits::check("grid_patches",
+                      limits::mul(static_cast<std::uint64_t>(target.height / o.patch_size),
+                                  static_cast<std::uint64_t>(target.width / o.patch_size)),
+                      what);
     // An RGB input is used as is (to_rgb would copy it: tens of MB for a large image).
     image converted;
     const image* rgb = &img;
@@ -16434,7 +16565,8 @@ struct rope_index {
 ///
 /// Throws `resolution_error` "bad_input_ids" when the ids and the grids disagree (a vision block
 /// without a grid, pads that do not match the grid size), where the reference raises an indexing or
-/// shape error.
+/// shape error, and `rscovlm.limit.grid_patches` for a grid whose t*h*w exceeds that limit; both are
+/// checked before a block's positions are built.
 inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
                                  const std::vector<std::array<int, 3>>& image_grid_thw,
                                  const std::vector<std::array<int, 3>>& video_grid_thw = {}, const rope_options& o = {},
@@ -16535,7 +16667,22 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
         }
         if (thw[0] <= 0 || thw[1] <= 0 || thw[2] <= 0)
             RSCOVLM_THROW(resolution_error, "bad_input_ids", "get_rope_index: grid_thw entries must be positive");
+        limits::check("grid_patches",
+                      limits::mul(static_cast<std::uint64_t>(thw[0]), static_cast<std::uint64_t>(thw[1]),
+                                  static_cast<std::uint64_t>(thw[2])),
+                      std::string("get_rope_index: ") + (is_video ? "video" : "image") + "_grid_thw [" +
+                          std::to_string(thw[0]) + ", " + std::to_string(thw[1]) + ", " + std::to_string(thw[2]) + "]");
         const std::int64_t gt = thw[0], gh = thw[1] / o.spatial_merge_size, gw = thw[2] / o.spatial_merge_size;
+        // The block's pads start at `ed`; a grid larger than what is left of the sequence can only end in
+        // the final pad-count mismatch, so it is reported before its positions are built.
+        const std::uint64_t merged =
+            limits::mul(static_cast<std::uint64_t>(gt), static_cast<std::uint64_t>(gh), static_cast<std::uint64_t>(gw));
+        if (merged > n - ed)
+            RSCOVLM_THROW(resolution_error, "bad_input_ids",
+                          "get_rope_index: " + std::string(is_video ? "video" : "image") + " grid [" +
+                              std::to_string(thw[0]) + ", " + std::to_string(thw[1]) + ", " + std::to_string(thw[2]) +
+                              "] needs " + std::to_string(merged) + " merged positions but only " +
+                              std::to_string(n - ed) + " tokens are left (pad count does not match grid_thw)");
         const std::size_t text_len = ed - st;
         const std::int64_t st_idx = max_pos + 1; // 0 for the first run
         append_text(text_len, st_idx);
@@ -22010,7 +22157,8 @@ inline render_options render_options::from_json(const nlohmann::json& j) {
 }
 
 /// Number of pad tokens for one image/video of grid (t, h, w): t*h*w / merge_size^2
-/// (`image_grid_thw.prod() // merge_length`).
+/// (`image_grid_thw.prod() // merge_length`). Each side must be in [1, 2^20] and t*h*w within the
+/// `grid_patches` limit (`rscovlm.limit.grid_patches`).
 inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge_size) {
     if (merge_size <= 0) RSCOVLM_THROW(tokenizer_error, "bad_option", "merge_size must be positive");
     for (long long v : thw)
@@ -22019,6 +22167,9 @@ inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge
                           "grid_thw values must be in [1, 2^20], got [" + std::to_string(thw[0]) + ", " +
                               std::to_string(thw[1]) + ", " + std::to_string(thw[2]) + "]");
     long long prod = thw[0] * thw[1] * thw[2];
+    limits::check("grid_patches", static_cast<std::uint64_t>(prod),
+                  "grid_thw [" + std::to_string(thw[0]) + ", " + std::to_string(thw[1]) + ", " +
+                      std::to_string(thw[2]) + "]");
     long long ml = static_cast<long long>(merge_size) * merge_size;
     if (prod % ml != 0)
         RSCOVLM_THROW(tokenizer_error, "bad_option",
@@ -22029,11 +22180,25 @@ inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge
 
 /// Replaces the i-th occurrence of `pad` in `text` by vision_pad_count(grids[i]) pads, for every
 /// occurrence, as `Qwen2_5_VLProcessor.__call__` does. The number of occurrences must equal the
-/// number of grids (`rscovlm.tokenizer.vision_count_mismatch` otherwise).
+/// number of grids (`rscovlm.tokenizer.vision_count_mismatch` otherwise), and every grid and the total
+/// number of pads are checked (`grid_patches`, `tokens` limits) before anything is expanded.
 inline std::string expand_vision_pads(std::string_view text, std::string_view pad,
                                       const std::vector<std::array<long long, 3>>& grids, int merge_size) {
+    std::size_t pads = 0;
+    for (std::size_t f = text.find(pad); !pad.empty() && f != std::string_view::npos;
+         f = text.find(pad, f + pad.size()))
+        ++pads;
+    if (pads != grids.size())
+        RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
+                      std::to_string(grids.size()) + " grid_thw entries given but the text has " +
+                          std::to_string(pads) + " " + std::string(pad) + " tokens");
+    std::uint64_t total = 0;
+    for (const auto& g : grids) {
+        total += static_cast<std::uint64_t>(vision_pad_count(g, merge_size));
+        limits::check("tokens", total, "the " + std::string(pad) + " tokens the grid_thw entries expand to");
+    }
     std::string out;
-    out.reserve(text.size());
+    out.reserve(text.size() + static_cast<std::size_t>(total) * pad.size());
     std::size_t pos = 0, index = 0;
     for (;;) {
         std::size_t f = text.find(pad, pos);
@@ -22216,6 +22381,7 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
             spans.push_back({std::move(text), sup});
     };
     std::size_t images = 0, videos = 0;
+    std::uint64_t total_pads = 0;
     auto vision = [&](const char* pad, const std::vector<std::array<long long, 3>>& grids, std::size_t index) {
         long long n = 1;
         if (!grids.empty()) {
@@ -22225,6 +22391,8 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
                                   std::to_string(grids.size()) + " grid_thw entries given");
             n = vision_pad_count(grids[index], opt.merge_size);
         }
+        total_pads += static_cast<std::uint64_t>(n);
+        limits::check("tokens", total_pads, "the vision pad tokens of the conversation's grid_thw entries");
         std::string s = "<|vision_start|>";
         for (long long k = 0; k < n; ++k)
             s += pad;
@@ -23503,10 +23671,12 @@ struct step {
     std::string think;
     std::vector<zoom_record> zooms;    ///< executed zooms (one, or several with multi_call=all)
     std::vector<dropped_call> dropped; ///< unusable tool-call blocks
-    std::vector<std::string> rejected; ///< box-policy rejections ("outside_image", ...)
-    int prompt_images = 0;             ///< images in the request
-    long prompt_visual_tokens = 0;     ///< their visual tokens
-    long prompt_tokens = -1;           ///< from the backend when known
+    /// Rejected calls: box policy ("inverted_box", "outside_image", "empty_box"), crop window
+    /// ("empty_crop", "crop_aspect_ratio", "crop_too_large": over a safety limit, see limits.hpp).
+    std::vector<std::string> rejected;
+    int prompt_images = 0;         ///< images in the request
+    long prompt_visual_tokens = 0; ///< their visual tokens
+    long prompt_tokens = -1;       ///< from the backend when known
     long completion_tokens = -1;
 };
 
@@ -23757,6 +23927,13 @@ public:
                     z.crop = pillow_crop_box(fb.box);
                     z.crop_frame = "resized";
                 }
+                // Rounded boxes saturate at the int range; a window whose side does not fit an int is
+                // over every pixel limit.
+                if (static_cast<long long>(z.crop.x1) - z.crop.x0 > 0x7fffffffLL ||
+                    static_cast<long long>(z.crop.y1) - z.crop.y0 > 0x7fffffffLL) {
+                    st.rejected.push_back("crop_too_large");
+                    continue;
+                }
                 if (z.crop.width() <= 0 || z.crop.height() <= 0 ||
                     std::max(z.crop.width(), z.crop.height()) > 200LL * std::min(z.crop.width(), z.crop.height())) {
                     st.rejected.push_back(z.crop.width() <= 0 || z.crop.height() <= 0 ? "empty_crop"
@@ -23764,12 +23941,25 @@ public:
                     continue;
                 }
                 const resolution::size cs = detail::budget(z.crop.height(), z.crop.width(), m_opt);
-                if (m_opt.crop_from == crop_source::original) {
-                    crop_img = src.read_resized(z.crop, cs.width, cs.height, m_opt.filter);
-                } else {
-                    crop_img = image::resize(image::crop(full, z.crop.x0, z.crop.y0, z.crop.x1, z.crop.y1), cs.width,
-                                             cs.height, m_opt.filter);
+                // A box may ask for any window (with clamping off it can lie far outside the image); the
+                // sources refuse windows over the limits before allocating, and such a call is rejected
+                // like the other unusable ones (the reference's `except Exception` falls back the same way).
+                auto read_crop = [&] {
+                    if (m_opt.crop_from == crop_source::original)
+                        return src.read_resized(z.crop, cs.width, cs.height, m_opt.filter);
+                    return image::resize(image::crop(full, z.crop.x0, z.crop.y0, z.crop.x1, z.crop.y1), cs.width,
+                                         cs.height, m_opt.filter);
+                };
+#if RSCOVLM_HAS_EXCEPTIONS
+                try {
+                    crop_img = read_crop();
+                } catch (const limit_error&) {
+                    st.rejected.push_back("crop_too_large");
+                    continue;
                 }
+#else
+                crop_img = read_crop(); // without exceptions a limit goes to the error handler
+#endif
                 z.input_width = crop_img.width;
                 z.input_height = crop_img.height;
                 z.visual_tokens = detail::visual_tokens(crop_img.width, crop_img.height, m_opt.factor);

@@ -22,6 +22,9 @@ namespace rscovlm::data {
 struct dataset_source {
     std::string annotation_path;
     std::string data_path;
+    /// Readers of path-carrying records (LLaVA, LLaVA-OneVision, LRS-VQA) refuse image paths that
+    /// leave `data_path` (data_error "path_outside_root") instead of joining them like `os.path.join`.
+    bool confine_to_root = false;
 };
 
 /// Interface of the `dataset_reader` kind.
@@ -100,7 +103,9 @@ public:
     static constexpr std::string_view key = "reader.llava";
     static constexpr std::string_view summary = "LLaVA-style conversations json/jsonl (<image>/<video>, human/gpt)";
     std::vector<record> read(const dataset_source& s) const override {
-        return detail::to_records(read_llava(s.annotation_path, s.data_path));
+        llava_read_options o;
+        o.confine_to_root = s.confine_to_root;
+        return detail::to_records(read_llava(s.annotation_path, s.data_path, o));
     }
 };
 
@@ -121,7 +126,9 @@ public:
     static constexpr std::string_view summary =
         "LRS-VQA(-Zoom) json: open-ended and multiple-choice records with bbox_info";
     std::vector<record> read(const dataset_source& s) const override {
-        return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path));
+        lrsvqa_read_options o;
+        o.confine_to_root = s.confine_to_root;
+        return detail::to_records(read_lrsvqa(s.annotation_path, s.data_path, o));
     }
 };
 
@@ -216,6 +223,7 @@ public:
     std::vector<record> read(const dataset_source& s) const override {
         llava_read_options o;
         o.null_image_ok = true;
+        o.confine_to_root = s.confine_to_root;
         return detail::to_records(read_llava(s.annotation_path, s.data_path, o));
     }
 };

@@ -123,6 +123,38 @@ inline std::string join_path(const std::string& dir, const std::string& file) {
 
 } // namespace detail
 
+/// True when `path` lies inside the directory `root` (the current directory when empty) once both
+/// are made absolute and normalised with `std::filesystem::weakly_canonical`: `..` components are
+/// resolved, and so are symbolic links along the part of each path that exists.
+inline bool path_within(const std::string& root, const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path r = fs::absolute(root.empty() ? fs::path(".") : fs::path(root), ec);
+    if (!ec) r = fs::weakly_canonical(r, ec);
+    if (ec) return false;
+    fs::path p = fs::absolute(fs::path(path), ec);
+    if (!ec) p = fs::weakly_canonical(p, ec);
+    if (ec) return false;
+    if (!r.has_filename() && r.has_relative_path()) r = r.parent_path(); // "/data/" -> "/data"
+    auto pi = p.begin();
+    for (auto ri = r.begin(); ri != r.end(); ++ri, ++pi)
+        if (pi == p.end() || *ri != *pi) return false;
+    return true;
+}
+
+/// The path of an image (or video) a record names: `os.path.join(root, file)` as the reference
+/// builds it, so by default an absolute `file` or one with `..` may point anywhere. With `confine`,
+/// a joined path that leaves `root` (see `path_within`) raises data_error "path_outside_root".
+inline std::string record_media_path(const std::string& root, const std::string& file, bool confine,
+                                     const std::string& source, std::size_t index) {
+    std::string joined = detail::join_path(root, file);
+    if (confine && !path_within(root, joined))
+        RSCOVLM_THROW(data_error, "path_outside_root",
+                      source + ": record " + std::to_string(index) + ": path '" + file + "' leaves the root '" +
+                          (root.empty() ? std::string(".") : root) + "'");
+    return joined;
+}
+
 /// Options of `read_coco_detection`.
 struct coco_read_options {
     bool keep_empty_gt = true; ///< keep images without objects (RSCoVLM default)
@@ -225,6 +257,9 @@ inline std::vector<detection_record> read_coco_detection(const std::string& path
 struct llava_read_options {
     /// Accept `"image": null` as "no image" (LLaVA-OneVision rows); otherwise it is an error.
     bool null_image_ok = false;
+    /// Refuse (data_error "path_outside_root") image/video paths that leave `data_path` (see
+    /// `record_media_path`); by default they are joined like the reference's `os.path.join`.
+    bool confine_to_root = false;
 };
 
 /// LLaVA-style conversation json (SupervisedDataset): records with `conversations` of
@@ -253,11 +288,11 @@ inline std::vector<chat_record> read_llava(const std::string& path, const std::s
             const auto& v = d[key];
             if (v.is_null() && opt.null_image_ok) return;
             if (v.is_string()) {
-                dst.push_back(detail::join_path(data_path, v.get<std::string>()));
+                dst.push_back(record_media_path(data_path, v.get<std::string>(), opt.confine_to_root, path, i));
             } else if (v.is_array()) {
                 for (const auto& e : v) {
                     if (!e.is_string()) detail::bad_record(path, i, std::string("field '") + key + "' must hold paths");
-                    dst.push_back(detail::join_path(data_path, e.get<std::string>()));
+                    dst.push_back(record_media_path(data_path, e.get<std::string>(), opt.confine_to_root, path, i));
                 }
             } else {
                 detail::bad_record(path, i, std::string("field '") + key + "' must be a path or a list of paths");
@@ -333,11 +368,19 @@ inline std::vector<grounding_record> read_refgeo(const std::string& path, const 
     return out;
 }
 
+/// Options of `read_lrsvqa`.
+struct lrsvqa_read_options {
+    /// Refuse (data_error "path_outside_root") image paths that leave `data_path` (see
+    /// `record_media_path`); by default they are joined like the reference's `os.path.join`.
+    bool confine_to_root = false;
+};
+
 /// LRS-VQA / LRS-VQA-Zoom json (VisualCOTDataset): open-ended records (`question`, `answer`) or
 /// multiple-choice records (`Text`, `Ground truth`, `Answer choices`), with `image`,
 /// `image_ori_width`, `image_ori_height` and `bbox_info` {`crop_hbox`: [[x1, y1, x2, y2], ...],
 /// `rbox`: [...]}. The image path drops the reference's private prefix as its loader does.
-inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::string& data_path) {
+inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::string& data_path,
+                                           const lrsvqa_read_options& opt = {}) {
     const std::vector<nlohmann::json> docs = detail::load_json_or_jsonl(path);
     std::vector<vqa_record> out;
     for (std::size_t i = 0; i < docs.size(); ++i) {
@@ -347,7 +390,7 @@ inline std::vector<vqa_record> read_lrsvqa(const std::string& path, const std::s
         const std::string prefix = "/gruntdata/rs_nas/workspace/junhong.ljw/dataset/";
         for (std::size_t p = image.find(prefix); p != std::string::npos; p = image.find(prefix))
             image.erase(p, prefix.size());
-        r.image = detail::join_path(data_path, image);
+        r.image = record_media_path(data_path, image, opt.confine_to_root, path, i);
         r.width = detail::dimension(detail::field(d, "image_ori_width", path, i), "image_ori_width", path, i);
         r.height = detail::dimension(detail::field(d, "image_ori_height", path, i), "image_ori_height", path, i);
         if (r.width <= 0 || r.height <= 0) detail::bad_record(path, i, "image size must be positive");

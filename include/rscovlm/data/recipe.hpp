@@ -44,6 +44,8 @@ struct dataset_config {
     nlohmann::json resolution;
     /// dense_det: the config's `synonyms_dict` (category -> synonyms) for open-ended prompts.
     nlohmann::json synonyms_dict;
+    /// Refuse record image paths that leave `data_path` (`dataset_source::confine_to_root`).
+    bool confine_to_root = false;
 };
 
 /// Makes the strategy of a `{"key": ..., "params": {...}}` spec (a bare key string is accepted);
@@ -601,8 +603,9 @@ inline mixture load_mixture(const std::vector<dataset_config>& configs,
         }
         std::unique_ptr<dataset_reader> reader =
             make_reader ? make_reader(comp.reader) : registry::make<reader_kind>(comp.reader, nlohmann::json::object());
-        const std::vector<record> recs = random_sample(reader->read(dataset_source{c.annotation_path, c.data_path}),
-                                                       c.sampling_rate, c.dataset_type == "llava_onevision");
+        const std::vector<record> recs =
+            random_sample(reader->read(dataset_source{c.annotation_path, c.data_path, c.confine_to_root}),
+                          c.sampling_rate, c.dataset_type == "llava_onevision");
         std::shared_ptr<const nlohmann::json> synonyms;
         if (!c.synonyms_dict.is_null()) synonyms = std::make_shared<const nlohmann::json>(c.synonyms_dict);
         for (const auto& r : recs) {

@@ -51,6 +51,9 @@ struct build_job {
     nlohmann::json recipe;         ///< RSCoVLM recipe (name, all%P, or list)
     data::dataset_catalog catalog; ///< registered datasets
     std::string base_dir;          ///< relative paths of custom recipe entries are resolved here
+    /// Every dataset refuses record image paths that leave its `data_path` (data_error
+    /// "path_outside_root"); by default they are joined like the reference's `os.path.join`.
+    bool confine_to_root = false;
     data::build_options build;
     std::uint64_t seed = 0; ///< sampler and per-sample generator seed
     std::uint64_t epoch = 0;
@@ -96,7 +99,10 @@ inline build_report build_dataset(const build_job& job,
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
     data::dataset_catalog catalog = job.catalog;
-    const std::vector<data::dataset_config> configs = data::resolve_recipe(job.recipe, catalog, job.base_dir);
+    std::vector<data::dataset_config> configs = data::resolve_recipe(job.recipe, catalog, job.base_dir);
+    if (job.confine_to_root)
+        for (auto& c : configs)
+            c.confine_to_root = true;
     const data::mixture mix = data::load_mixture(
         configs, [](const std::string& k) { return make_any_reader(k); }, job.balanced, job.epoch,
         job.build.prob_open_end_prompts, job.seed);

@@ -16,6 +16,7 @@
 
 #include <cctype>
 #include <cstddef>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -221,7 +222,8 @@ struct patch_origin {
 
 /// Parses `P0000__1024__{x}___{y}` style names like DOTA_devkit / mmrotate's merge:
 /// base = `name.split('__')[0]`, offsets = the two numbers of the first `__\d+___\d+` match.
-/// Returns nullopt when there is no such match.
+/// Returns nullopt when there is no such match; throws eval_error "bad_patch_name" when an offset
+/// does not fit a 64-bit integer (rather than a saturated or cut offset).
 inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
     for (std::size_t p = 0; p + 2 <= name.size(); ++p) {
         if (name[p] != '_' || name[p + 1] != '_') continue;
@@ -235,11 +237,23 @@ inline std::optional<patch_origin> parse_patch_name(std::string_view name) {
         while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
             ++i;
         if (i == b2) continue;
+        auto offset = [&](std::string_view digits) {
+            long long v = 0;
+            for (char c : digits) {
+                const int d = c - '0';
+                if (v > (std::numeric_limits<long long>::max() - d) / 10)
+                    RSCOVLM_THROW(eval_error, "bad_patch_name",
+                                  "patch name '" + std::string(name) + "': offset " + std::string(digits) +
+                                      " does not fit a 64-bit integer");
+                v = v * 10 + d;
+            }
+            return v;
+        };
         patch_origin o;
         const std::size_t cut = name.find("__");
         o.image = std::string(name.substr(0, cut));
-        o.x = std::stoll(std::string(name.substr(b1, e1 - b1)).substr(0, 18));
-        o.y = std::stoll(std::string(name.substr(b2, i - b2)).substr(0, 18));
+        o.x = offset(name.substr(b1, e1 - b1));
+        o.y = offset(name.substr(b2, i - b2));
         return o;
     }
     return std::nullopt;

@@ -69,7 +69,15 @@ struct item {
     std::string category;    ///< task, e.g. "object color"
     std::string ground_truth;
     std::string output; ///< the model's final answer
+    /// The record produced no answer (its image could not be read, the model failed, ...): it is
+    /// scored as wrong whatever `output` and `ground_truth` hold (two empty strings would match).
+    bool failed = false;
 };
+
+/// True when `it` counts as correct: not failed, and its output matches its ground truth under `mode`.
+inline bool is_correct(const item& it, match_mode mode = match_mode::exact) {
+    return !it.failed && is_correct(it.output, it.ground_truth, mode);
+}
 
 /// The sources and tasks lrsvqa_scores reports, in its order.
 inline const std::vector<std::string>& sources() {
@@ -82,12 +90,12 @@ inline const std::vector<std::string>& tasks() {
     return v;
 }
 
-/// Accuracy of `items` (nullopt when empty, as the reference returns None).
+/// Accuracy of `items` (nullopt when empty, as the reference returns None); failed items count as wrong.
 inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
     if (items.empty()) return std::nullopt;
     std::size_t ok = 0;
     for (const item* it : items)
-        ok += is_correct(it->output, it->ground_truth, mode) ? 1 : 0;
+        ok += is_correct(*it, mode) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(items.size());
 }
 
@@ -130,7 +138,7 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
     for (const auto& it : items) {
         auto& c = cats[it.category];
         ++c.first;
-        c.second += is_correct(it.output, it.ground_truth, mode) ? 1 : 0;
+        c.second += is_correct(it, mode) ? 1 : 0;
     }
     nlohmann::json pc = nlohmann::json::object();
     for (const auto& [k, v] : cats)

@@ -49,11 +49,27 @@ inline std::int64_t py_int(double x) noexcept {
     return ::rscovlm::detail::py::int_trunc(x);
 }
 
-/// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box.
-inline std::array<std::int64_t, 5> truncate(const obb_deg& o) noexcept {
-    return {::rscovlm::detail::py::int_trunc(o.cx), ::rscovlm::detail::py::int_trunc(o.cy),
-            ::rscovlm::detail::py::int_trunc(o.w), ::rscovlm::detail::py::int_trunc(o.h),
-            ::rscovlm::detail::py::int_trunc(o.a)};
+/// Python `int(x)` of one value of an oriented box, where Python raises for NaN ("cannot convert
+/// float NaN to integer") and infinities ("cannot convert float infinity to integer"): geometry_error
+/// "not_finite"; a finite value beyond the int64 range (a Python big int) is geometry_error "int_overflow".
+inline std::int64_t py_int_checked(double x, const char* what) {
+    if (std::isnan(x))
+        RSCOVLM_THROW(geometry_error, "not_finite",
+                      std::string("int(") + what + "): cannot convert float NaN to integer");
+    if (std::isinf(x))
+        RSCOVLM_THROW(geometry_error, "not_finite",
+                      std::string("int(") + what + "): cannot convert float infinity to integer");
+    if (x >= 9.2233720368547758e18 || x < -9.2233720368547758e18)
+        RSCOVLM_THROW(geometry_error, "int_overflow",
+                      std::string("int(") + what + "): " + std::to_string(x) + " is outside the int64 range");
+    return ::rscovlm::detail::py::int_trunc(x);
+}
+
+/// `[int(x), int(y), int(w), int(h), int(a)]` of a fixed-up box. Throws geometry_error "not_finite"
+/// for a NaN or infinite value (Python's `int()` raises) and "int_overflow" beyond the int64 range.
+inline std::array<std::int64_t, 5> truncate(const obb_deg& o) {
+    return {py_int_checked(o.cx, "cx"), py_int_checked(o.cy, "cy"), py_int_checked(o.w, "w"), py_int_checked(o.h, "h"),
+            py_int_checked(o.a, "angle")};
 }
 
 /// `np.array(polygon).astype(int)` followed by the binding's int64 -> int32 cast: float values are

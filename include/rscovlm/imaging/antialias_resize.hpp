@@ -35,6 +35,7 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/imaging/parallel.hpp>
+#include <rscovlm/limits.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -153,13 +154,19 @@ inline aa_axis compute_aa_axis(int in_size, int out_size, bool fused) {
 /// \brief `torchvision.transforms.functional.resize(t, [h, w], BICUBIC, antialias=True)` of a uint8
 /// HWC image (any channel count), as torch 1.13 / torchvision 0.14 compute it (see the file comment).
 ///
-/// Throws `image_error` "bad_size" for an empty source or a non-positive target size (torch raises).
+/// Throws `image_error` "bad_size" for an empty source or a non-positive target size (torch raises), and
+/// `rscovlm.limit.output_pixels` for a target (or its intermediate) over that limit.
 inline image resize_torch_bicubic_aa(const image& src, int w, int h, const torch_resize_options& o = {}) {
     if (src.empty()) RSCOVLM_THROW(image_error, "bad_size", "resize_torch_bicubic_aa: the source image has no pixels");
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
                       "resize_torch_bicubic_aa: target size " + std::to_string(w) + "x" + std::to_string(h) +
                           " must be positive");
+    // The output and the float32 horizontal pass (source height x target width) are both bounded.
+    limits::check("output_pixels",
+                  std::max(limits::mul(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(h)),
+                           limits::mul(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(src.height))),
+                  "resize_torch_bicubic_aa to " + std::to_string(w) + "x" + std::to_string(h));
     const bool fused = o.kernel == torch_kernel::avx2;
     const int c = src.channels;
     const std::size_t cs = static_cast<std::size_t>(c);

@@ -6,8 +6,10 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/imaging/resample.hpp>
+#include <rscovlm/limits.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -15,13 +17,23 @@
 namespace rscovlm::imaging {
 
 /// \brief Crops the box [x0, x1) x [y0, y1) like Pillow `Image.crop((x0, y0, x1, y1))`: the box may extend
-/// past the image, and pixels outside it are zero. Throws `image_error` "bad_box" when x1 < x0 or y1 < y0.
+/// past the image, and pixels outside it are zero. Throws `image_error` "bad_box" when x1 < x0 or y1 < y0,
+/// and `rscovlm.limit.output_pixels` (before allocating) for a box over the `output_pixels` limit.
 inline image crop(const image& src, int x0, int y0, int x1, int y1) {
     if (x1 < x0 || y1 < y0)
         RSCOVLM_THROW(image_error, "bad_box",
                       "crop: box (" + std::to_string(x0) + ", " + std::to_string(y0) + ", " + std::to_string(x1) +
                           ", " + std::to_string(y1) + ") has right < left or lower < upper");
-    image out(x1 - x0, y1 - y0, src.channels);
+    const std::uint64_t cw = static_cast<std::uint64_t>(static_cast<std::int64_t>(x1) - x0);
+    const std::uint64_t chh = static_cast<std::uint64_t>(static_cast<std::int64_t>(y1) - y0);
+    limits::check("output_pixels", limits::mul(cw, chh),
+                  "crop (" + std::to_string(x0) + ", " + std::to_string(y0) + ", " + std::to_string(x1) + ", " +
+                      std::to_string(y1) + ")");
+    if (cw > 0x7fffffffu || chh > 0x7fffffffu)
+        RSCOVLM_THROW(image_error, "bad_box",
+                      "crop: box (" + std::to_string(x0) + ", " + std::to_string(y0) + ", " + std::to_string(x1) +
+                          ", " + std::to_string(y1) + ") is wider or taller than 2^31-1 pixels");
+    image out(static_cast<int>(cw), static_cast<int>(chh), src.channels);
     const int sx0 = std::max(x0, 0), sx1 = std::min(x1, src.width);
     const int sy0 = std::max(y0, 0), sy1 = std::min(y1, src.height);
     if (sx1 <= sx0 || sy1 <= sy0) return out;

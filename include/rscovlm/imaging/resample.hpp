@@ -10,6 +10,7 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/imaging/parallel.hpp>
+#include <rscovlm/limits.hpp>
 
 // Exact integer AVX2 kernels of the resampler (GCC/Clang on x86; chosen at run time when the CPU has
 // AVX2). Define RSCOVLM_NO_SIMD to compile only the portable scalar code.
@@ -679,12 +680,15 @@ inline void unpremultiply(image& img) noexcept {
 ///
 /// 2- and 4-channel images are resampled premultiplied (Pillow converts LA/RGBA to La/RGBa and back for
 /// every filter but NEAREST). A same-size resize is a copy. Throws `image_error` "bad_size" for a
-/// non-positive target size (Pillow: "height and width must be > 0") and "empty_image" for an empty source.
+/// non-positive target size (Pillow: "height and width must be > 0") and "empty_image" for an empty source;
+/// a target over the `output_pixels` limit raises `rscovlm.limit.output_pixels` before allocating.
 inline image resize(const image& src, int w, int h, filter f = filter::bicubic, const resize_options& opt = {}) {
     if (w <= 0 || h <= 0)
         RSCOVLM_THROW(image_error, "bad_size",
                       "resize: height and width must be > 0 (got " + std::to_string(w) + "x" + std::to_string(h) + ")");
     if (src.empty()) RSCOVLM_THROW(image_error, "empty_image", "resize: the source image has no pixels");
+    limits::check("output_pixels", limits::mul(static_cast<std::uint64_t>(w), static_cast<std::uint64_t>(h)),
+                  "resize to " + std::to_string(w) + "x" + std::to_string(h));
     if (src.data.size() != src.size_bytes())
         RSCOVLM_THROW(image_error, "bad_buffer",
                       "resize: data holds " + std::to_string(src.data.size()) + " bytes, expected " +

@@ -27,6 +27,7 @@
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
+#include <rscovlm/limits.hpp>
 #include <rscovlm/zoom/source.hpp>
 
 namespace rscovlm::io {
@@ -70,7 +71,7 @@ struct tiff_closer {
 class tiff_source : public zoom::image_source {
 public:
     /// Opens `path` (first IFD). Raises io_error ("open_failed", "unsupported_tiff") or
-    /// limit_error ("image_too_large").
+    /// limit_error ("image_too_large"; "tile_bytes" for a tile or strip over the `tile_bytes` limit).
     explicit tiff_source(const std::string& path, tiff_options options = {}) : m_path(path), m_opt(options) {
 #if defined(TIFFLIB_VERSION) && TIFFLIB_VERSION >= 20221213
         TIFFOpenOptions* oo = TIFFOpenOptionsAlloc();
@@ -236,8 +237,16 @@ private:
         }
         m_nbx = (m_w + m_bw - 1) / m_bw;
         m_nby = (m_h + m_bh - 1) / m_bh;
-        m_raw_block_bytes = static_cast<std::size_t>(m_tiled ? TIFFTileSize(m_tif) : TIFFStripSize(m_tif));
-        if (m_raw_block_bytes == 0) unsupported("cannot size a tile/strip");
+        const tmsize_t raw = m_tiled ? TIFFTileSize(m_tif) : TIFFStripSize(m_tif);
+        if (raw <= 0) unsupported("cannot size a tile/strip");
+        m_raw_block_bytes = static_cast<std::size_t>(raw);
+        // block() holds the raw block, its samples and its RGB pixels: bound the largest before any read.
+        const std::uint64_t block_px = limits::mul(static_cast<std::uint64_t>(m_bw), static_cast<std::uint64_t>(m_bh));
+        limits::check("tile_bytes",
+                      std::max(static_cast<std::uint64_t>(m_raw_block_bytes),
+                               limits::mul(block_px, static_cast<std::uint64_t>(std::max(m_spp, 3)))),
+                      "TIFF '" + m_path + "': one " + (m_tiled ? "tile" : "strip") + " of " + std::to_string(m_bw) +
+                          "x" + std::to_string(m_bh) + " pixels");
     }
 
     // Decodes block `index` (row-major tile or strip index) into an RGB buffer of m_bw x m_bh.

@@ -15,6 +15,7 @@
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/imaging/parallel.hpp>
+#include <rscovlm/limits.hpp>
 #include <rscovlm/resolution/smart_resize.hpp>
 
 #include <array>
@@ -176,7 +177,9 @@ inline std::array<int, 3> normalize_patchify(const image& rgb, std::vector<float
 ///
 /// to_rgb (composite or convert) -> smart_resize (or `o.resized`) -> Pillow resize -> normalize_patchify.
 /// Errors: smart_resize's (`aspect_ratio`, `zero_size`, ...); "zero_side" when the floor branch gives a 0
-/// side (Pillow: "height and width must be > 0"); "bad_size" for sizes that are not multiples of 28.
+/// side (Pillow: "height and width must be > 0"); "bad_size" for sizes that are not multiples of 28;
+/// `rscovlm.limit.output_pixels` / `rscovlm.limit.grid_patches` for a resized size over those limits
+/// (e.g. `min_pixels = 1e10`), before anything is allocated.
 inline preprocess_result preprocess(const image& img, const preprocess_options& o = {}) {
     if (img.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "preprocess: the image has no pixels");
     preprocess_result r;
@@ -199,6 +202,18 @@ inline preprocess_result preprocess(const image& img, const preprocess_options& 
                           std::to_string(target.width) + " for " + std::to_string(img.height) + "x" +
                           std::to_string(img.width) +
                           "; the reference's Pillow resize raises 'height and width must be > 0'");
+    // A budget (min_pixels, an explicit size) can ask for any size: bound it before resizing.
+    const std::string what = "preprocess: resized size " + std::to_string(target.height) + "x" +
+                             std::to_string(target.width) + " of a " + std::to_string(img.height) + "x" +
+                             std::to_string(img.width) + " image";
+    limits::check("output_pixels",
+                  limits::mul(static_cast<std::uint64_t>(target.height), static_cast<std::uint64_t>(target.width)),
+                  what);
+    if (o.patch_size > 0)
+        limits::check("grid_patches",
+                      limits::mul(static_cast<std::uint64_t>(target.height / o.patch_size),
+                                  static_cast<std::uint64_t>(target.width / o.patch_size)),
+                      what);
     // An RGB input is used as is (to_rgb would copy it: tens of MB for a large image).
     image converted;
     const image* rgb = &img;

@@ -4,6 +4,7 @@
 /// and videos.
 
 #include <rscovlm/errors.hpp>
+#include <rscovlm/limits.hpp>
 
 #include <algorithm>
 #include <array>
@@ -66,7 +67,8 @@ struct rope_index {
 ///
 /// Throws `resolution_error` "bad_input_ids" when the ids and the grids disagree (a vision block
 /// without a grid, pads that do not match the grid size), where the reference raises an indexing or
-/// shape error.
+/// shape error, and `rscovlm.limit.grid_patches` for a grid whose t*h*w exceeds that limit; both are
+/// checked before a block's positions are built.
 inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
                                  const std::vector<std::array<int, 3>>& image_grid_thw,
                                  const std::vector<std::array<int, 3>>& video_grid_thw = {}, const rope_options& o = {},
@@ -167,7 +169,22 @@ inline rope_index get_rope_index(const std::vector<std::int64_t>& input_ids,
         }
         if (thw[0] <= 0 || thw[1] <= 0 || thw[2] <= 0)
             RSCOVLM_THROW(resolution_error, "bad_input_ids", "get_rope_index: grid_thw entries must be positive");
+        limits::check("grid_patches",
+                      limits::mul(static_cast<std::uint64_t>(thw[0]), static_cast<std::uint64_t>(thw[1]),
+                                  static_cast<std::uint64_t>(thw[2])),
+                      std::string("get_rope_index: ") + (is_video ? "video" : "image") + "_grid_thw [" +
+                          std::to_string(thw[0]) + ", " + std::to_string(thw[1]) + ", " + std::to_string(thw[2]) + "]");
         const std::int64_t gt = thw[0], gh = thw[1] / o.spatial_merge_size, gw = thw[2] / o.spatial_merge_size;
+        // The block's pads start at `ed`; a grid larger than what is left of the sequence can only end in
+        // the final pad-count mismatch, so it is reported before its positions are built.
+        const std::uint64_t merged =
+            limits::mul(static_cast<std::uint64_t>(gt), static_cast<std::uint64_t>(gh), static_cast<std::uint64_t>(gw));
+        if (merged > n - ed)
+            RSCOVLM_THROW(resolution_error, "bad_input_ids",
+                          "get_rope_index: " + std::string(is_video ? "video" : "image") + " grid [" +
+                              std::to_string(thw[0]) + ", " + std::to_string(thw[1]) + ", " + std::to_string(thw[2]) +
+                              "] needs " + std::to_string(merged) + " merged positions but only " +
+                              std::to_string(n - ed) + " tokens are left (pad count does not match grid_thw)");
         const std::size_t text_len = ed - st;
         const std::int64_t st_idx = max_pos + 1; // 0 for the first run
         append_text(text_len, st_idx);

@@ -18,6 +18,7 @@
 
 #include <rscovlm/detail/py/format.hpp>
 #include <rscovlm/errors.hpp>
+#include <rscovlm/limits.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -240,7 +241,8 @@ inline render_options render_options::from_json(const nlohmann::json& j) {
 }
 
 /// Number of pad tokens for one image/video of grid (t, h, w): t*h*w / merge_size^2
-/// (`image_grid_thw.prod() // merge_length`).
+/// (`image_grid_thw.prod() // merge_length`). Each side must be in [1, 2^20] and t*h*w within the
+/// `grid_patches` limit (`rscovlm.limit.grid_patches`).
 inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge_size) {
     if (merge_size <= 0) RSCOVLM_THROW(tokenizer_error, "bad_option", "merge_size must be positive");
     for (long long v : thw)
@@ -249,6 +251,9 @@ inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge
                           "grid_thw values must be in [1, 2^20], got [" + std::to_string(thw[0]) + ", " +
                               std::to_string(thw[1]) + ", " + std::to_string(thw[2]) + "]");
     long long prod = thw[0] * thw[1] * thw[2];
+    limits::check("grid_patches", static_cast<std::uint64_t>(prod),
+                  "grid_thw [" + std::to_string(thw[0]) + ", " + std::to_string(thw[1]) + ", " +
+                      std::to_string(thw[2]) + "]");
     long long ml = static_cast<long long>(merge_size) * merge_size;
     if (prod % ml != 0)
         RSCOVLM_THROW(tokenizer_error, "bad_option",
@@ -259,11 +264,25 @@ inline long long vision_pad_count(const std::array<long long, 3>& thw, int merge
 
 /// Replaces the i-th occurrence of `pad` in `text` by vision_pad_count(grids[i]) pads, for every
 /// occurrence, as `Qwen2_5_VLProcessor.__call__` does. The number of occurrences must equal the
-/// number of grids (`rscovlm.tokenizer.vision_count_mismatch` otherwise).
+/// number of grids (`rscovlm.tokenizer.vision_count_mismatch` otherwise), and every grid and the total
+/// number of pads are checked (`grid_patches`, `tokens` limits) before anything is expanded.
 inline std::string expand_vision_pads(std::string_view text, std::string_view pad,
                                       const std::vector<std::array<long long, 3>>& grids, int merge_size) {
+    std::size_t pads = 0;
+    for (std::size_t f = text.find(pad); !pad.empty() && f != std::string_view::npos;
+         f = text.find(pad, f + pad.size()))
+        ++pads;
+    if (pads != grids.size())
+        RSCOVLM_THROW(tokenizer_error, "vision_count_mismatch",
+                      std::to_string(grids.size()) + " grid_thw entries given but the text has " +
+                          std::to_string(pads) + " " + std::string(pad) + " tokens");
+    std::uint64_t total = 0;
+    for (const auto& g : grids) {
+        total += static_cast<std::uint64_t>(vision_pad_count(g, merge_size));
+        limits::check("tokens", total, "the " + std::string(pad) + " tokens the grid_thw entries expand to");
+    }
     std::string out;
-    out.reserve(text.size());
+    out.reserve(text.size() + static_cast<std::size_t>(total) * pad.size());
     std::size_t pos = 0, index = 0;
     for (;;) {
         std::size_t f = text.find(pad, pos);

@@ -24,6 +24,7 @@
 /// are classified like the chat template does, so untyped items work too.
 
 #include <rscovlm/errors.hpp>
+#include <rscovlm/limits.hpp>
 #include <rscovlm/tokenizer/bpe.hpp>
 #include <rscovlm/tokenizer/chat_template.hpp>
 
@@ -86,6 +87,7 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
             spans.push_back({std::move(text), sup});
     };
     std::size_t images = 0, videos = 0;
+    std::uint64_t total_pads = 0;
     auto vision = [&](const char* pad, const std::vector<std::array<long long, 3>>& grids, std::size_t index) {
         long long n = 1;
         if (!grids.empty()) {
@@ -95,6 +97,8 @@ inline std::vector<conversation_span> conversation_spans(const nlohmann::json& m
                                   std::to_string(grids.size()) + " grid_thw entries given");
             n = vision_pad_count(grids[index], opt.merge_size);
         }
+        total_pads += static_cast<std::uint64_t>(n);
+        limits::check("tokens", total_pads, "the vision pad tokens of the conversation's grid_thw entries");
         std::string s = "<|vision_start|>";
         for (long long k = 0; k < n; ++k)
             s += pad;

@@ -207,6 +207,13 @@ public:
                     z.crop = pillow_crop_box(fb.box);
                     z.crop_frame = "resized";
                 }
+                // Rounded boxes saturate at the int range; a window whose side does not fit an int is
+                // over every pixel limit.
+                if (static_cast<long long>(z.crop.x1) - z.crop.x0 > 0x7fffffffLL ||
+                    static_cast<long long>(z.crop.y1) - z.crop.y0 > 0x7fffffffLL) {
+                    st.rejected.push_back("crop_too_large");
+                    continue;
+                }
                 if (z.crop.width() <= 0 || z.crop.height() <= 0 ||
                     std::max(z.crop.width(), z.crop.height()) > 200LL * std::min(z.crop.width(), z.crop.height())) {
                     st.rejected.push_back(z.crop.width() <= 0 || z.crop.height() <= 0 ? "empty_crop"
@@ -214,12 +221,25 @@ public:
                     continue;
                 }
                 const resolution::size cs = detail::budget(z.crop.height(), z.crop.width(), m_opt);
-                if (m_opt.crop_from == crop_source::original) {
-                    crop_img = src.read_resized(z.crop, cs.width, cs.height, m_opt.filter);
-                } else {
-                    crop_img = image::resize(image::crop(full, z.crop.x0, z.crop.y0, z.crop.x1, z.crop.y1), cs.width,
-                                             cs.height, m_opt.filter);
+                // A box may ask for any window (with clamping off it can lie far outside the image); the
+                // sources refuse windows over the limits before allocating, and such a call is rejected
+                // like the other unusable ones (the reference's `except Exception` falls back the same way).
+                auto read_crop = [&] {
+                    if (m_opt.crop_from == crop_source::original)
+                        return src.read_resized(z.crop, cs.width, cs.height, m_opt.filter);
+                    return image::resize(image::crop(full, z.crop.x0, z.crop.y0, z.crop.x1, z.crop.y1), cs.width,
+                                         cs.height, m_opt.filter);
+                };
+#if RSCOVLM_HAS_EXCEPTIONS
+                try {
+                    crop_img = read_crop();
+                } catch (const limit_error&) {
+                    st.rejected.push_back("crop_too_large");
+                    continue;
                 }
+#else
+                crop_img = read_crop(); // without exceptions a limit goes to the error handler
+#endif
                 z.input_width = crop_img.width;
                 z.input_height = crop_img.height;
                 z.visual_tokens = detail::visual_tokens(crop_img.width, crop_img.height, m_opt.factor);

@@ -17,6 +17,7 @@
 
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
+#include <rscovlm/limits.hpp>
 
 namespace rscovlm::zoom {
 
@@ -68,6 +69,11 @@ protected:
         const bool nearest = f == image::filter::nearest;
         if (nearest || out_w == box.width() || box.height() <= rows) return image::resize(read(box), out_w, out_h, f);
         rows = std::max(1, rows);
+        limits::check("output_pixels",
+                      limits::mul(static_cast<std::uint64_t>(out_w), static_cast<std::uint64_t>(box.height())),
+                      "read_resized: the " + std::to_string(out_w) + "x" + std::to_string(box.height()) +
+                          " horizontal pass of a " + std::to_string(box.width()) + "x" + std::to_string(box.height()) +
+                          " window");
         image mid(out_w, box.height(), 3);
         for (int y = box.y0; y < box.y1; y += rows) {
             const int y1 = std::min(box.y1, y + rows);

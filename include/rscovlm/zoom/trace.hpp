@@ -40,10 +40,12 @@ struct step {
     std::string think;
     std::vector<zoom_record> zooms;    ///< executed zooms (one, or several with multi_call=all)
     std::vector<dropped_call> dropped; ///< unusable tool-call blocks
-    std::vector<std::string> rejected; ///< box-policy rejections ("outside_image", ...)
-    int prompt_images = 0;             ///< images in the request
-    long prompt_visual_tokens = 0;     ///< their visual tokens
-    long prompt_tokens = -1;           ///< from the backend when known
+    /// Rejected calls: box policy ("inverted_box", "outside_image", "empty_box"), crop window
+    /// ("empty_crop", "crop_aspect_ratio", "crop_too_large": over a safety limit, see limits.hpp).
+    std::vector<std::string> rejected;
+    int prompt_images = 0;         ///< images in the request
+    long prompt_visual_tokens = 0; ///< their visual tokens
+    long prompt_tokens = -1;       ///< from the backend when known
     long completion_tokens = -1;
 };
 

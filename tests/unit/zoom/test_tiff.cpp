@@ -18,6 +18,7 @@
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/image_source.hpp>
 #include <rscovlm/io/tiff.hpp>
+#include <rscovlm/limits.hpp>
 #include <rscovlm/zoom/controller.hpp>
 #include <rscovlm/zoom/scripted_backend.hpp>
 
@@ -278,6 +279,48 @@ TEST_CASE("zoom: the chain over a tiled TIFF equals the chain over the decoded i
     const auto& z = r1.trace.steps[0].zooms.at(0);
     CHECK(z.crop.x0 <= x1);
     CHECK(z.crop.x1 >= x2);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("zoom: TIFF tile and strip buffers are bounded by the tile_bytes limit when the file is opened") {
+    const fs::path dir = temp_dir();
+    // A 256x256 image declaring 65536x65536 tiles: one decoded tile would need two 12.9 GB buffers.
+    const std::string huge = (dir / "huge_tiles.tif").string();
+    {
+        TIFF* t = TIFFOpen(huge.c_str(), "w");
+        REQUIRE(t != nullptr);
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 256u);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, 256u);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
+        TIFFSetField(t, TIFFTAG_TILEWIDTH, 65536u);
+        TIFFSetField(t, TIFFTAG_TILELENGTH, 65536u);
+        std::vector<std::uint8_t> few(64, 7);
+        REQUIRE(TIFFWriteRawTile(t, 0, few.data(), static_cast<tmsize_t>(few.size())) >= 0);
+        TIFFClose(t);
+    }
+    try {
+        io::tiff_source s(huge);
+        FAIL("a 65536x65536 tile was accepted");
+    } catch (const limit_error& e) {
+        CHECK(e.id() == "rscovlm.limit.tile_bytes");
+    }
+    CHECK(io::try_open_image_source(huge).error().id == "rscovlm.limit.tile_bytes");
+
+    // The limit is the policy's: a strip of 300x16 RGB (14400 bytes) passes the default and not a 4 KiB one.
+    const std::string striped = (dir / "striped.tif").string();
+    tiff_layout L;
+    L.tiled = false;
+    L.block_h = 16;
+    write_tiff(striped, pattern(300, 40, 3), L);
+    CHECK_NOTHROW(io::tiff_source{striped});
+    limits::policy p = limits::current();
+    p.tile_bytes = 4096;
+    limits::scoped small(p);
+    CHECK_THROWS_AS(io::tiff_source{striped}, limit_error);
     fs::remove_all(dir);
 }
 
