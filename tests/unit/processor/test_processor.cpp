@@ -4,11 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <rscovlm/data/detail/sha256.hpp>
-#include <rscovlm/io/image_io.hpp>
-#include <rscovlm/io/npy.hpp>
 #include <rscovlm/processor/processor.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include "support/fixtures.hpp"
 
 #include <fstream>
 #include <string>
@@ -57,7 +57,7 @@ TEST_CASE("processor: generation mode equals Qwen2_5_VLProcessor (ids, grids, pi
         CAPTURE(c.at("id").get<std::string>());
         std::vector<image> images;
         for (const auto& p : c.at("images"))
-            images.push_back(io::load_image(processor_dir + p.get<std::string>()));
+            images.push_back(rscovlm_test::load_image(processor_dir + p.get<std::string>()));
         const processor::encoding e = proc.encode(c.at("messages"), images, false);
         CHECK(e.input_ids == c.at("input_ids").get<std::vector<std::int32_t>>());
         CHECK(e.labels.empty());
@@ -99,7 +99,7 @@ TEST_CASE("processor: training mode equals the reference's training samples (ids
     REQUIRE(samples.size() == 8);
     for (const auto& s : samples) {
         CAPTURE(s.at("index").get<int>());
-        const image img = io::load_image(processor_dir + s.at("image").get<std::string>());
+        const image img = rscovlm_test::load_image(processor_dir + s.at("image").get<std::string>());
         const processor::encoding e = proc.encode(s.at("messages"), {img}, false);
         CHECK(e.input_ids == s.at("input_ids").get<std::vector<std::int32_t>>());
         CHECK(e.labels == s.at("labels").get<std::vector<std::int32_t>>());
@@ -107,7 +107,7 @@ TEST_CASE("processor: training mode equals the reference's training samples (ids
         REQUIRE(e.image_grid_thw.size() == 1);
         const auto& g = s.at("image_grid_thw");
         CHECK(e.image_grid_thw[0] == std::array<int, 3>{g.at(0).get<int>(), g.at(1).get<int>(), g.at(2).get<int>()});
-        const auto ref = io::load_npy(processor_dir + s.at("pixel_values").get<std::string>()).as<float>();
+        const auto ref = rscovlm_test::load_npy_f32(processor_dir + s.at("pixel_values").get<std::string>()).values;
         CHECK(e.pixel_values == ref);
         CHECK_FALSE(e.truncated);
         CHECK(e.original_length == e.input_ids.size());
@@ -117,8 +117,8 @@ TEST_CASE("processor: training mode equals the reference's training samples (ids
 TEST_CASE("processor: truncation drops the cut images with their rows and plans; keep_pixels off keeps none") {
     using namespace rscovlm;
     const auto tok = tokenizer::bpe_tokenizer::from_file(processor_dir + "tokenizer.json");
-    const image a = io::load_image(processor_dir + "images/img_56x56.png");
-    const image b = io::load_image(processor_dir + "images/img_84x140.png");
+    const image a = rscovlm_test::load_image(processor_dir + "images/img_56x56.png");
+    const image b = rscovlm_test::load_image(processor_dir + "images/img_84x140.png");
     const nlohmann::json messages = nlohmann::json::parse(R"([
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "first"}, {"type": "image"}]},
         {"role": "assistant", "content": "answer"}])");
@@ -159,7 +159,7 @@ TEST_CASE("processor: truncation drops the cut images with their rows and plans;
 TEST_CASE("processor: sizing through a resolution strategy, a chosen size, or the budget") {
     using namespace rscovlm;
     const auto tok = tokenizer::bpe_tokenizer::from_file(processor_dir + "tokenizer.json");
-    const image b = io::load_image(processor_dir + "images/img_84x140.png"); // 140 wide, 84 high
+    const image b = rscovlm_test::load_image(processor_dir + "images/img_84x140.png"); // 140 wide, 84 high
     const nlohmann::json messages = nlohmann::json::parse(R"([{"role": "user", "content": [{"type": "image"}]}])");
     processor::options o;
     o.mode = processor::mode::generation;

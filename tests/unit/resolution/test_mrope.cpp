@@ -3,7 +3,7 @@
 
 #include <rscovlm/resolution/rope_index.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 using namespace rscovlm;
 

@@ -2,11 +2,10 @@
 // identical grid_thw, identical resized pixels, bit-identical float32 pixel_values.
 #include <doctest/doctest.h>
 
-#include <rscovlm/io/image_io.hpp>
-#include <rscovlm/io/npy.hpp>
 #include <rscovlm/resolution/preprocess.hpp>
 
-#include "test_support.hpp"
+#include "support/fixtures.hpp"
+#include "support/test_support.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -33,9 +32,7 @@ TEST_CASE("resolution: preprocess matches every golden case") {
     for (const auto& c : cases) {
         const std::string id = c["id"].get<std::string>();
         INFO(id);
-        io::load_options lo;
-        lo.to_rgb = false;
-        const image src = io::load_image(dir + c["src"].get<std::string>(), lo);
+        const image src = rscovlm_test::load_image(dir + c["src"].get<std::string>(), true);
         resolution::preprocess_options o;
         o.min_pixels = c["min_pixels"].get<long long>();
         o.max_pixels = c["max_pixels"].get<long long>();
@@ -88,10 +85,10 @@ TEST_CASE("resolution: preprocess matches every golden case") {
             CHECK(bits_of(v) == static_cast<std::uint32_t>(std::stoul(s[3].get<std::string>(), nullptr, 16)));
         }
         if (c.contains("npy") && file_exists(dir + c["npy"].get<std::string>())) {
-            const auto a = io::load_npy(dir + c["npy"].get<std::string>());
+            const auto a = rscovlm_test::load_npy_f32(dir + c["npy"].get<std::string>());
             REQUIRE(a.shape.size() == 2);
             CHECK(a.shape[0] == p.rows);
-            CHECK(a.as<float>() == p.pixel_values);
+            CHECK(a.values == p.pixel_values);
             ++npy_checked;
         }
     }

@@ -3,7 +3,7 @@
 
 #include <rscovlm/resolution/smart_resize.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 using namespace rscovlm;
 using rscovlm::resolution::smart_resize;

@@ -9,7 +9,7 @@
 #include <rscovlm/resolution/rope_index.hpp>
 #include <rscovlm/resolution/video.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <cmath>
 #include <cstdio>

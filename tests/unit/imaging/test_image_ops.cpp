@@ -5,9 +5,9 @@
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/imaging/ops.hpp>
-#include <rscovlm/io/image_io.hpp>
 
-#include "test_support.hpp"
+#include "support/fixtures.hpp"
+#include "support/test_support.hpp"
 
 #include <algorithm>
 #include <map>
@@ -25,9 +25,7 @@ TEST_CASE("resolution: every resize golden case is bit-identical to Pillow") {
     for (const auto& c : cases) {
         const std::string src = c["src"].get<std::string>();
         if (!raw.count(src)) {
-            io::load_options lo;
-            lo.to_rgb = false;
-            raw[src] = io::load_image(dir + src, lo);
+            raw[src] = rscovlm_test::load_image(dir + src, true);
         }
         const std::string mode = c["to_rgb"].get<std::string>();
         const image rgb = imaging::to_rgb(raw[src], imaging::parse_rgb_mode(mode));

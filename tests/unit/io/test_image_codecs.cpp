@@ -5,7 +5,7 @@
 
 #include <rscovlm/io/image_io.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <fstream>
 #include <map>

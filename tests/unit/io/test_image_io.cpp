@@ -4,7 +4,7 @@
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/npy.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <cstdio>
 #include <fstream>

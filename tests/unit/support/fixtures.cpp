@@ -1,0 +1,20 @@
+// The io side of the core tests' fixtures (see fixtures.hpp).
+#include "support/fixtures.hpp"
+
+#include <rscovlm/io/image_io.hpp>
+#include <rscovlm/io/npy.hpp>
+
+namespace rscovlm_test {
+
+rscovlm::image load_image(const std::string& path, bool keep_mode) {
+    rscovlm::io::load_options o;
+    o.to_rgb = !keep_mode;
+    return rscovlm::io::load_image(path, o);
+}
+
+float_array load_npy_f32(const std::string& path) {
+    const auto a = rscovlm::io::load_npy(path);
+    return float_array{a.shape, a.as<float>()};
+}
+
+} // namespace rscovlm_test

@@ -1,0 +1,28 @@
+#pragma once
+// Decoded test fixtures for the core modules' tests. The decoding (PNG/JPEG through rscovlm::io, .npy
+// reading) is compiled once in fixtures.cpp, the only test source of a core module that uses io: the
+// core tests themselves include no io header and link only rscovlm::rscovlm (tests/CMakeLists.txt and
+// tests/cli/check_test_layout.py keep it so).
+
+#include <rscovlm/image/image.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace rscovlm_test {
+
+/// Decodes the image file at `path`: RGB (qwen-vl-utils `to_rgb`, white composite) by default, or in
+/// its Pillow mode's channel count (1..4) with `keep_mode`.
+rscovlm::image load_image(const std::string& path, bool keep_mode = false);
+
+/// A float32 .npy array: its shape and values (C order).
+struct float_array {
+    std::vector<std::size_t> shape;
+    std::vector<float> values;
+};
+
+/// Reads a float32 .npy file.
+float_array load_npy_f32(const std::string& path);
+
+} // namespace rscovlm_test
