@@ -143,10 +143,6 @@ void add_backend_options(CLI::App* cmd, backend_args& a) {
     cmd->add_option("--seed", a.seed, "Generation: seed (-1 = backend default)")->capture_default_str();
 }
 
-std::string backend_flag_key(const backend_args& a) {
-    return backend_key(a.backend);
-}
-
 std::unique_ptr<zoom::backend> make_backend(const backend_args& a) {
     const std::string key = backend_key(a.backend);
     if (key != torch_backend_key) {

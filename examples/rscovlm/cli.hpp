@@ -13,7 +13,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -146,10 +145,6 @@ struct backend_args {
 void add_backend_options(CLI::App* cmd, backend_args& a);
 /// Builds the backend the flags name (the torch one through hooks().make_torch_backend).
 std::unique_ptr<zoom::backend> make_backend(const backend_args& a);
-/// The registry key the flags' backend stands for ("backend.openai" for `--backend openai`).
-std::string backend_flag_key(const backend_args& a);
-/// A preset file, or a name in the bundled `registry/presets` folder (".json" optional).
-std::string preset_path(const std::string& name);
 
 /// A subcommand that lives in the `rscovlm-torch` executable.
 struct torch_command {
@@ -233,14 +228,8 @@ public:
         if (pct == m_last && m_done != m_total) return;
         m_last = pct;
         int bar = static_cast<int>(pct * 30 / 100);
-        // Rate and time left from the average since the start.
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
-        const double rate = secs > 0 ? static_cast<double>(m_done) / secs : 0.0;
-        const long left =
-            rate > 0 ? static_cast<long>(static_cast<double>(m_total - std::min(m_done, m_total)) / rate) : 0;
-        std::fprintf(stderr, "\r%s [%.*s%*s] %3zu%% (%zu/%zu) %.2f/s ETA %02ld:%02ld:%02ld ", m_label.c_str(), bar,
-                     "##############################", 30 - bar, "", pct, m_done, m_total, rate, left / 3600,
-                     left / 60 % 60, left % 60);
+        std::fprintf(stderr, "\r%s [%.*s%*s] %3zu%% (%zu/%zu)", m_label.c_str(), bar, "##############################",
+                     30 - bar, "", pct, m_done, m_total);
         std::fflush(stderr);
     }
     void done() {
@@ -251,7 +240,6 @@ public:
 private:
     std::string m_label;
     std::size_t m_total, m_done = 0, m_last = static_cast<std::size_t>(-1);
-    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
     bool m_on, m_finished = false;
 };
 
@@ -264,7 +252,6 @@ void register_eval(CLI::App& app, context& ctx);
 void register_data(CLI::App& app, context& ctx);
 void register_zoom(CLI::App& app, context& ctx);
 void register_pipeline(CLI::App& app, context& ctx);
-void register_bench(CLI::App& app, context& ctx);
 
 /// The LibTorch subcommands and demo step, defined in plugins/torch/cli/cmd_torch.cpp (only in rscovlm-torch).
 void register_torch(CLI::App& app, context& ctx);

@@ -19,6 +19,9 @@
 
 namespace rscovlm::cli {
 
+/// A preset file, or a name in the bundled `registry/presets` folder (defined in cmd_run.cpp).
+std::string preset_path(const std::string& name);
+
 namespace {
 
 struct bench_args {
@@ -96,7 +99,7 @@ void register_bench(CLI::App& app, context& ctx) {
             o.make_backend = [key, params] { return registry::make<zoom::backend_kind>(key, params); };
         } else {
             const backend_args flags = a->backend;
-            config["backend"] = backend_flag_key(flags);
+            config["backend"] = flags.backend;
             if (!flags.model.empty()) config["model"] = flags.model;
             if (!flags.model_dir.empty()) config["model"] = flags.model_dir;
             o.make_backend = [flags] { return make_backend(flags); };

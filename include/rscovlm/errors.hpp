@@ -81,8 +81,6 @@ RSCOVLM_DEFINE_ERROR(model_error, "torch")
 RSCOVLM_DEFINE_ERROR(limit_error, "limit")
 /// Command-line usage errors.
 RSCOVLM_DEFINE_ERROR(usage_error, "usage")
-/// Benchmark runs: data set records, answer files, shard merging.
-RSCOVLM_DEFINE_ERROR(bench_error, "bench")
 
 #undef RSCOVLM_DEFINE_ERROR
 

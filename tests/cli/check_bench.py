@@ -89,7 +89,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for m in ("metric.dota.devkit", "metric.dota.mmrotate"):
         expect(res["results"]["metrics"][m]["mAP"] == 1.0, "%s mAP_nc 1 on exact answers: %s" % (m, res["results"]["metrics"][m]))
     expect(res["results"]["metrics"]["sweep"]["best_mAP"] == 1.0, "sweep best 1")
-    expect(res["config"]["backend"] == "backend.scripted" and res["config"]["preset"] == "bench-dota-val",
+    expect(res["config"]["backend"] == "scripted" and res["config"]["preset"] == "bench-dota-val",
            "config in results: %s" % res["config"])
     for f in ["results.md", "results.csv", "answers.jsonl", "task1/Task1_%s.txt" % classes[0], "pictures/samples.png",
               "pictures/pr_%s.png" % classes[0]]:
@@ -138,12 +138,12 @@ with tempfile.TemporaryDirectory() as tmp:
     if rc == 0:
         a, b = load(os.path.join(merged, "results.json")), load(os.path.join(resume, "results.json"))
         expect(a["results"]["table"] == b["results"]["table"], "merged table == one run's table")
-        expect(a["config"].get("backend") == "backend.scripted", "merged config keeps the backend")
+        expect(a["config"].get("backend") == "scripted", "merged config keeps the backend")
 
     # A run folder belongs to one preset.
-    rc, out, err = run(["bench", "run", "--preset", "bench-vqa", "--data", data, "--out", exact, "--backend", "scripted",
-                        "--reply", "x"])
-    expect(rc == 1 and "rscovlm.bench." in err, "bad run: typed error (%d, %s)" % (rc, err))
+    rc, out, err = run(["bench", "run", "--preset", "bench-dota-val", "--data", data, "--out", exact, "--backend",
+                        "scripted", "--reply", "x"])
+    expect(rc == 1 and "rscovlm.usage.other_run" in err, "another preset into a run folder: typed error (%d, %s)" % (rc, err))
     rc, out, err = bench(os.path.join(tmp, "s"), answer(), "--shard", "2/2")
     expect(rc != 0 and "rscovlm.usage.bad_shard" in err, "bad shard: typed error (%d, %s)" % (rc, err))
 
@@ -155,7 +155,7 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write(json.dumps({"image": image, "query": "car", "gt": [100, 40, 140, 84]}) + "\n")
         f.write(json.dumps({"image": "missing.png", "query": "car", "gt": [0, 0, 10, 10]}) + "\n")
     rc, out, err = run(["bench", "run", "--preset", "bench-refgeo", "--data", g, "--out", os.path.join(tmp, "g"),
-                        "--backend", "scripted", "--reply", "32,53,224,266 roof\n"])
+                        "--backend", "scripted", "--reply", "42,43,294,216 roof\n"])
     j = json.loads(out or "{}")
     expect(rc == 1 and j.get("failed") == 1, "grounding: one failed record, exit 1 (%d, %s, %s)" % (rc, out, err))
     res = load(os.path.join(tmp, "g", "results.json"))

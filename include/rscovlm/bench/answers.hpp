@@ -5,7 +5,7 @@
 /// Reading keeps, per record id, the last line that has no "error" (a successful answer is never
 /// replaced by a later failure), else the last failure. A line that is not JSON is a torn write (the
 /// process died while writing it; the writer ends such a line before appending) and is skipped and
-/// counted; valid JSON that is not an object with a string "id" is `rscovlm.bench.bad_answers`.
+/// counted; valid JSON that is not an object with a string "id" is `rscovlm.data.bad_answers`.
 ///
 /// Record selection: `--shard i/n` keeps the records whose index in the data set is `i` modulo
 /// `n`, then `--limit N` the first N of those.
@@ -79,7 +79,7 @@ inline std::map<std::string, nlohmann::json> read_answers(const std::string& pat
             continue;
         }
         if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) {
-            RSCOVLM_THROW(bench_error, "bad_answers",
+            RSCOVLM_THROW(data_error, "bad_answers",
                           "'" + path + "' line " + std::to_string(n) + ": not an answer object with a string \"id\"");
         }
         const std::string id = j["id"].get<std::string>();

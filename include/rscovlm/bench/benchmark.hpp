@@ -102,7 +102,7 @@ public:
     /// "detection", "grounding" or "vqa".
     virtual std::string_view task() const noexcept = 0;
     /// Reads the data set at `data` (a folder or a file, as the component documents) into records,
-    /// in a fixed order. Bad data raises typed errors (`rscovlm.bench.*`, `rscovlm.io.*`).
+    /// in a fixed order. Bad data raises typed errors (`rscovlm.data.*`, `rscovlm.io.*`).
     virtual std::vector<record> load(const std::string& data) const = 0;
     /// Answers one record: the object stored as its answer line (without "id"). Raises on failure
     /// (backend error, unreadable image); the runner stores the error instead.
@@ -135,7 +135,7 @@ inline std::string resolve_path(const std::string& path, const std::string& base
 }
 /// The records of a JSON Lines file (or a JSON array file): each an object with the `required`
 /// string fields; "id" (string or number) names it, else its position ("0", "1", ...); "image" is
-/// resolved against the file's folder. Bad lines are `rscovlm.bench.bad_record` naming the line.
+/// resolved against the file's folder. Bad lines are `rscovlm.data.bad_record` naming the line.
 inline std::vector<record> read_jsonl_records(const std::string& path, const std::vector<std::string>& required,
                                               std::string_view bench) {
     const std::string text =
@@ -162,10 +162,10 @@ inline std::vector<record> read_jsonl_records(const std::string& path, const std
     std::set<std::string> seen;
     for (auto& [line, v] : values) {
         const std::string where = "'" + path + "' record at line " + std::to_string(line);
-        if (v.is_discarded() || !v.is_object()) RSCOVLM_THROW(bench_error, "bad_record", where + ": not a JSON object");
+        if (v.is_discarded() || !v.is_object()) RSCOVLM_THROW(data_error, "bad_record", where + ": not a JSON object");
         for (const auto& f : required)
             if (!v.contains(f) || !v[f].is_string())
-                RSCOVLM_THROW(bench_error, "bad_record",
+                RSCOVLM_THROW(data_error, "bad_record",
                               where + ": " + std::string(bench) + " needs a string \"" + f + "\"");
         record r;
         if (v.contains("id") && v["id"].is_string())
@@ -175,13 +175,13 @@ inline std::vector<record> read_jsonl_records(const std::string& path, const std
         else
             r.id = std::to_string(out.size());
         if (!seen.insert(r.id).second)
-            RSCOVLM_THROW(bench_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
+            RSCOVLM_THROW(data_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
         if (v.contains("image") && v["image"].is_string())
             v["image"] = resolve_path(v["image"].get<std::string>(), base);
         r.input = std::move(v);
         out.push_back(std::move(r));
     }
-    if (out.empty()) RSCOVLM_THROW(bench_error, "no_records", "'" + path + "' holds no records");
+    if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "'" + path + "' holds no records");
     return out;
 }
 

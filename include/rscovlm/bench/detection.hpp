@@ -118,7 +118,7 @@ public:
     std::vector<record> load(const std::string& data) const override {
         namespace fs = std::filesystem;
         if (!fs::is_directory(data))
-            RSCOVLM_THROW(bench_error, "bad_data", std::string(key) + " needs a folder, got '" + data + "'");
+            RSCOVLM_THROW(data_error, "bad_data", std::string(key) + " needs a folder, got '" + data + "'");
         const fs::path root(data);
         const fs::path images = fs::is_directory(root / "images") ? root / "images" : root;
         fs::path labels;
@@ -128,7 +128,7 @@ public:
                 break;
             }
         if (labels.empty())
-            RSCOVLM_THROW(bench_error, "no_labels", "'" + data + "' has no labelTxt/, annfiles/ or labels/ folder");
+            RSCOVLM_THROW(data_error, "no_labels", "'" + data + "' has no labelTxt/, annfiles/ or labels/ folder");
         std::vector<fs::path> files;
         for (const auto& e : fs::directory_iterator(images))
             if (e.is_regular_file() && detail::is_bench_image(e.path())) files.push_back(e.path());
@@ -138,11 +138,11 @@ public:
             const std::string id = f.stem().string();
             const fs::path label = labels / (id + ".txt");
             if (!fs::is_regular_file(label))
-                RSCOVLM_THROW(bench_error, "missing_labels",
+                RSCOVLM_THROW(data_error, "missing_labels",
                               "image '" + f.string() + "' has no label file '" + label.string() + "'");
             out.push_back(record{id, {{"image", f.string()}, {"labels", label.string()}}});
         }
-        if (out.empty()) RSCOVLM_THROW(bench_error, "no_records", "no images in '" + images.string() + "'");
+        if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "no images in '" + images.string() + "'");
         return out;
     }
 
@@ -208,7 +208,7 @@ public:
         namespace fs = std::filesystem;
         const box_codec::codec& codec = detail::need(env.codec, "box_codec", key);
         if (options.out_dir.empty())
-            RSCOVLM_THROW(bench_error, "no_out_dir", std::string(key) + " writes Task1 files: it needs a run folder");
+            RSCOVLM_THROW(data_error, "no_out_dir", std::string(key) + " writes Task1 files: it needs a run folder");
         const std::vector<std::string> names = class_list();
         std::size_t failed_n = 0, dropped = 0;
         for (std::size_t i = 0; i < records.size(); ++i) {

@@ -39,7 +39,7 @@ public:
             for (const auto& v : gt)
                 ok = ok && v.is_number();
             if (!ok)
-                RSCOVLM_THROW(bench_error, "bad_record",
+                RSCOVLM_THROW(data_error, "bad_record",
                               "'" + data + "' record '" + r.id + "': \"gt\" must be [x1, y1, x2, y2]");
         }
         return out;

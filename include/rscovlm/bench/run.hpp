@@ -9,7 +9,7 @@
 /// `merge` combines the folders of shard runs of one preset and data set and scores them as one run.
 ///
 /// `OUT/run.json` records the preset, the data path and the selection; a rerun into a folder of
-/// another preset or data set is `rscovlm.bench.other_run`.
+/// another preset or data set is `rscovlm.usage.other_run`.
 
 #include <rscovlm/bench/answers.hpp>
 #include <rscovlm/bench/benchmark.hpp>
@@ -213,7 +213,7 @@ inline nlohmann::json read_json_file(const std::string& path, const std::string&
         ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open " + what + " '" + path + "'");
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object())
-        RSCOVLM_THROW(bench_error, "bad_run", "'" + path + "' is not a JSON object");
+        RSCOVLM_THROW(data_error, "bad_run", "'" + path + "' is not a JSON object");
     return j;
 }
 
@@ -237,7 +237,7 @@ template <class Kinds> run_summary run(const pipeline::basic_pipeline<Kinds>& p,
     if (fs::exists(run_file)) {
         const nlohmann::json old = detail::read_json_file(run_file, "run file");
         if (old.value("preset", nlohmann::json()) != preset || old.value("data", std::string()) != data_abs)
-            RSCOVLM_THROW(bench_error, "other_run",
+            RSCOVLM_THROW(usage_error, "other_run",
                           "'" + o.out_dir + "' holds a run of another preset or data set; use another --out");
     }
     nlohmann::json ids = nlohmann::json::array();
@@ -360,12 +360,12 @@ run_summary merge(const std::vector<std::string>& shard_dirs, run_options o) {
     for (const auto& dir : shard_dirs) {
         const nlohmann::json run = detail::read_json_file((fs::path(dir) / "run.json").string(), "run file");
         if (!run.contains("preset") || !run.contains("data") || !run.contains("selected"))
-            RSCOVLM_THROW(bench_error, "bad_run", "'" + dir + "/run.json' is not a benchmark run file");
+            RSCOVLM_THROW(data_error, "bad_run", "'" + dir + "/run.json' is not a benchmark run file");
         if (preset.is_null()) {
             preset = run["preset"];
             data = run["data"];
         } else if (run["preset"] != preset || run["data"] != data) {
-            RSCOVLM_THROW(bench_error, "other_run", "'" + dir + "' is a run of another preset or data set");
+            RSCOVLM_THROW(usage_error, "other_run", "'" + dir + "' is a run of another preset or data set");
         }
         for (const auto& id : run["selected"])
             wanted.insert(id.get<std::string>());

@@ -271,7 +271,7 @@ TEST_CASE("pipeline: bench runs resume, shard, merge, and count failures without
     const auto p2 = dota_preset({set.classes.front()});
     auto r = try_call([&] { return bench::run(p2, other).selected; });
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().id == "rscovlm.bench.other_run");
+    CHECK(r.error().id == "rscovlm.usage.other_run");
 }
 
 TEST_CASE("pipeline: bench.grounding and bench.vqa give known accuracies, per category") {
@@ -290,9 +290,10 @@ TEST_CASE("pipeline: bench.grounding and bench.vqa give known accuracies, per ca
           << R"({"image": "missing.png", "query": "grey car", "gt": [0, 0, 10, 10], "category": "car"})"
           << "\n";
     }
-    // Answers in the 448x448 model frame: right for the roof and the blue car, wrong for the white car.
-    const std::map<std::string, std::string> replies = {{"find the red roof", "32,53,224,266 red roof"},
-                                                        {"find the blue car", "256,106,384,320 blue car"},
+    // Answers in the model's frame (the 448*448 budget sizes 140x84 to 588x364): right for the roof
+    // and the blue car, wrong for the white car.
+    const std::map<std::string, std::string> replies = {{"find the red roof", "42,43,294,216 red roof"},
+                                                        {"find the blue car", "336,86,504,260 blue car"},
                                                         {"find the white car", "300,300,400,400 white car"}};
     auto ground_backend = [&] {
         return std::make_unique<zoom::callback_backend>(
@@ -364,8 +365,8 @@ TEST_CASE("pipeline: bench.grounding and bench.vqa give known accuracies, per ca
     bo.make_backend = vqa_backend;
     auto r = try_call([&] { return bench::run(vp, bo).selected; });
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().id == "rscovlm.bench.bad_record");
-    CHECK(bench::select_records(10, bench::parse_shard("1/3"), 2) == std::vector<std::size_t>{1, 4});
+    CHECK(r.error().id == "rscovlm.data.bad_record");
+    CHECK((bench::select_records(10, bench::parse_shard("1/3"), 2) == std::vector<std::size_t>{1, 4}));
     auto s = try_call([] { return bench::parse_shard("3/3").count; });
     CHECK(s.error().id == "rscovlm.usage.bad_shard");
 }
