@@ -138,8 +138,6 @@ RSCOVLM_DEFINE_ERROR(model_error, "torch")
 RSCOVLM_DEFINE_ERROR(limit_error, "limit")
 /// Command-line usage errors.
 RSCOVLM_DEFINE_ERROR(usage_error, "usage")
-/// Benchmark runs: data set records, answer files, shard merging.
-RSCOVLM_DEFINE_ERROR(bench_error, "bench")
 
 #undef RSCOVLM_DEFINE_ERROR
 
@@ -22798,7 +22796,7 @@ inline bool uses_zoom(std::string_view category) {
 /// Reading keeps, per record id, the last line that has no "error" (a successful answer is never
 /// replaced by a later failure), else the last failure. A line that is not JSON is a torn write (the
 /// process died while writing it; the writer ends such a line before appending) and is skipped and
-/// counted; valid JSON that is not an object with a string "id" is `rscovlm.bench.bad_answers`.
+/// counted; valid JSON that is not an object with a string "id" is `rscovlm.data.bad_answers`.
 ///
 /// Record selection: `--shard i/n` keeps the records whose index in the data set is `i` modulo
 /// `n`, then `--limit N` the first N of those.
@@ -22898,7 +22896,7 @@ public:
     /// "detection", "grounding" or "vqa".
     virtual std::string_view task() const noexcept = 0;
     /// Reads the data set at `data` (a folder or a file, as the component documents) into records,
-    /// in a fixed order. Bad data raises typed errors (`rscovlm.bench.*`, `rscovlm.io.*`).
+    /// in a fixed order. Bad data raises typed errors (`rscovlm.data.*`, `rscovlm.io.*`).
     virtual std::vector<record> load(const std::string& data) const = 0;
     /// Answers one record: the object stored as its answer line (without "id"). Raises on failure
     /// (backend error, unreadable image); the runner stores the error instead.
@@ -22931,7 +22929,7 @@ inline std::string resolve_path(const std::string& path, const std::string& base
 }
 /// The records of a JSON Lines file (or a JSON array file): each an object with the `required`
 /// string fields; "id" (string or number) names it, else its position ("0", "1", ...); "image" is
-/// resolved against the file's folder. Bad lines are `rscovlm.bench.bad_record` naming the line.
+/// resolved against the file's folder. Bad lines are `rscovlm.data.bad_record` naming the line.
 inline std::vector<record> read_jsonl_records(const std::string& path, const std::vector<std::string>& required,
                                               std::string_view bench) {
     const std::string text =
@@ -22958,10 +22956,10 @@ inline std::vector<record> read_jsonl_records(const std::string& path, const std
     std::set<std::string> seen;
     for (auto& [line, v] : values) {
         const std::string where = "'" + path + "' record at line " + std::to_string(line);
-        if (v.is_discarded() || !v.is_object()) RSCOVLM_THROW(bench_error, "bad_record", where + ": not a JSON object");
+        if (v.is_discarded() || !v.is_object()) RSCOVLM_THROW(data_error, "bad_record", where + ": not a JSON object");
         for (const auto& f : required)
             if (!v.contains(f) || !v[f].is_string())
-                RSCOVLM_THROW(bench_error, "bad_record",
+                RSCOVLM_THROW(data_error, "bad_record",
                               where + ": " + std::string(bench) + " needs a string \"" + f + "\"");
         record r;
         if (v.contains("id") && v["id"].is_string())
@@ -22970,14 +22968,13 @@ inline std::vector<record> read_jsonl_records(const std::string& path, const std
             r.id = std::to_string(v["id"].get<long long>());
         else
             r.id = std::to_string(out.size());
-        if (!seen.insert(r.id).second)
-            RSCOVLM_THROW(bench_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
+        if (!seen.insert(r.id).second) RSCOVLM_THROW(data_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
         if (v.contains("image") && v["image"].is_string())
             v["image"] = resolve_path(v["image"].get<std::string>(), base);
         r.input = std::move(v);
         out.push_back(std::move(r));
     }
-    if (out.empty()) RSCOVLM_THROW(bench_error, "no_records", "'" + path + "' holds no records");
+    if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "'" + path + "' holds no records");
     return out;
 }
 
@@ -23117,7 +23114,7 @@ inline std::map<std::string, nlohmann::json> read_answers(const std::string& pat
             continue;
         }
         if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) {
-            RSCOVLM_THROW(bench_error, "bad_answers",
+            RSCOVLM_THROW(data_error, "bad_answers",
                           "'" + path + "' line " + std::to_string(n) + ": not an answer object with a string \"id\"");
         }
         const std::string id = j["id"].get<std::string>();
@@ -23603,7 +23600,7 @@ public:
     std::vector<record> load(const std::string& data) const override {
         namespace fs = std::filesystem;
         if (!fs::is_directory(data))
-            RSCOVLM_THROW(bench_error, "bad_data", std::string(key) + " needs a folder, got '" + data + "'");
+            RSCOVLM_THROW(data_error, "bad_data", std::string(key) + " needs a folder, got '" + data + "'");
         const fs::path root(data);
         const fs::path images = fs::is_directory(root / "images") ? root / "images" : root;
         fs::path labels;
@@ -23613,7 +23610,7 @@ public:
                 break;
             }
         if (labels.empty())
-            RSCOVLM_THROW(bench_error, "no_labels", "'" + data + "' has no labelTxt/, annfiles/ or labels/ folder");
+            RSCOVLM_THROW(data_error, "no_labels", "'" + data + "' has no labelTxt/, annfiles/ or labels/ folder");
         std::vector<fs::path> files;
         for (const auto& e : fs::directory_iterator(images))
             if (e.is_regular_file() && detail::is_bench_image(e.path())) files.push_back(e.path());
@@ -23623,11 +23620,11 @@ public:
             const std::string id = f.stem().string();
             const fs::path label = labels / (id + ".txt");
             if (!fs::is_regular_file(label))
-                RSCOVLM_THROW(bench_error, "missing_labels",
+                RSCOVLM_THROW(data_error, "missing_labels",
                               "image '" + f.string() + "' has no label file '" + label.string() + "'");
             out.push_back(record{id, {{"image", f.string()}, {"labels", label.string()}}});
         }
-        if (out.empty()) RSCOVLM_THROW(bench_error, "no_records", "no images in '" + images.string() + "'");
+        if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "no images in '" + images.string() + "'");
         return out;
     }
 
@@ -23693,7 +23690,7 @@ public:
         namespace fs = std::filesystem;
         const box_codec::codec& codec = detail::need(env.codec, "box_codec", key);
         if (options.out_dir.empty())
-            RSCOVLM_THROW(bench_error, "no_out_dir", std::string(key) + " writes Task1 files: it needs a run folder");
+            RSCOVLM_THROW(data_error, "no_out_dir", std::string(key) + " writes Task1 files: it needs a run folder");
         const std::vector<std::string> names = class_list();
         std::size_t failed_n = 0, dropped = 0;
         for (std::size_t i = 0; i < records.size(); ++i) {
@@ -23865,7 +23862,7 @@ public:
             for (const auto& v : gt)
                 ok = ok && v.is_number();
             if (!ok)
-                RSCOVLM_THROW(bench_error, "bad_record",
+                RSCOVLM_THROW(data_error, "bad_record",
                               "'" + data + "' record '" + r.id + "': \"gt\" must be [x1, y1, x2, y2]");
         }
         return out;
@@ -24042,7 +24039,7 @@ struct kind {
 /// `merge` combines the folders of shard runs of one preset and data set and scores them as one run.
 ///
 /// `OUT/run.json` records the preset, the data path and the selection; a rerun into a folder of
-/// another preset or data set is `rscovlm.bench.other_run`.
+/// another preset or data set is `rscovlm.usage.other_run`.
 
 // ---- begin rscovlm/pipeline/pipeline.hpp
 /// \file pipeline/pipeline.hpp
@@ -24485,8 +24482,7 @@ inline nlohmann::json read_json_file(const std::string& path, const std::string&
     const std::string text =
         ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open " + what + " '" + path + "'");
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        RSCOVLM_THROW(bench_error, "bad_run", "'" + path + "' is not a JSON object");
+    if (j.is_discarded() || !j.is_object()) RSCOVLM_THROW(data_error, "bad_run", "'" + path + "' is not a JSON object");
     return j;
 }
 
@@ -24510,7 +24506,7 @@ template <class Kinds> run_summary run(const pipeline::basic_pipeline<Kinds>& p,
     if (fs::exists(run_file)) {
         const nlohmann::json old = detail::read_json_file(run_file, "run file");
         if (old.value("preset", nlohmann::json()) != preset || old.value("data", std::string()) != data_abs)
-            RSCOVLM_THROW(bench_error, "other_run",
+            RSCOVLM_THROW(usage_error, "other_run",
                           "'" + o.out_dir + "' holds a run of another preset or data set; use another --out");
     }
     nlohmann::json ids = nlohmann::json::array();
@@ -24633,12 +24629,12 @@ run_summary merge(const std::vector<std::string>& shard_dirs, run_options o) {
     for (const auto& dir : shard_dirs) {
         const nlohmann::json run = detail::read_json_file((fs::path(dir) / "run.json").string(), "run file");
         if (!run.contains("preset") || !run.contains("data") || !run.contains("selected"))
-            RSCOVLM_THROW(bench_error, "bad_run", "'" + dir + "/run.json' is not a benchmark run file");
+            RSCOVLM_THROW(data_error, "bad_run", "'" + dir + "/run.json' is not a benchmark run file");
         if (preset.is_null()) {
             preset = run["preset"];
             data = run["data"];
         } else if (run["preset"] != preset || run["data"] != data) {
-            RSCOVLM_THROW(bench_error, "other_run", "'" + dir + "' is a run of another preset or data set");
+            RSCOVLM_THROW(usage_error, "other_run", "'" + dir + "' is a run of another preset or data set");
         }
         for (const auto& id : run["selected"])
             wanted.insert(id.get<std::string>());

@@ -174,8 +174,7 @@ inline std::vector<record> read_jsonl_records(const std::string& path, const std
             r.id = std::to_string(v["id"].get<long long>());
         else
             r.id = std::to_string(out.size());
-        if (!seen.insert(r.id).second)
-            RSCOVLM_THROW(data_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
+        if (!seen.insert(r.id).second) RSCOVLM_THROW(data_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
         if (v.contains("image") && v["image"].is_string())
             v["image"] = resolve_path(v["image"].get<std::string>(), base);
         r.input = std::move(v);

@@ -212,8 +212,7 @@ inline nlohmann::json read_json_file(const std::string& path, const std::string&
     const std::string text =
         ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open " + what + " '" + path + "'");
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        RSCOVLM_THROW(data_error, "bad_run", "'" + path + "' is not a JSON object");
+    if (j.is_discarded() || !j.is_object()) RSCOVLM_THROW(data_error, "bad_run", "'" + path + "' is not a JSON object");
     return j;
 }
 
