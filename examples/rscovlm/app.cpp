@@ -9,6 +9,9 @@
 
 namespace rscovlm::cli {
 
+/// `rscovlm bench run|merge` (cmd_bench.cpp).
+void register_bench(CLI::App& app, context& ctx);
+
 int run_program(int argc, char** argv, const std::string& name, const std::function<void(CLI::App&, context&)>& extra) {
     CLI::App app{name + " " RSCOVLM_VERSION_STRING " - the RSCoVLM remote-sensing VLM pipeline in C++", name};
     app.set_version_flag("--version", std::string("rscovlm ") + rscovlm::version_string);
@@ -45,6 +48,7 @@ int run_program(int argc, char** argv, const std::string& name, const std::funct
     register_data(app, ctx);
     register_zoom(app, ctx);
     register_pipeline(app, ctx);
+    register_bench(app, ctx);
     if (extra) extra(app, ctx);
 
     try {

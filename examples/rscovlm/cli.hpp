@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -244,8 +245,14 @@ public:
         if (pct == m_last && m_done != m_total) return;
         m_last = pct;
         int bar = static_cast<int>(pct * 30 / 100);
-        std::fprintf(stderr, "\r%s [%.*s%*s] %3zu%% (%zu/%zu)", m_label.c_str(), bar, "##############################",
-                     30 - bar, "", pct, m_done, m_total);
+        // Rate and time left from the average since the start.
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+        const double rate = secs > 0 ? static_cast<double>(m_done) / secs : 0.0;
+        const std::size_t rest = m_total > m_done ? m_total - m_done : 0;
+        const long left = rate > 0 ? static_cast<long>(static_cast<double>(rest) / rate) : 0;
+        std::fprintf(stderr, "\r%s [%.*s%*s] %3zu%% (%zu/%zu) %.2f/s ETA %02ld:%02ld:%02ld ", m_label.c_str(), bar,
+                     "##############################", 30 - bar, "", pct, m_done, m_total, rate, left / 3600,
+                     left / 60 % 60, left % 60);
         std::fflush(stderr);
     }
     void done() {
@@ -256,6 +263,7 @@ public:
 private:
     std::string m_label;
     std::size_t m_total, m_done = 0, m_last = static_cast<std::size_t>(-1);
+    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
     bool m_on, m_finished = false;
 };
 

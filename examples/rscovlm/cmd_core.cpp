@@ -14,11 +14,13 @@ namespace {
 
 /// The kinds the program knows: the core ones, with the dataset readers and generation backends
 /// that need io/ libraries.
-using cli_kinds = registry::type_list<
-    pipeline::kind_entry<tokenizer::kind>, pipeline::kind_entry<tokenizer::template_kind>,
-    pipeline::kind_entry<resolution::kind>, pipeline::kind_entry<box_codec::kind>, pipeline::kind_entry<zoom::kind>,
-    pipeline::kind_entry<eval::kind>, pipeline::kind_entry<data::reader_kind, engine::all_data_readers>,
-    pipeline::kind_entry<data::builder_kind>, pipeline::kind_entry<zoom::backend_kind, io::all_backends>>;
+using cli_kinds =
+    registry::type_list<pipeline::kind_entry<tokenizer::kind>, pipeline::kind_entry<tokenizer::template_kind>,
+                        pipeline::kind_entry<resolution::kind>, pipeline::kind_entry<box_codec::kind>,
+                        pipeline::kind_entry<zoom::kind>, pipeline::kind_entry<eval::kind>,
+                        pipeline::kind_entry<data::reader_kind, engine::all_data_readers>,
+                        pipeline::kind_entry<data::builder_kind>,
+                        pipeline::kind_entry<zoom::backend_kind, io::all_backends>, pipeline::kind_entry<bench::kind>>;
 using cli_pipeline = pipeline::basic_pipeline<cli_kinds>;
 
 std::string presets_dir(const context& ctx) {

@@ -25,18 +25,6 @@ struct pipeline_run_args {
     backend_args backend;
 };
 
-/// A preset file, or a name in the bundled `registry/presets` folder (".json" optional).
-std::string preset_path(const std::string& name) {
-    namespace fs = std::filesystem;
-    if (fs::is_regular_file(name)) return name;
-#ifdef RSCOVLM_PRESETS_DIR
-    const std::string file = name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 ? name : name + ".json";
-    const fs::path bundled = fs::path(RSCOVLM_PRESETS_DIR) / file;
-    if (fs::is_regular_file(bundled)) return bundled.string();
-#endif
-    RSCOVLM_THROW(usage_error, "no_preset", "no preset file or bundled preset named '" + name + "'");
-}
-
 /// One run: `in` holds "image" and the task's inputs ("classes" list or comma string, "query", "question").
 nlohmann::json run_one(const pipeline::pipeline& p, zoom::backend& model, const nlohmann::json& in,
                        const zoom::generation_options& generation, const std::string& png) {
@@ -71,6 +59,18 @@ nlohmann::json run_one(const pipeline::pipeline& p, zoom::backend& model, const 
 }
 
 } // namespace
+
+/// A preset file, or a name in the bundled `registry/presets` folder (".json" optional).
+std::string preset_path(const std::string& name) {
+    namespace fs = std::filesystem;
+    if (fs::is_regular_file(name)) return name;
+#ifdef RSCOVLM_PRESETS_DIR
+    const std::string file = name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 ? name : name + ".json";
+    const fs::path bundled = fs::path(RSCOVLM_PRESETS_DIR) / file;
+    if (fs::is_regular_file(bundled)) return bundled.string();
+#endif
+    RSCOVLM_THROW(usage_error, "no_preset", "no preset file or bundled preset named '" + name + "'");
+}
 
 void register_pipeline(CLI::App& app, context& ctx) {
     auto a = std::make_shared<pipeline_run_args>();

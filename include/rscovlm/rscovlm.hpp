@@ -20,5 +20,7 @@
 #include <rscovlm/tokenizer/all.hpp>
 #include <rscovlm/zoom/all.hpp>
 
+#include <rscovlm/bench/all.hpp>
+#include <rscovlm/pipeline/infer.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
 #include <rscovlm/pipeline/run.hpp>

@@ -24312,6 +24312,1263 @@ inline bool uses_zoom(std::string_view category) {
 // ---- end rscovlm/zoom/lrsvqa.hpp
 // ---- end rscovlm/zoom/all.hpp
 
+// ---- begin rscovlm/bench/all.hpp
+/// \file bench/all.hpp
+/// Benchmarks: the `benchmark` registry kind (detection on DOTA-layout folders, grounding, VQA),
+/// resumable and shardable runs, result tables and pictures.
+
+// ---- begin rscovlm/bench/answers.hpp
+/// \file bench/answers.hpp
+/// The answer file of a benchmark run (`answers.jsonl`): one JSON line per model answer, appended
+/// and flushed as each answer arrives, so an interrupted run loses at most the line being written.
+/// Reading keeps, per record id, the last line that has no "error" (a successful answer is never
+/// replaced by a later failure), else the last failure. A line that is not JSON is a torn write (the
+/// process died while writing it; the writer ends such a line before appending) and is skipped and
+/// counted; valid JSON that is not an object with a string "id" is `rscovlm.data.bad_answers`.
+///
+/// Record selection: `--shard i/n` keeps the records whose index in the data set is `i` modulo
+/// `n`, then `--limit N` the first N of those.
+
+// ---- begin rscovlm/bench/benchmark.hpp
+/// \file bench/benchmark.hpp
+/// The `benchmark` registry kind's interface: a benchmark reads a data set into records, answers
+/// one record with a generation backend (the model answer as one JSON object, the line
+/// `answers.jsonl` stores), and scores the answers of a run into a results table.
+///
+/// The three steps are separate so that a run survives interruption (answers are stored as they
+/// arrive and a rerun skips them), shards of one data set can run on several machines, and the
+/// scoring of merged shards is the scoring of one run (`bench/run.hpp` chains them).
+///
+/// Components know nothing of `pipeline::pipeline`: the runner hands them the pipeline's other
+/// components (box codec, resolution strategy, zoom chain, metrics) in an `environment`, and the
+/// file access that needs optional libraries (image decoding, PNG writing) as functions.
+
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::bench {
+
+/// One unit of work of a benchmark: an id unique in the data set and what answering it needs.
+struct record {
+    std::string id;
+    nlohmann::json input; ///< the benchmark's own fields (image path, query, ground truth, ...)
+};
+
+/// A metric of the pipeline, with the key and parameters it was built from.
+struct metric_ref {
+    std::string key;
+    nlohmann::json params;
+    std::shared_ptr<const eval::metric> metric;
+};
+
+/// What a benchmark uses besides the backend: the pipeline's components (any may be null when the
+/// preset has none; a benchmark that needs one raises `rscovlm.config.missing_component`) and the
+/// file access of the program.
+struct environment {
+    const box_codec::codec* codec = nullptr;
+    resolution::strategy* sizing = nullptr;
+    const zoom::chain* chain = nullptr;
+    std::vector<metric_ref> metrics;
+    /// Decodes an image file (required by `answer`).
+    std::function<image(const std::string&)> load_image;
+    zoom::generation_options generation;
+};
+
+/// What `score` writes besides its result.
+struct score_options {
+    std::string out_dir;     ///< run folder (detection writes `task1/` there); "" = nothing written
+    bool sweep = false;      ///< detection: also sweep the score threshold
+    std::size_t samples = 4; ///< images on the sample page
+    /// Writes a PNG (pictures are skipped when empty).
+    std::function<void(const std::string&, const image&)> save_png;
+};
+
+/// A table of results: the rows that `results.md` and `results.csv` show.
+struct table {
+    std::vector<std::string> columns;
+    std::vector<std::vector<nlohmann::json>> rows; ///< numbers, strings or null
+};
+
+inline void to_json(nlohmann::json& j, const table& t) {
+    j = nlohmann::json{{"columns", t.columns}, {"rows", t.rows}};
+}
+inline void from_json(const nlohmann::json& j, table& t) {
+    t.columns = j.at("columns").get<std::vector<std::string>>();
+    t.rows = j.at("rows").get<std::vector<std::vector<nlohmann::json>>>();
+}
+
+/// The answers of a run aligned with its records: `answers[i]` is record i's stored line, or null
+/// when it has none.
+using answer_view = std::vector<const nlohmann::json*>;
+
+/// True when a stored answer line records a failure (backend error, unreadable image).
+inline bool failed(const nlohmann::json* line) {
+    return line == nullptr || (line->is_object() && line->contains("error"));
+}
+
+/// Interface of the `benchmark` kind.
+class benchmark : public registry::keyed {
+public:
+    /// "detection", "grounding" or "vqa".
+    virtual std::string_view task() const noexcept = 0;
+    /// Reads the data set at `data` (a folder or a file, as the component documents) into records,
+    /// in a fixed order. Bad data raises typed errors (`rscovlm.data.*`, `rscovlm.io.*`).
+    virtual std::vector<record> load(const std::string& data) const = 0;
+    /// Answers one record: the object stored as its answer line (without "id"). Raises on failure
+    /// (backend error, unreadable image); the runner stores the error instead.
+    virtual nlohmann::json answer(const record& r, zoom::backend& model, const environment& env) const = 0;
+    /// Scores the answers of `records` (null or failed answers are counted as failed). Returns
+    /// `{"task", "total", "answered", "failed", "metrics": {...}, "table": table, "pictures": [...]}`.
+    virtual nlohmann::json score(const std::vector<record>& records, const answer_view& answers, const environment& env,
+                                 const score_options& options) const = 0;
+};
+
+namespace detail {
+/// The component a benchmark needs, or `rscovlm.config.missing_component`.
+template <class T> T& need(T* p, std::string_view what, std::string_view bench) {
+    if (!p)
+        RSCOVLM_THROW(config_error, "missing_component",
+                      std::string(bench) + " needs a " + std::string(what) + " component in the preset");
+    return *p;
+}
+/// The first metric of `env`, or `rscovlm.config.missing_component`.
+inline const metric_ref& first_metric(const environment& env, std::string_view bench) {
+    if (env.metrics.empty())
+        RSCOVLM_THROW(config_error, "missing_component",
+                      std::string(bench) + " needs a metric component in the preset");
+    return env.metrics.front();
+}
+/// `path` resolved against the folder of `base_file` when relative.
+inline std::string resolve_path(const std::string& path, const std::string& base_dir) {
+    if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
+    return base_dir + "/" + path;
+}
+/// The records of a JSON Lines file (or a JSON array file): each an object with the `required`
+/// string fields; "id" (string or number) names it, else its position ("0", "1", ...); "image" is
+/// resolved against the file's folder. Bad lines are `rscovlm.data.bad_record` naming the line.
+inline std::vector<record> read_jsonl_records(const std::string& path, const std::vector<std::string>& required,
+                                              std::string_view bench) {
+    const std::string text =
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open data file '" + path + "'");
+    const std::string base = std::filesystem::path(path).parent_path().string();
+    std::vector<std::pair<std::size_t, nlohmann::json>> values;
+    nlohmann::json all = nlohmann::json::parse(text, nullptr, false);
+    if (!all.is_discarded() && all.is_array()) {
+        for (std::size_t i = 0; i < all.size(); ++i)
+            values.emplace_back(i + 1, std::move(all[i]));
+    } else {
+        std::size_t n = 0, start = 0;
+        while (start < text.size()) {
+            std::size_t end = text.find('\n', start);
+            if (end == std::string::npos) end = text.size();
+            ++n;
+            const std::string line = text.substr(start, end - start);
+            start = end + 1;
+            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+            values.emplace_back(n, nlohmann::json::parse(line, nullptr, false));
+        }
+    }
+    std::vector<record> out;
+    std::set<std::string> seen;
+    for (auto& [line, v] : values) {
+        const std::string where = "'" + path + "' record at line " + std::to_string(line);
+        if (v.is_discarded() || !v.is_object()) RSCOVLM_THROW(data_error, "bad_record", where + ": not a JSON object");
+        for (const auto& f : required)
+            if (!v.contains(f) || !v[f].is_string())
+                RSCOVLM_THROW(data_error, "bad_record",
+                              where + ": " + std::string(bench) + " needs a string \"" + f + "\"");
+        record r;
+        if (v.contains("id") && v["id"].is_string())
+            r.id = v["id"].get<std::string>();
+        else if (v.contains("id") && v["id"].is_number_integer())
+            r.id = std::to_string(v["id"].get<long long>());
+        else
+            r.id = std::to_string(out.size());
+        if (!seen.insert(r.id).second) RSCOVLM_THROW(data_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
+        if (v.contains("image") && v["image"].is_string())
+            v["image"] = resolve_path(v["image"].get<std::string>(), base);
+        r.input = std::move(v);
+        out.push_back(std::move(r));
+    }
+    if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "'" + path + "' holds no records");
+    return out;
+}
+
+/// The category of a record ("" when it has none).
+inline std::string category_of(const record& r) {
+    auto it = r.input.find("category");
+    if (it == r.input.end() || it->is_null()) return {};
+    return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+/// Scores `pairs` per category and overall with `m`: a table with columns category, total
+/// (records), failed, then every numeric field of the overall result except "total" and "correct".
+/// `values` receives each category's first numeric field (for the bar chart).
+inline nlohmann::json score_by_category(const eval::metric& m, const std::string& metric_key,
+                                        const std::vector<std::string>& categories,
+                                        const std::vector<std::optional<nlohmann::json>>& pairs, table& t,
+                                        std::vector<double>& values) {
+    std::vector<std::string> order;
+    std::map<std::string, std::pair<nlohmann::json, std::size_t>> by; // pairs, failed
+    nlohmann::json all_pairs = nlohmann::json::array();
+    std::size_t all_failed = 0;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+        auto it = by.find(categories[i]);
+        if (it == by.end()) {
+            order.push_back(categories[i]);
+            it = by.emplace(categories[i], std::make_pair(nlohmann::json::array(), std::size_t(0))).first;
+        }
+        if (pairs[i]) {
+            it->second.first.push_back(*pairs[i]);
+            all_pairs.push_back(*pairs[i]);
+        } else {
+            ++it->second.second;
+            ++all_failed;
+        }
+    }
+    auto eval_or_null = [&](const nlohmann::json& ps) {
+        return ps.empty() ? nlohmann::json(nullptr) : m.evaluate({{"pairs", ps}});
+    };
+    const nlohmann::json overall = eval_or_null(all_pairs);
+    std::vector<std::string> fields;
+    if (overall.is_object())
+        for (auto it = overall.begin(); it != overall.end(); ++it)
+            if (it->is_number() && it.key() != "total" && it.key() != "correct") fields.push_back(it.key());
+    t.columns = {"category", "total", "failed"};
+    for (const auto& f : fields)
+        t.columns.push_back(metric_key + " " + f);
+    nlohmann::json per = nlohmann::json::object();
+    auto row = [&](const std::string& name, const nlohmann::json& res, std::size_t total, std::size_t failed_n) {
+        std::vector<nlohmann::json> r = {name, total, failed_n};
+        for (const auto& f : fields)
+            r.push_back(res.is_object() && res.contains(f) ? res[f] : nlohmann::json(nullptr));
+        t.rows.push_back(std::move(r));
+    };
+    const bool categorised = order.size() > 1 || (order.size() == 1 && !order.front().empty());
+    if (categorised)
+        for (const auto& c : order) {
+            const auto& [ps, f] = by[c];
+            const nlohmann::json res = eval_or_null(ps);
+            per[c.empty() ? "(none)" : c] = res;
+            row(c.empty() ? "(none)" : c, res, ps.size() + f, f);
+            values.push_back(!fields.empty() && res.is_object() && res.contains(fields.front()) &&
+                                     res[fields.front()].is_number()
+                                 ? res[fields.front()].get<double>()
+                                 : std::nan(""));
+        }
+    row("overall", overall, pairs.size(), all_failed);
+    return {{"overall", overall}, {"categories", per}};
+}
+
+} // namespace detail
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/benchmark.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace rscovlm::bench {
+
+/// A shard `index` of `count` (`--shard i/n`); {0, 1} is the whole data set.
+struct shard {
+    std::size_t index = 0;
+    std::size_t count = 1;
+};
+
+/// Parses "i/n" (0 <= i < n); anything else is `rscovlm.usage.bad_shard`.
+inline shard parse_shard(const std::string& s) {
+    const auto slash = s.find('/');
+    auto digits = [](const std::string& t) {
+        return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (slash != std::string::npos) {
+        const std::string a = s.substr(0, slash), b = s.substr(slash + 1);
+        if (digits(a) && digits(b)) {
+            shard r{std::stoul(a), std::stoul(b)};
+            if (r.count > 0 && r.index < r.count) return r;
+        }
+    }
+    RSCOVLM_THROW(usage_error, "bad_shard", "--shard must be i/n with 0 <= i < n, got '" + s + "'");
+}
+
+/// The indices of `total` records that shard `s` with `limit` (0 = no limit) selects, in order.
+inline std::vector<std::size_t> select_records(std::size_t total, shard s, std::size_t limit) {
+    std::vector<std::size_t> out;
+    for (std::size_t i = s.index; i < total; i += s.count) {
+        if (limit && out.size() >= limit) break;
+        out.push_back(i);
+    }
+    return out;
+}
+
+/// The answer lines of a file, by record id (see the file comment). A missing file is empty.
+/// `torn`, when given, receives the number of skipped torn lines.
+inline std::map<std::string, nlohmann::json> read_answers(const std::string& path, std::size_t* torn = nullptr) {
+    if (torn) *torn = 0;
+    std::map<std::string, nlohmann::json> out;
+    if (!std::filesystem::exists(path)) return out;
+    const std::string text =
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open answer file '" + path + "'");
+    std::istringstream in(text);
+    std::string line;
+    std::size_t n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded()) {
+            if (torn) ++*torn;
+            continue;
+        }
+        if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) {
+            RSCOVLM_THROW(data_error, "bad_answers",
+                          "'" + path + "' line " + std::to_string(n) + ": not an answer object with a string \"id\"");
+        }
+        const std::string id = j["id"].get<std::string>();
+        auto it = out.find(id);
+        if (it == out.end())
+            out.emplace(id, std::move(j));
+        else if (!j.contains("error") || it->second.contains("error"))
+            it->second = std::move(j);
+    }
+    return out;
+}
+
+/// Appends answer lines to a file, one flushed line each; safe to call from several threads.
+class answer_writer {
+public:
+    explicit answer_writer(const std::string& path) : m_path(path) {
+        // A torn last line of an interrupted run would glue onto the next one: end it first.
+        bool torn = false;
+        {
+            std::ifstream f(path, std::ios::binary | std::ios::ate);
+            if (f && f.tellg() > 0) {
+                f.seekg(-1, std::ios::end);
+                torn = f.get() != '\n';
+            }
+        }
+        m_out.open(path, std::ios::binary | std::ios::app);
+        if (!m_out) RSCOVLM_THROW(io_error, "open_failed", "cannot open answer file '" + path + "' for writing");
+        if (torn) m_out << '\n';
+    }
+    /// Writes `line` (an object with "id") and flushes it.
+    void append(const nlohmann::json& line) {
+        const std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_out << s << '\n';
+        m_out.flush();
+        if (!m_out) RSCOVLM_THROW(io_error, "write_failed", "cannot write answer file '" + m_path + "'");
+    }
+
+private:
+    std::string m_path;
+    std::ofstream m_out;
+    std::mutex m_mutex;
+};
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/answers.hpp
+// ---- begin rscovlm/bench/builtin.hpp
+/// \file bench/builtin.hpp
+/// The `benchmark` registry kind and its built-in catalog.
+
+// ---- begin rscovlm/bench/detection.hpp
+/// \file bench/detection.hpp
+/// `bench.detection.dota`: oriented object detection on a DOTA-layout folder, the way RSCoVLM
+/// evaluates DOTA: every image is split in memory into the mmrotate splitter's windows
+/// (`data::sliding_windows` + `data::crop_patch`, patch size and gap from the parameters, 1024/200
+/// by default; an image smaller than a patch is one padded patch), each patch is answered with the
+/// box codec's prompts and decoded (drop report kept), the boxes of every patch are mapped to the
+/// image frame by the patch offsets and merged class-wise with rotated NMS (`eval::merge_patches`,
+/// DOTA_devkit's `py_cpu_nms_poly_fast` at 0.1), written as Task1 files (`OUT/task1/`), and scored
+/// by each DOTA metric of the preset (`metric.dota.devkit` / `metric.dota.mmrotate`, mAP_nc with
+/// `no_scores`), optionally with the score-threshold sweep.
+///
+/// Data layout: `DATA/images/*.{png,jpg,jpeg,tif,tiff,bmp}` (or the images directly in `DATA`) and
+/// DOTA label files `{id}.txt` in `DATA/labelTxt`, `DATA/annfiles` or `DATA/labels`.
+
+// ---- begin rscovlm/bench/charts.hpp
+/// \file bench/charts.hpp
+/// The pictures of a benchmark run, drawn with the imaging primitives: a precision/recall curve, a
+/// bar chart of accuracies, and a page of sample images with ground-truth (green) and predicted
+/// (red) boxes. Charts carry no text; their titles and values are in the results table.
+
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace rscovlm::bench {
+
+namespace detail {
+inline image blank(int w, int h) {
+    image img(w, h, 3);
+    std::fill(img.data.begin(), img.data.end(), std::uint8_t{255});
+    return img;
+}
+/// Plot area [x0, x1] x [y0, y1] of a chart with grid lines at quarters of [0, 1].
+struct plot_area {
+    int x0, y0, x1, y1;
+    double px(double v) const { return x0 + v * (x1 - x0); }
+    double py(double v) const { return y1 - v * (y1 - y0); }
+};
+inline plot_area axes(image& img, int margin) {
+    plot_area a{margin, margin / 2, img.width - margin / 2, img.height - margin};
+    const imaging::rgb grid{220, 220, 220}, axis{0, 0, 0};
+    for (int k = 1; k <= 4; ++k) {
+        const double v = k / 4.0;
+        imaging::draw_line(img, a.x0, a.py(v), a.x1, a.py(v), grid);
+        imaging::draw_line(img, a.px(v), a.y0, a.px(v), a.y1, grid);
+    }
+    imaging::draw_line(img, a.x0, a.y1, a.x1, a.y1, axis, 2);
+    imaging::draw_line(img, a.x0, a.y0, a.x0, a.y1, axis, 2);
+    return a;
+}
+} // namespace detail
+
+/// A precision (y) over recall (x) curve, both in [0, 1], drawn as the step function of the ranked
+/// detections, on a 400 x 400 chart with grid lines at quarters.
+inline image pr_curve_chart(const std::vector<double>& recall, const std::vector<double>& precision) {
+    image img = detail::blank(400, 400);
+    const detail::plot_area a = detail::axes(img, 40);
+    const imaging::rgb line{0, 90, 200};
+    double r0 = 0, p0 = precision.empty() || !std::isfinite(precision.front()) ? 0 : precision.front();
+    for (std::size_t i = 0; i < std::min(recall.size(), precision.size()); ++i) {
+        const double r = std::isfinite(recall[i]) ? std::clamp(recall[i], 0.0, 1.0) : 0.0;
+        const double p = std::isfinite(precision[i]) ? std::clamp(precision[i], 0.0, 1.0) : 0.0;
+        imaging::draw_line(img, a.px(r0), a.py(p0), a.px(r), a.py(p0), line, 2);
+        imaging::draw_line(img, a.px(r), a.py(p0), a.px(r), a.py(p), line, 2);
+        r0 = r;
+        p0 = p;
+    }
+    return img;
+}
+
+/// Bars of `values` (each clamped to [0, 1]; NaN draws nothing), left to right, on a chart with grid
+/// lines at quarters.
+inline image bar_chart(const std::vector<double>& values) {
+    const int bar = 32, gap = 12;
+    const int w = std::max(240, 60 + static_cast<int>(values.size()) * (bar + gap));
+    image img = detail::blank(w, 320);
+    const detail::plot_area a = detail::axes(img, 40);
+    static const imaging::rgb palette[] = {{0, 130, 200},  {60, 180, 75}, {245, 130, 48},
+                                           {145, 30, 180}, {230, 25, 75}, {70, 140, 140}};
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (!std::isfinite(values[i])) continue;
+        const int x = a.x0 + gap + static_cast<int>(i) * (bar + gap);
+        const int top = static_cast<int>(std::lround(a.py(std::clamp(values[i], 0.0, 1.0))));
+        imaging::fill_rect(img, x, top, x + bar, a.y1, palette[i % 6]);
+    }
+    return img;
+}
+
+/// One image of a sample page with its boxes (original frame).
+struct sample_view {
+    image picture;
+    std::vector<geometry::quad> truth;
+    std::vector<geometry::quad> predicted;
+};
+
+/// The samples side by side, two per row, each scaled to fit 480 x 480, ground truth in green under
+/// the predictions in red.
+inline image sample_page(const std::vector<sample_view>& samples) {
+    const int cell = 480, pad = 8, cols = samples.size() > 1 ? 2 : 1;
+    const int rows = static_cast<int>((samples.size() + 1) / 2);
+    image page = detail::blank(cols * (cell + pad) + pad, std::max(1, rows) * (cell + pad) + pad);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        const sample_view& s = samples[i];
+        if (s.picture.empty()) continue;
+        const double k = std::min(
+            1.0, std::min(static_cast<double>(cell) / s.picture.width, static_cast<double>(cell) / s.picture.height));
+        const int w = std::max(1, static_cast<int>(s.picture.width * k));
+        const int h = std::max(1, static_cast<int>(s.picture.height * k));
+        image view = imaging::to_rgb(s.picture, imaging::rgb_mode::convert);
+        if (w != view.width || h != view.height) view = imaging::resize(view, w, h, image::filter::bilinear);
+        auto draw = [&](const std::vector<geometry::quad>& qs, const imaging::rgb& c) {
+            for (const auto& q : qs) {
+                geometry::quad sq = q;
+                for (auto& p : sq)
+                    p = geometry::point{p.x * k, p.y * k};
+                imaging::draw_polygon(view, sq, c, 2);
+            }
+        };
+        draw(s.truth, {40, 200, 60});
+        draw(s.predicted, {230, 30, 30});
+        const int ox = pad + static_cast<int>(i % 2) * (cell + pad), oy = pad + static_cast<int>(i / 2) * (cell + pad);
+        for (int y = 0; y < h; ++y)
+            std::copy(view.row(y), view.row(y) + static_cast<std::size_t>(w) * 3,
+                      page.row(oy + y) + static_cast<std::size_t>(ox) * 3);
+    }
+    return page;
+}
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/charts.hpp
+// ---- begin rscovlm/pipeline/infer.hpp
+/// \file pipeline/infer.hpp
+/// One model call on one image, for the tasks a preset runs (see pipeline/run.hpp): the model's view
+/// of the image, the prompts, the backend, and the decoded answer in the original frame.
+///
+/// - `detect`: resolution plan -> the model's view -> the box codec's system and user prompts ->
+///   backend -> codec decode, boxes mapped back to the original frame (drop report kept).
+/// - `ground`: the same with RSCoVLM's grounding prompt for the codec's answer format and one
+///   referring expression; the first box is mapped back as RSCoVLM's grounding metric does.
+///
+/// This header does not depend on `pipeline::pipeline`, so registry components (benchmarks) can
+/// use it.
+
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::pipeline {
+
+/// The image the model sees for a plan: RGB (qwen-vl-utils `to_rgb`, white composite) resized with
+/// Pillow's filter to the plan's size, the order of the reference's preprocessing.
+inline image model_view(const image& original, const resolution::plan& p, image::filter f = image::filter::bicubic) {
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    // An RGB input is resized as is (to_rgb would copy it first).
+    image converted;
+    const image* rgb = &original;
+    if (original.channels != 3) {
+        converted = imaging::to_rgb(original);
+        rgb = &converted;
+    }
+    if (rgb->width == p.resized_width && rgb->height == p.resized_height) return *rgb;
+    return imaging::resize(*rgb, p.resized_width, p.resized_height, f);
+}
+
+/// Output of `detect`.
+struct detection_result {
+    resolution::plan plan;            ///< how the image was sized
+    std::string system;               ///< system prompt sent ("" = the template's default)
+    std::string prompt;               ///< user prompt sent
+    std::string text;                 ///< the model's answer
+    box_codec::decode_result decoded; ///< boxes in the original frame, and what was dropped
+    zoom::usage usage;
+};
+
+inline void to_json(nlohmann::json& j, const detection_result& r) {
+    j = nlohmann::json{
+        {"task", "detection"},
+        {"plan", r.plan},
+        {"system", r.system},
+        {"prompt", r.prompt},
+        {"text", r.text},
+        {"objects", nlohmann::json(r.decoded)["objects"]},
+        {"dropped", r.decoded.dropped},
+        {"fuzzy_matched", r.decoded.fuzzy_matched},
+        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+}
+
+namespace detail {
+inline nlohmann::json user_turn(const std::string& text) {
+    return {{"role", "user"},
+            {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
+}
+inline nlohmann::json conversation(const std::string& system, const std::string& user) {
+    nlohmann::json m = nlohmann::json::array();
+    if (!system.empty()) m.push_back({{"role", "system"}, {"content", system}});
+    m.push_back(user_turn(user));
+    return m;
+}
+inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+        s.replace(pos, from.size(), to);
+    return s;
+}
+} // namespace detail
+
+/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
+/// the answer (boxes mapped back to the original frame), `model` generates.
+inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::vector<std::string>& classes,
+                               const zoom::generation_options& generation = {}) {
+    detection_result r;
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    r.plan = sizing.plan_size(original.height, original.width);
+    const image view = model_view(original, r.plan);
+    r.system = codec.system_prompt();
+    r.prompt = codec.user_prompt(classes);
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    r.usage = model.last_usage();
+    box_codec::decode_options d;
+    d.classes = classes;
+    d.frame =
+        geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
+    r.decoded = codec.decode(r.text, d);
+    return r;
+}
+
+/// Output of `ground`.
+struct grounding_result {
+    resolution::plan plan;
+    std::string query;
+    std::string system;
+    std::string prompt;
+    std::string text;
+    box_codec::decode_result decoded; ///< in the model's (resized) frame, labels as written
+    /// The first decoded box's horizontal extent `[x1, y1, x2, y2]` in the original frame, mapped as
+    /// RSCoVLM's grounding metric does (`resize_bbox`: `v / resized * orig`); empty when none parsed.
+    std::optional<std::array<double, 4>> box;
+    zoom::usage usage;
+};
+
+inline void to_json(nlohmann::json& j, const grounding_result& r) {
+    j = nlohmann::json{
+        {"task", "grounding"},
+        {"plan", r.plan},
+        {"query", r.query},
+        {"system", r.system},
+        {"prompt", r.prompt},
+        {"text", r.text},
+        {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
+        {"decoded", r.decoded},
+        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+}
+
+/// The grounding user prompt RSCoVLM trains with for a codec's answer format: plain-text codecs
+/// `"find the {prompt}"` (with the codec's system prompt), JSON codecs the main `Locate the ...`
+/// template of their box kind (refgeo_dataset.py).
+inline std::string grounding_prompt(const box_codec::codec& codec, const std::string& query) {
+    const std::string_view name = codec.name();
+    const bool plain = name.find("plain") != std::string_view::npos;
+    std::string_view t = data::prompts::ground_plain_user;
+    if (!plain)
+        t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main
+                                                     : data::prompts::ground_obb_json_main;
+    return detail::replace_all(std::string(t), "{prompt}", query);
+}
+
+/// Grounding of one referring expression on one image.
+inline grounding_result ground(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::string& query,
+                               const zoom::generation_options& generation = {}) {
+    grounding_result r;
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    r.query = query;
+    r.plan = sizing.plan_size(original.height, original.width);
+    const image view = model_view(original, r.plan);
+    r.system = codec.system_prompt();
+    r.prompt = grounding_prompt(codec, query);
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    r.usage = model.last_usage();
+    box_codec::decode_options d; // the model's frame: no mapping, labels kept as written
+    d.frame = geometry::frame{r.plan.resized_width, r.plan.resized_height, r.plan.resized_width, r.plan.resized_height};
+    r.decoded = codec.decode(r.text, d);
+    if (!r.decoded.objects.empty()) {
+        const std::vector<double>& c = r.decoded.objects.front().coords;
+        std::vector<double> xy(c);
+        if (codec.kind() == box_codec::box_kind::obb && c.size() >= 5) {
+            // (cx, cy, w, h, angle in degrees): the extent of its corners.
+            const double pi = 3.14159265358979323846;
+            xy.clear();
+            for (const auto& q : geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0})) {
+                xy.push_back(q.x);
+                xy.push_back(q.y);
+            }
+        }
+        double x1 = xy.at(0), y1 = xy.at(1), x2 = x1, y2 = y1;
+        for (std::size_t k = 0; k + 1 < xy.size(); k += 2) {
+            x1 = std::min(x1, xy[k]), x2 = std::max(x2, xy[k]);
+            y1 = std::min(y1, xy[k + 1]), y2 = std::max(y2, xy[k + 1]);
+        }
+        const geometry::frame f = r.plan.frames();
+        r.box = std::array<double, 4>{f.to_original_x_div_first(x1), f.to_original_y_div_first(y1),
+                                      f.to_original_x_div_first(x2), f.to_original_y_div_first(y2)};
+    }
+    return r;
+}
+
+/// Draws decoded objects (original frame) on `img`: horizontal boxes as rectangles, oriented boxes
+/// (cx, cy, w, h, degrees) and quadrilaterals as polygons, one colour per class id.
+inline void draw_objects(image& img, const std::vector<box_codec::object>& objects, box_codec::box_kind kind) {
+    static const imaging::rgb palette[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},
+                                           {245, 130, 48}, {145, 30, 180}, {70, 240, 240}, {240, 50, 230}};
+    const int thick = std::max(1, std::min(img.width, img.height) / 300);
+    for (const auto& o : objects) {
+        const auto& col = palette[static_cast<std::size_t>(o.label_id < 0 ? 0 : o.label_id) % 8];
+        const auto& c = o.coords;
+        if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
+            imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
+        } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
+            const double pi = 3.14159265358979323846;
+            imaging::draw_polygon(
+                img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col, thick);
+        } else if (c.size() >= 8) {
+            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]},
+                                   geometry::point{c[4], c[5]}, geometry::point{c[6], c[7]}};
+            imaging::draw_polygon(img, q, col, thick);
+        }
+    }
+}
+
+} // namespace rscovlm::pipeline
+// ---- end rscovlm/pipeline/infer.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rscovlm::bench {
+
+namespace detail {
+
+inline bool is_bench_image(const std::filesystem::path& p) {
+    std::string e = p.extension().string();
+    for (char& c : e)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".tif" || e == ".tiff" || e == ".bmp";
+}
+
+/// The corners of a decoded object in the codec's geometry (hbb: x1 y1 x2 y2; obb: cx cy w h
+/// degrees; quad: 8 numbers); false when it has too few numbers.
+inline bool object_quad(const box_codec::object& o, box_codec::box_kind kind, geometry::quad& q) {
+    const auto& c = o.coords;
+    if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
+        q = geometry::hbox_to_quad(geometry::hbox{c[0], c[1], c[2], c[3]});
+        return true;
+    }
+    if (kind == box_codec::box_kind::obb && c.size() >= 5) {
+        const double pi = 3.14159265358979323846;
+        q = geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0});
+        return true;
+    }
+    if (c.size() >= 8) {
+        for (std::size_t i = 0; i < 4; ++i)
+            q[i] = geometry::point{c[2 * i], c[2 * i + 1]};
+        return true;
+    }
+    return false;
+}
+
+inline std::vector<double> quad_coords(const geometry::quad& q) {
+    std::vector<double> v;
+    for (const auto& p : q) {
+        v.push_back(p.x);
+        v.push_back(p.y);
+    }
+    return v;
+}
+
+} // namespace detail
+
+/// Detection benchmark on a DOTA-layout folder (see the file comment).
+class dota_detection_bench : public registry::component<dota_detection_bench, benchmark> {
+public:
+    static constexpr std::string_view key = "bench.detection.dota";
+    static constexpr std::string_view summary =
+        "DOTA-layout detection: in-memory split, per-patch answers, merge with rotated NMS, Task1 files, mAP(_nc)";
+
+    std::vector<std::string> classes; ///< empty: DOTA-v1.0's 15 classes
+    data::split_options split;        ///< patch size / gap (1024 / 200), padding
+    eval::nms_options merge{0.1, eval::nms_method::devkit_fast, eval::tie_order::numpy};
+    eval::task1_style task1 = eval::task1_style::mmrotate;
+
+    /// Parameters: "classes" (list), "patch_size" (1024), "patch_gap" (200), "img_rate_thr" (0.6),
+    /// "padding" (true), "padding_value" (BGR list, [0]), "merge_iou" (0.1), "merge_nms"
+    /// ("devkit_fast" | "devkit" | "exact" | "mmcv"), "task1_style" ("mmrotate" | "devkit").
+    static dota_detection_bench from_params(registry::params& p) {
+        dota_detection_bench b;
+        b.classes = p.get<std::vector<std::string>>("classes", {});
+        b.split.sizes = {p.get<int>("patch_size", 1024)};
+        b.split.gaps = {p.get<int>("patch_gap", 200)};
+        b.split.img_rate_thr = p.get<double>("img_rate_thr", 0.6);
+        b.split.padding = p.get<bool>("padding", true);
+        b.split.padding_value_bgr = p.get<std::vector<int>>("padding_value", {0});
+        try_validate(p, b.split);
+        b.merge.iou_threshold = p.get<double>("merge_iou", 0.1);
+        p.check(b.merge.iou_threshold >= 0 && b.merge.iou_threshold <= 1, "merge_iou", "must be in [0, 1]");
+        const std::string m = p.get<std::string>("merge_nms", "devkit_fast");
+        p.check(eval::parse_nms_method(m, b.merge.method), "merge_nms", "must be devkit_fast, devkit, exact or mmcv");
+        const std::string t = p.get<std::string>("task1_style", "mmrotate");
+        p.check(t == "mmrotate" || t == "devkit", "task1_style", "must be mmrotate or devkit");
+        b.task1 = t == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate;
+        return b;
+    }
+
+    /// The class list scored (the parameter, or DOTA-v1.0's).
+    std::vector<std::string> class_list() const { return classes.empty() ? eval::dota_v1_classes() : classes; }
+
+    std::string_view task() const noexcept override { return "detection"; }
+
+    std::vector<record> load(const std::string& data) const override {
+        namespace fs = std::filesystem;
+        if (!fs::is_directory(data))
+            RSCOVLM_THROW(data_error, "bad_data", std::string(key) + " needs a folder, got '" + data + "'");
+        const fs::path root(data);
+        const fs::path images = fs::is_directory(root / "images") ? root / "images" : root;
+        fs::path labels;
+        for (const char* d : {"labelTxt", "annfiles", "labels"})
+            if (fs::is_directory(root / d)) {
+                labels = root / d;
+                break;
+            }
+        if (labels.empty())
+            RSCOVLM_THROW(data_error, "no_labels", "'" + data + "' has no labelTxt/, annfiles/ or labels/ folder");
+        std::vector<fs::path> files;
+        for (const auto& e : fs::directory_iterator(images))
+            if (e.is_regular_file() && detail::is_bench_image(e.path())) files.push_back(e.path());
+        std::sort(files.begin(), files.end());
+        std::vector<record> out;
+        for (const auto& f : files) {
+            const std::string id = f.stem().string();
+            const fs::path label = labels / (id + ".txt");
+            if (!fs::is_regular_file(label))
+                RSCOVLM_THROW(data_error, "missing_labels",
+                              "image '" + f.string() + "' has no label file '" + label.string() + "'");
+            out.push_back(record{id, {{"image", f.string()}, {"labels", label.string()}}});
+        }
+        if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "no images in '" + images.string() + "'");
+        return out;
+    }
+
+    nlohmann::json answer(const record& r, zoom::backend& model, const environment& env) const override {
+        const box_codec::codec& codec = detail::need(env.codec, "box_codec", key);
+        resolution::strategy& sizing = detail::need(env.sizing, "resolution", key);
+        if (!env.load_image) RSCOVLM_THROW(config_error, "no_image_loader", "the benchmark has no image loader");
+        image img = env.load_image(r.input.at("image").get<std::string>());
+        if (img.channels != 3) img = imaging::to_rgb(img, imaging::rgb_mode::convert); // cv2.imread drops alpha
+        const std::vector<std::string> names = class_list();
+        nlohmann::json line = {{"image", r.input.at("image")}, {"width", img.width}, {"height", img.height}};
+        nlohmann::json patches = nlohmann::json::array();
+        for (const data::split_window& w : data::sliding_windows(img.width, img.height, split)) {
+            const image patch = data::crop_patch(img, w, split);
+            const pipeline::detection_result d = pipeline::detect(patch, codec, sizing, model, names, env.generation);
+            if (!line.contains("prompt")) {
+                line["system"] = d.system;
+                line["prompt"] = d.prompt;
+            }
+            patches.push_back({{"patch", data::patch_id(r.id, w)},
+                               {"x", w.x_start},
+                               {"y", w.y_start},
+                               {"text", d.text},
+                               {"objects", nlohmann::json(d.decoded)["objects"]},
+                               {"dropped", d.decoded.dropped}});
+        }
+        line["patches"] = std::move(patches);
+        return line;
+    }
+
+    /// The merged detections of the answered records, per class (image ids = record ids).
+    std::vector<eval::class_detections> merged_detections(const std::vector<record>& records,
+                                                          const answer_view& answers, box_codec::box_kind kind,
+                                                          std::size_t* unknown_labels = nullptr) const {
+        const std::vector<std::string> names = class_list();
+        std::vector<eval::class_detections> per_class;
+        for (const auto& c : names)
+            per_class.push_back(eval::class_detections{c, true, {}});
+        std::size_t unknown = 0;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            if (failed(answers[i])) continue;
+            for (const auto& p : answers[i]->at("patches")) {
+                const std::string patch = p.at("patch").get<std::string>();
+                for (const auto& o : p.at("objects")) {
+                    const auto obj = o.get<box_codec::object>();
+                    // The decoded label is the class's display form; its index names the raw class.
+                    geometry::quad q{};
+                    if (obj.label_id < 0 || static_cast<std::size_t>(obj.label_id) >= names.size() ||
+                        !detail::object_quad(obj, kind, q)) {
+                        ++unknown;
+                        continue;
+                    }
+                    per_class[static_cast<std::size_t>(obj.label_id)].dets.push_back(eval::detection{patch, 1.0, q});
+                }
+            }
+        }
+        if (unknown_labels) *unknown_labels = unknown;
+        return eval::merge_patches(per_class, merge);
+    }
+
+    nlohmann::json score(const std::vector<record>& records, const answer_view& answers, const environment& env,
+                         const score_options& options) const override {
+        namespace fs = std::filesystem;
+        const box_codec::codec& codec = detail::need(env.codec, "box_codec", key);
+        if (options.out_dir.empty())
+            RSCOVLM_THROW(data_error, "no_out_dir", std::string(key) + " writes Task1 files: it needs a run folder");
+        const std::vector<std::string> names = class_list();
+        std::size_t failed_n = 0, dropped = 0;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            if (failed(answers[i])) {
+                ++failed_n;
+                continue;
+            }
+            for (const auto& p : answers[i]->at("patches"))
+                dropped += p.at("dropped").value("total", std::size_t(0));
+        }
+        std::size_t unknown = 0;
+        const auto merged = merged_detections(records, answers, codec.kind(), &unknown);
+        const std::string task1_dir = (fs::path(options.out_dir) / "task1").string();
+        eval::write_task1_dir(task1_dir, merged, task1);
+        // Scores cover the answered images; failed ones are reported, not scored as empty.
+        std::vector<std::string> ids;
+        for (std::size_t i = 0; i < records.size(); ++i)
+            if (!failed(answers[i])) ids.push_back(records[i].id);
+        const std::string imageset = (fs::path(options.out_dir) / "imageset.txt").string();
+        {
+            std::ofstream f(imageset, std::ios::binary);
+            for (const auto& id : ids)
+                f << id << '\n';
+            if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + imageset + "'");
+        }
+        const std::string gt_dir =
+            records.empty() ? std::string()
+                            : fs::path(records.front().input.at("labels").get<std::string>()).parent_path().string();
+        nlohmann::json metrics = nlohmann::json::object();
+        table t;
+        t.columns = {"class", "gts", "dets"};
+        std::vector<std::vector<nlohmann::json>> rows(names.size());
+        std::vector<nlohmann::json> map_row = {"mAP", nullptr, nullptr};
+        const eval::dota_eval_options* curve_opts = nullptr;
+        for (const metric_ref& m : env.metrics) {
+            if (m.key.rfind("metric.dota.", 0) != 0) continue;
+            // Nothing answered: no score (an empty image set would mean every label file). A protocol
+            // that rejects the labels (mmrotate's reader raises on DOTA's imagesource:/gsd: header
+            // lines, as the reference does) reports its error; the other protocols still score.
+            nlohmann::json res = {{"mAP", nullptr}, {"classes", nlohmann::json::array()}};
+            if (!ids.empty()) {
+                auto r = try_call([&] {
+                    return m.metric->evaluate({{"gt_dir", gt_dir}, {"det_dir", task1_dir}, {"imageset", imageset}});
+                });
+                if (r.ok())
+                    res = std::move(r.value());
+                else
+                    res["error"] = r.error().what();
+            }
+            metrics[m.key] = res;
+            t.columns.push_back(m.key + " AP");
+            for (std::size_t c = 0; c < names.size(); ++c) {
+                const nlohmann::json* cr = nullptr;
+                for (const auto& e : res.at("classes"))
+                    if (e.at("class") == names[c]) cr = &e;
+                if (rows[c].empty())
+                    rows[c] = {names[c], cr ? cr->at("num_gts") : nlohmann::json(nullptr),
+                               cr ? cr->at("num_dets") : nlohmann::json(nullptr)};
+                rows[c].push_back(cr ? cr->at("ap") : nlohmann::json(nullptr));
+            }
+            map_row.push_back(res.at("mAP"));
+            if (!curve_opts) {
+                if (auto* d = dynamic_cast<const eval::dota_devkit_metric*>(m.metric.get())) curve_opts = &d->options;
+                if (auto* d = dynamic_cast<const eval::dota_mmrotate_metric*>(m.metric.get())) curve_opts = &d->options;
+            }
+        }
+        if (!curve_opts)
+            RSCOVLM_THROW(config_error, "missing_component",
+                          std::string(key) +
+                              " needs a metric.dota.devkit or metric.dota.mmrotate metric in the preset");
+        for (auto& r : rows)
+            t.rows.push_back(std::move(r));
+        t.rows.push_back(std::move(map_row));
+
+        nlohmann::json pictures = nlohmann::json::array();
+        eval::dota_eval_options opt = *curve_opts;
+        opt.classes = names;
+        if (options.sweep && !ids.empty()) {
+            const eval::gt_syntax syn =
+                opt.protocol == eval::dota_protocol::devkit ? eval::gt_syntax::devkit : eval::gt_syntax::mmrotate;
+            const auto gt = eval::read_dota_gt_dir(gt_dir, ids, syn);
+            metrics["sweep"] =
+                eval::to_json(eval::sweep_score_thresholds(gt, eval::read_task1_dir(task1_dir, names), opt));
+        }
+        if (options.save_png && !ids.empty()) {
+            const fs::path pic_dir = fs::path(options.out_dir) / "pictures";
+            fs::create_directories(pic_dir);
+            opt.keep_curves = true;
+            const eval::dota_eval_result curves = eval::evaluate_dota_dirs(gt_dir, task1_dir, imageset, opt);
+            for (const auto& c : curves.classes) {
+                if (c.num_gts <= 0) continue;
+                const std::string path = (pic_dir / ("pr_" + c.label + ".png")).string();
+                options.save_png(path, pr_curve_chart(c.recall, c.precision));
+                pictures.push_back(path);
+            }
+            std::vector<sample_view> samples;
+            for (std::size_t i = 0; i < records.size() && samples.size() < options.samples; ++i) {
+                if (failed(answers[i]) || !env.load_image) continue;
+                sample_view s;
+                s.picture = env.load_image(records[i].input.at("image").get<std::string>());
+                for (const auto& g : eval::parse_dota_gt(eval::read_text_file(records[i].input.at("labels")),
+                                                         eval::gt_syntax::devkit, records[i].id))
+                    s.truth.push_back(g.poly);
+                for (const auto& c : merged)
+                    for (const auto& d : c.dets)
+                        if (d.image == records[i].id) s.predicted.push_back(d.poly);
+                samples.push_back(std::move(s));
+            }
+            if (!samples.empty()) {
+                const std::string path = (pic_dir / "samples.png").string();
+                options.save_png(path, sample_page(samples));
+                pictures.push_back(path);
+            }
+        }
+        return {{"task", "detection"},    {"total", records.size()},  {"answered", records.size() - failed_n},
+                {"failed", failed_n},     {"dropped_boxes", dropped}, {"unknown_labels", unknown},
+                {"task1_dir", task1_dir}, {"metrics", metrics},       {"table", t},
+                {"pictures", pictures}};
+    }
+
+private:
+    static void try_validate(registry::params& p, const data::split_options& o) {
+        p.check(o.sizes[0] > 0 && o.gaps[0] >= 0 && o.sizes[0] > o.gaps[0], "patch_size",
+                "need patch_size > patch_gap >= 0");
+        p.check(!o.padding_value_bgr.empty() && o.padding_value_bgr.size() <= 4, "padding_value",
+                "must hold 1 or one value per channel");
+        for (int v : o.padding_value_bgr)
+            p.check(v >= 0 && v <= 255, "padding_value", "values must be in [0, 255]");
+    }
+};
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/detection.hpp
+// ---- begin rscovlm/bench/grounding.hpp
+/// \file bench/grounding.hpp
+/// `bench.grounding`: referring-expression grounding. Records are JSON Lines
+/// `{"image", "query", "gt": [x1, y1, x2, y2], "id"?, "category"?}` (image paths relative to the
+/// file's folder; "box" or "bbox" may stand for "gt"); each is answered with `pipeline::ground` (the
+/// codec's grounding prompt for its answer format, the first decoded box mapped to the original frame
+/// as RSCoVLM's metric does) and scored with the preset's first metric (`metric.grounding.acc50`:
+/// accuracy at IoU 0.5, `pixel_inclusive` from its parameters), per category and overall.
+
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rscovlm::bench {
+
+/// Grounding benchmark over JSON Lines records (see the file comment).
+class grounding_bench : public registry::component<grounding_bench, benchmark> {
+public:
+    static constexpr std::string_view key = "bench.grounding";
+    static constexpr std::string_view summary =
+        "referring grounding on JSON Lines {image, query, gt box}: pipeline::ground, accuracy by the preset's metric";
+
+    std::string_view task() const noexcept override { return "grounding"; }
+
+    std::vector<record> load(const std::string& data) const override {
+        std::vector<record> out = detail::read_jsonl_records(data, {"image", "query"}, key);
+        for (auto& r : out) {
+            nlohmann::json& in = r.input;
+            for (const char* alt : {"box", "bbox"})
+                if (!in.contains("gt") && in.contains(alt)) in["gt"] = in[alt];
+            const nlohmann::json& gt = in.contains("gt") ? in["gt"] : nlohmann::json();
+            bool ok = gt.is_array() && gt.size() == 4;
+            for (const auto& v : gt)
+                ok = ok && v.is_number();
+            if (!ok)
+                RSCOVLM_THROW(data_error, "bad_record",
+                              "'" + data + "' record '" + r.id + "': \"gt\" must be [x1, y1, x2, y2]");
+        }
+        return out;
+    }
+
+    nlohmann::json answer(const record& r, zoom::backend& model, const environment& env) const override {
+        const box_codec::codec& codec = detail::need(env.codec, "box_codec", key);
+        resolution::strategy& sizing = detail::need(env.sizing, "resolution", key);
+        if (!env.load_image) RSCOVLM_THROW(config_error, "no_image_loader", "the benchmark has no image loader");
+        const image img = env.load_image(r.input.at("image").get<std::string>());
+        const pipeline::grounding_result g =
+            pipeline::ground(img, codec, sizing, model, r.input.at("query").get<std::string>(), env.generation);
+        return {{"system", g.system},
+                {"prompt", g.prompt},
+                {"text", g.text},
+                {"box", g.box ? nlohmann::json(*g.box) : nlohmann::json(nullptr)},
+                {"dropped", g.decoded.dropped}};
+    }
+
+    nlohmann::json score(const std::vector<record>& records, const answer_view& answers, const environment& env,
+                         const score_options& options) const override {
+        const metric_ref& m = detail::first_metric(env, key);
+        std::vector<std::string> categories;
+        std::vector<std::optional<nlohmann::json>> pairs;
+        std::size_t failed_n = 0;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            categories.push_back(detail::category_of(records[i]));
+            if (failed(answers[i])) {
+                ++failed_n;
+                pairs.emplace_back(std::nullopt);
+                continue;
+            }
+            pairs.emplace_back(nlohmann::json{{"pred", answers[i]->at("box")}, {"gt", records[i].input.at("gt")}});
+        }
+        table t;
+        std::vector<double> values;
+        const nlohmann::json metrics = detail::score_by_category(*m.metric, m.key, categories, pairs, t, values);
+        nlohmann::json pictures = nlohmann::json::array();
+        if (options.save_png && !options.out_dir.empty() && values.size() > 1) {
+            std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
+            const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
+            options.save_png(path, bar_chart(values));
+            pictures.push_back(path);
+        }
+        return {{"task", "grounding"}, {"total", records.size()},       {"answered", records.size() - failed_n},
+                {"failed", failed_n},  {"metrics", {{m.key, metrics}}}, {"table", t},
+                {"pictures", pictures}};
+    }
+};
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/grounding.hpp
+// ---- begin rscovlm/bench/vqa.hpp
+/// \file bench/vqa.hpp
+/// `bench.vqa`: visual question answering. Records are JSON Lines `{"image", "question", "answer",
+/// "category"?, "choices"?: [..], "id"?}` (image paths relative to the file's folder). A question with
+/// choices is written as RSCoVLM writes multiple-choice questions (LRS-VQA builder: the question
+/// right-stripped of the instruction's characters, " The choices are listed below: \n", one choice
+/// per line, the instruction and the answer cue). Each record is answered by the preset's `zoom`
+/// component (`zoom.none`: one turn; `zoom.tool_call`: the Zoom-in Chain), as `rscovlm run` does for
+/// vqa, and scored with the preset's first metric (`metric.vqa.contain`, `metric.vqa.exact`,
+/// `metric.mcq`, or any metric taking `{"pairs": [{"pred", "gt"}]}`), per category and overall.
+
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rscovlm::bench {
+
+/// The question text sent for a VQA record (see the file comment).
+inline std::string vqa_question(const nlohmann::json& input) {
+    const std::string q = input.at("question").get<std::string>();
+    auto it = input.find("choices");
+    if (it == input.end() || !it->is_array() || it->empty()) return q;
+    std::string choices(data::prompts::mcq_choice_intro);
+    for (const auto& c : *it)
+        choices += (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
+    return std::string(::rscovlm::detail::py::rstrip(q, data::prompts::mcq_rstrip_chars)) + choices +
+           std::string(data::prompts::mcq_instruction) + std::string(data::prompts::mcq_answer_cue);
+}
+
+/// VQA benchmark over JSON Lines records (see the file comment).
+class vqa_bench : public registry::component<vqa_bench, benchmark> {
+public:
+    static constexpr std::string_view key = "bench.vqa";
+    static constexpr std::string_view summary =
+        "VQA / multiple choice on JSON Lines {image, question, answer, category?, choices?}: the preset's zoom "
+        "component answers, the preset's metric scores per category";
+
+    std::string_view task() const noexcept override { return "vqa"; }
+
+    std::vector<record> load(const std::string& data) const override {
+        return detail::read_jsonl_records(data, {"image", "question", "answer"}, key);
+    }
+
+    nlohmann::json answer(const record& r, zoom::backend& model, const environment& env) const override {
+        const zoom::chain& chain = detail::need(env.chain, "zoom", key);
+        if (!env.load_image) RSCOVLM_THROW(config_error, "no_image_loader", "the benchmark has no image loader");
+        const image img = env.load_image(r.input.at("image").get<std::string>());
+        const std::string question = vqa_question(r.input);
+        zoom::memory_source src(img);
+        const zoom::chain_result c = chain.run(src, question, model);
+        return {{"prompt", question},
+                {"text", c.answer},
+                {"answered", c.answered},
+                {"stop_reason", c.trace.stop_reason},
+                {"steps", c.trace.steps.size()}};
+    }
+
+    nlohmann::json score(const std::vector<record>& records, const answer_view& answers, const environment& env,
+                         const score_options& options) const override {
+        const metric_ref& m = detail::first_metric(env, key);
+        std::vector<std::string> categories;
+        std::vector<std::optional<nlohmann::json>> pairs;
+        std::size_t failed_n = 0;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            categories.push_back(detail::category_of(records[i]));
+            if (failed(answers[i])) {
+                ++failed_n;
+                pairs.emplace_back(std::nullopt);
+                continue;
+            }
+            const nlohmann::json& gt = records[i].input.at("answer");
+            pairs.emplace_back(nlohmann::json{{"pred", answers[i]->at("text")},
+                                              {"gt", gt.is_string() ? gt.get<std::string>() : gt.dump()}});
+        }
+        table t;
+        std::vector<double> values;
+        const nlohmann::json metrics = detail::score_by_category(*m.metric, m.key, categories, pairs, t, values);
+        nlohmann::json pictures = nlohmann::json::array();
+        if (options.save_png && !options.out_dir.empty() && !values.empty()) {
+            std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
+            const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
+            options.save_png(path, bar_chart(values));
+            pictures.push_back(path);
+        }
+        return {{"task", "vqa"},       {"total", records.size()},       {"answered", records.size() - failed_n},
+                {"failed", failed_n},  {"metrics", {{m.key, metrics}}}, {"table", t},
+                {"pictures", pictures}};
+    }
+};
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/vqa.hpp
+
+#include <string_view>
+
+namespace rscovlm::bench {
+
+/// Built-in `benchmark` components.
+using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench>;
+
+/// The `benchmark` kind: data sets answered by a model and scored into a results table
+/// (`rscovlm bench run`); keys start with "bench.".
+struct kind {
+    static constexpr std::string_view name = "benchmark";
+    using interface = benchmark;
+    using builtin_list = builtin;
+};
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/builtin.hpp
+// ---- begin rscovlm/bench/run.hpp
+/// \file bench/run.hpp
+/// Running a benchmark preset end to end: the preset's `benchmark` component reads the data set,
+/// the selected records (`--shard i/n`, then `--limit N`) are answered by `in_flight` workers (each
+/// with its own backend from the factory and its own copy of the pipeline: backends and random
+/// resolution strategies are not thread-safe), every answer is appended to `OUT/answers.jsonl` as
+/// it arrives, a rerun answers only the records without a successful answer, and the answers are
+/// scored into `OUT/results.json`, `results.md` and `results.csv` (table + configuration).
+/// `merge` combines the folders of shard runs of one preset and data set and scores them as one run.
+///
+/// `OUT/run.json` records the preset, the data path and the selection; a rerun into a folder of
+/// another preset or data set is `rscovlm.usage.other_run`.
+
 // ---- begin rscovlm/pipeline/pipeline.hpp
 /// \file pipeline/pipeline.hpp
 /// A pipeline: components chosen by key from a JSON preset and built through the registry.
@@ -24345,7 +25602,8 @@ template <class Kind, class Catalog = typename Kind::builtin_list> struct kind_e
 using core_kinds =
     registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>, kind_entry<resolution::kind>,
                         kind_entry<box_codec::kind>, kind_entry<zoom::kind>, kind_entry<eval::kind>,
-                        kind_entry<data::reader_kind>, kind_entry<data::builder_kind>, kind_entry<zoom::backend_kind>>;
+                        kind_entry<data::reader_kind>, kind_entry<data::builder_kind>, kind_entry<zoom::backend_kind>,
+                        kind_entry<bench::kind>>;
 
 } // namespace rscovlm::pipeline
 // ---- end rscovlm/pipeline/kinds.hpp
@@ -24558,6 +25816,413 @@ using pipeline = basic_pipeline<core_kinds>;
 
 } // namespace rscovlm::pipeline
 // ---- end rscovlm/pipeline/pipeline.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace rscovlm::bench {
+
+/// Makes one backend per worker (backends are not thread-safe).
+using backend_factory = std::function<std::unique_ptr<zoom::backend>()>;
+
+/// What a run needs besides the pipeline.
+struct run_options {
+    std::string data;      ///< the benchmark's data (folder or file)
+    std::string out_dir;   ///< the run folder
+    std::size_t limit = 0; ///< 0 = every selected record
+    shard part;            ///< `--shard i/n`
+    int in_flight = 1;     ///< records answered at once (one backend each)
+    bool sweep = false;    ///< detection: score-threshold sweep
+    backend_factory make_backend;
+    std::function<image(const std::string&)> load_image;
+    std::function<void(const std::string&, const image&)> save_png; ///< empty: no pictures
+    zoom::generation_options generation;
+    nlohmann::json config = nlohmann::json::object(); ///< shown in the results (backend key, model, ...)
+    /// Called after each answer: (records answered in this run, records to answer in this run).
+    std::function<void(std::size_t, std::size_t)> progress;
+};
+
+/// Counts of a run and its results (the contents of results.json).
+struct run_summary {
+    std::size_t selected = 0;  ///< records of this run (shard and limit applied)
+    std::size_t resumed = 0;   ///< answered by an earlier run, skipped
+    std::size_t generated = 0; ///< answered now (successes and failures)
+    std::size_t failed = 0;    ///< records without a successful answer after the run
+    nlohmann::json results;
+};
+
+namespace detail {
+
+inline std::string utc_now() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+#ifdef _WIN32
+    gmtime_s(&tm, &t);
+#else
+    gmtime_r(&t, &tm);
+#endif
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+/// The environment of a pipeline: its components, the DOTA metrics scored on the benchmark's
+/// classes (when their parameters name none).
+template <class Kinds>
+environment make_environment(const pipeline::basic_pipeline<Kinds>& p, const benchmark& b, const run_options& o) {
+    environment env;
+    if (p.template has<box_codec::kind>()) env.codec = &p.template get<box_codec::kind>();
+    if (p.template has<resolution::kind>()) env.sizing = &p.template get<resolution::kind>();
+    if (p.template has<zoom::kind>()) env.chain = &p.template get<zoom::kind>();
+    const auto* det = dynamic_cast<const dota_detection_bench*>(&b);
+    for (const auto& c : p.components()) {
+        if (c.kind != eval::kind::name) continue;
+        metric_ref m{c.key, c.params, nullptr};
+        if (det && c.key.rfind("metric.dota.", 0) == 0 && (!c.params.is_object() || !c.params.contains("classes"))) {
+            nlohmann::json params = c.params.is_object() ? c.params : nlohmann::json::object();
+            params["classes"] = det->class_list();
+            m.metric = std::shared_ptr<const eval::metric>(registry::make<eval::kind>(c.key, params));
+        } else {
+            m.metric = std::static_pointer_cast<const eval::metric>(
+                std::shared_ptr<const void>(c.instance, static_cast<const eval::metric*>(c.instance.get())));
+        }
+        env.metrics.push_back(std::move(m));
+    }
+    env.load_image = o.load_image;
+    env.generation = o.generation;
+    return env;
+}
+
+inline std::string cell_text(const nlohmann::json& v) {
+    if (v.is_null()) return "";
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number_float()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.4f", v.get<double>());
+        return buf;
+    }
+    return v.dump();
+}
+
+inline std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s)
+        q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + path + "'");
+}
+
+/// Writes results.json, results.md and results.csv of `results` into `out`.
+inline void write_results(const std::string& out, const nlohmann::json& results) {
+    namespace fs = std::filesystem;
+    write_text((fs::path(out) / "results.json").string(),
+               results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    const table t = results.at("results").at("table").get<table>();
+    const nlohmann::json& cfg = results.at("config");
+    const nlohmann::json& res = results.at("results");
+    std::string md = "# " + cfg.value("preset", std::string()) + " (" + cfg.value("benchmark", std::string()) + ")\n\n";
+    for (auto it = cfg.begin(); it != cfg.end(); ++it)
+        if (!it->is_object() && !it->is_array()) md += "- " + it.key() + ": " + cell_text(*it) + "\n";
+    md += "- records: " + std::to_string(res.value("total", 0)) + ", answered " +
+          std::to_string(res.value("answered", 0)) + ", failed " + std::to_string(res.value("failed", 0)) + "\n";
+    if (res.value("failed", 0) > 0)
+        md += "\n**" + std::to_string(res.value("failed", 0)) +
+              " record(s) failed (backend error or unreadable input) and are not scored.**\n";
+    md += "\n|";
+    std::string sep = "|";
+    for (const auto& c : t.columns) {
+        md += " " + c + " |";
+        sep += " --- |";
+    }
+    md += "\n" + sep + "\n";
+    for (const auto& r : t.rows) {
+        md += "|";
+        for (const auto& v : r)
+            md += " " + cell_text(v) + " |";
+        md += "\n";
+    }
+    write_text((fs::path(out) / "results.md").string(), md);
+    std::string csv;
+    for (std::size_t i = 0; i < t.columns.size(); ++i)
+        csv += (i ? "," : "") + csv_field(t.columns[i]);
+    csv += "\n";
+    for (const auto& r : t.rows) {
+        for (std::size_t i = 0; i < r.size(); ++i)
+            csv += (i ? "," : "") + csv_field(r[i].is_number_float() ? r[i].dump() : cell_text(r[i]));
+        csv += "\n";
+    }
+    write_text((fs::path(out) / "results.csv").string(), csv);
+}
+
+/// Scores `selected` (record indices) of `records` with the answers of `stored` and writes the result files.
+template <class Kinds> nlohmann::json score_and_write(const pipeline::basic_pipeline<Kinds>& p,
+                                                      const std::vector<record>& records,
+                                                      const std::vector<std::size_t>& selected,
+                                                      const std::map<std::string, nlohmann::json>& stored,
+                                                      const run_options& o, nlohmann::json config) {
+    const benchmark& b = p.template get<kind>();
+    std::vector<record> recs;
+    answer_view view;
+    for (std::size_t i : selected) {
+        recs.push_back(records[i]);
+        auto it = stored.find(records[i].id);
+        view.push_back(it == stored.end() ? nullptr : &it->second);
+    }
+    score_options so;
+    so.out_dir = o.out_dir;
+    so.sweep = o.sweep;
+    so.save_png = o.save_png;
+    const environment env = make_environment(p, b, o);
+    nlohmann::json res = b.score(recs, view, env, so);
+    config["preset"] = p.name();
+    config["benchmark"] = std::string(b.component_key());
+    config["rscovlm_version"] = version_string;
+    config["date"] = utc_now();
+    config["data"] = o.data;
+    nlohmann::json all = {{"config", config}, {"results", res}};
+    write_results(o.out_dir, all);
+    return all;
+}
+
+inline nlohmann::json read_json_file(const std::string& path, const std::string& what) {
+    const std::string text =
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open " + what + " '" + path + "'");
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) RSCOVLM_THROW(data_error, "bad_run", "'" + path + "' is not a JSON object");
+    return j;
+}
+
+} // namespace detail
+
+/// Runs the benchmark of preset `p` (see the file comment).
+template <class Kinds> run_summary run(const pipeline::basic_pipeline<Kinds>& p, const run_options& o) {
+    namespace fs = std::filesystem;
+    const benchmark& b = p.template get<kind>();
+    if (o.out_dir.empty()) RSCOVLM_THROW(usage_error, "no_out", "a benchmark run needs an output folder");
+    if (o.in_flight < 1) RSCOVLM_THROW(usage_error, "bad_in_flight", "in_flight must be at least 1");
+    if (!o.make_backend) RSCOVLM_THROW(usage_error, "no_backend", "a benchmark run needs a backend factory");
+    const std::vector<record> records = b.load(o.data);
+    const std::vector<std::size_t> selected = select_records(records.size(), o.part, o.limit);
+    fs::create_directories(o.out_dir);
+
+    // The run folder belongs to one preset and data set.
+    const std::string run_file = (fs::path(o.out_dir) / "run.json").string();
+    const nlohmann::json preset = p.to_json();
+    const std::string data_abs = fs::absolute(o.data).lexically_normal().string();
+    if (fs::exists(run_file)) {
+        const nlohmann::json old = detail::read_json_file(run_file, "run file");
+        if (old.value("preset", nlohmann::json()) != preset || old.value("data", std::string()) != data_abs)
+            RSCOVLM_THROW(usage_error, "other_run",
+                          "'" + o.out_dir + "' holds a run of another preset or data set; use another --out");
+    }
+    nlohmann::json ids = nlohmann::json::array();
+    for (std::size_t i : selected)
+        ids.push_back(records[i].id);
+    detail::write_text(run_file,
+                       nlohmann::json{{"preset", preset},
+                                      {"data", data_abs},
+                                      {"shard", std::to_string(o.part.index) + "/" + std::to_string(o.part.count)},
+                                      {"limit", o.limit},
+                                      {"selected", ids}}
+                               .dump(2) +
+                           "\n");
+
+    const std::string answers_path = (fs::path(o.out_dir) / "answers.jsonl").string();
+    run_summary s;
+    s.selected = selected.size();
+    std::vector<std::size_t> pending;
+    {
+        const auto done = read_answers(answers_path);
+        for (std::size_t i : selected) {
+            auto it = done.find(records[i].id);
+            if (it != done.end() && !it->second.contains("error"))
+                ++s.resumed;
+            else
+                pending.push_back(i);
+        }
+    }
+
+    if (!pending.empty()) {
+        const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(o.in_flight), pending.size());
+        // Each worker: its own pipeline copy and backend, built here so that errors surface at once.
+        std::vector<pipeline::basic_pipeline<Kinds>> pipes;
+        std::vector<std::unique_ptr<zoom::backend>> backends;
+        std::vector<environment> envs;
+        for (std::size_t w = 0; w < workers; ++w) {
+            pipes.push_back(pipeline::basic_pipeline<Kinds>::from_json(preset, p.name()));
+            backends.push_back(o.make_backend());
+            if (!backends.back()) RSCOVLM_THROW(usage_error, "no_backend", "the backend factory returned nothing");
+        }
+        for (std::size_t w = 0; w < workers; ++w)
+            envs.push_back(detail::make_environment(pipes[w], pipes[w].template get<kind>(), o));
+        answer_writer writer(answers_path);
+        std::atomic<std::size_t> next{0};
+        std::mutex m;
+        std::size_t done = 0;
+        std::exception_ptr fatal;
+        auto work = [&](std::size_t w) {
+            const benchmark& wb = pipes[w].template get<kind>();
+            for (;;) {
+                const std::size_t k = next.fetch_add(1);
+                if (k >= pending.size()) return;
+                {
+                    std::lock_guard<std::mutex> lock(m);
+                    if (fatal) return;
+                }
+                const record& r = records[pending[k]];
+                nlohmann::json line;
+                try {
+                    line = wb.answer(r, *backends[w], envs[w]);
+                } catch (const std::exception& e) {
+                    // A failed record is stored as failed (and retried by a rerun), never as an answer.
+                    line = nlohmann::json{{"error", std::string(e.what())}};
+                }
+                nlohmann::json out = {{"id", r.id}, {"index", pending[k]}};
+                for (auto it = line.begin(); it != line.end(); ++it)
+                    out[it.key()] = it.value();
+                try {
+                    writer.append(out);
+                } catch (...) {
+                    std::lock_guard<std::mutex> lock(m);
+                    if (!fatal) fatal = std::current_exception();
+                    return;
+                }
+                std::lock_guard<std::mutex> lock(m);
+                ++done;
+                if (o.progress) o.progress(done, pending.size());
+            }
+        };
+        if (workers == 1) {
+            work(0);
+        } else {
+            std::vector<std::thread> threads;
+            for (std::size_t w = 0; w < workers; ++w)
+                threads.emplace_back(work, w);
+            for (auto& t : threads)
+                t.join();
+        }
+        if (fatal) std::rethrow_exception(fatal);
+        s.generated = done;
+    }
+
+    const auto stored = read_answers(answers_path);
+    for (std::size_t i : selected) {
+        auto it = stored.find(records[i].id);
+        if (it == stored.end() || it->second.contains("error")) ++s.failed;
+    }
+    nlohmann::json config = o.config;
+    config["shard"] = std::to_string(o.part.index) + "/" + std::to_string(o.part.count);
+    config["limit"] = o.limit;
+    s.results = detail::score_and_write(p, records, selected, stored, o, config);
+    s.results["run"] = {
+        {"selected", s.selected}, {"resumed", s.resumed}, {"generated", s.generated}, {"failed", s.failed}};
+    detail::write_text((fs::path(o.out_dir) / "results.json").string(),
+                       s.results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    return s;
+}
+
+/// Combines the run folders of shards of one preset and data set into `o.out_dir` (their answers,
+/// by record, in data set order, into `answers.jsonl`) and scores them as one run. `o.data` and
+/// the backend are not used: the preset and data come from the shards' `run.json`.
+template <class Kinds = pipeline::core_kinds>
+run_summary merge(const std::vector<std::string>& shard_dirs, run_options o) {
+    namespace fs = std::filesystem;
+    if (shard_dirs.empty()) RSCOVLM_THROW(usage_error, "no_shards", "bench merge needs at least one shard folder");
+    if (o.out_dir.empty()) RSCOVLM_THROW(usage_error, "no_out", "bench merge needs an output folder");
+    nlohmann::json preset, data;
+    std::set<std::string> wanted;
+    std::map<std::string, nlohmann::json> stored;
+    for (const auto& dir : shard_dirs) {
+        const nlohmann::json run = detail::read_json_file((fs::path(dir) / "run.json").string(), "run file");
+        if (!run.contains("preset") || !run.contains("data") || !run.contains("selected"))
+            RSCOVLM_THROW(data_error, "bad_run", "'" + dir + "/run.json' is not a benchmark run file");
+        if (preset.is_null()) {
+            preset = run["preset"];
+            data = run["data"];
+        } else if (run["preset"] != preset || run["data"] != data) {
+            RSCOVLM_THROW(usage_error, "other_run", "'" + dir + "' is a run of another preset or data set");
+        }
+        for (const auto& id : run["selected"])
+            wanted.insert(id.get<std::string>());
+        // The shards' configuration (backend, model) carries over to the merged results.
+        const fs::path res = fs::path(dir) / "results.json";
+        if (o.config.empty() && fs::exists(res)) {
+            const nlohmann::json r = detail::read_json_file(res.string(), "results file");
+            if (r.contains("config") && r["config"].is_object())
+                for (const char* k : {"backend", "model", "in_flight"})
+                    if (r["config"].contains(k)) o.config[k] = r["config"][k];
+        }
+        for (auto& [id, line] : read_answers((fs::path(dir) / "answers.jsonl").string())) {
+            auto it = stored.find(id);
+            if (it == stored.end() || (it->second.contains("error") && !line.contains("error"))) stored[id] = line;
+        }
+    }
+    const auto p = pipeline::basic_pipeline<Kinds>::from_json(preset, "run.json");
+    const benchmark& b = p.template get<kind>();
+    o.data = data.get<std::string>();
+    const std::vector<record> records = b.load(o.data);
+    std::vector<std::size_t> selected;
+    for (std::size_t i = 0; i < records.size(); ++i)
+        if (wanted.count(records[i].id)) selected.push_back(i);
+    fs::create_directories(o.out_dir);
+    run_summary s;
+    s.selected = selected.size();
+    {
+        std::string text;
+        for (std::size_t i : selected) {
+            auto it = stored.find(records[i].id);
+            if (it != stored.end())
+                text += it->second.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+            if (it == stored.end() || it->second.contains("error")) ++s.failed;
+        }
+        detail::write_text((fs::path(o.out_dir) / "answers.jsonl").string(), text);
+        nlohmann::json ids = nlohmann::json::array();
+        for (std::size_t i : selected)
+            ids.push_back(records[i].id);
+        detail::write_text((fs::path(o.out_dir) / "run.json").string(), nlohmann::json{{"preset", preset},
+                                                                                       {"data", data},
+                                                                                       {"shard", "merged"},
+                                                                                       {"shards", shard_dirs},
+                                                                                       {"limit", 0},
+                                                                                       {"selected", ids}}
+                                                                                .dump(2) +
+                                                                            "\n");
+    }
+    s.resumed = s.selected - s.failed;
+    nlohmann::json config = o.config;
+    config["shard"] = "merged from " + std::to_string(shard_dirs.size());
+    s.results = detail::score_and_write(p, records, selected, stored, o, config);
+    s.results["run"] = {{"selected", s.selected}, {"merged_shards", shard_dirs.size()}, {"failed", s.failed}};
+    detail::write_text((fs::path(o.out_dir) / "results.json").string(),
+                       s.results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    return s;
+}
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/run.hpp
+// ---- end rscovlm/bench/all.hpp
 // ---- begin rscovlm/pipeline/run.hpp
 /// \file pipeline/run.hpp
 /// Runnable pipelines: a preset names the components of a job, and `run` chains them on one image
@@ -24619,186 +26284,6 @@ template <class Kinds> task task_of(const basic_pipeline<Kinds>& p) {
     }
     RSCOVLM_THROW(config_error, "not_runnable",
                   "pipeline '" + p.name() + "' has no task: give it a \"task\" or a box_codec / zoom component");
-}
-
-/// The image the model sees for a plan: RGB (qwen-vl-utils `to_rgb`, white composite) resized with
-/// Pillow's filter to the plan's size, the order of the reference's preprocessing.
-inline image model_view(const image& original, const resolution::plan& p, image::filter f = image::filter::bicubic) {
-    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
-    // An RGB input is resized as is (to_rgb would copy it first).
-    image converted;
-    const image* rgb = &original;
-    if (original.channels != 3) {
-        converted = imaging::to_rgb(original);
-        rgb = &converted;
-    }
-    if (rgb->width == p.resized_width && rgb->height == p.resized_height) return *rgb;
-    return imaging::resize(*rgb, p.resized_width, p.resized_height, f);
-}
-
-/// Output of `detect`.
-struct detection_result {
-    resolution::plan plan;            ///< how the image was sized
-    std::string system;               ///< system prompt sent ("" = the template's default)
-    std::string prompt;               ///< user prompt sent
-    std::string text;                 ///< the model's answer
-    box_codec::decode_result decoded; ///< boxes in the original frame, and what was dropped
-    zoom::usage usage;
-};
-
-inline void to_json(nlohmann::json& j, const detection_result& r) {
-    j = nlohmann::json{
-        {"task", "detection"},
-        {"plan", r.plan},
-        {"system", r.system},
-        {"prompt", r.prompt},
-        {"text", r.text},
-        {"objects", nlohmann::json(r.decoded)["objects"]},
-        {"dropped", r.decoded.dropped},
-        {"fuzzy_matched", r.decoded.fuzzy_matched},
-        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
-}
-
-namespace detail {
-inline nlohmann::json user_turn(const std::string& text) {
-    return {{"role", "user"},
-            {"content", nlohmann::json::array({{{"type", "image"}}, {{"type", "text"}, {"text", text}}})}};
-}
-inline nlohmann::json conversation(const std::string& system, const std::string& user) {
-    nlohmann::json m = nlohmann::json::array();
-    if (!system.empty()) m.push_back({{"role", "system"}, {"content", system}});
-    m.push_back(user_turn(user));
-    return m;
-}
-inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-    for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
-        s.replace(pos, from.size(), to);
-    return s;
-}
-} // namespace detail
-
-/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
-/// the answer (boxes mapped back to the original frame), `model` generates.
-inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
-                               zoom::backend& model, const std::vector<std::string>& classes,
-                               const zoom::generation_options& generation = {}) {
-    detection_result r;
-    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
-    r.plan = sizing.plan_size(original.height, original.width);
-    const image view = model_view(original, r.plan);
-    r.system = codec.system_prompt();
-    r.prompt = codec.user_prompt(classes);
-    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
-    r.usage = model.last_usage();
-    box_codec::decode_options d;
-    d.classes = classes;
-    d.frame =
-        geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
-    r.decoded = codec.decode(r.text, d);
-    return r;
-}
-
-/// Output of `ground`.
-struct grounding_result {
-    resolution::plan plan;
-    std::string query;
-    std::string system;
-    std::string prompt;
-    std::string text;
-    box_codec::decode_result decoded; ///< in the model's (resized) frame, labels as written
-    /// The first decoded box's horizontal extent `[x1, y1, x2, y2]` in the original frame, mapped as
-    /// RSCoVLM's grounding metric does (`resize_bbox`: `v / resized * orig`); empty when none parsed.
-    std::optional<std::array<double, 4>> box;
-    zoom::usage usage;
-};
-
-inline void to_json(nlohmann::json& j, const grounding_result& r) {
-    j = nlohmann::json{
-        {"task", "grounding"},
-        {"plan", r.plan},
-        {"query", r.query},
-        {"system", r.system},
-        {"prompt", r.prompt},
-        {"text", r.text},
-        {"box", r.box ? nlohmann::json(*r.box) : nlohmann::json(nullptr)},
-        {"decoded", r.decoded},
-        {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
-}
-
-/// The grounding user prompt RSCoVLM trains with for a codec's answer format: plain-text codecs
-/// `"find the {prompt}"` (with the codec's system prompt), JSON codecs the main `Locate the ...`
-/// template of their box kind (refgeo_dataset.py).
-inline std::string grounding_prompt(const box_codec::codec& codec, const std::string& query) {
-    const std::string_view name = codec.name();
-    const bool plain = name.find("plain") != std::string_view::npos;
-    std::string_view t = data::prompts::ground_plain_user;
-    if (!plain)
-        t = codec.kind() == box_codec::box_kind::hbb ? data::prompts::ground_hbb_json_main
-                                                     : data::prompts::ground_obb_json_main;
-    return detail::replace_all(std::string(t), "{prompt}", query);
-}
-
-/// Grounding of one referring expression on one image.
-inline grounding_result ground(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
-                               zoom::backend& model, const std::string& query,
-                               const zoom::generation_options& generation = {}) {
-    grounding_result r;
-    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
-    r.query = query;
-    r.plan = sizing.plan_size(original.height, original.width);
-    const image view = model_view(original, r.plan);
-    r.system = codec.system_prompt();
-    r.prompt = grounding_prompt(codec, query);
-    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
-    r.usage = model.last_usage();
-    box_codec::decode_options d; // the model's frame: no mapping, labels kept as written
-    d.frame = geometry::frame{r.plan.resized_width, r.plan.resized_height, r.plan.resized_width, r.plan.resized_height};
-    r.decoded = codec.decode(r.text, d);
-    if (!r.decoded.objects.empty()) {
-        const std::vector<double>& c = r.decoded.objects.front().coords;
-        std::vector<double> xy(c);
-        if (codec.kind() == box_codec::box_kind::obb && c.size() >= 5) {
-            // (cx, cy, w, h, angle in degrees): the extent of its corners.
-            const double pi = 3.14159265358979323846;
-            xy.clear();
-            for (const auto& q : geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0})) {
-                xy.push_back(q.x);
-                xy.push_back(q.y);
-            }
-        }
-        double x1 = xy.at(0), y1 = xy.at(1), x2 = x1, y2 = y1;
-        for (std::size_t k = 0; k + 1 < xy.size(); k += 2) {
-            x1 = std::min(x1, xy[k]), x2 = std::max(x2, xy[k]);
-            y1 = std::min(y1, xy[k + 1]), y2 = std::max(y2, xy[k + 1]);
-        }
-        const geometry::frame f = r.plan.frames();
-        r.box = std::array<double, 4>{f.to_original_x_div_first(x1), f.to_original_y_div_first(y1),
-                                      f.to_original_x_div_first(x2), f.to_original_y_div_first(y2)};
-    }
-    return r;
-}
-
-/// Draws decoded objects (original frame) on `img`: horizontal boxes as rectangles, oriented boxes
-/// (cx, cy, w, h, degrees) and quadrilaterals as polygons, one colour per class id.
-inline void draw_objects(image& img, const std::vector<box_codec::object>& objects, box_codec::box_kind kind) {
-    static const imaging::rgb palette[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},
-                                           {245, 130, 48}, {145, 30, 180}, {70, 240, 240}, {240, 50, 230}};
-    const int thick = std::max(1, std::min(img.width, img.height) / 300);
-    for (const auto& o : objects) {
-        const auto& col = palette[static_cast<std::size_t>(o.label_id < 0 ? 0 : o.label_id) % 8];
-        const auto& c = o.coords;
-        if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
-            imaging::draw_rect(img, c[0], c[1], c[2], c[3], col, thick);
-        } else if (kind == box_codec::box_kind::obb && c.size() >= 5) {
-            const double pi = 3.14159265358979323846;
-            imaging::draw_polygon(
-                img, geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0}), col, thick);
-        } else if (c.size() >= 8) {
-            const geometry::quad q{geometry::point{c[0], c[1]}, geometry::point{c[2], c[3]},
-                                   geometry::point{c[4], c[5]}, geometry::point{c[6], c[7]}};
-            imaging::draw_polygon(img, q, col, thick);
-        }
-    }
 }
 
 /// What `run` needs besides the pipeline, the image and the backend.

@@ -5,6 +5,7 @@
 
 #include <rscovlm/registry.hpp>
 
+#include <rscovlm/bench/builtin.hpp>
 #include <rscovlm/box_codec/builtin.hpp>
 #include <rscovlm/data/builtin.hpp>
 #include <rscovlm/eval/builtin.hpp>
@@ -24,6 +25,7 @@ template <class Kind, class Catalog = typename Kind::builtin_list> struct kind_e
 using core_kinds =
     registry::type_list<kind_entry<tokenizer::kind>, kind_entry<tokenizer::template_kind>, kind_entry<resolution::kind>,
                         kind_entry<box_codec::kind>, kind_entry<zoom::kind>, kind_entry<eval::kind>,
-                        kind_entry<data::reader_kind>, kind_entry<data::builder_kind>, kind_entry<zoom::backend_kind>>;
+                        kind_entry<data::reader_kind>, kind_entry<data::builder_kind>, kind_entry<zoom::backend_kind>,
+                        kind_entry<bench::kind>>;
 
 } // namespace rscovlm::pipeline

@@ -12,6 +12,10 @@ rscovlm::image load_image(const std::string& path, bool keep_mode) {
     return rscovlm::io::load_image(path, o);
 }
 
+void save_png(const std::string& path, const rscovlm::image& img) {
+    rscovlm::io::save_png(path, img);
+}
+
 float_array load_npy_f32(const std::string& path) {
     const auto a = rscovlm::io::load_npy(path);
     return float_array{a.shape, a.as<float>()};

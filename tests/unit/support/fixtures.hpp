@@ -16,6 +16,9 @@ namespace rscovlm_test {
 /// its Pillow mode's channel count (1..4) with `keep_mode`.
 rscovlm::image load_image(const std::string& path, bool keep_mode = false);
 
+/// Writes `img` as a PNG file (tests that build datasets on disk).
+void save_png(const std::string& path, const rscovlm::image& img);
+
 /// A float32 .npy array: its shape and values (C order).
 struct float_array {
     std::vector<std::size_t> shape;

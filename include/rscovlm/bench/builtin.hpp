@@ -1,0 +1,26 @@
+#pragma once
+/// \file bench/builtin.hpp
+/// The `benchmark` registry kind and its built-in catalog.
+
+#include <rscovlm/bench/benchmark.hpp>
+#include <rscovlm/bench/detection.hpp>
+#include <rscovlm/bench/grounding.hpp>
+#include <rscovlm/bench/vqa.hpp>
+#include <rscovlm/registry.hpp>
+
+#include <string_view>
+
+namespace rscovlm::bench {
+
+/// Built-in `benchmark` components.
+using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench>;
+
+/// The `benchmark` kind: data sets answered by a model and scored into a results table
+/// (`rscovlm bench run`); keys start with "bench.".
+struct kind {
+    static constexpr std::string_view name = "benchmark";
+    using interface = benchmark;
+    using builtin_list = builtin;
+};
+
+} // namespace rscovlm::bench

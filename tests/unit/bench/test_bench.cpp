@@ -1,0 +1,373 @@
+// Unit tests: benchmark runs (`bench::run`, `bench::merge`) on synthetic DOTA-layout scenes,
+// grounding and VQA records, with oracle backends whose answers are known: exact ground truth
+// encoded by the preset's codec (mAP_nc 1), a known miss, known accuracies, failures, resume,
+// shards and merge.
+#include <doctest/doctest.h>
+
+#include <rscovlm/bench/run.hpp>
+#include <rscovlm/data/synthetic.hpp>
+#include <rscovlm/zoom/scripted_backend.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "support/fixtures.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+const std::string bench_presets_dir = std::string(RSCOVLM_TEST_DATA_DIR) + "/../../registry/presets/";
+
+struct temp_dir {
+    fs::path path;
+    explicit temp_dir(const std::string& tag) {
+        static std::atomic<int> n{0};
+        path = fs::temp_directory_path() /
+               ("rscovlm_bench_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::string str(const std::string& sub = "") const { return sub.empty() ? path.string() : (path / sub).string(); }
+};
+
+/// A DOTA-layout folder of synthetic scenes with distinct sizes (multiples of 28, so the detection
+/// budget keeps them as they are): every object difficulty 0.
+struct dota_set {
+    std::vector<rscovlm::data::scene> scenes;
+    std::vector<std::string> classes;
+};
+
+dota_set make_dota_set(const std::string& root) {
+    using namespace rscovlm;
+    fs::create_directories(fs::path(root) / "images");
+    fs::create_directories(fs::path(root) / "labelTxt");
+    dota_set s;
+    const int sizes[][2] = {{560, 448}, {616, 476}, {672, 504}, {700, 532}};
+    std::set<std::string> seen;
+    for (int i = 0; i < 4; ++i) {
+        data::scene_options o;
+        o.width = sizes[i][0];
+        o.height = sizes[i][1];
+        o.seed = 40 + static_cast<std::uint64_t>(i);
+        o.num_objects = 4;
+        o.classes = {"plane", "storage-tank"};
+        o.roads = false;
+        o.river = false;
+        o.threads = 1;
+        data::scene sc = data::make_scene(o);
+        sc.name = "P000" + std::to_string(i);
+        for (auto& ob : sc.objects) {
+            ob.difficulty = 0;
+            seen.insert(ob.label);
+        }
+        rscovlm_test::save_png((fs::path(root) / "images" / (sc.name + ".png")).string(), sc.image);
+        std::ofstream((fs::path(root) / "labelTxt" / (sc.name + ".txt")).string()) << data::format_dota(sc.objects);
+        s.scenes.push_back(std::move(sc));
+    }
+    s.classes.assign(seen.begin(), seen.end());
+    return s;
+}
+
+/// The bench-dota-val preset scored on `classes`, one patch per image (no padding: the image sizes
+/// tell the oracle which image it sees).
+rscovlm::pipeline::pipeline dota_preset(const std::vector<std::string>& classes) {
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(bench_presets_dir + "bench-dota-val.json"));
+    for (auto& c : j["components"])
+        if (c["kind"] == "benchmark") {
+            c["params"]["classes"] = classes;
+            c["params"]["padding"] = false;
+        }
+    return rscovlm::pipeline::pipeline::from_json(j);
+}
+
+/// An oracle detector: the ground truth of the image of the received size, encoded by `codec` in
+/// the model's frame, without the objects listed in `miss` (scene index, object index).
+struct dota_oracle {
+    const dota_set* set;
+    const rscovlm::box_codec::codec* codec;
+    std::set<std::pair<int, int>> miss;
+    std::set<int> fail; ///< scene indices whose call throws
+    std::atomic<int>* calls;
+
+    std::unique_ptr<rscovlm::zoom::backend> make() const {
+        dota_oracle o = *this;
+        return std::make_unique<rscovlm::zoom::callback_backend>([o](const nlohmann::json&,
+                                                                     const std::vector<rscovlm::image>& images,
+                                                                     const rscovlm::zoom::generation_options&) {
+            using namespace rscovlm;
+            ++*o.calls;
+            const image& view = images.at(0);
+            for (std::size_t s = 0; s < o.set->scenes.size(); ++s) {
+                const auto& sc = o.set->scenes[s];
+                if (sc.image.width != view.width || sc.image.height != view.height) continue;
+                if (o.fail.count(static_cast<int>(s)))
+                    RSCOVLM_THROW(zoom_error, "backend_failed", "the oracle fails on " + sc.name);
+                std::vector<box_codec::annotation> anns;
+                for (std::size_t k = 0; k < sc.objects.size(); ++k) {
+                    if (o.miss.count({static_cast<int>(s), static_cast<int>(k)})) continue;
+                    box_codec::annotation a;
+                    for (const auto& p : sc.objects[k].poly) {
+                        a.polygon.push_back(p.x);
+                        a.polygon.push_back(p.y);
+                    }
+                    a.label = sc.objects[k].label;
+                    anns.push_back(a);
+                }
+                box_codec::encode_options eo;
+                eo.classes = o.set->classes;
+                eo.frame = geometry::frame{sc.image.width, sc.image.height, view.width, view.height};
+                return o.codec->encode(anns, eo);
+            }
+            return std::string("no such image");
+        });
+    }
+};
+
+rscovlm::bench::run_options options_for(const std::string& data, const std::string& out) {
+    rscovlm::bench::run_options o;
+    o.data = data;
+    o.out_dir = out;
+    o.load_image = [](const std::string& p) { return rscovlm_test::load_image(p); };
+    return o;
+}
+
+double map_of(const nlohmann::json& results, const std::string& metric) {
+    return results.at("results").at("metrics").at(metric).at("mAP").get<double>();
+}
+
+std::size_t lines_of(const std::string& path) {
+    std::ifstream f(path);
+    std::string l;
+    std::size_t n = 0;
+    while (std::getline(f, l))
+        n += !l.empty();
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("pipeline: bench.detection.dota scores exact answers 1 and a known miss by hand, on both protocols") {
+    using namespace rscovlm;
+    temp_dir tmp("det");
+    const dota_set set = make_dota_set(tmp.str("data"));
+    REQUIRE(set.classes.size() == 2);
+    const auto p = dota_preset(set.classes);
+    std::atomic<int> calls{0};
+    dota_oracle oracle{&set, &p.get<box_codec::kind>(), {}, {}, &calls};
+
+    auto o = options_for(tmp.str("data"), tmp.str("exact"));
+    o.make_backend = [&] { return oracle.make(); };
+    o.save_png = [](const std::string& path, const image& img) { rscovlm_test::save_png(path, img); };
+    o.sweep = true;
+    const bench::run_summary s = bench::run(p, o);
+    CAPTURE(s.results.dump());
+    CHECK(calls == 4); // one patch per image
+    CHECK(s.generated == 4);
+    CHECK(s.failed == 0);
+    CHECK(map_of(s.results, "metric.dota.devkit") == doctest::Approx(1.0));
+    CHECK(map_of(s.results, "metric.dota.mmrotate") == doctest::Approx(1.0));
+    CHECK(s.results.at("results").at("metrics").at("sweep").at("best_mAP").get<double>() == doctest::Approx(1.0));
+    for (const auto& c : set.classes)
+        CHECK(fs::exists(fs::path(tmp.str("exact")) / "task1" / ("Task1_" + c + ".txt")));
+    for (const char* f : {"results.json", "results.md", "results.csv", "answers.jsonl", "pictures/samples.png"})
+        CHECK_MESSAGE(fs::exists(fs::path(tmp.str("exact")) / f), f);
+    CHECK(lines_of(tmp.str("exact") + "/answers.jsonl") == 4);
+    const nlohmann::json cfg = s.results.at("config");
+    CHECK(cfg.at("preset") == "bench-dota-val");
+    CHECK(cfg.at("rscovlm_version") == version_string);
+
+    // A known miss: object 0 of scene 0 is never answered. Every detection is right and scores 1.0,
+    // so the class's precision stays 1 and its recall stops at (n - 1) / n: the 11-point AP counts
+    // the thresholds 0, 0.1, ... up to that recall.
+    const std::string missed = set.scenes[0].objects[0].label;
+    std::map<std::string, int> gts;
+    for (const auto& sc : set.scenes)
+        for (const auto& ob : sc.objects)
+            ++gts[ob.label];
+    const double r = static_cast<double>(gts[missed] - 1) / gts[missed];
+    int points = 0;
+    for (int t = 0; t <= 10; ++t)
+        points += t / 10.0 <= r;
+    const double expected = (1.0 + points / 11.0) / 2.0;
+    calls = 0;
+    oracle.miss = {{0, 0}};
+    auto o2 = options_for(tmp.str("data"), tmp.str("miss"));
+    o2.make_backend = [&] { return oracle.make(); };
+    const bench::run_summary m = bench::run(p, o2);
+    CAPTURE(m.results.dump());
+    CHECK(expected < 1.0);
+    CHECK(map_of(m.results, "metric.dota.devkit") == doctest::Approx(expected));
+    CHECK(map_of(m.results, "metric.dota.mmrotate") == doctest::Approx(expected));
+}
+
+TEST_CASE("pipeline: bench runs resume, shard, merge, and count failures without scoring them") {
+    using namespace rscovlm;
+    temp_dir tmp("runs");
+    const dota_set set = make_dota_set(tmp.str("data"));
+    const auto p = dota_preset(set.classes);
+    std::atomic<int> calls{0};
+    dota_oracle oracle{&set, &p.get<box_codec::kind>(), {}, {}, &calls};
+
+    // Resume: --limit 2, then a full rerun answers only the two others.
+    auto o = options_for(tmp.str("data"), tmp.str("resume"));
+    o.make_backend = [&] { return oracle.make(); };
+    o.limit = 2;
+    CHECK(bench::run(p, o).generated == 2);
+    CHECK(calls == 2);
+    o.limit = 0;
+    const bench::run_summary full = bench::run(p, o);
+    CHECK(calls == 4);
+    CHECK(full.resumed == 2);
+    CHECK(full.generated == 2);
+    CHECK(lines_of(tmp.str("resume") + "/answers.jsonl") == 4);
+    CHECK(map_of(full.results, "metric.dota.devkit") == doctest::Approx(1.0));
+
+    // Shards 0/2 and 1/2 (two workers each), merged, score as the single run did.
+    std::vector<std::string> dirs;
+    for (std::size_t i = 0; i < 2; ++i) {
+        auto so = options_for(tmp.str("data"), tmp.str("shard" + std::to_string(i)));
+        so.make_backend = [&] { return oracle.make(); };
+        so.part = bench::shard{i, 2};
+        so.in_flight = 2;
+        const bench::run_summary r = bench::run(p, so);
+        CHECK(r.selected == 2);
+        dirs.push_back(so.out_dir);
+    }
+    const bench::run_summary merged = bench::merge(dirs, options_for("", tmp.str("merged")));
+    CHECK(merged.selected == 4);
+    CHECK(merged.results.at("results").at("table") == full.results.at("results").at("table"));
+    CHECK(map_of(merged.results, "metric.dota.mmrotate") == map_of(full.results, "metric.dota.mmrotate"));
+
+    // A backend failure is stored as failed, counted, and retried by a rerun.
+    oracle.fail = {1};
+    auto fo = options_for(tmp.str("data"), tmp.str("fail"));
+    fo.make_backend = [&] { return oracle.make(); };
+    const bench::run_summary f = bench::run(p, fo);
+    CHECK(f.failed == 1);
+    CHECK(f.results.at("results").at("failed") == 1);
+    CHECK(f.results.at("results").at("answered") == 3);
+    oracle.fail.clear();
+    calls = 0;
+    const bench::run_summary again = bench::run(p, fo);
+    CHECK(calls == 1);
+    CHECK(again.failed == 0);
+    CHECK(map_of(again.results, "metric.dota.devkit") == doctest::Approx(1.0));
+
+    // A run folder belongs to one preset.
+    auto other = options_for(tmp.str("data"), tmp.str("fail"));
+    other.make_backend = [&] { return oracle.make(); };
+    const auto p2 = dota_preset({set.classes.front()});
+    auto r = try_call([&] { return bench::run(p2, other).selected; });
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().id == "rscovlm.usage.other_run");
+}
+
+TEST_CASE("pipeline: bench.grounding and bench.vqa give known accuracies, per category") {
+    using namespace rscovlm;
+    temp_dir tmp("gv");
+    image img(140, 84, 3);
+    rscovlm_test::save_png(tmp.str("a.png"), img);
+    {
+        std::ofstream g(tmp.str("ground.jsonl"));
+        g << R"({"image": "a.png", "query": "red roof", "gt": [10, 10, 70, 50], "category": "roof"})"
+          << "\n"
+          << R"({"image": "a.png", "query": "blue car", "gt": [80, 20, 120, 60], "category": "car"})"
+          << "\n"
+          << R"({"image": "a.png", "query": "white car", "gt": [20, 40, 60, 80], "category": "car"})"
+          << "\n"
+          << R"({"image": "missing.png", "query": "grey car", "gt": [0, 0, 10, 10], "category": "car"})"
+          << "\n";
+    }
+    // Answers in the model's frame (the 448*448 budget sizes 140x84 to 588x364): right for the roof
+    // and the blue car, wrong for the white car.
+    const std::map<std::string, std::string> replies = {{"find the red roof", "42,43,294,216 red roof"},
+                                                        {"find the blue car", "336,86,504,260 blue car"},
+                                                        {"find the white car", "300,300,400,400 white car"}};
+    auto ground_backend = [&] {
+        return std::make_unique<zoom::callback_backend>(
+            [&](const nlohmann::json& messages, const std::vector<image>&, const zoom::generation_options&) {
+                const std::string prompt = messages.back().at("content").at(1).at("text").get<std::string>();
+                return replies.at(prompt);
+            });
+    };
+    const auto gp = pipeline::pipeline::from_file(bench_presets_dir + "bench-refgeo.json");
+    auto o = options_for(tmp.str("ground.jsonl"), tmp.str("g"));
+    o.make_backend = ground_backend;
+    const bench::run_summary g = bench::run(gp, o);
+    CAPTURE(g.results.dump());
+    CHECK(g.failed == 1); // the unreadable image
+    const nlohmann::json& gm = g.results.at("results").at("metrics").at("metric.grounding.acc50");
+    CHECK(gm.at("overall").at("acc").get<double>() == doctest::Approx(2.0 / 3.0));
+    CHECK(gm.at("categories").at("car").at("acc").get<double>() == doctest::Approx(0.5));
+    CHECK(gm.at("categories").at("roof").at("acc").get<double>() == doctest::Approx(1.0));
+
+    {
+        std::ofstream v(tmp.str("vqa.jsonl"));
+        v << R"({"id": "q1", "image": "a.png", "question": "Is there a plane?", "answer": "yes", "category": "presence"})"
+          << "\n"
+          << R"({"id": "q2", "image": "a.png", "question": "Is there a ship?", "answer": "no", "category": "presence"})"
+          << "\n"
+          << R"({"id": "q3", "image": "a.png", "question": "How many cars?", "answer": "3", "category": "count"})"
+          << "\n"
+          << R"({"id": "q4", "image": "a.png", "question": "How many ships?", "answer": "2", "category": "count"})"
+          << "\n";
+    }
+    const std::map<std::string, std::string> answers = {{"Is there a plane?", "Yes."},
+                                                        {"Is there a ship?", "No"},
+                                                        {"How many cars?", "There are 3 cars."},
+                                                        {"How many ships?", "5"}};
+    std::atomic<int> calls{0};
+    auto vqa_backend = [&] {
+        return std::make_unique<zoom::callback_backend>(
+            [&](const nlohmann::json& messages, const std::vector<image>&, const zoom::generation_options&) {
+                ++calls;
+                const nlohmann::json& content = messages.back().at("content");
+                for (const auto& c : content)
+                    if (c.at("type") == "text") return answers.at(c.at("text").get<std::string>());
+                return std::string();
+            });
+    };
+    const auto vp = pipeline::pipeline::from_file(bench_presets_dir + "bench-vqa.json");
+    auto vo = options_for(tmp.str("vqa.jsonl"), tmp.str("v"));
+    vo.make_backend = vqa_backend;
+    vo.save_png = [](const std::string& path, const image& im) { rscovlm_test::save_png(path, im); };
+    vo.in_flight = 3;
+    const bench::run_summary v = bench::run(vp, vo);
+    CAPTURE(v.results.dump());
+    CHECK(calls == 4);
+    const nlohmann::json& vm = v.results.at("results").at("metrics").at("metric.vqa.contain");
+    CHECK(vm.at("overall").at("acc").get<double>() == doctest::Approx(0.75));
+    CHECK(vm.at("categories").at("presence").at("acc").get<double>() == doctest::Approx(1.0));
+    CHECK(vm.at("categories").at("count").at("acc").get<double>() == doctest::Approx(0.5));
+    CHECK(fs::exists(fs::path(tmp.str("v")) / "pictures" / "accuracy.png"));
+    const auto table = v.results.at("results").at("table").get<bench::table>();
+    CHECK(table.rows.back().front() == "overall");
+
+    // Typed errors for bad data.
+    {
+        std::ofstream bad(tmp.str("bad.jsonl"));
+        bad << R"({"image": "a.png", "question": "no answer field"})"
+            << "\n";
+    }
+    auto bo = options_for(tmp.str("bad.jsonl"), tmp.str("b"));
+    bo.make_backend = vqa_backend;
+    auto r = try_call([&] { return bench::run(vp, bo).selected; });
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().id == "rscovlm.data.bad_record");
+    CHECK((bench::select_records(10, bench::parse_shard("1/3"), 2) == std::vector<std::size_t>{1, 4}));
+    auto s = try_call([] { return bench::parse_shard("3/3").count; });
+    CHECK(s.error().id == "rscovlm.usage.bad_shard");
+}
