@@ -3,10 +3,11 @@
 # builds and runs, so it works as written on a fresh Debian 12 machine.
 #   scripts/dev.sh demo [demo args...]   build the CLI (rscovlm, rscovlm-torch) and run `rscovlm demo`
 #   scripts/dev.sh test                  build everything (-Werror) and run the whole test suite,
-#                                        then the unit tests and fuzz replays again under ASan+UBSan
+#                                        then the unit tests, fuzz replays, CLI and conformance
+#                                        scripts again under ASan+UBSan
 # Environment: RSCOVLM_WITH_TORCH=OFF skips the LibTorch plugins; RSCOVLM_SKIP_SANITIZE=1 skips the
-# sanitizer pass; RSCOVLM_SANITIZE_CLI=1 also builds the CLI with the sanitizers and runs the CLI and
-# conformance scripts on it (about 10 CPU-minutes more to compile and 4.5 to run); JOBS sets build parallelism
+# sanitizer pass; RSCOVLM_SANITIZE_CLI=0 leaves the CLI out of it (the unit tests and fuzz replays only:
+# about 10 CPU-minutes less to compile and 4.5 less to run); JOBS sets build parallelism
 # (default: number of cores).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,12 +30,13 @@ case "$cmd" in
     (cd build && ctest --output-on-failure --no-tests=error -j "$jobs")
     if [ "${RSCOVLM_SKIP_SANITIZE:-0}" != "1" ]; then
       san_cli=OFF; san_tests='^(unit\.test_|fuzz\.)'
-      if [ "${RSCOVLM_SANITIZE_CLI:-0}" = "1" ]; then
+      if [ "${RSCOVLM_SANITIZE_CLI:-1}" = "1" ]; then
         san_cli=ON; san_tests='^(unit\.test_|fuzz\.|cli\.|conformance\.)'
       fi
       echo "== $san_tests under AddressSanitizer + UndefinedBehaviorSanitizer"
       cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DRSCOVLM_WERROR=ON -DRSCOVLM_SANITIZE=ON -DRSCOVLM_UNITY_TESTS=ON \
-            -DRSCOVLM_WITH_TORCH=OFF -DRSCOVLM_TEST_SINGLE_HEADER=OFF -DRSCOVLM_BUILD_EXAMPLES="$san_cli" >/dev/null
+            -DRSCOVLM_WITH_TORCH=OFF -DRSCOVLM_TEST_SINGLE_HEADER=OFF -DRSCOVLM_BUILD_EXAMPLES="$san_cli" \
+            -DRSCOVLM_BUILD_EXAMPLE_PROGRAMS=OFF >/dev/null
       cmake --build build-sanitize -j "$jobs"
       (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
          ctest --output-on-failure --no-tests=error -j "$jobs" -R "$san_tests")
