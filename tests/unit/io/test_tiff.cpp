@@ -27,13 +27,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir() {
+fs::path tiff_temp_dir() {
     fs::path d = fs::temp_directory_path() / ("rscovlm_zoom_tiff_" + std::to_string(::getpid()));
     fs::create_directories(d);
     return d;
 }
 
-image pattern(int w, int h, int c) {
+image tiff_pattern(int w, int h, int c) {
     image im(w, h, c);
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
@@ -162,8 +162,8 @@ void check_windows(const std::string& path, const image& rgb) {
 } // namespace
 
 TEST_CASE("zoom: tiled TIFF windows equal full decodes and touch only their tiles") {
-    const fs::path dir = temp_dir();
-    const image rgb = pattern(300, 200, 3);
+    const fs::path dir = tiff_temp_dir();
+    const image rgb = tiff_pattern(300, 200, 3);
     const std::string path = (dir / "tiled.tif").string();
     write_tiff(path, rgb, tiff_layout{});
     CHECK(full_decode_rgba(path).data == rgb.data);
@@ -176,8 +176,8 @@ TEST_CASE("zoom: tiled TIFF windows equal full decodes and touch only their tile
 }
 
 TEST_CASE("zoom: striped grey TIFF windows") {
-    const fs::path dir = temp_dir();
-    const image grey = pattern(300, 200, 1);
+    const fs::path dir = tiff_temp_dir();
+    const image grey = tiff_pattern(300, 200, 1);
     const std::string path = (dir / "striped.tif").string();
     tiff_layout L;
     L.tiled = false;
@@ -193,8 +193,8 @@ TEST_CASE("zoom: striped grey TIFF windows") {
 }
 
 TEST_CASE("zoom: BigTIFF with separate RGBA planes") {
-    const fs::path dir = temp_dir();
-    const image rgba = pattern(300, 200, 4);
+    const fs::path dir = tiff_temp_dir();
+    const image rgba = tiff_pattern(300, 200, 4);
     const std::string path = (dir / "big.tif").string();
     tiff_layout L;
     L.bigtiff = true;
@@ -208,9 +208,9 @@ TEST_CASE("zoom: BigTIFF with separate RGBA planes") {
 }
 
 TEST_CASE("zoom: TIFF limits and errors") {
-    const fs::path dir = temp_dir();
+    const fs::path dir = tiff_temp_dir();
     const std::string path = (dir / "lim.tif").string();
-    write_tiff(path, pattern(300, 200, 3), tiff_layout{});
+    write_tiff(path, tiff_pattern(300, 200, 3), tiff_layout{});
     io::tiff_options o;
     o.max_pixels = 1000;
     CHECK_THROWS_AS(io::tiff_source(path, o), limit_error);
@@ -228,7 +228,7 @@ TEST_CASE("zoom: TIFF limits and errors") {
     auto r = io::try_open_image_source((dir / "junk.tif").string());
     CHECK_FALSE(r.ok());
     // Other formats are decoded once into memory.
-    const image small = pattern(40, 30, 3);
+    const image small = tiff_pattern(40, 30, 3);
     io::save_png((dir / "small.png").string(), small);
     auto png = io::open_image_source((dir / "small.png").string());
     REQUIRE(dynamic_cast<zoom::memory_source*>(png.get()) != nullptr);
@@ -237,7 +237,7 @@ TEST_CASE("zoom: TIFF limits and errors") {
 }
 
 TEST_CASE("zoom: the chain over a tiled TIFF equals the chain over the decoded image (synthetic UHR scene)") {
-    const fs::path dir = temp_dir();
+    const fs::path dir = tiff_temp_dir();
     data::scene_options so;
     so.width = 1600;
     so.height = 1200;
@@ -283,7 +283,7 @@ TEST_CASE("zoom: the chain over a tiled TIFF equals the chain over the decoded i
 }
 
 TEST_CASE("zoom: TIFF tile and strip buffers are bounded by the tile_bytes limit when the file is opened") {
-    const fs::path dir = temp_dir();
+    const fs::path dir = tiff_temp_dir();
     // A 256x256 image declaring 65536x65536 tiles: one decoded tile would need two 12.9 GB buffers.
     const std::string huge = (dir / "huge_tiles.tif").string();
     {
@@ -315,7 +315,7 @@ TEST_CASE("zoom: TIFF tile and strip buffers are bounded by the tile_bytes limit
     tiff_layout L;
     L.tiled = false;
     L.block_h = 16;
-    write_tiff(striped, pattern(300, 40, 3), L);
+    write_tiff(striped, tiff_pattern(300, 40, 3), L);
     CHECK_NOTHROW(io::tiff_source{striped});
     limits::policy p = limits::current();
     p.tile_bytes = 4096;
