@@ -9517,8 +9517,6 @@ inline build_options build_options_from_json(const nlohmann::json& j, build_opti
                               "answer_codec)");
         }
     }
-    if (base.resize.min_pixels > base.resize.max_pixels)
-        RSCOVLM_THROW(config_error, "bad_options", "build options: min_pixels is larger than max_pixels");
     return base;
 }
 
