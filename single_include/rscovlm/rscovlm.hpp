@@ -24511,6 +24511,25 @@ inline std::string category_of(const record& r) {
     return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
+/// The metric pairs of a run in record order, with each record's category: `pair(i)` for a record
+/// that was answered, nothing for one that failed (failed records are counted, never scored).
+/// Returns the number of failed records.
+template <class Pair> inline std::size_t collect_pairs(const std::vector<record>& records, const answer_view& answers,
+                                                       std::vector<std::string>& categories,
+                                                       std::vector<std::optional<nlohmann::json>>& pairs, Pair&& pair) {
+    std::size_t failed_n = 0;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        categories.push_back(category_of(records[i]));
+        if (failed(answers[i])) {
+            ++failed_n;
+            pairs.emplace_back(std::nullopt);
+        } else {
+            pairs.emplace_back(pair(i));
+        }
+    }
+    return failed_n;
+}
+
 /// Scores `pairs` per category and overall with `m`: a table with columns category, total
 /// (records), failed, then every numeric field of the overall result except "total" and "correct".
 /// `values` receives each category's first numeric field (for the bar chart).
@@ -25413,16 +25432,10 @@ public:
         const metric_ref& m = detail::first_metric(env, key);
         std::vector<std::string> categories;
         std::vector<std::optional<nlohmann::json>> pairs;
-        std::size_t failed_n = 0;
-        for (std::size_t i = 0; i < records.size(); ++i) {
-            categories.push_back(detail::category_of(records[i]));
-            if (failed(answers[i])) {
-                ++failed_n;
-                pairs.emplace_back(std::nullopt);
-                continue;
-            }
-            pairs.emplace_back(nlohmann::json{{"pred", answers[i]->at("box")}, {"gt", records[i].input.at("gt")}});
-        }
+        const std::size_t failed_n =
+            detail::collect_pairs(records, answers, categories, pairs, [&](std::size_t i) -> nlohmann::json {
+                return nlohmann::json{{"pred", answers[i]->at("box")}, {"gt", records[i].input.at("gt")}};
+            });
         table t;
         std::vector<double> values;
         const nlohmann::json metrics = detail::score_by_category(*m.metric, m.key, categories, pairs, t, values);
@@ -25506,18 +25519,12 @@ public:
         const metric_ref& m = detail::first_metric(env, key);
         std::vector<std::string> categories;
         std::vector<std::optional<nlohmann::json>> pairs;
-        std::size_t failed_n = 0;
-        for (std::size_t i = 0; i < records.size(); ++i) {
-            categories.push_back(detail::category_of(records[i]));
-            if (failed(answers[i])) {
-                ++failed_n;
-                pairs.emplace_back(std::nullopt);
-                continue;
-            }
-            const nlohmann::json& gt = records[i].input.at("answer");
-            pairs.emplace_back(nlohmann::json{{"pred", answers[i]->at("text")},
-                                              {"gt", gt.is_string() ? gt.get<std::string>() : gt.dump()}});
-        }
+        const std::size_t failed_n =
+            detail::collect_pairs(records, answers, categories, pairs, [&](std::size_t i) -> nlohmann::json {
+                const nlohmann::json& gt = records[i].input.at("answer");
+                return nlohmann::json{{"pred", answers[i]->at("text")},
+                                      {"gt", gt.is_string() ? gt.get<std::string>() : gt.dump()}};
+            });
         table t;
         std::vector<double> values;
         const nlohmann::json metrics = detail::score_by_category(*m.metric, m.key, categories, pairs, t, values);

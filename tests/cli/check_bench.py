@@ -10,21 +10,13 @@ import subprocess
 import sys
 import tempfile
 
+from cli_checks import Checks
+
 cli, root = sys.argv[1], sys.argv[2]
-failures = []
-checks = 0
+checks = Checks("check_bench", cli, prefix=["--quiet"])
+run, expect = checks.run, checks.expect
 
 
-def run(args):
-    p = subprocess.run([cli, "--quiet"] + args, capture_output=True, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
-
-
-def expect(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
 
 
 def load(path):
@@ -180,7 +172,4 @@ with tempfile.TemporaryDirectory() as tmp:
         rows = f.read().splitlines()
     expect(rows[0].startswith("category,total,failed") and rows[-1].startswith("overall,4,0"), "results.csv: %s" % rows)
 
-for f in failures:
-    print("FAIL:", f)
-print("check_bench: %d checks, %d failed" % (checks, len(failures)))
-sys.exit(1 if failures else 0)
+checks.finish()

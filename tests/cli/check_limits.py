@@ -9,22 +9,14 @@ import subprocess
 import sys
 import tempfile
 
+from cli_checks import Checks
+
 cli, root = sys.argv[1], sys.argv[2]
+checks = Checks("check_limits", cli)
+run, expect = checks.run, checks.expect
 image = os.path.join(root, "tests", "data", "processor", "images", "img_84x140.png")  # 140 wide, 84 high
-failures = []
-checks = 0
 
 
-def run(args, stdin=""):
-    p = subprocess.run([cli] + args, input=stdin, capture_output=True, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
-
-
-def expect(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
 
 
 def jsonl(args, lines):
@@ -156,7 +148,4 @@ with tempfile.TemporaryDirectory() as tmp:
         expect("rscovlm.limit.tile_bytes" in lines[2].get("error", ""), "65536 tiles: %s" % lines[2])
         expect("rscovlm.data.path_outside_root" in lines[3].get("error", ""), "escaping path: %s" % lines[3])
 
-for f in failures:
-    print("FAIL:", f)
-print("check_limits: %d checks, %d failed" % (checks, len(failures)))
-sys.exit(1 if failures else 0)
+checks.finish()

@@ -7,22 +7,14 @@ import subprocess
 import sys
 import tempfile
 
+from cli_checks import Checks
+
 cli, root = sys.argv[1], sys.argv[2]
+checks = Checks("check_run", cli)
+run, expect = checks.run, checks.expect
 image = os.path.join(root, "tests", "data", "processor", "images", "img_84x140.png")  # 140 wide, 84 high
-failures = []
-checks = 0
 
 
-def run(args, stdin=""):
-    p = subprocess.run([cli] + args, input=stdin, capture_output=True, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
-
-
-def expect(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +79,4 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, out, err = run(["run", "--preset", own, "--image", image])
     expect(rc == 0 and len(json.loads(out or "{}").get("objects", [])) == 1, "preset backend used (%d, %s)" % (rc, err))
 
-for f in failures:
-    print("FAIL:", f)
-print("check_run: %d checks, %d failed" % (checks, len(failures)))
-sys.exit(1 if failures else 0)
+checks.finish()

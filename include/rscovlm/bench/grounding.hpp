@@ -64,16 +64,10 @@ public:
         const metric_ref& m = detail::first_metric(env, key);
         std::vector<std::string> categories;
         std::vector<std::optional<nlohmann::json>> pairs;
-        std::size_t failed_n = 0;
-        for (std::size_t i = 0; i < records.size(); ++i) {
-            categories.push_back(detail::category_of(records[i]));
-            if (failed(answers[i])) {
-                ++failed_n;
-                pairs.emplace_back(std::nullopt);
-                continue;
-            }
-            pairs.emplace_back(nlohmann::json{{"pred", answers[i]->at("box")}, {"gt", records[i].input.at("gt")}});
-        }
+        const std::size_t failed_n =
+            detail::collect_pairs(records, answers, categories, pairs, [&](std::size_t i) -> nlohmann::json {
+                return nlohmann::json{{"pred", answers[i]->at("box")}, {"gt", records[i].input.at("gt")}};
+            });
         table t;
         std::vector<double> values;
         const nlohmann::json metrics = detail::score_by_category(*m.metric, m.key, categories, pairs, t, values);
