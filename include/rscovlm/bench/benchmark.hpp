@@ -12,6 +12,7 @@
 /// components (box codec, resolution strategy, zoom chain, metrics) in an `environment`, and the
 /// file access that needs optional libraries (image decoding, PNG writing) as functions.
 
+#include <rscovlm/bench/charts.hpp>
 #include <rscovlm/box_codec/codec.hpp>
 #include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
@@ -267,6 +268,28 @@ inline nlohmann::json score_by_category(const eval::metric& m, const std::string
         }
     row("overall", overall, pairs.size(), all_failed);
     return {{"overall", overall}, {"categories", per}};
+}
+
+/// The result of a per-category benchmark (grounding, VQA): `pairs` scored with `m` per category and
+/// overall, the accuracy bar chart written when at least `min_bars` categories have a value, and the
+/// result object {"task", "total", "answered", "failed", "metrics", "table", "pictures"}.
+inline nlohmann::json category_result(std::string_view task, const metric_ref& m,
+                                      const std::vector<std::string>& categories,
+                                      const std::vector<std::optional<nlohmann::json>>& pairs, std::size_t failed_n,
+                                      const score_options& options, std::size_t min_bars) {
+    table t;
+    std::vector<double> values;
+    const nlohmann::json metrics = score_by_category(*m.metric, m.key, categories, pairs, t, values);
+    nlohmann::json pictures = nlohmann::json::array();
+    if (options.save_png && !options.out_dir.empty() && !values.empty() && values.size() >= min_bars) {
+        std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
+        const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
+        options.save_png(path, bar_chart(values));
+        pictures.push_back(path);
+    }
+    return {{"task", task},        {"total", pairs.size()},         {"answered", pairs.size() - failed_n},
+            {"failed", failed_n},  {"metrics", {{m.key, metrics}}}, {"table", t},
+            {"pictures", pictures}};
 }
 
 } // namespace detail

@@ -68,19 +68,7 @@ public:
             detail::collect_pairs(records, answers, categories, pairs, [&](std::size_t i) -> nlohmann::json {
                 return nlohmann::json{{"pred", answers[i]->at("box")}, {"gt", records[i].input.at("gt")}};
             });
-        table t;
-        std::vector<double> values;
-        const nlohmann::json metrics = detail::score_by_category(*m.metric, m.key, categories, pairs, t, values);
-        nlohmann::json pictures = nlohmann::json::array();
-        if (options.save_png && !options.out_dir.empty() && values.size() > 1) {
-            std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
-            const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-            options.save_png(path, bar_chart(values));
-            pictures.push_back(path);
-        }
-        return {{"task", "grounding"}, {"total", records.size()},       {"answered", records.size() - failed_n},
-                {"failed", failed_n},  {"metrics", {{m.key, metrics}}}, {"table", t},
-                {"pictures", pictures}};
+        return detail::category_result("grounding", m, categories, pairs, failed_n, options, 2);
     }
 };
 

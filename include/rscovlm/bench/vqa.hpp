@@ -74,19 +74,7 @@ public:
                 return nlohmann::json{{"pred", answers[i]->at("text")},
                                       {"gt", gt.is_string() ? gt.get<std::string>() : gt.dump()}};
             });
-        table t;
-        std::vector<double> values;
-        const nlohmann::json metrics = detail::score_by_category(*m.metric, m.key, categories, pairs, t, values);
-        nlohmann::json pictures = nlohmann::json::array();
-        if (options.save_png && !options.out_dir.empty() && !values.empty()) {
-            std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
-            const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-            options.save_png(path, bar_chart(values));
-            pictures.push_back(path);
-        }
-        return {{"task", "vqa"},       {"total", records.size()},       {"answered", records.size() - failed_n},
-                {"failed", failed_n},  {"metrics", {{m.key, metrics}}}, {"table", t},
-                {"pictures", pictures}};
+        return detail::category_result("vqa", m, categories, pairs, failed_n, options, 1);
     }
 };
 
