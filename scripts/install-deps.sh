@@ -14,7 +14,7 @@ packages=(build-essential cmake pkg-config python3
           libdeflate-dev zlib1g-dev libjpeg62-turbo-dev clang-format)
 for arg in "$@"; do
   case "$arg" in
-    --torch) packages+=(libtorch-dev libopenblas0) ;;
+    --torch) packages+=(libtorch-dev libopenblas0 libgloo-dev) ;;
     --bench) packages+=(python3-pil python3-numpy python3-opencv python3-shapely nodejs npm) ;;
     --unicode) packages+=(unicode-data) ;;
     --golden) packages+=(python3-pil python3-numpy python3-torch python3-torchvision) ;;

@@ -18,6 +18,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace rscovlm::torch {
@@ -35,6 +36,8 @@ struct load_options {
     std::uint64_t estimate_batch = 1;
     /// Called with the estimate before any weight is read (e.g. to print it).
     std::function<void(const memory_estimate&)> on_estimate;
+    /// Make every weight a leaf that requires grad (training); inference leaves them plain.
+    bool requires_grad = false;
 };
 
 /// Parses a dtype name ("float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16"/"half"); model_error
@@ -140,6 +143,11 @@ public:
         };
         qwen2_5_vl m;
         m.m_cfg = cfg;
+        // Parameters in module order (transformers' `named_parameters()`), a tied head once.
+        for (const auto& spec : expected_weights(cfg)) {
+            auto it = w.find(spec.name);
+            if (it != w.end()) m.m_params.emplace_back(spec.name, it->second);
+        }
         std::vector<vision_block_weights> vb;
         for (int i = 0; i < cfg.vision.depth; ++i) {
             const std::string p = "visual.blocks." + std::to_string(i) + ".";
@@ -164,8 +172,16 @@ public:
                               take(p + "input_layernorm.weight"), take(p + "post_attention_layernorm.weight")});
         }
         at::Tensor embed = take("model.embed_tokens.weight");
-        // tie_word_embeddings: lm_head shares the embedding matrix when the checkpoint omits it.
-        at::Tensor head = w.count("lm_head.weight") ? w.at("lm_head.weight") : embed;
+        // tie_word_embeddings: lm_head is the embedding matrix (a stored lm_head.weight is then ignored,
+        // as transformers' tie_weights() replaces it); an untied checkpoint without it also falls back.
+        const bool tie = cfg.text.tie_word_embeddings || !w.count("lm_head.weight");
+        at::Tensor head = tie ? embed : w.at("lm_head.weight");
+        if (tie)
+            for (auto it = m.m_params.begin(); it != m.m_params.end(); ++it)
+                if (it->first == "lm_head.weight") {
+                    m.m_params.erase(it);
+                    break;
+                }
         m.m_text = text_model(cfg.text, embed, std::move(layers), take("model.norm.weight"), head);
         return m;
     }
@@ -182,14 +198,28 @@ public:
                           "model needs about " + std::to_string(est.total_bytes >> 20) + " MiB, above the limit of " +
                               std::to_string(o.memory_limit_bytes >> 20) + " MiB");
         auto ck = io::safetensors::checkpoint::open(dir);
-        qwen2_5_vl m = from_weights(cfg, load_weights(ck, cfg, dd.second, dd.first));
+        auto weights = load_weights(ck, cfg, dd.second, dd.first);
+        if (o.requires_grad)
+            for (auto& kv : weights)
+                kv.second.requires_grad_(true);
+        qwen2_5_vl m = from_weights(cfg, std::move(weights));
         m.m_estimate = est;
+        m.m_layout = detect_layout(ck.names());
         return m;
     }
 
     const model_config& config() const noexcept { return m_cfg; }
     const vision_tower& vision() const noexcept { return m_vision; }
     const text_model& text() const noexcept { return m_text; }
+    vision_tower& vision() noexcept { return m_vision; }
+    text_model& text() noexcept { return m_text; }
+    /// Every weight with its canonical (`flat`) name, in module order; a tied `lm_head` is the
+    /// embedding and appears once, as `model.embed_tokens.weight` (transformers' `named_parameters()`).
+    const std::vector<std::pair<std::string, at::Tensor>>& named_parameters() const noexcept { return m_params; }
+    /// True when `lm_head` is the embedding matrix (`tie_word_embeddings`, or a checkpoint without it).
+    bool tied() const noexcept { return m_text.lm_head().is_same(m_text.embed_tokens()); }
+    /// Name layout of the checkpoint it was loaded from (`flat` for `from_weights`).
+    name_layout layout() const noexcept { return m_layout; }
     const memory_estimate& estimate() const noexcept { return m_estimate; }
     c10::Device device() const { return m_text.embed_tokens().device(); }
     at::ScalarType dtype() const { return m_text.embed_tokens().scalar_type(); }
@@ -227,6 +257,8 @@ private:
     vision_tower m_vision;
     text_model m_text;
     memory_estimate m_estimate;
+    std::vector<std::pair<std::string, at::Tensor>> m_params;
+    name_layout m_layout = name_layout::flat;
 };
 
 } // namespace rscovlm::torch

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -76,15 +77,25 @@ public:
     }
 
     /// Runs the decoder on `inputs_embeds` `[B, L, hidden]` at M-RoPE `position_ids` `[3, B, L]`, with
-    /// `mask` `[B, L]` (1 = token, 0 = left padding) for the new tokens. Appends keys/values to `cache`
+    /// `mask` `[B, L]` (1 = token, 0 = padding) for the new tokens. Appends keys/values to `cache`
     /// when given (attending to its previous slots). Returns logits `[B, L', vocab]` where L' = L, or 1
-    /// (the last position) when `last_only`.
+    /// (the last position) when `last_only`. `segments` `[B, L]` (optional, no cache): a token attends
+    /// only to earlier tokens of the same segment id (packed rows: one segment per sample, the
+    /// block-diagonal causal mask of the reference's varlen attention).
     at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& position_ids, const at::Tensor& mask,
-                       kv_cache* cache, bool last_only = false) const {
+                       kv_cache* cache, bool last_only = false, const at::Tensor& segments = {}) const {
+        return ops::linear(hidden_states(inputs_embeds, position_ids, mask, cache, last_only, segments), m_lm_head);
+    }
+
+    /// The decoder's final hidden states (after the last norm), before `lm_head`; see `forward`.
+    at::Tensor hidden_states(const at::Tensor& inputs_embeds, const at::Tensor& position_ids, const at::Tensor& mask,
+                             kv_cache* cache, bool last_only = false, const at::Tensor& segments = {}) const {
         const auto dev = m_embed.device();
         const auto dt = m_embed.scalar_type();
         const std::int64_t B = inputs_embeds.size(0), L = inputs_embeds.size(1);
         const std::int64_t past = cache ? cache->length() : 0;
+        if (segments.defined() && cache)
+            RSCOVLM_THROW(model_error, "segments_with_cache", "packed segments are a training input: run them without a cache");
         at::Tensor new_mask = mask.defined() ? mask.to(dev, at::kLong)
                                              : at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(dev));
         at::Tensor full_mask = new_mask;
@@ -101,44 +112,71 @@ public:
         at::Tensor kpos = at::arange(0, past + L, at::TensorOptions().dtype(at::kLong).device(dev)).view({1, past + L});
         at::Tensor keep =
             kpos.le(qpos).unsqueeze(0).logical_and(full_mask.ne(0).unsqueeze(1)).unsqueeze(1); // [B,1,L,K]
+        if (segments.defined()) {
+            at::Tensor seg = segments.to(dev, at::kLong);
+            keep = keep.logical_and(seg.unsqueeze(2).eq(seg.unsqueeze(1)).unsqueeze(1));
+        }
         auto tables = mrope_tables(m_cfg, position_ids.to(dev), dt);
         at::Tensor cos = tables.first.unsqueeze(1), sin = tables.second.unsqueeze(1); // [B,1,L,hd]
-        const std::int64_t hd = m_cfg.head_dim();
-        const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
         at::Tensor x = inputs_embeds.to(dev, dt);
         for (std::size_t li = 0; li < m_layers.size(); ++li) {
-            const auto& w = m_layers[li];
-            at::Tensor h = ops::rms_norm(x, w.input_norm, m_cfg.rms_norm_eps);
-            // Qwen2_5_VLAttention.forward
-            at::Tensor q = ops::linear(h, w.q_w, w.q_b).view({B, L, -1, hd}).transpose(1, 2);
-            at::Tensor k = ops::linear(h, w.k_w, w.k_b).view({B, L, -1, hd}).transpose(1, 2);
-            at::Tensor v = ops::linear(h, w.v_w, w.v_b).view({B, L, -1, hd}).transpose(1, 2);
-            q = q * cos + ops::rotate_half(q) * sin;
-            k = k * cos + ops::rotate_half(k) * sin;
-            if (cache) {
-                if (cache->keys[li].defined() && past > 0) {
-                    k = at::cat({cache->keys[li], k}, 2);
-                    v = at::cat({cache->values[li], v}, 2);
-                }
-                cache->keys[li] = k;
-                cache->values[li] = v;
-            }
-            at::Tensor a = ops::attention(q, k, v, keep, scale).reshape({B, L, -1});
-            x = x + ops::linear(a, w.o_w);
-            // Qwen2MLP: down(silu(gate(x)) * up(x))
-            at::Tensor z = ops::rms_norm(x, w.post_norm, m_cfg.rms_norm_eps);
-            x = x + ops::linear(at::silu(ops::linear(z, w.gate_w)) * ops::linear(z, w.up_w), w.down_w);
+            if (m_layer_hook && !cache)
+                x = m_layer_hook(li, x, [this, li, cos, sin, keep](const at::Tensor& in) {
+                    return layer(li, in, cos, sin, keep, nullptr);
+                });
+            else
+                x = layer(li, x, cos, sin, keep, cache);
         }
         if (last_only) x = x.narrow(1, L - 1, 1);
-        x = ops::rms_norm(x, m_norm, m_cfg.rms_norm_eps);
-        return ops::linear(x, m_lm_head);
+        return ops::rms_norm(x, m_norm, m_cfg.rms_norm_eps);
     }
+
+    /// One decoder layer (`Qwen2_5_VLDecoderLayer`) on `x` `[B, L, hidden]` with the rotary tables and
+    /// the attention mask `keep` `[B, 1, L, K]`; appends to `cache` when given.
+    at::Tensor layer(std::size_t li, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                     const at::Tensor& keep, kv_cache* cache) const {
+        const auto& w = m_layers[li];
+        const std::int64_t B = x.size(0), L = x.size(1);
+        const std::int64_t hd = m_cfg.head_dim();
+        const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+        const std::int64_t past = cache ? (cache->keys[li].defined() ? cache->keys[li].size(2) : 0) : 0;
+        at::Tensor h = ops::rms_norm(x, w.input_norm, m_cfg.rms_norm_eps);
+        // Qwen2_5_VLAttention.forward
+        at::Tensor q = ops::linear(h, w.q_w, w.q_b).view({B, L, -1, hd}).transpose(1, 2);
+        at::Tensor k = ops::linear(h, w.k_w, w.k_b).view({B, L, -1, hd}).transpose(1, 2);
+        at::Tensor v = ops::linear(h, w.v_w, w.v_b).view({B, L, -1, hd}).transpose(1, 2);
+        q = q * cos + ops::rotate_half(q) * sin;
+        k = k * cos + ops::rotate_half(k) * sin;
+        if (cache) {
+            if (past > 0) {
+                k = at::cat({cache->keys[li], k}, 2);
+                v = at::cat({cache->values[li], v}, 2);
+            }
+            cache->keys[li] = k;
+            cache->values[li] = v;
+        }
+        at::Tensor a = ops::attention(q, k, v, keep, scale).reshape({B, L, -1});
+        at::Tensor y = x + ops::linear(a, w.o_w);
+        // Qwen2MLP: down(silu(gate(x)) * up(x))
+        at::Tensor z = ops::rms_norm(y, w.post_norm, m_cfg.rms_norm_eps);
+        return y + ops::linear(at::silu(ops::linear(z, w.gate_w)) * ops::linear(z, w.up_w), w.down_w);
+    }
+
+    /// The output head (`lm_head`; the embedding matrix itself when tied).
+    const at::Tensor& lm_head() const noexcept { return m_lm_head; }
+
+    /// Runs every decoder layer through `hook(index, x, run)` instead of `run(x)` when no cache is used
+    /// (activation checkpointing during training); an empty hook restores the plain call.
+    using layer_hook = std::function<at::Tensor(std::size_t, const at::Tensor&,
+                                                const std::function<at::Tensor(const at::Tensor&)>&)>;
+    void set_layer_hook(layer_hook hook) { m_layer_hook = std::move(hook); }
 
 private:
     text_config m_cfg;
     at::Tensor m_embed;
     std::vector<decoder_layer_weights> m_layers;
     at::Tensor m_norm, m_lm_head;
+    layer_hook m_layer_hook;
 };
 
 } // namespace rscovlm::torch

@@ -11,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -92,7 +93,7 @@ public:
     vision_tower() = default;
     vision_tower(vision_config cfg, at::Tensor patch_w, std::vector<vision_block_weights> blocks, at::Tensor ln_q,
                  at::Tensor mlp0_w, at::Tensor mlp0_b, at::Tensor mlp2_w, at::Tensor mlp2_b)
-        : m_cfg(std::move(cfg)), m_patch_w(patch_w.reshape({patch_w.size(0), -1})), m_blocks(std::move(blocks)),
+        : m_cfg(std::move(cfg)), m_patch_w(std::move(patch_w)), m_blocks(std::move(blocks)),
           m_ln_q(std::move(ln_q)), m_mlp0_w(std::move(mlp0_w)), m_mlp0_b(std::move(mlp0_b)),
           m_mlp2_w(std::move(mlp2_w)), m_mlp2_b(std::move(mlp2_b)) {}
 
@@ -119,8 +120,9 @@ public:
         const auto dt = m_patch_w.scalar_type();
         const std::int64_t unit = static_cast<std::int64_t>(m_cfg.spatial_merge_size) * m_cfg.spatial_merge_size;
         // Qwen2_5_VisionPatchEmbed: Conv3d with stride == kernel over [C, T, p, p] is a matmul with the
-        // flattened kernel.
-        at::Tensor x = ops::linear(pixel_values.to(dev, dt), m_patch_w);
+        // flattened kernel. The stored weight keeps the checkpoint's [out, C, T, p, p] shape (it is the
+        // parameter a trainer updates); the view is taken per call.
+        at::Tensor x = ops::linear(pixel_values.to(dev, dt), m_patch_w.reshape({m_patch_w.size(0), -1}));
         // rot_pos_emb: inv_freq over dim = head_dim / 2 (Qwen2_5_VisionRotaryEmbedding(head_dim // 2)).
         const std::int64_t dim = m_cfg.head_dim() / 2;
         at::Tensor inv_freq = 1.0 / at::pow(10000.0, at::arange(0, dim, 2, at::TensorOptions().dtype(at::kFloat)) /
@@ -145,7 +147,14 @@ public:
             bool full = false;
             for (int b : m_cfg.fullatt_block_indexes)
                 full = full || b == static_cast<int>(i);
-            x = block(m_blocks[i], x, full ? win.cu_seqlens : win.cu_window_seqlens, cos, sin);
+            const auto& cu = full ? win.cu_seqlens : win.cu_window_seqlens;
+            if (m_block_hook)
+                // The closure owns what it needs: a checkpointing hook runs it again during backward.
+                x = m_block_hook(i, x, [this, i, cu, cos, sin](const at::Tensor& in) {
+                    return block(m_blocks[i], in, cu, cos, sin);
+                });
+            else
+                x = block(m_blocks[i], x, cu, cos, sin);
         }
         // Qwen2_5_VLPatchMerger: ln_q, view(-1, hidden * unit), Linear, GELU (exact), Linear.
         at::Tensor y = ops::rms_norm(x, m_ln_q, 1e-6).view({-1, m_cfg.hidden_size * unit});
@@ -195,11 +204,18 @@ public:
     /// Blocks (for tests).
     const std::vector<vision_block_weights>& blocks() const noexcept { return m_blocks; }
 
+    /// Runs every block through `hook(index, x, run)` instead of `run(x)` (e.g. activation checkpointing
+    /// during training); an empty hook restores the plain call.
+    using block_hook = std::function<at::Tensor(std::size_t, const at::Tensor&,
+                                                const std::function<at::Tensor(const at::Tensor&)>&)>;
+    void set_block_hook(block_hook hook) { m_block_hook = std::move(hook); }
+
 private:
     vision_config m_cfg;
     at::Tensor m_patch_w;
     std::vector<vision_block_weights> m_blocks;
     at::Tensor m_ln_q, m_mlp0_w, m_mlp0_b, m_mlp2_w, m_mlp2_b;
+    block_hook m_block_hook;
 };
 
 } // namespace rscovlm::torch

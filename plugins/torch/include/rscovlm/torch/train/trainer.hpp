@@ -1,0 +1,944 @@
+#pragma once
+/// \file
+/// `rscovlm::torch::train::trainer`: RSCoVLM's fine-tuning loop (transformers 4.51 `Trainer` +
+/// RSCoVLM's `CustomTrainer`) over the LibTorch Qwen2.5-VL, on one process or many through c10d.
+///
+/// One optimizer step, as the reference takes it:
+/// 1. for each micro-batch of the accumulation window: forward, the model's mean cross-entropy
+///    (`loss_weighting` "mean", the reference) divided by `gradient_accumulation_steps`, backward
+///    (gradients add up; the last micro-batch's backward also averages them over ranks, bucket by
+///    bucket, while backward runs);
+/// 2. `clip_grad_norm_(max_grad_norm)`, the pre-clip norm logged;
+/// 3. AdamW on every group at the schedule's current lr (the first warmup step runs at lr 0: the
+///    moments still advance); with `zero_stage` 1 each rank updates only the parameters it owns and
+///    keeps only their optimizer state, then every parameter is broadcast from its owner;
+/// 4. the schedule advances, gradients are cleared.
+/// Windows are aligned to the epoch start; an epoch's last, shorter window still steps (the
+/// reference's `do_sync_step` at the epoch end) with the loss still divided by the full count.
+/// Total steps: `max_steps`, else ceil(`num_train_epochs` x max(batches_per_epoch // GA, 1)).
+
+#include <rscovlm/errors.hpp>
+#include <rscovlm/image/image.hpp>
+#include <rscovlm/data/recipe.hpp>
+#include <rscovlm/io/image_io.hpp>
+#include <rscovlm/io/safetensors.hpp>
+#include <rscovlm/imaging/draw.hpp>
+#include <rscovlm/torch/model.hpp>
+#include <rscovlm/torch/train/batch.hpp>
+#include <rscovlm/torch/train/distributed.hpp>
+#include <rscovlm/torch/train/optim.hpp>
+#include <rscovlm/torch/train/recompute.hpp>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::torch::train {
+
+namespace fs = std::filesystem;
+
+/// The training configuration. JSON keys are RSCoVLM's training argument names (transformers'
+/// `TrainingArguments` plus RSCoVLM's own); defaults are theirs unless noted.
+struct train_config {
+    std::string model_name_or_path; ///< checkpoint directory (also accepted as `model_id`, the reference's name)
+    std::string output_dir;
+    // data: either pre-collated micro-batches or shards of `rscovlm data build`
+    std::string micro_batches;       ///< JSONL of collated micro-batches (paths inside relative to it)
+    std::vector<std::string> shards; ///< shard files or directories holding `shard-*` / `pack-*` files
+    std::int64_t per_device_train_batch_size = 8;
+    std::int64_t gradient_accumulation_steps = 1;
+    double num_train_epochs = 3.0;
+    std::int64_t max_steps = -1;
+    bool shuffle = true; ///< per-epoch DistributedSampler shuffling (shards)
+    std::uint64_t seed = 42;
+    std::int64_t pad_token_id = -1; ///< collator padding id (-1: the model config's bos_token_id, <|endoftext|>)
+    // optimizer
+    optimizer_options optimizer;
+    std::string lr_scheduler_type = "linear";
+    double warmup_ratio = 0.0;
+    std::int64_t warmup_steps = 0;
+    double max_grad_norm = 1.0;
+    std::string loss_weighting = "mean"; ///< "mean" (the reference) or "tokens" (num_items_in_batch)
+    // freezing (RSCoVLM's defaults: the merger is frozen unless told otherwise)
+    bool freeze_vision = false, freeze_merger = true, freeze_language = false;
+    bool lora_enable = false;
+    // compute
+    bool gradient_checkpointing = false;
+    bool bf16 = false, tf32 = false;
+    std::string device = "cpu";
+    int zero_stage = 0; ///< 0: plain data parallel; 1: ZeRO-1 (optimizer state sharded across ranks)
+    std::size_t bucket_mb = 25;
+    double dist_timeout_s = 1800.0;
+    // checkpoints and logs
+    std::int64_t save_steps = 500;
+    std::int64_t logging_steps = 1;
+    bool resume = true; ///< continue from the newest complete `checkpoint-*` in output_dir (as RSCoVLM's train.py)
+
+    /// Reads a JSON object; unknown keys are errors (train_error "bad_config" naming the key).
+    static train_config from_json(const nlohmann::json& j, const std::string& origin = "config") {
+        if (!j.is_object()) RSCOVLM_THROW(train_error, "bad_config", origin + ": not a JSON object");
+        train_config c;
+        for (auto it = j.begin(); it != j.end(); ++it)
+            c.set(it.key(), it.value(), origin);
+        return c;
+    }
+
+    /// Sets one key from JSON (also used by `--set key=value`).
+    void set(const std::string& k, const nlohmann::json& v, const std::string& origin = "config") {
+        auto bad = [&](const std::string& why) {
+            RSCOVLM_THROW(train_error, "bad_config", origin + ": '" + k + "' " + why);
+        };
+        auto num = [&]() -> double {
+            if (!v.is_number()) bad("must be a number");
+            return v.get<double>();
+        };
+        auto integer = [&]() -> std::int64_t {
+            if (!v.is_number_integer()) bad("must be an integer");
+            return v.get<std::int64_t>();
+        };
+        auto flag = [&]() -> bool {
+            if (!v.is_boolean()) bad("must be true or false");
+            return v.get<bool>();
+        };
+        auto str = [&]() -> std::string {
+            if (!v.is_string()) bad("must be a string");
+            return v.get<std::string>();
+        };
+        if (k == "model_name_or_path" || k == "model_id") model_name_or_path = str();
+        else if (k == "output_dir") output_dir = str();
+        else if (k == "micro_batches") micro_batches = str();
+        else if (k == "shards" || k == "data_path") {
+            shards.clear();
+            if (v.is_string()) shards.push_back(v.get<std::string>());
+            else if (v.is_array()) {
+                for (const auto& s : v) {
+                    if (!s.is_string()) bad("must list paths");
+                    shards.push_back(s.get<std::string>());
+                }
+            } else bad("must be a path or a list of paths");
+        } else if (k == "per_device_train_batch_size") per_device_train_batch_size = integer();
+        else if (k == "gradient_accumulation_steps") gradient_accumulation_steps = integer();
+        else if (k == "num_train_epochs") num_train_epochs = num();
+        else if (k == "max_steps") max_steps = integer();
+        else if (k == "shuffle") shuffle = flag();
+        else if (k == "seed") seed = static_cast<std::uint64_t>(integer());
+        else if (k == "pad_token_id") pad_token_id = integer();
+        else if (k == "learning_rate") optimizer.learning_rate = num();
+        else if (k == "vision_lr") optimizer.vision_lr = v.is_null() ? std::optional<double>() : std::optional<double>(num());
+        else if (k == "merger_lr") optimizer.merger_lr = v.is_null() ? std::optional<double>() : std::optional<double>(num());
+        else if (k == "weight_decay") optimizer.weight_decay = num();
+        else if (k == "adam_beta1") optimizer.beta1 = num();
+        else if (k == "adam_beta2") optimizer.beta2 = num();
+        else if (k == "adam_epsilon") optimizer.eps = num();
+        else if (k == "optimizer_groups") optimizer.groups = parse_group_mode(str());
+        else if (k == "lr_scheduler_type") {
+            lr_scheduler_type = str();
+            parse_schedule(lr_scheduler_type);
+        } else if (k == "warmup_ratio") warmup_ratio = num();
+        else if (k == "warmup_steps") warmup_steps = integer();
+        else if (k == "max_grad_norm") max_grad_norm = num();
+        else if (k == "loss_weighting") {
+            loss_weighting = str();
+            if (loss_weighting != "mean" && loss_weighting != "tokens") bad("must be 'mean' or 'tokens'");
+        } else if (k == "freeze_vision") freeze_vision = flag();
+        else if (k == "freeze_merger") freeze_merger = flag();
+        else if (k == "freeze_language") freeze_language = flag();
+        else if (k == "lora_enable") lora_enable = flag();
+        else if (k == "gradient_checkpointing") gradient_checkpointing = flag();
+        else if (k == "bf16") bf16 = flag();
+        else if (k == "tf32") tf32 = flag();
+        else if (k == "device") device = str();
+        else if (k == "zero_stage") {
+            zero_stage = static_cast<int>(integer());
+            if (zero_stage != 0 && zero_stage != 1) bad("must be 0 or 1 (ZeRO-1 is the reference recipe's stage)");
+        } else if (k == "bucket_mb") bucket_mb = static_cast<std::size_t>(integer());
+        else if (k == "dist_timeout_s") dist_timeout_s = num();
+        else if (k == "save_steps") save_steps = integer();
+        else if (k == "logging_steps") logging_steps = integer();
+        else if (k == "resume") resume = flag();
+        else if (k == "description" || k == "recipe" || k == "comment") {
+            // documentation keys of presets
+        } else
+            RSCOVLM_THROW(train_error, "bad_config", origin + ": unknown key '" + k + "'");
+    }
+
+    /// The configuration as JSON (saved with checkpoints and compared across ranks).
+    nlohmann::json to_json() const {
+        nlohmann::json j;
+        j["model_name_or_path"] = model_name_or_path;
+        j["output_dir"] = output_dir;
+        j["micro_batches"] = micro_batches;
+        j["shards"] = shards;
+        j["per_device_train_batch_size"] = per_device_train_batch_size;
+        j["gradient_accumulation_steps"] = gradient_accumulation_steps;
+        j["num_train_epochs"] = num_train_epochs;
+        j["max_steps"] = max_steps;
+        j["shuffle"] = shuffle;
+        j["seed"] = seed;
+        j["pad_token_id"] = pad_token_id;
+        j["learning_rate"] = optimizer.learning_rate;
+        j["vision_lr"] = optimizer.vision_lr ? nlohmann::json(*optimizer.vision_lr) : nlohmann::json();
+        j["merger_lr"] = optimizer.merger_lr ? nlohmann::json(*optimizer.merger_lr) : nlohmann::json();
+        j["weight_decay"] = optimizer.weight_decay;
+        j["adam_beta1"] = optimizer.beta1;
+        j["adam_beta2"] = optimizer.beta2;
+        j["adam_epsilon"] = optimizer.eps;
+        j["optimizer_groups"] = optimizer.groups == group_mode::custom ? "custom" : "deepspeed";
+        j["lr_scheduler_type"] = lr_scheduler_type;
+        j["warmup_ratio"] = warmup_ratio;
+        j["warmup_steps"] = warmup_steps;
+        j["max_grad_norm"] = max_grad_norm;
+        j["loss_weighting"] = loss_weighting;
+        j["freeze_vision"] = freeze_vision;
+        j["freeze_merger"] = freeze_merger;
+        j["freeze_language"] = freeze_language;
+        j["lora_enable"] = lora_enable;
+        j["gradient_checkpointing"] = gradient_checkpointing;
+        j["bf16"] = bf16;
+        j["tf32"] = tf32;
+        j["device"] = device;
+        j["zero_stage"] = zero_stage;
+        j["bucket_mb"] = bucket_mb;
+        j["dist_timeout_s"] = dist_timeout_s;
+        j["save_steps"] = save_steps;
+        j["logging_steps"] = logging_steps;
+        j["resume"] = resume;
+        return j;
+    }
+
+    /// Checks values that no single key can check. train_error "bad_config".
+    void validate() const {
+        auto bad = [](const std::string& m) { RSCOVLM_THROW(train_error, "bad_config", m); };
+        if (model_name_or_path.empty()) bad("model_name_or_path is required");
+        if (micro_batches.empty() == shards.empty()) bad("give exactly one of 'micro_batches' and 'shards'");
+        if (per_device_train_batch_size < 1) bad("per_device_train_batch_size must be at least 1");
+        if (gradient_accumulation_steps < 1) bad("gradient_accumulation_steps must be at least 1");
+        if (max_steps <= 0 && !(num_train_epochs > 0)) bad("num_train_epochs must be positive when max_steps is not set");
+        if (!(warmup_ratio >= 0.0 && warmup_ratio <= 1.0)) bad("warmup_ratio must be in [0, 1]");
+        if (!(optimizer.learning_rate >= 0)) bad("learning_rate must not be negative");
+        if (lora_enable)
+            RSCOVLM_THROW(train_error, "unsupported",
+                          "lora_enable: LoRA training is not implemented in this version (train the full weights, or "
+                          "use freeze_* flags)");
+        if (bf16 && device.rfind("cuda", 0) != 0)
+            bad("bf16 needs a CUDA device; on the CPU training runs in float32");
+        if (freeze_vision && freeze_merger && freeze_language) bad("every parameter is frozen: nothing to train");
+    }
+};
+
+// ------------------------------------------------------------------------------------------- data
+
+/// A source of micro-batches for one rank: per epoch, a count and the micro-batch at each position.
+class data_source {
+public:
+    virtual ~data_source() = default;
+    /// Epochs the source defines itself (a micro-batch file), or 0 when the configuration decides.
+    virtual std::int64_t fixed_epochs() const { return 0; }
+    /// Micro-batches of this rank in `epoch`.
+    virtual std::size_t batches(std::int64_t epoch) const = 0;
+    /// Micro-batch `i` of this rank in `epoch`.
+    virtual micro_batch get(std::int64_t epoch, std::size_t i) const = 0;
+};
+
+/// Pre-collated micro-batches (the training oracle's format). Epochs come from each line's `epoch`
+/// (absent: 0); within an epoch, rank r of W takes the micro-batches at positions r, r+W, ..., so W ranks
+/// with accumulation g see, window by window, what one process with accumulation W x g sees.
+class micro_batch_file_source : public data_source {
+public:
+    micro_batch_file_source(const std::string& path, int rank, int world) {
+        std::ifstream in(path);
+        if (!in) RSCOVLM_THROW(io_error, "open", "cannot open micro-batch file '" + path + "'");
+        std::vector<micro_batch> all = read_micro_batches(path);
+        // Epochs: re-read the `epoch` fields (read_micro_batches keeps only the tensors).
+        std::vector<std::int64_t> epochs;
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            epochs.push_back(j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer()
+                                 ? j["epoch"].get<std::int64_t>()
+                                 : 0);
+        }
+        std::map<std::int64_t, std::vector<micro_batch>> by_epoch;
+        for (std::size_t i = 0; i < all.size(); ++i)
+            by_epoch[epochs[i]].push_back(std::move(all[i]));
+        for (auto& [e, v] : by_epoch) {
+            if (v.size() % static_cast<std::size_t>(world) != 0)
+                RSCOVLM_THROW(train_error, "bad_data",
+                              path + ": epoch " + std::to_string(e) + " has " + std::to_string(v.size()) +
+                                  " micro-batches, not a multiple of the " + std::to_string(world) + " ranks");
+            std::vector<micro_batch> mine;
+            for (std::size_t i = static_cast<std::size_t>(rank); i < v.size(); i += static_cast<std::size_t>(world))
+                mine.push_back(v[i]);
+            m_epochs.push_back(std::move(mine));
+        }
+        if (m_epochs.empty()) RSCOVLM_THROW(train_error, "bad_data", path + " holds no micro-batch");
+    }
+    std::int64_t fixed_epochs() const override { return static_cast<std::int64_t>(m_epochs.size()); }
+    std::size_t batches(std::int64_t epoch) const override {
+        return epoch < static_cast<std::int64_t>(m_epochs.size()) ? m_epochs[static_cast<std::size_t>(epoch)].size() : 0;
+    }
+    micro_batch get(std::int64_t epoch, std::size_t i) const override {
+        return m_epochs.at(static_cast<std::size_t>(epoch)).at(i);
+    }
+
+private:
+    std::vector<std::vector<micro_batch>> m_epochs;
+};
+
+/// Samples (plain shards) or packed rows (packed shards) of `rscovlm data build`, read through the
+/// library's shard reader. Each epoch, PyTorch's `DistributedSampler` (seeded with `seed + epoch`)
+/// gives this rank its slice; consecutive runs of `batch` indices are collated.
+class shard_source : public data_source {
+public:
+    shard_source(const std::vector<std::string>& paths, std::int64_t batch, int rank, int world, bool shuffle,
+                 std::uint64_t seed, std::int64_t pad_id)
+        : m_batch(static_cast<std::size_t>(batch)), m_pad(pad_id) {
+        std::vector<std::string> files;
+        for (const auto& p : paths) {
+            if (fs::is_directory(p)) {
+                std::vector<std::string> in_dir;
+                for (const auto& e : fs::directory_iterator(p)) {
+                    const std::string n = e.path().filename().string();
+                    if ((n.rfind("shard-", 0) == 0 || n.rfind("pack-", 0) == 0) && e.path().extension() == ".safetensors")
+                        in_dir.push_back(e.path().string());
+                }
+                std::sort(in_dir.begin(), in_dir.end());
+                if (in_dir.empty()) RSCOVLM_THROW(train_error, "bad_data", p + " holds no shard-*/pack-* file");
+                files.insert(files.end(), in_dir.begin(), in_dir.end());
+            } else {
+                files.push_back(p);
+            }
+        }
+        for (const auto& f : files) {
+            auto r = std::make_shared<engine::shard_reader>(engine::shard_reader::open(f));
+            if (!r->has_pixels() && r->file().names().size() > 0) {
+                // Shards written without pixels cannot train a vision model; checked per example too.
+            }
+            for (std::size_t i = 0; i < r->size(); ++i)
+                m_items.push_back({r, i});
+            m_readers.push_back(std::move(r));
+        }
+        if (m_items.empty()) RSCOVLM_THROW(train_error, "bad_data", "the shards hold no sample");
+        m_sampler = std::make_unique<data::distributed_sampler>(m_items.size(), static_cast<std::size_t>(world),
+                                                                static_cast<std::size_t>(rank), shuffle, seed, false);
+    }
+    std::size_t batches(std::int64_t) const override {
+        return (m_sampler->num_samples() + m_batch - 1) / m_batch;
+    }
+    micro_batch get(std::int64_t epoch, std::size_t i) const override {
+        if (epoch != m_epoch) {
+            m_sampler->set_epoch(static_cast<std::uint64_t>(epoch));
+            m_indices = m_sampler->indices();
+            m_epoch = epoch;
+        }
+        std::vector<example> xs;
+        for (std::size_t k = i * m_batch; k < std::min(m_indices.size(), (i + 1) * m_batch); ++k) {
+            const auto& [r, pos] = m_items[m_indices[k]];
+            xs.push_back(r->kind() == engine::shard_kind::packed ? to_example(r->pack(pos)) : to_example(r->sample(pos)));
+        }
+        return collate(xs, m_pad);
+    }
+
+private:
+    std::size_t m_batch;
+    std::int64_t m_pad;
+    std::vector<std::shared_ptr<engine::shard_reader>> m_readers;
+    std::vector<std::pair<std::shared_ptr<engine::shard_reader>, std::size_t>> m_items;
+    std::unique_ptr<data::distributed_sampler> m_sampler;
+    mutable std::int64_t m_epoch = -1;
+    mutable std::vector<std::size_t> m_indices;
+};
+
+// ------------------------------------------------------------------------------------------- trainer
+
+/// What one micro-batch contributed.
+struct micro_record {
+    std::vector<std::int64_t> samples;
+    double loss = 0.0, loss_sum = 0.0;
+    std::int64_t label_tokens = 0;
+};
+
+/// One optimizer step, as logged.
+struct step_record {
+    std::int64_t step = 0;  ///< 1-based optimizer step
+    std::int64_t epoch = 0; ///< 0-based epoch the step belongs to
+    double loss = 0.0;      ///< the step's loss (sum of the backward-ed micro-batch losses, averaged over ranks)
+    double grad_norm = 0.0; ///< before clipping
+    bool clipped = false;
+    std::vector<std::pair<std::string, double>> lr; ///< per group: the lr the step used
+    std::int64_t tokens = 0;                        ///< non-padding tokens of the step, all ranks
+    double seconds = 0.0, tokens_per_s = 0.0;
+    std::vector<micro_record> micro; ///< this rank's micro-batches
+
+    nlohmann::json to_json() const {
+        nlohmann::json lrs = nlohmann::json::object();
+        for (const auto& [g, v] : lr)
+            lrs[g] = v;
+        return {{"step", step},   {"epoch", epoch},   {"loss", loss},       {"grad_norm", grad_norm},
+                {"lr", lrs},      {"tokens", tokens}, {"tokens_per_s", tokens_per_s}, {"seconds", seconds}};
+    }
+};
+
+/// Hooks of the training loop (all optional).
+struct trainer_hooks {
+    std::function<void(const step_record&)> on_step;                            ///< after every optimizer step
+    std::function<void(std::int64_t step, const std::string& dir)> on_save;     ///< after a checkpoint is complete
+    std::function<void(const micro_batch&, const micro_record&)> on_micro_batch; ///< after each backward
+    std::function<bool(std::int64_t step)> should_stop;                         ///< checked after each step
+};
+
+/// Summary of a run.
+struct train_result {
+    std::int64_t steps = 0;           ///< optimizer steps done (global)
+    std::int64_t resumed_from = 0;    ///< step of the checkpoint resumed from (0: fresh)
+    std::int64_t total_steps = 0;     ///< planned steps
+    std::vector<step_record> history; ///< steps run in this call
+};
+
+/// Name of the newest complete `checkpoint-<step>` directory of `dir`, or "" when none.
+inline std::string latest_checkpoint(const std::string& dir) {
+    std::string best;
+    std::int64_t best_step = -1;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return best;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string n = e.path().filename().string();
+        if (n.rfind("checkpoint-", 0) != 0 || !e.is_directory()) continue;
+        const std::string num = n.substr(11);
+        if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (!fs::exists(e.path() / "trainer_state.json")) continue;
+        const std::int64_t s = std::stoll(num);
+        if (s > best_step) {
+            best_step = s;
+            best = e.path().string();
+        }
+    }
+    return best;
+}
+
+/// The training loop and its parts (usable one by one to compose another loop).
+class trainer {
+public:
+    /// Loads the model (float32 on CPU; trainable weights), applies the freezing flags in the
+    /// reference's order (vision tower, merger, `lm_head`, language model), groups the parameters and
+    /// joins the process group `pg` (may be a single-process group).
+    trainer(train_config cfg, const process_group& pg) : m_cfg(std::move(cfg)), m_pg(&pg) {
+        m_cfg.validate();
+        load_options lo;
+        lo.device = m_cfg.device;
+        lo.dtype = "float32"; // fp32 master weights; bf16 compute is a CUDA autocast matter
+        lo.requires_grad = true;
+        m_model = std::make_unique<qwen2_5_vl>(qwen2_5_vl::load(m_cfg.model_name_or_path, lo));
+        apply_freezing();
+        for (const auto& [canon, t] : m_model->named_parameters())
+            m_named.emplace_back(checkpoint_name(canon), t);
+        m_groups = make_groups(m_named, m_cfg.optimizer);
+        for (const auto& g : m_groups)
+            for (const auto& p : g.params)
+                m_trainable.push_back(p);
+        if (m_trainable.empty()) RSCOVLM_THROW(train_error, "bad_config", "no parameter is trainable");
+        assign_owners();
+        if (m_cfg.gradient_checkpointing) enable_checkpointing();
+        if (pg.distributed()) {
+            pg.check_same("rscovlm/config", config_fingerprint(), "the training configuration");
+            // Every rank starts from rank 0's weights (as DDP's constructor broadcasts them).
+            for (auto& p : m_trainable) {
+                at::NoGradGuard ng;
+                at::Tensor d = p.detach();
+                pg.broadcast(d, 0, "initial weight broadcast");
+            }
+            m_sync = std::make_unique<gradient_sync>(pg, m_trainable, m_cfg.bucket_mb << 20);
+        }
+    }
+
+    const train_config& config() const noexcept { return m_cfg; }
+    qwen2_5_vl& model() noexcept { return *m_model; }
+    const std::vector<param_group>& groups() const noexcept { return m_groups; }
+    /// Every parameter (checkpoint names, module order; frozen ones included).
+    const std::vector<std::pair<std::string, at::Tensor>>& named_parameters() const noexcept { return m_named; }
+    std::int64_t global_step() const noexcept { return m_step; }
+
+    /// Checkpoint name of canonical weight `canon` (the layout the model was loaded from).
+    std::string checkpoint_name(const std::string& canon) const { return layout_name(canon, m_model->layout()); }
+
+    /// Logits `[B, L, vocab]` of a micro-batch (the model's training forward: no cache).
+    at::Tensor logits(const micro_batch& b) const {
+        const auto dev = m_model->device();
+        at::Tensor feats;
+        if (b.pixel_values.defined() && !b.grid_thw.empty())
+            feats = m_model->encode_images(b.pixel_values.to(dev), b.grid_thw);
+        at::Tensor emb = m_model->embed(b.input_ids.to(dev), feats);
+        return m_model->text().forward(emb, b.position_ids.to(dev), b.attention_mask.to(dev), nullptr, false,
+                                       b.segments.defined() ? b.segments.to(dev) : at::Tensor());
+    }
+
+    /// Forward and loss of one micro-batch (graph kept for backward).
+    loss_parts forward_loss(const micro_batch& b) const { return causal_lm_loss(logits(b), b.labels); }
+
+    /// Runs the whole training (resuming from the newest checkpoint of `output_dir` when `resume`).
+    train_result train(const trainer_hooks& hooks = {}, std::shared_ptr<data_source> source = {}) {
+        if (!source) source = make_source();
+        train_result res;
+        plan(*source);
+        res.total_steps = m_total;
+        std::int64_t start_epoch = 0;
+        std::size_t start_pos = 0;
+        if (m_cfg.resume && !m_cfg.output_dir.empty()) {
+            const std::string ck = latest_checkpoint(m_cfg.output_dir);
+            if (!ck.empty()) {
+                auto st = load_state(ck);
+                start_epoch = st.first;
+                start_pos = st.second;
+                res.resumed_from = m_step;
+            }
+        }
+        if (rank0() && !m_cfg.output_dir.empty()) {
+            fs::create_directories(m_cfg.output_dir);
+            trim_log(res.resumed_from);
+        }
+        for (std::int64_t epoch = start_epoch; epoch < m_epochs && m_step < m_total; ++epoch) {
+            const std::size_t n = source->batches(epoch);
+            const std::size_t ga = static_cast<std::size_t>(m_cfg.gradient_accumulation_steps);
+            for (std::size_t pos = epoch == start_epoch ? start_pos : 0; pos < n && m_step < m_total; pos += ga) {
+                const std::size_t count = std::min(ga, n - pos);
+                std::vector<micro_batch> window;
+                for (std::size_t k = 0; k < count; ++k)
+                    window.push_back(source->get(epoch, pos + k));
+                step_record r = step(window, epoch);
+                m_epoch = epoch;
+                m_position = pos + count;
+                if (m_position >= n) {
+                    m_epoch = epoch + 1;
+                    m_position = 0;
+                }
+                log_step(r);
+                res.history.push_back(r);
+                if (hooks.on_step) hooks.on_step(r);
+                const bool last = m_step >= m_total;
+                if (!m_cfg.output_dir.empty() && m_cfg.save_steps > 0 && m_step % m_cfg.save_steps == 0 && !last) {
+                    const std::string dir = save_checkpoint();
+                    if (hooks.on_save) hooks.on_save(m_step, dir);
+                }
+                if (hooks.should_stop && hooks.should_stop(m_step)) {
+                    res.steps = m_step;
+                    return res;
+                }
+            }
+        }
+        res.steps = m_step;
+        if (!m_cfg.output_dir.empty()) {
+            if (m_cfg.save_steps > 0 && m_step % m_cfg.save_steps == 0 && m_step > res.resumed_from) {
+                const std::string dir = save_checkpoint();
+                if (hooks.on_save) hooks.on_save(m_step, dir);
+            }
+            save_model(m_cfg.output_dir);
+            if (rank0()) write_curves();
+        }
+        return res;
+    }
+
+    /// One optimizer step over `window` (this rank's micro-batches of the accumulation window).
+    step_record step(const std::vector<micro_batch>& window, std::int64_t epoch = 0) {
+        const auto t0 = std::chrono::steady_clock::now();
+        step_record r;
+        r.step = m_step + 1;
+        r.epoch = epoch;
+        const double f = m_schedule.factor(m_step);
+        for (auto& g : m_groups) {
+            g.lr = g.base_lr * f;
+            r.lr.emplace_back(g.label, g.lr);
+        }
+        const double ga = static_cast<double>(m_cfg.gradient_accumulation_steps);
+        const bool by_tokens = m_cfg.loss_weighting == "tokens";
+        double items = 0.0;
+        if (by_tokens) {
+            at::Tensor n = at::zeros({1}, at::TensorOptions().dtype(at::kDouble));
+            for (const auto& b : window)
+                n[0] += static_cast<double>(b.label_tokens());
+            m_pg->all_reduce_sum(n, "token count all_reduce");
+            items = n[0].item<double>();
+            if (items <= 0) items = 1.0;
+        }
+        double contributed = 0.0;
+        std::int64_t tokens = 0;
+        for (std::size_t k = 0; k < window.size(); ++k) {
+            const auto& b = window[k];
+            if (m_sync && k + 1 == window.size()) m_sync->arm();
+            loss_parts lp = forward_loss(b);
+            at::Tensor scaled = by_tokens ? lp.sum / items * static_cast<double>(m_pg->world_size()) : lp.mean / ga;
+            scaled.backward();
+            micro_record mr{b.samples, lp.mean.item<double>(), lp.sum.item<double>(), lp.tokens};
+            contributed += by_tokens ? lp.sum.item<double>() / items : mr.loss / ga;
+            tokens += b.tokens();
+            r.micro.push_back(mr);
+        }
+        if (m_sync) m_sync->finish();
+        // Logged loss: the ranks' mean for "mean", their sum for "tokens" (each rank holds a share).
+        at::Tensor agg = at::tensor({contributed, static_cast<double>(tokens)}, at::TensorOptions().dtype(at::kDouble));
+        m_pg->all_reduce_sum(agg, "loss all_reduce");
+        r.loss = by_tokens ? agg[0].item<double>() : agg[0].item<double>() / m_pg->world_size();
+        r.tokens = static_cast<std::int64_t>(agg[1].item<double>());
+        r.grad_norm = clip_grad_norm(m_trainable, m_cfg.max_grad_norm);
+        r.clipped = m_cfg.max_grad_norm > 0 && m_cfg.max_grad_norm / (r.grad_norm + 1e-6) < 1.0;
+        for (auto& g : m_groups)
+            for (auto& p : g.params) {
+                const auto key = p.unsafeGetTensorImpl();
+                if (m_owner.at(key) != m_pg->rank() && m_cfg.zero_stage == 1) continue;
+                if (!p.grad().defined()) continue;
+                adamw_update(p, p.grad(), m_state[key], g.lr, g.weight_decay, m_cfg.optimizer.beta1,
+                             m_cfg.optimizer.beta2, m_cfg.optimizer.eps);
+            }
+        if (m_cfg.zero_stage == 1 && m_pg->distributed()) gather_parameters();
+        for (auto& p : m_trainable)
+            p.mutable_grad() = at::Tensor(); // zero_grad(set_to_none=True)
+        ++m_step;
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.tokens_per_s = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
+        return r;
+    }
+
+    /// Planned total steps for `source` (sets the schedule). Called by `train`.
+    void plan(const data_source& source) {
+        const std::int64_t ga = m_cfg.gradient_accumulation_steps;
+        const std::int64_t fixed = source.fixed_epochs();
+        std::int64_t per_epoch = 0;
+        if (fixed > 0) {
+            m_epochs = fixed;
+            std::int64_t total = 0;
+            for (std::int64_t e = 0; e < fixed; ++e)
+                total += std::max<std::int64_t>(static_cast<std::int64_t>(source.batches(e)) / ga, 1);
+            m_total = m_cfg.max_steps > 0 ? std::min(m_cfg.max_steps, total) : total;
+        } else {
+            per_epoch = std::max<std::int64_t>(static_cast<std::int64_t>(source.batches(0)) / ga, 1);
+            if (m_cfg.max_steps > 0) {
+                m_total = m_cfg.max_steps;
+                m_epochs = m_cfg.max_steps / per_epoch + (m_cfg.max_steps % per_epoch > 0 ? 1 : 0);
+            } else {
+                m_total = static_cast<std::int64_t>(std::ceil(m_cfg.num_train_epochs * static_cast<double>(per_epoch)));
+                m_epochs = static_cast<std::int64_t>(std::ceil(m_cfg.num_train_epochs));
+            }
+        }
+        m_schedule = lr_schedule::make(parse_schedule(m_cfg.lr_scheduler_type), m_total, m_cfg.warmup_ratio,
+                                       m_cfg.warmup_steps);
+    }
+    std::int64_t total_steps() const noexcept { return m_total; }
+    const lr_schedule& schedule() const noexcept { return m_schedule; }
+
+    /// The data source the configuration names.
+    std::shared_ptr<data_source> make_source() const {
+        if (!m_cfg.micro_batches.empty())
+            return std::make_shared<micro_batch_file_source>(m_cfg.micro_batches, m_pg->rank(), m_pg->world_size());
+        const std::int64_t pad = m_cfg.pad_token_id >= 0 ? m_cfg.pad_token_id : m_model->config().bos_token_id;
+        return std::make_shared<shard_source>(m_cfg.shards, m_cfg.per_device_train_batch_size, m_pg->rank(),
+                                              m_pg->world_size(), m_cfg.shuffle, m_cfg.seed, pad);
+    }
+
+    /// Writes the model as a Hugging Face checkpoint into `dir` (rank 0): config.json, sharded
+    /// safetensors with `model.safetensors.index.json` in the loaded name layout (a tied head omitted),
+    /// float32, plus the source's generation / preprocessor / tokenizer files.
+    void save_model(const std::string& dir, std::uint64_t max_shard_bytes = 5ull << 30) const {
+        if (!rank0()) return;
+        fs::create_directories(dir);
+        std::vector<at::Tensor> keep;
+        std::vector<io::safetensors::tensor_view> views;
+        for (const auto& [name, t] : m_named) {
+            at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+            keep.push_back(c);
+            io::safetensors::tensor_view v;
+            v.name = name;
+            v.type = io::safetensors::dtype::f32;
+            v.shape = std::vector<std::int64_t>(c.sizes().begin(), c.sizes().end());
+            v.data = c.data_ptr();
+            v.size_bytes = static_cast<std::size_t>(c.numel()) * sizeof(float);
+            views.push_back(v);
+        }
+        io::safetensors::write_sharded(dir, views, max_shard_bytes, {{"format", "pt"}});
+        const fs::path src(m_cfg.model_name_or_path);
+        for (const char* f : {"generation_config.json", "preprocessor_config.json", "tokenizer.json",
+                              "tokenizer_config.json", "vocab.json", "merges.txt", "chat_template.json",
+                              "special_tokens_map.json", "added_tokens.json"})
+            if (fs::exists(src / f) && fs::absolute(src / f) != fs::absolute(fs::path(dir) / f))
+                fs::copy_file(src / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+        // config.json: the source's, with the dtype the weights are now stored in.
+        std::ifstream in(src / "config.json");
+        nlohmann::json cfg = nlohmann::json::parse(in, nullptr, false);
+        if (cfg.is_object()) cfg["torch_dtype"] = "float32";
+        std::ofstream out(fs::path(dir) / "config.json");
+        out << cfg.dump(2) << "\n";
+    }
+
+    /// Writes `output_dir/checkpoint-<step>` atomically (a temporary directory renamed when complete):
+    /// the model (`save_model`), the optimizer state (`optimizer.safetensors`, or one
+    /// `optimizer-rank-R.safetensors` per rank under ZeRO-1) and `trainer_state.json` (step, epoch and
+    /// position of the data, configuration). Returns the directory.
+    std::string save_checkpoint() {
+        const fs::path final_dir = fs::path(m_cfg.output_dir) / ("checkpoint-" + std::to_string(m_step));
+        const fs::path tmp = fs::path(m_cfg.output_dir) / (".tmp-checkpoint-" + std::to_string(m_step));
+        if (rank0()) {
+            std::error_code ec;
+            fs::remove_all(tmp, ec);
+            fs::create_directories(tmp);
+        }
+        m_pg->barrier("checkpoint start");
+        save_model(tmp.string());
+        // Optimizer state of the parameters this rank updates.
+        {
+            std::vector<at::Tensor> keep;
+            std::vector<io::safetensors::tensor_view> views;
+            std::vector<std::vector<std::int64_t>> steps;
+            steps.reserve(m_named.size()); // views point into it: no reallocation
+            for (const auto& [name, p] : m_named) {
+                auto it = m_state.find(p.unsafeGetTensorImpl());
+                if (it == m_state.end() || !it->second.exp_avg.defined()) continue;
+                for (int which = 0; which < 2; ++which) {
+                    at::Tensor c = (which == 0 ? it->second.exp_avg : it->second.exp_avg_sq).detach().to(at::kCPU).contiguous();
+                    keep.push_back(c);
+                    io::safetensors::tensor_view v;
+                    v.name = (which == 0 ? "exp_avg." : "exp_avg_sq.") + name;
+                    v.type = io::safetensors::dtype::f32;
+                    v.shape = std::vector<std::int64_t>(c.sizes().begin(), c.sizes().end());
+                    v.data = c.data_ptr();
+                    v.size_bytes = static_cast<std::size_t>(c.numel()) * sizeof(float);
+                    views.push_back(v);
+                }
+                steps.push_back({it->second.step});
+                views.push_back(io::safetensors::make_view("step." + name, io::safetensors::dtype::i64, {1}, steps.back()));
+            }
+            const bool sharded = m_cfg.zero_stage == 1 && m_pg->distributed();
+            if (sharded || rank0())
+                io::safetensors::write((tmp / (sharded ? "optimizer-rank-" + std::to_string(m_pg->rank()) + ".safetensors"
+                                                       : std::string("optimizer.safetensors")))
+                                           .string(),
+                                       views);
+        }
+        if (rank0()) {
+            nlohmann::json st;
+            st["global_step"] = m_step;
+            st["epoch"] = m_epoch;
+            st["position"] = m_position;
+            st["total_steps"] = m_total;
+            st["world_size"] = m_pg->world_size();
+            st["config"] = m_cfg.to_json();
+            std::ofstream out(tmp / "trainer_state.json");
+            out << st.dump(2) << "\n";
+        }
+        m_pg->barrier("checkpoint written");
+        if (rank0()) {
+            std::error_code ec;
+            fs::remove_all(final_dir, ec);
+            fs::rename(tmp, final_dir);
+        }
+        m_pg->barrier("checkpoint complete");
+        return final_dir.string();
+    }
+
+    /// Restores weights, optimizer state and position from a checkpoint directory. Returns the
+    /// (epoch, position) to continue from. train_error "bad_checkpoint" naming what does not fit.
+    std::pair<std::int64_t, std::size_t> load_state(const std::string& dir) {
+        std::ifstream in(fs::path(dir) / "trainer_state.json");
+        nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
+        if (!st.is_object() || !st.contains("global_step"))
+            RSCOVLM_THROW(train_error, "bad_checkpoint", dir + ": trainer_state.json is missing or invalid");
+        if (st.value("world_size", 1) != m_pg->world_size())
+            RSCOVLM_THROW(train_error, "bad_checkpoint",
+                          dir + " was written by " + std::to_string(st.value("world_size", 1)) + " ranks; resume it with as many");
+        auto ck = io::safetensors::checkpoint::open(dir);
+        at::NoGradGuard ng;
+        for (auto& [name, p] : m_named) {
+            if (!ck.contains(name)) RSCOVLM_THROW(train_error, "bad_checkpoint", dir + " lacks weight '" + name + "'");
+            const auto v = ck.tensor(name);
+            std::vector<float> f = io::safetensors::to_f32(v);
+            if (static_cast<std::int64_t>(f.size()) != p.numel())
+                RSCOVLM_THROW(train_error, "bad_checkpoint", dir + ": weight '" + name + "' has another shape");
+            p.copy_(at::from_blob(f.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat)));
+        }
+        for (const auto& e : fs::directory_iterator(dir)) {
+            const std::string n = e.path().filename().string();
+            if (n.rfind("optimizer", 0) != 0 || e.path().extension() != ".safetensors") continue;
+            auto f = io::safetensors::file::open(e.path().string());
+            for (auto& [name, p] : m_named) {
+                if (!f.contains("exp_avg." + name)) continue;
+                const auto key = p.unsafeGetTensorImpl();
+                if (m_cfg.zero_stage == 1 && m_owner.count(key) && m_owner.at(key) != m_pg->rank()) continue;
+                adam_state& s = m_state[key];
+                auto load = [&](const std::string& k) {
+                    std::vector<float> v = io::safetensors::to_f32(f.tensor(k));
+                    return at::from_blob(v.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat)).clone().to(p.device());
+                };
+                s.exp_avg = load("exp_avg." + name);
+                s.exp_avg_sq = load("exp_avg_sq." + name);
+                const auto sv = f.tensor("step." + name);
+                std::int64_t stepv = 0;
+                std::memcpy(&stepv, sv.data, sizeof(stepv));
+                s.step = stepv;
+            }
+        }
+        m_step = st["global_step"].get<std::int64_t>();
+        m_epoch = st.value("epoch", std::int64_t{0});
+        m_position = st.value("position", std::size_t{0});
+        return {m_epoch, m_position};
+    }
+
+private:
+    bool rank0() const { return m_pg->rank() == 0; }
+
+    std::string config_fingerprint() const {
+        nlohmann::json j = m_cfg.to_json();
+        j["trainable"] = static_cast<std::int64_t>(m_trainable.size());
+        return j.dump();
+    }
+
+    void apply_freezing() {
+        // RSCoVLM's train.py order: visual, visual.merger, lm_head, model (the language model).
+        auto set = [&](auto pred, bool requires) {
+            for (const auto& [canon, t] : m_model->named_parameters())
+                if (pred(canon)) t.requires_grad_(requires);
+        };
+        set([](const std::string& n) { return n.rfind("visual.", 0) == 0; }, !m_cfg.freeze_vision);
+        set([](const std::string& n) { return n.rfind("visual.merger.", 0) == 0; }, !m_cfg.freeze_merger);
+        set([](const std::string& n) { return n == "lm_head.weight"; }, !m_cfg.freeze_language);
+        set([](const std::string& n) { return n.rfind("model.", 0) == 0; }, !m_cfg.freeze_language);
+    }
+
+    void assign_owners() {
+        // ZeRO-1 partition: contiguous runs of the trainable parameters (group order) of about equal size.
+        std::int64_t total = 0;
+        for (const auto& p : m_trainable)
+            total += p.numel();
+        const int w = m_pg->world_size();
+        std::int64_t acc = 0;
+        for (const auto& p : m_trainable) {
+            int owner = static_cast<int>((acc * w) / std::max<std::int64_t>(total, 1));
+            owner = std::min(owner, w - 1);
+            m_owner[p.unsafeGetTensorImpl()] = m_cfg.zero_stage == 1 ? owner : m_pg->rank();
+            acc += p.numel();
+        }
+    }
+
+    void gather_parameters() {
+        at::NoGradGuard ng;
+        for (int r = 0; r < m_pg->world_size(); ++r) {
+            std::vector<at::Tensor> mine;
+            for (const auto& p : m_trainable)
+                if (m_owner.at(p.unsafeGetTensorImpl()) == r) mine.push_back(p.detach().reshape({-1}));
+            if (mine.empty()) continue;
+            at::Tensor flat = at::cat(mine, 0);
+            m_pg->broadcast(flat, r, "ZeRO-1 parameter broadcast");
+            std::int64_t off = 0;
+            for (auto& p : m_trainable)
+                if (m_owner.at(p.unsafeGetTensorImpl()) == r) {
+                    p.detach().copy_(flat.narrow(0, off, p.numel()).view(p.sizes()));
+                    off += p.numel();
+                }
+        }
+    }
+
+    void enable_checkpointing() {
+        m_model->text().set_layer_hook(
+            [](std::size_t, const at::Tensor& x, const std::function<at::Tensor(const at::Tensor&)>& run) {
+                return recompute(run, x);
+            });
+        bool vision_trains = false;
+        for (const auto& [canon, t] : m_model->named_parameters())
+            vision_trains = vision_trains || (canon.rfind("visual.blocks.", 0) == 0 && t.requires_grad()) ||
+                            (canon.rfind("visual.patch_embed.", 0) == 0 && t.requires_grad());
+        if (vision_trains)
+            m_model->vision().set_block_hook(
+                [](std::size_t, const at::Tensor& x, const std::function<at::Tensor(const at::Tensor&)>& run) {
+                    return recompute(run, x);
+                });
+    }
+
+    void log_step(const step_record& r) {
+        if (!rank0() || m_cfg.output_dir.empty()) return;
+        std::ofstream out(fs::path(m_cfg.output_dir) / "log.jsonl", std::ios::app);
+        out << r.to_json().dump() << "\n";
+    }
+
+    /// Drops log lines of steps after `step` (a resumed run rewrites them).
+    void trim_log(std::int64_t step) const {
+        const fs::path p = fs::path(m_cfg.output_dir) / "log.jsonl";
+        if (!fs::exists(p)) return;
+        std::vector<std::string> keep;
+        {
+            std::ifstream in(p);
+            std::string line;
+            while (std::getline(in, line)) {
+                auto j = nlohmann::json::parse(line, nullptr, false);
+                if (j.is_object() && j.value("step", std::int64_t{0}) <= step) keep.push_back(line);
+            }
+        }
+        std::ofstream out(p, std::ios::trunc);
+        for (const auto& l : keep)
+            out << l << "\n";
+    }
+
+    /// `output_dir/curves.png`: loss (blue, top) and group 0's learning rate (orange, bottom) per step,
+    /// each scaled to its own range, from log.jsonl.
+    void write_curves() const {
+        const fs::path p = fs::path(m_cfg.output_dir) / "log.jsonl";
+        std::vector<double> loss, lr;
+        std::ifstream in(p);
+        std::string line;
+        while (std::getline(in, line)) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_object()) continue;
+            loss.push_back(j.value("loss", 0.0));
+            double v = 0.0;
+            if (j.contains("lr") && j["lr"].is_object() && !j["lr"].empty()) v = j["lr"].begin()->get<double>();
+            lr.push_back(v);
+        }
+        image img(640, 480, 3);
+        std::fill(img.data.begin(), img.data.end(), std::uint8_t{255});
+        auto plot = [&](const std::vector<double>& ys, int top, int bottom, imaging::rgb c) {
+            imaging::draw_rect(img, 40, top, 620, bottom, imaging::rgb{200, 200, 200});
+            if (ys.empty()) return;
+            double lo = ys[0], hi = ys[0];
+            for (double y : ys)
+                if (std::isfinite(y)) {
+                    lo = std::min(lo, y);
+                    hi = std::max(hi, y);
+                }
+            if (!(hi > lo)) hi = lo + 1.0;
+            auto px = [&](std::size_t i) { return 40.0 + 580.0 * (ys.size() > 1 ? double(i) / double(ys.size() - 1) : 0.5); };
+            auto py = [&](double y) { return bottom - (bottom - top) * ((std::isfinite(y) ? y : lo) - lo) / (hi - lo); };
+            for (std::size_t i = 1; i < ys.size(); ++i)
+                imaging::draw_line(img, px(i - 1), py(ys[i - 1]), px(i), py(ys[i]), c, 2);
+            if (ys.size() == 1) imaging::fill_rect(img, int(px(0)) - 2, int(py(ys[0])) - 2, int(px(0)) + 3, int(py(ys[0])) + 3, c);
+        };
+        plot(loss, 20, 300, imaging::rgb{0, 90, 200});
+        plot(lr, 330, 460, imaging::rgb{230, 120, 0});
+        io::save_png((fs::path(m_cfg.output_dir) / "curves.png").string(), img);
+    }
+
+    train_config m_cfg;
+    const process_group* m_pg;
+    std::unique_ptr<qwen2_5_vl> m_model;
+    std::vector<std::pair<std::string, at::Tensor>> m_named;
+    std::vector<param_group> m_groups;
+    std::vector<at::Tensor> m_trainable;
+    std::map<const void*, adam_state> m_state;
+    std::map<const void*, int> m_owner;
+    std::unique_ptr<gradient_sync> m_sync;
+    lr_schedule m_schedule;
+    std::int64_t m_step = 0, m_total = 0, m_epochs = 0, m_epoch = 0;
+    std::size_t m_position = 0;
+};
+
+} // namespace rscovlm::torch::train
