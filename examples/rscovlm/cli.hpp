@@ -158,6 +158,8 @@ inline constexpr torch_command torch_commands[] = {
     {"generate", "Answer a prompt about images with a Qwen2.5-VL / RSCoVLM checkpoint"},
     {"detect", "Detect objects: resolution, chat template, model, box codec, boxes in the original frame"},
     {"tiny-model", "Write a tiny random Qwen2.5-VL checkpoint (for tests and demos)"},
+    {"train", "Fine-tune a Qwen2.5-VL / RSCoVLM checkpoint as RSCoVLM's recipe does (one process, or many through "
+              "c10d with torchrun/Slurm variables); OUT/log.jsonl, checkpoints, curves.png"},
 };
 /// The executable holding the LibTorch subcommands.
 inline constexpr const char* torch_program = "rscovlm-torch";
@@ -279,6 +281,8 @@ void register_pipeline(CLI::App& app, context& ctx);
 
 /// The LibTorch subcommands and demo step, defined in plugins/torch/cli/cmd_torch.cpp (only in rscovlm-torch).
 void register_torch(CLI::App& app, context& ctx);
+/// `rscovlm train`, defined in plugins/torch/cli/cmd_train.cpp (only in rscovlm-torch).
+void register_train(CLI::App& app, context& ctx);
 void demo_torch(demo_context& d);
 
 /// Builds the program (global options, every core subcommand, then `extra`'s), parses argv and runs

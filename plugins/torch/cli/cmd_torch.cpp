@@ -174,6 +174,7 @@ std::string default_tokenizer(const std::string& data_dir) {
 } // namespace
 
 void register_torch(CLI::App& app, context& ctx) {
+    register_train(app, ctx);
     // ---------------------------------------------------------------- generate
     {
         auto a = std::make_shared<model_args>();

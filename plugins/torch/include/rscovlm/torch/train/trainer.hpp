@@ -29,6 +29,7 @@
 #include <rscovlm/torch/train/optim.hpp>
 #include <rscovlm/torch/train/recompute.hpp>
 
+#include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
@@ -440,9 +441,13 @@ public:
     /// joins the process group `pg` (may be a single-process group).
     trainer(train_config cfg, const process_group& pg) : m_cfg(std::move(cfg)), m_pg(&pg) {
         m_cfg.validate();
+        if (m_cfg.tf32) {
+            at::globalContext().setAllowTF32CuBLAS(true);
+            at::globalContext().setAllowTF32CuDNN(true);
+        }
         load_options lo;
         lo.device = m_cfg.device;
-        lo.dtype = "float32"; // fp32 master weights; bf16 compute is a CUDA autocast matter
+        lo.dtype = "float32"; // fp32 master weights and optimizer state; `bf16` autocasts the compute (CUDA)
         lo.requires_grad = true;
         m_model = std::make_unique<qwen2_5_vl>(qwen2_5_vl::load(m_cfg.model_name_or_path, lo));
         apply_freezing();
@@ -580,7 +585,17 @@ public:
         for (std::size_t k = 0; k < window.size(); ++k) {
             const auto& b = window[k];
             if (m_sync && k + 1 == window.size()) m_sync->arm();
-            loss_parts lp = forward_loss(b);
+            loss_parts lp;
+            if (m_cfg.bf16) {
+                // bf16 compute over the float32 master weights (CUDA autocast); the loss stays float32.
+                at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+                at::autocast::set_enabled(true);
+                lp = forward_loss(b);
+                at::autocast::set_enabled(false);
+                at::autocast::clear_cache();
+            } else {
+                lp = forward_loss(b);
+            }
             at::Tensor scaled = by_tokens ? lp.sum / items * static_cast<double>(m_pg->world_size()) : lp.mean / ga;
             scaled.backward();
             micro_record mr{b.samples, lp.mean.item<double>(), lp.sum.item<double>(), lp.tokens};
