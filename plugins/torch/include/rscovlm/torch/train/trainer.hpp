@@ -387,12 +387,21 @@ struct step_record {
     double seconds = 0.0, tokens_per_s = 0.0;
     std::vector<micro_record> micro; ///< this rank's micro-batches
 
-    nlohmann::json to_json() const {
-        nlohmann::json lrs = nlohmann::json::object();
+    /// The log.jsonl line (keys in this order; `lr` in group order).
+    nlohmann::ordered_json to_json() const {
+        nlohmann::ordered_json lrs = nlohmann::ordered_json::object();
         for (const auto& [g, v] : lr)
             lrs[g] = v;
-        return {{"step", step},   {"epoch", epoch},   {"loss", loss},       {"grad_norm", grad_norm},
-                {"lr", lrs},      {"tokens", tokens}, {"tokens_per_s", tokens_per_s}, {"seconds", seconds}};
+        nlohmann::ordered_json j;
+        j["step"] = step;
+        j["epoch"] = epoch;
+        j["loss"] = loss;
+        j["grad_norm"] = grad_norm;
+        j["lr"] = lrs;
+        j["tokens"] = tokens;
+        j["tokens_per_s"] = tokens_per_s;
+        j["seconds"] = seconds;
+        return j;
     }
 };
 
@@ -493,8 +502,35 @@ public:
                                        b.segments.defined() ? b.segments.to(dev) : at::Tensor());
     }
 
-    /// Forward and loss of one micro-batch (graph kept for backward).
-    loss_parts forward_loss(const micro_batch& b) const { return causal_lm_loss(logits(b), b.labels); }
+    /// Forward and loss of one micro-batch (graph kept for backward). The output head runs only on the
+    /// positions whose next token is supervised: the loss and its gradients are those of the full logits
+    /// (unsupervised rows contribute nothing), without the `[B, L, vocab]` tensor of prompt and image
+    /// positions.
+    loss_parts forward_loss(const micro_batch& b) const {
+        const auto dev = m_model->device();
+        at::Tensor feats;
+        if (b.pixel_values.defined() && !b.grid_thw.empty())
+            feats = m_model->encode_images(b.pixel_values.to(dev), b.grid_thw);
+        at::Tensor emb = m_model->embed(b.input_ids.to(dev), feats);
+        at::Tensor h = m_model->text().hidden_states(emb, b.position_ids.to(dev), b.attention_mask.to(dev), nullptr,
+                                                     false, b.segments.defined() ? b.segments.to(dev) : at::Tensor());
+        return selected_loss(h, b.labels.to(dev, at::kLong), m_model->text().lm_head());
+    }
+
+    /// Loss from final hidden states `[B, L, H]`: the rows predicting a supervised label through `head`.
+    static loss_parts selected_loss(const at::Tensor& hidden, const at::Tensor& labels, const at::Tensor& head) {
+        const std::int64_t L = hidden.size(1);
+        at::Tensor target = labels.narrow(1, 1, L - 1).reshape({-1});
+        at::Tensor rows = target.ne(ignore_index).nonzero().reshape({-1});
+        at::Tensor h = hidden.narrow(1, 0, L - 1).reshape({-1, hidden.size(-1)}).index_select(0, rows);
+        at::Tensor lg = ops::linear(h, head).to(at::kFloat);
+        at::Tensor t = target.index_select(0, rows);
+        loss_parts p;
+        p.mean = at::cross_entropy_loss(lg, t, {}, at::Reduction::Mean, ignore_index);
+        p.sum = at::cross_entropy_loss(lg, t, {}, at::Reduction::Sum, ignore_index);
+        p.tokens = rows.size(0);
+        return p;
+    }
 
     /// Runs the whole training (resuming from the newest checkpoint of `output_dir` when `resume`).
     train_result train(const trainer_hooks& hooks = {}, std::shared_ptr<data_source> source = {}) {
@@ -912,7 +948,7 @@ private:
         std::ifstream in(p);
         std::string line;
         while (std::getline(in, line)) {
-            auto j = nlohmann::json::parse(line, nullptr, false);
+            auto j = nlohmann::ordered_json::parse(line, nullptr, false);
             if (!j.is_object()) continue;
             loss.push_back(j.value("loss", 0.0));
             double v = 0.0;
