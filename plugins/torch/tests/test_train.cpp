@@ -386,3 +386,128 @@ TEST_CASE("train: schedule factors follow transformers") {
     CHECK_FALSE(tr::decayed("visual.blocks.0.attn.qkv.bias"));
     CHECK(tr::decayed("visual.blocks.0.norm1.weight"));
 }
+
+TEST_CASE("train: LoRA adapters (PEFT layout) train, resume exactly with dropout, and merge into the weights") {
+    auto base_cfg = golden_config("TA", "groups");
+    base_cfg.lora_enable = true;
+    base_cfg.freeze_language = true;
+    base_cfg.lora_rank = 4;
+    base_cfg.lora_alpha = 8;
+    base_cfg.lora_dropout = 0.05;
+    base_cfg.gradient_checkpointing = true;
+    auto mbs = tr::read_micro_batches((train_data / "data" / "micro_batches.jsonl").string());
+    const auto want = read_json(train_data / "expected" / "TA" / "losses_initial.json");
+    // Fresh adapters change nothing (B = 0, embedding A = 0); only adapters train (PEFT freezes the rest).
+    {
+        tr::process_group pg;
+        tr::trainer t(base_cfg, pg);
+        const std::size_t layers = 2;
+        CHECK(t.lora_targets().size() == 1 + 7 * layers + 1);
+        CHECK(t.lora_targets().front() == "model.embed_tokens");
+        CHECK(t.lora_targets().back() == "lm_head");
+        CHECK(t.trained_parameters().size() == 2 * t.lora_targets().size());
+        for (const auto& [n, p] : t.named_parameters())
+            CHECK_FALSE(p.requires_grad());
+        t.set_training(false);
+        at::NoGradGuard ng;
+        CHECK(close_rel(t.forward_loss(mbs[0]).mean.item<double>(), want["micro_batches"][0]["loss"].get<double>(), 1e-5));
+    }
+    // Exclusions and the last-N rule.
+    {
+        auto c = base_cfg;
+        c.lora_namespan_exclude = {"embed_tokens", "lm_head"};
+        c.num_lora_modules = 3;
+        tr::process_group pg;
+        tr::trainer t(c, pg);
+        CHECK(t.lora_targets() == std::vector<std::string>{"model.layers.1.mlp.gate_proj", "model.layers.1.mlp.up_proj",
+                                                            "model.layers.1.mlp.down_proj"});
+    }
+    const fs::path out_a = scratch("lora_full"), out_b = scratch("lora_resumed");
+    auto cfg = base_cfg;
+    cfg.output_dir = out_a.string();
+    cfg.save_steps = 2;
+    cfg.lora_save_merged = true;
+    std::map<std::string, at::Tensor> full, base_before;
+    double lora_loss = 0.0;
+    {
+        tr::process_group pg;
+        tr::trainer t(cfg, pg);
+        for (const auto& [n, p] : t.named_parameters())
+            base_before[n] = p.detach().clone();
+        auto r = t.train();
+        REQUIRE(r.history.size() == 4);
+        for (const auto& s : r.history)
+            CHECK(std::isfinite(s.loss));
+        for (const auto& [n, p] : t.lora_parameters())
+            full[n] = p.detach().clone();
+        // train() merged into the live weights after saving the adapter: the merged model's loss
+        // equals the adapter model's, computed again from the saved adapter below.
+        t.set_training(false);
+        at::NoGradGuard ng;
+        lora_loss = t.forward_loss(mbs[1]).mean.item<double>();
+    }
+    {
+        // The adapter on the untouched base, dropout off, gives the merged model's loss.
+        auto c = base_cfg;
+        c.output_dir = out_a.string();
+        tr::process_group pg;
+        tr::trainer t(c, pg);
+        t.load_state((out_a / "checkpoint-2").string()); // adapter weights of step 2 (then overwritten below)
+        auto f = rscovlm::io::safetensors::file::open((out_a / "adapter_model.safetensors").string());
+        at::NoGradGuard ng;
+        for (const auto& [n, p] : t.lora_parameters()) {
+            std::string key = n;
+            key.erase(key.find(".default"), 8);
+            INFO(key);
+            REQUIRE(f.contains(key));
+            std::vector<float> v = rscovlm::io::safetensors::to_f32(f.tensor(key));
+            p.detach().copy_(at::from_blob(v.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat)));
+            CHECK(at::equal(p.detach(), full[n]));
+        }
+        t.set_training(false);
+        CHECK(close_rel(t.forward_loss(mbs[1]).mean.item<double>(), lora_loss, 1e-5));
+        // The merged checkpoint loads as a plain model with the same loss.
+        auto merged = rt::qwen2_5_vl::load((out_a / "merged").string());
+        for (const auto& [canon, p] : merged.named_parameters()) {
+            if (canon.rfind("visual.", 0) == 0) CHECK(at::equal(p, base_before[canon]));
+        }
+        at::Tensor feats = merged.encode_images(mbs[1].pixel_values, mbs[1].grid_thw);
+        at::Tensor logits = merged.forward(merged.embed(mbs[1].input_ids, feats), mbs[1].position_ids,
+                                           mbs[1].attention_mask, nullptr);
+        CHECK(close_rel(tr::causal_lm_loss(logits, mbs[1].labels).mean.item<double>(), lora_loss, 1e-5));
+    }
+    auto adapter_cfg = read_json(out_a / "adapter_config.json");
+    CHECK(adapter_cfg["peft_type"] == "LORA");
+    CHECK(adapter_cfg["r"] == 4);
+    CHECK(adapter_cfg["lora_alpha"].get<double>() == 8.0);
+    CHECK(adapter_cfg["target_modules"].size() == 16);
+    {
+        auto f = rscovlm::io::safetensors::file::open((out_a / "adapter_model.safetensors").string());
+        CHECK(f.contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+        CHECK(f.contains("base_model.model.lm_head.lora_B.weight"));
+        CHECK(f.contains("base_model.model.model.embed_tokens.lora_embedding_A"));
+    }
+    // Resume with dropout and recomputation: the RNG state travels with the checkpoint.
+    cfg.output_dir = out_b.string();
+    cfg.resume = true;
+    cfg.lora_save_merged = false;
+    {
+        tr::process_group pg;
+        tr::trainer t(cfg, pg);
+        tr::trainer_hooks h;
+        h.should_stop = [](std::int64_t step) { return step == 3; };
+        t.train(h);
+    }
+    {
+        tr::process_group pg;
+        tr::trainer t(cfg, pg);
+        auto r = t.train();
+        CHECK(r.resumed_from == 2);
+        for (const auto& [n, p] : t.lora_parameters()) {
+            INFO(n);
+            CHECK(at::equal(p.detach(), full[n]));
+        }
+    }
+    fs::remove_all(out_a);
+    fs::remove_all(out_b);
+}

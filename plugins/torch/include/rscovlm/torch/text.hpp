@@ -59,6 +59,35 @@ inline std::pair<at::Tensor, at::Tensor> mrope_tables(const text_config& cfg, co
     return {at::cat(cs, -1), at::cat(ss, -1)};
 }
 
+/// A LoRA adapter on one module (PEFT's `LoraLayer`): `A` `[r, in]`, `B` `[out, r]` for a linear
+/// layer (`y += B(A(dropout(x))) * scaling`); for the embedding `A` `[r, vocab]`, `B` `[hidden, r]`
+/// (`y += embedding(ids, A^T) B^T * scaling`, no dropout). Undefined `A`: no adapter.
+struct lora_adapter {
+    at::Tensor A, B;
+    double scaling = 1.0;
+    double dropout = 0.0;
+    bool active() const noexcept { return A.defined(); }
+};
+
+/// The adapters of one decoder layer.
+struct layer_lora {
+    lora_adapter q, k, v, o, gate, up, down;
+};
+
+/// Every LoRA adapter of the language model.
+struct text_lora {
+    std::vector<layer_lora> layers;
+    lora_adapter embed, head;
+    bool training = false; ///< dropout on (training) or off
+    bool empty() const {
+        if (embed.active() || head.active()) return false;
+        for (const auto& l : layers)
+            for (const auto* a : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+                if (a->active()) return false;
+        return true;
+    }
+};
+
 /// The decoder stack with its embedding and output head.
 class text_model {
 public:
@@ -73,7 +102,11 @@ public:
 
     /// Token embeddings `[B, L, hidden]`.
     at::Tensor embed(const at::Tensor& input_ids) const {
-        return at::embedding(m_embed, input_ids.to(m_embed.device()));
+        at::Tensor ids = input_ids.to(m_embed.device());
+        at::Tensor e = at::embedding(m_embed, ids);
+        if (m_lora.embed.active())
+            e = e + at::matmul(at::embedding(m_lora.embed.A.t(), ids), m_lora.embed.B.t()) * m_lora.embed.scaling;
+        return e;
     }
 
     /// Runs the decoder on `inputs_embeds` `[B, L, hidden]` at M-RoPE `position_ids` `[3, B, L]`, with
@@ -84,7 +117,7 @@ public:
     /// block-diagonal causal mask of the reference's varlen attention).
     at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& position_ids, const at::Tensor& mask,
                        kv_cache* cache, bool last_only = false, const at::Tensor& segments = {}) const {
-        return ops::linear(hidden_states(inputs_embeds, position_ids, mask, cache, last_only, segments), m_lm_head);
+        return head(hidden_states(inputs_embeds, position_ids, mask, cache, last_only, segments));
     }
 
     /// The decoder's final hidden states (after the last norm), before `lm_head`; see `forward`.
@@ -142,9 +175,10 @@ public:
         const std::int64_t past = cache ? (cache->keys[li].defined() ? cache->keys[li].size(2) : 0) : 0;
         at::Tensor h = ops::rms_norm(x, w.input_norm, m_cfg.rms_norm_eps);
         // Qwen2_5_VLAttention.forward
-        at::Tensor q = ops::linear(h, w.q_w, w.q_b).view({B, L, -1, hd}).transpose(1, 2);
-        at::Tensor k = ops::linear(h, w.k_w, w.k_b).view({B, L, -1, hd}).transpose(1, 2);
-        at::Tensor v = ops::linear(h, w.v_w, w.v_b).view({B, L, -1, hd}).transpose(1, 2);
+        const layer_lora* ll = li < m_lora.layers.size() ? &m_lora.layers[li] : nullptr;
+        at::Tensor q = lin(h, w.q_w, w.q_b, ll ? &ll->q : nullptr).view({B, L, -1, hd}).transpose(1, 2);
+        at::Tensor k = lin(h, w.k_w, w.k_b, ll ? &ll->k : nullptr).view({B, L, -1, hd}).transpose(1, 2);
+        at::Tensor v = lin(h, w.v_w, w.v_b, ll ? &ll->v : nullptr).view({B, L, -1, hd}).transpose(1, 2);
         q = q * cos + ops::rotate_half(q) * sin;
         k = k * cos + ops::rotate_half(k) * sin;
         if (cache) {
@@ -156,14 +190,32 @@ public:
             cache->values[li] = v;
         }
         at::Tensor a = ops::attention(q, k, v, keep, scale).reshape({B, L, -1});
-        at::Tensor y = x + ops::linear(a, w.o_w);
+        at::Tensor y = x + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
         // Qwen2MLP: down(silu(gate(x)) * up(x))
         at::Tensor z = ops::rms_norm(y, w.post_norm, m_cfg.rms_norm_eps);
-        return y + ops::linear(at::silu(ops::linear(z, w.gate_w)) * ops::linear(z, w.up_w), w.down_w);
+        return y + lin(at::silu(lin(z, w.gate_w, {}, ll ? &ll->gate : nullptr)) * lin(z, w.up_w, {}, ll ? &ll->up : nullptr),
+                       w.down_w, {}, ll ? &ll->down : nullptr);
     }
 
     /// The output head (`lm_head`; the embedding matrix itself when tied).
     const at::Tensor& lm_head() const noexcept { return m_lm_head; }
+    /// Logits of hidden states through the head (and its LoRA adapter, if any).
+    at::Tensor head(const at::Tensor& h) const { return lin(h, m_lm_head, {}, &m_lora.head); }
+
+    /// LoRA adapters (PEFT semantics); empty: none.
+    text_lora& lora() noexcept { return m_lora; }
+    const text_lora& lora() const noexcept { return m_lora; }
+
+    /// Decoder-layer weights (LoRA merging, tests).
+    std::vector<decoder_layer_weights>& layers() noexcept { return m_layers; }
+
+    /// `y = x W^T + b`, plus the adapter's `B(A(dropout(x))) * scaling` when it is active.
+    at::Tensor lin(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const lora_adapter* a) const {
+        at::Tensor y = ops::linear(x, w, b);
+        if (a == nullptr || !a->active()) return y;
+        at::Tensor in = m_lora.training && a->dropout > 0.0 ? at::dropout(x, a->dropout, true) : x;
+        return y + ops::linear(ops::linear(in, a->A), a->B) * a->scaling;
+    }
 
     /// Runs every decoder layer through `hook(index, x, run)` instead of `run(x)` when no cache is used
     /// (activation checkpointing during training); an empty hook restores the plain call.
@@ -177,6 +229,7 @@ private:
     std::vector<decoder_layer_weights> m_layers;
     at::Tensor m_norm, m_lm_head;
     layer_hook m_layer_hook;
+    text_lora m_lora;
 };
 
 } // namespace rscovlm::torch

@@ -3,13 +3,17 @@
 /// Activation checkpointing (`torch.utils.checkpoint`, reentrant variant) for LibTorch: the forward of
 /// a block runs without building its graph and keeps only its input; backward runs the block again
 /// with grad enabled and back-propagates through that copy, which accumulates the parameters'
-/// gradients directly and returns the input's. The block must be deterministic (no dropout here).
+/// gradients directly and returns the input's. As `preserve_rng_state=True` does, the CPU generator's
+/// state is saved before the forward and restored around the recomputation, so dropout inside the block
+/// (LoRA's) draws the same masks twice.
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/types.h>
 
 #include <functional>
+#include <mutex>
 #include <utility>
 
 namespace rscovlm::torch::train {
@@ -24,6 +28,11 @@ struct recompute_function : ::torch::autograd::Function<recompute_function> {
     static at::Tensor forward(::torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                               c10::intrusive_ptr<recompute_holder> holder) {
         ctx->save_for_backward({x});
+        {
+            auto gen = at::detail::getDefaultCPUGenerator();
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            ctx->saved_data["rng"] = gen.get_state();
+        }
         at::Tensor y = holder->fn(x);
         ctx->saved_data["fn"] = c10::IValue::make_capsule(std::move(holder));
         return y;
@@ -35,9 +44,20 @@ struct recompute_function : ::torch::autograd::Function<recompute_function> {
         auto holder = c10::static_intrusive_pointer_cast<recompute_holder>(ctx->saved_data["fn"].toCapsule());
         at::Tensor x = saved[0].detach().requires_grad_(saved[0].requires_grad());
         at::Tensor y;
+        auto gen = at::detail::getDefaultCPUGenerator();
+        at::Tensor now;
+        {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            now = gen.get_state();
+            gen.set_state(ctx->saved_data["rng"].toTensor());
+        }
         {
             at::AutoGradMode enable(true);
             y = holder->fn(x);
+        }
+        {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            gen.set_state(now);
         }
         if (y.requires_grad()) ::torch::autograd::backward({y}, {grad_out[0]});
         return {x.requires_grad() ? x.grad() : at::Tensor(), at::Tensor()};

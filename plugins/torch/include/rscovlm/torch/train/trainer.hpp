@@ -29,6 +29,7 @@
 #include <rscovlm/torch/train/optim.hpp>
 #include <rscovlm/torch/train/recompute.hpp>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
@@ -43,6 +44,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -77,7 +79,15 @@ struct train_config {
     std::string loss_weighting = "mean"; ///< "mean" (the reference) or "tokens" (num_items_in_batch)
     // freezing (RSCoVLM's defaults: the merger is frozen unless told otherwise)
     bool freeze_vision = false, freeze_merger = true, freeze_language = false;
+    // LoRA (RSCoVLM's defaults: r 64, alpha 16, dropout 0.05; targets: every Linear and Embedding
+    // module outside the vision tower, optionally the last `num_lora_modules` of them)
     bool lora_enable = false;
+    std::int64_t lora_rank = 64;
+    double lora_alpha = 16.0;
+    double lora_dropout = 0.05;
+    std::vector<std::string> lora_namespan_exclude;
+    std::int64_t num_lora_modules = -1;
+    bool lora_save_merged = false; ///< also write the merged full model to output_dir/merged
     // compute
     bool gradient_checkpointing = false;
     bool bf16 = false, tf32 = false;
@@ -160,6 +170,26 @@ struct train_config {
         else if (k == "freeze_merger") freeze_merger = flag();
         else if (k == "freeze_language") freeze_language = flag();
         else if (k == "lora_enable") lora_enable = flag();
+        else if (k == "lora_rank") lora_rank = integer();
+        else if (k == "lora_alpha") lora_alpha = num();
+        else if (k == "lora_dropout") lora_dropout = num();
+        else if (k == "num_lora_modules") num_lora_modules = integer();
+        else if (k == "lora_save_merged") lora_save_merged = flag();
+        else if (k == "lora_namespan_exclude") {
+            lora_namespan_exclude.clear();
+            if (!v.is_array()) bad("must be a list of name fragments");
+            for (const auto& x : v) {
+                if (!x.is_string()) bad("must be a list of name fragments");
+                lora_namespan_exclude.push_back(x.get<std::string>());
+            }
+        } else if (k == "vision_lora" || k == "use_dora") {
+            if (flag()) bad("is not supported (LoRA covers the language model; DoRA is not implemented)");
+        } else if (k == "bias_for_lora") {
+            if (str() != "none") bad("must be 'none' (adapters only)");
+        } else if (k == "init_lora_weights") {
+            if (!(v.is_boolean() && v.get<bool>()) && !(v.is_string() && (v == "true" || v == "True")))
+                bad("must be true (PEFT's default initialisation)");
+        }
         else if (k == "gradient_checkpointing") gradient_checkpointing = flag();
         else if (k == "bf16") bf16 = flag();
         else if (k == "tf32") tf32 = flag();
@@ -209,6 +239,12 @@ struct train_config {
         j["freeze_merger"] = freeze_merger;
         j["freeze_language"] = freeze_language;
         j["lora_enable"] = lora_enable;
+        j["lora_rank"] = lora_rank;
+        j["lora_alpha"] = lora_alpha;
+        j["lora_dropout"] = lora_dropout;
+        j["lora_namespan_exclude"] = lora_namespan_exclude;
+        j["num_lora_modules"] = num_lora_modules;
+        j["lora_save_merged"] = lora_save_merged;
         j["gradient_checkpointing"] = gradient_checkpointing;
         j["bf16"] = bf16;
         j["tf32"] = tf32;
@@ -232,13 +268,14 @@ struct train_config {
         if (max_steps <= 0 && !(num_train_epochs > 0)) bad("num_train_epochs must be positive when max_steps is not set");
         if (!(warmup_ratio >= 0.0 && warmup_ratio <= 1.0)) bad("warmup_ratio must be in [0, 1]");
         if (!(optimizer.learning_rate >= 0)) bad("learning_rate must not be negative");
-        if (lora_enable)
-            RSCOVLM_THROW(train_error, "unsupported",
-                          "lora_enable: LoRA training is not implemented in this version (train the full weights, or "
-                          "use freeze_* flags)");
+        if (lora_enable && !freeze_language)
+            bad("If `lora_enable` is True, `freeze_language` must also be True (as RSCoVLM's get_args requires)");
+        if (lora_enable && (lora_rank < 1 || !(lora_alpha > 0) || !(lora_dropout >= 0 && lora_dropout < 1)))
+            bad("lora_rank must be >= 1, lora_alpha > 0 and lora_dropout in [0, 1)");
         if (bf16 && device.rfind("cuda", 0) != 0)
             bad("bf16 needs a CUDA device; on the CPU training runs in float32");
-        if (freeze_vision && freeze_merger && freeze_language) bad("every parameter is frozen: nothing to train");
+        if (freeze_vision && freeze_merger && freeze_language && !lora_enable)
+            bad("every parameter is frozen: nothing to train");
     }
 };
 
@@ -462,7 +499,9 @@ public:
         apply_freezing();
         for (const auto& [canon, t] : m_model->named_parameters())
             m_named.emplace_back(checkpoint_name(canon), t);
-        m_groups = make_groups(m_named, m_cfg.optimizer);
+        at::manual_seed(m_cfg.seed); // transformers' set_seed(args.seed) before the model is wrapped
+        if (m_cfg.lora_enable) add_lora();
+        m_groups = make_groups(m_cfg.lora_enable ? m_lora_named : m_named, m_cfg.optimizer);
         for (const auto& g : m_groups)
             for (const auto& p : g.params)
                 m_trainable.push_back(p);
@@ -487,6 +526,42 @@ public:
     /// Every parameter (checkpoint names, module order; frozen ones included).
     const std::vector<std::pair<std::string, at::Tensor>>& named_parameters() const noexcept { return m_named; }
     std::int64_t global_step() const noexcept { return m_step; }
+    /// The LoRA parameters (PEFT names, `...lora_A.default.weight`); empty without LoRA.
+    const std::vector<std::pair<std::string, at::Tensor>>& lora_parameters() const noexcept { return m_lora_named; }
+    /// What the optimizer updates and checkpoints store: the LoRA parameters, or every parameter.
+    const std::vector<std::pair<std::string, at::Tensor>>& trained_parameters() const noexcept {
+        return m_cfg.lora_enable ? m_lora_named : m_named;
+    }
+
+    /// Adds every adapter's `scaling * B A` into its base weight (PEFT `merge_and_unload`) and removes the
+    /// adapters. train_error "lora_merge" when a tied embedding carries adapters on both of its uses.
+    void merge_lora() {
+        auto& lora = m_model->text().lora();
+        if (lora.empty()) return;
+        if (m_model->tied() && lora.embed.active() && lora.head.active())
+            RSCOVLM_THROW(train_error, "lora_merge",
+                          "embed_tokens and lm_head are one tied matrix with an adapter on each: merging would change "
+                          "both uses; keep the adapter, or exclude one of them (lora_namespan_exclude)");
+        at::NoGradGuard ng;
+        auto merge = [](const at::Tensor& w, const lora_adapter& a) {
+            if (a.active()) w.detach().add_(at::matmul(a.B, a.A) * a.scaling);
+        };
+        auto& layers = m_model->text().layers();
+        for (std::size_t i = 0; i < layers.size() && i < lora.layers.size(); ++i) {
+            const auto& l = lora.layers[i];
+            merge(layers[i].q_w, l.q);
+            merge(layers[i].k_w, l.k);
+            merge(layers[i].v_w, l.v);
+            merge(layers[i].o_w, l.o);
+            merge(layers[i].gate_w, l.gate);
+            merge(layers[i].up_w, l.up);
+            merge(layers[i].down_w, l.down);
+        }
+        if (lora.head.active()) merge(m_model->text().lm_head(), lora.head);
+        if (lora.embed.active())
+            m_model->text().embed_tokens().detach().add_(at::matmul(lora.embed.B, lora.embed.A).t() * lora.embed.scaling);
+        lora = text_lora{};
+    }
 
     /// Checkpoint name of canonical weight `canon` (the layout the model was loaded from).
     std::string checkpoint_name(const std::string& canon) const { return layout_name(canon, m_model->layout()); }
@@ -588,7 +663,16 @@ public:
                 const std::string dir = save_checkpoint();
                 if (hooks.on_save) hooks.on_save(m_step, dir);
             }
-            save_model(m_cfg.output_dir);
+            if (m_cfg.lora_enable) {
+                save_adapter(m_cfg.output_dir);
+                if (m_cfg.lora_save_merged && rank0()) {
+                    // Merging changes the live weights: it runs after the adapter is saved.
+                    merge_lora();
+                    save_model((fs::path(m_cfg.output_dir) / "merged").string());
+                }
+            } else {
+                save_model(m_cfg.output_dir);
+            }
             if (rank0()) write_curves();
         }
         return res;
@@ -720,12 +804,8 @@ public:
             views.push_back(v);
         }
         io::safetensors::write_sharded(dir, views, max_shard_bytes, {{"format", "pt"}});
+        copy_side_files(dir);
         const fs::path src(m_cfg.model_name_or_path);
-        for (const char* f : {"generation_config.json", "preprocessor_config.json", "tokenizer.json",
-                              "tokenizer_config.json", "vocab.json", "merges.txt", "chat_template.json",
-                              "special_tokens_map.json", "added_tokens.json"})
-            if (fs::exists(src / f) && fs::absolute(src / f) != fs::absolute(fs::path(dir) / f))
-                fs::copy_file(src / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
         // config.json: the source's, with the dtype the weights are now stored in.
         std::ifstream in(src / "config.json");
         nlohmann::json cfg = nlohmann::json::parse(in, nullptr, false);
@@ -747,14 +827,18 @@ public:
             fs::create_directories(tmp);
         }
         m_pg->barrier("checkpoint start");
-        save_model(tmp.string());
+        if (m_cfg.lora_enable)
+            save_adapter(tmp.string());
+        else
+            save_model(tmp.string());
         // Optimizer state of the parameters this rank updates.
         {
             std::vector<at::Tensor> keep;
             std::vector<io::safetensors::tensor_view> views;
             std::vector<std::vector<std::int64_t>> steps;
-            steps.reserve(m_named.size()); // views point into it: no reallocation
-            for (const auto& [name, p] : m_named) {
+            const auto& trained = trained_parameters();
+            steps.reserve(trained.size()); // views point into it: no reallocation
+            for (const auto& [name, p] : trained) {
                 auto it = m_state.find(p.unsafeGetTensorImpl());
                 if (it == m_state.end() || !it->second.exp_avg.defined()) continue;
                 for (int which = 0; which < 2; ++which) {
@@ -771,6 +855,20 @@ public:
                 steps.push_back({it->second.step});
                 views.push_back(io::safetensors::make_view("step." + name, io::safetensors::dtype::i64, {1}, steps.back()));
             }
+            // This rank's CPU generator (LoRA dropout draws from it).
+            at::Tensor rng;
+            {
+                auto gen = at::detail::getDefaultCPUGenerator();
+                std::lock_guard<std::mutex> lock(gen.mutex());
+                rng = gen.get_state().contiguous();
+            }
+            io::safetensors::tensor_view rv;
+            rv.name = "cpu";
+            rv.type = io::safetensors::dtype::u8;
+            rv.shape = {rng.numel()};
+            rv.data = rng.data_ptr();
+            rv.size_bytes = static_cast<std::size_t>(rng.numel());
+            io::safetensors::write((tmp / ("rng_state-rank-" + std::to_string(m_pg->rank()) + ".safetensors")).string(), {rv});
             const bool sharded = m_cfg.zero_stage == 1 && m_pg->distributed();
             if (sharded || rank0())
                 io::safetensors::write((tmp / (sharded ? "optimizer-rank-" + std::to_string(m_pg->rank()) + ".safetensors"
@@ -809,9 +907,34 @@ public:
         if (st.value("world_size", 1) != m_pg->world_size())
             RSCOVLM_THROW(train_error, "bad_checkpoint",
                           dir + " was written by " + std::to_string(st.value("world_size", 1)) + " ranks; resume it with as many");
-        auto ck = io::safetensors::checkpoint::open(dir);
         at::NoGradGuard ng;
-        for (auto& [name, p] : m_named) {
+        if (m_cfg.lora_enable) {
+            auto f = io::safetensors::file::open((fs::path(dir) / "adapter_model.safetensors").string());
+            for (auto& [name, p] : m_lora_named) {
+                std::string key = name;
+                const auto d = key.find(".default");
+                if (d != std::string::npos) key.erase(d, 8);
+                if (!f.contains(key)) RSCOVLM_THROW(train_error, "bad_checkpoint", dir + " lacks adapter weight '" + key + "'");
+                std::vector<float> v = io::safetensors::to_f32(f.tensor(key));
+                if (static_cast<std::int64_t>(v.size()) != p.numel())
+                    RSCOVLM_THROW(train_error, "bad_checkpoint", dir + ": adapter weight '" + key + "' has another shape");
+                p.detach().copy_(at::from_blob(v.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat)));
+            }
+        }
+        const fs::path rng_file = fs::path(dir) / ("rng_state-rank-" + std::to_string(m_pg->rank()) + ".safetensors");
+        if (fs::exists(rng_file)) {
+            auto f = io::safetensors::file::open(rng_file.string());
+            const auto v = f.tensor("cpu");
+            at::Tensor st8 = at::empty({static_cast<std::int64_t>(v.size_bytes)}, at::TensorOptions().dtype(at::kByte));
+            std::memcpy(st8.data_ptr(), v.data, v.size_bytes);
+            auto gen = at::detail::getDefaultCPUGenerator();
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            gen.set_state(st8);
+        }
+        std::optional<io::safetensors::checkpoint> full;
+        if (!m_cfg.lora_enable) full.emplace(io::safetensors::checkpoint::open(dir));
+        for (auto& [name, p] : m_cfg.lora_enable ? std::vector<std::pair<std::string, at::Tensor>>{} : m_named) {
+            auto& ck = *full;
             if (!ck.contains(name)) RSCOVLM_THROW(train_error, "bad_checkpoint", dir + " lacks weight '" + name + "'");
             const auto v = ck.tensor(name);
             std::vector<float> f = io::safetensors::to_f32(v);
@@ -823,7 +946,7 @@ public:
             const std::string n = e.path().filename().string();
             if (n.rfind("optimizer", 0) != 0 || e.path().extension() != ".safetensors") continue;
             auto f = io::safetensors::file::open(e.path().string());
-            for (auto& [name, p] : m_named) {
+            for (auto& [name, p] : trained_parameters()) {
                 if (!f.contains("exp_avg." + name)) continue;
                 const auto key = p.unsafeGetTensorImpl();
                 if (m_cfg.zero_stage == 1 && m_owner.count(key) && m_owner.at(key) != m_pg->rank()) continue;
@@ -846,8 +969,153 @@ public:
         return {m_epoch, m_position};
     }
 
+    /// Dropout of the LoRA adapters on (training, the default) or off (evaluation).
+    void set_training(bool on) { m_model->text().lora().training = on; }
+
+    /// Writes the PEFT adapter into `dir` (rank 0): `adapter_model.safetensors` (PEFT's key names, the
+    /// adapter name removed) and `adapter_config.json`, plus the tokenizer / processor files of the base.
+    void save_adapter(const std::string& dir) const {
+        if (!rank0()) return;
+        fs::create_directories(dir);
+        std::vector<at::Tensor> keep;
+        std::vector<io::safetensors::tensor_view> views;
+        for (const auto& [name, t] : m_lora_named) {
+            std::string key = name;
+            const auto d = key.find(".default");
+            if (d != std::string::npos) key.erase(d, 8);
+            at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+            keep.push_back(c);
+            io::safetensors::tensor_view v;
+            v.name = key;
+            v.type = io::safetensors::dtype::f32;
+            v.shape = std::vector<std::int64_t>(c.sizes().begin(), c.sizes().end());
+            v.data = c.data_ptr();
+            v.size_bytes = static_cast<std::size_t>(c.numel()) * sizeof(float);
+            views.push_back(v);
+        }
+        io::safetensors::write((fs::path(dir) / "adapter_model.safetensors").string(), views, {{"format", "pt"}});
+        nlohmann::ordered_json c;
+        c["alpha_pattern"] = nlohmann::json::object();
+        c["auto_mapping"] = nullptr;
+        c["base_model_name_or_path"] = m_cfg.model_name_or_path;
+        c["bias"] = "none";
+        c["fan_in_fan_out"] = false;
+        c["inference_mode"] = true;
+        c["init_lora_weights"] = true;
+        c["layers_pattern"] = nullptr;
+        c["layers_to_transform"] = nullptr;
+        c["lora_alpha"] = m_cfg.lora_alpha;
+        c["lora_dropout"] = m_cfg.lora_dropout;
+        c["modules_to_save"] = nullptr;
+        c["peft_type"] = "LORA";
+        c["r"] = m_cfg.lora_rank;
+        c["rank_pattern"] = nlohmann::json::object();
+        c["revision"] = nullptr;
+        c["target_modules"] = m_lora_targets;
+        c["task_type"] = nullptr;
+        c["use_dora"] = false;
+        c["use_rslora"] = false;
+        std::ofstream(fs::path(dir) / "adapter_config.json") << c.dump(2) << "\n";
+        copy_side_files(dir);
+    }
+
+    /// The module names LoRA adapts (checkpoint layout), in module order.
+    const std::vector<std::string>& lora_targets() const noexcept { return m_lora_targets; }
+
 private:
     bool rank0() const { return m_pg->rank() == 0; }
+
+    void copy_side_files(const std::string& dir) const {
+        const fs::path src(m_cfg.model_name_or_path);
+        for (const char* f : {"generation_config.json", "preprocessor_config.json", "tokenizer.json",
+                              "tokenizer_config.json", "vocab.json", "merges.txt", "chat_template.json",
+                              "special_tokens_map.json", "added_tokens.json"})
+            if (fs::exists(src / f) && fs::absolute(src / f) != fs::absolute(fs::path(dir) / f))
+                fs::copy_file(src / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+    }
+
+    /// PEFT `get_peft_model` with RSCoVLM's `find_target_linear_names`: every Linear / Embedding module of
+    /// the language model and the head (vision excluded), minus `lora_namespan_exclude`, the last
+    /// `num_lora_modules` when positive; every base parameter frozen (PEFT trains adapters only).
+    void add_lora() {
+        for (const auto& [n, t] : m_named)
+            t.requires_grad_(false);
+        const auto& cfg = m_model->config();
+        const auto dev = m_model->device();
+        struct target {
+            std::string module; // canonical module name
+            int layer;          // -1: embed / head
+            int which;          // 0..6 = q k v o gate up down, 7 embed, 8 head
+        };
+        std::vector<target> all;
+        all.push_back({"model.embed_tokens", -1, 7});
+        const char* names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+        // named_modules order: each layer's attention projections, then its MLP.
+        for (int i = 0; i < cfg.text.num_hidden_layers; ++i)
+            for (int w = 0; w < 7; ++w)
+                all.push_back({"model.layers." + std::to_string(i) + "." + names[w], i, w});
+        all.push_back({"lm_head", -1, 8});
+        std::vector<target> chosen;
+        for (const auto& t : all) {
+            const std::string shown = checkpoint_name(t.module + ".weight");
+            const std::string module = shown.substr(0, shown.size() - 7);
+            bool skip = false;
+            for (const auto& ex : m_cfg.lora_namespan_exclude)
+                skip = skip || module.find(ex) != std::string::npos;
+            if (!skip) chosen.push_back(t);
+        }
+        if (m_cfg.num_lora_modules > 0 && static_cast<std::int64_t>(chosen.size()) > m_cfg.num_lora_modules)
+            chosen.erase(chosen.begin(), chosen.end() - m_cfg.num_lora_modules);
+        auto& lora = m_model->text().lora();
+        lora.layers.assign(static_cast<std::size_t>(cfg.text.num_hidden_layers), layer_lora{});
+        lora.training = true;
+        const std::int64_t r = m_cfg.lora_rank;
+        const double scaling = m_cfg.lora_alpha / static_cast<double>(r);
+        auto& layers = m_model->text().layers();
+        auto opts = at::TensorOptions().dtype(at::kFloat).device(dev);
+        for (const auto& t : chosen) {
+            const std::string shown = checkpoint_name(t.module + ".weight");
+            const std::string module = shown.substr(0, shown.size() - 7);
+            m_lora_targets.push_back(module);
+            lora_adapter a;
+            a.scaling = scaling;
+            std::string a_name, b_name;
+            if (t.which == 7) {
+                // PEFT Embedding: A zeros [r, vocab], B normal [hidden, r]; no dropout.
+                a.A = at::zeros({r, cfg.text.vocab_size}, opts);
+                a.B = at::randn({cfg.text.hidden_size, r}, opts);
+                a_name = "base_model.model." + module + ".lora_embedding_A.default";
+                b_name = "base_model.model." + module + ".lora_embedding_B.default";
+            } else {
+                const at::Tensor& w = t.which == 8 ? m_model->text().lm_head() : [&]() -> const at::Tensor& {
+                    auto& l = layers[static_cast<std::size_t>(t.layer)];
+                    const at::Tensor* ws[7] = {&l.q_w, &l.k_w, &l.v_w, &l.o_w, &l.gate_w, &l.up_w, &l.down_w};
+                    return *ws[t.which];
+                }();
+                // PEFT Linear: A kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B zeros.
+                const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
+                a.A = at::empty({r, w.size(1)}, opts).uniform_(-bound, bound);
+                a.B = at::zeros({w.size(0), r}, opts);
+                a.dropout = m_cfg.lora_dropout;
+                a_name = "base_model.model." + module + ".lora_A.default.weight";
+                b_name = "base_model.model." + module + ".lora_B.default.weight";
+            }
+            a.A.requires_grad_(true);
+            a.B.requires_grad_(true);
+            m_lora_named.emplace_back(a_name, a.A);
+            m_lora_named.emplace_back(b_name, a.B);
+            if (t.which == 7)
+                lora.embed = a;
+            else if (t.which == 8)
+                lora.head = a;
+            else {
+                auto& l = lora.layers[static_cast<std::size_t>(t.layer)];
+                lora_adapter* slots[7] = {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down};
+                *slots[t.which] = a;
+            }
+        }
+    }
 
     std::string config_fingerprint() const {
         nlohmann::json j = m_cfg.to_json();
@@ -982,6 +1250,8 @@ private:
     const process_group* m_pg;
     std::unique_ptr<qwen2_5_vl> m_model;
     std::vector<std::pair<std::string, at::Tensor>> m_named;
+    std::vector<std::pair<std::string, at::Tensor>> m_lora_named;
+    std::vector<std::string> m_lora_targets;
     std::vector<param_group> m_groups;
     std::vector<at::Tensor> m_trainable;
     std::map<const void*, adam_state> m_state;
