@@ -35,17 +35,18 @@ struct train_args {
 nlohmann::json load_train_config(const train_args& a, const context& ctx) {
     std::string path = a.config;
     if (!a.preset.empty()) {
-        if (!path.empty())
-            RSCOVLM_THROW(usage_error, "conflicting_options", "give --config or --preset, not both");
+        if (!path.empty()) RSCOVLM_THROW(usage_error, "conflicting_options", "give --config or --preset, not both");
         path = a.preset;
         if (!fs::is_regular_file(path)) {
 #ifdef RSCOVLM_PRESETS_DIR
             const fs::path bundled = fs::path(RSCOVLM_PRESETS_DIR) / "train" / (a.preset + ".json");
 #else
-            const fs::path bundled = fs::path(ctx.data_dir) / ".." / ".." / "registry" / "presets" / "train" / (a.preset + ".json");
+            const fs::path bundled =
+                fs::path(ctx.data_dir) / ".." / ".." / "registry" / "presets" / "train" / (a.preset + ".json");
 #endif
             if (!fs::is_regular_file(bundled))
-                RSCOVLM_THROW(config_error, "unknown_preset", "no training preset file or bundled preset named '" + a.preset + "'");
+                RSCOVLM_THROW(config_error, "unknown_preset",
+                              "no training preset file or bundled preset named '" + a.preset + "'");
             path = bundled.string();
         }
     }
@@ -115,13 +116,16 @@ public:
         const int pct = m_total > 0 ? static_cast<int>(r.step * 100 / m_total) : 100;
         const int bar = pct * 20 / 100;
         if (m_tty) {
-            std::fprintf(stderr, "\rtrain [%.*s%*s] %3d%% step %lld/%lld loss %.4f lr %.3g grad %.3f %.0f tok/s ETA %02ld:%02ld:%02ld ",
-                         bar, "####################", 20 - bar, "", pct, static_cast<long long>(r.step),
-                         static_cast<long long>(m_total), r.loss, lr, r.grad_norm, r.tokens_per_s, left / 3600,
-                         left / 60 % 60, left % 60);
+            std::fprintf(
+                stderr,
+                "\rtrain [%.*s%*s] %3d%% step %lld/%lld loss %.4f lr %.3g grad %.3f %.0f tok/s ETA %02ld:%02ld:%02ld ",
+                bar, "####################", 20 - bar, "", pct, static_cast<long long>(r.step),
+                static_cast<long long>(m_total), r.loss, lr, r.grad_norm, r.tokens_per_s, left / 3600, left / 60 % 60,
+                left % 60);
             std::fflush(stderr);
         } else if (r.step % m_every == 0 || r.step == m_total) {
-            std::fprintf(stderr, "train step %lld/%lld loss %.4f lr %.3g grad_norm %.3f %.0f tok/s ETA %02ld:%02ld:%02ld\n",
+            std::fprintf(stderr,
+                         "train step %lld/%lld loss %.4f lr %.3g grad_norm %.3f %.0f tok/s ETA %02ld:%02ld:%02ld\n",
                          static_cast<long long>(r.step), static_cast<long long>(m_total), r.loss, lr, r.grad_norm,
                          r.tokens_per_s, left / 3600, left / 60 % 60, left % 60);
         }
@@ -143,12 +147,14 @@ void register_train(CLI::App& app, context& ctx) {
     auto* cmd = app.add_subcommand(torch_commands[3].name, torch_commands[3].description);
     cmd->add_option("--config", a->config, "Training configuration (JSON; keys as RSCoVLM's training arguments)");
     cmd->add_option("--preset", a->preset, "A bundled training preset (registry/presets/train) or a preset file");
-    cmd->add_option("--set", a->sets, "key=value overriding the configuration (value parsed as JSON, else text); repeatable");
+    cmd->add_option("--set", a->sets,
+                    "key=value overriding the configuration (value parsed as JSON, else text); repeatable");
     cmd->callback([&ctx, a] {
         nlohmann::json j = load_train_config(*a, ctx);
         tr::train_config cfg = tr::train_config::from_json(j, a->config.empty() ? "--set" : a->config);
         cfg.validate();
-        if (cfg.output_dir.empty()) RSCOVLM_THROW(usage_error, "missing_option", "output_dir is required (--set output_dir=DIR)");
+        if (cfg.output_dir.empty())
+            RSCOVLM_THROW(usage_error, "missing_option", "output_dir is required (--set output_dir=DIR)");
         const tr::dist_env env = tr::dist_env::from_environment();
         const tr::process_group pg = tr::process_group::join(
             env, std::chrono::milliseconds(static_cast<long long>(cfg.dist_timeout_s * 1000.0)));
@@ -157,15 +163,16 @@ void register_train(CLI::App& app, context& ctx) {
         t.plan(*source);
         const bool show = env.rank == 0 && !ctx.quiet;
         if (show)
-            std::fprintf(stderr, "train: %lld steps, %d rank(s)%s, %zu trainable tensors in %zu groups\n",
-                         static_cast<long long>(t.total_steps()), env.world_size, cfg.zero_stage == 1 ? " (ZeRO-1)" : "",
-                         [&] {
-                             std::size_t n = 0;
-                             for (const auto& g : t.groups())
-                                 n += g.params.size();
-                             return n;
-                         }(),
-                         t.groups().size());
+            std::fprintf(
+                stderr, "train: %lld steps, %d rank(s)%s, %zu trainable tensors in %zu groups\n",
+                static_cast<long long>(t.total_steps()), env.world_size, cfg.zero_stage == 1 ? " (ZeRO-1)" : "",
+                [&] {
+                    std::size_t n = 0;
+                    for (const auto& g : t.groups())
+                        n += g.params.size();
+                    return n;
+                }(),
+                t.groups().size());
         train_progress bar(!show, t.total_steps(), cfg.logging_steps);
         tr::trainer_hooks hooks;
         hooks.on_step = [&bar](const tr::step_record& r) { bar.step(r); };

@@ -84,7 +84,8 @@ void check_run(const std::string& model, const std::string& run) {
     for (std::size_t g = 0; g < groups.size(); ++g) {
         INFO(model << " " << run << " group " << g);
         CHECK(groups[g].base_lr == doctest::Approx(want["groups"][g]["base_lr"].get<double>()).epsilon(1e-12));
-        CHECK(groups[g].weight_decay == doctest::Approx(want["groups"][g]["weight_decay"].get<double>()).epsilon(1e-12));
+        CHECK(groups[g].weight_decay ==
+              doctest::Approx(want["groups"][g]["weight_decay"].get<double>()).epsilon(1e-12));
         CHECK(groups[g].names == want["groups"][g]["params"].get<std::vector<std::string>>());
     }
     std::map<std::string, at::Tensor> before;
@@ -120,12 +121,14 @@ void check_run(const std::string& model, const std::string& run) {
         REQUIRE(want["final_stats"].contains(n));
         const auto st = sum_l2(p);
         const double l2 = want["final_stats"][n][1].get<double>();
-        CHECK(std::fabs(st.first - want["final_stats"][n][0].get<double>()) <= 2e-5 * static_cast<double>(p.numel()) + 1e-6);
+        CHECK(std::fabs(st.first - want["final_stats"][n][0].get<double>()) <=
+              2e-5 * static_cast<double>(p.numel()) + 1e-6);
         CHECK(close_rel(st.second, l2, 1e-5, 1e-6));
         if (unchanged.count(n)) CHECK(at::equal(before[n], p.detach()));
     }
     if (run == "groups") {
-        auto ck = rscovlm::io::safetensors::file::open((train_data / "expected" / model / "run_groups.safetensors").string());
+        auto ck =
+            rscovlm::io::safetensors::file::open((train_data / "expected" / model / "run_groups.safetensors").string());
         for (const auto& [n, p] : t.named_parameters()) {
             INFO(model << " final weight " << n);
             REQUIRE(ck.contains(n));
@@ -240,9 +243,10 @@ TEST_CASE("train: a packed row gives the loss sum and gradients of its samples r
         packed.input_ids.insert(packed.input_ids.end(), e.input_ids.begin(), e.input_ids.end());
         packed.labels.insert(packed.labels.end(), e.labels.begin(), e.labels.end());
         for (int ax = 0; ax < 3; ++ax)
-            packed.position_ids[static_cast<std::size_t>(ax)].insert(packed.position_ids[static_cast<std::size_t>(ax)].end(),
-                                                                     e.position_ids[static_cast<std::size_t>(ax)].begin(),
-                                                                     e.position_ids[static_cast<std::size_t>(ax)].end());
+            packed.position_ids[static_cast<std::size_t>(ax)].insert(
+                packed.position_ids[static_cast<std::size_t>(ax)].end(),
+                e.position_ids[static_cast<std::size_t>(ax)].begin(),
+                e.position_ids[static_cast<std::size_t>(ax)].end());
         packed.cu_seqlens.push_back(static_cast<std::int64_t>(packed.input_ids.size()));
     }
     packed.grid_thw = b.grid_thw;
@@ -356,7 +360,8 @@ TEST_CASE("train: configuration errors are typed and name the key") {
     expect({{"model_name_or_path", "m"}, {"micro_batches", "x"}, {"lora_enable", true}}, "lora");
     // A broken micro-batch line names its line.
     const fs::path d = scratch("badmb");
-    std::ofstream(d / "mb.jsonl") << "{\"input_ids\": [[1,2]], \"labels\": [[1]], \"position_ids\": [[[0,1]],[[0,1]],[[0,1]]]}\n";
+    std::ofstream(d / "mb.jsonl")
+        << "{\"input_ids\": [[1,2]], \"labels\": [[1]], \"position_ids\": [[[0,1]],[[0,1]],[[0,1]]]}\n";
     bool threw = false;
     try {
         tr::read_micro_batches((d / "mb.jsonl").string());
@@ -410,7 +415,8 @@ TEST_CASE("train: LoRA adapters (PEFT layout) train, resume exactly with dropout
             CHECK_FALSE(p.requires_grad());
         t.set_training(false);
         at::NoGradGuard ng;
-        CHECK(close_rel(t.forward_loss(mbs[0]).mean.item<double>(), want["micro_batches"][0]["loss"].get<double>(), 1e-5));
+        CHECK(close_rel(t.forward_loss(mbs[0]).mean.item<double>(), want["micro_batches"][0]["loss"].get<double>(),
+                        1e-5));
     }
     // Exclusions and the last-N rule.
     {
@@ -420,7 +426,7 @@ TEST_CASE("train: LoRA adapters (PEFT layout) train, resume exactly with dropout
         tr::process_group pg;
         tr::trainer t(c, pg);
         CHECK(t.lora_targets() == std::vector<std::string>{"model.layers.1.mlp.gate_proj", "model.layers.1.mlp.up_proj",
-                                                            "model.layers.1.mlp.down_proj"});
+                                                           "model.layers.1.mlp.down_proj"});
     }
     const fs::path out_a = scratch("lora_full"), out_b = scratch("lora_resumed");
     auto cfg = base_cfg;
@@ -472,8 +478,8 @@ TEST_CASE("train: LoRA adapters (PEFT layout) train, resume exactly with dropout
             if (canon.rfind("visual.", 0) == 0) CHECK(at::equal(p, base_before[canon]));
         }
         at::Tensor feats = merged.encode_images(mbs[1].pixel_values, mbs[1].grid_thw);
-        at::Tensor logits = merged.forward(merged.embed(mbs[1].input_ids, feats), mbs[1].position_ids,
-                                           mbs[1].attention_mask, nullptr);
+        at::Tensor logits =
+            merged.forward(merged.embed(mbs[1].input_ids, feats), mbs[1].position_ids, mbs[1].attention_mask, nullptr);
         CHECK(close_rel(tr::causal_lm_loss(logits, mbs[1].labels).mean.item<double>(), lora_loss, 1e-5));
     }
     auto adapter_cfg = read_json(out_a / "adapter_config.json");

@@ -128,7 +128,8 @@ public:
         const std::int64_t B = inputs_embeds.size(0), L = inputs_embeds.size(1);
         const std::int64_t past = cache ? cache->length() : 0;
         if (segments.defined() && cache)
-            RSCOVLM_THROW(model_error, "segments_with_cache", "packed segments are a training input: run them without a cache");
+            RSCOVLM_THROW(model_error, "segments_with_cache",
+                          "packed segments are a training input: run them without a cache");
         at::Tensor new_mask = mask.defined() ? mask.to(dev, at::kLong)
                                              : at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(dev));
         at::Tensor full_mask = new_mask;
@@ -193,7 +194,8 @@ public:
         at::Tensor y = x + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
         // Qwen2MLP: down(silu(gate(x)) * up(x))
         at::Tensor z = ops::rms_norm(y, w.post_norm, m_cfg.rms_norm_eps);
-        return y + lin(at::silu(lin(z, w.gate_w, {}, ll ? &ll->gate : nullptr)) * lin(z, w.up_w, {}, ll ? &ll->up : nullptr),
+        return y + lin(at::silu(lin(z, w.gate_w, {}, ll ? &ll->gate : nullptr)) *
+                           lin(z, w.up_w, {}, ll ? &ll->up : nullptr),
                        w.down_w, {}, ll ? &ll->down : nullptr);
     }
 
@@ -219,8 +221,8 @@ public:
 
     /// Runs every decoder layer through `hook(index, x, run)` instead of `run(x)` when no cache is used
     /// (activation checkpointing during training); an empty hook restores the plain call.
-    using layer_hook = std::function<at::Tensor(std::size_t, const at::Tensor&,
-                                                const std::function<at::Tensor(const at::Tensor&)>&)>;
+    using layer_hook =
+        std::function<at::Tensor(std::size_t, const at::Tensor&, const std::function<at::Tensor(const at::Tensor&)>&)>;
     void set_layer_hook(layer_hook hook) { m_layer_hook = std::move(hook); }
 
 private:

@@ -93,9 +93,9 @@ public:
     vision_tower() = default;
     vision_tower(vision_config cfg, at::Tensor patch_w, std::vector<vision_block_weights> blocks, at::Tensor ln_q,
                  at::Tensor mlp0_w, at::Tensor mlp0_b, at::Tensor mlp2_w, at::Tensor mlp2_b)
-        : m_cfg(std::move(cfg)), m_patch_w(std::move(patch_w)), m_blocks(std::move(blocks)),
-          m_ln_q(std::move(ln_q)), m_mlp0_w(std::move(mlp0_w)), m_mlp0_b(std::move(mlp0_b)),
-          m_mlp2_w(std::move(mlp2_w)), m_mlp2_b(std::move(mlp2_b)) {}
+        : m_cfg(std::move(cfg)), m_patch_w(std::move(patch_w)), m_blocks(std::move(blocks)), m_ln_q(std::move(ln_q)),
+          m_mlp0_w(std::move(mlp0_w)), m_mlp0_b(std::move(mlp0_b)), m_mlp2_w(std::move(mlp2_w)),
+          m_mlp2_b(std::move(mlp2_b)) {}
 
     const vision_config& config() const noexcept { return m_cfg; }
 
@@ -206,8 +206,8 @@ public:
 
     /// Runs every block through `hook(index, x, run)` instead of `run(x)` (e.g. activation checkpointing
     /// during training); an empty hook restores the plain call.
-    using block_hook = std::function<at::Tensor(std::size_t, const at::Tensor&,
-                                                const std::function<at::Tensor(const at::Tensor&)>&)>;
+    using block_hook =
+        std::function<at::Tensor(std::size_t, const at::Tensor&, const std::function<at::Tensor(const at::Tensor&)>&)>;
     void set_block_hook(block_hook hook) { m_block_hook = std::move(hook); }
 
 private:

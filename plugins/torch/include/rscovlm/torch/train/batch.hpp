@@ -39,11 +39,11 @@ inline constexpr std::int64_t ignore_index = -100;
 
 /// One collated micro-batch (CPU tensors; the trainer moves them to the model's device).
 struct micro_batch {
-    at::Tensor input_ids;      ///< [B, L] int64
-    at::Tensor labels;         ///< [B, L] int64, -100 where not supervised
-    at::Tensor attention_mask; ///< [B, L] int64, 1 = token, 0 = padding
-    at::Tensor position_ids;   ///< [3, B, L] int64 (M-RoPE t, h, w)
-    at::Tensor pixel_values;   ///< [rows, 1176] float32; undefined without images
+    at::Tensor input_ids;                              ///< [B, L] int64
+    at::Tensor labels;                                 ///< [B, L] int64, -100 where not supervised
+    at::Tensor attention_mask;                         ///< [B, L] int64, 1 = token, 0 = padding
+    at::Tensor position_ids;                           ///< [3, B, L] int64 (M-RoPE t, h, w)
+    at::Tensor pixel_values;                           ///< [rows, 1176] float32; undefined without images
     std::vector<std::array<std::int64_t, 3>> grid_thw; ///< one per image, in row order
     at::Tensor segments;                               ///< [B, L] int64 member ids of packed rows; undefined otherwise
     std::vector<std::int64_t> samples;                 ///< dataset indices of the samples (for logs)
@@ -106,8 +106,8 @@ inline at::Tensor long_matrix(const nlohmann::json& j, const std::string& what) 
 /// Parses one line of a pre-collated micro-batch file (the format of the training oracle's
 /// `micro_batches.jsonl`: `input_ids`, `labels`, `attention_mask` `[B][L]`, `position_ids` `[3][B][L]`,
 /// `image_grid_thw`, `pixel_values` = `.npy` files of float32 rows, concatenated in order, a relative
-/// path resolved against `base_dir` or else the nearest directory above it where it exists; optional `segments` `[B][L]` and `samples`). train_error "bad_micro_batch" names
-/// what is wrong.
+/// path resolved against `base_dir` or else the nearest directory above it where it exists; optional `segments`
+/// `[B][L]` and `samples`). train_error "bad_micro_batch" names what is wrong.
 inline micro_batch parse_micro_batch(const nlohmann::json& j, const std::filesystem::path& base_dir) {
     if (!j.is_object()) RSCOVLM_THROW(train_error, "bad_micro_batch", "a micro-batch must be a JSON object");
     auto need = [&](const char* k) -> const nlohmann::json& {
@@ -225,7 +225,7 @@ struct example {
     std::vector<std::int32_t> input_ids, labels;
     std::array<std::vector<std::int64_t>, 3> position_ids;
     std::vector<std::array<std::int64_t, 3>> grid_thw;
-    std::vector<float> pixel_values; ///< rows x 1176
+    std::vector<float> pixel_values;      ///< rows x 1176
     std::vector<std::int64_t> cu_seqlens; ///< packed: member boundaries (empty for a plain sample)
     std::int64_t index = 0;
 };
@@ -269,7 +269,8 @@ inline micro_batch collate(const std::vector<example>& xs, std::int64_t pad_id) 
         L = std::max<std::int64_t>(L, static_cast<std::int64_t>(x.input_ids.size()));
         packed = packed || !x.cu_seqlens.empty();
         if (x.labels.size() != x.input_ids.size())
-            RSCOVLM_THROW(train_error, "bad_example", "example " + std::to_string(x.index) + ": labels and input_ids differ in length");
+            RSCOVLM_THROW(train_error, "bad_example",
+                          "example " + std::to_string(x.index) + ": labels and input_ids differ in length");
         for (const auto& p : x.position_ids)
             if (p.size() != x.input_ids.size())
                 RSCOVLM_THROW(train_error, "bad_example",
@@ -316,8 +317,9 @@ inline micro_batch collate(const std::vector<example>& xs, std::int64_t pad_id) 
         }
         if (static_cast<std::int64_t>(x.pixel_values.size()) != rows * 1176)
             RSCOVLM_THROW(train_error, "bad_example",
-                          "example " + std::to_string(x.index) + ": pixel rows do not match its image grids (was the "
-                                                                 "shard written without pixels?)");
+                          "example " + std::to_string(x.index) +
+                              ": pixel rows do not match its image grids (was the "
+                              "shard written without pixels?)");
         if (rows > 0)
             pixels.push_back(at::from_blob(const_cast<float*>(x.pixel_values.data()), {rows, 1176},
                                            at::TensorOptions().dtype(at::kFloat))

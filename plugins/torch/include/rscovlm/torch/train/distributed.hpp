@@ -109,10 +109,18 @@ public:
 #endif
     }
 
-    int rank() const noexcept { return m_env.rank; }
-    int world_size() const noexcept { return m_env.world_size; }
-    bool distributed() const noexcept { return m_env.distributed(); }
-    const dist_env& env() const noexcept { return m_env; }
+    int rank() const noexcept {
+        return m_env.rank;
+    }
+    int world_size() const noexcept {
+        return m_env.world_size;
+    }
+    bool distributed() const noexcept {
+        return m_env.distributed();
+    }
+    const dist_env& env() const noexcept {
+        return m_env;
+    }
 
     /// Sum of `t` over ranks, in place (blocking).
     void all_reduce_sum(at::Tensor& t, const char* what = "all_reduce") const {
@@ -173,8 +181,8 @@ public:
         for (int r = 0; r < static_cast<int>(all.size()); ++r)
             if (all[static_cast<std::size_t>(r)] != all[0])
                 RSCOVLM_THROW(train_error, "config_mismatch",
-                              what + " differs between rank 0 and rank " + std::to_string(r) + " (rank 0: " +
-                                  all[0].substr(0, 200) + "; rank " + std::to_string(r) + ": " +
+                              what + " differs between rank 0 and rank " + std::to_string(r) +
+                                  " (rank 0: " + all[0].substr(0, 200) + "; rank " + std::to_string(r) + ": " +
                                   all[static_cast<std::size_t>(r)].substr(0, 200) + ")");
     }
 
@@ -238,7 +246,8 @@ public:
         for (std::size_t k = 0; k < s.params.size(); ++k) {
             auto acc = ::torch::autograd::impl::grad_accumulator(s.params[k]);
             if (!acc)
-                RSCOVLM_THROW(train_error, "distributed", "parameter " + std::to_string(k) + " has no gradient accumulator");
+                RSCOVLM_THROW(train_error, "distributed",
+                              "parameter " + std::to_string(k) + " has no gradient accumulator");
             acc->add_post_hook(std::make_unique<hook>(m_state, k, m_pg));
             s.accumulators.push_back(std::move(acc)); // keep the nodes (and their hooks) alive
         }

@@ -143,12 +143,14 @@ inline double cosine_factor(std::int64_t s, std::int64_t warmup, std::int64_t to
 /// `get_linear_schedule_with_warmup`.
 inline double linear_factor(std::int64_t s, std::int64_t warmup, std::int64_t total) {
     if (s < warmup) return static_cast<double>(s) / static_cast<double>(std::max<std::int64_t>(1, warmup));
-    return std::max(0.0, static_cast<double>(total - s) / static_cast<double>(std::max<std::int64_t>(1, total - warmup)));
+    return std::max(0.0,
+                    static_cast<double>(total - s) / static_cast<double>(std::max<std::int64_t>(1, total - warmup)));
 }
 
 /// `get_constant_schedule_with_warmup`.
 inline double constant_factor(std::int64_t s, std::int64_t warmup) {
-    if (s < warmup) return static_cast<double>(s) / static_cast<double>(std::max<double>(1.0, static_cast<double>(warmup)));
+    if (s < warmup)
+        return static_cast<double>(s) / static_cast<double>(std::max<double>(1.0, static_cast<double>(warmup)));
     return 1.0;
 }
 
@@ -175,8 +177,9 @@ struct lr_schedule {
         lr_schedule s;
         s.type = t;
         s.total = total_steps;
-        s.warmup = warmup_steps > 0 ? warmup_steps
-                                    : static_cast<std::int64_t>(std::ceil(static_cast<double>(total_steps) * warmup_ratio));
+        s.warmup = warmup_steps > 0
+                       ? warmup_steps
+                       : static_cast<std::int64_t>(std::ceil(static_cast<double>(total_steps) * warmup_ratio));
         return s;
     }
     /// Factor of schedule step `s` (0-based).

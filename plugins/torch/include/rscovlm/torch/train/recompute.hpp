@@ -7,9 +7,9 @@
 /// state is saved before the forward and restored around the recomputation, so dropout inside the block
 /// (LoRA's) draws the same masks twice.
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/types.h>
 
 #include <functional>

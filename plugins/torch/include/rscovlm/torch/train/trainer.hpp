@@ -17,12 +17,12 @@
 /// reference's `do_sync_step` at the epoch end) with the loss still divided by the full count.
 /// Total steps: `max_steps`, else ceil(`num_train_epochs` x max(batches_per_epoch // GA, 1)).
 
+#include <rscovlm/data/recipe.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
-#include <rscovlm/data/recipe.hpp>
+#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/safetensors.hpp>
-#include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/torch/model.hpp>
 #include <rscovlm/torch/train/batch.hpp>
 #include <rscovlm/torch/train/distributed.hpp>
@@ -30,6 +30,7 @@
 #include <rscovlm/torch/train/recompute.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
@@ -92,6 +93,8 @@ struct train_config {
     bool gradient_checkpointing = false;
     bool bf16 = false, tf32 = false;
     std::string device = "cpu";
+    /// LibTorch intra-op threads of this process (0: LibTorch's own choice).
+    int threads = 0;
     int zero_stage = 0; ///< 0: plain data parallel; 1: ZeRO-1 (optimizer state sharded across ranks)
     std::size_t bucket_mb = 25;
     double dist_timeout_s = 1800.0;
@@ -130,51 +133,83 @@ struct train_config {
             if (!v.is_string()) bad("must be a string");
             return v.get<std::string>();
         };
-        if (k == "model_name_or_path" || k == "model_id") model_name_or_path = str();
-        else if (k == "output_dir") output_dir = str();
-        else if (k == "micro_batches") micro_batches = str();
+        if (k == "model_name_or_path" || k == "model_id")
+            model_name_or_path = str();
+        else if (k == "output_dir")
+            output_dir = str();
+        else if (k == "micro_batches")
+            micro_batches = str();
         else if (k == "shards" || k == "data_path") {
             shards.clear();
-            if (v.is_string()) shards.push_back(v.get<std::string>());
+            if (v.is_string())
+                shards.push_back(v.get<std::string>());
             else if (v.is_array()) {
                 for (const auto& s : v) {
                     if (!s.is_string()) bad("must list paths");
                     shards.push_back(s.get<std::string>());
                 }
-            } else bad("must be a path or a list of paths");
-        } else if (k == "per_device_train_batch_size") per_device_train_batch_size = integer();
-        else if (k == "gradient_accumulation_steps") gradient_accumulation_steps = integer();
-        else if (k == "num_train_epochs") num_train_epochs = num();
-        else if (k == "max_steps") max_steps = integer();
-        else if (k == "shuffle") shuffle = flag();
-        else if (k == "seed") seed = static_cast<std::uint64_t>(integer());
-        else if (k == "pad_token_id") pad_token_id = integer();
-        else if (k == "learning_rate") optimizer.learning_rate = num();
-        else if (k == "vision_lr") optimizer.vision_lr = v.is_null() ? std::optional<double>() : std::optional<double>(num());
-        else if (k == "merger_lr") optimizer.merger_lr = v.is_null() ? std::optional<double>() : std::optional<double>(num());
-        else if (k == "weight_decay") optimizer.weight_decay = num();
-        else if (k == "adam_beta1") optimizer.beta1 = num();
-        else if (k == "adam_beta2") optimizer.beta2 = num();
-        else if (k == "adam_epsilon") optimizer.eps = num();
-        else if (k == "optimizer_groups") optimizer.groups = parse_group_mode(str());
+            } else
+                bad("must be a path or a list of paths");
+        } else if (k == "per_device_train_batch_size")
+            per_device_train_batch_size = integer();
+        else if (k == "gradient_accumulation_steps")
+            gradient_accumulation_steps = integer();
+        else if (k == "num_train_epochs")
+            num_train_epochs = num();
+        else if (k == "max_steps")
+            max_steps = integer();
+        else if (k == "shuffle")
+            shuffle = flag();
+        else if (k == "seed")
+            seed = static_cast<std::uint64_t>(integer());
+        else if (k == "pad_token_id")
+            pad_token_id = integer();
+        else if (k == "learning_rate")
+            optimizer.learning_rate = num();
+        else if (k == "vision_lr")
+            optimizer.vision_lr = v.is_null() ? std::optional<double>() : std::optional<double>(num());
+        else if (k == "merger_lr")
+            optimizer.merger_lr = v.is_null() ? std::optional<double>() : std::optional<double>(num());
+        else if (k == "weight_decay")
+            optimizer.weight_decay = num();
+        else if (k == "adam_beta1")
+            optimizer.beta1 = num();
+        else if (k == "adam_beta2")
+            optimizer.beta2 = num();
+        else if (k == "adam_epsilon")
+            optimizer.eps = num();
+        else if (k == "optimizer_groups")
+            optimizer.groups = parse_group_mode(str());
         else if (k == "lr_scheduler_type") {
             lr_scheduler_type = str();
             parse_schedule(lr_scheduler_type);
-        } else if (k == "warmup_ratio") warmup_ratio = num();
-        else if (k == "warmup_steps") warmup_steps = integer();
-        else if (k == "max_grad_norm") max_grad_norm = num();
+        } else if (k == "warmup_ratio")
+            warmup_ratio = num();
+        else if (k == "warmup_steps")
+            warmup_steps = integer();
+        else if (k == "max_grad_norm")
+            max_grad_norm = num();
         else if (k == "loss_weighting") {
             loss_weighting = str();
             if (loss_weighting != "mean" && loss_weighting != "tokens") bad("must be 'mean' or 'tokens'");
-        } else if (k == "freeze_vision") freeze_vision = flag();
-        else if (k == "freeze_merger") freeze_merger = flag();
-        else if (k == "freeze_language") freeze_language = flag();
-        else if (k == "lora_enable") lora_enable = flag();
-        else if (k == "lora_rank") lora_rank = integer();
-        else if (k == "lora_alpha") lora_alpha = num();
-        else if (k == "lora_dropout") lora_dropout = num();
-        else if (k == "num_lora_modules") num_lora_modules = integer();
-        else if (k == "lora_save_merged") lora_save_merged = flag();
+        } else if (k == "freeze_vision")
+            freeze_vision = flag();
+        else if (k == "freeze_merger")
+            freeze_merger = flag();
+        else if (k == "freeze_language")
+            freeze_language = flag();
+        else if (k == "lora_enable")
+            lora_enable = flag();
+        else if (k == "lora_rank")
+            lora_rank = integer();
+        else if (k == "lora_alpha")
+            lora_alpha = num();
+        else if (k == "lora_dropout")
+            lora_dropout = num();
+        else if (k == "num_lora_modules")
+            num_lora_modules = integer();
+        else if (k == "lora_save_merged")
+            lora_save_merged = flag();
         else if (k == "lora_namespan_exclude") {
             lora_namespan_exclude.clear();
             if (!v.is_array()) bad("must be a list of name fragments");
@@ -189,19 +224,30 @@ struct train_config {
         } else if (k == "init_lora_weights") {
             if (!(v.is_boolean() && v.get<bool>()) && !(v.is_string() && (v == "true" || v == "True")))
                 bad("must be true (PEFT's default initialisation)");
-        }
-        else if (k == "gradient_checkpointing") gradient_checkpointing = flag();
-        else if (k == "bf16") bf16 = flag();
-        else if (k == "tf32") tf32 = flag();
-        else if (k == "device") device = str();
-        else if (k == "zero_stage") {
+        } else if (k == "gradient_checkpointing")
+            gradient_checkpointing = flag();
+        else if (k == "bf16")
+            bf16 = flag();
+        else if (k == "tf32")
+            tf32 = flag();
+        else if (k == "device")
+            device = str();
+        else if (k == "threads") {
+            threads = static_cast<int>(integer());
+            if (threads < 0) bad("must be 0 (automatic) or a positive count");
+        } else if (k == "zero_stage") {
             zero_stage = static_cast<int>(integer());
             if (zero_stage != 0 && zero_stage != 1) bad("must be 0 or 1 (ZeRO-1 is the reference recipe's stage)");
-        } else if (k == "bucket_mb") bucket_mb = static_cast<std::size_t>(integer());
-        else if (k == "dist_timeout_s") dist_timeout_s = num();
-        else if (k == "save_steps") save_steps = integer();
-        else if (k == "logging_steps") logging_steps = integer();
-        else if (k == "resume") resume = flag();
+        } else if (k == "bucket_mb")
+            bucket_mb = static_cast<std::size_t>(integer());
+        else if (k == "dist_timeout_s")
+            dist_timeout_s = num();
+        else if (k == "save_steps")
+            save_steps = integer();
+        else if (k == "logging_steps")
+            logging_steps = integer();
+        else if (k == "resume")
+            resume = flag();
         else if (k == "description" || k == "recipe" || k == "comment") {
             // documentation keys of presets
         } else
@@ -249,6 +295,7 @@ struct train_config {
         j["bf16"] = bf16;
         j["tf32"] = tf32;
         j["device"] = device;
+        j["threads"] = threads;
         j["zero_stage"] = zero_stage;
         j["bucket_mb"] = bucket_mb;
         j["dist_timeout_s"] = dist_timeout_s;
@@ -265,15 +312,15 @@ struct train_config {
         if (micro_batches.empty() == shards.empty()) bad("give exactly one of 'micro_batches' and 'shards'");
         if (per_device_train_batch_size < 1) bad("per_device_train_batch_size must be at least 1");
         if (gradient_accumulation_steps < 1) bad("gradient_accumulation_steps must be at least 1");
-        if (max_steps <= 0 && !(num_train_epochs > 0)) bad("num_train_epochs must be positive when max_steps is not set");
+        if (max_steps <= 0 && !(num_train_epochs > 0))
+            bad("num_train_epochs must be positive when max_steps is not set");
         if (!(warmup_ratio >= 0.0 && warmup_ratio <= 1.0)) bad("warmup_ratio must be in [0, 1]");
         if (!(optimizer.learning_rate >= 0)) bad("learning_rate must not be negative");
         if (lora_enable && !freeze_language)
             bad("If `lora_enable` is True, `freeze_language` must also be True (as RSCoVLM's get_args requires)");
         if (lora_enable && (lora_rank < 1 || !(lora_alpha > 0) || !(lora_dropout >= 0 && lora_dropout < 1)))
             bad("lora_rank must be >= 1, lora_alpha > 0 and lora_dropout in [0, 1)");
-        if (bf16 && device.rfind("cuda", 0) != 0)
-            bad("bf16 needs a CUDA device; on the CPU training runs in float32");
+        if (bf16 && device.rfind("cuda", 0) != 0) bad("bf16 needs a CUDA device; on the CPU training runs in float32");
         if (freeze_vision && freeze_merger && freeze_language && !lora_enable)
             bad("every parameter is frozen: nothing to train");
     }
@@ -329,7 +376,8 @@ public:
     }
     std::int64_t fixed_epochs() const override { return static_cast<std::int64_t>(m_epochs.size()); }
     std::size_t batches(std::int64_t epoch) const override {
-        return epoch < static_cast<std::int64_t>(m_epochs.size()) ? m_epochs[static_cast<std::size_t>(epoch)].size() : 0;
+        return epoch < static_cast<std::int64_t>(m_epochs.size()) ? m_epochs[static_cast<std::size_t>(epoch)].size()
+                                                                  : 0;
     }
     micro_batch get(std::int64_t epoch, std::size_t i) const override {
         return m_epochs.at(static_cast<std::size_t>(epoch)).at(i);
@@ -353,7 +401,8 @@ public:
                 std::vector<std::string> in_dir;
                 for (const auto& e : fs::directory_iterator(p)) {
                     const std::string n = e.path().filename().string();
-                    if ((n.rfind("shard-", 0) == 0 || n.rfind("pack-", 0) == 0) && e.path().extension() == ".safetensors")
+                    if ((n.rfind("shard-", 0) == 0 || n.rfind("pack-", 0) == 0) &&
+                        e.path().extension() == ".safetensors")
                         in_dir.push_back(e.path().string());
                 }
                 std::sort(in_dir.begin(), in_dir.end());
@@ -376,9 +425,7 @@ public:
         m_sampler = std::make_unique<data::distributed_sampler>(m_items.size(), static_cast<std::size_t>(world),
                                                                 static_cast<std::size_t>(rank), shuffle, seed, false);
     }
-    std::size_t batches(std::int64_t) const override {
-        return (m_sampler->num_samples() + m_batch - 1) / m_batch;
-    }
+    std::size_t batches(std::int64_t) const override { return (m_sampler->num_samples() + m_batch - 1) / m_batch; }
     micro_batch get(std::int64_t epoch, std::size_t i) const override {
         if (epoch != m_epoch) {
             m_sampler->set_epoch(static_cast<std::uint64_t>(epoch));
@@ -388,7 +435,8 @@ public:
         std::vector<example> xs;
         for (std::size_t k = i * m_batch; k < std::min(m_indices.size(), (i + 1) * m_batch); ++k) {
             const auto& [r, pos] = m_items[m_indices[k]];
-            xs.push_back(r->kind() == engine::shard_kind::packed ? to_example(r->pack(pos)) : to_example(r->sample(pos)));
+            xs.push_back(r->kind() == engine::shard_kind::packed ? to_example(r->pack(pos))
+                                                                 : to_example(r->sample(pos)));
         }
         return collate(xs, m_pad);
     }
@@ -444,10 +492,10 @@ struct step_record {
 
 /// Hooks of the training loop (all optional).
 struct trainer_hooks {
-    std::function<void(const step_record&)> on_step;                            ///< after every optimizer step
-    std::function<void(std::int64_t step, const std::string& dir)> on_save;     ///< after a checkpoint is complete
+    std::function<void(const step_record&)> on_step;                             ///< after every optimizer step
+    std::function<void(std::int64_t step, const std::string& dir)> on_save;      ///< after a checkpoint is complete
     std::function<void(const micro_batch&, const micro_record&)> on_micro_batch; ///< after each backward
-    std::function<bool(std::int64_t step)> should_stop;                         ///< checked after each step
+    std::function<bool(std::int64_t step)> should_stop;                          ///< checked after each step
 };
 
 /// Summary of a run.
@@ -487,6 +535,7 @@ public:
     /// joins the process group `pg` (may be a single-process group).
     trainer(train_config cfg, const process_group& pg) : m_cfg(std::move(cfg)), m_pg(&pg) {
         m_cfg.validate();
+        apply_threads(m_cfg.threads);
         if (m_cfg.tf32) {
             at::globalContext().setAllowTF32CuBLAS(true);
             at::globalContext().setAllowTF32CuDNN(true);
@@ -559,7 +608,8 @@ public:
         }
         if (lora.head.active()) merge(m_model->text().lm_head(), lora.head);
         if (lora.embed.active())
-            m_model->text().embed_tokens().detach().add_(at::matmul(lora.embed.B, lora.embed.A).t() * lora.embed.scaling);
+            m_model->text().embed_tokens().detach().add_(at::matmul(lora.embed.B, lora.embed.A).t() *
+                                                         lora.embed.scaling);
         lora = text_lora{};
     }
 
@@ -769,8 +819,8 @@ public:
                 m_epochs = static_cast<std::int64_t>(std::ceil(m_cfg.num_train_epochs));
             }
         }
-        m_schedule = lr_schedule::make(parse_schedule(m_cfg.lr_scheduler_type), m_total, m_cfg.warmup_ratio,
-                                       m_cfg.warmup_steps);
+        m_schedule =
+            lr_schedule::make(parse_schedule(m_cfg.lr_scheduler_type), m_total, m_cfg.warmup_ratio, m_cfg.warmup_steps);
     }
     std::int64_t total_steps() const noexcept { return m_total; }
     const lr_schedule& schedule() const noexcept { return m_schedule; }
@@ -842,7 +892,8 @@ public:
                 auto it = m_state.find(p.unsafeGetTensorImpl());
                 if (it == m_state.end() || !it->second.exp_avg.defined()) continue;
                 for (int which = 0; which < 2; ++which) {
-                    at::Tensor c = (which == 0 ? it->second.exp_avg : it->second.exp_avg_sq).detach().to(at::kCPU).contiguous();
+                    at::Tensor c =
+                        (which == 0 ? it->second.exp_avg : it->second.exp_avg_sq).detach().to(at::kCPU).contiguous();
                     keep.push_back(c);
                     io::safetensors::tensor_view v;
                     v.name = (which == 0 ? "exp_avg." : "exp_avg_sq.") + name;
@@ -853,7 +904,8 @@ public:
                     views.push_back(v);
                 }
                 steps.push_back({it->second.step});
-                views.push_back(io::safetensors::make_view("step." + name, io::safetensors::dtype::i64, {1}, steps.back()));
+                views.push_back(
+                    io::safetensors::make_view("step." + name, io::safetensors::dtype::i64, {1}, steps.back()));
             }
             // This rank's CPU generator (LoRA dropout draws from it).
             at::Tensor rng;
@@ -868,13 +920,15 @@ public:
             rv.shape = {rng.numel()};
             rv.data = rng.data_ptr();
             rv.size_bytes = static_cast<std::size_t>(rng.numel());
-            io::safetensors::write((tmp / ("rng_state-rank-" + std::to_string(m_pg->rank()) + ".safetensors")).string(), {rv});
+            io::safetensors::write((tmp / ("rng_state-rank-" + std::to_string(m_pg->rank()) + ".safetensors")).string(),
+                                   {rv});
             const bool sharded = m_cfg.zero_stage == 1 && m_pg->distributed();
             if (sharded || rank0())
-                io::safetensors::write((tmp / (sharded ? "optimizer-rank-" + std::to_string(m_pg->rank()) + ".safetensors"
-                                                       : std::string("optimizer.safetensors")))
-                                           .string(),
-                                       views);
+                io::safetensors::write(
+                    (tmp / (sharded ? "optimizer-rank-" + std::to_string(m_pg->rank()) + ".safetensors"
+                                    : std::string("optimizer.safetensors")))
+                        .string(),
+                    views);
         }
         if (rank0()) {
             nlohmann::json st;
@@ -906,7 +960,8 @@ public:
             RSCOVLM_THROW(train_error, "bad_checkpoint", dir + ": trainer_state.json is missing or invalid");
         if (st.value("world_size", 1) != m_pg->world_size())
             RSCOVLM_THROW(train_error, "bad_checkpoint",
-                          dir + " was written by " + std::to_string(st.value("world_size", 1)) + " ranks; resume it with as many");
+                          dir + " was written by " + std::to_string(st.value("world_size", 1)) +
+                              " ranks; resume it with as many");
         at::NoGradGuard ng;
         if (m_cfg.lora_enable) {
             auto f = io::safetensors::file::open((fs::path(dir) / "adapter_model.safetensors").string());
@@ -914,10 +969,12 @@ public:
                 std::string key = name;
                 const auto d = key.find(".default");
                 if (d != std::string::npos) key.erase(d, 8);
-                if (!f.contains(key)) RSCOVLM_THROW(train_error, "bad_checkpoint", dir + " lacks adapter weight '" + key + "'");
+                if (!f.contains(key))
+                    RSCOVLM_THROW(train_error, "bad_checkpoint", dir + " lacks adapter weight '" + key + "'");
                 std::vector<float> v = io::safetensors::to_f32(f.tensor(key));
                 if (static_cast<std::int64_t>(v.size()) != p.numel())
-                    RSCOVLM_THROW(train_error, "bad_checkpoint", dir + ": adapter weight '" + key + "' has another shape");
+                    RSCOVLM_THROW(train_error, "bad_checkpoint",
+                                  dir + ": adapter weight '" + key + "' has another shape");
                 p.detach().copy_(at::from_blob(v.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat)));
             }
         }
@@ -953,7 +1010,9 @@ public:
                 adam_state& s = m_state[key];
                 auto load = [&](const std::string& k) {
                     std::vector<float> v = io::safetensors::to_f32(f.tensor(k));
-                    return at::from_blob(v.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat)).clone().to(p.device());
+                    return at::from_blob(v.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat))
+                        .clone()
+                        .to(p.device());
                 };
                 s.exp_avg = load("exp_avg." + name);
                 s.exp_avg_sq = load("exp_avg_sq." + name);
@@ -1022,14 +1081,21 @@ public:
     /// The module names LoRA adapts (checkpoint layout), in module order.
     const std::vector<std::string>& lora_targets() const noexcept { return m_lora_targets; }
 
+    /// Sets LibTorch's intra-op threads to `n` (> 0); 0 keeps LibTorch's choice. (On a 2-core machine with
+    /// OpenBLAS, whose GEMMs use every core on their own, 2 ATen threads measured ~20% slower than 1:
+    /// see bench_train --threads.)
+    static void apply_threads(int n) {
+        if (n > 0) at::set_num_threads(n);
+    }
+
 private:
     bool rank0() const { return m_pg->rank() == 0; }
 
     void copy_side_files(const std::string& dir) const {
         const fs::path src(m_cfg.model_name_or_path);
-        for (const char* f : {"generation_config.json", "preprocessor_config.json", "tokenizer.json",
-                              "tokenizer_config.json", "vocab.json", "merges.txt", "chat_template.json",
-                              "special_tokens_map.json", "added_tokens.json"})
+        for (const char* f :
+             {"generation_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
+              "vocab.json", "merges.txt", "chat_template.json", "special_tokens_map.json", "added_tokens.json"})
             if (fs::exists(src / f) && fs::absolute(src / f) != fs::absolute(fs::path(dir) / f))
                 fs::copy_file(src / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
     }
@@ -1235,11 +1301,16 @@ private:
                     hi = std::max(hi, y);
                 }
             if (!(hi > lo)) hi = lo + 1.0;
-            auto px = [&](std::size_t i) { return 40.0 + 580.0 * (ys.size() > 1 ? double(i) / double(ys.size() - 1) : 0.5); };
-            auto py = [&](double y) { return bottom - (bottom - top) * ((std::isfinite(y) ? y : lo) - lo) / (hi - lo); };
+            auto px = [&](std::size_t i) {
+                return 40.0 + 580.0 * (ys.size() > 1 ? double(i) / double(ys.size() - 1) : 0.5);
+            };
+            auto py = [&](double y) {
+                return bottom - (bottom - top) * ((std::isfinite(y) ? y : lo) - lo) / (hi - lo);
+            };
             for (std::size_t i = 1; i < ys.size(); ++i)
                 imaging::draw_line(img, px(i - 1), py(ys[i - 1]), px(i), py(ys[i]), c, 2);
-            if (ys.size() == 1) imaging::fill_rect(img, int(px(0)) - 2, int(py(ys[0])) - 2, int(px(0)) + 3, int(py(ys[0])) + 3, c);
+            if (ys.size() == 1)
+                imaging::fill_rect(img, int(px(0)) - 2, int(py(ys[0])) - 2, int(px(0)) + 3, int(py(ys[0])) + 3, c);
         };
         plot(loss, 20, 300, imaging::rgb{0, 90, 200});
         plot(lr, 330, 460, imaging::rgb{230, 120, 0});
