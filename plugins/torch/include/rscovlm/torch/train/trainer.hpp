@@ -542,6 +542,8 @@ public:
         }
         load_options lo;
         lo.device = m_cfg.device;
+        // One GPU per rank: a bare "cuda" means this rank's LOCAL_RANK device.
+        if (lo.device == "cuda" && pg.distributed()) lo.device = "cuda:" + std::to_string(pg.env().local_rank);
         lo.dtype = "float32"; // fp32 master weights and optimizer state; `bf16` autocasts the compute (CUDA)
         lo.requires_grad = true;
         m_model = std::make_unique<qwen2_5_vl>(qwen2_5_vl::load(m_cfg.model_name_or_path, lo));
