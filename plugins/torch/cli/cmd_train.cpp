@@ -156,8 +156,9 @@ void register_train(CLI::App& app, context& ctx) {
         if (cfg.output_dir.empty())
             RSCOVLM_THROW(usage_error, "missing_option", "output_dir is required (--set output_dir=DIR)");
         const tr::dist_env env = tr::dist_env::from_environment();
-        const tr::process_group pg = tr::process_group::join(
-            env, std::chrono::milliseconds(static_cast<long long>(cfg.dist_timeout_s * 1000.0)));
+        const tr::process_group pg =
+            tr::process_group::join(env, std::chrono::milliseconds(static_cast<long long>(cfg.dist_timeout_s * 1000.0)),
+                                    cfg.resolved_backend());
         tr::trainer t(cfg, pg);
         auto source = t.make_source();
         t.plan(*source);

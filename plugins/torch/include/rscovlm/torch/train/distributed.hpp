@@ -2,10 +2,10 @@
 /// \file
 /// Data-parallel training through PyTorch's own distributed engine (c10d): rendezvous from the
 /// variables torchrun and Slurm set, a `TCPStore`, and `ProcessGroupGloo` (CPU) or
-/// `ProcessGroupNCCL` (CUDA builds). On top of it: a configuration check across ranks, and the
-/// gradient synchronisation of one optimizer step — bucketed all-reduce launched from the gradient
-/// accumulators' hooks as each bucket's gradients become final, so communication overlaps the rest of
-/// backward (it works with activation checkpointing, whose recomputed backward runs the same hooks).
+/// `ProcessGroupNCCL` (CUDA builds with NCCL's headers; untested here, no GPU). On top of it: a configuration check
+/// across ranks, and the gradient synchronisation of one optimizer step — bucketed all-reduce launched from the
+/// gradient accumulators' hooks as each bucket's gradients become final, so communication overlaps the rest of backward
+/// (it works with activation checkpointing, whose recomputed backward runs the same hooks).
 ///
 /// Every c10d failure (a peer that died, a timeout, a refused connection) is rethrown as
 /// `train_error` "distributed" naming the rank and the operation, never a hang: operations wait at
@@ -16,11 +16,15 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/csrc/autograd/variable.h>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/Types.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 #if RSCOVLM_HAS_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#if RSCOVLM_HAS_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <torch/types.h>
 
@@ -78,21 +82,28 @@ public:
     process_group() = default;
 
     /// Joins the job: a `TCPStore` at `MASTER_ADDR:MASTER_PORT` (rank 0 serves it) and a Gloo process
-    /// group (`backend` "gloo"; "nccl" needs a CUDA LibTorch) whose operations time out after `timeout`.
+    /// group (`backend` "gloo", or "nccl" in CUDA builds with NCCL, where rank r uses GPU `LOCAL_RANK`)
+    /// whose operations time out after `timeout`.
     static process_group join(const dist_env& env, std::chrono::milliseconds timeout,
                               const std::string& backend = "gloo") {
         process_group g;
         g.m_env = env;
         g.m_timeout = timeout;
         if (!env.distributed()) return g;
-        if (backend != "gloo")
-            RSCOVLM_THROW(train_error, "bad_config",
-                          "distributed backend '" + backend + "' is not available in this build (gloo)");
+        if (backend != "gloo" && backend != "nccl")
+            RSCOVLM_THROW(train_error, "bad_config", "distributed backend '" + backend + "' is not gloo or nccl");
+#if !RSCOVLM_HAS_NCCL
+        if (backend == "nccl")
+            RSCOVLM_THROW(
+                train_error, "no_distributed",
+                "the nccl backend needs a CUDA LibTorch built with NCCL and its headers; this build has none");
+#endif
 #if !RSCOVLM_HAS_GLOO
-        RSCOVLM_THROW(train_error, "no_distributed",
-                      "WORLD_SIZE is " + std::to_string(env.world_size) +
-                          " but this build has no Gloo headers (install libgloo-dev and rebuild)");
-#else
+        if (backend == "gloo")
+            RSCOVLM_THROW(train_error, "no_distributed",
+                          "WORLD_SIZE is " + std::to_string(env.world_size) +
+                              " but this build has no Gloo headers (install libgloo-dev and rebuild)");
+#endif
         guard("rendezvous", env.rank, [&] {
             ::c10d::TCPStoreOptions so;
             so.port = static_cast<std::uint16_t>(env.master_port);
@@ -101,12 +112,23 @@ public:
             so.waitWorkers = true;
             so.timeout = timeout;
             g.m_store = c10::make_intrusive<::c10d::TCPStore>(env.master_addr, so);
-            auto opts = ::c10d::ProcessGroupGloo::Options::create(timeout);
-            opts->devices.push_back(::c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
-            g.m_pg = c10::make_intrusive<::c10d::ProcessGroupGloo>(g.m_store, env.rank, env.world_size, opts);
+#if RSCOVLM_HAS_NCCL
+            if (backend == "nccl") {
+                auto opts = ::c10d::ProcessGroupNCCL::Options::create();
+                opts->timeout = timeout;
+                g.bind(c10::make_intrusive<::c10d::ProcessGroupNCCL>(g.m_store, env.rank, env.world_size, opts));
+                g.m_device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+            }
+#endif
+#if RSCOVLM_HAS_GLOO
+            if (backend == "gloo") {
+                auto opts = ::c10d::ProcessGroupGloo::Options::create(timeout);
+                opts->devices.push_back(::c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+                g.bind(c10::make_intrusive<::c10d::ProcessGroupGloo>(g.m_store, env.rank, env.world_size, opts));
+            }
+#endif
         });
         return g;
-#endif
     }
 
     int rank() const noexcept {
@@ -126,8 +148,11 @@ public:
     void all_reduce_sum(at::Tensor& t, const char* what = "all_reduce") const {
         if (!distributed()) return;
         guard(what, rank(), [&] {
-            std::vector<at::Tensor> v{t};
-            m_pg->allreduce(v)->wait(m_timeout);
+            // NCCL reduces device tensors only: a CPU tensor makes the round trip.
+            const bool move = m_device.is_cuda() && !t.is_cuda();
+            std::vector<at::Tensor> v{move ? t.to(m_device) : t};
+            m_ops.allreduce(v)->wait(m_timeout);
+            if (move) t.copy_(v[0]);
         });
     }
 
@@ -136,7 +161,7 @@ public:
         c10::intrusive_ptr<::c10d::Work> w;
         guard("gradient all_reduce", rank(), [&] {
             std::vector<at::Tensor> v{t};
-            w = m_pg->allreduce(v);
+            w = m_ops.allreduce(v);
         });
         return w;
     }
@@ -148,16 +173,18 @@ public:
     void broadcast(at::Tensor& t, int root, const char* what = "broadcast") const {
         if (!distributed()) return;
         guard(what, rank(), [&] {
-            std::vector<at::Tensor> v{t};
+            const bool move = m_device.is_cuda() && !t.is_cuda();
+            std::vector<at::Tensor> v{move ? t.to(m_device) : t};
             ::c10d::BroadcastOptions o;
             o.rootRank = root;
-            m_pg->broadcast(v, o)->wait(m_timeout);
+            m_ops.broadcast(v, o)->wait(m_timeout);
+            if (move) t.copy_(v[0]);
         });
     }
 
     void barrier(const char* what = "barrier") const {
         if (!distributed()) return;
-        guard(what, rank(), [&] { m_pg->barrier()->wait(m_timeout); });
+        guard(what, rank(), [&] { m_ops.barrier()->wait(m_timeout); });
     }
 
     /// Every rank's `text` (in rank order), through the store.
@@ -208,10 +235,27 @@ private:
 #endif
     }
 
+    /// The collectives of the concrete process group (its base class differs between LibTorch 1.13,
+    /// `ProcessGroup`, and 2.x, `Backend`), bound once.
+    struct collective_ops {
+        std::function<c10::intrusive_ptr<::c10d::Work>(std::vector<at::Tensor>&)> allreduce;
+        std::function<c10::intrusive_ptr<::c10d::Work>(std::vector<at::Tensor>&, const ::c10d::BroadcastOptions&)>
+            broadcast;
+        std::function<c10::intrusive_ptr<::c10d::Work>()> barrier;
+    };
+    template <class PG> void bind(c10::intrusive_ptr<PG> pg) {
+        m_ops.allreduce = [pg](std::vector<at::Tensor>& v) { return pg->allreduce(v); };
+        m_ops.broadcast = [pg](std::vector<at::Tensor>& v, const ::c10d::BroadcastOptions& o) {
+            return pg->broadcast(v, o);
+        };
+        m_ops.barrier = [pg]() { return pg->barrier(); };
+    }
+
     dist_env m_env;
     std::chrono::milliseconds m_timeout{1800000};
     c10::intrusive_ptr<::c10d::Store> m_store;
-    c10::intrusive_ptr<::c10d::ProcessGroup> m_pg;
+    collective_ops m_ops;
+    c10::Device m_device{c10::kCPU}; ///< where collectives run (CUDA for NCCL)
 };
 
 /// Bucketed gradient averaging for data parallelism. Parameters are split, in reverse module order

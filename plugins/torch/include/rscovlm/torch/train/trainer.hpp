@@ -34,6 +34,7 @@
 #include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -97,6 +98,7 @@ struct train_config {
     int threads = 0;
     int zero_stage = 0; ///< 0: plain data parallel; 1: ZeRO-1 (optimizer state sharded across ranks)
     std::size_t bucket_mb = 25;
+    std::string dist_backend = "auto"; ///< "gloo", "nccl", or "auto" (nccl on CUDA devices, else gloo)
     double dist_timeout_s = 1800.0;
     // checkpoints and logs
     std::int64_t save_steps = 500;
@@ -298,11 +300,18 @@ struct train_config {
         j["threads"] = threads;
         j["zero_stage"] = zero_stage;
         j["bucket_mb"] = bucket_mb;
+        j["dist_backend"] = dist_backend;
         j["dist_timeout_s"] = dist_timeout_s;
         j["save_steps"] = save_steps;
         j["logging_steps"] = logging_steps;
         j["resume"] = resume;
         return j;
+    }
+
+    /// The c10d backend `dist_backend` resolves to.
+    std::string resolved_backend() const {
+        if (dist_backend != "auto") return dist_backend;
+        return device.rfind("cuda", 0) == 0 ? "nccl" : "gloo";
     }
 
     /// Checks values that no single key can check. train_error "bad_config".
@@ -760,10 +769,17 @@ public:
             loss_parts lp;
             if (m_cfg.bf16) {
                 // bf16 compute over the float32 master weights (CUDA autocast); the loss stays float32.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+                at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+                at::autocast::set_autocast_enabled(at::kCUDA, true);
+                lp = forward_loss(b);
+                at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
                 at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
                 at::autocast::set_enabled(true);
                 lp = forward_loss(b);
                 at::autocast::set_enabled(false);
+#endif
                 at::autocast::clear_cache();
             } else {
                 lp = forward_loss(b);
@@ -824,8 +840,12 @@ public:
         m_schedule =
             lr_schedule::make(parse_schedule(m_cfg.lr_scheduler_type), m_total, m_cfg.warmup_ratio, m_cfg.warmup_steps);
     }
-    std::int64_t total_steps() const noexcept { return m_total; }
-    const lr_schedule& schedule() const noexcept { return m_schedule; }
+    std::int64_t total_steps() const noexcept {
+        return m_total;
+    }
+    const lr_schedule& schedule() const noexcept {
+        return m_schedule;
+    }
 
     /// The data source the configuration names.
     std::shared_ptr<data_source> make_source() const {
@@ -1031,7 +1051,9 @@ public:
     }
 
     /// Dropout of the LoRA adapters on (training, the default) or off (evaluation).
-    void set_training(bool on) { m_model->text().lora().training = on; }
+    void set_training(bool on) {
+        m_model->text().lora().training = on;
+    }
 
     /// Writes the PEFT adapter into `dir` (rank 0): `adapter_model.safetensors` (PEFT's key names, the
     /// adapter name removed) and `adapter_config.json`, plus the tokenizer / processor files of the base.
@@ -1081,7 +1103,9 @@ public:
     }
 
     /// The module names LoRA adapts (checkpoint layout), in module order.
-    const std::vector<std::string>& lora_targets() const noexcept { return m_lora_targets; }
+    const std::vector<std::string>& lora_targets() const noexcept {
+        return m_lora_targets;
+    }
 
     /// Sets LibTorch's intra-op threads to `n` (> 0); 0 keeps LibTorch's choice. (On a 2-core machine with
     /// OpenBLAS, whose GEMMs use every core on their own, 2 ATen threads measured ~20% slower than 1:
@@ -1091,7 +1115,9 @@ public:
     }
 
 private:
-    bool rank0() const { return m_pg->rank() == 0; }
+    bool rank0() const {
+        return m_pg->rank() == 0;
+    }
 
     void copy_side_files(const std::string& dir) const {
         const fs::path src(m_cfg.model_name_or_path);
