@@ -172,4 +172,71 @@ with tempfile.TemporaryDirectory() as tmp:
         rows = f.read().splitlines()
     expect(rows[0].startswith("category,total,failed") and rows[-1].startswith("overall,4,0"), "results.csv: %s" % rows)
 
+    # The OpenAI backend against a loopback chat-completions server, several records in flight: the
+    # server answers "Yes." slowly, counts the requests it serves at once, and checks each carries the
+    # question and the image as a data URL.
+    import http.server
+    import threading
+    import time as _time
+
+    state = {"now": 0, "max": 0, "requests": 0, "bad": []}
+    lock = threading.Lock()
+
+    class Loop(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def reply(self, obj, code=200):
+            body = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self.reply({"object": "list", "data": [{"id": "loop-model", "object": "model"}]})
+
+        def do_POST(self):
+            req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            with lock:
+                state["now"] += 1
+                state["requests"] += 1
+                state["max"] = max(state["max"], state["now"])
+            parts = [c for m in req.get("messages", []) if isinstance(m.get("content"), list) for c in m["content"]]
+            if req.get("model") != "loop-model" or not any(
+                    c.get("type") == "image_url" and c["image_url"]["url"].startswith("data:image/png;base64,") for c in parts):
+                state["bad"].append(req.get("model"))
+            _time.sleep(0.3)
+            with lock:
+                state["now"] -= 1
+            self.reply({"id": "c", "object": "chat.completion", "model": "loop-model",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Yes."},
+                                     "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Loop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    v8 = os.path.join(tmp, "vqa8.jsonl")
+    with open(v8, "w") as f:
+        for i in range(8):
+            f.write(json.dumps({"image": image, "question": "Question %d?" % i, "answer": "yes" if i < 6 else "no",
+                                "category": "c%d" % (i % 2)}) + "\n")
+    t0 = _time.time()
+    rc, out, err = run(["bench", "run", "--preset", "bench-vqa", "--data", v8, "--out", os.path.join(tmp, "v8"),
+                        "--backend", "openai", "--endpoint", "http://127.0.0.1:%d/v1" % server.server_address[1],
+                        "--in-flight", "4"])
+    took = _time.time() - t0
+    server.shutdown()
+    expect(rc == 0, "vqa over the loopback OpenAI server exits 0: %s" % err)
+    if rc == 0:
+        m = load(os.path.join(tmp, "v8", "results.json"))["results"]["metrics"]["metric.vqa.contain"]
+        expect(m["overall"]["acc"] == 0.75, "loopback vqa accuracy 6/8: %s" % m["overall"])
+    expect(state["requests"] == 8 and not state["bad"],
+           "8 requests, each with the served model name and a PNG data URL (%d, bad %s)" % (state["requests"], state["bad"]))
+    expect(state["max"] >= 2, "records answered concurrently over HTTP (max %d at once, %.1f s)" % (state["max"], took))
+    print("loopback: %d requests, at most %d at once, %.1f s" % (state["requests"], state["max"], took))
+
 checks.finish()
