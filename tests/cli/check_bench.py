@@ -172,6 +172,21 @@ with tempfile.TemporaryDirectory() as tmp:
         rows = f.read().splitlines()
     expect(rows[0].startswith("category,total,failed") and rows[-1].startswith("overall,4,0"), "results.csv: %s" % rows)
 
+    # Captioning: the scripted backend gives every image the first reference of the first record.
+    c = os.path.join(tmp, "cap.jsonl")
+    with open(c, "w") as f:
+        f.write(json.dumps({"image": image, "ground_truth": ["many planes are parked near the terminal building",
+                                                             "planes at an airport"]}) + "\n")
+        f.write(json.dumps({"image": image, "ground_truth": ["a storage tank stands beside the road"]}) + "\n")
+    rc, out, err = run(["bench", "run", "--preset", "bench-caption", "--data", c, "--out", os.path.join(tmp, "c"),
+                        "--backend", "scripted", "--reply", "many planes are parked near the terminal building"])
+    expect(rc == 0, "caption benchmark exits 0: %s" % err)
+    if rc == 0:
+        m = load(os.path.join(tmp, "c", "results.json"))["results"]["metrics"]
+        coco = m["metric.caption.coco"]["overall"]
+        expect(set(m) == {"metric.caption.rscovlm_cider", "metric.caption.coco"} and "CIDEr" in m["metric.caption.rscovlm_cider"]["overall"]
+               and 0.0 < coco["Bleu_1"] < 1.0 and coco["images"] == 2, "caption metrics: %s" % m)
+
     # The OpenAI backend against a loopback chat-completions server, several records in flight: the
     # server answers "Yes." slowly, counts the requests it serves at once, and checks each carries the
     # question and the image as a data URL.

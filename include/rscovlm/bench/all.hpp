@@ -6,6 +6,7 @@
 #include <rscovlm/bench/answers.hpp>
 #include <rscovlm/bench/benchmark.hpp>
 #include <rscovlm/bench/builtin.hpp>
+#include <rscovlm/bench/caption.hpp>
 #include <rscovlm/bench/charts.hpp>
 #include <rscovlm/bench/detection.hpp>
 #include <rscovlm/bench/grounding.hpp>

@@ -3,6 +3,7 @@
 /// The `benchmark` registry kind and its built-in catalog.
 
 #include <rscovlm/bench/benchmark.hpp>
+#include <rscovlm/bench/caption.hpp>
 #include <rscovlm/bench/detection.hpp>
 #include <rscovlm/bench/grounding.hpp>
 #include <rscovlm/bench/vqa.hpp>
@@ -13,7 +14,7 @@
 namespace rscovlm::bench {
 
 /// Built-in `benchmark` components.
-using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench>;
+using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench, caption_bench>;
 
 /// The `benchmark` kind: data sets answered by a model and scored into a results table
 /// (`rscovlm bench run`); keys start with "bench.".

@@ -12,6 +12,7 @@
 
 #include "support/fixtures.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -370,4 +371,87 @@ TEST_CASE("pipeline: bench.grounding and bench.vqa give known accuracies, per ca
     CHECK((bench::select_records(10, bench::parse_shard("1/3"), 2) == std::vector<std::size_t>{1, 4}));
     auto s = try_call([] { return bench::parse_shard("3/3").count; });
     CHECK(s.error().id == "rscovlm.usage.bad_shard");
+}
+
+TEST_CASE("pipeline: bench.caption scores the answered set with every caption metric of the preset") {
+    using namespace rscovlm;
+    temp_dir tmp("cap");
+    image img(112, 84, 3);
+    rscovlm_test::save_png(tmp.str("a.png"), img);
+    {
+        std::ofstream c(tmp.str("cap.jsonl"));
+        c << R"({"id": "c1", "image": "a.png", "ground_truth": ["many planes are parked next to a long building", "some planes near a terminal"]})"
+          << "\n"
+          << R"({"id": "c2", "image": "a.png", "references": ["a river goes through the green farmland", "green fields beside a river"], "question": "Write a caption."})"
+          << "\n"
+          << R"({"id": "c3", "image": "a.png", "ground_truth": ["two tennis courts are surrounded by trees", "tennis courts among trees"]})"
+          << "\n"
+          << R"({"id": "c4", "image": "missing.png", "ground_truth": ["a harbor with many boats"]})"
+          << "\n";
+    }
+    // Every answered record gets its first reference back word for word.
+    const std::map<std::string, std::string> replies = {{"c1", "many planes are parked next to a long building"},
+                                                        {"c2", "a river goes through the green farmland"},
+                                                        {"c3", "two tennis courts are surrounded by trees"}};
+    // One record in flight, answered in record order (c1 and c3 ask the same default question).
+    std::vector<std::string> questions;
+    std::size_t k = 0;
+    const std::vector<std::string> in_order = {replies.at("c1"), replies.at("c2"), replies.at("c3")};
+    auto ordered = [&] {
+        return std::make_unique<zoom::callback_backend>(
+            [&](const nlohmann::json& messages, const std::vector<image>&, const zoom::generation_options&) {
+                std::string q;
+                for (const auto& part : messages.back().at("content"))
+                    if (part.at("type") == "text") q = part.at("text").get<std::string>();
+                questions.push_back(q);
+                return in_order.at(k++);
+            });
+    };
+    const auto p = pipeline::pipeline::from_file(bench_presets_dir + "bench-caption.json");
+    auto o = options_for(tmp.str("cap.jsonl"), tmp.str("c"));
+    o.make_backend = ordered;
+    o.in_flight = 1;
+    const bench::run_summary r = bench::run(p, o);
+    CAPTURE(r.results.dump());
+    CHECK(r.failed == 1);
+    CHECK(questions == std::vector<std::string>{"Describe the image", "Write a caption.", "Describe the image"});
+    const nlohmann::json& m = r.results.at("results").at("metrics");
+    const nlohmann::json& coco = m.at("metric.caption.coco").at("overall");
+    for (const char* b : {"Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4"})
+        CHECK(coco.at(b).get<double>() == doctest::Approx(1.0).epsilon(1e-6));
+    CHECK(coco.at("ROUGE_L").get<double>() == doctest::Approx(1.0));
+    // The same records scored by the metrics directly (the failed record left out).
+    nlohmann::json records = nlohmann::json::array();
+    records.push_back({{"id", "c1"},
+                       {"pred", in_order[0]},
+                       {"refs", {"many planes are parked next to a long building", "some planes near a terminal"}}});
+    records.push_back({{"id", "c2"},
+                       {"pred", in_order[1]},
+                       {"refs", {"a river goes through the green farmland", "green fields beside a river"}}});
+    records.push_back({{"id", "c3"},
+                       {"pred", in_order[2]},
+                       {"refs", {"two tennis courts are surrounded by trees", "tennis courts among trees"}}});
+    for (const char* key : {"metric.caption.rscovlm_cider", "metric.caption.coco"}) {
+        auto metric = registry::make<eval::kind>(key, nlohmann::json::object());
+        const nlohmann::json direct = metric->evaluate({{"records", records}});
+        CHECK(m.at(key).at("overall") == direct);
+    }
+    CHECK(m.at("metric.caption.rscovlm_cider").at("overall").at("CIDEr").get<double>() > 0.0);
+    const auto table = r.results.at("results").at("table").get<bench::table>();
+    REQUIRE(table.rows.size() == 1);
+    CHECK(table.rows[0][1] == 4);
+    CHECK(table.rows[0][2] == 1);
+    CHECK(std::find(table.columns.begin(), table.columns.end(), "metric.caption.coco Bleu_4") != table.columns.end());
+    // A record without references is a typed error naming it.
+    {
+        std::ofstream bad(tmp.str("bad.jsonl"));
+        bad << R"({"id": "x", "image": "a.png", "ground_truth": []})"
+            << "\n";
+    }
+    auto bo = options_for(tmp.str("bad.jsonl"), tmp.str("b"));
+    bo.make_backend = ordered;
+    auto e = try_call([&] { return bench::run(p, bo).selected; });
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().id == "rscovlm.data.bad_record");
+    CHECK(e.error().message.find("'x'") != std::string::npos);
 }
