@@ -446,6 +446,11 @@ TEST_CASE("train: LoRA adapters (PEFT layout) train, resume exactly with dropout
             CHECK(std::isfinite(s.loss));
         for (const auto& [n, p] : t.lora_parameters())
             full[n] = p.detach().clone();
+        // Every adapter trained: B left zero (Linear) or A left zero (Embedding) would mean no gradient.
+        for (const auto& [n, p] : t.lora_parameters()) {
+            INFO(n);
+            CHECK(p.detach().abs().sum().item<double>() > 0.0);
+        }
         // train() merged into the live weights after saving the adapter: the merged model's loss
         // equals the adapter model's, computed again from the saved adapter below.
         t.set_training(false);

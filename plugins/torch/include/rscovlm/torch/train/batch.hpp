@@ -306,6 +306,11 @@ inline micro_batch collate(const std::vector<example>& xs, std::int64_t pad_id) 
                     seg[r * L + i] = 1;
             } else {
                 for (std::size_t k = 0; k + 1 < x.cu_seqlens.size(); ++k)
+                    if (x.cu_seqlens[k] < 0 || x.cu_seqlens[k] > x.cu_seqlens[k + 1] || x.cu_seqlens[k + 1] > n)
+                        RSCOVLM_THROW(train_error, "bad_example",
+                                      "example " + std::to_string(x.index) +
+                                          ": cu_seqlens are not increasing within [0, " + std::to_string(n) + "]");
+                for (std::size_t k = 0; k + 1 < x.cu_seqlens.size(); ++k)
                     for (std::int64_t i = x.cu_seqlens[k]; i < x.cu_seqlens[k + 1] && i < n; ++i)
                         seg[r * L + i] = static_cast<std::int64_t>(k) + 1;
             }

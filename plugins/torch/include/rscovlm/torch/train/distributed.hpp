@@ -123,7 +123,14 @@ public:
 #if RSCOVLM_HAS_GLOO
             if (backend == "gloo") {
                 auto opts = ::c10d::ProcessGroupGloo::Options::create(timeout);
-                opts->devices.push_back(::c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+                // As torch.distributed: GLOO_SOCKET_IFNAME names the interface; a loopback master means
+                // one machine (bind to it); otherwise the address this host's name resolves to.
+                const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+                const bool loopback = env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0;
+                opts->devices.push_back(ifname != nullptr && *ifname != '\0'
+                                            ? ::c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                                        : loopback ? ::c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr)
+                                                   : ::c10d::ProcessGroupGloo::createDefaultDevice());
                 g.bind(c10::make_intrusive<::c10d::ProcessGroupGloo>(g.m_store, env.rank, env.world_size, opts));
             }
 #endif
@@ -204,7 +211,7 @@ public:
     /// Fails on every rank (train_error "config_mismatch", naming the first differing rank) unless every
     /// rank passes the same `text` (the training configuration that must agree).
     void check_same(const std::string& key, const std::string& text, const std::string& what) const {
-        auto all = all_gather_text(key, text);
+        auto all = all_gather_text(key + "/" + std::to_string(m_exchanges++), text);
         for (int r = 0; r < static_cast<int>(all.size()); ++r)
             if (all[static_cast<std::size_t>(r)] != all[0])
                 RSCOVLM_THROW(train_error, "config_mismatch",
@@ -252,17 +259,20 @@ private:
     }
 
     dist_env m_env;
+    mutable std::uint64_t m_exchanges = 0; ///< store keys are unique per exchange
     std::chrono::milliseconds m_timeout{1800000};
     c10::intrusive_ptr<::c10d::Store> m_store;
     collective_ops m_ops;
     c10::Device m_device{c10::kCPU}; ///< where collectives run (CUDA for NCCL)
 };
 
-/// Bucketed gradient averaging for data parallelism. Parameters are split, in reverse module order
-/// (the order backward produces their gradients), into buckets of about `bucket_bytes`. While
-/// `armed`, a hook after each parameter's gradient accumulation marks it final; a complete bucket is
-/// flattened and its all-reduce starts at once. `finish()` starts what is left (parameters that got no
-/// gradient contribute zeros), waits, divides by the world size and writes the averages back.
+/// Bucketed gradient averaging for data parallelism. Parameters (given in module order) are split, in
+/// reverse order (the order backward produces their gradients), into buckets of about `bucket_bytes`.
+/// While `armed`, a hook after each parameter's gradient accumulation marks it final; complete buckets
+/// are flattened and their all-reduces started strictly in bucket order (as DDP's reducer does), so
+/// every rank issues the same collectives in the same order. `finish()` starts what is left (a
+/// parameter without a gradient contributes zeros), waits, divides by the world size and writes the
+/// averages back; a parameter that got no gradient on any rank keeps none.
 class gradient_sync {
 public:
     gradient_sync(const process_group& pg, std::vector<at::Tensor> params, std::size_t bucket_bytes = 25u << 20)
@@ -292,8 +302,8 @@ public:
             if (!acc)
                 RSCOVLM_THROW(train_error, "distributed",
                               "parameter " + std::to_string(k) + " has no gradient accumulator");
-            acc->add_post_hook(std::make_unique<hook>(m_state, k, m_pg));
-            s.accumulators.push_back(std::move(acc)); // keep the nodes (and their hooks) alive
+            acc->add_post_hook(std::make_unique<hook>(std::weak_ptr<state>(m_state), k, m_pg));
+            m_accumulators.push_back(std::move(acc)); // keep the nodes (and their hooks) alive
         }
     }
 
@@ -302,6 +312,7 @@ public:
         if (!m_pg->distributed()) return;
         auto& s = *m_state;
         s.armed = true;
+        s.next_launch = 0;
         std::fill(s.ready.begin(), s.ready.end(), false);
         for (auto& b : s.buckets) {
             b.pending = 0;
@@ -314,10 +325,18 @@ public:
     void finish() {
         if (!m_pg->distributed()) return;
         auto& s = *m_state;
-        for (std::size_t b = 0; b < s.buckets.size(); ++b)
-            if (!s.buckets[b].work) launch(s, b, *m_pg);
+        // The rest, in bucket order (every rank issues the same collectives in the same order).
+        while (s.next_launch < s.buckets.size())
+            launch(s, s.next_launch++, *m_pg);
         s.armed = false;
         at::NoGradGuard ng;
+        // Which parameters got a gradient on some rank: the others keep none (as in one process, where
+        // AdamW skips a parameter without a gradient).
+        at::Tensor had = at::zeros({static_cast<std::int64_t>(s.params.size())}, at::TensorOptions().dtype(at::kFloat));
+        for (std::size_t k = 0; k < s.params.size(); ++k)
+            if (s.params[k].grad().defined()) had[static_cast<std::int64_t>(k)] = 1.0f;
+        m_pg->all_reduce_sum(had, "gradient presence all_reduce");
+        auto* hp = had.data_ptr<float>();
         for (auto& b : s.buckets) {
             m_pg->wait(b.work, "gradient all_reduce");
             b.flat.div_(static_cast<double>(m_pg->world_size()));
@@ -326,6 +345,10 @@ public:
                 auto& p = s.params[k];
                 const std::int64_t n = p.numel();
                 at::Tensor avg = b.flat.narrow(0, off, n).view(p.sizes());
+                if (hp[k] == 0.0f) {
+                    off += n;
+                    continue;
+                }
                 if (p.grad().defined())
                     p.mutable_grad().copy_(avg);
                 else
@@ -352,7 +375,7 @@ private:
         std::vector<bucket> buckets;
         std::vector<std::size_t> bucket_of;
         std::vector<bool> ready;
-        std::vector<std::shared_ptr<::torch::autograd::Node>> accumulators;
+        std::size_t next_launch = 0; ///< buckets start strictly in index order
         bool armed = false;
     };
 
@@ -369,27 +392,34 @@ private:
     }
 
     struct hook : ::torch::autograd::FunctionPostHook {
-        hook(std::shared_ptr<state> s, std::size_t k, const process_group* pg) : m_s(std::move(s)), m_k(k), m_pg(pg) {}
+        hook(std::weak_ptr<state> s, std::size_t k, const process_group* pg) : m_s(std::move(s)), m_k(k), m_pg(pg) {}
         ::torch::autograd::variable_list operator()(const ::torch::autograd::variable_list& outputs,
                                                     const ::torch::autograd::variable_list& /*inputs*/) override {
-            auto& s = *m_s;
-            if (!s.armed) return outputs;
+            const auto locked = m_s.lock(); // the gradient_sync is gone: nothing to do
+            if (!locked || !locked->armed) return outputs;
+            auto& s = *locked;
             if (s.ready[m_k])
                 RSCOVLM_THROW(train_error, "distributed",
                               "a parameter received its gradient twice in one backward; gradient synchronisation "
                               "cannot overlap it");
             s.ready[m_k] = true;
             const std::size_t b = s.bucket_of[m_k];
-            if (++s.buckets[b].pending == s.buckets[b].members.size()) launch(s, b, *m_pg);
+            ++s.buckets[b].pending;
+            // Start every complete bucket from the next one in order (never out of order: ranks must
+            // issue their collectives identically, whatever order their backward produces).
+            while (s.next_launch < s.buckets.size() &&
+                   s.buckets[s.next_launch].pending == s.buckets[s.next_launch].members.size())
+                launch(s, s.next_launch++, *m_pg);
             return outputs;
         }
-        std::shared_ptr<state> m_s;
+        std::weak_ptr<state> m_s;
         std::size_t m_k;
         const process_group* m_pg;
     };
 
     const process_group* m_pg;
     std::shared_ptr<state> m_state;
+    std::vector<std::shared_ptr<::torch::autograd::Node>> m_accumulators;
 };
 
 } // namespace rscovlm::torch::train

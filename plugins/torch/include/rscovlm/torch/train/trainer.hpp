@@ -32,11 +32,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -224,7 +226,10 @@ struct train_config {
         } else if (k == "bias_for_lora") {
             if (str() != "none") bad("must be 'none' (adapters only)");
         } else if (k == "init_lora_weights") {
-            if (!(v.is_boolean() && v.get<bool>()) && !(v.is_string() && (v == "true" || v == "True")))
+            std::string low = v.is_string() ? v.get<std::string>() : std::string();
+            std::transform(low.begin(), low.end(), low.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+            if (!(v.is_boolean() && v.get<bool>()) && low != "true")
                 bad("must be true (PEFT's default initialisation)");
         } else if (k == "gradient_checkpointing")
             gradient_checkpointing = flag();
@@ -329,6 +334,7 @@ struct train_config {
             bad("If `lora_enable` is True, `freeze_language` must also be True (as RSCoVLM's get_args requires)");
         if (lora_enable && (lora_rank < 1 || !(lora_alpha > 0) || !(lora_dropout >= 0 && lora_dropout < 1)))
             bad("lora_rank must be >= 1, lora_alpha > 0 and lora_dropout in [0, 1)");
+        if (dist_backend == "nccl" && device.rfind("cuda", 0) != 0) bad("dist_backend nccl needs a CUDA device");
         if (bf16 && device.rfind("cuda", 0) != 0) bad("bf16 needs a CUDA device; on the CPU training runs in float32");
         if (freeze_vision && freeze_merger && freeze_language && !lora_enable)
             bad("every parameter is frozen: nothing to train");
@@ -350,8 +356,10 @@ public:
 };
 
 /// Pre-collated micro-batches (the training oracle's format). Epochs come from each line's `epoch`
-/// (absent: 0); within an epoch, rank r of W takes the micro-batches at positions r, r+W, ..., so W ranks
-/// with accumulation g see, window by window, what one process with accumulation W x g sees.
+/// (absent: 0) and the file is the whole run: `num_train_epochs` is not used and `max_steps` can only
+/// shorten it (the schedule's total is then the smaller of the two); within an epoch, rank r of W takes the
+/// micro-batches at positions r, r+W, ..., so W ranks with accumulation g see, window by window, what one process with
+/// accumulation W x g sees.
 class micro_batch_file_source : public data_source {
 public:
     micro_batch_file_source(const std::string& path, int rank, int world) {
@@ -477,7 +485,8 @@ struct step_record {
     double grad_norm = 0.0; ///< before clipping
     bool clipped = false;
     std::vector<std::pair<std::string, double>> lr; ///< per group: the lr the step used
-    std::int64_t tokens = 0;                        ///< non-padding tokens of the step, all ranks
+    double learning_rate = 0.0; ///< group 0's lr after the step's schedule advance (what transformers logs)
+    std::int64_t tokens = 0;    ///< non-padding tokens of the step, all ranks
     double seconds = 0.0, tokens_per_s = 0.0;
     std::vector<micro_record> micro; ///< this rank's micro-batches
 
@@ -492,6 +501,7 @@ struct step_record {
         j["loss"] = loss;
         j["grad_norm"] = grad_norm;
         j["lr"] = lrs;
+        j["learning_rate"] = learning_rate;
         j["tokens"] = tokens;
         j["tokens_per_s"] = tokens_per_s;
         j["seconds"] = seconds;
@@ -536,6 +546,43 @@ inline std::string latest_checkpoint(const std::string& dir) {
     return best;
 }
 
+/// CUDA autocast to bfloat16 for a scope (nothing when `on` is false); the previous state comes back
+/// at the end of the scope, also when the scope is left by an exception.
+class bf16_autocast {
+public:
+    explicit bf16_autocast(bool on) : m_on(on) {
+        if (!m_on) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        m_was = at::autocast::is_autocast_enabled(at::kCUDA);
+        m_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+        at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+        m_was = at::autocast::is_enabled();
+        m_dtype = at::autocast::get_autocast_gpu_dtype();
+        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+        at::autocast::set_enabled(true);
+#endif
+    }
+    ~bf16_autocast() {
+        if (!m_on) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_enabled(at::kCUDA, m_was);
+        at::autocast::set_autocast_dtype(at::kCUDA, m_dtype);
+#else
+        at::autocast::set_enabled(m_was);
+        at::autocast::set_autocast_gpu_dtype(m_dtype);
+#endif
+        at::autocast::clear_cache();
+    }
+    bf16_autocast(const bf16_autocast&) = delete;
+    bf16_autocast& operator=(const bf16_autocast&) = delete;
+
+private:
+    bool m_on, m_was = false;
+    at::ScalarType m_dtype = at::kBFloat16;
+};
+
 /// The training loop and its parts (usable one by one to compose another loop).
 class trainer {
 public:
@@ -555,6 +602,11 @@ public:
         if (lo.device == "cuda" && pg.distributed()) lo.device = "cuda:" + std::to_string(pg.env().local_rank);
         lo.dtype = "float32"; // fp32 master weights and optimizer state; `bf16` autocasts the compute (CUDA)
         lo.requires_grad = true;
+        if (lo.device.rfind("cuda", 0) == 0) {
+            // The rank's GPU becomes the current device (streams, NCCL and the caching allocator use it).
+            const c10::Device d(lo.device);
+            c10::impl::getDeviceGuardImpl(c10::kCUDA)->setDevice(d.has_index() ? d : c10::Device(c10::kCUDA, 0));
+        }
         m_model = std::make_unique<qwen2_5_vl>(qwen2_5_vl::load(m_cfg.model_name_or_path, lo));
         apply_freezing();
         for (const auto& [canon, t] : m_model->named_parameters())
@@ -576,7 +628,11 @@ public:
                 at::Tensor d = p.detach();
                 pg.broadcast(d, 0, "initial weight broadcast");
             }
-            m_sync = std::make_unique<gradient_sync>(pg, m_trainable, m_cfg.bucket_mb << 20);
+            // Buckets follow module order (reversed inside), not the optimizer's grouping.
+            std::vector<at::Tensor> in_module_order;
+            for (const auto& [n, p] : trained_parameters())
+                if (p.requires_grad()) in_module_order.push_back(p);
+            m_sync = std::make_unique<gradient_sync>(pg, std::move(in_module_order), m_cfg.bucket_mb << 20);
         }
     }
 
@@ -643,6 +699,7 @@ public:
     /// (unsupervised rows contribute nothing), without the `[B, L, vocab]` tensor of prompt and image
     /// positions.
     loss_parts forward_loss(const micro_batch& b) const {
+        check_tokens(b);
         const auto dev = m_model->device();
         at::Tensor feats;
         if (b.pixel_values.defined() && !b.grid_thw.empty())
@@ -650,16 +707,33 @@ public:
         at::Tensor emb = m_model->embed(b.input_ids.to(dev), feats);
         at::Tensor h = m_model->text().hidden_states(emb, b.position_ids.to(dev), b.attention_mask.to(dev), nullptr,
                                                      false, b.segments.defined() ? b.segments.to(dev) : at::Tensor());
-        return selected_loss(h, b.labels.to(dev, at::kLong), m_model->text().lm_head());
+        return selected_loss(h, b.labels.to(dev, at::kLong), m_model->text());
     }
 
-    /// Loss from final hidden states `[B, L, H]`: the rows predicting a supervised label through `head`.
-    static loss_parts selected_loss(const at::Tensor& hidden, const at::Tensor& labels, const at::Tensor& head) {
+    /// train_error "bad_token" unless every input id is in [0, vocab) and every label is -100 or in
+    /// [0, vocab) (an id outside would index out of the embedding; on CUDA, a device assert).
+    void check_tokens(const micro_batch& b) const {
+        const std::int64_t V = m_model->config().text.vocab_size;
+        if (b.length() < 2)
+            RSCOVLM_THROW(train_error, "bad_micro_batch", "a micro-batch needs at least 2 tokens per row");
+        const auto& ids = b.input_ids;
+        if (ids.lt(0).any().item<bool>() || ids.ge(V).any().item<bool>())
+            RSCOVLM_THROW(train_error, "bad_token",
+                          "an input id is outside the model's vocabulary [0, " + std::to_string(V) + ")");
+        const auto& lb = b.labels;
+        if (lb.ne(ignore_index).logical_and(lb.lt(0).logical_or(lb.ge(V))).any().item<bool>())
+            RSCOVLM_THROW(train_error, "bad_token",
+                          "a label is neither -100 nor inside the vocabulary [0, " + std::to_string(V) + ")");
+    }
+
+    /// Loss from final hidden states `[B, L, H]`: the rows predicting a supervised label through the
+    /// text model's head (and its LoRA adapter).
+    static loss_parts selected_loss(const at::Tensor& hidden, const at::Tensor& labels, const text_model& text) {
         const std::int64_t L = hidden.size(1);
         at::Tensor target = labels.narrow(1, 1, L - 1).reshape({-1});
         at::Tensor rows = target.ne(ignore_index).nonzero().reshape({-1});
         at::Tensor h = hidden.narrow(1, 0, L - 1).reshape({-1, hidden.size(-1)}).index_select(0, rows);
-        at::Tensor lg = ops::linear(h, head).to(at::kFloat);
+        at::Tensor lg = text.head(h).to(at::kFloat);
         at::Tensor t = target.index_select(0, rows);
         loss_parts p;
         p.mean = at::cross_entropy_loss(lg, t, {}, at::Reduction::Mean, ignore_index);
@@ -712,15 +786,22 @@ public:
                     const std::string dir = save_checkpoint();
                     if (hooks.on_save) hooks.on_save(m_step, dir);
                 }
-                if (hooks.should_stop && hooks.should_stop(m_step)) {
-                    res.steps = m_step;
-                    return res;
+                if (hooks.should_stop) {
+                    // Every rank stops together: one rank's decision is everyone's.
+                    at::Tensor stop = at::zeros({1}, at::TensorOptions().dtype(at::kFloat));
+                    if (hooks.should_stop(m_step)) stop.fill_(1.0);
+                    m_pg->all_reduce_sum(stop, "stop decision");
+                    if (stop.item<float>() > 0) {
+                        res.steps = m_step;
+                        return res;
+                    }
                 }
             }
         }
         res.steps = m_step;
         if (!m_cfg.output_dir.empty()) {
-            if (m_cfg.save_steps > 0 && m_step % m_cfg.save_steps == 0 && m_step > res.resumed_from) {
+            // transformers saves at the last step whenever saving is on (DefaultFlowCallback).
+            if (m_cfg.save_steps > 0 && m_step > res.resumed_from) {
                 const std::string dir = save_checkpoint();
                 if (hooks.on_save) hooks.on_save(m_step, dir);
             }
@@ -767,21 +848,10 @@ public:
             const auto& b = window[k];
             if (m_sync && k + 1 == window.size()) m_sync->arm();
             loss_parts lp;
-            if (m_cfg.bf16) {
+            {
                 // bf16 compute over the float32 master weights (CUDA autocast); the loss stays float32.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-                at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-                at::autocast::set_autocast_enabled(at::kCUDA, true);
-                lp = forward_loss(b);
-                at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-                at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-                at::autocast::set_enabled(true);
-                lp = forward_loss(b);
-                at::autocast::set_enabled(false);
-#endif
-                at::autocast::clear_cache();
-            } else {
+                // The guard restores the previous state even when the forward throws.
+                bf16_autocast ac(m_cfg.bf16);
                 lp = forward_loss(b);
             }
             at::Tensor scaled = by_tokens ? lp.sum / items * static_cast<double>(m_pg->world_size()) : lp.mean / ga;
@@ -811,6 +881,7 @@ public:
         for (auto& p : m_trainable)
             p.mutable_grad() = at::Tensor(); // zero_grad(set_to_none=True)
         ++m_step;
+        r.learning_rate = m_groups.empty() ? 0.0 : m_groups.front().base_lr * m_schedule.factor(m_step);
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         r.tokens_per_s = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
         return r;
@@ -840,12 +911,8 @@ public:
         m_schedule =
             lr_schedule::make(parse_schedule(m_cfg.lr_scheduler_type), m_total, m_cfg.warmup_ratio, m_cfg.warmup_steps);
     }
-    std::int64_t total_steps() const noexcept {
-        return m_total;
-    }
-    const lr_schedule& schedule() const noexcept {
-        return m_schedule;
-    }
+    std::int64_t total_steps() const noexcept { return m_total; }
+    const lr_schedule& schedule() const noexcept { return m_schedule; }
 
     /// The data source the configuration names.
     std::shared_ptr<data_source> make_source() const {
@@ -899,6 +966,8 @@ public:
             fs::create_directories(tmp);
         }
         m_pg->barrier("checkpoint start");
+        // Every rank writes its own files into the folder (output_dir must be on a shared file system).
+        fs::create_directories(tmp);
         if (m_cfg.lora_enable)
             save_adapter(tmp.string());
         else
@@ -1031,13 +1100,20 @@ public:
                 if (m_cfg.zero_stage == 1 && m_owner.count(key) && m_owner.at(key) != m_pg->rank()) continue;
                 adam_state& s = m_state[key];
                 auto load = [&](const std::string& k) {
+                    if (!f.contains(k))
+                        RSCOVLM_THROW(train_error, "bad_checkpoint", e.path().string() + " lacks '" + k + "'");
                     std::vector<float> v = io::safetensors::to_f32(f.tensor(k));
+                    if (static_cast<std::int64_t>(v.size()) != p.numel())
+                        RSCOVLM_THROW(train_error, "bad_checkpoint",
+                                      e.path().string() + ": '" + k + "' does not have the parameter's shape");
                     return at::from_blob(v.data(), p.sizes(), at::TensorOptions().dtype(at::kFloat))
                         .clone()
                         .to(p.device());
                 };
                 s.exp_avg = load("exp_avg." + name);
                 s.exp_avg_sq = load("exp_avg_sq." + name);
+                if (!f.contains("step." + name) || f.tensor("step." + name).size_bytes != sizeof(std::int64_t))
+                    RSCOVLM_THROW(train_error, "bad_checkpoint", e.path().string() + ": no 8-byte 'step." + name + "'");
                 const auto sv = f.tensor("step." + name);
                 std::int64_t stepv = 0;
                 std::memcpy(&stepv, sv.data, sizeof(stepv));
@@ -1051,9 +1127,7 @@ public:
     }
 
     /// Dropout of the LoRA adapters on (training, the default) or off (evaluation).
-    void set_training(bool on) {
-        m_model->text().lora().training = on;
-    }
+    void set_training(bool on) { m_model->text().lora().training = on; }
 
     /// Writes the PEFT adapter into `dir` (rank 0): `adapter_model.safetensors` (PEFT's key names, the
     /// adapter name removed) and `adapter_config.json`, plus the tokenizer / processor files of the base.
@@ -1103,9 +1177,7 @@ public:
     }
 
     /// The module names LoRA adapts (checkpoint layout), in module order.
-    const std::vector<std::string>& lora_targets() const noexcept {
-        return m_lora_targets;
-    }
+    const std::vector<std::string>& lora_targets() const noexcept { return m_lora_targets; }
 
     /// Sets LibTorch's intra-op threads to `n` (> 0); 0 keeps LibTorch's choice. (On a 2-core machine with
     /// OpenBLAS, whose GEMMs use every core on their own, 2 ATen threads measured ~20% slower than 1:
@@ -1115,9 +1187,7 @@ public:
     }
 
 private:
-    bool rank0() const {
-        return m_pg->rank() == 0;
-    }
+    bool rank0() const { return m_pg->rank() == 0; }
 
     void copy_side_files(const std::string& dir) const {
         const fs::path src(m_cfg.model_name_or_path);
