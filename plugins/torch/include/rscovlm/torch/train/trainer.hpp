@@ -546,41 +546,37 @@ inline std::string latest_checkpoint(const std::string& dir) {
     return best;
 }
 
+namespace detail {
+/// A float32 CPU copy of `t` kept alive in `keep`, and the safetensors writer's view of it as `name`.
+inline io::safetensors::tensor_view f32_view(const std::string& name, const at::Tensor& t,
+                                             std::vector<at::Tensor>& keep) {
+    keep.push_back(t.detach().to(at::kCPU, at::kFloat).contiguous());
+    const at::Tensor& c = keep.back();
+    io::safetensors::tensor_view v;
+    v.name = name;
+    v.type = io::safetensors::dtype::f32;
+    v.shape = std::vector<std::int64_t>(c.sizes().begin(), c.sizes().end());
+    v.data = c.data_ptr();
+    v.size_bytes = static_cast<std::size_t>(c.numel()) * sizeof(float);
+    return v;
+}
+} // namespace detail
+
 /// CUDA autocast to bfloat16 for a scope (nothing when `on` is false); the previous state comes back
 /// at the end of the scope, also when the scope is left by an exception.
 class bf16_autocast {
 public:
-    explicit bf16_autocast(bool on) : m_on(on) {
-        if (!m_on) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        m_was = at::autocast::is_autocast_enabled(at::kCUDA);
-        m_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
-        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-        m_was = at::autocast::is_enabled();
-        m_dtype = at::autocast::get_autocast_gpu_dtype();
-        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-        at::autocast::set_enabled(true);
-#endif
+    explicit bf16_autocast(bool on) {
+        if (on) m_swap.emplace(true, at::kBFloat16);
     }
     ~bf16_autocast() {
-        if (!m_on) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        at::autocast::set_autocast_enabled(at::kCUDA, m_was);
-        at::autocast::set_autocast_dtype(at::kCUDA, m_dtype);
-#else
-        at::autocast::set_enabled(m_was);
-        at::autocast::set_autocast_gpu_dtype(m_dtype);
-#endif
-        at::autocast::clear_cache();
+        if (m_swap) at::autocast::clear_cache();
     }
     bf16_autocast(const bf16_autocast&) = delete;
     bf16_autocast& operator=(const bf16_autocast&) = delete;
 
 private:
-    bool m_on, m_was = false;
-    at::ScalarType m_dtype = at::kBFloat16;
+    std::optional<detail::autocast_swap> m_swap;
 };
 
 /// The training loop and its parts (usable one by one to compose another loop).
@@ -684,14 +680,17 @@ public:
     std::string checkpoint_name(const std::string& canon) const { return layout_name(canon, m_model->layout()); }
 
     /// Logits `[B, L, vocab]` of a micro-batch (the model's training forward: no cache).
-    at::Tensor logits(const micro_batch& b) const {
+    at::Tensor logits(const micro_batch& b) const { return m_model->text().head(hidden_states(b)); }
+
+    /// Final hidden states `[B, L, hidden]` of a micro-batch (images encoded and scattered in).
+    at::Tensor hidden_states(const micro_batch& b) const {
         const auto dev = m_model->device();
         at::Tensor feats;
         if (b.pixel_values.defined() && !b.grid_thw.empty())
             feats = m_model->encode_images(b.pixel_values.to(dev), b.grid_thw);
         at::Tensor emb = m_model->embed(b.input_ids.to(dev), feats);
-        return m_model->text().forward(emb, b.position_ids.to(dev), b.attention_mask.to(dev), nullptr, false,
-                                       b.segments.defined() ? b.segments.to(dev) : at::Tensor());
+        return m_model->text().hidden_states(emb, b.position_ids.to(dev), b.attention_mask.to(dev), nullptr, false,
+                                             b.segments.defined() ? b.segments.to(dev) : at::Tensor());
     }
 
     /// Forward and loss of one micro-batch (graph kept for backward). The output head runs only on the
@@ -700,14 +699,7 @@ public:
     /// positions.
     loss_parts forward_loss(const micro_batch& b) const {
         check_tokens(b);
-        const auto dev = m_model->device();
-        at::Tensor feats;
-        if (b.pixel_values.defined() && !b.grid_thw.empty())
-            feats = m_model->encode_images(b.pixel_values.to(dev), b.grid_thw);
-        at::Tensor emb = m_model->embed(b.input_ids.to(dev), feats);
-        at::Tensor h = m_model->text().hidden_states(emb, b.position_ids.to(dev), b.attention_mask.to(dev), nullptr,
-                                                     false, b.segments.defined() ? b.segments.to(dev) : at::Tensor());
-        return selected_loss(h, b.labels.to(dev, at::kLong), m_model->text());
+        return selected_loss(hidden_states(b), b.labels.to(m_model->device(), at::kLong), m_model->text());
     }
 
     /// train_error "bad_token" unless every input id is in [0, vocab) and every label is -100 or in
@@ -932,15 +924,7 @@ public:
         std::vector<at::Tensor> keep;
         std::vector<io::safetensors::tensor_view> views;
         for (const auto& [name, t] : m_named) {
-            at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
-            keep.push_back(c);
-            io::safetensors::tensor_view v;
-            v.name = name;
-            v.type = io::safetensors::dtype::f32;
-            v.shape = std::vector<std::int64_t>(c.sizes().begin(), c.sizes().end());
-            v.data = c.data_ptr();
-            v.size_bytes = static_cast<std::size_t>(c.numel()) * sizeof(float);
-            views.push_back(v);
+            views.push_back(detail::f32_view(name, t.detach().to(at::kCPU, at::kFloat), keep));
         }
         io::safetensors::write_sharded(dir, views, max_shard_bytes, {{"format", "pt"}});
         copy_side_files(dir);
@@ -982,18 +966,8 @@ public:
             for (const auto& [name, p] : trained) {
                 auto it = m_state.find(p.unsafeGetTensorImpl());
                 if (it == m_state.end() || !it->second.exp_avg.defined()) continue;
-                for (int which = 0; which < 2; ++which) {
-                    at::Tensor c =
-                        (which == 0 ? it->second.exp_avg : it->second.exp_avg_sq).detach().to(at::kCPU).contiguous();
-                    keep.push_back(c);
-                    io::safetensors::tensor_view v;
-                    v.name = (which == 0 ? "exp_avg." : "exp_avg_sq.") + name;
-                    v.type = io::safetensors::dtype::f32;
-                    v.shape = std::vector<std::int64_t>(c.sizes().begin(), c.sizes().end());
-                    v.data = c.data_ptr();
-                    v.size_bytes = static_cast<std::size_t>(c.numel()) * sizeof(float);
-                    views.push_back(v);
-                }
+                views.push_back(detail::f32_view("exp_avg." + name, it->second.exp_avg, keep));
+                views.push_back(detail::f32_view("exp_avg_sq." + name, it->second.exp_avg_sq, keep));
                 steps.push_back({it->second.step});
                 views.push_back(
                     io::safetensors::make_view("step." + name, io::safetensors::dtype::i64, {1}, steps.back()));
@@ -1140,15 +1114,7 @@ public:
             std::string key = name;
             const auto d = key.find(".default");
             if (d != std::string::npos) key.erase(d, 8);
-            at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
-            keep.push_back(c);
-            io::safetensors::tensor_view v;
-            v.name = key;
-            v.type = io::safetensors::dtype::f32;
-            v.shape = std::vector<std::int64_t>(c.sizes().begin(), c.sizes().end());
-            v.data = c.data_ptr();
-            v.size_bytes = static_cast<std::size_t>(c.numel()) * sizeof(float);
-            views.push_back(v);
+            views.push_back(detail::f32_view(key, t.detach().to(at::kCPU, at::kFloat), keep));
         }
         io::safetensors::write((fs::path(dir) / "adapter_model.safetensors").string(), views, {{"format", "pt"}});
         nlohmann::ordered_json c;
