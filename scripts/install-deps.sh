@@ -11,13 +11,13 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config python3
           libxtensor-dev xtl-dev nlohmann-json3-dev doctest-dev libcli11-dev
           libstb-dev libtinyxml2-dev libtiff-dev libcpp-httplib-dev
-          libdeflate-dev zlib1g-dev libjpeg62-turbo-dev clang-format)
+          libdeflate-dev zlib1g-dev libjpeg62-turbo-dev clang-format wordnet-base)
 for arg in "$@"; do
   case "$arg" in
     --torch) packages+=(libtorch-dev libopenblas0 libgloo-dev) ;;
     --bench) packages+=(python3-pil python3-numpy python3-opencv python3-shapely nodejs npm) ;;
     --unicode) packages+=(unicode-data) ;;
-    --golden) packages+=(python3-pil python3-numpy python3-torch python3-torchvision) ;;
+    --golden) packages+=(python3-pil python3-numpy python3-torch python3-torchvision python3-nltk) ;;
     -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "install-deps: unknown option '$arg'" >&2; exit 2 ;;
   esac

@@ -3,6 +3,8 @@
 
 #include <rscovlm/data/readers.hpp>
 #include <rscovlm/detail/py/file.hpp>
+#include <rscovlm/eval/lrsvqa.hpp>
+#include <rscovlm/eval/wordnet.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/image_source.hpp>
 #include <rscovlm/io/openai_backend.hpp>
@@ -149,7 +151,7 @@ std::string str_field(const nlohmann::json& r, const char* key, const std::strin
 
 void register_eval_cmd(CLI::App& group, context& ctx) {
     struct args_t {
-        std::string benchmark, image_root, out, match = "exact";
+        std::string benchmark, image_root, out, match = "exact", wordnet;
         bool score_only = false, zoom_all = false, no_zoom = false, confine_to_root = false;
         long limit = -1;
         chain_args chain;
@@ -164,15 +166,25 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
                   "current directory without it) after normalisation, '..' and symbolic links included");
     cmd->add_flag("--score-only", a->score_only, "Score the records' existing 'output' fields; run no model");
     cmd->add_option("--out", a->out, "Write one JSON line per record (output, answered, steps) to this file");
-    cmd->add_option("--match", a->match, "Answer matching")
-        ->check(CLI::IsMember({"exact", "contain", "startswith"}))
+    cmd->add_option("--match", a->match,
+                    "Answer matching (wups: equal or WordNet synonyms, the reference's LRS-VQA score; WordNet from "
+                    "--wordnet, $RSCOVLM_WORDNET_DIR or /usr/share/wordnet)")
+        ->check(CLI::IsMember({"exact", "contain", "startswith", "wups"}))
         ->capture_default_str();
+    cmd->add_option("--wordnet", a->wordnet, "WordNet database folder for --match wups");
     cmd->add_flag("--zoom-all", a->zoom_all, "Use the Zoom-in prompt for every category (the reference skips 'count')");
     cmd->add_flag("--no-zoom", a->no_zoom, "Never use the Zoom-in prompt");
     cmd->add_option("--limit", a->limit, "Evaluate only the first N records");
     add_chain_options(cmd, a->chain);
     cmd->callback([&ctx, a] {
         try {
+            // The matching rule, with WordNet read first so a missing database fails before any answer.
+            std::shared_ptr<const eval::wordnet::database> wn;
+            if (a->match == "wups") wn = eval::wordnet::database::shared(a->wordnet);
+            const eval::lrsvqa::item_judge judge = [&](const zoom::lrsvqa::item& it) {
+                if (wn) return !it.failed && eval::wordnet::wups_match(*wn, it.output, it.ground_truth);
+                return zoom::lrsvqa::is_correct(it, zoom::lrsvqa::parse_match_mode(a->match));
+            };
             std::vector<nlohmann::json> recs = read_records(a->benchmark);
             if (a->limit >= 0 && static_cast<std::size_t>(a->limit) < recs.size())
                 recs.resize(static_cast<std::size_t>(a->limit));
@@ -221,13 +233,13 @@ void register_eval_cmd(CLI::App& group, context& ctx) {
                 } else {
                     line["output"] = it.output;
                 }
-                line["correct"] = zoom::lrsvqa::is_correct(it, zoom::lrsvqa::parse_match_mode(a->match));
+                line["correct"] = judge(it);
                 if (out.is_open()) out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
                 items.push_back(std::move(it));
                 bar.tick();
             }
             bar.done();
-            nlohmann::json s = zoom::lrsvqa::scores(items, zoom::lrsvqa::parse_match_mode(a->match));
+            nlohmann::json s = zoom::lrsvqa::scores(items, judge);
             s["failed"] = failed;
             (*ctx.out) << s.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
             if (failed) ctx.exit_code = 1;

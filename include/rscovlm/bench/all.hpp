@@ -10,5 +10,6 @@
 #include <rscovlm/bench/charts.hpp>
 #include <rscovlm/bench/detection.hpp>
 #include <rscovlm/bench/grounding.hpp>
+#include <rscovlm/bench/large_image.hpp>
 #include <rscovlm/bench/run.hpp>
 #include <rscovlm/bench/vqa.hpp>

@@ -136,9 +136,10 @@ inline std::string resolve_path(const std::string& path, const std::string& base
 }
 /// The records of a JSON Lines file (or a JSON array file): each an object with the `required`
 /// string fields; "id" (string or number) names it, else its position ("0", "1", ...); "image" is
-/// resolved against the file's folder. Bad lines are `rscovlm.data.bad_record` naming the line.
+/// resolved against the file's folder (unless `resolve_image` is false). Bad lines are `rscovlm.data.bad_record` naming
+/// the line.
 inline std::vector<record> read_jsonl_records(const std::string& path, const std::vector<std::string>& required,
-                                              std::string_view bench) {
+                                              std::string_view bench, bool resolve_image = true) {
     const std::string text =
         ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open data file '" + path + "'");
     const std::string base = std::filesystem::path(path).parent_path().string();
@@ -176,7 +177,7 @@ inline std::vector<record> read_jsonl_records(const std::string& path, const std
         else
             r.id = std::to_string(out.size());
         if (!seen.insert(r.id).second) RSCOVLM_THROW(data_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
-        if (v.contains("image") && v["image"].is_string())
+        if (resolve_image && v.contains("image") && v["image"].is_string())
             v["image"] = resolve_path(v["image"].get<std::string>(), base);
         r.input = std::move(v);
         out.push_back(std::move(r));

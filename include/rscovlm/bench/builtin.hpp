@@ -6,6 +6,7 @@
 #include <rscovlm/bench/caption.hpp>
 #include <rscovlm/bench/detection.hpp>
 #include <rscovlm/bench/grounding.hpp>
+#include <rscovlm/bench/large_image.hpp>
 #include <rscovlm/bench/vqa.hpp>
 #include <rscovlm/registry.hpp>
 
@@ -14,7 +15,8 @@
 namespace rscovlm::bench {
 
 /// Built-in `benchmark` components.
-using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench, caption_bench>;
+using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench, caption_bench, lrsvqa_bench,
+                                    mme_realworld_rs_bench>;
 
 /// The `benchmark` kind: data sets answered by a model and scored into a results table
 /// (`rscovlm bench run`); keys start with "bench.".

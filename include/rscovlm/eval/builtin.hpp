@@ -12,6 +12,9 @@
 /// - `metric.grounding.acc50`: `{"pairs": [{"pred": [x1,y1,x2,y2] | null, "gt": [x1,y1,x2,y2]}]}`
 ///   -> `{"acc": fraction}`; parameters `threshold` (0.5), `pixel_inclusive` (false).
 /// - `metric.vqa.exact`, `metric.vqa.contain`: `{"pairs": [{"pred", "gt"}]}` -> `{"acc"}`.
+/// - `metric.vqa.wups`: `{"pairs": [{"pred", "gt"}]}` -> `{"acc", "correct", "total"}`: LRS-VQA's
+///   compute_wups_acc (equal after normalisation, or WordNet synonyms; see wordnet.hpp); parameter
+///   `wordnet` (the database folder; "" = the default search).
 /// - `metric.mcq`: `{"pairs": [{"pred": free text, "gt": letter}]}` -> `{"acc", "unparsed"}`;
 ///   parameter `choices` ("ABCDE").
 /// - `metric.caption.coco`: `{"records": [{"id"?: string|integer, "pred": string, "refs": [string,
@@ -49,10 +52,12 @@
 #include <rscovlm/eval/report.hpp>
 #include <rscovlm/eval/text_metrics.hpp>
 #include <rscovlm/eval/vhm_metrics.hpp>
+#include <rscovlm/eval/wordnet.hpp>
 #include <rscovlm/registry.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -287,6 +292,29 @@ public:
     static constexpr std::string_view summary = "VQA accuracy: normalised answer contained in the prediction";
     nlohmann::json evaluate(const nlohmann::json& in) const override {
         return detail::text_pairs_acc(in, [](const std::string& p, const std::string& g) { return vqa_contain(p, g); });
+    }
+};
+
+/// LRS-VQA answer matching (RSCoVLM compute_wups_acc): equal after normalisation, or sharing a
+/// WordNet synset (see wordnet.hpp). The database is read when the metric is built, so a missing
+/// WordNet fails before any answer is generated.
+class vqa_wups_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.vqa.wups";
+    static constexpr std::string_view summary =
+        "LRS-VQA accuracy: normalised answers equal or WordNet synonyms (RSCoVLM compute_wups_acc)";
+    std::shared_ptr<const wordnet::database> db;
+    /// Parameter "wordnet": the database folder ("" = $RSCOVLM_WORDNET_DIR, /usr/share/wordnet,
+    /// $NLTK_DATA/corpora/wordnet).
+    static vqa_wups_metric from_params(registry::params& p) {
+        vqa_wups_metric m;
+        m.db = wordnet::database::shared(p.get<std::string>("wordnet", ""));
+        return m;
+    }
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        const wordnet::database& w = db ? *db : *wordnet::database::shared();
+        return detail::text_pairs_acc(
+            in, [&](const std::string& p, const std::string& g) { return wordnet::wups_match(w, p, g); });
     }
 };
 
@@ -550,8 +578,9 @@ public:
 
 /// Built-in `metric` components.
 using builtin = registry::type_list<dota_devkit_metric, dota_mmrotate_metric, grounding_metric, vqa_exact_metric,
-                                    vqa_contain_metric, mcq_metric, caption_coco_metric, caption_rscovlm_cider_metric,
-                                    vqa_bidirectional_contain_metric, count_mae_metric, referring_precision_metric>;
+                                    vqa_contain_metric, vqa_wups_metric, mcq_metric, caption_coco_metric,
+                                    caption_rscovlm_cider_metric, vqa_bidirectional_contain_metric, count_mae_metric,
+                                    referring_precision_metric>;
 
 /// The `metric` kind: scores model outputs against references.
 struct kind {

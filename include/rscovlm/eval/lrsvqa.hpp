@@ -7,11 +7,12 @@
 ///   compute_startswith_acc: `x.lower().strip().strip(".")` on both sides.
 /// - `rscovlm/eval/metric/large_image_bench.py` lrsvqa_scores: overall, per source (question_id
 ///   prefix FAIR/STAR/GLH), per task (category), and macro averages over tasks. The reference's
-///   overall metric also counts WordNet synonyms (compute_wups_acc); that needs NLTK's WordNet and is
-///   not reproduced: `exact` is its exact-match part.
+///   overall metric also counts WordNet synonyms (compute_wups_acc): `scores` with a judge calling
+///   `wordnet::wups_match` (wordnet.hpp) reproduces it; `exact` is its exact-match part.
 ///
 /// These names were first in `zoom::lrsvqa`; they stay reachable there (using-declarations at the end).
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -90,19 +91,29 @@ inline const std::vector<std::string>& tasks() {
     return v;
 }
 
-/// Accuracy of `items` (nullopt when empty, as the reference returns None); failed items count as wrong.
-inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
+/// Decides whether one item is correct (for `scores` with a matcher of its own, e.g. WordNet).
+using item_judge = std::function<bool(const item&)>;
+
+/// Accuracy of `items` (nullopt when empty, as the reference returns None) under `correct`.
+inline std::optional<double> accuracy(const std::vector<const item*>& items, const item_judge& correct) {
     if (items.empty()) return std::nullopt;
     std::size_t ok = 0;
     for (const item* it : items)
-        ok += is_correct(*it, mode) ? 1 : 0;
+        ok += correct(*it) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(items.size());
+}
+
+/// Accuracy of `items` (nullopt when empty, as the reference returns None); failed items count as wrong.
+inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
+    return accuracy(items, [mode](const item& it) { return is_correct(it, mode); });
 }
 
 /// lrsvqa_scores as JSON, with the reference's keys ("overall acc", "Overall Acc (Source FAIR)",
 /// "Overall Acc (Task count)", "Average Acc (Source FAIR)", "Average Acc"); an empty group is null.
 /// Extra keys: "count" (number of items), "per_category" (every category found, with n and acc).
-inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = match_mode::exact) {
+/// `correct` decides each item (the WordNet matching of compute_wups_acc, or answers judged
+/// beforehand).
+inline nlohmann::json scores(const std::vector<item>& items, const item_judge& correct) {
     auto select = [&](const std::string* src, const std::string* task) {
         std::vector<const item*> v;
         for (const auto& it : items)
@@ -115,7 +126,7 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
         double sum = 0;
         int n = 0;
         for (const auto& t : tasks()) {
-            auto a = accuracy(select(src, &t), mode);
+            auto a = accuracy(select(src, &t), correct);
             if (a) {
                 sum += *a;
                 ++n;
@@ -125,11 +136,11 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
         return n ? nlohmann::json(sum / n) : nlohmann::json(nullptr);
     };
     nlohmann::json r = nlohmann::json::object();
-    r["overall acc"] = js(accuracy(select(nullptr, nullptr), mode));
+    r["overall acc"] = js(accuracy(select(nullptr, nullptr), correct));
     for (const auto& s : sources())
-        r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
+        r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), correct));
     for (const auto& t : tasks())
-        r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
+        r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), correct));
     for (const auto& s : sources())
         r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
     r["Average Acc"] = mean_over_tasks(nullptr);
@@ -138,13 +149,18 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
     for (const auto& it : items) {
         auto& c = cats[it.category];
         ++c.first;
-        c.second += is_correct(it, mode) ? 1 : 0;
+        c.second += correct(it) ? 1 : 0;
     }
     nlohmann::json pc = nlohmann::json::object();
     for (const auto& [k, v] : cats)
         pc[k] = {{"n", v.first}, {"acc", static_cast<double>(v.second) / static_cast<double>(v.first)}};
     r["per_category"] = pc;
     return r;
+}
+
+/// lrsvqa_scores under a matching rule of metric.py (failed items count as wrong).
+inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = match_mode::exact) {
+    return scores(items, [mode](const item& it) { return is_correct(it, mode); });
 }
 
 } // namespace rscovlm::eval::lrsvqa

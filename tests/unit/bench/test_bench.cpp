@@ -6,6 +6,7 @@
 
 #include <rscovlm/bench/run.hpp>
 #include <rscovlm/data/synthetic.hpp>
+#include <rscovlm/zoom/protocol.hpp>
 #include <rscovlm/zoom/scripted_backend.hpp>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -455,3 +457,135 @@ TEST_CASE("pipeline: bench.caption scores the answered set with every caption me
     CHECK(e.error().id == "rscovlm.data.bad_record");
     CHECK(e.error().message.find("'x'") != std::string::npos);
 }
+
+TEST_CASE("pipeline: bench.mme_realworld_rs writes the reference's prompt, zooms only where it does, and scores "
+          "contain-accuracy per category") {
+    using namespace rscovlm;
+    temp_dir tmp("mme");
+    fs::create_directories(tmp.path / "remote_sensing");
+    rscovlm_test::save_png(tmp.str("remote_sensing/a.png"), image(112, 84, 3));
+    {
+        std::ofstream f(tmp.str("MME_RealWorld_remote_sensing.json"));
+        f << R"([
+ {"Question_id": "rs/color/1", "Image": "remote_sensing/a.png", "Text": "What color is the roof?",
+  "Answer choices": ["(A) red", "(B) blue"], "Ground truth": "A", "Category": "color"},
+ {"Question_id": "rs/count/1", "Image": "remote_sensing/a.png", "Text": "How many cars?",
+  "Answer choices": ["(A) 1", "(B) 2"], "Ground truth": "B", "Category": "count"},
+ {"Question_id": "rs/position/1", "Image": "remote_sensing/a.png", "Text": "Where is the ship?",
+  "Answer choices": ["(A) left", "(B) right"], "Ground truth": "B", "Category": "position"},
+ {"Question_id": "rs/color/2", "Image": "remote_sensing/missing.png", "Text": "What color is the car?",
+  "Answer choices": ["(A) red", "(B) blue"], "Ground truth": "B", "Category": "color"}
+])";
+    }
+    const std::string color_prompt =
+        "What color is the roof? The choices are listed below: \n(A) red\n(B) blue\nSelect "
+        "the best answer to the above multiple-choice question based on the image. "
+        "Respond with only the letter (A, B, C, D, or E) of the correct option.\nThe "
+        "best answer is:";
+    std::mutex mu;
+    std::map<std::string, bool> zoomed; // question text -> sent with the Zoom-in system prompt
+    auto backend = [&] {
+        return std::make_unique<zoom::callback_backend>(
+            [&](const nlohmann::json& messages, const std::vector<image>&, const zoom::generation_options&) {
+                std::string text;
+                for (const auto& c : messages.back().at("content"))
+                    if (c.at("type") == "text") text = c.at("text").get<std::string>();
+                const bool sys = messages.front().at("role") == "system";
+                std::lock_guard<std::mutex> lock(mu);
+                zoomed[text.substr(0, 8)] = sys;
+                if (text.rfind("What color is the roof?", 0) == 0) {
+                    CHECK(text == (sys ? color_prompt + std::string(zoom::user_suffix) : color_prompt));
+                    return std::string("A");
+                }
+                if (text.rfind("How many cars?", 0) == 0) return std::string("(A) 1"); // wrong
+                return std::string("B");
+            });
+    };
+    for (const bool with_zoom : {false, true}) {
+        CAPTURE(with_zoom);
+        const auto p = pipeline::pipeline::from_file(bench_presets_dir +
+                                                     (with_zoom ? "bench-mme-rs-zoom.json" : "bench-mme-rs.json"));
+        auto o = options_for(tmp.str(), tmp.str(with_zoom ? "z" : "p"));
+        o.make_backend = backend;
+        zoomed.clear();
+        const bench::run_summary r = bench::run(p, o);
+        CAPTURE(r.results.dump());
+        CHECK(r.failed == 1);
+        const nlohmann::json& ref = r.results.at("results").at("metrics").at("reference");
+        CHECK(ref.at("acc").get<double>() == doctest::Approx(2.0 / 3.0));
+        CHECK(ref.at("color_acc").get<double>() == doctest::Approx(1.0));
+        CHECK(ref.at("count_acc").get<double>() == doctest::Approx(0.0));
+        CHECK(ref.at("position_acc").get<double>() == doctest::Approx(1.0));
+        CHECK(zoomed.at("What col") == with_zoom);
+        CHECK_FALSE(zoomed.at("How many"));
+        CHECK_FALSE(zoomed.at("Where is"));
+    }
+}
+
+#ifdef RSCOVLM_TEST_WORDNET_DIR
+TEST_CASE("pipeline: bench.lrsvqa scores with WordNet synonyms per source and task, zooming except for count") {
+    using namespace rscovlm;
+    temp_dir tmp("lrs");
+    fs::create_directories(tmp.path / "annotations" / "benchmark");
+    fs::create_directories(tmp.path / "images" / "benchmark");
+    rscovlm_test::save_png(tmp.str("images/benchmark/s.png"), image(140, 112, 3));
+    {
+        std::ofstream f(tmp.str("annotations/benchmark/LRS_VQA_merged.jsonl"));
+        f << R"({"question_id": "FAIR_1", "image": "s.png", "text": "What color is the roof?", "category": "object color", "ground_truth": "red"})"
+          << "\n"
+          << R"({"question_id": "FAIR_2", "image": "s.png", "text": "How many ships?", "category": "count", "ground_truth": "3"})"
+          << "\n"
+          << R"({"question_id": "STAR_1", "image": "s.png", "text": "What is the object?", "category": "object category", "ground_truth": "car"})"
+          << "\n"
+          << R"({"question_id": "GLH_1", "image": "s.png", "text": "Rural or urban?", "category": "rural or urban", "ground_truth": "rural"})"
+          << "\n"
+          << R"({"question_id": "GLH_2", "image": "gone.png", "text": "Is it dense?", "category": "object status", "ground_truth": "yes"})"
+          << "\n";
+    }
+    const std::map<std::string, std::string> answers = {{"What color is the roof?", "Reddish."},
+                                                        {"How many ships?", "three"},
+                                                        {"What is the object?", "ship"},
+                                                        {"Rural or urban?", "Rural"}};
+    std::mutex mu;
+    std::map<std::string, bool> zoomed;
+    auto backend = [&] {
+        return std::make_unique<zoom::callback_backend>(
+            [&](const nlohmann::json& messages, const std::vector<image>&, const zoom::generation_options&) {
+                std::string text;
+                for (const auto& c : messages.back().at("content"))
+                    if (c.at("type") == "text") text = c.at("text").get<std::string>();
+                const bool sys = messages.front().at("role") == "system";
+                const std::string q = sys ? text.substr(0, text.size() - zoom::user_suffix.size()) : text;
+                std::lock_guard<std::mutex> lock(mu);
+                zoomed[q] = sys;
+                return answers.at(q);
+            });
+    };
+    for (const bool with_zoom : {false, true}) {
+        CAPTURE(with_zoom);
+        const auto p = pipeline::pipeline::from_file(bench_presets_dir +
+                                                     (with_zoom ? "bench-lrsvqa-zoom.json" : "bench-lrsvqa.json"));
+        auto o = options_for(tmp.str(), tmp.str(with_zoom ? "z" : "p"));
+        o.make_backend = backend;
+        o.save_png = [](const std::string& path, const image& im) { rscovlm_test::save_png(path, im); };
+        zoomed.clear();
+        const bench::run_summary r = bench::run(p, o);
+        CAPTURE(r.results.dump());
+        CHECK(r.failed == 1);
+        const nlohmann::json& s = r.results.at("results").at("metrics").at("metric.vqa.wups");
+        // red ~ reddish and 3 ~ three are WordNet synonyms; car / ship are not.
+        CHECK(s.at("overall acc").get<double>() == doctest::Approx(0.75));
+        CHECK(s.at("Overall Acc (Source FAIR)").get<double>() == doctest::Approx(1.0));
+        CHECK(s.at("Overall Acc (Source STAR)").get<double>() == doctest::Approx(0.0));
+        CHECK(s.at("Overall Acc (Source GLH)").get<double>() == doctest::Approx(1.0));
+        CHECK(s.at("Overall Acc (Task object status)").is_null()); // its only record failed
+        CHECK(s.at("Average Acc").get<double>() == doctest::Approx(0.75));
+        CHECK(s.at("Average Acc (Source GLH)").get<double>() == doctest::Approx(1.0));
+        CHECK(zoomed.at("What color is the roof?") == with_zoom);
+        CHECK_FALSE(zoomed.at("How many ships?"));
+        CHECK(fs::exists(fs::path(o.out_dir) / "pictures" / "accuracy.png"));
+        const auto t = r.results.at("results").at("table").get<bench::table>();
+        CHECK(t.rows.front().front() == "overall acc");
+    }
+}
+#endif
