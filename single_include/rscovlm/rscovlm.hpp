@@ -12216,6 +12216,9 @@ inline std::vector<std::size_t> argsort_rev(const std::vector<T>& scores, tie_or
 /// - `metric.grounding.acc50`: `{"pairs": [{"pred": [x1,y1,x2,y2] | null, "gt": [x1,y1,x2,y2]}]}`
 ///   -> `{"acc": fraction}`; parameters `threshold` (0.5), `pixel_inclusive` (false).
 /// - `metric.vqa.exact`, `metric.vqa.contain`: `{"pairs": [{"pred", "gt"}]}` -> `{"acc"}`.
+/// - `metric.vqa.wups`: `{"pairs": [{"pred", "gt"}]}` -> `{"acc", "correct", "total"}`: LRS-VQA's
+///   compute_wups_acc (equal after normalisation, or WordNet synonyms; see wordnet.hpp); parameter
+///   `wordnet` (the database folder; "" = the default search).
 /// - `metric.mcq`: `{"pairs": [{"pred": free text, "gt": letter}]}` -> `{"acc", "unparsed"}`;
 ///   parameter `choices` ("ABCDE").
 /// - `metric.caption.coco`: `{"records": [{"id"?: string|integer, "pred": string, "refs": [string,
@@ -15129,9 +15132,342 @@ inline count_scores counting_scores(const std::vector<std::string>& predictions,
 
 } // namespace rscovlm::eval::vhm
 // ---- end rscovlm/eval/vhm_metrics.hpp
+// ---- begin rscovlm/eval/wordnet.hpp
+/// \file eval/wordnet.hpp
+/// WordNet synonym matching of VQA answers, as RSCoVLM scores LRS-VQA.
+///
+/// Reference: RSCoVLM `rscovlm/eval/metric/large_image_bench.py` compute_wups_acc, run with NLTK's
+/// WordNet reader (`nltk.corpus.wordnet`, NLTK 3.8) over WordNet 3.0:
+///
+///     gt = item["ground_truth"].lower().strip().strip(".")
+///     pred = item["output"].lower().strip().strip(".")
+///     correct if gt == pred, or some s1 in wn.synsets(gt), s2 in wn.synsets(pred) has
+///     s1.path_similarity(s2) > 0.8
+///
+/// `path_similarity` is `1 / (shortest path + 1)`: above 0.8 only at distance 0, i.e. when s1 and
+/// s2 are the same synset (two distinct synsets are at least one edge apart, 0.5). So two answers
+/// match when their synset lists share a synset; this is computed directly, with no graph walk.
+///
+/// `wn.synsets(word)` is restated from NLTK 3.8 (`WordNetCorpusReader.synsets` and `_morphy`):
+/// the word is lower-cased (not otherwise changed: spaces are not turned into the index's
+/// underscores, so "traffic light" finds nothing while "traffic_light" does), then for each part of
+/// speech in the order noun, verb, adjective, adverb: if the word is in that part's exception list
+/// (`noun.exc`, ...; a later line for the same word replaces an earlier one) its forms are the word
+/// and the list's base forms; otherwise the detachment rules (noun: s, ses, ves, xes, zes, ches, shes,
+/// men, ies; verb: s, ies, es, es, ed, ed, ing, ing; adjective: er, est, er, est; adverb: none) are
+/// applied once and the word and its rewritings are looked up; when none is a lemma of that part the
+/// rules are applied again to the rewritings until one is or none is left. The synsets are those the
+/// index files (`index.noun`, ...) list for every form found, in file order.
+///
+/// The database is the one Debian ships (package `wordnet-base`, `/usr/share/wordnet`); the folder
+/// is the parameter, else `$RSCOVLM_WORDNET_DIR`, else `/usr/share/wordnet`, else
+/// `$NLTK_DATA/corpora/wordnet`. Only the index and exception files are read. Lower-casing is ASCII
+/// (as every VQA metric here): Python's `lower()` also folds non-ASCII capitals, which WordNet's
+/// lemmas never contain but exact matches of non-ASCII answers could.
+///
+/// Golden: `tests/data/wordnet/wups_golden.json`, made by the reference's own compute_wups_acc with
+/// Debian's NLTK over Debian's WordNet (`make_golden.py` there).
+
+
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::eval::wordnet {
+
+/// A part of speech, in NLTK's POS_LIST order (the order `synsets` visits them).
+enum class pos : std::uint8_t { noun = 0, verb = 1, adj = 2, adv = 3 };
+
+/// One synset: its data file (part of speech; adjective satellites live in the adjective file) and
+/// byte offset there. Equal ids are the same synset.
+struct synset_id {
+    pos part = pos::noun;
+    std::uint32_t offset = 0;
+    friend bool operator==(const synset_id& a, const synset_id& b) noexcept {
+        return a.part == b.part && a.offset == b.offset;
+    }
+    friend bool operator!=(const synset_id& a, const synset_id& b) noexcept { return !(a == b); }
+};
+
+/// The letter of a part of speech in WordNet's files ('n', 'v', 'a', 'r').
+inline char pos_letter(pos p) noexcept {
+    static constexpr char letters[] = {'n', 'v', 'a', 'r'};
+    return letters[static_cast<int>(p)];
+}
+
+namespace detail {
+inline constexpr std::array<std::string_view, 4> file_suffix = {"noun", "verb", "adj", "adv"};
+
+/// NLTK 3.8 WordNetCorpusReader.MORPHOLOGICAL_SUBSTITUTIONS, per part of speech.
+inline const std::vector<std::pair<std::string_view, std::string_view>>& substitutions(pos p) {
+    static const std::array<std::vector<std::pair<std::string_view, std::string_view>>, 4> rules = {{
+        {{"s", ""},
+         {"ses", "s"},
+         {"ves", "f"},
+         {"xes", "x"},
+         {"zes", "z"},
+         {"ches", "ch"},
+         {"shes", "sh"},
+         {"men", "man"},
+         {"ies", "y"}},
+        {{"s", ""}, {"ies", "y"}, {"es", "e"}, {"es", ""}, {"ed", "e"}, {"ed", ""}, {"ing", "e"}, {"ing", ""}},
+        {{"er", ""}, {"est", ""}, {"er", "e"}, {"est", "e"}},
+        {},
+    }};
+    return rules[static_cast<int>(p)];
+}
+
+/// Whitespace tokens of a line (Python `str.split()` over ASCII whitespace).
+inline std::vector<std::string_view> split_ws(std::string_view line) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; };
+    while (i < line.size()) {
+        while (i < line.size() && ws(line[i]))
+            ++i;
+        std::size_t j = i;
+        while (j < line.size() && !ws(line[j]))
+            ++j;
+        if (j > i) out.push_back(line.substr(i, j - i));
+        i = j;
+    }
+    return out;
+}
+
+/// A non-negative decimal integer token; false when it is not one.
+inline bool parse_count(std::string_view t, std::uint64_t& v) {
+    if (t.empty() || t.size() > 12) return false;
+    v = 0;
+    for (char c : t) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return true;
+}
+} // namespace detail
+
+/// The WordNet lemma index and exception lists (read-only after loading; safe to share across
+/// threads).
+class database {
+public:
+    /// The folder used when none is given (see the file comment); "" when none of them holds
+    /// `index.noun`.
+    static std::string default_dir() {
+        namespace fs = std::filesystem;
+        std::vector<std::string> tries;
+        if (const char* e = std::getenv("RSCOVLM_WORDNET_DIR"); e && *e) tries.emplace_back(e);
+        tries.emplace_back("/usr/share/wordnet");
+        if (const char* e = std::getenv("NLTK_DATA"); e && *e) tries.push_back(std::string(e) + "/corpora/wordnet");
+        for (const auto& d : tries) {
+            std::error_code ec;
+            if (fs::is_regular_file(fs::path(d) / "index.noun", ec)) return d;
+        }
+        return {};
+    }
+
+    /// Reads the database in `dir` ("" = `default_dir()`). A missing folder or file is io_error
+    /// "wordnet_missing" (naming the Debian package); a malformed line is data_error "bad_wordnet"
+    /// naming the file and line.
+    static database load(const std::string& dir = {}) {
+        const std::string root = dir.empty() ? default_dir() : dir;
+        if (root.empty())
+            RSCOVLM_THROW(io_error, "wordnet_missing",
+                          "no WordNet database found (looked in $RSCOVLM_WORDNET_DIR, /usr/share/wordnet and "
+                          "$NLTK_DATA/corpora/wordnet); install Debian's wordnet-base package or name the folder");
+        database db;
+        db.m_dir = root;
+        for (int p = 0; p < 4; ++p) {
+            const std::string suffix(detail::file_suffix[static_cast<std::size_t>(p)]);
+            db.read_index(root + "/index." + suffix);
+            db.read_exceptions(root + "/" + suffix + ".exc", static_cast<pos>(p));
+        }
+        return db;
+    }
+
+    /// The database of `dir` ("" = the default folder), loaded once per folder and process.
+    static std::shared_ptr<const database> shared(const std::string& dir = {}) {
+        static std::mutex mu;
+        static std::map<std::string, std::shared_ptr<const database>> cache;
+        const std::string root = dir.empty() ? default_dir() : dir;
+        std::lock_guard<std::mutex> lock(mu);
+        auto it = cache.find(root);
+        if (it != cache.end()) return it->second;
+        auto db = std::make_shared<const database>(load(root));
+        cache.emplace(root, db);
+        return db;
+    }
+
+    /// The folder it was read from.
+    const std::string& dir() const noexcept { return m_dir; }
+    /// Number of distinct lemmas in the index files.
+    std::size_t lemma_count() const noexcept { return m_index.size(); }
+
+    /// NLTK's `_morphy(form, pos)`: the lemmas of part `p` that `form` (already lower-cased) may be an
+    /// inflection of, in NLTK's order.
+    std::vector<std::string> morphy(std::string_view form, pos p) const {
+        const auto& exc = m_exceptions[static_cast<int>(p)];
+        auto filter = [&](const std::vector<std::string>& forms) {
+            std::vector<std::string> out;
+            std::unordered_set<std::string> seen;
+            for (const auto& f : forms)
+                if (has(f, p) && seen.insert(f).second) out.push_back(f);
+            return out;
+        };
+        auto apply_rules = [&](const std::vector<std::string>& forms) {
+            std::vector<std::string> out;
+            for (const auto& f : forms)
+                for (const auto& [old, repl] : detail::substitutions(p))
+                    if (f.size() >= old.size() && f.compare(f.size() - old.size(), old.size(), old) == 0)
+                        out.push_back(f.substr(0, f.size() - old.size()) + std::string(repl));
+            return out;
+        };
+        const std::string word(form);
+        if (auto it = exc.find(word); it != exc.end()) {
+            std::vector<std::string> forms{word};
+            forms.insert(forms.end(), it->second.begin(), it->second.end());
+            return filter(forms);
+        }
+        std::vector<std::string> forms = apply_rules({word});
+        std::vector<std::string> first{word};
+        first.insert(first.end(), forms.begin(), forms.end());
+        if (auto r = filter(first); !r.empty()) return r;
+        // Every rule shortens the form or ("men" -> "man") leaves no further match: this ends.
+        while (!forms.empty()) {
+            forms = apply_rules(forms);
+            if (auto r = filter(forms); !r.empty()) return r;
+        }
+        return {};
+    }
+
+    /// NLTK's `wn.synsets(word)`: every part of speech, every form `morphy` finds, the index's
+    /// synsets of each, in that order (duplicates kept as NLTK keeps them). `word` is lower-cased
+    /// (ASCII).
+    std::vector<synset_id> synsets(std::string_view word) const {
+        const std::string w = ::rscovlm::detail::py::lower_ascii(word);
+        std::vector<synset_id> out;
+        for (int p = 0; p < 4; ++p)
+            for (const auto& f : morphy(w, static_cast<pos>(p))) {
+                const auto& offs = m_index.at(f)[static_cast<std::size_t>(p)];
+                for (std::uint32_t o : offs)
+                    out.push_back(synset_id{static_cast<pos>(p), o});
+            }
+        return out;
+    }
+
+    /// The reference's `are_synonyms(a, b)`: some synset of `a` is a synset of `b`.
+    bool are_synonyms(std::string_view a, std::string_view b) const {
+        const auto sa = synsets(a);
+        if (sa.empty()) return false;
+        for (const auto& s2 : synsets(b))
+            for (const auto& s1 : sa)
+                if (s1 == s2) return true;
+        return false;
+    }
+
+private:
+    bool has(const std::string& lemma, pos p) const {
+        auto it = m_index.find(lemma);
+        return it != m_index.end() && it->second[static_cast<std::size_t>(p)].has_value;
+    }
+
+    struct offsets : std::vector<std::uint32_t> {
+        bool has_value = false;
+    };
+
+    static std::string read(const std::string& path) {
+        return ::rscovlm::detail::py::read_file_or_throw(
+            path, "wordnet_missing",
+            "cannot open WordNet file '" + path + "' (Debian package wordnet-base provides /usr/share/wordnet)");
+    }
+
+    template <class F> static void for_lines(const std::string& text, F&& f) {
+        std::size_t start = 0, n = 0;
+        while (start < text.size()) {
+            std::size_t end = text.find('\n', start);
+            if (end == std::string::npos) end = text.size();
+            f(std::string_view(text).substr(start, end - start), ++n);
+            start = end + 1;
+        }
+    }
+
+    // NLTK _load_lemma_pos_offset_map: lines starting with a space are the licence; each other line is
+    // "lemma pos n_synsets n_pointers ptr... n_senses n_tagged offset...", n_synsets == n_senses > 0.
+    void read_index(const std::string& path) {
+        const std::string text = read(path);
+        for_lines(text, [&](std::string_view line, std::size_t n) {
+            if (line.empty() || line[0] == ' ') return;
+            const auto t = detail::split_ws(line);
+            auto bad = [&](const char* why) {
+                RSCOVLM_THROW(data_error, "bad_wordnet", "'" + path + "' line " + std::to_string(n) + ": " + why);
+            };
+            if (t.empty()) return;
+            std::uint64_t n_synsets = 0, n_pointers = 0, n_senses = 0;
+            if (t.size() < 4 || t[1].size() != 1 || !detail::parse_count(t[2], n_synsets) || n_synsets == 0 ||
+                !detail::parse_count(t[3], n_pointers))
+                bad("not an index line");
+            const std::size_t senses_at = 4 + static_cast<std::size_t>(n_pointers);
+            if (t.size() < senses_at + 2 || !detail::parse_count(t[senses_at], n_senses) || n_senses != n_synsets ||
+                t.size() < senses_at + 2 + n_synsets)
+                bad("counts do not match the line");
+            int p = -1;
+            for (int k = 0; k < 4; ++k)
+                if (t[1][0] == pos_letter(static_cast<pos>(k))) p = k;
+            if (p < 0) bad("unknown part of speech");
+            offsets& o = m_index[std::string(t[0])][static_cast<std::size_t>(p)];
+            o.clear();
+            o.has_value = true;
+            for (std::size_t k = 0; k < n_synsets; ++k) {
+                std::uint64_t v = 0;
+                if (!detail::parse_count(t[senses_at + 2 + k], v) || v > 0xffffffffu) bad("bad synset offset");
+                o.push_back(static_cast<std::uint32_t>(v));
+            }
+        });
+    }
+
+    // NLTK _load_exception_map: terms = line.split(); map[terms[0]] = terms[1:] (a later line wins).
+    void read_exceptions(const std::string& path, pos p) {
+        const std::string text = read(path);
+        auto& m = m_exceptions[static_cast<int>(p)];
+        for_lines(text, [&](std::string_view line, std::size_t) {
+            const auto t = detail::split_ws(line);
+            if (t.empty()) return;
+            std::vector<std::string> bases;
+            for (std::size_t k = 1; k < t.size(); ++k)
+                bases.emplace_back(t[k]);
+            m[std::string(t[0])] = std::move(bases);
+        });
+    }
+
+    std::string m_dir;
+    std::unordered_map<std::string, std::array<offsets, 4>> m_index;
+    std::array<std::unordered_map<std::string, std::vector<std::string>>, 4> m_exceptions;
+};
+
+/// The reference's compute_wups_acc verdict on one answer: equal after `lower().strip().strip(".")`,
+/// or WordNet synonyms (see the file comment).
+inline bool wups_match(const database& db, std::string_view prediction, std::string_view truth) {
+    namespace py = ::rscovlm::detail::py;
+    const std::string g(py::strip(py::strip(py::lower_ascii(truth)), "."));
+    const std::string p(py::strip(py::strip(py::lower_ascii(prediction)), "."));
+    return g == p || db.are_synonyms(g, p);
+}
+
+} // namespace rscovlm::eval::wordnet
+// ---- end rscovlm/eval/wordnet.hpp
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15366,6 +15702,29 @@ public:
     static constexpr std::string_view summary = "VQA accuracy: normalised answer contained in the prediction";
     nlohmann::json evaluate(const nlohmann::json& in) const override {
         return detail::text_pairs_acc(in, [](const std::string& p, const std::string& g) { return vqa_contain(p, g); });
+    }
+};
+
+/// LRS-VQA answer matching (RSCoVLM compute_wups_acc): equal after normalisation, or sharing a
+/// WordNet synset (see wordnet.hpp). The database is read when the metric is built, so a missing
+/// WordNet fails before any answer is generated.
+class vqa_wups_metric : public metric {
+public:
+    static constexpr std::string_view key = "metric.vqa.wups";
+    static constexpr std::string_view summary =
+        "LRS-VQA accuracy: normalised answers equal or WordNet synonyms (RSCoVLM compute_wups_acc)";
+    std::shared_ptr<const wordnet::database> db;
+    /// Parameter "wordnet": the database folder ("" = $RSCOVLM_WORDNET_DIR, /usr/share/wordnet,
+    /// $NLTK_DATA/corpora/wordnet).
+    static vqa_wups_metric from_params(registry::params& p) {
+        vqa_wups_metric m;
+        m.db = wordnet::database::shared(p.get<std::string>("wordnet", ""));
+        return m;
+    }
+    nlohmann::json evaluate(const nlohmann::json& in) const override {
+        const wordnet::database& w = db ? *db : *wordnet::database::shared();
+        return detail::text_pairs_acc(
+            in, [&](const std::string& p, const std::string& g) { return wordnet::wups_match(w, p, g); });
     }
 };
 
@@ -15629,8 +15988,9 @@ public:
 
 /// Built-in `metric` components.
 using builtin = registry::type_list<dota_devkit_metric, dota_mmrotate_metric, grounding_metric, vqa_exact_metric,
-                                    vqa_contain_metric, mcq_metric, caption_coco_metric, caption_rscovlm_cider_metric,
-                                    vqa_bidirectional_contain_metric, count_mae_metric, referring_precision_metric>;
+                                    vqa_contain_metric, vqa_wups_metric, mcq_metric, caption_coco_metric,
+                                    caption_rscovlm_cider_metric, vqa_bidirectional_contain_metric, count_mae_metric,
+                                    referring_precision_metric>;
 
 /// The `metric` kind: scores model outputs against references.
 struct kind {
@@ -15650,11 +16010,12 @@ struct kind {
 ///   compute_startswith_acc: `x.lower().strip().strip(".")` on both sides.
 /// - `rscovlm/eval/metric/large_image_bench.py` lrsvqa_scores: overall, per source (question_id
 ///   prefix FAIR/STAR/GLH), per task (category), and macro averages over tasks. The reference's
-///   overall metric also counts WordNet synonyms (compute_wups_acc); that needs NLTK's WordNet and is
-///   not reproduced: `exact` is its exact-match part.
+///   overall metric also counts WordNet synonyms (compute_wups_acc): `scores` with a judge calling
+///   `wordnet::wups_match` (wordnet.hpp) reproduces it; `exact` is its exact-match part.
 ///
 /// These names were first in `zoom::lrsvqa`; they stay reachable there (using-declarations at the end).
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -15731,19 +16092,29 @@ inline const std::vector<std::string>& tasks() {
     return v;
 }
 
-/// Accuracy of `items` (nullopt when empty, as the reference returns None); failed items count as wrong.
-inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
+/// Decides whether one item is correct (for `scores` with a matcher of its own, e.g. WordNet).
+using item_judge = std::function<bool(const item&)>;
+
+/// Accuracy of `items` (nullopt when empty, as the reference returns None) under `correct`.
+inline std::optional<double> accuracy(const std::vector<const item*>& items, const item_judge& correct) {
     if (items.empty()) return std::nullopt;
     std::size_t ok = 0;
     for (const item* it : items)
-        ok += is_correct(*it, mode) ? 1 : 0;
+        ok += correct(*it) ? 1 : 0;
     return static_cast<double>(ok) / static_cast<double>(items.size());
+}
+
+/// Accuracy of `items` (nullopt when empty, as the reference returns None); failed items count as wrong.
+inline std::optional<double> accuracy(const std::vector<const item*>& items, match_mode mode) {
+    return accuracy(items, [mode](const item& it) { return is_correct(it, mode); });
 }
 
 /// lrsvqa_scores as JSON, with the reference's keys ("overall acc", "Overall Acc (Source FAIR)",
 /// "Overall Acc (Task count)", "Average Acc (Source FAIR)", "Average Acc"); an empty group is null.
 /// Extra keys: "count" (number of items), "per_category" (every category found, with n and acc).
-inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = match_mode::exact) {
+/// `correct` decides each item (the WordNet matching of compute_wups_acc, or answers judged
+/// beforehand).
+inline nlohmann::json scores(const std::vector<item>& items, const item_judge& correct) {
     auto select = [&](const std::string* src, const std::string* task) {
         std::vector<const item*> v;
         for (const auto& it : items)
@@ -15756,7 +16127,7 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
         double sum = 0;
         int n = 0;
         for (const auto& t : tasks()) {
-            auto a = accuracy(select(src, &t), mode);
+            auto a = accuracy(select(src, &t), correct);
             if (a) {
                 sum += *a;
                 ++n;
@@ -15766,11 +16137,11 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
         return n ? nlohmann::json(sum / n) : nlohmann::json(nullptr);
     };
     nlohmann::json r = nlohmann::json::object();
-    r["overall acc"] = js(accuracy(select(nullptr, nullptr), mode));
+    r["overall acc"] = js(accuracy(select(nullptr, nullptr), correct));
     for (const auto& s : sources())
-        r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), mode));
+        r["Overall Acc (Source " + s + ")"] = js(accuracy(select(&s, nullptr), correct));
     for (const auto& t : tasks())
-        r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), mode));
+        r["Overall Acc (Task " + t + ")"] = js(accuracy(select(nullptr, &t), correct));
     for (const auto& s : sources())
         r["Average Acc (Source " + s + ")"] = mean_over_tasks(&s);
     r["Average Acc"] = mean_over_tasks(nullptr);
@@ -15779,13 +16150,18 @@ inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = m
     for (const auto& it : items) {
         auto& c = cats[it.category];
         ++c.first;
-        c.second += is_correct(it, mode) ? 1 : 0;
+        c.second += correct(it) ? 1 : 0;
     }
     nlohmann::json pc = nlohmann::json::object();
     for (const auto& [k, v] : cats)
         pc[k] = {{"n", v.first}, {"acc", static_cast<double>(v.second) / static_cast<double>(v.first)}};
     r["per_category"] = pc;
     return r;
+}
+
+/// lrsvqa_scores under a matching rule of metric.py (failed items count as wrong).
+inline nlohmann::json scores(const std::vector<item>& items, match_mode mode = match_mode::exact) {
+    return scores(items, [mode](const item& it) { return is_correct(it, mode); });
 }
 
 } // namespace rscovlm::eval::lrsvqa
@@ -24499,6 +24875,9 @@ struct environment {
     std::vector<metric_ref> metrics;
     /// Decodes an image file (required by `answer`).
     std::function<image(const std::string&)> load_image;
+    /// Parses an XML file into `{"name", "line", "text", "children": [...]}` (the detection
+    /// benchmarks' XML ground truth; `io::read_xml_tree` with tinyxml2).
+    std::function<nlohmann::json(const std::string&)> read_xml;
     zoom::generation_options generation;
 };
 
@@ -24573,9 +24952,10 @@ inline std::string resolve_path(const std::string& path, const std::string& base
 }
 /// The records of a JSON Lines file (or a JSON array file): each an object with the `required`
 /// string fields; "id" (string or number) names it, else its position ("0", "1", ...); "image" is
-/// resolved against the file's folder. Bad lines are `rscovlm.data.bad_record` naming the line.
+/// resolved against the file's folder (unless `resolve_image` is false). Bad lines are `rscovlm.data.bad_record` naming
+/// the line.
 inline std::vector<record> read_jsonl_records(const std::string& path, const std::vector<std::string>& required,
-                                              std::string_view bench) {
+                                              std::string_view bench, bool resolve_image = true) {
     const std::string text =
         ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open data file '" + path + "'");
     const std::string base = std::filesystem::path(path).parent_path().string();
@@ -24613,7 +24993,7 @@ inline std::vector<record> read_jsonl_records(const std::string& path, const std
         else
             r.id = std::to_string(out.size());
         if (!seen.insert(r.id).second) RSCOVLM_THROW(data_error, "duplicate_id", where + ": id '" + r.id + "' repeats");
-        if (v.contains("image") && v["image"].is_string())
+        if (resolve_image && v.contains("image") && v["image"].is_string())
             v["image"] = resolve_path(v["image"].get<std::string>(), base);
         r.input = std::move(v);
         out.push_back(std::move(r));
@@ -24963,18 +25343,41 @@ public:
 // ---- end rscovlm/bench/caption.hpp
 // ---- begin rscovlm/bench/detection.hpp
 /// \file bench/detection.hpp
-/// `bench.detection.dota`: oriented object detection on a DOTA-layout folder, the way RSCoVLM
-/// evaluates DOTA: every image is split in memory into the mmrotate splitter's windows
-/// (`data::sliding_windows` + `data::crop_patch`, patch size and gap from the parameters, 1024/200
-/// by default; an image smaller than a patch is one padded patch), each patch is answered with the
-/// box codec's prompts and decoded (drop report kept), the boxes of every patch are mapped to the
-/// image frame by the patch offsets and merged class-wise with rotated NMS (`eval::merge_patches`,
-/// DOTA_devkit's `py_cpu_nms_poly_fast` at 0.1), written as Task1 files (`OUT/task1/`), and scored
-/// by each DOTA metric of the preset (`metric.dota.devkit` / `metric.dota.mmrotate`, mAP_nc with
-/// `no_scores`), optionally with the score-threshold sweep.
+/// Oriented object detection benchmarks, the way RSCoVLM evaluates them: every image is split in
+/// memory into the mmrotate splitter's windows (`data::sliding_windows` + `data::crop_patch`, patch
+/// size and gap from the parameters, 1024/200 by default; an image smaller than a patch is one padded
+/// patch), each patch is answered with the box codec's prompts and decoded (drop report kept), the
+/// boxes of every patch are mapped to the image frame by the patch offsets and merged class-wise with
+/// rotated NMS (`eval::merge_patches`, DOTA_devkit's `py_cpu_nms_poly_fast` at 0.1), written as Task1
+/// files (`OUT/task1/`), and scored by each DOTA metric of the preset (`metric.dota.devkit` /
+/// `metric.dota.mmrotate`, mAP_nc with `no_scores`), optionally with the score-threshold sweep.
 ///
-/// Data layout: `DATA/images/*.{png,jpg,jpeg,tif,tiff,bmp}` (or the images directly in `DATA`) and
-/// DOTA label files `{id}.txt` in `DATA/labelTxt`, `DATA/annfiles` or `DATA/labels`.
+/// Four components differ in the data layout and ground truth they read:
+/// - `bench.detection.dota`: `DATA/images/*.{png,jpg,jpeg,tif,tiff,bmp}` (or the images directly in
+///   `DATA`) and DOTA label files `{id}.txt` in `DATA/labelTxt`, `DATA/annfiles` or `DATA/labels`,
+///   scored from the label and Task1 files as the reference's evaluators read them.
+/// - `bench.detection.dior`: DIOR-R as mmrotate 1.x `DIORDataset` reads it (`ann_type` "obb"):
+///   ids from `ImageSets/Main/test.txt`, images `JPEGImages-test/{id}.jpg`, ground truth
+///   `Annotations/Oriented Bounding Boxes/{id}.xml`: each `<object>`'s lower-cased `<name>` and the
+///   eight `<robndbox>` corners (x_left_top .. y_left_bottom) as float32; `<difficult>` is not read
+///   (every object counts). A name outside the class list is an error, as the reference's
+///   `cat2label[cls]` fails.
+/// - `bench.detection.hrsc`: HRSC2016 as mmrotate 1.x `HRSCDataset` reads it (single class "ship"):
+///   ids from `ImageSets/test.txt`, images `FullDataSet/AllImages/{id}.bmp`, ground truth
+///   `FullDataSet/Annotations/{id}.xml`: each `HRSC_Objects/HRSC_Object`'s `mbox_cx mbox_cy mbox_w
+///   mbox_h mbox_ang` as float32 turned into corners by `rbox2qbox` in float32 (cos/sin in float32:
+///   torch's may differ in the last bit); `<difficult>` is not read.
+/// - `bench.detection.fair1m`: FAIR1M as lmmrotate's `FAIRDataset` reads it: images `images/`, ground
+///   truth `labelXml/{id}.xml`: `objects/object`, the `possibleresult/name` (objects of a class
+///   outside the 34-class list, e.g. "other-airplane", are skipped) and the first four `points`
+///   ("x,y"). Besides Task1 files the run writes the official submission, `OUT/fair1m/test/{id}.xml`
+///   and `OUT/fair1m/fair1m.zip`, as lmmrotate's `FAIRMetric.merge_results` writes it (corners
+///   "%.2f" of float32, the first repeated, probability "%.4f"; the zip is stored, not deflated).
+///   Without a `labelXml/` folder (the test set) the submission is the result and nothing is scored.
+/// The layout's folders are parameters ("images", "annotations", "imageset": relative to `DATA`; an
+/// empty "imageset", or a missing default one, takes every image of the images folder, sorted).
+/// XML ground truth is scored in memory from the merged detections (as mmrotate's metrics take
+/// predictions); the XML files are read through the runner's `read_xml` (tinyxml2 in `rscovlm::io`).
 
 // ---- begin rscovlm/pipeline/infer.hpp
 /// \file pipeline/infer.hpp
@@ -25187,10 +25590,16 @@ inline void draw_objects(image& img, const std::vector<box_codec::object>& objec
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rscovlm::bench {
@@ -25236,79 +25645,358 @@ inline std::vector<double> quad_coords(const geometry::quad& q) {
 
 } // namespace detail
 
-/// Detection benchmark on a DOTA-layout folder (see the file comment).
-class dota_detection_bench : public registry::component<dota_detection_bench, benchmark> {
-public:
-    static constexpr std::string_view key = "bench.detection.dota";
-    static constexpr std::string_view summary =
-        "DOTA-layout detection: in-memory split, per-patch answers, merge with rotated NMS, Task1 files, mAP(_nc)";
+/// Ground-truth formats of the detection benchmarks.
+enum class gt_format { dota, dior, hrsc, fair1m };
 
-    std::vector<std::string> classes; ///< empty: DOTA-v1.0's 15 classes
+/// DIOR-R's 20 classes (mmrotate DIORDataset).
+inline const std::vector<std::string>& dior_classes() {
+    static const std::vector<std::string> v{"airplane",
+                                            "airport",
+                                            "baseballfield",
+                                            "basketballcourt",
+                                            "bridge",
+                                            "chimney",
+                                            "expressway-service-area",
+                                            "expressway-toll-station",
+                                            "dam",
+                                            "golffield",
+                                            "groundtrackfield",
+                                            "harbor",
+                                            "overpass",
+                                            "ship",
+                                            "stadium",
+                                            "storagetank",
+                                            "tenniscourt",
+                                            "trainstation",
+                                            "vehicle",
+                                            "windmill"};
+    return v;
+}
+
+/// FAIR1M's 34 classes (lmmrotate FAIRDataset).
+inline const std::vector<std::string>& fair1m_classes() {
+    static const std::vector<std::string> v{"Boeing737",
+                                            "Boeing747",
+                                            "Boeing777",
+                                            "Boeing787",
+                                            "C919",
+                                            "A220",
+                                            "A321",
+                                            "A330",
+                                            "A350",
+                                            "ARJ21",
+                                            "Passenger Ship",
+                                            "Motorboat",
+                                            "Fishing Boat",
+                                            "Tugboat",
+                                            "Engineering Ship",
+                                            "Liquid Cargo Ship",
+                                            "Dry Cargo Ship",
+                                            "Warship",
+                                            "Small Car",
+                                            "Bus",
+                                            "Cargo Truck",
+                                            "Dump Truck",
+                                            "Van",
+                                            "Trailer",
+                                            "Tractor",
+                                            "Excavator",
+                                            "Truck Tractor",
+                                            "Basketball Court",
+                                            "Tennis Court",
+                                            "Football Field",
+                                            "Baseball Field",
+                                            "Intersection",
+                                            "Roundabout",
+                                            "Bridge"};
+    return v;
+}
+
+namespace detail {
+
+/// The element children of a node of `read_xml`'s tree (`{"name", "line", "text", "children"}`)
+/// named `name`.
+inline std::vector<const nlohmann::json*> xml_children(const nlohmann::json* node, std::string_view name) {
+    std::vector<const nlohmann::json*> out;
+    if (!node || !node->contains("children")) return out;
+    for (const auto& c : node->at("children"))
+        if (c.value("name", std::string()) == name) out.push_back(&c);
+    return out;
+}
+inline const nlohmann::json* xml_child(const nlohmann::json* node, std::string_view name) {
+    auto v = xml_children(node, name);
+    return v.empty() ? nullptr : v.front();
+}
+inline std::string xml_text(const nlohmann::json* node) {
+    return node && node->contains("text") && node->at("text").is_string() ? node->at("text").get<std::string>()
+                                                                          : std::string();
+}
+[[noreturn]] inline void xml_gt_fail(const std::string& path, const nlohmann::json* node, const std::string& what) {
+    const long long line = node ? node->value("line", 0LL) : 0;
+    RSCOVLM_THROW(data_error, "bad_xml", path + ":" + std::to_string(line) + ": " + what);
+}
+/// Python `float(text)` of a child element, or `bad_xml` naming it.
+inline double xml_float(const nlohmann::json* parent, const char* name, const std::string& path) {
+    const nlohmann::json* e = xml_child(parent, name);
+    if (!e) xml_gt_fail(path, parent, std::string("missing <") + name + ">");
+    double v = 0;
+    const std::string t = xml_text(e);
+    if (!data::detail::parse_python_float(t, v))
+        xml_gt_fail(path, e, std::string("<") + name + "> is not a number: '" + t + "'");
+    return v;
+}
+
+/// mmrotate's `rbox2qbox` on one float32 box (pt1 = c + v1 + v2, pt2 = c + v1 - v2, pt3 = c - v1 - v2,
+/// pt4 = c - v1 + v2 with v1 = w/2 (cos, sin), v2 = h/2 (-sin, cos)), in float32.
+inline geometry::quad rbox2qbox_f32(float cx, float cy, float w, float h, float a) {
+    const float c = std::cos(a), s = std::sin(a);
+    const float v1x = w / 2 * c, v1y = w / 2 * s, v2x = -h / 2 * s, v2y = h / 2 * c;
+    const float xs[4] = {cx + v1x + v2x, cx + v1x - v2x, cx - v1x - v2x, cx - v1x + v2x};
+    const float ys[4] = {cy + v1y + v2y, cy + v1y - v2y, cy - v1y - v2y, cy - v1y + v2y};
+    geometry::quad q{};
+    for (int i = 0; i < 4; ++i)
+        q[static_cast<std::size_t>(i)] = geometry::point{xs[i], ys[i]};
+    return q;
+}
+
+/// The ground-truth objects of one XML file (`tree` from `read_xml`) in `format` (see the file comment).
+inline std::vector<eval::gt_object> xml_ground_truth(const nlohmann::json& tree, gt_format format,
+                                                     const std::vector<std::string>& classes, const std::string& path) {
+    std::vector<eval::gt_object> out;
+    auto known = [&](const std::string& c) { return std::find(classes.begin(), classes.end(), c) != classes.end(); };
+    if (format == gt_format::dior) {
+        for (const nlohmann::json* o : xml_children(&tree, "object")) {
+            eval::gt_object g;
+            g.label = ::rscovlm::detail::py::lower_ascii(xml_text(xml_child(o, "name")));
+            if (!known(g.label)) xml_gt_fail(path, o, "class '" + g.label + "' is not in the class list");
+            const nlohmann::json* rb = xml_child(o, "robndbox");
+            if (!rb) xml_gt_fail(path, o, "object '" + g.label + "' has no <robndbox>");
+            static const char* keys[] = {"x_left_top",     "y_left_top",     "x_right_top",   "y_right_top",
+                                         "x_right_bottom", "y_right_bottom", "x_left_bottom", "y_left_bottom"};
+            for (std::size_t k = 0; k < 4; ++k)
+                g.poly[k] = geometry::point{static_cast<float>(xml_float(rb, keys[2 * k], path)),
+                                            static_cast<float>(xml_float(rb, keys[2 * k + 1], path))};
+            out.push_back(std::move(g));
+        }
+    } else if (format == gt_format::hrsc) {
+        for (const nlohmann::json* o : xml_children(xml_child(&tree, "HRSC_Objects"), "HRSC_Object")) {
+            eval::gt_object g;
+            g.label = classes.empty() ? "ship" : classes.front();
+            g.poly = rbox2qbox_f32(
+                static_cast<float>(xml_float(o, "mbox_cx", path)), static_cast<float>(xml_float(o, "mbox_cy", path)),
+                static_cast<float>(xml_float(o, "mbox_w", path)), static_cast<float>(xml_float(o, "mbox_h", path)),
+                static_cast<float>(xml_float(o, "mbox_ang", path)));
+            out.push_back(std::move(g));
+        }
+    } else if (format == gt_format::fair1m) {
+        const nlohmann::json* objects = xml_child(&tree, "objects");
+        if (!objects) xml_gt_fail(path, &tree, "missing <objects>");
+        for (const nlohmann::json* o : xml_children(objects, "object")) {
+            eval::gt_object g;
+            g.label = xml_text(xml_child(xml_child(o, "possibleresult"), "name"));
+            if (!known(g.label)) continue;
+            const auto pts = xml_children(xml_child(o, "points"), "point");
+            if (pts.size() < 4) xml_gt_fail(path, o, "object '" + g.label + "' has fewer than 4 <point>s");
+            for (std::size_t k = 0; k < 4; ++k) {
+                const std::string t = xml_text(pts[k]);
+                const std::size_t comma = t.find(',');
+                double x = 0, y = 0;
+                if (comma == std::string::npos || !data::detail::parse_python_float(t.substr(0, comma), x) ||
+                    !data::detail::parse_python_float(t.substr(comma + 1), y))
+                    xml_gt_fail(path, pts[k], "<point> is not 'x,y': '" + t + "'");
+                g.poly[k] = geometry::point{x, y};
+            }
+            out.push_back(std::move(g));
+        }
+    }
+    return out;
+}
+
+/// CRC-32 (IEEE, as zip stores it).
+inline std::uint32_t crc32(const std::string& s) {
+    static const auto table = [] {
+        std::array<std::uint32_t, 256> t{};
+        for (std::uint32_t i = 0; i < 256; ++i) {
+            std::uint32_t c = i;
+            for (int k = 0; k < 8; ++k)
+                c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }();
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (unsigned char ch : s)
+        c = table[(c ^ ch) & 0xFFu] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/// Writes a zip archive of `files` (name, contents), stored without compression.
+inline void write_stored_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& files) {
+    std::string out, central;
+    auto u16 = [](std::string& b, std::uint32_t v) {
+        b.push_back(static_cast<char>(v & 0xFF));
+        b.push_back(static_cast<char>((v >> 8) & 0xFF));
+    };
+    auto u32 = [&](std::string& b, std::uint32_t v) {
+        u16(b, v & 0xFFFF);
+        u16(b, v >> 16);
+    };
+    for (const auto& [name, data] : files) {
+        const std::uint32_t offset = static_cast<std::uint32_t>(out.size()), crc = crc32(data);
+        const auto size = static_cast<std::uint32_t>(data.size());
+        const auto nlen = static_cast<std::uint32_t>(name.size());
+        u32(out, 0x04034b50u); // local file header
+        u16(out, 20);
+        u16(out, 0);
+        u16(out, 0); // stored
+        u16(out, 0);
+        u16(out, 0x21); // 1980-01-01
+        u32(out, crc);
+        u32(out, size);
+        u32(out, size);
+        u16(out, nlen);
+        u16(out, 0);
+        out += name;
+        out += data;
+        u32(central, 0x02014b50u); // central directory entry
+        u16(central, 20);
+        u16(central, 20);
+        u16(central, 0);
+        u16(central, 0);
+        u16(central, 0);
+        u16(central, 0x21);
+        u32(central, crc);
+        u32(central, size);
+        u32(central, size);
+        u16(central, nlen);
+        u16(central, 0);
+        u16(central, 0);
+        u16(central, 0);
+        u16(central, 0);
+        u32(central, 0);
+        u32(central, offset);
+        central += name;
+    }
+    const auto cd_offset = static_cast<std::uint32_t>(out.size());
+    out += central;
+    u32(out, 0x06054b50u); // end of central directory
+    u16(out, 0);
+    u16(out, 0);
+    u16(out, static_cast<std::uint32_t>(files.size()));
+    u16(out, static_cast<std::uint32_t>(files.size()));
+    u32(out, static_cast<std::uint32_t>(central.size()));
+    u32(out, cd_offset);
+    u16(out, 0);
+    std::ofstream f(path, std::ios::binary);
+    f << out;
+    if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + path + "'");
+}
+
+/// One image's FAIR1M submission XML as lmmrotate's FAIRMetric writes it with ElementTree.
+inline std::string fair1m_submission_xml(const std::vector<std::pair<std::string, const eval::detection*>>& dets) {
+    if (dets.empty()) return "<annotation><objects /></annotation>";
+    std::string x = "<annotation><objects>";
+    char buf[96];
+    for (const auto& [label, d] : dets) {
+        std::snprintf(buf, sizeof buf, "%.4f", static_cast<double>(static_cast<float>(d->score)));
+        x += "<object><possibleresult><name>" + label + "</name><probability>" + buf +
+             "</probability></possibleresult><points>";
+        for (int k = 0; k < 5; ++k) {
+            const geometry::point& p = d->poly[static_cast<std::size_t>(k % 4)];
+            std::snprintf(buf, sizeof buf, "%.2f,%.2f", static_cast<double>(static_cast<float>(p.x)),
+                          static_cast<double>(static_cast<float>(p.y)));
+            x += std::string("<point>") + buf + "</point>";
+        }
+        x += "</points></object>";
+    }
+    return x + "</objects></annotation>";
+}
+
+/// An image of `dir` named `id` with one of the benchmark image extensions ("" when none).
+inline std::string find_image(const std::filesystem::path& dir, const std::string& id) {
+    for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".PNG", ".JPG", ".BMP", ".TIF"}) {
+        const std::filesystem::path p = dir / (id + e);
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(p, ec)) return p.string();
+    }
+    return {};
+}
+
+} // namespace detail
+
+/// The detection benchmarks' common part (see the file comment); the registered components below
+/// differ in their defaults.
+class detection_bench_base : public benchmark {
+public:
+    gt_format format = gt_format::dota;
+    std::vector<std::string> classes; ///< empty: the format's classes (DOTA-v1.0's for DOTA)
     data::split_options split;        ///< patch size / gap (1024 / 200), padding
     eval::nms_options merge{0.1, eval::nms_method::devkit_fast, eval::tie_order::numpy};
     eval::task1_style task1 = eval::task1_style::mmrotate;
+    std::string images_dir, annotations_dir, imageset; ///< layout (relative to the data folder)
 
-    /// Parameters: "classes" (list), "patch_size" (1024), "patch_gap" (200), "img_rate_thr" (0.6),
-    /// "padding" (true), "padding_value" (BGR list, [0]), "merge_iou" (0.1), "merge_nms"
-    /// ("devkit_fast" | "devkit" | "exact" | "mmcv"), "task1_style" ("mmrotate" | "devkit").
-    static dota_detection_bench from_params(registry::params& p) {
-        dota_detection_bench b;
-        b.classes = p.get<std::vector<std::string>>("classes", {});
-        b.split.sizes = {p.get<int>("patch_size", 1024)};
-        b.split.gaps = {p.get<int>("patch_gap", 200)};
-        b.split.img_rate_thr = p.get<double>("img_rate_thr", 0.6);
-        b.split.padding = p.get<bool>("padding", true);
-        b.split.padding_value_bgr = p.get<std::vector<int>>("padding_value", {0});
-        try_validate(p, b.split);
-        b.merge.iou_threshold = p.get<double>("merge_iou", 0.1);
-        p.check(b.merge.iou_threshold >= 0 && b.merge.iou_threshold <= 1, "merge_iou", "must be in [0, 1]");
-        const std::string m = p.get<std::string>("merge_nms", "devkit_fast");
-        p.check(eval::parse_nms_method(m, b.merge.method), "merge_nms", "must be devkit_fast, devkit, exact or mmcv");
-        const std::string t = p.get<std::string>("task1_style", "mmrotate");
-        p.check(t == "mmrotate" || t == "devkit", "task1_style", "must be mmrotate or devkit");
-        b.task1 = t == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate;
-        return b;
+    /// The class list scored (the parameter, or the format's).
+    std::vector<std::string> class_list() const {
+        if (!classes.empty()) return classes;
+        switch (format) {
+        case gt_format::dior:
+            return dior_classes();
+        case gt_format::hrsc:
+            return {"ship"};
+        case gt_format::fair1m:
+            return fair1m_classes();
+        case gt_format::dota:
+            break;
+        }
+        return eval::dota_v1_classes();
     }
-
-    /// The class list scored (the parameter, or DOTA-v1.0's).
-    std::vector<std::string> class_list() const { return classes.empty() ? eval::dota_v1_classes() : classes; }
 
     std::string_view task() const noexcept override { return "detection"; }
 
     std::vector<record> load(const std::string& data) const override {
         namespace fs = std::filesystem;
-        if (!fs::is_directory(data))
-            RSCOVLM_THROW(data_error, "bad_data", std::string(key) + " needs a folder, got '" + data + "'");
+        const std::string key(component_key());
+        if (!fs::is_directory(data)) RSCOVLM_THROW(data_error, "bad_data", key + " needs a folder, got '" + data + "'");
         const fs::path root(data);
-        const fs::path images = fs::is_directory(root / "images") ? root / "images" : root;
-        fs::path labels;
-        for (const char* d : {"labelTxt", "annfiles", "labels"})
-            if (fs::is_directory(root / d)) {
-                labels = root / d;
-                break;
-            }
-        if (labels.empty())
-            RSCOVLM_THROW(data_error, "no_labels", "'" + data + "' has no labelTxt/, annfiles/ or labels/ folder");
-        std::vector<fs::path> files;
-        for (const auto& e : fs::directory_iterator(images))
-            if (e.is_regular_file() && detail::is_bench_image(e.path())) files.push_back(e.path());
-        std::sort(files.begin(), files.end());
-        std::vector<record> out;
-        for (const auto& f : files) {
-            const std::string id = f.stem().string();
-            const fs::path label = labels / (id + ".txt");
-            if (!fs::is_regular_file(label))
-                RSCOVLM_THROW(data_error, "missing_labels",
-                              "image '" + f.string() + "' has no label file '" + label.string() + "'");
-            out.push_back(record{id, {{"image", f.string()}, {"labels", label.string()}}});
+        if (format == gt_format::dota) return load_dota(root);
+        const fs::path images = root / images_dir, labels = root / annotations_dir;
+        if (!fs::is_directory(images))
+            RSCOVLM_THROW(data_error, "no_images", key + ": '" + images.string() + "' is not a folder");
+        const bool has_labels = fs::is_directory(labels);
+        if (!has_labels && format != gt_format::fair1m)
+            RSCOVLM_THROW(data_error, "no_labels", key + ": no annotation folder '" + labels.string() + "'");
+        std::vector<std::string> ids;
+        const fs::path set = imageset.empty() ? fs::path() : root / imageset;
+        if (!set.empty() && fs::is_regular_file(set)) {
+            ids = eval::read_imageset(set.string());
+        } else {
+            for (const auto& e : fs::directory_iterator(images))
+                if (e.is_regular_file() && detail::is_bench_image(e.path())) ids.push_back(e.path().stem().string());
+            std::sort(ids.begin(), ids.end());
         }
-        if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "no images in '" + images.string() + "'");
+        std::vector<record> out;
+        for (const auto& id : ids) {
+            const std::string img = detail::find_image(images, id);
+            if (img.empty())
+                RSCOVLM_THROW(data_error, "missing_image",
+                              key + ": no image '" + id + "' in '" + images.string() + "'");
+            nlohmann::json in = {{"image", img}};
+            if (has_labels) {
+                const fs::path xml = labels / (id + ".xml");
+                if (!fs::is_regular_file(xml))
+                    RSCOVLM_THROW(data_error, "missing_labels",
+                                  "image '" + img + "' has no annotation file '" + xml.string() + "'");
+                in["labels"] = xml.string();
+            }
+            out.push_back(record{id, std::move(in)});
+        }
+        if (out.empty()) RSCOVLM_THROW(data_error, "no_records", key + ": no images in '" + images.string() + "'");
         return out;
     }
 
     nlohmann::json answer(const record& r, zoom::backend& model, const environment& env) const override {
-        const box_codec::codec& codec = detail::need(env.codec, "box_codec", key);
-        resolution::strategy& sizing = detail::need(env.sizing, "resolution", key);
+        const box_codec::codec& codec = detail::need(env.codec, "box_codec", component_key());
+        resolution::strategy& sizing = detail::need(env.sizing, "resolution", component_key());
         if (!env.load_image) RSCOVLM_THROW(config_error, "no_image_loader", "the benchmark has no image loader");
         image img = env.load_image(r.input.at("image").get<std::string>());
         if (img.channels != 3) img = imaging::to_rgb(img, imaging::rgb_mode::convert); // cv2.imread drops alpha
@@ -25366,9 +26054,10 @@ public:
     nlohmann::json score(const std::vector<record>& records, const answer_view& answers, const environment& env,
                          const score_options& options) const override {
         namespace fs = std::filesystem;
+        const std::string key(component_key());
         const box_codec::codec& codec = detail::need(env.codec, "box_codec", key);
         if (options.out_dir.empty())
-            RSCOVLM_THROW(data_error, "no_out_dir", std::string(key) + " writes Task1 files: it needs a run folder");
+            RSCOVLM_THROW(data_error, "no_out_dir", key + " writes Task1 files: it needs a run folder");
         const std::vector<std::string> names = class_list();
         std::size_t failed_n = 0, dropped = 0;
         for (std::size_t i = 0; i < records.size(); ++i) {
@@ -25385,19 +26074,72 @@ public:
         eval::write_task1_dir(task1_dir, merged, task1);
         // Scores cover the answered images; failed ones are reported, not scored as empty.
         std::vector<std::string> ids;
+        std::vector<std::size_t> answered;
         for (std::size_t i = 0; i < records.size(); ++i)
-            if (!failed(answers[i])) ids.push_back(records[i].id);
-        const std::string imageset = (fs::path(options.out_dir) / "imageset.txt").string();
-        {
-            std::ofstream f(imageset, std::ios::binary);
+            if (!failed(answers[i])) {
+                ids.push_back(records[i].id);
+                answered.push_back(i);
+            }
+        nlohmann::json extra = nlohmann::json::object();
+        if (format == gt_format::fair1m) extra["submission"] = write_fair1m_submission(options.out_dir, ids, merged);
+        const bool scored = format == gt_format::dota || records.empty() || records.front().input.contains("labels");
+        if (!scored) {
+            table t;
+            t.columns = {"images", "answered", "failed"};
+            t.rows.push_back({records.size(), records.size() - failed_n, failed_n});
+            return {{"task", "detection"},
+                    {"total", records.size()},
+                    {"answered", records.size() - failed_n},
+                    {"failed", failed_n},
+                    {"dropped_boxes", dropped},
+                    {"unknown_labels", unknown},
+                    {"task1_dir", task1_dir},
+                    {"metrics", extra},
+                    {"table", t},
+                    {"pictures", nlohmann::json::array()}};
+        }
+        // Ground truth: DOTA label files are read by each protocol's own reader (from the folder);
+        // XML ground truth is parsed here once and scored in memory.
+        const std::string imageset_path = (fs::path(options.out_dir) / "imageset.txt").string();
+        std::string gt_dir;
+        eval::dota_ground_truth xml_gt;
+        if (format == gt_format::dota) {
+            std::ofstream f(imageset_path, std::ios::binary);
             for (const auto& id : ids)
                 f << id << '\n';
-            if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + imageset + "'");
+            if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + imageset_path + "'");
+            gt_dir = records.empty()
+                         ? std::string()
+                         : fs::path(records.front().input.at("labels").get<std::string>()).parent_path().string();
+        } else {
+            if (!env.read_xml)
+                RSCOVLM_THROW(config_error, "no_xml_reader",
+                              key + " reads XML ground truth: the run has no XML reader");
+            for (std::size_t i : answered) {
+                const std::string path = records[i].input.at("labels").get<std::string>();
+                xml_gt.images.push_back(records[i].id);
+                xml_gt.objects.push_back(detail::xml_ground_truth(env.read_xml(path), format, names, path));
+            }
         }
-        const std::string gt_dir =
-            records.empty() ? std::string()
-                            : fs::path(records.front().input.at("labels").get<std::string>()).parent_path().string();
-        nlohmann::json metrics = nlohmann::json::object();
+        nlohmann::json in_memory;
+        if (format != gt_format::dota) {
+            nlohmann::json images = nlohmann::json::array(), dets = nlohmann::json::array();
+            for (std::size_t k = 0; k < xml_gt.images.size(); ++k) {
+                nlohmann::json objs = nlohmann::json::array();
+                for (const auto& g : xml_gt.objects[k])
+                    objs.push_back(
+                        {{"poly", detail::quad_coords(g.poly)}, {"label", g.label}, {"difficult", g.difficult}});
+                images.push_back({{"id", xml_gt.images[k]}, {"objects", std::move(objs)}});
+            }
+            for (const auto& c : merged)
+                for (const auto& d : c.dets)
+                    dets.push_back({{"image", d.image},
+                                    {"label", c.label},
+                                    {"score", d.score},
+                                    {"poly", detail::quad_coords(d.poly)}});
+            in_memory = {{"images", std::move(images)}, {"detections", std::move(dets)}};
+        }
+        nlohmann::json metrics = extra;
         table t;
         t.columns = {"class", "gts", "dets"};
         std::vector<std::vector<nlohmann::json>> rows(names.size());
@@ -25411,7 +26153,10 @@ public:
             nlohmann::json res = {{"mAP", nullptr}, {"classes", nlohmann::json::array()}};
             if (!ids.empty()) {
                 auto r = try_call([&] {
-                    return m.metric->evaluate({{"gt_dir", gt_dir}, {"det_dir", task1_dir}, {"imageset", imageset}});
+                    return format == gt_format::dota
+                               ? m.metric->evaluate(
+                                     {{"gt_dir", gt_dir}, {"det_dir", task1_dir}, {"imageset", imageset_path}})
+                               : m.metric->evaluate(in_memory);
                 });
                 if (r.ok())
                     res = std::move(r.value());
@@ -25437,8 +26182,7 @@ public:
         }
         if (!curve_opts)
             RSCOVLM_THROW(config_error, "missing_component",
-                          std::string(key) +
-                              " needs a metric.dota.devkit or metric.dota.mmrotate metric in the preset");
+                          key + " needs a metric.dota.devkit or metric.dota.mmrotate metric in the preset");
         for (auto& r : rows)
             t.rows.push_back(std::move(r));
         t.rows.push_back(std::move(map_row));
@@ -25446,18 +26190,20 @@ public:
         nlohmann::json pictures = nlohmann::json::array();
         eval::dota_eval_options opt = *curve_opts;
         opt.classes = names;
-        if (options.sweep && !ids.empty()) {
+        auto ground_truth = [&]() {
+            if (format != gt_format::dota) return xml_gt;
             const eval::gt_syntax syn =
                 opt.protocol == eval::dota_protocol::devkit ? eval::gt_syntax::devkit : eval::gt_syntax::mmrotate;
-            const auto gt = eval::read_dota_gt_dir(gt_dir, ids, syn);
-            metrics["sweep"] =
-                eval::to_json(eval::sweep_score_thresholds(gt, eval::read_task1_dir(task1_dir, names), opt));
-        }
+            return eval::read_dota_gt_dir(gt_dir, ids, syn);
+        };
+        auto detections = [&]() { return format == gt_format::dota ? eval::read_task1_dir(task1_dir, names) : merged; };
+        if (options.sweep && !ids.empty())
+            metrics["sweep"] = eval::to_json(eval::sweep_score_thresholds(ground_truth(), detections(), opt));
         if (options.save_png && !ids.empty()) {
             const fs::path pic_dir = fs::path(options.out_dir) / "pictures";
             fs::create_directories(pic_dir);
             opt.keep_curves = true;
-            const eval::dota_eval_result curves = eval::evaluate_dota_dirs(gt_dir, task1_dir, imageset, opt);
+            const eval::dota_eval_result curves = eval::evaluate_dota(ground_truth(), detections(), opt);
             for (const auto& c : curves.classes) {
                 if (c.num_gts <= 0) continue;
                 const std::string path = (pic_dir / ("pr_" + c.label + ".png")).string();
@@ -25465,13 +26211,19 @@ public:
                 pictures.push_back(path);
             }
             std::vector<sample_view> samples;
-            for (std::size_t i = 0; i < records.size() && samples.size() < options.samples; ++i) {
-                if (failed(answers[i]) || !env.load_image) continue;
+            for (std::size_t k = 0; k < answered.size() && samples.size() < options.samples; ++k) {
+                const std::size_t i = answered[k];
+                if (!env.load_image) break;
                 sample_view s;
                 s.picture = env.load_image(records[i].input.at("image").get<std::string>());
-                for (const auto& g : eval::parse_dota_gt(eval::read_text_file(records[i].input.at("labels")),
-                                                         eval::gt_syntax::devkit, records[i].id))
-                    s.truth.push_back(g.poly);
+                if (format == gt_format::dota) {
+                    for (const auto& g : eval::parse_dota_gt(eval::read_text_file(records[i].input.at("labels")),
+                                                             eval::gt_syntax::devkit, records[i].id))
+                        s.truth.push_back(g.poly);
+                } else {
+                    for (const auto& g : xml_gt.objects[k])
+                        s.truth.push_back(g.poly);
+                }
                 for (const auto& c : merged)
                     for (const auto& d : c.dets)
                         if (d.image == records[i].id) s.predicted.push_back(d.poly);
@@ -25489,14 +26241,158 @@ public:
                 {"pictures", pictures}};
     }
 
-private:
-    static void try_validate(registry::params& p, const data::split_options& o) {
-        p.check(o.sizes[0] > 0 && o.gaps[0] >= 0 && o.sizes[0] > o.gaps[0], "patch_size",
+protected:
+    /// Reads the parameters shared by every detection benchmark (see the components' `from_params`).
+    void read_params(registry::params& p) {
+        classes = p.get<std::vector<std::string>>("classes", {});
+        split.sizes = {p.get<int>("patch_size", 1024)};
+        split.gaps = {p.get<int>("patch_gap", 200)};
+        split.img_rate_thr = p.get<double>("img_rate_thr", 0.6);
+        split.padding = p.get<bool>("padding", true);
+        split.padding_value_bgr = p.get<std::vector<int>>("padding_value", {0});
+        p.check(split.sizes[0] > 0 && split.gaps[0] >= 0 && split.sizes[0] > split.gaps[0], "patch_size",
                 "need patch_size > patch_gap >= 0");
-        p.check(!o.padding_value_bgr.empty() && o.padding_value_bgr.size() <= 4, "padding_value",
+        p.check(!split.padding_value_bgr.empty() && split.padding_value_bgr.size() <= 4, "padding_value",
                 "must hold 1 or one value per channel");
-        for (int v : o.padding_value_bgr)
+        for (int v : split.padding_value_bgr)
             p.check(v >= 0 && v <= 255, "padding_value", "values must be in [0, 255]");
+        merge.iou_threshold = p.get<double>("merge_iou", 0.1);
+        p.check(merge.iou_threshold >= 0 && merge.iou_threshold <= 1, "merge_iou", "must be in [0, 1]");
+        const std::string m = p.get<std::string>("merge_nms", "devkit_fast");
+        p.check(eval::parse_nms_method(m, merge.method), "merge_nms", "must be devkit_fast, devkit, exact or mmcv");
+        const std::string t = p.get<std::string>("task1_style", "mmrotate");
+        p.check(t == "mmrotate" || t == "devkit", "task1_style", "must be mmrotate or devkit");
+        task1 = t == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate;
+        images_dir = p.get<std::string>("images", images_dir);
+        annotations_dir = p.get<std::string>("annotations", annotations_dir);
+        imageset = p.get<std::string>("imageset", imageset);
+    }
+
+private:
+    std::vector<record> load_dota(const std::filesystem::path& root) const {
+        namespace fs = std::filesystem;
+        const fs::path images = fs::is_directory(root / "images") ? root / "images" : root;
+        fs::path labels;
+        for (const char* d : {"labelTxt", "annfiles", "labels"})
+            if (fs::is_directory(root / d)) {
+                labels = root / d;
+                break;
+            }
+        if (labels.empty())
+            RSCOVLM_THROW(data_error, "no_labels",
+                          "'" + root.string() + "' has no labelTxt/, annfiles/ or labels/ folder");
+        std::vector<fs::path> files;
+        for (const auto& e : fs::directory_iterator(images))
+            if (e.is_regular_file() && detail::is_bench_image(e.path())) files.push_back(e.path());
+        std::sort(files.begin(), files.end());
+        std::vector<record> out;
+        for (const auto& f : files) {
+            const std::string id = f.stem().string();
+            const fs::path label = labels / (id + ".txt");
+            if (!fs::is_regular_file(label))
+                RSCOVLM_THROW(data_error, "missing_labels",
+                              "image '" + f.string() + "' has no label file '" + label.string() + "'");
+            out.push_back(record{id, {{"image", f.string()}, {"labels", label.string()}}});
+        }
+        if (out.empty()) RSCOVLM_THROW(data_error, "no_records", "no images in '" + images.string() + "'");
+        return out;
+    }
+
+    /// Writes `OUT/fair1m/test/{id}.xml` for every answered image and `OUT/fair1m/fair1m.zip`.
+    static std::string write_fair1m_submission(const std::string& out_dir, const std::vector<std::string>& ids,
+                                               const std::vector<eval::class_detections>& merged) {
+        namespace fs = std::filesystem;
+        const fs::path dir = fs::path(out_dir) / "fair1m";
+        fs::create_directories(dir / "test");
+        std::map<std::string, std::vector<std::pair<std::string, const eval::detection*>>> by_image;
+        for (const auto& c : merged)
+            for (const auto& d : c.dets)
+                by_image[d.image].emplace_back(c.label, &d);
+        std::vector<std::pair<std::string, std::string>> files;
+        for (const auto& id : ids) {
+            const std::string xml = detail::fair1m_submission_xml(by_image[id]);
+            std::ofstream f(dir / "test" / (id + ".xml"), std::ios::binary);
+            f << xml;
+            if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write the FAIR1M submission of '" + id + "'");
+            files.emplace_back("test/" + id + ".xml", xml);
+        }
+        detail::write_stored_zip((dir / "fair1m.zip").string(), files);
+        return (dir / "fair1m.zip").string();
+    }
+};
+
+/// DOTA-layout folders (see the file comment).
+class dota_detection_bench : public registry::component<dota_detection_bench, detection_bench_base> {
+public:
+    static constexpr std::string_view key = "bench.detection.dota";
+    static constexpr std::string_view summary =
+        "DOTA-layout detection: in-memory split, per-patch answers, merge with rotated NMS, Task1 files, mAP(_nc)";
+    /// Parameters: "classes" (list), "patch_size" (1024), "patch_gap" (200), "img_rate_thr" (0.6),
+    /// "padding" (true), "padding_value" (BGR list, [0]), "merge_iou" (0.1), "merge_nms"
+    /// ("devkit_fast" | "devkit" | "exact" | "mmcv"), "task1_style" ("mmrotate" | "devkit").
+    static dota_detection_bench from_params(registry::params& p) {
+        dota_detection_bench b;
+        b.read_params(p);
+        return b;
+    }
+};
+
+/// DIOR-R (see the file comment).
+class dior_detection_bench : public registry::component<dior_detection_bench, detection_bench_base> {
+public:
+    static constexpr std::string_view key = "bench.detection.dior";
+    static constexpr std::string_view summary =
+        "DIOR-R detection: VOC XML ground truth (robndbox corners) read as mmrotate's DIORDataset, split, "
+        "merge, Task1 files, mAP(_nc)";
+    /// Parameters: those of `bench.detection.dota`, and "images" ("JPEGImages-test"),
+    /// "annotations" ("Annotations/Oriented Bounding Boxes"), "imageset" ("ImageSets/Main/test.txt").
+    static dior_detection_bench from_params(registry::params& p) {
+        dior_detection_bench b;
+        b.format = gt_format::dior;
+        b.images_dir = "JPEGImages-test";
+        b.annotations_dir = "Annotations/Oriented Bounding Boxes";
+        b.imageset = "ImageSets/Main/test.txt";
+        b.read_params(p);
+        return b;
+    }
+};
+
+/// HRSC2016 (see the file comment).
+class hrsc_detection_bench : public registry::component<hrsc_detection_bench, detection_bench_base> {
+public:
+    static constexpr std::string_view key = "bench.detection.hrsc";
+    static constexpr std::string_view summary =
+        "HRSC2016 ship detection: HRSC_Object mbox_* ground truth read as mmrotate's HRSCDataset, split, merge, "
+        "Task1 files, mAP(_nc)";
+    /// Parameters: those of `bench.detection.dota`, and "images" ("FullDataSet/AllImages"),
+    /// "annotations" ("FullDataSet/Annotations"), "imageset" ("ImageSets/test.txt").
+    static hrsc_detection_bench from_params(registry::params& p) {
+        hrsc_detection_bench b;
+        b.format = gt_format::hrsc;
+        b.images_dir = "FullDataSet/AllImages";
+        b.annotations_dir = "FullDataSet/Annotations";
+        b.imageset = "ImageSets/test.txt";
+        b.read_params(p);
+        return b;
+    }
+};
+
+/// FAIR1M (see the file comment).
+class fair1m_detection_bench : public registry::component<fair1m_detection_bench, detection_bench_base> {
+public:
+    static constexpr std::string_view key = "bench.detection.fair1m";
+    static constexpr std::string_view summary =
+        "FAIR1M detection: XML ground truth read as lmmrotate's FAIRDataset, split, merge, Task1 files and the "
+        "official XML submission, mAP(_nc) when labels are present";
+    /// Parameters: those of `bench.detection.dota`, and "images" ("images"), "annotations"
+    /// ("labelXml"), "imageset" ("").
+    static fair1m_detection_bench from_params(registry::params& p) {
+        fair1m_detection_bench b;
+        b.format = gt_format::fair1m;
+        b.images_dir = "images";
+        b.annotations_dir = "labelXml";
+        b.read_params(p);
+        return b;
     }
 };
 
@@ -25575,6 +26471,279 @@ public:
 
 } // namespace rscovlm::bench
 // ---- end rscovlm/bench/grounding.hpp
+// ---- begin rscovlm/bench/large_image.hpp
+/// \file bench/large_image.hpp
+/// The ultra-high-resolution VQA benchmarks RSCoVLM evaluates, with and without the Zoom-in Chain:
+///
+/// - `bench.lrsvqa`: LRS-VQA. Records are the JSON Lines of `LRS_VQA_merged.jsonl`
+///   `{"question_id", "image", "text", "category", "ground_truth"}`; `--data` is that file (images
+///   relative to its folder, or to the `image_root` parameter resolved against it) or the data set's
+///   root folder in the reference's layout (`annotations/benchmark/LRS_VQA_merged.jsonl`, images under
+///   `images/benchmark/`). The question is `text` as is. Scored as
+///   `rscovlm/eval/metric/large_image_bench.py` lrsvqa_scores: "overall acc", "Overall Acc (Source
+///   FAIR|STAR|GLH)" (question_id prefix), "Overall Acc (Task ...)" for its eight tasks, "Average Acc
+///   (Source ...)" and "Average Acc" (means over the tasks present); each answer judged by the
+///   preset's metric (`metric.vqa.wups` is the reference's compute_wups_acc).
+/// - `bench.mme_realworld_rs`: MME-RealWorld's remote-sensing part. `--data` is the folder holding
+///   `MME_RealWorld_remote_sensing.json` (image paths relative to it, as the reference joins them to
+///   its data root) or that file. Records `{"Question_id"?, "Image", "Text", "Answer choices": [...],
+///   "Ground truth", "Category"}`; the question is written as prepare_mme_realworld_remote_sensing
+///   writes it (`Text`, " The choices are listed below: \n", each choice and "\n", the instruction,
+///   "\nThe best answer is:"). Scored as mme_realworld_remote_sensing_scores: "acc", "count_acc",
+///   "color_acc", "position_acc" with the preset's metric (`metric.vqa.contain`: the reference's
+///   compute_contain_acc, lax by design: the letter anywhere in the answer counts), plus every
+///   category.
+///
+/// Both answer with the preset's `zoom` component. With the Zoom-in Chain (`zoom.tool_call`) the
+/// categories the reference asks without it (LRS-VQA: count; MME: count and position; parameter
+/// `plain_categories`) get the single-turn question with the same options, as get_qa_message's
+/// `visual_cot and category not in [...]`. Failed records are counted, never scored. The reference's
+/// averages divide by zero when a source has no task, and its MME scores fail on a category with no
+/// record; those values are null here.
+
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace rscovlm::bench {
+
+namespace detail {
+
+/// Records of a JSON / JSON Lines file whose ids are the string field `id_field` where present (the
+/// position otherwise) and whose image path `image_field` is resolved against `image_base`.
+inline std::vector<record> read_records_with(const std::string& path, const std::vector<std::string>& required,
+                                             const std::string& id_field, const std::string& image_field,
+                                             const std::string& image_base, std::string_view bench) {
+    std::vector<record> rs = read_jsonl_records(path, required, bench, false);
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        record& r = rs[i];
+        const auto id = r.input.find(id_field);
+        if (id != r.input.end() && id->is_string())
+            r.id = id->get<std::string>();
+        else if (id != r.input.end() && id->is_number_integer())
+            r.id = std::to_string(id->get<long long>());
+        if (!seen.insert(r.id).second)
+            RSCOVLM_THROW(data_error, "duplicate_id", "'" + path + "': record id '" + r.id + "' repeats");
+        r.input["image"] = resolve_path(r.input.at(image_field).get<std::string>(), image_base);
+    }
+    return rs;
+}
+
+} // namespace detail
+
+/// Answers `question` about the record's image with `env`'s chain, or a single-turn chain when the
+/// chain zooms and `category` is one of `plain`.
+inline nlohmann::json answer_large_image(const record& r, const std::string& question, const std::string& category,
+                                         const std::vector<std::string>& plain, zoom::backend& model,
+                                         const environment& env, std::string_view bench) {
+    const zoom::chain& chain = detail::need(env.chain, "zoom", bench);
+    if (!env.load_image) RSCOVLM_THROW(config_error, "no_image_loader", "the benchmark has no image loader");
+    const image img = env.load_image(r.input.at("image").get<std::string>());
+    zoom::memory_source src(img);
+    const bool single = chain.options().zoom_prompt && std::find(plain.begin(), plain.end(), category) != plain.end();
+    const zoom::chain_result c =
+        single ? zoom::single_turn_chain(chain.options()).run(src, question, model) : chain.run(src, question, model);
+    return {{"prompt", question},
+            {"text", c.answer},
+            {"answered", c.answered},
+            {"zoom", !single && chain.options().zoom_prompt},
+            {"stop_reason", c.trace.stop_reason},
+            {"steps", c.trace.steps.size()}};
+}
+
+/// True when metric `m` accepts `pred` for `gt` (the pair scored alone).
+inline bool judge_pair(const metric_ref& m, const std::string& pred, const std::string& gt) {
+    const nlohmann::json res = m.metric->evaluate({{"pairs", nlohmann::json::array({{{"pred", pred}, {"gt", gt}}})}});
+    return res.is_object() && res.contains("acc") && res["acc"].is_number() && res["acc"].get<double>() == 1.0;
+}
+
+/// LRS-VQA (see the file comment).
+class lrsvqa_bench : public registry::component<lrsvqa_bench, benchmark> {
+public:
+    static constexpr std::string_view key = "bench.lrsvqa";
+    static constexpr std::string_view summary =
+        "LRS-VQA (LRS_VQA_merged.jsonl): answered with or without the Zoom-in Chain, scored as RSCoVLM's "
+        "lrsvqa_scores (per source, per task, Average Acc)";
+
+    std::string image_root;                             ///< images' folder, relative to the data file's
+    std::vector<std::string> plain_categories{"count"}; ///< asked without the Zoom-in prompt
+
+    /// Parameters: "image_root" (""), "plain_categories" (["count"]).
+    static lrsvqa_bench from_params(registry::params& p) {
+        lrsvqa_bench b;
+        b.image_root = p.get<std::string>("image_root", "");
+        b.plain_categories = p.get<std::vector<std::string>>("plain_categories", {"count"});
+        return b;
+    }
+
+    std::string_view task() const noexcept override { return "vqa"; }
+
+    std::vector<record> load(const std::string& data) const override {
+        namespace fs = std::filesystem;
+        std::string file = data, base;
+        if (fs::is_directory(data)) {
+            file = (fs::path(data) / "annotations" / "benchmark" / "LRS_VQA_merged.jsonl").string();
+            base = (fs::path(data) / "images" / "benchmark").string();
+        } else {
+            base = detail::resolve_path(image_root, fs::path(data).parent_path().string());
+        }
+        std::vector<record> rs =
+            detail::read_records_with(file, {"image", "text", "ground_truth"}, "question_id", "image", base, key);
+        for (auto& r : rs)
+            if (r.input.contains("category") && !r.input["category"].is_string())
+                RSCOVLM_THROW(data_error, "bad_record",
+                              "'" + file + "' record '" + r.id + "': \"category\" must be a string");
+        return rs;
+    }
+
+    nlohmann::json answer(const record& r, zoom::backend& model, const environment& env) const override {
+        return answer_large_image(r, r.input.at("text").get<std::string>(), detail::category_of(r), plain_categories,
+                                  model, env, key);
+    }
+
+    nlohmann::json score(const std::vector<record>& records, const answer_view& answers, const environment& env,
+                         const score_options& options) const override {
+        const metric_ref& m = detail::first_metric(env, key);
+        std::vector<eval::lrsvqa::item> items;
+        std::vector<bool> correct;
+        std::size_t failed_n = 0;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            if (failed(answers[i])) {
+                ++failed_n;
+                continue;
+            }
+            eval::lrsvqa::item it;
+            it.question_id = records[i].input.value("question_id", records[i].id);
+            it.category = detail::category_of(records[i]);
+            it.ground_truth = records[i].input.at("ground_truth").get<std::string>();
+            it.output = answers[i]->at("text").get<std::string>();
+            correct.push_back(judge_pair(m, it.output, it.ground_truth));
+            items.push_back(std::move(it));
+        }
+        const nlohmann::json s = eval::lrsvqa::scores(
+            items, [&](const eval::lrsvqa::item& it) { return correct[static_cast<std::size_t>(&it - items.data())]; });
+        table t;
+        t.columns = {"score", m.key};
+        std::vector<double> bars;
+        // The reference's keys in its order (the JSON object sorts them).
+        std::vector<std::string> keys{"overall acc"};
+        for (const auto& src : eval::lrsvqa::sources())
+            keys.push_back("Overall Acc (Source " + src + ")");
+        for (const auto& tk : eval::lrsvqa::tasks()) {
+            keys.push_back("Overall Acc (Task " + tk + ")");
+            const nlohmann::json& v = s.at(keys.back());
+            bars.push_back(v.is_number() ? v.get<double>() : 0.0);
+        }
+        for (const auto& src : eval::lrsvqa::sources())
+            keys.push_back("Average Acc (Source " + src + ")");
+        keys.emplace_back("Average Acc");
+        for (const auto& k : keys)
+            t.rows.push_back({k, s.at(k)});
+        t.rows.push_back({"answered", items.size()});
+        t.rows.push_back({"failed", failed_n});
+        nlohmann::json pictures = nlohmann::json::array();
+        if (options.save_png && !options.out_dir.empty() && !items.empty()) {
+            std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
+            const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
+            options.save_png(path, bar_chart(bars));
+            pictures.push_back(path);
+        }
+        return {{"task", task()},      {"total", records.size()}, {"answered", items.size()},
+                {"failed", failed_n},  {"metrics", {{m.key, s}}}, {"table", t},
+                {"pictures", pictures}};
+    }
+};
+
+/// The instruction of MME-RealWorld's multiple-choice prompt (prepare_mme_realworld_remote_sensing).
+inline constexpr std::string_view mme_instruction =
+    "Select the best answer to the above multiple-choice question based on the image. Respond with only the "
+    "letter (A, B, C, D, or E) of the correct option.";
+
+/// The question sent for an MME-RealWorld record.
+inline std::string mme_question(const nlohmann::json& input) {
+    std::string q = input.at("Text").get<std::string>() + " The choices are listed below: \n";
+    for (const auto& c : input.at("Answer choices"))
+        q += (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
+    return q + std::string(mme_instruction) + "\nThe best answer is:";
+}
+
+/// MME-RealWorld remote sensing (see the file comment).
+class mme_realworld_rs_bench : public registry::component<mme_realworld_rs_bench, benchmark> {
+public:
+    static constexpr std::string_view key = "bench.mme_realworld_rs";
+    static constexpr std::string_view summary =
+        "MME-RealWorld remote sensing (MME_RealWorld_remote_sensing.json): multiple choice with or without the "
+        "Zoom-in Chain, contain-accuracy overall and for count / color / position as RSCoVLM scores it";
+
+    std::vector<std::string> plain_categories{"count", "position"}; ///< asked without the Zoom-in prompt
+
+    /// Parameter: "plain_categories" (["count", "position"]).
+    static mme_realworld_rs_bench from_params(registry::params& p) {
+        mme_realworld_rs_bench b;
+        b.plain_categories = p.get<std::vector<std::string>>("plain_categories", {"count", "position"});
+        return b;
+    }
+
+    std::string_view task() const noexcept override { return "vqa"; }
+
+    std::vector<record> load(const std::string& data) const override {
+        namespace fs = std::filesystem;
+        const std::string file =
+            fs::is_directory(data) ? (fs::path(data) / "MME_RealWorld_remote_sensing.json").string() : data;
+        std::vector<record> rs = detail::read_records_with(file, {"Image", "Text", "Ground truth"}, "Question_id",
+                                                           "Image", fs::path(file).parent_path().string(), key);
+        for (auto& r : rs) {
+            const auto c = r.input.find("Answer choices");
+            if (c == r.input.end() || !c->is_array())
+                RSCOVLM_THROW(data_error, "bad_record",
+                              "'" + file + "' record '" + r.id + "': \"Answer choices\" must be a list");
+            const auto cat = r.input.find("Category");
+            if (cat != r.input.end() && !cat->is_string())
+                RSCOVLM_THROW(data_error, "bad_record",
+                              "'" + file + "' record '" + r.id + "': \"Category\" must be a string");
+            r.input["category"] = cat == r.input.end() ? nlohmann::json(nullptr) : *cat;
+        }
+        return rs;
+    }
+
+    nlohmann::json answer(const record& r, zoom::backend& model, const environment& env) const override {
+        return answer_large_image(r, mme_question(r.input), detail::category_of(r), plain_categories, model, env, key);
+    }
+
+    nlohmann::json score(const std::vector<record>& records, const answer_view& answers, const environment& env,
+                         const score_options& options) const override {
+        const metric_ref& m = detail::first_metric(env, key);
+        std::vector<std::string> categories;
+        std::vector<std::optional<nlohmann::json>> pairs;
+        const std::size_t failed_n =
+            detail::collect_pairs(records, answers, categories, pairs, [&](std::size_t i) -> nlohmann::json {
+                return nlohmann::json{{"pred", answers[i]->at("text")}, {"gt", records[i].input.at("Ground truth")}};
+            });
+        nlohmann::json result = detail::category_result("vqa", m, categories, pairs, failed_n, options, 1);
+        // mme_realworld_remote_sensing_scores' keys.
+        const nlohmann::json& scored = result["metrics"][m.key];
+        auto acc_of = [](const nlohmann::json& r) {
+            return r.is_object() && r.contains("acc") ? r["acc"] : nlohmann::json(nullptr);
+        };
+        nlohmann::json ref = {{"acc", acc_of(scored["overall"])}};
+        for (const char* c : {"count", "color", "position"}) {
+            const auto& per = scored["categories"];
+            ref[std::string(c) + "_acc"] = per.contains(c) ? acc_of(per[c]) : nlohmann::json(nullptr);
+        }
+        result["metrics"]["reference"] = ref;
+        return result;
+    }
+};
+
+} // namespace rscovlm::bench
+// ---- end rscovlm/bench/large_image.hpp
 // ---- begin rscovlm/bench/vqa.hpp
 /// \file bench/vqa.hpp
 /// `bench.vqa`: visual question answering. Records are JSON Lines `{"image", "question", "answer",
@@ -25658,7 +26827,9 @@ public:
 namespace rscovlm::bench {
 
 /// Built-in `benchmark` components.
-using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench, caption_bench>;
+using builtin =
+    registry::type_list<dota_detection_bench, dior_detection_bench, hrsc_detection_bench, fair1m_detection_bench,
+                        grounding_bench, vqa_bench, caption_bench, lrsvqa_bench, mme_realworld_rs_bench>;
 
 /// The `benchmark` kind: data sets answered by a model and scored into a results table
 /// (`rscovlm bench run`); keys start with "bench.".
@@ -25965,6 +27136,7 @@ struct run_options {
     bool sweep = false;    ///< detection: score-threshold sweep
     backend_factory make_backend;
     std::function<image(const std::string&)> load_image;
+    std::function<nlohmann::json(const std::string&)> read_xml;     ///< XML ground truth (`io::read_xml_tree`)
     std::function<void(const std::string&, const image&)> save_png; ///< empty: no pictures
     zoom::generation_options generation;
     nlohmann::json config = nlohmann::json::object(); ///< shown in the results (backend key, model, ...)
@@ -26004,7 +27176,7 @@ environment make_environment(const pipeline::basic_pipeline<Kinds>& p, const ben
     if (p.template has<box_codec::kind>()) env.codec = &p.template get<box_codec::kind>();
     if (p.template has<resolution::kind>()) env.sizing = &p.template get<resolution::kind>();
     if (p.template has<zoom::kind>()) env.chain = &p.template get<zoom::kind>();
-    const auto* det = dynamic_cast<const dota_detection_bench*>(&b);
+    const auto* det = dynamic_cast<const detection_bench_base*>(&b);
     for (const auto& c : p.components()) {
         if (c.kind != eval::kind::name) continue;
         metric_ref m{c.key, c.params, nullptr};
@@ -26019,6 +27191,7 @@ environment make_environment(const pipeline::basic_pipeline<Kinds>& p, const ben
         env.metrics.push_back(std::move(m));
     }
     env.load_image = o.load_image;
+    env.read_xml = o.read_xml;
     env.generation = o.generation;
     return env;
 }

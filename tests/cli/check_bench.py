@@ -187,6 +187,47 @@ with tempfile.TemporaryDirectory() as tmp:
         expect(set(m) == {"metric.caption.rscovlm_cider", "metric.caption.coco"} and "CIDEr" in m["metric.caption.rscovlm_cider"]["overall"]
                and 0.0 < coco["Bleu_1"] < 1.0 and coco["images"] == 2, "caption metrics: %s" % m)
 
+    # FAIR1M: the scene's objects as labelXml ground truth (plane -> Bus, storage-tank -> Van), the
+    # exact answer scripted: mAP_nc 1, and the official submission readable by Python's zipfile and
+    # ElementTree with one object per answered box.
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    fair = os.path.join(tmp, "fair1m")
+    os.makedirs(os.path.join(fair, "images"))
+    os.makedirs(os.path.join(fair, "labelXml"))
+    names = {"plane": "Bus", "storage-tank": "Van"}
+    shutil.copy(os.path.join(gen, "scene.png"), os.path.join(fair, "images", "F0.png"))
+    with open(os.path.join(fair, "labelXml", "F0.xml"), "w") as f:
+        f.write("<annotation><size><width>560</width><height>448</height></size><objects>")
+        for poly, c in objects:
+            pts = "".join("<point>%r,%r</point>" % (poly[2 * (k % 4)], poly[2 * (k % 4) + 1]) for k in range(5))
+            f.write("<object><possibleresult><name>%s</name></possibleresult><points>%s</points></object>" % (names[c], pts))
+        f.write("</objects></annotation>")
+    fpreset = load(os.path.join(root, "registry", "presets", "bench-fair1m.json"))
+    for comp in fpreset["components"]:
+        if comp["kind"] == "benchmark":
+            comp["params"]["classes"] = ["Bus", "Van"]
+            comp["params"]["padding"] = False
+    fpreset_file = os.path.join(tmp, "bench-fair1m-test.json")
+    with open(fpreset_file, "w") as f:
+        json.dump(fpreset, f)
+    reply = "".join(",".join(str(int(v)) for v in poly) + " " + names[c] + "\n" for poly, c in objects)
+    rc, out, err = run(["bench", "run", "--preset", fpreset_file, "--data", fair, "--out", os.path.join(tmp, "f"),
+                        "--backend", "scripted", "--reply", reply])
+    expect(rc == 0, "fair1m benchmark exits 0: %s" % err)
+    if rc == 0:
+        m = load(os.path.join(tmp, "f", "results.json"))["results"]["metrics"]
+        expect(abs(m["metric.dota.devkit"]["mAP"] - 1.0) < 1e-9 and abs(m["metric.dota.mmrotate"]["mAP"] - 1.0) < 1e-6,
+               "fair1m mAP_nc 1: %s" % m)
+        with zipfile.ZipFile(os.path.join(tmp, "f", "fair1m", "fair1m.zip")) as z:
+            expect(z.testzip() is None and z.namelist() == ["test/F0.xml"], "submission zip: %s" % z.namelist())
+            sub = ET.fromstring(z.read("test/F0.xml"))
+        objs = sub.find("objects").findall("object")
+        expect(len(objs) == len(objects) and all(len(o.find("points").findall("point")) == 5 for o in objs)
+               and {o.find("possibleresult").find("name").text for o in objs} == {"Bus", "Van"},
+               "submission objects: %d of %d" % (len(objs), len(objects)))
+
     # The OpenAI backend against a loopback chat-completions server, several records in flight: the
     # server answers "Yes." slowly, counts the requests it serves at once, and checks each carries the
     # question and the image as a data URL.

@@ -62,6 +62,9 @@ struct environment {
     std::vector<metric_ref> metrics;
     /// Decodes an image file (required by `answer`).
     std::function<image(const std::string&)> load_image;
+    /// Parses an XML file into `{"name", "line", "text", "children": [...]}` (the detection
+    /// benchmarks' XML ground truth; `io::read_xml_tree` with tinyxml2).
+    std::function<nlohmann::json(const std::string&)> read_xml;
     zoom::generation_options generation;
 };
 

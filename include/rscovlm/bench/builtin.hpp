@@ -15,8 +15,9 @@
 namespace rscovlm::bench {
 
 /// Built-in `benchmark` components.
-using builtin = registry::type_list<dota_detection_bench, grounding_bench, vqa_bench, caption_bench, lrsvqa_bench,
-                                    mme_realworld_rs_bench>;
+using builtin =
+    registry::type_list<dota_detection_bench, dior_detection_bench, hrsc_detection_bench, fair1m_detection_bench,
+                        grounding_bench, vqa_bench, caption_bench, lrsvqa_bench, mme_realworld_rs_bench>;
 
 /// The `benchmark` kind: data sets answered by a model and scored into a results table
 /// (`rscovlm bench run`); keys start with "bench.".

@@ -53,6 +53,7 @@ struct run_options {
     bool sweep = false;    ///< detection: score-threshold sweep
     backend_factory make_backend;
     std::function<image(const std::string&)> load_image;
+    std::function<nlohmann::json(const std::string&)> read_xml;     ///< XML ground truth (`io::read_xml_tree`)
     std::function<void(const std::string&, const image&)> save_png; ///< empty: no pictures
     zoom::generation_options generation;
     nlohmann::json config = nlohmann::json::object(); ///< shown in the results (backend key, model, ...)
@@ -92,7 +93,7 @@ environment make_environment(const pipeline::basic_pipeline<Kinds>& p, const ben
     if (p.template has<box_codec::kind>()) env.codec = &p.template get<box_codec::kind>();
     if (p.template has<resolution::kind>()) env.sizing = &p.template get<resolution::kind>();
     if (p.template has<zoom::kind>()) env.chain = &p.template get<zoom::kind>();
-    const auto* det = dynamic_cast<const dota_detection_bench*>(&b);
+    const auto* det = dynamic_cast<const detection_bench_base*>(&b);
     for (const auto& c : p.components()) {
         if (c.kind != eval::kind::name) continue;
         metric_ref m{c.key, c.params, nullptr};
@@ -107,6 +108,7 @@ environment make_environment(const pipeline::basic_pipeline<Kinds>& p, const ben
         env.metrics.push_back(std::move(m));
     }
     env.load_image = o.load_image;
+    env.read_xml = o.read_xml;
     env.generation = o.generation;
     return env;
 }

@@ -12,12 +12,14 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/obb.hpp>
 
+#include <nlohmann/json.hpp>
 #include <tinyxml2.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rscovlm::io {
@@ -168,6 +170,48 @@ inline data::detection_record read_xml_annotation(const std::string& path, const
     const std::string text =
         ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open XML annotation " + path);
     return parse_xml_annotation(text, path, data_path);
+}
+
+/// An XML document as a JSON tree: each element `{"name", "line", "text" (its text, or null),
+/// "children": [elements]}` (attributes are not kept). The shape the benchmarks read their XML
+/// ground truth from (`bench::environment::read_xml`). Bad XML is data_error "bad_xml" naming the
+/// file and line; a missing file io_error "open_failed".
+inline nlohmann::json parse_xml_tree(const std::string& text, const std::string& path) {
+    tinyxml2::XMLDocument doc;
+    if (doc.Parse(text.c_str(), text.size()) != tinyxml2::XML_SUCCESS)
+        detail::xml_fail(path, doc.ErrorLineNum(),
+                         std::string("invalid XML: ") + (doc.ErrorStr() ? doc.ErrorStr() : "?"));
+    const tinyxml2::XMLElement* root = doc.RootElement();
+    if (!root) detail::xml_fail(path, 1, "empty document");
+    // Iterative, so deeply nested input cannot exhaust the stack.
+    nlohmann::json out;
+    std::vector<std::pair<const tinyxml2::XMLElement*, nlohmann::json*>> todo{{root, &out}};
+    while (!todo.empty()) {
+        auto [e, j] = todo.back();
+        todo.pop_back();
+        const char* t = e->GetText();
+        *j = nlohmann::json{{"name", e->Name()},
+                            {"line", e->GetLineNum()},
+                            {"text", t ? nlohmann::json(std::string(t)) : nlohmann::json(nullptr)},
+                            {"children", nlohmann::json::array()}};
+        nlohmann::json& kids = (*j)["children"];
+        std::size_t n = 0;
+        for (const tinyxml2::XMLElement* c = e->FirstChildElement(); c; c = c->NextSiblingElement())
+            ++n;
+        for (std::size_t k = 0; k < n; ++k)
+            kids.push_back(nullptr);
+        std::size_t k = 0;
+        for (const tinyxml2::XMLElement* c = e->FirstChildElement(); c; c = c->NextSiblingElement())
+            todo.emplace_back(c, &kids[k++]);
+    }
+    return out;
+}
+
+/// Reads an XML file as `parse_xml_tree` does.
+inline nlohmann::json read_xml_tree(const std::string& path) {
+    const std::string text =
+        ::rscovlm::detail::py::read_file_or_throw(path, "open_failed", "cannot open XML file " + path);
+    return parse_xml_tree(text, path);
 }
 
 } // namespace rscovlm::io

@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -144,6 +145,7 @@ rscovlm::bench::run_options options_for(const std::string& data, const std::stri
     o.data = data;
     o.out_dir = out;
     o.load_image = [](const std::string& p) { return rscovlm_test::load_image(p); };
+    o.read_xml = [](const std::string& p) { return rscovlm_test::read_xml_tree(p); };
     return o;
 }
 
@@ -589,3 +591,231 @@ TEST_CASE("pipeline: bench.lrsvqa scores with WordNet synonyms per source and ta
     }
 }
 #endif
+
+namespace xml_bench_test {
+
+/// One ground-truth object of the XML benchmarks' scenes.
+struct object {
+    std::string label;  ///< as the XML writes it
+    std::string scored; ///< the class it is scored as ("" = skipped by the reader)
+    rscovlm::geometry::quad q;
+    double rbox[5];
+};
+
+struct scene {
+    std::string id;
+    int width, height;
+    std::vector<object> objects;
+};
+
+rscovlm::geometry::quad rect(double cx, double cy, double w, double h) {
+    return rscovlm::bench::detail::rbox2qbox_f32(static_cast<float>(cx), static_cast<float>(cy), static_cast<float>(w),
+                                                 static_cast<float>(h), 0.0f);
+}
+
+/// Two scenes of distinct sizes (the oracle tells them apart by the size it receives), class A with
+/// three objects and class B with two in the first, one of each in the second.
+std::vector<scene> scenes(const std::string& a, const std::string& b) {
+    std::vector<scene> s = {{"img_a", 560, 448, {}}, {"img_b", 616, 476, {}}};
+    const double boxes[][4] = {{100, 100, 80, 40}, {300, 120, 60, 60},  {200, 300, 90, 50}, {450, 350, 70, 30},
+                               {420, 100, 50, 80}, {150, 200, 100, 60}, {400, 300, 60, 40}};
+    const int owner[] = {0, 0, 0, 0, 0, 1, 1};
+    const int cls[] = {0, 0, 0, 1, 1, 0, 1};
+    for (int k = 0; k < 7; ++k) {
+        object o;
+        o.label = cls[k] == 0 ? a : b;
+        o.scored = o.label;
+        o.q = rect(boxes[k][0], boxes[k][1], boxes[k][2], boxes[k][3]);
+        o.rbox[0] = boxes[k][0];
+        o.rbox[1] = boxes[k][1];
+        o.rbox[2] = boxes[k][2];
+        o.rbox[3] = boxes[k][3];
+        o.rbox[4] = 0;
+        s[static_cast<std::size_t>(owner[k])].objects.push_back(o);
+    }
+    return s;
+}
+
+/// Answers each patch with the scored objects of the scene of its size except the first object of
+/// the first scene, in the codec's frame.
+std::unique_ptr<rscovlm::zoom::backend> oracle(const std::vector<scene>& ss, const rscovlm::box_codec::codec& codec,
+                                               const std::vector<std::string>& classes) {
+    return std::make_unique<rscovlm::zoom::callback_backend>(
+        [ss, &codec, classes](const nlohmann::json&, const std::vector<rscovlm::image>& images,
+                              const rscovlm::zoom::generation_options&) {
+            using namespace rscovlm;
+            const image& view = images.at(0);
+            for (std::size_t i = 0; i < ss.size(); ++i) {
+                if (ss[i].width != view.width || ss[i].height != view.height) continue;
+                std::vector<box_codec::annotation> anns;
+                for (std::size_t k = i == 0 ? 1 : 0; k < ss[i].objects.size(); ++k) {
+                    if (ss[i].objects[k].scored.empty()) continue;
+                    box_codec::annotation an;
+                    for (const auto& p : ss[i].objects[k].q) {
+                        an.polygon.push_back(p.x);
+                        an.polygon.push_back(p.y);
+                    }
+                    an.label = ss[i].objects[k].scored;
+                    anns.push_back(an);
+                }
+                box_codec::encode_options eo;
+                eo.classes = classes;
+                eo.frame = geometry::frame{ss[i].width, ss[i].height, view.width, view.height};
+                return codec.encode(anns, eo);
+            }
+            return std::string("no such image");
+        });
+}
+
+std::string num(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
+} // namespace xml_bench_test
+
+TEST_CASE("pipeline: DIOR-R, HRSC2016 and FAIR1M benchmarks read their XML ground truth and score known mAPs; "
+          "FAIR1M writes the official submission") {
+    using namespace rscovlm;
+    using namespace xml_bench_test;
+    temp_dir tmp("xml");
+    struct format_case {
+        std::string preset, a, b; // classes of the scenes
+        double map;               // expected mAP (voc07, both protocols)
+    };
+    // A: 4 objects, one missed -> recall 3/4 -> 8 of the 11 VOC07 points; B: all found -> 1. DIOR
+    // adds a fifth A (named "AirPlane", found) -> 4/5 -> 9/11. HRSC: one class of 7, one missed -> 9/11.
+    const std::vector<format_case> cases = {{"bench-dior-r.json", "airplane", "storagetank", (9.0 / 11 + 1) / 2},
+                                            {"bench-hrsc2016.json", "ship", "ship", 9.0 / 11},
+                                            {"bench-fair1m.json", "Small Car", "Tennis Court", (8.0 / 11 + 1) / 2}};
+    for (const auto& fc : cases) {
+        CAPTURE(fc.preset);
+        const fs::path root = tmp.path / fc.preset;
+        std::vector<scene> ss = scenes(fc.a, fc.b);
+        const bool dior = fc.preset == "bench-dior-r.json", hrsc = fc.preset == "bench-hrsc2016.json";
+        const fs::path images = root / (dior ? "JPEGImages-test" : hrsc ? "FullDataSet/AllImages" : "images");
+        const fs::path labels = root / (dior   ? "Annotations/Oriented Bounding Boxes"
+                                        : hrsc ? "FullDataSet/Annotations"
+                                               : "labelXml");
+        fs::create_directories(images);
+        fs::create_directories(labels);
+        if (!ss.empty() && !hrsc) {
+            // FAIR1M skips classes outside its list; DIOR lower-cases names and ignores <difficult>.
+            object extra = ss[0].objects[0];
+            extra.label = dior ? "AirPlane" : "other-vehicle";
+            extra.scored = dior ? "airplane" : "";
+            if (dior) extra.q = rect(500, 60, 40, 30);
+            ss[1].objects.push_back(extra);
+        }
+        for (const auto& s : ss) {
+            rscovlm_test::save_png((images / (s.id + (dior ? ".jpg.png" : ".png"))).string(),
+                                   image(s.width, s.height, 3));
+            if (dior) fs::rename(images / (s.id + ".jpg.png"), images / (s.id + ".jpg"));
+            std::ofstream x(labels / (s.id + ".xml"));
+            if (hrsc) {
+                x << "<HRSC_Image><Img_SizeWidth>" << s.width << "</Img_SizeWidth><Img_SizeHeight>" << s.height
+                  << "</Img_SizeHeight><HRSC_Objects>\n";
+                for (const auto& o : s.objects)
+                    x << "<HRSC_Object><difficult>1</difficult><mbox_cx>" << num(o.rbox[0]) << "</mbox_cx><mbox_cy>"
+                      << num(o.rbox[1]) << "</mbox_cy><mbox_w>" << num(o.rbox[2]) << "</mbox_w><mbox_h>"
+                      << num(o.rbox[3]) << "</mbox_h><mbox_ang>0</mbox_ang></HRSC_Object>\n";
+                x << "</HRSC_Objects></HRSC_Image>\n";
+            } else if (dior) {
+                x << "<annotation><size><width>" << s.width << "</width><height>" << s.height << "</height></size>\n";
+                static const char* keys[] = {"x_left_top",     "y_left_top",     "x_right_top",   "y_right_top",
+                                             "x_right_bottom", "y_right_bottom", "x_left_bottom", "y_left_bottom"};
+                for (const auto& o : s.objects) {
+                    x << "<object><name>" << o.label << "</name><difficult>1</difficult><robndbox>";
+                    for (int k = 0; k < 8; ++k)
+                        x << "<" << keys[k] << "> "
+                          << num(k % 2 ? o.q[static_cast<std::size_t>(k / 2)].y
+                                       : o.q[static_cast<std::size_t>(k / 2)].x)
+                          << " </" << keys[k] << ">";
+                    x << "</robndbox></object>\n";
+                }
+                x << "</annotation>\n";
+            } else {
+                x << "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotation><size><width>" << s.width
+                  << "</width><height>" << s.height << "</height></size><objects>\n";
+                for (const auto& o : s.objects) {
+                    x << "<object><coordinate>pixel</coordinate><possibleresult><name>" << o.label
+                      << "</name></possibleresult><points>";
+                    for (int k = 0; k < 5; ++k)
+                        x << "<point>" << num(o.q[static_cast<std::size_t>(k % 4)].x) << ","
+                          << num(o.q[static_cast<std::size_t>(k % 4)].y) << "</point>";
+                    x << "</points></object>\n";
+                }
+                x << "</objects></annotation>\n";
+            }
+        }
+        if (dior) {
+            fs::create_directories(root / "ImageSets" / "Main");
+            std::ofstream(root / "ImageSets" / "Main" / "test.txt") << "img_b\nimg_a\n";
+        }
+        nlohmann::json j = nlohmann::json::parse(std::ifstream(bench_presets_dir + fc.preset));
+        std::vector<std::string> classes = {fc.a};
+        if (fc.b != fc.a) classes.push_back(fc.b);
+        for (auto& c : j["components"])
+            if (c["kind"] == "benchmark") {
+                c["params"]["classes"] = classes;
+                c["params"]["padding"] = false;
+            }
+        const auto p = pipeline::pipeline::from_json(j);
+        const box_codec::codec& codec = p.get<box_codec::kind>();
+        auto o = options_for(root.string(), (root / "out").string());
+        o.make_backend = [&] { return oracle(ss, codec, classes); };
+        o.save_png = [](const std::string& path, const image& im) { rscovlm_test::save_png(path, im); };
+        const bench::run_summary r = bench::run(p, o);
+        CAPTURE(r.results.dump().substr(0, 3000));
+        CHECK(r.failed == 0);
+        CHECK(r.selected == 2);
+        CHECK(map_of(r.results, "metric.dota.devkit") == doctest::Approx(fc.map));
+        CHECK(map_of(r.results, "metric.dota.mmrotate") == doctest::Approx(fc.map));
+        CHECK(fs::exists(root / "out" / "pictures" / "samples.png"));
+        if (dior) {
+            // The extra "AirPlane" counts as an airplane, its <difficult>1</difficult> ignored.
+            const auto cls = r.results.at("results").at("metrics").at("metric.dota.devkit").at("classes");
+            CHECK(cls.at(0).at("num_gts") == 5);
+        }
+        if (!dior && !hrsc) {
+            const fs::path sub = root / "out" / "fair1m";
+            const std::string xml = eval::read_text_file((sub / "test" / "img_b.xml").string());
+            CHECK(xml.rfind("<annotation><objects><object><possibleresult><name>Small Car</name><probability>1.0000"
+                            "</probability></possibleresult><points><point>",
+                            0) == 0);
+            CHECK(xml.find("<point>100.00,230.00</point><point>100.00,170.00</point>") != std::string::npos);
+            const std::string zip = eval::read_text_file((sub / "fair1m.zip").string());
+            REQUIRE(zip.size() > 30);
+            CHECK(zip.substr(0, 4) == std::string("PK\x03\x04", 4));
+            CHECK(zip.find("test/img_a.xml") != std::string::npos);
+            CHECK(zip.find(xml) != std::string::npos);
+            // The test set (no labelXml/): the submission is written, nothing is scored.
+            fs::remove_all(labels);
+            auto to = options_for(root.string(), (root / "out_test").string());
+            to.make_backend = o.make_backend;
+            const bench::run_summary t = bench::run(p, to);
+            CHECK(t.failed == 0);
+            CHECK_FALSE(t.results.at("results").at("metrics").contains("metric.dota.devkit"));
+            CHECK(fs::exists(root / "out_test" / "fair1m" / "fair1m.zip"));
+        }
+    }
+    // Broken ground truth is a typed error naming the file and line.
+    const fs::path bad = tmp.path / "bad";
+    fs::create_directories(bad / "images");
+    fs::create_directories(bad / "labelXml");
+    rscovlm_test::save_png((bad / "images" / "x.png").string(), image(56, 56, 3));
+    std::ofstream(bad / "labelXml" / "x.xml") << "<annotation><objects>\n<object><possibleresult><name>Bus</name>"
+                                                 "</possibleresult><points><point>1,2</point></points></object>"
+                                                 "</objects></annotation>";
+    const auto p = pipeline::pipeline::from_file(bench_presets_dir + "bench-fair1m.json");
+    auto o = options_for(bad.string(), (bad / "out").string());
+    o.make_backend = [] {
+        return std::make_unique<zoom::callback_backend>([](const nlohmann::json&, const std::vector<image>&,
+                                                           const zoom::generation_options&) { return std::string(); });
+    };
+    auto e = try_call([&] { return bench::run(p, o).selected; });
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().id == "rscovlm.data.bad_xml");
+    CHECK(std::string(e.error().what()).find("x.xml:2") != std::string::npos);
+}

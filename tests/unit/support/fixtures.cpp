@@ -3,6 +3,7 @@
 
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/npy.hpp>
+#include <rscovlm/io/xml_annotations.hpp>
 
 namespace rscovlm_test {
 
@@ -14,6 +15,10 @@ rscovlm::image load_image(const std::string& path, bool keep_mode) {
 
 void save_png(const std::string& path, const rscovlm::image& img) {
     rscovlm::io::save_png(path, img);
+}
+
+nlohmann::json read_xml_tree(const std::string& path) {
+    return rscovlm::io::read_xml_tree(path);
 }
 
 float_array load_npy_f32(const std::string& path) {

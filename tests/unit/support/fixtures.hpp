@@ -6,6 +6,8 @@
 
 #include <rscovlm/image/image.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -18,6 +20,9 @@ rscovlm::image load_image(const std::string& path, bool keep_mode = false);
 
 /// Writes `img` as a PNG file (tests that build datasets on disk).
 void save_png(const std::string& path, const rscovlm::image& img);
+
+/// An XML file as `rscovlm::io::read_xml_tree`'s JSON tree (the detection benchmarks' ground truth).
+nlohmann::json read_xml_tree(const std::string& path);
 
 /// A float32 .npy array: its shape and values (C order).
 struct float_array {
