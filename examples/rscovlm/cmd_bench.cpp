@@ -12,6 +12,7 @@
 
 #include <rscovlm/bench/run.hpp>
 #include <rscovlm/io/image_io.hpp>
+#include <rscovlm/io/text.hpp>
 #include <rscovlm/io/xml_annotations.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/zoom/builtin.hpp>
@@ -54,6 +55,9 @@ void fill_io(bench::run_options& o, const bench_args& a) {
     o.sweep = a.sweep;
     o.load_image = [](const std::string& path) { return io::load_image(path); };
     o.read_xml = [](const std::string& path) { return io::read_xml_tree(path); };
+    o.text = [](image& img, int x, int y, const std::string& t, const imaging::rgb& c, int scale) {
+        return io::draw_text(img, x, y, t, c, scale);
+    };
     if (!a.no_pictures) o.save_png = [](const std::string& path, const image& img) { io::save_png(path, img); };
 }
 

@@ -24721,15 +24721,25 @@ inline bool uses_zoom(std::string_view category) {
 /// \file bench/charts.hpp
 /// The pictures of a benchmark run, drawn with the imaging primitives: a precision/recall curve, a
 /// bar chart of accuracies, and a page of sample images with ground-truth (green) and predicted
-/// (red) boxes. Charts carry no text; their titles and values are in the results table.
+/// (red) boxes. Their text (titles, axis values, legends, captions) is drawn by a `text_painter`
+/// (`io::draw_text`, stb_easy_font, in programs that link rscovlm::io); without one a chart carries
+/// no text and its values are only in the results table.
 
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
 #include <vector>
 
 namespace rscovlm::bench {
+
+/// Draws ASCII text with its top-left corner at (x, y), font pixels `scale` wide, and returns the
+/// width drawn (`io::draw_text`).
+using text_painter =
+    std::function<int(image& img, int x, int y, const std::string& text, const imaging::rgb& color, int scale)>;
 
 namespace detail {
 inline image blank(int w, int h) {
@@ -24755,13 +24765,36 @@ inline plot_area axes(image& img, int margin) {
     imaging::draw_line(img, a.x0, a.y0, a.x0, a.y1, axis, 2);
     return a;
 }
+inline std::string fixed2(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", v);
+    return b;
+}
+/// Tick values 0, 0.5 and 1 on the y axis of `a` (and on the x axis when it has a name), and the
+/// axis names.
+inline void axis_text(image& img, const plot_area& a, const text_painter& text, const std::string& x_name,
+                      const std::string& y_name) {
+    if (!text) return;
+    const imaging::rgb ink{60, 60, 60};
+    for (double v : {0.0, 0.5, 1.0}) {
+        const std::string t = v == 0.5 ? "0.5" : v == 0 ? "0" : "1";
+        if (!x_name.empty()) text(img, static_cast<int>(a.px(v)) - 3, a.y1 + 5, t, ink, 1);
+        text(img, a.x0 - 22, static_cast<int>(a.py(v)) - 3, t, ink, 1);
+    }
+    if (!x_name.empty()) text(img, (a.x0 + a.x1) / 2 - 3 * static_cast<int>(x_name.size()), a.y1 + 16, x_name, ink, 1);
+    if (!y_name.empty()) text(img, 2, a.y0 - 14, y_name, ink, 1);
+}
 } // namespace detail
 
 /// A precision (y) over recall (x) curve, both in [0, 1], drawn as the step function of the ranked
-/// detections, on a 400 x 400 chart with grid lines at quarters.
-inline image pr_curve_chart(const std::vector<double>& recall, const std::vector<double>& precision) {
+/// detections, on a 400 x 400 chart with grid lines at quarters; with `text`, `title` above it and
+/// the axes' values and names.
+inline image pr_curve_chart(const std::vector<double>& recall, const std::vector<double>& precision,
+                            const text_painter& text = {}, const std::string& title = {}) {
     image img = detail::blank(400, 400);
     const detail::plot_area a = detail::axes(img, 40);
+    detail::axis_text(img, a, text, "recall", "precision");
+    if (text && !title.empty()) text(img, a.x0 + 60, 4, title, {0, 0, 0}, 1);
     const imaging::rgb line{0, 90, 200};
     double r0 = 0, p0 = precision.empty() || !std::isfinite(precision.front()) ? 0 : precision.front();
     for (std::size_t i = 0; i < std::min(recall.size(), precision.size()); ++i) {
@@ -24776,12 +24809,24 @@ inline image pr_curve_chart(const std::vector<double>& recall, const std::vector
 }
 
 /// Bars of `values` (each clamped to [0, 1]; NaN draws nothing), left to right, on a chart with grid
-/// lines at quarters.
-inline image bar_chart(const std::vector<double>& values) {
-    const int bar = 32, gap = 12;
-    const int w = std::max(240, 60 + static_cast<int>(values.size()) * (bar + gap));
+/// lines at quarters. With `text`: each bar's value above it and its number below, and a legend
+/// under the chart naming each number with its label in `labels` (when given) and its value.
+inline image bar_chart(const std::vector<double>& values, const text_painter& text = {},
+                       const std::vector<std::string>& labels = {}) {
+    const int bar = 32, gap = 12, line = 12;
+    const int legend = text ? static_cast<int>(values.size()) * line + 8 : 0;
+    int w = std::max(240, 60 + static_cast<int>(values.size()) * (bar + gap));
+    if (text)
+        for (std::size_t i = 0; i < values.size(); ++i)
+            w = std::max(w, 60 + 6 * static_cast<int>((i < labels.size() ? labels[i].size() : 0) + 16));
     image img = detail::blank(w, 320);
     const detail::plot_area a = detail::axes(img, 40);
+    if (legend) { // the plot keeps its 320-pixel frame; the legend takes the rows below
+        image full = detail::blank(w, 320 + legend);
+        std::copy(img.data.begin(), img.data.end(), full.data.begin());
+        img = std::move(full);
+    }
+    detail::axis_text(img, a, text, "", "accuracy");
     static const imaging::rgb palette[] = {{0, 130, 200},  {60, 180, 75}, {245, 130, 48},
                                            {145, 30, 180}, {230, 25, 75}, {70, 140, 140}};
     for (std::size_t i = 0; i < values.size(); ++i) {
@@ -24789,20 +24834,31 @@ inline image bar_chart(const std::vector<double>& values) {
         const int x = a.x0 + gap + static_cast<int>(i) * (bar + gap);
         const int top = static_cast<int>(std::lround(a.py(std::clamp(values[i], 0.0, 1.0))));
         imaging::fill_rect(img, x, top, x + bar, a.y1, palette[i % 6]);
+        if (text) text(img, x + 2, top - 10, detail::fixed2(values[i]), {0, 0, 0}, 1);
     }
+    if (text)
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const std::string n = std::to_string(i + 1);
+            const int x = a.x0 + gap + static_cast<int>(i) * (bar + gap);
+            text(img, x + bar / 2 - 3 * static_cast<int>(n.size()), a.y1 + 5, n, {60, 60, 60}, 1);
+            const std::string v = std::isfinite(values[i]) ? detail::fixed2(values[i]) : std::string("-");
+            text(img, 10, 326 + static_cast<int>(i) * line,
+                 n + "  " + (i < labels.size() ? labels[i] + "  " : std::string()) + v, palette[i % 6], 1);
+        }
     return img;
 }
 
 /// One image of a sample page with its boxes (original frame).
 struct sample_view {
+    std::string caption; ///< drawn over the picture's top-left corner when the page has a text painter
     image picture;
     std::vector<geometry::quad> truth;
     std::vector<geometry::quad> predicted;
 };
 
 /// The samples side by side, two per row, each scaled to fit 480 x 480, ground truth in green under
-/// the predictions in red.
-inline image sample_page(const std::vector<sample_view>& samples) {
+/// the predictions in red, each captioned when `text` is given.
+inline image sample_page(const std::vector<sample_view>& samples, const text_painter& text = {}) {
     const int cell = 480, pad = 8, cols = samples.size() > 1 ? 2 : 1;
     const int rows = static_cast<int>((samples.size() + 1) / 2);
     image page = detail::blank(cols * (cell + pad) + pad, std::max(1, rows) * (cell + pad) + pad);
@@ -24829,6 +24885,11 @@ inline image sample_page(const std::vector<sample_view>& samples) {
         for (int y = 0; y < h; ++y)
             std::copy(view.row(y), view.row(y) + static_cast<std::size_t>(w) * 3,
                       page.row(oy + y) + static_cast<std::size_t>(ox) * 3);
+        if (text && !s.caption.empty()) {
+            imaging::fill_rect(page, ox, oy, ox + std::min(cell, 8 + 6 * static_cast<int>(s.caption.size())), oy + 14,
+                               {255, 255, 255});
+            text(page, ox + 4, oy + 3, s.caption, {0, 0, 0}, 1);
+        }
     }
     return page;
 }
@@ -24888,6 +24949,8 @@ struct score_options {
     std::size_t samples = 4; ///< images on the sample page
     /// Writes a PNG (pictures are skipped when empty).
     std::function<void(const std::string&, const image&)> save_png;
+    /// Draws the pictures' text (none when empty).
+    text_painter text;
 };
 
 /// A table of results: the rows that `results.md` and `results.csv` show.
@@ -25030,11 +25093,11 @@ template <class Pair> inline std::size_t collect_pairs(const std::vector<record>
 
 /// Scores `pairs` per category and overall with `m`: a table with columns category, total
 /// (records), failed, then every numeric field of the overall result except "total" and "correct".
-/// `values` receives each category's first numeric field (for the bar chart).
+/// `values` receives each category's first numeric field and `labels` its name (for the bar chart).
 inline nlohmann::json score_by_category(const eval::metric& m, const std::string& metric_key,
                                         const std::vector<std::string>& categories,
                                         const std::vector<std::optional<nlohmann::json>>& pairs, table& t,
-                                        std::vector<double>& values) {
+                                        std::vector<double>& values, std::vector<std::string>& labels) {
     std::vector<std::string> order;
     std::map<std::string, std::pair<nlohmann::json, std::size_t>> by; // pairs, failed
     nlohmann::json all_pairs = nlohmann::json::array();
@@ -25078,6 +25141,7 @@ inline nlohmann::json score_by_category(const eval::metric& m, const std::string
             const nlohmann::json res = eval_or_null(ps);
             per[c.empty() ? "(none)" : c] = res;
             row(c.empty() ? "(none)" : c, res, ps.size() + f, f);
+            labels.push_back(c.empty() ? "(none)" : c);
             values.push_back(!fields.empty() && res.is_object() && res.contains(fields.front()) &&
                                      res[fields.front()].is_number()
                                  ? res[fields.front()].get<double>()
@@ -25096,12 +25160,13 @@ inline nlohmann::json category_result(std::string_view task, const metric_ref& m
                                       const score_options& options, std::size_t min_bars) {
     table t;
     std::vector<double> values;
-    const nlohmann::json metrics = score_by_category(*m.metric, m.key, categories, pairs, t, values);
+    std::vector<std::string> labels;
+    const nlohmann::json metrics = score_by_category(*m.metric, m.key, categories, pairs, t, values, labels);
     nlohmann::json pictures = nlohmann::json::array();
     if (options.save_png && !options.out_dir.empty() && !values.empty() && values.size() >= min_bars) {
         std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
         const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-        options.save_png(path, bar_chart(values));
+        options.save_png(path, bar_chart(values, options.text, labels));
         pictures.push_back(path);
     }
     return {{"task", task},        {"total", pairs.size()},         {"answered", pairs.size() - failed_n},
@@ -26207,7 +26272,9 @@ public:
             for (const auto& c : curves.classes) {
                 if (c.num_gts <= 0) continue;
                 const std::string path = (pic_dir / ("pr_" + c.label + ".png")).string();
-                options.save_png(path, pr_curve_chart(c.recall, c.precision));
+                options.save_png(path, pr_curve_chart(c.recall, c.precision, options.text,
+                                                      c.label + "  AP " + detail::fixed2(c.ap) + "  (" +
+                                                          std::to_string(c.num_gts) + " objects)"));
                 pictures.push_back(path);
             }
             std::vector<sample_view> samples;
@@ -26227,11 +26294,13 @@ public:
                 for (const auto& c : merged)
                     for (const auto& d : c.dets)
                         if (d.image == records[i].id) s.predicted.push_back(d.poly);
+                s.caption = records[i].id + ": " + std::to_string(s.truth.size()) + " truth (green), " +
+                            std::to_string(s.predicted.size()) + " predicted (red)";
                 samples.push_back(std::move(s));
             }
             if (!samples.empty()) {
                 const std::string path = (pic_dir / "samples.png").string();
-                options.save_png(path, sample_page(samples));
+                options.save_png(path, sample_page(samples, options.text));
                 pictures.push_back(path);
             }
         }
@@ -26652,7 +26721,7 @@ public:
         if (options.save_png && !options.out_dir.empty() && !items.empty()) {
             std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
             const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-            options.save_png(path, bar_chart(bars));
+            options.save_png(path, bar_chart(bars, options.text, eval::lrsvqa::tasks()));
             pictures.push_back(path);
         }
         return {{"task", task()},      {"total", records.size()}, {"answered", items.size()},
@@ -27138,6 +27207,7 @@ struct run_options {
     std::function<image(const std::string&)> load_image;
     std::function<nlohmann::json(const std::string&)> read_xml;     ///< XML ground truth (`io::read_xml_tree`)
     std::function<void(const std::string&, const image&)> save_png; ///< empty: no pictures
+    text_painter text; ///< the pictures' text (`io::draw_text`); empty: pictures without text
     zoom::generation_options generation;
     nlohmann::json config = nlohmann::json::object(); ///< shown in the results (backend key, model, ...)
     /// Called after each answer: (records answered in this run, records to answer in this run).
@@ -27281,6 +27351,7 @@ template <class Kinds> nlohmann::json score_and_write(const pipeline::basic_pipe
     so.out_dir = o.out_dir;
     so.sweep = o.sweep;
     so.save_png = o.save_png;
+    so.text = o.text;
     const environment env = make_environment(p, b, o);
     nlohmann::json res = b.score(recs, view, env, so);
     config["preset"] = p.name();

@@ -75,6 +75,8 @@ struct score_options {
     std::size_t samples = 4; ///< images on the sample page
     /// Writes a PNG (pictures are skipped when empty).
     std::function<void(const std::string&, const image&)> save_png;
+    /// Draws the pictures' text (none when empty).
+    text_painter text;
 };
 
 /// A table of results: the rows that `results.md` and `results.csv` show.
@@ -217,11 +219,11 @@ template <class Pair> inline std::size_t collect_pairs(const std::vector<record>
 
 /// Scores `pairs` per category and overall with `m`: a table with columns category, total
 /// (records), failed, then every numeric field of the overall result except "total" and "correct".
-/// `values` receives each category's first numeric field (for the bar chart).
+/// `values` receives each category's first numeric field and `labels` its name (for the bar chart).
 inline nlohmann::json score_by_category(const eval::metric& m, const std::string& metric_key,
                                         const std::vector<std::string>& categories,
                                         const std::vector<std::optional<nlohmann::json>>& pairs, table& t,
-                                        std::vector<double>& values) {
+                                        std::vector<double>& values, std::vector<std::string>& labels) {
     std::vector<std::string> order;
     std::map<std::string, std::pair<nlohmann::json, std::size_t>> by; // pairs, failed
     nlohmann::json all_pairs = nlohmann::json::array();
@@ -265,6 +267,7 @@ inline nlohmann::json score_by_category(const eval::metric& m, const std::string
             const nlohmann::json res = eval_or_null(ps);
             per[c.empty() ? "(none)" : c] = res;
             row(c.empty() ? "(none)" : c, res, ps.size() + f, f);
+            labels.push_back(c.empty() ? "(none)" : c);
             values.push_back(!fields.empty() && res.is_object() && res.contains(fields.front()) &&
                                      res[fields.front()].is_number()
                                  ? res[fields.front()].get<double>()
@@ -283,12 +286,13 @@ inline nlohmann::json category_result(std::string_view task, const metric_ref& m
                                       const score_options& options, std::size_t min_bars) {
     table t;
     std::vector<double> values;
-    const nlohmann::json metrics = score_by_category(*m.metric, m.key, categories, pairs, t, values);
+    std::vector<std::string> labels;
+    const nlohmann::json metrics = score_by_category(*m.metric, m.key, categories, pairs, t, values, labels);
     nlohmann::json pictures = nlohmann::json::array();
     if (options.save_png && !options.out_dir.empty() && !values.empty() && values.size() >= min_bars) {
         std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
         const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-        options.save_png(path, bar_chart(values));
+        options.save_png(path, bar_chart(values, options.text, labels));
         pictures.push_back(path);
     }
     return {{"task", task},        {"total", pairs.size()},         {"answered", pairs.size() - failed_n},

@@ -669,7 +669,9 @@ public:
             for (const auto& c : curves.classes) {
                 if (c.num_gts <= 0) continue;
                 const std::string path = (pic_dir / ("pr_" + c.label + ".png")).string();
-                options.save_png(path, pr_curve_chart(c.recall, c.precision));
+                options.save_png(path, pr_curve_chart(c.recall, c.precision, options.text,
+                                                      c.label + "  AP " + detail::fixed2(c.ap) + "  (" +
+                                                          std::to_string(c.num_gts) + " objects)"));
                 pictures.push_back(path);
             }
             std::vector<sample_view> samples;
@@ -689,11 +691,13 @@ public:
                 for (const auto& c : merged)
                     for (const auto& d : c.dets)
                         if (d.image == records[i].id) s.predicted.push_back(d.poly);
+                s.caption = records[i].id + ": " + std::to_string(s.truth.size()) + " truth (green), " +
+                            std::to_string(s.predicted.size()) + " predicted (red)";
                 samples.push_back(std::move(s));
             }
             if (!samples.empty()) {
                 const std::string path = (pic_dir / "samples.png").string();
-                options.save_png(path, sample_page(samples));
+                options.save_png(path, sample_page(samples, options.text));
                 pictures.push_back(path);
             }
         }

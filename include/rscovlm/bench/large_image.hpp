@@ -184,7 +184,7 @@ public:
         if (options.save_png && !options.out_dir.empty() && !items.empty()) {
             std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
             const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-            options.save_png(path, bar_chart(bars));
+            options.save_png(path, bar_chart(bars, options.text, eval::lrsvqa::tasks()));
             pictures.push_back(path);
         }
         return {{"task", task()},      {"total", records.size()}, {"answered", items.size()},

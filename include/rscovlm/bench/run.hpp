@@ -55,6 +55,7 @@ struct run_options {
     std::function<image(const std::string&)> load_image;
     std::function<nlohmann::json(const std::string&)> read_xml;     ///< XML ground truth (`io::read_xml_tree`)
     std::function<void(const std::string&, const image&)> save_png; ///< empty: no pictures
+    text_painter text; ///< the pictures' text (`io::draw_text`); empty: pictures without text
     zoom::generation_options generation;
     nlohmann::json config = nlohmann::json::object(); ///< shown in the results (backend key, model, ...)
     /// Called after each answer: (records answered in this run, records to answer in this run).
@@ -198,6 +199,7 @@ template <class Kinds> nlohmann::json score_and_write(const pipeline::basic_pipe
     so.out_dir = o.out_dir;
     so.sweep = o.sweep;
     so.save_png = o.save_png;
+    so.text = o.text;
     const environment env = make_environment(p, b, o);
     nlohmann::json res = b.score(recs, view, env, so);
     config["preset"] = p.name();

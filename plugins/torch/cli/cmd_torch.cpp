@@ -15,13 +15,21 @@
 
 #include "../../../examples/rscovlm/cli.hpp"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 namespace rscovlm::cli {
 
@@ -36,9 +44,10 @@ struct model_args {
     std::string tokenizer;
     std::string device = "cpu";
     std::string dtype = "auto";
-    long long min_pixels = resolution::budget_hf_default.min_pixels;
-    long long max_pixels = resolution::budget_hf_default.max_pixels;
+    long long min_pixels = 0; ///< 0: the checkpoint's preprocessor_config.json
+    long long max_pixels = 0;
     long long memory_limit_mb = 0;
+    int threads = 0; ///< 0: the cores this process may run on
     int max_new_tokens = 256;
     bool greedy = false;
     double temperature = -1.0;
@@ -55,8 +64,13 @@ void add_model_options(CLI::App* cmd, model_args& a) {
     cmd->add_option("--dtype", a.dtype, "auto, float32, bfloat16, float16")
         ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}))
         ->capture_default_str();
-    cmd->add_option("--min-pixels", a.min_pixels, "Image pixel budget, lower bound")->capture_default_str();
-    cmd->add_option("--max-pixels", a.max_pixels, "Image pixel budget, upper bound")->capture_default_str();
+    cmd->add_option("--min-pixels", a.min_pixels,
+                    "Image pixel budget, lower bound (default: the checkpoint's preprocessor_config.json, else 3136)");
+    cmd->add_option("--max-pixels", a.max_pixels,
+                    "Image pixel budget, upper bound (default: the checkpoint's preprocessor_config.json, else "
+                    "1003520)");
+    cmd->add_option("--threads", a.threads, "ATen intra-op threads (0: the cores this process may run on)")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--memory-limit-mb", a.memory_limit_mb, "Refuse models estimated above this size (0: no limit)");
     cmd->add_option("--max-new-tokens", a.max_new_tokens, "Generation length limit")->capture_default_str();
     cmd->add_flag("--greedy", a.greedy, "Greedy decoding (ignore the sampling settings of generation_config.json)");
@@ -67,14 +81,35 @@ void add_model_options(CLI::App* cmd, model_args& a) {
     cmd->add_option("--seed", a.seed, "Sampling seed")->capture_default_str();
 }
 
+/// The cores this process may run on (its CPU affinity), at least 1.
+int available_cores() {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
 rt::vlm load_vlm(const model_args& a, const context& ctx) {
+    // LibTorch alone picks 1 thread on some machines: use the cores available unless told otherwise.
+    at::set_num_threads(a.threads > 0 ? a.threads : available_cores());
     rt::vlm_options o;
     o.load.device = a.device;
     o.load.dtype = a.dtype;
     o.load.memory_limit_bytes = static_cast<std::uint64_t>(a.memory_limit_mb) << 20;
     o.tokenizer = a.tokenizer;
-    o.budget.min_pixels = a.min_pixels;
-    o.budget.max_pixels = a.max_pixels;
+    if (a.min_pixels > 0 || a.max_pixels > 0) {
+        // One bound given: the other from the checkpoint.
+        resolution::budget b = rt::checkpoint_budget(a.model);
+        if (a.min_pixels > 0) b.min_pixels = a.min_pixels;
+        if (a.max_pixels > 0) b.max_pixels = a.max_pixels;
+        if (b.max_pixels < b.min_pixels)
+            RSCOVLM_THROW(usage_error, "bad_budget",
+                          "--min-pixels " + std::to_string(b.min_pixels) + " exceeds --max-pixels " +
+                              std::to_string(b.max_pixels));
+        b.name = "command line";
+        o.budget = b;
+    }
     const bool quiet = ctx.quiet;
     o.load.on_estimate = [quiet](const rt::memory_estimate& e) {
         if (!quiet)
@@ -281,9 +316,9 @@ void register_torch(CLI::App& app, context& ctx) {
     // ---------------------------------------------------------------- zoom backend
     hooks().make_torch_backend = [](const std::string& model_dir,
                                     const std::string& device) -> std::unique_ptr<zoom::backend> {
-        rt::vlm_options o;
-        o.load.device = device.empty() ? "cpu" : device;
-        return std::make_unique<rt::qwen2_5_vl_backend>(rt::vlm::load(model_dir, o));
+        // Through the registry: backends of one model share it and batch their requests (bench --in-flight).
+        return registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl",
+                                                {{"model", model_dir}, {"device", device.empty() ? "cpu" : device}});
     };
     hooks().torch_components = [] { return registry::describe<rt::backend_kind>(); };
     hooks().demo_torch = demo_torch;

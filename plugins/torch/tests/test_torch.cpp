@@ -29,6 +29,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rt = rscovlm::torch;
@@ -664,6 +665,60 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
         go.stop = {a.substr(1, 1)};
         CHECK(backend->generate(messages, {img}, go).size() <= 1);
     }
+    // Backends of the same parameters share one model; requests queued together run as one batch and
+    // give what each gives alone (greedy), each row with its own token limit and stop strings.
+    {
+        auto b2 = rscovlm::registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl", {{"model", d.str()}});
+        auto* t2 = dynamic_cast<rt::qwen2_5_vl_backend*>(b2.get());
+        REQUIRE(t2 != nullptr);
+        CHECK(t2->engine() == tb->engine());
+        std::vector<rscovlm::image> imgs;
+        for (int k = 0; k < 3; ++k) {
+            rscovlm::image im(56 + 28 * k, 56, 3);
+            for (std::size_t i = 0; i < im.data.size(); ++i)
+                im.data[i] = static_cast<std::uint8_t>(i * (3 + k));
+            imgs.push_back(im);
+        }
+        std::vector<rscovlm::zoom::generation_options> gos(3);
+        gos[0].max_new_tokens = 4;
+        gos[1].max_new_tokens = 6;
+        gos[2].max_new_tokens = 5;
+        std::vector<std::string> alone;
+        for (int k = 0; k < 3; ++k)
+            alone.push_back(
+                backend->generate(messages, {imgs[static_cast<std::size_t>(k)]}, gos[static_cast<std::size_t>(k)]));
+        tb->engine()->hold(true);
+        std::vector<std::string> together(3);
+        std::vector<std::thread> threads;
+        std::vector<std::unique_ptr<rscovlm::zoom::backend>> own;
+        for (int k = 0; k < 3; ++k)
+            own.push_back(rscovlm::registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl", {{"model", d.str()}}));
+        for (int k = 0; k < 3; ++k)
+            threads.emplace_back([&, k] {
+                together[static_cast<std::size_t>(k)] = own[static_cast<std::size_t>(k)]->generate(
+                    messages, {imgs[static_cast<std::size_t>(k)]}, gos[static_cast<std::size_t>(k)]);
+            });
+        while (tb->engine()->queued() < 3)
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        tb->engine()->hold(false);
+        for (auto& t : threads)
+            t.join();
+        CHECK(tb->engine()->largest_batch() == 3);
+        CHECK(together == alone);
+        CHECK(own[1]->last_usage().completion_tokens <= 6);
+    }
+    // The checkpoint's preprocessor_config.json sets the budget unless the options give one.
+    CHECK(rt::vlm::load(d.str()).processor().opts().budget.max_pixels ==
+          rscovlm::resolution::budget_hf_default.max_pixels);
+    std::ofstream(d / "preprocessor_config.json") << R"({"min_pixels": 50176, "max_pixels": 1016064,
+        "size": {"shortest_edge": 3136, "longest_edge": 12845056}})";
+    const auto pb = rt::vlm::load(d.str()).processor().opts().budget;
+    CHECK(pb.min_pixels == 50176);
+    CHECK(pb.max_pixels == 1016064);
+    rt::vlm_options given;
+    given.budget = rscovlm::resolution::budget_det;
+    CHECK(rt::vlm::load(d.str(), given).processor().opts().budget.max_pixels ==
+          rscovlm::resolution::budget_det.max_pixels);
     // A model whose image token differs from the tokenizer's is refused.
     temp_dir bad;
     auto cfg2 = cfg;
@@ -671,6 +726,27 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
     rt::write_random_checkpoint(bad.str(), cfg2, {});
     fs::copy_file(tok_path, bad / "tokenizer.json");
     CHECK(error_id([&] { rt::vlm::load(bad.str()); }) == "rscovlm.torch.tokenizer_mismatch");
+}
+
+TEST_CASE("torch: checkpoint_budget reads preprocessor_config.json (min/max_pixels, size dict, defaults)") {
+    temp_dir d;
+    const auto budget = [&](const std::string& json) {
+        std::ofstream(d / "preprocessor_config.json") << json;
+        const auto b = rt::checkpoint_budget(d.str());
+        return std::make_pair(b.min_pixels, b.max_pixels);
+    };
+    CHECK(rt::checkpoint_budget(d.str()).min_pixels == 3136); // no file: the image processor's defaults
+    CHECK(budget(R"({"min_pixels": 200704, "max_pixels": 1016064})") == std::make_pair(200704LL, 1016064LL));
+    CHECK(budget(R"({"size": {"shortest_edge": 50176, "longest_edge": 802816}})") == std::make_pair(50176LL, 802816LL));
+    CHECK(budget(R"({"size": {"shortest_edge": 50176, "longest_edge": 802816}, "max_pixels": 1204224})") ==
+          std::make_pair(50176LL, 1204224LL));
+    CHECK(budget(R"({"image_mean": [0.5]})") == std::make_pair(3136LL, 1003520LL)); // 56*56 .. 28*28*1280
+    for (const char* bad :
+         {"[1]", "{\"min_pixels\": \"many\"}", "{\"min_pixels\": 9000, \"max_pixels\": 100}", "{oops"}) {
+        CAPTURE(bad);
+        std::ofstream(d / "preprocessor_config.json") << bad;
+        CHECK(error_id([&] { rt::checkpoint_budget(d.str()); }) == "rscovlm.torch.bad_config");
+    }
 }
 
 TEST_CASE("torch: logits and greedy ids match transformers 4.50") {

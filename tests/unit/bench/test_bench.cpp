@@ -146,6 +146,7 @@ rscovlm::bench::run_options options_for(const std::string& data, const std::stri
     o.out_dir = out;
     o.load_image = [](const std::string& p) { return rscovlm_test::load_image(p); };
     o.read_xml = [](const std::string& p) { return rscovlm_test::read_xml_tree(p); };
+    o.text = &rscovlm_test::draw_text;
     return o;
 }
 
@@ -818,4 +819,32 @@ TEST_CASE("pipeline: DIOR-R, HRSC2016 and FAIR1M benchmarks read their XML groun
     REQUIRE_FALSE(e.ok());
     CHECK(e.error().id == "rscovlm.data.bad_xml");
     CHECK(std::string(e.error().what()).find("x.xml:2") != std::string::npos);
+}
+
+TEST_CASE("charts: text painted by io::draw_text: values, legend and captions; none without a painter") {
+    using namespace rscovlm;
+    auto ink = [](const image& img, int y0, int y1) {
+        std::size_t n = 0;
+        for (int y = y0; y < y1; ++y)
+            for (int x = 0; x < img.width; ++x)
+                n += img.row(y)[3 * x] != 255 || img.row(y)[3 * x + 1] != 255 || img.row(y)[3 * x + 2] != 255;
+        return n;
+    };
+    const image plain = bench::bar_chart({0.25, 0.75});
+    const image labelled = bench::bar_chart({0.25, 0.75}, &rscovlm_test::draw_text, {"count", "object color"});
+    CHECK(plain.height == 320);
+    REQUIRE(labelled.height > 320); // the legend rows
+    CHECK(ink(labelled, 0, 320) > ink(plain, 0, 320));
+    CHECK(ink(labelled, 320, labelled.height) > 50);
+    image blank(80, 20, 3);
+    std::fill(blank.data.begin(), blank.data.end(), std::uint8_t{255});
+    image t = blank;
+    const int w = rscovlm_test::draw_text(t, 2, 2, "AP 0.50", {0, 0, 0}, 1);
+    CHECK(w > 20);
+    CHECK(ink(t, 0, 20) > 20);
+    image t2 = blank;
+    rscovlm_test::draw_text(t2, 2, 2, "AP 0.50", {0, 0, 0}, 2);
+    CHECK(ink(t2, 0, 20) > ink(t, 0, 20));
+    const image pr = bench::pr_curve_chart({0.5, 1.0}, {1.0, 0.5}, &rscovlm_test::draw_text, "plane  AP 0.75");
+    CHECK(ink(pr, 0, 18) > 30); // the title row
 }

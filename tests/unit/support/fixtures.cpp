@@ -3,6 +3,7 @@
 
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/npy.hpp>
+#include <rscovlm/io/text.hpp>
 #include <rscovlm/io/xml_annotations.hpp>
 
 namespace rscovlm_test {
@@ -15,6 +16,11 @@ rscovlm::image load_image(const std::string& path, bool keep_mode) {
 
 void save_png(const std::string& path, const rscovlm::image& img) {
     rscovlm::io::save_png(path, img);
+}
+
+int draw_text(rscovlm::image& img, int x, int y, const std::string& text, const rscovlm::imaging::rgb& color,
+              int scale) {
+    return rscovlm::io::draw_text(img, x, y, text, color, scale);
 }
 
 nlohmann::json read_xml_tree(const std::string& path) {

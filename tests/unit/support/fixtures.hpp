@@ -5,6 +5,7 @@
 // tests/cli/check_test_layout.py keep it so).
 
 #include <rscovlm/image/image.hpp>
+#include <rscovlm/imaging/draw.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,10 @@ void save_png(const std::string& path, const rscovlm::image& img);
 
 /// An XML file as `rscovlm::io::read_xml_tree`'s JSON tree (the detection benchmarks' ground truth).
 nlohmann::json read_xml_tree(const std::string& path);
+
+/// Draws ASCII text on `img` as `rscovlm::io::draw_text` (the benchmarks' chart text).
+int draw_text(rscovlm::image& img, int x, int y, const std::string& text, const rscovlm::imaging::rgb& color,
+              int scale);
 
 /// A float32 .npy array: its shape and values (C order).
 struct float_array {

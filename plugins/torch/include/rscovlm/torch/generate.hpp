@@ -264,6 +264,7 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     if (pb.pixel_values.defined()) image_embeds = model.encode_images(pb.pixel_values, pb.grid_thw);
     kv_cache cache;
     cache.rope_deltas = pb.rope_deltas;
+    cache.capacity_hint = L + std::max(0, o.max_new_tokens); // decoding never reallocates
     at::Tensor logits = model.forward(model.embed(pb.input_ids, image_embeds), pb.position_ids, pb.mask, &cache, true);
     out.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
     auto t1 = clock::now();

@@ -38,6 +38,14 @@ inline at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
     return x.unsqueeze(2).expand({b, h, n_rep, t, d}).reshape({b, h * n_rep, t, d});
 }
 
+/// The value masked attention scores get: the dtype's lowest (transformers' `torch.finfo(dtype).min`).
+inline double mask_value(at::ScalarType t) {
+    return t == at::kBFloat16 ? -3.3895313892515355e38
+           : t == at::kHalf   ? -65504.0
+           : t == at::kDouble ? std::numeric_limits<double>::lowest()
+                              : static_cast<double>(std::numeric_limits<float>::lowest());
+}
+
 /// Mirrors `eager_attention_forward` (no dropout): scores = q k^T * scale, masked positions set to the
 /// dtype's lowest value (transformers' `torch.finfo(dtype).min` masks), softmax in float32 cast back to
 /// the query dtype, times v. q `[B, H, Lq, D]`, k/v `[B, Hkv, Lk, D]`, `keep` bool `[B|1, 1, Lq, Lk]`
@@ -49,15 +57,30 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
     at::Tensor vs = repeat_kv(v, n_rep);
     at::Tensor scores = at::matmul(q, ks.transpose(2, 3)) * scale;
     if (keep.defined()) {
-        double lowest = scores.scalar_type() == at::kBFloat16 ? -3.3895313892515355e38
-                        : scores.scalar_type() == at::kHalf   ? -65504.0
-                        : scores.scalar_type() == at::kDouble
-                            ? std::numeric_limits<double>::lowest()
-                            : static_cast<double>(std::numeric_limits<float>::lowest());
+        const double lowest = mask_value(scores.scalar_type());
         scores = scores.masked_fill(keep.logical_not(), lowest);
     }
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
     return at::matmul(probs, vs).transpose(1, 2).contiguous();
+}
+
+/// `attention` for grouped-query heads without repeating keys and values: the `n_rep` query heads of
+/// each key/value head are stacked into one matrix (`[B, Hkv, n_rep * Lq, D]`), so keys and values are
+/// read in place (views of the KV cache, no `repeat_kv` copy). Same masking and float32 softmax.
+inline at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    const at::Tensor& keep, double scale) {
+    const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), D = q.size(3), Hkv = k.size(1), K = k.size(2);
+    const int64_t n_rep = H / Hkv;
+    if (n_rep == 1) return attention(q, k, v, keep, scale);
+    at::Tensor qg = q.contiguous().view({B, Hkv, n_rep * Lq, D});
+    at::Tensor scores = at::matmul(qg, k.transpose(2, 3)) * scale; // [B, Hkv, n_rep * Lq, K]
+    if (keep.defined()) {
+        const double lowest = mask_value(scores.scalar_type());
+        scores = scores.view({B, Hkv, n_rep, Lq, K}).masked_fill(keep.logical_not().unsqueeze(2), lowest);
+        scores = scores.view({B, Hkv, n_rep * Lq, K});
+    }
+    at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    return at::matmul(probs, v).view({B, H, Lq, D}).transpose(1, 2).contiguous();
 }
 
 } // namespace rscovlm::torch::ops

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace rscovlm::torch {
@@ -21,16 +22,66 @@ struct decoder_layer_weights {
     at::Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, gate_w, up_w, down_w, input_norm, post_norm;
 };
 
-/// Per-layer keys and values `[batch, kv_heads, tokens, head_dim]`, plus the attention mask of every
-/// cached slot and the M-RoPE deltas of each row.
+/// Per-layer keys and values in preallocated storage `[batch, kv_heads, capacity, head_dim]`, the
+/// attention mask of every slot and the M-RoPE deltas of each row. A forward writes its new keys and
+/// values into the next free slots (no concatenation, no copy of the cached ones) and attends to
+/// views of the filled slots; when the storage is full it grows to `capacity_hint`, the slots needed,
+/// or twice its size, whichever is largest (one copy per doubling). `generate` sets the hint to the
+/// prompt plus `max_new_tokens`, so decoding never reallocates.
 struct kv_cache {
     std::vector<at::Tensor> keys, values;
-    /// `[batch, tokens]` int64, 1 = real token, 0 = padding.
+    /// `[batch, capacity]` int64, 1 = real token, 0 = padding or a free slot.
     at::Tensor mask;
     /// `[batch]` int64 (`rope_deltas`).
     at::Tensor rope_deltas;
-    /// Number of cached slots.
-    std::int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
+    /// Slots to allocate when the storage first grows (0: what the first forward needs).
+    std::int64_t capacity_hint = 0;
+    /// Number of filled slots.
+    std::int64_t length() const { return filled; }
+    /// Number of allocated slots.
+    std::int64_t capacity() const { return mask.defined() ? mask.size(1) : 0; }
+
+    /// Makes room for `n` more slots of `batch` rows (the per-layer storage follows in `store`) and
+    /// writes their mask; returns the mask of every filled slot plus the new ones, `[batch, length + n]`.
+    at::Tensor open(const at::Tensor& new_mask) {
+        const std::int64_t B = new_mask.size(0), n = new_mask.size(1), need = filled + n;
+        if (capacity() < need) {
+            const std::int64_t cap = std::max({need, capacity_hint, 2 * capacity()});
+            at::Tensor m = at::zeros({B, cap}, new_mask.options());
+            if (filled > 0) m.narrow(1, 0, filled).copy_(mask.narrow(1, 0, filled));
+            mask = m;
+        }
+        mask.narrow(1, filled, n).copy_(new_mask);
+        return mask.narrow(1, 0, need);
+    }
+    /// Writes layer `li`'s keys and values `[B, Hkv, n, D]` into slots `length() .. length() + n`;
+    /// returns views of every filled slot plus these.
+    std::pair<at::Tensor, at::Tensor> store(std::size_t li, const at::Tensor& k, const at::Tensor& v) {
+        if (keys.size() <= li) {
+            keys.resize(li + 1);
+            values.resize(li + 1);
+        }
+        at::Tensor& K = keys[li];
+        at::Tensor& V = values[li];
+        const std::int64_t n = k.size(2), cap = capacity();
+        if (!K.defined() || K.size(2) < cap) {
+            at::Tensor nk = at::zeros({k.size(0), k.size(1), cap, k.size(3)}, k.options());
+            at::Tensor nv = at::zeros({v.size(0), v.size(1), cap, v.size(3)}, v.options());
+            if (K.defined() && filled > 0) {
+                nk.narrow(2, 0, filled).copy_(K.narrow(2, 0, filled));
+                nv.narrow(2, 0, filled).copy_(V.narrow(2, 0, filled));
+            }
+            K = nk;
+            V = nv;
+        }
+        K.narrow(2, filled, n).copy_(k);
+        V.narrow(2, filled, n).copy_(v);
+        return {K.narrow(2, 0, filled + n), V.narrow(2, 0, filled + n)};
+    }
+    /// Marks the `n` slots written by the last forward as filled.
+    void commit(std::int64_t n) { filled += n; }
+
+    std::int64_t filled = 0;
 };
 
 /// Multimodal rotary tables: `cos`, `sin` of shape `[batch, tokens, head_dim]` after the mrope_section
@@ -132,15 +183,7 @@ public:
                           "packed segments are a training input: run them without a cache");
         at::Tensor new_mask = mask.defined() ? mask.to(dev, at::kLong)
                                              : at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(dev));
-        at::Tensor full_mask = new_mask;
-        if (cache) {
-            full_mask = cache->mask.defined() && past > 0 ? at::cat({cache->mask, new_mask}, 1) : new_mask;
-            cache->mask = full_mask;
-            if (cache->keys.size() != m_layers.size()) {
-                cache->keys.assign(m_layers.size(), at::Tensor());
-                cache->values.assign(m_layers.size(), at::Tensor());
-            }
-        }
+        const at::Tensor full_mask = cache ? cache->open(new_mask) : new_mask;
         // create_causal_mask: query slot past+i attends key slot j when j <= past+i and key j is not padding.
         at::Tensor qpos = at::arange(past, past + L, at::TensorOptions().dtype(at::kLong).device(dev)).view({L, 1});
         at::Tensor kpos = at::arange(0, past + L, at::TensorOptions().dtype(at::kLong).device(dev)).view({1, past + L});
@@ -161,19 +204,21 @@ public:
             else
                 x = layer(li, x, cos, sin, keep, cache);
         }
+        if (cache) cache->commit(L);
         if (last_only) x = x.narrow(1, L - 1, 1);
         return ops::rms_norm(x, m_norm, m_cfg.rms_norm_eps);
     }
 
     /// One decoder layer (`Qwen2_5_VLDecoderLayer`) on `x` `[B, L, hidden]` with the rotary tables and
-    /// the attention mask `keep` `[B, 1, L, K]`; appends to `cache` when given.
+    /// the attention mask `keep` `[B, 1, L, K]`; stores its keys and values in `cache` when given
+    /// (attention then groups the query heads over the shared key/value heads instead of repeating
+    /// them).
     at::Tensor layer(std::size_t li, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const at::Tensor& keep, kv_cache* cache) const {
         const auto& w = m_layers[li];
         const std::int64_t B = x.size(0), L = x.size(1);
         const std::int64_t hd = m_cfg.head_dim();
         const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-        const std::int64_t past = cache ? (cache->keys[li].defined() ? cache->keys[li].size(2) : 0) : 0;
         at::Tensor h = ops::rms_norm(x, w.input_norm, m_cfg.rms_norm_eps);
         // Qwen2_5_VLAttention.forward
         const layer_lora* ll = li < m_lora.layers.size() ? &m_lora.layers[li] : nullptr;
@@ -182,15 +227,9 @@ public:
         at::Tensor v = lin(h, w.v_w, w.v_b, ll ? &ll->v : nullptr).view({B, L, -1, hd}).transpose(1, 2);
         q = q * cos + ops::rotate_half(q) * sin;
         k = k * cos + ops::rotate_half(k) * sin;
-        if (cache) {
-            if (past > 0) {
-                k = at::cat({cache->keys[li], k}, 2);
-                v = at::cat({cache->values[li], v}, 2);
-            }
-            cache->keys[li] = k;
-            cache->values[li] = v;
-        }
-        at::Tensor a = ops::attention(q, k, v, keep, scale).reshape({B, L, -1});
+        if (cache) std::tie(k, v) = cache->store(li, k, v);
+        at::Tensor a = (cache ? ops::grouped_attention(q, k, v, keep, scale) : ops::attention(q, k, v, keep, scale))
+                           .reshape({B, L, -1});
         at::Tensor y = x + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
         // Qwen2MLP: down(silu(gate(x)) * up(x))
         at::Tensor z = ops::rms_norm(y, w.post_norm, m_cfg.rms_norm_eps);

@@ -3,6 +3,7 @@
 /// The text + image front end of the model: `Qwen2_5_VLProcessor` (chat template, image preprocessing,
 /// `<|image_pad|>` expansion, tokenization) around `qwen2_5_vl`, and the Zoom-in Chain backend built on it.
 
+#include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/processor/processor.hpp>
@@ -16,12 +17,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <future>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rscovlm::torch {
@@ -31,9 +40,43 @@ struct vlm_options {
     load_options load;
     /// tokenizer.json or a directory holding it; empty: the model directory.
     std::string tokenizer;
-    /// Pixel budget of images that are not already resized (the Hugging Face processor's defaults).
-    resolution::budget budget = resolution::budget_hf_default;
+    /// Pixel budget of images that are not already resized; unset: the checkpoint's
+    /// (`checkpoint_budget`).
+    std::optional<resolution::budget> budget;
 };
+
+/// The image budget a checkpoint was trained with, from `model_dir/preprocessor_config.json`:
+/// `min_pixels` / `max_pixels`, else the newer `size` dict (`shortest_edge` / `longest_edge`), else
+/// (no file, or neither) the Hugging Face image processor's defaults 56*56 .. 28*28*1280. A key may
+/// come from each source (top-level keys win, as the image processor's `min_pixels` / `max_pixels`
+/// arguments override `size`). transformers 4.50 itself ignores a `size` dict when it has both keys
+/// (its `if ... raise / else: size = defaults`); later versions honour it, as here. A malformed file or
+/// a non-positive or inverted budget is model_error "bad_config".
+inline resolution::budget checkpoint_budget(const std::string& model_dir) {
+    resolution::budget b = resolution::budget_hf_default;
+    const std::string path = model_dir + "/preprocessor_config.json";
+    const auto text = ::rscovlm::detail::py::try_read_file(path);
+    if (!text) return b;
+    const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    auto bad = [&](const std::string& why) { RSCOVLM_THROW(model_error, "bad_config", "'" + path + "': " + why); };
+    if (j.is_discarded() || !j.is_object()) bad("not a JSON object");
+    auto number = [&](const nlohmann::json& v, const char* name) {
+        if (!v.is_number_integer() && !(v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()))
+            bad(std::string(name) + " must be an integer");
+        return v.get<long long>();
+    };
+    if (auto s = j.find("size"); s != j.end() && s->is_object()) {
+        if (s->contains("shortest_edge")) b.min_pixels = number((*s)["shortest_edge"], "size.shortest_edge");
+        if (s->contains("longest_edge")) b.max_pixels = number((*s)["longest_edge"], "size.longest_edge");
+    }
+    if (auto v = j.find("min_pixels"); v != j.end() && !v->is_null()) b.min_pixels = number(*v, "min_pixels");
+    if (auto v = j.find("max_pixels"); v != j.end() && !v->is_null()) b.max_pixels = number(*v, "max_pixels");
+    if (b.min_pixels <= 0 || b.max_pixels < b.min_pixels)
+        bad("the pixel budget " + std::to_string(b.min_pixels) + ".." + std::to_string(b.max_pixels) +
+            " needs 0 < min_pixels <= max_pixels");
+    b.name = "checkpoint";
+    return b;
+}
 
 /// A prompt ready for the model plus what the image preprocessing did.
 struct prepared_prompt {
@@ -59,6 +102,7 @@ public:
     static vlm load(const std::string& model_dir, const vlm_options& o = {}) {
         vlm v;
         v.m_options = o;
+        if (!v.m_options.budget) v.m_options.budget = checkpoint_budget(model_dir);
         v.m_model = std::make_shared<qwen2_5_vl>(qwen2_5_vl::load(model_dir, o.load));
         v.m_generation = generation_config::load(model_dir, v.m_model->config());
         v.m_tokenizer = std::make_shared<tokenizer::bpe_tokenizer>(
@@ -81,7 +125,7 @@ public:
     const generation_config& generation() const noexcept { return m_generation; }
 
     /// The processor of this model (generation mode, the model's vision constants, the image budget of
-    /// `vlm_options`). Holds a reference to the tokenizer.
+    /// `vlm_options` or the checkpoint). Holds a reference to the tokenizer.
     processor::qwen2_5_vl_processor processor() const {
         const auto& vc = m_model->config().vision;
         processor::options po;
@@ -89,7 +133,7 @@ public:
         po.vision.patch_size = vc.patch_size;
         po.vision.merge_size = vc.spatial_merge_size;
         po.vision.temporal_patch_size = vc.temporal_patch_size;
-        po.budget = m_options.budget;
+        po.budget = m_options.budget.value_or(resolution::budget_hf_default);
         po.threads = 0;
         return processor::qwen2_5_vl_processor(*m_tokenizer, po);
     }
@@ -122,42 +166,81 @@ public:
     vlm_output generate(const sequence_input& input, const sampling_options& o,
                         const std::vector<std::string>& stop_strings = {},
                         const std::function<void(const std::string&)>& on_text = {}) const {
-        std::vector<std::int32_t> ids;
-        std::string shown;
+        return generate_rows({row_request{&input, o.max_new_tokens, &stop_strings, &on_text}}, o).front();
+    }
+
+    /// One request of a batch: its prepared prompt, its own token limit (at most the batch's
+    /// `max_new_tokens`), stop strings and stream.
+    struct row_request {
+        const sequence_input* input = nullptr;
+        int max_new_tokens = 0;
+        const std::vector<std::string>* stop_strings = nullptr;
+        const std::function<void(const std::string&)>* on_text = nullptr;
+    };
+
+    /// Generates every row of `rows` as one left-padded batch with the sampling options `o` (rows stop
+    /// on their own: at a stop id, their token limit or a stop string, which is cut). Greedy rows give
+    /// what each gives alone (`torch::generate`'s batching keeps every row's positions and mask).
+    std::vector<vlm_output> generate_rows(const std::vector<row_request>& rows, const sampling_options& o) const {
+        struct state {
+            std::vector<std::int32_t> ids;
+            std::string shown;
+            std::size_t count = 0;
+        };
+        std::vector<state> st(rows.size());
         const std::set<std::int64_t> stops(o.stop_ids.begin(), o.stop_ids.end());
-        auto cb = [&](std::size_t, std::int64_t t) {
-            if (!stops.count(t)) ids.push_back(static_cast<std::int32_t>(t));
-            if (!on_text && stop_strings.empty()) return true;
-            std::string text = m_tokenizer->decode(ids, true);
-            bool stop = false;
-            for (const auto& s : stop_strings)
-                if (!s.empty() && text.find(s) != std::string::npos) stop = true;
+        static const std::vector<std::string> no_stops;
+        auto stop_strings = [&](std::size_t r) -> const std::vector<std::string>& {
+            return rows[r].stop_strings ? *rows[r].stop_strings : no_stops;
+        };
+        auto streamed = [&](std::size_t r) { return rows[r].on_text && *rows[r].on_text; };
+        auto cb = [&](std::size_t r, std::int64_t t) {
+            state& s = st[r];
+            ++s.count;
+            if (!stops.count(t)) s.ids.push_back(static_cast<std::int32_t>(t));
+            const bool limit = static_cast<int>(s.count) >= rows[r].max_new_tokens;
+            if (!streamed(r) && stop_strings(r).empty()) return !limit;
+            std::string text = m_tokenizer->decode(s.ids, true);
+            bool stop = limit;
+            for (const auto& x : stop_strings(r))
+                if (!x.empty() && text.find(x) != std::string::npos) stop = true;
             // Only complete UTF-8 is shown: hold back a trailing replacement of a partial character.
-            if (on_text && text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0 &&
-                text.find("\xEF\xBF\xBD", shown.size()) == std::string::npos) {
-                on_text(text.substr(shown.size()));
-                shown = text;
+            if (streamed(r) && text.size() > s.shown.size() && text.compare(0, s.shown.size(), s.shown) == 0 &&
+                text.find("\xEF\xBF\xBD", s.shown.size()) == std::string::npos) {
+                (*rows[r].on_text)(text.substr(s.shown.size()));
+                s.shown = text;
             }
             return !stop;
         };
-        generation_output g = torch::generate(*m_model, {input}, o, cb);
-        vlm_output out;
-        out.tokens = g.tokens[0];
-        out.finish_reason = g.finish_reasons[0] == "callback" ? "stop" : g.finish_reasons[0];
-        out.prompt_tokens = g.prompt_tokens[0];
-        out.prefill_seconds = g.prefill_seconds;
-        out.decode_seconds = g.decode_seconds;
-        std::vector<std::int32_t> kept;
-        for (auto t : out.tokens)
-            if (!stops.count(t)) kept.push_back(static_cast<std::int32_t>(t));
-        out.text = m_tokenizer->decode(kept, true);
-        for (const auto& s : stop_strings) {
-            auto pos = s.empty() ? std::string::npos : out.text.find(s);
-            if (pos != std::string::npos) out.text.erase(pos);
+        std::vector<sequence_input> batch;
+        batch.reserve(rows.size());
+        for (const auto& r : rows)
+            batch.push_back(*r.input);
+        generation_output g = torch::generate(*m_model, batch, o, cb);
+        std::vector<vlm_output> outs(rows.size());
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            vlm_output& out = outs[r];
+            out.tokens = g.tokens[r];
+            const bool at_limit = static_cast<int>(out.tokens.size()) >= rows[r].max_new_tokens &&
+                                  (out.tokens.empty() || !stops.count(out.tokens.back()));
+            out.finish_reason =
+                g.finish_reasons[r] == "callback" ? (at_limit ? "length" : "stop") : g.finish_reasons[r];
+            out.prompt_tokens = g.prompt_tokens[r];
+            out.prefill_seconds = g.prefill_seconds;
+            out.decode_seconds = g.decode_seconds;
+            std::vector<std::int32_t> kept;
+            for (auto t : out.tokens)
+                if (!stops.count(t)) kept.push_back(static_cast<std::int32_t>(t));
+            out.text = m_tokenizer->decode(kept, true);
+            for (const auto& x : stop_strings(r)) {
+                auto pos = x.empty() ? std::string::npos : out.text.find(x);
+                if (pos != std::string::npos) out.text.erase(pos);
+            }
+            if (streamed(r) && out.text.size() > st[r].shown.size() &&
+                out.text.compare(0, st[r].shown.size(), st[r].shown) == 0)
+                (*rows[r].on_text)(out.text.substr(st[r].shown.size()));
         }
-        if (on_text && out.text.size() > shown.size() && out.text.compare(0, shown.size(), shown) == 0)
-            on_text(out.text.substr(shown.size()));
-        return out;
+        return outs;
     }
 
     /// Sampling options from the generation config with `max_new_tokens`.
@@ -174,47 +257,183 @@ private:
     generation_config m_generation;
 };
 
+/// One model shared by threads that batches their requests: prompts that arrive while a batch runs
+/// wait, then run together as one left-padded batch of up to `max_batch` rows (each row finishing on
+/// its own). Greedy requests with the same stop ids and repetition penalty share batches and give what
+/// each gives alone; sampling requests run alone, so their seed gives the single-prompt result.
+class batch_engine {
+public:
+    explicit batch_engine(vlm model, std::size_t max_batch = 8)
+        : m_vlm(std::move(model)), m_max_batch(std::max<std::size_t>(1, max_batch)), m_worker([this] { loop(); }) {}
+    ~batch_engine() {
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            m_stopping = true;
+        }
+        m_cv.notify_all();
+        m_worker.join();
+    }
+    batch_engine(const batch_engine&) = delete;
+    batch_engine& operator=(const batch_engine&) = delete;
+
+    const vlm& model() const noexcept { return m_vlm; }
+    /// Holds (true) or resumes (false) the dispatch of queued requests: while held, requests queue up
+    /// and run as one batch on release (benchmarks, tests).
+    void hold(bool on) {
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            m_held = on;
+        }
+        m_cv.notify_all();
+    }
+    /// Requests waiting for a batch.
+    std::size_t queued() const {
+        std::lock_guard<std::mutex> lock(m_mu);
+        return m_queue.size();
+    }
+    /// The largest batch run so far.
+    std::size_t largest_batch() const {
+        std::lock_guard<std::mutex> lock(m_mu);
+        return m_largest;
+    }
+
+    /// Generates the answer to a prepared prompt (blocks until its batch has run; errors of the batch
+    /// are raised in every caller of it).
+    vlm_output run(const sequence_input& input, const sampling_options& o, const std::vector<std::string>& stops) {
+        auto r = std::make_shared<request>();
+        r->input = input;
+        r->options = o;
+        r->stops = stops;
+        std::future<vlm_output> f = r->done.get_future();
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            m_queue.push_back(r);
+        }
+        m_cv.notify_all();
+        return f.get();
+    }
+
+private:
+    struct request {
+        sequence_input input;
+        sampling_options options;
+        std::vector<std::string> stops;
+        std::promise<vlm_output> done;
+    };
+
+    static bool batchable(const sampling_options& a, const sampling_options& b) {
+        return !a.do_sample && !b.do_sample && a.stop_ids == b.stop_ids && a.pad_token_id == b.pad_token_id &&
+               a.repetition_penalty == b.repetition_penalty;
+    }
+
+    void loop() {
+        for (;;) {
+            std::vector<std::shared_ptr<request>> batch;
+            {
+                std::unique_lock<std::mutex> lock(m_mu);
+                m_cv.wait(lock, [this] { return m_stopping || (!m_held && !m_queue.empty()); });
+                if (m_queue.empty()) return; // stopping, nothing left
+                batch.push_back(m_queue.front());
+                m_queue.pop_front();
+                for (auto it = m_queue.begin(); it != m_queue.end() && batch.size() < m_max_batch;) {
+                    if (batchable(batch.front()->options, (*it)->options)) {
+                        batch.push_back(*it);
+                        it = m_queue.erase(it);
+                    } else {
+                        ++it;
+                    }
+                }
+                m_largest = std::max(m_largest, batch.size());
+            }
+            sampling_options o = batch.front()->options;
+            std::vector<vlm::row_request> rows;
+            for (const auto& r : batch) {
+                o.max_new_tokens = std::max(o.max_new_tokens, r->options.max_new_tokens);
+                rows.push_back(vlm::row_request{&r->input, r->options.max_new_tokens, &r->stops, nullptr});
+            }
+            try {
+                std::vector<vlm_output> outs = m_vlm.generate_rows(rows, o);
+                for (std::size_t i = 0; i < batch.size(); ++i)
+                    batch[i]->done.set_value(std::move(outs[i]));
+            } catch (...) {
+                for (const auto& r : batch)
+                    r->done.set_exception(std::current_exception());
+            }
+        }
+    }
+
+    vlm m_vlm;
+    std::size_t m_max_batch;
+    mutable std::mutex m_mu;
+    std::condition_variable m_cv;
+    std::deque<std::shared_ptr<request>> m_queue;
+    bool m_stopping = false, m_held = false;
+    std::size_t m_largest = 0;
+    std::thread m_worker; // last: started after the members it uses
+};
+
 /// The Zoom-in Chain backend running the LibTorch model (registry key "backend.torch.qwen2_5_vl").
+/// Backends built from the same parameters share one model and its `batch_engine`, so the workers of a
+/// benchmark run with `--in-flight N` load the model once and their requests run as batches.
 class qwen2_5_vl_backend : public zoom::backend {
 public:
     static constexpr std::string_view key = "backend.torch.qwen2_5_vl";
-    static constexpr std::string_view summary = "Qwen2.5-VL / RSCoVLM checkpoint run with LibTorch (CPU or CUDA)";
+    static constexpr std::string_view summary =
+        "Qwen2.5-VL / RSCoVLM checkpoint run with LibTorch (CPU or CUDA); concurrent requests batched";
     static constexpr std::string_view backend = "torch";
 
-    explicit qwen2_5_vl_backend(vlm model) : m_vlm(std::move(model)) {}
+    explicit qwen2_5_vl_backend(vlm model, std::size_t max_batch = 8)
+        : m_engine(std::make_shared<batch_engine>(std::move(model), max_batch)) {}
+    explicit qwen2_5_vl_backend(std::shared_ptr<batch_engine> engine) : m_engine(std::move(engine)) {}
 
-    /// Parameters: "model" (directory, required), "device" ("cpu"), "dtype" ("auto"), "tokenizer" ("").
+    /// Parameters: "model" (directory, required), "device" ("cpu"), "dtype" ("auto"), "tokenizer" (""),
+    /// "max_batch" (8: rows of one batch). The model of the same parameters is loaded once per process
+    /// while a backend holds it.
     static qwen2_5_vl_backend from_params(registry::params& p) {
         vlm_options o;
         const std::string dir = p.require<std::string>("model");
         o.load.device = p.get<std::string>("device", "cpu");
         o.load.dtype = p.get<std::string>("dtype", "auto");
         o.tokenizer = p.get<std::string>("tokenizer", "");
-        return qwen2_5_vl_backend(vlm::load(dir, o));
+        const int max_batch = p.get<int>("max_batch", 8);
+        p.check(max_batch >= 1, "max_batch", "must be >= 1");
+        static std::mutex mu;
+        static std::map<std::string, std::weak_ptr<batch_engine>> engines;
+        const std::string id =
+            dir + "\n" + o.load.device + "\n" + o.load.dtype + "\n" + o.tokenizer + "\n" + std::to_string(max_batch);
+        std::lock_guard<std::mutex> lock(mu);
+        if (auto e = engines[id].lock()) return qwen2_5_vl_backend(e);
+        auto e = std::make_shared<batch_engine>(vlm::load(dir, o), static_cast<std::size_t>(max_batch));
+        engines[id] = e;
+        return qwen2_5_vl_backend(e);
     }
 
     zoom::usage last_usage() const override { return m_usage; }
 
     /// Greedy when `temperature` is 0, otherwise sampling with temperature / top-p / top-k; stop ids from
-    /// the generation config; stop strings cut the answer. Images are used at their given size.
+    /// the generation config; stop strings cut the answer. Images are used at their given size. The
+    /// prompt is prepared on the calling thread; generation joins the engine's next batch.
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const zoom::generation_options& options) override {
-        sampling_options s = m_vlm.default_sampling(options.max_new_tokens);
+        const vlm& v = m_engine->model();
+        sampling_options s = v.default_sampling(options.max_new_tokens);
         s.do_sample = options.temperature > 0.0;
         s.temperature = options.temperature > 0.0 ? options.temperature : 1.0;
         s.top_p = options.top_p;
         s.top_k = options.top_k;
         s.seed = options.seed.value_or(0);
-        vlm_output out = m_vlm.generate(messages, images, s, true, options.stop);
+        vlm_output out = m_engine->run(v.prepare(messages, images, true).input, s, options.stop);
         m_usage.prompt_tokens = static_cast<long>(out.prompt_tokens);
         m_usage.completion_tokens = static_cast<long>(out.tokens.size());
         return out.text;
     }
 
-    const vlm& model() const noexcept { return m_vlm; }
+    const vlm& model() const noexcept { return m_engine->model(); }
+    /// The engine this backend shares.
+    const std::shared_ptr<batch_engine>& engine() const noexcept { return m_engine; }
 
 private:
-    vlm m_vlm;
+    std::shared_ptr<batch_engine> m_engine;
     zoom::usage m_usage;
 };
 
