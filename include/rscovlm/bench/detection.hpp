@@ -396,6 +396,7 @@ public:
     eval::nms_options merge{0.1, eval::nms_method::devkit_fast, eval::tie_order::numpy};
     eval::task1_style task1 = eval::task1_style::mmrotate;
     std::string images_dir, annotations_dir, imageset; ///< layout (relative to the data folder)
+    bool with_mf1 = false;                             ///< also LMMRotate's mF1 over score thresholds
 
     /// The class list scored (the parameter, or the format's).
     std::vector<std::string> class_list() const {
@@ -661,6 +662,15 @@ public:
         auto detections = [&]() { return format == gt_format::dota ? eval::read_task1_dir(task1_dir, names) : merged; };
         if (options.sweep && !ids.empty())
             metrics["sweep"] = eval::to_json(eval::sweep_score_thresholds(ground_truth(), detections(), opt));
+        if (with_mf1 && !ids.empty()) {
+            // LMMRotate's mF1 (mmrotate's label reader, as `rscovlm eval mf1`); a reader error is reported.
+            auto r = try_call([&] {
+                const eval::dota_ground_truth gt =
+                    format == gt_format::dota ? eval::read_dota_gt_dir(gt_dir, ids, eval::gt_syntax::mmrotate) : xml_gt;
+                return eval::to_json(eval::mf1(gt, detections(), names, {}, opt.iou_threshold));
+            });
+            metrics["mf1"] = r.ok() ? r.value() : nlohmann::json{{"error", r.error().what()}};
+        }
         if (options.save_png && !ids.empty()) {
             const fs::path pic_dir = fs::path(options.out_dir) / "pictures";
             fs::create_directories(pic_dir);
@@ -732,6 +742,7 @@ protected:
         images_dir = p.get<std::string>("images", images_dir);
         annotations_dir = p.get<std::string>("annotations", annotations_dir);
         imageset = p.get<std::string>("imageset", imageset);
+        with_mf1 = p.get<bool>("mf1", false);
     }
 
 private:
@@ -795,7 +806,8 @@ public:
         "DOTA-layout detection: in-memory split, per-patch answers, merge with rotated NMS, Task1 files, mAP(_nc)";
     /// Parameters: "classes" (list), "patch_size" (1024), "patch_gap" (200), "img_rate_thr" (0.6),
     /// "padding" (true), "padding_value" (BGR list, [0]), "merge_iou" (0.1), "merge_nms"
-    /// ("devkit_fast" | "devkit" | "exact" | "mmcv"), "task1_style" ("mmrotate" | "devkit").
+    /// ("devkit_fast" | "devkit" | "exact" | "mmcv"), "task1_style" ("mmrotate" | "devkit"), "mf1"
+    /// (false: also LMMRotate's mF1 over the score thresholds 0, 0.1, ..., 0.9, as `eval mf1`).
     static dota_detection_bench from_params(registry::params& p) {
         dota_detection_bench b;
         b.read_params(p);

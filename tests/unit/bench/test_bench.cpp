@@ -774,7 +774,16 @@ TEST_CASE("pipeline: DIOR-R, HRSC2016 and FAIR1M benchmarks read their XML groun
         CHECK(map_of(r.results, "metric.dota.devkit") == doctest::Approx(fc.map));
         CHECK(map_of(r.results, "metric.dota.mmrotate") == doctest::Approx(fc.map));
         CHECK(fs::exists(root / "out" / "pictures" / "samples.png"));
+        // LMMRotate's mF1 over the ten score thresholds (every answer scores 1).
+        const auto& mf1 = r.results.at("results").at("metrics").at("mf1");
+        REQUIRE(mf1.contains("points"));
+        CHECK(mf1.at("points").size() == 10);
+        CHECK(mf1.at("mF1").get<double>() > 0.3);
+        CHECK(mf1.at("mF1").get<double>() < 1.0);
         if (dior) {
+            // Confusion with background: precision (1 + 1 + 0) / 3, recall (4/5 + 3/3 + 0) / 3.
+            const double p = 2.0 / 3, rc = 0.6;
+            CHECK(mf1.at("mF1").get<double>() == doctest::Approx(2 * p * rc / (p + rc)));
             // The extra "AirPlane" counts as an airplane, its <difficult>1</difficult> ignored.
             const auto cls = r.results.at("results").at("metrics").at("metric.dota.devkit").at("classes");
             CHECK(cls.at(0).at("num_gts") == 5);
