@@ -25897,6 +25897,8 @@ inline std::uint32_t crc32(const std::string& s) {
 
 /// Writes a zip archive of `files` (name, contents), stored without compression.
 inline void write_stored_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& files) {
+    if (files.size() > 0xFFFFu)
+        RSCOVLM_THROW(io_error, "zip_too_large", "'" + path + "': more than 65535 files need zip64, not written here");
     std::string out, central;
     auto u16 = [](std::string& b, std::uint32_t v) {
         b.push_back(static_cast<char>(v & 0xFF));
@@ -25907,6 +25909,8 @@ inline void write_stored_zip(const std::string& path, const std::vector<std::pai
         u16(b, v >> 16);
     };
     for (const auto& [name, data] : files) {
+        if (out.size() + data.size() + name.size() + 30 > 0xFFFFFFFFull)
+            RSCOVLM_THROW(io_error, "zip_too_large", "'" + path + "': over 4 GiB needs zip64, not written here");
         const std::uint32_t offset = static_cast<std::uint32_t>(out.size()), crc = crc32(data);
         const auto size = static_cast<std::uint32_t>(data.size());
         const auto nlen = static_cast<std::uint32_t>(name.size());
@@ -25977,16 +25981,6 @@ inline std::string fair1m_submission_xml(const std::vector<std::pair<std::string
     return x + "</objects></annotation>";
 }
 
-/// An image of `dir` named `id` with one of the benchmark image extensions ("" when none).
-inline std::string find_image(const std::filesystem::path& dir, const std::string& id) {
-    for (const char* e : {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".PNG", ".JPG", ".BMP", ".TIF"}) {
-        const std::filesystem::path p = dir / (id + e);
-        std::error_code ec;
-        if (std::filesystem::is_regular_file(p, ec)) return p.string();
-    }
-    return {};
-}
-
 } // namespace detail
 
 /// The detection benchmarks' common part (see the file comment); the registered components below
@@ -25999,6 +25993,7 @@ public:
     eval::nms_options merge{0.1, eval::nms_method::devkit_fast, eval::tie_order::numpy};
     eval::task1_style task1 = eval::task1_style::mmrotate;
     std::string images_dir, annotations_dir, imageset; ///< layout (relative to the data folder)
+    bool imageset_given = false;                       ///< "imageset" set by the parameters: a missing file is an error
     bool with_mf1 = false;                             ///< also LMMRotate's mF1 over score thresholds
 
     /// The class list scored (the parameter, or the format's).
@@ -26031,21 +26026,36 @@ public:
         const bool has_labels = fs::is_directory(labels);
         if (!has_labels && format != gt_format::fair1m)
             RSCOVLM_THROW(data_error, "no_labels", key + ": no annotation folder '" + labels.string() + "'");
+        // Every image of the folder by its name without extension (extensions of any case).
+        std::map<std::string, std::string> by_id;
+        for (const auto& e : fs::directory_iterator(images))
+            if (e.is_regular_file() && detail::is_bench_image(e.path())) {
+                const std::string id = e.path().stem().string();
+                if (!by_id.emplace(id, e.path().string()).second)
+                    RSCOVLM_THROW(data_error, "duplicate_id",
+                                  key + ": two images named '" + id + "' in '" + images.string() + "'");
+            }
         std::vector<std::string> ids;
         const fs::path set = imageset.empty() ? fs::path() : root / imageset;
         if (!set.empty() && fs::is_regular_file(set)) {
             ids = eval::read_imageset(set.string());
+        } else if (imageset_given) {
+            RSCOVLM_THROW(data_error, "missing_imageset", key + ": no image set file '" + set.string() + "'");
         } else {
-            for (const auto& e : fs::directory_iterator(images))
-                if (e.is_regular_file() && detail::is_bench_image(e.path())) ids.push_back(e.path().stem().string());
-            std::sort(ids.begin(), ids.end());
+            for (const auto& [id, path] : by_id)
+                ids.push_back(id);
         }
         std::vector<record> out;
         for (const auto& id : ids) {
-            const std::string img = detail::find_image(images, id);
-            if (img.empty())
+            // Patch names are "{id}__{scale}__{x}___{y}" and split at the first "__" when merged.
+            if (id.find("__") != std::string::npos || id.find('/') != std::string::npos)
+                RSCOVLM_THROW(data_error, "bad_id",
+                              key + ": image id '" + id + "' contains '__' or '/', which patch names cannot carry");
+            const auto found = by_id.find(id);
+            if (found == by_id.end())
                 RSCOVLM_THROW(data_error, "missing_image",
                               key + ": no image '" + id + "' in '" + images.string() + "'");
+            const std::string img = found->second;
             nlohmann::json in = {{"image", img}};
             if (has_labels) {
                 const fs::path xml = labels / (id + ".xml");
@@ -26147,7 +26157,13 @@ public:
                 answered.push_back(i);
             }
         nlohmann::json extra = nlohmann::json::object();
-        if (format == gt_format::fair1m) extra["submission"] = write_fair1m_submission(options.out_dir, ids, merged);
+        if (format == gt_format::fair1m) {
+            // Every image gets its file (a failed one an empty list), as the server expects the whole set.
+            std::vector<std::string> all;
+            for (const auto& r : records)
+                all.push_back(r.id);
+            extra["submission"] = write_fair1m_submission(options.out_dir, all, merged);
+        }
         const bool scored = format == gt_format::dota || records.empty() || records.front().input.contains("labels");
         if (!scored) {
             table t;
@@ -26344,6 +26360,7 @@ protected:
         task1 = t == "devkit" ? eval::task1_style::devkit : eval::task1_style::mmrotate;
         images_dir = p.get<std::string>("images", images_dir);
         annotations_dir = p.get<std::string>("annotations", annotations_dir);
+        imageset_given = p.has("imageset");
         imageset = p.get<std::string>("imageset", imageset);
         with_mf1 = p.get<bool>("mf1", false);
     }
@@ -26701,7 +26718,7 @@ public:
                 continue;
             }
             eval::lrsvqa::item it;
-            it.question_id = records[i].input.value("question_id", records[i].id);
+            it.question_id = records[i].id; // the string form of "question_id"
             it.category = detail::category_of(records[i]);
             it.ground_truth = records[i].input.at("ground_truth").get<std::string>();
             it.output = answers[i]->at("text").get<std::string>();

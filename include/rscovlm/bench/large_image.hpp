@@ -152,7 +152,7 @@ public:
                 continue;
             }
             eval::lrsvqa::item it;
-            it.question_id = records[i].input.value("question_id", records[i].id);
+            it.question_id = records[i].id; // the string form of "question_id"
             it.category = detail::category_of(records[i]);
             it.ground_truth = records[i].input.at("ground_truth").get<std::string>();
             it.output = answers[i]->at("text").get<std::string>();

@@ -1,27 +1,32 @@
 // Prefill and decode throughput and peak memory of the LibTorch Qwen2.5-VL.
 //
 //   bench_torch [--size tiny|7b] [--model DIR] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
-//               [--prompt N] [--image HxW] [--new N] [--batch B] [--repeat R]
+//               [--prompt N] [--image HxW] [--new N] [--batch B] [--repeat R] [--threads T]
 //
 // --size tiny (default) runs the tiny random model (written to a temporary directory through the
 // safetensors writer and loaded like a checkpoint); --size 7b builds a Qwen2.5-VL-7B-shaped model with
 // random weights directly on the device (no file); --model DIR loads a real checkpoint. Prints one JSON
-// line per run; no timing assertions.
+// line per run (with the mean decode step time of the first and last quarter of the steps and their
+// ratio); no timing assertions. --threads: ATen threads (default: the cores).
 #include <rscovlm/torch/generate.hpp>
 #include <rscovlm/torch/model.hpp>
 #include <rscovlm/torch/tiny.hpp>
 
+#include <ATen/Parallel.h>
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rt = rscovlm::torch;
@@ -53,7 +58,7 @@ rt::qwen2_5_vl random_model(const rt::model_config& cfg, at::ScalarType dt, c10:
 
 int main(int argc, char** argv) {
     std::string size = "tiny", model_dir, device = "cpu", dtype = "float32";
-    int prompt = 128, new_tokens = 32, batch = 1, repeat = 2, img_h = 224, img_w = 224;
+    int prompt = 128, new_tokens = 32, batch = 1, repeat = 2, img_h = 224, img_w = 224, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i], v = argv[i + 1];
         if (k == "--size")
@@ -72,6 +77,8 @@ int main(int argc, char** argv) {
             batch = std::stoi(v);
         else if (k == "--repeat")
             repeat = std::stoi(v);
+        else if (k == "--threads")
+            threads = std::stoi(v);
         else if (k == "--image") {
             auto x = v.find('x');
             img_h = std::stoi(v.substr(0, x));
@@ -81,6 +88,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    // As the CLI: the cores available unless --threads says otherwise.
+    at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     ::torch::NoGradGuard ng;
     auto dd = rt::resolve_device(device, dtype);
     rt::qwen2_5_vl model;
@@ -123,16 +132,33 @@ int main(int argc, char** argv) {
     rt::sampling_options o;
     o.max_new_tokens = new_tokens;
     for (int r = 0; r < repeat; ++r) {
-        auto g = rt::generate(model, seqs, o);
+        // Decode step times from the token callback of row 0 (one call per step): the mean of the first
+        // and of the last quarter of the steps; their ratio shows whether a step's cost grows with the
+        // steps before it beyond attention over the longer context.
+        std::vector<std::chrono::steady_clock::time_point> marks;
+        auto g = rt::generate(model, seqs, o, [&](std::size_t row, std::int64_t) {
+            if (row == 0) marks.push_back(std::chrono::steady_clock::now());
+            return true;
+        });
+        std::vector<double> steps;
+        for (std::size_t i = 1; i < marks.size(); ++i)
+            steps.push_back(std::chrono::duration<double>(marks[i] - marks[i - 1]).count());
+        const std::size_t q = std::max<std::size_t>(1, steps.size() / 4);
+        auto mean = [](auto b, auto e) {
+            return e == b ? 0.0 : std::accumulate(b, e, 0.0) / static_cast<double>(e - b);
+        };
+        const double first = steps.empty() ? 0.0 : mean(steps.begin(), steps.begin() + static_cast<long>(q));
+        const double last = steps.empty() ? 0.0 : mean(steps.end() - static_cast<long>(q), steps.end());
         const double prompt_tokens = static_cast<double>(seqs[0].input_ids.size()) * batch;
         std::printf("{\"size\":\"%s\",\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%.0f,"
                     "\"image_tokens\":%lld,\"new_tokens\":%lld,\"prefill_s\":%.4f,\"prefill_tok_s\":%.1f,"
-                    "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"peak_rss_mib\":%.1f,\"run\":%d}\n",
+                    "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"step_first_ms\":%.2f,\"step_last_ms\":%.2f,"
+                    "\"step_growth\":%.3f,\"threads\":%d,\"peak_rss_mib\":%.1f,\"run\":%d}\n",
                     model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch,
                     prompt_tokens, static_cast<long long>(gh * gw / 4), static_cast<long long>(g.decode_steps + 1),
                     g.prefill_seconds, prompt_tokens / g.prefill_seconds, g.decode_seconds,
                     g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0,
-                    peak_rss_mib(), r);
+                    first * 1e3, last * 1e3, first > 0 ? last / first : 0.0, at::get_num_threads(), peak_rss_mib(), r);
     }
     if (!tmp.empty()) std::filesystem::remove_all(tmp);
     return 0;

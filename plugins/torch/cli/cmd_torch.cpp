@@ -317,6 +317,7 @@ void register_torch(CLI::App& app, context& ctx) {
     hooks().make_torch_backend = [](const std::string& model_dir,
                                     const std::string& device) -> std::unique_ptr<zoom::backend> {
         // Through the registry: backends of one model share it and batch their requests (bench --in-flight).
+        at::set_num_threads(available_cores());
         return registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl",
                                                 {{"model", model_dir}, {"device", device.empty() ? "cpu" : device}});
     };

@@ -616,6 +616,9 @@ TEST_CASE("torch: malformed checkpoints give typed errors naming the tensor") {
     auto seq = make_sequence(51, 2, 2, {{1, 2, 2}});
     seq.input_ids.erase(std::find(seq.input_ids.begin(), seq.input_ids.end(), m.config().image_token_id));
     CHECK(error_id([&] { rt::generate(m, {seq}, {}); }) == "rscovlm.torch.image_token_mismatch");
+    // A sampled <|image_pad|> in a decode step (no pixel values) embeds as text, as transformers does.
+    const at::Tensor pad_id = at::full({1, 1}, m.config().image_token_id, at::TensorOptions().dtype(at::kLong));
+    CHECK(m.embed(pad_id).equal(m.text().embed(pad_id)));
     CHECK(error_id([&] { m.encode_images(at::zeros({4, 10}), {{1, 2, 2}}); }) == "rscovlm.torch.bad_pixel_values");
     CHECK(error_id([&] { m.encode_images(at::zeros({3, 1176}), {{1, 1, 3}}); }) == "rscovlm.torch.bad_grid");
 }

@@ -828,6 +828,20 @@ TEST_CASE("pipeline: DIOR-R, HRSC2016 and FAIR1M benchmarks read their XML groun
     REQUIRE_FALSE(e.ok());
     CHECK(e.error().id == "rscovlm.data.bad_xml");
     CHECK(std::string(e.error().what()).find("x.xml:2") != std::string::npos);
+    // Ids that patch names cannot carry, two images of one name, a named image set that is missing.
+    rscovlm_test::save_png((bad / "images" / "y__1.png").string(), image(56, 56, 3));
+    auto ids = try_call([&] { return p.get<bench::kind>().load(bad.string()).size(); });
+    CHECK(ids.error().id == "rscovlm.data.bad_id");
+    fs::remove(bad / "images" / "y__1.png");
+    rscovlm_test::save_png((bad / "images" / "x.JPEG").string(), image(56, 56, 3));
+    auto dup = try_call([&] { return p.get<bench::kind>().load(bad.string()).size(); });
+    CHECK(dup.error().id == "rscovlm.data.duplicate_id");
+    fs::remove(bad / "images" / "x.JPEG");
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(bench_presets_dir + "bench-fair1m.json"));
+    for (auto& c : j["components"])
+        if (c["kind"] == "benchmark") c["params"]["imageset"] = "test.txt";
+    auto set = try_call([&] { return pipeline::pipeline::from_json(j).get<bench::kind>().load(bad.string()).size(); });
+    CHECK(set.error().id == "rscovlm.data.missing_imageset");
 }
 
 TEST_CASE("charts: text painted by io::draw_text: values, legend and captions; none without a painter") {

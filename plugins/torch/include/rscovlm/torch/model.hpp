@@ -232,12 +232,15 @@ public:
 
     /// Embeds `input_ids` `[B, L]` and scatters `image_embeds` (rows in order) into the image token
     /// positions, as `Qwen2_5_VLModel.forward` does with `masked_scatter`. model_error
-    /// "image_token_mismatch" when the counts differ.
+    /// "image_token_mismatch" when the counts differ. Without `image_embeds` the ids are embedded as
+    /// they are, as transformers does without `pixel_values` (a decode step whose sampled id is
+    /// `<|image_pad|>` is no error, and needs no device synchronisation).
     at::Tensor embed(const at::Tensor& input_ids, const at::Tensor& image_embeds = {}) const {
         at::Tensor e = m_text.embed(input_ids);
+        if (!image_embeds.defined()) return e;
         at::Tensor is_image = input_ids.to(e.device()).eq(m_cfg.image_token_id);
         const std::int64_t n = is_image.sum().item<std::int64_t>();
-        const std::int64_t have = image_embeds.defined() ? image_embeds.size(0) : 0;
+        const std::int64_t have = image_embeds.size(0);
         if (n != have)
             RSCOVLM_THROW(model_error, "image_token_mismatch",
                           "image features and image tokens do not match: tokens: " + std::to_string(n) + ", features " +

@@ -45,6 +45,10 @@ struct kv_cache {
     /// writes their mask; returns the mask of every filled slot plus the new ones, `[batch, length + n]`.
     at::Tensor open(const at::Tensor& new_mask) {
         const std::int64_t B = new_mask.size(0), n = new_mask.size(1), need = filled + n;
+        if (mask.defined() && mask.size(0) != B)
+            RSCOVLM_THROW(model_error, "cache_batch_mismatch",
+                          "a forward of " + std::to_string(B) + " rows on a KV cache of " +
+                              std::to_string(mask.size(0)) + " rows");
         if (capacity() < need) {
             const std::int64_t cap = std::max({need, capacity_hint, 2 * capacity()});
             at::Tensor m = at::zeros({B, cap}, new_mask.options());

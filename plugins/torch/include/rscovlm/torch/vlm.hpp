@@ -300,6 +300,12 @@ public:
     /// Generates the answer to a prepared prompt (blocks until its batch has run; errors of the batch
     /// are raised in every caller of it).
     vlm_output run(const sequence_input& input, const sampling_options& o, const std::vector<std::string>& stops) {
+        if (o.max_new_tokens <= 0) { // nothing to generate
+            vlm_output none;
+            none.finish_reason = "length";
+            none.prompt_tokens = static_cast<std::int64_t>(input.input_ids.size());
+            return none;
+        }
         auto r = std::make_shared<request>();
         r->input = input;
         r->options = o;
@@ -345,19 +351,20 @@ private:
                 }
                 m_largest = std::max(m_largest, batch.size());
             }
-            sampling_options o = batch.front()->options;
-            std::vector<vlm::row_request> rows;
-            for (const auto& r : batch) {
-                o.max_new_tokens = std::max(o.max_new_tokens, r->options.max_new_tokens);
-                rows.push_back(vlm::row_request{&r->input, r->options.max_new_tokens, &r->stops, nullptr});
-            }
+            std::size_t answered = 0;
             try {
+                sampling_options o = batch.front()->options;
+                std::vector<vlm::row_request> rows;
+                for (const auto& r : batch) {
+                    o.max_new_tokens = std::max(o.max_new_tokens, r->options.max_new_tokens);
+                    rows.push_back(vlm::row_request{&r->input, r->options.max_new_tokens, &r->stops, nullptr});
+                }
                 std::vector<vlm_output> outs = m_vlm.generate_rows(rows, o);
-                for (std::size_t i = 0; i < batch.size(); ++i)
-                    batch[i]->done.set_value(std::move(outs[i]));
+                for (; answered < batch.size(); ++answered)
+                    batch[answered]->done.set_value(std::move(outs[answered]));
             } catch (...) {
-                for (const auto& r : batch)
-                    r->done.set_exception(std::current_exception());
+                for (std::size_t i = answered; i < batch.size(); ++i)
+                    batch[i]->done.set_exception(std::current_exception());
             }
         }
     }
