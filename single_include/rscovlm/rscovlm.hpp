@@ -25151,6 +25151,19 @@ inline nlohmann::json score_by_category(const eval::metric& m, const std::string
     return {{"overall", overall}, {"categories", per}};
 }
 
+/// Writes `OUT/pictures/accuracy.png`, the bar chart of `values` named by `labels`, when the run
+/// saves pictures; returns the pictures written (none or that one).
+inline nlohmann::json accuracy_chart(const score_options& options, const std::vector<double>& values,
+                                     const std::vector<std::string>& labels) {
+    nlohmann::json pictures = nlohmann::json::array();
+    if (!options.save_png || options.out_dir.empty()) return pictures;
+    std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
+    const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
+    options.save_png(path, bar_chart(values, options.text, labels));
+    pictures.push_back(path);
+    return pictures;
+}
+
 /// The result of a per-category benchmark (grounding, VQA): `pairs` scored with `m` per category and
 /// overall, the accuracy bar chart written when at least `min_bars` categories have a value, and the
 /// result object {"task", "total", "answered", "failed", "metrics", "table", "pictures"}.
@@ -25162,13 +25175,9 @@ inline nlohmann::json category_result(std::string_view task, const metric_ref& m
     std::vector<double> values;
     std::vector<std::string> labels;
     const nlohmann::json metrics = score_by_category(*m.metric, m.key, categories, pairs, t, values, labels);
-    nlohmann::json pictures = nlohmann::json::array();
-    if (options.save_png && !options.out_dir.empty() && !values.empty() && values.size() >= min_bars) {
-        std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
-        const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-        options.save_png(path, bar_chart(values, options.text, labels));
-        pictures.push_back(path);
-    }
+    const nlohmann::json pictures = !values.empty() && values.size() >= min_bars
+                                        ? accuracy_chart(options, values, labels)
+                                        : nlohmann::json::array();
     return {{"task", task},        {"total", pairs.size()},         {"answered", pairs.size() - failed_n},
             {"failed", failed_n},  {"metrics", {{m.key, metrics}}}, {"table", t},
             {"pictures", pictures}};
@@ -25908,6 +25917,17 @@ inline void write_stored_zip(const std::string& path, const std::vector<std::pai
         u16(b, v & 0xFFFF);
         u16(b, v >> 16);
     };
+    // The fields local headers and central entries share: version needed, flags, stored, DOS time
+    // and date (1980-01-01), CRC, both sizes, name length, extra length.
+    auto fields = [&](std::string& b, std::uint32_t crc, std::uint32_t size, std::uint32_t nlen) {
+        for (std::uint32_t v : {20u, 0u, 0u, 0u, 0x21u})
+            u16(b, v);
+        u32(b, crc);
+        u32(b, size);
+        u32(b, size);
+        u16(b, nlen);
+        u16(b, 0);
+    };
     for (const auto& [name, data] : files) {
         if (out.size() + data.size() + name.size() + 30 > 0xFFFFFFFFull)
             RSCOVLM_THROW(io_error, "zip_too_large", "'" + path + "': over 4 GiB needs zip64, not written here");
@@ -25915,34 +25935,16 @@ inline void write_stored_zip(const std::string& path, const std::vector<std::pai
         const auto size = static_cast<std::uint32_t>(data.size());
         const auto nlen = static_cast<std::uint32_t>(name.size());
         u32(out, 0x04034b50u); // local file header
-        u16(out, 20);
-        u16(out, 0);
-        u16(out, 0); // stored
-        u16(out, 0);
-        u16(out, 0x21); // 1980-01-01
-        u32(out, crc);
-        u32(out, size);
-        u32(out, size);
-        u16(out, nlen);
-        u16(out, 0);
+        fields(out, crc, size, nlen);
         out += name;
         out += data;
         u32(central, 0x02014b50u); // central directory entry
-        u16(central, 20);
-        u16(central, 20);
-        u16(central, 0);
-        u16(central, 0);
-        u16(central, 0);
-        u16(central, 0x21);
-        u32(central, crc);
-        u32(central, size);
-        u32(central, size);
-        u16(central, nlen);
-        u16(central, 0);
-        u16(central, 0);
-        u16(central, 0);
-        u16(central, 0);
-        u32(central, 0);
+        u16(central, 20);          // version made by
+        fields(central, crc, size, nlen);
+        u16(central, 0); // comment length
+        u16(central, 0); // disk
+        u16(central, 0); // internal attributes
+        u32(central, 0); // external attributes
         u32(central, offset);
         central += name;
     }
@@ -26337,8 +26339,14 @@ public:
     }
 
 protected:
-    /// Reads the parameters shared by every detection benchmark (see the components' `from_params`).
-    void read_params(registry::params& p) {
+    /// Sets the format and its default layout, then reads the parameters shared by every detection
+    /// benchmark (see the components' `from_params`).
+    void read_params(registry::params& p, gt_format f = gt_format::dota, const char* images = "",
+                     const char* annotations = "", const char* set = "") {
+        format = f;
+        images_dir = images;
+        annotations_dir = annotations;
+        imageset = set;
         classes = p.get<std::vector<std::string>>("classes", {});
         split.sizes = {p.get<int>("patch_size", 1024)};
         split.gaps = {p.get<int>("patch_gap", 200)};
@@ -26446,11 +26454,8 @@ public:
     /// "annotations" ("Annotations/Oriented Bounding Boxes"), "imageset" ("ImageSets/Main/test.txt").
     static dior_detection_bench from_params(registry::params& p) {
         dior_detection_bench b;
-        b.format = gt_format::dior;
-        b.images_dir = "JPEGImages-test";
-        b.annotations_dir = "Annotations/Oriented Bounding Boxes";
-        b.imageset = "ImageSets/Main/test.txt";
-        b.read_params(p);
+        b.read_params(p, gt_format::dior, "JPEGImages-test", "Annotations/Oriented Bounding Boxes",
+                      "ImageSets/Main/test.txt");
         return b;
     }
 };
@@ -26466,11 +26471,7 @@ public:
     /// "annotations" ("FullDataSet/Annotations"), "imageset" ("ImageSets/test.txt").
     static hrsc_detection_bench from_params(registry::params& p) {
         hrsc_detection_bench b;
-        b.format = gt_format::hrsc;
-        b.images_dir = "FullDataSet/AllImages";
-        b.annotations_dir = "FullDataSet/Annotations";
-        b.imageset = "ImageSets/test.txt";
-        b.read_params(p);
+        b.read_params(p, gt_format::hrsc, "FullDataSet/AllImages", "FullDataSet/Annotations", "ImageSets/test.txt");
         return b;
     }
 };
@@ -26486,10 +26487,7 @@ public:
     /// ("labelXml"), "imageset" ("").
     static fair1m_detection_bench from_params(registry::params& p) {
         fair1m_detection_bench b;
-        b.format = gt_format::fair1m;
-        b.images_dir = "images";
-        b.annotations_dir = "labelXml";
-        b.read_params(p);
+        b.read_params(p, gt_format::fair1m, "images", "labelXml");
         return b;
     }
 };
@@ -26746,13 +26744,8 @@ public:
             t.rows.push_back({k, s.at(k)});
         t.rows.push_back({"answered", items.size()});
         t.rows.push_back({"failed", failed_n});
-        nlohmann::json pictures = nlohmann::json::array();
-        if (options.save_png && !options.out_dir.empty() && !items.empty()) {
-            std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
-            const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-            options.save_png(path, bar_chart(bars, options.text, eval::lrsvqa::tasks()));
-            pictures.push_back(path);
-        }
+        const nlohmann::json pictures =
+            items.empty() ? nlohmann::json::array() : detail::accuracy_chart(options, bars, eval::lrsvqa::tasks());
         return {{"task", task()},      {"total", records.size()}, {"answered", items.size()},
                 {"failed", failed_n},  {"metrics", {{m.key, s}}}, {"table", t},
                 {"pictures", pictures}};

@@ -277,6 +277,19 @@ inline nlohmann::json score_by_category(const eval::metric& m, const std::string
     return {{"overall", overall}, {"categories", per}};
 }
 
+/// Writes `OUT/pictures/accuracy.png`, the bar chart of `values` named by `labels`, when the run
+/// saves pictures; returns the pictures written (none or that one).
+inline nlohmann::json accuracy_chart(const score_options& options, const std::vector<double>& values,
+                                     const std::vector<std::string>& labels) {
+    nlohmann::json pictures = nlohmann::json::array();
+    if (!options.save_png || options.out_dir.empty()) return pictures;
+    std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
+    const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
+    options.save_png(path, bar_chart(values, options.text, labels));
+    pictures.push_back(path);
+    return pictures;
+}
+
 /// The result of a per-category benchmark (grounding, VQA): `pairs` scored with `m` per category and
 /// overall, the accuracy bar chart written when at least `min_bars` categories have a value, and the
 /// result object {"task", "total", "answered", "failed", "metrics", "table", "pictures"}.
@@ -288,13 +301,9 @@ inline nlohmann::json category_result(std::string_view task, const metric_ref& m
     std::vector<double> values;
     std::vector<std::string> labels;
     const nlohmann::json metrics = score_by_category(*m.metric, m.key, categories, pairs, t, values, labels);
-    nlohmann::json pictures = nlohmann::json::array();
-    if (options.save_png && !options.out_dir.empty() && !values.empty() && values.size() >= min_bars) {
-        std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
-        const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-        options.save_png(path, bar_chart(values, options.text, labels));
-        pictures.push_back(path);
-    }
+    const nlohmann::json pictures = !values.empty() && values.size() >= min_bars
+                                        ? accuracy_chart(options, values, labels)
+                                        : nlohmann::json::array();
     return {{"task", task},        {"total", pairs.size()},         {"answered", pairs.size() - failed_n},
             {"failed", failed_n},  {"metrics", {{m.key, metrics}}}, {"table", t},
             {"pictures", pictures}};

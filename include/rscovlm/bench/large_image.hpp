@@ -180,13 +180,8 @@ public:
             t.rows.push_back({k, s.at(k)});
         t.rows.push_back({"answered", items.size()});
         t.rows.push_back({"failed", failed_n});
-        nlohmann::json pictures = nlohmann::json::array();
-        if (options.save_png && !options.out_dir.empty() && !items.empty()) {
-            std::filesystem::create_directories(std::filesystem::path(options.out_dir) / "pictures");
-            const std::string path = (std::filesystem::path(options.out_dir) / "pictures" / "accuracy.png").string();
-            options.save_png(path, bar_chart(bars, options.text, eval::lrsvqa::tasks()));
-            pictures.push_back(path);
-        }
+        const nlohmann::json pictures =
+            items.empty() ? nlohmann::json::array() : detail::accuracy_chart(options, bars, eval::lrsvqa::tasks());
         return {{"task", task()},      {"total", records.size()}, {"answered", items.size()},
                 {"failed", failed_n},  {"metrics", {{m.key, s}}}, {"table", t},
                 {"pictures", pictures}};

@@ -85,6 +85,16 @@ inline geometry::hbox polygon_box(const std::vector<double>& p) {
                           static_cast<double>(::rscovlm::detail::py::int_trunc(y0 + (y1 - y0)))};
 }
 
+/// Parses `text` into `doc` and returns its root element; bad_xml naming the line otherwise.
+inline const tinyxml2::XMLElement* xml_root(tinyxml2::XMLDocument& doc, const std::string& text,
+                                            const std::string& path) {
+    if (doc.Parse(text.c_str(), text.size()) != tinyxml2::XML_SUCCESS)
+        xml_fail(path, doc.ErrorLineNum(), std::string("invalid XML: ") + (doc.ErrorStr() ? doc.ErrorStr() : "?"));
+    const tinyxml2::XMLElement* root = doc.RootElement();
+    if (!root) xml_fail(path, 1, "empty document");
+    return root;
+}
+
 } // namespace detail
 
 /// Parses one XML annotation (text in memory; `path` names it in errors). The image path is
@@ -93,11 +103,7 @@ inline data::detection_record parse_xml_annotation(const std::string& text, cons
                                                    const std::string& data_path,
                                                    const std::string& fallback_image = {}) {
     tinyxml2::XMLDocument doc;
-    if (doc.Parse(text.c_str(), text.size()) != tinyxml2::XML_SUCCESS)
-        detail::xml_fail(path, doc.ErrorLineNum(),
-                         std::string("invalid XML: ") + (doc.ErrorStr() ? doc.ErrorStr() : "?"));
-    const tinyxml2::XMLElement* root = doc.RootElement();
-    if (!root) detail::xml_fail(path, 1, "empty document");
+    const tinyxml2::XMLElement* root = detail::xml_root(doc, text, path);
     data::detection_record r;
     auto join = [&](const std::string& f) {
         return data_path.empty() ? f : (data_path.back() == '/' ? data_path + f : data_path + "/" + f);
@@ -178,11 +184,7 @@ inline data::detection_record read_xml_annotation(const std::string& path, const
 /// file and line; a missing file io_error "open_failed".
 inline nlohmann::json parse_xml_tree(const std::string& text, const std::string& path) {
     tinyxml2::XMLDocument doc;
-    if (doc.Parse(text.c_str(), text.size()) != tinyxml2::XML_SUCCESS)
-        detail::xml_fail(path, doc.ErrorLineNum(),
-                         std::string("invalid XML: ") + (doc.ErrorStr() ? doc.ErrorStr() : "?"));
-    const tinyxml2::XMLElement* root = doc.RootElement();
-    if (!root) detail::xml_fail(path, 1, "empty document");
+    const tinyxml2::XMLElement* root = detail::xml_root(doc, text, path);
     // Iterative, so deeply nested input cannot exhaust the stack.
     nlohmann::json out;
     std::vector<std::pair<const tinyxml2::XMLElement*, nlohmann::json*>> todo{{root, &out}};
