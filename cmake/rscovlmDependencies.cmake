@@ -23,6 +23,17 @@ endif()
 find_package(TIFF QUIET)
 set(RSCOVLM_HAS_TIFF ${TIFF_FOUND})
 
+# GDAL (optional): rasters of every format GDAL opens (GeoTIFF/COG, JPEG2000, NITF, ...), overviews,
+# georeferencing, and GeoJSON/GeoPackage output reprojected with PROJ. RSCOVLM_WITH_GDAL=OFF skips it.
+if(NOT DEFINED RSCOVLM_WITH_GDAL)
+  set(RSCOVLM_WITH_GDAL ON)
+endif()
+set(RSCOVLM_HAS_GDAL OFF)
+if(RSCOVLM_WITH_GDAL)
+  find_package(GDAL QUIET)
+  set(RSCOVLM_HAS_GDAL ${GDAL_FOUND})
+endif()
+
 # cpp-httplib (optional): the OpenAI-compatible HTTP backend. Debian builds it as a library.
 set(RSCOVLM_HAS_HTTPLIB OFF)
 if(NOT TARGET rscovlm_httplib)

@@ -48,6 +48,7 @@ int run_program(int argc, char** argv, const std::string& name, const std::funct
     register_data(app, ctx);
     register_zoom(app, ctx);
     register_pipeline(app, ctx);
+    register_scene(app, ctx);
     register_bench(app, ctx);
     if (extra) extra(app, ctx);
 

@@ -278,6 +278,7 @@ void register_eval(CLI::App& app, context& ctx);
 void register_data(CLI::App& app, context& ctx);
 void register_zoom(CLI::App& app, context& ctx);
 void register_pipeline(CLI::App& app, context& ctx);
+void register_scene(CLI::App& app, context& ctx);
 
 /// The LibTorch subcommands and demo step, defined in plugins/torch/cli/cmd_torch.cpp (only in rscovlm-torch).
 void register_torch(CLI::App& app, context& ctx);
@@ -295,5 +296,6 @@ void demo_resolution(demo_context& d);
 void demo_box_codec(demo_context& d);
 void demo_eval(demo_context& d);
 void demo_zoom(demo_context& d);
+void demo_scene(demo_context& d);
 
 } // namespace rscovlm::cli

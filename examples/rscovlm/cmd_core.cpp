@@ -128,6 +128,7 @@ void register_core(CLI::App& app, context& ctx) {
             {"Box codecs", demo_box_codec, "box_codecs.cpp"},
             {"Evaluation", demo_eval, "evaluate_dota.cpp"},
             {"Zoom-in Chain", demo_zoom, "zoom_chain.cpp"},
+            {"Geospatial scene detection", demo_scene, "scene_detection.cpp"},
         };
         for (const auto& s : steps) {
             o << "\n== " << s.title << "\n";

@@ -8,6 +8,7 @@
 #include <rscovlm/engine/split.hpp>
 #include <rscovlm/imaging/ops.hpp>
 #include <rscovlm/io/image_io.hpp>
+#include <rscovlm/io/image_source.hpp>
 
 #include <cstring>
 #include <filesystem>
@@ -164,10 +165,14 @@ void register_sample_scene(CLI::App& group, context& ctx) {
         bool uhr = false;
         double density = -1;
         std::vector<std::string> classes;
+        bool geotiff = false;
+        int epsg = 32633, tile = 256;
+        std::vector<double> origin{399960.0, 5400000.0};
+        double gsd = 0.5;
     };
     auto a = std::make_shared<args_t>();
-    auto* cmd =
-        group.add_subcommand("sample-scene", "Generate a deterministic synthetic aerial scene (PNG + DOTA txt)");
+    auto* cmd = group.add_subcommand(
+        "sample-scene", "Generate a deterministic synthetic aerial scene (PNG or tiled GeoTIFF + DOTA txt)");
     cmd->add_option("--out", a->out, "Output directory")->capture_default_str();
     cmd->add_option("--name", a->name, "File stem (default synthetic_<seed>_<W>x<H>)");
     cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
@@ -176,7 +181,21 @@ void register_sample_scene(CLI::App& group, context& ctx) {
     cmd->add_flag("--uhr", a->uhr, "Ultra-high-resolution preset (12000x9000)");
     cmd->add_option("--density", a->density, "Objects per megapixel");
     cmd->add_option("--classes", a->classes, "Classes to draw (default: the 15 DOTA-v1.0 classes)")->delimiter(',');
+    cmd->add_flag("--geotiff", a->geotiff,
+                  "Write a tiled, deflate-compressed GeoTIFF with internal overviews (2, 4, ... down to 256 px) and "
+                  "a north-up geotransform instead of the PNG (needs GDAL)");
+    cmd->add_option("--epsg", a->epsg, "GeoTIFF: EPSG code of the CRS (default UTM zone 33N)")->capture_default_str();
+    cmd->add_option("--origin", a->origin, "GeoTIFF: map coordinates X,Y of the top-left corner")
+        ->delimiter(',')
+        ->expected(2)
+        ->capture_default_str();
+    cmd->add_option("--gsd", a->gsd, "GeoTIFF: ground size of a pixel in CRS units")->capture_default_str();
+    cmd->add_option("--tile", a->tile, "GeoTIFF: tile size")->capture_default_str();
     cmd->callback([&ctx, a] {
+#if !RSCOVLM_HAS_GDAL
+        if (a->geotiff)
+            RSCOVLM_THROW(io_error, "gdal_unsupported", "--geotiff needs GDAL, and rscovlm was built without it");
+#endif
         data::scene_options o = a->uhr ? data::scene_options::uhr(a->seed) : data::scene_options::normal(a->seed);
         if (!a->uhr) {
             o.width = a->width;
@@ -186,8 +205,18 @@ void register_sample_scene(CLI::App& group, context& ctx) {
         o.classes = a->classes;
         const data::scene s = data::make_scene(o);
         const std::string stem = a->name.empty() ? s.name : a->name;
-        write_scene(s, a->out, stem, true);
-        (*ctx.out) << nlohmann::json{{"image", (fs::path(a->out) / (stem + ".png")).string()},
+        write_scene(s, a->out, stem, !a->geotiff);
+        std::string image_path = (fs::path(a->out) / (stem + ".png")).string();
+#if RSCOVLM_HAS_GDAL
+        if (a->geotiff) {
+            image_path = (fs::path(a->out) / (stem + ".tif")).string();
+            io::geotiff_options go;
+            go.tile = a->tile;
+            go.overviews = io::overview_factors(s.image.width, s.image.height);
+            io::write_geotiff(image_path, s.image, io::make_georef(a->epsg, a->origin[0], a->origin[1], a->gsd), go);
+        }
+#endif
+        (*ctx.out) << nlohmann::json{{"image", image_path},
                                      {"annotations", (fs::path(a->out) / (stem + ".txt")).string()},
                                      {"width", s.image.width},
                                      {"height", s.image.height},

@@ -75,27 +75,6 @@ inline bool is_bench_image(const std::filesystem::path& p) {
     return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".tif" || e == ".tiff" || e == ".bmp";
 }
 
-/// The corners of a decoded object in the codec's geometry (hbb: x1 y1 x2 y2; obb: cx cy w h
-/// degrees; quad: 8 numbers); false when it has too few numbers.
-inline bool object_quad(const box_codec::object& o, box_codec::box_kind kind, geometry::quad& q) {
-    const auto& c = o.coords;
-    if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
-        q = geometry::hbox_to_quad(geometry::hbox{c[0], c[1], c[2], c[3]});
-        return true;
-    }
-    if (kind == box_codec::box_kind::obb && c.size() >= 5) {
-        const double pi = 3.14159265358979323846;
-        q = geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0});
-        return true;
-    }
-    if (c.size() >= 8) {
-        for (std::size_t i = 0; i < 4; ++i)
-            q[i] = geometry::point{c[2 * i], c[2 * i + 1]};
-        return true;
-    }
-    return false;
-}
-
 inline std::vector<double> quad_coords(const geometry::quad& q) {
     std::vector<double> v;
     for (const auto& p : q) {
@@ -505,7 +484,7 @@ public:
                     // The decoded label is the class's display form; its index names the raw class.
                     geometry::quad q{};
                     if (obj.label_id < 0 || static_cast<std::size_t>(obj.label_id) >= names.size() ||
-                        !detail::object_quad(obj, kind, q)) {
+                        !box_codec::object_quad(obj, kind, q)) {
                         ++unknown;
                         continue;
                     }

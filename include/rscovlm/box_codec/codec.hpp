@@ -25,6 +25,27 @@
 
 namespace rscovlm::box_codec {
 
+/// The corners of a decoded object in the codec's geometry (hbb: x1 y1 x2 y2; obb: cx cy w h
+/// degrees; quad: 8 numbers); false when it has too few numbers.
+inline bool object_quad(const object& o, box_kind kind, geometry::quad& q) {
+    const auto& c = o.coords;
+    if (kind == box_kind::hbb && c.size() >= 4) {
+        q = geometry::hbox_to_quad(geometry::hbox{c[0], c[1], c[2], c[3]});
+        return true;
+    }
+    if (kind == box_kind::obb && c.size() >= 5) {
+        const double pi = 3.14159265358979323846;
+        q = geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0});
+        return true;
+    }
+    if (c.size() >= 8) {
+        for (std::size_t i = 0; i < 4; ++i)
+            q[i] = geometry::point{c[2 * i], c[2 * i + 1]};
+        return true;
+    }
+    return false;
+}
+
 /// A box codec: writes boxes + labels as the exact training text of one answer format, and reads
 /// model answers back into boxes (never throwing on model output).
 class codec : public registry::keyed {

@@ -1,10 +1,14 @@
 #pragma once
 /// \file
 /// Opening a windowed image source from a file: TIFF/BigTIFF through libtiff (tile by tile, when
-/// built with `RSCOVLM_HAS_TIFF`), every other format (PNG, JPEG, BMP, ...) decoded once into memory.
+/// built with `RSCOVLM_HAS_TIFF`), the formats image_io decodes (PNG, JPEG, BMP, GIF, PNM) decoded
+/// once into memory, and every other raster (JPEG2000, NITF, VRT, 16-bit or multi-band GeoTIFFs that
+/// libtiff's 8-bit reader refuses, ...) through GDAL when built with `RSCOVLM_HAS_GDAL`. Overview
+/// reads and band selection are GDAL's and ask for it.
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -14,6 +18,10 @@
 #if RSCOVLM_HAS_TIFF
 #include <rscovlm/io/tiff.hpp>
 #endif
+#if RSCOVLM_HAS_GDAL
+#include <rscovlm/io/gdal.hpp>
+#endif
+#include <vector>
 
 namespace rscovlm::io {
 
@@ -27,7 +35,22 @@ struct image_source_options {
     std::uint64_t tiff_max_region_pixels = 1ull << 28;
     /// Decoded-tile cache of TIFF sources, in bytes.
     std::size_t tiff_cache_bytes = 256u << 20;
+    /// Which reader opens the file: "auto" (see open_image_source), "libtiff", "gdal" or "memory".
+    std::string reader = "auto";
+    /// GDAL: read resized views from the coarsest sufficient overview (not reference-exact).
+    bool overviews = false;
+    /// GDAL: 1-based bands shown as grey (one) or R, G, B (three); empty = GDAL source's default rule.
+    std::vector<int> bands;
 };
+
+/// True when open_image_source can use GDAL (built with it).
+inline constexpr bool has_gdal() noexcept {
+#if RSCOVLM_HAS_GDAL
+    return true;
+#else
+    return false;
+#endif
+}
 
 /// True when the file starts with a TIFF ("II*\0", "MM\0*") or BigTIFF ("II+\0", "MM\0+") header.
 inline bool is_tiff_file(const std::string& path) {
@@ -41,21 +64,84 @@ inline bool is_tiff_file(const std::string& path) {
            (h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43));
 }
 
-/// Opens `path` as an image source. TIFF files are read window by window (io_error
-/// "tiff_unsupported" when built without libtiff); other formats are decoded once with load_image.
+namespace detail {
+/// True when the file starts with the signature of a format image_io decodes itself.
+inline bool is_decoded_format(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    unsigned char h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const std::size_t n = std::fread(h, 1, 8, f);
+    std::fclose(f);
+    if (n < 2) return false;
+    return (n >= 8 && h[0] == 0x89 && h[1] == 'P' && h[2] == 'N' && h[3] == 'G') ||
+           (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) || (h[0] == 'B' && h[1] == 'M') ||
+           (n >= 4 && h[0] == 'G' && h[1] == 'I' && h[2] == 'F' && h[3] == '8') ||
+           (h[0] == 'P' && (h[1] == '5' || h[1] == '6'));
+}
+
+#if RSCOVLM_HAS_GDAL
+inline std::unique_ptr<zoom::image_source> open_gdal(const std::string& path, const image_source_options& o) {
+    gdal_options g;
+    g.bands = o.bands;
+    g.use_overviews = o.overviews;
+    g.max_pixels = o.tiff_max_pixels;
+    g.max_region_pixels = o.tiff_max_region_pixels;
+    return std::make_unique<gdal_source>(path, g);
+}
+#endif
+} // namespace detail
+
+/// Opens `path` as an image source. With `reader` "auto": overviews or bands ask for GDAL; a TIFF goes
+/// to libtiff (reference-exact 8-bit decode; one that libtiff's reader refuses, e.g. 16-bit or 4-band
+/// data, falls back to GDAL); PNG, JPEG, BMP, GIF and PNM are decoded once in memory; anything else
+/// goes to GDAL when built with it (else to the in-memory decoder, which names the format it lacks).
+/// io_error "tiff_unsupported" / "gdal_unsupported" when the chosen reader was not built.
 inline std::unique_ptr<zoom::image_source> open_image_source(const std::string& path,
                                                              const image_source_options& options = {}) {
-    if (is_tiff_file(path)) {
+    const std::string& r = options.reader;
+    if (r != "auto" && r != "libtiff" && r != "gdal" && r != "memory")
+        RSCOVLM_THROW(usage_error, "bad_reader", "unknown image reader '" + r + "' (auto, libtiff, gdal, memory)");
+    const bool gdal_features = options.overviews || !options.bands.empty();
+    if (r == "gdal" || (r == "auto" && gdal_features)) {
+#if RSCOVLM_HAS_GDAL
+        return detail::open_gdal(path, options);
+#else
+        RSCOVLM_THROW(io_error, "gdal_unsupported",
+                      "'" + path +
+                          "': " + (gdal_features ? "overviews and band selection need" : "reader 'gdal' needs") +
+                          " GDAL, and rscovlm was built without it");
+#endif
+    }
+    if (gdal_features)
+        RSCOVLM_THROW(usage_error, "bad_reader", "overviews and band selection need the GDAL reader, not '" + r + "'");
+    if (r == "libtiff" || (r == "auto" && is_tiff_file(path))) {
 #if RSCOVLM_HAS_TIFF
         tiff_options t;
         t.max_pixels = options.tiff_max_pixels;
         t.max_region_pixels = options.tiff_max_region_pixels;
         t.cache_bytes = options.tiff_cache_bytes;
+#if RSCOVLM_HAS_GDAL && RSCOVLM_HAS_EXCEPTIONS
+        if (r == "auto") {
+            try {
+                return std::make_unique<tiff_source>(path, t);
+            } catch (const io_error& e) {
+                if (e.id() != "rscovlm.io.unsupported_tiff") throw;
+            }
+            return detail::open_gdal(path, options);
+        }
+#endif
         return std::make_unique<tiff_source>(path, t);
 #else
+#if RSCOVLM_HAS_GDAL
+        if (r == "auto") return detail::open_gdal(path, options);
+#endif
         RSCOVLM_THROW(io_error, "tiff_unsupported", "'" + path + "' is a TIFF and rscovlm was built without libtiff");
 #endif
     }
+#if RSCOVLM_HAS_GDAL
+    if (r == "auto" && !detail::is_decoded_format(path) && std::filesystem::exists(path))
+        return detail::open_gdal(path, options);
+#endif
     load_options lo = options.load;
     lo.to_rgb = true;
     return std::make_unique<zoom::memory_source>(load_image(path, lo));

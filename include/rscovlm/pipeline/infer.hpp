@@ -89,14 +89,16 @@ inline std::string replace_all(std::string s, std::string_view from, std::string
 }
 } // namespace detail
 
-/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
-/// the answer (boxes mapped back to the original frame), `model` generates.
-inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
-                               zoom::backend& model, const std::vector<std::string>& classes,
-                               const zoom::generation_options& generation = {}) {
+/// `detect` with the model's view already planned (`plan` for the original's size): callers that
+/// plan on one thread and generate on others (scene detection) use it, since strategies are not
+/// thread-safe.
+inline detection_result detect_planned(const image& original, const resolution::plan& plan,
+                                       const box_codec::codec& codec, zoom::backend& model,
+                                       const std::vector<std::string>& classes,
+                                       const zoom::generation_options& generation = {}) {
     detection_result r;
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
-    r.plan = sizing.plan_size(original.height, original.width);
+    r.plan = plan;
     const image view = model_view(original, r.plan);
     r.system = codec.system_prompt();
     r.prompt = codec.user_prompt(classes);
@@ -108,6 +110,16 @@ inline detection_result detect(const image& original, const box_codec::codec& co
         geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
     return r;
+}
+
+/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
+/// the answer (boxes mapped back to the original frame), `model` generates.
+inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::vector<std::string>& classes,
+                               const zoom::generation_options& generation = {}) {
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    return detect_planned(original, sizing.plan_size(original.height, original.width), codec, model, classes,
+                          generation);
 }
 
 /// Output of `ground`.
