@@ -46,7 +46,7 @@ struct scene_args {
     std::string image, out = "rscovlm-scene", preset = "dota-quad-detection", classes, reader = "auto", name;
     std::vector<int> bands;
     bool overviews = false, no_nms = false;
-    int patch_size = 1024, patch_gap = 200, in_flight = 1, batch = 0, preview = 2048;
+    int patch_size = 1024, patch_gap = 200, in_flight = 1, batch = 0, preview = 2048, cache_mb = 128;
     std::vector<int> padding_value;
     backend_args backend;
 };
@@ -84,6 +84,7 @@ scene_outputs detect_scene_to(const scene_args& a, const pipeline::backend_facto
     so.reader = a.reader;
     so.overviews = a.overviews;
     so.bands = a.bands;
+    so.tiff_cache_bytes = static_cast<std::size_t>(a.cache_mb) << 20;
     auto src = io::open_image_source(a.image, so);
     const auto p = pipeline::pipeline::from_file(preset_path(a.preset));
     auto& codec = p.get<box_codec::kind>();
@@ -215,6 +216,9 @@ void register_scene(CLI::App& app, context& ctx) {
     cmd->add_option("--bands", a->bands, "GDAL: 1-based bands shown as grey (one) or R,G,B (three)")->delimiter(',');
     cmd->add_flag("--overviews", a->overviews,
                   "GDAL: draw the preview PNG from overviews (windows stay full resolution)");
+    cmd->add_option("--cache-mb", a->cache_mb, "Decoded-tile cache of the reader (libtiff's, or GDAL's block cache)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     cmd->add_flag("--no-nms", a->no_nms, "Keep every mapped box (no rotated NMS)");
     cmd->add_option("--preview", a->preview, "Longer side of detections.png")->capture_default_str();
     add_backend_options(cmd, a->backend);

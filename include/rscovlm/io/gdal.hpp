@@ -194,6 +194,9 @@ struct gdal_options {
     bool use_overviews = false;                       ///< read_resized from overviews (not reference-exact)
     std::uint64_t max_pixels = 1ull << 34;            ///< refuse larger rasters (0 = no limit)
     std::uint64_t max_region_pixels = 1ull << 28;     ///< refuse larger single window reads (0 = no limit)
+    /// Lowers GDAL's block cache (process-wide; GDAL's default is 5% of the memory) to this many bytes
+    /// when it is above it, so that walking a large scene stays within a known footprint (0 = leave it).
+    std::int64_t cache_bytes = 256ll << 20;
 };
 
 /// Counters of a gdal_source (for reports and tests).
@@ -212,6 +215,7 @@ public:
     /// limit_error ("image_too_large").
     explicit gdal_source(const std::string& path, gdal_options options = {}) : m_path(path), m_opt(std::move(options)) {
         detail::gdal_init();
+        if (m_opt.cache_bytes > 0 && GDALGetCacheMax64() > m_opt.cache_bytes) GDALSetCacheMax64(m_opt.cache_bytes);
         detail::gdal_quiet q;
         m_ds.reset(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
         if (!m_ds)

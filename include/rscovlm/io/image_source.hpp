@@ -33,7 +33,7 @@ struct image_source_options {
     std::uint64_t tiff_max_pixels = 1ull << 31;
     /// Refuse single TIFF window reads over this many pixels (0 = no limit).
     std::uint64_t tiff_max_region_pixels = 1ull << 28;
-    /// Decoded-tile cache of TIFF sources, in bytes.
+    /// Decoded-tile cache of TIFF sources, in bytes (GDAL sources: the most GDAL's block cache may hold).
     std::size_t tiff_cache_bytes = 256u << 20;
     /// Which reader opens the file: "auto" (see open_image_source), "libtiff", "gdal" or "memory".
     std::string reader = "auto";
@@ -86,6 +86,7 @@ inline std::unique_ptr<zoom::image_source> open_gdal(const std::string& path, co
     g.use_overviews = o.overviews;
     g.max_pixels = o.tiff_max_pixels;
     g.max_region_pixels = o.tiff_max_region_pixels;
+    g.cache_bytes = static_cast<std::int64_t>(o.tiff_cache_bytes);
     return std::make_unique<gdal_source>(path, g);
 }
 #endif

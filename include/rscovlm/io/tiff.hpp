@@ -8,7 +8,8 @@
 /// Compiled only when `RSCOVLM_HAS_TIFF` is set (the `rscovlm::io` target defines it when libtiff is
 /// found). Supported: 8-bit samples, 1-4 samples per pixel, contiguous or separate planes, grey
 /// (min-is-black/white), RGB, palette (Pillow's `value // 256` colour map) and JPEG-in-TIFF YCbCr
-/// (libtiff converts it to RGB). Alpha is composited on white (qwen-vl-utils `to_rgb`).
+/// (libtiff converts it to RGB). Alpha is composited on white (qwen-vl-utils `to_rgb`). Blocks that
+/// were never written (offset and byte count 0: GDAL's `SPARSE_OK` files) read as zero, as GDAL reads them.
 
 #if RSCOVLM_HAS_TIFF
 
@@ -267,13 +268,17 @@ private:
         for (int p = 0; p < planes; ++p) {
             std::fill(raw.begin(), raw.end(), 0);
             tmsize_t got;
-            if (m_tiled) {
-                ttile_t t = TIFFComputeTile(m_tif, static_cast<std::uint32_t>(bx * m_bw),
-                                            static_cast<std::uint32_t>(by * m_bh), 0, static_cast<tsample_t>(p));
-                got = TIFFReadEncodedTile(m_tif, t, raw.data(), static_cast<tmsize_t>(raw.size()));
+            const std::uint32_t strile =
+                m_tiled ? TIFFComputeTile(m_tif, static_cast<std::uint32_t>(bx * m_bw),
+                                          static_cast<std::uint32_t>(by * m_bh), 0, static_cast<tsample_t>(p))
+                        : TIFFComputeStrip(m_tif, static_cast<std::uint32_t>(by * m_bh), static_cast<tsample_t>(p));
+            if (TIFFGetStrileOffset(m_tif, strile) == 0 && TIFFGetStrileByteCount(m_tif, strile) == 0) {
+                // A block that was never written (GDAL's SPARSE_OK files): zero, as GDAL reads it.
+                got = 0;
+            } else if (m_tiled) {
+                got = TIFFReadEncodedTile(m_tif, strile, raw.data(), static_cast<tmsize_t>(raw.size()));
             } else {
-                tstrip_t s = TIFFComputeStrip(m_tif, static_cast<std::uint32_t>(by * m_bh), static_cast<tsample_t>(p));
-                got = TIFFReadEncodedStrip(m_tif, s, raw.data(), static_cast<tmsize_t>(raw.size()));
+                got = TIFFReadEncodedStrip(m_tif, strile, raw.data(), static_cast<tmsize_t>(raw.size()));
             }
             if (got < 0)
                 RSCOVLM_THROW(io_error, "corrupt_tiff",
