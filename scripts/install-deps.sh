@@ -11,7 +11,8 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config python3
           libxtensor-dev xtl-dev nlohmann-json3-dev doctest-dev libcli11-dev
           libstb-dev libtinyxml2-dev libtiff-dev libcpp-httplib-dev
-          libdeflate-dev zlib1g-dev libjpeg62-turbo-dev clang-format wordnet-base)
+          libdeflate-dev zlib1g-dev libjpeg62-turbo-dev clang-format wordnet-base
+          libgdal-dev python3-gdal)
 for arg in "$@"; do
   case "$arg" in
     --torch) packages+=(libtorch-dev libopenblas0 libgloo-dev) ;;

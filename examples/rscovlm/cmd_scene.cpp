@@ -22,8 +22,11 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <memory>
 #include <mutex>
 
@@ -316,10 +319,53 @@ void demo_scene(demo_context& d) {
     d.out << "scene " << s.image.width << "x" << s.image.height << " (" << s.objects.size() << " objects), "
           << o.result.windows.size() << " windows of " << a.patch_size << " px: " << o.result.before_nms
           << " boxes mapped, " << o.result.detections.size() << " after NMS\n";
-    if (o.summary.value("georeferenced", false))
+    if (o.summary.value("georeferenced", false)) {
         d.out << "  GeoJSON (WGS84) and GeoPackage (" << o.summary.at("crs").get<std::string>() << ") in " << a.out
               << "\n";
-    else
+#if RSCOVLM_HAS_GDAL
+        // Read the GeoJSON back with OGR and compare every corner with the generator's objects placed
+        // independently: the affine written out, EPSG:32633 -> EPSG:4326 through a fresh OSR transform.
+        OGRSpatialReference utm, wgs;
+        utm.importFromEPSG(32633);
+        wgs.importFromEPSG(4326);
+        utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+        wgs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+        std::unique_ptr<OGRCoordinateTransformation, void (*)(OGRCoordinateTransformation*)> ct(
+            OGRCreateCoordinateTransformation(&utm, &wgs), &OGRCoordinateTransformation::DestroyCT);
+        std::vector<std::array<double, 2>> corners;
+        for (const auto& obj : s.objects)
+            for (const auto& pt : obj.poly) {
+                double x = 399960.0 + pt.x * 0.5, y = 5400000.0 - pt.y * 0.5;
+                if (ct && ct->Transform(1, &x, &y)) corners.push_back({x, y});
+            }
+        const std::string gj = (fs::path(a.out) / "detections.geojson").string();
+        std::unique_ptr<GDALDataset, void (*)(GDALDataset*)> ds(
+            GDALDataset::Open(gj.c_str(), GDAL_OF_VECTOR), [](GDALDataset* p) { GDALClose(GDALDataset::ToHandle(p)); });
+        OGRLayer* layer = ds ? ds->GetLayer(0) : nullptr;
+        if (!layer) RSCOVLM_THROW(io_error, "demo_failed", "OGR cannot read back '" + gj + "'");
+        // Metres per degree near 48.7 N, to report the worst corner in metres.
+        const double mx = 111320.0 * std::cos(48.74 * 3.14159265358979323846 / 180.0), my = 111132.0;
+        double worst = 0.0;
+        std::size_t features = 0;
+        for (auto& feat : *layer) {
+            const OGRLinearRing* ring = feat->GetGeometryRef()->toPolygon()->getExteriorRing();
+            for (int v = 0; v < 4; ++v) {
+                double best = 1e300;
+                for (const auto& c : corners)
+                    best = std::min(best, std::hypot((ring->getX(v) - c[0]) * mx, (ring->getY(v) - c[1]) * my));
+                worst = std::max(worst, best);
+            }
+            ++features;
+        }
+        if (features != o.result.detections.size() || worst > 1.0)
+            RSCOVLM_THROW(io_error, "demo_failed",
+                          "the GeoJSON read back does not match the scene's objects (worst corner " +
+                              std::to_string(worst) + " m)");
+        d.out << "  read back with OGR: " << features << " features, every corner within " << std::fixed
+              << std::setprecision(2) << worst << " m of a known object corner (pixels are 0.5 m)\n";
+        d.out.unsetf(std::ios::fixed);
+#endif
+    } else
         d.out << "  (built without GDAL: Task1 and the PNG only) in " << a.out << "\n";
 }
 

@@ -3489,6 +3489,27 @@ inline rbox rbox_rad_to_deg(rbox r) noexcept {
 
 namespace rscovlm::box_codec {
 
+/// The corners of a decoded object in the codec's geometry (hbb: x1 y1 x2 y2; obb: cx cy w h
+/// degrees; quad: 8 numbers); false when it has too few numbers.
+inline bool object_quad(const object& o, box_kind kind, geometry::quad& q) {
+    const auto& c = o.coords;
+    if (kind == box_kind::hbb && c.size() >= 4) {
+        q = geometry::hbox_to_quad(geometry::hbox{c[0], c[1], c[2], c[3]});
+        return true;
+    }
+    if (kind == box_kind::obb && c.size() >= 5) {
+        const double pi = 3.14159265358979323846;
+        q = geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0});
+        return true;
+    }
+    if (c.size() >= 8) {
+        for (std::size_t i = 0; i < 4; ++i)
+            q[i] = geometry::point{c[2 * i], c[2 * i + 1]};
+        return true;
+    }
+    return false;
+}
+
 /// A box codec: writes boxes + labels as the exact training text of one answer format, and reads
 /// model answers back into boxes (never throwing on model output).
 class codec : public registry::keyed {
@@ -25534,14 +25555,16 @@ inline std::string replace_all(std::string s, std::string_view from, std::string
 }
 } // namespace detail
 
-/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
-/// the answer (boxes mapped back to the original frame), `model` generates.
-inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
-                               zoom::backend& model, const std::vector<std::string>& classes,
-                               const zoom::generation_options& generation = {}) {
+/// `detect` with the model's view already planned (`plan` for the original's size): callers that
+/// plan on one thread and generate on others (scene detection) use it, since strategies are not
+/// thread-safe.
+inline detection_result detect_planned(const image& original, const resolution::plan& plan,
+                                       const box_codec::codec& codec, zoom::backend& model,
+                                       const std::vector<std::string>& classes,
+                                       const zoom::generation_options& generation = {}) {
     detection_result r;
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
-    r.plan = sizing.plan_size(original.height, original.width);
+    r.plan = plan;
     const image view = model_view(original, r.plan);
     r.system = codec.system_prompt();
     r.prompt = codec.user_prompt(classes);
@@ -25553,6 +25576,16 @@ inline detection_result detect(const image& original, const box_codec::codec& co
         geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
     return r;
+}
+
+/// Detection on one image: `sizing` plans the model's view, `codec` gives the prompts and decodes
+/// the answer (boxes mapped back to the original frame), `model` generates.
+inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
+                               zoom::backend& model, const std::vector<std::string>& classes,
+                               const zoom::generation_options& generation = {}) {
+    if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
+    return detect_planned(original, sizing.plan_size(original.height, original.width), codec, model, classes,
+                          generation);
 }
 
 /// Output of `ground`.
@@ -25685,27 +25718,6 @@ inline bool is_bench_image(const std::filesystem::path& p) {
     for (char& c : e)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".tif" || e == ".tiff" || e == ".bmp";
-}
-
-/// The corners of a decoded object in the codec's geometry (hbb: x1 y1 x2 y2; obb: cx cy w h
-/// degrees; quad: 8 numbers); false when it has too few numbers.
-inline bool object_quad(const box_codec::object& o, box_codec::box_kind kind, geometry::quad& q) {
-    const auto& c = o.coords;
-    if (kind == box_codec::box_kind::hbb && c.size() >= 4) {
-        q = geometry::hbox_to_quad(geometry::hbox{c[0], c[1], c[2], c[3]});
-        return true;
-    }
-    if (kind == box_codec::box_kind::obb && c.size() >= 5) {
-        const double pi = 3.14159265358979323846;
-        q = geometry::rbox_to_quad(geometry::rbox{c[0], c[1], c[2], c[3], c[4] * pi / 180.0});
-        return true;
-    }
-    if (c.size() >= 8) {
-        for (std::size_t i = 0; i < 4; ++i)
-            q[i] = geometry::point{c[2 * i], c[2 * i + 1]};
-        return true;
-    }
-    return false;
 }
 
 inline std::vector<double> quad_coords(const geometry::quad& q) {
@@ -26117,7 +26129,7 @@ public:
                     // The decoded label is the class's display form; its index names the raw class.
                     geometry::quad q{};
                     if (obj.label_id < 0 || static_cast<std::size_t>(obj.label_id) >= names.size() ||
-                        !detail::object_quad(obj, kind, q)) {
+                        !box_codec::object_quad(obj, kind, q)) {
                         ++unknown;
                         continue;
                     }
