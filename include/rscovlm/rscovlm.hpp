@@ -24,3 +24,4 @@
 #include <rscovlm/pipeline/infer.hpp>
 #include <rscovlm/pipeline/pipeline.hpp>
 #include <rscovlm/pipeline/run.hpp>
+#include <rscovlm/pipeline/scene.hpp>

@@ -130,6 +130,23 @@ TEST_CASE("gdal: a tiled GeoTIFF reads as the image it was written from, with it
         CHECK(g->driver() == "NITF");
         CHECK(s->read({0, 0, 613, 411}).data == img.data);
     }
+    // JPEG2000 (lossless), with its georeferencing.
+    if (GDALDriver* jp2 = GetGDALDriverManager()->GetDriverByName("JP2OpenJPEG")) {
+        io::detail::dataset_ptr in(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+        const std::string j2 = (dir / "pattern.jp2").string();
+        CPLStringList jo;
+        jo.SetNameValue("REVERSIBLE", "YES");
+        jo.SetNameValue("QUALITY", "100");
+        io::detail::dataset_ptr out(jp2->CreateCopy(j2.c_str(), in.get(), FALSE, jo.List(), nullptr, nullptr));
+        REQUIRE(out);
+        out.reset();
+        auto s = io::open_image_source(j2);
+        auto* g = dynamic_cast<io::gdal_source*>(s.get());
+        REQUIRE(g != nullptr);
+        CHECK(g->driver() == "JP2OpenJPEG");
+        CHECK(g->geo().epsg == "EPSG:32633");
+        CHECK(s->read({100, 50, 400, 300}).data == image::crop(img, 100, 50, 400, 300).data);
+    }
     // Errors are typed.
     CHECK_THROWS_AS(io::gdal_source((dir / "missing.tif").string()), io_error);
     {
