@@ -103,8 +103,14 @@ scene_outputs detect_scene_to(const scene_args& a, const pipeline::backend_facto
     o.batch = a.batch;
     o.apply_nms = !a.no_nms;
     o.scene_id = a.name.empty() ? fs::path(a.image).stem().string() : a.name;
-    if (o.scene_id.find("__") != std::string::npos || o.scene_id.find('/') != std::string::npos)
-        RSCOVLM_THROW(usage_error, "bad_name", "the scene name '" + o.scene_id + "' contains '__' or '/' (use --name)");
+    // The id is the first field of Task1 lines and the stem of window names.
+    const bool bad_char = std::any_of(o.scene_id.begin(), o.scene_id.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '/' || c == '\\';
+    });
+    if (o.scene_id.empty() || bad_char || o.scene_id.find("__") != std::string::npos)
+        RSCOVLM_THROW(usage_error, "bad_name",
+                      "the scene name '" + o.scene_id +
+                          "' is empty or contains '__', a slash, a space or a control character (use --name)");
     const std::size_t total = data::sliding_windows(src->width(), src->height(), o.split).size();
     progress bar(quiet, "detect-scene", total);
     std::size_t shown = 0;
@@ -134,6 +140,7 @@ scene_outputs detect_scene_to(const scene_args& a, const pipeline::backend_facto
                         {"boxes_before_nms", r.before_nms},
                         {"detections", r.detections.size()},
                         {"unknown_labels", r.unknown_labels},
+                        {"outside_scene", r.outside_scene},
                         {"dropped", r.dropped.counts},
                         {"peak_windows_in_memory", r.peak_windows},
                         {"seconds", r.seconds},
@@ -159,7 +166,6 @@ scene_outputs detect_scene_to(const scene_args& a, const pipeline::backend_facto
         if (gr.ok()) geo = gr.value();
     }
     if (geo.georeferenced()) {
-        const io::geo_transformer t(geo);
         std::vector<io::geo_feature> features;
         for (const auto& d : r.detections) {
             io::geo_feature f;
@@ -172,17 +178,27 @@ scene_outputs detect_scene_to(const scene_args& a, const pipeline::backend_facto
                             {"window_y", w.window.y_start}};
             features.push_back(std::move(f));
         }
-        io::write_geojson((fs::path(a.out) / "detections.geojson").string(), features, t);
-        io::write_geopackage((fs::path(a.out) / "detections.gpkg").string(), features, t);
+        // The GeoPackage stays in the scene's CRS (any CRS); the GeoJSON needs a way to WGS84.
+        io::write_geopackage((fs::path(a.out) / "detections.gpkg").string(), features, geo);
         s["georeferenced"] = true;
         s["crs"] = geo.epsg.empty() ? geo.wkt : geo.epsg;
         s["geotransform"] = geo.transform;
+        auto t = try_call([&] { return std::make_shared<io::geo_transformer>(geo); });
+        if (t.ok()) {
+            s["geojson_skipped"] =
+                io::write_geojson((fs::path(a.out) / "detections.geojson").string(), features, *t.value());
+            s["geojson"] = true;
+        } else {
+            s["geojson"] = false;
+            s["warning"] = "no GeoJSON: " + t.error().id + ": " + t.error().message;
+            if (!quiet) std::fprintf(stderr, "rscovlm: no GeoJSON (%s)\n", t.error().message.c_str());
+        }
     }
 #endif
     s["peak_rss_mib"] = peak_rss_mib();
     {
         std::ofstream f(fs::path(a.out) / "summary.json", std::ios::binary);
-        f << s.dump(2) << '\n';
+        f << s.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         if (!f) RSCOVLM_THROW(io_error, "write_failed", "cannot write summary.json in '" + a.out + "'");
     }
     out.summary = std::move(s);

@@ -27733,6 +27733,7 @@ template <class Kinds> nlohmann::json run(const basic_pipeline<Kinds>& p, const 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -27791,7 +27792,8 @@ struct scene_detect_result {
     std::vector<scene_detection> detections; ///< after NMS, class by class, in keep order
     std::size_t before_nms = 0;              ///< mapped boxes before NMS
     std::size_t unknown_labels = 0;          ///< decoded boxes whose label is not in the class list
-    std::size_t failed = 0;                  ///< windows whose generation failed
+    std::size_t outside_scene = 0;           ///< boxes dropped: a corner not finite or over a window off the scene
+    std::size_t failed = 0;                  ///< windows that could not be read or whose generation failed
     box_codec::drop_report dropped;          ///< what the codec dropped, over every window
     std::size_t peak_windows = 0;            ///< most windows held in memory at once
     double seconds = 0.0;
@@ -27858,7 +27860,8 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
     }
     const std::size_t workers =
         std::min<std::size_t>(static_cast<std::size_t>(o.in_flight), std::max<std::size_t>(n, 1));
-    const std::size_t batch = o.batch > 0 ? static_cast<std::size_t>(o.batch) : 2 * workers;
+    const std::size_t batch =
+        o.batch > 0 ? std::max<std::size_t>(static_cast<std::size_t>(o.batch), workers) : 2 * workers;
     std::vector<std::unique_ptr<zoom::backend>> backends;
     for (std::size_t k = 0; k < workers; ++k) {
         backends.push_back(make_backend());
@@ -27869,11 +27872,21 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
 
     for (std::size_t start = 0; start < n; start += batch) {
         const std::size_t end = std::min(n, start + batch);
-        std::vector<image> patches;
-        std::vector<resolution::plan> plans;
+        std::vector<image> patches(end - start);
+        std::vector<resolution::plan> plans(end - start);
         for (std::size_t i = start; i < end; ++i) {
-            patches.push_back(detail::read_split_window(src, windows[i], o.split));
-            plans.push_back(sizing.plan_size(patches.back().height, patches.back().width));
+            // A window that cannot be read (a corrupt tile) is reported; the others still run.
+#if RSCOVLM_HAS_EXCEPTIONS
+            try {
+                patches[i - start] = detail::read_split_window(src, windows[i], o.split);
+            } catch (const std::exception& e) {
+                res.windows[i].error = e.what();
+                continue;
+            }
+#else
+            patches[i - start] = detail::read_split_window(src, windows[i], o.split);
+#endif
+            plans[i - start] = sizing.plan_size(patches[i - start].height, patches[i - start].width);
         }
         res.peak_windows = std::max(res.peak_windows, patches.size());
         std::vector<detection_result> answers(end - start);
@@ -27881,11 +27894,14 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
         auto work = [&](std::size_t k) {
             for (std::size_t j = next++; j < answers.size(); j = next++) {
                 scene_window_result& wr = res.windows[start + j];
+                if (!wr.error.empty()) continue; // not read
 #if RSCOVLM_HAS_EXCEPTIONS
                 try {
                     answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation);
                 } catch (const std::exception& e) {
                     wr.error = e.what();
+                } catch (...) {
+                    wr.error = "[rscovlm.error.unexpected] the backend raised a non-standard exception";
                 }
 #else
                 answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation);
@@ -27897,8 +27913,19 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
             work(0);
         } else {
             std::vector<std::thread> pool;
+#if RSCOVLM_HAS_EXCEPTIONS
+            try {
+                for (std::size_t k = 0; k < threads; ++k)
+                    pool.emplace_back(work, k);
+            } catch (...) {
+                for (auto& t : pool)
+                    t.join();
+                throw;
+            }
+#else
             for (std::size_t k = 0; k < threads; ++k)
                 pool.emplace_back(work, k);
+#endif
             for (auto& t : pool)
                 t.join();
         }
@@ -27926,9 +27953,19 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
                     ++res.unknown_labels;
                     continue;
                 }
+                // A box whose corner is not finite or lies more than a window off the scene is a
+                // hallucination: dropped and counted (it would survive NMS and land anywhere on the map).
+                const double margin = static_cast<double>(wr.window.x_stop - wr.window.x_start);
+                bool inside = true;
                 for (auto& p : q) {
                     p.x += static_cast<double>(wr.window.x_start);
                     p.y += static_cast<double>(wr.window.y_start);
+                    inside = inside && std::isfinite(p.x) && std::isfinite(p.y) && p.x >= -margin && p.y >= -margin &&
+                             p.x <= res.width + margin && p.y <= res.height + margin;
+                }
+                if (!inside) {
+                    ++res.outside_scene;
+                    continue;
                 }
                 scene_detection sd;
                 sd.label = o.classes[static_cast<std::size_t>(obj.label_id)];

@@ -186,11 +186,20 @@ with tempfile.TemporaryDirectory() as tmp:
             expect(src.get("overview_reads", 0) >= 1 and src.get("fraction_of_image", 1) < 0.01,
                    "the first view reads under 1%% of the image: %s" % src)
 
+    # A hallucinated coordinate far off the scene is dropped and counted, not mapped.
+    o5 = os.path.join(tmp, "o5")
+    rc, out, err = detect(o5, "--backend", "scripted", "--reply", REPLY + "1,1,9,1,9,9,-99999999999999,9 plane\n")
+    expect(rc == 0, "an off-scene box does not fail the run: %s" % err)
+    if rc == 0:
+        s5 = json.load(open(os.path.join(o5, "summary.json")))
+        expect(s5["outside_scene"] == 12 and s5["detections"] == 12, "12 off-scene boxes dropped: %s" % s5)
+
     # Typed errors.
     rc, out, err = run(["detect-scene", "--image", os.path.join(tmp, "missing.tif"), "--out", tmp, "--backend",
                         "scripted", "--reply", "x"])
     expect(rc == 1 and "rscovlm." in err, "a missing scene is a typed error: %s" % err)
-    rc, out, err = detect(os.path.join(tmp, "o4"), "--backend", "scripted", "--reply", REPLY, "--name", "a__b")
-    expect(rc == 2 and "bad_name" in err, "a scene name with '__' is refused: %s" % err)
+    for bad in ("a__b", "a b"):
+        rc, out, err = detect(os.path.join(tmp, "o4"), "--backend", "scripted", "--reply", REPLY, "--name", bad)
+        expect(rc == 2 and "bad_name" in err, "the scene name %r is refused: %s" % (bad, err))
 
 checks.finish()

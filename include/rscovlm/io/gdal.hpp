@@ -61,6 +61,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -111,12 +112,14 @@ struct gdal_closer {
 using dataset_ptr = std::unique_ptr<GDALDataset, gdal_closer>;
 
 inline std::uint8_t scale_u8(double v, double lo, double hi) noexcept {
-    if (!(hi > lo)) return 0;
+    if (std::isnan(v) || !(hi > lo)) return 0;
+    if (std::isinf(v)) return v > 0 ? 255 : 0;
     const double s = std::floor((v - lo) * 255.0 / (hi - lo) + 0.5);
     return static_cast<std::uint8_t>(std::clamp(s, 0.0, 255.0));
 }
 inline std::uint8_t clip_u8(double v) noexcept {
     if (std::isnan(v)) return 0;
+    if (std::isinf(v)) return v > 0 ? 255 : 0;
     return static_cast<std::uint8_t>(std::clamp(std::floor(v + 0.5), 0.0, 255.0));
 }
 
@@ -158,21 +161,15 @@ inline georef make_georef(int epsg, double origin_x, double origin_y, double pix
     return g;
 }
 
-/// The georeferencing of the raster at `path` as GDAL reads it (geotransform and CRS only; no pixels
-/// are read), e.g. to place detections made on pixels another reader decoded. Raises io_error
-/// "open_failed" when GDAL cannot open it.
-inline georef read_georef(const std::string& path) {
-    detail::gdal_init();
-    detail::gdal_quiet q;
-    detail::dataset_ptr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
-    if (!ds) RSCOVLM_THROW(io_error, "open_failed", "GDAL cannot open '" + path + "' as a raster" + q.last_message());
+namespace detail {
+inline georef georef_of(GDALDataset& ds) {
     georef g;
     double gt[6];
-    if (ds->GetGeoTransform(gt) == CE_None) {
+    if (ds.GetGeoTransform(gt) == CE_None) {
         g.has_transform = true;
         std::copy(gt, gt + 6, g.transform.begin());
     }
-    if (const OGRSpatialReference* srs = ds->GetSpatialRef()) {
+    if (const OGRSpatialReference* srs = ds.GetSpatialRef()) {
         char* wkt = nullptr;
         if (srs->exportToWkt(&wkt) == OGRERR_NONE && wkt) g.wkt = wkt;
         CPLFree(wkt);
@@ -181,6 +178,24 @@ inline georef read_georef(const std::string& path) {
         if (name && code && std::string(name) == "EPSG") g.epsg = std::string("EPSG:") + code;
     }
     return g;
+}
+
+/// Raises io_error "write_failed" when GDAL recorded an error since the last CPLErrorReset.
+inline void check_gdal_write(const std::string& path, const char* what) {
+    if (CPLGetLastErrorType() >= CE_Failure)
+        RSCOVLM_THROW(io_error, "write_failed", std::string(what) + " '" + path + "' failed: " + CPLGetLastErrorMsg());
+}
+} // namespace detail
+
+/// The georeferencing of the raster at `path` as GDAL reads it (geotransform and CRS only; no pixels
+/// are read), e.g. to place detections made on pixels another reader decoded. Raises io_error
+/// "open_failed" when GDAL cannot open it.
+inline georef read_georef(const std::string& path) {
+    detail::gdal_init();
+    detail::gdal_quiet q;
+    detail::dataset_ptr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+    if (!ds) RSCOVLM_THROW(io_error, "open_failed", "GDAL cannot open '" + path + "' as a raster" + q.last_message());
+    return detail::georef_of(*ds);
 }
 
 /// How gdal_source maps samples that are not 8-bit to 0..255 (see the file comment).
@@ -378,7 +393,7 @@ private:
         }
     }
 
-    void read_georef() { m_geo = io::read_georef(m_path); }
+    void read_georef() { m_geo = detail::georef_of(*m_ds); }
 
     void prepare_ranges() {
         const bool byte = band(m_bands.front())->GetRasterDataType() == GDT_Byte;
@@ -395,24 +410,55 @@ private:
         if (!m_scaled) return;
         detail::gdal_quiet q;
         for (int b : m_bands) {
-            if (m_opt.scale_range) {
-                m_ranges.push_back(*m_opt.scale_range);
-                continue;
-            }
+            std::array<double, 2> r{0.0, 0.0};
+            const char* from = "scale_range";
             GDALRasterBand* rb = band(b);
             const char* smin = rb->GetMetadataItem("STATISTICS_MINIMUM");
             const char* smax = rb->GetMetadataItem("STATISTICS_MAXIMUM");
-            if (smin && smax) {
-                m_ranges.push_back({CPLAtof(smin), CPLAtof(smax)});
-                continue;
+            if (m_opt.scale_range) {
+                r = *m_opt.scale_range;
+            } else if (smin && smax) {
+                r = {CPLAtof(smin), CPLAtof(smax)};
+                from = "STATISTICS_MINIMUM/MAXIMUM";
+            } else {
+                r = finite_range(rb, b, q);
+                from = "the band's values";
             }
-            double mm[2] = {0.0, 0.0};
-            if (rb->ComputeRasterMinMax(FALSE, mm) != CE_None)
-                RSCOVLM_THROW(io_error, "read_failed",
-                              "'" + m_path + "': cannot compute the range of band " + std::to_string(b) +
-                                  q.last_message());
-            m_ranges.push_back({mm[0], mm[1]});
+            if (!std::isfinite(r[0]) || !std::isfinite(r[1]) || r[1] < r[0])
+                RSCOVLM_THROW(io_error, "bad_range",
+                              "'" + m_path + "' band " + std::to_string(b) + ": the range [" + std::to_string(r[0]) +
+                                  ", " + std::to_string(r[1]) + "] from " + from + " is not a finite interval");
+            m_ranges.push_back(r);
         }
+    }
+
+    /// The smallest and largest finite values of band `b` (nodata excluded), one pass block by block.
+    std::array<double, 2> finite_range(GDALRasterBand* rb, int b, detail::gdal_quiet& q) {
+        int has_nd = 0;
+        const double nd = rb->GetNoDataValue(&has_nd);
+        int bx = 0, by = 0;
+        rb->GetBlockSize(&bx, &by);
+        const int rows =
+            std::max(1, std::min(m_height, std::max(by, static_cast<int>((4ll << 20) / std::max(1, m_width)))));
+        std::vector<double> buf(static_cast<std::size_t>(m_width) * static_cast<std::size_t>(rows));
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+        for (int y = 0; y < m_height; y += rows) {
+            const int h = std::min(rows, m_height - y);
+            if (rb->RasterIO(GF_Read, 0, y, m_width, h, buf.data(), m_width, h, GDT_Float64, 0, 0, nullptr) != CE_None)
+                RSCOVLM_THROW(io_error, "read_failed",
+                              "'" + m_path + "': cannot read band " + std::to_string(b) + q.last_message());
+            const std::size_t n = static_cast<std::size_t>(m_width) * static_cast<std::size_t>(h);
+            for (std::size_t i = 0; i < n; ++i) {
+                const double v = buf[i];
+                if (!std::isfinite(v) || (has_nd && (v == nd || (std::isnan(nd) && std::isnan(v))))) continue;
+                lo = std::min(lo, v);
+                hi = std::max(hi, v);
+            }
+        }
+        if (lo > hi)
+            RSCOVLM_THROW(io_error, "bad_range",
+                          "'" + m_path + "' band " + std::to_string(b) + " has no finite value that is not nodata");
+        return {lo, hi};
     }
 
     /// Pixels of `box` (in the grid of `level`), zero outside, as RGB.
@@ -460,7 +506,7 @@ private:
                 for (std::size_t i = 0; i < n; ++i) {
                     std::uint8_t& d = dst[i * static_cast<std::size_t>(c)];
                     const double v = direct ? static_cast<double>(d) : vals[i];
-                    if (nd && v == *nd) nodata[i] = 1;
+                    if (nd && (v == *nd || (std::isnan(*nd) && std::isnan(v)))) nodata[i] = 1;
                     if (!direct)
                         d = m_scaled ? detail::scale_u8(v, m_ranges[k][0], m_ranges[k][1]) : detail::clip_u8(v);
                 }
@@ -562,19 +608,25 @@ public:
             RSCOVLM_THROW(io_error, "write_failed", "cannot write to '" + m_path + "'" + q.last_message());
     }
 
-    /// Builds the overviews and closes the file.
+    /// Builds the overviews, flushes and closes the file; raises io_error "write_failed" when GDAL
+    /// reports an error on the way (a full disk shows up here, not in write()).
     void close() {
         if (!m_ds) return;
         detail::gdal_quiet q;
         if (!m_opt.overviews.empty()) {
-            m_ds->FlushCache();
+            m_ds->FlushCache(false);
+            detail::check_gdal_write(m_path, "writing");
             if (m_ds->BuildOverviews(m_opt.overview_resampling.c_str(), static_cast<int>(m_opt.overviews.size()),
                                      m_opt.overviews.data(), 0, nullptr, nullptr, nullptr) != CE_None)
                 RSCOVLM_THROW(io_error, "write_failed",
                               "cannot build the overviews of '" + m_path + "'" + q.last_message());
         }
+        m_ds->FlushCache(false);
+        detail::check_gdal_write(m_path, "writing");
         m_ds.reset();
+        detail::check_gdal_write(m_path, "closing");
     }
+    /// Closes without raising (an unfinished file is left as GDAL leaves it); call close() to know.
     ~geotiff_writer() {
         if (m_ds) {
             detail::gdal_quiet q;
@@ -669,33 +721,49 @@ inline double ring_area2(const std::vector<geometry::point>& r) {
 } // namespace detail
 
 /// Writes `features` as an RFC 7946 GeoJSON FeatureCollection: polygons in WGS84 longitude/latitude,
-/// exterior rings counter-clockwise and closed, no "crs" member. Raises io_error "write_failed".
-inline void write_geojson(const std::string& path, const std::vector<geo_feature>& features, const geo_transformer& t) {
+/// exterior rings counter-clockwise and closed, no "crs" member. A feature whose corners cannot be
+/// reprojected (outside the CRS's domain) is left out; the number left out is returned. Polygons
+/// that cross the antimeridian are not cut. Raises io_error "write_failed".
+inline std::size_t write_geojson(const std::string& path, const std::vector<geo_feature>& features,
+                                 const geo_transformer& t) {
     nlohmann::json fc = {{"type", "FeatureCollection"}, {"features", nlohmann::json::array()}};
+    std::size_t skipped = 0;
     for (const auto& f : features) {
         std::vector<geometry::point> ring;
-        for (const auto& p : f.pixels)
-            ring.push_back(t.to_lonlat(p.x, p.y));
+        bool ok = !f.pixels.empty();
+        for (const auto& p : f.pixels) {
+            if (!ok) break;
+            const auto r = try_call([&] { return t.to_lonlat(p.x, p.y); });
+            ok = r.ok() && std::isfinite(r.value().x) && std::isfinite(r.value().y);
+            if (ok) ring.push_back(r.value());
+        }
+        if (!ok) {
+            ++skipped;
+            continue;
+        }
         if (detail::ring_area2(ring) < 0) std::reverse(ring.begin(), ring.end());
         nlohmann::json coords = nlohmann::json::array();
         for (const auto& p : ring)
             coords.push_back({p.x, p.y});
-        if (!ring.empty()) coords.push_back({ring.front().x, ring.front().y});
+        coords.push_back({ring.front().x, ring.front().y});
         fc["features"].push_back({{"type", "Feature"},
                                   {"geometry", {{"type", "Polygon"}, {"coordinates", nlohmann::json::array({coords})}}},
                                   {"properties", f.properties}});
     }
     std::ofstream out(path, std::ios::binary);
     if (!out) RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + path + "'");
-    out << fc.dump() << '\n';
+    out << fc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out.flush();
     if (!out) RSCOVLM_THROW(io_error, "write_failed", "error while writing '" + path + "'");
+    return skipped;
 }
 
 /// Writes `features` as the layer `layer` of a new GeoPackage `path` (replaced if it exists), polygons
-/// in the raster's CRS (map coordinates). Properties that are strings, integers or numbers become
-/// fields (the first feature's keys fix the schema). Raises io_error "write_failed".
-inline void write_geopackage(const std::string& path, const std::vector<geo_feature>& features,
-                             const geo_transformer& t, const std::string& layer = "detections") {
+/// in the raster's CRS (map coordinates through `geo`'s transform; no reprojection, so any CRS works).
+/// Every property key becomes a field: integer when all its values are integers, real when all are
+/// numbers, text otherwise (other JSON values are written as JSON text). Raises io_error "write_failed".
+inline void write_geopackage(const std::string& path, const std::vector<geo_feature>& features, const georef& geo,
+                             const std::string& layer = "detections") {
     detail::gdal_init();
     detail::gdal_quiet q;
     GDALDriver* drv = GetGDALDriverManager()->GetDriverByName("GPKG");
@@ -703,40 +771,52 @@ inline void write_geopackage(const std::string& path, const std::vector<geo_feat
     std::remove(path.c_str());
     detail::dataset_ptr ds(drv->Create(path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
     if (!ds) RSCOVLM_THROW(io_error, "write_failed", "cannot create '" + path + "'" + q.last_message());
-    OGRSpatialReference srs(t.crs());
-    OGRLayer* lyr = ds->CreateLayer(layer.c_str(), &srs, wkbPolygon, nullptr);
+    OGRSpatialReference srs;
+    srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    const bool has_srs = !geo.wkt.empty() && srs.importFromWkt(geo.wkt.c_str()) == OGRERR_NONE;
+    OGRLayer* lyr = ds->CreateLayer(layer.c_str(), has_srs ? &srs : nullptr, wkbPolygon, nullptr);
     if (!lyr) RSCOVLM_THROW(io_error, "write_failed", "cannot create layer '" + layer + "'" + q.last_message());
+    // Field types over every feature, in first-appearance order.
     std::vector<std::pair<std::string, OGRFieldType>> fields;
-    if (!features.empty())
-        for (auto it = features.front().properties.begin(); it != features.front().properties.end(); ++it) {
-            OGRFieldType ft = OFTString;
-            if (it.value().is_number_integer())
-                ft = OFTInteger64;
-            else if (it.value().is_number())
-                ft = OFTReal;
-            OGRFieldDefn fd(it.key().c_str(), ft);
-            if (lyr->CreateField(&fd) != OGRERR_NONE)
-                RSCOVLM_THROW(io_error, "write_failed", "cannot add field '" + it.key() + "'" + q.last_message());
-            fields.emplace_back(it.key(), ft);
+    for (const auto& f : features)
+        for (auto it = f.properties.begin(); it != f.properties.end(); ++it) {
+            const OGRFieldType t = it.value().is_number_integer() ? OFTInteger64
+                                   : it.value().is_number()       ? OFTReal
+                                                                  : OFTString;
+            auto found = std::find_if(fields.begin(), fields.end(), [&](const auto& e) { return e.first == it.key(); });
+            if (found == fields.end()) {
+                fields.emplace_back(it.key(), t);
+            } else if (found->second != t) {
+                const bool numbers = found->second != OFTString && t != OFTString;
+                found->second = numbers ? OFTReal : OFTString;
+            }
         }
+    for (const auto& [key, type] : fields) {
+        OGRFieldDefn fd(key.c_str(), type);
+        if (lyr->CreateField(&fd) != OGRERR_NONE)
+            RSCOVLM_THROW(io_error, "write_failed", "cannot add field '" + key + "'" + q.last_message());
+    }
     if (lyr->StartTransaction() != OGRERR_NONE)
         RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + path + "'" + q.last_message());
     for (const auto& f : features) {
         std::unique_ptr<OGRFeature, void (*)(OGRFeature*)> feat(OGRFeature::CreateFeature(lyr->GetLayerDefn()),
                                                                 &OGRFeature::DestroyFeature);
-        for (const auto& [key, ft] : fields) {
+        for (const auto& [key, type] : fields) {
             if (!f.properties.contains(key)) continue;
             const nlohmann::json& v = f.properties.at(key);
-            if (ft == OFTInteger64 && v.is_number_integer())
+            if (type == OFTInteger64)
                 feat->SetField(key.c_str(), static_cast<GIntBig>(v.get<long long>()));
-            else if (ft == OFTReal && v.is_number())
+            else if (type == OFTReal)
                 feat->SetField(key.c_str(), v.get<double>());
             else
-                feat->SetField(key.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+                feat->SetField(key.c_str(),
+                               v.is_string()
+                                   ? v.get<std::string>().c_str()
+                                   : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         }
         OGRLinearRing ring;
         for (const auto& p : f.pixels) {
-            const geometry::point m = t.to_map(p.x, p.y);
+            const geometry::point m = geo.to_map(p.x, p.y);
             ring.addPoint(m.x, m.y);
         }
         ring.closeRings();
@@ -749,6 +829,7 @@ inline void write_geopackage(const std::string& path, const std::vector<geo_feat
     if (lyr->CommitTransaction() != OGRERR_NONE)
         RSCOVLM_THROW(io_error, "write_failed", "cannot write '" + path + "'" + q.last_message());
     ds.reset();
+    detail::check_gdal_write(path, "closing");
 }
 
 } // namespace rscovlm::io

@@ -41,6 +41,8 @@ struct image_source_options {
     bool overviews = false;
     /// GDAL: 1-based bands shown as grey (one) or R, G, B (three); empty = GDAL source's default rule.
     std::vector<int> bands;
+    /// GDAL: refuse rasters over this many pixels (0 = no limit); default 2^34 (131072 x 131072).
+    std::uint64_t gdal_max_pixels = 1ull << 34;
 };
 
 /// True when open_image_source can use GDAL (built with it).
@@ -84,7 +86,7 @@ inline std::unique_ptr<zoom::image_source> open_gdal(const std::string& path, co
     gdal_options g;
     g.bands = o.bands;
     g.use_overviews = o.overviews;
-    g.max_pixels = o.tiff_max_pixels;
+    g.max_pixels = o.gdal_max_pixels;
     g.max_region_pixels = o.tiff_max_region_pixels;
     g.cache_bytes = static_cast<std::int64_t>(o.tiff_cache_bytes);
     return std::make_unique<gdal_source>(path, g);
@@ -140,7 +142,8 @@ inline std::unique_ptr<zoom::image_source> open_image_source(const std::string& 
 #endif
     }
 #if RSCOVLM_HAS_GDAL
-    if (r == "auto" && !detail::is_decoded_format(path) && std::filesystem::exists(path))
+    std::error_code ec;
+    if (r == "auto" && !detail::is_decoded_format(path) && std::filesystem::exists(path, ec))
         return detail::open_gdal(path, options);
 #endif
     load_options lo = options.load;

@@ -220,6 +220,20 @@ private:
             unsupported("photometric interpretation " + std::to_string(photometric));
         }
         if (m_photometric == PHOTOMETRIC_RGB && spp < 3) unsupported("RGB with fewer than 3 samples");
+        if ((photometric == PHOTOMETRIC_MINISBLACK || photometric == PHOTOMETRIC_MINISWHITE) && spp > 2)
+            unsupported("grey with " + std::to_string(spp) + " samples (multi-band data)");
+        if (m_photometric == PHOTOMETRIC_RGB && spp == 4) {
+            // Pillow: an unassociated alpha sample makes RGBA (composited on white by to_rgb), an
+            // unspecified extra sample RGBX (dropped, e.g. RGB + near-infrared); premultiplied alpha
+            // is left to GDAL.
+            std::uint16_t n = 0;
+            std::uint16_t* kinds = nullptr;
+            const std::uint16_t kind = TIFFGetField(m_tif, TIFFTAG_EXTRASAMPLES, &n, &kinds) && n >= 1 && kinds
+                                           ? kinds[0]
+                                           : static_cast<std::uint16_t>(EXTRASAMPLE_UNSPECIFIED);
+            if (kind == EXTRASAMPLE_ASSOCALPHA) unsupported("associated (premultiplied) alpha");
+            m_rgbx = kind != EXTRASAMPLE_UNASSALPHA;
+        }
 
         m_tiled = TIFFIsTiled(m_tif) != 0;
         if (m_tiled) {
@@ -306,7 +320,7 @@ private:
                 d[1] = c[1];
                 d[2] = c[2];
             } else if (m_photometric == PHOTOMETRIC_RGB) {
-                if (m_spp == 4) {
+                if (m_spp == 4 && !m_rgbx) {
                     // qwen-vl-utils to_rgb: paste on white through alpha (Pillow DIV255 blend).
                     const unsigned a = s[3];
                     for (int c = 0; c < 3; ++c) {
@@ -347,6 +361,7 @@ private:
     int m_w = 0, m_h = 0, m_spp = 1, m_bw = 0, m_bh = 0, m_nbx = 0, m_nby = 0;
     bool m_tiled = false, m_separate = false;
     std::uint16_t m_photometric = PHOTOMETRIC_MINISBLACK;
+    bool m_rgbx = false; ///< RGB + an extra sample that is not alpha (dropped)
     std::vector<std::uint8_t> m_palette;
     std::size_t m_raw_block_bytes = 0;
     std::unordered_map<std::uint32_t, std::pair<std::vector<std::uint8_t>, std::list<std::uint32_t>::iterator>> m_cache;

@@ -220,6 +220,16 @@ TEST_CASE("gdal: band selection, the scaling rule for 16-bit data, nodata, alpha
     const std::string rgbn = (dir / "rgbn.tif").string();
     write_bands(rgbn, W, H, 4, GDT_Byte, v8, {GCI_Undefined, GCI_Undefined, GCI_Undefined, GCI_Undefined});
     CHECK(io::gdal_source(rgbn).bands() == std::vector<int>{1, 2, 3});
+    {
+        // The automatic reader agrees: libtiff drops an extra sample that is not alpha (Pillow's RGBX),
+        // and 16-bit data goes to GDAL.
+        auto a = io::open_image_source(rgbn);
+        CHECK(a->read({0, 0, W, H}).data == io::gdal_source(rgbn).read({0, 0, W, H}).data);
+        CHECK(a->read({4, 4, 5, 5}).data == std::vector<std::uint8_t>{static_cast<std::uint8_t>(v8(4, 4, 1)),
+                                                                      static_cast<std::uint8_t>(v8(4, 4, 2)),
+                                                                      static_cast<std::uint8_t>(v8(4, 4, 3))});
+        CHECK(dynamic_cast<io::gdal_source*>(io::open_image_source(u16).get()) != nullptr);
+    }
     const std::string bgr = (dir / "bgr.tif").string();
     write_bands(bgr, W, H, 3, GDT_Byte, v8, {GCI_BlueBand, GCI_GreenBand, GCI_RedBand});
     io::gdal_source sb(bgr);
@@ -421,7 +431,7 @@ TEST_CASE("gdal: scene detection on a georeferenced synthetic scene gives the kn
     }
     const std::string gj = (dir / "det.geojson").string(), gp = (dir / "det.gpkg").string();
     io::write_geojson(gj, features, t);
-    io::write_geopackage(gp, features, t);
+    io::write_geopackage(gp, features, src.geo());
     OGRSpatialReference utm, wgs;
     utm.importFromEPSG(32633);
     wgs.importFromEPSG(4326);
@@ -471,6 +481,27 @@ TEST_CASE("gdal: scene detection on a georeferenced synthetic scene gives the kn
             REQUIRE(srs);
             CHECK(std::string(srs->GetAuthorityCode(nullptr)) == "32633");
         }
+    }
+    // Property types over every feature: an integer then a fraction make a real field.
+    std::vector<io::geo_feature> mixed(2);
+    mixed[0].pixels = {{0, 0}, {10, 0}, {10, 10}};
+    mixed[0].properties = {{"n", 1}, {"tag", "a"}};
+    mixed[1].pixels = {{20, 0}, {30, 0}, {30, 10}};
+    mixed[1].properties = {{"n", 0.75}, {"extra", true}};
+    const std::string mp = (dir / "mixed.gpkg").string();
+    io::write_geopackage(mp, mixed, src.geo());
+    {
+        io::detail::dataset_ptr ds(GDALDataset::Open(mp.c_str(), GDAL_OF_VECTOR));
+        REQUIRE(ds);
+        OGRLayer* layer = ds->GetLayer(0);
+        OGRFeatureDefn* def = layer->GetLayerDefn();
+        REQUIRE(def->GetFieldIndex("n") >= 0);
+        CHECK(def->GetFieldDefn(def->GetFieldIndex("n"))->GetType() == OFTReal);
+        CHECK(def->GetFieldIndex("extra") >= 0);
+        std::vector<double> n;
+        for (auto& feat : *layer)
+            n.push_back(feat->GetFieldAsDouble("n"));
+        CHECK(n == std::vector<double>{1.0, 0.75});
     }
     fs::remove_all(dir);
 }
