@@ -18,11 +18,13 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -206,6 +208,108 @@ std::string default_tokenizer(const std::string& data_dir) {
     return data_dir + "/tokenizer/qwen/tokenizer.json";
 }
 
+/// One request of `generate --batch`: `prompt` (+ `images`, `system`) or HF `messages` whose
+/// `{"type":"image"}` items take `images` in order; optional `max_new_tokens`, `temperature`, `top_p`,
+/// `top_k`, `seed`, `stop` (strings) and `id` (echoed).
+struct batch_request {
+    nlohmann::json messages;
+    std::vector<std::string> images;
+    rt::sampling_options sampling;
+    std::vector<std::string> stop;
+    nlohmann::json id;
+};
+
+batch_request parse_batch_request(const nlohmann::json& in, const rt::sampling_options& base) {
+    if (!in.is_object()) RSCOVLM_THROW(usage_error, "bad_request", "a request must be a JSON object");
+    batch_request r;
+    r.sampling = base;
+    if (in.contains("id")) r.id = in.at("id");
+    if (in.contains("images")) r.images = in.at("images").get<std::vector<std::string>>();
+    if (in.contains("messages")) {
+        r.messages = in.at("messages");
+        if (!r.messages.is_array()) RSCOVLM_THROW(usage_error, "bad_request", "\"messages\" must be an array");
+    } else {
+        if (!in.contains("prompt") || !in.at("prompt").is_string())
+            RSCOVLM_THROW(usage_error, "bad_request", "a request needs \"prompt\" (a string) or \"messages\"");
+        nlohmann::json content = nlohmann::json::array();
+        for (std::size_t i = 0; i < r.images.size(); ++i)
+            content.push_back({{"type", "image"}});
+        content.push_back({{"type", "text"}, {"text", in.at("prompt")}});
+        r.messages = nlohmann::json::array();
+        if (in.contains("system")) r.messages.push_back({{"role", "system"}, {"content", in.at("system")}});
+        r.messages.push_back({{"role", "user"}, {"content", content}});
+    }
+    if (in.contains("max_new_tokens")) r.sampling.max_new_tokens = in.at("max_new_tokens").get<int>();
+    if (in.contains("temperature")) {
+        r.sampling.temperature = in.at("temperature").get<double>();
+        r.sampling.do_sample = r.sampling.temperature > 0;
+    }
+    if (in.contains("top_p")) r.sampling.top_p = in.at("top_p").get<double>();
+    if (in.contains("top_k")) r.sampling.top_k = in.at("top_k").get<int>();
+    if (in.contains("seed")) r.sampling.seed = in.at("seed").get<unsigned long long>();
+    if (in.contains("stop")) r.stop = in.at("stop").get<std::vector<std::string>>();
+    return r;
+}
+
+nlohmann::json output_json(const rt::vlm_output& r) {
+    return {{"text", r.text},
+            {"tokens", r.tokens},
+            {"prompt_tokens", r.prompt_tokens},
+            {"finish_reason", r.finish_reason},
+            {"timing", {{"prefill_s", r.prefill_seconds}, {"decode_s", r.decode_seconds}}}};
+}
+
+/// `generate --batch FILE`: every request of the file through one batch engine, `in_flight` at once
+/// (greedy ones share batches); one JSON line per request, in order. Returns the number that failed.
+std::size_t generate_batch(rt::vlm v, const model_args& a, const std::string& file, int max_batch, int in_flight,
+                           context& ctx) {
+    const std::vector<json_file_value> values = read_json_values(file, "batch file");
+    const rt::sampling_options base = sampling(v, a);
+    rt::batch_engine engine(std::move(v), static_cast<std::size_t>(std::max(1, max_batch)));
+    std::vector<nlohmann::json> out(values.size());
+    std::atomic<std::size_t> next{0}, failed{0};
+    std::mutex bar_mu;
+    progress bar(ctx, "generate", values.size());
+    auto work = [&] {
+        for (std::size_t i = next++; i < values.size(); i = next++) {
+            const auto& val = values[i];
+            auto r = try_call([&] {
+                if (val.value.is_discarded())
+                    RSCOVLM_THROW(usage_error, "bad_json",
+                                  "'" + file + "' line " + std::to_string(val.line) + ": not valid JSON");
+                const batch_request q = parse_batch_request(val.value, base);
+                std::vector<image> imgs;
+                for (const auto& f : q.images)
+                    imgs.push_back(io::load_image(f));
+                const rt::vlm_output o =
+                    engine.run(engine.model().prepare(q.messages, imgs, false).input, q.sampling, q.stop);
+                nlohmann::json j = output_json(o);
+                if (!q.id.is_null()) j["id"] = q.id;
+                return j;
+            });
+            if (r.ok()) {
+                out[i] = std::move(r.value());
+            } else {
+                out[i] = {{"error", "[" + r.error().id + "] " + r.error().message}};
+                ++failed;
+            }
+            std::lock_guard<std::mutex> lock(bar_mu);
+            bar.tick();
+        }
+    };
+    const std::size_t workers = std::min<std::size_t>(values.size(), static_cast<std::size_t>(std::max(1, in_flight)));
+    std::vector<std::thread> pool;
+    for (std::size_t k = 1; k < workers; ++k)
+        pool.emplace_back(work);
+    work();
+    for (auto& t : pool)
+        t.join();
+    bar.done();
+    for (const auto& j : out)
+        (*ctx.out) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return failed;
+}
+
 } // namespace
 
 void register_torch(CLI::App& app, context& ctx) {
@@ -221,11 +325,31 @@ void register_torch(CLI::App& app, context& ctx) {
         auto* cmd = app.add_subcommand(torch_commands[0].name, torch_commands[0].description);
         add_model_options(cmd, *a);
         cmd->add_option("--image", *images, "Image file (repeat for several; they come before the prompt)");
-        cmd->add_option("--prompt", *prompt, "User prompt")->required();
+        cmd->add_option("--prompt", *prompt, "User prompt (required without --batch)");
         cmd->add_option("--system", *system, "System prompt (default: the chat template's)");
         cmd->add_flag("--stream", *stream, "Print the answer while it is generated");
         cmd->add_flag("--json", *json, "Print a JSON object (text, tokens, timing) instead of the text");
-        cmd->callback([&ctx, a, images, prompt, system, stream, json] {
+        auto batch = std::make_shared<std::string>();
+        auto max_batch = std::make_shared<int>(8);
+        auto in_flight = std::make_shared<int>(8);
+        cmd->add_option("--batch", *batch,
+                        "JSON Lines (or a JSON array) of requests {\"prompt\"|\"messages\", \"images\", \"system\", "
+                        "\"max_new_tokens\", \"temperature\", \"top_p\", \"top_k\", \"seed\", \"stop\", \"id\"}: "
+                        "answered together (greedy requests batched), one JSON line each, in order");
+        cmd->add_option("--max-batch", *max_batch, "--batch: most sequences decoded together")
+            ->check(CLI::PositiveNumber)
+            ->capture_default_str();
+        cmd->add_option("--in-flight", *in_flight, "--batch: requests submitted at once")
+            ->check(CLI::PositiveNumber)
+            ->capture_default_str();
+        cmd->callback([&ctx, a, images, prompt, system, stream, json, batch, max_batch, in_flight] {
+            if (!batch->empty()) {
+                if (!prompt->empty() || !images->empty() || *stream)
+                    RSCOVLM_THROW(usage_error, "batch_conflict", "--batch takes its prompts and images from the file");
+                if (generate_batch(load_vlm(*a, ctx), *a, *batch, *max_batch, *in_flight, ctx) > 0) ctx.exit_code = 1;
+                return;
+            }
+            if (prompt->empty()) RSCOVLM_THROW(usage_error, "no_prompt", "generate needs --prompt or --batch");
             rt::vlm v = load_vlm(*a, ctx);
             std::vector<image> imgs;
             nlohmann::json content = nlohmann::json::array();
@@ -246,13 +370,7 @@ void register_torch(CLI::App& app, context& ctx) {
                 };
             rt::vlm_output r = v.generate(messages, imgs, sampling(v, *a), false, {}, on_text);
             if (*json) {
-                out << nlohmann::json{{"text", r.text},
-                                      {"tokens", r.tokens},
-                                      {"prompt_tokens", r.prompt_tokens},
-                                      {"finish_reason", r.finish_reason},
-                                      {"timing", {{"prefill_s", r.prefill_seconds}, {"decode_s", r.decode_seconds}}}}
-                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                    << "\n";
+                out << output_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
             } else if (*stream) {
                 out << "\n";
             } else {

@@ -62,6 +62,29 @@ def main():
     streamed = run(gen[:-1] + ["--stream"]).stdout
     assert streamed.rstrip("\n") == a["text"].rstrip("\n") or a["text"] in streamed, (streamed, a["text"])
 
+    # generate --batch: greedy answers equal the single-prompt ones (rows of different lengths batched
+    # together, each with its own limit), in order; a bad line is an error line, the others still run.
+    singles = []
+    reqs = []
+    for i, (prompt, n, with_img) in enumerate([("Describe the image.", 6, True), ("Count the planes.", 4, True),
+                                                ("Hello", 5, False), ("What is shown here in detail?", 3, True)]):
+        cmd = [cli, "-q", "generate", "--model", model, "--prompt", prompt, "--max-new-tokens", str(n), "--greedy",
+               "--json"] + (["--image", img] if with_img else [])
+        singles.append(json.loads(run(cmd).stdout))
+        reqs.append(json.dumps({"id": "r%d" % i, "prompt": prompt, "images": [img] if with_img else [],
+                                "max_new_tokens": n}))
+    batch_file = os.path.join(work, "batch.jsonl")
+    with open(batch_file, "w") as f:
+        f.write("\n".join(reqs[:2] + ["{not json"] + reqs[2:]) + "\n")
+    r = run([cli, "-q", "generate", "--model", model, "--greedy", "--batch", batch_file, "--max-batch", "4",
+             "--in-flight", "4"], expect=1)
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(lines) == 5 and "error" in lines[2] and "bad_json" in lines[2]["error"], lines
+    got = lines[:2] + lines[3:]
+    for i, (g, s1) in enumerate(zip(got, singles)):
+        assert g["id"] == "r%d" % i and g["tokens"] == s1["tokens"] and g["text"] == s1["text"], (i, g, s1)
+        assert g["prompt_tokens"] == s1["prompt_tokens"], (g, s1)
+
     png_out = os.path.join(work, "detect.png")
     det = [cli, "-q", "detect", "--model", model, "--image", img, "--classes", "plane, ship", "--format", "obb",
            "--max-new-tokens", "8", "--png", png_out]
@@ -93,7 +116,7 @@ def main():
     assert "rscovlm.io.safetensors_open" in r.stderr, r.stderr
     r = run([cli, "-q", "generate", "--model", model, "--prompt", "x", "--device", "cuda:7"], expect=1)
     assert "rscovlm.torch.bad_device" in r.stderr or "rscovlm.torch" in r.stderr, r.stderr
-    print("torch CLI end to end: tiny-model, generate (json, stream), detect (JSON + PNG), nested sharded layout, errors: ok")
+    print("torch CLI end to end: tiny-model, generate (json, stream, batch), detect (JSON + PNG), nested sharded layout, errors: ok")
     return 0
 
 
