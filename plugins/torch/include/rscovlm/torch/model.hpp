@@ -11,12 +11,16 @@
 
 #include <torch/types.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -80,6 +84,16 @@ load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at:
         expected[s.name] = &s;
     std::unordered_map<std::string, at::Tensor> out;
     std::unordered_map<std::string, std::string> stored_as;
+    struct pending_copy {
+        std::string name;
+        const void* data;
+        std::size_t bytes;
+        std::vector<std::int64_t> shape;
+        at::ScalarType src;
+        at::Tensor tensor;        ///< the converted weight
+        std::exception_ptr error; ///< what copying or converting raised
+    };
+    std::vector<pending_copy> copies;
     for (const auto& stored : ck.names()) {
         const std::string canon = canonical_name(stored);
         auto it = expected.find(canon);
@@ -117,10 +131,45 @@ load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at:
                           "tensor '" + stored + "' has dtype " + std::string(st::dtype_name(v.type)) +
                               " (F32, F16, BF16 supported)");
         }
-        // Copy into an owned, aligned CPU tensor (the mapped bytes need not be aligned), then convert.
-        at::Tensor t = at::empty(v.shape, at::TensorOptions().dtype(src));
-        if (v.size_bytes > 0) std::memcpy(t.data_ptr(), v.data, v.size_bytes);
-        out[canon] = t.to(device, dtype);
+        // Copied below into an owned, aligned CPU tensor (the mapped bytes need not be aligned).
+        copies.push_back({canon, v.data, v.size_bytes, v.shape, src, at::Tensor(), nullptr});
+    }
+    // Each weight is copied out of the mapped file into an owned, aligned CPU tensor and converted on
+    // one of several threads (the page faults that read the file happen there, so the reads overlap),
+    // the largest first. A weight whose stored dtype is the compute dtype on the CPU is used as copied
+    // (`to` returns it as it is); memory holds the converted weights plus one source copy per thread.
+    std::sort(copies.begin(), copies.end(), [](const pending_copy& a, const pending_copy& b) {
+        return a.bytes > b.bytes || (a.bytes == b.bytes && a.name < b.name);
+    });
+    std::atomic<std::size_t> next{0};
+    auto copy_some = [&] {
+        for (std::size_t i = next++; i < copies.size(); i = next++) {
+            pending_copy& c = copies[i];
+            try {
+                at::Tensor t = at::empty(c.shape, at::TensorOptions().dtype(c.src));
+                if (c.bytes > 0) std::memcpy(t.data_ptr(), c.data, c.bytes);
+                c.tensor = t.to(device, dtype);
+            } catch (...) {
+                c.error = std::current_exception();
+            }
+        }
+    };
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    const std::size_t threads =
+        std::min<std::size_t>(copies.size(), static_cast<std::size_t>(std::max(1, std::min(8, cores))));
+    std::vector<std::thread> pool;
+    try {
+        for (std::size_t k = 1; k < threads; ++k)
+            pool.emplace_back(copy_some);
+    } catch (...) {
+        // No more threads: the calling thread copies the rest.
+    }
+    copy_some();
+    for (auto& t : pool)
+        t.join();
+    for (auto& c : copies) {
+        if (c.error) std::rethrow_exception(c.error);
+        out[c.name] = std::move(c.tensor);
     }
     for (const auto& s : specs)
         if (!s.optional && out.find(s.name) == out.end())
