@@ -27875,18 +27875,19 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
         std::vector<image> patches(end - start);
         std::vector<resolution::plan> plans(end - start);
         for (std::size_t i = start; i < end; ++i) {
-            // A window that cannot be read (a corrupt tile) is reported; the others still run.
+            // A window that cannot be read (a corrupt tile) or planned is reported; the others still run.
 #if RSCOVLM_HAS_EXCEPTIONS
             try {
                 patches[i - start] = detail::read_split_window(src, windows[i], o.split);
+                plans[i - start] = sizing.plan_size(patches[i - start].height, patches[i - start].width);
             } catch (const std::exception& e) {
                 res.windows[i].error = e.what();
-                continue;
+                patches[i - start] = image();
             }
 #else
             patches[i - start] = detail::read_split_window(src, windows[i], o.split);
-#endif
             plans[i - start] = sizing.plan_size(patches[i - start].height, patches[i - start].width);
+#endif
         }
         res.peak_windows = std::max(res.peak_windows, patches.size());
         std::vector<detection_result> answers(end - start);
