@@ -292,30 +292,8 @@ void demo_scene(demo_context& d) {
     data::split_options sp;
     sp.sizes = {a.patch_size};
     sp.gaps = {a.patch_gap};
-    const auto windows = data::sliding_windows(s.image.width, s.image.height, sp);
-    std::vector<std::string> replies;
-    auto& strategy = p.get<resolution::kind>();
-    for (const auto& w : windows) {
-        std::vector<box_codec::annotation> anns;
-        for (const auto& obj : s.objects) {
-            bool inside = true;
-            for (const auto& pt : obj.poly)
-                inside = inside && pt.x >= w.x_start && pt.x < w.x_stop && pt.y >= w.y_start && pt.y < w.y_stop;
-            if (!inside) continue;
-            box_codec::annotation an;
-            for (const auto& pt : obj.poly) {
-                an.polygon.push_back(pt.x - w.x_start);
-                an.polygon.push_back(pt.y - w.y_start);
-            }
-            an.label = obj.label;
-            anns.push_back(std::move(an));
-        }
-        const int pw = w.x_stop - w.x_start, ph = w.y_stop - w.y_start;
-        const resolution::plan pl = strategy.plan_size(ph, pw);
-        box_codec::encode_options eo;
-        eo.frame = geometry::frame{pw, ph, pl.resized_width, pl.resized_height};
-        replies.push_back(codec.encode(anns, eo));
-    }
+    const std::vector<std::string> replies =
+        pipeline::window_answers(s.objects, s.image.width, s.image.height, sp, codec, p.get<resolution::kind>());
     auto shared = std::make_shared<zoom::scripted_backend>(replies);
     struct forward : zoom::backend {
         std::shared_ptr<zoom::scripted_backend> b;

@@ -27835,6 +27835,40 @@ inline image read_split_window(zoom::image_source& src, const data::split_window
 
 } // namespace detail
 
+/// The answer a perfect model would give for each window of a `width` x `height` scene: the objects
+/// wholly inside the window (of `classes`; empty = every class), in window coordinates, written by
+/// `codec` in the model's frame that `sizing` plans. For scripted and oracle backends in tests and
+/// demos (one reply per window, in `data::sliding_windows` order).
+inline std::vector<std::string> window_answers(const std::vector<data::dota_object>& objects, int width, int height,
+                                               const data::split_options& split, const box_codec::codec& codec,
+                                               resolution::strategy& sizing,
+                                               const std::vector<std::string>& classes = {}) {
+    std::vector<std::string> replies;
+    for (const auto& w : data::sliding_windows(width, height, split)) {
+        std::vector<box_codec::annotation> anns;
+        for (const auto& obj : objects) {
+            if (!classes.empty() && std::find(classes.begin(), classes.end(), obj.label) == classes.end()) continue;
+            bool inside = true;
+            for (const auto& p : obj.poly)
+                inside = inside && p.x >= w.x_start && p.x < w.x_stop && p.y >= w.y_start && p.y < w.y_stop;
+            if (!inside) continue;
+            box_codec::annotation a;
+            for (const auto& p : obj.poly) {
+                a.polygon.push_back(p.x - w.x_start);
+                a.polygon.push_back(p.y - w.y_start);
+            }
+            a.label = obj.label;
+            anns.push_back(std::move(a));
+        }
+        const int pw = w.x_stop - w.x_start, ph = w.y_stop - w.y_start;
+        const resolution::plan pl = sizing.plan_size(ph, pw);
+        box_codec::encode_options eo;
+        eo.frame = geometry::frame{pw, ph, pl.resized_width, pl.resized_height};
+        replies.push_back(codec.encode(anns, eo));
+    }
+    return replies;
+}
+
 /// Detects objects over the whole of `src` (see the file comment). `codec` writes the prompt and
 /// decodes the answers; `sizing` plans each window's model view; `make_backend` gives the workers'
 /// backends. Raises `rscovlm.usage.*` for bad options; generation errors are per window.

@@ -67,18 +67,16 @@ inline bool is_tiff_file(const std::string& path) {
 }
 
 namespace detail {
-/// True when the file starts with the signature of a format image_io decodes itself.
+/// True when the file starts with the signature of a format image_io decodes itself (image_io's own
+/// sniffing; TGA has no signature and is left to GDAL here).
 inline bool is_decoded_format(const std::string& path) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) return false;
-    unsigned char h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    const std::size_t n = std::fread(h, 1, 8, f);
+    std::uint8_t h[32] = {};
+    const std::size_t n = std::fread(h, 1, sizeof h, f);
     std::fclose(f);
-    if (n < 2) return false;
-    return (n >= 8 && h[0] == 0x89 && h[1] == 'P' && h[2] == 'N' && h[3] == 'G') ||
-           (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) || (h[0] == 'B' && h[1] == 'M') ||
-           (n >= 4 && h[0] == 'G' && h[1] == 'I' && h[2] == 'F' && h[3] == '8') ||
-           (h[0] == 'P' && (h[1] == '5' || h[1] == '6'));
+    const std::string format = image_detail::sniff(h, n).format;
+    return format == "png" || format == "jpeg" || format == "bmp" || format == "gif" || format == "pnm";
 }
 
 #if RSCOVLM_HAS_GDAL

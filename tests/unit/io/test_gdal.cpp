@@ -68,6 +68,19 @@ std::uint8_t stretch(double v, double lo, double hi) {
     return static_cast<std::uint8_t>(std::clamp(std::floor((v - lo) * 255.0 / (hi - lo) + 0.5), 0.0, 255.0));
 }
 
+/// A synthetic scene written as a tiled UTM 33N GeoTIFF (0.5 m pixels, origin 399960 E 5400000 N)
+/// with overviews down to 256 px; returns the scene, `path` names the file.
+data::scene write_scene_tif(const std::string& path, std::uint64_t seed, int w, int h) {
+    data::scene_options so = data::scene_options::normal(seed);
+    so.width = w;
+    so.height = h;
+    data::scene s = data::make_scene(so);
+    io::geotiff_options go;
+    go.overviews = io::overview_factors(w, h);
+    io::write_geotiff(path, s.image, io::make_georef(32633, 399960.0, 5400000.0, 0.5), go);
+    return s;
+}
+
 } // namespace
 
 TEST_CASE("gdal: a tiled GeoTIFF reads as the image it was written from, with its georeferencing") {
@@ -323,14 +336,8 @@ TEST_CASE("gdal: overview reads for the zoom read a small fraction of a 30000x30
 
 TEST_CASE("gdal: overviews of a real scene give a view close to the full decode") {
     const fs::path dir = gdal_temp_dir();
-    data::scene_options so = data::scene_options::normal(5);
-    so.width = 1600;
-    so.height = 1200;
-    const data::scene s = data::make_scene(so);
     const std::string path = (dir / "scene.tif").string();
-    io::geotiff_options go;
-    go.overviews = io::overview_factors(so.width, so.height);
-    io::write_geotiff(path, s.image, io::make_georef(32633, 399960.0, 5400000.0, 0.5), go);
+    const data::scene s = write_scene_tif(path, 5, 1600, 1200);
     io::gdal_options on;
     on.use_overviews = true;
     io::gdal_source src(path, on);
@@ -346,15 +353,10 @@ TEST_CASE("gdal: overviews of a real scene give a view close to the full decode"
 
 TEST_CASE("gdal: scene detection on a georeferenced synthetic scene gives the known objects on the map") {
     const fs::path dir = gdal_temp_dir();
-    data::scene_options so = data::scene_options::normal(21);
-    so.width = 1500;
-    so.height = 1100;
-    const data::scene s = data::make_scene(so);
     const std::string path = (dir / "scene.tif").string();
-    const double ox = 399960.0, oy = 5400000.0, gsd = 0.5;
-    io::geotiff_options go;
-    go.overviews = io::overview_factors(so.width, so.height);
-    io::write_geotiff(path, s.image, io::make_georef(32633, ox, oy, gsd), go);
+    const data::scene s = write_scene_tif(path, 21, 1500, 1100);
+    const int W = s.image.width, H = s.image.height;
+    const double ox = 399960.0, oy = 5400000.0, gsd = 0.5; // as write_scene_tif places it
 
     // Scripted replies: each window's objects (those wholly inside it), as the codec writes them in
     // the model's frame, in window order (one worker).
@@ -365,32 +367,18 @@ TEST_CASE("gdal: scene detection on a georeferenced synthetic scene gives the kn
     o.split.gaps = {100};
     o.classes = eval::dota_v1_classes();
     o.scene_id = "scene";
-    const auto windows = data::sliding_windows(so.width, so.height, o.split);
-    std::vector<std::string> replies;
+    const auto windows = data::sliding_windows(W, H, o.split);
+    const std::vector<std::string> replies =
+        pipeline::window_answers(s.objects, W, H, o.split, codec, sizing, o.classes);
+    REQUIRE(replies.size() == windows.size());
     std::map<std::size_t, bool> covered; // objects wholly inside some window
-    for (const auto& w : windows) {
-        std::vector<box_codec::annotation> anns;
+    for (const auto& w : windows)
         for (std::size_t i = 0; i < s.objects.size(); ++i) {
-            const auto& obj = s.objects[i];
-            if (std::find(o.classes.begin(), o.classes.end(), obj.label) == o.classes.end()) continue;
             bool inside = true;
-            for (const auto& p : obj.poly)
+            for (const auto& p : s.objects[i].poly)
                 inside = inside && p.x >= w.x_start && p.x < w.x_stop && p.y >= w.y_start && p.y < w.y_stop;
-            if (!inside) continue;
-            covered[i] = true;
-            box_codec::annotation a;
-            for (const auto& p : obj.poly) {
-                a.polygon.push_back(p.x - w.x_start);
-                a.polygon.push_back(p.y - w.y_start);
-            }
-            a.label = obj.label;
-            anns.push_back(a);
+            if (inside) covered[i] = true;
         }
-        const resolution::plan pl = sizing.plan_size(w.y_stop - w.y_start, w.x_stop - w.x_start);
-        box_codec::encode_options eo;
-        eo.frame = geometry::frame{w.x_stop - w.x_start, w.y_stop - w.y_start, pl.resized_width, pl.resized_height};
-        replies.push_back(codec.encode(anns, eo));
-    }
     REQUIRE(covered.size() > 20);
     io::gdal_source src(path);
     const pipeline::scene_detect_result r = pipeline::detect_scene(
