@@ -11,6 +11,8 @@ namespace rscovlm::cli {
 
 /// `rscovlm bench run|merge` (cmd_bench.cpp).
 void register_bench(CLI::App& app, context& ctx);
+/// `rscovlm serve` (cmd_serve.cpp).
+void register_serve(CLI::App& app, context& ctx);
 
 int run_program(int argc, char** argv, const std::string& name, const std::function<void(CLI::App&, context&)>& extra) {
     CLI::App app{name + " " RSCOVLM_VERSION_STRING " - the RSCoVLM remote-sensing VLM pipeline in C++", name};
@@ -50,6 +52,7 @@ int run_program(int argc, char** argv, const std::string& name, const std::funct
     register_pipeline(app, ctx);
     register_scene(app, ctx);
     register_bench(app, ctx);
+    register_serve(app, ctx);
     if (extra) extra(app, ctx);
 
     try {

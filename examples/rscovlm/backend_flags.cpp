@@ -88,6 +88,7 @@ nlohmann::json backend_params(const std::string& key, const backend_args& a) {
         p["api_key_env"] = a.api_key_env;
         p["timeout_s"] = a.timeout;
         p["max_retries"] = a.retries;
+        if (!a.guided_field.empty()) p["guided_field"] = a.guided_field;
     }
     for (auto it = extra.begin(); it != extra.end(); ++it)
         p[it.key()] = it.value();
@@ -107,6 +108,7 @@ zoom::generation_options backend_args::generation() const {
     g.top_p = top_p;
     g.top_k = top_k;
     if (seed >= 0) g.seed = static_cast<std::uint64_t>(seed);
+    if (box_score_rule()) g.logprobs = 0;
     return g;
 }
 
@@ -147,6 +149,18 @@ void add_backend_options(CLI::App* cmd, backend_args& a) {
     cmd->add_option("--top-p", a.top_p, "Generation: top-p")->capture_default_str();
     cmd->add_option("--top-k", a.top_k, "Generation: top-k (0 = off)")->capture_default_str();
     cmd->add_option("--seed", a.seed, "Generation: seed (-1 = backend default)")->capture_default_str();
+    cmd->add_option("--box-scores", a.box_scores,
+                    "Detection: score each box from its tokens' log-probabilities (mean: exp of their mean; product: "
+                    "exp of their sum), so the ranked mAP ranks boxes; off: every box scores 1")
+        ->check(CLI::IsMember({"off", "mean", "product"}))
+        ->capture_default_str();
+    cmd->add_flag("--constrain", a.constrain,
+                  "Detection: constrained decoding with the box codec's grammar (plain codecs): answers always parse, "
+                  "labels from the class list, coordinates inside the frame (torch backend; OpenAI backend with "
+                  "--guided-field)");
+    cmd->add_option("--guided-field", a.guided_field,
+                    "OpenAI backend: request field that carries the grammar as a regex for guided decoding "
+                    "(vLLM: guided_regex; SGLang: regex); empty: not sent");
 }
 
 std::unique_ptr<zoom::backend> make_backend(const backend_args& a) {

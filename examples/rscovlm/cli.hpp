@@ -27,6 +27,7 @@
 #include <rscovlm/data/synthetic.hpp>
 #define RSCOVLM_CLI_HAS_SCENES 1
 #endif
+#include <rscovlm/box_codec/scores.hpp>
 #include <rscovlm/data/lrsvqa.hpp>
 #include <rscovlm/eval/lrsvqa.hpp>
 #include <rscovlm/zoom/backend.hpp>
@@ -138,8 +139,17 @@ struct backend_args {
     double top_p = 1;
     int top_k = 0;
     long long seed = -1;
-    /// The sampling options of the generation flags.
+    std::string box_scores = "off"; ///< off, mean or product (box confidence from token log-probabilities)
+    bool constrain = false;         ///< detection: constrained decoding with the codec's grammar
+    std::string guided_field;       ///< OpenAI backend: the server's guided-decoding field for the grammar
+    /// The sampling options of the generation flags (log-probabilities asked for when box scores are).
     zoom::generation_options generation() const;
+    /// The --box-scores rule (unset: off).
+    std::optional<box_codec::score_rule> box_score_rule() const {
+        box_codec::score_rule r{};
+        if (box_scores == "off" || !box_codec::parse_score_rule(box_scores, r)) return std::nullopt;
+        return r;
+    }
     /// True when a backend flag was given on the command line (`cmd` is where they were added).
     bool given(const CLI::App& cmd) const;
 };

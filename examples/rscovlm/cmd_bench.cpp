@@ -90,6 +90,8 @@ void register_bench(CLI::App& app, context& ctx) {
         o.in_flight = a->in_flight;
         fill_io(o, *a);
         o.generation = a->backend.generation();
+        o.box_scores = a->backend.box_score_rule();
+        o.constrain = a->backend.constrain;
         nlohmann::json config = {{"in_flight", a->in_flight}};
         const pipeline::component_instance* preset_backend = nullptr;
         for (const auto& c : p.components())

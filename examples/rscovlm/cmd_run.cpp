@@ -27,11 +27,14 @@ struct pipeline_run_args {
 
 /// One run: `in` holds "image" and the task's inputs ("classes" list or comma string, "query", "question").
 nlohmann::json run_one(const pipeline::pipeline& p, zoom::backend& model, const nlohmann::json& in,
-                       const zoom::generation_options& generation, const std::string& png) {
+                       const zoom::generation_options& generation, const std::string& png,
+                       std::optional<box_codec::score_rule> box_scores, bool constrain) {
     const std::string path = in.at("image").get<std::string>();
     const image img = io::load_image(path);
     pipeline::run_request req;
     req.generation = generation;
+    req.box_scores = box_scores;
+    req.constrain = constrain;
     if (in.contains("classes")) {
         const auto& c = in.at("classes");
         req.classes = c.is_string() ? split_list(c.get<std::string>()) : c.get<std::vector<std::string>>();
@@ -49,7 +52,11 @@ nlohmann::json run_one(const pipeline::pipeline& p, zoom::backend& model, const 
         if (j.at("task") == "detection") {
             objects = j.at("objects").get<std::vector<box_codec::object>>();
         } else if (j.at("box").is_array()) {
-            objects.push_back({j.at("box").get<std::vector<double>>(), req.query, 0});
+            box_codec::object o;
+            o.coords = j.at("box").get<std::vector<double>>();
+            o.label = req.query;
+            o.label_id = 0;
+            objects.push_back(std::move(o));
         }
         pipeline::draw_objects(canvas, objects, j.at("task") == "detection" ? kind : box_codec::box_kind::hbb);
         io::save_png(png, canvas);
@@ -102,9 +109,9 @@ void register_pipeline(CLI::App& app, context& ctx) {
             if (!a->classes.empty()) in["classes"] = a->classes;
             if (!a->query.empty()) in["query"] = a->query;
             if (!a->question.empty()) in["question"] = a->question;
-            (*ctx.out)
-                << run_one(p, *model, in, g, a->png).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                << "\n";
+            (*ctx.out) << run_one(p, *model, in, g, a->png, a->backend.box_score_rule(), a->backend.constrain)
+                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                       << "\n";
             return;
         }
         if (!a->png.empty()) RSCOVLM_THROW(usage_error, "png_needs_image", "--png needs --image");
@@ -114,7 +121,7 @@ void register_pipeline(CLI::App& app, context& ctx) {
             if (!line.contains("classes") && !a->classes.empty()) line["classes"] = a->classes;
             if (!line.contains("query") && !a->query.empty()) line["query"] = a->query;
             if (!line.contains("question") && !a->question.empty()) line["question"] = a->question;
-            return run_one(p, *model, line, g, "");
+            return run_one(p, *model, line, g, "", a->backend.box_score_rule(), a->backend.constrain);
         });
     });
 }

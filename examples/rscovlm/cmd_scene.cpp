@@ -11,6 +11,7 @@
 #include "cli.hpp"
 
 #include <rscovlm/data/synthetic.hpp>
+#include <rscovlm/eval/dota_eval.hpp>
 #include <rscovlm/eval/dota_io.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/image_source.hpp>
@@ -99,6 +100,8 @@ scene_outputs detect_scene_to(const scene_args& a, const pipeline::backend_facto
     o.split.gaps = {a.patch_gap};
     if (!a.padding_value.empty()) o.split.padding_value_bgr = a.padding_value;
     o.generation = a.backend.generation();
+    o.box_scores = a.backend.box_score_rule();
+    o.constrain = a.backend.constrain;
     o.in_flight = a.in_flight;
     o.batch = a.batch;
     o.apply_nms = !a.no_nms;
@@ -260,6 +263,110 @@ void register_scene(CLI::App& app, context& ctx) {
     });
 }
 
+/// Box scores on the synthetic scene: the oracle's answers plus three hallucinated boxes in every
+/// window, from a backend that reports token log-probabilities as a calibrated model would (the true
+/// boxes' tokens likely, the hallucinated ones' not; simulated, so the demo shows the mechanism, not a
+/// model's calibration). mAP_nc scores every box 1 and cannot rank the hallucinations below the true
+/// boxes; the mAP with `--box-scores mean` ranks by the tokens' geometric-mean probability.
+void demo_box_scores(demo_context& d, const data::scene& s, scene_args a, const data::split_options& sp,
+                     const box_codec::codec& codec, resolution::strategy& sizing) {
+    // Hallucinations: small boxes of the scene's classes in every window.
+    std::vector<data::dota_object> fakes;
+    const auto windows = data::sliding_windows(s.image.width, s.image.height, sp);
+    std::vector<std::string> classes; // those the scene holds, so every class scored has ground truth
+    for (const auto& obj : s.objects)
+        if (std::find(classes.begin(), classes.end(), obj.label) == classes.end()) classes.push_back(obj.label);
+    std::sort(classes.begin(), classes.end());
+    for (std::size_t i = 0; i < windows.size(); ++i)
+        for (std::size_t j = 0; j < 3; ++j) {
+            const auto& w = windows[i];
+            const double x = w.x_start + 40.0 + 150.0 * static_cast<double>(j) + 37.0 * static_cast<double>(i % 7);
+            const double y = w.y_start + 60.0 + 200.0 * static_cast<double>(j) + 23.0 * static_cast<double>(i % 5);
+            data::dota_object f;
+            f.poly = {geometry::point{x, y}, geometry::point{x + 30, y}, geometry::point{x + 30, y + 18},
+                      geometry::point{x, y + 18}};
+            f.label = classes[(3 * i + j) % classes.size()];
+            fakes.push_back(f);
+        }
+    std::vector<data::dota_object> all = s.objects;
+    all.insert(all.end(), fakes.begin(), fakes.end());
+    struct state {
+        std::vector<std::string> replies, fake_replies;
+        std::size_t next = 0;
+        std::mutex mu;
+    };
+    auto st = std::make_shared<state>();
+    st->replies = pipeline::window_answers(all, s.image.width, s.image.height, sp, codec, sizing);
+    st->fake_replies = pipeline::window_answers(fakes, s.image.width, s.image.height, sp, codec, sizing);
+    struct calibrated : zoom::backend {
+        std::shared_ptr<state> st;
+        std::vector<zoom::token_logprob> lps;
+        std::string generate(const nlohmann::json&, const std::vector<image>&,
+                             const zoom::generation_options&) override {
+            std::string reply, fake;
+            {
+                std::lock_guard<std::mutex> lock(st->mu);
+                const std::size_t i = std::min(st->next++, st->replies.size() - 1);
+                reply = st->replies[i];
+                fake = st->fake_replies[i];
+            }
+            // Tokens of three bytes; a line that is one of the hallucinations gets log-probabilities
+            // near -1.6, the others near -0.05 (a deterministic jitter keeps ties out of the ranking).
+            lps.clear();
+            std::size_t line_start = 0;
+            while (line_start < reply.size()) {
+                std::size_t end = reply.find('\n', line_start);
+                end = end == std::string::npos ? reply.size() : end + 1;
+                const std::string line = reply.substr(line_start, end - line_start);
+                std::string bare = line;
+                while (!bare.empty() && (bare.back() == '\n' || bare.back() == ' '))
+                    bare.pop_back();
+                const bool hallucinated = !bare.empty() && fake.find(bare) != std::string::npos;
+                for (std::size_t k = 0; k < line.size(); k += 3) {
+                    zoom::token_logprob t;
+                    t.text = line.substr(k, 3);
+                    const double jitter = 0.01 * static_cast<double>((line_start * 31 + k * 17) % 13);
+                    t.logprob = hallucinated ? -1.6 - jitter : -0.05 - jitter;
+                    lps.push_back(std::move(t));
+                }
+                line_start = end;
+            }
+            return reply;
+        }
+        std::vector<zoom::token_logprob> last_logprobs() const override { return lps; }
+    };
+    a.out = (fs::path(a.out).parent_path() / "out_box_scores").string();
+    a.in_flight = 1; // the oracle answers the windows in order
+    a.backend.box_scores = "mean";
+    const scene_outputs o = detect_scene_to(
+        a,
+        [st] {
+            auto b = std::make_unique<calibrated>();
+            b->st = st;
+            return b;
+        },
+        true);
+    eval::dota_ground_truth gt;
+    gt.images = {a.name};
+    gt.objects.emplace_back();
+    for (const auto& obj : s.objects)
+        gt.objects[0].push_back(eval::gt_object{obj.poly, obj.label, obj.difficulty});
+    eval::dota_eval_options eo;
+    eo.classes = classes;
+    std::vector<eval::class_detections> dets;
+    for (auto& c : o.result.task1(eval::dota_v1_classes()))
+        if (std::find(classes.begin(), classes.end(), c.label) != classes.end()) dets.push_back(std::move(c));
+    const double ranked = eval::evaluate_dota(gt, dets, eo).map;
+    eo.no_scores = true;
+    const double nc = eval::evaluate_dota(gt, dets, eo).map;
+    d.out << "box scores: " << fakes.size() << " hallucinated boxes added to the oracle's answers; mAP_nc "
+          << std::fixed << std::setprecision(4) << nc << ", mAP with --box-scores mean " << ranked
+          << " (token log-probabilities rank the hallucinations last)\n";
+    d.out.unsetf(std::ios::fixed);
+    if (!(ranked > nc))
+        RSCOVLM_THROW(io_error, "demo_failed", "box scores did not rank the hallucinated boxes below the true ones");
+}
+
 void demo_scene(demo_context& d) {
     // A synthetic georeferenced scene (UTM zone 33N, 0.5 m pixels) walked window by window; an oracle
     // backend answers each window with the objects the generator drew in it, so the map outputs can be
@@ -361,6 +468,7 @@ void demo_scene(demo_context& d) {
 #endif
     } else
         d.out << "  (built without GDAL: Task1 and the PNG only) in " << a.out << "\n";
+    demo_box_scores(d, s, a, sp, codec, p.get<resolution::kind>());
 }
 
 } // namespace rscovlm::cli

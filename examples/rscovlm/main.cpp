@@ -1,10 +1,10 @@
 // The `rscovlm` command-line program: one subcommand group per component module.
 //
 // It never links LibTorch, so it starts in milliseconds. The LibTorch subcommands (`generate`,
-// `detect`, `tiny-model`, `zoom|run|detect-scene|bench ... --backend torch`) live in the `rscovlm-torch` executable,
-// which this program runs in its own place (execv, as git runs its subcommands): first the one next to this binary,
-// then the first on PATH. `components` and `demo` also run there when it exists, so that they include the plugin's
-// components and demo step.
+// `detect`, `tiny-model`, `zoom|run|detect-scene|bench|serve ... --backend torch`) live in the `rscovlm-torch`
+// executable, which this program runs in its own place (execv, as git runs its subcommands): first the one next to this
+// binary, then the first on PATH. `components` and `demo` also run there when it exists, so that they include the
+// plugin's components and demo step.
 #include "cli.hpp"
 
 #include <cerrno>
@@ -93,7 +93,7 @@ route route_of(int argc, char** argv, std::string& what) {
             what = "'rscovlm " + std::string(cmd) + "'";
             return route::torch;
         }
-    if (cmd == "zoom" || cmd == "run" || cmd == "detect-scene" || cmd == "bench") {
+    if (cmd == "zoom" || cmd == "run" || cmd == "detect-scene" || cmd == "bench" || cmd == "serve") {
         // The torch backend: its short name or any key of the plugin's backends ("backend.torch.*").
         auto is_torch = [](std::string_view v) { return v == "torch" || v.rfind("backend.torch.", 0) == 0; };
         for (int i = sub + 1; i < argc; ++i) {

@@ -3199,6 +3199,7 @@ inline std::vector<double> flat(const quad& q) {
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rscovlm::box_codec {
@@ -3226,6 +3227,13 @@ struct object {
     std::vector<double> coords;
     std::string label;
     int label_id = -1;
+    /// Byte range [first, second) of the decoded answer this box was read from, for codecs that read
+    /// boxes in place (the plain, tag and special-token formats); absent for formats parsed through a
+    /// JSON tree or rewritten before parsing (florence2).
+    std::optional<std::pair<std::size_t, std::size_t>> span;
+    /// Confidence from the answer's token log-probabilities (`box_codec::score_boxes`); absent when
+    /// the boxes were not scored.
+    std::optional<double> score;
 };
 
 /// One annotation to encode (original image frame). `bbox` is the horizontal box used for hbb
@@ -3700,9 +3708,10 @@ inline void to_original_frame(std::vector<double>& v, box_kind kind, const geome
 /// Shared last step of every decoder: checks the count of values, matches the label, maps the
 /// box back, appends it or records why not. `values` are in the resized frame.
 /// `item` is the item's text, or a callable returning it (only called when the item is dropped).
+/// When `item` is a view into `whole` (the decoded answer), the kept box records its byte span.
 template <class Item> inline void finish(decode_result& r, const label_matcher& m, const geometry::frame& f,
                                          box_kind kind, std::vector<double> values, std::string_view raw_label,
-                                         std::size_t index, const Item& item) {
+                                         std::size_t index, const Item& item, std::string_view whole = {}) {
     auto item_text = [&item]() -> std::string {
         if constexpr (std::is_invocable_v<const Item&>)
             return item();
@@ -3736,7 +3745,18 @@ template <class Item> inline void finish(decode_result& r, const label_matcher& 
     if (lm->fuzzy) ++r.fuzzy_matched;
     if (f.resized_width > 0 && f.resized_height > 0 && f.orig_width > 0 && f.orig_height > 0)
         to_original_frame(values, kind, f);
-    r.objects.push_back(object{std::move(values), lm->name, lm->id});
+    object o;
+    o.coords = std::move(values);
+    o.label = lm->name;
+    o.label_id = lm->id;
+    if constexpr (std::is_convertible_v<const Item&, std::string_view>) {
+        const std::string_view v(item);
+        if (!whole.empty() && v.data() >= whole.data() && v.data() + v.size() <= whole.data() + whole.size()) {
+            const auto b = static_cast<std::size_t>(v.data() - whole.data());
+            o.span = std::make_pair(b, b + v.size());
+        }
+    }
+    r.objects.push_back(std::move(o));
 }
 
 /// True when the answer says there is nothing (`output.lower().strip().rstrip('.') == 'there are none'`).
@@ -4092,7 +4112,7 @@ public:
                 r.dropped.add("missing_label", index++, body);
                 continue;
             }
-            detail::finish(r, m, grid, box_kind::hbb, vals, lab, index++, body);
+            detail::finish(r, m, grid, box_kind::hbb, vals, lab, index++, body, s);
         }
         return r;
     }
@@ -4212,7 +4232,7 @@ public:
                 r.dropped.add("missing_label", index++, body);
                 continue;
             }
-            detail::finish(r, m, grid, box_kind::hbb, vals, label, index++, body);
+            detail::finish(r, m, grid, box_kind::hbb, vals, label, index++, body, s);
         }
         return r;
     }
@@ -4610,7 +4630,7 @@ public:
                 r.dropped.add("bad_number", li, line);
                 continue;
             }
-            detail::finish(r, m, opt.frame, K, vals, label, li, line);
+            detail::finish(r, m, opt.frame, K, vals, label, li, line, input);
         }
         return r;
     }
@@ -4747,241 +4767,46 @@ struct kind {
 
 } // namespace rscovlm::box_codec
 // ---- end rscovlm/box_codec/builtin.hpp
-// ---- begin rscovlm/box_codec/json.hpp
-/// \file box_codec/json.hpp
-/// JSON conversion of the decoded boxes and the drop report, next to their types (found by ADL:
-/// `nlohmann::json j = result;`). Objects are `{"label", "label_id", "coords"}`; the report is
-/// `{"counts": {reason: n}, "total", "examples": [{"index", "reason", "excerpt"}]}`.
-
-
-#include <nlohmann/json.hpp>
-
-namespace rscovlm::box_codec {
-
-inline void to_json(nlohmann::json& j, const object& o) {
-    j = nlohmann::json{{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}};
-}
-
-inline void from_json(const nlohmann::json& j, object& o) {
-    o.label = j.value("label", std::string());
-    o.label_id = j.value("label_id", -1);
-    o.coords = j.at("coords").get<std::vector<double>>();
-}
-
-inline void to_json(nlohmann::json& j, const dropped_item& d) {
-    j = nlohmann::json{{"index", d.index}, {"reason", d.reason}, {"excerpt", d.excerpt}};
-}
-
-inline void to_json(nlohmann::json& j, const drop_report& r) {
-    nlohmann::json counts = nlohmann::json::object();
-    for (const auto& kv : r.counts)
-        counts[kv.first] = kv.second;
-    nlohmann::json examples = nlohmann::json::array();
-    for (const auto& d : r.examples)
-        examples.push_back(d);
-    j = nlohmann::json{{"counts", counts}, {"total", r.total()}, {"examples", examples}};
-}
-
-inline void to_json(nlohmann::json& j, const decode_result& r) {
-    nlohmann::json objects = nlohmann::json::array();
-    for (const auto& o : r.objects)
-        objects.push_back(o);
-    j = nlohmann::json{{"objects", objects}, {"dropped", r.dropped}, {"fuzzy_matched", r.fuzzy_matched}};
-}
-
-} // namespace rscovlm::box_codec
-// ---- end rscovlm/box_codec/json.hpp
-// ---- end rscovlm/box_codec/all.hpp
-// ---- begin rscovlm/data/all.hpp
-/// \file data/all.hpp
-/// Every core header of the data module (the parts over files — DOTA folder splitting, XML and DOTA
-/// folder readers, encoding, loader, shards and build — are the engine module, `engine/all.hpp`,
-/// over the io/ backends such as `io/xml_annotations.hpp`).
-
-// ---- begin rscovlm/data/builders.hpp
-/// \file data/builders.hpp
-/// Conversation builders: one record -> Hugging Face style messages with RSCoVLM's exact texts,
-/// targets in the resized frame the resolution policy picks (random resize included). Random
-/// choices draw from a CPython-compatible generator in the reference's call order, so a sample
-/// built with `python_random(s)` equals the reference's output after `random.seed(s)`.
+// ---- begin rscovlm/box_codec/grammar.hpp
+/// \file
+/// Answers that always parse: the RSCoVLM plain box formats as a byte automaton
+/// (`zoom::answer_constraint`) for constrained decoding.
 ///
-/// Mirrored reference functions (rscovlm/training/data/): dense_det_dataset.py `get_messages`
-/// (+ `get_hbb_messages`, `get_obb_messages`, `get_polygon_messages`, `random_resize`),
-/// refgeo_dataset.py (same names), sft_dataset.py `get_messages_from_llava_style_conversations`
-/// and `random_resize_images_in_messages`, xeochat_dataset.py `process_teochatlas_messages`,
-/// visual_cot_dataset.py `get_messages`.
+/// `answer_grammar` accepts exactly `There are none.` or one or more lines
+/// `v1,v2,...,vn label` (n = 4 hbb, 5 obb, 8 quad), each ending in `\n` (the last one may end at the
+/// end of the answer), where
+/// - every value is an integer without leading zeros and inside the model's (resized) frame:
+///   x in [0, width], y in [0, height]; for obb cx in [0, width], cy in [0, height], w and h in
+///   [0, ceil(hypot(width, height))], the angle in [-180, 180] (the only value that may be negative);
+/// - the label is one of the class names in display form (lowercase, '-' as ' '), as the codec's
+///   decoder matches them exactly (names that begin or end with a space are left out: the decoder
+///   strips labels, so they could never match).
+/// Such an answer decodes with no dropped line and no fuzzy match. The same language as a regular
+/// expression (`regex()`) goes to servers with guided decoding; it bounds each value's digit count,
+/// not its range.
 ///
-/// One header per task family under data/builders/; this header includes them all.
+/// `make_answer_grammar` builds one for a codec (the plain codecs `codec.{hbb,obb,quad}.plain`;
+/// nullptr for the others, whose JSON or tag formats are not covered).
 
-// ---- begin rscovlm/data/builders/chat.hpp
-/// \file data/builders/chat.hpp
-/// Chat (SFT) conversations: LLaVA-style supervised chat and LLaVA-OneVision rows
-/// (rscovlm/training/data/sft_dataset.py `get_messages_from_llava_style_conversations`,
-/// `random_resize_images_in_messages`), and GeoChat/TEOChat records (xeochat_dataset.py
-/// `process_teochatlas_messages`).
+// ---- begin rscovlm/zoom/backend.hpp
+/// \file
+/// Generation backend interface driven by zoom::controller.
+///
+/// A backend receives a conversation in Hugging Face message format, where every
+/// `{"type": "image"}` content item is matched, in order, to an entry of `images`.
+/// Images are already resized to their final size (the backend must not resize them
+/// again), and the backend returns the generated assistant text.
 
-// ---- begin rscovlm/data/builders/common.hpp
-/// \file data/builders/common.hpp
-/// What the conversation builders share: sizing options (`resize_policy`, `build_options`), region
-/// types, and the message/item helpers. Random choices draw from a CPython-compatible generator in
-/// the reference's call order, so a sample built with `python_random(s)` equals the reference's
-/// output after `random.seed(s)`.
-
-// ---- begin rscovlm/data/detail/pyjson.hpp
-/// \file data/detail/pyjson.hpp
-/// Python `json.dumps(obj)` under the data module's names (see detail/py/json.hpp).
-
-
-#include <nlohmann/json.hpp>
-
-#include <string>
-#include <string_view>
-
-namespace rscovlm::data::detail {
-
-/// `json.dumps(str)` (`detail::py::json_dumps_string`).
-inline std::string py_json_string(std::string_view s) {
-    return ::rscovlm::detail::py::json_dumps_string(s);
-}
-
-/// `json.dumps(value)` with Python's defaults (`detail::py::json_dumps`).
-inline std::string py_json_dumps(const nlohmann::ordered_json& v) {
-    return ::rscovlm::detail::py::json_dumps(v);
-}
-
-} // namespace rscovlm::data::detail
-// ---- end rscovlm/data/detail/pyjson.hpp
-// ---- begin rscovlm/data/detail/pyrandom.hpp
-/// \file data/detail/pyrandom.hpp
-/// The CPython `random.Random` methods the data code calls, under their data-module names (see
-/// detail/py/random.hpp).
-
-
-namespace rscovlm::data::detail {
-
-using ::rscovlm::detail::py::choice_index;
-using ::rscovlm::detail::py::getrandbits;
-using ::rscovlm::detail::py::python_random;
-using ::rscovlm::detail::py::randbelow;
-using ::rscovlm::detail::py::sample_indices;
-using ::rscovlm::detail::py::shuffle;
-
-} // namespace rscovlm::data::detail
-// ---- end rscovlm/data/detail/pyrandom.hpp
-// ---- begin rscovlm/data/records.hpp
-/// \file data/records.hpp
-/// The value types between dataset readers and conversation builders: one record per annotated
-/// image (detection), referring expression (grounding), chat (LLaVA-style conversations) or
-/// visual question (LRS-VQA), plus the conversation a builder produces.
-
-
-#include <nlohmann/json.hpp>
-
-#include <array>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
+#include <utility>
 #include <vector>
 
-namespace rscovlm::data {
+#include <nlohmann/json.hpp>
 
-/// One object of a detection record (original image frame).
-struct det_instance {
-    /// COCO-style box converted as RSCoVLM does: x1, y1, int(x1 + w), int(y1 + h).
-    std::optional<geometry::hbox> bbox;
-    /// Segmentation polygon, flat x, y, ... (a quad for oriented datasets).
-    std::vector<double> polygon;
-    std::string label; ///< raw class name ("small-vehicle")
-    int difficulty = 0;
-};
-
-/// An image with its objects (dense detection datasets: DOTA, DIOR-R, FAIR1M, HRSC, COCO...).
-struct detection_record {
-    std::string image; ///< image path (data_path joined with file_name)
-    int width = 0;
-    int height = 0;
-    std::vector<det_instance> objects;
-    std::vector<std::string> classes; ///< the dataset's class names (raw), for prompts and ranks
-    /// Open-ended prompt for this image (DenseDetectionDataset's per-record `use_synonyms`, drawn
-    /// once when the dataset is loaded): the categories become "all the visible remote sensing
-    /// objects" and each object's label a random synonym from `synonyms`.
-    bool use_synonyms = false;
-    /// The dataset config's `synonyms_dict` (category -> list of synonyms), shared by its records.
-    std::shared_ptr<const nlohmann::json> synonyms;
-};
-
-/// A referring expression with its target (refGeo metainfo jsonl).
-struct grounding_record {
-    std::string image;
-    int width = 0;
-    int height = 0;
-    std::string question;               ///< the referring expression
-    std::optional<geometry::hbox> bbox; ///< [x1, y1, x2, y2]
-    std::vector<geometry::point> poly;  ///< quad, when the dataset has one
-    std::string dataset;
-    std::string image_id;
-    std::string question_id; ///< `str(question_id)` (names the mask file)
-    /// Segmentation mask file (`data_path/masks/<dataset>/<image_id stem>_<question_id>.png`) when
-    /// the record has one: the metainfo's `mask_exists`, else whether the file exists, decided when
-    /// the dataset is read as the reference's constructor does. Empty: no mask.
-    std::string mask_path;
-};
-
-/// A LLaVA-style conversation (`conversations` of `from`/`value` turns with `<image>`/`<video>`
-/// placeholders); GeoChat/TEOChat instruction files use the same layout.
-struct chat_record {
-    std::string id;
-    std::vector<std::string> images; ///< image paths, in placeholder order
-    std::vector<std::string> videos; ///< video paths or frame folders, in placeholder order
-    nlohmann::json conversations;    ///< the raw turns
-    std::string task;                ///< optional `task` field
-};
-
-/// A visual question of LRS-VQA / LRS-VQA-Zoom.
-struct vqa_record {
-    std::string image;
-    int width = 0;  ///< image_ori_width
-    int height = 0; ///< image_ori_height
-    bool multiple_choice = false;
-    std::string question;                         ///< open-ended: `question`; MCQ: `Text`
-    std::string answer;                           ///< open-ended: `answer`; MCQ: `Ground truth`
-    std::vector<std::string> choices;             ///< MCQ `Answer choices`
-    std::vector<std::array<double, 4>> crop_hbox; ///< bbox_info.crop_hbox (original frame)
-    std::vector<std::vector<double>> rbox;        ///< bbox_info.rbox
-};
-
-/// Any record.
-using record = std::variant<detection_record, grounding_record, chat_record, vqa_record>;
-
-/// An image referenced by a conversation, with the size it is fed to the model at.
-struct image_ref {
-    std::string path;
-    int width = 0; ///< original size (0 when unknown)
-    int height = 0;
-    int resized_width = 0; ///< 0: the encoder chooses with its own budget
-    int resized_height = 0;
-    /// When set, the image is this crop [x0, y0, x1, y1] of `path` (Pillow `crop`: rounded,
-    /// zero outside), e.g. the zoomed-in view of a Zoom-in Chain sample.
-    std::optional<std::array<int, 4>> crop;
-    /// When true, the pixels are first fetched the way qwen-vl-utils 0.0.11 `fetch_image` does for an
-    /// item without size keys (`to_rgb`, then Pillow's bicubic resize to `smart_resize(h, w, 28,
-    /// 4 * 28 * 28, 16384 * 28 * 28)`), and the encoder sizes that image: RSCoVLM's
-    /// `random_resize_images_in_messages` puts the fetched image back into the message.
-    bool prefetched = false;
-};
-
-/// A training conversation: Hugging Face style messages whose `{"type": "image"}` items match
-/// `images` in order.
-struct conversation {
-    nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-    std::vector<image_ref> images;
-    std::string dataset; ///< recipe name of the source dataset
-    std::string task;    ///< "det.hbb", "det.obb", "det.polygon", "ground.hbb", "sft", "zoom", ...
-};
-
-} // namespace rscovlm::data
-// ---- end rscovlm/data/records.hpp
 // ---- begin rscovlm/image/image.hpp
 /// \file image.hpp
 /// \brief `rscovlm::image`: an 8-bit interleaved (HWC) raster, the value type every module exchanges.
@@ -5949,6 +5774,756 @@ inline image image::crop(const image& src, int x0, int y0, int x1, int y1) {
 } // namespace rscovlm
 // ---- end rscovlm/imaging/ops.hpp
 // ---- end rscovlm/image/image.hpp
+
+namespace rscovlm::zoom {
+
+/// One generated token with its log-probability (natural log, of the model's distribution before
+/// temperature, top-k and top-p), as OpenAI's `logprobs.content[]` gives it.
+struct token_logprob {
+    /// The token's bytes as they appear in the answer (a multi-byte character may be split between
+    /// tokens, so a piece alone need not be valid UTF-8). Concatenated in order they give the answer.
+    std::string text;
+    double logprob = 0.0;
+    /// The most likely tokens at this step, best first (when asked for): text and log-probability.
+    std::vector<std::pair<std::string, double>> top;
+};
+
+/// A constraint on the answer's bytes, for constrained decoding: a deterministic automaton whose
+/// state fits in 64 bits. A decoder that honours it admits a token only when every byte of it is a
+/// valid `step` from the current state, and the end of the answer only where `can_end` holds, so the
+/// answer always parses. Implementations: `box_codec::answer_grammar` (the box codecs' formats).
+class answer_constraint {
+public:
+    using state = std::uint64_t;
+    virtual ~answer_constraint() = default;
+    /// The state before the first byte.
+    virtual state start() const = 0;
+    /// Advances `s` over `byte`; false (s unspecified) when the byte is not allowed there.
+    virtual bool step(state& s, unsigned char byte) const = 0;
+    /// True when the answer may end in state `s`.
+    virtual bool can_end(state s) const = 0;
+    /// The fewest bytes that lead from `s` to a state where the answer may end (0 where it may end
+    /// now). A decoder with a token limit keeps this within the tokens it has left (every byte is a
+    /// token in byte-level BPE), so even an answer cut by the limit is complete.
+    virtual std::size_t min_bytes_to_end(state s) const = 0;
+    /// The same language as a regular expression (Python `re` syntax), for servers with guided
+    /// decoding (vLLM's `guided_regex`, SGLang's `regex`); empty when there is none.
+    virtual std::string regex() const { return {}; }
+    /// A JSON description from which a server can rebuild the same constraint (`rscovlm serve` takes it
+    /// as the request field `rscovlm_grammar`); null when there is none.
+    virtual nlohmann::json describe() const { return nullptr; }
+};
+
+/// Sampling and stopping options for one generation call.
+struct generation_options {
+    /// Maximum number of tokens to generate.
+    int max_new_tokens = 1024;
+    /// Sampling temperature; 0 means greedy decoding.
+    double temperature = 0.0;
+    /// Nucleus sampling threshold (1.0 disables it).
+    double top_p = 1.0;
+    /// Top-k sampling (0 disables it).
+    int top_k = 0;
+    /// Random seed for sampling backends; absent means backend default.
+    std::optional<std::uint64_t> seed;
+    /// Generation stops after any of these strings; the stop string itself is not returned.
+    std::vector<std::string> stop;
+    /// Token log-probabilities to return through `backend::last_logprobs`: -1 none, 0 each generated
+    /// token's own, k > 0 also the k most likely alternatives at each step (OpenAI `top_logprobs`).
+    int logprobs = -1;
+    /// True (the controller's contract): the images are at their final size and are used as given.
+    /// False: they are as a client sent them, and a backend that preprocesses locally resizes them
+    /// within its pixel budget first, as the Hugging Face processor does (a server's requests).
+    bool images_final = true;
+    /// Constrained decoding: when set, a backend that can constrain keeps the answer inside this
+    /// language (the torch backend masks the logits; the OpenAI backend sends `regex()` as the
+    /// server's guided-decoding field when `guided_field` names one). Unset: free generation.
+    std::shared_ptr<const answer_constraint> constraint;
+    /// Optional stream of the answer as it is generated: each call gets the next piece of text (whole
+    /// UTF-8 characters) and, when `logprobs` >= 0, the tokens that piece completes. Return false to
+    /// stop generating (the answer so far is returned). Backends that cannot stream never call it.
+    std::function<bool(const std::string& piece, const std::vector<token_logprob>& tokens)> on_text;
+};
+
+/// Token counts of the last generation, when a backend knows them (-1 = unknown).
+struct usage {
+    long prompt_tokens = -1;
+    long completion_tokens = -1;
+    /// Why generation ended, as OpenAI names it: "stop" (a stop token or string), "length" (the token
+    /// limit), "cancelled" (`on_text` returned false); "" when the backend cannot tell.
+    std::string finish_reason;
+};
+
+/// Abstract text generator over (messages, images).
+class backend {
+public:
+    virtual ~backend() = default;
+
+    /// Token counts of the most recent `generate` call; backends that cannot tell return {-1, -1}.
+    virtual usage last_usage() const { return {}; }
+
+    /// The token log-probabilities of the most recent `generate` call, when it asked for them
+    /// (`generation_options::logprobs` >= 0) and the backend can tell; empty otherwise. They cover the
+    /// returned answer: tokens cut with a stop string are not included.
+    virtual std::vector<token_logprob> last_logprobs() const { return {}; }
+
+    /// Generates the next assistant message for `messages` (HF format); `images` holds one
+    /// already-resized image per `{"type":"image"}` item, in order of appearance.
+    virtual std::string generate(const nlohmann::json& messages, const std::vector<rscovlm::image>& images,
+                                 const generation_options& options) = 0;
+};
+
+} // namespace rscovlm::zoom
+// ---- end rscovlm/zoom/backend.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::box_codec {
+
+class answer_grammar : public zoom::answer_constraint {
+public:
+    /// `classes` raw or display names (at least one); `width`, `height`: the model's frame (> 0).
+    answer_grammar(box_kind kind, const std::vector<std::string>& classes, int width, int height)
+        : m_kind(kind), m_n(arity(kind)), m_width(width), m_height(height) {
+        if (classes.empty()) RSCOVLM_THROW(codec_error, "no_classes", "a constrained answer needs a class list");
+        if (width <= 0 || height <= 0)
+            RSCOVLM_THROW(codec_error, "bad_frame", "a constrained answer needs a frame of positive size");
+        m_nodes.emplace_back();
+        for (const auto& c : classes) {
+            const std::string name = box_codec::display_name(c); // as the decoder's matcher compares
+            if (name.empty() || name.front() == ' ' || name.back() == ' ') continue; // stripped labels never match
+
+            std::uint32_t at = 0;
+            for (char ch : name) {
+                auto& kids = m_nodes[at].next;
+                auto it = kids.find(static_cast<unsigned char>(ch));
+                if (it == kids.end()) {
+                    m_nodes.emplace_back();
+                    it = m_nodes[at]
+                             .next
+                             .emplace(static_cast<unsigned char>(ch), static_cast<std::uint32_t>(m_nodes.size() - 1))
+                             .first;
+                }
+                at = it->second;
+            }
+            m_nodes[at].terminal = true;
+            m_names.push_back(name);
+        }
+        if (m_names.empty()) RSCOVLM_THROW(codec_error, "no_classes", "every class name is empty");
+        fill_min(0);
+        const auto diag = static_cast<std::int64_t>(std::ceil(std::hypot(double(width), double(height))));
+        for (std::size_t k = 0; k < m_n; ++k) {
+            if (kind == box_kind::obb) {
+                m_lo.push_back(k == 4 ? -180 : 0);
+                m_hi.push_back(k == 0 ? width : k == 1 ? height : k == 4 ? 180 : diag);
+            } else {
+                m_lo.push_back(0);
+                m_hi.push_back(k % 2 == 0 ? width : height);
+            }
+        }
+    }
+
+    /// The class names as the answer writes them.
+    const std::vector<std::string>& names() const noexcept { return m_names; }
+
+    state start() const override { return pack(phase::start, 0, 0, false, false, 0, false); }
+
+    bool step(state& s, unsigned char b) const override {
+        const fields f = unpack(s);
+        const auto digit = [&](unsigned char c) { return c >= '0' && c <= '9'; };
+        switch (f.ph) {
+        case phase::start:
+            if (b == static_cast<unsigned char>(none_text[0])) {
+                s = pack(phase::none_lit, 0, 0, false, false, 1, false);
+                return true;
+            }
+            [[fallthrough]];
+        case phase::value_start:
+            if (digit(b)) return begin_value(s, f, b - '0', false);
+            if (b == '-' && m_lo[f.k] < 0) {
+                s = pack(phase::sign, f.k, 0, true, false, 0, f.lines);
+                return true;
+            }
+            return false;
+        case phase::sign:
+            if (digit(b)) return begin_value(s, f, b - '0', true);
+            return false;
+        case phase::value: {
+            if (digit(b)) {
+                if (f.zero) return false; // no leading zeros
+                const std::int64_t v = static_cast<std::int64_t>(f.value) * 10 + (b - '0');
+                if (!(f.neg ? -v >= m_lo[f.k] : v <= m_hi[f.k])) return false;
+                s = pack(phase::value, f.k, static_cast<std::uint32_t>(v), f.neg, false, 0, f.lines);
+                return true;
+            }
+            if (f.neg && f.value == 0) return false; // "-0"
+            if (b == ',' && f.k + 1 < m_n) {
+                s = pack(phase::value_start, f.k + 1, 0, false, false, 0, f.lines);
+                return true;
+            }
+            if (b == ' ' && f.k + 1 == m_n) {
+                s = pack(phase::label, 0, 0, false, false, 0, f.lines);
+                return true;
+            }
+            return false;
+        }
+        case phase::label: {
+            const node& n = m_nodes[f.pos];
+            if (b == '\n' && n.terminal) {
+                s = pack(phase::value_start, 0, 0, false, false, 0, true);
+                return true;
+            }
+            auto it = n.next.find(b);
+            if (it == n.next.end()) return false;
+            s = pack(phase::label, 0, 0, false, false, it->second, f.lines);
+            return true;
+        }
+        case phase::none_lit:
+            if (f.pos < none_text.size() && b == static_cast<unsigned char>(none_text[f.pos])) {
+                s = pack(phase::none_lit, 0, 0, false, false, f.pos + 1, false);
+                return true;
+            }
+            return false;
+        }
+        return false;
+    }
+
+    bool can_end(state s) const override {
+        const fields f = unpack(s);
+        if (f.ph == phase::none_lit) return f.pos == none_text.size();
+        if (f.ph == phase::label) return m_nodes[f.pos].terminal;
+        return f.ph == phase::value_start && f.k == 0 && f.lines;
+    }
+
+    std::size_t min_bytes_to_end(state s) const override {
+        const fields f = unpack(s);
+        const std::size_t label = m_nodes[0].min_to_end;
+        const std::size_t rest = m_n - f.k; // values from the current one on
+        switch (f.ph) {
+        case phase::none_lit:
+            return none_text.size() - std::min<std::size_t>(f.pos, none_text.size());
+        case phase::start:
+            return std::min(none_text.size(), 2 * m_n + label); // n digits, n-1 commas, a space, a label
+        case phase::value_start:
+            return f.lines && f.k == 0 ? 0 : 2 * rest + label;
+        case phase::sign:
+            return 2 * rest + label;
+        case phase::value:
+            return 2 * (rest - 1) + 1 + label;
+        case phase::label:
+            return m_nodes[f.pos].min_to_end;
+        }
+        return 0;
+    }
+
+    /// True when the whole of `text` is in the language.
+    bool accepts(std::string_view text) const {
+        state s = start();
+        for (char c : text)
+            if (!step(s, static_cast<unsigned char>(c))) return false;
+        return can_end(s);
+    }
+
+    /// `{"kind": "hbb"|"obb"|"quad", "classes": [...], "width": W, "height": H}`.
+    nlohmann::json describe() const override {
+        return {{"kind", m_kind == box_kind::hbb   ? "hbb"
+                         : m_kind == box_kind::obb ? "obb"
+                                                   : "quad"},
+                {"classes", m_names},
+                {"width", m_width},
+                {"height", m_height}};
+    }
+
+    /// Rebuilds a grammar from `describe()`'s JSON; codec_error "bad_grammar" naming what is wrong.
+    static std::shared_ptr<const answer_grammar> from_description(const nlohmann::json& j) {
+        auto bad = [](const std::string& why) { RSCOVLM_THROW(codec_error, "bad_grammar", why); };
+        if (!j.is_object()) bad("the grammar description must be an object");
+        const std::string kind = j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "";
+        if (kind != "hbb" && kind != "obb" && kind != "quad") bad("kind must be hbb, obb or quad");
+        if (!j.contains("classes") || !j["classes"].is_array() || j["classes"].empty())
+            bad("classes must be a non-empty array of strings");
+        std::vector<std::string> classes;
+        for (const auto& c : j["classes"]) {
+            if (!c.is_string()) bad("classes must be a non-empty array of strings");
+            classes.push_back(c.get<std::string>());
+        }
+        auto side = [&](const char* k) {
+            if (!j.contains(k) || !j[k].is_number_integer() || j[k].get<long long>() <= 0 ||
+                j[k].get<long long>() > 1000000)
+                bad(std::string(k) + " must be an integer in [1, 1000000]");
+            return static_cast<int>(j[k].get<long long>());
+        };
+        const box_kind k = kind == "hbb" ? box_kind::hbb : kind == "obb" ? box_kind::obb : box_kind::quad;
+        return std::make_shared<answer_grammar>(k, classes, side("width"), side("height"));
+    }
+
+    std::string regex() const override {
+        std::string labels = "(?:";
+        for (std::size_t i = 0; i < m_names.size(); ++i) {
+            if (i) labels += "|";
+            labels += escape(m_names[i]);
+        }
+        labels += ")";
+        std::string values;
+        for (std::size_t k = 0; k < m_n; ++k) {
+            if (k) values += ",";
+            const std::size_t digits = std::to_string(std::max<std::int64_t>(m_hi[k], -m_lo[k])).size();
+            values += std::string(m_lo[k] < 0 ? "-?" : "") + "(?:0|[1-9][0-9]{0," + std::to_string(digits - 1) + "})";
+        }
+        const std::string line = values + " " + labels;
+        return "(?:There are none\\.|(?:" + line + "\\n)*" + line + "\\n?)";
+    }
+
+private:
+    static constexpr std::string_view none_text = "There are none.";
+    enum class phase : std::uint8_t { start, value_start, sign, value, label, none_lit };
+    struct fields {
+        phase ph;
+        std::size_t k;
+        std::uint32_t value;
+        bool neg, zero;
+        std::uint32_t pos;
+        bool lines;
+    };
+    struct node {
+        std::map<unsigned char, std::uint32_t> next;
+        bool terminal = false;
+        std::size_t min_to_end = 0; ///< bytes to the nearest terminal node
+    };
+    std::size_t fill_min(std::uint32_t at) {
+        std::size_t best = m_nodes[at].terminal ? 0 : static_cast<std::size_t>(-1) / 2;
+        // Children have larger indices than their parent, so this recursion is bounded by the depth.
+        for (const auto& kv : m_nodes[at].next) // no node is added here, so the reference stays valid
+            best = std::min(best, 1 + fill_min(kv.second));
+        m_nodes[at].min_to_end = best;
+        return best;
+    }
+
+    // Layout: phase 4 bits | k 4 | neg 1 | zero 1 | lines 1 | value 25 | pos 28.
+    static state pack(phase ph, std::size_t k, std::uint32_t value, bool neg, bool zero, std::uint32_t pos,
+                      bool lines) {
+        return static_cast<state>(ph) | (static_cast<state>(k) << 4) | (static_cast<state>(neg) << 8) |
+               (static_cast<state>(zero) << 9) | (static_cast<state>(lines) << 10) |
+               (static_cast<state>(value & 0x1FFFFFFu) << 11) | (static_cast<state>(pos & 0xFFFFFFFu) << 36);
+    }
+    static fields unpack(state s) {
+        return fields{static_cast<phase>(s & 0xF),
+                      static_cast<std::size_t>((s >> 4) & 0xF),
+                      static_cast<std::uint32_t>((s >> 11) & 0x1FFFFFFu),
+                      ((s >> 8) & 1) != 0,
+                      ((s >> 9) & 1) != 0,
+                      static_cast<std::uint32_t>((s >> 36) & 0xFFFFFFFu),
+                      ((s >> 10) & 1) != 0};
+    }
+    bool begin_value(state& s, const fields& f, int d, bool neg) const {
+        if (neg ? -d < m_lo[f.k] : d > m_hi[f.k]) return false;
+        s = pack(phase::value, f.k, static_cast<std::uint32_t>(d), neg, d == 0, 0, f.lines);
+        return true;
+    }
+    static std::string escape(const std::string& s) {
+        std::string out;
+        for (char c : s) {
+            if (std::string_view("\\.^$|?*+()[]{}").find(c) != std::string_view::npos) out.push_back('\\');
+            out.push_back(c);
+        }
+        return out;
+    }
+
+    box_kind m_kind;
+    std::size_t m_n;
+    int m_width = 0, m_height = 0;
+    std::vector<std::int64_t> m_lo, m_hi;
+    std::vector<node> m_nodes;
+    std::vector<std::string> m_names;
+};
+
+/// The grammar of `codec`'s answers for `classes` in a `width` x `height` model frame, or nullptr when
+/// the codec's format has none here (JSON, tag and Florence-2 formats).
+inline std::shared_ptr<const answer_grammar>
+make_answer_grammar(const codec& c, const std::vector<std::string>& classes, int width, int height) {
+    const std::string_view name = c.name();
+    if (name != "codec.hbb.plain" && name != "codec.obb.plain" && name != "codec.quad.plain") return nullptr;
+    return std::make_shared<answer_grammar>(c.kind(), classes, width, height);
+}
+
+} // namespace rscovlm::box_codec
+// ---- end rscovlm/box_codec/grammar.hpp
+// ---- begin rscovlm/box_codec/json.hpp
+/// \file box_codec/json.hpp
+/// JSON conversion of the decoded boxes and the drop report, next to their types (found by ADL:
+/// `nlohmann::json j = result;`). Objects are `{"label", "label_id", "coords"}`; the report is
+/// `{"counts": {reason: n}, "total", "examples": [{"index", "reason", "excerpt"}]}`.
+
+
+#include <nlohmann/json.hpp>
+
+namespace rscovlm::box_codec {
+
+inline void to_json(nlohmann::json& j, const object& o) {
+    j = nlohmann::json{{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}};
+    if (o.score) j["score"] = *o.score;
+}
+
+inline void from_json(const nlohmann::json& j, object& o) {
+    o.label = j.value("label", std::string());
+    o.label_id = j.value("label_id", -1);
+    o.coords = j.at("coords").get<std::vector<double>>();
+    if (auto s = j.find("score"); s != j.end() && s->is_number()) o.score = s->get<double>();
+}
+
+inline void to_json(nlohmann::json& j, const dropped_item& d) {
+    j = nlohmann::json{{"index", d.index}, {"reason", d.reason}, {"excerpt", d.excerpt}};
+}
+
+inline void to_json(nlohmann::json& j, const drop_report& r) {
+    nlohmann::json counts = nlohmann::json::object();
+    for (const auto& kv : r.counts)
+        counts[kv.first] = kv.second;
+    nlohmann::json examples = nlohmann::json::array();
+    for (const auto& d : r.examples)
+        examples.push_back(d);
+    j = nlohmann::json{{"counts", counts}, {"total", r.total()}, {"examples", examples}};
+}
+
+inline void to_json(nlohmann::json& j, const decode_result& r) {
+    nlohmann::json objects = nlohmann::json::array();
+    for (const auto& o : r.objects)
+        objects.push_back(o);
+    j = nlohmann::json{{"objects", objects}, {"dropped", r.dropped}, {"fuzzy_matched", r.fuzzy_matched}};
+}
+
+} // namespace rscovlm::box_codec
+// ---- end rscovlm/box_codec/json.hpp
+// ---- begin rscovlm/box_codec/scores.hpp
+/// \file
+/// Box confidence from token log-probabilities: a VLM answer has no scores, but the model's
+/// probability of the tokens that wrote a box ranks boxes, so detections get a ranked mAP beside the
+/// score-free mAP_nc.
+///
+/// The rule (`score_boxes`):
+/// - Token offsets come from the tokens' texts laid end to end (byte-level BPE tokens concatenate to
+///   the answer). When they do not spell the answer (a server that returns decoded, not raw, pieces
+///   that differ from it), every box gets the answer's score and the report says `aligned = false`.
+/// - A box read in place (`object::span`) is scored from the tokens that overlap its span and hold at
+///   least one letter or digit (a byte >= 0x80 counts, for non-ASCII class names): its coordinate
+///   and label tokens, not the separators around them. When none qualifies, every overlapping token.
+/// - `mean`: exp(mean log-probability), the geometric mean of the token probabilities, in (0, 1] and
+///   not penalising long labels. `product`: exp(sum), the probability of the whole box text.
+/// - A box without a span (JSON codecs, florence2) gets the answer's score: the same rule over every
+///   token of the answer that holds a letter or digit.
+/// Boxes are scored in place (`object::score`); nothing is dropped.
+
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rscovlm::box_codec {
+
+/// How token log-probabilities become a box score.
+enum class score_rule {
+    mean,   ///< exp(mean log-probability): geometric mean of the token probabilities
+    product ///< exp(sum of log-probabilities): probability of the box's text
+};
+
+/// Parses "mean" / "product"; false for anything else.
+inline bool parse_score_rule(std::string_view s, score_rule& out) noexcept {
+    if (s == "mean") {
+        out = score_rule::mean;
+        return true;
+    }
+    if (s == "product") {
+        out = score_rule::product;
+        return true;
+    }
+    return false;
+}
+
+/// What `score_boxes` did.
+struct score_report {
+    bool aligned = true;         ///< the token texts spell the answer (offsets are exact)
+    std::size_t from_span = 0;   ///< boxes scored from their own tokens
+    std::size_t from_answer = 0; ///< boxes given the answer's score (no span, or no overlapping token)
+    double answer_score = 0.0;   ///< the answer's score under the rule (NaN without tokens)
+};
+
+namespace detail {
+inline bool has_alnum(std::string_view s) noexcept {
+    for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u >= 0x80) return true;
+    }
+    return false;
+}
+inline double combine(double sum, std::size_t n, score_rule rule) {
+    if (n == 0) return std::nan("");
+    return std::exp(rule == score_rule::mean ? sum / static_cast<double>(n) : sum);
+}
+} // namespace detail
+
+/// Scores `objects` (decoded from `answer`) from the answer's tokens: `Token` has `.text` (its bytes)
+/// and `.logprob` (e.g. `zoom::token_logprob`). With no tokens nothing is scored and
+/// `answer_score` is NaN.
+template <class Token> score_report score_boxes(std::vector<object>& objects, std::string_view answer,
+                                                const std::vector<Token>& tokens, score_rule rule = score_rule::mean) {
+    score_report rep;
+    std::vector<std::size_t> begin(tokens.size());
+    std::string spelled;
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        begin[i] = spelled.size();
+        spelled += tokens[i].text;
+    }
+    // Tokens may run past the answer (a stop string cut after them): compare the common part.
+    rep.aligned = spelled.size() >= answer.size() && spelled.compare(0, answer.size(), answer) == 0;
+    double all_sum = 0.0;
+    std::size_t all_n = 0;
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+        if (begin[i] < answer.size() && detail::has_alnum(tokens[i].text)) {
+            all_sum += tokens[i].logprob;
+            ++all_n;
+        }
+    if (all_n == 0) // an answer of separators only: every token
+        for (std::size_t i = 0; i < tokens.size(); ++i)
+            if (begin[i] < answer.size() || answer.empty()) {
+                all_sum += tokens[i].logprob;
+                ++all_n;
+            }
+    rep.answer_score = detail::combine(all_sum, all_n, rule);
+    if (tokens.empty()) return rep;
+    for (auto& o : objects) {
+        double sum = 0.0, any_sum = 0.0;
+        std::size_t n = 0, any_n = 0;
+        if (rep.aligned && o.span) {
+            const std::size_t b = o.span->first, e = o.span->second;
+            for (std::size_t i = 0; i < tokens.size(); ++i) {
+                const std::size_t tb = begin[i], te = begin[i] + tokens[i].text.size();
+                if (te <= b || tb >= e) continue;
+                any_sum += tokens[i].logprob;
+                ++any_n;
+                if (detail::has_alnum(tokens[i].text)) {
+                    sum += tokens[i].logprob;
+                    ++n;
+                }
+            }
+        }
+        if (n > 0) {
+            o.score = detail::combine(sum, n, rule);
+            ++rep.from_span;
+        } else if (any_n > 0) {
+            o.score = detail::combine(any_sum, any_n, rule);
+            ++rep.from_span;
+        } else {
+            o.score = rep.answer_score;
+            ++rep.from_answer;
+        }
+    }
+    return rep;
+}
+
+} // namespace rscovlm::box_codec
+// ---- end rscovlm/box_codec/scores.hpp
+// ---- end rscovlm/box_codec/all.hpp
+// ---- begin rscovlm/data/all.hpp
+/// \file data/all.hpp
+/// Every core header of the data module (the parts over files — DOTA folder splitting, XML and DOTA
+/// folder readers, encoding, loader, shards and build — are the engine module, `engine/all.hpp`,
+/// over the io/ backends such as `io/xml_annotations.hpp`).
+
+// ---- begin rscovlm/data/builders.hpp
+/// \file data/builders.hpp
+/// Conversation builders: one record -> Hugging Face style messages with RSCoVLM's exact texts,
+/// targets in the resized frame the resolution policy picks (random resize included). Random
+/// choices draw from a CPython-compatible generator in the reference's call order, so a sample
+/// built with `python_random(s)` equals the reference's output after `random.seed(s)`.
+///
+/// Mirrored reference functions (rscovlm/training/data/): dense_det_dataset.py `get_messages`
+/// (+ `get_hbb_messages`, `get_obb_messages`, `get_polygon_messages`, `random_resize`),
+/// refgeo_dataset.py (same names), sft_dataset.py `get_messages_from_llava_style_conversations`
+/// and `random_resize_images_in_messages`, xeochat_dataset.py `process_teochatlas_messages`,
+/// visual_cot_dataset.py `get_messages`.
+///
+/// One header per task family under data/builders/; this header includes them all.
+
+// ---- begin rscovlm/data/builders/chat.hpp
+/// \file data/builders/chat.hpp
+/// Chat (SFT) conversations: LLaVA-style supervised chat and LLaVA-OneVision rows
+/// (rscovlm/training/data/sft_dataset.py `get_messages_from_llava_style_conversations`,
+/// `random_resize_images_in_messages`), and GeoChat/TEOChat records (xeochat_dataset.py
+/// `process_teochatlas_messages`).
+
+// ---- begin rscovlm/data/builders/common.hpp
+/// \file data/builders/common.hpp
+/// What the conversation builders share: sizing options (`resize_policy`, `build_options`), region
+/// types, and the message/item helpers. Random choices draw from a CPython-compatible generator in
+/// the reference's call order, so a sample built with `python_random(s)` equals the reference's
+/// output after `random.seed(s)`.
+
+// ---- begin rscovlm/data/detail/pyjson.hpp
+/// \file data/detail/pyjson.hpp
+/// Python `json.dumps(obj)` under the data module's names (see detail/py/json.hpp).
+
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace rscovlm::data::detail {
+
+/// `json.dumps(str)` (`detail::py::json_dumps_string`).
+inline std::string py_json_string(std::string_view s) {
+    return ::rscovlm::detail::py::json_dumps_string(s);
+}
+
+/// `json.dumps(value)` with Python's defaults (`detail::py::json_dumps`).
+inline std::string py_json_dumps(const nlohmann::ordered_json& v) {
+    return ::rscovlm::detail::py::json_dumps(v);
+}
+
+} // namespace rscovlm::data::detail
+// ---- end rscovlm/data/detail/pyjson.hpp
+// ---- begin rscovlm/data/detail/pyrandom.hpp
+/// \file data/detail/pyrandom.hpp
+/// The CPython `random.Random` methods the data code calls, under their data-module names (see
+/// detail/py/random.hpp).
+
+
+namespace rscovlm::data::detail {
+
+using ::rscovlm::detail::py::choice_index;
+using ::rscovlm::detail::py::getrandbits;
+using ::rscovlm::detail::py::python_random;
+using ::rscovlm::detail::py::randbelow;
+using ::rscovlm::detail::py::sample_indices;
+using ::rscovlm::detail::py::shuffle;
+
+} // namespace rscovlm::data::detail
+// ---- end rscovlm/data/detail/pyrandom.hpp
+// ---- begin rscovlm/data/records.hpp
+/// \file data/records.hpp
+/// The value types between dataset readers and conversation builders: one record per annotated
+/// image (detection), referring expression (grounding), chat (LLaVA-style conversations) or
+/// visual question (LRS-VQA), plus the conversation a builder produces.
+
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace rscovlm::data {
+
+/// One object of a detection record (original image frame).
+struct det_instance {
+    /// COCO-style box converted as RSCoVLM does: x1, y1, int(x1 + w), int(y1 + h).
+    std::optional<geometry::hbox> bbox;
+    /// Segmentation polygon, flat x, y, ... (a quad for oriented datasets).
+    std::vector<double> polygon;
+    std::string label; ///< raw class name ("small-vehicle")
+    int difficulty = 0;
+};
+
+/// An image with its objects (dense detection datasets: DOTA, DIOR-R, FAIR1M, HRSC, COCO...).
+struct detection_record {
+    std::string image; ///< image path (data_path joined with file_name)
+    int width = 0;
+    int height = 0;
+    std::vector<det_instance> objects;
+    std::vector<std::string> classes; ///< the dataset's class names (raw), for prompts and ranks
+    /// Open-ended prompt for this image (DenseDetectionDataset's per-record `use_synonyms`, drawn
+    /// once when the dataset is loaded): the categories become "all the visible remote sensing
+    /// objects" and each object's label a random synonym from `synonyms`.
+    bool use_synonyms = false;
+    /// The dataset config's `synonyms_dict` (category -> list of synonyms), shared by its records.
+    std::shared_ptr<const nlohmann::json> synonyms;
+};
+
+/// A referring expression with its target (refGeo metainfo jsonl).
+struct grounding_record {
+    std::string image;
+    int width = 0;
+    int height = 0;
+    std::string question;               ///< the referring expression
+    std::optional<geometry::hbox> bbox; ///< [x1, y1, x2, y2]
+    std::vector<geometry::point> poly;  ///< quad, when the dataset has one
+    std::string dataset;
+    std::string image_id;
+    std::string question_id; ///< `str(question_id)` (names the mask file)
+    /// Segmentation mask file (`data_path/masks/<dataset>/<image_id stem>_<question_id>.png`) when
+    /// the record has one: the metainfo's `mask_exists`, else whether the file exists, decided when
+    /// the dataset is read as the reference's constructor does. Empty: no mask.
+    std::string mask_path;
+};
+
+/// A LLaVA-style conversation (`conversations` of `from`/`value` turns with `<image>`/`<video>`
+/// placeholders); GeoChat/TEOChat instruction files use the same layout.
+struct chat_record {
+    std::string id;
+    std::vector<std::string> images; ///< image paths, in placeholder order
+    std::vector<std::string> videos; ///< video paths or frame folders, in placeholder order
+    nlohmann::json conversations;    ///< the raw turns
+    std::string task;                ///< optional `task` field
+};
+
+/// A visual question of LRS-VQA / LRS-VQA-Zoom.
+struct vqa_record {
+    std::string image;
+    int width = 0;  ///< image_ori_width
+    int height = 0; ///< image_ori_height
+    bool multiple_choice = false;
+    std::string question;                         ///< open-ended: `question`; MCQ: `Text`
+    std::string answer;                           ///< open-ended: `answer`; MCQ: `Ground truth`
+    std::vector<std::string> choices;             ///< MCQ `Answer choices`
+    std::vector<std::array<double, 4>> crop_hbox; ///< bbox_info.crop_hbox (original frame)
+    std::vector<std::vector<double>> rbox;        ///< bbox_info.rbox
+};
+
+/// Any record.
+using record = std::variant<detection_record, grounding_record, chat_record, vqa_record>;
+
+/// An image referenced by a conversation, with the size it is fed to the model at.
+struct image_ref {
+    std::string path;
+    int width = 0; ///< original size (0 when unknown)
+    int height = 0;
+    int resized_width = 0; ///< 0: the encoder chooses with its own budget
+    int resized_height = 0;
+    /// When set, the image is this crop [x0, y0, x1, y1] of `path` (Pillow `crop`: rounded,
+    /// zero outside), e.g. the zoomed-in view of a Zoom-in Chain sample.
+    std::optional<std::array<int, 4>> crop;
+    /// When true, the pixels are first fetched the way qwen-vl-utils 0.0.11 `fetch_image` does for an
+    /// item without size keys (`to_rgb`, then Pillow's bicubic resize to `smart_resize(h, w, 28,
+    /// 4 * 28 * 28, 16384 * 28 * 28)`), and the encoder sizes that image: RSCoVLM's
+    /// `random_resize_images_in_messages` puts the fetched image back into the message.
+    bool prefetched = false;
+};
+
+/// A training conversation: Hugging Face style messages whose `{"type": "image"}` items match
+/// `images` in order.
+struct conversation {
+    nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+    std::vector<image_ref> images;
+    std::string dataset; ///< recipe name of the source dataset
+    std::string task;    ///< "det.hbb", "det.obb", "det.polygon", "ground.hbb", "sft", "zoom", ...
+};
+
+} // namespace rscovlm::data
+// ---- end rscovlm/data/records.hpp
 // ---- begin rscovlm/resolution/smart_resize.hpp
 /// \file smart_resize.hpp
 /// \brief `smart_resize`: the target size Qwen2-VL / Qwen2.5-VL give an image (multiples of 28 within a pixel budget).
@@ -21966,6 +22541,18 @@ public:
         }
         return rscovlm::detail::unicode::to_valid_utf8(bytes);
     }
+    /// The raw bytes token `id` decodes to (ByteLevel decoder, no UTF-8 repair: a token may hold part
+    /// of a character; the bytes of consecutive tokens concatenate to the raw text). Empty for an
+    /// unknown id, or a special token when `skip_special`.
+    std::string token_bytes(std::int32_t id, bool skip_special = false) const {
+        std::string bytes;
+        std::string_view tok;
+        if (!token_text(id, tok)) return bytes;
+        const detail::bpe_model& m = *m_model;
+        if (skip_special && !m.special_contents.empty() && m.special_contents.count(std::string(tok))) return bytes;
+        append_byte_level_decoded(tok, bytes);
+        return bytes;
+    }
     /// Decodes each sequence.
     std::vector<std::string> decode_batch(const std::vector<std::vector<std::int32_t>>& seqs,
                                           bool skip_special = false) const {
@@ -23275,63 +23862,6 @@ struct template_kind {
 /// \file
 /// Every core header of the zoom module (the io backends are in `<rscovlm/io/...>`).
 
-// ---- begin rscovlm/zoom/backend.hpp
-/// \file
-/// Generation backend interface driven by zoom::controller.
-///
-/// A backend receives a conversation in Hugging Face message format, where every
-/// `{"type": "image"}` content item is matched, in order, to an entry of `images`.
-/// Images are already resized to their final size (the backend must not resize them
-/// again), and the backend returns the generated assistant text.
-
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-
-namespace rscovlm::zoom {
-
-/// Sampling and stopping options for one generation call.
-struct generation_options {
-    /// Maximum number of tokens to generate.
-    int max_new_tokens = 1024;
-    /// Sampling temperature; 0 means greedy decoding.
-    double temperature = 0.0;
-    /// Nucleus sampling threshold (1.0 disables it).
-    double top_p = 1.0;
-    /// Top-k sampling (0 disables it).
-    int top_k = 0;
-    /// Random seed for sampling backends; absent means backend default.
-    std::optional<std::uint64_t> seed;
-    /// Generation stops after any of these strings; the stop string itself is not returned.
-    std::vector<std::string> stop;
-};
-
-/// Token counts of the last generation, when a backend knows them (-1 = unknown).
-struct usage {
-    long prompt_tokens = -1;
-    long completion_tokens = -1;
-};
-
-/// Abstract text generator over (messages, images).
-class backend {
-public:
-    virtual ~backend() = default;
-
-    /// Token counts of the most recent `generate` call; backends that cannot tell return {-1, -1}.
-    virtual usage last_usage() const { return {}; }
-
-    /// Generates the next assistant message for `messages` (HF format); `images` holds one
-    /// already-resized image per `{"type":"image"}` item, in order of appearance.
-    virtual std::string generate(const nlohmann::json& messages, const std::vector<rscovlm::image>& images,
-                                 const generation_options& options) = 0;
-};
-
-} // namespace rscovlm::zoom
-// ---- end rscovlm/zoom/backend.hpp
 // ---- begin rscovlm/zoom/builtin.hpp
 /// \file
 /// The `zoom` registry kind (Zoom-in strategies) and the `backend` kind (text generators driven by
@@ -24961,6 +25491,11 @@ struct environment {
     /// benchmarks' XML ground truth; `io::read_xml_tree` with tinyxml2).
     std::function<nlohmann::json(const std::string&)> read_xml;
     zoom::generation_options generation;
+    /// Detection: score each box from its tokens' log-probabilities by this rule (the ranked mAP then
+    /// ranks by it); unset: every box scores 1.0 and only the score-free protocols are meaningful.
+    std::optional<box_codec::score_rule> box_scores;
+    /// Detection: constrained decoding with the codec's grammar (backends that can constrain).
+    bool constrain = false;
 };
 
 /// What `score` writes besides its result.
@@ -25492,6 +26027,7 @@ public:
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25522,6 +26058,11 @@ struct detection_result {
     std::string text;                 ///< the model's answer
     box_codec::decode_result decoded; ///< boxes in the original frame, and what was dropped
     zoom::usage usage;
+    /// How the boxes were scored from the answer's token log-probabilities (`box_codec::score_boxes`),
+    /// when asked for and the backend returned them; the boxes' `score` is set then.
+    std::optional<box_codec::score_report> scores;
+    /// True when the answer was decoded under the codec's grammar (`constrain` and a plain codec).
+    bool constrained = false;
 };
 
 inline void to_json(nlohmann::json& j, const detection_result& r) {
@@ -25534,7 +26075,15 @@ inline void to_json(nlohmann::json& j, const detection_result& r) {
         {"objects", nlohmann::json(r.decoded)["objects"]},
         {"dropped", r.decoded.dropped},
         {"fuzzy_matched", r.decoded.fuzzy_matched},
+        {"constrained", r.constrained},
         {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+    if (r.scores)
+        j["box_scores"] = {{"aligned", r.scores->aligned},
+                           {"from_span", r.scores->from_span},
+                           {"from_answer", r.scores->from_answer},
+                           {"answer_score", std::isfinite(r.scores->answer_score)
+                                                ? nlohmann::json(r.scores->answer_score)
+                                                : nlohmann::json()}};
 }
 
 namespace detail {
@@ -25557,24 +26106,39 @@ inline std::string replace_all(std::string s, std::string_view from, std::string
 
 /// `detect` with the model's view already planned (`plan` for the original's size): callers that
 /// plan on one thread and generate on others (scene detection) use it, since strategies are not
-/// thread-safe.
-inline detection_result detect_planned(const image& original, const resolution::plan& plan,
-                                       const box_codec::codec& codec, zoom::backend& model,
-                                       const std::vector<std::string>& classes,
-                                       const zoom::generation_options& generation = {}) {
+/// thread-safe. With `box_scores`, the answer's token log-probabilities are asked for and each box is
+/// scored from them by that rule (`box_codec::score_boxes`); a backend that returns none leaves the
+/// boxes unscored. With `constrain`, the codec's grammar for `classes` in the model's frame
+/// (`box_codec::make_answer_grammar`) goes to the backend as `generation_options::constraint`, so a
+/// backend that constrains decoding answers only what decodes whole (codecs without a grammar:
+/// unconstrained, `constrained` false).
+inline detection_result
+detect_planned(const image& original, const resolution::plan& plan, const box_codec::codec& codec, zoom::backend& model,
+               const std::vector<std::string>& classes, const zoom::generation_options& generation = {},
+               std::optional<box_codec::score_rule> box_scores = std::nullopt, bool constrain = false) {
     detection_result r;
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
     r.plan = plan;
     const image view = model_view(original, r.plan);
     r.system = codec.system_prompt();
     r.prompt = codec.user_prompt(classes);
-    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    zoom::generation_options g = generation;
+    if (box_scores) g.logprobs = std::max(g.logprobs, 0);
+    if (constrain) {
+        g.constraint = box_codec::make_answer_grammar(codec, classes, r.plan.resized_width, r.plan.resized_height);
+        r.constrained = g.constraint != nullptr;
+    }
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, g);
     r.usage = model.last_usage();
     box_codec::decode_options d;
     d.classes = classes;
     d.frame =
         geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
+    if (box_scores) {
+        const std::vector<zoom::token_logprob> lps = model.last_logprobs();
+        if (!lps.empty()) r.scores = box_codec::score_boxes(r.decoded.objects, r.text, lps, *box_scores);
+    }
     return r;
 }
 
@@ -25582,10 +26146,11 @@ inline detection_result detect_planned(const image& original, const resolution::
 /// the answer (boxes mapped back to the original frame), `model` generates.
 inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
                                zoom::backend& model, const std::vector<std::string>& classes,
-                               const zoom::generation_options& generation = {}) {
+                               const zoom::generation_options& generation = {},
+                               std::optional<box_codec::score_rule> box_scores = std::nullopt, bool constrain = false) {
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
     return detect_planned(original, sizing.plan_size(original.height, original.width), codec, model, classes,
-                          generation);
+                          generation, box_scores, constrain);
 }
 
 /// Output of `ground`.
@@ -26095,7 +26660,8 @@ public:
         nlohmann::json patches = nlohmann::json::array();
         for (const data::split_window& w : data::sliding_windows(img.width, img.height, split)) {
             const image patch = data::crop_patch(img, w, split);
-            const pipeline::detection_result d = pipeline::detect(patch, codec, sizing, model, names, env.generation);
+            const pipeline::detection_result d =
+                pipeline::detect(patch, codec, sizing, model, names, env.generation, env.box_scores, env.constrain);
             if (!line.contains("prompt")) {
                 line["system"] = d.system;
                 line["prompt"] = d.prompt;
@@ -26133,7 +26699,8 @@ public:
                         ++unknown;
                         continue;
                     }
-                    per_class[static_cast<std::size_t>(obj.label_id)].dets.push_back(eval::detection{patch, 1.0, q});
+                    per_class[static_cast<std::size_t>(obj.label_id)].dets.push_back(
+                        eval::detection{patch, obj.score.value_or(1.0), q});
                 }
             }
         }
@@ -27219,6 +27786,7 @@ using pipeline = basic_pipeline<core_kinds>;
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -27243,6 +27811,9 @@ struct run_options {
     std::function<void(const std::string&, const image&)> save_png; ///< empty: no pictures
     text_painter text; ///< the pictures' text (`io::draw_text`); empty: pictures without text
     zoom::generation_options generation;
+    /// Detection: score boxes from their tokens' log-probabilities by this rule (unset: all score 1).
+    std::optional<box_codec::score_rule> box_scores;
+    bool constrain = false;                           ///< detection: constrained decoding with the codec's grammar
     nlohmann::json config = nlohmann::json::object(); ///< shown in the results (backend key, model, ...)
     /// Called after each answer: (records answered in this run, records to answer in this run).
     std::function<void(std::size_t, std::size_t)> progress;
@@ -27297,6 +27868,8 @@ environment make_environment(const pipeline::basic_pipeline<Kinds>& p, const ben
     env.load_image = o.load_image;
     env.read_xml = o.read_xml;
     env.generation = o.generation;
+    env.box_scores = o.box_scores;
+    env.constrain = o.constrain;
     return env;
 }
 
@@ -27684,6 +28257,10 @@ struct run_request {
     std::string query;                ///< grounding: the referring expression
     std::string question;             ///< vqa: the question
     zoom::generation_options generation;
+    /// Detection: score boxes from their tokens' log-probabilities by this rule (unset: unscored).
+    std::optional<box_codec::score_rule> box_scores;
+    /// Detection: constrained decoding with the codec's grammar.
+    bool constrain = false;
 };
 
 /// Runs a preset's task on one image; the result as JSON (`detection_result`, `grounding_result`, or
@@ -27708,7 +28285,7 @@ template <class Kinds> nlohmann::json run(const basic_pipeline<Kinds>& p, const 
             RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
         return ground(original, codec, sizing, model, req.query, req.generation);
     }
-    return detect(original, codec, sizing, model, req.classes, req.generation);
+    return detect(original, codec, sizing, model, req.classes, req.generation, req.box_scores, req.constrain);
 }
 
 } // namespace rscovlm::pipeline
@@ -27738,6 +28315,7 @@ template <class Kinds> nlohmann::json run(const basic_pipeline<Kinds>& p, const 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -27774,8 +28352,13 @@ struct scene_detect_options {
     data::split_options split;           ///< window sizes, gaps, rates, padding (mmrotate's defaults)
     std::vector<std::string> classes;    ///< class list of the prompt and the decoder (required)
     zoom::generation_options generation; ///< sampling options of every window
-    int in_flight = 1;                   ///< windows answered at once (one backend each)
-    int batch = 0;                       ///< windows held in memory at once (0 = 2 x in_flight)
+    /// Score each box from its tokens' log-probabilities by this rule (`box_codec::score_boxes`);
+    /// unset, or a backend without log-probabilities: every box scores 1.0 (NMS then keeps the first).
+    std::optional<box_codec::score_rule> box_scores;
+    /// Constrained decoding with the codec's grammar (`detect_planned`'s `constrain`).
+    bool constrain = false;
+    int in_flight = 1; ///< windows answered at once (one backend each)
+    int batch = 0;     ///< windows held in memory at once (0 = 2 x in_flight)
     eval::nms_options nms{0.1, eval::nms_method::devkit_fast, eval::tie_order::numpy};
     bool apply_nms = true;          ///< false: keep every mapped box
     std::string scene_id = "scene"; ///< name of the scene in patch ids and Task1 lines
@@ -27932,14 +28515,16 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
                 if (!wr.error.empty()) continue; // not read
 #if RSCOVLM_HAS_EXCEPTIONS
                 try {
-                    answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation);
+                    answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation,
+                                                o.box_scores, o.constrain);
                 } catch (const std::exception& e) {
                     wr.error = e.what();
                 } catch (...) {
                     wr.error = "[rscovlm.error.unexpected] the backend raised a non-standard exception";
                 }
 #else
-                answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation);
+                answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation,
+                                            o.box_scores, o.constrain);
 #endif
             }
         };
@@ -28006,6 +28591,7 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
                 sd.label = o.classes[static_cast<std::size_t>(obj.label_id)];
                 sd.label_id = obj.label_id;
                 sd.quad = q;
+                sd.score = obj.score.value_or(1.0);
                 sd.window = start + j;
                 per_class[static_cast<std::size_t>(obj.label_id)].push_back(std::move(sd));
                 ++res.before_nms;

@@ -5,7 +5,7 @@
 # then runs the consumer program.
 file(REMOVE_RECURSE ${WORK_DIR})
 set(args -S ${SOURCE_DIR}/tests/consumer/project -B ${WORK_DIR} -DMODE=${MODE} -DRSCOVLM_SOURCE_DIR=${SOURCE_DIR}
-    -DCMAKE_BUILD_TYPE=Release)
+    -DCMAKE_BUILD_TYPE=Debug) # unoptimised: the test checks the integration, and -O0 halves its compile time
 if(MODE STREQUAL "find_package")
   list(APPEND args -Drscovlm_DIR=${RSCOVLM_BUILD_DIR} -DEXPECT_TORCH=${EXPECT_TORCH})
 endif()

@@ -14,6 +14,7 @@
 
 #include <rscovlm/bench/charts.hpp>
 #include <rscovlm/box_codec/codec.hpp>
+#include <rscovlm/box_codec/scores.hpp>
 #include <rscovlm/detail/py/file.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/eval/builtin.hpp>
@@ -66,6 +67,11 @@ struct environment {
     /// benchmarks' XML ground truth; `io::read_xml_tree` with tinyxml2).
     std::function<nlohmann::json(const std::string&)> read_xml;
     zoom::generation_options generation;
+    /// Detection: score each box from its tokens' log-probabilities by this rule (the ranked mAP then
+    /// ranks by it); unset: every box scores 1.0 and only the score-free protocols are meaningful.
+    std::optional<box_codec::score_rule> box_scores;
+    /// Detection: constrained decoding with the codec's grammar (backends that can constrain).
+    bool constrain = false;
 };
 
 /// What `score` writes besides its result.

@@ -450,7 +450,8 @@ public:
         nlohmann::json patches = nlohmann::json::array();
         for (const data::split_window& w : data::sliding_windows(img.width, img.height, split)) {
             const image patch = data::crop_patch(img, w, split);
-            const pipeline::detection_result d = pipeline::detect(patch, codec, sizing, model, names, env.generation);
+            const pipeline::detection_result d =
+                pipeline::detect(patch, codec, sizing, model, names, env.generation, env.box_scores, env.constrain);
             if (!line.contains("prompt")) {
                 line["system"] = d.system;
                 line["prompt"] = d.prompt;
@@ -488,7 +489,8 @@ public:
                         ++unknown;
                         continue;
                     }
-                    per_class[static_cast<std::size_t>(obj.label_id)].dets.push_back(eval::detection{patch, 1.0, q});
+                    per_class[static_cast<std::size_t>(obj.label_id)].dets.push_back(
+                        eval::detection{patch, obj.score.value_or(1.0), q});
                 }
             }
         }

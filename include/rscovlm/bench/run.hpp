@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -57,6 +58,9 @@ struct run_options {
     std::function<void(const std::string&, const image&)> save_png; ///< empty: no pictures
     text_painter text; ///< the pictures' text (`io::draw_text`); empty: pictures without text
     zoom::generation_options generation;
+    /// Detection: score boxes from their tokens' log-probabilities by this rule (unset: all score 1).
+    std::optional<box_codec::score_rule> box_scores;
+    bool constrain = false;                           ///< detection: constrained decoding with the codec's grammar
     nlohmann::json config = nlohmann::json::object(); ///< shown in the results (backend key, model, ...)
     /// Called after each answer: (records answered in this run, records to answer in this run).
     std::function<void(std::size_t, std::size_t)> progress;
@@ -111,6 +115,8 @@ environment make_environment(const pipeline::basic_pipeline<Kinds>& p, const ben
     env.load_image = o.load_image;
     env.read_xml = o.read_xml;
     env.generation = o.generation;
+    env.box_scores = o.box_scores;
+    env.constrain = o.constrain;
     return env;
 }
 

@@ -236,9 +236,10 @@ inline void to_original_frame(std::vector<double>& v, box_kind kind, const geome
 /// Shared last step of every decoder: checks the count of values, matches the label, maps the
 /// box back, appends it or records why not. `values` are in the resized frame.
 /// `item` is the item's text, or a callable returning it (only called when the item is dropped).
+/// When `item` is a view into `whole` (the decoded answer), the kept box records its byte span.
 template <class Item> inline void finish(decode_result& r, const label_matcher& m, const geometry::frame& f,
                                          box_kind kind, std::vector<double> values, std::string_view raw_label,
-                                         std::size_t index, const Item& item) {
+                                         std::size_t index, const Item& item, std::string_view whole = {}) {
     auto item_text = [&item]() -> std::string {
         if constexpr (std::is_invocable_v<const Item&>)
             return item();
@@ -272,7 +273,18 @@ template <class Item> inline void finish(decode_result& r, const label_matcher& 
     if (lm->fuzzy) ++r.fuzzy_matched;
     if (f.resized_width > 0 && f.resized_height > 0 && f.orig_width > 0 && f.orig_height > 0)
         to_original_frame(values, kind, f);
-    r.objects.push_back(object{std::move(values), lm->name, lm->id});
+    object o;
+    o.coords = std::move(values);
+    o.label = lm->name;
+    o.label_id = lm->id;
+    if constexpr (std::is_convertible_v<const Item&, std::string_view>) {
+        const std::string_view v(item);
+        if (!whole.empty() && v.data() >= whole.data() && v.data() + v.size() <= whole.data() + whole.size()) {
+            const auto b = static_cast<std::size_t>(v.data() - whole.data());
+            o.span = std::make_pair(b, b + v.size());
+        }
+    }
+    r.objects.push_back(std::move(o));
 }
 
 /// True when the answer says there is nothing (`output.lower().strip().rstrip('.') == 'there are none'`).

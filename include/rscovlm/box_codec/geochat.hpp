@@ -99,7 +99,7 @@ public:
                 r.dropped.add("missing_label", index++, body);
                 continue;
             }
-            detail::finish(r, m, grid, box_kind::hbb, vals, lab, index++, body);
+            detail::finish(r, m, grid, box_kind::hbb, vals, lab, index++, body, s);
         }
         return r;
     }

@@ -12,12 +12,14 @@ namespace rscovlm::box_codec {
 
 inline void to_json(nlohmann::json& j, const object& o) {
     j = nlohmann::json{{"label", o.label}, {"label_id", o.label_id}, {"coords", o.coords}};
+    if (o.score) j["score"] = *o.score;
 }
 
 inline void from_json(const nlohmann::json& j, object& o) {
     o.label = j.value("label", std::string());
     o.label_id = j.value("label_id", -1);
     o.coords = j.at("coords").get<std::vector<double>>();
+    if (auto s = j.find("score"); s != j.end() && s->is_number()) o.score = s->get<double>();
 }
 
 inline void to_json(nlohmann::json& j, const dropped_item& d) {

@@ -109,7 +109,7 @@ public:
                 r.dropped.add("missing_label", index++, body);
                 continue;
             }
-            detail::finish(r, m, grid, box_kind::hbb, vals, label, index++, body);
+            detail::finish(r, m, grid, box_kind::hbb, vals, label, index++, body, s);
         }
         return r;
     }

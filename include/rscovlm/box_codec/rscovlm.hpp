@@ -128,7 +128,7 @@ public:
                 r.dropped.add("bad_number", li, line);
                 continue;
             }
-            detail::finish(r, m, opt.frame, K, vals, label, li, line);
+            detail::finish(r, m, opt.frame, K, vals, label, li, line, input);
         }
         return r;
     }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rscovlm::box_codec {
@@ -38,6 +39,13 @@ struct object {
     std::vector<double> coords;
     std::string label;
     int label_id = -1;
+    /// Byte range [first, second) of the decoded answer this box was read from, for codecs that read
+    /// boxes in place (the plain, tag and special-token formats); absent for formats parsed through a
+    /// JSON tree or rewritten before parsing (florence2).
+    std::optional<std::pair<std::size_t, std::size_t>> span;
+    /// Confidence from the answer's token log-probabilities (`box_codec::score_boxes`); absent when
+    /// the boxes were not scored.
+    std::optional<double> score;
 };
 
 /// One annotation to encode (original image frame). `bbox` is the horizontal box used for hbb

@@ -105,6 +105,10 @@ struct openai_options {
     double timeout_s = 120.0;
     /// Largest response body in bytes; 0 = the `response_bytes` limit (limits.hpp, 256 MiB by default).
     std::uint64_t max_response_bytes = 0;
+    /// Request field that carries `generation_options::constraint`'s regex for guided decoding (vLLM
+    /// `guided_regex`, SGLang `regex`), or "rscovlm_grammar" for `rscovlm serve`, which takes the
+    /// grammar's own description (`answer_constraint::describe`); empty: constraints are not sent.
+    std::string guided_field;
 };
 
 namespace detail {
@@ -147,7 +151,7 @@ public:
     /// Parameters: "endpoint" (base URL), "model" ("" = first of GET /models), "api_key_env" (the
     /// environment variable holding the key, "OPENAI_API_KEY"; the key itself never goes in a preset),
     /// "timeout_s" (deadline of each request), "read_timeout_s", "connect_timeout_s", "write_timeout_s",
-    /// "max_retries", "retry_backoff_s", "max_response_bytes", "extra_body" (object); defaults as
+    /// "max_retries", "retry_backoff_s", "max_response_bytes", "extra_body" (object), "guided_field"; defaults as
     /// `openai_options`.
     static openai_backend from_params(registry::params& p) {
         openai_options o;
@@ -164,11 +168,49 @@ public:
         o.retry_backoff_s = p.get<double>("retry_backoff_s", o.retry_backoff_s);
         o.max_response_bytes = p.get<std::uint64_t>("max_response_bytes", o.max_response_bytes);
         o.extra_body = p.get<nlohmann::json>("extra_body", o.extra_body);
+        o.guided_field = p.get<std::string>("guided_field", o.guided_field);
         p.check(o.extra_body.is_object(), "extra_body", "must be a JSON object");
         return openai_backend(std::move(o));
     }
 
     zoom::usage last_usage() const override { return m_usage; }
+    /// `choices[0].logprobs.content` of the last answer, when `generation_options::logprobs` asked for it
+    /// (each token's text from its `bytes` when given, else its `token`); entries that are not
+    /// `{token, logprob}` objects are skipped.
+    std::vector<zoom::token_logprob> last_logprobs() const override { return m_logprobs; }
+
+    /// Reads an OpenAI `logprobs` object (`{"content": [{"token", "logprob", "bytes", "top_logprobs"}]}`).
+    static std::vector<zoom::token_logprob> read_logprobs(const nlohmann::json& lp) {
+        std::vector<zoom::token_logprob> out;
+        if (!lp.is_object() || !lp.contains("content") || !lp["content"].is_array()) return out;
+        auto text_of = [](const nlohmann::json& e, std::string& t) {
+            if (e.contains("bytes") && e["bytes"].is_array()) {
+                t.clear();
+                for (const auto& b : e["bytes"]) {
+                    if (!b.is_number_integer() || b.get<long long>() < 0 || b.get<long long>() > 255) return false;
+                    t.push_back(static_cast<char>(b.get<int>()));
+                }
+                return true;
+            }
+            if (!e.contains("token") || !e["token"].is_string()) return false;
+            t = e["token"].get<std::string>();
+            return true;
+        };
+        for (const auto& e : lp["content"]) {
+            if (!e.is_object() || !e.contains("logprob") || !e["logprob"].is_number()) continue;
+            zoom::token_logprob t;
+            if (!text_of(e, t.text)) continue;
+            t.logprob = e["logprob"].get<double>();
+            if (e.contains("top_logprobs") && e["top_logprobs"].is_array())
+                for (const auto& a : e["top_logprobs"]) {
+                    std::string at;
+                    if (a.is_object() && a.contains("logprob") && a["logprob"].is_number() && text_of(a, at))
+                        t.top.emplace_back(std::move(at), a["logprob"].get<double>());
+                }
+            out.push_back(std::move(t));
+        }
+        return out;
+    }
 
     /// The JSON body that `generate` would POST (exposed for inspection and tests).
     nlohmann::json make_request(const nlohmann::json& messages, const std::vector<image>& images,
@@ -217,6 +259,19 @@ public:
         if (g.top_k > 0) body["top_k"] = g.top_k; // vLLM/SGLang extension
         if (g.seed) body["seed"] = *g.seed;
         if (!g.stop.empty()) body["stop"] = g.stop;
+        if (g.constraint && !m_opt.guided_field.empty()) {
+            if (m_opt.guided_field == "rscovlm_grammar") { // rscovlm serve: the grammar itself
+                const nlohmann::json d = g.constraint->describe();
+                if (!d.is_null()) body[m_opt.guided_field] = d;
+            } else {
+                const std::string re = g.constraint->regex();
+                if (!re.empty()) body[m_opt.guided_field] = re;
+            }
+        }
+        if (g.logprobs >= 0) {
+            body["logprobs"] = true;
+            if (g.logprobs > 0) body["top_logprobs"] = g.logprobs;
+        }
         if (m_opt.extra_body.is_object())
             for (auto it = m_opt.extra_body.begin(); it != m_opt.extra_body.end(); ++it)
                 body[it.key()] = it.value();
@@ -226,6 +281,7 @@ public:
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const zoom::generation_options& options) override {
         m_usage = zoom::usage{};
+        m_logprobs.clear();
         const std::string body =
             make_request(messages, images, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         const std::string text = request("POST", m_url.path + "/chat/completions", body);
@@ -245,7 +301,11 @@ public:
             !j["choices"][0]["message"].is_object())
             RSCOVLM_THROW(zoom_error, "bad_response",
                           "chat completion without choices[0].message: " + detail::clip_text(text));
-        const auto& msg = j["choices"][0]["message"];
+        const auto& choice = j["choices"][0];
+        if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
+            m_usage.finish_reason = choice["finish_reason"].get<std::string>();
+        if (options.logprobs >= 0 && choice.contains("logprobs")) m_logprobs = read_logprobs(choice["logprobs"]);
+        const auto& msg = choice["message"];
         if (!msg.contains("content") || msg["content"].is_null()) return std::string();
         if (!msg["content"].is_string())
             RSCOVLM_THROW(zoom_error, "bad_response",
@@ -437,6 +497,7 @@ private:
     openai_options m_opt;
     detail::split_url m_url;
     zoom::usage m_usage;
+    std::vector<zoom::token_logprob> m_logprobs;
     int m_attempts = 0;
 };
 

@@ -12,7 +12,9 @@
 /// use it.
 
 #include <rscovlm/box_codec/codec.hpp>
+#include <rscovlm/box_codec/grammar.hpp>
 #include <rscovlm/box_codec/json.hpp>
+#include <rscovlm/box_codec/scores.hpp>
 #include <rscovlm/data/prompts.hpp>
 #include <rscovlm/errors.hpp>
 #include <rscovlm/geometry/convert.hpp>
@@ -26,6 +28,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +59,11 @@ struct detection_result {
     std::string text;                 ///< the model's answer
     box_codec::decode_result decoded; ///< boxes in the original frame, and what was dropped
     zoom::usage usage;
+    /// How the boxes were scored from the answer's token log-probabilities (`box_codec::score_boxes`),
+    /// when asked for and the backend returned them; the boxes' `score` is set then.
+    std::optional<box_codec::score_report> scores;
+    /// True when the answer was decoded under the codec's grammar (`constrain` and a plain codec).
+    bool constrained = false;
 };
 
 inline void to_json(nlohmann::json& j, const detection_result& r) {
@@ -68,7 +76,15 @@ inline void to_json(nlohmann::json& j, const detection_result& r) {
         {"objects", nlohmann::json(r.decoded)["objects"]},
         {"dropped", r.decoded.dropped},
         {"fuzzy_matched", r.decoded.fuzzy_matched},
+        {"constrained", r.constrained},
         {"usage", {{"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens}}}};
+    if (r.scores)
+        j["box_scores"] = {{"aligned", r.scores->aligned},
+                           {"from_span", r.scores->from_span},
+                           {"from_answer", r.scores->from_answer},
+                           {"answer_score", std::isfinite(r.scores->answer_score)
+                                                ? nlohmann::json(r.scores->answer_score)
+                                                : nlohmann::json()}};
 }
 
 namespace detail {
@@ -91,24 +107,39 @@ inline std::string replace_all(std::string s, std::string_view from, std::string
 
 /// `detect` with the model's view already planned (`plan` for the original's size): callers that
 /// plan on one thread and generate on others (scene detection) use it, since strategies are not
-/// thread-safe.
-inline detection_result detect_planned(const image& original, const resolution::plan& plan,
-                                       const box_codec::codec& codec, zoom::backend& model,
-                                       const std::vector<std::string>& classes,
-                                       const zoom::generation_options& generation = {}) {
+/// thread-safe. With `box_scores`, the answer's token log-probabilities are asked for and each box is
+/// scored from them by that rule (`box_codec::score_boxes`); a backend that returns none leaves the
+/// boxes unscored. With `constrain`, the codec's grammar for `classes` in the model's frame
+/// (`box_codec::make_answer_grammar`) goes to the backend as `generation_options::constraint`, so a
+/// backend that constrains decoding answers only what decodes whole (codecs without a grammar:
+/// unconstrained, `constrained` false).
+inline detection_result
+detect_planned(const image& original, const resolution::plan& plan, const box_codec::codec& codec, zoom::backend& model,
+               const std::vector<std::string>& classes, const zoom::generation_options& generation = {},
+               std::optional<box_codec::score_rule> box_scores = std::nullopt, bool constrain = false) {
     detection_result r;
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
     r.plan = plan;
     const image view = model_view(original, r.plan);
     r.system = codec.system_prompt();
     r.prompt = codec.user_prompt(classes);
-    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, generation);
+    zoom::generation_options g = generation;
+    if (box_scores) g.logprobs = std::max(g.logprobs, 0);
+    if (constrain) {
+        g.constraint = box_codec::make_answer_grammar(codec, classes, r.plan.resized_width, r.plan.resized_height);
+        r.constrained = g.constraint != nullptr;
+    }
+    r.text = model.generate(detail::conversation(r.system, r.prompt), {view}, g);
     r.usage = model.last_usage();
     box_codec::decode_options d;
     d.classes = classes;
     d.frame =
         geometry::frame{r.plan.original_width, r.plan.original_height, r.plan.resized_width, r.plan.resized_height};
     r.decoded = codec.decode(r.text, d);
+    if (box_scores) {
+        const std::vector<zoom::token_logprob> lps = model.last_logprobs();
+        if (!lps.empty()) r.scores = box_codec::score_boxes(r.decoded.objects, r.text, lps, *box_scores);
+    }
     return r;
 }
 
@@ -116,10 +147,11 @@ inline detection_result detect_planned(const image& original, const resolution::
 /// the answer (boxes mapped back to the original frame), `model` generates.
 inline detection_result detect(const image& original, const box_codec::codec& codec, resolution::strategy& sizing,
                                zoom::backend& model, const std::vector<std::string>& classes,
-                               const zoom::generation_options& generation = {}) {
+                               const zoom::generation_options& generation = {},
+                               std::optional<box_codec::score_rule> box_scores = std::nullopt, bool constrain = false) {
     if (original.empty()) RSCOVLM_THROW(resolution_error, "zero_size", "the image has no pixels");
     return detect_planned(original, sizing.plan_size(original.height, original.width), codec, model, classes,
-                          generation);
+                          generation, box_scores, constrain);
 }
 
 /// Output of `ground`.

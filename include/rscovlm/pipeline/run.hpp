@@ -82,6 +82,10 @@ struct run_request {
     std::string query;                ///< grounding: the referring expression
     std::string question;             ///< vqa: the question
     zoom::generation_options generation;
+    /// Detection: score boxes from their tokens' log-probabilities by this rule (unset: unscored).
+    std::optional<box_codec::score_rule> box_scores;
+    /// Detection: constrained decoding with the codec's grammar.
+    bool constrain = false;
 };
 
 /// Runs a preset's task on one image; the result as JSON (`detection_result`, `grounding_result`, or
@@ -106,7 +110,7 @@ template <class Kinds> nlohmann::json run(const basic_pipeline<Kinds>& p, const 
             RSCOVLM_THROW(usage_error, "no_query", "pipeline '" + p.name() + "' (grounding) needs a query");
         return ground(original, codec, sizing, model, req.query, req.generation);
     }
-    return detect(original, codec, sizing, model, req.classes, req.generation);
+    return detect(original, codec, sizing, model, req.classes, req.generation, req.box_scores, req.constrain);
 }
 
 } // namespace rscovlm::pipeline

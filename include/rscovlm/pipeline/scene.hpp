@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -70,8 +71,13 @@ struct scene_detect_options {
     data::split_options split;           ///< window sizes, gaps, rates, padding (mmrotate's defaults)
     std::vector<std::string> classes;    ///< class list of the prompt and the decoder (required)
     zoom::generation_options generation; ///< sampling options of every window
-    int in_flight = 1;                   ///< windows answered at once (one backend each)
-    int batch = 0;                       ///< windows held in memory at once (0 = 2 x in_flight)
+    /// Score each box from its tokens' log-probabilities by this rule (`box_codec::score_boxes`);
+    /// unset, or a backend without log-probabilities: every box scores 1.0 (NMS then keeps the first).
+    std::optional<box_codec::score_rule> box_scores;
+    /// Constrained decoding with the codec's grammar (`detect_planned`'s `constrain`).
+    bool constrain = false;
+    int in_flight = 1; ///< windows answered at once (one backend each)
+    int batch = 0;     ///< windows held in memory at once (0 = 2 x in_flight)
     eval::nms_options nms{0.1, eval::nms_method::devkit_fast, eval::tie_order::numpy};
     bool apply_nms = true;          ///< false: keep every mapped box
     std::string scene_id = "scene"; ///< name of the scene in patch ids and Task1 lines
@@ -228,14 +234,16 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
                 if (!wr.error.empty()) continue; // not read
 #if RSCOVLM_HAS_EXCEPTIONS
                 try {
-                    answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation);
+                    answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation,
+                                                o.box_scores, o.constrain);
                 } catch (const std::exception& e) {
                     wr.error = e.what();
                 } catch (...) {
                     wr.error = "[rscovlm.error.unexpected] the backend raised a non-standard exception";
                 }
 #else
-                answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation);
+                answers[j] = detect_planned(patches[j], plans[j], codec, *backends[k], o.classes, o.generation,
+                                            o.box_scores, o.constrain);
 #endif
             }
         };
@@ -302,6 +310,7 @@ inline scene_detect_result detect_scene(zoom::image_source& src, const box_codec
                 sd.label = o.classes[static_cast<std::size_t>(obj.label_id)];
                 sd.label_id = obj.label_id;
                 sd.quad = q;
+                sd.score = obj.score.value_or(1.0);
                 sd.window = start + j;
                 per_class[static_cast<std::size_t>(obj.label_id)].push_back(std::move(sd));
                 ++res.before_nms;

@@ -164,6 +164,18 @@ public:
         }
         return rscovlm::detail::unicode::to_valid_utf8(bytes);
     }
+    /// The raw bytes token `id` decodes to (ByteLevel decoder, no UTF-8 repair: a token may hold part
+    /// of a character; the bytes of consecutive tokens concatenate to the raw text). Empty for an
+    /// unknown id, or a special token when `skip_special`.
+    std::string token_bytes(std::int32_t id, bool skip_special = false) const {
+        std::string bytes;
+        std::string_view tok;
+        if (!token_text(id, tok)) return bytes;
+        const detail::bpe_model& m = *m_model;
+        if (skip_special && !m.special_contents.empty() && m.special_contents.count(std::string(tok))) return bytes;
+        append_byte_level_decoded(tok, bytes);
+        return bytes;
+    }
     /// Decodes each sequence.
     std::vector<std::string> decode_batch(const std::vector<std::vector<std::int32_t>>& seqs,
                                           bool skip_special = false) const {

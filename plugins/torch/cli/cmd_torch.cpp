@@ -138,10 +138,13 @@ rt::sampling_options sampling(const rt::vlm& v, const model_args& a) {
 /// `rt::detect` (resolution -> codec prompts -> model -> codec decode, boxes in the original frame) as
 /// the command's JSON report; writes the annotated PNG when `png` is not empty.
 nlohmann::json run_detect(const rt::vlm& v, const model_args& a, const image& original, const std::string& image_name,
-                          const std::vector<std::string>& classes, const std::string& codec_key,
-                          const std::string& png) {
+                          const std::vector<std::string>& classes, const std::string& codec_key, const std::string& png,
+                          const std::string& box_scores = "off", bool constrain = false) {
     auto codec = registry::make<box_codec::kind>(codec_key, nlohmann::json::object());
-    const rt::detection d = rt::detect(v, original, *codec, classes, sampling(v, a));
+    box_codec::score_rule rule{};
+    const bool scored = box_codec::parse_score_rule(box_scores, rule);
+    const rt::detection d = rt::detect(v, original, *codec, classes, sampling(v, a),
+                                       scored ? std::optional<box_codec::score_rule>(rule) : std::nullopt, constrain);
     const auto& plan = d.result.plan;
     nlohmann::json j = {{"image", image_name},
                         {"codec", codec_key},
@@ -155,6 +158,7 @@ nlohmann::json run_detect(const rt::vlm& v, const model_args& a, const image& or
                         {"text", d.result.text},
                         {"objects", nlohmann::json(d.result.decoded)["objects"]},
                         {"dropped", d.result.decoded.dropped},
+                        {"constrained", d.result.constrained},
                         {"timing", {{"prefill_s", d.output.prefill_seconds}, {"decode_s", d.output.decode_seconds}}}};
     if (!png.empty()) {
         image canvas = original;
@@ -386,6 +390,8 @@ void register_torch(CLI::App& app, context& ctx) {
         auto format = std::make_shared<std::string>("quad");
         auto codec = std::make_shared<std::string>();
         auto png = std::make_shared<std::string>();
+        auto box_scores = std::make_shared<std::string>("off");
+        auto constrain = std::make_shared<bool>(false);
         auto* cmd = app.add_subcommand(torch_commands[1].name, torch_commands[1].description);
         add_model_options(cmd, *a);
         a->greedy = true;
@@ -396,13 +402,19 @@ void register_torch(CLI::App& app, context& ctx) {
             ->capture_default_str();
         cmd->add_option("--codec", *codec, "Any box codec key instead of --format (e.g. codec.obb.json)");
         cmd->add_option("--png", *png, "Write the image annotated with the detections here");
-        cmd->callback([&ctx, a, img, classes, format, codec, png] {
+        cmd->add_option("--box-scores", *box_scores,
+                        "Score each box from its tokens' log-probabilities: mean (geometric mean) or product")
+            ->check(CLI::IsMember({"off", "mean", "product"}))
+            ->capture_default_str();
+        cmd->add_flag("--constrain", *constrain,
+                      "Constrained decoding with the codec's grammar (plain codecs): the answer always parses");
+        cmd->callback([&ctx, a, img, classes, format, codec, png, box_scores, constrain] {
             auto cls = split_list(*classes);
             if (cls.empty()) RSCOVLM_THROW(usage_error, "no_classes", "--classes names no class");
             const std::string key = codec->empty() ? "codec." + *format + ".plain" : *codec;
             image original = io::load_image(*img);
             rt::vlm v = load_vlm(*a, ctx);
-            nlohmann::json j = run_detect(v, *a, original, *img, cls, key, *png);
+            nlohmann::json j = run_detect(v, *a, original, *img, cls, key, *png, *box_scores, *constrain);
             (*ctx.out) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         });
     }

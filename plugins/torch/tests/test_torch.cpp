@@ -8,6 +8,8 @@
 #include <rscovlm/torch/vlm.hpp>
 #include <rscovlm/torch/weight_names.hpp>
 
+#include <rscovlm/box_codec/grammar.hpp>
+#include <rscovlm/box_codec/rscovlm.hpp>
 #include <rscovlm/data/detail/sha256.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/npy.hpp>
@@ -464,6 +466,41 @@ TEST_CASE("torch: generation options, stops and streaming") {
     CHECK(max_abs_diff(l32, l16) < 0.25);
 }
 
+TEST_CASE("torch: token log-probabilities are the log-softmax of the logits (chosen id and top k)") {
+    ::torch::NoGradGuard ng;
+    const auto& m = tiny_model();
+    auto seq = make_sequence(41, 5, 4, {{1, 2, 2}});
+    rt::sampling_options o;
+    o.max_new_tokens = 4;
+    o.logprobs = 3;
+    auto g = rt::generate(m, {seq}, o);
+    REQUIRE(g.scores.size() == 1);
+    REQUIRE(g.scores[0].size() == g.tokens[0].size());
+    auto grow = seq;
+    for (std::size_t s = 0; s < g.tokens[0].size(); ++s) {
+        const auto b = rt::make_batch(m.config(), {grow}, 0);
+        const at::Tensor lg = full_logits(m, b)[0][b.input_ids.size(1) - 1];
+        const at::Tensor lsm = at::log_softmax(lg.to(at::kDouble), 0);
+        const std::int64_t tok = g.tokens[0][s];
+        const auto& sc = g.scores[0][s];
+        CHECK(sc.logprob == doctest::Approx(lsm[tok].item<double>()).epsilon(1e-4));
+        REQUIRE(sc.top.size() == 3);
+        const auto top = lsm.topk(3);
+        for (int k = 0; k < 3; ++k) {
+            CHECK(sc.top[static_cast<std::size_t>(k)].first == std::get<1>(top)[k].item<std::int64_t>());
+            CHECK(sc.top[static_cast<std::size_t>(k)].second ==
+                  doctest::Approx(std::get<0>(top)[k].item<double>()).epsilon(1e-4));
+        }
+        CHECK(sc.top[0].first == tok); // greedy: the chosen id is the most likely
+        grow.input_ids.push_back(tok);
+    }
+    // Not asked for: none recorded, and the ids are the same.
+    o.logprobs = -1;
+    auto plain = rt::generate(m, {seq}, o);
+    CHECK(plain.scores.empty());
+    CHECK(plain.tokens == g.tokens);
+}
+
 TEST_CASE("torch: sampling refuses NaN and infinite scores as torch.multinomial does") {
     std::mt19937_64 rng(0);
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
@@ -709,6 +746,133 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
         CHECK(tb->engine()->largest_batch() == 3);
         CHECK(together == alone);
         CHECK(own[1]->last_usage().completion_tokens <= 6);
+    }
+    // Continuous batching: two rows, four requests; the short ones finish first and the waiting ones
+    // take their rows mid-generation. Every answer equals the single-prompt one.
+    {
+        auto e = std::make_shared<rt::batch_engine>(rt::vlm::load(d.str()), 2);
+        const int limits[4] = {2, 9, 3, 6};
+        std::vector<rt::prepared_prompt> prompts;
+        for (int k = 0; k < 4; ++k) {
+            rscovlm::image im(56, 84, 3); // prompts of one length: whichever two run first, the others fit
+            for (std::size_t i = 0; i < im.data.size(); ++i)
+                im.data[i] = static_cast<std::uint8_t>(i * (7 + k));
+            prompts.push_back(e->model().prepare(messages, {im}, true));
+        }
+        std::vector<rt::vlm_output> alone, together(4);
+        for (int k = 0; k < 4; ++k) {
+            rt::sampling_options so = e->model().default_sampling(limits[k]);
+            so.do_sample = false;
+            alone.push_back(e->model().generate(prompts[static_cast<std::size_t>(k)].input, so));
+        }
+        e->hold(true);
+        std::vector<std::thread> threads;
+        for (int k = 0; k < 4; ++k)
+            threads.emplace_back([&, k] {
+                rt::sampling_options so = e->model().default_sampling(limits[k]);
+                so.do_sample = false;
+                together[static_cast<std::size_t>(k)] = e->run(prompts[static_cast<std::size_t>(k)].input, so, {});
+            });
+        while (e->queued() < 4)
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        e->hold(false);
+        for (auto& t : threads)
+            t.join();
+        CHECK(e->largest_batch() == 2);
+        CHECK(e->refills() >= 1);
+        for (int k = 0; k < 4; ++k) {
+            CAPTURE(k);
+            CHECK(together[static_cast<std::size_t>(k)].tokens == alone[static_cast<std::size_t>(k)].tokens);
+            CHECK(together[static_cast<std::size_t>(k)].text == alone[static_cast<std::size_t>(k)].text);
+            CHECK(together[static_cast<std::size_t>(k)].prompt_tokens ==
+                  alone[static_cast<std::size_t>(k)].prompt_tokens);
+        }
+    }
+    // Streaming and log-probabilities through the backend: the pieces spell the answer, the tokens'
+    // bytes spell it too, each piece's tokens are sent once, and returning false cancels.
+    {
+        rscovlm::zoom::generation_options so;
+        so.max_new_tokens = 8;
+        const std::string whole = backend->generate(messages, {img}, so);
+        so.logprobs = 2;
+        std::string pieces, spelled;
+        std::size_t streamed_tokens = 0;
+        so.on_text = [&](const std::string& piece, const std::vector<rscovlm::zoom::token_logprob>& toks) {
+            pieces += piece;
+            streamed_tokens += toks.size();
+            return true;
+        };
+        CHECK(backend->generate(messages, {img}, so) == whole);
+        CHECK(pieces == whole);
+        const auto lps = backend->last_logprobs();
+        CHECK(streamed_tokens == lps.size());
+        for (const auto& t : lps) {
+            spelled += t.text;
+            CHECK(t.logprob <= 0.0);
+            CHECK(t.top.size() == 2);
+        }
+        CHECK(spelled.compare(0, whole.size(), whole) == 0);
+        CHECK(backend->last_usage().finish_reason != "");
+        int calls = 0;
+        so.on_text = [&](const std::string&, const std::vector<rscovlm::zoom::token_logprob>&) { return ++calls < 2; };
+        backend->generate(messages, {img}, so);
+        if (calls == 2) CHECK(backend->last_usage().finish_reason == "cancelled");
+        // A stop string is never streamed, even in part.
+        if (whole.size() > 3) {
+            so.on_text = [&](const std::string& piece, const std::vector<rscovlm::zoom::token_logprob>&) {
+                pieces += piece;
+                return true;
+            };
+            pieces.clear();
+            so.stop = {whole.substr(2, 2)};
+            const std::string cut = backend->generate(messages, {img}, so);
+            CHECK(pieces == cut);
+            CHECK(cut == whole.substr(0, whole.find(whole.substr(2, 2))));
+        }
+    }
+    // Constrained decoding: the random model's free answers do not parse; under the codec's grammar
+    // every answer is in the language and decodes with no dropped line, also when the token limit cuts
+    // it (the constraint keeps the answer able to end within the tokens left).
+    {
+        const std::vector<std::string> classes = {"plane", "ship", "storage-tank", "small-vehicle"};
+        const rscovlm::box_codec::rscovlm_plain<rscovlm::box_codec::box_kind::quad> quad;
+        rscovlm::zoom::generation_options free_opt;
+        free_opt.max_new_tokens = 24;
+        const std::string free_answer = backend->generate(messages, {img}, free_opt);
+        const auto grammar = rscovlm::box_codec::make_answer_grammar(quad, classes, img.width, img.height);
+        REQUIRE(grammar);
+        CHECK_FALSE(grammar->accepts(free_answer));
+        int answers = 0;
+        for (int limit : {6, 20, 32, 48}) {
+            for (int k = 0; k < 3; ++k) {
+                rscovlm::image im(56 + 28 * k, 84, 3);
+                for (std::size_t i = 0; i < im.data.size(); ++i)
+                    im.data[i] = static_cast<std::uint8_t>(i * (5 + k) + limit);
+                rscovlm::zoom::generation_options co;
+                co.max_new_tokens = limit;
+                const auto g = rscovlm::box_codec::make_answer_grammar(quad, classes, im.width, im.height);
+                co.constraint = g;
+                co.logprobs = 0;
+                const std::string ans = backend->generate(messages, {im}, co);
+                CAPTURE(ans);
+                CAPTURE(limit);
+                CHECK(backend->last_usage().completion_tokens <= limit);
+                // A limit below the shortest answer's bytes (one byte per token at worst) gives "".
+                if (static_cast<std::size_t>(limit) < g->min_bytes_to_end(g->start()))
+                    CHECK(ans.empty());
+                else
+                    CHECK(g->accepts(ans));
+                rscovlm::box_codec::decode_options d;
+                d.classes = classes;
+                d.frame = rscovlm::geometry::frame{im.width, im.height, im.width, im.height};
+                const auto r = quad.decode(ans, d);
+                CHECK(r.dropped.total() == 0);
+                CHECK(r.fuzzy_matched == 0);
+                if (limit >= 20) CHECK((!r.objects.empty() || ans == "There are none."));
+                ++answers;
+            }
+        }
+        CHECK(answers == 12);
     }
     // The checkpoint's preprocessor_config.json sets the budget unless the options give one.
     CHECK(rt::vlm::load(d.str()).processor().opts().budget.max_pixels ==

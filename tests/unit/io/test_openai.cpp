@@ -276,7 +276,9 @@ TEST_CASE("zoom: HTTP backend retries 503, fails fast on 400, times out (rscovlm
     closed.max_retries = 0;
     io::openai_backend closed_model(closed);
     CHECK_THROWS_AS(closed_model.generate(msgs, {im}, {}), zoom_error);
-    CHECK_THROWS_AS(io::openai_backend(io::openai_options{"ftp://x", "", "", 1, 1, 1, 0, 0, {}}), zoom_error);
+    io::openai_options ftp;
+    ftp.endpoint = "ftp://x";
+    CHECK_THROWS_AS(io::openai_backend{ftp}, zoom_error);
 }
 
 #else

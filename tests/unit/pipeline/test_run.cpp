@@ -131,7 +131,11 @@ TEST_CASE("pipeline: the lrsvqa-zoom preset runs the Zoom-in Chain; task errors 
 TEST_CASE("pipeline: JSON conversions live next to their types (ADL)") {
     using namespace rscovlm;
     box_codec::decode_result r;
-    r.objects.push_back({{1, 2, 3, 4}, "ship", 1});
+    box_codec::object ship;
+    ship.coords = {1, 2, 3, 4};
+    ship.label = "ship";
+    ship.label_id = 1;
+    r.objects.push_back(ship);
     r.dropped.add("bad_number", 3, "x,y oops");
     const nlohmann::json j = r;
     CHECK(j.at("objects").at(0).at("label") == "ship");

@@ -23,6 +23,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rscovlm::torch {
@@ -48,6 +49,15 @@ struct sampling_options {
     std::vector<std::int64_t> stop_ids;
     /// Left-padding id (any id; padded slots are masked out).
     std::int64_t pad_token_id = 0;
+    /// Log-probabilities to record (`generation_output::scores`): -1 none, 0 each chosen token's, k > 0
+    /// also the k most likely ids at each step. They are of the model's distribution (log-softmax of the
+    /// float32 logits) before the repetition penalty, temperature, top-k and top-p.
+    int logprobs = -1;
+    /// Optional logits processor (constrained decoding): called with each row's float32 logits before
+    /// the repetition penalty and sampling, after the log-probabilities are read: (row, the ids that
+    /// row generated so far, logits, vocabulary size). Set a logit to -inf to rule its id out.
+    std::function<void(std::size_t row, const std::vector<std::int64_t>& generated, float* logits, std::int64_t V)>
+        logits_processor;
 
     /// Options from a `generation_config.json` (stop ids, sampling parameters).
     static sampling_options from(const generation_config& g) {
@@ -67,10 +77,20 @@ struct sampling_options {
 /// Called for every generated token: (row, token id). Return false to stop that row.
 using stream_callback = std::function<bool(std::size_t row, std::int64_t token)>;
 
+/// The log-probability of a generated token and, when asked for, the most likely ids at its step.
+struct token_score {
+    double logprob = 0.0;
+    std::vector<std::pair<std::int64_t, double>> top; ///< best first; ties by lower id
+};
+
+/// A stream callback that also sees the token's score (present when `sampling_options::logprobs` >= 0).
+using scored_callback = std::function<bool(std::size_t row, std::int64_t token, const token_score* score)>;
+
 /// Output of `generate`.
 struct generation_output {
     std::vector<std::vector<std::int64_t>> tokens; ///< generated ids per row (stop id included)
     std::vector<std::string> finish_reasons;       ///< "stop", "length" or "callback"
+    std::vector<std::vector<token_score>> scores;  ///< per row, one per generated id (when logprobs >= 0)
     std::vector<std::int64_t> prompt_tokens;
     double prefill_seconds = 0.0;
     double decode_seconds = 0.0;
@@ -236,11 +256,66 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
     return last;
 }
 
+/// log-softmax of `row` (V float32 logits) at `id`, and the `k` most likely ids (double accumulation).
+inline token_score score_token(const float* row, std::int64_t V, std::int64_t id, int k) {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (std::int64_t i = 0; i < V; ++i)
+        if (row[i] > mx || std::isnan(row[i])) mx = row[i];
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < V; ++i)
+        sum += std::exp(static_cast<double>(row[i]) - static_cast<double>(mx));
+    const double lse = static_cast<double>(mx) + std::log(sum);
+    token_score s;
+    s.logprob = static_cast<double>(row[id]) - lse;
+    if (k > 0) {
+        std::vector<std::int64_t> idx(static_cast<std::size_t>(V));
+        std::iota(idx.begin(), idx.end(), 0);
+        const auto kk = static_cast<std::ptrdiff_t>(std::min<std::int64_t>(k, V));
+        std::partial_sort(idx.begin(), idx.begin() + kk, idx.end(), [&](std::int64_t a, std::int64_t b) {
+            return row[a] > row[b] || (row[a] == row[b] && a < b);
+        });
+        for (std::ptrdiff_t i = 0; i < kk; ++i)
+            s.top.emplace_back(idx[static_cast<std::size_t>(i)],
+                               static_cast<double>(row[idx[static_cast<std::size_t>(i)]]) - lse);
+    }
+    return s;
+}
+
 } // namespace detail
+
+/// Continuous batching hooks of `generate`. When a row finishes, `row_done` reports it (every row is
+/// reported once per occupant, the last ones when the loop ends); then `refill` may give that row a
+/// new prompt, which is prefilled alone and joins the running batch in place: its keys and values are
+/// written right-aligned before the current cache slot (so its prompt may have at most `max_prompt`
+/// tokens) and its positions continue from its own prompt, so a greedy row gives what it gives alone.
+/// `max_new` is what the cache has room for; the row's own limit is the caller's (the stream callback
+/// returning false), at most `sampling_options::max_new_tokens`.
+struct batch_hooks {
+    std::function<void(std::size_t row, const std::vector<std::int64_t>& tokens, const std::string& finish_reason,
+                       const std::vector<token_score>& scores, std::int64_t prompt_tokens)>
+        row_done;
+    std::function<bool(std::size_t row, std::int64_t max_prompt, std::int64_t max_new, sequence_input& next)> refill;
+    /// Cache slots to allocate beyond the first batch's prompt and `max_new_tokens`, for refills.
+    std::int64_t extra_capacity = 0;
+    /// Rows refilled so far.
+    std::size_t refills = 0;
+};
+
+inline generation_output generate(const qwen2_5_vl& model, const std::vector<sequence_input>& batch,
+                                  const sampling_options& o, const scored_callback& on_token,
+                                  batch_hooks* hooks = nullptr);
 
 /// Generates continuations of every sequence of `batch` (left-padded into one batch, one KV cache).
 inline generation_output generate(const qwen2_5_vl& model, const std::vector<sequence_input>& batch,
                                   const sampling_options& o, const stream_callback& on_token = {}) {
+    scored_callback cb;
+    if (on_token) cb = [&on_token](std::size_t r, std::int64_t t, const token_score*) { return on_token(r, t); };
+    return generate(model, batch, o, cb);
+}
+
+/// `generate` with a callback that also sees each token's score, and optional continuous batching.
+inline generation_output generate(const qwen2_5_vl& model, const std::vector<sequence_input>& batch,
+                                  const sampling_options& o, const scored_callback& on_token, batch_hooks* hooks) {
     ::torch::NoGradGuard no_grad;
     using clock = std::chrono::steady_clock;
     const model_config& cfg = model.config();
@@ -250,47 +325,104 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     generation_output out;
     out.tokens.assign(B, {});
     out.finish_reasons.assign(B, "length");
+    out.scores.assign(B, {});
     for (const auto& s : batch)
         out.prompt_tokens.push_back(static_cast<std::int64_t>(s.input_ids.size()));
     std::vector<std::set<std::int64_t>> seen(B);
     for (std::size_t b = 0; b < B; ++b)
         seen[b].insert(batch[b].input_ids.begin(), batch[b].input_ids.end());
-    std::vector<bool> done(B, false);
+    std::vector<bool> done(B, false), reported(B, false);
     std::mt19937_64 rng(o.seed);
     const std::set<std::int64_t> stops(o.stop_ids.begin(), o.stop_ids.end());
+    auto report = [&](std::size_t b) {
+        if (reported[b]) return;
+        reported[b] = true;
+        if (hooks && hooks->row_done)
+            hooks->row_done(b, out.tokens[b], out.finish_reasons[b], out.scores[b], out.prompt_tokens[b]);
+    };
 
     auto t0 = clock::now();
     at::Tensor image_embeds;
     if (pb.pixel_values.defined()) image_embeds = model.encode_images(pb.pixel_values, pb.grid_thw);
     kv_cache cache;
     cache.rope_deltas = pb.rope_deltas;
-    cache.capacity_hint = L + std::max(0, o.max_new_tokens); // decoding never reallocates
+    // Decoding never reallocates (refills only take rows that fit in what is left).
+    cache.capacity_hint =
+        L + std::max(0, o.max_new_tokens) + (hooks ? std::max<std::int64_t>(0, hooks->extra_capacity) : 0);
     at::Tensor logits = model.forward(model.embed(pb.input_ids, image_embeds), pb.position_ids, pb.mask, &cache, true);
     out.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
     auto t1 = clock::now();
     std::int64_t slot = L;
-    for (int step = 0; step < o.max_new_tokens; ++step) {
-        at::Tensor last = logits.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [B, V]
-        std::vector<std::int64_t> next(B, o.pad_token_id);
-        const std::int64_t V = last.size(1);
-        for (std::size_t b = 0; b < B; ++b) {
-            if (done[b]) continue;
-            const float* row = last.data_ptr<float>() + static_cast<std::int64_t>(b) * V;
-            std::vector<float> lv(row, row + V);
-            const std::int64_t tok = detail::pick_token(lv, seen[b], o, rng);
-            next[b] = tok;
-            out.tokens[b].push_back(tok);
-            seen[b].insert(tok);
-            if (stops.count(tok)) {
-                done[b] = true;
-                out.finish_reasons[b] = "stop";
-            }
-            if (on_token && !on_token(b, tok) && !done[b]) {
-                done[b] = true;
-                out.finish_reasons[b] = "callback";
-            }
+    std::vector<std::int64_t> next(B, o.pad_token_id);
+    // Picks row b's next token from its logits `row` (V floats) and updates its state.
+    auto choose = [&](std::size_t b, const float* row, std::int64_t V) {
+        std::vector<float> lv(row, row + V);
+        if (o.logits_processor) o.logits_processor(b, out.tokens[b], lv.data(), V);
+        const std::int64_t tok = detail::pick_token(lv, seen[b], o, rng);
+        next[b] = tok;
+        out.tokens[b].push_back(tok);
+        const token_score* score = nullptr;
+        if (o.logprobs >= 0) {
+            out.scores[b].push_back(detail::score_token(row, V, tok, o.logprobs));
+            score = &out.scores[b].back();
         }
-        if (std::all_of(done.begin(), done.end(), [](bool d) { return d; }) || step + 1 == o.max_new_tokens) break;
+        seen[b].insert(tok);
+        if (stops.count(tok)) {
+            done[b] = true;
+            out.finish_reasons[b] = "stop";
+        }
+        if (on_token && !on_token(b, tok, score) && !done[b]) {
+            done[b] = true;
+            out.finish_reasons[b] = "callback";
+        }
+        if (!done[b] && static_cast<int>(out.tokens[b].size()) >= o.max_new_tokens) done[b] = true; // "length"
+        if (done[b]) report(b);
+    };
+    // Gives finished row b a waiting prompt, prefilled alone and written into the cache before `slot`.
+    auto refill = [&](std::size_t b) {
+        sequence_input nx;
+        while (done[b] && hooks && hooks->refill) {
+            const std::int64_t room = cache.capacity() - slot;
+            if (room < 1 || !hooks->refill(b, slot, room, nx)) return;
+            padded_batch nb = make_batch(cfg, {nx}, o.pad_token_id);
+            const std::int64_t P = nb.input_ids.size(1);
+            if (P > slot) RSCOVLM_THROW(model_error, "bad_refill", "a refilled prompt is longer than the cache slot");
+            at::Tensor emb;
+            if (nb.pixel_values.defined()) emb = model.encode_images(nb.pixel_values, nb.grid_thw);
+            kv_cache own;
+            own.capacity_hint = P;
+            at::Tensor lg = model.forward(model.embed(nb.input_ids, emb), nb.position_ids, nb.mask, &own, true);
+            const auto bi = static_cast<std::int64_t>(b);
+            for (std::size_t li = 0; li < cache.keys.size(); ++li) {
+                cache.keys[li][bi].narrow(1, slot - P, P).copy_(own.keys[li][0].narrow(1, 0, P));
+                cache.values[li][bi].narrow(1, slot - P, P).copy_(own.values[li][0].narrow(1, 0, P));
+            }
+            cache.mask[bi].zero_();
+            cache.mask[bi].narrow(0, slot - P, P).fill_(1);
+            pb.rope_deltas.data_ptr<std::int64_t>()[b] = P + nb.rope_deltas[0].item<std::int64_t>() - slot;
+            out.tokens[b].clear();
+            out.scores[b].clear();
+            out.finish_reasons[b] = "length";
+            out.prompt_tokens[b] = static_cast<std::int64_t>(nx.input_ids.size());
+            seen[b] = std::set<std::int64_t>(nx.input_ids.begin(), nx.input_ids.end());
+            done[b] = false;
+            reported[b] = false;
+            ++hooks->refills;
+            const at::Tensor first = lg.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [1, V]
+            choose(b, first.data_ptr<float>(), first.size(1));
+        }
+    };
+    if (o.max_new_tokens <= 0) std::fill(done.begin(), done.end(), true);
+    while (!std::all_of(done.begin(), done.end(), [](bool d) { return d; })) {
+        at::Tensor last = logits.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [B, V]
+        std::fill(next.begin(), next.end(), o.pad_token_id);
+        const std::int64_t V = last.size(1);
+        for (std::size_t b = 0; b < B; ++b)
+            if (!done[b]) choose(b, last.data_ptr<float>() + static_cast<std::int64_t>(b) * V, V);
+        if (hooks && hooks->refill)
+            for (std::size_t b = 0; b < B; ++b)
+                if (done[b]) refill(b);
+        if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
         // Decode step: position = cache slot + rope_delta on all three axes.
         const auto lopt = at::TensorOptions().dtype(at::kLong);
         at::Tensor ids = at::tensor(next, lopt).view({static_cast<std::int64_t>(B), 1});
@@ -302,6 +434,9 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
         ++slot;
         ++out.decode_steps;
     }
+    for (std::size_t b = 0; b < B; ++b)
+        report(b);
+    if (o.logprobs < 0) out.scores.clear();
     out.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     return out;
 }

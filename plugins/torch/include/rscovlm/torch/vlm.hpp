@@ -18,12 +18,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -89,11 +91,18 @@ struct prepared_prompt {
 struct vlm_output {
     std::string text;
     std::vector<std::int64_t> tokens;
-    std::string finish_reason;
+    std::string finish_reason; ///< "stop", "length" or "cancelled" (a stream returned false)
     std::int64_t prompt_tokens = 0;
     double prefill_seconds = 0.0;
     double decode_seconds = 0.0;
+    /// With `sampling_options::logprobs` >= 0: the tokens of `text` with their log-probabilities (stop
+    /// ids and tokens after a stop string's start left out; special tokens have empty text).
+    std::vector<zoom::token_logprob> logprobs;
 };
+
+/// A stream of answer pieces with the tokens each completes (as `zoom::generation_options::on_text`);
+/// returning false stops the row.
+using text_stream = std::function<bool(const std::string& piece, const std::vector<zoom::token_logprob>& tokens)>;
 
 /// Tokenizer + chat template + model.
 class vlm {
@@ -166,49 +175,142 @@ public:
     vlm_output generate(const sequence_input& input, const sampling_options& o,
                         const std::vector<std::string>& stop_strings = {},
                         const std::function<void(const std::string&)>& on_text = {}) const {
-        return generate_rows({row_request{&input, o.max_new_tokens, &stop_strings, &on_text}}, o).front();
+        row_request row;
+        row.input = &input;
+        row.max_new_tokens = o.max_new_tokens;
+        row.stop_strings = &stop_strings;
+        row.on_text = &on_text;
+        return generate_rows({row}, o).front();
     }
 
     /// One request of a batch: its prepared prompt, its own token limit (at most the batch's
-    /// `max_new_tokens`), stop strings and stream.
+    /// `max_new_tokens`), stop strings and streams (`on_text`: pieces only; `on_piece`: pieces with
+    /// their tokens, and may stop the row). Streamed text never includes a stop string or a prefix of
+    /// one that may still complete, nor a partial UTF-8 character.
     struct row_request {
         const sequence_input* input = nullptr;
         int max_new_tokens = 0;
         const std::vector<std::string>* stop_strings = nullptr;
         const std::function<void(const std::string&)>* on_text = nullptr;
+        const text_stream* on_piece = nullptr;
+        /// Constrained decoding: only tokens whose bytes keep the answer inside this language, and a stop
+        /// id only where it may end (`zoom::answer_constraint`).
+        std::shared_ptr<const zoom::answer_constraint> constraint;
     };
 
-    /// Generates every row of `rows` as one left-padded batch with the sampling options `o` (rows stop
+    /// Each id's raw bytes (special tokens and ids without a token: empty), built once.
+    const std::vector<std::string>& token_table() const {
+        std::call_once(m_table->once, [this] {
+            const auto n = static_cast<std::size_t>(m_model->config().text.vocab_size);
+            m_table->bytes.resize(n);
+            for (std::size_t i = 0; i < n && i < m_tokenizer->vocab_size(); ++i)
+                m_table->bytes[i] = m_tokenizer->token_bytes(static_cast<std::int32_t>(i), true);
+        });
+        return m_table->bytes;
+    }
+
+    /// The scored token `id` as the API shows it (raw bytes; special tokens empty).
+    zoom::token_logprob token_entry(std::int64_t id, const token_score& sc) const {
+        zoom::token_logprob t;
+        t.text = m_tokenizer->token_bytes(static_cast<std::int32_t>(id), true);
+        t.logprob = sc.logprob;
+        for (const auto& [tid, lp] : sc.top)
+            t.top.emplace_back(m_tokenizer->token_bytes(static_cast<std::int32_t>(tid), true), lp);
+        return t;
+    }
+
+    /// Continuous batching: gives finished row `row` a waiting request whose prompt has at most
+    /// `max_prompt` tokens and that generates at most `max_new` (see `torch::batch_hooks`).
+    using refill_fn =
+        std::function<bool(std::size_t row, std::int64_t max_prompt, std::int64_t max_new, row_request& next)>;
+    /// Receives each row's answer as soon as it is complete (every occupant of every row).
+    using done_fn = std::function<void(std::size_t row, vlm_output&& out)>;
+
+    /// Generates every row of `first` as one left-padded batch with the sampling options `o` (rows stop
     /// on their own: at a stop id, their token limit or a stop string, which is cut). Greedy rows give
     /// what each gives alone (`torch::generate`'s batching keeps every row's positions and mask).
-    std::vector<vlm_output> generate_rows(const std::vector<row_request>& rows, const sampling_options& o) const {
+    /// With `refill`, a finished row takes a waiting request (continuous batching); with `done`, every
+    /// answer goes there when it is complete (then the returned vector holds only what `done` did not
+    /// take: nothing). The requests' pointers must stay valid until their answer is delivered.
+    std::vector<vlm_output> generate_rows(const std::vector<row_request>& first, const sampling_options& o,
+                                          const refill_fn& refill = {}, const done_fn& done = {}) const {
+        std::vector<row_request> rows = first; // a row's current request (refills replace it)
         struct state {
             std::vector<std::int32_t> ids;
             std::string shown;
             std::size_t count = 0;
+            std::vector<zoom::token_logprob> pending; ///< scored tokens not yet sent with a piece
+            std::size_t flushed = 0;                  ///< scored tokens sent so far
+            std::size_t flushed_bytes = 0;            ///< their bytes
+            bool cancelled = false;
         };
         std::vector<state> st(rows.size());
         const std::set<std::int64_t> stops(o.stop_ids.begin(), o.stop_ids.end());
         static const std::vector<std::string> no_stops;
+        static const std::vector<token_score> no_scores;
         auto stop_strings = [&](std::size_t r) -> const std::vector<std::string>& {
             return rows[r].stop_strings ? *rows[r].stop_strings : no_stops;
         };
-        auto streamed = [&](std::size_t r) { return rows[r].on_text && *rows[r].on_text; };
-        auto cb = [&](std::size_t r, std::int64_t t) {
+        auto plain = [&](std::size_t r) { return rows[r].on_text && *rows[r].on_text; };
+        auto piecewise = [&](std::size_t r) { return rows[r].on_piece && *rows[r].on_piece; };
+        // The part of `text` that may be shown: before the first stop string, less a tail that could
+        // still become one.
+        auto showable = [&](std::size_t r, const std::string& text, bool final) {
+            std::size_t end = text.size();
+            for (const auto& x : stop_strings(r))
+                if (!x.empty()) end = std::min(end, text.find(x));
+            if (!final && end == text.size())
+                for (const auto& x : stop_strings(r))
+                    for (std::size_t k = std::min(x.size() - 1, text.size()); k > 0; --k)
+                        if (text.compare(text.size() - k, k, x, 0, k) == 0) {
+                            end = std::min(end, text.size() - k);
+                            break;
+                        }
+            return end;
+        };
+        auto emit = [&](std::size_t r, const std::string& text, bool final) {
+            state& s = st[r];
+            const std::size_t end = showable(r, text, final);
+            if (end < s.shown.size() || text.compare(0, s.shown.size(), s.shown) != 0) return true;
+            std::string piece = text.substr(s.shown.size(), end - s.shown.size());
+            if (!final && piece.find("\xEF\xBF\xBD") != std::string::npos) return true; // a partial character
+            if (piece.empty() && (!final || s.pending.empty())) return true;
+            s.shown += piece;
+            if (plain(r) && !piece.empty()) (*rows[r].on_text)(piece);
+            bool go = true;
+            if (piecewise(r)) {
+                // The tokens whose bytes are now all shown (all of them at the end).
+                std::vector<zoom::token_logprob> toks;
+                std::size_t k = 0;
+                while (k < s.pending.size() &&
+                       (final || s.flushed_bytes + s.pending[k].text.size() <= s.shown.size())) {
+                    s.flushed_bytes += s.pending[k].text.size();
+                    toks.push_back(std::move(s.pending[k++]));
+                }
+                s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(k));
+                s.flushed += toks.size();
+                go = (*rows[r].on_piece)(piece, toks);
+            } else {
+                s.pending.clear();
+            }
+            return go;
+        };
+        auto cb = [&](std::size_t r, std::int64_t t, const token_score* sc) {
             state& s = st[r];
             ++s.count;
-            if (!stops.count(t)) s.ids.push_back(static_cast<std::int32_t>(t));
+            if (!stops.count(t)) {
+                s.ids.push_back(static_cast<std::int32_t>(t));
+                if (sc && piecewise(r)) s.pending.push_back(token_entry(t, *sc));
+            }
             const bool limit = static_cast<int>(s.count) >= rows[r].max_new_tokens;
-            if (!streamed(r) && stop_strings(r).empty()) return !limit;
-            std::string text = m_tokenizer->decode(s.ids, true);
+            if (!plain(r) && !piecewise(r) && stop_strings(r).empty()) return !limit;
+            const std::string text = m_tokenizer->decode(s.ids, true);
             bool stop = limit;
             for (const auto& x : stop_strings(r))
                 if (!x.empty() && text.find(x) != std::string::npos) stop = true;
-            // Only complete UTF-8 is shown: hold back a trailing replacement of a partial character.
-            if (streamed(r) && text.size() > s.shown.size() && text.compare(0, s.shown.size(), s.shown) == 0 &&
-                text.find("\xEF\xBF\xBD", s.shown.size()) == std::string::npos) {
-                (*rows[r].on_text)(text.substr(s.shown.size()));
-                s.shown = text;
+            if ((plain(r) || piecewise(r)) && !emit(r, text, false)) {
+                s.cancelled = true;
+                return false;
             }
             return !stop;
         };
@@ -216,29 +318,136 @@ public:
         batch.reserve(rows.size());
         for (const auto& r : rows)
             batch.push_back(*r.input);
-        generation_output g = torch::generate(*m_model, batch, o, cb);
+        sampling_options oc = o;
+        struct cstate {
+            zoom::answer_constraint::state s = 0;
+            std::size_t consumed = 0;
+            bool started = false, broken = false;
+        };
+        std::vector<cstate> cs(rows.size());
+        if (refill ||
+            std::any_of(rows.begin(), rows.end(), [](const row_request& r) { return r.constraint != nullptr; })) {
+            const std::vector<std::string>& table = token_table();
+            oc.logits_processor = [&](std::size_t r, const std::vector<std::int64_t>& gen, float* lg, std::int64_t V) {
+                const zoom::answer_constraint* c = rows[r].constraint.get();
+                if (!c) return;
+                cstate& x = cs[r];
+                if (!x.started) {
+                    x.s = c->start();
+                    x.started = true;
+                }
+                for (; x.consumed < gen.size() && !x.broken; ++x.consumed) {
+                    const auto id = static_cast<std::size_t>(gen[x.consumed]);
+                    if (stops.count(gen[x.consumed]) || id >= table.size()) continue;
+                    for (char ch : table[id])
+                        if (!c->step(x.s, static_cast<unsigned char>(ch))) {
+                            x.broken = true; // cannot happen while the mask is applied; never mask then
+                            break;
+                        }
+                }
+                if (x.broken) return;
+                const float neg = -std::numeric_limits<float>::infinity();
+                const bool can_end = c->can_end(x.s);
+                // Tokens left after this one: the answer must still be able to end within them (one
+                // byte per token at worst), so an answer cut by the limit is complete too.
+                const auto limit = static_cast<std::size_t>(std::max(1, rows[r].max_new_tokens));
+                const std::size_t after = limit > gen.size() + 1 ? limit - gen.size() - 1 : 0;
+                bool any = false;
+                for (std::int64_t id = 0; id < V; ++id) {
+                    bool ok = false;
+                    if (stops.count(id)) {
+                        ok = can_end;
+                    } else if (static_cast<std::size_t>(id) < table.size() &&
+                               !table[static_cast<std::size_t>(id)].empty()) {
+                        zoom::answer_constraint::state t = x.s;
+                        ok = true;
+                        for (char ch : table[static_cast<std::size_t>(id)])
+                            if (!c->step(t, static_cast<unsigned char>(ch))) {
+                                ok = false;
+                                break;
+                            }
+                        if (ok && c->min_bytes_to_end(t) > after) ok = false;
+                    }
+                    if (ok && !std::isnan(lg[id]) && lg[id] != neg)
+                        any = true;
+                    else
+                        lg[id] = neg;
+                }
+                if (!any) // nothing the model can write continues the answer: end it
+                    for (auto id : stops)
+                        if (id >= 0 && id < V) lg[id] = 0.0f;
+            };
+        }
         std::vector<vlm_output> outs(rows.size());
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-            vlm_output& out = outs[r];
-            out.tokens = g.tokens[r];
+        // A row's answer from its tokens, when it is complete.
+        auto finalize = [&](std::size_t r, const std::vector<std::int64_t>& tokens, const std::string& reason,
+                            const std::vector<token_score>& scores, std::int64_t prompt_tokens) {
+            vlm_output out;
+            out.tokens = tokens;
             const bool at_limit = static_cast<int>(out.tokens.size()) >= rows[r].max_new_tokens &&
                                   (out.tokens.empty() || !stops.count(out.tokens.back()));
-            out.finish_reason =
-                g.finish_reasons[r] == "callback" ? (at_limit ? "length" : "stop") : g.finish_reasons[r];
-            out.prompt_tokens = g.prompt_tokens[r];
-            out.prefill_seconds = g.prefill_seconds;
-            out.decode_seconds = g.decode_seconds;
+            out.finish_reason = st[r].cancelled        ? "cancelled"
+                                : reason == "callback" ? (at_limit ? "length" : "stop")
+                                                       : reason;
+            out.prompt_tokens = prompt_tokens;
             std::vector<std::int32_t> kept;
             for (auto t : out.tokens)
                 if (!stops.count(t)) kept.push_back(static_cast<std::int32_t>(t));
             out.text = m_tokenizer->decode(kept, true);
             for (const auto& x : stop_strings(r)) {
                 auto pos = x.empty() ? std::string::npos : out.text.find(x);
-                if (pos != std::string::npos) out.text.erase(pos);
+                if (pos != std::string::npos) {
+                    out.text.erase(pos);
+                    if (!st[r].cancelled) out.finish_reason = "stop"; // cut by a stop string, even at the limit
+                }
             }
-            if (streamed(r) && out.text.size() > st[r].shown.size() &&
-                out.text.compare(0, st[r].shown.size(), st[r].shown) == 0)
-                (*rows[r].on_text)(out.text.substr(st[r].shown.size()));
+            if (o.logprobs >= 0) {
+                std::size_t at = 0;
+                for (std::size_t i = 0; i < out.tokens.size() && i < scores.size(); ++i) {
+                    if (stops.count(out.tokens[i])) continue;
+                    if (at >= out.text.size()) break;
+                    out.logprobs.push_back(token_entry(out.tokens[i], scores[i]));
+                    at += out.logprobs.back().text.size();
+                }
+            }
+            if (!st[r].cancelled && (plain(r) || piecewise(r))) {
+                // The rest of the answer, with the tokens not yet sent (those of the cut tail dropped).
+                const std::size_t from = std::min(st[r].flushed, out.logprobs.size());
+                st[r].pending.assign(out.logprobs.begin() + static_cast<std::ptrdiff_t>(from), out.logprobs.end());
+                emit(r, out.text, true);
+            }
+            return out;
+        };
+        batch_hooks hooks;
+        hooks.row_done = [&](std::size_t r, const std::vector<std::int64_t>& tokens, const std::string& reason,
+                             const std::vector<token_score>& scores, std::int64_t prompt_tokens) {
+            vlm_output out = finalize(r, tokens, reason, o.logprobs >= 0 ? scores : no_scores, prompt_tokens);
+            if (done)
+                done(r, std::move(out));
+            else
+                outs[r] = std::move(out);
+        };
+        if (refill) {
+            // Room for refills: as much again as the first batch needs (allocated once, never grown).
+            std::int64_t longest = 0;
+            for (const auto& in : batch)
+                longest = std::max(longest, static_cast<std::int64_t>(in.input_ids.size()));
+            hooks.extra_capacity = longest + std::max(0, o.max_new_tokens);
+            hooks.refill = [&](std::size_t r, std::int64_t max_prompt, std::int64_t max_new, sequence_input& next) {
+                row_request rq;
+                if (!refill(r, max_prompt, max_new, rq) || !rq.input) return false;
+                rows[r] = rq;
+                st[r] = state{};
+                cs[r] = cstate{};
+                next = *rq.input;
+                ++m_stats->refills; // counted before the request can be answered
+                return true;
+            };
+        }
+        generation_output g = torch::generate(*m_model, batch, oc, scored_callback(cb), &hooks);
+        for (auto& out : outs) {
+            out.prefill_seconds = g.prefill_seconds;
+            out.decode_seconds = g.decode_seconds;
         }
         return outs;
     }
@@ -255,6 +464,19 @@ private:
     std::shared_ptr<qwen2_5_vl> m_model;
     std::shared_ptr<tokenizer::bpe_tokenizer> m_tokenizer;
     generation_config m_generation;
+    struct table_cache {
+        std::once_flag once;
+        std::vector<std::string> bytes;
+    };
+    std::shared_ptr<table_cache> m_table = std::make_shared<table_cache>();
+    struct stats {
+        std::atomic<std::size_t> refills{0};
+    };
+    std::shared_ptr<stats> m_stats = std::make_shared<stats>();
+
+public:
+    /// Rows handed a waiting request mid-generation so far (continuous batching).
+    std::size_t refills() const noexcept { return m_stats->refills.load(); }
 };
 
 /// One model shared by threads that batches their requests: prompts that arrive while a batch runs
@@ -286,6 +508,15 @@ public:
         }
         m_cv.notify_all();
     }
+    /// Turns continuous batching on (the default) or off: when on, a row that finishes takes a waiting
+    /// request that fits (its prompt no longer than the cache slot, its token limit within what is
+    /// left), which is prefilled alone and decoded with the running batch.
+    void continuous(bool on) {
+        std::lock_guard<std::mutex> lock(m_mu);
+        m_continuous = on;
+    }
+    /// Requests that joined a running batch so far.
+    std::size_t refills() const noexcept { return m_vlm.refills(); }
     /// Requests waiting for a batch.
     std::size_t queued() const {
         std::lock_guard<std::mutex> lock(m_mu);
@@ -298,8 +529,10 @@ public:
     }
 
     /// Generates the answer to a prepared prompt (blocks until its batch has run; errors of the batch
-    /// are raised in every caller of it).
-    vlm_output run(const sequence_input& input, const sampling_options& o, const std::vector<std::string>& stops) {
+    /// are raised in every caller of it). `on_piece` (optional) streams the answer from the engine's
+    /// thread; returning false stops this request only.
+    vlm_output run(const sequence_input& input, const sampling_options& o, const std::vector<std::string>& stops,
+                   text_stream on_piece = {}, std::shared_ptr<const zoom::answer_constraint> constraint = {}) {
         if (o.max_new_tokens <= 0) { // nothing to generate
             vlm_output none;
             none.finish_reason = "length";
@@ -310,6 +543,8 @@ public:
         r->input = input;
         r->options = o;
         r->stops = stops;
+        r->on_piece = std::move(on_piece);
+        r->constraint = std::move(constraint);
         std::future<vlm_output> f = r->done.get_future();
         {
             std::lock_guard<std::mutex> lock(m_mu);
@@ -324,7 +559,10 @@ private:
         sequence_input input;
         sampling_options options;
         std::vector<std::string> stops;
+        text_stream on_piece;
+        std::shared_ptr<const zoom::answer_constraint> constraint;
         std::promise<vlm_output> done;
+        bool answered = false;
     };
 
     static bool batchable(const sampling_options& a, const sampling_options& b) {
@@ -351,22 +589,75 @@ private:
                 }
                 m_largest = std::max(m_largest, batch.size());
             }
-            std::size_t answered = 0;
+            // Every request of the batch, and each one a finished row takes from the queue, is answered
+            // as soon as its row finishes; an error answers those not yet answered.
+            std::vector<std::shared_ptr<request>> occupant = batch;
+            std::vector<std::shared_ptr<request>> all = batch;
             try {
                 sampling_options o = batch.front()->options;
                 std::vector<vlm::row_request> rows;
                 for (const auto& r : batch) {
                     o.max_new_tokens = std::max(o.max_new_tokens, r->options.max_new_tokens);
-                    rows.push_back(vlm::row_request{&r->input, r->options.max_new_tokens, &r->stops, nullptr});
+                    o.logprobs = std::max(o.logprobs, r->options.logprobs);
+                    rows.push_back(row_of(*r));
                 }
-                std::vector<vlm_output> outs = m_vlm.generate_rows(rows, o);
-                for (; answered < batch.size(); ++answered)
-                    batch[answered]->done.set_value(std::move(outs[answered]));
+                const sampling_options front = batch.front()->options;
+                {
+                    // Requests waiting now may take a row later: the batch's token cap (and its cache)
+                    // covers theirs too.
+                    std::lock_guard<std::mutex> lock(m_mu);
+                    if (m_continuous)
+                        for (const auto& q : m_queue)
+                            if (batchable(front, q->options))
+                                o.max_new_tokens = std::max(o.max_new_tokens, q->options.max_new_tokens);
+                }
+                auto refill = [&](std::size_t row, std::int64_t max_prompt, std::int64_t max_new,
+                                  vlm::row_request& next) {
+                    std::lock_guard<std::mutex> lock(m_mu);
+                    if (m_held || !m_continuous) return false;
+                    for (auto it = m_queue.begin(); it != m_queue.end(); ++it) {
+                        const request& q = **it;
+                        if (!batchable(front, q.options) || q.options.logprobs > o.logprobs ||
+                            static_cast<std::int64_t>(q.input.input_ids.size()) > max_prompt ||
+                            q.options.max_new_tokens > std::min<std::int64_t>(max_new, o.max_new_tokens))
+                            continue;
+                        occupant[row] = *it;
+                        all.push_back(*it);
+                        m_queue.erase(it);
+                        next = row_of(*occupant[row]);
+                        return true;
+                    }
+                    return false;
+                };
+                auto deliver = [&](std::size_t row, vlm_output&& out) {
+                    request& r = *occupant[row];
+                    const int want = r.options.logprobs;
+                    if (want < 0) out.logprobs.clear(); // computed for a neighbour of its batch
+                    for (auto& t : out.logprobs)
+                        if (static_cast<int>(t.top.size()) > want)
+                            t.top.resize(static_cast<std::size_t>(std::max(0, want)));
+                    r.answered = true;
+                    r.done.set_value(std::move(out));
+                };
+                m_vlm.generate_rows(rows, o, refill, deliver);
             } catch (...) {
-                for (std::size_t i = answered; i < batch.size(); ++i)
-                    batch[i]->done.set_exception(std::current_exception());
+                for (const auto& r : all)
+                    if (!r->answered) {
+                        r->answered = true;
+                        r->done.set_exception(std::current_exception());
+                    }
             }
         }
+    }
+
+    static vlm::row_request row_of(request& r) {
+        vlm::row_request row;
+        row.input = &r.input;
+        row.max_new_tokens = r.options.max_new_tokens;
+        row.stop_strings = &r.stops;
+        row.on_piece = r.on_piece ? &r.on_piece : nullptr;
+        row.constraint = r.constraint;
+        return row;
     }
 
     vlm m_vlm;
@@ -374,7 +665,7 @@ private:
     mutable std::mutex m_mu;
     std::condition_variable m_cv;
     std::deque<std::shared_ptr<request>> m_queue;
-    bool m_stopping = false, m_held = false;
+    bool m_stopping = false, m_held = false, m_continuous = true;
     std::size_t m_largest = 0;
     std::thread m_worker; // last: started after the members it uses
 };
@@ -416,10 +707,12 @@ public:
     }
 
     zoom::usage last_usage() const override { return m_usage; }
+    std::vector<zoom::token_logprob> last_logprobs() const override { return m_logprobs; }
 
     /// Greedy when `temperature` is 0, otherwise sampling with temperature / top-p / top-k; stop ids from
-    /// the generation config; stop strings cut the answer. Images are used at their given size. The
-    /// prompt is prepared on the calling thread; generation joins the engine's next batch.
+    /// the generation config; stop strings cut the answer. Images are used at their given size unless `images_final` is
+    /// false (then the budget applies). `on_text` streams the answer and `logprobs` fills `last_logprobs`. The prompt
+    /// is prepared on the calling thread; generation joins the engine's next batch.
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const zoom::generation_options& options) override {
         const vlm& v = m_engine->model();
@@ -429,9 +722,16 @@ public:
         s.top_p = options.top_p;
         s.top_k = options.top_k;
         s.seed = options.seed.value_or(0);
-        vlm_output out = m_engine->run(v.prepare(messages, images, true).input, s, options.stop);
+        s.logprobs = options.logprobs;
+        m_usage = {};
+        m_logprobs.clear();
+        vlm_output out =
+            m_engine->run(v.prepare(messages, images, options.images_final).input, s, options.stop,
+                          options.on_text ? text_stream(options.on_text) : text_stream(), options.constraint);
         m_usage.prompt_tokens = static_cast<long>(out.prompt_tokens);
         m_usage.completion_tokens = static_cast<long>(out.tokens.size());
+        m_usage.finish_reason = out.finish_reason;
+        m_logprobs = std::move(out.logprobs);
         return out.text;
     }
 
@@ -442,6 +742,7 @@ public:
 private:
     std::shared_ptr<batch_engine> m_engine;
     zoom::usage m_usage;
+    std::vector<zoom::token_logprob> m_logprobs;
 };
 
 } // namespace rscovlm::torch

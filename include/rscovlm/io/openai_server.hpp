@@ -1,0 +1,920 @@
+#pragma once
+/// \file
+/// An OpenAI-compatible chat-completions server over any generation backend (`zoom::backend`): the
+/// LibTorch Qwen2.5-VL model (`rscovlm serve --backend torch`), a scripted backend in tests, or another
+/// OpenAI-compatible server behind it. So one client (`io::openai_backend`) talks to this server, vLLM
+/// or SGLang alike.
+///
+/// Endpoints: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`.
+/// - Requests: `messages` (system / user / assistant; content a string or parts: `text`, and
+///   `image_url` whose `url` is a `data:` URL or, when an image root is configured, a file path or
+///   `file://` URL under it), `model`, `max_tokens` (or `max_completion_tokens`), `temperature`,
+///   `top_p`, `top_k` (vLLM's extension; -1 or 0 off), `seed`, `stop` (string or list), `n`,
+///   `stream` (server-sent events, `stream_options.include_usage`), `logprobs`, `top_logprobs`.
+///   `rscovlm_grammar` (`box_codec::answer_grammar::describe()`: box kind, classes, frame) constrains
+///   decoding to a box codec's grammar, for backends that can constrain (the torch one). Other fields
+///   are ignored, as vLLM does; vLLM's and SGLang's regex and grammar fields are refused (400), since
+///   this server does not run arbitrary regular expressions and silently ignoring them would hide that.
+/// - Images are decoded with `io::decode_image` (Pillow's pixels) and handed to the backend as sent
+///   (`generation_options::images_final = false`): the backend's processor resizes them within its
+///   pixel budget, as the Hugging Face processor does for vLLM.
+/// - Concurrency: each HTTP worker (`threads`) serves one request; requests run at once on a pool of
+///   backends made by the factory, so backends that share a batching engine (the torch one) decode
+///   concurrent requests together.
+/// - Limits, each answered with an OpenAI error body `{"error": {"message", "type", "param",
+///   "code"}}`: request bytes (413), image count, image bytes and pixels, `max_tokens`, `n`, stop
+///   strings (400), the time a request may take from arrival to its last token (504, `request_timeout_s`;
+///   a streaming request gets an error event). Unknown routes 404, wrong methods 405, a missing or wrong
+///   API key 401, a model name other than the served one 404, a server shutting down 503.
+/// - Graceful shutdown (`stop`): new requests get 503 while those in flight finish (up to
+///   `drain_timeout_s`), then the listener closes.
+/// Compiled only when `RSCOVLM_HAS_HTTPLIB` is set.
+
+#if RSCOVLM_HAS_HTTPLIB
+
+#include <rscovlm/box_codec/grammar.hpp>
+#include <rscovlm/errors.hpp>
+#include <rscovlm/image/image.hpp>
+#include <rscovlm/io/image_io.hpp>
+#include <rscovlm/zoom/backend.hpp>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace rscovlm::io {
+
+/// An API error: HTTP status and the OpenAI error fields. Its id is "rscovlm.serve.<code>".
+class api_error : public ::rscovlm::error {
+public:
+    api_error(int status, std::string type, std::string code, std::string param, const std::string& message)
+        : ::rscovlm::error("serve", code, message), m_status(status), m_type(std::move(type)), m_code(std::move(code)),
+          m_param(std::move(param)) {}
+    int status() const noexcept { return m_status; }
+    const std::string& type() const noexcept { return m_type; }
+    const std::string& code() const noexcept { return m_code; }
+    const std::string& param() const noexcept { return m_param; }
+    /// The OpenAI error body.
+    nlohmann::json body() const {
+        return {{"error",
+                 {{"message", message()},
+                  {"type", m_type},
+                  {"param", m_param.empty() ? nlohmann::json() : nlohmann::json(m_param)},
+                  {"code", m_code}}}};
+    }
+
+private:
+    int m_status;
+    std::string m_type, m_code, m_param;
+};
+
+/// Options of `openai_server`.
+struct server_options {
+    std::string host = "127.0.0.1";
+    int port = 8000; ///< 0: any free port (`openai_server::bind` returns it)
+    /// The model id `GET /v1/models` lists; requests naming another model get 404 (none named: fine).
+    std::string model_name = "rscovlm";
+    /// Directory that file-path images must lie under (after resolving `..` and links); empty: file
+    /// paths are refused and only `data:` URLs are accepted.
+    std::string image_root;
+    /// When not empty, requests need `Authorization: Bearer <api_key>`.
+    std::string api_key;
+    std::size_t max_request_bytes = std::size_t(64) << 20; ///< 413 above
+    std::size_t max_images = 32;                           ///< per request
+    std::uint64_t max_image_pixels = 8192ull * 8192ull;    ///< per image, checked before decoding
+    int default_max_tokens = 1024;                         ///< when a request gives none
+    int max_tokens = 8192;                                 ///< largest accepted `max_tokens`
+    int max_n = 8;
+    std::size_t max_stop = 16;
+    int max_top_logprobs = 20;
+    /// From a request's arrival to its last token, in seconds (<= 0: no limit).
+    double request_timeout_s = 600.0;
+    int threads = 32; ///< HTTP workers: requests served at once
+    double read_timeout_s = 30.0;
+    double write_timeout_s = 30.0;
+    double drain_timeout_s = 30.0; ///< how long `stop` waits for requests in flight
+};
+
+/// A parsed chat-completions request: messages in Hugging Face form (`{"type":"image"}` items matched
+/// in order to `images`) and the generation options.
+struct chat_request {
+    nlohmann::json messages = nlohmann::json::array();
+    std::vector<image> images;
+    zoom::generation_options options;
+    std::string model;
+    int n = 1;
+    bool stream = false;
+    bool include_usage = false;
+    bool logprobs = false;
+};
+
+/// Standard base64 (RFC 4648) decoding; whitespace is skipped, padding optional. nullopt on any
+/// other character, misplaced padding or a dangling bit group.
+inline std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view s) {
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    std::vector<std::uint8_t> out;
+    out.reserve(s.size() / 4 * 3);
+    std::uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    std::size_t count = 0;
+    for (char c : s) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            ++pad;
+            continue;
+        }
+        const int v = val(c);
+        if (v < 0 || pad > 0) return std::nullopt;
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        bits += 6;
+        ++count;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xFF));
+        }
+    }
+    if (count % 4 == 1 || pad > 2 || (pad > 0 && (count + static_cast<std::size_t>(pad)) % 4 != 0)) return std::nullopt;
+    return out;
+}
+
+namespace serve_detail {
+
+[[noreturn]] inline void bad(const std::string& param, const std::string& message,
+                             const std::string& code = "invalid_value") {
+    throw api_error(400, "invalid_request_error", code, param, message);
+}
+
+inline double number(const nlohmann::json& v, const std::string& param, double lo, double hi) {
+    if (!v.is_number()) bad(param, param + " must be a number");
+    const double x = v.get<double>();
+    if (!(x >= lo && x <= hi))
+        bad(param, param + " must be in [" + nlohmann::json(lo).dump() + ", " + nlohmann::json(hi).dump() + "]");
+    return x;
+}
+
+inline long long integer(const nlohmann::json& v, const std::string& param, long long lo, long long hi) {
+    if (!v.is_number_integer()) bad(param, param + " must be an integer");
+    const long long x = v.is_number_unsigned() ? static_cast<long long>(std::min<std::uint64_t>(
+                                                     v.get<std::uint64_t>(), static_cast<std::uint64_t>(hi) + 1))
+                                               : v.get<long long>();
+    if (x < lo || x > hi) bad(param, param + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return x;
+}
+
+/// Decodes the image of a part's URL.
+inline image load_url(const std::string& url, const server_options& o, const std::string& param) {
+    load_options lo;
+    lo.max_pixels = o.max_image_pixels;
+    auto decode = [&](const std::vector<std::uint8_t>& bytes) {
+        try {
+            return decode_image(bytes.data(), bytes.size(), lo, param);
+        } catch (const ::rscovlm::error& e) {
+            throw api_error(400, "invalid_request_error", "invalid_image", param,
+                            "the image could not be used: " + e.message());
+        }
+    };
+    if (url.compare(0, 5, "data:") == 0) {
+        const std::size_t comma = url.find(',');
+        if (comma == std::string::npos) bad(param, "a data URL needs a ',' before its data", "invalid_image_url");
+        const std::string head = url.substr(5, comma - 5);
+        if (head.size() < 7 || head.compare(head.size() - 7, 7, ";base64") != 0)
+            bad(param, "only base64 data URLs are accepted (data:image/...;base64,...)", "invalid_image_url");
+        auto bytes = base64_decode(std::string_view(url).substr(comma + 1));
+        if (!bytes) bad(param, "the data URL's base64 is malformed", "invalid_image_url");
+        return decode(*bytes);
+    }
+    if (url.compare(0, 7, "http://") == 0 || url.compare(0, 8, "https://") == 0)
+        bad(param, "remote image URLs are not fetched; send a data URL or a path under the server's image root",
+            "unsupported_image_url");
+    if (o.image_root.empty())
+        bad(param, "file-path images are refused: the server has no image root (send a data URL)",
+            "unsupported_image_url");
+    namespace fs = std::filesystem;
+    std::string path = url.compare(0, 7, "file://") == 0 ? url.substr(7) : url;
+    std::error_code ec;
+    const fs::path root = fs::weakly_canonical(fs::path(o.image_root), ec);
+    fs::path p = fs::path(path);
+    if (p.is_relative()) p = root / p;
+    const fs::path full = fs::weakly_canonical(p, ec);
+    if (ec) bad(param, "the image path cannot be resolved", "invalid_image_url");
+    const auto rel = full.lexically_relative(root);
+    if (rel.empty() || *rel.begin() == "..")
+        throw api_error(403, "permission_error", "path_outside_root", param,
+                        "the image path is outside the server's image root");
+    if (!fs::is_regular_file(full, ec))
+        throw api_error(400, "invalid_request_error", "image_not_found", param, "no image file at that path");
+    std::vector<std::uint8_t> bytes;
+    bool complete = true;
+    try {
+        bytes = image_detail::read_file(full.string(), o.max_request_bytes, &complete);
+    } catch (const ::rscovlm::error& e) {
+        throw api_error(400, "invalid_request_error", "invalid_image", param, e.message());
+    }
+    if (!complete)
+        throw api_error(400, "invalid_request_error", "image_too_large", param,
+                        "the image file is larger than " + std::to_string(o.max_request_bytes) + " bytes");
+    return decode(bytes);
+}
+
+} // namespace serve_detail
+
+/// Parses and checks a chat-completions body (api_error 400/403 naming the parameter otherwise).
+inline chat_request parse_chat_request(const nlohmann::json& body, const server_options& o) {
+    using serve_detail::bad;
+    if (!body.is_object()) bad("", "the request body must be a JSON object");
+    chat_request r;
+    r.options.images_final = false;
+    r.options.max_new_tokens = o.default_max_tokens;
+    auto has = [&](const char* k) { return body.contains(k) && !body[k].is_null(); };
+    for (const char* k : {"guided_regex", "guided_grammar", "guided_json", "guided_choice"})
+        if (has(k))
+            bad(k, std::string(k) + " is not supported: this server does not constrain decoding",
+                "unsupported_parameter");
+    if (has("rscovlm_grammar")) {
+        try {
+            r.options.constraint = box_codec::answer_grammar::from_description(body["rscovlm_grammar"]);
+        } catch (const ::rscovlm::error& e) {
+            bad("rscovlm_grammar", e.message());
+        }
+    }
+    if (has("response_format")) {
+        const auto& f = body["response_format"];
+        if (!f.is_object() || !f.contains("type") || f["type"] != "text")
+            bad("response_format", "only response_format {\"type\": \"text\"} is supported", "unsupported_parameter");
+    }
+    if (has("model")) {
+        if (!body["model"].is_string()) bad("model", "model must be a string");
+        r.model = body["model"].get<std::string>();
+    }
+    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+        bad("messages", "messages must be a non-empty array");
+    const auto& msgs = body["messages"];
+    for (std::size_t i = 0; i < msgs.size(); ++i) {
+        const std::string at = "messages[" + std::to_string(i) + "]";
+        const auto& m = msgs[i];
+        if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) bad(at, at + " needs a string role");
+        const std::string role = m["role"].get<std::string>();
+        if (role != "system" && role != "user" && role != "assistant")
+            bad(at + ".role", "role must be system, user or assistant, not '" + role + "'");
+        nlohmann::json out{{"role", role}};
+        const nlohmann::json c = m.contains("content") ? m["content"] : nlohmann::json();
+        if (c.is_null()) {
+            if (role != "assistant") bad(at + ".content", at + " has no content");
+            out["content"] = "";
+        } else if (c.is_string()) {
+            out["content"] = c;
+        } else if (c.is_array()) {
+            nlohmann::json items = nlohmann::json::array();
+            for (std::size_t j = 0; j < c.size(); ++j) {
+                const std::string pat = at + ".content[" + std::to_string(j) + "]";
+                const auto& part = c[j];
+                if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+                    bad(pat, pat + " needs a string type");
+                const std::string type = part["type"].get<std::string>();
+                if (type == "text") {
+                    if (!part.contains("text") || !part["text"].is_string())
+                        bad(pat + ".text", "text must be a string");
+                    items.push_back({{"type", "text"}, {"text", part["text"]}});
+                } else if (type == "image_url" || type == "image") {
+                    const nlohmann::json& u = type == "image_url"
+                                                  ? (part.contains("image_url") ? part["image_url"] : nlohmann::json())
+                                                  : (part.contains("image") ? part["image"] : nlohmann::json());
+                    const std::string upar = pat + "." + type;
+                    std::string url;
+                    if (u.is_string())
+                        url = u.get<std::string>();
+                    else if (u.is_object() && u.contains("url") && u["url"].is_string())
+                        url = u["url"].get<std::string>();
+                    else
+                        bad(upar, upar + " needs a url");
+                    if (r.images.size() >= o.max_images)
+                        bad(upar, "more than " + std::to_string(o.max_images) + " images in one request",
+                            "too_many_images");
+                    r.images.push_back(serve_detail::load_url(url, o, upar));
+                    items.push_back({{"type", "image"}});
+                } else {
+                    bad(pat + ".type", "content part type '" + type + "' is not supported (text, image_url)");
+                }
+            }
+            out["content"] = std::move(items);
+        } else {
+            bad(at + ".content", "content must be a string or an array of parts");
+        }
+        r.messages.push_back(std::move(out));
+    }
+    if (r.messages.back()["role"] == "assistant")
+        bad("messages", "the last message must not be the assistant's (continuing an answer is not supported)");
+    for (const char* k : {"max_tokens", "max_completion_tokens"})
+        if (has(k)) r.options.max_new_tokens = static_cast<int>(serve_detail::integer(body[k], k, 1, o.max_tokens));
+    if (has("temperature")) r.options.temperature = serve_detail::number(body["temperature"], "temperature", 0.0, 2.0);
+    if (has("top_p")) {
+        r.options.top_p = serve_detail::number(body["top_p"], "top_p", 0.0, 1.0);
+        if (r.options.top_p <= 0.0) bad("top_p", "top_p must be > 0");
+    }
+    if (has("top_k")) {
+        const long long k = serve_detail::integer(body["top_k"], "top_k", -1, 1 << 30);
+        r.options.top_k = k <= 0 ? 0 : static_cast<int>(k);
+    }
+    if (has("seed")) {
+        const auto& s = body["seed"];
+        if (!s.is_number_integer()) bad("seed", "seed must be an integer");
+        r.options.seed =
+            s.is_number_unsigned() ? s.get<std::uint64_t>() : static_cast<std::uint64_t>(s.get<long long>());
+    }
+    if (has("stop")) {
+        const auto& s = body["stop"];
+        if (s.is_string()) {
+            r.options.stop.push_back(s.get<std::string>());
+        } else if (s.is_array()) {
+            for (const auto& x : s) {
+                if (!x.is_string()) bad("stop", "stop must be a string or a list of strings");
+                r.options.stop.push_back(x.get<std::string>());
+            }
+        } else {
+            bad("stop", "stop must be a string or a list of strings");
+        }
+        if (r.options.stop.size() > o.max_stop) bad("stop", "at most " + std::to_string(o.max_stop) + " stop strings");
+        r.options.stop.erase(std::remove(r.options.stop.begin(), r.options.stop.end(), std::string()),
+                             r.options.stop.end());
+    }
+    if (has("n")) r.n = static_cast<int>(serve_detail::integer(body["n"], "n", 1, o.max_n));
+    if (has("stream")) {
+        if (!body["stream"].is_boolean()) bad("stream", "stream must be a boolean");
+        r.stream = body["stream"].get<bool>();
+    }
+    if (has("stream_options")) {
+        const auto& so = body["stream_options"];
+        if (!so.is_object()) bad("stream_options", "stream_options must be an object");
+        if (so.contains("include_usage")) {
+            if (!so["include_usage"].is_boolean())
+                bad("stream_options.include_usage", "include_usage must be a boolean");
+            r.include_usage = so["include_usage"].get<bool>();
+        }
+    }
+    if (has("logprobs")) {
+        if (!body["logprobs"].is_boolean()) bad("logprobs", "logprobs must be a boolean");
+        r.logprobs = body["logprobs"].get<bool>();
+    }
+    if (has("top_logprobs")) {
+        if (!r.logprobs) bad("top_logprobs", "top_logprobs needs logprobs: true");
+        r.options.logprobs =
+            static_cast<int>(serve_detail::integer(body["top_logprobs"], "top_logprobs", 0, o.max_top_logprobs));
+    } else if (r.logprobs) {
+        r.options.logprobs = 0;
+    }
+    return r;
+}
+
+/// The OpenAI `logprobs` object of a choice.
+inline nlohmann::json logprobs_json(const std::vector<zoom::token_logprob>& toks, bool with_top) {
+    auto entry = [](const std::string& text, double lp) {
+        nlohmann::json bytes = nlohmann::json::array();
+        for (char c : text)
+            bytes.push_back(static_cast<int>(static_cast<unsigned char>(c)));
+        return nlohmann::json{{"token", text}, {"logprob", std::isfinite(lp) ? lp : -9999.0}, {"bytes", bytes}};
+    };
+    nlohmann::json content = nlohmann::json::array();
+    for (const auto& t : toks) {
+        nlohmann::json e = entry(t.text, t.logprob);
+        nlohmann::json top = nlohmann::json::array();
+        if (with_top)
+            for (const auto& [text, lp] : t.top)
+                top.push_back(entry(text, lp));
+        e["top_logprobs"] = std::move(top);
+        content.push_back(std::move(e));
+    }
+    return {{"content", std::move(content)}};
+}
+
+/// The server. Build it with a backend factory (called when every backend made so far is busy) and
+/// options; `bind` then `run` (blocking) or `start` (a background thread); `stop` to shut down.
+class openai_server {
+public:
+    using backend_factory = std::function<std::unique_ptr<zoom::backend>()>;
+    /// One line per finished request (method, path, status, seconds), for a log.
+    using log_sink = std::function<void(const std::string&)>;
+
+    openai_server(backend_factory make, server_options o, log_sink log = {})
+        : m_make(std::move(make)), m_opt(std::move(o)), m_log(std::move(log)) {
+        routes();
+    }
+    ~openai_server() { stop(); }
+    openai_server(const openai_server&) = delete;
+    openai_server& operator=(const openai_server&) = delete;
+
+    /// Binds the listening socket (`port` 0: any free port) and returns the port. io_error "bind_failed"
+    /// when the address cannot be bound.
+    int bind() {
+        if (m_port > 0) return m_port;
+        if (m_opt.port == 0) {
+            m_port = m_http.bind_to_any_port(m_opt.host);
+        } else {
+            m_port = m_http.bind_to_port(m_opt.host, m_opt.port) ? m_opt.port : -1;
+        }
+        if (m_port <= 0)
+            RSCOVLM_THROW(io_error, "bind_failed",
+                          "cannot listen on " + m_opt.host + ":" + std::to_string(m_opt.port) +
+                              " (address in use, or not an address of this machine)");
+        return m_port;
+    }
+    int port() const noexcept { return m_port; }
+
+    /// Serves until `stop` (binds first when needed).
+    void run() {
+        bind();
+        m_http.listen_after_bind();
+    }
+    /// `run` on a background thread; returns once the server accepts connections.
+    void start() {
+        bind();
+        m_thread = std::thread([this] { m_http.listen_after_bind(); });
+        for (int i = 0; i < 500 && !m_http.is_running(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    /// Graceful shutdown: new requests get 503, those in flight finish (up to `drain_timeout_s`), then
+    /// the listener closes. Safe to call more than once and from any thread but a handler's.
+    void stop() {
+        {
+            std::unique_lock<std::mutex> lock(m_mu);
+            m_draining = true;
+            const auto until =
+                std::chrono::steady_clock::now() +
+                std::chrono::milliseconds(static_cast<long long>(std::max(0.0, m_opt.drain_timeout_s) * 1000));
+            m_idle.wait_until(lock, until, [this] { return m_active == 0; });
+        }
+        m_http.stop();
+        if (m_thread.joinable()) m_thread.join();
+    }
+
+    /// Requests served so far, and those running now.
+    std::size_t served() const noexcept { return m_served.load(); }
+    std::size_t active() const {
+        std::lock_guard<std::mutex> lock(m_mu);
+        return m_active;
+    }
+
+    /// The non-streaming answer to a chat-completions body (what `POST /v1/chat/completions` returns;
+    /// api_error on a bad request or a failed generation).
+    nlohmann::json complete(const nlohmann::json& body) {
+        const auto deadline = deadline_from_now();
+        chat_request req = parse_chat_request(body, m_opt);
+        check_model(req);
+        std::vector<choice> choices = run_choices(req, deadline, nullptr);
+        return completion_json(req, choices);
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    struct choice {
+        std::string text;
+        std::string finish_reason;
+        std::vector<zoom::token_logprob> logprobs;
+        long prompt_tokens = -1, completion_tokens = -1;
+        std::exception_ptr error;
+        bool timed_out = false;
+    };
+
+    /// Events from the generating threads to the streaming writer.
+    struct event {
+        int index = 0;
+        std::string piece;
+        std::vector<zoom::token_logprob> tokens;
+        bool finished = false;
+    };
+    struct channel {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<event> q;
+        std::atomic<bool> cancelled{false};
+    };
+
+    /// A backend from the pool, returned on destruction.
+    class lease {
+    public:
+        explicit lease(openai_server& s) : m_s(s) {
+            {
+                std::lock_guard<std::mutex> lock(s.m_pool_mu);
+                if (!s.m_pool.empty()) {
+                    m_b = std::move(s.m_pool.back());
+                    s.m_pool.pop_back();
+                }
+            }
+            if (!m_b) m_b = s.m_make();
+            if (!m_b) throw api_error(500, "server_error", "no_backend", "", "the backend factory returned no backend");
+        }
+        ~lease() {
+            std::lock_guard<std::mutex> lock(m_s.m_pool_mu);
+            m_s.m_pool.push_back(std::move(m_b));
+        }
+        lease(const lease&) = delete;
+        lease& operator=(const lease&) = delete;
+        zoom::backend& operator*() { return *m_b; }
+
+    private:
+        openai_server& m_s;
+        std::unique_ptr<zoom::backend> m_b;
+    };
+
+    std::optional<clock::time_point> deadline_from_now() const {
+        if (!(m_opt.request_timeout_s > 0) || m_opt.request_timeout_s > 1e7) return std::nullopt;
+        return clock::now() + std::chrono::milliseconds(static_cast<long long>(m_opt.request_timeout_s * 1000));
+    }
+
+    void check_model(const chat_request& req) const {
+        if (!req.model.empty() && req.model != m_opt.model_name)
+            throw api_error(404, "invalid_request_error", "model_not_found", "model",
+                            "the model '" + req.model + "' does not exist (this server serves '" + m_opt.model_name +
+                                "')");
+    }
+
+    /// Generates choice `i` of `req` on a pooled backend, streaming its events to `ch` when given (the
+    /// last event of a choice has `finished` set, whatever happened).
+    choice run_one(const chat_request& req, int i, std::optional<clock::time_point> deadline, channel* ch) {
+        choice c;
+        std::string streamed;
+        try {
+            lease b(*this);
+            zoom::generation_options g = req.options;
+            if (g.seed && i > 0) g.seed = *g.seed + static_cast<std::uint64_t>(i); // n samples differ
+            g.on_text = [&](const std::string& piece, const std::vector<zoom::token_logprob>& toks) {
+                if (deadline && clock::now() > *deadline) {
+                    c.timed_out = true;
+                    return false;
+                }
+                if (ch) {
+                    if (ch->cancelled) return false;
+                    streamed += piece;
+                    push(*ch, event{i, piece, toks, false});
+                }
+                return true;
+            };
+            c.text = (*b).generate(req.messages, req.images, g);
+            const zoom::usage u = (*b).last_usage();
+            c.prompt_tokens = u.prompt_tokens;
+            c.completion_tokens = u.completion_tokens;
+            c.finish_reason = u.finish_reason.empty() ? "stop" : u.finish_reason;
+            if (req.options.logprobs >= 0) c.logprobs = (*b).last_logprobs();
+            if (deadline && clock::now() > *deadline) c.timed_out = true;
+        } catch (...) {
+            c.error = std::current_exception();
+        }
+        if (ch) {
+            // The rest of the answer from a backend that does not stream (or streamed only part of it).
+            event rest{i, {}, {}, true};
+            if (!c.error && !c.timed_out) {
+                if (c.text.size() > streamed.size() && c.text.compare(0, streamed.size(), streamed) == 0)
+                    rest.piece = c.text.substr(streamed.size());
+                if (streamed.empty()) rest.tokens = c.logprobs;
+            }
+            push(*ch, std::move(rest));
+        }
+        return c;
+    }
+
+    /// Runs the request's choices at once (one thread each when n > 1).
+    std::vector<choice> run_choices(const chat_request& req, std::optional<clock::time_point> deadline, channel* ch) {
+        std::vector<choice> out(static_cast<std::size_t>(req.n));
+        if (req.n == 1) {
+            out[0] = run_one(req, 0, deadline, ch);
+            return out;
+        }
+        std::vector<std::thread> ts;
+        for (int i = 0; i < req.n; ++i)
+            ts.emplace_back([&, i] { out[static_cast<std::size_t>(i)] = run_one(req, i, deadline, ch); });
+        for (auto& t : ts)
+            t.join();
+        return out;
+    }
+
+    static void push(channel& ch, event e) {
+        {
+            std::lock_guard<std::mutex> lock(ch.mu);
+            ch.q.push_back(std::move(e));
+        }
+        ch.cv.notify_all();
+    }
+
+    static std::string new_id() {
+        static std::atomic<std::uint64_t> counter{0};
+        std::mt19937_64 rng(static_cast<std::uint64_t>(clock::now().time_since_epoch().count()) ^
+                            (++counter * 0x9E3779B97F4A7C15ull));
+        static const char hex[] = "0123456789abcdef";
+        std::string s = "chatcmpl-";
+        for (int i = 0; i < 24; ++i)
+            s.push_back(hex[rng() & 15]);
+        return s;
+    }
+    static long long now_s() {
+        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
+
+    /// Raises the first choice's error as an api_error (timeouts 504, bad input 400, others 500).
+    static void raise_failure(const std::vector<choice>& cs) {
+        for (const auto& c : cs) {
+            if (c.timed_out)
+                throw api_error(504, "timeout_error", "request_timeout", "",
+                                "the request did not finish within the server's time limit");
+            if (!c.error) continue;
+            try {
+                std::rethrow_exception(c.error);
+            } catch (const api_error&) {
+                throw;
+            } catch (const limit_error& e) {
+                throw api_error(400, "invalid_request_error", "limit_exceeded", "", e.what());
+            } catch (const ::rscovlm::error& e) {
+                const bool input =
+                    e.id().find("image") != std::string::npos || e.id().find("resolution") != std::string::npos;
+                throw api_error(input ? 400 : 500, input ? "invalid_request_error" : "server_error",
+                                "generation_failed", "", e.what());
+            } catch (const std::exception& e) {
+                throw api_error(500, "server_error", "generation_failed", "", e.what());
+            } catch (...) {
+                throw api_error(500, "server_error", "generation_failed", "", "unknown error");
+            }
+        }
+    }
+
+    nlohmann::json completion_json(const chat_request& req, const std::vector<choice>& cs) const {
+        raise_failure(cs);
+        nlohmann::json choices = nlohmann::json::array();
+        long completion = 0, prompt = 0;
+        for (std::size_t i = 0; i < cs.size(); ++i) {
+            const choice& c = cs[i];
+            nlohmann::json j{{"index", i},
+                             {"message", {{"role", "assistant"}, {"content", c.text}}},
+                             {"logprobs", nullptr},
+                             {"finish_reason", c.finish_reason}};
+            if (req.logprobs) j["logprobs"] = logprobs_json(c.logprobs, req.options.logprobs > 0);
+            choices.push_back(std::move(j));
+            completion += std::max(0L, c.completion_tokens);
+            prompt = std::max(prompt, c.prompt_tokens);
+        }
+        return {
+            {"id", new_id()},
+            {"object", "chat.completion"},
+            {"created", now_s()},
+            {"model", m_opt.model_name},
+            {"choices", std::move(choices)},
+            {"usage",
+             {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}}}};
+    }
+
+    static std::string dump(const nlohmann::json& j) {
+        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+
+    static void send_error(httplib::Response& res, const api_error& e) {
+        res.status = e.status();
+        res.set_content(dump(e.body()), "application/json");
+    }
+
+    /// Admission: auth and draining; counts the request active until `done` runs.
+    bool admit(const httplib::Request& req, httplib::Response& res) {
+        if (!m_opt.api_key.empty()) {
+            const std::string h = req.get_header_value("Authorization");
+            if (h != "Bearer " + m_opt.api_key) {
+                send_error(res, api_error(401, "invalid_request_error", "invalid_api_key", "",
+                                          "a valid API key is required (Authorization: Bearer ...)"));
+                return false;
+            }
+        }
+        std::lock_guard<std::mutex> lock(m_mu);
+        if (m_draining) {
+            send_error(res, api_error(503, "server_error", "shutting_down", "", "the server is shutting down"));
+            return false;
+        }
+        ++m_active;
+        return true;
+    }
+    void done() {
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            --m_active;
+        }
+        ++m_served;
+        m_idle.notify_all();
+    }
+
+    void routes() {
+        m_http.new_task_queue = [n = std::max(1, m_opt.threads)] {
+            return new httplib::ThreadPool(static_cast<std::size_t>(n));
+        };
+        m_http.set_payload_max_length(m_opt.max_request_bytes);
+        auto secs = [](double s) {
+            return std::chrono::microseconds(static_cast<long long>(std::max(0.001, s) * 1e6));
+        };
+        m_http.set_read_timeout(secs(m_opt.read_timeout_s));
+        m_http.set_write_timeout(secs(m_opt.write_timeout_s));
+        m_http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+            if (!res.body.empty()) return;
+            const int st = res.status;
+            const std::string code = st == 404   ? "not_found"
+                                     : st == 405 ? "method_not_allowed"
+                                     : st == 413 ? "request_too_large"
+                                     : st == 400 ? "bad_request"
+                                                 : "http_" + std::to_string(st);
+            const std::string msg = st == 404   ? "no route " + req.method + " " + req.path
+                                    : st == 413 ? "the request body is larger than the server accepts"
+                                                : "HTTP " + std::to_string(st);
+            res.set_content(
+                dump(api_error(st, st >= 500 ? "server_error" : "invalid_request_error", code, "", msg).body()),
+                "application/json");
+        });
+        m_http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+            std::string what = "unknown error";
+            try {
+                if (ep) std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            send_error(res, api_error(500, "server_error", "internal_error", "", what));
+        });
+        m_http.Get("/health",
+                   [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+        m_http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+            if (!admit(req, res)) return;
+            res.set_content(dump({{"object", "list"},
+                                  {"data", nlohmann::json::array({{{"id", m_opt.model_name},
+                                                                   {"object", "model"},
+                                                                   {"created", now_s()},
+                                                                   {"owned_by", "rscovlm"}}})}}),
+                            "application/json");
+            done();
+        });
+        m_http.Post("/v1/chat/completions",
+                    [this](const httplib::Request& req, httplib::Response& res) { chat(req, res); });
+    }
+
+    void log(const httplib::Request& req, int status, clock::time_point t0) {
+        if (!m_log) return;
+        const double s = std::chrono::duration<double>(clock::now() - t0).count();
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " %d %.3f s", status, s);
+        m_log(req.method + " " + req.path + buf);
+    }
+
+    void chat(const httplib::Request& hreq, httplib::Response& res) {
+        const auto t0 = clock::now();
+        if (!admit(hreq, res)) {
+            log(hreq, res.status, t0);
+            return;
+        }
+        struct guard {
+            openai_server* s;
+            bool armed = true;
+            ~guard() {
+                if (armed) s->done();
+            }
+        } g{this};
+        const auto deadline = deadline_from_now();
+        chat_request req;
+        try {
+            const nlohmann::json body = nlohmann::json::parse(hreq.body, nullptr, false);
+            if (body.is_discarded())
+                throw api_error(400, "invalid_request_error", "invalid_json", "", "the request body is not valid JSON");
+            req = parse_chat_request(body, m_opt);
+            check_model(req);
+            if (!req.stream) {
+                std::vector<choice> cs = run_choices(req, deadline, nullptr);
+                res.set_content(dump(completion_json(req, cs)), "application/json");
+                log(hreq, 200, t0);
+                return;
+            }
+        } catch (const api_error& e) {
+            send_error(res, e);
+            log(hreq, e.status(), t0);
+            return;
+        }
+        // Streaming: the generation runs while the provider writes its events; the request stays
+        // active until the provider is done (the guard moves into the provider's release).
+        g.armed = false;
+        auto shared = std::make_shared<chat_request>(std::move(req));
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [this, shared, deadline, t0, hreq_path = hreq.path](std::size_t, httplib::DataSink& sink) {
+                stream(*shared, deadline, sink);
+                if (m_log) {
+                    char buf[64];
+                    std::snprintf(buf, sizeof buf, " 200 %.3f s (stream)",
+                                  std::chrono::duration<double>(clock::now() - t0).count());
+                    m_log("POST " + hreq_path + buf);
+                }
+                return false; // done (sink.done called) or the client is gone
+            },
+            [this](bool) { done(); });
+    }
+
+    void stream(const chat_request& req, std::optional<clock::time_point> deadline, httplib::DataSink& sink) {
+        const std::string id = new_id();
+        const long long created = now_s();
+        bool alive = true;
+        auto send = [&](const nlohmann::json& j) {
+            if (!alive) return;
+            const std::string s = "data: " + dump(j) + "\n\n";
+            alive = sink.write(s.data(), s.size());
+        };
+        auto chunk = [&](int index, nlohmann::json delta, const nlohmann::json& finish, const nlohmann::json& lp) {
+            nlohmann::json c{
+                {"index", index}, {"delta", std::move(delta)}, {"logprobs", lp}, {"finish_reason", finish}};
+            return nlohmann::json{{"id", id},
+                                  {"object", "chat.completion.chunk"},
+                                  {"created", created},
+                                  {"model", m_opt.model_name},
+                                  {"choices", nlohmann::json::array({std::move(c)})}};
+        };
+        for (int i = 0; i < req.n; ++i)
+            send(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+        channel ch;
+        std::vector<choice> cs;
+        std::thread worker([&] { cs = run_choices(req, deadline, &ch); });
+        int finished = 0;
+        while (finished < req.n) {
+            event e;
+            {
+                std::unique_lock<std::mutex> lock(ch.mu);
+                ch.cv.wait(lock, [&] { return !ch.q.empty(); });
+                e = std::move(ch.q.front());
+                ch.q.pop_front();
+            }
+            if (!e.piece.empty() || !e.tokens.empty()) {
+                nlohmann::json lp = req.logprobs ? logprobs_json(e.tokens, req.options.logprobs > 0) : nlohmann::json();
+                send(chunk(e.index, {{"content", e.piece}}, nullptr, lp));
+            }
+            if (e.finished) ++finished;
+            if (!alive) ch.cancelled = true;
+        }
+        worker.join();
+        try {
+            raise_failure(cs);
+            long prompt = 0, completion = 0;
+            for (std::size_t i = 0; i < cs.size(); ++i) {
+                send(chunk(static_cast<int>(i), nlohmann::json::object(), cs[i].finish_reason, nullptr));
+                prompt = std::max(prompt, cs[i].prompt_tokens);
+                completion += std::max(0L, cs[i].completion_tokens);
+            }
+            if (req.include_usage)
+                send({{"id", id},
+                      {"object", "chat.completion.chunk"},
+                      {"created", created},
+                      {"model", m_opt.model_name},
+                      {"choices", nlohmann::json::array()},
+                      {"usage",
+                       {{"prompt_tokens", prompt},
+                        {"completion_tokens", completion},
+                        {"total_tokens", prompt + completion}}}});
+        } catch (const api_error& e) {
+            send(e.body());
+        }
+        if (alive) {
+            static const std::string end = "data: [DONE]\n\n";
+            alive = sink.write(end.data(), end.size());
+        }
+        if (alive) sink.done();
+    }
+
+    backend_factory m_make;
+    server_options m_opt;
+    log_sink m_log;
+    httplib::Server m_http;
+    std::thread m_thread;
+    int m_port = -1;
+    mutable std::mutex m_mu;
+    std::condition_variable m_idle;
+    std::size_t m_active = 0;
+    bool m_draining = false;
+    std::atomic<std::size_t> m_served{0};
+    std::mutex m_pool_mu;
+    std::vector<std::unique_ptr<zoom::backend>> m_pool;
+};
+
+} // namespace rscovlm::io
+
+#endif // RSCOVLM_HAS_HTTPLIB

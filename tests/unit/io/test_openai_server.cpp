@@ -1,0 +1,480 @@
+// The OpenAI-compatible server over test backends, driven by rscovlm's own OpenAI client and by raw
+// HTTP on 127.0.0.1.
+#include <doctest/doctest.h>
+
+#include <rscovlm/io/openai_server.hpp>
+
+#if RSCOVLM_HAS_HTTPLIB
+
+#include <rscovlm/box_codec/grammar.hpp>
+#include <rscovlm/box_codec/rscovlm.hpp>
+#include <rscovlm/box_codec/scores.hpp>
+#include <rscovlm/io/image_io.hpp>
+#include <rscovlm/io/openai_backend.hpp>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace rscovlm;
+
+namespace {
+
+/// A backend answering `reply` one character per token, each with log-probability -0.1 * (position
+/// + 1), streaming through on_text and sleeping `delay_ms` per token; it records what it was given.
+struct srv_echo_backend : zoom::backend {
+    std::string reply;
+    int delay_ms = 0;
+    std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+    std::shared_ptr<nlohmann::json> last_messages = std::make_shared<nlohmann::json>();
+    std::shared_ptr<std::vector<image>> last_images = std::make_shared<std::vector<image>>();
+    zoom::usage u;
+    std::vector<zoom::token_logprob> lps;
+
+    std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
+                         const zoom::generation_options& o) override {
+        ++*calls;
+        *last_messages = messages;
+        *last_images = images;
+        lps.clear();
+        u = {};
+        std::string out;
+        const std::size_t limit = std::min<std::size_t>(reply.size(), static_cast<std::size_t>(o.max_new_tokens));
+        u.finish_reason = limit < reply.size() ? "length" : "stop";
+        for (std::size_t i = 0; i < limit; ++i) {
+            if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+            zoom::token_logprob t;
+            t.text = reply.substr(i, 1);
+            t.logprob = -0.1 * static_cast<double>(i + 1);
+            if (o.logprobs > 0) t.top = {{t.text, t.logprob}, {"?", -5.0}};
+            out += t.text;
+            std::size_t cut = std::string::npos;
+            for (const auto& s : o.stop)
+                cut = std::min(cut, out.find(s));
+            if (cut != std::string::npos) {
+                out.erase(cut);
+                u.finish_reason = "stop";
+                break;
+            }
+            lps.push_back(t);
+            if (o.on_text && !o.on_text(t.text, o.logprobs >= 0 ? std::vector<zoom::token_logprob>{t}
+                                                                : std::vector<zoom::token_logprob>{})) {
+                u.finish_reason = "cancelled";
+                break;
+            }
+        }
+        u.prompt_tokens = 7;
+        u.completion_tokens = static_cast<long>(lps.size());
+        if (o.logprobs < 0) lps.clear();
+        return out;
+    }
+    zoom::usage last_usage() const override { return u; }
+    std::vector<zoom::token_logprob> last_logprobs() const override { return lps; }
+};
+
+/// A server over srv_echo_backend on a free port of 127.0.0.1.
+struct srv_fixture {
+    srv_echo_backend proto;
+    io::server_options opt;
+    std::unique_ptr<io::openai_server> server;
+    std::string base;
+
+    explicit srv_fixture(std::string reply, io::server_options o = {}) : opt(std::move(o)) {
+        proto.reply = std::move(reply);
+        opt.host = "127.0.0.1";
+        opt.port = 0;
+        if (opt.model_name == "rscovlm") opt.model_name = "test-model";
+    }
+    void start() {
+        server = std::make_unique<io::openai_server>(
+            [this]() -> std::unique_ptr<zoom::backend> { return std::make_unique<srv_echo_backend>(proto); }, opt);
+        server->start();
+        base = "http://127.0.0.1:" + std::to_string(server->port()) + "/v1";
+    }
+    io::openai_backend client(double timeout_s = 30) {
+        io::openai_options co;
+        co.endpoint = base;
+        co.max_retries = 0;
+        co.timeout_s = timeout_s;
+        return io::openai_backend(co);
+    }
+    httplib::Result post(const std::string& body, const std::string& path = "/v1/chat/completions",
+                         const std::string& key = "") {
+        httplib::Client c("127.0.0.1", server->port());
+        c.set_read_timeout(30, 0);
+        httplib::Headers h;
+        if (!key.empty()) h.emplace("Authorization", "Bearer " + key);
+        return c.Post(path.c_str(), h, body, "application/json");
+    }
+};
+
+nlohmann::json srv_user(const std::string& text) {
+    return nlohmann::json::array({{{"role", "user"}, {"content", text}}});
+}
+
+std::string srv_error_code(const httplib::Result& r) {
+    if (!r) return "no response";
+    const auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.contains("error")) return "no error body: " + r->body;
+    return j["error"]["code"].get<std::string>();
+}
+
+} // namespace
+
+TEST_CASE("serve: base64 decoding (RFC 4648 vectors, malformed input refused)") {
+    auto d = [](const std::string& s) {
+        auto v = io::base64_decode(s);
+        return v ? std::string(v->begin(), v->end()) : std::string("<bad>");
+    };
+    CHECK(d("") == "");
+    CHECK(d("Zg==") == "f");
+    CHECK(d("Zm8=") == "fo");
+    CHECK(d("Zm9v") == "foo");
+    CHECK(d("Zm9vYmFy") == "foobar");
+    CHECK(d("Zm9v\nYmE=") == "fooba");
+    CHECK(d("Zm9vYg") == "foob"); // padding optional
+    CHECK(d("Zm9v!") == "<bad>");
+    CHECK(d("Z") == "<bad>");
+    CHECK(d("Zg==Zg==") == "<bad>");
+    const std::string bin("\xff\xfe\x00\x01", 4);
+    const std::string enc = io::base64_encode(reinterpret_cast<const std::uint8_t*>(bin.data()), bin.size());
+    CHECK(d(enc) == bin);
+}
+
+TEST_CASE("serve: request parsing maps OpenAI messages to the model's and checks every parameter") {
+    io::server_options o;
+    image img(5, 3, 3);
+    for (std::size_t i = 0; i < img.data.size(); ++i)
+        img.data[i] = static_cast<std::uint8_t>(i * 7);
+    const auto png = io::encode_png(img);
+    const std::string url = "data:image/png;base64," + io::base64_encode(png);
+    nlohmann::json body{
+        {"model", "m"},
+        {"messages",
+         {{{"role", "system"}, {"content", "sys"}},
+          {{"role", "user"},
+           {"content", {{{"type", "image_url"}, {"image_url", {{"url", url}}}}, {{"type", "text"}, {"text", "hi"}}}}}}},
+        {"max_tokens", 12},
+        {"temperature", 0.5},
+        {"top_p", 0.9},
+        {"top_k", -1},
+        {"stop", "END"},
+        {"n", 2},
+        {"logprobs", true},
+        {"top_logprobs", 3},
+        {"seed", 5}};
+    io::chat_request r = io::parse_chat_request(body, o);
+    CHECK(r.messages[1]["content"][0] == nlohmann::json{{"type", "image"}});
+    CHECK(r.messages[1]["content"][1]["text"] == "hi");
+    REQUIRE(r.images.size() == 1);
+    CHECK(r.images[0].width == 5);
+    CHECK(r.images[0].data == img.data);
+    CHECK(r.options.max_new_tokens == 12);
+    CHECK(r.options.top_k == 0);
+    CHECK(r.options.stop == std::vector<std::string>{"END"});
+    CHECK(r.options.logprobs == 3);
+    CHECK_FALSE(r.options.images_final);
+    CHECK(r.n == 2);
+
+    auto code_of = [&](nlohmann::json b) {
+        try {
+            io::parse_chat_request(b, o);
+            return std::string("accepted");
+        } catch (const io::api_error& e) {
+            return e.code() + "@" + e.param() + "#" + std::to_string(e.status());
+        }
+    };
+    auto with = [&](const char* k, nlohmann::json v) {
+        nlohmann::json b{{"messages", srv_user("x")}};
+        b[k] = std::move(v);
+        return code_of(b);
+    };
+    CHECK(code_of(nlohmann::json::array()) == "invalid_value@#400");
+    CHECK(code_of({{"messages", nlohmann::json::array()}}) == "invalid_value@messages#400");
+    CHECK(code_of({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}) == "invalid_value@messages[0].role#400");
+    CHECK(with("max_tokens", 0) == "invalid_value@max_tokens#400");
+    CHECK(with("max_tokens", 1 << 20) == "invalid_value@max_tokens#400");
+    CHECK(with("max_tokens", "5") == "invalid_value@max_tokens#400");
+    CHECK(with("temperature", 3) == "invalid_value@temperature#400");
+    CHECK(with("top_p", 0) == "invalid_value@top_p#400");
+    CHECK(with("n", 99) == "invalid_value@n#400");
+    CHECK(with("top_logprobs", 2) == "invalid_value@top_logprobs#400"); // needs logprobs
+    CHECK(with("stop", nlohmann::json::array({1})) == "invalid_value@stop#400");
+    CHECK(with("guided_regex", "a+") == "unsupported_parameter@guided_regex#400");
+    CHECK(with("frequency_penalty", 0.5) == "accepted"); // unknown fields are ignored, as vLLM does
+    auto image_code = [&](const std::string& u) {
+        return code_of(
+            {{"messages", {{{"role", "user"}, {"content", {{{"type", "image_url"}, {"image_url", {{"url", u}}}}}}}}}});
+    };
+    const std::string p = "messages[0].content[0].image_url";
+    CHECK(image_code("https://example.com/a.png") == "unsupported_image_url@" + p + "#400");
+    CHECK(image_code("/etc/passwd") == "unsupported_image_url@" + p + "#400"); // no image root
+    CHECK(image_code("data:image/png;base64,@@@") == "invalid_image_url@" + p + "#400");
+    CHECK(image_code("data:image/png;base64," + io::base64_encode(std::vector<std::uint8_t>(
+                                                    png.begin(), png.begin() + 40))) == "invalid_image@" + p + "#400");
+
+    // A box codec's grammar as `rscovlm_grammar` (what rscovlm's client sends with that guided field).
+    const box_codec::answer_grammar grammar(box_codec::box_kind::hbb, {"plane", "small-vehicle"}, 560, 448);
+    nlohmann::json gb{{"messages", srv_user("x")}, {"rscovlm_grammar", grammar.describe()}};
+    const io::chat_request gr = io::parse_chat_request(gb, o);
+    REQUIRE(gr.options.constraint);
+    CHECK(gr.options.constraint->regex() == grammar.regex());
+    auto accepts = [](const zoom::answer_constraint& c, const std::string& t) {
+        auto st = c.start();
+        for (char ch : t)
+            if (!c.step(st, static_cast<unsigned char>(ch))) return false;
+        return c.can_end(st);
+    };
+    CHECK(accepts(*gr.options.constraint, "1,2,3,4 small vehicle"));
+    CHECK_FALSE(accepts(*gr.options.constraint, "1,2,3,4 ship"));
+    CHECK(with("rscovlm_grammar", nlohmann::json{{"kind", "hbb"}, {"classes", {"a"}}, {"width", 0}, {"height", 4}}) ==
+          "invalid_value@rscovlm_grammar#400");
+    CHECK(with("rscovlm_grammar", "1,2") == "invalid_value@rscovlm_grammar#400");
+    io::openai_options co;
+    co.model = "m";
+    co.guided_field = "guided_regex";
+    zoom::generation_options cg;
+    cg.constraint = std::make_shared<box_codec::answer_grammar>(grammar);
+    CHECK(io::openai_backend(co).make_request(srv_user("x"), {}, cg)["guided_regex"] == grammar.regex());
+    co.guided_field = "rscovlm_grammar";
+    CHECK(io::openai_backend(co).make_request(srv_user("x"), {}, cg)["rscovlm_grammar"] == grammar.describe());
+    co.guided_field.clear();
+    CHECK_FALSE(io::openai_backend(co).make_request(srv_user("x"), {}, cg).contains("rscovlm_grammar"));
+
+    // File paths under the image root only.
+    namespace fs = std::filesystem;
+    const fs::path root = fs::temp_directory_path() / "rscovlm_serve_root";
+    fs::create_directories(root / "sub");
+    {
+        std::ofstream f(root / "sub" / "a.png", std::ios::binary);
+        f.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+    }
+    o.image_root = root.string();
+    CHECK(image_code("sub/a.png") == "accepted");
+    CHECK(image_code("file://" + (root / "sub" / "a.png").string()) == "accepted");
+    CHECK(image_code("sub/../../etc/passwd") == "path_outside_root@" + p + "#403");
+    CHECK(image_code("sub/missing.png") == "image_not_found@" + p + "#400");
+    o.max_image_pixels = 10;
+    CHECK(image_code("sub/a.png") == "invalid_image@" + p + "#400"); // 15 pixels > 10
+}
+
+TEST_CASE("serve: rscovlm's OpenAI client against the server (answers, usage, logprobs, box scores)") {
+    srv_fixture f("100,200,300,400 plane\n10,20,30,40 ship");
+    f.start();
+    auto c = f.client();
+    zoom::generation_options g;
+    g.logprobs = 2;
+    image img(28, 28, 3);
+    const nlohmann::json msgs = nlohmann::json::array(
+        {{{"role", "user"}, {"content", {{{"type", "image"}}, {{"type", "text"}, {"text", "detect"}}}}}});
+    const std::string answer = c.generate(msgs, {img}, g);
+    CHECK(answer == f.proto.reply);
+    CHECK(c.model_name() == "test-model");
+    CHECK(c.last_usage().prompt_tokens == 7);
+    CHECK(c.last_usage().completion_tokens == static_cast<long>(answer.size()));
+    CHECK(c.last_usage().finish_reason == "stop");
+    const auto lps = c.last_logprobs();
+    REQUIRE(lps.size() == answer.size());
+    CHECK(lps[3].logprob == doctest::Approx(-0.4));
+    REQUIRE(lps[3].top.size() == 2);
+    CHECK(lps[3].top[1].first == "?");
+    // The backend saw the image, to be resized by it (images_final false), and the text.
+    CHECK(f.proto.last_images->size() == 1);
+    CHECK((*f.proto.last_messages)[0]["content"][1]["text"] == "detect");
+
+    // Box scores from those log-probabilities: the first line's tokens are more likely than the second's.
+    box_codec::rscovlm_plain<box_codec::box_kind::hbb> codec;
+    box_codec::decode_options dopt;
+    auto res = codec.decode(answer, dopt);
+    REQUIRE(res.objects.size() == 2);
+    REQUIRE(res.objects[0].span);
+    CHECK(answer.substr(res.objects[1].span->first, res.objects[1].span->second - res.objects[1].span->first) ==
+          "10,20,30,40 ship");
+    const auto rep = box_codec::score_boxes(res.objects, answer, lps, box_codec::score_rule::mean);
+    CHECK(rep.aligned);
+    CHECK(rep.from_span == 2);
+    double sum = 0;
+    int n = 0;
+    for (std::size_t i = 0; i < 21; ++i) // "100,200,300,400 plane": letters and digits only
+        if (std::isalnum(static_cast<unsigned char>(answer[i]))) {
+            sum += -0.1 * static_cast<double>(i + 1);
+            ++n;
+        }
+    CHECK(*res.objects[0].score == doctest::Approx(std::exp(sum / n)));
+    CHECK(*res.objects[0].score > *res.objects[1].score);
+    auto prod = res.objects;
+    box_codec::score_boxes(prod, answer, lps, box_codec::score_rule::product);
+    CHECK(*prod[0].score == doctest::Approx(std::exp(sum)));
+
+    // Token limit and stop strings.
+    g = {};
+    g.max_new_tokens = 5;
+    CHECK(c.generate(srv_user("x"), {}, g) == "100,2");
+    CHECK(c.last_usage().finish_reason == "length");
+    CHECK(c.last_logprobs().empty()); // not asked for
+    g.max_new_tokens = 100;
+    g.stop = {" plane"};
+    CHECK(c.generate(srv_user("x"), {}, g) == "100,200,300,400");
+
+    // /v1/models and a wrong model name.
+    httplib::Client raw("127.0.0.1", f.server->port());
+    auto models = raw.Get("/v1/models");
+    REQUIRE(models);
+    CHECK(nlohmann::json::parse(models->body)["data"][0]["id"] == "test-model");
+    auto wrong = f.post(nlohmann::json{{"model", "other"}, {"messages", srv_user("x")}}.dump());
+    REQUIRE(wrong);
+    CHECK(wrong->status == 404);
+    CHECK(srv_error_code(wrong) == "model_not_found");
+    io::openai_options wo;
+    wo.endpoint = f.base;
+    wo.model = "other";
+    wo.max_retries = 0;
+    io::openai_backend wc(wo);
+    CHECK_THROWS_AS(wc.generate(srv_user("x"), {}, {}), zoom_error);
+
+    // n choices, and malformed bodies.
+    auto multi = f.post(nlohmann::json{{"messages", srv_user("x")}, {"n", 3}, {"max_tokens", 3}}.dump());
+    REQUIRE(multi);
+    const auto mj = nlohmann::json::parse(multi->body);
+    REQUIRE(mj["choices"].size() == 3);
+    CHECK(mj["choices"][2]["index"] == 2);
+    CHECK(mj["choices"][2]["message"]["content"] == "100");
+    CHECK(mj["usage"]["completion_tokens"] == 9);
+    auto garbage = f.post("{not json");
+    REQUIRE(garbage);
+    CHECK(garbage->status == 400);
+    CHECK(srv_error_code(garbage) == "invalid_json");
+    auto nowhere = f.post("{}", "/v1/nothing");
+    REQUIRE(nowhere);
+    CHECK(nowhere->status == 404);
+    CHECK(srv_error_code(nowhere) == "not_found");
+}
+
+TEST_CASE("serve: streaming (server-sent events) with logprobs and usage") {
+    srv_fixture f("abc def");
+    f.start();
+    httplib::Client raw("127.0.0.1", f.server->port());
+    std::string events;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.body = nlohmann::json{{"messages", srv_user("x")},
+                              {"stream", true},
+                              {"logprobs", true},
+                              {"stream_options", {{"include_usage", true}}}}
+                   .dump();
+    req.headers.emplace("Content-Type", "application/json");
+    req.content_receiver = [&](const char* d, std::size_t n, std::uint64_t, std::uint64_t) {
+        events.append(d, n);
+        return true;
+    };
+    auto res = raw.send(req);
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(res->get_header_value("Content-Type").find("text/event-stream") == 0);
+    std::string text, finish;
+    std::size_t tokens = 0, pieces = 0;
+    bool done = false, usage = false;
+    std::size_t pos = 0;
+    while (pos < events.size()) {
+        const std::size_t end = events.find("\n\n", pos);
+        REQUIRE(end != std::string::npos);
+        const std::string line = events.substr(pos, end - pos);
+        pos = end + 2;
+        REQUIRE(line.compare(0, 6, "data: ") == 0);
+        const std::string data = line.substr(6);
+        if (data == "[DONE]") {
+            done = true;
+            continue;
+        }
+        CHECK_FALSE(done);
+        const auto j = nlohmann::json::parse(data);
+        CHECK(j["object"] == "chat.completion.chunk");
+        if (j.contains("usage")) {
+            usage = true;
+            CHECK(j["usage"]["completion_tokens"] == 7);
+            continue;
+        }
+        const auto& ch = j["choices"][0];
+        if (ch["delta"].contains("content") && !ch["delta"]["content"].get<std::string>().empty()) {
+            text += ch["delta"]["content"].get<std::string>();
+            ++pieces;
+            tokens += ch["logprobs"]["content"].size();
+        }
+        if (!ch["finish_reason"].is_null()) finish = ch["finish_reason"].get<std::string>();
+    }
+    CHECK(text == "abc def");
+    CHECK(pieces == 7); // one event per generated piece
+    CHECK(tokens == 7);
+    CHECK(finish == "stop");
+    CHECK(usage);
+    CHECK(done);
+}
+
+TEST_CASE("serve: limits, API key, timeouts and graceful shutdown") {
+    io::server_options o;
+    o.api_key = "sekrit";
+    o.max_request_bytes = 4096;
+    o.request_timeout_s = 0.3;
+    srv_fixture f(std::string(40, 'z'), o);
+    f.proto.delay_ms = 20; // 40 tokens: 0.8 s, over the 0.3 s limit
+    f.start();
+    const std::string body = nlohmann::json{{"messages", srv_user("x")}}.dump();
+    auto nokey = f.post(body);
+    REQUIRE(nokey);
+    CHECK(nokey->status == 401);
+    CHECK(srv_error_code(nokey) == "invalid_api_key");
+    auto big = f.post(nlohmann::json{{"messages", srv_user(std::string(10000, 'a'))}}.dump(), "/v1/chat/completions",
+                      "sekrit");
+    REQUIRE(big);
+    CHECK(big->status == 413);
+    CHECK(srv_error_code(big) == "request_too_large");
+    auto slow = f.post(body, "/v1/chat/completions", "sekrit");
+    REQUIRE(slow);
+    CHECK(slow->status == 504);
+    CHECK(srv_error_code(slow) == "request_timeout");
+    auto quick =
+        f.post(nlohmann::json{{"messages", srv_user("x")}, {"max_tokens", 2}}.dump(), "/v1/chat/completions", "sekrit");
+    REQUIRE(quick);
+    CHECK(quick->status == 200);
+
+    // Graceful stop: a request in flight finishes; the server then refuses connections.
+    srv_fixture g(std::string(10, 'y'));
+    g.proto.delay_ms = 30;
+    g.start();
+    int inflight_status = 0;
+    std::string inflight_body;
+    std::thread t([&] {
+        auto r = g.post(nlohmann::json{{"messages", srv_user("x")}}.dump());
+        if (r) {
+            inflight_status = r->status;
+            inflight_body = r->body;
+        }
+    });
+    for (int i = 0; i < 200 && g.server->active() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(g.server->active() == 1);
+    g.server->stop();
+    t.join();
+    CHECK(inflight_status == 200);
+    CHECK(nlohmann::json::parse(inflight_body, nullptr, false)["choices"][0]["message"]["content"] ==
+          std::string(10, 'y'));
+    CHECK_FALSE(g.post(body));
+}
+
+#else
+
+TEST_CASE("serve: OpenAI-compatible server (skipped: built without cpp-httplib)") {
+    MESSAGE("skipped: rscovlm was configured without cpp-httplib, so the server tests compiled to nothing");
+}
+
+#endif
