@@ -45,11 +45,6 @@ struct serve_args {
 };
 
 void run_serve(serve_args& a, context& ctx) {
-    // SIGINT / SIGTERM only set a flag (whichever thread takes them); a watcher stops the server.
-    g_stop_signal = 0;
-    std::signal(SIGINT, serve_on_signal);
-    std::signal(SIGTERM, serve_on_signal);
-
     io::server_options& o = a.server;
     o.max_request_bytes = static_cast<std::size_t>(std::max(0.001, a.max_request_mb) * 1024 * 1024);
     o.default_max_tokens = a.backend.max_new_tokens;
@@ -87,6 +82,11 @@ void run_serve(serve_args& a, context& ctx) {
         std::cerr << line << "\n";
     });
     const int port = server.bind();
+    // From here on SIGINT / SIGTERM only set a flag (whichever thread takes them) and a watcher stops
+    // the server gracefully; before (while a model loads) they end the process as usual.
+    g_stop_signal = 0;
+    std::signal(SIGINT, serve_on_signal);
+    std::signal(SIGTERM, serve_on_signal);
     if (!a.port_file.empty()) {
         std::ofstream f(a.port_file);
         f << port << "\n";

@@ -66,7 +66,7 @@ public:
             m_names.push_back(name);
         }
         if (m_names.empty()) RSCOVLM_THROW(codec_error, "no_classes", "every class name is empty");
-        fill_min(0);
+        fill_min();
         const auto diag = static_cast<std::int64_t>(std::ceil(std::hypot(double(width), double(height))));
         for (std::size_t k = 0; k < m_n; ++k) {
             if (kind == box_kind::obb) {
@@ -198,9 +198,11 @@ public:
         if (kind != "hbb" && kind != "obb" && kind != "quad") bad("kind must be hbb, obb or quad");
         if (!j.contains("classes") || !j["classes"].is_array() || j["classes"].empty())
             bad("classes must be a non-empty array of strings");
+        if (j["classes"].size() > 10000) bad("at most 10000 classes");
         std::vector<std::string> classes;
         for (const auto& c : j["classes"]) {
             if (!c.is_string()) bad("classes must be a non-empty array of strings");
+            if (c.get_ref<const std::string&>().size() > 256) bad("a class name is longer than 256 bytes");
             classes.push_back(c.get<std::string>());
         }
         auto side = [&](const char* k) {
@@ -246,13 +248,15 @@ private:
         bool terminal = false;
         std::size_t min_to_end = 0; ///< bytes to the nearest terminal node
     };
-    std::size_t fill_min(std::uint32_t at) {
-        std::size_t best = m_nodes[at].terminal ? 0 : static_cast<std::size_t>(-1) / 2;
-        // Children have larger indices than their parent, so this recursion is bounded by the depth.
-        for (const auto& kv : m_nodes[at].next) // no node is added here, so the reference stays valid
-            best = std::min(best, 1 + fill_min(kv.second));
-        m_nodes[at].min_to_end = best;
-        return best;
+    /// Fills every node's `min_to_end`: children have larger indices than their parents, so one pass
+    /// from the last node down sees each child before its parent (no recursion: names may be long).
+    void fill_min() {
+        for (std::size_t i = m_nodes.size(); i-- > 0;) {
+            std::size_t best = m_nodes[i].terminal ? 0 : static_cast<std::size_t>(-1) / 2;
+            for (const auto& kv : m_nodes[i].next)
+                best = std::min(best, 1 + m_nodes[kv.second].min_to_end);
+            m_nodes[i].min_to_end = best;
+        }
     }
 
     // Layout: phase 4 bits | k 4 | neg 1 | zero 1 | lines 1 | value 25 | pos 28.
@@ -272,6 +276,7 @@ private:
                       ((s >> 10) & 1) != 0};
     }
     bool begin_value(state& s, const fields& f, int d, bool neg) const {
+        if (neg && d == 0) return false; // "-0" could never become a value the decoder keeps
         if (neg ? -d < m_lo[f.k] : d > m_hi[f.k]) return false;
         s = pack(phase::value, f.k, static_cast<std::uint32_t>(d), neg, d == 0, 0, f.lines);
         return true;

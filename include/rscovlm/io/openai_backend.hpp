@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,42 @@ inline std::string base64_encode(const std::uint8_t* data, std::size_t size) {
 /// base64 of a byte vector.
 inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
     return base64_encode(bytes.data(), bytes.size());
+}
+
+/// Standard base64 (RFC 4648) decoding; whitespace is skipped, padding optional. nullopt on any
+/// other character, misplaced padding or a dangling bit group.
+inline std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view s) {
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    std::vector<std::uint8_t> out;
+    out.reserve(s.size() / 4 * 3);
+    std::uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    std::size_t count = 0;
+    for (char c : s) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            ++pad;
+            continue;
+        }
+        const int v = val(c);
+        if (v < 0 || pad > 0) return std::nullopt;
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        bits += 6;
+        ++count;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xFF));
+        }
+    }
+    if (count % 4 == 1 || pad > 2 || (pad > 0 && (count + static_cast<std::size_t>(pad)) % 4 != 0)) return std::nullopt;
+    return out;
 }
 
 } // namespace rscovlm::io

@@ -23,9 +23,10 @@
 ///   concurrent requests together.
 /// - Limits, each answered with an OpenAI error body `{"error": {"message", "type", "param",
 ///   "code"}}`: request bytes (413), image count, image bytes and pixels, `max_tokens`, `n`, stop
-///   strings (400), the time a request may take from arrival to its last token (504, `request_timeout_s`;
-///   a streaming request gets an error event). Unknown routes 404, wrong methods 405, a missing or wrong
-///   API key 401, a model name other than the served one 404, a server shutting down 503.
+///   strings (400), the time a request may take from arrival to its last token (504, `request_timeout_s`,
+///   checked as tokens arrive: a prefill is not interrupted; a streaming request gets an error event).
+///   Unknown routes and methods 404, a missing or wrong API key 401, a model name other than the served
+///   one 404, a server shutting down 503. Sampling requests without a seed get a fresh one each.
 /// - Graceful shutdown (`stop`): new requests get 503 while those in flight finish (up to
 ///   `drain_timeout_s`), then the listener closes.
 /// Compiled only when `RSCOVLM_HAS_HTTPLIB` is set.
@@ -36,6 +37,7 @@
 #include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/io/image_io.hpp>
+#include <rscovlm/io/openai_backend.hpp>
 #include <rscovlm/zoom/backend.hpp>
 
 #include <httplib.h>
@@ -125,42 +127,6 @@ struct chat_request {
     bool include_usage = false;
     bool logprobs = false;
 };
-
-/// Standard base64 (RFC 4648) decoding; whitespace is skipped, padding optional. nullopt on any
-/// other character, misplaced padding or a dangling bit group.
-inline std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view s) {
-    auto val = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    std::vector<std::uint8_t> out;
-    out.reserve(s.size() / 4 * 3);
-    std::uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    std::size_t count = 0;
-    for (char c : s) {
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        if (c == '=') {
-            ++pad;
-            continue;
-        }
-        const int v = val(c);
-        if (v < 0 || pad > 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        ++count;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xFF));
-        }
-    }
-    if (count % 4 == 1 || pad > 2 || (pad > 0 && (count + static_cast<std::size_t>(pad)) % 4 != 0)) return std::nullopt;
-    return out;
-}
 
 namespace serve_detail {
 
@@ -444,15 +410,25 @@ public:
     }
     int port() const noexcept { return m_port; }
 
-    /// Serves until `stop` (binds first when needed).
+    /// Serves until `stop` (binds first when needed); returns at once when `stop` came first.
     void run() {
         bind();
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            if (m_draining) return;
+            m_in_run = true;
+        }
         m_http.listen_after_bind();
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            m_in_run = false;
+        }
+        m_idle.notify_all();
     }
     /// `run` on a background thread; returns once the server accepts connections.
     void start() {
         bind();
-        m_thread = std::thread([this] { m_http.listen_after_bind(); });
+        m_thread = std::thread([this] { run(); });
         for (int i = 0; i < 500 && !m_http.is_running(); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
@@ -467,7 +443,15 @@ public:
                 std::chrono::milliseconds(static_cast<long long>(std::max(0.0, m_opt.drain_timeout_s) * 1000));
             m_idle.wait_until(lock, until, [this] { return m_active == 0; });
         }
-        m_http.stop();
+        // The listener may still be starting (a stop right after `run` began): stop it until `run`
+        // returns, since cpp-httplib's stop does nothing before it listens.
+        for (;;) {
+            m_http.stop();
+            std::unique_lock<std::mutex> lock(m_mu);
+            if (!m_in_run) break;
+            m_idle.wait_for(lock, std::chrono::milliseconds(10), [this] { return !m_in_run; });
+            if (!m_in_run) break;
+        }
         if (m_thread.joinable()) m_thread.join();
     }
 
@@ -562,6 +546,7 @@ private:
             lease b(*this);
             zoom::generation_options g = req.options;
             if (g.seed && i > 0) g.seed = *g.seed + static_cast<std::uint64_t>(i); // n samples differ
+            if (!g.seed && g.temperature > 0.0) g.seed = fresh_seed();             // unseeded sampling differs per call
             g.on_text = [&](const std::string& piece, const std::vector<zoom::token_logprob>& toks) {
                 if (deadline && clock::now() > *deadline) {
                     c.timed_out = true;
@@ -618,6 +603,13 @@ private:
             ch.q.push_back(std::move(e));
         }
         ch.cv.notify_all();
+    }
+
+    static std::uint64_t fresh_seed() {
+        static std::mutex mu;
+        static std::mt19937_64 rng(std::random_device{}());
+        std::lock_guard<std::mutex> lock(mu);
+        return rng();
     }
 
     static std::string new_id() {
@@ -736,7 +728,6 @@ private:
             if (!res.body.empty()) return;
             const int st = res.status;
             const std::string code = st == 404   ? "not_found"
-                                     : st == 405 ? "method_not_allowed"
                                      : st == 413 ? "request_too_large"
                                      : st == 400 ? "bad_request"
                                                  : "http_" + std::to_string(st);
@@ -909,7 +900,7 @@ private:
     mutable std::mutex m_mu;
     std::condition_variable m_idle;
     std::size_t m_active = 0;
-    bool m_draining = false;
+    bool m_draining = false, m_in_run = false;
     std::atomic<std::size_t> m_served{0};
     std::mutex m_pool_mu;
     std::vector<std::unique_ptr<zoom::backend>> m_pool;

@@ -202,6 +202,45 @@ TEST_CASE("box_codec: answer grammar accepts exactly what the plain codecs write
     CHECK_FALSE(go->accepts("100,200,30,40,-181 ship"));
     CHECK_FALSE(go->accepts("100,200,30,40,-0 ship"));
     CHECK_FALSE(go->accepts("-100,200,30,40,0 ship")); // only the angle may be negative
+    {
+        auto st = go->start();
+        for (char c : std::string("100,200,30,40,-"))
+            REQUIRE(go->step(st, static_cast<unsigned char>(c)));
+        auto zero = st;
+        CHECK_FALSE(go->step(zero, '0')); // "-0" would dead-end: no digit, comma or space may follow it
+    }
+    // No state reachable by random walks over every byte is a dead end: some byte continues the answer
+    // or it may end, and the bytes to an end are finite.
+    for (const auto* g2 : {g.get(), go.get()}) {
+        std::mt19937 walk(11);
+        for (int w = 0; w < 300; ++w) {
+            auto st = g2->start();
+            for (int n = 0; n < 80; ++n) {
+                std::vector<unsigned char> ok;
+                for (int b = 0; b < 256; ++b) {
+                    auto t = st;
+                    if (g2->step(t, static_cast<unsigned char>(b))) ok.push_back(static_cast<unsigned char>(b));
+                }
+                REQUIRE((!ok.empty() || g2->can_end(st)));
+                REQUIRE(g2->min_bytes_to_end(st) < 1000);
+                if (ok.empty()) break;
+                REQUIRE(g2->step(st, ok[walk() % ok.size()]));
+            }
+        }
+    }
+    // Descriptions (what a server receives) are checked; long names do not recurse.
+    const auto round_trip = answer_grammar::from_description(go->describe());
+    CHECK(round_trip->regex() == go->regex());
+    CHECK(round_trip->accepts("100,200,30,40,-45 ship"));
+    CHECK(answer_grammar::from_description(
+              {{"kind", "quad"}, {"classes", {std::string(250, 'a')}}, {"width", 10}, {"height", 10}})
+              ->accepts("1,1,1,1,1,1,1,1 " + std::string(250, 'a')));
+    CHECK_THROWS_AS(answer_grammar::from_description(
+                        {{"kind", "quad"}, {"classes", {std::string(300, 'a')}}, {"width", 10}, {"height", 10}}),
+                    rscovlm::codec_error);
+    CHECK_THROWS_AS(
+        answer_grammar::from_description({{"kind", "box"}, {"classes", {"a"}}, {"width", 1}, {"height", 1}}),
+        rscovlm::codec_error);
     // Codecs without a grammar, and bad arguments.
     qwen2vl_codec tags;
     CHECK(make_answer_grammar(tags, classes, 560, 448) == nullptr);

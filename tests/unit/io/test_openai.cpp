@@ -36,29 +36,9 @@ using namespace rscovlm;
 
 namespace {
 
-int b64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-std::vector<std::uint8_t> b64_decode(const std::string& s) {
-    std::vector<std::uint8_t> out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (char c : s) {
-        int v = b64_value(c);
-        if (v < 0) continue;
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xff));
-        }
-    }
-    return out;
+std::vector<std::uint8_t> b64_bytes(const std::string& s) {
+    auto v = io::base64_decode(s);
+    return v ? *v : std::vector<std::uint8_t>{}; // empty: the decode below fails and the test says so
 }
 
 // A scripted OpenAI-compatible server: records request bodies, decodes their images, replies in order.
@@ -100,7 +80,7 @@ struct fake_server {
                             const std::string url = it["image_url"]["url"];
                             const std::string prefix = "data:image/png;base64,";
                             REQUIRE(url.compare(0, prefix.size(), prefix) == 0);
-                            auto png = b64_decode(url.substr(prefix.size()));
+                            auto png = b64_bytes(url.substr(prefix.size()));
                             auto img = io::decode_image(png);
                             sizes.emplace_back(img.width, img.height);
                         }

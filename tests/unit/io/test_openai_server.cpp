@@ -469,6 +469,14 @@ TEST_CASE("serve: limits, API key, timeouts and graceful shutdown") {
     CHECK(nlohmann::json::parse(inflight_body, nullptr, false)["choices"][0]["message"]["content"] ==
           std::string(10, 'y'));
     CHECK_FALSE(g.post(body));
+
+    // A stop that comes before the server listens (a signal during start-up): run returns at once.
+    srv_fixture h("x");
+    h.server = std::make_unique<io::openai_server>(
+        [&h]() -> std::unique_ptr<zoom::backend> { return std::make_unique<srv_echo_backend>(h.proto); }, h.opt);
+    h.server->stop();
+    h.server->run(); // would block for good if the stop were lost
+    CHECK(h.server->served() == 0);
 }
 
 #else

@@ -428,11 +428,9 @@ public:
                 outs[r] = std::move(out);
         };
         if (refill) {
-            // Room for refills: as much again as the first batch needs (allocated once, never grown).
-            std::int64_t longest = 0;
-            for (const auto& in : batch)
-                longest = std::max(longest, static_cast<std::int64_t>(in.input_ids.size()));
-            hooks.extra_capacity = longest + std::max(0, o.max_new_tokens);
+            // Room for refills: a whole `max_new_tokens` more, so a request that joins at any step of
+            // the first batch's life still has room for its limit (allocated once, never grown).
+            hooks.extra_capacity = std::max(0, o.max_new_tokens);
             hooks.refill = [&](std::size_t r, std::int64_t max_prompt, std::int64_t max_new, sequence_input& next) {
                 row_request rq;
                 if (!refill(r, max_prompt, max_new, rq) || !rq.input) return false;
@@ -543,7 +541,15 @@ public:
         r->input = input;
         r->options = o;
         r->stops = stops;
-        r->on_piece = std::move(on_piece);
+        if (on_piece) // streamed tokens carry this request's own top_logprobs, not its batch's largest
+            r->on_piece = [want = o.logprobs, f = std::move(on_piece)](const std::string& piece,
+                                                                       const std::vector<zoom::token_logprob>& toks) {
+                if (want < 0) return f(piece, {});
+                std::vector<zoom::token_logprob> own = toks;
+                for (auto& t : own)
+                    if (static_cast<int>(t.top.size()) > want) t.top.resize(static_cast<std::size_t>(want));
+                return f(piece, own);
+            };
         r->constraint = std::move(constraint);
         std::future<vlm_output> f = r->done.get_future();
         {
@@ -615,19 +621,19 @@ private:
                                   vlm::row_request& next) {
                     std::lock_guard<std::mutex> lock(m_mu);
                     if (m_held || !m_continuous) return false;
-                    for (auto it = m_queue.begin(); it != m_queue.end(); ++it) {
-                        const request& q = **it;
-                        if (!batchable(front, q.options) || q.options.logprobs > o.logprobs ||
-                            static_cast<std::int64_t>(q.input.input_ids.size()) > max_prompt ||
-                            q.options.max_new_tokens > std::min<std::int64_t>(max_new, o.max_new_tokens))
-                            continue;
-                        occupant[row] = *it;
-                        all.push_back(*it);
-                        m_queue.erase(it);
-                        next = row_of(*occupant[row]);
-                        return true;
-                    }
-                    return false;
+                    // First come, first served: only the request at the head of the queue may take the
+                    // row; one that does not fit (yet) holds the others back, so none waits forever.
+                    if (m_queue.empty()) return false;
+                    const request& q = *m_queue.front();
+                    if (!batchable(front, q.options) || q.options.logprobs > o.logprobs ||
+                        static_cast<std::int64_t>(q.input.input_ids.size()) > max_prompt ||
+                        q.options.max_new_tokens > std::min<std::int64_t>(max_new, o.max_new_tokens))
+                        return false;
+                    occupant[row] = m_queue.front();
+                    all.push_back(m_queue.front());
+                    m_queue.pop_front();
+                    next = row_of(*occupant[row]);
+                    return true;
                 };
                 auto deliver = [&](std::size_t row, vlm_output&& out) {
                     request& r = *occupant[row];
