@@ -19,35 +19,14 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-import zlib
 
-
-def run(cmd, expect=0):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
-    if p.returncode != expect:
-        print("FAILED:", " ".join(cmd), "->", p.returncode, "(expected", expect, ")")
-        print(p.stdout[-2000:], p.stderr[-2000:])
-        sys.exit(1)
-    return p
-
-
-def png_bytes(w, h, seed=0):
-    rows = b""
-    for y in range(h):
-        rows += b"\x00" + bytes(((x * 3 + y + seed) % 256, (x + y * 2) % 256, (x * y + seed) % 256)[c]
-                                for x in range(w) for c in range(3))
-
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    return data + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+from e2e_common import png_bytes, run
 
 
 def post(base, body, raw=False):

@@ -297,8 +297,6 @@ struct batch_hooks {
     std::function<bool(std::size_t row, std::int64_t max_prompt, std::int64_t max_new, sequence_input& next)> refill;
     /// Cache slots to allocate beyond the first batch's prompt and `max_new_tokens`, for refills.
     std::int64_t extra_capacity = 0;
-    /// Rows refilled so far.
-    std::size_t refills = 0;
 };
 
 inline generation_output generate(const qwen2_5_vl& model, const std::vector<sequence_input>& batch,
@@ -407,7 +405,6 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             seen[b] = std::set<std::int64_t>(nx.input_ids.begin(), nx.input_ids.end());
             done[b] = false;
             reported[b] = false;
-            ++hooks->refills;
             const at::Tensor first = lg.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [1, V]
             choose(b, first.data_ptr<float>(), first.size(1));
         }

@@ -327,10 +327,10 @@ public:
         std::vector<cstate> cs(rows.size());
         if (refill ||
             std::any_of(rows.begin(), rows.end(), [](const row_request& r) { return r.constraint != nullptr; })) {
-            const std::vector<std::string>& table = token_table();
             oc.logits_processor = [&](std::size_t r, const std::vector<std::int64_t>& gen, float* lg, std::int64_t V) {
                 const zoom::answer_constraint* c = rows[r].constraint.get();
                 if (!c) return;
+                const std::vector<std::string>& table = token_table(); // built once, when first constrained
                 cstate& x = cs[r];
                 if (!x.started) {
                     x.s = c->start();
