@@ -17514,10 +17514,11 @@ struct rope_options {
     float tokens_per_second = 2.0f;
     /// Qwen2.5-VL: seconds per temporal grid step of each video (`temporal_patch_size / fps`); missing
     /// entries default to 1.0 as in the reference.
-    std::vector<float> second_per_grid_ts; /// transformers >= 4.50 converts `second_per_grid_t` with
-                                           /// `torch.as_tensor(..., dtype=int64)` before the
-    /// multiplication, truncating it (0.5 s per grid becomes 0, 1.25 becomes 1); transformers 4.49 (the
-    /// first Qwen2.5-VL release) multiplies the float. false (default) = 4.49's float rule.
+    std::vector<float> second_per_grid_ts;
+    /// Later transformers releases convert `second_per_grid_t` with `torch.as_tensor(..., dtype=int64)`
+    /// before the multiplication, truncating it (0.5 s per grid becomes 0, 1.25 becomes 1); transformers
+    /// 4.49 (the first Qwen2.5-VL release) and v4.50.0's modeling file (the one the model goldens of
+    /// tests/data/torch run) multiply the float. false (default) = the float rule.
     bool second_per_grid_t_as_int64 = false;
 };
 

@@ -10,6 +10,7 @@
 #include <rscovlm/geometry/convert.hpp>
 #include <rscovlm/imaging/draw.hpp>
 #include <rscovlm/io/image_io.hpp>
+#include <rscovlm/io/video_source.hpp>
 #include <rscovlm/pipeline/run.hpp>
 #include <rscovlm/registry.hpp>
 
@@ -25,6 +26,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -212,12 +214,61 @@ std::string default_tokenizer(const std::string& data_dir) {
     return data_dir + "/tokenizer/qwen/tokenizer.json";
 }
 
-/// One request of `generate --batch`: `prompt` (+ `images`, `system`) or HF `messages` whose
-/// `{"type":"image"}` items take `images` in order; optional `max_new_tokens`, `temperature`, `top_p`,
-/// `top_k`, `seed`, `stop` (strings) and `id` (echoed).
+/// A video input: frames (a directory of frame images or a frame list file, qwen-vl-utils' decoded-video
+/// path unless `frames_as_list`) and the qwen-vl-utils `ele` fields.
+struct video_spec {
+    std::string path;
+    std::optional<double> fps, nframes, source_fps, min_pixels, max_pixels, total_pixels;
+    bool frames_as_list = false;
+};
+
+/// A video of a `--batch` request: a path, or an object {"path", "fps", "nframes", "source_fps",
+/// "min_pixels", "max_pixels", "total_pixels", "frames_as_list"}.
+video_spec parse_video_spec(const nlohmann::json& j) {
+    video_spec v;
+    if (j.is_string()) {
+        v.path = j.get<std::string>();
+        return v;
+    }
+    if (!j.is_object() || !j.contains("path") || !j.at("path").is_string())
+        RSCOVLM_THROW(usage_error, "bad_request", "a video must be a path or an object with \"path\"");
+    v.path = j.at("path").get<std::string>();
+    auto num = [&](const char* k, std::optional<double>& out) {
+        if (!j.contains(k)) return;
+        if (!j.at(k).is_number())
+            RSCOVLM_THROW(usage_error, "bad_request", std::string("video field \"") + k + "\" must be a number");
+        out = j.at(k).get<double>();
+    };
+    num("fps", v.fps);
+    num("nframes", v.nframes);
+    num("source_fps", v.source_fps);
+    num("min_pixels", v.min_pixels);
+    num("max_pixels", v.max_pixels);
+    num("total_pixels", v.total_pixels);
+    if (j.contains("frames_as_list")) v.frames_as_list = j.at("frames_as_list").get<bool>();
+    return v;
+}
+
+/// Runs `spec` through qwen-vl-utils' `fetch_video` and the processor's video path.
+resolution::video_result load_video(const video_spec& spec) {
+    io::video_load_options o;
+    o.input = spec.frames_as_list ? resolution::video_input::frame_list : resolution::video_input::decoded;
+    if (spec.fps) o.video.frames.fps = *spec.fps;
+    if (spec.nframes) o.video.frames.nframes = static_cast<int>(*spec.nframes);
+    if (spec.source_fps) o.source_fps = *spec.source_fps;
+    if (spec.min_pixels) o.video.min_pixels = *spec.min_pixels;
+    if (spec.max_pixels) o.video.max_pixels = *spec.max_pixels;
+    if (spec.total_pixels) o.video.total_pixels = static_cast<long long>(*spec.total_pixels);
+    return io::load_video(spec.path, o);
+}
+
+/// One request of `generate --batch`: `prompt` (+ `images`, `videos`, `system`) or HF `messages` whose
+/// `{"type":"image"}` / `{"type":"video"}` items take `images` / `videos` in order; optional
+/// `max_new_tokens`, `temperature`, `top_p`, `top_k`, `seed`, `stop` (strings) and `id` (echoed).
 struct batch_request {
     nlohmann::json messages;
     std::vector<std::string> images;
+    std::vector<video_spec> videos;
     rt::sampling_options sampling;
     std::vector<std::string> stop;
     nlohmann::json id;
@@ -229,6 +280,11 @@ batch_request parse_batch_request(const nlohmann::json& in, const rt::sampling_o
     r.sampling = base;
     if (in.contains("id")) r.id = in.at("id");
     if (in.contains("images")) r.images = in.at("images").get<std::vector<std::string>>();
+    if (in.contains("videos")) {
+        if (!in.at("videos").is_array()) RSCOVLM_THROW(usage_error, "bad_request", "\"videos\" must be an array");
+        for (const auto& v : in.at("videos"))
+            r.videos.push_back(parse_video_spec(v));
+    }
     if (in.contains("messages")) {
         r.messages = in.at("messages");
         if (!r.messages.is_array()) RSCOVLM_THROW(usage_error, "bad_request", "\"messages\" must be an array");
@@ -238,6 +294,8 @@ batch_request parse_batch_request(const nlohmann::json& in, const rt::sampling_o
         nlohmann::json content = nlohmann::json::array();
         for (std::size_t i = 0; i < r.images.size(); ++i)
             content.push_back({{"type", "image"}});
+        for (std::size_t i = 0; i < r.videos.size(); ++i)
+            content.push_back({{"type", "video"}});
         content.push_back({{"type", "text"}, {"text", in.at("prompt")}});
         r.messages = nlohmann::json::array();
         if (in.contains("system")) r.messages.push_back({{"role", "system"}, {"content", in.at("system")}});
@@ -285,8 +343,11 @@ std::size_t generate_batch(rt::vlm v, const model_args& a, const std::string& fi
                 std::vector<image> imgs;
                 for (const auto& f : q.images)
                     imgs.push_back(io::load_image(f));
-                const rt::vlm_output o =
-                    engine.run(engine.model().prepare(q.messages, imgs, false).input, q.sampling, q.stop);
+                std::vector<resolution::video_result> vids;
+                for (const auto& f : q.videos)
+                    vids.push_back(load_video(f));
+                const rt::vlm_output o = engine.run(
+                    engine.model().prepare(q.messages, imgs, false, std::move(vids)).input, q.sampling, q.stop);
                 nlohmann::json j = output_json(o);
                 if (!q.id.is_null()) j["id"] = q.id;
                 return j;
@@ -329,6 +390,21 @@ void register_torch(CLI::App& app, context& ctx) {
         auto* cmd = app.add_subcommand(torch_commands[0].name, torch_commands[0].description);
         add_model_options(cmd, *a);
         cmd->add_option("--image", *images, "Image file (repeat for several; they come before the prompt)");
+        auto video = std::make_shared<video_spec>();
+        auto videos = std::make_shared<std::vector<std::string>>();
+        cmd->add_option(
+            "--video", *videos,
+            "Video frames: a directory of frame images or a frame list file (.txt/.list/.lst, '# fps = F'); "
+            "repeat for several; they come after the images, before the prompt");
+        cmd->add_option("--video-fps", video->fps, "Videos: sampling fps (qwen-vl-utils ele['fps'], default 2)");
+        cmd->add_option("--video-nframes", video->nframes, "Videos: explicit frame count instead of --video-fps");
+        cmd->add_option("--video-source-fps", video->source_fps,
+                        "Videos: fps of the frames (overrides a list file's '# fps = F' line)");
+        cmd->add_option("--video-min-pixels", video->min_pixels, "Videos: ele['min_pixels'] (default 128*28*28)");
+        cmd->add_option("--video-max-pixels", video->max_pixels, "Videos: ele['max_pixels'] (default 768*28*28)");
+        cmd->add_option("--video-total-pixels", video->total_pixels, "Videos: ele['total_pixels']");
+        cmd->add_flag("--video-frames-as-list", video->frames_as_list,
+                      "Videos: pass the frames as a list of images (qwen-vl-utils list path: no sampling)");
         cmd->add_option("--prompt", *prompt, "User prompt (required without --batch)");
         cmd->add_option("--system", *system, "System prompt (default: the chat template's)");
         cmd->add_flag("--stream", *stream, "Print the answer while it is generated");
@@ -337,7 +413,9 @@ void register_torch(CLI::App& app, context& ctx) {
         auto max_batch = std::make_shared<int>(8);
         auto in_flight = std::make_shared<int>(8);
         cmd->add_option("--batch", *batch,
-                        "JSON Lines (or a JSON array) of requests {\"prompt\"|\"messages\", \"images\", \"system\", "
+                        "JSON Lines (or a JSON array) of requests {\"prompt\"|\"messages\", \"images\", \"videos\" "
+                        "(paths or {\"path\", \"fps\", \"nframes\", \"source_fps\", \"min_pixels\", \"max_pixels\", "
+                        "\"total_pixels\", \"frames_as_list\"}), \"system\", "
                         "\"max_new_tokens\", \"temperature\", \"top_p\", \"top_k\", \"seed\", \"stop\", \"id\"}: "
                         "answered together (greedy requests batched), one JSON line each, in order");
         cmd->add_option("--max-batch", *max_batch, "--batch: most sequences decoded together")
@@ -346,9 +424,9 @@ void register_torch(CLI::App& app, context& ctx) {
         cmd->add_option("--in-flight", *in_flight, "--batch: requests submitted at once")
             ->check(CLI::PositiveNumber)
             ->capture_default_str();
-        cmd->callback([&ctx, a, images, prompt, system, stream, json, batch, max_batch, in_flight] {
+        cmd->callback([&ctx, a, images, videos, video, prompt, system, stream, json, batch, max_batch, in_flight] {
             if (!batch->empty()) {
-                if (!prompt->empty() || !images->empty() || *stream)
+                if (!prompt->empty() || !images->empty() || !videos->empty() || *stream)
                     RSCOVLM_THROW(usage_error, "batch_conflict", "--batch takes its prompts and images from the file");
                 if (generate_batch(load_vlm(*a, ctx), *a, *batch, *max_batch, *in_flight, ctx) > 0) ctx.exit_code = 1;
                 return;
@@ -361,6 +439,13 @@ void register_torch(CLI::App& app, context& ctx) {
                 imgs.push_back(io::load_image(f));
                 content.push_back({{"type", "image"}});
             }
+            std::vector<resolution::video_result> vids;
+            for (const auto& f : *videos) {
+                video_spec spec = *video;
+                spec.path = f;
+                vids.push_back(load_video(spec));
+                content.push_back({{"type", "video"}});
+            }
             content.push_back({{"type", "text"}, {"text", *prompt}});
             nlohmann::json messages = nlohmann::json::array();
             if (!system->empty()) messages.push_back({{"role", "system"}, {"content", *system}});
@@ -372,7 +457,8 @@ void register_torch(CLI::App& app, context& ctx) {
                     out << piece;
                     out.flush();
                 };
-            rt::vlm_output r = v.generate(messages, imgs, sampling(v, *a), false, {}, on_text);
+            rt::vlm_output r =
+                v.generate(v.prepare(messages, imgs, false, std::move(vids)).input, sampling(v, *a), {}, on_text);
             if (*json) {
                 out << output_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
             } else if (*stream) {

@@ -68,6 +68,30 @@ def main():
         assert g["id"] == "r%d" % i and g["tokens"] == s1["tokens"] and g["text"] == s1["text"], (i, g, s1)
         assert g["prompt_tokens"] == s1["prompt_tokens"], (g, s1)
 
+    # A video through the model (generate --video, and a --batch request with "videos"): the greedy ids of
+    # transformers 4.50 on the same frames (tests/data/torch/video_model, case C_video).
+    with open(os.path.join(data_dir, "torch", "video_model", "cases.jsonl")) as f:
+        case = json.loads(f.readline())
+    assert case["id"] == "C_video", case["id"]
+    ref_model = os.path.join(data_dir, "torch", "reference", case["model"])
+    frames = os.path.join(data_dir, "video", case["inputs"][0]["name"])
+    args = case["inputs"][0]["args"]
+    v = json.loads(run([cli, "-q", "generate", "--model", ref_model, "--video", frames, "--video-source-fps",
+                        str(args["source_fps"]), "--video-min-pixels", str(args["min_pixels"]), "--video-max-pixels",
+                        str(args["max_pixels"]), "--prompt", case["prompt"], "--max-new-tokens", "16", "--greedy",
+                        "--json"]).stdout)
+    assert v["tokens"] == case["greedy_ids"] and v["prompt_tokens"] == case["prompt_tokens"], (v, case["greedy_ids"])
+    vbatch = os.path.join(work, "video_batch.jsonl")
+    with open(vbatch, "w") as f:
+        f.write(json.dumps({"id": "text", "prompt": "Hello", "max_new_tokens": 5}) + "\n")
+        f.write(json.dumps({"id": "video", "prompt": case["prompt"], "max_new_tokens": 16,
+                            "videos": [dict(path=frames, **args)]}) + "\n")
+        f.write(json.dumps({"id": "bad", "prompt": "x", "videos": [{"fps": 2}]}) + "\n")
+    r = run([cli, "-q", "generate", "--model", ref_model, "--greedy", "--batch", vbatch], expect=1)
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert lines[1]["id"] == "video" and lines[1]["tokens"] == case["greedy_ids"], lines
+    assert "error" in lines[2] and "bad_request" in lines[2]["error"], lines[2]
+
     png_out = os.path.join(work, "detect.png")
     det = [cli, "-q", "detect", "--model", model, "--image", img, "--classes", "plane, ship", "--format", "obb",
            "--max-new-tokens", "8", "--png", png_out]

@@ -13,6 +13,7 @@
 #include <rscovlm/data/detail/sha256.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/npy.hpp>
+#include <rscovlm/io/video_source.hpp>
 
 #include <torch/types.h>
 #include <torch/utils.h>
@@ -119,9 +120,7 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
 
 /// Full forward logits [B, L, V] of a batch.
 at::Tensor full_logits(const rt::qwen2_5_vl& m, const rt::padded_batch& pb) {
-    at::Tensor img;
-    if (pb.pixel_values.defined()) img = m.encode_images(pb.pixel_values, pb.grid_thw);
-    return m.forward(m.embed(pb.input_ids, img), pb.position_ids, pb.mask, nullptr);
+    return m.forward(rt::embed_batch(m, pb), pb.position_ids, pb.mask, nullptr);
 }
 
 /// Rewrites the single-file checkpoint of `dir` through `edit`.
@@ -981,4 +980,129 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
         ++cases;
     }
     CHECK(cases == 6);
+}
+
+namespace {
+
+at::Tensor npy_tensor(const std::string& path) {
+    const auto a = rscovlm::io::load_npy(path);
+    REQUIRE(a.dtype == "<f4");
+    REQUIRE(a.shape.size() == 2);
+    at::Tensor t = at::empty({static_cast<std::int64_t>(a.shape[0]), static_cast<std::int64_t>(a.shape[1])},
+                             at::TensorOptions().dtype(at::kFloat));
+    REQUIRE(a.data.size() == static_cast<std::size_t>(t.numel()) * sizeof(float));
+    std::memcpy(t.data_ptr(), a.data.data(), a.data.size());
+    return t;
+}
+
+} // namespace
+
+TEST_CASE("torch: videos (and an image beside them) match transformers 4.50") {
+    // tests/data/torch/video_model: transformers 4.50's own modeling code on the ../reference checkpoints
+    // with pixel_values_videos, video_grid_thw and second_per_grid_ts (its README says how). The video
+    // pixels come from the video pipeline (tests/data/video, torch's scalar kernels).
+    const fs::path data(RSCOVLM_TEST_DATA_DIR);
+    const fs::path ref = data / "torch" / "reference", dir = data / "torch" / "video_model";
+    REQUIRE_MESSAGE(fs::exists(dir / "cases.jsonl"), dir.string() << "/cases.jsonl is missing");
+    ::torch::NoGradGuard ng;
+    std::map<std::string, std::shared_ptr<rt::vlm>> models;
+    std::ifstream in(dir / "cases.jsonl");
+    std::string line;
+    int cases = 0;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        const auto c = nlohmann::json::parse(line);
+        INFO(c["id"].get<std::string>());
+        const std::string mdir = (ref / c["model"].get<std::string>()).string();
+        if (!models.count(mdir)) {
+            rt::vlm_options vo;
+            vo.load.dtype = "float32";
+            models.emplace(mdir, std::make_shared<rt::vlm>(rt::vlm::load(mdir, vo)));
+        }
+        const rt::vlm& v = *models.at(mdir);
+        nlohmann::json content = nlohmann::json::array();
+        std::vector<rscovlm::image> images;
+        std::vector<rscovlm::resolution::video_result> videos;
+        std::vector<std::string> hashes;
+        for (const auto& part : c["inputs"]) {
+            const std::string kind = part["type"].get<std::string>();
+            content.push_back({{"type", kind}});
+            hashes.push_back(part["pixel_values_sha256"].get<std::string>());
+            if (kind == "image") {
+                images.push_back(rscovlm::io::load_image((ref / "images" / part["name"].get<std::string>()).string()));
+                continue;
+            }
+            const auto& a = part["args"];
+            rscovlm::io::video_load_options o;
+            o.source_fps = a["source_fps"].get<double>();
+            if (a.contains("fps")) o.video.frames.fps = a["fps"].get<double>();
+            if (a.contains("min_frames")) o.video.frames.min_frames = a["min_frames"].get<double>();
+            o.video.min_pixels = a["min_pixels"].get<double>();
+            o.video.max_pixels = a["max_pixels"].get<double>();
+            o.video.torch_kernel = rscovlm::imaging::torch_kernel::scalar;
+            videos.push_back(rscovlm::io::load_video((data / "video" / part["name"].get<std::string>()).string(), o));
+        }
+        content.push_back({{"type", "text"}, {"text", c["prompt"].get<std::string>()}});
+        const nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", content}}});
+        const auto prepared = v.prepare(messages, images, false, videos);
+        CHECK(prepared.input.input_ids == c["input_ids"].get<std::vector<std::int64_t>>());
+        CHECK((prepared.input.grid_thw == c["image_grid_thw"].get<std::vector<std::array<std::int64_t, 3>>>()));
+        CHECK((prepared.input.video_grid_thw == c["video_grid_thw"].get<std::vector<std::array<std::int64_t, 3>>>()));
+        CHECK(prepared.input.second_per_grid_ts == c["second_per_grid_ts"].get<std::vector<float>>());
+        // Pixel values, per image / video in prompt order, against the golden's.
+        const std::size_t patch_dim = static_cast<std::size_t>(v.model().config().vision.patch_dim());
+        std::size_t io = 0, vo = 0, k = 0;
+        for (const auto& part : c["inputs"]) {
+            const auto g = part["grid_thw"].get<std::array<std::size_t, 3>>();
+            const std::size_t n = g[0] * g[1] * g[2] * patch_dim;
+            const bool video = part["type"] == "video";
+            const auto& px = video ? prepared.input.pixel_values_videos : prepared.input.pixel_values;
+            std::size_t& off = video ? vo : io;
+            REQUIRE(off + n <= px.size());
+            CHECK(rscovlm::data::detail::sha256_hex(px.data() + off, n * sizeof(float)) == hashes[k++]);
+            off += n;
+        }
+        // M-RoPE positions (Qwen2.5-VL's temporal rule: frame * second_per_grid_t * tokens_per_second).
+        const auto pb = rt::make_batch(v.model().config(), {prepared.input}, 0);
+        const auto pos = c["position_ids"].get<std::vector<std::vector<std::int64_t>>>();
+        for (std::int64_t a = 0; a < 3; ++a) {
+            const at::Tensor row = pb.position_ids[a][0].contiguous();
+            CHECK(std::vector<std::int64_t>(row.data_ptr<std::int64_t>(), row.data_ptr<std::int64_t>() + row.numel()) ==
+                  pos[static_cast<std::size_t>(a)]);
+        }
+        CHECK(pb.rope_deltas[0].item<std::int64_t>() == c["rope_delta"].get<std::int64_t>());
+        // Prompt logits, then 16 greedy ids and the logits that chose them (KV-cached steps).
+        const at::Tensor got = full_logits(v.model(), pb)[0];
+        const at::Tensor want = npy_tensor((dir / c["logits_file"].get<std::string>()).string());
+        REQUIRE((got.sizes() == want.sizes()));
+        CHECK(max_abs_diff(got, want) <= 1e-4);
+        rt::sampling_options o;
+        o.max_new_tokens = c["max_new_tokens"].get<int>();
+        o.logprobs = 0;
+        const auto g = rt::generate(v.model(), {prepared.input}, o);
+        CHECK(g.tokens[0] == c["greedy_ids"].get<std::vector<std::int64_t>>());
+        const at::Tensor steps = npy_tensor((dir / c["step_logits_file"].get<std::string>()).string());
+        REQUIRE(g.scores[0].size() == static_cast<std::size_t>(steps.size(0)));
+        for (std::int64_t i = 0; i < steps.size(0); ++i) {
+            // The chosen id's log-probability is the log-softmax of the reference's step logits.
+            const float lp = at::log_softmax(steps[i], 0)[g.tokens[0][static_cast<std::size_t>(i)]].item<float>();
+            CHECK(std::abs(g.scores[0][static_cast<std::size_t>(i)].logprob - lp) <= 1e-4);
+        }
+        // A left-padded batch with a text-only row gives the video row the same ids.
+        rt::sequence_input text;
+        text.input_ids =
+            std::vector<std::int64_t>(prepared.input.input_ids.begin(), prepared.input.input_ids.begin() + 40);
+        const auto gb = rt::generate(v.model(), {text, prepared.input}, o);
+        CHECK(gb.tokens[1] == g.tokens[0]);
+        // Grids that do not match the video tokens are typed errors.
+        rt::sequence_input bad = prepared.input;
+        bad.video_grid_thw.clear();
+        bad.pixel_values_videos.clear();
+        CHECK(error_id([&] { rt::make_batch(v.model().config(), {bad}, 0); }) == "rscovlm.torch.video_token_mismatch");
+        bad = prepared.input;
+        bad.pixel_values_videos.resize(bad.pixel_values_videos.size() - 1);
+        CHECK(error_id([&] { rt::make_batch(v.model().config(), {bad}, 0); }) == "rscovlm.torch.bad_pixel_values");
+        ++cases;
+    }
+    CHECK(cases == 3);
 }

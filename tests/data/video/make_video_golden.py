@@ -139,6 +139,12 @@ def list_files(src):
 
 
 def run_case(src, args):
+    pv, info = video_inputs(src, args)
+    return info
+
+
+def video_inputs(src, args):
+    """(pixel_values_videos float32 [patches, 1176], the case's expected fields) for one case."""
     files, list_fps = list_files(src)
     ele = {}
     for k in ("fps", "nframes", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels"):
@@ -175,7 +181,7 @@ def run_case(src, args):
         video = TF.resize(video, [rh, rw], interpolation=InterpolationMode.BICUBIC, antialias=True).float()
         frames = [v.permute(1, 2, 0).numpy().astype(np.uint8) for v in video]  # exact: integer-valued floats
     pv, grid, rh, rw, second = processor(frames, fps)
-    return {
+    return pv, {
         "video_grid_thw": [grid], "resized_height": rh, "resized_width": rw, "nframes": len(frames),
         "frame_indices": idx, "second_per_grid_ts": [second], "sample_fps": fps,
         "tokens": grid[0] * grid[1] * grid[2] // 4, "pixel_values_shape": list(pv.shape),

@@ -28,12 +28,18 @@
 
 namespace rscovlm::torch {
 
-/// One prompt of a batch: token ids (image pads already expanded) and its images.
+/// One prompt of a batch: token ids (image and video pads already expanded), its images and videos.
 struct sequence_input {
     std::vector<std::int64_t> input_ids;
     /// Row-major `[patches, patch_dim]` float32 of all images of this sequence, in order.
     std::vector<float> pixel_values;
     std::vector<std::array<std::int64_t, 3>> grid_thw;
+    /// Row-major `[patches, patch_dim]` float32 of all videos of this sequence, in order
+    /// (`pixel_values_videos`), their `video_grid_thw` and `second_per_grid_ts` (seconds per temporal
+    /// grid step, `temporal_patch_size / fps`; a missing entry counts as 1.0, as in the reference).
+    std::vector<float> pixel_values_videos;
+    std::vector<std::array<std::int64_t, 3>> video_grid_thw;
+    std::vector<float> second_per_grid_ts;
 };
 
 /// Decoding options.
@@ -105,10 +111,14 @@ struct padded_batch {
     at::Tensor rope_deltas;  ///< [B] int64
     at::Tensor pixel_values; ///< [patches, patch_dim] float32 or undefined
     std::vector<std::array<std::int64_t, 3>> grid_thw;
+    at::Tensor pixel_values_videos; ///< [patches, patch_dim] float32 or undefined
+    std::vector<std::array<std::int64_t, 3>> video_grid_thw;
 };
 
-/// Pads `batch` on the left with `pad_id` and computes M-RoPE positions (`resolution::get_rope_index`).
-/// model_error "image_token_mismatch" when a prompt's image tokens do not match its grids.
+/// Pads `batch` on the left with `pad_id` and computes M-RoPE positions (`resolution::get_rope_index`,
+/// Qwen2.5-VL's temporal rule for videos). model_error "image_token_mismatch" / "video_token_mismatch"
+/// when a prompt's image / video tokens do not match its grids, "bad_pixel_values" when the pixel rows do
+/// not match the grids.
 inline padded_batch make_batch(const model_config& cfg, const std::vector<sequence_input>& batch, std::int64_t pad_id) {
     if (batch.empty()) RSCOVLM_THROW(model_error, "bad_batch", "empty batch");
     std::size_t L = 0;
@@ -119,7 +129,7 @@ inline padded_batch make_batch(const model_config& cfg, const std::vector<sequen
     std::vector<std::vector<std::int64_t>> ids(batch.size(), std::vector<std::int64_t>(L, pad_id));
     std::vector<std::vector<std::int64_t>> mask(batch.size(), std::vector<std::int64_t>(L, 0));
     padded_batch p;
-    std::vector<float> pixels;
+    std::vector<float> pixels, video_pixels;
     for (std::size_t b = 0; b < batch.size(); ++b) {
         const auto& s = batch[b];
         const std::size_t off = L - s.input_ids.size();
@@ -127,6 +137,8 @@ inline padded_batch make_batch(const model_config& cfg, const std::vector<sequen
         std::fill(mask[b].begin() + static_cast<std::ptrdiff_t>(off), mask[b].end(), 1);
         pixels.insert(pixels.end(), s.pixel_values.begin(), s.pixel_values.end());
         p.grid_thw.insert(p.grid_thw.end(), s.grid_thw.begin(), s.grid_thw.end());
+        video_pixels.insert(video_pixels.end(), s.pixel_values_videos.begin(), s.pixel_values_videos.end());
+        p.video_grid_thw.insert(p.video_grid_thw.end(), s.video_grid_thw.begin(), s.video_grid_thw.end());
     }
     // M-RoPE positions of each row from the resolution component (transformers' get_rope_index with the
     // row's attention mask: padded slots get 1, rope_delta = max + 1 - padded length).
@@ -140,20 +152,26 @@ inline padded_batch make_batch(const model_config& cfg, const std::vector<sequen
     ro.spatial_merge_size = cfg.vision.spatial_merge_size;
     ro.tokens_per_second = static_cast<float>(cfg.vision.tokens_per_second);
     const std::int64_t unit = static_cast<std::int64_t>(cfg.vision.spatial_merge_size) * cfg.vision.spatial_merge_size;
-    for (std::size_t b = 0; b < batch.size(); ++b) {
+    auto count_check = [&](std::size_t b, const std::vector<std::array<std::int64_t, 3>>& thw, std::int64_t token,
+                           const char* what, std::vector<std::array<int, 3>>& grids) {
         std::int64_t want = 0, have = 0;
-        std::vector<std::array<int, 3>> grids;
-        for (const auto& g : batch[b].grid_thw) {
+        for (const auto& g : thw) {
             want += g[0] * g[1] * g[2] / unit;
             grids.push_back({static_cast<int>(g[0]), static_cast<int>(g[1]), static_cast<int>(g[2])});
         }
         for (auto id : batch[b].input_ids)
-            have += id == cfg.image_token_id ? 1 : 0;
+            have += id == token ? 1 : 0;
         if (want != have)
-            RSCOVLM_THROW(model_error, "image_token_mismatch",
-                          "sequence " + std::to_string(b) + " has " + std::to_string(have) +
-                              " image tokens but its grids need " + std::to_string(want));
-        auto ri = resolution::get_rope_index(ids[b], grids, {}, ro, mask[b]);
+            RSCOVLM_THROW(model_error, std::string(what) + "_token_mismatch",
+                          "sequence " + std::to_string(b) + " has " + std::to_string(have) + " " + what +
+                              " tokens but its grids need " + std::to_string(want));
+    };
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+        std::vector<std::array<int, 3>> grids, video_grids;
+        count_check(b, batch[b].grid_thw, cfg.image_token_id, "image", grids);
+        count_check(b, batch[b].video_grid_thw, cfg.video_token_id, "video", video_grids);
+        ro.second_per_grid_ts = batch[b].second_per_grid_ts;
+        auto ri = resolution::get_rope_index(ids[b], grids, video_grids, ro, mask[b]);
         for (int a = 0; a < 3; ++a)
             std::copy(ri.position_ids[static_cast<std::size_t>(a)].begin(),
                       ri.position_ids[static_cast<std::size_t>(a)].end(),
@@ -166,14 +184,31 @@ inline padded_batch make_batch(const model_config& cfg, const std::vector<sequen
     p.mask = at::tensor(flat_mask, lopt).view({B, Ls});
     p.position_ids = at::tensor(pos, lopt).view({3, B, Ls});
     p.rope_deltas = at::tensor(deltas, lopt);
-    if (!p.grid_thw.empty()) {
-        const std::int64_t cols = cfg.vision.patch_dim();
-        if (pixels.size() % static_cast<std::size_t>(cols) != 0)
+    const std::int64_t cols = cfg.vision.patch_dim();
+    auto pixel_tensor = [&](const std::vector<float>& px, const std::vector<std::array<std::int64_t, 3>>& thw,
+                            const char* what) {
+        std::int64_t rows = 0;
+        for (const auto& g : thw)
+            rows += g[0] * g[1] * g[2];
+        if (px.size() != static_cast<std::size_t>(rows * cols))
             RSCOVLM_THROW(model_error, "bad_pixel_values",
-                          "pixel_values size is not a multiple of " + std::to_string(cols));
-        p.pixel_values = at::tensor(pixels, at::TensorOptions().dtype(at::kFloat)).view({-1, cols});
-    }
+                          std::string(what) + " holds " + std::to_string(px.size()) + " values, its grids need " +
+                              std::to_string(rows) + " rows of " + std::to_string(cols));
+        return at::tensor(px, at::TensorOptions().dtype(at::kFloat)).view({rows, cols});
+    };
+    if (!p.grid_thw.empty()) p.pixel_values = pixel_tensor(pixels, p.grid_thw, "pixel_values");
+    if (!p.video_grid_thw.empty())
+        p.pixel_values_videos = pixel_tensor(video_pixels, p.video_grid_thw, "pixel_values_videos");
     return p;
+}
+
+/// The prompt embeddings of `pb`: its images and videos through the vision tower (one call each, as
+/// `Qwen2_5_VLForConditionalGeneration.forward`), scattered into their pad tokens.
+inline at::Tensor embed_batch(const qwen2_5_vl& model, const padded_batch& pb) {
+    at::Tensor images, videos;
+    if (pb.pixel_values.defined()) images = model.encode_images(pb.pixel_values, pb.grid_thw);
+    if (pb.pixel_values_videos.defined()) videos = model.encode_images(pb.pixel_values_videos, pb.video_grid_thw);
+    return model.embed(pb.input_ids, images, videos);
 }
 
 namespace detail {
@@ -340,14 +375,12 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     };
 
     auto t0 = clock::now();
-    at::Tensor image_embeds;
-    if (pb.pixel_values.defined()) image_embeds = model.encode_images(pb.pixel_values, pb.grid_thw);
     kv_cache cache;
     cache.rope_deltas = pb.rope_deltas;
     // Decoding never reallocates (refills only take rows that fit in what is left).
     cache.capacity_hint =
         L + std::max(0, o.max_new_tokens) + (hooks ? std::max<std::int64_t>(0, hooks->extra_capacity) : 0);
-    at::Tensor logits = model.forward(model.embed(pb.input_ids, image_embeds), pb.position_ids, pb.mask, &cache, true);
+    at::Tensor logits = model.forward(embed_batch(model, pb), pb.position_ids, pb.mask, &cache, true);
     out.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
     auto t1 = clock::now();
     std::int64_t slot = L;
@@ -385,11 +418,9 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             padded_batch nb = make_batch(cfg, {nx}, o.pad_token_id);
             const std::int64_t P = nb.input_ids.size(1);
             if (P > slot) RSCOVLM_THROW(model_error, "bad_refill", "a refilled prompt is longer than the cache slot");
-            at::Tensor emb;
-            if (nb.pixel_values.defined()) emb = model.encode_images(nb.pixel_values, nb.grid_thw);
             kv_cache own;
             own.capacity_hint = P;
-            at::Tensor lg = model.forward(model.embed(nb.input_ids, emb), nb.position_ids, nb.mask, &own, true);
+            at::Tensor lg = model.forward(embed_batch(model, nb), nb.position_ids, nb.mask, &own, true);
             const auto bi = static_cast<std::int64_t>(b);
             for (std::size_t li = 0; li < cache.keys.size(); ++li) {
                 cache.keys[li][bi].narrow(1, slot - P, P).copy_(own.keys[li][0].narrow(1, 0, P));

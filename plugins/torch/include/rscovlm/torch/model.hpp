@@ -280,22 +280,16 @@ public:
     }
 
     /// Embeds `input_ids` `[B, L]` and scatters `image_embeds` (rows in order) into the image token
-    /// positions, as `Qwen2_5_VLModel.forward` does with `masked_scatter`. model_error
-    /// "image_token_mismatch" when the counts differ. Without `image_embeds` the ids are embedded as
-    /// they are, as transformers does without `pixel_values` (a decode step whose sampled id is
-    /// `<|image_pad|>` is no error, and needs no device synchronisation).
-    at::Tensor embed(const at::Tensor& input_ids, const at::Tensor& image_embeds = {}) const {
+    /// positions and `video_embeds` into the video token positions, as `Qwen2_5_VLForConditionalGeneration.forward`
+    /// does with `masked_scatter`. model_error "image_token_mismatch" / "video_token_mismatch" when the
+    /// counts differ. Without embeddings the ids are embedded as they are, as transformers does without
+    /// `pixel_values` (a decode step whose sampled id is `<|image_pad|>` is no error, and needs no device
+    /// synchronisation).
+    at::Tensor embed(const at::Tensor& input_ids, const at::Tensor& image_embeds = {},
+                     const at::Tensor& video_embeds = {}) const {
         at::Tensor e = m_text.embed(input_ids);
-        if (!image_embeds.defined()) return e;
-        at::Tensor is_image = input_ids.to(e.device()).eq(m_cfg.image_token_id);
-        const std::int64_t n = is_image.sum().item<std::int64_t>();
-        const std::int64_t have = image_embeds.size(0);
-        if (n != have)
-            RSCOVLM_THROW(model_error, "image_token_mismatch",
-                          "image features and image tokens do not match: tokens: " + std::to_string(n) + ", features " +
-                              std::to_string(have));
-        if (n == 0) return e;
-        return e.masked_scatter(is_image.unsqueeze(-1).expand_as(e), image_embeds.to(e.device(), e.scalar_type()));
+        e = scatter(input_ids, e, image_embeds, m_cfg.image_token_id, "image");
+        return scatter(input_ids, e, video_embeds, m_cfg.video_token_id, "video");
     }
 
     /// Logits for `inputs_embeds` (see `text_model::forward`).
@@ -305,6 +299,20 @@ public:
     }
 
 private:
+    static at::Tensor scatter(const at::Tensor& input_ids, const at::Tensor& e, const at::Tensor& features,
+                              std::int64_t token, const char* what) {
+        if (!features.defined()) return e;
+        at::Tensor is_token = input_ids.to(e.device()).eq(token);
+        const std::int64_t n = is_token.sum().item<std::int64_t>();
+        const std::int64_t have = features.size(0);
+        if (n != have)
+            RSCOVLM_THROW(model_error, std::string(what) + "_token_mismatch",
+                          std::string(what) + " features and " + what + " tokens do not match: tokens: " +
+                              std::to_string(n) + ", features " + std::to_string(have));
+        if (n == 0) return e;
+        return e.masked_scatter(is_token.unsqueeze(-1).expand_as(e), features.to(e.device(), e.scalar_type()));
+    }
+
     model_config m_cfg;
     vision_tower m_vision;
     text_model m_text;

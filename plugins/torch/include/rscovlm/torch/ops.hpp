@@ -1,14 +1,58 @@
 #pragma once
 /// \file
-/// Tensor building blocks written with plain ATen calls that exist in LibTorch 1.13 and 2.x alike
-/// (no `scaled_dot_product_attention`, no `rms_norm`).
+/// Tensor building blocks written with plain ATen calls that exist in LibTorch 1.13 and 2.x alike, and
+/// attention through `at::scaled_dot_product_attention` where the LibTorch has it (2.1 or later).
 
 #include <torch/types.h>
+#include <torch/version.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
+/// 1 when this LibTorch has `at::scaled_dot_product_attention` with a `scale` argument (2.1 or later).
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+#define RSCOVLM_TORCH_HAS_SDPA 1
+#else
+#define RSCOVLM_TORCH_HAS_SDPA 0
+#endif
+
 namespace rscovlm::torch::ops {
+
+namespace detail {
+inline std::atomic<int>& sdpa_switch() {
+    // -1: not decided yet (the environment decides on first use).
+    static std::atomic<int> on{-1};
+    return on;
+}
+} // namespace detail
+
+/// Whether attention runs through `at::scaled_dot_product_attention` (LibTorch 2.1+, fused kernels on
+/// CUDA, the flash/memory-efficient CPU kernels) instead of the exact eager path (matmul, float32
+/// softmax, matmul: transformers' `eager_attention_forward`, bit for bit the reference's arithmetic).
+/// Default: on where available, unless the environment sets `RSCOVLM_ATTENTION=eager`. Both give the
+/// same masking (a float mask with the dtype's lowest value, as transformers builds for SDPA, so a fully
+/// masked padded row stays finite); results differ by rounding only.
+inline bool sdpa_enabled() {
+#if RSCOVLM_TORCH_HAS_SDPA
+    int v = detail::sdpa_switch().load();
+    if (v < 0) {
+        const char* e = std::getenv("RSCOVLM_ATTENTION");
+        v = (e && std::strcmp(e, "eager") == 0) ? 0 : 1;
+        detail::sdpa_switch().store(v);
+    }
+    return v == 1;
+#else
+    return false;
+#endif
+}
+
+/// Turns SDPA attention on or off for the process (no effect where LibTorch lacks it).
+inline void set_sdpa(bool on) {
+    detail::sdpa_switch().store(on ? 1 : 0);
+}
 
 /// RMSNorm. Mirrors `Qwen2RMSNorm.forward`: float32 variance, `x * rsqrt(var + eps)`, cast back to the
 /// input dtype, then multiply by the weight.
@@ -46,6 +90,24 @@ inline double mask_value(at::ScalarType t) {
                               : static_cast<double>(std::numeric_limits<float>::lowest());
 }
 
+/// `at::scaled_dot_product_attention` with `keep` (bool, true = attend, broadcastable to the scores)
+/// turned into transformers' float mask. Returns `[B, H, Lq, D]`. Only called where available.
+inline at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& keep,
+                       double scale) {
+#if RSCOVLM_TORCH_HAS_SDPA
+    c10::optional<at::Tensor> mask;
+    if (keep.defined())
+        mask = at::zeros(keep.sizes(), q.options()).masked_fill(keep.logical_not(), mask_value(q.scalar_type()));
+    return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+#else
+    (void)k;
+    (void)v;
+    (void)keep;
+    (void)scale;
+    return q;
+#endif
+}
+
 /// Mirrors `eager_attention_forward` (no dropout): scores = q k^T * scale, masked positions set to the
 /// dtype's lowest value (transformers' `torch.finfo(dtype).min` masks), softmax in float32 cast back to
 /// the query dtype, times v. q `[B, H, Lq, D]`, k/v `[B, Hkv, Lk, D]`, `keep` bool `[B|1, 1, Lq, Lk]`
@@ -55,6 +117,7 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
     const int64_t n_rep = q.size(1) / k.size(1);
     at::Tensor ks = repeat_kv(k, n_rep);
     at::Tensor vs = repeat_kv(v, n_rep);
+    if (sdpa_enabled()) return sdpa(q, ks, vs, keep, scale).transpose(1, 2).contiguous();
     at::Tensor scores = at::matmul(q, ks.transpose(2, 3)) * scale;
     if (keep.defined()) {
         const double lowest = mask_value(scores.scalar_type());
@@ -73,6 +136,13 @@ inline at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, co
     const int64_t n_rep = H / Hkv;
     if (n_rep == 1) return attention(q, k, v, keep, scale);
     at::Tensor qg = q.contiguous().view({B, Hkv, n_rep * Lq, D});
+    if (sdpa_enabled()) {
+        // The stacked query rows of one key/value head share that head's mask rows.
+        at::Tensor kg;
+        if (keep.defined())
+            kg = keep.unsqueeze(2).expand({keep.size(0), 1, n_rep, Lq, K}).reshape({keep.size(0), 1, n_rep * Lq, K});
+        return sdpa(qg, k, v, kg, scale).reshape({B, H, Lq, D}).transpose(1, 2).contiguous();
+    }
     at::Tensor scores = at::matmul(qg, k.transpose(2, 3)) * scale; // [B, Hkv, n_rep * Lq, K]
     if (keep.defined()) {
         const double lowest = mask_value(scores.scalar_type());

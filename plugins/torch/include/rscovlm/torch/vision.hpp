@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -174,7 +175,11 @@ public:
         return h + z;
     }
 
-    /// Mirrors `Qwen2_5_VLVisionAttention.forward` (non-flash path: attention per `cu` segment).
+    /// Mirrors `Qwen2_5_VLVisionAttention.forward` (eager path: attention inside each `cu` segment, the
+    /// reference's block-diagonal mask). Segments of one length are gathered into one batch
+    /// `[segments, heads, length, head_dim]` and run in one attention call: an image's windows take as
+    /// many calls as they have distinct sizes (whole windows, the right and bottom edges, the corner),
+    /// with no padding, no mask and no per-window loop; each window's arithmetic is the same.
     at::Tensor attention(const vision_block_weights& w, const at::Tensor& x, const std::vector<std::int64_t>& cu,
                          const at::Tensor& cos, const at::Tensor& sin) const {
         const std::int64_t n = x.size(0), heads = m_cfg.num_heads;
@@ -186,19 +191,42 @@ public:
         at::Tensor qf = q.to(at::kFloat), kf = k.to(at::kFloat);
         q = (qf * c + ops::rotate_half(qf) * s).to(dt);
         k = (kf * c + ops::rotate_half(kf) * s).to(dt);
-        q = q.transpose(0, 1).unsqueeze(0);
-        k = k.transpose(0, 1).unsqueeze(0);
-        v = v.transpose(0, 1).unsqueeze(0);
         const double scale = 1.0 / std::sqrt(static_cast<double>(m_cfg.head_dim()));
-        std::vector<at::Tensor> outs;
-        for (std::size_t i = 0; i + 1 < cu.size(); ++i) {
-            const std::int64_t a = cu[i], len = cu[i + 1] - cu[i];
-            if (len <= 0) continue;
-            outs.push_back(
-                ops::attention(q.narrow(2, a, len), k.narrow(2, a, len), v.narrow(2, a, len), at::Tensor(), scale));
+        std::map<std::int64_t, std::vector<std::int64_t>> starts; // segment length -> segment starts
+        for (std::size_t i = 0; i + 1 < cu.size(); ++i)
+            if (cu[i + 1] > cu[i]) starts[cu[i + 1] - cu[i]].push_back(cu[i]);
+        at::Tensor o;
+        if (starts.size() == 1 && starts.begin()->second.size() == 1 && starts.begin()->first == n) {
+            // One segment (full attention over one image): no gather.
+            o = ops::attention(q.transpose(0, 1).unsqueeze(0), k.transpose(0, 1).unsqueeze(0),
+                               v.transpose(0, 1).unsqueeze(0), at::Tensor(), scale);
+        } else {
+            const auto lopt = at::TensorOptions().dtype(at::kLong);
+            std::vector<at::Tensor> outs;
+            std::vector<std::int64_t> order; // output row -> input row
+            order.reserve(static_cast<std::size_t>(n));
+            for (const auto& group : starts) {
+                const std::int64_t len = group.first, g = static_cast<std::int64_t>(group.second.size());
+                std::vector<std::int64_t> rows;
+                rows.reserve(static_cast<std::size_t>(g * len));
+                for (std::int64_t a : group.second)
+                    for (std::int64_t r = 0; r < len; ++r)
+                        rows.push_back(a + r);
+                order.insert(order.end(), rows.begin(), rows.end());
+                const at::Tensor idx = at::tensor(rows, lopt).to(x.device());
+                // [rows, heads, D] -> [g, len, heads, D] -> [g, heads, len, D]
+                auto gather = [&](const at::Tensor& t) {
+                    return t.index_select(0, idx).view({g, len, heads, -1}).permute({0, 2, 1, 3});
+                };
+                outs.push_back(
+                    ops::attention(gather(q), gather(k), gather(v), at::Tensor(), scale).reshape({g * len, -1}));
+            }
+            if (static_cast<std::int64_t>(order.size()) != n)
+                RSCOVLM_THROW(model_error, "bad_grid", "vision segments do not cover every patch");
+            const at::Tensor inverse = at::argsort(at::tensor(order, lopt)).to(x.device());
+            o = at::cat(outs, 0).index_select(0, inverse);
         }
-        at::Tensor o = at::cat(outs, 1).reshape({n, -1});
-        return ops::linear(o, w.proj_w, w.proj_b);
+        return ops::linear(o.reshape({n, -1}), w.proj_w, w.proj_b);
     }
 
     /// Blocks (for tests).

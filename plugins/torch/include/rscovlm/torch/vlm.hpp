@@ -142,22 +142,29 @@ public:
         po.vision.patch_size = vc.patch_size;
         po.vision.merge_size = vc.spatial_merge_size;
         po.vision.temporal_patch_size = vc.temporal_patch_size;
+        po.vision.tokens_per_second = static_cast<float>(vc.tokens_per_second);
         po.budget = m_options.budget.value_or(resolution::budget_hf_default);
         po.threads = 0;
         return processor::qwen2_5_vl_processor(*m_tokenizer, po);
     }
 
-    /// Renders `messages` (HF format, `{"type":"image"}` items matched in order to `images`) with the
-    /// generation prompt, preprocesses the images (`resized`: keep their size, they are already final),
-    /// expands the pads and tokenizes: `processor::qwen2_5_vl_processor` in generation mode
-    /// (`Qwen2_5_VLProcessor.__call__` after `apply_chat_template`).
-    prepared_prompt prepare(const nlohmann::json& messages, const std::vector<image>& images, bool resized) const {
-        processor::encoding e = processor().encode(messages, images, resized);
+    /// Renders `messages` (HF format, `{"type":"image"}` items matched in order to `images`,
+    /// `{"type":"video"}` items to `videos`) with the generation prompt, preprocesses the images
+    /// (`resized`: keep their size, they are already final), expands the pads and tokenizes:
+    /// `processor::qwen2_5_vl_processor` in generation mode (`Qwen2_5_VLProcessor.__call__` after
+    /// `apply_chat_template`). Videos come already through the video pipeline (`io::load_video`).
+    prepared_prompt prepare(const nlohmann::json& messages, const std::vector<image>& images, bool resized,
+                            std::vector<resolution::video_result> videos = {}) const {
+        processor::encoding e = processor().encode(messages, images, resized, std::move(videos));
         prepared_prompt p;
         p.input.input_ids.assign(e.input_ids.begin(), e.input_ids.end());
         p.input.pixel_values = std::move(e.pixel_values);
         for (const auto& g : e.image_grid_thw)
             p.input.grid_thw.push_back({g[0], g[1], g[2]});
+        p.input.pixel_values_videos = std::move(e.pixel_values_videos);
+        for (const auto& g : e.video_grid_thw)
+            p.input.video_grid_thw.push_back({g[0], g[1], g[2]});
+        p.input.second_per_grid_ts = e.second_per_grid_ts;
         p.text = std::move(e.text);
         p.images = std::move(e.plans);
         return p;
