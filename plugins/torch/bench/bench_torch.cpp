@@ -1,16 +1,21 @@
 // Prefill and decode throughput and peak memory of the LibTorch Qwen2.5-VL.
 //
 //   bench_torch [--size tiny|7b] [--model DIR] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
-//               [--prompt N] [--image HxW] [--new N] [--batch B] [--repeat R] [--threads T]
+//               [--prompt N] [--image HxW] [--new N] [--batch B] [--repeat R] [--threads T] [--ids FILE]
 //
 // --size tiny (default) runs the tiny random model (written to a temporary directory through the
 // safetensors writer and loaded like a checkpoint); --size 7b builds a Qwen2.5-VL-7B-shaped model with
 // random weights directly on the device (no file); --model DIR loads a real checkpoint. Prints one JSON
 // line per run (with the mean decode step time of the first and last quarter of the steps and their
-// ratio); no timing assertions. --threads: ATen threads (default: the cores).
+// ratio); no timing assertions. --threads: ATen threads (default: the cores). --ids FILE: the prompts
+// as a JSON array of token-id rows (text only; --image, --prompt and --batch are then ignored), and the
+// greedy ids of every row are printed too (`compare_transformers.py` runs the reference on the same ids).
+// --image 0x0: no image. `load_s` is the checkpoint load time (0 for --size 7b, built in memory).
 #include <rscovlm/torch/generate.hpp>
 #include <rscovlm/torch/model.hpp>
 #include <rscovlm/torch/tiny.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <ATen/Parallel.h>
 #include <torch/types.h>
@@ -57,7 +62,7 @@ rt::qwen2_5_vl random_model(const rt::model_config& cfg, at::ScalarType dt, c10:
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string size = "tiny", model_dir, device = "cpu", dtype = "float32";
+    std::string size = "tiny", model_dir, device = "cpu", dtype = "float32", ids_file;
     int prompt = 128, new_tokens = 32, batch = 1, repeat = 2, img_h = 224, img_w = 224, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i], v = argv[i + 1];
@@ -79,6 +84,8 @@ int main(int argc, char** argv) {
             repeat = std::stoi(v);
         else if (k == "--threads")
             threads = std::stoi(v);
+        else if (k == "--ids")
+            ids_file = v;
         else if (k == "--image") {
             auto x = v.find('x');
             img_h = std::stoi(v.substr(0, x));
@@ -94,11 +101,14 @@ int main(int argc, char** argv) {
     auto dd = rt::resolve_device(device, dtype);
     rt::qwen2_5_vl model;
     std::filesystem::path tmp;
+    double load_s = 0.0;
     if (!model_dir.empty()) {
         rt::load_options o;
         o.device = device;
         o.dtype = dtype;
+        const auto t0 = std::chrono::steady_clock::now();
         model = rt::qwen2_5_vl::load(model_dir, o);
+        load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else if (size == "7b") {
         model = random_model(rt::model_config{}, dd.second, dd.first);
     } else {
@@ -116,8 +126,27 @@ int main(int argc, char** argv) {
     const std::int64_t gw = std::max<std::int64_t>(1, img_w / f) * cfg.vision.spatial_merge_size;
     std::mt19937 rng(1);
     std::normal_distribution<float> px;
-    std::vector<rt::sequence_input> seqs(static_cast<std::size_t>(batch));
+    std::vector<rt::sequence_input> seqs;
+    if (!ids_file.empty()) {
+        std::ifstream in(ids_file);
+        const auto rows = nlohmann::json::parse(in);
+        for (const auto& r : rows) {
+            rt::sequence_input s;
+            s.input_ids = r.get<std::vector<std::int64_t>>();
+            seqs.push_back(std::move(s));
+        }
+        batch = static_cast<int>(seqs.size());
+        img_h = img_w = 0;
+    } else {
+        seqs.resize(static_cast<std::size_t>(batch));
+    }
     for (auto& s : seqs) {
+        if (!ids_file.empty()) break;
+        if (img_h <= 0 || img_w <= 0) {
+            for (int i = 0; i < prompt; ++i)
+                s.input_ids.push_back(3 + static_cast<std::int64_t>(rng() % 300));
+            continue;
+        }
         s.input_ids.push_back(cfg.vision_start_token_id);
         for (std::int64_t i = 0; i < gh * gw / 4; ++i)
             s.input_ids.push_back(cfg.image_token_id);
@@ -149,16 +178,23 @@ int main(int argc, char** argv) {
         };
         const double first = steps.empty() ? 0.0 : mean(steps.begin(), steps.begin() + static_cast<long>(q));
         const double last = steps.empty() ? 0.0 : mean(steps.end() - static_cast<long>(q), steps.end());
-        const double prompt_tokens = static_cast<double>(seqs[0].input_ids.size()) * batch;
+        double prompt_tokens = 0;
+        for (const auto& s : seqs)
+            prompt_tokens += static_cast<double>(s.input_ids.size());
+        const bool image = img_h > 0 && img_w > 0;
         std::printf("{\"size\":\"%s\",\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%.0f,"
                     "\"image_tokens\":%lld,\"new_tokens\":%lld,\"prefill_s\":%.4f,\"prefill_tok_s\":%.1f,"
                     "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"step_first_ms\":%.2f,\"step_last_ms\":%.2f,"
-                    "\"step_growth\":%.3f,\"threads\":%d,\"peak_rss_mib\":%.1f,\"run\":%d}\n",
+                    "\"step_growth\":%.3f,\"threads\":%d,\"peak_rss_mib\":%.1f,\"load_s\":%.4f,\"run\":%d",
                     model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch,
-                    prompt_tokens, static_cast<long long>(gh * gw / 4), static_cast<long long>(g.decode_steps + 1),
+                    prompt_tokens, static_cast<long long>(image ? gh * gw / 4 : 0), static_cast<long long>(g.decode_steps + 1),
                     g.prefill_seconds, prompt_tokens / g.prefill_seconds, g.decode_seconds,
                     g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0,
-                    first * 1e3, last * 1e3, first > 0 ? last / first : 0.0, at::get_num_threads(), peak_rss_mib(), r);
+                    first * 1e3, last * 1e3, first > 0 ? last / first : 0.0, at::get_num_threads(), peak_rss_mib(),
+                    load_s, r);
+        if (!ids_file.empty()) std::printf(",\"tokens\":%s", nlohmann::json(g.tokens).dump().c_str());
+        std::printf("}\n");
+        std::fflush(stdout);
     }
     if (!tmp.empty()) std::filesystem::remove_all(tmp);
     return 0;

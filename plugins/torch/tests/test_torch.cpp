@@ -27,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -562,6 +563,73 @@ TEST_CASE("torch: both name layouts and sharded checkpoints load to the same mod
     CHECK(std::find(tnames.begin(), tnames.end(), "lm_head.weight") == tnames.end());
     auto mt = rt::qwen2_5_vl::load(tied.str());
     CHECK(mt.text().embed_tokens().data_ptr() != nullptr);
+}
+
+namespace {
+
+std::vector<char> file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// True when `p` lies in a mapping of `file` (Linux /proc/self/maps).
+bool in_mapping_of(const void* p, const std::string& file) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    const std::string canon = fs::canonical(file).string();
+    while (std::getline(maps, line)) {
+        if (line.size() < canon.size() || line.compare(line.size() - canon.size(), canon.size(), canon) != 0)
+            continue;
+        const auto dash = line.find('-'), space = line.find(' ');
+        const auto lo = std::stoull(line.substr(0, dash), nullptr, 16);
+        const auto hi = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+        if (addr >= lo && addr < hi) return true;
+    }
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("torch: weights mapped copy-on-write equal copied ones and never write the file") {
+    ::torch::NoGradGuard ng;
+    temp_dir d;
+    rt::write_random_checkpoint(d.path.string(), rt::tiny_config(), {});
+    const std::string file = (d.path / "model.safetensors").string();
+    const auto before = file_bytes(file);
+    rt::load_options mapped;
+    mapped.dtype = "float32";
+    rt::load_options copied = mapped;
+    copied.map_weights = false;
+    auto a = rt::qwen2_5_vl::load(d.path.string(), mapped);
+    auto b = rt::qwen2_5_vl::load(d.path.string(), copied);
+    const auto& pa = a.named_parameters();
+    const auto& pb = b.named_parameters();
+    REQUIRE(pa.size() == pb.size());
+    std::size_t views = 0;
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+        CHECK(pa[i].first == pb[i].first);
+        CHECK(pa[i].second.equal(pb[i].second));
+        CHECK_FALSE(in_mapping_of(pb[i].second.data_ptr(), file));
+        views += in_mapping_of(pa[i].second.data_ptr(), file) ? 1 : 0;
+    }
+    // float32 stored, float32 computed: every weight is a view of the file's mapping (the writer aligns).
+    CHECK(views == pa.size());
+    // A write (an optimizer step, a merged adapter) copies the page for this process; the file and a
+    // later load are untouched.
+    at::Tensor w = pa.front().second;
+    w.add_(1.0);
+    CHECK_FALSE(w.equal(pb.front().second));
+    CHECK(file_bytes(file) == before);
+    auto c = rt::qwen2_5_vl::load(d.path.string(), mapped);
+    CHECK(c.named_parameters().front().second.equal(pb.front().second));
+    // bfloat16 stored, float32 computed: converted copies, not views.
+    temp_dir e;
+    rt::random_checkpoint_options bf;
+    bf.bf16 = true;
+    rt::write_random_checkpoint(e.path.string(), rt::tiny_config(), bf);
+    auto f = rt::qwen2_5_vl::load(e.path.string(), mapped);
+    CHECK_FALSE(in_mapping_of(f.named_parameters().front().second.data_ptr(), (e.path / "model.safetensors").string()));
 }
 
 TEST_CASE("torch: malformed checkpoints give typed errors naming the tensor") {

@@ -385,11 +385,13 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     auto t1 = clock::now();
     std::int64_t slot = L;
     std::vector<std::int64_t> next(B, o.pad_token_id);
-    // Picks row b's next token from its logits `row` (V floats) and updates its state.
-    auto choose = [&](std::size_t b, const float* row, std::int64_t V) {
-        std::vector<float> lv(row, row + V);
-        if (o.logits_processor) o.logits_processor(b, out.tokens[b], lv.data(), V);
-        const std::int64_t tok = detail::pick_token(lv, seen[b], o, rng);
+    // Greedy decoding without a repetition penalty, logits processor or log-probabilities picks on the
+    // device: one argmax over the batch's last logits (torch.argmax: the first maximum, NaN counts as the
+    // maximum, as `pick_token`), and only the B chosen ids come back to the host, not B x V logits.
+    const bool device_greedy = (!o.do_sample || o.temperature <= 0.0) && o.repetition_penalty == 1.0 &&
+                               !o.logits_processor && o.logprobs < 0;
+    // Records row b's next token and updates its state (stops, callback, limit).
+    auto accept = [&](std::size_t b, std::int64_t tok, const float* row, std::int64_t V) {
         next[b] = tok;
         out.tokens[b].push_back(tok);
         const token_score* score = nullptr;
@@ -408,6 +410,12 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
         }
         if (!done[b] && static_cast<int>(out.tokens[b].size()) >= o.max_new_tokens) done[b] = true; // "length"
         if (done[b]) report(b);
+    };
+    // Picks row b's next token from its logits `row` (V floats) on the host.
+    auto choose = [&](std::size_t b, const float* row, std::int64_t V) {
+        std::vector<float> lv(row, row + V);
+        if (o.logits_processor) o.logits_processor(b, out.tokens[b], lv.data(), V);
+        accept(b, detail::pick_token(lv, seen[b], o, rng), row, V);
     };
     // Gives finished row b a waiting prompt, prefilled alone and written into the cache before `slot`.
     auto refill = [&](std::size_t b) {
@@ -442,11 +450,18 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     };
     if (o.max_new_tokens <= 0) std::fill(done.begin(), done.end(), true);
     while (!std::all_of(done.begin(), done.end(), [](bool d) { return d; })) {
-        at::Tensor last = logits.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [B, V]
         std::fill(next.begin(), next.end(), o.pad_token_id);
-        const std::int64_t V = last.size(1);
-        for (std::size_t b = 0; b < B; ++b)
-            if (!done[b]) choose(b, last.data_ptr<float>() + static_cast<std::int64_t>(b) * V, V);
+        if (device_greedy) {
+            const at::Tensor ids = logits.select(1, 0).argmax(-1).to(at::kCPU).contiguous(); // [B]
+            const std::int64_t* chosen = ids.data_ptr<std::int64_t>();
+            for (std::size_t b = 0; b < B; ++b)
+                if (!done[b]) accept(b, chosen[b], nullptr, 0);
+        } else {
+            at::Tensor last = logits.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [B, V]
+            const std::int64_t V = last.size(1);
+            for (std::size_t b = 0; b < B; ++b)
+                if (!done[b]) choose(b, last.data_ptr<float>() + static_cast<std::int64_t>(b) * V, V);
+        }
         if (hooks && hooks->refill)
             for (std::size_t b = 0; b < B; ++b)
                 if (done[b]) refill(b);

@@ -42,6 +42,11 @@ struct load_options {
     std::function<void(const memory_estimate&)> on_estimate;
     /// Make every weight a leaf that requires grad (training); inference leaves them plain.
     bool requires_grad = false;
+    /// On the CPU, a weight stored in the compute dtype is a view of a private copy-on-write mapping of
+    /// the checkpoint file (zero copies: its pages are the page cache's, read ahead in the background
+    /// and shared with every process that maps the file; a write copies a page for this process only,
+    /// never the file). false: every weight is copied into owned memory.
+    bool map_weights = true;
 };
 
 /// Parses a dtype name ("float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16"/"half"); model_error
@@ -72,12 +77,82 @@ inline std::pair<c10::Device, at::ScalarType> resolve_device(const std::string& 
     return {dev, st};
 }
 
+namespace detail {
+
+#if RSCOVLM_SAFETENSORS_MMAP
+/// A whole safetensors file mapped private and writable (`MAP_PRIVATE`, copy on write); null when it
+/// cannot be mapped (the caller then copies).
+class cow_file {
+public:
+    cow_file() = default;
+    cow_file(const cow_file&) = delete;
+    cow_file& operator=(const cow_file&) = delete;
+    ~cow_file() {
+        if (m_base != nullptr) ::munmap(m_base, m_size);
+    }
+
+    static std::shared_ptr<cow_file> open(const std::string& path) {
+        const int fd = ::open(path.c_str(), O_RDONLY);
+        if (fd < 0) return nullptr;
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || st.st_size < 8) {
+            ::close(fd);
+            return nullptr;
+        }
+        const auto size = static_cast<std::size_t>(st.st_size);
+        void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        ::close(fd);
+        if (m == MAP_FAILED) return nullptr;
+        auto f = std::make_shared<cow_file>();
+        f->m_base = m;
+        f->m_size = size;
+        // Start reading the file in the background: the first forward pass then finds most pages ready.
+        ::madvise(m, size, MADV_WILLNEED);
+        const auto* b = static_cast<const std::uint8_t*>(m);
+        std::uint64_t header = 0;
+        for (int i = 7; i >= 0; --i)
+            header = (header << 8) | b[i];
+        f->m_data_start = 8 + header;
+        return f;
+    }
+
+    /// Pointer to `bytes` bytes at `begin` of the data section, or null when out of the file.
+    void* data(std::uint64_t begin, std::uint64_t bytes) const {
+        if (m_data_start + begin + bytes > m_size || m_data_start + begin < m_data_start) return nullptr;
+        return static_cast<std::uint8_t*>(m_base) + m_data_start + begin;
+    }
+
+private:
+    void* m_base = nullptr;
+    std::size_t m_size = 0;
+    std::uint64_t m_data_start = 0;
+};
+#endif
+
+} // namespace detail
+
 /// Reads every weight of `cfg` from `ck` (either name layout) and converts it to `dtype` on `device`.
+/// With `map` (CPU), a weight whose stored dtype is `dtype` and whose bytes are aligned to its element
+/// size is a view of a copy-on-write mapping of its file instead of a copy (`load_options::map_weights`).
 /// Raises model_error "missing_weight", "unexpected_weight", "duplicate_weight", "weight_shape" or
 /// "weight_dtype", each naming the tensor. Returned names are canonical (`flat` layout).
 inline std::unordered_map<std::string, at::Tensor>
-load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at::ScalarType dtype, c10::Device device) {
+load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at::ScalarType dtype, c10::Device device,
+             bool map = false) {
     namespace st = io::safetensors;
+#if RSCOVLM_SAFETENSORS_MMAP
+    // name -> (copy-on-write mapping of its file, offset in the data section)
+    std::unordered_map<std::string, std::pair<std::shared_ptr<detail::cow_file>, std::uint64_t>> mapped;
+    if (map && device.is_cpu())
+        for (const auto& f : ck.files()) {
+            auto cow = detail::cow_file::open(f.path());
+            if (!cow) continue;
+            for (const auto& i : f.infos())
+                mapped.emplace(i.name, std::make_pair(cow, i.begin));
+        }
+#else
+    (void)map;
+#endif
     std::unordered_map<std::string, const weight_spec*> expected;
     const auto specs = expected_weights(cfg);
     for (const auto& s : specs)
@@ -93,6 +168,7 @@ load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at:
         at::Tensor tensor;        ///< the converted weight
         std::exception_ptr error; ///< what copying or converting raised
     };
+    auto element_size = [](at::ScalarType t) { return t == at::kFloat ? std::size_t{4} : std::size_t{2}; };
     std::vector<pending_copy> copies;
     for (const auto& stored : ck.names()) {
         const std::string canon = canonical_name(stored);
@@ -131,6 +207,18 @@ load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at:
                           "tensor '" + stored + "' has dtype " + std::string(st::dtype_name(v.type)) +
                               " (F32, F16, BF16 supported)");
         }
+#if RSCOVLM_SAFETENSORS_MMAP
+        if (src == dtype && v.size_bytes > 0) {
+            auto m = mapped.find(stored);
+            void* p = m == mapped.end() ? nullptr : m->second.first->data(m->second.second, v.size_bytes);
+            if (p != nullptr && reinterpret_cast<std::uintptr_t>(p) % element_size(src) == 0) {
+                std::shared_ptr<detail::cow_file> keep = m->second.first;
+                out[canon] = at::from_blob(
+                    p, v.shape, [keep](void*) {}, at::TensorOptions().dtype(src));
+                continue;
+            }
+        }
+#endif
         // Copied below into an owned, aligned CPU tensor (the mapped bytes need not be aligned).
         copies.push_back({canon, v.data, v.size_bytes, v.shape, src, at::Tensor(), nullptr});
     }
@@ -247,7 +335,7 @@ public:
                           "model needs about " + std::to_string(est.total_bytes >> 20) + " MiB, above the limit of " +
                               std::to_string(o.memory_limit_bytes >> 20) + " MiB");
         auto ck = io::safetensors::checkpoint::open(dir);
-        auto weights = load_weights(ck, cfg, dd.second, dd.first);
+        auto weights = load_weights(ck, cfg, dd.second, dd.first, o.map_weights);
         if (o.requires_grad)
             for (auto& kv : weights)
                 kv.second.requires_grad_(true);

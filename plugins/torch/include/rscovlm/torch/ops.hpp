@@ -13,10 +13,12 @@
 #include <limits>
 
 /// 1 when this LibTorch has `at::scaled_dot_product_attention` with a `scale` argument (2.1 or later).
+#ifndef RSCOVLM_TORCH_HAS_SDPA
 #if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
 #define RSCOVLM_TORCH_HAS_SDPA 1
 #else
 #define RSCOVLM_TORCH_HAS_SDPA 0
+#endif
 #endif
 
 namespace rscovlm::torch::ops {
