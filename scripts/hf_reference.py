@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 
 MODELING_SHA256 = "51629df7784a4ffcb60c083e20206dce782c4d232d50c1e4db1d4dee459df6ec"
 CONFIGURATION_SHA256 = "29d1d73fbebc9efeb2795d9dd5550a74124c89c54c140be458e05055eada1b85"
@@ -292,26 +293,30 @@ def canonical_name(name):
 
 
 def read_safetensors(path):
-    """{name: torch tensor} of a .safetensors file (F32, F16, BF16)."""
+    """{name: torch tensor} of a .safetensors file (F32, F16, BF16): views of a read-only memory map of
+    the file (as the safetensors library gives them to `from_pretrained`); copy before writing."""
     import struct
 
+    import numpy as np
     import torch
 
     with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
     base = 8 + n
-    kinds = {"F32": (torch.float32, 4), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2)}
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    kinds = {"F32": (torch.float32, np.int32), "F16": (torch.float16, np.int16), "BF16": (torch.bfloat16, np.int16)}
     out = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        dtype, size = kinds[info["dtype"]]
+        dtype, raw = kinds[info["dtype"]]
         a, b = info["data_offsets"]
-        raw = bytearray(data[base + a : base + b])
-        t = torch.frombuffer(raw, dtype=torch.int16 if size == 2 else torch.int32) if b > a else torch.empty(0)
-        out[name] = t.view(dtype).reshape(info["shape"]).clone()
+        arr = data[base + a : base + b].view(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a read-only array: the tensor is only ever read
+            t = torch.from_numpy(arr)
+        out[name] = t.view(dtype).reshape(info["shape"])
     return out
 
 

@@ -7,12 +7,15 @@
 // safetensors writer and loaded like a checkpoint); --size 7b builds a Qwen2.5-VL-7B-shaped model with
 // random weights directly on the device (no file); --model DIR loads a real checkpoint. Prints one JSON
 // line per run (with the mean decode step time of the first and last quarter of the steps and their
-// ratio); no timing assertions. --threads: ATen threads (default: the cores). --ids FILE: the prompts
-// as a JSON array of token-id rows (text only; --image, --prompt and --batch are then ignored), and the
+// ratio); no timing assertions. --threads: threads for the arithmetic (default: the cores), split between
+// ATen and OpenBLAS as the CLI does (`set_compute_threads`; `threads` and `blas_threads` in the output). --ids FILE:
+// the prompts as a JSON array of token-id rows (text only; --image, --prompt and --batch are then ignored), and the
 // greedy ids of every row are printed too (`compare_transformers.py` runs the reference on the same ids).
-// --image 0x0: no image. `load_s` is the checkpoint load time (0 for --size 7b, built in memory).
+// --image 0x0: no image. --map-weights 0: copy the weights instead of mapping them. `load_s` is the checkpoint load
+// time (0 for --size 7b, built in memory).
 #include <rscovlm/torch/generate.hpp>
 #include <rscovlm/torch/model.hpp>
+#include <rscovlm/torch/threads.hpp>
 #include <rscovlm/torch/tiny.hpp>
 
 #include <nlohmann/json.hpp>
@@ -63,6 +66,7 @@ rt::qwen2_5_vl random_model(const rt::model_config& cfg, at::ScalarType dt, c10:
 
 int main(int argc, char** argv) {
     std::string size = "tiny", model_dir, device = "cpu", dtype = "float32", ids_file;
+    bool map_weights = true;
     int prompt = 128, new_tokens = 32, batch = 1, repeat = 2, img_h = 224, img_w = 224, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i], v = argv[i + 1];
@@ -86,6 +90,8 @@ int main(int argc, char** argv) {
             threads = std::stoi(v);
         else if (k == "--ids")
             ids_file = v;
+        else if (k == "--map-weights")
+            map_weights = v != "0";
         else if (k == "--image") {
             auto x = v.find('x');
             img_h = std::stoi(v.substr(0, x));
@@ -96,7 +102,8 @@ int main(int argc, char** argv) {
         }
     }
     // As the CLI: the cores available unless --threads says otherwise.
-    at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const rt::thread_setup ts = rt::set_compute_threads(
+        threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     ::torch::NoGradGuard ng;
     auto dd = rt::resolve_device(device, dtype);
     rt::qwen2_5_vl model;
@@ -106,6 +113,7 @@ int main(int argc, char** argv) {
         rt::load_options o;
         o.device = device;
         o.dtype = dtype;
+        o.map_weights = map_weights;
         const auto t0 = std::chrono::steady_clock::now();
         model = rt::qwen2_5_vl::load(model_dir, o);
         load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -182,16 +190,16 @@ int main(int argc, char** argv) {
         for (const auto& s : seqs)
             prompt_tokens += static_cast<double>(s.input_ids.size());
         const bool image = img_h > 0 && img_w > 0;
-        std::printf("{\"size\":\"%s\",\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%.0f,"
-                    "\"image_tokens\":%lld,\"new_tokens\":%lld,\"prefill_s\":%.4f,\"prefill_tok_s\":%.1f,"
-                    "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"step_first_ms\":%.2f,\"step_last_ms\":%.2f,"
-                    "\"step_growth\":%.3f,\"threads\":%d,\"peak_rss_mib\":%.1f,\"load_s\":%.4f,\"run\":%d",
-                    model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch,
-                    prompt_tokens, static_cast<long long>(image ? gh * gw / 4 : 0), static_cast<long long>(g.decode_steps + 1),
-                    g.prefill_seconds, prompt_tokens / g.prefill_seconds, g.decode_seconds,
-                    g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0,
-                    first * 1e3, last * 1e3, first > 0 ? last / first : 0.0, at::get_num_threads(), peak_rss_mib(),
-                    load_s, r);
+        std::printf(
+            "{\"size\":\"%s\",\"device\":\"%s\",\"dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%.0f,"
+            "\"image_tokens\":%lld,\"new_tokens\":%lld,\"prefill_s\":%.4f,\"prefill_tok_s\":%.1f,"
+            "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"step_first_ms\":%.2f,\"step_last_ms\":%.2f,"
+            "\"step_growth\":%.3f,\"threads\":%d,\"blas_threads\":%d,\"peak_rss_mib\":%.1f,\"load_s\":%.4f,\"run\":%d",
+            model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch, prompt_tokens,
+            static_cast<long long>(image ? gh * gw / 4 : 0), static_cast<long long>(g.decode_steps + 1),
+            g.prefill_seconds, prompt_tokens / g.prefill_seconds, g.decode_seconds,
+            g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0, first * 1e3,
+            last * 1e3, first > 0 ? last / first : 0.0, at::get_num_threads(), ts.blas, peak_rss_mib(), load_s, r);
         if (!ids_file.empty()) std::printf(",\"tokens\":%s", nlohmann::json(g.tokens).dump().c_str());
         std::printf("}\n");
         std::fflush(stdout);

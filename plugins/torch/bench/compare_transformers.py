@@ -13,7 +13,8 @@ then one token per step with its DynamicCache, greedy). Each configuration runs 
 each side (load time and peak RSS are per process). It prints one line per configuration and a table of
 ratios (ours / reference for tokens per second, reference / ours for load time), checks that both sides
 chose the same greedy ids, and writes results.json (and ratios.png when Pillow is present) to --out.
-Targets (issue #18): load no slower, prefill >= 1.5x, decode >= 1.2x at every context length.
+Targets (issue #18): load no slower, prefill >= 1.5x, decode >= 1.2x at every context length. Both sides
+split --threads between torch's OpenMP pool and OpenBLAS the same way (rscovlm/torch/threads.hpp).
 
 The reference side's load is the stand-in loader of scripts/hf_reference.py (read the safetensors file,
 copy every tensor into the module), not transformers' `from_pretrained`; its load ratio is indicative.
@@ -107,13 +108,32 @@ def write_checkpoint(path, shape):
     return cfg
 
 
+def set_threads(torch, n):
+    """The thread split rscovlm uses (rscovlm/torch/threads.hpp), so both sides run the same way: with an
+    OpenBLAS that has its own threads, the BLAS gets n and torch's OpenMP pool 1; otherwise torch gets n.
+    Returns the BLAS thread count (0: not OpenBLAS)."""
+    import ctypes
+
+    for name in ("libopenblas.so.0", "libblas.so.3"):
+        try:
+            lib = ctypes.CDLL(name)
+            setter = lib.openblas_set_num_threads
+        except (OSError, AttributeError):
+            continue
+        setter(n)
+        torch.set_num_threads(1)
+        return lib.openblas_get_num_threads()
+    torch.set_num_threads(n)
+    return 0
+
+
 def reference_worker(a):
     """One configuration of the reference in this process: prints a JSON line."""
     import torch
 
     import hf_reference
 
-    torch.set_num_threads(a.threads)
+    blas = set_threads(torch, a.threads)
     mod = hf_reference.load(a.transformers_src)
     t0 = time.perf_counter()
     model, _ = hf_reference.load_model(mod, a.model)
@@ -148,7 +168,7 @@ def reference_worker(a):
         "decode_tok_s": B * (a.new - 1) / decode_s if decode_s > 0 else 0.0, "step_first_ms": first * 1e3,
         "step_last_ms": last * 1e3, "step_growth": last / first if first > 0 else 0.0,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "tokens": torch.stack(tokens, 1).tolist(), "threads": torch.get_num_threads()}))
+        "tokens": torch.stack(tokens, 1).tolist(), "threads": torch.get_num_threads(), "blas_threads": blas}))
 
 
 def run_json(cmd):

@@ -3,6 +3,7 @@
 // step. Part of the `rscovlm-torch` executable, which the core `rscovlm` runs for these commands.
 #include <rscovlm/torch/builtin.hpp>
 #include <rscovlm/torch/detect.hpp>
+#include <rscovlm/torch/threads.hpp>
 #include <rscovlm/torch/tiny.hpp>
 #include <rscovlm/torch/vlm.hpp>
 
@@ -95,8 +96,8 @@ int available_cores() {
 }
 
 rt::vlm load_vlm(const model_args& a, const context& ctx) {
-    // LibTorch alone picks 1 thread on some machines: use the cores available unless told otherwise.
-    at::set_num_threads(a.threads > 0 ? a.threads : available_cores());
+    // The cores available unless told otherwise (split between ATen and OpenBLAS: set_compute_threads).
+    rt::set_compute_threads(a.threads > 0 ? a.threads : available_cores());
     rt::vlm_options o;
     o.load.device = a.device;
     o.load.dtype = a.dtype;
@@ -533,7 +534,7 @@ void register_torch(CLI::App& app, context& ctx) {
     hooks().make_torch_backend = [](const std::string& model_dir,
                                     const std::string& device) -> std::unique_ptr<zoom::backend> {
         // Through the registry: backends of one model share it and batch their requests (bench --in-flight).
-        at::set_num_threads(available_cores());
+        rt::set_compute_threads(available_cores());
         return registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl",
                                                 {{"model", model_dir}, {"device", device.empty() ? "cpu" : device}});
     };

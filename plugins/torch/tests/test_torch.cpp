@@ -579,8 +579,7 @@ bool in_mapping_of(const void* p, const std::string& file) {
     const auto addr = reinterpret_cast<std::uintptr_t>(p);
     const std::string canon = fs::canonical(file).string();
     while (std::getline(maps, line)) {
-        if (line.size() < canon.size() || line.compare(line.size() - canon.size(), canon.size(), canon) != 0)
-            continue;
+        if (line.size() < canon.size() || line.compare(line.size() - canon.size(), canon.size(), canon) != 0) continue;
         const auto dash = line.find('-'), space = line.find(' ');
         const auto lo = std::stoull(line.substr(0, dash), nullptr, 16);
         const auto hi = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);

@@ -9,6 +9,7 @@
 #include <rscovlm/torch/model.hpp>
 #include <rscovlm/torch/ops.hpp>
 #include <rscovlm/torch/text.hpp>
+#include <rscovlm/torch/threads.hpp>
 #include <rscovlm/torch/tiny.hpp>
 #include <rscovlm/torch/vision.hpp>
 #include <rscovlm/torch/vlm.hpp>

@@ -388,8 +388,8 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     // Greedy decoding without a repetition penalty, logits processor or log-probabilities picks on the
     // device: one argmax over the batch's last logits (torch.argmax: the first maximum, NaN counts as the
     // maximum, as `pick_token`), and only the B chosen ids come back to the host, not B x V logits.
-    const bool device_greedy = (!o.do_sample || o.temperature <= 0.0) && o.repetition_penalty == 1.0 &&
-                               !o.logits_processor && o.logprobs < 0;
+    const bool device_greedy =
+        (!o.do_sample || o.temperature <= 0.0) && o.repetition_penalty == 1.0 && !o.logits_processor && o.logprobs < 0;
     // Records row b's next token and updates its state (stops, callback, limit).
     auto accept = [&](std::size_t b, std::int64_t tok, const float* row, std::int64_t V) {
         next[b] = tok;

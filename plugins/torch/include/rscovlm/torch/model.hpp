@@ -136,9 +136,9 @@ private:
 /// size is a view of a copy-on-write mapping of its file instead of a copy (`load_options::map_weights`).
 /// Raises model_error "missing_weight", "unexpected_weight", "duplicate_weight", "weight_shape" or
 /// "weight_dtype", each naming the tensor. Returned names are canonical (`flat` layout).
-inline std::unordered_map<std::string, at::Tensor>
-load_weights(const io::safetensors::checkpoint& ck, const model_config& cfg, at::ScalarType dtype, c10::Device device,
-             bool map = false) {
+inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safetensors::checkpoint& ck,
+                                                                const model_config& cfg, at::ScalarType dtype,
+                                                                c10::Device device, bool map = false) {
     namespace st = io::safetensors;
 #if RSCOVLM_SAFETENSORS_MMAP
     // name -> (copy-on-write mapping of its file, offset in the data section)
