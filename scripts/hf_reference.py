@@ -24,7 +24,7 @@ Stand-ins (framework plumbing only):
 Run with Debian 12's python3-torch (1.13) or any later torch.
 """
 
-import dataclasses
+import atexit
 import hashlib
 import importlib
 import json
@@ -253,6 +253,7 @@ def load(src, check_hash=True):
             if got != want:
                 raise SystemExit(f"{f}: sha256 {got} is not transformers v4.50.0's {want}")
     root = tempfile.mkdtemp(prefix="hf_reference_")
+    atexit.register(shutil.rmtree, root, True)
     pkg = os.path.join(root, "transformers_ref")
     for rel, text in _STANDINS.items():
         path = os.path.join(pkg, rel)

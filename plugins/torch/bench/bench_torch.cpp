@@ -102,8 +102,10 @@ int main(int argc, char** argv) {
         }
     }
     // As the CLI: the cores available unless --threads says otherwise.
+    const auto dd0 = rt::resolve_device(device, dtype);
     const rt::thread_setup ts = rt::set_compute_threads(
-        threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+        threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())),
+        dd0.first.is_cpu() && dd0.second == at::kFloat && !rt::ops::sdpa_enabled());
     ::torch::NoGradGuard ng;
     auto dd = rt::resolve_device(device, dtype);
     rt::qwen2_5_vl model;

@@ -116,7 +116,8 @@ def set_threads(torch, n):
 
     for name in ("libopenblas.so.0", "libblas.so.3"):
         try:
-            lib = ctypes.CDLL(name)
+            # Only a BLAS this torch already loaded (RTLD_NOLOAD): never a second, unrelated library.
+            lib = ctypes.CDLL(name, mode=os.RTLD_NOLOAD)
             setter = lib.openblas_set_num_threads
         except (OSError, AttributeError):
             continue

@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,9 +96,16 @@ int available_cores() {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
+/// Whether a model on `device` in `dtype` runs its arithmetic through BLAS matrix products
+/// (`rt::set_compute_threads`): float32 on the CPU without SDPA kernels.
+bool blas_bound(const std::string& device, const std::string& dtype) {
+    const auto dd = rt::resolve_device(device, dtype);
+    return dd.first.is_cpu() && dd.second == at::kFloat && !rt::ops::sdpa_enabled();
+}
+
 rt::vlm load_vlm(const model_args& a, const context& ctx) {
     // The cores available unless told otherwise (split between ATen and OpenBLAS: set_compute_threads).
-    rt::set_compute_threads(a.threads > 0 ? a.threads : available_cores());
+    rt::set_compute_threads(a.threads > 0 ? a.threads : available_cores(), blas_bound(a.device, a.dtype));
     rt::vlm_options o;
     o.load.device = a.device;
     o.load.dtype = a.dtype;
@@ -219,12 +227,12 @@ std::string default_tokenizer(const std::string& data_dir) {
 /// path unless `frames_as_list`) and the qwen-vl-utils `ele` fields.
 struct video_spec {
     std::string path;
-    std::optional<double> fps, nframes, source_fps, min_pixels, max_pixels, total_pixels;
+    std::optional<double> fps, nframes, min_frames, max_frames, source_fps, min_pixels, max_pixels, total_pixels;
     bool frames_as_list = false;
 };
 
-/// A video of a `--batch` request: a path, or an object {"path", "fps", "nframes", "source_fps",
-/// "min_pixels", "max_pixels", "total_pixels", "frames_as_list"}.
+/// A video of a `--batch` request: a path, or an object {"path", "fps", "nframes", "min_frames",
+/// "max_frames", "source_fps", "min_pixels", "max_pixels", "total_pixels", "frames_as_list"}.
 video_spec parse_video_spec(const nlohmann::json& j) {
     video_spec v;
     if (j.is_string()) {
@@ -240,13 +248,25 @@ video_spec parse_video_spec(const nlohmann::json& j) {
             RSCOVLM_THROW(usage_error, "bad_request", std::string("video field \"") + k + "\" must be a number");
         out = j.at(k).get<double>();
     };
+    static const std::set<std::string> known = {"path",         "fps",           "nframes",    "min_frames",
+                                                "max_frames",   "source_fps",    "min_pixels", "max_pixels",
+                                                "total_pixels", "frames_as_list"};
+    for (const auto& kv : j.items())
+        if (!known.count(kv.key()))
+            RSCOVLM_THROW(usage_error, "bad_request", "unknown video field \"" + kv.key() + "\"");
     num("fps", v.fps);
     num("nframes", v.nframes);
+    num("min_frames", v.min_frames);
+    num("max_frames", v.max_frames);
     num("source_fps", v.source_fps);
     num("min_pixels", v.min_pixels);
     num("max_pixels", v.max_pixels);
     num("total_pixels", v.total_pixels);
-    if (j.contains("frames_as_list")) v.frames_as_list = j.at("frames_as_list").get<bool>();
+    if (j.contains("frames_as_list")) {
+        if (!j.at("frames_as_list").is_boolean())
+            RSCOVLM_THROW(usage_error, "bad_request", "video field \"frames_as_list\" must be true or false");
+        v.frames_as_list = j.at("frames_as_list").get<bool>();
+    }
     return v;
 }
 
@@ -256,6 +276,8 @@ resolution::video_result load_video(const video_spec& spec) {
     o.input = spec.frames_as_list ? resolution::video_input::frame_list : resolution::video_input::decoded;
     if (spec.fps) o.video.frames.fps = *spec.fps;
     if (spec.nframes) o.video.frames.nframes = static_cast<int>(*spec.nframes);
+    if (spec.min_frames) o.video.frames.min_frames = *spec.min_frames;
+    if (spec.max_frames) o.video.frames.max_frames = *spec.max_frames;
     if (spec.source_fps) o.source_fps = *spec.source_fps;
     if (spec.min_pixels) o.video.min_pixels = *spec.min_pixels;
     if (spec.max_pixels) o.video.max_pixels = *spec.max_pixels;
@@ -399,6 +421,9 @@ void register_torch(CLI::App& app, context& ctx) {
             "repeat for several; they come after the images, before the prompt");
         cmd->add_option("--video-fps", video->fps, "Videos: sampling fps (qwen-vl-utils ele['fps'], default 2)");
         cmd->add_option("--video-nframes", video->nframes, "Videos: explicit frame count instead of --video-fps");
+        cmd->add_option("--video-min-frames", video->min_frames, "Videos: ele['min_frames'] (default 4)");
+        cmd->add_option("--video-max-frames", video->max_frames,
+                        "Videos: ele['max_frames'] (default min(768, total frames))");
         cmd->add_option("--video-source-fps", video->source_fps,
                         "Videos: fps of the frames (overrides a list file's '# fps = F' line)");
         cmd->add_option("--video-min-pixels", video->min_pixels, "Videos: ele['min_pixels'] (default 128*28*28)");
@@ -415,7 +440,8 @@ void register_torch(CLI::App& app, context& ctx) {
         auto in_flight = std::make_shared<int>(8);
         cmd->add_option("--batch", *batch,
                         "JSON Lines (or a JSON array) of requests {\"prompt\"|\"messages\", \"images\", \"videos\" "
-                        "(paths or {\"path\", \"fps\", \"nframes\", \"source_fps\", \"min_pixels\", \"max_pixels\", "
+                        "(paths or {\"path\", \"fps\", \"nframes\", \"min_frames\", \"max_frames\", \"source_fps\", "
+                        "\"min_pixels\", \"max_pixels\", "
                         "\"total_pixels\", \"frames_as_list\"}), \"system\", "
                         "\"max_new_tokens\", \"temperature\", \"top_p\", \"top_k\", \"seed\", \"stop\", \"id\"}: "
                         "answered together (greedy requests batched), one JSON line each, in order");
@@ -534,7 +560,7 @@ void register_torch(CLI::App& app, context& ctx) {
     hooks().make_torch_backend = [](const std::string& model_dir,
                                     const std::string& device) -> std::unique_ptr<zoom::backend> {
         // Through the registry: backends of one model share it and batch their requests (bench --in-flight).
-        rt::set_compute_threads(available_cores());
+        rt::set_compute_threads(available_cores(), blas_bound(device.empty() ? "cpu" : device, "auto"));
         return registry::make<rt::backend_kind>("backend.torch.qwen2_5_vl",
                                                 {{"model", model_dir}, {"device", device.empty() ? "cpu" : device}});
     };

@@ -38,6 +38,9 @@ STEPS = 16
 # have a top-1/top-2 margin >= 0.015 is kept (as ../reference selected its seeds).
 VIDEO_ARGS = {"source_fps": 6.0, "min_pixels": 3136, "max_pixels": 12544}
 VIDEO_ARGS_1FPS = {"source_fps": 6.0, "fps": 1.0, "min_frames": 2, "min_pixels": 3136, "max_pixels": 12544}
+# 6 frames of 15 at 6 fps: sample fps 2.4, 0.8333 s per grid, three temporal steps at M-RoPE times
+# int(t * 0.8333 * 2) = 0, 1, 3 (1.0 s per grid would give 0, 2, 4).
+VIDEO_ARGS_6 = {"source_fps": 6.0, "nframes": 6, "min_pixels": 3136, "max_pixels": 12544}
 CASES = [
     ("C_video", "C", [("video", "frames_a", VIDEO_ARGS)],
      ["What happens in this video?", "Describe the motion.", "Is anything moving?", "Track the square."]),
@@ -50,6 +53,9 @@ CASES = [
       "What changed over time?", "Order the inputs by brightness.", "Where does the square go?",
       "Name the colours you see.", "How long is each clip?", "Is the picture a still from a clip?",
       "List what stays still.", "Which input is sharpest?", "Describe each input briefly."]),
+    ("D_video_three_steps", "D", [("video", "frames_a", VIDEO_ARGS_6)],
+     ["Where does the square move?", "What happens in this video?", "Describe the motion.", "Is anything moving?",
+      "Track the square.", "How many frames are there?"]),
 ]
 
 

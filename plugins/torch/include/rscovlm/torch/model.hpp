@@ -45,7 +45,9 @@ struct load_options {
     /// On the CPU, a weight stored in the compute dtype is a view of a private copy-on-write mapping of
     /// the checkpoint file (zero copies: its pages are the page cache's, read ahead in the background
     /// and shared with every process that maps the file; a write copies a page for this process only,
-    /// never the file). false: every weight is copied into owned memory.
+    /// never the file). The file must then not be rewritten in place while the model lives (a truncated
+    /// file faults, a rewritten one shows its new bytes): tools that save checkpoints write a new file
+    /// and rename it, which is safe. false: every weight is copied into owned memory.
     bool map_weights = true;
 };
 
@@ -116,6 +118,9 @@ public:
         return f;
     }
 
+    /// Size of the data section.
+    std::uint64_t data_size() const noexcept { return m_size > m_data_start ? m_size - m_data_start : 0; }
+
     /// Pointer to `bytes` bytes at `begin` of the data section, or null when out of the file.
     void* data(std::uint64_t begin, std::uint64_t bytes) const {
         if (m_data_start + begin + bytes > m_size || m_data_start + begin < m_data_start) return nullptr;
@@ -146,7 +151,15 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
     if (map && device.is_cpu())
         for (const auto& f : ck.files()) {
             auto cow = detail::cow_file::open(f.path());
-            if (!cow) continue;
+            if (!cow || cow->data_size() != f.data_size() || f.infos().empty()) continue;
+            // The file was opened again by its path: map it only if it is still the file `ck` parsed (same
+            // data size, same bytes of its first tensor); otherwise its weights are copied from `ck`.
+            const auto& first = f.infos().front();
+            const auto v = f.tensor(first.name);
+            const void* p = cow->data(first.begin, v.size_bytes);
+            if (p == nullptr ||
+                (v.size_bytes > 0 && std::memcmp(p, v.data, std::min<std::size_t>(v.size_bytes, 65536)) != 0))
+                continue;
             for (const auto& i : f.infos())
                 mapped.emplace(i.name, std::make_pair(cow, i.begin));
         }

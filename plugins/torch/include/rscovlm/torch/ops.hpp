@@ -6,6 +6,7 @@
 #include <torch/types.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -74,7 +75,8 @@ inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double
 /// The sums are the same products in another order (rounding-level differences).
 inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {}) {
     if (x.dim() >= 1 && x.numel() == x.size(-1) && x.numel() > 0 && x.is_cpu() && x.scalar_type() == at::kFloat &&
-        w.scalar_type() == at::kFloat && w.dim() == 2 &&
+        w.scalar_type() == at::kFloat && w.dim() == 2 && w.is_cpu() && w.size(1) == x.size(-1) &&
+        (!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0) && b.scalar_type() == at::kFloat && b.is_cpu())) &&
         !(at::GradMode::is_enabled() &&
           (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad())))) {
         at::Tensor y = at::mv(w, x.reshape({-1}));
@@ -113,8 +115,14 @@ inline at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tenso
                        double scale) {
 #if RSCOVLM_TORCH_HAS_SDPA
     c10::optional<at::Tensor> mask;
-    if (keep.defined())
-        mask = at::zeros(keep.sizes(), q.options()).masked_fill(keep.logical_not(), mask_value(q.scalar_type()));
+    if (keep.defined()) {
+        // A row that may attend to nothing (a left-padded query) attends to everything instead, as
+        // transformers' `_unmask_unattended` does for SDPA: fused kernels may return NaN for a fully masked
+        // row (and a float16 mask can overflow to -inf), and a NaN in a padded slot's keys or values
+        // would reach every real row (0 * NaN). Those rows' outputs are never used.
+        const at::Tensor k2 = keep.logical_or(keep.logical_not().all(-1, /*keepdim=*/true));
+        mask = at::zeros(k2.sizes(), q.options()).masked_fill(k2.logical_not(), mask_value(q.scalar_type()));
+    }
     return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
 #else
     (void)k;
@@ -146,10 +154,27 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
 
 /// `attention` for grouped-query heads without repeating keys and values: the `n_rep` query heads of
 /// each key/value head are stacked into one matrix (`[B, Hkv, n_rep * Lq, D]`), so keys and values are
-/// read in place (views of the KV cache, no `repeat_kv` copy). Same masking and float32 softmax.
+/// read in place (views of the KV cache, no `repeat_kv` copy). Same masking and float32 softmax; the
+/// scores are scaled and masked in place (inference only: no autograd through this path).
+///
+/// `causal_block` > 0 declares the mask causal (query i, the i-th of the last `Lq` key slots, attends
+/// no key after its own slot) and runs the queries in blocks of that many rows, each against the keys
+/// up to its last row only: the masked upper triangle of a long prefill is never computed (half the
+/// attention work and memory traffic at the longest prompts) and the scores of one block stay small.
+/// Masked keys weigh exactly 0 after the softmax, so a block's rows are the same weighted sums.
 inline at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                    const at::Tensor& keep, double scale) {
+                                    const at::Tensor& keep, double scale, int64_t causal_block = 0) {
     const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), D = q.size(3), Hkv = k.size(1), K = k.size(2);
+    if (causal_block > 0 && Lq > causal_block) {
+        const int64_t past = K - Lq;
+        std::vector<at::Tensor> outs;
+        for (int64_t s = 0; s < Lq; s += causal_block) {
+            const int64_t n = std::min(causal_block, Lq - s), kend = past + s + n;
+            outs.push_back(grouped_attention(q.narrow(2, s, n), k.narrow(2, 0, kend), v.narrow(2, 0, kend),
+                                             keep.defined() ? keep.narrow(2, s, n).narrow(3, 0, kend) : keep, scale));
+        }
+        return at::cat(outs, 1);
+    }
     const int64_t n_rep = H / Hkv;
     if (n_rep == 1) return attention(q, k, v, keep, scale);
     at::Tensor qg = q.contiguous().view({B, Hkv, n_rep * Lq, D});
@@ -160,11 +185,11 @@ inline at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, co
             kg = keep.unsqueeze(2).expand({keep.size(0), 1, n_rep, Lq, K}).reshape({keep.size(0), 1, n_rep * Lq, K});
         return sdpa(qg, k, v, kg, scale).reshape({B, H, Lq, D}).transpose(1, 2).contiguous();
     }
-    at::Tensor scores = at::matmul(qg, k.transpose(2, 3)) * scale; // [B, Hkv, n_rep * Lq, K]
+    at::Tensor scores = at::matmul(qg, k.transpose(2, 3)); // [B, Hkv, n_rep * Lq, K]
+    scores.mul_(scale);
     if (keep.defined()) {
         const double lowest = mask_value(scores.scalar_type());
-        scores = scores.view({B, Hkv, n_rep, Lq, K}).masked_fill(keep.logical_not().unsqueeze(2), lowest);
-        scores = scores.view({B, Hkv, n_rep * Lq, K});
+        scores.view({B, Hkv, n_rep, Lq, K}).masked_fill_(keep.logical_not().unsqueeze(2), lowest);
     }
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
     return at::matmul(probs, v).view({B, H, Lq, D}).transpose(1, 2).contiguous();

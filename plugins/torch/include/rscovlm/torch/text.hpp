@@ -232,8 +232,11 @@ public:
         q = q * cos + ops::rotate_half(q) * sin;
         k = k * cos + ops::rotate_half(k) * sin;
         if (cache) std::tie(k, v) = cache->store(li, k, v);
-        at::Tensor a = (cache ? ops::grouped_attention(q, k, v, keep, scale) : ops::attention(q, k, v, keep, scale))
-                           .reshape({B, L, -1});
+        // With the cache (inference), the causal mask lets a long prompt run in query blocks (see
+        // grouped_attention); training (no cache) keeps transformers' exact eager attention.
+        at::Tensor a =
+            (cache ? ops::grouped_attention(q, k, v, keep, scale, 256) : ops::attention(q, k, v, keep, scale))
+                .reshape({B, L, -1});
         at::Tensor y = x + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
         // Qwen2MLP: down(silu(gate(x)) * up(x))
         at::Tensor z = ops::rms_norm(y, w.post_norm, m_cfg.rms_norm_eps);
