@@ -1017,6 +1017,33 @@ TEST_CASE("torch: checkpoint_budget reads preprocessor_config.json (min/max_pixe
     }
 }
 
+namespace {
+
+at::Tensor npy_tensor(const std::string& path) {
+    const auto a = rscovlm::io::load_npy(path);
+    REQUIRE(a.dtype == "<f4");
+    REQUIRE(a.shape.size() == 2);
+    at::Tensor t = at::empty({static_cast<std::int64_t>(a.shape[0]), static_cast<std::int64_t>(a.shape[1])},
+                             at::TensorOptions().dtype(at::kFloat));
+    REQUIRE(a.data.size() == static_cast<std::size_t>(t.numel()) * sizeof(float));
+    std::memcpy(t.data_ptr(), a.data.data(), a.data.size());
+    return t;
+}
+
+/// A golden checkpoint of tests/data/torch/reference, loaded once, in float32 (the expected numbers are
+/// float32 computations on the stored weights).
+const rt::vlm& reference_vlm(const std::string& dir) {
+    static std::map<std::string, std::shared_ptr<rt::vlm>> models;
+    if (!models.count(dir)) {
+        rt::vlm_options vo;
+        vo.load.dtype = "float32";
+        models.emplace(dir, std::make_shared<rt::vlm>(rt::vlm::load(dir, vo)));
+    }
+    return *models.at(dir);
+}
+
+} // namespace
+
 TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
     // tests/data/torch/reference: two tiny random checkpoints (flat F32 with an untied head; nested BF16
     // with tied embeddings) and what transformers' own Qwen2_5_VLForConditionalGeneration computes for
@@ -1024,7 +1051,6 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
     const fs::path ref(RSCOVLM_TORCH_REFERENCE_DIR);
     REQUIRE_MESSAGE(fs::exists(ref / "cases.jsonl"), ref.string() << "/cases.jsonl is missing");
     ::torch::NoGradGuard ng;
-    std::map<std::string, std::shared_ptr<rt::vlm>> models;
     std::ifstream in(ref / "cases.jsonl");
     std::string line;
     int cases = 0;
@@ -1032,13 +1058,7 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
         if (line.empty()) continue;
         const auto c = nlohmann::json::parse(line);
         INFO(c["id"].get<std::string>());
-        const std::string dir = (ref / c["model"].get<std::string>()).string();
-        if (!models.count(dir)) {
-            rt::vlm_options vo;
-            vo.load.dtype = "float32"; // the expected numbers are float32 computations on the stored weights
-            models.emplace(dir, std::make_shared<rt::vlm>(rt::vlm::load(dir, vo)));
-        }
-        const rt::vlm& v = *models.at(dir);
+        const rt::vlm& v = reference_vlm((ref / c["model"].get<std::string>()).string());
         std::vector<rscovlm::image> images;
         for (const auto& p : c["images"])
             images.push_back(rscovlm::io::load_image((ref / p.get<std::string>()).string()));
@@ -1060,14 +1080,7 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
         // Prompt logits of one forward pass, every position.
         const auto pb = rt::make_batch(v.model().config(), {prepared.input}, 0);
         const at::Tensor got = full_logits(v.model(), pb)[0];
-        const auto want = rscovlm::io::load_npy((ref / c["logits_file"].get<std::string>()).string());
-        REQUIRE(want.dtype == "<f4");
-        REQUIRE(want.shape.size() == 2);
-        at::Tensor expected =
-            at::empty({static_cast<std::int64_t>(want.shape[0]), static_cast<std::int64_t>(want.shape[1])},
-                      at::TensorOptions().dtype(at::kFloat));
-        REQUIRE(want.data.size() == static_cast<std::size_t>(expected.numel()) * sizeof(float));
-        std::memcpy(expected.data_ptr(), want.data.data(), want.data.size());
+        const at::Tensor expected = npy_tensor((ref / c["logits_file"].get<std::string>()).string());
         REQUIRE((got.sizes() == expected.sizes()));
         CHECK(max_abs_diff(got, expected) <= 1e-4);
         // Greedy ids (none of the 16 is a stop id).
@@ -1080,21 +1093,6 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
     CHECK(cases == 6);
 }
 
-namespace {
-
-at::Tensor npy_tensor(const std::string& path) {
-    const auto a = rscovlm::io::load_npy(path);
-    REQUIRE(a.dtype == "<f4");
-    REQUIRE(a.shape.size() == 2);
-    at::Tensor t = at::empty({static_cast<std::int64_t>(a.shape[0]), static_cast<std::int64_t>(a.shape[1])},
-                             at::TensorOptions().dtype(at::kFloat));
-    REQUIRE(a.data.size() == static_cast<std::size_t>(t.numel()) * sizeof(float));
-    std::memcpy(t.data_ptr(), a.data.data(), a.data.size());
-    return t;
-}
-
-} // namespace
-
 TEST_CASE("torch: videos (and an image beside them) match transformers 4.50") {
     // tests/data/torch/video_model: transformers 4.50's own modeling code on the ../reference checkpoints
     // with pixel_values_videos, video_grid_thw and second_per_grid_ts (its README says how). The video
@@ -1103,7 +1101,6 @@ TEST_CASE("torch: videos (and an image beside them) match transformers 4.50") {
     const fs::path ref = data / "torch" / "reference", dir = data / "torch" / "video_model";
     REQUIRE_MESSAGE(fs::exists(dir / "cases.jsonl"), dir.string() << "/cases.jsonl is missing");
     ::torch::NoGradGuard ng;
-    std::map<std::string, std::shared_ptr<rt::vlm>> models;
     std::ifstream in(dir / "cases.jsonl");
     std::string line;
     int cases = 0;
@@ -1111,13 +1108,7 @@ TEST_CASE("torch: videos (and an image beside them) match transformers 4.50") {
         if (line.empty()) continue;
         const auto c = nlohmann::json::parse(line);
         INFO(c["id"].get<std::string>());
-        const std::string mdir = (ref / c["model"].get<std::string>()).string();
-        if (!models.count(mdir)) {
-            rt::vlm_options vo;
-            vo.load.dtype = "float32";
-            models.emplace(mdir, std::make_shared<rt::vlm>(rt::vlm::load(mdir, vo)));
-        }
-        const rt::vlm& v = *models.at(mdir);
+        const rt::vlm& v = reference_vlm((ref / c["model"].get<std::string>()).string());
         nlohmann::json content = nlohmann::json::array();
         std::vector<rscovlm::image> images;
         std::vector<rscovlm::resolution::video_result> videos;
