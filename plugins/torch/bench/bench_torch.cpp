@@ -9,7 +9,8 @@
 // line per run (with the mean decode step time of the first and last quarter of the steps and their
 // ratio); no timing assertions. --threads: threads for the arithmetic (default: the cores), split between
 // ATen and OpenBLAS as the CLI does (`set_compute_threads`; `threads` and `blas_threads` in the output). --ids FILE:
-// the prompts as a JSON array of token-id rows (text only; --image, --prompt and --batch are then ignored), and the
+// the prompts as a JSON array of rows, each its token ids or {"input_ids", "grid_thw", "pixels": a raw float32
+// [patches, patch_dim] file} (--image, --prompt and --batch are then ignored), and the
 // greedy ids of every row are printed too (`compare_transformers.py` runs the reference on the same ids).
 // --image 0x0: no image. --map-weights 0: copy the weights instead of mapping them. `load_s` is the checkpoint load
 // time (0 for --size 7b, built in memory).
@@ -25,6 +26,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -137,16 +139,33 @@ int main(int argc, char** argv) {
     std::mt19937 rng(1);
     std::normal_distribution<float> px;
     std::vector<rt::sequence_input> seqs;
+    std::int64_t ids_image_tokens = 0; // per row, with --ids
     if (!ids_file.empty()) {
         std::ifstream in(ids_file);
         const auto rows = nlohmann::json::parse(in);
+        std::int64_t image_tokens = 0;
         for (const auto& r : rows) {
             rt::sequence_input s;
-            s.input_ids = r.get<std::vector<std::int64_t>>();
+            if (r.is_array()) {
+                s.input_ids = r.get<std::vector<std::int64_t>>();
+            } else {
+                // {"input_ids", "grid_thw": [[t, h, w], ...], "pixels": raw float32 [patches, patch_dim] file}
+                s.input_ids = r.at("input_ids").get<std::vector<std::int64_t>>();
+                s.grid_thw = r.at("grid_thw").get<std::vector<std::array<std::int64_t, 3>>>();
+                std::ifstream px_in(r.at("pixels").get<std::string>(), std::ios::binary);
+                px_in.seekg(0, std::ios::end);
+                s.pixel_values.resize(static_cast<std::size_t>(px_in.tellg()) / sizeof(float));
+                px_in.seekg(0);
+                px_in.read(reinterpret_cast<char*>(s.pixel_values.data()),
+                           static_cast<std::streamsize>(s.pixel_values.size() * sizeof(float)));
+                for (const auto& g : s.grid_thw)
+                    image_tokens += g[0] * g[1] * g[2] / 4;
+            }
             seqs.push_back(std::move(s));
         }
         batch = static_cast<int>(seqs.size());
         img_h = img_w = 0;
+        ids_image_tokens = image_tokens / std::max(1, batch);
     } else {
         seqs.resize(static_cast<std::size_t>(batch));
     }
@@ -198,7 +217,7 @@ int main(int argc, char** argv) {
             "\"decode_s\":%.4f,\"decode_tok_s\":%.1f,\"step_first_ms\":%.2f,\"step_last_ms\":%.2f,"
             "\"step_growth\":%.3f,\"threads\":%d,\"blas_threads\":%d,\"peak_rss_mib\":%.1f,\"load_s\":%.4f,\"run\":%d",
             model_dir.empty() ? size.c_str() : model_dir.c_str(), device.c_str(), dtype.c_str(), batch, prompt_tokens,
-            static_cast<long long>(image ? gh * gw / 4 : 0), static_cast<long long>(g.decode_steps + 1),
+            static_cast<long long>(image ? gh * gw / 4 : ids_image_tokens), static_cast<long long>(g.decode_steps + 1),
             g.prefill_seconds, prompt_tokens / g.prefill_seconds, g.decode_seconds,
             g.decode_steps > 0 ? static_cast<double>(g.decode_steps) * batch / g.decode_seconds : 0.0, first * 1e3,
             last * 1e3, first > 0 ? last / first : 0.0, at::get_num_threads(), ts.blas, peak_rss_mib(), load_s, r);

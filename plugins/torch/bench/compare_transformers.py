@@ -5,7 +5,7 @@ modeling code, on the same torch build, weights, token ids, thread count and dty
     /usr/bin/python3 plugins/torch/bench/compare_transformers.py \
         --bench-torch build/plugins/torch/bench_torch --transformers-src TRANSFORMERS_SRC \
         [--shape 0.5b|tiny] [--contexts 300,2000,4000] [--batches 1,8] [--new 32] [--threads N] \
-        [--out DIR]
+        [--image HxW] [--out DIR]
 
 The reference is transformers v4.50.0's `modeling_qwen2_5_vl.py` run unchanged through
 scripts/hf_reference.py, driven as `GenerationMixin._sample` drives it (prefill with the whole prompt,
@@ -140,13 +140,22 @@ def reference_worker(a):
     model, _ = hf_reference.load_model(mod, a.model)
     load_s = time.perf_counter() - t0
     cache_cls = sys.modules[mod.__name__.rsplit(".", 3)[0] + ".cache_utils"].DynamicCache
-    ids = torch.tensor(json.load(open(a.ids)))
+    rows = json.load(open(a.ids))
+    vision = {}
+    if isinstance(rows[0], dict):
+        import numpy as np
+
+        vision["pixel_values"] = torch.cat([torch.from_numpy(np.fromfile(r["pixels"], dtype="<f4")) for r in rows])
+        vision["pixel_values"] = vision["pixel_values"].view(-1, 3 * 2 * 14 * 14)
+        vision["image_grid_thw"] = torch.tensor([g for r in rows for g in r["grid_thw"]])
+        rows = [r["input_ids"] for r in rows]
+    ids = torch.tensor(rows)
     B, L = ids.shape
     with torch.no_grad():
         mask = torch.ones_like(ids)
         t0 = time.perf_counter()
         out = model(input_ids=ids, attention_mask=mask, past_key_values=cache_cls(), use_cache=True,
-                    cache_position=torch.arange(L))
+                    cache_position=torch.arange(L), **vision)
         nxt = out.logits[:, -1].argmax(-1)
         prefill_s = time.perf_counter() - t0
         tokens = [nxt]
@@ -170,6 +179,16 @@ def reference_worker(a):
         "step_last_ms": last * 1e3, "step_growth": last / first if first > 0 else 0.0,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "tokens": torch.stack(tokens, 1).tolist(), "threads": torch.get_num_threads(), "blas_threads": blas}))
+
+
+def with_image(cfg, text_ids, size, pixels_file, rng):
+    """A prompt row with one random image of `size` ("HxW", multiples of 28) before the text."""
+    h, w = (int(v) // 28 * 2 for v in size.lower().split("x"))
+    n = h * w
+    with open(pixels_file, "wb") as f:
+        f.write(struct.pack(f"<{n * 1176}f", *(rng.gauss(0.0, 1.0) for _ in range(n * 1176))))
+    ids = [cfg["vision_start_token_id"]] + [cfg["image_token_id"]] * (n // 4) + [cfg["vision_end_token_id"]]
+    return {"input_ids": ids + text_ids, "grid_thw": [[1, h, w]], "pixels": pixels_file}
 
 
 def run_json(cmd):
@@ -219,6 +238,8 @@ def main():
     p.add_argument("--batches", default="1,8")
     p.add_argument("--new", type=int, default=32)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--image", default="", help="HxW: one random image of that size (multiples of 28) before each "
+                   "prompt's text, so prefill includes the vision tower")
     p.add_argument("--out", default="compare_transformers_out")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -238,7 +259,11 @@ def main():
     for batch in [int(x) for x in a.batches.split(",")]:
         for context in [int(x) for x in a.contexts.split(",")]:
             ids = [[rng.randrange(3, min(cfg["vocab_size"], 150000)) for _ in range(context)] for _ in range(batch)]
-            ids_file = os.path.join(a.out, f"ids_b{batch}_c{context}.json")
+            tag = f"b{batch}_c{context}" + (f"_i{a.image}" if a.image else "")
+            if a.image:
+                ids = [with_image(cfg, row, a.image, os.path.join(a.out, f"pixels_{tag}_{b}.f32"), rng)
+                       for b, row in enumerate(ids)]
+            ids_file = os.path.join(a.out, f"ids_{tag}.json")
             with open(ids_file, "w") as f:
                 json.dump(ids, f)
             ref = run_json([sys.executable, os.path.abspath(__file__), "--worker", "--transformers-src",
@@ -262,7 +287,7 @@ def main():
                    "prefill_x": ours["prefill_tok_s"] / ref["prefill_tok_s"],
                    "decode_x": ours["decode_tok_s"] / ref["decode_tok_s"] if ref["decode_tok_s"] > 0 else 0.0}
             rows.append(row)
-            print(f"batch {batch:2d} context {context:5d}: load {ours['load_s']:.2f}s vs {ref['load_s']:.2f}s, "
+            print(f"batch {batch:2d} context {context:5d}{' image ' + a.image if a.image else ''}: load {ours['load_s']:.2f}s vs {ref['load_s']:.2f}s, "
                   f"prefill {ours['prefill_tok_s']:.0f} vs {ref['prefill_tok_s']:.0f} tok/s, decode "
                   f"{ours['decode_tok_s']:.1f} vs {ref['decode_tok_s']:.1f} tok/s, step growth "
                   f"{ours['step_growth']:.2f} vs {ref['step_growth']:.2f}, peak RSS {ours['peak_rss_mib']:.0f} vs "
@@ -274,7 +299,7 @@ def main():
         print(f"{r['batch']:5d} {r['context']:7d} {r['load_x']:6.2f} {r['prefill_x']:8.2f} {r['decode_x']:7.2f} "
               f"{'same' if r['same_greedy_ids'] else 'DIFF':>5}")
     with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump({"shape": a.shape, "threads": a.threads, "new": a.new, "rows": rows}, f, indent=1)
+        json.dump({"shape": a.shape, "threads": a.threads, "new": a.new, "image": a.image, "rows": rows}, f, indent=1)
     if write_png(os.path.join(a.out, "ratios.png"), rows):
         print("wrote", os.path.join(a.out, "ratios.png"))
     return 0
