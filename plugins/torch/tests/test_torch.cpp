@@ -1030,6 +1030,23 @@ at::Tensor npy_tensor(const std::string& path) {
     return t;
 }
 
+/// Calls `fn(record)` for every JSON line of `file` (a golden `cases.jsonl`; a missing file is a failure)
+/// with the record's id in the failure messages; returns the number of records.
+template <class F> int for_each_case(const fs::path& file, F&& fn) {
+    REQUIRE_MESSAGE(fs::exists(file), file.string() << " is missing");
+    std::ifstream in(file);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        const auto c = nlohmann::json::parse(line);
+        INFO(c["id"].get<std::string>());
+        fn(c);
+        ++n;
+    }
+    return n;
+}
+
 /// A golden checkpoint of tests/data/torch/reference, loaded once, in float32 (the expected numbers are
 /// float32 computations on the stored weights).
 const rt::vlm& reference_vlm(const std::string& dir) {
@@ -1049,15 +1066,8 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
     // with tied embeddings) and what transformers' own Qwen2_5_VLForConditionalGeneration computes for
     // six prompts (see its README). Part of the repository: a missing folder is a failure.
     const fs::path ref(RSCOVLM_TORCH_REFERENCE_DIR);
-    REQUIRE_MESSAGE(fs::exists(ref / "cases.jsonl"), ref.string() << "/cases.jsonl is missing");
     ::torch::NoGradGuard ng;
-    std::ifstream in(ref / "cases.jsonl");
-    std::string line;
-    int cases = 0;
-    while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        const auto c = nlohmann::json::parse(line);
-        INFO(c["id"].get<std::string>());
+    const int cases = for_each_case(ref / "cases.jsonl", [&](const nlohmann::json& c) {
         const rt::vlm& v = reference_vlm((ref / c["model"].get<std::string>()).string());
         std::vector<rscovlm::image> images;
         for (const auto& p : c["images"])
@@ -1088,8 +1098,7 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
         o.max_new_tokens = c["max_new_tokens"].get<int>();
         const auto g = rt::generate(v.model(), {prepared.input}, o);
         CHECK(g.tokens[0] == c["greedy_ids_no_stop"].get<std::vector<std::int64_t>>());
-        ++cases;
-    }
+    });
     CHECK(cases == 6);
 }
 
@@ -1099,15 +1108,8 @@ TEST_CASE("torch: videos (and an image beside them) match transformers 4.50") {
     // pixels come from the video pipeline (tests/data/video, torch's scalar kernels).
     const fs::path data(RSCOVLM_TEST_DATA_DIR);
     const fs::path ref = data / "torch" / "reference", dir = data / "torch" / "video_model";
-    REQUIRE_MESSAGE(fs::exists(dir / "cases.jsonl"), dir.string() << "/cases.jsonl is missing");
     ::torch::NoGradGuard ng;
-    std::ifstream in(dir / "cases.jsonl");
-    std::string line;
-    int cases = 0;
-    while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        const auto c = nlohmann::json::parse(line);
-        INFO(c["id"].get<std::string>());
+    const int cases = for_each_case(dir / "cases.jsonl", [&](const nlohmann::json& c) {
         const rt::vlm& v = reference_vlm((ref / c["model"].get<std::string>()).string());
         nlohmann::json content = nlohmann::json::array();
         std::vector<rscovlm::image> images;
@@ -1192,7 +1194,6 @@ TEST_CASE("torch: videos (and an image beside them) match transformers 4.50") {
         bad = prepared.input;
         bad.pixel_values_videos.resize(bad.pixel_values_videos.size() - 1);
         CHECK(error_id([&] { rt::make_batch(v.model().config(), {bad}, 0); }) == "rscovlm.torch.bad_pixel_values");
-        ++cases;
-    }
+    });
     CHECK(cases == 4);
 }
