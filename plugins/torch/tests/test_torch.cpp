@@ -1047,6 +1047,14 @@ template <class F> int for_each_case(const fs::path& file, F&& fn) {
     return n;
 }
 
+/// The prompt logits of one forward pass of `pb`'s first row, every position, against a golden `.npy`.
+void check_prompt_logits(const rt::qwen2_5_vl& m, const rt::padded_batch& pb, const fs::path& npy) {
+    const at::Tensor got = full_logits(m, pb)[0];
+    const at::Tensor want = npy_tensor(npy.string());
+    REQUIRE((got.sizes() == want.sizes()));
+    CHECK(max_abs_diff(got, want) <= 1e-4);
+}
+
 /// A golden checkpoint of tests/data/torch/reference, loaded once, in float32 (the expected numbers are
 /// float32 computations on the stored weights).
 const rt::vlm& reference_vlm(const std::string& dir) {
@@ -1089,10 +1097,7 @@ TEST_CASE("torch: logits and greedy ids match transformers 4.50") {
         CHECK(offset == prepared.input.pixel_values.size());
         // Prompt logits of one forward pass, every position.
         const auto pb = rt::make_batch(v.model().config(), {prepared.input}, 0);
-        const at::Tensor got = full_logits(v.model(), pb)[0];
-        const at::Tensor expected = npy_tensor((ref / c["logits_file"].get<std::string>()).string());
-        REQUIRE((got.sizes() == expected.sizes()));
-        CHECK(max_abs_diff(got, expected) <= 1e-4);
+        check_prompt_logits(v.model(), pb, ref / c["logits_file"].get<std::string>());
         // Greedy ids (none of the 16 is a stop id).
         rt::sampling_options o;
         o.max_new_tokens = c["max_new_tokens"].get<int>();
@@ -1164,10 +1169,7 @@ TEST_CASE("torch: videos (and an image beside them) match transformers 4.50") {
         }
         CHECK(pb.rope_deltas[0].item<std::int64_t>() == c["rope_delta"].get<std::int64_t>());
         // Prompt logits, then 16 greedy ids and the logits that chose them (KV-cached steps).
-        const at::Tensor got = full_logits(v.model(), pb)[0];
-        const at::Tensor want = npy_tensor((dir / c["logits_file"].get<std::string>()).string());
-        REQUIRE((got.sizes() == want.sizes()));
-        CHECK(max_abs_diff(got, want) <= 1e-4);
+        check_prompt_logits(v.model(), pb, dir / c["logits_file"].get<std::string>());
         rt::sampling_options o;
         o.max_new_tokens = c["max_new_tokens"].get<int>();
         o.logprobs = 0;

@@ -29,7 +29,6 @@ import make_video_golden as vg  # noqa: E402
 
 REF = os.path.join(ROOT, "tests", "data", "torch", "reference")
 VIDEO = os.path.join(ROOT, "tests", "data", "video")
-SYSTEM = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
 IDS = {"<|endoftext|>": 256, "<|im_start|>": 257, "<|im_end|>": 258, "<|vision_start|>": 265,
        "<|vision_end|>": 266, "<|image_pad|>": 268, "<|video_pad|>": 269}
 STEPS = 16
@@ -72,7 +71,7 @@ def image_inputs(path):
 
 
 def build(parts):
-    ids = utf8_ids("") + [IDS["<|im_start|>"]] + utf8_ids("system\nYou are a helpful assistant.") + [IDS["<|im_end|>"]]
+    ids = [IDS["<|im_start|>"]] + utf8_ids("system\nYou are a helpful assistant.") + [IDS["<|im_end|>"]]
     ids += utf8_ids("\n") + [IDS["<|im_start|>"]] + utf8_ids("user\n")
     images, videos, inputs = [], [], []
     for kind, name, args in parts:

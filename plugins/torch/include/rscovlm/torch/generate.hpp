@@ -64,6 +64,9 @@ struct sampling_options {
     /// row generated so far, logits, vocabulary size). Set a logit to -inf to rule its id out.
     std::function<void(std::size_t row, const std::vector<std::int64_t>& generated, float* logits, std::int64_t V)>
         logits_processor;
+    /// With `logits_processor`: whether it acts on row `row` now (unset: on every row). A greedy step
+    /// whose unfinished rows it all leaves alone picks on the device like one without a processor.
+    std::function<bool(std::size_t row)> processes_row;
 
     /// Options from a `generation_config.json` (stop ids, sampling parameters).
     static sampling_options from(const generation_config& g) {
@@ -385,11 +388,19 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     auto t1 = clock::now();
     std::int64_t slot = L;
     std::vector<std::int64_t> next(B, o.pad_token_id);
-    // Greedy decoding without a repetition penalty, logits processor or log-probabilities picks on the
-    // device: one argmax over the batch's last logits (torch.argmax: the first maximum, NaN counts as the
-    // maximum, as `pick_token`), and only the B chosen ids come back to the host, not B x V logits.
-    const bool device_greedy =
-        (!o.do_sample || o.temperature <= 0.0) && o.repetition_penalty == 1.0 && !o.logits_processor && o.logprobs < 0;
+    // Greedy decoding without a repetition penalty, log-probabilities or a logits processor acting on an
+    // unfinished row picks on the device: one argmax over the batch's last logits (torch.argmax: the first
+    // maximum, NaN counts as the maximum, as `pick_token`), and only the B chosen ids come back to the
+    // host, not B x V logits.
+    const bool plain_greedy = (!o.do_sample || o.temperature <= 0.0) && o.repetition_penalty == 1.0 && o.logprobs < 0;
+    auto device_greedy = [&] {
+        if (!plain_greedy) return false;
+        if (!o.logits_processor) return true;
+        if (!o.processes_row) return false;
+        for (std::size_t b = 0; b < B; ++b)
+            if (!done[b] && o.processes_row(b)) return false;
+        return true;
+    };
     // Records row b's next token and updates its state (stops, callback, limit).
     auto accept = [&](std::size_t b, std::int64_t tok, const float* row, std::int64_t V) {
         next[b] = tok;
@@ -451,7 +462,7 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     if (o.max_new_tokens <= 0) std::fill(done.begin(), done.end(), true);
     while (!std::all_of(done.begin(), done.end(), [](bool d) { return d; })) {
         std::fill(next.begin(), next.end(), o.pad_token_id);
-        if (device_greedy) {
+        if (device_greedy()) {
             const at::Tensor ids = logits.select(1, 0).argmax(-1).to(at::kCPU).contiguous(); // [B]
             const std::int64_t* chosen = ids.data_ptr<std::int64_t>();
             for (std::size_t b = 0; b < B; ++b)

@@ -109,11 +109,11 @@ inline double mask_value(at::ScalarType t) {
                               : static_cast<double>(std::numeric_limits<float>::lowest());
 }
 
+#if RSCOVLM_TORCH_HAS_SDPA
 /// `at::scaled_dot_product_attention` with `keep` (bool, true = attend, broadcastable to the scores)
-/// turned into transformers' float mask. Returns `[B, H, Lq, D]`. Only called where available.
+/// turned into transformers' float mask. Returns `[B, H, Lq, D]`. Defined where available.
 inline at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& keep,
                        double scale) {
-#if RSCOVLM_TORCH_HAS_SDPA
     c10::optional<at::Tensor> mask;
     if (keep.defined()) {
         // A row that may attend to nothing (a left-padded query) attends to everything instead, as
@@ -124,14 +124,8 @@ inline at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tenso
         mask = at::zeros(k2.sizes(), q.options()).masked_fill(k2.logical_not(), mask_value(q.scalar_type()));
     }
     return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
-#else
-    (void)k;
-    (void)v;
-    (void)keep;
-    (void)scale;
-    return q;
-#endif
 }
+#endif
 
 /// Mirrors `eager_attention_forward` (no dropout): scores = q k^T * scale, masked positions set to the
 /// dtype's lowest value (transformers' `torch.finfo(dtype).min` masks), softmax in float32 cast back to
@@ -142,7 +136,9 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
     const int64_t n_rep = q.size(1) / k.size(1);
     at::Tensor ks = repeat_kv(k, n_rep);
     at::Tensor vs = repeat_kv(v, n_rep);
+#if RSCOVLM_TORCH_HAS_SDPA
     if (sdpa_enabled()) return sdpa(q, ks, vs, keep, scale).transpose(1, 2).contiguous();
+#endif
     at::Tensor scores = at::matmul(q, ks.transpose(2, 3)) * scale;
     if (keep.defined()) {
         const double lowest = mask_value(scores.scalar_type());
@@ -178,6 +174,7 @@ inline at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, co
     const int64_t n_rep = H / Hkv;
     if (n_rep == 1) return attention(q, k, v, keep, scale);
     at::Tensor qg = q.contiguous().view({B, Hkv, n_rep * Lq, D});
+#if RSCOVLM_TORCH_HAS_SDPA
     if (sdpa_enabled()) {
         // The stacked query rows of one key/value head share that head's mask rows.
         at::Tensor kg;
@@ -185,6 +182,7 @@ inline at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, co
             kg = keep.unsqueeze(2).expand({keep.size(0), 1, n_rep, Lq, K}).reshape({keep.size(0), 1, n_rep * Lq, K});
         return sdpa(qg, k, v, kg, scale).reshape({B, H, Lq, D}).transpose(1, 2).contiguous();
     }
+#endif
     at::Tensor scores = at::matmul(qg, k.transpose(2, 3)); // [B, Hkv, n_rep * Lq, K]
     scores.mul_(scale);
     if (keep.defined()) {

@@ -334,6 +334,8 @@ public:
         std::vector<cstate> cs(rows.size());
         if (refill ||
             std::any_of(rows.begin(), rows.end(), [](const row_request& r) { return r.constraint != nullptr; })) {
+            // Only constrained rows need their logits on the host (a refill may bring one at any step).
+            oc.processes_row = [&](std::size_t r) { return rows[r].constraint != nullptr; };
             oc.logits_processor = [&](std::size_t r, const std::vector<std::int64_t>& gen, float* lg, std::int64_t V) {
                 const zoom::answer_constraint* c = rows[r].constraint.get();
                 if (!c) return;
