@@ -12,7 +12,8 @@
 // the prompts as a JSON array of rows, each its token ids or {"input_ids", "grid_thw", "pixels": a raw float32
 // [patches, patch_dim] file} (--image, --prompt and --batch are then ignored), and the
 // greedy ids of every row are printed too (`compare_transformers.py` runs the reference on the same ids).
-// --image 0x0: no image. --map-weights 0: copy the weights instead of mapping them. `load_s` is the checkpoint load
+// --image 0x0: no image. --map-weights 1: map the weights (`load_options::map_weights`) instead of reading them into
+// owned memory. `load_s` is the checkpoint load
 // time (0 for --size 7b, built in memory).
 #include <rscovlm/torch/generate.hpp>
 #include <rscovlm/torch/model.hpp>
@@ -68,7 +69,7 @@ rt::qwen2_5_vl random_model(const rt::model_config& cfg, at::ScalarType dt, c10:
 
 int main(int argc, char** argv) {
     std::string size = "tiny", model_dir, device = "cpu", dtype = "float32", ids_file;
-    bool map_weights = true;
+    bool map_weights = false;
     int prompt = 128, new_tokens = 32, batch = 1, repeat = 2, img_h = 224, img_w = 224, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i], v = argv[i + 1];

@@ -53,6 +53,7 @@ struct model_args {
     long long min_pixels = 0; ///< 0: the checkpoint's preprocessor_config.json
     long long max_pixels = 0;
     long long memory_limit_mb = 0;
+    bool map_weights = false;
     int threads = 0; ///< 0: the cores this process may run on
     int max_new_tokens = 256;
     bool greedy = false;
@@ -78,6 +79,9 @@ void add_model_options(CLI::App* cmd, model_args& a) {
     cmd->add_option("--threads", a.threads, "ATen intra-op threads (0: the cores this process may run on)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--memory-limit-mb", a.memory_limit_mb, "Refuse models estimated above this size (0: no limit)");
+    cmd->add_flag("--map-weights", a.map_weights,
+                  "CPU: map the checkpoint copy-on-write instead of reading it (near-instant load, pages shared "
+                  "between processes; slower first forward and decode)");
     cmd->add_option("--max-new-tokens", a.max_new_tokens, "Generation length limit")->capture_default_str();
     cmd->add_flag("--greedy", a.greedy, "Greedy decoding (ignore the sampling settings of generation_config.json)");
     cmd->add_option("--temperature", a.temperature, "Sampling temperature (default: generation_config.json)");
@@ -110,6 +114,7 @@ rt::vlm load_vlm(const model_args& a, const context& ctx) {
     o.load.device = a.device;
     o.load.dtype = a.dtype;
     o.load.memory_limit_bytes = static_cast<std::uint64_t>(a.memory_limit_mb) << 20;
+    o.load.map_weights = a.map_weights;
     o.tokenizer = a.tokenizer;
     if (a.min_pixels > 0 || a.max_pixels > 0) {
         // One bound given: the other from the checkpoint.

@@ -53,6 +53,8 @@ def main():
                                                 ("Hello", 5, False), ("What is shown here in detail?", 3, True)]):
         cmd = [cli, "-q", "generate", "--model", model, "--prompt", prompt, "--max-new-tokens", str(n), "--greedy",
                "--json"] + (["--image", img] if with_img else [])
+        if i == 2:
+            cmd.append("--map-weights")  # mapped weights give the same ids as read ones
         singles.append(json.loads(run(cmd).stdout))
         reqs.append(json.dumps({"id": "r%d" % i, "prompt": prompt, "images": [img] if with_img else [],
                                 "max_new_tokens": n}))

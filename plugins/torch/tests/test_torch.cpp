@@ -415,6 +415,37 @@ TEST_CASE("torch: a long prompt's cached prefill runs in causal query blocks and
         CHECK(both.tokens[r] == rt::generate(m, {seqs[r]}, o).tokens[0]);
 }
 
+#if RSCOVLM_TORCH_HAS_SDPA
+TEST_CASE("torch: SDPA attention equals the eager path on a left-padded batch with images") {
+    // LibTorch 2.1+ only (where `ops::sdpa_enabled` can be true): the fused kernels against transformers'
+    // eager arithmetic, on the real positions of a left-padded batch (whose padded rows SDPA must keep
+    // finite), through the vision tower, a cached prefill in query blocks and greedy decoding.
+    ::torch::NoGradGuard ng;
+    const auto& m = tiny_model();
+    std::vector<rt::sequence_input> seqs = {make_sequence(41, 300, 12, {{1, 4, 6}}), make_sequence(42, 9, 2, {}),
+                                            make_sequence(43, 30, 0, {{1, 2, 2}})};
+    auto pb = rt::make_batch(m.config(), seqs, 0);
+    const bool was = rt::ops::sdpa_enabled();
+    rt::ops::set_sdpa(false);
+    at::Tensor eager = full_logits(m, pb);
+    rt::sampling_options o;
+    o.max_new_tokens = 6;
+    const auto eager_ids = rt::generate(m, seqs, o).tokens;
+    rt::ops::set_sdpa(true);
+    at::Tensor fused = full_logits(m, pb);
+    const auto fused_ids = rt::generate(m, seqs, o).tokens;
+    rt::ops::set_sdpa(was);
+    const std::int64_t L = pb.input_ids.size(1);
+    for (std::size_t r = 0; r < seqs.size(); ++r) {
+        const std::int64_t n = static_cast<std::int64_t>(seqs[r].input_ids.size());
+        const auto row = static_cast<std::int64_t>(r);
+        CHECK(max_abs_diff(fused[row].narrow(0, L - n, n), eager[row].narrow(0, L - n, n)) < 1e-4);
+        CHECK(fused[row].isfinite().all().item<bool>());
+        CHECK(fused_ids[r] == eager_ids[r]);
+    }
+}
+#endif
+
 TEST_CASE("torch: batched generation with left padding equals single generation") {
     ::torch::NoGradGuard ng;
     const auto& m = tiny_model();
@@ -536,8 +567,15 @@ TEST_CASE("torch: sampling refuses NaN and infinite scores as torch.multinomial 
     std::mt19937_64 rng(0);
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
     auto outcome = [&](std::vector<float> lg, const rt::sampling_options& o) {
-        std::int64_t picked = -1;
+        // The device picker (`pick_tokens`, one row, the same draw) gives the same outcome.
+        std::mt19937_64 same = rng;
+        const std::vector<double> u = {std::uniform_real_distribution<double>(0.0, 1.0)(same)};
+        const at::Tensor row = at::tensor(lg).view({1, static_cast<std::int64_t>(lg.size())});
+        std::int64_t picked = -1, on_device = -1;
         const std::string id = error_id([&] { picked = rt::detail::pick_token(lg, {}, o, rng); });
+        const std::string device_id = error_id([&] { on_device = rt::detail::pick_tokens(row, {}, o, u).at(0); });
+        CHECK(device_id == id);
+        if (id == "ok") CHECK(on_device == picked);
         return id == "ok" ? std::to_string(picked) : id;
     };
     const std::string refused = "rscovlm.torch.invalid_probabilities";
@@ -559,6 +597,90 @@ TEST_CASE("torch: sampling refuses NaN and infinite scores as torch.multinomial 
     rt::sampling_options g;
     CHECK(outcome({1.0f, nan, 3.0f, nan}, g) == "1");
     CHECK(outcome({1.0f, 3.0f, 3.0f}, g) == "1");
+}
+
+TEST_CASE("torch: picking on the device equals picking on the host, row by row and in generation") {
+    // Random rows with ties and -inf entries, each option set with and without a repetition penalty:
+    // `pick_tokens` over the batch against `pick_token` row by row, the same draws.
+    std::mt19937_64 gen(5);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    const std::int64_t R = 64, V = 40;
+    std::vector<std::vector<float>> rows(R, std::vector<float>(V));
+    std::vector<std::set<std::int64_t>> seen(R);
+    at::Tensor seen_mask = at::zeros({R, V}, at::TensorOptions().dtype(at::kBool));
+    for (std::int64_t r = 0; r < R; ++r) {
+        for (std::int64_t i = 0; i < V; ++i) {
+            float v = std::round(nd(gen) * 4.0f) / 4.0f; // quarter steps: ties
+            if (gen() % 9 == 0) v = -std::numeric_limits<float>::infinity();
+            rows[static_cast<std::size_t>(r)][static_cast<std::size_t>(i)] = v;
+            if (gen() % 5 == 0) {
+                seen[static_cast<std::size_t>(r)].insert(i);
+                seen_mask[r][i] = true;
+            }
+        }
+        rows[static_cast<std::size_t>(r)][static_cast<std::size_t>(r % V)] = 1.0f; // one finite score at least
+    }
+    at::Tensor logits = at::empty({R, V});
+    for (std::int64_t r = 0; r < R; ++r)
+        std::copy(rows[static_cast<std::size_t>(r)].begin(), rows[static_cast<std::size_t>(r)].end(),
+                  logits[r].data_ptr<float>());
+    std::vector<rt::sampling_options> sets(5);
+    sets[1].do_sample = true;
+    sets[1].temperature = 0.7;
+    sets[2].do_sample = true;
+    sets[2].top_k = 5;
+    sets[3].do_sample = true;
+    sets[3].top_p = 0.8;
+    sets[3].temperature = 1.3;
+    sets[4].do_sample = true;
+    sets[4].top_k = 12;
+    sets[4].top_p = 0.6;
+    int compared = 0, sampled_differently = 0;
+    for (double penalty : {1.0, 1.3}) {
+        for (auto o : sets) {
+            o.repetition_penalty = penalty;
+            std::mt19937_64 host_rng(11), device_rng(11);
+            std::vector<double> u;
+            if (o.do_sample)
+                for (std::int64_t r = 0; r < R; ++r)
+                    u.push_back(std::uniform_real_distribution<double>(0.0, 1.0)(device_rng));
+            const auto on_device = rt::detail::pick_tokens(logits, seen_mask, o, u);
+            for (std::int64_t r = 0; r < R; ++r) {
+                std::vector<float> lv = rows[static_cast<std::size_t>(r)];
+                CHECK(on_device[static_cast<std::size_t>(r)] ==
+                      rt::detail::pick_token(lv, seen[static_cast<std::size_t>(r)], o, host_rng));
+                ++compared;
+            }
+            // The same rows with other draws pick other ids: the draw matters.
+            if (o.do_sample && o.top_k != 1) {
+                std::vector<double> v(u.size());
+                for (std::size_t i = 0; i < v.size(); ++i)
+                    v[i] = 1.0 - u[i];
+                const auto other = rt::detail::pick_tokens(logits, seen_mask, o, v);
+                sampled_differently += other != on_device ? 1 : 0;
+            }
+        }
+    }
+    CHECK(compared == 2 * 5 * R);
+    CHECK(sampled_differently == 8);
+    // generate: the device path and the host path give the same sampled ids (a batch, a penalty, top-p).
+    ::torch::NoGradGuard ng;
+    const auto& m = tiny_model();
+    std::vector<rt::sequence_input> seqs = {make_sequence(51, 4, 3, {{1, 2, 2}}), make_sequence(52, 9, 1, {})};
+    rt::sampling_options o;
+    o.max_new_tokens = 10;
+    o.do_sample = true;
+    o.temperature = 1.4;
+    o.top_p = 0.95;
+    o.top_k = 50;
+    o.repetition_penalty = 1.3;
+    o.seed = 3;
+    const auto device = rt::generate(m, seqs, o);
+    o.device_sampling = false;
+    const auto host = rt::generate(m, seqs, o);
+    CHECK(device.tokens == host.tokens);
+    o.seed = 4;
+    CHECK(rt::generate(m, seqs, o).tokens != host.tokens);
 }
 
 TEST_CASE("torch: both name layouts and sharded checkpoints load to the same model") {
@@ -627,10 +749,11 @@ TEST_CASE("torch: weights mapped copy-on-write equal copied ones and never write
     rt::write_random_checkpoint(d.path.string(), rt::tiny_config(), {});
     const std::string file = (d.path / "model.safetensors").string();
     const auto before = file_bytes(file);
-    rt::load_options mapped;
-    mapped.dtype = "float32";
-    rt::load_options copied = mapped;
-    copied.map_weights = false;
+    rt::load_options copied;
+    copied.dtype = "float32";
+    rt::load_options mapped = copied;
+    mapped.map_weights = true;
+    CHECK_FALSE(copied.map_weights); // the default reads the weights into owned memory
     auto a = rt::qwen2_5_vl::load(d.path.string(), mapped);
     auto b = rt::qwen2_5_vl::load(d.path.string(), copied);
     const auto& pa = a.named_parameters();
@@ -641,6 +764,8 @@ TEST_CASE("torch: weights mapped copy-on-write equal copied ones and never write
         CHECK(pa[i].first == pb[i].first);
         CHECK(pa[i].second.equal(pb[i].second));
         CHECK_FALSE(in_mapping_of(pb[i].second.data_ptr(), file));
+        // Read into the weight arena: each weight at a 64-byte boundary.
+        CHECK(reinterpret_cast<std::uintptr_t>(pb[i].second.data_ptr()) % 64 == 0);
         views += in_mapping_of(pa[i].second.data_ptr(), file) ? 1 : 0;
     }
     // float32 stored, float32 computed: every weight is a view of the file's mapping (the writer aligns).
@@ -660,6 +785,14 @@ TEST_CASE("torch: weights mapped copy-on-write equal copied ones and never write
     rt::write_random_checkpoint(e.path.string(), rt::tiny_config(), bf);
     auto f = rt::qwen2_5_vl::load(e.path.string(), mapped);
     CHECK_FALSE(in_mapping_of(f.named_parameters().front().second.data_ptr(), (e.path / "model.safetensors").string()));
+    auto g = rt::qwen2_5_vl::load(e.path.string(), copied);
+    REQUIRE(f.named_parameters().size() == g.named_parameters().size());
+    for (std::size_t i = 0; i < g.named_parameters().size(); ++i) {
+        CHECK(f.named_parameters()[i].second.equal(g.named_parameters()[i].second));
+        const bool float32 = g.named_parameters()[i].second.scalar_type() == at::kFloat;
+        CHECK(float32);
+        CHECK(reinterpret_cast<std::uintptr_t>(g.named_parameters()[i].second.data_ptr()) % 64 == 0);
+    }
 }
 
 TEST_CASE("torch: malformed checkpoints give typed errors naming the tensor") {

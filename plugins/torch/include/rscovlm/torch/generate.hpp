@@ -64,9 +64,17 @@ struct sampling_options {
     /// row generated so far, logits, vocabulary size). Set a logit to -inf to rule its id out.
     std::function<void(std::size_t row, const std::vector<std::int64_t>& generated, float* logits, std::int64_t V)>
         logits_processor;
-    /// With `logits_processor`: whether it acts on row `row` now (unset: on every row). A greedy step
-    /// whose unfinished rows it all leaves alone picks on the device like one without a processor.
+    /// With `logits_processor`: whether it acts on row `row` now (unset: on every row). A step whose
+    /// unfinished rows it all leaves alone picks on the device like one without a processor.
     std::function<bool(std::size_t row)> processes_row;
+    /// Pick tokens on the model's device (`detail::pick_tokens`): the repetition penalty, temperature,
+    /// top-k, top-p and the draw run as tensor operations over the whole batch, and only the B chosen ids
+    /// come back to the host, not B x V logits. It takes every step without log-probabilities or a logits
+    /// processor acting on an unfinished row; the others pick on the host (`detail::pick_token`). Both
+    /// apply the same arithmetic and draw from the same seeded stream (one uniform number per sampled
+    /// row, in row order), so they pick the same ids except where the double-precision probabilities,
+    /// summed in another order, put a draw on the other side of a boundary. false: always the host.
+    bool device_sampling = true;
 
     /// Options from a `generation_config.json` (stop ids, sampling parameters).
     static sampling_options from(const generation_config& g) {
@@ -294,6 +302,68 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
     return last;
 }
 
+/// `pick_token` for a whole batch on the logits' device: `logits` [R, V] (any float dtype), `seen` [R, V]
+/// bool (the ids each row holds; needed only with a repetition penalty), `u` one uniform number in
+/// [0, 1) per row when sampling. Returns the R chosen ids. The arithmetic mirrors `pick_token` step for
+/// step: the penalty and temperature in double rounded to float32, top-k on float32, the softmax,
+/// top-p (a stable ascending sort) and the cumulative sum in double, and the first id whose cumulative
+/// probability exceeds the row's draw. Raises model_error "invalid_probabilities" as `pick_token` does.
+inline std::vector<std::int64_t> pick_tokens(const at::Tensor& logits, const at::Tensor& seen,
+                                             const sampling_options& o, const std::vector<double>& u) {
+    at::Tensor s = logits.to(at::kFloat);
+    const std::int64_t R = s.size(0), V = s.size(1);
+    if (o.repetition_penalty != 1.0 && seen.defined()) {
+        const at::Tensor d = s.to(at::kDouble);
+        const at::Tensor pen = at::where(d < 0, d * o.repetition_penalty, d / o.repetition_penalty).to(at::kFloat);
+        s = at::where(seen, pen, s);
+    }
+    auto to_host = [](const at::Tensor& t) { return t.to(at::kCPU).contiguous(); };
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(R));
+    if (!o.do_sample || o.temperature <= 0.0) {
+        const at::Tensor a = to_host(s.argmax(-1));
+        std::copy(a.data_ptr<std::int64_t>(), a.data_ptr<std::int64_t>() + R, ids.begin());
+        return ids;
+    }
+    if (static_cast<std::int64_t>(u.size()) != R)
+        RSCOVLM_THROW(model_error, "bad_sampling", "pick_tokens: one uniform number per row is needed");
+    s = (s.to(at::kDouble) / o.temperature).to(at::kFloat);
+    const float inf = std::numeric_limits<float>::infinity();
+    {
+        const at::Tensor bad = to_host(at::stack({(s.isnan() | s.eq(inf)).any(-1), s.eq(-inf).all(-1)}, 0));
+        const bool* b = bad.data_ptr<bool>();
+        for (std::int64_t r = 0; r < R; ++r)
+            if (b[r] || b[R + r])
+                RSCOVLM_THROW(model_error, "invalid_probabilities",
+                              std::string("sampling: the scores of row ") + std::to_string(r) +
+                                  (b[r] ? " contain NaN or +inf" : " are all -inf") +
+                                  ", so the probabilities are not a distribution");
+    }
+    if (o.top_k > 0 && o.top_k < V) {
+        const at::Tensor kth = std::get<0>(s.topk(o.top_k, -1, true, true)).narrow(-1, o.top_k - 1, 1);
+        s = s.masked_fill(s < kth, -inf);
+    }
+    const at::Tensor mx = std::get<0>(s.max(-1, true));
+    at::Tensor p = (s - mx).to(at::kDouble).exp().masked_fill(s.eq(-inf), 0.0);
+    p = p / p.sum(-1, true);
+    if (o.top_p < 1.0) {
+        const auto sorted = p.sort(/*stable=*/true, -1, /*descending=*/false);
+        const at::Tensor& sp = std::get<0>(sorted);
+        at::Tensor drop = sp.cumsum(-1) <= 1.0 - o.top_p;
+        drop.narrow(-1, V - 1, 1).fill_(false); // the most probable id always stays
+        p = p.scatter(-1, std::get<1>(sorted), sp.masked_fill(drop, 0.0));
+        p = p / p.sum(-1, true);
+    }
+    const at::Tensor draw = at::tensor(u, at::TensorOptions().dtype(at::kDouble)).to(p.device()).view({R, 1});
+    at::Tensor idx = (p.cumsum(-1) <= draw).sum(-1);
+    // A draw beyond the (rounded) total takes the last id with a probability, as `pick_token`.
+    const at::Tensor last =
+        at::where(p > 0, at::arange(V, at::TensorOptions().dtype(at::kLong).device(p.device())), -1).amax(-1);
+    idx = at::where(idx >= V, last, idx);
+    const at::Tensor h = to_host(idx);
+    std::copy(h.data_ptr<std::int64_t>(), h.data_ptr<std::int64_t>() + R, ids.begin());
+    return ids;
+}
+
 /// log-softmax of `row` (V float32 logits) at `id`, and the `k` most likely ids (double accumulation).
 inline token_score score_token(const float* row, std::int64_t V, std::int64_t id, int k) {
     float mx = -std::numeric_limits<float>::infinity();
@@ -388,18 +458,43 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     auto t1 = clock::now();
     std::int64_t slot = L;
     std::vector<std::int64_t> next(B, o.pad_token_id);
-    // Greedy decoding without a repetition penalty, log-probabilities or a logits processor acting on an
-    // unfinished row picks on the device: one argmax over the batch's last logits (torch.argmax: the first
-    // maximum, NaN counts as the maximum, as `pick_token`), and only the B chosen ids come back to the
-    // host, not B x V logits.
-    const bool plain_greedy = (!o.do_sample || o.temperature <= 0.0) && o.repetition_penalty == 1.0 && o.logprobs < 0;
-    auto device_greedy = [&] {
-        if (!plain_greedy) return false;
+    // Steps without log-probabilities or a logits processor acting on an unfinished row pick on the
+    // device (`detail::pick_tokens`, `sampling_options::device_sampling`): only the B chosen ids come
+    // back to the host, not B x V logits.
+    const bool sampling = o.do_sample && o.temperature > 0.0;
+    auto device_pick = [&] {
+        if (!o.device_sampling || o.logprobs >= 0) return false;
         if (!o.logits_processor) return true;
         if (!o.processes_row) return false;
         for (std::size_t b = 0; b < B; ++b)
             if (!done[b] && o.processes_row(b)) return false;
         return true;
+    };
+    // With a repetition penalty on the device: [B, V] bool of the ids each row holds, kept in step with
+    // `seen` (rows marked stale are rebuilt from it, accepted ids are added).
+    at::Tensor seen_dev;
+    std::vector<bool> seen_stale(B, true);
+    std::vector<std::int64_t> add_rows, add_ids;
+    auto sync_seen = [&](std::int64_t V, c10::Device dev) {
+        if (!seen_dev.defined())
+            seen_dev = at::zeros({static_cast<std::int64_t>(B), V}, at::TensorOptions().dtype(at::kBool).device(dev));
+        for (std::size_t b = 0; b < B; ++b) {
+            if (!seen_stale[b]) continue;
+            seen_stale[b] = false;
+            seen_dev[static_cast<std::int64_t>(b)].zero_();
+            for (auto id : seen[b])
+                if (id >= 0 && id < V) {
+                    add_rows.push_back(static_cast<std::int64_t>(b));
+                    add_ids.push_back(id);
+                }
+        }
+        if (!add_rows.empty()) {
+            const auto lopt = at::TensorOptions().dtype(at::kLong);
+            seen_dev.index_put_({at::tensor(add_rows, lopt).to(dev), at::tensor(add_ids, lopt).to(dev)},
+                                at::ones({}, at::TensorOptions().dtype(at::kBool).device(dev)));
+        }
+        add_rows.clear();
+        add_ids.clear();
     };
     // Records row b's next token and updates its state (stops, callback, limit).
     auto accept = [&](std::size_t b, std::int64_t tok, const float* row, std::int64_t V) {
@@ -411,6 +506,10 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             score = &out.scores[b].back();
         }
         seen[b].insert(tok);
+        if (seen_dev.defined() && !seen_stale[b] && tok >= 0 && tok < seen_dev.size(1)) {
+            add_rows.push_back(static_cast<std::int64_t>(b));
+            add_ids.push_back(tok);
+        }
         if (stops.count(tok)) {
             done[b] = true;
             out.finish_reasons[b] = "stop";
@@ -453,6 +552,7 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             out.finish_reasons[b] = "length";
             out.prompt_tokens[b] = static_cast<std::int64_t>(nx.input_ids.size());
             seen[b] = std::set<std::int64_t>(nx.input_ids.begin(), nx.input_ids.end());
+            seen_stale[b] = true;
             done[b] = false;
             reported[b] = false;
             const at::Tensor first = lg.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [1, V]
@@ -462,9 +562,17 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     if (o.max_new_tokens <= 0) std::fill(done.begin(), done.end(), true);
     while (!std::all_of(done.begin(), done.end(), [](bool d) { return d; })) {
         std::fill(next.begin(), next.end(), o.pad_token_id);
-        if (device_greedy()) {
-            const at::Tensor ids = logits.select(1, 0).argmax(-1).to(at::kCPU).contiguous(); // [B]
-            const std::int64_t* chosen = ids.data_ptr<std::int64_t>();
+        if (device_pick()) {
+            const at::Tensor last = logits.select(1, 0); // [B, V]
+            if (o.repetition_penalty != 1.0) sync_seen(last.size(1), last.device());
+            std::vector<double> u;
+            if (sampling) {
+                // One draw per unfinished row, in row order: the host path's stream.
+                std::uniform_real_distribution<double> U(0.0, 1.0);
+                for (std::size_t b = 0; b < B; ++b)
+                    u.push_back(done[b] ? 0.0 : U(rng));
+            }
+            const auto chosen = detail::pick_tokens(last, seen_dev, o, u);
             for (std::size_t b = 0; b < B; ++b)
                 if (!done[b]) accept(b, chosen[b], nullptr, 0);
         } else {

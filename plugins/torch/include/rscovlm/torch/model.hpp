@@ -14,11 +14,14 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <functional>
 #include <map>
+#include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -42,13 +45,19 @@ struct load_options {
     std::function<void(const memory_estimate&)> on_estimate;
     /// Make every weight a leaf that requires grad (training); inference leaves them plain.
     bool requires_grad = false;
-    /// On the CPU, a weight stored in the compute dtype is a view of a private copy-on-write mapping of
-    /// the checkpoint file (zero copies: its pages are the page cache's, read ahead in the background
-    /// and shared with every process that maps the file; a write copies a page for this process only,
-    /// never the file). The file must then not be rewritten in place while the model lives (a truncated
-    /// file faults, a rewritten one shows its new bytes): tools that save checkpoints write a new file
-    /// and rename it, which is safe. false: every weight is copied into owned memory.
-    bool map_weights = true;
+    /// false (default): on the CPU every weight is read into one owned, 64-byte-aligned arena advised for
+    /// huge pages (`detail::weight_arena`), in parallel, a weight stored in the compute dtype straight
+    /// from the file with no intermediate copy. This is the fastest to run: measured on the 505M
+    /// benchmark shape, the mapped weights' first prefill took twice as long (it faults in every page)
+    /// and their decode steps 5-12% longer (4 KiB pages, rows at the file's 4-byte offsets).
+    /// true: a weight stored in the compute dtype is a view of a private copy-on-write mapping of the
+    /// checkpoint file instead (zero copies and a near-instant load: its pages are the page cache's, read
+    /// ahead in the background and shared with every process that maps the file, which suits several
+    /// processes serving one checkpoint; a write copies a page for this process only, never the file).
+    /// The file must then not be rewritten in place while the model lives (a truncated file faults, a
+    /// rewritten one shows its new bytes): tools that save checkpoints write a new file and rename it,
+    /// which is safe.
+    bool map_weights = false;
 };
 
 /// Parses a dtype name ("float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16"/"half"); model_error
@@ -132,7 +141,117 @@ private:
     std::size_t m_size = 0;
     std::uint64_t m_data_start = 0;
 };
+
+/// A safetensors file opened for `pread`: a weight stored in the compute dtype is read straight into its
+/// place in the weight arena, without faulting in the file's mapping (which would count every page in
+/// the process's resident set a second time).
+class read_file {
+public:
+    read_file() = default;
+    read_file(const read_file&) = delete;
+    read_file& operator=(const read_file&) = delete;
+    ~read_file() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+
+    /// Opens `f`'s path again; null unless it is still the file `f` parsed (same data size, same bytes at
+    /// the start of its first tensor).
+    static std::unique_ptr<read_file> open(const io::safetensors::file& f) {
+        auto r = std::make_unique<read_file>();
+        r->m_fd = ::open(f.path().c_str(), O_RDONLY);
+        if (r->m_fd < 0 || f.infos().empty()) return nullptr;
+        std::uint8_t len[8];
+        struct stat st {};
+        if (!r->read(len, 8, 0) || ::fstat(r->m_fd, &st) != 0) return nullptr;
+        std::uint64_t header = 0;
+        for (int i = 7; i >= 0; --i)
+            header = (header << 8) | len[i];
+        r->m_data_start = 8 + header;
+        if (r->m_data_start < 8 || static_cast<std::uint64_t>(st.st_size) < r->m_data_start ||
+            static_cast<std::uint64_t>(st.st_size) - r->m_data_start != f.data_size())
+            return nullptr;
+        const auto& first = f.infos().front();
+        const auto v = f.tensor(first.name);
+        std::vector<std::uint8_t> head(std::min<std::size_t>(v.size_bytes, 65536));
+        if (!r->read(head.data(), head.size(), r->m_data_start + first.begin) ||
+            (!head.empty() && std::memcmp(head.data(), v.data, head.size()) != 0))
+            return nullptr;
+        return r;
+    }
+
+    /// Reads `bytes` bytes at `begin` of the data section into `dst`; false on a short read or an error.
+    bool read_data(void* dst, std::size_t bytes, std::uint64_t begin) const {
+        return read(dst, bytes, m_data_start + begin);
+    }
+
+private:
+    bool read(void* dst, std::size_t bytes, std::uint64_t at) const {
+        auto* p = static_cast<std::uint8_t*>(dst);
+        while (bytes > 0) {
+            const std::size_t chunk = std::min<std::size_t>(bytes, std::size_t{1} << 30);
+            const ssize_t n = ::pread(m_fd, p, chunk, static_cast<off_t>(at));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return false;
+            p += n;
+            at += static_cast<std::uint64_t>(n);
+            bytes -= static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+
+    int m_fd = -1;
+    std::uint64_t m_data_start = 0;
+};
 #endif
+
+/// One block of owned memory for a model's CPU weights, each placed at a 64-byte boundary. On Linux the
+/// block is an anonymous mapping advised for transparent huge pages: a decode step streams every weight,
+/// and 2 MiB pages spare it most TLB misses (measured: 11% faster one-row decoding than 4 KiB pages of
+/// unaligned mapped weights) and spare the load most page faults.
+class weight_arena {
+public:
+    static constexpr std::size_t alignment = 64;
+
+    explicit weight_arena(std::size_t bytes) : m_size(std::max<std::size_t>(bytes, alignment)) {
+#if RSCOVLM_SAFETENSORS_MMAP
+        void* m = ::mmap(nullptr, m_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            m_base = m;
+            m_mapped = true;
+#ifdef MADV_HUGEPAGE
+            ::madvise(m, m_size, MADV_HUGEPAGE);
+#endif
+            return;
+        }
+#endif
+        m_base = ::operator new(m_size, std::align_val_t(alignment));
+    }
+    weight_arena(const weight_arena&) = delete;
+    weight_arena& operator=(const weight_arena&) = delete;
+    ~weight_arena() {
+#if RSCOVLM_SAFETENSORS_MMAP
+        if (m_mapped) {
+            ::munmap(m_base, m_size);
+            return;
+        }
+#endif
+        ::operator delete(m_base, std::align_val_t(alignment));
+    }
+
+    /// Rounds `bytes` up to the placement boundary.
+    static std::size_t padded(std::size_t bytes) noexcept {
+        return (bytes + alignment - 1) / alignment * alignment;
+    }
+
+    void* at(std::size_t offset) const noexcept {
+        return static_cast<std::uint8_t*>(m_base) + offset;
+    }
+
+private:
+    void* m_base = nullptr;
+    std::size_t m_size = 0;
+    bool m_mapped = false;
+};
 
 } // namespace detail
 
@@ -163,6 +282,18 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
             for (const auto& i : f.infos())
                 mapped.emplace(i.name, std::make_pair(cow, i.begin));
         }
+    // name -> (file opened for reading, offset in its data section): the weights that are copied
+    std::vector<std::unique_ptr<detail::read_file>> readers;
+    std::unordered_map<std::string, std::pair<const detail::read_file*, std::uint64_t>> readable;
+    if (device.is_cpu())
+        for (const auto& f : ck.files()) {
+            if (!f.infos().empty() && mapped.count(f.infos().front().name) != 0) continue;
+            auto r = detail::read_file::open(f);
+            if (!r) continue;
+            for (const auto& i : f.infos())
+                readable.emplace(i.name, std::make_pair(r.get(), i.begin));
+            readers.push_back(std::move(r));
+        }
 #else
     (void)map;
 #endif
@@ -178,8 +309,10 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
         std::size_t bytes;
         std::vector<std::int64_t> shape;
         at::ScalarType src;
-        at::Tensor tensor;        ///< the converted weight
-        std::exception_ptr error; ///< what copying or converting raised
+        const void* file = nullptr; ///< `detail::read_file` to read it from, if any
+        std::uint64_t begin = 0;    ///< its offset in that file's data section
+        at::Tensor tensor;          ///< the converted weight
+        std::exception_ptr error;   ///< what copying or converting raised
     };
     auto element_size = [](at::ScalarType t) { return t == at::kFloat ? std::size_t{4} : std::size_t{2}; };
     std::vector<pending_copy> copies;
@@ -233,20 +366,59 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
         }
 #endif
         // Copied below into an owned, aligned CPU tensor (the mapped bytes need not be aligned).
-        copies.push_back({canon, v.data, v.size_bytes, v.shape, src, at::Tensor(), nullptr});
+        copies.push_back({canon, v.data, v.size_bytes, v.shape, src, nullptr, 0, at::Tensor(), nullptr});
+#if RSCOVLM_SAFETENSORS_MMAP
+        if (auto r = readable.find(stored); r != readable.end()) {
+            copies.back().file = r->second.first;
+            copies.back().begin = r->second.second;
+        }
+#endif
     }
-    // Each weight is copied out of the mapped file into an owned, aligned CPU tensor and converted on
-    // one of several threads (the page faults that read the file happen there, so the reads overlap),
-    // the largest first. A weight whose stored dtype is the compute dtype on the CPU is used as copied
-    // (`to` returns it as it is); memory holds the converted weights plus one source copy per thread.
+    // Each weight is copied out of the checkpoint's mapping and converted on one of several threads (the
+    // page faults that read the file happen there, so the reads overlap), the largest first. On the CPU
+    // every copy lands in one 64-byte-aligned, huge-page-advised arena (`detail::weight_arena`): a weight
+    // stored in the compute dtype is copied there once, straight from the file's pages; another dtype is
+    // converted into it from one temporary copy per thread.
     std::sort(copies.begin(), copies.end(), [](const pending_copy& a, const pending_copy& b) {
         return a.bytes > b.bytes || (a.bytes == b.bytes && a.name < b.name);
     });
+    std::vector<std::size_t> offsets(copies.size());
+    std::shared_ptr<detail::weight_arena> arena;
+    if (device.is_cpu() && !copies.empty()) {
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < copies.size(); ++i) {
+            offsets[i] = total;
+            std::size_t numel = 1;
+            for (auto d : copies[i].shape)
+                numel *= static_cast<std::size_t>(d);
+            total += detail::weight_arena::padded(numel * element_size(dtype));
+        }
+        arena = std::make_shared<detail::weight_arena>(total);
+    }
     std::atomic<std::size_t> next{0};
     auto copy_some = [&] {
         for (std::size_t i = next++; i < copies.size(); i = next++) {
             pending_copy& c = copies[i];
             try {
+                if (arena) {
+                    std::shared_ptr<detail::weight_arena> keep = arena;
+                    at::Tensor dst = at::from_blob(
+                        arena->at(offsets[i]), c.shape, [keep](void*) {}, at::TensorOptions().dtype(dtype));
+                    if (c.src == dtype) {
+                        bool read = false;
+#if RSCOVLM_SAFETENSORS_MMAP
+                        read = c.file != nullptr && static_cast<const detail::read_file*>(c.file)->read_data(
+                                                        dst.data_ptr(), c.bytes, c.begin);
+#endif
+                        if (!read && c.bytes > 0) std::memcpy(dst.data_ptr(), c.data, c.bytes);
+                    } else {
+                        at::Tensor t = at::empty(c.shape, at::TensorOptions().dtype(c.src));
+                        if (c.bytes > 0) std::memcpy(t.data_ptr(), c.data, c.bytes);
+                        dst.copy_(t);
+                    }
+                    c.tensor = dst;
+                    continue;
+                }
                 at::Tensor t = at::empty(c.shape, at::TensorOptions().dtype(c.src));
                 if (c.bytes > 0) std::memcpy(t.data_ptr(), c.data, c.bytes);
                 c.tensor = t.to(device, dtype);
