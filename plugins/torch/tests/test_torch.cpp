@@ -599,6 +599,45 @@ TEST_CASE("torch: sampling refuses NaN and infinite scores as torch.multinomial 
     CHECK(outcome({1.0f, 3.0f, 3.0f}, g) == "1");
 }
 
+TEST_CASE("torch: few-row products (row_gemm) equal linear, and a row's result does not depend on the batch") {
+    ::torch::NoGradGuard ng;
+    at::manual_seed(9);
+    if (!rt::ops::row_gemm_applies(at::zeros({1, 8}), at::zeros({4, 8}))) {
+        MESSAGE("row_gemm does not run on this CPU: linear falls back to LibTorch");
+        return;
+    }
+    for (std::int64_t K : {1, 7, 8, 13, 64, 300}) {
+        for (std::int64_t N : {1, 3, 4, 5, 130, 517}) {
+            const at::Tensor w = at::randn({N, K}), b = at::randn({N});
+            const at::Tensor x = at::randn({rt::ops::row_gemm_max_rows, K});
+            for (std::int64_t M :
+                 {std::int64_t{1}, std::int64_t{2}, std::int64_t{3}, std::int64_t{8}, rt::ops::row_gemm_max_rows}) {
+                const at::Tensor xm = x.narrow(0, 0, M);
+                const at::Tensor y = rt::ops::linear(xm, w, b);
+                CHECK(max_abs_diff(y, at::linear(xm, w, b)) < 1e-4 * std::sqrt(static_cast<double>(K)));
+                // Each row alone gives the same bits as in the batch, on one thread or two.
+                rt::ops::set_row_gemm_threads(1);
+                for (std::int64_t m = 0; m < M; ++m)
+                    CHECK(rt::ops::linear(xm.narrow(0, m, 1), w, b).equal(y.narrow(0, m, 1)));
+                rt::ops::set_row_gemm_threads(2);
+            }
+            // A [B, 1, K] decode input keeps its leading shape; more rows than the limit take LibTorch's path.
+            const at::Tensor x3 = x.narrow(0, 0, 4).view({4, 1, K});
+            CHECK(rt::ops::linear(x3, w).sizes() == at::IntArrayRef({4, 1, N}));
+            const at::Tensor big = at::randn({rt::ops::row_gemm_max_rows + 1, K});
+            CHECK(rt::ops::linear(big, w, b).equal(at::linear(big, w, b)));
+        }
+    }
+    // A large product split between threads equals the one-thread result bit for bit.
+    const at::Tensor w = at::randn({4099, 896}), x = at::randn({5, 896});
+    rt::ops::set_row_gemm_threads(1);
+    const at::Tensor one = rt::ops::row_gemm(x, w);
+    rt::ops::set_row_gemm_threads(3);
+    CHECK(rt::ops::row_gemm(x, w).equal(one));
+    CHECK(max_abs_diff(one, at::linear(x, w)) < 1e-3);
+    rt::ops::set_row_gemm_threads(2);
+}
+
 TEST_CASE("torch: picking on the device equals picking on the host, row by row and in generation") {
     // Random rows with ties and -inf entries, each option set with and without a repetition penalty:
     // `pick_tokens` over the batch against `pick_token` row by row, the same draws.

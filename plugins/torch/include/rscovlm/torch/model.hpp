@@ -45,11 +45,10 @@ struct load_options {
     std::function<void(const memory_estimate&)> on_estimate;
     /// Make every weight a leaf that requires grad (training); inference leaves them plain.
     bool requires_grad = false;
-    /// false (default): on the CPU every weight is read into one owned, 64-byte-aligned arena advised for
-    /// huge pages (`detail::weight_arena`), in parallel, a weight stored in the compute dtype straight
-    /// from the file with no intermediate copy. This is the fastest to run: measured on the 505M
-    /// benchmark shape, the mapped weights' first prefill took twice as long (it faults in every page)
-    /// and their decode steps 5-12% longer (4 KiB pages, rows at the file's 4-byte offsets).
+    /// false (default): on the CPU every weight is read into one owned, 64-byte-aligned arena
+    /// (`detail::weight_arena`) on several threads, a weight stored in the compute dtype straight from
+    /// the file with no intermediate copy. This is the fastest to run: measured on the 505M benchmark
+    /// shape, the mapped weights' first prefill took twice as long (it faults in every page).
     /// true: a weight stored in the compute dtype is a view of a private copy-on-write mapping of the
     /// checkpoint file instead (zero copies and a near-instant load: its pages are the page cache's, read
     /// ahead in the background and shared with every process that maps the file, which suits several
@@ -204,10 +203,11 @@ private:
 };
 #endif
 
-/// One block of owned memory for a model's CPU weights, each placed at a 64-byte boundary. On Linux the
-/// block is an anonymous mapping advised for transparent huge pages: a decode step streams every weight,
-/// and 2 MiB pages spare it most TLB misses (measured: 11% faster one-row decoding than 4 KiB pages of
-/// unaligned mapped weights) and spare the load most page faults.
+/// One block of owned memory for a model's CPU weights, each placed at a 64-byte boundary (an anonymous
+/// mapping on POSIX systems). Not advised for transparent huge pages: measured on the 505M benchmark
+/// shape, 2 MiB pages gained nothing beyond the run-to-run noise, and where the kernel's THP defrag
+/// policy is "madvise" (the default) the advice made the load stall for memory compaction (0.3 s became
+/// 2.4-2.8 s whenever memory was fragmented).
 class weight_arena {
 public:
     static constexpr std::size_t alignment = 64;
@@ -218,9 +218,6 @@ public:
         if (m != MAP_FAILED) {
             m_base = m;
             m_mapped = true;
-#ifdef MADV_HUGEPAGE
-            ::madvise(m, m_size, MADV_HUGEPAGE);
-#endif
             return;
         }
 #endif
@@ -376,9 +373,9 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
     }
     // Each weight is copied out of the checkpoint's mapping and converted on one of several threads (the
     // page faults that read the file happen there, so the reads overlap), the largest first. On the CPU
-    // every copy lands in one 64-byte-aligned, huge-page-advised arena (`detail::weight_arena`): a weight
-    // stored in the compute dtype is copied there once, straight from the file's pages; another dtype is
-    // converted into it from one temporary copy per thread.
+    // every copy lands in one 64-byte-aligned arena (`detail::weight_arena`): a weight
+    // stored in the compute dtype is read there once, straight from the file (`detail::read_file`); another
+    // dtype is converted into it from one temporary copy per thread.
     std::sort(copies.begin(), copies.end(), [](const pending_copy& a, const pending_copy& b) {
         return a.bytes > b.bytes || (a.bytes == b.bytes && a.name < b.name);
     });

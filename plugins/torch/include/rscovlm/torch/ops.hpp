@@ -3,6 +3,8 @@
 /// Tensor building blocks written with plain ATen calls that exist in LibTorch 1.13 and 2.x alike, and
 /// attention through `at::scaled_dot_product_attention` where the LibTorch has it (2.1 or later).
 
+#include <rscovlm/torch/row_gemm.hpp>
+
 #include <torch/types.h>
 #include <torch/version.h>
 
@@ -68,22 +70,25 @@ inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double
     return weight * h.to(in_dtype);
 }
 
-/// `y = x W^T + b` (b may be undefined). A single float32 row on the CPU (a decode step at batch 1)
-/// without autograd is a matrix-vector product: LibTorch's `linear` makes it a one-row matrix product,
-/// which streams the weight at about half the memory bandwidth `mv` reaches (12 against 25 GB/s on the
-/// 2-core machine `compare_transformers.py` ran on), and decoding one sequence is bound by that stream.
-/// The sums are the same products in another order (rounding-level differences).
+/// `y = x W^T + b` (b may be undefined). Up to `row_gemm_max_rows` float32 rows on the CPU (a decode
+/// step) without autograd go through `row_gemm`, which streams the weight once instead of packing it as
+/// LibTorch's `linear` (OpenBLAS) does; decoding is bound by that stream. Its sums are the same products
+/// in another order (rounding-level differences from `linear`), and a row's result does not depend on
+/// the other rows.
 inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {}) {
-    if (x.dim() >= 1 && x.numel() == x.size(-1) && x.numel() > 0 && x.is_cpu() && x.scalar_type() == at::kFloat &&
-        w.scalar_type() == at::kFloat && w.dim() == 2 && w.is_cpu() && w.size(1) == x.size(-1) &&
+    if (x.dim() >= 1 && x.numel() > 0 && w.dim() == 2 && x.size(-1) == w.size(1) &&
+        x.numel() / x.size(-1) <= row_gemm_max_rows &&
         (!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0) && b.scalar_type() == at::kFloat && b.is_cpu())) &&
         !(at::GradMode::is_enabled() &&
           (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad())))) {
-        at::Tensor y = at::mv(w, x.reshape({-1}));
-        if (b.defined()) y.add_(b);
-        std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-        shape.back() = w.size(0);
-        return y.view(shape);
+        const at::Tensor rows = x.reshape({-1, x.size(-1)}).contiguous();
+        if (row_gemm_applies(rows, w)) {
+            at::Tensor y = row_gemm(rows, w);
+            if (b.defined()) y.add_(b);
+            std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+            shape.back() = w.size(0);
+            return y.view(shape);
+        }
     }
     return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }

@@ -2,6 +2,8 @@
 /// \file
 /// CPU thread setup for the LibTorch plugin: ATen's intra-op threads and the BLAS library's own.
 
+#include <rscovlm/torch/row_gemm.hpp>
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
@@ -56,6 +58,7 @@ inline thread_setup set_compute_threads(int n, bool blas_bound = true) {
     std::lock_guard<std::mutex> lock(detail::thread_mutex());
     static int blas_now = 0;
     thread_setup s;
+    ops::set_row_gemm_threads(n); // the few-row products (decode steps) use all n on their own threads
     if (blas_bound) {
         if (auto set = detail::openblas_setter()) {
             if (blas_now != n) {
