@@ -200,44 +200,54 @@ public:
         auto tables = mrope_tables(m_cfg, position_ids.to(dev), dt);
         at::Tensor cos = tables.first.unsqueeze(1), sin = tables.second.unsqueeze(1); // [B,1,L,hd]
         at::Tensor x = inputs_embeds.to(dev, dt);
+        bool pruned = false;
         for (std::size_t li = 0; li < m_layers.size(); ++li) {
-            if (m_layer_hook && !cache)
+            if (m_layer_hook && !cache) {
                 x = m_layer_hook(li, x, [this, li, cos, sin, keep](const at::Tensor& in) {
                     return layer(li, in, cos, sin, keep, nullptr);
                 });
-            else
-                x = layer(li, x, cos, sin, keep, cache);
+            } else {
+                // Only the last position's output is wanted: the last layer still computes (and caches)
+                // every position's keys and values, but its queries, attention output and MLP run for
+                // that position alone, whose result is the same (1/layers of a prompt's work saved).
+                pruned = last_only && L > 1 && li + 1 == m_layers.size();
+                x = layer(li, x, cos, sin, keep, cache, pruned);
+            }
         }
         if (cache) cache->commit(L);
-        if (last_only) x = x.narrow(1, L - 1, 1);
+        if (last_only && !pruned) x = x.narrow(1, L - 1, 1);
         return ops::rms_norm(x, m_norm, m_cfg.rms_norm_eps);
     }
 
     /// One decoder layer (`Qwen2_5_VLDecoderLayer`) on `x` `[B, L, hidden]` with the rotary tables and
     /// the attention mask `keep` `[B, 1, L, K]`; stores its keys and values in `cache` when given
     /// (attention then groups the query heads over the shared key/value heads instead of repeating
-    /// them).
+    /// them). `last_only`: keys and values of every position, the rest for the last position only
+    /// (returns `[B, 1, hidden]`).
     at::Tensor layer(std::size_t li, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                     const at::Tensor& keep, kv_cache* cache) const {
+                     const at::Tensor& keep, kv_cache* cache, bool last_only = false) const {
         const auto& w = m_layers[li];
         const std::int64_t B = x.size(0), L = x.size(1);
+        const std::int64_t Lq = last_only ? 1 : L;
         const std::int64_t hd = m_cfg.head_dim();
         const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
         at::Tensor h = ops::rms_norm(x, w.input_norm, m_cfg.rms_norm_eps);
         // Qwen2_5_VLAttention.forward
         const layer_lora* ll = li < m_lora.layers.size() ? &m_lora.layers[li] : nullptr;
-        at::Tensor q = lin(h, w.q_w, w.q_b, ll ? &ll->q : nullptr).view({B, L, -1, hd}).transpose(1, 2);
+        const at::Tensor hq = last_only ? h.narrow(1, L - 1, 1) : h;
+        const at::Tensor cq = last_only ? cos.narrow(2, L - 1, 1) : cos, sq = last_only ? sin.narrow(2, L - 1, 1) : sin;
+        at::Tensor q = lin(hq, w.q_w, w.q_b, ll ? &ll->q : nullptr).view({B, Lq, -1, hd}).transpose(1, 2);
         at::Tensor k = lin(h, w.k_w, w.k_b, ll ? &ll->k : nullptr).view({B, L, -1, hd}).transpose(1, 2);
         at::Tensor v = lin(h, w.v_w, w.v_b, ll ? &ll->v : nullptr).view({B, L, -1, hd}).transpose(1, 2);
-        q = q * cos + ops::rotate_half(q) * sin;
+        q = q * cq + ops::rotate_half(q) * sq;
         k = k * cos + ops::rotate_half(k) * sin;
         if (cache) std::tie(k, v) = cache->store(li, k, v);
+        const at::Tensor kq = last_only && keep.defined() ? keep.narrow(2, L - 1, 1) : keep;
         // With the cache (inference), the causal mask lets a long prompt run in query blocks (see
         // grouped_attention); training (no cache) keeps transformers' exact eager attention.
-        at::Tensor a =
-            (cache ? ops::grouped_attention(q, k, v, keep, scale, 256) : ops::attention(q, k, v, keep, scale))
-                .reshape({B, L, -1});
-        at::Tensor y = x + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
+        at::Tensor a = (cache ? ops::grouped_attention(q, k, v, kq, scale, 256) : ops::attention(q, k, v, kq, scale))
+                           .reshape({B, Lq, -1});
+        at::Tensor y = (last_only ? x.narrow(1, L - 1, 1) : x) + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
         // Qwen2MLP: down(silu(gate(x)) * up(x))
         at::Tensor z = ops::rms_norm(y, w.post_norm, m_cfg.rms_norm_eps);
         return y + lin(at::silu(lin(z, w.gate_w, {}, ll ? &ll->gate : nullptr)) *
