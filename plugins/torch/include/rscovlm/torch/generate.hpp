@@ -302,14 +302,71 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
     return last;
 }
 
+/// The ids each row of a batch holds, as a [B, V] bool mask on the logits' device, kept in step with the
+/// host's sets: `add` queues an accepted id, `reset` marks a row whose sequence was replaced (a
+/// continuous-batching refill; its queued ids are dropped), and `sync` rebuilds the reset rows from the
+/// host's sets, applies the queued ids and returns the mask.
+class seen_mask {
+public:
+    explicit seen_mask(std::size_t rows) : m_stale(rows, true) {}
+
+    void add(std::size_t row, std::int64_t id) {
+        if (!m_mask.defined() || m_stale[row] || id < 0 || id >= m_mask.size(1)) return;
+        m_rows.push_back(static_cast<std::int64_t>(row));
+        m_ids.push_back(id);
+    }
+
+    void reset(std::size_t row) { m_stale[row] = true; }
+
+    const at::Tensor& sync(const std::vector<std::set<std::int64_t>>& held, std::int64_t V, c10::Device dev) {
+        if (!m_mask.defined())
+            m_mask = at::zeros({static_cast<std::int64_t>(m_stale.size()), V},
+                               at::TensorOptions().dtype(at::kBool).device(dev));
+        // Ids queued for a row that was reset since belong to its previous sequence.
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < m_rows.size(); ++i)
+            if (!m_stale[static_cast<std::size_t>(m_rows[i])]) {
+                m_rows[kept] = m_rows[i];
+                m_ids[kept++] = m_ids[i];
+            }
+        m_rows.resize(kept);
+        m_ids.resize(kept);
+        for (std::size_t b = 0; b < m_stale.size(); ++b) {
+            if (!m_stale[b]) continue;
+            m_stale[b] = false;
+            m_mask[static_cast<std::int64_t>(b)].zero_();
+            for (auto id : held[b])
+                if (id >= 0 && id < V) {
+                    m_rows.push_back(static_cast<std::int64_t>(b));
+                    m_ids.push_back(id);
+                }
+        }
+        if (!m_rows.empty()) {
+            const auto lopt = at::TensorOptions().dtype(at::kLong);
+            m_mask.index_put_({at::tensor(m_rows, lopt).to(dev), at::tensor(m_ids, lopt).to(dev)},
+                              at::ones({}, at::TensorOptions().dtype(at::kBool).device(dev)));
+        }
+        m_rows.clear();
+        m_ids.clear();
+        return m_mask;
+    }
+
+private:
+    at::Tensor m_mask;
+    std::vector<bool> m_stale;
+    std::vector<std::int64_t> m_rows, m_ids;
+};
+
 /// `pick_token` for a whole batch on the logits' device: `logits` [R, V] (any float dtype), `seen` [R, V]
 /// bool (the ids each row holds; needed only with a repetition penalty), `u` one uniform number in
 /// [0, 1) per row when sampling. Returns the R chosen ids. The arithmetic mirrors `pick_token` step for
 /// step: the penalty and temperature in double rounded to float32, top-k on float32, the softmax,
 /// top-p (a stable ascending sort) and the cumulative sum in double, and the first id whose cumulative
-/// probability exceeds the row's draw. Raises model_error "invalid_probabilities" as `pick_token` does.
+/// probability exceeds the row's draw. Raises model_error "invalid_probabilities" as `pick_token` does,
+/// for a row that is not `done` (rows marked done in `done`, when given, are picked but never refused).
 inline std::vector<std::int64_t> pick_tokens(const at::Tensor& logits, const at::Tensor& seen,
-                                             const sampling_options& o, const std::vector<double>& u) {
+                                             const sampling_options& o, const std::vector<double>& u,
+                                             const std::vector<bool>& done = {}) {
     at::Tensor s = logits.to(at::kFloat);
     const std::int64_t R = s.size(0), V = s.size(1);
     if (o.repetition_penalty != 1.0 && seen.defined()) {
@@ -332,7 +389,7 @@ inline std::vector<std::int64_t> pick_tokens(const at::Tensor& logits, const at:
         const at::Tensor bad = to_host(at::stack({(s.isnan() | s.eq(inf)).any(-1), s.eq(-inf).all(-1)}, 0));
         const bool* b = bad.data_ptr<bool>();
         for (std::int64_t r = 0; r < R; ++r)
-            if (b[r] || b[R + r])
+            if ((b[r] || b[R + r]) && !(static_cast<std::size_t>(r) < done.size() && done[static_cast<std::size_t>(r)]))
                 RSCOVLM_THROW(model_error, "invalid_probabilities",
                               std::string("sampling: the scores of row ") + std::to_string(r) +
                                   (b[r] ? " contain NaN or +inf" : " are all -inf") +
@@ -470,32 +527,8 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             if (!done[b] && o.processes_row(b)) return false;
         return true;
     };
-    // With a repetition penalty on the device: [B, V] bool of the ids each row holds, kept in step with
-    // `seen` (rows marked stale are rebuilt from it, accepted ids are added).
-    at::Tensor seen_dev;
-    std::vector<bool> seen_stale(B, true);
-    std::vector<std::int64_t> add_rows, add_ids;
-    auto sync_seen = [&](std::int64_t V, c10::Device dev) {
-        if (!seen_dev.defined())
-            seen_dev = at::zeros({static_cast<std::int64_t>(B), V}, at::TensorOptions().dtype(at::kBool).device(dev));
-        for (std::size_t b = 0; b < B; ++b) {
-            if (!seen_stale[b]) continue;
-            seen_stale[b] = false;
-            seen_dev[static_cast<std::int64_t>(b)].zero_();
-            for (auto id : seen[b])
-                if (id >= 0 && id < V) {
-                    add_rows.push_back(static_cast<std::int64_t>(b));
-                    add_ids.push_back(id);
-                }
-        }
-        if (!add_rows.empty()) {
-            const auto lopt = at::TensorOptions().dtype(at::kLong);
-            seen_dev.index_put_({at::tensor(add_rows, lopt).to(dev), at::tensor(add_ids, lopt).to(dev)},
-                                at::ones({}, at::TensorOptions().dtype(at::kBool).device(dev)));
-        }
-        add_rows.clear();
-        add_ids.clear();
-    };
+    // With a repetition penalty on the device: the ids each row holds, as a [B, V] bool mask.
+    detail::seen_mask seen_dev(B);
     // Records row b's next token and updates its state (stops, callback, limit).
     auto accept = [&](std::size_t b, std::int64_t tok, const float* row, std::int64_t V) {
         next[b] = tok;
@@ -506,10 +539,7 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             score = &out.scores[b].back();
         }
         seen[b].insert(tok);
-        if (seen_dev.defined() && !seen_stale[b] && tok >= 0 && tok < seen_dev.size(1)) {
-            add_rows.push_back(static_cast<std::int64_t>(b));
-            add_ids.push_back(tok);
-        }
+        seen_dev.add(b, tok);
         if (stops.count(tok)) {
             done[b] = true;
             out.finish_reasons[b] = "stop";
@@ -552,7 +582,7 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             out.finish_reasons[b] = "length";
             out.prompt_tokens[b] = static_cast<std::int64_t>(nx.input_ids.size());
             seen[b] = std::set<std::int64_t>(nx.input_ids.begin(), nx.input_ids.end());
-            seen_stale[b] = true;
+            seen_dev.reset(b);
             done[b] = false;
             reported[b] = false;
             const at::Tensor first = lg.select(1, 0).to(at::kCPU, at::kFloat).contiguous(); // [1, V]
@@ -564,7 +594,8 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
         std::fill(next.begin(), next.end(), o.pad_token_id);
         if (device_pick()) {
             const at::Tensor last = logits.select(1, 0); // [B, V]
-            if (o.repetition_penalty != 1.0) sync_seen(last.size(1), last.device());
+            at::Tensor seen_now;
+            if (o.repetition_penalty != 1.0) seen_now = seen_dev.sync(seen, last.size(1), last.device());
             std::vector<double> u;
             if (sampling) {
                 // One draw per unfinished row, in row order: the host path's stream.
@@ -572,7 +603,7 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
                 for (std::size_t b = 0; b < B; ++b)
                     u.push_back(done[b] ? 0.0 : U(rng));
             }
-            const auto chosen = detail::pick_tokens(last, seen_dev, o, u);
+            const auto chosen = detail::pick_tokens(last, seen_now, o, u, done);
             for (std::size_t b = 0; b < B; ++b)
                 if (!done[b]) accept(b, chosen[b], nullptr, 0);
         } else {

@@ -102,7 +102,7 @@ public:
     }
 
     static std::shared_ptr<cow_file> open(const std::string& path) {
-        const int fd = ::open(path.c_str(), O_RDONLY);
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) return nullptr;
         struct stat st {};
         if (::fstat(fd, &st) != 0 || st.st_size < 8) {
@@ -157,7 +157,7 @@ public:
     /// the start of its first tensor).
     static std::unique_ptr<read_file> open(const io::safetensors::file& f) {
         auto r = std::make_unique<read_file>();
-        r->m_fd = ::open(f.path().c_str(), O_RDONLY);
+        r->m_fd = ::open(f.path().c_str(), O_RDONLY | O_CLOEXEC);
         if (r->m_fd < 0 || f.infos().empty()) return nullptr;
         std::uint8_t len[8];
         struct stat st {};

@@ -76,8 +76,8 @@ inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double
 /// in another order (rounding-level differences from `linear`), and a row's result does not depend on
 /// the other rows.
 inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {}) {
-    if (x.dim() >= 1 && x.numel() > 0 && w.dim() == 2 && x.size(-1) == w.size(1) &&
-        x.numel() / x.size(-1) <= row_gemm_max_rows &&
+    if (x.dim() >= 1 && x.numel() > 0 && x.is_cpu() && x.scalar_type() == at::kFloat && w.dim() == 2 &&
+        x.size(-1) == w.size(1) && x.numel() / x.size(-1) <= row_gemm_max_rows &&
         (!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0) && b.scalar_type() == at::kFloat && b.is_cpu())) &&
         !(at::GradMode::is_enabled() &&
           (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad())))) {

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -62,8 +63,9 @@ public:
     int threads() const noexcept { return m_threads.load(); }
     void set_threads(int n) noexcept { m_threads.store(std::max(1, std::min(n, 64))); }
 
+    /// Runs f(0..parts-1) (parts at most 64), each once; rethrows what f(0) throws once all are done.
     void run(int parts, const std::function<void(int)>& f) {
-        parts = std::max(1, std::min(parts, threads()));
+        parts = std::max(1, std::min(parts, 64));
         if (parts == 1) {
             f(0);
             return;
@@ -81,10 +83,17 @@ public:
             ++m_generation;
         }
         m_wake.notify_all();
-        f(0);
+        std::exception_ptr error;
+        try {
+            f(0);
+        } catch (...) {
+            error = std::current_exception();
+        }
         std::unique_lock<std::mutex> lk(m_mutex);
         m_done.wait(lk, [&] { return m_pending == 0; });
         m_job = nullptr;
+        lk.unlock();
+        if (error) std::rethrow_exception(error);
     }
 
 private:
