@@ -76,6 +76,9 @@ struct sampling_options {
     /// summed in another order, put a draw on the other side of a boundary. false: always the host.
     bool device_sampling = true;
 
+    /// Whether tokens are drawn (`do_sample` with a positive temperature); otherwise greedy.
+    bool sampling() const noexcept { return do_sample && temperature > 0.0; }
+
     /// Options from a `generation_config.json` (stop ids, sampling parameters).
     static sampling_options from(const generation_config& g) {
         sampling_options o;
@@ -236,7 +239,7 @@ inline std::int64_t pick_token(std::vector<float>& logits, const std::set<std::i
                 float& s = logits[static_cast<std::size_t>(id)];
                 s = s < 0 ? static_cast<float>(s * o.repetition_penalty) : static_cast<float>(s / o.repetition_penalty);
             }
-    if (!o.do_sample || o.temperature <= 0.0) { // greedy: first maximum, as torch.argmax (NaN is the maximum)
+    if (!o.sampling()) { // greedy: first maximum, as torch.argmax (NaN is the maximum)
         for (std::size_t i = 0; i < V; ++i)
             if (std::isnan(logits[i])) return static_cast<std::int64_t>(i);
         return static_cast<std::int64_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -376,7 +379,7 @@ inline std::vector<std::int64_t> pick_tokens(const at::Tensor& logits, const at:
     }
     auto to_host = [](const at::Tensor& t) { return t.to(at::kCPU).contiguous(); };
     std::vector<std::int64_t> ids(static_cast<std::size_t>(R));
-    if (!o.do_sample || o.temperature <= 0.0) {
+    if (!o.sampling()) {
         const at::Tensor a = to_host(s.argmax(-1));
         std::copy(a.data_ptr<std::int64_t>(), a.data_ptr<std::int64_t>() + R, ids.begin());
         return ids;
@@ -518,7 +521,6 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
     // Steps without log-probabilities or a logits processor acting on an unfinished row pick on the
     // device (`detail::pick_tokens`, `sampling_options::device_sampling`): only the B chosen ids come
     // back to the host, not B x V logits.
-    const bool sampling = o.do_sample && o.temperature > 0.0;
     auto device_pick = [&] {
         if (!o.device_sampling || o.logprobs >= 0) return false;
         if (!o.logits_processor) return true;
@@ -597,7 +599,7 @@ inline generation_output generate(const qwen2_5_vl& model, const std::vector<seq
             at::Tensor seen_now;
             if (o.repetition_penalty != 1.0) seen_now = seen_dev.sync(seen, last.size(1), last.device());
             std::vector<double> u;
-            if (sampling) {
+            if (o.sampling()) {
                 // One draw per unfinished row, in row order: the host path's stream.
                 std::uniform_real_distribution<double> U(0.0, 1.0);
                 for (std::size_t b = 0; b < B; ++b)

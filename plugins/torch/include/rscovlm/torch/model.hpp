@@ -89,9 +89,59 @@ inline std::pair<c10::Device, at::ScalarType> resolve_device(const std::string& 
 
 namespace detail {
 
+class read_file;
+
 #if RSCOVLM_SAFETENSORS_MMAP
-/// A whole safetensors file mapped private and writable (`MAP_PRIVATE`, copy on write); null when it
-/// cannot be mapped (the caller then copies).
+/// Reads `bytes` bytes at offset `at` of `fd` into `dst` (`pread`, resumed after short reads and
+/// signals); false on an error or the end of the file.
+inline bool read_exact(int fd, void* dst, std::size_t bytes, std::uint64_t at) {
+    auto* p = static_cast<std::uint8_t*>(dst);
+    while (bytes > 0) {
+        const std::size_t chunk = std::min<std::size_t>(bytes, std::size_t{1} << 30);
+        const ssize_t n = ::pread(fd, p, chunk, static_cast<off_t>(at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        at += static_cast<std::uint64_t>(n);
+        bytes -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+/// Opens the file `f` was parsed from again by its path: a descriptor (close-on-exec) and the offset of
+/// its data section in `data_start`, or -1 unless it is still that file (same data size, same bytes at
+/// the start of its first tensor); the caller then copies from `f`'s own mapping.
+inline int reopen_parsed(const io::safetensors::file& f, std::uint64_t& data_start) {
+    if (f.infos().empty()) return -1;
+    const int fd = ::open(f.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    std::uint8_t len[8];
+    struct stat st {};
+    bool same = read_exact(fd, len, 8, 0) && ::fstat(fd, &st) == 0;
+    if (same) {
+        std::uint64_t header = 0;
+        for (int i = 7; i >= 0; --i)
+            header = (header << 8) | len[i];
+        data_start = 8 + header;
+        const auto size = static_cast<std::uint64_t>(st.st_size);
+        same = data_start >= 8 && size >= data_start && size - data_start == f.data_size();
+    }
+    if (same) {
+        const auto& first = f.infos().front();
+        const auto v = f.tensor(first.name);
+        std::vector<std::uint8_t> head(std::min<std::size_t>(v.size_bytes, 65536));
+        same = read_exact(fd, head.data(), head.size(), data_start + first.begin) &&
+               (head.empty() || std::memcmp(head.data(), v.data, head.size()) == 0);
+    }
+    if (!same) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// The file a safetensors `file` was parsed from, mapped whole, private and writable (`MAP_PRIVATE`,
+/// copy on write); null when it is no longer that file or cannot be mapped (the caller then copies).
 class cow_file {
 public:
     cow_file() = default;
@@ -101,33 +151,22 @@ public:
         if (m_base != nullptr) ::munmap(m_base, m_size);
     }
 
-    static std::shared_ptr<cow_file> open(const std::string& path) {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    static std::shared_ptr<cow_file> open(const io::safetensors::file& parsed) {
+        std::uint64_t start = 0;
+        const int fd = reopen_parsed(parsed, start);
         if (fd < 0) return nullptr;
-        struct stat st {};
-        if (::fstat(fd, &st) != 0 || st.st_size < 8) {
-            ::close(fd);
-            return nullptr;
-        }
-        const auto size = static_cast<std::size_t>(st.st_size);
+        const auto size = static_cast<std::size_t>(start + parsed.data_size());
         void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
         ::close(fd);
         if (m == MAP_FAILED) return nullptr;
         auto f = std::make_shared<cow_file>();
         f->m_base = m;
         f->m_size = size;
+        f->m_data_start = start;
         // Start reading the file in the background: the first forward pass then finds most pages ready.
         ::madvise(m, size, MADV_WILLNEED);
-        const auto* b = static_cast<const std::uint8_t*>(m);
-        std::uint64_t header = 0;
-        for (int i = 7; i >= 0; --i)
-            header = (header << 8) | b[i];
-        f->m_data_start = 8 + header;
         return f;
     }
-
-    /// Size of the data section.
-    std::uint64_t data_size() const noexcept { return m_size > m_data_start ? m_size - m_data_start : 0; }
 
     /// Pointer to `bytes` bytes at `begin` of the data section, or null when out of the file.
     void* data(std::uint64_t begin, std::uint64_t bytes) const {
@@ -141,9 +180,9 @@ private:
     std::uint64_t m_data_start = 0;
 };
 
-/// A safetensors file opened for `pread`: a weight stored in the compute dtype is read straight into its
-/// place in the weight arena, without faulting in the file's mapping (which would count every page in
-/// the process's resident set a second time).
+/// The file a safetensors `file` was parsed from, opened for `pread`: a weight stored in the compute
+/// dtype is read straight into its place in the weight arena, without faulting in the file's mapping
+/// (which would count every page in the process's resident set a second time).
 class read_file {
 public:
     read_file() = default;
@@ -153,51 +192,19 @@ public:
         if (m_fd >= 0) ::close(m_fd);
     }
 
-    /// Opens `f`'s path again; null unless it is still the file `f` parsed (same data size, same bytes at
-    /// the start of its first tensor).
-    static std::unique_ptr<read_file> open(const io::safetensors::file& f) {
+    /// Null when it is no longer that file (see `reopen_parsed`).
+    static std::unique_ptr<read_file> open(const io::safetensors::file& parsed) {
         auto r = std::make_unique<read_file>();
-        r->m_fd = ::open(f.path().c_str(), O_RDONLY | O_CLOEXEC);
-        if (r->m_fd < 0 || f.infos().empty()) return nullptr;
-        std::uint8_t len[8];
-        struct stat st {};
-        if (!r->read(len, 8, 0) || ::fstat(r->m_fd, &st) != 0) return nullptr;
-        std::uint64_t header = 0;
-        for (int i = 7; i >= 0; --i)
-            header = (header << 8) | len[i];
-        r->m_data_start = 8 + header;
-        if (r->m_data_start < 8 || static_cast<std::uint64_t>(st.st_size) < r->m_data_start ||
-            static_cast<std::uint64_t>(st.st_size) - r->m_data_start != f.data_size())
-            return nullptr;
-        const auto& first = f.infos().front();
-        const auto v = f.tensor(first.name);
-        std::vector<std::uint8_t> head(std::min<std::size_t>(v.size_bytes, 65536));
-        if (!r->read(head.data(), head.size(), r->m_data_start + first.begin) ||
-            (!head.empty() && std::memcmp(head.data(), v.data, head.size()) != 0))
-            return nullptr;
-        return r;
+        r->m_fd = reopen_parsed(parsed, r->m_data_start);
+        return r->m_fd < 0 ? nullptr : std::move(r);
     }
 
     /// Reads `bytes` bytes at `begin` of the data section into `dst`; false on a short read or an error.
     bool read_data(void* dst, std::size_t bytes, std::uint64_t begin) const {
-        return read(dst, bytes, m_data_start + begin);
+        return read_exact(m_fd, dst, bytes, m_data_start + begin);
     }
 
 private:
-    bool read(void* dst, std::size_t bytes, std::uint64_t at) const {
-        auto* p = static_cast<std::uint8_t*>(dst);
-        while (bytes > 0) {
-            const std::size_t chunk = std::min<std::size_t>(bytes, std::size_t{1} << 30);
-            const ssize_t n = ::pread(m_fd, p, chunk, static_cast<off_t>(at));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return false;
-            p += n;
-            at += static_cast<std::uint64_t>(n);
-            bytes -= static_cast<std::size_t>(n);
-        }
-        return true;
-    }
-
     int m_fd = -1;
     std::uint64_t m_data_start = 0;
 };
@@ -266,16 +273,9 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
     std::unordered_map<std::string, std::pair<std::shared_ptr<detail::cow_file>, std::uint64_t>> mapped;
     if (map && device.is_cpu())
         for (const auto& f : ck.files()) {
-            auto cow = detail::cow_file::open(f.path());
-            if (!cow || cow->data_size() != f.data_size() || f.infos().empty()) continue;
-            // The file was opened again by its path: map it only if it is still the file `ck` parsed (same
-            // data size, same bytes of its first tensor); otherwise its weights are copied from `ck`.
-            const auto& first = f.infos().front();
-            const auto v = f.tensor(first.name);
-            const void* p = cow->data(first.begin, v.size_bytes);
-            if (p == nullptr ||
-                (v.size_bytes > 0 && std::memcmp(p, v.data, std::min<std::size_t>(v.size_bytes, 65536)) != 0))
-                continue;
+            // Mapped only if the file at its path is still the one `ck` parsed; otherwise copied from `ck`.
+            auto cow = detail::cow_file::open(f);
+            if (!cow) continue;
             for (const auto& i : f.infos())
                 mapped.emplace(i.name, std::make_pair(cow, i.begin));
         }
@@ -306,10 +306,10 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
         std::size_t bytes;
         std::vector<std::int64_t> shape;
         at::ScalarType src;
-        const void* file = nullptr; ///< `detail::read_file` to read it from, if any
-        std::uint64_t begin = 0;    ///< its offset in that file's data section
-        at::Tensor tensor;          ///< the converted weight
-        std::exception_ptr error;   ///< what copying or converting raised
+        const detail::read_file* file = nullptr; ///< the file to read it from, if any
+        std::uint64_t begin = 0;                 ///< its offset in that file's data section
+        at::Tensor tensor;                       ///< the converted weight
+        std::exception_ptr error;                ///< what copying or converting raised
     };
     auto element_size = [](at::ScalarType t) { return t == at::kFloat ? std::size_t{4} : std::size_t{2}; };
     std::vector<pending_copy> copies;
@@ -392,6 +392,12 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
         }
         arena = std::make_shared<detail::weight_arena>(total);
     }
+    // An owned, aligned copy of a weight's stored bytes.
+    auto staged = [](const pending_copy& c) {
+        at::Tensor t = at::empty(c.shape, at::TensorOptions().dtype(c.src));
+        if (c.bytes > 0) std::memcpy(t.data_ptr(), c.data, c.bytes);
+        return t;
+    };
     std::atomic<std::size_t> next{0};
     auto copy_some = [&] {
         for (std::size_t i = next++; i < copies.size(); i = next++) {
@@ -404,21 +410,16 @@ inline std::unordered_map<std::string, at::Tensor> load_weights(const io::safete
                     if (c.src == dtype) {
                         bool read = false;
 #if RSCOVLM_SAFETENSORS_MMAP
-                        read = c.file != nullptr && static_cast<const detail::read_file*>(c.file)->read_data(
-                                                        dst.data_ptr(), c.bytes, c.begin);
+                        read = c.file != nullptr && c.file->read_data(dst.data_ptr(), c.bytes, c.begin);
 #endif
                         if (!read && c.bytes > 0) std::memcpy(dst.data_ptr(), c.data, c.bytes);
                     } else {
-                        at::Tensor t = at::empty(c.shape, at::TensorOptions().dtype(c.src));
-                        if (c.bytes > 0) std::memcpy(t.data_ptr(), c.data, c.bytes);
-                        dst.copy_(t);
+                        dst.copy_(staged(c));
                     }
                     c.tensor = dst;
-                    continue;
+                } else {
+                    c.tensor = staged(c).to(device, dtype);
                 }
-                at::Tensor t = at::empty(c.shape, at::TensorOptions().dtype(c.src));
-                if (c.bytes > 0) std::memcpy(t.data_ptr(), c.data, c.bytes);
-                c.tensor = t.to(device, dtype);
             } catch (...) {
                 c.error = std::current_exception();
             }

@@ -234,20 +234,22 @@ public:
         at::Tensor h = ops::rms_norm(x, w.input_norm, m_cfg.rms_norm_eps);
         // Qwen2_5_VLAttention.forward
         const layer_lora* ll = li < m_lora.layers.size() ? &m_lora.layers[li] : nullptr;
-        const at::Tensor hq = last_only ? h.narrow(1, L - 1, 1) : h;
-        const at::Tensor cq = last_only ? cos.narrow(2, L - 1, 1) : cos, sq = last_only ? sin.narrow(2, L - 1, 1) : sin;
-        at::Tensor q = lin(hq, w.q_w, w.q_b, ll ? &ll->q : nullptr).view({B, Lq, -1, hd}).transpose(1, 2);
+        // The query side: every position, or the last one only.
+        auto queried = [&](const at::Tensor& t, std::int64_t dim) {
+            return last_only && t.defined() ? t.narrow(dim, L - 1, 1) : t;
+        };
+        at::Tensor q = lin(queried(h, 1), w.q_w, w.q_b, ll ? &ll->q : nullptr).view({B, Lq, -1, hd}).transpose(1, 2);
         at::Tensor k = lin(h, w.k_w, w.k_b, ll ? &ll->k : nullptr).view({B, L, -1, hd}).transpose(1, 2);
         at::Tensor v = lin(h, w.v_w, w.v_b, ll ? &ll->v : nullptr).view({B, L, -1, hd}).transpose(1, 2);
-        q = q * cq + ops::rotate_half(q) * sq;
+        q = q * queried(cos, 2) + ops::rotate_half(q) * queried(sin, 2);
         k = k * cos + ops::rotate_half(k) * sin;
         if (cache) std::tie(k, v) = cache->store(li, k, v);
-        const at::Tensor kq = last_only && keep.defined() ? keep.narrow(2, L - 1, 1) : keep;
         // With the cache (inference), the causal mask lets a long prompt run in query blocks (see
         // grouped_attention); training (no cache) keeps transformers' exact eager attention.
-        at::Tensor a = (cache ? ops::grouped_attention(q, k, v, kq, scale, 256) : ops::attention(q, k, v, kq, scale))
+        at::Tensor a = (cache ? ops::grouped_attention(q, k, v, queried(keep, 2), scale, 256)
+                              : ops::attention(q, k, v, queried(keep, 2), scale))
                            .reshape({B, Lq, -1});
-        at::Tensor y = (last_only ? x.narrow(1, L - 1, 1) : x) + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
+        at::Tensor y = queried(x, 1) + lin(a, w.o_w, {}, ll ? &ll->o : nullptr);
         // Qwen2MLP: down(silu(gate(x)) * up(x))
         at::Tensor z = ops::rms_norm(y, w.post_norm, m_cfg.rms_norm_eps);
         return y + lin(at::silu(lin(z, w.gate_w, {}, ll ? &ll->gate : nullptr)) *
