@@ -1037,6 +1037,25 @@ inline std::string to_valid_utf8(std::string_view s) {
     return out;
 }
 
+/// Where `s` stops being final: the start of a trailing multibyte sequence that is valid so far but
+/// incomplete (so later bytes may still complete it), or `s.size()`. `to_valid_utf8` of `s[0, cut)`
+/// is then a prefix of `to_valid_utf8` of `s` followed by anything: the decoder is at a character
+/// boundary there (a lead byte ends any sequence before it).
+inline std::size_t complete_prefix(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    for (std::size_t back = 1; back <= 3 && back <= n; ++back) {
+        const std::size_t i = n - back;
+        const unsigned char b = p[i];
+        if ((b & 0xC0) == 0x80) continue;   // a continuation byte: its lead (if any) is further back
+        if (b < 0xC2 || b > 0xF4) return n; // ASCII, or a byte that never starts a sequence
+        const std::size_t need = b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+        if (back >= need) return n;                     // complete (or already ill-formed)
+        return invalid_length(p, n, i) == back ? i : n; // a valid prefix that reaches the end: wait
+    }
+    return n;
+}
+
 /// Decodes valid UTF-8 at `s[i]` (the caller guarantees validity); returns the length.
 inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char32_t& cp) noexcept {
     unsigned char b0 = s[i];
@@ -1061,6 +1080,7 @@ inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char3
 } // namespace utf8
 
 using utf8::append_utf8;
+using utf8::complete_prefix;
 using utf8::decode_valid;
 using utf8::invalid_length;
 using utf8::is_valid_utf8;
@@ -20708,8 +20728,9 @@ inline constexpr composition compositions[941] = {
 namespace rscovlm::detail::unicode {
 
 // The UTF-8 codec (decode_valid, invalid_length, append_utf8, is_valid_utf8, to_valid_utf8,
-// decode_unchecked) and replacement_char live in detail/py/utf8.hpp.
+// complete_prefix, decode_unchecked) and replacement_char live in detail/py/utf8.hpp.
 using py::utf8::append_utf8;
+using py::utf8::complete_prefix;
 using py::utf8::decode_unchecked;
 using py::utf8::decode_valid;
 using py::utf8::invalid_length;
@@ -22901,6 +22922,35 @@ private:
 
     std::shared_ptr<const detail::bpe_model> m_model;
     std::shared_ptr<detail::word_cache> m_cache;
+};
+
+/// Decodes a token stream as it grows: push each token's raw bytes (`bpe_tokenizer::token_bytes`, with
+/// the same `skip_special` as the decode it stands for). `text()` is the part of the decode that no
+/// later token can change (it holds back only the start of a character that may still complete), and
+/// `full()` equals `decode` of every token pushed so far, invalid bytes replaced the same way. A push
+/// costs time in its own bytes, not in the length of the text, so streaming an answer of n tokens is
+/// O(n), not the O(n^2) of decoding the whole answer after each token.
+class decode_stream {
+public:
+    /// Appends `bytes`; returns how many bytes `text()` grew by.
+    std::size_t push(std::string_view bytes) {
+        m_pending.append(bytes.data(), bytes.size());
+        const std::size_t cut = rscovlm::detail::unicode::complete_prefix(m_pending);
+        if (cut == 0) return 0;
+        const std::size_t before = m_text.size();
+        m_text += rscovlm::detail::unicode::to_valid_utf8(std::string_view(m_pending).substr(0, cut));
+        m_pending.erase(0, cut);
+        return m_text.size() - before;
+    }
+    /// The final part of the text.
+    const std::string& text() const noexcept { return m_text; }
+    /// Raw bytes held back (a character's first bytes, at most 3).
+    const std::string& pending() const noexcept { return m_pending; }
+    /// The whole decode so far: `text()` and the held-back bytes, an incomplete character as U+FFFD.
+    std::string full() const { return m_text + rscovlm::detail::unicode::to_valid_utf8(m_pending); }
+
+private:
+    std::string m_text, m_pending;
 };
 
 } // namespace rscovlm::tokenizer

@@ -17,8 +17,9 @@
 namespace rscovlm::detail::unicode {
 
 // The UTF-8 codec (decode_valid, invalid_length, append_utf8, is_valid_utf8, to_valid_utf8,
-// decode_unchecked) and replacement_char live in detail/py/utf8.hpp.
+// complete_prefix, decode_unchecked) and replacement_char live in detail/py/utf8.hpp.
 using py::utf8::append_utf8;
+using py::utf8::complete_prefix;
 using py::utf8::decode_unchecked;
 using py::utf8::decode_valid;
 using py::utf8::invalid_length;

@@ -520,4 +520,33 @@ private:
     std::shared_ptr<detail::word_cache> m_cache;
 };
 
+/// Decodes a token stream as it grows: push each token's raw bytes (`bpe_tokenizer::token_bytes`, with
+/// the same `skip_special` as the decode it stands for). `text()` is the part of the decode that no
+/// later token can change (it holds back only the start of a character that may still complete), and
+/// `full()` equals `decode` of every token pushed so far, invalid bytes replaced the same way. A push
+/// costs time in its own bytes, not in the length of the text, so streaming an answer of n tokens is
+/// O(n), not the O(n^2) of decoding the whole answer after each token.
+class decode_stream {
+public:
+    /// Appends `bytes`; returns how many bytes `text()` grew by.
+    std::size_t push(std::string_view bytes) {
+        m_pending.append(bytes.data(), bytes.size());
+        const std::size_t cut = rscovlm::detail::unicode::complete_prefix(m_pending);
+        if (cut == 0) return 0;
+        const std::size_t before = m_text.size();
+        m_text += rscovlm::detail::unicode::to_valid_utf8(std::string_view(m_pending).substr(0, cut));
+        m_pending.erase(0, cut);
+        return m_text.size() - before;
+    }
+    /// The final part of the text.
+    const std::string& text() const noexcept { return m_text; }
+    /// Raw bytes held back (a character's first bytes, at most 3).
+    const std::string& pending() const noexcept { return m_pending; }
+    /// The whole decode so far: `text()` and the held-back bytes, an incomplete character as U+FFFD.
+    std::string full() const { return m_text + rscovlm::detail::unicode::to_valid_utf8(m_pending); }
+
+private:
+    std::string m_text, m_pending;
+};
+
 } // namespace rscovlm::tokenizer

@@ -1147,6 +1147,63 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
             CHECK(cut == whole.substr(0, whole.find(whole.substr(2, 2))));
         }
     }
+    // Characters split between tokens, an invalid byte and a stop string, forced through a logits
+    // processor: the pieces never hold part of a character, spell the answer, and each token is sent
+    // only once its text is shown; log-probabilities cover the tokens that start before the stop
+    // string, counted in decoded text (U+FFFD is 3 bytes for 1 raw byte), not in raw bytes.
+    {
+        auto byte_id = [&](unsigned char b) {
+            for (std::int32_t i = 0; i < static_cast<std::int32_t>(tok.vocab_size()); ++i)
+                if (tok.token_bytes(i, true) == std::string(1, static_cast<char>(b)))
+                    return static_cast<std::int64_t>(i);
+            FAIL("no single-byte token for " << int(b));
+            return std::int64_t{-1};
+        };
+        const std::vector<std::int64_t> forced = {byte_id('a'),  byte_id(0xE4), byte_id(0xB8), byte_id(0xAD),
+                                                  byte_id(0xFF), byte_id('b'),  byte_id(0xC3), byte_id(0xA9),
+                                                  byte_id('x'),  byte_id('y'),  byte_id('z'),  id("<|im_end|>")};
+        const rt::vlm& v = tb->model();
+        auto prepared = v.prepare(messages, {img}, true);
+        rt::sampling_options so = v.default_sampling(16);
+        so.do_sample = false;
+        so.logprobs = 1;
+        so.logits_processor = [&](std::size_t, const std::vector<std::int64_t>& gen, float* lg, std::int64_t V) {
+            for (std::int64_t i = 0; i < V; ++i)
+                lg[i] = i == forced[std::min(gen.size(), forced.size() - 1)] ? 0.0f : -1e9f;
+        };
+        const std::vector<std::string> stop = {"xy"};
+        std::string pieces;
+        std::vector<std::string> piece_list;
+        rscovlm::tokenizer::decode_stream sent; // the tokens streamed so far
+        bool ahead = false;
+        const rt::text_stream on_piece = [&](const std::string& piece,
+                                             const std::vector<rscovlm::zoom::token_logprob>& toks) {
+            pieces += piece;
+            piece_list.push_back(piece);
+            for (const auto& t : toks)
+                sent.push(t.text);
+            if (!sent.pending().empty() || pieces.compare(0, sent.text().size(), sent.text()) != 0) ahead = true;
+            return true;
+        };
+        rt::vlm::row_request rq;
+        rq.input = &prepared.input;
+        rq.max_new_tokens = 16;
+        rq.stop_strings = &stop;
+        rq.on_piece = &on_piece;
+        const auto outs = v.generate_rows({rq}, so);
+        REQUIRE(outs.size() == 1);
+        const std::string expected = "a\xE4\xB8\xAD\xEF\xBF\xBD"
+                                     "b\xC3\xA9";
+        CHECK(outs[0].text == expected);
+        CHECK(outs[0].finish_reason == "stop");
+        CHECK(pieces == expected);
+        CHECK_FALSE(ahead);
+        CHECK(piece_list.size() >= 3); // streamed as it came, not in one piece at the end
+        for (const auto& p : piece_list)
+            CHECK(rscovlm::detail::unicode::is_valid_utf8(p));
+        CHECK(outs[0].logprobs.size() == 8); // a E4 B8 AD FF b C3 A9; x starts the stop string
+        CHECK(sent.full() == expected);
+    }
     // Constrained decoding: the random model's free answers do not parse; under the codec's grammar
     // every answer is in the language and decodes with no dropped line, also when the token limit cuts
     // it (the constraint keeps the answer able to end within the tokens left).

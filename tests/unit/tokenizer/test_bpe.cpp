@@ -77,6 +77,68 @@ TEST_CASE("tokenizer: golden decode cases (invalid UTF-8, slices, added tokens)"
     CHECK(bad == 0);
 }
 
+TEST_CASE("tokenizer: a decode stream equals the decode of every prefix (golden decode cases)") {
+    // Token by token, full() must be the Rust engine's decode of the prefix, and text() must never
+    // change once written: it stays a prefix of every later decode.
+    const auto& tok = qwen();
+    auto rows = read_jsonl(data_path("tokenizer/decode_cases.jsonl"));
+    int bad = 0, held = 0;
+    for (const auto& r : rows) {
+        const auto ids = ids_of(r["ids"]);
+        for (bool skip : {false, true}) {
+            rscovlm::tokenizer::decode_stream ds;
+            std::vector<std::int32_t> prefix;
+            std::string before;
+            for (auto id : ids) {
+                prefix.push_back(id);
+                const std::size_t grew = ds.push(tok.token_bytes(id, skip));
+                const std::string whole = tok.decode(prefix, skip);
+                if (ds.full() != whole || ds.text().size() != before.size() + grew ||
+                    ds.text().compare(0, before.size(), before) != 0 ||
+                    whole.compare(0, ds.text().size(), ds.text()) != 0)
+                    ++bad;
+                held += !ds.pending().empty();
+                before = ds.text();
+            }
+            if (ds.full() != r[skip ? "decoded_skip_special" : "decoded"].get<std::string>()) ++bad;
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(held > 0); // the cases split characters between tokens, so bytes were held back
+}
+
+TEST_CASE("tokenizer: a decode stream of random bytes cut anywhere repairs them as one decode would") {
+    std::uint32_t seed = 12345;
+    auto next = [&seed] {
+        seed = seed * 1664525u + 1013904223u;
+        return seed >> 8;
+    };
+    // Bytes weighted towards lead and continuation bytes, so sequences are often valid, truncated or
+    // ill-formed in the middle.
+    const unsigned char pool[] = {'a',  ' ',  0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2,
+                                  0xDF, 0xE0, 0xE1, 0xED, 0xEF, 0xF0, 0xF3, 0xF4, 0xF5, 0xFF};
+    int bad = 0;
+    for (int trial = 0; trial < 3000; ++trial) {
+        std::string all;
+        rscovlm::tokenizer::decode_stream ds;
+        std::string shown;
+        const int pieces = 1 + static_cast<int>(next() % 8);
+        for (int p = 0; p < pieces; ++p) {
+            std::string piece;
+            for (std::uint32_t k = next() % 4; k > 0; --k)
+                piece.push_back(static_cast<char>(pool[next() % sizeof(pool)]));
+            all += piece;
+            ds.push(piece);
+            const std::string whole = rscovlm::detail::unicode::to_valid_utf8(all);
+            if (ds.full() != whole || ds.text().compare(0, shown.size(), shown) != 0 ||
+                whole.compare(0, ds.text().size(), ds.text()) != 0 || ds.pending().size() > 3)
+                ++bad;
+            shown = ds.text();
+        }
+    }
+    CHECK(bad == 0);
+}
+
 TEST_CASE("tokenizer: added-token flags and both merges formats (tiny tokenizers, Rust-engine goldens)") {
     auto legacy = bpe_tokenizer::from_file(data_path("tokenizer/tiny/tokenizer.json"));
     auto pairs = bpe_tokenizer::from_file(data_path("tokenizer/tiny/tokenizer_pairs.json"));

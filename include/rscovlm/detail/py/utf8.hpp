@@ -146,6 +146,25 @@ inline std::string to_valid_utf8(std::string_view s) {
     return out;
 }
 
+/// Where `s` stops being final: the start of a trailing multibyte sequence that is valid so far but
+/// incomplete (so later bytes may still complete it), or `s.size()`. `to_valid_utf8` of `s[0, cut)`
+/// is then a prefix of `to_valid_utf8` of `s` followed by anything: the decoder is at a character
+/// boundary there (a lead byte ends any sequence before it).
+inline std::size_t complete_prefix(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    for (std::size_t back = 1; back <= 3 && back <= n; ++back) {
+        const std::size_t i = n - back;
+        const unsigned char b = p[i];
+        if ((b & 0xC0) == 0x80) continue;   // a continuation byte: its lead (if any) is further back
+        if (b < 0xC2 || b > 0xF4) return n; // ASCII, or a byte that never starts a sequence
+        const std::size_t need = b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+        if (back >= need) return n;                     // complete (or already ill-formed)
+        return invalid_length(p, n, i) == back ? i : n; // a valid prefix that reaches the end: wait
+    }
+    return n;
+}
+
 /// Decodes valid UTF-8 at `s[i]` (the caller guarantees validity); returns the length.
 inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char32_t& cp) noexcept {
     unsigned char b0 = s[i];
@@ -170,6 +189,7 @@ inline std::size_t decode_unchecked(const unsigned char* s, std::size_t i, char3
 } // namespace utf8
 
 using utf8::append_utf8;
+using utf8::complete_prefix;
 using utf8::decode_valid;
 using utf8::invalid_length;
 using utf8::is_valid_utf8;

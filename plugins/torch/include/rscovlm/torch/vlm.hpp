@@ -243,12 +243,13 @@ public:
                                           const refill_fn& refill = {}, const done_fn& done = {}) const {
         std::vector<row_request> rows = first; // a row's current request (refills replace it)
         struct state {
-            std::vector<std::int32_t> ids;
-            std::string shown;
+            tokenizer::decode_stream text; ///< the answer so far (stop ids left out), decoded as it grows
+            std::size_t scanned = 0;       ///< how much of it stop strings were searched in
+            std::size_t shown = 0;         ///< how much of it was streamed
             std::size_t count = 0;
             std::vector<zoom::token_logprob> pending; ///< scored tokens not yet sent with a piece
+            std::vector<std::size_t> pending_end;     ///< the text each needs shown before it is sent
             std::size_t flushed = 0;                  ///< scored tokens sent so far
-            std::size_t flushed_bytes = 0;            ///< their bytes
             bool cancelled = false;
         };
         std::vector<state> st(rows.size());
@@ -261,11 +262,12 @@ public:
         auto plain = [&](std::size_t r) { return rows[r].on_text && *rows[r].on_text; };
         auto piecewise = [&](std::size_t r) { return rows[r].on_piece && *rows[r].on_piece; };
         // The part of `text` that may be shown: before the first stop string, less a tail that could
-        // still become one.
+        // still become one. No stop string starts before what was shown (its first bytes would have been
+        // held back), so the search starts there: streaming costs time in the new text only.
         auto showable = [&](std::size_t r, const std::string& text, bool final) {
             std::size_t end = text.size();
             for (const auto& x : stop_strings(r))
-                if (!x.empty()) end = std::min(end, text.find(x));
+                if (!x.empty()) end = std::min(end, text.find(x, std::min(st[r].shown, text.size())));
             if (!final && end == text.size())
                 for (const auto& x : stop_strings(r))
                     for (std::size_t k = std::min(x.size() - 1, text.size()); k > 0; --k)
@@ -275,47 +277,56 @@ public:
                         }
             return end;
         };
+        // Streams what `text` adds to what was shown. `text` is the decode stream's final part (never a
+        // partial character) or, at the end, the whole answer; both start with what was shown.
         auto emit = [&](std::size_t r, const std::string& text, bool final) {
             state& s = st[r];
             const std::size_t end = showable(r, text, final);
-            if (end < s.shown.size() || text.compare(0, s.shown.size(), s.shown) != 0) return true;
-            std::string piece = text.substr(s.shown.size(), end - s.shown.size());
-            if (!final && piece.find("\xEF\xBF\xBD") != std::string::npos) return true; // a partial character
+            if (end < s.shown) return true;
+            std::string piece = text.substr(s.shown, end - s.shown);
             if (piece.empty() && (!final || s.pending.empty())) return true;
-            s.shown += piece;
+            s.shown = end;
             if (plain(r) && !piece.empty()) (*rows[r].on_text)(piece);
             bool go = true;
             if (piecewise(r)) {
-                // The tokens whose bytes are now all shown (all of them at the end).
+                // The tokens whose text is now all shown (all of them at the end).
                 std::vector<zoom::token_logprob> toks;
                 std::size_t k = 0;
-                while (k < s.pending.size() &&
-                       (final || s.flushed_bytes + s.pending[k].text.size() <= s.shown.size())) {
-                    s.flushed_bytes += s.pending[k].text.size();
+                while (k < s.pending.size() && (final || (k < s.pending_end.size() && s.pending_end[k] <= s.shown)))
                     toks.push_back(std::move(s.pending[k++]));
-                }
                 s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(k));
+                s.pending_end.erase(s.pending_end.begin(), s.pending_end.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                                                       k, s.pending_end.size())));
                 s.flushed += toks.size();
                 go = (*rows[r].on_piece)(piece, toks);
             } else {
                 s.pending.clear();
+                s.pending_end.clear();
             }
             return go;
         };
         auto cb = [&](std::size_t r, std::int64_t t, const token_score* sc) {
             state& s = st[r];
             ++s.count;
-            if (!stops.count(t)) {
-                s.ids.push_back(static_cast<std::int32_t>(t));
-                if (sc && piecewise(r)) s.pending.push_back(token_entry(t, *sc));
-            }
             const bool limit = static_cast<int>(s.count) >= rows[r].max_new_tokens;
-            if (!plain(r) && !piecewise(r) && stop_strings(r).empty()) return !limit;
-            const std::string text = m_tokenizer->decode(s.ids, true);
+            const bool streams = plain(r) || piecewise(r);
+            if (!streams && stop_strings(r).empty()) return !limit;
+            if (!stops.count(t)) {
+                s.text.push(m_tokenizer->token_bytes(static_cast<std::int32_t>(t), true));
+                if (sc && piecewise(r)) {
+                    s.pending.push_back(token_entry(t, *sc));
+                    // Its text ends with the final part, or within the character still held back.
+                    s.pending_end.push_back(s.text.text().size() + (s.text.pending().empty() ? 0 : 1));
+                }
+            }
+            const std::string& text = s.text.text();
             bool stop = limit;
             for (const auto& x : stop_strings(r))
-                if (!x.empty() && text.find(x) != std::string::npos) stop = true;
-            if ((plain(r) || piecewise(r)) && !emit(r, text, false)) {
+                if (!x.empty() &&
+                    text.find(x, s.scanned >= x.size() - 1 ? s.scanned - (x.size() - 1) : 0) != std::string::npos)
+                    stop = true;
+            s.scanned = text.size();
+            if (streams && !emit(r, text, false)) {
                 s.cancelled = true;
                 return false;
             }
@@ -403,20 +414,24 @@ public:
             for (auto t : out.tokens)
                 if (!stops.count(t)) kept.push_back(static_cast<std::int32_t>(t));
             out.text = m_tokenizer->decode(kept, true);
+            bool cut = false;
             for (const auto& x : stop_strings(r)) {
                 auto pos = x.empty() ? std::string::npos : out.text.find(x);
                 if (pos != std::string::npos) {
                     out.text.erase(pos);
+                    cut = true;
                     if (!st[r].cancelled) out.finish_reason = "stop"; // cut by a stop string, even at the limit
                 }
             }
             if (o.logprobs >= 0) {
-                std::size_t at = 0;
+                // Every token, less those that start at or after a stop string's start. Positions are in the
+                // decoded text (invalid bytes replaced), not in the tokens' raw bytes.
+                tokenizer::decode_stream at;
                 for (std::size_t i = 0; i < out.tokens.size() && i < scores.size(); ++i) {
                     if (stops.count(out.tokens[i])) continue;
-                    if (at >= out.text.size()) break;
+                    if (cut && at.text().size() >= out.text.size()) break;
                     out.logprobs.push_back(token_entry(out.tokens[i], scores[i]));
-                    at += out.logprobs.back().text.size();
+                    at.push(out.logprobs.back().text);
                 }
             }
             if (!st[r].cancelled && (plain(r) || piecewise(r))) {
