@@ -23,12 +23,15 @@
 ///   concurrent requests together.
 /// - Limits, each answered with an OpenAI error body `{"error": {"message", "type", "param",
 ///   "code"}}`: request bytes (413), image count, image bytes and pixels, `max_tokens`, `n`, stop
-///   strings (400), the time a request may take from arrival to its last token (504, `request_timeout_s`,
-///   checked as tokens arrive: a prefill is not interrupted; a streaming request gets an error event).
+///   strings (400), the time a request may take from arrival to its last token (504, `request_timeout_s`:
+///   the answer leaves at the deadline even while the model is still in its prefill, which cannot be
+///   interrupted; the generation then stops at its first token; a streaming request gets an error
+///   event).
 ///   Unknown routes and methods 404, a missing or wrong API key 401, a model name other than the served
 ///   one 404, a server shutting down 503. Sampling requests without a seed get a fresh one each.
 /// - Graceful shutdown (`stop`): new requests get 503 while those in flight finish (up to
-///   `drain_timeout_s`), then the listener closes.
+///   `drain_timeout_s`); generations still running then stop at their next token (their requests get
+///   503), and the listener closes. So `stop` takes at most the drain time plus one prefill or token.
 /// Compiled only when `RSCOVLM_HAS_HTTPLIB` is set.
 
 #if RSCOVLM_HAS_HTTPLIB
@@ -441,7 +444,13 @@ public:
             const auto until =
                 std::chrono::steady_clock::now() +
                 std::chrono::milliseconds(static_cast<long long>(std::max(0.0, m_opt.drain_timeout_s) * 1000));
-            m_idle.wait_until(lock, until, [this] { return m_active == 0; });
+            auto idle = [this] { return m_active == 0 && m_generating == 0; };
+            if (!m_idle.wait_until(lock, until, idle)) {
+                // Past the drain time: what still runs stops at its next token (a prefill in progress
+                // ends first) and its request is answered 503; nothing may outlive the server.
+                m_abort = true;
+                m_idle.wait(lock, idle);
+            }
         }
         // The listener may still be starting (a stop right after `run` began): stop it until `run`
         // returns, since cpp-httplib's stop does nothing before it listens.
@@ -466,10 +475,10 @@ public:
     /// api_error on a bad request or a failed generation).
     nlohmann::json complete(const nlohmann::json& body) {
         const auto deadline = deadline_from_now();
-        chat_request req = parse_chat_request(body, m_opt);
-        check_model(req);
-        std::vector<choice> choices = run_choices(req, deadline, nullptr);
-        return completion_json(req, choices);
+        auto req = std::make_shared<const chat_request>(parse_chat_request(body, m_opt));
+        check_model(*req);
+        const std::vector<choice> choices = run_bounded(req, deadline);
+        return completion_json(*req, choices);
     }
 
 private:
@@ -482,6 +491,7 @@ private:
         long prompt_tokens = -1, completion_tokens = -1;
         std::exception_ptr error;
         bool timed_out = false;
+        bool aborted = false; ///< stopped by a shutdown past its drain time
     };
 
     /// Events from the generating threads to the streaming writer.
@@ -497,6 +507,75 @@ private:
         std::deque<event> q;
         std::atomic<bool> cancelled{false};
     };
+
+    /// One request's generation, shared by its handler and the thread that generates it, so the handler
+    /// can answer at the deadline (or when the client leaves) while the generation ends on its own.
+    struct generation {
+        std::shared_ptr<const chat_request> req;
+        std::optional<clock::time_point> deadline;
+        channel ch;             ///< streamed events (streaming requests), the end, and cancellation
+        std::vector<choice> cs; ///< set when `finished`
+        bool finished = false;  ///< under ch.mu
+    };
+
+    /// Starts `r`'s choices on a thread of their own (counted in `m_generating` until it ends), streaming
+    /// events to `r->ch` when `stream`.
+    void launch(const std::shared_ptr<generation>& r, bool stream) {
+        {
+            std::lock_guard<std::mutex> lock(m_mu);
+            ++m_generating;
+        }
+        try {
+            std::thread([this, r, stream] {
+                std::vector<choice> cs = run_choices(*r->req, r->deadline, stream ? &r->ch : nullptr, r->ch.cancelled);
+                {
+                    std::lock_guard<std::mutex> lock(r->ch.mu);
+                    r->cs = std::move(cs);
+                    r->finished = true;
+                }
+                r->ch.cv.notify_all();
+                // Notified under the lock: `stop` (and the destructor) cannot pass before this returns.
+                std::lock_guard<std::mutex> lock(m_mu);
+                --m_generating;
+                m_idle.notify_all();
+            }).detach();
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(m_mu);
+            --m_generating;
+            throw;
+        }
+    }
+
+    /// Waits for `r` to finish, up to its deadline; false when the deadline came first.
+    static bool await(generation& r) {
+        std::unique_lock<std::mutex> lock(r.ch.mu);
+        auto finished = [&] { return r.finished; };
+        if (!r.deadline) {
+            r.ch.cv.wait(lock, finished);
+            return true;
+        }
+        return r.ch.cv.wait_until(lock, *r.deadline, finished);
+    }
+
+    /// Runs `req` to the end or its deadline: the choices, or api_error 504 when the deadline passes first
+    /// (the generation then stops at its next token).
+    std::vector<choice> run_bounded(std::shared_ptr<const chat_request> req,
+                                    std::optional<clock::time_point> deadline) {
+        auto r = std::make_shared<generation>();
+        r->req = std::move(req);
+        r->deadline = deadline;
+        launch(r, false);
+        if (!await(*r)) {
+            r->ch.cancelled = true;
+            throw timeout_error();
+        }
+        return std::move(r->cs);
+    }
+
+    static api_error timeout_error() {
+        return api_error(504, "timeout_error", "request_timeout", "",
+                         "the request did not finish within the server's time limit");
+    }
 
     /// A backend from the pool, returned on destruction.
     class lease {
@@ -539,10 +618,15 @@ private:
 
     /// Generates choice `i` of `req` on a pooled backend, streaming its events to `ch` when given (the
     /// last event of a choice has `finished` set, whatever happened).
-    choice run_one(const chat_request& req, int i, std::optional<clock::time_point> deadline, channel* ch) {
+    choice run_one(const chat_request& req, int i, std::optional<clock::time_point> deadline, channel* ch,
+                   const std::atomic<bool>& cancelled) {
         choice c;
         std::string streamed;
         try {
+            if (m_abort) {
+                c.aborted = true;
+                throw api_error(503, "server_error", "shutting_down", "", "the server is shutting down");
+            }
             lease b(*this);
             zoom::generation_options g = req.options;
             if (g.seed && i > 0) g.seed = *g.seed + static_cast<std::uint64_t>(i); // n samples differ
@@ -552,8 +636,12 @@ private:
                     c.timed_out = true;
                     return false;
                 }
+                if (m_abort) {
+                    c.aborted = true;
+                    return false;
+                }
+                if (cancelled) return false; // the client left, or its handler answered already
                 if (ch) {
-                    if (ch->cancelled) return false;
                     streamed += piece;
                     push(*ch, event{i, piece, toks, false});
                 }
@@ -583,15 +671,16 @@ private:
     }
 
     /// Runs the request's choices at once (one thread each when n > 1).
-    std::vector<choice> run_choices(const chat_request& req, std::optional<clock::time_point> deadline, channel* ch) {
+    std::vector<choice> run_choices(const chat_request& req, std::optional<clock::time_point> deadline, channel* ch,
+                                    const std::atomic<bool>& cancelled) {
         std::vector<choice> out(static_cast<std::size_t>(req.n));
         if (req.n == 1) {
-            out[0] = run_one(req, 0, deadline, ch);
+            out[0] = run_one(req, 0, deadline, ch, cancelled);
             return out;
         }
         std::vector<std::thread> ts;
         for (int i = 0; i < req.n; ++i)
-            ts.emplace_back([&, i] { out[static_cast<std::size_t>(i)] = run_one(req, i, deadline, ch); });
+            ts.emplace_back([&, i] { out[static_cast<std::size_t>(i)] = run_one(req, i, deadline, ch, cancelled); });
         for (auto& t : ts)
             t.join();
         return out;
@@ -630,9 +719,8 @@ private:
     /// Raises the first choice's error as an api_error (timeouts 504, bad input 400, others 500).
     static void raise_failure(const std::vector<choice>& cs) {
         for (const auto& c : cs) {
-            if (c.timed_out)
-                throw api_error(504, "timeout_error", "request_timeout", "",
-                                "the request did not finish within the server's time limit");
+            if (c.aborted) throw api_error(503, "server_error", "shutting_down", "", "the server is shutting down");
+            if (c.timed_out) throw timeout_error();
             if (!c.error) continue;
             try {
                 std::rethrow_exception(c.error);
@@ -794,8 +882,9 @@ private:
             req = parse_chat_request(body, m_opt);
             check_model(req);
             if (!req.stream) {
-                std::vector<choice> cs = run_choices(req, deadline, nullptr);
-                res.set_content(dump(completion_json(req, cs)), "application/json");
+                auto shared = std::make_shared<const chat_request>(std::move(req));
+                const std::vector<choice> cs = run_bounded(shared, deadline);
+                res.set_content(dump(completion_json(*shared, cs)), "application/json");
                 log(hreq, 200, t0);
                 return;
             }
@@ -807,11 +896,11 @@ private:
         // Streaming: the generation runs while the provider writes its events; the request stays
         // active until the provider is done (the guard moves into the provider's release).
         g.armed = false;
-        auto shared = std::make_shared<chat_request>(std::move(req));
+        auto shared = std::make_shared<const chat_request>(std::move(req));
         res.set_chunked_content_provider(
             "text/event-stream",
             [this, shared, deadline, t0, hreq_path = hreq.path](std::size_t, httplib::DataSink& sink) {
-                stream(*shared, deadline, sink);
+                stream(shared, deadline, sink);
                 if (m_log) {
                     char buf[64];
                     std::snprintf(buf, sizeof buf, " 200 %.3f s (stream)",
@@ -823,7 +912,9 @@ private:
             [this](bool) { done(); });
     }
 
-    void stream(const chat_request& req, std::optional<clock::time_point> deadline, httplib::DataSink& sink) {
+    void stream(const std::shared_ptr<const chat_request>& shared, std::optional<clock::time_point> deadline,
+                httplib::DataSink& sink) {
+        const chat_request& req = *shared;
         const std::string id = new_id();
         const long long created = now_s();
         bool alive = true;
@@ -843,26 +934,46 @@ private:
         };
         for (int i = 0; i < req.n; ++i)
             send(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
-        channel ch;
-        std::vector<choice> cs;
-        std::thread worker([&] { cs = run_choices(req, deadline, &ch); });
+        auto r = std::make_shared<generation>();
+        r->req = shared;
+        r->deadline = deadline;
+        launch(r, true);
+        // Events until every choice has finished, the deadline passes or the client leaves; in the last
+        // two cases the generation is told to stop and ends on its own.
         int finished = 0;
-        while (finished < req.n) {
+        bool late = false;
+        while (finished < req.n && alive && !late) {
             event e;
             {
-                std::unique_lock<std::mutex> lock(ch.mu);
-                ch.cv.wait(lock, [&] { return !ch.q.empty(); });
-                e = std::move(ch.q.front());
-                ch.q.pop_front();
+                std::unique_lock<std::mutex> lock(r->ch.mu);
+                auto ready = [&] { return !r->ch.q.empty(); };
+                if (!deadline)
+                    r->ch.cv.wait(lock, ready);
+                else if (!r->ch.cv.wait_until(lock, *deadline, ready))
+                    late = true;
+                if (!late) {
+                    e = std::move(r->ch.q.front());
+                    r->ch.q.pop_front();
+                }
             }
+            if (late) break;
             if (!e.piece.empty() || !e.tokens.empty()) {
                 nlohmann::json lp = req.logprobs ? logprobs_json(e.tokens, req.options.logprobs > 0) : nlohmann::json();
                 send(chunk(e.index, {{"content", e.piece}}, nullptr, lp));
             }
             if (e.finished) ++finished;
-            if (!alive) ch.cancelled = true;
         }
-        worker.join();
+        if (late || !alive || !await(*r)) {
+            r->ch.cancelled = true;
+            if (alive) send(timeout_error().body());
+            if (alive) {
+                static const std::string end = "data: [DONE]\n\n";
+                alive = sink.write(end.data(), end.size());
+            }
+            if (alive) sink.done();
+            return;
+        }
+        const std::vector<choice>& cs = r->cs;
         try {
             raise_failure(cs);
             long prompt = 0, completion = 0;
@@ -899,8 +1010,10 @@ private:
     int m_port = -1;
     mutable std::mutex m_mu;
     std::condition_variable m_idle;
-    std::size_t m_active = 0;
+    std::size_t m_active = 0;     ///< requests being answered
+    std::size_t m_generating = 0; ///< generations running (one may outlive its request's answer)
     bool m_draining = false, m_in_run = false;
+    std::atomic<bool> m_abort{false}; ///< past the drain time: generations stop at their next token
     std::atomic<std::size_t> m_served{0};
     std::mutex m_pool_mu;
     std::vector<std::unique_ptr<zoom::backend>> m_pool;

@@ -18,9 +18,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,11 +31,38 @@ using namespace rscovlm;
 
 namespace {
 
+/// A gate a backend waits at before its first token (a prefill nothing interrupts), until the test
+/// opens it (or 20 s pass).
+struct srv_gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+    int waiting = 0;
+    void wait() {
+        std::unique_lock<std::mutex> lock(mu);
+        ++waiting;
+        cv.wait_for(lock, std::chrono::seconds(20), [&] { return open; });
+        --waiting;
+    }
+    int waiters() {
+        std::lock_guard<std::mutex> lock(mu);
+        return waiting;
+    }
+    void release() {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            open = true;
+        }
+        cv.notify_all();
+    }
+};
+
 /// A backend answering `reply` one character per token, each with log-probability -0.1 * (position
 /// + 1), streaming through on_text and sleeping `delay_ms` per token; it records what it was given.
 struct srv_echo_backend : zoom::backend {
     std::string reply;
     int delay_ms = 0;
+    std::shared_ptr<srv_gate> prefill; ///< when set, waited at before the first token
     std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
     std::shared_ptr<nlohmann::json> last_messages = std::make_shared<nlohmann::json>();
     std::shared_ptr<std::vector<image>> last_images = std::make_shared<std::vector<image>>();
@@ -50,6 +79,7 @@ struct srv_echo_backend : zoom::backend {
         std::string out;
         const std::size_t limit = std::min<std::size_t>(reply.size(), static_cast<std::size_t>(o.max_new_tokens));
         u.finish_reason = limit < reply.size() ? "length" : "stop";
+        if (prefill) prefill->wait();
         for (std::size_t i = 0; i < limit; ++i) {
             if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
             zoom::token_logprob t;
@@ -477,6 +507,54 @@ TEST_CASE("serve: limits, API key, timeouts and graceful shutdown") {
     h.server->stop();
     h.server->run(); // would block for good if the stop were lost
     CHECK(h.server->served() == 0);
+}
+
+TEST_CASE("serve: the deadline answers a request still in its prefill; a shutdown past its drain time stops "
+          "generations") {
+    io::server_options o;
+    o.request_timeout_s = 0.3;
+    srv_fixture f("abc", o);
+    f.proto.prefill = std::make_shared<srv_gate>();
+    f.start();
+    const auto plain = f.post(nlohmann::json{{"messages", srv_user("x")}}.dump());
+    REQUIRE(plain);
+    CHECK(plain->status == 504);
+    CHECK(srv_error_code(plain) == "request_timeout");
+    CHECK(f.proto.prefill->waiters() == 1); // answered while the generation had not begun to decode
+    const auto streamed = f.post(nlohmann::json{{"messages", srv_user("x")}, {"stream", true}}.dump());
+    REQUIRE(streamed);
+    CHECK(streamed->status == 200);
+    CHECK(streamed->body.find("\"request_timeout\"") != std::string::npos);
+    CHECK(streamed->body.size() >= 14);
+    CHECK(streamed->body.compare(streamed->body.size() - 14, 14, "data: [DONE]\n\n") == 0);
+    CHECK(f.proto.prefill->waiters() == 2);
+    f.proto.prefill->release();
+    f.server->stop(); // the two generations end at their first token
+    CHECK(f.server->active() == 0);
+
+    // Past the drain time, a generation in flight (2000 tokens of 20 ms: 40 s) stops at its next token
+    // and its request is answered 503.
+    io::server_options d;
+    d.drain_timeout_s = 0.2;
+    srv_fixture g(std::string(2000, 'y'), d);
+    g.proto.delay_ms = 20;
+    g.start();
+    int status = 0;
+    std::string code;
+    std::thread t([&] {
+        auto r = g.post(nlohmann::json{{"messages", srv_user("x")}}.dump());
+        if (r) {
+            status = r->status;
+            code = srv_error_code(r);
+        }
+    });
+    for (int i = 0; i < 400 && g.server->active() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    REQUIRE(g.server->active() == 1);
+    g.server->stop();
+    t.join();
+    CHECK(status == 503);
+    CHECK(code == "shutting_down");
 }
 
 #else
