@@ -12,5 +12,6 @@
 #include <rscovlm/zoom/region.hpp>
 #include <rscovlm/zoom/scripted_backend.hpp>
 #include <rscovlm/zoom/source.hpp>
+#include <rscovlm/zoom/token_trie.hpp>
 #include <rscovlm/zoom/tool_call.hpp>
 #include <rscovlm/zoom/trace.hpp>

@@ -14,6 +14,7 @@
 #include <rscovlm/torch/generate.hpp>
 #include <rscovlm/torch/model.hpp>
 #include <rscovlm/zoom/backend.hpp>
+#include <rscovlm/zoom/token_trie.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -212,8 +213,14 @@ public:
             m_table->bytes.resize(n);
             for (std::size_t i = 0; i < n && i < m_tokenizer->vocab_size(); ++i)
                 m_table->bytes[i] = m_tokenizer->token_bytes(static_cast<std::int32_t>(i), true);
+            m_table->trie = zoom::token_trie(m_table->bytes);
         });
         return m_table->bytes;
+    }
+    /// The same bytes as a trie (constrained decoding), built with the table.
+    const zoom::token_trie& token_index() const {
+        token_table();
+        return m_table->trie;
     }
 
     /// The scored token `id` as the API shows it (raw bytes; special tokens empty).
@@ -372,27 +379,25 @@ public:
                 // byte per token at worst), so an answer cut by the limit is complete too.
                 const auto limit = static_cast<std::size_t>(std::max(1, rows[r].max_new_tokens));
                 const std::size_t after = limit > gen.size() + 1 ? limit - gen.size() - 1 : 0;
+                // The tokens that continue the answer (found in the trie, not by testing all V), stop ids
+                // only where the answer may end; every other score becomes -inf (NaN too).
+                std::vector<std::int64_t> ok;
+                token_index().admissible(*c, x.s, after, ok);
+                ok.erase(std::remove_if(ok.begin(), ok.end(),
+                                        [&](std::int64_t id) { return id >= V || stops.count(id) != 0; }),
+                         ok.end());
+                if (can_end)
+                    for (auto id : stops)
+                        if (id >= 0 && id < V) ok.push_back(id);
+                std::vector<float> kept(ok.size());
                 bool any = false;
-                for (std::int64_t id = 0; id < V; ++id) {
-                    bool ok = false;
-                    if (stops.count(id)) {
-                        ok = can_end;
-                    } else if (static_cast<std::size_t>(id) < table.size() &&
-                               !table[static_cast<std::size_t>(id)].empty()) {
-                        zoom::answer_constraint::state t = x.s;
-                        ok = true;
-                        for (char ch : table[static_cast<std::size_t>(id)])
-                            if (!c->step(t, static_cast<unsigned char>(ch))) {
-                                ok = false;
-                                break;
-                            }
-                        if (ok && c->min_bytes_to_end(t) > after) ok = false;
-                    }
-                    if (ok && !std::isnan(lg[id]) && lg[id] != neg)
-                        any = true;
-                    else
-                        lg[id] = neg;
+                for (std::size_t k = 0; k < ok.size(); ++k) {
+                    kept[k] = lg[ok[k]];
+                    if (!std::isnan(kept[k]) && kept[k] != neg) any = true;
                 }
+                std::fill(lg, lg + V, neg);
+                for (std::size_t k = 0; k < ok.size(); ++k)
+                    if (!std::isnan(kept[k])) lg[ok[k]] = kept[k];
                 if (!any) // nothing the model can write continues the answer: end it
                     for (auto id : stops)
                         if (id >= 0 && id < V) lg[id] = 0.0f;
@@ -489,6 +494,7 @@ private:
     struct table_cache {
         std::once_flag once;
         std::vector<std::string> bytes;
+        zoom::token_trie trie;
     };
     std::shared_ptr<table_cache> m_table = std::make_shared<table_cache>();
     struct stats {
