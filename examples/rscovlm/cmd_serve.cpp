@@ -138,6 +138,10 @@ void register_serve(CLI::App& app, context& ctx) {
     cmd->add_option("--max-request-mb", a->max_request_mb, "Largest request body in MiB (413 above)")
         ->capture_default_str();
     cmd->add_option("--max-images", a->server.max_images, "Most images in one request")->capture_default_str();
+    cmd->add_option("--max-videos", a->server.max_videos, "Most videos in one request")->capture_default_str();
+    cmd->add_option("--max-video-frames", a->server.max_video_frames,
+                    "Most video frames in one request (all its videos together)")
+        ->capture_default_str();
     cmd->add_option("--max-image-pixels", a->server.max_image_pixels,
                     "Largest image (width x height), checked before decoding")
         ->capture_default_str();

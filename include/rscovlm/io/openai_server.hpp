@@ -8,7 +8,11 @@
 /// Endpoints: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`.
 /// - Requests: `messages` (system / user / assistant; content a string or parts: `text`, and
 ///   `image_url` whose `url` is a `data:` URL or, when an image root is configured, a file path or
-///   `file://` URL under it), `model`, `max_tokens` (or `max_completion_tokens`), `temperature`,
+///   `file://` URL under it; videos as frames: `video_url` whose `url` is vLLM's
+///   `data:video/jpeg;base64,<frame>,<frame>,...` or a frame directory or list file under the image root,
+///   or qwen-vl-utils' `{"type": "video", "video": [<image url>, ...]}`, each with an optional `fps`, the
+///   frames' rate (default 2), for backends that take videos (`zoom::backend::generate_with_video`);
+///   video files are not decoded), `model`, `max_tokens` (or `max_completion_tokens`), `temperature`,
 ///   `top_p`, `top_k` (vLLM's extension; -1 or 0 off), `seed`, `stop` (string or list), `n`,
 ///   `stream` (server-sent events, `stream_options.include_usage`), `logprobs`, `top_logprobs`.
 ///   `rscovlm_grammar` (`box_codec::answer_grammar::describe()`: box kind, classes, frame) constrains
@@ -41,6 +45,7 @@
 #include <rscovlm/image/image.hpp>
 #include <rscovlm/io/image_io.hpp>
 #include <rscovlm/io/openai_backend.hpp>
+#include <rscovlm/io/video_source.hpp>
 #include <rscovlm/zoom/backend.hpp>
 
 #include <httplib.h>
@@ -104,6 +109,8 @@ struct server_options {
     std::string api_key;
     std::size_t max_request_bytes = std::size_t(64) << 20; ///< 413 above
     std::size_t max_images = 32;                           ///< per request
+    std::size_t max_videos = 4;                            ///< per request
+    std::size_t max_video_frames = 768;                    ///< per request, all videos together
     std::uint64_t max_image_pixels = 8192ull * 8192ull;    ///< per image, checked before decoding
     int default_max_tokens = 1024;                         ///< when a request gives none
     int max_tokens = 8192;                                 ///< largest accepted `max_tokens`
@@ -118,11 +125,12 @@ struct server_options {
     double drain_timeout_s = 30.0; ///< how long `stop` waits for requests in flight
 };
 
-/// A parsed chat-completions request: messages in Hugging Face form (`{"type":"image"}` items matched
-/// in order to `images`) and the generation options.
+/// A parsed chat-completions request: messages in Hugging Face form (`{"type":"image"}` and
+/// `{"type":"video"}` items matched in order to `images` and `videos`) and the generation options.
 struct chat_request {
     nlohmann::json messages = nlohmann::json::array();
     std::vector<image> images;
+    std::vector<zoom::video_frames> videos;
     zoom::generation_options options;
     std::string model;
     int n = 1;
@@ -155,34 +163,37 @@ inline long long integer(const nlohmann::json& v, const std::string& param, long
     return x;
 }
 
-/// Decodes the image of a part's URL.
-inline image load_url(const std::string& url, const server_options& o, const std::string& param) {
+/// Decodes image bytes of parameter `param` (400 "invalid_image" when they are not a usable image).
+inline image decode_bytes(const std::vector<std::uint8_t>& bytes, const server_options& o, const std::string& param,
+                          const std::string& code = "invalid_image") {
     load_options lo;
     lo.max_pixels = o.max_image_pixels;
-    auto decode = [&](const std::vector<std::uint8_t>& bytes) {
-        try {
-            return decode_image(bytes.data(), bytes.size(), lo, param);
-        } catch (const ::rscovlm::error& e) {
-            throw api_error(400, "invalid_request_error", "invalid_image", param,
-                            "the image could not be used: " + e.message());
-        }
-    };
-    if (url.compare(0, 5, "data:") == 0) {
-        const std::size_t comma = url.find(',');
-        if (comma == std::string::npos) bad(param, "a data URL needs a ',' before its data", "invalid_image_url");
-        const std::string head = url.substr(5, comma - 5);
-        if (head.size() < 7 || head.compare(head.size() - 7, 7, ";base64") != 0)
-            bad(param, "only base64 data URLs are accepted (data:image/...;base64,...)", "invalid_image_url");
-        auto bytes = base64_decode(std::string_view(url).substr(comma + 1));
-        if (!bytes) bad(param, "the data URL's base64 is malformed", "invalid_image_url");
-        return decode(*bytes);
+    try {
+        return decode_image(bytes.data(), bytes.size(), lo, param);
+    } catch (const ::rscovlm::error& e) {
+        throw api_error(400, "invalid_request_error", code, param, "the image could not be used: " + e.message());
     }
+}
+
+/// The bytes of a base64 data URL, and its media type (what stands between "data:" and ";base64").
+inline std::pair<std::string, std::string_view> data_url(const std::string& url, const std::string& param,
+                                                         const std::string& code) {
+    const std::size_t comma = url.find(',');
+    if (comma == std::string::npos) bad(param, "a data URL needs a ',' before its data", code);
+    const std::string head = url.substr(5, comma - 5);
+    if (head.size() < 7 || head.compare(head.size() - 7, 7, ";base64") != 0)
+        bad(param, "only base64 data URLs are accepted (data:<type>;base64,...)", code);
+    return {head.substr(0, head.size() - 7), std::string_view(url).substr(comma + 1)};
+}
+
+/// A file path of a part's URL, resolved and checked to lie under the image root (400/403 otherwise).
+inline std::filesystem::path local_path(const std::string& url, const server_options& o, const std::string& param,
+                                        const std::string& code) {
     if (url.compare(0, 7, "http://") == 0 || url.compare(0, 8, "https://") == 0)
-        bad(param, "remote image URLs are not fetched; send a data URL or a path under the server's image root",
-            "unsupported_image_url");
+        bad(param, "remote URLs are not fetched; send a data URL or a path under the server's image root",
+            "unsupported_" + code);
     if (o.image_root.empty())
-        bad(param, "file-path images are refused: the server has no image root (send a data URL)",
-            "unsupported_image_url");
+        bad(param, "file paths are refused: the server has no image root (send a data URL)", "unsupported_" + code);
     namespace fs = std::filesystem;
     std::string path = url.compare(0, 7, "file://") == 0 ? url.substr(7) : url;
     std::error_code ec;
@@ -190,11 +201,24 @@ inline image load_url(const std::string& url, const server_options& o, const std
     fs::path p = fs::path(path);
     if (p.is_relative()) p = root / p;
     const fs::path full = fs::weakly_canonical(p, ec);
-    if (ec) bad(param, "the image path cannot be resolved", "invalid_image_url");
+    if (ec) bad(param, "the path cannot be resolved", "invalid_" + code);
     const auto rel = full.lexically_relative(root);
     if (rel.empty() || *rel.begin() == "..")
         throw api_error(403, "permission_error", "path_outside_root", param,
-                        "the image path is outside the server's image root");
+                        "the path is outside the server's image root");
+    return full;
+}
+
+/// Decodes the image of a part's URL.
+inline image load_url(const std::string& url, const server_options& o, const std::string& param) {
+    if (url.compare(0, 5, "data:") == 0) {
+        auto bytes = base64_decode(data_url(url, param, "invalid_image_url").second);
+        if (!bytes) bad(param, "the data URL's base64 is malformed", "invalid_image_url");
+        return decode_bytes(*bytes, o, param);
+    }
+    namespace fs = std::filesystem;
+    const fs::path full = local_path(url, o, param, "image_url");
+    std::error_code ec;
     if (!fs::is_regular_file(full, ec))
         throw api_error(400, "invalid_request_error", "image_not_found", param, "no image file at that path");
     std::vector<std::uint8_t> bytes;
@@ -207,7 +231,62 @@ inline image load_url(const std::string& url, const server_options& o, const std
     if (!complete)
         throw api_error(400, "invalid_request_error", "image_too_large", param,
                         "the image file is larger than " + std::to_string(o.max_request_bytes) + " bytes");
-    return decode(bytes);
+    return decode_bytes(bytes, o, param);
+}
+
+/// The frames of a video part, each decoded as an image; `frames_left` (the request's frame budget)
+/// shrinks with each. The URL is a data URL of frames, `data:video/<type>;base64,<frame>,<frame>,...`
+/// (vLLM's form for frames), or a path under the image root to a directory of frame images or a frame
+/// list file (`io::open_frame_source`). Video files are not decoded (400 "invalid_video").
+inline std::vector<image> load_video_url(const std::string& url, const server_options& o, const std::string& param,
+                                         std::size_t& frames_left) {
+    std::vector<image> frames;
+    auto room = [&] {
+        if (frames_left == 0)
+            bad(param, "more than " + std::to_string(o.max_video_frames) + " video frames in one request",
+                "too_many_frames");
+        --frames_left;
+    };
+    static const std::string not_frames =
+        ": video files (mp4, webm, ...) are not decoded by this server; send the frames as images "
+        "(data:video/jpeg;base64,<frame>,<frame>,... or {\"type\": \"video\", \"video\": [<image url>, ...]})";
+    if (url.compare(0, 5, "data:") == 0) {
+        const auto [type, data] = data_url(url, param, "invalid_video");
+        if (type.compare(0, 6, "video/") != 0) bad(param, "a video data URL must be data:video/...", "invalid_video");
+        std::size_t at = 0;
+        for (std::size_t k = 0; at <= data.size(); ++k) {
+            std::size_t end = data.find(',', at);
+            if (end == std::string_view::npos) end = data.size();
+            room();
+            auto bytes = base64_decode(data.substr(at, end - at));
+            if (!bytes || bytes->empty())
+                bad(param, "frame " + std::to_string(k) + " of the data URL is not base64" + not_frames,
+                    "invalid_video");
+            try {
+                frames.push_back(decode_bytes(*bytes, o, param));
+            } catch (const api_error&) {
+                bad(param, "frame " + std::to_string(k) + " of the data URL is not an image" + not_frames,
+                    "invalid_video");
+            }
+            at = end + 1;
+        }
+        return frames;
+    }
+    const std::filesystem::path full = local_path(url, o, param, "video_url");
+    frame_source src;
+    try {
+        src = open_frame_source(full.string());
+    } catch (const ::rscovlm::error& e) {
+        bad(param,
+            "the video could not be opened: " + e.message() +
+                (e.id().find("unsupported") != std::string::npos ? not_frames : ""),
+            "invalid_video");
+    }
+    for (std::size_t k = 0; k < src.files.size(); ++k) {
+        room();
+        frames.push_back(load_url(src.files[k], o, param + " frame " + std::to_string(k)));
+    }
+    return frames;
 }
 
 } // namespace serve_detail
@@ -243,6 +322,7 @@ inline chat_request parse_chat_request(const nlohmann::json& body, const server_
     if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
         bad("messages", "messages must be a non-empty array");
     const auto& msgs = body["messages"];
+    std::size_t frames_left = o.max_video_frames;
     for (std::size_t i = 0; i < msgs.size(); ++i) {
         const std::string at = "messages[" + std::to_string(i) + "]";
         const auto& m = msgs[i];
@@ -286,8 +366,44 @@ inline chat_request parse_chat_request(const nlohmann::json& body, const server_
                             "too_many_images");
                     r.images.push_back(serve_detail::load_url(url, o, upar));
                     items.push_back({{"type", "image"}});
+                } else if (type == "video_url" || type == "video") {
+                    // vLLM's {"type": "video_url", "video_url": {"url"}} or qwen-vl-utils' {"type": "video",
+                    // "video": [frame, ...] or url}, with an optional "fps" (the frames' rate, default 2).
+                    const std::string vpar = pat + "." + type;
+                    const nlohmann::json u = part.contains(type) ? part[type] : nlohmann::json();
+                    if (r.videos.size() >= o.max_videos)
+                        bad(vpar, "more than " + std::to_string(o.max_videos) + " videos in one request",
+                            "too_many_videos");
+                    zoom::video_frames v;
+                    if (part.contains("fps") && !part["fps"].is_null())
+                        v.fps = serve_detail::number(part["fps"], pat + ".fps", 1e-3, 1e3);
+                    if (u.is_array()) {
+                        if (u.empty()) bad(vpar, "a video needs at least one frame", "invalid_video");
+                        for (std::size_t k = 0; k < u.size(); ++k) {
+                            const std::string fpar = vpar + "[" + std::to_string(k) + "]";
+                            if (!u[k].is_string()) bad(fpar, "a frame must be an image URL string");
+                            if (frames_left == 0)
+                                bad(fpar,
+                                    "more than " + std::to_string(o.max_video_frames) + " video frames in one request",
+                                    "too_many_frames");
+                            --frames_left;
+                            v.frames.push_back(serve_detail::load_url(u[k].get<std::string>(), o, fpar));
+                        }
+                    } else {
+                        std::string url;
+                        if (u.is_string())
+                            url = u.get<std::string>();
+                        else if (u.is_object() && u.contains("url") && u["url"].is_string())
+                            url = u["url"].get<std::string>();
+                        else
+                            bad(vpar, vpar + " needs a url or a list of frames");
+                        v.frames = serve_detail::load_video_url(url, o, vpar, frames_left);
+                    }
+                    r.videos.push_back(std::move(v));
+                    items.push_back({{"type", "video"}});
                 } else {
-                    bad(pat + ".type", "content part type '" + type + "' is not supported (text, image_url)");
+                    bad(pat + ".type",
+                        "content part type '" + type + "' is not supported (text, image_url, video_url, video)");
                 }
             }
             out["content"] = std::move(items);
@@ -647,7 +763,8 @@ private:
                 }
                 return true;
             };
-            c.text = (*b).generate(req.messages, req.images, g);
+            c.text = req.videos.empty() ? (*b).generate(req.messages, req.images, g)
+                                        : (*b).generate_with_video(req.messages, req.images, req.videos, g);
             const zoom::usage u = (*b).last_usage();
             c.prompt_tokens = u.prompt_tokens;
             c.completion_tokens = u.completion_tokens;
@@ -729,8 +846,9 @@ private:
             } catch (const limit_error& e) {
                 throw api_error(400, "invalid_request_error", "limit_exceeded", "", e.what());
             } catch (const ::rscovlm::error& e) {
-                const bool input =
-                    e.id().find("image") != std::string::npos || e.id().find("resolution") != std::string::npos;
+                const bool input = e.id().find("image") != std::string::npos ||
+                                   e.id().find("resolution") != std::string::npos ||
+                                   e.id().find("video") != std::string::npos;
                 throw api_error(input ? 400 : 500, input ? "invalid_request_error" : "server_error",
                                 "generation_failed", "", e.what());
             } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rscovlm/errors.hpp>
 #include <rscovlm/image/image.hpp>
 
 namespace rscovlm::zoom {
@@ -89,6 +90,14 @@ struct generation_options {
     std::function<bool(const std::string& piece, const std::vector<token_logprob>& tokens)> on_text;
 };
 
+/// A video as its frames, in order (qwen-vl-utils' frame-list input, `{"type": "video", "video":
+/// [frame, ...]}`): a backend that takes videos resizes each frame on its own within its video pixel
+/// limits, and `fps` is the rate the frames were taken at, which sets the model's temporal positions.
+struct video_frames {
+    std::vector<rscovlm::image> frames;
+    double fps = 2.0;
+};
+
 /// Token counts of the last generation, when a backend knows them (-1 = unknown).
 struct usage {
     long prompt_tokens = -1;
@@ -115,6 +124,15 @@ public:
     /// already-resized image per `{"type":"image"}` item, in order of appearance.
     virtual std::string generate(const nlohmann::json& messages, const std::vector<rscovlm::image>& images,
                                  const generation_options& options) = 0;
+
+    /// As `generate`, with `videos` matched in order to the `{"type":"video"}` items. Without videos this
+    /// is `generate`; a backend that cannot take videos refuses them (zoom_error "video_unsupported").
+    virtual std::string generate_with_video(const nlohmann::json& messages, const std::vector<rscovlm::image>& images,
+                                            const std::vector<video_frames>& videos,
+                                            const generation_options& options) {
+        if (!videos.empty()) RSCOVLM_THROW(zoom_error, "video_unsupported", "this backend does not take videos");
+        return generate(messages, images, options);
+    }
 };
 
 } // namespace rscovlm::zoom

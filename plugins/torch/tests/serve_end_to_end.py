@@ -67,6 +67,17 @@ def main():
     cases = [("Describe the image.", 6, True), ("Hello", 5, False), ("Count the planes.", 4, True),
              ("What is shown here in detail?", 3, False)]
     expected = [single(*c) for c in cases]
+    # A video of three frames (a directory under the image root), fps 1, as `generate` takes it as a frame
+    # list; the server must give the same answer for the frames as a data URL and as that directory.
+    frames_dir = os.path.join(work, "frames")
+    os.makedirs(frames_dir)
+    frame_bytes = [png_bytes(84, 56, seed=k) for k in range(3)]
+    for k, b in enumerate(frame_bytes):
+        with open(os.path.join(frames_dir, "%03d.png" % k), "wb") as f:
+            f.write(b)
+    expected_video = json.loads(run([cli, "-q", "generate", "--model", model, "--prompt", "What moves?", "--video",
+                                     frames_dir, "--video-frames-as-list", "--video-fps", "1", "--max-new-tokens", "5",
+                                     "--greedy", "--json"]).stdout)
 
     port_file = os.path.join(work, "port")
     server = subprocess.Popen([cli, "serve", "--backend", "torch", "--model-dir", model, "--port", "0",
@@ -101,6 +112,20 @@ def main():
             assert r["choices"][0]["message"]["content"] == e["text"], (i, r, e)
             assert r["usage"]["prompt_tokens"] == e["prompt_tokens"], (r["usage"], e)
             assert r["usage"]["completion_tokens"] == len(e["tokens"]), (r["usage"], e)
+
+        # Videos: frames as vLLM's data:video/jpeg URL (here PNG frames) and as a directory under the root.
+        frames_url = "data:video/jpeg;base64," + ",".join(base64.b64encode(b).decode() for b in frame_bytes)
+        for url in (frames_url, "frames"):
+            st, r = post(base, {"messages": [{"role": "user", "content": [
+                {"type": "video_url", "video_url": {"url": url}, "fps": 1}, {"type": "text", "text": "What moves?"}]}],
+                "max_tokens": 5, "temperature": 0})
+            assert st == 200, (st, r)
+            assert r["choices"][0]["message"]["content"] == expected_video["text"], (url[:40], r, expected_video)
+            assert r["usage"]["prompt_tokens"] == expected_video["prompt_tokens"], (r["usage"], expected_video)
+        st, r = post(base, {"messages": [{"role": "user", "content": [
+            {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAAIGZ0eXBpc29t"}},
+            {"type": "text", "text": "x"}]}]})
+        assert st == 400 and r["error"]["code"] == "invalid_video", (st, r)
 
         # Concurrent requests: batched by the engine, same answers.
         results = [None] * 8

@@ -1147,6 +1147,35 @@ TEST_CASE("torch: processor and zoom backend with the bundled tokenizer") {
             CHECK(cut == whole.substr(0, whole.find(whole.substr(2, 2))));
         }
     }
+    // A video through the backend (a server's video part): the frames take the frame-list path and the
+    // answer is the model's own on the same preprocessed video; the frames' fps sets the temporal step.
+    {
+        std::vector<rscovlm::image> frames;
+        for (int k = 0; k < 3; ++k) {
+            rscovlm::image fr(56, 84, 3);
+            for (std::size_t i = 0; i < fr.data.size(); ++i)
+                fr.data[i] = static_cast<std::uint8_t>(i * (3 + k));
+            frames.push_back(std::move(fr));
+        }
+        const nlohmann::json vmsg = nlohmann::json::array(
+            {{{"role", "user"},
+              {"content", nlohmann::json::array({{{"type", "video"}}, {{"type", "text"}, {"text", "What moves?"}}})}}});
+        rscovlm::zoom::generation_options vo;
+        vo.max_new_tokens = 6;
+        const std::string via_backend = backend->generate_with_video(vmsg, {}, {{frames, 1.0}}, vo);
+        rscovlm::resolution::video_options ro;
+        ro.frames.fps = 1.0;
+        auto vp = tb->model().prepare(vmsg, {}, true, {rscovlm::resolution::preprocess_frame_list(frames, ro)});
+        REQUIRE(vp.input.video_grid_thw.size() == 1);
+        CHECK(vp.input.video_grid_thw[0][0] == 2); // 3 frames padded to 4, 2 per temporal patch
+        REQUIRE(vp.input.second_per_grid_ts.size() == 1);
+        CHECK(vp.input.second_per_grid_ts[0] == doctest::Approx(2.0)); // temporal_patch_size / fps
+        rt::sampling_options vso = tb->model().default_sampling(6);
+        vso.do_sample = false;
+        CHECK(via_backend == tb->model().generate(vp.input, vso).text);
+        CHECK(backend->last_usage().prompt_tokens == static_cast<long>(vp.input.input_ids.size()));
+        CHECK(std::count(vp.input.input_ids.begin(), vp.input.input_ids.end(), cfg.video_token_id) > 0);
+    }
     // Characters split between tokens, an invalid byte and a stop string, forced through a logits
     // processor: the pieces never hold part of a character, spell the answer, and each token is sent
     // only once its text is shown; log-probabilities cover the tokens that start before the stop

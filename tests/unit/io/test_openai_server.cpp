@@ -66,6 +66,8 @@ struct srv_echo_backend : zoom::backend {
     std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
     std::shared_ptr<nlohmann::json> last_messages = std::make_shared<nlohmann::json>();
     std::shared_ptr<std::vector<image>> last_images = std::make_shared<std::vector<image>>();
+    bool takes_video = true;
+    std::shared_ptr<std::vector<zoom::video_frames>> last_videos = std::make_shared<std::vector<zoom::video_frames>>();
     zoom::usage u;
     std::vector<zoom::token_logprob> lps;
 
@@ -106,6 +108,13 @@ struct srv_echo_backend : zoom::backend {
         u.completion_tokens = static_cast<long>(lps.size());
         if (o.logprobs < 0) lps.clear();
         return out;
+    }
+    std::string generate_with_video(const nlohmann::json& messages, const std::vector<image>& images,
+                                    const std::vector<zoom::video_frames>& videos,
+                                    const zoom::generation_options& o) override {
+        if (!takes_video) return zoom::backend::generate_with_video(messages, images, videos, o);
+        *last_videos = videos;
+        return generate(messages, images, o);
     }
     zoom::usage last_usage() const override { return u; }
     std::vector<zoom::token_logprob> last_logprobs() const override { return lps; }
@@ -251,6 +260,77 @@ TEST_CASE("serve: request parsing maps OpenAI messages to the model's and checks
     CHECK(image_code("data:image/png;base64,@@@") == "invalid_image_url@" + p + "#400");
     CHECK(image_code("data:image/png;base64," + io::base64_encode(std::vector<std::uint8_t>(
                                                     png.begin(), png.begin() + 40))) == "invalid_image@" + p + "#400");
+
+    // Videos: a list of frame URLs (qwen-vl-utils) or one data URL of frames (vLLM's data:video/jpeg
+    // form, here PNG frames), with an optional fps; the frames' images, in order, reach the backend.
+    {
+        image other(4, 6, 3);
+        for (std::size_t i = 0; i < other.data.size(); ++i)
+            other.data[i] = static_cast<std::uint8_t>(255 - i);
+        const auto png2 = io::encode_png(other);
+        const std::string url2 = "data:image/png;base64," + io::base64_encode(png2);
+        auto video_body = [&](nlohmann::json part) {
+            return nlohmann::json{
+                {"messages",
+                 {{{"role", "user"}, {"content", {std::move(part), {{"type", "text"}, {"text", "what moves?"}}}}}}}};
+        };
+        const io::chat_request a =
+            io::parse_chat_request(video_body({{"type", "video"}, {"video", {url, url2, url}}, {"fps", 1.5}}), o);
+        CHECK(a.messages[0]["content"][0] == nlohmann::json{{"type", "video"}});
+        REQUIRE(a.videos.size() == 1);
+        REQUIRE(a.videos[0].frames.size() == 3);
+        CHECK(a.videos[0].frames[0].data == img.data);
+        CHECK(a.videos[0].frames[1].data == other.data);
+        CHECK(a.videos[0].fps == 1.5);
+        CHECK(a.images.empty());
+        const std::string frames_url =
+            "data:video/jpeg;base64," + io::base64_encode(png2) + "," + io::base64_encode(png);
+        const io::chat_request b =
+            io::parse_chat_request(video_body({{"type", "video_url"}, {"video_url", {{"url", frames_url}}}}), o);
+        REQUIRE(b.videos.size() == 1);
+        REQUIRE(b.videos[0].frames.size() == 2);
+        CHECK(b.videos[0].frames[0].data == other.data);
+        CHECK(b.videos[0].frames[1].data == img.data);
+        CHECK(b.videos[0].fps == 2.0);
+        const std::string vp = "messages[0].content[0].video_url";
+        auto video_code = [&](const std::string& u) {
+            return code_of(video_body({{"type", "video_url"}, {"video_url", {{"url", u}}}}));
+        };
+        // A video file (here bytes that are no image) is refused with a message that says what to send.
+        CHECK(video_code("data:video/mp4;base64," + io::base64_encode(std::vector<std::uint8_t>(64, 7))) ==
+              "invalid_video@" + vp + "#400");
+        try {
+            io::parse_chat_request(video_body({{"type", "video_url"},
+                                               {"video_url",
+                                                {{"url", "data:video/mp4;base64," +
+                                                             io::base64_encode(std::vector<std::uint8_t>(64, 7))}}}}),
+                                   o);
+        } catch (const io::api_error& e) {
+            CHECK(std::string(e.what()).find("send the frames") != std::string::npos);
+        }
+        CHECK(video_code("data:image/png;base64," + io::base64_encode(png)) == "invalid_video@" + vp + "#400");
+        CHECK(video_code("https://example.com/v.mp4") == "unsupported_video_url@" + vp + "#400");
+        CHECK(video_code("/data/frames") == "unsupported_video_url@" + vp + "#400"); // no image root
+        CHECK(code_of(video_body({{"type", "video"}, {"video", nlohmann::json::array()}})) ==
+              "invalid_video@messages[0].content[0].video#400");
+        CHECK(code_of(video_body({{"type", "video"}, {"video", {url}}, {"fps", 0}})) ==
+              "invalid_value@messages[0].content[0].fps#400");
+        io::server_options few = o;
+        few.max_video_frames = 2;
+        CHECK_THROWS_AS(io::parse_chat_request(video_body({{"type", "video"}, {"video", {url, url, url}}}), few),
+                        io::api_error);
+        try {
+            io::parse_chat_request(video_body({{"type", "video_url"},
+                                               {"video_url", {{"url", frames_url + "," + io::base64_encode(png)}}}}),
+                                   few);
+            CHECK(false);
+        } catch (const io::api_error& e) {
+            CHECK(e.code() == "too_many_frames");
+        }
+        few.max_videos = 0;
+        CHECK_THROWS_WITH_AS(io::parse_chat_request(video_body({{"type", "video"}, {"video", {url}}}), few),
+                             doctest::Contains("videos in one request"), io::api_error);
+    }
 
     // A box codec's grammar as `rscovlm_grammar` (what rscovlm's client sends with that guided field).
     const box_codec::answer_grammar grammar(box_codec::box_kind::hbb, {"plane", "small-vehicle"}, 560, 448);
@@ -507,6 +587,37 @@ TEST_CASE("serve: limits, API key, timeouts and graceful shutdown") {
     h.server->stop();
     h.server->run(); // would block for good if the stop were lost
     CHECK(h.server->served() == 0);
+}
+
+TEST_CASE("serve: a video reaches a backend that takes videos; one that does not refuses it with 400") {
+    image frame(6, 4, 3);
+    for (std::size_t i = 0; i < frame.data.size(); ++i)
+        frame.data[i] = static_cast<std::uint8_t>(i * 3);
+    const std::string b64 = io::base64_encode(io::encode_png(frame));
+    const std::string body =
+        nlohmann::json{
+            {"messages",
+             {{{"role", "user"},
+               {"content",
+                {{{"type", "video_url"}, {"video_url", {{"url", "data:video/jpeg;base64," + b64 + "," + b64}}}},
+                 {{"type", "text"}, {"text", "what moves?"}}}}}}}}
+            .dump();
+    srv_fixture f("ok");
+    f.start();
+    const auto r = f.post(body);
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    REQUIRE(f.proto.last_videos->size() == 1);
+    CHECK((*f.proto.last_videos)[0].frames.size() == 2);
+    CHECK((*f.proto.last_videos)[0].frames[1].data == frame.data);
+    CHECK((*f.proto.last_messages)[0]["content"][0] == nlohmann::json{{"type", "video"}});
+    srv_fixture g("ok");
+    g.proto.takes_video = false;
+    g.start();
+    const auto refused = g.post(body);
+    REQUIRE(refused);
+    CHECK(refused->status == 400);
+    CHECK(refused->body.find("does not take videos") != std::string::npos);
 }
 
 TEST_CASE("serve: the deadline answers a request still in its prefill; a shutdown past its drain time stops "

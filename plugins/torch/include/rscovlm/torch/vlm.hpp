@@ -9,6 +9,7 @@
 #include <rscovlm/processor/processor.hpp>
 #include <rscovlm/registry.hpp>
 #include <rscovlm/resolution/strategy.hpp>
+#include <rscovlm/resolution/video.hpp>
 #include <rscovlm/tokenizer/bpe.hpp>
 #include <rscovlm/torch/config.hpp>
 #include <rscovlm/torch/generate.hpp>
@@ -751,6 +752,32 @@ public:
     /// is prepared on the calling thread; generation joins the engine's next batch.
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const zoom::generation_options& options) override {
+        return run(messages, images, {}, options);
+    }
+
+    /// As `generate`, with videos: each video's frames take qwen-vl-utils' frame-list path (each frame
+    /// resized on its own within the video pixel limits, `fps` the sample rate of the temporal positions),
+    /// then the processor's video path, as `generate --video DIR --video-frames-as-list` does.
+    std::string generate_with_video(const nlohmann::json& messages, const std::vector<image>& images,
+                                    const std::vector<zoom::video_frames>& videos,
+                                    const zoom::generation_options& options) override {
+        std::vector<resolution::video_result> prepared;
+        prepared.reserve(videos.size());
+        for (const auto& v : videos) {
+            resolution::video_options o;
+            o.frames.fps = v.fps;
+            prepared.push_back(resolution::preprocess_frame_list(v.frames, o));
+        }
+        return run(messages, images, std::move(prepared), options);
+    }
+
+    const vlm& model() const noexcept { return m_engine->model(); }
+    /// The engine this backend shares.
+    const std::shared_ptr<batch_engine>& engine() const noexcept { return m_engine; }
+
+private:
+    std::string run(const nlohmann::json& messages, const std::vector<image>& images,
+                    std::vector<resolution::video_result> videos, const zoom::generation_options& options) {
         const vlm& v = m_engine->model();
         sampling_options s = v.default_sampling(options.max_new_tokens);
         s.do_sample = options.temperature > 0.0;
@@ -762,7 +789,7 @@ public:
         m_usage = {};
         m_logprobs.clear();
         vlm_output out =
-            m_engine->run(v.prepare(messages, images, options.images_final).input, s, options.stop,
+            m_engine->run(v.prepare(messages, images, options.images_final, std::move(videos)).input, s, options.stop,
                           options.on_text ? text_stream(options.on_text) : text_stream(), options.constraint);
         m_usage.prompt_tokens = static_cast<long>(out.prompt_tokens);
         m_usage.completion_tokens = static_cast<long>(out.tokens.size());
@@ -771,11 +798,6 @@ public:
         return out.text;
     }
 
-    const vlm& model() const noexcept { return m_engine->model(); }
-    /// The engine this backend shares.
-    const std::shared_ptr<batch_engine>& engine() const noexcept { return m_engine; }
-
-private:
     std::shared_ptr<batch_engine> m_engine;
     zoom::usage m_usage;
     std::vector<zoom::token_logprob> m_logprobs;
