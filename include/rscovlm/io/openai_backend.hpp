@@ -179,7 +179,8 @@ class openai_backend : public registry::component<openai_backend, zoom::backend>
 public:
     static constexpr std::string_view key = "backend.openai";
     static constexpr std::string_view summary =
-        "OpenAI-compatible chat-completions server (vLLM, SGLang, ...), images as PNG data URLs";
+        "OpenAI-compatible chat-completions server (vLLM, SGLang, ...), images as PNG data URLs, videos as "
+        "PNG frames in a `data:video/jpeg` URL";
     static constexpr std::string_view backend = "io";
 
     explicit openai_backend(openai_options options)
@@ -249,11 +250,13 @@ public:
         return out;
     }
 
-    /// The JSON body that `generate` would POST (exposed for inspection and tests).
+    /// The JSON body that `generate` would POST (exposed for inspection and tests). A video goes as vLLM's
+    /// `video_url` of frames, `data:video/jpeg;base64,<frame>,<frame>,...`, with its `fps`; the frames are
+    /// PNG (lossless; vLLM and `rscovlm serve` read them by their content).
     nlohmann::json make_request(const nlohmann::json& messages, const std::vector<image>& images,
-                                const zoom::generation_options& g) {
+                                const zoom::generation_options& g, const std::vector<zoom::video_frames>& videos = {}) {
         nlohmann::json msgs = nlohmann::json::array();
-        std::size_t next_image = 0;
+        std::size_t next_image = 0, next_video = 0;
         if (!messages.is_array()) RSCOVLM_THROW(zoom_error, "bad_messages", "messages must be a JSON array");
         for (const auto& m : messages) {
             if (!m.is_object() || !m.contains("role"))
@@ -265,10 +268,24 @@ public:
             } else {
                 nlohmann::json items = nlohmann::json::array();
                 for (const auto& it : c) {
-                    // Classified like the Qwen2.5-VL chat template: image first, then text.
+                    // Classified like the Qwen2.5-VL chat template: image first, then video, then text.
                     const bool is_image = it.is_object() && ((it.contains("type") && it["type"] == "image") ||
                                                              it.contains("image") || it.contains("image_url"));
-                    if (is_image) {
+                    const bool is_video = it.is_object() && ((it.contains("type") && it["type"] == "video") ||
+                                                             it.contains("video") || it.contains("video_url"));
+                    if (!is_image && is_video) {
+                        if (next_video >= videos.size())
+                            RSCOVLM_THROW(zoom_error, "video_count_mismatch",
+                                          "messages hold more video items than the " + std::to_string(videos.size()) +
+                                              " videos given");
+                        const zoom::video_frames& v = videos[next_video++];
+                        if (v.frames.empty()) RSCOVLM_THROW(zoom_error, "video_unsupported", "a video has no frames");
+                        std::string url = "data:video/jpeg;base64,";
+                        for (std::size_t k = 0; k < v.frames.size(); ++k)
+                            url += (k ? "," : "") + base64_encode(encode_png(v.frames[k]));
+                        items.push_back(
+                            {{"type", "video_url"}, {"video_url", {{"url", std::move(url)}}}, {"fps", v.fps}});
+                    } else if (is_image) {
                         if (next_image >= images.size())
                             RSCOVLM_THROW(zoom_error, "image_count_mismatch",
                                           "messages hold more image items than the " + std::to_string(images.size()) +
@@ -288,6 +305,10 @@ public:
             RSCOVLM_THROW(zoom_error, "image_count_mismatch",
                           std::to_string(images.size()) + " images given but the messages hold " +
                               std::to_string(next_image) + " image items");
+        if (next_video != videos.size())
+            RSCOVLM_THROW(zoom_error, "video_count_mismatch",
+                          std::to_string(videos.size()) + " videos given but the messages hold " +
+                              std::to_string(next_video) + " video items");
         nlohmann::json body{{"model", model_name()},
                             {"messages", std::move(msgs)},
                             {"max_tokens", g.max_new_tokens},
@@ -317,10 +338,17 @@ public:
 
     std::string generate(const nlohmann::json& messages, const std::vector<image>& images,
                          const zoom::generation_options& options) override {
+        return generate_with_video(messages, images, {}, options);
+    }
+
+    /// As `generate`, with videos sent as their frames (see `make_request`).
+    std::string generate_with_video(const nlohmann::json& messages, const std::vector<image>& images,
+                                    const std::vector<zoom::video_frames>& videos,
+                                    const zoom::generation_options& options) override {
         m_usage = zoom::usage{};
         m_logprobs.clear();
-        const std::string body =
-            make_request(messages, images, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        const std::string body = make_request(messages, images, options, videos)
+                                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         const std::string text = request("POST", m_url.path + "/chat/completions", body);
         nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
         if (j.is_discarded() || !j.is_object())

@@ -400,6 +400,29 @@ TEST_CASE("serve: rscovlm's OpenAI client against the server (answers, usage, lo
     // The backend saw the image, to be resized by it (images_final false), and the text.
     CHECK(f.proto.last_images->size() == 1);
     CHECK((*f.proto.last_messages)[0]["content"][1]["text"] == "detect");
+    // A video beside the image: its frames and fps arrive as sent (PNG frames in vLLM's data:video form).
+    {
+        std::vector<image> frames(3, image(8, 6, 3));
+        for (std::size_t k = 0; k < frames.size(); ++k)
+            for (std::size_t i = 0; i < frames[k].data.size(); ++i)
+                frames[k].data[i] = static_cast<std::uint8_t>(i * (k + 2));
+        const nlohmann::json vmsgs = nlohmann::json::array(
+            {{{"role", "user"},
+              {"content", {{{"type", "image"}}, {{"type", "video"}}, {{"type", "text"}, {"text", "what moves?"}}}}}});
+        CHECK(c.generate_with_video(vmsgs, {img}, {{frames, 0.5}}, zoom::generation_options{}) == f.proto.reply);
+        REQUIRE(f.proto.last_videos->size() == 1);
+        REQUIRE((*f.proto.last_videos)[0].frames.size() == 3);
+        for (std::size_t k = 0; k < 3; ++k)
+            CHECK((*f.proto.last_videos)[0].frames[k].data == frames[k].data);
+        CHECK((*f.proto.last_videos)[0].fps == 0.5);
+        CHECK((*f.proto.last_messages)[0]["content"][1] == nlohmann::json{{"type", "video"}});
+        const auto body = c.make_request(vmsgs, {img}, zoom::generation_options{}, {{frames, 0.5}});
+        CHECK(body["messages"][0]["content"][1]["type"] == "video_url");
+        CHECK(body["messages"][0]["content"][1]["video_url"]["url"].get<std::string>().rfind("data:video/jpeg;base64,",
+                                                                                             0) == 0);
+        CHECK_THROWS_WITH_AS(c.generate_with_video(vmsgs, {img}, {}, zoom::generation_options{}),
+                             doctest::Contains("video_count_mismatch"), rscovlm::zoom_error);
+    }
 
     // Box scores from those log-probabilities: the first line's tokens are more likely than the second's.
     box_codec::rscovlm_plain<box_codec::box_kind::hbb> codec;
