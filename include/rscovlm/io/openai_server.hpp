@@ -163,6 +163,21 @@ inline long long integer(const nlohmann::json& v, const std::string& param, long
     return x;
 }
 
+/// A part's URL: the string itself or its object's "url" (400 naming `param` otherwise).
+inline std::string part_url(const nlohmann::json& u, const std::string& param, const char* what) {
+    if (u.is_string()) return u.get<std::string>();
+    if (u.is_object() && u.contains("url") && u["url"].is_string()) return u["url"].get<std::string>();
+    bad(param, param + " needs " + what);
+}
+
+/// Takes one frame from the request's frame budget (400 "too_many_frames" when it is spent).
+inline void take_frame(std::size_t& frames_left, const server_options& o, const std::string& param) {
+    if (frames_left == 0)
+        bad(param, "more than " + std::to_string(o.max_video_frames) + " video frames in one request",
+            "too_many_frames");
+    --frames_left;
+}
+
 /// Decodes image bytes of parameter `param` (400 "invalid_image" when they are not a usable image).
 inline image decode_bytes(const std::vector<std::uint8_t>& bytes, const server_options& o, const std::string& param,
                           const std::string& code = "invalid_image") {
@@ -241,12 +256,6 @@ inline image load_url(const std::string& url, const server_options& o, const std
 inline std::vector<image> load_video_url(const std::string& url, const server_options& o, const std::string& param,
                                          std::size_t& frames_left) {
     std::vector<image> frames;
-    auto room = [&] {
-        if (frames_left == 0)
-            bad(param, "more than " + std::to_string(o.max_video_frames) + " video frames in one request",
-                "too_many_frames");
-        --frames_left;
-    };
     static const std::string not_frames =
         ": video files (mp4, webm, ...) are not decoded by this server; send the frames as images "
         "(data:video/jpeg;base64,<frame>,<frame>,... or {\"type\": \"video\", \"video\": [<image url>, ...]})";
@@ -257,7 +266,7 @@ inline std::vector<image> load_video_url(const std::string& url, const server_op
         for (std::size_t k = 0; at <= data.size(); ++k) {
             std::size_t end = data.find(',', at);
             if (end == std::string_view::npos) end = data.size();
-            room();
+            take_frame(frames_left, o, param);
             auto bytes = base64_decode(data.substr(at, end - at));
             if (!bytes || bytes->empty())
                 bad(param, "frame " + std::to_string(k) + " of the data URL is not base64" + not_frames,
@@ -283,7 +292,7 @@ inline std::vector<image> load_video_url(const std::string& url, const server_op
             "invalid_video");
     }
     for (std::size_t k = 0; k < src.files.size(); ++k) {
-        room();
+        take_frame(frames_left, o, param);
         frames.push_back(load_url(src.files[k], o, param + " frame " + std::to_string(k)));
     }
     return frames;
@@ -354,13 +363,7 @@ inline chat_request parse_chat_request(const nlohmann::json& body, const server_
                                                   ? (part.contains("image_url") ? part["image_url"] : nlohmann::json())
                                                   : (part.contains("image") ? part["image"] : nlohmann::json());
                     const std::string upar = pat + "." + type;
-                    std::string url;
-                    if (u.is_string())
-                        url = u.get<std::string>();
-                    else if (u.is_object() && u.contains("url") && u["url"].is_string())
-                        url = u["url"].get<std::string>();
-                    else
-                        bad(upar, upar + " needs a url");
+                    const std::string url = serve_detail::part_url(u, upar, "a url");
                     if (r.images.size() >= o.max_images)
                         bad(upar, "more than " + std::to_string(o.max_images) + " images in one request",
                             "too_many_images");
@@ -382,22 +385,12 @@ inline chat_request parse_chat_request(const nlohmann::json& body, const server_
                         for (std::size_t k = 0; k < u.size(); ++k) {
                             const std::string fpar = vpar + "[" + std::to_string(k) + "]";
                             if (!u[k].is_string()) bad(fpar, "a frame must be an image URL string");
-                            if (frames_left == 0)
-                                bad(fpar,
-                                    "more than " + std::to_string(o.max_video_frames) + " video frames in one request",
-                                    "too_many_frames");
-                            --frames_left;
+                            serve_detail::take_frame(frames_left, o, fpar);
                             v.frames.push_back(serve_detail::load_url(u[k].get<std::string>(), o, fpar));
                         }
                     } else {
-                        std::string url;
-                        if (u.is_string())
-                            url = u.get<std::string>();
-                        else if (u.is_object() && u.contains("url") && u["url"].is_string())
-                            url = u["url"].get<std::string>();
-                        else
-                            bad(vpar, vpar + " needs a url or a list of frames");
-                        v.frames = serve_detail::load_video_url(url, o, vpar, frames_left);
+                        v.frames = serve_detail::load_video_url(
+                            serve_detail::part_url(u, vpar, "a url or a list of frames"), o, vpar, frames_left);
                     }
                     r.videos.push_back(std::move(v));
                     items.push_back({{"type", "video"}});
