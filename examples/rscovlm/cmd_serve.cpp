@@ -142,6 +142,13 @@ void register_serve(CLI::App& app, context& ctx) {
     cmd->add_option("--max-video-frames", a->server.max_video_frames,
                     "Most video frames in one request (all its videos together)")
         ->capture_default_str();
+    cmd->add_option("--max-video-pixels", a->server.max_video_pixels,
+                    "Most decoded video-frame pixels in one request (all its frames together)")
+        ->capture_default_str();
+    cmd->add_option("--max-generations", a->server.max_generations,
+                    "Most generations running at once, those of already-answered timed-out requests included "
+                    "(0: twice --http-threads); 503 above")
+        ->capture_default_str();
     cmd->add_option("--max-image-pixels", a->server.max_image_pixels,
                     "Largest image (width x height), checked before decoding")
         ->capture_default_str();

@@ -35,7 +35,10 @@
 ///   one 404, a server shutting down 503. Sampling requests without a seed get a fresh one each.
 /// - Graceful shutdown (`stop`): new requests get 503 while those in flight finish (up to
 ///   `drain_timeout_s`); generations still running then stop at their next token (their requests get
-///   503), and the listener closes. So `stop` takes at most the drain time plus one prefill or token.
+///   503), and the listener closes. So `stop` takes the drain time plus what is already committed: a
+///   token, or a prefill under way (a backend that batches may still run the prefills it has queued;
+///   each generation stops at its first token). Generations that outlive their answer (a deadline
+///   passed in their prefill) count against `max_generations` until they end.
 /// Compiled only when `RSCOVLM_HAS_HTTPLIB` is set.
 
 #if RSCOVLM_HAS_HTTPLIB
@@ -111,6 +114,7 @@ struct server_options {
     std::size_t max_images = 32;                           ///< per request
     std::size_t max_videos = 4;                            ///< per request
     std::size_t max_video_frames = 768;                    ///< per request, all videos together
+    std::uint64_t max_video_pixels = 1ull << 28;           ///< decoded frame pixels per request, all videos
     std::uint64_t max_image_pixels = 8192ull * 8192ull;    ///< per image, checked before decoding
     int default_max_tokens = 1024;                         ///< when a request gives none
     int max_tokens = 8192;                                 ///< largest accepted `max_tokens`
@@ -123,6 +127,9 @@ struct server_options {
     double read_timeout_s = 30.0;
     double write_timeout_s = 30.0;
     double drain_timeout_s = 30.0; ///< how long `stop` waits for requests in flight
+    /// Generations running at once, those whose request was already answered (a deadline passed during
+    /// their prefill) included; more requests get 503 "overloaded". 0: twice `threads`.
+    std::size_t max_generations = 0;
 };
 
 /// A parsed chat-completions request: messages in Hugging Face form (`{"type":"image"}` and
@@ -170,23 +177,48 @@ inline std::string part_url(const nlohmann::json& u, const std::string& param, c
     bad(param, param + " needs " + what);
 }
 
-/// Takes one frame from the request's frame budget (400 "too_many_frames" when it is spent).
-inline void take_frame(std::size_t& frames_left, const server_options& o, const std::string& param) {
-    if (frames_left == 0)
+/// What a request's videos may still hold: frames and decoded pixels.
+struct video_budget {
+    std::size_t frames;
+    std::uint64_t pixels;
+};
+
+/// Takes one frame from the request's budget (400 "too_many_frames" when it is spent) and returns the
+/// most pixels it may have (400 "video_too_large" when none are left); `spend` then takes its pixels.
+inline std::uint64_t take_frame(video_budget& b, const server_options& o, const std::string& param) {
+    if (b.frames == 0)
         bad(param, "more than " + std::to_string(o.max_video_frames) + " video frames in one request",
             "too_many_frames");
-    --frames_left;
+    --b.frames;
+    if (b.pixels == 0)
+        bad(param, "the request's video frames exceed " + std::to_string(o.max_video_pixels) + " pixels in all",
+            "video_too_large");
+    return std::min<std::uint64_t>(o.max_image_pixels, b.pixels);
+}
+inline image spend(video_budget& b, image frame) {
+    b.pixels -= std::min<std::uint64_t>(b.pixels, static_cast<std::uint64_t>(frame.width) *
+                                                      static_cast<std::uint64_t>(frame.height));
+    return frame;
 }
 
 /// Decodes image bytes of parameter `param` (400 "invalid_image" when they are not a usable image).
+/// `max_pixels` (0: the server's image limit) below the image limit is a video frame's share of the
+/// request's video budget: more pixels are 400 "video_too_large".
 inline image decode_bytes(const std::vector<std::uint8_t>& bytes, const server_options& o, const std::string& param,
-                          const std::string& code = "invalid_image") {
+                          std::uint64_t max_pixels = 0) {
     load_options lo;
-    lo.max_pixels = o.max_image_pixels;
+    lo.max_pixels = max_pixels ? max_pixels : o.max_image_pixels;
     try {
         return decode_image(bytes.data(), bytes.size(), lo, param);
+    } catch (const limit_error& e) {
+        if (lo.max_pixels < o.max_image_pixels)
+            bad(param, "the request's video frames exceed " + std::to_string(o.max_video_pixels) + " pixels in all",
+                "video_too_large");
+        throw api_error(400, "invalid_request_error", "invalid_image", param,
+                        "the image could not be used: " + e.message());
     } catch (const ::rscovlm::error& e) {
-        throw api_error(400, "invalid_request_error", code, param, "the image could not be used: " + e.message());
+        throw api_error(400, "invalid_request_error", "invalid_image", param,
+                        "the image could not be used: " + e.message());
     }
 }
 
@@ -225,11 +257,12 @@ inline std::filesystem::path local_path(const std::string& url, const server_opt
 }
 
 /// Decodes the image of a part's URL.
-inline image load_url(const std::string& url, const server_options& o, const std::string& param) {
+inline image load_url(const std::string& url, const server_options& o, const std::string& param,
+                      std::uint64_t max_pixels = 0) {
     if (url.compare(0, 5, "data:") == 0) {
         auto bytes = base64_decode(data_url(url, param, "invalid_image_url").second);
         if (!bytes) bad(param, "the data URL's base64 is malformed", "invalid_image_url");
-        return decode_bytes(*bytes, o, param);
+        return decode_bytes(*bytes, o, param, max_pixels);
     }
     namespace fs = std::filesystem;
     const fs::path full = local_path(url, o, param, "image_url");
@@ -246,7 +279,7 @@ inline image load_url(const std::string& url, const server_options& o, const std
     if (!complete)
         throw api_error(400, "invalid_request_error", "image_too_large", param,
                         "the image file is larger than " + std::to_string(o.max_request_bytes) + " bytes");
-    return decode_bytes(bytes, o, param);
+    return decode_bytes(bytes, o, param, max_pixels);
 }
 
 /// The frames of a video part, each decoded as an image; `frames_left` (the request's frame budget)
@@ -254,7 +287,7 @@ inline image load_url(const std::string& url, const server_options& o, const std
 /// (vLLM's form for frames), or a path under the image root to a directory of frame images or a frame
 /// list file (`io::open_frame_source`). Video files are not decoded (400 "invalid_video").
 inline std::vector<image> load_video_url(const std::string& url, const server_options& o, const std::string& param,
-                                         std::size_t& frames_left) {
+                                         video_budget& budget) {
     std::vector<image> frames;
     static const std::string not_frames =
         ": video files (mp4, webm, ...) are not decoded by this server; send the frames as images "
@@ -266,14 +299,15 @@ inline std::vector<image> load_video_url(const std::string& url, const server_op
         for (std::size_t k = 0; at <= data.size(); ++k) {
             std::size_t end = data.find(',', at);
             if (end == std::string_view::npos) end = data.size();
-            take_frame(frames_left, o, param);
+            const std::uint64_t limit = take_frame(budget, o, param);
             auto bytes = base64_decode(data.substr(at, end - at));
             if (!bytes || bytes->empty())
                 bad(param, "frame " + std::to_string(k) + " of the data URL is not base64" + not_frames,
                     "invalid_video");
             try {
-                frames.push_back(decode_bytes(*bytes, o, param));
-            } catch (const api_error&) {
+                frames.push_back(spend(budget, decode_bytes(*bytes, o, param, limit)));
+            } catch (const api_error& e) {
+                if (e.code() == "video_too_large") throw;
                 bad(param, "frame " + std::to_string(k) + " of the data URL is not an image" + not_frames,
                     "invalid_video");
             }
@@ -292,8 +326,8 @@ inline std::vector<image> load_video_url(const std::string& url, const server_op
             "invalid_video");
     }
     for (std::size_t k = 0; k < src.files.size(); ++k) {
-        take_frame(frames_left, o, param);
-        frames.push_back(load_url(src.files[k], o, param + " frame " + std::to_string(k)));
+        const std::uint64_t limit = take_frame(budget, o, param);
+        frames.push_back(spend(budget, load_url(src.files[k], o, param + " frame " + std::to_string(k), limit)));
     }
     return frames;
 }
@@ -331,7 +365,7 @@ inline chat_request parse_chat_request(const nlohmann::json& body, const server_
     if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
         bad("messages", "messages must be a non-empty array");
     const auto& msgs = body["messages"];
-    std::size_t frames_left = o.max_video_frames;
+    serve_detail::video_budget budget{o.max_video_frames, o.max_video_pixels};
     for (std::size_t i = 0; i < msgs.size(); ++i) {
         const std::string at = "messages[" + std::to_string(i) + "]";
         const auto& m = msgs[i];
@@ -385,12 +419,13 @@ inline chat_request parse_chat_request(const nlohmann::json& body, const server_
                         for (std::size_t k = 0; k < u.size(); ++k) {
                             const std::string fpar = vpar + "[" + std::to_string(k) + "]";
                             if (!u[k].is_string()) bad(fpar, "a frame must be an image URL string");
-                            serve_detail::take_frame(frames_left, o, fpar);
-                            v.frames.push_back(serve_detail::load_url(u[k].get<std::string>(), o, fpar));
+                            const std::uint64_t limit = serve_detail::take_frame(budget, o, fpar);
+                            v.frames.push_back(serve_detail::spend(
+                                budget, serve_detail::load_url(u[k].get<std::string>(), o, fpar, limit)));
                         }
                     } else {
                         v.frames = serve_detail::load_video_url(
-                            serve_detail::part_url(u, vpar, "a url or a list of frames"), o, vpar, frames_left);
+                            serve_detail::part_url(u, vpar, "a url or a list of frames"), o, vpar, budget);
                     }
                     r.videos.push_back(std::move(v));
                     items.push_back({{"type", "video"}});
@@ -632,11 +667,24 @@ private:
     void launch(const std::shared_ptr<generation>& r, bool stream) {
         {
             std::lock_guard<std::mutex> lock(m_mu);
+            const std::size_t cap = m_opt.max_generations ? m_opt.max_generations
+                                                          : 2 * static_cast<std::size_t>(std::max(1, m_opt.threads));
+            if (m_generating >= cap)
+                throw api_error(503, "server_error", "overloaded", "",
+                                "the server runs as many generations as it allows (" + std::to_string(cap) +
+                                    "); try again later");
             ++m_generating;
         }
         try {
             std::thread([this, r, stream] {
-                std::vector<choice> cs = run_choices(*r->req, r->deadline, stream ? &r->ch : nullptr, r->ch.cancelled);
+                std::vector<choice> cs;
+                try {
+                    cs = run_choices(*r->req, r->deadline, stream ? &r->ch : nullptr, r->ch.cancelled);
+                } catch (...) { // no thread or memory for the choices: each reports it
+                    cs.resize(static_cast<std::size_t>(std::max(1, r->req->n)));
+                    for (auto& c : cs)
+                        c.error = std::current_exception();
+                }
                 {
                     std::lock_guard<std::mutex> lock(r->ch.mu);
                     r->cs = std::move(cs);
@@ -775,7 +823,10 @@ private:
                     rest.piece = c.text.substr(streamed.size());
                 if (streamed.empty()) rest.tokens = c.logprobs;
             }
-            push(*ch, std::move(rest));
+            try {
+                push(*ch, std::move(rest));
+            } catch (...) { // out of memory: the stream ends when the generation has finished
+            }
         }
         return c;
     }
@@ -789,8 +840,15 @@ private:
             return out;
         }
         std::vector<std::thread> ts;
-        for (int i = 0; i < req.n; ++i)
-            ts.emplace_back([&, i] { out[static_cast<std::size_t>(i)] = run_one(req, i, deadline, ch, cancelled); });
+        try {
+            for (int i = 0; i < req.n; ++i)
+                ts.emplace_back(
+                    [&, i] { out[static_cast<std::size_t>(i)] = run_one(req, i, deadline, ch, cancelled); });
+        } catch (...) { // a thread could not start: those that did finish first
+            for (auto& t : ts)
+                t.join();
+            throw;
+        }
         for (auto& t : ts)
             t.join();
         return out;
@@ -1057,11 +1115,12 @@ private:
             event e;
             {
                 std::unique_lock<std::mutex> lock(r->ch.mu);
-                auto ready = [&] { return !r->ch.q.empty(); };
+                auto ready = [&] { return !r->ch.q.empty() || r->finished; };
                 if (!deadline)
                     r->ch.cv.wait(lock, ready);
                 else if (!r->ch.cv.wait_until(lock, *deadline, ready))
                     late = true;
+                if (!late && r->ch.q.empty()) break; // finished without its last events (an error)
                 if (!late) {
                     e = std::move(r->ch.q.front());
                     r->ch.q.pop_front();

@@ -299,15 +299,13 @@ TEST_CASE("serve: request parsing maps OpenAI messages to the model's and checks
         // A video file (here bytes that are no image) is refused with a message that says what to send.
         CHECK(video_code("data:video/mp4;base64," + io::base64_encode(std::vector<std::uint8_t>(64, 7))) ==
               "invalid_video@" + vp + "#400");
-        try {
+        CHECK_THROWS_WITH_AS(
             io::parse_chat_request(video_body({{"type", "video_url"},
                                                {"video_url",
                                                 {{"url", "data:video/mp4;base64," +
                                                              io::base64_encode(std::vector<std::uint8_t>(64, 7))}}}}),
-                                   o);
-        } catch (const io::api_error& e) {
-            CHECK(std::string(e.what()).find("send the frames") != std::string::npos);
-        }
+                                   o),
+            doctest::Contains("send the frames"), io::api_error);
         CHECK(video_code("data:image/png;base64," + io::base64_encode(png)) == "invalid_video@" + vp + "#400");
         CHECK(video_code("https://example.com/v.mp4") == "unsupported_video_url@" + vp + "#400");
         CHECK(video_code("/data/frames") == "unsupported_video_url@" + vp + "#400"); // no image root
@@ -317,8 +315,25 @@ TEST_CASE("serve: request parsing maps OpenAI messages to the model's and checks
               "invalid_value@messages[0].content[0].fps#400");
         io::server_options few = o;
         few.max_video_frames = 2;
-        CHECK_THROWS_AS(io::parse_chat_request(video_body({{"type", "video"}, {"video", {url, url, url}}}), few),
-                        io::api_error);
+        auto code_with = [&](const io::server_options& opt, nlohmann::json part) {
+            try {
+                io::parse_chat_request(video_body(std::move(part)), opt);
+                return std::string("accepted");
+            } catch (const io::api_error& e) {
+                return e.code();
+            }
+        };
+        CHECK(code_with(few, {{"type", "video"}, {"video", {url, url}}}) == "accepted");
+        CHECK(code_with(few, {{"type", "video"}, {"video", {url, url, url}}}) == "too_many_frames");
+        // Decoded pixels of all frames (img is 5 x 3 = 15 pixels, other 4 x 6 = 24): 39 fit, 38 do not.
+        io::server_options small = o;
+        small.max_video_pixels = 39;
+        CHECK(code_with(small, {{"type", "video_url"}, {"video_url", {{"url", frames_url}}}}) == "accepted");
+        small.max_video_pixels = 38;
+        CHECK(code_with(small, {{"type", "video_url"}, {"video_url", {{"url", frames_url}}}}) == "video_too_large");
+        CHECK(code_with(small, {{"type", "video"}, {"video", {url, url2}}}) == "video_too_large");
+        small.max_video_pixels = 15;
+        CHECK(code_with(small, {{"type", "video"}, {"video", {url, url}}}) == "video_too_large");
         try {
             io::parse_chat_request(video_body({{"type", "video_url"},
                                                {"video_url", {{"url", frames_url + "," + io::base64_encode(png)}}}}),
@@ -665,6 +680,24 @@ TEST_CASE("serve: the deadline answers a request still in its prefill; a shutdow
     f.proto.prefill->release();
     f.server->stop(); // the two generations end at their first token
     CHECK(f.server->active() == 0);
+
+    // A generation that outlives its answer still counts: with room for one, the next request is refused
+    // while it runs.
+    io::server_options one = o;
+    one.max_generations = 1;
+    srv_fixture h("abc", one);
+    h.proto.prefill = std::make_shared<srv_gate>();
+    h.start();
+    const std::string body = nlohmann::json{{"messages", srv_user("x")}}.dump();
+    const auto first = h.post(body);
+    REQUIRE(first);
+    CHECK(first->status == 504);
+    const auto second = h.post(body);
+    REQUIRE(second);
+    CHECK(second->status == 503);
+    CHECK(srv_error_code(second) == "overloaded");
+    h.proto.prefill->release();
+    h.server->stop(); // waits for that generation, which ends at its first token
 
     // Past the drain time, a generation in flight (2000 tokens of 20 ms: 40 s) stops at its next token
     // and its request is answered 503.

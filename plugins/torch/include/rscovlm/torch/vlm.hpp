@@ -297,10 +297,16 @@ public:
             if (plain(r) && !piece.empty()) (*rows[r].on_text)(piece);
             bool go = true;
             if (piecewise(r)) {
-                // The tokens whose text is now all shown (all of them at the end).
+                // The tokens whose text is now all shown (all of them at the end). A token without text
+                // waits for text after it: one where a stop string may start is not the answer's (as
+                // `finalize` counts them).
                 std::vector<zoom::token_logprob> toks;
                 std::size_t k = 0;
-                while (k < s.pending.size() && (final || (k < s.pending_end.size() && s.pending_end[k] <= s.shown)))
+                auto shown_all = [&](std::size_t i) {
+                    return i < s.pending_end.size() &&
+                           (s.pending_end[i] < s.shown || (s.pending_end[i] == s.shown && !s.pending[i].text.empty()));
+                };
+                while (k < s.pending.size() && (final || shown_all(k)))
                     toks.push_back(std::move(s.pending[k++]));
                 s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(k));
                 s.pending_end.erase(s.pending_end.begin(), s.pending_end.begin() + static_cast<std::ptrdiff_t>(std::min(
