@@ -1103,10 +1103,18 @@ private:
         };
         for (int i = 0; i < req.n; ++i)
             send(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+        static const std::string done_line = "data: [DONE]\n\n";
         auto r = std::make_shared<generation>();
         r->req = shared;
         r->deadline = deadline;
-        launch(r, true);
+        try {
+            launch(r, true);
+        } catch (const api_error& e) { // the headers are sent: the refusal (overloaded) is the stream's event
+            send(e.body());
+            if (alive) alive = sink.write(done_line.data(), done_line.size());
+            if (alive) sink.done();
+            return;
+        }
         // Events until every choice has finished, the deadline passes or the client leaves; in the last
         // two cases the generation is told to stop and ends on its own.
         int finished = 0;
@@ -1136,10 +1144,7 @@ private:
         if (late || !alive || !await(*r)) {
             r->ch.cancelled = true;
             if (alive) send(timeout_error().body());
-            if (alive) {
-                static const std::string end = "data: [DONE]\n\n";
-                alive = sink.write(end.data(), end.size());
-            }
+            if (alive) alive = sink.write(done_line.data(), done_line.size());
             if (alive) sink.done();
             return;
         }
@@ -1165,10 +1170,7 @@ private:
         } catch (const api_error& e) {
             send(e.body());
         }
-        if (alive) {
-            static const std::string end = "data: [DONE]\n\n";
-            alive = sink.write(end.data(), end.size());
-        }
+        if (alive) alive = sink.write(done_line.data(), done_line.size());
         if (alive) sink.done();
     }
 

@@ -696,6 +696,10 @@ TEST_CASE("serve: the deadline answers a request still in its prefill; a shutdow
     REQUIRE(second);
     CHECK(second->status == 503);
     CHECK(srv_error_code(second) == "overloaded");
+    const auto second_stream = h.post(nlohmann::json{{"messages", srv_user("x")}, {"stream", true}}.dump());
+    REQUIRE(second_stream);
+    CHECK(second_stream->body.find("\"overloaded\"") != std::string::npos);
+    CHECK(second_stream->body.find("data: [DONE]") != std::string::npos);
     h.proto.prefill->release();
     h.server->stop(); // waits for that generation, which ends at its first token
 
