@@ -183,19 +183,22 @@ struct video_budget {
     std::uint64_t pixels;
 };
 
-/// Takes one frame from the request's budget (400 "too_many_frames" when it is spent) and returns the
-/// most pixels it may have (400 "video_too_large" when none are left); `spend` then takes its pixels.
-inline std::uint64_t take_frame(video_budget& b, const server_options& o, const std::string& param) {
+[[noreturn]] inline void video_too_large(const server_options& o, const std::string& param) {
+    bad(param, "the request's video frames exceed " + std::to_string(o.max_video_pixels) + " pixels in all",
+        "video_too_large");
+}
+
+/// One video frame within the request's budget: `decode(max_pixels)` decodes it with at most the pixels
+/// left (400 "too_many_frames" when no frame is left, "video_too_large" when no pixels are), and its
+/// pixels are taken from the budget.
+template <class Decode>
+inline image budget_frame(video_budget& b, const server_options& o, const std::string& param, Decode&& decode) {
     if (b.frames == 0)
         bad(param, "more than " + std::to_string(o.max_video_frames) + " video frames in one request",
             "too_many_frames");
     --b.frames;
-    if (b.pixels == 0)
-        bad(param, "the request's video frames exceed " + std::to_string(o.max_video_pixels) + " pixels in all",
-            "video_too_large");
-    return std::min<std::uint64_t>(o.max_image_pixels, b.pixels);
-}
-inline image spend(video_budget& b, image frame) {
+    if (b.pixels == 0) video_too_large(o, param);
+    image frame = decode(std::min<std::uint64_t>(o.max_image_pixels, b.pixels));
     b.pixels -= std::min<std::uint64_t>(b.pixels, static_cast<std::uint64_t>(frame.width) *
                                                       static_cast<std::uint64_t>(frame.height));
     return frame;
@@ -211,9 +214,7 @@ inline image decode_bytes(const std::vector<std::uint8_t>& bytes, const server_o
     try {
         return decode_image(bytes.data(), bytes.size(), lo, param);
     } catch (const limit_error& e) {
-        if (lo.max_pixels < o.max_image_pixels)
-            bad(param, "the request's video frames exceed " + std::to_string(o.max_video_pixels) + " pixels in all",
-                "video_too_large");
+        if (lo.max_pixels < o.max_image_pixels) video_too_large(o, param);
         throw api_error(400, "invalid_request_error", "invalid_image", param,
                         "the image could not be used: " + e.message());
     } catch (const ::rscovlm::error& e) {
@@ -299,18 +300,19 @@ inline std::vector<image> load_video_url(const std::string& url, const server_op
         for (std::size_t k = 0; at <= data.size(); ++k) {
             std::size_t end = data.find(',', at);
             if (end == std::string_view::npos) end = data.size();
-            const std::uint64_t limit = take_frame(budget, o, param);
-            auto bytes = base64_decode(data.substr(at, end - at));
-            if (!bytes || bytes->empty())
-                bad(param, "frame " + std::to_string(k) + " of the data URL is not base64" + not_frames,
-                    "invalid_video");
-            try {
-                frames.push_back(spend(budget, decode_bytes(*bytes, o, param, limit)));
-            } catch (const api_error& e) {
-                if (e.code() == "video_too_large") throw;
-                bad(param, "frame " + std::to_string(k) + " of the data URL is not an image" + not_frames,
-                    "invalid_video");
-            }
+            frames.push_back(budget_frame(budget, o, param, [&](std::uint64_t limit) {
+                auto bytes = base64_decode(data.substr(at, end - at));
+                if (!bytes || bytes->empty())
+                    bad(param, "frame " + std::to_string(k) + " of the data URL is not base64" + not_frames,
+                        "invalid_video");
+                try {
+                    return decode_bytes(*bytes, o, param, limit);
+                } catch (const api_error& e) {
+                    if (e.code() == "video_too_large") throw;
+                    bad(param, "frame " + std::to_string(k) + " of the data URL is not an image" + not_frames,
+                        "invalid_video");
+                }
+            }));
             at = end + 1;
         }
         return frames;
@@ -326,8 +328,9 @@ inline std::vector<image> load_video_url(const std::string& url, const server_op
             "invalid_video");
     }
     for (std::size_t k = 0; k < src.files.size(); ++k) {
-        const std::uint64_t limit = take_frame(budget, o, param);
-        frames.push_back(spend(budget, load_url(src.files[k], o, param + " frame " + std::to_string(k), limit)));
+        frames.push_back(budget_frame(budget, o, param, [&](std::uint64_t limit) {
+            return load_url(src.files[k], o, param + " frame " + std::to_string(k), limit);
+        }));
     }
     return frames;
 }
@@ -419,9 +422,9 @@ inline chat_request parse_chat_request(const nlohmann::json& body, const server_
                         for (std::size_t k = 0; k < u.size(); ++k) {
                             const std::string fpar = vpar + "[" + std::to_string(k) + "]";
                             if (!u[k].is_string()) bad(fpar, "a frame must be an image URL string");
-                            const std::uint64_t limit = serve_detail::take_frame(budget, o, fpar);
-                            v.frames.push_back(serve_detail::spend(
-                                budget, serve_detail::load_url(u[k].get<std::string>(), o, fpar, limit)));
+                            v.frames.push_back(serve_detail::budget_frame(budget, o, fpar, [&](std::uint64_t limit) {
+                                return serve_detail::load_url(u[k].get<std::string>(), o, fpar, limit);
+                            }));
                         }
                     } else {
                         v.frames = serve_detail::load_video_url(
@@ -703,15 +706,20 @@ private:
         }
     }
 
+    /// Waits on `r`'s channel (`lock` holds its mutex) until `ready`, up to `r`'s deadline; false when the
+    /// deadline came first.
+    template <class Ready> static bool wait_for(generation& r, std::unique_lock<std::mutex>& lock, Ready ready) {
+        if (!r.deadline) {
+            r.ch.cv.wait(lock, ready);
+            return true;
+        }
+        return r.ch.cv.wait_until(lock, *r.deadline, ready);
+    }
+
     /// Waits for `r` to finish, up to its deadline; false when the deadline came first.
     static bool await(generation& r) {
         std::unique_lock<std::mutex> lock(r.ch.mu);
-        auto finished = [&] { return r.finished; };
-        if (!r.deadline) {
-            r.ch.cv.wait(lock, finished);
-            return true;
-        }
-        return r.ch.cv.wait_until(lock, *r.deadline, finished);
+        return wait_for(r, lock, [&] { return r.finished; });
     }
 
     /// Runs `req` to the end or its deadline: the choices, or api_error 504 when the deadline passes first
@@ -727,6 +735,10 @@ private:
             throw timeout_error();
         }
         return std::move(r->cs);
+    }
+
+    static api_error shutting_down_error() {
+        return api_error(503, "server_error", "shutting_down", "", "the server is shutting down");
     }
 
     static api_error timeout_error() {
@@ -782,7 +794,7 @@ private:
         try {
             if (m_abort) {
                 c.aborted = true;
-                throw api_error(503, "server_error", "shutting_down", "", "the server is shutting down");
+                throw shutting_down_error();
             }
             lease b(*this);
             zoom::generation_options g = req.options;
@@ -887,7 +899,7 @@ private:
     /// Raises the first choice's error as an api_error (timeouts 504, bad input 400, others 500).
     static void raise_failure(const std::vector<choice>& cs) {
         for (const auto& c : cs) {
-            if (c.aborted) throw api_error(503, "server_error", "shutting_down", "", "the server is shutting down");
+            if (c.aborted) throw shutting_down_error();
             if (c.timed_out) throw timeout_error();
             if (!c.error) continue;
             try {
@@ -956,7 +968,7 @@ private:
         }
         std::lock_guard<std::mutex> lock(m_mu);
         if (m_draining) {
-            send_error(res, api_error(503, "server_error", "shutting_down", "", "the server is shutting down"));
+            send_error(res, shutting_down_error());
             return false;
         }
         ++m_active;
@@ -1103,7 +1115,12 @@ private:
         };
         for (int i = 0; i < req.n; ++i)
             send(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
-        static const std::string done_line = "data: [DONE]\n\n";
+        // The stream's end: `[DONE]`, then the sink is closed (unless the client has left).
+        auto end_stream = [&] {
+            static const std::string done_line = "data: [DONE]\n\n";
+            if (alive) alive = sink.write(done_line.data(), done_line.size());
+            if (alive) sink.done();
+        };
         auto r = std::make_shared<generation>();
         r->req = shared;
         r->deadline = deadline;
@@ -1111,8 +1128,7 @@ private:
             launch(r, true);
         } catch (const api_error& e) { // the headers are sent: the refusal (overloaded) is the stream's event
             send(e.body());
-            if (alive) alive = sink.write(done_line.data(), done_line.size());
-            if (alive) sink.done();
+            end_stream();
             return;
         }
         // Events until every choice has finished, the deadline passes or the client leaves; in the last
@@ -1123,11 +1139,7 @@ private:
             event e;
             {
                 std::unique_lock<std::mutex> lock(r->ch.mu);
-                auto ready = [&] { return !r->ch.q.empty() || r->finished; };
-                if (!deadline)
-                    r->ch.cv.wait(lock, ready);
-                else if (!r->ch.cv.wait_until(lock, *deadline, ready))
-                    late = true;
+                late = !wait_for(*r, lock, [&] { return !r->ch.q.empty() || r->finished; });
                 if (!late && r->ch.q.empty()) break; // finished without its last events (an error)
                 if (!late) {
                     e = std::move(r->ch.q.front());
@@ -1144,8 +1156,7 @@ private:
         if (late || !alive || !await(*r)) {
             r->ch.cancelled = true;
             if (alive) send(timeout_error().body());
-            if (alive) alive = sink.write(done_line.data(), done_line.size());
-            if (alive) sink.done();
+            end_stream();
             return;
         }
         const std::vector<choice>& cs = r->cs;
@@ -1170,8 +1181,7 @@ private:
         } catch (const api_error& e) {
             send(e.body());
         }
-        if (alive) alive = sink.write(done_line.data(), done_line.size());
-        if (alive) sink.done();
+        end_stream();
     }
 
     backend_factory m_make;

@@ -146,6 +146,29 @@ struct srv_fixture {
         co.timeout_s = timeout_s;
         return io::openai_backend(co);
     }
+    /// Posts `body` from another thread and stops the server while it is answered: whether the request
+    /// was active when `stop` began, and the response (status 0 when none came).
+    struct stopped_request {
+        bool was_active = false;
+        int status = 0;
+        std::string body;
+    };
+    stopped_request stop_during(const std::string& body) {
+        stopped_request out;
+        std::thread t([&] {
+            auto r = post(body);
+            if (r) {
+                out.status = r->status;
+                out.body = r->body;
+            }
+        });
+        for (int i = 0; i < 400 && server->active() == 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        out.was_active = server->active() == 1;
+        server->stop();
+        t.join();
+        return out;
+    }
     httplib::Result post(const std::string& body, const std::string& path = "/v1/chat/completions",
                          const std::string& key = "") {
         httplib::Client c("127.0.0.1", server->port());
@@ -599,22 +622,10 @@ TEST_CASE("serve: limits, API key, timeouts and graceful shutdown") {
     srv_fixture g(std::string(10, 'y'));
     g.proto.delay_ms = 30;
     g.start();
-    int inflight_status = 0;
-    std::string inflight_body;
-    std::thread t([&] {
-        auto r = g.post(nlohmann::json{{"messages", srv_user("x")}}.dump());
-        if (r) {
-            inflight_status = r->status;
-            inflight_body = r->body;
-        }
-    });
-    for (int i = 0; i < 200 && g.server->active() == 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    CHECK(g.server->active() == 1);
-    g.server->stop();
-    t.join();
-    CHECK(inflight_status == 200);
-    CHECK(nlohmann::json::parse(inflight_body, nullptr, false)["choices"][0]["message"]["content"] ==
+    const auto inflight = g.stop_during(nlohmann::json{{"messages", srv_user("x")}}.dump());
+    CHECK(inflight.was_active);
+    CHECK(inflight.status == 200);
+    CHECK(nlohmann::json::parse(inflight.body, nullptr, false)["choices"][0]["message"]["content"] ==
           std::string(10, 'y'));
     CHECK_FALSE(g.post(body));
 
@@ -710,22 +721,10 @@ TEST_CASE("serve: the deadline answers a request still in its prefill; a shutdow
     srv_fixture g(std::string(2000, 'y'), d);
     g.proto.delay_ms = 20;
     g.start();
-    int status = 0;
-    std::string code;
-    std::thread t([&] {
-        auto r = g.post(nlohmann::json{{"messages", srv_user("x")}}.dump());
-        if (r) {
-            status = r->status;
-            code = srv_error_code(r);
-        }
-    });
-    for (int i = 0; i < 400 && g.server->active() == 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    REQUIRE(g.server->active() == 1);
-    g.server->stop();
-    t.join();
-    CHECK(status == 503);
-    CHECK(code == "shutting_down");
+    const auto aborted = g.stop_during(nlohmann::json{{"messages", srv_user("x")}}.dump());
+    REQUIRE(aborted.was_active);
+    CHECK(aborted.status == 503);
+    CHECK(nlohmann::json::parse(aborted.body, nullptr, false)["error"]["code"] == "shutting_down");
 }
 
 #else

@@ -255,9 +255,12 @@ public:
             std::size_t scanned = 0;       ///< how much of it stop strings were searched in
             std::size_t shown = 0;         ///< how much of it was streamed
             std::size_t count = 0;
-            std::vector<zoom::token_logprob> pending; ///< scored tokens not yet sent with a piece
-            std::vector<std::size_t> pending_end;     ///< the text each needs shown before it is sent
-            std::size_t flushed = 0;                  ///< scored tokens sent so far
+            struct scored {
+                zoom::token_logprob token;
+                std::size_t end = 0; ///< the text it needs shown before it is sent
+            };
+            std::vector<scored> pending; ///< scored tokens not yet sent with a piece
+            std::size_t flushed = 0;     ///< scored tokens sent so far
             bool cancelled = false;
         };
         std::vector<state> st(rows.size());
@@ -302,20 +305,16 @@ public:
                 // `finalize` counts them).
                 std::vector<zoom::token_logprob> toks;
                 std::size_t k = 0;
-                auto shown_all = [&](std::size_t i) {
-                    return i < s.pending_end.size() &&
-                           (s.pending_end[i] < s.shown || (s.pending_end[i] == s.shown && !s.pending[i].text.empty()));
+                auto shown_all = [&](const auto& p) {
+                    return p.end < s.shown || (p.end == s.shown && !p.token.text.empty());
                 };
-                while (k < s.pending.size() && (final || shown_all(k)))
-                    toks.push_back(std::move(s.pending[k++]));
+                while (k < s.pending.size() && (final || shown_all(s.pending[k])))
+                    toks.push_back(std::move(s.pending[k++].token));
                 s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(k));
-                s.pending_end.erase(s.pending_end.begin(), s.pending_end.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                                                                       k, s.pending_end.size())));
                 s.flushed += toks.size();
                 go = (*rows[r].on_piece)(piece, toks);
             } else {
                 s.pending.clear();
-                s.pending_end.clear();
             }
             return go;
         };
@@ -327,11 +326,10 @@ public:
             if (!streams && stop_strings(r).empty()) return !limit;
             if (!stops.count(t)) {
                 s.text.push(m_tokenizer->token_bytes(static_cast<std::int32_t>(t), true));
-                if (sc && piecewise(r)) {
-                    s.pending.push_back(token_entry(t, *sc));
-                    // Its text ends with the final part, or within the character still held back.
-                    s.pending_end.push_back(s.text.text().size() + (s.text.pending().empty() ? 0 : 1));
-                }
+                // Its text ends with the final part, or within the character still held back.
+                if (sc && piecewise(r))
+                    s.pending.push_back(
+                        {token_entry(t, *sc), s.text.text().size() + (s.text.pending().empty() ? 0 : 1)});
             }
             const std::string& text = s.text.text();
             bool stop = limit;
@@ -449,7 +447,9 @@ public:
             if (!st[r].cancelled && (plain(r) || piecewise(r))) {
                 // The rest of the answer, with the tokens not yet sent (those of the cut tail dropped).
                 const std::size_t from = std::min(st[r].flushed, out.logprobs.size());
-                st[r].pending.assign(out.logprobs.begin() + static_cast<std::ptrdiff_t>(from), out.logprobs.end());
+                st[r].pending.clear();
+                for (std::size_t i = from; i < out.logprobs.size(); ++i)
+                    st[r].pending.push_back({out.logprobs[i], 0}); // all sent with the last piece
                 emit(r, out.text, true);
             }
             return out;
