@@ -35,17 +35,21 @@ namespace {
 /// opens it (or 20 s pass).
 struct srv_gate {
     std::mutex mu;
-    std::condition_variable cv;
+    std::condition_variable cv, arrived;
     bool open = false;
     int waiting = 0;
     void wait() {
         std::unique_lock<std::mutex> lock(mu);
         ++waiting;
+        arrived.notify_all();
         cv.wait_for(lock, std::chrono::seconds(20), [&] { return open; });
         --waiting;
     }
-    int waiters() {
-        std::lock_guard<std::mutex> lock(mu);
+    /// Waiters once `n` are there or 5 s have passed (a generation thread may reach the gate late on a
+    /// loaded machine; one that had already passed it never comes back).
+    int waiters_reaching(int n) {
+        std::unique_lock<std::mutex> lock(mu);
+        arrived.wait_for(lock, std::chrono::seconds(5), [&] { return waiting >= n; });
         return waiting;
     }
     void release() {
@@ -680,14 +684,14 @@ TEST_CASE("serve: the deadline answers a request still in its prefill; a shutdow
     REQUIRE(plain);
     CHECK(plain->status == 504);
     CHECK(srv_error_code(plain) == "request_timeout");
-    CHECK(f.proto.prefill->waiters() == 1); // answered while the generation had not begun to decode
+    CHECK(f.proto.prefill->waiters_reaching(1) == 1); // answered while the generation had not begun to decode
     const auto streamed = f.post(nlohmann::json{{"messages", srv_user("x")}, {"stream", true}}.dump());
     REQUIRE(streamed);
     CHECK(streamed->status == 200);
     CHECK(streamed->body.find("\"request_timeout\"") != std::string::npos);
     CHECK(streamed->body.size() >= 14);
     CHECK(streamed->body.compare(streamed->body.size() - 14, 14, "data: [DONE]\n\n") == 0);
-    CHECK(f.proto.prefill->waiters() == 2);
+    CHECK(f.proto.prefill->waiters_reaching(2) == 2);
     f.proto.prefill->release();
     f.server->stop(); // the two generations end at their first token
     CHECK(f.server->active() == 0);
